@@ -1,0 +1,113 @@
+//! Importers: real-world files in, renewtwin's neutral [`Model`] out.
+//!
+//! Every importer implements [`Importer`]: it reads bytes, never panics on bad input, and
+//! returns the model together with [`Diagnostic`]s for whatever it could not take in. A file it
+//! cannot read at all is an [`ImportError`] naming the file and the reason.
+//!
+//! This crate knows nothing of Bevy, tokio or wgpu (see ARCHITECTURE.md).
+
+pub mod ifc;
+mod model;
+
+pub use model::{
+    Aabb, Diagnostic, DiagnosticKind, Element, Mesh, MeshId, Model, Placement, Property,
+    PropertySet, PropertyValue, Severity, SourceInfo, SpatialKind, SpatialNode,
+};
+
+use std::path::Path;
+
+/// Why a file could not be imported at all (as opposed to a [`Diagnostic`] on part of it).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file could not be read from disk.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// The file is larger than the importer accepts.
+    #[error("{path} is {bytes} bytes, over the {limit}-byte import limit")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The bytes are not a file of the expected format.
+    #[error("{path}: not a readable {format} file: {reason}")]
+    NotReadable {
+        /// The file (or a name for in-memory input).
+        path: String,
+        /// The format that was expected, e.g. "IFC".
+        format: &'static str,
+        /// What is wrong, with the line or `#id` where known.
+        reason: String,
+    },
+}
+
+/// Largest input file accepted by default (bytes). Real IFC models of whole districts are a
+/// few hundred MB; anything bigger is refused up front rather than exhausting memory.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Settings shared by all importers.
+#[derive(Debug, Clone)]
+pub struct ImportConfig {
+    /// Refuse inputs larger than this many bytes.
+    pub max_file_bytes: u64,
+    /// Build triangle meshes (false: semantics only, much faster).
+    pub geometry: bool,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        Self { max_file_bytes: DEFAULT_MAX_FILE_BYTES, geometry: true }
+    }
+}
+
+/// A file format that can be read into the neutral model.
+pub trait Importer {
+    /// Short format name for messages, e.g. "IFC".
+    fn format(&self) -> &'static str;
+
+    /// Whether this importer recognises the content (by its first bytes).
+    fn sniff(&self, head: &[u8]) -> bool;
+
+    /// Reads `bytes` (named `name` in messages and diagnostics) into a model.
+    fn import_bytes(&self, name: &str, bytes: &[u8], config: &ImportConfig) -> Result<Model, ImportError>;
+}
+
+/// Reads a file from disk with the importer that recognises it.
+pub fn import_file(path: &Path, config: &ImportConfig) -> Result<Model, ImportError> {
+    let name = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|source| ImportError::Io { path: name.clone(), source })?;
+    if meta.len() > config.max_file_bytes {
+        return Err(ImportError::TooLarge { path: name, bytes: meta.len(), limit: config.max_file_bytes });
+    }
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Io { path: name.clone(), source })?;
+    import_bytes(&name, &bytes, config)
+}
+
+/// Reads in-memory content with the importer that recognises it.
+pub fn import_bytes(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<Model, ImportError> {
+    if bytes.len() as u64 > config.max_file_bytes {
+        return Err(ImportError::TooLarge {
+            path: name.to_owned(),
+            bytes: bytes.len() as u64,
+            limit: config.max_file_bytes,
+        });
+    }
+    let importer = ifc::IfcImporter;
+    let head = &bytes[..bytes.len().min(1024)];
+    if importer.sniff(head) {
+        return importer.import_bytes(name, bytes, config);
+    }
+    Err(ImportError::NotReadable {
+        path: name.to_owned(),
+        format: "IFC",
+        reason: "the file does not start with ISO-10303-21 (a STEP/IFC header)".to_owned(),
+    })
+}

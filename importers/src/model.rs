@@ -1,0 +1,315 @@
+//! The neutral model every importer produces: spatial tree, elements with their semantics,
+//! shared meshes with placements, and diagnostics. Units are metres, frame is Z up.
+
+use serde::Serialize;
+
+/// What was read, from where.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceInfo {
+    /// File name or path as given.
+    pub name: String,
+    /// Schema identifier as declared, e.g. `IFC4`, `IFC2X3`, `IFC4X3_ADD2`.
+    pub schema: String,
+    /// Size of the input in bytes.
+    pub bytes: u64,
+    /// Number of entity instances (IFC) or objects (city formats) in the file.
+    pub entities: u64,
+    /// Factor that converted the file's length unit to metres (1.0 for metres, 0.001 for mm).
+    pub length_unit_to_metres: f64,
+}
+
+/// Kind of a node in the spatial tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SpatialKind {
+    /// IfcProject.
+    Project,
+    /// IfcSite.
+    Site,
+    /// IfcBuilding.
+    Building,
+    /// IfcBuildingStorey.
+    Storey,
+    /// IfcSpace.
+    Space,
+    /// Any other spatial structure element (IfcFacility, IfcRoad, IfcBridge, IfcFacilityPart …).
+    Other,
+}
+
+/// A node of the spatial tree (project → site → building → storey → space).
+#[derive(Debug, Clone, Serialize)]
+pub struct SpatialNode {
+    /// STEP instance id (`#id`) in the source file, 0 where the source has none.
+    pub step_id: u32,
+    /// GlobalId.
+    pub global_id: String,
+    /// IFC class, e.g. `IfcBuildingStorey`.
+    pub class: String,
+    /// Kind.
+    pub kind: SpatialKind,
+    /// Name, if any.
+    pub name: Option<String>,
+    /// Index of the parent node in [`Model::spatial`].
+    pub parent: Option<usize>,
+    /// Storey elevation in metres, for storeys that declare it.
+    pub elevation: Option<f64>,
+}
+
+/// A typed property value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum PropertyValue {
+    /// Text, labels, identifiers, enumerations.
+    Text(String),
+    /// Real numbers (measures are converted to SI where the unit is a length).
+    Real(f64),
+    /// Integers and counts.
+    Integer(i64),
+    /// Booleans and known logicals.
+    Bool(bool),
+    /// A value the importer could not interpret; kept as its source text.
+    Other(String),
+}
+
+/// One named property.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Property {
+    /// Name, e.g. `IsExternal`.
+    pub name: String,
+    /// Value.
+    pub value: PropertyValue,
+}
+
+/// A property or quantity set attached to an element.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PropertySet {
+    /// Name, e.g. `Pset_WallCommon`.
+    pub name: String,
+    /// Its properties in file order.
+    pub properties: Vec<Property>,
+}
+
+impl PropertySet {
+    /// The value of the property named `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&PropertyValue> {
+        self.properties.iter().find(|p| p.name == name).map(|p| &p.value)
+    }
+}
+
+/// Index of a mesh in [`Model::meshes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct MeshId(pub u32);
+
+/// A triangle mesh in its own frame, metres. Shared by every placement that uses it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Mesh {
+    /// `x, y, z` per vertex.
+    pub positions: Vec<f32>,
+    /// Unit normal per vertex, same length as `positions`.
+    pub normals: Vec<f32>,
+    /// Three indices per triangle.
+    pub indices: Vec<u32>,
+}
+
+impl Mesh {
+    /// Number of triangles.
+    pub fn triangle_count(&self) -> usize {
+        self.indices.len() / 3
+    }
+}
+
+/// One use of a mesh by an element.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Placement {
+    /// The mesh.
+    pub mesh: MeshId,
+    /// Mesh frame → model frame, column-major 4×4, metres.
+    pub transform: [f64; 16],
+}
+
+/// A physical element (wall, window, pipe segment …) with its semantics and geometry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Element {
+    /// STEP instance id (`#id`) in the source file, 0 where the source has none.
+    pub step_id: u32,
+    /// GlobalId (IFC) or a stable id derived from the source.
+    pub global_id: String,
+    /// IFC class, e.g. `IfcWallStandardCase` (city objects map to the nearest IFC class).
+    pub class: String,
+    /// Name, if any.
+    pub name: Option<String>,
+    /// Index into [`Model::spatial`] of the container (usually a storey).
+    pub container: Option<usize>,
+    /// Name of its type object (IfcWallType …), if any.
+    pub type_name: Option<String>,
+    /// Property and quantity sets, including those inherited from its type.
+    pub property_sets: Vec<PropertySet>,
+    /// Geometry: zero or more mesh placements.
+    pub placements: Vec<Placement>,
+}
+
+impl Element {
+    /// The property `pset.name`, if present.
+    pub fn property(&self, pset: &str, name: &str) -> Option<&PropertyValue> {
+        self.property_sets.iter().find(|p| p.name == pset).and_then(|p| p.get(name))
+    }
+}
+
+/// Axis-aligned bounding box in metres.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Aabb {
+    /// Minimum corner.
+    pub min: [f64; 3],
+    /// Maximum corner.
+    pub max: [f64; 3],
+}
+
+impl Aabb {
+    /// The empty box (grows from nothing).
+    pub const EMPTY: Aabb = Aabb { min: [f64::INFINITY; 3], max: [f64::NEG_INFINITY; 3] };
+
+    /// Whether nothing has been added.
+    pub fn is_empty(&self) -> bool {
+        self.min[0] > self.max[0]
+    }
+
+    /// Grows the box to include `p`.
+    pub fn include(&mut self, p: [f64; 3]) {
+        for i in 0..3 {
+            self.min[i] = self.min[i].min(p[i]);
+            self.max[i] = self.max[i].max(p[i]);
+        }
+    }
+
+    /// `[minx, miny, minz, maxx, maxy, maxz]`, all zero when empty.
+    pub fn to_array(&self) -> [f64; 6] {
+        if self.is_empty() {
+            return [0.0; 6];
+        }
+        [self.min[0], self.min[1], self.min[2], self.max[0], self.max[1], self.max[2]]
+    }
+}
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Severity {
+    /// Something was approximated or assumed.
+    Info,
+    /// Part of the input was skipped.
+    Warning,
+    /// Part of the input is broken.
+    Error,
+}
+
+/// What kind of problem a diagnostic reports (stable keys, counted by `inspect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum DiagnosticKind {
+    /// A product with a body representation produced no mesh.
+    GeometryMissing,
+    /// A mesh was produced but some of it was dropped (NaN, degenerate triangles).
+    GeometryRepaired,
+    /// An opening could not be cut.
+    OpeningNotCut,
+    /// A record could not be parsed.
+    MalformedRecord,
+    /// A reference points to an instance that does not exist.
+    DanglingReference,
+    /// The unit could not be resolved; metres were assumed.
+    UnitAssumed,
+    /// An attribute has an unexpected type or value.
+    BadAttribute,
+    /// Anything else.
+    Other,
+}
+
+impl DiagnosticKind {
+    /// Stable lowercase key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::GeometryMissing => "geometry_missing",
+            Self::GeometryRepaired => "geometry_repaired",
+            Self::OpeningNotCut => "opening_not_cut",
+            Self::MalformedRecord => "malformed_record",
+            Self::DanglingReference => "dangling_reference",
+            Self::UnitAssumed => "unit_assumed",
+            Self::BadAttribute => "bad_attribute",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// A problem with part of the input; the rest was still imported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnostic {
+    /// How serious.
+    pub severity: Severity,
+    /// What kind.
+    pub kind: DiagnosticKind,
+    /// The STEP `#id` concerned, if any.
+    pub step_id: Option<u32>,
+    /// The IFC class concerned, if known.
+    pub class: Option<String>,
+    /// Human-readable explanation, lowercase, no trailing period.
+    pub message: String,
+}
+
+/// The neutral model: what every importer produces and the engine consumes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Model {
+    /// What was read.
+    pub source: SourceInfo,
+    /// The spatial tree, parents before children.
+    pub spatial: Vec<SpatialNode>,
+    /// Physical elements.
+    pub elements: Vec<Element>,
+    /// Meshes shared by placements.
+    pub meshes: Vec<Mesh>,
+    /// Problems met on the way.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The model frame's origin in the source's own coordinates (metres). Geometry is stored
+    /// relative to it so that georeferenced files with large coordinates keep f32 precision.
+    pub origin: [f64; 3],
+}
+
+impl Model {
+    /// Elements with at least one mesh placement.
+    pub fn elements_with_geometry(&self) -> usize {
+        self.elements.iter().filter(|e| !e.placements.is_empty()).count()
+    }
+
+    /// Triangles drawn by all placements together (instanced meshes count once per use).
+    pub fn placed_triangles(&self) -> u64 {
+        self.elements
+            .iter()
+            .flat_map(|e| &e.placements)
+            .map(|p| self.meshes.get(p.mesh.0 as usize).map_or(0, |m| m.triangle_count() as u64))
+            .sum()
+    }
+
+    /// Bounding box of all placed geometry in metres.
+    pub fn bbox(&self) -> Aabb {
+        let mut bb = Aabb::EMPTY;
+        for p in self.elements.iter().flat_map(|e| &e.placements) {
+            let Some(mesh) = self.meshes.get(p.mesh.0 as usize) else { continue };
+            let t = &p.transform;
+            for v in mesh.positions.chunks_exact(3) {
+                let (x, y, z) = (f64::from(v[0]), f64::from(v[1]), f64::from(v[2]));
+                bb.include([
+                    t[0] * x + t[4] * y + t[8] * z + t[12],
+                    t[1] * x + t[5] * y + t[9] * z + t[13],
+                    t[2] * x + t[6] * y + t[10] * z + t[14],
+                ]);
+            }
+        }
+        bb
+    }
+
+    /// Number of storeys in the spatial tree.
+    pub fn storey_count(&self) -> usize {
+        self.spatial.iter().filter(|n| n.kind == SpatialKind::Storey).count()
+    }
+
+    /// Number of distinct property/quantity sets over all elements.
+    pub fn property_set_count(&self) -> usize {
+        self.elements.iter().map(|e| e.property_sets.len()).sum()
+    }
+}
