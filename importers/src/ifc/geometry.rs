@@ -1,0 +1,339 @@
+//! Meshing: every element with a body representation through ifc-lite's `GeometryRouter`, with
+//! its openings cut, on every core; results cleaned (no NaN, no degenerate triangles, unit
+//! normals), shared when bit-identical, and placed relative to [`Model::origin`].
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use ifc_lite_core::EntityDecoder;
+use ifc_lite_geometry::{GeometryRouter, ItemDedupCache, SharedMappedItemCache, void_index_from_content};
+use rayon::prelude::*;
+
+use super::diagnostic;
+use super::properties::lower;
+use super::semantics::{GeometryJob, JobSource};
+use super::source::Scanned;
+use super::units::Units;
+use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity};
+
+/// Relative cross-product size under which a triangle counts as degenerate (collinear).
+const DEGENERATE_RELATIVE_AREA: f64 = 1e-7;
+
+/// One element's meshing result.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Cleaned meshes with their origin (RTC frame, metres).
+    parts: Vec<(Mesh, [f64; 3])>,
+    /// Triangles dropped while cleaning.
+    dropped: usize,
+    /// Why nothing came out, when nothing did.
+    failure: Option<(Severity, String)>,
+    /// Openings that could not be cut.
+    opening_failures: Vec<String>,
+}
+
+/// Per-worker state: a decoder and a router (neither is `Sync`, so each worker has its own).
+struct Worker<'a> {
+    decoder: EntityDecoder<'a>,
+    router: GeometryRouter,
+}
+
+/// Meshes every job into `model` (meshes, placements, origin) and adds diagnostics.
+pub(crate) fn mesh_elements(
+    bytes: &[u8],
+    scanned: &Scanned,
+    units: &Units,
+    jobs: &[GeometryJob],
+    model: &mut Model,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    if jobs.is_empty() {
+        return;
+    }
+    let new_decoder = || {
+        let mut decoder = scanned.decoder(bytes).with_strict_reals();
+        decoder.seed_unit_scales(units.length_to_metres, units.plane_angle_to_radians);
+        decoder
+    };
+    let mut decoder = new_decoder();
+    let prepass = catch_unwind(AssertUnwindSafe(|| {
+        let probe = GeometryRouter::with_scale(units.length_to_metres);
+        let rtc = probe.detect_rtc_offset_for_file(bytes, &mut decoder).map(|v| v.offset());
+        let voids = void_index_from_content(bytes, &mut decoder);
+        (rtc, voids)
+    }));
+    let (rtc, void_index) = match prepass {
+        Ok((rtc, voids)) => (rtc.unwrap_or((0.0, 0.0, 0.0)), voids),
+        Err(panic) => {
+            diagnostics.push(diagnostic(
+                Severity::Error,
+                DiagnosticKind::GeometryMissing,
+                None,
+                None,
+                format!("ifc-lite panicked while indexing openings, no geometry was built: {}", panic_message(&panic)),
+            ));
+            return;
+        }
+    };
+    let rtc = if [rtc.0, rtc.1, rtc.2].iter().all(|v| v.is_finite()) { rtc } else { (0.0, 0.0, 0.0) };
+    model.origin = [rtc.0, rtc.1, rtc.2];
+    tracing::debug!(origin = ?model.origin, hosts_with_openings = void_index.len(), "geometry prepass done");
+
+    let mapped_cache: SharedMappedItemCache = GeometryRouter::new_mapped_item_cache();
+    let dedup_cache: ItemDedupCache = GeometryRouter::new_dedup_cache();
+    let new_worker = || {
+        let mut router = GeometryRouter::with_scale_and_rtc(units.length_to_metres, rtc);
+        router.enable_shared_mapped_item_cache(mapped_cache.clone());
+        router.enable_content_dedup_shared(dedup_cache.clone());
+        Worker { decoder: new_decoder(), router }
+    };
+    let outcomes: Vec<Outcome> = jobs
+        .par_iter()
+        .map_init(new_worker, |worker, job| {
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                let parts = match &job.source {
+                    JobSource::Product => {
+                        let entity = worker.decoder.decode_by_id(job.step_id).map_err(|e| lower(&e.to_string()))?;
+                        worker.router.process_element_with_voids_parts(&entity, &mut worker.decoder, &void_index)
+                    }
+                    JobSource::TypeMaps(maps) => {
+                        let mut parts = Vec::new();
+                        for &map in maps {
+                            let map = worker.decoder.decode_by_id(map).map_err(|e| lower(&e.to_string()))?;
+                            match worker.router.process_representation_map(&map, &mut worker.decoder) {
+                                Ok(part) => parts.push(part),
+                                Err(e) => return Err(format!("ifc-lite could not mesh it: {}", lower(&e.to_string()))),
+                            }
+                        }
+                        Ok(parts)
+                    }
+                }
+                .map_err(|e| format!("ifc-lite could not mesh it: {}", lower(&e.to_string())))?;
+                let failures: Vec<String> = worker
+                    .router
+                    .take_csg_failures()
+                    .into_values()
+                    .flatten()
+                    .map(|f| format!("{:?} failed: {:?}", f.op, f.reason).to_lowercase())
+                    .collect();
+                let consumed = worker.router.host_consumed_by_void(job.step_id);
+                Ok::<_, String>((parts, failures, consumed))
+            }));
+            match result {
+                Ok(Ok((parts, opening_failures, consumed))) => finish(&parts, opening_failures, consumed),
+                Ok(Err(reason)) => {
+                    Outcome { failure: Some((Severity::Warning, reason)), ..Outcome::default() }
+                }
+                Err(panic) => {
+                    // The router's caches may be inconsistent after a panic: start afresh.
+                    *worker = new_worker();
+                    Outcome {
+                        failure: Some((
+                            Severity::Error,
+                            format!("ifc-lite panicked while meshing it: {}", panic_message(&panic)),
+                        )),
+                        ..Outcome::default()
+                    }
+                }
+            }
+        })
+        .collect();
+
+    let mut shared: HashMap<u64, Vec<MeshId>> = HashMap::new();
+    for (job, outcome) in jobs.iter().zip(outcomes) {
+        let class = Some(job.class.as_str());
+        for reason in &outcome.opening_failures {
+            diagnostics.push(diagnostic(
+                Severity::Warning,
+                DiagnosticKind::OpeningNotCut,
+                Some(job.step_id),
+                class,
+                format!("an opening could not be cut ({reason})"),
+            ));
+        }
+        if outcome.dropped > 0 {
+            diagnostics.push(diagnostic(
+                Severity::Info,
+                DiagnosticKind::GeometryRepaired,
+                Some(job.step_id),
+                class,
+                format!("{} degenerate or invalid triangles were dropped", outcome.dropped),
+            ));
+        }
+        if let Some((severity, reason)) = &outcome.failure {
+            diagnostics.push(diagnostic(
+                *severity,
+                DiagnosticKind::GeometryMissing,
+                Some(job.step_id),
+                class,
+                format!("#{} ({}) has a body representation but no mesh: {reason}", job.step_id, job.class),
+            ));
+            continue;
+        }
+        let Some(element) = model.elements.get_mut(job.element) else { continue };
+        for (mesh, origin) in outcome.parts {
+            let id = intern(&mut model.meshes, &mut shared, mesh);
+            element.placements.push(Placement { mesh: id, transform: translation(origin) });
+        }
+    }
+}
+
+/// Cleans the router's parts into an outcome.
+fn finish(parts: &[ifc_lite_geometry::Mesh], opening_failures: Vec<String>, consumed: bool) -> Outcome {
+    let mut outcome = Outcome { opening_failures, ..Outcome::default() };
+    let mut raw_triangles = 0;
+    for part in parts {
+        raw_triangles += part.indices.len() / 3;
+        let (mesh, dropped) = clean(part);
+        outcome.dropped += dropped;
+        if let Some(mesh) = mesh {
+            let origin = if part.origin.iter().all(|v| v.is_finite()) { part.origin } else { [0.0; 3] };
+            outcome.parts.push((mesh, origin));
+        }
+    }
+    if outcome.parts.is_empty() {
+        outcome.failure = Some(if consumed {
+            (Severity::Info, "its openings remove the whole body".to_owned())
+        } else if raw_triangles > 0 {
+            (Severity::Warning, "every triangle was degenerate or invalid".to_owned())
+        } else {
+            (Severity::Warning, "the representation produced no triangles (unsupported or empty items)".to_owned())
+        });
+    }
+    outcome
+}
+
+/// Drops invalid and degenerate triangles and unreferenced vertices, and makes normals unit
+/// length. Returns the mesh (if any triangle is left) and the number of triangles dropped.
+pub(crate) fn clean(raw: &ifc_lite_geometry::Mesh) -> (Option<Mesh>, usize) {
+    let vertex_count = raw.positions.len() / 3;
+    let position = |i: u32| -> Option<[f64; 3]> {
+        let i = i as usize;
+        if i >= vertex_count {
+            return None;
+        }
+        let p = [raw.positions[3 * i], raw.positions[3 * i + 1], raw.positions[3 * i + 2]];
+        p.iter().all(|v| v.is_finite()).then(|| p.map(f64::from))
+    };
+    let has_normals = raw.normals.len() == raw.positions.len();
+    let mut remap: Vec<u32> = vec![u32::MAX; vertex_count];
+    let mut mesh = Mesh::default();
+    let mut face_normal_sum: Vec<[f64; 3]> = Vec::new();
+    let mut dropped = 0;
+    for tri in raw.indices.chunks(3) {
+        let [a, b, c] = match tri {
+            &[a, b, c] => [a, b, c],
+            _ => {
+                dropped += 1;
+                continue;
+            }
+        };
+        let (Some(pa), Some(pb), Some(pc)) = (position(a), position(b), position(c)) else {
+            dropped += 1;
+            continue;
+        };
+        let e1 = sub(pb, pa);
+        let e2 = sub(pc, pa);
+        let e3 = sub(pc, pb);
+        let cross = cross(e1, e2);
+        let longest = dot(e1, e1).max(dot(e2, e2)).max(dot(e3, e3));
+        if a == b || b == c || a == c || longest <= 0.0 || norm(cross) <= DEGENERATE_RELATIVE_AREA * longest {
+            dropped += 1;
+            continue;
+        }
+        for v in [a, b, c] {
+            let slot = &mut remap[v as usize];
+            if *slot == u32::MAX {
+                *slot = (mesh.positions.len() / 3) as u32;
+                let i = v as usize * 3;
+                mesh.positions.extend_from_slice(&raw.positions[i..i + 3]);
+                face_normal_sum.push([0.0; 3]);
+            }
+            let s = &mut face_normal_sum[*slot as usize];
+            *s = [s[0] + cross[0], s[1] + cross[1], s[2] + cross[2]];
+            mesh.indices.push(*slot);
+        }
+    }
+    if mesh.indices.is_empty() {
+        return (None, dropped);
+    }
+    mesh.normals = vec![0.0; mesh.positions.len()];
+    for (old, &new) in remap.iter().enumerate() {
+        if new == u32::MAX {
+            continue;
+        }
+        let new = new as usize;
+        let given = has_normals
+            .then(|| [raw.normals[3 * old], raw.normals[3 * old + 1], raw.normals[3 * old + 2]].map(f64::from))
+            .and_then(unit);
+        let n = given.or_else(|| unit(face_normal_sum[new])).unwrap_or([0.0, 0.0, 1.0]);
+        for k in 0..3 {
+            mesh.normals[3 * new + k] = n[k] as f32;
+        }
+    }
+    (Some(mesh), dropped)
+}
+
+/// Stores `mesh` once: a bit-identical mesh already stored is reused.
+fn intern(meshes: &mut Vec<Mesh>, shared: &mut HashMap<u64, Vec<MeshId>>, mesh: Mesh) -> MeshId {
+    let mut h = DefaultHasher::new();
+    mesh.indices.hash(&mut h);
+    for v in mesh.positions.iter().chain(&mesh.normals) {
+        v.to_bits().hash(&mut h);
+    }
+    let key = h.finish();
+    let candidates = shared.entry(key).or_default();
+    for &id in candidates.iter() {
+        if let Some(m) = meshes.get(id.0 as usize) {
+            if m.indices == mesh.indices && bits_eq(&m.positions, &mesh.positions) && bits_eq(&m.normals, &mesh.normals) {
+                return id;
+            }
+        }
+    }
+    let id = MeshId(meshes.len() as u32);
+    meshes.push(mesh);
+    candidates.push(id);
+    id
+}
+
+fn bits_eq(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// Column-major translation.
+fn translation(t: [f64; 3]) -> [f64; 16] {
+    [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, t[0], t[1], t[2], 1.0]
+}
+
+fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn norm(a: [f64; 3]) -> f64 {
+    dot(a, a).sqrt()
+}
+
+/// `a` scaled to unit length, `None` when it has no usable direction.
+fn unit(a: [f64; 3]) -> Option<[f64; 3]> {
+    let n = norm(a);
+    (n.is_finite() && n > 1e-12).then(|| [a[0] / n, a[1] / n, a[2] / n])
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}

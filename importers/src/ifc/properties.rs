@@ -1,0 +1,244 @@
+//! Property and quantity sets: IfcPropertySet and IfcElementQuantity read into typed
+//! [`PropertySet`]s, length/area/volume measures converted to SI.
+
+use std::collections::HashMap;
+
+use ifc_lite_core::{AttributeValue, DecodedEntity, EntityDecoder, MeasureUnit, measure_unit, optional_text};
+
+use super::diagnostic;
+use super::units::Units;
+use crate::{Diagnostic, DiagnosticKind, Property, PropertySet, PropertyValue, Severity};
+
+/// How deep IfcComplexProperty nesting is followed.
+const MAX_COMPLEX_DEPTH: usize = 4;
+
+/// Reads property sets, each once however many elements share it.
+#[derive(Debug)]
+pub(crate) struct PropertyReader {
+    units: Units,
+    cache: HashMap<u32, Option<PropertySet>>,
+}
+
+impl PropertyReader {
+    pub(crate) fn new(units: Units) -> Self {
+        Self { units, cache: HashMap::new() }
+    }
+
+    /// The set `#id`, or `None` when it is not a property or quantity set this importer reads.
+    pub(crate) fn read(
+        &mut self,
+        decoder: &mut EntityDecoder,
+        id: u32,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<PropertySet> {
+        if let Some(cached) = self.cache.get(&id) {
+            return cached.clone();
+        }
+        let set = self.read_uncached(decoder, id, diagnostics);
+        self.cache.insert(id, set.clone());
+        set
+    }
+
+    fn read_uncached(
+        &self,
+        decoder: &mut EntityDecoder,
+        id: u32,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<PropertySet> {
+        let entity = match decoder.decode_by_id(id) {
+            Ok(e) => e,
+            Err(err) => {
+                diagnostics.push(diagnostic(
+                    Severity::Warning,
+                    DiagnosticKind::DanglingReference,
+                    Some(id),
+                    None,
+                    format!("property set #{id} cannot be read: {}", lower(&err.to_string())),
+                ));
+                return None;
+            }
+        };
+        let (members_at, is_quantities) = match entity.ifc_type.as_str() {
+            "IFCPROPERTYSET" => (4, false),
+            "IFCELEMENTQUANTITY" => (5, true),
+            _ => return None,
+        };
+        let name = text(&entity, 2).unwrap_or_default();
+        let mut properties = Vec::new();
+        for member in entity.get_refs(members_at).unwrap_or_default() {
+            let Ok(prop) = decoder.decode_by_id(member) else {
+                diagnostics.push(diagnostic(
+                    Severity::Warning,
+                    DiagnosticKind::DanglingReference,
+                    Some(id),
+                    Some(if is_quantities { "IfcElementQuantity" } else { "IfcPropertySet" }),
+                    format!("'{name}' refers to #{member}, which does not exist"),
+                ));
+                continue;
+            };
+            self.read_property(decoder, &prop, "", 0, &mut properties);
+        }
+        Some(PropertySet { name, properties })
+    }
+
+    fn read_property(
+        &self,
+        decoder: &mut EntityDecoder,
+        prop: &DecodedEntity,
+        prefix: &str,
+        depth: usize,
+        out: &mut Vec<Property>,
+    ) {
+        let Some(name) = text(prop, 0) else { return };
+        let name = format!("{prefix}{name}");
+        let value = match prop.ifc_type.as_str() {
+            "IFCPROPERTYSINGLEVALUE" => {
+                let explicit = self.explicit_unit(decoder, prop.get_ref(3));
+                prop.get(2).and_then(|v| self.value(v, explicit))
+            }
+            "IFCPROPERTYENUMERATEDVALUE" | "IFCPROPERTYLISTVALUE" => {
+                let values: Vec<PropertyValue> = prop
+                    .get_list(2)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|v| self.value(v, None))
+                    .collect();
+                match values.len() {
+                    0 => None,
+                    1 => values.into_iter().next(),
+                    _ => Some(PropertyValue::Text(values.iter().map(display).collect::<Vec<_>>().join(", "))),
+                }
+            }
+            "IFCPROPERTYBOUNDEDVALUE" => {
+                let upper = prop.get(2).and_then(|v| self.value(v, None));
+                let lower_bound = prop.get(3).and_then(|v| self.value(v, None));
+                match (lower_bound, upper) {
+                    (None, None) => None,
+                    (l, u) => Some(PropertyValue::Other(format!(
+                        "{}..{}",
+                        l.as_ref().map(display).unwrap_or_default(),
+                        u.as_ref().map(display).unwrap_or_default()
+                    ))),
+                }
+            }
+            "IFCCOMPLEXPROPERTY" => {
+                if depth < MAX_COMPLEX_DEPTH {
+                    for member in prop.get_refs(3).unwrap_or_default() {
+                        if let Ok(sub) = decoder.decode_by_id(member) {
+                            self.read_property(decoder, &sub, &format!("{name}."), depth + 1, out);
+                        }
+                    }
+                }
+                return;
+            }
+            "IFCQUANTITYLENGTH" => self.quantity(decoder, prop, Some(self.units.length_to_metres)),
+            "IFCQUANTITYAREA" => self.quantity(decoder, prop, Some(self.units.area_to_m2)),
+            "IFCQUANTITYVOLUME" => self.quantity(decoder, prop, Some(self.units.volume_to_m3)),
+            "IFCQUANTITYCOUNT" | "IFCQUANTITYWEIGHT" | "IFCQUANTITYTIME" | "IFCQUANTITYNUMBER" => {
+                self.quantity(decoder, prop, None)
+            }
+            _ => None,
+        };
+        if let Some(value) = value {
+            out.push(Property { name, value });
+        }
+    }
+
+    /// A physical simple quantity: `Unit` at 2, value at 3.
+    fn quantity(&self, decoder: &mut EntityDecoder, prop: &DecodedEntity, project: Option<f64>) -> Option<PropertyValue> {
+        let raw = prop.get(3)?;
+        if let Some(i) = raw.as_int().filter(|_| matches!(raw, AttributeValue::Integer(_))) {
+            if project.is_none() {
+                return Some(PropertyValue::Integer(i));
+            }
+        }
+        let v = raw.as_float()?;
+        let scale = self.explicit_unit(decoder, prop.get_ref(2)).or(project).unwrap_or(1.0);
+        Some(PropertyValue::Real(v * scale))
+    }
+
+    /// The SI factor of an explicit `Unit` reference, when it is a length, area or volume unit.
+    fn explicit_unit(&self, decoder: &mut EntityDecoder, unit: Option<u32>) -> Option<f64> {
+        let (unit_type, resolved, _) = ifc_lite_core::resolve_unit_by_ref(decoder, unit?)?;
+        match unit_type.as_deref() {
+            Some("LENGTHUNIT" | "AREAUNIT" | "VOLUMEUNIT") if resolved.si_scale.is_finite() => Some(resolved.si_scale),
+            _ => None,
+        }
+    }
+
+    /// A typed value; `explicit` overrides the project unit of a measure.
+    fn value(&self, value: &AttributeValue, explicit: Option<f64>) -> Option<PropertyValue> {
+        match value {
+            AttributeValue::Typed { name, value } => self.typed(name, value, explicit),
+            AttributeValue::String(s) => Some(PropertyValue::Text(s.clone())),
+            AttributeValue::Integer(i) => Some(PropertyValue::Integer(*i)),
+            AttributeValue::Float(f) => Some(PropertyValue::Real(*f)),
+            AttributeValue::Enum(e) => Some(logical(e)),
+            AttributeValue::EntityRef(id) => Some(PropertyValue::Other(format!("#{id}"))),
+            AttributeValue::Null | AttributeValue::Derived => None,
+            other => Some(PropertyValue::Other(format!("{other:?}"))),
+        }
+    }
+
+    fn typed(&self, type_name: &str, value: &AttributeValue, explicit: Option<f64>) -> Option<PropertyValue> {
+        match (type_name, value) {
+            ("IFCBOOLEAN" | "IFCLOGICAL", AttributeValue::Enum(e)) => Some(logical(e)),
+            (_, AttributeValue::String(s)) => Some(PropertyValue::Text(s.clone())),
+            (_, AttributeValue::Enum(e)) => Some(PropertyValue::Text(e.clone())),
+            (_, AttributeValue::Integer(i)) if !is_converted_measure(type_name) => Some(PropertyValue::Integer(*i)),
+            (_, AttributeValue::Integer(_) | AttributeValue::Float(_)) => {
+                let v = value.as_float()?;
+                let scale = match measure_unit(type_name) {
+                    Some(MeasureUnit::Typed { unit_type, .. }) => {
+                        self.units.factor_for_unit_type(unit_type).map(|project| explicit.unwrap_or(project))
+                    }
+                    _ => None,
+                };
+                Some(PropertyValue::Real(v * scale.unwrap_or(1.0)))
+            }
+            (_, AttributeValue::Null | AttributeValue::Derived) => None,
+            (_, other) => Some(PropertyValue::Other(format!("{other:?}"))),
+        }
+    }
+}
+
+/// Whether a measure type is one whose values are converted to SI (length, area, volume).
+fn is_converted_measure(type_name: &str) -> bool {
+    matches!(
+        measure_unit(type_name),
+        Some(MeasureUnit::Typed { unit_type: "LENGTHUNIT" | "AREAUNIT" | "VOLUMEUNIT", .. })
+    )
+}
+
+/// A STEP logical enum: `.T.`, `.F.`, `.U.`.
+fn logical(e: &str) -> PropertyValue {
+    match e.trim_matches('.').to_ascii_uppercase().as_str() {
+        "T" | "TRUE" => PropertyValue::Bool(true),
+        "F" | "FALSE" => PropertyValue::Bool(false),
+        "U" | "UNKNOWN" => PropertyValue::Other("unknown".to_owned()),
+        other => PropertyValue::Text(other.to_owned()),
+    }
+}
+
+fn display(v: &PropertyValue) -> String {
+    match v {
+        PropertyValue::Text(s) | PropertyValue::Other(s) => s.clone(),
+        PropertyValue::Real(f) => f.to_string(),
+        PropertyValue::Integer(i) => i.to_string(),
+        PropertyValue::Bool(b) => b.to_string(),
+    }
+}
+
+/// A string attribute, trimmed, `None` when absent or empty.
+pub(crate) fn text(entity: &DecodedEntity, index: usize) -> Option<String> {
+    optional_text(entity.get_string(index)).map(str::to_owned)
+}
+
+/// Lower-cases the first character of an upstream message (house style).
+pub(crate) fn lower(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().collect::<String>() + chars.as_str().trim_end_matches('.'),
+        None => String::new(),
+    }
+}

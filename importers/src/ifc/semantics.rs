@@ -1,0 +1,520 @@
+//! Semantics: the spatial tree (IfcRelAggregates), elements with their container
+//! (IfcRelContainedInSpatialStructure, else inherited through their aggregate parent), type
+//! (IfcRelDefinesByType) and property/quantity sets (IfcRelDefinesByProperties, type sets
+//! inherited and overridden by the occurrence's own).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ifc_lite_core::{DecodedEntity, EntityDecoder};
+
+use super::diagnostic;
+use super::properties::{PropertyReader, lower, text};
+use super::schema::{Category, Schema, class_name};
+use super::source::Scanned;
+use super::units::Units;
+use crate::{Diagnostic, DiagnosticKind, Element, PropertySet, Severity, SpatialKind, SpatialNode};
+
+/// How far an aggregate chain is followed to find a container.
+const MAX_AGGREGATE_DEPTH: usize = 64;
+
+/// An element whose body representation should be meshed.
+#[derive(Debug, Clone)]
+pub(crate) struct GeometryJob {
+    /// Index into the element list.
+    pub(crate) element: usize,
+    /// Its `#id`.
+    pub(crate) step_id: u32,
+    /// Its class, for diagnostics.
+    pub(crate) class: String,
+    /// What to mesh.
+    pub(crate) source: JobSource,
+}
+
+/// Where an element's geometry comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum JobSource {
+    /// The product's own representation, openings cut.
+    Product,
+    /// The representation maps (`#id`s) of a type object that no occurrence uses.
+    TypeMaps(Vec<u32>),
+}
+
+/// What [`read`] produces.
+#[derive(Debug, Default)]
+pub(crate) struct Semantic {
+    pub(crate) spatial: Vec<SpatialNode>,
+    pub(crate) elements: Vec<Element>,
+    pub(crate) geometry_jobs: Vec<GeometryJob>,
+}
+
+/// Relationships, folded into maps keyed by the related object.
+#[derive(Debug, Default)]
+struct Relations {
+    /// child → aggregate parent.
+    parent: HashMap<u32, u32>,
+    /// element → spatial container.
+    container: HashMap<u32, u32>,
+    /// object → type object.
+    type_of: HashMap<u32, u32>,
+    /// object → property set definitions, in relationship order.
+    psets: HashMap<u32, Vec<u32>>,
+}
+
+/// Reads the spatial tree and the elements.
+pub(crate) fn read(
+    scanned: &Scanned,
+    schema: &mut Schema,
+    units: &Units,
+    decoder: &mut EntityDecoder,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Semantic {
+    let mut spatial_ids: Vec<(u32, SpatialKind)> = Vec::new();
+    let mut type_ids: Vec<u32> = Vec::new();
+    let mut element_ids: Vec<(u32, bool)> = Vec::new();
+    let mut rel_ids: Vec<(u32, Rel)> = Vec::new();
+    for r in &scanned.records {
+        if let Some(rel) = Rel::of(r.keyword) {
+            rel_ids.push((r.id, rel));
+            continue;
+        }
+        match schema.category(r.keyword) {
+            Category::Project => spatial_ids.push((r.id, SpatialKind::Project)),
+            Category::Spatial(kind) => spatial_ids.push((r.id, kind)),
+            Category::Element => element_ids.push((r.id, false)),
+            Category::ElementIfBody => element_ids.push((r.id, true)),
+            Category::Ignored => {
+                if schema.is_a(r.keyword, "IFCTYPEPRODUCT") {
+                    type_ids.push(r.id);
+                }
+            }
+        }
+    }
+    let relations = fold_relations(scanned, decoder, &rel_ids, diagnostics);
+    let (spatial, spatial_index) = spatial_tree(decoder, &spatial_ids, &relations, units, diagnostics);
+
+    let mut reader = PropertyReader::new(*units);
+    let mut types: HashMap<u32, (Option<String>, Vec<PropertySet>)> = HashMap::new();
+    element_ids.sort_unstable_by_key(|(id, _)| *id);
+    let mut elements = Vec::with_capacity(element_ids.len());
+    let mut geometry_jobs = Vec::new();
+    for (id, needs_body) in element_ids {
+        let entity = match decoder.decode_by_id(id) {
+            Ok(e) => e,
+            Err(err) => {
+                diagnostics.push(diagnostic(
+                    Severity::Warning,
+                    DiagnosticKind::MalformedRecord,
+                    Some(id),
+                    None,
+                    format!("element #{id} cannot be decoded: {}", lower(&err.to_string())),
+                ));
+                continue;
+            }
+        };
+        let class = class_name(entity.ifc_type.as_str());
+        let has_body = has_body(decoder, &entity, scanned, &class, diagnostics);
+        if needs_body && !has_body {
+            continue;
+        }
+        let container = container_of(id, &relations, &spatial_index);
+        let (type_name, mut property_sets) = match relations.type_of.get(&id) {
+            Some(&type_id) => types
+                .entry(type_id)
+                .or_insert_with(|| read_type(decoder, type_id, &mut reader, diagnostics))
+                .clone(),
+            None => (None, Vec::new()),
+        };
+        for &pset in relations.psets.get(&id).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(set) = reader.read(decoder, pset, diagnostics) {
+                merge_set(&mut property_sets, set);
+            }
+        }
+        let global_id = text(&entity, 0).unwrap_or_else(|| {
+            diagnostics.push(diagnostic(
+                Severity::Warning,
+                DiagnosticKind::BadAttribute,
+                Some(id),
+                Some(&class),
+                "the element has no GlobalId",
+            ));
+            String::new()
+        });
+        if has_body {
+            geometry_jobs.push(GeometryJob {
+                element: elements.len(),
+                step_id: id,
+                class: class.clone(),
+                source: JobSource::Product,
+            });
+        }
+        elements.push(Element {
+            step_id: id,
+            global_id,
+            class,
+            name: text(&entity, 2),
+            container,
+            type_name,
+            property_sets,
+            placements: Vec::new(),
+        });
+    }
+    orphan_types(decoder, &mut type_ids, &relations, &mut reader, &mut elements, &mut geometry_jobs, diagnostics);
+    Semantic { spatial, elements, geometry_jobs }
+}
+
+/// Type objects whose body geometry no occurrence uses become elements of the type's class
+/// (`IfcBoilerType`), so type-only files (product libraries) still show their geometry.
+fn orphan_types(
+    decoder: &mut EntityDecoder,
+    type_ids: &mut [u32],
+    relations: &Relations,
+    reader: &mut PropertyReader,
+    elements: &mut Vec<Element>,
+    jobs: &mut Vec<GeometryJob>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let used: HashSet<u32> = relations.type_of.values().copied().collect();
+    type_ids.sort_unstable();
+    for &id in type_ids.iter().filter(|id| !used.contains(id)) {
+        let Ok(entity) = decoder.decode_by_id(id) else { continue };
+        // IfcTypeProduct.RepresentationMaps is attribute 6; each map's MappedRepresentation is 1.
+        let maps: Vec<u32> = entity
+            .get_refs(6)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&map| {
+                decoder
+                    .decode_by_id(map)
+                    .ok()
+                    .and_then(|m| m.get_ref(1))
+                    .and_then(|rep| decoder.decode_by_id(rep).ok())
+                    .is_some_and(|rep| is_body_identifier(text(&rep, 1).as_deref(), text(&rep, 2).as_deref()))
+            })
+            .collect();
+        if maps.is_empty() {
+            continue;
+        }
+        let class = class_name(entity.ifc_type.as_str());
+        let (type_name, property_sets) = read_type(decoder, id, reader, diagnostics);
+        jobs.push(GeometryJob { element: elements.len(), step_id: id, class: class.clone(), source: JobSource::TypeMaps(maps) });
+        elements.push(Element {
+            step_id: id,
+            global_id: text(&entity, 0).unwrap_or_default(),
+            class,
+            name: type_name.clone(),
+            container: None,
+            type_name,
+            property_sets,
+            placements: Vec::new(),
+        });
+    }
+}
+
+/// Whether a shape representation's identifier/type names body geometry.
+fn is_body_identifier(identifier: Option<&str>, rep_type: Option<&str>) -> bool {
+    match identifier {
+        Some(i) => i.eq_ignore_ascii_case("Body") || i.eq_ignore_ascii_case("Facetation"),
+        None => matches!(
+            rep_type,
+            Some("SweptSolid" | "Brep" | "AdvancedBrep" | "CSG" | "Clipping" | "Tessellation" | "SurfaceModel" | "SolidModel")
+        ),
+    }
+}
+
+/// The relationship kinds the importer folds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rel {
+    Aggregates,
+    Contained,
+    DefinesByType,
+    DefinesByProperties,
+}
+
+impl Rel {
+    fn of(keyword: &str) -> Option<Self> {
+        let eq = |k: &str| keyword.eq_ignore_ascii_case(k);
+        if eq("IFCRELAGGREGATES") {
+            Some(Self::Aggregates)
+        } else if eq("IFCRELCONTAINEDINSPATIALSTRUCTURE") {
+            Some(Self::Contained)
+        } else if eq("IFCRELDEFINESBYTYPE") {
+            Some(Self::DefinesByType)
+        } else if eq("IFCRELDEFINESBYPROPERTIES") {
+            Some(Self::DefinesByProperties)
+        } else {
+            None
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Self::Aggregates => "IfcRelAggregates",
+            Self::Contained => "IfcRelContainedInSpatialStructure",
+            Self::DefinesByType => "IfcRelDefinesByType",
+            Self::DefinesByProperties => "IfcRelDefinesByProperties",
+        }
+    }
+}
+
+fn fold_relations(
+    scanned: &Scanned,
+    decoder: &mut EntityDecoder,
+    rels: &[(u32, Rel)],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Relations {
+    let mut relations = Relations::default();
+    let dangling = |rel_id: u32, rel: Rel, missing: u32, diagnostics: &mut Vec<Diagnostic>| {
+        diagnostics.push(diagnostic(
+            Severity::Warning,
+            DiagnosticKind::DanglingReference,
+            Some(rel_id),
+            Some(rel.class()),
+            format!("#{rel_id} refers to #{missing}, which does not exist; that link is ignored"),
+        ));
+    };
+    for &(id, rel) in rels {
+        let entity = match decoder.decode_by_id(id) {
+            Ok(e) => e,
+            Err(err) => {
+                diagnostics.push(diagnostic(
+                    Severity::Warning,
+                    DiagnosticKind::MalformedRecord,
+                    Some(id),
+                    Some(rel.class()),
+                    format!("relationship #{id} cannot be decoded: {}", lower(&err.to_string())),
+                ));
+                continue;
+            }
+        };
+        // Aggregates: RelatingObject 4, RelatedObjects 5. Contained: RelatedElements 4,
+        // RelatingStructure 5. Defines: RelatedObjects 4, RelatingType/Definition 5.
+        let (one_at, many_at) = match rel {
+            Rel::Aggregates => (4, 5),
+            _ => (5, 4),
+        };
+        let Some(one) = entity.get_ref(one_at) else {
+            diagnostics.push(diagnostic(
+                Severity::Warning,
+                DiagnosticKind::BadAttribute,
+                Some(id),
+                Some(rel.class()),
+                format!("#{id} has no relating object"),
+            ));
+            continue;
+        };
+        if !scanned.contains(one) {
+            dangling(id, rel, one, diagnostics);
+            continue;
+        }
+        // IFC4 IfcRelDefinesByProperties may relate a set of property sets (typed list).
+        let related = entity.get_refs(many_at).unwrap_or_default();
+        for object in related {
+            if !scanned.contains(object) {
+                dangling(id, rel, object, diagnostics);
+                continue;
+            }
+            match rel {
+                Rel::Aggregates => {
+                    relations.parent.entry(object).or_insert(one);
+                }
+                Rel::Contained => {
+                    relations.container.entry(object).or_insert(one);
+                }
+                Rel::DefinesByType => {
+                    relations.type_of.entry(object).or_insert(one);
+                }
+                Rel::DefinesByProperties => {
+                    let sets: Vec<u32> = match entity.get(5).and_then(|v| v.as_ref_members()) {
+                        Some(members) => members.iter().filter_map(|m| m.as_entity_ref()).collect(),
+                        None => vec![one],
+                    };
+                    relations.psets.entry(object).or_default().extend(sets);
+                }
+            }
+        }
+    }
+    relations
+}
+
+/// Builds the tree, parents before children (depth first, siblings by `#id`).
+fn spatial_tree(
+    decoder: &mut EntityDecoder,
+    ids: &[(u32, SpatialKind)],
+    relations: &Relations,
+    units: &Units,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (Vec<SpatialNode>, HashMap<u32, usize>) {
+    let kinds: HashMap<u32, SpatialKind> = ids.iter().copied().collect();
+    let parent_of = |id: u32| {
+        relations
+            .parent
+            .get(&id)
+            .or_else(|| relations.container.get(&id))
+            .copied()
+            .filter(|p| kinds.contains_key(p) && *p != id)
+    };
+    let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let mut roots = Vec::new();
+    for &(id, _) in ids {
+        match parent_of(id) {
+            Some(p) => children.entry(p).or_default().push(id),
+            None => roots.push(id),
+        }
+    }
+    roots.sort_unstable();
+    for c in children.values_mut() {
+        c.sort_unstable();
+    }
+    let mut order: Vec<(u32, Option<u32>)> = Vec::with_capacity(ids.len());
+    let mut seen = HashSet::new();
+    let mut stack: Vec<(u32, Option<u32>)> = roots.iter().rev().map(|&r| (r, None)).collect();
+    let mut all: Vec<u32> = ids.iter().map(|(id, _)| *id).collect();
+    all.sort_unstable();
+    let mut leftovers = all.into_iter();
+    loop {
+        while let Some((id, parent)) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            order.push((id, parent));
+            if let Some(c) = children.get(&id) {
+                stack.extend(c.iter().rev().map(|&child| (child, Some(id))));
+            }
+        }
+        // Nodes caught in an aggregation cycle are never reached from a root: make one a root.
+        match leftovers.find(|id| !seen.contains(id)) {
+            Some(id) => {
+                diagnostics.push(diagnostic(
+                    Severity::Warning,
+                    DiagnosticKind::BadAttribute,
+                    Some(id),
+                    None,
+                    format!("#{id} is part of an aggregation cycle; it is treated as a root"),
+                ));
+                stack.push((id, None));
+            }
+            None => break,
+        }
+    }
+
+    let mut index = HashMap::with_capacity(order.len());
+    let mut nodes = Vec::with_capacity(order.len());
+    for (id, parent) in order {
+        let kind = kinds.get(&id).copied().unwrap_or(SpatialKind::Other);
+        let (global_id, class, name, elevation) = match decoder.decode_by_id(id) {
+            Ok(e) => {
+                let class = class_name(e.ifc_type.as_str());
+                let elevation = (kind == SpatialKind::Storey)
+                    .then(|| e.get_float(9))
+                    .flatten()
+                    .filter(|v| v.is_finite())
+                    .map(|v| v * units.length_to_metres);
+                (text(&e, 0).unwrap_or_default(), class, text(&e, 2), elevation)
+            }
+            Err(err) => {
+                diagnostics.push(diagnostic(
+                    Severity::Warning,
+                    DiagnosticKind::MalformedRecord,
+                    Some(id),
+                    None,
+                    format!("spatial element #{id} cannot be decoded: {}", lower(&err.to_string())),
+                ));
+                (String::new(), String::new(), None, None)
+            }
+        };
+        index.insert(id, nodes.len());
+        nodes.push(SpatialNode {
+            step_id: id,
+            global_id,
+            class,
+            kind,
+            name,
+            parent: parent.and_then(|p| index.get(&p).copied()),
+            elevation,
+        });
+    }
+    (nodes, index)
+}
+
+/// The spatial node containing `id`: its own container, or its aggregate parent's.
+fn container_of(id: u32, relations: &Relations, spatial: &HashMap<u32, usize>) -> Option<usize> {
+    let mut current = id;
+    for _ in 0..MAX_AGGREGATE_DEPTH {
+        if let Some(c) = relations.container.get(&current).and_then(|c| spatial.get(c)) {
+            return Some(*c);
+        }
+        let parent = *relations.parent.get(&current)?;
+        if let Some(&node) = spatial.get(&parent) {
+            return Some(node);
+        }
+        current = parent;
+    }
+    None
+}
+
+/// A type object's name and its own property sets (`HasPropertySets`, attribute 5).
+fn read_type(
+    decoder: &mut EntityDecoder,
+    type_id: u32,
+    reader: &mut PropertyReader,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (Option<String>, Vec<PropertySet>) {
+    let Ok(entity) = decoder.decode_by_id(type_id) else { return (None, Vec::new()) };
+    let mut sets = Vec::new();
+    for pset in entity.get_refs(5).unwrap_or_default() {
+        if let Some(set) = reader.read(decoder, pset, diagnostics) {
+            merge_set(&mut sets, set);
+        }
+    }
+    (text(&entity, 2), sets)
+}
+
+/// Adds `set`; a set of the same name (inherited from the type) has its properties overridden.
+fn merge_set(sets: &mut Vec<PropertySet>, set: PropertySet) {
+    let Some(existing) = sets.iter_mut().find(|s| s.name == set.name) else {
+        sets.push(set);
+        return;
+    };
+    for prop in set.properties {
+        match existing.properties.iter_mut().find(|p| p.name == prop.name) {
+            Some(p) => p.value = prop.value,
+            None => existing.properties.push(prop),
+        }
+    }
+}
+
+/// Whether the product has a representation ifc-lite would mesh as its body.
+fn has_body(
+    decoder: &mut EntityDecoder,
+    entity: &DecodedEntity,
+    scanned: &Scanned,
+    class: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    let Some(shape_id) = entity.get_ref(6) else { return false };
+    if !scanned.contains(shape_id) {
+        diagnostics.push(diagnostic(
+            Severity::Warning,
+            DiagnosticKind::DanglingReference,
+            Some(entity.id),
+            Some(class),
+            format!("the representation #{shape_id} does not exist"),
+        ));
+        return false;
+    }
+    let Ok(shape) = decoder.decode_by_id(shape_id) else { return false };
+    let mut reps = Vec::new();
+    for rep_id in shape.get_refs(2).unwrap_or_default() {
+        match decoder.decode_by_id(rep_id) {
+            Ok(rep) => reps.push(rep),
+            Err(_) => diagnostics.push(diagnostic(
+                Severity::Warning,
+                DiagnosticKind::DanglingReference,
+                Some(entity.id),
+                Some(class),
+                format!("the shape representation #{rep_id} does not exist or cannot be read"),
+            )),
+        }
+    }
+    ifc_lite_geometry::meshed_representations(entity, &reps).next().is_some()
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the IFC importer on small hand-written files.

@@ -1,0 +1,103 @@
+//! Imports every IFC file of the shared corpus (`$RENEWTWIN_CORPUS/ifc`, default
+//! `../shared/corpus/ifc` beside the workspace) and checks the invariants every import must
+//! keep: no panic, products found, a finite bounding box, valid meshes. Run with `--nocapture`
+//! for a per-file table.
+//!
+//! Without the corpus the test prints why it skipped and passes, unless
+//! `RENEWTWIN_REQUIRE_CORPUS=1` (set in CI), where a missing corpus fails.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use renewtwin_importers::{ImportConfig, Model, import_file};
+
+fn corpus_dir() -> PathBuf {
+    match std::env::var_os("RENEWTWIN_CORPUS") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
+    }
+}
+
+fn corpus_required() -> bool {
+    std::env::var("RENEWTWIN_REQUIRE_CORPUS").is_ok_and(|v| v == "1")
+}
+
+/// Every mesh is finite, has unit normals and in-range indices; every placement points at one.
+fn assert_meshes_valid(name: &str, model: &Model) {
+    for (i, mesh) in model.meshes.iter().enumerate() {
+        let vertices = mesh.positions.len() / 3;
+        assert_eq!(mesh.positions.len() % 3, 0, "{name}: mesh {i} positions not in triples");
+        assert_eq!(mesh.normals.len(), mesh.positions.len(), "{name}: mesh {i} normal count");
+        assert_eq!(mesh.indices.len() % 3, 0, "{name}: mesh {i} indices not in triples");
+        assert!(!mesh.indices.is_empty(), "{name}: mesh {i} is empty");
+        assert!(mesh.positions.iter().all(|v| v.is_finite()), "{name}: mesh {i} has a non-finite position");
+        for n in mesh.normals.chunks_exact(3) {
+            let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+            assert!((len - 1.0).abs() < 1e-3, "{name}: mesh {i} has a normal of length {len}");
+        }
+        assert!(mesh.indices.iter().all(|&ix| (ix as usize) < vertices), "{name}: mesh {i} index out of range");
+    }
+    for e in &model.elements {
+        for p in &e.placements {
+            assert!((p.mesh.0 as usize) < model.meshes.len(), "{name}: #{} places a missing mesh", e.step_id);
+            assert!(p.transform.iter().all(|v| v.is_finite()), "{name}: #{} has a non-finite transform", e.step_id);
+        }
+    }
+}
+
+#[test]
+fn every_corpus_file_imports_with_valid_geometry() {
+    let dir = corpus_dir().join("ifc");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            assert!(!corpus_required(), "RENEWTWIN_REQUIRE_CORPUS=1 but {} cannot be read: {err}", dir.display());
+            println!("skipped: no IFC corpus at {} ({err}); set RENEWTWIN_CORPUS to run it", dir.display());
+            return;
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("ifc")))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty() || !corpus_required(), "RENEWTWIN_REQUIRE_CORPUS=1 but {} holds no .ifc file", dir.display());
+
+    println!(
+        "{:<45} {:<12} {:>8} {:>9} {:>9} {:>6} {:>6} {:>8}",
+        "file", "schema", "products", "with geom", "triangles", "meshes", "diags", "seconds"
+    );
+    for path in &files {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let started = Instant::now();
+        let model = import_file(path, &ImportConfig::default())
+            .unwrap_or_else(|err| panic!("{name}: import failed: {err}"));
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "{:<45} {:<12} {:>8} {:>9} {:>9} {:>6} {:>6} {:>8.2}",
+            name,
+            model.source.schema,
+            model.elements.len(),
+            model.elements_with_geometry(),
+            model.placed_triangles(),
+            model.meshes.len(),
+            model.diagnostics.len(),
+            seconds
+        );
+        let mut kinds = std::collections::BTreeMap::new();
+        for d in &model.diagnostics {
+            *kinds.entry(d.kind.key()).or_insert(0usize) += 1;
+        }
+        if !kinds.is_empty() {
+            println!("    diagnostics: {kinds:?}");
+        }
+        assert!(!model.elements.is_empty(), "{name}: no products");
+        assert!(model.source.entities > 0, "{name}: no entities counted");
+        let bbox = model.bbox();
+        assert!(!bbox.is_empty(), "{name}: no geometry at all");
+        assert!(bbox.to_array().iter().all(|v| v.is_finite()), "{name}: bbox not finite: {bbox:?}");
+        assert!(model.origin.iter().all(|v| v.is_finite()), "{name}: origin not finite");
+        assert_meshes_valid(&name, &model);
+    }
+}
