@@ -1,1 +1,67 @@
-//! Placeholder: the helper owning this crate replaces it with the wgpu viewer.
+//! The renewtwin browser viewer: Rust + wgpu compiled to WebAssembly.
+//!
+//! The page (`static/index.html`) loads the wasm-bindgen glue, whose start function connects to
+//! `ws(s)://<same host>/ws`, receives the scene (`Hello`, `Scene`, `Meshes` batches,
+//! `SceneComplete`) and then live `State` deltas, and draws the district with wgpu: WebGPU when the
+//! browser offers an adapter, WebGL2 otherwise (one build serves both). Everything here is
+//! compiled only for `wasm32`; on the host the crate is an empty library, so
+//! `cargo test --workspace` never builds wgpu natively.
+//!
+//! # Drawing rules
+//! Each element is coloured by its [`renewtwin_protocol::LifecycleState::rgb`]. Standing
+//! elements are opaque; `Planned` elements are drawn as translucent ghosts (35 % opacity, no
+//! depth write, not pickable); `Demolished` and `Removed` elements are hidden. Lighting is one
+//! directional light plus ambient, applied as a brightness factor in 0.45..=1.0 to the sRGB
+//! colour, so a lit pixel keeps its element's chromaticity (the browser test relies on it).
+//! The surface is configured as `Rgba8Unorm` on both backends and the shader writes
+//! sRGB-encoded values, so WebGPU and WebGL2 give the same pixels.
+//!
+//! # Test hooks: `window.renewtwin`
+//! | name | meaning |
+//! |---|---|
+//! | `ready` | `true` once the scene is complete **and** a frame showing it has been presented |
+//! | `backend` | `"webgpu"` or `"webgl2"` |
+//! | `frames` | frames presented so far |
+//! | `elementCount` | elements in the scene |
+//! | `day`, `date` | current simulated day (number) and date (`"YYYY-MM-DD"`) |
+//! | `stateChanges` | live `State` deltas applied since the scene arrived |
+//! | `error` | a message if anything failed, else absent |
+//! | `pick(x, y)` | element id under CSS pixel `(x, y)` of the canvas, or `-1` |
+//! | `elementState(id)` | the element's lifecycle key, e.g. `"existing"`, or `null` |
+//! | `elementRgb(id)` | `[r, g, b]` the element is drawn with before lighting, or `null` |
+//! | `screenPointOf(globalId)` | `[x, y]` CSS pixel where `pick` returns that element, or `null` |
+//! | `elementIdOf(globalId)` | the element id of a GlobalId, or `-1` |
+//! | `elementInfo(id)` | `{ id, globalId, class, name, storey, state }`, or `null` |
+//! | `background` | `[r, g, b]` of the canvas clear colour |
+//! | `link` | `"connecting"`, `"loadingscene"`, `"live"` or `"disconnected"` |
+//!
+//! Coordinates passed to and returned by the hooks are CSS pixels relative to the canvas,
+//! which fills the page (so they are also viewport coordinates).
+
+#[cfg(target_arch = "wasm32")]
+mod app;
+#[cfg(target_arch = "wasm32")]
+mod camera;
+#[cfg(target_arch = "wasm32")]
+mod error;
+#[cfg(target_arch = "wasm32")]
+mod hooks;
+#[cfg(target_arch = "wasm32")]
+mod input;
+#[cfg(target_arch = "wasm32")]
+mod net;
+#[cfg(target_arch = "wasm32")]
+mod picking;
+#[cfg(target_arch = "wasm32")]
+mod render;
+#[cfg(target_arch = "wasm32")]
+mod scene;
+#[cfg(target_arch = "wasm32")]
+mod ui;
+
+/// Entry point called by the wasm-bindgen glue when the module is instantiated.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
+    wasm_bindgen_futures::spawn_local(app::run());
+}

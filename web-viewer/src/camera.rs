@@ -1,0 +1,131 @@
+//! The orbit camera: where the eye is, the matrices it gives, and rays through pixels.
+//!
+//! The world is Z-up (metres, as in IFC). The eye orbits a target point: `yaw` turns about the
+//! Z axis, `pitch` lifts the eye above the XY plane, `distance` is the eye–target distance.
+//! Projection uses wgpu's 0..1 depth range.
+
+use glam::{Mat4, Vec3, Vec4};
+
+/// Lowest and highest pitch, radians, so the eye never flips over the poles.
+const PITCH_LIMIT: f32 = 1.54;
+
+/// An orbiting perspective camera.
+#[derive(Debug, Clone)]
+pub(crate) struct OrbitCamera {
+    /// The point the eye looks at and orbits.
+    pub target: Vec3,
+    /// Rotation about +Z, radians.
+    pub yaw: f32,
+    /// Elevation above the XY plane, radians.
+    pub pitch: f32,
+    /// Eye–target distance, metres.
+    pub distance: f32,
+    /// Vertical field of view, radians.
+    pub fov_y: f32,
+    /// Radius of the scene's bounding sphere, used for clip planes and zoom limits.
+    pub scene_radius: f32,
+}
+
+impl Default for OrbitCamera {
+    fn default() -> Self {
+        Self {
+            target: Vec3::ZERO,
+            yaw: -0.9,
+            pitch: 0.6,
+            distance: 100.0,
+            fov_y: 45f32.to_radians(),
+            scene_radius: 50.0,
+        }
+    }
+}
+
+impl OrbitCamera {
+    /// Frames the box `[minx, miny, minz, maxx, maxy, maxz]` so all of it is in view at
+    /// `aspect` (width / height).
+    pub fn fit(&mut self, bbox: [f64; 6], aspect: f32) {
+        let min = Vec3::new(bbox[0] as f32, bbox[1] as f32, bbox[2] as f32);
+        let max = Vec3::new(bbox[3] as f32, bbox[4] as f32, bbox[5] as f32);
+        let (min, max) = if min.cmple(max).all() { (min, max) } else { (Vec3::splat(-1.0), Vec3::splat(1.0)) };
+        self.target = (min + max) * 0.5;
+        self.scene_radius = ((max - min).length() * 0.5).max(1.0);
+        let half_fov_x = ((self.fov_y * 0.5).tan() * aspect.max(0.1)).atan();
+        let half_fov = (self.fov_y * 0.5).min(half_fov_x);
+        self.distance = self.scene_radius / half_fov.sin() * 1.05;
+        self.yaw = -0.9;
+        self.pitch = 0.6;
+    }
+
+    /// Position of the eye in the world.
+    pub fn eye(&self) -> Vec3 {
+        let (sp, cp) = self.pitch.sin_cos();
+        let (sy, cy) = self.yaw.sin_cos();
+        self.target + Vec3::new(cp * cy, cp * sy, sp) * self.distance
+    }
+
+    /// World → view matrix (right-handed, Z up).
+    pub fn view(&self) -> Mat4 {
+        Mat4::look_at_rh(self.eye(), self.target, Vec3::Z)
+    }
+
+    /// View → clip matrix for a viewport of `aspect` (width / height).
+    pub fn projection(&self, aspect: f32) -> Mat4 {
+        let near = (self.distance - self.scene_radius * 1.5).max(self.distance * 0.002).max(0.05);
+        let far = self.distance + self.scene_radius * 2.0;
+        Mat4::perspective_rh(self.fov_y, aspect.max(0.01), near, far)
+    }
+
+    /// World → clip matrix.
+    pub fn view_projection(&self, aspect: f32) -> Mat4 {
+        self.projection(aspect) * self.view()
+    }
+
+    /// Turns the eye by `dx`, `dy` CSS pixels of drag.
+    pub fn orbit(&mut self, dx: f32, dy: f32) {
+        self.yaw -= dx * 0.008;
+        self.pitch = (self.pitch + dy * 0.008).clamp(-PITCH_LIMIT, PITCH_LIMIT);
+    }
+
+    /// Slides the target in the view plane by a drag of `dx`, `dy` CSS pixels on a viewport
+    /// `height` CSS pixels tall, so the point under the cursor follows it.
+    pub fn pan(&mut self, dx: f32, dy: f32, height: f32) {
+        let metres_per_pixel = 2.0 * self.distance * (self.fov_y * 0.5).tan() / height.max(1.0);
+        let forward = (self.target - self.eye()).normalize_or_zero();
+        let right = forward.cross(Vec3::Z).normalize_or(Vec3::X);
+        let up = right.cross(forward);
+        self.target += (-right * dx + up * dy) * metres_per_pixel;
+    }
+
+    /// Moves the eye towards (factor < 1) or away from (factor > 1) the target.
+    pub fn zoom(&mut self, factor: f32) {
+        let min = self.scene_radius * 0.002;
+        let max = self.scene_radius * 20.0;
+        self.distance = (self.distance * factor).clamp(min.max(0.1), max.max(1.0));
+    }
+
+    /// The world-space ray through CSS pixel `(x, y)` of a `width` × `height` viewport:
+    /// `(origin, unit direction)`.
+    pub fn ray(&self, x: f32, y: f32, width: f32, height: f32) -> (Vec3, Vec3) {
+        let ndc_x = 2.0 * x / width.max(1.0) - 1.0;
+        let ndc_y = 1.0 - 2.0 * y / height.max(1.0);
+        let inverse = self.view_projection(width / height.max(1.0)).inverse();
+        let near = inverse * Vec4::new(ndc_x, ndc_y, 0.0, 1.0);
+        let far = inverse * Vec4::new(ndc_x, ndc_y, 1.0, 1.0);
+        let near = near.truncate() / near.w;
+        let far = far.truncate() / far.w;
+        (near, (far - near).normalize_or(Vec3::NEG_Z))
+    }
+
+    /// The CSS pixel where world point `p` appears, or `None` when it is behind the eye or
+    /// outside the viewport.
+    pub fn project(&self, p: Vec3, width: f32, height: f32) -> Option<(f32, f32)> {
+        let clip = self.view_projection(width / height.max(1.0)) * p.extend(1.0);
+        if clip.w <= 0.0 {
+            return None;
+        }
+        let ndc = clip.truncate() / clip.w;
+        if ndc.x.abs() > 1.0 || ndc.y.abs() > 1.0 || !(0.0..=1.0).contains(&ndc.z) {
+            return None;
+        }
+        Some(((ndc.x + 1.0) * 0.5 * width, (1.0 - ndc.y) * 0.5 * height))
+    }
+}

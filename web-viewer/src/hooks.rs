@@ -1,0 +1,114 @@
+//! `window.renewtwin`: the test and automation hooks documented in the crate root.
+//!
+//! Plain properties are refreshed by the app after every message and frame; functions read the
+//! app's current state when called.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsValue;
+
+use crate::app::App;
+use crate::error::ViewerError;
+
+/// The `window.renewtwin` object.
+#[derive(Debug, Clone)]
+pub(crate) struct Hooks {
+    object: Object,
+}
+
+impl Hooks {
+    /// Creates `window.renewtwin` with every property at its starting value.
+    pub fn install() -> Result<Self, ViewerError> {
+        let window = web_sys::window().ok_or(ViewerError::MissingElement("window"))?;
+        let object = Object::new();
+        Reflect::set(&window, &"renewtwin".into(), &object).map_err(|e| ViewerError::js("set window.renewtwin", e))?;
+        let hooks = Self { object };
+        hooks.set("ready", false.into());
+        hooks.set("frames", 0.into());
+        hooks.set("elementCount", 0.into());
+        hooks.set("stateChanges", 0.into());
+        Ok(hooks)
+    }
+
+    /// Sets one property. Setting a property of a plain object cannot fail.
+    pub fn set(&self, name: &str, value: JsValue) {
+        let _set = Reflect::set(&self.object, &name.into(), &value);
+    }
+
+    /// Adds the hook functions, which read `app` when called.
+    pub fn add_functions(&self, app: &Rc<RefCell<App>>) {
+        let pick = {
+            let app = Rc::clone(app);
+            Closure::<dyn Fn(f64, f64) -> f64>::new(move |x: f64, y: f64| {
+                app.try_borrow()
+                    .ok()
+                    .and_then(|app| app.pick_element(x as f32, y as f32))
+                    .map_or(-1.0, f64::from)
+            })
+        };
+        self.set("pick", pick.into_js_value());
+
+        let element_state = {
+            let app = Rc::clone(app);
+            Closure::<dyn Fn(f64) -> JsValue>::new(move |id: f64| {
+                app.try_borrow()
+                    .ok()
+                    .and_then(|app| app.element_state(id as u32))
+                    .map_or(JsValue::NULL, |s| s.key().into())
+            })
+        };
+        self.set("elementState", element_state.into_js_value());
+
+        let element_rgb = {
+            let app = Rc::clone(app);
+            Closure::<dyn Fn(f64) -> JsValue>::new(move |id: f64| {
+                app.try_borrow()
+                    .ok()
+                    .and_then(|app| app.element_state(id as u32))
+                    .map_or(JsValue::NULL, |s| rgb_array(s.rgb()).into())
+            })
+        };
+        self.set("elementRgb", element_rgb.into_js_value());
+
+        let element_info = {
+            let app = Rc::clone(app);
+            Closure::<dyn Fn(f64) -> JsValue>::new(move |id: f64| {
+                app.try_borrow().ok().and_then(|app| app.element_info(id as u32)).unwrap_or(JsValue::NULL)
+            })
+        };
+        self.set("elementInfo", element_info.into_js_value());
+
+        let element_id_of = {
+            let app = Rc::clone(app);
+            Closure::<dyn Fn(String) -> f64>::new(move |global_id: String| {
+                app.try_borrow().ok().and_then(|app| app.element_id_of(&global_id)).map_or(-1.0, f64::from)
+            })
+        };
+        self.set("elementIdOf", element_id_of.into_js_value());
+
+        let screen_point_of = {
+            let app = Rc::clone(app);
+            Closure::<dyn Fn(String) -> JsValue>::new(move |global_id: String| {
+                app.try_borrow()
+                    .ok()
+                    .and_then(|app| app.screen_point_of(&global_id))
+                    .map_or(JsValue::NULL, |(x, y)| {
+                        Array::of2(&f64::from(x).into(), &f64::from(y).into()).into()
+                    })
+            })
+        };
+        self.set("screenPointOf", screen_point_of.into_js_value());
+    }
+}
+
+/// `[r, g, b]` as a JS array.
+pub(crate) fn rgb_array(rgb: [u8; 3]) -> Array {
+    let array = Array::new();
+    for c in rgb {
+        array.push(&f64::from(c).into());
+    }
+    array
+}

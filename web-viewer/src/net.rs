@@ -1,0 +1,131 @@
+//! The WebSocket link to the server: connects to `ws(s)://<same host>/ws`, decodes binary
+//! frames into [`ServerMsg`]s for the app, and reconnects after a drop.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use renewtwin_protocol::ServerMsg;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
+
+use crate::app::App;
+use crate::error::ViewerError;
+
+/// Delay before reconnecting after the socket closed, milliseconds.
+const RECONNECT_DELAY_MS: i32 = 2000;
+
+/// Where the link stands, as the UI shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkStatus {
+    /// Opening the socket.
+    Connecting,
+    /// Receiving the scene.
+    LoadingScene,
+    /// Scene shown, live updates flowing.
+    Live,
+    /// The socket closed; a reconnect is scheduled.
+    Disconnected,
+}
+
+impl LinkStatus {
+    /// Chinese, then English.
+    pub fn label(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Connecting => ("正在连接", "Connecting"),
+            Self::LoadingScene => ("正在加载场景", "Loading scene"),
+            Self::Live => ("实时", "Live"),
+            Self::Disconnected => ("连接已断开，重试中", "Disconnected, retrying"),
+        }
+    }
+}
+
+/// An open socket and the handlers that must live as long as it does.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    socket: WebSocket,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_open: Closure<dyn FnMut(Event)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.socket.set_onmessage(None);
+        self.socket.set_onopen(None);
+        self.socket.set_onclose(None);
+        // Closing an already closed socket is harmless; a failure here changes nothing.
+        let _closed = self.socket.close();
+    }
+}
+
+/// The `/ws` URL of the page's own host.
+fn socket_url() -> Result<String, ViewerError> {
+    let window = web_sys::window().ok_or(ViewerError::MissingElement("window"))?;
+    let location = window.location();
+    let protocol = location.protocol().map_err(|e| ViewerError::js("location.protocol", e))?;
+    let host = location.host().map_err(|e| ViewerError::js("location.host", e))?;
+    let scheme = if protocol == "https:" { "wss" } else { "ws" };
+    Ok(format!("{scheme}://{host}/ws"))
+}
+
+/// Opens the socket and routes its messages into `app`; the connection is stored in the app.
+pub(crate) fn connect(app: &Rc<RefCell<App>>) -> Result<(), ViewerError> {
+    let socket = WebSocket::new(&socket_url()?).map_err(|e| ViewerError::js("new WebSocket", e))?;
+    socket.set_binary_type(BinaryType::Arraybuffer);
+
+    let on_message = {
+        let app = Rc::clone(app);
+        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() else { return };
+            let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+            let message = renewtwin_protocol::decode::<ServerMsg>(&bytes);
+            if let Ok(mut app) = app.try_borrow_mut() {
+                match message {
+                    Ok(message) => app.handle(message),
+                    Err(e) => app.fail(&ViewerError::Protocol(e.to_string())),
+                }
+            }
+        })
+    };
+    let on_open = {
+        let app = Rc::clone(app);
+        Closure::<dyn FnMut(Event)>::new(move |_event: Event| {
+            if let Ok(mut app) = app.try_borrow_mut() {
+                app.set_link(LinkStatus::LoadingScene);
+            }
+        })
+    };
+    let on_close = {
+        let app = Rc::clone(app);
+        Closure::<dyn FnMut(CloseEvent)>::new(move |_event: CloseEvent| {
+            if let Ok(mut app) = app.try_borrow_mut() {
+                app.set_link(LinkStatus::Disconnected);
+            }
+            schedule_reconnect(&app);
+        })
+    };
+    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    let connection = Connection { socket, _on_message: on_message, _on_open: on_open, _on_close: on_close };
+    let mut app_ref = app.try_borrow_mut().map_err(|_| ViewerError::Protocol("viewer state busy while connecting".into()))?;
+    app_ref.set_link(LinkStatus::Connecting);
+    app_ref.connection = Some(connection);
+    Ok(())
+}
+
+/// Reconnects after [`RECONNECT_DELAY_MS`].
+fn schedule_reconnect(app: &Rc<RefCell<App>>) {
+    let Some(window) = web_sys::window() else { return };
+    let app = Rc::clone(app);
+    let retry = Closure::once_into_js(move || {
+        if let Err(e) = connect(&app) {
+            if let Ok(mut app) = app.try_borrow_mut() {
+                app.fail(&e);
+            }
+        }
+    });
+    // If the timer cannot be set there is nothing better to do than stay disconnected.
+    let _timer = window.set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), RECONNECT_DELAY_MS);
+}

@@ -1,0 +1,152 @@
+//! CPU picking: which element is under a pixel, and which pixel shows a given element.
+//!
+//! A pick casts the camera ray through the pixel, keeps the placements whose world bounding
+//! box it crosses, and tests their triangles nearest box first, stopping once no remaining box
+//! can beat the best hit. Triangles are tested in the mesh's own frame (the ray is carried
+//! there by the placement's inverse transform), both faces, as the renderer draws them.
+
+use glam::Vec3;
+
+use crate::camera::OrbitCamera;
+use crate::scene::{Scene, Visibility};
+
+/// Which elements a ray may stop at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PickFilter {
+    /// Only opaque elements: what a click selects.
+    Solid,
+    /// Opaque elements and planned ghosts: whatever tints the pixel first.
+    Drawn,
+}
+
+/// A viewport in CSS pixels.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Viewport {
+    /// Width, CSS pixels.
+    pub width: f32,
+    /// Height, CSS pixels.
+    pub height: f32,
+}
+
+/// The element whose surface is nearest along the ray through CSS pixel `(x, y)`.
+pub(crate) fn pick(
+    scene: &Scene,
+    camera: &OrbitCamera,
+    viewport: Viewport,
+    x: f32,
+    y: f32,
+    filter: PickFilter,
+) -> Option<u32> {
+    if !scene.complete {
+        return None;
+    }
+    let (origin, dir) = camera.ray(x, y, viewport.width, viewport.height);
+    let inv_dir = dir.recip();
+    let mut candidates: Vec<(f32, usize)> = scene
+        .placements
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| match Visibility::of(scene.states[p.element as usize]) {
+            Visibility::Solid => true,
+            Visibility::Ghost => filter == PickFilter::Drawn,
+            Visibility::Hidden => false,
+        })
+        .filter_map(|(i, p)| ray_box(origin, inv_dir, p.world_min, p.world_max).map(|t| (t, i)))
+        .collect();
+    candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+
+    let mut best: Option<(f32, u32)> = None;
+    for (t_box, index) in candidates {
+        if best.is_some_and(|(t, _)| t_box > t) {
+            break;
+        }
+        let placement = &scene.placements[index];
+        let Some(mesh) = scene.meshes.get(&placement.mesh) else { continue };
+        // Carry the ray into the mesh frame without renormalising, so `t` stays world `t`.
+        let local_origin = placement.inverse.transform_point3(origin);
+        let local_dir = placement.inverse.transform_vector3(dir);
+        for tri in mesh.indices.chunks_exact(3) {
+            let a = mesh.positions[tri[0] as usize];
+            let b = mesh.positions[tri[1] as usize];
+            let c = mesh.positions[tri[2] as usize];
+            if let Some(t) = ray_triangle(local_origin, local_dir, a, b, c) {
+                if best.is_none_or(|(best_t, _)| t < best_t) {
+                    best = Some((t, placement.element));
+                }
+            }
+        }
+    }
+    best.map(|(_, element)| element)
+}
+
+/// A CSS pixel (at a pixel centre) where element `id` is the nearest drawn surface, so its
+/// pixel shows the element's own colour; `None` if no such pixel is found.
+pub(crate) fn screen_point_of(
+    scene: &Scene,
+    camera: &OrbitCamera,
+    viewport: Viewport,
+    id: u32,
+) -> Option<(f32, f32)> {
+    if !scene.is_solid(id) {
+        return None;
+    }
+    let placements = scene.placements_of.get(id as usize)?;
+    let eye = camera.eye();
+    // Triangles facing the eye, largest on screen first: their centroids sit far from edges.
+    let mut candidates: Vec<(f32, Vec3)> = Vec::new();
+    for &index in placements {
+        let placement = &scene.placements[index as usize];
+        let Some(mesh) = scene.meshes.get(&placement.mesh) else { continue };
+        for tri in mesh.indices.chunks_exact(3).take(4096) {
+            let [a, b, c] = [tri[0], tri[1], tri[2]]
+                .map(|i| placement.transform.transform_point3(mesh.positions[i as usize]));
+            let centroid = (a + b + c) / 3.0;
+            let projected = [a, b, c].map(|p| camera.project(p, viewport.width, viewport.height));
+            let [Some(pa), Some(pb), Some(pc)] = projected else { continue };
+            let area = ((pb.0 - pa.0) * (pc.1 - pa.1) - (pc.0 - pa.0) * (pb.1 - pa.1)).abs() * 0.5;
+            let normal = (b - a).cross(c - a);
+            if area >= 4.0 && normal.dot(eye - centroid).abs() > 1e-6 {
+                candidates.push((area, centroid));
+            }
+        }
+    }
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    candidates.into_iter().take(48).find_map(|(_, centroid)| {
+        let (x, y) = camera.project(centroid, viewport.width, viewport.height)?;
+        let (x, y) = (x.floor() + 0.5, y.floor() + 0.5);
+        (pick(scene, camera, viewport, x, y, PickFilter::Drawn) == Some(id)).then_some((x, y))
+    })
+}
+
+/// Entry distance of the ray into the box, if it meets it in front of the origin.
+fn ray_box(origin: Vec3, inv_dir: Vec3, min: Vec3, max: Vec3) -> Option<f32> {
+    let t1 = (min - origin) * inv_dir;
+    let t2 = (max - origin) * inv_dir;
+    let near = t1.min(t2).max_element();
+    let far = t1.max(t2).min_element();
+    (far >= near.max(0.0)).then_some(near.max(0.0))
+}
+
+/// Möller–Trumbore ray/triangle intersection, both faces; the ray parameter of the hit.
+fn ray_triangle(origin: Vec3, dir: Vec3, a: Vec3, b: Vec3, c: Vec3) -> Option<f32> {
+    let e1 = b - a;
+    let e2 = c - a;
+    let p = dir.cross(e2);
+    let det = e1.dot(p);
+    if det.abs() < 1e-12 {
+        return None;
+    }
+    let inv_det = 1.0 / det;
+    let s = origin - a;
+    let u = s.dot(p) * inv_det;
+    if !(0.0..=1.0).contains(&u) {
+        return None;
+    }
+    let q = s.cross(e1);
+    let v = dir.dot(q) * inv_det;
+    if v < 0.0 || u + v > 1.0 {
+        return None;
+    }
+    let t = e2.dot(q) * inv_det;
+    (t > 0.0).then_some(t)
+}

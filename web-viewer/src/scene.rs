@@ -1,0 +1,257 @@
+//! The mesh store: the scene as the server sent it, kept on the CPU for drawing and picking.
+//!
+//! Meshes are shared; placements say which element draws which mesh with which transform.
+//! Element states change with every live delta; the renderer reads [`Scene::texel`] to colour
+//! elements and [`Scene::colours_dirty`] to know when to upload them again.
+
+use std::collections::HashMap;
+
+use glam::{Mat4, Vec3};
+use renewtwin_protocol::{
+    CivilDate, ElementInfo, LifecycleState, MeshData, PhaseInfo, PhaseStatus, PlacedMesh,
+    SceneHeader, SimDay, StateDelta,
+};
+
+/// How an element is drawn in a given lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Visibility {
+    /// Opaque, lit, pickable.
+    Solid,
+    /// Translucent ghost, not pickable (planned elements).
+    Ghost,
+    /// Not drawn (demolished or removed elements).
+    Hidden,
+}
+
+impl Visibility {
+    /// The drawing rule for `state`.
+    pub fn of(state: LifecycleState) -> Self {
+        match state {
+            LifecycleState::Planned => Self::Ghost,
+            LifecycleState::Demolished | LifecycleState::Removed => Self::Hidden,
+            _ => Self::Solid,
+        }
+    }
+
+    /// The alpha byte the shaders read: 255 solid, 128 ghost, 0 hidden.
+    pub fn alpha(self) -> u8 {
+        match self {
+            Self::Solid => 255,
+            Self::Ghost => 128,
+            Self::Hidden => 0,
+        }
+    }
+}
+
+/// A triangle mesh in its own frame.
+#[derive(Debug)]
+pub(crate) struct Mesh {
+    /// Vertex positions.
+    pub positions: Vec<Vec3>,
+    /// Unit vertex normals, one per position.
+    pub normals: Vec<Vec3>,
+    /// Triangle list.
+    pub indices: Vec<u32>,
+    /// Axis-aligned bounds of the positions.
+    pub min: Vec3,
+    /// Axis-aligned bounds of the positions.
+    pub max: Vec3,
+}
+
+impl Mesh {
+    /// Converts a wire mesh, dropping indices that point past the vertices and fixing a
+    /// normals array of the wrong length (both are server bugs, not reasons to stop drawing).
+    fn from_wire(data: MeshData) -> Self {
+        let positions: Vec<Vec3> =
+            data.positions.chunks_exact(3).map(|p| Vec3::new(p[0], p[1], p[2])).collect();
+        let mut normals: Vec<Vec3> =
+            data.normals.chunks_exact(3).map(|n| Vec3::new(n[0], n[1], n[2])).collect();
+        normals.resize(positions.len(), Vec3::Z);
+        let count = positions.len() as u32;
+        let indices: Vec<u32> = data
+            .indices
+            .chunks_exact(3)
+            .filter(|t| t.iter().all(|&i| i < count))
+            .flatten()
+            .copied()
+            .collect();
+        let (min, max) = positions.iter().fold(
+            (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
+            |(lo, hi), &p| (lo.min(p), hi.max(p)),
+        );
+        Self { positions, normals, indices, min, max }
+    }
+}
+
+/// One element's use of one mesh.
+#[derive(Debug, Clone)]
+pub(crate) struct Placement {
+    /// Element id.
+    pub element: u32,
+    /// Mesh id.
+    pub mesh: u32,
+    /// Mesh frame → world.
+    pub transform: Mat4,
+    /// World → mesh frame.
+    pub inverse: Mat4,
+    /// World-space bounds of the placed mesh.
+    pub world_min: Vec3,
+    /// World-space bounds of the placed mesh.
+    pub world_max: Vec3,
+}
+
+/// Everything the viewer knows about the scene on screen.
+#[derive(Debug)]
+pub(crate) struct Scene {
+    /// Scene name.
+    pub name: String,
+    /// Elements, indexed by id.
+    pub elements: Vec<ElementInfo>,
+    /// Current lifecycle state of each element.
+    pub states: Vec<LifecycleState>,
+    /// Every phase of every project, as last reported.
+    pub phases: Vec<PhaseInfo>,
+    /// Meshes by id.
+    pub meshes: HashMap<u32, Mesh>,
+    /// Every placement, in arrival order.
+    pub placements: Vec<Placement>,
+    /// Placement indices of each element (filled when the scene completes).
+    pub placements_of: Vec<Vec<u32>>,
+    /// Element id by GlobalId.
+    pub by_global_id: HashMap<String, u32>,
+    /// All meshes have arrived.
+    pub complete: bool,
+    /// Sequence number the header reflected; older deltas are skipped.
+    pub seq: u64,
+    /// Current simulated day.
+    pub day: SimDay,
+    /// Current date.
+    pub date: CivilDate,
+    /// Live deltas applied since the header.
+    pub state_changes: u64,
+    /// Element colours changed since the renderer last uploaded them.
+    pub colours_dirty: bool,
+}
+
+impl Scene {
+    /// An empty scene described by `header`; meshes follow.
+    pub fn new(header: SceneHeader) -> Self {
+        let states = header.elements.iter().map(|e| e.state).collect();
+        let by_global_id =
+            header.elements.iter().map(|e| (e.global_id.clone(), e.id)).collect();
+        Self {
+            name: header.name,
+            states,
+            by_global_id,
+            placements_of: vec![Vec::new(); header.elements.len()],
+            elements: header.elements,
+            phases: header.phases,
+            meshes: HashMap::new(),
+            placements: Vec::new(),
+            complete: false,
+            seq: header.seq,
+            day: header.day,
+            date: header.date,
+            state_changes: 0,
+            colours_dirty: true,
+        }
+    }
+
+    /// Stores a batch of meshes and placements. Placements of unknown elements are dropped.
+    pub fn add_batch(&mut self, meshes: Vec<MeshData>, placements: Vec<PlacedMesh>) {
+        for mesh in meshes {
+            self.meshes.insert(mesh.id, Mesh::from_wire(mesh));
+        }
+        for placed in placements {
+            if (placed.element as usize) >= self.elements.len() {
+                continue;
+            }
+            let transform = Mat4::from_cols_array(&placed.transform);
+            self.placements.push(Placement {
+                element: placed.element,
+                mesh: placed.mesh,
+                transform,
+                inverse: transform.inverse(),
+                world_min: Vec3::ZERO,
+                world_max: Vec3::ZERO,
+            });
+        }
+    }
+
+    /// Marks the scene complete: computes world bounds and the element → placements index,
+    /// dropping placements whose mesh never arrived or is empty.
+    pub fn finish(&mut self) {
+        let meshes = &self.meshes;
+        self.placements.retain(|p| meshes.get(&p.mesh).is_some_and(|m| !m.indices.is_empty()));
+        for (index, placement) in self.placements.iter_mut().enumerate() {
+            if let Some(mesh) = self.meshes.get(&placement.mesh) {
+                let (lo, hi) = transformed_bounds(placement.transform, mesh.min, mesh.max);
+                placement.world_min = lo;
+                placement.world_max = hi;
+            }
+            self.placements_of[placement.element as usize].push(index as u32);
+        }
+        self.complete = true;
+        self.colours_dirty = true;
+    }
+
+    /// Applies a live delta unless the header already included it; returns whether it applied.
+    pub fn apply(&mut self, delta: StateDelta) -> bool {
+        if delta.seq <= self.seq {
+            return false;
+        }
+        self.seq = delta.seq;
+        self.day = delta.day;
+        self.date = delta.date;
+        for change in delta.changes {
+            if let Some(state) = self.states.get_mut(change.element as usize) {
+                if *state != change.state {
+                    *state = change.state;
+                    self.colours_dirty = true;
+                }
+            }
+        }
+        for phase in delta.phases {
+            match self.phases.iter_mut().find(|p| p.project == phase.project && p.kind == phase.kind) {
+                Some(known) => *known = phase,
+                None => self.phases.push(phase),
+            }
+        }
+        self.state_changes += 1;
+        true
+    }
+
+    /// The RGBA texel element `id` is drawn with: its state colour and its visibility alpha.
+    pub fn texel(&self, id: usize) -> [u8; 4] {
+        let state = self.states[id];
+        let [r, g, b] = state.rgb();
+        [r, g, b, Visibility::of(state).alpha()]
+    }
+
+    /// Whether element `id` is drawn opaque (and so can be picked).
+    pub fn is_solid(&self, id: u32) -> bool {
+        self.states.get(id as usize).is_some_and(|&s| Visibility::of(s) == Visibility::Solid)
+    }
+
+    /// The phases running today.
+    pub fn active_phases(&self) -> impl Iterator<Item = &PhaseInfo> {
+        self.phases.iter().filter(|p| p.status == PhaseStatus::Active)
+    }
+}
+
+/// World-space bounds of the box `min..max` after `transform`.
+pub(crate) fn transformed_bounds(transform: Mat4, min: Vec3, max: Vec3) -> (Vec3, Vec3) {
+    let mut lo = Vec3::splat(f32::INFINITY);
+    let mut hi = Vec3::splat(f32::NEG_INFINITY);
+    for i in 0..8 {
+        let corner = Vec3::new(
+            if i & 1 == 0 { min.x } else { max.x },
+            if i & 2 == 0 { min.y } else { max.y },
+            if i & 4 == 0 { min.z } else { max.z },
+        );
+        let p = transform.transform_point3(corner);
+        lo = lo.min(p);
+        hi = hi.max(p);
+    }
+    (lo, hi)
+}
