@@ -1,0 +1,517 @@
+//! The generated district read back as STEP text: determinism, structure, counts against
+//! [`DistrictSummary`], IFC4 attribute counts, GlobalIds and the spatial/void relations.
+
+use renewtwin_generator::{DistrictConfig, DistrictSummary, district_ifc, write_district};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// One parsed instance.
+#[derive(Debug)]
+struct Instance {
+    keyword: String,
+    args: Vec<String>,
+}
+
+/// A parsed DATA section.
+#[derive(Debug)]
+struct Model {
+    instances: BTreeMap<u64, Instance>,
+    /// Instance ids in file order (to check uniqueness).
+    order: Vec<u64>,
+}
+
+/// Splits a STEP attribute list at top-level commas, outside strings and brackets.
+fn split_args(text: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let (mut depth, mut in_string, mut current) = (0i32, false, String::new());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            current.push(c);
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    current.push('\'');
+                    chars.next();
+                } else {
+                    in_string = false;
+                }
+            }
+            continue;
+        }
+        match c {
+            '\'' => {
+                in_string = true;
+                current.push(c);
+            }
+            '(' => {
+                depth += 1;
+                current.push(c);
+            }
+            ')' => {
+                depth -= 1;
+                current.push(c);
+            }
+            ',' if depth == 0 => args.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    if !current.is_empty() || !args.is_empty() {
+        args.push(current);
+    }
+    args
+}
+
+/// `#n` references in an attribute, ignoring strings.
+fn refs(arg: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut in_string = false;
+    let bytes = arg.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' => in_string = !in_string,
+            b'#' if !in_string => {
+                let digits: String = arg[i + 1..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                i += digits.len();
+                out.push(digits.parse().unwrap_or(0));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+fn parse(text: &str) -> Model {
+    let data = text.split("DATA;\n").nth(1).unwrap_or_default();
+    let data = data.split("ENDSEC;").next().unwrap_or_default();
+    let mut instances = BTreeMap::new();
+    let mut order = Vec::new();
+    for line in data.lines() {
+        let (id, rest) = line.split_once('=').unwrap_or(("", ""));
+        let id: u64 = id.trim_start_matches('#').parse().unwrap_or(0);
+        let (keyword, args) = rest.split_once('(').unwrap_or(("", ""));
+        let args = args.strip_suffix(");").unwrap_or_default();
+        order.push(id);
+        instances.insert(
+            id,
+            Instance {
+                keyword: keyword.to_owned(),
+                args: split_args(args),
+            },
+        );
+    }
+    Model { instances, order }
+}
+
+impl Model {
+    fn of(&self, keyword: &str) -> impl Iterator<Item = (u64, &Instance)> {
+        self.instances
+            .iter()
+            .filter(move |(_, i)| i.keyword == keyword)
+            .map(|(&id, i)| (id, i))
+    }
+
+    fn count(&self, keyword: &str) -> u64 {
+        self.of(keyword).count() as u64
+    }
+
+    fn keyword(&self, id: u64) -> &str {
+        self.instances.get(&id).map_or("", |i| i.keyword.as_str())
+    }
+
+    fn reference(&self, id: u64, attribute: usize) -> u64 {
+        self.instances
+            .get(&id)
+            .and_then(|i| i.args.get(attribute))
+            .and_then(|a| refs(a).first().copied())
+            .unwrap_or(0)
+    }
+
+    /// z of an element's placement origin, following its IfcLocalPlacement chain.
+    fn world_z(&self, placement: u64) -> f64 {
+        let mut z = 0.0;
+        let mut current = placement;
+        while current != 0 {
+            let a2p = self.reference(current, 1);
+            let point = self.reference(a2p, 0);
+            let coords = self
+                .instances
+                .get(&point)
+                .and_then(|p| p.args.first())
+                .cloned()
+                .unwrap_or_default();
+            let values: Vec<f64> = coords
+                .trim_matches(|c| c == '(' || c == ')')
+                .split(',')
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            z += values.get(2).copied().unwrap_or(0.0);
+            current = self.reference(current, 0);
+        }
+        z
+    }
+}
+
+/// Attribute counts of every entity the generator may write, from the IFC4 ADD2 TC1 schema.
+const IFC4_ATTRIBUTE_COUNTS: &[(&str, usize)] = &[
+    ("IFCCARTESIANPOINT", 1),
+    ("IFCDIRECTION", 1),
+    ("IFCAXIS2PLACEMENT3D", 3),
+    ("IFCLOCALPLACEMENT", 2),
+    ("IFCGEOMETRICREPRESENTATIONCONTEXT", 6),
+    ("IFCGEOMETRICREPRESENTATIONSUBCONTEXT", 10),
+    ("IFCCARTESIANTRANSFORMATIONOPERATOR3D", 5),
+    ("IFCSIUNIT", 4),
+    ("IFCUNITASSIGNMENT", 1),
+    ("IFCPROJECT", 9),
+    ("IFCSITE", 14),
+    ("IFCBUILDING", 12),
+    ("IFCBUILDINGSTOREY", 10),
+    ("IFCRECTANGLEPROFILEDEF", 5),
+    ("IFCCIRCLEHOLLOWPROFILEDEF", 5),
+    ("IFCARBITRARYCLOSEDPROFILEDEF", 3),
+    ("IFCPOLYLINE", 1),
+    ("IFCEXTRUDEDAREASOLID", 4),
+    ("IFCSHAPEREPRESENTATION", 4),
+    ("IFCPRODUCTDEFINITIONSHAPE", 3),
+    ("IFCREPRESENTATIONMAP", 2),
+    ("IFCMAPPEDITEM", 2),
+    ("IFCWINDOWTYPE", 13),
+    ("IFCDOORTYPE", 13),
+    ("IFCWALL", 9),
+    ("IFCSLAB", 9),
+    ("IFCROOF", 9),
+    ("IFCSTAIR", 9),
+    ("IFCWINDOW", 13),
+    ("IFCDOOR", 13),
+    ("IFCOPENINGELEMENT", 9),
+    ("IFCTRANSPORTELEMENT", 9),
+    ("IFCPIPESEGMENT", 9),
+    ("IFCCIVILELEMENT", 8),
+    ("IFCGEOGRAPHICELEMENT", 9),
+    ("IFCRELAGGREGATES", 6),
+    ("IFCRELCONTAINEDINSPATIALSTRUCTURE", 6),
+    ("IFCRELVOIDSELEMENT", 6),
+    ("IFCRELFILLSELEMENT", 6),
+    ("IFCRELDEFINESBYPROPERTIES", 6),
+    ("IFCRELDEFINESBYTYPE", 6),
+    ("IFCPROPERTYSET", 5),
+    ("IFCPROPERTYSINGLEVALUE", 4),
+];
+
+/// Products that must sit in a spatial structure (everything physical but openings).
+const CONTAINED_PRODUCTS: &[&str] = &[
+    "IFCWALL",
+    "IFCSLAB",
+    "IFCROOF",
+    "IFCSTAIR",
+    "IFCWINDOW",
+    "IFCDOOR",
+    "IFCTRANSPORTELEMENT",
+    "IFCPIPESEGMENT",
+    "IFCCIVILELEMENT",
+    "IFCGEOGRAPHICELEMENT",
+];
+
+const IFC_GUID_ALPHABET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_$";
+
+fn six_buildings() -> DistrictConfig {
+    DistrictConfig {
+        buildings: 6,
+        seed: 1,
+        ..DistrictConfig::default()
+    }
+}
+
+fn generate(config: &DistrictConfig) -> (String, DistrictSummary) {
+    let mut out = Vec::new();
+    let summary = write_district(config, &mut out);
+    assert!(summary.is_ok(), "{summary:?}");
+    (
+        String::from_utf8(out).unwrap_or_default(),
+        summary.unwrap_or_default(),
+    )
+}
+
+/// Every structural invariant the importer relies on, for one generated file.
+fn check_structure(text: &str, summary: &DistrictSummary) {
+    assert!(text.is_ascii(), "non-ascii output");
+    assert!(text.starts_with("ISO-10303-21;\nHEADER;\n"));
+    assert!(text.contains("FILE_SCHEMA(('IFC4'));"));
+    assert!(text.ends_with("ENDSEC;\nEND-ISO-10303-21;\n"));
+    assert_eq!(summary.bytes, text.len() as u64);
+
+    let model = parse(text);
+    // Ids unique, numbered 1..=n in order.
+    let expected: Vec<u64> = (1..=model.order.len() as u64).collect();
+    assert_eq!(model.order, expected, "instance ids are 1..n in file order");
+    assert_eq!(summary.entities, model.instances.len() as u64);
+
+    // Every keyword known, with its IFC4 attribute count; every reference defined.
+    let counts: HashMap<&str, usize> = IFC4_ATTRIBUTE_COUNTS.iter().copied().collect();
+    for (id, instance) in &model.instances {
+        let expected = counts.get(instance.keyword.as_str());
+        assert_eq!(
+            expected,
+            Some(&instance.args.len()),
+            "#{id} {} has {} attributes",
+            instance.keyword,
+            instance.args.len()
+        );
+        for arg in &instance.args {
+            for r in refs(arg) {
+                assert!(
+                    model.instances.contains_key(&r),
+                    "#{id} refers to undefined #{r}"
+                );
+            }
+        }
+    }
+
+    // Counts agree with the summary.
+    for (keyword, expected) in [
+        ("IFCBUILDING", summary.buildings),
+        ("IFCBUILDINGSTOREY", summary.storeys),
+        ("IFCWALL", summary.walls),
+        ("IFCWINDOW", summary.windows),
+        ("IFCDOOR", summary.doors),
+        ("IFCOPENINGELEMENT", summary.openings),
+        ("IFCSLAB", summary.slabs),
+        ("IFCROOF", summary.roofs),
+        ("IFCSTAIR", summary.stairs),
+        ("IFCPIPESEGMENT", summary.pipes),
+        ("IFCTRANSPORTELEMENT", summary.lifts),
+        ("IFCCIVILELEMENT", summary.civil_elements),
+        ("IFCGEOGRAPHICELEMENT", summary.geographic_elements),
+    ] {
+        assert_eq!(model.count(keyword), expected, "{keyword}");
+    }
+    assert_eq!(summary.roofs, summary.buildings);
+    assert!(
+        summary.lifts >= summary.buildings * 2,
+        "a lift per stair unit"
+    );
+    assert_eq!(summary.lifts, summary.units);
+
+    // GlobalIds: 22 characters of the IFC alphabet, unique.
+    let mut guids = HashSet::new();
+    for (id, instance) in &model.instances {
+        let rooted = instance.keyword.starts_with("IFCREL")
+            || counts
+                .get(instance.keyword.as_str())
+                .is_some_and(|&n| n >= 5)
+                && instance.args[0].len() == 24
+                && instance.args[1] == "$";
+        if !rooted {
+            continue;
+        }
+        let guid = instance.args[0].trim_matches('\'');
+        assert_eq!(guid.len(), 22, "#{id} GlobalId {guid}");
+        assert!(
+            guid.chars().all(|c| IFC_GUID_ALPHABET.contains(c)),
+            "#{id} GlobalId {guid}"
+        );
+        assert!(
+            "0123".contains(&guid[..1]),
+            "#{id} first GlobalId digit holds two bits"
+        );
+        assert!(
+            guids.insert(guid.to_owned()),
+            "#{id} duplicate GlobalId {guid}"
+        );
+    }
+    assert!(guids.len() as u64 > summary.walls + summary.windows + summary.pipes);
+
+    // Every window and door fills an opening that voids a wall.
+    let fills: HashMap<u64, u64> = model
+        .of("IFCRELFILLSELEMENT")
+        .map(|(id, _)| (model.reference(id, 5), model.reference(id, 4)))
+        .collect();
+    let voids: HashMap<u64, u64> = model
+        .of("IFCRELVOIDSELEMENT")
+        .map(|(id, _)| (model.reference(id, 5), model.reference(id, 4)))
+        .collect();
+    for keyword in ["IFCWINDOW", "IFCDOOR"] {
+        for (id, _) in model.of(keyword) {
+            let opening = fills.get(&id).copied().unwrap_or(0);
+            assert_eq!(
+                model.keyword(opening),
+                "IFCOPENINGELEMENT",
+                "{keyword} #{id} fills an opening"
+            );
+            let host = voids.get(&opening).copied().unwrap_or(0);
+            assert_eq!(
+                model.keyword(host),
+                "IFCWALL",
+                "opening #{opening} of #{id} voids a wall"
+            );
+        }
+    }
+    for (id, _) in model.of("IFCOPENINGELEMENT") {
+        assert!(voids.contains_key(&id), "opening #{id} voids something");
+    }
+
+    // Every physical product contained exactly once; spatial elements aggregated.
+    let mut container_of: HashMap<u64, u64> = HashMap::new();
+    for (rel, instance) in model.of("IFCRELCONTAINEDINSPATIALSTRUCTURE") {
+        let structure = model.reference(rel, 5);
+        assert!(matches!(
+            model.keyword(structure),
+            "IFCBUILDINGSTOREY" | "IFCSITE"
+        ));
+        for element in refs(&instance.args[4]) {
+            assert!(
+                container_of.insert(element, structure).is_none(),
+                "#{element} contained twice"
+            );
+        }
+    }
+    for keyword in CONTAINED_PRODUCTS {
+        for (id, _) in model.of(keyword) {
+            assert!(
+                container_of.contains_key(&id),
+                "{keyword} #{id} is not contained"
+            );
+        }
+    }
+    let mut parts_of: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut whole_of: HashMap<u64, u64> = HashMap::new();
+    for (rel, instance) in model.of("IFCRELAGGREGATES") {
+        let whole = model.reference(rel, 4);
+        for part in refs(&instance.args[5]) {
+            parts_of.entry(whole).or_default().push(part);
+            assert!(
+                whole_of.insert(part, whole).is_none(),
+                "#{part} aggregated twice"
+            );
+        }
+    }
+    for (site, _) in model.of("IFCSITE") {
+        assert_eq!(
+            model.keyword(whole_of.get(&site).copied().unwrap_or(0)),
+            "IFCPROJECT"
+        );
+    }
+    for (building, _) in model.of("IFCBUILDING") {
+        assert_eq!(
+            model.keyword(whole_of.get(&building).copied().unwrap_or(0)),
+            "IFCSITE"
+        );
+        let storeys = parts_of.get(&building).map_or(0, Vec::len);
+        assert!(
+            (5..=7).contains(&storeys),
+            "building #{building} has {storeys} storeys"
+        );
+    }
+    for (storey, _) in model.of("IFCBUILDINGSTOREY") {
+        assert_eq!(
+            model.keyword(whole_of.get(&storey).copied().unwrap_or(0)),
+            "IFCBUILDING"
+        );
+    }
+
+    // Pipes lie below ground.
+    for (id, pipe) in model.of("IFCPIPESEGMENT") {
+        let z = model.world_z(refs(&pipe.args[5]).first().copied().unwrap_or(0));
+        assert!(z < -0.5, "pipe #{id} at z = {z}");
+    }
+
+    // Every element has exactly one Status among its property sets' values.
+    assert!(text.contains("IFCPROPERTYSINGLEVALUE('Status',$,IFCLABEL('EXISTING'),$)"));
+    assert!(text.contains("IFCPROPERTYSINGLEVALUE('Status',$,IFCLABEL('NEW'),$)"));
+}
+
+#[test]
+fn the_same_config_gives_byte_identical_output() {
+    let config = six_buildings();
+    let (first, summary) = generate(&config);
+    assert_eq!(first, district_ifc(&config));
+    assert_eq!(first, generate(&config).0);
+    assert_eq!(summary.bytes, first.len() as u64);
+}
+
+#[test]
+fn a_different_seed_gives_a_different_district() {
+    let a = district_ifc(&six_buildings());
+    let b = district_ifc(&DistrictConfig {
+        seed: 2,
+        ..six_buildings()
+    });
+    assert_ne!(a, b);
+}
+
+#[test]
+fn the_default_district_is_structurally_sound() {
+    let (text, summary) = generate(&six_buildings());
+    assert_eq!(summary.buildings, 6);
+    check_structure(&text, &summary);
+}
+
+#[test]
+fn districts_of_many_seeds_and_row_lengths_are_structurally_sound() {
+    for seed in [0, 7, u64::MAX] {
+        for (buildings, per_row) in [(1, None), (5, Some(2)), (9, Some(1))] {
+            let (text, summary) = generate(&DistrictConfig {
+                buildings,
+                seed,
+                buildings_per_row: per_row,
+            });
+            assert_eq!(summary.buildings, u64::from(buildings));
+            check_structure(&text, &summary);
+        }
+    }
+}
+
+#[test]
+fn an_empty_district_still_has_a_street_and_pipes() {
+    let (text, summary) = generate(&DistrictConfig {
+        buildings: 0,
+        ..six_buildings()
+    });
+    assert_eq!(summary.buildings, 0);
+    assert!(summary.civil_elements >= 3 && summary.pipes >= 3);
+    check_structure(&text, &summary);
+}
+
+#[test]
+fn chinese_names_are_written_as_utf16_escapes() {
+    let text = district_ifc(&six_buildings());
+    // 1号楼 = '1' + U+53F7 U+697C.
+    assert!(
+        text.contains("'1\\X2\\53F7697C\\X0\\'"),
+        "building 1 is named 1号楼"
+    );
+    // 加装电梯 (added lift) in lift names.
+    assert!(text.contains("52A088C5753568AF"));
+}
+
+#[test]
+fn a_200_building_district_scales_linearly() {
+    let config = DistrictConfig {
+        buildings: 200,
+        seed: 42,
+        ..DistrictConfig::default()
+    };
+    let (text, summary) = generate(&config);
+    assert_eq!(summary.buildings, 200);
+    assert!((1000..=1400).contains(&summary.storeys), "{summary:?}");
+    assert!(summary.windows > 25_000, "{summary:?}");
+    assert!(summary.bytes > 30_000_000, "{summary:?}");
+    check_structure(&text, &summary);
+
+    // Entities per building stay flat from 20 to 200 buildings (no quadratic growth).
+    let small = generate(&DistrictConfig {
+        buildings: 20,
+        ..config
+    })
+    .1;
+    let per_building_small = small.entities as f64 / 20.0;
+    let per_building_large = summary.entities as f64 / 200.0;
+    assert!(
+        per_building_large < per_building_small * 1.2,
+        "{per_building_small} vs {per_building_large}"
+    );
+}
