@@ -163,6 +163,10 @@ pub(crate) fn mesh_elements(
             ));
         }
         if let Some((severity, reason)) = &outcome.failure {
+            if !job.body {
+                tracing::debug!(step_id = job.step_id, class = %job.class, reason = %reason, "non-body representation gave no mesh");
+                continue;
+            }
             diagnostics.push(diagnostic(
                 *severity,
                 DiagnosticKind::GeometryMissing,

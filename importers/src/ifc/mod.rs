@@ -18,9 +18,14 @@
 //! - **Which products are elements.** Every IfcProduct except spatial elements
 //!   (IfcSpatialElement / IfcSpatialStructureElement, which form [`Model::spatial`]) and opening
 //!   features (IfcFeatureElementSubtraction: IfcOpeningElement, IfcVoidingFeature). Annotations,
-//!   grids, ports, positioning elements (alignments, referents), structural analysis items and
-//!   virtual elements are kept only when they carry a body representation (one ifc-lite would
-//!   mesh); otherwise they are skipped silently.
+//!   grids, ports, positioning and linear elements (alignments and their segments, referents),
+//!   structural analysis items, proxies and virtual elements are kept only when they carry a
+//!   body representation (identifier `Body`, or an unnamed solid/surface/mapped one); otherwise
+//!   they are skipped silently. Type objects with body geometry that no occurrence uses become
+//!   elements of the type's class (`IfcBoilerType`), so product-library files show something.
+//! - **Diagnostics for geometry.** A product with a body representation that yields no mesh is a
+//!   `GeometryMissing` diagnostic; one with only other meshable representations (axes,
+//!   footprints) that yields nothing is skipped without one.
 //! - **Geometry frame.** Meshes are in metres, Z up. [`Model::origin`] is the RTC offset
 //!   ifc-lite detects for the file (the median placement of its first geometric products) when
 //!   that offset is large (over 1 km from zero, as in georeferenced files), otherwise zero. Each

@@ -28,6 +28,8 @@ pub(crate) struct GeometryJob {
     pub(crate) class: String,
     /// What to mesh.
     pub(crate) source: JobSource,
+    /// Whether it has a body representation (so a missing mesh is worth a diagnostic).
+    pub(crate) body: bool,
 }
 
 /// Where an element's geometry comes from.
@@ -112,8 +114,8 @@ pub(crate) fn read(
             }
         };
         let class = class_name(entity.ifc_type.as_str());
-        let has_body = has_body(decoder, &entity, scanned, &class, diagnostics);
-        if needs_body && !has_body {
+        let shape = shape_of(decoder, &entity, scanned, &class, diagnostics);
+        if needs_body && !shape.body {
             continue;
         }
         let container = container_of(id, &relations, &spatial_index);
@@ -139,12 +141,13 @@ pub(crate) fn read(
             ));
             String::new()
         });
-        if has_body {
+        if shape.meshable {
             geometry_jobs.push(GeometryJob {
                 element: elements.len(),
                 step_id: id,
                 class: class.clone(),
                 source: JobSource::Product,
+                body: shape.body,
             });
         }
         elements.push(Element {
@@ -196,7 +199,7 @@ fn orphan_types(
         }
         let class = class_name(entity.ifc_type.as_str());
         let (type_name, property_sets) = read_type(decoder, id, reader, diagnostics);
-        jobs.push(GeometryJob { element: elements.len(), step_id: id, class: class.clone(), source: JobSource::TypeMaps(maps) });
+        jobs.push(GeometryJob { element: elements.len(), step_id: id, class: class.clone(), source: JobSource::TypeMaps(maps), body: true });
         elements.push(Element {
             step_id: id,
             global_id: text(&entity, 0).unwrap_or_default(),
@@ -216,7 +219,10 @@ fn is_body_identifier(identifier: Option<&str>, rep_type: Option<&str>) -> bool 
         Some(i) => i.eq_ignore_ascii_case("Body") || i.eq_ignore_ascii_case("Facetation"),
         None => matches!(
             rep_type,
-            Some("SweptSolid" | "Brep" | "AdvancedBrep" | "CSG" | "Clipping" | "Tessellation" | "SurfaceModel" | "SolidModel")
+            Some(
+                "SweptSolid" | "Brep" | "AdvancedBrep" | "CSG" | "Clipping" | "Tessellation" | "SurfaceModel" | "SolidModel"
+                    | "MappedRepresentation"
+            )
         ),
     }
 }
@@ -483,15 +489,24 @@ fn merge_set(sets: &mut Vec<PropertySet>, set: PropertySet) {
     }
 }
 
-/// Whether the product has a representation ifc-lite would mesh as its body.
-fn has_body(
+/// What a product's representation offers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    /// ifc-lite would mesh one of its representations.
+    meshable: bool,
+    /// One of those is a body (`Body` identifier, or an unnamed solid/surface/mapped one).
+    body: bool,
+}
+
+/// Reads the product's shape representations (Representation is attribute 6).
+fn shape_of(
     decoder: &mut EntityDecoder,
     entity: &DecodedEntity,
     scanned: &Scanned,
     class: &str,
     diagnostics: &mut Vec<Diagnostic>,
-) -> bool {
-    let Some(shape_id) = entity.get_ref(6) else { return false };
+) -> Shape {
+    let Some(shape_id) = entity.get_ref(6) else { return Shape::default() };
     if !scanned.contains(shape_id) {
         diagnostics.push(diagnostic(
             Severity::Warning,
@@ -500,9 +515,9 @@ fn has_body(
             Some(class),
             format!("the representation #{shape_id} does not exist"),
         ));
-        return false;
+        return Shape::default();
     }
-    let Ok(shape) = decoder.decode_by_id(shape_id) else { return false };
+    let Ok(shape) = decoder.decode_by_id(shape_id) else { return Shape::default() };
     let mut reps = Vec::new();
     for rep_id in shape.get_refs(2).unwrap_or_default() {
         match decoder.decode_by_id(rep_id) {
@@ -516,5 +531,10 @@ fn has_body(
             )),
         }
     }
-    ifc_lite_geometry::meshed_representations(entity, &reps).next().is_some()
+    let mut result = Shape::default();
+    for rep in ifc_lite_geometry::meshed_representations(entity, &reps) {
+        result.meshable = true;
+        result.body |= is_body_identifier(text(rep, 1).as_deref(), text(rep, 2).as_deref());
+    }
+    result
 }

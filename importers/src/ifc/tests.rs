@@ -1,1 +1,327 @@
-//! Unit tests of the IFC importer on small hand-written files.
+//! Unit tests of the IFC importer on small hand-written files: units, property sets, storey
+//! containment, an opening cut into a wall, and bad inputs.
+
+use super::IfcImporter;
+use crate::{DiagnosticKind, ImportConfig, ImportError, Importer, Model, PropertyValue, SpatialKind};
+
+const MILLIMETRE: &str = "#8=IFCSIUNIT(*,.LENGTHUNIT.,.MILLI.,.METRE.);";
+const FOOT: &str = "#8=IFCCONVERSIONBASEDUNIT(#9,.LENGTHUNIT.,'FOOT',#14);
+#9=IFCDIMENSIONALEXPONENTS(1,0,0,0,0,0,0);
+#14=IFCMEASUREWITHUNIT(IFCLENGTHMEASURE(0.3048),#15);
+#15=IFCSIUNIT(*,.LENGTHUNIT.,$,.METRE.);";
+
+/// A 1000×1000 opening through the wall, 900 to 2100 above its base (file units: mm).
+const OPENING: &str = "#100=IFCOPENINGELEMENT('0GvctVUKr0kugbFTf53O9L',$,'Opening',$,$,#101,#104,$,.OPENING.);
+#101=IFCLOCALPLACEMENT(#61,#12);
+#102=IFCRECTANGLEPROFILEDEF(.AREA.,$,#103,1000.,1000.);
+#103=IFCAXIS2PLACEMENT2D(#64,$);
+#105=IFCEXTRUDEDAREASOLID(#102,#106,#67,1200.);
+#106=IFCAXIS2PLACEMENT3D(#107,$,$);
+#107=IFCCARTESIANPOINT((0.,0.,900.));
+#104=IFCPRODUCTDEFINITIONSHAPE($,$,(#108));
+#108=IFCSHAPEREPRESENTATION(#13,'Body','SweptSolid',(#105));
+#109=IFCRELVOIDSELEMENT('0HvctVUKr0kugbFTf53O9L',$,$,$,#60,#100);";
+
+/// An IFC4 project → site → building → storey (elevation `elevation`) holding one 4000 × 200 ×
+/// 3000 wall (in file units) with an occurrence pset, a quantity set and a typed pset.
+fn wall_file(unit: &str, elevation: &str, extra: &str) -> String {
+    format!(
+        "ISO-10303-21;
+HEADER;
+FILE_DESCRIPTION(('ViewDefinition [ReferenceView]'),'2;1');
+FILE_NAME('wall.ifc','2024-01-01T00:00:00',(''),(''),'','','');
+FILE_SCHEMA(('IFC4'));
+ENDSEC;
+DATA;
+#1=IFCPROJECT('0YvctVUKr0kugbFTf53O9L',$,'Project',$,$,$,$,(#11),#7);
+#7=IFCUNITASSIGNMENT((#8));
+{unit}
+#10=IFCCARTESIANPOINT((0.,0.,0.));
+#12=IFCAXIS2PLACEMENT3D(#10,$,$);
+#11=IFCGEOMETRICREPRESENTATIONCONTEXT($,'Model',3,1.E-05,#12,$);
+#13=IFCGEOMETRICREPRESENTATIONSUBCONTEXT('Body','Model',*,*,*,*,#11,$,.MODEL_VIEW.,$);
+#20=IFCSITE('1YvctVUKr0kugbFTf53O9L',$,'Site',$,$,#21,$,$,.ELEMENT.,$,$,$,$,$);
+#21=IFCLOCALPLACEMENT($,#12);
+#30=IFCBUILDING('2YvctVUKr0kugbFTf53O9L',$,'Building',$,$,#31,$,$,.ELEMENT.,$,$,$);
+#31=IFCLOCALPLACEMENT(#21,#12);
+#40=IFCBUILDINGSTOREY('3YvctVUKr0kugbFTf53O9L',$,'Level 1',$,$,#41,$,$,.ELEMENT.,{elevation});
+#41=IFCLOCALPLACEMENT(#31,#12);
+#50=IFCRELAGGREGATES('4YvctVUKr0kugbFTf53O9L',$,$,$,#1,(#20));
+#51=IFCRELAGGREGATES('5YvctVUKr0kugbFTf53O9L',$,$,$,#20,(#30));
+#52=IFCRELAGGREGATES('6YvctVUKr0kugbFTf53O9L',$,$,$,#30,(#40));
+#60=IFCWALL('7YvctVUKr0kugbFTf53O9L',$,'Wall',$,$,#61,#66,$,.STANDARD.);
+#61=IFCLOCALPLACEMENT(#41,#12);
+#62=IFCRECTANGLEPROFILEDEF(.AREA.,$,#63,4000.,200.);
+#63=IFCAXIS2PLACEMENT2D(#64,$);
+#64=IFCCARTESIANPOINT((0.,0.));
+#65=IFCEXTRUDEDAREASOLID(#62,#12,#67,3000.);
+#67=IFCDIRECTION((0.,0.,1.));
+#66=IFCPRODUCTDEFINITIONSHAPE($,$,(#68));
+#68=IFCSHAPEREPRESENTATION(#13,'Body','SweptSolid',(#65));
+#70=IFCRELCONTAINEDINSPATIALSTRUCTURE('8YvctVUKr0kugbFTf53O9L',$,$,$,(#60),#40);
+#80=IFCPROPERTYSET('9YvctVUKr0kugbFTf53O9L',$,'Pset_WallCommon',$,(#81,#82,#83,#84,#95));
+#81=IFCPROPERTYSINGLEVALUE('IsExternal',$,IFCBOOLEAN(.T.),$);
+#82=IFCPROPERTYSINGLEVALUE('Reference',$,IFCIDENTIFIER('W-01'),$);
+#83=IFCPROPERTYSINGLEVALUE('ThermalTransmittance',$,IFCTHERMALTRANSMITTANCEMEASURE(0.24),$);
+#84=IFCPROPERTYSINGLEVALUE('LoadBearing',$,IFCLOGICAL(.F.),$);
+#95=IFCPROPERTYSINGLEVALUE('Width',$,IFCPOSITIVELENGTHMEASURE(200.),$);
+#85=IFCRELDEFINESBYPROPERTIES('AYvctVUKr0kugbFTf53O9L',$,$,$,(#60),#80);
+#86=IFCELEMENTQUANTITY('BYvctVUKr0kugbFTf53O9L',$,'Qto_WallBaseQuantities',$,$,(#87,#88));
+#87=IFCQUANTITYLENGTH('Length',$,$,4000.,$);
+#88=IFCQUANTITYCOUNT('Layers',$,$,3,$);
+#89=IFCRELDEFINESBYPROPERTIES('CYvctVUKr0kugbFTf53O9L',$,$,$,(#60),#86);
+#90=IFCWALLTYPE('DYvctVUKr0kugbFTf53O9L',$,'Basic 200',$,$,(#91),$,$,$,.STANDARD.);
+#91=IFCPROPERTYSET('EYvctVUKr0kugbFTf53O9L',$,'Pset_WallCommon',$,(#92,#93));
+#92=IFCPROPERTYSINGLEVALUE('FireRating',$,IFCLABEL('REI60'),$);
+#93=IFCPROPERTYSINGLEVALUE('IsExternal',$,IFCBOOLEAN(.F.),$);
+#94=IFCRELDEFINESBYTYPE('FYvctVUKr0kugbFTf53O9L',$,$,$,(#60),#90);
+{extra}
+ENDSEC;
+END-ISO-10303-21;
+"
+    )
+}
+
+fn import(text: &str) -> Result<Model, ImportError> {
+    IfcImporter.import_bytes("test.ifc", text.as_bytes(), &ImportConfig::default())
+}
+
+fn import_ok(text: &str) -> Model {
+    match import(text) {
+        Ok(model) => model,
+        Err(err) => panic!("import failed: {err}"),
+    }
+}
+
+fn not_readable_reason(text: &str) -> String {
+    match import(text) {
+        Err(ImportError::NotReadable { reason, .. }) => reason,
+        Err(other) => panic!("expected not readable, got {other}"),
+        Ok(model) => panic!("expected not readable, got a model with {} elements", model.elements.len()),
+    }
+}
+
+fn extent(model: &Model) -> [f64; 3] {
+    let b = model.bbox();
+    [b.max[0] - b.min[0], b.max[1] - b.min[1], b.max[2] - b.min[2]]
+}
+
+fn assert_close(actual: f64, expected: f64, what: &str) {
+    assert!((actual - expected).abs() < 1e-4, "{what}: {actual} is not {expected}");
+}
+
+#[test]
+fn millimetre_file_is_read_in_metres() {
+    let model = import_ok(&wall_file(MILLIMETRE, "3000.", ""));
+    assert_close(model.source.length_unit_to_metres, 0.001, "unit factor");
+    let [x, y, z] = extent(&model);
+    assert_close(x, 4.0, "wall length");
+    assert_close(y, 0.2, "wall thickness");
+    assert_close(z, 3.0, "wall height");
+    let storey = model.spatial.iter().find(|n| n.kind == SpatialKind::Storey).map(|n| n.elevation);
+    assert_eq!(storey, Some(Some(3.0)));
+    let wall = &model.elements[0];
+    assert_eq!(wall.property("Qto_WallBaseQuantities", "Length"), Some(&PropertyValue::Real(4.0)));
+    assert_eq!(wall.property("Pset_WallCommon", "Width"), Some(&PropertyValue::Real(0.2)));
+}
+
+#[test]
+fn foot_file_is_read_in_metres() {
+    let model = import_ok(&wall_file(FOOT, "10.", ""));
+    assert_close(model.source.length_unit_to_metres, 0.3048, "unit factor");
+    let [x, _, z] = extent(&model);
+    assert_close(x, 4000.0 * 0.3048, "wall length");
+    assert_close(z, 3000.0 * 0.3048, "wall height");
+    assert_eq!(model.spatial.iter().find_map(|n| n.elevation), Some(10.0 * 0.3048));
+}
+
+#[test]
+fn a_file_without_length_unit_assumes_metres_and_says_so() {
+    let model = import_ok(&wall_file("#8=IFCSIUNIT(*,.MASSUNIT.,.KILO.,.GRAM.);", "0.", ""));
+    assert_close(model.source.length_unit_to_metres, 1.0, "unit factor");
+    assert!(model.diagnostics.iter().any(|d| d.kind == DiagnosticKind::UnitAssumed));
+}
+
+#[test]
+fn property_sets_are_typed_and_type_sets_inherited() {
+    let model = import_ok(&wall_file(MILLIMETRE, "0.", ""));
+    let wall = &model.elements[0];
+    assert_eq!(wall.type_name.as_deref(), Some("Basic 200"));
+    // The occurrence's value overrides the type's; the type's other values are inherited.
+    assert_eq!(wall.property("Pset_WallCommon", "IsExternal"), Some(&PropertyValue::Bool(true)));
+    assert_eq!(wall.property("Pset_WallCommon", "FireRating"), Some(&PropertyValue::Text("REI60".into())));
+    assert_eq!(wall.property("Pset_WallCommon", "LoadBearing"), Some(&PropertyValue::Bool(false)));
+    assert_eq!(wall.property("Pset_WallCommon", "Reference"), Some(&PropertyValue::Text("W-01".into())));
+    assert_eq!(wall.property("Pset_WallCommon", "ThermalTransmittance"), Some(&PropertyValue::Real(0.24)));
+    assert_eq!(wall.property("Qto_WallBaseQuantities", "Layers"), Some(&PropertyValue::Integer(3)));
+    assert_eq!(model.property_set_count(), 2);
+}
+
+#[test]
+fn spatial_tree_lists_parents_first_and_walls_sit_in_their_storey() {
+    let model = import_ok(&wall_file(MILLIMETRE, "0.", ""));
+    let kinds: Vec<SpatialKind> = model.spatial.iter().map(|n| n.kind).collect();
+    assert_eq!(kinds, [SpatialKind::Project, SpatialKind::Site, SpatialKind::Building, SpatialKind::Storey]);
+    for (i, node) in model.spatial.iter().enumerate() {
+        assert_eq!(node.parent, i.checked_sub(1), "node {i} ({})", node.class);
+    }
+    assert_eq!(model.spatial[3].class, "IfcBuildingStorey");
+    assert_eq!(model.spatial[3].name.as_deref(), Some("Level 1"));
+    assert_eq!(model.storey_count(), 1);
+    let wall = &model.elements[0];
+    assert_eq!(model.elements.len(), 1, "only the wall is an element");
+    assert_eq!((wall.class.as_str(), wall.step_id, wall.global_id.as_str()), ("IfcWall", 60, "7YvctVUKr0kugbFTf53O9L"));
+    assert_eq!(wall.container, Some(3));
+}
+
+#[test]
+fn an_opening_is_cut_into_its_wall() {
+    let plain = import_ok(&wall_file(MILLIMETRE, "0.", ""));
+    let cut = import_ok(&wall_file(MILLIMETRE, "0.", OPENING));
+    assert_eq!(plain.placed_triangles(), 12, "an uncut wall is a box");
+    assert!(cut.placed_triangles() > plain.placed_triangles(), "the cut wall has {} triangles", cut.placed_triangles());
+    assert_eq!(cut.elements.len(), 1, "the opening is not an element");
+    assert!(!cut.diagnostics.iter().any(|d| d.kind == DiagnosticKind::OpeningNotCut), "{:?}", cut.diagnostics);
+    // The hole goes right through: no vertex of the cut wall lies inside the opening's box.
+    let inside = cut.meshes.iter().zip(cut.elements[0].placements.iter()).any(|(mesh, p)| {
+        mesh.positions.chunks_exact(3).any(|v| {
+            let x = f64::from(v[0]) + p.transform[12];
+            let z = f64::from(v[2]) + p.transform[14];
+            x.abs() < 0.45 && z > 0.95 && z < 2.05
+        })
+    });
+    assert!(!inside, "a vertex lies inside the opening");
+}
+
+#[test]
+fn meshes_have_unit_normals_and_sit_near_the_origin() {
+    let model = import_ok(&wall_file(MILLIMETRE, "0.", OPENING));
+    assert_eq!(model.origin, [0.0; 3]);
+    for mesh in &model.meshes {
+        assert_eq!(mesh.normals.len(), mesh.positions.len());
+        for n in mesh.normals.chunks_exact(3) {
+            let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+            assert!((len - 1.0).abs() < 1e-4, "normal length {len}");
+        }
+    }
+}
+
+#[test]
+fn importing_twice_gives_the_same_meshes() {
+    let text = wall_file(MILLIMETRE, "0.", OPENING);
+    let (a, b) = (import_ok(&text), import_ok(&text));
+    assert_eq!(a.meshes.len(), b.meshes.len());
+    for (x, y) in a.meshes.iter().zip(&b.meshes) {
+        assert_eq!((&x.positions, &x.indices), (&y.positions, &y.indices));
+    }
+}
+
+#[test]
+fn semantics_only_import_builds_no_mesh() {
+    let config = ImportConfig { geometry: false, ..ImportConfig::default() };
+    let text = wall_file(MILLIMETRE, "0.", OPENING);
+    let model = match IfcImporter.import_bytes("t.ifc", text.as_bytes(), &config) {
+        Ok(m) => m,
+        Err(err) => panic!("{err}"),
+    };
+    assert_eq!((model.elements.len(), model.meshes.len()), (1, 0));
+}
+
+#[test]
+fn empty_input_is_not_readable() {
+    assert_eq!(not_readable_reason(""), "the file is empty");
+    assert_eq!(not_readable_reason("  \r\n"), "the file is empty");
+}
+
+#[test]
+fn garbage_is_not_readable() {
+    let reason = not_readable_reason("PK\u{3}\u{4} this is a zip, not a step file");
+    assert!(reason.contains("ISO-10303-21"), "{reason}");
+    assert!(!IfcImporter.sniff(b"<?xml version='1.0'?>"));
+    assert!(IfcImporter.sniff(b"\xef\xbb\xbf\r\nISO-10303-21;"));
+}
+
+#[test]
+fn truncated_file_is_not_readable_and_names_the_last_record() {
+    let text = wall_file(MILLIMETRE, "0.", "");
+    let cut = &text[..text.find("#62=").unwrap_or(text.len() / 2) + 10];
+    let reason = not_readable_reason(cut);
+    assert!(reason.contains("truncated"), "{reason}");
+    assert!(reason.contains("#61"), "{reason}");
+    assert!(reason.contains("line"), "{reason}");
+}
+
+#[test]
+fn unknown_schema_is_not_readable() {
+    let text = wall_file(MILLIMETRE, "0.", "").replace("FILE_SCHEMA(('IFC4'))", "FILE_SCHEMA(('IFC9X9'))");
+    let reason = not_readable_reason(&text);
+    assert!(reason.contains("unknown schema 'IFC9X9'"), "{reason}");
+    let text = wall_file(MILLIMETRE, "0.", "").replace("FILE_SCHEMA(('IFC4'));", "");
+    assert!(not_readable_reason(&text).contains("FILE_SCHEMA"));
+}
+
+#[test]
+fn data_section_without_instances_is_not_readable() {
+    let text = "ISO-10303-21;\nHEADER;\nFILE_SCHEMA(('IFC4'));\nENDSEC;\nDATA;\nENDSEC;\nEND-ISO-10303-21;\n";
+    assert!(not_readable_reason(text).contains("no entity instances"));
+}
+
+#[test]
+fn dangling_references_are_diagnostics_not_failures() {
+    let text = wall_file(MILLIMETRE, "0.", "").replace("(#60),#40);", "(#60,#999),#40);");
+    let model = import_ok(&text);
+    let dangling = model.diagnostics.iter().find(|d| d.kind == DiagnosticKind::DanglingReference);
+    assert!(dangling.is_some_and(|d| d.message.contains("#999") && d.step_id == Some(70)), "{:?}", model.diagnostics);
+    assert_eq!(model.elements[0].container, Some(3), "the valid part of the relationship still counts");
+}
+
+#[test]
+fn a_body_that_cannot_be_meshed_is_a_geometry_missing_diagnostic() {
+    let text = wall_file(MILLIMETRE, "0.", "").replace("IFCEXTRUDEDAREASOLID(#62,", "IFCEXTRUDEDAREASOLID(#998,");
+    let model = import_ok(&text);
+    assert_eq!(model.elements.len(), 1);
+    assert!(model.elements[0].placements.is_empty());
+    let missing = model.diagnostics.iter().find(|d| d.kind == DiagnosticKind::GeometryMissing);
+    assert!(
+        missing.is_some_and(|d| d.step_id == Some(60) && d.message.contains("#60") && d.message.contains("IfcWall")),
+        "{:?}",
+        model.diagnostics
+    );
+}
+
+#[test]
+fn malformed_records_are_reported_with_their_line() {
+    let text = wall_file(MILLIMETRE, "0.", "#200=IFCWALL('x',$,'broken'\n#201=IFCWALL('y',$,$,$,$,$,$,$,$);");
+    let model = import_ok(&text);
+    assert!(!model.elements.is_empty());
+    assert!(
+        model.diagnostics.iter().any(|d| d.kind == DiagnosticKind::MalformedRecord && d.message.contains("line")),
+        "{:?}",
+        model.diagnostics
+    );
+}
+
+#[test]
+fn oversized_input_is_refused() {
+    let config = ImportConfig { max_file_bytes: 10, ..ImportConfig::default() };
+    let text = wall_file(MILLIMETRE, "0.", "");
+    assert!(matches!(
+        IfcImporter.import_bytes("big.ifc", text.as_bytes(), &config),
+        Err(ImportError::TooLarge { limit: 10, .. })
+    ));
+}
+
+#[test]
+fn degenerate_and_invalid_triangles_are_dropped() {
+    let mut raw = ifc_lite_geometry::Mesh::new();
+    raw.positions = vec![0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 2.0, 0.0, 0.0, f32::NAN, 0.0, 0.0];
+    raw.normals = vec![0.0; 15];
+    // A good triangle, a collinear one, a repeated index, a NaN vertex, an out-of-range index.
+    raw.indices = vec![0, 1, 2, 0, 1, 3, 0, 0, 1, 0, 1, 4, 0, 1, 9];
+    let (mesh, dropped) = super::geometry::clean(&raw);
+    assert_eq!(dropped, 4);
+    let Some(mesh) = mesh else { panic!("the good triangle was dropped") };
+    assert_eq!(mesh.indices, [0, 1, 2]);
+    assert_eq!(mesh.positions.len(), 9, "unreferenced vertices are removed");
+    assert_eq!(&mesh.normals[0..3], &[0.0, 0.0, 1.0], "missing normals are computed from the faces");
+}
