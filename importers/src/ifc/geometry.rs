@@ -111,13 +111,17 @@ pub(crate) fn mesh_elements(
                     }
                 }
                 .map_err(|e| format!("ifc-lite could not mesh it: {}", lower(&e.to_string())))?;
-                let failures: Vec<String> = worker
+                let mut failures: Vec<String> = worker
                     .router
                     .take_csg_failures()
                     .into_values()
                     .flatten()
                     .map(|f| format!("{:?} failed: {:?}", f.op, f.reason).to_lowercase())
+                    // ifc-lite reports audits of cuts it still accepted as failures too.
+                    .filter(|f| !f.contains("non-gating"))
                     .collect();
+                failures.sort();
+                failures.dedup();
                 let consumed = worker.router.host_consumed_by_void(job.step_id);
                 Ok::<_, String>((parts, failures, consumed))
             }));

@@ -78,6 +78,10 @@ impl Schema {
         if upper == "IFCPROJECT" {
             return Category::Project;
         }
+        // Exporters' pre-final IFC4X3 strata (IfcSolidStratum …) are geometry-bearing elements.
+        if ifc_lite_core::is_exporter_stratum_alias(&upper) {
+            return Category::Element;
+        }
         if !self.is_a(&upper, "IFCPRODUCT") {
             return Category::Ignored;
         }
@@ -105,7 +109,12 @@ impl Schema {
 /// a keyword no schema knows is returned as written.
 pub(crate) fn class_name(keyword: &str) -> String {
     match IfcType::from_str(keyword) {
-        IfcType::Unknown(_) => keyword.to_owned(),
+        IfcType::Unknown(_) => match keyword.to_ascii_uppercase().as_str() {
+            "IFCSOLIDSTRATUM" => "IfcSolidStratum".to_owned(),
+            "IFCVOIDSTRATUM" => "IfcVoidStratum".to_owned(),
+            "IFCWATERSTRATUM" => "IfcWaterStratum".to_owned(),
+            _ => keyword.to_owned(),
+        },
         ty => ty.name().to_owned(),
     }
 }
