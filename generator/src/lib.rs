@@ -96,7 +96,8 @@ pub enum GenerateError {
     /// The output sink failed.
     #[error("cannot write the ifc output after {bytes} bytes: {source}")]
     Io {
-        /// Bytes successfully handed to the sink before the failure.
+        /// Output produced before the failure, counted at building boundaries (the sink
+        /// may have accepted less, the internal buffer holding the rest).
         bytes: u64,
         /// The sink's error.
         source: io::Error,

@@ -1,7 +1,9 @@
 //! The generated district read back as STEP text: determinism, structure, counts against
 //! [`DistrictSummary`], IFC4 attribute counts, GlobalIds and the spatial/void relations.
 
-use renewtwin_generator::{DistrictConfig, DistrictSummary, district_ifc, write_district};
+use renewtwin_generator::{
+    DistrictConfig, DistrictSummary, GenerateError, district_ifc, write_district,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One parsed instance.
@@ -514,4 +516,44 @@ fn a_200_building_district_scales_linearly() {
         per_building_large < per_building_small * 1.2,
         "{per_building_small} vs {per_building_large}"
     );
+}
+
+/// A sink that accepts `capacity` bytes and then fails like a full disk.
+struct FullDisk {
+    capacity: usize,
+}
+
+impl std::io::Write for FullDisk {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.capacity == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "disk full",
+            ));
+        }
+        let n = buf.len().min(self.capacity);
+        self.capacity -= n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_sink_is_an_io_error_not_a_panic() {
+    let result = write_district(&six_buildings(), FullDisk { capacity: 300_000 });
+    match result {
+        Err(GenerateError::Io { bytes, source }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::StorageFull);
+            assert!(bytes <= 300_000 + (1 << 17), "{bytes}");
+            let message = GenerateError::Io { bytes, source }.to_string();
+            assert!(
+                message.starts_with("cannot write the ifc output"),
+                "{message}"
+            );
+        }
+        other => panic!("expected an io error, got {other:?}"),
+    }
 }
