@@ -26,21 +26,50 @@ fn corpus_required() -> bool {
 fn assert_meshes_valid(name: &str, model: &Model) {
     for (i, mesh) in model.meshes.iter().enumerate() {
         let vertices = mesh.positions.len() / 3;
-        assert_eq!(mesh.positions.len() % 3, 0, "{name}: mesh {i} positions not in triples");
-        assert_eq!(mesh.normals.len(), mesh.positions.len(), "{name}: mesh {i} normal count");
-        assert_eq!(mesh.indices.len() % 3, 0, "{name}: mesh {i} indices not in triples");
+        assert_eq!(
+            mesh.positions.len() % 3,
+            0,
+            "{name}: mesh {i} positions not in triples"
+        );
+        assert_eq!(
+            mesh.normals.len(),
+            mesh.positions.len(),
+            "{name}: mesh {i} normal count"
+        );
+        assert_eq!(
+            mesh.indices.len() % 3,
+            0,
+            "{name}: mesh {i} indices not in triples"
+        );
         assert!(!mesh.indices.is_empty(), "{name}: mesh {i} is empty");
-        assert!(mesh.positions.iter().all(|v| v.is_finite()), "{name}: mesh {i} has a non-finite position");
+        assert!(
+            mesh.positions.iter().all(|v| v.is_finite()),
+            "{name}: mesh {i} has a non-finite position"
+        );
         for n in mesh.normals.chunks_exact(3) {
             let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-            assert!((len - 1.0).abs() < 1e-3, "{name}: mesh {i} has a normal of length {len}");
+            assert!(
+                (len - 1.0).abs() < 1e-3,
+                "{name}: mesh {i} has a normal of length {len}"
+            );
         }
-        assert!(mesh.indices.iter().all(|&ix| (ix as usize) < vertices), "{name}: mesh {i} index out of range");
+        assert!(
+            mesh.indices.iter().all(|&ix| (ix as usize) < vertices),
+            "{name}: mesh {i} index out of range"
+        );
     }
     for e in &model.elements {
         for p in &e.placements {
-            assert!((p.mesh.0 as usize) < model.meshes.len(), "{name}: #{} places a missing mesh", e.step_id);
-            assert!(p.transform.iter().all(|v| v.is_finite()), "{name}: #{} has a non-finite transform", e.step_id);
+            assert!(
+                (p.mesh.0 as usize) < model.meshes.len(),
+                "{name}: #{} places a missing mesh",
+                e.step_id
+            );
+            assert!(
+                p.transform.iter().all(|v| v.is_finite()),
+                "{name}: #{} has a non-finite transform",
+                e.step_id
+            );
         }
     }
 }
@@ -51,8 +80,15 @@ fn every_corpus_file_imports_with_valid_geometry() {
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(err) => {
-            assert!(!corpus_required(), "RENEWTWIN_REQUIRE_CORPUS=1 but {} cannot be read: {err}", dir.display());
-            println!("skipped: no IFC corpus at {} ({err}); set RENEWTWIN_CORPUS to run it", dir.display());
+            assert!(
+                !corpus_required(),
+                "RENEWTWIN_REQUIRE_CORPUS=1 but {} cannot be read: {err}",
+                dir.display()
+            );
+            println!(
+                "skipped: no IFC corpus at {} ({err}); set RENEWTWIN_CORPUS to run it",
+                dir.display()
+            );
             return;
         }
     };
@@ -62,14 +98,21 @@ fn every_corpus_file_imports_with_valid_geometry() {
         .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("ifc")))
         .collect();
     files.sort();
-    assert!(!files.is_empty() || !corpus_required(), "RENEWTWIN_REQUIRE_CORPUS=1 but {} holds no .ifc file", dir.display());
+    assert!(
+        !files.is_empty() || !corpus_required(),
+        "RENEWTWIN_REQUIRE_CORPUS=1 but {} holds no .ifc file",
+        dir.display()
+    );
 
     println!(
         "{:<45} {:<12} {:>8} {:>9} {:>9} {:>6} {:>6} {:>8}",
         "file", "schema", "products", "with geom", "triangles", "meshes", "diags", "seconds"
     );
     for path in &files {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let started = Instant::now();
         let model = import_file(path, &ImportConfig::default())
             .unwrap_or_else(|err| panic!("{name}: import failed: {err}"));
@@ -96,8 +139,14 @@ fn every_corpus_file_imports_with_valid_geometry() {
         assert!(model.source.entities > 0, "{name}: no entities counted");
         let bbox = model.bbox();
         assert!(!bbox.is_empty(), "{name}: no geometry at all");
-        assert!(bbox.to_array().iter().all(|v| v.is_finite()), "{name}: bbox not finite: {bbox:?}");
-        assert!(model.origin.iter().all(|v| v.is_finite()), "{name}: origin not finite");
+        assert!(
+            bbox.to_array().iter().all(|v| v.is_finite()),
+            "{name}: bbox not finite: {bbox:?}"
+        );
+        assert!(
+            model.origin.iter().all(|v| v.is_finite()),
+            "{name}: origin not finite"
+        );
         assert_meshes_valid(&name, &model);
     }
 }

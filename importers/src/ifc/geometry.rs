@@ -8,7 +8,9 @@ use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ifc_lite_core::EntityDecoder;
-use ifc_lite_geometry::{GeometryRouter, ItemDedupCache, SharedMappedItemCache, void_index_from_content};
+use ifc_lite_geometry::{
+    GeometryRouter, ItemDedupCache, SharedMappedItemCache, void_index_from_content,
+};
 use rayon::prelude::*;
 
 use super::diagnostic;
@@ -60,7 +62,9 @@ pub(crate) fn mesh_elements(
     let mut decoder = new_decoder();
     let prepass = catch_unwind(AssertUnwindSafe(|| {
         let probe = GeometryRouter::with_scale(units.length_to_metres);
-        let rtc = probe.detect_rtc_offset_for_file(bytes, &mut decoder).map(|v| v.offset());
+        let rtc = probe
+            .detect_rtc_offset_for_file(bytes, &mut decoder)
+            .map(|v| v.offset());
         let voids = void_index_from_content(bytes, &mut decoder);
         (rtc, voids)
     }));
@@ -72,12 +76,19 @@ pub(crate) fn mesh_elements(
                 DiagnosticKind::GeometryMissing,
                 None,
                 None,
-                format!("ifc-lite panicked while indexing openings, no geometry was built: {}", panic_message(&panic)),
+                format!(
+                    "ifc-lite panicked while indexing openings, no geometry was built: {}",
+                    panic_message(&panic)
+                ),
             ));
             return;
         }
     };
-    let rtc = if [rtc.0, rtc.1, rtc.2].iter().all(|v| v.is_finite()) { rtc } else { (0.0, 0.0, 0.0) };
+    let rtc = if [rtc.0, rtc.1, rtc.2].iter().all(|v| v.is_finite()) {
+        rtc
+    } else {
+        (0.0, 0.0, 0.0)
+    };
     model.origin = [rtc.0, rtc.1, rtc.2];
     tracing::debug!(origin = ?model.origin, hosts_with_openings = void_index.len(), "geometry prepass done");
 
@@ -87,7 +98,10 @@ pub(crate) fn mesh_elements(
         let mut router = GeometryRouter::with_scale_and_rtc(units.length_to_metres, rtc);
         router.enable_shared_mapped_item_cache(mapped_cache.clone());
         router.enable_content_dedup_shared(dedup_cache.clone());
-        Worker { decoder: new_decoder(), router }
+        Worker {
+            decoder: new_decoder(),
+            router,
+        }
     };
     let outcomes: Vec<Outcome> = jobs
         .par_iter()
@@ -95,16 +109,34 @@ pub(crate) fn mesh_elements(
             let result = catch_unwind(AssertUnwindSafe(|| {
                 let parts = match &job.source {
                     JobSource::Product => {
-                        let entity = worker.decoder.decode_by_id(job.step_id).map_err(|e| lower(&e.to_string()))?;
-                        worker.router.process_element_with_voids_parts(&entity, &mut worker.decoder, &void_index)
+                        let entity = worker
+                            .decoder
+                            .decode_by_id(job.step_id)
+                            .map_err(|e| lower(&e.to_string()))?;
+                        worker.router.process_element_with_voids_parts(
+                            &entity,
+                            &mut worker.decoder,
+                            &void_index,
+                        )
                     }
                     JobSource::TypeMaps(maps) => {
                         let mut parts = Vec::new();
                         for &map in maps {
-                            let map = worker.decoder.decode_by_id(map).map_err(|e| lower(&e.to_string()))?;
-                            match worker.router.process_representation_map(&map, &mut worker.decoder) {
+                            let map = worker
+                                .decoder
+                                .decode_by_id(map)
+                                .map_err(|e| lower(&e.to_string()))?;
+                            match worker
+                                .router
+                                .process_representation_map(&map, &mut worker.decoder)
+                            {
                                 Ok(part) => parts.push(part),
-                                Err(e) => return Err(format!("ifc-lite could not mesh it: {}", lower(&e.to_string()))),
+                                Err(e) => {
+                                    return Err(format!(
+                                        "ifc-lite could not mesh it: {}",
+                                        lower(&e.to_string())
+                                    ));
+                                }
                             }
                         }
                         Ok(parts)
@@ -126,17 +158,23 @@ pub(crate) fn mesh_elements(
                 Ok::<_, String>((parts, failures, consumed))
             }));
             match result {
-                Ok(Ok((parts, opening_failures, consumed))) => finish(&parts, opening_failures, consumed),
-                Ok(Err(reason)) => {
-                    Outcome { failure: Some((Severity::Warning, reason)), ..Outcome::default() }
+                Ok(Ok((parts, opening_failures, consumed))) => {
+                    finish(&parts, opening_failures, consumed)
                 }
+                Ok(Err(reason)) => Outcome {
+                    failure: Some((Severity::Warning, reason)),
+                    ..Outcome::default()
+                },
                 Err(panic) => {
                     // The router's caches may be inconsistent after a panic: start afresh.
                     *worker = new_worker();
                     Outcome {
                         failure: Some((
                             Severity::Error,
-                            format!("ifc-lite panicked while meshing it: {}", panic_message(&panic)),
+                            format!(
+                                "ifc-lite panicked while meshing it: {}",
+                                panic_message(&panic)
+                            ),
                         )),
                         ..Outcome::default()
                     }
@@ -163,7 +201,10 @@ pub(crate) fn mesh_elements(
                 DiagnosticKind::GeometryRepaired,
                 Some(job.step_id),
                 class,
-                format!("{} degenerate or invalid triangles were dropped", outcome.dropped),
+                format!(
+                    "{} degenerate or invalid triangles were dropped",
+                    outcome.dropped
+                ),
             ));
         }
         if let Some((severity, reason)) = &outcome.failure {
@@ -176,38 +217,66 @@ pub(crate) fn mesh_elements(
                 DiagnosticKind::GeometryMissing,
                 Some(job.step_id),
                 class,
-                format!("#{} ({}) has a body representation but no mesh: {reason}", job.step_id, job.class),
+                format!(
+                    "#{} ({}) has a body representation but no mesh: {reason}",
+                    job.step_id, job.class
+                ),
             ));
             continue;
         }
-        let Some(element) = model.elements.get_mut(job.element) else { continue };
+        let Some(element) = model.elements.get_mut(job.element) else {
+            continue;
+        };
         for (mesh, origin) in outcome.parts {
             let id = intern(&mut model.meshes, &mut shared, mesh);
-            element.placements.push(Placement { mesh: id, transform: translation(origin) });
+            element.placements.push(Placement {
+                mesh: id,
+                transform: translation(origin),
+            });
         }
     }
 }
 
 /// Cleans the router's parts into an outcome.
-fn finish(parts: &[ifc_lite_geometry::Mesh], opening_failures: Vec<String>, consumed: bool) -> Outcome {
-    let mut outcome = Outcome { opening_failures, ..Outcome::default() };
+fn finish(
+    parts: &[ifc_lite_geometry::Mesh],
+    opening_failures: Vec<String>,
+    consumed: bool,
+) -> Outcome {
+    let mut outcome = Outcome {
+        opening_failures,
+        ..Outcome::default()
+    };
     let mut raw_triangles = 0;
     for part in parts {
         raw_triangles += part.indices.len() / 3;
         let (mesh, dropped) = clean(part);
         outcome.dropped += dropped;
         if let Some(mesh) = mesh {
-            let origin = if part.origin.iter().all(|v| v.is_finite()) { part.origin } else { [0.0; 3] };
+            let origin = if part.origin.iter().all(|v| v.is_finite()) {
+                part.origin
+            } else {
+                [0.0; 3]
+            };
             outcome.parts.push((mesh, origin));
         }
     }
     if outcome.parts.is_empty() {
         outcome.failure = Some(if consumed {
-            (Severity::Info, "its openings remove the whole body".to_owned())
+            (
+                Severity::Info,
+                "its openings remove the whole body".to_owned(),
+            )
         } else if raw_triangles > 0 {
-            (Severity::Warning, "every triangle was degenerate or invalid".to_owned())
+            (
+                Severity::Warning,
+                "every triangle was degenerate or invalid".to_owned(),
+            )
         } else {
-            (Severity::Warning, "the representation produced no triangles (unsupported or empty items)".to_owned())
+            (
+                Severity::Warning,
+                "the representation produced no triangles (unsupported or empty items)".to_owned(),
+            )
         });
     }
     outcome
@@ -222,7 +291,11 @@ pub(crate) fn clean(raw: &ifc_lite_geometry::Mesh) -> (Option<Mesh>, usize) {
         if i >= vertex_count {
             return None;
         }
-        let p = [raw.positions[3 * i], raw.positions[3 * i + 1], raw.positions[3 * i + 2]];
+        let p = [
+            raw.positions[3 * i],
+            raw.positions[3 * i + 1],
+            raw.positions[3 * i + 2],
+        ];
         p.iter().all(|v| v.is_finite()).then(|| p.map(f64::from))
     };
     let has_normals = raw.normals.len() == raw.positions.len();
@@ -247,7 +320,12 @@ pub(crate) fn clean(raw: &ifc_lite_geometry::Mesh) -> (Option<Mesh>, usize) {
         let e3 = sub(pc, pb);
         let cross = cross(e1, e2);
         let longest = dot(e1, e1).max(dot(e2, e2)).max(dot(e3, e3));
-        if a == b || b == c || a == c || longest <= 0.0 || norm(cross) <= DEGENERATE_RELATIVE_AREA * longest {
+        if a == b
+            || b == c
+            || a == c
+            || longest <= 0.0
+            || norm(cross) <= DEGENERATE_RELATIVE_AREA * longest
+        {
             dropped += 1;
             continue;
         }
@@ -274,11 +352,20 @@ pub(crate) fn clean(raw: &ifc_lite_geometry::Mesh) -> (Option<Mesh>, usize) {
         }
         let new = new as usize;
         let given = has_normals
-            .then(|| [raw.normals[3 * old], raw.normals[3 * old + 1], raw.normals[3 * old + 2]].map(f64::from))
+            .then(|| {
+                [
+                    raw.normals[3 * old],
+                    raw.normals[3 * old + 1],
+                    raw.normals[3 * old + 2],
+                ]
+                .map(f64::from)
+            })
             .and_then(unit);
-        let n = given.or_else(|| unit(face_normal_sum[new])).unwrap_or([0.0, 0.0, 1.0]);
-        for k in 0..3 {
-            mesh.normals[3 * new + k] = n[k] as f32;
+        let n = given
+            .or_else(|| unit(face_normal_sum[new]))
+            .unwrap_or([0.0, 0.0, 1.0]);
+        for (slot, value) in mesh.normals[3 * new..3 * new + 3].iter_mut().zip(n) {
+            *slot = value as f32;
         }
     }
     (Some(mesh), dropped)
@@ -294,10 +381,12 @@ fn intern(meshes: &mut Vec<Mesh>, shared: &mut HashMap<u64, Vec<MeshId>>, mesh: 
     let key = h.finish();
     let candidates = shared.entry(key).or_default();
     for &id in candidates.iter() {
-        if let Some(m) = meshes.get(id.0 as usize) {
-            if m.indices == mesh.indices && bits_eq(&m.positions, &mesh.positions) && bits_eq(&m.normals, &mesh.normals) {
-                return id;
-            }
+        if let Some(m) = meshes.get(id.0 as usize)
+            && m.indices == mesh.indices
+            && bits_eq(&m.positions, &mesh.positions)
+            && bits_eq(&m.normals, &mesh.normals)
+        {
+            return id;
         }
     }
     let id = MeshId(meshes.len() as u32);
@@ -312,7 +401,9 @@ fn bits_eq(a: &[f32], b: &[f32]) -> bool {
 
 /// Column-major translation.
 fn translation(t: [f64; 3]) -> [f64; 16] {
-    [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, t[0], t[1], t[2], 1.0]
+    [
+        1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, t[0], t[1], t[2], 1.0,
+    ]
 }
 
 fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
@@ -320,7 +411,11 @@ fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
 }
 
 fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
 }
 
 fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {

@@ -51,7 +51,9 @@ mod units;
 #[cfg(test)]
 mod tests;
 
-use crate::{Diagnostic, DiagnosticKind, ImportConfig, ImportError, Importer, Model, Severity, SourceInfo};
+use crate::{
+    Diagnostic, DiagnosticKind, ImportConfig, ImportError, Importer, Model, Severity, SourceInfo,
+};
 
 /// Imports IFC2X3, IFC4 and IFC4X3 files.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,7 +68,12 @@ impl Importer for IfcImporter {
         source::starts_like_step(head)
     }
 
-    fn import_bytes(&self, name: &str, bytes: &[u8], config: &ImportConfig) -> Result<Model, ImportError> {
+    fn import_bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        config: &ImportConfig,
+    ) -> Result<Model, ImportError> {
         if bytes.len() as u64 > config.max_file_bytes {
             return Err(ImportError::TooLarge {
                 path: name.to_owned(),
@@ -75,8 +82,11 @@ impl Importer for IfcImporter {
             });
         }
         let started = std::time::Instant::now();
-        let not_readable =
-            |reason: String| ImportError::NotReadable { path: name.to_owned(), format: "IFC", reason };
+        let not_readable = |reason: String| ImportError::NotReadable {
+            path: name.to_owned(),
+            format: "IFC",
+            reason,
+        };
         let header = source::read_header(bytes).map_err(not_readable)?;
         let scanned = source::scan(bytes).map_err(not_readable)?;
 
@@ -85,7 +95,13 @@ impl Importer for IfcImporter {
         let mut decoder = scanned.decoder(bytes);
         let units = units::resolve(&mut decoder, &scanned, &mut diagnostics);
 
-        let semantic = semantics::read(&scanned, &mut schema, &units, &mut decoder, &mut diagnostics);
+        let semantic = semantics::read(
+            &scanned,
+            &mut schema,
+            &units,
+            &mut decoder,
+            &mut diagnostics,
+        );
 
         let mut model = Model {
             source: SourceInfo {
@@ -100,7 +116,14 @@ impl Importer for IfcImporter {
             ..Model::default()
         };
         if config.geometry {
-            geometry::mesh_elements(bytes, &scanned, &units, &semantic.geometry_jobs, &mut model, &mut diagnostics);
+            geometry::mesh_elements(
+                bytes,
+                &scanned,
+                &units,
+                &semantic.geometry_jobs,
+                &mut model,
+                &mut diagnostics,
+            );
         }
         diagnostics.sort_by_key(|d| (d.step_id.unwrap_or(0), d.kind));
         model.diagnostics = diagnostics;
@@ -125,5 +148,11 @@ pub(crate) fn diagnostic(
     class: Option<&str>,
     message: impl Into<String>,
 ) -> Diagnostic {
-    Diagnostic { severity, kind, step_id, class: class.map(str::to_owned), message: message.into() }
+    Diagnostic {
+        severity,
+        kind,
+        step_id,
+        class: class.map(str::to_owned),
+        message: message.into(),
+    }
 }

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use ifc_lite_core::{AttributeValue, DecodedEntity, EntityDecoder, MeasureUnit, measure_unit, optional_text};
+use ifc_lite_core::{
+    AttributeValue, DecodedEntity, EntityDecoder, MeasureUnit, measure_unit, optional_text,
+};
 
 use super::diagnostic;
 use super::units::Units;
@@ -21,7 +23,10 @@ pub(crate) struct PropertyReader {
 
 impl PropertyReader {
     pub(crate) fn new(units: Units) -> Self {
-        Self { units, cache: HashMap::new() }
+        Self {
+            units,
+            cache: HashMap::new(),
+        }
     }
 
     /// The set `#id`, or `None` when it is not a property or quantity set this importer reads.
@@ -53,7 +58,10 @@ impl PropertyReader {
                     DiagnosticKind::DanglingReference,
                     Some(id),
                     None,
-                    format!("property set #{id} cannot be read: {}", lower(&err.to_string())),
+                    format!(
+                        "property set #{id} cannot be read: {}",
+                        lower(&err.to_string())
+                    ),
                 ));
                 return None;
             }
@@ -71,7 +79,11 @@ impl PropertyReader {
                     Severity::Warning,
                     DiagnosticKind::DanglingReference,
                     Some(id),
-                    Some(if is_quantities { "IfcElementQuantity" } else { "IfcPropertySet" }),
+                    Some(if is_quantities {
+                        "IfcElementQuantity"
+                    } else {
+                        "IfcPropertySet"
+                    }),
                     format!("'{name}' refers to #{member}, which does not exist"),
                 ));
                 continue;
@@ -106,7 +118,9 @@ impl PropertyReader {
                 match values.len() {
                     0 => None,
                     1 => values.into_iter().next(),
-                    _ => Some(PropertyValue::Text(values.iter().map(display).collect::<Vec<_>>().join(", "))),
+                    _ => Some(PropertyValue::Text(
+                        values.iter().map(display).collect::<Vec<_>>().join(", "),
+                    )),
                 }
             }
             "IFCPROPERTYBOUNDEDVALUE" => {
@@ -145,15 +159,21 @@ impl PropertyReader {
     }
 
     /// A physical simple quantity: `Unit` at 2, value at 3.
-    fn quantity(&self, decoder: &mut EntityDecoder, prop: &DecodedEntity, project: Option<f64>) -> Option<PropertyValue> {
+    fn quantity(
+        &self,
+        decoder: &mut EntityDecoder,
+        prop: &DecodedEntity,
+        project: Option<f64>,
+    ) -> Option<PropertyValue> {
         let raw = prop.get(3)?;
-        if let Some(i) = raw.as_int().filter(|_| matches!(raw, AttributeValue::Integer(_))) {
-            if project.is_none() {
-                return Some(PropertyValue::Integer(i));
-            }
+        if let (AttributeValue::Integer(i), None) = (raw, project) {
+            return Some(PropertyValue::Integer(*i));
         }
         let v = raw.as_float()?;
-        let scale = self.explicit_unit(decoder, prop.get_ref(2)).or(project).unwrap_or(1.0);
+        let scale = self
+            .explicit_unit(decoder, prop.get_ref(2))
+            .or(project)
+            .unwrap_or(1.0);
         Some(PropertyValue::Real(v * scale))
     }
 
@@ -161,7 +181,9 @@ impl PropertyReader {
     fn explicit_unit(&self, decoder: &mut EntityDecoder, unit: Option<u32>) -> Option<f64> {
         let (unit_type, resolved, _) = ifc_lite_core::resolve_unit_by_ref(decoder, unit?)?;
         match unit_type.as_deref() {
-            Some("LENGTHUNIT" | "AREAUNIT" | "VOLUMEUNIT") if resolved.si_scale.is_finite() => Some(resolved.si_scale),
+            Some("LENGTHUNIT" | "AREAUNIT" | "VOLUMEUNIT") if resolved.si_scale.is_finite() => {
+                Some(resolved.si_scale)
+            }
             _ => None,
         }
     }
@@ -180,18 +202,26 @@ impl PropertyReader {
         }
     }
 
-    fn typed(&self, type_name: &str, value: &AttributeValue, explicit: Option<f64>) -> Option<PropertyValue> {
+    fn typed(
+        &self,
+        type_name: &str,
+        value: &AttributeValue,
+        explicit: Option<f64>,
+    ) -> Option<PropertyValue> {
         match (type_name, value) {
             ("IFCBOOLEAN" | "IFCLOGICAL", AttributeValue::Enum(e)) => Some(logical(e)),
             (_, AttributeValue::String(s)) => Some(PropertyValue::Text(s.clone())),
             (_, AttributeValue::Enum(e)) => Some(PropertyValue::Text(e.clone())),
-            (_, AttributeValue::Integer(i)) if !is_converted_measure(type_name) => Some(PropertyValue::Integer(*i)),
+            (_, AttributeValue::Integer(i)) if !is_converted_measure(type_name) => {
+                Some(PropertyValue::Integer(*i))
+            }
             (_, AttributeValue::Integer(_) | AttributeValue::Float(_)) => {
                 let v = value.as_float()?;
                 let scale = match measure_unit(type_name) {
-                    Some(MeasureUnit::Typed { unit_type, .. }) => {
-                        self.units.factor_for_unit_type(unit_type).map(|project| explicit.unwrap_or(project))
-                    }
+                    Some(MeasureUnit::Typed { unit_type, .. }) => self
+                        .units
+                        .factor_for_unit_type(unit_type)
+                        .map(|project| explicit.unwrap_or(project)),
                     _ => None,
                 };
                 Some(PropertyValue::Real(v * scale.unwrap_or(1.0)))
@@ -206,7 +236,10 @@ impl PropertyReader {
 fn is_converted_measure(type_name: &str) -> bool {
     matches!(
         measure_unit(type_name),
-        Some(MeasureUnit::Typed { unit_type: "LENGTHUNIT" | "AREAUNIT" | "VOLUMEUNIT", .. })
+        Some(MeasureUnit::Typed {
+            unit_type: "LENGTHUNIT" | "AREAUNIT" | "VOLUMEUNIT",
+            ..
+        })
     )
 }
 

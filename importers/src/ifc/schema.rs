@@ -46,7 +46,10 @@ const NON_PHYSICAL: &[&str] = &[
 
 impl Schema {
     pub(crate) fn new(version: SchemaVersion) -> Self {
-        Self { version, memo: HashMap::new() }
+        Self {
+            version,
+            memo: HashMap::new(),
+        }
     }
 
     /// Whether `keyword` is `parent` or one of its subtypes, in the declared schema (falling back
@@ -85,7 +88,8 @@ impl Schema {
         if !self.is_a(&upper, "IFCPRODUCT") {
             return Category::Ignored;
         }
-        if self.is_a(&upper, "IFCSPATIALELEMENT") || self.is_a(&upper, "IFCSPATIALSTRUCTUREELEMENT") {
+        if self.is_a(&upper, "IFCSPATIALELEMENT") || self.is_a(&upper, "IFCSPATIALSTRUCTUREELEMENT")
+        {
             let kind = match upper.as_str() {
                 "IFCSITE" => SpatialKind::Site,
                 "IFCBUILDING" => SpatialKind::Building,

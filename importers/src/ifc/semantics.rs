@@ -92,7 +92,8 @@ pub(crate) fn read(
         }
     }
     let relations = fold_relations(scanned, decoder, &rel_ids, diagnostics);
-    let (spatial, spatial_index) = spatial_tree(decoder, &spatial_ids, &relations, units, diagnostics);
+    let (spatial, spatial_index) =
+        spatial_tree(decoder, &spatial_ids, &relations, units, diagnostics);
 
     let mut reader = PropertyReader::new(*units);
     let mut types: HashMap<u32, (Option<String>, Vec<PropertySet>)> = HashMap::new();
@@ -108,7 +109,10 @@ pub(crate) fn read(
                     DiagnosticKind::MalformedRecord,
                     Some(id),
                     None,
-                    format!("element #{id} cannot be decoded: {}", lower(&err.to_string())),
+                    format!(
+                        "element #{id} cannot be decoded: {}",
+                        lower(&err.to_string())
+                    ),
                 ));
                 continue;
             }
@@ -126,7 +130,12 @@ pub(crate) fn read(
                 .clone(),
             None => (None, Vec::new()),
         };
-        for &pset in relations.psets.get(&id).map(Vec::as_slice).unwrap_or_default() {
+        for &pset in relations
+            .psets
+            .get(&id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             if let Some(set) = reader.read(decoder, pset, diagnostics) {
                 merge_set(&mut property_sets, set);
             }
@@ -161,8 +170,20 @@ pub(crate) fn read(
             placements: Vec::new(),
         });
     }
-    orphan_types(decoder, &mut type_ids, &relations, &mut reader, &mut elements, &mut geometry_jobs, diagnostics);
-    Semantic { spatial, elements, geometry_jobs }
+    orphan_types(
+        decoder,
+        &mut type_ids,
+        &relations,
+        &mut reader,
+        &mut elements,
+        &mut geometry_jobs,
+        diagnostics,
+    );
+    Semantic {
+        spatial,
+        elements,
+        geometry_jobs,
+    }
 }
 
 /// Type objects whose body geometry no occurrence uses become elements of the type's class
@@ -179,7 +200,9 @@ fn orphan_types(
     let used: HashSet<u32> = relations.type_of.values().copied().collect();
     type_ids.sort_unstable();
     for &id in type_ids.iter().filter(|id| !used.contains(id)) {
-        let Ok(entity) = decoder.decode_by_id(id) else { continue };
+        let Ok(entity) = decoder.decode_by_id(id) else {
+            continue;
+        };
         // IfcTypeProduct.RepresentationMaps is attribute 6; each map's MappedRepresentation is 1.
         let maps: Vec<u32> = entity
             .get_refs(6)
@@ -191,7 +214,9 @@ fn orphan_types(
                     .ok()
                     .and_then(|m| m.get_ref(1))
                     .and_then(|rep| decoder.decode_by_id(rep).ok())
-                    .is_some_and(|rep| is_body_identifier(text(&rep, 1).as_deref(), text(&rep, 2).as_deref()))
+                    .is_some_and(|rep| {
+                        is_body_identifier(text(&rep, 1).as_deref(), text(&rep, 2).as_deref())
+                    })
             })
             .collect();
         if maps.is_empty() {
@@ -199,7 +224,13 @@ fn orphan_types(
         }
         let class = class_name(entity.ifc_type.as_str());
         let (type_name, property_sets) = read_type(decoder, id, reader, diagnostics);
-        jobs.push(GeometryJob { element: elements.len(), step_id: id, class: class.clone(), source: JobSource::TypeMaps(maps), body: true });
+        jobs.push(GeometryJob {
+            element: elements.len(),
+            step_id: id,
+            class: class.clone(),
+            source: JobSource::TypeMaps(maps),
+            body: true,
+        });
         elements.push(Element {
             step_id: id,
             global_id: text(&entity, 0).unwrap_or_default(),
@@ -220,7 +251,14 @@ fn is_body_identifier(identifier: Option<&str>, rep_type: Option<&str>) -> bool 
         None => matches!(
             rep_type,
             Some(
-                "SweptSolid" | "Brep" | "AdvancedBrep" | "CSG" | "Clipping" | "Tessellation" | "SurfaceModel" | "SolidModel"
+                "SweptSolid"
+                    | "Brep"
+                    | "AdvancedBrep"
+                    | "CSG"
+                    | "Clipping"
+                    | "Tessellation"
+                    | "SurfaceModel"
+                    | "SolidModel"
                     | "MappedRepresentation"
             )
         ),
@@ -287,7 +325,10 @@ fn fold_relations(
                     DiagnosticKind::MalformedRecord,
                     Some(id),
                     Some(rel.class()),
-                    format!("relationship #{id} cannot be decoded: {}", lower(&err.to_string())),
+                    format!(
+                        "relationship #{id} cannot be decoded: {}",
+                        lower(&err.to_string())
+                    ),
                 ));
                 continue;
             }
@@ -415,7 +456,12 @@ fn spatial_tree(
                     .flatten()
                     .filter(|v| v.is_finite())
                     .map(|v| v * units.length_to_metres);
-                (text(&e, 0).unwrap_or_default(), class, text(&e, 2), elevation)
+                (
+                    text(&e, 0).unwrap_or_default(),
+                    class,
+                    text(&e, 2),
+                    elevation,
+                )
             }
             Err(err) => {
                 diagnostics.push(diagnostic(
@@ -423,7 +469,10 @@ fn spatial_tree(
                     DiagnosticKind::MalformedRecord,
                     Some(id),
                     None,
-                    format!("spatial element #{id} cannot be decoded: {}", lower(&err.to_string())),
+                    format!(
+                        "spatial element #{id} cannot be decoded: {}",
+                        lower(&err.to_string())
+                    ),
                 ));
                 (String::new(), String::new(), None, None)
             }
@@ -446,7 +495,11 @@ fn spatial_tree(
 fn container_of(id: u32, relations: &Relations, spatial: &HashMap<u32, usize>) -> Option<usize> {
     let mut current = id;
     for _ in 0..MAX_AGGREGATE_DEPTH {
-        if let Some(c) = relations.container.get(&current).and_then(|c| spatial.get(c)) {
+        if let Some(c) = relations
+            .container
+            .get(&current)
+            .and_then(|c| spatial.get(c))
+        {
             return Some(*c);
         }
         let parent = *relations.parent.get(&current)?;
@@ -465,7 +518,9 @@ fn read_type(
     reader: &mut PropertyReader,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> (Option<String>, Vec<PropertySet>) {
-    let Ok(entity) = decoder.decode_by_id(type_id) else { return (None, Vec::new()) };
+    let Ok(entity) = decoder.decode_by_id(type_id) else {
+        return (None, Vec::new());
+    };
     let mut sets = Vec::new();
     for pset in entity.get_refs(5).unwrap_or_default() {
         if let Some(set) = reader.read(decoder, pset, diagnostics) {
@@ -506,7 +561,9 @@ fn shape_of(
     class: &str,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Shape {
-    let Some(shape_id) = entity.get_ref(6) else { return Shape::default() };
+    let Some(shape_id) = entity.get_ref(6) else {
+        return Shape::default();
+    };
     if !scanned.contains(shape_id) {
         diagnostics.push(diagnostic(
             Severity::Warning,
@@ -517,7 +574,9 @@ fn shape_of(
         ));
         return Shape::default();
     }
-    let Ok(shape) = decoder.decode_by_id(shape_id) else { return Shape::default() };
+    let Ok(shape) = decoder.decode_by_id(shape_id) else {
+        return Shape::default();
+    };
     let mut reps = Vec::new();
     for rep_id in shape.get_refs(2).unwrap_or_default() {
         match decoder.decode_by_id(rep_id) {

@@ -56,8 +56,13 @@ const END_MARKER: &[u8] = b"END-ISO-10303-21;";
 
 /// Whether `head` starts like a STEP physical file (after an optional BOM and whitespace).
 pub(crate) fn starts_like_step(head: &[u8]) -> bool {
-    let head = head.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(head);
-    let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
+    let head = head
+        .strip_prefix(b"\xef\xbb\xbf".as_slice())
+        .unwrap_or(head);
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
     head[start..].starts_with(MAGIC)
 }
 
@@ -78,7 +83,10 @@ pub(crate) fn read_header(bytes: &[u8]) -> Result<Header, String> {
             "unknown schema '{label}' in FILE_SCHEMA (supported: IFC2X3, IFC4, IFC4X1, IFC4X2, IFC4X3 and their addenda or candidates)"
         ));
     };
-    Ok(Header { schema_label: label, version })
+    Ok(Header {
+        schema_label: label,
+        version,
+    })
 }
 
 /// Scans every record once; refuses truncated files and files without instances.
@@ -95,7 +103,10 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
                 DiagnosticKind::MalformedRecord,
                 Some(id),
                 None,
-                format!("#{id} is defined twice (again on line {}); the later record is used", line_of(bytes, start)),
+                format!(
+                    "#{id} is defined twice (again on line {}); the later record is used",
+                    line_of(bytes, start)
+                ),
             ));
         } else {
             records.push(Record { id, keyword });
@@ -108,7 +119,10 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
             DiagnosticKind::MalformedRecord,
             None,
             None,
-            format!("the record on line {} is malformed (no terminating ';') and was skipped", line_of(bytes, start)),
+            format!(
+                "the record on line {} is malformed (no terminating ';') and was skipped",
+                line_of(bytes, start)
+            ),
         ));
     }
     let oversized = scanner.skipped_oversized_ids();
@@ -125,22 +139,36 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     if !ends_with_end_marker(bytes) {
         let lines = line_of(bytes, bytes.len());
         let last = match records.last() {
-            Some(r) => format!("; the last complete record is #{} ending on line {}", r.id, line_of(bytes, last_end)),
+            Some(r) => format!(
+                "; the last complete record is #{} ending on line {}",
+                r.id,
+                line_of(bytes, last_end)
+            ),
             None => String::new(),
         };
-        return Err(format!("the file is truncated: line {lines} is the end and there is no END-ISO-10303-21{last}"));
+        return Err(format!(
+            "the file is truncated: line {lines} is the end and there is no END-ISO-10303-21{last}"
+        ));
     }
     if records.is_empty() {
         return Err("the DATA section holds no entity instances".to_owned());
     }
-    Ok(Scanned { records, index: Arc::new(index), diagnostics })
+    Ok(Scanned {
+        records,
+        index: Arc::new(index),
+        diagnostics,
+    })
 }
 
 /// Whether the file's last non-blank bytes are `END-ISO-10303-21;`.
 fn ends_with_end_marker(bytes: &[u8]) -> bool {
-    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |p| p + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
     let tail = &bytes[..end];
-    tail.len() >= END_MARKER.len() && tail[tail.len() - END_MARKER.len()..].eq_ignore_ascii_case(END_MARKER)
+    tail.len() >= END_MARKER.len()
+        && tail[tail.len() - END_MARKER.len()..].eq_ignore_ascii_case(END_MARKER)
 }
 
 /// 1-based line number of byte `offset` (LF or lone CR line ends).

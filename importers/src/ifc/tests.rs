@@ -2,7 +2,9 @@
 //! containment, an opening cut into a wall, and bad inputs.
 
 use super::IfcImporter;
-use crate::{DiagnosticKind, ImportConfig, ImportError, Importer, Model, PropertyValue, SpatialKind};
+use crate::{
+    DiagnosticKind, ImportConfig, ImportError, Importer, Model, PropertyValue, SpatialKind,
+};
 
 const MILLIMETRE: &str = "#8=IFCSIUNIT(*,.LENGTHUNIT.,.MILLI.,.METRE.);";
 const FOOT: &str = "#8=IFCCONVERSIONBASEDUNIT(#9,.LENGTHUNIT.,'FOOT',#14);
@@ -11,7 +13,8 @@ const FOOT: &str = "#8=IFCCONVERSIONBASEDUNIT(#9,.LENGTHUNIT.,'FOOT',#14);
 #15=IFCSIUNIT(*,.LENGTHUNIT.,$,.METRE.);";
 
 /// A 1000×1000 opening through the wall, 900 to 2100 above its base (file units: mm).
-const OPENING: &str = "#100=IFCOPENINGELEMENT('0GvctVUKr0kugbFTf53O9L',$,'Opening',$,$,#101,#104,$,.OPENING.);
+const OPENING: &str =
+    "#100=IFCOPENINGELEMENT('0GvctVUKr0kugbFTf53O9L',$,'Opening',$,$,#101,#104,$,.OPENING.);
 #101=IFCLOCALPLACEMENT(#61,#12);
 #102=IFCRECTANGLEPROFILEDEF(.AREA.,$,#103,1000.,1000.);
 #103=IFCAXIS2PLACEMENT2D(#64,$);
@@ -97,17 +100,27 @@ fn not_readable_reason(text: &str) -> String {
     match import(text) {
         Err(ImportError::NotReadable { reason, .. }) => reason,
         Err(other) => panic!("expected not readable, got {other}"),
-        Ok(model) => panic!("expected not readable, got a model with {} elements", model.elements.len()),
+        Ok(model) => panic!(
+            "expected not readable, got a model with {} elements",
+            model.elements.len()
+        ),
     }
 }
 
 fn extent(model: &Model) -> [f64; 3] {
     let b = model.bbox();
-    [b.max[0] - b.min[0], b.max[1] - b.min[1], b.max[2] - b.min[2]]
+    [
+        b.max[0] - b.min[0],
+        b.max[1] - b.min[1],
+        b.max[2] - b.min[2],
+    ]
 }
 
 fn assert_close(actual: f64, expected: f64, what: &str) {
-    assert!((actual - expected).abs() < 1e-4, "{what}: {actual} is not {expected}");
+    assert!(
+        (actual - expected).abs() < 1e-4,
+        "{what}: {actual} is not {expected}"
+    );
 }
 
 #[test]
@@ -118,11 +131,21 @@ fn millimetre_file_is_read_in_metres() {
     assert_close(x, 4.0, "wall length");
     assert_close(y, 0.2, "wall thickness");
     assert_close(z, 3.0, "wall height");
-    let storey = model.spatial.iter().find(|n| n.kind == SpatialKind::Storey).map(|n| n.elevation);
+    let storey = model
+        .spatial
+        .iter()
+        .find(|n| n.kind == SpatialKind::Storey)
+        .map(|n| n.elevation);
     assert_eq!(storey, Some(Some(3.0)));
     let wall = &model.elements[0];
-    assert_eq!(wall.property("Qto_WallBaseQuantities", "Length"), Some(&PropertyValue::Real(4.0)));
-    assert_eq!(wall.property("Pset_WallCommon", "Width"), Some(&PropertyValue::Real(0.2)));
+    assert_eq!(
+        wall.property("Qto_WallBaseQuantities", "Length"),
+        Some(&PropertyValue::Real(4.0))
+    );
+    assert_eq!(
+        wall.property("Pset_WallCommon", "Width"),
+        Some(&PropertyValue::Real(0.2))
+    );
 }
 
 #[test]
@@ -132,14 +155,26 @@ fn foot_file_is_read_in_metres() {
     let [x, _, z] = extent(&model);
     assert_close(x, 4000.0 * 0.3048, "wall length");
     assert_close(z, 3000.0 * 0.3048, "wall height");
-    assert_eq!(model.spatial.iter().find_map(|n| n.elevation), Some(10.0 * 0.3048));
+    assert_eq!(
+        model.spatial.iter().find_map(|n| n.elevation),
+        Some(10.0 * 0.3048)
+    );
 }
 
 #[test]
 fn a_file_without_length_unit_assumes_metres_and_says_so() {
-    let model = import_ok(&wall_file("#8=IFCSIUNIT(*,.MASSUNIT.,.KILO.,.GRAM.);", "0.", ""));
+    let model = import_ok(&wall_file(
+        "#8=IFCSIUNIT(*,.MASSUNIT.,.KILO.,.GRAM.);",
+        "0.",
+        "",
+    ));
     assert_close(model.source.length_unit_to_metres, 1.0, "unit factor");
-    assert!(model.diagnostics.iter().any(|d| d.kind == DiagnosticKind::UnitAssumed));
+    assert!(
+        model
+            .diagnostics
+            .iter()
+            .any(|d| d.kind == DiagnosticKind::UnitAssumed)
+    );
 }
 
 #[test]
@@ -148,12 +183,30 @@ fn property_sets_are_typed_and_type_sets_inherited() {
     let wall = &model.elements[0];
     assert_eq!(wall.type_name.as_deref(), Some("Basic 200"));
     // The occurrence's value overrides the type's; the type's other values are inherited.
-    assert_eq!(wall.property("Pset_WallCommon", "IsExternal"), Some(&PropertyValue::Bool(true)));
-    assert_eq!(wall.property("Pset_WallCommon", "FireRating"), Some(&PropertyValue::Text("REI60".into())));
-    assert_eq!(wall.property("Pset_WallCommon", "LoadBearing"), Some(&PropertyValue::Bool(false)));
-    assert_eq!(wall.property("Pset_WallCommon", "Reference"), Some(&PropertyValue::Text("W-01".into())));
-    assert_eq!(wall.property("Pset_WallCommon", "ThermalTransmittance"), Some(&PropertyValue::Real(0.24)));
-    assert_eq!(wall.property("Qto_WallBaseQuantities", "Layers"), Some(&PropertyValue::Integer(3)));
+    assert_eq!(
+        wall.property("Pset_WallCommon", "IsExternal"),
+        Some(&PropertyValue::Bool(true))
+    );
+    assert_eq!(
+        wall.property("Pset_WallCommon", "FireRating"),
+        Some(&PropertyValue::Text("REI60".into()))
+    );
+    assert_eq!(
+        wall.property("Pset_WallCommon", "LoadBearing"),
+        Some(&PropertyValue::Bool(false))
+    );
+    assert_eq!(
+        wall.property("Pset_WallCommon", "Reference"),
+        Some(&PropertyValue::Text("W-01".into()))
+    );
+    assert_eq!(
+        wall.property("Pset_WallCommon", "ThermalTransmittance"),
+        Some(&PropertyValue::Real(0.24))
+    );
+    assert_eq!(
+        wall.property("Qto_WallBaseQuantities", "Layers"),
+        Some(&PropertyValue::Integer(3))
+    );
     assert_eq!(model.property_set_count(), 2);
 }
 
@@ -161,7 +214,15 @@ fn property_sets_are_typed_and_type_sets_inherited() {
 fn spatial_tree_lists_parents_first_and_walls_sit_in_their_storey() {
     let model = import_ok(&wall_file(MILLIMETRE, "0.", ""));
     let kinds: Vec<SpatialKind> = model.spatial.iter().map(|n| n.kind).collect();
-    assert_eq!(kinds, [SpatialKind::Project, SpatialKind::Site, SpatialKind::Building, SpatialKind::Storey]);
+    assert_eq!(
+        kinds,
+        [
+            SpatialKind::Project,
+            SpatialKind::Site,
+            SpatialKind::Building,
+            SpatialKind::Storey
+        ]
+    );
     for (i, node) in model.spatial.iter().enumerate() {
         assert_eq!(node.parent, i.checked_sub(1), "node {i} ({})", node.class);
     }
@@ -170,7 +231,10 @@ fn spatial_tree_lists_parents_first_and_walls_sit_in_their_storey() {
     assert_eq!(model.storey_count(), 1);
     let wall = &model.elements[0];
     assert_eq!(model.elements.len(), 1, "only the wall is an element");
-    assert_eq!((wall.class.as_str(), wall.step_id, wall.global_id.as_str()), ("IfcWall", 60, "7YvctVUKr0kugbFTf53O9L"));
+    assert_eq!(
+        (wall.class.as_str(), wall.step_id, wall.global_id.as_str()),
+        ("IfcWall", 60, "7YvctVUKr0kugbFTf53O9L")
+    );
     assert_eq!(wall.container, Some(3));
 }
 
@@ -179,17 +243,31 @@ fn an_opening_is_cut_into_its_wall() {
     let plain = import_ok(&wall_file(MILLIMETRE, "0.", ""));
     let cut = import_ok(&wall_file(MILLIMETRE, "0.", OPENING));
     assert_eq!(plain.placed_triangles(), 12, "an uncut wall is a box");
-    assert!(cut.placed_triangles() > plain.placed_triangles(), "the cut wall has {} triangles", cut.placed_triangles());
+    assert!(
+        cut.placed_triangles() > plain.placed_triangles(),
+        "the cut wall has {} triangles",
+        cut.placed_triangles()
+    );
     assert_eq!(cut.elements.len(), 1, "the opening is not an element");
-    assert!(!cut.diagnostics.iter().any(|d| d.kind == DiagnosticKind::OpeningNotCut), "{:?}", cut.diagnostics);
+    assert!(
+        !cut.diagnostics
+            .iter()
+            .any(|d| d.kind == DiagnosticKind::OpeningNotCut),
+        "{:?}",
+        cut.diagnostics
+    );
     // The hole goes right through: no vertex of the cut wall lies inside the opening's box.
-    let inside = cut.meshes.iter().zip(cut.elements[0].placements.iter()).any(|(mesh, p)| {
-        mesh.positions.chunks_exact(3).any(|v| {
-            let x = f64::from(v[0]) + p.transform[12];
-            let z = f64::from(v[2]) + p.transform[14];
-            x.abs() < 0.45 && z > 0.95 && z < 2.05
-        })
-    });
+    let inside = cut
+        .meshes
+        .iter()
+        .zip(cut.elements[0].placements.iter())
+        .any(|(mesh, p)| {
+            mesh.positions.chunks_exact(3).any(|v| {
+                let x = f64::from(v[0]) + p.transform[12];
+                let z = f64::from(v[2]) + p.transform[14];
+                x.abs() < 0.45 && z > 0.95 && z < 2.05
+            })
+        });
     assert!(!inside, "a vertex lies inside the opening");
 }
 
@@ -218,7 +296,10 @@ fn importing_twice_gives_the_same_meshes() {
 
 #[test]
 fn semantics_only_import_builds_no_mesh() {
-    let config = ImportConfig { geometry: false, ..ImportConfig::default() };
+    let config = ImportConfig {
+        geometry: false,
+        ..ImportConfig::default()
+    };
     let text = wall_file(MILLIMETRE, "0.", OPENING);
     let model = match IfcImporter.import_bytes("t.ifc", text.as_bytes(), &config) {
         Ok(m) => m,
@@ -253,7 +334,8 @@ fn truncated_file_is_not_readable_and_names_the_last_record() {
 
 #[test]
 fn unknown_schema_is_not_readable() {
-    let text = wall_file(MILLIMETRE, "0.", "").replace("FILE_SCHEMA(('IFC4'))", "FILE_SCHEMA(('IFC9X9'))");
+    let text =
+        wall_file(MILLIMETRE, "0.", "").replace("FILE_SCHEMA(('IFC4'))", "FILE_SCHEMA(('IFC9X9'))");
     let reason = not_readable_reason(&text);
     assert!(reason.contains("unknown schema 'IFC9X9'"), "{reason}");
     let text = wall_file(MILLIMETRE, "0.", "").replace("FILE_SCHEMA(('IFC4'));", "");
@@ -270,20 +352,37 @@ fn data_section_without_instances_is_not_readable() {
 fn dangling_references_are_diagnostics_not_failures() {
     let text = wall_file(MILLIMETRE, "0.", "").replace("(#60),#40);", "(#60,#999),#40);");
     let model = import_ok(&text);
-    let dangling = model.diagnostics.iter().find(|d| d.kind == DiagnosticKind::DanglingReference);
-    assert!(dangling.is_some_and(|d| d.message.contains("#999") && d.step_id == Some(70)), "{:?}", model.diagnostics);
-    assert_eq!(model.elements[0].container, Some(3), "the valid part of the relationship still counts");
+    let dangling = model
+        .diagnostics
+        .iter()
+        .find(|d| d.kind == DiagnosticKind::DanglingReference);
+    assert!(
+        dangling.is_some_and(|d| d.message.contains("#999") && d.step_id == Some(70)),
+        "{:?}",
+        model.diagnostics
+    );
+    assert_eq!(
+        model.elements[0].container,
+        Some(3),
+        "the valid part of the relationship still counts"
+    );
 }
 
 #[test]
 fn a_body_that_cannot_be_meshed_is_a_geometry_missing_diagnostic() {
-    let text = wall_file(MILLIMETRE, "0.", "").replace("IFCEXTRUDEDAREASOLID(#62,", "IFCEXTRUDEDAREASOLID(#998,");
+    let text = wall_file(MILLIMETRE, "0.", "")
+        .replace("IFCEXTRUDEDAREASOLID(#62,", "IFCEXTRUDEDAREASOLID(#998,");
     let model = import_ok(&text);
     assert_eq!(model.elements.len(), 1);
     assert!(model.elements[0].placements.is_empty());
-    let missing = model.diagnostics.iter().find(|d| d.kind == DiagnosticKind::GeometryMissing);
+    let missing = model
+        .diagnostics
+        .iter()
+        .find(|d| d.kind == DiagnosticKind::GeometryMissing);
     assert!(
-        missing.is_some_and(|d| d.step_id == Some(60) && d.message.contains("#60") && d.message.contains("IfcWall")),
+        missing.is_some_and(|d| d.step_id == Some(60)
+            && d.message.contains("#60")
+            && d.message.contains("IfcWall")),
         "{:?}",
         model.diagnostics
     );
@@ -291,11 +390,18 @@ fn a_body_that_cannot_be_meshed_is_a_geometry_missing_diagnostic() {
 
 #[test]
 fn malformed_records_are_reported_with_their_line() {
-    let text = wall_file(MILLIMETRE, "0.", "#200=IFCWALL('x',$,'broken'\n#201=IFCWALL('y',$,$,$,$,$,$,$,$);");
+    let text = wall_file(
+        MILLIMETRE,
+        "0.",
+        "#200=IFCWALL('x',$,'broken'\n#201=IFCWALL('y',$,$,$,$,$,$,$,$);",
+    );
     let model = import_ok(&text);
     assert!(!model.elements.is_empty());
     assert!(
-        model.diagnostics.iter().any(|d| d.kind == DiagnosticKind::MalformedRecord && d.message.contains("line")),
+        model
+            .diagnostics
+            .iter()
+            .any(|d| d.kind == DiagnosticKind::MalformedRecord && d.message.contains("line")),
         "{:?}",
         model.diagnostics
     );
@@ -303,7 +409,10 @@ fn malformed_records_are_reported_with_their_line() {
 
 #[test]
 fn oversized_input_is_refused() {
-    let config = ImportConfig { max_file_bytes: 10, ..ImportConfig::default() };
+    let config = ImportConfig {
+        max_file_bytes: 10,
+        ..ImportConfig::default()
+    };
     let text = wall_file(MILLIMETRE, "0.", "");
     assert!(matches!(
         IfcImporter.import_bytes("big.ifc", text.as_bytes(), &config),
@@ -314,14 +423,36 @@ fn oversized_input_is_refused() {
 #[test]
 fn degenerate_and_invalid_triangles_are_dropped() {
     let mut raw = ifc_lite_geometry::Mesh::new();
-    raw.positions = vec![0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 2.0, 0.0, 0.0, f32::NAN, 0.0, 0.0];
+    raw.positions = vec![
+        0.0,
+        0.0,
+        0.0,
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+        1.0,
+        0.0,
+        2.0,
+        0.0,
+        0.0,
+        f32::NAN,
+        0.0,
+        0.0,
+    ];
     raw.normals = vec![0.0; 15];
     // A good triangle, a collinear one, a repeated index, a NaN vertex, an out-of-range index.
     raw.indices = vec![0, 1, 2, 0, 1, 3, 0, 0, 1, 0, 1, 4, 0, 1, 9];
     let (mesh, dropped) = super::geometry::clean(&raw);
     assert_eq!(dropped, 4);
-    let Some(mesh) = mesh else { panic!("the good triangle was dropped") };
+    let Some(mesh) = mesh else {
+        panic!("the good triangle was dropped")
+    };
     assert_eq!(mesh.indices, [0, 1, 2]);
     assert_eq!(mesh.positions.len(), 9, "unreferenced vertices are removed");
-    assert_eq!(&mesh.normals[0..3], &[0.0, 0.0, 1.0], "missing normals are computed from the faces");
+    assert_eq!(
+        &mesh.normals[0..3],
+        &[0.0, 0.0, 1.0],
+        "missing normals are computed from the faces"
+    );
 }

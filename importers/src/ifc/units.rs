@@ -35,14 +35,26 @@ impl Units {
 
 impl Default for Units {
     fn default() -> Self {
-        Self { length_to_metres: 1.0, area_to_m2: 1.0, volume_to_m3: 1.0, plane_angle_to_radians: 1.0 }
+        Self {
+            length_to_metres: 1.0,
+            area_to_m2: 1.0,
+            volume_to_m3: 1.0,
+            plane_angle_to_radians: 1.0,
+        }
     }
 }
 
 /// Resolves the units of the (first) IfcProject; metres are assumed, with a diagnostic, where
 /// they cannot be resolved.
-pub(crate) fn resolve(decoder: &mut EntityDecoder, scanned: &Scanned, diagnostics: &mut Vec<Diagnostic>) -> Units {
-    let mut projects = scanned.records.iter().filter(|r| r.keyword.eq_ignore_ascii_case("IFCPROJECT"));
+pub(crate) fn resolve(
+    decoder: &mut EntityDecoder,
+    scanned: &Scanned,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Units {
+    let mut projects = scanned
+        .records
+        .iter()
+        .filter(|r| r.keyword.eq_ignore_ascii_case("IFCPROJECT"));
     let Some(project) = projects.next() else {
         diagnostics.push(diagnostic(
             Severity::Warning,
@@ -59,7 +71,10 @@ pub(crate) fn resolve(decoder: &mut EntityDecoder, scanned: &Scanned, diagnostic
             DiagnosticKind::Other,
             Some(other.id),
             Some("IfcProject"),
-            format!("more than one IfcProject; units are taken from the first, #{}", project.id),
+            format!(
+                "more than one IfcProject; units are taken from the first, #{}",
+                project.id
+            ),
         ));
     }
     let project_units = ProjectUnits::resolve(decoder, project.id);
@@ -91,7 +106,10 @@ pub(crate) fn resolve(decoder: &mut EntityDecoder, scanned: &Scanned, diagnostic
         units.plane_angle_to_radians = angle;
     }
     let si = |unit_type: &str| {
-        project_units.resolved_for_unit_type(unit_type).map(|u| u.si_scale).filter(|s| s.is_finite() && *s > 0.0)
+        project_units
+            .resolved_for_unit_type(unit_type)
+            .map(|u| u.si_scale)
+            .filter(|s| s.is_finite() && *s > 0.0)
     };
     units.area_to_m2 = si("AREAUNIT").unwrap_or(1.0);
     units.volume_to_m3 = si("VOLUMEUNIT").unwrap_or(1.0);
