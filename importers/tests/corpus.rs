@@ -148,5 +148,42 @@ fn every_corpus_file_imports_with_valid_geometry() {
             "{name}: origin not finite"
         );
         assert_meshes_valid(&name, &model);
+        assert_same_as_second_import(&name, path, &model);
     }
+}
+
+/// Meshing runs on every core; the result must not depend on scheduling.
+fn assert_same_as_second_import(name: &str, path: &std::path::Path, first: &Model) {
+    let second = import_file(path, &ImportConfig::default())
+        .unwrap_or_else(|err| panic!("{name}: second import failed: {err}"));
+    assert_eq!(
+        first.meshes.len(),
+        second.meshes.len(),
+        "{name}: mesh count differs between imports"
+    );
+    for (i, (a, b)) in first.meshes.iter().zip(&second.meshes).enumerate() {
+        let same = a.indices == b.indices
+            && a.positions
+                .iter()
+                .zip(&b.positions)
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+            && a.positions.len() == b.positions.len();
+        assert!(same, "{name}: mesh {i} differs between imports");
+    }
+    let placements = |m: &Model| {
+        m.elements
+            .iter()
+            .map(|e| e.placements.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        placements(first),
+        placements(&second),
+        "{name}: placements differ between imports"
+    );
+    assert_eq!(
+        first.diagnostics.len(),
+        second.diagnostics.len(),
+        "{name}: diagnostics differ between imports"
+    );
 }
