@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// new: `Planned → UnderConstruction → Built`;
 /// temporary: `Planned → UnderConstruction → Temporary → Removed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LifecycleState {
     /// Standing as surveyed, untouched by the plan so far.
     Existing,
@@ -116,6 +117,7 @@ impl LifecycleState {
 
 /// The phases every renewal project passes through, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PhaseKind {
     /// Surveying the existing buildings, pipes and residents' needs.
     Survey,
@@ -204,6 +206,16 @@ mod tests {
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), LifecycleState::ALL.len());
+    }
+
+    #[test]
+    fn json_names_are_the_stable_keys() {
+        for s in LifecycleState::ALL {
+            assert_eq!(serde_json::to_string(&s).expect("json"), format!("\"{}\"", s.key()));
+        }
+        for p in PhaseKind::ALL {
+            assert_eq!(serde_json::to_string(&p).expect("json"), format!("\"{}\"", p.key()));
+        }
     }
 
     #[test]

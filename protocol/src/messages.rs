@@ -50,6 +50,7 @@ pub struct PlacedMesh {
 
 /// Where a phase of a renewal project stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PhaseStatus {
     /// Not started yet.
     Pending,

@@ -1,0 +1,105 @@
+//! Renewal simulation: the simulated clock and the element lifecycles it drives.
+//!
+//! The state on any day is a pure function of the plan and that day ([`ElementSchedule::state_on`]),
+//! so seeking in either direction is exact.
+
+pub mod plan;
+
+use bevy_app::{App, Plugin, Update};
+use bevy_ecs::prelude::*;
+use renewtwin_protocol::LifecycleState;
+
+pub use plan::{ElementSchedule, Plan};
+
+use crate::twin::Lifecycle;
+
+/// Real seconds elapsed since the previous update, set by whoever drives the app.
+#[derive(Resource, Debug, Clone, Copy, Default)]
+pub struct TickSeconds(pub f64);
+
+/// The simulated clock, in days since the plan's start.
+#[derive(Resource, Debug, Clone)]
+pub struct SimClock {
+    /// Current simulated day (fractional).
+    pub day: f64,
+    /// Simulated days per real second.
+    pub speed: f64,
+    /// Whether time advances.
+    pub playing: bool,
+    /// Jump back to day 0 after `end` (an exhibition that keeps playing).
+    pub looping: bool,
+    /// Day after the plan's last phase.
+    pub end: f64,
+}
+
+impl SimClock {
+    /// The whole simulated day the clock is in.
+    pub fn whole_day(&self) -> i32 {
+        self.day.floor() as i32
+    }
+
+    /// Moves to `day`, clamped to the plan.
+    pub fn seek(&mut self, day: f64) {
+        self.day = day.clamp(0.0, self.end.max(0.0));
+    }
+}
+
+/// The plan as an ECS resource.
+#[derive(Resource, Debug, Clone)]
+pub struct RenewalPlan(pub Plan);
+
+/// Systems of the renewal domain, in the order they run.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RenewalSystems {
+    /// Advances [`SimClock`].
+    Clock,
+    /// Updates every element's [`Lifecycle`] for the clock's day.
+    Lifecycle,
+}
+
+/// Registers the clock and lifecycle systems. Expects [`SimClock`] and [`RenewalPlan`] to be
+/// inserted by the scene loader.
+#[derive(Debug, Default)]
+pub struct RenewalPlugin;
+
+impl Plugin for RenewalPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<TickSeconds>()
+            .configure_sets(Update, (RenewalSystems::Clock, RenewalSystems::Lifecycle).chain())
+            .add_systems(Update, advance_clock.in_set(RenewalSystems::Clock))
+            .add_systems(Update, apply_lifecycles.in_set(RenewalSystems::Lifecycle));
+    }
+}
+
+fn advance_clock(mut clock: ResMut<SimClock>, tick: Res<TickSeconds>) {
+    if !clock.playing {
+        return;
+    }
+    let next = clock.day + tick.0.max(0.0) * clock.speed;
+    if next > clock.end {
+        if clock.looping {
+            clock.day = 0.0;
+        } else {
+            clock.day = clock.end;
+            clock.playing = false;
+        }
+    } else {
+        clock.day = next;
+    }
+}
+
+fn apply_lifecycles(clock: Res<SimClock>, mut elements: Query<(&Schedule, &mut Lifecycle)>) {
+    let day = clock.whole_day();
+    for (schedule, mut lifecycle) in &mut elements {
+        lifecycle.set_if_neq(Lifecycle(schedule.0.state_on(day)));
+    }
+}
+
+/// An element's renewal steps.
+#[derive(Component, Debug, Clone)]
+pub struct Schedule(pub ElementSchedule);
+
+/// The lifecycle every element is in on `day` under `plan` (used for snapshots and tests).
+pub fn states_on(plan: &Plan, day: i32) -> Vec<LifecycleState> {
+    plan.schedules.iter().map(|s| s.state_on(day)).collect()
+}

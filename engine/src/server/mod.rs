@@ -1,0 +1,131 @@
+//! The HTTP and WebSocket server: the viewer at `/`, `/api/health`, `/api/scene`, and the live
+//! twin on `/ws`.
+
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::live::LiveShared;
+use crate::scene::SceneStatic;
+
+/// Shared by every request handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The prepared static scene.
+    pub scene: Arc<SceneStatic>,
+    /// Live state and deltas.
+    pub live: Arc<LiveShared>,
+}
+
+/// The router with every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/scene", get(scene))
+        .route("/ws", get(ws::upgrade))
+        .route("/", get(index))
+        .route("/{*path}", get(asset))
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains connections.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    scene: String,
+    elements: usize,
+    day: i32,
+    date: String,
+    viewer_built: bool,
+}
+
+async fn health(State(state): State<AppState>) -> Json<Health> {
+    let (day, date) = state.live.day();
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        scene: state.scene.name.clone(),
+        elements: state.scene.elements.len(),
+        day,
+        date: date.to_string(),
+        viewer_built: crate::viewer_assets::VIEWER_BUILT,
+    })
+}
+
+#[derive(Serialize)]
+struct SceneJson<'a> {
+    name: &'a str,
+    bbox: [f64; 6],
+    plan_start: renewtwin_protocol::CivilDate,
+    plan_end: i32,
+    day: i32,
+    sim_date: renewtwin_protocol::CivilDate,
+    meshes: u32,
+    triangles: u64,
+    phases: Vec<renewtwin_protocol::PhaseInfo>,
+    elements: Vec<renewtwin_protocol::ElementInfo>,
+}
+
+async fn scene(State(state): State<AppState>) -> Response {
+    let snap = state.live.snapshot();
+    let elements = state
+        .scene
+        .elements
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.state = snap.states.get(e.id as usize).copied().unwrap_or(e.state);
+            e
+        })
+        .collect();
+    Json(SceneJson {
+        name: &state.scene.name,
+        bbox: state.scene.bbox,
+        plan_start: state.live.plan_start(),
+        plan_end: state.scene.plan_end,
+        day: snap.day,
+        sim_date: snap.date,
+        meshes: state.scene.mesh_count,
+        triangles: state.scene.triangle_count,
+        phases: snap.phases,
+        elements,
+    })
+    .into_response()
+}
+
+async fn index() -> Response {
+    asset_response("index.html")
+}
+
+async fn asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+    asset_response(&path)
+}
+
+fn asset_response(path: &str) -> Response {
+    match crate::viewer_assets::asset(path) {
+        Some((content_type, body)) => {
+            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "not_found", "path": path}))).into_response(),
+    }
+}

@@ -1,0 +1,169 @@
+//! The server end to end without a browser: the default scene is loaded through the real
+//! generator and IFC importer, served on port 0, and a WebSocket client checks that the scene
+//! and live updates arrive. HTTP endpoints are checked over a plain TCP connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use renewtwin_engine::scene::{self, SceneSource, SceneStatic};
+use renewtwin_engine::server::{self, AppState};
+use renewtwin_engine::sim::{self, SimConfig, SimInput};
+use renewtwin_importers::ImportConfig;
+use renewtwin_protocol::{ClientMsg, ServerMsg};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+struct Running {
+    addr: std::net::SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    sim: Option<sim::SimHandle>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(sim) = self.sim.take() {
+            sim.stop();
+        }
+    }
+}
+
+async fn start_default_scene(speed: f64) -> Running {
+    let loaded = scene::load(&SceneSource::Default, &ImportConfig::default()).expect("the default scene loads");
+    let wire = SceneStatic::build(&loaded).expect("the scene encodes");
+    let config = SimConfig { speed, tick: Duration::from_millis(20), ..SimConfig::default() };
+    let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).expect("simulation starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let state = AppState { scene: Arc::new(wire), live };
+    tokio::spawn(server::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    Running { addr, shutdown: Some(tx), sim: Some(sim) }
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write request");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response))
+        .await
+        .expect("response in time")
+        .expect("read response");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+async fn next<S>(ws: &mut S) -> ServerMsg
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let msg = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("a frame in time");
+    decode(msg.expect("stream open").expect("frame ok"))
+}
+
+fn decode(msg: Message) -> ServerMsg {
+    match msg {
+        Message::Binary(bytes) => renewtwin_protocol::decode(&bytes).expect("a valid server frame"),
+        other => panic!("expected a binary frame, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_gets_the_scene_then_live_updates() {
+    // 20 simulated days per real second: lifecycles change within a few seconds.
+    let server = start_default_scene(20.0).await;
+    let url = format!("ws://{}/ws", server.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.expect("websocket connects");
+
+    assert!(matches!(next(&mut ws).await, ServerMsg::Hello { protocol_version: renewtwin_protocol::PROTOCOL_VERSION, .. }));
+    let header = match next(&mut ws).await {
+        ServerMsg::Scene(h) => h,
+        other => panic!("expected the scene header, got {other:?}"),
+    };
+    assert!(header.elements.len() > 100, "a district has many elements, got {}", header.elements.len());
+    assert!(header.phases.len() >= 7, "every project has phases");
+    let classes: std::collections::BTreeSet<_> = header.elements.iter().map(|e| e.class.as_str()).collect();
+    for class in ["IfcWall", "IfcSlab", "IfcWindow", "IfcPipeSegment"] {
+        assert!(classes.iter().any(|c| c.starts_with(class)), "the district has {class}: {classes:?}");
+    }
+
+    let mut meshes = 0;
+    let mut placements = 0;
+    loop {
+        match next(&mut ws).await {
+            ServerMsg::Meshes { meshes: m, placements: p } => {
+                for mesh in &m {
+                    assert_eq!(mesh.positions.len(), mesh.normals.len());
+                    assert!(mesh.positions.iter().all(|v| v.is_finite()));
+                    let vertices = (mesh.positions.len() / 3) as u32;
+                    assert!(mesh.indices.iter().all(|&i| i < vertices), "indices in range");
+                }
+                meshes += m.len();
+                placements += p.len();
+            }
+            ServerMsg::SceneComplete => break,
+            other => panic!("expected meshes before SceneComplete, got {other:?}"),
+        }
+    }
+    assert!(meshes > 0 && placements >= header.elements.len() / 2, "{meshes} meshes, {placements} placements");
+
+    // Live: within a few seconds of simulated time, some element changes state.
+    let mut changed = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while changed.is_empty() && tokio::time::Instant::now() < deadline {
+        if let ServerMsg::State(delta) = next(&mut ws).await {
+            assert!(delta.seq > header.seq, "deltas are newer than the header");
+            changed = delta.changes;
+        }
+    }
+    assert!(!changed.is_empty(), "a live lifecycle change arrived");
+    assert!(changed.iter().all(|c| (c.element as usize) < header.elements.len()));
+
+    // The client side of the protocol: ping is answered, garbage is refused with a reason.
+    ws.send(Message::Binary(renewtwin_protocol::encode(&ClientMsg::Ping(7)).expect("encode").into())).await.expect("send ping");
+    ws.send(Message::Binary(vec![0xde, 0xad].into())).await.expect("send garbage");
+    let (mut pong, mut refused) = (false, false);
+    while !(pong && refused) {
+        match next(&mut ws).await {
+            ServerMsg::Pong(7) => pong = true,
+            ServerMsg::Error { code, .. } if code == "bad_frame" => refused = true,
+            ServerMsg::State(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_scene_endpoints_answer_json() {
+    let server = start_default_scene(0.0).await;
+    let (status, body) = http_get(server.addr, "/api/health").await;
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).expect("health is JSON");
+    assert_eq!(health["status"], "ok");
+
+    let (status, body) = http_get(server.addr, "/api/scene").await;
+    assert_eq!(status, 200);
+    let scene: serde_json::Value = serde_json::from_str(&body).expect("scene is JSON");
+    let bbox = scene["bbox"].as_array().expect("bbox array");
+    assert_eq!(bbox.len(), 6);
+    let (min_x, max_x) = (bbox[0].as_f64().expect("number"), bbox[3].as_f64().expect("number"));
+    assert!(max_x - min_x > 20.0, "several buildings span tens of metres: {bbox:?}");
+    assert_eq!(scene["sim_date"], "2026-03-02", "paused on the plan's first day");
+    let elements = scene["elements"].as_array().expect("elements");
+    assert!(elements.iter().all(|e| e["global_id"].as_str().is_some_and(|g| g.len() == 22)));
+    // On day 0 nothing has started: lifts are planned, everything else stands as surveyed.
+    let states: std::collections::BTreeSet<_> = elements.iter().filter_map(|e| e["state"].as_str()).collect();
+    assert!(states.contains("existing") && states.contains("planned"), "{states:?}");
+    assert!(!scene["phases"].as_array().expect("phases").is_empty());
+
+    let (status, _) = http_get(server.addr, "/no/such/file.js").await;
+    assert_eq!(status, 404);
+}

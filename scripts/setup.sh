@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what renewtwin needs on a fresh Debian/Ubuntu machine. Idempotent: safe to re-run.
+#   scripts/setup.sh          the build (wasm target for the viewer)
+#   scripts/setup.sh --test   also what the tests need (headless Chromium + ChromeDriver, fonts)
+set -euo pipefail
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# The viewer is Rust compiled to wasm; rustup's auto-install is off on some machines.
+rustup target add wasm32-unknown-unknown
+
+if [ "$want_test" = 1 ]; then
+  pkgs=(chromium chromium-driver fonts-liberation fonts-noto-cjk)
+  missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
