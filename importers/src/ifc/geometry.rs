@@ -14,6 +14,7 @@ use ifc_lite_geometry::{
 use rayon::prelude::*;
 
 use super::diagnostic;
+use super::instancing;
 use super::properties::lower;
 use super::semantics::{GeometryJob, JobSource};
 use super::source::Scanned;
@@ -34,6 +35,8 @@ struct Outcome {
     failure: Option<(Severity, String)>,
     /// Openings that could not be cut.
     opening_failures: Vec<String>,
+    /// The body placed as an instance of a shared source (then `parts` is empty).
+    instance: Option<instancing::Instance>,
 }
 
 /// Per-worker state: a decoder and a router (neither is `Sync`, so each worker has its own).
@@ -103,18 +106,26 @@ pub(crate) fn mesh_elements(
             router,
         }
     };
+    let sources = instancing::SourceCache::default();
+    let instancing_context = instancing::Context {
+        cache: &sources,
+        length_to_metres: units.length_to_metres,
+        rtc: model.origin,
+    };
     let outcomes: Vec<Outcome> = jobs
         .par_iter()
         .map_init(new_worker, |worker, job| {
             let result = catch_unwind(AssertUnwindSafe(|| {
+                let mut entity = None;
                 let parts = match &job.source {
                     JobSource::Product => {
-                        let entity = worker
+                        let decoded = worker
                             .decoder
                             .decode_by_id(job.step_id)
                             .map_err(|e| lower(&e.to_string()))?;
+                        let entity = entity.insert(decoded);
                         worker.router.process_element_with_voids_parts(
-                            &entity,
+                            entity,
                             &mut worker.decoder,
                             &void_index,
                         )
@@ -155,12 +166,27 @@ pub(crate) fn mesh_elements(
                 failures.sort();
                 failures.dedup();
                 let consumed = worker.router.host_consumed_by_void(job.step_id);
-                Ok::<_, String>((parts, failures, consumed))
+                let mut outcome = finish(&parts, failures, consumed);
+                if let (Some(entity), Some(mapped), [(mesh, origin)]) =
+                    (&entity, job.mapped, outcome.parts.as_slice())
+                    && !void_index.contains_key(&job.step_id)
+                    && let Some(instance) = instancing::instance(
+                        &instancing_context,
+                        &worker.router,
+                        &mut worker.decoder,
+                        entity,
+                        mapped,
+                        mesh,
+                        *origin,
+                    )
+                {
+                    outcome.parts.clear();
+                    outcome.instance = Some(instance);
+                }
+                Ok::<_, String>(outcome)
             }));
             match result {
-                Ok(Ok((parts, opening_failures, consumed))) => {
-                    finish(&parts, opening_failures, consumed)
-                }
+                Ok(Ok(outcome)) => outcome,
                 Ok(Err(reason)) => Outcome {
                     failure: Some((Severity::Warning, reason)),
                     ..Outcome::default()
@@ -184,6 +210,7 @@ pub(crate) fn mesh_elements(
         .collect();
 
     let mut shared: HashMap<u64, Vec<MeshId>> = HashMap::new();
+    let mut instanced: HashMap<u32, MeshId> = HashMap::new();
     for (job, outcome) in jobs.iter().zip(outcomes) {
         let class = Some(job.class.as_str());
         for reason in &outcome.opening_failures {
@@ -227,6 +254,20 @@ pub(crate) fn mesh_elements(
         let Some(element) = model.elements.get_mut(job.element) else {
             continue;
         };
+        if let Some(instance) = outcome.instance {
+            let mesh = match instanced.get(&instance.map) {
+                Some(&id) => id,
+                None => {
+                    let id = intern(&mut model.meshes, &mut shared, instance.source.mesh.clone());
+                    instanced.insert(instance.map, id);
+                    id
+                }
+            };
+            element.placements.push(Placement {
+                mesh,
+                transform: instance.transform,
+            });
+        }
         for (mesh, origin) in outcome.parts {
             let id = intern(&mut model.meshes, &mut shared, mesh);
             element.placements.push(Placement {

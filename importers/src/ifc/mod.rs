@@ -12,7 +12,7 @@
 //!   elements with their container, type and property/quantity sets ([`properties`]).
 //! - [`geometry`] meshes every element with a body representation through ifc-lite's
 //!   `GeometryRouter`, openings cut (IfcRelVoidsElement, propagated through aggregates), on every
-//!   core, one product at a time inside `catch_unwind`.
+//!   core, one product at a time inside `catch_unwind`; [`instancing`] shares mapped geometry.
 //!
 //! Choices worth knowing:
 //! - **Which products are elements.** Every IfcProduct except spatial elements
@@ -31,10 +31,13 @@
 //!   that offset is large (over 1 km from zero, as in georeferenced files), otherwise zero. Each
 //!   mesh is stored relative to its own local origin (the element's centre as ifc-lite reports
 //!   it) and placed by a translation, so vertex coordinates stay small and f32-precise.
-//! - **Instancing.** ifc-lite bakes IfcMappedItem occurrences into world coordinates, so every
-//!   element gets its own mesh(es) with a translation-only placement. Meshes that come out
-//!   bit-identical (translated copies of one shape) are stored once and shared by several
-//!   placements. True type-geometry instancing (one mesh, rotated placements) is not done yet.
+//! - **Instancing.** An element whose body is exactly one IfcMappedItem (and that has no
+//!   openings) is an instance: the representation map's source is meshed once ([`instancing`])
+//!   and placed by `product placement · MappingTarget` (rotation, translation, uniform scale).
+//!   Each instance is checked against the mesh ifc-lite baked for that occurrence (same
+//!   triangle count, same bounding box within 1 mm + 0.01 %); mirrored, unevenly scaled or
+//!   disagreeing occurrences keep the baked mesh. Every other element gets its own mesh(es)
+//!   with a translation-only placement; bit-identical meshes are still stored once.
 //! - **Units.** Length measures in properties and quantities are converted to metres, areas to
 //!   m², volumes to m³; other measures keep the file's value.
 //! - **Robustness.** Input size is bounded by [`ImportConfig::max_file_bytes`]; a panic inside
@@ -42,6 +45,7 @@
 //!   Long-running geometry is bounded only by ifc-lite's own budgets.
 
 mod geometry;
+mod instancing;
 mod properties;
 mod schema;
 mod semantics;

@@ -30,6 +30,8 @@ pub(crate) struct GeometryJob {
     pub(crate) source: JobSource,
     /// Whether it has a body representation (so a missing mesh is worth a diagnostic).
     pub(crate) body: bool,
+    /// Set when the body is one IfcMappedItem (instancing candidate).
+    pub(crate) mapped: Option<MappedBody>,
 }
 
 /// Where an element's geometry comes from.
@@ -157,6 +159,7 @@ pub(crate) fn read(
                 class: class.clone(),
                 source: JobSource::Product,
                 body: shape.body,
+                mapped: shape.mapped,
             });
         }
         elements.push(Element {
@@ -230,6 +233,7 @@ fn orphan_types(
             class: class.clone(),
             source: JobSource::TypeMaps(maps),
             body: true,
+            mapped: None,
         });
         elements.push(Element {
             step_id: id,
@@ -551,6 +555,17 @@ struct Shape {
     meshable: bool,
     /// One of those is a body (`Body` identifier, or an unnamed solid/surface/mapped one).
     body: bool,
+    /// The only meshed representation is one IfcMappedItem: (its `#id`, its map, its target).
+    mapped: Option<MappedBody>,
+}
+
+/// A body that is exactly one IfcMappedItem: a candidate for instancing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MappedBody {
+    /// The IfcRepresentationMap (MappingSource).
+    pub(crate) map: u32,
+    /// The IfcCartesianTransformationOperator3D (MappingTarget), if any.
+    pub(crate) target: Option<u32>,
 }
 
 /// Reads the product's shape representations (Representation is attribute 6).
@@ -591,9 +606,22 @@ fn shape_of(
         }
     }
     let mut result = Shape::default();
-    for rep in ifc_lite_geometry::meshed_representations(entity, &reps) {
+    let meshed: Vec<&DecodedEntity> =
+        ifc_lite_geometry::meshed_representations(entity, &reps).collect();
+    for rep in &meshed {
         result.meshable = true;
         result.body |= is_body_identifier(text(rep, 1).as_deref(), text(rep, 2).as_deref());
+    }
+    if let [rep] = meshed.as_slice()
+        && let Some([item]) = rep.get_refs(3).as_deref()
+        && let Ok(item) = decoder.decode_by_id(*item)
+        && item.ifc_type.as_str() == "IFCMAPPEDITEM"
+        && let Some(map) = item.get_ref(0)
+    {
+        result.mapped = Some(MappedBody {
+            map,
+            target: item.get_ref(1),
+        });
     }
     result
 }

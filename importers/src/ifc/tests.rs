@@ -271,6 +271,70 @@ fn an_opening_is_cut_into_its_wall() {
     assert!(!inside, "a vertex lies inside the opening");
 }
 
+/// Two more walls drawing one representation map through IfcMappedItem; the second is moved
+/// 10 m along x and turned 90° about z.
+const MAPPED_WALLS: &str = "#300=IFCREPRESENTATIONMAP(#12,#301);
+#301=IFCSHAPEREPRESENTATION(#13,'Body','SweptSolid',(#302));
+#302=IFCEXTRUDEDAREASOLID(#62,#12,#67,2000.);
+#310=IFCWALL('0IvctVUKr0kugbFTf53O9L',$,'Mapped A',$,$,#311,#312,$,.STANDARD.);
+#311=IFCLOCALPLACEMENT(#41,#12);
+#312=IFCPRODUCTDEFINITIONSHAPE($,$,(#313));
+#313=IFCSHAPEREPRESENTATION(#13,'Body','MappedRepresentation',(#314));
+#314=IFCMAPPEDITEM(#300,#315);
+#315=IFCCARTESIANTRANSFORMATIONOPERATOR3D($,$,#10,1.,$);
+#320=IFCWALL('0JvctVUKr0kugbFTf53O9L',$,'Mapped B',$,$,#321,#322,$,.STANDARD.);
+#321=IFCLOCALPLACEMENT(#41,#323);
+#323=IFCAXIS2PLACEMENT3D(#324,#67,#325);
+#324=IFCCARTESIANPOINT((10000.,0.,0.));
+#325=IFCDIRECTION((0.,1.,0.));
+#322=IFCPRODUCTDEFINITIONSHAPE($,$,(#326));
+#326=IFCSHAPEREPRESENTATION(#13,'Body','MappedRepresentation',(#327));
+#327=IFCMAPPEDITEM(#300,#315);
+#330=IFCRELCONTAINEDINSPATIALSTRUCTURE('0KvctVUKr0kugbFTf53O9L',$,$,$,(#310,#320),#40);";
+
+#[test]
+fn mapped_items_share_one_mesh_with_one_placement_each() {
+    let model = import_ok(&wall_file(MILLIMETRE, "0.", MAPPED_WALLS));
+    let mapped: Vec<_> = model
+        .elements
+        .iter()
+        .filter(|e| e.name.as_deref().is_some_and(|n| n.starts_with("Mapped")))
+        .collect();
+    assert_eq!(mapped.len(), 2);
+    let (a, b) = (&mapped[0].placements, &mapped[1].placements);
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_eq!(a[0].mesh, b[0].mesh, "both walls use the same mesh");
+    assert_eq!(
+        model.meshes.len(),
+        2,
+        "one mesh for the plain wall, one shared by the mapped walls"
+    );
+    // The turned copy spans 0.2 m along x and 4 m along y, around x = 10 m.
+    let mesh = &model.meshes[b[0].mesh.0 as usize];
+    let t = &b[0].transform;
+    let xs: Vec<f64> = mesh
+        .positions
+        .chunks_exact(3)
+        .map(|v| t[0] * f64::from(v[0]) + t[4] * f64::from(v[1]) + t[12])
+        .collect();
+    let ys: Vec<f64> = mesh
+        .positions
+        .chunks_exact(3)
+        .map(|v| t[1] * f64::from(v[0]) + t[5] * f64::from(v[1]) + t[13])
+        .collect();
+    let span = |v: &[f64]| {
+        v.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+            - v.iter().cloned().fold(f64::INFINITY, f64::min)
+    };
+    assert_close(span(&xs), 0.2, "turned wall x extent");
+    assert_close(span(&ys), 4.0, "turned wall y extent");
+    assert_close(
+        xs.iter().sum::<f64>() / xs.len() as f64,
+        10.0,
+        "turned wall centre",
+    );
+}
+
 #[test]
 fn meshes_have_unit_normals_and_sit_near_the_origin() {
     let model = import_ok(&wall_file(MILLIMETRE, "0.", OPENING));
