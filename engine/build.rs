@@ -103,7 +103,8 @@ fn build_viewer(workspace: &Path, viewer_out: &Path) -> Result<(), String> {
 
     let wasm = target_dir.join(WASM_TARGET).join("release").join("renewtwin_web_viewer.wasm");
     let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
-    bindgen.input_path(&wasm).typescript(false).keep_debug(false);
+    // The library defaults differ from the CLI: keep the default `new URL(<wasm>, import.meta.url)`.
+    bindgen.input_path(&wasm).typescript(false).keep_debug(false).omit_default_module_path(false);
     bindgen.web(true).map_err(|e| format!("wasm-bindgen: {e}"))?;
     bindgen.generate(viewer_out).map_err(|e| format!("wasm-bindgen on {}: {e}", wasm.display()))?;
     for name in [GLUE_JS, WASM] {

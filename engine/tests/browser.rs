@@ -170,6 +170,13 @@ fn check_picture(session: &Session, backend: &str, screenshots: &Path) -> Result
         let expected = rgb_of(&target["rgb"])?;
         let (x, y) = (target["point"][0].as_f64().unwrap_or(0.0), target["point"][1].as_f64().unwrap_or(0.0));
         let pixel = shot.pixel((x * scale) as u32, (y * scale) as u32);
+        eprintln!(
+            "{backend}: {:.1}% of pixels drawn; element {} ({}, {}) at ({x}, {y}) shows {pixel:?} for {expected:?}",
+            coverage * 100.0,
+            target["info"]["globalId"],
+            target["info"]["class"],
+            target["state"]
+        );
         return match_shaded_colour(pixel, expected).map_err(|why| {
             format!(
                 "pixel {pixel:?} at ({x}, {y}) does not show element {} ({}) in state {} with colour {expected:?}: {why}",
@@ -217,6 +224,7 @@ fn check_live_updates(session: &Session) -> Result<(), String> {
         let moved = now["shown"] != first["shown"] && now["date"] == now["shown"];
         let grew = now["changes"].as_f64() > first["changes"].as_f64();
         if moved && grew {
+            eprintln!("live: date {} -> {}, stateChanges {} -> {}", first["shown"], now["shown"], first["changes"], now["changes"]);
             return Ok(());
         }
     }
@@ -436,13 +444,41 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<Val
         body.len()
     );
     stream.write_all(request.as_bytes()).map_err(|e| format!("send to chromedriver: {e}"))?;
+    // chromedriver keeps the connection open whatever the request says: read by Content-Length.
     let mut reply = Vec::new();
-    stream.read_to_end(&mut reply).map_err(|e| format!("read from chromedriver: {e}"))?;
-    let split = reply.windows(4).position(|w| w == b"\r\n\r\n").ok_or("malformed HTTP reply")?;
+    let mut buffer = [0u8; 64 * 1024];
+    let split = loop {
+        if let Some(split) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
+            break split;
+        }
+        let n = stream.read(&mut buffer).map_err(|e| format!("read from chromedriver: {e}"))?;
+        if n == 0 {
+            return Err("chromedriver closed the connection before replying".into());
+        }
+        reply.extend_from_slice(&buffer[..n]);
+    };
     let head = String::from_utf8_lossy(&reply[..split]).to_ascii_lowercase();
     let mut content = reply[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        content = dechunk(&content)?;
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match length {
+        Some(length) => {
+            while content.len() < length {
+                let n = stream.read(&mut buffer).map_err(|e| format!("read from chromedriver: {e}"))?;
+                if n == 0 {
+                    return Err("chromedriver reply cut short".into());
+                }
+                content.extend_from_slice(&buffer[..n]);
+            }
+        }
+        None => {
+            stream.read_to_end(&mut content).map_err(|e| format!("read from chromedriver: {e}"))?;
+            if head.contains("transfer-encoding: chunked") {
+                content = dechunk(&content)?;
+            }
+        }
     }
     serde_json::from_slice(&content).map_err(|e| format!("chromedriver reply is not JSON ({e}): {head}"))
 }

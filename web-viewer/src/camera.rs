@@ -48,11 +48,32 @@ impl OrbitCamera {
         let (min, max) = if min.cmple(max).all() { (min, max) } else { (Vec3::splat(-1.0), Vec3::splat(1.0)) };
         self.target = (min + max) * 0.5;
         self.scene_radius = ((max - min).length() * 0.5).max(1.0);
-        let half_fov_x = ((self.fov_y * 0.5).tan() * aspect.max(0.1)).atan();
-        let half_fov = (self.fov_y * 0.5).min(half_fov_x);
-        self.distance = self.scene_radius / half_fov.sin() * 1.05;
-        self.yaw = -0.9;
-        self.pitch = 0.6;
+        // Look across the longer side of the site, a little from the side, so it spans the width.
+        let size = max - min;
+        self.yaw = if size.x >= size.y { -1.25 } else { -0.32 };
+        self.pitch = 0.7;
+        // Shortest distance at which every corner of the box is inside the view, with a margin:
+        // much tighter than the bounding sphere for flat districts.
+        let corners: Vec<Vec3> = (0..8)
+            .map(|i| {
+                Vec3::new(
+                    if i & 1 == 0 { min.x } else { max.x },
+                    if i & 2 == 0 { min.y } else { max.y },
+                    if i & 4 == 0 { min.z } else { max.z },
+                )
+            })
+            .collect();
+        let (mut near, mut far) = (self.scene_radius * 0.05, self.scene_radius * 20.0);
+        for _ in 0..40 {
+            self.distance = (near + far) * 0.5;
+            let view_proj = self.view_projection(aspect);
+            let fits = corners.iter().all(|&c| {
+                let clip = view_proj * c.extend(1.0);
+                clip.w > 0.0 && (clip.x / clip.w).abs() <= 0.94 && (clip.y / clip.w).abs() <= 0.9
+            });
+            if fits { far = self.distance } else { near = self.distance }
+        }
+        self.distance = far;
     }
 
     /// Position of the eye in the world.
