@@ -606,13 +606,17 @@ fn shape_of(
         }
     }
     let mut result = Shape::default();
-    let meshed: Vec<&DecodedEntity> =
-        ifc_lite_geometry::meshed_representations(entity, &reps).collect();
-    for rep in &meshed {
+    let mut bodies = Vec::new();
+    for rep in ifc_lite_geometry::meshed_representations(entity, &reps) {
         result.meshable = true;
-        result.body |= is_body_identifier(text(rep, 1).as_deref(), text(rep, 2).as_deref());
+        if is_body_identifier(text(rep, 1).as_deref(), text(rep, 2).as_deref()) {
+            bodies.push(rep);
+        }
     }
-    if let [rep] = meshed.as_slice()
+    result.body = !bodies.is_empty();
+    // Other meshed representations (a 2D 'Plan' mapped item …) usually add nothing; if they do,
+    // the instance fails its check against the baked mesh and the baked mesh is kept.
+    if let [rep] = bodies.as_slice()
         && let Some([item]) = rep.get_refs(3).as_deref()
         && let Ok(item) = decoder.decode_by_id(*item)
         && item.ifc_type.as_str() == "IFCMAPPEDITEM"
