@@ -2,6 +2,7 @@
 //! chromedriver (plain W3C WebDriver over HTTP), and the wasm viewer, on WebGPU and on WebGL2
 //! (both through SwiftShader, with the flags measured in `shared/BROWSER-AND-GPU.md`).
 //!
+//! The server starts on day [`START_DAY`] of the default plan, when construction is under way.
 //! For each backend it waits for `window.renewtwin.ready`, saves a screenshot to
 //! `target/browser-screenshots/<backend>.png` (and `<backend>-canvas.png` without the HTML
 //! overlay) and checks that the district covers a good share of the canvas, that the pixel at
@@ -26,6 +27,9 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long the live date may take to move.
 const LIVE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Simulated day the server starts on: facades and lifts are under construction in the
+/// default plan, so the district shows more than grey.
+const START_DAY: u32 = 180;
 /// Share of canvas pixels that must differ from the background.
 const MIN_COVERAGE: f64 = 0.15;
 /// Lighting scales a colour by 0.45..=1.0; allow a little below and above for rounding.
@@ -131,19 +135,23 @@ fn check_picture(session: &Session, backend: &str, screenshots: &Path) -> Result
     // The state may change under us (live updates); retry with a fresh pick if it does.
     let mut last_error = String::new();
     for _attempt in 0..4 {
+        // A clearly coloured element (under construction, renewed, ...) visible somewhere:
+        // grey "existing" would prove little about colour.
         let target = session.script(
-            "const r = window.renewtwin, w = innerWidth, h = innerHeight; let best = null; \
-             for (let ring = 0; ring < 12 && !best; ring++) for (let k = 0; k < 16; k++) { \
-               const a = k / 16 * 2 * Math.PI, x = w / 2 + Math.cos(a) * ring * w / 30, y = h / 2 + Math.sin(a) * ring * h / 30; \
-               const id = r.pick(x, y); if (id < 0) continue; \
+            "const r = window.renewtwin, w = innerWidth, h = innerHeight; \
+             const wanted = ['under_construction', 'renewed', 'built', 'under_demolition', 'temporary']; \
+             let best = null, tries = 0; \
+             for (let id = 0; id < r.elementCount && !best && tries < 400; id++) { \
+               const state = r.elementState(id); if (!wanted.includes(state)) continue; tries++; \
                const info = r.elementInfo(id); const p = r.screenPointOf(info.globalId); if (!p) continue; \
-               const cand = { id, info, point: p, rgb: r.elementRgb(id), state: r.elementState(id) }; \
-               if (cand.state !== 'existing') { best = cand; break; } if (!best) best = cand; } \
+               best = { id, info, point: p, rgb: r.elementRgb(id), state }; } \
              return best ? Object.assign(best, { background: r.background, width: w, height: h, \
                pickBack: r.pick(best.point[0], best.point[1]) }) : null;",
         )?;
         if target.is_null() {
-            return Err("no element found under the centre of the view (pick returned -1 everywhere)".into());
+            return Err(format!(
+                "no element under construction, renewed, built, under demolition or temporary is visible on day {START_DAY}"
+            ));
         }
         let id = target["id"].as_f64().unwrap_or(-1.0);
         if target["pickBack"].as_f64() != Some(id) {
@@ -269,7 +277,7 @@ impl Server {
         let log = std::fs::File::create(screenshot_dir().with_file_name("browser-test-server.log"))
             .map_or_else(|_| Stdio::null(), Stdio::from);
         let mut child = Command::new(env!("CARGO_BIN_EXE_renewtwin"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(["serve", "--addr", "127.0.0.1:0", "--start-day", &START_DAY.to_string()])
             .stdout(Stdio::piped())
             .stderr(log)
             .process_group(0)

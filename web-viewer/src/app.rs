@@ -54,11 +54,10 @@ pub(crate) async fn run() {
     if let Err(e) = start(hooks.clone()).await {
         hooks.set("error", e.to_string().into());
         web_sys::console::error_1(&e.to_string().into());
-        if let Some(document) = web_sys::window().and_then(|w| w.document()) {
-            if let Ok(ui) = Ui::new(document) {
+        if let Some(document) = web_sys::window().and_then(|w| w.document())
+            && let Ok(ui) = Ui::new(document) {
                 ui.show_error(&e.to_string());
             }
-        }
     }
 }
 
@@ -174,13 +173,12 @@ impl App {
                 }
             }
             ServerMsg::State(delta) => {
-                if let Some(scene) = self.scene.as_mut() {
-                    if scene.apply(delta) {
+                if let Some(scene) = self.scene.as_mut()
+                    && scene.apply(delta) {
                         self.needs_redraw |= scene.colours_dirty;
                         self.ui.set_date(scene.date, scene.day);
                         self.ui.set_phases(scene);
                     }
-                }
             }
             ServerMsg::Pong(_) => {}
             ServerMsg::Error { code, message } => {
@@ -279,12 +277,11 @@ impl App {
         }
         self.viewport = viewport;
         self.renderer.resize(width, height);
-        if let Some(scene) = self.scene.as_mut() {
-            if scene.colours_dirty && scene.complete {
+        if let Some(scene) = self.scene.as_mut()
+            && scene.colours_dirty && scene.complete {
                 self.renderer.upload_colours(scene);
                 self.needs_redraw = true;
             }
-        }
         if !self.needs_redraw {
             return;
         }

@@ -149,11 +149,10 @@ pub(crate) fn attach(app: &Rc<RefCell<App>>, canvas: &HtmlCanvasElement) -> Resu
         let (app, canvas) = (Rc::clone(app), canvas.clone());
         Closure::<dyn FnMut(PointerEvent)>::new(move |e: PointerEvent| {
             let (x, y) = canvas_position(&canvas, e.client_x(), e.client_y());
-            if let Ok(mut app) = app.try_borrow_mut() {
-                if let Some(gesture) = app.input.up(e.pointer_id(), x, y) {
+            if let Ok(mut app) = app.try_borrow_mut()
+                && let Some(gesture) = app.input.up(e.pointer_id(), x, y) {
                     app.gesture(gesture);
                 }
-            }
         })
     };
     listen("pointerup", up.as_ref().unchecked_ref())?;

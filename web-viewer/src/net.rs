@@ -120,11 +120,10 @@ fn schedule_reconnect(app: &Rc<RefCell<App>>) {
     let Some(window) = web_sys::window() else { return };
     let app = Rc::clone(app);
     let retry = Closure::once_into_js(move || {
-        if let Err(e) = connect(&app) {
-            if let Ok(mut app) = app.try_borrow_mut() {
+        if let Err(e) = connect(&app)
+            && let Ok(mut app) = app.try_borrow_mut() {
                 app.fail(&e);
             }
-        }
     });
     // If the timer cannot be set there is nothing better to do than stay disconnected.
     let _timer = window.set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), RECONNECT_DELAY_MS);

@@ -69,11 +69,10 @@ pub(crate) fn pick(
             let a = mesh.positions[tri[0] as usize];
             let b = mesh.positions[tri[1] as usize];
             let c = mesh.positions[tri[2] as usize];
-            if let Some(t) = ray_triangle(local_origin, local_dir, a, b, c) {
-                if best.is_none_or(|(best_t, _)| t < best_t) {
+            if let Some(t) = ray_triangle(local_origin, local_dir, a, b, c)
+                && best.is_none_or(|(best_t, _)| t < best_t) {
                     best = Some((t, placement.element));
                 }
-            }
         }
     }
     best.map(|(_, element)| element)

@@ -413,7 +413,7 @@ impl Renderer {
         for id in 0..scene.elements.len() {
             texels[id * 4..id * 4 + 4].copy_from_slice(&scene.texel(id));
         }
-        geometry.has_ghosts = scene.states.iter().any(|s| *s == renewtwin_protocol::LifecycleState::Planned);
+        geometry.has_ghosts = scene.states.contains(&renewtwin_protocol::LifecycleState::Planned);
         self.queue.write_texture(
             wgpu::TexelCopyTextureInfo {
                 texture: &geometry.colours,

@@ -204,12 +204,11 @@ impl Scene {
         self.day = delta.day;
         self.date = delta.date;
         for change in delta.changes {
-            if let Some(state) = self.states.get_mut(change.element as usize) {
-                if *state != change.state {
+            if let Some(state) = self.states.get_mut(change.element as usize)
+                && *state != change.state {
                     *state = change.state;
                     self.colours_dirty = true;
                 }
-            }
         }
         for phase in delta.phases {
             match self.phases.iter_mut().find(|p| p.project == phase.project && p.kind == phase.kind) {
