@@ -7,7 +7,8 @@
 //! `target/browser-screenshots/<backend>.png` (and `<backend>-canvas.png` without the HTML
 //! overlay) and checks that the district covers a good share of the canvas, that the pixel at
 //! `screenPointOf(globalId)` of a picked element has that element's lifecycle colour (up to
-//! lighting), and that the date shown and `stateChanges` move with the live updates.
+//! lighting), that clicking there opens the element panel with its GlobalId, and that the date
+//! shown and `stateChanges` move with the live updates.
 //!
 //! Without `/usr/bin/chromium` and `/usr/bin/chromedriver` it prints why and passes, unless
 //! `RENEWTWIN_REQUIRE_BROWSER=1` (set by CI), in which case it fails.
@@ -96,7 +97,8 @@ fn check_backend(url: &str, backend: &str, flags: &[&str], screenshots: &Path) -
         if got != backend {
             return Err(format!("window.renewtwin.backend is {got:?}, expected {backend:?}"));
         }
-        check_picture(&session, backend, screenshots)?;
+        let (x, y, global_id) = check_picture(&session, backend, screenshots)?;
+        check_click_shows_the_element(&session, x, y, &global_id)?;
         check_live_updates(&session)
     })();
     session.close();
@@ -126,8 +128,9 @@ fn wait_ready(session: &Session) -> Result<Value, String> {
     Err(format!("window.renewtwin.ready not true after {READY_TIMEOUT:?}; last status {last}"))
 }
 
-/// Screenshot checks: coverage and the colour of one element at its screen point.
-fn check_picture(session: &Session, backend: &str, screenshots: &Path) -> Result<(), String> {
+/// Screenshot checks: coverage and the colour of one element at its screen point. Returns that
+/// point and the element's GlobalId.
+fn check_picture(session: &Session, backend: &str, screenshots: &Path) -> Result<(f64, f64, String), String> {
     let full = session.screenshot()?;
     full.save(&screenshots.join(format!("{backend}.png")))?;
     session.script("document.querySelectorAll('.panel').forEach(p => p.style.visibility = 'hidden'); return null;")?;
@@ -185,12 +188,14 @@ fn check_picture(session: &Session, backend: &str, screenshots: &Path) -> Result
             target["info"]["class"],
             target["state"]
         );
-        return match_shaded_colour(pixel, expected).map_err(|why| {
+        match_shaded_colour(pixel, expected).map_err(|why| {
             format!(
                 "pixel {pixel:?} at ({x}, {y}) does not show element {} ({}) in state {} with colour {expected:?}: {why}",
                 target["info"]["globalId"], target["info"]["class"], target["state"]
             )
-        });
+        })?;
+        session.script("document.querySelectorAll('.panel').forEach(p => p.style.visibility = ''); return null;")?;
+        return Ok((x, y, target["info"]["globalId"].as_str().unwrap_or_default().to_owned()));
     }
     Err(last_error)
 }
@@ -212,6 +217,27 @@ fn match_shaded_colour(pixel: [u8; 3], expected: [u8; 3]) -> Result<(), String> 
         if (c[i] - c[j]).abs() >= 30.0 && (c[i] > c[j]) != (p[i] > p[j]) {
             return Err(format!("channel order differs between channels {i} and {j}"));
         }
+    }
+    Ok(())
+}
+
+/// A mouse click on the element opens the panel with its GlobalId.
+fn check_click_shows_the_element(session: &Session, x: f64, y: f64, global_id: &str) -> Result<(), String> {
+    let click = json!({ "actions": [{
+        "type": "pointer", "id": "mouse", "parameters": { "pointerType": "mouse" },
+        "actions": [
+            { "type": "pointerMove", "duration": 0, "origin": "viewport", "x": x.floor() as i64, "y": y.floor() as i64 },
+            { "type": "pointerDown", "button": 0 },
+            { "type": "pointerUp", "button": 0 },
+        ],
+    }]});
+    session.command("POST", "/actions", Some(&click))?;
+    let shown = session.script(
+        "const info = document.getElementById('info'); \
+         return { hidden: info.hidden, globalId: document.getElementById('info-global-id').textContent };",
+    )?;
+    if shown["hidden"] != json!(false) || shown["globalId"] != json!(global_id) {
+        return Err(format!("clicking element {global_id} at ({x}, {y}) showed {shown}"));
     }
     Ok(())
 }

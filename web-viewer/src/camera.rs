@@ -150,3 +150,57 @@ impl OrbitCamera {
         Some(((ndc.x + 1.0) * 0.5 * width, (1.0 - ndc.y) * 0.5 * height))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOX: [f64; 6] = [-40.0, -10.0, 0.0, 60.0, 30.0, 25.0];
+
+    #[test]
+    fn fitting_keeps_every_corner_of_the_box_in_view() {
+        let mut camera = OrbitCamera::default();
+        camera.fit(BOX, 16.0 / 9.0);
+        for i in 0..8 {
+            let corner = Vec3::new(
+                BOX[if i & 1 == 0 { 0 } else { 3 }] as f32,
+                BOX[if i & 2 == 0 { 1 } else { 4 }] as f32,
+                BOX[if i & 4 == 0 { 2 } else { 5 }] as f32,
+            );
+            assert!(camera.project(corner, 1600.0, 900.0).is_some(), "corner {corner} is out of view");
+        }
+    }
+
+    #[test]
+    fn z_is_up_on_screen() {
+        let mut camera = OrbitCamera::default();
+        camera.fit(BOX, 1.0);
+        let (_, low) = camera.project(camera.target, 800.0, 800.0).expect("target in view");
+        let (_, high) = camera.project(camera.target + Vec3::Z * 5.0, 800.0, 800.0).expect("above target in view");
+        assert!(high < low, "a point above the target must appear higher on screen");
+    }
+
+    #[test]
+    fn the_ray_through_a_projected_point_passes_through_it() {
+        let mut camera = OrbitCamera::default();
+        camera.fit(BOX, 1.5);
+        camera.orbit(40.0, -15.0);
+        let point = Vec3::new(12.0, 7.0, 3.0);
+        let (x, y) = camera.project(point, 1200.0, 800.0).expect("in view");
+        let (origin, dir) = camera.ray(x, y, 1200.0, 800.0);
+        let closest = origin + dir * (point - origin).dot(dir);
+        assert!((closest - point).length() < 1e-2, "ray misses by {}", (closest - point).length());
+    }
+
+    #[test]
+    fn orbit_never_flips_over_the_pole_and_zoom_stays_bounded() {
+        let mut camera = OrbitCamera::default();
+        camera.fit(BOX, 1.0);
+        camera.orbit(0.0, 1e6);
+        assert!(camera.pitch <= PITCH_LIMIT);
+        camera.zoom(1e-9);
+        assert!(camera.distance > 0.0);
+        camera.zoom(1e9);
+        assert!(camera.distance <= camera.scene_radius * 20.0 + 1.0);
+    }
+}

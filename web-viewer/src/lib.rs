@@ -38,9 +38,12 @@
 //! Coordinates passed to and returned by the hooks are CSS pixels relative to the canvas,
 //! which fills the page (so they are also viewport coordinates).
 
+// Camera, scene store and picking are plain Rust: built and unit-tested on the host as well.
+// Off wasm nothing calls them outside tests.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 #[cfg(target_arch = "wasm32")]
 mod app;
-#[cfg(target_arch = "wasm32")]
 mod camera;
 #[cfg(target_arch = "wasm32")]
 mod error;
@@ -50,11 +53,9 @@ mod hooks;
 mod input;
 #[cfg(target_arch = "wasm32")]
 mod net;
-#[cfg(target_arch = "wasm32")]
 mod picking;
 #[cfg(target_arch = "wasm32")]
 mod render;
-#[cfg(target_arch = "wasm32")]
 mod scene;
 #[cfg(target_arch = "wasm32")]
 mod ui;

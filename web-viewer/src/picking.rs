@@ -149,3 +149,82 @@ fn ray_triangle(origin: Vec3, dir: Vec3, a: Vec3, b: Vec3, c: Vec3) -> Option<f3
     let t = e2.dot(q) * inv_det;
     (t > 0.0).then_some(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use renewtwin_protocol::{CivilDate, LifecycleState, SimDay, StateChange, StateDelta};
+
+    use super::*;
+    use crate::scene::test_scene;
+
+    const VIEW: Viewport = Viewport { width: 800.0, height: 600.0 };
+
+    fn camera_on(scene_bbox: [f64; 6]) -> OrbitCamera {
+        let mut camera = OrbitCamera::default();
+        camera.fit(scene_bbox, VIEW.width / VIEW.height);
+        camera
+    }
+
+    fn set_state(scene: &mut crate::scene::Scene, element: u32, state: LifecycleState) {
+        let seq = scene.seq + 1;
+        scene.apply(StateDelta {
+            seq,
+            day: SimDay(1),
+            date: CivilDate::new(2026, 3, 2),
+            changes: vec![StateChange { element, state }],
+            phases: vec![],
+        });
+    }
+
+    #[test]
+    fn the_pixel_over_an_element_picks_it_and_empty_sky_picks_nothing() {
+        let scene = test_scene(3);
+        let camera = camera_on([-0.5, -0.5, 0.0, 6.5, 0.5, 1.0]);
+        for id in 0..3 {
+            let centre = Vec3::new(3.0 * id as f32, 0.0, 0.5);
+            // The top face centre is on the surface, seen from above.
+            let top = centre + Vec3::Z * 0.5;
+            let (x, y) = camera.project(top, VIEW.width, VIEW.height).expect("in view");
+            assert_eq!(pick(&scene, &camera, VIEW, x, y, PickFilter::Solid), Some(id));
+        }
+        assert_eq!(pick(&scene, &camera, VIEW, 2.0, 2.0, PickFilter::Solid), None);
+    }
+
+    #[test]
+    fn hidden_elements_are_not_picked_and_ghosts_only_tint() {
+        let mut scene = test_scene(1);
+        let camera = camera_on([-0.5, -0.5, 0.0, 0.5, 0.5, 1.0]);
+        let (x, y) = camera.project(Vec3::new(0.0, 0.0, 1.0), VIEW.width, VIEW.height).expect("in view");
+        set_state(&mut scene, 0, LifecycleState::Planned);
+        assert_eq!(pick(&scene, &camera, VIEW, x, y, PickFilter::Solid), None);
+        assert_eq!(pick(&scene, &camera, VIEW, x, y, PickFilter::Drawn), Some(0));
+        set_state(&mut scene, 0, LifecycleState::Demolished);
+        assert_eq!(pick(&scene, &camera, VIEW, x, y, PickFilter::Drawn), None);
+    }
+
+    #[test]
+    fn the_screen_point_of_an_element_picks_that_element() {
+        let scene = test_scene(4);
+        let camera = camera_on([-0.5, -0.5, 0.0, 9.5, 0.5, 1.0]);
+        for id in 0..4 {
+            let (x, y) = screen_point_of(&scene, &camera, VIEW, id).expect("visible element has a point");
+            assert_eq!(pick(&scene, &camera, VIEW, x, y, PickFilter::Solid), Some(id));
+            assert_eq!(x.fract(), 0.5, "points are pixel centres");
+        }
+    }
+
+    #[test]
+    fn the_nearest_of_two_overlapping_elements_wins() {
+        let scene = test_scene(2);
+        // Look straight along +X from far out on -X: element 0 hides element 1.
+        let camera = OrbitCamera {
+            target: Vec3::new(3.0, 0.0, 0.5),
+            yaw: std::f32::consts::PI,
+            pitch: 0.0,
+            distance: 20.0,
+            fov_y: 0.5,
+            scene_radius: 5.0,
+        };
+        assert_eq!(pick(&scene, &camera, VIEW, VIEW.width / 2.0, VIEW.height / 2.0, PickFilter::Solid), Some(0));
+    }
+}

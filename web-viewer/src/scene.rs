@@ -254,3 +254,125 @@ pub(crate) fn transformed_bounds(transform: Mat4, min: Vec3, max: Vec3) -> (Vec3
     }
     (lo, hi)
 }
+
+/// A small scene for the unit tests of this crate: unit cubes (one shared mesh), element `i`
+/// centred at `(3 i, 0, 0.5)`, all `Existing`, header `seq` 10.
+#[cfg(test)]
+pub(crate) fn test_scene(elements: u32) -> Scene {
+    use renewtwin_protocol::{CivilDate, ElementInfo, SceneHeader, SimDay};
+    let header = SceneHeader {
+        name: "test".into(),
+        bbox: [-0.5, -0.5, 0.0, 3.0 * f64::from(elements) - 2.5, 0.5, 1.0],
+        plan_start: CivilDate::new(2026, 3, 1),
+        day: SimDay(0),
+        date: CivilDate::new(2026, 3, 1),
+        plan_end: SimDay(100),
+        elements: (0..elements)
+            .map(|id| ElementInfo {
+                id,
+                global_id: format!("gid{id}"),
+                class: "IfcWall".into(),
+                name: None,
+                storey: None,
+                state: LifecycleState::Existing,
+            })
+            .collect(),
+        phases: vec![],
+        mesh_count: 1,
+        triangle_count: 12 * u64::from(elements),
+        seq: 10,
+    };
+    let mut scene = Scene::new(header);
+    let corners: Vec<[f32; 3]> =
+        (0..8).map(|i| [(i & 1) as f32 - 0.5, ((i >> 1) & 1) as f32 - 0.5, ((i >> 2) & 1) as f32]).collect();
+    let quads = [[0, 1, 3, 2], [4, 6, 7, 5], [0, 4, 5, 1], [2, 3, 7, 6], [0, 2, 6, 4], [1, 5, 7, 3]];
+    let indices = quads.iter().flat_map(|q| [q[0], q[1], q[2], q[0], q[2], q[3]]).collect();
+    let cube = MeshData {
+        id: 7,
+        positions: corners.iter().flatten().copied().collect(),
+        normals: corners.iter().flat_map(|_| [0.0, 0.0, 1.0]).collect(),
+        indices,
+    };
+    let placements = (0..elements)
+        .map(|element| PlacedMesh {
+            element,
+            mesh: 7,
+            transform: Mat4::from_translation(Vec3::new(3.0 * element as f32, 0.0, 0.0)).to_cols_array(),
+        })
+        .collect();
+    scene.add_batch(vec![cube], placements);
+    scene.finish();
+    scene
+}
+
+#[cfg(test)]
+mod tests {
+    use renewtwin_protocol::StateChange;
+
+    use super::*;
+
+    fn delta(seq: u64, element: u32, state: LifecycleState) -> StateDelta {
+        StateDelta {
+            seq,
+            day: SimDay(seq as i32),
+            date: CivilDate::new(2026, 4, 1),
+            changes: vec![StateChange { element, state }],
+            phases: vec![],
+        }
+    }
+
+    #[test]
+    fn deltas_the_header_already_includes_are_skipped() {
+        let mut scene = test_scene(2);
+        assert!(!scene.apply(delta(10, 0, LifecycleState::Renewed)));
+        assert_eq!(scene.states[0], LifecycleState::Existing);
+        assert_eq!(scene.state_changes, 0);
+    }
+
+    #[test]
+    fn a_newer_delta_changes_the_state_the_date_and_the_drawn_colour() {
+        let mut scene = test_scene(2);
+        scene.colours_dirty = false;
+        assert!(scene.apply(delta(11, 1, LifecycleState::UnderConstruction)));
+        assert_eq!(scene.states[1], LifecycleState::UnderConstruction);
+        assert_eq!(scene.date.to_string(), "2026-04-01");
+        assert_eq!(scene.state_changes, 1);
+        assert!(scene.colours_dirty);
+        assert_eq!(scene.texel(1), [230, 159, 0, 255]);
+    }
+
+    #[test]
+    fn planned_elements_are_ghosts_and_demolished_ones_hidden() {
+        let mut scene = test_scene(2);
+        scene.apply(delta(11, 0, LifecycleState::Planned));
+        scene.apply(delta(12, 1, LifecycleState::Demolished));
+        assert_eq!(scene.texel(0)[3], 128);
+        assert_eq!(scene.texel(1)[3], 0);
+        assert!(!scene.is_solid(0) && !scene.is_solid(1));
+    }
+
+    #[test]
+    fn placements_of_unknown_elements_or_missing_meshes_are_dropped() {
+        let mut scene = test_scene(1);
+        scene.complete = false;
+        scene.add_batch(
+            vec![],
+            vec![
+                PlacedMesh { element: 5, mesh: 7, transform: Mat4::IDENTITY.to_cols_array() },
+                PlacedMesh { element: 0, mesh: 99, transform: Mat4::IDENTITY.to_cols_array() },
+            ],
+        );
+        scene.placements_of = vec![Vec::new()];
+        scene.finish();
+        assert_eq!(scene.placements.len(), 1);
+        assert_eq!(scene.placements_of[0], vec![0]);
+    }
+
+    #[test]
+    fn world_bounds_follow_the_placement() {
+        let scene = test_scene(2);
+        let second = &scene.placements[1];
+        assert!((second.world_min - Vec3::new(2.5, -0.5, 0.0)).length() < 1e-5);
+        assert!((second.world_max - Vec3::new(3.5, 0.5, 1.0)).length() < 1e-5);
+    }
+}
