@@ -52,6 +52,15 @@ pub struct SpatialNode {
     pub parent: Option<usize>,
     /// Storey elevation in metres, for storeys that declare it.
     pub elevation: Option<f64>,
+    /// Property and quantity sets of the spatial element (e.g. `Pset_BuildingCommon`).
+    pub property_sets: Vec<PropertySet>,
+}
+
+impl SpatialNode {
+    /// The property `pset.name`, if present.
+    pub fn property(&self, pset: &str, name: &str) -> Option<&PropertyValue> {
+        self.property_sets.iter().find(|p| p.name == pset).and_then(|p| p.get(name))
+    }
 }
 
 /// A typed property value.

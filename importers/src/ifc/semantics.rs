@@ -94,10 +94,17 @@ pub(crate) fn read(
         }
     }
     let relations = fold_relations(scanned, decoder, &rel_ids, diagnostics);
-    let (spatial, spatial_index) =
+    let (mut spatial, spatial_index) =
         spatial_tree(decoder, &spatial_ids, &relations, units, diagnostics);
 
     let mut reader = PropertyReader::new(*units);
+    for node in &mut spatial {
+        for &pset in relations.psets.get(&node.step_id).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(set) = reader.read(decoder, pset, diagnostics) {
+                merge_set(&mut node.property_sets, set);
+            }
+        }
+    }
     let mut types: HashMap<u32, (Option<String>, Vec<PropertySet>)> = HashMap::new();
     element_ids.sort_unstable_by_key(|(id, _)| *id);
     let mut elements = Vec::with_capacity(element_ids.len());
@@ -490,6 +497,7 @@ fn spatial_tree(
             name,
             parent: parent.and_then(|p| index.get(&p).copied()),
             elevation,
+            property_sets: Vec::new(),
         });
     }
     (nodes, index)
