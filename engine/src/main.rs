@@ -45,6 +45,31 @@ enum Command {
         /// Stop at the end of the plan instead of starting over.
         #[arg(long)]
         no_loop: bool,
+        /// Play this scenario of the scene instead of its base plan.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Let clients on other machines control the shared clock (local clients always can).
+        #[arg(long)]
+        open_controls: bool,
+    },
+    /// Play a scene's renewal plan without serving it, and print its timeline and indicators.
+    ///
+    /// The timeline lists every day a phase or task opens or closes, with the number of
+    /// elements in each lifecycle state from that day on. The indicators are the scenario's
+    /// duration, cost, households affected, days of noisy work, green area, floor area ratio,
+    /// heritage kept and approval lead times (serial and parallel).
+    Simulate {
+        /// Scene folder, scene.toml, or IFC file; the built-in default scene when absent.
+        scene: Option<PathBuf>,
+        /// A scenario of the scene (all of them with --scenario all).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Stop the timeline at this date (YYYY-MM-DD).
+        #[arg(long)]
+        until: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Import one model and print what is in it.
     Inspect {
@@ -53,6 +78,10 @@ enum Command {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Print the one-line JSON of ../shared/bench-peers (parse/geometry/total seconds,
+        /// meshes, triangles, vertices, peak RSS), to compare with web-ifc and IfcOpenShell.
+        #[arg(long, conflicts_with = "json")]
+        peer_json: bool,
     },
     /// Import models with a progress bar and print a summary of each.
     Import {
@@ -93,11 +122,14 @@ fn main() -> Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { scene, addr, speed, start_day, no_loop } => {
+        Command::Serve { scene, addr, speed, start_day, no_loop, scenario, open_controls } => {
             let config = SimConfig { speed, start_day, looping: !no_loop, ..SimConfig::default() };
-            serve(SceneSource::from_arg(scene.as_deref()), addr, config)
+            serve(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), addr, config, open_controls)
         }
-        Command::Inspect { file, json } => inspect(&file, json),
+        Command::Simulate { scene, scenario, until, json } => {
+            simulate(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), until.as_deref(), json)
+        }
+        Command::Inspect { file, json, peer_json } => inspect(&file, json, peer_json),
         Command::Import { files } => import(&files),
         Command::Generate { what: Generate::District { buildings, seed, out } } => generate(buildings, seed, &out),
     }
@@ -109,10 +141,10 @@ fn spinner(message: String) -> indicatif::ProgressBar {
     bar
 }
 
-fn serve(source: SceneSource, addr: SocketAddr, config: SimConfig) -> Result<()> {
+fn serve(source: SceneSource, scenario: Option<&str>, addr: SocketAddr, config: SimConfig, open_controls: bool) -> Result<()> {
     let bar = spinner(format!("loading {}", describe(&source)));
     let started = Instant::now();
-    let loaded = scene::load(&source, &ImportConfig::default()).context("cannot load the scene")?;
+    let loaded = scene::load(&source, scenario, &ImportConfig::default()).context("cannot load the scene")?;
     let wire = SceneStatic::build(&loaded).context("cannot prepare the scene for streaming")?;
     bar.finish_and_clear();
     tracing::info!(
@@ -137,7 +169,7 @@ fn serve(source: SceneSource, addr: SocketAddr, config: SimConfig) -> Result<()>
         writeln!(out, "renewtwin listening on http://{local}/")?;
         out.flush()?;
         drop(out);
-        let state = AppState { scene: std::sync::Arc::new(wire), live };
+        let state = AppState { scene: std::sync::Arc::new(wire), live, clock: sim.commands(), open_controls };
         server::serve(listener, state, async {
             if let Err(e) = tokio::signal::ctrl_c().await {
                 tracing::error!(error = %e, "cannot wait for ctrl-c");
@@ -203,12 +235,41 @@ fn inspection(file: String, model: &Model, seconds: f64) -> Inspection<'_> {
     }
 }
 
-fn inspect(file: &std::path::Path, json: bool) -> Result<()> {
+fn inspect(file: &std::path::Path, json: bool, peer_json: bool) -> Result<()> {
     let started = Instant::now();
+    let cpu_started = cpu_seconds();
     let model = renewtwin_importers::import_file(file, &ImportConfig::default())
         .with_context(|| format!("cannot import {}", file.display()))?;
     let report = inspection(file.display().to_string(), &model, started.elapsed().as_secs_f64());
-    if json {
+    if peer_json {
+        let vertices: u64 = model
+            .elements
+            .iter()
+            .flat_map(|e| &e.placements)
+            .map(|p| model.meshes.get(p.mesh.0 as usize).map_or(0, |m| m.positions.len() as u64 / 3))
+            .sum();
+        let line = serde_json::json!({
+            "tool": "renewtwin",
+            "version": env!("CARGO_PKG_VERSION"),
+            "file": file.display().to_string(),
+            "bytes": model.source.bytes,
+            "schema": model.source.schema,
+            "parse_s": model.source.parse_seconds,
+            "geometry_s": model.source.geometry_seconds,
+            "total_s": model.source.parse_seconds + model.source.geometry_seconds,
+            "total_cpu_s": cpu_seconds() - cpu_started,
+            "meshes": report.products_with_geometry,
+            "geometries": model.elements.iter().map(|e| e.placements.len()).sum::<usize>(),
+            "unique_geometries": model.meshes.len(),
+            "unique_triangles": model.meshes.iter().map(|m| m.triangle_count() as u64).sum::<u64>(),
+            "triangles": report.triangles,
+            "vertices": vertices,
+            "entities": model.source.entities,
+            "log_errors": model.diagnostics.iter().filter(|d| d.severity >= renewtwin_importers::Severity::Warning).count(),
+            "peak_rss_mb": peak_rss_mb(),
+        });
+        println!("{line}");
+    } else if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_report(&report);
@@ -218,6 +279,116 @@ fn inspect(file: &std::path::Path, json: bool) -> Result<()> {
         }
         if model.diagnostics.len() > 20 {
             println!("  … and {} more diagnostics (use --json for counts by kind)", model.diagnostics.len() - 20);
+        }
+    }
+    Ok(())
+}
+
+/// User + system CPU seconds of this process so far (0 where the platform does not say).
+fn cpu_seconds() -> f64 {
+    // /proc/self/stat fields 14 and 15 are utime and stime in clock ticks (usually 100 Hz).
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// Peak resident memory of this process in MiB (`VmHWM`), 0 where the platform does not say.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb / 1024.0)
+        })
+        .unwrap_or(0.0)
+}
+
+fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, json: bool) -> Result<()> {
+    use renewtwin_engine::renewal::indicators::Indicators;
+    use renewtwin_engine::renewal::plan::Plan;
+    use renewtwin_engine::renewal::timeline::timeline;
+
+    let bar = spinner(format!("loading {}", describe(&source)));
+    let loaded = scene::load(&source, None, &ImportConfig::default()).context("cannot load the scene")?;
+    bar.finish_and_clear();
+    let manifest = &loaded.manifest;
+    let until_day = match until {
+        None => None,
+        Some(text) => {
+            let date = renewtwin_protocol::CivilDate::parse_iso(text)
+                .with_context(|| format!("--until {text:?} is not a date; write YYYY-MM-DD"))?;
+            Some((date.days_since_epoch() - manifest.start.days_since_epoch()) as i32)
+        }
+    };
+    let names: Vec<Option<String>> = match scenario {
+        Some("all") => std::iter::once(None).chain(manifest.scenarios.iter().map(|s| Some(s.name.clone()))).collect(),
+        Some(name) => vec![Some(name.to_owned())],
+        None => vec![None],
+    };
+    let mut runs = Vec::new();
+    for name in names {
+        let plan = if name.is_none() { loaded.plan.clone() } else { Plan::resolve(manifest, name.as_deref(), &loaded.model)? };
+        let indicators = Indicators::compute(manifest, &loaded.model, &plan);
+        let events = timeline(&plan, manifest.start, until_day);
+        runs.push((plan, indicators, events));
+    }
+    if json {
+        let scenarios: Vec<_> = runs
+            .iter()
+            .map(|(plan, indicators, events)| {
+                serde_json::json!({
+                    "scenario": indicators.scenario,
+                    "title": plan.scenario.as_deref().and_then(|n| manifest.scenario(n)).map(|s| s.title.clone()),
+                    "plan_end_day": plan.end,
+                    "timeline": events,
+                    "indicators": indicators,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "scene": manifest.name,
+            "start": manifest.start,
+            "until": until,
+            "elements": loaded.model.elements.len(),
+            "scenarios": scenarios,
+        });
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(());
+    }
+    println!("{} — {} elements, day 0 = {}", manifest.name, loaded.model.elements.len(), manifest.start);
+    for (_, ind, events) in &runs {
+        println!("\nscenario {}", ind.scenario);
+        for e in events {
+            let what: Vec<&str> = e.phases.iter().chain(&e.tasks).map(String::as_str).collect();
+            println!("  {} (day {:>4})  {}", e.date, e.day, what.join("; "));
+            println!("  {:<22}{:?}", "", e.states);
+        }
+        println!("  indicators:");
+        match (ind.duration_days, ind.completion_date) {
+            (Some(d), Some(date)) => println!("    duration             {d} days (complete {date})"),
+            _ => println!("    duration             blocked: a gate does not hold"),
+        }
+        println!("    cost                 {:.0} yuan", ind.cost_yuan);
+        println!("    households affected  {}", ind.households_affected);
+        println!("    noisy work           {} days", ind.noisy_work_days);
+        println!("    green area           {:.0} m²", ind.green_area_m2);
+        match ind.floor_area_ratio {
+            Some(far) => println!("    floor area ratio     {far:.2}"),
+            None => println!("    floor area ratio     unknown (the model gives no site area)"),
+        }
+        println!("    heritage kept        {}/{}", ind.heritage_kept, ind.heritage_elements);
+        for a in &ind.approvals {
+            println!("    approvals            {}: {} days serial, {} days parallel", a.project, a.serial_days, a.parallel_days);
+        }
+        for b in &ind.blocked {
+            println!("    blocked              {} {}: {}", b.project, b.phase, b.reason);
         }
     }
     Ok(())

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bevy_app::{App, TaskPoolPlugin};
-use renewtwin_protocol::{CivilDate, SimDay};
+use renewtwin_protocol::{CivilDate, ClockCommand, SimDay};
 
 use crate::live::{LiveFeed, LivePlugin, LiveShared, LiveSnapshot};
-use crate::renewal::{Plan, RenewalPlan, RenewalPlugin, SimClock, TickSeconds, states_on};
+use crate::renewal::{ClockCommands, Plan, RenewalPlan, RenewalPlugin, SimClock, TickSeconds, states_on};
 use crate::scene::LoadedScene;
 use crate::twin::{ElementSeed, spawn_elements};
 
@@ -99,9 +99,15 @@ pub fn build_app(input: SimInput, config: &SimConfig) -> (App, Arc<LiveShared>) 
 pub struct SimHandle {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    commands: std::sync::mpsc::Sender<ClockCommand>,
 }
 
 impl SimHandle {
+    /// A sender for clock commands, applied at the next tick.
+    pub fn commands(&self) -> std::sync::mpsc::Sender<ClockCommand> {
+        self.commands.clone()
+    }
+
     /// Stops the thread and waits for it.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -119,8 +125,10 @@ pub fn spawn(input: SimInput, config: SimConfig) -> std::io::Result<(Arc<LiveSha
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
     let stop_flag = stop.clone();
+    let (commands, command_rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new().name("renewtwin-sim".into()).spawn(move || {
         let (mut app, live) = build_app(input, &config);
+        app.insert_resource(ClockCommands(std::sync::Mutex::new(command_rx)));
         if tx.send(live).is_err() {
             return;
         }
@@ -136,7 +144,7 @@ pub fn spawn(input: SimInput, config: SimConfig) -> std::io::Result<(Arc<LiveSha
     let live = rx
         .recv()
         .map_err(|_| std::io::Error::other("the simulation thread stopped before it started"))?;
-    Ok((live, SimHandle { stop, thread: Some(thread) }))
+    Ok((live, SimHandle { stop, thread: Some(thread), commands }))
 }
 
 #[cfg(test)]

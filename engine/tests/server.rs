@@ -32,14 +32,14 @@ impl Drop for Running {
 }
 
 async fn start_default_scene(speed: f64) -> Running {
-    let loaded = scene::load(&SceneSource::Default, &ImportConfig::default()).expect("the default scene loads");
+    let loaded = scene::load(&SceneSource::Default, None, &ImportConfig::default()).expect("the default scene loads");
     let wire = SceneStatic::build(&loaded).expect("the scene encodes");
     let config = SimConfig { speed, tick: Duration::from_millis(20), ..SimConfig::default() };
     let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).expect("simulation starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState { scene: Arc::new(wire), live };
+    let state = AppState { scene: Arc::new(wire), live, clock: sim.commands(), open_controls: false };
     tokio::spawn(server::serve(listener, state, async {
         let _ = rx.await;
     }));

@@ -16,6 +16,10 @@ pub struct SourceInfo {
     pub entities: u64,
     /// Factor that converted the file's length unit to metres (1.0 for metres, 0.001 for mm).
     pub length_unit_to_metres: f64,
+    /// Wall-clock seconds spent reading the file into entities and semantics.
+    pub parse_seconds: f64,
+    /// Wall-clock seconds spent building meshes.
+    pub geometry_seconds: f64,
 }
 
 /// Kind of a node in the spatial tree.

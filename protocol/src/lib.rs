@@ -17,7 +17,7 @@ mod messages;
 pub use date::{CivilDate, SimDay};
 pub use lifecycle::{LifecycleState, PhaseKind};
 pub use messages::{
-    ClientMsg, ElementInfo, MeshData, PhaseInfo, PhaseStatus, PlacedMesh, SceneHeader, ServerMsg,
+    ClientMsg, ClockCommand, ElementInfo, MeshData, PhaseInfo, PhaseStatus, PlacedMesh, SceneHeader, ServerMsg,
     StateChange, StateDelta,
 };
 

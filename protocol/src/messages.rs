@@ -58,6 +58,8 @@ pub enum PhaseStatus {
     Active,
     /// Finished.
     Done,
+    /// Held by a governance gate that does not hold (see [`PhaseInfo::note`]).
+    Blocked,
 }
 
 /// One phase of one renewal project.
@@ -67,12 +69,14 @@ pub struct PhaseInfo {
     pub project: String,
     /// Which phase.
     pub kind: PhaseKind,
-    /// First simulated day of the phase.
-    pub start: SimDay,
-    /// Day after the last day of the phase.
-    pub end: SimDay,
+    /// First simulated day of the phase; `None` while a gate keeps it from opening.
+    pub start: Option<SimDay>,
+    /// Day after the last day of the phase; `None` while a gate keeps it from closing.
+    pub end: Option<SimDay>,
     /// Status on the current simulated day.
     pub status: PhaseStatus,
+    /// Why the phase is blocked, or which gate it waited for.
+    pub note: Option<String>,
 }
 
 /// The scene as a whole, sent once per connection before any mesh.
@@ -161,9 +165,25 @@ pub enum ServerMsg {
     },
 }
 
+/// A command to the shared simulation clock.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockCommand {
+    /// Let simulated time run.
+    Play,
+    /// Stop simulated time.
+    Pause,
+    /// Simulated days per real second.
+    Speed(f64),
+    /// Jump to a simulated day (clamped to the plan).
+    Seek(SimDay),
+}
+
 /// Browser → server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ClientMsg {
     /// Liveness check; answered with [`ServerMsg::Pong`].
     Ping(u64),
+    /// Control the shared clock (refused unless the client may control it).
+    Clock(ClockCommand),
 }

@@ -3,11 +3,16 @@
 //! The state on any day is a pure function of the plan and that day ([`ElementSchedule::state_on`]),
 //! so seeking in either direction is exact.
 
+pub mod indicators;
 pub mod plan;
+pub mod timeline;
+
+use std::sync::Mutex;
+use std::sync::mpsc::Receiver;
 
 use bevy_app::{App, Plugin, Update};
 use bevy_ecs::prelude::*;
-use renewtwin_protocol::LifecycleState;
+use renewtwin_protocol::{ClockCommand, LifecycleState};
 
 pub use plan::{ElementSchedule, Plan};
 
@@ -44,6 +49,10 @@ impl SimClock {
     }
 }
 
+/// Commands for the clock from outside the app (the server), applied at the next update.
+#[derive(Resource, Debug)]
+pub struct ClockCommands(pub Mutex<Receiver<ClockCommand>>);
+
 /// The plan as an ECS resource.
 #[derive(Resource, Debug, Clone)]
 pub struct RenewalPlan(pub Plan);
@@ -66,8 +75,26 @@ impl Plugin for RenewalPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<TickSeconds>()
             .configure_sets(Update, (RenewalSystems::Clock, RenewalSystems::Lifecycle).chain())
-            .add_systems(Update, advance_clock.in_set(RenewalSystems::Clock))
+            .add_systems(Update, (apply_clock_commands, advance_clock).chain().in_set(RenewalSystems::Clock))
             .add_systems(Update, apply_lifecycles.in_set(RenewalSystems::Lifecycle));
+    }
+}
+
+fn apply_clock_commands(mut clock: ResMut<SimClock>, commands: Option<Res<ClockCommands>>, mut tick: ResMut<TickSeconds>) {
+    let Some(commands) = commands else { return };
+    let Ok(rx) = commands.0.lock() else { return };
+    while let Ok(command) = rx.try_recv() {
+        match command {
+            ClockCommand::Play => clock.playing = true,
+            ClockCommand::Pause => clock.playing = false,
+            ClockCommand::Speed(s) if s.is_finite() => clock.speed = s.clamp(0.0, 3650.0),
+            ClockCommand::Speed(_) => {}
+            ClockCommand::Seek(day) => {
+                clock.seek(f64::from(day.0));
+                // The seek lands exactly on the day asked for.
+                tick.0 = 0.0;
+            }
+        }
     }
 }
 

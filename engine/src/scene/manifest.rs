@@ -1,10 +1,14 @@
-//! The scene manifest (`scene.toml`): which models to load and the renewal plan to play.
-//! Its schema is documented in `scenes/README.md`.
+//! The scene manifest (`scene.toml`): the models to load and the renewal plan to play —
+//! projects with phases, tasks, dependencies and approvals, protected heritage, recorded
+//! governance events, and alternative scenarios. Its schema is documented in `scenes/README.md`.
+//!
+//! Every error names the file, the 1-based line and the dotted field path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use renewtwin_protocol::{CivilDate, PhaseKind};
 use serde::Deserialize;
+use toml::Spanned;
 
 /// Why a manifest was refused. Messages name the file, and the line and field where known.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +26,7 @@ pub enum ManifestError {
     Invalid {
         /// The manifest file.
         file: String,
-        /// 1-based line of the field, or of its table when the field is absent.
+        /// 1-based line of the field.
         line: usize,
         /// Dotted path of the field, e.g. `projects[1].tasks[0].phase`.
         field: String,
@@ -34,6 +38,8 @@ pub enum ManifestError {
 /// A parsed and validated manifest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
+    /// The file it was read from (for messages).
+    pub file: String,
     /// Scene name shown to users.
     pub name: String,
     /// Calendar date of simulated day 0.
@@ -42,6 +48,16 @@ pub struct Manifest {
     pub models: Vec<ModelSource>,
     /// Renewal projects, each running its phases in order from day 0.
     pub projects: Vec<ProjectSpec>,
+    /// Protected heritage: elements no plan may demolish.
+    pub heritage: Vec<HeritageSpec>,
+    /// Governance events recorded so far (consultation outcomes, approvals, owners, funding).
+    pub events: Vec<EventSpec>,
+    /// Alternatives to the base plan that share the base model.
+    pub scenarios: Vec<ScenarioSpec>,
+    /// How approvals are run when the plan is played.
+    pub approval_mode: ApprovalMode,
+    /// Cost and household assumptions for indicators.
+    pub indicators: IndicatorSettings,
 }
 
 /// Where a model comes from.
@@ -58,15 +74,36 @@ pub enum ModelSource {
     },
 }
 
-/// One renewal project and its phases.
+/// How a project's approvals are run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApprovalMode {
+    /// "One window, parallel approval": each approval starts as soon as the approvals it
+    /// depends on are granted.
+    #[default]
+    Parallel,
+    /// One after another, in dependency order.
+    Serial,
+}
+
+/// One renewal project.
 #[derive(Debug, Clone)]
 pub struct ProjectSpec {
+    /// Stable id used by events and scenarios.
+    pub id: String,
     /// Name shown to users.
     pub name: String,
     /// Duration of each phase in days (phases run in [`PhaseKind::ALL`] order).
     pub phase_days: BTreeMap<PhaseKind, u32>,
     /// Tasks linked to elements.
     pub tasks: Vec<TaskSpec>,
+    /// Approvals the approval phase waits for.
+    pub approvals: Vec<ApprovalSpec>,
+    /// Whether the approval phase waits for the consultation's recorded outcome.
+    pub consultation_required: bool,
+    /// Operation & maintenance owner, if named up front.
+    pub operation_owner: Option<String>,
+    /// Funding, if named up front.
+    pub funding: Option<String>,
 }
 
 /// What a task does to each element it selects.
@@ -84,14 +121,38 @@ pub enum Action {
     Temporary,
 }
 
+impl Action {
+    /// Stable lowercase key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Retrofit => "retrofit",
+            Self::Demolish => "demolish",
+            Self::New => "new",
+            Self::Temporary => "temporary",
+        }
+    }
+}
+
+/// A finish-to-start dependency: the task starts at least `lag` days after `task` ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// Id of the predecessor task.
+    pub task: String,
+    /// Days between the predecessor's end and this task's start (may be negative: a lead).
+    pub lag: i32,
+}
+
 /// A task: a window of days inside a phase, applied to selected elements.
 #[derive(Debug, Clone)]
 pub struct TaskSpec {
+    /// Stable id, unique in the manifest.
+    pub id: String,
     /// Name shown to users.
     pub name: String,
     /// Phase the task belongs to.
     pub phase: PhaseKind,
-    /// Days after the phase starts.
+    /// Days after the phase starts (the earliest start).
     pub start: u32,
     /// Length in days (at least 1).
     pub duration: u32,
@@ -101,6 +162,14 @@ pub struct TaskSpec {
     pub action: Action,
     /// Which elements.
     pub select: Selector,
+    /// Finish-to-start predecessors.
+    pub after: Vec<Dependency>,
+    /// Cost in yuan for the whole task.
+    pub cost: f64,
+    /// Whether the work is noisy (counts towards days of noisy work).
+    pub noisy: bool,
+    /// 1-based line of the task in the manifest.
+    pub line: usize,
 }
 
 /// Which elements a task applies to. All given criteria must hold.
@@ -116,17 +185,125 @@ pub struct Selector {
     pub status: Option<String>,
     /// Storey names.
     pub storeys: Vec<String>,
+    /// Names of the buildings that hold the element.
+    pub buildings: Vec<String>,
 }
+
+/// An approval by an authority, with a time limit.
+#[derive(Debug, Clone)]
+pub struct ApprovalSpec {
+    /// Stable id, unique within its project.
+    pub id: String,
+    /// Name shown to users.
+    pub name: String,
+    /// The authority that grants it.
+    pub authority: String,
+    /// Days the authority has to decide.
+    pub time_limit: u32,
+    /// Approvals that must be granted before this one starts.
+    pub depends: Vec<String>,
+}
+
+/// Elements under heritage protection.
+#[derive(Debug, Clone)]
+pub struct HeritageSpec {
+    /// Which elements.
+    pub select: Selector,
+    /// Why they are protected.
+    pub reason: String,
+}
+
+/// A recorded governance event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSpec {
+    /// Simulated day it happened.
+    pub day: i32,
+    /// Project id.
+    pub project: String,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What a governance event records.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// The consultation closed with this outcome.
+    ConsultationClosed {
+        /// Whether residents approved the scheme.
+        approved: bool,
+    },
+    /// An approval was granted.
+    ApprovalGranted {
+        /// Its id.
+        approval: String,
+    },
+    /// An approval was refused.
+    ApprovalRefused {
+        /// Its id.
+        approval: String,
+    },
+    /// The operation & maintenance owner was named.
+    OwnerNamed(String),
+    /// Funding was named.
+    FundingNamed(String),
+}
+
+/// An alternative plan sharing the base model.
+#[derive(Debug, Clone)]
+pub struct ScenarioSpec {
+    /// Stable name used on the command line.
+    pub name: String,
+    /// Title shown to users.
+    pub title: String,
+    /// Base tasks (by id) this scenario leaves out.
+    pub disable: Vec<String>,
+    /// Tasks this scenario adds, each with the id of its project.
+    pub tasks: Vec<(String, TaskSpec)>,
+    /// Approval mode, when the scenario changes it.
+    pub approval_mode: Option<ApprovalMode>,
+}
+
+/// Assumptions behind the scenario indicators.
+#[derive(Debug, Clone)]
+pub struct IndicatorSettings {
+    /// Households per building when the model does not say (`RenewTwin_Building.Households`).
+    pub households_per_building: u32,
+}
+
+impl Default for IndicatorSettings {
+    fn default() -> Self {
+        Self { households_per_building: 24 }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw TOML shapes.
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManifest {
     name: String,
-    start: String,
+    start: Spanned<String>,
     #[serde(default)]
-    models: Vec<RawModel>,
+    approval_mode: Option<Spanned<String>>,
+    #[serde(default)]
+    models: Vec<Spanned<RawModel>>,
     #[serde(default)]
     projects: Vec<RawProject>,
+    #[serde(default)]
+    heritage: Vec<RawHeritage>,
+    #[serde(default)]
+    events: Vec<Spanned<RawEvent>>,
+    #[serde(default)]
+    scenarios: Vec<RawScenario>,
+    #[serde(default)]
+    indicators: Option<RawIndicators>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIndicators {
+    households_per_building: u32,
 }
 
 #[derive(Deserialize)]
@@ -148,24 +325,49 @@ struct RawGenerate {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProject {
+    id: Option<String>,
     name: String,
-    phases: BTreeMap<String, u32>,
+    phases: Spanned<BTreeMap<String, u32>>,
     #[serde(default)]
-    tasks: Vec<RawTask>,
+    tasks: Vec<Spanned<RawTask>>,
+    #[serde(default)]
+    approvals: Vec<Spanned<RawApproval>>,
+    #[serde(default = "yes")]
+    consultation_required: bool,
+    operation_owner: Option<String>,
+    funding: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTask {
+    id: Option<String>,
+    project: Option<Spanned<String>>,
     name: String,
-    phase: String,
+    phase: Spanned<String>,
     #[serde(default)]
     start: u32,
-    duration: u32,
+    duration: Spanned<u32>,
     #[serde(default)]
     per_building: bool,
-    action: String,
-    select: RawSelector,
+    action: Spanned<String>,
+    select: Spanned<RawSelector>,
+    #[serde(default)]
+    after: Vec<Spanned<RawDependency>>,
+    #[serde(default)]
+    cost: f64,
+    noisy: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDependency {
+    Id(String),
+    WithLag { task: String, #[serde(default)] lag: i32 },
 }
 
 #[derive(Deserialize, Default)]
@@ -180,26 +382,80 @@ struct RawSelector {
     status: Option<String>,
     #[serde(default)]
     storey: Vec<String>,
+    #[serde(default)]
+    building: Vec<String>,
 }
 
-/// Finds the 1-based line where `needle` (e.g. `phase = "constrution"`) first appears after
-/// the `nth` occurrence of `anchor` (e.g. `[[projects.tasks]]`).
-fn locate(text: &str, anchors: &[(&str, usize)], needle: &str) -> usize {
-    let mut from = 0;
-    for (anchor, nth) in anchors {
-        let mut pos = from;
-        for _ in 0..=*nth {
-            match text[pos..].find(anchor) {
-                Some(i) => {
-                    from = pos + i;
-                    pos = from + anchor.len();
-                }
-                None => break,
-            }
-        }
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApproval {
+    id: String,
+    name: String,
+    authority: String,
+    time_limit: u32,
+    #[serde(default)]
+    depends: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeritage {
+    select: Spanned<RawSelector>,
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvent {
+    date: Option<String>,
+    day: Option<i32>,
+    kind: String,
+    project: String,
+    outcome: Option<String>,
+    approval: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Spanned<String>,
+    title: Option<String>,
+    approval_mode: Option<Spanned<String>>,
+    #[serde(default)]
+    disable: Vec<Spanned<String>>,
+    #[serde(default)]
+    tasks: Vec<Spanned<RawTask>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line(&self, span: &std::ops::Range<usize>) -> usize {
+        self.text[..span.start.min(self.text.len())].matches('\n').count() + 1
     }
-    let at = text[from..].find(needle).map_or(from, |i| from + i);
-    text[..at].matches('\n').count() + 1
+
+    fn invalid(&self, span: &std::ops::Range<usize>, field: impl Into<String>, message: impl Into<String>) -> ManifestError {
+        ManifestError::Invalid { file: self.file.to_owned(), line: self.line(span), field: field.into(), message: message.into() }
+    }
+}
+
+fn phase_list() -> String {
+    PhaseKind::ALL.iter().map(|p| p.key()).collect::<Vec<_>>().join(", ")
+}
+
+fn slug(text: &str) -> String {
+    let s: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    let s = s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-");
+    if s.is_empty() { "project".into() } else { s }
 }
 
 impl Manifest {
@@ -207,132 +463,351 @@ impl Manifest {
     pub fn parse(file: &str, text: &str) -> Result<Self, ManifestError> {
         let raw: RawManifest =
             toml::from_str(text).map_err(|e| ManifestError::Syntax { file: file.to_owned(), message: e.to_string() })?;
-        let invalid = |line: usize, field: String, message: String| ManifestError::Invalid {
-            file: file.to_owned(),
-            line,
-            field,
-            message,
-        };
-        let start = CivilDate::parse_iso(&raw.start).ok_or_else(|| {
-            invalid(locate(text, &[], "start"), "start".into(), format!("{:?} is not a date; write YYYY-MM-DD", raw.start))
-        })?;
-        let mut models = Vec::new();
-        for (i, m) in raw.models.into_iter().enumerate() {
-            let line = locate(text, &[("[[models]]", i)], "");
-            let field = format!("models[{i}]");
-            models.push(match (m.path, m.generate) {
-                (Some(path), None) => ModelSource::File(path.into()),
-                (None, Some(g)) if g.kind == "district" => {
-                    if g.buildings == 0 || g.buildings > 10_000 {
-                        return Err(invalid(line, format!("{field}.generate.buildings"), "must be 1..=10000".into()));
-                    }
-                    ModelSource::District { buildings: g.buildings, seed: g.seed }
-                }
-                (None, Some(g)) => {
-                    return Err(invalid(
-                        line,
-                        format!("{field}.generate.kind"),
-                        format!("unknown generator {:?}; the only one is \"district\"", g.kind),
-                    ));
-                }
-                _ => return Err(invalid(line, field, "give exactly one of `path` or `generate`".into())),
-            });
-        }
+        let cx = Ctx { file, text };
+        let start = CivilDate::parse_iso(raw.start.get_ref())
+            .ok_or_else(|| cx.invalid(&raw.start.span(), "start", format!("{:?} is not a date; write YYYY-MM-DD", raw.start.get_ref())))?;
+        let approval_mode = parse_mode(&cx, "approval_mode", raw.approval_mode.as_ref())?.unwrap_or_default();
+        let models = raw.models.iter().enumerate().map(|(i, m)| parse_model(&cx, i, m)).collect::<Result<Vec<_>, _>>()?;
+
+        let mut task_ids = BTreeSet::new();
         let mut projects = Vec::new();
-        let mut task_index = 0;
+        let mut project_ids = BTreeSet::new();
         for (pi, p) in raw.projects.into_iter().enumerate() {
-            let mut phase_days = BTreeMap::new();
-            for (key, days) in p.phases {
-                let kind = PhaseKind::from_key(&key).ok_or_else(|| {
-                    invalid(
-                        locate(text, &[("[[projects]]", pi)], &key),
-                        format!("projects[{pi}].phases.{key}"),
-                        format!("unknown phase; expected one of {}", phase_list()),
-                    )
-                })?;
-                phase_days.insert(kind, days);
+            let id = p.id.clone().unwrap_or_else(|| slug(&p.name));
+            if !project_ids.insert(id.clone()) {
+                return Err(cx.invalid(&p.phases.span(), format!("projects[{pi}].id"), format!("project id {id:?} is used twice; give each project a distinct `id`")));
             }
-            let mut tasks = Vec::new();
-            for (ti, t) in p.tasks.into_iter().enumerate() {
-                let anchors = [("[[projects.tasks]]", task_index)];
-                task_index += 1;
-                let field = |f: &str| format!("projects[{pi}].tasks[{ti}].{f}");
-                let phase = PhaseKind::from_key(&t.phase).ok_or_else(|| {
-                    invalid(
-                        locate(text, &anchors, "phase"),
-                        field("phase"),
-                        format!("unknown phase {:?}; expected one of {}", t.phase, phase_list()),
-                    )
+            let mut phase_days = BTreeMap::new();
+            for (key, days) in p.phases.get_ref() {
+                let kind = PhaseKind::from_key(key).ok_or_else(|| {
+                    cx.invalid(&p.phases.span(), format!("projects[{pi}].phases.{key}"), format!("unknown phase; expected one of {}", phase_list()))
                 })?;
-                let action = match t.action.as_str() {
-                    "keep" => Action::Keep,
-                    "retrofit" => Action::Retrofit,
-                    "demolish" => Action::Demolish,
-                    "new" => Action::New,
-                    "temporary" => Action::Temporary,
-                    other => {
-                        return Err(invalid(
-                            locate(text, &anchors, "action"),
-                            field("action"),
-                            format!("unknown action {other:?}; expected keep, retrofit, demolish, new or temporary"),
-                        ));
-                    }
-                };
-                if t.duration == 0 {
-                    return Err(invalid(locate(text, &anchors, "duration"), field("duration"), "must be at least 1 day".into()));
+                phase_days.insert(kind, *days);
+            }
+            let mut approvals = Vec::new();
+            for (ai, a) in p.approvals.iter().enumerate() {
+                let field = format!("projects[{pi}].approvals[{ai}]");
+                let raw_a = a.get_ref();
+                if approvals.iter().any(|x: &ApprovalSpec| x.id == raw_a.id) {
+                    return Err(cx.invalid(&a.span(), format!("{field}.id"), format!("approval id {:?} is used twice", raw_a.id)));
                 }
-                let phase_len = phase_days.get(&phase).copied().unwrap_or(0);
-                if t.start + t.duration > phase_len {
-                    return Err(invalid(
-                        locate(text, &anchors, "duration"),
-                        field("duration"),
-                        format!(
-                            "the task runs to day {} of its {} phase, which lasts {phase_len} days",
-                            t.start + t.duration,
-                            phase.key()
-                        ),
-                    ));
+                if raw_a.time_limit == 0 {
+                    return Err(cx.invalid(&a.span(), format!("{field}.time_limit"), "must be at least 1 day"));
                 }
-                let mut properties = Vec::new();
-                for (key, value) in t.select.property {
-                    let Some((pset, prop)) = key.split_once('.') else {
-                        return Err(invalid(
-                            locate(text, &anchors, &key),
-                            field(&format!("select.property.{key}")),
-                            "write the key as \"Pset_Name.PropertyName\"".into(),
-                        ));
-                    };
-                    let value = match value {
-                        toml::Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    properties.push((pset.to_owned(), prop.to_owned(), value));
-                }
-                let select = Selector {
-                    classes: t.select.class,
-                    global_ids: t.select.global_id,
-                    properties,
-                    status: t.select.status,
-                    storeys: t.select.storey,
-                };
-                tasks.push(TaskSpec {
-                    name: t.name,
-                    phase,
-                    start: t.start,
-                    duration: t.duration,
-                    per_building: t.per_building,
-                    action,
-                    select,
+                approvals.push(ApprovalSpec {
+                    id: raw_a.id.clone(),
+                    name: raw_a.name.clone(),
+                    authority: raw_a.authority.clone(),
+                    time_limit: raw_a.time_limit,
+                    depends: raw_a.depends.clone(),
                 });
             }
-            projects.push(ProjectSpec { name: p.name, phase_days, tasks });
+            for (ai, a) in p.approvals.iter().enumerate() {
+                for d in &a.get_ref().depends {
+                    if !approvals.iter().any(|x| &x.id == d) {
+                        return Err(cx.invalid(&a.span(), format!("projects[{pi}].approvals[{ai}].depends"), format!("no approval {d:?} in this project")));
+                    }
+                }
+            }
+            let mut tasks = Vec::new();
+            for (ti, t) in p.tasks.iter().enumerate() {
+                let field = format!("projects[{pi}].tasks[{ti}]");
+                if let Some(proj) = &t.get_ref().project {
+                    return Err(cx.invalid(&proj.span(), format!("{field}.project"), "only scenario tasks name their project"));
+                }
+                let task = parse_task(&cx, &field, t, &phase_days)?;
+                if !task_ids.insert(task.id.clone()) {
+                    return Err(cx.invalid(&t.span(), format!("{field}.id"), format!("task id {:?} is used twice; give tasks distinct ids", task.id)));
+                }
+                tasks.push(task);
+            }
+            projects.push(ProjectSpec {
+                id,
+                name: p.name,
+                phase_days,
+                tasks,
+                approvals,
+                consultation_required: p.consultation_required,
+                operation_owner: p.operation_owner,
+                funding: p.funding,
+            });
         }
-        Ok(Manifest { name: raw.name, start, models, projects })
+
+        let mut heritage = Vec::new();
+        for (hi, h) in raw.heritage.into_iter().enumerate() {
+            let select = parse_selector(&cx, &format!("heritage[{hi}].select"), &h.select)?;
+            heritage.push(HeritageSpec { select, reason: h.reason });
+        }
+
+        let mut events = Vec::new();
+        for (ei, e) in raw.events.iter().enumerate() {
+            events.push(parse_event(&cx, ei, e, start, &projects)?);
+        }
+
+        let mut scenarios = Vec::new();
+        for (si, s) in raw.scenarios.into_iter().enumerate() {
+            let field = format!("scenarios[{si}]");
+            if scenarios.iter().any(|x: &ScenarioSpec| x.name == *s.name.get_ref()) {
+                return Err(cx.invalid(&s.name.span(), format!("{field}.name"), format!("scenario {:?} is defined twice", s.name.get_ref())));
+            }
+            for d in &s.disable {
+                if !task_ids.contains(d.get_ref()) {
+                    return Err(cx.invalid(&d.span(), format!("{field}.disable"), format!("no base task with id {:?}", d.get_ref())));
+                }
+            }
+            let mut tasks = Vec::new();
+            for (ti, t) in s.tasks.iter().enumerate() {
+                let tfield = format!("{field}.tasks[{ti}]");
+                let Some(project) = &t.get_ref().project else {
+                    return Err(cx.invalid(&t.span(), format!("{tfield}.project"), "name the project (its id) the task belongs to"));
+                };
+                let Some(proj) = projects.iter().find(|p| p.id == *project.get_ref()) else {
+                    return Err(cx.invalid(&project.span(), format!("{tfield}.project"), format!("no project with id {:?}", project.get_ref())));
+                };
+                let task = parse_task(&cx, &tfield, t, &proj.phase_days)?;
+                if task_ids.contains(&task.id) && !s.disable.iter().any(|d| *d.get_ref() == task.id) {
+                    return Err(cx.invalid(&t.span(), format!("{tfield}.id"), format!("task id {:?} clashes with a base task the scenario keeps", task.id)));
+                }
+                tasks.push((project.get_ref().clone(), task));
+            }
+            let approval_mode = parse_mode(&cx, &format!("{field}.approval_mode"), s.approval_mode.as_ref())?;
+            scenarios.push(ScenarioSpec {
+                approval_mode,
+                name: s.name.into_inner(),
+                title: s.title.unwrap_or_default(),
+                disable: s.disable.into_iter().map(Spanned::into_inner).collect(),
+                tasks,
+            });
+        }
+
+        let indicators = raw
+            .indicators
+            .map(|i| IndicatorSettings { households_per_building: i.households_per_building })
+            .unwrap_or_default();
+
+        let manifest = Manifest {
+            file: file.to_owned(),
+            name: raw.name,
+            start,
+            models,
+            projects,
+            heritage,
+            events,
+            scenarios,
+            approval_mode,
+            indicators,
+        };
+        manifest.check_dependencies(&cx)?;
+        Ok(manifest)
+    }
+
+    /// The tasks of the base plan or of scenario `scenario`, each with its project index.
+    pub fn tasks_for<'a>(&'a self, scenario: Option<&'a ScenarioSpec>) -> Vec<(usize, &'a TaskSpec)> {
+        let mut out = Vec::new();
+        for (pi, p) in self.projects.iter().enumerate() {
+            for t in &p.tasks {
+                if scenario.is_some_and(|s| s.disable.contains(&t.id)) {
+                    continue;
+                }
+                out.push((pi, t));
+            }
+        }
+        if let Some(s) = scenario {
+            for (project, t) in &s.tasks {
+                if let Some(pi) = self.projects.iter().position(|p| &p.id == project) {
+                    out.push((pi, t));
+                }
+            }
+        }
+        out
+    }
+
+    /// The scenario named `name`.
+    pub fn scenario(&self, name: &str) -> Option<&ScenarioSpec> {
+        self.scenarios.iter().find(|s| s.name == name)
+    }
+
+    fn check_dependencies(&self, cx: &Ctx<'_>) -> Result<(), ManifestError> {
+        let mut scenarios: Vec<Option<&ScenarioSpec>> = vec![None];
+        scenarios.extend(self.scenarios.iter().map(Some));
+        for scenario in scenarios {
+            let tasks = self.tasks_for(scenario);
+            let ids: BTreeSet<&str> = tasks.iter().map(|(_, t)| t.id.as_str()).collect();
+            for (_, t) in &tasks {
+                for d in &t.after {
+                    if !ids.contains(d.task.as_str()) {
+                        let place = scenario.map(|s| format!(" in scenario {:?}", s.name)).unwrap_or_default();
+                        return Err(ManifestError::Invalid {
+                            file: cx.file.to_owned(),
+                            line: t.line,
+                            field: format!("task {:?}.after", t.id),
+                            message: format!("no task with id {:?}{place}", d.task),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
-fn phase_list() -> String {
-    PhaseKind::ALL.iter().map(|p| p.key()).collect::<Vec<_>>().join(", ")
+fn parse_mode(cx: &Ctx<'_>, field: &str, mode: Option<&Spanned<String>>) -> Result<Option<ApprovalMode>, ManifestError> {
+    let Some(m) = mode else { return Ok(None) };
+    match m.get_ref().as_str() {
+        "parallel" => Ok(Some(ApprovalMode::Parallel)),
+        "serial" => Ok(Some(ApprovalMode::Serial)),
+        other => Err(cx.invalid(&m.span(), field, format!("{other:?}; expected \"parallel\" or \"serial\""))),
+    }
+}
+
+fn parse_model(cx: &Ctx<'_>, i: usize, m: &Spanned<RawModel>) -> Result<ModelSource, ManifestError> {
+    let field = format!("models[{i}]");
+    let raw = m.get_ref();
+    match (&raw.path, &raw.generate) {
+        (Some(path), None) => Ok(ModelSource::File(path.into())),
+        (None, Some(g)) if g.kind == "district" => {
+            if g.buildings == 0 || g.buildings > 10_000 {
+                return Err(cx.invalid(&m.span(), format!("{field}.generate.buildings"), "must be 1..=10000"));
+            }
+            Ok(ModelSource::District { buildings: g.buildings, seed: g.seed })
+        }
+        (None, Some(g)) => Err(cx.invalid(&m.span(), format!("{field}.generate.kind"), format!("unknown generator {:?}; the only one is \"district\"", g.kind))),
+        _ => Err(cx.invalid(&m.span(), field, "give exactly one of `path` or `generate`")),
+    }
+}
+
+fn parse_selector(cx: &Ctx<'_>, field: &str, s: &Spanned<RawSelector>) -> Result<Selector, ManifestError> {
+    let raw = s.get_ref();
+    let mut properties = Vec::new();
+    for (key, value) in &raw.property {
+        let Some((pset, prop)) = key.split_once('.') else {
+            return Err(cx.invalid(&s.span(), format!("{field}.property.{key}"), "write the key as \"Pset_Name.PropertyName\""));
+        };
+        let value = match value {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        properties.push((pset.to_owned(), prop.to_owned(), value));
+    }
+    Ok(Selector {
+        classes: raw.class.clone(),
+        global_ids: raw.global_id.clone(),
+        properties,
+        status: raw.status.clone(),
+        storeys: raw.storey.clone(),
+        buildings: raw.building.clone(),
+    })
+}
+
+fn parse_task(cx: &Ctx<'_>, field: &str, t: &Spanned<RawTask>, phase_days: &BTreeMap<PhaseKind, u32>) -> Result<TaskSpec, ManifestError> {
+    let raw = t.get_ref();
+    let phase = PhaseKind::from_key(raw.phase.get_ref()).ok_or_else(|| {
+        cx.invalid(&raw.phase.span(), format!("{field}.phase"), format!("unknown phase {:?}; expected one of {}", raw.phase.get_ref(), phase_list()))
+    })?;
+    let action = match raw.action.get_ref().as_str() {
+        "keep" => Action::Keep,
+        "retrofit" => Action::Retrofit,
+        "demolish" => Action::Demolish,
+        "new" => Action::New,
+        "temporary" => Action::Temporary,
+        other => {
+            return Err(cx.invalid(
+                &raw.action.span(),
+                format!("{field}.action"),
+                format!("unknown action {other:?}; expected keep, retrofit, demolish, new or temporary"),
+            ));
+        }
+    };
+    let duration = *raw.duration.get_ref();
+    if duration == 0 {
+        return Err(cx.invalid(&raw.duration.span(), format!("{field}.duration"), "must be at least 1 day"));
+    }
+    let Some(&phase_len) = phase_days.get(&phase) else {
+        return Err(cx.invalid(&raw.phase.span(), format!("{field}.phase"), format!("the project has no {} phase; add it to `phases`", phase.key())));
+    };
+    if raw.start + duration > phase_len {
+        return Err(cx.invalid(
+            &raw.duration.span(),
+            format!("{field}.duration"),
+            format!("the task runs to day {} of its {} phase, which lasts {phase_len} days", raw.start + duration, phase.key()),
+        ));
+    }
+    if !raw.cost.is_finite() || raw.cost < 0.0 {
+        return Err(cx.invalid(&t.span(), format!("{field}.cost"), "must be a non-negative number of yuan"));
+    }
+    let after = raw
+        .after
+        .iter()
+        .map(|d| match d.get_ref() {
+            RawDependency::Id(task) => Dependency { task: task.clone(), lag: 0 },
+            RawDependency::WithLag { task, lag } => Dependency { task: task.clone(), lag: *lag },
+        })
+        .collect();
+    Ok(TaskSpec {
+        id: raw.id.clone().unwrap_or_else(|| slug(&raw.name)),
+        name: raw.name.clone(),
+        phase,
+        start: raw.start,
+        duration,
+        per_building: raw.per_building,
+        action,
+        select: parse_selector(cx, &format!("{field}.select"), &raw.select)?,
+        after,
+        cost: raw.cost,
+        noisy: raw.noisy.unwrap_or(!matches!(action, Action::Keep)),
+        line: cx.line(&t.span()),
+    })
+}
+
+fn parse_event(cx: &Ctx<'_>, ei: usize, e: &Spanned<RawEvent>, start: CivilDate, projects: &[ProjectSpec]) -> Result<EventSpec, ManifestError> {
+    let field = format!("events[{ei}]");
+    let raw = e.get_ref();
+    let day = match (&raw.date, raw.day) {
+        (Some(date), None) => {
+            let d = CivilDate::parse_iso(date).ok_or_else(|| cx.invalid(&e.span(), format!("{field}.date"), format!("{date:?} is not a date; write YYYY-MM-DD")))?;
+            i32::try_from(d.days_since_epoch() - start.days_since_epoch())
+                .map_err(|_| cx.invalid(&e.span(), format!("{field}.date"), "too far from the plan's start"))?
+        }
+        (None, Some(day)) => day,
+        _ => return Err(cx.invalid(&e.span(), field, "give exactly one of `date` or `day`")),
+    };
+    let Some(project) = projects.iter().find(|p| p.id == raw.project) else {
+        let ids: Vec<_> = projects.iter().map(|p| p.id.as_str()).collect();
+        return Err(cx.invalid(&e.span(), format!("{field}.project"), format!("no project with id {:?}; projects are {ids:?}", raw.project)));
+    };
+    let approval = |what: &str| -> Result<String, ManifestError> {
+        let Some(a) = &raw.approval else {
+            return Err(cx.invalid(&e.span(), format!("{field}.approval"), format!("a {what} event names its `approval`")));
+        };
+        if !project.approvals.iter().any(|x| &x.id == a) {
+            return Err(cx.invalid(&e.span(), format!("{field}.approval"), format!("project {:?} has no approval {a:?}", project.id)));
+        }
+        Ok(a.clone())
+    };
+    let named = |what: &str| -> Result<String, ManifestError> {
+        raw.name.clone().ok_or_else(|| cx.invalid(&e.span(), format!("{field}.name"), format!("a {what} event gives the `name`")))
+    };
+    let kind = match raw.kind.as_str() {
+        "consultation_closed" => match raw.outcome.as_deref() {
+            Some("approved") => EventKind::ConsultationClosed { approved: true },
+            Some("rejected") => EventKind::ConsultationClosed { approved: false },
+            other => {
+                return Err(cx.invalid(&e.span(), format!("{field}.outcome"), format!("{other:?}; a consultation closes \"approved\" or \"rejected\"")));
+            }
+        },
+        "approval_granted" => EventKind::ApprovalGranted { approval: approval("approval_granted")? },
+        "approval_refused" => EventKind::ApprovalRefused { approval: approval("approval_refused")? },
+        "owner_named" => EventKind::OwnerNamed(named("owner_named")?),
+        "funding_named" => EventKind::FundingNamed(named("funding_named")?),
+        other => {
+            return Err(cx.invalid(
+                &e.span(),
+                format!("{field}.kind"),
+                format!("unknown event {other:?}; expected consultation_closed, approval_granted, approval_refused, owner_named or funding_named"),
+            ));
+        }
+    };
+    Ok(EventSpec { day, project: project.id.clone(), kind })
 }
 
 #[cfg(test)]
@@ -341,29 +816,49 @@ mod tests {
 
     const DEFAULT: &str = include_str!("../../../scenes/default/scene.toml");
 
+    fn with_task(task_body: &str) -> String {
+        format!("name = \"x\"\nstart = \"2026-01-01\"\n[[projects]]\nname = \"p\"\nphases = {{ construction = 10 }}\n\n[[projects.tasks]]\n{task_body}")
+    }
+
     #[test]
     fn the_default_scene_manifest_parses() {
         let m = Manifest::parse("scenes/default/scene.toml", DEFAULT).expect("default manifest");
-        assert_eq!(m.projects.len(), 4);
+        assert!(m.projects.len() >= 3);
         assert!(matches!(m.models[0], ModelSource::District { buildings: 6, .. }));
         assert!(m.projects.iter().all(|p| p.phase_days.len() == 7));
+        assert!(!m.scenarios.is_empty(), "the default scene offers alternatives");
+        assert!(!m.heritage.is_empty(), "the default scene protects its heritage");
     }
 
     #[test]
     fn a_misspelt_phase_names_the_file_line_and_field() {
-        let text = "name = \"x\"\nstart = \"2026-01-01\"\n[[projects]]\nname = \"p\"\nphases = { construction = 10 }\n\n[[projects.tasks]]\nname = \"t\"\nphase = \"constrution\"\nduration = 5\naction = \"new\"\nselect = {}\n";
-        let err = Manifest::parse("scene.toml", text).expect_err("bad phase");
-        let msg = err.to_string();
+        let text = with_task("name = \"t\"\nphase = \"constrution\"\nduration = 5\naction = \"new\"\nselect = {}\n");
+        let msg = Manifest::parse("scene.toml", &text).expect_err("bad phase").to_string();
         assert!(msg.starts_with("scene.toml:9: projects[0].tasks[0].phase:"), "{msg}");
         assert!(msg.contains("constrution"), "{msg}");
     }
 
     #[test]
     fn a_task_longer_than_its_phase_is_refused() {
-        let text = "name = \"x\"\nstart = \"2026-01-01\"\n[[projects]]\nname = \"p\"\nphases = { construction = 10 }\n[[projects.tasks]]\nname = \"t\"\nphase = \"construction\"\nstart = 5\nduration = 6\naction = \"new\"\nselect = {}\n";
-        let msg = Manifest::parse("scene.toml", text).expect_err("too long").to_string();
-        assert!(msg.contains("tasks[0].duration"), "{msg}");
-        assert!(msg.contains(":10:"), "{msg}");
+        let text = with_task("name = \"t\"\nphase = \"construction\"\nstart = 5\nduration = 6\naction = \"new\"\nselect = {}\n");
+        let msg = Manifest::parse("scene.toml", &text).expect_err("too long").to_string();
+        assert!(msg.starts_with("scene.toml:11: projects[0].tasks[0].duration:"), "{msg}");
+    }
+
+    #[test]
+    fn a_dependency_on_an_unknown_task_names_the_task() {
+        let text = with_task("id = \"b\"\nname = \"t\"\nphase = \"construction\"\nduration = 2\naction = \"new\"\nselect = {}\nafter = [{ task = \"a\", lag = 3 }]\n");
+        let msg = Manifest::parse("scene.toml", &text).expect_err("unknown dep").to_string();
+        assert!(msg.contains("task \"b\".after") && msg.contains("\"a\""), "{msg}");
+        assert!(msg.starts_with("scene.toml:7:"), "{msg}");
+    }
+
+    #[test]
+    fn dependencies_read_plain_ids_and_lags() {
+        let text = with_task("id = \"a\"\nname = \"a\"\nphase = \"construction\"\nduration = 2\naction = \"new\"\nselect = {}\n\n[[projects.tasks]]\nid = \"b\"\nname = \"b\"\nphase = \"construction\"\nduration = 2\naction = \"new\"\nselect = {}\nafter = [\"a\", { task = \"a\", lag = -1 }]\n");
+        let m = Manifest::parse("scene.toml", &text).expect("valid");
+        let b = &m.projects[0].tasks[1];
+        assert_eq!(b.after, vec![Dependency { task: "a".into(), lag: 0 }, Dependency { task: "a".into(), lag: -1 }]);
     }
 
     #[test]
@@ -379,5 +874,12 @@ mod tests {
             .expect_err("unknown field")
             .to_string();
         assert!(msg.contains("colour"), "{msg}");
+    }
+
+    #[test]
+    fn an_event_for_an_unknown_approval_is_refused_with_its_line() {
+        let text = "name = \"x\"\nstart = \"2026-01-01\"\n[[projects]]\nid = \"lifts\"\nname = \"p\"\nphases = { approval = 10 }\n[[projects.approvals]]\nid = \"plan\"\nname = \"n\"\nauthority = \"a\"\ntime_limit = 5\n\n[[events]]\nday = 3\nkind = \"approval_granted\"\nproject = \"lifts\"\napproval = \"fire\"\n";
+        let msg = Manifest::parse("scene.toml", text).expect_err("unknown approval").to_string();
+        assert!(msg.starts_with("scene.toml:13: events[0].approval:"), "{msg}");
     }
 }

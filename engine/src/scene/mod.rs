@@ -63,6 +63,9 @@ pub enum SceneError {
     /// The scene has no model or more than the loader supports.
     #[error("{0}")]
     Unsupported(String),
+    /// The renewal plan cannot be played (heritage, dependency cycles, unknown scenario).
+    #[error(transparent)]
+    Plan(#[from] crate::renewal::plan::PlanError),
 }
 
 /// A loaded scene, ready to be simulated and served.
@@ -77,8 +80,8 @@ pub struct LoadedScene {
 }
 
 /// Loads `source`: reads the manifest, imports (or generates then imports) its model, resolves
-/// the plan.
-pub fn load(source: &SceneSource, config: &ImportConfig) -> Result<LoadedScene, SceneError> {
+/// the base plan, or `scenario`'s plan when one is named.
+pub fn load(source: &SceneSource, scenario: Option<&str>, config: &ImportConfig) -> Result<LoadedScene, SceneError> {
     let (manifest, base) = match source {
         SceneSource::Default => (Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?, None),
         SceneSource::Manifest(path) => {
@@ -94,20 +97,26 @@ pub fn load(source: &SceneSource, config: &ImportConfig) -> Result<LoadedScene, 
             (m, None)
         }
     };
-    let model = match manifest.models.as_slice() {
-        [] => return Err(SceneError::Unsupported("the scene names no model; add a [[models]] table".into())),
-        [one] => load_model(one, base.as_deref(), config)?,
-        _ => {
-            return Err(SceneError::Unsupported(
-                "scenes with several models are not supported yet; give one [[models]] table".into(),
-            ));
-        }
-    };
-    let plan = Plan::resolve(&manifest, &model);
-    for (task, n) in &plan.task_matches {
-        tracing::info!(task = %task, elements = n, "plan task resolved");
+    load_manifest(manifest, base.as_deref(), scenario, config)
+}
+
+/// Loads the model a parsed `manifest` names (paths relative to `base`) and resolves its plan.
+pub fn load_manifest(manifest: Manifest, base: Option<&Path>, scenario: Option<&str>, config: &ImportConfig) -> Result<LoadedScene, SceneError> {
+    let model = load_models(&manifest, base, config)?;
+    let plan = Plan::resolve(&manifest, scenario, &model)?;
+    for task in &plan.tasks {
+        tracing::info!(task = %task.id, elements = task.elements, start = ?task.start, end = ?task.end, "plan task resolved");
     }
     Ok(LoadedScene { manifest, model, plan })
+}
+
+/// Imports (or generates then imports) the model `manifest` names.
+pub fn load_models(manifest: &Manifest, base: Option<&Path>, config: &ImportConfig) -> Result<Model, SceneError> {
+    match manifest.models.as_slice() {
+        [] => Err(SceneError::Unsupported("the scene names no model; add a [[models]] table".into())),
+        [one] => load_model(one, base, config),
+        _ => Err(SceneError::Unsupported("scenes with several models are not supported yet; give one [[models]] table".into())),
+    }
 }
 
 fn load_model(source: &manifest::ModelSource, base: Option<&Path>, config: &ImportConfig) -> Result<Model, SceneError> {

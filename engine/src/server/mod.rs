@@ -14,6 +14,9 @@ use axum::routing::get;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use axum::extract::ConnectInfo;
+use renewtwin_protocol::ClockCommand;
+
 use crate::live::LiveShared;
 use crate::scene::SceneStatic;
 
@@ -24,6 +27,18 @@ pub struct AppState {
     pub scene: Arc<SceneStatic>,
     /// Live state and deltas.
     pub live: Arc<LiveShared>,
+    /// Commands to the simulation clock.
+    pub clock: std::sync::mpsc::Sender<ClockCommand>,
+    /// Whether clients on other hosts may control the clock (loopback clients always may).
+    pub open_controls: bool,
+}
+
+impl AppState {
+    /// Whether a client at `peer` may send clock commands. Until accounts and roles exist,
+    /// only the machine's own users may, unless the operator opened the controls.
+    pub fn may_control(&self, peer: &SocketAddr) -> bool {
+        self.open_controls || peer.ip().is_loopback()
+    }
 }
 
 /// The router with every route.
@@ -32,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/health", get(health))
         .route("/api/scene", get(scene))
         .route("/ws", get(ws::upgrade))
+        .route("/api/clock", axum::routing::post(clock).layer(axum::extract::DefaultBodyLimit::max(4096)))
         .route("/", get(index))
         .route("/{*path}", get(asset))
         .with_state(state)
@@ -113,6 +129,30 @@ async fn scene(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
+/// `POST /api/clock` with a [`ClockCommand`] as JSON: `"play"`, `"pause"`, `{"speed": 20}`,
+/// `{"seek": 120}`.
+async fn clock(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
+    if !state.may_control(&peer) {
+        return error(StatusCode::FORBIDDEN, "forbidden", "only local clients may control the clock (see serve --open-controls)");
+    }
+    let command: ClockCommand = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &format!("expected \"play\", \"pause\", {{\"speed\": N}} or {{\"seek\": DAY}}: {e}")),
+    };
+    if state.clock.send(command).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "simulation_stopped", "the simulation is not running");
+    }
+    (StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": command}))).into_response()
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(serde_json::json!({"error": code, "message": message}))).into_response()
+}
+
 async fn index() -> Response {
     asset_response("index.html")
 }
@@ -126,6 +166,6 @@ fn asset_response(path: &str) -> Response {
         Some((content_type, body)) => {
             ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
         }
-        None => (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "not_found", "path": path}))).into_response(),
+        None => error(StatusCode::NOT_FOUND, "not_found", &format!("no file {path:?}")),
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use renewtwin_protocol::{ClientMsg, PROTOCOL_VERSION, SceneHeader, ServerMsg, SimDay};
+use renewtwin_protocol::{ClientMsg, ClockCommand, PROTOCOL_VERSION, SceneHeader, ServerMsg, SimDay};
 use tokio::sync::{broadcast, mpsc};
 
 use super::AppState;
@@ -28,13 +28,14 @@ pub(super) async fn upgrade(
     ws.max_message_size(MAX_CLIENT_FRAME).max_frame_size(MAX_CLIENT_FRAME).on_upgrade(move |socket: WebSocket| async move {
         let (sink, stream) = socket.split();
         tracing::info!(%peer, "viewer connected");
-        let reason = session(sink, stream, state).await;
+        let may_control = state.may_control(&peer);
+        let reason = session(sink, stream, state, may_control).await;
         tracing::info!(%peer, reason, "viewer disconnected");
     })
 }
 
 /// Runs one session until either side ends it; returns why it ended.
-pub(crate) async fn session<S, R, E>(mut sink: S, mut stream: R, state: AppState) -> &'static str
+pub(crate) async fn session<S, R, E>(mut sink: S, mut stream: R, state: AppState, may_control: bool) -> &'static str
 where
     S: Sink<Message> + Unpin + Send,
     R: Stream<Item = Result<Message, E>> + Unpin + Send + 'static,
@@ -44,7 +45,8 @@ where
     let mut live_rx = state.live.subscribe();
     let snapshot = state.live.snapshot();
     let (reply_tx, mut reply_rx) = mpsc::channel::<ServerMsg>(16);
-    let reader = tokio::spawn(async move { read_client(&mut stream, reply_tx).await });
+    let clock = may_control.then(|| state.clock.clone());
+    let reader = tokio::spawn(async move { read_client(&mut stream, reply_tx, clock).await });
 
     let header = SceneHeader {
         name: state.scene.name.clone(),
@@ -113,7 +115,7 @@ where
     reason
 }
 
-async fn read_client<R, E>(stream: &mut R, replies: mpsc::Sender<ServerMsg>)
+async fn read_client<R, E>(stream: &mut R, replies: mpsc::Sender<ServerMsg>, clock: Option<std::sync::mpsc::Sender<ClockCommand>>)
 where
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
@@ -122,6 +124,14 @@ where
         let reply = match msg {
             Ok(Message::Binary(bytes)) => match renewtwin_protocol::decode::<ClientMsg>(&bytes) {
                 Ok(ClientMsg::Ping(n)) => ServerMsg::Pong(n),
+                Ok(ClientMsg::Clock(command)) => match &clock {
+                    Some(tx) if tx.send(command).is_ok() => continue,
+                    Some(_) => ServerMsg::Error { code: "simulation_stopped".into(), message: "the simulation is not running".into() },
+                    None => ServerMsg::Error {
+                        code: "forbidden".into(),
+                        message: "only local clients may control the clock (see serve --open-controls)".into(),
+                    },
+                },
                 Err(e) => ServerMsg::Error { code: "bad_frame".into(), message: e.to_string() },
             },
             Ok(Message::Text(_)) => ServerMsg::Error {

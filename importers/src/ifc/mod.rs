@@ -114,12 +114,15 @@ impl Importer for IfcImporter {
                 bytes: bytes.len() as u64,
                 entities: scanned.records.len() as u64,
                 length_unit_to_metres: units.length_to_metres,
+                parse_seconds: started.elapsed().as_secs_f64(),
+                geometry_seconds: 0.0,
             },
             spatial: semantic.spatial,
             elements: semantic.elements,
             ..Model::default()
         };
         if config.geometry {
+            let geometry_started = std::time::Instant::now();
             geometry::mesh_elements(
                 bytes,
                 &scanned,
@@ -128,6 +131,7 @@ impl Importer for IfcImporter {
                 &mut model,
                 &mut diagnostics,
             );
+            model.source.geometry_seconds = geometry_started.elapsed().as_secs_f64();
         }
         diagnostics.sort_by_key(|d| (d.step_id.unwrap_or(0), d.kind));
         model.diagnostics = diagnostics;
