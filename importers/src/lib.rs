@@ -8,11 +8,18 @@
 
 pub mod ifc;
 mod model;
+mod cityjson;
+mod geo;
+mod geojson;
 
 pub use model::{
     Aabb, Diagnostic, DiagnosticKind, Element, Mesh, MeshId, Model, Placement, Property,
     PropertySet, PropertyValue, Severity, SourceInfo, SpatialKind, SpatialNode,
 };
+pub use model::PlacedSource;
+pub use cityjson::{CityJsonImporter, CityJsonOptions, LodChoice};
+pub use geo::{GeoPoint, MapPoint, ProjectFrame, place};
+pub use geojson::{GeoJsonImporter, GeoJsonOptions, LineKind};
 
 use std::path::Path;
 
@@ -104,6 +111,10 @@ pub fn import_bytes(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<M
     let head = &bytes[..bytes.len().min(1024)];
     if importer.sniff(head) {
         return importer.import_bytes(name, bytes, config);
+    }
+    // CityJSON and GeoJSON: a JSON object whose top-level "type" says which.
+    if let Some(result) = geo::import_json(name, bytes, config) {
+        return result;
     }
     Err(ImportError::NotReadable {
         path: name.to_owned(),

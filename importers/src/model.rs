@@ -281,6 +281,9 @@ pub struct Model {
     /// The model frame's origin in the source's own coordinates (metres). Geometry is stored
     /// relative to it so that georeferenced files with large coordinates keep f32 precision.
     pub origin: [f64; 3],
+    /// The inputs of a model placed together from several files (`place`), in order; empty
+    /// for a model read from one file.
+    pub sources: Vec<PlacedSource>,
 }
 
 impl Model {
@@ -325,4 +328,28 @@ impl Model {
     pub fn property_set_count(&self) -> usize {
         self.elements.iter().map(|e| e.property_sets.len()).sum()
     }
+}
+
+/// One input of a model placed together from several (`place`): what it was, where it was on
+/// the earth, how it was moved into the project frame, and which parts of the model are its.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlacedSource {
+    /// What was read.
+    pub source: SourceInfo,
+    /// Its own georeference, if it had one.
+    pub georef: Option<GeoRef>,
+    /// Its model frame → the project frame, column-major 4×4, metres.
+    pub transform: [f64; 16],
+    /// Its spatial nodes: `spatial[first_spatial..first_spatial + spatial_count]`.
+    pub first_spatial: usize,
+    /// How many spatial nodes are its.
+    pub spatial_count: usize,
+    /// Its elements: `elements[first_element..first_element + element_count]`.
+    pub first_element: usize,
+    /// How many elements are its.
+    pub element_count: usize,
+    /// Its meshes: `meshes[first_mesh..first_mesh + mesh_count]`.
+    pub first_mesh: usize,
+    /// How many meshes are its.
+    pub mesh_count: usize,
 }
