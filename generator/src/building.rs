@@ -33,6 +33,107 @@ const LIFT_OVERRUN: f64 = 1.2;
 const _: () = assert!(LIFT_SIZE <= LIFT_DEPTH);
 /// Year the renewal plan adds lifts.
 pub(crate) const RENEWAL_YEAR: i64 = 2026;
+/// Flats per stair landing (一梯两户), as the modelled floor plan and windows lay out.
+const FLATS_PER_LANDING: u32 = 2;
+/// Residents per household used for `Residents` (a typical urban household size).
+const PERSONS_PER_HOUSEHOLD_X2: i64 = 5;
+
+/// The structural system (结构类型) recorded for a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Structure {
+    /// 砖混: brick bearing walls with precast concrete floors, most blocks of the era.
+    BrickConcrete,
+    /// 砌体: older masonry, brick or block walls with lighter floors.
+    Masonry,
+    /// 框架: reinforced-concrete frame with brick infill (some 1990s blocks).
+    Frame,
+}
+
+impl Structure {
+    fn label(self) -> &'static str {
+        match self {
+            Self::BrickConcrete => "brick-concrete",
+            Self::Masonry => "masonry",
+            Self::Frame => "frame",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::BrickConcrete => "砖混结构住宅楼 brick-concrete walk-up residential block",
+            Self::Masonry => "砌体结构住宅楼 masonry walk-up residential block",
+            Self::Frame => "框架结构住宅楼 RC-frame walk-up residential block",
+        }
+    }
+
+    /// Whether the brick walls carry the floors (in a frame they are infill).
+    fn walls_bear_load(self) -> bool {
+        self != Self::Frame
+    }
+}
+
+/// Dangerous-building appraisal grades of JGJ 125-2016 (危险房屋鉴定标准): A no dangerous
+/// members; B some dangerous members, structure sound; C locally dangerous (局部危房);
+/// D dangerous as a whole (整幢危房).
+const GRADES: [&str; 4] = ["A", "B", "C", "D"];
+
+/// What the building survey and the household register say about a block, decided from
+/// the building's own random streams (3: facade, 4: structure and appraisal).
+#[derive(Debug, Clone)]
+struct Survey {
+    structure: Structure,
+    facade_condition: &'static str,
+    /// Index into [`GRADES`].
+    grade: usize,
+    defects: i64,
+    households: i64,
+    residents: i64,
+}
+
+impl Survey {
+    fn new(plan: &BuildingPlan) -> Self {
+        use crate::rng::SplitMix64;
+        use Structure::{BrickConcrete as Bc, Frame, Masonry};
+        let facade_condition =
+            *SplitMix64::new(plan.stream_seed, 3).pick(&["GOOD", "FAIR", "FAIR", "POOR"]);
+        let mut rng = SplitMix64::new(plan.stream_seed, 4);
+        let structure = if plan.year < 1985 {
+            *rng.pick(&[Bc, Bc, Bc, Masonry, Masonry])
+        } else {
+            *rng.pick(&[Bc, Bc, Bc, Bc, Bc, Masonry, Frame])
+        };
+        // Mostly B and C for blocks of the 1980s–90s; older and shabbier ones fare worse.
+        let mut score = rng.range_u32(0, 99);
+        match facade_condition {
+            "POOR" => score += 15,
+            "GOOD" => score = score.saturating_sub(10),
+            _ => {}
+        }
+        if plan.year < 1985 {
+            score += 10;
+        } else if plan.year >= 1993 {
+            score = score.saturating_sub(10);
+        }
+        let grade = match score {
+            0..10 => 0,
+            10..55 => 1,
+            55..94 => 2,
+            _ => 3,
+        };
+        let (lo, hi) = [(0, 2), (2, 7), (6, 15), (14, 28)][grade];
+        let defects = i64::from(rng.range_u32(lo, hi) + plan.units - 2);
+        let households = i64::from(plan.units * plan.storeys * FLATS_PER_LANDING);
+        Self {
+            structure,
+            facade_condition,
+            grade,
+            defects,
+            households,
+            // households × 2.5, rounded half up.
+            residents: (households * PERSONS_PER_HOUSEHOLD_X2 + 1) / 2,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Facade {
@@ -131,11 +232,12 @@ pub(crate) fn write_building<W: Write>(
         "Building {n} ({} units, {} storeys)",
         plan.units, plan.storeys
     );
+    let survey = Survey::new(plan);
     let building = e.w.entity("IFCBUILDING", |a| {
         a.guid()
             .null()
             .str(&name)
-            .str("砖混结构住宅楼 brick-concrete walk-up residential block")
+            .str(survey.structure.description())
             .null();
         a.id(building_placement)
             .null()
@@ -403,7 +505,7 @@ pub(crate) fn write_building<W: Write>(
         e.contain(storey, &contained)?;
     }
     e.aggregate(building, &storeys)?;
-    write_psets(e, building, plan, stair, &groups)?;
+    write_psets(e, building, plan, &survey, stair, &groups)?;
     Ok(building)
 }
 
@@ -738,12 +840,13 @@ fn write_psets<W: Write>(
     e: &mut Emitter<W>,
     building: Id,
     plan: &BuildingPlan,
+    survey: &Survey,
     stair: StairDims,
     g: &Groups,
 ) -> io::Result<()> {
-    let mut rng = crate::rng::SplitMix64::new(plan.stream_seed, 3);
-    let households = i64::from(plan.units * 2 * plan.storeys);
-    let facade_condition = *rng.pick(&["GOOD", "FAIR", "FAIR", "POOR"]);
+    e.counts.households += survey.households.unsigned_abs();
+    e.counts.residents += survey.residents.unsigned_abs();
+    let load_bearing = survey.structure.walls_bear_load();
     e.pset(
         &[building],
         "Pset_BuildingCommon",
@@ -762,11 +865,20 @@ fn write_psets<W: Write>(
         &[building],
         "RenewTwin_Building",
         &[
-            ("StructureType", Value::label("砖混 brick-concrete")),
+            ("StructureType", Value::label(survey.structure.label())),
             ("Units", Value::Integer(i64::from(plan.units))),
-            ("Households", Value::Integer(households)),
+            (
+                "FlatsPerLanding",
+                Value::Integer(i64::from(FLATS_PER_LANDING)),
+            ),
+            ("Households", Value::Integer(survey.households)),
+            ("Residents", Value::Integer(survey.residents)),
+            ("InspectionGrade", Value::label(GRADES[survey.grade])),
+            ("InspectionStandard", Value::label("JGJ 125-2016")),
+            ("RecordedDefects", Value::Integer(survey.defects)),
+            ("Heritage", Value::Boolean(false)),
             ("StoreyHeight", Value::PositiveLength(plan.storey_height)),
-            ("FacadeCondition", Value::label(facade_condition)),
+            ("FacadeCondition", Value::label(survey.facade_condition)),
             ("RenewalPhase", Value::label("PLANNED")),
         ],
     )?;
@@ -782,7 +894,7 @@ fn write_psets<W: Write>(
             ),
             ("Status", Value::label("EXISTING")),
             ("IsExternal", Value::Boolean(true)),
-            ("LoadBearing", Value::Boolean(true)),
+            ("LoadBearing", Value::Boolean(load_bearing)),
             ("ThermalTransmittance", Value::ThermalTransmittance(u_wall)),
         ],
     )?;
@@ -793,7 +905,7 @@ fn write_psets<W: Write>(
             ("Reference", Value::label("INT-BRICK-240")),
             ("Status", Value::label("EXISTING")),
             ("IsExternal", Value::Boolean(false)),
-            ("LoadBearing", Value::Boolean(true)),
+            ("LoadBearing", Value::Boolean(load_bearing)),
         ],
     )?;
     e.pset(

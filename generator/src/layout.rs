@@ -124,6 +124,18 @@ pub(crate) struct DistrictPlan {
     pub(crate) cross_road: Rect,
     /// The planned pocket park (口袋公园), east of the first row.
     pub(crate) park: Rect,
+    /// Centre of the protected memorial archway (牌坊) over the estate road's entrance.
+    pub(crate) archway: [f64; 2],
+    /// The estate parcel (用地红线): everything north of the street's north sidewalk that
+    /// belongs to the estate — blocks, lift shafts, lanes, estate road, park and archway.
+    pub(crate) parcel: Rect,
+}
+
+impl Rect {
+    /// Planar area (m²).
+    pub(crate) fn area(&self) -> f64 {
+        (self.x1 - self.x0) * (self.y1 - self.y0)
+    }
 }
 
 /// Street geometry constants (m).
@@ -136,6 +148,12 @@ pub(crate) const CROSS_ROAD_EAST: f64 = -7.0;
 pub(crate) const LIFT_DEPTH: f64 = 2.4;
 const LANE_OFFSET: f64 = 4.5;
 const LANE_WIDTH: f64 = 6.0;
+/// The archway stands this far north of the street, between the sidewalk and the first row.
+pub(crate) const ARCHWAY_Y: f64 = -4.5;
+/// Half the archway's overall width along the street, roofs included (see `heritage`).
+pub(crate) const ARCHWAY_HALF_WIDTH: f64 = 8.1;
+/// Margin of the parcel's red line around what it holds (m).
+const PARCEL_MARGIN: f64 = 4.0;
 
 /// Buildings per row when the config does not say: a roughly square district.
 pub(crate) fn auto_per_row(buildings: u32) -> u32 {
@@ -240,6 +258,13 @@ impl DistrictPlan {
             y1: STREET_SOUTH,
         };
         let north_end = rows.last().map_or(0.0, |r| r.lane.y1);
+        let archway = [(CROSS_ROAD_WEST + CROSS_ROAD_EAST) / 2.0, ARCHWAY_Y];
+        let parcel = Rect {
+            x0: (archway[0] - ARCHWAY_HALF_WIDTH).min(CROSS_ROAD_WEST) - PARCEL_MARGIN,
+            y0: STREET_NORTH + SIDEWALK_WIDTH,
+            x1: rows.iter().map(|r| r.lane.x1).fold(park.x1, f64::max) + PARCEL_MARGIN,
+            y1: north_end.max(park.y1) + PARCEL_MARGIN,
+        };
         let cross_road = Rect {
             x0: CROSS_ROAD_WEST,
             y0: STREET_NORTH + SIDEWALK_WIDTH,
@@ -255,6 +280,8 @@ impl DistrictPlan {
             south_sidewalk,
             cross_road,
             park,
+            archway,
+            parcel,
         }
     }
 }
@@ -307,6 +334,61 @@ mod tests {
                 pair[0].lane.y1 < pair[1].north_face - 11.4,
                 "lane clears the next row"
             );
+        }
+    }
+
+    fn inside(r: &Rect, x0: f64, y0: f64, x1: f64, y1: f64) -> bool {
+        r.x0 <= x0 && r.y0 <= y0 && x1 <= r.x1 && y1 <= r.y1
+    }
+
+    #[test]
+    fn the_parcel_holds_every_block_lane_park_and_the_archway() {
+        for (buildings, per_row) in [(0, 3), (1, 3), (6, 3), (60, 7), (9, 1)] {
+            let plan = DistrictPlan::new(buildings, per_row, 5);
+            let p = plan.parcel;
+            for b in &plan.buildings {
+                let (x0, y0) = (b.origin[0], b.origin[1]);
+                assert!(inside(
+                    &p,
+                    x0,
+                    y0,
+                    x0 + b.length(),
+                    y0 + b.depth + LIFT_DEPTH
+                ));
+            }
+            for row in &plan.rows {
+                let l = row.lane;
+                assert!(inside(&p, l.x0, l.y0, l.x1, l.y1));
+            }
+            let k = plan.park;
+            assert!(inside(&p, k.x0, k.y0, k.x1, k.y1));
+            let [ax, ay] = plan.archway;
+            assert!(inside(
+                &p,
+                ax - ARCHWAY_HALF_WIDTH,
+                ay - 1.0,
+                ax + ARCHWAY_HALF_WIDTH,
+                ay + 1.0
+            ));
+            assert!(
+                p.y0 >= plan.north_sidewalk.y1,
+                "the street is not estate land"
+            );
+            let footprints: f64 = plan.buildings.iter().map(|b| b.length() * b.depth).sum();
+            assert!(p.area() > footprints + k.area());
+        }
+    }
+
+    #[test]
+    fn the_archway_clears_the_first_row_and_spans_the_estate_road() {
+        for seed in [0, 1, 2, 3] {
+            let plan = DistrictPlan::new(6, 3, seed);
+            let [ax, ay] = plan.archway;
+            assert!(ax - 4.0 < plan.cross_road.x0 && plan.cross_road.x1 < ax + 4.0);
+            assert!(ay - 1.0 > plan.north_sidewalk.y1);
+            for b in &plan.buildings {
+                assert!(ay + 1.0 < b.origin[1] || ax + ARCHWAY_HALF_WIDTH < b.origin[0]);
+            }
         }
     }
 

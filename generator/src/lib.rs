@@ -1,7 +1,8 @@
 //! Deterministic IFC4 generator of an old residential district (老旧小区): rows of 1980s–90s
 //! five-to-seven-storey brick-concrete walk-ups along a street, with their underground
-//! pipes and the renewal plan's NEW elements (external lift shafts, new PE water pipes, a
-//! pocket park). It is renewtwin's built-in default scene and its benchmark generator.
+//! pipes, the renewal plan's NEW elements (external lift shafts, new PE water pipes, a
+//! pocket park) and one protected heritage structure. It is renewtwin's built-in default
+//! scene and its benchmark generator.
 //!
 //! The same [`DistrictConfig`] always gives byte-identical output: a fixed header
 //! timestamp, GlobalIds derived from the seed and a counter, and a self-contained PRNG.
@@ -15,10 +16,33 @@
 //!   `RenewTwin_Survey` (Material, InstallYear, NominalDiameter, Condition, Status).
 //! - lift shafts: `IfcTransportElement` `.ELEVATOR.`, ObjectType `LIFT_SHAFT`, Tag
 //!   `B001-U1-LIFT`, `Pset_TransportElementCommon.Status = 'NEW'`.
+//!
+//! Planning data (for the simulation, scenario indicators and risk analytics):
+//! - every `IfcBuilding`: `RenewTwin_Building` with `StructureType` (IfcLabel
+//!   `brick-concrete`/`masonry`/`frame`), `Units`, `FlatsPerLanding` (2, as modelled),
+//!   `Households` (= Units × storeys × FlatsPerLanding), `Residents` (Households × 2.5,
+//!   rounded half up), `InspectionGrade` (IfcLabel `A`–`D` of JGJ 125-2016, the urban
+//!   dangerous-building appraisal standard; mostly `B`/`C`), `InspectionStandard`,
+//!   `RecordedDefects` (integer), `Heritage` (IfcBoolean, FALSE for every block: the
+//!   district's heritage is the archway below), `StoreyHeight`, `FacadeCondition`,
+//!   `RenewalPhase`; and `Pset_BuildingCommon.GrossPlannedArea` (gross floor area, m²:
+//!   footprint × storeys, rounded to whole m²) with `NumberOfStoreys`.
+//! - the heritage structure, written for every config (it marks the estate road's entrance,
+//!   which exists even with no buildings): `IfcElementAssembly` ObjectType
+//!   `MEMORIAL_ARCHWAY`, Tag `HERITAGE-01`, a late-Qing stone memorial archway (石牌坊)
+//!   contained in the site, aggregating `IfcColumn`/`IfcBeam`/`IfcBuildingElementProxy` parts
+//!   tagged `HERITAGE-01-…`. The assembly and every part carry `RenewTwin_Heritage`
+//!   (`Protected` TRUE, `Grade` `district-level`, `Listed`, `Built`, `Material`,
+//!   `ControlZone` in m); parts have `Status = 'EXISTING'` in their `Pset_*Common`.
+//! - the pocket park: `RenewTwin_Landscape.GreenArea` (m², its planar area).
+//! - the `IfcSite`: `RenewTwin_Site` (`SiteArea` m², `ParcelLength`, `ParcelWidth`) and
+//!   `Pset_SiteCommon.TotalArea`, the estate parcel north of the street that holds every
+//!   block, lane, the park and the archway; floor area ratio = Σ GrossPlannedArea / SiteArea.
 
 mod building;
 mod fillings;
 mod guid;
+mod heritage;
 mod kit;
 mod layout;
 mod pipes;
@@ -84,6 +108,15 @@ pub struct DistrictSummary {
     pub civil_elements: u64,
     /// IfcGeographicElement count: the pocket park.
     pub geographic_elements: u64,
+    /// Protected heritage structures (IfcElementAssembly): always exactly one, the archway.
+    pub heritage_structures: u64,
+    /// Their parts (IfcColumn, IfcBeam, IfcBuildingElementProxy), each carrying
+    /// `RenewTwin_Heritage.Protected = TRUE`.
+    pub heritage_elements: u64,
+    /// Households over all buildings (`RenewTwin_Building.Households`).
+    pub households: u64,
+    /// Residents over all buildings (`RenewTwin_Building.Residents`).
+    pub residents: u64,
     /// STEP instances written.
     pub entities: u64,
     /// Bytes written.
@@ -167,6 +200,7 @@ fn generate<W: Write>(
         *bytes = e.w.bytes();
     }
     let mut on_site = site::write_grounds(&mut e, site.placement, &plan)?;
+    on_site.push(heritage::write_archway(&mut e, site.placement, &plan)?);
     on_site.extend(pipes::write_pipes(
         &mut e,
         site.placement,
@@ -195,6 +229,27 @@ fn generate<W: Write>(
             ),
             ("Synthetic", kit::Value::Boolean(true)),
         ],
+    )?;
+    let site_area = plan.parcel.area();
+    e.pset(
+        &[site.site],
+        "RenewTwin_Site",
+        &[
+            ("SiteArea", kit::Value::Area(site_area)),
+            (
+                "ParcelLength",
+                kit::Value::PositiveLength(plan.parcel.x1 - plan.parcel.x0),
+            ),
+            (
+                "ParcelWidth",
+                kit::Value::PositiveLength(plan.parcel.y1 - plan.parcel.y0),
+            ),
+        ],
+    )?;
+    e.pset(
+        &[site.site],
+        "Pset_SiteCommon",
+        &[("TotalArea", kit::Value::Area(site_area))],
     )?;
     e.w.finish()?;
     *bytes = e.w.bytes();

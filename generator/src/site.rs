@@ -200,10 +200,16 @@ pub(crate) fn write_grounds<W: Write>(
             ("Status", Value::label("NEW")),
             ("Measure", Value::label("口袋公园 pocket park")),
             ("PlannedYear", Value::Integer(crate::building::RENEWAL_YEAR)),
-            (
-                "Area",
-                Value::Area((plan.park.x1 - plan.park.x0) * (plan.park.y1 - plan.park.y0)),
-            ),
+            ("Area", Value::Area(plan.park.area())),
+        ],
+    )?;
+    // The whole park is planted: its green area is its planar area.
+    e.pset(
+        &[park],
+        "RenewTwin_Landscape",
+        &[
+            ("GreenArea", Value::Area(plan.park.area())),
+            ("LandscapeType", Value::label("POCKET_PARK")),
         ],
     )?;
     ids.push(park);

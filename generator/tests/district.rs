@@ -132,6 +132,33 @@ impl Model {
             .unwrap_or(0)
     }
 
+    /// Every object's single-value properties: `(pset, property)` → value as written
+    /// (`IFCINTEGER(36)`, `IFCLABEL('B')`, `IFCBOOLEAN(.T.)`).
+    fn properties(&self) -> HashMap<u64, BTreeMap<(String, String), String>> {
+        let mut out: HashMap<u64, BTreeMap<(String, String), String>> = HashMap::new();
+        for (_, rel) in self.of("IFCRELDEFINESBYPROPERTIES") {
+            let set = refs(&rel.args[5]).first().copied().unwrap_or(0);
+            let Some(pset) = self.instances.get(&set) else {
+                continue;
+            };
+            let pset_name = pset.args[2].trim_matches('\'').to_owned();
+            for object in refs(&rel.args[4]) {
+                for prop in refs(&pset.args[4]) {
+                    let Some(p) = self.instances.get(&prop) else {
+                        continue;
+                    };
+                    let key = (pset_name.clone(), p.args[0].trim_matches('\'').to_owned());
+                    let previous = out
+                        .entry(object)
+                        .or_default()
+                        .insert(key, p.args[2].clone());
+                    assert!(previous.is_none(), "#{object} has {pset_name} twice");
+                }
+            }
+        }
+        out
+    }
+
     /// z of an element's placement origin, following its IfcLocalPlacement chain.
     fn world_z(&self, placement: u64) -> f64 {
         let mut z = 0.0;
@@ -194,6 +221,10 @@ const IFC4_ATTRIBUTE_COUNTS: &[(&str, usize)] = &[
     ("IFCPIPESEGMENT", 9),
     ("IFCCIVILELEMENT", 8),
     ("IFCGEOGRAPHICELEMENT", 9),
+    ("IFCCOLUMN", 9),
+    ("IFCBEAM", 9),
+    ("IFCBUILDINGELEMENTPROXY", 9),
+    ("IFCELEMENTASSEMBLY", 10),
     ("IFCRELAGGREGATES", 6),
     ("IFCRELCONTAINEDINSPATIALSTRUCTURE", 6),
     ("IFCRELVOIDSELEMENT", 6),
@@ -216,7 +247,52 @@ const CONTAINED_PRODUCTS: &[&str] = &[
     "IFCPIPESEGMENT",
     "IFCCIVILELEMENT",
     "IFCGEOGRAPHICELEMENT",
+    "IFCELEMENTASSEMBLY",
 ];
+
+/// Parts of the heritage archway: in the site through their assembly.
+const ASSEMBLY_PARTS: &[&str] = &["IFCCOLUMN", "IFCBEAM", "IFCBUILDINGELEMENTPROXY"];
+
+/// The text inside a typed value's brackets: `IFCAREAMEASURE(432.)` → `432.`.
+fn inner(value: &str) -> &str {
+    value
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or_default()
+        .trim_matches('\'')
+}
+
+fn int(props: &BTreeMap<(String, String), String>, pset: &str, name: &str) -> i64 {
+    let value = props.get(&(pset.into(), name.into()));
+    let value = value.unwrap_or_else(|| panic!("no {pset}.{name} in {props:?}"));
+    assert!(value.starts_with("IFCINTEGER("), "{pset}.{name} = {value}");
+    inner(value)
+        .parse()
+        .unwrap_or_else(|_| panic!("{pset}.{name} = {value}"))
+}
+
+fn real(props: &BTreeMap<(String, String), String>, pset: &str, name: &str) -> f64 {
+    let value = props.get(&(pset.into(), name.into()));
+    let value = value.unwrap_or_else(|| panic!("no {pset}.{name} in {props:?}"));
+    inner(value)
+        .parse()
+        .unwrap_or_else(|_| panic!("{pset}.{name} = {value}"))
+}
+
+fn label<'a>(props: &'a BTreeMap<(String, String), String>, pset: &str, name: &str) -> &'a str {
+    let value = props.get(&(pset.into(), name.into()));
+    let value = value.unwrap_or_else(|| panic!("no {pset}.{name} in {props:?}"));
+    assert!(value.starts_with("IFCLABEL("), "{pset}.{name} = {value}");
+    inner(value)
+}
+
+fn boolean(props: &BTreeMap<(String, String), String>, pset: &str, name: &str) -> Option<bool> {
+    match props.get(&(pset.into(), name.into())).map(String::as_str) {
+        Some("IFCBOOLEAN(.T.)") => Some(true),
+        Some("IFCBOOLEAN(.F.)") => Some(false),
+        _ => None,
+    }
+}
 
 const IFC_GUID_ALPHABET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_$";
 
@@ -371,14 +447,6 @@ fn check_structure(text: &str, summary: &DistrictSummary) {
             );
         }
     }
-    for keyword in CONTAINED_PRODUCTS {
-        for (id, _) in model.of(keyword) {
-            assert!(
-                container_of.contains_key(&id),
-                "{keyword} #{id} is not contained"
-            );
-        }
-    }
     let mut parts_of: HashMap<u64, Vec<u64>> = HashMap::new();
     let mut whole_of: HashMap<u64, u64> = HashMap::new();
     for (rel, instance) in model.of("IFCRELAGGREGATES") {
@@ -388,6 +456,32 @@ fn check_structure(text: &str, summary: &DistrictSummary) {
             assert!(
                 whole_of.insert(part, whole).is_none(),
                 "#{part} aggregated twice"
+            );
+        }
+    }
+    for keyword in CONTAINED_PRODUCTS {
+        for (id, _) in model.of(keyword) {
+            assert!(
+                container_of.contains_key(&id),
+                "{keyword} #{id} is not contained"
+            );
+        }
+    }
+    for keyword in ASSEMBLY_PARTS {
+        for (id, _) in model.of(keyword) {
+            let whole = whole_of.get(&id).copied().unwrap_or(0);
+            assert_eq!(
+                model.keyword(whole),
+                "IFCELEMENTASSEMBLY",
+                "{keyword} #{id}"
+            );
+            assert!(
+                !container_of.contains_key(&id),
+                "{keyword} #{id}: in the site through its assembly only"
+            );
+            assert!(
+                container_of.contains_key(&whole),
+                "assembly #{whole} is not contained"
             );
         }
     }
@@ -421,9 +515,135 @@ fn check_structure(text: &str, summary: &DistrictSummary) {
         assert!(z < -0.5, "pipe #{id} at z = {z}");
     }
 
-    // Every element has exactly one Status among its property sets' values.
+    // Every physical element has one Status (pipes repeat it in two sets, always the same).
     assert!(text.contains("IFCPROPERTYSINGLEVALUE('Status',$,IFCLABEL('EXISTING'),$)"));
     assert!(text.contains("IFCPROPERTYSINGLEVALUE('Status',$,IFCLABEL('NEW'),$)"));
+    let props = model.properties();
+    let none = BTreeMap::new();
+    for keyword in CONTAINED_PRODUCTS.iter().chain(ASSEMBLY_PARTS) {
+        if *keyword == "IFCELEMENTASSEMBLY" {
+            continue;
+        }
+        for (id, _) in model.of(keyword) {
+            let statuses: HashSet<&String> = props
+                .get(&id)
+                .unwrap_or(&none)
+                .iter()
+                .filter(|((_, name), _)| name == "Status")
+                .map(|(_, value)| value)
+                .collect();
+            assert_eq!(statuses.len(), 1, "{keyword} #{id}: Status {statuses:?}");
+        }
+    }
+
+    check_planning_data(&model, &props, summary);
+}
+
+/// The data the simulation, indicators and risk analytics read: per-building households,
+/// appraisal and areas, the one protected heritage structure, the park's green area and the
+/// site area.
+fn check_planning_data(
+    model: &Model,
+    props: &HashMap<u64, BTreeMap<(String, String), String>>,
+    summary: &DistrictSummary,
+) {
+    let none = BTreeMap::new();
+    let (mut households, mut residents) = (0, 0);
+    let (mut gross_floor_area, mut footprint) = (0.0, 0.0);
+    for (id, _) in model.of("IFCBUILDING") {
+        let p = props.get(&id).unwrap_or(&none);
+        let set = "RenewTwin_Building";
+        let h = int(p, set, "Households");
+        let units = int(p, set, "Units");
+        let storeys = int(p, "Pset_BuildingCommon", "NumberOfStoreys");
+        assert!(h > 0, "building #{id} has {h} households");
+        assert!((2..=4).contains(&units) && (5..=7).contains(&storeys));
+        let per_landing = int(p, set, "FlatsPerLanding");
+        assert!((2..=3).contains(&per_landing));
+        assert_eq!(h, units * storeys * per_landing, "building #{id}");
+        let r = int(p, set, "Residents");
+        assert_eq!(r, (h as f64 * 2.5).round() as i64, "building #{id}");
+        households += h;
+        residents += r;
+        let grade = label(p, set, "InspectionGrade");
+        assert!(["A", "B", "C", "D"].contains(&grade), "grade {grade}");
+        let structure = label(p, set, "StructureType");
+        assert!(
+            ["brick-concrete", "masonry", "frame"].contains(&structure),
+            "structure {structure}"
+        );
+        let defects = int(p, set, "RecordedDefects");
+        assert!((0..=40).contains(&defects), "{defects} defects");
+        assert_eq!(
+            boolean(p, set, "Heritage"),
+            Some(false),
+            "only the archway is heritage"
+        );
+        let gfa = real(p, "Pset_BuildingCommon", "GrossPlannedArea");
+        assert!(gfa > 500.0, "building #{id}: {gfa} m²");
+        gross_floor_area += gfa;
+        footprint += gfa / storeys as f64;
+    }
+    assert_eq!(households as u64, summary.households);
+    assert_eq!(residents as u64, summary.residents);
+
+    // Exactly one heritage structure; it and its parts, and nothing else, are protected.
+    let assemblies: Vec<u64> = model.of("IFCELEMENTASSEMBLY").map(|(id, _)| id).collect();
+    assert_eq!(assemblies.len(), 1, "one heritage structure");
+    assert_eq!(summary.heritage_structures, 1);
+    let archway = assemblies[0];
+    let parts: HashSet<u64> = model
+        .of("IFCRELAGGREGATES")
+        .filter(|(rel, _)| model.reference(*rel, 4) == archway)
+        .flat_map(|(_, i)| refs(&i.args[5]))
+        .collect();
+    assert_eq!(parts.len() as u64, summary.heritage_elements);
+    assert!(parts.len() >= 4, "{} heritage parts", parts.len());
+    let protected: HashSet<u64> = props
+        .iter()
+        .filter(|(_, p)| boolean(p, "RenewTwin_Heritage", "Protected") == Some(true))
+        .map(|(&id, _)| id)
+        .collect();
+    let mut expected = parts.clone();
+    expected.insert(archway);
+    assert_eq!(protected, expected, "protected = the archway and its parts");
+    for &id in &expected {
+        let p = props.get(&id).unwrap_or(&none);
+        assert!(!label(p, "RenewTwin_Heritage", "Grade").is_empty());
+        let listed = int(p, "RenewTwin_Heritage", "Listed");
+        let built = int(p, "RenewTwin_Heritage", "Built");
+        assert!(built < listed && (1950..=2026).contains(&listed));
+    }
+    for &id in &parts {
+        assert!(
+            ASSEMBLY_PARTS.contains(&model.keyword(id)),
+            "#{id} {}",
+            model.keyword(id)
+        );
+        let representation = &model.instances[&id].args[6];
+        assert_ne!(representation, "$", "heritage part #{id} has a body");
+    }
+
+    // The park's green area, and a site large enough for all of it.
+    let parks: Vec<u64> = model.of("IFCGEOGRAPHICELEMENT").map(|(id, _)| id).collect();
+    assert_eq!(parks.len(), 1);
+    let park = props.get(&parks[0]).unwrap_or(&none);
+    let green = real(park, "RenewTwin_Landscape", "GreenArea");
+    assert!(green > 0.0);
+    assert_eq!(green, real(park, "RenewTwin_Renewal", "Area"));
+    let sites: Vec<u64> = model.of("IFCSITE").map(|(id, _)| id).collect();
+    assert_eq!(sites.len(), 1);
+    let site = props.get(&sites[0]).unwrap_or(&none);
+    let site_area = real(site, "RenewTwin_Site", "SiteArea");
+    assert_eq!(site_area, real(site, "Pset_SiteCommon", "TotalArea"));
+    assert!(
+        site_area > footprint + green,
+        "site {site_area} m² vs footprints {footprint} m² and park {green} m²"
+    );
+    let far = gross_floor_area / site_area;
+    if summary.buildings > 0 {
+        assert!((0.3..=3.0).contains(&far), "floor area ratio {far}");
+    }
 }
 
 #[test]
@@ -503,6 +723,33 @@ fn a_200_building_district_scales_linearly() {
     assert!(summary.windows > 25_000, "{summary:?}");
     assert!(summary.bytes > 30_000_000, "{summary:?}");
     check_structure(&text, &summary);
+
+    // Appraisals are mostly B and C, structures mostly brick-concrete, as in such estates.
+    let model = parse(&text);
+    let props = model.properties();
+    let mut grades: BTreeMap<String, u32> = BTreeMap::new();
+    let mut structures: BTreeMap<String, u32> = BTreeMap::new();
+    for (id, _) in model.of("IFCBUILDING") {
+        let p = &props[&id];
+        *grades
+            .entry(label(p, "RenewTwin_Building", "InspectionGrade").into())
+            .or_default() += 1;
+        *structures
+            .entry(label(p, "RenewTwin_Building", "StructureType").into())
+            .or_default() += 1;
+    }
+    let b_or_c = grades.get("B").unwrap_or(&0) + grades.get("C").unwrap_or(&0);
+    assert!(b_or_c >= 140, "{grades:?}");
+    assert_eq!(
+        grades.len(),
+        4,
+        "every grade occurs in a large district: {grades:?}"
+    );
+    assert!(
+        structures.get("brick-concrete").unwrap_or(&0) >= &100,
+        "{structures:?}"
+    );
+    assert_eq!(structures.len(), 3, "{structures:?}");
 
     // Entities per building stay flat from 20 to 200 buildings (no quadratic growth).
     let small = generate(&DistrictConfig {
