@@ -232,9 +232,9 @@ impl Scene {
         self.states.get(id as usize).is_some_and(|&s| Visibility::of(s) == Visibility::Solid)
     }
 
-    /// The phases running today.
-    pub fn active_phases(&self) -> impl Iterator<Item = &PhaseInfo> {
-        self.phases.iter().filter(|p| p.status == PhaseStatus::Active)
+    /// The phases running today, and those a governance gate holds up.
+    pub fn current_phases(&self) -> impl Iterator<Item = &PhaseInfo> {
+        self.phases.iter().filter(|p| matches!(p.status, PhaseStatus::Active | PhaseStatus::Blocked))
     }
 }
 

@@ -3,7 +3,7 @@
 //! The markup lives in `static/index.html`; this module only fills it in. Text from the
 //! server (names, storeys) is set as text, never as HTML. Chinese comes first, English second.
 
-use renewtwin_protocol::{CivilDate, ElementInfo, LifecycleState, SimDay};
+use renewtwin_protocol::{CivilDate, ElementInfo, LifecycleState, PhaseStatus, SimDay};
 use web_sys::{Document, Element};
 
 use crate::error::ViewerError;
@@ -117,11 +117,18 @@ impl Ui {
         self.day.set_text_content(Some(&format!("第 {} 天 · day {}", day.0, day.0)));
     }
 
-    /// Lists the phases running today.
+    /// Lists the phases running today and those held up by a gate (with the reason).
     pub fn set_phases(&self, scene: &Scene) {
         let text: Vec<String> = scene
-            .active_phases()
-            .map(|p| format!("{} {} — {}", p.kind.label_zh(), p.kind.label_en(), p.project))
+            .current_phases()
+            .map(|p| {
+                let line = format!("{} {} — {}", p.kind.label_zh(), p.kind.label_en(), p.project);
+                match (p.status, &p.note) {
+                    (PhaseStatus::Blocked, Some(note)) => format!("⏸ 受阻 Blocked: {line} ({note})"),
+                    (PhaseStatus::Blocked, None) => format!("⏸ 受阻 Blocked: {line}"),
+                    _ => line,
+                }
+            })
             .collect();
         let text = if text.is_empty() { "无进行中阶段 · no active phase".to_owned() } else { text.join("\n") };
         self.phases.set_text_content(Some(&text));
