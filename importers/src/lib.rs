@@ -8,6 +8,7 @@
 
 pub mod ifc;
 mod model;
+mod cache;
 mod cityjson;
 mod geo;
 mod geojson;
@@ -121,4 +122,17 @@ pub fn import_bytes(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<M
         format: "IFC",
         reason: "the file does not start with ISO-10303-21 (a STEP/IFC header)".to_owned(),
     })
+}
+
+pub use model::{GeoRef, MapConversion, SiteLocation, Task, TaskLink, TimeValue, WorkSchedule};
+
+pub use cache::{
+    Cache, CacheStatus, DEFAULT_CACHE_MAX_BYTES, import_bytes_cached, import_file_cached,
+};
+
+/// Imports several files at once, in parallel (each file's geometry also uses every core,
+/// from the same rayon pool); results are in the order of `paths`.
+pub fn import_files(paths: &[&Path], config: &ImportConfig) -> Vec<Result<Model, ImportError>> {
+    use rayon::prelude::*;
+    paths.par_iter().map(|path| import_file(path, config)).collect()
 }

@@ -1,10 +1,10 @@
 //! The neutral model every importer produces: spatial tree, elements with their semantics,
 //! shared meshes with placements, and diagnostics. Units are metres, frame is Z up.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What was read, from where.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SourceInfo {
     /// File name or path as given.
     pub name: String,
@@ -23,7 +23,7 @@ pub struct SourceInfo {
 }
 
 /// Kind of a node in the spatial tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SpatialKind {
     /// IfcProject.
     Project,
@@ -40,7 +40,7 @@ pub enum SpatialKind {
 }
 
 /// A node of the spatial tree (project → site → building → storey → space).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpatialNode {
     /// STEP instance id (`#id`) in the source file, 0 where the source has none.
     pub step_id: u32,
@@ -68,7 +68,7 @@ impl SpatialNode {
 }
 
 /// A typed property value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum PropertyValue {
     /// Text, labels, identifiers, enumerations.
@@ -84,7 +84,7 @@ pub enum PropertyValue {
 }
 
 /// One named property.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Property {
     /// Name, e.g. `IsExternal`.
     pub name: String,
@@ -93,7 +93,7 @@ pub struct Property {
 }
 
 /// A property or quantity set attached to an element.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PropertySet {
     /// Name, e.g. `Pset_WallCommon`.
     pub name: String,
@@ -109,11 +109,11 @@ impl PropertySet {
 }
 
 /// Index of a mesh in [`Model::meshes`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MeshId(pub u32);
 
 /// A triangle mesh in its own frame, metres. Shared by every placement that uses it.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Mesh {
     /// `x, y, z` per vertex.
     pub positions: Vec<f32>,
@@ -131,7 +131,7 @@ impl Mesh {
 }
 
 /// One use of a mesh by an element.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Placement {
     /// The mesh.
     pub mesh: MeshId,
@@ -140,7 +140,7 @@ pub struct Placement {
 }
 
 /// A physical element (wall, window, pipe segment …) with its semantics and geometry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Element {
     /// STEP instance id (`#id`) in the source file, 0 where the source has none.
     pub step_id: u32,
@@ -158,6 +158,10 @@ pub struct Element {
     pub property_sets: Vec<PropertySet>,
     /// Geometry: zero or more mesh placements.
     pub placements: Vec<Placement>,
+    /// Material names (IfcRelAssociatesMaterial: a material, the layers of a layer set, the
+    /// profiles of a profile set, the constituents of a constituent set, or a material list),
+    /// in file order without repeats; the type's materials when the occurrence has none.
+    pub materials: Vec<String>,
 }
 
 impl Element {
@@ -168,7 +172,7 @@ impl Element {
 }
 
 /// Axis-aligned bounding box in metres.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Aabb {
     /// Minimum corner.
     pub min: [f64; 3],
@@ -203,7 +207,7 @@ impl Aabb {
 }
 
 /// How serious a diagnostic is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Severity {
     /// Something was approximated or assumed.
     Info,
@@ -214,7 +218,7 @@ pub enum Severity {
 }
 
 /// What kind of problem a diagnostic reports (stable keys, counted by `inspect`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum DiagnosticKind {
     /// A product with a body representation produced no mesh.
     GeometryMissing,
@@ -251,7 +255,7 @@ impl DiagnosticKind {
 }
 
 /// A problem with part of the input; the rest was still imported.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Diagnostic {
     /// How serious.
     pub severity: Severity,
@@ -266,7 +270,7 @@ pub struct Diagnostic {
 }
 
 /// The neutral model: what every importer produces and the engine consumes.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Model {
     /// What was read.
     pub source: SourceInfo,
@@ -281,6 +285,10 @@ pub struct Model {
     /// The model frame's origin in the source's own coordinates (metres). Geometry is stored
     /// relative to it so that georeferenced files with large coordinates keep f32 precision.
     pub origin: [f64; 3],
+    /// Where the model sits on the earth, if the file says.
+    pub georef: Option<GeoRef>,
+    /// 4D construction schedules (IfcWorkSchedule with its tasks), if any.
+    pub schedules: Vec<WorkSchedule>,
     /// The inputs of a model placed together from several files (`place`), in order; empty
     /// for a model read from one file.
     pub sources: Vec<PlacedSource>,
@@ -328,6 +336,125 @@ impl Model {
     pub fn property_set_count(&self) -> usize {
         self.elements.iter().map(|e| e.property_sets.len()).sum()
     }
+}
+
+/// Georeference of a model: its map conversion and/or the site's geographic location.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GeoRef {
+    /// IfcMapConversion (or IFC2X3 `ePSet_MapConversion`): model frame → projected map CRS.
+    pub map_conversion: Option<MapConversion>,
+    /// IfcSite RefLatitude / RefLongitude / RefElevation.
+    pub site_location: Option<SiteLocation>,
+}
+
+/// A Helmert-like conversion from the model's engineering frame to a projected map CRS:
+/// scale, rotate about Z by the x-axis direction, then translate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapConversion {
+    /// False easting in metres.
+    pub eastings: f64,
+    /// False northing in metres.
+    pub northings: f64,
+    /// Orthogonal height in metres.
+    pub orthogonal_height: f64,
+    /// Cosine of the rotation from model X to map east (the x-axis abscissa, normalised).
+    pub x_axis_abscissa: f64,
+    /// Sine of that rotation (the x-axis ordinate, normalised).
+    pub x_axis_ordinate: f64,
+    /// Scale from model lengths to map lengths (1.0 when absent).
+    pub scale: f64,
+    /// Name of the target CRS, e.g. `EPSG:28992`, when declared.
+    pub target_crs: Option<String>,
+    /// Where it came from: `IfcMapConversion` or `ePSet_MapConversion`.
+    pub source: String,
+}
+
+impl MapConversion {
+    /// Rotation from model X to map east, counter-clockwise, in degrees.
+    pub fn rotation_degrees(&self) -> f64 {
+        self.x_axis_ordinate.atan2(self.x_axis_abscissa).to_degrees()
+    }
+}
+
+/// A geographic location in WGS84 degrees (IfcSite compound angles converted).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SiteLocation {
+    /// Latitude in degrees, north positive.
+    pub latitude: f64,
+    /// Longitude in degrees, east positive.
+    pub longitude: f64,
+    /// Elevation above the datum in metres, when declared.
+    pub elevation: Option<f64>,
+}
+
+/// A point or span in time from an IFC date/time or duration attribute.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeValue {
+    /// The text as written (`2024-03-01T08:00:00`, `P10D`).
+    pub iso: String,
+    /// Dates: days since 1970-01-01 (fractional with a time of day). Durations: length in days.
+    /// `None` when the text could not be parsed.
+    pub days: Option<f64>,
+}
+
+/// A construction schedule: IfcWorkSchedule and the tasks assigned to it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkSchedule {
+    /// STEP `#id`; 0 for the schedule that collects tasks assigned to none.
+    pub step_id: u32,
+    /// GlobalId.
+    pub global_id: String,
+    /// Name, if any.
+    pub name: Option<String>,
+    /// Identification, if any.
+    pub identification: Option<String>,
+    /// StartTime.
+    pub start: Option<TimeValue>,
+    /// FinishTime.
+    pub finish: Option<TimeValue>,
+    /// Tasks, parents before their nested tasks.
+    pub tasks: Vec<Task>,
+}
+
+/// One IfcTask with its time, predecessors and the products it works on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// STEP `#id`.
+    pub step_id: u32,
+    /// GlobalId.
+    pub global_id: String,
+    /// Name, if any.
+    pub name: Option<String>,
+    /// Identification (IFC4) or TaskId (IFC2X3), if any.
+    pub identification: Option<String>,
+    /// PredefinedType (`CONSTRUCTION`, `DEMOLITION` …), if any.
+    pub predefined_type: Option<String>,
+    /// Whether it is a milestone.
+    pub is_milestone: bool,
+    /// Index in [`WorkSchedule::tasks`] of the task it is nested in (IfcRelNests).
+    pub parent: Option<usize>,
+    /// ScheduleStart (else ActualStart) of its IfcTaskTime.
+    pub start: Option<TimeValue>,
+    /// ScheduleFinish (else ActualFinish).
+    pub finish: Option<TimeValue>,
+    /// ScheduleDuration (else ActualDuration).
+    pub duration: Option<TimeValue>,
+    /// Tasks that must come before it (IfcRelSequence).
+    pub predecessors: Vec<TaskLink>,
+    /// Indices in [`Model::elements`] of the products it works on (IfcRelAssignsToProcess and
+    /// IfcRelAssignsToProduct), ascending.
+    pub products: Vec<usize>,
+}
+
+/// A predecessor link of a task (IfcRelSequence).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskLink {
+    /// Index in [`WorkSchedule::tasks`] of the predecessor.
+    pub task: usize,
+    /// `FINISH_START`, `START_START`, `FINISH_FINISH`, `START_FINISH` or `USERDEFINED`/`NOTDEFINED`.
+    pub sequence_type: String,
+    /// The time lag (a duration, or seconds in IFC2X3 converted to days), if any.
+    pub lag: Option<TimeValue>,
 }
 
 /// One input of a model placed together from several (`place`): what it was, where it was on

@@ -293,13 +293,16 @@ fn finish(
         raw_triangles += part.indices.len() / 3;
         let (mesh, dropped) = clean(part);
         outcome.dropped += dropped;
-        if let Some(mesh) = mesh {
+        if let Some(mut mesh) = mesh {
             let origin = if part.origin.iter().all(|v| v.is_finite()) {
                 part.origin
             } else {
                 [0.0; 3]
             };
-            outcome.parts.push((mesh, origin));
+            let centre = recentre(&mut mesh);
+            outcome
+                .parts
+                .push((mesh, [origin[0] + centre[0], origin[1] + centre[1], origin[2] + centre[2]]));
         }
     }
     if outcome.parts.is_empty() {
@@ -412,20 +415,51 @@ pub(crate) fn clean(raw: &ifc_lite_geometry::Mesh) -> (Option<Mesh>, usize) {
     (Some(mesh), dropped)
 }
 
-/// Stores `mesh` once: a bit-identical mesh already stored is reused.
+/// Moves `mesh` so that the centre of its bounding box (rounded to the millimetre) is its
+/// origin, and returns that centre. Equal shapes at different places then have equal vertices
+/// (and share one mesh, see [`intern`]), and coordinates stay small and f32-precise.
+fn recentre(mesh: &mut Mesh) -> [f64; 3] {
+    let mut min = [f64::INFINITY; 3];
+    let mut max = [f64::NEG_INFINITY; 3];
+    for v in mesh.positions.chunks_exact(3) {
+        for k in 0..3 {
+            min[k] = min[k].min(f64::from(v[k]));
+            max[k] = max[k].max(f64::from(v[k]));
+        }
+    }
+    let centre: [f64; 3] = std::array::from_fn(|k| ((min[k] + max[k]) * 500.0).round() / 1000.0);
+    if !centre.iter().all(|c| c.is_finite()) {
+        return [0.0; 3];
+    }
+    for v in mesh.positions.chunks_exact_mut(3) {
+        for k in 0..3 {
+            v[k] = (f64::from(v[k]) - centre[k]) as f32;
+        }
+    }
+    centre
+}
+
+/// Largest difference (metres, and unit-normal components) between two meshes that are
+/// stored once. ifc-lite bakes each product relative to its own centre, so the same shape
+/// placed twice differs in the last f32 bits.
+const SAME_MESH_TOLERANCE: f32 = 1e-5;
+
+/// Stores `mesh` once: an equal mesh (same triangles, vertices within
+/// [`SAME_MESH_TOLERANCE`]) already stored is reused.
 fn intern(meshes: &mut Vec<Mesh>, shared: &mut HashMap<u64, Vec<MeshId>>, mesh: Mesh) -> MeshId {
     let mut h = DefaultHasher::new();
     mesh.indices.hash(&mut h);
-    for v in mesh.positions.iter().chain(&mesh.normals) {
-        v.to_bits().hash(&mut h);
+    // Coarse (1 mm) grid, so nearly equal meshes land in the same bucket in almost every case.
+    for v in &mesh.positions {
+        ((v * 1e3).round() as i64).hash(&mut h);
     }
     let key = h.finish();
     let candidates = shared.entry(key).or_default();
     for &id in candidates.iter() {
         if let Some(m) = meshes.get(id.0 as usize)
             && m.indices == mesh.indices
-            && bits_eq(&m.positions, &mesh.positions)
-            && bits_eq(&m.normals, &mesh.normals)
+            && close(&m.positions, &mesh.positions)
+            && close(&m.normals, &mesh.normals)
         {
             return id;
         }
@@ -436,8 +470,11 @@ fn intern(meshes: &mut Vec<Mesh>, shared: &mut HashMap<u64, Vec<MeshId>>, mesh: 
     id
 }
 
-fn bits_eq(a: &[f32], b: &[f32]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+fn close(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() <= SAME_MESH_TOLERANCE)
 }
 
 /// Column-major translation.

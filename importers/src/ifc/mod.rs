@@ -10,6 +10,8 @@
 //! - [`units`] resolves the project length unit (and area/volume units for quantities).
 //! - [`semantics`] builds the spatial tree (IfcRelAggregates, parents before children) and the
 //!   elements with their container, type and property/quantity sets ([`properties`]).
+//! - [`materials`] folds IfcRelAssociatesMaterial into material names; [`georef`] reads the
+//!   map conversion and the site's latitude/longitude; [`schedule`] reads 4D work schedules.
 //! - [`geometry`] meshes every element with a body representation through ifc-lite's
 //!   `GeometryRouter`, openings cut (IfcRelVoidsElement, propagated through aggregates), on every
 //!   core, one product at a time inside `catch_unwind`; [`instancing`] shares mapped geometry.
@@ -45,8 +47,11 @@
 //!   Long-running geometry is bounded only by ifc-lite's own budgets.
 
 mod geometry;
+mod georef;
 mod instancing;
+mod materials;
 mod properties;
+mod schedule;
 mod schema;
 mod semantics;
 mod source;
@@ -98,12 +103,28 @@ impl Importer for IfcImporter {
         let mut schema = schema::Schema::new(header.version);
         let mut decoder = scanned.decoder(bytes);
         let units = units::resolve(&mut decoder, &scanned, &mut diagnostics);
+        let materials = materials::read(&scanned, &mut decoder, &mut diagnostics);
 
         let semantic = semantics::read(
             &scanned,
             &mut schema,
             &units,
+            &materials,
             &mut decoder,
+            &mut diagnostics,
+        );
+        let georef = georef::read(&scanned, &mut decoder, &units, &mut diagnostics);
+        let element_index: std::collections::HashMap<u32, usize> = semantic
+            .elements
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.step_id, i))
+            .collect();
+        let schedules = schedule::read(
+            &scanned,
+            &mut decoder,
+            &element_index,
+            header.version == ifc_lite_core::SchemaVersion::Ifc2x3,
             &mut diagnostics,
         );
 
@@ -119,6 +140,8 @@ impl Importer for IfcImporter {
             },
             spatial: semantic.spatial,
             elements: semantic.elements,
+            georef,
+            schedules,
             ..Model::default()
         };
         if config.geometry {

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use ifc_lite_core::{DecodedEntity, EntityDecoder};
 
 use super::diagnostic;
+use super::materials::MaterialsByObject;
 use super::properties::{PropertyReader, lower, text};
 use super::schema::{Category, Schema, class_name};
 use super::source::Scanned;
@@ -69,6 +70,7 @@ pub(crate) fn read(
     scanned: &Scanned,
     schema: &mut Schema,
     units: &Units,
+    materials: &MaterialsByObject,
     decoder: &mut EntityDecoder,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Semantic {
@@ -178,12 +180,18 @@ pub(crate) fn read(
             type_name,
             property_sets,
             placements: Vec::new(),
+            materials: materials
+                .get(&id)
+                .or_else(|| relations.type_of.get(&id).and_then(|t| materials.get(t)))
+                .cloned()
+                .unwrap_or_default(),
         });
     }
     orphan_types(
         decoder,
         &mut type_ids,
         &relations,
+        materials,
         &mut reader,
         &mut elements,
         &mut geometry_jobs,
@@ -202,6 +210,7 @@ fn orphan_types(
     decoder: &mut EntityDecoder,
     type_ids: &mut [u32],
     relations: &Relations,
+    materials: &MaterialsByObject,
     reader: &mut PropertyReader,
     elements: &mut Vec<Element>,
     jobs: &mut Vec<GeometryJob>,
@@ -251,6 +260,7 @@ fn orphan_types(
             type_name,
             property_sets,
             placements: Vec::new(),
+            materials: materials.get(&id).cloned().unwrap_or_default(),
         });
     }
 }

@@ -520,3 +520,146 @@ fn degenerate_and_invalid_triangles_are_dropped() {
         "missing normals are computed from the faces"
     );
 }
+
+/// A hand-written IFC4 file with a work schedule, materials and a georeference (the corpus has
+/// no file with a work schedule).
+const SCHEDULE_FILE: &str = include_str!("../../tests/data/schedule-ifc4.ifc");
+
+#[test]
+fn work_schedule_tasks_times_sequences_and_products_are_read() {
+    let model = import_ok(SCHEDULE_FILE);
+    let element = |name: &str| {
+        model
+            .elements
+            .iter()
+            .position(|e| e.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no element named {name}"))
+    };
+    let (north, south, slab) = (element("Wall north"), element("Wall south"), element("Ground slab"));
+    assert_eq!(model.schedules.len(), 2, "the schedule and the unscheduled tasks");
+    let schedule = &model.schedules[0];
+    assert_eq!(schedule.step_id, 200);
+    assert_eq!(schedule.global_id, "AaYvctVUKr0kugbFTf53O9");
+    assert_eq!(schedule.name.as_deref(), Some("Renewal phase 1"));
+    assert_eq!(schedule.identification.as_deref(), Some("WS-1"));
+    let start = schedule.start.as_ref().and_then(|t| t.days);
+    assert_eq!(start, Some(19_783.0 + 8.0 / 24.0), "2024-03-01T08:00 in days since 1970");
+
+    let names: Vec<_> = schedule.tasks.iter().map(|t| t.name.as_deref().unwrap_or("")).collect();
+    assert_eq!(
+        names,
+        ["Phase 1", "Strip north wall", "Insulate south wall", "Handover"],
+        "parents before nested tasks, in nesting order"
+    );
+    let [phase, strip, insulate, handover] = &schedule.tasks[..] else {
+        panic!("four tasks expected");
+    };
+    assert_eq!(phase.parent, None);
+    assert!([strip, insulate, handover].iter().all(|t| t.parent == Some(0)));
+    assert_eq!(strip.identification.as_deref(), Some("T-1.1"));
+    assert_eq!(strip.predefined_type.as_deref(), Some("DEMOLITION"));
+    assert!(handover.is_milestone && !strip.is_milestone);
+
+    assert_eq!(strip.duration.as_ref().map(|d| (d.iso.as_str(), d.days)), Some(("P10D", Some(10.0))));
+    assert_eq!(strip.finish.as_ref().map(|d| d.iso.as_str()), Some("2024-03-14T17:00:00"));
+    // Only actual dates on this one: they stand in for the schedule dates.
+    assert_eq!(insulate.start.as_ref().map(|d| d.iso.as_str()), Some("2024-03-18T08:00:00"));
+    assert_eq!(insulate.duration.as_ref().and_then(|d| d.days), Some(21.0));
+
+    assert_eq!(insulate.predecessors.len(), 1);
+    let link = &insulate.predecessors[0];
+    assert_eq!((link.task, link.sequence_type.as_str()), (1, "FINISH_START"));
+    assert_eq!(link.lag.as_ref().and_then(|l| l.days), Some(2.0));
+    assert_eq!(handover.predecessors[0].task, 2);
+    assert_eq!(handover.predecessors[0].sequence_type, "FINISH_FINISH");
+    assert_eq!(handover.predecessors[0].lag, None);
+
+    // IfcRelAssignsToProcess (task → products) and IfcRelAssignsToProduct (product → task).
+    let mut expected = vec![north, slab];
+    expected.sort_unstable();
+    assert_eq!(strip.products, expected);
+    assert_eq!(insulate.products, vec![south]);
+    assert!(handover.products.is_empty(), "the site is not an element");
+
+    let loose = &model.schedules[1];
+    assert_eq!(loose.step_id, 0);
+    assert_eq!(loose.tasks.len(), 1);
+    assert_eq!(loose.tasks[0].name.as_deref(), Some("Snagging"));
+}
+
+#[test]
+fn materials_come_from_layers_profiles_constituents_and_types() {
+    let model = import_ok(SCHEDULE_FILE);
+    let materials = |name: &str| {
+        model
+            .elements
+            .iter()
+            .find(|e| e.name.as_deref() == Some(name))
+            .map(|e| e.materials.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(materials("Wall north"), ["Brick", "Mineral wool", "Gypsum plaster"]);
+    assert_eq!(materials("Wall south"), ["Lime mortar"]);
+    assert_eq!(materials("Ground slab"), ["Concrete C30/37"]);
+    assert_eq!(materials("Column"), ["Steel S355"], "inherited from the column type");
+}
+
+#[test]
+fn map_conversion_and_site_location_are_both_kept() {
+    let model = import_ok(SCHEDULE_FILE);
+    let Some(georef) = &model.georef else {
+        panic!("no georeference");
+    };
+    let Some(map) = &georef.map_conversion else {
+        panic!("no map conversion");
+    };
+    // The CRS's map unit is the metre, so the offsets are not scaled by the file's millimetre.
+    assert_close(map.eastings, 155_000.0, "eastings");
+    assert_close(map.northings, 463_000.0, "northings");
+    assert_close(map.orthogonal_height, 2.5, "height");
+    assert_close(map.rotation_degrees(), 30.0, "rotation");
+    assert_close(map.scale, 1.0, "scale");
+    assert_eq!(map.target_crs.as_deref(), Some("EPSG:28992"));
+    assert_eq!(map.source, "IfcMapConversion");
+    let Some(site) = georef.site_location else {
+        panic!("no site location");
+    };
+    assert_close(site.latitude, 52.01, "latitude");
+    assert_close(site.longitude, 4.357083, "longitude");
+    assert_close(site.elevation.unwrap_or(f64::NAN), 1.5, "elevation in metres");
+}
+
+#[test]
+fn spatial_nodes_carry_the_indicator_property_sets() {
+    let model = import_ok(SCHEDULE_FILE);
+    let node = |kind: SpatialKind| {
+        model
+            .spatial
+            .iter()
+            .find(|n| n.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind:?}"))
+    };
+    assert_eq!(
+        node(SpatialKind::Building).property("RenewTwin_Building", "Households"),
+        Some(&PropertyValue::Integer(24))
+    );
+    assert_eq!(
+        node(SpatialKind::Site).property("RenewTwin_Site", "SiteArea"),
+        Some(&PropertyValue::Real(1250.0)),
+        "areas are in m² (the file's area unit is not declared, so square metres)"
+    );
+    assert_eq!(node(SpatialKind::Site).global_id, "1YvctVUKr0kugbFTf53O9L");
+}
+
+#[test]
+fn repeated_representations_are_stored_once() {
+    let model = import_ok(SCHEDULE_FILE);
+    let walls: Vec<_> = model.elements.iter().filter(|e| e.class == "IfcWall").collect();
+    assert_eq!(walls.len(), 2);
+    assert_eq!(walls[0].placements.len(), 1);
+    assert_eq!(
+        walls[0].placements[0].mesh, walls[1].placements[0].mesh,
+        "two walls with the same shape representation share one mesh"
+    );
+    assert_ne!(walls[0].placements[0].transform, walls[1].placements[0].transform);
+}
