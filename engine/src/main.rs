@@ -160,7 +160,7 @@ fn serve(source: SceneSource, scenario: Option<&str>, addr: SocketAddr, config: 
         tracing::warn!("this build has no viewer (RENEWTWIN_SKIP_VIEWER was set): / shows a placeholder");
     }
     let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).context("cannot start the simulation")?;
-    drop(loaded);
+    let plan = std::sync::Arc::new(renewtwin_engine::renewal::control::PlanControl::from_scene(loaded, scenario, sim.plans()));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -169,7 +169,7 @@ fn serve(source: SceneSource, scenario: Option<&str>, addr: SocketAddr, config: 
         writeln!(out, "renewtwin listening on http://{local}/")?;
         out.flush()?;
         drop(out);
-        let state = AppState { scene: std::sync::Arc::new(wire), live, clock: sim.commands(), open_controls };
+        let state = AppState { scene: std::sync::Arc::new(wire), live, clock: sim.commands(), plan, open_controls };
         server::serve(listener, state, async {
             if let Err(e) = tokio::signal::ctrl_c().await {
                 tracing::error!(error = %e, "cannot wait for ctrl-c");

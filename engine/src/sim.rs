@@ -9,7 +9,7 @@ use bevy_app::{App, TaskPoolPlugin};
 use renewtwin_protocol::{CivilDate, ClockCommand, SimDay};
 
 use crate::live::{LiveFeed, LivePlugin, LiveShared, LiveSnapshot};
-use crate::renewal::{ClockCommands, Plan, RenewalPlan, RenewalPlugin, SimClock, TickSeconds, states_on};
+use crate::renewal::{ClockCommands, Plan, PlanUpdates, RenewalPlan, RenewalPlugin, SimClock, TickSeconds, states_on};
 use crate::scene::LoadedScene;
 use crate::twin::{ElementSeed, spawn_elements};
 
@@ -100,9 +100,15 @@ pub struct SimHandle {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     commands: std::sync::mpsc::Sender<ClockCommand>,
+    plans: std::sync::mpsc::Sender<Plan>,
 }
 
 impl SimHandle {
+    /// A sender for re-resolved plans, swapped in at the next tick.
+    pub fn plans(&self) -> std::sync::mpsc::Sender<Plan> {
+        self.plans.clone()
+    }
+
     /// A sender for clock commands, applied at the next tick.
     pub fn commands(&self) -> std::sync::mpsc::Sender<ClockCommand> {
         self.commands.clone()
@@ -126,9 +132,11 @@ pub fn spawn(input: SimInput, config: SimConfig) -> std::io::Result<(Arc<LiveSha
     let (tx, rx) = std::sync::mpsc::channel();
     let stop_flag = stop.clone();
     let (commands, command_rx) = std::sync::mpsc::channel();
+    let (plans, plan_rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new().name("renewtwin-sim".into()).spawn(move || {
         let (mut app, live) = build_app(input, &config);
         app.insert_resource(ClockCommands(std::sync::Mutex::new(command_rx)));
+        app.insert_resource(PlanUpdates(std::sync::Mutex::new(plan_rx)));
         if tx.send(live).is_err() {
             return;
         }
@@ -144,7 +152,7 @@ pub fn spawn(input: SimInput, config: SimConfig) -> std::io::Result<(Arc<LiveSha
     let live = rx
         .recv()
         .map_err(|_| std::io::Error::other("the simulation thread stopped before it started"))?;
-    Ok((live, SimHandle { stop, thread: Some(thread), commands }))
+    Ok((live, SimHandle { stop, thread: Some(thread), commands, plans }))
 }
 
 #[cfg(test)]

@@ -33,13 +33,18 @@ impl Drop for Running {
 
 async fn start_default_scene(speed: f64) -> Running {
     let loaded = scene::load(&SceneSource::Default, None, &ImportConfig::default()).expect("the default scene loads");
+    start(loaded, speed).await
+}
+
+async fn start(loaded: scene::LoadedScene, speed: f64) -> Running {
     let wire = SceneStatic::build(&loaded).expect("the scene encodes");
     let config = SimConfig { speed, tick: Duration::from_millis(20), ..SimConfig::default() };
     let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).expect("simulation starts");
+    let plan = Arc::new(renewtwin_engine::renewal::control::PlanControl::from_scene(loaded, None, sim.plans()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState { scene: Arc::new(wire), live, clock: sim.commands(), open_controls: false };
+    let state = AppState { scene: Arc::new(wire), live, clock: sim.commands(), plan, open_controls: false };
     tokio::spawn(server::serve(listener, state, async {
         let _ = rx.await;
     }));
@@ -47,8 +52,15 @@ async fn start_default_scene(speed: f64) -> Running {
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    http(addr, "GET", path, "").await
+}
+
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(request.as_bytes()).await.expect("write request");
     let mut response = Vec::new();
     tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response))
@@ -166,4 +178,59 @@ async fn health_and_scene_endpoints_answer_json() {
 
     let (status, _) = http_get(server.addr, "/no/such/file.js").await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consultation_outcome_recorded_over_http_opens_the_approval_phase() {
+    let text = "name = \"gate\"\nstart = \"2026-01-01\"\n[[models]]\ngenerate = { kind = \"district\", buildings = 1, seed = 2 }\n\
+[[projects]]\nid = \"lifts\"\nname = \"Lifts\"\nphases = { consultation = 5, approval = 5, construction = 10 }\n\
+[[projects.tasks]]\nid = \"shafts\"\nname = \"Shafts\"\nphase = \"construction\"\nduration = 10\naction = \"new\"\nselect = { class = [\"IfcTransportElement\"] }\n";
+    let manifest = scene::Manifest::parse("gate.toml", text).expect("manifest");
+    let loaded = scene::load_manifest(manifest, None, None, &ImportConfig::default()).expect("loads");
+    let server = start(loaded, 0.0).await;
+    let approval_start = |scene: &serde_json::Value| {
+        scene["phases"].as_array().expect("phases").iter().find(|p| p["kind"] == "approval").map(|p| p["start"].clone())
+    };
+    let (_, body) = http_get(server.addr, "/api/scene").await;
+    let before: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(approval_start(&before), Some(serde_json::Value::Null), "blocked until the outcome is recorded");
+
+    let (status, body) = http(server.addr, "POST", "/api/events", r#"{"kind":"consultation_closed","project":"lifts","day":7,"outcome":"approved"}"#).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http(server.addr, "POST", "/api/events", r#"{"kind":"approval_granted","project":"nope","day":7}"#).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("no project"), "{body}");
+
+    // The simulation picks the new plan up at its next tick.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = http_get(server.addr, "/api/scene").await;
+        let after: serde_json::Value = serde_json::from_str(&body).expect("json");
+        if approval_start(&after) == Some(serde_json::json!(7)) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the approval phase did not open: {after}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, events) = http_get(server.addr, "/api/events").await;
+    assert!(events.contains("ConsultationClosed"), "{events}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_can_be_paused_and_seeked_by_a_local_client() {
+    let server = start_default_scene(0.0).await;
+    let (status, body) = http(server.addr, "POST", "/api/clock", r#"{"seek":200}"#).await;
+    assert_eq!(status, 202, "{body}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = http_get(server.addr, "/api/health").await;
+        let health: serde_json::Value = serde_json::from_str(&body).expect("json");
+        if health["day"] == 200 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the clock did not move to day 200: {health}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = http(server.addr, "POST", "/api/clock", r#"{"warp":9}"#).await;
+    assert_eq!(status, 400, "{body}");
 }

@@ -3,6 +3,7 @@
 //! The state on any day is a pure function of the plan and that day ([`ElementSchedule::state_on`]),
 //! so seeking in either direction is exact.
 
+pub mod control;
 pub mod indicators;
 pub mod plan;
 pub mod timeline;
@@ -53,6 +54,11 @@ impl SimClock {
 #[derive(Resource, Debug)]
 pub struct ClockCommands(pub Mutex<Receiver<ClockCommand>>);
 
+/// Re-resolved plans from outside the app (a recorded governance event changed the plan),
+/// applied at the next update.
+#[derive(Resource, Debug)]
+pub struct PlanUpdates(pub Mutex<Receiver<Plan>>);
+
 /// The plan as an ECS resource.
 #[derive(Resource, Debug, Clone)]
 pub struct RenewalPlan(pub Plan);
@@ -75,9 +81,29 @@ impl Plugin for RenewalPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<TickSeconds>()
             .configure_sets(Update, (RenewalSystems::Clock, RenewalSystems::Lifecycle).chain())
-            .add_systems(Update, (apply_clock_commands, advance_clock).chain().in_set(RenewalSystems::Clock))
+            .add_systems(Update, (apply_plan_updates, apply_clock_commands, advance_clock).chain().in_set(RenewalSystems::Clock))
             .add_systems(Update, apply_lifecycles.in_set(RenewalSystems::Lifecycle));
     }
+}
+
+fn apply_plan_updates(
+    updates: Option<Res<PlanUpdates>>,
+    mut plan: ResMut<RenewalPlan>,
+    mut clock: ResMut<SimClock>,
+    mut schedules: Query<(&crate::twin::ElementId, &mut Schedule)>,
+) {
+    let Some(updates) = updates else { return };
+    let Ok(rx) = updates.0.lock() else { return };
+    let Some(latest) = rx.try_iter().last() else { return };
+    for (id, mut schedule) in &mut schedules {
+        if let Some(s) = latest.schedules.get(id.0 as usize) {
+            if schedule.0 != *s {
+                schedule.0 = s.clone();
+            }
+        }
+    }
+    clock.end = f64::from(latest.end);
+    plan.0 = latest;
 }
 
 fn apply_clock_commands(mut clock: ResMut<SimClock>, commands: Option<Res<ClockCommands>>, mut tick: ResMut<TickSeconds>) {

@@ -29,6 +29,8 @@ pub struct AppState {
     pub live: Arc<LiveShared>,
     /// Commands to the simulation clock.
     pub clock: std::sync::mpsc::Sender<ClockCommand>,
+    /// The plan and its recorded governance events.
+    pub plan: Arc<crate::renewal::control::PlanControl>,
     /// Whether clients on other hosts may control the clock (loopback clients always may).
     pub open_controls: bool,
 }
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scene", get(scene))
         .route("/ws", get(ws::upgrade))
         .route("/api/clock", axum::routing::post(clock).layer(axum::extract::DefaultBodyLimit::max(4096)))
+        .route("/api/events", get(list_events).post(record_event).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
         .route("/", get(index))
         .route("/{*path}", get(asset))
         .with_state(state)
@@ -147,6 +150,53 @@ async fn clock(
         return error(StatusCode::SERVICE_UNAVAILABLE, "simulation_stopped", "the simulation is not running");
     }
     (StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": command}))).into_response()
+}
+
+#[derive(Serialize)]
+struct EventJson {
+    day: i32,
+    date: renewtwin_protocol::CivilDate,
+    project: String,
+    kind: String,
+}
+
+fn event_json(e: &crate::scene::manifest::EventSpec, start: renewtwin_protocol::CivilDate) -> EventJson {
+    EventJson {
+        day: e.day,
+        date: renewtwin_protocol::CivilDate::from_sim_day(start, renewtwin_protocol::SimDay(e.day)),
+        project: e.project.clone(),
+        kind: format!("{:?}", e.kind),
+    }
+}
+
+/// `GET /api/events`: the governance events recorded so far.
+async fn list_events(State(state): State<AppState>) -> Response {
+    let start = state.live.plan_start();
+    Json(state.plan.events().iter().map(|e| event_json(e, start)).collect::<Vec<_>>()).into_response()
+}
+
+/// `POST /api/events`: record a governance event (a consultation outcome, an approval, the
+/// O&M owner or the funding); the plan is re-resolved and the simulation follows it.
+async fn record_event(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
+    use crate::renewal::control::{EventError, EventRequest};
+    if !state.may_control(&peer) {
+        return error(StatusCode::FORBIDDEN, "forbidden", "only local clients may record events (see serve --open-controls)");
+    }
+    let request: EventRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
+    };
+    let plan = state.plan.clone();
+    match tokio::task::spawn_blocking(move || plan.record(request)).await {
+        Ok(Ok(event)) => (StatusCode::CREATED, Json(event_json(&event, state.live.plan_start()))).into_response(),
+        Ok(Err(EventError::Invalid(m))) => error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", &m),
+        Ok(Err(EventError::Plan(e))) => error(StatusCode::UNPROCESSABLE_ENTITY, "plan_rejected", &e.to_string()),
+        Ok(Err(EventError::Stopped)) | Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "simulation_stopped", "the simulation is not running"),
+    }
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
