@@ -13,7 +13,9 @@
 //!   conversion (model → projected CRS; CityJSON's `referenceSystem`, IFC's IfcMapConversion)
 //!   or a site location (model coordinates are local east/north/up metres around a WGS84 point;
 //!   GeoJSON, IFC's IfcSite RefLatitude/RefLongitude). The mapping is linearised into one affine
-//!   transform per input at the centre of its bounding box and applied to its placements.
+//!   transform per input at the centre of its bounding box and applied to its placements: exact
+//!   for inputs in the frame's own CRS or WGS84 frame; through a conversion (a 5 km RD tile into
+//!   a WGS84 frame 10 km away) the corners land 1.4 cm from their exact conversion (tested).
 //!
 //! Conversions known: WGS84 ↔ the local frame (exact ellipsoidal math), and Dutch RD New
 //! (EPSG:28992, 7415) ↔ WGS84 ([`rd`], ≈ 1 m approximation polynomials). Any other projected
@@ -150,7 +152,11 @@ impl ProjectFrame {
             return Some(Self::at_map(crs, m[0], m[1], m[2]));
         }
         let site = georef.site_location?;
-        let enu = LocalFrame::new(site.longitude, site.latitude, site.elevation.unwrap_or(0.0));
+        let h0 = site.elevation.unwrap_or(0.0);
+        if model.origin == [0.0; 3] {
+            return Some(Self::at_wgs84(site.longitude, site.latitude, h0));
+        }
+        let enu = LocalFrame::new(site.longitude, site.latitude, h0);
         let (lon, lat, h) = enu.to_geodetic(model.origin);
         Some(Self::at_wgs84(lon, lat, h))
     }
