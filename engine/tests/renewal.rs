@@ -314,3 +314,34 @@ fn two_runs_with_the_same_inputs_produce_byte_identical_state() {
     assert!(!a.0.is_empty());
     assert_eq!(a, b);
 }
+
+#[test]
+fn tasks_select_the_products_of_an_imported_ifc_work_schedule() {
+    let ifc = concat!(env!("CARGO_MANIFEST_DIR"), "/../importers/tests/data/schedule-ifc4.ifc");
+    let text = format!(
+        "name = \"schedule\"\nstart = \"2024-03-01\"\n[[models]]\npath = {ifc:?}\n\
+[[projects]]\nname = \"P\"\nphases = {{ construction = 100 }}\n\
+[[projects.tasks]]\nid = \"strip\"\nname = \"Strip\"\nphase = \"construction\"\nduration = 10\naction = \"retrofit\"\nselect = {{ ifc_task = [\"T-1.1\"] }}\n\
+[[projects.tasks]]\nid = \"all\"\nname = \"Whole phase\"\nphase = \"construction\"\nstart = 20\nduration = 10\naction = \"retrofit\"\nselect = {{ ifc_task = [\"Phase 1\"], class = [\"IfcWall\"] }}\n"
+    );
+    let manifest = Manifest::parse("schedule.toml", &text).expect("manifest");
+    let loaded = scene::load_manifest(manifest, None, None, &ImportConfig::default()).expect("the schedule file imports");
+    let names = |task: &str| -> Vec<String> {
+        let t = loaded.plan.tasks.iter().find(|t| t.id == task).expect("task");
+        assert!(t.elements > 0, "{task} selects something");
+        loaded
+            .model
+            .elements
+            .iter()
+            .zip(&loaded.plan.schedules)
+            .filter(|(_, s)| s.0.iter().any(|step| step.start == t.start.expect("starts")))
+            .filter_map(|(e, _)| e.name.clone())
+            .collect()
+    };
+    let mut strip = names("strip");
+    strip.sort();
+    assert_eq!(strip, vec!["Ground slab".to_owned(), "Wall north".to_owned()], "IfcRelAssignsToProcess products");
+    let mut all = names("all");
+    all.sort();
+    assert_eq!(all, vec!["Wall north".to_owned(), "Wall south".to_owned()], "nested tasks, both assignment directions, walls only");
+}

@@ -149,7 +149,7 @@ impl Indicators {
             .elements
             .iter()
             .enumerate()
-            .filter(|(_, e)| manifest.heritage.iter().any(|h| super::plan::selects(&h.select, model, e)))
+            .filter(|&(i, _)| manifest.heritage.iter().any(|h| super::plan::selects(&h.select, model, i)))
             .map(|(i, _)| i)
             .collect();
         let heritage_kept = protected.iter().filter(|&&i| end_states[i].is_standing()).count();

@@ -281,7 +281,7 @@ impl Plan {
                 noisy: task.noisy,
             };
             for (ei, element) in model.elements.iter().enumerate() {
-                if !selects(&task.select, model, element) {
+                if !selects(&task.select, model, ei) {
                     continue;
                 }
                 if task.action == Action::Demolish {
@@ -556,8 +556,8 @@ fn topological_order(file: &str, tasks: &[(usize, &crate::scene::manifest::TaskS
 fn heritage_elements(manifest: &Manifest, model: &Model) -> BTreeMap<usize, String> {
     let mut out = BTreeMap::new();
     for h in &manifest.heritage {
-        for (i, e) in model.elements.iter().enumerate() {
-            if selects(&h.select, model, e) {
+        for i in 0..model.elements.len() {
+            if selects(&h.select, model, i) {
                 out.entry(i).or_insert_with(|| h.reason.clone());
             }
         }
@@ -602,8 +602,36 @@ fn value_matches(value: &PropertyValue, expected: &str) -> bool {
     }
 }
 
-/// Whether `element` meets every criterion of `select`.
-pub(crate) fn selects(select: &Selector, model: &Model, element: &Element) -> bool {
+/// Whether element `index` is a product of an imported IFC task named (by name, identification
+/// or GlobalId) in `names`, or of a task nested in one.
+fn linked_to_ifc_task(names: &[String], model: &Model, index: usize) -> bool {
+    model.schedules.iter().any(|schedule| {
+        let named = |t: &renewtwin_importers::Task| {
+            names.iter().any(|n| t.name.as_deref() == Some(n) || t.identification.as_deref() == Some(n) || t.global_id == *n)
+        };
+        schedule.tasks.iter().any(|task| {
+            if task.products.binary_search(&index).is_err() {
+                return false;
+            }
+            let mut current = Some(task);
+            for _ in 0..=schedule.tasks.len() {
+                let Some(t) = current else { break };
+                if named(t) {
+                    return true;
+                }
+                current = t.parent.and_then(|p| schedule.tasks.get(p));
+            }
+            false
+        })
+    })
+}
+
+/// Whether element `index` of `model` meets every criterion of `select`.
+pub(crate) fn selects(select: &Selector, model: &Model, index: usize) -> bool {
+    let Some(element) = model.elements.get(index) else { return false };
+    if !select.ifc_tasks.is_empty() && !linked_to_ifc_task(&select.ifc_tasks, model, index) {
+        return false;
+    }
     if !select.classes.is_empty() && !select.classes.iter().any(|c| element.class.starts_with(c.as_str())) {
         return false;
     }

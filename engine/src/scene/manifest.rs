@@ -187,6 +187,9 @@ pub struct Selector {
     pub storeys: Vec<String>,
     /// Names of the buildings that hold the element.
     pub buildings: Vec<String>,
+    /// Tasks of a work schedule imported from IFC (name, identification or GlobalId): the
+    /// products linked to them, or to tasks nested in them.
+    pub ifc_tasks: Vec<String>,
 }
 
 /// An approval by an authority, with a time limit.
@@ -384,6 +387,8 @@ struct RawSelector {
     storey: Vec<String>,
     #[serde(default)]
     building: Vec<String>,
+    #[serde(default)]
+    ifc_task: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -696,6 +701,7 @@ fn parse_selector(cx: &Ctx<'_>, field: &str, s: &Spanned<RawSelector>) -> Result
         status: raw.status.clone(),
         storeys: raw.storey.clone(),
         buildings: raw.building.clone(),
+        ifc_tasks: raw.ifc_task.clone(),
     })
 }
 
