@@ -31,6 +31,9 @@ const LIVE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Simulated day the server starts on: facades and lifts are under construction in the
 /// default plan, so the district shows more than grey.
 const START_DAY: u32 = 180;
+/// Simulated days per second: slow enough that the plan (320 days) does not loop back to its
+/// all-grey start during a slow run, fast enough that the date moves every few frames.
+const SPEED: u32 = 4;
 /// Share of canvas pixels that must differ from the background.
 const MIN_COVERAGE: f64 = 0.15;
 /// Lighting scales a colour by 0.45..=1.0; allow a little below and above for rounding.
@@ -71,11 +74,12 @@ fn the_viewer_draws_the_district_in_its_lifecycle_colours_and_follows_live_updat
         return;
     }
 
-    let server = Server::start();
     let screenshots = screenshot_dir();
     std::fs::create_dir_all(&screenshots).expect("create target/browser-screenshots");
     let mut failures = Vec::new();
     for (backend, flags) in [("webgpu", WEBGPU_FLAGS), ("webgl2", WEBGL2_FLAGS)] {
+        // A fresh server per backend, so each starts on START_DAY, long before the plan loops.
+        let server = Server::start();
         if let Err(e) = check_backend(&server.url, backend, flags, &screenshots) {
             failures.push(format!("{backend}: {e}"));
         }
@@ -115,8 +119,15 @@ fn wait_ready(session: &Session) -> Result<Value, String> {
     while started.elapsed() < READY_TIMEOUT {
         last = session.script(
             "const r = window.renewtwin; return r ? { ready: r.ready, backend: r.backend, error: r.error ?? null, \
-             frames: r.frames, elementCount: r.elementCount, link: r.link } : null;",
+             frames: r.frames, elementCount: r.elementCount, link: r.link } \
+             : { page: location.href, title: document.title, state: document.readyState, \
+                 viewer: !!document.getElementById('viewer') };",
         )?;
+        if last["viewer"] == json!(false) && last["state"] == json!("complete") {
+            return Err(format!(
+                "the page has no viewer canvas (a binary built with RENEWTWIN_SKIP_VIEWER=1?): {last}"
+            ));
+        }
         if let Some(error) = last["error"].as_str() {
             return Err(format!("the viewer reported an error: {error}"));
         }
@@ -303,7 +314,7 @@ impl Server {
         let log = std::fs::File::create(screenshot_dir().with_file_name("browser-test-server.log"))
             .map_or_else(|_| Stdio::null(), Stdio::from);
         let mut child = Command::new(env!("CARGO_BIN_EXE_renewtwin"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--start-day", &START_DAY.to_string()])
+            .args(["serve", "--addr", "127.0.0.1:0", "--start-day", &START_DAY.to_string(), "--speed", &SPEED.to_string()])
             .stdout(Stdio::piped())
             .stderr(log)
             .process_group(0)
