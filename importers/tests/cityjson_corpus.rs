@@ -34,35 +34,85 @@ struct Expected {
 
 const EXPECTED: &[Expected] = &[
     // geographicalExtent 524 m × 328 m.
-    Expected { file: "cityjson/delft.json", objects: 570, extent_m: (300.0, 2_000.0), georeferenced: true },
+    Expected {
+        file: "cityjson/delft.json",
+        objects: 570,
+        extent_m: (300.0, 2_000.0),
+        georeferenced: true,
+    },
     // Ten 3D BAG buildings, about 500 m apart at most.
-    Expected { file: "cityjson/multi_lod.json", objects: 10, extent_m: (10.0, 1_000.0), georeferenced: false },
+    Expected {
+        file: "cityjson/multi_lod.json",
+        objects: 10,
+        extent_m: (10.0, 1_000.0),
+        georeferenced: false,
+    },
     // geographicalExtent 84 m × 373 m.
-    Expected { file: "cityjson/DH_01_subs.city.json", objects: 12, extent_m: (50.0, 1_000.0), georeferenced: false },
+    Expected {
+        file: "cityjson/DH_01_subs.city.json",
+        objects: 12,
+        extent_m: (50.0, 1_000.0),
+        georeferenced: false,
+    },
     // lon 16.32–16.43, lat 48.19–48.22: about 8 km × 3.5 km.
-    Expected { file: "geojson/vienna-streets.geojson", objects: 3356, extent_m: (3_000.0, 12_000.0), georeferenced: true },
+    Expected {
+        file: "geojson/vienna-streets.geojson",
+        objects: 3356,
+        extent_m: (3_000.0, 12_000.0),
+        georeferenced: true,
+    },
     // Installations all over Vienna.
-    Expected { file: "geojson/photovoltaic.json", objects: 1046, extent_m: (5_000.0, 40_000.0), georeferenced: true },
+    Expected {
+        file: "geojson/photovoltaic.json",
+        objects: 1046,
+        extent_m: (5_000.0, 40_000.0),
+        georeferenced: true,
+    },
 ];
 
 /// Every mesh is finite, has unit normals and in-range indices; every placement points at one.
 fn assert_meshes_valid(name: &str, model: &Model) {
     for (i, mesh) in model.meshes.iter().enumerate() {
         let vertices = mesh.positions.len() / 3;
-        assert_eq!(mesh.normals.len(), mesh.positions.len(), "{name}: mesh {i} normal count");
-        assert_eq!(mesh.indices.len() % 3, 0, "{name}: mesh {i} indices not in triples");
+        assert_eq!(
+            mesh.normals.len(),
+            mesh.positions.len(),
+            "{name}: mesh {i} normal count"
+        );
+        assert_eq!(
+            mesh.indices.len() % 3,
+            0,
+            "{name}: mesh {i} indices not in triples"
+        );
         assert!(!mesh.indices.is_empty(), "{name}: mesh {i} is empty");
-        assert!(mesh.positions.iter().all(|v| v.is_finite()), "{name}: mesh {i} has a non-finite position");
+        assert!(
+            mesh.positions.iter().all(|v| v.is_finite()),
+            "{name}: mesh {i} has a non-finite position"
+        );
         for n in mesh.normals.chunks_exact(3) {
             let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-            assert!((len - 1.0).abs() < 1e-3, "{name}: mesh {i} has a normal of length {len}");
+            assert!(
+                (len - 1.0).abs() < 1e-3,
+                "{name}: mesh {i} has a normal of length {len}"
+            );
         }
-        assert!(mesh.indices.iter().all(|&ix| (ix as usize) < vertices), "{name}: mesh {i} index out of range");
+        assert!(
+            mesh.indices.iter().all(|&ix| (ix as usize) < vertices),
+            "{name}: mesh {i} index out of range"
+        );
     }
     for e in &model.elements {
         for p in &e.placements {
-            assert!((p.mesh.0 as usize) < model.meshes.len(), "{name}: {} places a missing mesh", e.global_id);
-            assert!(p.transform.iter().all(|v| v.is_finite()), "{name}: {} has a non-finite transform", e.global_id);
+            assert!(
+                (p.mesh.0 as usize) < model.meshes.len(),
+                "{name}: {} places a missing mesh",
+                e.global_id
+            );
+            assert!(
+                p.transform.iter().all(|v| v.is_finite()),
+                "{name}: {} has a non-finite transform",
+                e.global_id
+            );
         }
     }
 }
@@ -71,7 +121,10 @@ fn assert_meshes_valid(name: &str, model: &Model) {
 fn every_city_corpus_file_imports_with_sane_counts_and_extent() {
     let dir = corpus_dir();
     if !dir.join("cityjson").is_dir() || !dir.join("geojson").is_dir() {
-        let why = format!("city corpus not found at {} (set RENEWTWIN_CORPUS)", dir.display());
+        let why = format!(
+            "city corpus not found at {} (set RENEWTWIN_CORPUS)",
+            dir.display()
+        );
         assert!(!corpus_required(), "{why}, and RENEWTWIN_REQUIRE_CORPUS=1");
         println!("skipped: {why}");
         return;
@@ -79,13 +132,28 @@ fn every_city_corpus_file_imports_with_sane_counts_and_extent() {
     // Every file in the folders is covered by the table, so a new corpus file is not missed.
     for sub in ["cityjson", "geojson"] {
         for entry in std::fs::read_dir(dir.join(sub)).expect("readable corpus folder") {
-            let name = format!("{sub}/{}", entry.expect("entry").file_name().to_string_lossy());
-            assert!(EXPECTED.iter().any(|e| e.file == name), "{name} is not in this test's table");
+            let name = format!(
+                "{sub}/{}",
+                entry.expect("entry").file_name().to_string_lossy()
+            );
+            assert!(
+                EXPECTED.iter().any(|e| e.file == name),
+                "{name} is not in this test's table"
+            );
         }
     }
     println!(
         "{:<34} {:>7} {:>8} {:>6} {:>7} {:>9} {:>10} {:>10} {:>8} {:>5}",
-        "file", "objects", "elements", "geom", "meshes", "triangles", "extent x", "extent y", "extent z", "diags"
+        "file",
+        "objects",
+        "elements",
+        "geom",
+        "meshes",
+        "triangles",
+        "extent x",
+        "extent y",
+        "extent z",
+        "diags"
     );
     for expected in EXPECTED {
         let path = dir.join(expected.file);
@@ -95,8 +163,15 @@ fn every_city_corpus_file_imports_with_sane_counts_and_extent() {
         assert_meshes_valid(name, &model);
         let bb = model.bbox();
         assert!(!bb.is_empty(), "{name}: no geometry");
-        assert!(bb.min.iter().chain(&bb.max).all(|v| v.is_finite()), "{name}: bbox not finite");
-        let extent = [bb.max[0] - bb.min[0], bb.max[1] - bb.min[1], bb.max[2] - bb.min[2]];
+        assert!(
+            bb.min.iter().chain(&bb.max).all(|v| v.is_finite()),
+            "{name}: bbox not finite"
+        );
+        let extent = [
+            bb.max[0] - bb.min[0],
+            bb.max[1] - bb.min[1],
+            bb.max[2] - bb.min[2],
+        ];
         println!(
             "{:<34} {:>7} {:>8} {:>6} {:>7} {:>9} {:>10.1} {:>10.1} {:>8.1} {:>5}",
             name,
@@ -113,7 +188,10 @@ fn every_city_corpus_file_imports_with_sane_counts_and_extent() {
         for d in model.diagnostics.iter().take(5) {
             println!("    {:?} {}: {}", d.severity, d.kind.key(), d.message);
         }
-        assert_eq!(model.source.entities, expected.objects, "{name}: objects read");
+        assert_eq!(
+            model.source.entities, expected.objects,
+            "{name}: objects read"
+        );
         // Every object is an element or (a parent with children) a spatial node.
         let containers = model.spatial.len() as u64 - 2;
         assert!(
@@ -136,11 +214,22 @@ fn every_city_corpus_file_imports_with_sane_counts_and_extent() {
             );
         }
         assert!(extent[2] < 500.0, "{name}: {} m tall", extent[2]);
-        assert_eq!(model.georef.is_some(), expected.georeferenced, "{name}: georeference");
+        assert_eq!(
+            model.georef.is_some(),
+            expected.georeferenced,
+            "{name}: georeference"
+        );
         assert!(
-            model.diagnostics.iter().all(|d| d.severity < Severity::Error),
+            model
+                .diagnostics
+                .iter()
+                .all(|d| d.severity < Severity::Error),
             "{name}: error diagnostics: {:?}",
-            model.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect::<Vec<_>>()
+            model
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .collect::<Vec<_>>()
         );
     }
 }

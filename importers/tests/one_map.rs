@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use renewtwin_generator::{DistrictConfig, district_ifc};
 use renewtwin_importers::{
-    GeoRef, ImportConfig, Model, ProjectFrame, Severity, SiteLocation, import_bytes, import_file, place,
+    GeoRef, ImportConfig, Model, ProjectFrame, Severity, SiteLocation, import_bytes, import_file,
+    place,
 };
 
 fn corpus_dir() -> PathBuf {
@@ -33,14 +34,27 @@ fn source_bbox(model: &Model, source: usize) -> renewtwin_importers::Aabb {
 #[test]
 fn a_district_a_street_and_city_context_share_one_frame() {
     let config = ImportConfig::default();
-    let district = district_ifc(&DistrictConfig { buildings: 2, seed: 3, ..DistrictConfig::default() });
+    let district = district_ifc(&DistrictConfig {
+        buildings: 2,
+        seed: 3,
+        ..DistrictConfig::default()
+    });
     let mut ifc = import_bytes("district.ifc", district.as_bytes(), &config).expect("ifc");
     // The generator sites its district in a Chinese city (IfcSite RefLatitude/RefLongitude);
     // re-site it 100 m north of the street, as a planner would place a design on the map.
-    assert!(ifc.georef.as_ref().is_some_and(|g| g.site_location.is_some()), "the district has a site location");
+    assert!(
+        ifc.georef
+            .as_ref()
+            .is_some_and(|g| g.site_location.is_some()),
+        "the district has a site location"
+    );
     ifc.georef = Some(GeoRef {
         map_conversion: None,
-        site_location: Some(SiteLocation { latitude: 52.0 + 100.0 / 111_250.0, longitude: 4.36, elevation: Some(0.0) }),
+        site_location: Some(SiteLocation {
+            latitude: 52.0 + 100.0 / 111_250.0,
+            longitude: 4.36,
+            elevation: Some(0.0),
+        }),
     });
     // A street along the district, 200 m east-west at 52.0 N 4.36 E (Delft), as GeoJSON.
     let street = br#"{ "type": "FeatureCollection", "features": [ { "type": "Feature", "id": "street",
@@ -62,7 +76,10 @@ fn a_district_a_street_and_city_context_share_one_frame() {
     let models = vec![geo, cj, ifc];
     let frame = ProjectFrame::choose(&models);
     let origin = frame.wgs84.expect("the street is georeferenced");
-    assert!((origin.lon - 4.36).abs() < 1e-9 && (origin.lat - 52.0).abs() < 1e-9, "{origin:?}");
+    assert!(
+        (origin.lon - 4.36).abs() < 1e-9 && (origin.lat - 52.0).abs() < 1e-9,
+        "{origin:?}"
+    );
     let placed = place(models, &frame);
 
     assert_eq!(placed.elements.len(), counts.iter().sum::<usize>());
@@ -71,27 +88,52 @@ fn a_district_a_street_and_city_context_share_one_frame() {
     assert_eq!(placed.sources[2].source.name, "district.ifc");
     for e in &placed.elements {
         for p in &e.placements {
-            assert!((p.mesh.0 as usize) < placed.meshes.len(), "{} places a missing mesh", e.global_id);
+            assert!(
+                (p.mesh.0 as usize) < placed.meshes.len(),
+                "{} places a missing mesh",
+                e.global_id
+            );
         }
     }
     // The street runs 205 m east-west through the origin (3 m of ribbon half-width beyond).
     let street = source_bbox(&placed, 0);
-    assert!((street.max[0] - street.min[0] - 205.3).abs() < 1.0, "{street:?}");
-    assert!(street.min[1].abs() < 5.0 && street.max[1].abs() < 5.0, "{street:?}");
+    assert!(
+        (street.max[0] - street.min[0] - 205.3).abs() < 1.0,
+        "{street:?}"
+    );
+    assert!(
+        street.min[1].abs() < 5.0 && street.max[1].abs() < 5.0,
+        "{street:?}"
+    );
     // The RD building: 10 m cube, within a few km of the origin, on the ground.
     let context = source_bbox(&placed, 1);
-    assert!((context.max[2] - context.min[2] - 10.0).abs() < 1e-3, "{context:?}");
+    assert!(
+        (context.max[2] - context.min[2] - 10.0).abs() < 1e-3,
+        "{context:?}"
+    );
     // RD grid north is 0.81° off true north here (grid convergence, (λ − 5.387°)·sin φ), so the
     // axis-aligned box of the rotated 10 m square is 10·(cos + sin 0.81°) = 10.14 m wide.
-    assert!((context.max[0] - context.min[0] - 10.14).abs() < 0.01, "{context:?}");
-    assert!(context.min[0].abs() < 3_000.0 && context.min[1].abs() < 3_000.0, "{context:?}");
+    assert!(
+        (context.max[0] - context.min[0] - 10.14).abs() < 0.01,
+        "{context:?}"
+    );
+    assert!(
+        context.min[0].abs() < 3_000.0 && context.min[1].abs() < 3_000.0,
+        "{context:?}"
+    );
     // The district: its model origin 100 m north of the frame origin, through its site location.
     let district = source_bbox(&placed, 2);
     assert!(!district.is_empty() && district.min.iter().all(|v| v.is_finite()));
     let shift = [0.0, 100.0, 0.0];
-    for i in 0..3 {
-        assert!((district.min[i] - unplaced.min[i] - shift[i]).abs() < 0.05, "{district:?} vs {unplaced:?}");
-        assert!((district.max[i] - unplaced.max[i] - shift[i]).abs() < 0.05, "{district:?} vs {unplaced:?}");
+    for (i, d) in shift.iter().enumerate() {
+        assert!(
+            (district.min[i] - unplaced.min[i] - d).abs() < 0.05,
+            "{district:?} vs {unplaced:?}"
+        );
+        assert!(
+            (district.max[i] - unplaced.max[i] - d).abs() < 0.05,
+            "{district:?} vs {unplaced:?}"
+        );
     }
     assert_eq!(ProjectFrame::of_model(&placed), Some(frame));
 }
@@ -100,7 +142,10 @@ fn a_district_a_street_and_city_context_share_one_frame() {
 fn vienna_streets_and_photovoltaic_points_land_on_the_same_map() {
     let dir = corpus_dir().join("geojson");
     if !dir.is_dir() {
-        let why = format!("geojson corpus not found at {} (set RENEWTWIN_CORPUS)", dir.display());
+        let why = format!(
+            "geojson corpus not found at {} (set RENEWTWIN_CORPUS)",
+            dir.display()
+        );
         assert!(!corpus_required(), "{why}, and RENEWTWIN_REQUIRE_CORPUS=1");
         println!("skipped: {why}");
         return;
@@ -116,9 +161,28 @@ fn vienna_streets_and_photovoltaic_points_land_on_the_same_map() {
     println!("streets {streets:?}\nphotovoltaic {pv:?}");
     // The streets cover central Vienna (lon 16.32–16.43, lat 48.19–48.22); the installations
     // spread over the whole city, so their box contains the streets' centre.
-    let centre = [(streets.min[0] + streets.max[0]) / 2.0, (streets.min[1] + streets.max[1]) / 2.0];
-    assert!(centre[0].abs() < 1.0 && centre[1].abs() < 1.0, "the frame is centred on the streets: {centre:?}");
-    assert!(pv.min[0] < centre[0] && centre[0] < pv.max[0] && pv.min[1] < centre[1] && centre[1] < pv.max[1]);
-    assert!(pv.max[0] - pv.min[0] < 40_000.0 && pv.max[1] - pv.min[1] < 40_000.0, "{pv:?}");
-    assert!(placed.diagnostics.iter().all(|d| d.severity < Severity::Warning));
+    let centre = [
+        (streets.min[0] + streets.max[0]) / 2.0,
+        (streets.min[1] + streets.max[1]) / 2.0,
+    ];
+    assert!(
+        centre[0].abs() < 1.0 && centre[1].abs() < 1.0,
+        "the frame is centred on the streets: {centre:?}"
+    );
+    assert!(
+        pv.min[0] < centre[0]
+            && centre[0] < pv.max[0]
+            && pv.min[1] < centre[1]
+            && centre[1] < pv.max[1]
+    );
+    assert!(
+        pv.max[0] - pv.min[0] < 40_000.0 && pv.max[1] - pv.min[1] < 40_000.0,
+        "{pv:?}"
+    );
+    assert!(
+        placed
+            .diagnostics
+            .iter()
+            .all(|d| d.severity < Severity::Warning)
+    );
 }

@@ -48,7 +48,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 
 use crate::geo::mesh::{MeshBuilder, PolygonError, mat_mul, push_centred, translation};
-use crate::geo::{city_diagnostic, city_spatial_root, identity_conversion, json_property, parse_json};
+use crate::geo::{
+    city_diagnostic, city_spatial_root, identity_conversion, json_property, parse_json,
+};
 use crate::{
     DiagnosticKind, Element, GeoRef, ImportConfig, ImportError, Importer, MeshId, Model, Placement,
     Property, PropertySet, PropertyValue, Severity, SourceInfo, SpatialKind, SpatialNode,
@@ -86,17 +88,31 @@ pub struct CityJsonImporter {
 /// is one of the standard ones.
 pub(crate) fn ifc_class(city_type: &str) -> (&'static str, bool) {
     match city_type {
-        "Building" | "BuildingPart" | "BuildingInstallation" | "BuildingConstructiveElement"
-        | "BuildingStorey" | "BuildingRoom" | "BuildingUnit" | "GenericCityObject" => {
-            ("IfcBuildingElementProxy", true)
-        }
+        "Building"
+        | "BuildingPart"
+        | "BuildingInstallation"
+        | "BuildingConstructiveElement"
+        | "BuildingStorey"
+        | "BuildingRoom"
+        | "BuildingUnit"
+        | "GenericCityObject" => ("IfcBuildingElementProxy", true),
         "BuildingFurniture" | "CityFurniture" => ("IfcFurniture", true),
-        "Bridge" | "BridgePart" | "BridgeInstallation" | "BridgeConstructiveElement"
-        | "BridgeRoom" | "BridgeFurniture" | "Road" | "Railway" | "TransportSquare"
-        | "Waterway" | "Tunnel" | "TunnelPart" | "TunnelInstallation"
-        | "TunnelConstructiveElement" | "TunnelHollowSpace" | "TunnelFurniture" => {
-            ("IfcCivilElement", true)
-        }
+        "Bridge"
+        | "BridgePart"
+        | "BridgeInstallation"
+        | "BridgeConstructiveElement"
+        | "BridgeRoom"
+        | "BridgeFurniture"
+        | "Road"
+        | "Railway"
+        | "TransportSquare"
+        | "Waterway"
+        | "Tunnel"
+        | "TunnelPart"
+        | "TunnelInstallation"
+        | "TunnelConstructiveElement"
+        | "TunnelHollowSpace"
+        | "TunnelFurniture" => ("IfcCivilElement", true),
         "LandUse" | "PlantCover" | "SolitaryVegetationObject" | "WaterBody" | "TINRelief" => {
             ("IfcGeographicElement", true)
         }
@@ -135,11 +151,18 @@ impl Importer for CityJsonImporter {
 
     fn sniff(&self, head: &[u8]) -> bool {
         let text = String::from_utf8_lossy(head);
-        text.trim_start_matches('\u{feff}').trim_start().starts_with('{')
+        text.trim_start_matches('\u{feff}')
+            .trim_start()
+            .starts_with('{')
             && (text.contains("\"CityJSON\"") || text.contains("\"CityObjects\""))
     }
 
-    fn import_bytes(&self, name: &str, bytes: &[u8], config: &ImportConfig) -> Result<Model, ImportError> {
+    fn import_bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        config: &ImportConfig,
+    ) -> Result<Model, ImportError> {
         if bytes.len() as u64 > config.max_file_bytes {
             return Err(ImportError::TooLarge {
                 path: name.to_owned(),
@@ -153,7 +176,9 @@ impl Importer for CityJsonImporter {
             format: "CityJSON",
             reason: reason.to_owned(),
         };
-        let root = doc.as_object().ok_or_else(|| not_readable("the top level is not a JSON object"))?;
+        let root = doc
+            .as_object()
+            .ok_or_else(|| not_readable("the top level is not a JSON object"))?;
         if root.get("type").and_then(Value::as_str) != Some("CityJSON") {
             return Err(not_readable("the top-level \"type\" is not \"CityJSON\""));
         }
@@ -263,7 +288,12 @@ impl Problems {
 }
 
 impl<'a> Reader<'a> {
-    fn new(name: &str, root: &'a Map<String, Value>, options: &'a CityJsonOptions, geometry: bool) -> Self {
+    fn new(
+        name: &str,
+        root: &'a Map<String, Value>,
+        options: &'a CityJsonOptions,
+        geometry: bool,
+    ) -> Self {
         let mut diagnostics = Vec::new();
         let (scale, translate) = read_transform(root.get("transform"), &mut diagnostics);
         let raw = root.get("vertices").and_then(Value::as_array);
@@ -296,7 +326,9 @@ impl<'a> Reader<'a> {
                 Severity::Warning,
                 DiagnosticKind::BadAttribute,
                 None,
-                format!("{bad} vertices are not three finite numbers; surfaces using them are skipped"),
+                format!(
+                    "{bad} vertices are not three finite numbers; surfaces using them are skipped"
+                ),
             ));
         }
         let templates_root = root.get("geometry-templates");
@@ -308,7 +340,11 @@ impl<'a> Reader<'a> {
         let template_vertices = templates_root
             .and_then(|t| t.get("vertices-templates"))
             .and_then(Value::as_array)
-            .map(|vs| vs.iter().map(|v| read_point(v).unwrap_or([f64::NAN; 3])).collect())
+            .map(|vs| {
+                vs.iter()
+                    .map(|v| read_point(v).unwrap_or([f64::NAN; 3]))
+                    .collect()
+            })
             .unwrap_or_default();
         let project_name = root
             .get("metadata")
@@ -335,7 +371,11 @@ impl<'a> Reader<'a> {
     fn read_objects(&mut self, objects: &'a Map<String, Value>) {
         // Objects with children become spatial nodes, parents before children.
         for (id, obj) in objects {
-            if obj.get("children").and_then(Value::as_array).is_some_and(|c| !c.is_empty()) {
+            if obj
+                .get("children")
+                .and_then(Value::as_array)
+                .is_some_and(|c| !c.is_empty())
+            {
                 self.spatial_node(objects, id, 0);
             }
         }
@@ -356,7 +396,12 @@ impl<'a> Reader<'a> {
     }
 
     /// The spatial node of object `id` (which has children), creating its ancestors first.
-    fn spatial_node(&mut self, objects: &'a Map<String, Value>, id: &'a str, depth: usize) -> Option<usize> {
+    fn spatial_node(
+        &mut self,
+        objects: &'a Map<String, Value>,
+        id: &'a str,
+        depth: usize,
+    ) -> Option<usize> {
         if let Some(&i) = self.nodes.get(id) {
             return Some(i);
         }
@@ -366,7 +411,9 @@ impl<'a> Reader<'a> {
                 Severity::Warning,
                 DiagnosticKind::DanglingReference,
                 None,
-                format!("city object {id}: parents nest deeper than {MAX_HIERARCHY_DEPTH} (a cycle?)"),
+                format!(
+                    "city object {id}: parents nest deeper than {MAX_HIERARCHY_DEPTH} (a cycle?)"
+                ),
             ));
             return None;
         }
@@ -392,9 +439,17 @@ impl<'a> Reader<'a> {
     }
 
     /// The container of an object: its first parent's node, else the site.
-    fn parent_node(&mut self, objects: &'a Map<String, Value>, id: &str, obj: &Value, depth: usize) -> usize {
+    fn parent_node(
+        &mut self,
+        objects: &'a Map<String, Value>,
+        id: &str,
+        obj: &Value,
+        depth: usize,
+    ) -> usize {
         const SITE: usize = 1;
-        let Some(parent) = parent_id(obj) else { return SITE };
+        let Some(parent) = parent_id(obj) else {
+            return SITE;
+        };
         let Some((parent_key, _)) = objects.get_key_value(parent) else {
             self.diagnostics.push(city_diagnostic(
                 Severity::Warning,
@@ -404,7 +459,8 @@ impl<'a> Reader<'a> {
             ));
             return SITE;
         };
-        self.spatial_node(objects, parent_key.as_str(), depth + 1).unwrap_or(SITE)
+        self.spatial_node(objects, parent_key.as_str(), depth + 1)
+            .unwrap_or(SITE)
     }
 
     fn read_object(&mut self, objects: &'a Map<String, Value>, id: &'a str, obj: &'a Value) {
@@ -441,7 +497,10 @@ impl<'a> Reader<'a> {
             ));
         }
         let has_node = self.nodes.get(id).copied();
-        let has_geometry = obj.get("geometry").and_then(Value::as_array).is_some_and(|g| !g.is_empty());
+        let has_geometry = obj
+            .get("geometry")
+            .and_then(Value::as_array)
+            .is_some_and(|g| !g.is_empty());
         if has_node.is_some() && !has_geometry {
             return; // a pure container: its spatial node carries it
         }
@@ -462,7 +521,14 @@ impl<'a> Reader<'a> {
             container: Some(container),
             type_name: None,
             property_sets: vec![
-                city_pset(id, city_type, lod.as_deref(), geometry_type.as_deref(), parent_id(obj), &surfaces),
+                city_pset(
+                    id,
+                    city_type,
+                    lod.as_deref(),
+                    geometry_type.as_deref(),
+                    parent_id(obj),
+                    &surfaces,
+                ),
                 attribute_pset(obj),
             ],
             placements,
@@ -472,9 +538,16 @@ impl<'a> Reader<'a> {
 
     /// Meshes the chosen LoD of an object: its placements, the LoD, geometry type(s) and the
     /// semantic type of each placement.
-    fn mesh_object(&mut self, id: &str, obj: &'a Value) -> (Vec<Placement>, Option<String>, Option<String>, Vec<String>) {
-        let geometries: Vec<&'a Value> =
-            obj.get("geometry").and_then(Value::as_array).map(|g| g.iter().collect()).unwrap_or_default();
+    fn mesh_object(
+        &mut self,
+        id: &str,
+        obj: &'a Value,
+    ) -> (Vec<Placement>, Option<String>, Option<String>, Vec<String>) {
+        let geometries: Vec<&'a Value> = obj
+            .get("geometry")
+            .and_then(Value::as_array)
+            .map(|g| g.iter().collect())
+            .unwrap_or_default();
         let with_lod: Vec<(&'a Value, Option<String>)> =
             geometries.iter().map(|&g| (g, self.lod_of(g))).collect();
         let Some(lod) = self.choose_lod(&with_lod) else {
@@ -519,7 +592,9 @@ impl<'a> Reader<'a> {
             ));
         }
         if placements.is_empty() && !geometries.is_empty() {
-            let meshable = types.iter().any(|t| surface_depth(t).is_some() || *t == "GeometryInstance");
+            let meshable = types
+                .iter()
+                .any(|t| surface_depth(t).is_some() || *t == "GeometryInstance");
             if meshable {
                 self.diagnostics.push(city_diagnostic(
                     Severity::Warning,
@@ -551,7 +626,10 @@ impl<'a> Reader<'a> {
     }
 
     fn choose_lod(&mut self, geometries: &[(&Value, Option<String>)]) -> Option<String> {
-        let mut lods: Vec<&str> = geometries.iter().filter_map(|(_, l)| l.as_deref()).collect();
+        let mut lods: Vec<&str> = geometries
+            .iter()
+            .filter_map(|(_, l)| l.as_deref())
+            .collect();
         lods.sort_by(|a, b| lod_rank(a).total_cmp(&lod_rank(b)));
         match &self.options.lod {
             LodChoice::Highest => lods.last().map(|s| (*s).to_owned()),
@@ -578,7 +656,11 @@ impl<'a> Reader<'a> {
         problems: &mut Problems,
     ) {
         problems.total += 1;
-        let Some(t) = g.get("template").and_then(Value::as_u64).and_then(|t| usize::try_from(t).ok()) else {
+        let Some(t) = g
+            .get("template")
+            .and_then(Value::as_u64)
+            .and_then(|t| usize::try_from(t).ok())
+        else {
             problems.skip("a geometry instance has no template index");
             return;
         };
@@ -618,7 +700,12 @@ impl<'a> Reader<'a> {
         if !self.template_meshes.contains_key(&t) {
             let mut semantic = Semantic::new();
             let mut template_problems = Problems::default();
-            mesh_geometry(template, &self.template_vertices, &mut semantic, &mut template_problems);
+            mesh_geometry(
+                template,
+                &self.template_vertices,
+                &mut semantic,
+                &mut template_problems,
+            );
             let mut list = Vec::new();
             for (kind, builder) in semantic {
                 if let Some(mesh) = builder.finish_in_place() {
@@ -637,16 +724,26 @@ impl<'a> Reader<'a> {
         }
         let transform = mat_mul(&translation(reference), &matrix);
         for (kind, mesh) in self.template_meshes.get(&t).into_iter().flatten() {
-            placements.push(Placement { mesh: *mesh, transform });
+            placements.push(Placement {
+                mesh: *mesh,
+                transform,
+            });
             surfaces.push(kind.clone());
         }
     }
 }
 
 /// Meshes one (non-instance) geometry into `semantic`, counting problems.
-fn mesh_geometry(g: &Value, vertices: &[[f64; 3]], semantic: &mut Semantic, problems: &mut Problems) {
+fn mesh_geometry(
+    g: &Value,
+    vertices: &[[f64; 3]],
+    semantic: &mut Semantic,
+    problems: &mut Problems,
+) {
     let gtype = g.get("type").and_then(Value::as_str).unwrap_or("");
-    let Some(depth) = surface_depth(gtype) else { return };
+    let Some(depth) = surface_depth(gtype) else {
+        return;
+    };
     let Some(boundaries) = g.get("boundaries") else {
         problems.total += 1;
         problems.skip(format!("a {gtype} has no boundaries"));
@@ -659,7 +756,12 @@ fn mesh_geometry(g: &Value, vertices: &[[f64; 3]], semantic: &mut Semantic, prob
         .and_then(Value::as_array)
         .map(|s| {
             s.iter()
-                .map(|x| x.get("type").and_then(Value::as_str).unwrap_or("unclassified").to_owned())
+                .map(|x| {
+                    x.get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unclassified")
+                        .to_owned()
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -692,7 +794,9 @@ fn collect_surfaces<'v>(
     problems: &mut Problems,
 ) {
     if depth == 0 {
-        let index = values.and_then(Value::as_u64).and_then(|i| usize::try_from(i).ok());
+        let index = values
+            .and_then(Value::as_u64)
+            .and_then(|i| usize::try_from(i).ok());
         out.push((boundaries, index));
         return;
     }
@@ -702,20 +806,30 @@ fn collect_surfaces<'v>(
         return;
     };
     for (i, item) in items.iter().enumerate() {
-        collect_surfaces(item, values.and_then(|v| v.get(i)), depth - 1, out, problems);
+        collect_surfaces(
+            item,
+            values.and_then(|v| v.get(i)),
+            depth - 1,
+            out,
+            problems,
+        );
     }
 }
 
 /// A surface's rings (outer first) as points, or why not.
 fn surface_rings(surface: &Value, vertices: &[[f64; 3]]) -> Result<Vec<Vec<[f64; 3]>>, String> {
-    let rings = surface.as_array().ok_or("a surface is not an array of rings")?;
+    let rings = surface
+        .as_array()
+        .ok_or("a surface is not an array of rings")?;
     if rings.is_empty() {
         return Err(PolygonError::TooFewPoints.reason().to_owned());
     }
     rings
         .iter()
         .map(|ring| {
-            let ids = ring.as_array().ok_or("a ring is not an array of vertex indices")?;
+            let ids = ring
+                .as_array()
+                .ok_or("a ring is not an array of vertex indices")?;
             ids.iter()
                 .map(|i| {
                     let ix = i.as_u64().and_then(|i| usize::try_from(i).ok());
@@ -735,8 +849,13 @@ fn lod_rank(lod: &str) -> f64 {
 }
 
 /// `transform.scale` and `transform.translate`, defaults 1 and 0, bad values diagnosed.
-fn read_transform(t: Option<&Value>, diagnostics: &mut Vec<crate::Diagnostic>) -> ([f64; 3], [f64; 3]) {
-    let Some(t) = t else { return ([1.0; 3], [0.0; 3]) };
+fn read_transform(
+    t: Option<&Value>,
+    diagnostics: &mut Vec<crate::Diagnostic>,
+) -> ([f64; 3], [f64; 3]) {
+    let Some(t) = t else {
+        return ([1.0; 3], [0.0; 3]);
+    };
     let scale = t.get("scale").and_then(read_point);
     let translate = t.get("translate").and_then(read_point);
     let scale = match scale {
@@ -774,7 +893,9 @@ fn read_point(v: &Value) -> Option<[f64; 3]> {
 }
 
 fn parent_id(obj: &Value) -> Option<&str> {
-    obj.get("parents").and_then(|p| p.get(0)).and_then(Value::as_str)
+    obj.get("parents")
+        .and_then(|p| p.get(0))
+        .and_then(Value::as_str)
 }
 
 fn object_name(id: &str, obj: &Value) -> String {
@@ -786,7 +907,10 @@ fn object_name(id: &str, obj: &Value) -> String {
 }
 
 fn text(name: &str, value: &str) -> Property {
-    Property { name: name.to_owned(), value: PropertyValue::Text(value.to_owned()) }
+    Property {
+        name: name.to_owned(),
+        value: PropertyValue::Text(value.to_owned()),
+    }
 }
 
 /// The `CityJSON` property set.
@@ -811,7 +935,10 @@ fn city_pset(
     if !surfaces.is_empty() {
         properties.push(text("surfaces", &surfaces.join(",")));
     }
-    PropertySet { name: "CityJSON".to_owned(), properties }
+    PropertySet {
+        name: "CityJSON".to_owned(),
+        properties,
+    }
 }
 
 /// The `CityJSON attributes` property set.
@@ -821,5 +948,8 @@ fn attribute_pset(obj: &Value) -> PropertySet {
         .and_then(Value::as_object)
         .map(|a| a.iter().filter_map(|(k, v)| json_property(k, v)).collect())
         .unwrap_or_default();
-    PropertySet { name: "CityJSON attributes".to_owned(), properties }
+    PropertySet {
+        name: "CityJSON attributes".to_owned(),
+        properties,
+    }
 }

@@ -4,7 +4,9 @@ use super::*;
 use crate::{DiagnosticKind, ImportConfig, Importer, Model, PropertyValue, import_bytes};
 
 fn import(text: &str) -> Model {
-    CityJsonImporter::default().import_bytes("test.city.json", text.as_bytes(), &ImportConfig::default()).expect("imports")
+    CityJsonImporter::default()
+        .import_bytes("test.city.json", text.as_bytes(), &ImportConfig::default())
+        .expect("imports")
 }
 
 fn triangles(model: &Model) -> usize {
@@ -18,7 +20,11 @@ fn placed_area(model: &Model) -> f64 {
         let mesh = &model.meshes[p.mesh.0 as usize];
         let v = |i: u32| {
             let i = i as usize * 3;
-            [f64::from(mesh.positions[i]), f64::from(mesh.positions[i + 1]), f64::from(mesh.positions[i + 2])]
+            [
+                f64::from(mesh.positions[i]),
+                f64::from(mesh.positions[i + 1]),
+                f64::from(mesh.positions[i + 2]),
+            ]
         };
         for t in mesh.indices.chunks_exact(3) {
             let c = crate::geo::mesh::cross(
@@ -69,16 +75,24 @@ const CUBE_1_1: &str = r#"{
 #[test]
 fn the_transform_puts_a_cube_at_its_real_coordinates_in_metres() {
     let model = import(CUBE_1_1);
-    assert_eq!(model.origin, [85000.0, 447001.0, 0.0], "origin is the translation rounded");
+    assert_eq!(
+        model.origin,
+        [85000.0, 447001.0, 0.0],
+        "origin is the translation rounded"
+    );
     let bb = model.bbox();
     let expect_min = [0.2, -0.3, 5.0];
-    for i in 0..3 {
-        assert!((bb.min[i] - expect_min[i]).abs() < 1e-4, "{:?}", bb);
-        assert!((bb.max[i] - (expect_min[i] + 1.0)).abs() < 1e-4, "{:?}", bb);
+    for (i, min) in expect_min.iter().enumerate() {
+        assert!((bb.min[i] - min).abs() < 1e-4, "{:?}", bb);
+        assert!((bb.max[i] - (min + 1.0)).abs() < 1e-4, "{:?}", bb);
     }
     assert_eq!(triangles(&model), 12);
     assert!((placed_area(&model) - 6.0).abs() < 1e-4);
-    let crs = model.georef.as_ref().and_then(|g| g.map_conversion.as_ref()).and_then(|m| m.target_crs.clone());
+    let crs = model
+        .georef
+        .as_ref()
+        .and_then(|g| g.map_conversion.as_ref())
+        .and_then(|m| m.target_crs.clone());
     assert_eq!(crs.as_deref(), Some("EPSG:7415"));
     assert_eq!(model.source.schema, "CityJSON 1.1");
 }
@@ -90,21 +104,39 @@ fn semantic_surfaces_become_one_mesh_each_listed_in_the_property_set() {
     assert_eq!(cube.class, "IfcBuildingElementProxy");
     assert_eq!(cube.global_id, "cube");
     assert_eq!(cube.placements.len(), 3);
-    assert_eq!(text(&model, 0, "CityJSON", "surfaces").as_deref(), Some("GroundSurface,RoofSurface,WallSurface"));
-    assert_eq!(text(&model, 0, "CityJSON", "type").as_deref(), Some("Building"));
+    assert_eq!(
+        text(&model, 0, "CityJSON", "surfaces").as_deref(),
+        Some("GroundSurface,RoofSurface,WallSurface")
+    );
+    assert_eq!(
+        text(&model, 0, "CityJSON", "type").as_deref(),
+        Some("Building")
+    );
     assert_eq!(text(&model, 0, "CityJSON", "lod").as_deref(), Some("2"));
     let tri = |i: usize| model.meshes[cube.placements[i].mesh.0 as usize].triangle_count();
     assert_eq!((tri(0), tri(1), tri(2)), (2, 2, 8));
     // The roof faces up, the ground down.
     let roof = &model.meshes[cube.placements[1].mesh.0 as usize];
-    assert!(roof.normals.chunks_exact(3).all(|n| (n[2] - 1.0).abs() < 1e-6));
+    assert!(
+        roof.normals
+            .chunks_exact(3)
+            .all(|n| (n[2] - 1.0).abs() < 1e-6)
+    );
     let ground = &model.meshes[cube.placements[0].mesh.0 as usize];
-    assert!(ground.normals.chunks_exact(3).all(|n| (n[2] + 1.0).abs() < 1e-6));
+    assert!(
+        ground
+            .normals
+            .chunks_exact(3)
+            .all(|n| (n[2] + 1.0).abs() < 1e-6)
+    );
     assert_eq!(
         cube.property("CityJSON attributes", "yearOfConstruction"),
         Some(&PropertyValue::Integer(1923))
     );
-    assert_eq!(cube.property("CityJSON attributes", "measuredHeight"), Some(&PropertyValue::Real(1.0)));
+    assert_eq!(
+        cube.property("CityJSON attributes", "measuredHeight"),
+        Some(&PropertyValue::Real(1.0))
+    );
 }
 
 #[test]
@@ -119,7 +151,11 @@ fn a_cityjson_2_0_surface_with_a_hole_is_triangulated_around_it() {
     );
     assert_eq!(model.elements[0].class, "IfcGeographicElement");
     assert_eq!(triangles(&model), 8);
-    assert!((placed_area(&model) - 84.0).abs() < 1e-6, "{}", placed_area(&model));
+    assert!(
+        (placed_area(&model) - 84.0).abs() < 1e-6,
+        "{}",
+        placed_area(&model)
+    );
     assert_eq!(model.source.schema, "CityJSON 2.0");
 }
 
@@ -136,14 +172,30 @@ fn the_highest_lod_is_meshed_by_default_and_another_on_request() {
     assert_eq!(triangles(&model), 2);
     assert_eq!(text(&model, 0, "CityJSON", "lod").as_deref(), Some("2.2"));
     let pick = |lod: LodChoice| {
-        let importer = CityJsonImporter { options: CityJsonOptions { lod, assume_crs: None } };
-        importer.import_bytes("t", TWO_LODS.as_bytes(), &ImportConfig::default()).expect("imports")
+        let importer = CityJsonImporter {
+            options: CityJsonOptions {
+                lod,
+                assume_crs: None,
+            },
+        };
+        importer
+            .import_bytes("t", TWO_LODS.as_bytes(), &ImportConfig::default())
+            .expect("imports")
     };
     assert_eq!(triangles(&pick(LodChoice::Lowest)), 1);
     assert_eq!(triangles(&pick(LodChoice::Exact("1".to_owned()))), 1);
     let fallback = pick(LodChoice::Exact("3".to_owned()));
-    assert_eq!(triangles(&fallback), 2, "a missing lod falls back to the highest");
-    assert!(fallback.diagnostics.iter().any(|d| d.message.contains("requested lod")));
+    assert_eq!(
+        triangles(&fallback),
+        2,
+        "a missing lod falls back to the highest"
+    );
+    assert!(
+        fallback
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("requested lod"))
+    );
 }
 
 #[test]
@@ -157,13 +209,20 @@ fn a_building_with_parts_is_a_spatial_node_containing_them() {
                  { "type": "MultiSurface", "lod": "1", "boundaries": [[[0, 1, 2]]] } ] } },
              "vertices": [[0,0,0],[1,0,0],[1,1,0]] }"#,
     );
-    assert_eq!(model.elements.len(), 1, "the building without geometry is only a container");
+    assert_eq!(
+        model.elements.len(),
+        1,
+        "the building without geometry is only a container"
+    );
     let node = model.elements[0].container.expect("contained");
     assert_eq!(model.spatial[node].class, "IfcBuilding");
     assert_eq!(model.spatial[node].name.as_deref(), Some("Huis"));
     assert_eq!(model.spatial[node].parent, Some(1), "under the site");
     assert_eq!(model.spatial[1].class, "IfcSite");
-    assert_eq!(text(&model, 0, "CityJSON", "parent").as_deref(), Some("house"));
+    assert_eq!(
+        text(&model, 0, "CityJSON", "parent").as_deref(),
+        Some("house")
+    );
 }
 
 #[test]
@@ -175,8 +234,14 @@ fn the_class_table_maps_city_types_to_physical_ifc_classes() {
     assert_eq!(ifc_class("PlantCover"), ("IfcGeographicElement", true));
     assert_eq!(ifc_class("LandUse"), ("IfcGeographicElement", true));
     assert_eq!(ifc_class("WaterBody"), ("IfcGeographicElement", true));
-    assert_eq!(ifc_class("GenericCityObject"), ("IfcBuildingElementProxy", true));
-    assert_eq!(ifc_class("+NoiseBarrier"), ("IfcBuildingElementProxy", false));
+    assert_eq!(
+        ifc_class("GenericCityObject"),
+        ("IfcBuildingElementProxy", true)
+    );
+    assert_eq!(
+        ifc_class("+NoiseBarrier"),
+        ("IfcBuildingElementProxy", false)
+    );
 }
 
 #[test]
@@ -199,7 +264,10 @@ fn a_geometry_template_is_meshed_once_and_placed_per_instance() {
     assert_eq!(model.meshes.len(), 1);
     let t1 = &model.elements[0].placements[0].transform;
     let t2 = &model.elements[1].placements[0].transform;
-    assert_eq!(model.elements[0].placements[0].mesh, model.elements[1].placements[0].mesh);
+    assert_eq!(
+        model.elements[0].placements[0].mesh,
+        model.elements[1].placements[0].mesh
+    );
     assert_eq!((t1[0], t1[12], t1[13]), (2.0, 10.0, 20.0));
     assert_eq!((t2[0], t2[12], t2[13]), (1.0, 30.0, 40.0));
     assert_eq!(text(&model, 0, "CityJSON", "lod").as_deref(), Some("2"));
@@ -225,29 +293,69 @@ fn bad_rings_unknown_types_and_wrong_nesting_are_diagnostics_naming_the_object()
              "vertices": [[0,0,0],[1,0,0],[1,1,0], ["x", 1, 2]] }"#,
     );
     let has = |needle: &str, kind: DiagnosticKind| {
-        model.diagnostics.iter().any(|d| d.kind == kind && d.message.contains(needle))
+        model
+            .diagnostics
+            .iter()
+            .any(|d| d.kind == kind && d.message.contains(needle))
     };
-    assert!(has("bad-index: 1 of 2 surfaces skipped", DiagnosticKind::GeometryRepaired), "{:#?}", model.diagnostics);
-    assert!(has("vertex index 99 is out of range", DiagnosticKind::GeometryRepaired));
+    assert!(
+        has(
+            "bad-index: 1 of 2 surfaces skipped",
+            DiagnosticKind::GeometryRepaired
+        ),
+        "{:#?}",
+        model.diagnostics
+    );
+    assert!(has(
+        "vertex index 99 is out of range",
+        DiagnosticKind::GeometryRepaired
+    ));
     assert!(has("short-ring", DiagnosticKind::GeometryMissing));
     assert!(has("wrong-nesting", DiagnosticKind::GeometryRepaired));
     assert!(has("\"Spaceport\"", DiagnosticKind::Other));
     assert!(has("no-type", DiagnosticKind::MalformedRecord));
-    assert!(has("parent nobody does not exist", DiagnosticKind::DanglingReference));
-    assert!(has("1 vertices are not three finite numbers", DiagnosticKind::BadAttribute));
-    assert_eq!(triangles(&model), 1, "the good surface of bad-index survives");
-    assert_eq!(model.elements.iter().find(|e| e.global_id == "strange").map(|e| e.class.as_str()), Some("IfcBuildingElementProxy"));
+    assert!(has(
+        "parent nobody does not exist",
+        DiagnosticKind::DanglingReference
+    ));
+    assert!(has(
+        "1 vertices are not three finite numbers",
+        DiagnosticKind::BadAttribute
+    ));
+    assert_eq!(
+        triangles(&model),
+        1,
+        "the good surface of bad-index survives"
+    );
+    assert_eq!(
+        model
+            .elements
+            .iter()
+            .find(|e| e.global_id == "strange")
+            .map(|e| e.class.as_str()),
+        Some("IfcBuildingElementProxy")
+    );
 }
 
 #[test]
 fn unreadable_files_are_errors_naming_the_problem() {
     let importer = CityJsonImporter::default();
     let config = ImportConfig::default();
-    let err = importer.import_bytes("broken.json", b"{ \"type\": \"CityJSON\", ", &config).expect_err("broken");
-    assert!(err.to_string().contains("broken.json: not a readable CityJSON file: invalid JSON at line 1"), "{err}");
-    let err = importer.import_bytes("x.json", br#"{"type":"CityJSON"}"#, &config).expect_err("no objects");
+    let err = importer
+        .import_bytes("broken.json", b"{ \"type\": \"CityJSON\", ", &config)
+        .expect_err("broken");
+    assert!(
+        err.to_string()
+            .contains("broken.json: not a readable CityJSON file: invalid JSON at line 1"),
+        "{err}"
+    );
+    let err = importer
+        .import_bytes("x.json", br#"{"type":"CityJSON"}"#, &config)
+        .expect_err("no objects");
     assert!(err.to_string().contains("no \"CityObjects\""), "{err}");
-    let err = importer.import_bytes("x.json", br#"[1, 2]"#, &config).expect_err("array");
+    let err = importer
+        .import_bytes("x.json", br#"[1, 2]"#, &config)
+        .expect_err("array");
     assert!(err.to_string().contains("not a JSON object"), "{err}");
 }
 
@@ -255,16 +363,30 @@ fn unreadable_files_are_errors_naming_the_problem() {
 fn import_bytes_finds_cityjson_even_when_type_comes_last() {
     let text = r#"{"CityObjects": {}, "vertices": [], "version": "2.0", "type": "CityJSON"}"#;
     assert!(!CityJsonImporter::default().sniff(b"{\"features\": []}"));
-    let model = import_bytes("tile.json", text.as_bytes(), &ImportConfig::default()).expect("dispatched");
+    let model =
+        import_bytes("tile.json", text.as_bytes(), &ImportConfig::default()).expect("dispatched");
     assert_eq!(model.source.schema, "CityJSON 2.0");
-    let err = import_bytes("other.json", br#"{"type": "Topology"}"#, &ImportConfig::default()).expect_err("unknown");
-    assert!(err.to_string().contains("neither CityJSON nor GeoJSON"), "{err}");
+    let err = import_bytes(
+        "other.json",
+        br#"{"type": "Topology"}"#,
+        &ImportConfig::default(),
+    )
+    .expect_err("unknown");
+    assert!(
+        err.to_string().contains("neither CityJSON nor GeoJSON"),
+        "{err}"
+    );
 }
 
 #[test]
 fn semantics_only_import_keeps_objects_without_meshes() {
-    let config = ImportConfig { geometry: false, ..ImportConfig::default() };
-    let model = CityJsonImporter::default().import_bytes("t", CUBE_1_1.as_bytes(), &config).expect("imports");
+    let config = ImportConfig {
+        geometry: false,
+        ..ImportConfig::default()
+    };
+    let model = CityJsonImporter::default()
+        .import_bytes("t", CUBE_1_1.as_bytes(), &config)
+        .expect("imports");
     assert_eq!(model.elements.len(), 1);
     assert!(model.meshes.is_empty());
 }

@@ -2,7 +2,7 @@
 //! (ear clipping by `earcutr`), quads and strips, built in model metres (f64) and stored
 //! relative to their own centre in f32, so kilometre-wide tiles keep millimetre precision.
 
-use crate::{Mesh, Placement, MeshId};
+use crate::{Mesh, MeshId, Placement};
 
 /// Why a polygon produced no triangles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +70,9 @@ impl MeshBuilder {
     pub(crate) fn quad(&mut self, a: [f64; 3], b: [f64; 3], c: [f64; 3], d: [f64; 3]) {
         let n = cross(sub(b, a), sub(d, a));
         let n2 = cross(sub(d, c), sub(b, c));
-        let Some(n) = normalize(add(n, n2)) else { return };
+        let Some(n) = normalize(add(n, n2)) else {
+            return;
+        };
         let i = self.vertex(a, n);
         self.vertex(b, n);
         self.vertex(c, n);
@@ -83,7 +85,9 @@ impl MeshBuilder {
     /// equal to the first is allowed. The face normal follows the outer ring's orientation
     /// (counter-clockwise seen from the front). Returns the number of triangles added.
     pub(crate) fn polygon(&mut self, rings: &[Vec<[f64; 3]>]) -> Result<usize, PolygonError> {
-        let Some(outer) = rings.first() else { return Err(PolygonError::TooFewPoints) };
+        let Some(outer) = rings.first() else {
+            return Err(PolygonError::TooFewPoints);
+        };
         let outer = clean_ring(outer)?;
         if outer.len() < 3 {
             return Err(PolygonError::TooFewPoints);
@@ -165,9 +169,22 @@ impl MeshBuilder {
         let positions = self
             .positions
             .chunks_exact(3)
-            .flat_map(|p| [(p[0] - centre[0]) as f32, (p[1] - centre[1]) as f32, (p[2] - centre[2]) as f32])
+            .flat_map(|p| {
+                [
+                    (p[0] - centre[0]) as f32,
+                    (p[1] - centre[1]) as f32,
+                    (p[2] - centre[2]) as f32,
+                ]
+            })
             .collect();
-        Some((Mesh { positions, normals: self.normals, indices: self.indices }, centre))
+        Some((
+            Mesh {
+                positions,
+                normals: self.normals,
+                indices: self.indices,
+            },
+            centre,
+        ))
     }
 
     /// The mesh in its own coordinates as built (for templates placed by a matrix).
@@ -176,7 +193,11 @@ impl MeshBuilder {
             return None;
         }
         let positions = self.positions.iter().map(|&c| c as f32).collect();
-        Some(Mesh { positions, normals: self.normals, indices: self.indices })
+        Some(Mesh {
+            positions,
+            normals: self.normals,
+            indices: self.indices,
+        })
     }
 }
 
@@ -185,7 +206,10 @@ pub(crate) fn push_centred(meshes: &mut Vec<Mesh>, builder: MeshBuilder) -> Opti
     let (mesh, centre) = builder.finish_centred()?;
     let id = MeshId(meshes.len() as u32);
     meshes.push(mesh);
-    Some(Placement { mesh: id, transform: translation(centre) })
+    Some(Placement {
+        mesh: id,
+        transform: translation(centre),
+    })
 }
 
 /// Column-major translation matrix.
@@ -198,8 +222,9 @@ pub(crate) fn translation(t: [f64; 3]) -> [f64; 16] {
 }
 
 /// Column-major 4×4 identity.
-pub(crate) const IDENTITY: [f64; 16] =
-    [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+pub(crate) const IDENTITY: [f64; 16] = [
+    1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+];
 
 /// `a · b` for column-major 4×4 matrices.
 pub(crate) fn mat_mul(a: &[f64; 16], b: &[f64; 16]) -> [f64; 16] {
@@ -224,7 +249,12 @@ fn clean_ring(ring: &[[f64; 3]]) -> Result<Vec<[f64; 3]>, PolygonError> {
         }
         out.push(p);
     }
-    while out.len() > 1 && out.first().zip(out.last()).is_some_and(|(&a, &b)| same(a, b)) {
+    while out.len() > 1
+        && out
+            .first()
+            .zip(out.last())
+            .is_some_and(|(&a, &b)| same(a, b))
+    {
         out.pop();
     }
     Ok(out)
@@ -249,7 +279,11 @@ fn newell(ring: &[[f64; 3]]) -> [f64; 3] {
 }
 
 fn perpendicular(n: [f64; 3]) -> [f64; 3] {
-    if n[0].abs() < 0.9 { cross(n, [1.0, 0.0, 0.0]) } else { cross(n, [0.0, 1.0, 0.0]) }
+    if n[0].abs() < 0.9 {
+        cross(n, [1.0, 0.0, 0.0])
+    } else {
+        cross(n, [0.0, 1.0, 0.0])
+    }
 }
 
 pub(crate) fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
@@ -265,7 +299,11 @@ pub(crate) fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
 }
 
 pub(crate) fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
 }
 
 /// The unit vector along `v`, or `None` when `v` has (almost) no length.
@@ -280,8 +318,19 @@ mod tests {
 
     #[test]
     fn a_square_with_a_square_hole_has_eight_triangles_and_the_right_area() {
-        let outer = vec![[0.0, 0.0, 0.0], [10.0, 0.0, 0.0], [10.0, 10.0, 0.0], [0.0, 10.0, 0.0], [0.0, 0.0, 0.0]];
-        let hole = vec![[3.0, 3.0, 0.0], [3.0, 7.0, 0.0], [7.0, 7.0, 0.0], [7.0, 3.0, 0.0]];
+        let outer = vec![
+            [0.0, 0.0, 0.0],
+            [10.0, 0.0, 0.0],
+            [10.0, 10.0, 0.0],
+            [0.0, 10.0, 0.0],
+            [0.0, 0.0, 0.0],
+        ];
+        let hole = vec![
+            [3.0, 3.0, 0.0],
+            [3.0, 7.0, 0.0],
+            [7.0, 7.0, 0.0],
+            [7.0, 3.0, 0.0],
+        ];
         let mut b = MeshBuilder::default();
         let n = b.polygon(&[outer, hole]).expect("triangulates");
         assert_eq!(n, 8);
@@ -292,30 +341,50 @@ mod tests {
             .map(|t| {
                 let p = |i: u32| {
                     let i = i as usize * 3;
-                    [f64::from(mesh.positions[i]), f64::from(mesh.positions[i + 1]), f64::from(mesh.positions[i + 2])]
+                    [
+                        f64::from(mesh.positions[i]),
+                        f64::from(mesh.positions[i + 1]),
+                        f64::from(mesh.positions[i + 2]),
+                    ]
                 };
                 let c = cross(sub(p(t[1]), p(t[0])), sub(p(t[2]), p(t[0])));
                 assert!(c[2] > 0.0, "every triangle faces the ring's normal (+z)");
                 c[2] / 2.0
             })
             .sum();
-        assert!((area - 84.0).abs() < 1e-9, "100 m² minus the 16 m² hole, got {area}");
+        assert!(
+            (area - 84.0).abs() < 1e-9,
+            "100 m² minus the 16 m² hole, got {area}"
+        );
     }
 
     #[test]
     fn a_vertical_wall_keeps_its_outward_normal() {
         // Counter-clockwise seen from -y: the normal points to -y.
-        let ring = vec![[0.0, 0.0, 0.0], [4.0, 0.0, 0.0], [4.0, 0.0, 3.0], [2.0, 0.0, 4.0], [0.0, 0.0, 3.0]];
+        let ring = vec![
+            [0.0, 0.0, 0.0],
+            [4.0, 0.0, 0.0],
+            [4.0, 0.0, 3.0],
+            [2.0, 0.0, 4.0],
+            [0.0, 0.0, 3.0],
+        ];
         let mut b = MeshBuilder::default();
         assert_eq!(b.polygon(&[ring]), Ok(3));
         let mesh = b.finish_in_place().expect("mesh");
-        assert!(mesh.normals.chunks_exact(3).all(|n| (n[1] + 1.0).abs() < 1e-6));
+        assert!(
+            mesh.normals
+                .chunks_exact(3)
+                .all(|n| (n[1] + 1.0).abs() < 1e-6)
+        );
     }
 
     #[test]
     fn bad_rings_are_errors_not_panics() {
         let mut b = MeshBuilder::default();
-        assert_eq!(b.polygon(&[vec![[0.0; 3], [1.0, 0.0, 0.0]]]), Err(PolygonError::TooFewPoints));
+        assert_eq!(
+            b.polygon(&[vec![[0.0; 3], [1.0, 0.0, 0.0]]]),
+            Err(PolygonError::TooFewPoints)
+        );
         assert_eq!(
             b.polygon(&[vec![[0.0; 3], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0]]]),
             Err(PolygonError::Degenerate)
@@ -331,7 +400,12 @@ mod tests {
     #[test]
     fn centred_meshes_are_placed_back_where_they_were() {
         let mut b = MeshBuilder::default();
-        b.quad([1000.0, 2000.0, 0.0], [1010.0, 2000.0, 0.0], [1010.0, 2010.0, 0.0], [1000.0, 2010.0, 0.0]);
+        b.quad(
+            [1000.0, 2000.0, 0.0],
+            [1010.0, 2000.0, 0.0],
+            [1010.0, 2010.0, 0.0],
+            [1000.0, 2010.0, 0.0],
+        );
         let mut meshes = Vec::new();
         let placement = push_centred(&mut meshes, b).expect("placement");
         assert_eq!(&placement.transform[12..15], &[1005.0, 2005.0, 0.0]);

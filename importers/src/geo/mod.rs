@@ -124,7 +124,10 @@ fn same_grid(a: &str, b: &str) -> bool {
 impl ProjectFrame {
     /// A frame at a WGS84 origin: local x east, y north, z up.
     pub fn at_wgs84(lon: f64, lat: f64, height: f64) -> Self {
-        Self { wgs84: Some(GeoPoint { lon, lat, height }), map: None }
+        Self {
+            wgs84: Some(GeoPoint { lon, lat, height }),
+            map: None,
+        }
     }
 
     /// A frame at an origin in a projected CRS: local x/y along its grid. Its WGS84 origin is
@@ -139,7 +142,15 @@ impl ProjectFrame {
             Some(KnownCrs::Wgs84) => return Self::at_wgs84(easting, northing, height),
             None => None,
         };
-        Self { wgs84, map: Some(MapPoint { crs, easting, northing, height }) }
+        Self {
+            wgs84,
+            map: Some(MapPoint {
+                crs,
+                easting,
+                northing,
+                height,
+            }),
+        }
     }
 
     /// The frame a model's own georeference implies, with its model-frame origin as the project
@@ -168,7 +179,7 @@ impl ProjectFrame {
     }
 
     /// WGS84 → local metres, and whether the result is approximate (grid taken as east/north).
-    fn from_wgs84(&self, lon: f64, lat: f64, h: f64) -> Option<([f64; 3], bool)> {
+    fn wgs84_to_local(&self, lon: f64, lat: f64, h: f64) -> Option<([f64; 3], bool)> {
         if let Some(map) = &self.map {
             if known_crs(&map.crs) == Some(KnownCrs::Rd) {
                 let (x, y) = rd::wgs84_to_rd(lon, lat);
@@ -179,23 +190,29 @@ impl ProjectFrame {
             return Some((local, true));
         }
         let o = self.wgs84?;
-        Some((LocalFrame::new(o.lon, o.lat, o.height).to_local(lon, lat, h), false))
+        Some((
+            LocalFrame::new(o.lon, o.lat, o.height).to_local(lon, lat, h),
+            false,
+        ))
     }
 
     /// Projected CRS coordinates → local metres, and whether approximate.
-    fn from_map(&self, crs: Option<&str>, p: [f64; 3]) -> Option<([f64; 3], bool)> {
+    fn map_to_local(&self, crs: Option<&str>, p: [f64; 3]) -> Option<([f64; 3], bool)> {
         if let Some(map) = &self.map {
             // A map conversion without a CRS name is taken to share the frame's CRS.
             if crs.is_none_or(|c| same_grid(&normalize_crs(c), &map.crs)) {
-                return Some(([p[0] - map.easting, p[1] - map.northing, p[2] - map.height], false));
+                return Some((
+                    [p[0] - map.easting, p[1] - map.northing, p[2] - map.height],
+                    false,
+                ));
             }
         }
         match known_crs(&normalize_crs(crs?)) {
             Some(KnownCrs::Rd) => {
                 let (lon, lat) = rd::rd_to_wgs84(p[0], p[1]);
-                self.from_wgs84(lon, lat, p[2])
+                self.wgs84_to_local(lon, lat, p[2])
             }
-            Some(KnownCrs::Wgs84) => self.from_wgs84(p[0], p[1], p[2]),
+            Some(KnownCrs::Wgs84) => self.wgs84_to_local(p[0], p[1], p[2]),
             None => None,
         }
     }
@@ -215,9 +232,13 @@ impl ProjectFrame {
                 }),
                 [map.easting, map.northing, map.height],
             ),
-            None if site_location.is_some() => {
-                (Some(GeoRef { map_conversion: None, site_location }), [0.0; 3])
-            }
+            None if site_location.is_some() => (
+                Some(GeoRef {
+                    map_conversion: None,
+                    site_location,
+                }),
+                [0.0; 3],
+            ),
             None => (None, [0.0; 3]),
         }
     }
@@ -246,7 +267,11 @@ fn map_of(mc: &MapConversion, q: [f64; 3]) -> [f64; 3] {
     } else {
         (1.0, 0.0)
     };
-    let k = if mc.scale.is_finite() && mc.scale > 0.0 { mc.scale } else { 1.0 };
+    let k = if mc.scale.is_finite() && mc.scale > 0.0 {
+        mc.scale
+    } else {
+        1.0
+    };
     [
         mc.eastings + k * (c * q[0] - s * q[1]),
         mc.northings + k * (s * q[0] + c * q[1]),
@@ -265,24 +290,37 @@ enum Mapping {
 }
 
 /// Model point → project frame, through the model's georeference.
-fn model_to_frame(model: &Model, frame: &ProjectFrame, p: [f64; 3]) -> Result<Option<([f64; 3], bool)>, String> {
-    let Some(georef) = &model.georef else { return Ok(None) };
-    let q = [model.origin[0] + p[0], model.origin[1] + p[1], model.origin[2] + p[2]];
+fn model_to_frame(
+    model: &Model,
+    frame: &ProjectFrame,
+    p: [f64; 3],
+) -> Result<Option<([f64; 3], bool)>, String> {
+    let Some(georef) = &model.georef else {
+        return Ok(None);
+    };
+    let q = [
+        model.origin[0] + p[0],
+        model.origin[1] + p[1],
+        model.origin[2] + p[2],
+    ];
     if let Some(mc) = &georef.map_conversion {
         let m = map_of(mc, q);
-        return frame.from_map(mc.target_crs.as_deref(), m).map(Some).ok_or_else(|| {
-            format!(
-                "its map CRS {} cannot be converted into the project frame ({}); it is placed \
+        return frame
+            .map_to_local(mc.target_crs.as_deref(), m)
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "its map CRS {} cannot be converted into the project frame ({}); it is placed \
                  as it is",
-                mc.target_crs.as_deref().unwrap_or("(unnamed)"),
-                frame.describe()
-            )
-        });
+                    mc.target_crs.as_deref().unwrap_or("(unnamed)"),
+                    frame.describe()
+                )
+            });
     }
     if let Some(site) = georef.site_location {
         let enu = LocalFrame::new(site.longitude, site.latitude, site.elevation.unwrap_or(0.0));
         let (lon, lat, h) = enu.to_geodetic(q);
-        return frame.from_wgs84(lon, lat, h).map(Some).ok_or_else(|| {
+        return frame.wgs84_to_local(lon, lat, h).map(Some).ok_or_else(|| {
             format!(
                 "its WGS84 location cannot be converted into the project frame ({}); it is \
                  placed as it is",
@@ -310,7 +348,11 @@ fn mapping(model: &Model, frame: &ProjectFrame) -> Mapping {
     let c = if bb.is_empty() {
         [0.0; 3]
     } else {
-        [(bb.min[0] + bb.max[0]) / 2.0, (bb.min[1] + bb.max[1]) / 2.0, (bb.min[2] + bb.max[2]) / 2.0]
+        [
+            (bb.min[0] + bb.max[0]) / 2.0,
+            (bb.min[1] + bb.max[1]) / 2.0,
+            (bb.min[2] + bb.max[2]) / 2.0,
+        ]
     };
     const STEP: f64 = 100.0;
     let at = |p: [f64; 3]| model_to_frame(model, frame, p);
@@ -324,7 +366,9 @@ fn mapping(model: &Model, frame: &ProjectFrame) -> Mapping {
         let mut p = c;
         p[axis] += STEP;
         let Ok(Some((fp, _))) = at(p) else {
-            return Mapping::Unconvertible("its georeference does not convert near its centre".to_owned());
+            return Mapping::Unconvertible(
+                "its georeference does not convert near its centre".to_owned(),
+            );
         };
         for row in 0..3 {
             m[axis * 4 + row] = (fp[row] - fc[row]) / STEP;
@@ -349,7 +393,11 @@ pub fn place(models: Vec<Model>, frame: &ProjectFrame) -> Model {
     let (georef, origin) = frame.georef();
     let mut out = Model {
         source: SourceInfo {
-            name: models.iter().map(|m| m.source.name.as_str()).collect::<Vec<_>>().join(" + "),
+            name: models
+                .iter()
+                .map(|m| m.source.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
             schema: "placed".to_owned(),
             bytes: models.iter().map(|m| m.source.bytes).sum(),
             entities: models.iter().map(|m| m.source.entities).sum(),
@@ -378,7 +426,9 @@ pub fn place(models: Vec<Model>, frame: &ProjectFrame) -> Model {
             Mapping::AsIs => {
                 out.diagnostics.push(info(
                     DiagnosticKind::Other,
-                    format!("{name}: not georeferenced; its model origin is put at the project origin"),
+                    format!(
+                        "{name}: not georeferenced; its model origin is put at the project origin"
+                    ),
                 ));
                 IDENTITY
             }
@@ -420,24 +470,32 @@ pub fn place(models: Vec<Model>, frame: &ProjectFrame) -> Model {
             e
         }));
         out.meshes.extend(model.meshes);
-        out.diagnostics.extend(model.diagnostics.into_iter().map(|mut d| {
-            d.message = format!("{name}: {}", d.message);
-            d
-        }));
-        out.schedules.extend(model.schedules.into_iter().map(|mut s| {
-            for t in &mut s.tasks {
-                for p in &mut t.products {
-                    *p += element_base;
+        out.diagnostics
+            .extend(model.diagnostics.into_iter().map(|mut d| {
+                d.message = format!("{name}: {}", d.message);
+                d
+            }));
+        out.schedules
+            .extend(model.schedules.into_iter().map(|mut s| {
+                for t in &mut s.tasks {
+                    for p in &mut t.products {
+                        *p += element_base;
+                    }
                 }
-            }
-            s
-        }));
+                s
+            }));
     }
     out
 }
 
 fn info(kind: DiagnosticKind, message: String) -> Diagnostic {
-    Diagnostic { severity: Severity::Info, kind, step_id: None, class: None, message }
+    Diagnostic {
+        severity: Severity::Info,
+        kind,
+        step_id: None,
+        class: None,
+        message,
+    }
 }
 
 /// Reads CityJSON or GeoJSON when `bytes` are a JSON object whose top-level `"type"` names one;
@@ -481,12 +539,21 @@ fn top_level_type(bytes: &[u8]) -> Option<String> {
 }
 
 /// Parses `bytes` as one JSON document, or says where it is broken.
-pub(crate) fn parse_json(name: &str, format: &'static str, bytes: &[u8]) -> Result<Value, ImportError> {
+pub(crate) fn parse_json(
+    name: &str,
+    format: &'static str,
+    bytes: &[u8],
+) -> Result<Value, ImportError> {
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     serde_json::from_slice(text).map_err(|e| ImportError::NotReadable {
         path: name.to_owned(),
         format,
-        reason: format!("invalid JSON at line {}, column {}: {}", e.line(), e.column(), lower_first(&e.to_string())),
+        reason: format!(
+            "invalid JSON at line {}, column {}: {}",
+            e.line(),
+            e.column(),
+            lower_first(&e.to_string())
+        ),
     })
 }
 
@@ -511,7 +578,10 @@ pub(crate) fn json_property(name: &str, value: &Value) -> Option<Property> {
         Value::String(s) => PropertyValue::Text(s.clone()),
         other => PropertyValue::Other(other.to_string()),
     };
-    Some(Property { name: name.to_owned(), value })
+    Some(Property {
+        name: name.to_owned(),
+        value,
+    })
 }
 
 /// The spatial root of a city model: an `IfcProject` and one `IfcSite` under it (index 1).
@@ -547,7 +617,13 @@ pub(crate) fn city_diagnostic(
     class: Option<&str>,
     message: String,
 ) -> Diagnostic {
-    Diagnostic { severity, kind, step_id: None, class: class.map(str::to_owned), message }
+    Diagnostic {
+        severity,
+        kind,
+        step_id: None,
+        class: class.map(str::to_owned),
+        message,
+    }
 }
 
 #[cfg(test)]

@@ -53,7 +53,11 @@ pub(crate) fn rd_to_wgs84(x: f64, y: f64) -> (f64, f64) {
     let dx = (x - X0) * 1e-5;
     let dy = (y - Y0) * 1e-5;
     let series = |terms: &[(i32, i32, f64)]| -> f64 {
-        terms.iter().map(|&(p, q, c)| c * dx.powi(p) * dy.powi(q)).sum::<f64>() / 3600.0
+        terms
+            .iter()
+            .map(|&(p, q, c)| c * dx.powi(p) * dy.powi(q))
+            .sum::<f64>()
+            / 3600.0
     };
     (LON0 + series(&L), LAT0 + series(&K))
 }
@@ -115,15 +119,25 @@ mod tests {
     fn delft_lies_where_delft_is() {
         // The Delft corpus tile's centre; Delft's market square is at about 52.011 N, 4.359 E.
         let (lon, lat) = rd_to_wgs84(84_878.0, 447_586.0);
-        assert!((lat - 52.012).abs() < 0.01 && (lon - 4.366).abs() < 0.01, "{lon} {lat}");
+        assert!(
+            (lat - 52.012).abs() < 0.01 && (lon - 4.366).abs() < 0.01,
+            "{lon} {lat}"
+        );
     }
 
     #[test]
     fn wgs84_to_rd_inverts_the_forward_series() {
-        for &(x, y) in &[(84_878.0, 447_586.0), (121_000.0, 487_000.0), (250_000.0, 600_000.0)] {
+        for &(x, y) in &[
+            (84_878.0, 447_586.0),
+            (121_000.0, 487_000.0),
+            (250_000.0, 600_000.0),
+        ] {
             let (lon, lat) = rd_to_wgs84(x, y);
             let (bx, by) = wgs84_to_rd(lon, lat);
-            assert!((bx - x).abs() < 1e-3 && (by - y).abs() < 1e-3, "{x},{y} → {bx},{by}");
+            assert!(
+                (bx - x).abs() < 1e-3 && (by - y).abs() < 1e-3,
+                "{x},{y} → {bx},{by}"
+            );
         }
     }
 }

@@ -5,17 +5,26 @@ use crate::geo::mesh::{MeshBuilder, push_centred};
 use crate::{Element, ImportConfig, Importer, Mesh, SpatialKind};
 
 /// A model with one element whose mesh is a small triangle at each of `points` (model metres).
-fn model_with_points(name: &str, points: &[[f64; 3]], georef: Option<GeoRef>, origin: [f64; 3]) -> Model {
+fn model_with_points(
+    name: &str,
+    points: &[[f64; 3]],
+    georef: Option<GeoRef>,
+    origin: [f64; 3],
+) -> Model {
     let mut meshes: Vec<Mesh> = Vec::new();
     let mut placements = Vec::new();
     for &p in points {
         let mut b = MeshBuilder::default();
         let q = |dx: f64, dy: f64| [p[0] + dx, p[1] + dy, p[2]];
-        b.polygon(&[vec![q(0.0, 0.0), q(0.01, 0.0), q(0.0, 0.01)]]).expect("triangle");
+        b.polygon(&[vec![q(0.0, 0.0), q(0.01, 0.0), q(0.0, 0.01)]])
+            .expect("triangle");
         placements.extend(push_centred(&mut meshes, b));
     }
     Model {
-        source: SourceInfo { name: name.to_owned(), ..SourceInfo::default() },
+        source: SourceInfo {
+            name: name.to_owned(),
+            ..SourceInfo::default()
+        },
         spatial: city_spatial_root(name, name),
         elements: vec![Element {
             step_id: 0,
@@ -49,13 +58,20 @@ fn placed_vertex(model: &Model, e: usize, i: usize) -> [f64; 3] {
 }
 
 fn rd_georef() -> Option<GeoRef> {
-    Some(GeoRef { map_conversion: Some(identity_conversion("EPSG:7415", "test")), site_location: None })
+    Some(GeoRef {
+        map_conversion: Some(identity_conversion("EPSG:7415", "test")),
+        site_location: None,
+    })
 }
 
 fn wgs84_georef(lon: f64, lat: f64) -> Option<GeoRef> {
     Some(GeoRef {
         map_conversion: None,
-        site_location: Some(SiteLocation { latitude: lat, longitude: lon, elevation: Some(0.0) }),
+        site_location: Some(SiteLocation {
+            latitude: lat,
+            longitude: lon,
+            elevation: Some(0.0),
+        }),
     })
 }
 
@@ -65,7 +81,10 @@ fn distance(a: [f64; 3], b: [f64; 3]) -> f64 {
 
 #[test]
 fn crs_names_are_normalised_from_urls_and_urns() {
-    assert_eq!(normalize_crs("https://www.opengis.net/def/crs/EPSG/0/7415"), "EPSG:7415");
+    assert_eq!(
+        normalize_crs("https://www.opengis.net/def/crs/EPSG/0/7415"),
+        "EPSG:7415"
+    );
     assert_eq!(normalize_crs("urn:ogc:def:crs:EPSG::28992"), "EPSG:28992");
     assert_eq!(normalize_crs("EPSG:28992+5709"), "EPSG:28992");
     assert_eq!(normalize_crs("urn:ogc:def:crs:OGC:1.3:CRS84"), "OGC:CRS84");
@@ -74,11 +93,22 @@ fn crs_names_are_normalised_from_urls_and_urns() {
 
 #[test]
 fn an_rd_frame_knows_its_wgs84_origin() {
-    let frame = ProjectFrame::at_map("https://www.opengis.net/def/crs/EPSG/0/7415", 155_000.0, 463_000.0, 0.0);
+    let frame = ProjectFrame::at_map(
+        "https://www.opengis.net/def/crs/EPSG/0/7415",
+        155_000.0,
+        463_000.0,
+        0.0,
+    );
     let o = frame.wgs84.expect("converted");
     assert_eq!((o.lon, o.lat), (5.387_206_21, 52.155_174_40));
-    assert_eq!(frame.map.as_ref().map(|m| m.crs.as_str()), Some("EPSG:7415"));
-    assert_eq!(ProjectFrame::at_map("EPSG:31256", 1.0, 2.0, 0.0).wgs84, None);
+    assert_eq!(
+        frame.map.as_ref().map(|m| m.crs.as_str()),
+        Some("EPSG:7415")
+    );
+    assert_eq!(
+        ProjectFrame::at_map("EPSG:31256", 1.0, 2.0, 0.0).wgs84,
+        None
+    );
 }
 
 #[test]
@@ -87,8 +117,18 @@ fn two_wgs84_models_with_different_origins_meet_at_the_same_point() {
     let spot = (16.372, 48.208);
     let a0 = LocalFrame::new(16.37, 48.2, 0.0);
     let b0 = LocalFrame::new(16.39, 48.21, 0.0);
-    let a = model_with_points("a", &[a0.to_local(spot.0, spot.1, 0.0)], wgs84_georef(16.37, 48.2), [0.0; 3]);
-    let b = model_with_points("b", &[b0.to_local(spot.0, spot.1, 0.0)], wgs84_georef(16.39, 48.21), [0.0; 3]);
+    let a = model_with_points(
+        "a",
+        &[a0.to_local(spot.0, spot.1, 0.0)],
+        wgs84_georef(16.37, 48.2),
+        [0.0; 3],
+    );
+    let b = model_with_points(
+        "b",
+        &[b0.to_local(spot.0, spot.1, 0.0)],
+        wgs84_georef(16.39, 48.21),
+        [0.0; 3],
+    );
     let frame = ProjectFrame::choose(&[a.clone(), b.clone()]);
     assert_eq!(frame, ProjectFrame::at_wgs84(16.37, 48.2, 0.0));
     let placed = place(vec![a, b], &frame);
@@ -96,22 +136,48 @@ fn two_wgs84_models_with_different_origins_meet_at_the_same_point() {
     assert!(distance(pa, pb) < 0.001, "{pa:?} vs {pb:?}");
     assert_eq!(placed.sources.len(), 2);
     assert_eq!(placed.sources[1].first_element, 1);
-    assert_eq!(placed.elements[1].placements[0].mesh.0, 1, "mesh ids offset");
-    assert_eq!(placed.elements[1].container, Some(3), "containers offset past a's two nodes");
+    assert_eq!(
+        placed.elements[1].placements[0].mesh.0, 1,
+        "mesh ids offset"
+    );
+    assert_eq!(
+        placed.elements[1].container,
+        Some(3),
+        "containers offset past a's two nodes"
+    );
     assert_eq!(placed.spatial[3].parent, Some(2));
-    assert_eq!(placed.spatial.iter().filter(|n| n.kind == SpatialKind::Project).count(), 2);
-    assert_eq!(ProjectFrame::of_model(&placed), Some(frame), "the result carries its frame");
+    assert_eq!(
+        placed
+            .spatial
+            .iter()
+            .filter(|n| n.kind == SpatialKind::Project)
+            .count(),
+        2
+    );
+    assert_eq!(
+        ProjectFrame::of_model(&placed),
+        Some(frame),
+        "the result carries its frame"
+    );
 }
 
 #[test]
 fn an_rd_city_model_and_a_wgs84_point_meet_through_the_rd_formulas() {
     let (x, y) = (85_000.0, 447_000.0);
-    let city = model_with_points("city", &[[x - 84_900.0, y - 446_900.0, 0.0]], rd_georef(), [84_900.0, 446_900.0, 0.0]);
+    let city = model_with_points(
+        "city",
+        &[[x - 84_900.0, y - 446_900.0, 0.0]],
+        rd_georef(),
+        [84_900.0, 446_900.0, 0.0],
+    );
     let (lon, lat) = rd::rd_to_wgs84(x, y);
     let point = model_with_points("point", &[[0.0; 3]], wgs84_georef(lon, lat), [0.0; 3]);
     // In the RD frame of the city model: exact translation for it, RD inverse for the point.
     let frame = ProjectFrame::choose(&[city.clone(), point.clone()]);
-    assert_eq!(frame.map.as_ref().map(|m| (m.easting, m.northing)), Some((84_900.0, 446_900.0)));
+    assert_eq!(
+        frame.map.as_ref().map(|m| (m.easting, m.northing)),
+        Some((84_900.0, 446_900.0))
+    );
     let placed = place(vec![city.clone(), point.clone()], &frame);
     let (pc, pp) = (placed_vertex(&placed, 0, 0), placed_vertex(&placed, 1, 0));
     assert!(distance(pc, [100.0, 100.0, 0.0]) < 1e-6, "{pc:?}");
@@ -121,7 +187,10 @@ fn an_rd_city_model_and_a_wgs84_point_meet_through_the_rd_formulas() {
     let placed = place(vec![city, point], &frame);
     let (pc, pp) = (placed_vertex(&placed, 0, 0), placed_vertex(&placed, 1, 0));
     assert!(distance(pc, pp) < 0.01, "{pc:?} vs {pp:?}");
-    assert!(pc[0] > 0.0 && pc[1] > 0.0, "north-east of the origin: {pc:?}");
+    assert!(
+        pc[0] > 0.0 && pc[1] > 0.0,
+        "north-east of the origin: {pc:?}"
+    );
 }
 
 /// The per-model affine transform is exact at the model's centre; this measures how far it
@@ -129,7 +198,12 @@ fn an_rd_city_model_and_a_wgs84_point_meet_through_the_rd_formulas() {
 /// frame 10 km away: the figure quoted in the module documentation.
 #[test]
 fn linearising_an_rd_tile_into_a_wgs84_frame_stays_within_three_centimetres() {
-    let corners = [[-2500.0, -2500.0, 0.0], [2500.0, -2500.0, 0.0], [2500.0, 2500.0, 30.0], [-2500.0, 2500.0, 0.0]];
+    let corners = [
+        [-2500.0, -2500.0, 0.0],
+        [2500.0, -2500.0, 0.0],
+        [2500.0, 2500.0, 30.0],
+        [-2500.0, 2500.0, 0.0],
+    ];
     let origin = [85_000.0, 447_000.0, 0.0];
     let tile = model_with_points("tile", &corners, rd_georef(), origin);
     let (lon, lat) = rd::rd_to_wgs84(95_000.0, 447_000.0);
@@ -170,22 +244,53 @@ fn a_map_conversion_rotates_and_offsets_like_ifc() {
 
 #[test]
 fn inputs_that_cannot_be_placed_say_so_and_stay_as_they_are() {
-    let austrian = Some(GeoRef { map_conversion: Some(identity_conversion("EPSG:31256", "test")), site_location: None });
+    let austrian = Some(GeoRef {
+        map_conversion: Some(identity_conversion("EPSG:31256", "test")),
+        site_location: None,
+    });
     let unknown = model_with_points("gk", &[[1.0, 2.0, 0.0]], austrian, [0.0; 3]);
     let bare = model_with_points("bare", &[[3.0, 4.0, 0.0]], None, [0.0; 3]);
-    let placed = place(vec![unknown, bare], &ProjectFrame::at_wgs84(16.37, 48.2, 0.0));
+    let placed = place(
+        vec![unknown, bare],
+        &ProjectFrame::at_wgs84(16.37, 48.2, 0.0),
+    );
     assert!(distance(placed_vertex(&placed, 0, 0), [1.0, 2.0, 0.0]) < 1e-6);
     assert!(distance(placed_vertex(&placed, 1, 0), [3.0, 4.0, 0.0]) < 1e-6);
-    let warning = placed.diagnostics.iter().find(|d| d.severity == Severity::Warning).expect("warning");
-    assert!(warning.message.starts_with("gk: its map CRS EPSG:31256 cannot be converted"), "{}", warning.message);
-    assert!(placed.diagnostics.iter().any(|d| d.severity == Severity::Info && d.message.starts_with("bare: not georeferenced")));
+    let warning = placed
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == Severity::Warning)
+        .expect("warning");
+    assert!(
+        warning
+            .message
+            .starts_with("gk: its map CRS EPSG:31256 cannot be converted"),
+        "{}",
+        warning.message
+    );
+    assert!(
+        placed
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Info
+                && d.message.starts_with("bare: not georeferenced"))
+    );
     // With both origins given, another projected CRS is placed beside WGS84 approximately.
     let mut frame = ProjectFrame::at_map("EPSG:31256", 0.0, 0.0, 0.0);
-    frame.wgs84 = Some(GeoPoint { lon: 16.37, lat: 48.2, height: 0.0 });
+    frame.wgs84 = Some(GeoPoint {
+        lon: 16.37,
+        lat: 48.2,
+        height: 0.0,
+    });
     let point = model_with_points("p", &[[0.0; 3]], wgs84_georef(16.37, 48.2), [0.0; 3]);
     let placed = place(vec![point], &frame);
     assert!(distance(placed_vertex(&placed, 0, 0), [0.0; 3]) < 0.02);
-    assert!(placed.diagnostics.iter().any(|d| d.message.contains("grid convergence and scale ignored")));
+    assert!(
+        placed
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("grid convergence and scale ignored"))
+    );
 }
 
 #[test]
@@ -197,13 +302,23 @@ fn a_geojson_import_and_a_cityjson_import_share_one_frame() {
           { "type": "MultiSurface", "lod": "1", "boundaries": [[[0, 1, 2]]] } ] } },
         "vertices": [[0, 0, 0], [10000, 0, 0], [0, 10000, 0]] }"#;
     let (lon, lat) = rd::rd_to_wgs84(85_000.0, 447_000.0);
-    let geo = format!(r#"{{"type": "Feature", "properties": {{}}, "geometry": {{"type": "Point", "coordinates": [{lon}, {lat}]}}}}"#);
+    let geo = format!(
+        r#"{{"type": "Feature", "properties": {{}}, "geometry": {{"type": "Point", "coordinates": [{lon}, {lat}]}}}}"#
+    );
     let config = ImportConfig::default();
-    let a = crate::CityJsonImporter::default().import_bytes("tile.city.json", city, &config).expect("city");
-    let b = crate::GeoJsonImporter::default().import_bytes("point.geojson", geo.as_bytes(), &config).expect("geojson");
+    let a = crate::CityJsonImporter::default()
+        .import_bytes("tile.city.json", city, &config)
+        .expect("city");
+    let b = crate::GeoJsonImporter::default()
+        .import_bytes("point.geojson", geo.as_bytes(), &config)
+        .expect("geojson");
     let frame = ProjectFrame::choose(&[a.clone(), b.clone()]);
     let placed = place(vec![a, b], &frame);
-    let building = placed.elements[0].placements.iter().map(|p| p.transform[12]).fold(f64::INFINITY, f64::min);
+    let building = placed.elements[0]
+        .placements
+        .iter()
+        .map(|p| p.transform[12])
+        .fold(f64::INFINITY, f64::min);
     assert!(building.is_finite());
     let bb_building = {
         let mut m = placed.clone();
@@ -212,7 +327,10 @@ fn a_geojson_import_and_a_cityjson_import_share_one_frame() {
     };
     let marker = placed_vertex(&placed, 1, 0);
     // The marker's lowest vertex sits on the building's first corner (its local 0, 0).
-    assert!((bb_building.min[0] - 0.0).abs() < 1e-3 && (bb_building.min[1] - 0.0).abs() < 1e-3, "{bb_building:?}");
+    assert!(
+        (bb_building.min[0] - 0.0).abs() < 1e-3 && (bb_building.min[1] - 0.0).abs() < 1e-3,
+        "{bb_building:?}"
+    );
     let marker_foot = [marker[0] - 0.5, marker[1], marker[2] - 0.5];
     assert!(distance(marker_foot, [0.0, 0.0, 0.0]) < 0.01, "{marker:?}");
     assert_eq!(placed.source.name, "tile.city.json + point.geojson");

@@ -19,7 +19,11 @@ pub(crate) fn geodetic_to_ecef(lon: f64, lat: f64, h: f64) -> [f64; 3] {
     let (sl, cl) = lat.to_radians().sin_cos();
     let (so, co) = lon.to_radians().sin_cos();
     let n = A / (1.0 - E2 * sl * sl).sqrt();
-    [(n + h) * cl * co, (n + h) * cl * so, (n * (1.0 - E2) + h) * sl]
+    [
+        (n + h) * cl * co,
+        (n + h) * cl * so,
+        (n * (1.0 - E2) + h) * sl,
+    ]
 }
 
 /// ECEF metres → geodetic `(lon, lat, h)` in degrees and metres (fixed-point iteration on the
@@ -68,20 +72,24 @@ impl LocalFrame {
     }
 
     /// The origin as `(lon, lat, h)`.
-    pub(crate) fn origin(&self) -> (f64, f64, f64) {
+    pub(crate) fn origin(self) -> (f64, f64, f64) {
         (self.lon0, self.lat0, self.h0)
     }
 
     /// Geodetic → local `[x east, y north, z height above the origin]` in metres.
-    pub(crate) fn to_local(&self, lon: f64, lat: f64, h: f64) -> [f64; 3] {
+    pub(crate) fn to_local(self, lon: f64, lat: f64, h: f64) -> [f64; 3] {
         let p = geodetic_to_ecef(lon, lat, h);
-        let d = [p[0] - self.ecef0[0], p[1] - self.ecef0[1], p[2] - self.ecef0[2]];
+        let d = [
+            p[0] - self.ecef0[0],
+            p[1] - self.ecef0[1],
+            p[2] - self.ecef0[2],
+        ];
         [dot(self.east, d), dot(self.north, d), h - self.h0]
     }
 
     /// Local metres → geodetic `(lon, lat, h)`: the inverse of [`Self::to_local`], found by
     /// adjusting the tangent-plane "up" component until the height matches.
-    pub(crate) fn to_geodetic(&self, p: [f64; 3]) -> (f64, f64, f64) {
+    pub(crate) fn to_geodetic(self, p: [f64; 3]) -> (f64, f64, f64) {
         let target_h = p[2] + self.h0;
         // First guess: the sphere's drop below the tangent plane.
         let mut u = p[2] - (p[0] * p[0] + p[1] * p[1]) / (2.0 * A);
@@ -122,9 +130,16 @@ mod tests {
 
     #[test]
     fn ecef_round_trips_to_geodetic() {
-        for &(lon, lat, h) in &[(16.37, 48.21, 180.0), (4.36, 52.0, -3.0), (-70.0, -33.4, 500.0)] {
+        for &(lon, lat, h) in &[
+            (16.37, 48.21, 180.0),
+            (4.36, 52.0, -3.0),
+            (-70.0, -33.4, 500.0),
+        ] {
             let (lo, la, hh) = ecef_to_geodetic(geodetic_to_ecef(lon, lat, h));
-            assert!((lo - lon).abs() < 1e-10 && (la - lat).abs() < 1e-10, "{lo} {la}");
+            assert!(
+                (lo - lon).abs() < 1e-10 && (la - lat).abs() < 1e-10,
+                "{lo} {la}"
+            );
             assert!((hh - h).abs() < 1e-6, "{hh}");
         }
     }
@@ -159,7 +174,11 @@ mod tests {
     #[test]
     fn local_coordinates_round_trip_to_geodetic() {
         let frame = LocalFrame::new(16.37, 48.2, 150.0);
-        for p in [[0.0, 0.0, 0.0], [3000.0, -2500.0, 12.5], [-8000.0, 6000.0, -40.0]] {
+        for p in [
+            [0.0, 0.0, 0.0],
+            [3000.0, -2500.0, 12.5],
+            [-8000.0, 6000.0, -40.0],
+        ] {
             let (lon, lat, h) = frame.to_geodetic(p);
             let back = frame.to_local(lon, lat, h);
             for i in 0..3 {

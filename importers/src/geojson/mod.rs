@@ -39,10 +39,13 @@ use serde_json::Value;
 
 use crate::geo::mesh::{MeshBuilder, push_centred};
 use crate::geo::wgs84::LocalFrame;
-use crate::geo::{city_diagnostic, city_spatial_root, identity_conversion, json_property, normalize_crs, parse_json};
+use crate::geo::{
+    city_diagnostic, city_spatial_root, identity_conversion, json_property, normalize_crs,
+    parse_json,
+};
 use crate::{
-    Diagnostic, DiagnosticKind, Element, GeoRef, ImportConfig, ImportError, Importer, MeshId, Model, Placement,
-    Property, PropertySet, PropertyValue, Severity, SiteLocation, SourceInfo,
+    Diagnostic, DiagnosticKind, Element, GeoRef, ImportConfig, ImportError, Importer, MeshId,
+    Model, Placement, Property, PropertySet, PropertyValue, Severity, SiteLocation, SourceInfo,
 };
 
 /// How line features are built.
@@ -68,7 +71,10 @@ pub struct GeoJsonOptions {
 
 impl Default for GeoJsonOptions {
     fn default() -> Self {
-        Self { lines: LineKind::Auto, max_positions: 20_000_000 }
+        Self {
+            lines: LineKind::Auto,
+            max_positions: 20_000_000,
+        }
     }
 }
 
@@ -107,11 +113,20 @@ impl Importer for GeoJsonImporter {
 
     fn sniff(&self, head: &[u8]) -> bool {
         let text = String::from_utf8_lossy(head);
-        text.trim_start_matches('\u{feff}').trim_start().starts_with('{')
-            && ["\"FeatureCollection\"", "\"Feature\"", "\"coordinates\""].iter().any(|k| text.contains(k))
+        text.trim_start_matches('\u{feff}')
+            .trim_start()
+            .starts_with('{')
+            && ["\"FeatureCollection\"", "\"Feature\"", "\"coordinates\""]
+                .iter()
+                .any(|k| text.contains(k))
     }
 
-    fn import_bytes(&self, name: &str, bytes: &[u8], config: &ImportConfig) -> Result<Model, ImportError> {
+    fn import_bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        config: &ImportConfig,
+    ) -> Result<Model, ImportError> {
         if bytes.len() as u64 > config.max_file_bytes {
             return Err(ImportError::TooLarge {
                 path: name.to_owned(),
@@ -120,16 +135,21 @@ impl Importer for GeoJsonImporter {
             });
         }
         let doc = parse_json(name, "GeoJSON", bytes)?;
-        let not_readable = |reason: String| ImportError::NotReadable { path: name.to_owned(), format: "GeoJSON", reason };
-        let kind = doc
-            .get("type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| not_readable("the top level is not an object with a \"type\"".to_owned()))?;
+        let not_readable = |reason: String| ImportError::NotReadable {
+            path: name.to_owned(),
+            format: "GeoJSON",
+            reason,
+        };
+        let kind = doc.get("type").and_then(Value::as_str).ok_or_else(|| {
+            not_readable("the top level is not an object with a \"type\"".to_owned())
+        })?;
         let features: Vec<&Value> = match kind {
             "FeatureCollection" => doc
                 .get("features")
                 .and_then(Value::as_array)
-                .ok_or_else(|| not_readable("a FeatureCollection without a \"features\" array".to_owned()))?
+                .ok_or_else(|| {
+                    not_readable("a FeatureCollection without a \"features\" array".to_owned())
+                })?
                 .iter()
                 .collect(),
             "Feature" => vec![&doc],
@@ -193,7 +213,11 @@ impl Frame {
                 let (lon, lat, h) = f.origin();
                 GeoRef {
                     map_conversion: None,
-                    site_location: Some(SiteLocation { latitude: lat, longitude: lon, elevation: Some(h) }),
+                    site_location: Some(SiteLocation {
+                        latitude: lat,
+                        longitude: lon,
+                        elevation: Some(h),
+                    }),
                 }
             }
             Self::Projected { crs, .. } => GeoRef {
@@ -213,18 +237,26 @@ impl Frame {
                 }
                 Ok(f.to_local(p[0], p[1], p[2]))
             }
-            Self::Projected { origin, .. } => Ok([p[0] - origin[0], p[1] - origin[1], p[2] - origin[2]]),
+            Self::Projected { origin, .. } => {
+                Ok([p[0] - origin[0], p[1] - origin[1], p[2] - origin[2]])
+            }
         }
     }
 }
 
 /// `[x, y]` or `[x, y, z]` of finite numbers (extra members ignored, z defaults to 0).
 fn read_position(v: &Value) -> Result<[f64; 3], &'static str> {
-    let a = v.as_array().ok_or("a position is not an array of numbers")?;
+    let a = v
+        .as_array()
+        .ok_or("a position is not an array of numbers")?;
     if a.len() < 2 {
         return Err("a position has fewer than two numbers");
     }
-    let num = |i: usize| a.get(i).map(|x| x.as_f64().ok_or("a coordinate is not a number")).transpose();
+    let num = |i: usize| {
+        a.get(i)
+            .map(|x| x.as_f64().ok_or("a coordinate is not a number"))
+            .transpose()
+    };
     let x = num(0)?.unwrap_or(f64::NAN);
     let y = num(1)?.unwrap_or(f64::NAN);
     let z = num(2)?.unwrap_or(0.0);
@@ -259,7 +291,13 @@ struct Built {
 }
 
 impl<'a> Reader<'a> {
-    fn new(name: &str, doc: &Value, features: &[&Value], options: &'a GeoJsonOptions, geometry: bool) -> Self {
+    fn new(
+        name: &str,
+        doc: &Value,
+        features: &[&Value],
+        options: &'a GeoJsonOptions,
+        geometry: bool,
+    ) -> Self {
         let mut diagnostics = Vec::new();
         let crs = doc
             .get("crs")
@@ -267,17 +305,23 @@ impl<'a> Reader<'a> {
             .and_then(|p| p.get("name"))
             .and_then(Value::as_str)
             .map(normalize_crs);
-        let projected = crs.filter(|c| !matches!(c.as_str(), "OGC:CRS84" | "EPSG:4326" | "EPSG:4979"));
+        let projected =
+            crs.filter(|c| !matches!(c.as_str(), "OGC:CRS84" | "EPSG:4326" | "EPSG:4979"));
         // The bounding box centre of every readable position, within the position budget.
         let mut min = [f64::INFINITY; 2];
         let mut max = [f64::NEG_INFINITY; 2];
         let mut budget = options.max_positions;
         for f in features {
-            let g = if f.get("type").and_then(Value::as_str) == Some("Feature") { f.get("geometry") } else { Some(*f) };
+            let g = if f.get("type").and_then(Value::as_str) == Some("Feature") {
+                f.get("geometry")
+            } else {
+                Some(*f)
+            };
             if let Some(g) = g {
                 visit_positions(g, 0, &mut budget, &mut |p| {
                     let wgs = projected.is_none();
-                    if wgs && (!(-180.0..=180.0).contains(&p[0]) || !(-90.0..=90.0).contains(&p[1])) {
+                    if wgs && (!(-180.0..=180.0).contains(&p[0]) || !(-90.0..=90.0).contains(&p[1]))
+                    {
                         return;
                     }
                     for i in 0..2 {
@@ -287,16 +331,25 @@ impl<'a> Reader<'a> {
                 });
             }
         }
-        let centre = if min[0] <= max[0] { [(min[0] + max[0]) / 2.0, (min[1] + max[1]) / 2.0] } else { [0.0; 2] };
+        let centre = if min[0] <= max[0] {
+            [(min[0] + max[0]) / 2.0, (min[1] + max[1]) / 2.0]
+        } else {
+            [0.0; 2]
+        };
         let frame = match projected {
             Some(crs) => {
                 diagnostics.push(city_diagnostic(
                     Severity::Info,
                     DiagnosticKind::Other,
                     None,
-                    format!("{name} declares crs {crs}; its coordinates are taken as metres in that crs"),
+                    format!(
+                        "{name} declares crs {crs}; its coordinates are taken as metres in that crs"
+                    ),
                 ));
-                Frame::Projected { crs, origin: [centre[0].round(), centre[1].round(), 0.0] }
+                Frame::Projected {
+                    crs,
+                    origin: [centre[0].round(), centre[1].round(), 0.0],
+                }
             }
             None => Frame::Wgs84(LocalFrame::new(centre[0], centre[1], 0.0)),
         };
@@ -315,9 +368,16 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn problem(&mut self, severity: Severity, kind: DiagnosticKind, class: Option<&str>, message: String) {
+    fn problem(
+        &mut self,
+        severity: Severity,
+        kind: DiagnosticKind,
+        class: Option<&str>,
+        message: String,
+    ) {
         if self.diagnostics.len() < MAX_DETAILED_DIAGNOSTICS {
-            self.diagnostics.push(city_diagnostic(severity, kind, class, message));
+            self.diagnostics
+                .push(city_diagnostic(severity, kind, class, message));
         } else {
             self.extra_problems += 1;
         }
@@ -329,7 +389,10 @@ impl<'a> Reader<'a> {
                 Severity::Warning,
                 DiagnosticKind::Other,
                 None,
-                format!("{} more problems like the ones above were not listed", self.extra_problems),
+                format!(
+                    "{} more problems like the ones above were not listed",
+                    self.extra_problems
+                ),
             ));
         }
         if self.over_budget > 0 {
@@ -348,7 +411,10 @@ impl<'a> Reader<'a> {
     fn read_feature(&mut self, index: usize, f: &Value) {
         let is_feature = f.get("type").and_then(Value::as_str) == Some("Feature");
         let (geometry, properties) = if is_feature {
-            (f.get("geometry").filter(|g| !g.is_null()), f.get("properties").and_then(Value::as_object))
+            (
+                f.get("geometry").filter(|g| !g.is_null()),
+                f.get("properties").and_then(Value::as_object),
+            )
         } else {
             (Some(f), None)
         };
@@ -364,7 +430,12 @@ impl<'a> Reader<'a> {
             global_id = format!("{id}#{n}");
         }
         if !f.is_object() {
-            self.problem(Severity::Warning, DiagnosticKind::MalformedRecord, None, format!("feature {index} is not a JSON object; skipped"));
+            self.problem(
+                Severity::Warning,
+                DiagnosticKind::MalformedRecord,
+                None,
+                format!("feature {index} is not a JSON object; skipped"),
+            );
             return;
         }
         let positions = geometry.map_or(0, |g| {
@@ -384,7 +455,12 @@ impl<'a> Reader<'a> {
             self.build(&id, g, &props, 0, &mut built);
         }
         for p in std::mem::take(&mut built.problems) {
-            self.problem(Severity::Warning, DiagnosticKind::GeometryRepaired, built.class, format!("feature {id}: {p}"));
+            self.problem(
+                Severity::Warning,
+                DiagnosticKind::GeometryRepaired,
+                built.class,
+                format!("feature {id}: {p}"),
+            );
         }
         let class = built.class.unwrap_or("IfcBuildingElementProxy");
         let mut property_sets = vec![PropertySet {
@@ -396,11 +472,18 @@ impl<'a> Reader<'a> {
         let mut derived = vec![Property {
             name: "geometry_type".to_owned(),
             value: PropertyValue::Text(
-                geometry.and_then(|g| g.get("type")).and_then(Value::as_str).unwrap_or("none").to_owned(),
+                geometry
+                    .and_then(|g| g.get("type"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("none")
+                    .to_owned(),
             ),
         }];
         derived.append(&mut built.derived);
-        property_sets.push(PropertySet { name: "GeoJSON geometry".to_owned(), properties: derived });
+        property_sets.push(PropertySet {
+            name: "GeoJSON geometry".to_owned(),
+            properties: derived,
+        });
         self.elements.push(Element {
             step_id: 0,
             global_id,
@@ -420,16 +503,25 @@ impl<'a> Reader<'a> {
         let coords = g.get("coordinates");
         if gtype == "GeometryCollection" {
             if depth >= MAX_COLLECTION_DEPTH {
-                built.problems.push(format!("geometry collections nest deeper than {MAX_COLLECTION_DEPTH}"));
+                built.problems.push(format!(
+                    "geometry collections nest deeper than {MAX_COLLECTION_DEPTH}"
+                ));
                 return;
             }
-            for child in g.get("geometries").and_then(Value::as_array).into_iter().flatten() {
+            for child in g
+                .get("geometries")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 self.build(id, child, props, depth + 1, built);
             }
             return;
         }
         let Some(coords) = coords else {
-            built.problems.push(format!("a {gtype} geometry has no coordinates"));
+            built
+                .problems
+                .push(format!("a {gtype} geometry has no coordinates"));
             return;
         };
         // Nesting depth of positions: Point 0, MultiPoint/LineString 1, … MultiPolygon 3.
@@ -483,7 +575,10 @@ impl<'a> Reader<'a> {
                         self.meshes.push(shapes::marker());
                         id
                     });
-                    built.placements.push(Placement { mesh, transform: crate::geo::mesh::translation(at) });
+                    built.placements.push(Placement {
+                        mesh,
+                        transform: crate::geo::mesh::translation(at),
+                    });
                 }
                 Err(e) => built.problems.push(e.to_owned()),
             }
@@ -496,22 +591,44 @@ impl<'a> Reader<'a> {
             LineKind::Roads => false,
             LineKind::Auto => props.looks_like_pipe(),
         };
-        let (class, kind) = if pipe { ("IfcPipeSegment", "pipe") } else { ("IfcCivilElement", "road") };
+        let (class, kind) = if pipe {
+            ("IfcPipeSegment", "pipe")
+        } else {
+            ("IfcCivilElement", "road")
+        };
         built.class.get_or_insert(class);
-        let size = if pipe { pipe_diameter(props) } else { road_width(props) };
+        let size = if pipe {
+            pipe_diameter(props)
+        } else {
+            road_width(props)
+        };
         if !built.derived.iter().any(|p| p.name == "kind") {
             built.derived.push(text_property("kind", kind));
             let label = if pipe { "diameter" } else { "width" };
-            built.derived.push(Property { name: label.to_owned(), value: PropertyValue::Real(size.value) });
-            built.derived.push(text_property(&format!("{label}_from"), &size.from));
+            built.derived.push(Property {
+                name: label.to_owned(),
+                value: PropertyValue::Real(size.value),
+            });
+            built
+                .derived
+                .push(text_property(&format!("{label}_from"), &size.from));
             if let Some(warning) = &size.warning {
                 built.problems.push(warning.clone());
             }
         }
-        let depth = if pipe { props.number(&["depth"]).filter(|d| d.is_finite()).unwrap_or(0.0) } else { 0.0 };
+        let depth = if pipe {
+            props
+                .number(&["depth"])
+                .filter(|d| d.is_finite())
+                .unwrap_or(0.0)
+        } else {
+            0.0
+        };
         for line in lines {
             let Some(positions) = line.as_array() else {
-                built.problems.push("a line is not an array of positions".to_owned());
+                built
+                    .problems
+                    .push("a line is not an array of positions".to_owned());
                 continue;
             };
             let mut points = Vec::with_capacity(positions.len());
@@ -532,9 +649,15 @@ impl<'a> Reader<'a> {
                 continue;
             }
             let mut b = MeshBuilder::default();
-            let ok = if pipe { shapes::tube(&mut b, &points, size.value / 2.0) } else { shapes::ribbon(&mut b, &points, size.value) };
+            let ok = if pipe {
+                shapes::tube(&mut b, &points, size.value / 2.0)
+            } else {
+                shapes::ribbon(&mut b, &points, size.value)
+            };
             if !ok {
-                built.problems.push("a line has fewer than two distinct positions".to_owned());
+                built
+                    .problems
+                    .push("a line has fewer than two distinct positions".to_owned());
             }
             if let Some(p) = push_centred(&mut self.meshes, b) {
                 built.placements.push(p);
@@ -550,24 +673,34 @@ impl<'a> Reader<'a> {
             ("IfcGeographicElement", "parcel")
         };
         built.class.get_or_insert(class);
-        let base = props.number(&["min_height", "building:min_height"]).filter(|h| h.is_finite()).unwrap_or(0.0);
+        let base = props
+            .number(&["min_height", "building:min_height"])
+            .filter(|h| h.is_finite())
+            .unwrap_or(0.0);
         if !built.derived.iter().any(|p| p.name == "kind") {
             built.derived.push(text_property("kind", kind));
             if let Some(h) = &height {
-                built.derived.push(Property { name: "height".to_owned(), value: PropertyValue::Real(h.value) });
+                built.derived.push(Property {
+                    name: "height".to_owned(),
+                    value: PropertyValue::Real(h.value),
+                });
                 built.derived.push(text_property("height_from", &h.from));
             }
         }
         for polygon in polygons {
             let Some(rings) = polygon.as_array() else {
-                built.problems.push("a polygon is not an array of rings".to_owned());
+                built
+                    .problems
+                    .push("a polygon is not an array of rings".to_owned());
                 continue;
             };
             let mut local: Vec<Vec<[f64; 3]>> = Vec::with_capacity(rings.len());
             let mut broken = false;
             for ring in rings {
                 let Some(positions) = ring.as_array() else {
-                    built.problems.push("a ring is not an array of positions".to_owned());
+                    built
+                        .problems
+                        .push("a ring is not an array of positions".to_owned());
                     broken = true;
                     break;
                 };
@@ -607,14 +740,22 @@ fn nesting(gtype: &str, depth: usize) -> String {
 }
 
 fn text_property(name: &str, value: &str) -> Property {
-    Property { name: name.to_owned(), value: PropertyValue::Text(value.to_owned()) }
+    Property {
+        name: name.to_owned(),
+        value: PropertyValue::Text(value.to_owned()),
+    }
 }
 
 /// Calls `f` on every readable position of a geometry, spending `budget`.
 fn visit_positions(g: &Value, depth: usize, budget: &mut usize, f: &mut dyn FnMut([f64; 3])) {
     if g.get("type").and_then(Value::as_str) == Some("GeometryCollection") {
         if depth < MAX_COLLECTION_DEPTH {
-            for child in g.get("geometries").and_then(Value::as_array).into_iter().flatten() {
+            for child in g
+                .get("geometries")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 visit_positions(child, depth + 1, budget, f);
             }
         }
@@ -648,7 +789,8 @@ struct Props<'a>(Option<&'a serde_json::Map<String, Value>>);
 impl Props<'_> {
     fn get(&self, keys: &[&str]) -> Option<&Value> {
         let map = self.0?;
-        keys.iter().find_map(|k| map.get(*k).filter(|v| !v.is_null()))
+        keys.iter()
+            .find_map(|k| map.get(*k).filter(|v| !v.is_null()))
     }
 
     fn text(&self, keys: &[&str]) -> Option<String> {
@@ -657,18 +799,23 @@ impl Props<'_> {
 
     /// A number, or text starting with one (`"12.5 m"`, `"3;4"`), without unit handling.
     fn number(&self, keys: &[&str]) -> Option<f64> {
-        self.get(keys).and_then(|v| parse_measure(v).map(|(n, _)| n))
+        self.get(keys)
+            .and_then(|v| parse_measure(v).map(|(n, _)| n))
     }
 
     fn looks_like_pipe(&self) -> bool {
-        if self.get(&["diameter", "diameter_mm", "DN", "dn", "nominal_diameter"]).is_some() {
+        if self
+            .get(&["diameter", "diameter_mm", "DN", "dn", "nominal_diameter"])
+            .is_some()
+        {
             return true;
         }
         if self.text(&["man_made"]).is_some_and(|v| v == "pipeline") {
             return true;
         }
         ["type", "kind", "class", "utility"].iter().any(|k| {
-            self.text(&[k]).is_some_and(|v| v.to_ascii_lowercase().contains("pipe"))
+            self.text(&[k])
+                .is_some_and(|v| v.to_ascii_lowercase().contains("pipe"))
         })
     }
 }
@@ -684,8 +831,13 @@ fn parse_measure(v: &Value) -> Option<(f64, Option<String>)> {
         .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || (i == 0 && c == '-')))
         .map_or(s.len(), |(i, _)| i);
     let n: f64 = s[..end].replace(',', ".").parse().ok()?;
-    let unit = s[end..].trim().split(|c: char| c == ';' || c.is_whitespace()).next().unwrap_or("");
-    n.is_finite().then(|| (n, (!unit.is_empty()).then(|| unit.to_ascii_lowercase())))
+    let unit = s[end..]
+        .trim()
+        .split(|c: char| c == ';' || c.is_whitespace())
+        .next()
+        .unwrap_or("");
+    n.is_finite()
+        .then(|| (n, (!unit.is_empty()).then(|| unit.to_ascii_lowercase())))
 }
 
 /// A derived size and where it came from.
@@ -714,7 +866,8 @@ fn unit_factor(unit: Option<&str>, default: f64) -> f64 {
 }
 
 fn pipe_diameter(props: &Props) -> Size {
-    let candidates: [(&str, fn(f64) -> f64); 5] = [
+    type ToMetres = fn(f64) -> f64;
+    let candidates: [(&str, ToMetres); 5] = [
         ("diameter_mm", |n| n * 0.001),
         ("DN", |n| n * 0.001),
         ("dn", |n| n * 0.001),
@@ -727,7 +880,9 @@ fn pipe_diameter(props: &Props) -> Size {
             return Size {
                 value: DEFAULT_DIAMETER,
                 from: "default".to_owned(),
-                warning: Some(format!("{key} {v} is not a number; {DEFAULT_DIAMETER} m assumed")),
+                warning: Some(format!(
+                    "{key} {v} is not a number; {DEFAULT_DIAMETER} m assumed"
+                )),
             };
         };
         let d = match unit.as_deref() {
@@ -735,15 +890,25 @@ fn pipe_diameter(props: &Props) -> Size {
             _ => convert(n),
         };
         if d > 0.0 && d.is_finite() && d < 20.0 {
-            return Size { value: d, from: key.to_owned(), warning: None };
+            return Size {
+                value: d,
+                from: key.to_owned(),
+                warning: None,
+            };
         }
         return Size {
             value: DEFAULT_DIAMETER,
             from: "default".to_owned(),
-            warning: Some(format!("{key} {v} is not a plausible diameter; {DEFAULT_DIAMETER} m assumed")),
+            warning: Some(format!(
+                "{key} {v} is not a plausible diameter; {DEFAULT_DIAMETER} m assumed"
+            )),
         };
     }
-    Size { value: DEFAULT_DIAMETER, from: "default".to_owned(), warning: None }
+    Size {
+        value: DEFAULT_DIAMETER,
+        from: "default".to_owned(),
+        warning: None,
+    }
 }
 
 /// Carriageway width by OpenStreetMap `highway` class, metres.
@@ -767,16 +932,32 @@ fn road_width(props: &Props) -> Size {
     if let Some((n, unit)) = props.get(&["width"]).and_then(parse_measure) {
         let w = n * unit_factor(unit.as_deref(), 1.0);
         if w > 0.0 && w < 200.0 {
-            return Size { value: w, from: "width".to_owned(), warning: None };
+            return Size {
+                value: w,
+                from: "width".to_owned(),
+                warning: None,
+            };
         }
     }
     if let Some(lanes) = props.number(&["lanes"]).filter(|l| *l >= 1.0 && *l < 50.0) {
-        return Size { value: lanes.round() * LANE_WIDTH, from: "lanes".to_owned(), warning: None };
+        return Size {
+            value: lanes.round() * LANE_WIDTH,
+            from: "lanes".to_owned(),
+            warning: None,
+        };
     }
     if let Some(w) = props.text(&["highway"]).as_deref().and_then(highway_width) {
-        return Size { value: w, from: "highway".to_owned(), warning: None };
+        return Size {
+            value: w,
+            from: "highway".to_owned(),
+            warning: None,
+        };
     }
-    Size { value: DEFAULT_ROAD_WIDTH, from: "default".to_owned(), warning: None }
+    Size {
+        value: DEFAULT_ROAD_WIDTH,
+        from: "default".to_owned(),
+        warning: None,
+    }
 }
 
 fn building_height(props: &Props) -> Option<Size> {
@@ -784,13 +965,21 @@ fn building_height(props: &Props) -> Option<Size> {
         if let Some((n, unit)) = props.get(&[key]).and_then(parse_measure) {
             let h = n * unit_factor(unit.as_deref(), 1.0);
             if h > 0.0 && h < 2000.0 {
-                return Some(Size { value: h, from: key.to_owned(), warning: None });
+                return Some(Size {
+                    value: h,
+                    from: key.to_owned(),
+                    warning: None,
+                });
             }
         }
     }
     for key in ["building:levels", "levels"] {
         if let Some(n) = props.number(&[key]).filter(|n| *n > 0.0 && *n < 300.0) {
-            return Some(Size { value: n * LEVEL_HEIGHT, from: key.to_owned(), warning: None });
+            return Some(Size {
+                value: n * LEVEL_HEIGHT,
+                from: key.to_owned(),
+                warning: None,
+            });
         }
     }
     None

@@ -13,7 +13,12 @@ const MAX_MITRE: f64 = 2.0;
 pub(crate) fn marker() -> Mesh {
     let top = [0.0, 0.0, 1.0];
     let bottom = [0.0, 0.0, 0.0];
-    let ring = [[0.5, 0.0, 0.5], [0.0, 0.5, 0.5], [-0.5, 0.0, 0.5], [0.0, -0.5, 0.5]];
+    let ring = [
+        [0.5, 0.0, 0.5],
+        [0.0, 0.5, 0.5],
+        [-0.5, 0.0, 0.5],
+        [0.0, -0.5, 0.5],
+    ];
     let mut b = MeshBuilder::default();
     for i in 0..4 {
         let (p, q) = (ring[i], ring[(i + 1) % 4]);
@@ -25,7 +30,9 @@ pub(crate) fn marker() -> Mesh {
 
 /// One flat triangle, counter-clockwise seen from its front.
 fn face(b: &mut MeshBuilder, p: [f64; 3], q: [f64; 3], r: [f64; 3]) {
-    let Some(n) = normalize(cross(sub(q, p), sub(r, p))) else { return };
+    let Some(n) = normalize(cross(sub(q, p), sub(r, p))) else {
+        return;
+    };
     let i = b.vertex(p, n);
     b.vertex(q, n);
     b.vertex(r, n);
@@ -48,7 +55,9 @@ fn distinct(points: &[[f64; 3]]) -> Option<Vec<[f64; 3]>> {
 
 /// A capped tube of `radius` along `points`; false when the line has no length.
 pub(crate) fn tube(b: &mut MeshBuilder, points: &[[f64; 3]], radius: f64) -> bool {
-    let Some(points) = distinct(points) else { return false };
+    let Some(points) = distinct(points) else {
+        return false;
+    };
     let n = points.len();
     let segment = |i: usize| normalize(sub(points[i + 1], points[i])).unwrap_or([1.0, 0.0, 0.0]);
     let tangents: Vec<[f64; 3]> = (0..n)
@@ -65,7 +74,8 @@ pub(crate) fn tube(b: &mut MeshBuilder, points: &[[f64; 3]], radius: f64) -> boo
     let frames: Vec<([f64; 3], [f64; 3])> = tangents
         .iter()
         .map(|&t| {
-            let u = normalize(cross(t, [0.0, 0.0, 1.0])).or_else(|| normalize(cross(t, [1.0, 0.0, 0.0])));
+            let u = normalize(cross(t, [0.0, 0.0, 1.0]))
+                .or_else(|| normalize(cross(t, [1.0, 0.0, 0.0])));
             let u = u.unwrap_or([0.0, 1.0, 0.0]);
             (u, cross(u, t))
         })
@@ -101,11 +111,23 @@ pub(crate) fn tube(b: &mut MeshBuilder, points: &[[f64; 3]], radius: f64) -> boo
 }
 
 /// A flat disc closing a tube end, facing `normal`.
-fn cap(b: &mut MeshBuilder, centre: [f64; 3], (u, v): ([f64; 3], [f64; 3]), normal: [f64; 3], radius: f64) {
+fn cap(
+    b: &mut MeshBuilder,
+    centre: [f64; 3],
+    (u, v): ([f64; 3], [f64; 3]),
+    normal: [f64; 3],
+    radius: f64,
+) {
     let c = b.vertex(centre, normal);
     for j in 0..TUBE_SIDES {
         let a = std::f64::consts::TAU * j as f64 / TUBE_SIDES as f64;
-        b.vertex(add(centre, scale(add(scale(u, a.cos()), scale(v, a.sin())), radius)), normal);
+        b.vertex(
+            add(
+                centre,
+                scale(add(scale(u, a.cos()), scale(v, a.sin())), radius),
+            ),
+            normal,
+        );
     }
     for j in 0..TUBE_SIDES as u32 {
         let (p, q) = (c + 1 + j, c + 1 + (j + 1) % TUBE_SIDES as u32);
@@ -122,7 +144,10 @@ fn cap(b: &mut MeshBuilder, centre: [f64; 3], (u, v): ([f64; 3], [f64; 3]), norm
 
 fn b_position(centre: [f64; 3], u: [f64; 3], v: [f64; 3], radius: f64, j: usize) -> [f64; 3] {
     let a = std::f64::consts::TAU * j as f64 / TUBE_SIDES as f64;
-    add(centre, scale(add(scale(u, a.cos()), scale(v, a.sin())), radius))
+    add(
+        centre,
+        scale(add(scale(u, a.cos()), scale(v, a.sin())), radius),
+    )
 }
 
 fn scale(v: [f64; 3], k: f64) -> [f64; 3] {
@@ -132,7 +157,9 @@ fn scale(v: [f64; 3], k: f64) -> [f64; 3] {
 /// A flat ribbon of `width` along `points`, facing up, mitred at bends; false when the line
 /// has no length.
 pub(crate) fn ribbon(b: &mut MeshBuilder, points: &[[f64; 3]], width: f64) -> bool {
-    let Some(points) = distinct(points) else { return false };
+    let Some(points) = distinct(points) else {
+        return false;
+    };
     let n = points.len();
     let half = width / 2.0;
     let left_of = |i: usize| -> [f64; 3] {
@@ -141,7 +168,7 @@ pub(crate) fn ribbon(b: &mut MeshBuilder, points: &[[f64; 3]], width: f64) -> bo
     };
     let up = [0.0, 0.0, 1.0];
     let mut first = 0;
-    for i in 0..n {
+    for (i, &point) in points.iter().enumerate() {
         let offset = match i {
             0 => scale(left_of(0), half),
             _ if i == n - 1 => scale(left_of(n - 2), half),
@@ -156,14 +183,19 @@ pub(crate) fn ribbon(b: &mut MeshBuilder, points: &[[f64; 3]], width: f64) -> bo
                 }
             }
         };
-        let k = b.vertex(add(points[i], offset), up);
-        b.vertex(sub(points[i], offset), up);
+        let k = b.vertex(add(point, offset), up);
+        b.vertex(sub(point, offset), up);
         if i == 0 {
             first = k;
         }
     }
     for i in 0..(n - 1) as u32 {
-        let (l0, r0, l1, r1) = (first + 2 * i, first + 2 * i + 1, first + 2 * i + 2, first + 2 * i + 3);
+        let (l0, r0, l1, r1) = (
+            first + 2 * i,
+            first + 2 * i + 1,
+            first + 2 * i + 2,
+            first + 2 * i + 3,
+        );
         b.triangle(l0, r0, r1);
         b.triangle(l0, r1, l1);
     }
@@ -199,14 +231,23 @@ fn oriented(rings: &[Vec<[f64; 3]>], z: f64) -> Vec<Vec<[f64; 3]>> {
 }
 
 /// A flat polygon (with holes) facing up at `base` above its first point's height.
-pub(crate) fn flat(b: &mut MeshBuilder, rings: &[Vec<[f64; 3]>], base: f64) -> Result<(), PolygonError> {
+pub(crate) fn flat(
+    b: &mut MeshBuilder,
+    rings: &[Vec<[f64; 3]>],
+    base: f64,
+) -> Result<(), PolygonError> {
     let ground = rings.first().and_then(|r| r.first()).map_or(0.0, |p| p[2]);
     b.polygon(&oriented(rings, ground + base)).map(|_| ())
 }
 
 /// A footprint (with holes) extruded from `base` to `top` above its first point's height:
 /// walls along every ring edge, a floor facing down and a roof facing up.
-pub(crate) fn prism(b: &mut MeshBuilder, rings: &[Vec<[f64; 3]>], base: f64, top: f64) -> Result<(), PolygonError> {
+pub(crate) fn prism(
+    b: &mut MeshBuilder,
+    rings: &[Vec<[f64; 3]>],
+    base: f64,
+    top: f64,
+) -> Result<(), PolygonError> {
     let ground = rings.first().and_then(|r| r.first()).map_or(0.0, |p| p[2]);
     let roof = oriented(rings, ground + top);
     b.polygon(&roof)?;

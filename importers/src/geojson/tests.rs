@@ -5,7 +5,9 @@ use crate::geo::mesh::{cross, dot, sub};
 use crate::{ImportConfig, Importer, Model, import_bytes};
 
 fn import(text: &str) -> Model {
-    GeoJsonImporter::default().import_bytes("test.geojson", text.as_bytes(), &ImportConfig::default()).expect("imports")
+    GeoJsonImporter::default()
+        .import_bytes("test.geojson", text.as_bytes(), &ImportConfig::default())
+        .expect("imports")
 }
 
 fn element_bbox(model: &Model, element: usize) -> crate::Aabb {
@@ -19,16 +21,31 @@ fn assert_winding_follows_normals(model: &Model) {
     for (m, mesh) in model.meshes.iter().enumerate() {
         let v = |i: u32| {
             let i = i as usize * 3;
-            [f64::from(mesh.positions[i]), f64::from(mesh.positions[i + 1]), f64::from(mesh.positions[i + 2])]
+            [
+                f64::from(mesh.positions[i]),
+                f64::from(mesh.positions[i + 1]),
+                f64::from(mesh.positions[i + 2]),
+            ]
         };
         let n = |i: u32| {
             let i = i as usize * 3;
-            [f64::from(mesh.normals[i]), f64::from(mesh.normals[i + 1]), f64::from(mesh.normals[i + 2])]
+            [
+                f64::from(mesh.normals[i]),
+                f64::from(mesh.normals[i + 1]),
+                f64::from(mesh.normals[i + 2]),
+            ]
         };
         for t in mesh.indices.chunks_exact(3) {
             let g = cross(sub(v(t[1]), v(t[0])), sub(v(t[2]), v(t[0])));
-            let sum = [n(t[0])[0] + n(t[1])[0] + n(t[2])[0], n(t[0])[1] + n(t[1])[1] + n(t[2])[1], n(t[0])[2] + n(t[1])[2] + n(t[2])[2]];
-            assert!(dot(g, sum) > 0.0, "mesh {m}: triangle {t:?} winds against its normals");
+            let sum = [
+                n(t[0])[0] + n(t[1])[0] + n(t[2])[0],
+                n(t[0])[1] + n(t[1])[1] + n(t[2])[1],
+                n(t[0])[2] + n(t[1])[2] + n(t[2])[2],
+            ];
+            assert!(
+                dot(g, sum) > 0.0,
+                "mesh {m}: triangle {t:?} winds against its normals"
+            );
         }
     }
 }
@@ -50,18 +67,42 @@ fn points_are_markers_placed_in_metres_around_the_file_centre() {
     assert_eq!(a.class, "IfcBuildingElementProxy");
     assert_eq!(a.global_id, "7");
     assert_eq!(a.name.as_deref(), Some("PV south"));
-    assert_eq!(a.property("GeoJSON", "LEISTUNG"), Some(&PropertyValue::Real(5.7)));
+    assert_eq!(
+        a.property("GeoJSON", "LEISTUNG"),
+        Some(&PropertyValue::Real(5.7))
+    );
     assert_eq!(a.property("GeoJSON", "note"), None, "nulls are dropped");
-    assert_eq!(a.property("GeoJSON geometry", "kind"), Some(&PropertyValue::Text("marker".to_owned())));
+    assert_eq!(
+        a.property("GeoJSON geometry", "kind"),
+        Some(&PropertyValue::Text("marker".to_owned()))
+    );
     assert_eq!(model.elements[1].global_id, "feature-1");
-    let (p, q) = (a.placements[0].transform, model.elements[1].placements[0].transform);
-    assert!((q[13] - p[13] - 111.194).abs() < 0.005, "{} m north", q[13] - p[13]);
+    let (p, q) = (
+        a.placements[0].transform,
+        model.elements[1].placements[0].transform,
+    );
+    assert!(
+        (q[13] - p[13] - 111.194).abs() < 0.005,
+        "{} m north",
+        q[13] - p[13]
+    );
     assert!((q[12] - p[12]).abs() < 1e-6);
-    assert!((p[13] + 55.597).abs() < 0.005, "the origin is the centre of the two: {}", p[13]);
-    let site = model.georef.as_ref().and_then(|g| g.site_location).expect("site location");
+    assert!(
+        (p[13] + 55.597).abs() < 0.005,
+        "the origin is the centre of the two: {}",
+        p[13]
+    );
+    let site = model
+        .georef
+        .as_ref()
+        .and_then(|g| g.site_location)
+        .expect("site location");
     assert!((site.latitude - 48.2005).abs() < 1e-9 && (site.longitude - 16.37).abs() < 1e-9);
     let bb = element_bbox(&model, 0);
-    assert!((bb.max[2] - bb.min[2] - 1.0).abs() < 1e-6, "markers are 1 m tall");
+    assert!(
+        (bb.max[2] - bb.min[2] - 1.0).abs() < 1e-6,
+        "markers are 1 m tall"
+    );
     assert_winding_follows_normals(&model);
 }
 
@@ -73,14 +114,26 @@ fn a_line_with_a_diameter_is_a_pipe_of_that_diameter() {
     );
     let pipe = &model.elements[0];
     assert_eq!(pipe.class, "IfcPipeSegment");
-    assert_eq!(pipe.property("GeoJSON geometry", "diameter"), Some(&PropertyValue::Real(0.4)));
-    assert_eq!(pipe.property("GeoJSON geometry", "diameter_from"), Some(&PropertyValue::Text("diameter_mm".to_owned())));
+    assert_eq!(
+        pipe.property("GeoJSON geometry", "diameter"),
+        Some(&PropertyValue::Real(0.4))
+    );
+    assert_eq!(
+        pipe.property("GeoJSON geometry", "diameter_from"),
+        Some(&PropertyValue::Text("diameter_mm".to_owned()))
+    );
     let bb = model.bbox();
     assert!((bb.max[2] - bb.min[2] - 0.4).abs() < 1e-3, "{bb:?}");
-    assert!(((bb.max[2] + bb.min[2]) / 2.0 + 1.5).abs() < 1e-3, "centre at the depth: {bb:?}");
+    assert!(
+        ((bb.max[2] + bb.min[2]) / 2.0 + 1.5).abs() < 1e-3,
+        "centre at the depth: {bb:?}"
+    );
     // 0.001° of longitude at 48.2° N is 3.6 × 20.649 = 74.336 m; the start is capped flat,
     // the northbound end adds the radius.
-    assert!((bb.max[0] - bb.min[0] - 74.336 - 0.2).abs() < 0.01, "{bb:?}");
+    assert!(
+        (bb.max[0] - bb.min[0] - 74.336 - 0.2).abs() < 0.01,
+        "{bb:?}"
+    );
     assert_winding_follows_normals(&model);
 }
 
@@ -92,7 +145,10 @@ fn pipe_diameters_follow_their_units() {
     };
     assert!((d(r#"{"DN": 150}"#) - 0.15).abs() < 1e-12);
     assert!((d(r#"{"diameter": 0.6}"#) - 0.6).abs() < 1e-12);
-    assert!((d(r#"{"diameter": 600}"#) - 0.6).abs() < 1e-12, "OSM diameters are millimetres");
+    assert!(
+        (d(r#"{"diameter": 600}"#) - 0.6).abs() < 1e-12,
+        "OSM diameters are millimetres"
+    );
     assert!((d(r#"{"diameter": "25 cm"}"#) - 0.25).abs() < 1e-12);
     assert!((d(r#"{}"#) - DEFAULT_DIAMETER).abs() < 1e-12);
     assert!((d(r#"{"diameter": "wide"}"#) - DEFAULT_DIAMETER).abs() < 1e-12);
@@ -110,20 +166,35 @@ fn roads_take_their_width_from_width_lanes_or_highway_class() {
                "geometry": { "type": "MultiLineString", "coordinates": [[[16.38, 48.2], [16.38, 48.201]]] } } ] }"#,
     );
     // All three run north along the frame's central meridian, so their width is along x.
-    let widths: Vec<f64> = (0..3).map(|i| {
-        let bb = element_bbox(&model, i);
-        bb.max[0] - bb.min[0]
-    }).collect();
-    assert!((widths[0] - 7.0).abs() < 1e-3, "2 lanes × 3.5 m: {widths:?}");
+    let widths: Vec<f64> = (0..3)
+        .map(|i| {
+            let bb = element_bbox(&model, i);
+            bb.max[0] - bb.min[0]
+        })
+        .collect();
+    assert!(
+        (widths[0] - 7.0).abs() < 1e-3,
+        "2 lanes × 3.5 m: {widths:?}"
+    );
     assert!((widths[1] - 4.5).abs() < 1e-3, "{widths:?}");
     assert!((widths[2] - 2.0).abs() < 1e-3, "{widths:?}");
     assert!(model.elements.iter().all(|e| e.class == "IfcCivilElement"));
-    assert_eq!(model.elements[0].property("GeoJSON geometry", "width_from"), Some(&PropertyValue::Text("lanes".to_owned())));
+    assert_eq!(
+        model.elements[0].property("GeoJSON geometry", "width_from"),
+        Some(&PropertyValue::Text("lanes".to_owned()))
+    );
     assert_winding_follows_normals(&model);
     // Lines can be forced to be pipes.
-    let importer = GeoJsonImporter { options: GeoJsonOptions { lines: LineKind::Pipes, ..GeoJsonOptions::default() } };
+    let importer = GeoJsonImporter {
+        options: GeoJsonOptions {
+            lines: LineKind::Pipes,
+            ..GeoJsonOptions::default()
+        },
+    };
     let text = r#"{"type": "LineString", "coordinates": [[16.37, 48.2], [16.37, 48.201]]}"#;
-    let pipes = importer.import_bytes("t", text.as_bytes(), &ImportConfig::default()).expect("imports");
+    let pipes = importer
+        .import_bytes("t", text.as_bytes(), &ImportConfig::default())
+        .expect("imports");
     assert_eq!(pipes.elements[0].class, "IfcPipeSegment");
 }
 
@@ -175,11 +246,19 @@ fn bad_coordinates_and_nesting_are_diagnostics_not_panics() {
              { "type": "Feature", "id": "ok", "geometry": { "type": "Point", "coordinates": [16.0, 48.0, 3.0] } } ] }"#,
     );
     let has = |needle: &str| model.diagnostics.iter().any(|d| d.message.contains(needle));
-    assert!(has("feature far: a position is outside longitude"), "{:#?}", model.diagnostics);
+    assert!(
+        has("feature far: a position is outside longitude"),
+        "{:#?}",
+        model.diagnostics
+    );
     assert!(has("feature text: a coordinate is not a number"));
     assert!(has("feature flat: a position is not an array"));
-    assert!(has("feature one-point: a line has fewer than two distinct positions"));
-    assert!(has("feature ring: a ring has fewer than three distinct points"));
+    assert!(has(
+        "feature one-point: a line has fewer than two distinct positions"
+    ));
+    assert!(has(
+        "feature ring: a ring has fewer than three distinct points"
+    ));
     assert!(has("feature odd: unknown geometry type \"Circle\""));
     assert_eq!(model.elements.len(), 8, "every feature stays an element");
     assert_eq!(model.elements_with_geometry(), 1);
@@ -188,38 +267,78 @@ fn bad_coordinates_and_nesting_are_diagnostics_not_panics() {
 
 #[test]
 fn a_file_past_the_position_budget_is_cut_off_with_a_diagnostic() {
-    let importer = GeoJsonImporter { options: GeoJsonOptions { max_positions: 3, ..GeoJsonOptions::default() } };
+    let importer = GeoJsonImporter {
+        options: GeoJsonOptions {
+            max_positions: 3,
+            ..GeoJsonOptions::default()
+        },
+    };
     let text = r#"{ "type": "FeatureCollection", "features": [
         { "type": "Feature", "geometry": { "type": "LineString", "coordinates": [[16.0, 48.0], [16.1, 48.0]] } },
         { "type": "Feature", "geometry": { "type": "LineString", "coordinates": [[16.0, 48.0], [16.1, 48.0]] } } ] }"#;
-    let model = importer.import_bytes("big.geojson", text.as_bytes(), &ImportConfig::default()).expect("imports");
+    let model = importer
+        .import_bytes("big.geojson", text.as_bytes(), &ImportConfig::default())
+        .expect("imports");
     assert_eq!(model.elements.len(), 1);
-    assert!(model.diagnostics.iter().any(|d| d.message.contains("more than 3 positions; 1 features")));
+    assert!(
+        model
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("more than 3 positions; 1 features"))
+    );
 }
 
 #[test]
 fn unreadable_or_foreign_json_is_an_error() {
     let importer = GeoJsonImporter::default();
     let config = ImportConfig::default();
-    let err = importer.import_bytes("x.geojson", b"{\"type\": \"FeatureCollection\"}", &config).expect_err("no features");
-    assert!(err.to_string().contains("without a \"features\" array"), "{err}");
-    let err = importer.import_bytes("x.geojson", b"{\"type\": [1]}", &config).expect_err("bad type");
-    assert!(err.to_string().contains("not an object with a \"type\""), "{err}");
+    let err = importer
+        .import_bytes("x.geojson", b"{\"type\": \"FeatureCollection\"}", &config)
+        .expect_err("no features");
+    assert!(
+        err.to_string().contains("without a \"features\" array"),
+        "{err}"
+    );
+    let err = importer
+        .import_bytes("x.geojson", b"{\"type\": [1]}", &config)
+        .expect_err("bad type");
+    assert!(
+        err.to_string().contains("not an object with a \"type\""),
+        "{err}"
+    );
     // NaN is not JSON.
-    let err = importer.import_bytes("x.geojson", br#"{"type": "Point", "coordinates": [NaN, 1]}"#, &config).expect_err("nan");
+    let err = importer
+        .import_bytes(
+            "x.geojson",
+            br#"{"type": "Point", "coordinates": [NaN, 1]}"#,
+            &config,
+        )
+        .expect_err("nan");
     assert!(err.to_string().contains("invalid JSON at line 1"), "{err}");
     // Deep nesting hits serde_json's recursion limit instead of the stack.
-    let deep = format!("{{\"type\": \"Point\", \"coordinates\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000));
-    assert!(importer.import_bytes("deep.geojson", deep.as_bytes(), &config).is_err());
+    let deep = format!(
+        "{{\"type\": \"Point\", \"coordinates\": {}{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    assert!(
+        importer
+            .import_bytes("deep.geojson", deep.as_bytes(), &config)
+            .is_err()
+    );
 }
 
 #[test]
 fn json_files_are_dispatched_to_geojson_by_their_type() {
     let text = br#"{"type":"FeatureCollection","totalFeatures":1,"features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[16.35,48.25]},"properties":{"BEZ":1190}}]}"#;
     assert!(GeoJsonImporter::default().sniff(text));
-    let model = import_bytes("photovoltaic.json", text, &ImportConfig::default()).expect("dispatched");
+    let model =
+        import_bytes("photovoltaic.json", text, &ImportConfig::default()).expect("dispatched");
     assert_eq!(model.source.schema, "GeoJSON");
-    assert_eq!(model.elements[0].property("GeoJSON", "BEZ"), Some(&PropertyValue::Integer(1190)));
+    assert_eq!(
+        model.elements[0].property("GeoJSON", "BEZ"),
+        Some(&PropertyValue::Integer(1190))
+    );
 }
 
 #[test]
@@ -231,7 +350,11 @@ fn a_legacy_crs_member_makes_coordinates_projected_metres() {
                            { "type": "Feature", "geometry": { "type": "Point", "coordinates": [85100.0, 447000.0] } } ] }"#,
     );
     assert_eq!(model.origin, [85050.0, 447000.0, 0.0]);
-    let crs = model.georef.as_ref().and_then(|g| g.map_conversion.as_ref()).and_then(|m| m.target_crs.clone());
+    let crs = model
+        .georef
+        .as_ref()
+        .and_then(|g| g.map_conversion.as_ref())
+        .and_then(|m| m.target_crs.clone());
     assert_eq!(crs.as_deref(), Some("EPSG:28992"));
     let x = |i: usize| model.elements[i].placements[0].transform[12];
     assert_eq!((x(0), x(1)), (-50.0, 50.0));
