@@ -390,3 +390,28 @@ fn semantics_only_import_keeps_objects_without_meshes() {
     assert_eq!(model.elements.len(), 1);
     assert!(model.meshes.is_empty());
 }
+
+#[test]
+fn a_parent_cycle_is_cut_with_a_diagnostic() {
+    let model = import(
+        r#"{ "type": "CityJSON", "version": "2.0",
+             "transform": { "scale": [1, 1, 1], "translate": [0, 0, 0] },
+             "CityObjects": {
+               "a": { "type": "Building", "parents": ["b"], "children": ["b"] },
+               "b": { "type": "BuildingPart", "parents": ["a"], "children": ["a"] } },
+             "vertices": [] }"#,
+    );
+    assert!(
+        model
+            .diagnostics
+            .iter()
+            .any(|d| d.kind == DiagnosticKind::DanglingReference
+                && d.message.contains("nest deeper than"))
+    );
+    for (i, node) in model.spatial.iter().enumerate() {
+        assert!(
+            node.parent.is_none_or(|p| p < i),
+            "parents come before children"
+        );
+    }
+}
