@@ -232,9 +232,13 @@ pub fn import_bytes_cached(
 ) -> Result<(Model, CacheStatus), ImportError> {
     let key = Key::new(bytes, config);
     let mut status = CacheStatus::Miss;
+    let started = std::time::Instant::now();
     match cache.load(&key) {
         Ok(Some(mut model)) => {
             model.source.name = name.to_owned();
+            // The timings describe this load: reading the entry, and no meshing.
+            model.source.parse_seconds = started.elapsed().as_secs_f64();
+            model.source.geometry_seconds = 0.0;
             return Ok((model, CacheStatus::Hit));
         }
         Ok(None) => {}

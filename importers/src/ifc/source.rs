@@ -96,7 +96,11 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     let mut index = EntityIndex::with_capacity_and_hasher(bytes.len() / 60, Default::default());
     let mut diagnostics = Vec::new();
     let mut last_end = 0;
+    let mut stray = StrayBytes::default();
     while let Some((id, keyword, start, end)) = scanner.next_entity() {
+        if last_end > 0 {
+            stray.add(bytes, last_end, start);
+        }
         if index.insert(id, (start, end)).is_some() {
             diagnostics.push(diagnostic(
                 Severity::Warning,
@@ -122,6 +126,25 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
             format!(
                 "the record on line {} is malformed (no terminating ';') and was skipped",
                 line_of(bytes, start)
+            ),
+        ));
+    }
+    if last_end > 0
+        && let Some(data_end) = find_last(bytes, b"ENDSEC")
+        && data_end > last_end
+    {
+        stray.add(bytes, last_end, data_end);
+    }
+    if let Some(first) = stray.first {
+        diagnostics.push(diagnostic(
+            Severity::Warning,
+            DiagnosticKind::MalformedRecord,
+            None,
+            None,
+            format!(
+                "{} bytes between records are not part of any record and were skipped (the first on line {})",
+                stray.count,
+                line_of(bytes, first)
             ),
         ));
     }
@@ -158,6 +181,40 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
         index: Arc::new(index),
         diagnostics,
     })
+}
+
+/// Non-blank bytes outside comments found between records (text the scanner skipped).
+#[derive(Debug, Default)]
+struct StrayBytes {
+    count: usize,
+    first: Option<usize>,
+}
+
+impl StrayBytes {
+    /// Counts the stray bytes of `bytes[from..to]`.
+    fn add(&mut self, bytes: &[u8], from: usize, to: usize) {
+        let gap = &bytes[from.min(bytes.len())..to.min(bytes.len())];
+        let mut i = 0;
+        while i < gap.len() {
+            if gap[i..].starts_with(b"/*") {
+                i = gap[i + 2..]
+                    .windows(2)
+                    .position(|w| w == b"*/")
+                    .map_or(gap.len(), |p| i + 2 + p + 2);
+                continue;
+            }
+            if !gap[i].is_ascii_whitespace() {
+                self.count += 1;
+                self.first.get_or_insert(from + i);
+            }
+            i += 1;
+        }
+    }
+}
+
+/// Offset of the last occurrence of `needle`.
+fn find_last(bytes: &[u8], needle: &[u8]) -> Option<usize> {
+    bytes.windows(needle.len()).rposition(|w| w == needle)
 }
 
 /// Whether the file's last non-blank bytes are `END-ISO-10303-21;`.
