@@ -9,6 +9,7 @@ pub mod renewal;
 pub mod scene;
 pub mod server;
 pub mod sim;
+pub mod store;
 pub mod twin;
 mod viewer_assets;
 
