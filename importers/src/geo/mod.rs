@@ -18,7 +18,10 @@
 //!   a WGS84 frame 10 km away) the corners land 1.4 cm from their exact conversion (tested).
 //!
 //! Conversions known: WGS84 ↔ the local frame (exact ellipsoidal math), and Dutch RD New
-//! (EPSG:28992, 7415) ↔ WGS84 ([`rd`], ≈ 1 m approximation polynomials). Any other projected
+//! (EPSG:28992, 7415) ↔ WGS84 ([`rd`], ≈ 1 m approximation polynomials), and UTM zones
+//! (WGS84, ETRS89, GDA94/2020 MGA, IGM95 families; [`utm`], datums taken as WGS84, < 2 m). An
+//! IFC model whose map CRS is none of these but which gives its IfcSite location is placed by
+//! that location (approximately, with a note). Any other projected
 //! CRS can only be placed relative to inputs in the same CRS (or, when the frame gives both a
 //! projected and a WGS84 origin, beside WGS84 inputs with the grid taken as east/north: grid
 //! convergence and scale ignored, a diagnostic says so). Heights are taken in each source's
@@ -27,6 +30,7 @@
 
 pub(crate) mod mesh;
 pub(crate) mod rd;
+pub(crate) mod utm;
 pub(crate) mod wgs84;
 
 use serde_json::Value;
@@ -79,6 +83,28 @@ enum KnownCrs {
     Wgs84,
     /// Dutch RD New, with or without NAP heights (EPSG:28992, 7415).
     Rd,
+    /// A UTM zone ([`utm`]).
+    Utm(utm::Zone),
+}
+
+impl KnownCrs {
+    /// Projected `(easting, northing)` → WGS84 `(lon, lat)`.
+    fn to_wgs84(self, e: f64, n: f64) -> (f64, f64) {
+        match self {
+            Self::Wgs84 => (e, n),
+            Self::Rd => rd::rd_to_wgs84(e, n),
+            Self::Utm(zone) => utm::from_utm(zone, e, n),
+        }
+    }
+
+    /// WGS84 `(lon, lat)` → projected `(easting, northing)`.
+    fn from_wgs84(self, lon: f64, lat: f64) -> (f64, f64) {
+        match self {
+            Self::Wgs84 => (lon, lat),
+            Self::Rd => rd::wgs84_to_rd(lon, lat),
+            Self::Utm(zone) => utm::to_utm(zone, lon, lat),
+        }
+    }
 }
 
 /// Normalises a CRS name as written in CityJSON, GeoJSON or IFC (`EPSG:7415`,
@@ -112,7 +138,10 @@ fn known_crs(normalized: &str) -> Option<KnownCrs> {
     match normalized {
         "EPSG:4326" | "EPSG:4979" | "OGC:CRS84" => Some(KnownCrs::Wgs84),
         "EPSG:28992" | "EPSG:7415" => Some(KnownCrs::Rd),
-        _ => None,
+        other => {
+            let code = other.strip_prefix("EPSG:")?.parse().ok()?;
+            utm::zone_of_epsg(code).map(KnownCrs::Utm)
+        }
     }
 }
 
@@ -131,15 +160,15 @@ impl ProjectFrame {
     }
 
     /// A frame at an origin in a projected CRS: local x/y along its grid. Its WGS84 origin is
-    /// filled in where the CRS is one this crate converts (RD New).
+    /// filled in where the CRS is one this crate converts (RD New, UTM).
     pub fn at_map(crs: &str, easting: f64, northing: f64, height: f64) -> Self {
         let crs = normalize_crs(crs);
         let wgs84 = match known_crs(&crs) {
-            Some(KnownCrs::Rd) => {
-                let (lon, lat) = rd::rd_to_wgs84(easting, northing);
+            Some(KnownCrs::Wgs84) => return Self::at_wgs84(easting, northing, height),
+            Some(known) => {
+                let (lon, lat) = known.to_wgs84(easting, northing);
                 Some(GeoPoint { lon, lat, height })
             }
-            Some(KnownCrs::Wgs84) => return Self::at_wgs84(easting, northing, height),
             None => None,
         };
         Self {
@@ -178,43 +207,45 @@ impl ProjectFrame {
         models.iter().find_map(Self::of_model).unwrap_or_default()
     }
 
-    /// WGS84 → local metres, and whether the result is approximate (grid taken as east/north).
-    fn wgs84_to_local(&self, lon: f64, lat: f64, h: f64) -> Option<([f64; 3], bool)> {
+    /// WGS84 → local metres, with a note when approximate (grid taken as east/north).
+    fn wgs84_to_local(&self, lon: f64, lat: f64, h: f64) -> Option<Local> {
         if let Some(map) = &self.map {
-            if known_crs(&map.crs) == Some(KnownCrs::Rd) {
-                let (x, y) = rd::wgs84_to_rd(lon, lat);
-                return Some(([x - map.easting, y - map.northing, h - map.height], false));
+            if let Some(known) = known_crs(&map.crs) {
+                let (x, y) = known.from_wgs84(lon, lat);
+                return Some(([x - map.easting, y - map.northing, h - map.height], None));
             }
             let o = self.wgs84?;
             let local = LocalFrame::new(o.lon, o.lat, o.height).to_local(lon, lat, h);
-            return Some((local, true));
+            return Some((
+                local,
+                Some(
+                    "placed through WGS84 with the project grid taken as east/north (grid \
+                     convergence and scale ignored)"
+                        .to_owned(),
+                ),
+            ));
         }
         let o = self.wgs84?;
         Some((
             LocalFrame::new(o.lon, o.lat, o.height).to_local(lon, lat, h),
-            false,
+            None,
         ))
     }
 
-    /// Projected CRS coordinates → local metres, and whether approximate.
-    fn map_to_local(&self, crs: Option<&str>, p: [f64; 3]) -> Option<([f64; 3], bool)> {
+    /// Projected CRS coordinates → local metres, with a note when approximate.
+    fn map_to_local(&self, crs: Option<&str>, p: [f64; 3]) -> Option<Local> {
         if let Some(map) = &self.map {
             // A map conversion without a CRS name is taken to share the frame's CRS.
             if crs.is_none_or(|c| same_grid(&normalize_crs(c), &map.crs)) {
                 return Some((
                     [p[0] - map.easting, p[1] - map.northing, p[2] - map.height],
-                    false,
+                    None,
                 ));
             }
         }
-        match known_crs(&normalize_crs(crs?)) {
-            Some(KnownCrs::Rd) => {
-                let (lon, lat) = rd::rd_to_wgs84(p[0], p[1]);
-                self.wgs84_to_local(lon, lat, p[2])
-            }
-            Some(KnownCrs::Wgs84) => self.wgs84_to_local(p[0], p[1], p[2]),
-            None => None,
-        }
+        let known = known_crs(&normalize_crs(crs?))?;
+        let (lon, lat) = known.to_wgs84(p[0], p[1]);
+        self.wgs84_to_local(lon, lat, p[2])
     }
 
     /// The georeference of a model in this frame (see [`Model::georef`]), and its origin.
@@ -279,10 +310,13 @@ fn map_of(mc: &MapConversion, q: [f64; 3]) -> [f64; 3] {
     ]
 }
 
+/// A point in the project frame, with a note when it was placed approximately.
+type Local = ([f64; 3], Option<String>);
+
 /// How one model's frame maps into the project frame.
 enum Mapping {
-    /// Through its georeference: an affine transform, approximate or not.
-    Georeferenced([f64; 16], bool),
+    /// Through its georeference: an affine transform, with a note when approximate.
+    Georeferenced([f64; 16], Option<String>),
     /// Not georeferenced: placed as it is.
     AsIs,
     /// Georeferenced in a way this frame cannot convert: placed as it is, with the reason.
@@ -294,7 +328,7 @@ fn model_to_frame(
     model: &Model,
     frame: &ProjectFrame,
     p: [f64; 3],
-) -> Result<Option<([f64; 3], bool)>, String> {
+) -> Result<Option<Local>, String> {
     let Some(georef) = &model.georef else {
         return Ok(None);
     };
@@ -305,17 +339,27 @@ fn model_to_frame(
     ];
     if let Some(mc) = &georef.map_conversion {
         let m = map_of(mc, q);
-        return frame
-            .map_to_local(mc.target_crs.as_deref(), m)
-            .map(Some)
-            .ok_or_else(|| {
-                format!(
-                    "its map CRS {} cannot be converted into the project frame ({}); it is placed \
-                 as it is",
-                    mc.target_crs.as_deref().unwrap_or("(unnamed)"),
-                    frame.describe()
-                )
-            });
+        if let Some(local) = frame.map_to_local(mc.target_crs.as_deref(), m) {
+            return Ok(Some(local));
+        }
+        // IFC may also give the site's WGS84 location: use it, approximately.
+        if let Some(site) = georef.site_location {
+            let enu = LocalFrame::new(site.longitude, site.latitude, site.elevation.unwrap_or(0.0));
+            let (lon, lat, h) = enu.to_geodetic(q);
+            if let Some((p, _)) = frame.wgs84_to_local(lon, lat, h) {
+                let note = format!(
+                    "placed by its site location (RefLatitude/RefLongitude) because its map CRS \
+                     {} is not one this crate converts; the model origin is taken to be the site",
+                    mc.target_crs.as_deref().unwrap_or("(unnamed)")
+                );
+                return Ok(Some((p, Some(note))));
+            }
+        }
+        return Err(format!(
+            "its map CRS {} cannot be converted into the project frame ({}); it is placed as it is",
+            mc.target_crs.as_deref().unwrap_or("(unnamed)"),
+            frame.describe()
+        ));
     }
     if let Some(site) = georef.site_location {
         let enu = LocalFrame::new(site.longitude, site.latitude, site.elevation.unwrap_or(0.0));
@@ -356,7 +400,7 @@ fn mapping(model: &Model, frame: &ProjectFrame) -> Mapping {
     };
     const STEP: f64 = 100.0;
     let at = |p: [f64; 3]| model_to_frame(model, frame, p);
-    let (fc, approx) = match at(c) {
+    let (fc, note) = match at(c) {
         Ok(Some(v)) => v,
         Ok(None) => return Mapping::AsIs,
         Err(reason) => return Mapping::Unconvertible(reason),
@@ -378,7 +422,7 @@ fn mapping(model: &Model, frame: &ProjectFrame) -> Mapping {
         m[12 + row] = fc[row] - (m[row] * c[0] + m[4 + row] * c[1] + m[8 + row] * c[2]);
     }
     if m.iter().all(|v| v.is_finite()) {
-        Mapping::Georeferenced(m, approx)
+        Mapping::Georeferenced(m, note)
     } else {
         Mapping::Unconvertible("its georeference gives non-finite coordinates".to_owned())
     }
@@ -411,15 +455,10 @@ pub fn place(models: Vec<Model>, frame: &ProjectFrame) -> Model {
     for model in models {
         let name = model.source.name.clone();
         let transform = match mapping(&model, frame) {
-            Mapping::Georeferenced(m, approx) => {
-                if approx {
-                    out.diagnostics.push(info(
-                        DiagnosticKind::Other,
-                        format!(
-                            "{name}: placed through WGS84 with the project grid taken as \
-                             east/north (grid convergence and scale ignored)"
-                        ),
-                    ));
+            Mapping::Georeferenced(m, note) => {
+                if let Some(note) = note {
+                    out.diagnostics
+                        .push(info(DiagnosticKind::Other, format!("{name}: {note}")));
                 }
                 m
             }

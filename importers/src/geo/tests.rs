@@ -335,3 +335,59 @@ fn a_geojson_import_and_a_cityjson_import_share_one_frame() {
     assert!(distance(marker_foot, [0.0, 0.0, 0.0]) < 0.01, "{marker:?}");
     assert_eq!(placed.source.name, "tile.city.json + point.geojson");
 }
+
+#[test]
+fn a_utm_model_and_a_wgs84_point_meet_in_either_frame() {
+    let (lon, lat) = (16.372, 48.208);
+    let zone = utm::zone_of_epsg(32633).expect("zone");
+    let (e, n) = utm::to_utm(zone, lon, lat);
+    let origin = [e.round(), n.round(), 0.0];
+    let utm_georef = Some(GeoRef {
+        map_conversion: Some(identity_conversion("EPSG:32633", "IfcMapConversion")),
+        site_location: None,
+    });
+    let ifc = model_with_points(
+        "ifc",
+        &[[e - origin[0], n - origin[1], 0.0]],
+        utm_georef,
+        origin,
+    );
+    let point = model_with_points("point", &[[0.0; 3]], wgs84_georef(lon, lat), [0.0; 3]);
+    for frame in [
+        ProjectFrame::at_wgs84(16.37, 48.2, 0.0),
+        ProjectFrame::at_map("EPSG:32633", e - 500.0, n + 300.0, 0.0),
+    ] {
+        let placed = place(vec![ifc.clone(), point.clone()], &frame);
+        let (a, b) = (placed_vertex(&placed, 0, 0), placed_vertex(&placed, 1, 0));
+        assert!(distance(a, b) < 0.01, "{frame:?}: {a:?} vs {b:?}");
+        assert!(placed.diagnostics.is_empty(), "{:?}", placed.diagnostics);
+    }
+    let frame = ProjectFrame::at_map("EPSG:32633", e, n, 0.0);
+    let o = frame.wgs84.expect("utm frames know their wgs84 origin");
+    assert!((o.lon - lon).abs() < 1e-8 && (o.lat - lat).abs() < 1e-8);
+}
+
+#[test]
+fn an_unknown_map_crs_falls_back_to_the_site_location_with_a_note() {
+    let georef = Some(GeoRef {
+        map_conversion: Some(identity_conversion("EPSG:31256", "IfcMapConversion")),
+        site_location: Some(SiteLocation {
+            latitude: 48.2,
+            longitude: 16.38,
+            elevation: None,
+        }),
+    });
+    let ifc = model_with_points("ifc", &[[0.0; 3]], georef, [0.0; 3]);
+    let frame = ProjectFrame::at_wgs84(16.37, 48.2, 0.0);
+    let placed = place(vec![ifc], &frame);
+    let p = placed_vertex(&placed, 0, 0);
+    // 0.01° of longitude at 48.2° N: 743.4 m east.
+    assert!((p[0] - 743.36).abs() < 0.05 && p[1].abs() < 0.05, "{p:?}");
+    assert!(
+        placed
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Info
+                && d.message.contains("placed by its site location"))
+    );
+}
