@@ -51,6 +51,10 @@ enum Command {
         /// Let clients on other machines control the shared clock (local clients always can).
         #[arg(long)]
         open_controls: bool,
+        /// The database file for comments, votes, reports and sensor readings (SQLite, WAL);
+        /// created if missing. `:memory:` keeps nothing after the server stops.
+        #[arg(long, default_value = "renewtwin.db")]
+        db: PathBuf,
     },
     /// Play a scene's renewal plan without serving it, and print its timeline and indicators.
     ///
@@ -122,9 +126,10 @@ fn main() -> Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { scene, addr, speed, start_day, no_loop, scenario, open_controls } => {
+        Command::Serve { scene, addr, speed, start_day, no_loop, scenario, open_controls, db } => {
             let config = SimConfig { speed, start_day, looping: !no_loop, ..SimConfig::default() };
-            serve(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), addr, config, open_controls)
+            let options = ServeOptions { addr, open_controls, db };
+            serve(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), config, options)
         }
         Command::Simulate { scene, scenario, until, json } => {
             simulate(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), until.as_deref(), json)
@@ -141,7 +146,19 @@ fn spinner(message: String) -> indicatif::ProgressBar {
     bar
 }
 
-fn serve(source: SceneSource, scenario: Option<&str>, addr: SocketAddr, config: SimConfig, open_controls: bool) -> Result<()> {
+/// Where and how `serve` listens and stores.
+struct ServeOptions {
+    addr: SocketAddr,
+    open_controls: bool,
+    db: PathBuf,
+}
+
+fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options: ServeOptions) -> Result<()> {
+    let ServeOptions { addr, open_controls, db } = options;
+    let store = std::sync::Arc::new(
+        renewtwin_engine::store::Store::open(&db, renewtwin_engine::store::ALL)
+            .with_context(|| format!("cannot open the database {}", db.display()))?,
+    );
     let bar = spinner(format!("loading {}", describe(&source)));
     let started = Instant::now();
     let loaded = scene::load(&source, scenario, &ImportConfig::default()).context("cannot load the scene")?;
@@ -169,7 +186,7 @@ fn serve(source: SceneSource, scenario: Option<&str>, addr: SocketAddr, config: 
         writeln!(out, "renewtwin listening on http://{local}/")?;
         out.flush()?;
         drop(out);
-        let state = AppState { scene: std::sync::Arc::new(wire), live, clock: sim.commands(), plan, open_controls };
+        let state = AppState { scene: std::sync::Arc::new(wire), live, clock: sim.commands(), plan, store, open_controls };
         server::serve(listener, state, async {
             if let Err(e) = tokio::signal::ctrl_c().await {
                 tracing::error!(error = %e, "cannot wait for ctrl-c");

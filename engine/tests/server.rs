@@ -44,7 +44,8 @@ async fn start(loaded: scene::LoadedScene, speed: f64) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState { scene: Arc::new(wire), live, clock: sim.commands(), plan, open_controls: false };
+    let store = Arc::new(renewtwin_engine::store::Store::in_memory(renewtwin_engine::store::ALL).expect("database"));
+    let state = AppState { scene: Arc::new(wire), live, clock: sim.commands(), plan, store, open_controls: false };
     tokio::spawn(server::serve(listener, state, async {
         let _ = rx.await;
     }));

@@ -31,6 +31,8 @@ pub struct AppState {
     pub clock: std::sync::mpsc::Sender<ClockCommand>,
     /// The plan and its recorded governance events.
     pub plan: Arc<crate::renewal::control::PlanControl>,
+    /// The database of what people say and what sensors read.
+    pub store: Arc<crate::store::Store>,
     /// Whether clients on other hosts may control the clock (loopback clients always may).
     pub open_controls: bool,
 }

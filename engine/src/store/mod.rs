@@ -49,6 +49,10 @@ pub struct Migrations {
     pub steps: &'static [(&'static str, &'static str)],
 }
 
+/// Every domain's migrations, in the order they are applied. A domain that stores data adds its
+/// list here.
+pub const ALL: &[Migrations] = &[];
+
 /// The database.
 #[derive(Debug)]
 pub struct Store {
