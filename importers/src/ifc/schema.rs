@@ -99,6 +99,11 @@ impl Schema {
             };
             return Category::Spatial(kind);
         }
+        // An earthworks cut is a subtraction feature in IFC4X3, but it is also the excavated
+        // volume itself, which a site model shows (IfcOpenShell meshes it too).
+        if upper == "IFCEARTHWORKSCUT" {
+            return Category::ElementIfBody;
+        }
         if self.is_a(&upper, "IFCFEATUREELEMENTSUBTRACTION") {
             return Category::Ignored;
         }
