@@ -186,3 +186,47 @@ fn vienna_streets_and_photovoltaic_points_land_on_the_same_map() {
             .all(|d| d.severity < Severity::Warning)
     );
 }
+
+#[test]
+fn a_georeferenced_ifc_lands_on_the_map_beside_a_wgs84_point() {
+    let path = corpus_dir().join("ifc/linear-placement-of-signal.ifc");
+    if !path.is_file() {
+        let why = format!("{} not found (set RENEWTWIN_CORPUS)", path.display());
+        assert!(!corpus_required(), "{why}, and RENEWTWIN_REQUIRE_CORPUS=1");
+        println!("skipped: {why}");
+        return;
+    }
+    let ifc = import_file(&path, &ImportConfig::default()).expect("ifc");
+    let georef = ifc.georef.clone().expect("IfcMapConversion is read");
+    assert_eq!(
+        georef.map_conversion.and_then(|m| m.target_crs).as_deref(),
+        Some("EPSG:3065")
+    );
+    let frame = ProjectFrame::of_model(&ifc).expect("a frame from its map conversion");
+    // EPSG:3065, IGM95 / UTM 33N: southern Italy.
+    let origin = frame.wgs84.expect("EPSG:3065 converts to WGS84");
+    assert!(
+        (origin.lon - 14.44).abs() < 0.05 && (origin.lat - 41.0).abs() < 0.05,
+        "{origin:?}"
+    );
+    // A WGS84 frame 1 km east of the model's origin: the model lands about 1 km west.
+    let lon_step = 1000.0 / (111_320.0 * origin.lat.to_radians().cos());
+    let east = ProjectFrame::at_wgs84(origin.lon + lon_step, origin.lat, origin.height);
+    let unplaced = ifc.bbox();
+    let placed = place(vec![ifc], &east);
+    let bb = placed.bbox();
+    assert!(
+        (bb.min[0] - unplaced.min[0] + 1000.0).abs() < 5.0,
+        "{bb:?} vs {unplaced:?}"
+    );
+    assert!(
+        (bb.min[1] - unplaced.min[1]).abs() < 20.0,
+        "{bb:?} vs {unplaced:?}"
+    );
+    assert!(
+        placed
+            .diagnostics
+            .iter()
+            .all(|d| !d.message.contains("cannot be converted"))
+    );
+}

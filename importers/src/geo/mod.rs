@@ -98,7 +98,7 @@ impl KnownCrs {
     }
 
     /// WGS84 `(lon, lat)` → projected `(easting, northing)`.
-    fn from_wgs84(self, lon: f64, lat: f64) -> (f64, f64) {
+    fn project(self, lon: f64, lat: f64) -> (f64, f64) {
         match self {
             Self::Wgs84 => (lon, lat),
             Self::Rd => rd::wgs84_to_rd(lon, lat),
@@ -211,7 +211,7 @@ impl ProjectFrame {
     fn wgs84_to_local(&self, lon: f64, lat: f64, h: f64) -> Option<Local> {
         if let Some(map) = &self.map {
             if let Some(known) = known_crs(&map.crs) {
-                let (x, y) = known.from_wgs84(lon, lat);
+                let (x, y) = known.project(lon, lat);
                 return Some(([x - map.easting, y - map.northing, h - map.height], None));
             }
             let o = self.wgs84?;
