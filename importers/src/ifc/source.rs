@@ -101,18 +101,22 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
         if last_end > 0 {
             stray.add(bytes, last_end, start);
         }
-        if index.insert(id, (start, end)).is_some() {
+        // The first record of an id is kept: the record list (which gives each id its keyword)
+        // and the index (which the decoder reads) must agree, or a decoder would read one
+        // entity as another's class.
+        if index.contains_key(&id) {
             diagnostics.push(diagnostic(
                 Severity::Warning,
                 DiagnosticKind::MalformedRecord,
                 Some(id),
                 None,
                 format!(
-                    "#{id} is defined twice (again on line {}); the later record is used",
+                    "#{id} is defined twice (again on line {}); the first record is used",
                     line_of(bytes, start)
                 ),
             ));
         } else {
+            index.insert(id, (start, end));
             records.push(Record { id, keyword });
         }
         last_end = end;

@@ -663,3 +663,24 @@ fn repeated_representations_are_stored_once() {
     );
     assert_ne!(walls[0].placements[0].transform, walls[1].placements[0].transform);
 }
+
+/// Found by cargo-fuzz: a second `#17` of another class made ifc-lite read the first record's
+/// class from the second record's bytes, and panic.
+#[test]
+fn a_duplicate_id_keeps_its_first_record_everywhere() {
+    let text = SCHEDULE_FILE.replace(
+        "#20=IFCSITE(",
+        "#17=IFCSIUNIT(*,.LENGTHUNIT.,$,.METRE.);\n#20=IFCSITE(",
+    );
+    let model = import_ok(&text);
+    assert!(
+        model
+            .diagnostics
+            .iter()
+            .any(|d| d.step_id == Some(17) && d.message.contains("defined twice")),
+        "{:?}",
+        model.diagnostics
+    );
+    let map = model.georef.and_then(|g| g.map_conversion);
+    assert_eq!(map.map(|m| m.eastings), Some(155_000.0), "#17 is still the map conversion");
+}
