@@ -4,6 +4,9 @@
 //! pinned in `tests/data/corpus_pins.json`. The pins come from a run of this importer and were
 //! cross-checked once against IfcOpenShell and web-ifc: `tests/data/IFCOPENSHELL-COMPARISON.md`.
 //!
+//! The mesh and placement counts are pinned exactly: they show instancing (IfcMappedItem and
+//! repeated geometry stored once, placed many times) and are deterministic.
+//!
 //! It also checks, over the whole corpus, that at least [`MIN_COVERAGE`] of the products with a
 //! body representation get a mesh, that every miss is a diagnostic naming the product's `#id`,
 //! class and reason, and that no mesh has a non-finite value or a degenerate triangle.
@@ -177,6 +180,7 @@ fn corpus_files_match_their_pins_and_meet_geometry_coverage() {
         meshed_total += meshed;
         missed_total += missed;
         let triangles = model.placed_triangles();
+        let placements: usize = model.elements.iter().map(|e| e.placements.len()).sum();
         let bbox = model.bbox().to_array();
         let round = |v: f64| (v * 1000.0).round() / 1000.0;
         println!(
@@ -195,6 +199,8 @@ fn corpus_files_match_their_pins_and_meet_geometry_coverage() {
                 "with_geometry": meshed,
                 "geometry_missing": missed,
                 "triangles": triangles,
+                "meshes": model.meshes.len(),
+                "placements": placements,
                 "bbox_m": bbox.map(round),
             }),
         );
@@ -209,6 +215,15 @@ fn corpus_files_match_their_pins_and_meet_geometry_coverage() {
         }
         if meshed as u64 != int("with_geometry") {
             failures.push(format!("{name}: {meshed} products with geometry, pinned {}", int("with_geometry")));
+        }
+        // Instancing: a mapped or repeated shape is one mesh placed many times.
+        if (model.meshes.len() as u64, placements as u64) != (int("meshes"), int("placements")) {
+            failures.push(format!(
+                "{name}: {} meshes with {placements} placements, pinned {} with {}",
+                model.meshes.len(),
+                int("meshes"),
+                int("placements")
+            ));
         }
         let pinned_triangles = int("triangles") as f64;
         if (triangles as f64 - pinned_triangles).abs() > TRIANGLE_TOLERANCE * pinned_triangles {

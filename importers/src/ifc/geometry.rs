@@ -21,6 +21,10 @@ use super::source::Scanned;
 use super::units::Units;
 use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity};
 
+/// Meshing time of one product above which it is logged as slow (ifc-lite's own budgets bound
+/// the work; there is no preemptive deadline, see the module docs of `ifc`).
+const SLOW_PRODUCT_SECONDS: f64 = 2.0;
+
 /// Relative cross-product size under which a triangle counts as degenerate (collinear).
 const DEGENERATE_RELATIVE_AREA: f64 = 1e-7;
 
@@ -35,8 +39,9 @@ struct Outcome {
     failure: Option<(Severity, String)>,
     /// Openings that could not be cut.
     opening_failures: Vec<String>,
-    /// The body placed as an instance of a shared source (then `parts` is empty).
-    instance: Option<instancing::Instance>,
+    /// The body placed as instances of shared sources, one per mapped item (then `parts` is
+    /// empty).
+    instances: Vec<instancing::Instance>,
 }
 
 /// Per-worker state: a decoder and a router (neither is `Sync`, so each worker has its own).
@@ -115,6 +120,7 @@ pub(crate) fn mesh_elements(
     let outcomes: Vec<Outcome> = jobs
         .par_iter()
         .map_init(new_worker, |worker, job| {
+            let started = std::time::Instant::now();
             let result = catch_unwind(AssertUnwindSafe(|| {
                 let mut entity = None;
                 let parts = match &job.source {
@@ -167,24 +173,29 @@ pub(crate) fn mesh_elements(
                 failures.dedup();
                 let consumed = worker.router.host_consumed_by_void(job.step_id);
                 let mut outcome = finish(&parts, failures, consumed);
-                if let (Some(entity), Some(mapped), [(mesh, origin)]) =
-                    (&entity, job.mapped, outcome.parts.as_slice())
+                if let Some(entity) = &entity
+                    && !job.mapped.is_empty()
+                    && !outcome.parts.is_empty()
                     && !void_index.contains_key(&job.step_id)
-                    && let Some(instance) = instancing::instance(
+                    && let Some(instances) = instancing::instances(
                         &instancing_context,
                         &worker.router,
                         &mut worker.decoder,
                         entity,
-                        mapped,
-                        mesh,
-                        *origin,
+                        &job.mapped,
+                        &outcome.parts,
                     )
                 {
                     outcome.parts.clear();
-                    outcome.instance = Some(instance);
+                    outcome.instances = instances;
                 }
                 Ok::<_, String>(outcome)
             }));
+            let seconds = started.elapsed().as_secs_f64();
+            if seconds > SLOW_PRODUCT_SECONDS {
+                // Logged, not a diagnostic: diagnostics must not depend on the machine's speed.
+                tracing::warn!(step_id = job.step_id, class = %job.class, seconds, "meshing one product was slow");
+            }
             match result {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(reason)) => Outcome {
@@ -254,7 +265,7 @@ pub(crate) fn mesh_elements(
         let Some(element) = model.elements.get_mut(job.element) else {
             continue;
         };
-        if let Some(instance) = outcome.instance {
+        for instance in outcome.instances {
             let mesh = match instanced.get(&instance.map) {
                 Some(&id) => id,
                 None => {

@@ -1,7 +1,8 @@
-//! Instancing of IfcMappedItem bodies: the representation map's source is meshed once and
-//! every occurrence placed by `product placement · MappingTarget`. Each occurrence is checked
-//! against the mesh ifc-lite baked for it (same triangle count, same bounding box); where they
-//! disagree, or the transform mirrors or scales unevenly, the baked mesh is kept instead.
+//! Instancing of IfcMappedItem bodies: each representation map's source is meshed once and
+//! every mapped item placed by `product placement · MappingTarget` (a body of several mapped
+//! items gets one placement per item). Each occurrence is checked against the mesh ifc-lite
+//! baked for it (same triangle count, same bounding box); where they disagree, or a transform
+//! mirrors or scales unevenly, the baked mesh is kept instead.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,35 +45,53 @@ pub(crate) struct Context<'c> {
     pub(crate) rtc: [f64; 3],
 }
 
-/// The occurrence `entity` (body `mapped`) as an instance, if that reproduces `baked` (the
-/// cleaned mesh ifc-lite baked for it, relative to `baked_origin`).
-pub(crate) fn instance(
+/// The occurrence `entity`, whose body is the mapped items `mapped`, as one instance per item,
+/// if that reproduces `baked` (the cleaned parts ifc-lite baked for it, each relative to its
+/// origin): the same number of triangles and the same bounding box.
+pub(crate) fn instances(
     ctx: &Context,
     router: &GeometryRouter,
     decoder: &mut EntityDecoder,
     entity: &DecodedEntity,
-    mapped: MappedBody,
-    baked: &Mesh,
-    baked_origin: [f64; 3],
-) -> Option<Instance> {
-    let source = source(ctx, router, decoder, mapped.map)?;
+    mapped: &[MappedBody],
+    baked: &[(Mesh, [f64; 3])],
+) -> Option<Vec<Instance>> {
     let placement = router.resolve_scaled_placement(entity, decoder).ok()?;
-    let target = match mapped.target {
-        Some(id) => target_matrix(decoder, id, ctx.length_to_metres)?,
-        None => IDENTITY,
-    };
-    let mut transform = mul(&mul(&placement, &target), &translation(source.origin));
-    for k in 0..3 {
-        transform[12 + k] -= ctx.rtc[k];
+    let mut out = Vec::with_capacity(mapped.len());
+    let (mut imin, mut imax) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+    let mut triangles = 0;
+    for item in mapped {
+        let source = source(ctx, router, decoder, item.map)?;
+        let target = match item.target {
+            Some(id) => target_matrix(decoder, id, ctx.length_to_metres)?,
+            None => IDENTITY,
+        };
+        let mut transform = mul(&mul(&placement, &target), &translation(source.origin));
+        for k in 0..3 {
+            transform[12 + k] -= ctx.rtc[k];
+        }
+        if !transform.iter().all(|v| v.is_finite()) || !is_rigid_with_uniform_scale(&transform) {
+            return None;
+        }
+        triangles += source.mesh.triangle_count();
+        let (lo, hi) = bounds(&source.mesh, &transform);
+        grow(&mut imin, &mut imax, lo, hi);
+        out.push(Instance {
+            map: item.map,
+            source,
+            transform,
+        });
     }
-    if !transform.iter().all(|v| v.is_finite()) || !is_rigid_with_uniform_scale(&transform) {
+    let (mut bmin, mut bmax) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+    let mut baked_triangles = 0;
+    for (mesh, origin) in baked {
+        baked_triangles += mesh.triangle_count();
+        let (lo, hi) = bounds(mesh, &translation(*origin));
+        grow(&mut bmin, &mut bmax, lo, hi);
+    }
+    if triangles != baked_triangles {
         return None;
     }
-    if source.mesh.triangle_count() != baked.triangle_count() {
-        return None;
-    }
-    let (imin, imax) = bounds(&source.mesh, &transform);
-    let (bmin, bmax) = bounds(baked, &translation(baked_origin));
     let diagonal = (0..3)
         .map(|k| (bmax[k] - bmin[k]).powi(2))
         .sum::<f64>()
@@ -80,11 +99,14 @@ pub(crate) fn instance(
     let tolerance = 1e-3 + 1e-4 * diagonal;
     let close = (0..3)
         .all(|k| (imin[k] - bmin[k]).abs() <= tolerance && (imax[k] - bmax[k]).abs() <= tolerance);
-    close.then_some(Instance {
-        map: mapped.map,
-        source,
-        transform,
-    })
+    close.then_some(out)
+}
+
+fn grow(min: &mut [f64; 3], max: &mut [f64; 3], lo: [f64; 3], hi: [f64; 3]) {
+    for k in 0..3 {
+        min[k] = min[k].min(lo[k]);
+        max[k] = max[k].max(hi[k]);
+    }
 }
 
 /// The cached source of `map`, meshed on first use.

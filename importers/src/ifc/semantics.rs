@@ -31,8 +31,8 @@ pub(crate) struct GeometryJob {
     pub(crate) source: JobSource,
     /// Whether it has a body representation (so a missing mesh is worth a diagnostic).
     pub(crate) body: bool,
-    /// Set when the body is one IfcMappedItem (instancing candidate).
-    pub(crate) mapped: Option<MappedBody>,
+    /// The mapped items, when the body consists of mapped items only (instancing candidate).
+    pub(crate) mapped: Vec<MappedBody>,
 }
 
 /// Where an element's geometry comes from.
@@ -249,7 +249,7 @@ fn orphan_types(
             class: class.clone(),
             source: JobSource::TypeMaps(maps),
             body: true,
-            mapped: None,
+            mapped: Vec::new(),
         });
         elements.push(Element {
             step_id: id,
@@ -567,17 +567,17 @@ fn merge_set(sets: &mut Vec<PropertySet>, set: PropertySet) {
 }
 
 /// What a product's representation offers.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Shape {
     /// ifc-lite would mesh one of its representations.
     meshable: bool,
     /// One of those is a body (`Body` identifier, or an unnamed solid/surface/mapped one).
     body: bool,
-    /// The only meshed representation is one IfcMappedItem: (its `#id`, its map, its target).
-    mapped: Option<MappedBody>,
+    /// The body representation consists of IfcMappedItems only: their maps and targets.
+    mapped: Vec<MappedBody>,
 }
 
-/// A body that is exactly one IfcMappedItem: a candidate for instancing.
+/// One IfcMappedItem of a body made of mapped items only: a candidate for instancing.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MappedBody {
     /// The IfcRepresentationMap (MappingSource).
@@ -635,15 +635,22 @@ fn shape_of(
     // Other meshed representations (a 2D 'Plan' mapped item …) usually add nothing; if they do,
     // the instance fails its check against the baked mesh and the baked mesh is kept.
     if let [rep] = bodies.as_slice()
-        && let Some([item]) = rep.get_refs(3).as_deref()
-        && let Ok(item) = decoder.decode_by_id(*item)
-        && item.ifc_type.as_str() == "IFCMAPPEDITEM"
-        && let Some(map) = item.get_ref(0)
+        && let Some(items) = rep.get_refs(3)
     {
-        result.mapped = Some(MappedBody {
-            map,
-            target: item.get_ref(1),
-        });
+        let mut mapped = Vec::with_capacity(items.len());
+        for item in items {
+            match decoder.decode_by_id(item) {
+                Ok(item) if item.ifc_type.as_str() == "IFCMAPPEDITEM" => match item.get_ref(0) {
+                    Some(map) => mapped.push(MappedBody {
+                        map,
+                        target: item.get_ref(1),
+                    }),
+                    None => return result,
+                },
+                _ => return result,
+            }
+        }
+        result.mapped = mapped;
     }
     result
 }
