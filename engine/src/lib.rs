@@ -4,6 +4,7 @@
 //! One Bevy plugin per domain ([`renewal::RenewalPlugin`], [`live::LivePlugin`]); plugins only
 //! register, systems do the work. No renderer and no window exist on the server.
 
+pub mod consultation;
 pub mod live;
 pub mod renewal;
 pub mod scene;

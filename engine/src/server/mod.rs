@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(list_events).post(record_event).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
         .route("/", get(index))
         .route("/{*path}", get(asset))
+        .merge(crate::consultation::routes(&state))
         .with_state(state)
 }
 

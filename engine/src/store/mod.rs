@@ -51,7 +51,7 @@ pub struct Migrations {
 
 /// Every domain's migrations, in the order they are applied. A domain that stores data adds its
 /// list here.
-pub const ALL: &[Migrations] = &[];
+pub const ALL: &[Migrations] = &[crate::consultation::MIGRATIONS];
 
 /// The database.
 #[derive(Debug)]
