@@ -12,11 +12,15 @@ use renewtwin_importers::{Cache, CacheStatus, ImportConfig, import_file_cached};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().context("usage: corpus_report DIR [CACHE_DIR]")?;
+    let dir = args
+        .next()
+        .context("usage: corpus_report DIR [CACHE_DIR]")?;
     let cache_dir = args
         .next()
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("renewtwin-report-cache-{}", std::process::id())));
+        .unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("renewtwin-report-cache-{}", std::process::id()))
+        });
     let _ = std::fs::remove_dir_all(&cache_dir);
     let cache = Cache::new(&cache_dir);
     let mut files: Vec<_> = std::fs::read_dir(&dir)?
@@ -33,13 +37,27 @@ fn main() -> anyhow::Result<()> {
         let t1 = Instant::now();
         let (again, second) = import_file_cached(path, &ImportConfig::default(), &cache)?;
         let hit_s = t1.elapsed().as_secs_f64();
-        anyhow::ensure!(first == CacheStatus::Miss && second == CacheStatus::Hit, "{}: {first:?} then {second:?}", path.display());
-        anyhow::ensure!(again.placed_triangles() == model.placed_triangles(), "cache changed the model");
+        anyhow::ensure!(
+            first == CacheStatus::Miss && second == CacheStatus::Hit,
+            "{}: {first:?} then {second:?}",
+            path.display()
+        );
+        anyhow::ensure!(
+            again.placed_triangles() == model.placed_triangles(),
+            "cache changed the model"
+        );
         miss_total += miss_s;
         hit_total += hit_s;
         let b = model.bbox().to_array();
         let o = model.origin;
-        let world = [b[0] + o[0], b[1] + o[1], b[2] + o[2], b[3] + o[0], b[4] + o[1], b[5] + o[2]];
+        let world = [
+            b[0] + o[0],
+            b[1] + o[1],
+            b[2] + o[2],
+            b[3] + o[0],
+            b[4] + o[1],
+            b[5] + o[2],
+        ];
         let with_geometry: Vec<&str> = model
             .elements
             .iter()
@@ -74,7 +92,10 @@ fn main() -> anyhow::Result<()> {
             })
         );
     }
-    eprintln!("total: first load {miss_total:.3} s, second load {hit_total:.3} s, speed-up {:.1}x", miss_total / hit_total.max(1e-9));
+    eprintln!(
+        "total: first load {miss_total:.3} s, second load {hit_total:.3} s, speed-up {:.1}x",
+        miss_total / hit_total.max(1e-9)
+    );
     let _ = std::fs::remove_dir_all(&cache_dir);
     Ok(())
 }

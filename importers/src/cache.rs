@@ -85,7 +85,11 @@ impl Cache {
     /// The default location: `$RENEWTWIN_CACHE_DIR`, else `$XDG_CACHE_HOME/renewtwin`, else
     /// `$HOME/.cache/renewtwin`; `None` when none of these is set.
     pub fn from_env() -> Option<Self> {
-        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let dir = var("RENEWTWIN_CACHE_DIR")
             .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("renewtwin")))
             .or_else(|| var("HOME").map(|h| h.join(".cache").join("renewtwin")))?;
@@ -119,7 +123,12 @@ impl Cache {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(EntryError::Io { path: shown(), source }),
+            Err(source) => {
+                return Err(EntryError::Io {
+                    path: shown(),
+                    source,
+                });
+            }
         };
         let header = key.header();
         let Some(body) = bytes.strip_prefix(header.as_slice()) else {
@@ -129,7 +138,10 @@ impl Cache {
             path: shown(),
             source,
         })?;
-        entry.into_model().map(Some).ok_or(EntryError::Header { path: shown() })
+        entry
+            .into_model()
+            .map(Some)
+            .ok_or(EntryError::Header { path: shown() })
     }
 
     /// Stores `model` under `key` atomically, then bounds the directory's size.
@@ -191,7 +203,9 @@ impl Cache {
                     total = total.saturating_sub(len);
                     tracing::debug!(entry = %path.display(), bytes = len, "cache entry evicted");
                 }
-                Err(err) => tracing::warn!(entry = %path.display(), error = %err, "cannot evict cache entry"),
+                Err(err) => {
+                    tracing::warn!(entry = %path.display(), error = %err, "cannot evict cache entry")
+                }
             }
         }
     }

@@ -11,9 +11,11 @@ use renewtwin_importers::{
 
 /// A fresh, empty directory under the target dir's tmp folder.
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cache-test-{name}-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cache-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
 }
 
@@ -24,7 +26,8 @@ fn write_district(dir: &Path, buildings: u32, seed: u64) -> PathBuf {
         ..DistrictConfig::default()
     };
     let path = dir.join(format!("district-{buildings}-{seed}.ifc"));
-    std::fs::write(&path, district_ifc(&config)).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    std::fs::write(&path, district_ifc(&config))
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     path
 }
 
@@ -36,7 +39,10 @@ fn cached(path: &Path, cache: &Cache) -> (Model, CacheStatus) {
 /// Everything but the timings, as JSON (the model's own serde form).
 fn content(model: &Model) -> serde_json::Value {
     let mut v = serde_json::to_value(model).unwrap_or_default();
-    if let Some(source) = v.get_mut("source").and_then(serde_json::Value::as_object_mut) {
+    if let Some(source) = v
+        .get_mut("source")
+        .and_then(serde_json::Value::as_object_mut)
+    {
         source.remove("parse_seconds");
         source.remove("geometry_seconds");
     }
@@ -62,12 +68,16 @@ fn second_load_is_a_cache_hit_identical_to_the_first() {
     assert!(!first.meshes.is_empty() && !first.elements.is_empty());
     let (second, status) = cached(&file, &cache);
     assert_eq!(status, CacheStatus::Hit);
-    assert_eq!(content(&first), content(&second), "the cached model differs from the imported one");
+    assert_eq!(
+        content(&first),
+        content(&second),
+        "the cached model differs from the imported one"
+    );
     assert_eq!(second.source.geometry_seconds, 0.0, "a hit builds no mesh");
     // And the uncached importer agrees with both.
     let plain = import_file(&file, &ImportConfig::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(content(&plain), content(&second));
-    assert_eq!(entries(&cache.dir().to_path_buf()).len(), 1);
+    assert_eq!(entries(cache.dir()).len(), 1);
 }
 
 #[test]
@@ -80,12 +90,17 @@ fn the_key_is_the_content_and_the_settings_not_the_name() {
     assert_eq!(cached(&file, &cache).1, CacheStatus::Miss);
     let (model, status) = cached(&copy, &cache);
     assert_eq!(status, CacheStatus::Hit, "same bytes under another name");
-    assert_eq!(model.source.name, copy.display().to_string(), "the name is the caller's");
+    assert_eq!(
+        model.source.name,
+        copy.display().to_string(),
+        "the name is the caller's"
+    );
     let semantics_only = ImportConfig {
         geometry: false,
         ..ImportConfig::default()
     };
-    let (model, status) = import_file_cached(&file, &semantics_only, &cache).unwrap_or_else(|e| panic!("{e}"));
+    let (model, status) =
+        import_file_cached(&file, &semantics_only, &cache).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status, CacheStatus::Miss, "other settings, other entry");
     assert!(model.meshes.is_empty());
     // One changed byte (in a name) is another file.
@@ -111,7 +126,11 @@ fn a_corrupt_entry_is_rebuilt_not_served() {
     let (rebuilt, status) = cached(&file, &cache);
     assert_eq!(status, CacheStatus::Rebuilt);
     assert_eq!(content(&first), content(&rebuilt));
-    assert_eq!(cached(&file, &cache).1, CacheStatus::Hit, "the entry was replaced");
+    assert_eq!(
+        cached(&file, &cache).1,
+        CacheStatus::Hit,
+        "the entry was replaced"
+    );
     // Garbage with the right name.
     std::fs::write(entry, b"not a cache entry").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cached(&file, &cache).1, CacheStatus::Rebuilt);
@@ -136,10 +155,22 @@ fn the_cache_directory_stays_under_its_bound() {
     }
     let kept = entries(cache.dir());
     assert_eq!(kept.len(), 2, "the oldest entry was evicted");
-    let total: u64 = kept.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let total: u64 = kept
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
     assert!(total <= cache.max_bytes());
-    assert_eq!(cached(&files[2], &cache).1, CacheStatus::Hit, "the newest entry stays");
-    assert_eq!(cached(&files[0], &cache).1, CacheStatus::Miss, "the oldest is gone");
+    assert_eq!(
+        cached(&files[2], &cache).1,
+        CacheStatus::Hit,
+        "the newest entry stays"
+    );
+    assert_eq!(
+        cached(&files[0], &cache).1,
+        CacheStatus::Miss,
+        "the oldest is gone"
+    );
 }
 
 #[test]
@@ -152,6 +183,9 @@ fn import_files_loads_in_parallel_and_keeps_the_order() {
     assert_eq!(results.len(), 3);
     let name = |r: &Result<Model, _>| r.as_ref().map(|m| m.source.name.clone()).ok();
     assert_eq!(name(&results[0]), Some(b.display().to_string()));
-    assert!(results[1].is_err(), "a missing file is an error in its slot");
+    assert!(
+        results[1].is_err(),
+        "a missing file is an error in its slot"
+    );
     assert_eq!(name(&results[2]), Some(a.display().to_string()));
 }

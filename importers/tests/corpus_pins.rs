@@ -69,7 +69,10 @@ fn misses(model: &Model) -> BTreeSet<u32> {
 fn assert_clean_meshes(name: &str, model: &Model) {
     for (i, mesh) in model.meshes.iter().enumerate() {
         assert!(
-            mesh.positions.iter().chain(&mesh.normals).all(|v| v.is_finite()),
+            mesh.positions
+                .iter()
+                .chain(&mesh.normals)
+                .all(|v| v.is_finite()),
             "{name}: mesh {i} has a non-finite value"
         );
         let p = |ix: u32| {
@@ -170,7 +173,9 @@ fn corpus_files_match_their_pins_and_meet_geometry_coverage() {
                 panic!("{name}: a geometry miss does not name its product: {d:?}");
             };
             assert!(
-                d.message.contains(&format!("#{id}")) && d.message.contains(class) && d.message.contains(": "),
+                d.message.contains(&format!("#{id}"))
+                    && d.message.contains(class)
+                    && d.message.contains(": "),
                 "{name}: the miss of #{id} does not say which product and why: {}",
                 d.message
             );
@@ -211,10 +216,17 @@ fn corpus_files_match_their_pins_and_meet_geometry_coverage() {
         };
         let int = |key: &str| pin.get(key).and_then(Value::as_u64).unwrap_or(u64::MAX);
         if model.elements.len() as u64 != int("products") {
-            failures.push(format!("{name}: {} products, pinned {}", model.elements.len(), int("products")));
+            failures.push(format!(
+                "{name}: {} products, pinned {}",
+                model.elements.len(),
+                int("products")
+            ));
         }
         if meshed as u64 != int("with_geometry") {
-            failures.push(format!("{name}: {meshed} products with geometry, pinned {}", int("with_geometry")));
+            failures.push(format!(
+                "{name}: {meshed} products with geometry, pinned {}",
+                int("with_geometry")
+            ));
         }
         // Instancing: a mapped or repeated shape is one mesh placed many times.
         if (model.meshes.len() as u64, placements as u64) != (int("meshes"), int("placements")) {
@@ -243,7 +255,9 @@ fn corpus_files_match_their_pins_and_meet_geometry_coverage() {
                 .zip(&pinned_bbox)
                 .all(|(a, p)| (a - p).abs() <= BBOX_TOLERANCE_M);
         if !bbox_ok {
-            failures.push(format!("{name}: bbox {bbox:?} m, pinned {pinned_bbox:?} ± {BBOX_TOLERANCE_M} m"));
+            failures.push(format!(
+                "{name}: bbox {bbox:?} m, pinned {pinned_bbox:?} ± {BBOX_TOLERANCE_M} m"
+            ));
         }
     }
     println!(
@@ -265,5 +279,9 @@ fn corpus_files_match_their_pins_and_meet_geometry_coverage() {
         coverage * 100.0,
         MIN_COVERAGE * 100.0
     );
-    assert!(failures.is_empty(), "pins not met:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "pins not met:\n{}",
+        failures.join("\n")
+    );
 }

@@ -50,7 +50,11 @@ fuzz_target!(|data: &[u8]| {
         }
         for mesh in &model.meshes {
             assert!(mesh.positions.iter().all(|v| v.is_finite()));
-            assert!(mesh.indices.iter().all(|&i| (i as usize) < mesh.positions.len() / 3));
+            assert!(
+                mesh.indices
+                    .iter()
+                    .all(|&i| (i as usize) < mesh.positions.len() / 3)
+            );
         }
     }
 });

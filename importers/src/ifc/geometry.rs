@@ -311,9 +311,14 @@ fn finish(
                 [0.0; 3]
             };
             let centre = recentre(&mut mesh);
-            outcome
-                .parts
-                .push((mesh, [origin[0] + centre[0], origin[1] + centre[1], origin[2] + centre[2]]));
+            outcome.parts.push((
+                mesh,
+                [
+                    origin[0] + centre[0],
+                    origin[1] + centre[1],
+                    origin[2] + centre[2],
+                ],
+            ));
         }
     }
     if outcome.parts.is_empty() {
@@ -522,7 +527,7 @@ fn unit(a: [f64; 3]) -> Option<[f64; 3]> {
 }
 
 /// The message of a caught panic.
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

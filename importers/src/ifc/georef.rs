@@ -49,7 +49,9 @@ fn map_conversion(
     if types.is_empty() {
         return None;
     }
-    let extracted = catch_unwind(AssertUnwindSafe(|| GeoRefExtractor::extract(decoder, &types)));
+    let extracted = catch_unwind(AssertUnwindSafe(|| {
+        GeoRefExtractor::extract(decoder, &types)
+    }));
     let georef = match extracted {
         Ok(Ok(Some(g))) => g,
         Ok(Ok(None)) => return None,
@@ -59,7 +61,10 @@ fn map_conversion(
                 DiagnosticKind::BadAttribute,
                 None,
                 Some("IfcMapConversion"),
-                format!("the map conversion cannot be read: {}", super::properties::lower(&err.to_string())),
+                format!(
+                    "the map conversion cannot be read: {}",
+                    super::properties::lower(&err.to_string())
+                ),
             ));
             return None;
         }
@@ -100,7 +105,11 @@ fn map_conversion(
 
 /// RefLatitude (9), RefLongitude (10) and RefElevation (11) of the first IfcSite that has both
 /// angles.
-fn site_location(scanned: &Scanned, decoder: &mut EntityDecoder, units: &Units) -> Option<SiteLocation> {
+fn site_location(
+    scanned: &Scanned,
+    decoder: &mut EntityDecoder,
+    units: &Units,
+) -> Option<SiteLocation> {
     for record in scanned
         .records
         .iter()

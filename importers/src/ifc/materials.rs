@@ -85,11 +85,12 @@ fn collect(decoder: &mut EntityDecoder, id: u32, depth: usize, out: &mut Vec<Str
             out.push(name);
         }
     };
-    let follow = |decoder: &mut EntityDecoder, entity: &DecodedEntity, at: usize, out: &mut Vec<String>| {
-        for member in entity.get_refs(at).unwrap_or_default() {
-            collect(decoder, member, depth + 1, out);
-        }
-    };
+    let follow =
+        |decoder: &mut EntityDecoder, entity: &DecodedEntity, at: usize, out: &mut Vec<String>| {
+            for member in entity.get_refs(at).unwrap_or_default() {
+                collect(decoder, member, depth + 1, out);
+            }
+        };
     match entity.ifc_type.as_str() {
         "IFCMATERIAL" => push(text(&entity, 0), out),
         // Usages: ForLayerSet / ForProfileSet at 0.

@@ -96,6 +96,27 @@ impl Importer for IfcImporter {
         bytes: &[u8],
         config: &ImportConfig,
     ) -> Result<Model, ImportError> {
+        // The last line of defence: the phases that call into ifc-lite catch its panics
+        // themselves and carry on; anything that still escapes fails this file, not the caller.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            import_unguarded(name, bytes, config)
+        })) {
+            Ok(result) => result,
+            Err(panic) => Err(ImportError::NotReadable {
+                path: name.to_owned(),
+                format: "IFC",
+                reason: format!(
+                    "the IFC reader failed on this input (internal error: {}); please report it with the file",
+                    properties::lower(&geometry::panic_message(&panic))
+                ),
+            }),
+        }
+    }
+}
+
+/// [`IfcImporter::import_bytes`] without the panic guard.
+fn import_unguarded(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<Model, ImportError> {
+    {
         if bytes.len() as u64 > config.max_file_bytes {
             return Err(ImportError::TooLarge {
                 path: name.to_owned(),

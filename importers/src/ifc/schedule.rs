@@ -65,7 +65,15 @@ pub(crate) fn read(
     }
     let tasks: HashSet<u32> = task_ids.iter().copied().collect();
     let schedules: HashSet<u32> = schedule_ids.iter().copied().collect();
-    let links = fold(decoder, scanned, &rels, &tasks, &schedules, ifc2x3, diagnostics);
+    let links = fold(
+        decoder,
+        scanned,
+        &rels,
+        &tasks,
+        &schedules,
+        ifc2x3,
+        diagnostics,
+    );
 
     let mut out = Vec::new();
     let mut scheduled: HashSet<u32> = HashSet::new();
@@ -92,7 +100,15 @@ pub(crate) fn read(
             schedule.start = entity.get(11).and_then(date_value);
             schedule.finish = entity.get(12).and_then(date_value);
         }
-        fill_tasks(&mut schedule, &roots, decoder, &links, elements, ifc2x3, diagnostics);
+        fill_tasks(
+            &mut schedule,
+            &roots,
+            decoder,
+            &links,
+            elements,
+            ifc2x3,
+            diagnostics,
+        );
         scheduled.extend(schedule.tasks.iter().map(|t| t.step_id));
         out.push(schedule);
     }
@@ -117,7 +133,15 @@ pub(crate) fn read(
             name: Some("unscheduled tasks".to_owned()),
             ..WorkSchedule::default()
         };
-        fill_tasks(&mut schedule, &loose, decoder, &links, elements, ifc2x3, diagnostics);
+        fill_tasks(
+            &mut schedule,
+            &loose,
+            decoder,
+            &links,
+            elements,
+            ifc2x3,
+            diagnostics,
+        );
         out.push(schedule);
     }
     out
@@ -184,7 +208,12 @@ fn fill_tasks(
 }
 
 /// One task's own attributes and times.
-fn read_task(decoder: &mut EntityDecoder, entity: &DecodedEntity, links: &Links, ifc2x3: bool) -> Task {
+fn read_task(
+    decoder: &mut EntityDecoder,
+    entity: &DecodedEntity,
+    links: &Links,
+    ifc2x3: bool,
+) -> Task {
     let mut task = Task {
         step_id: entity.id,
         global_id: text(entity, 0).unwrap_or_default(),
@@ -201,8 +230,10 @@ fn read_task(decoder: &mut EntityDecoder, entity: &DecodedEntity, links: &Links,
         {
             // ActualStart 5, ScheduleStart 8, ActualFinish 9, ScheduleFinish 12,
             // ScheduleDuration 13, ActualDuration 14 (IfcTimeMeasure, seconds).
-            task.start = date_select(decoder, time.get(8)).or_else(|| date_select(decoder, time.get(5)));
-            task.finish = date_select(decoder, time.get(12)).or_else(|| date_select(decoder, time.get(9)));
+            task.start =
+                date_select(decoder, time.get(8)).or_else(|| date_select(decoder, time.get(5)));
+            task.finish =
+                date_select(decoder, time.get(12)).or_else(|| date_select(decoder, time.get(9)));
             task.duration = seconds_value(time.get(13)).or_else(|| seconds_value(time.get(14)));
         }
         return task;
@@ -219,8 +250,12 @@ fn read_task(decoder: &mut EntityDecoder, entity: &DecodedEntity, links: &Links,
         // IfcTaskTime: ScheduleDuration 4, ScheduleStart 5, ScheduleFinish 6,
         // ActualDuration 15, ActualStart 16, ActualFinish 17.
         let at = |i: usize| time.get(i);
-        task.start = at(5).and_then(date_value).or_else(|| at(16).and_then(date_value));
-        task.finish = at(6).and_then(date_value).or_else(|| at(17).and_then(date_value));
+        task.start = at(5)
+            .and_then(date_value)
+            .or_else(|| at(16).and_then(date_value));
+        task.finish = at(6)
+            .and_then(date_value)
+            .or_else(|| at(17).and_then(date_value));
         task.duration = at(4)
             .and_then(duration_value)
             .or_else(|| at(15).and_then(duration_value));
@@ -247,7 +282,9 @@ fn fold(
         match keyword.as_str() {
             // RelatedObjects 4, RelatingControl 6 (IFC2X3 IfcRelAssignsTasks: TimeForTask 7).
             "IFCRELASSIGNSTOCONTROL" | "IFCRELASSIGNSTASKS" => {
-                let Some(control) = rel.get_ref(6) else { continue };
+                let Some(control) = rel.get_ref(6) else {
+                    continue;
+                };
                 if schedules.contains(&control) {
                     let list = links.assigned.entry(control).or_default();
                     list.extend(related.iter().copied().filter(|t| tasks.contains(t)));
@@ -260,14 +297,16 @@ fn fold(
             }
             // RelatingObject 4, RelatedObjects 5.
             "IFCRELNESTS" => {
-                let Some(parent) = rel.get_ref(4) else { continue };
+                let Some(parent) = rel.get_ref(4) else {
+                    continue;
+                };
                 if tasks.contains(&parent) {
                     let children = rel.get_refs(5).unwrap_or_default();
-                    links
-                        .nested
-                        .entry(parent)
-                        .or_default()
-                        .extend(children.into_iter().filter(|c| tasks.contains(c) && *c != parent));
+                    links.nested.entry(parent).or_default().extend(
+                        children
+                            .into_iter()
+                            .filter(|c| tasks.contains(c) && *c != parent),
+                    );
                 }
             }
             // RelatingProcess 4 (before), RelatedProcess 5 (after), TimeLag 6, SequenceType 7.
@@ -275,22 +314,27 @@ fn fold(
                 let (Some(before), Some(after)) = (rel.get_ref(4), rel.get_ref(5)) else {
                     continue;
                 };
-                for missing in [before, after].into_iter().filter(|p| !scanned.contains(*p)) {
+                for missing in [before, after]
+                    .into_iter()
+                    .filter(|p| !scanned.contains(*p))
+                {
                     diagnostics.push(diagnostic(
                         Severity::Warning,
                         DiagnosticKind::DanglingReference,
                         Some(*id),
                         Some("IfcRelSequence"),
-                        format!("#{id} refers to #{missing}, which does not exist; that link is ignored"),
+                        format!(
+                            "#{id} refers to #{missing}, which does not exist; that link is ignored"
+                        ),
                     ));
                 }
                 if !tasks.contains(&before) || !tasks.contains(&after) {
                     continue;
                 }
-                let kind = rel
-                    .get(7)
-                    .and_then(AttributeValue::as_enum)
-                    .map_or_else(|| "NOTDEFINED".to_owned(), |e| e.trim_matches('.').to_owned());
+                let kind = rel.get(7).and_then(AttributeValue::as_enum).map_or_else(
+                    || "NOTDEFINED".to_owned(),
+                    |e| e.trim_matches('.').to_owned(),
+                );
                 let lag = if ifc2x3 {
                     seconds_value(rel.get(6))
                 } else {
@@ -299,7 +343,11 @@ fn fold(
                         // IfcLagTime.LagValue 3: IfcDuration or a ratio.
                         .and_then(|lag| lag.get(3).and_then(duration_value))
                 };
-                links.predecessors.entry(after).or_default().push((before, kind, lag));
+                links
+                    .predecessors
+                    .entry(after)
+                    .or_default()
+                    .push((before, kind, lag));
             }
             // RelatedObjects 4 (products), RelatingProcess 6 (task).
             "IFCRELASSIGNSTOPROCESS" => {
@@ -310,7 +358,9 @@ fn fold(
             }
             // RelatedObjects 4 (tasks), RelatingProduct 6 (product).
             "IFCRELASSIGNSTOPRODUCT" => {
-                let Some(product) = rel.get_ref(6) else { continue };
+                let Some(product) = rel.get_ref(6) else {
+                    continue;
+                };
                 for &t in related.iter().filter(|t| tasks.contains(t)) {
                     links.products.entry(t).or_default().insert(product);
                 }
@@ -390,7 +440,10 @@ fn date_select(decoder: &mut EntityDecoder, value: Option<&AttributeValue>) -> O
         None => (0, 0, 0.0),
     };
     let iso = if time.is_some() {
-        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{:02}", second as i64)
+        format!(
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{:02}",
+            second as i64
+        )
     } else {
         format!("{year:04}-{month:02}-{day:02}")
     };
@@ -424,7 +477,10 @@ pub(crate) fn parse_date_days(text: &str) -> Option<f64> {
         let hours: f64 = hms.next()?.parse().ok()?;
         let minutes: f64 = hms.next().map_or(Ok(0.0), str::parse).ok()?;
         let seconds: f64 = hms.next().map_or(Ok(0.0), str::parse).ok()?;
-        if !(0.0..=24.0).contains(&hours) || !(0.0..60.0).contains(&minutes) || !(0.0..=61.0).contains(&seconds) {
+        if !(0.0..=24.0).contains(&hours)
+            || !(0.0..60.0).contains(&minutes)
+            || !(0.0..=61.0).contains(&seconds)
+        {
             return None;
         }
         days += (hours * 3600.0 + minutes * 60.0 + seconds) / SECONDS_PER_DAY;

@@ -101,7 +101,12 @@ pub(crate) fn read(
 
     let mut reader = PropertyReader::new(*units);
     for node in &mut spatial {
-        for &pset in relations.psets.get(&node.step_id).map(Vec::as_slice).unwrap_or_default() {
+        for &pset in relations
+            .psets
+            .get(&node.step_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             if let Some(set) = reader.read(decoder, pset, diagnostics) {
                 merge_set(&mut node.property_sets, set);
             }
@@ -206,6 +211,7 @@ pub(crate) fn read(
 
 /// Type objects whose body geometry no occurrence uses become elements of the type's class
 /// (`IfcBoilerType`), so type-only files (product libraries) still show their geometry.
+#[allow(clippy::too_many_arguments)] // the reader's shared state, passed down as in `read`
 fn orphan_types(
     decoder: &mut EntityDecoder,
     type_ids: &mut [u32],

@@ -104,8 +104,8 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
         // The first record of an id is kept: the record list (which gives each id its keyword)
         // and the index (which the decoder reads) must agree, or a decoder would read one
         // entity as another's class.
-        if index.contains_key(&id) {
-            diagnostics.push(diagnostic(
+        match index.entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => diagnostics.push(diagnostic(
                 Severity::Warning,
                 DiagnosticKind::MalformedRecord,
                 Some(id),
@@ -114,10 +114,11 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
                     "#{id} is defined twice (again on line {}); the first record is used",
                     line_of(bytes, start)
                 ),
-            ));
-        } else {
-            index.insert(id, (start, end));
-            records.push(Record { id, keyword });
+            )),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert((start, end));
+                records.push(Record { id, keyword });
+            }
         }
         last_end = end;
     }

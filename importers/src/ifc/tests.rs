@@ -535,40 +535,77 @@ fn work_schedule_tasks_times_sequences_and_products_are_read() {
             .position(|e| e.name.as_deref() == Some(name))
             .unwrap_or_else(|| panic!("no element named {name}"))
     };
-    let (north, south, slab) = (element("Wall north"), element("Wall south"), element("Ground slab"));
-    assert_eq!(model.schedules.len(), 2, "the schedule and the unscheduled tasks");
+    let (north, south, slab) = (
+        element("Wall north"),
+        element("Wall south"),
+        element("Ground slab"),
+    );
+    assert_eq!(
+        model.schedules.len(),
+        2,
+        "the schedule and the unscheduled tasks"
+    );
     let schedule = &model.schedules[0];
     assert_eq!(schedule.step_id, 200);
     assert_eq!(schedule.global_id, "AaYvctVUKr0kugbFTf53O9");
     assert_eq!(schedule.name.as_deref(), Some("Renewal phase 1"));
     assert_eq!(schedule.identification.as_deref(), Some("WS-1"));
     let start = schedule.start.as_ref().and_then(|t| t.days);
-    assert_eq!(start, Some(19_783.0 + 8.0 / 24.0), "2024-03-01T08:00 in days since 1970");
+    assert_eq!(
+        start,
+        Some(19_783.0 + 8.0 / 24.0),
+        "2024-03-01T08:00 in days since 1970"
+    );
 
-    let names: Vec<_> = schedule.tasks.iter().map(|t| t.name.as_deref().unwrap_or("")).collect();
+    let names: Vec<_> = schedule
+        .tasks
+        .iter()
+        .map(|t| t.name.as_deref().unwrap_or(""))
+        .collect();
     assert_eq!(
         names,
-        ["Phase 1", "Strip north wall", "Insulate south wall", "Handover"],
+        [
+            "Phase 1",
+            "Strip north wall",
+            "Insulate south wall",
+            "Handover"
+        ],
         "parents before nested tasks, in nesting order"
     );
     let [phase, strip, insulate, handover] = &schedule.tasks[..] else {
         panic!("four tasks expected");
     };
     assert_eq!(phase.parent, None);
-    assert!([strip, insulate, handover].iter().all(|t| t.parent == Some(0)));
+    assert!(
+        [strip, insulate, handover]
+            .iter()
+            .all(|t| t.parent == Some(0))
+    );
     assert_eq!(strip.identification.as_deref(), Some("T-1.1"));
     assert_eq!(strip.predefined_type.as_deref(), Some("DEMOLITION"));
     assert!(handover.is_milestone && !strip.is_milestone);
 
-    assert_eq!(strip.duration.as_ref().map(|d| (d.iso.as_str(), d.days)), Some(("P10D", Some(10.0))));
-    assert_eq!(strip.finish.as_ref().map(|d| d.iso.as_str()), Some("2024-03-14T17:00:00"));
+    assert_eq!(
+        strip.duration.as_ref().map(|d| (d.iso.as_str(), d.days)),
+        Some(("P10D", Some(10.0)))
+    );
+    assert_eq!(
+        strip.finish.as_ref().map(|d| d.iso.as_str()),
+        Some("2024-03-14T17:00:00")
+    );
     // Only actual dates on this one: they stand in for the schedule dates.
-    assert_eq!(insulate.start.as_ref().map(|d| d.iso.as_str()), Some("2024-03-18T08:00:00"));
+    assert_eq!(
+        insulate.start.as_ref().map(|d| d.iso.as_str()),
+        Some("2024-03-18T08:00:00")
+    );
     assert_eq!(insulate.duration.as_ref().and_then(|d| d.days), Some(21.0));
 
     assert_eq!(insulate.predecessors.len(), 1);
     let link = &insulate.predecessors[0];
-    assert_eq!((link.task, link.sequence_type.as_str()), (1, "FINISH_START"));
+    assert_eq!(
+        (link.task, link.sequence_type.as_str()),
+        (1, "FINISH_START")
+    );
     assert_eq!(link.lag.as_ref().and_then(|l| l.days), Some(2.0));
     assert_eq!(handover.predecessors[0].task, 2);
     assert_eq!(handover.predecessors[0].sequence_type, "FINISH_FINISH");
@@ -598,10 +635,17 @@ fn materials_come_from_layers_profiles_constituents_and_types() {
             .map(|e| e.materials.clone())
             .unwrap_or_default()
     };
-    assert_eq!(materials("Wall north"), ["Brick", "Mineral wool", "Gypsum plaster"]);
+    assert_eq!(
+        materials("Wall north"),
+        ["Brick", "Mineral wool", "Gypsum plaster"]
+    );
     assert_eq!(materials("Wall south"), ["Lime mortar"]);
     assert_eq!(materials("Ground slab"), ["Concrete C30/37"]);
-    assert_eq!(materials("Column"), ["Steel S355"], "inherited from the column type");
+    assert_eq!(
+        materials("Column"),
+        ["Steel S355"],
+        "inherited from the column type"
+    );
 }
 
 #[test]
@@ -626,7 +670,11 @@ fn map_conversion_and_site_location_are_both_kept() {
     };
     assert_close(site.latitude, 52.01, "latitude");
     assert_close(site.longitude, 4.357083, "longitude");
-    assert_close(site.elevation.unwrap_or(f64::NAN), 1.5, "elevation in metres");
+    assert_close(
+        site.elevation.unwrap_or(f64::NAN),
+        1.5,
+        "elevation in metres",
+    );
 }
 
 #[test]
@@ -654,14 +702,21 @@ fn spatial_nodes_carry_the_indicator_property_sets() {
 #[test]
 fn repeated_representations_are_stored_once() {
     let model = import_ok(SCHEDULE_FILE);
-    let walls: Vec<_> = model.elements.iter().filter(|e| e.class == "IfcWall").collect();
+    let walls: Vec<_> = model
+        .elements
+        .iter()
+        .filter(|e| e.class == "IfcWall")
+        .collect();
     assert_eq!(walls.len(), 2);
     assert_eq!(walls[0].placements.len(), 1);
     assert_eq!(
         walls[0].placements[0].mesh, walls[1].placements[0].mesh,
         "two walls with the same shape representation share one mesh"
     );
-    assert_ne!(walls[0].placements[0].transform, walls[1].placements[0].transform);
+    assert_ne!(
+        walls[0].placements[0].transform,
+        walls[1].placements[0].transform
+    );
 }
 
 /// Found by cargo-fuzz: a second `#17` of another class made ifc-lite read the first record's
@@ -682,5 +737,36 @@ fn a_duplicate_id_keeps_its_first_record_everywhere() {
         model.diagnostics
     );
     let map = model.georef.and_then(|g| g.map_conversion);
-    assert_eq!(map.map(|m| m.eastings), Some(155_000.0), "#17 is still the map conversion");
+    assert_eq!(
+        map.map(|m| m.eastings),
+        Some(155_000.0),
+        "#17 is still the map conversion"
+    );
+}
+
+/// Found by cargo-fuzz: a unit assignment whose conversion factor points at the wrong kind of
+/// record made ifc-lite's debug-build slot check panic out of the unit resolution.
+#[test]
+fn a_type_confused_unit_assignment_falls_back_to_metres() {
+    let text = wall_file(
+        "#8=IFCCONVERSIONBASEDUNIT(#9,.PLANEANGLEUNIT.,'DEGREE',#9);
+#9=IFCDIMENSIONALEXPONENTS(0,0,0,0,0,0,0);",
+        "0.",
+        "",
+    );
+    let model = import_ok(&text);
+    assert!(model.source.length_unit_to_metres.is_finite());
+    assert_eq!(model.elements.len(), 1);
+    // Release builds of ifc-lite skip the check and read past the mismatch without a panic.
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    assert!(
+        model
+            .diagnostics
+            .iter()
+            .any(|d| d.kind == DiagnosticKind::UnitAssumed && d.message.contains("wrong kind")),
+        "{:?}",
+        model.diagnostics
+    );
 }

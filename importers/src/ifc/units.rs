@@ -77,7 +77,22 @@ pub(crate) fn resolve(
             ),
         ));
     }
-    let project_units = ProjectUnits::resolve(decoder, project.id);
+    // ifc-lite checks in debug builds that each attribute is read from a record of the
+    // expected class, and panics on type-confused input (a unit reference to the wrong kind of
+    // record): fall back to metres rather than fail the file.
+    let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ProjectUnits::resolve(decoder, project.id)
+    }));
+    let Ok(project_units) = resolved else {
+        diagnostics.push(diagnostic(
+            Severity::Warning,
+            DiagnosticKind::UnitAssumed,
+            Some(project.id),
+            Some("IfcProject"),
+            "the unit assignment refers to records of the wrong kind; metres were assumed",
+        ));
+        return Units::default();
+    };
     let scales = project_units.scales();
     let mut units = Units::default();
     let declared = project_units.resolved_for_unit_type("LENGTHUNIT").is_some();
