@@ -534,7 +534,7 @@ async fn answer_report(
     c: Caller,
     path: std::result::Result<Path<i64>, PathRejection>,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let by = c.signed_in()?.id;
     let id = id(path)?;
     let u: reports::NewUpdate = parse(body)?;
@@ -545,7 +545,7 @@ async fn answer_report(
     })
     .await?;
     c.hub.feed.publish("report", record.id, &record);
-    Ok(Json(reports::report_json(&record, &steps, audience)))
+    Ok(created(reports::report_json(&record, &steps, audience)))
 }
 
 async fn report_photo(State(state): State<AppState>, c: Caller, path: std::result::Result<Path<i64>, PathRejection>) -> Result<Response> {
