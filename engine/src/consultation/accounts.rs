@@ -168,11 +168,14 @@ pub(crate) fn precheck_signup(s: &SignUp) -> Result<()> {
     }
 }
 
+/// An invitation as stored: role, household, organisation, and who used it.
+type InvitationRow = (String, Option<i64>, Option<String>, Option<i64>);
+
 /// Creates an account from an invitation; the invitation is used up.
 pub(crate) fn sign_up(conn: &mut rusqlite::Connection, s: &SignUp, hash: String, ttl: i64) -> Result<Value> {
     let code = s.invitation.as_deref().unwrap_or_default().trim().to_ascii_uppercase();
     let tx = conn.transaction()?;
-    let invitation: Option<(String, Option<i64>, Option<String>, Option<i64>)> = tx
+    let invitation: Option<InvitationRow> = tx
         .query_row(
             "SELECT role, household_id, organisation, used_by FROM c_invitations WHERE code_hash = ?1",
             [token_hash(&code)],
