@@ -1,5 +1,7 @@
 //! The `renewtwin` command line: serve a scene, inspect or import models, generate districts.
 
+mod loadtest;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -93,6 +95,29 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Load-test live streaming on loopback: starts `renewtwin serve` as a child, measures
+    /// time-to-first-triangle and time-to-complete of the scene, then connects VIEWERS viewers
+    /// that receive deltas and reports delivery latency (p50/p90/p99), server CPU and memory.
+    Loadtest {
+        /// Concurrent viewers (at most 10,000).
+        #[arg(long, default_value_t = 1000)]
+        viewers: usize,
+        /// Seconds of measurement (at most 300).
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Deltas per second.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Serve a generated district of this many buildings instead of the default scene.
+        #[arg(long)]
+        buildings: Option<u32>,
+        /// Fresh viewers that load the whole scene first, for time-to-first-triangle.
+        #[arg(long, default_value_t = 3)]
+        scene_loads: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a synthetic model.
     Generate {
         #[command(subcommand)]
@@ -137,6 +162,9 @@ fn main() -> Result<()> {
         Command::Inspect { file, json, peer_json } => inspect(&file, json, peer_json),
         Command::Import { files } => import(&files),
         Command::Generate { what: Generate::District { buildings, seed, out } } => generate(buildings, seed, &out),
+        Command::Loadtest { viewers, seconds, rate, buildings, scene_loads, json } => {
+            loadtest::run(loadtest::LoadConfig { viewers, seconds, rate, buildings, scene_loads, json })
+        }
     }
 }
 

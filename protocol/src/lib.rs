@@ -6,23 +6,32 @@
 //! lifecycle states and their display colours, renewal phases, simulated dates.
 //!
 //! Frames on `/ws` are binary WebSocket messages, each one [`postcard`]-encoded
-//! [`ServerMsg`] or [`ClientMsg`]. A connection starts with [`ServerMsg::Hello`], then the
-//! scene ([`ServerMsg::Scene`], then [`ServerMsg::Meshes`] batches, then
-//! [`ServerMsg::SceneComplete`]), then live [`ServerMsg::State`] deltas.
+//! [`ServerMsg`] or [`ClientMsg`] (`/ws?format=json` carries the non-geometry messages as
+//! JSON text frames instead). The client sends [`ClientMsg::Hello`]; the server answers with
+//! [`ServerMsg::Hello`], then the scene ([`ServerMsg::Scene`], then quantized
+//! [`ServerMsg::Meshes`] batches, most important first, then [`ServerMsg::SceneComplete`]) or
+//! [`ServerMsg::Resumed`] when the client's cached scene is current, then live
+//! [`ServerMsg::State`] deltas. `PROTOCOL.md` at the repository root is the full description.
 
 mod date;
 mod lifecycle;
+mod mesh;
 mod messages;
 
 pub use date::{CivilDate, SimDay};
 pub use lifecycle::{LifecycleState, PhaseKind};
+pub use mesh::{Blob, DecodedMesh, IndexBits, MeshError, PositionBits, SceneHash, oct_decode, oct_encode, MeshData};
+pub use messages::{AlertInfo, SensorReading};
 pub use messages::{
-    ClientMsg, ClockCommand, ElementInfo, MeshData, PhaseInfo, PhaseStatus, PlacedMesh, SceneHeader, ServerMsg,
-    StateChange, StateDelta,
+    ClientHello, ClientMsg, ClockCommand, ClockState, ElementInfo, Layers, PhaseInfo, PhaseStatus, PlacedMesh, SceneHeader, ServerMsg,
+    StateChange, StateDelta, Resume, ResyncReason, Subscription,
 };
 
 /// Version of the wire protocol; bumped on any incompatible change to the messages.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// Oldest protocol version this build still speaks (v1 sent `f32` meshes; it is not spoken).
+pub const MIN_PROTOCOL_VERSION: u32 = 2;
 
 /// Largest frame either side accepts, in bytes. Mesh batches are split to stay below it.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -67,10 +76,35 @@ mod tests {
             date: CivilDate::from_sim_day(CivilDate::new(2026, 3, 1), SimDay(42)),
             changes: vec![StateChange { element: 3, state: LifecycleState::UnderConstruction }],
             phases: vec![],
+            sent_at_us: 1,
         });
         let bytes = encode(&msg).expect("encode");
         let back: ServerMsg = decode(&bytes).expect("decode");
         assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn non_geometry_messages_round_trip_through_json() {
+        let msgs = [
+            ServerMsg::Resync { reason: ResyncReason::SlowClient, full: false },
+            ServerMsg::Clock(ClockState { day: SimDay(3), date: CivilDate::new(2026, 3, 4), playing: true, speed: 10.0 }),
+            ServerMsg::Resumed { seq: 9 },
+        ];
+        for msg in msgs {
+            let json = serde_json::to_string(&msg).expect("json");
+            assert_eq!(serde_json::from_str::<ServerMsg>(&json).expect("parse"), msg, "{json}");
+        }
+        let hello: ClientMsg = serde_json::from_str(
+            r#"{"Hello":{"min_version":2,"max_version":2,"resume":{"scene_hash":"000102030405060708090a0b0c0d0e0f","seq":5},"geometry":false}}"#,
+        )
+        .expect("a JSON client hello");
+        let ClientMsg::Hello(h) = hello else { panic!("hello") };
+        assert_eq!(h.resume.map(|r| r.seq), Some(5));
+        let sub: ClientMsg = serde_json::from_str(
+            r#"{"Subscribe":{"layers":{"buildings":false,"pipes":true,"sensors":false,"comments":false},"storey":null,"project":"Add lifts"}}"#,
+        )
+        .expect("a JSON subscription");
+        assert!(matches!(sub, ClientMsg::Subscribe(Subscription { layers: Layers { pipes: true, buildings: false, .. }, .. })));
     }
 
     #[test]

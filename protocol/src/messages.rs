@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CivilDate, LifecycleState, PhaseKind, SimDay};
+use crate::{CivilDate, LifecycleState, MeshData, PhaseKind, SceneHash, SimDay};
 
 /// One element of the twin as the viewer and the API see it (no geometry).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,19 +22,6 @@ pub struct ElementInfo {
     pub storey: Option<String>,
     /// Lifecycle state on the current simulated day.
     pub state: LifecycleState,
-}
-
-/// A triangle mesh shared by every placement that uses it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MeshData {
-    /// Id of the mesh in this scene.
-    pub id: u32,
-    /// Vertex positions, `x, y, z` per vertex, metres in the mesh's own frame.
-    pub positions: Vec<f32>,
-    /// Unit vertex normals, `x, y, z` per vertex (same length as `positions`).
-    pub normals: Vec<f32>,
-    /// Triangle list, three vertex indices per triangle.
-    pub indices: Vec<u32>,
 }
 
 /// One use of a mesh by an element: the mesh drawn with a transform.
@@ -105,6 +92,13 @@ pub struct SceneHeader {
     /// Sequence number of the state this header reflects; deltas with `seq` at or below it are
     /// already included and must be skipped.
     pub seq: u64,
+    /// Content hash of the static scene (elements and geometry); a client that cached the
+    /// scene sends it back in [`Resume`] to skip reloading it.
+    pub scene_hash: SceneHash,
+    /// How many [`ServerMsg::Meshes`] batches follow (for a progress bar).
+    pub batches: u32,
+    /// Their total encoded size, bytes.
+    pub scene_bytes: u64,
 }
 
 /// One element's new lifecycle state.
@@ -129,6 +123,9 @@ pub struct StateDelta {
     pub changes: Vec<StateChange>,
     /// Phases whose status changed (empty when none did).
     pub phases: Vec<PhaseInfo>,
+    /// Server wall clock when the change was published, microseconds since the Unix epoch
+    /// (for latency measurement; 0 when unknown).
+    pub sent_at_us: u64,
 }
 
 /// Server → browser.
@@ -163,6 +160,116 @@ pub enum ServerMsg {
         /// Human-readable explanation.
         message: String,
     },
+    /// The shared clock: sent after the scene (or [`ServerMsg::Resumed`]) and whenever it is
+    /// played, paused or its speed changes. Day changes alone travel in [`ServerMsg::State`].
+    Clock(ClockState),
+    /// Answer to a [`ClientHello`] with a current [`Resume::scene_hash`]: the client keeps its
+    /// scene; the deltas it missed after [`Resume::seq`] follow (or a [`ServerMsg::Resync`]).
+    Resumed {
+        /// The client's last sequence number, as it sent it.
+        seq: u64,
+    },
+    /// The next [`ServerMsg::State`] does not follow from the client's last one: it carries the
+    /// latest state of every element that changed since then (or of every element when
+    /// `full`), coalescing the deltas in between.
+    Resync {
+        /// Why the server skipped deltas.
+        reason: ResyncReason,
+        /// Whether the next delta sets every element and phase.
+        full: bool,
+    },
+    /// The latest reading of each sensor that changed.
+    SensorReadings(Vec<SensorReading>),
+    /// A sensor reading broke a limit.
+    Alert(AlertInfo),
+    /// Answer to [`ClientMsg::SensorReadings`].
+    SensorAck {
+        /// Readings stored for the first time.
+        accepted: u32,
+        /// Readings already stored, left as they were.
+        duplicates: u32,
+        /// Readings refused (`POST /api/sensors/readings` gives the reasons).
+        rejected: u32,
+    },
+}
+
+/// Why a client is resynchronised instead of getting every delta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResyncReason {
+    /// The client read too slowly; pending deltas were coalesced into the latest state.
+    SlowClient,
+    /// The client fell further behind than the server keeps deltas for.
+    Lagged,
+    /// A resuming client's last sequence number is older than the server's recent deltas.
+    ResumeGap,
+    /// The client changed its subscription.
+    Subscription,
+}
+
+/// The shared simulation clock.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockState {
+    /// Current simulated day.
+    pub day: SimDay,
+    /// Its calendar date.
+    pub date: CivilDate,
+    /// Whether simulated time runs.
+    pub playing: bool,
+    /// Simulated days per real second.
+    pub speed: f64,
+}
+
+/// The client's first message: the protocol versions it speaks, and what it already has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientHello {
+    /// Oldest protocol version the client speaks.
+    pub min_version: u32,
+    /// Newest protocol version the client speaks.
+    pub max_version: u32,
+    /// The scene the client cached and its last applied delta, to resume without reloading.
+    pub resume: Option<Resume>,
+    /// Whether to send mesh batches (false for clients that only show state, e.g. dashboards).
+    pub geometry: bool,
+}
+
+/// What a reconnecting client already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// [`SceneHeader::scene_hash`] of its cached scene.
+    pub scene_hash: SceneHash,
+    /// `seq` of the last [`StateDelta`] it applied (or of the header).
+    pub seq: u64,
+}
+
+/// Which layers of the twin a client receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layers {
+    /// Building elements (everything that is not a pipe or a sensor).
+    pub buildings: bool,
+    /// Pipes, ducts, cables and their fittings.
+    pub pipes: bool,
+    /// Sensor elements and sensor messages.
+    pub sensors: bool,
+    /// Consultation messages (comments, tallies, reports).
+    pub comments: bool,
+}
+
+impl Default for Layers {
+    fn default() -> Self {
+        Self { buildings: true, pipes: true, sensors: true, comments: true }
+    }
+}
+
+/// What a client wants to receive from now on. The default receives everything.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Subscription {
+    /// Layers to receive.
+    pub layers: Layers,
+    /// Only elements contained in the storey of this name.
+    pub storey: Option<String>,
+    /// Only the phases of the project of this name.
+    pub project: Option<String>,
 }
 
 /// A command to the shared simulation clock.
@@ -186,4 +293,50 @@ pub enum ClientMsg {
     Ping(u64),
     /// Control the shared clock (refused unless the client may control it).
     Clock(ClockCommand),
+    /// The client's versions and cache; sent first, before anything else.
+    Hello(ClientHello),
+    /// Filter the live stream; the server answers with a [`ServerMsg::Resync`] and the
+    /// filtered state.
+    Subscribe(Subscription),
+    /// Real sensor readings (refused unless the client may control the clock); answered with
+    /// [`ServerMsg::SensorAck`].
+    SensorReadings(Vec<SensorReading>),
+}
+
+/// One sensor reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SensorReading {
+    /// Sensor id.
+    pub sensor: String,
+    /// Unix seconds (UTC).
+    pub t: i64,
+    /// The value (dB(A) for noise, µg/m³ for PM10).
+    pub value: f64,
+    /// Maximum in the interval, where known.
+    pub max: Option<f64>,
+}
+
+/// An exceedance alert, summarised for viewers (`GET /api/alerts` carries the evidence).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertInfo {
+    /// Stable id, `sensor:rule:date`.
+    pub id: String,
+    /// Sensor id.
+    pub sensor: String,
+    /// Rule key (`noise_day`, `noise_night`, `noise_night_max`, `pm10`, `limit`).
+    pub rule: String,
+    /// Local date.
+    pub date: String,
+    /// Unix seconds of the first exceeding reading.
+    pub t: i64,
+    /// Worst value.
+    pub value: f64,
+    /// The limit.
+    pub limit: f64,
+    /// Unit of both.
+    pub unit: String,
+    /// One line for people.
+    pub message: String,
+    /// Ids of the tasks at work.
+    pub tasks: Vec<String>,
 }

@@ -181,6 +181,17 @@ impl App {
                     }
             }
             ServerMsg::Pong(_) => {}
+            // Streaming control (issue 5): the link tracks progress and resume state itself.
+            ServerMsg::Clock(_) => {}
+            // Sensor messages are for the sensor panel.
+            ServerMsg::SensorReadings(_) | ServerMsg::Alert(_) | ServerMsg::SensorAck { .. } => {}
+            ServerMsg::Resumed { .. } => self.set_link(LinkStatus::Live),
+            ServerMsg::Resync { .. } => {
+                // The next delta coalesces what was skipped and applies whatever its seq.
+                if let Some(scene) = self.scene.as_mut() {
+                    scene.seq = 0;
+                }
+            }
             ServerMsg::Error { code, message } => {
                 self.fail(&ViewerError::Protocol(format!("server refused a message ({code}): {message}")));
             }

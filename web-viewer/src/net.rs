@@ -1,10 +1,12 @@
-//! The WebSocket link to the server: connects to `ws(s)://<same host>/ws`, decodes binary
-//! frames into [`ServerMsg`]s for the app, and reconnects after a drop.
+//! The WebSocket link to the server: connects to `ws(s)://<same host>/ws`, says hello (with
+//! the cached scene's hash and last sequence number, so a reconnect resumes without reloading
+//! geometry), decodes binary frames into [`ServerMsg`]s for the app, shows the scene's
+//! streaming progress, and reconnects after a drop.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use renewtwin_protocol::ServerMsg;
+use renewtwin_protocol::{ClientHello, ClientMsg, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Resume, SceneHash, ServerMsg};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
@@ -37,6 +39,60 @@ impl LinkStatus {
             Self::Live => ("实时", "Live"),
             Self::Disconnected => ("连接已断开，重试中", "Disconnected, retrying"),
         }
+    }
+}
+
+/// What the link remembers across reconnects: the scene it holds and how far it got.
+#[derive(Debug, Default, Clone, Copy)]
+struct StreamState {
+    /// Hash of the scene the app holds.
+    scene_hash: Option<SceneHash>,
+    /// Every mesh batch of that scene arrived.
+    complete: bool,
+    /// `seq` of the last state applied.
+    seq: u64,
+    /// The next delta follows a resync and applies whatever its `seq`.
+    resynced: bool,
+    /// Mesh batches announced and received, for the progress bar.
+    batches: (u32, u32),
+}
+
+thread_local! {
+    static STREAM: std::cell::Cell<StreamState> = std::cell::Cell::new(StreamState::default());
+}
+
+impl StreamState {
+    /// Follows one message on its way to the app.
+    fn observe(&mut self, message: &ServerMsg) {
+        match message {
+            ServerMsg::Scene(header) => {
+                *self = Self { scene_hash: Some(header.scene_hash), seq: header.seq, batches: (0, header.batches), ..Self::default() };
+                crate::ui::show_progress(0, header.batches);
+            }
+            ServerMsg::Meshes { .. } => {
+                self.batches.0 += 1;
+                crate::ui::show_progress(self.batches.0, self.batches.1);
+            }
+            ServerMsg::SceneComplete => {
+                self.complete = true;
+                crate::ui::show_progress(1, 1);
+            }
+            ServerMsg::State(delta) if self.resynced || delta.seq > self.seq => {
+                self.seq = delta.seq;
+                self.resynced = false;
+            }
+            ServerMsg::Resync { .. } => self.resynced = true,
+            _ => {}
+        }
+    }
+
+    /// The hello for a new connection: resume when the whole scene is cached.
+    fn hello(&self) -> ClientMsg {
+        let resume = match (self.scene_hash, self.complete) {
+            (Some(scene_hash), true) => Some(Resume { scene_hash, seq: self.seq }),
+            _ => None,
+        };
+        ClientMsg::Hello(ClientHello { min_version: MIN_PROTOCOL_VERSION, max_version: PROTOCOL_VERSION, resume, geometry: true })
     }
 }
 
@@ -80,6 +136,13 @@ pub(crate) fn connect(app: &Rc<RefCell<App>>) -> Result<(), ViewerError> {
             let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() else { return };
             let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
             let message = renewtwin_protocol::decode::<ServerMsg>(&bytes);
+            if let Ok(message) = &message {
+                STREAM.with(|s| {
+                    let mut state = s.get();
+                    state.observe(message);
+                    s.set(state);
+                });
+            }
             if let Ok(mut app) = app.try_borrow_mut() {
                 match message {
                     Ok(message) => app.handle(message),
@@ -90,7 +153,13 @@ pub(crate) fn connect(app: &Rc<RefCell<App>>) -> Result<(), ViewerError> {
     };
     let on_open = {
         let app = Rc::clone(app);
+        let socket = socket.clone();
         Closure::<dyn FnMut(Event)>::new(move |_event: Event| {
+            let hello = STREAM.with(|s| s.get().hello());
+            if let Ok(bytes) = renewtwin_protocol::encode(&hello) {
+                // A failed send closes the socket, and the close handler reconnects.
+                let _sent = socket.send_with_u8_array(&bytes);
+            }
             if let Ok(mut app) = app.try_borrow_mut() {
                 app.set_link(LinkStatus::LoadingScene);
             }

@@ -173,6 +173,7 @@ mod tests {
             date: CivilDate::new(2026, 3, 2),
             changes: vec![StateChange { element, state }],
             phases: vec![],
+            sent_at_us: 0,
         });
     }
 

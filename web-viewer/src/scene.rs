@@ -59,22 +59,17 @@ pub(crate) struct Mesh {
 }
 
 impl Mesh {
-    /// Converts a wire mesh, dropping indices that point past the vertices and fixing a
-    /// normals array of the wrong length (both are server bugs, not reasons to stop drawing).
+    /// Converts a quantized wire mesh back to `f32`. A mesh whose arrays do not agree with its
+    /// header (a server bug, not a reason to stop drawing) becomes empty, and
+    /// [`Scene::finish`] drops its placements.
     fn from_wire(data: MeshData) -> Self {
+        let decoded = data.dequantize().unwrap_or_default();
         let positions: Vec<Vec3> =
-            data.positions.chunks_exact(3).map(|p| Vec3::new(p[0], p[1], p[2])).collect();
+            decoded.positions.chunks_exact(3).map(|p| Vec3::new(p[0], p[1], p[2])).collect();
         let mut normals: Vec<Vec3> =
-            data.normals.chunks_exact(3).map(|n| Vec3::new(n[0], n[1], n[2])).collect();
+            decoded.normals.chunks_exact(3).map(|n| Vec3::new(n[0], n[1], n[2])).collect();
         normals.resize(positions.len(), Vec3::Z);
-        let count = positions.len() as u32;
-        let indices: Vec<u32> = data
-            .indices
-            .chunks_exact(3)
-            .filter(|t| t.iter().all(|&i| i < count))
-            .flatten()
-            .copied()
-            .collect();
+        let indices = decoded.indices;
         let (min, max) = positions.iter().fold(
             (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
             |(lo, hi), &p| (lo.min(p), hi.max(p)),
@@ -281,18 +276,18 @@ pub(crate) fn test_scene(elements: u32) -> Scene {
         mesh_count: 1,
         triangle_count: 12 * u64::from(elements),
         seq: 10,
+        scene_hash: renewtwin_protocol::SceneHash::default(),
+        batches: 1,
+        scene_bytes: 0,
     };
     let mut scene = Scene::new(header);
     let corners: Vec<[f32; 3]> =
         (0..8).map(|i| [(i & 1) as f32 - 0.5, ((i >> 1) & 1) as f32 - 0.5, ((i >> 2) & 1) as f32]).collect();
     let quads = [[0, 1, 3, 2], [4, 6, 7, 5], [0, 4, 5, 1], [2, 3, 7, 6], [0, 2, 6, 4], [1, 5, 7, 3]];
-    let indices = quads.iter().flat_map(|q| [q[0], q[1], q[2], q[0], q[2], q[3]]).collect();
-    let cube = MeshData {
-        id: 7,
-        positions: corners.iter().flatten().copied().collect(),
-        normals: corners.iter().flat_map(|_| [0.0, 0.0, 1.0]).collect(),
-        indices,
-    };
+    let indices: Vec<u32> = quads.iter().flat_map(|q| [q[0], q[1], q[2], q[0], q[2], q[3]]).collect();
+    let positions: Vec<f32> = corners.iter().flatten().copied().collect();
+    let normals: Vec<f32> = corners.iter().flat_map(|_| [0.0, 0.0, 1.0]).collect();
+    let cube = MeshData::quantize(7, &positions, &normals, &indices);
     let placements = (0..elements)
         .map(|element| PlacedMesh {
             element,
@@ -318,6 +313,7 @@ mod tests {
             date: CivilDate::new(2026, 4, 1),
             changes: vec![StateChange { element, state }],
             phases: vec![],
+            sent_at_us: 0,
         }
     }
 

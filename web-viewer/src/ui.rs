@@ -162,3 +162,18 @@ impl Ui {
         let _shown = self.error.remove_attribute("hidden");
     }
 }
+
+/// Shows scene streaming progress: `done` of `total` mesh batches; hidden when `done >= total`.
+/// Looked up by id each time so the overlay needs no handle for it.
+pub(crate) fn show_progress(done: u32, total: u32) {
+    let Some(bar) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("load-progress")) else {
+        return;
+    };
+    // A failed attribute write only leaves the bar as it was.
+    if total == 0 || done >= total {
+        let _hidden = bar.set_attribute("hidden", "");
+    } else {
+        let _value = bar.set_attribute("value", &format!("{:.3}", f64::from(done) / f64::from(total)));
+        let _shown = bar.remove_attribute("hidden");
+    }
+}
