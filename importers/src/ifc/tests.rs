@@ -770,3 +770,57 @@ fn a_type_confused_unit_assignment_falls_back_to_metres() {
         model.diagnostics
     );
 }
+
+/// An IFC2X3 work schedule: tasks assigned with IfcRelAssignsTasks, times in an
+/// IfcScheduleTimeControl (IfcDateAndTime entities, durations in seconds), a lag in seconds.
+const IFC2X3_SCHEDULE: &str = "#300=IFCWORKSCHEDULE('GaYvctVUKr0kugbFTf53O9',$,'Bouwfase',$,$,'WS-2',#310,$,$,$,$,#311,$,.PLANNED.,$);
+#301=IFCTASK('GbYvctVUKr0kugbFTf53O9',$,'Sloop',$,$,'T-A',$,$,.F.,$);
+#302=IFCTASK('GcYvctVUKr0kugbFTf53O9',$,'Opbouw',$,$,'T-B',$,$,.F.,$);
+#303=IFCSCHEDULETIMECONTROL('GdYvctVUKr0kugbFTf53O9',$,$,$,$,$,$,$,#311,$,$,$,#312,864000.,$,$,$,$,$,$,$,$,$);
+#304=IFCRELASSIGNSTASKS('GeYvctVUKr0kugbFTf53O9',$,$,$,(#301),$,#300,#303);
+#305=IFCRELASSIGNSTASKS('GfYvctVUKr0kugbFTf53O9',$,$,$,(#302),$,#300,$);
+#306=IFCRELSEQUENCE('GgYvctVUKr0kugbFTf53O9',$,$,$,#301,#302,172800.,.START_START.);
+#307=IFCRELASSIGNSTOPROCESS('GhYvctVUKr0kugbFTf53O9',$,$,$,(#60),$,#302,$);
+#310=IFCCALENDARDATE(15,1,2024);
+#311=IFCDATEANDTIME(#313,#314);
+#312=IFCCALENDARDATE(26,4,2024);
+#313=IFCCALENDARDATE(1,3,2024);
+#314=IFCLOCALTIME(6,0,0.,$,$);";
+
+#[test]
+fn ifc2x3_schedules_read_date_entities_and_seconds() {
+    let text = wall_file(MILLIMETRE, "0.", IFC2X3_SCHEDULE)
+        .replace("FILE_SCHEMA(('IFC4'))", "FILE_SCHEMA(('IFC2X3'))");
+    let model = import_ok(&text);
+    assert_eq!(model.schedules.len(), 1, "{:?}", model.schedules);
+    let schedule = &model.schedules[0];
+    assert_eq!(schedule.identification.as_deref(), Some("WS-2"));
+    assert_eq!(
+        schedule.start.as_ref().map(|t| t.iso.as_str()),
+        Some("2024-03-01T06:00:00")
+    );
+    let [demolish, build] = &schedule.tasks[..] else {
+        panic!("two tasks expected: {:?}", schedule.tasks);
+    };
+    assert_eq!(demolish.identification.as_deref(), Some("T-A"));
+    assert_eq!(
+        demolish.start.as_ref().and_then(|t| t.days),
+        Some(19_783.25)
+    );
+    assert_eq!(
+        demolish.finish.as_ref().map(|t| t.iso.as_str()),
+        Some("2024-04-26")
+    );
+    assert_eq!(
+        demolish.duration.as_ref().map(|t| (t.iso.as_str(), t.days)),
+        Some(("P10D", Some(10.0)))
+    );
+    assert_eq!(build.predecessors.len(), 1);
+    assert_eq!(build.predecessors[0].sequence_type, "START_START");
+    assert_eq!(
+        build.predecessors[0].lag.as_ref().and_then(|l| l.days),
+        Some(2.0)
+    );
+    let wall = model.elements.iter().position(|e| e.step_id == 60);
+    assert_eq!(build.products, wall.into_iter().collect::<Vec<_>>());
+}
