@@ -25,6 +25,7 @@ pub(crate) fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
     {
         match path {
             "style.css" => return Some(("text/css; charset=utf-8", viewer_file!("style.css"))),
+            "panels.js" => return Some(("text/javascript; charset=utf-8", viewer_file!("panels.js"))),
             "renewtwin_web_viewer.js" => {
                 return Some(("text/javascript; charset=utf-8", viewer_file!("renewtwin_web_viewer.js")));
             }
@@ -64,6 +65,7 @@ mod tests {
             let page = std::str::from_utf8(page).expect("utf-8");
             assert!(page.contains("renewtwin_web_viewer.js"), "the page loads the glue");
             assert!(asset("renewtwin_web_viewer.js").is_some());
+            assert!(page.contains("panels.js") && asset("panels.js").is_some(), "the page loads its panels");
         } else {
             assert!(asset("renewtwin_web_viewer_bg.wasm").is_none(), "a skipped build serves no wasm");
         }

@@ -10,6 +10,13 @@
 //! lighting), that clicking there opens the element panel with its GlobalId, and that the date
 //! shown and `stateChanges` move with the live updates.
 //!
+//! Then the planner's and the resident's features, each with a screenshot in the same folder:
+//! the inspect panel's property sets and tasks, the timeline slider recolouring elements, colour
+//! layers with their legend, before/after comparison (swipe and side by side), isolating a
+//! building in the spatial tree, search, the section plane, X-ray, touch orbit, pinch and tap,
+//! and the exhibition tour on a phone-sized window (captions, advancing, language switch).
+//! The frame rate is printed, never asserted (README states measured figures).
+//!
 //! Without `/usr/bin/chromium` and `/usr/bin/chromedriver` it prints why and passes, unless
 //! `RENEWTWIN_REQUIRE_BROWSER=1` (set by CI), in which case it fails.
 
@@ -50,6 +57,8 @@ const COMMON_FLAGS: &[&str] = &[
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    // Touch input for the touch-gesture checks (W3C pointer actions of type "touch").
+    "--touch-events=enabled",
 ];
 const WEBGPU_FLAGS: &[&str] = &[
     "--enable-unsafe-webgpu",
@@ -103,7 +112,8 @@ fn check_backend(url: &str, backend: &str, flags: &[&str], screenshots: &Path) -
         }
         let (x, y, global_id) = check_picture(&session, backend, screenshots)?;
         check_click_shows_the_element(&session, x, y, &global_id)?;
-        check_live_updates(&session)
+        check_live_updates(&session)?;
+        features::check_all(&session, url, backend, screenshots)
     })();
     session.close();
     drop(driver);
@@ -276,6 +286,9 @@ fn check_live_updates(session: &Session) -> Result<(), String> {
     Err(format!("no live update within {LIVE_TIMEOUT:?}: first {first}, last {}", read()?))
 }
 
+#[path = "browser/features.rs"]
+mod features;
+
 fn rgb_of(value: &Value) -> Result<[u8; 3], String> {
     let channel = |i: usize| value[i].as_f64().map(|c| c as u8).ok_or_else(|| format!("not an [r, g, b] array: {value}"));
     Ok([channel(0)?, channel(1)?, channel(2)?])
@@ -422,6 +435,11 @@ impl Session {
         self.command("POST", "/execute/sync", Some(&json!({ "script": script, "args": [] })))
     }
 
+    /// Runs an async script: its last argument is the callback that returns the result.
+    fn script_async(&self, script: &str) -> Result<Value, String> {
+        self.command("POST", "/execute/async", Some(&json!({ "script": script, "args": [] })))
+    }
+
     fn screenshot(&self) -> Result<Screenshot, String> {
         let encoded = self.command("GET", "/screenshot", None)?;
         let bytes = base64::engine::general_purpose::STANDARD
@@ -466,6 +484,18 @@ impl Screenshot {
     fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
         let i = ((y.min(self.height - 1) * self.width + x.min(self.width - 1)) * 3) as usize;
         [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+
+    /// Shares of the left and right halves that differ from `background`.
+    fn halves_differing_from(&self, background: [u8; 3], tolerance: u8) -> (f64, f64) {
+        let mut counts = [0usize; 2];
+        for (i, p) in self.rgb.chunks_exact(3).enumerate() {
+            if (0..3).any(|c| p[c].abs_diff(background[c]) > tolerance) {
+                counts[usize::from((i as u32 % self.width) >= self.width / 2)] += 1;
+            }
+        }
+        let half = (self.rgb.len() / 6).max(1) as f64;
+        (counts[0] as f64 / half, counts[1] as f64 / half)
     }
 
     fn share_differing_from(&self, background: [u8; 3], tolerance: u8) -> f64 {

@@ -1,6 +1,6 @@
-//! The app: ties the renderer, camera, scene, link, overlay and hooks together and runs the
-//! frame loop. Frames are drawn on demand (camera moved, colours changed, canvas resized), so an
-//! idle page costs nothing.
+//! The app: ties the renderer, camera, scene, view settings, link, overlay and hooks together
+//! and runs the frame loop. Frames are drawn on demand (camera moved, colours changed, canvas
+//! resized, a camera flight under way), so an idle page costs nothing.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -15,17 +15,37 @@ use crate::error::ViewerError;
 use crate::hooks::{Hooks, rgb_array};
 use crate::input::{Gesture, InputState};
 use crate::net::{Connection, LinkStatus};
-use crate::picking::{PickFilter, Viewport, pick, screen_point_of};
-use crate::render::{BACKGROUND_RGB, Renderer};
-use crate::scene::Scene;
+use crate::picking::{PickFilter, Viewport, pick_with, screen_point_of_with};
+use crate::render::{BACKGROUND_RGB, FrameSpec, UploadStats};
+use crate::scene::{Scene, Visibility};
+use crate::surface::CanvasSurface;
 use crate::ui::Ui;
+use crate::view::{Layout, ViewState, rebase};
+
+/// How long a camera flight to a viewpoint takes, milliseconds.
+const FLIGHT_MS: f64 = 900.0;
+
+/// A camera moving to a viewpoint.
+#[derive(Debug, Clone)]
+struct Flight {
+    from: OrbitCamera,
+    to: OrbitCamera,
+    started_ms: f64,
+}
 
 /// Everything the viewer holds.
 #[derive(Debug)]
 pub(crate) struct App {
     canvas: HtmlCanvasElement,
-    renderer: Renderer,
+    surface: CanvasSurface,
     camera: OrbitCamera,
+    /// What the user chose to see.
+    pub view: ViewState,
+    flight: Option<Flight>,
+    /// Frames still to draw even if nothing changed (frame-rate measurement).
+    pub forced_frames: u32,
+    /// What the last scene upload put on the GPU.
+    pub stats: UploadStats,
     scene: Option<Scene>,
     ui: Ui,
     hooks: Hooks,
@@ -74,14 +94,18 @@ async fn start(hooks: Hooks) -> Result<(), ViewerError> {
     canvas.set_width((viewport.width as f64 * ratio).round().max(1.0) as u32);
     canvas.set_height((viewport.height as f64 * ratio).round().max(1.0) as u32);
 
-    let renderer = Renderer::new(canvas.clone()).await?;
-    ui.set_backend(renderer.backend);
-    hooks.set("backend", renderer.backend.key().into());
+    let surface = CanvasSurface::new(canvas.clone()).await?;
+    ui.set_backend(surface.backend);
+    hooks.set("backend", surface.backend.key().into());
     hooks.set("background", rgb_array(BACKGROUND_RGB).into());
     let app = Rc::new(RefCell::new(App {
         canvas: canvas.clone(),
-        renderer,
+        surface,
         camera: OrbitCamera::default(),
+        view: ViewState::default(),
+        flight: None,
+        forced_frames: 0,
+        stats: UploadStats::default(),
         scene: None,
         ui,
         hooks: hooks.clone(),
@@ -134,6 +158,7 @@ fn request_frame(closure: &Closure<dyn FnMut()>) {
 
 impl App {
     /// Acts on one message from the server.
+    #[allow(unreachable_patterns, reason = "the catch-all keeps messages added for other panels from breaking the build")]
     pub fn handle(&mut self, message: ServerMsg) {
         match message {
             ServerMsg::Hello { protocol_version, server } => {
@@ -144,11 +169,11 @@ impl App {
                 }
             }
             ServerMsg::Scene(header) => {
-                self.renderer.clear_scene();
+                self.surface.renderer.clear_scene();
                 self.ready = false;
                 self.hooks.set("ready", false.into());
-                let aspect = self.viewport.width / self.viewport.height;
-                self.camera.fit(header.bbox, aspect);
+                self.view = ViewState::for_bbox(header.bbox);
+                self.fit();
                 let scene = Scene::new(header);
                 self.ui.set_scene_name(&scene.name);
                 self.ui.set_date(scene.date, scene.day);
@@ -167,14 +192,20 @@ impl App {
             ServerMsg::SceneComplete => {
                 if let Some(scene) = self.scene.as_mut() {
                     scene.finish();
-                    self.renderer.upload_scene(scene);
+                    rebase(scene, self.view.origin);
+                    self.stats = self.surface.renderer.upload_scene(scene);
+                    self.view.dirty = true;
                     self.set_link(LinkStatus::Live);
                     self.needs_redraw = true;
+                    self.hooks.set("triangles", (self.stats.triangles as f64).into());
+                    self.hooks.set("edgeSegments", (self.stats.edges as f64).into());
+                    self.hooks.set("draws", f64::from(self.stats.draws).into());
                 }
             }
             ServerMsg::State(delta) => {
                 if let Some(scene) = self.scene.as_mut()
                     && scene.apply(delta) {
+                        self.view.dirty |= scene.colours_dirty;
                         self.needs_redraw |= scene.colours_dirty;
                         self.ui.set_date(scene.date, scene.day);
                         self.ui.set_phases(scene);
@@ -183,8 +214,6 @@ impl App {
             ServerMsg::Pong(_) => {}
             // Streaming control (issue 5): the link tracks progress and resume state itself.
             ServerMsg::Clock(_) => {}
-            // Sensor messages are for the sensor panel.
-            ServerMsg::SensorReadings(_) | ServerMsg::Alert(_) | ServerMsg::SensorAck { .. } => {}
             ServerMsg::Resumed { .. } => self.set_link(LinkStatus::Live),
             ServerMsg::Resync { .. } => {
                 // The next delta coalesces what was skipped and applies whatever its seq.
@@ -192,9 +221,13 @@ impl App {
                     scene.seq = 0;
                 }
             }
+            // Sensor messages are for the sensor panel.
+            ServerMsg::SensorReadings(_) | ServerMsg::Alert(_) | ServerMsg::SensorAck { .. } => {}
             ServerMsg::Error { code, message } => {
                 self.fail(&ViewerError::Protocol(format!("server refused a message ({code}): {message}")));
             }
+            // Other messages (consultation, sensors) are for panels that listen elsewhere.
+            _ => {}
         }
         self.refresh_hooks();
     }
@@ -214,32 +247,171 @@ impl App {
         self.ui.set_link(status);
     }
 
+    /// The scene, once its header arrived.
+    pub fn scene(&self) -> Option<&Scene> {
+        self.scene.as_ref()
+    }
+
     /// Applies a camera gesture or a click.
     pub fn gesture(&mut self, gesture: Gesture) {
+        self.flight = None;
         match gesture {
             Gesture::Orbit(dx, dy) => self.camera.orbit(dx, dy),
             Gesture::Pan(dx, dy) => self.camera.pan(dx, dy, self.viewport.height),
             Gesture::Zoom(factor) => self.camera.zoom(factor),
             Gesture::Click(x, y) => {
-                match self.pick_element(x, y).and_then(|id| self.scene.as_ref().map(|s| (s, id))) {
-                    Some((scene, id)) => self.ui.show_element(&scene.elements[id as usize], scene.states[id as usize]),
-                    None => self.ui.hide_element(),
-                }
+                let picked = self.pick_element(x, y);
+                self.select(picked);
                 return;
             }
         }
         self.needs_redraw = true;
     }
 
+    /// Selects element `id` (or nothing): highlights it, fills the basic panel and tells the
+    /// page with a `renewtwin:select` event (`detail.id`, -1 for none).
+    pub fn select(&mut self, id: Option<u32>) {
+        let id = id.filter(|id| self.scene.as_ref().is_some_and(|s| (*id as usize) < s.elements.len()));
+        self.view.selected = id;
+        match id.and_then(|id| self.scene.as_ref().map(|s| (s, id))) {
+            Some((scene, id)) => {
+                let state = self.view.states(0, &scene.states)[id as usize];
+                self.ui.show_element(&scene.elements[id as usize], state);
+            }
+            None => self.ui.hide_element(),
+        }
+        self.hooks.set("selected", id.map_or(-1.0, f64::from).into());
+        self.needs_redraw = true;
+        dispatch("renewtwin:select", &js_sys::Object::from_entries(&js_sys::Array::of1(&js_sys::Array::of2(
+            &"id".into(),
+            &id.map_or(-1.0, f64::from).into(),
+        ))).unwrap_or_default());
+    }
+
+    /// How element `id` is drawn on the first side now.
+    fn visibility(&self, id: u32) -> Visibility {
+        let Some(scene) = self.scene.as_ref() else { return Visibility::Hidden };
+        let Some(state) = self.view.states(0, &scene.states).get(id as usize).copied() else { return Visibility::Hidden };
+        match self.view.style.texel(id as usize, state)[3] {
+            255 => Visibility::Solid,
+            0 => Visibility::Hidden,
+            _ => Visibility::Ghost,
+        }
+    }
+
+    /// The camera and CSS viewport of the pane that holds CSS `x` (side-by-side compare has two).
+    fn pane(&self, x: f32) -> (f32, Viewport) {
+        let (px, width) = self.view.layout.pane_at(x, self.viewport.width);
+        (px, Viewport { width, height: self.viewport.height })
+    }
+
     /// The opaque element under CSS pixel (x, y) of the canvas.
     pub fn pick_element(&self, x: f32, y: f32) -> Option<u32> {
         let scene = self.scene.as_ref()?;
-        pick(scene, &self.camera, self.viewport, x, y, PickFilter::Solid)
+        let (px, viewport) = self.pane(x);
+        pick_with(scene, &self.camera, viewport, px, y, PickFilter::Solid, &|id| self.visibility(id))
     }
 
-    /// The lifecycle state of element `id`.
+    /// The lifecycle state element `id` is shown in (the timeline's day, else live).
     pub fn element_state(&self, id: u32) -> Option<LifecycleState> {
-        self.scene.as_ref()?.states.get(id as usize).copied()
+        let scene = self.scene.as_ref()?;
+        self.view.states(0, &scene.states).get(id as usize).copied()
+    }
+
+    /// The `[r, g, b]` element `id` is drawn with on side `side`, before lighting.
+    pub fn element_rgb(&self, id: u32, side: usize) -> Option<[u8; 3]> {
+        let scene = self.scene.as_ref()?;
+        let state = self.view.states(side, &scene.states).get(id as usize).copied()?;
+        let [r, g, b, _] = self.view.style.texel(id as usize, state);
+        Some([r, g, b])
+    }
+
+    /// Frames the whole scene.
+    pub fn fit(&mut self) {
+        let aspect = self.pane_aspect();
+        self.camera.fit(self.view.local_bbox(), aspect);
+        self.flight = None;
+        self.needs_redraw = true;
+    }
+
+    /// Frames element `id` (its placements' bounds), flying there.
+    pub fn focus(&mut self, id: u32) {
+        let Some(scene) = self.scene.as_ref() else { return };
+        let Some(placements) = scene.placements_of.get(id as usize) else { return };
+        let (mut lo, mut hi) = (glam::Vec3::splat(f32::INFINITY), glam::Vec3::splat(f32::NEG_INFINITY));
+        for &p in placements {
+            let p = &scene.placements[p as usize];
+            lo = lo.min(p.world_min);
+            hi = hi.max(p.world_max);
+        }
+        if !lo.cmple(hi).all() {
+            return;
+        }
+        let mut to = self.camera.clone();
+        let radius = self.camera.scene_radius;
+        to.fit([lo.x, lo.y, lo.z, hi.x, hi.y, hi.z].map(f64::from), self.pane_aspect());
+        to.distance = to.distance.max(8.0);
+        to.scene_radius = radius;
+        self.fly_to_camera(to);
+    }
+
+    /// Flies to the viewpoint `eye` → `target` (scene-frame metres).
+    pub fn fly_to(&mut self, eye: [f64; 3], target: [f64; 3], animate: bool) {
+        let mut to = self.camera.clone();
+        to.look(self.view.to_local(eye), self.view.to_local(target));
+        if animate {
+            self.fly_to_camera(to);
+        } else {
+            self.camera = to;
+            self.flight = None;
+            self.needs_redraw = true;
+        }
+    }
+
+    fn fly_to_camera(&mut self, to: OrbitCamera) {
+        self.flight = Some(Flight { from: self.camera.clone(), to, started_ms: now_ms() });
+        self.needs_redraw = true;
+    }
+
+    /// `{ eye, target, distance, flying }` in scene-frame metres.
+    pub fn camera_info(&self) -> wasm_bindgen::JsValue {
+        let eye = self.view.to_scene(self.camera.eye());
+        let target = self.view.to_scene(self.camera.target);
+        let object = js_sys::Object::new();
+        let array = |p: [f64; 3]| js_sys::Array::of3(&p[0].into(), &p[1].into(), &p[2].into());
+        let fields: [(&str, wasm_bindgen::JsValue); 4] = [
+            ("eye", array(eye).into()),
+            ("target", array(target).into()),
+            ("distance", f64::from(self.camera.distance).into()),
+            ("flying", self.flight.is_some().into()),
+        ];
+        for (name, value) in fields {
+            // Setting a property of a fresh plain object cannot fail.
+            let _set = js_sys::Reflect::set(&object, &name.into(), &value);
+        }
+        object.into()
+    }
+
+    /// Aspect ratio of one pane.
+    fn pane_aspect(&self) -> f32 {
+        let width = match self.view.layout {
+            Layout::SideBySide => self.viewport.width * 0.5,
+            _ => self.viewport.width,
+        };
+        width / self.viewport.height.max(1.0)
+    }
+
+    /// Marks the view settings changed: colours are uploaded and the frame redrawn.
+    pub fn view_changed(&mut self) {
+        self.view.dirty = true;
+        self.needs_redraw = true;
+        if let Some(id) = self.view.selected
+            && let Some(scene) = self.scene.as_ref()
+            && let Some(state) = self.view.states(0, &scene.states).get(id as usize)
+        {
+            self.ui.show_element(&scene.elements[id as usize], *state);
+        }
+        self.refresh_hooks();
     }
 
     /// `{ id, globalId, class, name, storey, state }` of element `id`, for the hooks.
@@ -267,18 +439,20 @@ impl App {
         self.scene.as_ref()?.by_global_id.get(global_id).copied()
     }
 
-    /// A CSS pixel where the element with `global_id` is the visible, pickable surface.
+    /// A CSS pixel where the element with `global_id` is the visible, pickable surface (in
+    /// the first pane).
     pub fn screen_point_of(&self, global_id: &str) -> Option<(f32, f32)> {
         let scene = self.scene.as_ref()?;
         let id = *scene.by_global_id.get(global_id)?;
-        screen_point_of(scene, &self.camera, self.viewport, id)
+        let (_, viewport) = self.pane(0.0);
+        screen_point_of_with(scene, &self.camera, viewport, id, &|e| self.visibility(e))
     }
 
     /// One animation frame: follow the canvas size, upload colour changes, draw if needed.
     fn frame(&mut self) {
         let viewport = css_viewport(&self.canvas);
         let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
-        let max_side = self.renderer.max_surface_side() as f64;
+        let max_side = self.surface.max_surface_side() as f64;
         let width = (viewport.width as f64 * ratio).round().clamp(1.0, max_side) as u32;
         let height = (viewport.height as f64 * ratio).round().clamp(1.0, max_side) as u32;
         if width != self.canvas.width() || height != self.canvas.height() {
@@ -287,21 +461,50 @@ impl App {
             self.needs_redraw = true;
         }
         self.viewport = viewport;
-        self.renderer.resize(width, height);
+        self.surface.resize(width, height);
         if let Some(scene) = self.scene.as_mut()
-            && scene.colours_dirty && scene.complete {
-                self.renderer.upload_colours(scene);
-                self.needs_redraw = true;
+            && (scene.colours_dirty || self.view.dirty)
+            && scene.complete
+            && self.surface.renderer.has_scene()
+        {
+            scene.colours_dirty = false;
+            self.view.dirty = false;
+            let len = self.surface.renderer.colour_texture_len();
+            for side in 0..2 {
+                let texels = self.view.style.texels(self.view.states(side, &scene.states), len);
+                self.surface.renderer.upload_colours(side, &texels);
             }
+            self.needs_redraw = true;
+        }
+        if let Some(flight) = &self.flight {
+            let t = ((now_ms() - flight.started_ms) / FLIGHT_MS) as f32;
+            self.camera = flight.from.lerp(&flight.to, t);
+            if t >= 1.0 {
+                self.flight = None;
+            }
+            self.needs_redraw = true;
+        }
+        if self.forced_frames > 0 {
+            self.forced_frames -= 1;
+            self.needs_redraw = true;
+        }
         if !self.needs_redraw {
             return;
         }
-        let aspect = self.viewport.width / self.viewport.height;
-        if self.renderer.render(&self.camera, aspect) {
+        let spec = FrameSpec {
+            camera: &self.camera,
+            layout: self.view.layout,
+            section: self.view.section_plane(),
+            xray: self.view.xray,
+            edges: self.view.edges,
+            selected: self.view.selected,
+        };
+        if self.surface.render(&spec) {
             self.needs_redraw = false;
             self.frames += 1;
             if !self.ready && self.scene.as_ref().is_some_and(|s| s.complete) && !self.failed {
                 self.ready = true;
+                dispatch("renewtwin:ready", &wasm_bindgen::JsValue::NULL);
             }
         }
         self.refresh_hooks();
@@ -313,10 +516,27 @@ impl App {
         hooks.set("frames", (self.frames as f64).into());
         hooks.set("ready", self.ready.into());
         hooks.set("link", format!("{:?}", self.link).to_lowercase().into());
+        hooks.set("seekDay", self.view.seek.as_ref().map_or(wasm_bindgen::JsValue::NULL, |(d, _)| f64::from(*d).into()));
+        hooks.set("comparing", self.view.compare.is_some().into());
         if let Some(scene) = &self.scene {
             hooks.set("day", f64::from(scene.day.0).into());
             hooks.set("date", scene.date.to_string().into());
             hooks.set("stateChanges", (scene.state_changes as f64).into());
         }
+    }
+}
+
+/// `performance.now()`, milliseconds.
+pub(crate) fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+}
+
+/// Dispatches a `CustomEvent` named `name` with `detail` on `window`.
+pub(crate) fn dispatch(name: &str, detail: &wasm_bindgen::JsValue) {
+    let init = web_sys::CustomEventInit::new();
+    init.set_detail(detail);
+    if let (Some(window), Ok(event)) = (web_sys::window(), web_sys::CustomEvent::new_with_event_init_dict(name, &init)) {
+        // Nobody listening is fine.
+        let _dispatched = window.dispatch_event(&event);
     }
 }

@@ -76,6 +76,39 @@ impl OrbitCamera {
         self.distance = far;
     }
 
+    /// Puts the eye at `eye` looking at `target` (keeps the field of view and scene radius).
+    pub fn look(&mut self, eye: Vec3, target: Vec3) {
+        let offset = eye - target;
+        let distance = offset.length();
+        if !distance.is_finite() || distance < 1e-3 {
+            return;
+        }
+        self.target = target;
+        self.distance = distance;
+        self.pitch = (offset.z / distance).clamp(-1.0, 1.0).asin().clamp(-PITCH_LIMIT, PITCH_LIMIT);
+        self.yaw = offset.y.atan2(offset.x);
+    }
+
+    /// The camera `t` (0..=1) of the way from `self` to `to`, turning the short way round.
+    pub fn lerp(&self, to: &Self, t: f32) -> Self {
+        let t = t.clamp(0.0, 1.0);
+        let smooth = t * t * (3.0 - 2.0 * t);
+        let mut turn = (to.yaw - self.yaw) % std::f32::consts::TAU;
+        if turn > std::f32::consts::PI {
+            turn -= std::f32::consts::TAU;
+        } else if turn < -std::f32::consts::PI {
+            turn += std::f32::consts::TAU;
+        }
+        Self {
+            target: self.target.lerp(to.target, smooth),
+            yaw: self.yaw + turn * smooth,
+            pitch: self.pitch + (to.pitch - self.pitch) * smooth,
+            distance: self.distance * (to.distance / self.distance.max(1e-3)).powf(smooth),
+            fov_y: to.fov_y,
+            scene_radius: to.scene_radius,
+        }
+    }
+
     /// Position of the eye in the world.
     pub fn eye(&self) -> Vec3 {
         let (sp, cp) = self.pitch.sin_cos();
@@ -190,6 +223,20 @@ mod tests {
         let (origin, dir) = camera.ray(x, y, 1200.0, 800.0);
         let closest = origin + dir * (point - origin).dot(dir);
         assert!((closest - point).length() < 1e-2, "ray misses by {}", (closest - point).length());
+    }
+
+    #[test]
+    fn looking_from_a_viewpoint_puts_the_eye_there_and_a_flight_ends_on_it() {
+        let mut camera = OrbitCamera::default();
+        camera.fit(BOX, 1.0);
+        let start = camera.clone();
+        let (eye, target) = (Vec3::new(10.0, -40.0, 20.0), Vec3::new(5.0, 5.0, 2.0));
+        camera.look(eye, target);
+        assert!((camera.eye() - eye).length() < 1e-3, "eye {}", camera.eye());
+        let end = start.lerp(&camera, 1.0);
+        assert!((end.eye() - eye).length() < 1e-2);
+        let halfway = start.lerp(&camera, 0.5);
+        assert!(halfway.distance > 0.0 && halfway.target.distance(target) < start.target.distance(target));
     }
 
     #[test]

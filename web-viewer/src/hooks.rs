@@ -64,11 +64,12 @@ impl Hooks {
 
         let element_rgb = {
             let app = Rc::clone(app);
-            Closure::<dyn Fn(f64) -> JsValue>::new(move |id: f64| {
+            Closure::<dyn Fn(f64, JsValue) -> JsValue>::new(move |id: f64, side: JsValue| {
+                let side = side.as_f64().map_or(0, |s| s as usize);
                 app.try_borrow()
                     .ok()
-                    .and_then(|app| app.element_state(id as u32))
-                    .map_or(JsValue::NULL, |s| rgb_array(s.rgb()).into())
+                    .and_then(|app| app.element_rgb(id as u32, side))
+                    .map_or(JsValue::NULL, |rgb| rgb_array(rgb).into())
             })
         };
         self.set("elementRgb", element_rgb.into_js_value());
@@ -101,6 +102,7 @@ impl Hooks {
             })
         };
         self.set("screenPointOf", screen_point_of.into_js_value());
+        crate::controls::add(self, app);
     }
 }
 

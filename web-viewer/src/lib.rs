@@ -8,7 +8,8 @@
 //! `cargo test --workspace` never builds wgpu natively.
 //!
 //! # Drawing rules
-//! Each element is coloured by its [`renewtwin_protocol::LifecycleState::rgb`]. Standing
+//! Each element is coloured by its [`renewtwin_protocol::LifecycleState::rgb`] (or by a colour
+//! layer such as phase or risk, chosen in the page). Standing
 //! elements are opaque; `Planned` elements are drawn as translucent ghosts (35 % opacity, no
 //! depth write, not pickable); `Demolished` and `Removed` elements are hidden. Lighting is one
 //! directional light plus ambient, applied as a brightness factor in 0.45..=1.0 to the sRGB
@@ -34,6 +35,13 @@
 //! | `elementInfo(id)` | `{ id, globalId, class, name, storey, state }`, or `null` |
 //! | `background` | `[r, g, b]` of the canvas clear colour |
 //! | `link` | `"connecting"`, `"loadingscene"`, `"live"` or `"disconnected"` |
+//! | `triangles`, `edgeSegments`, `draws` | what the scene upload put on the GPU |
+//! | `selected` | the highlighted element id, or -1 |
+//! | `seekDay`, `comparing` | the day the timeline shows (`null`: live), whether a second side is shown |
+//!
+//! `elementState` and `elementRgb(id, side)` report what is drawn: the timeline's states when
+//! it seeks, the colour layer when one is on. The control functions (`select`, `flyTo`,
+//! `setStates`, `setLayer`, …) are listed in `controls.rs`; the page's panels use them too.
 //!
 //! Coordinates passed to and returned by the hooks are CSS pixels relative to the canvas,
 //! which fills the page (so they are also viewport coordinates).
@@ -46,6 +54,9 @@
 mod app;
 mod camera;
 #[cfg(target_arch = "wasm32")]
+mod controls;
+mod edges;
+#[cfg(target_arch = "wasm32")]
 mod error;
 #[cfg(target_arch = "wasm32")]
 mod hooks;
@@ -57,8 +68,12 @@ mod picking;
 #[cfg(target_arch = "wasm32")]
 mod render;
 mod scene;
+mod style;
+#[cfg(target_arch = "wasm32")]
+mod surface;
 #[cfg(target_arch = "wasm32")]
 mod ui;
+mod view;
 
 /// Entry point called by the wasm-bindgen glue when the module is instantiated.
 #[cfg(target_arch = "wasm32")]

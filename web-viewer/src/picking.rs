@@ -28,7 +28,9 @@ pub(crate) struct Viewport {
     pub height: f32,
 }
 
-/// The element whose surface is nearest along the ray through CSS pixel `(x, y)`.
+/// The element whose surface is nearest along the ray through CSS pixel `(x, y)`, with each
+/// element drawn as its lifecycle state says.
+#[cfg(test)]
 pub(crate) fn pick(
     scene: &Scene,
     camera: &OrbitCamera,
@@ -36,6 +38,19 @@ pub(crate) fn pick(
     x: f32,
     y: f32,
     filter: PickFilter,
+) -> Option<u32> {
+    pick_with(scene, camera, viewport, x, y, filter, &|id| Visibility::of(scene.states[id as usize]))
+}
+
+/// [`pick`] with each element drawn as `visibility` says (timeline, hidden elements).
+pub(crate) fn pick_with(
+    scene: &Scene,
+    camera: &OrbitCamera,
+    viewport: Viewport,
+    x: f32,
+    y: f32,
+    filter: PickFilter,
+    visibility: &dyn Fn(u32) -> Visibility,
 ) -> Option<u32> {
     if !scene.complete {
         return None;
@@ -46,7 +61,7 @@ pub(crate) fn pick(
         .placements
         .iter()
         .enumerate()
-        .filter(|(_, p)| match Visibility::of(scene.states[p.element as usize]) {
+        .filter(|(_, p)| match visibility(p.element) {
             Visibility::Solid => true,
             Visibility::Ghost => filter == PickFilter::Drawn,
             Visibility::Hidden => false,
@@ -80,13 +95,25 @@ pub(crate) fn pick(
 
 /// A CSS pixel (at a pixel centre) where element `id` is the nearest drawn surface, so its
 /// pixel shows the element's own colour; `None` if no such pixel is found.
+#[cfg(test)]
 pub(crate) fn screen_point_of(
     scene: &Scene,
     camera: &OrbitCamera,
     viewport: Viewport,
     id: u32,
 ) -> Option<(f32, f32)> {
-    if !scene.is_solid(id) {
+    screen_point_of_with(scene, camera, viewport, id, &|e| Visibility::of(scene.states[e as usize]))
+}
+
+/// [`screen_point_of`] with each element drawn as `visibility` says.
+pub(crate) fn screen_point_of_with(
+    scene: &Scene,
+    camera: &OrbitCamera,
+    viewport: Viewport,
+    id: u32,
+    visibility: &dyn Fn(u32) -> Visibility,
+) -> Option<(f32, f32)> {
+    if visibility(id) != Visibility::Solid {
         return None;
     }
     let placements = scene.placements_of.get(id as usize)?;
@@ -113,7 +140,7 @@ pub(crate) fn screen_point_of(
     candidates.into_iter().take(48).find_map(|(_, centroid)| {
         let (x, y) = camera.project(centroid, viewport.width, viewport.height)?;
         let (x, y) = (x.floor() + 0.5, y.floor() + 0.5);
-        (pick(scene, camera, viewport, x, y, PickFilter::Drawn) == Some(id)).then_some((x, y))
+        (pick_with(scene, camera, viewport, x, y, PickFilter::Drawn, visibility) == Some(id)).then_some((x, y))
     })
 }
 

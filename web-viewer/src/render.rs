@@ -1,4 +1,6 @@
-//! The wgpu renderer: device and surface set-up, scene geometry on the GPU, and drawing.
+//! The wgpu scene renderer: pipelines, the scene's geometry on the GPU, and drawing one frame
+//! into any colour target. It knows nothing of canvases or windows: `surface.rs` gives it the
+//! browser canvas, `offscreen.rs` a texture it reads back into a PNG.
 //!
 //! Geometry is packed into a few large vertex/index buffer pairs ("chunks"). A mesh used by
 //! two or more placements is stored once in its own frame and drawn instanced, one draw per
@@ -6,26 +8,32 @@
 //! once are baked into world space with the element id on every vertex and drawn together,
 //! one draw per run of such meshes, with a single identity instance. Indices are absolute
 //! within a chunk, so no draw needs a base vertex or a first instance (WebGL2 has neither).
-//! Element colours live in a small RGBA8 texture read by the vertex shader, so a live state
-//! change is one texture upload, whatever the geometry.
+//! Each chunk also holds the feature edges of its meshes as a line list drawn the same way.
+//!
+//! Element colours live in small RGBA8 textures read by the vertex shader, one per compared
+//! side, so a live state change, a timeline seek, a colour layer, hiding an element or X-ray
+//! mode is at most one texture upload or a few uniform bytes, whatever the geometry.
 
 use glam::{Mat4, Vec3};
 use wgpu::util::DeviceExt;
 
 use crate::camera::OrbitCamera;
-use crate::error::ViewerError;
+use crate::edges::feature_edges;
 use crate::scene::Scene;
+use crate::view::Layout;
 
 /// The canvas background, sRGB bytes (a dark slate that no lifecycle colour is close to).
 pub(crate) const BACKGROUND_RGB: [u8; 3] = [34, 40, 52];
 /// Opacity of planned elements.
 const GHOST_OPACITY: f32 = 0.35;
 /// Width of the element colour texture, texels (the WebGL2 minimum 2D size).
-const COLOUR_TEXTURE_WIDTH: u32 = 2048;
+pub(crate) const COLOUR_TEXTURE_WIDTH: u32 = 2048;
 /// Marks a vertex or instance that does not name the element itself.
 const NO_ELEMENT: u32 = u32::MAX;
 /// Depth buffer format (available on WebGPU and WebGL2).
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth24Plus;
+/// Width of the divider drawn between compared sides, device pixels.
+const DIVIDER_PX: u32 = 2;
 
 /// Which browser API wgpu drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +45,7 @@ pub(crate) enum Backend {
 }
 
 impl Backend {
-    /// The hook value: `"webgpu"` or `"webgl2"`.
+    /// The hook value: `"webgpu"`, `"webgl2"` or `"native"`.
     pub fn key(self) -> &'static str {
         match self {
             Self::WebGpu => "webgpu",
@@ -52,6 +60,23 @@ impl Backend {
             Self::WebGl2 => "WebGL2",
         }
     }
+}
+
+/// What to draw besides the geometry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameSpec<'a> {
+    /// The camera.
+    pub camera: &'a OrbitCamera,
+    /// Split between the two colour sets.
+    pub layout: Layout,
+    /// Section plane `[nx, ny, nz, d]`: fragments with `n·p > d` are cut away.
+    pub section: Option<[f32; 4]>,
+    /// Draw standing elements translucent, the selection solid.
+    pub xray: bool,
+    /// Draw feature edges.
+    pub edges: bool,
+    /// The highlighted element.
+    pub selected: Option<u32>,
 }
 
 /// One vertex as the shader reads it.
@@ -79,12 +104,15 @@ struct Uniforms {
     light_dir: [f32; 4],
     eye: [f32; 4],
     params: [f32; 4],
+    section: [f32; 4],
+    selection: [u32; 4],
 }
 
-/// One draw: an index range of a chunk with a slice of the instance buffer.
+/// One draw: triangle and edge index ranges of a chunk with a slice of the instance buffer.
 #[derive(Debug, Clone)]
 struct Draw {
     indices: std::ops::Range<u32>,
+    edges: std::ops::Range<u32>,
     first_instance: u32,
     instance_count: u32,
 }
@@ -94,14 +122,16 @@ struct Draw {
 struct ChunkBuilder {
     vertices: Vec<Vertex>,
     indices: Vec<u32>,
+    edges: Vec<u32>,
     draws: Vec<Draw>,
 }
 
-/// A vertex/index buffer pair and the draws that use it.
+/// Vertex, triangle and edge buffers and the draws that use them.
 #[derive(Debug)]
 struct GpuChunk {
     vertices: wgpu::Buffer,
     indices: wgpu::Buffer,
+    edges: Option<wgpu::Buffer>,
     draws: Vec<Draw>,
 }
 
@@ -110,90 +140,43 @@ struct GpuChunk {
 struct SceneGeometry {
     chunks: Vec<GpuChunk>,
     instances: wgpu::Buffer,
-    colours: wgpu::Texture,
-    bind_group: wgpu::BindGroup,
+    /// One colour texture and bind group per compared side.
+    colours: [wgpu::Texture; 2],
+    bind_groups: [wgpu::BindGroup; 2],
     colour_rows: u32,
-    has_ghosts: bool,
+    has_translucent: [bool; 2],
 }
 
-/// Owns the GPU: surface, device, pipelines and the uploaded scene.
+/// Owns the pipelines and the uploaded scene on one device.
 #[derive(Debug)]
 pub(crate) struct Renderer {
-    surface: wgpu::Surface<'static>,
     device: wgpu::Device,
     queue: wgpu::Queue,
-    config: wgpu::SurfaceConfiguration,
-    /// The backend in use.
-    pub backend: Backend,
-    depth: wgpu::TextureView,
+    format: wgpu::TextureFormat,
+    depth: Option<(wgpu::TextureView, u32, u32)>,
     solid_pipeline: wgpu::RenderPipeline,
-    ghost_pipeline: wgpu::RenderPipeline,
+    translucent_pipeline: wgpu::RenderPipeline,
+    edge_pipeline: wgpu::RenderPipeline,
     bind_group_layout: wgpu::BindGroupLayout,
     uniforms: wgpu::Buffer,
     geometry: Option<SceneGeometry>,
     max_buffer_size: u64,
 }
 
+/// Triangles and elements uploaded, for the hooks and the fps figures.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct UploadStats {
+    /// Triangles drawn per frame (instances counted).
+    pub triangles: u64,
+    /// Feature-edge segments drawn per frame.
+    pub edges: u64,
+    /// Draw calls per pass.
+    pub draws: u32,
+}
+
 impl Renderer {
-    /// Sets up wgpu on `canvas`: WebGPU if the browser has an adapter, else WebGL2.
-    pub async fn new(canvas: web_sys::HtmlCanvasElement) -> Result<Self, ViewerError> {
-        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
-        descriptor.backends = wgpu::Backends::BROWSER_WEBGPU | wgpu::Backends::GL;
-        let instance = wgpu::util::new_instance_with_webgpu_detection(descriptor).await;
-        let (width, height) = (canvas.width().max(1), canvas.height().max(1));
-        // On WebGL2 the surface must exist before the adapter.
-        let surface = instance.create_surface(wgpu::SurfaceTarget::Canvas(canvas))?;
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                force_fallback_adapter: false,
-                compatible_surface: Some(&surface),
-                apply_limit_buckets: false,
-            })
-            .await?;
-        let backend = match adapter.get_info().backend {
-            wgpu::Backend::BrowserWebGpu => Backend::WebGpu,
-            _ => Backend::WebGl2,
-        };
-        let adapter_limits = adapter.limits();
-        let mut limits = wgpu::Limits::downlevel_webgl2_defaults().using_resolution(adapter_limits.clone());
-        limits.max_buffer_size = adapter_limits.max_buffer_size.min(1 << 30);
-        let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor {
-                label: Some("renewtwin device"),
-                required_features: wgpu::Features::empty(),
-                required_limits: limits.clone(),
-                experimental_features: wgpu::ExperimentalFeatures::disabled(),
-                memory_hints: wgpu::MemoryHints::Performance,
-                trace: wgpu::Trace::Off,
-            })
-            .await?;
-
-        // Rgba8Unorm exists on both backends; the shader writes sRGB-encoded values into it.
-        let caps = surface.get_capabilities(&adapter);
-        let format = [wgpu::TextureFormat::Rgba8Unorm, wgpu::TextureFormat::Bgra8Unorm]
-            .into_iter()
-            .find(|f| caps.formats.contains(f))
-            .or_else(|| {
-                caps.formats.iter().copied().find(|f| {
-                    matches!(f, wgpu::TextureFormat::Rgba8UnormSrgb | wgpu::TextureFormat::Bgra8UnormSrgb)
-                })
-            })
-            .ok_or(ViewerError::NoSurfaceFormat)?;
-        let config = wgpu::SurfaceConfiguration {
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
-            format,
-            color_space: wgpu::SurfaceColorSpace::default(),
-            width,
-            height,
-            present_mode: wgpu::PresentMode::Fifo,
-            desired_maximum_frame_latency: 2,
-            alpha_mode: caps.alpha_modes.first().copied().unwrap_or(wgpu::CompositeAlphaMode::Opaque),
-            view_formats: vec![],
-        };
-        surface.configure(&device, &config);
-        let depth = create_depth(&device, width, height);
-
+    /// Pipelines for drawing into `format` targets on `device`.
+    pub fn new(device: wgpu::Device, queue: wgpu::Queue, format: wgpu::TextureFormat) -> Self {
         let shader = device.create_shader_module(wgpu::include_wgsl!("render.wgsl"));
         let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("scene bind group layout"),
@@ -226,44 +209,38 @@ impl Renderer {
             immediate_size: 0,
         });
         let solid_pipeline = create_pipeline(&device, &layout, &shader, format, PassKind::Solid);
-        let ghost_pipeline = create_pipeline(&device, &layout, &shader, format, PassKind::Ghost);
+        let translucent_pipeline = create_pipeline(&device, &layout, &shader, format, PassKind::Translucent);
+        let edge_pipeline = create_pipeline(&device, &layout, &shader, format, PassKind::Edge);
         let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("scene uniforms"),
             size: std::mem::size_of::<Uniforms>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(Self {
-            surface,
+        let max_buffer_size = device.limits().max_buffer_size.min(1 << 30);
+        Self {
             device,
             queue,
-            config,
-            backend,
-            depth,
+            format,
+            depth: None,
             solid_pipeline,
-            ghost_pipeline,
+            translucent_pipeline,
+            edge_pipeline,
             bind_group_layout,
             uniforms,
             geometry: None,
-            max_buffer_size: limits.max_buffer_size,
-        })
-    }
-
-    /// Largest 2D texture side, which bounds the canvas size in device pixels.
-    pub fn max_surface_side(&self) -> u32 {
-        self.device.limits().max_texture_dimension_2d
-    }
-
-    /// Resizes the surface and depth buffer to `width` × `height` device pixels if needed.
-    pub fn resize(&mut self, width: u32, height: u32) {
-        let (width, height) = (width.max(1), height.max(1));
-        if width == self.config.width && height == self.config.height {
-            return;
+            max_buffer_size,
         }
-        self.config.width = width;
-        self.config.height = height;
-        self.surface.configure(&self.device, &self.config);
-        self.depth = create_depth(&self.device, width, height);
+    }
+
+    /// The device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
     }
 
     /// Drops the uploaded scene (a new one is coming).
@@ -271,8 +248,15 @@ impl Renderer {
         self.geometry = None;
     }
 
-    /// Uploads the geometry of a complete scene.
-    pub fn upload_scene(&mut self, scene: &mut Scene) {
+    /// Whether a scene is uploaded.
+    pub fn has_scene(&self) -> bool {
+        self.geometry.is_some()
+    }
+
+    /// Uploads the geometry of a complete scene; colours start transparent until
+    /// [`Renderer::upload_colours`].
+    pub fn upload_scene(&mut self, scene: &Scene) -> UploadStats {
+        let mut stats = UploadStats::default();
         let mut uses = std::collections::HashMap::<u32, u32>::new();
         for placement in &scene.placements {
             *uses.entry(placement.mesh).or_default() += 1;
@@ -298,7 +282,8 @@ impl Renderer {
         }
         for (mesh_id, placement_indices) in &shared {
             let Some(mesh) = scene.meshes.get(mesh_id) else { continue };
-            let chunk = current_chunk(&mut chunks, mesh.positions.len(), mesh.indices.len(), max_vertices, max_indices);
+            let mesh_edges = feature_edges(&mesh.positions, &mesh.indices);
+            let chunk = current_chunk(&mut chunks, mesh.positions.len(), mesh.indices.len() + mesh_edges.len(), max_vertices, max_indices);
             let base = chunk.vertices.len() as u32;
             chunk.vertices.extend(mesh.positions.iter().zip(&mesh.normals).map(|(p, n)| Vertex {
                 position: p.to_array(),
@@ -307,15 +292,21 @@ impl Renderer {
             }));
             let start = chunk.indices.len() as u32;
             chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
+            let edge_start = chunk.edges.len() as u32;
+            chunk.edges.extend(mesh_edges.iter().map(|i| i + base));
             let first_instance = instances.len() as u32;
             instances.extend(placement_indices.iter().map(|&i| {
                 let p = &scene.placements[i];
                 Instance { model: p.transform.to_cols_array(), element: p.element }
             }));
+            let count = placement_indices.len() as u32;
+            stats.triangles += (mesh.indices.len() / 3) as u64 * u64::from(count);
+            stats.edges += (mesh_edges.len() / 2) as u64 * u64::from(count);
             chunk.draws.push(Draw {
                 indices: start..chunk.indices.len() as u32,
+                edges: edge_start..chunk.edges.len() as u32,
                 first_instance,
-                instance_count: placement_indices.len() as u32,
+                instance_count: count,
             });
         }
 
@@ -325,7 +316,8 @@ impl Renderer {
                 continue;
             }
             let Some(mesh) = scene.meshes.get(&placement.mesh) else { continue };
-            let chunk = current_chunk(&mut chunks, mesh.positions.len(), mesh.indices.len(), max_vertices, max_indices);
+            let mesh_edges = feature_edges(&mesh.positions, &mesh.indices);
+            let chunk = current_chunk(&mut chunks, mesh.positions.len(), mesh.indices.len() + mesh_edges.len(), max_vertices, max_indices);
             let base = chunk.vertices.len() as u32;
             let normal_matrix = glam::Mat3::from_mat4(placement.transform).inverse().transpose();
             chunk.vertices.extend(mesh.positions.iter().zip(&mesh.normals).map(|(p, n)| Vertex {
@@ -336,13 +328,21 @@ impl Renderer {
             let start = chunk.indices.len() as u32;
             chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
             let end = chunk.indices.len() as u32;
+            let edge_start = chunk.edges.len() as u32;
+            chunk.edges.extend(mesh_edges.iter().map(|i| i + base));
+            let edge_end = chunk.edges.len() as u32;
+            stats.triangles += (mesh.indices.len() / 3) as u64;
+            stats.edges += (mesh_edges.len() / 2) as u64;
             match chunk.draws.last_mut() {
-                Some(last) if last.first_instance == identity && last.indices.end == start => last.indices.end = end,
-                _ => chunk.draws.push(Draw { indices: start..end, first_instance: identity, instance_count: 1 }),
+                Some(last) if last.first_instance == identity && last.indices.end == start && last.edges.end == edge_start => {
+                    last.indices.end = end;
+                    last.edges.end = edge_end;
+                }
+                _ => chunk.draws.push(Draw { indices: start..end, edges: edge_start..edge_end, first_instance: identity, instance_count: 1 }),
             }
         }
 
-        let gpu_chunks = chunks
+        let gpu_chunks: Vec<GpuChunk> = chunks
             .into_iter()
             .filter(|c| !c.indices.is_empty())
             .enumerate()
@@ -357,9 +357,17 @@ impl Renderer {
                     contents: bytemuck::cast_slice(&c.indices),
                     usage: wgpu::BufferUsages::INDEX,
                 }),
+                edges: (!c.edges.is_empty()).then(|| {
+                    self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(&format!("scene edges, chunk {n}")),
+                        contents: bytemuck::cast_slice(&c.edges),
+                        usage: wgpu::BufferUsages::INDEX,
+                    })
+                }),
                 draws: c.draws,
             })
             .collect();
+        stats.draws = gpu_chunks.iter().map(|c| c.draws.len() as u32).sum();
         let instances = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("scene instances"),
             contents: bytemuck::cast_slice(&instances),
@@ -367,61 +375,68 @@ impl Renderer {
         });
 
         let rows = (scene.elements.len() as u32).div_ceil(COLOUR_TEXTURE_WIDTH).max(1);
-        let colours = self.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("element colours"),
-            size: wgpu::Extent3d { width: COLOUR_TEXTURE_WIDTH, height: rows, depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8Unorm,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
-        let colour_view = colours.create_view(&wgpu::TextureViewDescriptor {
-            label: Some("element colours view"),
-            ..Default::default()
-        });
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("scene bind group"),
-            layout: &self.bind_group_layout,
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: self.uniforms.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&colour_view) },
-            ],
-        });
+        let make_side = |side: usize| {
+            let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(if side == 0 { "element colours, first side" } else { "element colours, second side" }),
+                size: wgpu::Extent3d { width: COLOUR_TEXTURE_WIDTH, height: rows, depth_or_array_layers: 1 },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            });
+            let view = texture.create_view(&wgpu::TextureViewDescriptor {
+                label: Some("element colours view"),
+                ..Default::default()
+            });
+            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(if side == 0 { "scene bind group, first side" } else { "scene bind group, second side" }),
+                layout: &self.bind_group_layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: self.uniforms.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&view) },
+                ],
+            });
+            (texture, bind_group)
+        };
+        let (first_texture, first_group) = make_side(0);
+        let (second_texture, second_group) = make_side(1);
         self.geometry = Some(SceneGeometry {
             chunks: gpu_chunks,
             instances,
-            colours,
-            bind_group,
+            colours: [first_texture, second_texture],
+            bind_groups: [first_group, second_group],
             colour_rows: rows,
-            has_ghosts: false,
+            has_translucent: [false; 2],
         });
-        scene.colours_dirty = true;
-        self.upload_colours(scene);
+        stats
     }
 
-    /// Uploads element colours if they changed since the last upload.
-    pub fn upload_colours(&mut self, scene: &mut Scene) {
+    /// Bytes of a full colour texture for the uploaded scene (0 without one).
+    pub fn colour_texture_len(&self) -> usize {
+        self.geometry.as_ref().map_or(0, |g| (COLOUR_TEXTURE_WIDTH * g.colour_rows * 4) as usize)
+    }
+
+    /// Uploads the element texels of compared side `side` (0 or 1); `texels` holds
+    /// [`Renderer::colour_texture_len`] bytes.
+    pub fn upload_colours(&mut self, side: usize, texels: &[u8]) {
         let Some(geometry) = self.geometry.as_mut() else { return };
-        if !scene.colours_dirty {
+        let side = side.min(1);
+        let rows = geometry.colour_rows;
+        let len = (COLOUR_TEXTURE_WIDTH * rows * 4) as usize;
+        if texels.len() < len {
             return;
         }
-        scene.colours_dirty = false;
-        let rows = geometry.colour_rows;
-        let mut texels = vec![0u8; (COLOUR_TEXTURE_WIDTH * rows * 4) as usize];
-        for id in 0..scene.elements.len() {
-            texels[id * 4..id * 4 + 4].copy_from_slice(&scene.texel(id));
-        }
-        geometry.has_ghosts = scene.states.contains(&renewtwin_protocol::LifecycleState::Planned);
+        geometry.has_translucent[side] = texels[..len].chunks_exact(4).any(|t| t[3] > 0 && t[3] < 255);
         self.queue.write_texture(
             wgpu::TexelCopyTextureInfo {
-                texture: &geometry.colours,
+                texture: &geometry.colours[side],
                 mip_level: 0,
                 origin: wgpu::Origin3d::ZERO,
                 aspect: wgpu::TextureAspect::All,
             },
-            &texels,
+            &texels[..len],
             wgpu::TexelCopyBufferLayout {
                 offset: 0,
                 bytes_per_row: Some(COLOUR_TEXTURE_WIDTH * 4),
@@ -431,28 +446,32 @@ impl Renderer {
         );
     }
 
-    /// Draws one frame for a viewport of `aspect` (CSS width / height); returns whether it was
-    /// presented.
-    pub fn render(&mut self, camera: &OrbitCamera, aspect: f32) -> bool {
-        let frame = match self.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(frame) | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => frame,
-            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
-                self.surface.configure(&self.device, &self.config);
-                return false;
-            }
-            _ => return false,
+    /// Draws one frame into `target`, `width` × `height` device pixels.
+    pub fn draw(&mut self, target: &wgpu::TextureView, width: u32, height: u32, spec: &FrameSpec<'_>) {
+        let (width, height) = (width.max(1), height.max(1));
+        if self.depth.as_ref().is_none_or(|(_, w, h)| (*w, *h) != (width, height)) {
+            self.depth = Some((create_depth(&self.device, width, height), width, height));
+        }
+        let Some((depth, _, _)) = &self.depth else { return };
+        let srgb_target = self.format.is_srgb();
+        let pane_width = match spec.layout {
+            Layout::SideBySide => (width / 2).max(1),
+            _ => width,
         };
-        let view = frame.texture.create_view(&wgpu::TextureViewDescriptor {
-            label: Some("frame view"),
-            ..Default::default()
-        });
-        let srgb_target = self.config.format.is_srgb();
+        let aspect = pane_width as f32 / height as f32;
         let light = Vec3::new(0.45, -0.35, 0.82).normalize();
         let uniforms = Uniforms {
-            view_proj: camera.view_projection(aspect).to_cols_array(),
+            view_proj: spec.camera.view_projection(aspect).to_cols_array(),
             light_dir: light.extend(0.0).to_array(),
-            eye: camera.eye().extend(1.0).to_array(),
-            params: [COLOUR_TEXTURE_WIDTH as f32, if srgb_target { 1.0 } else { 0.0 }, GHOST_OPACITY, 0.0],
+            eye: spec.camera.eye().extend(1.0).to_array(),
+            params: [
+                COLOUR_TEXTURE_WIDTH as f32,
+                if srgb_target { 1.0 } else { 0.0 },
+                GHOST_OPACITY,
+                if spec.xray { 1.0 } else { 0.0 },
+            ],
+            section: spec.section.unwrap_or([0.0; 4]),
+            selection: [spec.selected.unwrap_or(NO_ELEMENT), u32::from(spec.edges), 0, 0],
         };
         self.queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
         let clear = BACKGROUND_RGB.map(|c| {
@@ -460,14 +479,12 @@ impl Renderer {
             if srgb_target { srgb_to_linear(c) } else { c }
         });
 
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("frame encoder"),
-        });
+        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame encoder") });
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("scene pass"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
+                    view: target,
                     depth_slice: None,
                     resolve_target: None,
                     ops: wgpu::Operations {
@@ -476,7 +493,7 @@ impl Renderer {
                     },
                 })],
                 depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
-                    view: &self.depth,
+                    view: depth,
                     depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Store }),
                     stencil_ops: None,
                 }),
@@ -485,31 +502,63 @@ impl Renderer {
                 multiview_mask: None,
             });
             if let Some(geometry) = &self.geometry {
-                pass.set_bind_group(0, &geometry.bind_group, &[]);
-                let passes: &[&wgpu::RenderPipeline] = if geometry.has_ghosts {
-                    &[&self.solid_pipeline, &self.ghost_pipeline]
-                } else {
-                    &[&self.solid_pipeline]
+                // (side, viewport x, viewport width, scissor x, scissor width)
+                let panes: Vec<(usize, u32, u32, u32, u32)> = match spec.layout {
+                    Layout::Single => vec![(0, 0, width, 0, width)],
+                    Layout::Swipe(at) => {
+                        let split = ((at.clamp(0.0, 1.0) * width as f32).round() as u32).min(width);
+                        let gap = DIVIDER_PX.min(width - split);
+                        vec![(0, 0, width, 0, split), (1, 0, width, split + gap, width - split - gap)]
+                    }
+                    Layout::SideBySide => {
+                        let gap = DIVIDER_PX.min(width - pane_width);
+                        vec![(0, 0, pane_width, 0, pane_width), (1, pane_width, pane_width, pane_width + gap, width - pane_width - gap)]
+                    }
                 };
                 let instance_size = std::mem::size_of::<Instance>() as u64;
-                for pipeline in passes {
-                    pass.set_pipeline(pipeline);
-                    for chunk in &geometry.chunks {
-                        pass.set_vertex_buffer(0, chunk.vertices.slice(..));
-                        pass.set_index_buffer(chunk.indices.slice(..), wgpu::IndexFormat::Uint32);
-                        for draw in &chunk.draws {
-                            let offset = u64::from(draw.first_instance) * instance_size;
-                            let end = offset + u64::from(draw.instance_count) * instance_size;
-                            pass.set_vertex_buffer(1, geometry.instances.slice(offset..end));
-                            pass.draw_indexed(draw.indices.clone(), 0, 0..draw.instance_count);
+                for (side, vx, vw, sx, sw) in panes {
+                    if sw == 0 {
+                        continue;
+                    }
+                    pass.set_viewport(vx as f32, 0.0, vw as f32, height as f32, 0.0, 1.0);
+                    pass.set_scissor_rect(sx, 0, sw, height);
+                    pass.set_bind_group(0, &geometry.bind_groups[side], &[]);
+                    let mut passes: Vec<(&wgpu::RenderPipeline, bool)> = vec![(&self.solid_pipeline, false)];
+                    if spec.edges {
+                        passes.push((&self.edge_pipeline, true));
+                    }
+                    if geometry.has_translucent[side] || spec.xray {
+                        passes.push((&self.translucent_pipeline, false));
+                    }
+                    for (pipeline, edges) in passes {
+                        pass.set_pipeline(pipeline);
+                        for chunk in &geometry.chunks {
+                            pass.set_vertex_buffer(0, chunk.vertices.slice(..));
+                            let index_buffer = if edges {
+                                match &chunk.edges {
+                                    Some(buffer) => buffer,
+                                    None => continue,
+                                }
+                            } else {
+                                &chunk.indices
+                            };
+                            pass.set_index_buffer(index_buffer.slice(..), wgpu::IndexFormat::Uint32);
+                            for draw in &chunk.draws {
+                                let range = if edges { draw.edges.clone() } else { draw.indices.clone() };
+                                if range.is_empty() {
+                                    continue;
+                                }
+                                let offset = u64::from(draw.first_instance) * instance_size;
+                                let end = offset + u64::from(draw.instance_count) * instance_size;
+                                pass.set_vertex_buffer(1, geometry.instances.slice(offset..end));
+                                pass.draw_indexed(range, 0, 0..draw.instance_count);
+                            }
                         }
                     }
                 }
             }
         }
         self.queue.submit([encoder.finish()]);
-        self.queue.present(frame);
-        true
     }
 }
 
@@ -524,7 +573,7 @@ fn current_chunk(
 ) -> &mut ChunkBuilder {
     let full = chunks.last().is_none_or(|c| {
         !c.vertices.is_empty()
-            && (c.vertices.len() + vertices > max_vertices || c.indices.len() + indices > max_indices)
+            && (c.vertices.len() + vertices > max_vertices || c.indices.len() + c.edges.len() + indices > max_indices)
     });
     if full {
         chunks.push(ChunkBuilder::default());
@@ -533,13 +582,15 @@ fn current_chunk(
     &mut chunks[last]
 }
 
-/// Which of the two passes a pipeline draws.
+/// Which pass a pipeline draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PassKind {
     /// Opaque elements, depth-written.
     Solid,
-    /// Planned ghosts, blended over the solid pass without writing depth.
-    Ghost,
+    /// Planned ghosts and X-ray, blended over the solid pass without writing depth.
+    Translucent,
+    /// Feature edges, a line list.
+    Edge,
 }
 
 fn create_pipeline(
@@ -553,9 +604,17 @@ fn create_pipeline(
     let instance_attributes = wgpu::vertex_attr_array![
         3 => Float32x4, 4 => Float32x4, 5 => Float32x4, 6 => Float32x4, 7 => Uint32
     ];
-    let (label, entry, blend, depth_write) = match kind {
-        PassKind::Solid => ("solid pipeline", "vs_solid", None, true),
-        PassKind::Ghost => ("ghost pipeline", "vs_ghost", Some(wgpu::BlendState::ALPHA_BLENDING), false),
+    let (label, entry, fragment, blend, depth_write, topology) = match kind {
+        PassKind::Solid => ("solid pipeline", "vs_solid", "fs_main", None, true, wgpu::PrimitiveTopology::TriangleList),
+        PassKind::Translucent => (
+            "translucent pipeline",
+            "vs_translucent",
+            "fs_main",
+            Some(wgpu::BlendState::ALPHA_BLENDING),
+            false,
+            wgpu::PrimitiveTopology::TriangleList,
+        ),
+        PassKind::Edge => ("edge pipeline", "vs_edge", "fs_edge", Some(wgpu::BlendState::ALPHA_BLENDING), false, wgpu::PrimitiveTopology::LineList),
     };
     device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
         label: Some(label),
@@ -577,11 +636,7 @@ fn create_pipeline(
                 }),
             ],
         },
-        primitive: wgpu::PrimitiveState {
-            topology: wgpu::PrimitiveTopology::TriangleList,
-            cull_mode: None,
-            ..Default::default()
-        },
+        primitive: wgpu::PrimitiveState { topology, cull_mode: None, ..Default::default() },
         depth_stencil: Some(wgpu::DepthStencilState {
             format: DEPTH_FORMAT,
             depth_write_enabled: Some(depth_write),
@@ -592,7 +647,7 @@ fn create_pipeline(
         multisample: wgpu::MultisampleState::default(),
         fragment: Some(wgpu::FragmentState {
             module: shader,
-            entry_point: Some("fs_main"),
+            entry_point: Some(fragment),
             compilation_options: wgpu::PipelineCompilationOptions::default(),
             targets: &[Some(wgpu::ColorTargetState { format, blend, write_mask: wgpu::ColorWrites::ALL })],
         }),

@@ -4,6 +4,11 @@
 // 0 hidden). Instanced meshes take the element id from the instance; merged world-space meshes
 // carry it per vertex (the instance then says NO_ELEMENT and holds the identity transform).
 // Lighting scales the sRGB colour by a factor in 0.45..=1.0, so hue is kept.
+//
+// Three passes share the vertex layout: solid triangles (depth-written), translucent triangles
+// (planned ghosts, and every standing element in X-ray mode), and feature edges (line list).
+// The selected element is tinted and stays solid in X-ray mode. A section plane discards the
+// fragments on its positive side.
 
 struct Uniforms {
     view_proj: mat4x4<f32>,
@@ -12,14 +17,21 @@ struct Uniforms {
     // xyz: eye position.
     eye: vec4<f32>,
     // x: width of the colour texture, y: 1 when the target re-encodes to sRGB,
-    // z: ghost opacity.
+    // z: ghost opacity, w: 1 in X-ray mode.
     params: vec4<f32>,
+    // xyz: section plane normal (zero: no section), w: plane offset. Fragments with
+    // dot(normal, world) > offset are cut away.
+    section: vec4<f32>,
+    // x: selected element id (NO_ELEMENT: none); y: 1 to draw edges.
+    selection: vec4<u32>,
 };
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
 @group(0) @binding(1) var colours: texture_2d<f32>;
 
 const NO_ELEMENT: u32 = 0xffffffffu;
+const XRAY_OPACITY: f32 = 0.14;
+const HIGHLIGHT: vec3<f32> = vec3<f32>(0.15, 0.85, 1.0);
 
 struct VertexIn {
     @location(0) position: vec3<f32>,
@@ -39,7 +51,22 @@ struct VertexOut {
     @location(2) world: vec3<f32>,
 };
 
-fn shade_vertex(v: VertexIn, ghost_pass: bool) -> VertexOut {
+// Pass kinds.
+const SOLID: u32 = 0u;
+const TRANSLUCENT: u32 = 1u;
+const EDGE: u32 = 2u;
+
+fn dropped() -> VertexOut {
+    // Outside the clip volume: the primitive is dropped.
+    var out: VertexOut;
+    out.clip = vec4<f32>(2.0, 2.0, 2.0, 1.0);
+    out.colour = vec4<f32>(0.0);
+    out.normal = vec3<f32>(0.0, 0.0, 1.0);
+    out.world = vec3<f32>(0.0);
+    return out;
+}
+
+fn shade_vertex(v: VertexIn, pass_kind: u32) -> VertexOut {
     var element = v.instance_element;
     if (v.vertex_element != NO_ELEMENT) {
         element = v.vertex_element;
@@ -48,36 +75,67 @@ fn shade_vertex(v: VertexIn, ghost_pass: bool) -> VertexOut {
     let texel = textureLoad(colours, vec2<i32>(i32(element % width), i32(element / width)), 0);
     let solid = texel.a > 0.75;
     let ghost = texel.a > 0.25 && texel.a <= 0.75;
-    var out: VertexOut;
-    if ((ghost_pass && !ghost) || (!ghost_pass && !solid)) {
-        // Outside the clip volume: the triangle is dropped.
-        out.clip = vec4<f32>(2.0, 2.0, 2.0, 1.0);
-        out.colour = vec4<f32>(0.0);
-        out.normal = vec3<f32>(0.0, 0.0, 1.0);
-        out.world = vec3<f32>(0.0);
-        return out;
+    let xray = u.params.w > 0.5;
+    let selected = element == u.selection.x;
+    var draw = false;
+    var alpha = 1.0;
+    if (pass_kind == SOLID) {
+        draw = solid && (!xray || selected);
+    } else if (pass_kind == TRANSLUCENT) {
+        if (ghost && !selected) {
+            draw = true;
+            alpha = u.params.z;
+        } else if (xray && solid && !selected) {
+            draw = true;
+            alpha = XRAY_OPACITY;
+        }
+    } else {
+        draw = u.selection.y == 1u && (solid || (xray && ghost));
+        alpha = 0.6;
+    }
+    if (!draw) {
+        return dropped();
     }
     let model = mat4x4<f32>(v.model_0, v.model_1, v.model_2, v.model_3);
     let world = model * vec4<f32>(v.position, 1.0);
+    var out: VertexOut;
     out.clip = u.view_proj * world;
     out.world = world.xyz;
     out.normal = (model * vec4<f32>(v.normal, 0.0)).xyz;
-    var alpha = 1.0;
-    if (ghost_pass) {
-        alpha = u.params.z;
+    var rgb = texel.rgb;
+    if (selected) {
+        rgb = mix(rgb, HIGHLIGHT, 0.6);
     }
-    out.colour = vec4<f32>(texel.rgb, alpha);
+    if (pass_kind == EDGE) {
+        // Pulled slightly towards the eye so edges win over the faces they bound.
+        out.clip.z = out.clip.z - 0.0004 * out.clip.w;
+        if (xray) {
+            rgb = texel.rgb * 0.8;
+        } else {
+            rgb = texel.rgb * 0.28;
+        }
+        if (selected) {
+            rgb = HIGHLIGHT;
+            alpha = 1.0;
+        }
+    }
+    out.colour = vec4<f32>(rgb, alpha);
     return out;
 }
 
 @vertex
 fn vs_solid(v: VertexIn) -> VertexOut {
-    return shade_vertex(v, false);
+    return shade_vertex(v, SOLID);
 }
 
 @vertex
-fn vs_ghost(v: VertexIn) -> VertexOut {
-    return shade_vertex(v, true);
+fn vs_translucent(v: VertexIn) -> VertexOut {
+    return shade_vertex(v, TRANSLUCENT);
+}
+
+@vertex
+fn vs_edge(v: VertexIn) -> VertexOut {
+    return shade_vertex(v, EDGE);
 }
 
 fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
@@ -86,8 +144,22 @@ fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
     return select(high, low, c <= vec3<f32>(0.04045));
 }
 
+fn cut_away(world: vec3<f32>) -> bool {
+    return dot(u.section.xyz, u.section.xyz) > 0.5 && dot(u.section.xyz, world) > u.section.w;
+}
+
+fn encode(rgb: vec3<f32>) -> vec3<f32> {
+    if (u.params.y > 0.5) {
+        return srgb_to_linear(rgb);
+    }
+    return rgb;
+}
+
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
+    if (cut_away(in.world)) {
+        discard;
+    }
     var n = in.normal;
     if (dot(n, n) < 1e-12) {
         n = vec3<f32>(0.0, 0.0, 1.0);
@@ -98,9 +170,14 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
         n = -n;
     }
     let diffuse = max(dot(n, u.light_dir.xyz), 0.0);
-    var rgb = in.colour.rgb * (0.45 + 0.55 * diffuse);
-    if (u.params.y > 0.5) {
-        rgb = srgb_to_linear(rgb);
+    let rgb = in.colour.rgb * (0.45 + 0.55 * diffuse);
+    return vec4<f32>(encode(rgb), in.colour.a);
+}
+
+@fragment
+fn fs_edge(in: VertexOut) -> @location(0) vec4<f32> {
+    if (cut_away(in.world)) {
+        discard;
     }
-    return vec4<f32>(rgb, in.colour.a);
+    return vec4<f32>(encode(in.colour.rgb), in.colour.a);
 }

@@ -71,6 +71,21 @@ impl PlanControl {
         Self::new(scene.manifest, Arc::new(model), scenario.map(str::to_owned), plans)
     }
 
+    /// The manifest with every event recorded so far (a copy).
+    pub fn manifest(&self) -> Option<Manifest> {
+        self.manifest.lock().ok().map(|m| m.clone())
+    }
+
+    /// The model the plan is resolved over (without geometry).
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// The scenario being played (`None`: the base plan).
+    pub fn scenario(&self) -> Option<&str> {
+        self.scenario.as_deref()
+    }
+
     /// Every recorded event so far.
     pub fn events(&self) -> Vec<EventSpec> {
         self.manifest.lock().map(|m| m.events.clone()).unwrap_or_default()

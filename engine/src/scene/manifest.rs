@@ -58,6 +58,26 @@ pub struct Manifest {
     pub approval_mode: ApprovalMode,
     /// Cost and household assumptions for indicators.
     pub indicators: IndicatorSettings,
+    /// Named camera positions, in file order: the viewer's viewpoints and its exhibition tour.
+    pub viewpoints: Vec<ViewpointSpec>,
+}
+
+/// A named camera position with a bilingual caption (`[[viewpoints]]`).
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewpointSpec {
+    /// Short name, unique in the manifest.
+    pub name: String,
+    /// Eye position, metres in the scene frame (Z up).
+    pub eye: [f64; 3],
+    /// The point looked at.
+    pub target: [f64; 3],
+    /// Caption in Simplified Chinese.
+    #[serde(default)]
+    pub caption_zh: String,
+    /// Caption in English.
+    #[serde(default)]
+    pub caption_en: String,
 }
 
 /// Where a model comes from.
@@ -301,6 +321,8 @@ struct RawManifest {
     scenarios: Vec<RawScenario>,
     #[serde(default)]
     indicators: Option<RawIndicators>,
+    #[serde(default)]
+    viewpoints: Vec<Spanned<ViewpointSpec>>,
 }
 
 #[derive(Deserialize)]
@@ -590,7 +612,20 @@ impl Manifest {
             .map(|i| IndicatorSettings { households_per_building: i.households_per_building })
             .unwrap_or_default();
 
+        let mut viewpoints: Vec<ViewpointSpec> = Vec::new();
+        for (vi, v) in raw.viewpoints.into_iter().enumerate() {
+            let (span, v) = (v.span(), v.into_inner());
+            if viewpoints.iter().any(|x| x.name == v.name) {
+                return Err(cx.invalid(&span, format!("viewpoints[{vi}].name"), format!("viewpoint {:?} is defined twice", v.name)));
+            }
+            if v.eye.iter().chain(&v.target).any(|c| !c.is_finite()) || v.eye == v.target {
+                return Err(cx.invalid(&span, format!("viewpoints[{vi}]"), "eye and target must be finite and distinct points"));
+            }
+            viewpoints.push(v);
+        }
+
         let manifest = Manifest {
+            viewpoints,
             file: file.to_owned(),
             name: raw.name,
             start,
@@ -872,6 +907,17 @@ mod tests {
         let msg = Manifest::parse("scene.toml", "name = \"x\"\nstart = 2026-01-01x\n").expect_err("syntax").to_string();
         assert!(msg.starts_with("scene.toml: "), "{msg}");
         assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn viewpoints_keep_their_captions_and_a_duplicate_name_is_refused() {
+        let one = "[[viewpoints]]\nname = \"gate\"\neye = [0, -50, 20]\ntarget = [0, 0, 5]\ncaption_zh = \"入口\"\ncaption_en = \"The gate\"\n";
+        let text = format!("name = \"x\"\nstart = \"2026-01-01\"\n{one}");
+        let m = Manifest::parse("scene.toml", &text).expect("parses");
+        assert_eq!(m.viewpoints.len(), 1);
+        assert_eq!((m.viewpoints[0].caption_zh.as_str(), m.viewpoints[0].eye), ("入口", [0.0, -50.0, 20.0]));
+        let err = Manifest::parse("scene.toml", &format!("{text}{one}")).expect_err("duplicate").to_string();
+        assert!(err.contains("viewpoints[1].name"), "{err}");
     }
 
     #[test]

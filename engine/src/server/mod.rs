@@ -1,6 +1,7 @@
 //! The HTTP and WebSocket server: the viewer at `/`, `/api/health`, `/api/scene`, and the live
 //! twin on `/ws`.
 
+mod viewer_api;
 mod ws;
 
 use std::net::SocketAddr;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/api/clock", axum::routing::post(clock).layer(axum::extract::DefaultBodyLimit::max(4096)))
         .route("/api/events", get(list_events).post(record_event).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
+        .merge(viewer_api::routes())
         .route("/", get(index))
         .route("/{*path}", get(asset))
         .merge(crate::consultation::routes(&state))

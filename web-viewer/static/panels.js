@@ -1,0 +1,387 @@
+// The viewer's panels: toolbar, timeline, colour layers, comparison, spatial tree, search, the
+// element panel's details and the exhibition tour. Plain DOM over the canvas; everything it does
+// to the 3D view goes through the wasm viewer's functions on `window.renewtwin` (see
+// web-viewer/src/controls.rs), and everything it knows comes from the server's /api.
+// Text from the server is always set as text, never as HTML.
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const api = async (path, init) => {
+  const response = await fetch(path, init);
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+  return response;
+};
+const el = (tag, props = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child);
+  return node;
+};
+const viewer = () => window.renewtwin;
+const whenReady = () => new Promise((resolve) => {
+  const check = () => (viewer() && viewer().ready ? resolve(viewer()) : setTimeout(check, 100));
+  check();
+});
+
+// ------------------------------------------------------------------------------------------
+// State shared by the panels.
+const state = {
+  planStart: null, planEnd: 0, scenarios: [], viewpoints: [],
+  live: true, day: 0, playing: null, colourBy: "state", compare: "off", layout: "swipe",
+  lang: params.get("lang") === "en" ? "en" : "zh", tourIndex: 0, tourTimer: null,
+  tree: null, hiddenNodes: new Set(), isolated: null,
+};
+
+const dateOf = (day) => {
+  if (!state.planStart) return `day ${day}`;
+  const [y, m, d] = state.planStart.split("-").map(Number);
+  const date = new Date(Date.UTC(y, m - 1, d + day));
+  return date.toISOString().slice(0, 10);
+};
+
+// ------------------------------------------------------------------------------------------
+// Timeline: a per-client day (from /api/states) or the live shared clock.
+async function statesFor(day, scenario) {
+  const query = new URLSearchParams({ day: String(day) });
+  if (scenario) query.set("scenario", scenario);
+  return new Uint8Array(await (await api(`/api/states?${query}`)).arrayBuffer());
+}
+
+async function showDay(day) {
+  state.live = false;
+  state.day = day;
+  $("tl-live").setAttribute("aria-pressed", "false");
+  $("tl-slider").value = String(day);
+  $("tl-date").textContent = dateOf(day);
+  viewer().setStates(await statesFor(day, null), day);
+  await refreshCompare();
+  await refreshLayer();
+  $("timeline").dataset.shownDay = String(day);
+}
+
+function goLive() {
+  state.live = true;
+  stopPlaying();
+  $("tl-live").setAttribute("aria-pressed", "true");
+  viewer().setStates(null, 0);
+  $("timeline").dataset.shownDay = "live";
+  refreshCompare();
+  refreshLayer();
+}
+
+function stopPlaying() {
+  if (state.playing) clearInterval(state.playing);
+  state.playing = null;
+  $("tl-play").setAttribute("aria-pressed", "false");
+  $("tl-play").textContent = "▶";
+}
+
+function togglePlay() {
+  if (state.playing) return stopPlaying();
+  $("tl-play").setAttribute("aria-pressed", "true");
+  $("tl-play").textContent = "⏸";
+  let busy = false;
+  state.playing = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    const next = state.live ? Number(viewer().day || 0) : state.day + 3;
+    try { await showDay(next > state.planEnd ? 0 : next); } finally { busy = false; }
+  }, 300);
+}
+
+async function clock(command) {
+  const out = $("clock-result");
+  try {
+    await api("/api/clock", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(command) });
+    out.textContent = "✓";
+  } catch (e) {
+    out.textContent = "仅本机操作员 · local operators only";
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Colour layers and their legend.
+async function refreshLayer() {
+  const legend = $("layer-legend");
+  if (state.colourBy === "state") {
+    viewer().setLayer(null, null);
+    legend.hidden = true;
+    $("legend").hidden = false;
+    return;
+  }
+  const query = new URLSearchParams({ name: state.colourBy });
+  if (!state.live) query.set("day", String(state.day));
+  const layer = await (await api(`/api/viewer/layer?${query}`)).json();
+  viewer().setLayer(new Uint8Array(layer.values), layer.legend.flatMap((e) => e.rgb));
+  legend.replaceChildren(...layer.legend.map((e) => el("li", { "data-key": e.key },
+    el("span", { class: "swatch", style: `background: rgb(${e.rgb.join(" ")})`, "aria-hidden": "true" }),
+    el("span", { class: "zh", text: e.zh }), el("span", { class: "en", lang: "en", text: e.en }))));
+  legend.append(el("li", { "data-key": "none" }, el("span", { class: "swatch", style: "background: rgb(176 176 176)", "aria-hidden": "true" }),
+    el("span", { class: "zh", text: "无数据" }), el("span", { class: "en", lang: "en", text: "no data" })));
+  legend.hidden = false;
+  $("legend").hidden = true;
+  $("legend-panel").dataset.layer = state.colourBy;
+}
+
+// ------------------------------------------------------------------------------------------
+// Compare: before/after of the plan, or the base plan against a scenario, on the slider's day.
+let compareGeneration = 0;
+async function refreshCompare() {
+  const mode = state.compare;
+  const generation = ++compareGeneration;
+  $("compare-layout").hidden = $("swipe").hidden = mode === "off";
+  if (mode === "off") {
+    viewer().setCompare(null);
+    viewer().setLayout("single", 0.5);
+    $("compare-labels").hidden = true;
+    return;
+  }
+  const day = state.live ? Number(viewer().day || 0) : state.day;
+  let left, right, labels;
+  if (mode === "before-after") {
+    left = await statesFor(0, null);
+    right = await statesFor(state.planEnd, null);
+    labels = ["改造前 Before", "改造后 After"];
+  } else {
+    const name = mode.slice("scenario:".length);
+    left = await statesFor(day, "base");
+    right = await statesFor(day, name);
+    labels = ["基准方案 Base plan", `${name}`];
+  }
+  // A newer request (another mode, layout or day) superseded this one while it fetched.
+  if (generation !== compareGeneration) return;
+  viewer().setStates(left, mode === "before-after" ? 0 : day);
+  viewer().setCompare(right);
+  viewer().setLayout(state.layout, Number($("swipe").value));
+  $("compare-labels").hidden = false;
+  $("compare-left").textContent = labels[0];
+  $("compare-right").textContent = labels[1];
+}
+
+// ------------------------------------------------------------------------------------------
+// Spatial tree: show, hide, isolate.
+function descendants(nodeId) {
+  const out = [nodeId];
+  for (let i = 0; i < out.length; i++) for (const n of state.tree.nodes) if (n.parent === out[i]) out.push(n.id);
+  return out;
+}
+
+function applyVisibility() {
+  const count = viewer().elementCount;
+  const mask = new Uint8Array(count);
+  const hiddenNodes = new Set();
+  for (const id of state.hiddenNodes) for (const d of descendants(id)) hiddenNodes.add(d);
+  let shown = null;
+  if (state.isolated !== null) {
+    shown = new Set();
+    for (const d of descendants(state.isolated)) for (const e of state.tree.nodes[d].elements) shown.add(e);
+  }
+  for (const n of state.tree.nodes) {
+    if (hiddenNodes.has(n.id)) for (const e of n.elements) mask[e] = 1;
+  }
+  if (shown) for (let e = 0; e < count; e++) if (!shown.has(e)) mask[e] = 1;
+  viewer().setHidden(mask.some((b) => b) ? mask : null);
+  $("tree").dataset.hiddenCount = String(mask.reduce((a, b) => a + b, 0));
+}
+
+function buildTree(tree) {
+  state.tree = tree;
+  const root = $("tree");
+  const children = (parent) => tree.nodes.filter((n) => n.parent === parent && ["project", "site", "building", "storey", "other"].includes(n.kind));
+  const render = (node) => {
+    const label = `${node.name || node.class}`;
+    const box = el("input", { type: "checkbox", checked: "", "aria-label": `显示 Show ${label}`, onchange: (e) => {
+      if (e.target.checked) state.hiddenNodes.delete(node.id); else state.hiddenNodes.add(node.id);
+      applyVisibility();
+    } });
+    const isolate = el("button", { class: "small-button", text: "仅此 Isolate", "data-node": String(node.id), onclick: () => {
+      state.isolated = state.isolated === node.id ? null : node.id;
+      applyVisibility();
+    } });
+    const li = el("li", { "data-kind": node.kind, "data-node": String(node.id) }, el("label", {}, box, ` ${label}`), " ", isolate);
+    const kids = children(node.id);
+    if (kids.length) li.append(el("ul", {}, ...kids.map(render)));
+    return li;
+  };
+  root.replaceChildren(...children(null).map(render));
+}
+
+// ------------------------------------------------------------------------------------------
+// Element details for the inspect panel.
+function fmt(value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(3);
+  return String(value);
+}
+
+async function showDetails(id) {
+  const more = $("info-more");
+  more.replaceChildren();
+  delete more.dataset.loadedId;
+  if (id < 0) return;
+  const e = await (await api(`/api/viewer/element/${id}`)).json();
+  if (viewer().selected !== id) return;
+  $("info-building").textContent = e.building || "—";
+  const tasks = el("section", { class: "tasks" }, el("h3", { text: "改造任务 Renewal tasks" }));
+  if (e.tasks.length === 0) tasks.append(el("p", { class: "muted", text: "无 · none" }));
+  for (const t of e.tasks) {
+    const when = t.start_date ? `${t.start_date} → ${t.end_date ?? "…"}` : "未开始 · not scheduled";
+    tasks.append(el("p", { class: "task", "data-task": t.id }, el("strong", { text: t.name }),
+      el("br"), el("span", { class: "muted", text: `${t.project} · ${t.phase} · ${t.action} · ${when}` })));
+  }
+  const psets = el("section", { class: "psets" }, el("h3", { text: "属性集 Property sets" }));
+  for (const set of e.property_sets) {
+    const dl = el("dl");
+    for (const p of set.properties) dl.append(el("dt", { text: p.name }), el("dd", { text: fmt(p.value) }));
+    psets.append(el("details", { "data-pset": set.name }, el("summary", { text: set.name }), dl));
+  }
+  more.replaceChildren(tasks, psets);
+  more.dataset.loadedId = String(id);
+}
+
+// ------------------------------------------------------------------------------------------
+// Search by name or GlobalId.
+function search(text) {
+  const results = $("search-results");
+  const ids = text.trim() ? viewer().search(text) : [];
+  results.replaceChildren(...ids.map((id) => {
+    const info = viewer().elementInfo(id);
+    return el("li", { role: "option", "data-id": String(id) }, el("button", { text: `${info.name || info.class} · ${info.globalId}`, onclick: () => {
+      viewer().focus(id);
+      results.hidden = true;
+    } }));
+  }));
+  results.hidden = ids.length === 0;
+}
+
+// ------------------------------------------------------------------------------------------
+// Viewpoints and the exhibition tour.
+function flyToViewpoint(name, animate = true) {
+  const v = state.viewpoints.find((x) => x.name === name);
+  if (v) viewer().flyTo(v.eye, v.target, animate);
+  return v;
+}
+
+function showTourStep(index) {
+  const n = state.viewpoints.length;
+  if (n === 0) return;
+  state.tourIndex = ((index % n) + n) % n;
+  const v = state.viewpoints[state.tourIndex];
+  flyToViewpoint(v.name);
+  const caption = state.lang === "en" ? v.caption_en : v.caption_zh;
+  $("tour-caption").textContent = caption;
+  $("tour-caption").lang = state.lang === "en" ? "en" : "zh-CN";
+  $("tour-step").textContent = `${state.tourIndex + 1} / ${n}`;
+  $("tour").dataset.index = String(state.tourIndex);
+  $("tour").dataset.viewpoint = v.name;
+}
+
+function setLanguage(lang) {
+  state.lang = lang;
+  document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+  document.body.dataset.lang = lang;
+  $("tour-lang").textContent = lang === "en" ? "中文" : "English";
+  $("tour-lang").setAttribute("aria-label", lang === "en" ? "切换到中文" : "Switch to English");
+  if (document.body.classList.contains("exhibition")) showTourStep(state.tourIndex);
+}
+
+function setExhibition(on) {
+  document.body.classList.toggle("exhibition", on);
+  $("tour").hidden = !on;
+  if (state.tourTimer) clearInterval(state.tourTimer);
+  state.tourTimer = null;
+  if (on) {
+    viewer().select(-1);
+    showTourStep(state.tourIndex);
+    if (params.get("autoplay") !== "0") state.tourTimer = setInterval(() => showTourStep(state.tourIndex + 1), 12000);
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+async function main() {
+  const r = await whenReady();
+  const [scenarios, viewpoints, tree] = await Promise.all([
+    api("/api/viewer/scenarios").then((x) => x.json()),
+    api("/api/viewer/viewpoints").then((x) => x.json()),
+    api("/api/viewer/tree").then((x) => x.json()),
+  ]);
+  state.planStart = scenarios.plan_start;
+  state.planEnd = scenarios.plan_end;
+  state.scenarios = scenarios.scenarios;
+  state.viewpoints = viewpoints;
+  state.day = Number(r.day || 0);
+
+  const slider = $("tl-slider");
+  slider.max = String(state.planEnd);
+  slider.value = String(state.day);
+  slider.addEventListener("input", () => { stopPlaying(); showDay(Number(slider.value)); });
+  $("tl-play").addEventListener("click", togglePlay);
+  $("tl-live").addEventListener("click", goLive);
+  $("clock-play").addEventListener("click", () => clock("play"));
+  $("clock-pause").addEventListener("click", () => clock("pause"));
+  setInterval(() => { if (state.live) { slider.value = String(viewer().day || 0); $("tl-date").textContent = viewer().date || "—"; } }, 500);
+
+  $("colour-by").addEventListener("change", (e) => { state.colourBy = e.target.value; refreshLayer(); });
+  const compare = $("compare");
+  for (const s of state.scenarios) compare.append(el("option", { value: `scenario:${s.name}`, text: `对比方案 vs ${s.title || s.name}` }));
+  compare.addEventListener("change", (e) => {
+    state.compare = e.target.value;
+    if (state.compare !== "off") refreshCompare();
+    else if (state.live) goLive();
+    else showDay(state.day);
+  });
+  $("compare-layout").addEventListener("change", (e) => { state.layout = e.target.value; $("swipe").hidden = state.layout !== "swipe"; refreshCompare(); });
+  $("swipe").addEventListener("input", (e) => { if (state.layout === "swipe") viewer().setLayout("swipe", Number(e.target.value)); });
+
+  $("btn-fit").addEventListener("click", () => r.fit());
+  const toggle = (id, apply) => $(id).addEventListener("click", (e) => {
+    const on = e.currentTarget.getAttribute("aria-pressed") !== "true";
+    e.currentTarget.setAttribute("aria-pressed", String(on));
+    apply(on);
+  });
+  toggle("btn-xray", (on) => r.setXray(on));
+  toggle("btn-edges", (on) => r.setEdges(on));
+  const section = () => r.setSection(Number($("section-axis").value), Number($("section-pos").value));
+  $("section-axis").addEventListener("change", section);
+  $("section-pos").addEventListener("input", section);
+  $("btn-tree").addEventListener("click", (e) => {
+    const open = $("tree-panel").hidden;
+    $("tree-panel").hidden = !open;
+    e.currentTarget.setAttribute("aria-expanded", String(open));
+  });
+  $("tree-show-all").addEventListener("click", () => {
+    state.hiddenNodes.clear();
+    state.isolated = null;
+    for (const box of $("tree").querySelectorAll("input[type=checkbox]")) box.checked = true;
+    applyVisibility();
+  });
+  buildTree(tree);
+  $("search").addEventListener("input", (e) => search(e.target.value));
+
+  const select = $("viewpoint");
+  for (const v of state.viewpoints) select.append(el("option", { value: v.name, text: v.name }));
+  select.addEventListener("change", (e) => flyToViewpoint(e.target.value));
+  $("btn-tour").addEventListener("click", () => setExhibition(true));
+  $("tour-exit").addEventListener("click", () => setExhibition(false));
+  $("tour-next").addEventListener("click", () => showTourStep(state.tourIndex + 1));
+  $("tour-prev").addEventListener("click", () => showTourStep(state.tourIndex - 1));
+  $("tour-lang").addEventListener("click", () => setLanguage(state.lang === "en" ? "zh" : "en"));
+  window.addEventListener("renewtwin:select", (e) => showDetails(e.detail.id).catch((err) => console.error(err)));
+
+  setLanguage(state.lang);
+  if (params.get("view")) flyToViewpoint(params.get("view"), false);
+  if (params.get("mode") === "exhibition") setExhibition(true);
+  document.body.dataset.panels = "ready";
+}
+
+main().catch((e) => {
+  console.error(e);
+  document.body.dataset.panels = "error";
+  const banner = $("error");
+  banner.textContent = "面板出错 · Panel error: " + e;
+  banner.hidden = false;
+});
