@@ -1,6 +1,8 @@
 //! Regression pins for every IFC file of the shared corpus (`$RENEWTWIN_CORPUS/ifc`, default
 //! `../shared/corpus/ifc`): product count, products with geometry, placed triangles (within
-//! [`TRIANGLE_TOLERANCE`]) and the bounding box in metres (within [`BBOX_TOLERANCE_M`]), as
+//! [`TRIANGLE_TOLERANCE`]), the bounding box in metres (within [`BBOX_TOLERANCE_M`]) and what
+//! the semantic layer read (spatial tree, classes, GlobalIds, types, property sets, materials,
+//! length unit, georeference; exact), as
 //! pinned in `tests/data/corpus_pins.json`. The pins come from a run of this importer and were
 //! cross-checked once against IfcOpenShell and web-ifc: `tests/data/IFCOPENSHELL-COMPARISON.md`.
 //!
@@ -108,6 +110,36 @@ fn assert_clean_meshes(name: &str, model: &Model) {
     }
 }
 
+/// What the semantic layer read: spatial nodes by kind, GlobalIds, classes, types, property
+/// sets, materials, the length unit and the georeference.
+fn semantics_of(model: &Model) -> Value {
+    let mut spatial = BTreeMap::new();
+    for node in &model.spatial {
+        *spatial.entry(format!("{:?}", node.kind)).or_insert(0usize) += 1;
+    }
+    let mut classes = BTreeMap::new();
+    for e in &model.elements {
+        *classes.entry(e.class.clone()).or_insert(0usize) += 1;
+    }
+    let georef = model.georef.as_ref().map(|g| {
+        serde_json::json!({
+            "map_crs": g.map_conversion.as_ref().map(|m| m.target_crs.clone().unwrap_or_default()),
+            "site_location": g.site_location.is_some(),
+        })
+    });
+    serde_json::json!({
+        "spatial": spatial,
+        "classes": classes,
+        "with_global_id": model.elements.iter().filter(|e| e.global_id.len() == 22).count(),
+        "with_type": model.elements.iter().filter(|e| e.type_name.is_some()).count(),
+        "property_sets": model.property_set_count() + model.spatial.iter().map(|n| n.property_sets.len()).sum::<usize>(),
+        "with_materials": model.elements.iter().filter(|e| !e.materials.is_empty()).count(),
+        "length_unit_m": model.source.length_unit_to_metres,
+        "georef": georef,
+        "schedules": model.schedules.len(),
+    })
+}
+
 #[test]
 fn corpus_files_match_their_pins_and_meet_geometry_coverage() {
     let dir = corpus_dir().join("ifc");
@@ -197,9 +229,11 @@ fn corpus_files_match_their_pins_and_meet_geometry_coverage() {
             triangles,
             100.0 * meshed as f64 / (meshed + missed).max(1) as f64
         );
+        let semantics = semantics_of(&model);
         actual_json.insert(
             name.clone(),
             serde_json::json!({
+                "semantics": semantics.clone(),
                 "products": model.elements.len(),
                 "with_geometry": meshed,
                 "geometry_missing": missed,
@@ -226,6 +260,12 @@ fn corpus_files_match_their_pins_and_meet_geometry_coverage() {
             failures.push(format!(
                 "{name}: {meshed} products with geometry, pinned {}",
                 int("with_geometry")
+            ));
+        }
+        if pin.get("semantics") != Some(&semantics) {
+            failures.push(format!(
+                "{name}: semantics {semantics}, pinned {}",
+                pin.get("semantics").cloned().unwrap_or_default()
             ));
         }
         // Instancing: a mapped or repeated shape is one mesh placed many times.
