@@ -2,19 +2,19 @@
 //! addenda) into the neutral [`Model`].
 //!
 //! The pipeline, one module per concept:
-//! - [`source`] checks the header (schema, end marker), scans every record once and builds the
+//! - `source` checks the header (schema, end marker), scans every record once and builds the
 //!   entity index; a file it cannot read is an [`ImportError::NotReadable`] naming the line or
 //!   `#id`.
-//! - [`schema`] answers "is this keyword a kind of that class" for the declared schema and gives
+//! - `schema` answers "is this keyword a kind of that class" for the declared schema and gives
 //!   the class name as the schema spells it (`IfcWallStandardCase`).
-//! - [`units`] resolves the project length unit (and area/volume units for quantities).
-//! - [`semantics`] builds the spatial tree (IfcRelAggregates, parents before children) and the
-//!   elements with their container, type and property/quantity sets ([`properties`]).
-//! - [`materials`] folds IfcRelAssociatesMaterial into material names; [`georef`] reads the
-//!   map conversion and the site's latitude/longitude; [`schedule`] reads 4D work schedules.
-//! - [`geometry`] meshes every element with a body representation through ifc-lite's
+//! - `units` resolves the project length unit (and area/volume units for quantities).
+//! - `semantics` builds the spatial tree (IfcRelAggregates, parents before children) and the
+//!   elements with their container, type and property/quantity sets (`properties`).
+//! - `materials` folds IfcRelAssociatesMaterial into material names; `georef` reads the
+//!   map conversion and the site's latitude/longitude; `schedule` reads 4D work schedules.
+//! - `geometry` meshes every element with a body representation through ifc-lite's
 //!   `GeometryRouter`, openings cut (IfcRelVoidsElement, propagated through aggregates), on every
-//!   core, one product at a time inside `catch_unwind`; [`instancing`] shares mapped geometry.
+//!   core, one product at a time inside `catch_unwind`; `instancing` shares mapped geometry.
 //!
 //! Choices worth knowing:
 //! - **Which products are elements.** Every IfcProduct except spatial elements
@@ -35,7 +35,7 @@
 //!   placed by a translation, so vertex coordinates stay small and f32-precise, and the same
 //!   shape at two places is the same mesh.
 //! - **Instancing.** An element whose body is exactly one IfcMappedItem (and that has no
-//!   openings) is an instance: the representation map's source is meshed once ([`instancing`])
+//!   openings) is an instance: the representation map's source is meshed once (`instancing`)
 //!   and placed by `product placement · MappingTarget` (rotation, translation, uniform scale).
 //!   Each instance is checked against the mesh ifc-lite baked for that occurrence (same
 //!   triangle count, same bounding box within 1 mm + 0.01 %); mirrored, unevenly scaled or
@@ -48,7 +48,7 @@
 //! - **Semantics beyond the tree.** Materials (IfcRelAssociatesMaterial, any material
 //!   definition; an occurrence without its own takes its type's), the georeference (map
 //!   conversion in metres and the site's WGS84 location, both kept), and 4D schedules
-//!   ([`schedule`]) are read into [`Model`].
+//!   (`schedule`) are read into [`Model`].
 //! - **Units.** Length measures in properties and quantities are converted to metres, areas to
 //!   m², volumes to m³; other measures keep the file's value.
 //! - **Robustness.** Input size is bounded by [`ImportConfig::max_file_bytes`]; a panic inside
