@@ -89,11 +89,17 @@ enum Command {
         #[arg(long, conflicts_with = "json")]
         peer_json: bool,
     },
-    /// Import models with a progress bar and print a summary of each.
+    /// Import models in parallel with a progress bar and print a summary of each.
+    ///
+    /// Files go through the content-addressed cache ($RENEWTWIN_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/renewtwin, else ~/.cache/renewtwin): an unchanged file loads from it.
     Import {
-        /// IFC files.
+        /// IFC, CityJSON or GeoJSON files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Parse and mesh every file even if the cache has it.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Load-test live streaming on loopback: starts `renewtwin serve` as a child, measures
     /// time-to-first-triangle and time-to-complete of the scene, then connects VIEWERS viewers
@@ -160,7 +166,7 @@ fn main() -> Result<()> {
             simulate(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), until.as_deref(), json)
         }
         Command::Inspect { file, json, peer_json } => inspect(&file, json, peer_json),
-        Command::Import { files } => import(&files),
+        Command::Import { files, no_cache } => import(&files, !no_cache),
         Command::Generate { what: Generate::District { buildings, seed, out } } => generate(buildings, seed, &out),
         Command::Loadtest { viewers, seconds, rate, buildings, scene_loads, json } => {
             loadtest::run(loadtest::LoadConfig { viewers, seconds, rate, buildings, scene_loads, json })
@@ -189,7 +195,8 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
     );
     let bar = spinner(format!("loading {}", describe(&source)));
     let started = Instant::now();
-    let loaded = scene::load(&source, scenario, &ImportConfig::default()).context("cannot load the scene")?;
+    let cache = renewtwin_importers::Cache::from_env();
+    let loaded = scene::load(&source, scenario, &ImportConfig::default(), cache.as_ref()).context("cannot load the scene")?;
     let wire = SceneStatic::build(&loaded).context("cannot prepare the scene for streaming")?;
     bar.finish_and_clear();
     tracing::info!(
@@ -361,7 +368,8 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
     use renewtwin_engine::renewal::timeline::timeline;
 
     let bar = spinner(format!("loading {}", describe(&source)));
-    let loaded = scene::load(&source, None, &ImportConfig::default()).context("cannot load the scene")?;
+    let cache = renewtwin_importers::Cache::from_env();
+    let loaded = scene::load(&source, None, &ImportConfig::default(), cache.as_ref()).context("cannot load the scene")?;
     bar.finish_and_clear();
     let manifest = &loaded.manifest;
     let until_day = match until {
@@ -455,35 +463,52 @@ fn print_report(r: &Inspection<'_>) {
     println!("  seconds                {:.3}", r.seconds);
 }
 
-fn import(files: &[PathBuf]) -> Result<()> {
+fn import(files: &[PathBuf], use_cache: bool) -> Result<()> {
+    use rayon::prelude::*;
     let bar = indicatif::ProgressBar::new(files.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
+    bar.set_message(format!("importing {} files in parallel", files.len()));
+    let cache = if use_cache { renewtwin_importers::Cache::from_env() } else { None };
+    let config = ImportConfig::default();
+    // Several models load in parallel; each one's geometry also uses every core.
+    let results: Vec<(String, Result<String, String>)> = files
+        .par_iter()
+        .map(|file| {
+            let started = Instant::now();
+            let loaded = match &cache {
+                Some(cache) => renewtwin_importers::import_file_cached(file, &config, cache).map(|(m, status)| (m, Some(status))),
+                None => renewtwin_importers::import_file(file, &config).map(|m| (m, None)),
+            };
+            let line = loaded
+                .map(|(model, status)| {
+                    let r = inspection(file.display().to_string(), &model, started.elapsed().as_secs_f64());
+                    let cached = match status {
+                        Some(s) => format!(" cache {s:?}").to_lowercase(),
+                        None => String::new(),
+                    };
+                    format!(
+                        "{:>10} {:>8} products {:>8} with geometry {:>10} triangles {:>6} diagnostics {:>7.2}s{cached}",
+                        r.schema, r.products, r.products_with_geometry, r.triangles, r.diagnostics, r.seconds
+                    )
+                })
+                .map_err(|e| e.to_string());
+            bar.inc(1);
+            (file.display().to_string(), line)
+        })
+        .collect();
+    bar.finish_and_clear();
     let mut failures = 0;
-    let mut reports = Vec::new();
-    for file in files {
-        bar.set_message(file.display().to_string());
-        let started = Instant::now();
-        match renewtwin_importers::import_file(file, &ImportConfig::default()) {
-            Ok(model) => {
-                let r = inspection(file.display().to_string(), &model, started.elapsed().as_secs_f64());
-                reports.push(format!(
-                    "{:<50} {:>10} {:>8} products {:>8} with geometry {:>10} triangles {:>6} diagnostics {:>7.2}s",
-                    r.file, r.schema, r.products, r.products_with_geometry, r.triangles, r.diagnostics, r.seconds
-                ));
-            }
+    for (file, line) in results {
+        match line {
+            Ok(summary) => println!("{file:<50} {summary}"),
             Err(e) => {
                 failures += 1;
-                reports.push(format!("{:<50} FAILED: {e}", file.display()));
+                println!("{file:<50} FAILED: {e}");
             }
         }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    for line in reports {
-        println!("{line}");
     }
     anyhow::ensure!(failures == 0, "{failures} of {} files could not be imported", files.len());
     Ok(())

@@ -32,7 +32,7 @@ impl Drop for Running {
 }
 
 async fn start_default_scene(speed: f64) -> Running {
-    let loaded = scene::load(&SceneSource::Default, None, &ImportConfig::default()).expect("the default scene loads");
+    let loaded = scene::load(&SceneSource::Default, None, &ImportConfig::default(), None).expect("the default scene loads");
     start(loaded, speed).await
 }
 

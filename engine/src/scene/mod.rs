@@ -6,7 +6,7 @@ mod wire;
 
 use std::path::{Path, PathBuf};
 
-use renewtwin_importers::{ImportConfig, Model};
+use renewtwin_importers::{Cache, ImportConfig, Model};
 
 pub use manifest::{Manifest, ManifestError};
 pub use wire::SceneStatic;
@@ -73,7 +73,7 @@ pub enum SceneError {
 pub struct LoadedScene {
     /// The manifest.
     pub manifest: Manifest,
-    /// The model (one per scene for now).
+    /// The model (several inputs are placed into one).
     pub model: Model,
     /// The resolved renewal plan.
     pub plan: Plan,
@@ -81,7 +81,10 @@ pub struct LoadedScene {
 
 /// Loads `source`: reads the manifest, imports (or generates then imports) its model, resolves
 /// the base plan, or `scenario`'s plan when one is named.
-pub fn load(source: &SceneSource, scenario: Option<&str>, config: &ImportConfig) -> Result<LoadedScene, SceneError> {
+///
+/// Model files are read through `cache` when one is given (a content-addressed cache: an
+/// unchanged file loads from it without being parsed or meshed again).
+pub fn load(source: &SceneSource, scenario: Option<&str>, config: &ImportConfig, cache: Option<&Cache>) -> Result<LoadedScene, SceneError> {
     let (manifest, base) = match source {
         SceneSource::Default => (Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?, None),
         SceneSource::Manifest(path) => {
@@ -97,12 +100,14 @@ pub fn load(source: &SceneSource, scenario: Option<&str>, config: &ImportConfig)
             (m, None)
         }
     };
-    load_manifest(manifest, base.as_deref(), scenario, config)
+    let model = load_models(&manifest, base.as_deref(), config, cache)?;
+    let plan = Plan::resolve(&manifest, scenario, &model)?;
+    Ok(LoadedScene { manifest, model, plan })
 }
 
 /// Loads the model a parsed `manifest` names (paths relative to `base`) and resolves its plan.
 pub fn load_manifest(manifest: Manifest, base: Option<&Path>, scenario: Option<&str>, config: &ImportConfig) -> Result<LoadedScene, SceneError> {
-    let model = load_models(&manifest, base, config)?;
+    let model = load_models(&manifest, base, config, None)?;
     let plan = Plan::resolve(&manifest, scenario, &model)?;
     for task in &plan.tasks {
         tracing::info!(task = %task.id, elements = task.elements, start = ?task.start, end = ?task.end, "plan task resolved");
@@ -110,30 +115,51 @@ pub fn load_manifest(manifest: Manifest, base: Option<&Path>, scenario: Option<&
     Ok(LoadedScene { manifest, model, plan })
 }
 
-/// Imports (or generates then imports) the model `manifest` names.
-pub fn load_models(manifest: &Manifest, base: Option<&Path>, config: &ImportConfig) -> Result<Model, SceneError> {
+/// Imports (or generates then imports) the models `manifest` names, in parallel, and places
+/// several into one local frame in metres around the first georeferenced one ("one map").
+pub fn load_models(manifest: &Manifest, base: Option<&Path>, config: &ImportConfig, cache: Option<&Cache>) -> Result<Model, SceneError> {
     match manifest.models.as_slice() {
         [] => Err(SceneError::Unsupported("the scene names no model; add a [[models]] table".into())),
-        [one] => load_model(one, base, config),
-        _ => Err(SceneError::Unsupported("scenes with several models are not supported yet; give one [[models]] table".into())),
+        [one] => load_model(one, base, config, cache),
+        many => {
+            let models: Vec<Model> = std::thread::scope(|s| {
+                let handles: Vec<_> = many.iter().map(|m| s.spawn(move || load_model(m, base, config, cache))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(SceneError::Unsupported("a model loader panicked".into()))))
+                    .collect::<Result<_, _>>()
+            })?;
+            let frame = renewtwin_importers::ProjectFrame::choose(&models);
+            Ok(renewtwin_importers::place(models, &frame))
+        }
     }
 }
 
-fn load_model(source: &manifest::ModelSource, base: Option<&Path>, config: &ImportConfig) -> Result<Model, SceneError> {
+fn load_model(source: &manifest::ModelSource, base: Option<&Path>, config: &ImportConfig, cache: Option<&Cache>) -> Result<Model, SceneError> {
     match source {
         manifest::ModelSource::File(path) => {
             let path = match base {
                 Some(b) if path.is_relative() => b.join(path),
                 _ => path.clone(),
             };
-            Ok(renewtwin_importers::import_file(&path, config)?)
+            match cache {
+                Some(cache) => {
+                    let (model, status) = renewtwin_importers::import_file_cached(&path, config, cache)?;
+                    tracing::info!(file = %path.display(), cache = ?status, "model loaded");
+                    Ok(model)
+                }
+                None => Ok(renewtwin_importers::import_file(&path, config)?),
+            }
         }
         manifest::ModelSource::District { buildings, seed } => {
             let cfg = renewtwin_generator::DistrictConfig { buildings: *buildings, seed: *seed, ..Default::default() };
             let mut bytes = Vec::new();
             renewtwin_generator::write_district(&cfg, &mut bytes).map_err(|e| SceneError::Generate(e.to_string()))?;
             let name = format!("district-{buildings}b-seed{seed}.ifc (generated)");
-            Ok(renewtwin_importers::import_bytes(&name, &bytes, config)?)
+            match cache {
+                Some(cache) => Ok(renewtwin_importers::import_bytes_cached(&name, &bytes, config, cache)?.0),
+                None => Ok(renewtwin_importers::import_bytes(&name, &bytes, config)?),
+            }
         }
     }
 }

@@ -1,0 +1,93 @@
+//! The `renewtwin` command line as a user runs it: generate a district, inspect it as JSON,
+//! refuse a file it cannot read, and simulate the default scene.
+
+use std::process::Command;
+
+fn renewtwin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_renewtwin"))
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("renewtwin-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn generate_then_inspect_prints_the_json_contract() {
+    let dir = temp_dir("inspect");
+    let file = dir.join("district.ifc");
+    let out = renewtwin()
+        .args(["generate", "district", "--buildings", "2", "--seed", "9", "--out"])
+        .arg(&file)
+        .output()
+        .expect("run generate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = dir.join("again.ifc");
+    let out2 = renewtwin().args(["generate", "district", "--buildings", "2", "--seed", "9", "--out"]).arg(&again).output().expect("run");
+    assert!(out2.status.success());
+    assert_eq!(std::fs::read(&file).expect("read"), std::fs::read(&again).expect("read"), "the same seed writes the same bytes");
+
+    let out = renewtwin().arg("inspect").arg(&file).arg("--json").output().expect("run inspect");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(stdout.lines().count(), 1, "one JSON object on one line: {stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    for key in ["schema", "entities", "products", "products_with_geometry", "triangles", "storeys", "property_sets", "bbox", "diagnostics", "seconds", "diagnostics_by_kind"] {
+        assert!(v.get(key).is_some(), "inspect --json has {key}: {v}");
+    }
+    assert_eq!(v["schema"], "IFC4");
+    assert!(v["products"].as_u64().expect("number") > 100);
+    // Every product with a body is meshed; the heritage archway's assembly has no body of its
+    // own (its parts do), so it is the one product without geometry.
+    assert!(v["diagnostics_by_kind"].get("geometry_missing").is_none(), "{v}");
+    let (products, meshed) = (v["products"].as_u64().expect("n"), v["products_with_geometry"].as_u64().expect("n"));
+    assert!(meshed + 1 >= products && meshed < products + 1, "{meshed} of {products}");
+    assert!(v["storeys"].as_u64().expect("number") >= 10, "two buildings of 5–7 storeys");
+    assert_eq!(v["bbox"].as_array().expect("bbox").len(), 6);
+
+    let out = renewtwin().arg("inspect").arg(&file).arg("--peer-json").output().expect("run inspect --peer-json");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for key in ["tool", "file", "bytes", "parse_s", "geometry_s", "total_s", "meshes", "triangles", "vertices", "peak_rss_mb"] {
+        assert!(v.get(key).is_some(), "the bench-peers line has {key}: {v}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn inspect_refuses_unreadable_files_with_a_message_naming_them() {
+    let dir = temp_dir("bad");
+    let garbage = dir.join("garbage.ifc");
+    std::fs::write(&garbage, b"\x00\x01not an ifc file at all\xff").expect("write");
+    for file in [garbage.clone(), dir.join("missing.ifc")] {
+        let out = renewtwin().arg("inspect").arg(&file).arg("--json").output().expect("run inspect");
+        assert!(!out.status.success(), "{} must fail", file.display());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&*file.display().to_string()), "the message names the file: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn simulate_prints_the_timeline_and_indicators_of_every_scenario() {
+    let out = renewtwin().args(["simulate", "--scenario", "all", "--until", "2026-09-01", "--json"]).output().expect("run simulate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let scenarios = v["scenarios"].as_array().expect("scenarios");
+    assert!(scenarios.len() >= 2, "the base plan and its alternatives");
+    for s in scenarios {
+        let timeline = s["timeline"].as_array().expect("timeline");
+        assert!(!timeline.is_empty());
+        assert!(timeline.iter().all(|e| e["date"].as_str().is_some_and(|d| d <= "2026-09-01")), "--until cuts the timeline");
+        assert!(timeline.iter().all(|e| e["states"].is_object()));
+        let ind = &s["indicators"];
+        for key in ["duration_days", "cost_yuan", "households_affected", "noisy_work_days", "green_area_m2", "floor_area_ratio", "heritage_kept", "approvals"] {
+            assert!(ind.get(key).is_some(), "indicator {key}: {ind}");
+        }
+    }
+    let bad = renewtwin().args(["simulate", "--scenario", "no-such-scenario"]).output().expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no scenario named"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
