@@ -6,8 +6,11 @@
 
 pub mod consultation;
 pub mod live;
+pub mod population;
 pub mod renewal;
+pub mod risk;
 pub mod scene;
+pub mod sensors;
 pub mod server;
 pub mod sim;
 pub mod store;

@@ -211,7 +211,11 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
     if !renewtwin_engine::VIEWER_BUILT {
         tracing::warn!("this build has no viewer (RENEWTWIN_SKIP_VIEWER was set): / shows a placeholder");
     }
-    let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).context("cannot start the simulation")?;
+    let analytics = renewtwin_engine::sensors::setup::Analytics::prepare(&loaded.manifest, &loaded.model, Some(store.clone()))
+        .context("cannot prepare the sensor, risk and population analytics")?;
+    let hub = analytics.hub.clone();
+    let (live, sim) =
+        sim::spawn(SimInput::from_scene(&loaded).with_analytics(analytics), config).context("cannot start the simulation")?;
     let plan = std::sync::Arc::new(renewtwin_engine::renewal::control::PlanControl::from_scene(loaded, scenario, sim.plans()));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
@@ -221,7 +225,8 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
         writeln!(out, "renewtwin listening on http://{local}/")?;
         out.flush()?;
         drop(out);
-        let state = AppState { scene: std::sync::Arc::new(wire), live, clock: sim.commands(), plan, store, open_controls };
+        let state = AppState { scene: std::sync::Arc::new(wire), live, clock: sim.commands(), plan, store, open_controls, analytics: hub };
+        renewtwin_engine::sensors::http::spawn_retention(&state);
         server::serve(listener, state, async {
             if let Err(e) = tokio::signal::ctrl_c().await {
                 tracing::error!(error = %e, "cannot wait for ctrl-c");
@@ -385,6 +390,7 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
         Some(name) => vec![Some(name.to_owned())],
         None => vec![None],
     };
+    let analytics = renewtwin_engine::sensors::setup::Analytics::prepare(manifest, &loaded.model, None)?;
     let mut runs = Vec::new();
     for name in names {
         let plan = if name.is_none() { loaded.plan.clone() } else { Plan::resolve(manifest, name.as_deref(), &loaded.model)? };
@@ -402,6 +408,7 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
                     "plan_end_day": plan.end,
                     "timeline": events,
                     "indicators": indicators,
+                    "analytics": analytics.scenario(plan, until_day),
                 })
             })
             .collect();
@@ -410,6 +417,14 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
             "start": manifest.start,
             "until": until,
             "elements": loaded.model.elements.len(),
+            "alerts": scenarios.iter().flat_map(|s| {
+                let name = s["scenario"].clone();
+                s["analytics"]["alerts"].as_array().cloned().unwrap_or_default().into_iter().map(move |mut a| {
+                    a["scenario"] = name.clone();
+                    a
+                })
+            }).collect::<Vec<_>>(),
+            "risk_warnings": analytics.risk_warnings(),
             "scenarios": scenarios,
         });
         println!("{}", serde_json::to_string(&out)?);

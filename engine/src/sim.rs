@@ -38,12 +38,19 @@ pub struct SimInput {
     plan: Plan,
     start: CivilDate,
     elements: Vec<ElementSeed>,
+    analytics: Option<crate::sensors::setup::Analytics>,
 }
 
 impl SimInput {
     /// A simulation of `elements` under `plan`, whose day 0 is `start`.
     pub fn new(plan: Plan, start: CivilDate, elements: Vec<ElementSeed>) -> Self {
-        Self { plan, start, elements }
+        Self { plan, start, elements, analytics: None }
+    }
+
+    /// Adds the sensors, risk and population analytics of the scene.
+    pub fn with_analytics(mut self, analytics: crate::sensors::setup::Analytics) -> Self {
+        self.analytics = Some(analytics);
+        self
     }
 
     /// Takes what the simulation needs from `scene`.
@@ -57,13 +64,14 @@ impl SimInput {
                 .iter()
                 .map(|e| ElementSeed { global_id: e.global_id.clone(), class: e.class.clone() })
                 .collect(),
+            analytics: None,
         }
     }
 }
 
 /// Builds the headless app (no renderer, no window) and the live feed it publishes to.
 pub fn build_app(input: SimInput, config: &SimConfig) -> (App, Arc<LiveShared>) {
-    let SimInput { plan, start, elements } = input;
+    let SimInput { plan, start, elements, analytics } = input;
     let mut clock = SimClock {
         day: 0.0,
         speed: config.speed,
@@ -87,6 +95,10 @@ pub fn build_app(input: SimInput, config: &SimConfig) -> (App, Arc<LiveShared>) 
     app.add_plugins((TaskPoolPlugin::default(), RenewalPlugin, LivePlugin))
         .insert_resource(clock)
         .insert_resource(LiveFeed(live.clone()));
+    app.add_plugins((crate::sensors::SensorsPlugin, crate::risk::RiskPlugin, crate::population::PopulationPlugin));
+    if let Some(analytics) = analytics {
+        analytics.insert_into(&mut app);
+    }
     spawn_elements(app.world_mut(), &elements, &plan, day);
     app.insert_resource(RenewalPlan(plan));
     app.finish();

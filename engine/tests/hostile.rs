@@ -49,7 +49,7 @@ async fn start() -> Running {
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let store = Arc::new(renewtwin_engine::store::Store::in_memory(renewtwin_engine::store::ALL).expect("database"));
-    let state = AppState { scene: Arc::new(wire), live, clock: sim.commands(), plan, store, open_controls: false };
+    let state = AppState { scene: Arc::new(wire), live, clock: sim.commands(), plan, store, open_controls: false, analytics: Default::default() };
     tokio::spawn(server::serve(listener, state, async {
         let _ = rx.await;
     }));

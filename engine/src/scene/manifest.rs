@@ -60,6 +60,12 @@ pub struct Manifest {
     pub indicators: IndicatorSettings,
     /// Named camera positions, in file order: the viewer's viewpoints and its exhibition tour.
     pub viewpoints: Vec<ViewpointSpec>,
+    /// `[sensors]`: construction-site sensors, limits, weather (defaults when absent).
+    pub sensors: Option<crate::sensors::config::SensorsConfig>,
+    /// `[risk]`: building safety score and pipe failure models (defaults when absent).
+    pub risk: Option<crate::risk::RiskConfig>,
+    /// `[population]`: trip rates, gravity model, destinations (defaults when absent).
+    pub population: Option<crate::population::PopulationConfig>,
 }
 
 /// A named camera position with a bilingual caption (`[[viewpoints]]`).
@@ -323,6 +329,12 @@ struct RawManifest {
     indicators: Option<RawIndicators>,
     #[serde(default)]
     viewpoints: Vec<Spanned<ViewpointSpec>>,
+    #[serde(default)]
+    sensors: Option<crate::sensors::config::SensorsConfig>,
+    #[serde(default)]
+    risk: Option<crate::risk::RiskConfig>,
+    #[serde(default)]
+    population: Option<crate::population::PopulationConfig>,
 }
 
 #[derive(Deserialize)]
@@ -636,6 +648,9 @@ impl Manifest {
             scenarios,
             approval_mode,
             indicators,
+            sensors: raw.sensors,
+            risk: raw.risk,
+            population: raw.population,
         };
         manifest.check_dependencies(&cx)?;
         Ok(manifest)

@@ -36,6 +36,8 @@ pub struct AppState {
     pub store: Arc<crate::store::Store>,
     /// Whether clients on other hosts may control the clock (loopback clients always may).
     pub open_controls: bool,
+    /// Sensors, alerts, risk and population layers (an empty hub serves no sensors).
+    pub analytics: Arc<crate::sensors::hub::AnalyticsHub>,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/clock", axum::routing::post(clock).layer(axum::extract::DefaultBodyLimit::max(4096)))
         .route("/api/events", get(list_events).post(record_event).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
         .merge(viewer_api::routes())
+        .merge(crate::sensors::http::routes())
         .route("/", get(index))
         .route("/{*path}", get(asset))
         .merge(crate::consultation::routes(&state))

@@ -240,6 +240,7 @@ async fn run<S: Sink<Message> + Unpin>(
 
     // Subscribe before the snapshot so that no delta falls between them.
     let mut live_rx = state.live.subscribe();
+    let mut sensor_rx = state.analytics.subscribe();
     let mut play_rx = state.live.watch_play();
     play_rx.mark_unchanged();
     let mut filter = Filter { subscription: Subscription::default(), state };
@@ -304,6 +305,11 @@ async fn run<S: Sink<Message> + Unpin>(
                         None => break "send failed",
                     }
                 }
+                Err(broadcast::error::RecvError::Closed) => break "server shutting down",
+            },
+            sensor = sensor_rx.recv() => match sensor {
+                Ok(msg) if filter.subscription.layers.sensors => if !out.msg(&msg).await { break "send failed" },
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break "server shutting down",
             },
             changed = play_rx.changed() => {
@@ -395,7 +401,13 @@ async fn handle_client<S: Sink<Message> + Unpin>(
                 message: "only local clients may control the clock (see serve --open-controls)".into(),
             },
         },
-        FromClient::Msg(ClientMsg::SensorReadings(_)) => ServerMsg::Error { code: "unsupported".into(), message: "this server does not take sensor readings".into() },
+        FromClient::Msg(ClientMsg::SensorReadings(readings)) => match clock {
+            Some(_) => crate::sensors::http::ingest_wire(filter.state, readings).await,
+            None => ServerMsg::Error {
+                code: "forbidden".into(),
+                message: "only local or authorised clients may send readings (see serve --open-controls)".into(),
+            },
+        },
         FromClient::Msg(ClientMsg::Hello(_)) => {
             ServerMsg::Error { code: "unexpected_hello".into(), message: "hello is only valid as the first message".into() }
         }
@@ -615,6 +627,7 @@ mod tests {
             plan: Arc::new(crate::renewal::control::PlanControl::new(manifest, Arc::default(), None, plans)),
             store: Arc::new(crate::store::Store::in_memory(&[]).expect("store")),
             open_controls: false,
+            analytics: Arc::default(),
         }
     }
 

@@ -51,7 +51,7 @@ pub struct Migrations {
 
 /// Every domain's migrations, in the order they are applied. A domain that stores data adds its
 /// list here.
-pub const ALL: &[Migrations] = &[crate::consultation::MIGRATIONS];
+pub const ALL: &[Migrations] = &[crate::consultation::MIGRATIONS, crate::sensors::series::MIGRATIONS];
 
 /// The database.
 #[derive(Debug)]

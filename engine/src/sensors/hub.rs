@@ -1,0 +1,223 @@
+//! What the analytics share with the server: the sensor setup, the database, a broadcast of
+//! sensor and alert messages for WebSocket viewers, the most recent alerts, today's works
+//! and weather (the evidence for alerts on real readings), and the latest risk and population
+//! layers as JSON. The simulation thread writes it; request handlers read it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
+
+use renewtwin_protocol::{AlertInfo, SensorReading, ServerMsg};
+use tokio::sync::broadcast;
+
+use super::Reading;
+use super::emission::DayWeather;
+use super::rules::Alert;
+use super::series::{OnDuplicate, insert_readings, retain, upsert_alert};
+use super::simulate::SensorSetup;
+use super::works::ActiveWork;
+use crate::store::Store;
+
+/// Alerts kept in memory for `/api/alerts` when there is no database.
+const RECENT_ALERTS: usize = 1000;
+/// Frames a slow viewer may fall behind by before it misses some.
+const CAPACITY: usize = 256;
+
+/// Today's works and weather.
+#[derive(Debug, Clone, Default)]
+pub struct Today {
+    /// Simulated day.
+    pub day: Option<i32>,
+    /// Its weather.
+    pub weather: Option<DayWeather>,
+    /// Tasks at work.
+    pub active: Vec<ActiveWork>,
+}
+
+/// Shared between the simulation thread and the server.
+#[derive(Debug)]
+pub struct AnalyticsHub {
+    setup: Arc<SensorSetup>,
+    store: Option<Arc<Store>>,
+    tx: broadcast::Sender<Arc<ServerMsg>>,
+    recent: RwLock<VecDeque<Alert>>,
+    today: RwLock<Today>,
+    risk: RwLock<Arc<serde_json::Value>>,
+    population: RwLock<Arc<serde_json::Value>>,
+}
+
+impl Default for AnalyticsHub {
+    fn default() -> Self {
+        Self::new(Arc::new(SensorSetup::default()), None)
+    }
+}
+
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    lock.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+impl AnalyticsHub {
+    /// A hub for `setup`, storing into `store` when given.
+    pub fn new(setup: Arc<SensorSetup>, store: Option<Arc<Store>>) -> Self {
+        let (tx, _) = broadcast::channel(CAPACITY);
+        Self {
+            setup,
+            store,
+            tx,
+            recent: RwLock::new(VecDeque::new()),
+            today: RwLock::new(Today::default()),
+            risk: RwLock::new(Arc::new(serde_json::Value::Null)),
+            population: RwLock::new(Arc::new(serde_json::Value::Null)),
+        }
+    }
+
+    /// The sensor setup.
+    pub fn setup(&self) -> &Arc<SensorSetup> {
+        &self.setup
+    }
+
+    /// Subscribes to [`ServerMsg::Alert`] and [`ServerMsg::SensorReadings`] messages (small:
+    /// each session encodes them in its own format).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ServerMsg>> {
+        self.tx.subscribe()
+    }
+
+    fn broadcast(&self, msg: &ServerMsg) {
+        // No receiver is not an error: nobody is watching right now.
+        drop(self.tx.send(Arc::new(msg.clone())));
+    }
+
+    /// Stores (when there is a database), remembers and streams `alert`.
+    pub fn publish_alert(&self, alert: &Alert) {
+        if let Some(store) = &self.store {
+            let stored = store.lock().and_then(|conn| upsert_alert(&conn, alert).map_err(|e| store.err(e)));
+            if let Err(e) = stored {
+                tracing::error!(error = %e, alert = %alert.id, "cannot store an alert");
+            }
+        }
+        {
+            let mut recent = self.recent.write().unwrap_or_else(|p| p.into_inner());
+            recent.retain(|a| a.id != alert.id);
+            recent.push_back(alert.clone());
+            while recent.len() > RECENT_ALERTS {
+                recent.pop_front();
+            }
+        }
+        self.broadcast(&ServerMsg::Alert(alert_info(alert)));
+    }
+
+    /// Stores simulated `readings` (replacing earlier values for the same hours) and streams
+    /// each sensor's last reading.
+    pub fn publish_simulated(&self, readings: &[Reading]) {
+        if readings.is_empty() {
+            return;
+        }
+        if let Some(store) = &self.store {
+            let stored = store
+                .lock()
+                .and_then(|mut conn| insert_readings(&mut conn, readings, "simulated", OnDuplicate::Replace).map_err(|e| store.err(e)));
+            if let Err(e) = stored {
+                tracing::error!(error = %e, "cannot store simulated readings");
+            }
+        }
+        self.publish_readings(readings);
+    }
+
+    /// Streams the latest of `readings` per sensor.
+    pub fn publish_readings(&self, readings: &[Reading]) {
+        let mut latest: Vec<&Reading> = Vec::new();
+        for r in readings {
+            match latest.iter_mut().find(|l| l.sensor == r.sensor) {
+                Some(l) if l.t < r.t => *l = r,
+                Some(_) => {}
+                None => latest.push(r),
+            }
+        }
+        if !latest.is_empty() {
+            self.broadcast(&ServerMsg::SensorReadings(latest.into_iter().map(wire_reading).collect()));
+        }
+    }
+
+    /// The most recent alerts, newest last.
+    pub fn recent_alerts(&self) -> Vec<Alert> {
+        read(&self.recent).into_iter().collect()
+    }
+
+    /// Records today's works and weather.
+    pub fn set_today(&self, today: Today) {
+        *self.today.write().unwrap_or_else(|p| p.into_inner()) = today;
+    }
+
+    /// Today's works and weather.
+    pub fn today(&self) -> Today {
+        read(&self.today)
+    }
+
+    /// Replaces the risk layer.
+    pub fn set_risk(&self, layer: serde_json::Value) {
+        *self.risk.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(layer);
+    }
+
+    /// The risk layer (`null` before the first assessment).
+    pub fn risk(&self) -> Arc<serde_json::Value> {
+        read(&self.risk)
+    }
+
+    /// Replaces the population layer.
+    pub fn set_population(&self, layer: serde_json::Value) {
+        *self.population.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(layer);
+    }
+
+    /// The population layer (`null` before the first update).
+    pub fn population(&self) -> Arc<serde_json::Value> {
+        read(&self.population)
+    }
+
+    /// Deletes real readings older than the retention at wall-clock `now`, and simulated
+    /// readings older than the retention before simulated time `sim_now`. Returns how many.
+    pub fn apply_retention(&self, store: &Store, now: i64, sim_now: Option<i64>) -> Result<usize, crate::store::StoreError> {
+        let days = i64::from(self.setup.config.retention_days);
+        if days == 0 {
+            return Ok(0);
+        }
+        let conn = store.lock()?;
+        let mut n = retain(&conn, "real", now - days * 86_400).map_err(|e| store.err(e))?;
+        if let Some(s) = sim_now {
+            n += retain(&conn, "simulated", s - days * 86_400).map_err(|e| store.err(e))?;
+        }
+        Ok(n)
+    }
+
+    /// Streams `alerts` raised by ingestion (already stored) and remembers them.
+    pub fn announce(&self, alerts: &[Alert]) {
+        for alert in alerts {
+            let mut recent = self.recent.write().unwrap_or_else(|p| p.into_inner());
+            recent.push_back(alert.clone());
+            while recent.len() > RECENT_ALERTS {
+                recent.pop_front();
+            }
+            drop(recent);
+            self.broadcast(&ServerMsg::Alert(alert_info(alert)));
+        }
+    }
+}
+
+/// A reading on the wire.
+pub fn wire_reading(r: &Reading) -> SensorReading {
+    SensorReading { sensor: r.sensor.clone(), t: r.t, value: r.value, max: r.max }
+}
+
+/// An alert on the wire.
+pub fn alert_info(a: &Alert) -> AlertInfo {
+    AlertInfo {
+        id: a.id.clone(),
+        sensor: a.sensor.clone(),
+        rule: a.rule.clone(),
+        date: a.date.clone(),
+        t: a.t,
+        value: a.value,
+        limit: a.limit,
+        unit: a.unit.clone(),
+        message: a.message.clone(),
+        tasks: a.evidence.tasks.iter().map(|t| t.task.clone()).collect(),
+    }
+}

@@ -1,0 +1,165 @@
+//! Real readings coming in over HTTP or the WebSocket: a bounded batch is validated reading by
+//! reading (known real sensor, finite value in the kind's plausible range, a timestamp after
+//! 2000 and not in the future), stored idempotently on (sensor, t) — a repeated reading is a
+//! duplicate, not an error, and late readings simply fall into their place in the series —
+//! and checked against the limits.
+
+use serde::{Deserialize, Serialize};
+
+use super::emission::DayWeather;
+use super::rules::{Alert, alerts_for};
+use super::series::{OnDuplicate, insert_readings, upsert_alert};
+use super::simulate::SensorSetup;
+use super::works::ActiveWork;
+use super::{Reading, SensorSource};
+use crate::store::{Store, StoreError};
+
+/// Earliest timestamp accepted: 2000-01-01T00:00:00Z.
+pub const EARLIEST_T: i64 = 946_684_800;
+/// Sensor clocks may run ahead of ours by this many seconds.
+pub const CLOCK_SKEW_S: i64 = 300;
+
+/// One reading as a client sends it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncomingReading {
+    /// Sensor id.
+    pub sensor: String,
+    /// Unix seconds (UTC).
+    pub t: i64,
+    /// The reading: hourly LAeq in dB(A) for noise, the hourly mean in µg/m³ for PM10.
+    pub value: f64,
+    /// Maximum level in the interval, where the sensor reports it.
+    #[serde(default)]
+    pub max: Option<f64>,
+}
+
+/// `POST /api/sensors/readings` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// The readings, in any order.
+    pub readings: Vec<IncomingReading>,
+}
+
+/// A reading that was refused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejected {
+    /// Its index in the batch.
+    pub index: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// What became of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct IngestReport {
+    /// Readings stored for the first time.
+    pub accepted: usize,
+    /// Readings already stored (or repeated in the batch), left as they were.
+    pub duplicates: usize,
+    /// Readings refused, with why.
+    pub rejected: Vec<Rejected>,
+    /// Alerts raised for the first time by this batch.
+    pub alerts: Vec<Alert>,
+}
+
+/// Why a batch was refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// More readings than the configured bound.
+    #[error("batch of {count} readings exceeds the limit of {max}; split it")]
+    TooMany {
+        /// Readings sent.
+        count: usize,
+        /// `sensors.max_batch`.
+        max: usize,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Validates `batch` at wall-clock `now` (Unix seconds): the valid readings, refusals, and
+/// how many repeat an earlier reading of the same batch.
+pub fn validate(setup: &SensorSetup, batch: &[IncomingReading], now: i64) -> (Vec<Reading>, Vec<Rejected>, usize) {
+    let mut ok: Vec<Reading> = Vec::with_capacity(batch.len());
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    let mut rejected = Vec::new();
+    let mut repeats = 0;
+    for (index, r) in batch.iter().enumerate() {
+        let reject = |reason: String| Rejected { index, reason };
+        let Some(sensor) = setup.sensors.iter().find(|s| s.id == r.sensor) else {
+            rejected.push(reject(format!("unknown sensor {:?}", truncate(&r.sensor))));
+            continue;
+        };
+        if sensor.source != SensorSource::Real {
+            rejected.push(reject(format!("sensor {:?} is simulated; its readings are computed, not ingested", sensor.id)));
+            continue;
+        }
+        let Some((unit, min, max)) = super::config::kind_range(&setup.config, &sensor.kind) else {
+            rejected.push(reject(format!("sensor {:?} has unknown kind {:?}", sensor.id, sensor.kind)));
+            continue;
+        };
+        let in_range = |v: f64| v.is_finite() && (min..=max).contains(&v);
+        if !in_range(r.value) {
+            rejected.push(reject(format!("value {} is outside the plausible range {min}–{max} {unit} of {}", r.value, sensor.kind)));
+            continue;
+        }
+        if let Some(m) = r.max {
+            if !in_range(m) || m < r.value {
+                rejected.push(reject(format!("max {m} must be in {min}–{max} {unit} and at least the value")));
+                continue;
+            }
+        }
+        if r.t < EARLIEST_T {
+            rejected.push(reject(format!("timestamp {} is before 2000-01-01; send Unix seconds", r.t)));
+            continue;
+        }
+        if r.t > now + CLOCK_SKEW_S {
+            rejected.push(reject(format!("timestamp {} is in the future (now {now})", r.t)));
+            continue;
+        }
+        if !seen.insert((sensor.id.as_str(), r.t)) {
+            repeats += 1;
+            continue;
+        }
+        ok.push(Reading { sensor: sensor.id.clone(), t: r.t, value: r.value, max: r.max });
+    }
+    (ok, rejected, repeats)
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// Validates, stores and checks `batch`; `active` and `weather` are today's works and weather
+/// (the evidence of any alert).
+pub fn ingest(
+    setup: &SensorSetup,
+    store: &Store,
+    batch: &[IncomingReading],
+    now: i64,
+    active: &[ActiveWork],
+    weather: Option<&DayWeather>,
+) -> Result<IngestReport, IngestError> {
+    if batch.len() > setup.config.max_batch {
+        return Err(IngestError::TooMany { count: batch.len(), max: setup.config.max_batch });
+    }
+    let (valid, rejected, repeats) = validate(setup, batch, now);
+    let mut conn = store.lock()?;
+    let accepted = insert_readings(&mut conn, &valid, "real", OnDuplicate::Keep).map_err(|e| store.err(e))?;
+    let mut alerts = Vec::new();
+    for sensor in setup.sensors.iter().filter(|s| s.source == SensorSource::Real) {
+        let mine: Vec<Reading> = valid.iter().filter(|r| r.sensor == sensor.id).cloned().collect();
+        if mine.is_empty() {
+            continue;
+        }
+        for alert in alerts_for(setup, sensor, &mine, active, weather) {
+            if upsert_alert(&conn, &alert).map_err(|e| store.err(e))? {
+                alerts.push(alert);
+            }
+        }
+    }
+    Ok(IngestReport { accepted, duplicates: valid.len() - accepted + repeats, rejected, alerts })
+}

@@ -1,0 +1,95 @@
+//! Predicted nuisance: before works start, for each scenario and each working-hours option,
+//! the expected number of days on which some working hour's noise at each building exceeds the
+//! limit of its period, so residents can compare options.
+//!
+//! The receiver is the building's façade nearest each source (the distance from the source to
+//! the building's footprint, at least `min_distance_m`); the level is the background of the
+//! hour plus every noisy task at work that day ([`super::emission`]), without the jitter of the
+//! simulated sensors (an expected value). The limits are the site-boundary limits of
+//! GB 12523-2011 applied at the façade.
+
+use serde::Serialize;
+
+use super::emission::{energetic_sum, level_at, working};
+use super::simulate::SensorSetup;
+use crate::population::site::{Rect, Site};
+use crate::renewal::plan::Plan;
+
+/// Days above the limit at one building.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildingNuisance {
+    /// Dense building index.
+    pub building: usize,
+    /// Name.
+    pub name: String,
+    /// Households living there.
+    pub households: f64,
+    /// Days with at least one working hour above the limit.
+    pub days_above_limit: u32,
+}
+
+/// One working-hours option.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NuisanceOption {
+    /// Name.
+    pub name: String,
+    /// `[start, end)` local hours.
+    pub working_hours: Vec<[u32; 2]>,
+    /// Per building.
+    pub buildings: Vec<BuildingNuisance>,
+    /// Σ households × days above the limit.
+    pub household_days: f64,
+}
+
+/// Distance from `p` to `r` (0 inside).
+fn distance_to(r: &Rect, p: [f64; 2]) -> f64 {
+    let dx = (r.min[0] - p[0]).max(0.0).max(p[0] - r.max[0]);
+    let dy = (r.min[1] - p[1]).max(0.0).max(p[1] - r.max[1]);
+    dx.hypot(dy)
+}
+
+/// The predicted nuisance of `plan` for every configured working-hours option.
+pub fn predicted_nuisance(setup: &SensorSetup, site: &Site, plan: &Plan) -> Vec<NuisanceOption> {
+    let options = &setup.config.nuisance_options;
+    let limits = &setup.config.limits;
+    let mut days = vec![vec![0u32; site.homes.len()]; options.len()];
+    for day in 0..plan.end.max(0) {
+        let active = setup.works.active_on(plan, day);
+        if !active.iter().any(|a| a.noisy) {
+            continue;
+        }
+        for (b, home) in site.homes.iter().enumerate() {
+            let works = energetic_sum(active.iter().filter(|a| a.noisy).flat_map(|a| {
+                let lw = setup.config.emission.of(a.action).map_or(f64::NEG_INFINITY, |e| e.sound_power_dba);
+                a.positions.iter().map(move |q| level_at(lw, distance_to(&home.rect, *q), setup.config.min_distance_m))
+            }));
+            for (o, option) in options.iter().enumerate() {
+                let above = (0..24).filter(|h| working(&option.working_hours, *h)).any(|h| {
+                    let limit = if setup.is_day(h) { limits.noise_day_dba } else { limits.noise_night_dba };
+                    energetic_sum([setup.background_noise(h), works]) > limit
+                });
+                if above {
+                    days[o][b] += 1;
+                }
+            }
+        }
+    }
+    options
+        .iter()
+        .zip(days)
+        .map(|(option, days)| {
+            let buildings: Vec<BuildingNuisance> = site
+                .homes
+                .iter()
+                .zip(days)
+                .map(|(h, d)| BuildingNuisance { building: h.building, name: h.name.clone(), households: h.households, days_above_limit: d })
+                .collect();
+            NuisanceOption {
+                name: option.name.clone(),
+                working_hours: option.working_hours.clone(),
+                household_days: buildings.iter().map(|b| b.households * f64::from(b.days_above_limit)).sum(),
+                buildings,
+            }
+        })
+        .collect()
+}

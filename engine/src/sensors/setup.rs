@@ -1,0 +1,101 @@
+//! Everything the sensors, risk and population plugins prepare from a loaded scene, once:
+//! the site in plan view, each task's works, the sensor setup, the risk configuration and the
+//! population model, and the hub they publish to. [`Analytics::insert_into`] hands them to a
+//! simulation app.
+
+use std::sync::Arc;
+
+use bevy_app::App;
+use renewtwin_importers::Model;
+
+use super::hub::AnalyticsHub;
+use super::simulate::SensorSetup;
+use super::works::Works;
+use super::{SensorFeed, SensorModel};
+use crate::population::site::Site;
+use crate::population::{PopulationModel, PopulationSetup};
+use crate::risk::{RiskConfig, RiskSetup};
+use crate::scene::manifest::Manifest;
+use crate::store::Store;
+
+/// A section of the manifest the analytics cannot work with.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {field}: {message}")]
+pub struct AnalyticsError {
+    /// The manifest.
+    pub file: String,
+    /// Dotted field path.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The prepared analytics of one scene.
+#[derive(Debug, Clone)]
+pub struct Analytics {
+    /// The district in plan view.
+    pub site: Arc<Site>,
+    /// Sensors and works.
+    pub sensors: Arc<SensorSetup>,
+    /// Risk models.
+    pub risk: Arc<RiskConfig>,
+    /// Residents, destinations, flows and what each task disrupts.
+    pub population: Arc<PopulationModel>,
+    /// Shared with the server.
+    pub hub: Arc<AnalyticsHub>,
+}
+
+impl Analytics {
+    /// Prepares the analytics of `model` under `manifest`'s `[sensors]`, `[risk]` and
+    /// `[population]` sections (defaults where absent); stores into `store` when given.
+    pub fn prepare(manifest: &Manifest, model: &Model, store: Option<Arc<Store>>) -> Result<Self, AnalyticsError> {
+        let err = |(field, message): (String, String)| AnalyticsError { file: manifest.file.clone(), field, message };
+        let sensors_cfg = manifest.sensors.clone().unwrap_or_default();
+        sensors_cfg.validate().map_err(err)?;
+        let risk = manifest.risk.clone().unwrap_or_default();
+        risk.validate().map_err(err)?;
+        let population_cfg = manifest.population.clone().unwrap_or_default();
+        population_cfg.validate().map_err(err)?;
+        let site = Site::from_model(model, f64::from(manifest.indicators.households_per_building), population_cfg.residents_per_household);
+        let works = Works::build(manifest, model, &site);
+        let population = PopulationModel::new(&population_cfg, &site, &works);
+        let sensors = Arc::new(SensorSetup::new(sensors_cfg, &site, works, manifest.start));
+        let hub = Arc::new(AnalyticsHub::new(sensors.clone(), store));
+        Ok(Self { site: Arc::new(site), sensors, risk: Arc::new(risk), population: Arc::new(population), hub })
+    }
+
+    /// Inserts the resources the sensors, risk and population plugins run on.
+    pub fn insert_into(self, app: &mut App) {
+        app.insert_resource(SensorModel(self.sensors.clone()))
+            .insert_resource(SensorFeed(self.hub.clone()))
+            .insert_resource(RiskSetup { site: self.site.clone(), config: self.risk.clone(), start: self.sensors.start })
+            .insert_resource(PopulationSetup(self.population.clone()));
+    }
+}
+
+/// What `renewtwin simulate --json` reports of one scenario's analytics.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScenarioAnalytics {
+    /// Alerts the simulated sensors raise over the plan, with their evidence.
+    pub alerts: Vec<super::rules::Alert>,
+    /// Expected days above the noise limit per building, per working-hours option.
+    pub predicted_nuisance: Vec<super::nuisance::NuisanceOption>,
+    /// Households, trips and detours the plan's tasks disrupt.
+    pub population: crate::population::PlanDisruption,
+}
+
+impl Analytics {
+    /// The analytics of `plan` until day `until` (the plan's end when `None`).
+    pub fn scenario(&self, plan: &crate::renewal::plan::Plan, until: Option<i32>) -> ScenarioAnalytics {
+        ScenarioAnalytics {
+            alerts: super::rules::alerts_over_plan(&self.sensors, plan, until),
+            predicted_nuisance: super::nuisance::predicted_nuisance(&self.sensors, &self.site, plan),
+            population: self.population.plan_disruption(plan),
+        }
+    }
+
+    /// Risk warnings in the plan's first year.
+    pub fn risk_warnings(&self) -> Vec<crate::risk::RiskWarning> {
+        crate::risk::assess(&self.site, &self.risk, self.sensors.start.year).warnings
+    }
+}
