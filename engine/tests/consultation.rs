@@ -34,7 +34,7 @@ impl Drop for Running {
 }
 
 async fn start() -> Running {
-    let loaded = scene::load(&SceneSource::Default, None, &ImportConfig::default()).expect("the default scene loads");
+    let loaded = scene::load(&SceneSource::Default, None, &ImportConfig::default(), None).expect("the default scene loads");
     let wire = SceneStatic::build(&loaded).expect("the scene encodes");
     let config = SimConfig { speed: 0.0, tick: Duration::from_millis(20), ..SimConfig::default() };
     let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).expect("simulation starts");
