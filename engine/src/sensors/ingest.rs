@@ -89,7 +89,7 @@ pub fn validate(setup: &SensorSetup, batch: &[IncomingReading], now: i64) -> (Ve
     let mut repeats = 0;
     for (index, r) in batch.iter().enumerate() {
         let reject = |reason: String| Rejected { index, reason };
-        let Some(sensor) = setup.sensors.iter().find(|s| s.id == r.sensor) else {
+        let Some(sensor) = setup.sensor(&r.sensor) else {
             rejected.push(reject(format!("unknown sensor {:?}", truncate(&r.sensor))));
             continue;
         };
@@ -150,11 +150,12 @@ pub fn ingest(
     let mut conn = store.lock()?;
     let accepted = insert_readings(&mut conn, &valid, "real", OnDuplicate::Keep).map_err(|e| store.err(e))?;
     let mut alerts = Vec::new();
-    for sensor in setup.sensors.iter().filter(|s| s.source == SensorSource::Real) {
-        let mine: Vec<Reading> = valid.iter().filter(|r| r.sensor == sensor.id).cloned().collect();
-        if mine.is_empty() {
-            continue;
-        }
+    let mut by_sensor: std::collections::BTreeMap<&str, Vec<Reading>> = std::collections::BTreeMap::new();
+    for r in &valid {
+        by_sensor.entry(r.sensor.as_str()).or_default().push(r.clone());
+    }
+    for (id, mine) in by_sensor {
+        let Some(sensor) = setup.sensor(id) else { continue };
         for alert in alerts_for(setup, sensor, &mine, active, weather) {
             if upsert_alert(&conn, &alert).map_err(|e| store.err(e))? {
                 alerts.push(alert);

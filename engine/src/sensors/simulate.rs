@@ -31,6 +31,8 @@ pub struct SensorSetup {
     pub works: Works,
     /// Calendar date of day 0.
     pub start: CivilDate,
+    /// Sensor index by id.
+    index: std::collections::HashMap<String, usize>,
 }
 
 /// One simulated day.
@@ -50,7 +52,7 @@ const JITTER: u64 = 10;
 
 impl Default for SensorSetup {
     fn default() -> Self {
-        Self { config: SensorsConfig::default(), sensors: Vec::new(), works: Works::default(), start: CivilDate::new(2026, 1, 1) }
+        Self { config: SensorsConfig::default(), sensors: Vec::new(), works: Works::default(), start: CivilDate::new(2026, 1, 1), index: Default::default() }
     }
 }
 
@@ -84,7 +86,13 @@ impl SensorSetup {
                 }
             }
         }
-        Self { config, sensors, works, start }
+        let index = sensors.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
+        Self { config, sensors, works, start, index }
+    }
+
+    /// The sensor with id `id`.
+    pub fn sensor(&self, id: &str) -> Option<&SensorSpec> {
+        self.index.get(id).and_then(|&i| self.sensors.get(i))
     }
 
     /// Unix seconds of local `hour`:00 on simulated `day`.
