@@ -1,42 +1,171 @@
-//! Scene loading: IFC bytes → neutral model with meshes, for generated districts of growing
-//! size and for the real corpus files (when `../shared/corpus` is present).
+//! Scene loading, phase by phase, on every IFC file of the corpus (when `../shared/corpus` is
+//! present) and on generated districts (10 and 100 buildings; set
+//! `RENEWTWIN_BENCH_BUILDINGS=10,100,1000` for more):
+//!
+//! - `parse/…`: bytes → spatial tree, elements, property sets (no meshing);
+//! - `geometry/…`: the meshing phase of a full import (timed inside the importer);
+//! - `ecs_spawn/…`: the headless app with one entity per element;
+//! - `protocol_encode/…`: every mesh quantized and packed into wire frames;
+//! - `first_triangle/…`: bytes → the first mesh frame ready to send;
+//! - `full_load/…`: bytes → the scene ready to serve (all of the above);
+//! - `cache_cold/…`, `cache_warm/…`: the same import through an empty and a primed
+//!   content-addressed cache.
+//!
+//! Filter with criterion's usual argument, e.g. `cargo bench -p renewtwin-benches --bench
+//! scene_loading -- 'full_load/district'`. The growth table of BENCHMARKS.md comes from
+//! `benches/load_growth.rs`, which runs each size a few times instead of criterion's ten.
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use renewtwin_importers::{ImportConfig, import_bytes};
+use std::time::{Duration, Instant};
 
-fn generated_districts(c: &mut Criterion) {
-    let mut group = c.benchmark_group("import_generated_district");
-    group.sample_size(10);
-    for buildings in [1u32, 6, 24] {
-        let bytes = renewtwin_benches::district_bytes(buildings, 1);
-        group.throughput(Throughput::Bytes(bytes.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(buildings), &bytes, |b, bytes| {
-            b.iter(|| import_bytes("district.ifc", bytes, &ImportConfig::default()).map(|m| m.elements.len()))
-        });
-    }
-    group.finish();
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use renewtwin_benches::{LoadTimes, district_bytes, district_sizes, encode, file_name, import, import_semantics, load_once, scene, spawn};
+use renewtwin_importers::{Cache, ImportConfig, import_bytes_cached};
+
+/// One benchmark input: a name and its bytes.
+struct Input {
+    name: String,
+    bytes: Vec<u8>,
 }
 
-fn corpus_files(c: &mut Criterion) {
-    let dir = renewtwin_benches::corpus_dir().join("ifc");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("corpus benchmarks skipped: {} is absent", dir.display());
-        return;
-    };
-    let mut files: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "ifc")).collect();
-    files.sort();
-    let mut group = c.benchmark_group("import_corpus");
-    group.sample_size(10);
-    for path in files {
-        let Ok(bytes) = std::fs::read(&path) else { continue };
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        group.throughput(Throughput::Bytes(bytes.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(&name), &bytes, |b, bytes| {
-            b.iter(|| import_bytes(&name, bytes, &ImportConfig::default()).map(|m| m.elements.len()))
-        });
+fn inputs() -> Vec<Input> {
+    let mut inputs: Vec<Input> = renewtwin_benches::corpus_ifc_files()
+        .into_iter()
+        .filter_map(|path| Some(Input { name: file_name(&path), bytes: std::fs::read(&path).ok()? }))
+        .collect();
+    for buildings in district_sizes(&[10, 100]) {
+        inputs.push(Input { name: format!("district-{buildings}"), bytes: district_bytes(buildings, 1) });
     }
-    group.finish();
+    inputs
 }
 
-criterion_group!(benches, generated_districts, corpus_files);
+fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    group
+}
+
+/// Times `phase` of `load_once` over `iters` whole loads (each load's leftovers are dropped
+/// after its clock stops).
+fn phase_of_loads(input: &Input, iters: u64, phase: fn(&LoadTimes) -> Duration) -> Duration {
+    (0..iters)
+        .map(|_| match load_once(&input.name, &input.bytes) {
+            Ok((times, _)) => phase(&times),
+            Err(e) => panic!("{e:#}"),
+        })
+        .sum()
+}
+
+fn phases(c: &mut Criterion) {
+    let inputs = inputs();
+    {
+        let mut g = group(c, "parse");
+        for input in &inputs {
+            g.throughput(Throughput::Bytes(input.bytes.len() as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(&input.name), input, |b, input| {
+                b.iter_with_large_drop(|| import_semantics(&input.name, &input.bytes).map(|m| m.elements.len()).ok())
+            });
+        }
+    }
+    {
+        let mut g = group(c, "geometry");
+        for input in &inputs {
+            g.throughput(Throughput::Bytes(input.bytes.len() as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(&input.name), input, |b, input| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| match import(&input.name, &input.bytes) {
+                            Ok(model) => Duration::from_secs_f64(model.source.geometry_seconds),
+                            Err(e) => panic!("{e:#}"),
+                        })
+                        .sum()
+                })
+            });
+        }
+    }
+    let scenes: Vec<_> = inputs
+        .iter()
+        .filter_map(|input| {
+            let model = import(&input.name, &input.bytes).ok()?;
+            Some((input, scene(&input.name, model).ok()?))
+        })
+        .collect();
+    {
+        let mut g = group(c, "ecs_spawn");
+        for (input, scene) in &scenes {
+            g.throughput(Throughput::Elements(scene.model.elements.len() as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(&input.name), scene, |b, scene| {
+                b.iter_with_large_drop(|| spawn(scene))
+            });
+        }
+    }
+    {
+        let mut g = group(c, "protocol_encode");
+        for (input, scene) in &scenes {
+            g.throughput(Throughput::Elements(scene.model.placed_triangles()));
+            g.bench_with_input(BenchmarkId::from_parameter(&input.name), scene, |b, scene| {
+                b.iter_with_large_drop(|| encode(scene).map(|w| w.scene_bytes).ok())
+            });
+        }
+    }
+    drop(scenes);
+    for (name, phase) in [
+        ("first_triangle", LoadTimes::first_triangle as fn(&LoadTimes) -> Duration),
+        ("full_load", LoadTimes::full),
+    ] {
+        let mut g = group(c, name);
+        for input in &inputs {
+            g.throughput(Throughput::Bytes(input.bytes.len() as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(&input.name), input, |b, input| {
+                b.iter_custom(|iters| phase_of_loads(input, iters, phase))
+            });
+        }
+    }
+}
+
+/// A fresh, empty cache directory under the system temp dir.
+fn empty_cache(tag: &str) -> Cache {
+    let dir = std::env::temp_dir().join(format!("renewtwin-bench-cache-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Cache::new(dir)
+}
+
+fn cache(c: &mut Criterion) {
+    let config = ImportConfig::default();
+    let inputs = inputs();
+    {
+        let mut g = group(c, "cache_cold");
+        for input in &inputs {
+            g.throughput(Throughput::Bytes(input.bytes.len() as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(&input.name), input, |b, input| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let cache = empty_cache("cold");
+                        let t = Instant::now();
+                        let loaded = import_bytes_cached(&input.name, &input.bytes, &config, &cache);
+                        total += t.elapsed();
+                        drop(loaded);
+                        let _ = std::fs::remove_dir_all(cache.dir());
+                    }
+                    total
+                })
+            });
+        }
+    }
+    let mut g = group(c, "cache_warm");
+    for input in &inputs {
+        let cache = empty_cache("warm");
+        if import_bytes_cached(&input.name, &input.bytes, &config, &cache).is_err() {
+            continue;
+        }
+        g.throughput(Throughput::Bytes(input.bytes.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(&input.name), input, |b, input| {
+            b.iter_with_large_drop(|| import_bytes_cached(&input.name, &input.bytes, &config, &cache).ok())
+        });
+        let _ = std::fs::remove_dir_all(cache.dir());
+    }
+}
+
+criterion_group!(benches, phases, cache);
 criterion_main!(benches);

@@ -1,7 +1,17 @@
 //! Benchmarks of scene loading live in `benches/benches/`; run them with
-//! `cargo bench -p renewtwin-benches`. This library holds what they share.
+//! `cargo bench -p renewtwin-benches`. This library holds what they share: where the corpus
+//! is, generated districts, and the load pipeline of `renewtwin serve` cut into its phases
+//! (parse, geometry, plan, wire encode, ECS spawn) so that each can be timed on its own.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use renewtwin_engine::renewal::plan::Plan;
+use renewtwin_engine::scene::manifest::{Manifest, ModelSource};
+use renewtwin_engine::scene::{DEFAULT_MANIFEST, LoadedScene, SceneStatic};
+use renewtwin_engine::sim::{SimConfig, SimInput, build_app};
+use renewtwin_importers::{ImportConfig, Model, import_bytes};
 
 /// The corpus folder: `$RENEWTWIN_CORPUS`, else `../shared/corpus` beside the workspace.
 pub fn corpus_dir() -> PathBuf {
@@ -10,10 +20,147 @@ pub fn corpus_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
 }
 
+/// The IFC files of the corpus, sorted by name (empty, with the reason printed, when absent).
+pub fn corpus_ifc_files() -> Vec<PathBuf> {
+    let dir = corpus_dir().join("ifc");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("corpus benchmarks skipped: {} is absent", dir.display());
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("ifc")))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A generated district of `buildings` buildings as IFC bytes.
 pub fn district_bytes(buildings: u32, seed: u64) -> Vec<u8> {
     let config = renewtwin_generator::DistrictConfig { buildings, seed, ..Default::default() };
     renewtwin_generator::district_ifc(&config).into_bytes()
+}
+
+/// District sizes to benchmark: `$RENEWTWIN_BENCH_BUILDINGS` (comma-separated), else `default`.
+pub fn district_sizes(default: &[u32]) -> Vec<u32> {
+    match std::env::var("RENEWTWIN_BENCH_BUILDINGS") {
+        Ok(list) => list.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
+/// The file name of `path`, for benchmark ids.
+pub fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Parses and meshes `bytes` as `renewtwin serve` does (default import settings).
+pub fn import(name: &str, bytes: &[u8]) -> anyhow::Result<Model> {
+    import_bytes(name, bytes, &ImportConfig::default()).with_context(|| format!("cannot import {name}"))
+}
+
+/// Parses `bytes` without meshing: the spatial tree, elements, property sets and schedules.
+pub fn import_semantics(name: &str, bytes: &[u8]) -> anyhow::Result<Model> {
+    let config = ImportConfig { geometry: false, ..ImportConfig::default() };
+    import_bytes(name, bytes, &config).with_context(|| format!("cannot import {name}"))
+}
+
+/// `model` as the scene `renewtwin serve FILE` makes of a bare model file: the built-in
+/// default scene's renewal plan (generic IFC selectors) resolved against it.
+pub fn scene(name: &str, model: Model) -> anyhow::Result<LoadedScene> {
+    let mut manifest = Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?;
+    manifest.name = name.to_owned();
+    manifest.models = vec![ModelSource::File(PathBuf::from(name))];
+    let plan = Plan::resolve(&manifest, None, &model)?;
+    Ok(LoadedScene { manifest, model, plan })
+}
+
+/// Encodes `scene` for the wire: every mesh quantized, placements ranked by importance and
+/// packed into the mesh frames a client receives.
+pub fn encode(scene: &LoadedScene) -> anyhow::Result<SceneStatic> {
+    Ok(SceneStatic::build(scene)?)
+}
+
+/// Builds the headless Bevy app and spawns one entity per element, as `renewtwin serve` does
+/// before it starts the simulation thread. Returns the app so the caller decides when to drop.
+pub fn spawn(scene: &LoadedScene) -> bevy_app::App {
+    build_app(SimInput::from_scene(scene), &SimConfig::default()).0
+}
+
+/// Wall time of each phase of one load, from bytes in memory to a scene ready to serve.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadTimes {
+    /// Header, record scan, entity index, units, spatial tree, elements, property sets.
+    pub parse: Duration,
+    /// Meshing every element (ifc-lite's router on every core), instancing, deduplication.
+    pub geometry: Duration,
+    /// Resolving the renewal plan against the model.
+    pub plan: Duration,
+    /// Quantizing meshes and encoding every mesh frame ([`SceneStatic::build`]).
+    pub encode: Duration,
+    /// Building the headless app and spawning one entity per element.
+    pub spawn: Duration,
+}
+
+impl LoadTimes {
+    /// Bytes → the first mesh frame ready to send. The frames are ranked and encoded together
+    /// after the last element is meshed, so this is everything but the ECS spawn.
+    pub fn first_triangle(&self) -> Duration {
+        self.parse + self.geometry + self.plan + self.encode
+    }
+
+    /// Bytes → the scene ready to serve: every phase, as `renewtwin serve` runs them before
+    /// it listens.
+    pub fn full(&self) -> Duration {
+        self.first_triangle() + self.spawn
+    }
+}
+
+/// What one load produced, for sanity checks beside the times.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadCounts {
+    /// Elements (entities spawned).
+    pub elements: usize,
+    /// Distinct meshes.
+    pub meshes: usize,
+    /// Triangles over all placements.
+    pub triangles: u64,
+    /// Bytes of encoded mesh frames.
+    pub wire_bytes: u64,
+}
+
+/// Runs the whole pipeline once on `bytes` and times each phase. Everything it built is
+/// dropped after the clock stops.
+pub fn load_once(name: &str, bytes: &[u8]) -> anyhow::Result<(LoadTimes, LoadCounts)> {
+    let started = Instant::now();
+    let model = import(name, bytes)?;
+    let imported = started.elapsed();
+    let geometry = Duration::from_secs_f64(model.source.geometry_seconds);
+    let t = Instant::now();
+    let scene = scene(name, model)?;
+    let plan = t.elapsed();
+    let t = Instant::now();
+    let wire = encode(&scene)?;
+    let encode_time = t.elapsed();
+    let t = Instant::now();
+    let app = spawn(&scene);
+    let spawn_time = t.elapsed();
+    let counts = LoadCounts {
+        elements: scene.model.elements.len(),
+        meshes: scene.model.meshes.len(),
+        triangles: wire.triangle_count,
+        wire_bytes: wire.scene_bytes,
+    };
+    drop((app, wire, scene));
+    let times = LoadTimes {
+        parse: imported.saturating_sub(geometry),
+        geometry,
+        plan,
+        encode: encode_time,
+        spawn: spawn_time,
+    };
+    Ok((times, counts))
 }
 
 #[cfg(test)]
@@ -24,5 +171,17 @@ mod tests {
         let head = String::from_utf8_lossy(&bytes[..bytes.len().min(400)]).into_owned();
         assert!(head.starts_with("ISO-10303-21;"), "{head}");
         assert!(head.contains("IFC4"), "{head}");
+    }
+
+    #[test]
+    fn one_load_of_a_small_district_spawns_every_element_and_encodes_every_triangle() -> anyhow::Result<()> {
+        let bytes = super::district_bytes(1, 1);
+        let (times, counts) = super::load_once("district.ifc", &bytes)?;
+        let model = super::import("district.ifc", &bytes)?;
+        assert_eq!(counts.elements, model.elements.len());
+        assert_eq!(counts.triangles, model.placed_triangles());
+        assert!(counts.wire_bytes > 0);
+        assert!(times.full() >= times.first_triangle());
+        Ok(())
     }
 }
