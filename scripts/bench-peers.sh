@@ -32,7 +32,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     -n|-t|--tools) args+=("$1" "$2"); shift 2 ;;
     -o) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) files+=("$1"); shift ;;
   esac
 done
