@@ -25,6 +25,12 @@ use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity
 /// the work; there is no preemptive deadline, see the module docs of `ifc`).
 const SLOW_PRODUCT_SECONDS: f64 = 2.0;
 
+/// Products meshed in parallel before their meshes are merged into the model.
+const MESH_CHUNK_JOBS: usize = 4096;
+
+/// Decoded entities a meshing worker keeps cached before it clears its cache.
+const WORKER_DECODER_CACHE_ENTRIES: usize = 65_536;
+
 /// Relative cross-product size under which a triangle counts as degenerate (collinear).
 const DEGENERATE_RELATIVE_AREA: f64 = 1e-7;
 
@@ -98,6 +104,8 @@ pub(crate) fn mesh_elements(
         (0.0, 0.0, 0.0)
     };
     model.origin = [rtc.0, rtc.1, rtc.2];
+    // The prepass decoder's cache is not needed by the workers, which decode on their own.
+    drop(decoder);
     tracing::debug!(origin = ?model.origin, hosts_with_openings = void_index.len(), "geometry prepass done");
 
     let mapped_cache: SharedMappedItemCache = GeometryRouter::new_mapped_item_cache();
@@ -117,7 +125,13 @@ pub(crate) fn mesh_elements(
         length_to_metres: units.length_to_metres,
         rtc: model.origin,
     };
-    let outcomes: Vec<Outcome> = jobs
+    // Meshed a chunk at a time and merged in job order (so mesh ids do not depend on the
+    // chunking): only one chunk's unmerged product meshes are held at once, instead of every
+    // product's mesh before deduplication, which dominated peak memory on large districts.
+    let mut shared: HashMap<u64, Vec<MeshId>> = HashMap::new();
+    let mut instanced: HashMap<u32, MeshId> = HashMap::new();
+    for chunk in jobs.chunks(MESH_CHUNK_JOBS) {
+        let outcomes: Vec<Outcome> = chunk
         .par_iter()
         .map_init(new_worker, |worker, job| {
             let started = std::time::Instant::now();
@@ -192,6 +206,12 @@ pub(crate) fn mesh_elements(
                 Ok::<_, String>(outcome)
             }));
             let seconds = started.elapsed().as_secs_f64();
+            // A worker's decoder caches every entity it decodes: bound it, so that on large
+            // files each worker does not end up holding a decoded copy of the whole file. The
+            // cache is a memo only (ifc-lite: output stays the same).
+            if worker.decoder.cache_size() > WORKER_DECODER_CACHE_ENTRIES {
+                worker.decoder.clear_entity_cache();
+            }
             if seconds > SLOW_PRODUCT_SECONDS {
                 // Logged, not a diagnostic: diagnostics must not depend on the machine's speed.
                 tracing::warn!(step_id = job.step_id, class = %job.class, seconds, "meshing one product was slow");
@@ -220,71 +240,71 @@ pub(crate) fn mesh_elements(
         })
         .collect();
 
-    let mut shared: HashMap<u64, Vec<MeshId>> = HashMap::new();
-    let mut instanced: HashMap<u32, MeshId> = HashMap::new();
-    for (job, outcome) in jobs.iter().zip(outcomes) {
-        let class = Some(job.class.as_str());
-        for reason in &outcome.opening_failures {
-            diagnostics.push(diagnostic(
-                Severity::Warning,
-                DiagnosticKind::OpeningNotCut,
-                Some(job.step_id),
-                class,
-                format!("an opening could not be cut ({reason})"),
-            ));
-        }
-        if outcome.dropped > 0 {
-            diagnostics.push(diagnostic(
-                Severity::Info,
-                DiagnosticKind::GeometryRepaired,
-                Some(job.step_id),
-                class,
-                format!(
-                    "{} degenerate or invalid triangles were dropped",
-                    outcome.dropped
-                ),
-            ));
-        }
-        if let Some((severity, reason)) = &outcome.failure {
-            if !job.body {
-                tracing::debug!(step_id = job.step_id, class = %job.class, reason = %reason, "non-body representation gave no mesh");
+        for (job, outcome) in chunk.iter().zip(outcomes) {
+            let class = Some(job.class.as_str());
+            for reason in &outcome.opening_failures {
+                diagnostics.push(diagnostic(
+                    Severity::Warning,
+                    DiagnosticKind::OpeningNotCut,
+                    Some(job.step_id),
+                    class,
+                    format!("an opening could not be cut ({reason})"),
+                ));
+            }
+            if outcome.dropped > 0 {
+                diagnostics.push(diagnostic(
+                    Severity::Info,
+                    DiagnosticKind::GeometryRepaired,
+                    Some(job.step_id),
+                    class,
+                    format!(
+                        "{} degenerate or invalid triangles were dropped",
+                        outcome.dropped
+                    ),
+                ));
+            }
+            if let Some((severity, reason)) = &outcome.failure {
+                if !job.body {
+                    tracing::debug!(step_id = job.step_id, class = %job.class, reason = %reason, "non-body representation gave no mesh");
+                    continue;
+                }
+                diagnostics.push(diagnostic(
+                    *severity,
+                    DiagnosticKind::GeometryMissing,
+                    Some(job.step_id),
+                    class,
+                    format!(
+                        "#{} ({}) has a body representation but no mesh: {reason}",
+                        job.step_id, job.class
+                    ),
+                ));
                 continue;
             }
-            diagnostics.push(diagnostic(
-                *severity,
-                DiagnosticKind::GeometryMissing,
-                Some(job.step_id),
-                class,
-                format!(
-                    "#{} ({}) has a body representation but no mesh: {reason}",
-                    job.step_id, job.class
-                ),
-            ));
-            continue;
-        }
-        let Some(element) = model.elements.get_mut(job.element) else {
-            continue;
-        };
-        for instance in outcome.instances {
-            let mesh = match instanced.get(&instance.map) {
-                Some(&id) => id,
-                None => {
-                    let id = intern(&mut model.meshes, &mut shared, instance.source.mesh.clone());
-                    instanced.insert(instance.map, id);
-                    id
-                }
+            let Some(element) = model.elements.get_mut(job.element) else {
+                continue;
             };
-            element.placements.push(Placement {
-                mesh,
-                transform: instance.transform,
-            });
-        }
-        for (mesh, origin) in outcome.parts {
-            let id = intern(&mut model.meshes, &mut shared, mesh);
-            element.placements.push(Placement {
-                mesh: id,
-                transform: translation(origin),
-            });
+            for instance in outcome.instances {
+                let mesh = match instanced.get(&instance.map) {
+                    Some(&id) => id,
+                    None => {
+                        let id =
+                            intern(&mut model.meshes, &mut shared, instance.source.mesh.clone());
+                        instanced.insert(instance.map, id);
+                        id
+                    }
+                };
+                element.placements.push(Placement {
+                    mesh,
+                    transform: instance.transform,
+                });
+            }
+            for (mesh, origin) in outcome.parts {
+                let id = intern(&mut model.meshes, &mut shared, mesh);
+                element.placements.push(Placement {
+                    mesh: id,
+                    transform: translation(origin),
+                });
+            }
         }
     }
 }

@@ -161,6 +161,9 @@ fn import_unguarded(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<M
             header.version == ifc_lite_core::SchemaVersion::Ifc2x3,
             &mut diagnostics,
         );
+        // Its entity cache holds every record the semantic layer decoded (most of the file);
+        // meshing has decoders of its own, so free it before the peak.
+        drop(decoder);
 
         let mut model = Model {
             source: SourceInfo {
