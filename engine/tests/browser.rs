@@ -396,8 +396,11 @@ impl Driver {
     }
 
     fn new_session(&self, args: &[String]) -> Result<Session, String> {
+        // Scripts may wait for frames of a software GPU on a loaded 2-core machine: allow them
+        // three minutes instead of WebDriver's default 30 s.
         let body = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
+            "timeouts": { "script": 180_000 },
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
         }}});
         let reply = http(self.port, "POST", "/session", Some(&body))?;

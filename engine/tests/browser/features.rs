@@ -15,8 +15,11 @@ const REACT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Runs every feature check; the first failure names itself.
 pub(super) fn check_all(session: &Session, url: &str, backend: &str, shots: &Path) -> Result<(), String> {
     wait_for(session, "document.body.dataset.panels === 'ready'", "the panels to load")?;
-    let fps = frame_rate(session)?;
-    eprintln!("{backend}: {fps}");
+    // The frame rate is reported, never asserted: a failure to measure it is printed only.
+    match frame_rate(session) {
+        Ok(fps) => eprintln!("{backend}: {fps}"),
+        Err(e) => eprintln!("{backend}: frame rate not measured: {e}"),
+    }
     inspect_panel(session).map_err(|e| format!("inspect panel: {e}"))?;
     timeline(session, backend, shots).map_err(|e| format!("timeline: {e}"))?;
     colour_layer(session, backend, shots).map_err(|e| format!("colour layer: {e}"))?;
@@ -72,12 +75,12 @@ fn click(session: &Session, selector: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Frames per second over 60 forced redraws of the whole scene (printed, not asserted).
+/// Frames per second over 20 forced redraws of the whole scene (printed, not asserted).
 fn frame_rate(session: &Session) -> Result<String, String> {
     let result = session.script_async(
         "const done = arguments[arguments.length - 1]; const r = window.renewtwin; \
-         const f0 = r.frames, t0 = performance.now(); r.forceFrames(60); \
-         const poll = () => r.frames >= f0 + 60 ? done({ fps: 60000 / (performance.now() - t0), \
+         const f0 = r.frames, t0 = performance.now(); r.forceFrames(20); \
+         const poll = () => r.frames >= f0 + 20 ? done({ fps: 20000 / (performance.now() - t0), \
            triangles: r.triangles, elements: r.elementCount, w: innerWidth, h: innerHeight }) : setTimeout(poll, 20); poll();",
     )?;
     Ok(format!(
