@@ -70,6 +70,17 @@ pub struct ImportConfig {
     pub geometry: bool,
 }
 
+impl ImportConfig {
+    /// Refuses an input of `len` bytes, named `name` in the error, when it is over
+    /// [`ImportConfig::max_file_bytes`].
+    pub fn check_size(&self, name: &str, len: u64) -> Result<(), ImportError> {
+        if len > self.max_file_bytes {
+            return Err(ImportError::TooLarge { path: name.to_owned(), bytes: len, limit: self.max_file_bytes });
+        }
+        Ok(())
+    }
+}
+
 impl Default for ImportConfig {
     fn default() -> Self {
         Self { max_file_bytes: DEFAULT_MAX_FILE_BYTES, geometry: true }
@@ -101,13 +112,7 @@ pub fn import_file(path: &Path, config: &ImportConfig) -> Result<Model, ImportEr
 
 /// Reads in-memory content with the importer that recognises it.
 pub fn import_bytes(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<Model, ImportError> {
-    if bytes.len() as u64 > config.max_file_bytes {
-        return Err(ImportError::TooLarge {
-            path: name.to_owned(),
-            bytes: bytes.len() as u64,
-            limit: config.max_file_bytes,
-        });
-    }
+    config.check_size(name, bytes.len() as u64)?;
     let importer = ifc::IfcImporter;
     let head = &bytes[..bytes.len().min(1024)];
     if importer.sniff(head) {

@@ -127,13 +127,7 @@ impl Importer for GeoJsonImporter {
         bytes: &[u8],
         config: &ImportConfig,
     ) -> Result<Model, ImportError> {
-        if bytes.len() as u64 > config.max_file_bytes {
-            return Err(ImportError::TooLarge {
-                path: name.to_owned(),
-                bytes: bytes.len() as u64,
-                limit: config.max_file_bytes,
-            });
-        }
+        config.check_size(name, bytes.len() as u64)?;
         let doc = parse_json(name, "GeoJSON", bytes)?;
         let not_readable = |reason: String| ImportError::NotReadable {
             path: name.to_owned(),
