@@ -6,20 +6,11 @@
 //! Without the corpus the test prints why it skipped and passes, unless
 //! `RENEWTWIN_REQUIRE_CORPUS=1` (set in CI), where a missing corpus fails.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{corpus_dir, corpus_required};
 
 use renewtwin_importers::{ImportConfig, Model, Severity, import_file};
-
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("RENEWTWIN_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-    }
-}
-
-fn corpus_required() -> bool {
-    std::env::var("RENEWTWIN_REQUIRE_CORPUS").is_ok_and(|v| v == "1")
-}
 
 /// What the manifest says about a file, and the plausible horizontal size of its tile.
 struct Expected {

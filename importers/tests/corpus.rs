@@ -6,21 +6,12 @@
 //! Without the corpus the test prints why it skipped and passes, unless
 //! `RENEWTWIN_REQUIRE_CORPUS=1` (set in CI), where a missing corpus fails.
 
-use std::path::PathBuf;
+mod common;
+
+use common::ifc_files;
 use std::time::Instant;
 
 use renewtwin_importers::{ImportConfig, Model, import_file};
-
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("RENEWTWIN_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-    }
-}
-
-fn corpus_required() -> bool {
-    std::env::var("RENEWTWIN_REQUIRE_CORPUS").is_ok_and(|v| v == "1")
-}
 
 /// Every mesh is finite, has unit normals and in-range indices; every placement points at one.
 fn assert_meshes_valid(name: &str, model: &Model) {
@@ -76,33 +67,7 @@ fn assert_meshes_valid(name: &str, model: &Model) {
 
 #[test]
 fn every_corpus_file_imports_with_valid_geometry() {
-    let dir = corpus_dir().join("ifc");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(err) => {
-            assert!(
-                !corpus_required(),
-                "RENEWTWIN_REQUIRE_CORPUS=1 but {} cannot be read: {err}",
-                dir.display()
-            );
-            println!(
-                "skipped: no IFC corpus at {} ({err}); set RENEWTWIN_CORPUS to run it",
-                dir.display()
-            );
-            return;
-        }
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("ifc")))
-        .collect();
-    files.sort();
-    assert!(
-        !files.is_empty() || !corpus_required(),
-        "RENEWTWIN_REQUIRE_CORPUS=1 but {} holds no .ifc file",
-        dir.display()
-    );
+    let Some(files) = ifc_files() else { return };
 
     println!(
         "{:<45} {:<12} {:>8} {:>9} {:>9} {:>6} {:>6} {:>8}",

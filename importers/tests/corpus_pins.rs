@@ -18,8 +18,10 @@
 //! `--nocapture` to see the table and the actual values as JSON (to re-pin after a deliberate
 //! change: copy them into the pins file and explain the change in the comparison document).
 
+mod common;
+
+use common::{corpus_required, ifc_files};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use renewtwin_importers::{DiagnosticKind, ImportConfig, Model, import_file};
 use serde_json::Value;
@@ -33,17 +35,6 @@ const BBOX_TOLERANCE_M: f64 = 0.01;
 const MIN_COVERAGE: f64 = 0.97;
 /// Relative cross-product size under which a triangle is degenerate (as the importer's cleaner).
 const DEGENERATE_RELATIVE_AREA: f64 = 1e-7;
-
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("RENEWTWIN_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-    }
-}
-
-fn corpus_required() -> bool {
-    std::env::var("RENEWTWIN_REQUIRE_CORPUS").is_ok_and(|v| v == "1")
-}
 
 fn pins() -> BTreeMap<String, Value> {
     let text = include_str!("data/corpus_pins.json");
@@ -142,33 +133,7 @@ fn semantics_of(model: &Model) -> Value {
 
 #[test]
 fn corpus_files_match_their_pins_and_meet_geometry_coverage() {
-    let dir = corpus_dir().join("ifc");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(err) => {
-            assert!(
-                !corpus_required(),
-                "RENEWTWIN_REQUIRE_CORPUS=1 but {} cannot be read: {err}",
-                dir.display()
-            );
-            println!(
-                "skipped: no IFC corpus at {} ({err}); set RENEWTWIN_CORPUS to run it",
-                dir.display()
-            );
-            return;
-        }
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("ifc")))
-        .collect();
-    files.sort();
-    assert!(
-        !files.is_empty() || !corpus_required(),
-        "RENEWTWIN_REQUIRE_CORPUS=1 but {} holds no .ifc file",
-        dir.display()
-    );
+    let Some(files) = ifc_files() else { return };
     let pins = pins();
     let names: BTreeSet<String> = files
         .iter()

@@ -4,24 +4,15 @@
 //! The corpus part (`$RENEWTWIN_CORPUS`, default `../shared/corpus`) prints why it skipped and
 //! passes without the corpus, unless `RENEWTWIN_REQUIRE_CORPUS=1`.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{corpus_dir, corpus_required};
 
 use renewtwin_generator::{DistrictConfig, district_ifc};
 use renewtwin_importers::{
     GeoRef, ImportConfig, Model, ProjectFrame, Severity, SiteLocation, import_bytes, import_file,
     place,
 };
-
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("RENEWTWIN_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-    }
-}
-
-fn corpus_required() -> bool {
-    std::env::var("RENEWTWIN_REQUIRE_CORPUS").is_ok_and(|v| v == "1")
-}
 
 /// The bounding box of one source's elements in the placed model.
 fn source_bbox(model: &Model, source: usize) -> renewtwin_importers::Aabb {
