@@ -3,51 +3,19 @@
 //! the API and on the live WebSocket, moderation, BCF round trips, indicators, and the outcome
 //! that opens the phase gate.
 
-use std::sync::Arc;
+mod common;
+
+use common::Running;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use renewtwin_engine::scene::{self, SceneSource, SceneStatic};
-use renewtwin_engine::server::{self, AppState};
-use renewtwin_engine::sim::{self, SimConfig, SimInput};
+use renewtwin_engine::scene::{self, SceneSource};
 use renewtwin_importers::ImportConfig;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Running {
-    addr: std::net::SocketAddr,
-    plan: Arc<renewtwin_engine::renewal::control::PlanControl>,
-    store: Arc<renewtwin_engine::store::Store>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    sim: Option<sim::SimHandle>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(sim) = self.sim.take() {
-            sim.stop();
-        }
-    }
-}
-
 async fn start() -> Running {
-    let loaded = scene::load(&SceneSource::Default, None, &ImportConfig::default(), None).expect("the default scene loads");
-    let wire = SceneStatic::build(&loaded).expect("the scene encodes");
-    let config = SimConfig { speed: 0.0, tick: Duration::from_millis(20), ..SimConfig::default() };
-    let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).expect("simulation starts");
-    let plan = Arc::new(renewtwin_engine::renewal::control::PlanControl::from_scene(loaded, None, sim.plans()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let store = Arc::new(renewtwin_engine::store::Store::in_memory(renewtwin_engine::store::ALL).expect("database"));
-    let state = AppState { scene: Arc::new(wire), live, clock: sim.commands(), plan: plan.clone(), store: store.clone(), open_controls: false, analytics: Default::default() };
-    tokio::spawn(server::serve(listener, state, async {
-        let _ = rx.await;
-    }));
-    Running { addr, plan, store, shutdown: Some(tx), sim: Some(sim) }
+    common::start(scene::load(&SceneSource::Default, None, &ImportConfig::default(), None).expect("the default scene loads"), 0.0).await
 }
 
 struct Reply {

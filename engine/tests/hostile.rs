@@ -2,58 +2,20 @@
 //! thousands of idle connections. Each case checks that the offender is refused or dropped,
 //! that the server stays up, and that a well-behaved viewer keeps getting its deltas.
 
-use std::sync::Arc;
+mod common;
+
+use common::Running;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use renewtwin_engine::scene::{self, SceneStatic};
-use renewtwin_engine::server::{self, AppState};
-use renewtwin_engine::sim::{self, SimConfig, SimInput};
-use renewtwin_importers::ImportConfig;
 use renewtwin_protocol::{ClientHello, ClientMsg, PROTOCOL_VERSION, ServerMsg};
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// The built-in default scene, through the real generator and importer.
-fn default_scene() -> scene::LoadedScene {
-    let manifest = scene::Manifest::parse("default", scene::DEFAULT_MANIFEST).expect("the default manifest parses");
-    scene::load_manifest(manifest, None, None, &ImportConfig::default()).expect("the default scene loads")
-}
-
-struct Running {
-    addr: std::net::SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    sim: Option<sim::SimHandle>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(sim) = self.sim.take() {
-            sim.stop();
-        }
-    }
-}
-
 async fn start() -> Running {
-    let loaded = default_scene();
-    let wire = SceneStatic::build(&loaded).expect("the scene encodes");
-    let config = SimConfig { speed: 20.0, tick: Duration::from_millis(20), ..SimConfig::default() };
-    let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).expect("simulation starts");
-    let plan = Arc::new(renewtwin_engine::renewal::control::PlanControl::from_scene(loaded, None, sim.plans()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let store = Arc::new(renewtwin_engine::store::Store::in_memory(renewtwin_engine::store::ALL).expect("database"));
-    let state = AppState { scene: Arc::new(wire), live, clock: sim.commands(), plan, store, open_controls: false, analytics: Default::default() };
-    tokio::spawn(server::serve(listener, state, async {
-        let _ = rx.await;
-    }));
-    Running { addr, shutdown: Some(tx), sim: Some(sim) }
+    common::start(common::default_scene(), 20.0).await
 }
 
 fn encode(msg: &ClientMsg) -> Message {

@@ -2,34 +2,17 @@
 //! generator and IFC importer, served on port 0, and a WebSocket client checks that the scene
 //! and live updates arrive. HTTP endpoints are checked over a plain TCP connection.
 
-use std::sync::Arc;
+mod common;
+
+use common::Running;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use renewtwin_engine::scene::{self, SceneSource, SceneStatic};
-use renewtwin_engine::server::{self, AppState};
-use renewtwin_engine::sim::{self, SimConfig, SimInput};
+use renewtwin_engine::scene::{self, SceneSource};
 use renewtwin_importers::ImportConfig;
 use renewtwin_protocol::{ClientMsg, ServerMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
-
-struct Running {
-    addr: std::net::SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    sim: Option<sim::SimHandle>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(sim) = self.sim.take() {
-            sim.stop();
-        }
-    }
-}
 
 async fn start_default_scene(speed: f64) -> Running {
     let loaded = scene::load(&SceneSource::Default, None, &ImportConfig::default(), None).expect("the default scene loads");
@@ -37,19 +20,7 @@ async fn start_default_scene(speed: f64) -> Running {
 }
 
 async fn start(loaded: scene::LoadedScene, speed: f64) -> Running {
-    let wire = SceneStatic::build(&loaded).expect("the scene encodes");
-    let config = SimConfig { speed, tick: Duration::from_millis(20), ..SimConfig::default() };
-    let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).expect("simulation starts");
-    let plan = Arc::new(renewtwin_engine::renewal::control::PlanControl::from_scene(loaded, None, sim.plans()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let store = Arc::new(renewtwin_engine::store::Store::in_memory(renewtwin_engine::store::ALL).expect("database"));
-    let state = AppState { scene: Arc::new(wire), live, clock: sim.commands(), plan, store, open_controls: false, analytics: Default::default() };
-    tokio::spawn(server::serve(listener, state, async {
-        let _ = rx.await;
-    }));
-    Running { addr, shutdown: Some(tx), sim: Some(sim) }
+    common::start(loaded, speed).await
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {

@@ -2,14 +2,12 @@
 //! number and scene hash, subscriptions, and the JSON form. The default scene is loaded through
 //! the real generator and importer and served on port 0.
 
-use std::sync::Arc;
+mod common;
+
+use common::Running;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use renewtwin_engine::scene::{self, SceneStatic};
-use renewtwin_engine::server::{self, AppState};
-use renewtwin_engine::sim::{self, SimConfig, SimInput};
-use renewtwin_importers::ImportConfig;
 use renewtwin_protocol::{
     ClientHello, ClientMsg, Layers, PROTOCOL_VERSION, Resume, ResyncReason, SceneHash, SceneHeader, ServerMsg, StateDelta,
     Subscription,
@@ -18,44 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// The built-in default scene, through the real generator and importer.
-fn default_scene() -> scene::LoadedScene {
-    let manifest = scene::Manifest::parse("default", scene::DEFAULT_MANIFEST).expect("the default manifest parses");
-    scene::load_manifest(manifest, None, None, &ImportConfig::default()).expect("the default scene loads")
-}
-
-struct Running {
-    addr: std::net::SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    sim: Option<sim::SimHandle>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(sim) = self.sim.take() {
-            sim.stop();
-        }
-    }
-}
-
 async fn start(speed: f64) -> Running {
-    let loaded = default_scene();
-    let wire = SceneStatic::build(&loaded).expect("the scene encodes");
-    let config = SimConfig { speed, tick: Duration::from_millis(20), ..SimConfig::default() };
-    let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).expect("simulation starts");
-    let plan = Arc::new(renewtwin_engine::renewal::control::PlanControl::from_scene(loaded, None, sim.plans()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let store = Arc::new(renewtwin_engine::store::Store::in_memory(renewtwin_engine::store::ALL).expect("database"));
-    let state = AppState { scene: Arc::new(wire), live, clock: sim.commands(), plan, store, open_controls: false, analytics: Default::default() };
-    tokio::spawn(server::serve(listener, state, async {
-        let _ = rx.await;
-    }));
-    Running { addr, shutdown: Some(tx), sim: Some(sim) }
+    common::start(common::default_scene(), speed).await
 }
 
 fn hello(resume: Option<Resume>, geometry: bool) -> ClientMsg {

@@ -1,0 +1,67 @@
+//! What the in-process server tests share: the default scene through the real generator and
+//! importer, and a server on port 0 with its simulation, stopped when dropped.
+
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use renewtwin_engine::renewal::control::PlanControl;
+use renewtwin_engine::scene::{self, SceneStatic};
+use renewtwin_engine::server::{self, AppState};
+use renewtwin_engine::sim::{self, SimConfig, SimInput};
+use renewtwin_engine::store::Store;
+use renewtwin_importers::ImportConfig;
+
+/// The built-in default scene, through the real generator and importer.
+pub fn default_scene() -> scene::LoadedScene {
+    let manifest = scene::Manifest::parse("default", scene::DEFAULT_MANIFEST).expect("the default manifest parses");
+    scene::load_manifest(manifest, None, None, &ImportConfig::default()).expect("the default scene loads")
+}
+
+/// A server running in this process; dropping it shuts the server and the simulation down.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub plan: Arc<PlanControl>,
+    pub store: Arc<Store>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    sim: Option<sim::SimHandle>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(sim) = self.sim.take() {
+            sim.stop();
+        }
+    }
+}
+
+/// Serves `loaded` on 127.0.0.1 port 0 with an in-memory database, the clock running at
+/// `speed` simulated days per second and ticking every 20 ms.
+pub async fn start(loaded: scene::LoadedScene, speed: f64) -> Running {
+    let wire = SceneStatic::build(&loaded).expect("the scene encodes");
+    let config = SimConfig { speed, tick: Duration::from_millis(20), ..SimConfig::default() };
+    let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).expect("simulation starts");
+    let plan = Arc::new(PlanControl::from_scene(loaded, None, sim.plans()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let store = Arc::new(Store::in_memory(renewtwin_engine::store::ALL).expect("database"));
+    let state = AppState {
+        scene: Arc::new(wire),
+        live,
+        clock: sim.commands(),
+        plan: plan.clone(),
+        store: store.clone(),
+        open_controls: false,
+        analytics: Default::default(),
+    };
+    tokio::spawn(server::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    Running { addr, plan, store, shutdown: Some(tx), sim: Some(sim) }
+}
