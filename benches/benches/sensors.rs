@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
                 t.set(t.get() + 1);
                 second(t.get())
             },
-            |batch| ingest(&setup, &store, &batch, T0 + 86_400, &[], None).expect("ingested"),
+            |batch| ingest(&setup, &store, &batch, T0 + 86_400, None).expect("ingested"),
             criterion::BatchSize::LargeInput,
         )
     });

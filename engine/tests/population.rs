@@ -2,11 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use renewtwin_engine::population::disruption::{detour_around, disruption_of};
+use renewtwin_engine::population::config::{PlaceConfig, PopulationConfig};
+use renewtwin_engine::population::disruption::{combine, detour_around, disruption_of};
 use renewtwin_engine::population::gravity::{Place, flows};
-use renewtwin_engine::population::site::{Home, Rect};
+use renewtwin_engine::population::site::{Home, Rect, Site};
+use renewtwin_engine::population::{PopulationModel, TaskPlanDisruption};
+use renewtwin_engine::renewal::plan::{ElementSchedule, Plan, Step, TaskWindow};
 use renewtwin_engine::scene::manifest::Action;
-use renewtwin_engine::sensors::works::{BuildingWorks, TaskSite};
+use renewtwin_engine::sensors::setup::Analytics;
+use renewtwin_engine::sensors::works::{BuildingWorks, TaskSite, Works, loose_window};
 
 fn home(building: usize, x: f64, residents: f64) -> Home {
     Home {
@@ -68,10 +72,137 @@ fn works_on_a_building_disrupt_its_households_and_the_neighbours_whose_path_it_c
     };
     let d = disruption_of(&task, &homes, &places, &f, 3.0);
     assert_eq!(d.households, 30.0, "20 households at home 0 (path closed) and 10 at home 1 (works at home)");
-    let reasons: Vec<&str> = d.flows.iter().map(|x| x.reason).collect();
+    let reasons: Vec<&str> = d.pieces[0].flows.iter().map(|x| x.reason).collect();
     assert_eq!(reasons, vec!["path closed", "works at home"]);
     // The zone is 16 m square (10 m grown by 3 m each side), crossed through the middle:
     // 16 m extra each way, 32 m per round trip.
-    assert!((d.flows[0].detour_m - 32.0).abs() < 1e-9, "{}", d.flows[0].detour_m);
-    assert!((d.detour_km_per_day - 50.0 * 0.032).abs() < 1e-9);
+    assert!((d.pieces[0].flows[0].detour_m - 32.0).abs() < 1e-9, "{}", d.pieces[0].flows[0].detour_m);
+    assert_eq!(d.pieces.len(), 1);
+    assert!((d.pieces[0].detour_km_per_day - 50.0 * 0.032).abs() < 1e-9);
+    assert!((d.pieces[0].trips_per_day - 75.0).abs() < 1e-9, "both homes' 75 trips");
+}
+
+/// Two homes (20 households of 50 residents at x = 0, 10 of 25 at x = 40), one stop at x = 80,
+/// one round trip per resident a day, and two per-building tasks: `facade` works building 0 on
+/// days 0–9 and building 1 on days 10–19; `windows` works building 0 on days 5–9 and building 1
+/// on days 10–14.
+fn two_buildings_two_tasks() -> (PopulationModel, Plan) {
+    let homes = vec![home(0, 0.0, 50.0), home(1, 40.0, 25.0)];
+    let config = PopulationConfig {
+        trips_per_resident: [("stop".to_owned(), 1.0)].into_iter().collect(),
+        places: vec![PlaceConfig { kind: "stop".into(), name: "stop".into(), x: 80.0, y: 0.0, weight: 1.0 }],
+        ..PopulationConfig::default()
+    };
+    let task = |id: &str, elements: [usize; 2]| TaskSite {
+        id: id.into(),
+        action: Action::Retrofit,
+        buildings: (0..2).map(|b| BuildingWorks { building: b, elements: vec![elements[b]], rect: homes[b].rect }).collect(),
+        loose: Vec::new(),
+    };
+    let works = Works { tasks: vec![task("facade", [0, 1]), task("windows", [2, 3])] };
+    let site = Site { homes: homes.clone(), ..Site::default() };
+    let model = PopulationModel::new(&config, &site, &works);
+    let window = |id: &str, start: i32, end: i32| TaskWindow {
+        id: id.into(),
+        name: id.into(),
+        project: 0,
+        action: Action::Retrofit,
+        start: Some(start),
+        end: Some(end),
+        elements: 2,
+        buildings: [0, 1].into_iter().collect(),
+        cost: 0.0,
+        noisy: true,
+    };
+    let step = |start: i32, end: i32| ElementSchedule(vec![Step { start, end, action: Action::Retrofit }]);
+    let plan = Plan {
+        tasks: vec![window("facade", 0, 20), window("windows", 5, 15)],
+        schedules: vec![step(0, 10), step(10, 20), step(5, 10), step(10, 15)],
+        end: 20,
+        ..Plan::default()
+    };
+    (model, plan)
+}
+
+#[test]
+fn a_per_building_task_disrupts_each_building_only_while_that_building_is_worked() {
+    // While building 0 is worked (days 0–9) its 50 trips a day are disrupted (works at home);
+    // while building 1 is worked (days 10–19) its 25 trips are, and home 0's 50 trips detour
+    // 32 m round its 16 m zone: 10 × 50 + 10 × 75 = 1250 trip-days, 10 × 50 × 0.032 = 16 km.
+    // Counting every building for the whole window would give 20 × 75 = 1500.
+    let (model, plan) = two_buildings_two_tasks();
+    let d = model.plan_disruption(&plan);
+    assert_eq!(d.households_disrupted, 30.0);
+    assert_eq!(d.residents_disrupted, 75.0);
+    assert_eq!(d.disruption_days, 20);
+    assert_eq!(d.household_days, 10.0 * 20.0 + 10.0 * 30.0);
+    assert!((d.trip_days_disrupted - 1250.0).abs() < 1e-9, "{}", d.trip_days_disrupted);
+    assert!((d.detour_km - 16.0).abs() < 1e-9, "{}", d.detour_km);
+    assert!((d.peak_trips_per_day - 75.0).abs() < 1e-9);
+    // On their own: facade as above; windows 5 days at building 0 and 5 at building 1.
+    let by_task = |id: &str| d.tasks.iter().find(|t| t.task == id).cloned().expect("task listed");
+    let close = |a: &TaskPlanDisruption, trips: f64, km: f64| (a.trip_days - trips).abs() < 1e-9 && (a.detour_km - km).abs() < 1e-9;
+    let (facade, windows) = (by_task("facade"), by_task("windows"));
+    assert!(close(&facade, 1250.0, 16.0) && facade.days == 20 && facade.households == 30.0, "{facade:?}");
+    assert!(close(&windows, 5.0 * 50.0 + 5.0 * 75.0, 8.0) && windows.days == 10, "{windows:?}");
+}
+
+#[test]
+fn a_trip_disrupted_by_two_tasks_on_the_same_day_counts_once() {
+    // Days 5–9 both tasks work building 0, days 10–14 both work building 1: the plan's total
+    // (1250) is the facade's alone, not facade + windows (1250 + 625).
+    let (model, plan) = two_buildings_two_tasks();
+    let d = model.plan_disruption(&plan);
+    let sum: f64 = d.tasks.iter().map(|t| t.trip_days).sum();
+    assert!((sum - 1875.0).abs() < 1e-9, "{sum}");
+    assert!((d.trip_days_disrupted - 1250.0).abs() < 1e-9);
+    let day3 = model.disruption_on(&plan, 3);
+    assert_eq!((day3.tasks.clone(), day3.households), (vec!["facade".to_owned()], 20.0));
+    assert!((day3.trips_per_day - 50.0).abs() < 1e-9, "{}", day3.trips_per_day);
+    let day12 = model.disruption_on(&plan, 12);
+    assert_eq!(day12.tasks, vec!["facade".to_owned(), "windows".to_owned()]);
+    assert_eq!(day12.households, 30.0);
+    assert!((day12.trips_per_day - 75.0).abs() < 1e-9, "{}", day12.trips_per_day);
+    assert_eq!(model.disruption_on(&plan, 20).households, 0.0, "nothing after the works");
+}
+
+#[test]
+fn a_trench_work_front_takes_each_section_in_turn() {
+    // 4 sections over 10 days: days 0–2, 3–4, 5–7, 8–9 (⌊i · 4 / 10⌋ = k).
+    let windows: Vec<(i32, i32)> = (0..4).map(|k| loose_window(k, 4, 100, 110)).collect();
+    assert_eq!(windows, vec![(100, 103), (103, 105), (105, 108), (108, 110)]);
+    // 4 sections over 2 days: two a day.
+    let windows: Vec<(i32, i32)> = (0..4).map(|k| loose_window(k, 4, 0, 2)).collect();
+    assert_eq!(windows, vec![(0, 1), (0, 1), (1, 2), (1, 2)]);
+}
+
+#[test]
+fn the_default_scene_s_per_building_tasks_disrupt_a_fraction_of_what_whole_window_counting_gave() {
+    // Regression: every worked building used to count for the whole window of a per-building
+    // task (222 households / 501,540 trip-days for the default scene's base plan).
+    let manifest = renewtwin_engine::scene::Manifest::parse("default", renewtwin_engine::scene::DEFAULT_MANIFEST).expect("parses");
+    let loaded = renewtwin_engine::scene::load_manifest(manifest, None, None, &renewtwin_importers::ImportConfig::default()).expect("loads");
+    let analytics = Analytics::prepare(&loaded.manifest, &loaded.model, None).expect("analytics");
+    let model = &analytics.population;
+    let d = model.plan_disruption(&loaded.plan);
+    let all_trips: f64 = model.flows.iter().map(|f| f.trips_per_day).sum();
+    let all_households: f64 = model.homes.iter().map(|h| h.households).sum();
+    assert!(d.households_disrupted > 0.0 && d.households_disrupted <= all_households + 1e-9);
+    assert!(d.peak_trips_per_day <= all_trips + 1e-9, "no day disrupts more trips than are made");
+    assert!(d.trip_days_disrupted <= all_trips * f64::from(d.disruption_days) + 1e-6);
+    assert!(d.household_days <= all_households * f64::from(d.disruption_days) + 1e-6);
+    let window = loaded.plan.tasks.iter().find(|t| t.id == "facade-walls").expect("facade task");
+    let days = f64::from(window.end.expect("runs") - window.start.expect("runs"));
+    let site = model.tasks.iter().find(|t| t.task == "facade-walls").expect("facade disruption");
+    assert_eq!(site.buildings_worked.len(), model.homes.len(), "the facade task works every building");
+    let (_, flows) = combine(&site.pieces);
+    let whole_window: f64 = flows.iter().map(|f| model.flows[f.flow].trips_per_day).sum::<f64>() * days;
+    let facade = d.tasks.iter().find(|t| t.task == "facade-walls").expect("facade listed");
+    assert!(
+        facade.trip_days < 0.5 * whole_window,
+        "{} trip-days building by building vs {whole_window} counting every building for all {days} days",
+        facade.trip_days
+    );
+    let sum_of_tasks: f64 = d.tasks.iter().map(|t| t.trip_days).sum();
+    assert!(d.trip_days_disrupted < sum_of_tasks, "overlapping tasks count a trip once a day");
 }

@@ -82,7 +82,7 @@ fn ingestion_rejects_unknown_simulated_implausible_and_mistimed_readings_naming_
         reading("n1", NOW + 3600, 60.0),
         IncomingReading { max: Some(50.0), ..reading("n1", at(13), 60.0) },
     ];
-    let report = ingest(&setup, &store, &batch, NOW, &[], None).expect("ingested");
+    let report = ingest(&setup, &store, &batch, NOW, None).expect("ingested");
     assert_eq!(report.accepted, 1);
     let rejected: Vec<usize> = report.rejected.iter().map(|r| r.index).collect();
     assert_eq!(rejected, vec![1, 2, 3, 4, 5, 6, 7, 8]);
@@ -98,9 +98,9 @@ fn ingestion_is_idempotent_on_sensor_and_time_and_takes_late_readings_in_order()
     let setup = setup();
     let store = Store::in_memory(ALL).expect("database");
     let batch = vec![reading("n1", at(12), 60.0), reading("n1", at(10), 50.0), reading("n1", at(10), 99.0), reading("n1", at(11), 55.0)];
-    let first = ingest(&setup, &store, &batch, NOW, &[], None).expect("first");
+    let first = ingest(&setup, &store, &batch, NOW, None).expect("first");
     assert_eq!((first.accepted, first.duplicates), (3, 1), "the repeat inside the batch is a duplicate");
-    let again = ingest(&setup, &store, &batch, NOW, &[], None).expect("again");
+    let again = ingest(&setup, &store, &batch, NOW, None).expect("again");
     assert_eq!((again.accepted, again.duplicates), (0, 4), "posting the same batch twice stores nothing new");
     let conn = store.lock().expect("lock");
     let buckets = series::series(&conn, "n1", at(0), at(24), 3600).expect("series");
@@ -113,7 +113,7 @@ fn a_batch_over_the_bound_is_refused_whole() {
     let setup = setup();
     let store = Store::in_memory(ALL).expect("database");
     let batch: Vec<IncomingReading> = (0..101).map(|i| reading("n1", at(0) + i, 50.0)).collect();
-    let err = ingest(&setup, &store, &batch, NOW, &[], None).expect_err("too many");
+    let err = ingest(&setup, &store, &batch, NOW, None).expect_err("too many");
     assert!(matches!(err, IngestError::TooMany { count: 101, max: 100 }), "{err}");
 }
 
@@ -148,10 +148,10 @@ fn a_pm10_reading_above_the_provincial_limit_alerts_and_is_stored_once() {
     let setup = setup();
     let store = Store::in_memory(ALL).expect("database");
     let batch = vec![reading("d1", at(10), 80.0), reading("d1", at(11), 95.5)];
-    let report = ingest(&setup, &store, &batch, NOW, &[], None).expect("ingested");
+    let report = ingest(&setup, &store, &batch, NOW, None).expect("ingested");
     assert_eq!(report.alerts.len(), 1);
     assert_eq!((report.alerts[0].rule.as_str(), report.alerts[0].value, report.alerts[0].limit), ("pm10", 95.5, 80.0));
-    let again = ingest(&setup, &store, &batch, NOW, &[], None).expect("again");
+    let again = ingest(&setup, &store, &batch, NOW, None).expect("again");
     assert!(again.alerts.is_empty(), "the same exceedance is not raised twice");
     let stored = series::alerts(&store.lock().expect("lock"), 0, i64::MAX, 10).expect("alerts");
     assert_eq!(stored.len(), 1);

@@ -4,6 +4,11 @@
 //! ([`disruption`]). The layer is served at `GET /api/population`; its per-scenario totals feed
 //! the scenario indicators of `renewtwin simulate`.
 //!
+//! A task disrupts piece by piece: each building it works in only while that building is
+//! worked, each trench section only while the work front is there ([`Works::pieces`]), and a
+//! plan's totals are summed day by day over the pieces worked that day, so a trip disrupted by
+//! two tasks at once counts once.
+//!
 //! [`PopulationPlugin`] only registers; [`PopulationSystems::Track`] sums, once per simulated
 //! day, what the tasks at work disrupt that day.
 
@@ -25,7 +30,7 @@ use crate::renewal::plan::Plan;
 use crate::renewal::{RenewalPlan, RenewalSystems, SimClock};
 use crate::sensors::SensorFeed;
 use crate::sensors::works::Works;
-use disruption::{TaskDisruption, disruption_of};
+use disruption::{PieceDisruption, TaskDisruption, combine, disruption_of};
 use gravity::{Flow, Place};
 use site::{Home, Site};
 
@@ -44,20 +49,48 @@ pub struct PopulationModel {
     pub places: Vec<Place>,
     /// Daily flows.
     pub flows: Vec<Flow>,
-    /// What each task disrupts while it runs.
+    /// What each task disrupts, piece by piece.
     pub tasks: Vec<TaskDisruption>,
+    /// Every task's works, to place the pieces in a plan's days.
+    #[serde(skip)]
+    works: Works,
 }
 
-/// A plan's disruption totals: the population input to the scenario indicators.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A plan's disruption totals: the population input to the scenario indicators. Each day
+/// counts the pieces of works worked that day (see [`disruption::combine`]): a flow disrupted
+/// by two tasks on the same day counts once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PlanDisruption {
-    /// Households disrupted by any task that runs (each counted once).
+    /// Households disrupted on some day (each counted once).
     pub households_disrupted: f64,
     /// Residents of those households.
     pub residents_disrupted: f64,
-    /// Σ over tasks of disrupted round trips a day × days the task runs.
+    /// Σ over days of the households disrupted that day.
+    pub household_days: f64,
+    /// Days on which something is disrupted.
+    pub disruption_days: i32,
+    /// Σ over days of the round trips disrupted that day.
     pub trip_days_disrupted: f64,
-    /// Σ over tasks of extra walking a day × days, km.
+    /// Most round trips disrupted on one day.
+    pub peak_trips_per_day: f64,
+    /// Σ over days of the extra walking that day, km.
+    pub detour_km: f64,
+    /// The same for each task on its own.
+    pub tasks: Vec<TaskPlanDisruption>,
+}
+
+/// What one task of a plan disrupts over its run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskPlanDisruption {
+    /// Task id.
+    pub task: String,
+    /// Households disrupted on some day of it.
+    pub households: f64,
+    /// Days on which it disrupts something.
+    pub days: i32,
+    /// Σ over days of the round trips it disrupts.
+    pub trip_days: f64,
+    /// Σ over days of the extra walking it causes, km.
     pub detour_km: f64,
 }
 
@@ -74,6 +107,21 @@ pub struct DisruptionToday {
     pub trips_per_day: f64,
 }
 
+/// A piece of works of a plan with the days it is worked: (task index in the plan, piece,
+/// first day, day after the last).
+type Worked<'a> = (usize, &'a PieceDisruption, i32, i32);
+
+/// Sums over a run of days.
+#[derive(Debug, Default)]
+struct Sum {
+    homes: BTreeSet<usize>,
+    household_days: f64,
+    days: i32,
+    trip_days: f64,
+    peak: f64,
+    detour_km: f64,
+}
+
 impl PopulationModel {
     /// Builds the model of `site` with the works of every task.
     pub fn new(config: &PopulationConfig, site: &Site, works: &Works) -> Self {
@@ -85,57 +133,115 @@ impl PopulationModel {
             .map(|t| disruption_of(t, &site.homes, &places, &flows, config.work_zone_buffer_m))
             .collect();
         Self {
-            model: "production-constrained gravity model T_ij = O_i·D_j·exp(-d_ij/decay) / Σ_k D_k·exp(-d_ik/decay) on straight-line paths; works close paths through their footprints grown by the buffer, detours go round the zone's boundary",
+            model: "production-constrained gravity model T_ij = O_i·D_j·exp(-d_ij/decay) / Σ_k D_k·exp(-d_ik/decay) on straight-line paths; works close paths through their footprints grown by the buffer only on the days each building or trench section is worked, detours go round the zone's boundary",
             decay_m: config.decay_m,
             work_zone_buffer_m: config.work_zone_buffer_m,
             homes: site.homes.clone(),
             places,
             flows,
             tasks,
+            works: works.clone(),
         }
     }
 
-    fn households_of(&self, tasks: &[&TaskDisruption]) -> (f64, f64) {
-        let mut homes = BTreeSet::new();
-        for t in tasks {
-            homes.extend(t.buildings_worked.iter().filter_map(|b| self.homes.iter().position(|h| h.building == *b)));
-            homes.extend(t.flows.iter().filter_map(|d| self.flows.get(d.flow)).map(|f| f.home));
+    /// Every piece of `plan`'s tasks with the days it is worked.
+    fn worked<'a>(&'a self, plan: &Plan) -> Vec<Worked<'a>> {
+        let mut out = Vec::new();
+        for (ti, w) in plan.tasks.iter().enumerate() {
+            let Some(t) = self.tasks.iter().find(|t| t.task == w.id) else { continue };
+            for piece in self.works.pieces(plan, w) {
+                if let Some(p) = t.pieces.iter().find(|p| p.key == piece.key) {
+                    out.push((ti, p, piece.start, piece.end));
+                }
+            }
         }
+        out
+    }
+
+    /// Adds what `pieces` disrupt together on each of `days` days to `sum`.
+    fn add<'a>(&self, sum: &mut Sum, pieces: impl IntoIterator<Item = &'a PieceDisruption>, days: i32) {
+        let (mut homes, flows) = combine(pieces);
+        if homes.is_empty() && flows.is_empty() {
+            return;
+        }
+        homes.extend(flows.iter().filter_map(|d| self.flows.get(d.flow)).map(|f| f.home));
+        sum.household_days += self.households_of(&homes).0 * f64::from(days);
+        sum.homes.extend(homes);
+        let trips: f64 = flows.iter().filter_map(|d| self.flows.get(d.flow)).map(|f| f.trips_per_day).sum();
+        let detour: f64 = flows.iter().filter_map(|d| self.flows.get(d.flow).map(|f| f.trips_per_day * d.detour_m / 1000.0)).sum();
+        sum.days += days;
+        sum.trip_days += trips * f64::from(days);
+        sum.detour_km += detour * f64::from(days);
+        sum.peak = sum.peak.max(trips);
+    }
+
+    /// Sums `worked` day by day: between consecutive start and end days the same pieces are
+    /// worked, so each such run of days is combined once.
+    fn sweep(&self, worked: &[Worked<'_>]) -> Sum {
+        let mut bounds: Vec<i32> = worked.iter().flat_map(|w| [w.2, w.3]).collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut sum = Sum::default();
+        for pair in bounds.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            self.add(&mut sum, worked.iter().filter(|w| w.2 <= a && a < w.3).map(|w| w.1), b - a);
+        }
+        sum
+    }
+
+    fn households_of(&self, homes: &BTreeSet<usize>) -> (f64, f64) {
         homes.iter().filter_map(|&h| self.homes.get(h)).fold((0.0, 0.0), |(a, b), h| (a + h.households, b + h.residents))
     }
 
     /// The disruption totals of `plan`.
     pub fn plan_disruption(&self, plan: &Plan) -> PlanDisruption {
-        let mut running = Vec::new();
-        let (mut trip_days, mut detour_km) = (0.0, 0.0);
-        for w in &plan.tasks {
-            let (Some(s), Some(e)) = (w.start, w.end) else { continue };
-            let Some(t) = self.tasks.iter().find(|t| t.task == w.id) else { continue };
-            let days = f64::from((e - s).max(0));
-            trip_days += t.trips_per_day * days;
-            detour_km += t.detour_km_per_day * days;
-            running.push(t);
+        let worked = self.worked(plan);
+        let tasks = plan
+            .tasks
+            .iter()
+            .enumerate()
+            .filter_map(|(ti, w)| {
+                let mine: Vec<Worked<'_>> = worked.iter().filter(|p| p.0 == ti).copied().collect();
+                if mine.is_empty() {
+                    return None;
+                }
+                let s = self.sweep(&mine);
+                Some(TaskPlanDisruption {
+                    task: w.id.clone(),
+                    households: self.households_of(&s.homes).0,
+                    days: s.days,
+                    trip_days: s.trip_days,
+                    detour_km: s.detour_km,
+                })
+            })
+            .collect();
+        let all = self.sweep(&worked);
+        let (households, residents) = self.households_of(&all.homes);
+        PlanDisruption {
+            households_disrupted: households,
+            residents_disrupted: residents,
+            household_days: all.household_days,
+            disruption_days: all.days,
+            trip_days_disrupted: all.trip_days,
+            peak_trips_per_day: all.peak,
+            detour_km: all.detour_km,
+            tasks,
         }
-        let (households, residents) = self.households_of(&running);
-        PlanDisruption { households_disrupted: households, residents_disrupted: residents, trip_days_disrupted: trip_days, detour_km }
     }
 
     /// What the tasks of `plan` at work on `day` disrupt.
     pub fn disruption_on(&self, plan: &Plan, day: i32) -> DisruptionToday {
-        let running: Vec<&TaskDisruption> = plan
-            .tasks
-            .iter()
-            .filter(|w| matches!((w.start, w.end), (Some(s), Some(e)) if s <= day && day < e))
-            .filter_map(|w| self.tasks.iter().find(|t| t.task == w.id))
-            .filter(|t| !t.flows.is_empty() || !t.buildings_worked.is_empty())
-            .collect();
-        let (households, _) = self.households_of(&running);
-        DisruptionToday {
-            day: Some(day),
-            tasks: running.iter().map(|t| t.task.clone()).collect(),
-            households,
-            trips_per_day: running.iter().map(|t| t.trips_per_day).sum(),
+        let worked: Vec<Worked<'_>> = self.worked(plan).into_iter().filter(|w| w.2 <= day && day < w.3).collect();
+        let mut sum = Sum::default();
+        self.add(&mut sum, worked.iter().map(|w| w.1), 1);
+        let mut tasks: Vec<String> = Vec::new();
+        for w in &worked {
+            let id = &plan.tasks[w.0].id;
+            if (!w.1.flows.is_empty() || !w.1.homes_worked.is_empty()) && !tasks.contains(id) {
+                tasks.push(id.clone());
+            }
         }
+        DisruptionToday { day: Some(day), tasks, households: self.households_of(&sum.homes).0, trips_per_day: sum.trip_days }
     }
 }
 

@@ -61,8 +61,7 @@ async fn post_readings(State(state): State<AppState>, ConnectInfo(peer): Connect
     let hub = state.analytics.clone();
     let store = state.store.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let today = hub.today();
-        let report = ingest(hub.setup(), &store, &batch.readings, now(), &today.active, today.weather.as_ref());
+        let report = ingest(hub.setup(), &store, &batch.readings, now(), hub.plan().as_deref());
         if let Ok(r) = &report {
             hub.announce(&r.alerts);
         }
@@ -209,8 +208,7 @@ pub async fn ingest_wire(state: &AppState, readings: Vec<renewtwin_protocol::Sen
         .map(|r| super::ingest::IncomingReading { sensor: r.sensor, t: r.t, value: r.value, max: r.max })
         .collect();
     let result = tokio::task::spawn_blocking(move || {
-        let today = hub.today();
-        let report = ingest(hub.setup(), &store, &batch, now(), &today.active, today.weather.as_ref());
+        let report = ingest(hub.setup(), &store, &batch, now(), hub.plan().as_deref());
         if let Ok(r) = &report {
             hub.announce(&r.alerts);
         }

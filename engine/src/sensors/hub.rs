@@ -1,7 +1,7 @@
 //! What the analytics share with the server: the sensor setup, the database, a broadcast of
-//! sensor and alert messages for WebSocket viewers, the most recent alerts, today's works
-//! and weather (the evidence for alerts on real readings), and the latest risk and population
-//! layers as JSON. The simulation thread writes it; request handlers read it.
+//! sensor and alert messages for WebSocket viewers, the most recent alerts, the simulated
+//! day's works and weather, the plan being played (real readings are explained by the works
+//! it has at their own time), and the latest risk and population layers as JSON. The simulation thread writes it; request handlers read it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
@@ -15,6 +15,7 @@ use super::rules::Alert;
 use super::series::{OnDuplicate, insert_readings, retain, upsert_alert};
 use super::simulate::SensorSetup;
 use super::works::ActiveWork;
+use crate::renewal::plan::Plan;
 use crate::store::Store;
 
 /// Alerts kept in memory for `/api/alerts` when there is no database.
@@ -41,6 +42,7 @@ pub struct AnalyticsHub {
     tx: broadcast::Sender<Arc<ServerMsg>>,
     recent: RwLock<VecDeque<Alert>>,
     today: RwLock<Today>,
+    plan: RwLock<Option<Arc<Plan>>>,
     risk: RwLock<Arc<serde_json::Value>>,
     population: RwLock<Arc<serde_json::Value>>,
 }
@@ -65,6 +67,7 @@ impl AnalyticsHub {
             tx,
             recent: RwLock::new(VecDeque::new()),
             today: RwLock::new(Today::default()),
+            plan: RwLock::new(None),
             risk: RwLock::new(Arc::new(serde_json::Value::Null)),
             population: RwLock::new(Arc::new(serde_json::Value::Null)),
         }
@@ -150,6 +153,16 @@ impl AnalyticsHub {
     /// Today's works and weather.
     pub fn today(&self) -> Today {
         read(&self.today)
+    }
+
+    /// Records the plan the simulation plays (the works that explain real readings).
+    pub fn set_plan(&self, plan: Arc<Plan>) {
+        *self.plan.write().unwrap_or_else(|p| p.into_inner()) = Some(plan);
+    }
+
+    /// The plan the simulation plays, once it has started.
+    pub fn plan(&self) -> Option<Arc<Plan>> {
+        read(&self.plan)
     }
 
     /// Replaces the risk layer.

@@ -2,16 +2,17 @@
 //! reading (known real sensor, finite value in the kind's plausible range, a timestamp after
 //! 2000 and not in the future), stored idempotently on (sensor, t) — a repeated reading is a
 //! duplicate, not an error, and late readings simply fall into their place in the series —
-//! and checked against the limits.
+//! and checked against the limits. An alert's evidence is the works the plan has at the
+//! readings' own time (their local date as a plan day), not whatever the simulation shows now.
 
 use serde::{Deserialize, Serialize};
 
-use super::emission::DayWeather;
+use super::emission::weather_on;
 use super::rules::{Alert, alerts_for};
 use super::series::{OnDuplicate, insert_readings, upsert_alert};
 use super::simulate::SensorSetup;
-use super::works::ActiveWork;
 use super::{Reading, SensorSource};
+use crate::renewal::plan::Plan;
 use crate::store::{Store, StoreError};
 
 /// Earliest timestamp accepted: 2000-01-01T00:00:00Z.
@@ -133,16 +134,10 @@ fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-/// Validates, stores and checks `batch`; `active` and `weather` are today's works and weather
-/// (the evidence of any alert).
-pub fn ingest(
-    setup: &SensorSetup,
-    store: &Store,
-    batch: &[IncomingReading],
-    now: i64,
-    active: &[ActiveWork],
-    weather: Option<&DayWeather>,
-) -> Result<IngestReport, IngestError> {
+/// Validates, stores and checks `batch`. The evidence of an alert is what `plan` has at work on
+/// the local date of the readings that raise it (and that day's modelled weather); with no plan
+/// (the simulation has not started), alerts carry their readings only.
+pub fn ingest(setup: &SensorSetup, store: &Store, batch: &[IncomingReading], now: i64, plan: Option<&Plan>) -> Result<IngestReport, IngestError> {
     if batch.len() > setup.config.max_batch {
         return Err(IngestError::TooMany { count: batch.len(), max: setup.config.max_batch });
     }
@@ -150,13 +145,17 @@ pub fn ingest(
     let mut conn = store.lock()?;
     let accepted = insert_readings(&mut conn, &valid, "real", OnDuplicate::Keep).map_err(|e| store.err(e))?;
     let mut alerts = Vec::new();
-    let mut by_sensor: std::collections::BTreeMap<&str, Vec<Reading>> = std::collections::BTreeMap::new();
+    let mut by_day: std::collections::BTreeMap<(&str, i32), Vec<Reading>> = std::collections::BTreeMap::new();
     for r in &valid {
-        by_sensor.entry(r.sensor.as_str()).or_default().push(r.clone());
+        by_day.entry((r.sensor.as_str(), setup.sim_day(r.t))).or_default().push(r.clone());
     }
-    for (id, mine) in by_sensor {
+    for ((id, day), mine) in by_day {
         let Some(sensor) = setup.sensor(id) else { continue };
-        for alert in alerts_for(setup, sensor, &mine, active, weather) {
+        let (active, weather) = match plan {
+            Some(plan) => (setup.works.active_on(plan, day), Some(weather_on(setup.config.seed, day, &setup.config.weather))),
+            None => (Vec::new(), None),
+        };
+        for alert in alerts_for(setup, sensor, &mine, &active, weather.as_ref()) {
             if upsert_alert(&conn, &alert).map_err(|e| store.err(e))? {
                 alerts.push(alert);
             }

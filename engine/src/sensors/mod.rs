@@ -186,6 +186,7 @@ fn evaluate_limits(
 
 fn publish(
     feed: Option<Res<SensorFeed>>,
+    plan: Option<Res<RenewalPlan>>,
     sampled: Res<SampledDay>,
     mut raised: MessageReader<AlertRaised>,
     mut log: ResMut<AlertLog>,
@@ -193,6 +194,9 @@ fn publish(
 ) {
     let alerts: Vec<Alert> = raised.read().map(|a| a.0.clone()).collect();
     if let Some(feed) = &feed {
+        if let Some(plan) = plan.filter(|p| p.is_changed()) {
+            feed.0.set_plan(Arc::new(plan.0.clone()));
+        }
         if sampled.is_changed() {
             feed.0.set_today(sampled.0.clone());
             let readings: Vec<Reading> = sensors.iter().flat_map(|r| r.0.iter().cloned()).collect();

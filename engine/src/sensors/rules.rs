@@ -51,7 +51,7 @@ pub struct Evidence {
     pub readings: Vec<Reading>,
     /// Tasks at work.
     pub tasks: Vec<TaskEvidence>,
-    /// The day's weather, for simulated readings.
+    /// The day's modelled weather (drawn from the seed), which the modelled shares assume.
     pub weather: Option<DayWeather>,
 }
 

@@ -101,6 +101,12 @@ impl SensorSetup {
             - i64::from(self.config.utc_offset_hours) * 3600
     }
 
+    /// The plan day (days since day 0) of Unix time `t`'s local date.
+    pub fn sim_day(&self, t: i64) -> i32 {
+        let days = self.local_date(t).days_since_epoch() - self.start.days_since_epoch();
+        days.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    }
+
     /// Local hour of Unix time `t`.
     pub fn local_hour(&self, t: i64) -> u32 {
         ((t + i64::from(self.config.utc_offset_hours) * 3600).rem_euclid(86_400) / 3600) as u32
