@@ -25,6 +25,8 @@ pub struct Running {
     pub addr: std::net::SocketAddr,
     pub plan: Arc<PlanControl>,
     pub store: Arc<Store>,
+    /// The state the server runs on (to serve it again under another peer address).
+    pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     sim: Option<sim::SimHandle>,
 }
@@ -43,14 +45,32 @@ impl Drop for Running {
 /// Serves `loaded` on 127.0.0.1 port 0 with an in-memory database, the clock running at
 /// `speed` simulated days per second and ticking every 20 ms.
 pub async fn start(loaded: scene::LoadedScene, speed: f64) -> Running {
+    start_with(loaded, speed, false).await
+}
+
+/// As [`start`], with the scene's sensor, risk and population analytics running in the
+/// simulation and storing into the server's database.
+pub async fn start_with_analytics(loaded: scene::LoadedScene, speed: f64) -> Running {
+    start_with(loaded, speed, true).await
+}
+
+async fn start_with(loaded: scene::LoadedScene, speed: f64, with_analytics: bool) -> Running {
     let wire = SceneStatic::build(&loaded).expect("the scene encodes");
     let config = SimConfig { speed, tick: Duration::from_millis(20), ..SimConfig::default() };
-    let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).expect("simulation starts");
+    let store = Arc::new(Store::in_memory(renewtwin_engine::store::ALL).expect("database"));
+    let mut input = SimInput::from_scene(&loaded);
+    let mut analytics = Arc::default();
+    if with_analytics {
+        let prepared = renewtwin_engine::sensors::setup::Analytics::prepare(&loaded.manifest, &loaded.model, Some(store.clone()))
+            .expect("the scene's analytics prepare");
+        analytics = prepared.hub.clone();
+        input = input.with_analytics(prepared);
+    }
+    let (live, sim) = sim::spawn(input, config).expect("simulation starts");
     let plan = Arc::new(PlanControl::from_scene(loaded, None, sim.plans()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let store = Arc::new(Store::in_memory(renewtwin_engine::store::ALL).expect("database"));
     let state = AppState {
         scene: Arc::new(wire),
         live,
@@ -58,10 +78,10 @@ pub async fn start(loaded: scene::LoadedScene, speed: f64) -> Running {
         plan: plan.clone(),
         store: store.clone(),
         open_controls: false,
-        analytics: Default::default(),
+        analytics,
     };
-    tokio::spawn(server::serve(listener, state, async {
+    tokio::spawn(server::serve(listener, state.clone(), async {
         let _ = rx.await;
     }));
-    Running { addr, plan, store, shutdown: Some(tx), sim: Some(sim) }
+    Running { addr, plan, store, state, shutdown: Some(tx), sim: Some(sim) }
 }
