@@ -431,7 +431,7 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
         return Ok(());
     }
     println!("{} — {} elements, day 0 = {}", manifest.name, loaded.model.elements.len(), manifest.start);
-    for (_, ind, events) in &runs {
+    for (plan, ind, events) in &runs {
         println!("\nscenario {}", ind.scenario);
         for e in events {
             let what: Vec<&str> = e.phases.iter().chain(&e.tasks).map(String::as_str).collect();
@@ -458,7 +458,9 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
         for b in &ind.blocked {
             println!("    blocked              {} {}: {}", b.project, b.phase, b.reason);
         }
+        analytics.scenario(plan, until_day).write_text(&mut std::io::stdout().lock())?;
     }
+    renewtwin_engine::sensors::setup::write_risk_warnings(&analytics.risk_warnings(), &mut std::io::stdout().lock())?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Predicted nuisance: before works start, for each scenario and each working-hours option,
 //! the expected number of days on which some working hour's noise at each building exceeds the
-//! limit of its period, so residents can compare options.
+//! limit of its period, and the number of such hours, so residents can compare options. The
+//! tasks keep their planned days under every option (longer hours do not shorten the works).
 //!
 //! The receiver is the building's façade nearest each source (the distance from the source to
 //! the building's footprint, at least `min_distance_m`); the level is the background of the
@@ -26,6 +27,8 @@ pub struct BuildingNuisance {
     pub households: f64,
     /// Days with at least one working hour above the limit.
     pub days_above_limit: u32,
+    /// Working hours above the limit, over all days.
+    pub hours_above_limit: u32,
 }
 
 /// One working-hours option.
@@ -39,6 +42,8 @@ pub struct NuisanceOption {
     pub buildings: Vec<BuildingNuisance>,
     /// Σ households × days above the limit.
     pub household_days: f64,
+    /// Σ households × hours above the limit.
+    pub household_hours: f64,
 }
 
 /// Distance from `p` to `r` (0 inside).
@@ -52,7 +57,7 @@ fn distance_to(r: &Rect, p: [f64; 2]) -> f64 {
 pub fn predicted_nuisance(setup: &SensorSetup, site: &Site, plan: &Plan) -> Vec<NuisanceOption> {
     let options = &setup.config.nuisance_options;
     let limits = &setup.config.limits;
-    let mut days = vec![vec![0u32; site.homes.len()]; options.len()];
+    let mut days = vec![vec![(0u32, 0u32); site.homes.len()]; options.len()];
     for day in 0..plan.end.max(0) {
         let active = setup.works.active_on(plan, day);
         if !active.iter().any(|a| a.noisy) {
@@ -64,12 +69,16 @@ pub fn predicted_nuisance(setup: &SensorSetup, site: &Site, plan: &Plan) -> Vec<
                 a.positions.iter().map(move |q| level_at(lw, distance_to(&home.rect, *q), setup.config.min_distance_m))
             }));
             for (o, option) in options.iter().enumerate() {
-                let above = (0..24).filter(|h| working(&option.working_hours, *h)).any(|h| {
-                    let limit = if setup.is_day(h) { limits.noise_day_dba } else { limits.noise_night_dba };
-                    energetic_sum([setup.background_noise(h), works]) > limit
-                });
-                if above {
-                    days[o][b] += 1;
+                let hours = (0..24)
+                    .filter(|h| working(&option.working_hours, *h))
+                    .filter(|&h| {
+                        let limit = if setup.is_day(h) { limits.noise_day_dba } else { limits.noise_night_dba };
+                        energetic_sum([setup.background_noise(h), works]) > limit
+                    })
+                    .count() as u32;
+                if hours > 0 {
+                    days[o][b].0 += 1;
+                    days[o][b].1 += hours;
                 }
             }
         }
@@ -82,12 +91,19 @@ pub fn predicted_nuisance(setup: &SensorSetup, site: &Site, plan: &Plan) -> Vec<
                 .homes
                 .iter()
                 .zip(days)
-                .map(|(h, d)| BuildingNuisance { building: h.building, name: h.name.clone(), households: h.households, days_above_limit: d })
+                .map(|(h, (d, hours))| BuildingNuisance {
+                    building: h.building,
+                    name: h.name.clone(),
+                    households: h.households,
+                    days_above_limit: d,
+                    hours_above_limit: hours,
+                })
                 .collect();
             NuisanceOption {
                 name: option.name.clone(),
                 working_hours: option.working_hours.clone(),
                 household_days: buildings.iter().map(|b| b.households * f64::from(b.days_above_limit)).sum(),
+                household_hours: buildings.iter().map(|b| b.households * f64::from(b.hours_above_limit)).sum(),
                 buildings,
             }
         })

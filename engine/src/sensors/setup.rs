@@ -99,3 +99,82 @@ impl Analytics {
         crate::risk::assess(&self.site, &self.risk, self.sensors.start.year).warnings
     }
 }
+
+/// Alerts the plain-text report lists one by one; the rest are counted (`--json` lists all).
+pub const TEXT_ALERTS: usize = 20;
+
+impl ScenarioAnalytics {
+    /// The plain-text form of `renewtwin simulate`: the alerts with their evidence (the first
+    /// [`TEXT_ALERTS`], then counts by sensor and rule), the predicted nuisance of each
+    /// working-hours option, and the population disruption with each task's part.
+    pub fn write_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        writeln!(out, "  alerts               {} (simulated sensors over the plan)", self.alerts.len())?;
+        for a in self.alerts.iter().take(TEXT_ALERTS) {
+            let works: Vec<String> = a
+                .evidence
+                .tasks
+                .iter()
+                .map(|t| match t.modelled {
+                    Some(m) => format!("{} {:.0} m ({m:.1} {})", t.task, t.distance_m, a.unit),
+                    None => format!("{} {:.0} m", t.task, t.distance_m),
+                })
+                .collect();
+            let works = if works.is_empty() { "none".to_owned() } else { works.join(", ") };
+            writeln!(
+                out,
+                "    {} {:<9} {:<15} {:.1} > {:.1} {} in {} h; works: {works}",
+                a.date,
+                a.sensor,
+                a.rule,
+                a.value,
+                a.limit,
+                a.unit,
+                a.evidence.readings.len()
+            )?;
+        }
+        if self.alerts.len() > TEXT_ALERTS {
+            let mut counts: std::collections::BTreeMap<(&str, &str), usize> = std::collections::BTreeMap::new();
+            for a in &self.alerts[TEXT_ALERTS..] {
+                *counts.entry((a.sensor.as_str(), a.rule.as_str())).or_default() += 1;
+            }
+            let rest: Vec<String> = counts.iter().map(|((s, r), n)| format!("{s} {r} ×{n}")).collect();
+            writeln!(out, "    … and {} more (--json lists all): {}", self.alerts.len() - TEXT_ALERTS, rest.join(", "))?;
+        }
+        writeln!(out, "  predicted nuisance   days (hours) above the noise limit at each building, by working hours")?;
+        for o in &self.predicted_nuisance {
+            let buildings: Vec<String> =
+                o.buildings.iter().map(|b| format!("{} {} ({})", b.name, b.days_above_limit, b.hours_above_limit)).collect();
+            writeln!(
+                out,
+                "    {:<24} {:.0} household-days, {:.0} household-hours: {}",
+                o.name,
+                o.household_days,
+                o.household_hours,
+                buildings.join(", ")
+            )?;
+        }
+        let p = &self.population;
+        writeln!(
+            out,
+            "  population           {:.0} households ({:.0} residents) disrupted on {} days: {:.0} household-days, {:.0} trip-days (peak {:.0} a day), {:.1} km of detours",
+            p.households_disrupted, p.residents_disrupted, p.disruption_days, p.household_days, p.trip_days_disrupted, p.peak_trips_per_day, p.detour_km
+        )?;
+        for t in &p.tasks {
+            writeln!(
+                out,
+                "    {:<24} {:.0} households on {} days, {:.0} trip-days, {:.1} km of detours",
+                t.task, t.households, t.days, t.trip_days, t.detour_km
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The plain-text list of risk warnings with their evidence.
+pub fn write_risk_warnings(warnings: &[crate::risk::RiskWarning], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    writeln!(out, "\nrisk warnings          {}", warnings.len())?;
+    for w in warnings {
+        writeln!(out, "  {:<8} {}  [{} {}]", w.kind, w.message, w.global_id, w.evidence)?;
+    }
+    Ok(())
+}
