@@ -7,10 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::emission::weather_on;
+use super::emission::{DayWeather, weather_on};
 use super::rules::{Alert, alerts_for};
 use super::series::{OnDuplicate, insert_readings, upsert_alert};
 use super::simulate::SensorSetup;
+use super::works::ActiveWork;
 use super::{Reading, SensorSource};
 use crate::renewal::plan::Plan;
 use crate::store::{Store, StoreError};
@@ -149,13 +150,15 @@ pub fn ingest(setup: &SensorSetup, store: &Store, batch: &[IncomingReading], now
     for r in &valid {
         by_day.entry((r.sensor.as_str(), setup.sim_day(r.t))).or_default().push(r.clone());
     }
+    // The works and weather of each day, worked out once however many sensors read on it.
+    let mut days: std::collections::BTreeMap<i32, (Vec<ActiveWork>, Option<DayWeather>)> = std::collections::BTreeMap::new();
     for ((id, day), mine) in by_day {
         let Some(sensor) = setup.sensor(id) else { continue };
-        let (active, weather) = match plan {
+        let (active, weather) = days.entry(day).or_insert_with(|| match plan {
             Some(plan) => (setup.works.active_on(plan, day), Some(weather_on(setup.config.seed, day, &setup.config.weather))),
             None => (Vec::new(), None),
-        };
-        for alert in alerts_for(setup, sensor, &mine, &active, weather.as_ref()) {
+        });
+        for alert in alerts_for(setup, sensor, &mine, active, weather.as_ref()) {
             if upsert_alert(&conn, &alert).map_err(|e| store.err(e))? {
                 alerts.push(alert);
             }
