@@ -129,10 +129,10 @@ impl SimHandle {
     /// Stops the thread and waits for it.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() {
-                tracing::error!("the simulation thread panicked");
-            }
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("the simulation thread panicked");
         }
     }
 }

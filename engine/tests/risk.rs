@@ -37,8 +37,10 @@ fn a_grade_a_frame_building_without_defects_is_safe_and_grade_d_always_warns() {
     let safe = safety_score(&home("A", 2016, "frame", 0.0), &config.building, 2026);
     // 100 · (1 − (0.2 · 10/50 + 0.15 · 0.2)) = 93.
     assert_eq!(safe.score, 93.0);
-    let mut site = renewtwin_engine::population::site::Site::default();
-    site.homes = vec![home("A", 2016, "frame", 0.0), Home { building: 1, ..home("D", 2016, "frame", 0.0) }];
+    let site = renewtwin_engine::population::site::Site {
+        homes: vec![home("A", 2016, "frame", 0.0), Home { building: 1, ..home("D", 2016, "frame", 0.0) }],
+        ..Default::default()
+    };
     let layer = assess(&site, &config, 2026);
     assert_eq!(layer.warnings.len(), 1);
     assert!(layer.warnings[0].message.contains("grade D"), "{}", layer.warnings[0].message);

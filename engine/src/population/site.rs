@@ -33,9 +33,9 @@ impl Rect {
 
     /// Grows to include `p`.
     pub fn include(&mut self, p: [f64; 2]) {
-        for k in 0..2 {
-            self.min[k] = self.min[k].min(p[k]);
-            self.max[k] = self.max[k].max(p[k]);
+        for (k, v) in p.into_iter().enumerate() {
+            self.min[k] = self.min[k].min(v);
+            self.max[k] = self.max[k].max(v);
         }
     }
 

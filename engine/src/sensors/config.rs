@@ -287,7 +287,7 @@ impl SensorsConfig {
             return bad("limits".into(), "limits must be numbers and hours 0..=23");
         }
         let w = &self.weather;
-        if !(w.wind_speed_ms.is_finite() && w.wind_speed_ms > 0.0) || !(0.0..=1.0).contains(&w.rain_probability) {
+        if !w.wind_speed_ms.is_finite() || w.wind_speed_ms <= 0.0 || !(0.0..=1.0).contains(&w.rain_probability) {
             return bad("weather".into(), "wind_speed_ms must be positive and rain_probability in 0..=1");
         }
         for (i, k) in self.kinds.iter().enumerate() {

@@ -108,11 +108,11 @@ pub fn validate(setup: &SensorSetup, batch: &[IncomingReading], now: i64) -> (Ve
             rejected.push(reject(format!("value {} is outside the plausible range {min}–{max} {unit} of {}", r.value, sensor.kind)));
             continue;
         }
-        if let Some(m) = r.max {
-            if !in_range(m) || m < r.value {
-                rejected.push(reject(format!("max {m} must be in {min}–{max} {unit} and at least the value")));
-                continue;
-            }
+        if let Some(m) = r.max
+            && (!in_range(m) || m < r.value)
+        {
+            rejected.push(reject(format!("max {m} must be in {min}–{max} {unit} and at least the value")));
+            continue;
         }
         if r.t < EARLIEST_T {
             rejected.push(reject(format!("timestamp {} is before 2000-01-01; send Unix seconds", r.t)));

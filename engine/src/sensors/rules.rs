@@ -109,10 +109,10 @@ pub fn check(setup: &SensorSetup, kind: &str, hour: u32, reading: &Reading) -> V
             }
         }
         other => {
-            if let Some(limit) = setup.config.kinds.iter().find(|k| k.name == other).and_then(|k| k.limit) {
-                if reading.value > limit {
-                    out.push(Exceedance { rule: "limit", value: reading.value, limit });
-                }
+            if let Some(limit) = setup.config.kinds.iter().find(|k| k.name == other).and_then(|k| k.limit)
+                && reading.value > limit
+            {
+                out.push(Exceedance { rule: "limit", value: reading.value, limit });
             }
         }
     }

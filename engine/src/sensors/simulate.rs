@@ -70,19 +70,19 @@ impl SensorSetup {
                 source: if s.source == "real" { SensorSource::Real } else { SensorSource::Simulated },
             })
             .collect();
-        if sensors.is_empty() {
-            if let Some(r) = site.extent {
-                let c = r.centre();
-                let sides = [("S", [c[0], r.min[1]]), ("E", [r.max[0], c[1]]), ("N", [c[0], r.max[1]]), ("W", [r.min[0], c[1]])];
-                for (name, p) in sides {
-                    for kind in ["noise", "pm10"] {
-                        sensors.push(SensorSpec {
-                            id: format!("{kind}-{name}"),
-                            kind: kind.into(),
-                            position: [p[0], p[1], 1.5],
-                            source: SensorSource::Simulated,
-                        });
-                    }
+        if sensors.is_empty()
+            && let Some(r) = site.extent
+        {
+            let c = r.centre();
+            let sides = [("S", [c[0], r.min[1]]), ("E", [r.max[0], c[1]]), ("N", [c[0], r.max[1]]), ("W", [r.min[0], c[1]])];
+            for (name, p) in sides {
+                for kind in ["noise", "pm10"] {
+                    sensors.push(SensorSpec {
+                        id: format!("{kind}-{name}"),
+                        kind: kind.into(),
+                        position: [p[0], p[1], 1.5],
+                        source: SensorSource::Simulated,
+                    });
                 }
             }
         }
