@@ -222,3 +222,30 @@ fn the_default_scene_s_simulated_sensors_are_deterministic_and_the_app_raises_wh
     assert!(hub.population()["today"]["day"].as_i64().is_some(), "the population layer is published");
     let _ = Arc::clone(&hub);
 }
+
+#[test]
+fn an_alert_on_a_real_reading_names_the_works_of_the_reading_s_own_day() {
+    // Regression: the evidence used to be whatever the simulation showed that moment.
+    let mut loaded = scene::load(&SceneSource::Default, None, &ImportConfig::default(), None).expect("the default scene loads");
+    let mut sensors = loaded.manifest.sensors.clone().unwrap_or_default();
+    sensors.sensors = vec![real("gate", "noise")];
+    loaded.manifest.sensors = Some(sensors);
+    let analytics = Analytics::prepare(&loaded.manifest, &loaded.model, None).expect("analytics");
+    let setup = &analytics.sensors;
+    let plan = &loaded.plan;
+    let busy = (0..plan.end).find(|&d| setup.works.active_on(plan, d).len() >= 2).expect("a day with two tasks at work");
+    let quiet = (0..plan.end).find(|&d| setup.works.active_on(plan, d).is_empty()).expect("a day with nothing at work");
+    let store = Store::in_memory(ALL).expect("database");
+    let batch = [reading("gate", setup.hour_t(busy, 10), 75.0), reading("gate", setup.hour_t(quiet, 10), 75.0)];
+    let report = ingest(setup, &store, &batch, setup.hour_t(plan.end, 0), Some(plan)).expect("ingested");
+    assert_eq!(report.alerts.len(), 2, "one alert per day");
+    let tasks = |day: i32| -> Vec<String> {
+        let date = setup.local_date(setup.hour_t(day, 10)).to_string();
+        report.alerts.iter().find(|a| a.date == date).expect("alert of the day").evidence.tasks.iter().map(|t| t.task.clone()).collect()
+    };
+    let expected: Vec<String> = setup.works.active_on(plan, busy).into_iter().map(|a| a.task).collect();
+    assert_eq!(tasks(busy), expected);
+    assert!(tasks(quiet).is_empty());
+    let alert = report.alerts.iter().find(|a| !a.evidence.tasks.is_empty()).expect("busy alert");
+    assert_eq!(alert.evidence.weather, Some(renewtwin_engine::sensors::emission::weather_on(setup.config.seed, busy, &setup.config.weather)));
+}

@@ -233,6 +233,16 @@ async fn readings_posted_and_streamed_are_validated_stored_downsampled_alerted_a
     let latest = listed["sensors"].as_array().expect("sensors").iter().find(|s| s["sensor"]["id"] == NOISE).expect("listed")["latest"].clone();
     assert_eq!(latest["t"].as_i64(), Some(t(23)), "the latest reading, whatever order they came in");
 
+    // The layers the viewer colours by.
+    let (status, population) = http(addr, "GET", "/api/population", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(population["today"]["day"], 0, "today's disruption, on the clock's day");
+    let pieces = population["model"]["tasks"].as_array().expect("tasks").iter().map(|t| t["pieces"].as_array().map_or(0, Vec::len)).sum::<usize>();
+    assert!(pieces > 0, "each task's disruption, piece by piece");
+    let (status, risk) = http(addr, "GET", "/api/risk", "").await;
+    assert_eq!(status, 200);
+    assert!(risk["warnings"].as_array().is_some_and(|w| !w.is_empty()), "{risk}");
+
     // Bodies that are not a batch, batches over the bound, bodies over 1 MiB.
     let (status, body) = http(addr, "POST", "/api/sensors/readings", "{\"readings\": [{\"sensor\": 1}]}").await;
     assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")), "{body}");
