@@ -282,14 +282,20 @@ fn track(
 ) {
     let (Some(plan), Some(setup)) = (plan, setup) else { return };
     let day = clock.whole_day();
-    if today.0.day == Some(day) && !plan.is_changed() {
+    if today.0.day == Some(day) && !plan.is_changed() && !setup.is_changed() {
         return;
     }
     today.0 = setup.0.disruption_on(&plan.0, day);
     if let Some(feed) = feed {
-        match serde_json::to_value(serde_json::json!({ "model": &*setup.0, "today": &today.0 })) {
-            Ok(v) => feed.0.set_population(v),
-            Err(e) => tracing::error!(error = %e, "cannot serialise the population layer"),
+        if setup.is_changed() {
+            match serde_json::to_value(&*setup.0) {
+                Ok(v) => feed.0.set_population_model(v),
+                Err(e) => tracing::error!(error = %e, "cannot serialise the population model"),
+            }
+        }
+        match serde_json::to_value(&today.0) {
+            Ok(v) => feed.0.set_population_today(v),
+            Err(e) => tracing::error!(error = %e, "cannot serialise today's disruption"),
         }
     }
 }

@@ -38,7 +38,21 @@ pub fn routes() -> Router<AppState> {
         .route("/api/sensors/{id}/series", get(get_series))
         .route("/api/alerts", get(list_alerts))
         .route("/api/risk", get(|State(s): State<AppState>| async move { Json((*s.analytics.risk()).clone()) }))
-        .route("/api/population", get(|State(s): State<AppState>| async move { Json((*s.analytics.population()).clone()) }))
+        .route("/api/population", get(population_layer))
+}
+
+/// The population layer, serialised from the shared parts without copying them.
+async fn population_layer(State(state): State<AppState>) -> Response {
+    #[derive(serde::Serialize)]
+    struct Layer<'a> {
+        model: &'a serde_json::Value,
+        today: &'a serde_json::Value,
+    }
+    let (model, today) = state.analytics.population_parts();
+    if model.is_null() {
+        return Json(serde_json::Value::Null).into_response();
+    }
+    Json(Layer { model: &model, today: &today }).into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {

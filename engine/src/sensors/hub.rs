@@ -44,7 +44,8 @@ pub struct AnalyticsHub {
     today: RwLock<Today>,
     plan: RwLock<Option<Arc<Plan>>>,
     risk: RwLock<Arc<serde_json::Value>>,
-    population: RwLock<Arc<serde_json::Value>>,
+    population_model: RwLock<Arc<serde_json::Value>>,
+    population_today: RwLock<Arc<serde_json::Value>>,
 }
 
 impl Default for AnalyticsHub {
@@ -69,7 +70,8 @@ impl AnalyticsHub {
             today: RwLock::new(Today::default()),
             plan: RwLock::new(None),
             risk: RwLock::new(Arc::new(serde_json::Value::Null)),
-            population: RwLock::new(Arc::new(serde_json::Value::Null)),
+            population_model: RwLock::new(Arc::new(serde_json::Value::Null)),
+            population_today: RwLock::new(Arc::new(serde_json::Value::Null)),
         }
     }
 
@@ -175,14 +177,29 @@ impl AnalyticsHub {
         read(&self.risk)
     }
 
-    /// Replaces the population layer.
-    pub fn set_population(&self, layer: serde_json::Value) {
-        *self.population.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(layer);
+    /// Replaces the population model (homes, places, flows, what each task disrupts): once
+    /// per scene, as it is large and does not change from day to day.
+    pub fn set_population_model(&self, model: serde_json::Value) {
+        *self.population_model.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(model);
     }
 
-    /// The population layer (`null` before the first update).
-    pub fn population(&self) -> Arc<serde_json::Value> {
-        read(&self.population)
+    /// Replaces today's disruption.
+    pub fn set_population_today(&self, today: serde_json::Value) {
+        *self.population_today.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(today);
+    }
+
+    /// The population model and today's disruption (`null` before the first update).
+    pub fn population_parts(&self) -> (Arc<serde_json::Value>, Arc<serde_json::Value>) {
+        (read(&self.population_model), read(&self.population_today))
+    }
+
+    /// The population layer `{"model", "today"}` (`null` before the first update).
+    pub fn population(&self) -> serde_json::Value {
+        let (model, today) = self.population_parts();
+        if model.is_null() {
+            return serde_json::Value::Null;
+        }
+        serde_json::json!({ "model": *model, "today": *today })
     }
 
     /// Deletes real readings older than the retention at wall-clock `now`, and simulated
