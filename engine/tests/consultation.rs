@@ -332,49 +332,87 @@ async fn flagged_content_is_hidden_pending_review_and_a_moderator_decides() {
     assert_eq!(call(addr, "GET", &format!("/api/comments/{id}"), None, b"").await.json()["hidden_reason"], "personal attack");
 }
 
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A JSON `/ws` session (signed in with `token`, if any) without geometry, subscribed to
+/// `comments` only (or to everything but `comments`), past its scene and resync.
+async fn subscriber(addr: std::net::SocketAddr, token: Option<&str>, comments: bool) -> Socket {
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    let url = match token {
+        Some(t) => format!("ws://{addr}/ws?format=json&token={t}"),
+        None => format!("ws://{addr}/ws?format=json"),
+    };
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+    let hello = json!({"Hello": {"min_version": 2, "max_version": 2, "resume": null, "geometry": false}});
+    ws.send(Message::Text(hello.to_string().into())).await.expect("hello");
+    let layers = json!({"buildings": !comments, "pipes": !comments, "sensors": !comments, "comments": comments});
+    let subscribe = json!({"Subscribe": {"layers": layers, "storey": null, "project": null}});
+    ws.send(Message::Text(subscribe.to_string().into())).await.expect("subscribe");
+    // The subscription is in force once its resync arrives.
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("a frame").expect("open").expect("ok");
+        if frame.into_text().map(|t| t.contains("\"subscription\"")).unwrap_or(false) {
+            return ws;
+        }
+    }
+}
+
+/// The next consultation event on `ws` within `within` (other messages are skipped), as
+/// `(kind, id, record)`; `None` when none came.
+async fn next_event(ws: &mut Socket, within: Duration) -> Option<(String, i64, Value)> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next()).await.ok()?.expect("open").expect("ok");
+        let Ok(text) = frame.into_text() else { continue };
+        let msg: Value = serde_json::from_str(&text).expect("a JSON message");
+        if let Some(e) = msg.get("Consultation") {
+            let record = serde_json::from_str(e["record"].as_str().expect("record text")).expect("record JSON");
+            return Some((e["kind"].as_str().expect("kind").to_owned(), e["id"].as_i64().expect("id"), record));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_events_reach_viewers_within_a_second_in_the_form_their_role_may_see() {
+async fn ws_subscribers_to_comments_get_events_within_a_second_in_the_form_their_role_may_see() {
     let server = start().await;
     let addr = server.addr;
     let p = people(addr).await;
-    let connect = |token: Option<String>| async move {
-        let url = match token {
-            Some(t) => format!("ws://{addr}/api/consultation/live?token={t}"),
-            None => format!("ws://{addr}/api/consultation/live"),
-        };
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
-        let hello = ws.next().await.expect("hello").expect("frame");
-        (ws, hello.into_text().map(|t| t.to_string()).unwrap_or_default())
-    };
-    let (mut public, hello) = connect(None).await;
-    assert!(hello.contains("\"public\""), "{hello}");
-    let (mut staff, hello) = connect(Some(p.government.clone())).await;
-    assert!(hello.contains("\"government\""), "{hello}");
-    let bad = tokio_tungstenite::connect_async(format!("ws://{addr}/api/consultation/live?token=bogus")).await;
+    let mut public = subscriber(addr, None, true).await;
+    let mut staff = subscriber(addr, Some(&p.government), true).await;
+    let mut author = subscriber(addr, Some(&p.resident), true).await;
+    let mut neighbour = subscriber(addr, Some(&p.neighbour), true).await;
+    let mut no_comments = subscriber(addr, None, false).await;
+    let bad = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token=bogus")).await;
     assert!(bad.is_err(), "an invalid token is refused, not downgraded");
 
-    let sent = std::time::Instant::now();
     let c = post(addr, "/api/comments", Some(&p.resident), json!({"body": "live comment", "point": [1.0, 2.0, 3.0]})).await;
     assert_eq!(c.status, 201);
-    let next = async |ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>| -> Value {
-        let frame = tokio::time::timeout(Duration::from_secs(1), ws.next()).await.expect("within a second").expect("frame").expect("ok");
-        serde_json::from_str(&frame.into_text().map(|t| t.to_string()).unwrap_or_default()).expect("json")
-    };
-    let seen_public = next(&mut public).await;
-    let seen_staff = next(&mut staff).await;
-    assert!(sent.elapsed() < Duration::from_secs(2));
-    assert_eq!(seen_public["kind"], "comment");
-    assert_eq!(seen_public["record"]["body"], "live comment");
-    assert!(seen_public["record"].get("author_name").is_none(), "{seen_public}");
-    assert_eq!(seen_staff["record"]["author_name"], "王芳");
+    let id = c.json()["id"].as_i64().expect("id");
+    let second = Duration::from_secs(1);
+    let (kind, seen_id, seen_public) = next_event(&mut public, second).await.expect("the public subscriber gets the comment within a second");
+    assert_eq!((kind.as_str(), seen_id), ("comment", id));
+    assert_eq!(seen_public["body"], "live comment");
+    let (_, _, seen_staff) = next_event(&mut staff, second).await.expect("staff get it within a second");
+    let (_, _, seen_author) = next_event(&mut author, second).await.expect("the author gets it within a second");
+    let (_, _, seen_neighbour) = next_event(&mut neighbour, second).await.expect("a neighbour gets it within a second");
+    assert_eq!(seen_staff["author_name"], "王芳");
+    assert_eq!(seen_author["author_name"], "王芳");
+    // Only the public fields for the public and for other residents.
+    for seen in [&seen_public, &seen_neighbour] {
+        for (field, _) in seen.as_object().expect("an object") {
+            assert!(!["author_name", "author_id", "phone", "household", "username"].contains(&field.as_str()), "{field} in {seen}");
+        }
+    }
+    assert!(next_event(&mut no_comments, Duration::from_millis(500)).await.is_none(), "a session without the comments layer gets none");
 
-    // A vote moves the public tally on the stream.
+    // A vote moves the public tally on the stream; nobody learns who voted for what.
     let open = post(addr, "/api/consultations", Some(&p.professional), json!({"project": "lifts", "title": "t", "questions": [{"text": "q", "alternatives": ["a", "b"]}]})).await;
     let question = open.json()["questions"][0]["id"].as_i64().expect("question");
-    let _ = next(&mut public).await;
+    assert_eq!(next_event(&mut public, second).await.expect("the opened consultation").0, "consultation");
     call(addr, "PUT", &format!("/api/questions/{question}/vote"), Some(&p.resident), br#"{"alternative": 1}"#).await;
-    let tally = next(&mut public).await;
-    assert_eq!(tally["record"]["questions"][0]["tally"], json!([0, 1]));
+    let (_, _, tally) = next_event(&mut public, second).await.expect("the tally within a second");
+    assert_eq!(tally["questions"][0]["tally"], json!([0, 1]));
     assert!(!tally.to_string().contains("household"));
 }
 

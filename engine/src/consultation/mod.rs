@@ -8,8 +8,8 @@
 //! the OpenAPI document ([`openapi`]) and the HTTP routes ([`routes`]).
 //!
 //! Every record leaves the server through [`privacy::view`], which keeps only the fields the
-//! viewer's class may see; the HTTP API and the live WebSocket ([`live`],
-//! `/api/consultation/live`) share it. Data lives in the
+//! viewer's class may see; the HTTP API and the live events ([`live`], the `comments` layer of
+//! `/ws`) share it. Data lives in the
 //! [`crate::store`] (tables prefixed `c_`, migrations in [`MIGRATIONS`]).
 
 pub(crate) mod accounts;
@@ -33,7 +33,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 pub use auth::{Audience, Role};
-pub use routes::{routes, routes_with};
+pub use routes::{extension, routes};
 
 use crate::store::{Migrations, Store, StoreError};
 
