@@ -281,7 +281,9 @@ async fn a_resident_comments_votes_and_reports_and_the_public_sees_no_personal_d
     let ind = call(addr, "GET", "/api/indicators", None, b"").await.json();
     assert_eq!(ind["satisfaction"][0]["mean_score"], 4.0);
     assert_eq!(ind["reports"]["closed"], 1);
-    assert_eq!(ind["participation"][0], json!({"building": "B1", "households": 2, "participating": 2, "rate": 1.0}));
+    // B1 is not a building of the model: its invited households are the denominator.
+    let b1 = ind["participation"].as_array().and_then(|rows| rows.iter().find(|r| r["building"] == "B1")).cloned();
+    assert_eq!(b1, Some(json!({"building": "B1", "households": 2, "households_source": "invited", "invited": 2, "participating": 2, "rate": 1.0})));
     let csv = call(addr, "GET", "/api/indicators.csv", None, b"").await;
     let csv = String::from_utf8_lossy(&csv.body).into_owned();
     assert!(csv.starts_with("indicator,scope,value\n") && csv.contains("participation_rate,building:B1,1.0"), "{csv}");
@@ -414,6 +416,41 @@ async fn ws_subscribers_to_comments_get_events_within_a_second_in_the_form_their
     let (_, _, tally) = next_event(&mut public, second).await.expect("the tally within a second");
     assert_eq!(tally["questions"][0]["tally"], json!([0, 1]));
     assert!(!tally.to_string().contains("household"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn participation_counts_against_the_households_the_model_states_for_the_building() {
+    // The model's first building and its households, read from the scene itself.
+    let loaded = scene::load(&SceneSource::Default, None, &ImportConfig::default(), None).expect("the default scene loads");
+    let building = loaded.model.spatial.iter().find(|n| n.kind == renewtwin_importers::SpatialKind::Building).expect("a building");
+    let name = building.name.clone().expect("a named building");
+    let households = match building.property("RenewTwin_Building", "Households") {
+        Some(renewtwin_importers::PropertyValue::Integer(n)) => *n,
+        other => panic!("the default scene states households per building, got {other:?}"),
+    };
+    let server = start().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    let code = post(addr, "/api/invitations", Some(&p.government), json!({"role": "resident", "household": "X-1-101", "building": name})).await;
+    assert_eq!(code.status, 201, "{}", String::from_utf8_lossy(&code.body));
+    let signup = json!({"invitation": code.json()["code"], "username": "lihua", "password": "long enough pw", "display_name": "李华"});
+    let signed = post(addr, "/api/auth/signup", None, signup).await;
+    assert_eq!(signed.status, 201, "{}", String::from_utf8_lossy(&signed.body));
+    let token = signed.json()["token"].as_str().expect("token").to_owned();
+    assert_eq!(post(addr, "/api/comments", Some(&token), json!({"body": "我们楼需要电梯"})).await.status, 201);
+
+    let ind = call(addr, "GET", "/api/indicators", None, b"").await.json();
+    let row = ind["participation"].as_array().and_then(|rows| rows.iter().find(|r| r["building"] == name.as_str())).cloned();
+    assert_eq!(
+        row,
+        Some(json!({
+            "building": name, "households": households, "households_source": "model", "invited": 1, "participating": 1,
+            "rate": ((1.0 / households as f64) * 100.0).round() / 100.0,
+        })),
+        "{ind}"
+    );
+    let csv = String::from_utf8_lossy(&call(addr, "GET", "/api/indicators.csv", None, b"").await.body).into_owned();
+    assert!(csv.contains(&format!("participation_households_source,building:{name},model")), "{csv}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

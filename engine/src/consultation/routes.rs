@@ -650,11 +650,13 @@ async fn import_bcf(State(state): State<AppState>, c: Caller, body: std::result:
 }
 
 async fn indicators_json(State(state): State<AppState>, _c: Caller) -> Result<Json<Value>> {
-    Ok(Json(with_db(&state.store, |conn| indicators::compute(conn)).await?))
+    let buildings = indicators::model_buildings(state.plan.model());
+    Ok(Json(with_db(&state.store, move |conn| indicators::compute(conn, &buildings)).await?))
 }
 
 async fn indicators_csv(State(state): State<AppState>, _c: Caller) -> Result<Response> {
-    let csv = with_db(&state.store, |conn| Ok(indicators::to_csv(&indicators::compute(conn)?))).await?;
+    let buildings = indicators::model_buildings(state.plan.model());
+    let csv = with_db(&state.store, move |conn| Ok(indicators::to_csv(&indicators::compute(conn, &buildings)?))).await?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
