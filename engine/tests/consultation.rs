@@ -454,6 +454,36 @@ async fn participation_counts_against_the_households_the_model_states_for_the_bu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_writing_from_one_address_are_rate_limited_but_accounts_keep_their_own_budget() {
+    let server = start().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    // The default budget is 60 visitor writes a minute per address. 121 attempts put at least 61
+    // into one minute even if a minute turns during the test. Each attempt under another user
+    // name, so the per-name limit (10 a minute) is not the one hit.
+    let mut refused = None;
+    for n in 1..=121 {
+        let attempt = json!({"invitation": "NOPE-NOPE-NOPE", "username": format!("guesser{n}"), "password": "long enough pw", "display_name": "x"});
+        let r = post(addr, "/api/auth/signup", None, attempt).await;
+        if r.status == 429 {
+            refused = Some((n, r));
+            break;
+        }
+        assert_ne!(r.status, 201, "a made-up invitation never signs up");
+    }
+    let (n, r) = refused.expect("sign-up attempts from one address are limited");
+    assert!(n > 10, "the first attempts are answered (refused after {n})");
+    assert_eq!(r.json()["error"], "rate_limited");
+    assert!(r.headers.to_ascii_lowercase().contains("retry-after:"), "{}", r.headers);
+    // Sign-in attempts and other visitor writes share that address's budget...
+    let login = post(addr, "/api/auth/login", None, json!({"username": "fang", "password": "long enough pw"})).await;
+    assert_eq!(login.status, 429);
+    // ...while a signed-in resident on the same address writes on the account's own budget.
+    let c = post(addr, "/api/comments", Some(&p.resident), json!({"body": "still heard"})).await;
+    assert_eq!(c.status, 201, "{}", String::from_utf8_lossy(&c.body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comments_and_reports_round_trip_through_bcf() {
     let server = start().await;
     let addr = server.addr;

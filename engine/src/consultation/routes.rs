@@ -207,7 +207,7 @@ async fn bootstrap(State(state): State<AppState>, c: Caller, request: axum::extr
 async fn signup(State(state): State<AppState>, c: Caller, body: std::result::Result<Bytes, BytesRejection>) -> Result<Response> {
     let s: SignUp = parse(body)?;
     accounts::precheck_signup(&s)?;
-    c.hub.limits.charge(&format!("login:{}", s.username), c.hub.config.logins_per_minute)?;
+    super::auth::charge(&state, &c.hub, format!("login:{}", s.username), c.hub.config.logins_per_minute).await?;
     let hashed = hash(s.password.clone()).await?;
     let ttl = c.hub.config.session_ttl.as_secs() as i64;
     Ok(created(with_db(&state.store, move |c| accounts::sign_up(c, &s, hashed, ttl)).await?))
@@ -218,7 +218,7 @@ async fn login(State(state): State<AppState>, c: Caller, body: std::result::Resu
     if l.username.len() > 64 || l.password.len() > 512 {
         return Err(ConsultationError::Unauthorized("wrong user name or password"));
     }
-    c.hub.limits.charge(&format!("login:{}", l.username), c.hub.config.logins_per_minute)?;
+    super::auth::charge(&state, &c.hub, format!("login:{}", l.username), c.hub.config.logins_per_minute).await?;
     let name = l.username.clone();
     let stored = with_db(&state.store, move |c| accounts::credentials(c, &name)).await?;
     let (ok, stored) = tokio::task::spawn_blocking(move || (accounts::check_login(&l, stored.as_ref()), stored))
