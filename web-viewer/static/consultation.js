@@ -36,6 +36,7 @@ const STRINGS = {
     medianClose: "办结时间中位数（小时）", participation: "各楼栋参与率", building: "楼栋", households: "户数",
     participating: "参与户数", rate: "参与率", source: "户数来源", sourceModel: "模型", sourceInvited: "已邀请",
     csv: "下载 CSV", refresh: "刷新", saved: "已提交。", tooBig: "照片超过 2 MiB。",
+    rate: "对该项目的满意度", scores: ["很不满意", "不满意", "一般", "满意", "很满意"],
   },
   en: {
     title: "Public consultation", open: "Consultation", close: "Close", lang: "中文",
@@ -63,6 +64,7 @@ const STRINGS = {
     medianClose: "Median hours to close", participation: "Participation per building", building: "Building", households: "Households",
     participating: "Participating", rate: "Rate", source: "Households from", sourceModel: "model", sourceInvited: "invited",
     csv: "Download CSV", refresh: "Refresh", saved: "Sent.", tooBig: "The photo is over 2 MiB.",
+    rate: "Your satisfaction with the project", scores: ["very unsatisfied", "unsatisfied", "neutral", "satisfied", "very satisfied"],
   },
 };
 
@@ -429,8 +431,24 @@ function renderVotes() {
         node("legend", { text: `${q.text} (${q.ballots} ${t("ballots")})` }),
         node("ul", { class: "tally" }, ...rows)));
     }
+    if (isResident()) section.append(ratingForm(c.project));
     return section;
   }));
+}
+
+/// A resident's satisfaction with `project`, 1 to 5 (one answer per household, changeable).
+function ratingForm(project) {
+  const id = `consult-rate-${project}`;
+  const score = node("select", { id, "data-project": project },
+    ...[5, 4, 3, 2, 1].map((n) => node("option", { value: String(n), text: `${n} · ${t("scores")[n - 1]}` })));
+  const form = node("form", { class: "rating-form", "data-project": project },
+    node("label", { for: id }, node("span", { text: `${t("rate")} (${project})` }), score),
+    node("button", { type: "submit", class: "small-button", text: t("send") }));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    call("PUT", `/api/projects/${encodeURIComponent(project)}/satisfaction`, { score: Number(score.value) }).then(() => say(t("saved"))).catch(fail);
+  });
+  return form;
 }
 
 async function vote(question, alternative) {

@@ -3,8 +3,8 @@
 //! comments on it; the comment appears in the panel and, live over `/ws`, in a second viewer
 //! that shows the same element, without the author's name. The comment carries `<script>` and
 //! `<img onerror>`: both are shown as text and never run. Then the resident votes (the tally
-//! moves in both viewers), reports a problem at the element and sees it in "my reports", and the
-//! indicators and announcements panels show the server's figures. Screenshots go to
+//! moves in both viewers) and rates the project, reports a problem at the element and sees it in
+//! "my reports", and the indicators and announcements panels show the server's figures. Screenshots go to
 //! `target/browser-screenshots/consultation*.png` and are checked for a drawn district and a
 //! visible panel, on a desktop window and on a phone-sized one.
 
@@ -244,7 +244,13 @@ fn vote(resident: &Session, public: &Session, setup: &Setup) -> Result<(), Strin
     let counted = format!("(document.querySelector('[data-question=\"{q}\"] [data-alternative=\"1\"] .tally-label') || {{}}).textContent?.startsWith('南侧 South: 1 ')");
     wait_for(resident, &counted, "the resident's tally")?;
     wait_for(resident, &format!("document.querySelector('[data-question=\"{q}\"] [data-alternative=\"1\"] .vote-button').getAttribute('aria-pressed') === 'true'"), "the ballot marked as mine")?;
-    wait_for(public, &counted, "the second viewer's tally, live")
+    wait_for(public, &counted, "the second viewer's tally, live")?;
+    // The household rates the project: the satisfaction indicator counts it.
+    resident.script(
+        "document.getElementById('consult-status').textContent = ''; \
+         const s = document.querySelector('.rating-form select'); s.value = '4'; s.form.requestSubmit(); return null;",
+    )?;
+    wait_for(resident, "document.getElementById('consult-status').textContent === '已提交。'", "the rating to be saved")
 }
 
 /// The resident reports a problem at the picked element and follows its state.
@@ -266,6 +272,11 @@ fn indicators_and_news(resident: &Session, setup: &Setup) -> Result<(), String> 
         resident,
         "[...document.querySelectorAll('#consult-ind-participation tbody tr')].some((tr) => tr.cells[0].textContent === 'B1' && tr.cells[2].textContent === '1')",
         "building B1's participation",
+    )?;
+    wait_for(
+        resident,
+        "[...document.querySelectorAll('#consult-ind-satisfaction tbody tr')].some((tr) => tr.cells[0].textContent === 'lifts' && tr.cells[1].textContent === '1' && tr.cells[2].textContent === '4')",
+        "the project's satisfaction",
     )?;
     let csv = resident.script_async(
         "const done = arguments[arguments.length - 1]; \
