@@ -385,6 +385,11 @@ async fn ws_subscribers_to_comments_get_events_within_a_second_in_the_form_their
     let mut author = subscriber(addr, Some(&p.resident), true).await;
     let mut neighbour = subscriber(addr, Some(&p.neighbour), true).await;
     let mut no_comments = subscriber(addr, None, false).await;
+    // A panel's events-only connection: its hello, then only consultation events.
+    let (mut events_only, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?format=json&only=comments")).await.expect("websocket");
+    let first = events_only.next().await.expect("a frame").expect("ok").into_text().map(|t| t.to_string()).unwrap_or_default();
+    assert!(first.starts_with("{\"Hello\""), "{first}");
+    assert!(tokio_tungstenite::connect_async(format!("ws://{addr}/ws?only=sensors")).await.is_err(), "only=comments is the one events-only stream");
     let bad = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token=bogus")).await;
     assert!(bad.is_err(), "an invalid token is refused, not downgraded");
 
@@ -407,6 +412,9 @@ async fn ws_subscribers_to_comments_get_events_within_a_second_in_the_form_their
         }
     }
     assert!(next_event(&mut no_comments, Duration::from_millis(500)).await.is_none(), "a session without the comments layer gets none");
+    let frame = tokio::time::timeout(second, events_only.next()).await.expect("within a second").expect("a frame").expect("ok");
+    let frame: Value = serde_json::from_str(&frame.into_text().map(|t| t.to_string()).unwrap_or_default()).expect("JSON");
+    assert_eq!(frame["Consultation"]["id"], id, "the events-only connection's next frame is the comment, no scene before it: {frame}");
 
     // A vote moves the public tally on the stream; nobody learns who voted for what.
     let open = post(addr, "/api/consultations", Some(&p.professional), json!({"project": "lifts", "title": "t", "questions": [{"text": "q", "alternatives": ["a", "b"]}]})).await;

@@ -5,7 +5,7 @@
 // read announcements and policies, and the indicators with their CSV.
 //
 // Everything comes from the consultation API (/api/…, see /api/openapi.json) and, live, from the
-// `comments` layer of /ws (ServerMsg::Consultation, PROTOCOL.md). Text from people is always set
+// `comments` layer of /ws (ServerMsg::Consultation on /ws?only=comments, PROTOCOL.md). Text from people is always set
 // with textContent, never as HTML. zh-CN first, with an English switch.
 
 const $c = (id) => document.getElementById(id);
@@ -584,17 +584,17 @@ async function loadIndicators() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Live: the `comments` layer of /ws, as JSON, signed in when there is a token.
+// Live: the `comments` layer of /ws (events only, as JSON), signed in when there is a token.
 function connectLive() {
   const generation = ++consult.socketGeneration;
   if (consult.socket) consult.socket.close();
-  const query = new URLSearchParams({ format: "json" });
+  // Events only: the viewer beside this panel already has the scene.
+  const query = new URLSearchParams({ format: "json", only: "comments" });
   if (consult.token) query.set("token", consult.token);
   const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws?${query}`);
   consult.socket = socket;
   socket.onopen = () => {
     socket.send(JSON.stringify({ Hello: { min_version: 2, max_version: 2, resume: null, geometry: false } }));
-    socket.send(JSON.stringify({ Subscribe: { layers: { buildings: false, pipes: false, sensors: false, comments: true }, storey: null, project: null } }));
   };
   socket.onmessage = (message) => {
     if (typeof message.data !== "string") return;
