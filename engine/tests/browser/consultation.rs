@@ -4,7 +4,8 @@
 //! that shows the same element, without the author's name. The comment carries `<script>` and
 //! `<img onerror>`: both are shown as text and never run. Then the resident votes (the tally
 //! moves in both viewers) and rates the project, reports a problem at the element and sees it in
-//! "my reports", and the indicators and announcements panels show the server's figures. Screenshots go to
+//! "my reports", and the indicators and announcements panels show the server's figures; the
+//! English switch relabels the panel. Screenshots go to
 //! `target/browser-screenshots/consultation*.png` and are checked for a drawn district and a
 //! visible panel, on a desktop window and on a phone-sized one.
 
@@ -74,6 +75,7 @@ fn run(url: &str, shots: &Path) -> Result<(), String> {
         vote(&resident, &public, &setup)?;
         report(&resident)?;
         indicators_and_news(&resident, &setup)?;
+        language_switch(&resident)?;
         screenshots(&resident, shots)
     })();
     resident.close();
@@ -293,6 +295,19 @@ fn indicators_and_news(resident: &Session, setup: &Setup) -> Result<(), String> 
         return Err(format!("the policy is not listed: {shown}"));
     }
     Ok(())
+}
+
+/// zh-CN first; the English switch relabels the panel and keeps what it shows.
+fn language_switch(session: &Session) -> Result<(), String> {
+    let tab = || session.script("return document.getElementById('consult-tab-comments').textContent;");
+    if tab()? != json!("评论") {
+        return Err(format!("the panel does not start in Chinese: {}", tab()?));
+    }
+    click(session, "#consult-lang")?;
+    wait_for(session, "document.getElementById('consult-tab-comments').textContent === 'Comments'", "the English labels")?;
+    wait_for(session, "document.getElementById('consult-panel').lang === 'en' && document.getElementById('consult-news-list')", "the panel in English with its content")?;
+    click(session, "#consult-lang")?;
+    wait_for(session, "document.getElementById('consult-tab-comments').textContent === '评论'", "the Chinese labels again")
 }
 
 /// The district is drawn and the panel is visible: a dark panel with light text where the page
