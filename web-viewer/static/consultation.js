@@ -36,7 +36,7 @@ const STRINGS = {
     medianClose: "办结时间中位数（小时）", participation: "各楼栋参与率", building: "楼栋", households: "户数",
     participating: "参与户数", rate: "参与率", source: "户数来源", sourceModel: "模型", sourceInvited: "已邀请",
     csv: "下载 CSV", refresh: "刷新", saved: "已提交。", tooBig: "照片超过 2 MiB。",
-    rate: "对该项目的满意度", scores: ["很不满意", "不满意", "一般", "满意", "很满意"],
+    withPhoto: "附照片", rate: "对该项目的满意度", scores: ["很不满意", "不满意", "一般", "满意", "很满意"],
   },
   en: {
     title: "Public consultation", open: "Consultation", close: "Close", lang: "中文",
@@ -64,7 +64,7 @@ const STRINGS = {
     medianClose: "Median hours to close", participation: "Participation per building", building: "Building", households: "Households",
     participating: "Participating", rate: "Rate", source: "Households from", sourceModel: "model", sourceInvited: "invited",
     csv: "Download CSV", refresh: "Refresh", saved: "Sent.", tooBig: "The photo is over 2 MiB.",
-    rate: "Your satisfaction with the project", scores: ["very unsatisfied", "unsatisfied", "neutral", "satisfied", "very satisfied"],
+    withPhoto: "photo attached", rate: "Your satisfaction with the project", scores: ["very unsatisfied", "unsatisfied", "neutral", "satisfied", "very satisfied"],
   },
 };
 
@@ -498,7 +498,7 @@ function renderReports() {
   for (const r of consult.reports) {
     list.append(node("li", { "data-report": r.id, "data-status": r.status },
       node("strong", { class: "report-status", text: t("statuses")[r.status] || r.status }),
-      node("span", { text: ` · ${t("categories")[r.category] || r.category} · ${when(r.created_at)}` }),
+      node("span", { text: ` · ${t("categories")[r.category] || r.category} · ${when(r.created_at)}${r.has_photo ? ` · ${t("withPhoto")}` : ""}` }),
       node("p", { class: "report-body", text: r.description ?? t("hiddenNote") })));
   }
   parts.push(list);

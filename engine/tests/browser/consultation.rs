@@ -2,12 +2,13 @@
 //! with a household invitation in the consultation panel, clicks an element in the 3D view and
 //! comments on it; the comment appears in the panel and, live over `/ws`, in a second viewer
 //! that shows the same element, without the author's name. The comment carries `<script>` and
-//! `<img onerror>`: both are shown as text and never run. Then the resident votes (the tally
-//! moves in both viewers) and rates the project, reports a problem at the element and sees it in
-//! "my reports", and the indicators and announcements panels show the server's figures; the
-//! English switch relabels the panel. Screenshots go to
-//! `target/browser-screenshots/consultation*.png` and are checked for a drawn district and a
-//! visible panel, on a desktop window and on a phone-sized one.
+//! `<img onerror>`: both are shown as text and never run. A comment on the current viewpoint
+//! flies the second viewer's camera to it, and a reply shows under its comment. Then the
+//! resident votes (the tally moves in both viewers) and rates the project, reports a problem
+//! with a photo at the element and sees it in "my reports", and the indicators and
+//! announcements panels show the server's figures; the English switch relabels the panel.
+//! Screenshots go to `target/browser-screenshots/consultation*.png` and are checked for a
+//! drawn district and a visible panel, on a desktop window and on a phone-sized one.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -228,6 +229,20 @@ fn comment(resident: &Session, public: &Session) -> Result<(), String> {
     if leaked != json!(false) {
         return Err("the public viewer shows the resident's name".into());
     }
+    // A comment on the current viewpoint: the other viewer can fly to what the commenter saw.
+    resident.script("window.renewtwin.flyTo([60, -60, 40], [50, 10, 0], false); return null;")?;
+    wait_for(resident, "!window.renewtwin.camera().flying", "the resident's camera to settle")?;
+    set_value(resident, "consult-anchor", "view")?;
+    set_value(resident, "consult-comment-text", "从这里看 Seen from here")?;
+    resident.script("document.getElementById('consult-comment-form').requestSubmit(); return null;")?;
+    let button = "[...document.querySelectorAll('#consult-latest .comment')].find((li) => li.textContent.includes('Seen from here'))?.querySelector('button')";
+    wait_for(public, button, "the viewpoint comment with its button in the second viewer")?;
+    public.script(&format!("{button}.click(); return null;"))?;
+    wait_for(
+        public,
+        "(() => { const c = window.renewtwin.camera(); return !c.flying && Math.hypot(c.eye[0] - 60, c.eye[1] + 60, c.eye[2] - 40) < 0.5; })()",
+        "the second viewer's camera at the commenter's viewpoint",
+    )?;
     // A reply in the thread, shown under its comment.
     resident.script(
         "const input = document.querySelector('#consult-thread .reply-input'); input.value = '同意 Agreed'; \
@@ -260,12 +275,34 @@ fn report(resident: &Session) -> Result<(), String> {
     click(resident, "#consult-tab-reports")?;
     resident.script("document.getElementById('consult-category').value = 'leak'; return null;")?;
     set_value(resident, "consult-report-text", "楼梯间屋顶漏水 The stair roof leaks")?;
+    let photo = attach_photo(resident)?;
     resident.script("document.getElementById('consult-report-form').requestSubmit(); return null;")?;
     wait_for(
         resident,
-        "[...document.querySelectorAll('#consult-my-reports li[data-status=\"open\"]')].some((li) => li.textContent.includes('The stair roof leaks'))",
-        "the report in my reports",
-    )
+        "[...document.querySelectorAll('#consult-my-reports li[data-status=\"open\"]')].some((li) => li.textContent.includes('The stair roof leaks') && li.textContent.includes('附照片'))",
+        "the report with its photo in my reports",
+    )?;
+    // Scratch; a leftover file in /tmp harms nothing.
+    let _removed = std::fs::remove_file(photo);
+    Ok(())
+}
+
+/// Chooses a small PNG in the report's file input, as a user picking a photo would.
+fn attach_photo(session: &Session) -> Result<std::path::PathBuf, String> {
+    let path = std::env::temp_dir().join(format!("renewtwin-consultation-photo-{}.png", std::process::id()));
+    let mut png = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png, 4, 4);
+        encoder.set_color(png::ColorType::Rgb);
+        let mut writer = encoder.write_header().map_err(|e| format!("png: {e}"))?;
+        writer.write_image_data(&[200u8; 4 * 4 * 3]).map_err(|e| format!("png: {e}"))?;
+    }
+    std::fs::write(&path, &png).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let found = session.command("POST", "/element", Some(&json!({ "using": "css selector", "value": "#consult-photo" })))?;
+    let element = found.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).ok_or_else(|| format!("no file input: {found}"))?.to_owned();
+    session.command("POST", &format!("/element/{element}/value"), Some(&json!({ "text": path.display().to_string() })))?;
+    wait_for(session, "document.getElementById('consult-photo').files.length === 1", "the photo to be chosen")?;
+    Ok(path)
 }
 
 fn indicators_and_news(resident: &Session, setup: &Setup) -> Result<(), String> {
