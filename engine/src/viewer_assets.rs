@@ -26,6 +26,7 @@ pub(crate) fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
         match path {
             "style.css" => return Some(("text/css; charset=utf-8", viewer_file!("style.css"))),
             "panels.js" => return Some(("text/javascript; charset=utf-8", viewer_file!("panels.js"))),
+            "consultation.js" => return Some(("text/javascript; charset=utf-8", viewer_file!("consultation.js"))),
             "renewtwin_web_viewer.js" => {
                 return Some(("text/javascript; charset=utf-8", viewer_file!("renewtwin_web_viewer.js")));
             }

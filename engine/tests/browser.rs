@@ -83,6 +83,7 @@ fn the_viewer_draws_the_district_in_its_lifecycle_colours_and_follows_live_updat
         return;
     }
 
+    let _one_browser = ONE_BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let screenshots = screenshot_dir();
     std::fs::create_dir_all(&screenshots).expect("create target/browser-screenshots");
     let mut failures = Vec::new();
@@ -288,6 +289,11 @@ fn check_live_updates(session: &Session) -> Result<(), String> {
 
 #[path = "browser/features.rs"]
 mod features;
+#[path = "browser/consultation.rs"]
+mod consultation;
+
+/// Browser tests take turns: each drives software-rendered Chromium on a small machine.
+static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn rgb_of(value: &Value) -> Result<[u8; 3], String> {
     let channel = |i: usize| value[i].as_f64().map(|c| c as u8).ok_or_else(|| format!("not an [r, g, b] array: {value}"));
@@ -326,8 +332,13 @@ impl Server {
         use std::os::unix::process::CommandExt as _;
         let log = std::fs::File::create(screenshot_dir().with_file_name("browser-test-server.log"))
             .map_or_else(|_| Stdio::null(), Stdio::from);
+        // A fresh database per server, so accounts and comments of earlier runs do not leak in.
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let db = tempdir(&format!("server-db-{}", SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed))).join("renewtwin.db");
         let mut child = Command::new(env!("CARGO_BIN_EXE_renewtwin"))
             .args(["serve", "--addr", "127.0.0.1:0", "--start-day", &START_DAY.to_string(), "--speed", &SPEED.to_string()])
+            .arg("--db")
+            .arg(&db)
             .stdout(Stdio::piped())
             .stderr(log)
             .process_group(0)

@@ -21,7 +21,7 @@ mod messages;
 pub use date::{CivilDate, SimDay};
 pub use lifecycle::{LifecycleState, PhaseKind};
 pub use mesh::{Blob, DecodedMesh, IndexBits, MeshError, PositionBits, SceneHash, oct_decode, oct_encode, MeshData};
-pub use messages::{AlertInfo, SensorReading};
+pub use messages::{AlertInfo, ConsultationEvent, SensorReading};
 pub use messages::{
     ClientHello, ClientMsg, ClockCommand, ClockState, ElementInfo, Layers, PhaseInfo, PhaseStatus, PlacedMesh, SceneHeader, ServerMsg,
     StateChange, StateDelta, Resume, ResyncReason, Subscription,

@@ -191,6 +191,22 @@ pub enum ServerMsg {
         /// Readings refused (`POST /api/sensors/readings` gives the reasons).
         rejected: u32,
     },
+    /// A public-consultation change on the `comments` layer.
+    Consultation(ConsultationEvent),
+}
+
+/// A new or changed consultation record (a comment, a tally, a report's state, an
+/// announcement, a consultation opened or closed), sent on the [`Layers::comments`] layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsultationEvent {
+    /// `comment`, `consultation`, `report` or `announcement`; `lagged` when the connection
+    /// fell behind and `id` events were skipped (reload them over HTTP).
+    pub kind: String,
+    /// The record's id (for `lagged`, how many events were skipped).
+    pub id: i64,
+    /// The record as JSON text, holding only the fields the connection's role may see: the
+    /// same object the HTTP API returns to that role.
+    pub record: String,
 }
 
 /// Why a client is resynchronised instead of getting every delta.
@@ -339,4 +355,17 @@ pub struct AlertInfo {
     pub message: String,
     /// Ids of the tasks at work.
     pub tasks: Vec<String>,
+}
+
+#[cfg(test)]
+mod consultation_tests {
+    use super::*;
+
+    #[test]
+    fn consultation_events_have_postcard_tag_13_and_round_trip() {
+        let msg = ServerMsg::Consultation(ConsultationEvent { kind: "comment".into(), id: 12, record: r#"{"body":"<b>hi</b>"}"#.into() });
+        let bytes = crate::encode(&msg).expect("encodes");
+        assert_eq!(bytes[0], 13, "PROTOCOL.md lists Consultation as tag 13");
+        assert_eq!(crate::decode::<ServerMsg>(&bytes).expect("decodes"), msg);
+    }
 }

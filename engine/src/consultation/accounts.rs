@@ -270,7 +270,9 @@ pub(crate) fn invite(conn: &mut rusqlite::Connection, by: i64, r: &InvitationReq
             let code = r.household.as_deref().ok_or_else(|| ConsultationError::Invalid("a resident invitation names the `household`".into()))?;
             let building = r.building.as_deref().ok_or_else(|| ConsultationError::Invalid("a resident invitation names the `building`".into()))?;
             check_id("household", code)?;
-            check_id("building", building)?;
+            // As the model names it (`1号楼`, its `Reference` or GlobalId) to count against the
+            // model's households; any other short label counts against the invited ones.
+            super::check_text("building", building, 64, false)?;
             tx.execute("INSERT OR IGNORE INTO c_households (code, building) VALUES (?1, ?2)", (code, building))?;
             let (id, stored_building): (i64, String) =
                 tx.query_row("SELECT id, building FROM c_households WHERE code = ?1", [code], |row| Ok((row.get(0)?, row.get(1)?)))?;

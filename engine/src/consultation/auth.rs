@@ -4,11 +4,17 @@
 //! Every consultation handler takes a [`Caller`]. Extracting it looks up the matched route in
 //! [`super::routes::ENDPOINTS`] (the one table that also drives the OpenAPI document and the
 //! endpoint × role test), resolves the bearer token, refuses roles the endpoint does not allow
-//! (401 without a valid token, 403 with the wrong role) and charges writes to the account's
-//! rate limit. A route missing from the table is refused: authorisation fails closed.
+//! (401 without a valid token, 403 with the wrong role) and charges writes to a rate limit:
+//! the account's, kept in the database so a restart does not reset it, or, for visitors without
+//! an account (sign-up, sign-in, refused writes), the client address's, kept in a bounded map.
+//! A route missing from the table is refused: authorisation fails closed.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::extract::ConnectInfo;
 
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
@@ -130,10 +136,18 @@ impl FromRequestParts<AppState> for Caller {
         let path = parts.extensions.get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
         let endpoint = super::routes::endpoint(&parts.method, &path)
             .ok_or_else(|| ConsultationError::Forbidden(format!("{} {path} is not classified; refused", parts.method)))?;
-        let account = match bearer(&parts.headers)? {
-            Some(token) => Some(resolve(state, token).await?),
-            None => None,
+        let write = parts.method != Method::GET;
+        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
+        let account = match bearer(&parts.headers) {
+            Ok(Some(token)) => resolve(state, token).await.map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
         };
+        // Writes without a valid account count against the client's address, refused or not.
+        if write && !matches!(account, Ok(Some(_))) {
+            hub.limits.charge_address(address, hub.config.anonymous_writes_per_minute, now())?;
+        }
+        let account = account?;
         let role = account.as_ref().map_or(Role::Public, |a| a.role);
         if !endpoint.allow.contains(&role) {
             return Err(match account {
@@ -141,10 +155,8 @@ impl FromRequestParts<AppState> for Caller {
                 Some(_) => ConsultationError::Forbidden(format!("a {} account may not {} {path}", role.as_str(), parts.method)),
             });
         }
-        if parts.method != Method::GET
-            && let Some(a) = &account
-        {
-            hub.limits.charge(&format!("write:{}", a.id), hub.config.writes_per_minute)?;
+        if write && let Some(a) = &account {
+            charge(state, &hub, format!("write:{}", a.id), hub.config.writes_per_minute).await?;
         }
         Ok(Caller { account, hub })
     }
@@ -203,31 +215,89 @@ pub(crate) fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Fixed one-minute windows of request counts per key (`write:ACCOUNT`, `login:USER`).
+/// Client addresses whose visitor writes are counted at once; past that, new addresses share
+/// one count until the minute turns (so a flood from many addresses cannot grow the map).
+pub(crate) const MAX_ADDRESSES: usize = 10_000;
+
+/// Fixed one-minute windows of request counts: per key in the database (`write:ACCOUNT`,
+/// `login:USER`), per client address in memory.
 #[derive(Debug, Default)]
 pub(crate) struct RateLimits {
-    windows: Mutex<HashMap<String, (i64, u32)>>,
+    /// Visitor writes per address (IPv6 per /64 prefix; `None`: unknown or overflow).
+    addresses: Mutex<HashMap<Option<IpAddr>, (i64, u32)>>,
+    /// The minute whose stale database rows were last swept.
+    swept: AtomicI64,
+}
+
+/// The refusal for a window that ends at the next minute.
+fn limited(now: i64) -> ConsultationError {
+    ConsultationError::RateLimited((60 - now.rem_euclid(60)).max(1) as u64)
+}
+
+/// The address a visitor is counted under: IPv4 as is, IPv6 by its /64 prefix (one host may
+/// hold a whole /64), IPv4-mapped IPv6 as IPv4.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
 }
 
 impl RateLimits {
-    /// Counts one request against `key`; refuses it past `per_minute` in the current minute.
-    pub fn charge(&self, key: &str, per_minute: u32) -> Result<()> {
-        let now = now();
-        let minute = now / 60;
-        let mut windows = self.windows.lock().map_err(|_| ConsultationError::Unavailable("rate limiter poisoned"))?;
-        if windows.len() > 100_000 {
-            windows.retain(|_, (m, _)| *m == minute);
+    /// Counts one visitor write from `address` at `now`; refuses it past `per_minute` in that
+    /// minute. Memory stays under [`MAX_ADDRESSES`] entries.
+    pub fn charge_address(&self, address: Option<IpAddr>, per_minute: u32, now: i64) -> Result<()> {
+        let minute = now.div_euclid(60);
+        let mut counts = self.addresses.lock().map_err(|_| ConsultationError::Unavailable("rate limiter poisoned"))?;
+        let mut key = address.map(address_key);
+        if !counts.contains_key(&key) && counts.len() >= MAX_ADDRESSES {
+            counts.retain(|_, (m, _)| *m == minute);
+            if counts.len() >= MAX_ADDRESSES {
+                key = None;
+            }
         }
-        let entry = windows.entry(key.to_owned()).or_insert((minute, 0));
+        let entry = counts.entry(key).or_insert((minute, 0));
         if entry.0 != minute {
             *entry = (minute, 0);
         }
         if entry.1 >= per_minute {
-            return Err(ConsultationError::RateLimited((60 - now % 60).max(1) as u64));
+            return Err(limited(now));
         }
         entry.1 += 1;
         Ok(())
     }
+
+    /// Counts one request against `key` in the database at `now`; refuses it past `per_minute`
+    /// in that minute. Rows of past minutes are swept once a minute.
+    pub fn charge_stored(&self, conn: &rusqlite::Connection, key: &str, per_minute: u32, now: i64) -> Result<()> {
+        let minute = now.div_euclid(60);
+        if self.swept.swap(minute, Ordering::Relaxed) != minute {
+            conn.execute("DELETE FROM c_rate_limits WHERE minute < ?1", [minute])?;
+        }
+        let used: u32 = conn
+            .query_row("SELECT count FROM c_rate_limits WHERE key = ?1 AND minute = ?2", (key, minute), |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if used >= per_minute {
+            return Err(limited(now));
+        }
+        conn.execute(
+            "INSERT INTO c_rate_limits (key, minute, count) VALUES (?1, ?2, 1)
+             ON CONFLICT (key) DO UPDATE SET count = CASE WHEN minute = excluded.minute THEN count + 1 ELSE 1 END, minute = excluded.minute",
+            (key, minute),
+        )?;
+        Ok(())
+    }
+}
+
+/// Counts one request against `key` in the database (the check and the count run together on
+/// the store's single connection, so concurrent requests cannot both take the last one).
+pub(crate) async fn charge(state: &AppState, hub: &std::sync::Arc<super::Consultation>, key: String, per_minute: u32) -> Result<()> {
+    let hub = hub.clone();
+    with_db(&state.store, move |conn| hub.limits.charge_stored(conn, &key, per_minute, now())).await
 }
 
 /// Session rows for `account` that expire after `ttl` seconds; returns `(token, expires_at)`.
@@ -244,16 +314,62 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rate_limits_refuse_past_the_budget_and_name_a_retry_time() {
+    fn stored_rate_limits_refuse_past_the_budget_and_survive_a_restart() {
+        let dir = std::env::temp_dir().join(format!("renewtwin-ratelimits-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("limits.db");
+        let now = 1_714_552_200 + 17;
+        {
+            let store = crate::store::Store::open(&path, &[super::super::MIGRATIONS]).expect("store");
+            let conn = store.lock().expect("lock");
+            let limits = RateLimits::default();
+            for _ in 0..3 {
+                limits.charge_stored(&conn, "write:1", 3, now).expect("within budget");
+            }
+            match limits.charge_stored(&conn, "write:1", 3, now + 1) {
+                Err(ConsultationError::RateLimited(secs)) => assert_eq!(secs, 42),
+                other => panic!("expected a rate limit, got {other:?}"),
+            }
+            limits.charge_stored(&conn, "write:2", 3, now).expect("another account has its own budget");
+        }
+        // A restart (a new process: new limits, the same file) keeps the count.
+        let store = crate::store::Store::open(&path, &[super::super::MIGRATIONS]).expect("reopen");
+        let conn = store.lock().expect("lock");
         let limits = RateLimits::default();
-        for _ in 0..3 {
-            limits.charge("write:1", 3).expect("within budget");
+        assert!(matches!(limits.charge_stored(&conn, "write:1", 3, now + 2), Err(ConsultationError::RateLimited(_))));
+        // The next minute starts afresh, and sweeps the rows of past minutes.
+        limits.charge_stored(&conn, "write:1", 3, now + 60).expect("a new minute");
+        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM c_rate_limits", [], |r| r.get(0)).expect("count");
+        assert_eq!(rows, 1, "write:2 of the past minute was swept");
+        drop(conn);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn visitor_limits_count_per_address_and_stay_bounded() {
+        let limits = RateLimits::default();
+        let now = 1_714_552_200;
+        let a: IpAddr = "203.0.113.7".parse().expect("ip");
+        for _ in 0..2 {
+            limits.charge_address(Some(a), 2, now).expect("within budget");
         }
-        match limits.charge("write:1", 3) {
-            Err(ConsultationError::RateLimited(secs)) => assert!((1..=60).contains(&secs)),
-            other => panic!("expected a rate limit, got {other:?}"),
+        assert!(matches!(limits.charge_address(Some(a), 2, now), Err(ConsultationError::RateLimited(60))));
+        // The same host under IPv4-mapped IPv6, and another address in the same IPv6 /64.
+        let mapped: IpAddr = "::ffff:203.0.113.7".parse().expect("ip");
+        assert!(limits.charge_address(Some(mapped), 2, now).is_err(), "IPv4-mapped is the same address");
+        let (p1, p2): (IpAddr, IpAddr) = ("2001:db8:1:2::1".parse().expect("ip"), "2001:db8:1:2:ffff::9".parse().expect("ip"));
+        limits.charge_address(Some(p1), 1, now).expect("first of the prefix");
+        assert!(limits.charge_address(Some(p2), 1, now).is_err(), "one /64 is one visitor");
+        // Many addresses: the map stops growing and the newcomers share one count.
+        for i in 0..(MAX_ADDRESSES as u32 + 50) {
+            let _ = limits.charge_address(Some(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i))), 5, now);
         }
-        limits.charge("write:2", 3).expect("another account has its own budget");
+        assert!(limits.addresses.lock().expect("lock").len() <= MAX_ADDRESSES + 1);
+        // A new minute frees the map for new addresses.
+        limits.charge_address(Some("198.51.100.1".parse().expect("ip")), 5, now + 60).expect("a new minute");
+        assert!(limits.addresses.lock().expect("lock").len() <= 2);
     }
 
     #[test]

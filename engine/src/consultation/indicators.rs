@@ -1,6 +1,7 @@
 //! Indicators for third-party evaluation: resident satisfaction (surveys and votes), the time to
-//! answer and to close reports, and participation per building. Served as JSON and as CSV;
-//! all are aggregates, so they are public.
+//! answer and to close reports, and participation per building (over the model's households
+//! where it states them, else over the households invited; each row says which). Served as
+//! JSON and as CSV; all are aggregates, so they are public.
 
 use serde_json::{Value, json};
 
@@ -24,8 +25,105 @@ fn round(x: Option<f64>) -> Value {
     x.map_or(Value::Null, |x| json!((x * 100.0).round() / 100.0))
 }
 
-/// Every indicator.
-pub(crate) fn compute(conn: &rusqlite::Connection) -> Result<Value> {
+/// A building of the model, as the participation indicator counts it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ModelBuilding {
+    /// The name shown (the building's name, else its GlobalId).
+    pub name: String,
+    /// What an invitation's `building` may say to mean it: its name,
+    /// `Pset_BuildingCommon.Reference` and GlobalId.
+    pub keys: Vec<String>,
+    /// `RenewTwin_Building.Households`, if the model states it.
+    pub households: Option<f64>,
+}
+
+/// The buildings of `model` with their household counts.
+pub(crate) fn model_buildings(model: &renewtwin_importers::Model) -> Vec<ModelBuilding> {
+    use crate::population::site::{number, text};
+    model
+        .spatial
+        .iter()
+        .filter(|n| n.kind == renewtwin_importers::SpatialKind::Building)
+        .map(|n| {
+            let mut keys: Vec<String> = [n.name.clone(), text(n.property("Pset_BuildingCommon", "Reference")), Some(n.global_id.clone())]
+                .into_iter()
+                .flatten()
+                .map(|k| k.trim().to_owned())
+                .filter(|k| !k.is_empty())
+                .collect();
+            keys.dedup();
+            ModelBuilding {
+                name: n.name.clone().unwrap_or_else(|| n.global_id.clone()),
+                keys,
+                households: number(n.property("RenewTwin_Building", "Households")).filter(|h| *h >= 0.0),
+            }
+        })
+        .collect()
+}
+
+/// A count as JSON: whole numbers without a fraction.
+fn count(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 1e15 { json!(x as i64) } else { json!(x) }
+}
+
+/// Participation per building: the model's buildings (with their households, participating or
+/// not) and the invited buildings the model does not know.
+fn participation(conn: &rusqlite::Connection, buildings: &[ModelBuilding]) -> Result<Vec<Value>> {
+    let mut stmt = conn.prepare(
+        "SELECT h.building,
+            EXISTS(SELECT 1 FROM c_ballots b WHERE b.household_id = h.id)
+             OR EXISTS(SELECT 1 FROM c_surveys s WHERE s.household_id = h.id)
+             OR EXISTS(SELECT 1 FROM c_accounts a JOIN c_comments c ON c.author_id = a.id WHERE a.household_id = h.id)
+             OR EXISTS(SELECT 1 FROM c_accounts a JOIN c_reports r ON r.reporter_id = a.id WHERE a.household_id = h.id)
+         FROM c_households h ORDER BY h.building",
+    )?;
+    let households: Vec<(String, bool)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    // (invited, participating) per model building, then per building the model does not know.
+    let mut in_model = vec![(0u64, 0u64); buildings.len()];
+    let mut elsewhere: Vec<(String, u64, u64)> = Vec::new();
+    for (building, active) in households {
+        let key = building.trim();
+        match buildings.iter().position(|b| b.keys.iter().any(|k| k == key)) {
+            Some(i) => {
+                in_model[i].0 += 1;
+                in_model[i].1 += u64::from(active);
+            }
+            None => match elsewhere.iter_mut().find(|(b, _, _)| *b == building) {
+                Some(entry) => {
+                    entry.1 += 1;
+                    entry.2 += u64::from(active);
+                }
+                None => elsewhere.push((building, 1, u64::from(active))),
+            },
+        }
+    }
+    let row = |name: &str, households: f64, source: &str, invited: u64, active: u64| {
+        json!({
+            "building": name,
+            "households": count(households),
+            "households_source": source,
+            "invited": invited,
+            "participating": active,
+            "rate": round((households > 0.0).then(|| active as f64 / households)),
+        })
+    };
+    let mut rows = Vec::new();
+    for (b, (invited, active)) in buildings.iter().zip(in_model) {
+        match b.households {
+            Some(h) => rows.push(row(&b.name, h, "model", invited, active)),
+            None if invited > 0 => rows.push(row(&b.name, invited as f64, "invited", invited, active)),
+            // Neither the model nor the invitations say how many households live there.
+            None => {}
+        }
+    }
+    for (name, invited, active) in elsewhere {
+        rows.push(row(&name, invited as f64, "invited", invited, active));
+    }
+    Ok(rows)
+}
+
+/// Every indicator; participation counts against `buildings` of the model.
+pub(crate) fn compute(conn: &rusqlite::Connection, buildings: &[ModelBuilding]) -> Result<Value> {
     let mut stmt = conn.prepare(
         "SELECT project, COUNT(*), AVG(score), SUM(score >= 4) FROM c_surveys GROUP BY project ORDER BY project",
     )?;
@@ -73,27 +171,7 @@ pub(crate) fn compute(conn: &rusqlite::Connection) -> Result<Value> {
         "median_hours_to_close": round(median(&mut close)),
     });
 
-    let mut stmt = conn.prepare(
-        "SELECT h.building, COUNT(*),
-            SUM(EXISTS(SELECT 1 FROM c_ballots b WHERE b.household_id = h.id)
-             OR EXISTS(SELECT 1 FROM c_surveys s WHERE s.household_id = h.id)
-             OR EXISTS(SELECT 1 FROM c_accounts a JOIN c_comments c ON c.author_id = a.id WHERE a.household_id = h.id)
-             OR EXISTS(SELECT 1 FROM c_accounts a JOIN c_reports r ON r.reporter_id = a.id WHERE a.household_id = h.id))
-         FROM c_households h GROUP BY h.building ORDER BY h.building",
-    )?;
-    let participation: Vec<Value> = stmt
-        .query_map([], |r| {
-            let n: i64 = r.get(1)?;
-            let active: i64 = r.get(2)?;
-            Ok(json!({
-                "building": r.get::<_, String>(0)?,
-                "households": n,
-                "participating": active,
-                "rate": round((n > 0).then(|| active as f64 / n as f64)),
-            }))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-
+    let participation = participation(conn, buildings)?;
     Ok(json!({
         "generated_at": super::rfc3339(super::now()),
         "satisfaction": satisfaction,
@@ -101,7 +179,7 @@ pub(crate) fn compute(conn: &rusqlite::Connection) -> Result<Value> {
         "reports": reports,
         "participation": participation,
         "notes": {
-            "participation": "households invited per building (the denominator) that voted, rated, commented or reported",
+            "participation": "per building: households that voted, rated, commented or reported, over the building's households in the model (RenewTwin_Building.Households; households_source \"model\") or, where the model has no figure, over the households invited (households_source \"invited\")",
             "satisfied_share": "share of survey answers scoring 4 or 5 out of 5",
         },
     }))
@@ -145,6 +223,8 @@ pub(crate) fn to_csv(ind: &Value) -> String {
     for p in ind["participation"].as_array().into_iter().flatten() {
         let scope = format!("building:{}", p["building"].as_str().unwrap_or_default());
         line("participation_households", scope.clone(), &p["households"]);
+        line("participation_households_source", scope.clone(), &p["households_source"]);
+        line("participation_invited", scope.clone(), &p["invited"]);
         line("participation_participating", scope.clone(), &p["participating"]);
         line("participation_rate", scope, &p["rate"]);
     }
@@ -162,6 +242,46 @@ mod tests {
         assert_eq!(csv_field(&json!("=HYPERLINK(\"x\")")), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field(&json!(0.5)), "0.5");
         assert_eq!(csv_field(&Value::Null), "");
+    }
+
+    #[test]
+    fn participation_counts_against_the_models_households_and_falls_back_to_the_invited_ones() {
+        let store = crate::store::Store::in_memory(&[super::super::MIGRATIONS]).expect("store");
+        let conn = store.lock().expect("lock");
+        for (id, code, building) in [(1, "1-101", "1号楼"), (2, "1-102", "REF-1"), (3, "3-101", "3号楼"), (4, "9-101", "B9"), (5, "9-102", "B9")] {
+            conn.execute("INSERT INTO c_households (id, code, building) VALUES (?1, ?2, ?3)", (id, code, building)).expect("household");
+        }
+        // Households 1 (1号楼) and 4 (B9) take part.
+        for h in [1, 4] {
+            conn.execute("INSERT INTO c_surveys (project, household_id, score, updated_at) VALUES ('lifts', ?1, 4, 0)", [h]).expect("survey");
+        }
+        let building = |name: &str, reference: &str, households: Option<f64>| ModelBuilding {
+            name: name.into(),
+            keys: vec![name.into(), reference.into(), format!("GID-{name}")],
+            households,
+        };
+        let buildings = [building("1号楼", "REF-1", Some(24.0)), building("2号楼", "REF-2", Some(18.0)), building("3号楼", "REF-3", None), building("4号楼", "REF-4", None)];
+        let rows = participation(&conn, &buildings).expect("participation");
+        let brief: Vec<(String, Value, String, u64, u64, Value)> = rows
+            .iter()
+            .map(|r| {
+                let text = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                (text("building"), r["households"].clone(), text("households_source"), r["invited"].as_u64().unwrap_or(99), r["participating"].as_u64().unwrap_or(99), r["rate"].clone())
+            })
+            .collect();
+        assert_eq!(
+            brief,
+            [
+                // Named by its name and by its Reference: both are the model's 1号楼.
+                ("1号楼".into(), json!(24), "model".into(), 2, 1, json!(0.04)),
+                // Nobody invited yet: the model still says how many could take part.
+                ("2号楼".into(), json!(18), "model".into(), 0, 0, json!(0.0)),
+                // The model has no figure: the invited households are the denominator.
+                ("3号楼".into(), json!(1), "invited".into(), 1, 0, json!(0.0)),
+                // 4号楼: no figure and nobody invited, so no row. B9 is not in the model.
+                ("B9".into(), json!(2), "invited".into(), 2, 1, json!(0.5)),
+            ]
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! the OpenAPI document ([`openapi`]) and the HTTP routes ([`routes`]).
 //!
 //! Every record leaves the server through [`privacy::view`], which keeps only the fields the
-//! viewer's class may see; the HTTP API and the live WebSocket ([`live`],
-//! `/api/consultation/live`) share it. Data lives in the
+//! viewer's class may see; the HTTP API and the live events ([`live`], the `comments` layer of
+//! `/ws`) share it. Data lives in the
 //! [`crate::store`] (tables prefixed `c_`, migrations in [`MIGRATIONS`]).
 
 pub(crate) mod accounts;
@@ -33,13 +33,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 pub use auth::{Audience, Role};
-pub use routes::{routes, routes_with};
+pub use routes::{extension, routes};
 
 use crate::store::{Migrations, Store, StoreError};
 
 
 /// The consultation domain's tables.
-pub const MIGRATIONS: Migrations = Migrations { domain: "consultation", steps: &[("001_create", SCHEMA_001)] };
+pub const MIGRATIONS: Migrations =
+    Migrations { domain: "consultation", steps: &[("001_create", SCHEMA_001), ("002_rate_limits", SCHEMA_002)] };
+
+/// Rate-limit windows that outlive a restart: one row per key (`write:ACCOUNT`, `login:USER`),
+/// swept once a minute.
+const SCHEMA_002: &str = "
+CREATE TABLE c_rate_limits (key TEXT PRIMARY KEY, minute INTEGER NOT NULL, count INTEGER NOT NULL) WITHOUT ROWID;
+";
 
 const SCHEMA_001: &str = "
 CREATE TABLE c_households (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, building TEXT NOT NULL);
@@ -101,15 +108,24 @@ pub struct ConsultationConfig {
     pub session_ttl: Duration,
     /// Writes one account may make per minute.
     pub writes_per_minute: u32,
-    /// Sign-in attempts per user name per minute.
+    /// Sign-in and sign-up attempts per user name per minute.
     pub logins_per_minute: u32,
+    /// Writes (sign-up, sign-in, anything without a valid account) per client address per
+    /// minute; IPv6 addresses count per /64.
+    pub anonymous_writes_per_minute: u32,
     /// Distinct flags after which a comment or report is hidden pending review.
     pub auto_hide_flags: u32,
 }
 
 impl Default for ConsultationConfig {
     fn default() -> Self {
-        Self { session_ttl: Duration::from_secs(12 * 3600), writes_per_minute: 60, logins_per_minute: 10, auto_hide_flags: 3 }
+        Self {
+            session_ttl: Duration::from_secs(12 * 3600),
+            writes_per_minute: 60,
+            logins_per_minute: 10,
+            anonymous_writes_per_minute: 60,
+            auto_hide_flags: 3,
+        }
     }
 }
 
@@ -322,6 +338,6 @@ mod tests {
             .expect("lock")
             .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'c_%' AND type = 'table'", [], |r| r.get(0))
             .expect("count");
-        assert_eq!(n, 15);
+        assert_eq!(n, 16);
     }
 }

@@ -51,7 +51,6 @@ macro_rules! ep {
 /// Every consultation route, with the roles allowed to call it.
 pub(crate) static ENDPOINTS: &[Endpoint] = &[
     ep!(GET, "/api/openapi.json", ANYONE, "this OpenAPI document"),
-    ep!(GET, "/api/consultation/live", ANYONE, "WebSocket of consultation events (?token= for a signed-in connection)"),
     ep!(GET, "/api/consultation/classification", ANYONE, "the privacy class (public, internal, personal, confidential) of every field"),
     ep!(POST, "/api/auth/bootstrap", ANYONE, "create the first government account (only from the server's own machine, only once)", "SignUp"),
     ep!(POST, "/api/auth/signup", ANYONE, "sign up with an invitation code; returns a session token", "SignUp"),
@@ -100,19 +99,15 @@ const BODY_LIMIT: usize = 64 * 1024;
 
 /// The consultation router, to merge into the server's. Outcomes of consultations closed in
 /// earlier runs are recorded into the plan first, so the phase gates stay open across restarts.
+/// The domain's shared state reaches these routes and `/ws` through [`extension`], layered
+/// over the whole server router.
 pub fn routes(state: &AppState) -> Router<AppState> {
     if let Err(e) = votes::replay_outcomes(&state.store, &state.plan) {
         tracing::error!(error = %e, "cannot replay consultation outcomes into the plan");
     }
-    routes_with(super::ConsultationConfig::default())
-}
-
-/// The consultation router with `config`.
-pub fn routes_with(config: super::ConsultationConfig) -> Router<AppState> {
     let big = |n: usize| DefaultBodyLimit::max(n);
     Router::new()
         .route("/api/openapi.json", get(openapi))
-        .route("/api/consultation/live", get(live))
         .route("/api/consultation/classification", get(classification))
         .route("/api/auth/bootstrap", post(bootstrap))
         .route("/api/auth/signup", post(signup))
@@ -145,7 +140,12 @@ pub fn routes_with(config: super::ConsultationConfig) -> Router<AppState> {
         .route("/api/admin/backup", get(backup))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(nosniff))
-        .layer(axum::Extension(super::Consultation::new(config)))
+}
+
+/// The consultation domain's shared state (settings, rate limits, live feed) with `config`,
+/// as a layer for the server's router: the consultation routes and `/ws` read it.
+pub fn extension(config: super::ConsultationConfig) -> axum::Extension<Arc<super::Consultation>> {
+    axum::Extension(super::Consultation::new(config))
 }
 
 async fn nosniff(mut response: Response) -> Response {
@@ -182,37 +182,6 @@ async fn openapi(_c: Caller) -> Json<Value> {
     Json(super::openapi::document())
 }
 
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LiveQuery {
-    token: Option<String>,
-}
-
-/// `GET /api/consultation/live`: browsers cannot set headers on a WebSocket, so the token may
-/// come in the query.
-async fn live(
-    State(state): State<AppState>,
-    c: Caller,
-    q: std::result::Result<Query<LiveQuery>, QueryRejection>,
-    ws: axum::extract::ws::WebSocketUpgrade,
-) -> Result<Response> {
-    let q = query(q)?;
-    let (audience, role) = match (&c.account, q.token) {
-        (Some(a), _) => (c.audience(), a.role.as_str()),
-        (None, Some(token)) => {
-            let a = super::auth::resolve(&state, token).await?;
-            (super::Audience::Account { id: a.id, staff: a.role.is_staff() }, a.role.as_str())
-        }
-        (None, None) => (super::Audience::Public, "public"),
-    };
-    // Subscribe before answering, so nothing published after the upgrade is missed.
-    let events = c.hub.feed.subscribe();
-    Ok(ws
-        .max_message_size(4096)
-        .on_upgrade(move |socket| super::live::session(socket, events, audience, role))
-        .into_response())
-}
-
 async fn classification(_c: Caller) -> Json<Value> {
     Json(super::privacy::table())
 }
@@ -238,7 +207,7 @@ async fn bootstrap(State(state): State<AppState>, c: Caller, request: axum::extr
 async fn signup(State(state): State<AppState>, c: Caller, body: std::result::Result<Bytes, BytesRejection>) -> Result<Response> {
     let s: SignUp = parse(body)?;
     accounts::precheck_signup(&s)?;
-    c.hub.limits.charge(&format!("login:{}", s.username), c.hub.config.logins_per_minute)?;
+    super::auth::charge(&state, &c.hub, format!("login:{}", s.username), c.hub.config.logins_per_minute).await?;
     let hashed = hash(s.password.clone()).await?;
     let ttl = c.hub.config.session_ttl.as_secs() as i64;
     Ok(created(with_db(&state.store, move |c| accounts::sign_up(c, &s, hashed, ttl)).await?))
@@ -249,7 +218,7 @@ async fn login(State(state): State<AppState>, c: Caller, body: std::result::Resu
     if l.username.len() > 64 || l.password.len() > 512 {
         return Err(ConsultationError::Unauthorized("wrong user name or password"));
     }
-    c.hub.limits.charge(&format!("login:{}", l.username), c.hub.config.logins_per_minute)?;
+    super::auth::charge(&state, &c.hub, format!("login:{}", l.username), c.hub.config.logins_per_minute).await?;
     let name = l.username.clone();
     let stored = with_db(&state.store, move |c| accounts::credentials(c, &name)).await?;
     let (ok, stored) = tokio::task::spawn_blocking(move || (accounts::check_login(&l, stored.as_ref()), stored))
@@ -681,11 +650,13 @@ async fn import_bcf(State(state): State<AppState>, c: Caller, body: std::result:
 }
 
 async fn indicators_json(State(state): State<AppState>, _c: Caller) -> Result<Json<Value>> {
-    Ok(Json(with_db(&state.store, |conn| indicators::compute(conn)).await?))
+    let buildings = indicators::model_buildings(state.plan.model());
+    Ok(Json(with_db(&state.store, move |conn| indicators::compute(conn, &buildings)).await?))
 }
 
 async fn indicators_csv(State(state): State<AppState>, _c: Caller) -> Result<Response> {
-    let csv = with_db(&state.store, |conn| Ok(indicators::to_csv(&indicators::compute(conn)?))).await?;
+    let buildings = indicators::model_buildings(state.plan.model());
+    let csv = with_db(&state.store, move |conn| Ok(indicators::to_csv(&indicators::compute(conn, &buildings)?))).await?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),

@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/{*path}", get(asset))
         .merge(crate::consultation::routes(&state))
+        .layer(crate::consultation::extension(crate::consultation::ConsultationConfig::default()))
         .with_state(state)
 }
 

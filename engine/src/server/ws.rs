@@ -1,6 +1,8 @@
 //! One WebSocket session: hello and version negotiation, the scene (or a resume), then live
-//! deltas filtered by the client's subscription. The session logic is generic over
-//! `Sink`/`Stream` so tests can drive it directly.
+//! deltas filtered by the client's subscription, sensor messages and consultation events (the
+//! `comments` layer, in the form the connection's role may see: `/ws?token=…` signs it in;
+//! `/ws?only=comments` skips the scene and the twin for panels that want only those events).
+//! The session logic is generic over `Sink`/`Stream` so tests can drive it directly.
 //!
 //! Fan-out stays cheap: deltas are encoded once by the publisher and forwarded as shared bytes
 //! to every unfiltered binary session; only filtered or JSON sessions re-encode.
@@ -21,7 +23,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use renewtwin_protocol::{
     ClientHello, ClientMsg, ClockCommand, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, ResyncReason, SceneHeader, ServerMsg, SimDay,
@@ -30,6 +32,8 @@ use renewtwin_protocol::{
 use tokio::sync::{broadcast, mpsc};
 
 use super::AppState;
+use crate::consultation::live::Listener;
+use crate::consultation::{Audience, Consultation};
 use crate::live::LiveFrame;
 
 /// Largest frame a client may send; client messages are small control messages.
@@ -74,6 +78,14 @@ pub(super) struct WsQuery {
     /// `json` for JSON text frames.
     #[serde(default)]
     format: Option<String>,
+    /// A consultation session token: consultation events then come in the form the account
+    /// may see (browsers cannot set headers on a WebSocket). Invalid tokens are refused.
+    #[serde(default)]
+    token: Option<String>,
+    /// `comments`: consultation events only, no scene and no twin (a page's consultation panel
+    /// beside a viewer that already has the scene).
+    #[serde(default)]
+    only: Option<String>,
 }
 
 pub(super) async fn upgrade(
@@ -81,8 +93,27 @@ pub(super) async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<WsQuery>,
+    hub: Option<axum::Extension<std::sync::Arc<Consultation>>>,
 ) -> Response {
     let format = if query.format.as_deref() == Some("json") { Format::Json } else { Format::Binary };
+    let events_only = match query.only.as_deref() {
+        None => false,
+        Some("comments") => true,
+        Some(other) => {
+            let message = format!("`only` is `comments` (consultation events only), not {other:?}");
+            let body = axum::Json(serde_json::json!({"error": "invalid_request", "message": message}));
+            return (axum::http::StatusCode::BAD_REQUEST, body).into_response();
+        }
+    };
+    let audience = match query.token {
+        Some(token) => match crate::consultation::auth::resolve(&state, token).await {
+            Ok(account) => Audience::Account { id: account.id, staff: account.role.is_staff() },
+            Err(e) => return e.into_response(),
+        },
+        None => Audience::Public,
+    };
+    // Subscribed before the upgrade, so no event published after it is missed.
+    let consultation = hub.map(|axum::Extension(hub)| hub.feed.listen(audience));
     ws.max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         // Small buffers: an idle viewer costs a few KiB, not the 128 KiB defaults.
@@ -92,18 +123,22 @@ pub(super) async fn upgrade(
             let (sink, stream) = socket.split();
             tracing::debug!(%peer, "viewer connected");
             let may_control = state.may_control(&peer);
-            let reason = session(sink, stream, state, SessionOptions { may_control, format }).await;
+            let reason = session(sink, stream, state, SessionOptions { may_control, format, consultation, events_only }).await;
             tracing::debug!(%peer, reason, "viewer disconnected");
         })
 }
 
 /// Per-connection settings.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct SessionOptions {
     /// Whether the client may send clock commands.
     pub may_control: bool,
     /// Output format.
     pub format: Format,
+    /// Consultation events for this connection's audience (the `comments` layer).
+    pub consultation: Option<Listener>,
+    /// Only consultation events: no scene, deltas, clock or sensor messages.
+    pub events_only: bool,
 }
 
 /// What the reader hands the session.
@@ -188,7 +223,11 @@ where
     let mut reader = tokio::spawn(read_client(stream, client_tx));
     let mut out = Out { sink, format: options.format };
     let clock = options.may_control.then(|| state.clock.clone());
-    let reason = run(&mut out, &mut client_rx, &state, clock).await;
+    let reason = if options.events_only {
+        events_only(&mut out, &mut client_rx, options.consultation).await
+    } else {
+        run(&mut out, &mut client_rx, &state, clock, options.consultation).await
+    };
     // Let the reader's last word (why it ended the session) win over "client closed".
     let reason = if reason == "client closed" {
         match tokio::time::timeout(Duration::from_millis(100), &mut reader).await {
@@ -212,6 +251,7 @@ async fn run<S: Sink<Message> + Unpin>(
     client_rx: &mut mpsc::Receiver<FromClient>,
     state: &AppState,
     clock: Option<std::sync::mpsc::Sender<ClockCommand>>,
+    mut consultation: Option<Listener>,
 ) -> &'static str {
     let hello = ServerMsg::Hello { protocol_version: PROTOCOL_VERSION, server: format!("renewtwin {}", env!("CARGO_PKG_VERSION")) };
     if !out.msg(&hello).await {
@@ -312,6 +352,9 @@ async fn run<S: Sink<Message> + Unpin>(
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break "server shutting down",
             },
+            event = next_consultation(&mut consultation) => {
+                if filter.subscription.layers.comments && !out.msg(&event).await { break "send failed" }
+            }
             changed = play_rx.changed() => {
                 if changed.is_err() { break "server shutting down" }
                 if !out.msg(&ServerMsg::Clock(state.live.clock_state())).await { break "send failed" }
@@ -321,6 +364,46 @@ async fn run<S: Sink<Message> + Unpin>(
                 None => break "client closed",
             },
         }
+    }
+}
+
+/// An events-only session (`/ws?only=comments`): the hello, then consultation events, and
+/// pongs to pings; anything else the client sends is refused.
+async fn events_only<S: Sink<Message> + Unpin>(
+    out: &mut Out<S>,
+    client_rx: &mut mpsc::Receiver<FromClient>,
+    mut consultation: Option<Listener>,
+) -> &'static str {
+    let hello = ServerMsg::Hello { protocol_version: PROTOCOL_VERSION, server: format!("renewtwin {}", env!("CARGO_PKG_VERSION")) };
+    if !out.msg(&hello).await {
+        return "send failed";
+    }
+    loop {
+        tokio::select! {
+            event = next_consultation(&mut consultation) => if !out.msg(&event).await { break "send failed" },
+            from = client_rx.recv() => {
+                let reply = match from {
+                    None => break "client closed",
+                    Some(FromClient::Reply(msg)) => msg,
+                    Some(FromClient::Msg(ClientMsg::Ping(n))) => ServerMsg::Pong(n),
+                    // The client's hello needs no answer: there is no scene to negotiate.
+                    Some(FromClient::Msg(ClientMsg::Hello(_))) => continue,
+                    Some(FromClient::Msg(_)) => ServerMsg::Error {
+                        code: "events_only".into(),
+                        message: "this connection (?only=comments) carries consultation events only; open /ws without `only` for the twin".into(),
+                    },
+                };
+                if !out.msg(&reply).await { break "send failed" }
+            }
+        }
+    }
+}
+
+/// The next consultation event; never resolves for a session without the feed.
+async fn next_consultation(listener: &mut Option<Listener>) -> ServerMsg {
+    match listener {
+        Some(listener) => listener.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -731,7 +814,7 @@ mod tests {
         let sink = GatedSink::default();
         sink.set_open(true);
         let client = futures_util::stream::iter([hello()]).chain(futures_util::stream::pending());
-        let options = SessionOptions { may_control: false, format: Format::Json };
+        let options = SessionOptions { may_control: false, format: Format::Json, consultation: None, events_only: false };
         let task = tokio::spawn(session(sink.clone(), client, state(1), options));
         wait_for(&sink, |m| m.iter().any(|m| matches!(m, ServerMsg::Clock(_)))).await;
         let got = sink.got.lock().map(|g| g.clone()).unwrap_or_default();
