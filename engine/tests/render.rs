@@ -102,6 +102,7 @@ fn assert_matches_golden(name: &str, image: &Image) {
         diff.extend_from_slice(&if off { [255, 0, 0, 255] } else { [b[0] / 3, b[1] / 3, b[2] / 3, 255] });
     }
     let fraction = differing as f64 / (image.width * image.height) as f64;
+    eprintln!("{name}: {differing} of {} pixels differ from the golden by more than {PIXEL_THRESHOLD}", image.width * image.height);
     if fraction > MAX_DIFFERING {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("render-golden");
         std::fs::create_dir_all(&dir).expect("create the output dir");

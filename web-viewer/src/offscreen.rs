@@ -170,16 +170,18 @@ impl OffscreenViewer {
     /// Finds an adapter (Vulkan, then GL) and sets up the renderer on it.
     pub fn new() -> Result<Self, OffscreenError> {
         let wanted = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::VULKAN | wgpu::Backends::GL);
-        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
-        descriptor.backends = wanted;
-        descriptor.flags = wgpu::InstanceFlags::default().with_env();
-        let instance = wgpu::Instance::new(descriptor);
         let by_name = std::env::var("WGPU_ADAPTER_NAME").ok().map(|n| n.to_lowercase());
         let mut adapter = None;
         for backend in [wgpu::Backends::VULKAN, wgpu::Backends::GL] {
             if !wanted.contains(backend) {
                 continue;
             }
+            // One instance per backend: EGL is only initialised (and only complains about
+            // missing DRI drivers) when Vulkan has nothing.
+            let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+            descriptor.backends = backend;
+            descriptor.flags = wgpu::InstanceFlags::default().with_env();
+            let instance = wgpu::Instance::new(descriptor);
             let mut found = block_on(instance.enumerate_adapters(backend));
             found.retain(|a| by_name.as_ref().is_none_or(|n| a.get_info().name.to_lowercase().contains(n)));
             // A real GPU before a software one.
@@ -190,7 +192,13 @@ impl OffscreenViewer {
             }
         }
         let Some(adapter) = adapter else {
-            return Err(OffscreenError::NoAdapter { tried: format!("{wanted:?}") });
+            let tried: Vec<&str> = [(wgpu::Backends::VULKAN, "Vulkan"), (wgpu::Backends::GL, "OpenGL")]
+                .into_iter()
+                .filter(|(b, _)| wanted.contains(*b))
+                .map(|(_, name)| name)
+                .collect();
+            let tried = if tried.is_empty() { format!("none of {wanted:?} is built in") } else { tried.join(", ") };
+            return Err(OffscreenError::NoAdapter { tried });
         };
         let info = adapter.get_info();
         let summary = AdapterSummary {
