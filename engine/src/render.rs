@@ -10,7 +10,9 @@
 //! out entirely.
 
 use renewtwin_protocol::{CivilDate, LifecycleState, SceneHeader, ServerMsg, SimDay};
-pub use renewtwin_web_viewer::offscreen::{AdapterSummary, CameraSpec, ColourLayer, Image, OffscreenError, OffscreenViewer};
+pub use renewtwin_web_viewer::offscreen::{
+    AdapterSummary, CameraSpec, ColourLayer, Image, OffscreenError, OffscreenViewer,
+};
 
 use crate::scene::{LoadedScene, SceneStatic};
 use crate::server::viewer_api;
@@ -61,7 +63,14 @@ pub struct Shot {
 
 impl Default for Shot {
     fn default() -> Self {
-        Self { viewpoint: None, date: None, colour: ColourBy::Lifecycle, width: 1920, height: 1080, edges: true }
+        Self {
+            viewpoint: None,
+            date: None,
+            colour: ColourBy::Lifecycle,
+            width: 1920,
+            height: 1080,
+            edges: true,
+        }
     }
 }
 
@@ -105,13 +114,21 @@ pub struct SceneRenderer {
 
 /// The camera of viewpoint `name` in `loaded` (`None`: the whole scene).
 pub fn camera_of(loaded: &LoadedScene, name: Option<&str>) -> Result<CameraSpec, RenderError> {
-    let Some(name) = name else { return Ok(CameraSpec::Fit) };
+    let Some(name) = name else {
+        return Ok(CameraSpec::Fit);
+    };
     let viewpoints = &loaded.manifest.viewpoints;
     viewpoints
         .iter()
         .find(|v| v.name == name)
-        .map(|v| CameraSpec::Look { eye: v.eye, target: v.target })
-        .ok_or_else(|| RenderError::UnknownViewpoint { name: name.to_owned(), available: viewpoints.iter().map(|v| v.name.clone()).collect() })
+        .map(|v| CameraSpec::Look {
+            eye: v.eye,
+            target: v.target,
+        })
+        .ok_or_else(|| RenderError::UnknownViewpoint {
+            name: name.to_owned(),
+            available: viewpoints.iter().map(|v| v.name.clone()).collect(),
+        })
 }
 
 impl SceneRenderer {
@@ -160,16 +177,25 @@ impl SceneRenderer {
         let camera = camera_of(&self.loaded, shot.viewpoint.as_deref())?;
         let start = self.loaded.manifest.start;
         let date = shot.date.unwrap_or(start);
-        let day = (date.days_since_epoch() - start.days_since_epoch()).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        let day = (date.days_since_epoch() - start.days_since_epoch())
+            .clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
         let plan = &self.loaded.plan;
         let states: Vec<LifecycleState> = plan.schedules.iter().map(|s| s.state_on(day)).collect();
         self.viewer.set_states(Some(states))?;
         let layer = match shot.colour {
             ColourBy::Lifecycle => None,
-            ColourBy::Phase => Some(viewer_api::phase_layer(&self.loaded.manifest, &self.loaded.model, plan, day)),
+            ColourBy::Phase => Some(viewer_api::phase_layer(
+                &self.loaded.manifest,
+                &self.loaded.model,
+                plan,
+                day,
+            )),
             ColourBy::Risk => Some(viewer_api::risk_layer(&self.loaded.model, day)),
         };
-        self.viewer.set_layer(layer.map(|l| ColourLayer { palette: l.legend.iter().map(|e| e.rgb).collect(), values: l.values }));
+        self.viewer.set_layer(layer.map(|l| ColourLayer {
+            palette: l.legend.iter().map(|e| e.rgb).collect(),
+            values: l.values,
+        }));
         self.viewer.set_edges(shot.edges);
         self.viewer.set_camera(camera);
         let image = self.viewer.render(shot.width, shot.height)?;

@@ -18,7 +18,9 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use renewtwin_engine::render::{ColourBy, Image, OffscreenError, RenderError, SceneRenderer, Shot, camera_of};
+use renewtwin_engine::render::{
+    ColourBy, Image, OffscreenError, RenderError, SceneRenderer, Shot, camera_of,
+};
 use renewtwin_protocol::{CivilDate, LifecycleState};
 
 /// Largest per-channel difference for two pixels to count as equal.
@@ -51,7 +53,14 @@ fn renderer() -> Option<SceneRenderer> {
 }
 
 fn shot(date: Option<CivilDate>) -> Shot {
-    Shot { viewpoint: Some("overview".into()), date, colour: ColourBy::Lifecycle, width: SIZE.0, height: SIZE.1, edges: true }
+    Shot {
+        viewpoint: Some("overview".into()),
+        date,
+        colour: ColourBy::Lifecycle,
+        width: SIZE.0,
+        height: SIZE.1,
+        edges: true,
+    }
 }
 
 /// Pixels drawn in `state`'s colour (any lighting: the shader scales the sRGB colour by a
@@ -64,7 +73,8 @@ fn pixels_in(image: &Image, state: LifecycleState) -> usize {
         .chunks_exact(4)
         .filter(|p| {
             let f = f32::from(p[0].max(p[1]).max(p[2])) / peak;
-            (0.4..=1.05).contains(&f) && (0..3).all(|c| (f32::from(p[c]) - rgb[c] * f).abs() <= 10.0)
+            (0.4..=1.05).contains(&f)
+                && (0..3).all(|c| (f32::from(p[c]) - rgb[c] * f).abs() <= 10.0)
         })
         .count()
 }
@@ -74,42 +84,71 @@ fn decode_png(bytes: &[u8]) -> Image {
     let mut reader = decoder.read_info().expect("PNG header");
     let mut rgba = vec![0; reader.output_buffer_size().expect("PNG size")];
     let info = reader.next_frame(&mut rgba).expect("PNG data");
-    assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Rgba, png::BitDepth::Eight));
+    assert_eq!(
+        (info.color_type, info.bit_depth),
+        (png::ColorType::Rgba, png::BitDepth::Eight)
+    );
     rgba.truncate(info.buffer_size());
-    Image { width: info.width, height: info.height, rgba }
+    Image {
+        width: info.width,
+        height: info.height,
+        rgba,
+    }
 }
 
 /// Compares `image` with `tests/golden/NAME.png`; on a mismatch writes the picture and a diff
 /// into the target directory and fails saying where. `RENEWTWIN_BLESS=1` writes the golden.
 fn assert_matches_golden(name: &str, image: &Image) {
-    let golden_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.png"));
+    let golden_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.png"));
     if std::env::var("RENEWTWIN_BLESS").is_ok_and(|v| v == "1") {
-        std::fs::create_dir_all(golden_path.parent().expect("golden dir")).expect("create tests/golden");
+        std::fs::create_dir_all(golden_path.parent().expect("golden dir"))
+            .expect("create tests/golden");
         std::fs::write(&golden_path, image.to_png().expect("encode")).expect("write golden");
         eprintln!("blessed {}", golden_path.display());
         return;
     }
-    let bytes = std::fs::read(&golden_path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}; run with RENEWTWIN_BLESS=1 to create it", golden_path.display()));
+    let bytes = std::fs::read(&golden_path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}; run with RENEWTWIN_BLESS=1 to create it",
+            golden_path.display()
+        )
+    });
     let golden = decode_png(&bytes);
-    assert_eq!((golden.width, golden.height), (image.width, image.height), "{name}: golden size");
+    assert_eq!(
+        (golden.width, golden.height),
+        (image.width, image.height),
+        "{name}: golden size"
+    );
     let mut differing = 0usize;
     let mut diff = Vec::with_capacity(image.rgba.len());
     for (a, b) in image.rgba.chunks_exact(4).zip(golden.rgba.chunks_exact(4)) {
         let off = (0..3).any(|c| a[c].abs_diff(b[c]) > PIXEL_THRESHOLD);
         differing += usize::from(off);
         // Different pixels in red over a dimmed copy of the golden.
-        diff.extend_from_slice(&if off { [255, 0, 0, 255] } else { [b[0] / 3, b[1] / 3, b[2] / 3, 255] });
+        diff.extend_from_slice(&if off {
+            [255, 0, 0, 255]
+        } else {
+            [b[0] / 3, b[1] / 3, b[2] / 3, 255]
+        });
     }
     let fraction = differing as f64 / (image.width * image.height) as f64;
-    eprintln!("{name}: {differing} of {} pixels differ from the golden by more than {PIXEL_THRESHOLD}", image.width * image.height);
+    eprintln!(
+        "{name}: {differing} of {} pixels differ from the golden by more than {PIXEL_THRESHOLD}",
+        image.width * image.height
+    );
     if fraction > MAX_DIFFERING {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("render-golden");
         std::fs::create_dir_all(&dir).expect("create the output dir");
         let actual = dir.join(format!("{name}.actual.png"));
         let diff_path = dir.join(format!("{name}.diff.png"));
         std::fs::write(&actual, image.to_png().expect("encode")).expect("write actual");
-        let diff = Image { width: image.width, height: image.height, rgba: diff };
+        let diff = Image {
+            width: image.width,
+            height: image.height,
+            rgba: diff,
+        };
         std::fs::write(&diff_path, diff.to_png().expect("encode")).expect("write diff");
         panic!(
             "{name}: {differing} pixels ({:.2} %) differ from {} by more than {PIXEL_THRESHOLD} (at most {:.2} % may); \
@@ -125,33 +164,75 @@ fn assert_matches_golden(name: &str, image: &Image) {
 
 #[test]
 fn the_default_scene_renders_like_its_goldens_and_shows_the_renewal_by_date() {
-    let Some(mut renderer) = renderer() else { return };
+    let Some(mut renderer) = renderer() else {
+        return;
+    };
     let start = renderer.scene().manifest.start;
     let later = CivilDate::parse_iso("2026-08-14").expect("date");
-    let before = renderer.render(&shot(None)).expect("render the plan's start");
-    let during = renderer.render(&shot(Some(later))).expect("render 2026-08-14");
+    let before = renderer
+        .render(&shot(None))
+        .expect("render the plan's start");
+    let during = renderer
+        .render(&shot(Some(later)))
+        .expect("render 2026-08-14");
     assert_eq!((before.date, before.day), (start, 0));
     assert!(during.day > 100, "2026-08-14 is day {}", during.day);
 
-    for (name, rendered) in [("default-overview-start", &before), ("default-overview-2026-08-14", &during)] {
+    for (name, rendered) in [
+        ("default-overview-start", &before),
+        ("default-overview-2026-08-14", &during),
+    ] {
         let image = &rendered.image;
-        assert_eq!((image.width, image.height, image.rgba.len()), (SIZE.0, SIZE.1, (SIZE.0 * SIZE.1 * 4) as usize));
+        assert_eq!(
+            (image.width, image.height, image.rgba.len()),
+            (SIZE.0, SIZE.1, (SIZE.0 * SIZE.1 * 4) as usize)
+        );
         // The PNG holds exactly these pixels.
-        assert_eq!(&decode_png(&image.to_png().expect("encode")), image, "{name}: PNG round trip");
+        assert_eq!(
+            &decode_png(&image.to_png().expect("encode")),
+            image,
+            "{name}: PNG round trip"
+        );
         // Not blank: the corner is sky, and most of the frame is the district.
-        assert_eq!(image.pixel(0, 0), [BACKGROUND[0], BACKGROUND[1], BACKGROUND[2], 255], "{name}: background");
-        let drawn = image.rgba.chunks_exact(4).filter(|p| p[..3] != BACKGROUND).count();
-        assert!(drawn > (SIZE.0 * SIZE.1 / 5) as usize, "{name}: only {drawn} pixels show the scene");
-        assert!(pixels_in(image, LifecycleState::Existing) > 1000, "{name}: existing buildings are light grey");
+        assert_eq!(
+            image.pixel(0, 0),
+            [BACKGROUND[0], BACKGROUND[1], BACKGROUND[2], 255],
+            "{name}: background"
+        );
+        let drawn = image
+            .rgba
+            .chunks_exact(4)
+            .filter(|p| p[..3] != BACKGROUND)
+            .count();
+        assert!(
+            drawn > (SIZE.0 * SIZE.1 / 5) as usize,
+            "{name}: only {drawn} pixels show the scene"
+        );
+        assert!(
+            pixels_in(image, LifecycleState::Existing) > 1000,
+            "{name}: existing buildings are light grey"
+        );
     }
     // At the start nothing is under construction or renewed; by mid-August facades and windows are.
     for state in [LifecycleState::UnderConstruction, LifecycleState::Renewed] {
-        let (then, now) = (pixels_in(&before.image, state), pixels_in(&during.image, state));
+        let (then, now) = (
+            pixels_in(&before.image, state),
+            pixels_in(&during.image, state),
+        );
         assert!(then < 5, "{state:?} at the start: {then} pixels");
         assert!(now > 100, "{state:?} on 2026-08-14: only {now} pixels");
     }
-    let changed = before.image.rgba.chunks_exact(4).zip(during.image.rgba.chunks_exact(4)).filter(|(a, b)| a != b).count();
-    assert!(changed > 2000, "only {changed} pixels changed between the dates");
+    let changed = before
+        .image
+        .rgba
+        .chunks_exact(4)
+        .zip(during.image.rgba.chunks_exact(4))
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        changed > 2000,
+        "only {changed} pixels changed between the dates"
+    );
 
     assert_matches_golden("default-overview-start", &before.image);
     assert_matches_golden("default-overview-2026-08-14", &during.image);
@@ -159,33 +240,83 @@ fn the_default_scene_renders_like_its_goldens_and_shows_the_renewal_by_date() {
 
 #[test]
 fn colour_layers_and_viewpoints_change_the_picture() {
-    let Some(mut renderer) = renderer() else { return };
+    let Some(mut renderer) = renderer() else {
+        return;
+    };
     let date = CivilDate::parse_iso("2026-08-14");
     let lifecycle = renderer.render(&shot(date)).expect("lifecycle").image;
-    let phase = renderer.render(&Shot { colour: ColourBy::Phase, ..shot(date) }).expect("phase").image;
-    let risk = renderer.render(&Shot { colour: ColourBy::Risk, ..shot(date) }).expect("risk").image;
-    let lifts = renderer.render(&Shot { viewpoint: Some("lifts".into()), ..shot(date) }).expect("lifts").image;
-    for (name, other) in [("phase", &phase), ("risk", &risk), ("lifts viewpoint", &lifts)] {
-        let changed = lifecycle.rgba.chunks_exact(4).zip(other.rgba.chunks_exact(4)).filter(|(a, b)| a != b).count();
-        assert!(changed > 2000, "{name}: only {changed} pixels differ from the lifecycle overview");
+    let phase = renderer
+        .render(&Shot {
+            colour: ColourBy::Phase,
+            ..shot(date)
+        })
+        .expect("phase")
+        .image;
+    let risk = renderer
+        .render(&Shot {
+            colour: ColourBy::Risk,
+            ..shot(date)
+        })
+        .expect("risk")
+        .image;
+    let lifts = renderer
+        .render(&Shot {
+            viewpoint: Some("lifts".into()),
+            ..shot(date)
+        })
+        .expect("lifts")
+        .image;
+    for (name, other) in [
+        ("phase", &phase),
+        ("risk", &risk),
+        ("lifts viewpoint", &lifts),
+    ] {
+        let changed = lifecycle
+            .rgba
+            .chunks_exact(4)
+            .zip(other.rgba.chunks_exact(4))
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(
+            changed > 2000,
+            "{name}: only {changed} pixels differ from the lifecycle overview"
+        );
     }
     // The phase layer paints construction-phase projects in its construction colour.
     let construction = [239u8, 108, 0];
     let painted = phase.rgba.chunks_exact(4).filter(|p| {
         let f = f32::from(p[0]) / 239.0;
-        (0.4..=1.05).contains(&f) && (0..3).all(|c| (f32::from(p[c]) - f32::from(construction[c]) * f).abs() <= 10.0)
+        (0.4..=1.05).contains(&f)
+            && (0..3).all(|c| (f32::from(p[c]) - f32::from(construction[c]) * f).abs() <= 10.0)
     });
-    assert!(painted.count() > 100, "no element is painted in the construction phase colour");
+    assert!(
+        painted.count() > 100,
+        "no element is painted in the construction phase colour"
+    );
 
-    let too_big = renderer.render(&Shot { width: 9000, ..shot(date) });
-    assert!(matches!(too_big, Err(RenderError::Offscreen(OffscreenError::Size { .. }))), "{too_big:?}");
+    let too_big = renderer.render(&Shot {
+        width: 9000,
+        ..shot(date)
+    });
+    assert!(
+        matches!(
+            too_big,
+            Err(RenderError::Offscreen(OffscreenError::Size { .. }))
+        ),
+        "{too_big:?}"
+    );
 }
 
 #[test]
 fn an_unknown_viewpoint_is_refused_with_the_scene_s_names() {
     let loaded = common::default_scene();
-    let err = camera_of(&loaded, Some("roof-garden")).expect_err("no such viewpoint").to_string();
-    assert!(err.contains("\"roof-garden\"") && err.contains("overview, archway, lifts, street, park"), "{err}");
+    let err = camera_of(&loaded, Some("roof-garden"))
+        .expect_err("no such viewpoint")
+        .to_string();
+    assert!(
+        err.contains("\"roof-garden\"") && err.contains("overview, archway, lifts, street, park"),
+        "{err}"
+    );
     assert!(camera_of(&loaded, Some("archway")).is_ok());
 }
 
@@ -195,35 +326,77 @@ fn renewtwin() -> Command {
 
 #[test]
 fn the_command_writes_a_png_and_explains_bad_arguments() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("render-cli-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("render-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
 
-    let out = renewtwin().args(["render", "--viewpoint", "roof-garden", "--out"]).arg(dir.join("x.png")).output().expect("run");
+    let out = renewtwin()
+        .args(["render", "--viewpoint", "roof-garden", "--out"])
+        .arg(dir.join("x.png"))
+        .output()
+        .expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("overview, archway, lifts, street, park"), "{stderr}");
-    let out = renewtwin().args(["render", "--size", "0x10", "--out"]).arg(dir.join("x.png")).output().expect("run");
+    assert!(
+        !out.status.success() && stderr.contains("overview, archway, lifts, street, park"),
+        "{stderr}"
+    );
+    let out = renewtwin()
+        .args(["render", "--size", "0x10", "--out"])
+        .arg(dir.join("x.png"))
+        .output()
+        .expect("run");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("1 to 8192"));
-    let out = renewtwin().args(["render", "--date", "2026-13-40", "--out"]).arg(dir.join("x.png")).output().expect("run");
+    let out = renewtwin()
+        .args(["render", "--date", "2026-13-40", "--out"])
+        .arg(dir.join("x.png"))
+        .output()
+        .expect("run");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD"));
-    assert!(!dir.join("x.png").exists(), "nothing is written on an error");
+    assert!(
+        !dir.join("x.png").exists(),
+        "nothing is written on an error"
+    );
 
     let file = dir.join("lifts.png");
     let out = renewtwin()
-        .args(["render", "--viewpoint", "lifts", "--date", "2026-10-01", "--size", "200x150", "--out"])
+        .args([
+            "render",
+            "--viewpoint",
+            "lifts",
+            "--date",
+            "2026-10-01",
+            "--size",
+            "200x150",
+            "--out",
+        ])
         .arg(&file)
         .env("XDG_RUNTIME_DIR", &dir)
         .output()
         .expect("run render");
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && stderr.contains("no Vulkan or OpenGL adapter") {
-        assert!(!required(), "RENEWTWIN_REQUIRE_GPU_SOFT is set but: {stderr}");
+        assert!(
+            !required(),
+            "RENEWTWIN_REQUIRE_GPU_SOFT is set but: {stderr}"
+        );
         eprintln!("SKIPPED: {stderr}");
         return;
     }
     assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("200x150") && stdout.contains("2026-10-01"), "{stdout}");
+    assert!(
+        stdout.contains("200x150") && stdout.contains("2026-10-01"),
+        "{stdout}"
+    );
     let image = decode_png(&std::fs::read(&file).expect("the PNG was written"));
     assert_eq!((image.width, image.height), (200, 150));
-    assert!(image.rgba.chunks_exact(4).filter(|p| p[..3] != BACKGROUND).count() > 200 * 150 / 5, "the picture shows the scene");
+    assert!(
+        image
+            .rgba
+            .chunks_exact(4)
+            .filter(|p| p[..3] != BACKGROUND)
+            .count()
+            > 200 * 150 / 5,
+        "the picture shows the scene"
+    );
 }

@@ -35,7 +35,9 @@ pub const SOFTWARE_ADAPTER_PACKAGES: &str = "mesa-vulkan-drivers libvulkan1 (Vul
 #[derive(Debug, thiserror::Error)]
 pub enum OffscreenError {
     /// No Vulkan or OpenGL adapter exists on this machine.
-    #[error("no Vulkan or OpenGL adapter found (backends tried: {tried}); on Debian/Ubuntu install {SOFTWARE_ADAPTER_PACKAGES}")]
+    #[error(
+        "no Vulkan or OpenGL adapter found (backends tried: {tried}); on Debian/Ubuntu install {SOFTWARE_ADAPTER_PACKAGES}"
+    )]
     NoAdapter {
         /// The backends that were asked.
         tried: String,
@@ -49,7 +51,9 @@ pub enum OffscreenError {
         source: wgpu::RequestDeviceError,
     },
     /// The image size is zero or too large.
-    #[error("image size {width}x{height} is out of range: each side 1..={max_side}, at most {MAX_PIXELS} pixels")]
+    #[error(
+        "image size {width}x{height} is out of range: each side 1..={max_side}, at most {MAX_PIXELS} pixels"
+    )]
     Size {
         /// Requested width.
         width: u32,
@@ -90,7 +94,13 @@ pub struct AdapterSummary {
 
 impl std::fmt::Display for AdapterSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} on {}{}", self.name, self.backend, if self.software { ", software" } else { "" })
+        write!(
+            f,
+            "{} on {}{}",
+            self.name,
+            self.backend,
+            if self.software { ", software" } else { "" }
+        )
     }
 }
 
@@ -133,7 +143,12 @@ impl Image {
     /// The pixel at `(x, y)`.
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
         let i = ((y as usize) * (self.width as usize) + x as usize) * 4;
-        [self.rgba[i], self.rgba[i + 1], self.rgba[i + 2], self.rgba[i + 3]]
+        [
+            self.rgba[i],
+            self.rgba[i + 1],
+            self.rgba[i + 2],
+            self.rgba[i + 3],
+        ]
     }
 
     /// The image as a PNG file (8-bit RGBA).
@@ -169,8 +184,11 @@ pub struct OffscreenViewer {
 impl OffscreenViewer {
     /// Finds an adapter (Vulkan, then GL) and sets up the renderer on it.
     pub fn new() -> Result<Self, OffscreenError> {
-        let wanted = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::VULKAN | wgpu::Backends::GL);
-        let by_name = std::env::var("WGPU_ADAPTER_NAME").ok().map(|n| n.to_lowercase());
+        let wanted =
+            wgpu::Backends::from_env().unwrap_or(wgpu::Backends::VULKAN | wgpu::Backends::GL);
+        let by_name = std::env::var("WGPU_ADAPTER_NAME")
+            .ok()
+            .map(|n| n.to_lowercase());
         let mut adapter = None;
         for backend in [wgpu::Backends::VULKAN, wgpu::Backends::GL] {
             if !wanted.contains(backend) {
@@ -183,7 +201,11 @@ impl OffscreenViewer {
             descriptor.flags = wgpu::InstanceFlags::default().with_env();
             let instance = wgpu::Instance::new(descriptor);
             let mut found = block_on(instance.enumerate_adapters(backend));
-            found.retain(|a| by_name.as_ref().is_none_or(|n| a.get_info().name.to_lowercase().contains(n)));
+            found.retain(|a| {
+                by_name
+                    .as_ref()
+                    .is_none_or(|n| a.get_info().name.to_lowercase().contains(n))
+            });
             // A real GPU before a software one.
             found.sort_by_key(|a| a.get_info().device_type == wgpu::DeviceType::Cpu);
             if let Some(first) = found.into_iter().next() {
@@ -192,12 +214,19 @@ impl OffscreenViewer {
             }
         }
         let Some(adapter) = adapter else {
-            let tried: Vec<&str> = [(wgpu::Backends::VULKAN, "Vulkan"), (wgpu::Backends::GL, "OpenGL")]
-                .into_iter()
-                .filter(|(b, _)| wanted.contains(*b))
-                .map(|(_, name)| name)
-                .collect();
-            let tried = if tried.is_empty() { format!("none of {wanted:?} is built in") } else { tried.join(", ") };
+            let tried: Vec<&str> = [
+                (wgpu::Backends::VULKAN, "Vulkan"),
+                (wgpu::Backends::GL, "OpenGL"),
+            ]
+            .into_iter()
+            .filter(|(b, _)| wanted.contains(*b))
+            .map(|(_, name)| name)
+            .collect();
+            let tried = if tried.is_empty() {
+                format!("none of {wanted:?} is built in")
+            } else {
+                tried.join(", ")
+            };
             return Err(OffscreenError::NoAdapter { tried });
         };
         let info = adapter.get_info();
@@ -205,10 +234,13 @@ impl OffscreenViewer {
             name: info.name.clone(),
             backend: info.backend.to_str().to_owned(),
             software: info.device_type == wgpu::DeviceType::Cpu
-                || ["llvmpipe", "lavapipe", "swiftshader", "softpipe"].iter().any(|s| info.name.to_lowercase().contains(s)),
+                || ["llvmpipe", "lavapipe", "swiftshader", "softpipe"]
+                    .iter()
+                    .any(|s| info.name.to_lowercase().contains(s)),
         };
         let adapter_limits = adapter.limits();
-        let mut limits = wgpu::Limits::downlevel_webgl2_defaults().using_resolution(adapter_limits.clone());
+        let mut limits =
+            wgpu::Limits::downlevel_webgl2_defaults().using_resolution(adapter_limits.clone());
         limits.max_buffer_size = adapter_limits.max_buffer_size.min(1 << 30);
         let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("renewtwin off-screen device"),
@@ -218,7 +250,10 @@ impl OffscreenViewer {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }))
-        .map_err(|source| OffscreenError::Device { adapter: summary.to_string(), source })?;
+        .map_err(|source| OffscreenError::Device {
+            adapter: summary.to_string(),
+            source,
+        })?;
         // Native wgpu panics on an uncaptured error by default; collect them instead.
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&errors);
@@ -249,12 +284,13 @@ impl OffscreenViewer {
     /// applies a live delta. Other messages are for panels and are ignored.
     pub fn receive(&mut self, message: ServerMsg) -> Result<(), OffscreenError> {
         match message {
-            ServerMsg::Hello { protocol_version, server } => {
-                if protocol_version != PROTOCOL_VERSION {
-                    return Err(OffscreenError::Protocol(format!(
-                        "server {server} speaks protocol {protocol_version}, this renderer {PROTOCOL_VERSION}"
-                    )));
-                }
+            ServerMsg::Hello {
+                protocol_version,
+                server,
+            } if protocol_version != PROTOCOL_VERSION => {
+                return Err(OffscreenError::Protocol(format!(
+                    "server {server} speaks protocol {protocol_version}, this renderer {PROTOCOL_VERSION}"
+                )));
             }
             ServerMsg::Scene(header) => {
                 self.renderer.clear_scene();
@@ -262,14 +298,20 @@ impl OffscreenViewer {
                 self.scene = Some(Scene::new(header));
             }
             ServerMsg::Meshes { meshes, placements } => {
-                let scene = self.scene.as_mut().ok_or_else(|| OffscreenError::Protocol("mesh batch before the scene header".into()))?;
+                let scene = self.scene.as_mut().ok_or_else(|| {
+                    OffscreenError::Protocol("mesh batch before the scene header".into())
+                })?;
                 if scene.complete {
-                    return Err(OffscreenError::Protocol("mesh batch after SceneComplete".into()));
+                    return Err(OffscreenError::Protocol(
+                        "mesh batch after SceneComplete".into(),
+                    ));
                 }
                 scene.add_batch(meshes, placements);
             }
             ServerMsg::SceneComplete => {
-                let scene = self.scene.as_mut().ok_or_else(|| OffscreenError::Protocol("SceneComplete before the scene header".into()))?;
+                let scene = self.scene.as_mut().ok_or_else(|| {
+                    OffscreenError::Protocol("SceneComplete before the scene header".into())
+                })?;
                 scene.finish();
                 rebase(scene, self.view.origin);
                 self.stats = self.renderer.upload_scene(scene);
@@ -298,11 +340,17 @@ impl OffscreenViewer {
 
     /// Shows these element states instead of the live ones, as the timeline does when it seeks
     /// to a day (`None`: the live states).
-    pub fn set_states(&mut self, states: Option<Vec<LifecycleState>>) -> Result<(), OffscreenError> {
+    pub fn set_states(
+        &mut self,
+        states: Option<Vec<LifecycleState>>,
+    ) -> Result<(), OffscreenError> {
         let expected = self.element_count();
         self.view.seek = match states {
             Some(states) if states.len() != expected => {
-                return Err(OffscreenError::StateCount { given: states.len(), expected });
+                return Err(OffscreenError::StateCount {
+                    given: states.len(),
+                    expected,
+                });
             }
             Some(states) => Some((0, states)),
             None => None,
@@ -313,7 +361,10 @@ impl OffscreenViewer {
 
     /// Colours elements by `layer` instead of their lifecycle state (`None`: by state).
     pub fn set_layer(&mut self, layer: Option<ColourLayer>) {
-        self.view.style.layer = layer.map(|l| Layer { values: l.values, palette: l.palette });
+        self.view.style.layer = layer.map(|l| Layer {
+            values: l.values,
+            palette: l.palette,
+        });
         self.view.dirty = true;
     }
 
@@ -329,20 +380,42 @@ impl OffscreenViewer {
 
     /// Draws the scene at `width` × `height` pixels and reads it back.
     pub fn render(&mut self, width: u32, height: u32) -> Result<Image, OffscreenError> {
-        let max_side = self.renderer.device().limits().max_texture_dimension_2d.min(MAX_SIDE);
-        if width == 0 || height == 0 || width > max_side || height > max_side || u64::from(width) * u64::from(height) > MAX_PIXELS {
-            return Err(OffscreenError::Size { width, height, max_side });
+        let max_side = self
+            .renderer
+            .device()
+            .limits()
+            .max_texture_dimension_2d
+            .min(MAX_SIDE);
+        if width == 0
+            || height == 0
+            || width > max_side
+            || height > max_side
+            || u64::from(width) * u64::from(height) > MAX_PIXELS
+        {
+            return Err(OffscreenError::Size {
+                width,
+                height,
+                max_side,
+            });
         }
-        let scene = self.scene.as_mut().ok_or_else(|| OffscreenError::Protocol("no scene was received".into()))?;
+        let scene = self
+            .scene
+            .as_mut()
+            .ok_or_else(|| OffscreenError::Protocol("no scene was received".into()))?;
         if !scene.complete {
-            return Err(OffscreenError::Protocol("the scene never completed (no SceneComplete)".into()));
+            return Err(OffscreenError::Protocol(
+                "the scene never completed (no SceneComplete)".into(),
+            ));
         }
         if scene.colours_dirty || self.view.dirty {
             scene.colours_dirty = false;
             self.view.dirty = false;
             let len = self.renderer.colour_texture_len();
             for side in 0..2 {
-                let texels = self.view.style.texels(self.view.states(side, &scene.states), len);
+                let texels = self
+                    .view
+                    .style
+                    .texels(self.view.states(side, &scene.states), len);
                 self.renderer.upload_colours(side, &texels);
             }
         }
@@ -351,21 +424,37 @@ impl OffscreenViewer {
         if let CameraSpec::Look { eye, target } = self.camera {
             camera.look(self.view.to_local(eye), self.view.to_local(target));
         }
-        if self.target.as_ref().is_none_or(|(_, w, h)| (*w, *h) != (width, height)) {
-            let texture = self.renderer.device().create_texture(&wgpu::TextureDescriptor {
-                label: Some("off-screen target"),
-                size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: TARGET_FORMAT,
-                usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-                view_formats: &[],
-            });
+        if self
+            .target
+            .as_ref()
+            .is_none_or(|(_, w, h)| (*w, *h) != (width, height))
+        {
+            let texture = self
+                .renderer
+                .device()
+                .create_texture(&wgpu::TextureDescriptor {
+                    label: Some("off-screen target"),
+                    size: wgpu::Extent3d {
+                        width,
+                        height,
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: TARGET_FORMAT,
+                    usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+                    view_formats: &[],
+                });
             self.target = Some((texture, width, height));
         }
-        let Some((texture, _, _)) = &self.target else { return Err(OffscreenError::Gpu("no target texture".into())) };
-        let view = texture.create_view(&wgpu::TextureViewDescriptor { label: Some("off-screen view"), ..Default::default() });
+        let Some((texture, _, _)) = &self.target else {
+            return Err(OffscreenError::Gpu("no target texture".into()));
+        };
+        let view = texture.create_view(&wgpu::TextureViewDescriptor {
+            label: Some("off-screen view"),
+            ..Default::default()
+        });
         let spec = FrameSpec {
             camera: &camera,
             layout: self.view.layout,
@@ -375,14 +464,27 @@ impl OffscreenViewer {
             selected: self.view.selected,
         };
         self.renderer.draw(&view, width, height, &spec);
-        let rgba = read_back(self.renderer.device(), self.renderer.queue(), texture, width, height)?;
+        let rgba = read_back(
+            self.renderer.device(),
+            self.renderer.queue(),
+            texture,
+            width,
+            height,
+        )?;
         self.check_errors()?;
-        Ok(Image { width, height, rgba })
+        Ok(Image {
+            width,
+            height,
+            rgba,
+        })
     }
 
     /// Turns GPU errors reported since the last call into an error.
     fn check_errors(&self) -> Result<(), OffscreenError> {
-        let mut list = self.errors.lock().map_err(|_| OffscreenError::Gpu("the error log was poisoned".into()))?;
+        let mut list = self
+            .errors
+            .lock()
+            .map_err(|_| OffscreenError::Gpu("the error log was poisoned".into()))?;
         if list.is_empty() {
             return Ok(());
         }
@@ -394,32 +496,59 @@ impl OffscreenViewer {
 
 /// Copies `texture` into a mappable buffer (rows padded to
 /// [`wgpu::COPY_BYTES_PER_ROW_ALIGNMENT`]) and returns its tightly packed RGBA bytes.
-fn read_back(device: &wgpu::Device, queue: &wgpu::Queue, texture: &wgpu::Texture, width: u32, height: u32) -> Result<Vec<u8>, OffscreenError> {
+fn read_back(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    texture: &wgpu::Texture,
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, OffscreenError> {
     let row = width * 4;
-    let padded_row = row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+    let padded_row =
+        row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
     let buffer = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("off-screen read-back"),
         size: u64::from(padded_row) * u64::from(height),
         usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
         mapped_at_creation: false,
     });
-    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read-back encoder") });
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("read-back encoder"),
+    });
     encoder.copy_texture_to_buffer(
-        wgpu::TexelCopyTextureInfo { texture, mip_level: 0, origin: wgpu::Origin3d::ZERO, aspect: wgpu::TextureAspect::All },
+        wgpu::TexelCopyTextureInfo {
+            texture,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
         wgpu::TexelCopyBufferInfo {
             buffer: &buffer,
-            layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded_row), rows_per_image: Some(height) },
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(padded_row),
+                rows_per_image: Some(height),
+            },
         },
-        wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+        wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
     );
     queue.submit([encoder.finish()]);
     let (sender, receiver) = std::sync::mpsc::channel();
-    buffer.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-        // The receiver waits below; if it is gone there is nobody to tell.
-        let _sent = sender.send(result);
-    });
+    buffer
+        .slice(..)
+        .map_async(wgpu::MapMode::Read, move |result| {
+            // The receiver waits below; if it is gone there is nobody to tell.
+            let _sent = sender.send(result);
+        });
     device
-        .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(std::time::Duration::from_secs(120)) })
+        .poll(wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: Some(std::time::Duration::from_secs(120)),
+        })
         .map_err(|e| OffscreenError::Gpu(format!("waiting for the frame: {e}")))?;
     receiver
         .recv_timeout(std::time::Duration::from_secs(10))
@@ -427,7 +556,10 @@ fn read_back(device: &wgpu::Device, queue: &wgpu::Queue, texture: &wgpu::Texture
         .map_err(|e| OffscreenError::Gpu(format!("mapping the read-back buffer: {e}")))?;
     let mut rgba = Vec::with_capacity((row * height) as usize);
     {
-        let mapped = buffer.slice(..).get_mapped_range().map_err(|e| OffscreenError::Gpu(format!("reading the read-back buffer: {e}")))?;
+        let mapped = buffer
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| OffscreenError::Gpu(format!("reading the read-back buffer: {e}")))?;
         for y in 0..height as usize {
             let start = y * padded_row as usize;
             rgba.extend_from_slice(&mapped[start..start + row as usize]);
