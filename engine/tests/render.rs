@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use renewtwin_engine::render::{
-    ColourBy, Image, OffscreenError, RenderError, SceneRenderer, Shot, camera_of,
+    ColourBy, Image, OffscreenError, OffscreenViewer, RenderError, SceneRenderer, Shot, camera_of,
 };
-use renewtwin_protocol::{CivilDate, LifecycleState};
+use renewtwin_protocol::{CivilDate, LifecycleState, ServerMsg};
 
 /// Largest per-channel difference for two pixels to count as equal.
 const PIXEL_THRESHOLD: u8 = 24;
@@ -304,6 +304,52 @@ fn colour_layers_and_viewpoints_change_the_picture() {
             Err(RenderError::Offscreen(OffscreenError::Size { .. }))
         ),
         "{too_big:?}"
+    );
+}
+
+#[test]
+fn a_broken_scene_stream_is_an_error_not_a_panic() {
+    let mut viewer = match OffscreenViewer::new() {
+        Ok(viewer) => viewer,
+        Err(e @ OffscreenError::NoAdapter { .. }) => {
+            assert!(!required(), "RENEWTWIN_REQUIRE_GPU_SOFT is set but {e}");
+            eprintln!("SKIPPED: {e}");
+            return;
+        }
+        Err(e) => panic!("cannot set up the off-screen renderer: {e}"),
+    };
+    let batch = ServerMsg::Meshes {
+        meshes: vec![],
+        placements: vec![],
+    };
+    let err = viewer
+        .receive(batch)
+        .expect_err("a batch before the header");
+    assert!(err.to_string().contains("before the scene header"), "{err}");
+    assert!(matches!(
+        viewer.receive(ServerMsg::SceneComplete),
+        Err(OffscreenError::Protocol(_))
+    ));
+    assert!(
+        matches!(viewer.render(64, 48), Err(OffscreenError::Protocol(_))),
+        "nothing to draw yet"
+    );
+    assert!(matches!(
+        viewer.render(0, 48),
+        Err(OffscreenError::Size { .. })
+    ));
+    let err = viewer
+        .set_states(Some(vec![LifecycleState::Existing; 3]))
+        .expect_err("no scene has 3 elements");
+    assert!(
+        matches!(
+            err,
+            OffscreenError::StateCount {
+                given: 3,
+                expected: 0
+            }
+        ),
+        "{err}"
     );
 }
 
