@@ -149,7 +149,7 @@ enum Command {
         /// structural risk.
         #[arg(long, default_value = "lifecycle", value_parser = renewtwin_engine::render::ColourBy::NAMES)]
         colour: String,
-        /// Image size in pixels, WIDTHxHEIGHT (each side at most 8192, at most 7680x4320 pixels).
+        /// Image size in pixels, WIDTHxHEIGHT: each side at most 8192, the area at most that of 7680x4320.
         #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
         size: (u32, u32),
         /// Leave out the feature edges (outlines).
