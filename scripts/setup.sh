@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what renewtwin needs on a fresh Debian/Ubuntu machine. Idempotent: safe to re-run.
 #   scripts/setup.sh          the build (wasm target for the viewer)
-#   scripts/setup.sh --test   also what the tests need (headless Chromium + ChromeDriver, fonts)
+#   scripts/setup.sh --test   also what the tests need (headless Chromium + ChromeDriver, fonts,
+#                             and Mesa's software Vulkan/GL for `renewtwin render`'s golden images)
 set -euo pipefail
 
 want_test=0
@@ -13,7 +14,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 rustup target add wasm32-unknown-unknown
 
 if [ "$want_test" = 1 ]; then
-  pkgs=(chromium chromium-driver fonts-liberation fonts-noto-cjk)
+  pkgs=(chromium chromium-driver fonts-liberation fonts-noto-cjk
+        mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri)
   missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,8 @@ pub mod consultation;
 pub mod live;
 pub mod population;
 pub mod renewal;
+#[cfg(feature = "render")]
+pub mod render;
 pub mod risk;
 pub mod scene;
 pub mod sensors;

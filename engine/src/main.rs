@@ -19,7 +19,7 @@ use renewtwin_importers::{ImportConfig, Model};
 /// Serve an old residential district to browsers and watch its renewal play out, or inspect the
 /// BIM models that go into it.
 #[derive(Parser, Debug)]
-#[command(version, propagate_version = true, after_help = "Examples:\n  renewtwin serve                        # the built-in old residential block on http://127.0.0.1:8080/\n  renewtwin serve model.ifc --addr 0.0.0.0:8080\n  renewtwin inspect model.ifc --json\n  renewtwin generate district --buildings 200 --seed 7 --out big.ifc\n\nLogs go to stderr; set RUST_LOG=debug for more.")]
+#[command(version, propagate_version = true, after_help = "Examples:\n  renewtwin serve                        # the built-in old residential block on http://127.0.0.1:8080/\n  renewtwin serve model.ifc --addr 0.0.0.0:8080\n  renewtwin inspect model.ifc --json\n  renewtwin generate district --buildings 200 --seed 7 --out big.ifc\n  renewtwin render --viewpoint overview --date 2026-08-14 --out poster.png\n\nLogs go to stderr; set RUST_LOG=debug for more.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -124,6 +124,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Render a scene off-screen into a PNG: the browser viewer's picture, without a browser.
+    ///
+    /// Draws the scene as the viewer shows it on DATE (lifecycle colours, planned elements as
+    /// ghosts, demolished ones hidden, feature edges) from one of the scene's [[viewpoints]],
+    /// with the viewer's own renderer running natively: Vulkan, else OpenGL. A machine without
+    /// a GPU uses Mesa's software rasterisers (Debian/Ubuntu: mesa-vulkan-drivers libvulkan1,
+    /// or libegl1 libegl-mesa0 libgl1-mesa-dri). WGPU_BACKEND=vulkan|gl picks one.
+    #[cfg(feature = "render")]
+    #[command(after_help = "Examples:\n  renewtwin render --out block.png                                  # the default scene, whole block, plan start\n  renewtwin render --viewpoint lifts --date 2026-10-01 --out lifts.png\n  renewtwin render --viewpoint overview --colour phase --date 2026-08-14 --size 7680x4320 --out poster.png\n  renewtwin render my-scene/ --scenario fast --viewpoint gate --out gate.png\n\nA wrong --viewpoint lists the scene's viewpoints.")]
+    Render {
+        /// Scene folder, scene.toml, or IFC file; the built-in default scene when absent.
+        scene: Option<PathBuf>,
+        /// One of the scene's [[viewpoints]] by name; the whole scene framed when absent.
+        #[arg(long)]
+        viewpoint: Option<String>,
+        /// The day shown (YYYY-MM-DD); the plan's first day when absent.
+        #[arg(long)]
+        date: Option<String>,
+        /// Show this scenario of the scene instead of its base plan.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Colour elements by lifecycle state, by the project phase running that day, or by
+        /// structural risk.
+        #[arg(long, default_value = "lifecycle", value_parser = renewtwin_engine::render::ColourBy::NAMES)]
+        colour: String,
+        /// Image size in pixels, WIDTHxHEIGHT: each side at most 8192, the area at most that of 7680x4320.
+        #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
+        size: (u32, u32),
+        /// Leave out the feature edges (outlines).
+        #[arg(long)]
+        no_edges: bool,
+        /// The PNG file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a synthetic model.
     Generate {
         #[command(subcommand)]
@@ -168,10 +203,77 @@ fn main() -> Result<()> {
         Command::Inspect { file, json, peer_json } => inspect(&file, json, peer_json),
         Command::Import { files, no_cache } => import(&files, !no_cache),
         Command::Generate { what: Generate::District { buildings, seed, out } } => generate(buildings, seed, &out),
+        #[cfg(feature = "render")]
+        Command::Render { scene, viewpoint, date, scenario, colour, size, no_edges, out } => {
+            let request = RenderRequest { viewpoint, date, scenario, colour, size, edges: !no_edges, out };
+            render(SceneSource::from_arg(scene.as_deref()), request)
+        }
         Command::Loadtest { viewers, seconds, rate, buildings, scene_loads, json } => {
             loadtest::run(loadtest::LoadConfig { viewers, seconds, rate, buildings, scene_loads, json })
         }
     }
+}
+
+/// `--size WIDTHxHEIGHT`.
+#[cfg(feature = "render")]
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT, e.g. 1920x1080"))?;
+    let side = |s: &str| s.trim().parse::<u32>().ok().filter(|v| (1..=8192).contains(v));
+    match (side(w), side(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(format!("{text:?}: each side must be a whole number from 1 to 8192")),
+    }
+}
+
+/// `renewtwin render`'s options besides the scene.
+#[cfg(feature = "render")]
+struct RenderRequest {
+    viewpoint: Option<String>,
+    date: Option<String>,
+    scenario: Option<String>,
+    colour: String,
+    size: (u32, u32),
+    edges: bool,
+    out: PathBuf,
+}
+
+#[cfg(feature = "render")]
+fn render(source: SceneSource, request: RenderRequest) -> Result<()> {
+    use renewtwin_engine::render::{ColourBy, SceneRenderer, Shot, camera_of};
+    let date = match request.date.as_deref() {
+        None => None,
+        Some(text) => Some(
+            renewtwin_protocol::CivilDate::parse_iso(text)
+                .with_context(|| format!("--date {text:?} is not a date; write YYYY-MM-DD"))?,
+        ),
+    };
+    let colour = ColourBy::parse(&request.colour)
+        .with_context(|| format!("--colour {:?}: use one of {}", request.colour, ColourBy::NAMES.join(", ")))?;
+    let bar = spinner(format!("loading {}", describe(&source)));
+    let started = Instant::now();
+    let cache = renewtwin_importers::Cache::from_env();
+    let loaded = scene::load(&source, request.scenario.as_deref(), &ImportConfig::default(), cache.as_ref());
+    bar.finish_and_clear();
+    let loaded = loaded.context("cannot load the scene")?;
+    // A wrong viewpoint is reported before any GPU work.
+    camera_of(&loaded, request.viewpoint.as_deref())?;
+    let mut renderer = SceneRenderer::new(loaded)?;
+    let shot = Shot { viewpoint: request.viewpoint, date, colour, width: request.size.0, height: request.size.1, edges: request.edges };
+    let rendered = renderer.render(&shot)?;
+    let png = rendered.image.to_png()?;
+    std::fs::write(&request.out, &png).with_context(|| format!("cannot write {}", request.out.display()))?;
+    println!(
+        "wrote {} ({}x{}, {} on day {}, {} bytes) in {:.1} s with {}",
+        request.out.display(),
+        rendered.image.width,
+        rendered.image.height,
+        rendered.date,
+        rendered.day,
+        png.len(),
+        started.elapsed().as_secs_f64(),
+        renderer.adapter()
+    );
+    Ok(())
 }
 
 fn spinner(message: String) -> indicatif::ProgressBar {

@@ -3,9 +3,11 @@
 //! The page (`static/index.html`) loads the wasm-bindgen glue, whose start function connects to
 //! `ws(s)://<same host>/ws`, receives the scene (`Hello`, `Scene`, `Meshes` batches,
 //! `SceneComplete`) and then live `State` deltas, and draws the district with wgpu: WebGPU when the
-//! browser offers an adapter, WebGL2 otherwise (one build serves both). Everything here is
-//! compiled only for `wasm32`; on the host the crate is an empty library, so
-//! `cargo test --workspace` never builds wgpu natively.
+//! browser offers an adapter, WebGL2 otherwise (one build serves both). The browser parts are
+//! compiled only for `wasm32`. On the host the crate is the plain-Rust camera, scene store,
+//! colouring and picking (unit-tested there) plus, with the `native` feature only, the same
+//! renderer drawing off-screen into PNG images ([`offscreen`], used by `renewtwin render`);
+//! without that feature the host build has no wgpu at all.
 //!
 //! # Drawing rules
 //! Each element is coloured by its [`renewtwin_protocol::LifecycleState::rgb`] (or by a colour
@@ -47,7 +49,7 @@
 //! which fills the page (so they are also viewport coordinates).
 
 // Camera, scene store and picking are plain Rust: built and unit-tested on the host as well.
-// Off wasm nothing calls them outside tests.
+// Off wasm only the off-screen renderer calls them, and it uses a part of each.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 #[cfg(target_arch = "wasm32")]
@@ -64,8 +66,10 @@ mod hooks;
 mod input;
 #[cfg(target_arch = "wasm32")]
 mod net;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub mod offscreen;
 mod picking;
-#[cfg(target_arch = "wasm32")]
+#[cfg(any(target_arch = "wasm32", feature = "native"))]
 mod render;
 mod scene;
 mod style;

@@ -1,7 +1,7 @@
 //! The HTTP and WebSocket server: the viewer at `/`, `/api/health`, `/api/scene`, and the live
 //! twin on `/ws`.
 
-mod viewer_api;
+pub(crate) mod viewer_api;
 mod ws;
 
 use std::net::SocketAddr;

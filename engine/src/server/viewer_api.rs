@@ -310,20 +310,21 @@ async fn scenarios(State(state): State<AppState>) -> Response {
 }
 
 #[derive(Serialize)]
-struct LegendEntry {
+pub(crate) struct LegendEntry {
     key: &'static str,
     zh: &'static str,
     en: &'static str,
-    rgb: [u8; 3],
+    pub(crate) rgb: [u8; 3],
 }
 
+/// A colour layer; `renewtwin render --colour` draws the same ones.
 #[derive(Serialize)]
-struct LayerJson {
+pub(crate) struct LayerJson {
     name: &'static str,
     day: i32,
-    legend: Vec<LegendEntry>,
+    pub(crate) legend: Vec<LegendEntry>,
     /// Index into `legend` per element; 255 where the layer says nothing.
-    values: Vec<u8>,
+    pub(crate) values: Vec<u8>,
 }
 
 const PHASE_RGB: [[u8; 3]; 7] =
@@ -349,7 +350,7 @@ async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> 
 
 /// Each element's project phase that is active (or blocked) on `day`; the first project whose
 /// tasks select the element counts.
-fn phase_layer(manifest: &Manifest, model: &Model, plan: &Plan, day: i32) -> LayerJson {
+pub(crate) fn phase_layer(manifest: &Manifest, model: &Model, plan: &Plan, day: i32) -> LayerJson {
     let scenario = plan.scenario.as_deref().and_then(|s| manifest.scenario(s));
     let tasks = manifest.tasks_for(scenario);
     let mut project_of = vec![None; model.elements.len()];
@@ -387,7 +388,7 @@ fn phase_layer(manifest: &Manifest, model: &Model, plan: &Plan, day: i32) -> Lay
 /// (`RenewTwin_Building.InspectionGrade`), a pipe's surveyed condition
 /// (`RenewTwin_Survey.Condition`: good, fair, poor, critical on the same four steps), and
 /// protected heritage. It does not change with the day.
-fn risk_layer(model: &Model, day: i32) -> LayerJson {
+pub(crate) fn risk_layer(model: &Model, day: i32) -> LayerJson {
     let legend = vec![
         LegendEntry { key: "a", zh: "A 级 安全", en: "Grade A, safe", rgb: [67, 160, 71] },
         LegendEntry { key: "b", zh: "B 级 基本安全", en: "Grade B, mostly safe", rgb: [192, 202, 51] },

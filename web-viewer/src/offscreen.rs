@@ -1,0 +1,583 @@
+//! The viewer's renderer run natively and off-screen (feature `native`): for exhibition posters
+//! (`renewtwin render`) and for golden-image tests that need no browser.
+//!
+//! It takes exactly what the browser gets — the protocol's `Scene` header, `Meshes` batches,
+//! `SceneComplete` and `State` deltas, plus element states for a day (the timeline's
+//! `/api/states`), a colour layer and a viewpoint — and draws them with the same
+//! [`Renderer`], camera, scene store and colouring as the wasm build, into a texture that is
+//! read back to RGBA and encoded as PNG.
+//!
+//! The adapter is found without any window: Vulkan first (lavapipe where there is no GPU), then
+//! OpenGL through EGL (llvmpipe). `WGPU_BACKEND=vulkan` or `=gl` narrows the choice;
+//! `WGPU_ADAPTER_NAME` picks an adapter by name. The target is `Rgba8Unorm` holding
+//! sRGB-encoded values, as the browser's canvas is, so pixels match the WebGPU page.
+
+use std::sync::{Arc, Mutex};
+
+use renewtwin_protocol::{LifecycleState, PROTOCOL_VERSION, ServerMsg};
+
+use crate::camera::OrbitCamera;
+use crate::render::{FrameSpec, Renderer, UploadStats};
+use crate::scene::Scene;
+use crate::style::Layer;
+use crate::view::{ViewState, rebase};
+
+/// The colour target's format (see the module docs).
+const TARGET_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+/// Largest image side, pixels (a poster at 8K fits; GPUs may allow less).
+pub const MAX_SIDE: u32 = 8192;
+/// Largest image area, pixels (8K UHD: 7680 × 4320), so a typo cannot ask for gigabytes.
+pub const MAX_PIXELS: u64 = 7680 * 4320;
+/// Packages that provide the software adapters on Debian and Ubuntu.
+pub const SOFTWARE_ADAPTER_PACKAGES: &str = "mesa-vulkan-drivers libvulkan1 (Vulkan: lavapipe) or libegl1 libegl-mesa0 libgl1-mesa-dri (OpenGL: llvmpipe)";
+
+/// Why an off-screen frame could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum OffscreenError {
+    /// No Vulkan or OpenGL adapter exists on this machine.
+    #[error(
+        "no Vulkan or OpenGL adapter found (backends tried: {tried}); on Debian/Ubuntu install {SOFTWARE_ADAPTER_PACKAGES}"
+    )]
+    NoAdapter {
+        /// The backends that were asked.
+        tried: String,
+    },
+    /// The adapter refused a device.
+    #[error("the {adapter} adapter refused a device: {source}")]
+    Device {
+        /// The adapter's name and backend.
+        adapter: String,
+        /// wgpu's reason.
+        source: wgpu::RequestDeviceError,
+    },
+    /// The image size is zero or too large.
+    #[error(
+        "image size {width}x{height} is out of range: each side 1..={max_side}, at most {MAX_PIXELS} pixels"
+    )]
+    Size {
+        /// Requested width.
+        width: u32,
+        /// Requested height.
+        height: u32,
+        /// Largest side this adapter and renderer allow.
+        max_side: u32,
+    },
+    /// The messages do not form a scene the renderer can draw.
+    #[error("scene stream: {0}")]
+    Protocol(String),
+    /// Element states for a different number of elements than the scene has.
+    #[error("{given} element states given for a scene of {expected} elements")]
+    StateCount {
+        /// States given.
+        given: usize,
+        /// Elements in the scene.
+        expected: usize,
+    },
+    /// The GPU reported an error while drawing or reading back.
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    /// PNG encoding failed.
+    #[error("cannot encode the PNG: {0}")]
+    Png(#[from] png::EncodingError),
+}
+
+/// The adapter in use, for logs and error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterSummary {
+    /// The adapter's name, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`.
+    pub name: String,
+    /// `vulkan` or `gl`.
+    pub backend: String,
+    /// Whether it is a software rasteriser (lavapipe, llvmpipe, SwiftShader).
+    pub software: bool,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} on {}{}",
+            self.name,
+            self.backend,
+            if self.software { ", software" } else { "" }
+        )
+    }
+}
+
+/// A colour layer: a category per element (255: none) and the colour of each category, as
+/// `/api/viewer/layer` gives them to the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColourLayer {
+    /// Category per element.
+    pub values: Vec<u8>,
+    /// Colour of each category, sRGB bytes.
+    pub palette: Vec<[u8; 3]>,
+}
+
+/// Where the camera is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CameraSpec {
+    /// The whole scene framed, as the viewer starts.
+    Fit,
+    /// From `eye` towards `target`, metres in the scene frame (a `[[viewpoints]]` entry).
+    Look {
+        /// Eye position.
+        eye: [f64; 3],
+        /// Point looked at.
+        target: [f64; 3],
+    },
+}
+
+/// An RGBA8 image, rows top to bottom, sRGB-encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Width, pixels.
+    pub width: u32,
+    /// Height, pixels.
+    pub height: u32,
+    /// `width * height * 4` bytes.
+    pub rgba: Vec<u8>,
+}
+
+impl Image {
+    /// The pixel at `(x, y)`.
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
+        let i = ((y as usize) * (self.width as usize) + x as usize) * 4;
+        [
+            self.rgba[i],
+            self.rgba[i + 1],
+            self.rgba[i + 2],
+            self.rgba[i + 3],
+        ]
+    }
+
+    /// The image as a PNG file (8-bit RGBA).
+    pub fn to_png(&self) -> Result<Vec<u8>, OffscreenError> {
+        let mut out = Vec::new();
+        {
+            let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
+            encoder.set_color(png::ColorType::Rgba);
+            encoder.set_depth(png::BitDepth::Eight);
+            encoder.set_source_srgb(png::SrgbRenderingIntent::Perceptual);
+            let mut writer = encoder.write_header()?;
+            writer.write_image_data(&self.rgba)?;
+            writer.finish()?;
+        }
+        Ok(out)
+    }
+}
+
+/// The renderer on a headless device, with the scene it was sent.
+#[derive(Debug)]
+pub struct OffscreenViewer {
+    renderer: Renderer,
+    adapter: AdapterSummary,
+    scene: Option<Scene>,
+    view: ViewState,
+    camera: CameraSpec,
+    stats: UploadStats,
+    target: Option<(wgpu::Texture, u32, u32)>,
+    /// GPU errors reported since the last check.
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl OffscreenViewer {
+    /// Finds an adapter (Vulkan, then GL) and sets up the renderer on it.
+    pub fn new() -> Result<Self, OffscreenError> {
+        let wanted =
+            wgpu::Backends::from_env().unwrap_or(wgpu::Backends::VULKAN | wgpu::Backends::GL);
+        let by_name = std::env::var("WGPU_ADAPTER_NAME")
+            .ok()
+            .map(|n| n.to_lowercase());
+        let mut adapter = None;
+        for backend in [wgpu::Backends::VULKAN, wgpu::Backends::GL] {
+            if !wanted.contains(backend) {
+                continue;
+            }
+            // One instance per backend: EGL is only initialised (and only complains about
+            // missing DRI drivers) when Vulkan has nothing.
+            let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+            descriptor.backends = backend;
+            descriptor.flags = wgpu::InstanceFlags::default().with_env();
+            let instance = wgpu::Instance::new(descriptor);
+            let mut found = block_on(instance.enumerate_adapters(backend));
+            found.retain(|a| {
+                by_name
+                    .as_ref()
+                    .is_none_or(|n| a.get_info().name.to_lowercase().contains(n))
+            });
+            // A real GPU before a software one.
+            found.sort_by_key(|a| a.get_info().device_type == wgpu::DeviceType::Cpu);
+            if let Some(first) = found.into_iter().next() {
+                adapter = Some(first);
+                break;
+            }
+        }
+        let Some(adapter) = adapter else {
+            let tried: Vec<&str> = [
+                (wgpu::Backends::VULKAN, "Vulkan"),
+                (wgpu::Backends::GL, "OpenGL"),
+            ]
+            .into_iter()
+            .filter(|(b, _)| wanted.contains(*b))
+            .map(|(_, name)| name)
+            .collect();
+            let tried = if tried.is_empty() {
+                format!("none of {wanted:?} is built in")
+            } else {
+                tried.join(", ")
+            };
+            return Err(OffscreenError::NoAdapter { tried });
+        };
+        let info = adapter.get_info();
+        let summary = AdapterSummary {
+            name: info.name.clone(),
+            backend: info.backend.to_str().to_owned(),
+            software: info.device_type == wgpu::DeviceType::Cpu
+                || ["llvmpipe", "lavapipe", "swiftshader", "softpipe"]
+                    .iter()
+                    .any(|s| info.name.to_lowercase().contains(s)),
+        };
+        let adapter_limits = adapter.limits();
+        let mut limits =
+            wgpu::Limits::downlevel_webgl2_defaults().using_resolution(adapter_limits.clone());
+        limits.max_buffer_size = adapter_limits.max_buffer_size.min(1 << 30);
+        let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("renewtwin off-screen device"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits,
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|source| OffscreenError::Device {
+            adapter: summary.to_string(),
+            source,
+        })?;
+        // Native wgpu panics on an uncaptured error by default; collect them instead.
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&errors);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut list) = sink.lock() {
+                list.push(e.to_string());
+            }
+        }));
+        Ok(Self {
+            renderer: Renderer::new(device, queue, TARGET_FORMAT),
+            adapter: summary,
+            scene: None,
+            view: ViewState::default(),
+            camera: CameraSpec::Fit,
+            stats: UploadStats::default(),
+            target: None,
+            errors,
+        })
+    }
+
+    /// The adapter in use.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.adapter
+    }
+
+    /// Acts on one server message as the browser does: `Hello` checks the protocol version,
+    /// `Scene` starts a scene, `Meshes` adds geometry, `SceneComplete` uploads it, `State`
+    /// applies a live delta. Other messages are for panels and are ignored.
+    pub fn receive(&mut self, message: ServerMsg) -> Result<(), OffscreenError> {
+        match message {
+            ServerMsg::Hello {
+                protocol_version,
+                server,
+            } if protocol_version != PROTOCOL_VERSION => {
+                return Err(OffscreenError::Protocol(format!(
+                    "server {server} speaks protocol {protocol_version}, this renderer {PROTOCOL_VERSION}"
+                )));
+            }
+            ServerMsg::Scene(header) => {
+                self.renderer.clear_scene();
+                self.view = ViewState::for_bbox(header.bbox);
+                self.scene = Some(Scene::new(header));
+            }
+            ServerMsg::Meshes { meshes, placements } => {
+                let scene = self.scene.as_mut().ok_or_else(|| {
+                    OffscreenError::Protocol("mesh batch before the scene header".into())
+                })?;
+                if scene.complete {
+                    return Err(OffscreenError::Protocol(
+                        "mesh batch after SceneComplete".into(),
+                    ));
+                }
+                scene.add_batch(meshes, placements);
+            }
+            ServerMsg::SceneComplete => {
+                let scene = self.scene.as_mut().ok_or_else(|| {
+                    OffscreenError::Protocol("SceneComplete before the scene header".into())
+                })?;
+                scene.finish();
+                rebase(scene, self.view.origin);
+                self.stats = self.renderer.upload_scene(scene);
+                self.view.dirty = true;
+            }
+            ServerMsg::State(delta) => {
+                if let Some(scene) = self.scene.as_mut() {
+                    scene.apply(delta);
+                    self.view.dirty |= scene.colours_dirty;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Number of elements in the scene (0 before its header).
+    pub fn element_count(&self) -> usize {
+        self.scene.as_ref().map_or(0, |s| s.elements.len())
+    }
+
+    /// Triangles drawn per frame (instances counted).
+    pub fn triangles(&self) -> u64 {
+        self.stats.triangles
+    }
+
+    /// Shows these element states instead of the live ones, as the timeline does when it seeks
+    /// to a day (`None`: the live states).
+    pub fn set_states(
+        &mut self,
+        states: Option<Vec<LifecycleState>>,
+    ) -> Result<(), OffscreenError> {
+        let expected = self.element_count();
+        self.view.seek = match states {
+            Some(states) if states.len() != expected => {
+                return Err(OffscreenError::StateCount {
+                    given: states.len(),
+                    expected,
+                });
+            }
+            Some(states) => Some((0, states)),
+            None => None,
+        };
+        self.view.dirty = true;
+        Ok(())
+    }
+
+    /// Colours elements by `layer` instead of their lifecycle state (`None`: by state).
+    pub fn set_layer(&mut self, layer: Option<ColourLayer>) {
+        self.view.style.layer = layer.map(|l| Layer {
+            values: l.values,
+            palette: l.palette,
+        });
+        self.view.dirty = true;
+    }
+
+    /// Draws feature edges (on by default, as in the browser).
+    pub fn set_edges(&mut self, edges: bool) {
+        self.view.edges = edges;
+    }
+
+    /// Places the camera.
+    pub fn set_camera(&mut self, camera: CameraSpec) {
+        self.camera = camera;
+    }
+
+    /// Draws the scene at `width` × `height` pixels and reads it back.
+    pub fn render(&mut self, width: u32, height: u32) -> Result<Image, OffscreenError> {
+        let max_side = self
+            .renderer
+            .device()
+            .limits()
+            .max_texture_dimension_2d
+            .min(MAX_SIDE);
+        if width == 0
+            || height == 0
+            || width > max_side
+            || height > max_side
+            || u64::from(width) * u64::from(height) > MAX_PIXELS
+        {
+            return Err(OffscreenError::Size {
+                width,
+                height,
+                max_side,
+            });
+        }
+        let scene = self
+            .scene
+            .as_mut()
+            .ok_or_else(|| OffscreenError::Protocol("no scene was received".into()))?;
+        if !scene.complete {
+            return Err(OffscreenError::Protocol(
+                "the scene never completed (no SceneComplete)".into(),
+            ));
+        }
+        if scene.colours_dirty || self.view.dirty {
+            scene.colours_dirty = false;
+            self.view.dirty = false;
+            let len = self.renderer.colour_texture_len();
+            for side in 0..2 {
+                let texels = self
+                    .view
+                    .style
+                    .texels(self.view.states(side, &scene.states), len);
+                self.renderer.upload_colours(side, &texels);
+            }
+        }
+        let mut camera = OrbitCamera::default();
+        camera.fit(self.view.local_bbox(), width as f32 / height as f32);
+        if let CameraSpec::Look { eye, target } = self.camera {
+            camera.look(self.view.to_local(eye), self.view.to_local(target));
+        }
+        if self
+            .target
+            .as_ref()
+            .is_none_or(|(_, w, h)| (*w, *h) != (width, height))
+        {
+            let texture = self
+                .renderer
+                .device()
+                .create_texture(&wgpu::TextureDescriptor {
+                    label: Some("off-screen target"),
+                    size: wgpu::Extent3d {
+                        width,
+                        height,
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: TARGET_FORMAT,
+                    usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+                    view_formats: &[],
+                });
+            self.target = Some((texture, width, height));
+        }
+        let Some((texture, _, _)) = &self.target else {
+            return Err(OffscreenError::Gpu("no target texture".into()));
+        };
+        let view = texture.create_view(&wgpu::TextureViewDescriptor {
+            label: Some("off-screen view"),
+            ..Default::default()
+        });
+        let spec = FrameSpec {
+            camera: &camera,
+            layout: self.view.layout,
+            section: self.view.section_plane(),
+            xray: self.view.xray,
+            edges: self.view.edges,
+            selected: self.view.selected,
+        };
+        self.renderer.draw(&view, width, height, &spec);
+        let rgba = read_back(
+            self.renderer.device(),
+            self.renderer.queue(),
+            texture,
+            width,
+            height,
+        )?;
+        self.check_errors()?;
+        Ok(Image {
+            width,
+            height,
+            rgba,
+        })
+    }
+
+    /// Turns GPU errors reported since the last call into an error.
+    fn check_errors(&self) -> Result<(), OffscreenError> {
+        let mut list = self
+            .errors
+            .lock()
+            .map_err(|_| OffscreenError::Gpu("the error log was poisoned".into()))?;
+        if list.is_empty() {
+            return Ok(());
+        }
+        let message = list.join("; ");
+        list.clear();
+        Err(OffscreenError::Gpu(message))
+    }
+}
+
+/// Copies `texture` into a mappable buffer (rows padded to
+/// [`wgpu::COPY_BYTES_PER_ROW_ALIGNMENT`]) and returns its tightly packed RGBA bytes.
+fn read_back(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    texture: &wgpu::Texture,
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, OffscreenError> {
+    let row = width * 4;
+    let padded_row =
+        row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("off-screen read-back"),
+        size: u64::from(padded_row) * u64::from(height),
+        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+        mapped_at_creation: false,
+    });
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("read-back encoder"),
+    });
+    encoder.copy_texture_to_buffer(
+        wgpu::TexelCopyTextureInfo {
+            texture,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        wgpu::TexelCopyBufferInfo {
+            buffer: &buffer,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(padded_row),
+                rows_per_image: Some(height),
+            },
+        },
+        wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+    );
+    queue.submit([encoder.finish()]);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    buffer
+        .slice(..)
+        .map_async(wgpu::MapMode::Read, move |result| {
+            // The receiver waits below; if it is gone there is nobody to tell.
+            let _sent = sender.send(result);
+        });
+    device
+        .poll(wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: Some(std::time::Duration::from_secs(120)),
+        })
+        .map_err(|e| OffscreenError::Gpu(format!("waiting for the frame: {e}")))?;
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .map_err(|_| OffscreenError::Gpu("the read-back buffer was never mapped".into()))?
+        .map_err(|e| OffscreenError::Gpu(format!("mapping the read-back buffer: {e}")))?;
+    let mut rgba = Vec::with_capacity((row * height) as usize);
+    {
+        let mapped = buffer
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| OffscreenError::Gpu(format!("reading the read-back buffer: {e}")))?;
+        for y in 0..height as usize {
+            let start = y * padded_row as usize;
+            rgba.extend_from_slice(&mapped[start..start + row as usize]);
+        }
+    }
+    buffer.unmap();
+    Ok(rgba)
+}
+
+/// Runs a future to completion on this thread. wgpu's native adapter and device requests are
+/// ready at once; the loop only guards against a backend that needs a second poll.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
