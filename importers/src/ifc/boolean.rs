@@ -326,7 +326,8 @@ mod tests {
         ids
     }
 
-    fn stats(mesh: &Mesh) -> (f64, [f64; 3], [f64; 3]) {
+    /// Volume, surface area and bounds of a mesh.
+    fn stats(mesh: &Mesh) -> (f64, f64, [f64; 3], [f64; 3]) {
         let solid = cut::Solid {
             positions: mesh
                 .positions
@@ -348,11 +349,28 @@ mod tests {
                 max[k] = max[k].max(p[k]);
             }
         }
-        (cut::volume(&solid), min, max)
+        let area = solid
+            .triangles
+            .iter()
+            .map(|t| {
+                let [a, b, c] = t.map(|i| solid.positions[i as usize]);
+                let (u, v) = (
+                    [b[0] - a[0], b[1] - a[1], b[2] - a[2]],
+                    [c[0] - a[0], c[1] - a[1], c[2] - a[2]],
+                );
+                let n = [
+                    u[1] * v[2] - u[2] * v[1],
+                    u[2] * v[0] - u[0] * v[2],
+                    u[0] * v[1] - u[1] * v[0],
+                ];
+                (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() / 2.0
+            })
+            .sum();
+        (cut::volume(&solid), area, min, max)
     }
 
-    /// Every boolean item of the corpus that the fast path takes has the volume and the
-    /// bounding box of ifc-lite's exact result.
+    /// Every boolean item of the corpus that the fast path takes has the volume, the surface
+    /// area and the bounding box of ifc-lite's exact result.
     #[test]
     fn fast_cuts_match_ifc_lite_on_the_corpus() {
         let Some(dir) = corpus() else { return };
@@ -392,13 +410,17 @@ mod tests {
                 let theirs = builtin
                     .process(&entity, &mut decoder, router.schema(), quality)
                     .unwrap();
-                let (v1, min1, max1) = stats(&ours);
-                let (v2, min2, max2) = stats(&theirs);
+                let (v1, a1, min1, max1) = stats(&ours);
+                let (v2, a2, min2, max2) = stats(&theirs);
                 let size = (0..3).map(|k| max2[k] - min2[k]).fold(0.0, f64::max);
                 let name = path.file_name().unwrap().to_string_lossy();
                 assert!(
                     (v1 - v2).abs() <= 1e-3 * v2.abs(),
                     "{name} #{id}: volume {v1} here, {v2} by ifc-lite"
+                );
+                assert!(
+                    (a1 - a2).abs() <= 1e-3 * a2,
+                    "{name} #{id}: surface area {a1} here, {a2} by ifc-lite"
                 );
                 for k in 0..3 {
                     assert!(

@@ -636,7 +636,8 @@ fn emit_pieces(
             continue;
         }
         let mut ring: Vec<[f64; 3]> = Vec::with_capacity(piece.len());
-        let mut inserted = false;
+        // Whether points were inserted into the edge leaving each piece vertex.
+        let mut grown = vec![false; piece.len()];
         let n = piece.len();
         for k in 0..n {
             let (a, b) = (piece[k].p, piece[(k + 1) % n].p);
@@ -661,7 +662,7 @@ fn emit_pieces(
                 on.sort_by(|x, y| x.0.total_cmp(&y.0));
                 on.dedup_by(|x, y| x.1 == y.1);
                 ring.extend(on.into_iter().map(|(_, p)| p));
-                inserted = true;
+                grown[k] = true;
             }
         }
         ring.dedup();
@@ -671,18 +672,26 @@ fn emit_pieces(
         if ring.len() < 3 {
             continue;
         }
-        if inserted && ring.len() > 3 {
-            // A fan from the centroid never makes a triangle of three collinear points.
-            let c = ring
-                .iter()
-                .fold([0.0; 3], |s, &p| add(s, p))
-                .map(|s| s / ring.len() as f64);
-            for k in 0..ring.len() {
-                out.triangle(c, ring[k], ring[(k + 1) % ring.len()], normal);
+        // Fan from a corner neither of whose edges gained points (the fan then has no
+        // triangle of three collinear points), else from the centroid.
+        let apex = (0..n)
+            .find(|&k| !grown[k] && !grown[(k + n - 1) % n])
+            .and_then(|k| ring.iter().position(|&p| p == piece[k].p));
+        match apex {
+            Some(a) => {
+                let m = ring.len();
+                for k in 1..m - 1 {
+                    out.triangle(ring[a], ring[(a + k) % m], ring[(a + k + 1) % m], normal);
+                }
             }
-        } else {
-            for k in 1..ring.len() - 1 {
-                out.triangle(ring[0], ring[k], ring[k + 1], normal);
+            None => {
+                let c = ring
+                    .iter()
+                    .fold([0.0; 3], |s, &p| add(s, p))
+                    .map(|s| s / ring.len() as f64);
+                for k in 0..ring.len() {
+                    out.triangle(c, ring[k], ring[(k + 1) % ring.len()], normal);
+                }
             }
         }
     }
