@@ -9,8 +9,6 @@
 //! that construction refuses, goes through ifc-lite's own processor, whole item at once, so
 //! a result is always entirely one or entirely the other.
 
-use std::cell::Cell;
-
 use ifc_lite_core::{DecodedEntity, EntityDecoder, IfcSchema, IfcType};
 use ifc_lite_geometry::{
     BoolFailure, BooleanClippingProcessor, ExtrudedAreaSolidProcessor, GeometryProcessor, Mesh,
@@ -21,15 +19,6 @@ use super::cut;
 
 /// Longest chain of cuts handled here (longer ones go to ifc-lite, which has its own bound).
 const MAX_CUTS: usize = 64;
-
-/// Cut counts of one worker (development statistics, logged at debug level).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Counts {
-    /// Items cut here.
-    pub fast: usize,
-    /// Items handed to ifc-lite.
-    pub fallback: usize,
-}
 
 /// Why the fast path handed an item to ifc-lite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,31 +40,13 @@ enum Declined {
 /// The boolean processor registered on every meshing router.
 pub(crate) struct FastBooleans {
     builtin: BooleanClippingProcessor,
-    counts: Cell<Counts>,
 }
 
 impl FastBooleans {
     pub(crate) fn new() -> Self {
         Self {
             builtin: BooleanClippingProcessor::new(),
-            counts: Cell::new(Counts::default()),
         }
-    }
-
-    /// Items cut here and items handed to ifc-lite so far.
-    #[cfg(test)]
-    pub(crate) fn counts(&self) -> Counts {
-        self.counts.get()
-    }
-
-    fn fast(
-        &self,
-        entity: &DecodedEntity,
-        decoder: &mut EntityDecoder,
-        schema: &IfcSchema,
-        quality: TessellationQuality,
-    ) -> Option<Mesh> {
-        self.attempt(entity, decoder, schema, quality).ok()
     }
 
     /// The fast path, or why it was not taken.
@@ -198,7 +169,7 @@ fn half_space(entity: &DecodedEntity, decoder: &mut EntityDecoder) -> Option<Cut
         _ => [0.0, 0.0, 1.0],
     };
     let length = (axis[0] * axis[0] + axis[1] * axis[1] + axis[2] * axis[2]).sqrt();
-    if !(length > 0.0) {
+    if length.is_nan() || length <= 0.0 {
         return None;
     }
     let axis = axis.map(|c| c / length);
@@ -235,19 +206,13 @@ impl GeometryProcessor for FastBooleans {
         schema: &IfcSchema,
         quality: TessellationQuality,
     ) -> Result<Mesh> {
-        let mut counts = self.counts.get();
-        let result = match self.fast(entity, decoder, schema, quality) {
-            Some(mesh) => {
-                counts.fast += 1;
-                Ok(mesh)
-            }
-            None => {
-                counts.fallback += 1;
+        match self.attempt(entity, decoder, schema, quality) {
+            Ok(mesh) => Ok(mesh),
+            Err(why) => {
+                tracing::trace!(id = entity.id, ?why, "boolean result handed to ifc-lite");
                 self.builtin.process(entity, decoder, schema, quality)
             }
-        };
-        self.counts.set(counts);
-        result
+        }
     }
 
     fn supported_types(&self) -> Vec<IfcType> {
@@ -375,7 +340,7 @@ mod tests {
     fn fast_cuts_match_ifc_lite_on_the_corpus() {
         let Some(dir) = corpus() else { return };
         let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
+            .expect("test input")
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("ifc")))
@@ -384,7 +349,7 @@ mod tests {
         let (mut fast, mut total) = (0, 0);
         let mut declined = std::collections::HashMap::new();
         for path in files {
-            let bytes = std::fs::read(&path).unwrap();
+            let bytes = std::fs::read(&path).expect("test input");
             if bytes.len() > 40_000_000 {
                 continue;
             }
@@ -395,7 +360,7 @@ mod tests {
             let builtin = BooleanClippingProcessor::new();
             let (mut file_fast, mut file_total) = (0, 0);
             for id in top_booleans(&text, &mut decoder) {
-                let entity = decoder.decode_by_id(id).unwrap();
+                let entity = decoder.decode_by_id(id).expect("test input");
                 let quality = router.tessellation_quality();
                 file_total += 1;
                 let ours = match processor.attempt(&entity, &mut decoder, router.schema(), quality)
@@ -409,11 +374,11 @@ mod tests {
                 file_fast += 1;
                 let theirs = builtin
                     .process(&entity, &mut decoder, router.schema(), quality)
-                    .unwrap();
+                    .expect("test input");
                 let (v1, a1, min1, max1) = stats(&ours);
                 let (v2, a2, min2, max2) = stats(&theirs);
                 let size = (0..3).map(|k| max2[k] - min2[k]).fold(0.0, f64::max);
-                let name = path.file_name().unwrap().to_string_lossy();
+                let name = path.file_name().expect("test input").to_string_lossy();
                 assert!(
                     (v1 - v2).abs() <= 1e-3 * v2.abs(),
                     "{name} #{id}: volume {v1} here, {v2} by ifc-lite"
@@ -432,7 +397,7 @@ mod tests {
             }
             eprintln!(
                 "{}: {file_fast} of {file_total} boolean items cut here",
-                path.file_name().unwrap().to_string_lossy()
+                path.file_name().expect("test input").to_string_lossy()
             );
             fast += file_fast;
             total += file_total;

@@ -31,6 +31,8 @@ pub(crate) enum Refusal {
     Ambiguous,
     /// The result failed the closedness or volume check.
     Check,
+    /// An operand is larger than this construction takes on.
+    TooLarge,
 }
 
 /// One plane: `n · p = d`, `n` unit, pointing out of the cutter.
@@ -78,6 +80,9 @@ pub(crate) fn solid_from_triangles(positions: &[f32], indices: &[u32]) -> Option
     let mut solid = Solid::default();
     let mut remap = Vec::with_capacity(count);
     for v in positions.chunks_exact(3) {
+        if !v.iter().all(|c| c.is_finite()) {
+            return None;
+        }
         let key = [v[0].to_bits(), v[1].to_bits(), v[2].to_bits()];
         let next = solid.positions.len() as u32;
         let id = *map.entry(key).or_insert_with(|| {
@@ -410,6 +415,17 @@ impl Builder {
     }
 }
 
+/// Most face planes of a cutter (a finely tessellated round cutter beyond this goes to
+/// ifc-lite).
+pub(crate) const MAX_CUTTER_PLANES: usize = 1024;
+
+/// Most vertices on unmatched edges that [`mend_t_junctions`] looks at.
+const MAX_LOOSE_VERTICES: usize = 2048;
+
+/// Most triangles a host may have for [`subtract`] (the result then falls back to ifc-lite's
+/// boolean): the splitting is linear in them, but a chain of cuts grows the host each time.
+pub(crate) const MAX_HOST_TRIANGLES: usize = 200_000;
+
 /// Splits triangles at vertices that lie inside one of their unmatched edges (a T-junction
 /// left where a cap's boundary and the host's pieces were divided differently along one
 /// straight line), so that the edges match. Returns whether anything changed.
@@ -434,6 +450,10 @@ fn mend_t_junctions(solid: &mut Solid, grid: f64) -> bool {
     }
     loose.sort_unstable();
     loose.dedup();
+    if loose.len() > MAX_LOOSE_VERTICES {
+        // Mending is quadratic in these; that many means something else is wrong.
+        return false;
+    }
     let mut changed = false;
     let mut triangles = Vec::with_capacity(solid.triangles.len());
     let mut normals = Vec::with_capacity(solid.triangles.len());
@@ -505,6 +525,9 @@ fn mend_t_junctions(solid: &mut Solid, grid: f64) -> bool {
 /// `host` minus `cutter`. `Ok(None)` when the cutter does not reach the host (nothing
 /// changes); `Err` when this construction cannot be trusted for these operands.
 pub(crate) fn subtract(host: &Solid, cutter: &ConvexCutter) -> Result<Option<Solid>, Refusal> {
+    if host.triangles.len() > MAX_HOST_TRIANGLES || cutter.planes.len() > MAX_CUTTER_PLANES {
+        return Err(Refusal::TooLarge);
+    }
     let (hmin, hmax) = bounds(&host.positions);
     let eps = tolerance(
         std::array::from_fn(|k| hmin[k].min(cutter.min[k])),
@@ -825,11 +848,10 @@ fn cap(
                     .min_by(|x, y| ahead(x.1).total_cmp(&ahead(y.1)))
                     .ok_or(Refusal::Ambiguous)?;
                 // Corners passed on the way, in order.
-                let mut k = e.floor() as usize + 1;
+                let first = e.floor() as usize + 1;
                 let steps = (ahead(ns) + (e - e.floor())).floor() as usize;
-                for _ in 0..steps {
+                for k in first..first + steps {
                     ring.push(face[k % face.len()]);
-                    k += 1;
                 }
                 // The end point and the next start may coincide.
                 if ring.last() == chains[nc].first() {
@@ -1101,8 +1123,8 @@ mod tests {
     fn a_cube_clipped_in_half_keeps_half_its_volume_and_gets_a_unit_cap() {
         let host = cuboid([0.0; 3], [1.0; 3], 0.0);
         let result = cut(&host, &cuboid([0.5, -1.0, -1.0], [2.0, 2.0, 2.0], 0.0))
-            .unwrap()
-            .unwrap();
+            .expect("test input")
+            .expect("test input");
         assert!((volume(&result) - 0.5).abs() < 1e-9, "{}", volume(&result));
         assert!(closed(&result.triangles));
         // The cap at x = 0.5 faces +x (into the removed half) and is the full unit square;
@@ -1115,8 +1137,8 @@ mod tests {
     fn a_corner_notch_removes_its_own_volume() {
         let host = cuboid([0.0; 3], [2.0; 3], 0.0);
         let result = cut(&host, &cuboid([1.0; 3], [3.0; 3], 0.0))
-            .unwrap()
-            .unwrap();
+            .expect("test input")
+            .expect("test input");
         assert!((volume(&result) - 7.0).abs() < 1e-9, "{}", volume(&result));
         assert!(closed(&result.triangles));
         // Three unit caps, each facing into the notch.
@@ -1130,8 +1152,8 @@ mod tests {
     fn a_blind_pocket_gets_a_whole_floor() {
         let host = cuboid([0.0; 3], [4.0; 3], 0.0);
         let result = cut(&host, &cuboid([1.0, 1.0, 2.0], [3.0, 3.0, 5.0], 0.0))
-            .unwrap()
-            .unwrap();
+            .expect("test input")
+            .expect("test input");
         assert!((volume(&result) - 56.0).abs() < 1e-9, "{}", volume(&result));
         assert!(closed(&result.triangles));
         // Upward faces: the top ring (16 - 4) and the pocket floor (4).
@@ -1142,8 +1164,8 @@ mod tests {
     fn a_through_hole_leaves_a_ring() {
         let host = cuboid([0.0; 3], [4.0; 3], 0.0);
         let result = cut(&host, &cuboid([1.0, 1.0, -1.0], [3.0, 3.0, 5.0], 0.0))
-            .unwrap()
-            .unwrap();
+            .expect("test input")
+            .expect("test input");
         assert!((volume(&result) - 48.0).abs() < 1e-9, "{}", volume(&result));
         assert!(closed(&result.triangles));
         assert!((area_facing(&result, [0.0, 0.0, 1.0]) - 12.0).abs() < 1e-9);
@@ -1156,8 +1178,8 @@ mod tests {
         let turn = 0.3;
         let host = cuboid([0.0; 3], [2.0; 3], turn);
         let result = cut(&host, &cuboid([1.0, -1.0, 1.0], [3.0, 3.0, 3.0], turn))
-            .unwrap()
-            .unwrap();
+            .expect("test input")
+            .expect("test input");
         // The cutter takes the slab x, z in [1, 2]: 2 x 1 x 1... of a 2-cube: 8 - 2.
         assert!((volume(&result) - 6.0).abs() < 1e-5, "{}", volume(&result));
         assert!(closed(&result.triangles));
@@ -1172,7 +1194,7 @@ mod tests {
                 assert!((volume(&result) - 6.0).abs() < 1e-9, "{}", volume(&result));
                 assert!(closed(&result.triangles));
             }
-            other => assert!(matches!(other, Err(_)), "{other:?}"),
+            other => assert!(other.is_err(), "{other:?}"),
         }
     }
 
@@ -1188,6 +1210,45 @@ mod tests {
         );
         let result = cut(&turned, &cuboid([0.55, 0.55, -0.2], [0.7, 0.7, 0.2], 0.0));
         assert_eq!(result, Ok(None));
+    }
+
+    #[test]
+    fn operands_beyond_the_bounds_are_refused() {
+        let mut host = cuboid([0.0; 3], [1.0; 3], 0.0);
+        let cutter = ConvexCutter::new(&cuboid([0.5; 3], [2.0; 3], 0.0)).expect("test input");
+        let (t, n) = (host.triangles[0], host.normals[0]);
+        host.triangles.resize(MAX_HOST_TRIANGLES + 1, t);
+        host.normals.resize(MAX_HOST_TRIANGLES + 1, n);
+        assert_eq!(subtract(&host, &cutter), Err(Refusal::TooLarge));
+    }
+
+    #[test]
+    fn a_half_space_clips_a_turned_cube() {
+        let host = cuboid([0.0; 3], [2.0; 3], 0.4);
+        // The plane through the cube's centre, removing the side its normal points away from.
+        let centre = host
+            .positions
+            .iter()
+            .fold([0.0; 3], |s, &p| add(s, p))
+            .map(|c| c / host.positions.len() as f64);
+        let cutter = ConvexCutter::half_space(centre, [0.3, -0.2, 0.9], &host).expect("test input");
+        let result = subtract(&host, &cutter)
+            .expect("test input")
+            .expect("test input");
+        assert!((volume(&result) - 4.0).abs() < 1e-4, "{}", volume(&result));
+        assert!(closed(&result.triangles));
+        let n = unit([0.3, -0.2, 0.9]).expect("test input");
+        // Nothing is left beyond the plane (up to the on-plane tolerance, 2e-6 of the size).
+        let beyond = result
+            .triangles
+            .iter()
+            .flatten()
+            .map(|&i| -dot(sub(result.positions[i as usize], centre), n))
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert!(beyond <= 1e-5, "{beyond}");
+        // The cap: the cube's section through its centre (at least a face's area), facing
+        // into the removed side.
+        assert!(area_facing(&result, n.map(|c| -c)) > 4.0 - 1e-6);
     }
 
     #[test]
