@@ -11,7 +11,7 @@
 //! the general boolean (ifc-lite's exact arrangement) whenever a check fails or the input is
 //! outside what this handles (a non-convex cutter, an open host, ambiguous touching cases).
 
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// A closed triangle mesh with shared vertices.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -76,7 +76,7 @@ fn bounds(points: &[[f64; 3]]) -> ([f64; 3], [f64; 3]) {
 /// a solid, merging bit-identical positions; `None` when it is empty or not closed.
 pub(crate) fn solid_from_triangles(positions: &[f32], indices: &[u32]) -> Option<Solid> {
     let count = positions.len() / 3;
-    let mut map: HashMap<[u32; 3], u32> = HashMap::new();
+    let mut map: HashMap<[u32; 3], u32> = HashMap::default();
     let mut solid = Solid::default();
     let mut remap = Vec::with_capacity(count);
     for v in positions.chunks_exact(3) {
@@ -114,7 +114,8 @@ pub(crate) fn solid_from_triangles(positions: &[f32], indices: &[u32]) -> Option
 
 /// Whether every directed edge has its reverse as often as itself.
 fn closed(triangles: &[[u32; 3]]) -> bool {
-    let mut edges: HashMap<(u32, u32), i32> = HashMap::with_capacity(triangles.len() * 3);
+    let mut edges: HashMap<(u32, u32), i32> =
+        HashMap::with_capacity_and_hasher(triangles.len() * 3, Default::default());
     for t in triangles {
         for k in 0..3 {
             let (a, b) = (t[k], t[(k + 1) % 3]);
@@ -191,8 +192,8 @@ impl ConvexCutter {
             }
             let plane = Plane { n, d: d / count };
             // The face's boundary: its directed edges whose reverse is not in the face.
-            let mut edges: HashMap<u32, u32> = HashMap::new();
-            let mut inner: std::collections::HashSet<(u32, u32)> = Default::default();
+            let mut edges: HashMap<u32, u32> = HashMap::default();
+            let mut inner: HashSet<(u32, u32)> = Default::default();
             for &t in &members {
                 let tri = solid.triangles[t];
                 for k in 0..3 {
@@ -372,6 +373,10 @@ fn split(poly: &[V], side: &[i8], plane: &Plane, index: u32) -> (Vec<V>, Vec<V>)
 /// Output being assembled: positions welded when they are within `grid` of each other
 /// (rounding noise of the split arithmetic, far below f32 resolution).
 struct Builder {
+    /// Every position by its exact bits (most shared points are computed bit for bit the
+    /// same way by every piece that has them).
+    exact: HashMap<[u64; 3], u32>,
+    /// Every position by its grid cell, for the rest.
     map: HashMap<[i64; 3], u32>,
     grid: f64,
     solid: Solid,
@@ -380,13 +385,24 @@ struct Builder {
 impl Builder {
     fn new(grid: f64) -> Self {
         Self {
-            map: HashMap::new(),
+            exact: HashMap::default(),
+            map: HashMap::default(),
             grid,
             solid: Solid::default(),
         }
     }
 
     fn vertex(&mut self, p: [f64; 3]) -> u32 {
+        let bits = p.map(|c| (c + 0.0).to_bits());
+        if let Some(&id) = self.exact.get(&bits) {
+            return id;
+        }
+        let id = self.welded(p);
+        self.exact.insert(bits, id);
+        id
+    }
+
+    fn welded(&mut self, p: [f64; 3]) -> u32 {
         let cell = p.map(|c| (c / self.grid).round() as i64);
         for dx in -1..=1 {
             for dy in -1..=1 {
@@ -430,7 +446,7 @@ pub(crate) const MAX_HOST_TRIANGLES: usize = 200_000;
 /// left where a cap's boundary and the host's pieces were divided differently along one
 /// straight line), so that the edges match. Returns whether anything changed.
 fn mend_t_junctions(solid: &mut Solid, grid: f64) -> bool {
-    let mut count: HashMap<(u32, u32), i32> = HashMap::new();
+    let mut count: HashMap<(u32, u32), i32> = HashMap::default();
     for t in &solid.triangles {
         for k in 0..3 {
             *count.entry((t[k], t[(k + 1) % 3])).or_default() += 1;
@@ -735,8 +751,8 @@ fn cap(
     // the plane's, reversed).
     let face: Vec<[f64; 3]> = cutter.faces[i].iter().rev().copied().collect();
     let key = |p: [f64; 3]| p.map(|c| (c + 0.0).to_bits());
-    let mut next: HashMap<[u64; 3], ([f64; 3], [f64; 3])> = HashMap::new();
-    let mut has_incoming: std::collections::HashSet<[u64; 3]> = Default::default();
+    let mut next: HashMap<[u64; 3], ([f64; 3], [f64; 3])> = HashMap::default();
+    let mut has_incoming: HashSet<[u64; 3]> = Default::default();
     for &(a, b) in edges {
         if a == b {
             continue;
@@ -747,7 +763,7 @@ fn cap(
     }
     let mut loops: Vec<Vec<[f64; 3]>> = Vec::new();
     let mut chains: Vec<Vec<[f64; 3]>> = Vec::new();
-    let mut used: std::collections::HashSet<[u64; 3]> = Default::default();
+    let mut used: HashSet<[u64; 3]> = Default::default();
     // Open chains first (they start where nothing comes in).
     let mut starts: Vec<[f64; 3]> = next
         .values()
