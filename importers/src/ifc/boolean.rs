@@ -367,6 +367,7 @@ mod tests {
                 {
                     Ok(mesh) => mesh,
                     Err(why) => {
+                        eprintln!("handed to ifc-lite: {} #{id} ({why:?})", path.display());
                         *declined.entry(why).or_insert(0usize) += 1;
                         continue;
                     }

@@ -72,27 +72,24 @@ fn bounds(points: &[[f64; 3]]) -> ([f64; 3], [f64; 3]) {
     (min, max)
 }
 
-/// Welds a raw triangle list (three positions per triangle, f32 as ifc-lite gives them) into
-/// a solid, merging bit-identical positions; `None` when it is empty or not closed.
+/// Welds a raw triangle list (f32 positions as ifc-lite gives them) into a solid, merging
+/// positions closer than a millionth of the coordinates' magnitude; `None` when it is empty,
+/// not finite or not closed.
 pub(crate) fn solid_from_triangles(positions: &[f32], indices: &[u32]) -> Option<Solid> {
-    let count = positions.len() / 3;
-    let mut map: HashMap<[u32; 3], u32> = HashMap::default();
-    let mut solid = Solid::default();
-    let mut remap = Vec::with_capacity(count);
-    for v in positions.chunks_exact(3) {
-        if !v.iter().all(|c| c.is_finite()) {
-            return None;
-        }
-        let key = [v[0].to_bits(), v[1].to_bits(), v[2].to_bits()];
-        let next = solid.positions.len() as u32;
-        let id = *map.entry(key).or_insert_with(|| {
-            solid
-                .positions
-                .push([f64::from(v[0]), f64::from(v[1]), f64::from(v[2])]);
-            next
-        });
-        remap.push(id);
+    if !positions.iter().all(|c| c.is_finite()) {
+        return None;
     }
+    let points: Vec<[f64; 3]> = positions
+        .chunks_exact(3)
+        .map(|v| [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])])
+        .collect();
+    let (min, max) = bounds(&points);
+    // Positions a few f32 steps apart are one vertex (ifc-lite computes a cap's corner and
+    // the side wall's corner separately).
+    let grid = tolerance(min, max) / 2.0;
+    let mut welder = Builder::new(grid);
+    let remap: Vec<u32> = points.iter().map(|&p| welder.vertex(p)).collect();
+    let mut solid = welder.solid;
     for t in indices.chunks_exact(3) {
         let [a, b, c] = [t[0], t[1], t[2]].map(|i| remap.get(i as usize).copied());
         let (Some(a), Some(b), Some(c)) = (a, b, c) else {
@@ -108,6 +105,12 @@ pub(crate) fn solid_from_triangles(positions: &[f32], indices: &[u32]) -> Option
         let Some(n) = unit(n) else { continue };
         solid.triangles.push([a, b, c]);
         solid.normals.push(n);
+    }
+    // A profile's collinear points can be corners of the side walls and not of the caps.
+    for _ in 0..3 {
+        if !mend_t_junctions(&mut solid, grid) {
+            break;
+        }
     }
     (!solid.triangles.is_empty() && closed(&solid.triangles)).then_some(solid)
 }
