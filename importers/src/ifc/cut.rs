@@ -156,6 +156,11 @@ fn tolerance(min: [f64; 3], max: [f64; 3]) -> f64 {
 impl ConvexCutter {
     /// The cutter `solid` describes, `None` (with why) when it is not convex.
     pub(crate) fn new(solid: &Solid) -> Result<Self, Refusal> {
+        // Grouping is quadratic in the triangles; a convex cutter within the plane bound has
+        // far fewer than this.
+        if solid.triangles.len() > 8 * MAX_CUTTER_PLANES {
+            return Err(Refusal::TooLarge);
+        }
         let (min, max) = bounds(&solid.positions);
         let eps = tolerance(min, max);
         // Group triangles by plane.
@@ -438,6 +443,10 @@ impl Builder {
 /// ifc-lite).
 pub(crate) const MAX_CUTTER_PLANES: usize = 1024;
 
+/// Most host triangles times cutter planes in one cut (the splitting is about that many plane
+/// tests), so that a hostile file's cut cannot take long here.
+pub(crate) const MAX_PLANE_TESTS: usize = 4_000_000;
+
 /// Most vertices on unmatched edges that [`mend_t_junctions`] looks at.
 const MAX_LOOSE_VERTICES: usize = 2048;
 
@@ -544,7 +553,10 @@ fn mend_t_junctions(solid: &mut Solid, grid: f64) -> bool {
 /// `host` minus `cutter`. `Ok(None)` when the cutter does not reach the host (nothing
 /// changes); `Err` when this construction cannot be trusted for these operands.
 pub(crate) fn subtract(host: &Solid, cutter: &ConvexCutter) -> Result<Option<Solid>, Refusal> {
-    if host.triangles.len() > MAX_HOST_TRIANGLES || cutter.planes.len() > MAX_CUTTER_PLANES {
+    if host.triangles.len() > MAX_HOST_TRIANGLES
+        || cutter.planes.len() > MAX_CUTTER_PLANES
+        || host.triangles.len() * cutter.planes.len() > MAX_PLANE_TESTS
+    {
         return Err(Refusal::TooLarge);
     }
     let (hmin, hmax) = bounds(&host.positions);
