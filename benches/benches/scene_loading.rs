@@ -9,7 +9,10 @@
 //! - `first_triangle/…`: bytes → the first mesh frame ready to send;
 //! - `full_load/…`: bytes → the scene ready to serve (all of the above);
 //! - `cache_cold/…`, `cache_warm/…`: the same import through an empty and a primed
-//!   content-addressed cache.
+//!   content-addressed cache;
+//! - `boolean_cuts/steel-50`: the meshing phase of 50 generated steel beams, each an I-profile
+//!   extrusion minus three box copes and a tilted half-space (`IfcBooleanResult` chains, the
+//!   shape of Tekla exports; see `importers/src/ifc/cut.rs`). Needs no corpus.
 //!
 //! Filter with criterion's usual argument, e.g. `cargo bench -p renewtwin-benches --bench
 //! scene_loading -- 'full_load/district'`. The growth table of BENCHMARKS.md comes from
@@ -167,5 +170,96 @@ fn cache(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, phases, cache);
+/// An IFC4 file of `beams` steel beams, each an IPE200 extrusion minus three box copes (two
+/// across the top flange at the ends, one across the bottom flange) and clipped by a tilted
+/// half-space near its far end: the boolean-result chains steel detailing tools export.
+fn steel_beams(beams: usize) -> Vec<u8> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut entity = |text: String| {
+        lines.push(format!("#{}={text};", lines.len() + 1));
+        lines.len()
+    };
+    let origin = entity("IFCCARTESIANPOINT((0.,0.,0.))".into());
+    let z = entity("IFCDIRECTION((0.,0.,1.))".into());
+    let x = entity("IFCDIRECTION((1.,0.,0.))".into());
+    let y = entity("IFCDIRECTION((0.,1.,0.))".into());
+    let tilt = entity("IFCDIRECTION((0.,0.3,1.))".into());
+    let world = entity(format!("IFCAXIS2PLACEMENT3D(#{origin},$,$)"));
+    let context = entity(format!("IFCGEOMETRICREPRESENTATIONCONTEXT($,'Model',3,1.E-05,#{world},$)"));
+    let mm = entity("IFCSIUNIT(*,.LENGTHUNIT.,.MILLI.,.METRE.)".into());
+    let units = entity(format!("IFCUNITASSIGNMENT((#{mm}))"));
+    let project = entity(format!("IFCPROJECT('0YvctVUKr0kugbFTf53O9L',$,'steel',$,$,$,$,(#{context}),#{units})"));
+    let here = entity(format!("IFCLOCALPLACEMENT($,#{world})"));
+    let site = entity(format!("IFCSITE('0YvctVUKr0kugbFTf53O9M',$,'site',$,$,#{here},$,$,.ELEMENT.,$,$,$,$,$)"));
+    let building = entity(format!("IFCBUILDING('0YvctVUKr0kugbFTf53O9N',$,'hall',$,$,#{here},$,$,.ELEMENT.,$,$,$)"));
+    let storey = entity(format!("IFCBUILDINGSTOREY('0YvctVUKr0kugbFTf53O9O',$,'0',$,$,#{here},$,$,.ELEMENT.,0.)"));
+    entity(format!("IFCRELAGGREGATES('0YvctVUKr0kugbFTf53O9P',$,$,$,#{project},(#{site}))"));
+    entity(format!("IFCRELAGGREGATES('0YvctVUKr0kugbFTf53O9Q',$,$,$,#{site},(#{building}))"));
+    entity(format!("IFCRELAGGREGATES('0YvctVUKr0kugbFTf53O9R',$,$,$,#{building},(#{storey}))"));
+    let ipe = entity("IFCISHAPEPROFILEDEF(.AREA.,'IPE200',$,100.,200.,5.6,8.5,12.)".into());
+    let cope = entity("IFCRECTANGLEPROFILEDEF(.AREA.,'cope',$,120.,60.)".into());
+    let mut members = Vec::with_capacity(beams);
+    for b in 0..beams {
+        let length = 4000 + (b % 7) * 100;
+        let at = entity(format!("IFCCARTESIANPOINT(({}.,0.,0.))", b * 500));
+        let axes = entity(format!("IFCAXIS2PLACEMENT3D(#{at},$,$)"));
+        let placement = entity(format!("IFCLOCALPLACEMENT(#{here},#{axes})"));
+        let mut item = entity(format!("IFCEXTRUDEDAREASOLID(#{ipe},#{world},#{z},{length}.)"));
+        for (cy, cz) in [(80, 0), (80, length), (-80, 0)] {
+            let corner = entity(format!("IFCCARTESIANPOINT((-60.,{cy}.,{}.))", cz as i64 - 30));
+            let frame = entity(format!("IFCAXIS2PLACEMENT3D(#{corner},#{x},#{y})"));
+            let cutter = entity(format!("IFCEXTRUDEDAREASOLID(#{cope},#{frame},#{z},120.)"));
+            item = entity(format!("IFCBOOLEANRESULT(.DIFFERENCE.,#{item},#{cutter})"));
+        }
+        let on_plane = entity(format!("IFCCARTESIANPOINT((0.,0.,{}.))", 3900 + (b % 5) * 10));
+        let frame = entity(format!("IFCAXIS2PLACEMENT3D(#{on_plane},#{tilt},$)"));
+        let plane = entity(format!("IFCPLANE(#{frame})"));
+        let half_space = entity(format!("IFCHALFSPACESOLID(#{plane},.F.)"));
+        item = entity(format!("IFCBOOLEANCLIPPINGRESULT(.DIFFERENCE.,#{item},#{half_space})"));
+        let body = entity(format!("IFCSHAPEREPRESENTATION(#{context},'Body','CSG',(#{item}))"));
+        let shape = entity(format!("IFCPRODUCTDEFINITIONSHAPE($,$,(#{body}))"));
+        members.push(entity(format!(
+            "IFCBEAM('1{b:021}',$,'B{b}',$,$,#{placement},#{shape},$,.BEAM.)"
+        )));
+    }
+    let members: Vec<String> = members.iter().map(|m| format!("#{m}")).collect();
+    entity(format!(
+        "IFCRELCONTAINEDINSPATIALSTRUCTURE('0YvctVUKr0kugbFTf53O9S',$,$,$,({}),#{storey})",
+        members.join(",")
+    ));
+    let mut text = String::from(
+        "ISO-10303-21;\nHEADER;\nFILE_DESCRIPTION(('ViewDefinition [CoordinationView]'),'2;1');\n\
+         FILE_NAME('steel.ifc','2026-11-28T00:00:00',(''),(''),'renewtwin bench','renewtwin bench','');\n\
+         FILE_SCHEMA(('IFC4'));\nENDSEC;\nDATA;\n",
+    );
+    for line in lines {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text.push_str("ENDSEC;\nEND-ISO-10303-21;\n");
+    text.into_bytes()
+}
+
+fn boolean_cuts(c: &mut Criterion) {
+    let input = Input { name: "steel-50".into(), bytes: steel_beams(50) };
+    match import(&input.name, &input.bytes) {
+        Ok(model) if model.elements.iter().filter(|e| !e.placements.is_empty()).count() == 50 => {}
+        Ok(_) => panic!("steel-50: not every beam was meshed"),
+        Err(e) => panic!("{e:#}"),
+    }
+    let mut g = group(c, "boolean_cuts");
+    g.throughput(Throughput::Bytes(input.bytes.len() as u64));
+    g.bench_with_input(BenchmarkId::from_parameter(&input.name), &input, |b, input| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| match import(&input.name, &input.bytes) {
+                    Ok(model) => Duration::from_secs_f64(model.source.geometry_seconds),
+                    Err(e) => panic!("{e:#}"),
+                })
+                .sum()
+        })
+    });
+}
+
+criterion_group!(benches, phases, cache, boolean_cuts);
 criterion_main!(benches);
