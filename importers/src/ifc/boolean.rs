@@ -334,6 +334,61 @@ mod tests {
         (cut::volume(&solid), area, min, max)
     }
 
+    /// A 100 x 200 x 1000 bar (mm) with a 30 x 200 x 50 notch cut from one top corner by a
+    /// box that overshoots it, then clipped at 900 by a half-space: volumes by hand, and the
+    /// same as ifc-lite's.
+    #[test]
+    fn a_notched_and_clipped_bar_has_its_hand_computed_volume() {
+        let text = "\
+            #1=IFCCARTESIANPOINT((0.,0.,0.));\
+            #2=IFCDIRECTION((0.,0.,1.));\
+            #3=IFCAXIS2PLACEMENT3D(#1,$,$);\
+            #4=IFCRECTANGLEPROFILEDEF(.AREA.,'bar',$,100.,200.);\
+            #5=IFCEXTRUDEDAREASOLID(#4,#3,#2,1000.);\
+            #6=IFCRECTANGLEPROFILEDEF(.AREA.,'notch',$,60.,300.);\
+            #7=IFCCARTESIANPOINT((50.,0.,950.));\
+            #8=IFCAXIS2PLACEMENT3D(#7,$,$);\
+            #9=IFCEXTRUDEDAREASOLID(#6,#8,#2,100.);\
+            #10=IFCBOOLEANRESULT(.DIFFERENCE.,#5,#9);\
+            #11=IFCCARTESIANPOINT((0.,0.,900.));\
+            #12=IFCAXIS2PLACEMENT3D(#11,#2,$);\
+            #13=IFCPLANE(#12);\
+            #14=IFCHALFSPACESOLID(#13,.F.);\
+            #15=IFCBOOLEANCLIPPINGRESULT(.DIFFERENCE.,#10,#14);\
+            #16=IFCHALFSPACESOLID(#13,.T.);\
+            #17=IFCBOOLEANCLIPPINGRESULT(.DIFFERENCE.,#10,#16);";
+        let mut decoder = EntityDecoder::new(text);
+        let router = GeometryRouter::with_scale(1.0);
+        let quality = router.tessellation_quality();
+        let processor = FastBooleans::new();
+        let builtin = BooleanClippingProcessor::new();
+        // Notched: 20e6 - 30 * 200 * 50. Clipped above 900 (the notch is above it too):
+        // 100 * 200 * 900. Clipped below 900 instead: 100 * 200 * 100 less the notch.
+        for (id, expected) in [(10, 19_700_000.0), (15, 18_000_000.0), (17, 1_700_000.0)] {
+            let entity = decoder.decode_by_id(id).expect("test input");
+            let ours = processor
+                .attempt(&entity, &mut decoder, router.schema(), quality)
+                .expect("taken by the fast path");
+            let theirs = builtin
+                .process(&entity, &mut decoder, router.schema(), quality)
+                .expect("test input");
+            let (volume, area, _, _) = stats(&ours);
+            let (their_volume, their_area, _, _) = stats(&theirs);
+            assert!(
+                (volume - expected).abs() <= 1e-6 * expected,
+                "#{id}: {volume}"
+            );
+            assert!(
+                (their_volume - expected).abs() <= 1e-3 * expected,
+                "#{id}: {their_volume}"
+            );
+            assert!(
+                (area - their_area).abs() <= 1e-6 * their_area,
+                "#{id}: {area} {their_area}"
+            );
+        }
+    }
+
     /// Every boolean item of the corpus that the fast path takes has the volume, the surface
     /// area and the bounding box of ifc-lite's exact result.
     #[test]
