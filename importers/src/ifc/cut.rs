@@ -622,7 +622,7 @@ pub(crate) fn subtract(host: &Solid, cutter: &ConvexCutter) -> Result<Option<Sol
                 }
             }
         }
-        emit_pieces(&mut out, &pieces, &poly, removed, normal, eps);
+        emit_pieces(&mut out, &pieces, &poly, removed, normal);
     }
     if !touched {
         // No part of the host's surface is inside the cutter: disjoint (whatever the splits
@@ -672,7 +672,6 @@ fn emit_pieces(
     removed: &[V],
     was_removed: bool,
     normal: [f64; 3],
-    eps: f64,
 ) {
     let all: Vec<[f64; 3]> = pieces
         .iter()
@@ -684,7 +683,6 @@ fn emit_pieces(
         })
         .map(|v| v.p)
         .collect();
-    let _ = eps;
     for piece in pieces {
         if piece.len() < 3 {
             continue;
