@@ -1,15 +1,18 @@
-//! Subtracting a convex solid from a closed triangle mesh, exactly and cheaply.
+//! Subtracting a convex solid from a closed triangle mesh, without approximation and cheaply.
 //!
 //! The result's surface is the host's surface outside the cutter, plus the cutter's faces
-//! inside the host, turned inside out. Each host triangle that reaches the cutter is split by
-//! the cutter's planes one after another: the part outside a plane is kept, the part inside
+//! inside the host, turned inside out. Every host triangle is split by the cutter's planes one
+//! after another, wherever it crosses one: the part outside a plane is kept, the part inside
 //! goes on to the next plane, and what is inside every plane is removed. The edges that a
 //! plane cut into the removed part bound the cap on that plane; where a cap meets the
 //! cutter's own edges it is closed along them. Every split point is computed once, from the
-//! same segment, by every triangle that shares it, so the pieces meet vertex to vertex and
-//! the result is closed: that is checked, and so is its volume, and the caller falls back to
-//! the general boolean (ifc-lite's exact arrangement) whenever a check fails or the input is
-//! outside what this handles (a non-convex cutter, an open host, ambiguous touching cases).
+//! same segment, by every triangle that shares it, so the pieces meet vertex to vertex
+//! (points within rounding noise are welded, and a vertex left in the middle of a
+//! neighbour's edge is mended by splitting that neighbour). The result must then be closed
+//! and its volume between the host's less the cutter's and the host's; the caller falls back
+//! to the general boolean (ifc-lite's exact arrangement) whenever a check fails or the input
+//! is outside what this handles (a non-convex cutter, an open host, a cutter face lying in a
+//! host face in a way the caps cannot resolve, operands over the size bounds).
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
