@@ -114,6 +114,8 @@ pub(crate) fn mesh_elements(
         let mut router = GeometryRouter::with_scale_and_rtc(units.length_to_metres, rtc);
         router.enable_shared_mapped_item_cache(mapped_cache.clone());
         router.enable_content_dedup_shared(dedup_cache.clone());
+        // Steel cut chains in our own code, the rest through ifc-lite (see `boolean`).
+        router.register(Box::new(super::boolean::FastBooleans::new()));
         Worker {
             decoder: new_decoder(),
             router,

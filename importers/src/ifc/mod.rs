@@ -59,6 +59,8 @@
 //!   stops goes through a hidden, unsupported function, so it is not used. A hard wall-clock
 //!   bound per file belongs to the caller (a worker thread it can abandon).
 
+mod boolean;
+mod cut;
 mod geometry;
 mod georef;
 mod instancing;
