@@ -1,6 +1,14 @@
 //! The app: ties the renderer, camera, scene, view settings, link, overlay and hooks together
 //! and runs the frame loop. Frames are drawn on demand (camera moved, colours changed, canvas
-//! resized, a camera flight under way), so an idle page costs nothing.
+//! resized, a camera flight under way, new geometry arrived), so an idle page costs nothing.
+//!
+//! The scene is drawn while it streams in: batches are importance-ordered (large and near
+//! elements first), and the frame loop re-uploads what has arrived at most every
+//! [`PARTIAL_UPLOAD_MS`], so the first triangles show after the first batch rather than after
+//! the last, with the progress bar over them. The upload when the scene completes is the final
+//! one. A whole re-upload rather than an append keeps the renderer's chunk packing and
+//! instancing exactly as for a complete scene; its cost is reported in the hooks
+//! (`partialUploads`, `uploadMs`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -20,10 +28,36 @@ use crate::render::{BACKGROUND_RGB, FrameSpec, UploadStats};
 use crate::scene::{Scene, Visibility};
 use crate::surface::CanvasSurface;
 use crate::ui::Ui;
-use crate::view::{Layout, ViewState, rebase};
+use crate::view::{Layout, ViewState, rebase_from};
 
 /// How long a camera flight to a viewpoint takes, milliseconds.
 const FLIGHT_MS: f64 = 900.0;
+/// Least time between two uploads of a scene that is still streaming in, milliseconds.
+const PARTIAL_UPLOAD_MS: f64 = 250.0;
+
+/// How far the scene being streamed has got on the GPU, and when it was first drawn.
+#[derive(Debug, Clone, Default)]
+struct Streaming {
+    /// `performance.now()` when the scene header arrived.
+    header_ms: f64,
+    /// Placements already moved into the local frame.
+    rebased: usize,
+    /// Batches arrived since the last upload.
+    pending: bool,
+    /// Batches received.
+    batches: u32,
+    /// `performance.now()` of the last upload.
+    last_upload_ms: f64,
+    /// Uploads of an incomplete scene.
+    partial_uploads: u32,
+    /// Milliseconds spent in every upload of this scene, partial and final.
+    upload_ms: f64,
+    /// `performance.now()` of the first presented frame with triangles, and whether the scene
+    /// was still incomplete then.
+    first_triangles: Option<(f64, bool)>,
+    /// `performance.now()` of the first presented frame of the complete scene.
+    complete_ms: Option<f64>,
+}
 
 /// A camera moving to a viewpoint.
 #[derive(Debug, Clone)]
@@ -58,6 +92,7 @@ pub(crate) struct App {
     needs_redraw: bool,
     /// The uploaded scene has been presented at least once.
     ready: bool,
+    streaming: Streaming,
     viewport: Viewport,
     failed: bool,
 }
@@ -115,11 +150,13 @@ async fn start(hooks: Hooks) -> Result<(), ViewerError> {
         frames: 0,
         needs_redraw: true,
         ready: false,
+        streaming: Streaming::default(),
         viewport,
         failed: false,
     }));
     hooks.add_functions(&app);
     crate::input::attach(&app, &canvas)?;
+    crate::net::hold_from_url();
     crate::net::connect(&app)?;
     start_frame_loop(app);
     Ok(())
@@ -170,36 +207,42 @@ impl App {
             }
             ServerMsg::Scene(header) => {
                 self.surface.renderer.clear_scene();
+                self.stats = UploadStats::default();
                 self.ready = false;
                 self.hooks.set("ready", false.into());
+                for name in ["firstTrianglesMs", "firstTrianglesPartial", "firstTrianglesBatches", "completeMs"] {
+                    self.hooks.set(name, wasm_bindgen::JsValue::NULL);
+                }
                 self.view = ViewState::for_bbox(header.bbox);
                 self.fit();
+                let batches = header.batches;
                 let scene = Scene::new(header);
                 self.ui.set_scene_name(&scene.name);
                 self.ui.set_date(scene.date, scene.day);
                 self.ui.set_phases(&scene);
                 self.ui.hide_element();
                 self.hooks.set("elementCount", (scene.elements.len() as f64).into());
+                self.hooks.set("batchesTotal", f64::from(batches).into());
                 self.scene = Some(scene);
+                self.streaming = Streaming { header_ms: now_ms(), ..Streaming::default() };
                 self.set_link(LinkStatus::LoadingScene);
                 self.needs_redraw = true;
             }
             ServerMsg::Meshes { meshes, placements } => {
                 if let Some(scene) = self.scene.as_mut() {
                     scene.add_batch(meshes, placements);
+                    self.streaming.pending = true;
+                    self.streaming.batches += 1;
+                    self.needs_redraw = true;
                 }
             }
             ServerMsg::SceneComplete => {
                 if let Some(scene) = self.scene.as_mut() {
+                    // Rebase before `finish`, which drops placements and so shifts indices.
+                    self.streaming.rebased = rebase_from(scene, self.view.origin, self.streaming.rebased);
                     scene.finish();
-                    rebase(scene, self.view.origin);
-                    self.stats = self.surface.renderer.upload_scene(scene);
-                    self.view.dirty = true;
+                    self.upload();
                     self.set_link(LinkStatus::Live);
-                    self.needs_redraw = true;
-                    self.hooks.set("triangles", (self.stats.triangles as f64).into());
-                    self.hooks.set("edgeSegments", (self.stats.edges as f64).into());
-                    self.hooks.set("draws", f64::from(self.stats.draws).into());
                 }
             }
             ServerMsg::State(delta) => {
@@ -230,6 +273,30 @@ impl App {
             _ => {}
         }
         self.refresh_hooks();
+    }
+
+    /// Uploads the scene's geometry as it stands (complete or not) and schedules its colours.
+    fn upload(&mut self) {
+        let Some(scene) = self.scene.as_mut() else { return };
+        self.streaming.rebased = rebase_from(scene, self.view.origin, self.streaming.rebased);
+        let started = now_ms();
+        self.stats = self.surface.renderer.upload_scene(scene);
+        let finished = now_ms();
+        let streaming = &mut self.streaming;
+        streaming.upload_ms += finished - started;
+        streaming.last_upload_ms = finished;
+        streaming.pending = false;
+        if !scene.complete {
+            streaming.partial_uploads += 1;
+        }
+        // Fresh colour textures start transparent: fill them before the next draw.
+        self.view.dirty = true;
+        self.needs_redraw = true;
+        self.hooks.set("triangles", (self.stats.triangles as f64).into());
+        self.hooks.set("edgeSegments", (self.stats.edges as f64).into());
+        self.hooks.set("draws", f64::from(self.stats.draws).into());
+        self.hooks.set("partialUploads", f64::from(streaming.partial_uploads).into());
+        self.hooks.set("uploadMs", streaming.upload_ms.into());
     }
 
     /// Shows `error` on the page and in the hooks.
@@ -462,9 +529,14 @@ impl App {
         }
         self.viewport = viewport;
         self.surface.resize(width, height);
+        if self.streaming.pending
+            && self.scene.as_ref().is_some_and(|s| !s.complete)
+            && now_ms() - self.streaming.last_upload_ms >= PARTIAL_UPLOAD_MS
+        {
+            self.upload();
+        }
         if let Some(scene) = self.scene.as_mut()
             && (scene.colours_dirty || self.view.dirty)
-            && scene.complete
             && self.surface.renderer.has_scene()
         {
             scene.colours_dirty = false;
@@ -502,8 +574,20 @@ impl App {
         if self.surface.render(&spec) {
             self.needs_redraw = false;
             self.frames += 1;
-            if !self.ready && self.scene.as_ref().is_some_and(|s| s.complete) && !self.failed {
+            let complete = self.scene.as_ref().is_some_and(|s| s.complete);
+            if self.streaming.first_triangles.is_none() && self.stats.triangles > 0 && self.surface.renderer.has_scene() {
+                let at = now_ms();
+                self.streaming.first_triangles = Some((at, !complete));
+                self.hooks.set("firstTrianglesMs", at.into());
+                self.hooks.set("firstTrianglesPartial", (!complete).into());
+                self.hooks.set("firstTrianglesBatches", f64::from(self.streaming.batches).into());
+            }
+            if !self.ready && complete && !self.failed {
                 self.ready = true;
+                let at = now_ms();
+                self.streaming.complete_ms = Some(at);
+                self.hooks.set("completeMs", at.into());
+                self.hooks.set("sceneStartMs", self.streaming.header_ms.into());
                 dispatch("renewtwin:ready", &wasm_bindgen::JsValue::NULL);
             }
         }
@@ -518,6 +602,7 @@ impl App {
         hooks.set("link", format!("{:?}", self.link).to_lowercase().into());
         hooks.set("seekDay", self.view.seek.as_ref().map_or(wasm_bindgen::JsValue::NULL, |(d, _)| f64::from(*d).into()));
         hooks.set("comparing", self.view.compare.is_some().into());
+        hooks.set("batches", f64::from(self.streaming.batches).into());
         if let Some(scene) = &self.scene {
             hooks.set("day", f64::from(scene.day.0).into());
             hooks.set("date", scene.date.to_string().into());

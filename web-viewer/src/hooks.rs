@@ -102,6 +102,14 @@ impl Hooks {
             })
         };
         self.set("screenPointOf", screen_point_of.into_js_value());
+
+        let release = {
+            let app = Rc::clone(app);
+            Closure::<dyn Fn()>::new(move || crate::net::release(&app))
+        };
+        self.set("releaseStream", release.into_js_value());
+        let held = Closure::<dyn Fn() -> f64>::new(|| crate::net::held() as f64);
+        self.set("heldMessages", held.into_js_value());
         crate::controls::add(self, app);
     }
 }
