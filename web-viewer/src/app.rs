@@ -8,7 +8,7 @@
 //! the last, with the progress bar over them. The upload when the scene completes is the final
 //! one. A whole re-upload rather than an append keeps the renderer's chunk packing and
 //! instancing exactly as for a complete scene; its cost is reported in the hooks
-//! (`partialUploads`, `uploadMs`).
+//! (`partialUploads`, `uploadMs` in all, `lastUploadMs` for the final one).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -297,6 +297,7 @@ impl App {
         self.hooks.set("draws", f64::from(self.stats.draws).into());
         self.hooks.set("partialUploads", f64::from(streaming.partial_uploads).into());
         self.hooks.set("uploadMs", streaming.upload_ms.into());
+        self.hooks.set("lastUploadMs", (finished - started).into());
     }
 
     /// Shows `error` on the page and in the hooks.

@@ -67,11 +67,14 @@ impl PartialEq for PlanKey {
     }
 }
 
+/// The state bytes of one plan on one day.
+type StatesEntry = ((PlanKey, i32), Arc<Vec<u8>>);
+
 /// Small caches of resolved plans and of state bytes, oldest dropped first.
 #[derive(Debug, Default)]
 struct PlanCache {
     plans: VecDeque<(PlanKey, Arc<Plan>)>,
-    states: VecDeque<((PlanKey, i32), Arc<Vec<u8>>)>,
+    states: VecDeque<StatesEntry>,
 }
 
 impl PlanCache {
@@ -152,9 +155,12 @@ impl IntoResponse for ViewerApiError {
     }
 }
 
+/// What [`resolve`] gives: the manifest, the model, the plan and its cache key.
+type Resolved = (Manifest, Arc<Model>, Arc<Plan>, PlanKey);
+
 /// The manifest (with recorded events), the model, the plan of `scenario` (resolved on a
 /// blocking thread, or from the cache) and its cache key.
-async fn resolve(state: &AppState, scenario: Option<String>) -> Result<(Manifest, Arc<Model>, Arc<Plan>, PlanKey), ViewerApiError> {
+async fn resolve(state: &AppState, scenario: Option<String>) -> Result<Resolved, ViewerApiError> {
     let control = state.plan.clone();
     tokio::task::spawn_blocking(move || {
         let manifest = control.manifest().ok_or(ViewerApiError::Stopped)?;
@@ -596,11 +602,16 @@ fn noise_layer(setup: &SensorSetup, homes: &[HomeFootprint], plan: &Plan, day: i
     let limits = &setup.config.limits;
     let (night, day_limit) = (limits.noise_night_dba, limits.noise_day_dba);
     let legend = vec![
-        LegendEntry { key: "quiet", zh: format!("低于 {night:.0} dB(A)").into(), en: format!("below {night:.0} dB(A)").into(), rgb: [102, 187, 106] },
+        LegendEntry {
+            key: "quiet",
+            zh: format!("低于夜间限值 {night:.0} dB(A)").into(),
+            en: format!("below the night limit, {night:.0} dB(A)").into(),
+            rgb: [102, 187, 106],
+        },
         LegendEntry {
             key: "moderate",
-            zh: format!("{night:.0}–{:.0} dB(A)", day_limit - 5.0).into(),
-            en: format!("{night:.0}–{:.0} dB(A)", day_limit - 5.0).into(),
+            zh: format!("中等 {night:.0}–{:.0} dB(A)", day_limit - 5.0).into(),
+            en: format!("moderate, {night:.0}–{:.0} dB(A)", day_limit - 5.0).into(),
             rgb: [255, 213, 79],
         },
         LegendEntry {

@@ -40,7 +40,8 @@ fn canvas_coverage(session: &Session, background: [u8; 3]) -> Result<f64, String
 pub(super) fn check(session: &Session, url: &str, backend: &str, shots: &Path) -> Result<(), String> {
     let natural = session.script(TIMELINE)?;
     let (start, first, complete) = (ms(&natural["start"]), ms(&natural["first"]), ms(&natural["complete"]));
-    if !(first <= complete) {
+    // NaN (a missing hook) fails too.
+    if first.is_nan() || complete.is_nan() || first > complete {
         return Err(format!("the first triangles were drawn after the complete scene: {natural}"));
     }
     eprintln!(
@@ -100,7 +101,8 @@ pub(super) fn check(session: &Session, url: &str, backend: &str, shots: &Path) -
     let done = session.script(TIMELINE)?;
     let bar_hidden = session.script("return document.getElementById('load-progress').hidden;")?;
     let full_coverage = canvas_coverage(session, background)?;
-    if !(ms(&done["first"]) < ms(&done["complete"])) || done["partial"] != json!(true) || done["firstBatches"] != json!(1) {
+    let (first, complete) = (ms(&done["first"]), ms(&done["complete"]));
+    if first.is_nan() || complete.is_nan() || first >= complete || done["partial"] != json!(true) || done["firstBatches"] != json!(1) {
         return Err(format!("the first triangles should be drawn from batch 1, before the scene completed: {done}"));
     }
     if bar_hidden != json!(true) || full_coverage <= partial_coverage {
