@@ -70,13 +70,13 @@ def start_server(renewtwin, scene):
     return proc, line.strip().removeprefix("renewtwin listening on ")
 
 
-def measure(port, url, flags, frames, ready_timeout, window):
+def measure(port, url, flags, frames, ready_timeout, window, query):
     profile = tempfile.mkdtemp(prefix="renewtwin-fps-")
     caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "timeouts": {"script": 600_000},
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": COMMON + flags + [f"--window-size={window}", f"--user-data-dir={profile}"]}}}}
     session = request(port, "POST", "/session", caps)["sessionId"]
     try:
-        request(port, "POST", f"/session/{session}/url", {"url": url})
+        request(port, "POST", f"/session/{session}/url", {"url": url + (f"?{query}" if query else "")})
         started = time.time()
         status = {}
         while time.time() - started < ready_timeout:
@@ -117,6 +117,7 @@ def main():
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--ready-timeout", type=float, default=600)
     parser.add_argument("--window", default="1280,800", help="browser window size, W,H")
+    parser.add_argument("--query", default="", help="page URL query, e.g. progressive=0 (no drawing while streaming)")
     args = parser.parse_args()
     for path in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
         if not os.path.exists(path):
@@ -132,7 +133,7 @@ def main():
                     break
             except OSError:
                 time.sleep(0.1)
-        print(f"# {args.backend}, {args.frames} forced frames, window {args.window}; load average "
+        print(f"# {args.backend}, {args.frames} forced frames, window {args.window}, query {args.query!r}; load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
         print("buildings\telements\ttriangles\tdraws\tcanvas\tfps\tfirst_triangles_ms\tcomplete_ms\tpartial_uploads\tupload_ms\tfinal_upload_ms", flush=True)
         for size in [int(s) for s in args.sizes.split(",") if s]:
@@ -141,7 +142,7 @@ def main():
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             server, url = start_server(args.renewtwin, scene)
             try:
-                r = measure(driver_port, url, BACKENDS[args.backend], args.frames, args.ready_timeout, args.window)
+                r = measure(driver_port, url, BACKENDS[args.backend], args.frames, args.ready_timeout, args.window, args.query)
                 if r["backend"] != args.backend:
                     raise RuntimeError(f"the viewer runs on {r['backend']}, not {args.backend}")
                 print(f"{size}\t{r['elements']}\t{r['triangles']}\t{r['draws']}\t{r['w']}x{r['h']}\t{r['fps']:.1f}\t{r['first']:.0f}\t"

@@ -3,12 +3,16 @@
 //! resized, a camera flight under way, new geometry arrived), so an idle page costs nothing.
 //!
 //! The scene is drawn while it streams in: batches are importance-ordered (large and near
-//! elements first), and the frame loop re-uploads what has arrived at most every
-//! [`PARTIAL_UPLOAD_MS`], so the first triangles show after the first batch rather than after
-//! the last, with the progress bar over them. The upload when the scene completes is the final
-//! one. A whole re-upload rather than an append keeps the renderer's chunk packing and
-//! instancing exactly as for a complete scene; its cost is reported in the hooks
-//! (`partialUploads`, `uploadMs` in all, `lastUploadMs` for the final one).
+//! elements first), and the frame loop re-uploads what has arrived, so the first triangles show
+//! after the first batch rather than after the last, with the progress bar over them. The upload
+//! when the scene completes is the final one. A whole re-upload rather than an append keeps the
+//! renderer's chunk packing and instancing exactly as for a complete scene. Partial uploads are
+//! spaced by at least [`PARTIAL_UPLOAD_MS`] and by [`PARTIAL_COST_FACTOR`] times what the last
+//! one cost (the upload and its frame, until the next animation frame), so on a slow (software)
+//! GPU, where a frame of a large scene takes seconds, drawing the partial scene delays the
+//! complete one by at most about a quarter. Their cost is reported in the hooks
+//! (`partialUploads`, `uploadMs` in all, `lastUploadMs` for the final one); `?progressive=0` in
+//! the page URL turns partial drawing off, for comparison.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -34,6 +38,8 @@ use crate::view::{Layout, ViewState, rebase_from};
 const FLIGHT_MS: f64 = 900.0;
 /// Least time between two uploads of a scene that is still streaming in, milliseconds.
 const PARTIAL_UPLOAD_MS: f64 = 250.0;
+/// After a partial upload, wait this many times what it cost before the next one.
+const PARTIAL_COST_FACTOR: f64 = 3.0;
 
 /// How far the scene being streamed has got on the GPU, and when it was first drawn.
 #[derive(Debug, Clone, Default)]
@@ -46,8 +52,11 @@ struct Streaming {
     pending: bool,
     /// Batches received.
     batches: u32,
-    /// `performance.now()` of the last upload.
-    last_upload_ms: f64,
+    /// `performance.now()` when the last partial upload started, until the next animation frame
+    /// measures what it cost.
+    probe_ms: Option<f64>,
+    /// No partial upload before this `performance.now()`.
+    next_upload_ms: f64,
     /// Uploads of an incomplete scene.
     partial_uploads: u32,
     /// Milliseconds spent in every upload of this scene, partial and final.
@@ -92,6 +101,8 @@ pub(crate) struct App {
     needs_redraw: bool,
     /// The uploaded scene has been presented at least once.
     ready: bool,
+    /// Draw the scene while it streams in (`?progressive=0` turns it off).
+    progressive: bool,
     streaming: Streaming,
     viewport: Viewport,
     failed: bool,
@@ -150,6 +161,7 @@ async fn start(hooks: Hooks) -> Result<(), ViewerError> {
         frames: 0,
         needs_redraw: true,
         ready: false,
+        progressive: query_value("progressive").is_none_or(|v| v != "0"),
         streaming: Streaming::default(),
         viewport,
         failed: false,
@@ -284,7 +296,6 @@ impl App {
         let finished = now_ms();
         let streaming = &mut self.streaming;
         streaming.upload_ms += finished - started;
-        streaming.last_upload_ms = finished;
         streaming.pending = false;
         if !scene.complete {
             streaming.partial_uploads += 1;
@@ -530,10 +541,17 @@ impl App {
         }
         self.viewport = viewport;
         self.surface.resize(width, height);
-        if self.streaming.pending
+        let now = now_ms();
+        if let Some(started) = self.streaming.probe_ms.take() {
+            let cost = now - started;
+            self.streaming.next_upload_ms = now + PARTIAL_UPLOAD_MS.max(PARTIAL_COST_FACTOR * cost);
+        }
+        if self.progressive
+            && self.streaming.pending
             && self.scene.as_ref().is_some_and(|s| !s.complete)
-            && now_ms() - self.streaming.last_upload_ms >= PARTIAL_UPLOAD_MS
+            && now >= self.streaming.next_upload_ms
         {
+            self.streaming.probe_ms = Some(now);
             self.upload();
         }
         if let Some(scene) = self.scene.as_mut()
@@ -610,6 +628,15 @@ impl App {
             hooks.set("stateChanges", (scene.state_changes as f64).into());
         }
     }
+}
+
+/// The value of `name` in the page URL's query, if present.
+pub(crate) fn query_value(name: &str) -> Option<String> {
+    let search = web_sys::window().and_then(|w| w.location().search().ok())?;
+    search.trim_start_matches('?').split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then(|| value.to_owned())
+    })
 }
 
 /// `performance.now()`, milliseconds.

@@ -93,12 +93,7 @@ impl Hold {
 
 /// Reads `holdAfterBatches=N` from the page URL's query.
 pub(crate) fn hold_from_url() {
-    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
-    let after = search
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("holdAfterBatches="))
-        .and_then(|n| n.parse::<u32>().ok());
+    let after = crate::app::query_value("holdAfterBatches").and_then(|n| n.parse::<u32>().ok());
     HOLD.with(|h| h.borrow_mut().after = after);
 }
 

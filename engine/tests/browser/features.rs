@@ -344,6 +344,10 @@ pub(crate) fn touch(session: &Session, backend: &str, shots: &Path) -> Result<()
     session.script("document.querySelectorAll('.panel').forEach(p => p.style.visibility = 'hidden'); window.renewtwin.fit(); return null;")?;
     wait_frame(session)?;
     let before = session.screenshot()?;
+    let settings = |s: &Session| {
+        s.script("return { xray: document.getElementById('btn-xray').getAttribute('aria-pressed'), section: document.getElementById('section-axis').value, comparing: window.renewtwin.comparing };")
+    };
+    let settings_before = settings(session)?;
     let camera = |s: &Session| s.script("return window.renewtwin.camera();");
     let distance = |c: &Value| c["distance"].as_f64().unwrap_or(f64::NAN);
     let start = camera(session)?;
@@ -369,21 +373,27 @@ pub(crate) fn touch(session: &Session, backend: &str, shots: &Path) -> Result<()
     }
     wait_frame(session)?;
     let after = shot(session, shots, &format!("{backend}-touch"))?;
+    // Only the camera may have changed the picture.
+    if settings(session)? != settings_before {
+        return Err(format!("the gestures changed view settings: {settings_before} -> {}", settings(session)?));
+    }
     let changed = before.rgb.iter().zip(&after.rgb).filter(|(a, b)| a.abs_diff(**b) > 20).count();
     if changed < before.rgb.len() / 50 {
         return Err(format!("orbit, pinch and pan changed only {changed} channel values of the picture"));
     }
 
+    // Touch coordinates arrive as whole CSS pixels: the rounded point must pick the element too.
     let point = session.script(
-        "const r = window.renewtwin; for (let id = 0; id < r.elementCount; id++) { const p = r.screenPointOf(r.elementInfo(id).globalId); \
-         if (p && p[0] > 100 && p[1] > 150 && p[0] < innerWidth - 100 && p[1] < innerHeight - 100) return { id, p }; } return null;",
+        "const r = window.renewtwin; for (let id = 0; id < r.elementCount; id++) { let p = r.screenPointOf(r.elementInfo(id).globalId); \
+         if (!p) continue; p = [Math.round(p[0]), Math.round(p[1])]; \
+         if (p[0] > 100 && p[1] > 150 && p[0] < innerWidth - 100 && p[1] < innerHeight - 100 && r.pick(p[0], p[1]) === id) return { id, p }; } return null;",
     )?;
     let (x, y) = (point["p"][0].as_f64().ok_or(format!("no element to tap: {point}"))?, point["p"][1].as_f64().unwrap_or(0.0));
     touch_event(session, "touchStart", &[(x, y)])?;
     touch_event(session, "touchEnd", &[])?;
     wait_for(session, &format!("window.renewtwin.selected === {}", point["id"]), "the tapped element to be selected")?;
     eprintln!(
-        "touch: orbit eye {} -> {}, pinch distance {:.1} -> {:.1}, pan target moved {moved:.2} m, {:.1}% of channels changed, tap selected {}",
+        "touch ({settings_before}): orbit eye {} -> {}, pinch distance {:.1} -> {:.1}, pan target moved {moved:.2} m, {:.1}% of channels changed, tap selected {}",
         start["eye"],
         orbited["eye"],
         distance(&orbited),
