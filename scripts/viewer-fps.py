@@ -145,7 +145,7 @@ def main():
                 r = measure(driver_port, url, BACKENDS[args.backend], args.frames, args.ready_timeout, args.window, args.query)
                 if r["backend"] != args.backend:
                     raise RuntimeError(f"the viewer runs on {r['backend']}, not {args.backend}")
-                print(f"{size}\t{r['elements']}\t{r['triangles']}\t{r['draws']}\t{r['w']}x{r['h']}\t{r['fps']:.1f}\t{r['first']:.0f}\t"
+                print(f"{size}\t{r['elements']}\t{r['triangles']}\t{r['draws']}\t{r['w']}x{r['h']}\t{r['fps']:.2f}\t{r['first']:.0f}\t"
                       f"{r['complete']:.0f}\t{r['partialUploads']}\t{r['uploadMs']:.0f}\t{r['lastUploadMs']:.0f}", flush=True)
             finally:
                 kill_group(server)

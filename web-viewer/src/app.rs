@@ -8,9 +8,10 @@
 //! when the scene completes is the final one. A whole re-upload rather than an append keeps the
 //! renderer's chunk packing and instancing exactly as for a complete scene. Partial uploads are
 //! spaced by at least [`PARTIAL_UPLOAD_MS`] and by [`PARTIAL_COST_FACTOR`] times what the last
-//! one cost (the upload and its frame, until the next animation frame), so on a slow (software)
-//! GPU, where a frame of a large scene takes seconds, drawing the partial scene delays the
-//! complete one by at most about a quarter. Their cost is reported in the hooks
+//! one cost (the upload and its frame, until the next animation frame), so a slow (software)
+//! GPU, where a frame of a large scene takes seconds, draws few partial frames: each still
+//! delays the complete scene by its own cost (BENCHMARKS.md has the figures). Their cost is
+//! reported in the hooks
 //! (`partialUploads`, `uploadMs` in all, `lastUploadMs` for the final one); `?progressive=0` in
 //! the page URL turns partial drawing off, for comparison.
 
@@ -61,11 +62,8 @@ struct Streaming {
     partial_uploads: u32,
     /// Milliseconds spent in every upload of this scene, partial and final.
     upload_ms: f64,
-    /// `performance.now()` of the first presented frame with triangles, and whether the scene
-    /// was still incomplete then.
-    first_triangles: Option<(f64, bool)>,
-    /// `performance.now()` of the first presented frame of the complete scene.
-    complete_ms: Option<f64>,
+    /// `performance.now()` of the first presented frame with triangles.
+    first_triangles_ms: Option<f64>,
 }
 
 /// A camera moving to a viewpoint.
@@ -237,6 +235,7 @@ impl App {
                 self.hooks.set("batchesTotal", f64::from(batches).into());
                 self.scene = Some(scene);
                 self.streaming = Streaming { header_ms: now_ms(), ..Streaming::default() };
+                self.hooks.set("sceneStartMs", self.streaming.header_ms.into());
                 self.set_link(LinkStatus::LoadingScene);
                 self.needs_redraw = true;
             }
@@ -594,19 +593,16 @@ impl App {
             self.needs_redraw = false;
             self.frames += 1;
             let complete = self.scene.as_ref().is_some_and(|s| s.complete);
-            if self.streaming.first_triangles.is_none() && self.stats.triangles > 0 && self.surface.renderer.has_scene() {
+            if self.streaming.first_triangles_ms.is_none() && self.stats.triangles > 0 && self.surface.renderer.has_scene() {
                 let at = now_ms();
-                self.streaming.first_triangles = Some((at, !complete));
+                self.streaming.first_triangles_ms = Some(at);
                 self.hooks.set("firstTrianglesMs", at.into());
                 self.hooks.set("firstTrianglesPartial", (!complete).into());
                 self.hooks.set("firstTrianglesBatches", f64::from(self.streaming.batches).into());
             }
             if !self.ready && complete && !self.failed {
                 self.ready = true;
-                let at = now_ms();
-                self.streaming.complete_ms = Some(at);
-                self.hooks.set("completeMs", at.into());
-                self.hooks.set("sceneStartMs", self.streaming.header_ms.into());
+                self.hooks.set("completeMs", now_ms().into());
                 dispatch("renewtwin:ready", &wasm_bindgen::JsValue::NULL);
             }
         }

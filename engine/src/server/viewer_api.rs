@@ -47,9 +47,11 @@ use crate::sensors::simulate::SensorSetup;
 
 /// Category byte for an element a layer says nothing about.
 const NO_VALUE: u8 = 255;
-/// Resolved plans kept (scenarios × event versions × servers in one process).
-const PLANS_KEPT: usize = 16;
-/// `/api/states` answers kept (plans × days).
+/// Resolved plans kept (scenarios × event versions × servers in one process). A plan holds a
+/// schedule per element (tens of bytes each), so a few plans of a million-element scene are
+/// already hundreds of MiB: keep few.
+const PLANS_KEPT: usize = 4;
+/// `/api/states` answers kept (plans × days), one byte per element each.
 const STATES_KEPT: usize = 64;
 
 /// Which plan: the server's plan control (held weakly, which also keeps its address from being
