@@ -208,13 +208,12 @@ impl App {
     #[allow(unreachable_patterns, reason = "the catch-all keeps messages added for other panels from breaking the build")]
     pub fn handle(&mut self, message: ServerMsg) {
         match message {
-            ServerMsg::Hello { protocol_version, server } => {
-                if protocol_version != PROTOCOL_VERSION {
-                    self.fail(&ViewerError::Protocol(format!(
-                        "server {server} speaks protocol {protocol_version}, this viewer {PROTOCOL_VERSION}"
-                    )));
-                }
+            ServerMsg::Hello { protocol_version, server } if protocol_version != PROTOCOL_VERSION => {
+                self.fail(&ViewerError::Protocol(format!(
+                    "server {server} speaks protocol {protocol_version}, this viewer {PROTOCOL_VERSION}"
+                )));
             }
+            ServerMsg::Hello { .. } => {}
             ServerMsg::Scene(header) => {
                 self.surface.renderer.clear_scene();
                 self.stats = UploadStats::default();

@@ -295,6 +295,9 @@ async fn element(State(state): State<AppState>, Path(id): Path<u32>) -> Response
     .into_response()
 }
 
+/// A task of element `index`: its project, the task, and the element's own window.
+type ElementTask<'m> = (usize, &'m crate::scene::manifest::TaskSpec, Option<(i32, i32)>);
+
 /// The tasks of `plan` that select element `index`, each with the element's own window taken
 /// from its schedule (steps are matched to tasks in start order by action).
 fn element_tasks<'m>(
@@ -303,7 +306,7 @@ fn element_tasks<'m>(
     plan: &Plan,
     index: usize,
     schedule: &ElementSchedule,
-) -> Vec<(usize, &'m crate::scene::manifest::TaskSpec, Option<(i32, i32)>)> {
+) -> Vec<ElementTask<'m>> {
     let scenario = plan.scenario.as_deref().and_then(|s| manifest.scenario(s));
     let mut used = vec![false; schedule.0.len()];
     let mut out = Vec::new();
