@@ -13,7 +13,8 @@
 //! Then the planner's and the resident's features, each with a screenshot in the same folder:
 //! the inspect panel's property sets and tasks, the timeline slider recolouring elements, colour
 //! layers with their legend, before/after comparison (swipe and side by side), isolating a
-//! building in the spatial tree, search, the section plane, X-ray, touch orbit, pinch and tap,
+//! building in the spatial tree, search, the section plane, X-ray, touch orbit, pinch, pan and tap
+//! (DevTools touch events), progressive drawing (a screenshot of the partly streamed scene),
 //! and the exhibition tour on a phone-sized window (captions, advancing, language switch).
 //! The frame rate is printed, never asserted (README states measured figures).
 //!
@@ -111,6 +112,9 @@ fn check_backend(url: &str, backend: &str, flags: &[&str], screenshots: &Path) -
         if got != backend {
             return Err(format!("window.renewtwin.backend is {got:?}, expected {backend:?}"));
         }
+        // Reloads the page (holding the stream part-way, then releasing it) before the checks
+        // that build on one another.
+        progressive::check(&session, url, backend, screenshots)?;
         let (x, y, global_id) = check_picture(&session, backend, screenshots)?;
         check_click_shows_the_element(&session, x, y, &global_id)?;
         check_live_updates(&session)?;
@@ -291,6 +295,8 @@ fn check_live_updates(session: &Session) -> Result<(), String> {
 mod features;
 #[path = "browser/consultation.rs"]
 mod consultation;
+#[path = "browser/progressive.rs"]
+mod progressive;
 
 /// Browser tests take turns: each drives software-rendered Chromium on a small machine.
 static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -1,6 +1,19 @@
 //! The app: ties the renderer, camera, scene, view settings, link, overlay and hooks together
 //! and runs the frame loop. Frames are drawn on demand (camera moved, colours changed, canvas
-//! resized, a camera flight under way), so an idle page costs nothing.
+//! resized, a camera flight under way, new geometry arrived), so an idle page costs nothing.
+//!
+//! The scene is drawn while it streams in: batches are importance-ordered (large and near
+//! elements first), and the frame loop re-uploads what has arrived, so the first triangles show
+//! after the first batch rather than after the last, with the progress bar over them. The upload
+//! when the scene completes is the final one. A whole re-upload rather than an append keeps the
+//! renderer's chunk packing and instancing exactly as for a complete scene. Partial uploads are
+//! spaced by at least [`PARTIAL_UPLOAD_MS`] and by [`PARTIAL_COST_FACTOR`] times what the last
+//! one cost (the upload and its frame, until the next animation frame), so a slow (software)
+//! GPU, where a frame of a large scene takes seconds, draws few partial frames: each still
+//! delays the complete scene by its own cost (BENCHMARKS.md has the figures). Their cost is
+//! reported in the hooks
+//! (`partialUploads`, `uploadMs` in all, `lastUploadMs` for the final one); `?progressive=0` in
+//! the page URL turns partial drawing off, for comparison.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -20,10 +33,38 @@ use crate::render::{BACKGROUND_RGB, FrameSpec, UploadStats};
 use crate::scene::{Scene, Visibility};
 use crate::surface::CanvasSurface;
 use crate::ui::Ui;
-use crate::view::{Layout, ViewState, rebase};
+use crate::view::{Layout, ViewState, rebase_from};
 
 /// How long a camera flight to a viewpoint takes, milliseconds.
 const FLIGHT_MS: f64 = 900.0;
+/// Least time between two uploads of a scene that is still streaming in, milliseconds.
+const PARTIAL_UPLOAD_MS: f64 = 250.0;
+/// After a partial upload, wait this many times what it cost before the next one.
+const PARTIAL_COST_FACTOR: f64 = 3.0;
+
+/// How far the scene being streamed has got on the GPU, and when it was first drawn.
+#[derive(Debug, Clone, Default)]
+struct Streaming {
+    /// `performance.now()` when the scene header arrived.
+    header_ms: f64,
+    /// Placements already moved into the local frame.
+    rebased: usize,
+    /// Batches arrived since the last upload.
+    pending: bool,
+    /// Batches received.
+    batches: u32,
+    /// `performance.now()` when the last partial upload started, until the next animation frame
+    /// measures what it cost.
+    probe_ms: Option<f64>,
+    /// No partial upload before this `performance.now()`.
+    next_upload_ms: f64,
+    /// Uploads of an incomplete scene.
+    partial_uploads: u32,
+    /// Milliseconds spent in every upload of this scene, partial and final.
+    upload_ms: f64,
+    /// `performance.now()` of the first presented frame with triangles.
+    first_triangles_ms: Option<f64>,
+}
 
 /// A camera moving to a viewpoint.
 #[derive(Debug, Clone)]
@@ -58,6 +99,9 @@ pub(crate) struct App {
     needs_redraw: bool,
     /// The uploaded scene has been presented at least once.
     ready: bool,
+    /// Draw the scene while it streams in (`?progressive=0` turns it off).
+    progressive: bool,
+    streaming: Streaming,
     viewport: Viewport,
     failed: bool,
 }
@@ -115,11 +159,14 @@ async fn start(hooks: Hooks) -> Result<(), ViewerError> {
         frames: 0,
         needs_redraw: true,
         ready: false,
+        progressive: query_value("progressive").is_none_or(|v| v != "0"),
+        streaming: Streaming::default(),
         viewport,
         failed: false,
     }));
     hooks.add_functions(&app);
     crate::input::attach(&app, &canvas)?;
+    crate::net::hold_from_url();
     crate::net::connect(&app)?;
     start_frame_loop(app);
     Ok(())
@@ -161,45 +208,51 @@ impl App {
     #[allow(unreachable_patterns, reason = "the catch-all keeps messages added for other panels from breaking the build")]
     pub fn handle(&mut self, message: ServerMsg) {
         match message {
-            ServerMsg::Hello { protocol_version, server } => {
-                if protocol_version != PROTOCOL_VERSION {
-                    self.fail(&ViewerError::Protocol(format!(
-                        "server {server} speaks protocol {protocol_version}, this viewer {PROTOCOL_VERSION}"
-                    )));
-                }
+            ServerMsg::Hello { protocol_version, server } if protocol_version != PROTOCOL_VERSION => {
+                self.fail(&ViewerError::Protocol(format!(
+                    "server {server} speaks protocol {protocol_version}, this viewer {PROTOCOL_VERSION}"
+                )));
             }
+            ServerMsg::Hello { .. } => {}
             ServerMsg::Scene(header) => {
                 self.surface.renderer.clear_scene();
+                self.stats = UploadStats::default();
                 self.ready = false;
                 self.hooks.set("ready", false.into());
+                for name in ["firstTrianglesMs", "firstTrianglesPartial", "firstTrianglesBatches", "completeMs"] {
+                    self.hooks.set(name, wasm_bindgen::JsValue::NULL);
+                }
                 self.view = ViewState::for_bbox(header.bbox);
                 self.fit();
+                let batches = header.batches;
                 let scene = Scene::new(header);
                 self.ui.set_scene_name(&scene.name);
                 self.ui.set_date(scene.date, scene.day);
                 self.ui.set_phases(&scene);
                 self.ui.hide_element();
                 self.hooks.set("elementCount", (scene.elements.len() as f64).into());
+                self.hooks.set("batchesTotal", f64::from(batches).into());
                 self.scene = Some(scene);
+                self.streaming = Streaming { header_ms: now_ms(), ..Streaming::default() };
+                self.hooks.set("sceneStartMs", self.streaming.header_ms.into());
                 self.set_link(LinkStatus::LoadingScene);
                 self.needs_redraw = true;
             }
             ServerMsg::Meshes { meshes, placements } => {
                 if let Some(scene) = self.scene.as_mut() {
                     scene.add_batch(meshes, placements);
+                    self.streaming.pending = true;
+                    self.streaming.batches += 1;
+                    self.needs_redraw = true;
                 }
             }
             ServerMsg::SceneComplete => {
                 if let Some(scene) = self.scene.as_mut() {
+                    // Rebase before `finish`, which drops placements and so shifts indices.
+                    self.streaming.rebased = rebase_from(scene, self.view.origin, self.streaming.rebased);
                     scene.finish();
-                    rebase(scene, self.view.origin);
-                    self.stats = self.surface.renderer.upload_scene(scene);
-                    self.view.dirty = true;
+                    self.upload();
                     self.set_link(LinkStatus::Live);
-                    self.needs_redraw = true;
-                    self.hooks.set("triangles", (self.stats.triangles as f64).into());
-                    self.hooks.set("edgeSegments", (self.stats.edges as f64).into());
-                    self.hooks.set("draws", f64::from(self.stats.draws).into());
                 }
             }
             ServerMsg::State(delta) => {
@@ -230,6 +283,30 @@ impl App {
             _ => {}
         }
         self.refresh_hooks();
+    }
+
+    /// Uploads the scene's geometry as it stands (complete or not) and schedules its colours.
+    fn upload(&mut self) {
+        let Some(scene) = self.scene.as_mut() else { return };
+        self.streaming.rebased = rebase_from(scene, self.view.origin, self.streaming.rebased);
+        let started = now_ms();
+        self.stats = self.surface.renderer.upload_scene(scene);
+        let finished = now_ms();
+        let streaming = &mut self.streaming;
+        streaming.upload_ms += finished - started;
+        streaming.pending = false;
+        if !scene.complete {
+            streaming.partial_uploads += 1;
+        }
+        // Fresh colour textures start transparent: fill them before the next draw.
+        self.view.dirty = true;
+        self.needs_redraw = true;
+        self.hooks.set("triangles", (self.stats.triangles as f64).into());
+        self.hooks.set("edgeSegments", (self.stats.edges as f64).into());
+        self.hooks.set("draws", f64::from(self.stats.draws).into());
+        self.hooks.set("partialUploads", f64::from(streaming.partial_uploads).into());
+        self.hooks.set("uploadMs", streaming.upload_ms.into());
+        self.hooks.set("lastUploadMs", (finished - started).into());
     }
 
     /// Shows `error` on the page and in the hooks.
@@ -462,9 +539,21 @@ impl App {
         }
         self.viewport = viewport;
         self.surface.resize(width, height);
+        let now = now_ms();
+        if let Some(started) = self.streaming.probe_ms.take() {
+            let cost = now - started;
+            self.streaming.next_upload_ms = now + PARTIAL_UPLOAD_MS.max(PARTIAL_COST_FACTOR * cost);
+        }
+        if self.progressive
+            && self.streaming.pending
+            && self.scene.as_ref().is_some_and(|s| !s.complete)
+            && now >= self.streaming.next_upload_ms
+        {
+            self.streaming.probe_ms = Some(now);
+            self.upload();
+        }
         if let Some(scene) = self.scene.as_mut()
             && (scene.colours_dirty || self.view.dirty)
-            && scene.complete
             && self.surface.renderer.has_scene()
         {
             scene.colours_dirty = false;
@@ -502,8 +591,17 @@ impl App {
         if self.surface.render(&spec) {
             self.needs_redraw = false;
             self.frames += 1;
-            if !self.ready && self.scene.as_ref().is_some_and(|s| s.complete) && !self.failed {
+            let complete = self.scene.as_ref().is_some_and(|s| s.complete);
+            if self.streaming.first_triangles_ms.is_none() && self.stats.triangles > 0 && self.surface.renderer.has_scene() {
+                let at = now_ms();
+                self.streaming.first_triangles_ms = Some(at);
+                self.hooks.set("firstTrianglesMs", at.into());
+                self.hooks.set("firstTrianglesPartial", (!complete).into());
+                self.hooks.set("firstTrianglesBatches", f64::from(self.streaming.batches).into());
+            }
+            if !self.ready && complete && !self.failed {
                 self.ready = true;
+                self.hooks.set("completeMs", now_ms().into());
                 dispatch("renewtwin:ready", &wasm_bindgen::JsValue::NULL);
             }
         }
@@ -518,12 +616,22 @@ impl App {
         hooks.set("link", format!("{:?}", self.link).to_lowercase().into());
         hooks.set("seekDay", self.view.seek.as_ref().map_or(wasm_bindgen::JsValue::NULL, |(d, _)| f64::from(*d).into()));
         hooks.set("comparing", self.view.compare.is_some().into());
+        hooks.set("batches", f64::from(self.streaming.batches).into());
         if let Some(scene) = &self.scene {
             hooks.set("day", f64::from(scene.day.0).into());
             hooks.set("date", scene.date.to_string().into());
             hooks.set("stateChanges", (scene.state_changes as f64).into());
         }
     }
+}
+
+/// The value of `name` in the page URL's query, if present.
+pub(crate) fn query_value(name: &str) -> Option<String> {
+    let search = web_sys::window().and_then(|w| w.location().search().ok())?;
+    search.trim_start_matches('?').split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then(|| value.to_owned())
+    })
 }
 
 /// `performance.now()`, milliseconds.

@@ -37,9 +37,12 @@ fn bytes(value: &JsValue) -> Option<Vec<u8>> {
     (!value.is_null() && !value.is_undefined()).then(|| Uint8Array::new(value).to_vec())
 }
 
+/// A control function's body: the app and the two arguments from JS.
+type Control = Box<dyn Fn(&mut App, JsValue, JsValue) -> JsValue>;
+
 /// Adds the control functions to `hooks`.
 pub(crate) fn add(hooks: &Hooks, app: &Rc<RefCell<App>>) {
-    let with_app = |f: Box<dyn Fn(&mut App, JsValue, JsValue) -> JsValue>| {
+    let with_app = |f: Control| {
         let app = Rc::clone(app);
         Closure::<dyn Fn(JsValue, JsValue) -> JsValue>::new(move |a: JsValue, b: JsValue| match app.try_borrow_mut() {
             Ok(mut app) => f(&mut app, a, b),

@@ -2,6 +2,19 @@
 //!
 //! Plain properties are refreshed by the app after every message and frame; functions read the
 //! app's current state when called.
+//!
+//! Besides those listed in the crate root, for progressive loading (times are
+//! `performance.now()` milliseconds; `null` until they happen):
+//!
+//! | name | meaning |
+//! |---|---|
+//! | `sceneStartMs` | when the scene header arrived |
+//! | `firstTrianglesMs` | when the first frame with triangles was presented |
+//! | `firstTrianglesPartial`, `firstTrianglesBatches` | whether the scene was still incomplete then, and how many batches had arrived |
+//! | `completeMs` | when the first frame of the complete scene was presented (`ready` turns true) |
+//! | `batches`, `batchesTotal` | mesh batches received and announced |
+//! | `partialUploads`, `uploadMs`, `lastUploadMs` | uploads of the incomplete scene, milliseconds in all uploads, in the last |
+//! | `heldMessages()`, `releaseStream()` | messages held by `?holdAfterBatches=N` (see `net.rs`), and letting them through |
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -102,6 +115,14 @@ impl Hooks {
             })
         };
         self.set("screenPointOf", screen_point_of.into_js_value());
+
+        let release = {
+            let app = Rc::clone(app);
+            Closure::<dyn Fn()>::new(move || crate::net::release(&app))
+        };
+        self.set("releaseStream", release.into_js_value());
+        let held = Closure::<dyn Fn() -> f64>::new(|| crate::net::held() as f64);
+        self.set("heldMessages", held.into_js_value());
         crate::controls::add(self, app);
     }
 }

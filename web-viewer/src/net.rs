@@ -2,6 +2,10 @@
 //! the cached scene's hash and last sequence number, so a reconnect resumes without reloading
 //! geometry), decodes binary frames into [`ServerMsg`]s for the app, shows the scene's
 //! streaming progress, and reconnects after a drop.
+//!
+//! For tests and demonstrations, `?holdAfterBatches=N` in the page URL holds every message
+//! after the N-th mesh batch of the first scene until `window.renewtwin.releaseStream()`: the
+//! page then shows the partly streamed scene, with its progress bar, for as long as needed.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -59,6 +63,67 @@ struct StreamState {
 
 thread_local! {
     static STREAM: std::cell::Cell<StreamState> = std::cell::Cell::new(StreamState::default());
+    static HOLD: RefCell<Hold> = RefCell::new(Hold::default());
+}
+
+/// Messages held back by `?holdAfterBatches=N`.
+#[derive(Debug, Default)]
+struct Hold {
+    /// Hold everything after this many mesh batches; `None`: deliver everything.
+    after: Option<u32>,
+    /// Mesh batches delivered.
+    delivered: u32,
+    /// Messages held, in arrival order.
+    queue: Vec<ServerMsg>,
+}
+
+impl Hold {
+    /// Whether `message` must wait (it is then queued); otherwise it is counted.
+    fn hold(&mut self, message: ServerMsg) -> Option<ServerMsg> {
+        let Some(after) = self.after else { return Some(message) };
+        let is_batch = matches!(message, ServerMsg::Meshes { .. });
+        if !self.queue.is_empty() || (self.delivered >= after && (is_batch || matches!(message, ServerMsg::SceneComplete))) {
+            self.queue.push(message);
+            return None;
+        }
+        self.delivered += u32::from(is_batch);
+        Some(message)
+    }
+}
+
+/// Reads `holdAfterBatches=N` from the page URL's query.
+pub(crate) fn hold_from_url() {
+    let after = crate::app::query_value("holdAfterBatches").and_then(|n| n.parse::<u32>().ok());
+    HOLD.with(|h| h.borrow_mut().after = after);
+}
+
+/// Number of messages `?holdAfterBatches` holds now.
+pub(crate) fn held() -> usize {
+    HOLD.with(|h| h.borrow().queue.len())
+}
+
+/// Stops holding and delivers what was held, in order.
+pub(crate) fn release(app: &Rc<RefCell<App>>) {
+    let queue = HOLD.with(|h| {
+        let mut hold = h.borrow_mut();
+        hold.after = None;
+        std::mem::take(&mut hold.queue)
+    });
+    for message in queue {
+        deliver(app, message);
+    }
+}
+
+/// Passes one decoded message to the progress tracking and to the app.
+fn deliver(app: &Rc<RefCell<App>>, message: ServerMsg) {
+    STREAM.with(|s| {
+        let mut state = s.get();
+        state.observe(&message);
+        s.set(state);
+    });
+    if let Ok(mut app) = app.try_borrow_mut() {
+        app.handle(message);
+    }
 }
 
 impl StreamState {
@@ -135,18 +200,16 @@ pub(crate) fn connect(app: &Rc<RefCell<App>>) -> Result<(), ViewerError> {
         Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() else { return };
             let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-            let message = renewtwin_protocol::decode::<ServerMsg>(&bytes);
-            if let Ok(message) = &message {
-                STREAM.with(|s| {
-                    let mut state = s.get();
-                    state.observe(message);
-                    s.set(state);
-                });
-            }
-            if let Ok(mut app) = app.try_borrow_mut() {
-                match message {
-                    Ok(message) => app.handle(message),
-                    Err(e) => app.fail(&ViewerError::Protocol(e.to_string())),
+            match renewtwin_protocol::decode::<ServerMsg>(&bytes) {
+                Ok(message) => {
+                    if let Some(message) = HOLD.with(|h| h.borrow_mut().hold(message)) {
+                        deliver(&app, message);
+                    }
+                }
+                Err(e) => {
+                    if let Ok(mut app) = app.try_borrow_mut() {
+                        app.fail(&ViewerError::Protocol(e.to_string()));
+                    }
                 }
             }
         })

@@ -20,7 +20,7 @@ use crate::camera::OrbitCamera;
 use crate::render::{FrameSpec, Renderer, UploadStats};
 use crate::scene::Scene;
 use crate::style::Layer;
-use crate::view::{ViewState, rebase};
+use crate::view::{ViewState, rebase_from};
 
 /// The colour target's format (see the module docs).
 const TARGET_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
@@ -313,7 +313,7 @@ impl OffscreenViewer {
                     OffscreenError::Protocol("SceneComplete before the scene header".into())
                 })?;
                 scene.finish();
-                rebase(scene, self.view.origin);
+                rebase_from(scene, self.view.origin, 0);
                 self.stats = self.renderer.upload_scene(scene);
                 self.view.dirty = true;
             }

@@ -6,7 +6,7 @@
 //! # Far from the origin
 //! Georeferenced scenes can sit kilometres from their frame's origin, where `f32` steps are
 //! centimetres and more: transforms and the camera would jitter. The viewer therefore works in
-//! a local frame centred on the scene's bounding box: [`rebase`] moves every placement by
+//! a local frame centred on the scene's bounding box: [`rebase_from`] moves every placement by
 //! `-origin` (computed in `f64`), the camera fits the rebased box, and viewpoints and section
 //! planes are converted on the way in. The GPU only ever sees coordinates within the scene's
 //! own extent.
@@ -146,14 +146,17 @@ impl ViewState {
     }
 }
 
-/// Moves every placement of `scene` by `-origin`, computing in `f64` so that large
-/// translations cancel exactly before they become `f32`.
-pub(crate) fn rebase(scene: &mut Scene, origin: DVec3) {
-    if origin == DVec3::ZERO {
-        return;
+/// Moves the placements of `scene` from index `first` on (those that arrived since the last
+/// call, while the scene streams in) by `-origin`, computing in `f64` so that large
+/// translations cancel exactly before they become `f32`; returns the number of placements now
+/// rebased.
+pub(crate) fn rebase_from(scene: &mut Scene, origin: DVec3, first: usize) -> usize {
+    let count = scene.placements.len();
+    if origin == DVec3::ZERO || first >= count {
+        return count;
     }
     let shift = DMat4::from_translation(-origin);
-    for placement in &mut scene.placements {
+    for placement in &mut scene.placements[first..] {
         let local = shift * placement.transform.as_dmat4();
         placement.transform = local.as_mat4();
         placement.inverse = local.inverse().as_mat4();
@@ -163,6 +166,7 @@ pub(crate) fn rebase(scene: &mut Scene, origin: DVec3) {
             placement.world_max = hi;
         }
     }
+    count
 }
 
 #[cfg(test)]
@@ -170,6 +174,27 @@ mod tests {
     use super::*;
     use crate::camera::OrbitCamera;
     use crate::scene::test_scene;
+
+    #[test]
+    fn rebasing_batch_by_batch_moves_each_placement_once() {
+        let origin = DVec3::new(1000.0, -20.0, 3.0);
+        let mut whole = test_scene(4);
+        let mut streamed = test_scene(4);
+        rebase_from(&mut whole, origin, 0);
+        let done = rebase_from(&mut streamed, origin, 0);
+        assert_eq!(done, 4);
+        // A second call with nothing new changes nothing.
+        assert_eq!(rebase_from(&mut streamed, origin, done), 4);
+        let mut partial = test_scene(4);
+        partial.placements.truncate(2);
+        let done = rebase_from(&mut partial, origin, 0);
+        partial.placements.extend(test_scene(4).placements[2..].iter().cloned());
+        rebase_from(&mut partial, origin, done);
+        for (a, b) in whole.placements.iter().zip(&partial.placements) {
+            assert!((a.transform.w_axis - b.transform.w_axis).length() < 1e-4);
+            assert!((a.world_min - b.world_min).length() < 1e-4);
+        }
+    }
 
     #[test]
     fn a_scene_far_from_the_origin_projects_like_the_same_scene_at_the_origin() {
@@ -182,8 +207,8 @@ mod tests {
         }
         let view_near = ViewState::for_bbox([-0.5, -0.5, 0.0, 3.5, 0.5, 1.0]);
         let view_far = ViewState::for_bbox([far.x - 0.5, far.y - 0.5, 0.0, far.x + 3.5, far.y + 0.5, 1.0]);
-        rebase(&mut near_scene, view_near.origin);
-        rebase(&mut far_scene, view_far.origin);
+        rebase_from(&mut near_scene, view_near.origin, 0);
+        rebase_from(&mut far_scene, view_far.origin, 0);
         let mut camera = OrbitCamera::default();
         camera.fit(view_near.local_bbox(), 1.0);
         for (a, b) in near_scene.placements.iter().zip(&far_scene.placements) {

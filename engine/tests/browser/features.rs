@@ -26,13 +26,12 @@ pub(super) fn check_all(session: &Session, url: &str, backend: &str, shots: &Pat
     compare(session, backend, shots).map_err(|e| format!("compare: {e}"))?;
     tree_isolate(session, backend, shots).map_err(|e| format!("spatial tree: {e}"))?;
     search_section_xray(session, backend, shots).map_err(|e| format!("search, section, X-ray: {e}"))?;
-    // `touch` is not run yet: W3C touch actions from chromedriver do not reach the canvas's
-    // pointer handlers in headless Chromium (the camera does not move), to be investigated.
+    touch(session, backend, shots).map_err(|e| format!("touch: {e}"))?;
     exhibition(session, url, backend, shots).map_err(|e| format!("exhibition: {e}"))
 }
 
 /// Polls `condition` (a JS expression) until it holds.
-fn wait_for(session: &Session, condition: &str, what: &str) -> Result<(), String> {
+pub(crate) fn wait_for(session: &Session, condition: &str, what: &str) -> Result<(), String> {
     let started = Instant::now();
     while started.elapsed() < REACT_TIMEOUT {
         if session.script(&format!("return !!({condition});"))? == json!(true) {
@@ -44,8 +43,9 @@ fn wait_for(session: &Session, condition: &str, what: &str) -> Result<(), String
 }
 
 /// Waits until the viewer has drawn at least one frame after now.
-fn wait_frame(session: &Session) -> Result<(), String> {
-    let frames = session.script("return window.renewtwin.frames;")?.as_f64().unwrap_or(0.0);
+pub(crate) fn wait_frame(session: &Session) -> Result<(), String> {
+    // Forced, so that a page where nothing changes (a held stream) draws one too.
+    let frames = session.script("window.renewtwin.forceFrames(1); return window.renewtwin.frames;")?.as_f64().unwrap_or(0.0);
     wait_for(session, &format!("window.renewtwin.frames > {frames} && !window.renewtwin.camera().flying"), "a new frame")?;
     // One more, so the screenshot shows the settled frame.
     let frames = session.script("return window.renewtwin.frames;")?.as_f64().unwrap_or(0.0);
@@ -183,6 +183,47 @@ fn colour_layer(session: &Session, backend: &str, shots: &Path) -> Result<(), St
     set_input(session, "colour-by", "phase")?;
     wait_for(session, "document.getElementById('legend-panel').dataset.layer === 'phase'", "the phase legend")?;
     set_input(session, "colour-by", "state")?;
+    wait_for(session, "!document.getElementById('legend').hidden", "the lifecycle legend")?;
+    noise_layer(session, backend, shots)
+}
+
+/// Colouring by the predicted construction noise at each building (sensors module) shows its
+/// legend, with the legal limits as band edges, and recolours the buildings on screen.
+fn noise_layer(session: &Session, backend: &str, shots: &Path) -> Result<(), String> {
+    wait_frame(session)?;
+    let before = session.screenshot()?;
+    set_input(session, "colour-by", "noise")?;
+    wait_for(session, "document.getElementById('legend-panel').dataset.layer === 'noise' && !document.getElementById('layer-legend').hidden", "the noise legend")?;
+    wait_frame(session)?;
+    let after = shot(session, shots, &format!("{backend}-noise"))?;
+    let check = session.script(
+        "const r = window.renewtwin; const items = [...document.querySelectorAll('#layer-legend li')]; \
+         const legend = items.map(l => ({ key: l.dataset.key, text: l.textContent })); \
+         const counts = {}; for (let id = 0; id < r.elementCount; id++) { const c = r.elementRgb(id).join(); counts[c] = (counts[c] || 0) + 1; } \
+         return { legend, counts, lifecycleHidden: document.getElementById('legend').hidden };",
+    )?;
+    let keys: Vec<&str> = check["legend"].as_array().map(|l| l.iter().filter_map(|e| e["key"].as_str()).collect()).unwrap_or_default();
+    if keys != ["quiet", "moderate", "near_limit", "above_limit", "none"] || check["lifecycleHidden"] != json!(true) {
+        return Err(format!("the noise legend should list four bands and no data, instead of the lifecycle legend: {check}"));
+    }
+    let limits = check["legend"][3]["text"].as_str().unwrap_or_default();
+    if !limits.contains("70") || !check["legend"][0]["text"].as_str().unwrap_or_default().contains("55") {
+        return Err(format!("the band edges should be the GB 12523-2011 limits (55 and 70 dB(A)): {check}"));
+    }
+    // Elements inside buildings get a band colour; the street and pipes have no data.
+    let banded: u64 = check["counts"]
+        .as_object()
+        .map(|c| c.iter().filter(|(rgb, _)| *rgb != "176,176,176").map(|(_, n)| n.as_u64().unwrap_or(0)).sum())
+        .unwrap_or(0);
+    if banded == 0 {
+        return Err(format!("no element has a noise band: {check}"));
+    }
+    let changed = before.rgb.iter().zip(&after.rgb).filter(|(a, b)| a.abs_diff(**b) > 20).count();
+    if changed < before.rgb.len() / 50 {
+        return Err(format!("colouring by noise changed only {changed} channel values of the picture"));
+    }
+    eprintln!("noise layer: {banded} elements in bands {}, {:.1}% of channels changed", check["counts"], changed as f64 * 100.0 / before.rgb.len() as f64);
+    set_input(session, "colour-by", "state")?;
     wait_for(session, "!document.getElementById('legend').hidden", "the lifecycle legend")
 }
 
@@ -269,46 +310,98 @@ fn search_section_xray(session: &Session, backend: &str, shots: &Path) -> Result
         .map(drop)
 }
 
-/// Touch: one finger orbits, two fingers pinch to zoom, a tap selects.
-#[allow(dead_code, reason = "not run until touch actions reach the page in headless Chromium")]
-fn touch(session: &Session, backend: &str, shots: &Path) -> Result<(), String> {
-    session.script("window.renewtwin.fit(); return null;")?;
+/// One touch frame through the DevTools protocol (`Input.dispatchTouchEvent`, via chromedriver's
+/// `goog/cdp/execute`): W3C touch actions from chromedriver never reach the canvas's pointer
+/// handlers in headless Chromium, DevTools touch events do.
+fn touch_event(session: &Session, kind: &str, points: &[(f64, f64)]) -> Result<(), String> {
+    let points: Vec<Value> =
+        points.iter().enumerate().map(|(id, (x, y))| json!({ "x": x, "y": y, "id": id, "radiusX": 4, "radiusY": 4, "force": 1 })).collect();
+    session.command("POST", "/goog/cdp/execute", Some(&json!({ "cmd": "Input.dispatchTouchEvent", "params": { "type": kind, "touchPoints": points } })))?;
+    Ok(())
+}
+
+/// Fingers down at `from`, moved in steps to `to`, lifted.
+fn touch_gesture(session: &Session, from: &[(f64, f64)], to: &[(f64, f64)]) -> Result<(), String> {
+    const STEPS: u32 = 8;
+    touch_event(session, "touchStart", from)?;
+    for step in 1..=STEPS {
+        let t = f64::from(step) / f64::from(STEPS);
+        let at: Vec<(f64, f64)> = from.iter().zip(to).map(|(a, b)| (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t)).collect();
+        touch_event(session, "touchMove", &at)?;
+    }
+    touch_event(session, "touchEnd", &[])
+}
+
+/// Distance between two `[x, y, z]` arrays.
+fn gap(a: &Value, b: &Value) -> f64 {
+    (0..3).map(|i| (a[i].as_f64().unwrap_or(0.0) - b[i].as_f64().unwrap_or(0.0)).powi(2)).sum::<f64>().sqrt()
+}
+
+/// Touch: one finger orbits, two fingers pinch to zoom and move together to pan, a tap
+/// selects; the picture changes.
+pub(crate) fn touch(session: &Session, backend: &str, shots: &Path) -> Result<(), String> {
+    // Panels over the canvas would take the touches.
+    session.script("document.querySelectorAll('.panel').forEach(p => p.style.visibility = 'hidden'); window.renewtwin.fit(); return null;")?;
     wait_frame(session)?;
-    let camera = |s: &Session| s.script("return window.renewtwin.camera();");
-    let start = camera(session)?;
-    let finger = |id: &str, from: (i64, i64), to: (i64, i64)| {
-        json!({ "type": "pointer", "id": id, "parameters": { "pointerType": "touch" }, "actions": [
-            { "type": "pointerMove", "duration": 0, "origin": "viewport", "x": from.0, "y": from.1 },
-            { "type": "pointerDown", "button": 0 },
-            { "type": "pointerMove", "duration": 300, "origin": "viewport", "x": to.0, "y": to.1 },
-            { "type": "pointerUp", "button": 0 },
-        ]})
+    let before = session.screenshot()?;
+    let settings = |s: &Session| {
+        s.script("return { xray: document.getElementById('btn-xray').getAttribute('aria-pressed'), section: document.getElementById('section-axis').value, comparing: window.renewtwin.comparing };")
     };
-    session.command("POST", "/actions", Some(&json!({ "actions": [finger("f1", (500, 500), (650, 480))] })))?;
+    let settings_before = settings(session)?;
+    let camera = |s: &Session| s.script("return window.renewtwin.camera();");
+    let distance = |c: &Value| c["distance"].as_f64().unwrap_or(f64::NAN);
+    let start = camera(session)?;
+
+    touch_gesture(session, &[(560.0, 420.0)], &[(720.0, 400.0)])?;
     let orbited = camera(session)?;
-    if orbited["eye"] == start["eye"] || (orbited["distance"].as_f64().unwrap_or(0.0) - start["distance"].as_f64().unwrap_or(0.0)).abs() > 1e-3 {
-        return Err(format!("a one-finger drag should orbit at a fixed distance: {start} -> {orbited}"));
+    if gap(&orbited["eye"], &start["eye"]) < 1e-3 || (distance(&orbited) - distance(&start)).abs() > 1e-3 * distance(&start) || gap(&orbited["target"], &start["target"]) > 1e-3 {
+        return Err(format!("a one-finger drag should orbit about the target at a fixed distance: {start} -> {orbited}"));
     }
-    session.command("POST", "/actions", Some(&json!({ "actions": [finger("f1", (600, 400), (450, 400)), finger("f2", (700, 400), (850, 400))] })))?;
+
+    touch_gesture(session, &[(560.0, 400.0), (720.0, 400.0)], &[(460.0, 400.0), (820.0, 400.0)])?;
     let pinched = camera(session)?;
-    if pinched["distance"].as_f64().unwrap_or(f64::MAX) >= orbited["distance"].as_f64().unwrap_or(0.0) {
-        return Err(format!("spreading two fingers should zoom in: {orbited} -> {pinched}"));
+    // NaN (a missing hook) fails too.
+    if distance(&pinched).partial_cmp(&(0.8 * distance(&orbited))) != Some(std::cmp::Ordering::Less) {
+        return Err(format!("spreading two fingers from 160 to 360 px apart should zoom in: {orbited} -> {pinched}"));
+    }
+
+    touch_gesture(session, &[(560.0, 400.0), (720.0, 400.0)], &[(680.0, 460.0), (840.0, 460.0)])?;
+    let panned = camera(session)?;
+    let moved = gap(&panned["target"], &pinched["target"]);
+    if (distance(&panned) - distance(&pinched)).abs() > 0.02 * distance(&pinched) || moved < 0.01 * distance(&pinched) {
+        return Err(format!("two fingers moving together should pan (target moves, distance stays): {pinched} -> {panned}"));
     }
     wait_frame(session)?;
-    shot(session, shots, &format!("{backend}-touch"))?;
-    session.command("DELETE", "/actions", None)?;
+    let after = shot(session, shots, &format!("{backend}-touch"))?;
+    // Only the camera may have changed the picture.
+    if settings(session)? != settings_before {
+        return Err(format!("the gestures changed view settings: {settings_before} -> {}", settings(session)?));
+    }
+    let changed = before.rgb.iter().zip(&after.rgb).filter(|(a, b)| a.abs_diff(**b) > 20).count();
+    if changed < before.rgb.len() / 50 {
+        return Err(format!("orbit, pinch and pan changed only {changed} channel values of the picture"));
+    }
+
+    // Touch coordinates arrive as whole CSS pixels: the rounded point must pick the element too.
     let point = session.script(
-        "const r = window.renewtwin; for (let id = 0; id < r.elementCount; id++) { const p = r.screenPointOf(r.elementInfo(id).globalId); \
-         if (p && p[0] > 100 && p[1] > 150 && p[0] < innerWidth - 400 && p[1] < innerHeight - 200) return { id, p }; } return null;",
+        "const r = window.renewtwin; for (let id = 0; id < r.elementCount; id++) { let p = r.screenPointOf(r.elementInfo(id).globalId); \
+         if (!p) continue; p = [Math.round(p[0]), Math.round(p[1])]; \
+         if (p[0] > 100 && p[1] > 150 && p[0] < innerWidth - 100 && p[1] < innerHeight - 100 && r.pick(p[0], p[1]) === id) return { id, p }; } return null;",
     )?;
-    let (x, y) = (point["p"][0].as_f64().ok_or("no element to tap")? as i64, point["p"][1].as_f64().unwrap_or(0.0) as i64);
-    let tap = json!({ "actions": [{ "type": "pointer", "id": "f3", "parameters": { "pointerType": "touch" }, "actions": [
-        { "type": "pointerMove", "duration": 0, "origin": "viewport", "x": x, "y": y },
-        { "type": "pointerDown", "button": 0 }, { "type": "pointerUp", "button": 0 } ] }] });
-    session.command("POST", "/actions", Some(&tap))?;
+    let (x, y) = (point["p"][0].as_f64().ok_or(format!("no element to tap: {point}"))?, point["p"][1].as_f64().unwrap_or(0.0));
+    touch_event(session, "touchStart", &[(x, y)])?;
+    touch_event(session, "touchEnd", &[])?;
     wait_for(session, &format!("window.renewtwin.selected === {}", point["id"]), "the tapped element to be selected")?;
-    eprintln!("touch: orbit {} -> {}, pinch distance {} -> {}, tap selected {}", start["eye"], orbited["eye"], orbited["distance"], pinched["distance"], point["id"]);
-    session.script("window.renewtwin.select(-1); return null;").map(drop)
+    eprintln!(
+        "touch ({settings_before}): orbit eye {} -> {}, pinch distance {:.1} -> {:.1}, pan target moved {moved:.2} m, {:.1}% of channels changed, tap selected {}",
+        start["eye"],
+        orbited["eye"],
+        distance(&orbited),
+        distance(&pinched),
+        changed as f64 * 100.0 / before.rgb.len() as f64,
+        point["id"]
+    );
+    session.script("window.renewtwin.select(-1); document.querySelectorAll('.panel').forEach(p => p.style.visibility = ''); return null;").map(drop)
 }
 
 /// The exhibition tour on a phone-sized window: captions from the scene file in Chinese, the
