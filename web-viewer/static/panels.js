@@ -330,8 +330,9 @@ async function main() {
   for (const s of state.scenarios) compare.append(el("option", { value: `scenario:${s.name}`, text: `对比方案 vs ${s.title || s.name}` }));
   compare.addEventListener("change", (e) => {
     state.compare = e.target.value;
-    if (state.compare !== "off") refreshCompare();
-    else if (state.live) goLive();
+    refreshCompare();
+    if (state.compare !== "off") return;
+    if (state.live) goLive();
     else showDay(state.day);
   });
   $("compare-layout").addEventListener("change", (e) => { state.layout = e.target.value; $("swipe").hidden = state.layout !== "swipe"; refreshCompare(); });

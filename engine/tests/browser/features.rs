@@ -250,7 +250,13 @@ fn compare(session: &Session, backend: &str, shots: &Path) -> Result<(), String>
     }
     set_input(session, "compare-layout", "swipe")?;
     set_input(session, "compare", "off")?;
-    wait_for(session, "window.renewtwin.comparing === false", "the end of the comparison")
+    wait_for(session, "window.renewtwin.comparing === false", "the end of the comparison")?;
+    // The side labels and the layout chooser go with the comparison.
+    wait_for(
+        session,
+        "['compare-labels', 'compare-layout', 'swipe'].every((id) => getComputedStyle(document.getElementById(id)).display === 'none')",
+        "the comparison's labels and controls to hide",
+    )
 }
 
 /// Isolating one building hides every element of the others.
