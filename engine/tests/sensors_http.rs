@@ -17,7 +17,6 @@ use renewtwin_engine::sensors::http::{now, spawn_retention};
 use renewtwin_importers::ImportConfig;
 use renewtwin_protocol::{ClientHello, ClientMsg, PROTOCOL_VERSION, SensorReading, ServerMsg};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 const NOISE: &str = "gate-noise";
@@ -42,20 +41,8 @@ fn scene_with_real_sensors() -> scene::LoadedScene {
 }
 
 async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write request");
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response))
-        .await
-        .expect("response in time")
-        .expect("read response");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let (status, _, body) = common::http_raw(addr, method, path, body).await;
+    let body = String::from_utf8_lossy(&body).into_owned();
     (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
 }
 

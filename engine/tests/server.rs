@@ -11,7 +11,6 @@ use futures_util::{SinkExt, StreamExt};
 use renewtwin_engine::scene::{self, SceneSource};
 use renewtwin_importers::ImportConfig;
 use renewtwin_protocol::{ClientMsg, ServerMsg};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 async fn start_default_scene(speed: f64) -> Running {
@@ -28,21 +27,8 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 }
 
 async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write request");
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response))
-        .await
-        .expect("response in time")
-        .expect("read response");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    let (status, _, body) = common::http_raw(addr, method, path, body).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 async fn next<S>(ws: &mut S) -> ServerMsg

@@ -4,32 +4,16 @@
 
 mod common;
 
-use std::time::Duration;
-
 use renewtwin_engine::renewal::Plan;
 use renewtwin_engine::scene;
 use renewtwin_importers::ImportConfig;
 use renewtwin_protocol::LifecycleState;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One request over plain TCP; the status and the raw body.
 async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write request");
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response))
-        .await
-        .expect("response in time")
-        .expect("read response");
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let (status, head, body) = common::http_raw(addr, method, path, body).await;
     assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "a sized body: {head}");
-    (status, response[split + 4..].to_vec())
+    (status, body)
 }
 
 /// The states on `day` computed here from the manifest the server holds now.

@@ -85,3 +85,25 @@ async fn start_with(loaded: scene::LoadedScene, speed: f64, with_analytics: bool
     }));
     Running { addr, plan, store, state, shutdown: Some(tx), sim: Some(sim) }
 }
+
+/// One HTTP/1.1 request over plain TCP with a JSON content type: the status, the header block
+/// and the raw body. Written by hand so the tests see exactly what goes over the wire.
+pub async fn http_raw(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write request");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response))
+        .await
+        .expect("response in time")
+        .expect("read response");
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = response[split + 4..].to_vec();
+    (status, head, body)
+}
