@@ -204,6 +204,36 @@ async fn subscriptions_filter_deltas_by_layer_and_by_storey() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_subscription_gets_only_that_project_s_elements_and_phases() {
+    let server = start(20.0).await;
+    let manifest = server.plan.manifest().expect("a running plan");
+    let mut ws = connect(server.addr, &hello(None, false)).await;
+    let (header, _) = read_scene(&mut ws).await;
+    // The default scene's lift project selects the new lift shafts (IfcTransportElement), its
+    // pipe project new and old pipe segments and fittings.
+    for (id, classes) in [("lifts", &["IfcTransportElement"][..]), ("pipes", &["IfcPipeSegment", "IfcPipeFitting"][..])] {
+        let name = manifest.projects.iter().find(|p| p.id == id).map(|p| p.name.clone()).expect("the default scene has the project");
+        let of_project = |element: u32| classes.contains(&header.elements[element as usize].class.as_str());
+        send(&mut ws, &ClientMsg::Subscribe(Subscription { project: Some(name.clone()), ..Default::default() })).await;
+        loop {
+            if let ServerMsg::Resync { reason: ResyncReason::Subscription, full: true } = next(&mut ws).await {
+                break;
+            }
+        }
+        let full = next_delta(&mut ws).await;
+        assert!(!full.changes.is_empty(), "project {id} has elements");
+        assert!(full.changes.len() < header.elements.len() / 4, "project {id} is a small part of the scene: {}", full.changes.len());
+        assert!(full.changes.iter().all(|c| of_project(c.element)), "project {id}: {:?}", full.changes);
+        assert!(full.phases.iter().all(|p| p.project == name), "only {name}'s phases: {:?}", full.phases);
+        for _ in 0..10 {
+            let d = next_delta(&mut ws).await;
+            assert!(d.changes.iter().all(|c| of_project(c.element)), "project {id}: {:?}", d.changes);
+            assert!(d.phases.iter().all(|p| p.project == name), "only {name}'s phases: {:?}", d.phases);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_clients_get_text_frames_they_can_parse_without_postcard() {
     let server = start(20.0).await;
     let (mut ws, _) =

@@ -7,6 +7,8 @@
 //! later batches grow to [`MAX_BATCH_BYTES`]. The scene hash is xxh3-128 over everything the
 //! client caches (the encoded element list and every mesh frame).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use renewtwin_protocol::{ElementInfo, Layers, LifecycleState, MeshData, PlacedMesh, SceneHash, ServerMsg, Subscription};
 
 use super::LoadedScene;
@@ -79,6 +81,9 @@ pub struct SceneStatic {
     pub elements: Vec<ElementInfo>,
     /// The subscription layer of each element.
     pub element_layers: Vec<ElementLayer>,
+    /// Per project name, the sorted ids of the elements its tasks select in the base plan or in
+    /// any scenario: what a `project` subscription admits.
+    pub project_elements: BTreeMap<String, Vec<u32>>,
     /// Encoded [`ServerMsg::Meshes`] frames, most important first.
     pub mesh_frames: Vec<axum::body::Bytes>,
     /// Number of meshes.
@@ -117,6 +122,7 @@ impl SceneStatic {
             })
             .collect();
         let element_layers = elements.iter().map(|e| ElementLayer::of_class(&e.class)).collect();
+        let project_elements = project_elements(scene);
         let bbox = model.bbox().to_array();
         let meshes: Vec<MeshData> = model
             .meshes
@@ -191,6 +197,7 @@ impl SceneStatic {
             bbox,
             elements,
             element_layers,
+            project_elements,
             mesh_frames,
             mesh_count: model.meshes.len() as u32,
             triangle_count: model.placed_triangles(),
@@ -202,12 +209,40 @@ impl SceneStatic {
 }
 
 impl SceneStatic {
-    /// Whether `subscription` includes element `id` (by layer and storey).
+    /// Whether `subscription` includes element `id` (by layer, storey and project).
     pub fn admits(&self, id: u32, subscription: &Subscription) -> bool {
         let i = id as usize;
         self.element_layers.get(i).is_some_and(|l| l.in_layers(&subscription.layers))
             && subscription.storey.as_ref().is_none_or(|s| self.elements.get(i).and_then(|e| e.storey.as_ref()) == Some(s))
+            && subscription
+                .project
+                .as_ref()
+                .is_none_or(|p| self.project_elements.get(p).is_some_and(|ids| ids.binary_search(&id).is_ok()))
     }
+}
+
+/// The elements each project's tasks select, keyed by the project's name (the name phases carry
+/// on the wire). Every scenario's tasks count too, so a subscription keeps its elements whichever
+/// plan the server plays; a task shared by several plans is matched once.
+fn project_elements(scene: &LoadedScene) -> BTreeMap<String, Vec<u32>> {
+    let manifest = &scene.manifest;
+    let model = &scene.model;
+    let mut sets: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); manifest.projects.len()];
+    let mut seen: BTreeSet<(usize, *const crate::scene::manifest::TaskSpec)> = BTreeSet::new();
+    let plans = std::iter::once(None).chain(manifest.scenarios.iter().map(Some));
+    for scenario in plans {
+        for (pi, task) in manifest.tasks_for(scenario) {
+            if !seen.insert((pi, std::ptr::from_ref(task))) {
+                continue;
+            }
+            for ei in 0..model.elements.len() {
+                if crate::renewal::plan::selects(&task.select, model, ei) {
+                    sets[pi].insert(ei as u32);
+                }
+            }
+        }
+    }
+    manifest.projects.iter().zip(sets).map(|(p, ids)| (p.name.clone(), ids.into_iter().collect())).collect()
 }
 
 /// Where the viewer's camera starts: looking at the box's centre across its longer side from
