@@ -693,6 +693,7 @@ mod tests {
             bbox: [0.0; 6],
             elements: vec![],
             element_layers: vec![],
+            project_elements: Default::default(),
             mesh_frames: vec![],
             mesh_count: 0,
             triangle_count: 0,
