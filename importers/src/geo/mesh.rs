@@ -306,6 +306,10 @@ pub(crate) fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     ]
 }
 
+pub(crate) fn norm(a: [f64; 3]) -> f64 {
+    dot(a, a).sqrt()
+}
+
 /// The unit vector along `v`, or `None` when `v` has (almost) no length.
 pub(crate) fn normalize(v: [f64; 3]) -> Option<[f64; 3]> {
     let len = dot(v, v).sqrt();

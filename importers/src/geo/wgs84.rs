@@ -7,6 +7,8 @@
 //! not sink 0.7 m below the plane through Earth's curvature). Horizontal distances from the
 //! origin are shortened by `d − R·sin(d/R) ≈ d³/6R²`: 0.5 mm at 5 km, 4 mm at 10 km.
 
+use super::mesh::dot;
+
 /// WGS84 semi-major axis in metres.
 pub(crate) const A: f64 = 6_378_137.0;
 /// WGS84 flattening.
@@ -109,10 +111,6 @@ impl LocalFrame {
         }
         (out.0, out.1, target_h)
     }
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! host face in a way the caps cannot resolve, operands over the size bounds).
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use crate::geo::mesh::{add, cross, dot, norm, sub};
 
 /// A closed triangle mesh with shared vertices.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -1064,30 +1065,6 @@ fn point_inside(solid: &Solid, p: [f64; 3], eps: f64) -> Result<bool, Refusal> {
         return Ok(hits % 2 == 1);
     }
     Err(Refusal::Ambiguous)
-}
-
-fn add(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn norm(a: [f64; 3]) -> f64 {
-    dot(a, a).sqrt()
 }
 
 fn unit(a: [f64; 3]) -> Option<[f64; 3]> {

@@ -20,6 +20,8 @@ use super::semantics::{GeometryJob, JobSource};
 use super::source::Scanned;
 use super::units::Units;
 use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity};
+use super::instancing::translation;
+use crate::geo::mesh::{cross, dot, norm, sub};
 
 /// Meshing time of one product above which it is logged as slow (ifc-lite's own budgets bound
 /// the work; there is no preemptive deadline, see the module docs of `ifc`).
@@ -513,33 +515,6 @@ fn close(a: &[f32], b: &[f32]) -> bool {
         && a.iter()
             .zip(b)
             .all(|(x, y)| (x - y).abs() <= SAME_MESH_TOLERANCE)
-}
-
-/// Column-major translation.
-fn translation(t: [f64; 3]) -> [f64; 16] {
-    [
-        1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, t[0], t[1], t[2], 1.0,
-    ]
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn norm(a: [f64; 3]) -> f64 {
-    dot(a, a).sqrt()
 }
 
 /// `a` scaled to unit length, `None` when it has no usable direction.

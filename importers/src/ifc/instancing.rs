@@ -13,6 +13,7 @@ use ifc_lite_geometry::GeometryRouter;
 use super::geometry::clean;
 use super::semantics::MappedBody;
 use crate::Mesh;
+use crate::geo::mesh::{cross, dot, sub};
 
 /// A representation map's source mesh (MappingOrigin applied), metres.
 #[derive(Debug)]
@@ -265,24 +266,8 @@ pub(crate) fn translation(t: [f64; 3]) -> [f64; 16] {
     ]
 }
 
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
 fn scaled(a: [f64; 3], s: f64) -> [f64; 3] {
     [a[0] * s, a[1] * s, a[2] * s]
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
 }
 
 fn unit(a: [f64; 3]) -> Option<[f64; 3]> {
