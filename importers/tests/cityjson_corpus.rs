@@ -8,9 +8,9 @@
 
 mod common;
 
-use common::{corpus_dir, corpus_required};
+use common::{assert_meshes_valid, corpus_dir, corpus_required};
 
-use renewtwin_importers::{ImportConfig, Model, Severity, import_file};
+use renewtwin_importers::{ImportConfig, Severity, import_file};
 
 /// What the manifest says about a file, and the plausible horizontal size of its tile.
 struct Expected {
@@ -61,53 +61,6 @@ const EXPECTED: &[Expected] = &[
     },
 ];
 
-/// Every mesh is finite, has unit normals and in-range indices; every placement points at one.
-fn assert_meshes_valid(name: &str, model: &Model) {
-    for (i, mesh) in model.meshes.iter().enumerate() {
-        let vertices = mesh.positions.len() / 3;
-        assert_eq!(
-            mesh.normals.len(),
-            mesh.positions.len(),
-            "{name}: mesh {i} normal count"
-        );
-        assert_eq!(
-            mesh.indices.len() % 3,
-            0,
-            "{name}: mesh {i} indices not in triples"
-        );
-        assert!(!mesh.indices.is_empty(), "{name}: mesh {i} is empty");
-        assert!(
-            mesh.positions.iter().all(|v| v.is_finite()),
-            "{name}: mesh {i} has a non-finite position"
-        );
-        for n in mesh.normals.chunks_exact(3) {
-            let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-            assert!(
-                (len - 1.0).abs() < 1e-3,
-                "{name}: mesh {i} has a normal of length {len}"
-            );
-        }
-        assert!(
-            mesh.indices.iter().all(|&ix| (ix as usize) < vertices),
-            "{name}: mesh {i} index out of range"
-        );
-    }
-    for e in &model.elements {
-        for p in &e.placements {
-            assert!(
-                (p.mesh.0 as usize) < model.meshes.len(),
-                "{name}: {} places a missing mesh",
-                e.global_id
-            );
-            assert!(
-                p.transform.iter().all(|v| v.is_finite()),
-                "{name}: {} has a non-finite transform",
-                e.global_id
-            );
-        }
-    }
-}
-
 #[test]
 fn every_city_corpus_file_imports_with_sane_counts_and_extent() {
     let dir = corpus_dir();
@@ -151,7 +104,7 @@ fn every_city_corpus_file_imports_with_sane_counts_and_extent() {
         let model = import_file(&path, &ImportConfig::default())
             .unwrap_or_else(|e| panic!("{}: {e}", expected.file));
         let name = expected.file;
-        assert_meshes_valid(name, &model);
+        assert_meshes_valid(name, &model, |e| e.global_id.clone());
         let bb = model.bbox();
         assert!(!bb.is_empty(), "{name}: no geometry");
         assert!(

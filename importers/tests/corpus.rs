@@ -8,62 +8,10 @@
 
 mod common;
 
-use common::ifc_files;
+use common::{assert_meshes_valid, ifc_files};
 use std::time::Instant;
 
 use renewtwin_importers::{ImportConfig, Model, import_file};
-
-/// Every mesh is finite, has unit normals and in-range indices; every placement points at one.
-fn assert_meshes_valid(name: &str, model: &Model) {
-    for (i, mesh) in model.meshes.iter().enumerate() {
-        let vertices = mesh.positions.len() / 3;
-        assert_eq!(
-            mesh.positions.len() % 3,
-            0,
-            "{name}: mesh {i} positions not in triples"
-        );
-        assert_eq!(
-            mesh.normals.len(),
-            mesh.positions.len(),
-            "{name}: mesh {i} normal count"
-        );
-        assert_eq!(
-            mesh.indices.len() % 3,
-            0,
-            "{name}: mesh {i} indices not in triples"
-        );
-        assert!(!mesh.indices.is_empty(), "{name}: mesh {i} is empty");
-        assert!(
-            mesh.positions.iter().all(|v| v.is_finite()),
-            "{name}: mesh {i} has a non-finite position"
-        );
-        for n in mesh.normals.chunks_exact(3) {
-            let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-            assert!(
-                (len - 1.0).abs() < 1e-3,
-                "{name}: mesh {i} has a normal of length {len}"
-            );
-        }
-        assert!(
-            mesh.indices.iter().all(|&ix| (ix as usize) < vertices),
-            "{name}: mesh {i} index out of range"
-        );
-    }
-    for e in &model.elements {
-        for p in &e.placements {
-            assert!(
-                (p.mesh.0 as usize) < model.meshes.len(),
-                "{name}: #{} places a missing mesh",
-                e.step_id
-            );
-            assert!(
-                p.transform.iter().all(|v| v.is_finite()),
-                "{name}: #{} has a non-finite transform",
-                e.step_id
-            );
-        }
-    }
-}
 
 #[test]
 fn every_corpus_file_imports_with_valid_geometry() {
@@ -112,7 +60,7 @@ fn every_corpus_file_imports_with_valid_geometry() {
             model.origin.iter().all(|v| v.is_finite()),
             "{name}: origin not finite"
         );
-        assert_meshes_valid(&name, &model);
+        assert_meshes_valid(&name, &model, |e| format!("#{}", e.step_id));
         assert_same_as_second_import(&name, path, &model);
     }
 }

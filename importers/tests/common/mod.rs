@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+use renewtwin_importers::{Element, Model};
+
 /// `$RENEWTWIN_CORPUS`, else `../shared/corpus` beside the workspace.
 pub fn corpus_dir() -> PathBuf {
     match std::env::var_os("RENEWTWIN_CORPUS") {
@@ -51,4 +53,57 @@ pub fn ifc_files() -> Option<Vec<PathBuf>> {
         dir.display()
     );
     Some(files)
+}
+
+/// Every mesh is finite, has unit normals and in-range indices; every placement points at one.
+/// `label` names an element in a failure message (`#step` for IFC, the id for city data).
+pub fn assert_meshes_valid(name: &str, model: &Model, label: impl Fn(&Element) -> String) {
+    for (i, mesh) in model.meshes.iter().enumerate() {
+        let vertices = mesh.positions.len() / 3;
+        assert_eq!(
+            mesh.positions.len() % 3,
+            0,
+            "{name}: mesh {i} positions not in triples"
+        );
+        assert_eq!(
+            mesh.normals.len(),
+            mesh.positions.len(),
+            "{name}: mesh {i} normal count"
+        );
+        assert_eq!(
+            mesh.indices.len() % 3,
+            0,
+            "{name}: mesh {i} indices not in triples"
+        );
+        assert!(!mesh.indices.is_empty(), "{name}: mesh {i} is empty");
+        assert!(
+            mesh.positions.iter().all(|v| v.is_finite()),
+            "{name}: mesh {i} has a non-finite position"
+        );
+        for n in mesh.normals.chunks_exact(3) {
+            let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+            assert!(
+                (len - 1.0).abs() < 1e-3,
+                "{name}: mesh {i} has a normal of length {len}"
+            );
+        }
+        assert!(
+            mesh.indices.iter().all(|&ix| (ix as usize) < vertices),
+            "{name}: mesh {i} index out of range"
+        );
+    }
+    for e in &model.elements {
+        for p in &e.placements {
+            assert!(
+                (p.mesh.0 as usize) < model.meshes.len(),
+                "{name}: {} places a missing mesh",
+                label(e)
+            );
+            assert!(
+                p.transform.iter().all(|v| v.is_finite()),
+                "{name}: {} has a non-finite transform",
+                label(e)
+            );
+        }
+    }
 }
