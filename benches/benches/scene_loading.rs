@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{
-    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+    Bencher, BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
 use renewtwin_benches::{
     LoadTimes, district_bytes, district_sizes, encode, file_name, import, import_semantics,
@@ -75,6 +75,18 @@ fn phase_of_loads(input: &Input, iters: u64, phase: fn(&LoadTimes) -> Duration) 
         .sum()
 }
 
+/// Times only the meshing phase of importing `input`, as the importer itself measures it.
+fn geometry_only(b: &mut Bencher<'_, WallTime>, input: &Input) {
+    b.iter_custom(|iters| {
+        (0..iters)
+            .map(|_| match import(&input.name, &input.bytes) {
+                Ok(model) => Duration::from_secs_f64(model.source.geometry_seconds),
+                Err(e) => panic!("{e:#}"),
+            })
+            .sum()
+    })
+}
+
 fn phases(c: &mut Criterion) {
     let inputs = inputs();
     {
@@ -102,14 +114,7 @@ fn phases(c: &mut Criterion) {
                 BenchmarkId::from_parameter(&input.name),
                 input,
                 |b, input| {
-                    b.iter_custom(|iters| {
-                        (0..iters)
-                            .map(|_| match import(&input.name, &input.bytes) {
-                                Ok(model) => Duration::from_secs_f64(model.source.geometry_seconds),
-                                Err(e) => panic!("{e:#}"),
-                            })
-                            .sum()
-                    })
+                    geometry_only(b, input)
                 },
             );
         }
@@ -341,14 +346,7 @@ fn boolean_cuts(c: &mut Criterion) {
         BenchmarkId::from_parameter(&input.name),
         &input,
         |b, input| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| match import(&input.name, &input.bytes) {
-                        Ok(model) => Duration::from_secs_f64(model.source.geometry_seconds),
-                        Err(e) => panic!("{e:#}"),
-                    })
-                    .sum()
-            })
+            geometry_only(b, input)
         },
     );
 }
