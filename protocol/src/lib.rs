@@ -109,8 +109,8 @@ mod tests {
 
     #[test]
     fn garbage_bytes_are_a_decode_error_not_a_panic() {
-        let err = decode::<ServerMsg>(&[0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2]).unwrap_err();
-        assert!(matches!(err, WireError::Malformed(_)));
+        let result = decode::<ServerMsg>(&[0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2]);
+        assert!(matches!(result, Err(WireError::Malformed(_))), "{result:?}");
     }
 
     #[test]

@@ -373,7 +373,7 @@ mod tests {
             let t = i as f32 * 0.618_034;
             let z = 1.0 - 2.0 * ((i as f32 + 0.5) / 2000.0);
             let r = (1.0 - z * z).max(0.0).sqrt();
-            let n = [r * (t * 6.283).cos(), r * (t * 6.283).sin(), z];
+            let n = [r * (t * std::f32::consts::TAU).cos(), r * (t * std::f32::consts::TAU).sin(), z];
             let d = oct_decode(oct_encode(n));
             let dot = (n[0] * d[0] + n[1] * d[1] + n[2] * d[2]).clamp(-1.0, 1.0);
             worst = worst.max(dot.acos().to_degrees());

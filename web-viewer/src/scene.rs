@@ -215,18 +215,6 @@ impl Scene {
         true
     }
 
-    /// The RGBA texel element `id` is drawn with: its state colour and its visibility alpha.
-    pub fn texel(&self, id: usize) -> [u8; 4] {
-        let state = self.states[id];
-        let [r, g, b] = state.rgb();
-        [r, g, b, Visibility::of(state).alpha()]
-    }
-
-    /// Whether element `id` is drawn opaque (and so can be picked).
-    pub fn is_solid(&self, id: u32) -> bool {
-        self.states.get(id as usize).is_some_and(|&s| Visibility::of(s) == Visibility::Solid)
-    }
-
     /// The phases running today, and those a governance gate holds up.
     pub fn current_phases(&self) -> impl Iterator<Item = &PhaseInfo> {
         self.phases.iter().filter(|p| matches!(p.status, PhaseStatus::Active | PhaseStatus::Blocked))
@@ -334,7 +322,8 @@ mod tests {
         assert_eq!(scene.date.to_string(), "2026-04-01");
         assert_eq!(scene.state_changes, 1);
         assert!(scene.colours_dirty);
-        assert_eq!(scene.texel(1), [230, 159, 0, 255]);
+        assert_eq!(scene.states[1].rgb(), [230, 159, 0]);
+        assert_eq!(Visibility::of(scene.states[1]), Visibility::Solid);
     }
 
     #[test]
@@ -342,9 +331,9 @@ mod tests {
         let mut scene = test_scene(2);
         scene.apply(delta(11, 0, LifecycleState::Planned));
         scene.apply(delta(12, 1, LifecycleState::Demolished));
-        assert_eq!(scene.texel(0)[3], 128);
-        assert_eq!(scene.texel(1)[3], 0);
-        assert!(!scene.is_solid(0) && !scene.is_solid(1));
+        assert_eq!(Visibility::of(scene.states[0]).alpha(), 128);
+        assert_eq!(Visibility::of(scene.states[1]).alpha(), 0);
+        assert!(scene.states.iter().all(|&s| Visibility::of(s) != Visibility::Solid));
     }
 
     #[test]

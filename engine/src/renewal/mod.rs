@@ -96,10 +96,10 @@ fn apply_plan_updates(
     let Ok(rx) = updates.0.lock() else { return };
     let Some(latest) = rx.try_iter().last() else { return };
     for (id, mut schedule) in &mut schedules {
-        if let Some(s) = latest.schedules.get(id.0 as usize) {
-            if schedule.0 != *s {
-                schedule.0 = s.clone();
-            }
+        if let Some(s) = latest.schedules.get(id.0 as usize)
+            && schedule.0 != *s
+        {
+            schedule.0 = s.clone();
         }
     }
     clock.end = f64::from(latest.end);

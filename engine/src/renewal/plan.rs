@@ -284,16 +284,16 @@ impl Plan {
                 if !selects(&task.select, model, ei) {
                     continue;
                 }
-                if task.action == Action::Demolish {
-                    if let Some(reason) = heritage.get(&ei) {
-                        return Err(PlanError::HeritageDemolition {
-                            file: manifest.file.clone(),
-                            line: task.line,
-                            task: task.id.clone(),
-                            element: describe(element),
-                            reason: reason.clone(),
-                        });
-                    }
+                if task.action == Action::Demolish
+                    && let Some(reason) = heritage.get(&ei)
+                {
+                    return Err(PlanError::HeritageDemolition {
+                        file: manifest.file.clone(),
+                        line: task.line,
+                        task: task.id.clone(),
+                        element: describe(element),
+                        reason: reason.clone(),
+                    });
                 }
                 window.elements += 1;
                 if let Some(b) = building_of[ei] {
