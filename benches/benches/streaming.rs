@@ -4,10 +4,8 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use renewtwin_engine::renewal::TickSeconds;
-use renewtwin_engine::renewal::plan::{ElementSchedule, Plan, Step};
-use renewtwin_engine::scene::manifest::Action;
-use renewtwin_engine::sim::{SimConfig, SimInput, build_app};
-use renewtwin_engine::twin::ElementSeed;
+use renewtwin_engine::sim::{SimConfig, build_app};
+use renewtwin_benches::retrofit_sim_input;
 use renewtwin_protocol::{CivilDate, LifecycleState, MeshData, ServerMsg, SimDay, StateChange, StateDelta};
 
 /// A grid mesh of `n × n` vertices (a wavy roof), positions and normals three per vertex.
@@ -78,27 +76,12 @@ fn encoding(c: &mut Criterion) {
     group.finish();
 }
 
-/// 10,000 elements, about 1/365 changing per simulated day.
-fn input() -> SimInput {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let schedules = (0..10_000)
-        .map(|_| {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            let start = ((x >> 33) % 365) as i32;
-            ElementSchedule(vec![Step { start, end: start + 30, action: Action::Retrofit }])
-        })
-        .collect();
-    let plan = Plan { projects: vec!["bench".into()], schedules, end: 400, ..Plan::default() };
-    let seeds = (0..10_000).map(|i| ElementSeed { global_id: format!("{i:022}"), class: "IfcWall".into() }).collect();
-    SimInput::new(plan, CivilDate::new(2026, 1, 1), seeds)
-}
-
 fn fan_out(c: &mut Criterion) {
     let mut group = c.benchmark_group("streaming_fan_out");
     group.sample_size(20);
     for sessions in [100usize, 1_000] {
         let config = SimConfig { speed: 1.0, looping: true, ..SimConfig::default() };
-        let (mut app, live) = build_app(input(), &config);
+        let (mut app, live) = build_app(retrofit_sim_input(10_000), &config);
         let mut receivers: Vec<_> = (0..sessions).map(|_| live.subscribe()).collect();
         group.throughput(Throughput::Elements(sessions as u64));
         // One tick publishes one delta; every session takes the shared encoded bytes.

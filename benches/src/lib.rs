@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use renewtwin_engine::renewal::plan::Plan;
-use renewtwin_engine::scene::manifest::{Manifest, ModelSource};
+use renewtwin_engine::renewal::plan::{ElementSchedule, Plan, Step};
+use renewtwin_engine::scene::manifest::{Action, Manifest, ModelSource};
 use renewtwin_engine::scene::{DEFAULT_MANIFEST, LoadedScene, SceneStatic};
 use renewtwin_engine::sim::{SimConfig, SimInput, build_app};
+use renewtwin_engine::twin::ElementSeed;
 use renewtwin_importers::{ImportConfig, Model, import_bytes};
+use renewtwin_protocol::CivilDate;
 
 /// The corpus folder: `$RENEWTWIN_CORPUS`, else `../shared/corpus` beside the workspace.
 pub fn corpus_dir() -> PathBuf {
@@ -161,6 +163,23 @@ pub fn load_once(name: &str, bytes: &[u8]) -> anyhow::Result<(LoadTimes, LoadCou
         spawn: spawn_time,
     };
     Ok((times, counts))
+}
+
+/// A synthetic simulation of `elements` walls, each retrofitted for 30 days from a start spread
+/// over the first year (about 1/365 of them change state per simulated day). A fixed linear
+/// congruential sequence: the same world on every run.
+pub fn retrofit_sim_input(elements: usize) -> SimInput {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let schedules = (0..elements)
+        .map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let start = ((x >> 33) % 365) as i32;
+            ElementSchedule(vec![Step { start, end: start + 30, action: Action::Retrofit }])
+        })
+        .collect();
+    let plan = Plan { projects: vec!["bench".into()], schedules, end: 400, ..Plan::default() };
+    let seeds = (0..elements).map(|i| ElementSeed { global_id: format!("{i:022}"), class: "IfcWall".into() }).collect();
+    SimInput::new(plan, CivilDate::new(2026, 1, 1), seeds)
 }
 
 #[cfg(test)]
