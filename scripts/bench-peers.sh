@@ -71,7 +71,7 @@ echo "installing or checking the peers in $here/.peers ..." >&2
 
 {
   echo "# $(date -u +%FT%TZ) on $(uname -n): $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
-  echo "# renewtwin $(cd "$repo" && git rev-parse --short HEAD)$(cd "$repo" && git diff --quiet HEAD -- importers engine || echo '+local changes'), $(rustc --version)"
+  echo "# renewtwin $(cd "$repo" && git rev-parse --short HEAD)$(cd "$repo" && git diff --quiet HEAD -- importers twin server cli || echo '+local changes'), $(rustc --version)"
   echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/machine.txt" >&2
 

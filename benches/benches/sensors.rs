@@ -6,11 +6,14 @@
 use std::cell::Cell;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use renewtwin_engine::renewal::plan::Plan;
-use renewtwin_engine::sensors::config::{SensorConfig, SensorsConfig};
-use renewtwin_engine::sensors::ingest::{IncomingReading, ingest, validate};
-use renewtwin_engine::sensors::simulate::SensorSetup;
-use renewtwin_engine::store::{ALL, Store};
+use renewtwin_twin::renewal::plan::Plan;
+use renewtwin_twin::sensors::config::{SensorConfig, SensorsConfig};
+use renewtwin_twin::sensors::ingest::{IncomingReading, ingest, validate};
+use renewtwin_twin::sensors::simulate::SensorSetup;
+use renewtwin_store::Store;
+
+/// The sensor tables only.
+const ALL: &[renewtwin_store::Migrations] = &[renewtwin_store::sensors::MIGRATIONS];
 use renewtwin_protocol::CivilDate;
 
 const SENSORS: usize = 10_000;

@@ -3,8 +3,8 @@
 //! 1/365 of them change state per simulated day.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use renewtwin_engine::renewal::TickSeconds;
-use renewtwin_engine::sim::{SimConfig, build_app};
+use renewtwin_twin::renewal::TickSeconds;
+use renewtwin_twin::sim::{SimConfig, build_app};
 use renewtwin_benches::retrofit_sim_input;
 
 fn tick(c: &mut Criterion) {

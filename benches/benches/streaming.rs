@@ -3,8 +3,8 @@
 //! to 100 / 1,000 subscribed sessions, unfiltered (shared bytes) and filtered (re-encoded).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use renewtwin_engine::renewal::TickSeconds;
-use renewtwin_engine::sim::{SimConfig, build_app};
+use renewtwin_twin::renewal::TickSeconds;
+use renewtwin_twin::sim::{SimConfig, build_app};
 use renewtwin_benches::retrofit_sim_input;
 use renewtwin_protocol::{CivilDate, LifecycleState, MeshData, ServerMsg, SimDay, StateChange, StateDelta};
 
@@ -65,14 +65,14 @@ fn encoding(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("streaming_scene");
     group.sample_size(10);
-    let loaded = renewtwin_engine::scene::load_manifest(
-        renewtwin_engine::scene::Manifest::parse("default", renewtwin_engine::scene::DEFAULT_MANIFEST).expect("manifest"),
+    let loaded = renewtwin_twin::renewal::LoadedScene::from_manifest(
+        renewtwin_twin::scene::Manifest::parse("default", renewtwin_twin::scene::DEFAULT_MANIFEST).expect("manifest"),
         None,
         None,
         &renewtwin_importers::ImportConfig::default(),
     )
     .expect("the default scene loads");
-    group.bench_function("encode_default_scene", |b| b.iter(|| renewtwin_engine::scene::SceneStatic::build(&loaded).map(|s| s.scene_bytes)));
+    group.bench_function("encode_default_scene", |b| b.iter(|| renewtwin_twin::wire::SceneStatic::build(&loaded).map(|s| s.scene_bytes)));
     group.finish();
 }
 

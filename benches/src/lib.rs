@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use renewtwin_engine::renewal::plan::{ElementSchedule, Plan, Step};
-use renewtwin_engine::scene::manifest::{Action, Manifest, ModelSource};
-use renewtwin_engine::scene::{DEFAULT_MANIFEST, LoadedScene, SceneStatic};
-use renewtwin_engine::sim::{SimConfig, SimInput, build_app};
-use renewtwin_engine::twin::ElementSeed;
+use renewtwin_twin::renewal::plan::{ElementSchedule, Plan, Step};
+use renewtwin_twin::manifest::{Action, Manifest, ModelSource};
+use renewtwin_twin::scene::DEFAULT_MANIFEST;
+use renewtwin_twin::renewal::LoadedScene;
+use renewtwin_twin::wire::SceneStatic;
+use renewtwin_twin::sim::{SimConfig, SimInput, build_app};
+use renewtwin_twin::renewal::ElementSeed;
 use renewtwin_importers::{ImportConfig, Model, import_bytes};
 use renewtwin_protocol::CivilDate;
 

@@ -1,0 +1,340 @@
+//! Public consultation and collaborative governance ("1 + N + X"): the government leads, the
+//! professional bodies join, the residents take part.
+//!
+//! Accounts and roles ([`accounts`], [`auth`]), comments anchored on the model ([`comments`]),
+//! consultations with secret-ballot votes ([`votes`]), problem reports tracked to closure
+//! ([`reports`]), moderation ([`moderation`]), announcements and policies
+//! ([`announcements`]), BCF 3.0 exchange ([`bcf`]) and third-party indicators ([`indicators`]).
+//! The domain knows no HTTP: the server crate (`renewtwin-server`) routes requests to these
+//! functions and turns their results and [`ConsultationError`]s into responses.
+//!
+//! Every record leaves the server through [`privacy::view`], which keeps only the fields the
+//! viewer's class may see; the HTTP API and the live events ([`live`], the `comments` layer of
+//! `/ws`) share it. Data lives in the
+//! store (`renewtwin_store::Store`; tables prefixed `c_`, migrations in [`MIGRATIONS`], which
+//! the binary registers when it opens the store).
+
+pub mod accounts;
+pub mod announcements;
+pub mod auth;
+pub mod bcf;
+pub mod comments;
+pub mod guid;
+pub mod indicators;
+pub mod live;
+pub mod moderation;
+pub mod privacy;
+pub mod reports;
+pub mod votes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use auth::{Audience, Caller, Role};
+/// The store connection the domain's functions work on.
+pub use rusqlite::Connection;
+use renewtwin_store::{Migrations, Store, StoreError};
+use renewtwin_twin::renewal::control::EventError;
+
+/// The consultation domain's tables.
+pub const MIGRATIONS: Migrations =
+    Migrations { domain: "consultation", steps: &[("001_create", SCHEMA_001), ("002_rate_limits", SCHEMA_002)] };
+
+/// Rate-limit windows that outlive a restart: one row per key (`write:ACCOUNT`, `login:USER`),
+/// swept once a minute.
+const SCHEMA_002: &str = "
+CREATE TABLE c_rate_limits (key TEXT PRIMARY KEY, minute INTEGER NOT NULL, count INTEGER NOT NULL) WITHOUT ROWID;
+";
+
+pub const SCHEMA_001: &str = "
+CREATE TABLE c_households (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, building TEXT NOT NULL);
+CREATE TABLE c_accounts (
+    id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, role TEXT NOT NULL,
+    display_name TEXT NOT NULL, organisation TEXT, phone TEXT,
+    household_id INTEGER UNIQUE REFERENCES c_households(id), created_at INTEGER NOT NULL);
+CREATE TABLE c_invitations (
+    code_hash TEXT PRIMARY KEY, role TEXT NOT NULL, household_id INTEGER REFERENCES c_households(id),
+    organisation TEXT, created_by INTEGER REFERENCES c_accounts(id), created_at INTEGER NOT NULL,
+    used_by INTEGER REFERENCES c_accounts(id));
+CREATE TABLE c_sessions (
+    token_hash TEXT PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES c_accounts(id), expires_at INTEGER NOT NULL);
+CREATE TABLE c_comments (
+    id INTEGER PRIMARY KEY, project TEXT, parent_id INTEGER REFERENCES c_comments(id),
+    author_id INTEGER NOT NULL REFERENCES c_accounts(id), body TEXT NOT NULL, element TEXT, point TEXT,
+    viewpoint TEXT, created_at INTEGER NOT NULL, hidden INTEGER NOT NULL DEFAULT 0, hidden_reason TEXT,
+    review TEXT, bcf_guid TEXT UNIQUE);
+CREATE INDEX c_comments_parent ON c_comments(parent_id);
+CREATE TABLE c_consultations (
+    id INTEGER PRIMARY KEY, project TEXT NOT NULL, title TEXT NOT NULL, description TEXT NOT NULL,
+    opened_by INTEGER NOT NULL REFERENCES c_accounts(id), opened_at INTEGER NOT NULL,
+    closed_at INTEGER, closed_day INTEGER, outcome TEXT);
+CREATE TABLE c_questions (
+    id INTEGER PRIMARY KEY, consultation_id INTEGER NOT NULL REFERENCES c_consultations(id),
+    text TEXT NOT NULL, alternatives TEXT NOT NULL);
+CREATE TABLE c_ballots (
+    question_id INTEGER NOT NULL REFERENCES c_questions(id), household_id INTEGER NOT NULL REFERENCES c_households(id),
+    alternative INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (question_id, household_id));
+CREATE TABLE c_surveys (
+    project TEXT NOT NULL, household_id INTEGER NOT NULL REFERENCES c_households(id),
+    score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5), updated_at INTEGER NOT NULL, PRIMARY KEY (project, household_id));
+CREATE TABLE c_reports (
+    id INTEGER PRIMARY KEY, project TEXT, reporter_id INTEGER NOT NULL REFERENCES c_accounts(id),
+    category TEXT NOT NULL, description TEXT NOT NULL, element TEXT, point TEXT, photo BLOB, photo_type TEXT,
+    status TEXT NOT NULL, created_at INTEGER NOT NULL, first_answer_at INTEGER, closed_at INTEGER,
+    hidden INTEGER NOT NULL DEFAULT 0, hidden_reason TEXT, review TEXT, bcf_guid TEXT UNIQUE);
+CREATE TABLE c_report_updates (
+    id INTEGER PRIMARY KEY, report_id INTEGER NOT NULL REFERENCES c_reports(id),
+    author_id INTEGER NOT NULL REFERENCES c_accounts(id), status TEXT NOT NULL, message TEXT NOT NULL,
+    created_at INTEGER NOT NULL);
+CREATE TABLE c_flags (
+    target TEXT NOT NULL, target_id INTEGER NOT NULL, account_id INTEGER NOT NULL REFERENCES c_accounts(id),
+    reason TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (target, target_id, account_id));
+CREATE TABLE c_moderation_log (
+    id INTEGER PRIMARY KEY, target TEXT NOT NULL, target_id INTEGER NOT NULL, action TEXT NOT NULL,
+    reason TEXT NOT NULL, account_id INTEGER REFERENCES c_accounts(id), created_at INTEGER NOT NULL);
+CREATE TABLE c_announcements (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, project TEXT, title TEXT NOT NULL, body TEXT NOT NULL,
+    author_id INTEGER NOT NULL REFERENCES c_accounts(id), published_at INTEGER NOT NULL);
+CREATE TABLE c_follows (
+    account_id INTEGER NOT NULL REFERENCES c_accounts(id), project TEXT NOT NULL, PRIMARY KEY (account_id, project));
+";
+
+/// Settings of the consultation domain.
+#[derive(Debug, Clone)]
+pub struct ConsultationConfig {
+    /// How long a session token stays valid.
+    pub session_ttl: Duration,
+    /// Writes one account may make per minute.
+    pub writes_per_minute: u32,
+    /// Sign-in and sign-up attempts per user name per minute.
+    pub logins_per_minute: u32,
+    /// Writes (sign-up, sign-in, anything without a valid account) per client address per
+    /// minute; IPv6 addresses count per /64.
+    pub anonymous_writes_per_minute: u32,
+    /// Distinct flags after which a comment or report is hidden pending review.
+    pub auto_hide_flags: u32,
+}
+
+impl Default for ConsultationConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(12 * 3600),
+            writes_per_minute: 60,
+            logins_per_minute: 10,
+            anonymous_writes_per_minute: 60,
+            auto_hide_flags: 3,
+        }
+    }
+}
+
+/// The consultation domain's shared state: settings, rate limits, the live event feed and
+/// the store.
+#[derive(Debug)]
+pub struct Consultation {
+    pub config: ConsultationConfig,
+    pub limits: auth::RateLimits,
+    pub feed: live::Feed,
+    /// Serialises closing consultations, so an outcome is recorded in the plan once.
+    pub closing: tokio::sync::Mutex<()>,
+    /// Where accounts, comments, ballots and reports are kept.
+    pub store: Arc<Store>,
+}
+
+impl Consultation {
+    /// The domain with `config` over `store`, before any replay.
+    pub fn new(config: ConsultationConfig, store: Arc<Store>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            limits: auth::RateLimits::default(),
+            feed: live::Feed::default(),
+            closing: tokio::sync::Mutex::new(()),
+            store,
+        })
+    }
+
+    /// Runs `work` on the store's connection in a blocking thread ([`with_db`]).
+    pub async fn db<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        with_db(&self.store, work).await
+    }
+}
+
+/// Why a consultation request failed. Each variant maps to an HTTP status and a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsultationError {
+    /// The request is malformed or a field is out of bounds.
+    #[error("{0}")]
+    Invalid(String),
+    /// No valid session token was given where one is needed.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The caller's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The thing named does not exist (or is not visible to the caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state (name taken, consultation closed, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// The account made too many requests; retry after the given seconds.
+    #[error("too many requests; retry in {0} s")]
+    RateLimited(u64),
+    /// The plan refused the recorded outcome.
+    #[error("the plan refused the event")]
+    Plan(#[source] EventError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request body is larger than the endpoint accepts.
+    #[error("the request body is too large: {0}")]
+    TooLarge(String),
+    /// The simulation or a worker stopped.
+    #[error("{0}")]
+    Unavailable(&'static str),
+}
+
+impl ConsultationError {
+    /// The stable machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Plan(_) => "plan_rejected",
+            Self::TooLarge(_) => "too_large",
+            Self::Store(_) => "storage_failed",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl From<rusqlite::Error> for ConsultationError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(StoreError::Sqlite { path: "consultation".into(), source: e })
+    }
+}
+
+/// Shorthand for results of this domain.
+pub type Result<T, E = ConsultationError> = std::result::Result<T, E>;
+
+/// Runs `work` on the store's connection in a blocking thread.
+pub async fn with_db<T, F>(store: &Arc<Store>, work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = store.lock()?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(|_| ConsultationError::Unavailable("a database worker stopped"))?
+}
+
+/// The classification of every record's fields, as served at `/api/consultation/classification`.
+pub fn classification() -> serde_json::Value {
+    fn entry<R: privacy::Record>() -> (String, serde_json::Value) {
+        let fields: serde_json::Map<String, serde_json::Value> =
+            R::FIELDS.iter().map(|f| (f.name.to_owned(), serde_json::to_value(f.class).unwrap_or(serde_json::Value::Null))).collect();
+        (R::KIND.to_owned(), serde_json::Value::Object(fields))
+    }
+    serde_json::Value::Object(
+        [
+            entry::<crate::accounts::AccountRecord>(),
+            entry::<crate::comments::Comment>(),
+            entry::<crate::reports::Report>(),
+            entry::<crate::reports::ReportUpdate>(),
+            entry::<crate::votes::ConsultationRecord>(),
+            entry::<crate::votes::Ballot>(),
+            entry::<crate::announcements::Announcement>(),
+        ]
+        .into_iter()
+        .collect(),
+    )
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// `secs` since the epoch as RFC 3339 UTC, e.g. `2024-05-01T08:30:00Z`.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Checks a free text field: trimmed non-empty (unless `may_be_empty`), at most `max` characters,
+/// no control characters other than newline and tab. The text is stored as typed.
+pub fn check_text(field: &str, text: &str, max: usize, may_be_empty: bool) -> Result<()> {
+    if !may_be_empty && text.trim().is_empty() {
+        return Err(ConsultationError::Invalid(format!("`{field}` is empty")));
+    }
+    let n = text.chars().count();
+    if n > max {
+        return Err(ConsultationError::Invalid(format!("`{field}` has {n} characters; at most {max} are allowed")));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(ConsultationError::Invalid(format!("`{field}` contains control characters")));
+    }
+    Ok(())
+}
+
+/// Checks an identifier such as a project id, building or household code.
+pub fn check_id(field: &str, id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(ConsultationError::Invalid(format!("`{field}` must be 1-64 letters, digits, '-', '_' or '.'")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_714_552_200), "2024-05-01T08:30:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn text_checks_bound_length_and_refuse_control_characters() {
+        assert!(check_text("body", "<script>alert(1)</script>", 100, false).is_ok());
+        assert!(check_text("body", "  ", 100, false).is_err());
+        assert!(check_text("body", &"字".repeat(101), 100, false).is_err());
+        assert!(check_text("body", "a\u{0}b", 100, false).is_err());
+        assert!(check_text("body", "line\nline", 100, false).is_ok());
+    }
+
+    #[test]
+    fn the_schema_migrates_on_an_empty_database() {
+        let store = Store::in_memory(&[MIGRATIONS]).expect("migrates");
+        let n: i64 = store
+            .lock()
+            .expect("lock")
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'c_%' AND type = 'table'", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 16);
+    }
+}

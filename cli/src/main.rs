@@ -1,0 +1,653 @@
+//! The `renewtwin` command line: serve a scene, inspect or import models, generate districts.
+
+mod loadtest;
+
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use renewtwin_server::{self as server, AppState};
+use renewtwin_store::Store;
+use renewtwin_twin::analytics::{self, Analytics};
+use renewtwin_twin::renewal::LoadedScene;
+use renewtwin_twin::renewal::control::PlanControl;
+use renewtwin_twin::scene::SceneSource;
+use renewtwin_twin::sim::{self, SimConfig, SimInput};
+use renewtwin_twin::wire::SceneStatic;
+use renewtwin_importers::{ImportConfig, Model};
+
+/// renewtwin: a live 3D digital twin of an urban renewal project.
+///
+/// Serve an old residential district to browsers and watch its renewal play out, or inspect the
+/// BIM models that go into it.
+#[derive(Parser, Debug)]
+#[command(version, propagate_version = true, after_help = "Examples:\n  renewtwin serve                        # the built-in old residential block on http://127.0.0.1:8080/\n  renewtwin serve model.ifc --addr 0.0.0.0:8080\n  renewtwin inspect model.ifc --json\n  renewtwin generate district --buildings 200 --seed 7 --out big.ifc\n  renewtwin render --viewpoint overview --date 2026-08-14 --out poster.png\n\nLogs go to stderr; set RUST_LOG=debug for more.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve a scene: the viewer at /, the API at /api, the live twin at /ws.
+    ///
+    /// With no SCENE, serves the built-in default: an old residential block of walk-up
+    /// buildings getting lifts, new facades and new pipes. SCENE may be a scene folder, a
+    /// scene.toml, or a bare IFC file (which then gets the default renewal plan).
+    Serve {
+        /// Scene folder, scene.toml, or IFC file.
+        scene: Option<PathBuf>,
+        /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Simulated days per real second (0 pauses the clock).
+        #[arg(long, default_value_t = 10.0)]
+        speed: f64,
+        /// Simulated day to start on.
+        #[arg(long, default_value_t = 0.0)]
+        start_day: f64,
+        /// Stop at the end of the plan instead of starting over.
+        #[arg(long)]
+        no_loop: bool,
+        /// Play this scenario of the scene instead of its base plan.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Let clients on other machines control the shared clock (local clients always can).
+        #[arg(long)]
+        open_controls: bool,
+        /// The database file for comments, votes, reports and sensor readings (SQLite, WAL);
+        /// created if missing. `:memory:` keeps nothing after the server stops.
+        #[arg(long, default_value = "renewtwin.db")]
+        db: PathBuf,
+    },
+    /// Play a scene's renewal plan without serving it, and print its timeline and indicators.
+    ///
+    /// The timeline lists every day a phase or task opens or closes, with the number of
+    /// elements in each lifecycle state from that day on. The indicators are the scenario's
+    /// duration, cost, households affected, days of noisy work, green area, floor area ratio,
+    /// heritage kept and approval lead times (serial and parallel).
+    Simulate {
+        /// Scene folder, scene.toml, or IFC file; the built-in default scene when absent.
+        scene: Option<PathBuf>,
+        /// A scenario of the scene (all of them with --scenario all).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Stop the timeline at this date (YYYY-MM-DD).
+        #[arg(long)]
+        until: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import one model and print what is in it.
+    Inspect {
+        /// IFC file.
+        file: PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Print the one-line JSON of ../shared/bench-peers (parse/geometry/total seconds,
+        /// meshes, triangles, vertices, peak RSS), to compare with web-ifc and IfcOpenShell.
+        #[arg(long, conflicts_with = "json")]
+        peer_json: bool,
+    },
+    /// Import models in parallel with a progress bar and print a summary of each.
+    ///
+    /// Files go through the content-addressed cache ($RENEWTWIN_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/renewtwin, else ~/.cache/renewtwin): an unchanged file loads from it.
+    Import {
+        /// IFC, CityJSON or GeoJSON files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Parse and mesh every file even if the cache has it.
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// Load-test live streaming on loopback: starts `renewtwin serve` as a child, measures
+    /// time-to-first-triangle and time-to-complete of the scene, then connects VIEWERS viewers
+    /// that receive deltas and reports delivery latency (p50/p90/p99), server CPU and memory.
+    Loadtest {
+        /// Concurrent viewers (at most 10,000).
+        #[arg(long, default_value_t = 1000)]
+        viewers: usize,
+        /// Seconds of measurement (at most 300).
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Deltas per second.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Serve a generated district of this many buildings instead of the default scene.
+        #[arg(long)]
+        buildings: Option<u32>,
+        /// Fresh viewers that load the whole scene first, for time-to-first-triangle.
+        #[arg(long, default_value_t = 3)]
+        scene_loads: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render a scene off-screen into a PNG: the browser viewer's picture, without a browser.
+    ///
+    /// Draws the scene as the viewer shows it on DATE (lifecycle colours, planned elements as
+    /// ghosts, demolished ones hidden, feature edges) from one of the scene's [[viewpoints]],
+    /// with the viewer's own renderer running natively: Vulkan, else OpenGL. A machine without
+    /// a GPU uses Mesa's software rasterisers (Debian/Ubuntu: mesa-vulkan-drivers libvulkan1,
+    /// or libegl1 libegl-mesa0 libgl1-mesa-dri). WGPU_BACKEND=vulkan|gl picks one.
+    #[cfg(feature = "render")]
+    #[command(after_help = "Examples:\n  renewtwin render --out block.png                                  # the default scene, whole block, plan start\n  renewtwin render --viewpoint lifts --date 2026-10-01 --out lifts.png\n  renewtwin render --viewpoint overview --colour phase --date 2026-08-14 --size 7680x4320 --out poster.png\n  renewtwin render my-scene/ --scenario fast --viewpoint gate --out gate.png\n\nA wrong --viewpoint lists the scene's viewpoints.")]
+    Render {
+        /// Scene folder, scene.toml, or IFC file; the built-in default scene when absent.
+        scene: Option<PathBuf>,
+        /// One of the scene's [[viewpoints]] by name; the whole scene framed when absent.
+        #[arg(long)]
+        viewpoint: Option<String>,
+        /// The day shown (YYYY-MM-DD); the plan's first day when absent.
+        #[arg(long)]
+        date: Option<String>,
+        /// Show this scenario of the scene instead of its base plan.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Colour elements by lifecycle state, by the project phase running that day, or by
+        /// structural risk.
+        #[arg(long, default_value = "lifecycle", value_parser = renewtwin::render::ColourBy::NAMES)]
+        colour: String,
+        /// Image size in pixels, WIDTHxHEIGHT: each side at most 8192, the area at most that of 7680x4320.
+        #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
+        size: (u32, u32),
+        /// Leave out the feature edges (outlines).
+        #[arg(long)]
+        no_edges: bool,
+        /// The PNG file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a synthetic model.
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Generate {
+    /// An old residential district as IFC4: walk-up buildings, a street, pipes and the new
+    /// lifts of its renewal plan. The same seed always writes the same bytes.
+    District {
+        /// Number of residential buildings.
+        #[arg(long, default_value_t = 6)]
+        buildings: u32,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve { scene, addr, speed, start_day, no_loop, scenario, open_controls, db } => {
+            let config = SimConfig { speed, start_day, looping: !no_loop, ..SimConfig::default() };
+            let options = ServeOptions { addr, open_controls, db };
+            serve(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), config, options)
+        }
+        Command::Simulate { scene, scenario, until, json } => {
+            simulate(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), until.as_deref(), json)
+        }
+        Command::Inspect { file, json, peer_json } => inspect(&file, json, peer_json),
+        Command::Import { files, no_cache } => import(&files, !no_cache),
+        Command::Generate { what: Generate::District { buildings, seed, out } } => generate(buildings, seed, &out),
+        #[cfg(feature = "render")]
+        Command::Render { scene, viewpoint, date, scenario, colour, size, no_edges, out } => {
+            let request = RenderRequest { viewpoint, date, scenario, colour, size, edges: !no_edges, out };
+            render(SceneSource::from_arg(scene.as_deref()), request)
+        }
+        Command::Loadtest { viewers, seconds, rate, buildings, scene_loads, json } => {
+            loadtest::run(loadtest::LoadConfig { viewers, seconds, rate, buildings, scene_loads, json })
+        }
+    }
+}
+
+/// `--size WIDTHxHEIGHT`.
+#[cfg(feature = "render")]
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT, e.g. 1920x1080"))?;
+    let side = |s: &str| s.trim().parse::<u32>().ok().filter(|v| (1..=8192).contains(v));
+    match (side(w), side(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(format!("{text:?}: each side must be a whole number from 1 to 8192")),
+    }
+}
+
+/// `renewtwin render`'s options besides the scene.
+#[cfg(feature = "render")]
+struct RenderRequest {
+    viewpoint: Option<String>,
+    date: Option<String>,
+    scenario: Option<String>,
+    colour: String,
+    size: (u32, u32),
+    edges: bool,
+    out: PathBuf,
+}
+
+#[cfg(feature = "render")]
+fn render(source: SceneSource, request: RenderRequest) -> Result<()> {
+    use renewtwin::render::{ColourBy, SceneRenderer, Shot, camera_of};
+    let date = match request.date.as_deref() {
+        None => None,
+        Some(text) => Some(
+            renewtwin_protocol::CivilDate::parse_iso(text)
+                .with_context(|| format!("--date {text:?} is not a date; write YYYY-MM-DD"))?,
+        ),
+    };
+    let colour = ColourBy::parse(&request.colour)
+        .with_context(|| format!("--colour {:?}: use one of {}", request.colour, ColourBy::NAMES.join(", ")))?;
+    let bar = spinner(format!("loading {}", describe(&source)));
+    let started = Instant::now();
+    let cache = renewtwin_importers::Cache::from_env();
+    let loaded = LoadedScene::load(&source, request.scenario.as_deref(), &ImportConfig::default(), cache.as_ref());
+    bar.finish_and_clear();
+    let loaded = loaded.context("cannot load the scene")?;
+    // A wrong viewpoint is reported before any GPU work.
+    camera_of(&loaded, request.viewpoint.as_deref())?;
+    let mut renderer = SceneRenderer::new(loaded)?;
+    let shot = Shot { viewpoint: request.viewpoint, date, colour, width: request.size.0, height: request.size.1, edges: request.edges };
+    let rendered = renderer.render(&shot)?;
+    let png = rendered.image.to_png()?;
+    std::fs::write(&request.out, &png).with_context(|| format!("cannot write {}", request.out.display()))?;
+    println!(
+        "wrote {} ({}x{}, {} on day {}, {} bytes) in {:.1} s with {}",
+        request.out.display(),
+        rendered.image.width,
+        rendered.image.height,
+        rendered.date,
+        rendered.day,
+        png.len(),
+        started.elapsed().as_secs_f64(),
+        renderer.adapter()
+    );
+    Ok(())
+}
+
+fn spinner(message: String) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// Where and how `serve` listens and stores.
+struct ServeOptions {
+    addr: SocketAddr,
+    open_controls: bool,
+    db: PathBuf,
+}
+
+fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options: ServeOptions) -> Result<()> {
+    let ServeOptions { addr, open_controls, db } = options;
+    let store = std::sync::Arc::new(
+        Store::open(&db, &[renewtwin_civic::MIGRATIONS, renewtwin_store::sensors::MIGRATIONS])
+            .with_context(|| format!("cannot open the database {}", db.display()))?,
+    );
+    let bar = spinner(format!("loading {}", describe(&source)));
+    let started = Instant::now();
+    let cache = renewtwin_importers::Cache::from_env();
+    let loaded = LoadedScene::load(&source, scenario, &ImportConfig::default(), cache.as_ref()).context("cannot load the scene")?;
+    let wire = SceneStatic::build(&loaded).context("cannot prepare the scene for streaming")?;
+    bar.finish_and_clear();
+    tracing::info!(
+        scene = %loaded.manifest.name,
+        elements = loaded.model.elements.len(),
+        meshes = loaded.model.meshes.len(),
+        triangles = wire.triangle_count,
+        diagnostics = loaded.model.diagnostics.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "scene loaded"
+    );
+    if !server::VIEWER_BUILT {
+        tracing::warn!("this build has no viewer (RENEWTWIN_SKIP_VIEWER was set): / shows a placeholder");
+    }
+    let log: std::sync::Arc<dyn renewtwin_twin::sensors::log::SensorLog> = store.clone();
+    let analytics = Analytics::prepare(&loaded.manifest, &loaded.model, Some(log))
+        .context("cannot prepare the sensor, risk and population analytics")?;
+    let feeds = analytics.feeds.clone();
+    let (live, sim) =
+        sim::spawn(SimInput::from_scene(&loaded).with_analytics(analytics), config).context("cannot start the simulation")?;
+    let plan = std::sync::Arc::new(PlanControl::from_scene(loaded, scenario, sim.plans()));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "renewtwin listening on http://{local}/")?;
+        out.flush()?;
+        drop(out);
+        let state = AppState::new(std::sync::Arc::new(wire), live, sim.commands(), plan, store, feeds).with_open_controls(open_controls);
+        server::sensors::spawn_retention(&state);
+        server::serve(listener, state, async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!(error = %e, "cannot wait for ctrl-c");
+                std::future::pending::<()>().await;
+            }
+            tracing::info!("shutting down");
+        })
+        .await
+        .context("server failed")
+    });
+    sim.stop();
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+fn describe(source: &SceneSource) -> String {
+    match source {
+        SceneSource::Default => "the built-in default scene".into(),
+        SceneSource::Manifest(p) | SceneSource::Model(p) => p.display().to_string(),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Inspection<'a> {
+    file: String,
+    schema: &'a str,
+    bytes: u64,
+    entities: u64,
+    length_unit_to_metres: f64,
+    products: usize,
+    products_with_geometry: usize,
+    meshes: usize,
+    triangles: u64,
+    storeys: usize,
+    property_sets: usize,
+    bbox: [f64; 6],
+    diagnostics: usize,
+    diagnostics_by_kind: std::collections::BTreeMap<&'static str, usize>,
+    seconds: f64,
+}
+
+fn inspection(file: String, model: &Model, seconds: f64) -> Inspection<'_> {
+    let mut by_kind = std::collections::BTreeMap::new();
+    for d in &model.diagnostics {
+        *by_kind.entry(d.kind.key()).or_insert(0) += 1;
+    }
+    Inspection {
+        file,
+        schema: &model.source.schema,
+        bytes: model.source.bytes,
+        entities: model.source.entities,
+        length_unit_to_metres: model.source.length_unit_to_metres,
+        products: model.elements.len(),
+        products_with_geometry: model.elements_with_geometry(),
+        meshes: model.meshes.len(),
+        triangles: model.placed_triangles(),
+        storeys: model.storey_count(),
+        property_sets: model.property_set_count(),
+        bbox: model.bbox().to_array(),
+        diagnostics: model.diagnostics.len(),
+        diagnostics_by_kind: by_kind,
+        seconds,
+    }
+}
+
+fn inspect(file: &std::path::Path, json: bool, peer_json: bool) -> Result<()> {
+    let started = Instant::now();
+    let cpu_started = cpu_seconds();
+    let model = renewtwin_importers::import_file(file, &ImportConfig::default())
+        .with_context(|| format!("cannot import {}", file.display()))?;
+    let report = inspection(file.display().to_string(), &model, started.elapsed().as_secs_f64());
+    if peer_json {
+        let vertices: u64 = model
+            .elements
+            .iter()
+            .flat_map(|e| &e.placements)
+            .map(|p| model.meshes.get(p.mesh.0 as usize).map_or(0, |m| m.positions.len() as u64 / 3))
+            .sum();
+        let line = serde_json::json!({
+            "tool": "renewtwin",
+            "version": env!("CARGO_PKG_VERSION"),
+            "file": file.display().to_string(),
+            "bytes": model.source.bytes,
+            "schema": model.source.schema,
+            "parse_s": model.source.parse_seconds,
+            "geometry_s": model.source.geometry_seconds,
+            "total_s": model.source.parse_seconds + model.source.geometry_seconds,
+            "total_cpu_s": cpu_seconds() - cpu_started,
+            "meshes": report.products_with_geometry,
+            "geometries": model.elements.iter().map(|e| e.placements.len()).sum::<usize>(),
+            "unique_geometries": model.meshes.len(),
+            "unique_triangles": model.meshes.iter().map(|m| m.triangle_count() as u64).sum::<u64>(),
+            "triangles": report.triangles,
+            "vertices": vertices,
+            "entities": model.source.entities,
+            "log_errors": model.diagnostics.iter().filter(|d| d.severity >= renewtwin_importers::Severity::Warning).count(),
+            "peak_rss_mb": peak_rss_mb(),
+        });
+        println!("{line}");
+    } else if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_report(&report);
+        for d in model.diagnostics.iter().take(20) {
+            let at = d.step_id.map(|id| format!("#{id} ")).unwrap_or_default();
+            println!("  {:?} {}{}: {}", d.severity, at, d.class.as_deref().unwrap_or(""), d.message);
+        }
+        if model.diagnostics.len() > 20 {
+            println!("  … and {} more diagnostics (use --json for counts by kind)", model.diagnostics.len() - 20);
+        }
+    }
+    Ok(())
+}
+
+/// User + system CPU seconds of this process so far (0 where the platform does not say).
+fn cpu_seconds() -> f64 {
+    // /proc/self/stat fields 14 and 15 are utime and stime in clock ticks (usually 100 Hz).
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// Peak resident memory of this process in MiB (`VmHWM`), 0 where the platform does not say.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb / 1024.0)
+        })
+        .unwrap_or(0.0)
+}
+
+fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, json: bool) -> Result<()> {
+    use renewtwin_twin::renewal::indicators::Indicators;
+    use renewtwin_twin::renewal::plan::Plan;
+    use renewtwin_twin::renewal::timeline::timeline;
+
+    let bar = spinner(format!("loading {}", describe(&source)));
+    let cache = renewtwin_importers::Cache::from_env();
+    let loaded = LoadedScene::load(&source, None, &ImportConfig::default(), cache.as_ref()).context("cannot load the scene")?;
+    bar.finish_and_clear();
+    let manifest = &loaded.manifest;
+    let until_day = match until {
+        None => None,
+        Some(text) => {
+            let date = renewtwin_protocol::CivilDate::parse_iso(text)
+                .with_context(|| format!("--until {text:?} is not a date; write YYYY-MM-DD"))?;
+            Some((date.days_since_epoch() - manifest.start.days_since_epoch()) as i32)
+        }
+    };
+    let names: Vec<Option<String>> = match scenario {
+        Some("all") => std::iter::once(None).chain(manifest.scenarios.iter().map(|s| Some(s.name.clone()))).collect(),
+        Some(name) => vec![Some(name.to_owned())],
+        None => vec![None],
+    };
+    let analytics = Analytics::prepare(manifest, &loaded.model, None)?;
+    let mut runs = Vec::new();
+    for name in names {
+        let plan = if name.is_none() { loaded.plan.clone() } else { Plan::resolve(manifest, name.as_deref(), &loaded.model)? };
+        let indicators = Indicators::compute(manifest, &loaded.model, &plan);
+        let events = timeline(&plan, manifest.start, until_day);
+        runs.push((plan, indicators, events));
+    }
+    if json {
+        let scenarios: Vec<_> = runs
+            .iter()
+            .map(|(plan, indicators, events)| {
+                serde_json::json!({
+                    "scenario": indicators.scenario,
+                    "title": plan.scenario.as_deref().and_then(|n| manifest.scenario(n)).map(|s| s.title.clone()),
+                    "plan_end_day": plan.end,
+                    "timeline": events,
+                    "indicators": indicators,
+                    "analytics": analytics.scenario(plan, until_day),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "scene": manifest.name,
+            "start": manifest.start,
+            "until": until,
+            "elements": loaded.model.elements.len(),
+            "alerts": scenarios.iter().flat_map(|s| {
+                let name = s["scenario"].clone();
+                s["analytics"]["alerts"].as_array().cloned().unwrap_or_default().into_iter().map(move |mut a| {
+                    a["scenario"] = name.clone();
+                    a
+                })
+            }).collect::<Vec<_>>(),
+            "risk_warnings": analytics.risk_warnings(),
+            "scenarios": scenarios,
+        });
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(());
+    }
+    println!("{} — {} elements, day 0 = {}", manifest.name, loaded.model.elements.len(), manifest.start);
+    for (plan, ind, events) in &runs {
+        println!("\nscenario {}", ind.scenario);
+        for e in events {
+            let what: Vec<&str> = e.phases.iter().chain(&e.tasks).map(String::as_str).collect();
+            println!("  {} (day {:>4})  {}", e.date, e.day, what.join("; "));
+            println!("  {:<22}{:?}", "", e.states);
+        }
+        println!("  indicators:");
+        match (ind.duration_days, ind.completion_date) {
+            (Some(d), Some(date)) => println!("    duration             {d} days (complete {date})"),
+            _ => println!("    duration             blocked: a gate does not hold"),
+        }
+        println!("    cost                 {:.0} yuan", ind.cost_yuan);
+        println!("    households affected  {}", ind.households_affected);
+        println!("    noisy work           {} days", ind.noisy_work_days);
+        println!("    green area           {:.0} m²", ind.green_area_m2);
+        match ind.floor_area_ratio {
+            Some(far) => println!("    floor area ratio     {far:.2}"),
+            None => println!("    floor area ratio     unknown (the model gives no site area)"),
+        }
+        println!("    heritage kept        {}/{}", ind.heritage_kept, ind.heritage_elements);
+        for a in &ind.approvals {
+            println!("    approvals            {}: {} days serial, {} days parallel", a.project, a.serial_days, a.parallel_days);
+        }
+        for b in &ind.blocked {
+            println!("    blocked              {} {}: {}", b.project, b.phase, b.reason);
+        }
+        analytics.scenario(plan, until_day).write_text(&mut std::io::stdout().lock())?;
+    }
+    analytics::write_risk_warnings(&analytics.risk_warnings(), &mut std::io::stdout().lock())?;
+    Ok(())
+}
+
+fn print_report(r: &Inspection<'_>) {
+    println!("{}", r.file);
+    println!("  schema                 {}", r.schema);
+    println!("  size                   {} bytes, {} entities", r.bytes, r.entities);
+    println!("  products               {} ({} with geometry)", r.products, r.products_with_geometry);
+    println!("  meshes / triangles     {} / {}", r.meshes, r.triangles);
+    println!("  storeys                {}", r.storeys);
+    println!("  property sets          {}", r.property_sets);
+    println!(
+        "  bbox (m)               [{:.2}, {:.2}, {:.2}] – [{:.2}, {:.2}, {:.2}]",
+        r.bbox[0], r.bbox[1], r.bbox[2], r.bbox[3], r.bbox[4], r.bbox[5]
+    );
+    println!("  diagnostics            {} {:?}", r.diagnostics, r.diagnostics_by_kind);
+    println!("  seconds                {:.3}", r.seconds);
+}
+
+fn import(files: &[PathBuf], use_cache: bool) -> Result<()> {
+    use rayon::prelude::*;
+    let bar = indicatif::ProgressBar::new(files.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar.set_message(format!("importing {} files in parallel", files.len()));
+    let cache = if use_cache { renewtwin_importers::Cache::from_env() } else { None };
+    let config = ImportConfig::default();
+    // Several models load in parallel; each one's geometry also uses every core.
+    let results: Vec<(String, Result<String, String>)> = files
+        .par_iter()
+        .map(|file| {
+            let started = Instant::now();
+            let loaded = match &cache {
+                Some(cache) => renewtwin_importers::import_file_cached(file, &config, cache).map(|(m, status)| (m, Some(status))),
+                None => renewtwin_importers::import_file(file, &config).map(|m| (m, None)),
+            };
+            let line = loaded
+                .map(|(model, status)| {
+                    let r = inspection(file.display().to_string(), &model, started.elapsed().as_secs_f64());
+                    let cached = match status {
+                        Some(s) => format!(" cache {s:?}").to_lowercase(),
+                        None => String::new(),
+                    };
+                    format!(
+                        "{:>10} {:>8} products {:>8} with geometry {:>10} triangles {:>6} diagnostics {:>7.2}s{cached}",
+                        r.schema, r.products, r.products_with_geometry, r.triangles, r.diagnostics, r.seconds
+                    )
+                })
+                .map_err(|e| e.to_string());
+            bar.inc(1);
+            (file.display().to_string(), line)
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut failures = 0;
+    for (file, line) in results {
+        match line {
+            Ok(summary) => println!("{file:<50} {summary}"),
+            Err(e) => {
+                failures += 1;
+                println!("{file:<50} FAILED: {e}");
+            }
+        }
+    }
+    anyhow::ensure!(failures == 0, "{failures} of {} files could not be imported", files.len());
+    Ok(())
+}
+
+fn generate(buildings: u32, seed: u64, out: &std::path::Path) -> Result<()> {
+    anyhow::ensure!(buildings > 0, "--buildings must be at least 1");
+    let file = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let config = renewtwin_generator::DistrictConfig { buildings, seed, ..Default::default() };
+    let bar = spinner(format!("writing {buildings} buildings to {}", out.display()));
+    let summary = renewtwin_generator::write_district(&config, std::io::BufWriter::new(file))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    bar.finish_and_clear();
+    println!("wrote {}: {summary:?}", out.display());
+    Ok(())
+}

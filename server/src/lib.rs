@@ -1,0 +1,275 @@
+//! The HTTP and WebSocket server: the viewer at `/`, the API under `/api`, and the live twin
+//! on `/ws`. This is the only crate that knows HTTP: the twin and the civic domain return
+//! typed results and errors, and the modules here turn them into responses.
+//!
+//! - [`AppState`]: what every handler shares (scene, live state, plan, store, analytics
+//!   feeds, the civic domain, the viewer's caches);
+//! - [`civic`]: the consultation routes, their endpoint × role table and the [`civic::ApiError`]
+//!   mapping; [`openapi`] documents the table;
+//! - [`sensors`]: ingestion, series, alerts, the risk and population layers;
+//! - [`viewer_api`]: the viewer's panels, colour layers and `/api/states`;
+//! - [`ws`]: the per-connection WebSocket session (backpressure, resync, subscriptions).
+
+pub mod civic;
+pub mod endpoints;
+pub mod openapi;
+pub mod sensors;
+pub mod viewer_api;
+mod viewer_assets;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use axum::extract::ConnectInfo;
+use renewtwin_protocol::ClockCommand;
+
+use renewtwin_civic::{Consultation, ConsultationConfig};
+use renewtwin_store::Store;
+use renewtwin_twin::analytics::AnalyticsFeeds;
+use renewtwin_twin::live::LiveShared;
+use renewtwin_twin::renewal::control::PlanControl;
+use renewtwin_twin::wire::SceneStatic;
+
+/// Whether the browser viewer was compiled into this build.
+pub const VIEWER_BUILT: bool = viewer_assets::VIEWER_BUILT;
+
+/// Shared by every request handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The prepared static scene.
+    pub scene: Arc<SceneStatic>,
+    /// Live state and deltas.
+    pub live: Arc<LiveShared>,
+    /// Commands to the simulation clock.
+    pub clock: std::sync::mpsc::Sender<ClockCommand>,
+    /// The plan and its recorded governance events.
+    pub plan: Arc<PlanControl>,
+    /// The database of what people say and what sensors read.
+    pub store: Arc<Store>,
+    /// Whether clients on other hosts may control the clock (loopback clients always may).
+    pub open_controls: bool,
+    /// Sensors, alerts, risk and population layers (empty feeds serve no sensors).
+    pub analytics: AnalyticsFeeds,
+    /// The civic domain: settings, rate limits, the live consultation feed, over `store`.
+    pub civic: Arc<Consultation>,
+    /// Resolved plans and state answers of `/api/states` and the layers.
+    pub caches: Arc<viewer_api::ViewerCaches>,
+}
+
+impl AppState {
+    /// The state of a server of `scene` whose simulation publishes into `live`, takes clock
+    /// commands on `clock` and plays `plan`; the civic domain with its default settings over
+    /// `store`; controls for local clients only.
+    pub fn new(
+        scene: Arc<SceneStatic>,
+        live: Arc<LiveShared>,
+        clock: std::sync::mpsc::Sender<ClockCommand>,
+        plan: Arc<PlanControl>,
+        store: Arc<Store>,
+        analytics: AnalyticsFeeds,
+    ) -> Self {
+        let civic = Consultation::new(ConsultationConfig::default(), store.clone());
+        Self { scene, live, clock, plan, store, open_controls: false, analytics, civic, caches: Arc::default() }
+    }
+
+    /// Lets clients on other hosts control the clock and record events.
+    pub fn with_open_controls(mut self, open: bool) -> Self {
+        self.open_controls = open;
+        self
+    }
+
+    /// Whether a client at `peer` may send clock commands. Until accounts and roles exist,
+    /// only the machine's own users may, unless the operator opened the controls.
+    pub fn may_control(&self, peer: &SocketAddr) -> bool {
+        self.open_controls || peer.ip().is_loopback()
+    }
+}
+
+/// The router with every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/scene", get(scene))
+        .route("/ws", get(ws::upgrade))
+        .route("/api/clock", axum::routing::post(clock).layer(axum::extract::DefaultBodyLimit::max(4096)))
+        .route("/api/events", get(list_events).post(record_event).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
+        .merge(viewer_api::routes())
+        .merge(sensors::routes())
+        .route("/", get(index))
+        .route("/{*path}", get(asset))
+        .merge(civic::routes(&state))
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains connections.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    scene: String,
+    elements: usize,
+    day: i32,
+    date: String,
+    viewer_built: bool,
+}
+
+async fn health(State(state): State<AppState>) -> Json<Health> {
+    let (day, date) = state.live.day();
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        scene: state.scene.name.clone(),
+        elements: state.scene.elements.len(),
+        day,
+        date: date.to_string(),
+        viewer_built: VIEWER_BUILT,
+    })
+}
+
+#[derive(Serialize)]
+struct SceneJson<'a> {
+    name: &'a str,
+    bbox: [f64; 6],
+    plan_start: renewtwin_protocol::CivilDate,
+    plan_end: i32,
+    day: i32,
+    sim_date: renewtwin_protocol::CivilDate,
+    meshes: u32,
+    triangles: u64,
+    phases: Vec<renewtwin_protocol::PhaseInfo>,
+    elements: Vec<renewtwin_protocol::ElementInfo>,
+}
+
+async fn scene(State(state): State<AppState>) -> Response {
+    let snap = state.live.snapshot();
+    let elements = state
+        .scene
+        .elements
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.state = snap.states.get(e.id as usize).copied().unwrap_or(e.state);
+            e
+        })
+        .collect();
+    Json(SceneJson {
+        name: &state.scene.name,
+        bbox: state.scene.bbox,
+        plan_start: state.live.plan_start(),
+        plan_end: state.scene.plan_end,
+        day: snap.day,
+        sim_date: snap.date,
+        meshes: state.scene.mesh_count,
+        triangles: state.scene.triangle_count,
+        phases: snap.phases,
+        elements,
+    })
+    .into_response()
+}
+
+/// `POST /api/clock` with a [`ClockCommand`] as JSON: `"play"`, `"pause"`, `{"speed": 20}`,
+/// `{"seek": 120}`.
+async fn clock(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
+    if !state.may_control(&peer) {
+        return error(StatusCode::FORBIDDEN, "forbidden", "only local clients may control the clock (see serve --open-controls)");
+    }
+    let command: ClockCommand = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &format!("expected \"play\", \"pause\", {{\"speed\": N}} or {{\"seek\": DAY}}: {e}")),
+    };
+    if state.clock.send(command).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "simulation_stopped", "the simulation is not running");
+    }
+    (StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": command}))).into_response()
+}
+
+#[derive(Serialize)]
+struct EventJson {
+    day: i32,
+    date: renewtwin_protocol::CivilDate,
+    project: String,
+    kind: String,
+}
+
+fn event_json(e: &renewtwin_twin::manifest::EventSpec, start: renewtwin_protocol::CivilDate) -> EventJson {
+    EventJson {
+        day: e.day,
+        date: renewtwin_protocol::CivilDate::from_sim_day(start, renewtwin_protocol::SimDay(e.day)),
+        project: e.project.clone(),
+        kind: format!("{:?}", e.kind),
+    }
+}
+
+/// `GET /api/events`: the governance events recorded so far.
+async fn list_events(State(state): State<AppState>) -> Response {
+    let start = state.live.plan_start();
+    Json(state.plan.events().iter().map(|e| event_json(e, start)).collect::<Vec<_>>()).into_response()
+}
+
+/// `POST /api/events`: record a governance event (a consultation outcome, an approval, the
+/// O&M owner or the funding); the plan is re-resolved and the simulation follows it.
+async fn record_event(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
+    use renewtwin_twin::renewal::control::{EventError, EventRequest};
+    if !state.may_control(&peer) {
+        return error(StatusCode::FORBIDDEN, "forbidden", "only local clients may record events (see serve --open-controls)");
+    }
+    let request: EventRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
+    };
+    let plan = state.plan.clone();
+    match tokio::task::spawn_blocking(move || plan.record(request)).await {
+        Ok(Ok(event)) => (StatusCode::CREATED, Json(event_json(&event, state.live.plan_start()))).into_response(),
+        Ok(Err(EventError::Invalid(m))) => error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", &m),
+        Ok(Err(EventError::Plan(e))) => error(StatusCode::UNPROCESSABLE_ENTITY, "plan_rejected", &e.to_string()),
+        Ok(Err(EventError::Stopped)) | Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "simulation_stopped", "the simulation is not running"),
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(serde_json::json!({"error": code, "message": message}))).into_response()
+}
+
+async fn index() -> Response {
+    asset_response("index.html")
+}
+
+async fn asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+    asset_response(&path)
+}
+
+fn asset_response(path: &str) -> Response {
+    match viewer_assets::asset(path) {
+        Some((content_type, body)) => {
+            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "not_found", &format!("no file {path:?}")),
+    }
+}

@@ -1,0 +1,236 @@
+//! The HTTP face of the analytics: sensor ingestion and queries, alerts, and the risk and
+//! population layers.
+//!
+//! - `POST /api/sensors/readings` `{"readings": [{"sensor", "t", "value", "max"?}]}`: local or
+//!   authorised clients only; at most `sensors.max_batch` readings and 1 MiB; answers with
+//!   what was accepted, duplicated and rejected (with reasons) and the alerts raised.
+//! - `GET /api/sensors`: every sensor with its latest stored reading.
+//! - `GET /api/sensors/{id}/series?from&to&step`: buckets of `step` seconds (default 3600;
+//!   at most 10,000 buckets) with mean, max and count; `from`/`to` are Unix seconds or
+//!   `YYYY-MM-DD` (default: the last 7 days before the newest reading).
+//! - `GET /api/alerts?from&to&limit`: stored alerts with their evidence, newest first.
+//! - `GET /api/risk`, `GET /api/population`: the current layers.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use renewtwin_store::Store;
+use renewtwin_twin::sensors::config::kind_range;
+use renewtwin_twin::sensors::hub::SensorHub;
+use renewtwin_twin::sensors::ingest::{Batch, IncomingReading, IngestError, IngestReport, ingest};
+use renewtwin_twin::sensors::log::SensorLog;
+use renewtwin_twin::sensors::rules::Alert;
+
+use super::AppState;
+
+/// Largest ingestion body.
+const MAX_BODY: usize = 1024 * 1024;
+/// Most buckets one series query returns.
+const MAX_BUCKETS: i64 = 10_000;
+
+/// The analytics routes, to merge into the server's router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/sensors/readings", post(post_readings).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)))
+        .route("/api/sensors", get(list_sensors))
+        .route("/api/sensors/{id}/series", get(get_series))
+        .route("/api/alerts", get(list_alerts))
+        .route("/api/risk", get(risk_layer))
+        .route("/api/population", get(population_layer))
+}
+
+/// The latest risk layer (`null` before the first assessment).
+async fn risk_layer(State(state): State<AppState>) -> Response {
+    Json(state.analytics.risk.0.get()).into_response()
+}
+
+/// The population layer `{"model", "today"}` (`null` before the first update), serialised
+/// from the shared parts without copying them.
+async fn population_layer(State(state): State<AppState>) -> Response {
+    #[derive(serde::Serialize)]
+    struct Layer<T, U> {
+        model: T,
+        today: U,
+    }
+    let feed = &state.analytics.population;
+    match feed.model.get() {
+        None => Json(serde_json::Value::Null).into_response(),
+        Some(model) => Json(Layer { model, today: feed.today.get() }).into_response(),
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(serde_json::json!({"error": code, "message": message}))).into_response()
+}
+
+/// Wall-clock Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+async fn post_readings(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: axum::body::Bytes) -> Response {
+    if !state.may_control(&peer) {
+        return error(StatusCode::FORBIDDEN, "forbidden", "only local or authorised clients may send readings (see serve --open-controls)");
+    }
+    let batch: Batch = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &format!("expected {{\"readings\": [{{\"sensor\", \"t\", \"value\"}}]}}: {e}")),
+    };
+    match ingest_batch(state.analytics.sensors.clone(), state.store.clone(), batch.readings).await {
+        Ok(Ok(report)) => Json(report).into_response(),
+        Ok(Err(e @ IngestError::TooMany { .. })) => error(StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", &e.to_string()),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", &e.to_string()),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "ingestion failed"),
+    }
+}
+
+/// Validates, stores and checks `readings` on a blocking thread; the alerts they raise are
+/// streamed. The one ingestion path of `POST /api/sensors/readings` and the WebSocket.
+async fn ingest_batch(hub: std::sync::Arc<SensorHub>, store: std::sync::Arc<Store>, readings: Vec<IncomingReading>) -> Result<Result<IngestReport, IngestError>, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(move || {
+        let report = ingest(hub.setup(), &*store, &readings, now(), hub.plan().as_deref());
+        if let Ok(r) = &report {
+            hub.announce(&r.alerts);
+        }
+        report
+    })
+    .await
+}
+
+async fn list_sensors(State(state): State<AppState>) -> Response {
+    let hub = state.analytics.sensors.clone();
+    let store = state.store.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, String> {
+        let mut out = Vec::new();
+        for s in &hub.setup().sensors {
+            let latest = store.latest(&s.id).map_err(|e| e.to_string())?;
+            let unit = kind_range(&hub.setup().config, &s.kind).map(|(u, _, _)| u);
+            out.push(serde_json::json!({"sensor": s, "unit": unit, "latest": latest}));
+        }
+        Ok(serde_json::json!({"limits": hub.setup().config.limits, "sensors": out}))
+    })
+    .await;
+    match result {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(m)) => error(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", &m),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "query failed"),
+    }
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// A time as Unix seconds or a `YYYY-MM-DD` date (its UTC midnight).
+fn parse_time(text: &str) -> Option<i64> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .or_else(|| renewtwin_protocol::CivilDate::parse_iso(text.trim()).map(|d| d.days_since_epoch() * 86_400))
+}
+
+fn range(q: &RangeQuery, default_to: i64, default_span: i64) -> Result<(i64, i64), String> {
+    let to = match &q.to {
+        Some(t) => parse_time(t).ok_or_else(|| format!("to={t:?} is not Unix seconds or YYYY-MM-DD"))?,
+        None => default_to,
+    };
+    let from = match &q.from {
+        Some(f) => parse_time(f).ok_or_else(|| format!("from={f:?} is not Unix seconds or YYYY-MM-DD"))?,
+        None => to.saturating_sub(default_span),
+    };
+    if from >= to {
+        return Err("from must be before to".into());
+    }
+    Ok((from, to))
+}
+
+async fn get_series(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<RangeQuery>) -> Response {
+    if !state.analytics.sensors.setup().sensors.iter().any(|s| s.id == id) {
+        return error(StatusCode::NOT_FOUND, "unknown_sensor", &format!("no sensor {id:?}; GET /api/sensors lists them"));
+    }
+    let step = q.step.unwrap_or(3600);
+    if step < 1 {
+        return error(StatusCode::BAD_REQUEST, "bad_request", "step is a positive number of seconds");
+    }
+    let store = state.store.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<Response, String> {
+        let newest = store.latest(&id).map_err(|e| e.to_string())?.map_or_else(now, |r| r.t + 1);
+        let (from, to) = match range(&q, newest, 7 * 86_400) {
+            Ok(r) => r,
+            Err(m) => return Ok(error(StatusCode::BAD_REQUEST, "bad_request", &m)),
+        };
+        if (to - from) / step > MAX_BUCKETS {
+            return Ok(error(StatusCode::BAD_REQUEST, "too_many_buckets", &format!("at most {MAX_BUCKETS} buckets; raise step or narrow the range")));
+        }
+        let buckets = store.series(&id, from, to, step).map_err(|e| e.to_string())?;
+        Ok(Json(serde_json::json!({"sensor": id, "from": from, "to": to, "step": step, "buckets": buckets})).into_response())
+    })
+    .await;
+    match result {
+        Ok(Ok(r)) => r,
+        Ok(Err(m)) => error(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", &m),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "query failed"),
+    }
+}
+
+async fn list_alerts(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> Response {
+    let (from, to) = match range(&q, i64::MAX, i64::MAX) {
+        Ok(r) => r,
+        Err(m) => return error(StatusCode::BAD_REQUEST, "bad_request", &m),
+    };
+    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
+    let store = state.store.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<Vec<Alert>, String> { store.alerts(from, to, limit).map_err(|e| e.to_string()) })
+    .await;
+    match result {
+        Ok(Ok(alerts)) => Json(serde_json::json!({"alerts": alerts})).into_response(),
+        Ok(Err(m)) => error(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", &m),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "query failed"),
+    }
+}
+
+/// Applies the retention once an hour, for as long as the runtime runs.
+pub fn spawn_retention(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let hub = state.analytics.sensors.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let hub = hub.clone();
+            let sim_now = hub.today().day.map(|d| hub.setup().hour_t(d, 0));
+            match tokio::task::spawn_blocking(move || hub.apply_retention(now(), sim_now)).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(deleted = n, "sensor readings past retention deleted"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "sensor retention failed"),
+                Err(_) => tracing::error!("sensor retention task failed"),
+            }
+        }
+    })
+}
+
+/// Ingests readings sent over the WebSocket ([`renewtwin_protocol::ClientMsg::SensorReadings`]);
+/// the answer is a [`ServerMsg::SensorAck`] or an error.
+pub async fn ingest_wire(state: &AppState, readings: Vec<renewtwin_protocol::SensorReading>) -> renewtwin_protocol::ServerMsg {
+    use renewtwin_protocol::ServerMsg;
+    let batch: Vec<IncomingReading> =
+        readings.into_iter().map(|r| IncomingReading { sensor: r.sensor, t: r.t, value: r.value, max: r.max }).collect();
+    let result = ingest_batch(state.analytics.sensors.clone(), state.store.clone(), batch).await;
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    match result {
+        Ok(Ok(r)) => ServerMsg::SensorAck { accepted: count(r.accepted), duplicates: count(r.duplicates), rejected: count(r.rejected.len()) },
+        Ok(Err(e @ IngestError::TooMany { .. })) => ServerMsg::Error { code: "batch_too_large".into(), message: e.to_string() },
+        Ok(Err(e)) => ServerMsg::Error { code: "store_failed".into(), message: e.to_string() },
+        Err(_) => ServerMsg::Error { code: "internal".into(), message: "ingestion failed".into() },
+    }
+}

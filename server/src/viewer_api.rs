@@ -1,0 +1,468 @@
+//! What the viewer asks for beyond the live stream: element details for the inspect panel, the
+//! spatial tree, viewpoints with their tour captions, scenarios, and the state of every element
+//! on any day of any scenario (for the timeline slider and for comparing scenarios).
+//!
+//! The state on a day is a pure function of the plan ([`ElementSchedule::state_on`]), so a
+//! client can seek its own timeline without moving the shared clock. Plans are resolved from the
+//! manifest with every event recorded so far, per request, off the async threads.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /api/states?day=N[&scenario=NAME]` | one byte per element: its state's index in [`LifecycleState::ALL`] |
+//! | `GET /api/viewer/element/{id}` | class, name, storey, building, property sets, tasks, state |
+//! | `GET /api/viewer/tree` | the spatial tree and the elements each node holds |
+//! | `GET /api/viewer/viewpoints` | the scene's `[[viewpoints]]` |
+//! | `GET /api/viewer/scenarios` | the scenarios and which one the server plays |
+//! | `GET /api/viewer/layer?name=phase\|risk\|noise&day=N[&scenario=NAME]` | a category per element and its legend |
+//!
+//! `scenario` is a scenario name, `base` for the base plan, or absent for the plan the server
+//! plays.
+//!
+//! Resolving a plan walks every task over every element, which for a large scene costs far more
+//! than answering from it, and the timeline asks again on every slider step: resolved plans are
+//! cached per server, scenario and number of recorded events (events are only ever appended, so
+//! the count names the version), and `/api/states` answers per plan and day, both in small
+//! bounded caches ([`PlanCache`]).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use renewtwin_importers::{Model, SpatialKind};
+use renewtwin_protocol::{CivilDate, LifecycleState, PhaseKind, SimDay};
+use serde::{Deserialize, Serialize};
+
+use renewtwin_twin::layers::{self, LayerName};
+use renewtwin_twin::manifest::Manifest;
+use renewtwin_twin::renewal::ElementSchedule;
+use renewtwin_twin::renewal::plan::{Plan, selects};
+
+use super::{AppState, error};
+/// Resolved plans kept (scenarios × event versions × servers in one process). A plan holds a
+/// schedule per element (tens of bytes each), so a few plans of a million-element scene are
+/// already hundreds of MiB: keep few.
+const PLANS_KEPT: usize = 4;
+/// `/api/states` answers kept (plans × days), one byte per element each.
+const STATES_KEPT: usize = 64;
+
+/// Which plan of this server: the scenario, and how many events were recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PlanKey {
+    scenario: Option<String>,
+    events: usize,
+}
+
+/// The state bytes of one plan on one day.
+type StatesEntry = ((PlanKey, i32), Arc<Vec<u8>>);
+
+/// Small caches of resolved plans and of state bytes, oldest dropped first.
+#[derive(Debug, Default)]
+struct PlanCache {
+    plans: VecDeque<(PlanKey, Arc<Plan>)>,
+    states: VecDeque<StatesEntry>,
+}
+
+impl PlanCache {
+    fn plan(&mut self, key: &PlanKey) -> Option<Arc<Plan>> {
+        self.plans.iter().find(|(k, _)| k == key).map(|(_, p)| p.clone())
+    }
+
+    fn keep_plan(&mut self, key: PlanKey, plan: Arc<Plan>) {
+        if self.plans.iter().any(|(k, _)| *k == key) {
+            return;
+        }
+        if self.plans.len() >= PLANS_KEPT {
+            self.plans.pop_front();
+        }
+        self.plans.push_back((key, plan));
+    }
+
+    fn states(&mut self, key: &PlanKey, day: i32) -> Option<Arc<Vec<u8>>> {
+        self.states.iter().find(|((k, d), _)| k == key && *d == day).map(|(_, b)| b.clone())
+    }
+
+    fn keep_states(&mut self, key: PlanKey, day: i32, bytes: Arc<Vec<u8>>) {
+        if self.states.len() >= STATES_KEPT {
+            self.states.pop_front();
+        }
+        self.states.push_back(((key, day), bytes));
+    }
+}
+
+/// The viewer's caches of one server, owned by its [`AppState`].
+#[derive(Debug, Default)]
+pub struct ViewerCaches(Mutex<PlanCache>);
+
+impl ViewerCaches {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PlanCache> {
+        // A panic while holding the lock leaves a cache that is still consistent.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The routes of this module, merged into the server's router.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/states", get(states))
+        .route("/api/viewer/element/{id}", get(element))
+        .route("/api/viewer/tree", get(tree))
+        .route("/api/viewer/viewpoints", get(viewpoints))
+        .route("/api/viewer/scenarios", get(scenarios))
+        .route("/api/viewer/layer", get(layer))
+}
+
+/// `?day=N&scenario=NAME`.
+#[derive(Debug, Deserialize)]
+struct DayQuery {
+    day: Option<i32>,
+    scenario: Option<String>,
+    name: Option<String>,
+}
+
+/// Why a plan could not be produced for a request.
+#[derive(Debug, thiserror::Error)]
+enum ViewerApiError {
+    #[error("no scenario {0:?}; see /api/viewer/scenarios")]
+    UnknownScenario(String),
+    #[error("the plan cannot be resolved")]
+    Plan(#[source] renewtwin_twin::renewal::plan::PlanError),
+    #[error("the simulation is not running")]
+    Stopped,
+}
+
+impl IntoResponse for ViewerApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Self::UnknownScenario(_) => (StatusCode::NOT_FOUND, "unknown_scenario"),
+            Self::Plan(_) => (StatusCode::UNPROCESSABLE_ENTITY, "plan_rejected"),
+            Self::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "simulation_stopped"),
+        };
+        let message = match &self {
+            Self::Plan(e) => format!("{self}: {e}"),
+            _ => self.to_string(),
+        };
+        error(status, code, &message)
+    }
+}
+
+/// What [`resolve`] gives: the manifest, the model, the plan and its cache key.
+type Resolved = (Manifest, Arc<Model>, Arc<Plan>, PlanKey);
+
+/// The manifest (with recorded events), the model, the plan of `scenario` (resolved on a
+/// blocking thread, or from the cache) and its cache key.
+async fn resolve(state: &AppState, scenario: Option<String>) -> Result<Resolved, ViewerApiError> {
+    let control = state.plan.clone();
+    let caches = state.caches.clone();
+    tokio::task::spawn_blocking(move || {
+        let manifest = control.manifest().ok_or(ViewerApiError::Stopped)?;
+        let name = match scenario.as_deref() {
+            None => control.scenario().map(str::to_owned),
+            Some("" | "base") => None,
+            Some(name) => {
+                if manifest.scenario(name).is_none() {
+                    return Err(ViewerApiError::UnknownScenario(name.to_owned()));
+                }
+                Some(name.to_owned())
+            }
+        };
+        let model = control.model().clone();
+        let key = PlanKey { scenario: name.clone(), events: manifest.events.len() };
+        if let Some(plan) = caches.lock().plan(&key) {
+            return Ok((manifest, model, plan, key));
+        }
+        let plan = Arc::new(Plan::resolve(&manifest, name.as_deref(), &model).map_err(ViewerApiError::Plan)?);
+        caches.lock().keep_plan(key.clone(), plan.clone());
+        Ok((manifest, model, plan, key))
+    })
+    .await
+    .map_err(|_| ViewerApiError::Stopped)?
+}
+
+/// The day asked for, else the live day.
+fn day_of(state: &AppState, query: &DayQuery) -> i32 {
+    query.day.unwrap_or_else(|| state.live.day().0)
+}
+
+/// The index of `state` in [`LifecycleState::ALL`].
+fn state_byte(state: LifecycleState) -> u8 {
+    LifecycleState::ALL.iter().position(|s| *s == state).unwrap_or(0) as u8
+}
+
+/// `GET /api/states?day=N&scenario=NAME`: one byte per element.
+async fn states(State(state): State<AppState>, Query(query): Query<DayQuery>) -> Response {
+    let day = day_of(&state, &query);
+    match resolve(&state, query.scenario).await {
+        Ok((_, _, plan, key)) => {
+            let cached = state.caches.lock().states(&key, day);
+            let bytes = cached.unwrap_or_else(|| {
+                let bytes = Arc::new(states_on(&plan, day));
+                state.caches.lock().keep_states(key, day, bytes.clone());
+                bytes
+            });
+            ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, "no-cache")], bytes.to_vec()).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// One byte per element: its state on `day` under `plan`.
+fn states_on(plan: &Plan, day: i32) -> Vec<u8> {
+    plan.schedules.iter().map(|s| state_byte(s.state_on(day))).collect()
+}
+
+#[derive(Serialize)]
+struct TaskJson {
+    id: String,
+    name: String,
+    project: String,
+    phase: PhaseKind,
+    action: &'static str,
+    /// The element's own window (per-building tasks split the task's window).
+    start: Option<i32>,
+    end: Option<i32>,
+    start_date: Option<CivilDate>,
+    end_date: Option<CivilDate>,
+}
+
+#[derive(Serialize)]
+struct ElementJson<'a> {
+    id: u32,
+    global_id: &'a str,
+    class: &'a str,
+    name: Option<&'a str>,
+    type_name: Option<&'a str>,
+    storey: Option<&'a str>,
+    building: Option<&'a str>,
+    materials: &'a [String],
+    property_sets: &'a [renewtwin_importers::PropertySet],
+    state: LifecycleState,
+    tasks: Vec<TaskJson>,
+}
+
+/// `GET /api/viewer/element/{id}`.
+async fn element(State(state): State<AppState>, Path(id): Path<u32>) -> Response {
+    let (manifest, model, plan, _) = match resolve(&state, None).await {
+        Ok(resolved) => resolved,
+        Err(e) => return e.into_response(),
+    };
+    let Some(e) = model.elements.get(id as usize) else {
+        return error(StatusCode::NOT_FOUND, "not_found", &format!("no element {id}; the scene has {}", model.elements.len()));
+    };
+    let day = state.live.day().0;
+    let start = manifest.start;
+    let date = |d: i32| (d != renewtwin_twin::renewal::plan::NEVER).then(|| CivilDate::from_sim_day(start, SimDay(d)));
+    let schedule = plan.schedules.get(id as usize).cloned().unwrap_or_default();
+    let tasks = element_tasks(&manifest, &model, &plan, id as usize, &schedule)
+        .into_iter()
+        .map(|(project, task, window)| TaskJson {
+            id: task.id.clone(),
+            name: task.name.clone(),
+            project: manifest.projects[project].name.clone(),
+            phase: task.phase,
+            action: task.action.key(),
+            start: window.map(|w| w.0).filter(|d| *d != renewtwin_twin::renewal::plan::NEVER),
+            end: window.map(|w| w.1).filter(|d| *d != renewtwin_twin::renewal::plan::NEVER),
+            start_date: window.and_then(|w| date(w.0)),
+            end_date: window.and_then(|w| date(w.1)),
+        })
+        .collect();
+    let node_name = |i: Option<usize>| i.and_then(|i| model.spatial.get(i)).and_then(|n| n.name.as_deref());
+    let building = e.container.and_then(|c| ancestor_of_kind(&model, c, SpatialKind::Building));
+    Json(ElementJson {
+        id,
+        global_id: &e.global_id,
+        class: &e.class,
+        name: e.name.as_deref(),
+        type_name: e.type_name.as_deref(),
+        storey: node_name(e.container),
+        building: node_name(building),
+        materials: &e.materials,
+        property_sets: &e.property_sets,
+        state: schedule.state_on(day),
+        tasks,
+    })
+    .into_response()
+}
+
+/// A task of element `index`: its project, the task, and the element's own window.
+type ElementTask<'m> = (usize, &'m renewtwin_twin::manifest::TaskSpec, Option<(i32, i32)>);
+
+/// The tasks of `plan` that select element `index`, each with the element's own window taken
+/// from its schedule (steps are matched to tasks in start order by action).
+fn element_tasks<'m>(
+    manifest: &'m Manifest,
+    model: &Model,
+    plan: &Plan,
+    index: usize,
+    schedule: &ElementSchedule,
+) -> Vec<ElementTask<'m>> {
+    let scenario = plan.scenario.as_deref().and_then(|s| manifest.scenario(s));
+    let mut used = vec![false; schedule.0.len()];
+    let mut out = Vec::new();
+    let mut selected: Vec<_> = manifest.tasks_for(scenario).into_iter().filter(|(_, t)| selects(&t.select, model, index)).collect();
+    let start_of = |id: &str| plan.tasks.iter().find(|w| w.id == id).and_then(|w| w.start).unwrap_or(i32::MAX);
+    selected.sort_by_key(|(_, t)| start_of(&t.id));
+    for (project, task) in selected {
+        let window = schedule.0.iter().enumerate().find(|(i, s)| !used[*i] && s.action == task.action).map(|(i, s)| {
+            used[i] = true;
+            (s.start, s.end)
+        });
+        out.push((project, task, window));
+    }
+    out
+}
+
+/// The nearest node of `kind` at or above spatial node `node`.
+fn ancestor_of_kind(model: &Model, mut node: usize, kind: SpatialKind) -> Option<usize> {
+    for _ in 0..model.spatial.len() {
+        let n = model.spatial.get(node)?;
+        if n.kind == kind {
+            return Some(node);
+        }
+        node = n.parent?;
+    }
+    None
+}
+
+#[derive(Serialize)]
+struct TreeNode<'a> {
+    id: usize,
+    parent: Option<usize>,
+    kind: &'static str,
+    class: &'a str,
+    name: Option<&'a str>,
+    global_id: &'a str,
+    /// Elements contained directly in this node.
+    elements: Vec<u32>,
+}
+
+fn kind_key(kind: SpatialKind) -> &'static str {
+    match kind {
+        SpatialKind::Project => "project",
+        SpatialKind::Site => "site",
+        SpatialKind::Building => "building",
+        SpatialKind::Storey => "storey",
+        SpatialKind::Space => "space",
+        SpatialKind::Other => "other",
+    }
+}
+
+/// `GET /api/viewer/tree`: every spatial node with its parent and the elements it holds
+/// directly; elements without a container are listed under `unplaced`.
+async fn tree(State(state): State<AppState>) -> Response {
+    let model = state.plan.model().clone();
+    let mut held: Vec<Vec<u32>> = vec![Vec::new(); model.spatial.len()];
+    let mut unplaced = Vec::new();
+    for (i, e) in model.elements.iter().enumerate() {
+        match e.container.and_then(|c| held.get_mut(c)) {
+            Some(list) => list.push(i as u32),
+            None => unplaced.push(i as u32),
+        }
+    }
+    let nodes: Vec<TreeNode<'_>> = model
+        .spatial
+        .iter()
+        .zip(held)
+        .enumerate()
+        .map(|(id, (n, elements))| TreeNode {
+            id,
+            parent: n.parent,
+            kind: kind_key(n.kind),
+            class: &n.class,
+            name: n.name.as_deref(),
+            global_id: &n.global_id,
+            elements,
+        })
+        .collect();
+    Json(serde_json::json!({ "nodes": nodes, "unplaced": unplaced })).into_response()
+}
+
+/// `GET /api/viewer/viewpoints`.
+async fn viewpoints(State(state): State<AppState>) -> Response {
+    match state.plan.manifest() {
+        Some(m) => Json(m.viewpoints).into_response(),
+        None => ViewerApiError::Stopped.into_response(),
+    }
+}
+
+/// `GET /api/viewer/scenarios`.
+async fn scenarios(State(state): State<AppState>) -> Response {
+    let Some(m) = state.plan.manifest() else { return ViewerApiError::Stopped.into_response() };
+    let list: Vec<_> = m.scenarios.iter().map(|s| serde_json::json!({ "name": s.name, "title": s.title })).collect();
+    Json(serde_json::json!({
+        "playing": state.plan.scenario(),
+        "plan_start": m.start,
+        "plan_end": state.scene.plan_end,
+        "scenarios": list,
+    }))
+    .into_response()
+}
+
+/// `GET /api/viewer/layer?name=phase|risk|noise&day=N&scenario=NAME`: a colour layer of
+/// [`renewtwin_twin::layers`].
+async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> Response {
+    let day = day_of(&state, &query);
+    let name = query.name.clone().unwrap_or_default();
+    let Some(name) = LayerName::from_key(&name) else {
+        return error(StatusCode::NOT_FOUND, "unknown_layer", &format!("no layer {name:?}; layers are phase, risk and noise"));
+    };
+    let (manifest, model, plan, _) = match resolve(&state, query.scenario).await {
+        Ok(resolved) => resolved,
+        Err(e) => return e.into_response(),
+    };
+    let layer = match name {
+        LayerName::Phase => layers::phase_layer(&manifest, &model, &plan, day),
+        LayerName::Risk => layers::risk_layer(&model, day),
+        LayerName::Noise => {
+            let homes = state.analytics.population.model.get().map(|m| m.homes.clone()).unwrap_or_default();
+            layers::noise_layer(state.analytics.sensors.setup(), &homes, &plan, day, model.elements.len())
+        }
+    };
+    Json(layer).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_cache_answers_the_same_plan_until_an_event_is_recorded_and_stays_bounded() {
+        let key = |events| PlanKey { scenario: None, events };
+        let mut cache = PlanCache::default();
+        let plan = Arc::new(Plan::default());
+        assert!(cache.plan(&key(0)).is_none());
+        cache.keep_plan(key(0), plan.clone());
+        assert!(Arc::ptr_eq(&cache.plan(&key(0)).expect("cached"), &plan));
+        assert!(cache.plan(&key(1)).is_none(), "a recorded event makes a new plan");
+        for events in 1..=PLANS_KEPT + 3 {
+            cache.keep_plan(key(events), Arc::new(Plan::default()));
+        }
+        assert_eq!(cache.plans.len(), PLANS_KEPT);
+        assert!(cache.plan(&key(0)).is_none(), "the oldest plan was dropped");
+        for day in 0..STATES_KEPT as i32 + 5 {
+            cache.keep_states(key(1), day, Arc::new(vec![day as u8]));
+        }
+        assert_eq!(cache.states.len(), STATES_KEPT);
+        assert_eq!(*cache.states(&key(1), STATES_KEPT as i32).expect("recent day"), vec![STATES_KEPT as u8]);
+    }
+
+    #[test]
+    fn two_servers_in_one_process_keep_separate_caches() {
+        let (a, b) = (ViewerCaches::default(), ViewerCaches::default());
+        let key = PlanKey { scenario: None, events: 0 };
+        a.lock().keep_plan(key.clone(), Arc::new(Plan::default()));
+        assert!(a.lock().plan(&key).is_some());
+        assert!(b.lock().plan(&key).is_none());
+    }
+
+    #[test]
+    fn state_bytes_follow_the_protocol_order() {
+        for (i, s) in LifecycleState::ALL.iter().enumerate() {
+            assert_eq!(usize::from(state_byte(*s)), i);
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! The public consultation API end to end over real TCP: the endpoint × role matrix (every
+//! refusal included), a resident's path (sign up, comment, vote, report), the privacy classes at
+//! the API and on the live WebSocket, moderation, BCF round trips, indicators, and the outcome
+//! that opens the phase gate.
+
+mod common;
+
+use common::Running;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use renewtwin_twin::scene::SceneSource;
+use renewtwin_importers::ImportConfig;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn start() -> Running {
+    common::start(renewtwin_twin::renewal::LoadedScene::load(&SceneSource::Default, None, &ImportConfig::default(), None).expect("the default scene loads"), 0.0).await
+}
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+async fn call(addr: std::net::SocketAddr, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
+    // A request refused before its body is read may see the connection reset under the reply
+    // (the server closes with unread bytes); try again then.
+    for _ in 0..4 {
+        if let Some(reply) = try_call(addr, method, path, token, body).await {
+            return reply;
+        }
+    }
+    panic!("{method} {path}: the connection was reset four times");
+}
+
+async fn try_call(addr: std::net::SocketAddr, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Option<Reply> {
+    let body = if method == "GET" || method == "DELETE" { &[][..] } else { body };
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.ok()?;
+    stream.write_all(body).await.ok()?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut response)).await.expect("in time").ok()?;
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let headers = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = headers.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
+    let mut body = response[split + 4..].to_vec();
+    if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Some(Reply { status, headers, body })
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..line_end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[line_end + 2..line_end + 2 + size]);
+        b = &b[line_end + 4 + size..];
+    }
+    out
+}
+
+async fn post(addr: std::net::SocketAddr, path: &str, token: Option<&str>, body: Value) -> Reply {
+    call(addr, "POST", path, token, body.to_string().as_bytes()).await
+}
+
+/// Accounts of every role on a running server.
+struct People {
+    government: String,
+    professional: String,
+    resident: String,
+    neighbour: String,
+}
+
+async fn people(addr: std::net::SocketAddr) -> People {
+    let gov = post(addr, "/api/auth/bootstrap", None, json!({"username": "gov", "password": "district office 1", "display_name": "街道办 Li"})).await;
+    assert_eq!(gov.status, 201, "{}", String::from_utf8_lossy(&gov.body));
+    let government = gov.json()["token"].as_str().expect("token").to_owned();
+    let sign = async |invitation: Value, username: &str, name: &str| {
+        let code = post(addr, "/api/invitations", Some(&government), invitation).await;
+        assert_eq!(code.status, 201, "{}", String::from_utf8_lossy(&code.body));
+        let code = code.json()["code"].as_str().expect("code").to_owned();
+        let r = post(
+            addr,
+            "/api/auth/signup",
+            None,
+            json!({"invitation": code, "username": username, "password": "long enough pw", "display_name": name, "phone": "13800000000"}),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["token"].as_str().expect("token").to_owned()
+    };
+    let professional = sign(json!({"role": "professional", "organisation": "市设计院"}), "designer", "Zhao Design").await;
+    let resident = sign(json!({"role": "resident", "household": "B1-1-101", "building": "B1"}), "fang", "王芳").await;
+    let neighbour = sign(json!({"role": "resident", "household": "B1-1-102", "building": "B1"}), "ming", "张明").await;
+    People { government, professional, resident, neighbour }
+}
+
+async fn element(addr: std::net::SocketAddr) -> String {
+    let scene = call(addr, "GET", "/api/scene", None, b"").await.json();
+    scene["elements"][0]["global_id"].as_str().expect("an element").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_allows_exactly_its_roles() {
+    let server = start().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    let doc = call(addr, "GET", "/api/openapi.json", None, b"").await.json();
+    let paths = doc["paths"].as_object().expect("paths").clone();
+    assert!(paths.len() >= 30, "the document lists the routes");
+    let roles: [(&str, Option<&str>); 4] =
+        [("government", Some(&p.government)), ("professional", Some(&p.professional)), ("resident", Some(&p.resident)), ("public", None)];
+    let mut matrix = String::from("| endpoint | government | professional | resident | public |\n|---|---|---|---|---|\n");
+    let mut checked = 0;
+    for (path, ops) in &paths {
+        for (method, op) in ops.as_object().expect("operations") {
+            let allowed: Vec<&str> = op["x-roles"].as_array().expect("x-roles").iter().filter_map(Value::as_str).collect();
+            let concrete = path.replace("{id}", "999999").replace("{project}", "lifts").replace("{target}", "comment");
+            let mut row = format!("| {} {path} |", method.to_uppercase());
+            for (role, token) in &roles {
+                // Logging out would end the session the rest of the matrix uses.
+                if path == "/api/auth/logout" && token.is_some() {
+                    row.push_str(" allowed |");
+                    continue;
+                }
+                let r = call(addr, &method.to_uppercase(), &concrete, *token, b"{}").await;
+                let refused = r.status == 401 || r.status == 403;
+                if allowed.contains(role) {
+                    let bootstrap_refusal = path == "/api/auth/bootstrap" && r.status == 403;
+                    assert!(!refused || bootstrap_refusal, "{method} {path} refused an allowed {role}: {}", String::from_utf8_lossy(&r.body));
+                    row.push_str(" allowed |");
+                } else {
+                    let expected = if token.is_some() { 403 } else { 401 };
+                    assert_eq!(r.status, expected, "{method} {path} must refuse a {role}: {}", String::from_utf8_lossy(&r.body));
+                    let code = r.json()["error"].as_str().map(str::to_owned);
+                    assert_eq!(code.as_deref(), Some(if expected == 401 { "unauthorized" } else { "forbidden" }));
+                    row.push_str(&format!(" {} |", r.status));
+                }
+                checked += 1;
+            }
+            matrix.push_str(&row);
+            matrix.push('\n');
+        }
+    }
+    println!("{matrix}");
+    assert!(checked >= 140, "checked {checked} endpoint × role pairs");
+    // A bad or expired token is refused even where visitors are welcome.
+    let r = call(addr, "GET", "/api/comments", Some("not-a-token"), b"").await;
+    assert_eq!(r.status, 401);
+    server.store.lock().expect("lock").execute("UPDATE c_sessions SET expires_at = 0", []).expect("expire all sessions");
+    let r = call(addr, "GET", "/api/auth/me", Some(&p.resident), b"").await;
+    assert_eq!(r.status, 401, "an expired session is refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resident_comments_votes_and_reports_and_the_public_sees_no_personal_data() {
+    let server = start().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    let gid = element(addr).await;
+
+    // Comment on an element with the viewpoint the resident saw; text is stored as typed.
+    let body = "<script>alert('x')</script> 电梯井离我家窗户太近";
+    let viewpoint = json!({"camera": [10.0, -20.0, 15.0], "direction": [-0.3, 0.8, -0.5], "up": [0.0, 0.0, 1.0], "field_of_view": 55.0, "elements": [gid]});
+    let c = post(addr, "/api/comments", Some(&p.resident), json!({"project": "lifts", "body": body, "element": gid, "viewpoint": viewpoint})).await;
+    assert_eq!(c.status, 201, "{}", String::from_utf8_lossy(&c.body));
+    assert!(c.headers.to_ascii_lowercase().contains("content-type: application/json"));
+    assert!(c.headers.to_ascii_lowercase().contains("x-content-type-options: nosniff"));
+    let id = c.json()["id"].as_i64().expect("id");
+    let reply = post(addr, "/api/comments", Some(&p.professional), json!({"parent": id, "body": "we can move it 2 m east"})).await;
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.json()["author_org"], "市设计院", "professionals speak for their organisation");
+    assert_eq!(reply.json()["project"], "lifts", "a reply belongs to its thread's project");
+
+    let public = call(addr, "GET", &format!("/api/comments/{id}"), None, b"").await.json();
+    assert_eq!(public["body"], body, "stored and returned as typed");
+    assert_eq!(public["viewpoint"]["camera"], json!([10.0, -20.0, 15.0]), "anyone sees what the commenter saw");
+    assert_eq!(public["replies"].as_array().map(Vec::len), Some(1));
+    for field in ["author_name", "author_id"] {
+        assert!(public.get(field).is_none(), "public sees no {field}: {public}");
+    }
+    let staff = call(addr, "GET", &format!("/api/comments/{id}"), Some(&p.government), b"").await.json();
+    assert_eq!(staff["author_name"], "王芳");
+    let text = String::from_utf8_lossy(&call(addr, "GET", "/api/comments", None, b"").await.body).into_owned();
+    for personal in ["王芳", "13800000000", "B1-1-101", "fang"] {
+        assert!(!text.contains(personal), "public listing leaks {personal}");
+    }
+
+    // Bounded input.
+    let long = post(addr, "/api/comments", Some(&p.resident), json!({"body": "长".repeat(2001)})).await;
+    assert_eq!((long.status, long.json()["error"].as_str()), (400, Some("invalid_request")));
+    let huge = call(addr, "POST", "/api/comments", Some(&p.resident), &vec![b' '; 100 * 1024]).await;
+    assert_eq!(huge.status, 413);
+    let bad_element = post(addr, "/api/comments", Some(&p.resident), json!({"body": "x", "element": "0000000000000000000000"})).await;
+    assert_eq!(bad_element.status, 400);
+
+    // A consultation with a secret ballot: one vote per household, changeable until it closes.
+    let open = post(
+        addr,
+        "/api/consultations",
+        Some(&p.government),
+        json!({"project": "lifts", "title": "加装电梯方案", "questions": [{"text": "which scheme?", "alternatives": ["base", "lifts_first"]}]}),
+    )
+    .await;
+    assert_eq!(open.status, 201, "{}", String::from_utf8_lossy(&open.body));
+    let consultation = open.json()["id"].as_i64().expect("id");
+    let question = open.json()["questions"][0]["id"].as_i64().expect("question");
+    let vote = |token: String, alternative: i64| async move {
+        call(addr, "PUT", &format!("/api/questions/{question}/vote"), Some(&token), json!({"alternative": alternative}).to_string().as_bytes()).await
+    };
+    assert_eq!(vote(p.resident.clone(), 0).await.status, 200);
+    let changed = vote(p.resident.clone(), 1).await;
+    assert_eq!(changed.json()["consultation"]["questions"][0]["tally"], json!([0, 1]), "a changed ballot moves, it does not add");
+    assert_eq!(vote(p.neighbour.clone(), 1).await.json()["consultation"]["questions"][0]["tally"], json!([0, 2]));
+    assert_eq!(vote(p.resident.clone(), 5).await.status, 400);
+    let mine = call(addr, "GET", &format!("/api/questions/{question}/vote"), Some(&p.resident), b"").await.json();
+    assert_eq!(mine["alternative"], 1, "a voter sees their own choice");
+    let tally = call(addr, "GET", &format!("/api/consultations/{consultation}"), Some(&p.government), b"").await.json();
+    assert!(!tally.to_string().contains("household"), "nobody else sees who voted what: {tally}");
+
+    // Closing records the outcome the phase gate waits for.
+    let before = server.plan.events().len();
+    let close = post(addr, &format!("/api/consultations/{consultation}/close"), Some(&p.government), json!({"outcome": "approved"})).await;
+    assert_eq!(close.status, 200, "{}", String::from_utf8_lossy(&close.body));
+    assert_eq!(close.json()["status"], "closed");
+    let events = server.plan.events();
+    assert_eq!(events.len(), before + 1);
+    let last = events.last().expect("an event");
+    assert_eq!(last.project, "lifts");
+    assert!(format!("{:?}", last.kind).contains("ConsultationClosed { approved: true }"), "{:?}", last.kind);
+    assert_eq!(vote(p.resident.clone(), 0).await.status, 409, "ballots are final once closed");
+    let again = post(addr, &format!("/api/consultations/{consultation}/close"), Some(&p.government), json!({"outcome": "rejected"})).await;
+    assert_eq!(again.status, 409);
+
+    // A problem report with a photo, answered and tracked to closure.
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG\r\n\x1a\n0000");
+    let r = post(
+        addr,
+        "/api/reports",
+        Some(&p.resident),
+        json!({"category": "leak", "description": "water through the stair roof", "point": [3.0, 4.0, 12.0], "photo": {"content_type": "image/png", "data": png}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let report = r.json()["id"].as_i64().expect("id");
+    let fake = post(addr, "/api/reports", Some(&p.resident), json!({"category": "leak", "description": "x", "point": [0, 0, 0], "photo": {"content_type": "image/png", "data": "PHN2Zz4="}})).await;
+    assert_eq!(fake.status, 400, "a photo must be what it says");
+    assert_eq!(call(addr, "GET", &format!("/api/reports/{report}/photo"), Some(&p.neighbour), b"").await.status, 403);
+    assert_eq!(call(addr, "GET", &format!("/api/reports/{report}/photo"), Some(&p.resident), b"").await.status, 200);
+    for (status, message) in [("acknowledged", "物业已收到"), ("resolved", "roof resealed"), ("closed", "checked with the resident")] {
+        let u = post(addr, &format!("/api/reports/{report}/updates"), Some(&p.professional), json!({"status": status, "message": message})).await;
+        assert_eq!(u.status, 201, "{}", String::from_utf8_lossy(&u.body));
+    }
+    let public = call(addr, "GET", &format!("/api/reports/{report}"), None, b"").await.json();
+    assert_eq!(public["status"], "closed");
+    assert_eq!(public["updates"].as_array().map(Vec::len), Some(3));
+    assert!(public.get("reporter_name").is_none() && !public.to_string().contains("13800000000"), "{public}");
+    assert!(public["first_answer_at"].is_string() && public["closed_at"].is_string());
+
+    // Satisfaction and indicators.
+    let rate = call(addr, "PUT", "/api/projects/lifts/satisfaction", Some(&p.resident), br#"{"score": 4}"#).await;
+    assert_eq!(rate.status, 204);
+    let ind = call(addr, "GET", "/api/indicators", None, b"").await.json();
+    assert_eq!(ind["satisfaction"][0]["mean_score"], 4.0);
+    assert_eq!(ind["reports"]["closed"], 1);
+    // B1 is not a building of the model: its invited households are the denominator.
+    let b1 = ind["participation"].as_array().and_then(|rows| rows.iter().find(|r| r["building"] == "B1")).cloned();
+    assert_eq!(b1, Some(json!({"building": "B1", "households": 2, "households_source": "invited", "invited": 2, "participating": 2, "rate": 1.0})));
+    let csv = call(addr, "GET", "/api/indicators.csv", None, b"").await;
+    let csv = String::from_utf8_lossy(&csv.body).into_owned();
+    assert!(csv.starts_with("indicator,scope,value\n") && csv.contains("participation_rate,building:B1,1.0"), "{csv}");
+
+    // Announcements and policies.
+    let a = post(addr, "/api/announcements", Some(&p.government), json!({"kind": "policy", "title": "补贴政策", "body": "每户补贴…"})).await;
+    assert_eq!(a.status, 201);
+    let policies = call(addr, "GET", "/api/announcements?kind=policy", None, b"").await.json();
+    assert_eq!(policies[0]["title"], "补贴政策");
+    assert!(policies[0].get("author_name").is_none());
+
+    // Sessions end on logout.
+    assert_eq!(post(addr, "/api/auth/logout", Some(&p.neighbour), json!({})).await.status, 204);
+    assert_eq!(call(addr, "GET", "/api/auth/me", Some(&p.neighbour), b"").await.status, 401);
+    let wrong = post(addr, "/api/auth/login", None, json!({"username": "fang", "password": "wrong password"})).await;
+    assert_eq!(wrong.status, 401);
+    let ok = post(addr, "/api/auth/login", None, json!({"username": "fang", "password": "long enough pw"})).await;
+    assert_eq!(ok.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flagged_content_is_hidden_pending_review_and_a_moderator_decides() {
+    let server = start().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    let c = post(addr, "/api/comments", Some(&p.resident), json!({"body": "spam spam spam"})).await.json();
+    let id = c["id"].as_i64().expect("id");
+    for token in [&p.neighbour, &p.professional] {
+        let f = post(addr, "/api/flags", Some(token), json!({"target": "comment", "id": id, "reason": "advertising"})).await;
+        assert_eq!((f.status, f.json()["hidden"].as_bool()), (201, Some(false)));
+    }
+    let twice = post(addr, "/api/flags", Some(&p.neighbour), json!({"target": "comment", "id": id, "reason": "again"})).await;
+    assert_eq!(twice.status, 409, "one flag per account");
+    let third = post(addr, "/api/flags", Some(&p.government), json!({"target": "comment", "id": id, "reason": "advertising"})).await;
+    assert_eq!(third.json()["hidden"], true, "hidden automatically after three flags");
+    let public = call(addr, "GET", &format!("/api/comments/{id}"), None, b"").await.json();
+    assert_eq!(public["hidden"], true);
+    assert!(public.get("body").is_none(), "hidden text is withheld from the public: {public}");
+    let author = call(addr, "GET", &format!("/api/comments/{id}"), Some(&p.resident), b"").await.json();
+    assert_eq!(author["body"], "spam spam spam", "its author still sees it");
+    let queue = call(addr, "GET", "/api/moderation/queue", Some(&p.professional), b"").await.json();
+    assert_eq!(queue[0]["review"], "pending");
+    let restore = post(addr, &format!("/api/moderation/comment/{id}"), Some(&p.government), json!({"action": "restore", "reason": "not spam after all"})).await;
+    assert_eq!(restore.status, 204);
+    assert_eq!(call(addr, "GET", &format!("/api/comments/{id}"), None, b"").await.json()["body"], "spam spam spam");
+    let hide = post(addr, &format!("/api/moderation/comment/{id}"), Some(&p.government), json!({"action": "hide", "reason": "personal attack"})).await;
+    assert_eq!(hide.status, 204);
+    assert_eq!(call(addr, "GET", &format!("/api/comments/{id}"), None, b"").await.json()["hidden_reason"], "personal attack");
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A JSON `/ws` session (signed in with `token`, if any) without geometry, subscribed to
+/// `comments` only (or to everything but `comments`), past its scene and resync.
+async fn subscriber(addr: std::net::SocketAddr, token: Option<&str>, comments: bool) -> Socket {
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    let url = match token {
+        Some(t) => format!("ws://{addr}/ws?format=json&token={t}"),
+        None => format!("ws://{addr}/ws?format=json"),
+    };
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+    let hello = json!({"Hello": {"min_version": 2, "max_version": 2, "resume": null, "geometry": false}});
+    ws.send(Message::Text(hello.to_string().into())).await.expect("hello");
+    let layers = json!({"buildings": !comments, "pipes": !comments, "sensors": !comments, "comments": comments});
+    let subscribe = json!({"Subscribe": {"layers": layers, "storey": null, "project": null}});
+    ws.send(Message::Text(subscribe.to_string().into())).await.expect("subscribe");
+    // The subscription is in force once its resync arrives.
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("a frame").expect("open").expect("ok");
+        if frame.into_text().map(|t| t.contains("\"subscription\"")).unwrap_or(false) {
+            return ws;
+        }
+    }
+}
+
+/// The next consultation event on `ws` within `within` (other messages are skipped), as
+/// `(kind, id, record)`; `None` when none came.
+async fn next_event(ws: &mut Socket, within: Duration) -> Option<(String, i64, Value)> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next()).await.ok()?.expect("open").expect("ok");
+        let Ok(text) = frame.into_text() else { continue };
+        let msg: Value = serde_json::from_str(&text).expect("a JSON message");
+        if let Some(e) = msg.get("Consultation") {
+            let record = serde_json::from_str(e["record"].as_str().expect("record text")).expect("record JSON");
+            return Some((e["kind"].as_str().expect("kind").to_owned(), e["id"].as_i64().expect("id"), record));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_subscribers_to_comments_get_events_within_a_second_in_the_form_their_role_may_see() {
+    let server = start().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    let mut public = subscriber(addr, None, true).await;
+    let mut staff = subscriber(addr, Some(&p.government), true).await;
+    let mut author = subscriber(addr, Some(&p.resident), true).await;
+    let mut neighbour = subscriber(addr, Some(&p.neighbour), true).await;
+    let mut no_comments = subscriber(addr, None, false).await;
+    // A panel's events-only connection: its hello, then only consultation events.
+    let (mut events_only, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?format=json&only=comments")).await.expect("websocket");
+    let first = events_only.next().await.expect("a frame").expect("ok").into_text().map(|t| t.to_string()).unwrap_or_default();
+    assert!(first.starts_with("{\"Hello\""), "{first}");
+    assert!(tokio_tungstenite::connect_async(format!("ws://{addr}/ws?only=sensors")).await.is_err(), "only=comments is the one events-only stream");
+    let bad = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token=bogus")).await;
+    assert!(bad.is_err(), "an invalid token is refused, not downgraded");
+
+    let c = post(addr, "/api/comments", Some(&p.resident), json!({"body": "live comment", "point": [1.0, 2.0, 3.0]})).await;
+    assert_eq!(c.status, 201);
+    let id = c.json()["id"].as_i64().expect("id");
+    let second = Duration::from_secs(1);
+    let (kind, seen_id, seen_public) = next_event(&mut public, second).await.expect("the public subscriber gets the comment within a second");
+    assert_eq!((kind.as_str(), seen_id), ("comment", id));
+    assert_eq!(seen_public["body"], "live comment");
+    let (_, _, seen_staff) = next_event(&mut staff, second).await.expect("staff get it within a second");
+    let (_, _, seen_author) = next_event(&mut author, second).await.expect("the author gets it within a second");
+    let (_, _, seen_neighbour) = next_event(&mut neighbour, second).await.expect("a neighbour gets it within a second");
+    assert_eq!(seen_staff["author_name"], "王芳");
+    assert_eq!(seen_author["author_name"], "王芳");
+    // Only the public fields for the public and for other residents.
+    for seen in [&seen_public, &seen_neighbour] {
+        for (field, _) in seen.as_object().expect("an object") {
+            assert!(!["author_name", "author_id", "phone", "household", "username"].contains(&field.as_str()), "{field} in {seen}");
+        }
+    }
+    assert!(next_event(&mut no_comments, Duration::from_millis(500)).await.is_none(), "a session without the comments layer gets none");
+    let frame = tokio::time::timeout(second, events_only.next()).await.expect("within a second").expect("a frame").expect("ok");
+    let frame: Value = serde_json::from_str(&frame.into_text().map(|t| t.to_string()).unwrap_or_default()).expect("JSON");
+    assert_eq!(frame["Consultation"]["id"], id, "the events-only connection's next frame is the comment, no scene before it: {frame}");
+
+    // A vote moves the public tally on the stream; nobody learns who voted for what.
+    let open = post(addr, "/api/consultations", Some(&p.professional), json!({"project": "lifts", "title": "t", "questions": [{"text": "q", "alternatives": ["a", "b"]}]})).await;
+    let question = open.json()["questions"][0]["id"].as_i64().expect("question");
+    assert_eq!(next_event(&mut public, second).await.expect("the opened consultation").0, "consultation");
+    call(addr, "PUT", &format!("/api/questions/{question}/vote"), Some(&p.resident), br#"{"alternative": 1}"#).await;
+    let (_, _, tally) = next_event(&mut public, second).await.expect("the tally within a second");
+    assert_eq!(tally["questions"][0]["tally"], json!([0, 1]));
+    assert!(!tally.to_string().contains("household"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn participation_counts_against_the_households_the_model_states_for_the_building() {
+    // The model's first building and its households, read from the scene itself.
+    let loaded = renewtwin_twin::renewal::LoadedScene::load(&SceneSource::Default, None, &ImportConfig::default(), None).expect("the default scene loads");
+    let building = loaded.model.spatial.iter().find(|n| n.kind == renewtwin_importers::SpatialKind::Building).expect("a building");
+    let name = building.name.clone().expect("a named building");
+    let households = match building.property("RenewTwin_Building", "Households") {
+        Some(renewtwin_importers::PropertyValue::Integer(n)) => *n,
+        other => panic!("the default scene states households per building, got {other:?}"),
+    };
+    let server = start().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    let code = post(addr, "/api/invitations", Some(&p.government), json!({"role": "resident", "household": "X-1-101", "building": name})).await;
+    assert_eq!(code.status, 201, "{}", String::from_utf8_lossy(&code.body));
+    let signup = json!({"invitation": code.json()["code"], "username": "lihua", "password": "long enough pw", "display_name": "李华"});
+    let signed = post(addr, "/api/auth/signup", None, signup).await;
+    assert_eq!(signed.status, 201, "{}", String::from_utf8_lossy(&signed.body));
+    let token = signed.json()["token"].as_str().expect("token").to_owned();
+    assert_eq!(post(addr, "/api/comments", Some(&token), json!({"body": "我们楼需要电梯"})).await.status, 201);
+
+    let ind = call(addr, "GET", "/api/indicators", None, b"").await.json();
+    let row = ind["participation"].as_array().and_then(|rows| rows.iter().find(|r| r["building"] == name.as_str())).cloned();
+    assert_eq!(
+        row,
+        Some(json!({
+            "building": name, "households": households, "households_source": "model", "invited": 1, "participating": 1,
+            "rate": ((1.0 / households as f64) * 100.0).round() / 100.0,
+        })),
+        "{ind}"
+    );
+    let csv = String::from_utf8_lossy(&call(addr, "GET", "/api/indicators.csv", None, b"").await.body).into_owned();
+    assert!(csv.contains(&format!("participation_households_source,building:{name},model")), "{csv}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_writing_from_one_address_are_rate_limited_but_accounts_keep_their_own_budget() {
+    let server = start().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    // The default budget is 60 visitor writes a minute per address. 121 attempts put at least 61
+    // into one minute even if a minute turns during the test. Each attempt under another user
+    // name, so the per-name limit (10 a minute) is not the one hit.
+    let mut refused = None;
+    for n in 1..=121 {
+        let attempt = json!({"invitation": "NOPE-NOPE-NOPE", "username": format!("guesser{n}"), "password": "long enough pw", "display_name": "x"});
+        let r = post(addr, "/api/auth/signup", None, attempt).await;
+        if r.status == 429 {
+            refused = Some((n, r));
+            break;
+        }
+        assert_ne!(r.status, 201, "a made-up invitation never signs up");
+    }
+    let (n, r) = refused.expect("sign-up attempts from one address are limited");
+    assert!(n > 10, "the first attempts are answered (refused after {n})");
+    assert_eq!(r.json()["error"], "rate_limited");
+    assert!(r.headers.to_ascii_lowercase().contains("retry-after:"), "{}", r.headers);
+    // Sign-in attempts and other visitor writes share that address's budget...
+    let login = post(addr, "/api/auth/login", None, json!({"username": "fang", "password": "long enough pw"})).await;
+    assert_eq!(login.status, 429);
+    // ...while a signed-in resident on the same address writes on the account's own budget.
+    let c = post(addr, "/api/comments", Some(&p.resident), json!({"body": "still heard"})).await;
+    assert_eq!(c.status, 201, "{}", String::from_utf8_lossy(&c.body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_and_reports_round_trip_through_bcf() {
+    let server = start().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    let gid = element(addr).await;
+    let viewpoint = json!({"camera": [10.0, -20.0, 15.0], "direction": [0.0, 1.0, 0.0], "up": [0.0, 0.0, 1.0], "elements": [gid]});
+    let c = post(addr, "/api/comments", Some(&p.resident), json!({"body": "move the lift <east> & keep the tree", "viewpoint": viewpoint})).await.json();
+    post(addr, "/api/comments", Some(&p.professional), json!({"parent": c["id"], "body": "agreed"})).await;
+    post(addr, "/api/reports", Some(&p.resident), json!({"category": "pipes", "description": "burst pipe", "element": gid})).await;
+    let export = call(addr, "GET", "/api/export/bcf", Some(&p.professional), b"").await;
+    assert_eq!(export.status, 200);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(export.body.clone())).expect("a zip");
+    let read = |zip: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str| {
+        use std::io::Read;
+        let mut s = String::new();
+        zip.by_name(name).expect("entry").read_to_string(&mut s).expect("text");
+        s
+    };
+    assert!(read(&mut zip, "bcf.version").contains("VersionId=\"3.0\""));
+    let names: Vec<String> = zip.file_names().filter_map(|n| n.ok()).map(|n| n.into_owned()).collect();
+    let markups: Vec<&String> = names.iter().filter(|n| n.ends_with("/markup.bcf")).collect();
+    assert_eq!(markups.len(), 2, "one topic per thread and per report: {names:?}");
+    let all: String = markups.iter().map(|m| read(&mut zip, m)).collect();
+    assert!(all.contains("TopicType=\"Comment\"") && all.contains("TopicType=\"Issue\""));
+    assert!(all.contains("move the lift &lt;east&gt; &amp; keep the tree"), "XML-escaped");
+    let views: String = names.iter().filter(|n| n.ends_with(".bcfv")).map(|n| read(&mut zip, n)).collect();
+    assert!(views.contains(&format!("IfcGuid=\"{gid}\"")) && views.contains("<CameraViewPoint><X>10</X><Y>-20</Y><Z>15</Z>"), "{views}");
+
+    // Into another server: threads arrive with their viewpoints; a second import adds nothing.
+    let other = start().await;
+    let q = people(other.addr).await;
+    let imported = call(other.addr, "POST", "/api/import/bcf", Some(&q.professional), &export.body).await;
+    assert_eq!(imported.status, 201, "{}", String::from_utf8_lossy(&imported.body));
+    assert_eq!(imported.json()["topics"], 2);
+    assert_eq!(imported.json()["comments"], 1, "the reply (the report had no handling steps yet)");
+    let list = call(other.addr, "GET", "/api/comments", None, b"").await.json();
+    let root = list.as_array().into_iter().flatten().find(|c| c["viewpoint"].is_object()).expect("a thread with a viewpoint");
+    assert_eq!(root["viewpoint"]["elements"], json!([gid]));
+    let again = call(other.addr, "POST", "/api/import/bcf", Some(&q.professional), &export.body).await.json();
+    assert_eq!((again["topics"].as_i64(), again["comments"].as_i64(), again["skipped_topics"].as_i64()), (Some(0), Some(0), Some(2)));
+    let garbage = call(other.addr, "POST", "/api/import/bcf", Some(&q.professional), b"not a zip").await;
+    assert_eq!(garbage.status, 400);
+}

@@ -1,0 +1,179 @@
+//! Changing the plan while it plays: governance events recorded at run time (a consultation
+//! closed, an approval granted, an owner named) are added to the manifest's events, the plan is
+//! re-resolved, and the new plan is handed to the simulation. The state on every day stays a pure
+//! function of the plan and the recorded events.
+
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+
+use renewtwin_importers::Model;
+use renewtwin_protocol::CivilDate;
+use serde::Deserialize;
+
+use super::plan::{Plan, PlanError};
+use crate::manifest::{EventKind, EventSpec, Manifest};
+
+/// Why an event was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The event names something the scene does not have, or lacks a field.
+    #[error("{0}")]
+    Invalid(String),
+    /// The plan with the event cannot be played.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The simulation has stopped.
+    #[error("the simulation is not running")]
+    Stopped,
+}
+
+/// An event as posted to `/api/events` (JSON).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventRequest {
+    /// What happened.
+    pub kind: EventRequestKind,
+    /// Project id.
+    pub project: String,
+    /// Simulated day; or give `date`.
+    pub day: Option<i32>,
+    /// `YYYY-MM-DD`; or give `day`.
+    pub date: Option<String>,
+    /// For `consultation_closed`: `approved` or `rejected`.
+    pub outcome: Option<String>,
+    /// For approval events: the approval id.
+    pub approval: Option<String>,
+    /// For `owner_named` / `funding_named`: who.
+    pub name: Option<String>,
+}
+
+/// The kinds of governance event a request may record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventRequestKind {
+    /// A consultation closed with an `outcome`.
+    ConsultationClosed,
+    /// An `approval` was granted.
+    ApprovalGranted,
+    /// An `approval` was refused.
+    ApprovalRefused,
+    /// The O&M owner was named (`name`).
+    OwnerNamed,
+    /// The funding was named (`name`).
+    FundingNamed,
+}
+
+impl EventRequestKind {
+    /// The kind as written in requests.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::ConsultationClosed => "consultation_closed",
+            Self::ApprovalGranted => "approval_granted",
+            Self::ApprovalRefused => "approval_refused",
+            Self::OwnerNamed => "owner_named",
+            Self::FundingNamed => "funding_named",
+        }
+    }
+}
+
+/// The plan's inputs and the channel to the simulation.
+#[derive(Debug)]
+pub struct PlanControl {
+    manifest: Mutex<Manifest>,
+    model: Arc<Model>,
+    scenario: Option<String>,
+    plans: Sender<Plan>,
+}
+
+impl PlanControl {
+    /// Controls the plan of `manifest` (scenario `scenario`) over `model` (geometry is not
+    /// needed and may have been dropped), sending new plans to `plans`.
+    pub fn new(manifest: Manifest, model: Arc<Model>, scenario: Option<String>, plans: Sender<Plan>) -> Self {
+        Self { manifest: Mutex::new(manifest), model, scenario, plans }
+    }
+
+    /// Takes over a loaded scene's manifest and model (dropping the geometry, which plans do
+    /// not need).
+    pub fn from_scene(scene: super::LoadedScene, scenario: Option<&str>, plans: Sender<Plan>) -> Self {
+        let mut model = scene.model;
+        model.meshes = Vec::new();
+        Self::new(scene.manifest, Arc::new(model), scenario.map(str::to_owned), plans)
+    }
+
+    /// The manifest with every event recorded so far (a copy).
+    pub fn manifest(&self) -> Option<Manifest> {
+        self.manifest.lock().ok().map(|m| m.clone())
+    }
+
+    /// The model the plan is resolved over (without geometry).
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// The scenario being played (`None`: the base plan).
+    pub fn scenario(&self) -> Option<&str> {
+        self.scenario.as_deref()
+    }
+
+    /// Every recorded event so far.
+    pub fn events(&self) -> Vec<EventSpec> {
+        self.manifest.lock().map(|m| m.events.clone()).unwrap_or_default()
+    }
+
+    /// Validates `request`, records it, re-resolves the plan and hands it to the simulation.
+    /// Returns the recorded event.
+    pub fn record(&self, request: EventRequest) -> Result<EventSpec, EventError> {
+        let mut manifest = self.manifest.lock().map_err(|_| EventError::Stopped)?;
+        let event = to_event(&manifest, request)?;
+        manifest.events.push(event.clone());
+        match Plan::resolve(&manifest, self.scenario.as_deref(), &self.model) {
+            Ok(plan) => {
+                self.plans.send(plan).map_err(|_| EventError::Stopped)?;
+                Ok(event)
+            }
+            Err(e) => {
+                manifest.events.pop();
+                Err(e.into())
+            }
+        }
+    }
+}
+
+fn to_event(manifest: &Manifest, r: EventRequest) -> Result<EventSpec, EventError> {
+    let invalid = |m: String| EventError::Invalid(m);
+    let day = match (r.day, r.date.as_deref()) {
+        (Some(d), None) => d,
+        (None, Some(text)) => {
+            let date = CivilDate::parse_iso(text).ok_or_else(|| invalid(format!("date {text:?} is not YYYY-MM-DD")))?;
+            i32::try_from(date.days_since_epoch() - manifest.start.days_since_epoch())
+                .map_err(|_| invalid("the date is too far from the plan's start".into()))?
+        }
+        _ => return Err(invalid("give exactly one of `day` or `date`".into())),
+    };
+    let project = manifest
+        .projects
+        .iter()
+        .find(|p| p.id == r.project)
+        .ok_or_else(|| invalid(format!("no project {:?}; projects are {:?}", r.project, manifest.projects.iter().map(|p| &p.id).collect::<Vec<_>>())))?;
+    let approval = || -> Result<String, EventError> {
+        let a = r.approval.clone().ok_or_else(|| invalid(format!("a {} event names its `approval`", r.kind.key())))?;
+        if project.approvals.iter().any(|x| x.id == a) {
+            Ok(a)
+        } else {
+            Err(invalid(format!("project {:?} has no approval {a:?}", project.id)))
+        }
+    };
+    let name = || r.name.clone().filter(|n| !n.trim().is_empty()).ok_or_else(|| invalid(format!("a {} event gives the `name`", r.kind.key())));
+    let kind = match r.kind {
+        EventRequestKind::ConsultationClosed => match r.outcome.as_deref() {
+            Some("approved") => EventKind::ConsultationClosed { approved: true },
+            Some("rejected") => EventKind::ConsultationClosed { approved: false },
+            other => return Err(invalid(format!("outcome {other:?}: a consultation closes \"approved\" or \"rejected\""))),
+        },
+        EventRequestKind::ApprovalGranted => EventKind::ApprovalGranted { approval: approval()? },
+        EventRequestKind::ApprovalRefused => EventKind::ApprovalRefused { approval: approval()? },
+        EventRequestKind::OwnerNamed => EventKind::OwnerNamed(name()?),
+        EventRequestKind::FundingNamed => EventKind::FundingNamed(name()?),
+    };
+    Ok(EventSpec { day, project: project.id.clone(), kind })
+}

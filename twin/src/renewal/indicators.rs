@@ -1,0 +1,189 @@
+//! Scenario indicators: what a plan costs and whom it touches, computed from the resolved plan
+//! and the model's own data (`RenewTwin_Building`, `Pset_BuildingCommon`, `RenewTwin_Site`,
+//! `RenewTwin_Landscape` property sets), with the manifest's assumptions where the model is
+//! silent.
+
+use std::collections::BTreeSet;
+
+use renewtwin_importers::{Model, PropertyValue, SpatialKind};
+use renewtwin_protocol::{CivilDate, LifecycleState, PhaseKind, SimDay};
+use serde::Serialize;
+
+use super::plan::{Plan, building_indices, buildings_of_elements};
+use crate::manifest::Manifest;
+
+/// Lead times of one project's approvals.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApprovalLeadTime {
+    /// Project name.
+    pub project: String,
+    /// Days with every approval run one after another.
+    pub serial_days: i32,
+    /// Days with approvals run in parallel where their dependencies allow.
+    pub parallel_days: i32,
+}
+
+/// A phase held by a gate.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BlockedPhase {
+    /// Project name.
+    pub project: String,
+    /// Phase key.
+    pub phase: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+/// The indicators of one scenario.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Indicators {
+    /// Scenario name (`base` for the base plan).
+    pub scenario: String,
+    /// Days from the plan's start until every project's construction is accepted; `None`
+    /// while a gate blocks a project.
+    pub duration_days: Option<i32>,
+    /// The date that happens.
+    pub completion_date: Option<CivilDate>,
+    /// Sum of the costs of the tasks that run, in yuan.
+    pub cost_yuan: f64,
+    /// Households in buildings where any task runs.
+    pub households_affected: u64,
+    /// Days on which at least one noisy task runs.
+    pub noisy_work_days: u32,
+    /// Green area standing at the end of the plan, m².
+    pub green_area_m2: f64,
+    /// Gross floor area of the buildings standing at the end over the site area.
+    pub floor_area_ratio: Option<f64>,
+    /// Protected heritage elements in the model.
+    pub heritage_elements: usize,
+    /// Of those, how many still stand at the end.
+    pub heritage_kept: usize,
+    /// Approval lead times per project.
+    pub approvals: Vec<ApprovalLeadTime>,
+    /// Phases a gate keeps from opening or closing.
+    pub blocked: Vec<BlockedPhase>,
+}
+
+fn number(value: Option<&PropertyValue>) -> Option<f64> {
+    match value? {
+        PropertyValue::Real(r) => Some(*r),
+        PropertyValue::Integer(i) => Some(*i as f64),
+        PropertyValue::Text(t) | PropertyValue::Other(t) => t.trim().parse().ok(),
+        PropertyValue::Bool(_) => None,
+    }
+}
+
+impl Indicators {
+    /// Computes the indicators of `plan` (resolved from `manifest` against `model`).
+    pub fn compute(manifest: &Manifest, model: &Model, plan: &Plan) -> Self {
+        let end_states: Vec<LifecycleState> = plan.schedules.iter().map(|s| s.state_on(plan.end)).collect();
+
+        let mut duration = Some(0);
+        for (pi, _) in plan.projects.iter().enumerate() {
+            let last = plan
+                .phases
+                .iter()
+                .filter(|p| p.project == pi && matches!(p.kind, PhaseKind::Acceptance | PhaseKind::Construction))
+                .max_by_key(|p| p.kind);
+            duration = match (duration, last.map(|p| p.end)) {
+                (Some(d), Some(Some(e))) => Some(d.max(e)),
+                (d, None) => d,
+                _ => None,
+            };
+        }
+
+        let building_of = buildings_of_elements(model);
+        let dense = building_indices(model);
+        let households_of = |b: usize| -> u64 {
+            let node = dense.iter().position(|d| *d == Some(b)).and_then(|i| model.spatial.get(i));
+            node.and_then(|n| number(n.property("RenewTwin_Building", "Households")))
+                .map_or(u64::from(manifest.indicators.households_per_building), |h| h.max(0.0) as u64)
+        };
+        let touched: BTreeSet<usize> = plan.tasks.iter().filter(|t| t.start.is_some()).flat_map(|t| t.buildings.iter().copied()).collect();
+        let households_affected = touched.iter().map(|&b| households_of(b)).sum();
+
+        let mut noisy_days = BTreeSet::new();
+        for t in plan.tasks.iter().filter(|t| t.noisy && t.elements > 0) {
+            if let (Some(s), Some(e)) = (t.start, t.end) {
+                noisy_days.extend(s..e);
+            }
+        }
+
+        let green_area_m2 = model
+            .elements
+            .iter()
+            .zip(&end_states)
+            .filter(|(_, s)| s.is_standing())
+            .filter_map(|(e, _)| number(e.property("RenewTwin_Landscape", "GreenArea")))
+            .sum();
+
+        // A building stands at the end unless most of its elements are demolished.
+        let building_count = dense.iter().flatten().count();
+        let mut total = vec![0usize; building_count];
+        let mut gone = vec![0usize; building_count];
+        for (b, s) in building_of.iter().zip(&end_states) {
+            if let Some(b) = *b {
+                total[b] += 1;
+                if !s.is_standing() {
+                    gone[b] += 1;
+                }
+            }
+        }
+        let gross_floor_area: f64 = model
+            .spatial
+            .iter()
+            .zip(&dense)
+            .filter_map(|(n, d)| d.map(|b| (n, b)))
+            .filter(|&(_, b)| total[b] == 0 || gone[b] * 2 < total[b])
+            .filter_map(|(n, _)| number(n.property("Pset_BuildingCommon", "GrossPlannedArea")))
+            .sum();
+        let site_area = model
+            .spatial
+            .iter()
+            .filter(|n| n.kind == SpatialKind::Site)
+            .filter_map(|n| number(n.property("RenewTwin_Site", "SiteArea")))
+            .sum::<f64>();
+        let floor_area_ratio = (site_area > 0.0 && gross_floor_area > 0.0).then(|| gross_floor_area / site_area);
+
+        let protected: Vec<usize> = model
+            .elements
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| manifest.heritage.iter().any(|h| super::plan::selects(&h.select, model, i)))
+            .map(|(i, _)| i)
+            .collect();
+        let heritage_kept = protected.iter().filter(|&&i| end_states[i].is_standing()).count();
+
+        Indicators {
+            scenario: plan.scenario.clone().unwrap_or_else(|| "base".into()),
+            duration_days: duration,
+            completion_date: duration.map(|d| CivilDate::from_sim_day(manifest.start, SimDay(d))),
+            cost_yuan: plan.tasks.iter().filter(|t| t.start.is_some()).map(|t| t.cost).sum(),
+            households_affected,
+            noisy_work_days: noisy_days.len() as u32,
+            green_area_m2,
+            floor_area_ratio,
+            heritage_elements: protected.len(),
+            heritage_kept,
+            approvals: plan
+                .approvals
+                .iter()
+                .map(|a| ApprovalLeadTime {
+                    project: plan.projects[a.project].clone(),
+                    serial_days: a.serial_days,
+                    parallel_days: a.parallel_days,
+                })
+                .collect(),
+            blocked: plan
+                .phases
+                .iter()
+                .filter(|p| p.start.is_none() || p.end.is_none())
+                .map(|p| BlockedPhase {
+                    project: plan.projects[p.project].clone(),
+                    phase: p.kind.key(),
+                    reason: p.note.clone().unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,724 @@
+//! The resolved renewal plan: when each phase opens and closes under the governance gates,
+//! when each task runs under its dependencies, and, per element, the ordered steps that drive
+//! its lifecycle. Resolving matches the manifest's selectors against the model.
+//!
+//! Gates (the practice this product serves requires them):
+//! - the approval phase opens only when the consultation has closed with its outcome recorded
+//!   (a rejected scheme halts the project);
+//! - construction opens only when every required approval is granted;
+//! - construction is accepted (the acceptance phase closes, operation opens) only when the
+//!   operation & maintenance owner and the funding are named ("build and manage as one").
+//!
+//! A plan that would demolish protected heritage is rejected, naming the element.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use renewtwin_importers::{Element, Model, PropertyValue, SpatialKind};
+use renewtwin_protocol::{LifecycleState, PhaseInfo, PhaseKind, PhaseStatus, SimDay};
+
+use crate::manifest::{Action, ApprovalMode, ApprovalSpec, EventKind, Manifest, ProjectSpec, Selector};
+
+/// Why a plan cannot be played.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A task would demolish a protected element.
+    #[error("{file}:{line}: task {task:?} would demolish protected heritage {element} ({reason}); the plan is rejected")]
+    HeritageDemolition {
+        /// The manifest.
+        file: String,
+        /// Line of the task.
+        line: usize,
+        /// The task id.
+        task: String,
+        /// The element: class, `#id`, GlobalId and name.
+        element: String,
+        /// Why it is protected.
+        reason: String,
+    },
+    /// Task dependencies form a cycle.
+    #[error("{file}: the task dependencies form a cycle through {tasks:?}")]
+    TaskCycle {
+        /// The manifest.
+        file: String,
+        /// Tasks on the cycle.
+        tasks: Vec<String>,
+    },
+    /// Approval dependencies form a cycle.
+    #[error("{file}: project {project:?}: the approval dependencies form a cycle through {approvals:?}")]
+    ApprovalCycle {
+        /// The manifest.
+        file: String,
+        /// Project id.
+        project: String,
+        /// Approvals on the cycle.
+        approvals: Vec<String>,
+    },
+    /// The scenario does not exist.
+    #[error("{file}: no scenario named {name:?}; the scenarios are {known:?}")]
+    UnknownScenario {
+        /// The manifest.
+        file: String,
+        /// Asked for.
+        name: String,
+        /// Defined.
+        known: Vec<String>,
+    },
+}
+
+/// One phase of one project, as a window of simulated days.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseWindow {
+    /// Index of the project in [`Plan::projects`].
+    pub project: usize,
+    /// Which phase.
+    pub kind: PhaseKind,
+    /// First day; `None` if a gate keeps it from ever opening.
+    pub start: Option<i32>,
+    /// Day after the last day; `None` if a gate keeps it from closing.
+    pub end: Option<i32>,
+    /// Declared length in days.
+    pub planned_days: i32,
+    /// Which gate it waited for, or why it is blocked.
+    pub note: Option<String>,
+}
+
+impl PhaseWindow {
+    /// Status on `day`.
+    pub fn status_on(&self, day: i32) -> PhaseStatus {
+        match (self.start, self.end) {
+            (None, _) => PhaseStatus::Blocked,
+            (Some(s), _) if day < s => PhaseStatus::Pending,
+            (Some(_), Some(e)) if day >= e => PhaseStatus::Done,
+            (Some(s), None) if day >= s + self.planned_days => PhaseStatus::Blocked,
+            _ => PhaseStatus::Active,
+        }
+    }
+}
+
+/// A task as scheduled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskWindow {
+    /// Task id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Index of the project.
+    pub project: usize,
+    /// What it does.
+    pub action: Action,
+    /// First day, `None` if its phase never opens.
+    pub start: Option<i32>,
+    /// Day it is finished.
+    pub end: Option<i32>,
+    /// Elements it selected.
+    pub elements: usize,
+    /// Buildings it touches (dense building indices).
+    pub buildings: BTreeSet<usize>,
+    /// Cost in yuan.
+    pub cost: f64,
+    /// Noisy work.
+    pub noisy: bool,
+}
+
+/// One approval as scheduled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalWindow {
+    /// Approval id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Authority.
+    pub authority: String,
+    /// Day the authority received it.
+    pub start: Option<i32>,
+    /// Day it was granted (`None`: refused, or never started).
+    pub granted: Option<i32>,
+}
+
+/// A project's approvals: the plan as played and the two lead times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalReport {
+    /// Index of the project.
+    pub project: usize,
+    /// Days to grant every approval one after another (sum of time limits).
+    pub serial_days: i32,
+    /// Days to grant every approval in parallel (longest dependency chain of time limits).
+    pub parallel_days: i32,
+    /// The approvals as scheduled in the plan's mode.
+    pub approvals: Vec<ApprovalWindow>,
+}
+
+/// Start day of a step whose task never starts because a gate blocks its phase. The step still
+/// decides the element's initial state (a new element stays planned).
+pub const NEVER: i32 = i32::MAX;
+
+/// A step in an element's renewal: an action over a window of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// First day of the work.
+    pub start: i32,
+    /// Day the work is finished.
+    pub end: i32,
+    /// What is done.
+    pub action: Action,
+}
+
+/// The ordered steps of one element (sorted by start day).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ElementSchedule(pub Vec<Step>);
+
+impl ElementSchedule {
+    /// The element's lifecycle state on `day`: a pure function of its steps.
+    pub fn state_on(&self, day: i32) -> LifecycleState {
+        let mut state = match self.0.first().map(|s| s.action) {
+            Some(Action::New | Action::Temporary) => LifecycleState::Planned,
+            _ => LifecycleState::Existing,
+        };
+        for step in &self.0 {
+            if day < step.start {
+                break;
+            }
+            let done = day >= step.end;
+            state = match (step.action, done) {
+                (Action::Keep, _) => state,
+                (Action::Retrofit, false) | (Action::New, false) => LifecycleState::UnderConstruction,
+                (Action::Retrofit, true) => LifecycleState::Renewed,
+                (Action::New, true) => LifecycleState::Built,
+                (Action::Demolish, false) => LifecycleState::UnderDemolition,
+                (Action::Demolish, true) => LifecycleState::Demolished,
+                (Action::Temporary, false) => LifecycleState::Temporary,
+                (Action::Temporary, true) => LifecycleState::Removed,
+            };
+        }
+        state
+    }
+}
+
+/// The resolved plan.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The scenario it was resolved for (`None`: the base plan).
+    pub scenario: Option<String>,
+    /// Project names.
+    pub projects: Vec<String>,
+    /// Every phase window of every project.
+    pub phases: Vec<PhaseWindow>,
+    /// Every task as scheduled.
+    pub tasks: Vec<TaskWindow>,
+    /// Approvals per project that has any.
+    pub approvals: Vec<ApprovalReport>,
+    /// Steps per element, indexed like the model's elements.
+    pub schedules: Vec<ElementSchedule>,
+    /// Day after the last phase or task that ends.
+    pub end: i32,
+}
+
+impl Plan {
+    /// Resolves `manifest`'s base plan (or `scenario`) against `model`.
+    pub fn resolve(manifest: &Manifest, scenario: Option<&str>, model: &Model) -> Result<Self, PlanError> {
+        let scenario_spec = match scenario {
+            None => None,
+            Some(name) => Some(manifest.scenario(name).ok_or_else(|| PlanError::UnknownScenario {
+                file: manifest.file.clone(),
+                name: name.to_owned(),
+                known: manifest.scenarios.iter().map(|s| s.name.clone()).collect(),
+            })?),
+        };
+        let building_of = buildings_of_elements(model);
+        let building_count = building_of.iter().flatten().max().map_or(0, |b| b + 1);
+        let mut plan = Plan {
+            scenario: scenario.map(str::to_owned),
+            schedules: vec![ElementSchedule::default(); model.elements.len()],
+            ..Plan::default()
+        };
+
+        // Phases, under the gates.
+        let mut phase_of: BTreeMap<(usize, PhaseKind), (Option<i32>, Option<i32>)> = BTreeMap::new();
+        for (pi, project) in manifest.projects.iter().enumerate() {
+            plan.projects.push(project.name.clone());
+            let mode = scenario_spec.and_then(|s| s.approval_mode).unwrap_or(manifest.approval_mode);
+            let report = schedule_approvals(manifest, mode, pi, project)?;
+            for window in phase_windows(manifest, pi, project, report.as_ref()) {
+                phase_of.insert((pi, window.kind), (window.start, window.end));
+                plan.phases.push(window);
+            }
+            plan.approvals.extend(report);
+        }
+
+        // Tasks, in dependency order.
+        let tasks = manifest.tasks_for(scenario_spec);
+        let order = topological_order(&manifest.file, &tasks)?;
+        let mut end_of: BTreeMap<&str, Option<i32>> = BTreeMap::new();
+        let heritage = heritage_elements(manifest, model);
+        let mut windows = vec![None; tasks.len()];
+        for ti in order {
+            let (pi, task) = tasks[ti];
+            let (phase_start, _) = phase_of.get(&(pi, task.phase)).copied().unwrap_or((None, None));
+            let mut start = phase_start.map(|s| s + task.start as i32);
+            for dep in &task.after {
+                let pred_end = end_of.get(dep.task.as_str()).copied().flatten();
+                start = match (start, pred_end) {
+                    (Some(s), Some(e)) => Some(s.max(e + dep.lag)),
+                    _ => None,
+                };
+            }
+            let end = start.map(|s| s + task.duration as i32);
+            end_of.insert(task.id.as_str(), end);
+            windows[ti] = Some((start, end));
+        }
+        for (ti, (pi, task)) in tasks.iter().enumerate() {
+            let (start, end) = windows[ti].unwrap_or((None, None));
+            let mut window = TaskWindow {
+                id: task.id.clone(),
+                name: task.name.clone(),
+                project: *pi,
+                action: task.action,
+                start,
+                end,
+                elements: 0,
+                buildings: BTreeSet::new(),
+                cost: task.cost,
+                noisy: task.noisy,
+            };
+            for (ei, element) in model.elements.iter().enumerate() {
+                if !selects(&task.select, model, ei) {
+                    continue;
+                }
+                if task.action == Action::Demolish
+                    && let Some(reason) = heritage.get(&ei)
+                {
+                    return Err(PlanError::HeritageDemolition {
+                        file: manifest.file.clone(),
+                        line: task.line,
+                        task: task.id.clone(),
+                        element: describe(element),
+                        reason: reason.clone(),
+                    });
+                }
+                window.elements += 1;
+                if let Some(b) = building_of[ei] {
+                    window.buildings.insert(b);
+                }
+                let (Some(base), Some(_)) = (start, end) else {
+                    plan.schedules[ei].0.push(Step { start: NEVER, end: NEVER, action: task.action });
+                    continue;
+                };
+                let duration = task.duration as i32;
+                let (s, e) = match (task.per_building, building_of[ei]) {
+                    (true, Some(b)) if building_count > 1 => {
+                        let slot = f64::from(duration) / building_count as f64;
+                        let s = base + (slot * b as f64).floor() as i32;
+                        let e = base + (slot * (b + 1) as f64).floor() as i32;
+                        (s, e.max(s + 1))
+                    }
+                    _ => (base, base + duration),
+                };
+                plan.schedules[ei].0.push(Step { start: s, end: e, action: task.action });
+            }
+            plan.tasks.push(window);
+        }
+        for schedule in &mut plan.schedules {
+            schedule.0.sort_by_key(|s| (s.start, s.end));
+        }
+        plan.end = plan
+            .phases
+            .iter()
+            .filter_map(|p| p.end)
+            .chain(plan.tasks.iter().filter_map(|t| t.end))
+            .max()
+            .unwrap_or(0);
+        Ok(plan)
+    }
+
+    /// Phase statuses on `day`.
+    pub fn phase_infos(&self, day: i32) -> Vec<PhaseInfo> {
+        self.phases
+            .iter()
+            .map(|p| PhaseInfo {
+                project: self.projects[p.project].clone(),
+                kind: p.kind,
+                start: p.start.map(SimDay),
+                end: p.end.map(SimDay),
+                status: p.status_on(day),
+                note: p.note.clone(),
+            })
+            .collect()
+    }
+}
+
+fn describe(e: &Element) -> String {
+    let name = e.name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default();
+    format!("{} #{} {}{name}", e.class, e.step_id, e.global_id)
+}
+
+fn first_event<'a>(manifest: &'a Manifest, project: &str, pred: impl Fn(&EventKind) -> bool) -> Option<&'a crate::manifest::EventSpec> {
+    manifest.events.iter().filter(|e| e.project == project && pred(&e.kind)).min_by_key(|e| e.day)
+}
+
+/// The phase windows of one project under the gates.
+fn phase_windows(manifest: &Manifest, pi: usize, project: &ProjectSpec, approvals: Option<&ApprovalReport>) -> Vec<PhaseWindow> {
+    let mut out = Vec::new();
+    let mut open: Result<i32, String> = Ok(0);
+    for kind in PhaseKind::ALL {
+        let Some(&days) = project.phase_days.get(&kind) else { continue };
+        let days = i32::try_from(days).unwrap_or(i32::MAX / 4);
+        let start = match &open {
+            Ok(s) => *s,
+            Err(reason) => {
+                out.push(PhaseWindow { project: pi, kind, start: None, end: None, planned_days: days, note: Some(reason.clone()) });
+                continue;
+            }
+        };
+        let (end, note, next): (Option<i32>, Option<String>, Result<(), String>) = match kind {
+            PhaseKind::Consultation if project.consultation_required => {
+                match first_event(manifest, &project.id, |k| matches!(k, EventKind::ConsultationClosed { .. })) {
+                    Some(e) => {
+                        let close = (start + days).max(e.day);
+                        let approved = matches!(e.kind, EventKind::ConsultationClosed { approved: true });
+                        let note = format!("outcome recorded on day {}: {}", e.day, if approved { "approved" } else { "rejected" });
+                        let next = if approved { Ok(()) } else { Err("the consultation rejected the scheme".to_owned()) };
+                        (Some(close), Some(note), next)
+                    }
+                    None => (None, Some("waits for the consultation's recorded outcome".into()), Err("waits for the consultation to close".into())),
+                }
+            }
+            PhaseKind::Approval => match approvals {
+                Some(report) => {
+                    if let Some(refused) = report.approvals.iter().find(|a| a.start.is_some() && a.granted.is_none()) {
+                        let why = format!("approval {:?} was refused by {}", refused.name, refused.authority);
+                        (None, Some(why.clone()), Err(why))
+                    } else {
+                        let granted = report.approvals.iter().filter_map(|a| a.granted).max().unwrap_or(start).max(start);
+                        (Some(granted), Some(format!("every required approval granted by day {granted}")), Ok(()))
+                    }
+                }
+                None => (Some(start + days), None, Ok(())),
+            },
+            PhaseKind::Acceptance => {
+                let named = |up_front: &Option<String>, owner: bool| {
+                    if up_front.is_some() {
+                        return Some(0);
+                    }
+                    first_event(manifest, &project.id, |k| {
+                        if owner { matches!(k, EventKind::OwnerNamed(_)) } else { matches!(k, EventKind::FundingNamed(_)) }
+                    })
+                    .map(|e| e.day)
+                };
+                match (named(&project.operation_owner, true), named(&project.funding, false)) {
+                    (Some(o), Some(f)) => (Some((start + days).max(o).max(f)), None, Ok(())),
+                    (o, f) => {
+                        let missing = match (o, f) {
+                            (None, None) => "the operation & maintenance owner and the funding",
+                            (None, _) => "the operation & maintenance owner",
+                            _ => "the funding",
+                        };
+                        let why = format!("construction cannot be accepted until {missing} are named (build and manage as one)");
+                        (None, Some(why.clone()), Err(why))
+                    }
+                }
+            }
+            _ => (Some(start + days), None, Ok(())),
+        };
+        out.push(PhaseWindow { project: pi, kind, start: Some(start), end, planned_days: days, note });
+        open = match (next, end) {
+            (Ok(()), Some(e)) => Ok(e),
+            (Err(reason), _) => Err(reason),
+            (Ok(()), None) => Err(format!("waits for the {} phase", kind.key())),
+        };
+    }
+    out
+}
+
+/// Topological order of approvals (Kahn), or the ids on a cycle.
+fn approval_order(approvals: &[ApprovalSpec]) -> Result<Vec<usize>, Vec<String>> {
+    let mut indegree: Vec<usize> = approvals.iter().map(|a| a.depends.len()).collect();
+    let mut ready: Vec<usize> = (0..approvals.len()).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::new();
+    while let Some(i) = ready.pop() {
+        order.push(i);
+        for (j, a) in approvals.iter().enumerate() {
+            if a.depends.iter().any(|d| *d == approvals[i].id) {
+                indegree[j] -= 1;
+                if indegree[j] == 0 {
+                    ready.push(j);
+                }
+            }
+        }
+        ready.sort_unstable_by(|a, b| b.cmp(a));
+    }
+    if order.len() < approvals.len() {
+        return Err((0..approvals.len()).filter(|i| !order.contains(i)).map(|i| approvals[i].id.clone()).collect());
+    }
+    Ok(order)
+}
+
+/// Schedules a project's approvals from the day its approval phase opens, in the manifest's mode.
+fn schedule_approvals(manifest: &Manifest, mode: ApprovalMode, pi: usize, project: &ProjectSpec) -> Result<Option<ApprovalReport>, PlanError> {
+    if project.approvals.is_empty() {
+        return Ok(None);
+    }
+    let order = approval_order(&project.approvals).map_err(|approvals| PlanError::ApprovalCycle {
+        file: manifest.file.clone(),
+        project: project.id.clone(),
+        approvals,
+    })?;
+    let limits: Vec<i32> = project.approvals.iter().map(|a| a.time_limit as i32).collect();
+    let serial_days = limits.iter().sum();
+    let mut finish = vec![0i32; limits.len()];
+    for &i in &order {
+        let ready = project.approvals[i]
+            .depends
+            .iter()
+            .filter_map(|d| project.approvals.iter().position(|a| &a.id == d))
+            .map(|j| finish[j])
+            .max()
+            .unwrap_or(0);
+        finish[i] = ready + limits[i];
+    }
+    let parallel_days = finish.iter().copied().max().unwrap_or(0);
+
+    // The approval phase opens once the phases before it close: find that day without the
+    // approvals (they only decide when the phase closes).
+    let opens = phase_windows(manifest, pi, &ProjectSpec { approvals: Vec::new(), ..project.clone() }, None)
+        .into_iter()
+        .find(|w| w.kind == PhaseKind::Approval)
+        .and_then(|w| w.start);
+    let mut windows: Vec<ApprovalWindow> = project
+        .approvals
+        .iter()
+        .map(|a| ApprovalWindow { id: a.id.clone(), name: a.name.clone(), authority: a.authority.clone(), start: None, granted: None })
+        .collect();
+    if let Some(opens) = opens {
+        let mut previous = opens;
+        for &i in &order {
+            let a = &project.approvals[i];
+            let deps_done: Option<i32> = a
+                .depends
+                .iter()
+                .filter_map(|d| project.approvals.iter().position(|x| &x.id == d))
+                .try_fold(opens, |acc, j| windows[j].granted.map(|g| acc.max(g)));
+            let start = match (mode, deps_done) {
+                (_, None) => None,
+                (ApprovalMode::Parallel, Some(d)) => Some(d),
+                (ApprovalMode::Serial, Some(d)) => Some(d.max(previous)),
+            };
+            let granted = start.and_then(|s| {
+                let recorded = manifest.events.iter().filter(|e| e.project == project.id && e.day >= s).find_map(|e| match &e.kind {
+                    EventKind::ApprovalGranted { approval } if *approval == a.id => Some(Some(e.day)),
+                    EventKind::ApprovalRefused { approval } if *approval == a.id => Some(None),
+                    _ => None,
+                });
+                // Time-limited: without a recorded decision the authority grants by its limit.
+                recorded.unwrap_or(Some(s + a.time_limit as i32)).map(|g| g.min(s + a.time_limit as i32).max(s))
+            });
+            windows[i].start = start;
+            windows[i].granted = granted;
+            if let Some(g) = granted {
+                previous = g;
+            }
+        }
+    }
+    Ok(Some(ApprovalReport { project: pi, serial_days, parallel_days, approvals: windows }))
+}
+
+/// Topological order of tasks by their finish-to-start dependencies.
+fn topological_order(file: &str, tasks: &[(usize, &crate::manifest::TaskSpec)]) -> Result<Vec<usize>, PlanError> {
+    let index: BTreeMap<&str, usize> = tasks.iter().enumerate().map(|(i, (_, t))| (t.id.as_str(), i)).collect();
+    let mut indegree = vec![0usize; tasks.len()];
+    let mut successors = vec![Vec::new(); tasks.len()];
+    for (i, (_, t)) in tasks.iter().enumerate() {
+        for d in &t.after {
+            if let Some(&j) = index.get(d.task.as_str()) {
+                indegree[i] += 1;
+                successors[j].push(i);
+            }
+        }
+    }
+    let mut ready: std::collections::VecDeque<usize> = (0..tasks.len()).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(tasks.len());
+    while let Some(i) = ready.pop_front() {
+        order.push(i);
+        for &s in &successors[i] {
+            indegree[s] -= 1;
+            if indegree[s] == 0 {
+                ready.push_back(s);
+            }
+        }
+    }
+    if order.len() < tasks.len() {
+        let tasks = (0..tasks.len()).filter(|i| !order.contains(i)).map(|i| tasks[i].1.id.clone()).collect();
+        return Err(PlanError::TaskCycle { file: file.to_owned(), tasks });
+    }
+    Ok(order)
+}
+
+/// Protected elements and why.
+fn heritage_elements(manifest: &Manifest, model: &Model) -> BTreeMap<usize, String> {
+    let mut out = BTreeMap::new();
+    for h in &manifest.heritage {
+        for i in 0..model.elements.len() {
+            if selects(&h.select, model, i) {
+                out.entry(i).or_insert_with(|| h.reason.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Dense building index (in spatial-tree order) of each element's container, if any.
+pub fn buildings_of_elements(model: &Model) -> Vec<Option<usize>> {
+    let dense = building_indices(model);
+    let building_of_node = |mut i: usize| {
+        for _ in 0..model.spatial.len() {
+            if let Some(b) = dense[i] {
+                return Some(b);
+            }
+            i = model.spatial[i].parent?;
+        }
+        None
+    };
+    model.elements.iter().map(|e| e.container.and_then(building_of_node)).collect()
+}
+
+/// For each spatial node, its dense building index if it is a building.
+pub fn building_indices(model: &Model) -> Vec<Option<usize>> {
+    let mut dense = vec![None; model.spatial.len()];
+    let mut next = 0;
+    for (i, node) in model.spatial.iter().enumerate() {
+        if node.kind == SpatialKind::Building {
+            dense[i] = Some(next);
+            next += 1;
+        }
+    }
+    dense
+}
+
+fn value_matches(value: &PropertyValue, expected: &str) -> bool {
+    match value {
+        PropertyValue::Text(s) | PropertyValue::Other(s) => s.eq_ignore_ascii_case(expected),
+        PropertyValue::Bool(b) => expected.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+        PropertyValue::Integer(i) => expected.parse::<i64>().is_ok_and(|e| e == *i),
+        PropertyValue::Real(r) => expected.parse::<f64>().is_ok_and(|e| (e - r).abs() <= 1e-9 * r.abs().max(1.0)),
+    }
+}
+
+/// Whether element `index` is a product of an imported IFC task named (by name, identification
+/// or GlobalId) in `names`, or of a task nested in one.
+fn linked_to_ifc_task(names: &[String], model: &Model, index: usize) -> bool {
+    model.schedules.iter().any(|schedule| {
+        let named = |t: &renewtwin_importers::Task| {
+            names.iter().any(|n| t.name.as_deref() == Some(n) || t.identification.as_deref() == Some(n) || t.global_id == *n)
+        };
+        schedule.tasks.iter().any(|task| {
+            if task.products.binary_search(&index).is_err() {
+                return false;
+            }
+            let mut current = Some(task);
+            for _ in 0..=schedule.tasks.len() {
+                let Some(t) = current else { break };
+                if named(t) {
+                    return true;
+                }
+                current = t.parent.and_then(|p| schedule.tasks.get(p));
+            }
+            false
+        })
+    })
+}
+
+/// Whether element `index` of `model` meets every criterion of `select`.
+pub fn selects(select: &Selector, model: &Model, index: usize) -> bool {
+    let Some(element) = model.elements.get(index) else { return false };
+    if !select.ifc_tasks.is_empty() && !linked_to_ifc_task(&select.ifc_tasks, model, index) {
+        return false;
+    }
+    if !select.classes.is_empty() && !select.classes.iter().any(|c| element.class.starts_with(c.as_str())) {
+        return false;
+    }
+    if !select.global_ids.is_empty() && !select.global_ids.contains(&element.global_id) {
+        return false;
+    }
+    if !select.storeys.is_empty() {
+        let storey = element.container.and_then(|c| model.spatial.get(c)).and_then(|n| n.name.as_deref());
+        if !storey.is_some_and(|s| select.storeys.iter().any(|x| x == s)) {
+            return false;
+        }
+    }
+    if !select.buildings.is_empty() {
+        let mut node = element.container;
+        let mut building = None;
+        for _ in 0..model.spatial.len() {
+            let Some(i) = node else { break };
+            if model.spatial[i].kind == SpatialKind::Building {
+                building = model.spatial[i].name.as_deref();
+                break;
+            }
+            node = model.spatial[i].parent;
+        }
+        if !building.is_some_and(|b| select.buildings.iter().any(|x| x == b)) {
+            return false;
+        }
+    }
+    if let Some(status) = &select.status {
+        let found = element
+            .property_sets
+            .iter()
+            .flat_map(|p| &p.properties)
+            .any(|p| p.name == "Status" && value_matches(&p.value, status));
+        if !found {
+            return false;
+        }
+    }
+    select
+        .properties
+        .iter()
+        .all(|(pset, prop, expected)| element.property(pset, prop).is_some_and(|v| value_matches(v, expected)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(steps: &[(i32, i32, Action)]) -> ElementSchedule {
+        ElementSchedule(steps.iter().map(|&(start, end, action)| Step { start, end, action }).collect())
+    }
+
+    #[test]
+    fn a_retrofitted_wall_goes_existing_then_under_construction_then_renewed() {
+        let s = schedule(&[(10, 20, Action::Retrofit)]);
+        assert_eq!(s.state_on(0), LifecycleState::Existing);
+        assert_eq!(s.state_on(9), LifecycleState::Existing);
+        assert_eq!(s.state_on(10), LifecycleState::UnderConstruction);
+        assert_eq!(s.state_on(19), LifecycleState::UnderConstruction);
+        assert_eq!(s.state_on(20), LifecycleState::Renewed);
+    }
+
+    #[test]
+    fn a_new_element_is_planned_until_its_work_starts() {
+        let s = schedule(&[(5, 8, Action::New)]);
+        assert_eq!(s.state_on(-3), LifecycleState::Planned);
+        assert_eq!(s.state_on(6), LifecycleState::UnderConstruction);
+        assert_eq!(s.state_on(100), LifecycleState::Built);
+    }
+
+    #[test]
+    fn a_pipe_laid_then_demolished_ends_demolished() {
+        let s = schedule(&[(0, 10, Action::New), (10, 20, Action::Demolish)]);
+        assert_eq!(s.state_on(5), LifecycleState::UnderConstruction);
+        assert_eq!(s.state_on(12), LifecycleState::UnderDemolition);
+        assert_eq!(s.state_on(25), LifecycleState::Demolished);
+    }
+
+    #[test]
+    fn temporary_works_stand_during_their_task_and_are_removed_after() {
+        let s = schedule(&[(3, 6, Action::Temporary)]);
+        assert_eq!(s.state_on(0), LifecycleState::Planned);
+        assert_eq!(s.state_on(4), LifecycleState::Temporary);
+        assert_eq!(s.state_on(6), LifecycleState::Removed);
+    }
+
+    #[test]
+    fn an_element_without_steps_stays_existing() {
+        assert_eq!(ElementSchedule::default().state_on(1000), LifecycleState::Existing);
+    }
+}

@@ -1,0 +1,161 @@
+//! Scenes: a manifest plus the models it names, loaded through the importers and placed into
+//! one frame. Resolving the renewal plan is the caller's ([`crate::renewal::LoadedScene`]).
+
+use std::path::{Path, PathBuf};
+
+use renewtwin_importers::{Cache, ImportConfig, Model};
+
+use crate::manifest;
+pub use crate::manifest::{Manifest, ManifestError};
+
+/// The built-in default scene's manifest (an old residential block, generated).
+pub const DEFAULT_MANIFEST: &str = include_str!("../../scenes/default/scene.toml");
+
+/// What `renewtwin serve` was asked to serve.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SceneSource {
+    /// The built-in default scene.
+    Default,
+    /// A `scene.toml`, or a folder holding one.
+    Manifest(PathBuf),
+    /// A bare model file (IFC); it gets the default scene's renewal plan, whose selectors are
+    /// generic IFC criteria (external walls, windows, roofs, NEW elements, pipes).
+    Model(PathBuf),
+}
+
+impl SceneSource {
+    /// Interprets a command-line argument.
+    pub fn from_arg(arg: Option<&Path>) -> Self {
+        match arg {
+            None => Self::Default,
+            Some(p) if p.is_dir() => Self::Manifest(p.join("scene.toml")),
+            Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) => Self::Manifest(p.to_path_buf()),
+            Some(p) => Self::Model(p.to_path_buf()),
+        }
+    }
+}
+
+/// Why a scene could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SceneError {
+    /// The manifest file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The manifest.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The manifest is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A model could not be imported.
+    #[error(transparent)]
+    Import(#[from] renewtwin_importers::ImportError),
+    /// The district generator failed to write its IFC.
+    #[error("generating the district ({buildings} buildings, seed {seed}) failed")]
+    Generate {
+        /// Buildings asked for.
+        buildings: u32,
+        /// Seed.
+        seed: u64,
+        /// Why.
+        #[source]
+        source: renewtwin_generator::GenerateError,
+    },
+    /// The scene names no model.
+    #[error("the scene names no model; add a [[models]] table")]
+    NoModel,
+    /// A model loader thread panicked (a bug: the importers return errors, they do not panic).
+    #[error("a model loader panicked")]
+    LoaderPanicked,
+}
+
+/// A scene's manifest and its model, before a plan is resolved.
+#[derive(Debug)]
+pub struct SceneModel {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The model (several inputs are placed into one).
+    pub model: Model,
+}
+
+/// Loads `source`: reads the manifest and imports (or generates then imports) its model.
+///
+/// Model files are read through `cache` when one is given (a content-addressed cache: an
+/// unchanged file loads from it without being parsed or meshed again).
+pub fn load(source: &SceneSource, config: &ImportConfig, cache: Option<&Cache>) -> Result<SceneModel, SceneError> {
+    let (manifest, base) = match source {
+        SceneSource::Default => (Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?, None),
+        SceneSource::Manifest(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| SceneError::Io { path: path.display().to_string(), source })?;
+            let base = path.parent().map(Path::to_path_buf);
+            (Manifest::parse(&path.display().to_string(), &text)?, base)
+        }
+        SceneSource::Model(path) => {
+            let mut m = Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?;
+            m.name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            m.models = vec![manifest::ModelSource::File(path.clone())];
+            (m, None)
+        }
+    };
+    let model = load_models(&manifest, base.as_deref(), config, cache)?;
+    Ok(SceneModel { manifest, model })
+}
+
+/// Loads the model a parsed `manifest` names (paths relative to `base`).
+pub fn load_manifest(manifest: Manifest, base: Option<&Path>, config: &ImportConfig) -> Result<SceneModel, SceneError> {
+    let model = load_models(&manifest, base, config, None)?;
+    Ok(SceneModel { manifest, model })
+}
+
+/// Imports (or generates then imports) the models `manifest` names, in parallel, and places
+/// several into one local frame in metres around the first georeferenced one ("one map").
+pub fn load_models(manifest: &Manifest, base: Option<&Path>, config: &ImportConfig, cache: Option<&Cache>) -> Result<Model, SceneError> {
+    match manifest.models.as_slice() {
+        [] => Err(SceneError::NoModel),
+        [one] => load_model(one, base, config, cache),
+        many => {
+            let models: Vec<Model> = std::thread::scope(|s| {
+                let handles: Vec<_> = many.iter().map(|m| s.spawn(move || load_model(m, base, config, cache))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or(Err(SceneError::LoaderPanicked)))
+                    .collect::<Result<_, _>>()
+            })?;
+            let frame = renewtwin_importers::ProjectFrame::choose(&models);
+            Ok(renewtwin_importers::place(models, &frame))
+        }
+    }
+}
+
+fn load_model(source: &manifest::ModelSource, base: Option<&Path>, config: &ImportConfig, cache: Option<&Cache>) -> Result<Model, SceneError> {
+    match source {
+        manifest::ModelSource::File(path) => {
+            let path = match base {
+                Some(b) if path.is_relative() => b.join(path),
+                _ => path.clone(),
+            };
+            match cache {
+                Some(cache) => {
+                    let (model, status) = renewtwin_importers::import_file_cached(&path, config, cache)?;
+                    tracing::info!(file = %path.display(), cache = ?status, "model loaded");
+                    Ok(model)
+                }
+                None => Ok(renewtwin_importers::import_file(&path, config)?),
+            }
+        }
+        manifest::ModelSource::District { buildings, seed } => {
+            let cfg = renewtwin_generator::DistrictConfig { buildings: *buildings, seed: *seed, ..Default::default() };
+            let mut bytes = Vec::new();
+            renewtwin_generator::write_district(&cfg, &mut bytes)
+                .map_err(|source| SceneError::Generate { buildings: *buildings, seed: *seed, source })?;
+            let name = format!("district-{buildings}b-seed{seed}.ifc (generated)");
+            match cache {
+                Some(cache) => Ok(renewtwin_importers::import_bytes_cached(&name, &bytes, config, cache)?.0),
+                None => Ok(renewtwin_importers::import_bytes(&name, &bytes, config)?),
+            }
+        }
+    }
+}
