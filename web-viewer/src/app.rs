@@ -19,21 +19,21 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use renewtwin_protocol::{LifecycleState, PROTOCOL_VERSION, ServerMsg};
+use renewtwin_render::camera::OrbitCamera;
+use renewtwin_render::picking::{PickFilter, Viewport, pick_with, screen_point_of_with};
+use renewtwin_render::render::{BACKGROUND_RGB, FrameSpec, UploadStats};
+use renewtwin_render::scene::{Scene, Visibility};
+use renewtwin_render::view::{Layout, ViewState, rebase_from};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::HtmlCanvasElement;
 
-use crate::camera::OrbitCamera;
 use crate::error::ViewerError;
 use crate::hooks::{Hooks, rgb_array};
 use crate::input::{Gesture, InputState};
 use crate::net::{Connection, LinkStatus};
-use crate::picking::{PickFilter, Viewport, pick_with, screen_point_of_with};
-use crate::render::{BACKGROUND_RGB, FrameSpec, UploadStats};
-use crate::scene::{Scene, Visibility};
 use crate::surface::CanvasSurface;
 use crate::ui::Ui;
-use crate::view::{Layout, ViewState, rebase_from};
 
 /// How long a camera flight to a viewpoint takes, milliseconds.
 const FLIGHT_MS: f64 = 900.0;

@@ -3,9 +3,9 @@
 //!
 //! The surface is configured as `Rgba8Unorm` where available (both backends have it) and the
 //! shader writes sRGB-encoded values, so WebGPU and WebGL2 give the same pixels.
+use renewtwin_render::render::{Backend, FrameSpec, Renderer};
 
 use crate::error::ViewerError;
-use crate::render::{Backend, FrameSpec, Renderer};
 
 /// The canvas's surface and the renderer that draws on it.
 #[derive(Debug)]

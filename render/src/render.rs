@@ -1,6 +1,6 @@
 //! The wgpu scene renderer: pipelines, the scene's geometry on the GPU, and drawing one frame
-//! into any colour target. It knows nothing of canvases or windows: `surface.rs` gives it the
-//! browser canvas, `offscreen.rs` a texture it reads back into a PNG.
+//! into any colour target. It knows nothing of canvases or windows: the web viewer's
+//! `surface.rs` gives it the browser canvas, `offscreen.rs` a texture it reads back into a PNG.
 //!
 //! Geometry is packed into a few large vertex/index buffer pairs ("chunks"). A mesh used by
 //! two or more placements is stored once in its own frame and drawn instanced, one draw per
@@ -23,11 +23,11 @@ use crate::scene::Scene;
 use crate::view::Layout;
 
 /// The canvas background, sRGB bytes (a dark slate that no lifecycle colour is close to).
-pub(crate) const BACKGROUND_RGB: [u8; 3] = [34, 40, 52];
+pub const BACKGROUND_RGB: [u8; 3] = [34, 40, 52];
 /// Opacity of planned elements.
 const GHOST_OPACITY: f32 = 0.35;
 /// Width of the element colour texture, texels (the WebGL2 minimum 2D size).
-pub(crate) const COLOUR_TEXTURE_WIDTH: u32 = 2048;
+pub const COLOUR_TEXTURE_WIDTH: u32 = 2048;
 /// Marks a vertex or instance that does not name the element itself.
 const NO_ELEMENT: u32 = u32::MAX;
 /// Depth buffer format (available on WebGPU and WebGL2).
@@ -37,7 +37,7 @@ const DIVIDER_PX: u32 = 2;
 
 /// Which browser API wgpu drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backend {
+pub enum Backend {
     /// `navigator.gpu`.
     WebGpu,
     /// WebGL2 (through ANGLE in Chromium).
@@ -64,7 +64,7 @@ impl Backend {
 
 /// What to draw besides the geometry.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct FrameSpec<'a> {
+pub struct FrameSpec<'a> {
     /// The camera.
     pub camera: &'a OrbitCamera,
     /// Split between the two colour sets.
@@ -149,7 +149,7 @@ struct SceneGeometry {
 
 /// Owns the pipelines and the uploaded scene on one device.
 #[derive(Debug)]
-pub(crate) struct Renderer {
+pub struct Renderer {
     device: wgpu::Device,
     queue: wgpu::Queue,
     format: wgpu::TextureFormat,
@@ -165,7 +165,7 @@ pub(crate) struct Renderer {
 
 /// Triangles and elements uploaded, for the hooks and the fps figures.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct UploadStats {
+pub struct UploadStats {
     /// Triangles drawn per frame (instances counted).
     pub triangles: u64,
     /// Feature-edge segments drawn per frame.
