@@ -281,7 +281,8 @@ impl OffscreenViewer {
 
     /// Acts on one server message as the browser does: `Hello` checks the protocol version,
     /// `Scene` starts a scene, `Meshes` adds geometry, `SceneComplete` uploads it, `State`
-    /// applies a live delta. Other messages are for panels and are ignored.
+    /// applies a live delta, `Resync` lets the next delta apply whatever its sequence number,
+    /// and `Error` is an error. The other messages are for panels and are ignored, each by name.
     pub fn receive(&mut self, message: ServerMsg) -> Result<(), OffscreenError> {
         match message {
             ServerMsg::Hello {
@@ -323,7 +324,27 @@ impl OffscreenViewer {
                     self.view.dirty |= scene.colours_dirty;
                 }
             }
-            _ => {}
+            ServerMsg::Error { code, message } => {
+                return Err(OffscreenError::Protocol(format!(
+                    "server refused a message ({code}): {message}"
+                )));
+            }
+            // The version matched; a renderer has nothing else to do with the greeting.
+            ServerMsg::Hello { .. } => {}
+            // Link control: a picture has no connection to keep alive or resume.
+            ServerMsg::Pong(_) | ServerMsg::Resumed { .. } => {}
+            // The next delta coalesces what was skipped and applies whatever its seq.
+            ServerMsg::Resync { .. } => {
+                if let Some(scene) = self.scene.as_mut() {
+                    scene.seq = 0;
+                }
+            }
+            // For panels (clock, sensors, consultation): nothing of them is drawn.
+            ServerMsg::Clock(_)
+            | ServerMsg::SensorReadings(_)
+            | ServerMsg::Alert(_)
+            | ServerMsg::SensorAck { .. }
+            | ServerMsg::Consultation(_) => {}
         }
         Ok(())
     }

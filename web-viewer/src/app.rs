@@ -205,7 +205,8 @@ fn request_frame(closure: &Closure<dyn FnMut()>) {
 
 impl App {
     /// Acts on one message from the server.
-    #[allow(unreachable_patterns, reason = "the catch-all keeps messages added for other panels from breaking the build")]
+    /// Every variant is named, so a message added to the protocol has to be handled or ignored here
+    /// on purpose.
     pub fn handle(&mut self, message: ServerMsg) {
         match message {
             ServerMsg::Hello { protocol_version, server } if protocol_version != PROTOCOL_VERSION => {
@@ -279,8 +280,8 @@ impl App {
             ServerMsg::Error { code, message } => {
                 self.fail(&ViewerError::Protocol(format!("server refused a message ({code}): {message}")));
             }
-            // Other messages (consultation, sensors) are for panels that listen elsewhere.
-            _ => {}
+            // Consultation records are for the consultation panel, which reads them over HTTP.
+            ServerMsg::Consultation(_) => {}
         }
         self.refresh_hooks();
     }
