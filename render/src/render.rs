@@ -256,93 +256,32 @@ impl Renderer {
     /// Uploads the geometry of a complete scene; colours start transparent until
     /// [`Renderer::upload_colours`].
     pub fn upload_scene(&mut self, scene: &Scene) -> UploadStats {
-        let mut stats = UploadStats::default();
-        let mut uses = std::collections::HashMap::<u32, u32>::new();
-        for placement in &scene.placements {
-            *uses.entry(placement.mesh).or_default() += 1;
-        }
-        let max_vertices = (self.max_buffer_size / std::mem::size_of::<Vertex>() as u64).min(1 << 22) as usize;
-        let max_indices = (self.max_buffer_size / 4).min(3 << 22) as usize;
-        let mut chunks: Vec<ChunkBuilder> = vec![ChunkBuilder::default()];
-        let mut instances: Vec<Instance> = Vec::with_capacity(scene.placements.len() + 1);
-        let identity = 0u32;
-        instances.push(Instance { model: Mat4::IDENTITY.to_cols_array(), element: NO_ELEMENT });
+        let packed = pack_scene(scene, ChunkLimits::for_buffer_size(self.max_buffer_size));
+        let mut stats = packed.stats;
+        let chunks = self.create_chunk_buffers(packed.chunks);
+        stats.draws = chunks.iter().map(|c| c.draws.len() as u32).sum();
+        let instances = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("scene instances"),
+            contents: bytemuck::cast_slice(&packed.instances),
+            usage: wgpu::BufferUsages::VERTEX,
+        });
+        let rows = (scene.elements.len() as u32).div_ceil(COLOUR_TEXTURE_WIDTH).max(1);
+        let (first_texture, first_group) = self.create_colour_side(0, rows);
+        let (second_texture, second_group) = self.create_colour_side(1, rows);
+        self.geometry = Some(SceneGeometry {
+            chunks,
+            instances,
+            colours: [first_texture, second_texture],
+            bind_groups: [first_group, second_group],
+            colour_rows: rows,
+            has_translucent: [false; 2],
+        });
+        stats
+    }
 
-        // Shared meshes: once in their own frame, drawn instanced.
-        let mut shared: Vec<(u32, Vec<usize>)> = Vec::new();
-        let mut slot_of = std::collections::HashMap::<u32, usize>::new();
-        for (index, placement) in scene.placements.iter().enumerate() {
-            if uses.get(&placement.mesh).copied().unwrap_or(0) >= 2 {
-                let slot = *slot_of.entry(placement.mesh).or_insert_with(|| {
-                    shared.push((placement.mesh, Vec::new()));
-                    shared.len() - 1
-                });
-                shared[slot].1.push(index);
-            }
-        }
-        for (mesh_id, placement_indices) in &shared {
-            let Some(mesh) = scene.meshes.get(mesh_id) else { continue };
-            let mesh_edges = feature_edges(&mesh.positions, &mesh.indices);
-            let chunk = current_chunk(&mut chunks, mesh.positions.len(), mesh.indices.len() + mesh_edges.len(), max_vertices, max_indices);
-            let base = chunk.vertices.len() as u32;
-            chunk.vertices.extend(mesh.positions.iter().zip(&mesh.normals).map(|(p, n)| Vertex {
-                position: p.to_array(),
-                normal: n.to_array(),
-                element: NO_ELEMENT,
-            }));
-            let start = chunk.indices.len() as u32;
-            chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
-            let edge_start = chunk.edges.len() as u32;
-            chunk.edges.extend(mesh_edges.iter().map(|i| i + base));
-            let first_instance = instances.len() as u32;
-            instances.extend(placement_indices.iter().map(|&i| {
-                let p = &scene.placements[i];
-                Instance { model: p.transform.to_cols_array(), element: p.element }
-            }));
-            let count = placement_indices.len() as u32;
-            stats.triangles += (mesh.indices.len() / 3) as u64 * u64::from(count);
-            stats.edges += (mesh_edges.len() / 2) as u64 * u64::from(count);
-            chunk.draws.push(Draw {
-                indices: start..chunk.indices.len() as u32,
-                edges: edge_start..chunk.edges.len() as u32,
-                first_instance,
-                instance_count: count,
-            });
-        }
-
-        // Single-use meshes: baked into world space, the element id on each vertex.
-        for placement in &scene.placements {
-            if uses.get(&placement.mesh).copied().unwrap_or(0) >= 2 {
-                continue;
-            }
-            let Some(mesh) = scene.meshes.get(&placement.mesh) else { continue };
-            let mesh_edges = feature_edges(&mesh.positions, &mesh.indices);
-            let chunk = current_chunk(&mut chunks, mesh.positions.len(), mesh.indices.len() + mesh_edges.len(), max_vertices, max_indices);
-            let base = chunk.vertices.len() as u32;
-            let normal_matrix = glam::Mat3::from_mat4(placement.transform).inverse().transpose();
-            chunk.vertices.extend(mesh.positions.iter().zip(&mesh.normals).map(|(p, n)| Vertex {
-                position: placement.transform.transform_point3(*p).to_array(),
-                normal: (normal_matrix * *n).normalize_or(Vec3::Z).to_array(),
-                element: placement.element,
-            }));
-            let start = chunk.indices.len() as u32;
-            chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
-            let end = chunk.indices.len() as u32;
-            let edge_start = chunk.edges.len() as u32;
-            chunk.edges.extend(mesh_edges.iter().map(|i| i + base));
-            let edge_end = chunk.edges.len() as u32;
-            stats.triangles += (mesh.indices.len() / 3) as u64;
-            stats.edges += (mesh_edges.len() / 2) as u64;
-            match chunk.draws.last_mut() {
-                Some(last) if last.first_instance == identity && last.indices.end == start && last.edges.end == edge_start => {
-                    last.indices.end = end;
-                    last.edges.end = edge_end;
-                }
-                _ => chunk.draws.push(Draw { indices: start..end, edges: edge_start..edge_end, first_instance: identity, instance_count: 1 }),
-            }
-        }
-
-        let gpu_chunks: Vec<GpuChunk> = chunks
+    /// Vertex, triangle and edge buffers of each non-empty packed chunk.
+    fn create_chunk_buffers(&self, chunks: Vec<ChunkBuilder>) -> Vec<GpuChunk> {
+        chunks
             .into_iter()
             .filter(|c| !c.indices.is_empty())
             .enumerate()
@@ -366,51 +305,35 @@ impl Renderer {
                 }),
                 draws: c.draws,
             })
-            .collect();
-        stats.draws = gpu_chunks.iter().map(|c| c.draws.len() as u32).sum();
-        let instances = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("scene instances"),
-            contents: bytemuck::cast_slice(&instances),
-            usage: wgpu::BufferUsages::VERTEX,
-        });
+            .collect()
+    }
 
-        let rows = (scene.elements.len() as u32).div_ceil(COLOUR_TEXTURE_WIDTH).max(1);
-        let make_side = |side: usize| {
-            let texture = self.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some(if side == 0 { "element colours, first side" } else { "element colours, second side" }),
-                size: wgpu::Extent3d { width: COLOUR_TEXTURE_WIDTH, height: rows, depth_or_array_layers: 1 },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba8Unorm,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            });
-            let view = texture.create_view(&wgpu::TextureViewDescriptor {
-                label: Some("element colours view"),
-                ..Default::default()
-            });
-            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(if side == 0 { "scene bind group, first side" } else { "scene bind group, second side" }),
-                layout: &self.bind_group_layout,
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: self.uniforms.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&view) },
-                ],
-            });
-            (texture, bind_group)
-        };
-        let (first_texture, first_group) = make_side(0);
-        let (second_texture, second_group) = make_side(1);
-        self.geometry = Some(SceneGeometry {
-            chunks: gpu_chunks,
-            instances,
-            colours: [first_texture, second_texture],
-            bind_groups: [first_group, second_group],
-            colour_rows: rows,
-            has_translucent: [false; 2],
+    /// The element colour texture of compared side `side` (`rows` rows, contents undefined
+    /// until [`Renderer::upload_colours`]) and the bind group that reads it.
+    fn create_colour_side(&self, side: usize, rows: u32) -> (wgpu::Texture, wgpu::BindGroup) {
+        let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(if side == 0 { "element colours, first side" } else { "element colours, second side" }),
+            size: wgpu::Extent3d { width: COLOUR_TEXTURE_WIDTH, height: rows, depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
         });
-        stats
+        let view = texture.create_view(&wgpu::TextureViewDescriptor {
+            label: Some("element colours view"),
+            ..Default::default()
+        });
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(if side == 0 { "scene bind group, first side" } else { "scene bind group, second side" }),
+            layout: &self.bind_group_layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: self.uniforms.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&view) },
+            ],
+        });
+        (texture, bind_group)
     }
 
     /// Bytes of a full colour texture for the uploaded scene (0 without one).
@@ -562,18 +485,159 @@ impl Renderer {
     }
 }
 
-/// Returns the chunk to append a mesh of `vertices`/`indices` to, starting a new one when the
-/// current one would pass the buffer limits.
-fn current_chunk(
-    chunks: &mut Vec<ChunkBuilder>,
+/// Largest chunk: vertices, and triangle plus edge indices.
+#[derive(Debug, Clone, Copy)]
+struct ChunkLimits {
     vertices: usize,
     indices: usize,
-    max_vertices: usize,
-    max_indices: usize,
-) -> &mut ChunkBuilder {
+}
+
+impl ChunkLimits {
+    /// What fits buffers of at most `max_buffer_size` bytes (and at most 4M vertices, 12M
+    /// indices).
+    fn for_buffer_size(max_buffer_size: u64) -> Self {
+        Self {
+            vertices: (max_buffer_size / std::mem::size_of::<Vertex>() as u64).min(1 << 22) as usize,
+            indices: (max_buffer_size / 4).min(3 << 22) as usize,
+        }
+    }
+}
+
+/// The scene's geometry packed on the CPU: chunks, instances and what they hold.
+#[derive(Debug)]
+struct PackedScene {
+    chunks: Vec<ChunkBuilder>,
+    /// Instance 0 is the identity with [`NO_ELEMENT`], shared by every baked draw.
+    instances: Vec<Instance>,
+    stats: UploadStats,
+}
+
+/// The identity instance's index.
+const IDENTITY_INSTANCE: u32 = 0;
+
+/// Packs `scene` into chunks within `limits`: meshes placed twice or more first, stored once
+/// and drawn instanced, then single-use meshes baked into world space.
+fn pack_scene(scene: &Scene, limits: ChunkLimits) -> PackedScene {
+    let (shared, single) = group_by_mesh_use(scene);
+    let mut packed = PackedScene {
+        chunks: vec![ChunkBuilder::default()],
+        instances: Vec::with_capacity(scene.placements.len() + 1),
+        stats: UploadStats::default(),
+    };
+    packed.instances.push(Instance { model: Mat4::IDENTITY.to_cols_array(), element: NO_ELEMENT });
+    for (mesh_id, placement_indices) in &shared {
+        packed.add_instanced(scene, *mesh_id, placement_indices, limits);
+    }
+    for &index in &single {
+        packed.add_baked(scene, index, limits);
+    }
+    packed
+}
+
+/// Splits the placements by how often their mesh is used: meshes placed twice or more, each
+/// with its placement indices, in order of first use; and the placements of single-use meshes,
+/// in order.
+fn group_by_mesh_use(scene: &Scene) -> (Vec<(u32, Vec<usize>)>, Vec<usize>) {
+    let mut uses = std::collections::HashMap::<u32, u32>::new();
+    for placement in &scene.placements {
+        *uses.entry(placement.mesh).or_default() += 1;
+    }
+    let mut shared: Vec<(u32, Vec<usize>)> = Vec::new();
+    let mut single = Vec::new();
+    let mut slot_of = std::collections::HashMap::<u32, usize>::new();
+    for (index, placement) in scene.placements.iter().enumerate() {
+        if uses.get(&placement.mesh).copied().unwrap_or(0) >= 2 {
+            let slot = *slot_of.entry(placement.mesh).or_insert_with(|| {
+                shared.push((placement.mesh, Vec::new()));
+                shared.len() - 1
+            });
+            shared[slot].1.push(index);
+        } else {
+            single.push(index);
+        }
+    }
+    (shared, single)
+}
+
+impl PackedScene {
+    /// Stores mesh `mesh_id` once in its own frame and adds one instanced draw of it for the
+    /// placements `placement_indices`.
+    fn add_instanced(&mut self, scene: &Scene, mesh_id: u32, placement_indices: &[usize], limits: ChunkLimits) {
+        let Some(mesh) = scene.meshes.get(&mesh_id) else { return };
+        let mesh_edges = feature_edges(&mesh.positions, &mesh.indices);
+        let chunk = current_chunk(&mut self.chunks, mesh.positions.len(), mesh.indices.len() + mesh_edges.len(), limits);
+        let base = chunk.vertices.len() as u32;
+        chunk.vertices.extend(mesh.positions.iter().zip(&mesh.normals).map(|(p, n)| Vertex {
+            position: p.to_array(),
+            normal: n.to_array(),
+            element: NO_ELEMENT,
+        }));
+        let start = chunk.indices.len() as u32;
+        chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
+        let edge_start = chunk.edges.len() as u32;
+        chunk.edges.extend(mesh_edges.iter().map(|i| i + base));
+        let first_instance = self.instances.len() as u32;
+        self.instances.extend(placement_indices.iter().map(|&i| {
+            let p = &scene.placements[i];
+            Instance { model: p.transform.to_cols_array(), element: p.element }
+        }));
+        let count = placement_indices.len() as u32;
+        self.stats.triangles += (mesh.indices.len() / 3) as u64 * u64::from(count);
+        self.stats.edges += (mesh_edges.len() / 2) as u64 * u64::from(count);
+        chunk.draws.push(Draw {
+            indices: start..chunk.indices.len() as u32,
+            edges: edge_start..chunk.edges.len() as u32,
+            first_instance,
+            instance_count: count,
+        });
+    }
+
+    /// Bakes placement `index` into world space with its element id on each vertex, extending
+    /// the chunk's last baked draw when it ends where this one starts.
+    fn add_baked(&mut self, scene: &Scene, index: usize, limits: ChunkLimits) {
+        let placement = &scene.placements[index];
+        let Some(mesh) = scene.meshes.get(&placement.mesh) else { return };
+        let mesh_edges = feature_edges(&mesh.positions, &mesh.indices);
+        let chunk = current_chunk(&mut self.chunks, mesh.positions.len(), mesh.indices.len() + mesh_edges.len(), limits);
+        let base = chunk.vertices.len() as u32;
+        let normal_matrix = glam::Mat3::from_mat4(placement.transform).inverse().transpose();
+        chunk.vertices.extend(mesh.positions.iter().zip(&mesh.normals).map(|(p, n)| Vertex {
+            position: placement.transform.transform_point3(*p).to_array(),
+            normal: (normal_matrix * *n).normalize_or(Vec3::Z).to_array(),
+            element: placement.element,
+        }));
+        let start = chunk.indices.len() as u32;
+        chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
+        let end = chunk.indices.len() as u32;
+        let edge_start = chunk.edges.len() as u32;
+        chunk.edges.extend(mesh_edges.iter().map(|i| i + base));
+        let edge_end = chunk.edges.len() as u32;
+        self.stats.triangles += (mesh.indices.len() / 3) as u64;
+        self.stats.edges += (mesh_edges.len() / 2) as u64;
+        match chunk.draws.last_mut() {
+            Some(last)
+                if last.first_instance == IDENTITY_INSTANCE && last.indices.end == start && last.edges.end == edge_start =>
+            {
+                last.indices.end = end;
+                last.edges.end = edge_end;
+            }
+            _ => chunk.draws.push(Draw {
+                indices: start..end,
+                edges: edge_start..edge_end,
+                first_instance: IDENTITY_INSTANCE,
+                instance_count: 1,
+            }),
+        }
+    }
+}
+
+/// Returns the chunk to append a mesh of `vertices`/`indices` to, starting a new one when the
+/// current one would pass the buffer limits.
+fn current_chunk(chunks: &mut Vec<ChunkBuilder>, vertices: usize, indices: usize, limits: ChunkLimits) -> &mut ChunkBuilder {
     let full = chunks.last().is_none_or(|c| {
         !c.vertices.is_empty()
-            && (c.vertices.len() + vertices > max_vertices || c.indices.len() + c.edges.len() + indices > max_indices)
+            && (c.vertices.len() + vertices > limits.vertices
+                || c.indices.len() + c.edges.len() + indices > limits.indices)
     });
     if full {
         chunks.push(ChunkBuilder::default());
@@ -673,4 +737,72 @@ fn create_depth(device: &wgpu::Device, width: u32, height: u32) -> wgpu::Texture
 
 fn srgb_to_linear(c: f64) -> f64 {
     if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::{Mesh, test_scene};
+
+    /// Four unit cubes: elements 0 and 1 share mesh 7, elements 2 and 3 each have a mesh of
+    /// their own (100 and 101), the same cube.
+    fn mixed_scene() -> Scene {
+        let mut scene = test_scene(4);
+        for (placement, mesh_id) in [(2, 100), (3, 101)] {
+            let cube = &scene.meshes[&7];
+            let copy = Mesh {
+                positions: cube.positions.clone(),
+                normals: cube.normals.clone(),
+                indices: cube.indices.clone(),
+                min: cube.min,
+                max: cube.max,
+            };
+            scene.meshes.insert(mesh_id, copy);
+            scene.placements[placement].mesh = mesh_id;
+        }
+        scene
+    }
+
+    const ROOMY: ChunkLimits = ChunkLimits { vertices: 1 << 20, indices: 1 << 20 };
+
+    #[test]
+    fn shared_meshes_are_instanced_and_single_use_meshes_baked_into_one_draw() {
+        let scene = mixed_scene();
+        let packed = pack_scene(&scene, ROOMY);
+        assert_eq!(packed.chunks.len(), 1);
+        let chunk = &packed.chunks[0];
+        // The shared cube once (8 vertices) and two baked cubes.
+        assert_eq!(chunk.vertices.len(), 24);
+        assert_eq!(chunk.draws.len(), 2, "{:?}", chunk.draws);
+        let instanced = &chunk.draws[0];
+        assert_eq!((instanced.first_instance, instanced.instance_count), (1, 2));
+        assert_eq!(instanced.indices, 0..36);
+        assert_eq!(instanced.edges, 0..24, "a cube has 12 feature edges");
+        let baked = &chunk.draws[1];
+        assert_eq!((baked.first_instance, baked.instance_count), (IDENTITY_INSTANCE, 1));
+        assert_eq!(baked.indices, 36..108);
+        assert_eq!(baked.edges, 24..72);
+        // Instances: the identity, then elements 0 and 1 with their transforms.
+        assert_eq!(packed.instances.len(), 3);
+        assert_eq!(packed.instances[0].element, NO_ELEMENT);
+        assert_eq!([packed.instances[1].element, packed.instances[2].element], [0, 1]);
+        assert_eq!(packed.instances[2].model[12], 3.0, "element 1 sits at x = 3");
+        // Baked vertices carry their element and sit in world space (element 3 at x = 9).
+        assert!(chunk.vertices[..8].iter().all(|v| v.element == NO_ELEMENT));
+        assert!(chunk.vertices[8..16].iter().all(|v| v.element == 2 && (5.5..=6.5).contains(&v.position[0])));
+        assert!(chunk.vertices[16..].iter().all(|v| v.element == 3 && (8.5..=9.5).contains(&v.position[0])));
+        assert_eq!((packed.stats.triangles, packed.stats.edges), (48, 48));
+    }
+
+    #[test]
+    fn a_chunk_that_would_pass_its_limits_starts_a_new_one() {
+        let scene = mixed_scene();
+        let packed = pack_scene(&scene, ChunkLimits { vertices: 8, indices: 1 << 20 });
+        assert_eq!(packed.chunks.len(), 3, "one cube of 8 vertices per chunk");
+        for chunk in &packed.chunks {
+            assert_eq!(chunk.vertices.len(), 8);
+            assert!(chunk.indices.iter().chain(&chunk.edges).all(|&i| i < 8), "indices are absolute within their chunk");
+        }
+        assert_eq!(packed.stats.triangles, 48);
+    }
 }
