@@ -117,6 +117,13 @@ struct Draw {
     instance_count: u32,
 }
 
+/// The triangle index range of one baked placement within its chunk.
+#[derive(Debug, Clone)]
+struct BakedRange {
+    element: u32,
+    indices: std::ops::Range<u32>,
+}
+
 /// A chunk being filled on the CPU.
 #[derive(Debug, Default)]
 struct ChunkBuilder {
@@ -124,6 +131,8 @@ struct ChunkBuilder {
     indices: Vec<u32>,
     edges: Vec<u32>,
     draws: Vec<Draw>,
+    /// Every baked placement, in index order.
+    baked: Vec<BakedRange>,
 }
 
 /// Vertex, triangle and edge buffers and the draws that use them.
@@ -133,6 +142,29 @@ struct GpuChunk {
     indices: wgpu::Buffer,
     edges: Option<wgpu::Buffer>,
     draws: Vec<Draw>,
+    baked: Vec<BakedRange>,
+}
+
+/// One draw of the translucent pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TranslucentDraw {
+    /// Index of the chunk.
+    chunk: usize,
+    /// Triangle index range within the chunk.
+    indices: std::ops::Range<u32>,
+    /// `None`: baked geometry, drawn with the identity instance of the scene's instance
+    /// buffer; `Some(range)`: a shared mesh, drawn with this slice of the side's translucent
+    /// instances.
+    instances: Option<std::ops::Range<u32>>,
+}
+
+/// The translucent pass of one compared side: only the elements whose colour is translucent
+/// (planned ghosts), not a second pass over every triangle.
+#[derive(Debug, Default)]
+struct TranslucentPass {
+    draws: Vec<TranslucentDraw>,
+    /// The translucent instances of shared meshes, grouped by mesh.
+    instances: Option<wgpu::Buffer>,
 }
 
 /// The scene's geometry on the GPU.
@@ -144,7 +176,10 @@ struct SceneGeometry {
     colours: [wgpu::Texture; 2],
     bind_groups: [wgpu::BindGroup; 2],
     colour_rows: u32,
-    has_translucent: [bool; 2],
+    /// Every instance, as uploaded (the translucent pass picks from them).
+    instance_data: Vec<Instance>,
+    /// The translucent pass of each side, rebuilt with its colours.
+    translucent: [TranslucentPass; 2],
 }
 
 /// Owns the pipelines and the uploaded scene on one device.
@@ -274,7 +309,8 @@ impl Renderer {
             colours: [first_texture, second_texture],
             bind_groups: [first_group, second_group],
             colour_rows: rows,
-            has_translucent: [false; 2],
+            instance_data: packed.instances,
+            translucent: Default::default(),
         });
         stats
     }
@@ -304,6 +340,7 @@ impl Renderer {
                     })
                 }),
                 draws: c.draws,
+                baked: c.baked,
             })
             .collect()
     }
@@ -351,7 +388,18 @@ impl Renderer {
         if texels.len() < len {
             return;
         }
-        geometry.has_translucent[side] = texels[..len].chunks_exact(4).any(|t| t[3] > 0 && t[3] < 255);
+        let chunks = geometry.chunks.iter().map(|c| (c.draws.as_slice(), c.baked.as_slice()));
+        let (draws, instances) = translucent_draws(chunks, &geometry.instance_data, &texels[..len]);
+        geometry.translucent[side] = TranslucentPass {
+            draws,
+            instances: (!instances.is_empty()).then(|| {
+                self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("translucent instances"),
+                    contents: bytemuck::cast_slice(&instances),
+                    usage: wgpu::BufferUsages::VERTEX,
+                })
+            }),
+        };
         self.queue.write_texture(
             wgpu::TexelCopyTextureInfo {
                 texture: &geometry.colours[side],
@@ -450,7 +498,8 @@ impl Renderer {
                     if spec.edges {
                         passes.push((&self.edge_pipeline, true));
                     }
-                    if geometry.has_translucent[side] || spec.xray {
+                    // X-ray makes every standing element translucent: then it is a full pass.
+                    if spec.xray {
                         passes.push((&self.translucent_pipeline, false));
                     }
                     for (pipeline, edges) in passes {
@@ -477,6 +526,9 @@ impl Renderer {
                                 pass.draw_indexed(range, 0, 0..draw.instance_count);
                             }
                         }
+                    }
+                    if !spec.xray {
+                        draw_translucent(&mut pass, &self.translucent_pipeline, geometry, &geometry.translucent[side]);
                     }
                 }
             }
@@ -614,6 +666,7 @@ impl PackedScene {
         let edge_end = chunk.edges.len() as u32;
         self.stats.triangles += (mesh.indices.len() / 3) as u64;
         self.stats.edges += (mesh_edges.len() / 2) as u64;
+        chunk.baked.push(BakedRange { element: placement.element, indices: start..end });
         match chunk.draws.last_mut() {
             Some(last)
                 if last.first_instance == IDENTITY_INSTANCE && last.indices.end == start && last.edges.end == edge_start =>
@@ -628,6 +681,79 @@ impl PackedScene {
                 instance_count: 1,
             }),
         }
+    }
+}
+
+/// Whether a colour texel is translucent (neither solid nor hidden).
+fn is_translucent(texel_alpha: u8) -> bool {
+    texel_alpha > 0 && texel_alpha < 255
+}
+
+/// The translucent pass for the element colours `texels`: one draw per run of adjacent baked
+/// translucent placements, and per shared mesh one instanced draw of its translucent
+/// placements, whose instances are returned to be uploaded.
+fn translucent_draws<'a>(
+    chunks: impl Iterator<Item = (&'a [Draw], &'a [BakedRange])>,
+    instances: &[Instance],
+    texels: &[u8],
+) -> (Vec<TranslucentDraw>, Vec<Instance>) {
+    let translucent = |element: u32| {
+        element != NO_ELEMENT && texels.get(element as usize * 4 + 3).copied().is_some_and(is_translucent)
+    };
+    let mut draws: Vec<TranslucentDraw> = Vec::new();
+    let mut picked: Vec<Instance> = Vec::new();
+    for (n, (chunk_draws, chunk_baked)) in chunks.enumerate() {
+        for draw in chunk_draws.iter().filter(|d| d.first_instance != IDENTITY_INSTANCE) {
+            let first = picked.len() as u32;
+            let range = draw.first_instance as usize..(draw.first_instance + draw.instance_count) as usize;
+            picked.extend(instances.get(range).unwrap_or_default().iter().filter(|i| translucent(i.element)).copied());
+            let end = picked.len() as u32;
+            if end > first {
+                draws.push(TranslucentDraw { chunk: n, indices: draw.indices.clone(), instances: Some(first..end) });
+            }
+        }
+        for baked in chunk_baked.iter().filter(|b| translucent(b.element)) {
+            match draws.last_mut() {
+                Some(last) if last.chunk == n && last.instances.is_none() && last.indices.end == baked.indices.start => {
+                    last.indices.end = baked.indices.end;
+                }
+                _ => draws.push(TranslucentDraw { chunk: n, indices: baked.indices.clone(), instances: None }),
+            }
+        }
+    }
+    (draws, picked)
+}
+
+/// Draws the translucent pass of one side (planned ghosts only; the shader still decides per
+/// element, as for the other passes).
+fn draw_translucent(
+    pass: &mut wgpu::RenderPass<'_>,
+    pipeline: &wgpu::RenderPipeline,
+    geometry: &SceneGeometry,
+    translucent: &TranslucentPass,
+) {
+    if translucent.draws.is_empty() {
+        return;
+    }
+    let instance_size = std::mem::size_of::<Instance>() as u64;
+    pass.set_pipeline(pipeline);
+    let mut bound_chunk = None;
+    for draw in &translucent.draws {
+        let Some(chunk) = geometry.chunks.get(draw.chunk) else { continue };
+        if bound_chunk != Some(draw.chunk) {
+            pass.set_vertex_buffer(0, chunk.vertices.slice(..));
+            pass.set_index_buffer(chunk.indices.slice(..), wgpu::IndexFormat::Uint32);
+            bound_chunk = Some(draw.chunk);
+        }
+        let (buffer, instances) = match (&draw.instances, &translucent.instances) {
+            (None, _) => (&geometry.instances, IDENTITY_INSTANCE..IDENTITY_INSTANCE + 1),
+            (Some(range), Some(buffer)) => (buffer, range.clone()),
+            (Some(_), None) => continue,
+        };
+        let offset = u64::from(instances.start) * instance_size;
+        let end = u64::from(instances.end) * instance_size;
+        pass.set_vertex_buffer(1, buffer.slice(offset..end));
+        pass.draw_indexed(draw.indices.clone(), 0, 0..instances.end - instances.start);
     }
 }
 
@@ -804,5 +930,41 @@ mod tests {
             assert!(chunk.indices.iter().chain(&chunk.edges).all(|&i| i < 8), "indices are absolute within their chunk");
         }
         assert_eq!(packed.stats.triangles, 48);
+    }
+
+    /// Texels with element `i` at alpha `alphas[i]`.
+    fn texels(alphas: &[u8]) -> Vec<u8> {
+        alphas.iter().flat_map(|&a| [10, 20, 30, a]).collect()
+    }
+
+    #[test]
+    fn the_translucent_pass_draws_only_translucent_elements() {
+        let scene = mixed_scene();
+        let packed = pack_scene(&scene, ROOMY);
+        let chunks = || packed.chunks.iter().map(|c| (c.draws.as_slice(), c.baked.as_slice()));
+        // Nothing translucent (solid and hidden): no draws at all.
+        let (draws, instances) = translucent_draws(chunks(), &packed.instances, &texels(&[255, 0, 255, 0]));
+        assert!(draws.is_empty() && instances.is_empty());
+        // Element 1 (shared mesh) and element 3 (baked) are ghosts.
+        let (draws, instances) = translucent_draws(chunks(), &packed.instances, &texels(&[255, 128, 255, 128]));
+        assert_eq!(
+            draws,
+            vec![
+                TranslucentDraw { chunk: 0, indices: 0..36, instances: Some(0..1) },
+                TranslucentDraw { chunk: 0, indices: 72..108, instances: None },
+            ]
+        );
+        assert_eq!(instances.len(), 1);
+        assert_eq!(instances[0].element, 1);
+        // Adjacent baked ghosts share one draw; both shared placements one instanced draw.
+        let (draws, instances) = translucent_draws(chunks(), &packed.instances, &texels(&[128, 128, 128, 128]));
+        assert_eq!(
+            draws,
+            vec![
+                TranslucentDraw { chunk: 0, indices: 0..36, instances: Some(0..2) },
+                TranslucentDraw { chunk: 0, indices: 36..108, instances: None },
+            ]
+        );
+        assert_eq!(instances.iter().map(|i| i.element).collect::<Vec<_>>(), [0, 1]);
     }
 }
