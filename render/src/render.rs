@@ -537,11 +537,22 @@ impl Renderer {
     }
 }
 
-/// Largest chunk: vertices, and triangle plus edge indices.
+/// A mesh placed more than once is baked like a single-use one (no draw of its own) when it
+/// has at most this many vertices...
+const BAKE_REPEATED_VERTICES: usize = 1024;
+/// ...and its copies add up to at most this many vertices (7 MiB of vertex data).
+const BAKE_REPEATED_TOTAL: usize = 1 << 18;
+
+/// How the scene is packed: the largest chunk (vertices, and triangle plus edge indices) and
+/// which repeated meshes are baked rather than instanced.
 #[derive(Debug, Clone, Copy)]
 struct ChunkLimits {
     vertices: usize,
     indices: usize,
+    /// See [`BAKE_REPEATED_VERTICES`] (0: instance every repeated mesh).
+    bake_vertices: usize,
+    /// See [`BAKE_REPEATED_TOTAL`].
+    bake_total: usize,
 }
 
 impl ChunkLimits {
@@ -551,7 +562,17 @@ impl ChunkLimits {
         Self {
             vertices: (max_buffer_size / std::mem::size_of::<Vertex>() as u64).min(1 << 22) as usize,
             indices: (max_buffer_size / 4).min(3 << 22) as usize,
+            bake_vertices: BAKE_REPEATED_VERTICES,
+            bake_total: BAKE_REPEATED_TOTAL,
         }
+    }
+
+    /// Whether a mesh of `vertices` placed `uses` times is drawn instanced. Each instanced
+    /// mesh costs a draw call (and an edge draw) per frame; baking costs its vertices once per
+    /// copy. On a software rasteriser the draw dominates (BENCHMARKS.md, viewer section), so
+    /// small repeated meshes are baked and only large ones instanced.
+    fn instanced(self, vertices: usize, uses: usize) -> bool {
+        uses >= 2 && (vertices > self.bake_vertices || vertices.saturating_mul(uses) > self.bake_total)
     }
 }
 
@@ -562,19 +583,23 @@ struct PackedScene {
     /// Instance 0 is the identity with [`NO_ELEMENT`], shared by every baked draw.
     instances: Vec<Instance>,
     stats: UploadStats,
+    /// Feature edges of each mesh packed so far: a repeated mesh that is baked is packed once
+    /// per placement, its edges found once.
+    edges_of: std::collections::HashMap<u32, Vec<u32>>,
 }
 
 /// The identity instance's index.
 const IDENTITY_INSTANCE: u32 = 0;
 
-/// Packs `scene` into chunks within `limits`: meshes placed twice or more first, stored once
-/// and drawn instanced, then single-use meshes baked into world space.
+/// Packs `scene` into chunks within `limits`: large meshes placed twice or more first, stored
+/// once and drawn instanced, then every other placement baked into world space.
 fn pack_scene(scene: &Scene, limits: ChunkLimits) -> PackedScene {
-    let (shared, single) = group_by_mesh_use(scene);
+    let (shared, single) = group_by_mesh_use(scene, limits);
     let mut packed = PackedScene {
         chunks: vec![ChunkBuilder::default()],
         instances: Vec::with_capacity(scene.placements.len() + 1),
         stats: UploadStats::default(),
+        edges_of: std::collections::HashMap::new(),
     };
     packed.instances.push(Instance { model: Mat4::IDENTITY.to_cols_array(), element: NO_ELEMENT });
     for (mesh_id, placement_indices) in &shared {
@@ -586,19 +611,23 @@ fn pack_scene(scene: &Scene, limits: ChunkLimits) -> PackedScene {
     packed
 }
 
-/// Splits the placements by how often their mesh is used: meshes placed twice or more, each
-/// with its placement indices, in order of first use; and the placements of single-use meshes,
-/// in order.
-fn group_by_mesh_use(scene: &Scene) -> (Vec<(u32, Vec<usize>)>, Vec<usize>) {
-    let mut uses = std::collections::HashMap::<u32, u32>::new();
+/// Splits the placements by how their mesh is drawn: meshes drawn instanced
+/// ([`ChunkLimits::instanced`]), each with its placement indices, in order of first use; and
+/// the placements to bake, in order.
+fn group_by_mesh_use(scene: &Scene, limits: ChunkLimits) -> (Vec<(u32, Vec<usize>)>, Vec<usize>) {
+    let mut uses = std::collections::HashMap::<u32, usize>::new();
     for placement in &scene.placements {
         *uses.entry(placement.mesh).or_default() += 1;
     }
+    let instanced = |mesh: u32| {
+        let vertices = scene.meshes.get(&mesh).map_or(0, |m| m.positions.len());
+        limits.instanced(vertices, uses.get(&mesh).copied().unwrap_or(0))
+    };
     let mut shared: Vec<(u32, Vec<usize>)> = Vec::new();
     let mut single = Vec::new();
     let mut slot_of = std::collections::HashMap::<u32, usize>::new();
     for (index, placement) in scene.placements.iter().enumerate() {
-        if uses.get(&placement.mesh).copied().unwrap_or(0) >= 2 {
+        if instanced(placement.mesh) {
             let slot = *slot_of.entry(placement.mesh).or_insert_with(|| {
                 shared.push((placement.mesh, Vec::new()));
                 shared.len() - 1
@@ -649,7 +678,8 @@ impl PackedScene {
     fn add_baked(&mut self, scene: &Scene, index: usize, limits: ChunkLimits) {
         let placement = &scene.placements[index];
         let Some(mesh) = scene.meshes.get(&placement.mesh) else { return };
-        let mesh_edges = feature_edges(&mesh.positions, &mesh.indices);
+        let mesh_edges =
+            self.edges_of.entry(placement.mesh).or_insert_with(|| feature_edges(&mesh.positions, &mesh.indices));
         let chunk = current_chunk(&mut self.chunks, mesh.positions.len(), mesh.indices.len() + mesh_edges.len(), limits);
         let base = chunk.vertices.len() as u32;
         let normal_matrix = glam::Mat3::from_mat4(placement.transform).inverse().transpose();
@@ -889,7 +919,8 @@ mod tests {
         scene
     }
 
-    const ROOMY: ChunkLimits = ChunkLimits { vertices: 1 << 20, indices: 1 << 20 };
+    /// Room for everything; every repeated mesh instanced.
+    const ROOMY: ChunkLimits = ChunkLimits { vertices: 1 << 20, indices: 1 << 20, bake_vertices: 0, bake_total: 0 };
 
     #[test]
     fn shared_meshes_are_instanced_and_single_use_meshes_baked_into_one_draw() {
@@ -923,13 +954,31 @@ mod tests {
     #[test]
     fn a_chunk_that_would_pass_its_limits_starts_a_new_one() {
         let scene = mixed_scene();
-        let packed = pack_scene(&scene, ChunkLimits { vertices: 8, indices: 1 << 20 });
+        let packed = pack_scene(&scene, ChunkLimits { vertices: 8, ..ROOMY });
         assert_eq!(packed.chunks.len(), 3, "one cube of 8 vertices per chunk");
         for chunk in &packed.chunks {
             assert_eq!(chunk.vertices.len(), 8);
             assert!(chunk.indices.iter().chain(&chunk.edges).all(|&i| i < 8), "indices are absolute within their chunk");
         }
         assert_eq!(packed.stats.triangles, 48);
+    }
+
+    #[test]
+    fn small_repeated_meshes_are_baked_and_large_or_many_ones_instanced() {
+        let limits = ChunkLimits::for_buffer_size(1 << 30);
+        assert!(!limits.instanced(8, 1), "a single use is never instanced");
+        assert!(!limits.instanced(8, 2), "two small cubes are baked");
+        assert!(limits.instanced(BAKE_REPEATED_VERTICES + 1, 2), "a large repeated mesh is instanced");
+        assert!(limits.instanced(1000, 300), "300 copies of 1,000 vertices pass the total");
+        // The default limits bake the test scene's shared cube: one draw for all four cubes.
+        let packed = pack_scene(&mixed_scene(), limits);
+        let chunk = &packed.chunks[0];
+        assert_eq!(packed.instances.len(), 1, "only the identity instance");
+        assert_eq!(chunk.vertices.len(), 32);
+        assert_eq!(chunk.draws.len(), 1, "{:?}", chunk.draws);
+        assert_eq!((chunk.draws[0].indices.clone(), chunk.draws[0].edges.clone()), (0..144, 0..96));
+        assert_eq!(chunk.baked.iter().map(|b| b.element).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!((packed.stats.triangles, packed.stats.edges), (48, 48));
     }
 
     /// Texels with element `i` at alpha `alphas[i]`.
