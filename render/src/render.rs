@@ -34,6 +34,32 @@ const NO_ELEMENT: u32 = u32::MAX;
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth24Plus;
 /// Width of the divider drawn between compared sides, device pixels.
 const DIVIDER_PX: u32 = 2;
+/// Samples per pixel when the renderer antialiases (MSAA).
+pub const MSAA_SAMPLES: u32 = 4;
+
+/// Whether `info` names a software rasteriser (SwiftShader, llvmpipe, lavapipe, softpipe).
+pub fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    let name = info.name.to_lowercase();
+    info.device_type == wgpu::DeviceType::Cpu
+        || ["llvmpipe", "lavapipe", "swiftshader", "softpipe"].iter().any(|s| name.contains(s))
+}
+
+/// The samples per pixel to draw `format` targets with on `adapter`: [`MSAA_SAMPLES`] where the
+/// adapter is known to rasterise in hardware and supports that many samples of `format` and of
+/// the depth format, else 1 (no antialiasing). A software rasteriser pays for every sample on
+/// the CPU (in `../shared/viewer-peers` MSAA costs xeokit 2.4 times its frame time on
+/// SwiftShader), and an adapter that does not say what it is (WebGPU may hide the name) is
+/// treated as one.
+pub fn antialias_samples(adapter: &wgpu::Adapter, format: wgpu::TextureFormat) -> u32 {
+    let info = adapter.get_info();
+    if info.name.trim().is_empty() || is_software(&info) || !supports_msaa(adapter, format) { 1 } else { MSAA_SAMPLES }
+}
+
+/// Whether `adapter` can draw `format` targets (and the depth buffer) with [`MSAA_SAMPLES`].
+pub fn supports_msaa(adapter: &wgpu::Adapter, format: wgpu::TextureFormat) -> bool {
+    let supported = |f: wgpu::TextureFormat| adapter.get_texture_format_features(f).flags.sample_count_supported(MSAA_SAMPLES);
+    supported(format) && supported(DEPTH_FORMAT)
+}
 
 /// Which browser API wgpu drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +214,11 @@ pub struct Renderer {
     device: wgpu::Device,
     queue: wgpu::Queue,
     format: wgpu::TextureFormat,
-    depth: Option<(wgpu::TextureView, u32, u32)>,
+    /// Samples per pixel (1: no antialiasing).
+    samples: u32,
+    /// The depth buffer and, when multisampling, the colour buffer resolved into the target,
+    /// for a `width` × `height` target.
+    attachments: Option<Attachments>,
     solid_pipeline: wgpu::RenderPipeline,
     translucent_pipeline: wgpu::RenderPipeline,
     edge_pipeline: wgpu::RenderPipeline,
@@ -209,9 +239,21 @@ pub struct UploadStats {
     pub draws: u32,
 }
 
+/// The per-size buffers a frame draws into besides its target.
+#[derive(Debug)]
+struct Attachments {
+    width: u32,
+    height: u32,
+    depth: wgpu::TextureView,
+    /// The multisampled colour buffer (`None` with one sample).
+    msaa: Option<wgpu::TextureView>,
+}
+
 impl Renderer {
-    /// Pipelines for drawing into `format` targets on `device`.
-    pub fn new(device: wgpu::Device, queue: wgpu::Queue, format: wgpu::TextureFormat) -> Self {
+    /// Pipelines for drawing into `format` targets on `device` with `samples` samples per pixel
+    /// (1, or [`MSAA_SAMPLES`] where [`antialias_samples`] allows it).
+    pub fn new(device: wgpu::Device, queue: wgpu::Queue, format: wgpu::TextureFormat, samples: u32) -> Self {
+        let samples = samples.max(1);
         let shader = device.create_shader_module(wgpu::include_wgsl!("render.wgsl"));
         let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("scene bind group layout"),
@@ -243,9 +285,9 @@ impl Renderer {
             bind_group_layouts: &[Some(&bind_group_layout)],
             immediate_size: 0,
         });
-        let solid_pipeline = create_pipeline(&device, &layout, &shader, format, PassKind::Solid);
-        let translucent_pipeline = create_pipeline(&device, &layout, &shader, format, PassKind::Translucent);
-        let edge_pipeline = create_pipeline(&device, &layout, &shader, format, PassKind::Edge);
+        let solid_pipeline = create_pipeline(&device, &layout, &shader, format, samples, PassKind::Solid);
+        let translucent_pipeline = create_pipeline(&device, &layout, &shader, format, samples, PassKind::Translucent);
+        let edge_pipeline = create_pipeline(&device, &layout, &shader, format, samples, PassKind::Edge);
         let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("scene uniforms"),
             size: std::mem::size_of::<Uniforms>() as u64,
@@ -257,7 +299,8 @@ impl Renderer {
             device,
             queue,
             format,
-            depth: None,
+            samples,
+            attachments: None,
             solid_pipeline,
             translucent_pipeline,
             edge_pipeline,
@@ -266,6 +309,11 @@ impl Renderer {
             geometry: None,
             max_buffer_size,
         }
+    }
+
+    /// Samples per pixel (1: no antialiasing).
+    pub fn samples(&self) -> u32 {
+        self.samples
     }
 
     /// The device.
@@ -420,10 +468,21 @@ impl Renderer {
     /// Draws one frame into `target`, `width` × `height` device pixels.
     pub fn draw(&mut self, target: &wgpu::TextureView, width: u32, height: u32, spec: &FrameSpec<'_>) {
         let (width, height) = (width.max(1), height.max(1));
-        if self.depth.as_ref().is_none_or(|(_, w, h)| (*w, *h) != (width, height)) {
-            self.depth = Some((create_depth(&self.device, width, height), width, height));
+        if self.attachments.as_ref().is_none_or(|a| (a.width, a.height) != (width, height)) {
+            self.attachments = Some(Attachments {
+                width,
+                height,
+                depth: create_attachment(&self.device, width, height, DEPTH_FORMAT, self.samples, "depth buffer"),
+                msaa: (self.samples > 1)
+                    .then(|| create_attachment(&self.device, width, height, self.format, self.samples, "multisampled colour")),
+            });
         }
-        let Some((depth, _, _)) = &self.depth else { return };
+        let Some(attachments) = &self.attachments else { return };
+        // Multisampled: draw into the sample buffer and resolve into the target.
+        let (colour_view, resolve_target, colour_store) = match &attachments.msaa {
+            Some(msaa) => (msaa, Some(target), wgpu::StoreOp::Discard),
+            None => (target, None, wgpu::StoreOp::Store),
+        };
         let srgb_target = self.format.is_srgb();
         let pane_width = match spec.layout {
             Layout::SideBySide => (width / 2).max(1),
@@ -455,17 +514,17 @@ impl Renderer {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("scene pass"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: target,
+                    view: colour_view,
                     depth_slice: None,
-                    resolve_target: None,
+                    resolve_target,
                     ops: wgpu::Operations {
                         load: wgpu::LoadOp::Clear(wgpu::Color { r: clear[0], g: clear[1], b: clear[2], a: 1.0 }),
-                        store: wgpu::StoreOp::Store,
+                        store: colour_store,
                     },
                 })],
                 depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
-                    view: depth,
-                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Store }),
+                    view: &attachments.depth,
+                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Discard }),
                     stencil_ops: None,
                 }),
                 timestamp_writes: None,
@@ -818,6 +877,7 @@ fn create_pipeline(
     layout: &wgpu::PipelineLayout,
     shader: &wgpu::ShaderModule,
     format: wgpu::TextureFormat,
+    samples: u32,
     kind: PassKind,
 ) -> wgpu::RenderPipeline {
     let vertex_attributes = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32];
@@ -864,7 +924,7 @@ fn create_pipeline(
             stencil: wgpu::StencilState::default(),
             bias: wgpu::DepthBiasState::default(),
         }),
-        multisample: wgpu::MultisampleState::default(),
+        multisample: wgpu::MultisampleState { count: samples, ..Default::default() },
         fragment: Some(wgpu::FragmentState {
             module: shader,
             entry_point: Some(fragment),
@@ -876,19 +936,27 @@ fn create_pipeline(
     })
 }
 
-fn create_depth(device: &wgpu::Device, width: u32, height: u32) -> wgpu::TextureView {
+/// A render attachment of `format` with `samples` samples per pixel, used within a frame only.
+fn create_attachment(
+    device: &wgpu::Device,
+    width: u32,
+    height: u32,
+    format: wgpu::TextureFormat,
+    samples: u32,
+    label: &str,
+) -> wgpu::TextureView {
     device
         .create_texture(&wgpu::TextureDescriptor {
-            label: Some("depth buffer"),
+            label: Some(label),
             size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
             mip_level_count: 1,
-            sample_count: 1,
+            sample_count: samples,
             dimension: wgpu::TextureDimension::D2,
-            format: DEPTH_FORMAT,
+            format,
             usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
             view_formats: &[],
         })
-        .create_view(&wgpu::TextureViewDescriptor { label: Some("depth view"), ..Default::default() })
+        .create_view(&wgpu::TextureViewDescriptor { label: Some(label), ..Default::default() })
 }
 
 fn srgb_to_linear(c: f64) -> f64 {

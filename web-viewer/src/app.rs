@@ -141,6 +141,7 @@ async fn start(hooks: Hooks) -> Result<(), ViewerError> {
     let surface = CanvasSurface::new(canvas.clone()).await?;
     ui.set_backend(surface.backend);
     hooks.set("backend", surface.backend.key().into());
+    hooks.set("samples", f64::from(surface.renderer.samples()).into());
     hooks.set("background", rgb_array(BACKGROUND_RGB).into());
     let app = Rc::new(RefCell::new(App {
         canvas: canvas.clone(),

@@ -17,6 +17,7 @@
 //! |---|---|
 //! | `ready` | `true` once the scene is complete **and** a frame showing it has been presented |
 //! | `backend` | `"webgpu"` or `"webgl2"` |
+//! | `samples` | samples per pixel: 4 with MSAA, 1 without (`?msaa=0` / `?msaa=4` override) |
 //! | `frames` | frames presented so far |
 //! | `elementCount` | elements in the scene |
 //! | `day`, `date` | current simulated day (number) and date (`"YYYY-MM-DD"`) |
