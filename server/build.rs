@@ -34,7 +34,7 @@ fn main() {
 
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = manifest_dir.parent().expect("the engine lives one level below the workspace root").to_path_buf();
-    for watched in ["web-viewer/src", "web-viewer/static", "web-viewer/Cargo.toml", "protocol/src", "protocol/Cargo.toml", "Cargo.lock", "rust-toolchain.toml"] {
+    for watched in ["web-viewer/src", "web-viewer/static", "web-viewer/Cargo.toml", "render/src", "render/Cargo.toml", "protocol/src", "protocol/Cargo.toml", "Cargo.lock", "rust-toolchain.toml"] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
 

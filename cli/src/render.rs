@@ -10,7 +10,7 @@
 //! out entirely.
 
 use renewtwin_protocol::{CivilDate, LifecycleState, SceneHeader, ServerMsg, SimDay};
-pub use renewtwin_web_viewer::offscreen::{
+pub use renewtwin_render::offscreen::{
     AdapterSummary, CameraSpec, ColourLayer, Image, OffscreenError, OffscreenViewer,
 };
 

@@ -19,21 +19,21 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use renewtwin_protocol::{LifecycleState, PROTOCOL_VERSION, ServerMsg};
+use renewtwin_render::camera::OrbitCamera;
+use renewtwin_render::picking::{PickFilter, Viewport, pick_with, screen_point_of_with};
+use renewtwin_render::render::{BACKGROUND_RGB, FrameSpec, UploadStats};
+use renewtwin_render::scene::{Scene, Visibility};
+use renewtwin_render::view::{Layout, ViewState, rebase_from};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::HtmlCanvasElement;
 
-use crate::camera::OrbitCamera;
 use crate::error::ViewerError;
 use crate::hooks::{Hooks, rgb_array};
 use crate::input::{Gesture, InputState};
 use crate::net::{Connection, LinkStatus};
-use crate::picking::{PickFilter, Viewport, pick_with, screen_point_of_with};
-use crate::render::{BACKGROUND_RGB, FrameSpec, UploadStats};
-use crate::scene::{Scene, Visibility};
 use crate::surface::CanvasSurface;
 use crate::ui::Ui;
-use crate::view::{Layout, ViewState, rebase_from};
 
 /// How long a camera flight to a viewpoint takes, milliseconds.
 const FLIGHT_MS: f64 = 900.0;
@@ -141,6 +141,7 @@ async fn start(hooks: Hooks) -> Result<(), ViewerError> {
     let surface = CanvasSurface::new(canvas.clone()).await?;
     ui.set_backend(surface.backend);
     hooks.set("backend", surface.backend.key().into());
+    hooks.set("samples", f64::from(surface.renderer.samples()).into());
     hooks.set("background", rgb_array(BACKGROUND_RGB).into());
     let app = Rc::new(RefCell::new(App {
         canvas: canvas.clone(),
@@ -205,7 +206,8 @@ fn request_frame(closure: &Closure<dyn FnMut()>) {
 
 impl App {
     /// Acts on one message from the server.
-    #[allow(unreachable_patterns, reason = "the catch-all keeps messages added for other panels from breaking the build")]
+    /// Every variant is named, so a message added to the protocol has to be handled or ignored here
+    /// on purpose.
     pub fn handle(&mut self, message: ServerMsg) {
         match message {
             ServerMsg::Hello { protocol_version, server } if protocol_version != PROTOCOL_VERSION => {
@@ -279,8 +281,8 @@ impl App {
             ServerMsg::Error { code, message } => {
                 self.fail(&ViewerError::Protocol(format!("server refused a message ({code}): {message}")));
             }
-            // Other messages (consultation, sensors) are for panels that listen elsewhere.
-            _ => {}
+            // Consultation records are for the consultation panel, which reads them over HTTP.
+            ServerMsg::Consultation(_) => {}
         }
         self.refresh_hooks();
     }

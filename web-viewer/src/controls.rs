@@ -22,13 +22,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Uint8Array};
+use renewtwin_render::style::{Layer, states_from_bytes};
+use renewtwin_render::view::Layout;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::closure::Closure;
 
 use crate::app::App;
 use crate::hooks::Hooks;
-use crate::view::Layout;
-use crate::style::{Layer, states_from_bytes};
 
 /// Most results `search` returns.
 const SEARCH_LIMIT: usize = 50;

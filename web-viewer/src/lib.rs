@@ -4,26 +4,20 @@
 //! `ws(s)://<same host>/ws`, receives the scene (`Hello`, `Scene`, `Meshes` batches,
 //! `SceneComplete`) and then live `State` deltas, and draws the district with wgpu: WebGPU when the
 //! browser offers an adapter, WebGL2 otherwise (one build serves both). The browser parts are
-//! compiled only for `wasm32`. On the host the crate is the plain-Rust camera, scene store,
-//! colouring and picking (unit-tested there) plus, with the `native` feature only, the same
-//! renderer drawing off-screen into PNG images ([`offscreen`], used by `renewtwin render`);
-//! without that feature the host build has no wgpu at all.
+//! compiled only for `wasm32`.
 //!
-//! # Drawing rules
-//! Each element is coloured by its [`renewtwin_protocol::LifecycleState::rgb`] (or by a colour
-//! layer such as phase or risk, chosen in the page). Standing
-//! elements are opaque; `Planned` elements are drawn as translucent ghosts (35 % opacity, no
-//! depth write, not pickable); `Demolished` and `Removed` elements are hidden. Lighting is one
-//! directional light plus ambient, applied as a brightness factor in 0.45..=1.0 to the sRGB
-//! colour, so a lit pixel keeps its element's chromaticity (the browser test relies on it).
-//! The surface is configured as `Rgba8Unorm` on both backends and the shader writes
-//! sRGB-encoded values, so WebGPU and WebGL2 give the same pixels.
+//! What is drawn and how (the drawing rules, the renderer, scene store, camera, view state,
+//! styling and picking) lives in the `renewtwin-render` crate, which the native off-screen
+//! render shares; this crate is the thin browser shell around it: the canvas surface, the
+//! WebSocket link, input gestures, the HTML overlay and the `window.renewtwin` hooks. Every
+//! module here is browser-only, so on the host the crate is empty.
 //!
 //! # Test hooks: `window.renewtwin`
 //! | name | meaning |
 //! |---|---|
 //! | `ready` | `true` once the scene is complete **and** a frame showing it has been presented |
 //! | `backend` | `"webgpu"` or `"webgl2"` |
+//! | `samples` | samples per pixel: 4 with MSAA, 1 without (`?msaa=0` / `?msaa=4` override) |
 //! | `frames` | frames presented so far |
 //! | `elementCount` | elements in the scene |
 //! | `day`, `date` | current simulated day (number) and date (`"YYYY-MM-DD"`) |
@@ -48,16 +42,10 @@
 //! Coordinates passed to and returned by the hooks are CSS pixels relative to the canvas,
 //! which fills the page (so they are also viewport coordinates).
 
-// Camera, scene store and picking are plain Rust: built and unit-tested on the host as well.
-// Off wasm only the off-screen renderer calls them, and it uses a part of each.
-#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-
 #[cfg(target_arch = "wasm32")]
 mod app;
-mod camera;
 #[cfg(target_arch = "wasm32")]
 mod controls;
-mod edges;
 #[cfg(target_arch = "wasm32")]
 mod error;
 #[cfg(target_arch = "wasm32")]
@@ -66,18 +54,10 @@ mod hooks;
 mod input;
 #[cfg(target_arch = "wasm32")]
 mod net;
-#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
-pub mod offscreen;
-mod picking;
-#[cfg(any(target_arch = "wasm32", feature = "native"))]
-mod render;
-mod scene;
-mod style;
 #[cfg(target_arch = "wasm32")]
 mod surface;
 #[cfg(target_arch = "wasm32")]
 mod ui;
-mod view;
 
 /// Entry point called by the wasm-bindgen glue when the module is instantiated.
 #[cfg(target_arch = "wasm32")]

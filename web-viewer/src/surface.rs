@@ -2,10 +2,12 @@
 //! otherwise (one build serves both), sized to the canvas, presenting what [`Renderer`] draws.
 //!
 //! The surface is configured as `Rgba8Unorm` where available (both backends have it) and the
-//! shader writes sRGB-encoded values, so WebGPU and WebGL2 give the same pixels.
+//! shader writes sRGB-encoded values, so WebGPU and WebGL2 give the same pixels. Edges are
+//! antialiased (4× MSAA) where the adapter renders in hardware and names itself
+//! ([`antialias_samples`]); `?msaa=0` or `?msaa=4` overrides that.
+use renewtwin_render::render::{Backend, FrameSpec, MSAA_SAMPLES, Renderer, antialias_samples, supports_msaa};
 
 use crate::error::ViewerError;
-use crate::render::{Backend, FrameSpec, Renderer};
 
 /// The canvas's surface and the renderer that draws on it.
 #[derive(Debug)]
@@ -75,7 +77,13 @@ impl CanvasSurface {
             view_formats: vec![],
         };
         surface.configure(&device, &config);
-        Ok(Self { surface, config, renderer: Renderer::new(device, queue, format), backend })
+        // `?msaa=0` or `?msaa=4` in the page URL overrides the adapter's default (for comparison).
+        let samples = match crate::app::query_value("msaa").as_deref() {
+            Some("0" | "1") => 1,
+            Some(_) if supports_msaa(&adapter, format) => MSAA_SAMPLES,
+            _ => antialias_samples(&adapter, format),
+        };
+        Ok(Self { surface, config, renderer: Renderer::new(device, queue, format, samples), backend })
     }
 
     /// Largest 2D texture side, which bounds the canvas size in device pixels.

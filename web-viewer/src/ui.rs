@@ -4,12 +4,12 @@
 //! server (names, storeys) is set as text, never as HTML. Chinese comes first, English second.
 
 use renewtwin_protocol::{CivilDate, ElementInfo, LifecycleState, PhaseStatus, SimDay};
+use renewtwin_render::render::Backend;
+use renewtwin_render::scene::{Scene, Visibility};
 use web_sys::{Document, Element};
 
 use crate::error::ViewerError;
 use crate::net::LinkStatus;
-use crate::render::Backend;
-use crate::scene::{Scene, Visibility};
 
 /// Handles on the overlay's elements.
 #[derive(Debug)]

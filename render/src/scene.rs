@@ -14,7 +14,7 @@ use renewtwin_protocol::{
 
 /// How an element is drawn in a given lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Visibility {
+pub enum Visibility {
     /// Opaque, lit, pickable.
     Solid,
     /// Translucent ghost, not pickable (planned elements).
@@ -45,7 +45,7 @@ impl Visibility {
 
 /// A triangle mesh in its own frame.
 #[derive(Debug)]
-pub(crate) struct Mesh {
+pub struct Mesh {
     /// Vertex positions.
     pub positions: Vec<Vec3>,
     /// Unit vertex normals, one per position.
@@ -80,7 +80,7 @@ impl Mesh {
 
 /// One element's use of one mesh.
 #[derive(Debug, Clone)]
-pub(crate) struct Placement {
+pub struct Placement {
     /// Element id.
     pub element: u32,
     /// Mesh id.
@@ -97,7 +97,7 @@ pub(crate) struct Placement {
 
 /// Everything the viewer knows about the scene on screen.
 #[derive(Debug)]
-pub(crate) struct Scene {
+pub struct Scene {
     /// Scene name.
     pub name: String,
     /// Elements, indexed by id.
@@ -222,7 +222,7 @@ impl Scene {
 }
 
 /// World-space bounds of the box `min..max` after `transform`.
-pub(crate) fn transformed_bounds(transform: Mat4, min: Vec3, max: Vec3) -> (Vec3, Vec3) {
+pub fn transformed_bounds(transform: Mat4, min: Vec3, max: Vec3) -> (Vec3, Vec3) {
     let mut lo = Vec3::splat(f32::INFINITY);
     let mut hi = Vec3::splat(f32::NEG_INFINITY);
     for i in 0..8 {
@@ -241,7 +241,7 @@ pub(crate) fn transformed_bounds(transform: Mat4, min: Vec3, max: Vec3) -> (Vec3
 /// A small scene for the unit tests of this crate: unit cubes (one shared mesh), element `i`
 /// centred at `(3 i, 0, 0.5)`, all `Existing`, header `seq` 10.
 #[cfg(test)]
-pub(crate) fn test_scene(elements: u32) -> Scene {
+pub fn test_scene(elements: u32) -> Scene {
     use renewtwin_protocol::{CivilDate, ElementInfo, SceneHeader, SimDay};
     let header = SceneHeader {
         name: "test".into(),

@@ -12,7 +12,7 @@ use crate::scene::{Scene, Visibility};
 
 /// Which elements a ray may stop at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PickFilter {
+pub enum PickFilter {
     /// Only opaque elements: what a click selects.
     Solid,
     /// Opaque elements and planned ghosts: whatever tints the pixel first.
@@ -21,7 +21,7 @@ pub(crate) enum PickFilter {
 
 /// A viewport in CSS pixels.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Viewport {
+pub struct Viewport {
     /// Width, CSS pixels.
     pub width: f32,
     /// Height, CSS pixels.
@@ -31,7 +31,7 @@ pub(crate) struct Viewport {
 /// The element whose surface is nearest along the ray through CSS pixel `(x, y)`, with each
 /// element drawn as its lifecycle state says.
 #[cfg(test)]
-pub(crate) fn pick(
+pub fn pick(
     scene: &Scene,
     camera: &OrbitCamera,
     viewport: Viewport,
@@ -43,7 +43,7 @@ pub(crate) fn pick(
 }
 
 /// [`pick`] with each element drawn as `visibility` says (timeline, hidden elements).
-pub(crate) fn pick_with(
+pub fn pick_with(
     scene: &Scene,
     camera: &OrbitCamera,
     viewport: Viewport,
@@ -96,7 +96,7 @@ pub(crate) fn pick_with(
 /// A CSS pixel (at a pixel centre) where element `id` is the nearest drawn surface, so its
 /// pixel shows the element's own colour; `None` if no such pixel is found.
 #[cfg(test)]
-pub(crate) fn screen_point_of(
+pub fn screen_point_of(
     scene: &Scene,
     camera: &OrbitCamera,
     viewport: Viewport,
@@ -106,7 +106,7 @@ pub(crate) fn screen_point_of(
 }
 
 /// [`screen_point_of`] with each element drawn as `visibility` says.
-pub(crate) fn screen_point_of_with(
+pub fn screen_point_of_with(
     scene: &Scene,
     camera: &OrbitCamera,
     viewport: Viewport,

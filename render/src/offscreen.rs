@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use renewtwin_protocol::{LifecycleState, PROTOCOL_VERSION, ServerMsg};
 
 use crate::camera::OrbitCamera;
-use crate::render::{FrameSpec, Renderer, UploadStats};
+use crate::render::{
+    FrameSpec, MSAA_SAMPLES, Renderer, UploadStats, antialias_samples, is_software, supports_msaa,
+};
 use crate::scene::Scene;
 use crate::style::Layer;
 use crate::view::{ViewState, rebase_from};
@@ -90,6 +92,8 @@ pub struct AdapterSummary {
     pub backend: String,
     /// Whether it is a software rasteriser (lavapipe, llvmpipe, SwiftShader).
     pub software: bool,
+    /// Samples per pixel the pictures are drawn with (4: MSAA, 1: none).
+    pub samples: u32,
 }
 
 impl std::fmt::Display for AdapterSummary {
@@ -167,6 +171,19 @@ impl Image {
     }
 }
 
+/// Whether pictures are antialiased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Antialias {
+    /// 4× MSAA on a hardware adapter that supports it, none on a software rasteriser
+    /// ([`crate::render::antialias_samples`]).
+    #[default]
+    Auto,
+    /// None.
+    Off,
+    /// 4× MSAA wherever the adapter supports it, software rasterisers included.
+    Msaa,
+}
+
 /// The renderer on a headless device, with the scene it was sent.
 #[derive(Debug)]
 pub struct OffscreenViewer {
@@ -182,8 +199,14 @@ pub struct OffscreenViewer {
 }
 
 impl OffscreenViewer {
-    /// Finds an adapter (Vulkan, then GL) and sets up the renderer on it.
+    /// Finds an adapter (Vulkan, then GL) and sets up the renderer on it, antialiased where
+    /// the adapter affords it ([`Antialias::Auto`]).
     pub fn new() -> Result<Self, OffscreenError> {
+        Self::with_antialias(Antialias::Auto)
+    }
+
+    /// As [`OffscreenViewer::new`], antialiased as `antialias` says.
+    pub fn with_antialias(antialias: Antialias) -> Result<Self, OffscreenError> {
         let wanted =
             wgpu::Backends::from_env().unwrap_or(wgpu::Backends::VULKAN | wgpu::Backends::GL);
         let by_name = std::env::var("WGPU_ADAPTER_NAME")
@@ -230,13 +253,17 @@ impl OffscreenViewer {
             return Err(OffscreenError::NoAdapter { tried });
         };
         let info = adapter.get_info();
+        let samples = match antialias {
+            Antialias::Auto => antialias_samples(&adapter, TARGET_FORMAT),
+            Antialias::Off => 1,
+            Antialias::Msaa if supports_msaa(&adapter, TARGET_FORMAT) => MSAA_SAMPLES,
+            Antialias::Msaa => 1,
+        };
         let summary = AdapterSummary {
             name: info.name.clone(),
             backend: info.backend.to_str().to_owned(),
-            software: info.device_type == wgpu::DeviceType::Cpu
-                || ["llvmpipe", "lavapipe", "swiftshader", "softpipe"]
-                    .iter()
-                    .any(|s| info.name.to_lowercase().contains(s)),
+            software: is_software(&info),
+            samples,
         };
         let adapter_limits = adapter.limits();
         let mut limits =
@@ -263,7 +290,7 @@ impl OffscreenViewer {
             }
         }));
         Ok(Self {
-            renderer: Renderer::new(device, queue, TARGET_FORMAT),
+            renderer: Renderer::new(device, queue, TARGET_FORMAT, samples),
             adapter: summary,
             scene: None,
             view: ViewState::default(),
@@ -281,7 +308,8 @@ impl OffscreenViewer {
 
     /// Acts on one server message as the browser does: `Hello` checks the protocol version,
     /// `Scene` starts a scene, `Meshes` adds geometry, `SceneComplete` uploads it, `State`
-    /// applies a live delta. Other messages are for panels and are ignored.
+    /// applies a live delta, `Resync` lets the next delta apply whatever its sequence number,
+    /// and `Error` is an error. The other messages are for panels and are ignored, each by name.
     pub fn receive(&mut self, message: ServerMsg) -> Result<(), OffscreenError> {
         match message {
             ServerMsg::Hello {
@@ -323,7 +351,27 @@ impl OffscreenViewer {
                     self.view.dirty |= scene.colours_dirty;
                 }
             }
-            _ => {}
+            ServerMsg::Error { code, message } => {
+                return Err(OffscreenError::Protocol(format!(
+                    "server refused a message ({code}): {message}"
+                )));
+            }
+            // The version matched; a renderer has nothing else to do with the greeting.
+            ServerMsg::Hello { .. } => {}
+            // Link control: a picture has no connection to keep alive or resume.
+            ServerMsg::Pong(_) | ServerMsg::Resumed { .. } => {}
+            // The next delta coalesces what was skipped and applies whatever its seq.
+            ServerMsg::Resync { .. } => {
+                if let Some(scene) = self.scene.as_mut() {
+                    scene.seq = 0;
+                }
+            }
+            // For panels (clock, sensors, consultation): nothing of them is drawn.
+            ServerMsg::Clock(_)
+            | ServerMsg::SensorReadings(_)
+            | ServerMsg::Alert(_)
+            | ServerMsg::SensorAck { .. }
+            | ServerMsg::Consultation(_) => {}
         }
         Ok(())
     }
@@ -579,5 +627,153 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
             return value;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use renewtwin_protocol::{
+        CivilDate, ElementInfo, MeshData, PlacedMesh, SceneHash, SceneHeader, SimDay,
+    };
+
+    use super::*;
+
+    /// One unit cube, element 0, `Existing`, as the server would stream it.
+    fn cube_stream() -> Vec<ServerMsg> {
+        let header = SceneHeader {
+            name: "cube".into(),
+            bbox: [-0.5, -0.5, 0.0, 0.5, 0.5, 1.0],
+            plan_start: CivilDate::new(2026, 3, 1),
+            day: SimDay(0),
+            date: CivilDate::new(2026, 3, 1),
+            plan_end: SimDay(10),
+            elements: vec![ElementInfo {
+                id: 0,
+                global_id: "cube".into(),
+                class: "IfcWall".into(),
+                name: None,
+                storey: None,
+                state: LifecycleState::Existing,
+            }],
+            phases: vec![],
+            mesh_count: 1,
+            triangle_count: 12,
+            seq: 1,
+            scene_hash: SceneHash::default(),
+            batches: 1,
+            scene_bytes: 0,
+        };
+        let corners: Vec<[f32; 3]> = (0..8)
+            .map(|i| {
+                [
+                    (i & 1) as f32 - 0.5,
+                    ((i >> 1) & 1) as f32 - 0.5,
+                    ((i >> 2) & 1) as f32,
+                ]
+            })
+            .collect();
+        let quads = [
+            [0, 1, 3, 2],
+            [4, 6, 7, 5],
+            [0, 4, 5, 1],
+            [2, 3, 7, 6],
+            [0, 2, 6, 4],
+            [1, 5, 7, 3],
+        ];
+        let indices: Vec<u32> = quads
+            .iter()
+            .flat_map(|q| [q[0], q[1], q[2], q[0], q[2], q[3]])
+            .collect();
+        let positions: Vec<f32> = corners.iter().flatten().copied().collect();
+        let normals: Vec<f32> = corners.iter().flat_map(|_| [0.0, 0.0, 1.0]).collect();
+        let identity = [
+            1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+        ];
+        vec![
+            ServerMsg::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                server: "test".into(),
+            },
+            ServerMsg::Scene(header),
+            ServerMsg::Meshes {
+                meshes: vec![MeshData::quantize(3, &positions, &normals, &indices)],
+                placements: vec![PlacedMesh {
+                    element: 0,
+                    mesh: 3,
+                    transform: identity,
+                }],
+            },
+            ServerMsg::SceneComplete,
+        ]
+    }
+
+    /// The cube drawn at 96 × 72 with `antialias`, or `None` (the test skips) without an
+    /// adapter, unless `RENEWTWIN_REQUIRE_GPU_SOFT` makes that a failure.
+    fn cube_picture(antialias: Antialias) -> Option<(Image, u32)> {
+        let mut viewer = match OffscreenViewer::with_antialias(antialias) {
+            Ok(viewer) => viewer,
+            Err(e @ OffscreenError::NoAdapter { .. }) => {
+                let required = std::env::var("RENEWTWIN_REQUIRE_GPU_SOFT")
+                    .is_ok_and(|v| !v.is_empty() && v != "0");
+                assert!(!required, "RENEWTWIN_REQUIRE_GPU_SOFT is set but {e}");
+                eprintln!("SKIPPED: {e}");
+                return None;
+            }
+            Err(e) => panic!("cannot set up the off-screen renderer: {e}"),
+        };
+        for message in cube_stream() {
+            viewer.receive(message).expect("a well-formed stream");
+        }
+        let image = viewer.render(96, 72).expect("renders");
+        Some((image, viewer.adapter().samples))
+    }
+
+    fn distinct_colours(image: &Image) -> usize {
+        let mut colours: Vec<[u8; 4]> = image
+            .rgba
+            .chunks_exact(4)
+            .map(|p| [p[0], p[1], p[2], p[3]])
+            .collect();
+        colours.sort_unstable();
+        colours.dedup();
+        colours.len()
+    }
+
+    #[test]
+    fn msaa_blends_the_silhouette_and_leaves_the_faces_alone() {
+        let Some((plain, plain_samples)) = cube_picture(Antialias::Off) else {
+            return;
+        };
+        let Some((smooth, smooth_samples)) = cube_picture(Antialias::Msaa) else {
+            return;
+        };
+        assert_eq!(plain_samples, 1);
+        if smooth_samples == 1 {
+            eprintln!("SKIPPED: this adapter has no {MSAA_SAMPLES}x MSAA for Rgba8Unorm and depth");
+            return;
+        }
+        assert_eq!(smooth_samples, MSAA_SAMPLES);
+        // The cube and the background are where they were.
+        let (cx, cy) = (48, 36);
+        let centre = (plain.pixel(cx, cy), smooth.pixel(cx, cy));
+        assert!(
+            (0..3).all(|c| centre.0[c].abs_diff(centre.1[c]) <= 2),
+            "{centre:?}"
+        );
+        assert_eq!(plain.pixel(0, 0), smooth.pixel(0, 0));
+        // Without MSAA every pixel is one of the few face, edge or background colours; with
+        // it the silhouette and the edges add blends of them.
+        let (few, many) = (distinct_colours(&plain), distinct_colours(&smooth));
+        assert!(many > few + 10, "{few} colours without MSAA, {many} with");
+        let differing = plain
+            .rgba
+            .chunks_exact(4)
+            .zip(smooth.rgba.chunks_exact(4))
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(
+            differing < plain.rgba.len() / 4 / 4,
+            "only edge pixels change: {differing}"
+        );
     }
 }

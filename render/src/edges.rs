@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use glam::Vec3;
 
 /// Faces meeting at a sharper angle than this are separated by a drawn edge.
-pub(crate) const CREASE_DEGREES: f32 = 30.0;
+pub const CREASE_DEGREES: f32 = 30.0;
 /// Positions closer than this (metres) are the same corner.
 const WELD: f32 = 1e-4;
 
@@ -25,7 +25,7 @@ struct EdgeUse {
 
 /// Line-list indices (pairs of `positions` indices) of the feature edges of the triangle list
 /// `indices`.
-pub(crate) fn feature_edges(positions: &[Vec3], indices: &[u32]) -> Vec<u32> {
+pub fn feature_edges(positions: &[Vec3], indices: &[u32]) -> Vec<u32> {
     let cos_crease = CREASE_DEGREES.to_radians().cos();
     let mut welded: HashMap<[i64; 3], u32> = HashMap::new();
     let corner: Vec<u32> = positions

@@ -8,14 +8,14 @@ use renewtwin_protocol::LifecycleState;
 use crate::scene::Visibility;
 
 /// Drawn for elements a layer says nothing about.
-pub(crate) const NO_DATA_RGB: [u8; 3] = [176, 176, 176];
+pub const NO_DATA_RGB: [u8; 3] = [176, 176, 176];
 /// A layer's "no value" byte (any byte past the palette reads the same).
 #[cfg(test)]
-pub(crate) const NO_VALUE: u8 = 255;
+pub const NO_VALUE: u8 = 255;
 
 /// A colour layer: a category per element and the colour of each category.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Layer {
+pub struct Layer {
     /// Category index per element, [`NO_VALUE`] where there is none.
     pub values: Vec<u8>,
     /// Colour of each category.
@@ -24,7 +24,7 @@ pub(crate) struct Layer {
 
 /// Everything that decides the texels besides the states.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Style {
+pub struct Style {
     /// Colour by this layer instead of the lifecycle state.
     pub layer: Option<Layer>,
     /// Elements the user hid (tree show/hide/isolate); empty: none.
@@ -59,7 +59,7 @@ impl Style {
 
 /// Decodes `/api/states` bytes (indices into [`LifecycleState::ALL`]); unknown bytes read as
 /// `Existing`.
-pub(crate) fn states_from_bytes(bytes: &[u8]) -> Vec<LifecycleState> {
+pub fn states_from_bytes(bytes: &[u8]) -> Vec<LifecycleState> {
     bytes.iter().map(|&b| LifecycleState::ALL.get(usize::from(b)).copied().unwrap_or(LifecycleState::Existing)).collect()
 }
 

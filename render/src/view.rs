@@ -19,7 +19,7 @@ use crate::style::Style;
 
 /// How the frame is split between the two colour sets (compare mode).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Layout {
+pub enum Layout {
     /// One view, first colour set.
     Single,
     /// One view; left of `x` (fraction of the width) the first colour set, right of it the
@@ -54,7 +54,7 @@ impl Layout {
 
 /// The user's view settings.
 #[derive(Debug, Clone)]
-pub(crate) struct ViewState {
+pub struct ViewState {
     /// Scene-frame point that is the viewer's local origin.
     pub origin: DVec3,
     /// Rebased bounding box of the scene.
@@ -150,7 +150,7 @@ impl ViewState {
 /// call, while the scene streams in) by `-origin`, computing in `f64` so that large
 /// translations cancel exactly before they become `f32`; returns the number of placements now
 /// rebased.
-pub(crate) fn rebase_from(scene: &mut Scene, origin: DVec3, first: usize) -> usize {
+pub fn rebase_from(scene: &mut Scene, origin: DVec3, first: usize) -> usize {
     let count = scene.placements.len();
     if origin == DVec3::ZERO || first >= count {
         return count;

@@ -11,7 +11,7 @@ const PITCH_LIMIT: f32 = 1.54;
 
 /// An orbiting perspective camera.
 #[derive(Debug, Clone)]
-pub(crate) struct OrbitCamera {
+pub struct OrbitCamera {
     /// The point the eye looks at and orbits.
     pub target: Vec3,
     /// Rotation about +Z, radians.

@@ -1,0 +1,1087 @@
+//! The wgpu scene renderer: pipelines, the scene's geometry on the GPU, and drawing one frame
+//! into any colour target. It knows nothing of canvases or windows: the web viewer's
+//! `surface.rs` gives it the browser canvas, `offscreen.rs` a texture it reads back into a PNG.
+//!
+//! Geometry is packed into a few large vertex/index buffer pairs ("chunks"). A mesh used by
+//! two or more placements is stored once in its own frame and drawn instanced, one draw per
+//! mesh, with a slice of the shared instance buffer (transform + element id). Meshes used
+//! once are baked into world space with the element id on every vertex and drawn together,
+//! one draw per run of such meshes, with a single identity instance. Indices are absolute
+//! within a chunk, so no draw needs a base vertex or a first instance (WebGL2 has neither).
+//! Each chunk also holds the feature edges of its meshes as a line list drawn the same way.
+//!
+//! Element colours live in small RGBA8 textures read by the vertex shader, one per compared
+//! side, so a live state change, a timeline seek, a colour layer, hiding an element or X-ray
+//! mode is at most one texture upload or a few uniform bytes, whatever the geometry.
+
+use glam::{Mat4, Vec3};
+use wgpu::util::DeviceExt;
+
+use crate::camera::OrbitCamera;
+use crate::edges::feature_edges;
+use crate::scene::Scene;
+use crate::view::Layout;
+
+/// The canvas background, sRGB bytes (a dark slate that no lifecycle colour is close to).
+pub const BACKGROUND_RGB: [u8; 3] = [34, 40, 52];
+/// Opacity of planned elements.
+const GHOST_OPACITY: f32 = 0.35;
+/// Width of the element colour texture, texels (the WebGL2 minimum 2D size).
+pub const COLOUR_TEXTURE_WIDTH: u32 = 2048;
+/// Marks a vertex or instance that does not name the element itself.
+const NO_ELEMENT: u32 = u32::MAX;
+/// Depth buffer format (available on WebGPU and WebGL2).
+const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth24Plus;
+/// Width of the divider drawn between compared sides, device pixels.
+const DIVIDER_PX: u32 = 2;
+/// Samples per pixel when the renderer antialiases (MSAA).
+pub const MSAA_SAMPLES: u32 = 4;
+
+/// Whether `info` names a software rasteriser (SwiftShader, llvmpipe, lavapipe, softpipe).
+pub fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    let name = info.name.to_lowercase();
+    info.device_type == wgpu::DeviceType::Cpu
+        || ["llvmpipe", "lavapipe", "swiftshader", "softpipe"].iter().any(|s| name.contains(s))
+}
+
+/// The samples per pixel to draw `format` targets with on `adapter`: [`MSAA_SAMPLES`] where the
+/// adapter is known to rasterise in hardware and supports that many samples of `format` and of
+/// the depth format, else 1 (no antialiasing). A software rasteriser pays for every sample on
+/// the CPU (in `../shared/viewer-peers` MSAA costs xeokit 2.4 times its frame time on
+/// SwiftShader), and an adapter that does not say what it is (WebGPU may hide the name) is
+/// treated as one.
+pub fn antialias_samples(adapter: &wgpu::Adapter, format: wgpu::TextureFormat) -> u32 {
+    let info = adapter.get_info();
+    if info.name.trim().is_empty() || is_software(&info) || !supports_msaa(adapter, format) { 1 } else { MSAA_SAMPLES }
+}
+
+/// Whether `adapter` can draw `format` targets (and the depth buffer) with [`MSAA_SAMPLES`].
+pub fn supports_msaa(adapter: &wgpu::Adapter, format: wgpu::TextureFormat) -> bool {
+    let supported = |f: wgpu::TextureFormat| adapter.get_texture_format_features(f).flags.sample_count_supported(MSAA_SAMPLES);
+    supported(format) && supported(DEPTH_FORMAT)
+}
+
+/// Which browser API wgpu drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `navigator.gpu`.
+    WebGpu,
+    /// WebGL2 (through ANGLE in Chromium).
+    WebGl2,
+}
+
+impl Backend {
+    /// The hook value: `"webgpu"`, `"webgl2"` or `"native"`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::WebGpu => "webgpu",
+            Self::WebGl2 => "webgl2",
+        }
+    }
+
+    /// How the UI names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::WebGpu => "WebGPU",
+            Self::WebGl2 => "WebGL2",
+        }
+    }
+}
+
+/// What to draw besides the geometry.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameSpec<'a> {
+    /// The camera.
+    pub camera: &'a OrbitCamera,
+    /// Split between the two colour sets.
+    pub layout: Layout,
+    /// Section plane `[nx, ny, nz, d]`: fragments with `n·p > d` are cut away.
+    pub section: Option<[f32; 4]>,
+    /// Draw standing elements translucent, the selection solid.
+    pub xray: bool,
+    /// Draw feature edges.
+    pub edges: bool,
+    /// The highlighted element.
+    pub selected: Option<u32>,
+}
+
+/// One vertex as the shader reads it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Vertex {
+    position: [f32; 3],
+    normal: [f32; 3],
+    element: u32,
+}
+
+/// One instance as the shader reads it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Instance {
+    model: [f32; 16],
+    element: u32,
+}
+
+/// The uniform block of `render.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Uniforms {
+    view_proj: [f32; 16],
+    light_dir: [f32; 4],
+    eye: [f32; 4],
+    params: [f32; 4],
+    section: [f32; 4],
+    selection: [u32; 4],
+}
+
+/// One draw: triangle and edge index ranges of a chunk with a slice of the instance buffer.
+#[derive(Debug, Clone)]
+struct Draw {
+    indices: std::ops::Range<u32>,
+    edges: std::ops::Range<u32>,
+    first_instance: u32,
+    instance_count: u32,
+}
+
+/// The triangle index range of one baked placement within its chunk.
+#[derive(Debug, Clone)]
+struct BakedRange {
+    element: u32,
+    indices: std::ops::Range<u32>,
+}
+
+/// A chunk being filled on the CPU.
+#[derive(Debug, Default)]
+struct ChunkBuilder {
+    vertices: Vec<Vertex>,
+    indices: Vec<u32>,
+    edges: Vec<u32>,
+    draws: Vec<Draw>,
+    /// Every baked placement, in index order.
+    baked: Vec<BakedRange>,
+}
+
+/// Vertex, triangle and edge buffers and the draws that use them.
+#[derive(Debug)]
+struct GpuChunk {
+    vertices: wgpu::Buffer,
+    indices: wgpu::Buffer,
+    edges: Option<wgpu::Buffer>,
+    draws: Vec<Draw>,
+    baked: Vec<BakedRange>,
+}
+
+/// One draw of the translucent pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TranslucentDraw {
+    /// Index of the chunk.
+    chunk: usize,
+    /// Triangle index range within the chunk.
+    indices: std::ops::Range<u32>,
+    /// `None`: baked geometry, drawn with the identity instance of the scene's instance
+    /// buffer; `Some(range)`: a shared mesh, drawn with this slice of the side's translucent
+    /// instances.
+    instances: Option<std::ops::Range<u32>>,
+}
+
+/// The translucent pass of one compared side: only the elements whose colour is translucent
+/// (planned ghosts), not a second pass over every triangle.
+#[derive(Debug, Default)]
+struct TranslucentPass {
+    draws: Vec<TranslucentDraw>,
+    /// The translucent instances of shared meshes, grouped by mesh.
+    instances: Option<wgpu::Buffer>,
+}
+
+/// The scene's geometry on the GPU.
+#[derive(Debug)]
+struct SceneGeometry {
+    chunks: Vec<GpuChunk>,
+    instances: wgpu::Buffer,
+    /// One colour texture and bind group per compared side.
+    colours: [wgpu::Texture; 2],
+    bind_groups: [wgpu::BindGroup; 2],
+    colour_rows: u32,
+    /// Every instance, as uploaded (the translucent pass picks from them).
+    instance_data: Vec<Instance>,
+    /// The translucent pass of each side, rebuilt with its colours.
+    translucent: [TranslucentPass; 2],
+}
+
+/// Owns the pipelines and the uploaded scene on one device.
+#[derive(Debug)]
+pub struct Renderer {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    format: wgpu::TextureFormat,
+    /// Samples per pixel (1: no antialiasing).
+    samples: u32,
+    /// The depth buffer and, when multisampling, the colour buffer resolved into the target,
+    /// for a `width` × `height` target.
+    attachments: Option<Attachments>,
+    solid_pipeline: wgpu::RenderPipeline,
+    translucent_pipeline: wgpu::RenderPipeline,
+    edge_pipeline: wgpu::RenderPipeline,
+    bind_group_layout: wgpu::BindGroupLayout,
+    uniforms: wgpu::Buffer,
+    geometry: Option<SceneGeometry>,
+    max_buffer_size: u64,
+}
+
+/// Triangles and elements uploaded, for the hooks and the fps figures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UploadStats {
+    /// Triangles drawn per frame (instances counted).
+    pub triangles: u64,
+    /// Feature-edge segments drawn per frame.
+    pub edges: u64,
+    /// Draw calls per pass.
+    pub draws: u32,
+}
+
+/// The per-size buffers a frame draws into besides its target.
+#[derive(Debug)]
+struct Attachments {
+    width: u32,
+    height: u32,
+    depth: wgpu::TextureView,
+    /// The multisampled colour buffer (`None` with one sample).
+    msaa: Option<wgpu::TextureView>,
+}
+
+impl Renderer {
+    /// Pipelines for drawing into `format` targets on `device` with `samples` samples per pixel
+    /// (1, or [`MSAA_SAMPLES`] where [`antialias_samples`] allows it).
+    pub fn new(device: wgpu::Device, queue: wgpu::Queue, format: wgpu::TextureFormat, samples: u32) -> Self {
+        let samples = samples.max(1);
+        let shader = device.create_shader_module(wgpu::include_wgsl!("render.wgsl"));
+        let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("scene bind group layout"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Uniforms>() as u64),
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::VERTEX,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("scene pipeline layout"),
+            bind_group_layouts: &[Some(&bind_group_layout)],
+            immediate_size: 0,
+        });
+        let solid_pipeline = create_pipeline(&device, &layout, &shader, format, samples, PassKind::Solid);
+        let translucent_pipeline = create_pipeline(&device, &layout, &shader, format, samples, PassKind::Translucent);
+        let edge_pipeline = create_pipeline(&device, &layout, &shader, format, samples, PassKind::Edge);
+        let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("scene uniforms"),
+            size: std::mem::size_of::<Uniforms>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let max_buffer_size = device.limits().max_buffer_size.min(1 << 30);
+        Self {
+            device,
+            queue,
+            format,
+            samples,
+            attachments: None,
+            solid_pipeline,
+            translucent_pipeline,
+            edge_pipeline,
+            bind_group_layout,
+            uniforms,
+            geometry: None,
+            max_buffer_size,
+        }
+    }
+
+    /// Samples per pixel (1: no antialiasing).
+    pub fn samples(&self) -> u32 {
+        self.samples
+    }
+
+    /// The device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// Drops the uploaded scene (a new one is coming).
+    pub fn clear_scene(&mut self) {
+        self.geometry = None;
+    }
+
+    /// Whether a scene is uploaded.
+    pub fn has_scene(&self) -> bool {
+        self.geometry.is_some()
+    }
+
+    /// Uploads the geometry of a complete scene; colours start transparent until
+    /// [`Renderer::upload_colours`].
+    pub fn upload_scene(&mut self, scene: &Scene) -> UploadStats {
+        let packed = pack_scene(scene, ChunkLimits::for_buffer_size(self.max_buffer_size));
+        let mut stats = packed.stats;
+        let chunks = self.create_chunk_buffers(packed.chunks);
+        stats.draws = chunks.iter().map(|c| c.draws.len() as u32).sum();
+        let instances = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("scene instances"),
+            contents: bytemuck::cast_slice(&packed.instances),
+            usage: wgpu::BufferUsages::VERTEX,
+        });
+        let rows = (scene.elements.len() as u32).div_ceil(COLOUR_TEXTURE_WIDTH).max(1);
+        let (first_texture, first_group) = self.create_colour_side(0, rows);
+        let (second_texture, second_group) = self.create_colour_side(1, rows);
+        self.geometry = Some(SceneGeometry {
+            chunks,
+            instances,
+            colours: [first_texture, second_texture],
+            bind_groups: [first_group, second_group],
+            colour_rows: rows,
+            instance_data: packed.instances,
+            translucent: Default::default(),
+        });
+        stats
+    }
+
+    /// Vertex, triangle and edge buffers of each non-empty packed chunk.
+    fn create_chunk_buffers(&self, chunks: Vec<ChunkBuilder>) -> Vec<GpuChunk> {
+        chunks
+            .into_iter()
+            .filter(|c| !c.indices.is_empty())
+            .enumerate()
+            .map(|(n, c)| GpuChunk {
+                vertices: self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(&format!("scene vertices, chunk {n}")),
+                    contents: bytemuck::cast_slice(&c.vertices),
+                    usage: wgpu::BufferUsages::VERTEX,
+                }),
+                indices: self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(&format!("scene indices, chunk {n}")),
+                    contents: bytemuck::cast_slice(&c.indices),
+                    usage: wgpu::BufferUsages::INDEX,
+                }),
+                edges: (!c.edges.is_empty()).then(|| {
+                    self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(&format!("scene edges, chunk {n}")),
+                        contents: bytemuck::cast_slice(&c.edges),
+                        usage: wgpu::BufferUsages::INDEX,
+                    })
+                }),
+                draws: c.draws,
+                baked: c.baked,
+            })
+            .collect()
+    }
+
+    /// The element colour texture of compared side `side` (`rows` rows, contents undefined
+    /// until [`Renderer::upload_colours`]) and the bind group that reads it.
+    fn create_colour_side(&self, side: usize, rows: u32) -> (wgpu::Texture, wgpu::BindGroup) {
+        let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(if side == 0 { "element colours, first side" } else { "element colours, second side" }),
+            size: wgpu::Extent3d { width: COLOUR_TEXTURE_WIDTH, height: rows, depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        let view = texture.create_view(&wgpu::TextureViewDescriptor {
+            label: Some("element colours view"),
+            ..Default::default()
+        });
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(if side == 0 { "scene bind group, first side" } else { "scene bind group, second side" }),
+            layout: &self.bind_group_layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: self.uniforms.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&view) },
+            ],
+        });
+        (texture, bind_group)
+    }
+
+    /// Bytes of a full colour texture for the uploaded scene (0 without one).
+    pub fn colour_texture_len(&self) -> usize {
+        self.geometry.as_ref().map_or(0, |g| (COLOUR_TEXTURE_WIDTH * g.colour_rows * 4) as usize)
+    }
+
+    /// Uploads the element texels of compared side `side` (0 or 1); `texels` holds
+    /// [`Renderer::colour_texture_len`] bytes.
+    pub fn upload_colours(&mut self, side: usize, texels: &[u8]) {
+        let Some(geometry) = self.geometry.as_mut() else { return };
+        let side = side.min(1);
+        let rows = geometry.colour_rows;
+        let len = (COLOUR_TEXTURE_WIDTH * rows * 4) as usize;
+        if texels.len() < len {
+            return;
+        }
+        let chunks = geometry.chunks.iter().map(|c| (c.draws.as_slice(), c.baked.as_slice()));
+        let (draws, instances) = translucent_draws(chunks, &geometry.instance_data, &texels[..len]);
+        geometry.translucent[side] = TranslucentPass {
+            draws,
+            instances: (!instances.is_empty()).then(|| {
+                self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("translucent instances"),
+                    contents: bytemuck::cast_slice(&instances),
+                    usage: wgpu::BufferUsages::VERTEX,
+                })
+            }),
+        };
+        self.queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &geometry.colours[side],
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            &texels[..len],
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(COLOUR_TEXTURE_WIDTH * 4),
+                rows_per_image: Some(rows),
+            },
+            wgpu::Extent3d { width: COLOUR_TEXTURE_WIDTH, height: rows, depth_or_array_layers: 1 },
+        );
+    }
+
+    /// Draws one frame into `target`, `width` × `height` device pixels.
+    pub fn draw(&mut self, target: &wgpu::TextureView, width: u32, height: u32, spec: &FrameSpec<'_>) {
+        let (width, height) = (width.max(1), height.max(1));
+        if self.attachments.as_ref().is_none_or(|a| (a.width, a.height) != (width, height)) {
+            self.attachments = Some(Attachments {
+                width,
+                height,
+                depth: create_attachment(&self.device, width, height, DEPTH_FORMAT, self.samples, "depth buffer"),
+                msaa: (self.samples > 1)
+                    .then(|| create_attachment(&self.device, width, height, self.format, self.samples, "multisampled colour")),
+            });
+        }
+        let Some(attachments) = &self.attachments else { return };
+        // Multisampled: draw into the sample buffer and resolve into the target.
+        let (colour_view, resolve_target, colour_store) = match &attachments.msaa {
+            Some(msaa) => (msaa, Some(target), wgpu::StoreOp::Discard),
+            None => (target, None, wgpu::StoreOp::Store),
+        };
+        let srgb_target = self.format.is_srgb();
+        let pane_width = match spec.layout {
+            Layout::SideBySide => (width / 2).max(1),
+            _ => width,
+        };
+        let aspect = pane_width as f32 / height as f32;
+        let light = Vec3::new(0.45, -0.35, 0.82).normalize();
+        let uniforms = Uniforms {
+            view_proj: spec.camera.view_projection(aspect).to_cols_array(),
+            light_dir: light.extend(0.0).to_array(),
+            eye: spec.camera.eye().extend(1.0).to_array(),
+            params: [
+                COLOUR_TEXTURE_WIDTH as f32,
+                if srgb_target { 1.0 } else { 0.0 },
+                GHOST_OPACITY,
+                if spec.xray { 1.0 } else { 0.0 },
+            ],
+            section: spec.section.unwrap_or([0.0; 4]),
+            selection: [spec.selected.unwrap_or(NO_ELEMENT), u32::from(spec.edges), 0, 0],
+        };
+        self.queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
+        let clear = BACKGROUND_RGB.map(|c| {
+            let c = f64::from(c) / 255.0;
+            if srgb_target { srgb_to_linear(c) } else { c }
+        });
+
+        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame encoder") });
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("scene pass"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: colour_view,
+                    depth_slice: None,
+                    resolve_target,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color { r: clear[0], g: clear[1], b: clear[2], a: 1.0 }),
+                        store: colour_store,
+                    },
+                })],
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: &attachments.depth,
+                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Discard }),
+                    stencil_ops: None,
+                }),
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            if let Some(geometry) = &self.geometry {
+                // (side, viewport x, viewport width, scissor x, scissor width)
+                let panes: Vec<(usize, u32, u32, u32, u32)> = match spec.layout {
+                    Layout::Single => vec![(0, 0, width, 0, width)],
+                    Layout::Swipe(at) => {
+                        let split = ((at.clamp(0.0, 1.0) * width as f32).round() as u32).min(width);
+                        let gap = DIVIDER_PX.min(width - split);
+                        vec![(0, 0, width, 0, split), (1, 0, width, split + gap, width - split - gap)]
+                    }
+                    Layout::SideBySide => {
+                        let gap = DIVIDER_PX.min(width - pane_width);
+                        vec![(0, 0, pane_width, 0, pane_width), (1, pane_width, pane_width, pane_width + gap, width - pane_width - gap)]
+                    }
+                };
+                let instance_size = std::mem::size_of::<Instance>() as u64;
+                for (side, vx, vw, sx, sw) in panes {
+                    if sw == 0 {
+                        continue;
+                    }
+                    pass.set_viewport(vx as f32, 0.0, vw as f32, height as f32, 0.0, 1.0);
+                    pass.set_scissor_rect(sx, 0, sw, height);
+                    pass.set_bind_group(0, &geometry.bind_groups[side], &[]);
+                    let mut passes: Vec<(&wgpu::RenderPipeline, bool)> = vec![(&self.solid_pipeline, false)];
+                    if spec.edges {
+                        passes.push((&self.edge_pipeline, true));
+                    }
+                    // X-ray makes every standing element translucent: then it is a full pass.
+                    if spec.xray {
+                        passes.push((&self.translucent_pipeline, false));
+                    }
+                    for (pipeline, edges) in passes {
+                        pass.set_pipeline(pipeline);
+                        for chunk in &geometry.chunks {
+                            pass.set_vertex_buffer(0, chunk.vertices.slice(..));
+                            let index_buffer = if edges {
+                                match &chunk.edges {
+                                    Some(buffer) => buffer,
+                                    None => continue,
+                                }
+                            } else {
+                                &chunk.indices
+                            };
+                            pass.set_index_buffer(index_buffer.slice(..), wgpu::IndexFormat::Uint32);
+                            for draw in &chunk.draws {
+                                let range = if edges { draw.edges.clone() } else { draw.indices.clone() };
+                                if range.is_empty() {
+                                    continue;
+                                }
+                                let offset = u64::from(draw.first_instance) * instance_size;
+                                let end = offset + u64::from(draw.instance_count) * instance_size;
+                                pass.set_vertex_buffer(1, geometry.instances.slice(offset..end));
+                                pass.draw_indexed(range, 0, 0..draw.instance_count);
+                            }
+                        }
+                    }
+                    if !spec.xray {
+                        draw_translucent(&mut pass, &self.translucent_pipeline, geometry, &geometry.translucent[side]);
+                    }
+                }
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+    }
+}
+
+/// A mesh placed more than once is baked like a single-use one (no draw of its own) when it
+/// has at most this many vertices...
+const BAKE_REPEATED_VERTICES: usize = 1024;
+/// ...and its copies add up to at most this many vertices (7 MiB of vertex data).
+const BAKE_REPEATED_TOTAL: usize = 1 << 18;
+
+/// How the scene is packed: the largest chunk (vertices, and triangle plus edge indices) and
+/// which repeated meshes are baked rather than instanced.
+#[derive(Debug, Clone, Copy)]
+struct ChunkLimits {
+    vertices: usize,
+    indices: usize,
+    /// See [`BAKE_REPEATED_VERTICES`] (0: instance every repeated mesh).
+    bake_vertices: usize,
+    /// See [`BAKE_REPEATED_TOTAL`].
+    bake_total: usize,
+}
+
+impl ChunkLimits {
+    /// What fits buffers of at most `max_buffer_size` bytes (and at most 4M vertices, 12M
+    /// indices).
+    fn for_buffer_size(max_buffer_size: u64) -> Self {
+        Self {
+            vertices: (max_buffer_size / std::mem::size_of::<Vertex>() as u64).min(1 << 22) as usize,
+            indices: (max_buffer_size / 4).min(3 << 22) as usize,
+            bake_vertices: BAKE_REPEATED_VERTICES,
+            bake_total: BAKE_REPEATED_TOTAL,
+        }
+    }
+
+    /// Whether a mesh of `vertices` placed `uses` times is drawn instanced. Each instanced
+    /// mesh costs a draw call (and an edge draw) per frame; baking costs its vertices once per
+    /// copy. On a software rasteriser the draw dominates (BENCHMARKS.md, viewer section), so
+    /// small repeated meshes are baked and only large ones instanced.
+    fn instanced(self, vertices: usize, uses: usize) -> bool {
+        uses >= 2 && (vertices > self.bake_vertices || vertices.saturating_mul(uses) > self.bake_total)
+    }
+}
+
+/// The scene's geometry packed on the CPU: chunks, instances and what they hold.
+#[derive(Debug)]
+struct PackedScene {
+    chunks: Vec<ChunkBuilder>,
+    /// Instance 0 is the identity with [`NO_ELEMENT`], shared by every baked draw.
+    instances: Vec<Instance>,
+    stats: UploadStats,
+    /// Feature edges of each mesh packed so far: a repeated mesh that is baked is packed once
+    /// per placement, its edges found once.
+    edges_of: std::collections::HashMap<u32, Vec<u32>>,
+}
+
+/// The identity instance's index.
+const IDENTITY_INSTANCE: u32 = 0;
+
+/// Packs `scene` into chunks within `limits`: large meshes placed twice or more first, stored
+/// once and drawn instanced, then every other placement baked into world space.
+fn pack_scene(scene: &Scene, limits: ChunkLimits) -> PackedScene {
+    let (shared, single) = group_by_mesh_use(scene, limits);
+    let mut packed = PackedScene {
+        chunks: vec![ChunkBuilder::default()],
+        instances: Vec::with_capacity(scene.placements.len() + 1),
+        stats: UploadStats::default(),
+        edges_of: std::collections::HashMap::new(),
+    };
+    packed.instances.push(Instance { model: Mat4::IDENTITY.to_cols_array(), element: NO_ELEMENT });
+    for (mesh_id, placement_indices) in &shared {
+        packed.add_instanced(scene, *mesh_id, placement_indices, limits);
+    }
+    for &index in &single {
+        packed.add_baked(scene, index, limits);
+    }
+    packed
+}
+
+/// Splits the placements by how their mesh is drawn: meshes drawn instanced
+/// ([`ChunkLimits::instanced`]), each with its placement indices, in order of first use; and
+/// the placements to bake, in order.
+fn group_by_mesh_use(scene: &Scene, limits: ChunkLimits) -> (Vec<(u32, Vec<usize>)>, Vec<usize>) {
+    let mut uses = std::collections::HashMap::<u32, usize>::new();
+    for placement in &scene.placements {
+        *uses.entry(placement.mesh).or_default() += 1;
+    }
+    let instanced = |mesh: u32| {
+        let vertices = scene.meshes.get(&mesh).map_or(0, |m| m.positions.len());
+        limits.instanced(vertices, uses.get(&mesh).copied().unwrap_or(0))
+    };
+    let mut shared: Vec<(u32, Vec<usize>)> = Vec::new();
+    let mut single = Vec::new();
+    let mut slot_of = std::collections::HashMap::<u32, usize>::new();
+    for (index, placement) in scene.placements.iter().enumerate() {
+        if instanced(placement.mesh) {
+            let slot = *slot_of.entry(placement.mesh).or_insert_with(|| {
+                shared.push((placement.mesh, Vec::new()));
+                shared.len() - 1
+            });
+            shared[slot].1.push(index);
+        } else {
+            single.push(index);
+        }
+    }
+    (shared, single)
+}
+
+impl PackedScene {
+    /// Stores mesh `mesh_id` once in its own frame and adds one instanced draw of it for the
+    /// placements `placement_indices`.
+    fn add_instanced(&mut self, scene: &Scene, mesh_id: u32, placement_indices: &[usize], limits: ChunkLimits) {
+        let Some(mesh) = scene.meshes.get(&mesh_id) else { return };
+        let mesh_edges = feature_edges(&mesh.positions, &mesh.indices);
+        let chunk = current_chunk(&mut self.chunks, mesh.positions.len(), mesh.indices.len() + mesh_edges.len(), limits);
+        let base = chunk.vertices.len() as u32;
+        chunk.vertices.extend(mesh.positions.iter().zip(&mesh.normals).map(|(p, n)| Vertex {
+            position: p.to_array(),
+            normal: n.to_array(),
+            element: NO_ELEMENT,
+        }));
+        let start = chunk.indices.len() as u32;
+        chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
+        let edge_start = chunk.edges.len() as u32;
+        chunk.edges.extend(mesh_edges.iter().map(|i| i + base));
+        let first_instance = self.instances.len() as u32;
+        self.instances.extend(placement_indices.iter().map(|&i| {
+            let p = &scene.placements[i];
+            Instance { model: p.transform.to_cols_array(), element: p.element }
+        }));
+        let count = placement_indices.len() as u32;
+        self.stats.triangles += (mesh.indices.len() / 3) as u64 * u64::from(count);
+        self.stats.edges += (mesh_edges.len() / 2) as u64 * u64::from(count);
+        chunk.draws.push(Draw {
+            indices: start..chunk.indices.len() as u32,
+            edges: edge_start..chunk.edges.len() as u32,
+            first_instance,
+            instance_count: count,
+        });
+    }
+
+    /// Bakes placement `index` into world space with its element id on each vertex, extending
+    /// the chunk's last baked draw when it ends where this one starts.
+    fn add_baked(&mut self, scene: &Scene, index: usize, limits: ChunkLimits) {
+        let placement = &scene.placements[index];
+        let Some(mesh) = scene.meshes.get(&placement.mesh) else { return };
+        let mesh_edges =
+            self.edges_of.entry(placement.mesh).or_insert_with(|| feature_edges(&mesh.positions, &mesh.indices));
+        let chunk = current_chunk(&mut self.chunks, mesh.positions.len(), mesh.indices.len() + mesh_edges.len(), limits);
+        let base = chunk.vertices.len() as u32;
+        let normal_matrix = glam::Mat3::from_mat4(placement.transform).inverse().transpose();
+        chunk.vertices.extend(mesh.positions.iter().zip(&mesh.normals).map(|(p, n)| Vertex {
+            position: placement.transform.transform_point3(*p).to_array(),
+            normal: (normal_matrix * *n).normalize_or(Vec3::Z).to_array(),
+            element: placement.element,
+        }));
+        let start = chunk.indices.len() as u32;
+        chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
+        let end = chunk.indices.len() as u32;
+        let edge_start = chunk.edges.len() as u32;
+        chunk.edges.extend(mesh_edges.iter().map(|i| i + base));
+        let edge_end = chunk.edges.len() as u32;
+        self.stats.triangles += (mesh.indices.len() / 3) as u64;
+        self.stats.edges += (mesh_edges.len() / 2) as u64;
+        chunk.baked.push(BakedRange { element: placement.element, indices: start..end });
+        match chunk.draws.last_mut() {
+            Some(last)
+                if last.first_instance == IDENTITY_INSTANCE && last.indices.end == start && last.edges.end == edge_start =>
+            {
+                last.indices.end = end;
+                last.edges.end = edge_end;
+            }
+            _ => chunk.draws.push(Draw {
+                indices: start..end,
+                edges: edge_start..edge_end,
+                first_instance: IDENTITY_INSTANCE,
+                instance_count: 1,
+            }),
+        }
+    }
+}
+
+/// Whether a colour texel is translucent (neither solid nor hidden).
+fn is_translucent(texel_alpha: u8) -> bool {
+    texel_alpha > 0 && texel_alpha < 255
+}
+
+/// The translucent pass for the element colours `texels`: one draw per run of adjacent baked
+/// translucent placements, and per shared mesh one instanced draw of its translucent
+/// placements, whose instances are returned to be uploaded.
+fn translucent_draws<'a>(
+    chunks: impl Iterator<Item = (&'a [Draw], &'a [BakedRange])>,
+    instances: &[Instance],
+    texels: &[u8],
+) -> (Vec<TranslucentDraw>, Vec<Instance>) {
+    let translucent = |element: u32| {
+        element != NO_ELEMENT && texels.get(element as usize * 4 + 3).copied().is_some_and(is_translucent)
+    };
+    let mut draws: Vec<TranslucentDraw> = Vec::new();
+    let mut picked: Vec<Instance> = Vec::new();
+    for (n, (chunk_draws, chunk_baked)) in chunks.enumerate() {
+        for draw in chunk_draws.iter().filter(|d| d.first_instance != IDENTITY_INSTANCE) {
+            let first = picked.len() as u32;
+            let range = draw.first_instance as usize..(draw.first_instance + draw.instance_count) as usize;
+            picked.extend(instances.get(range).unwrap_or_default().iter().filter(|i| translucent(i.element)).copied());
+            let end = picked.len() as u32;
+            if end > first {
+                draws.push(TranslucentDraw { chunk: n, indices: draw.indices.clone(), instances: Some(first..end) });
+            }
+        }
+        for baked in chunk_baked.iter().filter(|b| translucent(b.element)) {
+            match draws.last_mut() {
+                Some(last) if last.chunk == n && last.instances.is_none() && last.indices.end == baked.indices.start => {
+                    last.indices.end = baked.indices.end;
+                }
+                _ => draws.push(TranslucentDraw { chunk: n, indices: baked.indices.clone(), instances: None }),
+            }
+        }
+    }
+    (draws, picked)
+}
+
+/// Draws the translucent pass of one side (planned ghosts only; the shader still decides per
+/// element, as for the other passes).
+fn draw_translucent(
+    pass: &mut wgpu::RenderPass<'_>,
+    pipeline: &wgpu::RenderPipeline,
+    geometry: &SceneGeometry,
+    translucent: &TranslucentPass,
+) {
+    if translucent.draws.is_empty() {
+        return;
+    }
+    let instance_size = std::mem::size_of::<Instance>() as u64;
+    pass.set_pipeline(pipeline);
+    let mut bound_chunk = None;
+    for draw in &translucent.draws {
+        let Some(chunk) = geometry.chunks.get(draw.chunk) else { continue };
+        if bound_chunk != Some(draw.chunk) {
+            pass.set_vertex_buffer(0, chunk.vertices.slice(..));
+            pass.set_index_buffer(chunk.indices.slice(..), wgpu::IndexFormat::Uint32);
+            bound_chunk = Some(draw.chunk);
+        }
+        let (buffer, instances) = match (&draw.instances, &translucent.instances) {
+            (None, _) => (&geometry.instances, IDENTITY_INSTANCE..IDENTITY_INSTANCE + 1),
+            (Some(range), Some(buffer)) => (buffer, range.clone()),
+            (Some(_), None) => continue,
+        };
+        let offset = u64::from(instances.start) * instance_size;
+        let end = u64::from(instances.end) * instance_size;
+        pass.set_vertex_buffer(1, buffer.slice(offset..end));
+        pass.draw_indexed(draw.indices.clone(), 0, 0..instances.end - instances.start);
+    }
+}
+
+/// Returns the chunk to append a mesh of `vertices`/`indices` to, starting a new one when the
+/// current one would pass the buffer limits.
+fn current_chunk(chunks: &mut Vec<ChunkBuilder>, vertices: usize, indices: usize, limits: ChunkLimits) -> &mut ChunkBuilder {
+    let full = chunks.last().is_none_or(|c| {
+        !c.vertices.is_empty()
+            && (c.vertices.len() + vertices > limits.vertices
+                || c.indices.len() + c.edges.len() + indices > limits.indices)
+    });
+    if full {
+        chunks.push(ChunkBuilder::default());
+    }
+    let last = chunks.len() - 1;
+    &mut chunks[last]
+}
+
+/// Which pass a pipeline draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PassKind {
+    /// Opaque elements, depth-written.
+    Solid,
+    /// Planned ghosts and X-ray, blended over the solid pass without writing depth.
+    Translucent,
+    /// Feature edges, a line list.
+    Edge,
+}
+
+fn create_pipeline(
+    device: &wgpu::Device,
+    layout: &wgpu::PipelineLayout,
+    shader: &wgpu::ShaderModule,
+    format: wgpu::TextureFormat,
+    samples: u32,
+    kind: PassKind,
+) -> wgpu::RenderPipeline {
+    let vertex_attributes = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32];
+    let instance_attributes = wgpu::vertex_attr_array![
+        3 => Float32x4, 4 => Float32x4, 5 => Float32x4, 6 => Float32x4, 7 => Uint32
+    ];
+    let (label, entry, fragment, blend, depth_write, topology) = match kind {
+        PassKind::Solid => ("solid pipeline", "vs_solid", "fs_main", None, true, wgpu::PrimitiveTopology::TriangleList),
+        PassKind::Translucent => (
+            "translucent pipeline",
+            "vs_translucent",
+            "fs_main",
+            Some(wgpu::BlendState::ALPHA_BLENDING),
+            false,
+            wgpu::PrimitiveTopology::TriangleList,
+        ),
+        PassKind::Edge => ("edge pipeline", "vs_edge", "fs_edge", Some(wgpu::BlendState::ALPHA_BLENDING), false, wgpu::PrimitiveTopology::LineList),
+    };
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(layout),
+        vertex: wgpu::VertexState {
+            module: shader,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            buffers: &[
+                Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<Vertex>() as u64,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &vertex_attributes,
+                }),
+                Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<Instance>() as u64,
+                    step_mode: wgpu::VertexStepMode::Instance,
+                    attributes: &instance_attributes,
+                }),
+            ],
+        },
+        primitive: wgpu::PrimitiveState { topology, cull_mode: None, ..Default::default() },
+        depth_stencil: Some(wgpu::DepthStencilState {
+            format: DEPTH_FORMAT,
+            depth_write_enabled: Some(depth_write),
+            depth_compare: Some(wgpu::CompareFunction::LessEqual),
+            stencil: wgpu::StencilState::default(),
+            bias: wgpu::DepthBiasState::default(),
+        }),
+        multisample: wgpu::MultisampleState { count: samples, ..Default::default() },
+        fragment: Some(wgpu::FragmentState {
+            module: shader,
+            entry_point: Some(fragment),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            targets: &[Some(wgpu::ColorTargetState { format, blend, write_mask: wgpu::ColorWrites::ALL })],
+        }),
+        multiview_mask: None,
+        cache: None,
+    })
+}
+
+/// A render attachment of `format` with `samples` samples per pixel, used within a frame only.
+fn create_attachment(
+    device: &wgpu::Device,
+    width: u32,
+    height: u32,
+    format: wgpu::TextureFormat,
+    samples: u32,
+    label: &str,
+) -> wgpu::TextureView {
+    device
+        .create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: samples,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            view_formats: &[],
+        })
+        .create_view(&wgpu::TextureViewDescriptor { label: Some(label), ..Default::default() })
+}
+
+fn srgb_to_linear(c: f64) -> f64 {
+    if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::{Mesh, test_scene};
+
+    /// Four unit cubes: elements 0 and 1 share mesh 7, elements 2 and 3 each have a mesh of
+    /// their own (100 and 101), the same cube.
+    fn mixed_scene() -> Scene {
+        let mut scene = test_scene(4);
+        for (placement, mesh_id) in [(2, 100), (3, 101)] {
+            let cube = &scene.meshes[&7];
+            let copy = Mesh {
+                positions: cube.positions.clone(),
+                normals: cube.normals.clone(),
+                indices: cube.indices.clone(),
+                min: cube.min,
+                max: cube.max,
+            };
+            scene.meshes.insert(mesh_id, copy);
+            scene.placements[placement].mesh = mesh_id;
+        }
+        scene
+    }
+
+    /// Room for everything; every repeated mesh instanced.
+    const ROOMY: ChunkLimits = ChunkLimits { vertices: 1 << 20, indices: 1 << 20, bake_vertices: 0, bake_total: 0 };
+
+    #[test]
+    fn shared_meshes_are_instanced_and_single_use_meshes_baked_into_one_draw() {
+        let scene = mixed_scene();
+        let packed = pack_scene(&scene, ROOMY);
+        assert_eq!(packed.chunks.len(), 1);
+        let chunk = &packed.chunks[0];
+        // The shared cube once (8 vertices) and two baked cubes.
+        assert_eq!(chunk.vertices.len(), 24);
+        assert_eq!(chunk.draws.len(), 2, "{:?}", chunk.draws);
+        let instanced = &chunk.draws[0];
+        assert_eq!((instanced.first_instance, instanced.instance_count), (1, 2));
+        assert_eq!(instanced.indices, 0..36);
+        assert_eq!(instanced.edges, 0..24, "a cube has 12 feature edges");
+        let baked = &chunk.draws[1];
+        assert_eq!((baked.first_instance, baked.instance_count), (IDENTITY_INSTANCE, 1));
+        assert_eq!(baked.indices, 36..108);
+        assert_eq!(baked.edges, 24..72);
+        // Instances: the identity, then elements 0 and 1 with their transforms.
+        assert_eq!(packed.instances.len(), 3);
+        assert_eq!(packed.instances[0].element, NO_ELEMENT);
+        assert_eq!([packed.instances[1].element, packed.instances[2].element], [0, 1]);
+        assert_eq!(packed.instances[2].model[12], 3.0, "element 1 sits at x = 3");
+        // Baked vertices carry their element and sit in world space (element 3 at x = 9).
+        assert!(chunk.vertices[..8].iter().all(|v| v.element == NO_ELEMENT));
+        assert!(chunk.vertices[8..16].iter().all(|v| v.element == 2 && (5.5..=6.5).contains(&v.position[0])));
+        assert!(chunk.vertices[16..].iter().all(|v| v.element == 3 && (8.5..=9.5).contains(&v.position[0])));
+        assert_eq!((packed.stats.triangles, packed.stats.edges), (48, 48));
+    }
+
+    #[test]
+    fn a_chunk_that_would_pass_its_limits_starts_a_new_one() {
+        let scene = mixed_scene();
+        let packed = pack_scene(&scene, ChunkLimits { vertices: 8, ..ROOMY });
+        assert_eq!(packed.chunks.len(), 3, "one cube of 8 vertices per chunk");
+        for chunk in &packed.chunks {
+            assert_eq!(chunk.vertices.len(), 8);
+            assert!(chunk.indices.iter().chain(&chunk.edges).all(|&i| i < 8), "indices are absolute within their chunk");
+        }
+        assert_eq!(packed.stats.triangles, 48);
+    }
+
+    #[test]
+    fn small_repeated_meshes_are_baked_and_large_or_many_ones_instanced() {
+        let limits = ChunkLimits::for_buffer_size(1 << 30);
+        assert!(!limits.instanced(8, 1), "a single use is never instanced");
+        assert!(!limits.instanced(8, 2), "two small cubes are baked");
+        assert!(limits.instanced(BAKE_REPEATED_VERTICES + 1, 2), "a large repeated mesh is instanced");
+        assert!(limits.instanced(1000, 300), "300 copies of 1,000 vertices pass the total");
+        // The default limits bake the test scene's shared cube: one draw for all four cubes.
+        let packed = pack_scene(&mixed_scene(), limits);
+        let chunk = &packed.chunks[0];
+        assert_eq!(packed.instances.len(), 1, "only the identity instance");
+        assert_eq!(chunk.vertices.len(), 32);
+        assert_eq!(chunk.draws.len(), 1, "{:?}", chunk.draws);
+        assert_eq!((chunk.draws[0].indices.clone(), chunk.draws[0].edges.clone()), (0..144, 0..96));
+        assert_eq!(chunk.baked.iter().map(|b| b.element).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!((packed.stats.triangles, packed.stats.edges), (48, 48));
+    }
+
+    /// Texels with element `i` at alpha `alphas[i]`.
+    fn texels(alphas: &[u8]) -> Vec<u8> {
+        alphas.iter().flat_map(|&a| [10, 20, 30, a]).collect()
+    }
+
+    #[test]
+    fn the_translucent_pass_draws_only_translucent_elements() {
+        let scene = mixed_scene();
+        let packed = pack_scene(&scene, ROOMY);
+        let chunks = || packed.chunks.iter().map(|c| (c.draws.as_slice(), c.baked.as_slice()));
+        // Nothing translucent (solid and hidden): no draws at all.
+        let (draws, instances) = translucent_draws(chunks(), &packed.instances, &texels(&[255, 0, 255, 0]));
+        assert!(draws.is_empty() && instances.is_empty());
+        // Element 1 (shared mesh) and element 3 (baked) are ghosts.
+        let (draws, instances) = translucent_draws(chunks(), &packed.instances, &texels(&[255, 128, 255, 128]));
+        assert_eq!(
+            draws,
+            vec![
+                TranslucentDraw { chunk: 0, indices: 0..36, instances: Some(0..1) },
+                TranslucentDraw { chunk: 0, indices: 72..108, instances: None },
+            ]
+        );
+        assert_eq!(instances.len(), 1);
+        assert_eq!(instances[0].element, 1);
+        // Adjacent baked ghosts share one draw; both shared placements one instanced draw.
+        let (draws, instances) = translucent_draws(chunks(), &packed.instances, &texels(&[128, 128, 128, 128]));
+        assert_eq!(
+            draws,
+            vec![
+                TranslucentDraw { chunk: 0, indices: 0..36, instances: Some(0..2) },
+                TranslucentDraw { chunk: 0, indices: 36..108, instances: None },
+            ]
+        );
+        assert_eq!(instances.iter().map(|i| i.element).collect::<Vec<_>>(), [0, 1]);
+    }
+}
