@@ -246,10 +246,7 @@ impl<'a> Meshing<'a> {
                     .decode_by_id(job.step_id)
                     .map_err(|e| lower(&e.to_string()))?;
                 let entity = entity.insert(decoded);
-                worker
-                    .router
-                    .process_element_with_voids_parts(entity, &mut worker.decoder, &self.void_index)
-                    .map_err(|e| mesh_error(&e))?
+                self.product_parts(worker, entity)?
             }
             JobSource::TypeMaps(maps) => type_maps(worker, maps)?,
         };
@@ -273,6 +270,34 @@ impl<'a> Meshing<'a> {
             outcome.instances = instances;
         }
         Ok(outcome)
+    }
+}
+
+impl Meshing<'_> {
+    /// A product's parts with its openings cut: by our cutter where it takes them (see
+    /// `openings`), else by ifc-lite.
+    fn product_parts(
+        &self,
+        worker: &mut Worker,
+        entity: &ifc_lite_core::DecodedEntity,
+    ) -> Result<Vec<ifc_lite_geometry::Mesh>, String> {
+        if let Some(openings) = self.void_index.get(&entity.id) {
+            match super::openings::cut_openings(
+                &worker.router,
+                &mut worker.decoder,
+                entity,
+                openings,
+            ) {
+                Ok(mesh) => return Ok(vec![mesh]),
+                Err(why) => {
+                    tracing::trace!(id = entity.id, ?why, "openings handed to ifc-lite");
+                }
+            }
+        }
+        worker
+            .router
+            .process_element_with_voids_parts(entity, &mut worker.decoder, &self.void_index)
+            .map_err(|e| mesh_error(&e))
     }
 }
 

@@ -15,6 +15,10 @@
 //! - `geometry` meshes every element with a body representation through ifc-lite's
 //!   `GeometryRouter`, openings cut (IfcRelVoidsElement, propagated through aggregates), on every
 //!   core, one product at a time inside `catch_unwind`; `instancing` shares mapped geometry.
+//!   Openings in a host of one extruded solid, by openings of one extruded solid or block each,
+//!   are cut by our own `cut` (`openings`); chains of `IfcBooleanResult` differences of
+//!   extrusions by convex extrusions and half-spaces too (`boolean`); anything else, and any
+//!   cut that fails the closed-and-bounded check, by ifc-lite, whole product or item at once.
 //!
 //! Choices worth knowing:
 //! - **Which products are elements.** Every IfcProduct except spatial elements
@@ -60,11 +64,14 @@
 //!   bound per file belongs to the caller (a worker thread it can abandon).
 
 mod boolean;
+#[cfg(test)]
+mod cross_check;
 mod cut;
 mod geometry;
 mod georef;
 mod instancing;
 mod materials;
+mod openings;
 mod properties;
 mod schedule;
 mod schema;
