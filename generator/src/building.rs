@@ -208,6 +208,72 @@ struct Groups {
     lifts: Vec<Id>,
 }
 
+/// Shapes and placements written once per building and used on every storey.
+#[derive(Debug)]
+struct BuildingKit {
+    walls: Vec<WallTemplate>,
+    slots: Vec<FillingSlot>,
+    slab_shape: Id,
+    slab_opening_shape: Id,
+    stair_shape: Id,
+    roof_shape: Id,
+    lift_shape: Id,
+    /// Per stair unit: the stair's, the stairwell opening's and the lift's placement.
+    per_unit: Vec<(Id, Id, Id)>,
+}
+
+/// The storey being written.
+#[derive(Debug, Clone, Copy)]
+struct Storey {
+    /// Building number.
+    n: u32,
+    /// 0-based storey index.
+    k: u32,
+    /// 1-based floor number (`k + 1`).
+    floor: u32,
+    placement: Id,
+}
+
+/// The head of an element placed at `a2p` under a parent placement, with one body shape.
+#[derive(Debug, Clone, Copy)]
+struct Placed<'a> {
+    keyword: &'static str,
+    name: &'a str,
+    description: Option<&'a str>,
+    object_type: Option<&'a str>,
+    tag: &'a str,
+    /// Its predefined type.
+    predefined: &'static str,
+}
+
+/// Writes the element `head` describes: its placement under `parent`, its product shape of
+/// `shape`, then the element; returns the element and its placement.
+fn placed<W: Write>(
+    e: &mut Emitter<W>,
+    parent: Id,
+    a2p: Id,
+    shape: Id,
+    head: Placed<'_>,
+) -> io::Result<(Id, Id)> {
+    let placement = e.placement(Some(parent), a2p)?;
+    let representation = e.product_shape(shape)?;
+    let id = e.element(
+        head.keyword,
+        &ElementHead {
+            name: head.name,
+            description: head.description,
+            object_type: head.object_type,
+            placement,
+            representation: Some(representation),
+            tag: Some(head.tag),
+        },
+        |a| {
+            a.enumeration(head.predefined);
+        },
+    )?;
+    Ok((id, placement))
+}
+
 /// Writes the building and everything in it; returns the IfcBuilding.
 pub(crate) fn write_building<W: Write>(
     e: &mut Emitter<W>,
@@ -215,16 +281,27 @@ pub(crate) fn write_building<W: Write>(
     site_placement: Id,
     plan: &BuildingPlan,
 ) -> io::Result<Id> {
-    let n = plan.number;
-    let (length, depth, t, sh) = (
-        plan.length(),
-        plan.depth,
-        plan.wall_thickness,
-        plan.storey_height,
-    );
-    let wall_height = sh - SLAB;
-    let stair = StairDims::new(sh);
+    let stair = StairDims::new(plan.storey_height);
+    let (building, building_placement, survey) = building_entity(e, site_placement, plan)?;
+    let kit = building_kit(e, plan, stair)?;
+    let mut groups = Groups::default();
+    let mut storeys = Vec::with_capacity(plan.storeys as usize);
+    for k in 0..plan.storeys {
+        let storey = write_storey(e, fillings, plan, &kit, building_placement, k, &mut groups)?;
+        storeys.push(storey);
+    }
+    e.aggregate(building, &storeys)?;
+    write_psets(e, building, plan, &survey, stair, &groups)?;
+    Ok(building)
+}
 
+/// The IfcBuilding itself; returns it, its placement and its survey.
+fn building_entity<W: Write>(
+    e: &mut Emitter<W>,
+    site_placement: Id,
+    plan: &BuildingPlan,
+) -> io::Result<(Id, Id, Survey)> {
+    let n = plan.number;
     let a2p = e.a2p([plan.origin[0], plan.origin[1], 0.0])?;
     let building_placement = e.placement(Some(site_placement), a2p)?;
     let name = format!("{n}号楼");
@@ -249,7 +326,22 @@ pub(crate) fn write_building<W: Write>(
     })?;
     e.counts.buildings += 1;
     e.counts.units += u64::from(plan.units);
+    Ok((building, building_placement, survey))
+}
 
+/// The shapes and placements every storey shares.
+fn building_kit<W: Write>(
+    e: &mut Emitter<W>,
+    plan: &BuildingPlan,
+    stair: StairDims,
+) -> io::Result<BuildingKit> {
+    let (length, depth, t, sh) = (
+        plan.length(),
+        plan.depth,
+        plan.wall_thickness,
+        plan.storey_height,
+    );
+    let wall_height = sh - SLAB;
     let walls = wall_templates(e, plan, wall_height, stair)?;
     let slots = filling_slots(e, plan)?;
     let slab_shape = {
@@ -280,233 +372,325 @@ pub(crate) fn write_building<W: Write>(
             e.a2p([plan.stair_center(unit) - LIFT_SIZE / 2.0, depth, -LIFT_PIT])?,
         ));
     }
+    Ok(BuildingKit {
+        walls,
+        slots,
+        slab_shape,
+        slab_opening_shape,
+        stair_shape,
+        roof_shape,
+        lift_shape,
+        per_unit,
+    })
+}
 
-    let mut groups = Groups::default();
-    let mut storeys = Vec::with_capacity(plan.storeys as usize);
-    for k in 0..plan.storeys {
-        let floor = k + 1;
-        let elevation = f64::from(k) * sh;
-        let a2p = e.a2p([0.0, 0.0, elevation])?;
-        let storey_placement = e.placement(Some(building_placement), a2p)?;
-        let storey_name = format!("{n}号楼 {floor}F");
-        let storey_long = format!("{floor}层 floor {floor}");
-        let storey = e.w.entity("IFCBUILDINGSTOREY", |a| {
-            a.guid()
-                .null()
-                .str(&storey_name)
-                .null()
-                .null()
-                .id(storey_placement)
-                .null()
-                .str(&storey_long);
-            a.enumeration("ELEMENT").real(elevation);
-        })?;
-        e.counts.storeys += 1;
-        storeys.push(storey);
-        let mut contained = Vec::new();
+/// Storey `k` and everything contained in it; returns the IfcBuildingStorey.
+fn write_storey<W: Write>(
+    e: &mut Emitter<W>,
+    fillings: &mut FillingTypes,
+    plan: &BuildingPlan,
+    kit: &BuildingKit,
+    building_placement: Id,
+    k: u32,
+    groups: &mut Groups,
+) -> io::Result<Id> {
+    let n = plan.number;
+    let floor = k + 1;
+    let elevation = f64::from(k) * plan.storey_height;
+    let a2p = e.a2p([0.0, 0.0, elevation])?;
+    let storey_placement = e.placement(Some(building_placement), a2p)?;
+    let storey_name = format!("{n}号楼 {floor}F");
+    let storey_long = format!("{floor}层 floor {floor}");
+    let storey_id = e.w.entity("IFCBUILDINGSTOREY", |a| {
+        a.guid()
+            .null()
+            .str(&storey_name)
+            .null()
+            .null()
+            .id(storey_placement)
+            .null()
+            .str(&storey_long);
+        a.enumeration("ELEMENT").real(elevation);
+    })?;
+    e.counts.storeys += 1;
+    let storey = Storey {
+        n,
+        k,
+        floor,
+        placement: storey_placement,
+    };
+    let mut contained = Vec::new();
+    let facade_walls = storey_walls(e, kit, storey, groups, &mut contained)?;
+    storey_fillings(
+        e,
+        fillings,
+        kit,
+        storey,
+        facade_walls,
+        groups,
+        &mut contained,
+    )?;
+    storey_slab(e, kit, storey, groups, &mut contained)?;
+    if floor < plan.storeys {
+        storey_stairs(e, kit, storey, groups, &mut contained)?;
+    } else {
+        storey_roof(e, kit, storey, groups, &mut contained)?;
+    }
+    // The renewal plan's NEW lift shafts stand on the ground storey.
+    if k == 0 {
+        storey_lifts(e, kit, storey, groups, &mut contained)?;
+    }
+    e.contain(storey_id, &contained)?;
+    Ok(storey_id)
+}
 
-        // Walls; the two long facades are kept for the openings.
-        let mut facade_walls = [(Id(0), Id(0)); 2];
-        for (i, wall) in walls.iter().enumerate() {
-            let placement = e.placement(Some(storey_placement), wall.a2p)?;
-            let shape = e.product_shape(wall.shape)?;
-            let tag = format!("B{n:03}-{floor}F-{}", wall.code);
-            let id = e.element(
-                "IFCWALL",
-                &ElementHead {
-                    name: wall.name,
-                    description: None,
-                    object_type: Some(wall.object_type),
-                    placement,
-                    representation: Some(shape),
-                    tag: Some(&tag),
-                },
-                |a| {
-                    a.enumeration("SOLIDWALL");
-                },
-            )?;
-            e.counts.walls += 1;
-            if wall.external {
-                e.counts.external_walls += 1;
-                groups.external_walls.push(id);
-            } else {
-                groups.internal_walls.push(id);
-            }
-            if i < 2 {
-                facade_walls[i] = (id, placement);
-            }
-            contained.push(id);
-        }
-
-        // Windows and doors in openings of the facades.
-        for slot in &slots {
-            if slot.ground_only.is_some_and(|ground| ground != (k == 0)) {
-                continue;
-            }
-            let (wall, wall_placement) = match slot.facade {
-                Facade::South => facade_walls[0],
-                Facade::North => facade_walls[1],
-            };
-            let filling = fillings.get(slot.kind);
-            let (mapped_shape, opening_shape) = (filling.mapped_shape, filling.opening_shape);
-            let opening_placement = e.placement(Some(wall_placement), slot.a2p)?;
-            let opening_pds = e.product_shape(opening_shape)?;
-            let tag = format!("B{n:03}-U{}-{floor}F-{}", slot.unit + 1, slot.code);
-            let opening_tag = format!("{tag}-OPENING");
-            let opening = e.opening(
-                wall,
-                &ElementHead {
-                    name: "洞口 opening",
-                    description: None,
-                    object_type: None,
-                    placement: opening_placement,
-                    representation: Some(opening_pds),
-                    tag: Some(&opening_tag),
-                },
-            )?;
-            let placement = e.placement(Some(opening_placement), e.identity)?;
-            let pds = e.product_shape(mapped_shape)?;
-            let filling = fillings.occurrence(
-                e,
-                slot.kind,
-                &ElementHead {
-                    name: &slot.name,
-                    description: None,
-                    object_type: Some(slot.kind.code()),
-                    placement,
-                    representation: Some(pds),
-                    tag: Some(&tag),
-                },
-            )?;
-            e.fill(opening, filling)?;
-            if slot.kind.is_door() {
-                groups.doors.push(filling)
-            } else {
-                groups.windows.push(filling)
-            }
-            contained.push(filling);
-        }
-
-        // Floor slab, with the stairwell cut through it above the ground floor.
-        let placement = e.placement(Some(storey_placement), e.identity)?;
-        let shape = e.product_shape(slab_shape)?;
-        let tag = format!("B{n:03}-{floor}F-SLAB");
-        let slab = e.element(
-            "IFCSLAB",
-            &ElementHead {
-                name: "楼板 floor slab",
-                description: Some("预制空心楼板 precast hollow-core planks"),
-                object_type: None,
-                placement,
-                representation: Some(shape),
-                tag: Some(&tag),
-            },
-            |a| {
-                a.enumeration("FLOOR");
+/// The storey's walls; returns the two long facades (wall, placement) for the openings.
+fn storey_walls<W: Write>(
+    e: &mut Emitter<W>,
+    kit: &BuildingKit,
+    storey: Storey,
+    groups: &mut Groups,
+    contained: &mut Vec<Id>,
+) -> io::Result<[(Id, Id); 2]> {
+    let mut facade_walls = [(Id(0), Id(0)); 2];
+    for (i, wall) in kit.walls.iter().enumerate() {
+        let tag = format!("B{:03}-{}F-{}", storey.n, storey.floor, wall.code);
+        let (id, placement) = placed(
+            e,
+            storey.placement,
+            wall.a2p,
+            wall.shape,
+            Placed {
+                keyword: "IFCWALL",
+                name: wall.name,
+                description: None,
+                object_type: Some(wall.object_type),
+                tag: &tag,
+                predefined: "SOLIDWALL",
             },
         )?;
-        e.counts.slabs += 1;
-        groups.slabs.push(slab);
-        contained.push(slab);
-        if k > 0 {
-            for (unit, &(_, well_a2p, _)) in per_unit.iter().enumerate() {
-                let opening_placement = e.placement(Some(placement), well_a2p)?;
-                let pds = e.product_shape(slab_opening_shape)?;
-                let tag = format!("B{n:03}-U{}-{floor}F-STAIRWELL", unit + 1);
-                e.opening(
-                    slab,
-                    &ElementHead {
-                        name: "楼梯井 stairwell opening",
-                        description: None,
-                        object_type: None,
-                        placement: opening_placement,
-                        representation: Some(pds),
-                        tag: Some(&tag),
-                    },
-                )?;
-            }
-        }
-
-        // A dog-leg stair per unit up to the next storey.
-        if floor < plan.storeys {
-            for (unit, &(stair_a2p, _, _)) in per_unit.iter().enumerate() {
-                let placement = e.placement(Some(storey_placement), stair_a2p)?;
-                let shape = e.product_shape(stair_shape)?;
-                let name = format!("{}单元楼梯 {floor}F–{}F stair", unit + 1, floor + 1);
-                let tag = format!("B{n:03}-U{}-{floor}F-STAIR", unit + 1);
-                let id = e.element(
-                    "IFCSTAIR",
-                    &ElementHead {
-                        name: &name,
-                        description: None,
-                        object_type: None,
-                        placement,
-                        representation: Some(shape),
-                        tag: Some(&tag),
-                    },
-                    |a| {
-                        a.enumeration("HALF_TURN_STAIR");
-                    },
-                )?;
-                e.counts.stairs += 1;
-                groups.stairs.push(id);
-                contained.push(id);
-            }
+        e.counts.walls += 1;
+        if wall.external {
+            e.counts.external_walls += 1;
+            groups.external_walls.push(id);
         } else {
-            let placement = e.placement(Some(storey_placement), e.identity)?;
-            let shape = e.product_shape(roof_shape)?;
-            let tag = format!("B{n:03}-ROOF");
-            let roof = e.element(
-                "IFCROOF",
-                &ElementHead {
-                    name: "平屋面 flat roof",
-                    description: Some("屋面板及女儿墙 roof slab with parapet"),
-                    object_type: None,
-                    placement,
-                    representation: Some(shape),
-                    tag: Some(&tag),
-                },
-                |a| {
-                    a.enumeration("FLAT_ROOF");
-                },
-            )?;
-            e.counts.roofs += 1;
-            groups.roofs.push(roof);
-            contained.push(roof);
+            groups.internal_walls.push(id);
         }
-
-        // The renewal plan's NEW lift shafts stand on the ground storey.
-        if k == 0 {
-            for (unit, &(_, _, lift_a2p)) in per_unit.iter().enumerate() {
-                let placement = e.placement(Some(storey_placement), lift_a2p)?;
-                let shape = e.product_shape(lift_shape)?;
-                let name = format!("{}单元加装电梯 added lift, unit {}", unit + 1, unit + 1);
-                let tag = format!("B{n:03}-U{}-LIFT", unit + 1);
-                let id = e.element(
-                    "IFCTRANSPORTELEMENT",
-                    &ElementHead {
-                        name: &name,
-                        description: Some("外挂电梯井道 external lift shaft on the north facade"),
-                        object_type: Some("LIFT_SHAFT"),
-                        placement,
-                        representation: Some(shape),
-                        tag: Some(&tag),
-                    },
-                    |a| {
-                        a.enumeration("ELEVATOR");
-                    },
-                )?;
-                e.counts.lifts += 1;
-                groups.lifts.push(id);
-                contained.push(id);
-            }
+        if i < 2 {
+            facade_walls[i] = (id, placement);
         }
-
-        e.contain(storey, &contained)?;
+        contained.push(id);
     }
-    e.aggregate(building, &storeys)?;
-    write_psets(e, building, plan, &survey, stair, &groups)?;
-    Ok(building)
+    Ok(facade_walls)
+}
+
+/// Windows and doors in openings of the facades.
+fn storey_fillings<W: Write>(
+    e: &mut Emitter<W>,
+    fillings: &mut FillingTypes,
+    kit: &BuildingKit,
+    storey: Storey,
+    facade_walls: [(Id, Id); 2],
+    groups: &mut Groups,
+    contained: &mut Vec<Id>,
+) -> io::Result<()> {
+    let (n, floor) = (storey.n, storey.floor);
+    for slot in &kit.slots {
+        if slot
+            .ground_only
+            .is_some_and(|ground| ground != (storey.k == 0))
+        {
+            continue;
+        }
+        let (wall, wall_placement) = match slot.facade {
+            Facade::South => facade_walls[0],
+            Facade::North => facade_walls[1],
+        };
+        let filling = fillings.get(slot.kind);
+        let (mapped_shape, opening_shape) = (filling.mapped_shape, filling.opening_shape);
+        let opening_placement = e.placement(Some(wall_placement), slot.a2p)?;
+        let opening_pds = e.product_shape(opening_shape)?;
+        let tag = format!("B{n:03}-U{}-{floor}F-{}", slot.unit + 1, slot.code);
+        let opening_tag = format!("{tag}-OPENING");
+        let opening = e.opening(
+            wall,
+            &ElementHead {
+                name: "洞口 opening",
+                description: None,
+                object_type: None,
+                placement: opening_placement,
+                representation: Some(opening_pds),
+                tag: Some(&opening_tag),
+            },
+        )?;
+        let placement = e.placement(Some(opening_placement), e.identity)?;
+        let pds = e.product_shape(mapped_shape)?;
+        let filling = fillings.occurrence(
+            e,
+            slot.kind,
+            &ElementHead {
+                name: &slot.name,
+                description: None,
+                object_type: Some(slot.kind.code()),
+                placement,
+                representation: Some(pds),
+                tag: Some(&tag),
+            },
+        )?;
+        e.fill(opening, filling)?;
+        if slot.kind.is_door() {
+            groups.doors.push(filling)
+        } else {
+            groups.windows.push(filling)
+        }
+        contained.push(filling);
+    }
+    Ok(())
+}
+
+/// The floor slab, with the stairwell cut through it above the ground floor.
+fn storey_slab<W: Write>(
+    e: &mut Emitter<W>,
+    kit: &BuildingKit,
+    storey: Storey,
+    groups: &mut Groups,
+    contained: &mut Vec<Id>,
+) -> io::Result<()> {
+    let (n, floor) = (storey.n, storey.floor);
+    let tag = format!("B{n:03}-{floor}F-SLAB");
+    let identity = e.identity;
+    let (slab, placement) = placed(
+        e,
+        storey.placement,
+        identity,
+        kit.slab_shape,
+        Placed {
+            keyword: "IFCSLAB",
+            name: "楼板 floor slab",
+            description: Some("预制空心楼板 precast hollow-core planks"),
+            object_type: None,
+            tag: &tag,
+            predefined: "FLOOR",
+        },
+    )?;
+    e.counts.slabs += 1;
+    groups.slabs.push(slab);
+    contained.push(slab);
+    if storey.k == 0 {
+        return Ok(());
+    }
+    for (unit, &(_, well_a2p, _)) in kit.per_unit.iter().enumerate() {
+        let opening_placement = e.placement(Some(placement), well_a2p)?;
+        let pds = e.product_shape(kit.slab_opening_shape)?;
+        let tag = format!("B{n:03}-U{}-{floor}F-STAIRWELL", unit + 1);
+        e.opening(
+            slab,
+            &ElementHead {
+                name: "楼梯井 stairwell opening",
+                description: None,
+                object_type: None,
+                placement: opening_placement,
+                representation: Some(pds),
+                tag: Some(&tag),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// A dog-leg stair per unit up to the next storey.
+fn storey_stairs<W: Write>(
+    e: &mut Emitter<W>,
+    kit: &BuildingKit,
+    storey: Storey,
+    groups: &mut Groups,
+    contained: &mut Vec<Id>,
+) -> io::Result<()> {
+    let (n, floor) = (storey.n, storey.floor);
+    for (unit, &(stair_a2p, _, _)) in kit.per_unit.iter().enumerate() {
+        let name = format!("{}单元楼梯 {floor}F–{}F stair", unit + 1, floor + 1);
+        let tag = format!("B{n:03}-U{}-{floor}F-STAIR", unit + 1);
+        let (id, _) = placed(
+            e,
+            storey.placement,
+            stair_a2p,
+            kit.stair_shape,
+            Placed {
+                keyword: "IFCSTAIR",
+                name: &name,
+                description: None,
+                object_type: None,
+                tag: &tag,
+                predefined: "HALF_TURN_STAIR",
+            },
+        )?;
+        e.counts.stairs += 1;
+        groups.stairs.push(id);
+        contained.push(id);
+    }
+    Ok(())
+}
+
+/// The flat roof on the top storey.
+fn storey_roof<W: Write>(
+    e: &mut Emitter<W>,
+    kit: &BuildingKit,
+    storey: Storey,
+    groups: &mut Groups,
+    contained: &mut Vec<Id>,
+) -> io::Result<()> {
+    let tag = format!("B{:03}-ROOF", storey.n);
+    let identity = e.identity;
+    let (roof, _) = placed(
+        e,
+        storey.placement,
+        identity,
+        kit.roof_shape,
+        Placed {
+            keyword: "IFCROOF",
+            name: "平屋面 flat roof",
+            description: Some("屋面板及女儿墙 roof slab with parapet"),
+            object_type: None,
+            tag: &tag,
+            predefined: "FLAT_ROOF",
+        },
+    )?;
+    e.counts.roofs += 1;
+    groups.roofs.push(roof);
+    contained.push(roof);
+    Ok(())
+}
+
+/// The NEW lift shaft of every unit, on the ground storey.
+fn storey_lifts<W: Write>(
+    e: &mut Emitter<W>,
+    kit: &BuildingKit,
+    storey: Storey,
+    groups: &mut Groups,
+    contained: &mut Vec<Id>,
+) -> io::Result<()> {
+    for (unit, &(_, _, lift_a2p)) in kit.per_unit.iter().enumerate() {
+        let name = format!("{}单元加装电梯 added lift, unit {}", unit + 1, unit + 1);
+        let tag = format!("B{:03}-U{}-LIFT", storey.n, unit + 1);
+        let (id, _) = placed(
+            e,
+            storey.placement,
+            lift_a2p,
+            kit.lift_shape,
+            Placed {
+                keyword: "IFCTRANSPORTELEMENT",
+                name: &name,
+                description: Some("外挂电梯井道 external lift shaft on the north facade"),
+                object_type: Some("LIFT_SHAFT"),
+                tag: &tag,
+                predefined: "ELEVATOR",
+            },
+        )?;
+        e.counts.lifts += 1;
+        groups.lifts.push(id);
+        contained.push(id);
+    }
+    Ok(())
 }
 
 /// The building's walls: [south facade, north facade, west gable, east gable, internal…].

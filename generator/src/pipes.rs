@@ -9,7 +9,10 @@
 
 use crate::building::RENEWAL_YEAR;
 use crate::kit::{Dir, ElementHead, Emitter, Value, key};
-use crate::layout::{CROSS_ROAD_EAST, CROSS_ROAD_WEST, DistrictPlan, STREET_NORTH, STREET_SOUTH};
+use crate::layout::{
+    BuildingPlan, CROSS_ROAD_EAST, CROSS_ROAD_WEST, DistrictPlan, RowPlan, STREET_NORTH,
+    STREET_SOUTH,
+};
 use crate::rng::SplitMix64;
 use crate::step::Id;
 use std::collections::BTreeMap;
@@ -80,15 +83,54 @@ enum Axis {
     North,
 }
 
-/// A straight run of identical pipe.
-#[derive(Debug, Clone)]
-struct Run {
+/// What a run is made of.
+#[derive(Debug, Clone, Copy)]
+struct Pipe {
     system: System,
     material: Material,
     /// Nominal (inner) diameter, m.
     dn: f64,
     year: i64,
     new: bool,
+}
+
+impl Pipe {
+    fn existing(system: System, material: Material, dn: f64, year: i64) -> Self {
+        Self {
+            system,
+            material,
+            dn,
+            year,
+            new: false,
+        }
+    }
+
+    /// The renewal plan's NEW PE100 water pipe of nominal diameter `dn`.
+    fn new_water(dn: f64) -> Self {
+        Self {
+            system: System::WaterSupply,
+            material: Material::Pe100,
+            dn,
+            year: RENEWAL_YEAR,
+            new: true,
+        }
+    }
+
+    /// Nominal diameter in millimetres, as names print it.
+    fn dn_mm(&self) -> f64 {
+        self.dn * 1000.0
+    }
+
+    /// The tag suffix of NEW pipes.
+    fn new_suffix(&self) -> &'static str {
+        if self.new { "-NEW" } else { "" }
+    }
+}
+
+/// A straight run of identical pipe.
+#[derive(Debug, Clone)]
+struct Run {
+    pipe: Pipe,
     start: [f64; 3],
     axis: Axis,
     length: f64,
@@ -116,17 +158,26 @@ pub(crate) fn write_pipes<W: Write>(
         .map(|b| i64::from(b.year))
         .min()
         .unwrap_or(1985);
-    let (x0, x1) = (plan.street.x0, plan.street.x1);
-    let street_length = x1 - x0;
-    let north_end = plan.rows.last().map_or(0.0, |r| r.lane_center);
+    street_mains(e, &mut writer, plan, oldest)?;
+    for row in &plan.rows {
+        lane_branches(e, &mut writer, plan, row, oldest)?;
+    }
+    Ok(writer.elements)
+}
 
-    // Street mains (市政干管) and the trunks under the cross road up to the last lane.
+/// Street mains (市政干管) and the trunks under the cross road up to the last lane.
+fn street_mains<W: Write>(
+    e: &mut Emitter<W>,
+    writer: &mut PipeWriter,
+    plan: &DistrictPlan,
+    oldest: i64,
+) -> io::Result<()> {
+    let (x0, x1) = (plan.street.x0, plan.street.x1);
+    let north_end = plan.rows.last().map_or(0.0, |r| r.lane_center);
+    // (pipe, y, z of the main; x, z, DN of the trunk)
     let mains = [
         (
-            System::WaterSupply,
-            Material::GreyCastIron,
-            0.2,
-            oldest,
+            Pipe::existing(System::WaterSupply, Material::GreyCastIron, 0.2, oldest),
             STREET_NORTH - 3.0,
             -1.4,
             CROSS_ROAD_WEST + 2.0,
@@ -134,10 +185,7 @@ pub(crate) fn write_pipes<W: Write>(
             0.15,
         ),
         (
-            System::Drainage,
-            Material::Concrete,
-            0.5,
-            oldest,
+            Pipe::existing(System::Drainage, Material::Concrete, 0.5, oldest),
             (STREET_NORTH + STREET_SOUTH) / 2.0,
             -2.4,
             CROSS_ROAD_WEST + 3.5,
@@ -145,10 +193,7 @@ pub(crate) fn write_pipes<W: Write>(
             0.4,
         ),
         (
-            System::Gas,
-            Material::Steel,
-            0.15,
-            oldest.max(1990),
+            Pipe::existing(System::Gas, Material::Steel, 0.15, oldest.max(1990)),
             STREET_NORTH + 2.0,
             -1.0,
             CROSS_ROAD_EAST - 1.5,
@@ -156,217 +201,153 @@ pub(crate) fn write_pipes<W: Write>(
             0.1,
         ),
     ];
-    for (system, material, dn, year, y, z, trunk_x, trunk_z, trunk_dn) in mains {
-        let label = system_label(system);
+    for (pipe, y, z, trunk_x, trunk_z, trunk_dn) in mains {
+        let (zh, en) = system_label(pipe.system);
+        let code = pipe.system.code();
+        let name = format!("市政{zh}干管 street {en} main DN{:.0}", pipe.dn_mm());
         writer.run(
             e,
-            Run {
-                system,
-                material,
-                dn,
-                year,
-                new: false,
-                start: [x0, y, z],
-                axis: Axis::East,
-                length: street_length,
-                name: format!(
-                    "市政{}干管 street {} main DN{:.0}",
-                    label.0,
-                    label.1,
-                    dn * 1000.0
-                ),
-                code: format!("P-STREET-{}", system.code()),
-            },
+            pipe,
+            ([x0, y, z], Axis::East, x1 - x0),
+            name,
+            format!("P-STREET-{code}"),
         )?;
         if north_end > y {
+            let trunk = Pipe {
+                dn: trunk_dn,
+                ..pipe
+            };
+            let name = format!("小区{zh}总管 estate {en} trunk DN{:.0}", trunk.dn_mm());
+            let length = north_end + 2.0 - y;
+            let code = format!("P-TRUNK-{code}");
             writer.run(
                 e,
-                Run {
-                    system,
-                    material,
-                    dn: trunk_dn,
-                    year,
-                    new: false,
-                    start: [trunk_x, y, trunk_z],
-                    axis: Axis::North,
-                    length: north_end + 2.0 - y,
-                    name: format!(
-                        "小区{}总管 estate {} trunk DN{:.0}",
-                        label.0,
-                        label.1,
-                        trunk_dn * 1000.0
-                    ),
-                    code: format!("P-TRUNK-{}", system.code()),
-                },
+                trunk,
+                ([trunk_x, y, trunk_z], Axis::North, length),
+                name,
+                code,
             )?;
         }
     }
+    Ok(())
+}
 
-    // Lane branches (支管), old and NEW, and the service connections of every unit.
-    for row in &plan.rows {
-        let r = row.index + 1;
-        let row_buildings: Vec<_> = plan
-            .buildings
-            .iter()
-            .filter(|b| b.row == row.index)
-            .collect();
-        let row_year = row_buildings
-            .iter()
-            .map(|b| i64::from(b.year))
-            .min()
-            .unwrap_or(oldest);
-        let lc = row.lane_center;
-        let branches = [
-            (
-                System::WaterSupply,
-                Material::GreyCastIron,
-                0.1,
-                row_year,
-                lc - 1.5,
-                -1.2,
-                CROSS_ROAD_WEST + 2.0,
-                false,
-            ),
-            (
-                System::Drainage,
-                Material::Concrete,
-                0.3,
-                row_year,
-                lc,
-                -1.8,
-                CROSS_ROAD_WEST + 3.5,
-                false,
-            ),
-            (
-                System::Gas,
-                Material::Steel,
-                0.1,
-                row_year.max(1990),
-                lc + 1.5,
-                -0.9,
-                CROSS_ROAD_EAST - 1.5,
-                false,
-            ),
-            (
-                System::WaterSupply,
-                Material::Pe100,
-                0.11,
-                RENEWAL_YEAR,
-                lc - 2.3,
-                -1.2,
-                CROSS_ROAD_WEST + 2.0,
-                true,
-            ),
-        ];
-        for (system, material, dn, year, y, z, start_x, new) in branches {
-            let label = system_label(system);
-            let state = if new { "新建 new" } else { "现状 existing" };
+/// A lane's branches (支管), old and NEW, and the service connections of its buildings.
+fn lane_branches<W: Write>(
+    e: &mut Emitter<W>,
+    writer: &mut PipeWriter,
+    plan: &DistrictPlan,
+    row: &RowPlan,
+    oldest: i64,
+) -> io::Result<()> {
+    let r = row.index + 1;
+    let row_buildings: Vec<_> = plan
+        .buildings
+        .iter()
+        .filter(|b| b.row == row.index)
+        .collect();
+    let row_year = row_buildings
+        .iter()
+        .map(|b| i64::from(b.year))
+        .min()
+        .unwrap_or(oldest);
+    let lc = row.lane_center;
+    // (pipe, y, z, start x)
+    let branches = [
+        (
+            Pipe::existing(System::WaterSupply, Material::GreyCastIron, 0.1, row_year),
+            lc - 1.5,
+            -1.2,
+            CROSS_ROAD_WEST + 2.0,
+        ),
+        (
+            Pipe::existing(System::Drainage, Material::Concrete, 0.3, row_year),
+            lc,
+            -1.8,
+            CROSS_ROAD_WEST + 3.5,
+        ),
+        (
+            Pipe::existing(System::Gas, Material::Steel, 0.1, row_year.max(1990)),
+            lc + 1.5,
+            -0.9,
+            CROSS_ROAD_EAST - 1.5,
+        ),
+        (Pipe::new_water(0.11), lc - 2.3, -1.2, CROSS_ROAD_WEST + 2.0),
+    ];
+    for (pipe, y, z, start_x) in branches {
+        let (zh, en) = system_label(pipe.system);
+        let state = if pipe.new {
+            "新建 new"
+        } else {
+            "现状 existing"
+        };
+        let name = format!(
+            "{r}号路{zh}支管 lane {r} {en} branch DN{:.0} ({state})",
+            pipe.dn_mm()
+        );
+        let code = format!("P-LANE{r:02}-{}{}", pipe.system.code(), pipe.new_suffix());
+        let length = row.lane.x1 - 1.0 - start_x;
+        writer.run(e, pipe, ([start_x, y, z], Axis::East, length), name, code)?;
+    }
+    for b in row_buildings {
+        service_connections(e, writer, b, lc)?;
+    }
+    Ok(())
+}
+
+/// The service connections (入户管) of every stair unit of building `b`, north to the lane
+/// whose centre line is at `lc`.
+fn service_connections<W: Write>(
+    e: &mut Emitter<W>,
+    writer: &mut PipeWriter,
+    b: &BuildingPlan,
+    lc: f64,
+) -> io::Result<()> {
+    let n = b.number;
+    let face = b.origin[1] + b.depth;
+    let year = i64::from(b.year);
+    // (pipe, x offset from the stair centre, lane y, z)
+    let services = [
+        (
+            Pipe::existing(System::WaterSupply, Material::GalvanisedSteel, 0.05, year),
+            2.2,
+            lc - 1.5,
+            -1.0,
+        ),
+        (
+            Pipe::existing(System::Drainage, Material::GreyCastIron, 0.15, year),
+            2.9,
+            lc,
+            -1.5,
+        ),
+        (
+            Pipe::existing(System::Gas, Material::Steel, 0.025, year.max(1990)),
+            3.6,
+            lc + 1.5,
+            -0.8,
+        ),
+        (Pipe::new_water(0.032), 1.6, lc - 2.3, -1.0),
+    ];
+    for (pipe, dx, to_y, z) in services {
+        let (zh, en) = system_label(pipe.system);
+        for unit in 0..b.units {
+            let u = unit + 1;
+            let x = b.origin[0] + b.stair_center(unit) + dx;
+            let name = format!(
+                "{n}号楼{u}单元{zh}入户管 building {n} unit {u} {en} service DN{:.0}",
+                pipe.dn_mm()
+            );
+            let code = format!("P-B{n:03}-U{u}-{}{}", pipe.system.code(), pipe.new_suffix());
             writer.run(
                 e,
-                Run {
-                    system,
-                    material,
-                    dn,
-                    year,
-                    new,
-                    start: [start_x, y, z],
-                    axis: Axis::East,
-                    length: row.lane.x1 - 1.0 - start_x,
-                    name: format!(
-                        "{r}号路{}支管 lane {r} {} branch DN{:.0} ({state})",
-                        label.0,
-                        label.1,
-                        dn * 1000.0
-                    ),
-                    code: format!(
-                        "P-LANE{r:02}-{}{}",
-                        system.code(),
-                        if new { "-NEW" } else { "" }
-                    ),
-                },
+                pipe,
+                ([x, face, z], Axis::North, to_y - face),
+                name,
+                code,
             )?;
         }
-        for b in row_buildings {
-            let n = b.number;
-            let face = b.origin[1] + b.depth;
-            let services = [
-                (
-                    System::WaterSupply,
-                    Material::GalvanisedSteel,
-                    0.05,
-                    i64::from(b.year),
-                    2.2,
-                    lc - 1.5,
-                    -1.0,
-                    false,
-                ),
-                (
-                    System::Drainage,
-                    Material::GreyCastIron,
-                    0.15,
-                    i64::from(b.year),
-                    2.9,
-                    lc,
-                    -1.5,
-                    false,
-                ),
-                (
-                    System::Gas,
-                    Material::Steel,
-                    0.025,
-                    i64::from(b.year).max(1990),
-                    3.6,
-                    lc + 1.5,
-                    -0.8,
-                    false,
-                ),
-                (
-                    System::WaterSupply,
-                    Material::Pe100,
-                    0.032,
-                    RENEWAL_YEAR,
-                    1.6,
-                    lc - 2.3,
-                    -1.0,
-                    true,
-                ),
-            ];
-            for (system, material, dn, year, dx, to_y, z, new) in services {
-                let label = system_label(system);
-                for unit in 0..b.units {
-                    let x = b.origin[0] + b.stair_center(unit) + dx;
-                    writer.run(
-                        e,
-                        Run {
-                            system,
-                            material,
-                            dn,
-                            year,
-                            new,
-                            start: [x, face, z],
-                            axis: Axis::North,
-                            length: to_y - face,
-                            name: format!(
-                                "{n}号楼{}单元{}入户管 building {n} unit {} {} service DN{:.0}",
-                                unit + 1,
-                                label.0,
-                                unit + 1,
-                                label.1,
-                                dn * 1000.0
-                            ),
-                            code: format!(
-                                "P-B{n:03}-U{}-{}{}",
-                                unit + 1,
-                                system.code(),
-                                if new { "-NEW" } else { "" }
-                            ),
-                        },
-                    )?;
-                }
-            }
-        }
     }
-    Ok(writer.elements)
+    Ok(())
 }
 
 fn system_label(system: System) -> (&'static str, &'static str) {
@@ -387,17 +368,39 @@ struct PipeWriter {
 }
 
 impl PipeWriter {
-    fn run<W: Write>(&mut self, e: &mut Emitter<W>, run: Run) -> io::Result<()> {
+    /// Writes a run of `pipe` from `start` along `axis` for `length` metres.
+    fn run<W: Write>(
+        &mut self,
+        e: &mut Emitter<W>,
+        pipe: Pipe,
+        (start, axis, length): ([f64; 3], Axis, f64),
+        name: String,
+        code: String,
+    ) -> io::Result<()> {
+        self.write_run(
+            e,
+            Run {
+                pipe,
+                start,
+                axis,
+                length,
+                name,
+                code,
+            },
+        )
+    }
+
+    fn write_run<W: Write>(&mut self, e: &mut Emitter<W>, run: Run) -> io::Result<()> {
         if run.length <= 0.05 {
             return Ok(());
         }
-        let wall = run.material.wall(run.dn);
-        let outer = run.dn + 2.0 * wall;
+        let wall = run.pipe.material.wall(run.pipe.dn);
+        let outer = run.pipe.dn + 2.0 * wall;
         let profile_key = (key(outer), key(wall));
         let profile = match self.profiles.get(&profile_key) {
             Some(&id) => id,
             None => {
-                let name = format!("DN{:.0}", run.dn * 1000.0);
+                let name = format!("DN{:.0}", run.pipe.dn * 1000.0);
                 let id = e.w.entity("IFCCIRCLEHOLLOWPROFILEDEF", |a| {
                     a.enumeration("AREA")
                         .str(&name)
@@ -426,7 +429,7 @@ impl PipeWriter {
             Axis::East => (Dir::X, Dir::Y, [seg_length, 0.0]),
             Axis::North => (Dir::Y, Dir::X, [0.0, seg_length]),
         };
-        let status = if run.new { "NEW" } else { "EXISTING" };
+        let status = if run.pipe.new { "NEW" } else { "EXISTING" };
         let mut ids = Vec::with_capacity(segments as usize);
         for s in 0..segments {
             let f = f64::from(s);
@@ -447,8 +450,8 @@ impl PipeWriter {
                 "IFCPIPESEGMENT",
                 &ElementHead {
                     name: &run.name,
-                    description: Some(run.material.name()),
-                    object_type: Some(run.system.object_type()),
+                    description: Some(run.pipe.material.name()),
+                    object_type: Some(run.pipe.system.object_type()),
                     placement,
                     representation: Some(pds),
                     tag: Some(&tag),
@@ -458,13 +461,13 @@ impl PipeWriter {
                 },
             )?;
             e.counts.pipes += 1;
-            if run.new {
+            if run.pipe.new {
                 e.counts.new_pipes += 1;
             }
             ids.push(id);
         }
-        let age = RENEWAL_YEAR - run.year;
-        let condition = if run.new {
+        let age = RENEWAL_YEAR - run.pipe.year;
+        let condition = if run.pipe.new {
             "PLANNED"
         } else if age > 35 {
             *self.rng.pick(&["FAIR", "POOR", "POOR", "CRITICAL"])
@@ -477,11 +480,11 @@ impl PipeWriter {
             &[
                 (
                     "Reference",
-                    Value::label(format!("DN{:.0}", run.dn * 1000.0)),
+                    Value::label(format!("DN{:.0}", run.pipe.dn * 1000.0)),
                 ),
                 ("Status", Value::label(status)),
-                ("NominalDiameter", Value::PositiveLength(run.dn)),
-                ("InnerDiameter", Value::PositiveLength(run.dn)),
+                ("NominalDiameter", Value::PositiveLength(run.pipe.dn)),
+                ("InnerDiameter", Value::PositiveLength(run.pipe.dn)),
                 ("OuterDiameter", Value::PositiveLength(outer)),
             ],
         )?;
@@ -489,10 +492,10 @@ impl PipeWriter {
             &ids,
             "RenewTwin_Survey",
             &[
-                ("System", Value::label(run.system.object_type())),
-                ("Material", Value::label(run.material.name())),
-                ("InstallYear", Value::Integer(run.year)),
-                ("NominalDiameter", Value::PositiveLength(run.dn)),
+                ("System", Value::label(run.pipe.system.object_type())),
+                ("Material", Value::label(run.pipe.material.name())),
+                ("InstallYear", Value::Integer(run.pipe.year)),
+                ("NominalDiameter", Value::PositiveLength(run.pipe.dn)),
                 ("CoverDepth", Value::Length(-run.start[2] - outer / 2.0)),
                 ("Condition", Value::label(condition)),
                 ("Status", Value::label(status)),

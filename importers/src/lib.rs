@@ -6,21 +6,21 @@
 //!
 //! This crate knows nothing of Bevy, tokio or wgpu (see ARCHITECTURE.md).
 
-pub mod ifc;
-mod model;
 mod cache;
 mod cityjson;
 mod geo;
 mod geojson;
+pub mod ifc;
+mod model;
 
+pub use cityjson::{CityJsonImporter, CityJsonOptions, LodChoice};
+pub use geo::{GeoPoint, MapPoint, ProjectFrame, place};
+pub use geojson::{GeoJsonImporter, GeoJsonOptions, LineKind};
+pub use model::PlacedSource;
 pub use model::{
     Aabb, Diagnostic, DiagnosticKind, Element, Mesh, MeshId, Model, Placement, Property,
     PropertySet, PropertyValue, Severity, SourceInfo, SpatialKind, SpatialNode,
 };
-pub use model::PlacedSource;
-pub use cityjson::{CityJsonImporter, CityJsonOptions, LodChoice};
-pub use geo::{GeoPoint, MapPoint, ProjectFrame, place};
-pub use geojson::{GeoJsonImporter, GeoJsonOptions, LineKind};
 
 use std::path::Path;
 
@@ -75,7 +75,11 @@ impl ImportConfig {
     /// [`ImportConfig::max_file_bytes`].
     pub fn check_size(&self, name: &str, len: u64) -> Result<(), ImportError> {
         if len > self.max_file_bytes {
-            return Err(ImportError::TooLarge { path: name.to_owned(), bytes: len, limit: self.max_file_bytes });
+            return Err(ImportError::TooLarge {
+                path: name.to_owned(),
+                bytes: len,
+                limit: self.max_file_bytes,
+            });
         }
         Ok(())
     }
@@ -83,8 +87,74 @@ impl ImportConfig {
 
 impl Default for ImportConfig {
     fn default() -> Self {
-        Self { max_file_bytes: DEFAULT_MAX_FILE_BYTES, geometry: true }
+        Self {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            geometry: true,
+        }
     }
+}
+
+/// The start every importer shares: the size check, then one constructor for its
+/// [`ImportError::NotReadable`] errors, naming the file and the format.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Input<'a> {
+    /// The file (or a name for in-memory input).
+    pub(crate) name: &'a str,
+    /// The format expected, e.g. "IFC".
+    pub(crate) format: &'static str,
+}
+
+impl<'a> Input<'a> {
+    /// Refuses `bytes` when it is over [`ImportConfig::max_file_bytes`].
+    pub(crate) fn open(
+        name: &'a str,
+        format: &'static str,
+        bytes: &[u8],
+        config: &ImportConfig,
+    ) -> Result<Self, ImportError> {
+        config.check_size(name, bytes.len() as u64)?;
+        Ok(Self { name, format })
+    }
+
+    /// The file cannot be read as this format, for `reason`.
+    pub(crate) fn not_readable(&self, reason: impl Into<String>) -> ImportError {
+        ImportError::NotReadable {
+            path: self.name.to_owned(),
+            format: self.format,
+            reason: reason.into(),
+        }
+    }
+
+    /// `bytes` parsed as one JSON document (after an optional BOM), or where it is broken.
+    pub(crate) fn json(&self, bytes: &[u8]) -> Result<serde_json::Value, ImportError> {
+        geo::parse_json(self.name, self.format, bytes)
+    }
+}
+
+/// Logs a finished import (the same fields for every format) and hands the model back.
+pub(crate) fn imported(model: Model) -> Result<Model, ImportError> {
+    tracing::info!(
+        file = %model.source.name,
+        schema = %model.source.schema,
+        entities = model.source.entities,
+        elements = model.elements.len(),
+        with_geometry = model.elements_with_geometry(),
+        meshes = model.meshes.len(),
+        diagnostics = model.diagnostics.len(),
+        seconds = model.source.parse_seconds + model.source.geometry_seconds,
+        "import done"
+    );
+    Ok(model)
+}
+
+/// Whether `head` (a file's first bytes) is a JSON object, after an optional BOM and blanks,
+/// naming at least one of `keys` (each written with its quotes, e.g. `"\"CityObjects\""`).
+pub(crate) fn sniff_json(head: &[u8], keys: &[&str]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    text.trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('{')
+        && keys.iter().any(|k| text.contains(k))
 }
 
 /// A file format that can be read into the neutral model.
@@ -96,17 +166,32 @@ pub trait Importer {
     fn sniff(&self, head: &[u8]) -> bool;
 
     /// Reads `bytes` (named `name` in messages and diagnostics) into a model.
-    fn import_bytes(&self, name: &str, bytes: &[u8], config: &ImportConfig) -> Result<Model, ImportError>;
+    fn import_bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        config: &ImportConfig,
+    ) -> Result<Model, ImportError>;
 }
 
 /// Reads a file from disk with the importer that recognises it.
 pub fn import_file(path: &Path, config: &ImportConfig) -> Result<Model, ImportError> {
     let name = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|source| ImportError::Io { path: name.clone(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| ImportError::Io {
+        path: name.clone(),
+        source,
+    })?;
     if meta.len() > config.max_file_bytes {
-        return Err(ImportError::TooLarge { path: name, bytes: meta.len(), limit: config.max_file_bytes });
+        return Err(ImportError::TooLarge {
+            path: name,
+            bytes: meta.len(),
+            limit: config.max_file_bytes,
+        });
     }
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Io { path: name.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
+        path: name.clone(),
+        source,
+    })?;
     import_bytes(&name, &bytes, config)
 }
 
@@ -139,5 +224,8 @@ pub use cache::{
 /// from the same rayon pool); results are in the order of `paths`.
 pub fn import_files(paths: &[&Path], config: &ImportConfig) -> Vec<Result<Model, ImportError>> {
     use rayon::prelude::*;
-    paths.par_iter().map(|path| import_file(path, config)).collect()
+    paths
+        .par_iter()
+        .map(|path| import_file(path, config))
+        .collect()
 }

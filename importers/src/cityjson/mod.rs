@@ -48,9 +48,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 
 use crate::geo::mesh::{MeshBuilder, PolygonError, mat_mul, push_centred, translation};
-use crate::geo::{
-    city_diagnostic, city_spatial_root, identity_conversion, json_property, parse_json,
-};
+use crate::geo::{city_diagnostic, city_spatial_root, identity_conversion, json_property};
 use crate::{
     DiagnosticKind, Element, GeoRef, ImportConfig, ImportError, Importer, MeshId, Model, Placement,
     Property, PropertySet, PropertyValue, Severity, SourceInfo, SpatialKind, SpatialNode,
@@ -150,11 +148,7 @@ impl Importer for CityJsonImporter {
     }
 
     fn sniff(&self, head: &[u8]) -> bool {
-        let text = String::from_utf8_lossy(head);
-        text.trim_start_matches('\u{feff}')
-            .trim_start()
-            .starts_with('{')
-            && (text.contains("\"CityJSON\"") || text.contains("\"CityObjects\""))
+        crate::sniff_json(head, &["\"CityJSON\"", "\"CityObjects\""])
     }
 
     fn import_bytes(
@@ -163,13 +157,9 @@ impl Importer for CityJsonImporter {
         bytes: &[u8],
         config: &ImportConfig,
     ) -> Result<Model, ImportError> {
-        config.check_size(name, bytes.len() as u64)?;
-        let doc = parse_json(name, "CityJSON", bytes)?;
-        let not_readable = |reason: &str| ImportError::NotReadable {
-            path: name.to_owned(),
-            format: "CityJSON",
-            reason: reason.to_owned(),
-        };
+        let input = crate::Input::open(name, "CityJSON", bytes, config)?;
+        let doc = input.json(bytes)?;
+        let not_readable = |reason: &str| input.not_readable(reason);
         let root = doc
             .as_object()
             .ok_or_else(|| not_readable("the top level is not a JSON object"))?;
@@ -229,15 +219,7 @@ impl Importer for CityJsonImporter {
         model.elements = reader.elements;
         model.meshes = reader.meshes;
         model.diagnostics = reader.diagnostics;
-        tracing::info!(
-            file = name,
-            objects = objects.len(),
-            elements = model.elements.len(),
-            meshes = model.meshes.len(),
-            diagnostics = model.diagnostics.len(),
-            "cityjson import done"
-        );
-        Ok(model)
+        crate::imported(model)
     }
 }
 

@@ -41,7 +41,6 @@ use crate::geo::mesh::{MeshBuilder, push_centred};
 use crate::geo::wgs84::LocalFrame;
 use crate::geo::{
     city_diagnostic, city_spatial_root, identity_conversion, json_property, normalize_crs,
-    parse_json,
 };
 use crate::{
     Diagnostic, DiagnosticKind, Element, GeoRef, ImportConfig, ImportError, Importer, MeshId,
@@ -112,13 +111,10 @@ impl Importer for GeoJsonImporter {
     }
 
     fn sniff(&self, head: &[u8]) -> bool {
-        let text = String::from_utf8_lossy(head);
-        text.trim_start_matches('\u{feff}')
-            .trim_start()
-            .starts_with('{')
-            && ["\"FeatureCollection\"", "\"Feature\"", "\"coordinates\""]
-                .iter()
-                .any(|k| text.contains(k))
+        crate::sniff_json(
+            head,
+            &["\"FeatureCollection\"", "\"Feature\"", "\"coordinates\""],
+        )
     }
 
     fn import_bytes(
@@ -127,13 +123,9 @@ impl Importer for GeoJsonImporter {
         bytes: &[u8],
         config: &ImportConfig,
     ) -> Result<Model, ImportError> {
-        config.check_size(name, bytes.len() as u64)?;
-        let doc = parse_json(name, "GeoJSON", bytes)?;
-        let not_readable = |reason: String| ImportError::NotReadable {
-            path: name.to_owned(),
-            format: "GeoJSON",
-            reason,
-        };
+        let input = crate::Input::open(name, "GeoJSON", bytes, config)?;
+        let doc = input.json(bytes)?;
+        let not_readable = |reason: String| input.not_readable(reason);
         let kind = doc.get("type").and_then(Value::as_str).ok_or_else(|| {
             not_readable("the top level is not an object with a \"type\"".to_owned())
         })?;
@@ -172,15 +164,7 @@ impl Importer for GeoJsonImporter {
             georef: Some(reader.frame.georef()),
             ..Model::default()
         };
-        tracing::info!(
-            file = name,
-            features = features.len(),
-            elements = model.elements.len(),
-            meshes = model.meshes.len(),
-            diagnostics = model.diagnostics.len(),
-            "geojson import done"
-        );
-        Ok(model)
+        crate::imported(model)
     }
 }
 

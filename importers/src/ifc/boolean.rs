@@ -234,33 +234,9 @@ impl GeometryProcessor for FastBooleans {
 
 #[cfg(test)]
 mod tests {
+    use super::super::cross_check;
     use super::*;
     use ifc_lite_geometry::GeometryRouter;
-
-    /// The corpus directory, or `None` (with the reason printed) when it is absent and not
-    /// required; the same contract as `tests/common`.
-    fn corpus() -> Option<std::path::PathBuf> {
-        let dir = std::env::var_os("RENEWTWIN_CORPUS")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
-            })
-            .join("ifc");
-        if dir.is_dir() {
-            return Some(dir);
-        }
-        assert!(
-            std::env::var("RENEWTWIN_REQUIRE_CORPUS").is_err_and(|_| true)
-                || std::env::var("RENEWTWIN_REQUIRE_CORPUS").is_ok_and(|v| v != "1"),
-            "RENEWTWIN_REQUIRE_CORPUS=1 but {} is missing",
-            dir.display()
-        );
-        eprintln!(
-            "skipped: no IFC corpus at {}; set RENEWTWIN_CORPUS to run it",
-            dir.display()
-        );
-        None
-    }
 
     /// Ids of boolean results that are no other boolean's operand.
     fn top_booleans(text: &str, decoder: &mut EntityDecoder) -> Vec<u32> {
@@ -293,45 +269,7 @@ mod tests {
 
     /// Volume, surface area and bounds of a mesh.
     fn stats(mesh: &Mesh) -> (f64, f64, [f64; 3], [f64; 3]) {
-        let solid = cut::Solid {
-            positions: mesh
-                .positions
-                .chunks_exact(3)
-                .map(|p| [p[0], p[1], p[2]].map(f64::from))
-                .collect(),
-            triangles: mesh
-                .indices
-                .chunks_exact(3)
-                .map(|t| [t[0], t[1], t[2]])
-                .collect(),
-            normals: Vec::new(),
-        };
-        let mut min = [f64::INFINITY; 3];
-        let mut max = [f64::NEG_INFINITY; 3];
-        for p in &solid.positions {
-            for k in 0..3 {
-                min[k] = min[k].min(p[k]);
-                max[k] = max[k].max(p[k]);
-            }
-        }
-        let area = solid
-            .triangles
-            .iter()
-            .map(|t| {
-                let [a, b, c] = t.map(|i| solid.positions[i as usize]);
-                let (u, v) = (
-                    [b[0] - a[0], b[1] - a[1], b[2] - a[2]],
-                    [c[0] - a[0], c[1] - a[1], c[2] - a[2]],
-                );
-                let n = [
-                    u[1] * v[2] - u[2] * v[1],
-                    u[2] * v[0] - u[0] * v[2],
-                    u[0] * v[1] - u[1] * v[0],
-                ];
-                (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() / 2.0
-            })
-            .sum();
-        (cut::volume(&solid), area, min, max)
+        cross_check::stats(std::slice::from_ref(mesh))
     }
 
     /// A 100 x 200 x 1000 bar (mm) with a 30 x 200 x 50 notch cut from one top corner by a
@@ -393,21 +331,10 @@ mod tests {
     /// area and the bounding box of ifc-lite's exact result.
     #[test]
     fn fast_cuts_match_ifc_lite_on_the_corpus() {
-        let Some(dir) = corpus() else { return };
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .expect("test input")
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("ifc")))
-            .collect();
-        files.sort();
         let (mut fast, mut total) = (0, 0);
         let mut declined = std::collections::HashMap::new();
-        for path in files {
+        for path in cross_check::corpus_files() {
             let bytes = std::fs::read(&path).expect("test input");
-            if bytes.len() > 40_000_000 {
-                continue;
-            }
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let mut decoder = EntityDecoder::new(&text);
             let router = GeometryRouter::with_units(&text, &mut decoder);
@@ -431,25 +358,8 @@ mod tests {
                 let theirs = builtin
                     .process(&entity, &mut decoder, router.schema(), quality)
                     .expect("test input");
-                let (v1, a1, min1, max1) = stats(&ours);
-                let (v2, a2, min2, max2) = stats(&theirs);
-                let size = (0..3).map(|k| max2[k] - min2[k]).fold(0.0, f64::max);
                 let name = path.file_name().expect("test input").to_string_lossy();
-                assert!(
-                    (v1 - v2).abs() <= 1e-3 * v2.abs(),
-                    "{name} #{id}: volume {v1} here, {v2} by ifc-lite"
-                );
-                assert!(
-                    (a1 - a2).abs() <= 1e-3 * a2,
-                    "{name} #{id}: surface area {a1} here, {a2} by ifc-lite"
-                );
-                for k in 0..3 {
-                    assert!(
-                        (min1[k] - min2[k]).abs() <= 1e-4 * size
-                            && (max1[k] - max2[k]).abs() <= 1e-4 * size,
-                        "{name} #{id}: bounds {min1:?}..{max1:?} here, {min2:?}..{max2:?} by ifc-lite"
-                    );
-                }
+                cross_check::assert_same(&format!("{name} #{id}"), &[ours], &[theirs]);
             }
             eprintln!(
                 "{}: {file_fast} of {file_total} boolean items cut here",

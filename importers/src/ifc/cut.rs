@@ -14,8 +14,8 @@
 //! is outside what this handles (a non-convex cutter, an open host, a cutter face lying in a
 //! host face in a way the caps cannot resolve, operands over the size bounds).
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::geo::mesh::{add, cross, dot, norm, sub};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// A closed triangle mesh with shared vertices.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -80,13 +80,20 @@ fn bounds(points: &[[f64; 3]]) -> ([f64; 3], [f64; 3]) {
 /// positions closer than a millionth of the coordinates' magnitude; `None` when it is empty,
 /// not finite or not closed.
 pub(crate) fn solid_from_triangles(positions: &[f32], indices: &[u32]) -> Option<Solid> {
-    if !positions.iter().all(|c| c.is_finite()) {
+    solid_from_points(
+        positions
+            .chunks_exact(3)
+            .map(|v| [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])])
+            .collect(),
+        indices,
+    )
+}
+
+/// [`solid_from_triangles`] over f64 points (a mesh already moved into another frame).
+pub(crate) fn solid_from_points(points: Vec<[f64; 3]>, indices: &[u32]) -> Option<Solid> {
+    if !points.iter().flatten().all(|c| c.is_finite()) {
         return None;
     }
-    let points: Vec<[f64; 3]> = positions
-        .chunks_exact(3)
-        .map(|v| [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])])
-        .collect();
     let (min, max) = bounds(&points);
     // Positions a few f32 steps apart are one vertex (ifc-lite computes a cap's corner and
     // the side wall's corner separately).
@@ -611,6 +618,15 @@ pub(crate) fn subtract(host: &Solid, cutter: &ConvexCutter) -> Result<Option<Sol
                 break;
             }
             if !any_out {
+                // Inside this plane, perhaps touching it along an edge: that edge is where
+                // the host's surface meets the plane, so it bounds the cap there as a split
+                // edge would (a face triangulated around an earlier cut has such edges).
+                let n = poly.len();
+                for k in 0..n {
+                    if side[k] == 0 && side[(k + 1) % n] == 0 && poly[k].tag.is_none() {
+                        poly[k].tag = Some(i as u32);
+                    }
+                }
                 continue;
             }
             let (outside, inside) = split(&poly, &side, plane, i as u32);
@@ -770,11 +786,18 @@ fn cap(
     let key = |p: [f64; 3]| p.map(|c| (c + 0.0).to_bits());
     let mut next: HashMap<[u64; 3], ([f64; 3], [f64; 3])> = HashMap::default();
     let mut has_incoming: HashSet<[u64; 3]> = Default::default();
+    // An edge of two removed pieces that both touch the plane there (an on-plane edge of
+    // the host inside the cutter) comes once each way and bounds nothing: both go.
+    let mut count: HashMap<([u64; 3], [u64; 3]), i32> = HashMap::default();
     for &(a, b) in edges {
-        if a == b {
+        *count.entry((key(a), key(b))).or_default() += 1;
+    }
+    for &(a, b) in edges {
+        let (ka, kb) = (key(a), key(b));
+        if a == b || count.get(&(kb, ka)).is_some_and(|&c| c > 0) {
             continue;
         }
-        if next.insert(key(a), (a, b)).is_some() || !has_incoming.insert(key(b)) {
+        if next.insert(ka, (a, b)).is_some() || !has_incoming.insert(kb) {
             return Err(Refusal::Ambiguous);
         }
     }

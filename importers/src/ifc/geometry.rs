@@ -15,13 +15,13 @@ use rayon::prelude::*;
 
 use super::diagnostic;
 use super::instancing;
+use super::instancing::translation;
 use super::properties::lower;
 use super::semantics::{GeometryJob, JobSource};
 use super::source::Scanned;
 use super::units::Units;
-use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity};
-use super::instancing::translation;
 use crate::geo::mesh::{cross, dot, norm, sub};
+use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity};
 
 /// Meshing time of one product above which it is logged as slow (ifc-lite's own budgets bound
 /// the work; there is no preemptive deadline, see the module docs of `ifc`).
@@ -58,6 +58,30 @@ struct Worker<'a> {
     router: GeometryRouter,
 }
 
+/// What every meshing worker shares: the file, its units and RTC offset, the opening index
+/// and ifc-lite's shared caches.
+struct Meshing<'a> {
+    bytes: &'a [u8],
+    scanned: &'a Scanned<'a>,
+    units: &'a Units,
+    rtc: (f64, f64, f64),
+    void_index: VoidIndex,
+    mapped_cache: SharedMappedItemCache,
+    dedup_cache: ItemDedupCache,
+    instancing: instancing::Context<'a>,
+}
+
+/// Host `#id` → the `#id`s of the openings that void it.
+type VoidIndex = rustc_hash::FxHashMap<u32, Vec<u32>>;
+
+/// Meshes are merged into the model once each, equal ones shared.
+#[derive(Default)]
+struct Interner {
+    shared: HashMap<u64, Vec<MeshId>>,
+    /// Representation map `#id` → the mesh of its instances.
+    instanced: HashMap<u32, MeshId>,
+}
+
 /// Meshes every job into `model` (meshes, placements, origin) and adds diagnostics.
 pub(crate) fn mesh_elements(
     bytes: &[u8],
@@ -70,12 +94,54 @@ pub(crate) fn mesh_elements(
     if jobs.is_empty() {
         return;
     }
-    let new_decoder = || {
-        let mut decoder = scanned.decoder(bytes).with_strict_reals();
-        decoder.seed_unit_scales(units.length_to_metres, units.plane_angle_to_radians);
-        decoder
+    let Some((rtc, void_index)) = prepass(bytes, scanned, units, diagnostics) else {
+        return;
     };
-    let mut decoder = new_decoder();
+    model.origin = [rtc.0, rtc.1, rtc.2];
+    tracing::debug!(origin = ?model.origin, hosts_with_openings = void_index.len(), "geometry prepass done");
+    let sources = instancing::SourceCache::default();
+    let meshing = Meshing {
+        bytes,
+        scanned,
+        units,
+        rtc,
+        void_index,
+        mapped_cache: GeometryRouter::new_mapped_item_cache(),
+        dedup_cache: GeometryRouter::new_dedup_cache(),
+        instancing: instancing::Context {
+            cache: &sources,
+            length_to_metres: units.length_to_metres,
+            rtc: model.origin,
+        },
+    };
+    // Meshed a chunk at a time and merged in job order (so mesh ids do not depend on the
+    // chunking): only one chunk's unmerged product meshes are held at once, instead of every
+    // product's mesh before deduplication, which dominated peak memory on large districts.
+    let mut interner = Interner::default();
+    for chunk in jobs.chunks(MESH_CHUNK_JOBS) {
+        let outcomes: Vec<Outcome> = chunk
+            .par_iter()
+            .map_init(
+                || meshing.worker(),
+                |worker, job| meshing.mesh_job(worker, job),
+            )
+            .collect();
+        for (job, outcome) in chunk.iter().zip(outcomes) {
+            merge(job, outcome, model, &mut interner, diagnostics);
+        }
+    }
+}
+
+/// The file-wide pass before meshing: the RTC offset (zero unless finite) and the opening
+/// index; `None` (with a diagnostic) when ifc-lite panics on it.
+fn prepass(
+    bytes: &[u8],
+    scanned: &Scanned,
+    units: &Units,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<((f64, f64, f64), VoidIndex)> {
+    // The prepass decoder's cache is not needed by the workers, which decode on their own.
+    let mut decoder = new_decoder(bytes, scanned, units);
     let prepass = catch_unwind(AssertUnwindSafe(|| {
         let probe = GeometryRouter::with_scale(units.length_to_metres);
         let rtc = probe
@@ -84,8 +150,12 @@ pub(crate) fn mesh_elements(
         let voids = void_index_from_content(bytes, &mut decoder);
         (rtc, voids)
     }));
-    let (rtc, void_index) = match prepass {
-        Ok((rtc, voids)) => (rtc.unwrap_or((0.0, 0.0, 0.0)), voids),
+    match prepass {
+        Ok((rtc, voids)) => {
+            let rtc = rtc.unwrap_or((0.0, 0.0, 0.0));
+            let finite = [rtc.0, rtc.1, rtc.2].iter().all(|v| v.is_finite());
+            Some((if finite { rtc } else { (0.0, 0.0, 0.0) }, voids))
+        }
         Err(panic) => {
             diagnostics.push(diagnostic(
                 Severity::Error,
@@ -97,220 +167,264 @@ pub(crate) fn mesh_elements(
                     panic_message(&panic)
                 ),
             ));
-            return;
+            None
         }
-    };
-    let rtc = if [rtc.0, rtc.1, rtc.2].iter().all(|v| v.is_finite()) {
-        rtc
-    } else {
-        (0.0, 0.0, 0.0)
-    };
-    model.origin = [rtc.0, rtc.1, rtc.2];
-    // The prepass decoder's cache is not needed by the workers, which decode on their own.
-    drop(decoder);
-    tracing::debug!(origin = ?model.origin, hosts_with_openings = void_index.len(), "geometry prepass done");
+    }
+}
 
-    let mapped_cache: SharedMappedItemCache = GeometryRouter::new_mapped_item_cache();
-    let dedup_cache: ItemDedupCache = GeometryRouter::new_dedup_cache();
-    let new_worker = || {
-        let mut router = GeometryRouter::with_scale_and_rtc(units.length_to_metres, rtc);
-        router.enable_shared_mapped_item_cache(mapped_cache.clone());
-        router.enable_content_dedup_shared(dedup_cache.clone());
+/// A decoder over the file with ifc-lite's strict reals and the file's unit scales.
+fn new_decoder<'a>(bytes: &'a [u8], scanned: &Scanned<'a>, units: &Units) -> EntityDecoder<'a> {
+    let mut decoder = scanned.decoder(bytes).with_strict_reals();
+    decoder.seed_unit_scales(units.length_to_metres, units.plane_angle_to_radians);
+    decoder
+}
+
+impl<'a> Meshing<'a> {
+    /// A fresh worker: its own decoder, and a router sharing the caches.
+    fn worker(&self) -> Worker<'a> {
+        let mut router = GeometryRouter::with_scale_and_rtc(self.units.length_to_metres, self.rtc);
+        router.enable_shared_mapped_item_cache(self.mapped_cache.clone());
+        router.enable_content_dedup_shared(self.dedup_cache.clone());
         // Steel cut chains in our own code, the rest through ifc-lite (see `boolean`).
         router.register(Box::new(super::boolean::FastBooleans::new()));
         Worker {
-            decoder: new_decoder(),
+            decoder: new_decoder(self.bytes, self.scanned, self.units),
             router,
         }
-    };
-    let sources = instancing::SourceCache::default();
-    let instancing_context = instancing::Context {
-        cache: &sources,
-        length_to_metres: units.length_to_metres,
-        rtc: model.origin,
-    };
-    // Meshed a chunk at a time and merged in job order (so mesh ids do not depend on the
-    // chunking): only one chunk's unmerged product meshes are held at once, instead of every
-    // product's mesh before deduplication, which dominated peak memory on large districts.
-    let mut shared: HashMap<u64, Vec<MeshId>> = HashMap::new();
-    let mut instanced: HashMap<u32, MeshId> = HashMap::new();
-    for chunk in jobs.chunks(MESH_CHUNK_JOBS) {
-        let outcomes: Vec<Outcome> = chunk
-        .par_iter()
-        .map_init(new_worker, |worker, job| {
-            let started = std::time::Instant::now();
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                let mut entity = None;
-                let parts = match &job.source {
-                    JobSource::Product => {
-                        let decoded = worker
-                            .decoder
-                            .decode_by_id(job.step_id)
-                            .map_err(|e| lower(&e.to_string()))?;
-                        let entity = entity.insert(decoded);
-                        worker.router.process_element_with_voids_parts(
-                            entity,
-                            &mut worker.decoder,
-                            &void_index,
-                        )
-                    }
-                    JobSource::TypeMaps(maps) => {
-                        let mut parts = Vec::new();
-                        for &map in maps {
-                            let map = worker
-                                .decoder
-                                .decode_by_id(map)
-                                .map_err(|e| lower(&e.to_string()))?;
-                            match worker
-                                .router
-                                .process_representation_map(&map, &mut worker.decoder)
-                            {
-                                Ok(part) => parts.push(part),
-                                Err(e) => {
-                                    return Err(format!(
-                                        "ifc-lite could not mesh it: {}",
-                                        lower(&e.to_string())
-                                    ));
-                                }
-                            }
-                        }
-                        Ok(parts)
-                    }
-                }
-                .map_err(|e| format!("ifc-lite could not mesh it: {}", lower(&e.to_string())))?;
-                let mut failures: Vec<String> = worker
-                    .router
-                    .take_csg_failures()
-                    .into_values()
-                    .flatten()
-                    .map(|f| format!("{:?} failed: {:?}", f.op, f.reason).to_lowercase())
-                    // ifc-lite reports audits of cuts it still accepted as failures too.
-                    .filter(|f| !f.contains("non-gating"))
-                    .collect();
-                failures.sort();
-                failures.dedup();
-                let consumed = worker.router.host_consumed_by_void(job.step_id);
-                let mut outcome = finish(&parts, failures, consumed);
-                if let Some(entity) = &entity
-                    && !job.mapped.is_empty()
-                    && !outcome.parts.is_empty()
-                    && !void_index.contains_key(&job.step_id)
-                    && let Some(instances) = instancing::instances(
-                        &instancing_context,
-                        &worker.router,
-                        &mut worker.decoder,
-                        entity,
-                        &job.mapped,
-                        &outcome.parts,
-                    )
-                {
-                    outcome.parts.clear();
-                    outcome.instances = instances;
-                }
-                Ok::<_, String>(outcome)
-            }));
-            let seconds = started.elapsed().as_secs_f64();
-            // A worker's decoder caches every entity it decodes: bound it, so that on large
-            // files each worker does not end up holding a decoded copy of the whole file. The
-            // cache is a memo only (ifc-lite: output stays the same).
-            if worker.decoder.cache_size() > WORKER_DECODER_CACHE_ENTRIES {
-                worker.decoder.clear_entity_cache();
-            }
-            if seconds > SLOW_PRODUCT_SECONDS {
-                // Logged, not a diagnostic: diagnostics must not depend on the machine's speed.
-                tracing::warn!(step_id = job.step_id, class = %job.class, seconds, "meshing one product was slow");
-            }
-            match result {
-                Ok(Ok(outcome)) => outcome,
-                Ok(Err(reason)) => Outcome {
-                    failure: Some((Severity::Warning, reason)),
-                    ..Outcome::default()
-                },
-                Err(panic) => {
-                    // The router's caches may be inconsistent after a panic: start afresh.
-                    *worker = new_worker();
-                    Outcome {
-                        failure: Some((
-                            Severity::Error,
-                            format!(
-                                "ifc-lite panicked while meshing it: {}",
-                                panic_message(&panic)
-                            ),
-                        )),
-                        ..Outcome::default()
-                    }
-                }
-            }
-        })
-        .collect();
+    }
 
-        for (job, outcome) in chunk.iter().zip(outcomes) {
-            let class = Some(job.class.as_str());
-            for reason in &outcome.opening_failures {
-                diagnostics.push(diagnostic(
-                    Severity::Warning,
-                    DiagnosticKind::OpeningNotCut,
-                    Some(job.step_id),
-                    class,
-                    format!("an opening could not be cut ({reason})"),
-                ));
-            }
-            if outcome.dropped > 0 {
-                diagnostics.push(diagnostic(
-                    Severity::Info,
-                    DiagnosticKind::GeometryRepaired,
-                    Some(job.step_id),
-                    class,
-                    format!(
-                        "{} degenerate or invalid triangles were dropped",
-                        outcome.dropped
-                    ),
-                ));
-            }
-            if let Some((severity, reason)) = &outcome.failure {
-                if !job.body {
-                    tracing::debug!(step_id = job.step_id, class = %job.class, reason = %reason, "non-body representation gave no mesh");
-                    continue;
+    /// One job, guarded: an error or a panic inside ifc-lite becomes the outcome's failure
+    /// (after a panic the worker starts afresh); slow products are logged.
+    fn mesh_job(&self, worker: &mut Worker<'a>, job: &GeometryJob) -> Outcome {
+        let started = std::time::Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| self.mesh_unguarded(worker, job)));
+        let seconds = started.elapsed().as_secs_f64();
+        // A worker's decoder caches every entity it decodes: bound it, so that on large
+        // files each worker does not end up holding a decoded copy of the whole file. The
+        // cache is a memo only (ifc-lite: output stays the same).
+        if worker.decoder.cache_size() > WORKER_DECODER_CACHE_ENTRIES {
+            worker.decoder.clear_entity_cache();
+        }
+        if seconds > SLOW_PRODUCT_SECONDS {
+            // Logged, not a diagnostic: diagnostics must not depend on the machine's speed.
+            tracing::warn!(step_id = job.step_id, class = %job.class, seconds, "meshing one product was slow");
+        }
+        match result {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(reason)) => Outcome {
+                failure: Some((Severity::Warning, reason)),
+                ..Outcome::default()
+            },
+            Err(panic) => {
+                // The router's caches may be inconsistent after a panic: start afresh.
+                *worker = self.worker();
+                Outcome {
+                    failure: Some((
+                        Severity::Error,
+                        format!(
+                            "ifc-lite panicked while meshing it: {}",
+                            panic_message(&panic)
+                        ),
+                    )),
+                    ..Outcome::default()
                 }
-                diagnostics.push(diagnostic(
-                    *severity,
-                    DiagnosticKind::GeometryMissing,
-                    Some(job.step_id),
-                    class,
-                    format!(
-                        "#{} ({}) has a body representation but no mesh: {reason}",
-                        job.step_id, job.class
-                    ),
-                ));
-                continue;
-            }
-            let Some(element) = model.elements.get_mut(job.element) else {
-                continue;
-            };
-            for instance in outcome.instances {
-                let mesh = match instanced.get(&instance.map) {
-                    Some(&id) => id,
-                    None => {
-                        let id =
-                            intern(&mut model.meshes, &mut shared, instance.source.mesh.clone());
-                        instanced.insert(instance.map, id);
-                        id
-                    }
-                };
-                element.placements.push(Placement {
-                    mesh,
-                    transform: instance.transform,
-                });
-            }
-            for (mesh, origin) in outcome.parts {
-                let id = intern(&mut model.meshes, &mut shared, mesh);
-                element.placements.push(Placement {
-                    mesh: id,
-                    transform: translation(origin),
-                });
             }
         }
     }
+
+    /// One job: its parts through the router, cleaned, then placed as instances when it can.
+    fn mesh_unguarded(
+        &self,
+        worker: &mut Worker<'a>,
+        job: &GeometryJob,
+    ) -> Result<Outcome, String> {
+        let mut entity = None;
+        let parts = match &job.source {
+            JobSource::Product => {
+                let decoded = worker
+                    .decoder
+                    .decode_by_id(job.step_id)
+                    .map_err(|e| lower(&e.to_string()))?;
+                let entity = entity.insert(decoded);
+                self.product_parts(worker, entity)?
+            }
+            JobSource::TypeMaps(maps) => type_maps(worker, maps)?,
+        };
+        let failures = csg_failures(&worker.router);
+        let consumed = worker.router.host_consumed_by_void(job.step_id);
+        let mut outcome = finish(&parts, failures, consumed);
+        if let Some(entity) = &entity
+            && !job.mapped.is_empty()
+            && !outcome.parts.is_empty()
+            && !self.void_index.contains_key(&job.step_id)
+            && let Some(instances) = instancing::instances(
+                &self.instancing,
+                &worker.router,
+                &mut worker.decoder,
+                entity,
+                &job.mapped,
+                &outcome.parts,
+            )
+        {
+            outcome.parts.clear();
+            outcome.instances = instances;
+        }
+        Ok(outcome)
+    }
+}
+
+impl Meshing<'_> {
+    /// A product's parts with its openings cut: by our cutter where it takes them (see
+    /// `openings`), else by ifc-lite.
+    fn product_parts(
+        &self,
+        worker: &mut Worker,
+        entity: &ifc_lite_core::DecodedEntity,
+    ) -> Result<Vec<ifc_lite_geometry::Mesh>, String> {
+        if let Some(openings) = self.void_index.get(&entity.id) {
+            match super::openings::cut_openings(
+                &worker.router,
+                &mut worker.decoder,
+                entity,
+                openings,
+            ) {
+                Ok(mesh) => return Ok(vec![mesh]),
+                Err(why) => {
+                    tracing::trace!(id = entity.id, ?why, "openings handed to ifc-lite");
+                }
+            }
+        }
+        worker
+            .router
+            .process_element_with_voids_parts(entity, &mut worker.decoder, &self.void_index)
+            .map_err(|e| mesh_error(&e))
+    }
+}
+
+/// The representation maps of a type object, one part each.
+fn type_maps(worker: &mut Worker, maps: &[u32]) -> Result<Vec<ifc_lite_geometry::Mesh>, String> {
+    let mut parts = Vec::new();
+    for &map in maps {
+        let map = worker
+            .decoder
+            .decode_by_id(map)
+            .map_err(|e| lower(&e.to_string()))?;
+        let part = worker
+            .router
+            .process_representation_map(&map, &mut worker.decoder)
+            .map_err(|e| mesh_error(&e))?;
+        parts.push(part);
+    }
+    Ok(parts)
+}
+
+/// Why ifc-lite could not mesh a representation.
+fn mesh_error(e: &dyn std::fmt::Display) -> String {
+    format!("ifc-lite could not mesh it: {}", lower(&e.to_string()))
+}
+
+/// The opening cuts the router reports as failed since the last call, each once.
+fn csg_failures(router: &GeometryRouter) -> Vec<String> {
+    let mut failures: Vec<String> = router
+        .take_csg_failures()
+        .into_values()
+        .flatten()
+        .map(|f| format!("{:?} failed: {:?}", f.op, f.reason).to_lowercase())
+        // ifc-lite reports audits of cuts it still accepted as failures too.
+        .filter(|f| !f.contains("non-gating"))
+        .collect();
+    failures.sort();
+    failures.dedup();
+    failures
+}
+
+/// Adds one job's outcome to the model: its diagnostics, then its meshes and placements.
+fn merge(
+    job: &GeometryJob,
+    outcome: Outcome,
+    model: &mut Model,
+    interner: &mut Interner,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    if !outcome_diagnostics(job, &outcome, diagnostics) {
+        return;
+    }
+    let Some(element) = model.elements.get_mut(job.element) else {
+        return;
+    };
+    for instance in outcome.instances {
+        let mesh = match interner.instanced.get(&instance.map) {
+            Some(&id) => id,
+            None => {
+                let id = intern(
+                    &mut model.meshes,
+                    &mut interner.shared,
+                    instance.source.mesh.clone(),
+                );
+                interner.instanced.insert(instance.map, id);
+                id
+            }
+        };
+        element.placements.push(Placement {
+            mesh,
+            transform: instance.transform,
+        });
+    }
+    for (mesh, origin) in outcome.parts {
+        let id = intern(&mut model.meshes, &mut interner.shared, mesh);
+        element.placements.push(Placement {
+            mesh: id,
+            transform: translation(origin),
+        });
+    }
+}
+
+/// The diagnostics of one job's outcome; false when it has no geometry to merge.
+fn outcome_diagnostics(
+    job: &GeometryJob,
+    outcome: &Outcome,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    let class = Some(job.class.as_str());
+    for reason in &outcome.opening_failures {
+        diagnostics.push(diagnostic(
+            Severity::Warning,
+            DiagnosticKind::OpeningNotCut,
+            Some(job.step_id),
+            class,
+            format!("an opening could not be cut ({reason})"),
+        ));
+    }
+    if outcome.dropped > 0 {
+        diagnostics.push(diagnostic(
+            Severity::Info,
+            DiagnosticKind::GeometryRepaired,
+            Some(job.step_id),
+            class,
+            format!(
+                "{} degenerate or invalid triangles were dropped",
+                outcome.dropped
+            ),
+        ));
+    }
+    let Some((severity, reason)) = &outcome.failure else {
+        return true;
+    };
+    if !job.body {
+        tracing::debug!(step_id = job.step_id, class = %job.class, reason = %reason, "non-body representation gave no mesh");
+        return false;
+    }
+    diagnostics.push(diagnostic(
+        *severity,
+        DiagnosticKind::GeometryMissing,
+        Some(job.step_id),
+        class,
+        format!(
+            "#{} ({}) has a body representation but no mesh: {reason}",
+            job.step_id, job.class
+        ),
+    ));
+    false
 }
 
 /// Cleans the router's parts into an outcome.

@@ -15,6 +15,10 @@
 //! - `geometry` meshes every element with a body representation through ifc-lite's
 //!   `GeometryRouter`, openings cut (IfcRelVoidsElement, propagated through aggregates), on every
 //!   core, one product at a time inside `catch_unwind`; `instancing` shares mapped geometry.
+//!   Openings in a host of one extruded solid, by openings of one extruded solid or block each,
+//!   are cut by our own `cut` (`openings`); chains of `IfcBooleanResult` differences of
+//!   extrusions by convex extrusions and half-spaces too (`boolean`); anything else, and any
+//!   cut that fails the closed-and-bounded check, by ifc-lite, whole product or item at once.
 //!
 //! Choices worth knowing:
 //! - **Which products are elements.** Every IfcProduct except spatial elements
@@ -60,11 +64,14 @@
 //!   bound per file belongs to the caller (a worker thread it can abandon).
 
 mod boolean;
+#[cfg(test)]
+mod cross_check;
 mod cut;
 mod geometry;
 mod georef;
 mod instancing;
 mod materials;
+mod openings;
 mod properties;
 mod schedule;
 mod schema;
@@ -104,14 +111,10 @@ impl Importer for IfcImporter {
             import_unguarded(name, bytes, config)
         })) {
             Ok(result) => result,
-            Err(panic) => Err(ImportError::NotReadable {
-                path: name.to_owned(),
-                format: "IFC",
-                reason: format!(
-                    "the IFC reader failed on this input (internal error: {}); please report it with the file",
-                    properties::lower(&geometry::panic_message(&panic))
-                ),
-            }),
+            Err(panic) => Err(crate::Input { name, format: "IFC" }.not_readable(format!(
+                "the IFC reader failed on this input (internal error: {}); please report it with the file",
+                properties::lower(&geometry::panic_message(&panic))
+            ))),
         }
     }
 }
@@ -119,13 +122,9 @@ impl Importer for IfcImporter {
 /// [`IfcImporter::import_bytes`] without the panic guard.
 fn import_unguarded(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<Model, ImportError> {
     {
-        config.check_size(name, bytes.len() as u64)?;
+        let input = crate::Input::open(name, "IFC", bytes, config)?;
         let started = std::time::Instant::now();
-        let not_readable = |reason: String| ImportError::NotReadable {
-            path: name.to_owned(),
-            format: "IFC",
-            reason,
-        };
+        let not_readable = |reason: String| input.not_readable(reason);
         let header = source::read_header(bytes).map_err(not_readable)?;
         let scanned = source::scan(bytes).map_err(not_readable)?;
 
@@ -191,16 +190,7 @@ fn import_unguarded(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<M
         }
         diagnostics.sort_by_key(|d| (d.step_id.unwrap_or(0), d.kind));
         model.diagnostics = diagnostics;
-        tracing::info!(
-            file = name,
-            schema = %model.source.schema,
-            elements = model.elements.len(),
-            with_geometry = model.elements_with_geometry(),
-            diagnostics = model.diagnostics.len(),
-            seconds = started.elapsed().as_secs_f64(),
-            "ifc import done"
-        );
-        Ok(model)
+        crate::imported(model)
     }
 }
 
