@@ -204,7 +204,7 @@ pub fn import_bytes(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<M
         return importer.import_bytes(name, bytes, config);
     }
     // CityJSON and GeoJSON: a JSON object whose top-level "type" says which.
-    if let Some(result) = geo::import_json(name, bytes, config) {
+    if let Some(result) = import_json(name, bytes, config) {
         return result;
     }
     Err(ImportError::NotReadable {
@@ -228,4 +228,44 @@ pub fn import_files(paths: &[&Path], config: &ImportConfig) -> Vec<Result<Model,
         .par_iter()
         .map(|path| import_file(path, config))
         .collect()
+}
+
+/// Reads CityJSON or GeoJSON when `bytes` are a JSON object whose top-level `"type"` names one;
+/// `None` when they are not JSON at all (so the caller can report its own error).
+fn import_json(
+    name: &str,
+    bytes: &[u8],
+    config: &ImportConfig,
+) -> Option<Result<Model, ImportError>> {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if text.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let kind = top_level_type(text);
+    Some(match kind.as_deref() {
+        Some("CityJSON") => crate::CityJsonImporter::default().import_bytes(name, bytes, config),
+        Some(t) if crate::geojson::is_geojson_type(t) => {
+            crate::GeoJsonImporter::default().import_bytes(name, bytes, config)
+        }
+        Some(other) => Err(ImportError::NotReadable {
+            path: name.to_owned(),
+            format: "CityJSON or GeoJSON",
+            reason: format!("a JSON object of type \"{other}\", neither CityJSON nor GeoJSON"),
+        }),
+        None => Err(ImportError::NotReadable {
+            path: name.to_owned(),
+            format: "CityJSON or GeoJSON",
+            reason: "a JSON object without a top-level \"type\" (or not valid JSON)".to_owned(),
+        }),
+    })
+}
+
+/// The top-level `"type"` string of a JSON object, found without building the document.
+fn top_level_type(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+    }
+    serde_json::from_slice::<Head>(bytes).ok()?.kind
 }

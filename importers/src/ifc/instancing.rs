@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use ifc_lite_core::{DecodedEntity, EntityDecoder};
 use ifc_lite_geometry::GeometryRouter;
 
-use super::geometry::clean;
+use super::clean::clean;
 use super::semantics::MappedBody;
 use crate::Mesh;
 use crate::geo::mesh::{cross, dot, sub};

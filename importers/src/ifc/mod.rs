@@ -64,6 +64,7 @@
 //!   bound per file belongs to the caller (a worker thread it can abandon).
 
 mod boolean;
+mod clean;
 #[cfg(test)]
 mod cross_check;
 mod cut;

@@ -507,7 +507,7 @@ fn degenerate_and_invalid_triangles_are_dropped() {
     raw.normals = vec![0.0; 15];
     // A good triangle, a collinear one, a repeated index, a NaN vertex, an out-of-range index.
     raw.indices = vec![0, 1, 2, 0, 1, 3, 0, 0, 1, 0, 1, 4, 0, 1, 9];
-    let (mesh, dropped) = super::geometry::clean(&raw);
+    let (mesh, dropped) = super::clean::clean(&raw);
     assert_eq!(dropped, 4);
     let Some(mesh) = mesh else {
         panic!("the good triangle was dropped")
