@@ -21,7 +21,6 @@ use super::properties::lower;
 use super::semantics::{GeometryJob, JobSource};
 use super::source::Scanned;
 use super::units::Units;
-
 use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity};
 
 /// Meshing time of one product above which it is logged as slow (ifc-lite's own budgets bound
