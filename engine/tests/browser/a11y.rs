@@ -107,7 +107,8 @@ fn axe(session: &Session, url: &str) -> Result<(), String> {
             .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
             .map(|v| format!("{} ({}): {}\n      {}", v["id"], v["impact"], v["help"], v["nodes"]))
             .collect();
-        let lesser: Vec<String> = violations.iter().map(|v| format!("{} ({})", v["id"].as_str().unwrap_or("?"), v["impact"].as_str().unwrap_or("?"))).collect();
+        let lesser: Vec<String> =
+            violations.iter().map(|v| format!("{} ({})", v["id"].as_str().unwrap_or("?"), v["impact"].as_str().unwrap_or("?"))).collect();
         eprintln!(
             "axe {version} {state}: {} rules pass, {} need review, violations: {}",
             report["passes"],
@@ -197,7 +198,8 @@ fn focus_pixels(shot: &Screenshot, bx: &Value) -> usize {
 /// and for `pixel_checks` the outline must be on screen.
 fn tab_through(session: &Session, state: &str, pixel_checks: &[&str]) -> Result<(), String> {
     let controls = session.script(MARK_CONTROLS)?;
-    let labels: Vec<String> = controls.as_array().map(|a| a.iter().map(|v| v.as_str().unwrap_or("?").to_owned()).collect()).unwrap_or_default();
+    let labels: Vec<String> =
+        controls.as_array().map(|a| a.iter().map(|v| v.as_str().unwrap_or("?").to_owned()).collect()).unwrap_or_default();
     if labels.len() < 3 {
         return Err(format!("{state}: only {} controls on screen: {labels:?}", labels.len()));
     }
@@ -225,9 +227,13 @@ fn tab_through(session: &Session, state: &str, pixel_checks: &[&str]) -> Result<
             let shot = session.screenshot()?;
             let (with, without) = (focus_pixels(&shot, &focused["box"]), focus_pixels(&unfocused, &focused["box"]));
             let b = &focused["box"];
-            let perimeter = 2.0 * (b[2].as_f64().unwrap_or(0.0) - b[0].as_f64().unwrap_or(0.0) + b[3].as_f64().unwrap_or(0.0) - b[1].as_f64().unwrap_or(0.0));
+            let perimeter = 2.0
+                * (b[2].as_f64().unwrap_or(0.0) - b[0].as_f64().unwrap_or(0.0) + b[3].as_f64().unwrap_or(0.0)
+                    - b[1].as_f64().unwrap_or(0.0));
             if (with.saturating_sub(without) as f64) < perimeter.min(4000.0) {
-                return Err(format!("{state}: the focus outline of {id} is not on screen: {with} focus-coloured pixels around it, {without} without focus, perimeter {perimeter:.0} px"));
+                return Err(format!(
+                    "{state}: the focus outline of {id} is not on screen: {with} focus-coloured pixels around it, {without} without focus, perimeter {perimeter:.0} px"
+                ));
             }
             eprintln!("keyboard {state}: {id} focused shows {with} focus-coloured pixels around it ({without} unfocused)");
             pixels_checked.push(id.to_owned());
@@ -269,7 +275,11 @@ fn keyboard(session: &Session, url: &str, shots: &Path) -> Result<(), String> {
     wait_for(session, "!document.getElementById('tree-panel').hidden", "Space to open the tree")?;
     focus(session, "tree-show-all")?;
     press(session, &[ESCAPE])?;
-    wait_for(session, "document.getElementById('tree-panel').hidden && document.activeElement.id === 'btn-tree'", "Escape to close the tree")?;
+    wait_for(
+        session,
+        "document.getElementById('tree-panel').hidden && document.activeElement.id === 'btn-tree'",
+        "Escape to close the tree",
+    )?;
     focus(session, "btn-consult")?;
     press(session, &[ENTER])?;
     wait_for(session, "!document.getElementById('consult-panel').hidden", "Enter to open the consultation panel")?;
@@ -277,7 +287,11 @@ fn keyboard(session: &Session, url: &str, shots: &Path) -> Result<(), String> {
     press(session, &[ENTER])?;
     wait_for(session, "document.getElementById('consult-panel').dataset.tab === 'votes'", "Enter on a consultation tab")?;
     press(session, &[ESCAPE])?;
-    wait_for(session, "document.getElementById('consult-panel').hidden && document.activeElement.id === 'btn-consult'", "Escape to close the consultation panel")?;
+    wait_for(
+        session,
+        "document.getElementById('consult-panel').hidden && document.activeElement.id === 'btn-consult'",
+        "Escape to close the consultation panel",
+    )?;
 
     // A select and a slider: arrows.
     focus(session, "colour-by")?;
@@ -322,7 +336,11 @@ fn keyboard(session: &Session, url: &str, shots: &Path) -> Result<(), String> {
         return Err("no element at the centre of the framed view to pick with Enter".into());
     }
     press(session, &[ENTER])?;
-    wait_for(session, &format!("window.renewtwin.selected === {centre} && !document.getElementById('info').hidden"), "Enter to pick the element at the centre")?;
+    wait_for(
+        session,
+        &format!("window.renewtwin.selected === {centre} && !document.getElementById('info').hidden"),
+        "Enter to pick the element at the centre",
+    )?;
     wait_frame(session)?;
     session.screenshot()?.save(&shots.join("keyboard-pick.png"))?;
     press(session, &[ESCAPE])?;
@@ -454,7 +472,9 @@ fn palette(session: &Session, url: &str, shots: &Path) -> Result<(), String> {
             let palette_name = if safe { "safe" } else { "default" };
             wait_for(
                 session,
-                &format!("document.getElementById('legend-panel').dataset.layer === '{layer}' && document.getElementById('legend-panel').dataset.palette === '{palette_name}'"),
+                &format!(
+                    "document.getElementById('legend-panel').dataset.layer === '{layer}' && document.getElementById('legend-panel').dataset.palette === '{palette_name}'"
+                ),
                 "the layer's legend",
             )?;
             let legend = swatches(session, "#layer-legend li")?;
@@ -492,6 +512,7 @@ fn palette(session: &Session, url: &str, shots: &Path) -> Result<(), String> {
             return Err(format!("{layer}: the switch changes no colour"));
         }
     }
-    session.script("const e = document.getElementById('colour-by'); e.value = 'state'; e.dispatchEvent(new Event('change')); return null;")?;
+    session
+        .script("const e = document.getElementById('colour-by'); e.value = 'state'; e.dispatchEvent(new Event('change')); return null;")?;
     Ok(())
 }

@@ -67,11 +67,7 @@ fn the_viewer_fits_every_screen_in_both_modes_and_passes_axe_keyboard_and_colour
 /// and the canvas have taken that size.
 pub(crate) fn set_screen(session: &Session, (width, height): (u32, u32)) -> Result<(), String> {
     let params = json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width <= 640 });
-    session.command(
-        "POST",
-        "/goog/cdp/execute",
-        Some(&json!({ "cmd": "Emulation.setDeviceMetricsOverride", "params": params })),
-    )?;
+    session.command("POST", "/goog/cdp/execute", Some(&json!({ "cmd": "Emulation.setDeviceMetricsOverride", "params": params })))?;
     wait_for(session, &format!("innerWidth === {width} && innerHeight === {height}"), &format!("a {width}x{height} page"))?;
     wait_frame(session)
 }
@@ -120,7 +116,11 @@ fn every_screen(session: &Session, url: &str, shots: &Path) -> Result<(), String
     }
     // The resident's English captions and the consultation panel, open over the tour.
     session.script("document.getElementById('tour-lang').click(); document.getElementById('btn-consult').click(); return null;")?;
-    wait_for(session, "document.documentElement.lang === 'en' && !document.getElementById('consult-panel').hidden", "English and the consultation panel")?;
+    wait_for(
+        session,
+        "document.documentElement.lang === 'en' && !document.getElementById('consult-panel').hidden",
+        "English and the consultation panel",
+    )?;
     for size in SIZES {
         set_screen(session, size)?;
         save_screen(session, shots, &format!("exhibition-open-{}x{}", size.0, size.1), size)?;
@@ -182,7 +182,10 @@ fn save_screen(session: &Session, shots: &Path, name: &str, (width, height): (u3
 fn check_layout(session: &Session, (width, height): (u32, u32), state: &str) -> Result<(), String> {
     let report = session.script(LAYOUT_JS)?;
     let problems: Vec<&str> = report["problems"].as_array().map(|p| p.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    if report["panels"].as_u64().unwrap_or(0) < 2 || report["controls"].as_u64().unwrap_or(0) < 2 || report["chars"].as_u64().unwrap_or(0) < 20 {
+    if report["panels"].as_u64().unwrap_or(0) < 2
+        || report["controls"].as_u64().unwrap_or(0) < 2
+        || report["chars"].as_u64().unwrap_or(0) < 20
+    {
         return Err(format!("{width}x{height} {state}: too little on screen to check: {report}"));
     }
     if !problems.is_empty() {
