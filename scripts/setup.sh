@@ -2,7 +2,8 @@
 # Installs what renewtwin needs on a fresh Debian/Ubuntu machine. Idempotent: safe to re-run.
 #   scripts/setup.sh          the build (wasm target for the viewer)
 #   scripts/setup.sh --test   also what the tests need (headless Chromium + ChromeDriver, fonts,
-#                             and Mesa's software Vulkan/GL for `renewtwin render`'s golden images)
+#                             Mesa's software Vulkan/GL for `renewtwin render`'s golden images,
+#                             and axe-core from the npm registry for the browser test's audit)
 set -euo pipefail
 
 want_test=0
@@ -24,5 +25,20 @@ if [ "$want_test" = 1 ]; then
     echo "setup: installing ${missing[*]}" >&2
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+
+  # axe-core, the accessibility audit the browser test runs in the page, from the npm registry
+  # into a cache outside the repository; engine/tests/browser/a11y.rs reads axe.min.js there.
+  axe_version=4.14.1
+  axe_dir="${RENEWTWIN_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/renewtwin/npm}"
+  if ! grep -qs "\"version\": \"$axe_version\"" "$axe_dir/node_modules/axe-core/package.json"; then
+    if ! command -v npm >/dev/null; then
+      echo "setup: installing npm" >&2
+      as_root apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends npm
+    fi
+    echo "setup: installing axe-core $axe_version into $axe_dir" >&2
+    mkdir -p "$axe_dir"
+    npm install --prefix "$axe_dir" --no-audit --no-fund --no-save --ignore-scripts --loglevel=error "axe-core@$axe_version"
   fi
 fi

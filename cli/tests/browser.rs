@@ -297,6 +297,10 @@ mod features;
 mod consultation;
 #[path = "browser/progressive.rs"]
 mod progressive;
+#[path = "browser/screens.rs"]
+mod screens;
+#[path = "browser/a11y.rs"]
+mod a11y;
 
 /// Browser tests take turns: each drives software-rendered Chromium on a small machine.
 static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -124,8 +124,8 @@ impl Ui {
             .map(|p| {
                 let line = format!("{} {} — {}", p.kind.label_zh(), p.kind.label_en(), p.project);
                 match (p.status, &p.note) {
-                    (PhaseStatus::Blocked, Some(note)) => format!("⏸ 受阻 Blocked: {line} ({note})"),
-                    (PhaseStatus::Blocked, None) => format!("⏸ 受阻 Blocked: {line}"),
+                    (PhaseStatus::Blocked, Some(note)) => format!("■ 受阻 Blocked: {line} ({note})"),
+                    (PhaseStatus::Blocked, None) => format!("■ 受阻 Blocked: {line}"),
                     _ => line,
                 }
             })

@@ -140,7 +140,7 @@ function buildFrame() {
       node("h2", { id: "consult-title", text: t("title") }),
       node("button", { type: "button", id: "consult-lang", class: "small-button", lang: consult.lang === "zh" ? "en" : "zh-CN",
         text: t("lang"), onclick: () => setConsultLanguage(consult.lang === "zh" ? "en" : "zh") }),
-      node("button", { type: "button", id: "consult-close", class: "small-button", "aria-label": t("close"), text: "✕",
+      node("button", { type: "button", id: "consult-close", class: "small-button", "aria-label": t("close"), text: "×",
         onclick: () => togglePanel(false) })),
     bar,
     node("p", { id: "consult-status", role: "status", "aria-live": "polite", class: "muted small" }),

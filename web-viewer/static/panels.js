@@ -1,5 +1,6 @@
-// The viewer's panels: toolbar, timeline, colour layers, comparison, spatial tree, search, the
-// element panel's details and the exhibition tour. Plain DOM over the canvas; everything it does
+// The viewer's panels: toolbar, timeline, colour layers (with a colour-blind-safe palette),
+// comparison, spatial tree, search, the element panel's details, the exhibition tour, the phone
+// layout's bottom sheet and the keyboard controls of the 3D view. Plain DOM over the canvas; everything it does
 // to the 3D view goes through the wasm viewer's functions on `window.renewtwin` (see
 // web-viewer/src/controls.rs), and everything it knows comes from the server's /api.
 // Text from the server is always set as text, never as HTML.
@@ -34,6 +35,7 @@ const state = {
   live: true, day: 0, playing: null, colourBy: "state", compare: "off", layout: "swipe",
   lang: params.get("lang") === "en" ? "en" : "zh", tourIndex: 0, tourTimer: null,
   tree: null, hiddenNodes: new Set(), isolated: null,
+  safePalette: params.get("palette") === "safe" || (params.get("palette") !== "default" && localStorage.getItem("renewtwin.palette") === "safe"),
 };
 
 const dateOf = (day) => {
@@ -77,13 +79,11 @@ function stopPlaying() {
   if (state.playing) clearInterval(state.playing);
   state.playing = null;
   $("tl-play").setAttribute("aria-pressed", "false");
-  $("tl-play").textContent = "▶";
 }
 
 function togglePlay() {
   if (state.playing) return stopPlaying();
   $("tl-play").setAttribute("aria-pressed", "true");
-  $("tl-play").textContent = "⏸";
   let busy = false;
   state.playing = setInterval(async () => {
     if (busy) return;
@@ -105,8 +105,40 @@ async function clock(command) {
 
 // ------------------------------------------------------------------------------------------
 // Colour layers and their legend.
+
+// The colour-blind-safe palettes, by layer and legend key (or index for the phases). Ordered
+// bands (risk grades, noise) take ColorBrewer's RdYlBu, marked safe for colour-blind viewers
+// (Brewer, colorbrewer2.org); categories (phases) take the Okabe–Ito set (Okabe & Ito 2008,
+// "Color Universal Design"), its black swapped for a dark brown that shading cannot turn into
+// the background. The lifecycle colours are Okabe–Ito already (protocol/src/lifecycle.rs), so
+// the switch leaves them. The browser test checks every pair, "no data" grey included, stays
+// apart under simulated protanopia, deuteranopia and tritanopia.
+const SAFE_PALETTES = {
+  phase: [[230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66], [0, 114, 178], [213, 94, 0], [102, 37, 6]],
+  risk: { a: [44, 123, 182], b: [171, 217, 233], c: [253, 174, 97], d: [215, 25, 28], heritage: [84, 39, 136] },
+  noise: { quiet: [44, 123, 182], moderate: [171, 217, 233], near_limit: [253, 174, 97], above_limit: [215, 25, 28] },
+};
+
+/// The colour of legend entry `index` of `layer`: the server's, or the safe palette's.
+function layerColour(layer, entry, index) {
+  if (!state.safePalette) return entry.rgb;
+  const safe = SAFE_PALETTES[layer];
+  const rgb = Array.isArray(safe) ? safe[index] : safe && safe[entry.key];
+  return rgb || entry.rgb;
+}
+
+function setSafePalette(on) {
+  state.safePalette = on;
+  try { localStorage.setItem("renewtwin.palette", on ? "safe" : "default"); } catch { /* private mode: not remembered */ }
+  $("btn-palette").setAttribute("aria-pressed", String(on));
+  document.body.dataset.palette = on ? "safe" : "default";
+  return refreshLayer();
+}
+
+let layerGeneration = 0;
 async function refreshLayer() {
   const legend = $("layer-legend");
+  const generation = ++layerGeneration;
   if (state.colourBy === "state") {
     viewer().setLayer(null, null);
     legend.hidden = true;
@@ -116,15 +148,19 @@ async function refreshLayer() {
   const query = new URLSearchParams({ name: state.colourBy });
   if (!state.live) query.set("day", String(state.day));
   const layer = await (await api(`/api/viewer/layer?${query}`)).json();
-  viewer().setLayer(new Uint8Array(layer.values), layer.legend.flatMap((e) => e.rgb));
-  legend.replaceChildren(...layer.legend.map((e) => el("li", { "data-key": e.key },
-    el("span", { class: "swatch", style: `background: rgb(${e.rgb.join(" ")})`, "aria-hidden": "true" }),
+  // A newer choice (layer, day or palette) superseded this one while it fetched.
+  if (generation !== layerGeneration) return;
+  const colours = layer.legend.map((e, i) => layerColour(state.colourBy, e, i));
+  viewer().setLayer(new Uint8Array(layer.values), colours.flat());
+  legend.replaceChildren(...layer.legend.map((e, i) => el("li", { "data-key": e.key },
+    el("span", { class: "swatch", style: `background: rgb(${colours[i].join(" ")})`, "aria-hidden": "true" }),
     el("span", { class: "zh", text: e.zh }), el("span", { class: "en", lang: "en", text: e.en }))));
   legend.append(el("li", { "data-key": "none" }, el("span", { class: "swatch", style: "background: rgb(176 176 176)", "aria-hidden": "true" }),
     el("span", { class: "zh", text: "无数据" }), el("span", { class: "en", lang: "en", text: "no data" })));
   legend.hidden = false;
   $("legend").hidden = true;
   $("legend-panel").dataset.layer = state.colourBy;
+  $("legend-panel").dataset.palette = state.safePalette ? "safe" : "default";
 }
 
 // ------------------------------------------------------------------------------------------
@@ -250,7 +286,7 @@ function search(text) {
   const ids = text.trim() ? viewer().search(text) : [];
   results.replaceChildren(...ids.map((id) => {
     const info = viewer().elementInfo(id);
-    return el("li", { role: "option", "data-id": String(id) }, el("button", { text: `${info.name || info.class} · ${info.globalId}`, onclick: () => {
+    return el("li", { "data-id": String(id) }, el("button", { type: "button", text: `${info.name || info.class} · ${info.globalId}`, onclick: () => {
       viewer().focus(id);
       results.hidden = true;
     } }));
@@ -287,6 +323,83 @@ function setLanguage(lang) {
   $("tour-lang").textContent = lang === "en" ? "中文" : "English";
   $("tour-lang").setAttribute("aria-label", lang === "en" ? "切换到中文" : "Switch to English");
   if (document.body.classList.contains("exhibition")) showTourStep(state.tourIndex);
+}
+
+// ------------------------------------------------------------------------------------------
+// Phones: the toolbar, the timeline and the legend share one bottom sheet; a tab opens one,
+// the open one's tab closes it (more of the 3D view). Other layouts show them all.
+const phone = window.matchMedia("(max-width: 640px)");
+
+function setSheet(name) {
+  document.body.dataset.sheet = name;
+  for (const tab of document.querySelectorAll("#sheet-tabs [data-sheet]")) {
+    tab.setAttribute("aria-expanded", String(tab.dataset.sheet === name));
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// The 3D view from the keyboard (the canvas takes the focus with Tab): arrows orbit,
+// Shift+arrows pan, + and − zoom, Home frames everything, Enter or Space picks the element at
+// the centre, Escape clears the selection.
+const ORBIT_STEP = Math.PI / 18;
+const PITCH_STEP = Math.PI / 30;
+
+function keyboardCamera(event) {
+  const r = viewer();
+  if (!r || !r.ready) return;
+  const { eye, target } = r.camera();
+  const d = [0, 1, 2].map((i) => eye[i] - target[i]);
+  const distance = Math.hypot(...d);
+  const yaw = Math.atan2(d[1], d[0]);
+  const pitch = Math.asin(Math.max(-1, Math.min(1, d[2] / distance)));
+  const place = (yawTo, pitchTo, distanceTo, shift = [0, 0, 0]) => {
+    const p = Math.max(-1.5, Math.min(1.5, pitchTo));
+    const t = target.map((c, i) => c + shift[i]);
+    const e = [Math.cos(yawTo) * Math.cos(p), Math.sin(yawTo) * Math.cos(p), Math.sin(p)].map((c, i) => t[i] + c * distanceTo);
+    r.flyTo(e, t, false);
+  };
+  // Screen right and screen "up" along the ground, for panning.
+  const right = [-Math.sin(yaw), Math.cos(yaw), 0];
+  const ahead = [-Math.cos(yaw), -Math.sin(yaw), 0];
+  const step = distance * 0.08;
+  const along = (v, k) => v.map((c) => c * k * step);
+  switch (event.key) {
+    case "ArrowLeft": event.shiftKey ? place(yaw, pitch, distance, along(right, -1)) : place(yaw - ORBIT_STEP, pitch, distance); break;
+    case "ArrowRight": event.shiftKey ? place(yaw, pitch, distance, along(right, 1)) : place(yaw + ORBIT_STEP, pitch, distance); break;
+    case "ArrowUp": event.shiftKey ? place(yaw, pitch, distance, along(ahead, 1)) : place(yaw, pitch + PITCH_STEP, distance); break;
+    case "ArrowDown": event.shiftKey ? place(yaw, pitch, distance, along(ahead, -1)) : place(yaw, pitch - PITCH_STEP, distance); break;
+    case "+": case "=": case "PageUp": place(yaw, pitch, distance * 0.8); break;
+    case "-": case "_": case "PageDown": place(yaw, pitch, distance / 0.8); break;
+    case "Home": r.fit(); break;
+    case "Enter": case " ": {
+      const box = $("viewer").getBoundingClientRect();
+      r.select(r.pick(box.left + box.width / 2, box.top + box.height / 2));
+      break;
+    }
+    case "Escape": r.select(-1); break;
+    default: return;
+  }
+  event.preventDefault();
+}
+
+// Escape closes what the focus is in (search results, the tree, the consultation panel) and
+// returns the focus to the control that opened it.
+function closeOnEscape(event) {
+  if (event.key !== "Escape" || event.target === $("viewer")) return;
+  const inside = (id) => !$(id).hidden && $(id).contains(document.activeElement);
+  if (!$("search-results").hidden && (inside("search-results") || document.activeElement === $("search"))) {
+    $("search-results").hidden = true;
+    $("search").focus();
+  } else if (inside("consult-panel")) {
+    $("btn-consult").click();
+    $("btn-consult").focus();
+  } else if (inside("tree-panel")) {
+    $("btn-tree").click();
+    $("btn-tree").focus();
+  } else {
+    return;
+  }
+  event.preventDefault();
 }
 
 function setExhibition(on) {
@@ -353,6 +466,8 @@ async function main() {
     const open = $("tree-panel").hidden;
     $("tree-panel").hidden = !open;
     e.currentTarget.setAttribute("aria-expanded", String(open));
+    // On a phone the tree lives in the legend's sheet.
+    if (open && phone.matches) setSheet("layers");
   });
   $("tree-show-all").addEventListener("click", () => {
     state.hiddenNodes.clear();
@@ -372,6 +487,15 @@ async function main() {
   $("tour-prev").addEventListener("click", () => showTourStep(state.tourIndex - 1));
   $("tour-lang").addEventListener("click", () => setLanguage(state.lang === "en" ? "zh" : "en"));
   window.addEventListener("renewtwin:select", (e) => showDetails(e.detail.id).catch((err) => console.error(err)));
+  $("btn-palette").addEventListener("click", () => setSafePalette(!state.safePalette));
+  $("btn-palette").setAttribute("aria-pressed", String(state.safePalette));
+  document.body.dataset.palette = state.safePalette ? "safe" : "default";
+  for (const tab of document.querySelectorAll("#sheet-tabs [data-sheet]")) {
+    tab.addEventListener("click", () => setSheet(document.body.dataset.sheet === tab.dataset.sheet ? "none" : tab.dataset.sheet));
+  }
+  setSheet(["tools", "timeline", "layers", "none"].includes(params.get("sheet")) ? params.get("sheet") : "timeline");
+  $("viewer").addEventListener("keydown", keyboardCamera);
+  document.addEventListener("keydown", closeOnEscape);
 
   setLanguage(state.lang);
   if (params.get("view")) flyToViewpoint(params.get("view"), false);
