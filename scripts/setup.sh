@@ -28,7 +28,7 @@ if [ "$want_test" = 1 ]; then
   fi
 
   # axe-core, the accessibility audit the browser test runs in the page, from the npm registry
-  # into a cache outside the repository; engine/tests/browser/a11y.rs reads axe.min.js there.
+  # into a cache outside the repository; cli/tests/browser/a11y.rs reads axe.min.js there.
   axe_version=4.14.1
   axe_dir="${RENEWTWIN_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/renewtwin/npm}"
   if ! grep -qs "\"version\": \"$axe_version\"" "$axe_dir/node_modules/axe-core/package.json"; then
