@@ -2,13 +2,21 @@
 //! into any colour target. It knows nothing of canvases or windows: the web viewer's
 //! `surface.rs` gives it the browser canvas, `offscreen.rs` a texture it reads back into a PNG.
 //!
-//! Geometry is packed into a few large vertex/index buffer pairs ("chunks"). A mesh used by
-//! two or more placements is stored once in its own frame and drawn instanced, one draw per
-//! mesh, with a slice of the shared instance buffer (transform + element id). Meshes used
-//! once are baked into world space with the element id on every vertex and drawn together,
-//! one draw per run of such meshes, with a single identity instance. Indices are absolute
-//! within a chunk, so no draw needs a base vertex or a first instance (WebGL2 has neither).
-//! Each chunk also holds the feature edges of its meshes as a line list drawn the same way.
+//! Geometry is packed into a few large vertex/index buffer pairs ("chunks"). A large mesh
+//! (over 1,024 vertices) used by two or more placements is stored once in its own frame and
+//! drawn instanced, one draw per mesh, with a slice of the shared instance buffer (transform +
+//! element id). Every other placement, single-use or a small repeated mesh, is baked into world
+//! space with the element id on every vertex and drawn together, one draw per run of such
+//! meshes, with a single identity instance: a draw call costs more than the copied vertices
+//! (see `ChunkLimits::instanced`). Indices are absolute within a chunk, so no draw needs a
+//! base vertex or a first instance (WebGL2 has neither). Each chunk also holds the feature
+//! edges of its meshes as a line list drawn the same way.
+//!
+//! The translucent pass (planned ghosts) draws only the translucent elements: when a side's
+//! colours are uploaded, the index ranges of its translucent baked placements and the
+//! instances of its translucent shared placements are collected (`translucent_draws`); only
+//! X-ray, where every standing element is translucent, draws a full second pass. Where the
+//! adapter affords it ([`antialias_samples`]) frames are drawn with 4× MSAA.
 //!
 //! Element colours live in small RGBA8 textures read by the vertex shader, one per compared
 //! side, so a live state change, a timeline seek, a colour layer, hiding an element or X-ray
