@@ -748,6 +748,16 @@ mod tests {
             return;
         };
         assert_eq!(plain_samples, 1);
+        // Auto antialiases only on hardware: a software rasteriser pays for every sample.
+        if let Some((_, auto_samples)) = cube_picture(Antialias::Auto) {
+            let software = OffscreenViewer::new().is_ok_and(|v| v.adapter().software);
+            if software {
+                assert_eq!(
+                    auto_samples, 1,
+                    "no MSAA by default on a software rasteriser"
+                );
+            }
+        }
         if smooth_samples == 1 {
             eprintln!("SKIPPED: this adapter has no {MSAA_SAMPLES}x MSAA for Rgba8Unorm and depth");
             return;

@@ -2,13 +2,21 @@
 //! into any colour target. It knows nothing of canvases or windows: the web viewer's
 //! `surface.rs` gives it the browser canvas, `offscreen.rs` a texture it reads back into a PNG.
 //!
-//! Geometry is packed into a few large vertex/index buffer pairs ("chunks"). A mesh used by
-//! two or more placements is stored once in its own frame and drawn instanced, one draw per
-//! mesh, with a slice of the shared instance buffer (transform + element id). Meshes used
-//! once are baked into world space with the element id on every vertex and drawn together,
-//! one draw per run of such meshes, with a single identity instance. Indices are absolute
-//! within a chunk, so no draw needs a base vertex or a first instance (WebGL2 has neither).
-//! Each chunk also holds the feature edges of its meshes as a line list drawn the same way.
+//! Geometry is packed into a few large vertex/index buffer pairs ("chunks"). A large mesh
+//! (over 1,024 vertices) used by two or more placements is stored once in its own frame and
+//! drawn instanced, one draw per mesh, with a slice of the shared instance buffer (transform +
+//! element id). Every other placement, single-use or a small repeated mesh, is baked into world
+//! space with the element id on every vertex and drawn together, one draw per run of such
+//! meshes, with a single identity instance: a draw call costs more than the copied vertices
+//! (see `ChunkLimits::instanced`). Indices are absolute within a chunk, so no draw needs a
+//! base vertex or a first instance (WebGL2 has neither). Each chunk also holds the feature
+//! edges of its meshes as a line list drawn the same way.
+//!
+//! The translucent pass (planned ghosts) draws only the translucent elements: when a side's
+//! colours are uploaded, the index ranges of its translucent baked placements and the
+//! instances of its translucent shared placements are collected (`translucent_draws`); only
+//! X-ray, where every standing element is translucent, draws a full second pass. Where the
+//! adapter affords it ([`antialias_samples`]) frames are drawn with 4× MSAA.
 //!
 //! Element colours live in small RGBA8 textures read by the vertex shader, one per compared
 //! side, so a live state change, a timeline seek, a colour layer, hiding an element or X-ray
@@ -41,7 +49,9 @@ pub const MSAA_SAMPLES: u32 = 4;
 pub fn is_software(info: &wgpu::AdapterInfo) -> bool {
     let name = info.name.to_lowercase();
     info.device_type == wgpu::DeviceType::Cpu
-        || ["llvmpipe", "lavapipe", "swiftshader", "softpipe"].iter().any(|s| name.contains(s))
+        || ["llvmpipe", "lavapipe", "swiftshader", "softpipe"]
+            .iter()
+            .any(|s| name.contains(s))
 }
 
 /// The samples per pixel to draw `format` targets with on `adapter`: [`MSAA_SAMPLES`] where the
@@ -52,12 +62,21 @@ pub fn is_software(info: &wgpu::AdapterInfo) -> bool {
 /// treated as one.
 pub fn antialias_samples(adapter: &wgpu::Adapter, format: wgpu::TextureFormat) -> u32 {
     let info = adapter.get_info();
-    if info.name.trim().is_empty() || is_software(&info) || !supports_msaa(adapter, format) { 1 } else { MSAA_SAMPLES }
+    if info.name.trim().is_empty() || is_software(&info) || !supports_msaa(adapter, format) {
+        1
+    } else {
+        MSAA_SAMPLES
+    }
 }
 
 /// Whether `adapter` can draw `format` targets (and the depth buffer) with [`MSAA_SAMPLES`].
 pub fn supports_msaa(adapter: &wgpu::Adapter, format: wgpu::TextureFormat) -> bool {
-    let supported = |f: wgpu::TextureFormat| adapter.get_texture_format_features(f).flags.sample_count_supported(MSAA_SAMPLES);
+    let supported = |f: wgpu::TextureFormat| {
+        adapter
+            .get_texture_format_features(f)
+            .flags
+            .sample_count_supported(MSAA_SAMPLES)
+    };
     supported(format) && supported(DEPTH_FORMAT)
 }
 
@@ -252,7 +271,12 @@ struct Attachments {
 impl Renderer {
     /// Pipelines for drawing into `format` targets on `device` with `samples` samples per pixel
     /// (1, or [`MSAA_SAMPLES`] where [`antialias_samples`] allows it).
-    pub fn new(device: wgpu::Device, queue: wgpu::Queue, format: wgpu::TextureFormat, samples: u32) -> Self {
+    pub fn new(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        format: wgpu::TextureFormat,
+        samples: u32,
+    ) -> Self {
         let samples = samples.max(1);
         let shader = device.create_shader_module(wgpu::include_wgsl!("render.wgsl"));
         let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -264,7 +288,9 @@ impl Renderer {
                     ty: wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
                         has_dynamic_offset: false,
-                        min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Uniforms>() as u64),
+                        min_binding_size: wgpu::BufferSize::new(
+                            std::mem::size_of::<Uniforms>() as u64
+                        ),
                     },
                     count: None,
                 },
@@ -285,9 +311,18 @@ impl Renderer {
             bind_group_layouts: &[Some(&bind_group_layout)],
             immediate_size: 0,
         });
-        let solid_pipeline = create_pipeline(&device, &layout, &shader, format, samples, PassKind::Solid);
-        let translucent_pipeline = create_pipeline(&device, &layout, &shader, format, samples, PassKind::Translucent);
-        let edge_pipeline = create_pipeline(&device, &layout, &shader, format, samples, PassKind::Edge);
+        let solid_pipeline =
+            create_pipeline(&device, &layout, &shader, format, samples, PassKind::Solid);
+        let translucent_pipeline = create_pipeline(
+            &device,
+            &layout,
+            &shader,
+            format,
+            samples,
+            PassKind::Translucent,
+        );
+        let edge_pipeline =
+            create_pipeline(&device, &layout, &shader, format, samples, PassKind::Edge);
         let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("scene uniforms"),
             size: std::mem::size_of::<Uniforms>() as u64,
@@ -343,12 +378,16 @@ impl Renderer {
         let mut stats = packed.stats;
         let chunks = self.create_chunk_buffers(packed.chunks);
         stats.draws = chunks.iter().map(|c| c.draws.len() as u32).sum();
-        let instances = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("scene instances"),
-            contents: bytemuck::cast_slice(&packed.instances),
-            usage: wgpu::BufferUsages::VERTEX,
-        });
-        let rows = (scene.elements.len() as u32).div_ceil(COLOUR_TEXTURE_WIDTH).max(1);
+        let instances = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("scene instances"),
+                contents: bytemuck::cast_slice(&packed.instances),
+                usage: wgpu::BufferUsages::VERTEX,
+            });
+        let rows = (scene.elements.len() as u32)
+            .div_ceil(COLOUR_TEXTURE_WIDTH)
+            .max(1);
         let (first_texture, first_group) = self.create_colour_side(0, rows);
         let (second_texture, second_group) = self.create_colour_side(1, rows);
         self.geometry = Some(SceneGeometry {
@@ -370,22 +409,27 @@ impl Renderer {
             .filter(|c| !c.indices.is_empty())
             .enumerate()
             .map(|(n, c)| GpuChunk {
-                vertices: self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(&format!("scene vertices, chunk {n}")),
-                    contents: bytemuck::cast_slice(&c.vertices),
-                    usage: wgpu::BufferUsages::VERTEX,
-                }),
-                indices: self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(&format!("scene indices, chunk {n}")),
-                    contents: bytemuck::cast_slice(&c.indices),
-                    usage: wgpu::BufferUsages::INDEX,
-                }),
-                edges: (!c.edges.is_empty()).then(|| {
-                    self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some(&format!("scene edges, chunk {n}")),
-                        contents: bytemuck::cast_slice(&c.edges),
+                vertices: self
+                    .device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(&format!("scene vertices, chunk {n}")),
+                        contents: bytemuck::cast_slice(&c.vertices),
+                        usage: wgpu::BufferUsages::VERTEX,
+                    }),
+                indices: self
+                    .device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(&format!("scene indices, chunk {n}")),
+                        contents: bytemuck::cast_slice(&c.indices),
                         usage: wgpu::BufferUsages::INDEX,
-                    })
+                    }),
+                edges: (!c.edges.is_empty()).then(|| {
+                    self.device
+                        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                            label: Some(&format!("scene edges, chunk {n}")),
+                            contents: bytemuck::cast_slice(&c.edges),
+                            usage: wgpu::BufferUsages::INDEX,
+                        })
                 }),
                 draws: c.draws,
                 baked: c.baked,
@@ -397,8 +441,16 @@ impl Renderer {
     /// until [`Renderer::upload_colours`]) and the bind group that reads it.
     fn create_colour_side(&self, side: usize, rows: u32) -> (wgpu::Texture, wgpu::BindGroup) {
         let texture = self.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(if side == 0 { "element colours, first side" } else { "element colours, second side" }),
-            size: wgpu::Extent3d { width: COLOUR_TEXTURE_WIDTH, height: rows, depth_or_array_layers: 1 },
+            label: Some(if side == 0 {
+                "element colours, first side"
+            } else {
+                "element colours, second side"
+            }),
+            size: wgpu::Extent3d {
+                width: COLOUR_TEXTURE_WIDTH,
+                height: rows,
+                depth_or_array_layers: 1,
+            },
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
@@ -411,11 +463,21 @@ impl Renderer {
             ..Default::default()
         });
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(if side == 0 { "scene bind group, first side" } else { "scene bind group, second side" }),
+            label: Some(if side == 0 {
+                "scene bind group, first side"
+            } else {
+                "scene bind group, second side"
+            }),
             layout: &self.bind_group_layout,
             entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: self.uniforms.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&view) },
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: self.uniforms.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&view),
+                },
             ],
         });
         (texture, bind_group)
@@ -423,29 +485,37 @@ impl Renderer {
 
     /// Bytes of a full colour texture for the uploaded scene (0 without one).
     pub fn colour_texture_len(&self) -> usize {
-        self.geometry.as_ref().map_or(0, |g| (COLOUR_TEXTURE_WIDTH * g.colour_rows * 4) as usize)
+        self.geometry
+            .as_ref()
+            .map_or(0, |g| (COLOUR_TEXTURE_WIDTH * g.colour_rows * 4) as usize)
     }
 
     /// Uploads the element texels of compared side `side` (0 or 1); `texels` holds
     /// [`Renderer::colour_texture_len`] bytes.
     pub fn upload_colours(&mut self, side: usize, texels: &[u8]) {
-        let Some(geometry) = self.geometry.as_mut() else { return };
+        let Some(geometry) = self.geometry.as_mut() else {
+            return;
+        };
         let side = side.min(1);
         let rows = geometry.colour_rows;
         let len = (COLOUR_TEXTURE_WIDTH * rows * 4) as usize;
         if texels.len() < len {
             return;
         }
-        let chunks = geometry.chunks.iter().map(|c| (c.draws.as_slice(), c.baked.as_slice()));
+        let chunks = geometry
+            .chunks
+            .iter()
+            .map(|c| (c.draws.as_slice(), c.baked.as_slice()));
         let (draws, instances) = translucent_draws(chunks, &geometry.instance_data, &texels[..len]);
         geometry.translucent[side] = TranslucentPass {
             draws,
             instances: (!instances.is_empty()).then(|| {
-                self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("translucent instances"),
-                    contents: bytemuck::cast_slice(&instances),
-                    usage: wgpu::BufferUsages::VERTEX,
-                })
+                self.device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("translucent instances"),
+                        contents: bytemuck::cast_slice(&instances),
+                        usage: wgpu::BufferUsages::VERTEX,
+                    })
             }),
         };
         self.queue.write_texture(
@@ -461,23 +531,54 @@ impl Renderer {
                 bytes_per_row: Some(COLOUR_TEXTURE_WIDTH * 4),
                 rows_per_image: Some(rows),
             },
-            wgpu::Extent3d { width: COLOUR_TEXTURE_WIDTH, height: rows, depth_or_array_layers: 1 },
+            wgpu::Extent3d {
+                width: COLOUR_TEXTURE_WIDTH,
+                height: rows,
+                depth_or_array_layers: 1,
+            },
         );
     }
 
     /// Draws one frame into `target`, `width` × `height` device pixels.
-    pub fn draw(&mut self, target: &wgpu::TextureView, width: u32, height: u32, spec: &FrameSpec<'_>) {
+    pub fn draw(
+        &mut self,
+        target: &wgpu::TextureView,
+        width: u32,
+        height: u32,
+        spec: &FrameSpec<'_>,
+    ) {
         let (width, height) = (width.max(1), height.max(1));
-        if self.attachments.as_ref().is_none_or(|a| (a.width, a.height) != (width, height)) {
+        if self
+            .attachments
+            .as_ref()
+            .is_none_or(|a| (a.width, a.height) != (width, height))
+        {
             self.attachments = Some(Attachments {
                 width,
                 height,
-                depth: create_attachment(&self.device, width, height, DEPTH_FORMAT, self.samples, "depth buffer"),
-                msaa: (self.samples > 1)
-                    .then(|| create_attachment(&self.device, width, height, self.format, self.samples, "multisampled colour")),
+                depth: create_attachment(
+                    &self.device,
+                    width,
+                    height,
+                    DEPTH_FORMAT,
+                    self.samples,
+                    "depth buffer",
+                ),
+                msaa: (self.samples > 1).then(|| {
+                    create_attachment(
+                        &self.device,
+                        width,
+                        height,
+                        self.format,
+                        self.samples,
+                        "multisampled colour",
+                    )
+                }),
             });
         }
-        let Some(attachments) = &self.attachments else { return };
+        let Some(attachments) = &self.attachments else {
+            return;
+        };
         // Multisampled: draw into the sample buffer and resolve into the target.
         let (colour_view, resolve_target, colour_store) = match &attachments.msaa {
             Some(msaa) => (msaa, Some(target), wgpu::StoreOp::Discard),
@@ -501,15 +602,25 @@ impl Renderer {
                 if spec.xray { 1.0 } else { 0.0 },
             ],
             section: spec.section.unwrap_or([0.0; 4]),
-            selection: [spec.selected.unwrap_or(NO_ELEMENT), u32::from(spec.edges), 0, 0],
+            selection: [
+                spec.selected.unwrap_or(NO_ELEMENT),
+                u32::from(spec.edges),
+                0,
+                0,
+            ],
         };
-        self.queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
+        self.queue
+            .write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
         let clear = BACKGROUND_RGB.map(|c| {
             let c = f64::from(c) / 255.0;
             if srgb_target { srgb_to_linear(c) } else { c }
         });
 
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame encoder") });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("frame encoder"),
+            });
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("scene pass"),
@@ -518,13 +629,21 @@ impl Renderer {
                     depth_slice: None,
                     resolve_target,
                     ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color { r: clear[0], g: clear[1], b: clear[2], a: 1.0 }),
+                        load: wgpu::LoadOp::Clear(wgpu::Color {
+                            r: clear[0],
+                            g: clear[1],
+                            b: clear[2],
+                            a: 1.0,
+                        }),
                         store: colour_store,
                     },
                 })],
                 depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
                     view: &attachments.depth,
-                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Discard }),
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(1.0),
+                        store: wgpu::StoreOp::Discard,
+                    }),
                     stencil_ops: None,
                 }),
                 timestamp_writes: None,
@@ -538,11 +657,23 @@ impl Renderer {
                     Layout::Swipe(at) => {
                         let split = ((at.clamp(0.0, 1.0) * width as f32).round() as u32).min(width);
                         let gap = DIVIDER_PX.min(width - split);
-                        vec![(0, 0, width, 0, split), (1, 0, width, split + gap, width - split - gap)]
+                        vec![
+                            (0, 0, width, 0, split),
+                            (1, 0, width, split + gap, width - split - gap),
+                        ]
                     }
                     Layout::SideBySide => {
                         let gap = DIVIDER_PX.min(width - pane_width);
-                        vec![(0, 0, pane_width, 0, pane_width), (1, pane_width, pane_width, pane_width + gap, width - pane_width - gap)]
+                        vec![
+                            (0, 0, pane_width, 0, pane_width),
+                            (
+                                1,
+                                pane_width,
+                                pane_width,
+                                pane_width + gap,
+                                width - pane_width - gap,
+                            ),
+                        ]
                     }
                 };
                 let instance_size = std::mem::size_of::<Instance>() as u64;
@@ -553,7 +684,8 @@ impl Renderer {
                     pass.set_viewport(vx as f32, 0.0, vw as f32, height as f32, 0.0, 1.0);
                     pass.set_scissor_rect(sx, 0, sw, height);
                     pass.set_bind_group(0, &geometry.bind_groups[side], &[]);
-                    let mut passes: Vec<(&wgpu::RenderPipeline, bool)> = vec![(&self.solid_pipeline, false)];
+                    let mut passes: Vec<(&wgpu::RenderPipeline, bool)> =
+                        vec![(&self.solid_pipeline, false)];
                     if spec.edges {
                         passes.push((&self.edge_pipeline, true));
                     }
@@ -573,9 +705,16 @@ impl Renderer {
                             } else {
                                 &chunk.indices
                             };
-                            pass.set_index_buffer(index_buffer.slice(..), wgpu::IndexFormat::Uint32);
+                            pass.set_index_buffer(
+                                index_buffer.slice(..),
+                                wgpu::IndexFormat::Uint32,
+                            );
                             for draw in &chunk.draws {
-                                let range = if edges { draw.edges.clone() } else { draw.indices.clone() };
+                                let range = if edges {
+                                    draw.edges.clone()
+                                } else {
+                                    draw.indices.clone()
+                                };
                                 if range.is_empty() {
                                     continue;
                                 }
@@ -587,7 +726,12 @@ impl Renderer {
                         }
                     }
                     if !spec.xray {
-                        draw_translucent(&mut pass, &self.translucent_pipeline, geometry, &geometry.translucent[side]);
+                        draw_translucent(
+                            &mut pass,
+                            &self.translucent_pipeline,
+                            geometry,
+                            &geometry.translucent[side],
+                        );
                     }
                 }
             }
@@ -619,7 +763,8 @@ impl ChunkLimits {
     /// indices).
     fn for_buffer_size(max_buffer_size: u64) -> Self {
         Self {
-            vertices: (max_buffer_size / std::mem::size_of::<Vertex>() as u64).min(1 << 22) as usize,
+            vertices: (max_buffer_size / std::mem::size_of::<Vertex>() as u64).min(1 << 22)
+                as usize,
             indices: (max_buffer_size / 4).min(3 << 22) as usize,
             bake_vertices: BAKE_REPEATED_VERTICES,
             bake_total: BAKE_REPEATED_TOTAL,
@@ -631,7 +776,8 @@ impl ChunkLimits {
     /// copy. On a software rasteriser the draw dominates (BENCHMARKS.md, viewer section), so
     /// small repeated meshes are baked and only large ones instanced.
     fn instanced(self, vertices: usize, uses: usize) -> bool {
-        uses >= 2 && (vertices > self.bake_vertices || vertices.saturating_mul(uses) > self.bake_total)
+        uses >= 2
+            && (vertices > self.bake_vertices || vertices.saturating_mul(uses) > self.bake_total)
     }
 }
 
@@ -660,7 +806,10 @@ fn pack_scene(scene: &Scene, limits: ChunkLimits) -> PackedScene {
         stats: UploadStats::default(),
         edges_of: std::collections::HashMap::new(),
     };
-    packed.instances.push(Instance { model: Mat4::IDENTITY.to_cols_array(), element: NO_ELEMENT });
+    packed.instances.push(Instance {
+        model: Mat4::IDENTITY.to_cols_array(),
+        element: NO_ELEMENT,
+    });
     for (mesh_id, placement_indices) in &shared {
         packed.add_instanced(scene, *mesh_id, placement_indices, limits);
     }
@@ -702,16 +851,34 @@ fn group_by_mesh_use(scene: &Scene, limits: ChunkLimits) -> (Vec<(u32, Vec<usize
 impl PackedScene {
     /// Stores mesh `mesh_id` once in its own frame and adds one instanced draw of it for the
     /// placements `placement_indices`.
-    fn add_instanced(&mut self, scene: &Scene, mesh_id: u32, placement_indices: &[usize], limits: ChunkLimits) {
-        let Some(mesh) = scene.meshes.get(&mesh_id) else { return };
+    fn add_instanced(
+        &mut self,
+        scene: &Scene,
+        mesh_id: u32,
+        placement_indices: &[usize],
+        limits: ChunkLimits,
+    ) {
+        let Some(mesh) = scene.meshes.get(&mesh_id) else {
+            return;
+        };
         let mesh_edges = feature_edges(&mesh.positions, &mesh.indices);
-        let chunk = current_chunk(&mut self.chunks, mesh.positions.len(), mesh.indices.len() + mesh_edges.len(), limits);
+        let chunk = current_chunk(
+            &mut self.chunks,
+            mesh.positions.len(),
+            mesh.indices.len() + mesh_edges.len(),
+            limits,
+        );
         let base = chunk.vertices.len() as u32;
-        chunk.vertices.extend(mesh.positions.iter().zip(&mesh.normals).map(|(p, n)| Vertex {
-            position: p.to_array(),
-            normal: n.to_array(),
-            element: NO_ELEMENT,
-        }));
+        chunk.vertices.extend(
+            mesh.positions
+                .iter()
+                .zip(&mesh.normals)
+                .map(|(p, n)| Vertex {
+                    position: p.to_array(),
+                    normal: n.to_array(),
+                    element: NO_ELEMENT,
+                }),
+        );
         let start = chunk.indices.len() as u32;
         chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
         let edge_start = chunk.edges.len() as u32;
@@ -719,7 +886,10 @@ impl PackedScene {
         let first_instance = self.instances.len() as u32;
         self.instances.extend(placement_indices.iter().map(|&i| {
             let p = &scene.placements[i];
-            Instance { model: p.transform.to_cols_array(), element: p.element }
+            Instance {
+                model: p.transform.to_cols_array(),
+                element: p.element,
+            }
         }));
         let count = placement_indices.len() as u32;
         self.stats.triangles += (mesh.indices.len() / 3) as u64 * u64::from(count);
@@ -736,17 +906,33 @@ impl PackedScene {
     /// the chunk's last baked draw when it ends where this one starts.
     fn add_baked(&mut self, scene: &Scene, index: usize, limits: ChunkLimits) {
         let placement = &scene.placements[index];
-        let Some(mesh) = scene.meshes.get(&placement.mesh) else { return };
-        let mesh_edges =
-            self.edges_of.entry(placement.mesh).or_insert_with(|| feature_edges(&mesh.positions, &mesh.indices));
-        let chunk = current_chunk(&mut self.chunks, mesh.positions.len(), mesh.indices.len() + mesh_edges.len(), limits);
+        let Some(mesh) = scene.meshes.get(&placement.mesh) else {
+            return;
+        };
+        let mesh_edges = self
+            .edges_of
+            .entry(placement.mesh)
+            .or_insert_with(|| feature_edges(&mesh.positions, &mesh.indices));
+        let chunk = current_chunk(
+            &mut self.chunks,
+            mesh.positions.len(),
+            mesh.indices.len() + mesh_edges.len(),
+            limits,
+        );
         let base = chunk.vertices.len() as u32;
-        let normal_matrix = glam::Mat3::from_mat4(placement.transform).inverse().transpose();
-        chunk.vertices.extend(mesh.positions.iter().zip(&mesh.normals).map(|(p, n)| Vertex {
-            position: placement.transform.transform_point3(*p).to_array(),
-            normal: (normal_matrix * *n).normalize_or(Vec3::Z).to_array(),
-            element: placement.element,
-        }));
+        let normal_matrix = glam::Mat3::from_mat4(placement.transform)
+            .inverse()
+            .transpose();
+        chunk.vertices.extend(
+            mesh.positions
+                .iter()
+                .zip(&mesh.normals)
+                .map(|(p, n)| Vertex {
+                    position: placement.transform.transform_point3(*p).to_array(),
+                    normal: (normal_matrix * *n).normalize_or(Vec3::Z).to_array(),
+                    element: placement.element,
+                }),
+        );
         let start = chunk.indices.len() as u32;
         chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
         let end = chunk.indices.len() as u32;
@@ -755,10 +941,15 @@ impl PackedScene {
         let edge_end = chunk.edges.len() as u32;
         self.stats.triangles += (mesh.indices.len() / 3) as u64;
         self.stats.edges += (mesh_edges.len() / 2) as u64;
-        chunk.baked.push(BakedRange { element: placement.element, indices: start..end });
+        chunk.baked.push(BakedRange {
+            element: placement.element,
+            indices: start..end,
+        });
         match chunk.draws.last_mut() {
             Some(last)
-                if last.first_instance == IDENTITY_INSTANCE && last.indices.end == start && last.edges.end == edge_start =>
+                if last.first_instance == IDENTITY_INSTANCE
+                    && last.indices.end == start
+                    && last.edges.end == edge_start =>
             {
                 last.indices.end = end;
                 last.edges.end = edge_end;
@@ -787,26 +978,53 @@ fn translucent_draws<'a>(
     texels: &[u8],
 ) -> (Vec<TranslucentDraw>, Vec<Instance>) {
     let translucent = |element: u32| {
-        element != NO_ELEMENT && texels.get(element as usize * 4 + 3).copied().is_some_and(is_translucent)
+        element != NO_ELEMENT
+            && texels
+                .get(element as usize * 4 + 3)
+                .copied()
+                .is_some_and(is_translucent)
     };
     let mut draws: Vec<TranslucentDraw> = Vec::new();
     let mut picked: Vec<Instance> = Vec::new();
     for (n, (chunk_draws, chunk_baked)) in chunks.enumerate() {
-        for draw in chunk_draws.iter().filter(|d| d.first_instance != IDENTITY_INSTANCE) {
+        for draw in chunk_draws
+            .iter()
+            .filter(|d| d.first_instance != IDENTITY_INSTANCE)
+        {
             let first = picked.len() as u32;
-            let range = draw.first_instance as usize..(draw.first_instance + draw.instance_count) as usize;
-            picked.extend(instances.get(range).unwrap_or_default().iter().filter(|i| translucent(i.element)).copied());
+            let range =
+                draw.first_instance as usize..(draw.first_instance + draw.instance_count) as usize;
+            picked.extend(
+                instances
+                    .get(range)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|i| translucent(i.element))
+                    .copied(),
+            );
             let end = picked.len() as u32;
             if end > first {
-                draws.push(TranslucentDraw { chunk: n, indices: draw.indices.clone(), instances: Some(first..end) });
+                draws.push(TranslucentDraw {
+                    chunk: n,
+                    indices: draw.indices.clone(),
+                    instances: Some(first..end),
+                });
             }
         }
         for baked in chunk_baked.iter().filter(|b| translucent(b.element)) {
             match draws.last_mut() {
-                Some(last) if last.chunk == n && last.instances.is_none() && last.indices.end == baked.indices.start => {
+                Some(last)
+                    if last.chunk == n
+                        && last.instances.is_none()
+                        && last.indices.end == baked.indices.start =>
+                {
                     last.indices.end = baked.indices.end;
                 }
-                _ => draws.push(TranslucentDraw { chunk: n, indices: baked.indices.clone(), instances: None }),
+                _ => draws.push(TranslucentDraw {
+                    chunk: n,
+                    indices: baked.indices.clone(),
+                    instances: None,
+                }),
             }
         }
     }
@@ -828,14 +1046,19 @@ fn draw_translucent(
     pass.set_pipeline(pipeline);
     let mut bound_chunk = None;
     for draw in &translucent.draws {
-        let Some(chunk) = geometry.chunks.get(draw.chunk) else { continue };
+        let Some(chunk) = geometry.chunks.get(draw.chunk) else {
+            continue;
+        };
         if bound_chunk != Some(draw.chunk) {
             pass.set_vertex_buffer(0, chunk.vertices.slice(..));
             pass.set_index_buffer(chunk.indices.slice(..), wgpu::IndexFormat::Uint32);
             bound_chunk = Some(draw.chunk);
         }
         let (buffer, instances) = match (&draw.instances, &translucent.instances) {
-            (None, _) => (&geometry.instances, IDENTITY_INSTANCE..IDENTITY_INSTANCE + 1),
+            (None, _) => (
+                &geometry.instances,
+                IDENTITY_INSTANCE..IDENTITY_INSTANCE + 1,
+            ),
             (Some(range), Some(buffer)) => (buffer, range.clone()),
             (Some(_), None) => continue,
         };
@@ -848,7 +1071,12 @@ fn draw_translucent(
 
 /// Returns the chunk to append a mesh of `vertices`/`indices` to, starting a new one when the
 /// current one would pass the buffer limits.
-fn current_chunk(chunks: &mut Vec<ChunkBuilder>, vertices: usize, indices: usize, limits: ChunkLimits) -> &mut ChunkBuilder {
+fn current_chunk(
+    chunks: &mut Vec<ChunkBuilder>,
+    vertices: usize,
+    indices: usize,
+    limits: ChunkLimits,
+) -> &mut ChunkBuilder {
     let full = chunks.last().is_none_or(|c| {
         !c.vertices.is_empty()
             && (c.vertices.len() + vertices > limits.vertices
@@ -885,7 +1113,14 @@ fn create_pipeline(
         3 => Float32x4, 4 => Float32x4, 5 => Float32x4, 6 => Float32x4, 7 => Uint32
     ];
     let (label, entry, fragment, blend, depth_write, topology) = match kind {
-        PassKind::Solid => ("solid pipeline", "vs_solid", "fs_main", None, true, wgpu::PrimitiveTopology::TriangleList),
+        PassKind::Solid => (
+            "solid pipeline",
+            "vs_solid",
+            "fs_main",
+            None,
+            true,
+            wgpu::PrimitiveTopology::TriangleList,
+        ),
         PassKind::Translucent => (
             "translucent pipeline",
             "vs_translucent",
@@ -894,7 +1129,14 @@ fn create_pipeline(
             false,
             wgpu::PrimitiveTopology::TriangleList,
         ),
-        PassKind::Edge => ("edge pipeline", "vs_edge", "fs_edge", Some(wgpu::BlendState::ALPHA_BLENDING), false, wgpu::PrimitiveTopology::LineList),
+        PassKind::Edge => (
+            "edge pipeline",
+            "vs_edge",
+            "fs_edge",
+            Some(wgpu::BlendState::ALPHA_BLENDING),
+            false,
+            wgpu::PrimitiveTopology::LineList,
+        ),
     };
     device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
         label: Some(label),
@@ -916,7 +1158,11 @@ fn create_pipeline(
                 }),
             ],
         },
-        primitive: wgpu::PrimitiveState { topology, cull_mode: None, ..Default::default() },
+        primitive: wgpu::PrimitiveState {
+            topology,
+            cull_mode: None,
+            ..Default::default()
+        },
         depth_stencil: Some(wgpu::DepthStencilState {
             format: DEPTH_FORMAT,
             depth_write_enabled: Some(depth_write),
@@ -924,12 +1170,19 @@ fn create_pipeline(
             stencil: wgpu::StencilState::default(),
             bias: wgpu::DepthBiasState::default(),
         }),
-        multisample: wgpu::MultisampleState { count: samples, ..Default::default() },
+        multisample: wgpu::MultisampleState {
+            count: samples,
+            ..Default::default()
+        },
         fragment: Some(wgpu::FragmentState {
             module: shader,
             entry_point: Some(fragment),
             compilation_options: wgpu::PipelineCompilationOptions::default(),
-            targets: &[Some(wgpu::ColorTargetState { format, blend, write_mask: wgpu::ColorWrites::ALL })],
+            targets: &[Some(wgpu::ColorTargetState {
+                format,
+                blend,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
         }),
         multiview_mask: None,
         cache: None,
@@ -948,7 +1201,11 @@ fn create_attachment(
     device
         .create_texture(&wgpu::TextureDescriptor {
             label: Some(label),
-            size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+            size: wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
             mip_level_count: 1,
             sample_count: samples,
             dimension: wgpu::TextureDimension::D2,
@@ -956,11 +1213,18 @@ fn create_attachment(
             usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
             view_formats: &[],
         })
-        .create_view(&wgpu::TextureViewDescriptor { label: Some(label), ..Default::default() })
+        .create_view(&wgpu::TextureViewDescriptor {
+            label: Some(label),
+            ..Default::default()
+        })
 }
 
 fn srgb_to_linear(c: f64) -> f64 {
-    if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+    if c <= 0.04045 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
 }
 
 #[cfg(test)]
@@ -988,7 +1252,12 @@ mod tests {
     }
 
     /// Room for everything; every repeated mesh instanced.
-    const ROOMY: ChunkLimits = ChunkLimits { vertices: 1 << 20, indices: 1 << 20, bake_vertices: 0, bake_total: 0 };
+    const ROOMY: ChunkLimits = ChunkLimits {
+        vertices: 1 << 20,
+        indices: 1 << 20,
+        bake_vertices: 0,
+        bake_total: 0,
+    };
 
     #[test]
     fn shared_meshes_are_instanced_and_single_use_meshes_baked_into_one_draw() {
@@ -1004,29 +1273,55 @@ mod tests {
         assert_eq!(instanced.indices, 0..36);
         assert_eq!(instanced.edges, 0..24, "a cube has 12 feature edges");
         let baked = &chunk.draws[1];
-        assert_eq!((baked.first_instance, baked.instance_count), (IDENTITY_INSTANCE, 1));
+        assert_eq!(
+            (baked.first_instance, baked.instance_count),
+            (IDENTITY_INSTANCE, 1)
+        );
         assert_eq!(baked.indices, 36..108);
         assert_eq!(baked.edges, 24..72);
         // Instances: the identity, then elements 0 and 1 with their transforms.
         assert_eq!(packed.instances.len(), 3);
         assert_eq!(packed.instances[0].element, NO_ELEMENT);
-        assert_eq!([packed.instances[1].element, packed.instances[2].element], [0, 1]);
-        assert_eq!(packed.instances[2].model[12], 3.0, "element 1 sits at x = 3");
+        assert_eq!(
+            [packed.instances[1].element, packed.instances[2].element],
+            [0, 1]
+        );
+        assert_eq!(
+            packed.instances[2].model[12], 3.0,
+            "element 1 sits at x = 3"
+        );
         // Baked vertices carry their element and sit in world space (element 3 at x = 9).
         assert!(chunk.vertices[..8].iter().all(|v| v.element == NO_ELEMENT));
-        assert!(chunk.vertices[8..16].iter().all(|v| v.element == 2 && (5.5..=6.5).contains(&v.position[0])));
-        assert!(chunk.vertices[16..].iter().all(|v| v.element == 3 && (8.5..=9.5).contains(&v.position[0])));
+        assert!(
+            chunk.vertices[8..16]
+                .iter()
+                .all(|v| v.element == 2 && (5.5..=6.5).contains(&v.position[0]))
+        );
+        assert!(
+            chunk.vertices[16..]
+                .iter()
+                .all(|v| v.element == 3 && (8.5..=9.5).contains(&v.position[0]))
+        );
         assert_eq!((packed.stats.triangles, packed.stats.edges), (48, 48));
     }
 
     #[test]
     fn a_chunk_that_would_pass_its_limits_starts_a_new_one() {
         let scene = mixed_scene();
-        let packed = pack_scene(&scene, ChunkLimits { vertices: 8, ..ROOMY });
+        let packed = pack_scene(
+            &scene,
+            ChunkLimits {
+                vertices: 8,
+                ..ROOMY
+            },
+        );
         assert_eq!(packed.chunks.len(), 3, "one cube of 8 vertices per chunk");
         for chunk in &packed.chunks {
             assert_eq!(chunk.vertices.len(), 8);
-            assert!(chunk.indices.iter().chain(&chunk.edges).all(|&i| i < 8), "indices are absolute within their chunk");
+            assert!(
+                chunk.indices.iter().chain(&chunk.edges).all(|&i| i < 8),
+                "indices are absolute within their chunk"
+            );
         }
         assert_eq!(packed.stats.triangles, 48);
     }
@@ -1036,16 +1331,28 @@ mod tests {
         let limits = ChunkLimits::for_buffer_size(1 << 30);
         assert!(!limits.instanced(8, 1), "a single use is never instanced");
         assert!(!limits.instanced(8, 2), "two small cubes are baked");
-        assert!(limits.instanced(BAKE_REPEATED_VERTICES + 1, 2), "a large repeated mesh is instanced");
-        assert!(limits.instanced(1000, 300), "300 copies of 1,000 vertices pass the total");
+        assert!(
+            limits.instanced(BAKE_REPEATED_VERTICES + 1, 2),
+            "a large repeated mesh is instanced"
+        );
+        assert!(
+            limits.instanced(1000, 300),
+            "300 copies of 1,000 vertices pass the total"
+        );
         // The default limits bake the test scene's shared cube: one draw for all four cubes.
         let packed = pack_scene(&mixed_scene(), limits);
         let chunk = &packed.chunks[0];
         assert_eq!(packed.instances.len(), 1, "only the identity instance");
         assert_eq!(chunk.vertices.len(), 32);
         assert_eq!(chunk.draws.len(), 1, "{:?}", chunk.draws);
-        assert_eq!((chunk.draws[0].indices.clone(), chunk.draws[0].edges.clone()), (0..144, 0..96));
-        assert_eq!(chunk.baked.iter().map(|b| b.element).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(
+            (chunk.draws[0].indices.clone(), chunk.draws[0].edges.clone()),
+            (0..144, 0..96)
+        );
+        assert_eq!(
+            chunk.baked.iter().map(|b| b.element).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
         assert_eq!((packed.stats.triangles, packed.stats.edges), (48, 48));
     }
 
@@ -1058,30 +1365,57 @@ mod tests {
     fn the_translucent_pass_draws_only_translucent_elements() {
         let scene = mixed_scene();
         let packed = pack_scene(&scene, ROOMY);
-        let chunks = || packed.chunks.iter().map(|c| (c.draws.as_slice(), c.baked.as_slice()));
+        let chunks = || {
+            packed
+                .chunks
+                .iter()
+                .map(|c| (c.draws.as_slice(), c.baked.as_slice()))
+        };
         // Nothing translucent (solid and hidden): no draws at all.
-        let (draws, instances) = translucent_draws(chunks(), &packed.instances, &texels(&[255, 0, 255, 0]));
+        let (draws, instances) =
+            translucent_draws(chunks(), &packed.instances, &texels(&[255, 0, 255, 0]));
         assert!(draws.is_empty() && instances.is_empty());
         // Element 1 (shared mesh) and element 3 (baked) are ghosts.
-        let (draws, instances) = translucent_draws(chunks(), &packed.instances, &texels(&[255, 128, 255, 128]));
+        let (draws, instances) =
+            translucent_draws(chunks(), &packed.instances, &texels(&[255, 128, 255, 128]));
         assert_eq!(
             draws,
             vec![
-                TranslucentDraw { chunk: 0, indices: 0..36, instances: Some(0..1) },
-                TranslucentDraw { chunk: 0, indices: 72..108, instances: None },
+                TranslucentDraw {
+                    chunk: 0,
+                    indices: 0..36,
+                    instances: Some(0..1)
+                },
+                TranslucentDraw {
+                    chunk: 0,
+                    indices: 72..108,
+                    instances: None
+                },
             ]
         );
         assert_eq!(instances.len(), 1);
         assert_eq!(instances[0].element, 1);
         // Adjacent baked ghosts share one draw; both shared placements one instanced draw.
-        let (draws, instances) = translucent_draws(chunks(), &packed.instances, &texels(&[128, 128, 128, 128]));
+        let (draws, instances) =
+            translucent_draws(chunks(), &packed.instances, &texels(&[128, 128, 128, 128]));
         assert_eq!(
             draws,
             vec![
-                TranslucentDraw { chunk: 0, indices: 0..36, instances: Some(0..2) },
-                TranslucentDraw { chunk: 0, indices: 36..108, instances: None },
+                TranslucentDraw {
+                    chunk: 0,
+                    indices: 0..36,
+                    instances: Some(0..2)
+                },
+                TranslucentDraw {
+                    chunk: 0,
+                    indices: 36..108,
+                    instances: None
+                },
             ]
         );
-        assert_eq!(instances.iter().map(|i| i.element).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(
+            instances.iter().map(|i| i.element).collect::<Vec<_>>(),
+            [0, 1]
+        );
     }
 }
