@@ -36,7 +36,7 @@ const PIXEL_THRESHOLD: u8 = 24;
 const MAX_DIFFERING: f64 = 0.01;
 /// Size of the test pictures.
 const SIZE: (u32, u32) = (320, 240);
-/// The viewer's clear colour (`web-viewer/src/render.rs`).
+/// The viewer's clear colour (`render/src/render.rs`).
 const BACKGROUND: [u8; 3] = [34, 40, 52];
 
 fn required() -> bool {
