@@ -118,8 +118,10 @@ pub fn screen_point_of_with(
     }
     let placements = scene.placements_of.get(id as usize)?;
     let eye = camera.eye();
-    // Triangles facing the eye, largest on screen first: their centroids sit far from edges.
-    let mut candidates: Vec<(f32, Vec3)> = Vec::new();
+    // Triangles facing the eye, the widest on screen first, each sampled at its incentre: the
+    // point farthest from its edges, so neither an outline nor a neighbour's edge covers it
+    // (a long thin triangle's centroid can sit a pixel from its long sides).
+    let mut candidates: Vec<(f32, (f32, f32))> = Vec::new();
     for &index in placements {
         let placement = &scene.placements[index as usize];
         let Some(mesh) = scene.meshes.get(&placement.mesh) else { continue };
@@ -127,21 +129,38 @@ pub fn screen_point_of_with(
             let [a, b, c] = [tri[0], tri[1], tri[2]]
                 .map(|i| placement.transform.transform_point3(mesh.positions[i as usize]));
             let centroid = (a + b + c) / 3.0;
+            let normal = (b - a).cross(c - a);
+            if normal.dot(eye - centroid).abs() <= 1e-6 {
+                continue;
+            }
             let projected = [a, b, c].map(|p| camera.project(p, viewport.width, viewport.height));
             let [Some(pa), Some(pb), Some(pc)] = projected else { continue };
-            let area = ((pb.0 - pa.0) * (pc.1 - pa.1) - (pc.0 - pa.0) * (pb.1 - pa.1)).abs() * 0.5;
-            let normal = (b - a).cross(c - a);
-            if area >= 4.0 && normal.dot(eye - centroid).abs() > 1e-6 {
-                candidates.push((area, centroid));
+            if let Some((radius, point)) = incircle(pa, pb, pc)
+                && radius >= 2.0
+            {
+                candidates.push((radius, point));
             }
         }
     }
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-    candidates.into_iter().take(48).find_map(|(_, centroid)| {
-        let (x, y) = camera.project(centroid, viewport.width, viewport.height)?;
+    candidates.into_iter().take(48).find_map(|(_, (x, y))| {
         let (x, y) = (x.floor() + 0.5, y.floor() + 0.5);
         (pick_with(scene, camera, viewport, x, y, PickFilter::Drawn, visibility) == Some(id)).then_some((x, y))
     })
+}
+
+/// The radius and centre of the circle inscribed in the screen triangle `a`, `b`, `c` (pixels);
+/// `None` for a degenerate one.
+fn incircle(a: (f32, f32), b: (f32, f32), c: (f32, f32)) -> Option<(f32, (f32, f32))> {
+    let len = |p: (f32, f32), q: (f32, f32)| (p.0 - q.0).hypot(p.1 - q.1);
+    let (la, lb, lc) = (len(b, c), len(c, a), len(a, b));
+    let perimeter = la + lb + lc;
+    let area = ((b.0 - a.0) * (c.1 - a.1) - (c.0 - a.0) * (b.1 - a.1)).abs() * 0.5;
+    if !(perimeter > 0.0 && area > 0.0) {
+        return None;
+    }
+    let centre = ((la * a.0 + lb * b.0 + lc * c.0) / perimeter, (la * a.1 + lb * b.1 + lc * c.1) / perimeter);
+    Some((2.0 * area / perimeter, centre))
 }
 
 /// Entry distance of the ray into the box, if it meets it in front of the origin.
@@ -179,6 +198,15 @@ fn ray_triangle(origin: Vec3, dir: Vec3, a: Vec3, b: Vec3, c: Vec3) -> Option<f3
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_incircle_of_a_3_4_5_triangle_has_radius_1() {
+        // Right triangle with legs 3 and 4: r = (3 + 4 - 5) / 2 = 1, centre (1, 1).
+        let (r, (x, y)) = super::incircle((0.0, 0.0), (3.0, 0.0), (0.0, 4.0)).expect("a triangle");
+        assert!((r - 1.0).abs() < 1e-6 && (x - 1.0).abs() < 1e-6 && (y - 1.0).abs() < 1e-6, "{r} ({x}, {y})");
+        assert!(super::incircle((0.0, 0.0), (1.0, 1.0), (2.0, 2.0)).is_none(), "collinear points");
+    }
+
     use renewtwin_protocol::{CivilDate, LifecycleState, SimDay, StateChange, StateDelta};
 
     use super::*;
