@@ -12,6 +12,7 @@ mod geo;
 mod geojson;
 pub mod ifc;
 mod model;
+mod stream;
 
 pub use cityjson::{CityJsonImporter, CityJsonOptions, LodChoice};
 pub use geo::{GeoPoint, MapPoint, ProjectFrame, place};
@@ -21,6 +22,7 @@ pub use model::{
     Aabb, Diagnostic, DiagnosticKind, Element, Mesh, MeshId, Model, Placement, Property,
     PropertySet, PropertyValue, Severity, SourceInfo, SpatialKind, SpatialNode,
 };
+pub use stream::{ImportEvent, MeshBatch, import_streaming};
 
 use std::path::Path;
 
