@@ -4,9 +4,9 @@
 
 use std::ops::Range;
 
-use crate::{ImportConfig, ImportError, Model, SpatialKind};
+use crate::{Model, SpatialKind};
 
-/// What [`import_streaming`] hands out, in this order: `Parsed` once, then `Meshed` batches
+/// What [`crate::import_streaming`] hands out, in this order: `Parsed` once, then `Meshed` batches
 /// until every element is meshed; the call then returns the complete model.
 #[derive(Debug, Clone)]
 pub enum ImportEvent<'a> {
@@ -39,28 +39,8 @@ pub struct MeshBatch<'a> {
     pub new_meshes: Range<usize>,
 }
 
-/// Imports `bytes` like [`crate::import_bytes`], calling `on_event` with the parsed model and
-/// then with each batch of meshed elements as soon as it is made (IFC: per building, in
-/// [`MeshBatch::elements`] order; CityJSON and GeoJSON are meshed while they are read, so
-/// they come as one batch). Returns the complete model, the same as `import_bytes` gives
-/// except for the order of [`Model::meshes`] (mesh ids follow the batches).
-pub fn import_streaming(
-    name: &str,
-    bytes: &[u8],
-    config: &ImportConfig,
-    on_event: &mut dyn FnMut(ImportEvent<'_>),
-) -> Result<Model, ImportError> {
-    config.check_size(name, bytes.len() as u64)?;
-    if crate::ifc::IfcImporter::sniffs(bytes) {
-        return crate::ifc::import_streaming(name, bytes, config, on_event);
-    }
-    let model = crate::import_bytes(name, bytes, config)?;
-    hand_out_whole(&model, on_event);
-    Ok(model)
-}
-
 /// A model that was imported whole, handed out as if streamed: parsed, then one batch.
-fn hand_out_whole(model: &Model, on_event: &mut dyn FnMut(ImportEvent<'_>)) {
+pub(crate) fn hand_out_whole(model: &Model, on_event: &mut dyn FnMut(ImportEvent<'_>)) {
     let bare = Model {
         meshes: Vec::new(),
         elements: model
@@ -132,6 +112,7 @@ pub(crate) fn importance_rank(class: &str) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ImportConfig, import_streaming};
 
     #[test]
     fn envelope_comes_before_openings_before_the_rest() {
