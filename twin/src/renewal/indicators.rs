@@ -21,6 +21,13 @@ pub struct ApprovalLeadTime {
     pub serial_days: i32,
     /// Days with approvals run in parallel where their dependencies allow.
     pub parallel_days: i32,
+    /// Days from the approval phase opening to the last grant in the resolved schedule with
+    /// the recorded decisions (late grants included); `None` while one is pending or refused.
+    pub achieved_days: Option<i32>,
+    /// Approvals decided after their time limit, or still undecided past it.
+    pub overdue: Vec<String>,
+    /// Approvals counted as granted at their limit by a deemed-grant rule.
+    pub deemed: Vec<String>,
 }
 
 /// A phase held by a gate.
@@ -172,6 +179,9 @@ impl Indicators {
                     project: plan.projects[a.project].clone(),
                     serial_days: a.serial_days,
                     parallel_days: a.parallel_days,
+                    achieved_days: a.achieved_days,
+                    overdue: a.approvals.iter().filter(|w| w.overdue_since.is_some()).map(|w| w.id.clone()).collect(),
+                    deemed: a.approvals.iter().filter(|w| w.deemed).map(|w| w.id.clone()).collect(),
                 })
                 .collect(),
             blocked: plan
