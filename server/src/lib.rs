@@ -12,6 +12,7 @@
 
 pub mod civic;
 pub mod endpoints;
+pub mod governance;
 pub mod openapi;
 pub mod sensors;
 pub mod viewer_api;
@@ -107,7 +108,21 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/{*path}", get(asset))
         .merge(civic::routes(&state))
+        .merge(governance::routes(&state))
+        .layer(axum::middleware::from_fn(classified))
         .with_state(state)
+}
+
+/// Fails closed: a request to a route missing from [`endpoints::ENDPOINTS`] is refused, so a
+/// route added to the router without deciding who may call it never serves.
+async fn classified(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let matched = request.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
+    match matched {
+        Some(path) if endpoints::endpoint(request.method(), &path).is_none() => {
+            error(StatusCode::FORBIDDEN, "forbidden", &format!("{} {path} is not classified; refused", request.method()))
+        }
+        _ => next.run(request).await,
+    }
 }
 
 /// Serves on `listener` until `shutdown` resolves, then drains connections.
