@@ -261,7 +261,23 @@ async fn record_event(
     };
     let plan = state.plan.clone();
     match tokio::task::spawn_blocking(move || plan.record(request)).await {
-        Ok(Ok(event)) => (StatusCode::CREATED, Json(event_json(&event, state.live.plan_start()))).into_response(),
+        Ok(Ok(event)) => {
+            let json = event_json(&event, state.live.plan_start());
+            // Operator-recorded events are decisions too: logged, without an account.
+            let entry = renewtwin_civic::audit::Entry {
+                actor: None,
+                actor_role: "operator".into(),
+                action: "event_recorded".into(),
+                project: Some(json.project.clone()),
+                subject: json.kind.clone(),
+                detail: serde_json::json!({"day": json.day, "date": json.date.to_string(), "kind": json.kind}),
+                personal: serde_json::Value::Null,
+            };
+            if let Err(e) = state.civic.db(move |conn| renewtwin_civic::audit::append(conn, &entry)).await {
+                tracing::error!(error = %e, "cannot log a recorded event in the audit trail");
+            }
+            (StatusCode::CREATED, Json(json)).into_response()
+        }
         Ok(Err(EventError::Invalid(m))) => error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", &m),
         Ok(Err(EventError::Plan(e))) => error(StatusCode::UNPROCESSABLE_ENTITY, "plan_rejected", &e.to_string()),
         Ok(Err(EventError::Stopped)) | Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "simulation_stopped", "the simulation is not running"),

@@ -693,4 +693,11 @@ async fn contractors_record_actual_progress_and_projects_answer_with_it() {
     assert_ne!(projects["today"], projects["simulated_date"], "the clock stands at day 0, today is real");
     let log = call(addr, "GET", "/api/audit", None, b"").await.json();
     assert!(log["entries"].as_array().expect("entries").iter().any(|e| e["action"] == "progress_recorded" && e["detail"]["percent"] == 30.0));
+    // An event recorded by the operator (loopback) is logged too, without an account.
+    let e = post(addr, "/api/events", None, json!({"kind": "owner_named", "project": "lifts", "day": 300, "name": "物业公司"})).await;
+    assert_eq!(e.status, 201, "{}", String::from_utf8_lossy(&e.body));
+    let log = call(addr, "GET", "/api/audit", None, b"").await.json();
+    let entry = log["entries"].as_array().expect("entries").iter().find(|e| e["action"] == "event_recorded").expect("logged").clone();
+    assert_eq!((entry["actor_role"].as_str(), entry["detail"]["day"].as_i64()), (Some("operator"), Some(300)));
+    assert_eq!(log["chain"]["intact"], true);
 }
