@@ -156,7 +156,9 @@ mod tests {
     /// `(METHOD, path)` of every `.route("path", get(..).post(..))` in `source`.
     fn routes_in(source: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for chunk in source.split(".route(\"").skip(1) {
+        for chunk in source.split(".route(").skip(1) {
+            // The path literal, possibly on the next line.
+            let Some(chunk) = chunk.trim_start().strip_prefix('"') else { continue };
             let Some(end) = chunk.find('"') else { continue };
             let path = &chunk[..end];
             // The handlers up to the parenthesis that closes this `.route(`.
@@ -190,6 +192,15 @@ mod tests {
         out.sort();
         out.dedup();
         out
+    }
+
+    #[test]
+    fn the_scan_reads_routes_as_rustfmt_writes_them() {
+        let source = ".route(\"/a\", get(x).post(y.layer(z(1))))\n.route(\n    \"/b/{id}\",\n    delete(w),\n)\nfn f() { post(q) }";
+        let found = routes_in(source);
+        let want = [("DELETE", "/b/{id}"), ("GET", "/a"), ("POST", "/a")];
+        assert_eq!(found, want.map(|(m, p)| (m.to_owned(), p.to_owned())));
+        assert!(endpoint(&Method::GET, "/not/in/the/table").is_none());
     }
 
     #[test]
