@@ -82,7 +82,7 @@ CREATE TABLE c_approval_decisions (
 pub const SCHEMA_PROGRESS: &str = "
 CREATE TABLE c_progress (
     id INTEGER PRIMARY KEY, project TEXT NOT NULL, task TEXT NOT NULL, building TEXT,
-    actual_start TEXT, actual_finish TEXT, percent REAL NOT NULL, delay_reason TEXT,
+    actual_start TEXT, actual_finish TEXT, percent REAL NOT NULL, delay_reason TEXT, actual_cost REAL,
     recorded_by INTEGER NOT NULL REFERENCES c_accounts(id), recorded_at INTEGER NOT NULL);
 CREATE INDEX c_progress_task ON c_progress(project, task, building);
 ";

@@ -32,6 +32,9 @@ pub struct NewProgress {
     pub percent: f64,
     #[serde(default)]
     pub delay_reason: Option<String>,
+    /// Yuan spent on the task (or the building's share) so far.
+    #[serde(default)]
+    pub actual_cost: Option<f64>,
 }
 
 /// A task's (or a task's building's) actual progress beside the plan.
@@ -49,6 +52,7 @@ pub struct Progress {
     /// Actual finish − planned finish when finished; else actual start − planned start when
     /// started; else today − planned start when it should have started; else 0.
     pub delay_days: i32,
+    pub actual_cost: Option<f64>,
     pub recorded_at: String,
 }
 
@@ -92,6 +96,13 @@ pub fn check(
         return Err(ConsultationError::Invalid(format!(
             "`percent` {} is not between 0 and 100",
             p.percent
+        )));
+    }
+    if let Some(c) = p.actual_cost
+        && (!c.is_finite() || c < 0.0)
+    {
+        return Err(ConsultationError::Invalid(format!(
+            "`actual_cost` {c} is not a positive amount of yuan"
         )));
     }
     if let Some(r) = &p.delay_reason {
@@ -146,9 +157,9 @@ pub fn check(
 pub fn record(conn: &mut rusqlite::Connection, account: &Account, p: &NewProgress) -> Result<i64> {
     let tx = conn.transaction()?;
     tx.execute(
-        "INSERT INTO c_progress (project, task, building, actual_start, actual_finish, percent, delay_reason, recorded_by, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        rusqlite::params![p.project, p.task, p.building, p.actual_start, p.actual_finish, p.percent, p.delay_reason, account.id, now()],
+        "INSERT INTO c_progress (project, task, building, actual_start, actual_finish, percent, delay_reason, recorded_by, recorded_at, actual_cost)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        rusqlite::params![p.project, p.task, p.building, p.actual_start, p.actual_finish, p.percent, p.delay_reason, account.id, now(), p.actual_cost],
     )?;
     let id = tx.last_insert_rowid();
     super::audit::append(
@@ -162,7 +173,7 @@ pub fn record(conn: &mut rusqlite::Connection, account: &Account, p: &NewProgres
                 Some(b) => format!("task {} building {b}", p.task),
                 None => format!("task {}", p.task),
             },
-            detail: json!({"actual_start": p.actual_start, "actual_finish": p.actual_finish, "percent": p.percent, "delay_reason": p.delay_reason}),
+            detail: json!({"actual_start": p.actual_start, "actual_finish": p.actual_finish, "percent": p.percent, "delay_reason": p.delay_reason, "actual_cost": p.actual_cost}),
             personal: json!({"organisation": account.organisation}),
         },
     )?;
@@ -179,6 +190,7 @@ type Row = (
     f64,
     Option<String>,
     i64,
+    Option<f64>,
 );
 
 /// The latest record of every task (and building), with the plan's dates beside it, for
@@ -191,7 +203,7 @@ pub fn list(
     today: i32,
 ) -> Result<Vec<Progress>> {
     let mut stmt = conn.prepare(
-        "SELECT project, task, building, actual_start, actual_finish, percent, delay_reason, recorded_at FROM c_progress p
+        "SELECT project, task, building, actual_start, actual_finish, percent, delay_reason, recorded_at, actual_cost FROM c_progress p
          WHERE id = (SELECT MAX(id) FROM c_progress q WHERE q.project = p.project AND q.task = p.task AND q.building IS p.building)
            AND (?1 IS NULL OR project = ?1)
          ORDER BY project, task, building",
@@ -207,6 +219,7 @@ pub fn list(
                 r.get(5)?,
                 r.get(6)?,
                 r.get(7)?,
+                r.get(8)?,
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -219,7 +232,17 @@ pub fn list(
     Ok(rows
         .into_iter()
         .map(
-            |(project, task, building, actual_start, actual_finish, percent, delay_reason, at)| {
+            |(
+                project,
+                task,
+                building,
+                actual_start,
+                actual_finish,
+                percent,
+                delay_reason,
+                at,
+                actual_cost,
+            )| {
                 let planned = plan.tasks.iter().find(|t| t.id == task);
                 let (ps, pf) = planned.map_or((None, None), |t| (t.start, t.end));
                 let delay_days = match (parse_day(&actual_start), parse_day(&actual_finish), ps, pf)
@@ -240,6 +263,7 @@ pub fn list(
                     percent,
                     delay_reason,
                     delay_days,
+                    actual_cost,
                     recorded_at: rfc3339(at),
                 }
             },
@@ -294,4 +318,40 @@ pub fn summary(
         "delay_days": mine.iter().map(|r| r.delay_days).max().unwrap_or(0),
         "records": mine.len(),
     })
+}
+
+/// The latest records as the twin's task actuals (plan days): per task the earliest actual
+/// start, the latest actual finish once every record of it is finished, the mean percent and
+/// the sum of the recorded costs.
+pub fn task_actuals(
+    manifest: &Manifest,
+    records: &[Progress],
+) -> Vec<renewtwin_twin::renewal::indicators::TaskActual> {
+    let day = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(CivilDate::parse_iso)
+            .map(|d| day_of(manifest, d))
+    };
+    let mut tasks: Vec<&str> = records.iter().map(|r| r.task.as_str()).collect();
+    tasks.sort_unstable();
+    tasks.dedup();
+    tasks
+        .into_iter()
+        .map(|task| {
+            let of: Vec<&Progress> = records.iter().filter(|r| r.task == task).collect();
+            let finished = of.iter().all(|r| r.actual_finish.is_some());
+            let costs: Vec<f64> = of.iter().filter_map(|r| r.actual_cost).collect();
+            renewtwin_twin::renewal::indicators::TaskActual {
+                task: task.to_owned(),
+                start: of.iter().filter_map(|r| day(&r.actual_start)).min(),
+                finish: if finished {
+                    of.iter().filter_map(|r| day(&r.actual_finish)).max()
+                } else {
+                    None
+                },
+                percent: of.iter().map(|r| r.percent).sum::<f64>() / of.len() as f64,
+                cost: (!costs.is_empty()).then(|| costs.iter().sum()),
+            }
+        })
+        .collect()
 }

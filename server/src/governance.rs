@@ -163,8 +163,19 @@ async fn list_progress(
         .iter()
         .map(|p| json!({"project": p.id, "name": p.name, "actual": progress::summary(&manifest, &plan, &p.id, &records)}))
         .collect();
+    // The plan's indicators with the recorded actuals: delay, duration and cost.
+    let planned = renewtwin_twin::renewal::indicators::Indicators::compute(
+        &manifest,
+        state.plan.model(),
+        &plan,
+    );
+    let actual = planned.with_actuals(&plan, &progress::task_actuals(&manifest, &records));
+    let indicators = json!({
+        "planned": {"duration_days": planned.duration_days, "cost_yuan": planned.cost_yuan},
+        "actual": actual,
+    });
     Ok(Json(
-        json!({"today": today, "records": records, "projects": projects}),
+        json!({"today": today, "records": records, "projects": projects, "indicators": indicators}),
     ))
 }
 

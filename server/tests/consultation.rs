@@ -684,6 +684,11 @@ async fn contractors_record_actual_progress_and_projects_answer_with_it() {
     let progress = call(addr, "GET", "/api/progress?project=lifts", None, b"").await.json();
     let rec = &progress["records"][0];
     assert_eq!((rec["planned_start"].as_str(), rec["delay_days"].as_i64()), (Some("2026-10-25"), Some(7)), "{progress}");
+    // Indicators with the actuals: 7 days of delay push the planned completion 7 days out.
+    let ind = &progress["indicators"];
+    let planned = ind["planned"]["duration_days"].as_i64().expect("the plan completes once the fire review is granted");
+    assert_eq!((ind["actual"]["delay_days"].as_i64(), ind["actual"]["duration_days"].as_i64()), (Some(7), Some(planned + 7)), "{ind}");
+    assert_eq!(ind["actual"]["cost_yuan"], ind["planned"]["cost_yuan"], "no actual cost recorded yet");
     // /api/projects: the actual progress beside the simulated phases; today is not the simulated date.
     let projects = call(addr, "GET", "/api/projects", None, b"").await.json();
     let lifts = projects["projects"].as_array().expect("projects").iter().find(|x| x["id"] == "lifts").expect("lifts").clone();

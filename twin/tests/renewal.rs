@@ -276,6 +276,26 @@ fn the_default_scene_fire_review_granted_82_days_late_moves_the_lifts() {
 }
 
 #[test]
+fn indicators_use_the_recorded_actuals_where_there_are_any() {
+    use renewtwin_twin::renewal::indicators::TaskActual;
+    // The shafts are planned from day 47 to day 77 at 1000 yuan; the plan is accepted on day
+    // 77 + 5 = 82 (acceptance 5 days, owner and funding named on day 20).
+    let (manifest, plan) = resolve(&(lifts_project("") + EVENTS_OK), None).expect("plan");
+    let planned = Indicators::compute(&manifest, district(), &plan);
+    assert_eq!((planned.duration_days, planned.cost_yuan), (Some(82), 1000.0));
+    let none = planned.with_actuals(&plan, &[]);
+    assert_eq!((none.delay_days, none.duration_days, none.cost_yuan, none.tasks_recorded), (0, Some(82), 1000.0, 0));
+    // Started 4 days late: 4 days of delay so far, completion projected 4 days later.
+    let started = TaskActual { task: "shafts".into(), start: Some(51), finish: None, percent: 20.0, cost: None };
+    let a = planned.with_actuals(&plan, std::slice::from_ref(&started));
+    assert_eq!((a.delay_days, a.duration_days, a.cost_yuan, a.tasks_recorded), (4, Some(86), 1000.0, 1));
+    // Finished on day 90 (13 days after the planned 77) at 1250 yuan.
+    let done = TaskActual { finish: Some(90), percent: 100.0, cost: Some(1250.0), ..started };
+    let a = planned.with_actuals(&plan, &[done]);
+    assert_eq!((a.delay_days, a.duration_days, a.cost_yuan), (13, Some(95), 1250.0));
+}
+
+#[test]
 fn construction_is_accepted_only_once_owner_and_funding_are_named() {
     let without_owner = lifts_project("") + &EVENTS_OK.replace("kind = \"owner_named\"", "kind = \"funding_named\"");
     let (_, plan) = resolve(&without_owner, None).expect("plan");
