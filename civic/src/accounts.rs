@@ -10,7 +10,7 @@ use rusqlite::OptionalExtension as _;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::auth::{Role, open_session, random_bytes, token_hash};
+use super::auth::{Capacity, Permission, Role, open_session, random_bytes, token_hash};
 use super::privacy::{Class, Field, Record};
 use super::{ConsultationError, Result, check_id, check_text, now};
 
@@ -25,6 +25,8 @@ pub struct AccountRecord {
     pub phone: Option<String>,
     pub household: Option<String>,
     pub building: Option<String>,
+    pub capacity: Option<Capacity>,
+    pub grants: Vec<Permission>,
 }
 
 impl Record for AccountRecord {
@@ -39,6 +41,8 @@ impl Record for AccountRecord {
         Field::new("phone", Class::Confidential, |r| r.phone.clone().into()),
         Field::new("household", Class::Confidential, |r| r.household.clone().into()),
         Field::new("building", Class::Internal, |r| r.building.clone().into()),
+        Field::new("capacity", Class::Public, |r| r.capacity.map(Capacity::as_str).into()),
+        Field::new("grants", Class::Internal, |r| r.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().into()),
     ];
     fn owner(&self) -> Option<i64> {
         Some(self.id)
@@ -78,9 +82,13 @@ pub struct InvitationRequest {
     /// For residents: the building the household lives in, e.g. `B1`.
     #[serde(default)]
     pub building: Option<String>,
-    /// For professionals: the organisation.
+    /// For professionals: the organisation; for an authority: its name exactly as the
+    /// approvals of `scene.toml` name it; for government: the department.
     #[serde(default)]
     pub organisation: Option<String>,
+    /// For professionals: what they do (designer, contractor, property_manager, evaluator).
+    #[serde(default)]
+    pub capacity: Option<Capacity>,
 }
 
 fn check_signup(s: &SignUp) -> Result<()> {
@@ -121,7 +129,7 @@ pub fn bootstrap(conn: &mut rusqlite::Connection, s: &SignUp, hash: String, ttl:
     if exists {
         return Err(ConsultationError::Conflict("a government account exists already; ask it for an invitation".into()));
     }
-    let id = insert_account(&tx, s, Role::Government, hash, None, None)?;
+    let id = insert_account(&tx, s, Role::Government, hash, None, None, None)?;
     let (token, expires) = open_session(&tx, id, ttl)?;
     tx.commit()?;
     Ok(serde_json::json!({"id": id, "role": "government", "token": token, "expires_at": super::rfc3339(expires)}))
@@ -134,15 +142,16 @@ fn insert_account(
     hash: String,
     organisation: Option<String>,
     household: Option<i64>,
+    capacity: Option<Capacity>,
 ) -> Result<i64> {
     let taken: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM c_accounts WHERE username = ?1)", [&s.username], |r| r.get(0))?;
     if taken {
         return Err(ConsultationError::Conflict(format!("the user name {:?} is taken", s.username)));
     }
     tx.execute(
-        "INSERT INTO c_accounts (username, password_hash, role, display_name, organisation, phone, household_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        (&s.username, hash, role.as_str(), &s.display_name, organisation, &s.phone, household, now()),
+        "INSERT INTO c_accounts (username, password_hash, role, display_name, organisation, phone, household_id, created_at, capacity)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        (&s.username, hash, role.as_str(), &s.display_name, organisation, &s.phone, household, now(), capacity.map(Capacity::as_str)),
     )?;
     Ok(tx.last_insert_rowid())
 }
@@ -156,8 +165,8 @@ pub fn precheck_signup(s: &SignUp) -> Result<()> {
     }
 }
 
-/// An invitation as stored: role, household, organisation, and who used it.
-type InvitationRow = (String, Option<i64>, Option<String>, Option<i64>);
+/// An invitation as stored: role, household, organisation, who used it, capacity.
+type InvitationRow = (String, Option<i64>, Option<String>, Option<i64>, Option<String>);
 
 /// Creates an account from an invitation; the invitation is used up.
 pub fn sign_up(conn: &mut rusqlite::Connection, s: &SignUp, hash: String, ttl: i64) -> Result<Value> {
@@ -165,12 +174,12 @@ pub fn sign_up(conn: &mut rusqlite::Connection, s: &SignUp, hash: String, ttl: i
     let tx = conn.transaction()?;
     let invitation: Option<InvitationRow> = tx
         .query_row(
-            "SELECT role, household_id, organisation, used_by FROM c_invitations WHERE code_hash = ?1",
+            "SELECT role, household_id, organisation, used_by, capacity FROM c_invitations WHERE code_hash = ?1",
             [token_hash(&code)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    let Some((role, household, organisation, used_by)) = invitation else {
+    let Some((role, household, organisation, used_by, capacity)) = invitation else {
         return Err(ConsultationError::Forbidden("the invitation code is not valid".into()));
     };
     if used_by.is_some() {
@@ -184,7 +193,8 @@ pub fn sign_up(conn: &mut rusqlite::Connection, s: &SignUp, hash: String, ttl: i
             return Err(ConsultationError::Conflict("this household has an account already (one household, one vote)".into()));
         }
     }
-    let id = insert_account(&tx, s, role, hash, organisation, household)?;
+    let capacity = capacity.as_deref().and_then(Capacity::parse);
+    let id = insert_account(&tx, s, role, hash, organisation, household, capacity)?;
     tx.execute("UPDATE c_invitations SET used_by = ?1 WHERE code_hash = ?2", (id, token_hash(&code)))?;
     let (token, expires) = open_session(&tx, id, ttl)?;
     tx.commit()?;
@@ -221,12 +231,15 @@ pub fn logout(conn: &rusqlite::Connection, token: &str) -> Result<()> {
 /// The record of account `id`.
 pub fn account(conn: &rusqlite::Connection, id: i64) -> Result<AccountRecord> {
     conn.query_row(
-        "SELECT a.id, a.username, a.role, a.display_name, a.organisation, a.phone, h.code, h.building
+        "SELECT a.id, a.username, a.role, a.display_name, a.organisation, a.phone, h.code, h.building, a.capacity
          FROM c_accounts a LEFT JOIN c_households h ON h.id = a.household_id WHERE a.id = ?1",
         [id],
         |r| {
             let role: String = r.get(2)?;
+            let capacity: Option<String> = r.get(8)?;
             Ok(AccountRecord {
+                capacity: capacity.as_deref().and_then(Capacity::parse),
+                grants: Vec::new(),
                 id: r.get(0)?,
                 username: r.get(1)?,
                 role: Role::parse(&role).unwrap_or(Role::Public),
@@ -240,6 +253,10 @@ pub fn account(conn: &rusqlite::Connection, id: i64) -> Result<AccountRecord> {
     )
     .optional()?
     .ok_or_else(|| ConsultationError::NotFound(format!("no account {id}")))
+    .and_then(|mut a| {
+        a.grants = super::auth::grants_of(conn, id)?;
+        Ok(a)
+    })
 }
 
 /// A new invitation code like `K7QX-M2PA-9HRT` (no 0/O/1/I).
@@ -277,18 +294,97 @@ pub fn invite(conn: &mut rusqlite::Connection, by: i64, r: &InvitationRequest) -
         Role::Professional => {
             let org = r.organisation.as_deref().ok_or_else(|| ConsultationError::Invalid("a professional invitation names the `organisation`".into()))?;
             check_text("organisation", org, 100, false)?;
+            if r.capacity.is_none() {
+                return Err(ConsultationError::Invalid(
+                    "a professional invitation declares the `capacity`: designer, contractor, property_manager or evaluator".into(),
+                ));
+            }
+            (None, Some(org.to_owned()))
+        }
+        Role::Authority => {
+            let org = r.organisation.as_deref().ok_or_else(|| {
+                ConsultationError::Invalid("an authority invitation names the authority (`organisation`) as the scene's approvals name it".into())
+            })?;
+            check_text("organisation", org, 100, false)?;
             (None, Some(org.to_owned()))
         }
         Role::Government => (None, r.organisation.clone()),
         Role::Public => return Err(ConsultationError::Invalid("public visitors need no account".into())),
     };
+    if r.capacity.is_some() && r.role != Role::Professional {
+        return Err(ConsultationError::Invalid("only a professional invitation declares a `capacity`".into()));
+    }
+    let capacity = r.capacity.map(Capacity::as_str);
     let code = new_code()?;
     tx.execute(
-        "INSERT INTO c_invitations (code_hash, role, household_id, organisation, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        (token_hash(&code), r.role.as_str(), household, organisation, by, now()),
+        "INSERT INTO c_invitations (code_hash, role, household_id, organisation, created_by, created_at, capacity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        (token_hash(&code), r.role.as_str(), household, &organisation, by, now(), capacity),
+    )?;
+    // Role grants are decisions: the log keeps who invited whom to act in which role (the
+    // household code is personal).
+    super::audit::append(
+        &tx,
+        &super::audit::Entry {
+            actor: Some(by),
+            actor_role: "government".into(),
+            action: "invitation_issued".into(),
+            project: None,
+            subject: format!("role {}", r.role.as_str()),
+            detail: serde_json::json!({"role": r.role.as_str(), "capacity": capacity, "organisation": if r.role == Role::Resident { None } else { organisation.clone() }}),
+            personal: serde_json::json!({"household": r.household, "building": r.building}),
+        },
     )?;
     tx.commit()?;
-    Ok(serde_json::json!({"code": code, "role": r.role.as_str(), "household": r.household, "building": r.building, "organisation": r.organisation}))
+    Ok(serde_json::json!({"code": code, "role": r.role.as_str(), "household": r.household, "building": r.building, "organisation": r.organisation, "capacity": capacity}))
+}
+
+/// `POST /api/grants`: give or take a power beyond the account's role.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    pub account: i64,
+    pub permission: Permission,
+    /// `false` takes the permission back.
+    #[serde(default = "yes")]
+    pub granted: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Grants (or revokes) `g.permission` to `g.account`, logged in the audit trail.
+pub fn grant(conn: &mut rusqlite::Connection, by: i64, g: &GrantRequest) -> Result<Value> {
+    let tx = conn.transaction()?;
+    let role: Option<String> =
+        tx.query_row("SELECT role FROM c_accounts WHERE id = ?1", [g.account], |r| r.get(0)).optional()?;
+    let role = role.ok_or_else(|| ConsultationError::NotFound(format!("no account {}", g.account)))?;
+    if role == "government" {
+        return Err(ConsultationError::Conflict("government accounts hold every power already".into()));
+    }
+    if g.granted {
+        tx.execute(
+            "INSERT OR IGNORE INTO c_grants (account_id, permission, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4)",
+            (g.account, g.permission.as_str(), by, now()),
+        )?;
+    } else {
+        tx.execute("DELETE FROM c_grants WHERE account_id = ?1 AND permission = ?2", (g.account, g.permission.as_str()))?;
+    }
+    super::audit::append(
+        &tx,
+        &super::audit::Entry {
+            actor: Some(by),
+            actor_role: "government".into(),
+            action: if g.granted { "role_granted".into() } else { "role_revoked".into() },
+            project: None,
+            subject: format!("account {}", g.account),
+            detail: serde_json::json!({"permission": g.permission.as_str(), "account_role": role}),
+            personal: Value::Null,
+        },
+    )?;
+    let grants = super::auth::grants_of(&tx, g.account)?;
+    tx.commit()?;
+    Ok(serde_json::json!({"account": g.account, "grants": grants.iter().map(|p| p.as_str()).collect::<Vec<_>>()}))
 }
 
 #[cfg(test)]
@@ -298,6 +394,8 @@ mod tests {
     fn db() -> rusqlite::Connection {
         let conn = rusqlite::Connection::open_in_memory().expect("conn");
         conn.execute_batch(crate::SCHEMA_001).expect("schema");
+        conn.execute_batch(crate::SCHEMA_ROLES).expect("roles");
+        conn.execute_batch(crate::SCHEMA_AUDIT).expect("audit");
         conn
     }
 
@@ -311,7 +409,7 @@ mod tests {
         let gov = bootstrap(&mut conn, &signup(None, "gov"), "x".into(), 60).expect("bootstrap");
         let gov_id = gov["id"].as_i64().expect("id");
         assert!(bootstrap(&mut conn, &signup(None, "gov2"), "x".into(), 60).is_err(), "only one bootstrap");
-        let req = InvitationRequest { role: Role::Resident, household: Some("B1-1-101".into()), building: Some("B1".into()), organisation: None };
+        let req = InvitationRequest { role: Role::Resident, household: Some("B1-1-101".into()), building: Some("B1".into()), organisation: None, capacity: None };
         let first = invite(&mut conn, gov_id, &req).expect("invite");
         let second = invite(&mut conn, gov_id, &req).expect("a second code for the same household");
         let code = first["code"].as_str().expect("code").to_owned();

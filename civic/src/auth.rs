@@ -26,10 +26,13 @@ use super::{ConsultationError, Result, now, with_db};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// The government that leads the renewal (the "1").
+    /// The government that leads the renewal (the "1"), with its department (the account's
+    /// organisation).
     Government,
-    /// A professional body: design institute, contractor, property manager, finance, legal,
-    /// social worker (the "N").
+    /// An approving authority (planning bureau, fire review, …): decides the approvals that
+    /// name it (its organisation is the `authority` of those approvals in `scene.toml`).
+    Authority,
+    /// A professional body with a declared [`Capacity`] (the "N").
     Professional,
     /// A resident with a household (the "X").
     Resident,
@@ -39,12 +42,13 @@ pub enum Role {
 
 impl Role {
     /// Every role, for tables and tests.
-    pub const ALL: [Role; 4] = [Role::Government, Role::Professional, Role::Resident, Role::Public];
+    pub const ALL: [Role; 5] = [Role::Government, Role::Authority, Role::Professional, Role::Resident, Role::Public];
 
     /// The stored and displayed name.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Government => "government",
+            Role::Authority => "authority",
             Role::Professional => "professional",
             Role::Resident => "resident",
             Role::Public => "public",
@@ -55,9 +59,101 @@ impl Role {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    /// Government and professionals see internal fields.
+    /// Government, authorities and professionals see internal fields.
     pub fn is_staff(self) -> bool {
-        matches!(self, Role::Government | Role::Professional)
+        matches!(self, Role::Government | Role::Authority | Role::Professional)
+    }
+}
+
+/// What a professional body does in the renewal: it decides what the account may do (least
+/// privilege: a designer records no construction progress, a contractor reads no audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capacity {
+    /// A design institute.
+    Designer,
+    /// A construction contractor: records actual progress.
+    Contractor,
+    /// A property manager.
+    PropertyManager,
+    /// A third-party evaluator: reads the indicators and the audit log, files evaluations.
+    Evaluator,
+}
+
+impl Capacity {
+    /// Every capacity.
+    pub const ALL: [Capacity; 4] = [Capacity::Designer, Capacity::Contractor, Capacity::PropertyManager, Capacity::Evaluator];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capacity::Designer => "designer",
+            Capacity::Contractor => "contractor",
+            Capacity::PropertyManager => "property_manager",
+            Capacity::Evaluator => "evaluator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// A power the government may grant one account beyond its role (recorded in the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Publish announcements and policies.
+    Publish,
+    /// Hide and restore comments and reports.
+    Moderate,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 2] = [Permission::Publish, Permission::Moderate];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Publish => "publish",
+            Permission::Moderate => "moderate",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Who an endpoint admits: a role, a professional capacity, or a granted permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// Every account of this role (any capacity), or visitors for [`Role::Public`].
+    Role(Role),
+    /// Professionals of this capacity.
+    Capacity(Capacity),
+    /// Accounts the government granted this permission.
+    Granted(Permission),
+}
+
+impl Who {
+    /// The name in the OpenAPI document and the README: `government`, `professional:contractor`,
+    /// `granted:publish`.
+    pub fn name(self) -> String {
+        match self {
+            Who::Role(r) => r.as_str().to_owned(),
+            Who::Capacity(c) => format!("professional:{}", c.as_str()),
+            Who::Granted(p) => format!("granted:{}", p.as_str()),
+        }
+    }
+
+    /// Whether `account` (`None`: a visitor) is admitted.
+    pub fn admits(self, account: Option<&Account>) -> bool {
+        match (self, account) {
+            (Who::Role(Role::Public), _) => true,
+            (_, None) => false,
+            (Who::Role(r), Some(a)) => a.role == r,
+            (Who::Capacity(c), Some(a)) => a.role == Role::Professional && a.capacity == Some(c),
+            (Who::Granted(p), Some(a)) => a.grants.contains(&p),
+        }
     }
 }
 
@@ -67,6 +163,22 @@ pub struct Account {
     pub id: i64,
     pub role: Role,
     pub household_id: Option<i64>,
+    /// A professional's capacity.
+    pub capacity: Option<Capacity>,
+    /// The department, body or authority the account acts for.
+    pub organisation: Option<String>,
+    /// Powers granted beyond the role.
+    pub grants: Vec<Permission>,
+}
+
+impl Account {
+    /// The role and capacity as shown in the audit log: `government`, `professional/contractor`.
+    pub fn label(&self) -> String {
+        match self.capacity {
+            Some(c) => format!("{}/{}", self.role.as_str(), c.as_str()),
+            None => self.role.as_str().to_owned(),
+        }
+    }
 }
 
 /// Who sees a record: the privacy class of each field is checked against this.
@@ -127,24 +239,38 @@ pub async fn resolve(store: &std::sync::Arc<Store>, token: String) -> Result<Acc
     }
     let hash = token_hash(&token);
     with_db(store, move |conn| {
-        conn.query_row(
-            "SELECT a.id, a.role, a.household_id
-             FROM c_sessions s JOIN c_accounts a ON a.id = s.account_id
-             WHERE s.token_hash = ?1 AND s.expires_at > ?2",
-            (hash, now()),
-            |r| {
-                let role: String = r.get(1)?;
-                Ok(Account {
-                    id: r.get(0)?,
-                    role: Role::parse(&role).unwrap_or(Role::Public),
-                    household_id: r.get(2)?,
-                })
-            },
-        )
-        .optional()?
-        .ok_or(ConsultationError::Unauthorized("the session token is invalid or has expired; sign in again"))
+        let account = conn
+            .query_row(
+                "SELECT a.id, a.role, a.household_id, a.capacity, a.organisation
+                 FROM c_sessions s JOIN c_accounts a ON a.id = s.account_id
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+                (hash, now()),
+                |r| {
+                    let role: String = r.get(1)?;
+                    let capacity: Option<String> = r.get(3)?;
+                    Ok(Account {
+                        id: r.get(0)?,
+                        role: Role::parse(&role).unwrap_or(Role::Public),
+                        household_id: r.get(2)?,
+                        capacity: capacity.as_deref().and_then(Capacity::parse),
+                        organisation: r.get(4)?,
+                        grants: Vec::new(),
+                    })
+                },
+            )
+            .optional()?;
+        let mut account = account.ok_or(ConsultationError::Unauthorized("the session token is invalid or has expired; sign in again"))?;
+        account.grants = grants_of(conn, account.id)?;
+        Ok(account)
     })
     .await
+}
+
+/// The permissions granted to account `id`.
+pub fn grants_of(conn: &rusqlite::Connection, id: i64) -> Result<Vec<Permission>> {
+    let mut stmt = conn.prepare("SELECT permission FROM c_grants WHERE account_id = ?1 ORDER BY permission")?;
+    let names: Vec<String> = stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    Ok(names.iter().filter_map(|n| Permission::parse(n)).collect())
 }
 
 /// `n` random bytes from the operating system.

@@ -16,6 +16,8 @@
 
 pub mod accounts;
 pub mod announcements;
+pub mod approvals;
+pub mod audit;
 pub mod auth;
 pub mod bcf;
 pub mod comments;
@@ -24,6 +26,7 @@ pub mod indicators;
 pub mod live;
 pub mod moderation;
 pub mod privacy;
+pub mod progress;
 pub mod reports;
 pub mod votes;
 
@@ -37,8 +40,52 @@ use renewtwin_store::{Migrations, Store, StoreError};
 use renewtwin_twin::renewal::control::EventError;
 
 /// The consultation domain's tables.
-pub const MIGRATIONS: Migrations =
-    Migrations { domain: "consultation", steps: &[("001_create", SCHEMA_001), ("002_rate_limits", SCHEMA_002)] };
+pub const MIGRATIONS: Migrations = Migrations {
+    domain: "consultation",
+    steps: &[
+        ("001_create", SCHEMA_001),
+        ("002_rate_limits", SCHEMA_002),
+        ("010_roles", SCHEMA_ROLES),
+        ("011_audit", SCHEMA_AUDIT),
+        ("012_approvals", SCHEMA_APPROVALS),
+        ("013_progress", SCHEMA_PROGRESS),
+    ],
+};
+
+/// Professional capacities, authorities' names (in `organisation`) and powers granted beyond a
+/// role.
+pub const SCHEMA_ROLES: &str = "
+ALTER TABLE c_accounts ADD COLUMN capacity TEXT;
+ALTER TABLE c_invitations ADD COLUMN capacity TEXT;
+CREATE TABLE c_grants (
+    account_id INTEGER NOT NULL REFERENCES c_accounts(id), permission TEXT NOT NULL,
+    granted_by INTEGER REFERENCES c_accounts(id), granted_at INTEGER NOT NULL, PRIMARY KEY (account_id, permission));
+";
+
+/// The hash-chained audit log ([`audit`]).
+pub const SCHEMA_AUDIT: &str = "
+CREATE TABLE c_audit (
+    seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor INTEGER, actor_role TEXT NOT NULL, action TEXT NOT NULL,
+    project TEXT, subject TEXT NOT NULL, detail TEXT NOT NULL, personal TEXT NOT NULL,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL UNIQUE);
+";
+
+/// Authorities' decisions on approvals with their reasons ([`approvals`]).
+pub const SCHEMA_APPROVALS: &str = "
+CREATE TABLE c_approval_decisions (
+    id INTEGER PRIMARY KEY, project TEXT NOT NULL, approval TEXT NOT NULL, granted INTEGER NOT NULL,
+    day INTEGER NOT NULL, reason TEXT NOT NULL, decided_by INTEGER NOT NULL REFERENCES c_accounts(id),
+    decided_at INTEGER NOT NULL);
+";
+
+/// Actual progress per task and building ([`progress`]).
+pub const SCHEMA_PROGRESS: &str = "
+CREATE TABLE c_progress (
+    id INTEGER PRIMARY KEY, project TEXT NOT NULL, task TEXT NOT NULL, building TEXT,
+    actual_start TEXT, actual_finish TEXT, percent REAL NOT NULL, delay_reason TEXT, actual_cost REAL,
+    recorded_by INTEGER NOT NULL REFERENCES c_accounts(id), recorded_at INTEGER NOT NULL);
+CREATE INDEX c_progress_task ON c_progress(project, task, building);
+";
 
 /// Rate-limit windows that outlive a restart: one row per key (`write:ACCOUNT`, `login:USER`),
 /// swept once a minute.
@@ -335,6 +382,6 @@ mod tests {
             .expect("lock")
             .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'c_%' AND type = 'table'", [], |r| r.get(0))
             .expect("count");
-        assert_eq!(n, 16);
+        assert_eq!(n, 20);
     }
 }

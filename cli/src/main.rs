@@ -562,7 +562,8 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
         }
         println!("    heritage kept        {}/{}", ind.heritage_kept, ind.heritage_elements);
         for a in &ind.approvals {
-            println!("    approvals            {}: {} days serial, {} days parallel", a.project, a.serial_days, a.parallel_days);
+            let achieved = a.achieved_days.map_or_else(|| "not yet achieved".to_owned(), |d| format!("{d} days achieved"));
+            println!("    approvals            {}: {} days serial, {} days parallel (time limits), {achieved}", a.project, a.serial_days, a.parallel_days);
         }
         for b in &ind.blocked {
             println!("    blocked              {} {}: {}", b.project, b.phase, b.reason);

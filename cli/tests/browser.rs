@@ -295,6 +295,8 @@ fn check_live_updates(session: &Session) -> Result<(), String> {
 mod features;
 #[path = "browser/consultation.rs"]
 mod consultation;
+#[path = "browser/governance.rs"]
+mod governance;
 #[path = "browser/progressive.rs"]
 mod progressive;
 #[path = "browser/screens.rs"]

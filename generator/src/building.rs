@@ -244,16 +244,19 @@ struct Placed<'a> {
     tag: &'a str,
     /// Its predefined type.
     predefined: &'static str,
+    /// Its count in the summary.
+    count: fn(&mut crate::DistrictSummary) -> &mut u64,
 }
 
 /// Writes the element `head` describes: its placement under `parent`, its product shape of
-/// `shape`, then the element; returns the element and its placement.
+/// `shape`, then the element; counts it, records it in `group` and in the storey's
+/// `contained`, and returns the element and its placement.
 fn placed<W: Write>(
     e: &mut Emitter<W>,
-    parent: Id,
-    a2p: Id,
-    shape: Id,
+    (parent, a2p, shape): (Id, Id, Id),
     head: Placed<'_>,
+    group: &mut Vec<Id>,
+    contained: &mut Vec<Id>,
 ) -> io::Result<(Id, Id)> {
     let placement = e.placement(Some(parent), a2p)?;
     let representation = e.product_shape(shape)?;
@@ -271,6 +274,9 @@ fn placed<W: Write>(
             a.enumeration(head.predefined);
         },
     )?;
+    *(head.count)(&mut e.counts) += 1;
+    group.push(id);
+    contained.push(id);
     Ok((id, placement))
 }
 
@@ -413,284 +419,224 @@ fn write_storey<W: Write>(
         a.enumeration("ELEMENT").real(elevation);
     })?;
     e.counts.storeys += 1;
-    let storey = Storey {
-        n,
-        k,
-        floor,
-        placement: storey_placement,
-    };
-    let mut contained = Vec::new();
-    let facade_walls = storey_walls(e, kit, storey, groups, &mut contained)?;
-    storey_fillings(
-        e,
-        fillings,
+    let mut w = StoreyWriter {
         kit,
-        storey,
-        facade_walls,
+        storey: Storey {
+            n,
+            k,
+            floor,
+            placement: storey_placement,
+        },
         groups,
-        &mut contained,
-    )?;
-    storey_slab(e, kit, storey, groups, &mut contained)?;
+        contained: Vec::new(),
+    };
+    let facade_walls = w.walls(e)?;
+    w.fillings(e, fillings, facade_walls)?;
+    w.slab(e)?;
     if floor < plan.storeys {
-        storey_stairs(e, kit, storey, groups, &mut contained)?;
+        w.stairs(e)?;
     } else {
-        storey_roof(e, kit, storey, groups, &mut contained)?;
+        w.roof(e)?;
     }
     // The renewal plan's NEW lift shafts stand on the ground storey.
     if k == 0 {
-        storey_lifts(e, kit, storey, groups, &mut contained)?;
+        w.lifts(e)?;
     }
-    e.contain(storey_id, &contained)?;
+    e.contain(storey_id, &w.contained)?;
     Ok(storey_id)
 }
 
-/// The storey's walls; returns the two long facades (wall, placement) for the openings.
-fn storey_walls<W: Write>(
-    e: &mut Emitter<W>,
-    kit: &BuildingKit,
+/// Writes the parts of one storey, collecting what it contains.
+struct StoreyWriter<'k> {
+    kit: &'k BuildingKit,
     storey: Storey,
-    groups: &mut Groups,
-    contained: &mut Vec<Id>,
-) -> io::Result<[(Id, Id); 2]> {
-    let mut facade_walls = [(Id(0), Id(0)); 2];
-    for (i, wall) in kit.walls.iter().enumerate() {
-        let tag = format!("B{:03}-{}F-{}", storey.n, storey.floor, wall.code);
-        let (id, placement) = placed(
-            e,
-            storey.placement,
-            wall.a2p,
-            wall.shape,
-            Placed {
+    groups: &'k mut Groups,
+    contained: Vec<Id>,
+}
+
+impl StoreyWriter<'_> {
+    /// The storey's walls; returns the two long facades (wall, placement) for the openings.
+    fn walls<W: Write>(&mut self, e: &mut Emitter<W>) -> io::Result<[(Id, Id); 2]> {
+        let Storey { n, floor, .. } = self.storey;
+        let mut facade_walls = [(Id(0), Id(0)); 2];
+        for (i, wall) in self.kit.walls.iter().enumerate() {
+            let tag = format!("B{n:03}-{floor}F-{}", wall.code);
+            let group = if wall.external {
+                e.counts.external_walls += 1;
+                &mut self.groups.external_walls
+            } else {
+                &mut self.groups.internal_walls
+            };
+            let head = Placed {
                 keyword: "IFCWALL",
                 name: wall.name,
                 description: None,
                 object_type: Some(wall.object_type),
                 tag: &tag,
                 predefined: "SOLIDWALL",
-            },
-        )?;
-        e.counts.walls += 1;
-        if wall.external {
-            e.counts.external_walls += 1;
-            groups.external_walls.push(id);
-        } else {
-            groups.internal_walls.push(id);
+                count: |c| &mut c.walls,
+            };
+            let at = (self.storey.placement, wall.a2p, wall.shape);
+            let placed = placed(e, at, head, group, &mut self.contained)?;
+            if i < 2 {
+                facade_walls[i] = placed;
+            }
         }
-        if i < 2 {
-            facade_walls[i] = (id, placement);
-        }
-        contained.push(id);
+        Ok(facade_walls)
     }
-    Ok(facade_walls)
-}
 
-/// Windows and doors in openings of the facades.
-fn storey_fillings<W: Write>(
-    e: &mut Emitter<W>,
-    fillings: &mut FillingTypes,
-    kit: &BuildingKit,
-    storey: Storey,
-    facade_walls: [(Id, Id); 2],
-    groups: &mut Groups,
-    contained: &mut Vec<Id>,
-) -> io::Result<()> {
-    let (n, floor) = (storey.n, storey.floor);
-    for slot in &kit.slots {
-        if slot
-            .ground_only
-            .is_some_and(|ground| ground != (storey.k == 0))
-        {
-            continue;
+    /// Windows and doors in openings of the facades.
+    fn fillings<W: Write>(
+        &mut self,
+        e: &mut Emitter<W>,
+        fillings: &mut FillingTypes,
+        facade_walls: [(Id, Id); 2],
+    ) -> io::Result<()> {
+        let Storey { n, floor, k, .. } = self.storey;
+        for slot in &self.kit.slots {
+            if slot.ground_only.is_some_and(|ground| ground != (k == 0)) {
+                continue;
+            }
+            let (wall, wall_placement) = match slot.facade {
+                Facade::South => facade_walls[0],
+                Facade::North => facade_walls[1],
+            };
+            let filling = fillings.get(slot.kind);
+            let (mapped_shape, opening_shape) = (filling.mapped_shape, filling.opening_shape);
+            let opening_placement = e.placement(Some(wall_placement), slot.a2p)?;
+            let opening_pds = e.product_shape(opening_shape)?;
+            let tag = format!("B{n:03}-U{}-{floor}F-{}", slot.unit + 1, slot.code);
+            let opening_tag = format!("{tag}-OPENING");
+            let opening = e.opening(
+                wall,
+                &ElementHead {
+                    name: "洞口 opening",
+                    description: None,
+                    object_type: None,
+                    placement: opening_placement,
+                    representation: Some(opening_pds),
+                    tag: Some(&opening_tag),
+                },
+            )?;
+            let placement = e.placement(Some(opening_placement), e.identity)?;
+            let pds = e.product_shape(mapped_shape)?;
+            let filling = fillings.occurrence(
+                e,
+                slot.kind,
+                &ElementHead {
+                    name: &slot.name,
+                    description: None,
+                    object_type: Some(slot.kind.code()),
+                    placement,
+                    representation: Some(pds),
+                    tag: Some(&tag),
+                },
+            )?;
+            e.fill(opening, filling)?;
+            if slot.kind.is_door() {
+                self.groups.doors.push(filling)
+            } else {
+                self.groups.windows.push(filling)
+            }
+            self.contained.push(filling);
         }
-        let (wall, wall_placement) = match slot.facade {
-            Facade::South => facade_walls[0],
-            Facade::North => facade_walls[1],
-        };
-        let filling = fillings.get(slot.kind);
-        let (mapped_shape, opening_shape) = (filling.mapped_shape, filling.opening_shape);
-        let opening_placement = e.placement(Some(wall_placement), slot.a2p)?;
-        let opening_pds = e.product_shape(opening_shape)?;
-        let tag = format!("B{n:03}-U{}-{floor}F-{}", slot.unit + 1, slot.code);
-        let opening_tag = format!("{tag}-OPENING");
-        let opening = e.opening(
-            wall,
-            &ElementHead {
-                name: "洞口 opening",
-                description: None,
-                object_type: None,
-                placement: opening_placement,
-                representation: Some(opening_pds),
-                tag: Some(&opening_tag),
-            },
-        )?;
-        let placement = e.placement(Some(opening_placement), e.identity)?;
-        let pds = e.product_shape(mapped_shape)?;
-        let filling = fillings.occurrence(
-            e,
-            slot.kind,
-            &ElementHead {
-                name: &slot.name,
-                description: None,
-                object_type: Some(slot.kind.code()),
-                placement,
-                representation: Some(pds),
-                tag: Some(&tag),
-            },
-        )?;
-        e.fill(opening, filling)?;
-        if slot.kind.is_door() {
-            groups.doors.push(filling)
-        } else {
-            groups.windows.push(filling)
-        }
-        contained.push(filling);
+        Ok(())
     }
-    Ok(())
-}
 
-/// The floor slab, with the stairwell cut through it above the ground floor.
-fn storey_slab<W: Write>(
-    e: &mut Emitter<W>,
-    kit: &BuildingKit,
-    storey: Storey,
-    groups: &mut Groups,
-    contained: &mut Vec<Id>,
-) -> io::Result<()> {
-    let (n, floor) = (storey.n, storey.floor);
-    let tag = format!("B{n:03}-{floor}F-SLAB");
-    let identity = e.identity;
-    let (slab, placement) = placed(
-        e,
-        storey.placement,
-        identity,
-        kit.slab_shape,
-        Placed {
+    /// The floor slab, with the stairwell cut through it above the ground floor.
+    fn slab<W: Write>(&mut self, e: &mut Emitter<W>) -> io::Result<()> {
+        let Storey { n, floor, k, .. } = self.storey;
+        let tag = format!("B{n:03}-{floor}F-SLAB");
+        let head = Placed {
             keyword: "IFCSLAB",
             name: "楼板 floor slab",
             description: Some("预制空心楼板 precast hollow-core planks"),
             object_type: None,
             tag: &tag,
             predefined: "FLOOR",
-        },
-    )?;
-    e.counts.slabs += 1;
-    groups.slabs.push(slab);
-    contained.push(slab);
-    if storey.k == 0 {
-        return Ok(());
+            count: |c| &mut c.slabs,
+        };
+        let at = (self.storey.placement, e.identity, self.kit.slab_shape);
+        let (slab, placement) = placed(e, at, head, &mut self.groups.slabs, &mut self.contained)?;
+        if k == 0 {
+            return Ok(());
+        }
+        for (unit, &(_, well_a2p, _)) in self.kit.per_unit.iter().enumerate() {
+            let opening_placement = e.placement(Some(placement), well_a2p)?;
+            let pds = e.product_shape(self.kit.slab_opening_shape)?;
+            let tag = format!("B{n:03}-U{}-{floor}F-STAIRWELL", unit + 1);
+            e.opening(
+                slab,
+                &ElementHead {
+                    name: "楼梯井 stairwell opening",
+                    description: None,
+                    object_type: None,
+                    placement: opening_placement,
+                    representation: Some(pds),
+                    tag: Some(&tag),
+                },
+            )?;
+        }
+        Ok(())
     }
-    for (unit, &(_, well_a2p, _)) in kit.per_unit.iter().enumerate() {
-        let opening_placement = e.placement(Some(placement), well_a2p)?;
-        let pds = e.product_shape(kit.slab_opening_shape)?;
-        let tag = format!("B{n:03}-U{}-{floor}F-STAIRWELL", unit + 1);
-        e.opening(
-            slab,
-            &ElementHead {
-                name: "楼梯井 stairwell opening",
-                description: None,
-                object_type: None,
-                placement: opening_placement,
-                representation: Some(pds),
-                tag: Some(&tag),
-            },
-        )?;
-    }
-    Ok(())
-}
 
-/// A dog-leg stair per unit up to the next storey.
-fn storey_stairs<W: Write>(
-    e: &mut Emitter<W>,
-    kit: &BuildingKit,
-    storey: Storey,
-    groups: &mut Groups,
-    contained: &mut Vec<Id>,
-) -> io::Result<()> {
-    let (n, floor) = (storey.n, storey.floor);
-    for (unit, &(stair_a2p, _, _)) in kit.per_unit.iter().enumerate() {
-        let name = format!("{}单元楼梯 {floor}F–{}F stair", unit + 1, floor + 1);
-        let tag = format!("B{n:03}-U{}-{floor}F-STAIR", unit + 1);
-        let (id, _) = placed(
-            e,
-            storey.placement,
-            stair_a2p,
-            kit.stair_shape,
-            Placed {
+    /// A dog-leg stair per unit up to the next storey.
+    fn stairs<W: Write>(&mut self, e: &mut Emitter<W>) -> io::Result<()> {
+        let Storey { n, floor, .. } = self.storey;
+        for (unit, &(stair_a2p, _, _)) in self.kit.per_unit.iter().enumerate() {
+            let name = format!("{}单元楼梯 {floor}F–{}F stair", unit + 1, floor + 1);
+            let tag = format!("B{n:03}-U{}-{floor}F-STAIR", unit + 1);
+            let head = Placed {
                 keyword: "IFCSTAIR",
                 name: &name,
                 description: None,
                 object_type: None,
                 tag: &tag,
                 predefined: "HALF_TURN_STAIR",
-            },
-        )?;
-        e.counts.stairs += 1;
-        groups.stairs.push(id);
-        contained.push(id);
+                count: |c| &mut c.stairs,
+            };
+            let at = (self.storey.placement, stair_a2p, self.kit.stair_shape);
+            placed(e, at, head, &mut self.groups.stairs, &mut self.contained)?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// The flat roof on the top storey.
-fn storey_roof<W: Write>(
-    e: &mut Emitter<W>,
-    kit: &BuildingKit,
-    storey: Storey,
-    groups: &mut Groups,
-    contained: &mut Vec<Id>,
-) -> io::Result<()> {
-    let tag = format!("B{:03}-ROOF", storey.n);
-    let identity = e.identity;
-    let (roof, _) = placed(
-        e,
-        storey.placement,
-        identity,
-        kit.roof_shape,
-        Placed {
+    /// The flat roof on the top storey.
+    fn roof<W: Write>(&mut self, e: &mut Emitter<W>) -> io::Result<()> {
+        let tag = format!("B{:03}-ROOF", self.storey.n);
+        let head = Placed {
             keyword: "IFCROOF",
             name: "平屋面 flat roof",
             description: Some("屋面板及女儿墙 roof slab with parapet"),
             object_type: None,
             tag: &tag,
             predefined: "FLAT_ROOF",
-        },
-    )?;
-    e.counts.roofs += 1;
-    groups.roofs.push(roof);
-    contained.push(roof);
-    Ok(())
-}
+            count: |c| &mut c.roofs,
+        };
+        let at = (self.storey.placement, e.identity, self.kit.roof_shape);
+        placed(e, at, head, &mut self.groups.roofs, &mut self.contained)?;
+        Ok(())
+    }
 
-/// The NEW lift shaft of every unit, on the ground storey.
-fn storey_lifts<W: Write>(
-    e: &mut Emitter<W>,
-    kit: &BuildingKit,
-    storey: Storey,
-    groups: &mut Groups,
-    contained: &mut Vec<Id>,
-) -> io::Result<()> {
-    for (unit, &(_, _, lift_a2p)) in kit.per_unit.iter().enumerate() {
-        let name = format!("{}单元加装电梯 added lift, unit {}", unit + 1, unit + 1);
-        let tag = format!("B{:03}-U{}-LIFT", storey.n, unit + 1);
-        let (id, _) = placed(
-            e,
-            storey.placement,
-            lift_a2p,
-            kit.lift_shape,
-            Placed {
+    /// The NEW lift shaft of every unit, on the ground storey.
+    fn lifts<W: Write>(&mut self, e: &mut Emitter<W>) -> io::Result<()> {
+        for (unit, &(_, _, lift_a2p)) in self.kit.per_unit.iter().enumerate() {
+            let name = format!("{}单元加装电梯 added lift, unit {}", unit + 1, unit + 1);
+            let tag = format!("B{:03}-U{}-LIFT", self.storey.n, unit + 1);
+            let head = Placed {
                 keyword: "IFCTRANSPORTELEMENT",
                 name: &name,
                 description: Some("外挂电梯井道 external lift shaft on the north facade"),
                 object_type: Some("LIFT_SHAFT"),
                 tag: &tag,
                 predefined: "ELEVATOR",
-            },
-        )?;
-        e.counts.lifts += 1;
-        groups.lifts.push(id);
-        contained.push(id);
+                count: |c| &mut c.lifts,
+            };
+            let at = (self.storey.placement, lift_a2p, self.kit.lift_shape);
+            placed(e, at, head, &mut self.groups.lifts, &mut self.contained)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The building's walls: [south facade, north facade, west gable, east gable, internal…].

@@ -12,6 +12,7 @@ mod geo;
 mod geojson;
 pub mod ifc;
 mod model;
+mod stream;
 
 pub use cityjson::{CityJsonImporter, CityJsonOptions, LodChoice};
 pub use geo::{GeoPoint, MapPoint, ProjectFrame, place};
@@ -21,6 +22,7 @@ pub use model::{
     Aabb, Diagnostic, DiagnosticKind, Element, Mesh, MeshId, Model, Placement, Property,
     PropertySet, PropertyValue, Severity, SourceInfo, SpatialKind, SpatialNode,
 };
+pub use stream::{ImportEvent, MeshBatch};
 
 use std::path::Path;
 
@@ -268,4 +270,24 @@ fn top_level_type(bytes: &[u8]) -> Option<String> {
         kind: Option<String>,
     }
     serde_json::from_slice::<Head>(bytes).ok()?.kind
+}
+
+/// Imports `bytes` like [`crate::import_bytes`], calling `on_event` with the parsed model and
+/// then with each batch of meshed elements as soon as it is made (IFC: per building, in
+/// [`MeshBatch::elements`] order; CityJSON and GeoJSON are meshed while they are read, so
+/// they come as one batch). Returns the complete model, the same as `import_bytes` gives
+/// except for the order of [`Model::meshes`] (mesh ids follow the batches).
+pub fn import_streaming(
+    name: &str,
+    bytes: &[u8],
+    config: &ImportConfig,
+    on_event: &mut dyn FnMut(ImportEvent<'_>),
+) -> Result<Model, ImportError> {
+    config.check_size(name, bytes.len() as u64)?;
+    if crate::ifc::IfcImporter::sniffs(bytes) {
+        return crate::ifc::import_streaming(name, bytes, config, on_event);
+    }
+    let model = crate::import_bytes(name, bytes, config)?;
+    stream::hand_out_whole(&model, on_event);
+    Ok(model)
 }

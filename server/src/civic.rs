@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use renewtwin_civic::accounts::{self, InvitationRequest, Login, SignUp};
-use renewtwin_civic::auth::{self, Caller, Role};
+use renewtwin_civic::auth::{self, Caller};
 use renewtwin_civic::privacy::{Record, view, views};
 use renewtwin_civic::Connection;
 use renewtwin_civic::{ConsultationError, announcements, bcf, comments, indicators, moderation, reports, votes};
@@ -109,11 +109,10 @@ impl FromRequestParts<AppState> for Caller {
             hub.limits.charge_address(address, hub.config.anonymous_writes_per_minute, renewtwin_civic::now())?;
         }
         let account = account?;
-        let role = account.as_ref().map_or(Role::Public, |a| a.role);
-        if !endpoint.allow.contains(&role) {
-            return Err(match account {
+        if !endpoint.admits(account.as_ref()) {
+            return Err(match &account {
                 None => ConsultationError::Unauthorized("sign in first (Authorization: Bearer TOKEN)"),
-                Some(_) => ConsultationError::Forbidden(format!("a {} account may not {} {path}", role.as_str(), parts.method)),
+                Some(a) => ConsultationError::Forbidden(format!("a {} account may not {} {path}", a.label(), parts.method)),
             }
             .into());
         }
@@ -324,10 +323,37 @@ async fn projects(State(state): State<AppState>, c: Caller) -> Result<Json<Value
     }
     let audience = c.audience();
     let consultations = c.hub.db(move |conn| Ok(views(&votes::list(conn)?, audience))).await?;
+    // Actual progress as recorded by contractors and government, beside the simulated phases.
+    let manifest = state.plan.manifest().ok_or(ConsultationError::Unavailable("the plan is not available"))?;
+    let plan = renewtwin_twin::renewal::plan::Plan::resolve(&manifest, state.plan.scenario(), state.plan.model())
+        .map_err(|e| ConsultationError::Plan(e.into()))?;
+    let today = renewtwin_civic::approvals::today(&manifest);
+    let (records, manifest, plan) = c
+        .hub
+        .db(move |conn| Ok((renewtwin_civic::progress::list(conn, &manifest, &plan, None, today)?, manifest, plan)))
+        .await?;
+    let actual = |name: &str| {
+        manifest
+            .projects
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| (p.id.clone(), renewtwin_civic::progress::summary(&manifest, &plan, &p.id, &records)))
+    };
+    let today_date = renewtwin_protocol::CivilDate::from_sim_day(manifest.start, renewtwin_protocol::SimDay(today));
     Ok(Json(json!({
         "day": snap.day,
         "date": snap.date.to_string(),
-        "projects": by_project.into_iter().map(|(name, phases)| json!({"name": name, "phases": phases})).collect::<Vec<_>>(),
+        "simulated_day": snap.day,
+        "simulated_date": snap.date.to_string(),
+        "today": today_date.to_string(),
+        "today_day": today,
+        "projects": by_project
+            .into_iter()
+            .map(|(name, phases)| {
+                let (id, progress) = actual(&name).unwrap_or_default();
+                json!({"id": id, "name": name, "phases": phases, "progress": progress})
+            })
+            .collect::<Vec<_>>(),
         "consultations": consultations,
     })))
 }
@@ -431,12 +457,30 @@ async fn open_consultation(c: Caller, body: std::result::Result<Bytes, BytesReje
     let new: votes::NewConsultation = parse(body)?;
     new.check()?;
     let record = c.hub.db(move |conn| votes::open(conn, by, &new)).await?;
+    log_consultation(&c, "consultation_opened", &record).await?;
     Ok(published(&c, "consultation", record.id, &record))
 }
 
 async fn get_consultation(c: Caller, path: std::result::Result<Path<i64>, PathRejection>) -> Result<Json<Value>> {
     let id = id(path)?;
     shown(&c, move |conn| votes::get(conn, id)).await
+}
+
+/// Appends a consultation decision to the audit log: the record as the public sees it (its
+/// questions, tallies, outcome and, where the consultation carries them, its rule).
+async fn log_consultation(c: &Caller, action: &'static str, record: &votes::ConsultationRecord) -> Result<()> {
+    let Some(account) = c.account.clone() else { return Ok(()) };
+    let entry = renewtwin_civic::audit::Entry {
+        actor: Some(account.id),
+        actor_role: account.label(),
+        action: action.into(),
+        project: Some(record.project.clone()),
+        subject: format!("consultation {}", record.id),
+        detail: view(record, renewtwin_civic::Audience::Public),
+        personal: Value::Null,
+    };
+    c.hub.db(move |conn| renewtwin_civic::audit::append(conn, &entry)).await?;
+    Ok(())
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -468,6 +512,7 @@ async fn close_consultation(
         .await
         .map_err(|_| ConsultationError::Unavailable("the simulation is not running"))??;
     let record = c.hub.db(move |conn| votes::mark_closed(conn, id, day, approved)).await?;
+    log_consultation(&c, "consultation_closed", &record).await?;
     c.hub.feed.publish("consultation", record.id, &record);
     Ok(Json(view(&record, c.audience())).into_response())
 }

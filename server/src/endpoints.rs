@@ -1,10 +1,19 @@
-//! Every civic route with the roles allowed to call it: the one table that the [`Caller`]
-//! extractor enforces (`crate::civic`), the OpenAPI document describes (`crate::openapi`) and
-//! the endpoint × role test walks.
+//! Every route the server serves with who may call it: the one table that the [`Caller`]
+//! extractor enforces (`crate::civic`), the router-wide check refuses routes missing from
+//! (`crate::router`), the OpenAPI document describes (`crate::openapi`) and the endpoint × role
+//! test walks. A test here reads the router's source and fails on a route the table lacks.
+//!
+//! Least privilege, "1 + N + X": government (with its department) leads, opens and closes
+//! consultations, issues invitations and grants powers; an authority decides only the
+//! approvals that name it; professionals act in their declared capacity (a contractor records
+//! progress, an evaluator reads the audit log); residents vote and rate for their household;
+//! the public reads what is public. Publishing and moderating are government's unless it
+//! grants the power (`granted:publish`, `granted:moderate`).
 //!
 //! [`Caller`]: renewtwin_civic::Caller
 
 use axum::http::Method;
+use renewtwin_civic::auth::{Capacity, Permission, Who};
 use renewtwin_civic::Role;
 
 /// A route and who may call it.
@@ -12,17 +21,38 @@ use renewtwin_civic::Role;
 pub struct Endpoint {
     pub method: Method,
     pub path: &'static str,
-    pub allow: &'static [Role],
+    pub allow: &'static [Who],
     pub summary: &'static str,
     /// Name of the request body schema in the OpenAPI document, if any.
     pub body: Option<&'static str>,
 }
 
-const ANYONE: &[Role] = &[Role::Government, Role::Professional, Role::Resident, Role::Public];
-const SIGNED_IN: &[Role] = &[Role::Government, Role::Professional, Role::Resident];
-const STAFF: &[Role] = &[Role::Government, Role::Professional];
-const GOVERNMENT: &[Role] = &[Role::Government];
-const RESIDENT: &[Role] = &[Role::Resident];
+const GOV: Who = Who::Role(Role::Government);
+const AUTH: Who = Who::Role(Role::Authority);
+const PRO: Who = Who::Role(Role::Professional);
+const RES: Who = Who::Role(Role::Resident);
+const PUB: Who = Who::Role(Role::Public);
+const CONTRACTOR: Who = Who::Capacity(Capacity::Contractor);
+const EVALUATOR: Who = Who::Capacity(Capacity::Evaluator);
+
+const ANYONE: &[Who] = &[GOV, AUTH, PRO, RES, PUB];
+const SIGNED_IN: &[Who] = &[GOV, AUTH, PRO, RES];
+const STAFF: &[Who] = &[GOV, AUTH, PRO];
+const GOVERNMENT: &[Who] = &[GOV];
+const RESIDENT: &[Who] = &[RES];
+/// Announcements and policies: government, or an account granted the power.
+const PUBLISHERS: &[Who] = &[GOV, Who::Granted(Permission::Publish)];
+/// Moderation: government, or an account granted the power.
+const MODERATORS: &[Who] = &[GOV, Who::Granted(Permission::Moderate)];
+/// An authority's inbox; government and evaluators oversee every authority's.
+const APPROVAL_READERS: &[Who] = &[GOV, AUTH, EVALUATOR];
+/// Deciding an approval: the authority it names (checked per approval); government records a
+/// decision on an authority's behalf.
+const DECIDERS: &[Who] = &[GOV, AUTH];
+/// Recording actual progress.
+const PROGRESS_RECORDERS: &[Who] = &[GOV, CONTRACTOR];
+/// Evaluations: filed by third-party evaluators.
+const EVALUATORS: &[Who] = &[EVALUATOR];
 
 macro_rules! ep {
     ($m:ident, $p:literal, $a:expr, $s:literal) => {
@@ -33,8 +63,40 @@ macro_rules! ep {
     };
 }
 
-/// Every consultation route, with the roles allowed to call it.
+/// Every route, with who may call it.
 pub static ENDPOINTS: &[Endpoint] = &[
+    // The twin, the viewer and the analytics (outside the civic domain). The clock and
+    // recorded events are operator controls: loopback clients, or any with serve --open-controls.
+    ep!(GET, "/api/health", ANYONE, "liveness, version, scene and simulated day"),
+    ep!(GET, "/api/scene", ANYONE, "the scene: elements, phases, simulated date"),
+    ep!(GET, "/ws", ANYONE, "the live twin (WebSocket); ?token= for the signed-in view of comments"),
+    ep!(POST, "/api/clock", ANYONE, "operator control (loopback or --open-controls): play, pause, speed, seek"),
+    ep!(GET, "/api/events", ANYONE, "the governance events recorded so far"),
+    ep!(POST, "/api/events", ANYONE, "operator control (loopback or --open-controls): record a governance event"),
+    ep!(GET, "/api/states", ANYONE, "element states on a day, for a scenario"),
+    ep!(GET, "/api/viewer/element/{id}", ANYONE, "one element's properties for the viewer"),
+    ep!(GET, "/api/viewer/tree", ANYONE, "the spatial tree"),
+    ep!(GET, "/api/viewer/viewpoints", ANYONE, "named viewpoints"),
+    ep!(GET, "/api/viewer/scenarios", ANYONE, "scenarios with their indicators"),
+    ep!(GET, "/api/viewer/layer", ANYONE, "a colour layer"),
+    ep!(POST, "/api/sensors/readings", ANYONE, "operator control (loopback or --open-controls): sensor readings"),
+    ep!(GET, "/api/sensors", ANYONE, "the sensors"),
+    ep!(GET, "/api/sensors/{id}/series", ANYONE, "one sensor's series"),
+    ep!(GET, "/api/alerts", ANYONE, "alerts"),
+    ep!(GET, "/api/risk", ANYONE, "the risk layer"),
+    ep!(GET, "/api/population", ANYONE, "the population layer"),
+    ep!(GET, "/", ANYONE, "the browser viewer"),
+    ep!(GET, "/{*path}", ANYONE, "the viewer's files"),
+    // Governance: roles, approvals, progress, audit.
+    ep!(POST, "/api/grants", GOVERNMENT, "grant or take back a power beyond a role (publish, moderate); logged", "Grant"),
+    ep!(GET, "/api/approvals", APPROVAL_READERS, "approvals with status and days left; an authority sees its own inbox"),
+    ep!(POST, "/api/approvals/{project}/{approval}", DECIDERS, "grant or refuse an approval with a reason (its authority only); gates the plan; logged", "ApprovalDecision"),
+    ep!(GET, "/api/progress", ANYONE, "actual progress per task and building beside the plan (?project=)"),
+    ep!(POST, "/api/progress", PROGRESS_RECORDERS, "record actual start, finish, percent complete and delay reason; logged", "Progress"),
+    ep!(GET, "/api/evaluations", ANYONE, "third-party evaluations"),
+    ep!(POST, "/api/evaluations", EVALUATORS, "file an evaluation of a project; logged", "Evaluation"),
+    ep!(GET, "/api/audit", ANYONE, "the hash-chained audit log with its verification (the public: without personal data)"),
+    ep!(GET, "/api/audit.csv", ANYONE, "the audit log as CSV (the public: without personal data)"),
     ep!(GET, "/api/openapi.json", ANYONE, "this OpenAPI document"),
     ep!(GET, "/api/consultation/classification", ANYONE, "the privacy class (public, internal, personal, confidential) of every field"),
     ep!(POST, "/api/auth/bootstrap", ANYONE, "create the first government account (only from the server's own machine, only once)", "SignUp"),
@@ -49,7 +111,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
     ep!(DELETE, "/api/projects/{project}/follow", SIGNED_IN, "stop following a project"),
     ep!(PUT, "/api/projects/{project}/satisfaction", RESIDENT, "rate a project 1-5 (one answer per household, changeable)", "Satisfaction"),
     ep!(GET, "/api/announcements", ANYONE, "announcements and policies (?kind=policy, ?project=)"),
-    ep!(POST, "/api/announcements", STAFF, "publish an announcement or a policy", "Announcement"),
+    ep!(POST, "/api/announcements", PUBLISHERS, "publish an announcement or a policy", "Announcement"),
     ep!(GET, "/api/comments", ANYONE, "comments (?project=, ?element=, ?parent=, ?after=, ?limit=)"),
     ep!(POST, "/api/comments", SIGNED_IN, "comment on an element, a point or a viewpoint, or reply (parent)", "Comment"),
     ep!(GET, "/api/comments/{id}", ANYONE, "one comment and its replies"),
@@ -65,8 +127,8 @@ pub static ENDPOINTS: &[Endpoint] = &[
     ep!(POST, "/api/reports/{id}/updates", STAFF, "answer a report and move its status", "ReportUpdate"),
     ep!(GET, "/api/reports/{id}/photo", SIGNED_IN, "a report's photo (its reporter and staff)"),
     ep!(POST, "/api/flags", SIGNED_IN, "flag a comment or report; hidden pending review after N flags", "Flag"),
-    ep!(GET, "/api/moderation/queue", STAFF, "flagged and auto-hidden content awaiting review"),
-    ep!(POST, "/api/moderation/{target}/{id}", STAFF, "hide (with a reason) or restore a comment or report", "Decision"),
+    ep!(GET, "/api/moderation/queue", MODERATORS, "flagged and auto-hidden content awaiting review"),
+    ep!(POST, "/api/moderation/{target}/{id}", MODERATORS, "hide (with a reason) or restore a comment or report", "Decision"),
     ep!(GET, "/api/export/bcf", STAFF, "comments and reports as a BCF 3.0 archive"),
     ep!(POST, "/api/import/bcf", STAFF, "import the topics of a BCF archive as comment threads", "BcfArchive"),
     ep!(GET, "/api/indicators", ANYONE, "satisfaction, report answer times and participation per building"),
@@ -74,8 +136,106 @@ pub static ENDPOINTS: &[Endpoint] = &[
     ep!(GET, "/api/admin/backup", GOVERNMENT, "a consistent copy of the database (SQLite file)"),
 ];
 
-/// The endpoint for a matched route, if classified.
+/// The endpoint for a matched route, if classified (`HEAD` is classified as `GET`).
 pub fn endpoint(method: &Method, path: &str) -> Option<&'static Endpoint> {
+    let method = if *method == Method::HEAD { &Method::GET } else { method };
     ENDPOINTS.iter().find(|e| e.method == *method && e.path == path)
+}
+
+impl Endpoint {
+    /// Whether `account` (`None`: a visitor) may call this route.
+    pub fn admits(&self, account: Option<&renewtwin_civic::auth::Account>) -> bool {
+        self.allow.iter().any(|w| w.admits(account))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(METHOD, path)` of every `.route("path", get(..).post(..))` in `source`.
+    fn routes_in(source: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for chunk in source.split(".route(").skip(1) {
+            // The path literal, possibly on the next line.
+            let Some(chunk) = chunk.trim_start().strip_prefix('"') else { continue };
+            let Some(end) = chunk.find('"') else { continue };
+            let path = &chunk[..end];
+            // The handlers up to the parenthesis that closes this `.route(`.
+            let mut depth = 1;
+            let close = chunk[end..]
+                .char_indices()
+                .find(|&(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(chunk.len(), |(i, _)| end + i);
+            let rest = &chunk[end..close];
+            let bytes = rest.as_bytes();
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let needle = format!("{method}(");
+                let mut from = 0;
+                while let Some(i) = rest[from..].find(&needle) {
+                    let at = from + i;
+                    let before = if at == 0 { b' ' } else { bytes[at - 1] };
+                    if !(before.is_ascii_alphanumeric() || before == b'_') {
+                        out.push((method.to_ascii_uppercase(), path.to_owned()));
+                    }
+                    from = at + needle.len();
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn the_scan_reads_routes_as_rustfmt_writes_them() {
+        let source = ".route(\"/a\", get(x).post(y.layer(z(1))))\n.route(\n    \"/b/{id}\",\n    delete(w),\n)\nfn f() { post(q) }";
+        let found = routes_in(source);
+        let want = [("DELETE", "/b/{id}"), ("GET", "/a"), ("POST", "/a")];
+        assert_eq!(found, want.map(|(m, p)| (m.to_owned(), p.to_owned())));
+        assert!(endpoint(&Method::GET, "/not/in/the/table").is_none());
+    }
+
+    #[test]
+    fn every_route_the_router_serves_is_in_the_table_and_back() {
+        let sources = [
+            include_str!("lib.rs"),
+            include_str!("civic.rs"),
+            include_str!("governance.rs"),
+            include_str!("viewer_api.rs"),
+            include_str!("sensors.rs"),
+        ];
+        let served: Vec<(String, String)> = sources.iter().flat_map(|s| routes_in(s)).collect();
+        assert!(served.len() >= 60, "the scan finds the routes: {served:?}");
+        for (method, path) in &served {
+            let m = Method::from_bytes(method.as_bytes()).expect("method");
+            assert!(endpoint(&m, path).is_some(), "{method} {path} is served but missing from ENDPOINTS");
+        }
+        for e in ENDPOINTS {
+            assert!(
+                served.iter().any(|(m, p)| m == e.method.as_str() && p == e.path),
+                "{} {} is in ENDPOINTS but not served",
+                e.method,
+                e.path
+            );
+        }
+    }
+
+    #[test]
+    fn least_privilege_where_the_issue_asks_for_it() {
+        let who = |m: Method, p: &str| endpoint(&m, p).expect("classified").allow;
+        assert_eq!(who(Method::POST, "/api/announcements"), PUBLISHERS);
+        assert!(!who(Method::POST, "/api/announcements").contains(&PRO));
+        assert!(!who(Method::POST, "/api/moderation/{target}/{id}").contains(&PRO));
+        assert!(!who(Method::POST, "/api/progress").contains(&PRO), "only contractors among professionals");
+        assert!(!who(Method::GET, "/api/approvals").contains(&PUB));
+    }
 }
 

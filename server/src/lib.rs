@@ -12,6 +12,7 @@
 
 pub mod civic;
 pub mod endpoints;
+pub mod governance;
 pub mod openapi;
 pub mod sensors;
 pub mod viewer_api;
@@ -107,7 +108,21 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/{*path}", get(asset))
         .merge(civic::routes(&state))
+        .merge(governance::routes(&state))
+        .layer(axum::middleware::from_fn(classified))
         .with_state(state)
+}
+
+/// Fails closed: a request to a route missing from [`endpoints::ENDPOINTS`] is refused, so a
+/// route added to the router without deciding who may call it never serves.
+async fn classified(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let matched = request.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
+    match matched {
+        Some(path) if endpoints::endpoint(request.method(), &path).is_none() => {
+            error(StatusCode::FORBIDDEN, "forbidden", &format!("{} {path} is not classified; refused", request.method()))
+        }
+        _ => next.run(request).await,
+    }
 }
 
 /// Serves on `listener` until `shutdown` resolves, then drains connections.
@@ -246,7 +261,23 @@ async fn record_event(
     };
     let plan = state.plan.clone();
     match tokio::task::spawn_blocking(move || plan.record(request)).await {
-        Ok(Ok(event)) => (StatusCode::CREATED, Json(event_json(&event, state.live.plan_start()))).into_response(),
+        Ok(Ok(event)) => {
+            let json = event_json(&event, state.live.plan_start());
+            // Operator-recorded events are decisions too: logged, without an account.
+            let entry = renewtwin_civic::audit::Entry {
+                actor: None,
+                actor_role: "operator".into(),
+                action: "event_recorded".into(),
+                project: Some(json.project.clone()),
+                subject: json.kind.clone(),
+                detail: serde_json::json!({"day": json.day, "date": json.date.to_string(), "kind": json.kind}),
+                personal: serde_json::Value::Null,
+            };
+            if let Err(e) = state.civic.db(move |conn| renewtwin_civic::audit::append(conn, &entry)).await {
+                tracing::error!(error = %e, "cannot log a recorded event in the audit trail");
+            }
+            (StatusCode::CREATED, Json(json)).into_response()
+        }
         Ok(Err(EventError::Invalid(m))) => error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", &m),
         Ok(Err(EventError::Plan(e))) => error(StatusCode::UNPROCESSABLE_ENTITY, "plan_rejected", &e.to_string()),
         Ok(Err(EventError::Stopped)) | Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "simulation_stopped", "the simulation is not running"),

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use renewtwin_civic::Role;
+use renewtwin_civic::auth::Who;
 use renewtwin_civic::reports;
 
 use crate::endpoints::ENDPOINTS;
@@ -17,7 +18,11 @@ fn schemas() -> Value {
         "Error": {"type": "object", "properties": {"error": {"type": "string", "description": "stable code: invalid_request, unauthorized, forbidden, not_found, conflict, rate_limited, too_large, plan_rejected, storage_failed, unavailable"}, "message": {"type": "string"}}, "required": ["error", "message"]},
         "SignUp": s(json!({"invitation": {"type": "string", "description": "invitation code (not for bootstrap)"}, "username": {"type": "string", "pattern": "^[a-z0-9_.-]{3,32}$"}, "password": {"type": "string", "minLength": 10, "maxLength": 128}, "display_name": {"type": "string", "maxLength": 64}, "phone": {"type": "string", "maxLength": 20}}), &["username", "password", "display_name"]),
         "Login": s(json!({"username": {"type": "string"}, "password": {"type": "string"}}), &["username", "password"]),
-        "Invitation": s(json!({"role": {"enum": ["government", "professional", "resident"]}, "household": {"type": "string"}, "building": {"type": "string"}, "organisation": {"type": "string"}}), &["role"]),
+        "Invitation": s(json!({"role": {"enum": ["government", "authority", "professional", "resident"]}, "household": {"type": "string"}, "building": {"type": "string"}, "organisation": {"type": "string", "description": "department; professional body; an authority's name exactly as the scene's approvals name it"}, "capacity": {"enum": ["designer", "contractor", "property_manager", "evaluator"], "description": "required for professionals"}}), &["role"]),
+        "Grant": s(json!({"account": {"type": "integer"}, "permission": {"enum": ["publish", "moderate"]}, "granted": {"type": "boolean", "default": true}}), &["account", "permission"]),
+        "ApprovalDecision": s(json!({"decision": {"enum": ["granted", "refused"]}, "reason": {"type": "string", "maxLength": 2000}, "day": {"type": "integer", "description": "plan day; default today"}, "date": {"type": "string", "format": "date"}}), &["decision", "reason"]),
+        "Progress": s(json!({"project": {"type": "string"}, "task": {"type": "string"}, "building": {"type": "string"}, "actual_start": {"type": "string", "format": "date"}, "actual_finish": {"type": "string", "format": "date"}, "percent": {"type": "number", "minimum": 0, "maximum": 100}, "delay_reason": {"type": "string", "maxLength": 500}}), &["project", "task", "percent"]),
+        "Evaluation": s(json!({"project": {"type": "string"}, "score": {"type": "integer", "minimum": 1, "maximum": 5}, "body": {"type": "string", "maxLength": 5000}}), &["project", "score", "body"]),
         "Satisfaction": s(json!({"score": {"type": "integer", "minimum": 1, "maximum": 5}}), &["score"]),
         "Announcement": s(json!({"kind": {"enum": ["announcement", "policy"]}, "project": {"type": "string"}, "title": {"type": "string", "maxLength": 200}, "body": {"type": "string", "maxLength": 20000}}), &["kind", "title", "body"]),
         "Viewpoint": s(json!({"camera": vec3, "direction": vec3, "up": vec3, "field_of_view": {"type": "number", "default": 60}, "aspect_ratio": {"type": "number"}, "elements": {"type": "array", "items": {"type": "string", "description": "IFC GlobalId"}, "maxItems": 200}}), &["camera", "direction", "up"]),
@@ -39,8 +44,8 @@ pub(crate) fn document() -> Value {
     for e in ENDPOINTS {
         let mut op = Map::new();
         op.insert("summary".into(), e.summary.into());
-        op.insert("x-roles".into(), json!(e.allow.iter().map(|r| r.as_str()).collect::<Vec<_>>()));
-        if !e.allow.contains(&Role::Public) {
+        op.insert("x-roles".into(), json!(e.allow.iter().map(|w| w.name()).collect::<Vec<_>>()));
+        if !e.allow.contains(&Who::Role(Role::Public)) {
             op.insert("security".into(), json!([{"bearer": []}]));
         }
         let params: Vec<Value> = e

@@ -80,19 +80,29 @@ async fn post(addr: std::net::SocketAddr, path: &str, token: Option<&str>, body:
     call(addr, "POST", path, token, body.to_string().as_bytes()).await
 }
 
-/// Accounts of every role on a running server.
+/// Accounts of every role and capacity on a running server.
 struct People {
     government: String,
+    /// A designer (professional, capacity designer).
     professional: String,
+    professional_id: i64,
+    /// The housing and construction bureau: decides the lifts' fire review and construction permit.
+    authority: String,
+    contractor: String,
+    property_manager: String,
+    evaluator: String,
     resident: String,
     neighbour: String,
 }
+
+/// The housing bureau as the default scene's approvals name it.
+const HOUSING_BUREAU: &str = "住房和城乡建设局 Housing and construction bureau";
 
 async fn people(addr: std::net::SocketAddr) -> People {
     let gov = post(addr, "/api/auth/bootstrap", None, json!({"username": "gov", "password": "district office 1", "display_name": "街道办 Li"})).await;
     assert_eq!(gov.status, 201, "{}", String::from_utf8_lossy(&gov.body));
     let government = gov.json()["token"].as_str().expect("token").to_owned();
-    let sign = async |invitation: Value, username: &str, name: &str| {
+    let sign = async |invitation: Value, username: &str, name: &str| -> (String, i64) {
         let code = post(addr, "/api/invitations", Some(&government), invitation).await;
         assert_eq!(code.status, 201, "{}", String::from_utf8_lossy(&code.body));
         let code = code.json()["code"].as_str().expect("code").to_owned();
@@ -104,12 +114,18 @@ async fn people(addr: std::net::SocketAddr) -> People {
         )
         .await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-        r.json()["token"].as_str().expect("token").to_owned()
+        (r.json()["token"].as_str().expect("token").to_owned(), r.json()["id"].as_i64().expect("id"))
     };
-    let professional = sign(json!({"role": "professional", "organisation": "市设计院"}), "designer", "Zhao Design").await;
-    let resident = sign(json!({"role": "resident", "household": "B1-1-101", "building": "B1"}), "fang", "王芳").await;
-    let neighbour = sign(json!({"role": "resident", "household": "B1-1-102", "building": "B1"}), "ming", "张明").await;
-    People { government, professional, resident, neighbour }
+    let (professional, professional_id) =
+        sign(json!({"role": "professional", "organisation": "市设计院", "capacity": "designer"}), "designer", "Zhao Design").await;
+    let (authority, _) = sign(json!({"role": "authority", "organisation": HOUSING_BUREAU}), "housing", "住建局 Sun").await;
+    let (contractor, _) = sign(json!({"role": "professional", "organisation": "城建集团", "capacity": "contractor"}), "builder", "Qian Build").await;
+    let (property_manager, _) =
+        sign(json!({"role": "professional", "organisation": "物业公司", "capacity": "property_manager"}), "estate", "Wu Estate").await;
+    let (evaluator, _) = sign(json!({"role": "professional", "organisation": "第三方评估所", "capacity": "evaluator"}), "assessor", "Zheng Eval").await;
+    let (resident, _) = sign(json!({"role": "resident", "household": "B1-1-101", "building": "B1"}), "fang", "王芳").await;
+    let (neighbour, _) = sign(json!({"role": "resident", "household": "B1-1-102", "building": "B1"}), "ming", "张明").await;
+    People { government, professional, professional_id, authority, contractor, property_manager, evaluator, resident, neighbour }
 }
 
 async fn element(addr: std::net::SocketAddr) -> String {
@@ -124,17 +140,36 @@ async fn every_endpoint_allows_exactly_its_roles() {
     let p = people(addr).await;
     let doc = call(addr, "GET", "/api/openapi.json", None, b"").await.json();
     let paths = doc["paths"].as_object().expect("paths").clone();
-    assert!(paths.len() >= 30, "the document lists the routes");
-    let roles: [(&str, Option<&str>); 4] =
-        [("government", Some(&p.government)), ("professional", Some(&p.professional)), ("resident", Some(&p.resident)), ("public", None)];
-    let mut matrix = String::from("| endpoint | government | professional | resident | public |\n|---|---|---|---|---|\n");
+    // Every route of the server, the twin's and the viewer's included (the endpoints module's
+    // own test checks the table against the router's source).
+    for route in ["/api/health", "/api/scene", "/ws", "/api/clock", "/api/events", "/api/states", "/api/sensors", "/", "/{*path}", "/api/audit", "/api/approvals"] {
+        assert!(paths.contains_key(route), "{route} is in the table");
+    }
+    assert!(paths.len() >= 55, "the document lists every route: {}", paths.len());
+    // Each caller with the names of the table that admit it (no power granted yet).
+    let callers: [(&str, Option<&str>, &[&str]); 8] = [
+        ("government", Some(&p.government), &["government"]),
+        ("authority", Some(&p.authority), &["authority"]),
+        ("designer", Some(&p.professional), &["professional", "professional:designer"]),
+        ("contractor", Some(&p.contractor), &["professional", "professional:contractor"]),
+        ("property manager", Some(&p.property_manager), &["professional", "professional:property_manager"]),
+        ("evaluator", Some(&p.evaluator), &["professional", "professional:evaluator"]),
+        ("resident", Some(&p.resident), &["resident"]),
+        ("public", None, &["public"]),
+    ];
+    let mut matrix = String::from("| endpoint | government | authority | designer | contractor | property manager | evaluator | resident | public |\n|---|---|---|---|---|---|---|---|---|\n");
     let mut checked = 0;
     for (path, ops) in &paths {
         for (method, op) in ops.as_object().expect("operations") {
             let allowed: Vec<&str> = op["x-roles"].as_array().expect("x-roles").iter().filter_map(Value::as_str).collect();
-            let concrete = path.replace("{id}", "999999").replace("{project}", "lifts").replace("{target}", "comment");
+            let concrete = path
+                .replace("{id}", "999999")
+                .replace("{project}", "lifts")
+                .replace("{approval}", "fire")
+                .replace("{target}", "comment")
+                .replace("{*path}", "no-such-file.js");
             let mut row = format!("| {} {path} |", method.to_uppercase());
-            for (role, token) in &roles {
+            for (who, token, names) in &callers {
                 // Logging out would end the session the rest of the matrix uses.
                 if path == "/api/auth/logout" && token.is_some() {
                     row.push_str(" allowed |");
@@ -142,13 +177,13 @@ async fn every_endpoint_allows_exactly_its_roles() {
                 }
                 let r = call(addr, &method.to_uppercase(), &concrete, *token, b"{}").await;
                 let refused = r.status == 401 || r.status == 403;
-                if allowed.contains(role) {
+                if names.iter().any(|n| allowed.contains(n) || allowed.contains(&"public")) {
                     let bootstrap_refusal = path == "/api/auth/bootstrap" && r.status == 403;
-                    assert!(!refused || bootstrap_refusal, "{method} {path} refused an allowed {role}: {}", String::from_utf8_lossy(&r.body));
+                    assert!(!refused || bootstrap_refusal, "{method} {path} refused an allowed {who}: {}", String::from_utf8_lossy(&r.body));
                     row.push_str(" allowed |");
                 } else {
                     let expected = if token.is_some() { 403 } else { 401 };
-                    assert_eq!(r.status, expected, "{method} {path} must refuse a {role}: {}", String::from_utf8_lossy(&r.body));
+                    assert_eq!(r.status, expected, "{method} {path} must refuse a {who}: {}", String::from_utf8_lossy(&r.body));
                     let code = r.json()["error"].as_str().map(str::to_owned);
                     assert_eq!(code.as_deref(), Some(if expected == 401 { "unauthorized" } else { "forbidden" }));
                     row.push_str(&format!(" {} |", r.status));
@@ -160,7 +195,7 @@ async fn every_endpoint_allows_exactly_its_roles() {
         }
     }
     println!("{matrix}");
-    assert!(checked >= 140, "checked {checked} endpoint × role pairs");
+    assert!(checked >= 8 * 60, "checked {checked} endpoint × role pairs");
     // A bad or expired token is refused even where visitors are welcome.
     let r = call(addr, "GET", "/api/comments", Some("not-a-token"), b"").await;
     assert_eq!(r.status, 401);
@@ -324,8 +359,14 @@ async fn flagged_content_is_hidden_pending_review_and_a_moderator_decides() {
     assert!(public.get("body").is_none(), "hidden text is withheld from the public: {public}");
     let author = call(addr, "GET", &format!("/api/comments/{id}"), Some(&p.resident), b"").await.json();
     assert_eq!(author["body"], "spam spam spam", "its author still sees it");
+    // Moderation is government's unless it grants the power; the grant is logged.
+    assert_eq!(call(addr, "GET", "/api/moderation/queue", Some(&p.professional), b"").await.status, 403);
+    let g = post(addr, "/api/grants", Some(&p.government), json!({"account": p.professional_id, "permission": "moderate"})).await;
+    assert_eq!((g.status, g.json()["grants"].clone()), (201, json!(["moderate"])));
     let queue = call(addr, "GET", "/api/moderation/queue", Some(&p.professional), b"").await.json();
     assert_eq!(queue[0]["review"], "pending");
+    let log = call(addr, "GET", "/api/audit", Some(&p.evaluator), b"").await.json();
+    assert!(log["entries"].as_array().expect("entries").iter().any(|e| e["action"] == "role_granted"), "{log}");
     let restore = post(addr, &format!("/api/moderation/comment/{id}"), Some(&p.government), json!({"action": "restore", "reason": "not spam after all"})).await;
     assert_eq!(restore.status, 204);
     assert_eq!(call(addr, "GET", &format!("/api/comments/{id}"), None, b"").await.json()["body"], "spam spam spam");
@@ -534,4 +575,134 @@ async fn comments_and_reports_round_trip_through_bcf() {
     assert_eq!((again["topics"].as_i64(), again["comments"].as_i64(), again["skipped_topics"].as_i64()), (Some(0), Some(0), Some(2)));
     let garbage = call(other.addr, "POST", "/api/import/bcf", Some(&q.professional), b"not a zip").await;
     assert_eq!(garbage.status, 400);
+}
+
+/// The default scene without its recorded fire review: the lifts wait for the housing bureau.
+async fn start_without_fire_grant() -> Running {
+    let grant = "[[events]]\ndate = \"2026-07-03\"\nkind = \"approval_granted\"\nproject = \"lifts\"\napproval = \"fire\"\n";
+    let text = renewtwin_twin::scene::DEFAULT_MANIFEST.replace(grant, "");
+    assert_ne!(text, renewtwin_twin::scene::DEFAULT_MANIFEST, "the default scene records the fire review");
+    let manifest = renewtwin_twin::scene::Manifest::parse("default", &text).expect("parses");
+    let loaded = renewtwin_twin::renewal::LoadedScene::from_manifest(manifest, None, None, &ImportConfig::default()).expect("loads");
+    common::start(loaded, 0.0).await
+}
+
+/// The lifts' construction phase start in the plan as it stands.
+fn lifts_construction(server: &Running) -> Option<i32> {
+    let manifest = server.plan.manifest().expect("manifest");
+    let plan = renewtwin_twin::renewal::plan::Plan::resolve(&manifest, None, server.plan.model()).expect("plan");
+    let pi = manifest.projects.iter().position(|p| p.id == "lifts").expect("lifts");
+    plan.phases.iter().find(|w| w.project == pi && w.kind == renewtwin_protocol::PhaseKind::Construction).and_then(|w| w.start)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authority_decides_only_its_own_approvals_and_a_late_grant_moves_the_lifts_by_the_delay() {
+    let server = start_without_fire_grant().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    assert_eq!(lifts_construction(&server), None, "no fire review recorded, no deemed grant: the lifts wait");
+
+    // The housing bureau's inbox: its two approvals, not the planning bureau's.
+    let inbox = call(addr, "GET", "/api/approvals", Some(&p.authority), b"").await.json();
+    let items = inbox["approvals"].as_array().expect("approvals");
+    let ids: Vec<&str> = items.iter().filter_map(|a| a["approval"].as_str()).collect();
+    assert_eq!(ids, ["fire", "construction"], "{inbox}");
+    let fire = &items[0];
+    // Received when the approval phase opened (day 120, 2026-06-30), due 10 days later.
+    assert_eq!((fire["received_day"].as_i64(), fire["due_day"].as_i64(), fire["due_date"].as_str()), (Some(120), Some(130), Some("2026-07-10")));
+    let today = inbox["today"].as_i64().expect("today");
+    assert_eq!(fire["days_left"].as_i64(), Some(130 - today));
+    assert_eq!(fire["status"], if today > 130 { "overdue" } else { "pending" });
+    assert_eq!(items[1]["status"], "waiting", "the permit waits for the fire review");
+    let all = call(addr, "GET", "/api/approvals", Some(&p.government), b"").await.json();
+    assert_eq!(all["approvals"].as_array().map(Vec::len), Some(4), "government oversees every authority");
+
+    // Not its approval.
+    let r = post(addr, "/api/approvals/lifts/planning", Some(&p.authority), json!({"decision": "granted", "reason": "ok"})).await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["message"].as_str().is_some_and(|m| m.contains("Planning bureau")));
+    // A reason is required; a decision before the file arrived is refused.
+    let r = post(addr, "/api/approvals/lifts/fire", Some(&p.authority), json!({"decision": "granted", "reason": " "})).await;
+    assert_eq!(r.status, 400);
+    let r = post(addr, "/api/approvals/lifts/fire", Some(&p.authority), json!({"decision": "granted", "reason": "ok", "date": "2026-06-01"})).await;
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+
+    // Granted on 2026-09-30 (day 212), 82 days after its limit: by hand (scene comments) the
+    // permit starts on day 212 and is deemed on 227, the lift notice on 237: construction
+    // opens on day 237 where an on-time review (by day 130) gave day 165.
+    let r = post(addr, "/api/approvals/lifts/fire", Some(&p.authority), json!({"decision": "granted", "reason": "escape routes widened as drawn", "date": "2026-09-30"})).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!((r.json()["day"].as_i64(), r.json()["days_late"].as_i64()), (Some(212), Some(82)));
+    assert_eq!(lifts_construction(&server), Some(237));
+    let again = post(addr, "/api/approvals/lifts/fire", Some(&p.authority), json!({"decision": "refused", "reason": "second thoughts"})).await;
+    assert_eq!(again.status, 409, "decided once");
+    let inbox = call(addr, "GET", "/api/approvals", Some(&p.authority), b"").await.json();
+    assert_eq!(inbox["approvals"][0]["status"], "granted");
+    assert_eq!(inbox["approvals"][0]["reason"], "escape routes widened as drawn");
+    let lead = inbox["lead_times"].as_array().expect("lead times").iter().find(|l| l["project"] == "lifts").expect("lifts").clone();
+    assert_eq!((lead["parallel_days"].as_i64(), lead["achieved_days"].as_i64()), (Some(45), Some(237 - 120)));
+
+    // The decision is in the audit log: the public sees it without personal data, evaluators in full.
+    let public = call(addr, "GET", "/api/audit", None, b"").await.json();
+    assert_eq!(public["chain"]["intact"], true, "{public}");
+    let entry = public["entries"].as_array().expect("entries").iter().find(|e| e["action"] == "approval_granted").expect("logged").clone();
+    assert_eq!(entry["detail"]["reason"], "escape routes widened as drawn");
+    assert_eq!(entry["detail"]["days_late"], 82);
+    assert!(entry.get("actor").is_none() && entry.get("personal").is_none(), "{entry}");
+    let text = String::from_utf8_lossy(&call(addr, "GET", "/api/audit", None, b"").await.body).into_owned();
+    assert!(!text.contains("B1-1-101"), "no household code reaches the public log");
+    let full = call(addr, "GET", "/api/audit", Some(&p.evaluator), b"").await.json();
+    assert!(full["entries"].as_array().expect("entries").iter().any(|e| e["personal"]["household"] == "B1-1-101"), "evaluators see the invitations in full");
+    let csv = call(addr, "GET", "/api/audit.csv", None, b"").await;
+    assert!(String::from_utf8_lossy(&csv.body).starts_with("seq,at,actor_role,action,project,subject,detail,prev_hash,hash\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contractors_record_actual_progress_and_projects_answer_with_it() {
+    let server = start_without_fire_grant().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    let r = post(addr, "/api/approvals/lifts/fire", Some(&p.authority), json!({"decision": "granted", "reason": "ok", "date": "2026-09-30"})).await;
+    assert_eq!(r.status, 201);
+    // Planned: lift shafts from day 237 (2026-10-25). Actually started 2026-11-01: 7 days late.
+    let record = json!({"project": "lifts", "task": "lift-shafts", "actual_start": "2026-11-01", "percent": 30, "delay_reason": "scaffold delivery"});
+    assert_eq!(post(addr, "/api/progress", Some(&p.professional), record.clone()).await.status, 403, "a designer records no progress");
+    let r = post(addr, "/api/progress", Some(&p.contractor), record).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let bad = [
+        json!({"project": "lifts", "task": "lift-shafts", "percent": 130}),
+        json!({"project": "lifts", "task": "lift-shafts", "percent": 50}),
+        json!({"project": "lifts", "task": "lift-shafts", "actual_start": "2026-11-01", "actual_finish": "2026-11-20", "percent": 60}),
+        json!({"project": "lifts", "task": "lift-shafts", "actual_start": "2999-01-01", "percent": 10}),
+        json!({"project": "lifts", "task": "lift-shafts", "building": "no such building", "actual_start": "2026-11-01", "percent": 10}),
+    ];
+    for b in bad {
+        let r = post(addr, "/api/progress", Some(&p.contractor), b.clone()).await;
+        assert_eq!(r.status, 400, "{b}: {}", String::from_utf8_lossy(&r.body));
+    }
+    assert_eq!(post(addr, "/api/progress", Some(&p.contractor), json!({"project": "lifts", "task": "nope", "percent": 0})).await.status, 404);
+    let progress = call(addr, "GET", "/api/progress?project=lifts", None, b"").await.json();
+    let rec = &progress["records"][0];
+    assert_eq!((rec["planned_start"].as_str(), rec["delay_days"].as_i64()), (Some("2026-10-25"), Some(7)), "{progress}");
+    // Indicators with the actuals: 7 days of delay push the planned completion 7 days out.
+    let ind = &progress["indicators"];
+    let planned = ind["planned"]["duration_days"].as_i64().expect("the plan completes once the fire review is granted");
+    assert_eq!((ind["actual"]["delay_days"].as_i64(), ind["actual"]["duration_days"].as_i64()), (Some(7), Some(planned + 7)), "{ind}");
+    assert_eq!(ind["actual"]["cost_yuan"], ind["planned"]["cost_yuan"], "no actual cost recorded yet");
+    // /api/projects: the actual progress beside the simulated phases; today is not the simulated date.
+    let projects = call(addr, "GET", "/api/projects", None, b"").await.json();
+    let lifts = projects["projects"].as_array().expect("projects").iter().find(|x| x["id"] == "lifts").expect("lifts").clone();
+    // The lift shafts are the lifts' only task: 30 % of it is 30 % of the project.
+    assert_eq!(lifts["progress"]["percent_complete"].as_f64(), Some(30.0), "{lifts}");
+    assert_eq!(lifts["progress"]["actual_start"], "2026-11-01");
+    assert_ne!(projects["today"], projects["simulated_date"], "the clock stands at day 0, today is real");
+    let log = call(addr, "GET", "/api/audit", None, b"").await.json();
+    assert!(log["entries"].as_array().expect("entries").iter().any(|e| e["action"] == "progress_recorded" && e["detail"]["percent"] == 30.0));
+    // An event recorded by the operator (loopback) is logged too, without an account.
+    let e = post(addr, "/api/events", None, json!({"kind": "owner_named", "project": "lifts", "day": 300, "name": "物业公司"})).await;
+    assert_eq!(e.status, 201, "{}", String::from_utf8_lossy(&e.body));
+    let log = call(addr, "GET", "/api/audit", None, b"").await.json();
+    let entry = log["entries"].as_array().expect("entries").iter().find(|e| e["action"] == "event_recorded").expect("logged").clone();
+    assert_eq!((entry["actor_role"].as_str(), entry["detail"]["day"].as_i64()), (Some("operator"), Some(300)));
+    assert_eq!(log["chain"]["intact"], true);
 }

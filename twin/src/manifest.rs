@@ -254,6 +254,36 @@ pub struct ApprovalSpec {
     pub time_limit: u32,
     /// Approvals that must be granted before this one starts.
     pub depends: Vec<String>,
+    /// What the authority's silence past the time limit means in its jurisdiction.
+    pub on_timeout: OnTimeout,
+}
+
+/// What happens when an authority has not decided by the time limit (`on_timeout` of an
+/// approval in `scene.toml`).
+///
+/// Whether silence counts as consent is the jurisdiction's rule, not the twin's: some local
+/// regulations deem an application granted once the statutory time limit has passed
+/// (告知承诺制 / 逾期视为同意), most do not (PRC Administrative Licensing Law, art. 42, sets the
+/// time limit but no deemed grant). The default is therefore [`OnTimeout::Overdue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTimeout {
+    /// The approval is flagged overdue and nothing that depends on it starts until it is
+    /// granted; a grant N days late moves the dependent work N days later.
+    #[default]
+    Overdue,
+    /// The approval counts as granted on the last day of its time limit.
+    DeemedGranted,
+}
+
+impl OnTimeout {
+    /// The key as written in `scene.toml`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Overdue => "overdue",
+            Self::DeemedGranted => "deemed_granted",
+        }
+    }
 }
 
 /// Elements under heritage protection.
@@ -457,6 +487,7 @@ struct RawApproval {
     time_limit: u32,
     #[serde(default)]
     depends: Vec<String>,
+    on_timeout: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -671,12 +702,27 @@ fn parse_approvals(cx: &Ctx<'_>, pi: usize, raw: &[Spanned<RawApproval>]) -> Res
         if raw_a.time_limit == 0 {
             return Err(cx.invalid(&a.span(), format!("{field}.time_limit"), "must be at least 1 day"));
         }
+        let on_timeout = match raw_a.on_timeout.as_deref() {
+            None | Some("overdue") => OnTimeout::Overdue,
+            Some("deemed_granted") => OnTimeout::DeemedGranted,
+            Some(other) => {
+                return Err(cx.invalid(
+                    &a.span(),
+                    format!("{field}.on_timeout"),
+                    format!("{other:?}: expected \"overdue\" or \"deemed_granted\""),
+                ));
+            }
+        };
+        if raw_a.authority.trim().is_empty() {
+            return Err(cx.invalid(&a.span(), format!("{field}.authority"), "names the authority that decides it"));
+        }
         approvals.push(ApprovalSpec {
             id: raw_a.id.clone(),
             name: raw_a.name.clone(),
             authority: raw_a.authority.clone(),
             time_limit: raw_a.time_limit,
             depends: raw_a.depends.clone(),
+            on_timeout,
         });
     }
     for (ai, a) in raw.iter().enumerate() {

@@ -27,7 +27,8 @@ fn district() -> &'static Model {
 const HEAD: &str = "name = \"test\"\nstart = \"2026-01-01\"\n[[models]]\ngenerate = { kind = \"district\", buildings = 2, seed = 3 }\n";
 
 /// A lifts project: consultation 10 days, approvals (planning 20 ∥ fire 10) → construction
-/// permit 15, construction 30 days, acceptance 5.
+/// permit 15, construction 30 days, acceptance 5. Every authority's jurisdiction deems silence
+/// past the time limit a grant here; [`overdue`] turns that off for one approval.
 fn lifts_project(extra: &str) -> String {
     format!(
         "{HEAD}
@@ -41,12 +42,14 @@ id = \"planning\"
 name = \"Planning permit\"
 authority = \"Planning bureau\"
 time_limit = 20
+on_timeout = \"deemed_granted\"
 
 [[projects.approvals]]
 id = \"fire\"
 name = \"Fire review\"
 authority = \"Fire service\"
 time_limit = 10
+on_timeout = \"deemed_granted\"
 
 [[projects.approvals]]
 id = \"construction\"
@@ -54,6 +57,7 @@ name = \"Construction permit\"
 authority = \"Construction bureau\"
 time_limit = 15
 depends = [\"planning\", \"fire\"]
+on_timeout = \"deemed_granted\"
 
 [[projects.tasks]]
 id = \"shafts\"
@@ -165,6 +169,130 @@ fn a_recorded_early_grant_shortens_the_wait_and_a_refusal_blocks() {
     assert_eq!(approval.end, None);
     assert!(approval.note.as_deref().is_some_and(|n| n.contains("Fire review") && n.contains("refused")), "{:?}", approval.note);
     assert_eq!(phase(&plan, PhaseKind::Construction).start, None);
+}
+
+/// `text` with the jurisdiction of `authority` not deeming silence a grant.
+fn overdue(text: &str, authority: &str) -> String {
+    let from = format!("authority = \"{authority}\"\n");
+    let at = text.find(&from).expect("authority present") + from.len();
+    let rest = &text[at..];
+    let line = "on_timeout = \"deemed_granted\"\n";
+    let off = rest.find(line).expect("on_timeout after the authority");
+    format!("{}{}on_timeout = \"overdue\"\n{}", &text[..at], &rest[..off], &rest[off + line.len()..])
+}
+
+fn grant(day: i32, approval: &str) -> String {
+    format!("\n[[events]]\nday = {day}\nkind = \"approval_granted\"\nproject = \"lifts\"\napproval = \"{approval}\"\n")
+}
+
+#[test]
+fn a_grant_n_days_late_delays_construction_by_exactly_n_days() {
+    // By hand: the approval phase opens on day 12 (the consultation's outcome); the planning
+    // permit (limit 20) is due on day 32 and sits on the critical path (fire, limit 10, is due
+    // on day 22). Granted N days late, on day 32 + N, the construction permit starts then and
+    // is deemed granted 15 days later: construction opens on day 47 + N and the lifts, 30 days
+    // of work, are built on day 77 + N.
+    let base = overdue(&(lifts_project("") + EVENTS_OK), "Planning bureau");
+    for n in [0, 1, 82] {
+        let (_, plan) = resolve(&(base.clone() + &grant(32 + n, "planning")), None).expect("plan");
+        assert_eq!(phase(&plan, PhaseKind::Construction).start, Some(47 + n), "planning granted {n} days late");
+        assert!(lift_states(&plan, 76 + n).iter().all(|s| *s == LifecycleState::UnderConstruction));
+        assert!(lift_states(&plan, 77 + n).iter().all(|s| *s == LifecycleState::Built));
+        let report = &plan.approvals[0];
+        let planning = report.approvals.iter().find(|a| a.id == "planning").expect("planning");
+        assert_eq!((planning.due, planning.granted, planning.days_late), (Some(32), Some(32 + n), n));
+        assert_eq!(planning.overdue_since, (n > 0).then_some(32), "flagged overdue only when late");
+        // Achieved lead time from the resolved schedule, beside the time-limit figures.
+        assert_eq!(report.achieved_days, Some(35 + n));
+        assert_eq!((report.serial_days, report.parallel_days), (45, 35));
+    }
+}
+
+#[test]
+fn a_late_grant_off_the_critical_path_delays_by_what_it_overruns_the_path() {
+    // Fire (limit 10, due day 22) granted 82 days late on day 104; the construction permit
+    // waited for planning until day 32 anyway, so it now starts on day 104 instead of 32 and
+    // construction opens on day 104 + 15 = 119 instead of 47: 72 days later (82 days late minus
+    // the 10 days of slack fire had behind planning).
+    let text = overdue(&(lifts_project("") + EVENTS_OK), "Fire service") + &grant(104, "fire");
+    let (_, plan) = resolve(&text, None).expect("plan");
+    assert_eq!(phase(&plan, PhaseKind::Construction).start, Some(119));
+    let fire = plan.approvals[0].approvals.iter().find(|a| a.id == "fire").expect("fire");
+    assert_eq!((fire.days_late, fire.overdue_since), (82, Some(22)));
+}
+
+#[test]
+fn an_undecided_approval_past_its_limit_holds_construction_unless_deemed() {
+    let text = overdue(&(lifts_project("") + EVENTS_OK), "Planning bureau");
+    let (manifest, plan) = resolve(&text, None).expect("plan");
+    let approval = phase(&plan, PhaseKind::Approval);
+    assert_eq!((approval.start, approval.end), (Some(12), None));
+    let note = approval.note.as_deref().unwrap_or_default();
+    assert!(note.contains("Planning permit") && note.contains("Planning bureau") && note.contains("day 32"), "{note}");
+    assert_eq!(phase(&plan, PhaseKind::Construction).start, None);
+    assert!(lift_states(&plan, 10_000).iter().all(|s| *s == LifecycleState::Planned), "no lift without the permit");
+    let planning = plan.approvals[0].approvals.iter().find(|a| a.id == "planning").expect("planning");
+    assert!(planning.is_pending() && planning.overdue_since == Some(32));
+    // The permit that depends on it never reaches its authority.
+    let permit = plan.approvals[0].approvals.iter().find(|a| a.id == "construction").expect("permit");
+    assert_eq!(permit.start, None);
+    let ind = Indicators::compute(&manifest, district(), &plan);
+    assert_eq!(ind.approvals[0].achieved_days, None);
+    assert_eq!(ind.approvals[0].overdue, vec!["planning".to_owned()]);
+    // Where the jurisdiction deems silence a grant, the same file is granted on day 32.
+    let (_, deemed) = resolve(&(lifts_project("") + EVENTS_OK), None).expect("plan");
+    let planning = deemed.approvals[0].approvals.iter().find(|a| a.id == "planning").expect("planning");
+    assert_eq!((planning.granted, planning.deemed, planning.overdue_since), (Some(32), true, None));
+}
+
+#[test]
+fn a_deemed_approval_ignores_a_grant_recorded_after_its_limit() {
+    // Deemed granted on day 32 already; a grant recorded on day 50 changes nothing.
+    let (_, plan) = resolve(&(lifts_project("") + EVENTS_OK + &grant(50, "planning")), None).expect("plan");
+    assert_eq!(phase(&plan, PhaseKind::Construction).start, Some(47));
+}
+
+#[test]
+fn the_default_scene_fire_review_granted_82_days_late_moves_the_lifts() {
+    // Default scene: the lifts' approval phase opens on day 120 (survey 30 + design 45 +
+    // consultation 45; the outcome of 2026-05-28, day 87, came earlier). Fire review (limit
+    // 10, no deemed grant) is due on day 130; planning (20, deemed) on day 140. Recorded on
+    // 2026-07-03 (day 123), the construction permit starts on day 140, is deemed on 155, the
+    // lift notice on 165: construction opens on day 165. Recorded on 2026-09-30 (day 212, 82
+    // days late), the permit starts on day 212: 227, 237, construction on day 237.
+    let lifts_construction = |text: &str| {
+        let manifest = Manifest::parse("scenes/default/scene.toml", text).expect("default manifest");
+        let plan = Plan::resolve(&manifest, None, district()).expect("plan");
+        let pi = plan.projects.iter().position(|p| p.contains("Add lifts")).expect("lifts project");
+        let report = plan.approvals.iter().find(|a| a.project == pi).expect("lift approvals");
+        let fire = report.approvals.iter().find(|a| a.id == "fire").expect("fire").clone();
+        let start = plan.phases.iter().find(|p| p.project == pi && p.kind == PhaseKind::Construction).and_then(|p| p.start);
+        (start, fire.days_late, report.achieved_days)
+    };
+    assert_eq!(lifts_construction(scene::DEFAULT_MANIFEST), (Some(165), 0, Some(45)));
+    let late = scene::DEFAULT_MANIFEST.replace("date = \"2026-07-03\"", "date = \"2026-09-30\"");
+    assert_ne!(late, scene::DEFAULT_MANIFEST);
+    assert_eq!(lifts_construction(&late), (Some(237), 82, Some(117)));
+}
+
+#[test]
+fn indicators_use_the_recorded_actuals_where_there_are_any() {
+    use renewtwin_twin::renewal::indicators::TaskActual;
+    // The shafts are planned from day 47 to day 77 at 1000 yuan; the plan is accepted on day
+    // 77 + 5 = 82 (acceptance 5 days, owner and funding named on day 20).
+    let (manifest, plan) = resolve(&(lifts_project("") + EVENTS_OK), None).expect("plan");
+    let planned = Indicators::compute(&manifest, district(), &plan);
+    assert_eq!((planned.duration_days, planned.cost_yuan), (Some(82), 1000.0));
+    let none = planned.with_actuals(&plan, &[]);
+    assert_eq!((none.delay_days, none.duration_days, none.cost_yuan, none.tasks_recorded), (0, Some(82), 1000.0, 0));
+    // Started 4 days late: 4 days of delay so far, completion projected 4 days later.
+    let started = TaskActual { task: "shafts".into(), start: Some(51), finish: None, percent: 20.0, cost: None };
+    let a = planned.with_actuals(&plan, std::slice::from_ref(&started));
+    assert_eq!((a.delay_days, a.duration_days, a.cost_yuan, a.tasks_recorded), (4, Some(86), 1000.0, 1));
+    // Finished on day 90 (13 days after the planned 77) at 1250 yuan.
+    let done = TaskActual { finish: Some(90), percent: 100.0, cost: Some(1250.0), ..started };
+    let a = planned.with_actuals(&plan, &[done]);
+    assert_eq!((a.delay_days, a.duration_days, a.cost_yuan), (13, Some(95), 1250.0));
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The app: ties the renderer, camera, scene, view settings, link, overlay and hooks together
-//! and runs the frame loop. Frames are drawn on demand (camera moved, colours changed, canvas
+//! and runs the frame loop. It is the composition root: it builds the other modules' parts and
+//! hands itself to the link, the input and the page's functions as a [`Viewer`], so none of
+//! them names `App`. Frames are drawn on demand (camera moved, colours changed, canvas
 //! resized, a camera flight under way, new geometry arrived), so an idle page costs nothing.
 //!
 //! The scene is drawn while it streams in: batches are importance-ordered (large and near
@@ -28,12 +30,12 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::HtmlCanvasElement;
 
+use crate::dom::{dispatch, now_ms, query_value};
 use crate::error::ViewerError;
 use crate::hooks::{Hooks, rgb_array};
-use crate::input::{Gesture, InputState};
-use crate::net::{Connection, LinkStatus};
 use crate::surface::CanvasSurface;
 use crate::ui::Ui;
+use crate::viewer::{Gesture, LinkStatus, SharedViewer, Viewer};
 
 /// How long a camera flight to a viewpoint takes, milliseconds.
 const FLIGHT_MS: f64 = 900.0;
@@ -76,24 +78,20 @@ struct Flight {
 
 /// Everything the viewer holds.
 #[derive(Debug)]
-pub(crate) struct App {
+struct App {
     canvas: HtmlCanvasElement,
     surface: CanvasSurface,
     camera: OrbitCamera,
     /// What the user chose to see.
-    pub view: ViewState,
+    view: ViewState,
     flight: Option<Flight>,
     /// Frames still to draw even if nothing changed (frame-rate measurement).
-    pub forced_frames: u32,
+    forced_frames: u32,
     /// What the last scene upload put on the GPU.
-    pub stats: UploadStats,
+    stats: UploadStats,
     scene: Option<Scene>,
     ui: Ui,
     hooks: Hooks,
-    /// Pointer state.
-    pub input: InputState,
-    /// The open socket, if any.
-    pub connection: Option<Connection>,
     link: LinkStatus,
     frames: u64,
     needs_redraw: bool,
@@ -154,8 +152,6 @@ async fn start(hooks: Hooks) -> Result<(), ViewerError> {
         scene: None,
         ui,
         hooks: hooks.clone(),
-        input: InputState::default(),
-        connection: None,
         link: LinkStatus::Connecting,
         frames: 0,
         needs_redraw: true,
@@ -165,10 +161,13 @@ async fn start(hooks: Hooks) -> Result<(), ViewerError> {
         viewport,
         failed: false,
     }));
-    hooks.add_functions(&app);
-    crate::input::attach(&app, &canvas)?;
+    // The modules around the app see it only as a `dyn Viewer`.
+    let viewer: SharedViewer = app.clone();
+    hooks.add_functions(&viewer);
+    crate::controls::add(&hooks, &viewer);
+    crate::input::attach(&viewer, &canvas)?;
     crate::net::hold_from_url();
-    crate::net::connect(&app)?;
+    crate::net::connect(&viewer)?;
     start_frame_loop(app);
     Ok(())
 }
@@ -204,11 +203,11 @@ fn request_frame(closure: &Closure<dyn FnMut()>) {
     }
 }
 
-impl App {
+impl Viewer for App {
     /// Acts on one message from the server.
     /// Every variant is named, so a message added to the protocol has to be handled or ignored here
     /// on purpose.
-    pub fn handle(&mut self, message: ServerMsg) {
+    fn handle(&mut self, message: ServerMsg) {
         match message {
             ServerMsg::Hello { protocol_version, server } if protocol_version != PROTOCOL_VERSION => {
                 self.fail(&ViewerError::Protocol(format!(
@@ -287,6 +286,201 @@ impl App {
         self.refresh_hooks();
     }
 
+    /// Shows `error` on the page and in the hooks.
+    fn fail(&mut self, error: &ViewerError) {
+        self.failed = true;
+        let message = error.to_string();
+        web_sys::console::error_1(&message.clone().into());
+        self.ui.show_error(&message);
+        self.hooks.set("error", message.into());
+    }
+
+    /// Records and shows the link status.
+    fn set_link(&mut self, status: LinkStatus) {
+        self.link = status;
+        self.ui.set_link(status);
+    }
+
+    /// The scene, once its header arrived.
+    fn scene(&self) -> Option<&Scene> {
+        self.scene.as_ref()
+    }
+
+    /// Applies a camera gesture or a click.
+    fn gesture(&mut self, gesture: Gesture) {
+        self.flight = None;
+        match gesture {
+            Gesture::Orbit(dx, dy) => self.camera.orbit(dx, dy),
+            Gesture::Pan(dx, dy) => self.camera.pan(dx, dy, self.viewport.height),
+            Gesture::Zoom(factor) => self.camera.zoom(factor),
+            Gesture::Click(x, y) => {
+                let picked = self.pick_element(x, y);
+                self.select(picked);
+                return;
+            }
+        }
+        self.needs_redraw = true;
+    }
+
+    /// Selects element `id` (or nothing): highlights it, fills the basic panel and tells the
+    /// page with a `renewtwin:select` event (`detail.id`, -1 for none).
+    fn select(&mut self, id: Option<u32>) {
+        let id = id.filter(|id| self.scene.as_ref().is_some_and(|s| (*id as usize) < s.elements.len()));
+        self.view.selected = id;
+        match id.and_then(|id| self.scene.as_ref().map(|s| (s, id))) {
+            Some((scene, id)) => {
+                let state = self.view.states(0, &scene.states)[id as usize];
+                self.ui.show_element(&scene.elements[id as usize], state);
+            }
+            None => self.ui.hide_element(),
+        }
+        self.hooks.set("selected", id.map_or(-1.0, f64::from).into());
+        self.needs_redraw = true;
+        dispatch("renewtwin:select", &js_sys::Object::from_entries(&js_sys::Array::of1(&js_sys::Array::of2(
+            &"id".into(),
+            &id.map_or(-1.0, f64::from).into(),
+        ))).unwrap_or_default());
+    }
+
+    /// The opaque element under CSS pixel (x, y) of the canvas.
+    fn pick_element(&self, x: f32, y: f32) -> Option<u32> {
+        let scene = self.scene.as_ref()?;
+        let (px, viewport) = self.pane(x);
+        pick_with(scene, &self.camera, viewport, px, y, PickFilter::Solid, &|id| self.visibility(id))
+    }
+
+    /// The lifecycle state element `id` is shown in (the timeline's day, else live).
+    fn element_state(&self, id: u32) -> Option<LifecycleState> {
+        let scene = self.scene.as_ref()?;
+        self.view.states(0, &scene.states).get(id as usize).copied()
+    }
+
+    /// The `[r, g, b]` element `id` is drawn with on side `side`, before lighting.
+    fn element_rgb(&self, id: u32, side: usize) -> Option<[u8; 3]> {
+        let scene = self.scene.as_ref()?;
+        let state = self.view.states(side, &scene.states).get(id as usize).copied()?;
+        let [r, g, b, _] = self.view.style.texel(id as usize, state);
+        Some([r, g, b])
+    }
+
+    /// Frames the whole scene.
+    fn fit(&mut self) {
+        let aspect = self.pane_aspect();
+        self.camera.fit(self.view.local_bbox(), aspect);
+        self.flight = None;
+        self.needs_redraw = true;
+    }
+
+    /// Frames element `id` (its placements' bounds), flying there.
+    fn focus(&mut self, id: u32) {
+        let Some(scene) = self.scene.as_ref() else { return };
+        let Some(placements) = scene.placements_of.get(id as usize) else { return };
+        let (mut lo, mut hi) = (glam::Vec3::splat(f32::INFINITY), glam::Vec3::splat(f32::NEG_INFINITY));
+        for &p in placements {
+            let p = &scene.placements[p as usize];
+            lo = lo.min(p.world_min);
+            hi = hi.max(p.world_max);
+        }
+        if !lo.cmple(hi).all() {
+            return;
+        }
+        let mut to = self.camera.clone();
+        let radius = self.camera.scene_radius;
+        to.fit([lo.x, lo.y, lo.z, hi.x, hi.y, hi.z].map(f64::from), self.pane_aspect());
+        to.distance = to.distance.max(8.0);
+        to.scene_radius = radius;
+        self.fly_to_camera(to);
+    }
+
+    /// Flies to the viewpoint `eye` → `target` (scene-frame metres).
+    fn fly_to(&mut self, eye: [f64; 3], target: [f64; 3], animate: bool) {
+        let mut to = self.camera.clone();
+        to.look(self.view.to_local(eye), self.view.to_local(target));
+        if animate {
+            self.fly_to_camera(to);
+        } else {
+            self.camera = to;
+            self.flight = None;
+            self.needs_redraw = true;
+        }
+    }
+
+    /// `{ eye, target, distance, flying }` in scene-frame metres.
+    fn camera_info(&self) -> wasm_bindgen::JsValue {
+        let eye = self.view.to_scene(self.camera.eye());
+        let target = self.view.to_scene(self.camera.target);
+        let object = js_sys::Object::new();
+        let array = |p: [f64; 3]| js_sys::Array::of3(&p[0].into(), &p[1].into(), &p[2].into());
+        let fields: [(&str, wasm_bindgen::JsValue); 4] = [
+            ("eye", array(eye).into()),
+            ("target", array(target).into()),
+            ("distance", f64::from(self.camera.distance).into()),
+            ("flying", self.flight.is_some().into()),
+        ];
+        for (name, value) in fields {
+            // Setting a property of a fresh plain object cannot fail.
+            let _set = js_sys::Reflect::set(&object, &name.into(), &value);
+        }
+        object.into()
+    }
+
+    /// Marks the view settings changed: colours are uploaded and the frame redrawn.
+    fn view_changed(&mut self) {
+        self.view.dirty = true;
+        self.needs_redraw = true;
+        if let Some(id) = self.view.selected
+            && let Some(scene) = self.scene.as_ref()
+            && let Some(state) = self.view.states(0, &scene.states).get(id as usize)
+        {
+            self.ui.show_element(&scene.elements[id as usize], *state);
+        }
+        self.refresh_hooks();
+    }
+
+    /// `{ id, globalId, class, name, storey, state }` of element `id`, for the hooks.
+    fn element_info(&self, id: u32) -> Option<wasm_bindgen::JsValue> {
+        let scene = self.scene.as_ref()?;
+        let info = scene.elements.get(id as usize)?;
+        let object = js_sys::Object::new();
+        let fields: [(&str, wasm_bindgen::JsValue); 6] = [
+            ("id", f64::from(info.id).into()),
+            ("globalId", info.global_id.as_str().into()),
+            ("class", info.class.as_str().into()),
+            ("name", info.name.as_deref().map_or(wasm_bindgen::JsValue::NULL, Into::into)),
+            ("storey", info.storey.as_deref().map_or(wasm_bindgen::JsValue::NULL, Into::into)),
+            ("state", scene.states[id as usize].key().into()),
+        ];
+        for (name, value) in fields {
+            // Setting a property of a fresh plain object cannot fail.
+            let _set = js_sys::Reflect::set(&object, &name.into(), &value);
+        }
+        Some(object.into())
+    }
+
+    /// The element id of a GlobalId.
+    fn element_id_of(&self, global_id: &str) -> Option<u32> {
+        self.scene.as_ref()?.by_global_id.get(global_id).copied()
+    }
+
+    /// A CSS pixel where the element with `global_id` is the visible, pickable surface (in
+    /// the first pane).
+    fn screen_point_of(&self, global_id: &str) -> Option<(f32, f32)> {
+        let scene = self.scene.as_ref()?;
+        let id = *scene.by_global_id.get(global_id)?;
+        let (_, viewport) = self.pane(0.0);
+        screen_point_of_with(scene, &self.camera, viewport, id, &|e| self.visibility(e))
+    }
+
+    fn view_mut(&mut self) -> &mut ViewState {
+        &mut self.view
+    }
+
+    fn force_frames(&mut self, n: u32) {
+        self.forced_frames = n;
+    }
+}
+
+impl App {
     /// Uploads the scene's geometry as it stands (complete or not) and schedules its colours.
     fn upload(&mut self) {
         let Some(scene) = self.scene.as_mut() else { return };
@@ -311,62 +505,6 @@ impl App {
         self.hooks.set("lastUploadMs", (finished - started).into());
     }
 
-    /// Shows `error` on the page and in the hooks.
-    pub fn fail(&mut self, error: &ViewerError) {
-        self.failed = true;
-        let message = error.to_string();
-        web_sys::console::error_1(&message.clone().into());
-        self.ui.show_error(&message);
-        self.hooks.set("error", message.into());
-    }
-
-    /// Records and shows the link status.
-    pub fn set_link(&mut self, status: LinkStatus) {
-        self.link = status;
-        self.ui.set_link(status);
-    }
-
-    /// The scene, once its header arrived.
-    pub fn scene(&self) -> Option<&Scene> {
-        self.scene.as_ref()
-    }
-
-    /// Applies a camera gesture or a click.
-    pub fn gesture(&mut self, gesture: Gesture) {
-        self.flight = None;
-        match gesture {
-            Gesture::Orbit(dx, dy) => self.camera.orbit(dx, dy),
-            Gesture::Pan(dx, dy) => self.camera.pan(dx, dy, self.viewport.height),
-            Gesture::Zoom(factor) => self.camera.zoom(factor),
-            Gesture::Click(x, y) => {
-                let picked = self.pick_element(x, y);
-                self.select(picked);
-                return;
-            }
-        }
-        self.needs_redraw = true;
-    }
-
-    /// Selects element `id` (or nothing): highlights it, fills the basic panel and tells the
-    /// page with a `renewtwin:select` event (`detail.id`, -1 for none).
-    pub fn select(&mut self, id: Option<u32>) {
-        let id = id.filter(|id| self.scene.as_ref().is_some_and(|s| (*id as usize) < s.elements.len()));
-        self.view.selected = id;
-        match id.and_then(|id| self.scene.as_ref().map(|s| (s, id))) {
-            Some((scene, id)) => {
-                let state = self.view.states(0, &scene.states)[id as usize];
-                self.ui.show_element(&scene.elements[id as usize], state);
-            }
-            None => self.ui.hide_element(),
-        }
-        self.hooks.set("selected", id.map_or(-1.0, f64::from).into());
-        self.needs_redraw = true;
-        dispatch("renewtwin:select", &js_sys::Object::from_entries(&js_sys::Array::of1(&js_sys::Array::of2(
-            &"id".into(),
-            &id.map_or(-1.0, f64::from).into(),
-        ))).unwrap_or_default());
-    }
-
     /// How element `id` is drawn on the first side now.
     fn visibility(&self, id: u32) -> Visibility {
         let Some(scene) = self.scene.as_ref() else { return Visibility::Hidden };
@@ -384,91 +522,9 @@ impl App {
         (px, Viewport { width, height: self.viewport.height })
     }
 
-    /// The opaque element under CSS pixel (x, y) of the canvas.
-    pub fn pick_element(&self, x: f32, y: f32) -> Option<u32> {
-        let scene = self.scene.as_ref()?;
-        let (px, viewport) = self.pane(x);
-        pick_with(scene, &self.camera, viewport, px, y, PickFilter::Solid, &|id| self.visibility(id))
-    }
-
-    /// The lifecycle state element `id` is shown in (the timeline's day, else live).
-    pub fn element_state(&self, id: u32) -> Option<LifecycleState> {
-        let scene = self.scene.as_ref()?;
-        self.view.states(0, &scene.states).get(id as usize).copied()
-    }
-
-    /// The `[r, g, b]` element `id` is drawn with on side `side`, before lighting.
-    pub fn element_rgb(&self, id: u32, side: usize) -> Option<[u8; 3]> {
-        let scene = self.scene.as_ref()?;
-        let state = self.view.states(side, &scene.states).get(id as usize).copied()?;
-        let [r, g, b, _] = self.view.style.texel(id as usize, state);
-        Some([r, g, b])
-    }
-
-    /// Frames the whole scene.
-    pub fn fit(&mut self) {
-        let aspect = self.pane_aspect();
-        self.camera.fit(self.view.local_bbox(), aspect);
-        self.flight = None;
-        self.needs_redraw = true;
-    }
-
-    /// Frames element `id` (its placements' bounds), flying there.
-    pub fn focus(&mut self, id: u32) {
-        let Some(scene) = self.scene.as_ref() else { return };
-        let Some(placements) = scene.placements_of.get(id as usize) else { return };
-        let (mut lo, mut hi) = (glam::Vec3::splat(f32::INFINITY), glam::Vec3::splat(f32::NEG_INFINITY));
-        for &p in placements {
-            let p = &scene.placements[p as usize];
-            lo = lo.min(p.world_min);
-            hi = hi.max(p.world_max);
-        }
-        if !lo.cmple(hi).all() {
-            return;
-        }
-        let mut to = self.camera.clone();
-        let radius = self.camera.scene_radius;
-        to.fit([lo.x, lo.y, lo.z, hi.x, hi.y, hi.z].map(f64::from), self.pane_aspect());
-        to.distance = to.distance.max(8.0);
-        to.scene_radius = radius;
-        self.fly_to_camera(to);
-    }
-
-    /// Flies to the viewpoint `eye` → `target` (scene-frame metres).
-    pub fn fly_to(&mut self, eye: [f64; 3], target: [f64; 3], animate: bool) {
-        let mut to = self.camera.clone();
-        to.look(self.view.to_local(eye), self.view.to_local(target));
-        if animate {
-            self.fly_to_camera(to);
-        } else {
-            self.camera = to;
-            self.flight = None;
-            self.needs_redraw = true;
-        }
-    }
-
     fn fly_to_camera(&mut self, to: OrbitCamera) {
         self.flight = Some(Flight { from: self.camera.clone(), to, started_ms: now_ms() });
         self.needs_redraw = true;
-    }
-
-    /// `{ eye, target, distance, flying }` in scene-frame metres.
-    pub fn camera_info(&self) -> wasm_bindgen::JsValue {
-        let eye = self.view.to_scene(self.camera.eye());
-        let target = self.view.to_scene(self.camera.target);
-        let object = js_sys::Object::new();
-        let array = |p: [f64; 3]| js_sys::Array::of3(&p[0].into(), &p[1].into(), &p[2].into());
-        let fields: [(&str, wasm_bindgen::JsValue); 4] = [
-            ("eye", array(eye).into()),
-            ("target", array(target).into()),
-            ("distance", f64::from(self.camera.distance).into()),
-            ("flying", self.flight.is_some().into()),
-        ];
-        for (name, value) in fields {
-            // Setting a property of a fresh plain object cannot fail.
-            let _set = js_sys::Reflect::set(&object, &name.into(), &value);
-        }
-        object.into()
     }
 
     /// Aspect ratio of one pane.
@@ -478,53 +534,6 @@ impl App {
             _ => self.viewport.width,
         };
         width / self.viewport.height.max(1.0)
-    }
-
-    /// Marks the view settings changed: colours are uploaded and the frame redrawn.
-    pub fn view_changed(&mut self) {
-        self.view.dirty = true;
-        self.needs_redraw = true;
-        if let Some(id) = self.view.selected
-            && let Some(scene) = self.scene.as_ref()
-            && let Some(state) = self.view.states(0, &scene.states).get(id as usize)
-        {
-            self.ui.show_element(&scene.elements[id as usize], *state);
-        }
-        self.refresh_hooks();
-    }
-
-    /// `{ id, globalId, class, name, storey, state }` of element `id`, for the hooks.
-    pub fn element_info(&self, id: u32) -> Option<wasm_bindgen::JsValue> {
-        let scene = self.scene.as_ref()?;
-        let info = scene.elements.get(id as usize)?;
-        let object = js_sys::Object::new();
-        let fields: [(&str, wasm_bindgen::JsValue); 6] = [
-            ("id", f64::from(info.id).into()),
-            ("globalId", info.global_id.as_str().into()),
-            ("class", info.class.as_str().into()),
-            ("name", info.name.as_deref().map_or(wasm_bindgen::JsValue::NULL, Into::into)),
-            ("storey", info.storey.as_deref().map_or(wasm_bindgen::JsValue::NULL, Into::into)),
-            ("state", scene.states[id as usize].key().into()),
-        ];
-        for (name, value) in fields {
-            // Setting a property of a fresh plain object cannot fail.
-            let _set = js_sys::Reflect::set(&object, &name.into(), &value);
-        }
-        Some(object.into())
-    }
-
-    /// The element id of a GlobalId.
-    pub fn element_id_of(&self, global_id: &str) -> Option<u32> {
-        self.scene.as_ref()?.by_global_id.get(global_id).copied()
-    }
-
-    /// A CSS pixel where the element with `global_id` is the visible, pickable surface (in
-    /// the first pane).
-    pub fn screen_point_of(&self, global_id: &str) -> Option<(f32, f32)> {
-        let scene = self.scene.as_ref()?;
-        let id = *scene.by_global_id.get(global_id)?;
-        let (_, viewport) = self.pane(0.0);
-        screen_point_of_with(scene, &self.camera, viewport, id, &|e| self.visibility(e))
     }
 
     /// One animation frame: follow the canvas size, upload colour changes, draw if needed.
@@ -624,29 +633,5 @@ impl App {
             hooks.set("date", scene.date.to_string().into());
             hooks.set("stateChanges", (scene.state_changes as f64).into());
         }
-    }
-}
-
-/// The value of `name` in the page URL's query, if present.
-pub(crate) fn query_value(name: &str) -> Option<String> {
-    let search = web_sys::window().and_then(|w| w.location().search().ok())?;
-    search.trim_start_matches('?').split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| value.to_owned())
-    })
-}
-
-/// `performance.now()`, milliseconds.
-pub(crate) fn now_ms() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
-}
-
-/// Dispatches a `CustomEvent` named `name` with `detail` on `window`.
-pub(crate) fn dispatch(name: &str, detail: &wasm_bindgen::JsValue) {
-    let init = web_sys::CustomEventInit::new();
-    init.set_detail(detail);
-    if let (Some(window), Ok(event)) = (web_sys::window(), web_sys::CustomEvent::new_with_event_init_dict(name, &init)) {
-        // Nobody listening is fine.
-        let _dispatched = window.dispatch_event(&event);
     }
 }

@@ -18,17 +18,17 @@
 //! | `search(text)` | ids of elements whose name or GlobalId contains `text` (at most 50) |
 //! | `forceFrames(n)` | draw `n` frames even if nothing changes (frame-rate measurement) |
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Uint8Array};
+use renewtwin_render::scene::Scene;
 use renewtwin_render::style::{Layer, states_from_bytes};
 use renewtwin_render::view::Layout;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::closure::Closure;
 
-use crate::app::App;
 use crate::hooks::Hooks;
+use crate::viewer::{SharedViewer, Viewer};
 
 /// Most results `search` returns.
 const SEARCH_LIMIT: usize = 50;
@@ -37,15 +37,15 @@ fn bytes(value: &JsValue) -> Option<Vec<u8>> {
     (!value.is_null() && !value.is_undefined()).then(|| Uint8Array::new(value).to_vec())
 }
 
-/// A control function's body: the app and the two arguments from JS.
-type Control = Box<dyn Fn(&mut App, JsValue, JsValue) -> JsValue>;
+/// A control function's body: the viewer and the two arguments from JS.
+type Control = Box<dyn Fn(&mut dyn Viewer, JsValue, JsValue) -> JsValue>;
 
 /// Adds the control functions to `hooks`.
-pub(crate) fn add(hooks: &Hooks, app: &Rc<RefCell<App>>) {
+pub(crate) fn add(hooks: &Hooks, app: &SharedViewer) {
     let with_app = |f: Control| {
         let app = Rc::clone(app);
         Closure::<dyn Fn(JsValue, JsValue) -> JsValue>::new(move |a: JsValue, b: JsValue| match app.try_borrow_mut() {
-            Ok(mut app) => f(&mut app, a, b),
+            Ok(mut app) => f(&mut *app, a, b),
             Err(_) => JsValue::NULL,
         })
         .into_js_value()
@@ -92,7 +92,7 @@ pub(crate) fn add(hooks: &Hooks, app: &Rc<RefCell<App>>) {
     hooks.set(
         "setStates",
         with_app(Box::new(|app, states, day| {
-            app.view.seek = bytes(&states).map(|b| (day.as_f64().unwrap_or(0.0) as i32, states_from_bytes(&b)));
+            app.view_mut().seek = bytes(&states).map(|b| (day.as_f64().unwrap_or(0.0) as i32, states_from_bytes(&b)));
             app.view_changed();
             JsValue::UNDEFINED
         })),
@@ -100,7 +100,7 @@ pub(crate) fn add(hooks: &Hooks, app: &Rc<RefCell<App>>) {
     hooks.set(
         "setCompare",
         with_app(Box::new(|app, states, _| {
-            app.view.compare = bytes(&states).map(|b| states_from_bytes(&b));
+            app.view_mut().compare = bytes(&states).map(|b| states_from_bytes(&b));
             app.view_changed();
             JsValue::UNDEFINED
         })),
@@ -108,7 +108,7 @@ pub(crate) fn add(hooks: &Hooks, app: &Rc<RefCell<App>>) {
     hooks.set(
         "setLayout",
         with_app(Box::new(|app, mode, at| {
-            app.view.layout = match mode.as_string().as_deref() {
+            app.view_mut().layout = match mode.as_string().as_deref() {
                 Some("swipe") => Layout::Swipe(at.as_f64().unwrap_or(0.5) as f32),
                 Some("side") => Layout::SideBySide,
                 _ => Layout::Single,
@@ -120,7 +120,7 @@ pub(crate) fn add(hooks: &Hooks, app: &Rc<RefCell<App>>) {
     hooks.set(
         "setLayer",
         with_app(Box::new(|app, values, palette| {
-            app.view.style.layer = bytes(&values).map(|values| {
+            app.view_mut().style.layer = bytes(&values).map(|values| {
                 let flat: Vec<u8> = Array::from(&palette).iter().map(|v| v.as_f64().unwrap_or(0.0) as u8).collect();
                 Layer { values, palette: flat.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect() }
             });
@@ -131,7 +131,7 @@ pub(crate) fn add(hooks: &Hooks, app: &Rc<RefCell<App>>) {
     hooks.set(
         "setHidden",
         with_app(Box::new(|app, mask, _| {
-            app.view.style.hidden = bytes(&mask).map(|m| m.iter().map(|&b| b != 0).collect()).unwrap_or_default();
+            app.view_mut().style.hidden = bytes(&mask).map(|m| m.iter().map(|&b| b != 0).collect()).unwrap_or_default();
             app.view_changed();
             JsValue::UNDEFINED
         })),
@@ -139,7 +139,7 @@ pub(crate) fn add(hooks: &Hooks, app: &Rc<RefCell<App>>) {
     hooks.set(
         "setXray",
         with_app(Box::new(|app, on, _| {
-            app.view.xray = on.is_truthy();
+            app.view_mut().xray = on.is_truthy();
             app.view_changed();
             JsValue::UNDEFINED
         })),
@@ -147,7 +147,7 @@ pub(crate) fn add(hooks: &Hooks, app: &Rc<RefCell<App>>) {
     hooks.set(
         "setEdges",
         with_app(Box::new(|app, on, _| {
-            app.view.edges = on.is_truthy();
+            app.view_mut().edges = on.is_truthy();
             app.view_changed();
             JsValue::UNDEFINED
         })),
@@ -155,7 +155,7 @@ pub(crate) fn add(hooks: &Hooks, app: &Rc<RefCell<App>>) {
     hooks.set(
         "setSection",
         with_app(Box::new(|app, axis, t| {
-            app.view.section = axis
+            app.view_mut().section = axis
                 .as_f64()
                 .filter(|a| (0.0..=2.0).contains(a))
                 .map(|a| (a as usize, t.as_f64().unwrap_or(0.5) as f32));
@@ -163,37 +163,36 @@ pub(crate) fn add(hooks: &Hooks, app: &Rc<RefCell<App>>) {
             JsValue::UNDEFINED
         })),
     );
-    hooks.set("search", with_app(Box::new(|app, text, _| app.search(&text.as_string().unwrap_or_default()))));
+    hooks.set("search", with_app(Box::new(|app, text, _| search(app.scene(), &text.as_string().unwrap_or_default()))));
     hooks.set(
         "forceFrames",
         with_app(Box::new(|app, n, _| {
-            app.forced_frames = n.as_f64().unwrap_or(0.0).clamp(0.0, 100_000.0) as u32;
+            app.force_frames(n.as_f64().unwrap_or(0.0).clamp(0.0, 100_000.0) as u32);
             JsValue::UNDEFINED
         })),
     );
 }
 
-impl App {
-    /// Ids of elements whose name or GlobalId contains `text` (case-insensitive), as a JS array.
-    pub fn search(&self, text: &str) -> JsValue {
-        let out = Array::new();
-        let needle = text.trim().to_lowercase();
-        if needle.is_empty() {
-            return out.into();
-        }
-        if let Some(scene) = self.scene() {
-            for e in scene
-                .elements
-                .iter()
-                .filter(|e| {
-                    e.global_id.to_lowercase().contains(&needle)
-                        || e.name.as_deref().is_some_and(|n| n.to_lowercase().contains(&needle))
-                })
-                .take(SEARCH_LIMIT)
-            {
-                out.push(&f64::from(e.id).into());
-            }
-        }
-        out.into()
+/// Ids of elements of `scene` whose name or GlobalId contains `text` (case-insensitive), as a
+/// JS array.
+fn search(scene: Option<&Scene>, text: &str) -> JsValue {
+    let out = Array::new();
+    let needle = text.trim().to_lowercase();
+    if needle.is_empty() {
+        return out.into();
     }
+    if let Some(scene) = scene {
+        for e in scene
+            .elements
+            .iter()
+            .filter(|e| {
+                e.global_id.to_lowercase().contains(&needle)
+                    || e.name.as_deref().is_some_and(|n| n.to_lowercase().contains(&needle))
+            })
+            .take(SEARCH_LIMIT)
+        {
+            out.push(&f64::from(e.id).into());
+        }
+    }
+    out.into()
 }

@@ -16,15 +16,14 @@
 //! | `partialUploads`, `uploadMs`, `lastUploadMs` | uploads of the incomplete scene, milliseconds in all uploads, in the last |
 //! | `heldMessages()`, `releaseStream()` | messages held by `?holdAfterBatches=N` (see `net.rs`), and letting them through |
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsValue;
 
-use crate::app::App;
 use crate::error::ViewerError;
+use crate::viewer::SharedViewer;
 
 /// The `window.renewtwin` object.
 #[derive(Debug, Clone)]
@@ -51,8 +50,9 @@ impl Hooks {
         let _set = Reflect::set(&self.object, &name.into(), &value);
     }
 
-    /// Adds the hook functions, which read `app` when called.
-    pub fn add_functions(&self, app: &Rc<RefCell<App>>) {
+    /// Adds the hook functions, which read `app` when called (the control functions are
+    /// `controls.rs`'s).
+    pub fn add_functions(&self, app: &SharedViewer) {
         let pick = {
             let app = Rc::clone(app);
             Closure::<dyn Fn(f64, f64) -> f64>::new(move |x: f64, y: f64| {
@@ -123,7 +123,6 @@ impl Hooks {
         self.set("releaseStream", release.into_js_value());
         let held = Closure::<dyn Fn() -> f64>::new(|| crate::net::held() as f64);
         self.set("heldMessages", held.into_js_value());
-        crate::controls::add(self, app);
     }
 }
 

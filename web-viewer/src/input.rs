@@ -11,8 +11,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{HtmlCanvasElement, PointerEvent, WheelEvent};
 
-use crate::app::App;
 use crate::error::ViewerError;
+use crate::viewer::{Gesture, SharedViewer};
 
 /// A press that moved less than this many CSS pixels is a click.
 const CLICK_SLOP: f32 = 4.0;
@@ -27,23 +27,10 @@ struct ActivePointer {
 
 /// What the pointers are doing.
 #[derive(Debug, Default)]
-pub(crate) struct InputState {
+struct InputState {
     pointers: Vec<ActivePointer>,
     pan_mode: bool,
     travelled: f32,
-}
-
-/// A camera change or a click the app should act on.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Gesture {
-    /// Orbit by a drag of (dx, dy) CSS pixels.
-    Orbit(f32, f32),
-    /// Pan by a drag of (dx, dy) CSS pixels.
-    Pan(f32, f32),
-    /// Multiply the eye distance by this factor.
-    Zoom(f32),
-    /// Pick at (x, y) CSS pixels.
-    Click(f32, f32),
 }
 
 impl InputState {
@@ -107,8 +94,10 @@ fn canvas_position(canvas: &HtmlCanvasElement, x: i32, y: i32) -> (f32, f32) {
     (x as f32 - rect.left() as f32, y as f32 - rect.top() as f32)
 }
 
-/// Wires the canvas's pointer and wheel events to `app`. The handlers live as long as the page.
-pub(crate) fn attach(app: &Rc<RefCell<App>>, canvas: &HtmlCanvasElement) -> Result<(), ViewerError> {
+/// Wires the canvas's pointer and wheel events to `app`. The handlers live as long as the page,
+/// and share the pointer state.
+pub(crate) fn attach(app: &SharedViewer, canvas: &HtmlCanvasElement) -> Result<(), ViewerError> {
+    let input = Rc::new(RefCell::new(InputState::default()));
     let listen = |name: &str, handler: &js_sys::Function| {
         canvas
             .add_event_listener_with_callback(name, handler)
@@ -116,14 +105,12 @@ pub(crate) fn attach(app: &Rc<RefCell<App>>, canvas: &HtmlCanvasElement) -> Resu
     };
 
     let down = {
-        let (app, canvas) = (Rc::clone(app), canvas.clone());
+        let (input, canvas) = (Rc::clone(&input), canvas.clone());
         Closure::<dyn FnMut(PointerEvent)>::new(move |e: PointerEvent| {
             // Capture keeps the drag going outside the canvas; without it the drag just ends there.
             let _captured = canvas.set_pointer_capture(e.pointer_id());
             let (x, y) = canvas_position(&canvas, e.client_x(), e.client_y());
-            if let Ok(mut app) = app.try_borrow_mut() {
-                app.input.down(e.pointer_id(), x, y, e.button(), e.shift_key());
-            }
+            input.borrow_mut().down(e.pointer_id(), x, y, e.button(), e.shift_key());
             e.prevent_default();
         })
     };
@@ -131,11 +118,11 @@ pub(crate) fn attach(app: &Rc<RefCell<App>>, canvas: &HtmlCanvasElement) -> Resu
     down.forget();
 
     let moved = {
-        let (app, canvas) = (Rc::clone(app), canvas.clone());
+        let (app, input, canvas) = (Rc::clone(app), Rc::clone(&input), canvas.clone());
         Closure::<dyn FnMut(PointerEvent)>::new(move |e: PointerEvent| {
             let (x, y) = canvas_position(&canvas, e.client_x(), e.client_y());
             if let Ok(mut app) = app.try_borrow_mut() {
-                let gestures = app.input.moved(e.pointer_id(), x, y);
+                let gestures = input.borrow_mut().moved(e.pointer_id(), x, y);
                 for gesture in gestures {
                     app.gesture(gesture);
                 }
@@ -146,11 +133,11 @@ pub(crate) fn attach(app: &Rc<RefCell<App>>, canvas: &HtmlCanvasElement) -> Resu
     moved.forget();
 
     let up = {
-        let (app, canvas) = (Rc::clone(app), canvas.clone());
+        let (app, input, canvas) = (Rc::clone(app), Rc::clone(&input), canvas.clone());
         Closure::<dyn FnMut(PointerEvent)>::new(move |e: PointerEvent| {
             let (x, y) = canvas_position(&canvas, e.client_x(), e.client_y());
             if let Ok(mut app) = app.try_borrow_mut()
-                && let Some(gesture) = app.input.up(e.pointer_id(), x, y) {
+                && let Some(gesture) = input.borrow_mut().up(e.pointer_id(), x, y) {
                     app.gesture(gesture);
                 }
         })

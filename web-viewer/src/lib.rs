@@ -12,6 +12,12 @@
 //! WebSocket link, input gestures, the HTML overlay and the `window.renewtwin` hooks. Every
 //! module here is browser-only, so on the host the crate is empty.
 //!
+//! The modules are layered, none importing one that imports it back
+//! (`scripts/check-module-cycles.py`): `dom` (query, clock, page events), `error` and `viewer`
+//! (the `Viewer` trait the app implements, with `Gesture` and `LinkStatus`) at the
+//! bottom; `ui`, `surface`, `input`, `net`, then `hooks` and `controls` above them; `app`, the
+//! composition root, on top: it builds the others and hands itself to them as a `dyn Viewer`.
+//!
 //! # Test hooks: `window.renewtwin`
 //! | name | meaning |
 //! |---|---|
@@ -47,6 +53,8 @@ mod app;
 #[cfg(target_arch = "wasm32")]
 mod controls;
 #[cfg(target_arch = "wasm32")]
+mod dom;
+#[cfg(target_arch = "wasm32")]
 mod error;
 #[cfg(target_arch = "wasm32")]
 mod hooks;
@@ -58,6 +66,8 @@ mod net;
 mod surface;
 #[cfg(target_arch = "wasm32")]
 mod ui;
+#[cfg(target_arch = "wasm32")]
+mod viewer;
 
 /// Entry point called by the wasm-bindgen glue when the module is instantiated.
 #[cfg(target_arch = "wasm32")]

@@ -15,36 +15,12 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
 
-use crate::app::App;
+use crate::dom::query_value;
 use crate::error::ViewerError;
+use crate::viewer::{LinkStatus, SharedViewer};
 
 /// Delay before reconnecting after the socket closed, milliseconds.
 const RECONNECT_DELAY_MS: i32 = 2000;
-
-/// Where the link stands, as the UI shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LinkStatus {
-    /// Opening the socket.
-    Connecting,
-    /// Receiving the scene.
-    LoadingScene,
-    /// Scene shown, live updates flowing.
-    Live,
-    /// The socket closed; a reconnect is scheduled.
-    Disconnected,
-}
-
-impl LinkStatus {
-    /// Chinese, then English.
-    pub fn label(self) -> (&'static str, &'static str) {
-        match self {
-            Self::Connecting => ("正在连接", "Connecting"),
-            Self::LoadingScene => ("正在加载场景", "Loading scene"),
-            Self::Live => ("实时", "Live"),
-            Self::Disconnected => ("连接已断开，重试中", "Disconnected, retrying"),
-        }
-    }
-}
 
 /// What the link remembers across reconnects: the scene it holds and how far it got.
 #[derive(Debug, Default, Clone, Copy)]
@@ -64,6 +40,8 @@ struct StreamState {
 thread_local! {
     static STREAM: std::cell::Cell<StreamState> = std::cell::Cell::new(StreamState::default());
     static HOLD: RefCell<Hold> = RefCell::new(Hold::default());
+    /// The open socket, if any; a reconnect replaces (and so closes) the previous one.
+    static CONNECTION: RefCell<Option<Connection>> = const { RefCell::new(None) };
 }
 
 /// Messages held back by `?holdAfterBatches=N`.
@@ -93,7 +71,7 @@ impl Hold {
 
 /// Reads `holdAfterBatches=N` from the page URL's query.
 pub(crate) fn hold_from_url() {
-    let after = crate::app::query_value("holdAfterBatches").and_then(|n| n.parse::<u32>().ok());
+    let after = query_value("holdAfterBatches").and_then(|n| n.parse::<u32>().ok());
     HOLD.with(|h| h.borrow_mut().after = after);
 }
 
@@ -103,7 +81,7 @@ pub(crate) fn held() -> usize {
 }
 
 /// Stops holding and delivers what was held, in order.
-pub(crate) fn release(app: &Rc<RefCell<App>>) {
+pub(crate) fn release(app: &SharedViewer) {
     let queue = HOLD.with(|h| {
         let mut hold = h.borrow_mut();
         hold.after = None;
@@ -115,7 +93,7 @@ pub(crate) fn release(app: &Rc<RefCell<App>>) {
 }
 
 /// Passes one decoded message to the progress tracking and to the app.
-fn deliver(app: &Rc<RefCell<App>>, message: ServerMsg) {
+fn deliver(app: &SharedViewer, message: ServerMsg) {
     STREAM.with(|s| {
         let mut state = s.get();
         state.observe(&message);
@@ -163,7 +141,7 @@ impl StreamState {
 
 /// An open socket and the handlers that must live as long as it does.
 #[derive(Debug)]
-pub(crate) struct Connection {
+struct Connection {
     socket: WebSocket,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_open: Closure<dyn FnMut(Event)>,
@@ -190,8 +168,9 @@ fn socket_url() -> Result<String, ViewerError> {
     Ok(format!("{scheme}://{host}/ws"))
 }
 
-/// Opens the socket and routes its messages into `app`; the connection is stored in the app.
-pub(crate) fn connect(app: &Rc<RefCell<App>>) -> Result<(), ViewerError> {
+/// Opens the socket and routes its messages into `app`; the connection is kept here, in
+/// `CONNECTION`.
+pub(crate) fn connect(app: &SharedViewer) -> Result<(), ViewerError> {
     let socket = WebSocket::new(&socket_url()?).map_err(|e| ViewerError::js("new WebSocket", e))?;
     socket.set_binary_type(BinaryType::Arraybuffer);
 
@@ -243,12 +222,15 @@ pub(crate) fn connect(app: &Rc<RefCell<App>>) -> Result<(), ViewerError> {
     let connection = Connection { socket, _on_message: on_message, _on_open: on_open, _on_close: on_close };
     let mut app_ref = app.try_borrow_mut().map_err(|_| ViewerError::Protocol("viewer state busy while connecting".into()))?;
     app_ref.set_link(LinkStatus::Connecting);
-    app_ref.connection = Some(connection);
+    drop(app_ref);
+    // The previous connection, if any, is dropped here: its handlers are removed, its socket closed.
+    let previous = CONNECTION.with(|c| c.borrow_mut().replace(connection));
+    drop(previous);
     Ok(())
 }
 
 /// Reconnects after [`RECONNECT_DELAY_MS`].
-fn schedule_reconnect(app: &Rc<RefCell<App>>) {
+fn schedule_reconnect(app: &SharedViewer) {
     let Some(window) = web_sys::window() else { return };
     let app = Rc::clone(app);
     let retry = Closure::once_into_js(move || {

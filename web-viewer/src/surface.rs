@@ -78,7 +78,7 @@ impl CanvasSurface {
         };
         surface.configure(&device, &config);
         // `?msaa=0` or `?msaa=4` in the page URL overrides the adapter's default (for comparison).
-        let samples = match crate::app::query_value("msaa").as_deref() {
+        let samples = match crate::dom::query_value("msaa").as_deref() {
             Some("0" | "1") => 1,
             Some(_) if supports_msaa(&adapter, format) => MSAA_SAMPLES,
             _ => antialias_samples(&adapter, format),

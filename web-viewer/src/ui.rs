@@ -9,7 +9,7 @@ use renewtwin_render::scene::{Scene, Visibility};
 use web_sys::{Document, Element};
 
 use crate::error::ViewerError;
-use crate::net::LinkStatus;
+use crate::viewer::LinkStatus;
 
 /// Handles on the overlay's elements.
 #[derive(Debug)]

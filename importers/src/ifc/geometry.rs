@@ -21,6 +21,7 @@ use super::properties::lower;
 use super::semantics::{GeometryJob, JobSource};
 use super::source::Scanned;
 use super::units::Units;
+use crate::stream::{ImportEvent, MeshBatch, building_of, importance_rank};
 use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity};
 
 /// Meshing time of one product above which it is logged as slow (ifc-lite's own budgets bound
@@ -28,10 +29,7 @@ use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity
 const SLOW_PRODUCT_SECONDS: f64 = 2.0;
 
 /// Products meshed in parallel before their meshes are merged into the model.
-const MESH_CHUNK_JOBS: usize = 4096;
-
-/// Decoded entities a meshing worker keeps cached before it clears its cache.
-const WORKER_DECODER_CACHE_ENTRIES: usize = 65_536;
+const MESH_CHUNK_JOBS: usize = 1024;
 
 
 /// One element's meshing result.
@@ -88,14 +86,20 @@ pub(crate) fn mesh_elements(
     jobs: &[GeometryJob],
     model: &mut Model,
     diagnostics: &mut Vec<Diagnostic>,
+    on_event: Option<&mut dyn FnMut(ImportEvent<'_>)>,
 ) {
     if jobs.is_empty() {
         return;
     }
+    let prepass_started = std::time::Instant::now();
     let Some((rtc, void_index)) = prepass(bytes, scanned, units, diagnostics) else {
         return;
     };
     model.origin = [rtc.0, rtc.1, rtc.2];
+    tracing::debug!(
+        seconds = prepass_started.elapsed().as_secs_f64(),
+        "ifc phase: geometry prepass"
+    );
     tracing::debug!(origin = ?model.origin, hosts_with_openings = void_index.len(), "geometry prepass done");
     let sources = instancing::SourceCache::default();
     let meshing = Meshing {
@@ -116,18 +120,64 @@ pub(crate) fn mesh_elements(
     // chunking): only one chunk's unmerged product meshes are held at once, instead of every
     // product's mesh before deduplication, which dominated peak memory on large districts.
     let mut interner = Interner::default();
-    for chunk in jobs.chunks(MESH_CHUNK_JOBS) {
-        let outcomes: Vec<Outcome> = chunk
-            .par_iter()
-            .map_init(
-                || meshing.worker(),
-                |worker, job| meshing.mesh_job(worker, job),
-            )
-            .collect();
-        for (job, outcome) in chunk.iter().zip(outcomes) {
-            merge(job, outcome, model, &mut interner, diagnostics);
+    let Some(on_event) = on_event else {
+        let all: Vec<&GeometryJob> = jobs.iter().collect();
+        for chunk in all.chunks(MESH_CHUNK_JOBS) {
+            meshing.mesh_chunk(chunk, model, &mut interner, diagnostics);
+        }
+        return;
+    };
+    // Streaming: building by building, each in importance order, handed out as merged.
+    let mut handed_out = vec![false; model.elements.len()];
+    for (building, group) in stream_groups(jobs, model) {
+        for chunk in group.chunks(MESH_CHUNK_JOBS) {
+            let first_mesh = model.meshes.len();
+            meshing.mesh_chunk(chunk, model, &mut interner, diagnostics);
+            let mut elements = Vec::with_capacity(chunk.len());
+            for job in chunk {
+                let meshed = model
+                    .elements
+                    .get(job.element)
+                    .is_some_and(|e| !e.placements.is_empty());
+                if meshed && !std::mem::replace(&mut handed_out[job.element], true) {
+                    elements.push(job.element);
+                }
+            }
+            on_event(ImportEvent::Meshed(MeshBatch {
+                model,
+                building,
+                elements: &elements,
+                new_meshes: first_mesh..model.meshes.len(),
+            }));
         }
     }
+}
+
+/// The jobs by building (in spatial-tree order, then those outside any building), each
+/// group in importance order (stable: file order within a rank).
+fn stream_groups<'j>(
+    jobs: &'j [GeometryJob],
+    model: &Model,
+) -> Vec<(Option<usize>, Vec<&'j GeometryJob>)> {
+    let mut groups: std::collections::BTreeMap<(bool, usize), Vec<&GeometryJob>> =
+        Default::default();
+    for job in jobs {
+        let building = model
+            .elements
+            .get(job.element)
+            .and_then(|e| building_of(model, e.container));
+        groups
+            .entry((building.is_none(), building.unwrap_or(0)))
+            .or_default()
+            .push(job);
+    }
+    groups
+        .into_iter()
+        .map(|((outside, b), mut group)| {
+            group.sort_by_key(|job| importance_rank(&job.class));
+            ((!outside).then_some(b), group)
+        })
+        .collect()
 }
 
 /// The file-wide pass before meshing: the RTC offset (zero unless finite) and the opening
@@ -178,6 +228,23 @@ fn new_decoder<'a>(bytes: &'a [u8], scanned: &Scanned<'a>, units: &Units) -> Ent
 }
 
 impl<'a> Meshing<'a> {
+    /// Meshes `chunk` on every core and merges it into `model` in order.
+    fn mesh_chunk(
+        &self,
+        chunk: &[&GeometryJob],
+        model: &mut Model,
+        interner: &mut Interner,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        let outcomes: Vec<Outcome> = chunk
+            .par_iter()
+            .map_init(|| self.worker(), |worker, job| self.mesh_job(worker, job))
+            .collect();
+        for (job, outcome) in chunk.iter().zip(outcomes) {
+            merge(job, outcome, model, interner, diagnostics);
+        }
+    }
+
     /// A fresh worker: its own decoder, and a router sharing the caches.
     fn worker(&self) -> Worker<'a> {
         let mut router = GeometryRouter::with_scale_and_rtc(self.units.length_to_metres, self.rtc);
@@ -200,9 +267,7 @@ impl<'a> Meshing<'a> {
         // A worker's decoder caches every entity it decodes: bound it, so that on large
         // files each worker does not end up holding a decoded copy of the whole file. The
         // cache is a memo only (ifc-lite: output stays the same).
-        if worker.decoder.cache_size() > WORKER_DECODER_CACHE_ENTRIES {
-            worker.decoder.clear_entity_cache();
-        }
+        super::bound_cache(&mut worker.decoder);
         if seconds > SLOW_PRODUCT_SECONDS {
             // Logged, not a diagnostic: diagnostics must not depend on the machine's speed.
             tracing::warn!(step_id = job.step_id, class = %job.class, seconds, "meshing one product was slow");

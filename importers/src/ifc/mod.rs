@@ -106,42 +106,86 @@ impl Importer for IfcImporter {
         bytes: &[u8],
         config: &ImportConfig,
     ) -> Result<Model, ImportError> {
-        // The last line of defence: the phases that call into ifc-lite catch its panics
-        // themselves and carry on; anything that still escapes fails this file, not the caller.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            import_unguarded(name, bytes, config)
-        })) {
-            Ok(result) => result,
-            Err(panic) => Err(crate::Input { name, format: "IFC" }.not_readable(format!(
-                "the IFC reader failed on this input (internal error: {}); please report it with the file",
-                properties::lower(&geometry::panic_message(&panic))
-            ))),
-        }
+        guarded(name, || import_unguarded(name, bytes, config, None))
+    }
+}
+
+impl IfcImporter {
+    /// Whether `bytes` start like a STEP file.
+    pub(crate) fn sniffs(bytes: &[u8]) -> bool {
+        source::starts_like_step(&bytes[..bytes.len().min(1024)])
+    }
+}
+
+/// [`crate::import_streaming`] for IFC: the parsed model, then the meshed elements building by
+/// building.
+pub(crate) fn import_streaming(
+    name: &str,
+    bytes: &[u8],
+    config: &ImportConfig,
+    on_event: &mut dyn FnMut(crate::ImportEvent<'_>),
+) -> Result<Model, ImportError> {
+    guarded(name, || {
+        import_unguarded(name, bytes, config, Some(on_event))
+    })
+}
+
+/// The last line of defence: the phases that call into ifc-lite catch its panics themselves
+/// and carry on; anything that still escapes fails this file, not the caller.
+fn guarded(
+    name: &str,
+    import: impl FnOnce() -> Result<Model, ImportError>,
+) -> Result<Model, ImportError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(import)) {
+        Ok(result) => result,
+        Err(panic) => Err(crate::Input { name, format: "IFC" }.not_readable(format!(
+            "the IFC reader failed on this input (internal error: {}); please report it with the file",
+            properties::lower(&geometry::panic_message(&panic))
+        ))),
     }
 }
 
 /// [`IfcImporter::import_bytes`] without the panic guard.
-fn import_unguarded(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<Model, ImportError> {
+fn import_unguarded(
+    name: &str,
+    bytes: &[u8],
+    config: &ImportConfig,
+    mut on_event: Option<&mut dyn FnMut(crate::ImportEvent<'_>)>,
+) -> Result<Model, ImportError> {
     {
         let input = crate::Input::open(name, "IFC", bytes, config)?;
         let started = std::time::Instant::now();
         let not_readable = |reason: String| input.not_readable(reason);
         let header = source::read_header(bytes).map_err(not_readable)?;
-        let scanned = source::scan(bytes).map_err(not_readable)?;
+        let mut scanned = source::scan(bytes).map_err(not_readable)?;
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            records = scanned.records.len(),
+            "ifc phase: scan"
+        );
 
         let mut diagnostics: Vec<Diagnostic> = scanned.diagnostics.clone();
         let mut schema = schema::Schema::new(header.version);
         let mut decoder = scanned.decoder(bytes);
         let units = units::resolve(&mut decoder, &scanned, &mut diagnostics);
         let materials = materials::read(&scanned, &mut decoder, &mut diagnostics);
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "ifc phase: units, materials"
+        );
 
         let semantic = semantics::read(
+            bytes,
             &scanned,
             &mut schema,
             &units,
             &materials,
             &mut decoder,
             &mut diagnostics,
+        );
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "ifc phase: semantics"
         );
         let georef = georef::read(&scanned, &mut decoder, &units, &mut diagnostics);
         let element_index: std::collections::HashMap<u32, usize> = semantic
@@ -177,6 +221,12 @@ fn import_unguarded(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<M
             schedules,
             ..Model::default()
         };
+        // The record list (a few dozen bytes per record) is not needed by meshing, which
+        // decodes through the index: free it before the peak.
+        scanned.records = Vec::new();
+        if let Some(on_event) = on_event.as_mut() {
+            on_event(crate::ImportEvent::Parsed { model: &model });
+        }
         if config.geometry {
             let geometry_started = std::time::Instant::now();
             geometry::mesh_elements(
@@ -186,12 +236,24 @@ fn import_unguarded(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<M
                 &semantic.geometry_jobs,
                 &mut model,
                 &mut diagnostics,
+                on_event,
             );
             model.source.geometry_seconds = geometry_started.elapsed().as_secs_f64();
         }
         diagnostics.sort_by_key(|d| (d.step_id.unwrap_or(0), d.kind));
         model.diagnostics = diagnostics;
         crate::imported(model)
+    }
+}
+
+/// Decoded entities a worker's decoder keeps cached before it clears its cache: the cache
+/// is a memo only, and unbounded it would hold a decoded copy of most of the file per worker.
+const WORKER_DECODER_CACHE_ENTRIES: usize = 16_384;
+
+/// Clears `decoder`'s entity cache once it holds more than [`WORKER_DECODER_CACHE_ENTRIES`].
+pub(crate) fn bound_cache(decoder: &mut ifc_lite_core::EntityDecoder) {
+    if decoder.cache_size() > WORKER_DECODER_CACHE_ENTRIES {
+        decoder.clear_entity_cache();
     }
 }
 

@@ -19,6 +19,9 @@ const MAX_COMPLEX_DEPTH: usize = 4;
 pub(crate) struct PropertyReader {
     units: Units,
     cache: HashMap<u32, Option<PropertySet>>,
+    /// Diagnostics of sets read ahead ([`Self::prefill`]), given out with the set's first
+    /// [`Self::read`] (so a set nobody uses reports nothing, as when read on demand).
+    pending: HashMap<u32, Vec<Diagnostic>>,
 }
 
 impl PropertyReader {
@@ -26,6 +29,46 @@ impl PropertyReader {
         Self {
             units,
             cache: HashMap::new(),
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Reads the sets `ids` ahead, on every core, each worker with a decoder from
+    /// `new_decoder`.
+    pub(crate) fn prefill<'a>(
+        &mut self,
+        ids: &[u32],
+        new_decoder: impl Fn() -> EntityDecoder<'a> + Sync,
+    ) {
+        use rayon::prelude::*;
+        let read: Vec<(u32, Option<PropertySet>, Vec<Diagnostic>)> = ids
+            .par_iter()
+            .filter(|id| !self.cache.contains_key(id))
+            .map_init(&new_decoder, |decoder, &id| {
+                let mut diagnostics = Vec::new();
+                let set = self.read_uncached(decoder, id, &mut diagnostics);
+                super::bound_cache(decoder);
+                (id, set, diagnostics)
+            })
+            .collect();
+        for (id, set, diagnostics) in read {
+            self.cache.insert(id, set);
+            if !diagnostics.is_empty() {
+                self.pending.insert(id, diagnostics);
+            }
+        }
+    }
+
+    /// The set `#id` if it was read already (`Some(None)`: read, and not a set this importer
+    /// reads); its diagnostics stay pending until [`Self::take_pending`] or [`Self::read`].
+    pub(crate) fn peek(&self, id: u32) -> Option<&Option<PropertySet>> {
+        self.cache.get(&id)
+    }
+
+    /// Moves the pending diagnostics of the set `#id` (read ahead) into `diagnostics`.
+    pub(crate) fn take_pending(&mut self, id: u32, diagnostics: &mut Vec<Diagnostic>) {
+        if let Some(pending) = self.pending.remove(&id) {
+            diagnostics.extend(pending);
         }
     }
 
@@ -37,14 +80,16 @@ impl PropertyReader {
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Option<PropertySet> {
         if let Some(cached) = self.cache.get(&id) {
-            return cached.clone();
+            let set = cached.clone();
+            self.take_pending(id, diagnostics);
+            return set;
         }
         let set = self.read_uncached(decoder, id, diagnostics);
         self.cache.insert(id, set.clone());
         set
     }
 
-    fn read_uncached(
+    pub(crate) fn read_uncached(
         &self,
         decoder: &mut EntityDecoder,
         id: u32,

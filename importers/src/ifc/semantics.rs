@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ifc_lite_core::{DecodedEntity, EntityDecoder};
+use rayon::prelude::*;
 
 use super::diagnostic;
 use super::materials::MaterialsByObject;
@@ -67,6 +68,7 @@ struct Relations {
 
 /// Reads the spatial tree and the elements.
 pub(crate) fn read(
+    bytes: &[u8],
     scanned: &Scanned,
     schema: &mut Schema,
     units: &Units,
@@ -100,6 +102,12 @@ pub(crate) fn read(
         spatial_tree(decoder, &spatial_ids, &relations, units, diagnostics);
 
     let mut reader = PropertyReader::new(*units);
+    // Every set a relationship assigns, read ahead on every core (diagnostics on first use).
+    let new_decoder = || scanned.decoder(bytes);
+    let mut pset_ids: Vec<u32> = relations.psets.values().flatten().copied().collect();
+    pset_ids.sort_unstable();
+    pset_ids.dedup();
+    reader.prefill(&pset_ids, new_decoder);
     for node in &mut spatial {
         for &pset in relations
             .psets
@@ -112,84 +120,70 @@ pub(crate) fn read(
             }
         }
     }
-    let mut types: HashMap<u32, (Option<String>, Vec<PropertySet>)> = HashMap::new();
     element_ids.sort_unstable_by_key(|(id, _)| *id);
-    let mut elements = Vec::with_capacity(element_ids.len());
+    let types = read_types(&element_ids, &relations, &reader, new_decoder);
+    let read: Vec<ElementRead> = element_ids
+        .par_iter()
+        .map_init(new_decoder, |decoder, &(id, needs_body)| {
+            let read = read_element(
+                decoder,
+                id,
+                needs_body,
+                scanned,
+                &relations,
+                &spatial_index,
+                &types,
+                &reader,
+            );
+            super::bound_cache(decoder);
+            read
+        })
+        .collect();
+    // Merged in file order; a type's and a set's diagnostics come with their first use.
+    let mut types_used = HashSet::new();
+    let mut elements = Vec::with_capacity(read.len());
     let mut geometry_jobs = Vec::new();
-    for (id, needs_body) in element_ids {
-        let entity = match decoder.decode_by_id(id) {
-            Ok(e) => e,
-            Err(err) => {
-                diagnostics.push(diagnostic(
-                    Severity::Warning,
-                    DiagnosticKind::MalformedRecord,
-                    Some(id),
-                    None,
-                    format!(
-                        "element #{id} cannot be decoded: {}",
-                        lower(&err.to_string())
-                    ),
-                ));
-                continue;
-            }
-        };
-        let class = class_name(entity.ifc_type.as_str());
-        let shape = shape_of(decoder, &entity, scanned, &class, diagnostics);
-        if needs_body && !shape.body {
+    for r in read {
+        let Some(e) = r.element else {
+            diagnostics.extend(r.diagnostics);
             continue;
-        }
-        let container = container_of(id, &relations, &spatial_index);
-        let (type_name, mut property_sets) = match relations.type_of.get(&id) {
-            Some(&type_id) => types
-                .entry(type_id)
-                .or_insert_with(|| read_type(decoder, type_id, &mut reader, diagnostics))
-                .clone(),
-            None => (None, Vec::new()),
         };
+        let id = e.step_id;
+        if let Some(&type_id) = relations.type_of.get(&id)
+            && types_used.insert(type_id)
+            && let Some(read) = types.get(&type_id)
+        {
+            diagnostics.extend(read.diagnostics.iter().cloned());
+            for &pset in &read.read_ahead {
+                reader.take_pending(pset, diagnostics);
+            }
+        }
         for &pset in relations
             .psets
             .get(&id)
             .map(Vec::as_slice)
             .unwrap_or_default()
         {
-            if let Some(set) = reader.read(decoder, pset, diagnostics) {
-                merge_set(&mut property_sets, set);
-            }
+            reader.take_pending(pset, diagnostics);
         }
-        let global_id = text(&entity, 0).unwrap_or_else(|| {
-            diagnostics.push(diagnostic(
-                Severity::Warning,
-                DiagnosticKind::BadAttribute,
-                Some(id),
-                Some(&class),
-                "the element has no GlobalId",
-            ));
-            String::new()
-        });
-        if shape.meshable {
+        diagnostics.extend(r.diagnostics);
+        if let Some((body, mapped)) = r.job {
             geometry_jobs.push(GeometryJob {
                 element: elements.len(),
                 step_id: id,
-                class: class.clone(),
+                class: e.class.clone(),
                 source: JobSource::Product,
-                body: shape.body,
-                mapped: shape.mapped,
+                body,
+                mapped,
             });
         }
         elements.push(Element {
-            step_id: id,
-            global_id,
-            class,
-            name: text(&entity, 2),
-            container,
-            type_name,
-            property_sets,
-            placements: Vec::new(),
             materials: materials
                 .get(&id)
                 .or_else(|| relations.type_of.get(&id).and_then(|t| materials.get(t)))
                 .cloned()
                 .unwrap_or_default(),
+            ..e
         });
     }
     orphan_types(
@@ -206,6 +200,148 @@ pub(crate) fn read(
         spatial,
         elements,
         geometry_jobs,
+    }
+}
+
+/// One element as a worker read it: the element (without materials), its geometry job
+/// (body, mapped items) if meshable, and its own diagnostics; `element` is `None` when it is
+/// skipped or cannot be decoded.
+struct ElementRead {
+    element: Option<Element>,
+    job: Option<(bool, Vec<MappedBody>)>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// The types the elements use, read once each on every core: name and own property sets,
+/// with the diagnostics of reading them (given out with the type's first use).
+type TypesRead = HashMap<u32, TypeRead>;
+
+/// One type as a worker read it (see [`read_type`]).
+struct TypeRead {
+    read: (Option<String>, Vec<PropertySet>),
+    read_ahead: Vec<u32>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn read_types<'a>(
+    element_ids: &[(u32, bool)],
+    relations: &Relations,
+    reader: &PropertyReader,
+    new_decoder: impl Fn() -> EntityDecoder<'a> + Sync,
+) -> TypesRead {
+    let mut type_ids: Vec<u32> = element_ids
+        .iter()
+        .filter_map(|(id, _)| relations.type_of.get(id).copied())
+        .collect();
+    type_ids.sort_unstable();
+    type_ids.dedup();
+    type_ids
+        .par_iter()
+        .map_init(&new_decoder, |decoder, &type_id| {
+            let (mut diagnostics, mut read_ahead) = (Vec::new(), Vec::new());
+            let read = read_type(decoder, type_id, reader, &mut read_ahead, &mut diagnostics);
+            (
+                type_id,
+                TypeRead {
+                    read,
+                    read_ahead,
+                    diagnostics,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Reads element `#id` (see [`ElementRead`]).
+#[allow(clippy::too_many_arguments)] // the reader's shared state, read-only
+fn read_element(
+    decoder: &mut EntityDecoder,
+    id: u32,
+    needs_body: bool,
+    scanned: &Scanned,
+    relations: &Relations,
+    spatial_index: &HashMap<u32, usize>,
+    types: &TypesRead,
+    reader: &PropertyReader,
+) -> ElementRead {
+    let mut diagnostics = Vec::new();
+    let entity = match decoder.decode_by_id(id) {
+        Ok(e) => e,
+        Err(err) => {
+            diagnostics.push(diagnostic(
+                Severity::Warning,
+                DiagnosticKind::MalformedRecord,
+                Some(id),
+                None,
+                format!(
+                    "element #{id} cannot be decoded: {}",
+                    lower(&err.to_string())
+                ),
+            ));
+            return ElementRead {
+                element: None,
+                job: None,
+                diagnostics,
+            };
+        }
+    };
+    let class = class_name(entity.ifc_type.as_str());
+    let shape = shape_of(decoder, &entity, scanned, &class, &mut diagnostics);
+    if needs_body && !shape.body {
+        return ElementRead {
+            element: None,
+            job: None,
+            diagnostics,
+        };
+    }
+    let container = container_of(id, relations, spatial_index);
+    let (type_name, mut property_sets) = match relations.type_of.get(&id) {
+        Some(type_id) => types
+            .get(type_id)
+            .map(|t| t.read.clone())
+            .unwrap_or_default(),
+        None => (None, Vec::new()),
+    };
+    for &pset in relations
+        .psets
+        .get(&id)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let set = match reader.peek(pset) {
+            Some(set) => set.clone(),
+            // Read ahead with every set of `relations`: only a set that failed to be read
+            // ahead lands here, and then reads (and reports) the same way again.
+            None => reader.read_uncached(decoder, pset, &mut diagnostics),
+        };
+        if let Some(set) = set {
+            merge_set(&mut property_sets, set);
+        }
+    }
+    let global_id = text(&entity, 0).unwrap_or_else(|| {
+        diagnostics.push(diagnostic(
+            Severity::Warning,
+            DiagnosticKind::BadAttribute,
+            Some(id),
+            Some(&class),
+            "the element has no GlobalId",
+        ));
+        String::new()
+    });
+    ElementRead {
+        job: shape.meshable.then_some((shape.body, shape.mapped)),
+        element: Some(Element {
+            step_id: id,
+            global_id,
+            name: text(&entity, 2),
+            class,
+            container,
+            type_name,
+            property_sets,
+            placements: Vec::new(),
+            materials: Vec::new(),
+        }),
+        diagnostics,
     }
 }
 
@@ -248,7 +384,12 @@ fn orphan_types(
             continue;
         }
         let class = class_name(entity.ifc_type.as_str());
-        let (type_name, property_sets) = read_type(decoder, id, reader, diagnostics);
+        let mut read_ahead = Vec::new();
+        let (type_name, property_sets) =
+            read_type(decoder, id, reader, &mut read_ahead, diagnostics);
+        for pset in read_ahead {
+            reader.take_pending(pset, diagnostics);
+        }
         jobs.push(GeometryJob {
             element: elements.len(),
             step_id: id,
@@ -540,10 +681,13 @@ fn container_of(id: u32, relations: &Relations, spatial: &HashMap<u32, usize>) -
 }
 
 /// A type object's name and its own property sets (`HasPropertySets`, attribute 5).
+/// Sets found read ahead in `reader` are listed in `read_ahead` (their diagnostics are pending
+/// there, for the caller to take with the type's first use).
 fn read_type(
     decoder: &mut EntityDecoder,
     type_id: u32,
-    reader: &mut PropertyReader,
+    reader: &PropertyReader,
+    read_ahead: &mut Vec<u32>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> (Option<String>, Vec<PropertySet>) {
     let Ok(entity) = decoder.decode_by_id(type_id) else {
@@ -551,7 +695,15 @@ fn read_type(
     };
     let mut sets = Vec::new();
     for pset in entity.get_refs(5).unwrap_or_default() {
-        if let Some(set) = reader.read(decoder, pset, diagnostics) {
+        let set = match reader.peek(pset) {
+            Some(set) => {
+                // Read ahead: its diagnostics, if any, are pending there.
+                read_ahead.push(pset);
+                set.clone()
+            }
+            None => reader.read_uncached(decoder, pset, diagnostics),
+        };
+        if let Some(set) = set {
             merge_set(&mut sets, set);
         }
     }

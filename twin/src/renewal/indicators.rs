@@ -21,6 +21,43 @@ pub struct ApprovalLeadTime {
     pub serial_days: i32,
     /// Days with approvals run in parallel where their dependencies allow.
     pub parallel_days: i32,
+    /// Days from the approval phase opening to the last grant in the resolved schedule with
+    /// the recorded decisions (late grants included); `None` while one is pending or refused.
+    pub achieved_days: Option<i32>,
+    /// Approvals decided after their time limit, or still undecided past it.
+    pub overdue: Vec<String>,
+    /// Approvals counted as granted at their limit by a deemed-grant rule.
+    pub deemed: Vec<String>,
+}
+
+/// A task's recorded actual progress, in plan days (from the civic progress records).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskActual {
+    /// Task id.
+    pub task: String,
+    /// Actual start day.
+    pub start: Option<i32>,
+    /// Actual finish day.
+    pub finish: Option<i32>,
+    /// Percent complete, 0 to 100.
+    pub percent: f64,
+    /// Actual cost in yuan, where recorded.
+    pub cost: Option<f64>,
+}
+
+/// The indicators with the recorded actuals applied.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ActualIndicators {
+    /// Largest recorded delay of a task in days: its actual finish after its planned end, or,
+    /// unfinished, its actual start after its planned start (0 when none is late).
+    pub delay_days: i32,
+    /// The planned duration moved by that delay (`None` while a gate blocks a project): the
+    /// completion a late task pushes out, assuming the delay carries through to acceptance.
+    pub duration_days: Option<i32>,
+    /// The plan's task costs with each task's recorded actual cost in place of its estimate.
+    pub cost_yuan: f64,
+    /// Tasks with a record.
+    pub tasks_recorded: usize,
 }
 
 /// A phase held by a gate.
@@ -74,6 +111,28 @@ fn number(value: Option<&PropertyValue>) -> Option<f64> {
 }
 
 impl Indicators {
+    /// The indicators of `plan` with `actuals` applied: delay, duration and cost use the
+    /// recorded figures where there are any, the plan's elsewhere.
+    pub fn with_actuals(&self, plan: &Plan, actuals: &[TaskActual]) -> ActualIndicators {
+        let mut delay = 0;
+        let mut cost = 0.0;
+        let mut recorded = 0;
+        for t in plan.tasks.iter().filter(|t| t.start.is_some()) {
+            let actual = actuals.iter().find(|a| a.task == t.id);
+            if actual.is_some() {
+                recorded += 1;
+            }
+            cost += actual.and_then(|a| a.cost).unwrap_or(t.cost);
+            let late = match (actual, t.start, t.end) {
+                (Some(TaskActual { finish: Some(f), .. }), _, Some(end)) => f - end,
+                (Some(TaskActual { start: Some(s), .. }), Some(start), _) => s - start,
+                _ => 0,
+            };
+            delay = delay.max(late);
+        }
+        ActualIndicators { delay_days: delay, duration_days: self.duration_days.map(|d| d + delay), cost_yuan: cost, tasks_recorded: recorded }
+    }
+
     /// Computes the indicators of `plan` (resolved from `manifest` against `model`).
     pub fn compute(manifest: &Manifest, model: &Model, plan: &Plan) -> Self {
         let end_states: Vec<LifecycleState> = plan.schedules.iter().map(|s| s.state_on(plan.end)).collect();
@@ -172,6 +231,9 @@ impl Indicators {
                     project: plan.projects[a.project].clone(),
                     serial_days: a.serial_days,
                     parallel_days: a.parallel_days,
+                    achieved_days: a.achieved_days,
+                    overdue: a.approvals.iter().filter(|w| w.overdue_since.is_some()).map(|w| w.id.clone()).collect(),
+                    deemed: a.approvals.iter().filter(|w| w.deemed).map(|w| w.id.clone()).collect(),
                 })
                 .collect(),
             blocked: plan

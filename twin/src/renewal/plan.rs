@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use renewtwin_importers::{Element, Model, PropertyValue, SpatialKind};
 use renewtwin_protocol::{LifecycleState, PhaseInfo, PhaseKind, PhaseStatus, SimDay};
 
-use crate::manifest::{Action, ApprovalMode, ApprovalSpec, EventKind, Manifest, ProjectSpec, Selector};
+use crate::manifest::{Action, ApprovalMode, ApprovalSpec, EventKind, Manifest, OnTimeout, ProjectSpec, Selector};
 
 /// Why a plan cannot be played.
 #[derive(Debug, thiserror::Error)]
@@ -131,8 +131,27 @@ pub struct ApprovalWindow {
     pub authority: String,
     /// Day the authority received it.
     pub start: Option<i32>,
-    /// Day it was granted (`None`: refused, or never started).
+    /// Day it was granted (`None`: refused, undecided, or never started).
     pub granted: Option<i32>,
+    /// Day the time limit runs out (`start + time_limit`).
+    pub due: Option<i32>,
+    /// Day it was refused.
+    pub refused: Option<i32>,
+    /// Granted by the jurisdiction's deemed-grant rule at the time limit, not by a decision.
+    pub deemed: bool,
+    /// Decided (or still undecided) after its time limit: the day it became overdue.
+    pub overdue_since: Option<i32>,
+    /// Days after the time limit that the grant came (0 when on time or deemed).
+    pub days_late: i32,
+    /// The jurisdiction's rule for silence past the limit.
+    pub on_timeout: OnTimeout,
+}
+
+impl ApprovalWindow {
+    /// Received, not decided, and not deemed: what sits in the authority's inbox.
+    pub fn is_pending(&self) -> bool {
+        self.start.is_some() && self.granted.is_none() && self.refused.is_none()
+    }
 }
 
 /// A project's approvals: the plan as played and the two lead times.
@@ -146,6 +165,11 @@ pub struct ApprovalReport {
     pub parallel_days: i32,
     /// The approvals as scheduled in the plan's mode.
     pub approvals: Vec<ApprovalWindow>,
+    /// Day the approval phase opened.
+    pub opened: Option<i32>,
+    /// Days from the approval phase opening to the last grant, as achieved with the recorded
+    /// decisions (`None` while an approval is pending or refused).
+    pub achieved_days: Option<i32>,
 }
 
 /// Start day of a step whose task never starts because a gate blocks its phase. The step still
@@ -384,8 +408,12 @@ fn phase_windows(manifest: &Manifest, pi: usize, project: &ProjectSpec, approval
             }
             PhaseKind::Approval => match approvals {
                 Some(report) => {
-                    if let Some(refused) = report.approvals.iter().find(|a| a.start.is_some() && a.granted.is_none()) {
+                    if let Some(refused) = report.approvals.iter().find(|a| a.refused.is_some()) {
                         let why = format!("approval {:?} was refused by {}", refused.name, refused.authority);
+                        (None, Some(why.clone()), Err(why))
+                    } else if let Some(waiting) = report.approvals.iter().find(|a| a.is_pending()) {
+                        let late = waiting.due.map(|d| format!(" (time limit ends on day {d}; overdue after it)")).unwrap_or_default();
+                        let why = format!("waits for approval {:?} by {}{late}", waiting.name, waiting.authority);
                         (None, Some(why.clone()), Err(why))
                     } else {
                         let granted = report.approvals.iter().filter_map(|a| a.granted).max().unwrap_or(start).max(start);
@@ -486,7 +514,19 @@ fn schedule_approvals(manifest: &Manifest, mode: ApprovalMode, pi: usize, projec
     let mut windows: Vec<ApprovalWindow> = project
         .approvals
         .iter()
-        .map(|a| ApprovalWindow { id: a.id.clone(), name: a.name.clone(), authority: a.authority.clone(), start: None, granted: None })
+        .map(|a| ApprovalWindow {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            authority: a.authority.clone(),
+            start: None,
+            granted: None,
+            due: None,
+            refused: None,
+            deemed: false,
+            overdue_since: None,
+            days_late: 0,
+            on_timeout: a.on_timeout,
+        })
         .collect();
     if let Some(opens) = opens {
         let mut previous = opens;
@@ -502,23 +542,50 @@ fn schedule_approvals(manifest: &Manifest, mode: ApprovalMode, pi: usize, projec
                 (ApprovalMode::Parallel, Some(d)) => Some(d),
                 (ApprovalMode::Serial, Some(d)) => Some(d.max(previous)),
             };
-            let granted = start.and_then(|s| {
-                let recorded = manifest.events.iter().filter(|e| e.project == project.id && e.day >= s).find_map(|e| match &e.kind {
-                    EventKind::ApprovalGranted { approval } if *approval == a.id => Some(Some(e.day)),
-                    EventKind::ApprovalRefused { approval } if *approval == a.id => Some(None),
-                    _ => None,
-                });
-                // Time-limited: without a recorded decision the authority grants by its limit.
-                recorded.unwrap_or(Some(s + a.time_limit as i32)).map(|g| g.min(s + a.time_limit as i32).max(s))
+            let Some(s) = start else { continue };
+            let due = s + a.time_limit as i32;
+            // The first decision recorded once the authority has the file (an earlier event
+            // belongs to no window of this approval).
+            let recorded = manifest.events.iter().filter(|e| e.project == project.id && e.day >= s).find_map(|e| match &e.kind {
+                EventKind::ApprovalGranted { approval } if *approval == a.id => Some(Ok(e.day)),
+                EventKind::ApprovalRefused { approval } if *approval == a.id => Some(Err(e.day)),
+                _ => None,
             });
-            windows[i].start = start;
-            windows[i].granted = granted;
-            if let Some(g) = granted {
+            let w = &mut windows[i];
+            w.start = Some(s);
+            w.due = Some(due);
+            match (a.on_timeout, recorded) {
+                // Deemed granted at the limit unless decided before it.
+                (OnTimeout::DeemedGranted, Some(Ok(g))) if g <= due => w.granted = Some(g),
+                (OnTimeout::DeemedGranted, Some(Err(r))) if r <= due => w.refused = Some(r),
+                (OnTimeout::DeemedGranted, _) => {
+                    w.granted = Some(due);
+                    w.deemed = true;
+                }
+                // Otherwise the recorded day stands, however late: nothing that depends on
+                // the grant starts before it.
+                (OnTimeout::Overdue, Some(Ok(g))) => {
+                    w.granted = Some(g);
+                    w.days_late = (g - due).max(0);
+                }
+                (OnTimeout::Overdue, Some(Err(r))) => w.refused = Some(r),
+                (OnTimeout::Overdue, None) => {}
+            }
+            let decided = w.granted.or(w.refused);
+            if decided.is_none_or(|d| d > due) && !w.deemed {
+                w.overdue_since = Some(due);
+            }
+            if let Some(g) = w.granted {
                 previous = g;
             }
         }
     }
-    Ok(Some(ApprovalReport { project: pi, serial_days, parallel_days, approvals: windows }))
+    let all_granted = windows.iter().all(|w| w.granted.is_some());
+    let achieved_days = match opens {
+        Some(o) if all_granted => windows.iter().filter_map(|w| w.granted).max().map(|g| g - o),
+        _ => None,
+    };
+    Ok(Some(ApprovalReport { project: pi, serial_days, parallel_days, approvals: windows, opened: opens, achieved_days }))
 }
 
 /// Topological order of tasks by their finish-to-start dependencies.

@@ -92,10 +92,10 @@ impl SensorHub {
 
     /// Stores (when there is a database), remembers and streams `alert`.
     pub fn publish_alert(&self, alert: &Alert) {
-        if let Some(log) = &self.log {
-            if let Err(e) = log.upsert_alert(alert) {
-                tracing::error!(error = %e, alert = %alert.id, "cannot store an alert");
-            }
+        if let Some(log) = &self.log
+            && let Err(e) = log.upsert_alert(alert)
+        {
+            tracing::error!(error = %e, alert = %alert.id, "cannot store an alert");
         }
         {
             let mut recent = self.recent.write().unwrap_or_else(|p| p.into_inner());
@@ -114,10 +114,10 @@ impl SensorHub {
         if readings.is_empty() {
             return;
         }
-        if let Some(log) = &self.log {
-            if let Err(e) = log.insert_readings(readings, SensorSource::Simulated, OnDuplicate::Replace) {
-                tracing::error!(error = %e, "cannot store simulated readings");
-            }
+        if let Some(log) = &self.log
+            && let Err(e) = log.insert_readings(readings, SensorSource::Simulated, OnDuplicate::Replace)
+        {
+            tracing::error!(error = %e, "cannot store simulated readings");
         }
         self.publish_readings(readings);
     }

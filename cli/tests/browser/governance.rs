@@ -1,0 +1,126 @@
+//! Governance in the browser: the housing bureau signs in and its inbox in the governance
+//! panel lists its two lift approvals with their statuses and the lead times; a contractor
+//! records progress through the panel's form (with a delay reason carrying HTML, shown as text
+//! and never run); the progress tab draws the planned and actual bars with "today" and the
+//! simulated date marked apart; the audit tab shows the intact chain and the new record.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{CHROMEDRIVER, CHROMIUM, COMMON_FLAGS, Driver, Server, Session, WEBGL2_FLAGS, tempdir, wait_ready};
+
+const REACT_TIMEOUT: Duration = Duration::from_secs(30);
+const HOSTILE: &str = "<img src=x onerror=\"window.__xss=1\">脚手架晚到 scaffold late";
+
+#[test]
+fn an_authority_sees_its_inbox_and_a_contractor_records_progress_in_the_governance_panel() {
+    let required = std::env::var("RENEWTWIN_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
+    if !missing.is_empty() {
+        let reason = format!("governance browser test skipped: {} not installed", missing.join(" and "));
+        assert!(!required, "{reason}, but RENEWTWIN_REQUIRE_BROWSER=1");
+        eprintln!("{reason}");
+        return;
+    }
+    let _one_browser = super::ONE_BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let server = Server::start();
+    if let Err(e) = run(&server.url) {
+        panic!("governance in the browser: {e}");
+    }
+}
+
+fn wait_for(session: &Session, condition: &str, what: &str) -> Result<(), String> {
+    let started = Instant::now();
+    while started.elapsed() < REACT_TIMEOUT {
+        if session.script(&format!("return !!({condition});"))? == json!(true) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let panel = session.script("const p = document.getElementById('gov-panel'); return p ? p.textContent.slice(0, 400) : null;")?;
+    Err(format!("waited {REACT_TIMEOUT:?} for {what} ({condition}); the panel says {panel}"))
+}
+
+fn run(url: &str) -> Result<(), String> {
+    let driver = Driver::start()?;
+    let profile = tempdir("chromium-governance");
+    let mut args: Vec<String> = COMMON_FLAGS.iter().chain(WEBGL2_FLAGS).map(|s| (*s).to_owned()).collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    let session = driver.new_session(&args)?;
+    let result = (|| {
+        session.navigate(url)?;
+        wait_ready(&session)?;
+        // The government (bootstrapped from this machine) invites the housing bureau and a
+        // contractor through the same API as any client.
+        let tokens = session.script_async(
+            "const done = arguments[arguments.length - 1]; \
+             const post = async (path, body, token) => { \
+               const headers = { 'content-type': 'application/json' }; if (token) headers.authorization = 'Bearer ' + token; \
+               const r = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body) }); const j = await r.json(); \
+               if (!r.ok) throw new Error(path + ': ' + JSON.stringify(j)); return j; }; \
+             (async () => { \
+               const gov = (await post('/api/auth/bootstrap', { username: 'gov', password: 'district office 1', display_name: 'Li' })).token; \
+               const sign = async (invitation, username) => { \
+                 const code = (await post('/api/invitations', invitation, gov)).code; \
+                 return (await post('/api/auth/signup', { invitation: code, username, password: 'long enough pw', display_name: username })).token; }; \
+               const bureau = await sign({ role: 'authority', organisation: '住房和城乡建设局 Housing and construction bureau' }, 'housing'); \
+               const builder = await sign({ role: 'professional', organisation: '城建集团', capacity: 'contractor' }, 'builder'); \
+               done({ bureau, builder }); })().catch((e) => done({ error: String(e) }));",
+        )?;
+        if let Some(e) = tokens.get("error") {
+            return Err(format!("setting up: {e}"));
+        }
+        let token = |k: &str| tokens[k].as_str().map(str::to_owned).ok_or_else(|| format!("no {k} token: {tokens}"));
+
+        // The bureau's inbox.
+        session.script(&format!("sessionStorage.setItem('renewtwin.token', {:?}); return null;", token("bureau")?))?;
+        session.script("document.getElementById('btn-gov').click(); return null;")?;
+        wait_for(&session, "document.querySelectorAll('#gov-panel .gov-approval').length === 2", "the bureau's two approvals")?;
+        let inbox: Value = session.script(
+            "return [...document.querySelectorAll('#gov-panel .gov-approval')].map((li) => li.className + ' | ' + li.textContent);",
+        )?;
+        let lines: Vec<&str> = inbox.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        // The default scene records the fire review on 2026-07-03; the construction permit
+        // (deemed by its jurisdiction) was deemed granted at its limit, day 155.
+        if !(lines.len() == 2 && lines[0].contains("gov-granted") && lines[0].contains("消防设计审查") && lines[1].contains("gov-deemed_granted")) {
+            return Err(format!("the inbox shows {inbox}"));
+        }
+        wait_for(&session, "document.querySelector('#gov-panel .gov-lead') !== null", "the lead times")?;
+
+        // A contractor records progress through the form.
+        session.script(&format!("sessionStorage.setItem('renewtwin.token', {:?}); return null;", token("builder")?))?;
+        session.script("document.querySelectorAll('#gov-panel [role=tab]')[1].click(); return null;")?;
+        wait_for(&session, "document.querySelector('#gov-panel .gov-record') !== null", "the progress form")?;
+        session.script(&format!(
+            "const f = document.querySelector('#gov-panel .gov-record'); \
+             const set = (n, v) => {{ f.querySelector('[name=' + n + ']').value = v; }}; \
+             set('project', 'lifts'); set('task', 'lift-shafts'); set('actual_start', '2026-11-01'); set('percent', '30'); \
+             set('delay_reason', {HOSTILE:?}); f.requestSubmit(); return null;"
+        ))?;
+        wait_for(&session, "document.querySelector('#gov-panel .gov-actual') !== null", "the actual bar")?;
+        let chart = session.script(
+            "return { planned: document.querySelectorAll('#gov-panel .gov-planned').length, \
+                      today: document.querySelectorAll('#gov-panel .gov-today').length, \
+                      sim: document.querySelectorAll('#gov-panel .gov-sim').length, \
+                      dates: document.querySelector('#gov-panel .gov-dates').textContent, \
+                      text: document.getElementById('gov-panel').textContent, \
+                      xss: window.__xss === undefined };",
+        )?;
+        let text = chart["text"].as_str().unwrap_or_default();
+        if chart["planned"] != json!(1) || chart["today"] != json!(1) || chart["sim"] != json!(1) || !text.contains(HOSTILE) || chart["xss"] != json!(true) {
+            return Err(format!("the progress chart: {chart}"));
+        }
+
+        // The audit log: the chain is intact and holds the record.
+        session.script("document.querySelectorAll('#gov-panel [role=tab]')[2].click(); return null;")?;
+        wait_for(&session, "document.querySelector('#gov-panel .gov-ok') !== null", "the chain check")?;
+        wait_for(&session, "document.getElementById('gov-panel').textContent.includes('progress_recorded')", "the progress record in the log")?;
+        Ok(())
+    })();
+    session.close();
+    drop(driver);
+    let _removed = std::fs::remove_dir_all(profile);
+    result
+}
