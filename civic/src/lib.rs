@@ -19,6 +19,7 @@ pub mod announcements;
 pub mod auth;
 pub mod bcf;
 pub mod comments;
+pub mod decision;
 pub mod guid;
 pub mod indicators;
 pub mod live;
@@ -38,7 +39,17 @@ use renewtwin_twin::renewal::control::EventError;
 
 /// The consultation domain's tables.
 pub const MIGRATIONS: Migrations =
-    Migrations { domain: "consultation", steps: &[("001_create", SCHEMA_001), ("002_rate_limits", SCHEMA_002)] };
+    Migrations { domain: "consultation", steps: &[("001_create", SCHEMA_001), ("002_rate_limits", SCHEMA_002), ("003_decisions", SCHEMA_003)] };
+
+/// Consultations decided from their ballots: the simulated day each opened, the scopes it
+/// decides for, the decision computed at the close (rule, tallies, thresholds), and each
+/// question's kind (`consent` or `choice`).
+const SCHEMA_003: &str = "
+ALTER TABLE c_consultations ADD COLUMN opened_day INTEGER;
+ALTER TABLE c_consultations ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE c_consultations ADD COLUMN decision TEXT;
+ALTER TABLE c_questions ADD COLUMN kind TEXT NOT NULL DEFAULT 'consent';
+";
 
 /// Rate-limit windows that outlive a restart: one row per key (`write:ACCOUNT`, `login:USER`),
 /// swept once a minute.

@@ -206,6 +206,8 @@ struct Groups {
     stairs: Vec<Id>,
     roofs: Vec<Id>,
     lifts: Vec<Id>,
+    /// Per unit (单元): its stairs and its lift shaft, which carry the unit's key.
+    units: Vec<Vec<Id>>,
 }
 
 /// Writes the building and everything in it; returns the IfcBuilding.
@@ -281,7 +283,7 @@ pub(crate) fn write_building<W: Write>(
         ));
     }
 
-    let mut groups = Groups::default();
+    let mut groups = Groups { units: vec![Vec::new(); plan.units as usize], ..Groups::default() };
     let mut storeys = Vec::with_capacity(plan.storeys as usize);
     for k in 0..plan.storeys {
         let floor = k + 1;
@@ -450,6 +452,7 @@ pub(crate) fn write_building<W: Write>(
                 )?;
                 e.counts.stairs += 1;
                 groups.stairs.push(id);
+                groups.units[unit].push(id);
                 contained.push(id);
             }
         } else {
@@ -498,6 +501,7 @@ pub(crate) fn write_building<W: Write>(
                 )?;
                 e.counts.lifts += 1;
                 groups.lifts.push(id);
+                groups.units[unit].push(id);
                 contained.push(id);
             }
         }
@@ -974,5 +978,26 @@ fn write_psets<W: Write>(
             ("StopsAt", Value::label("楼梯半平台 stair half-landings")),
         ],
     )?;
+    // Each unit (单元): its key (`{building}-{unit}`, as household codes begin: 1-2-301 is flat
+    // 301 of unit 2 of building 1), its households and the gross floor area of its storeys,
+    // which a unit-scoped decision weighs ballots by.
+    for (u, members) in g.units.iter().enumerate() {
+        if members.is_empty() {
+            continue;
+        }
+        let unit_area = plan.unit_width * plan.depth * f64::from(plan.storeys);
+        e.pset(
+            members,
+            "RenewTwin_Unit",
+            &[
+                ("Unit", Value::label(format!("{}-{}", plan.number, u + 1))),
+                (
+                    "Households",
+                    Value::Integer(i64::from(plan.storeys * FLATS_PER_LANDING)),
+                ),
+                ("FloorArea", Value::Area((unit_area * 100.0).round() / 100.0)),
+            ],
+        )?;
+    }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //!
 //! Every error names the file, the 1-based line and the dotted field path.
 
+pub mod decision;
 pub mod population;
 pub mod risk;
 pub mod sensors;
@@ -153,6 +154,34 @@ pub struct ProjectSpec {
     pub operation_owner: Option<String>,
     /// Funding, if named up front.
     pub funding: Option<String>,
+    /// How its consultation decides (`[projects.decision]`; Civil Code art. 278 by default).
+    pub decision: decision::DecisionRule,
+}
+
+impl ProjectSpec {
+    /// The day its consultation phase opens: the phases before it are not gated, so this is
+    /// the sum of their declared days. `None` when the project has no consultation phase.
+    pub fn consultation_opens(&self) -> Option<i32> {
+        self.phase_days.get(&PhaseKind::Consultation)?;
+        let before: u32 = PhaseKind::ALL
+            .iter()
+            .take_while(|k| **k != PhaseKind::Consultation)
+            .filter_map(|k| self.phase_days.get(k))
+            .sum();
+        i32::try_from(before).ok()
+    }
+
+    /// The earliest day its approval phase can open: after the consultation phase's declared
+    /// length (approvals cannot be decided before that). `None` without an approval phase.
+    pub fn approvals_open_earliest(&self) -> Option<i32> {
+        self.phase_days.get(&PhaseKind::Approval)?;
+        let before: u32 = PhaseKind::ALL
+            .iter()
+            .take_while(|k| **k != PhaseKind::Approval)
+            .filter_map(|k| self.phase_days.get(k))
+            .sum();
+        i32::try_from(before).ok()
+    }
 }
 
 /// What a task does to each element it selects.
@@ -281,8 +310,12 @@ pub struct EventSpec {
 pub enum EventKind {
     /// The consultation closed with this outcome.
     ConsultationClosed {
-        /// Whether residents approved the scheme.
+        /// Whether residents approved the scheme (for a unit- or building-scoped decision:
+        /// whether any scope approved it, which lets the project proceed to its approvals).
         approved: bool,
+        /// Per scope key (a unit's `RenewTwin_Unit.Unit`, a building's name), its own
+        /// outcome. Empty: the outcome holds for every scope of the project.
+        scopes: BTreeMap<String, bool>,
     },
     /// An approval was granted.
     ApprovalGranted {
@@ -396,6 +429,7 @@ struct RawProject {
     consultation_required: bool,
     operation_owner: Option<String>,
     funding: Option<String>,
+    decision: Option<Spanned<decision::RawDecision>>,
 }
 
 fn yes() -> bool {
@@ -476,6 +510,8 @@ struct RawEvent {
     outcome: Option<String>,
     approval: Option<String>,
     name: Option<String>,
+    #[serde(default)]
+    scopes: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -539,6 +575,11 @@ impl Manifest {
             .map(|(hi, h)| Ok(HeritageSpec { select: parse_selector(&cx, &format!("heritage[{hi}].select"), &h.select)?, reason: h.reason }))
             .collect::<Result<Vec<_>, ManifestError>>()?;
         let events = raw.events.iter().enumerate().map(|(ei, e)| parse_event(&cx, ei, e, start, &projects)).collect::<Result<Vec<_>, _>>()?;
+        if let Err(EventWindowError { index, field, message }) = check_event_windows(&projects, &events) {
+            let e = &raw.events[index];
+            let field = if field == "day" && e.get_ref().date.is_some() { "date" } else { field };
+            return Err(cx.invalid(&e.span(), format!("events[{index}].{field}"), message));
+        }
         let scenarios = parse_scenarios(&cx, raw.scenarios, &projects, &task_ids)?;
         let indicators = raw
             .indicators
@@ -644,7 +685,18 @@ fn parse_projects(cx: &Ctx<'_>, raw: Vec<RawProject>, task_ids: &mut BTreeSet<St
             }
             tasks.push(task);
         }
+        let consultation_days = phase_days.get(&PhaseKind::Consultation).copied().unwrap_or(1).max(1);
+        let decision = match p.decision {
+            None => decision::DecisionRule::civil_code(decision::Scope::Project, consultation_days),
+            Some(d) => {
+                let span = d.span();
+                d.into_inner()
+                    .resolve(consultation_days)
+                    .map_err(|(field, message)| cx.invalid(&span, format!("projects[{pi}].decision.{field}"), message))?
+            }
+        };
         projects.push(ProjectSpec {
+            decision,
             id,
             name: p.name,
             phase_days,
@@ -883,14 +935,29 @@ fn parse_event(cx: &Ctx<'_>, ei: usize, e: &Spanned<RawEvent>, start: CivilDate,
     let named = |what: &str| -> Result<String, ManifestError> {
         raw.name.clone().ok_or_else(|| cx.invalid(&e.span(), format!("{field}.name"), format!("a {what} event gives the `name`")))
     };
+    if !raw.scopes.is_empty() && raw.kind != "consultation_closed" {
+        return Err(cx.invalid(&e.span(), format!("{field}.scopes"), "only a consultation_closed event decides per scope"));
+    }
     let kind = match raw.kind.as_str() {
-        "consultation_closed" => match raw.outcome.as_deref() {
-            Some("approved") => EventKind::ConsultationClosed { approved: true },
-            Some("rejected") => EventKind::ConsultationClosed { approved: false },
-            other => {
-                return Err(cx.invalid(&e.span(), format!("{field}.outcome"), format!("{other:?}; a consultation closes \"approved\" or \"rejected\"")));
+        "consultation_closed" => {
+            let outcome = |text: Option<&str>, at: &str| match text {
+                Some("approved") => Ok(true),
+                Some("rejected") => Ok(false),
+                other => Err(cx.invalid(&e.span(), format!("{field}.{at}"), format!("{other:?}; a consultation closes \"approved\" or \"rejected\""))),
+            };
+            let mut scopes = BTreeMap::new();
+            for (key, value) in &raw.scopes {
+                scopes.insert(key.clone(), outcome(Some(value.as_str()), &format!("scopes.{key}"))?);
             }
-        },
+            if !scopes.is_empty() && project.decision.scope == decision::Scope::Project {
+                return Err(cx.invalid(&e.span(), format!("{field}.scopes"), format!("project {:?} decides as one project; declare [projects.decision] scope = \"unit\" or \"building\" to decide per scope", project.id)));
+            }
+            let approved = match raw.outcome.as_deref() {
+                None if !scopes.is_empty() => scopes.values().any(|a| *a),
+                other => outcome(other, "outcome")?,
+            };
+            EventKind::ConsultationClosed { approved, scopes }
+        }
         "approval_granted" => EventKind::ApprovalGranted { approval: approval("approval_granted")? },
         "approval_refused" => EventKind::ApprovalRefused { approval: approval("approval_refused")? },
         "owner_named" => EventKind::OwnerNamed(named("owner_named")?),
@@ -904,6 +971,82 @@ fn parse_event(cx: &Ctx<'_>, ei: usize, e: &Spanned<RawEvent>, start: CivilDate,
         }
     };
     Ok(EventSpec { day, project: project.id.clone(), kind })
+}
+
+/// An event dated outside the window it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventWindowError {
+    /// Index of the event in the list checked.
+    pub index: usize,
+    /// The field at fault (`day`/`date`, `scopes`, `kind`).
+    pub field: &'static str,
+    /// What is wrong, naming the window.
+    pub message: String,
+}
+
+/// Checks that every event falls in the window it belongs to:
+/// - nothing before day 0 (the plan's start);
+/// - a consultation outcome no earlier than the day the project's consultation phase opens,
+///   and, for an outcome on the whole project, no later than the day that phase closed (once
+///   approved and closed, the scheme is under approval; a per-scope outcome may still come
+///   later for a scope that has not approved, e.g. a unit consulting again after rejecting);
+/// - an approval decision no earlier than the approval phase can open (after the declared
+///   days of the phases before it).
+pub fn check_event_windows(projects: &[ProjectSpec], events: &[EventSpec]) -> Result<(), EventWindowError> {
+    for (index, e) in events.iter().enumerate() {
+        let err = |field: &'static str, message: String| Err(EventWindowError { index, field, message });
+        if e.day < 0 {
+            return err("day", format!("day {} is before the plan starts (day 0)", e.day));
+        }
+        let Some(project) = projects.iter().find(|p| p.id == e.project) else { continue };
+        match &e.kind {
+            EventKind::ConsultationClosed { scopes, .. } => {
+                let (Some(opens), Some(&days), true) =
+                    (project.consultation_opens(), project.phase_days.get(&PhaseKind::Consultation), project.consultation_required)
+                else {
+                    return err("kind", format!("project {:?} has no consultation phase to close", project.id));
+                };
+                let days = i32::try_from(days).unwrap_or(i32::MAX / 4);
+                if e.day < opens {
+                    return err(
+                        "day",
+                        format!("day {}: the consultation window of project {:?} opens on day {opens} (after its earlier phases); an outcome cannot precede it", e.day, project.id),
+                    );
+                }
+                // The phase as closed by the other events (this one left out).
+                let others: Vec<EventSpec> = events.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, x)| x.clone()).collect();
+                let Some(closed) = decision::consultation_closes(&project.id, opens, days, &others) else { continue };
+                if e.day <= closed {
+                    continue;
+                }
+                if scopes.is_empty() {
+                    return err(
+                        "day",
+                        format!("day {}: the consultation window of project {:?} is days {opens}-{closed}; it closed approved on day {closed} and the scheme is under approval", e.day, project.id),
+                    );
+                }
+                let earlier: Vec<EventSpec> = events.iter().enumerate().filter(|(i, x)| *i != index && x.day <= e.day).map(|(_, x)| x.clone()).collect();
+                if let Some(key) = scopes.keys().find(|k| decision::scope_outcome(&project.id, k, &earlier).is_some_and(|(a, _)| a)) {
+                    return err(
+                        "scopes",
+                        format!("day {}: scope {key:?} of project {:?} approved already and the consultation window closed on day {closed}; only a scope that has not approved may decide again", e.day, project.id),
+                    );
+                }
+            }
+            EventKind::ApprovalGranted { .. } | EventKind::ApprovalRefused { .. } => {
+                if let Some(earliest) = project.approvals_open_earliest()
+                    && e.day < earliest
+                {
+                    return err(
+                        "day",
+                        format!("day {}: the approval window of project {:?} opens on day {earliest} at the earliest (after the declared days of the phases before it)", e.day, project.id),
+                    );
+                }
+            }
+            EventKind::OwnerNamed(_) | EventKind::FundingNamed(_) => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
