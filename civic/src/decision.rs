@@ -345,8 +345,9 @@ mod tests {
             r.consent.area = pick(next(6));
             let households = 1 + next(40);
             let area = if next(4) == 0 { None } else { Some(households * (30 + next(90))) };
-            let voters = next(households + 1) as usize;
-            let choices: Vec<usize> = (0..voters).map(|_| next(3) as usize).collect();
+            // Turnout and agreement skewed high, so both outcomes are common.
+            let voters = (households - next(households / 2 + 1)) as usize;
+            let choices: Vec<usize> = (0..voters).map(|_| if next(5) == 0 { 1 + next(2) as usize } else { 0 }).collect();
             let d = decide(&r, QuestionKind::Consent, 3, &unit(households, area), &ballots(&choices));
             let each = area.map_or(1, |a| a * 100 / households);
             let total = households * each;

@@ -1126,6 +1126,55 @@ mod tests {
         assert!(msg.contains("colour"), "{msg}");
     }
 
+    fn two_phase_project(extra: &str, events: &str) -> String {
+        format!("name = \"x\"\nstart = \"2026-01-01\"\n[[projects]]\nid = \"pipes\"\nname = \"p\"\nphases = {{ survey = 15, design = 30, consultation = 20, approval = 10 }}\n{extra}{events}")
+    }
+
+    #[test]
+    fn a_consultation_outcome_before_its_window_opens_is_refused_naming_line_field_and_window() {
+        // The consultation opens on day 45 (15 survey + 30 design): day 30 is before it.
+        let text = two_phase_project("", "\n[[events]]\ndate = \"2026-01-31\"\nkind = \"consultation_closed\"\nproject = \"pipes\"\noutcome = \"approved\"\n");
+        let msg = Manifest::parse("scene.toml", &text).expect_err("before the window").to_string();
+        assert!(msg.starts_with("scene.toml:8: events[0].date:"), "{msg}");
+        assert!(msg.contains("opens on day 45"), "{msg}");
+        let ok = two_phase_project("", "\n[[events]]\nday = 45\nkind = \"consultation_closed\"\nproject = \"pipes\"\noutcome = \"approved\"\n");
+        assert!(Manifest::parse("scene.toml", &ok).is_ok());
+    }
+
+    #[test]
+    fn an_outcome_after_the_phase_closed_approved_and_an_early_approval_are_refused() {
+        let events = "\n[[events]]\nday = 50\nkind = \"consultation_closed\"\nproject = \"pipes\"\noutcome = \"approved\"\n\n[[events]]\nday = 70\nkind = \"consultation_closed\"\nproject = \"pipes\"\noutcome = \"rejected\"\n";
+        let msg = Manifest::parse("scene.toml", &two_phase_project("", events)).expect_err("after the close").to_string();
+        assert!(msg.contains("events[1].day") && msg.contains("closed approved on day 65"), "{msg}");
+        let text = two_phase_project("[[projects.approvals]]\nid = \"plan\"\nname = \"n\"\nauthority = \"a\"\ntime_limit = 5\n", "\n[[events]]\nday = 60\nkind = \"approval_granted\"\nproject = \"pipes\"\napproval = \"plan\"\n");
+        let msg = Manifest::parse("scene.toml", &text).expect_err("approval too early").to_string();
+        assert!(msg.contains("approval window") && msg.contains("day 65"), "{msg}");
+    }
+
+    #[test]
+    fn the_decision_rule_defaults_to_the_civil_code_and_reads_the_scenes_own() {
+        let m = Manifest::parse("scene.toml", &two_phase_project("", "")).expect("parses");
+        let rule = &m.projects[0].decision;
+        assert_eq!((rule.participation.households, rule.consent.area), (decision::Fraction::new(2, 3), decision::Fraction::new(3, 4)));
+        assert_eq!(rule.publicity_days, 20, "the consultation phase's days");
+        assert!(rule.source.contains("art. 278"));
+        let own = two_phase_project("[projects.decision]\nscope = \"unit\"\nparticipation = { households = \"1/2\", area = \"1/2\" }\nconsent = { households = \"2/3\", area = \"2/3\" }\npublicity_days = 7\n", "");
+        let m = Manifest::parse("scene.toml", &own).expect("parses");
+        assert_eq!(m.projects[0].decision.scope, decision::Scope::Unit);
+        assert_eq!(m.projects[0].decision.consent.households, decision::Fraction::new(2, 3));
+        let bad = own.replace("\"2/3\", area", "\"5/3\", area");
+        let msg = Manifest::parse("scene.toml", &bad).expect_err("bad fraction").to_string();
+        assert!(msg.contains("projects[0].decision.consent.households"), "{msg}");
+    }
+
+    #[test]
+    fn the_default_scene_decides_lifts_per_unit_and_its_events_fit_their_windows() {
+        let m = Manifest::parse("scenes/default/scene.toml", DEFAULT).expect("default manifest");
+        let lifts = m.projects.iter().find(|p| p.id == "lifts").expect("lifts");
+        assert_eq!(lifts.decision.scope, decision::Scope::Unit);
+        assert!(check_event_windows(&m.projects, &m.events).is_ok());
+    }
+
     #[test]
     fn an_event_for_an_unknown_approval_is_refused_with_its_line() {
         let text = "name = \"x\"\nstart = \"2026-01-01\"\n[[projects]]\nid = \"lifts\"\nname = \"p\"\nphases = { approval = 10 }\n[[projects.approvals]]\nid = \"plan\"\nname = \"n\"\nauthority = \"a\"\ntime_limit = 5\n\n[[events]]\nday = 3\nkind = \"approval_granted\"\nproject = \"lifts\"\napproval = \"fire\"\n";

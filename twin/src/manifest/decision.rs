@@ -152,7 +152,7 @@ impl RawDecision {
     pub fn resolve(self, consultation_days: u32) -> Result<DecisionRule, (String, String)> {
         let mut rule = DecisionRule::civil_code(self.scope, self.publicity_days.unwrap_or(consultation_days));
         rule.objection_days = self.objection_days;
-        let custom = self.participation.is_some() || self.consent.is_some();
+        let defaults = (rule.participation, rule.consent);
         for (name, raw, slot) in [("participation", self.participation, &mut rule.participation), ("consent", self.consent, &mut rule.consent)] {
             let Some(raw) = raw else { continue };
             for (what, text, out) in [("households", &raw.households, &mut slot.households), ("area", &raw.area, &mut slot.area)] {
@@ -161,7 +161,7 @@ impl RawDecision {
                 })?;
             }
         }
-        if custom {
+        if (rule.participation, rule.consent) != defaults {
             rule.source = "scene.toml [projects.decision]".to_owned();
         }
         if rule.publicity_days == 0 {
