@@ -21,6 +21,7 @@ pub mod audit;
 pub mod auth;
 pub mod bcf;
 pub mod comments;
+pub mod decision;
 pub mod guid;
 pub mod indicators;
 pub mod live;
@@ -45,6 +46,7 @@ pub const MIGRATIONS: Migrations = Migrations {
     steps: &[
         ("001_create", SCHEMA_001),
         ("002_rate_limits", SCHEMA_002),
+        ("003_decisions", SCHEMA_003),
         ("010_roles", SCHEMA_ROLES),
         ("011_audit", SCHEMA_AUDIT),
         ("012_approvals", SCHEMA_APPROVALS),
@@ -85,6 +87,16 @@ CREATE TABLE c_progress (
     actual_start TEXT, actual_finish TEXT, percent REAL NOT NULL, delay_reason TEXT, actual_cost REAL,
     recorded_by INTEGER NOT NULL REFERENCES c_accounts(id), recorded_at INTEGER NOT NULL);
 CREATE INDEX c_progress_task ON c_progress(project, task, building);
+";
+
+/// Consultations decided from their ballots: the simulated day each opened, the scopes it
+/// decides for, the decision computed at the close (rule, tallies, thresholds), and each
+/// question's kind (`consent` or `choice`).
+const SCHEMA_003: &str = "
+ALTER TABLE c_consultations ADD COLUMN opened_day INTEGER;
+ALTER TABLE c_consultations ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE c_consultations ADD COLUMN decision TEXT;
+ALTER TABLE c_questions ADD COLUMN kind TEXT NOT NULL DEFAULT 'consent';
 ";
 
 /// Rate-limit windows that outlive a restart: one row per key (`write:ACCOUNT`, `login:USER`),

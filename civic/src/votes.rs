@@ -1,15 +1,24 @@
-//! Consultations and their votes. Government or professionals open a consultation on a
-//! project with questions whose alternatives are the scenarios; each household casts one secret
-//! ballot per question and may change it until the consultation closes; the tally is public.
-//! Closing records the outcome as a `consultation_closed` governance event, which is what the
-//! simulation's phase gate waits for. Residents also rate each project (satisfaction, 1–5).
+//! Consultations and their votes. The government opens a consultation on a project with
+//! questions: `consent` (agree / oppose / abstain) or `choice` (alternatives are the scene's
+//! scenarios or `base`); each household casts one secret ballot per question and may change it
+//! until the consultation closes; the tally is public. Closing is allowed once the publicity
+//! period (公示) of the project's decision rule has passed; the outcome is then computed from the
+//! ballots under that rule ([`crate::decision`]; PRC Civil Code art. 278 by default), per scope
+//! (unit, building or project), and recorded as a `consultation_closed` governance event dated
+//! at the end of the objection window, which is what the simulation's phase gate and the
+//! per-unit work wait for. Residents also rate each project (satisfaction, 1–5).
 
 use rusqlite::OptionalExtension as _;
 use serde::Deserialize;
 use serde_json::Value;
 
+use std::collections::BTreeMap;
+
+use super::decision::{self, CONSENT_ALTERNATIVES, Cast, QuestionKind, ScopeDecision};
 use super::privacy::{Class, Field, Record};
 use super::{ConsultationError, Result, check_id, check_text, now};
+use renewtwin_twin::manifest::Manifest;
+use renewtwin_twin::manifest::decision::DecisionRule;
 use renewtwin_twin::renewal::control::{EventError, EventRequest, EventRequestKind, PlanControl};
 use renewtwin_store::Store;
 
@@ -22,6 +31,10 @@ pub struct NewConsultation {
     #[serde(default)]
     pub description: String,
     pub questions: Vec<NewQuestion>,
+    /// The scopes (unit keys such as `1-2`, or building names) this consultation decides for,
+    /// under a unit- or building-scoped rule; empty: every scope of the model.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// One question and its alternatives.
@@ -29,7 +42,17 @@ pub struct NewConsultation {
 #[serde(deny_unknown_fields)]
 pub struct NewQuestion {
     pub text: String,
+    /// `consent` (the default) or `choice`.
+    #[serde(default = "consent")]
+    pub kind: QuestionKind,
+    /// For `consent`: omitted, or exactly agree / oppose / abstain. For `choice`: scenario
+    /// names of the scene, or `base`.
+    #[serde(default)]
     pub alternatives: Vec<String>,
+}
+
+fn consent() -> QuestionKind {
+    QuestionKind::Consent
 }
 
 impl NewConsultation {
@@ -42,11 +65,69 @@ impl NewConsultation {
         }
         for q in &self.questions {
             check_text("text", &q.text, 500, false)?;
-            if q.alternatives.len() < 2 || q.alternatives.len() > 10 {
-                return Err(ConsultationError::Invalid("a question offers 2-10 alternatives".into()));
+            match q.kind {
+                QuestionKind::Consent => {
+                    if !q.alternatives.is_empty() && q.alternatives != CONSENT_ALTERNATIVES {
+                        return Err(ConsultationError::Invalid(format!(
+                            "a consent question's alternatives are fixed: {CONSENT_ALTERNATIVES:?} (omit them)"
+                        )));
+                    }
+                }
+                QuestionKind::Choice => {
+                    if q.alternatives.len() < 2 || q.alternatives.len() > 10 {
+                        return Err(ConsultationError::Invalid("a choice question offers 2-10 alternatives".into()));
+                    }
+                    for a in &q.alternatives {
+                        check_id("alternatives", a)?;
+                    }
+                }
             }
+        }
+        if self.scopes.len() > 500 {
+            return Err(ConsultationError::Invalid("at most 500 scopes".into()));
+        }
+        for s in &self.scopes {
+            check_text("scopes", s, 64, false)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the consultation against the scene: the project exists and has a consultation
+    /// phase that has opened by `day`, a choice offers the scene's scenarios (or `base`), and
+    /// the scopes named are scopes of the project's rule in the model.
+    pub fn check_against(&self, manifest: &Manifest, model: &renewtwin_importers::Model, day: i32) -> Result<()> {
+        let project = manifest.projects.iter().find(|p| p.id == self.project).ok_or_else(|| {
+            let ids: Vec<&str> = manifest.projects.iter().map(|p| p.id.as_str()).collect();
+            ConsultationError::Invalid(format!("no project {:?}; projects are {ids:?}", self.project))
+        })?;
+        let Some(opens) = project.consultation_opens().filter(|_| project.consultation_required) else {
+            return Err(ConsultationError::Invalid(format!("project {:?} has no consultation phase", project.id)));
+        };
+        if day < opens {
+            return Err(ConsultationError::Conflict(format!(
+                "the consultation window of project {:?} opens on day {opens}; today is day {day}",
+                project.id
+            )));
+        }
+        for q in self.questions.iter().filter(|q| q.kind == QuestionKind::Choice) {
             for a in &q.alternatives {
-                check_text("alternatives", a, 200, false)?;
+                if a != "base" && manifest.scenario(a).is_none() {
+                    let known: Vec<&str> = manifest.scenarios.iter().map(|s| s.name.as_str()).collect();
+                    return Err(ConsultationError::Invalid(format!("alternative {a:?} is not a scenario of the scene ({known:?}) nor \"base\"")));
+                }
+            }
+        }
+        if !self.scopes.is_empty() {
+            if project.decision.scope == renewtwin_twin::manifest::decision::Scope::Project {
+                return Err(ConsultationError::Invalid(format!("project {:?} decides as one project; it takes no `scopes`", project.id)));
+            }
+            let known = decision::electorates(&project.decision, model, &project.id, &[]);
+            if let Some(unknown) = self.scopes.iter().find(|s| !known.iter().any(|e| &e.key == *s)) {
+                return Err(ConsultationError::Invalid(format!(
+                    "no {} {unknown:?} in the model (scope keys come from {})",
+                    project.decision.scope.key(),
+                    if project.decision.scope == renewtwin_twin::manifest::decision::Scope::Unit { "RenewTwin_Unit.Unit" } else { "the building names" }
+                )));
             }
         }
         Ok(())
@@ -58,6 +139,7 @@ impl NewConsultation {
 pub struct Question {
     pub id: i64,
     pub text: String,
+    pub kind: QuestionKind,
     pub alternatives: Vec<String>,
     /// Ballots per alternative.
     pub tally: Vec<i64>,
@@ -73,9 +155,15 @@ pub struct ConsultationRecord {
     pub description: String,
     pub opened_by: i64,
     pub opened_at: i64,
+    /// Simulated day it opened.
+    pub opened_day: Option<i64>,
+    /// The scopes it decides for (empty: every scope).
+    pub scopes: Vec<String>,
     pub closed_at: Option<i64>,
     pub closed_day: Option<i64>,
     pub outcome: Option<String>,
+    /// The decision computed when it closed: the rule, each scope's tally and thresholds.
+    pub decision: Option<Value>,
     pub questions: Vec<Question>,
 }
 
@@ -89,6 +177,9 @@ impl Record for ConsultationRecord {
         Field::new("status", Class::Public, |r| if r.closed_at.is_some() { "closed" } else { "open" }.into()),
         Field::new("opened_by", Class::Internal, |r| r.opened_by.into()),
         Field::new("opened_at", Class::Public, |r| super::rfc3339(r.opened_at).into()),
+        Field::new("opened_day", Class::Public, |r| r.opened_day.into()),
+        Field::new("scopes", Class::Public, |r| r.scopes.clone().into()),
+        Field::new("decision", Class::Public, |r| r.decision.clone().unwrap_or(Value::Null)),
         Field::new("closed_at", Class::Public, |r| r.closed_at.map(super::rfc3339).into()),
         Field::new("closed_day", Class::Public, |r| r.closed_day.into()),
         Field::new("outcome", Class::Public, |r| r.outcome.clone().into()),
@@ -122,8 +213,8 @@ impl Record for Ballot {
     }
 }
 
-/// Opens a consultation by `by`.
-pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation) -> Result<ConsultationRecord> {
+/// Opens a consultation by `by` on simulated day `day`.
+pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation, day: i32) -> Result<ConsultationRecord> {
     let tx = conn.transaction()?;
     let open: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM c_consultations WHERE project = ?1 AND closed_at IS NULL)",
@@ -134,14 +225,18 @@ pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation) -> Re
         return Err(ConsultationError::Conflict(format!("project {:?} has an open consultation already", c.project)));
     }
     tx.execute(
-        "INSERT INTO c_consultations (project, title, description, opened_by, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        (&c.project, &c.title, &c.description, by, now()),
+        "INSERT INTO c_consultations (project, title, description, opened_by, opened_at, opened_day, scopes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        (&c.project, &c.title, &c.description, by, now(), day, serde_json::json!(c.scopes).to_string()),
     )?;
     let id = tx.last_insert_rowid();
     for q in &c.questions {
+        let (kind, alternatives) = match q.kind {
+            QuestionKind::Consent => ("consent", CONSENT_ALTERNATIVES.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>()),
+            QuestionKind::Choice => ("choice", q.alternatives.clone()),
+        };
         tx.execute(
-            "INSERT INTO c_questions (consultation_id, text, alternatives) VALUES (?1, ?2, ?3)",
-            (id, &q.text, serde_json::json!(q.alternatives).to_string()),
+            "INSERT INTO c_questions (consultation_id, text, alternatives, kind) VALUES (?1, ?2, ?3, ?4)",
+            (id, &q.text, serde_json::json!(alternatives).to_string(), kind),
         )?;
     }
     let record = get(&tx, id)?;
@@ -153,7 +248,7 @@ pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation) -> Re
 pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
     let mut record = conn
         .query_row(
-            "SELECT id, project, title, description, opened_by, opened_at, closed_at, closed_day, outcome FROM c_consultations WHERE id = ?1",
+            "SELECT id, project, title, description, opened_by, opened_at, closed_at, closed_day, outcome, opened_day, scopes, decision FROM c_consultations WHERE id = ?1",
             [id],
             |r| {
                 Ok(ConsultationRecord {
@@ -166,16 +261,20 @@ pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
                     closed_at: r.get(6)?,
                     closed_day: r.get(7)?,
                     outcome: r.get(8)?,
+                    opened_day: r.get(9)?,
+                    scopes: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
+                    decision: r.get::<_, Option<String>>(11)?.and_then(|d| serde_json::from_str(&d).ok()),
                     questions: Vec::new(),
                 })
             },
         )
         .optional()?
         .ok_or_else(|| ConsultationError::NotFound(format!("no consultation {id}")))?;
-    let mut stmt = conn.prepare("SELECT id, text, alternatives FROM c_questions WHERE consultation_id = ?1 ORDER BY id")?;
-    let questions: Vec<(i64, String, String)> =
-        stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
-    for (qid, text, alternatives) in questions {
+    let mut stmt = conn.prepare("SELECT id, text, alternatives, kind FROM c_questions WHERE consultation_id = ?1 ORDER BY id")?;
+    let questions: Vec<(i64, String, String, String)> =
+        stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?;
+    for (qid, text, alternatives, kind) in questions {
+        let kind = if kind == "choice" { QuestionKind::Choice } else { QuestionKind::Consent };
         let alternatives: Vec<String> = serde_json::from_str(&alternatives).unwrap_or_default();
         let mut tally = vec![0i64; alternatives.len()];
         let mut stmt = conn.prepare("SELECT alternative, COUNT(*) FROM c_ballots WHERE question_id = ?1 GROUP BY alternative")?;
@@ -186,7 +285,7 @@ pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
             }
         }
         let ballots = tally.iter().sum();
-        record.questions.push(Question { id: qid, text, alternatives, tally, ballots });
+        record.questions.push(Question { id: qid, text, kind, alternatives, tally, ballots });
     }
     Ok(record)
 }
@@ -250,16 +349,123 @@ pub fn open_consultation(conn: &rusqlite::Connection, id: i64) -> Result<Consult
     Ok(record)
 }
 
-/// Records the outcome in the plan (the phase gate waits for it).
-pub fn record_outcome(plan: &PlanControl, project: &str, day: i32, approved: bool) -> Result<()> {
+/// One question decided in every scope.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QuestionDecision {
+    pub question: i64,
+    pub kind: QuestionKind,
+    pub alternatives: Vec<String>,
+    pub scopes: Vec<ScopeDecision>,
+}
+
+/// A consultation decided from its ballots: what the close answers, stores and records (and
+/// what an audit log appends). Plain data.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Decision {
+    pub consultation: i64,
+    pub project: String,
+    /// The rule applied, with its source.
+    pub rule: DecisionRule,
+    /// Simulated day the consultation closed.
+    pub closed_day: i32,
+    /// The day the outcome takes effect: the close plus the objection window; the recorded
+    /// event's day.
+    pub effective_day: i32,
+    /// Whether the scheme is approved (for a scoped rule: in at least one scope).
+    pub approved: bool,
+    /// For a unit- or building-scoped rule, each scope's outcome (empty for the project scope).
+    pub scope_outcomes: BTreeMap<String, bool>,
+    /// Each question's tally and thresholds per scope.
+    pub questions: Vec<QuestionDecision>,
+}
+
+impl Decision {
+    /// `approved` / `rejected`.
+    pub fn outcome(&self) -> &'static str {
+        if self.approved { "approved" } else { "rejected" }
+    }
+
+    /// Every scope's tally in one line each, for messages.
+    pub fn describe(&self) -> String {
+        self.questions
+            .iter()
+            .flat_map(|q| q.scopes.iter().map(move |d| decision::describe(d, &q.alternatives)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Decides the open consultation `id` from its ballots on simulated day `day` under the rule of
+/// its project in `manifest`, over the households and areas of `model`. Refused before the
+/// publicity period (公示) has passed.
+pub fn decide(conn: &rusqlite::Connection, id: i64, manifest: &Manifest, model: &renewtwin_importers::Model, day: i32) -> Result<Decision> {
+    let record = open_consultation(conn, id)?;
+    let project = manifest
+        .projects
+        .iter()
+        .find(|p| p.id == record.project)
+        .ok_or_else(|| ConsultationError::Conflict(format!("project {:?} is not in the scene any more", record.project)))?;
+    let rule = project.decision.clone();
+    let opened = record.opened_day.unwrap_or(0) as i32;
+    let earliest = opened + rule.publicity_days as i32;
+    if day < earliest {
+        return Err(ConsultationError::Conflict(format!(
+            "consultation {id} opened on day {opened}; its publicity period (公示) of {} days under the rule of project {:?} ends on day {earliest}; today is day {day}, so it cannot close yet",
+            rule.publicity_days, record.project
+        )));
+    }
+    let electorates = decision::electorates(&rule, model, &project.id, &record.scopes);
+    if electorates.is_empty() {
+        return Err(ConsultationError::Conflict(format!(
+            "the model states no {} for project {:?} to decide in (RenewTwin_Unit.Unit for units, buildings for buildings)",
+            rule.scope.key(),
+            project.id
+        )));
+    }
+    let mut questions = Vec::new();
+    for q in &record.questions {
+        let mut stmt = conn.prepare(
+            "SELECT b.alternative, h.code, h.building FROM c_ballots b JOIN c_households h ON h.id = b.household_id WHERE b.question_id = ?1",
+        )?;
+        let casts: Vec<Cast> = stmt
+            .query_map([q.id], |r| {
+                Ok(Cast { alternative: usize::try_from(r.get::<_, i64>(0)?).unwrap_or(usize::MAX), household: r.get(1)?, building: r.get(2)? })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let scopes = electorates.iter().map(|e| decision::decide(&rule, q.kind, q.alternatives.len(), e, &casts)).collect();
+        questions.push(QuestionDecision { question: q.id, kind: q.kind, alternatives: q.alternatives.clone(), scopes });
+    }
+    // A scope approves when every question is approved there.
+    let per_scope: BTreeMap<String, bool> = electorates
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.key.clone(), questions.iter().all(|q: &QuestionDecision| q.scopes[i].approved)))
+        .collect();
+    let approved = per_scope.values().any(|a| *a);
+    let scoped = rule.scope != renewtwin_twin::manifest::decision::Scope::Project;
+    Ok(Decision {
+        consultation: id,
+        project: project.id.clone(),
+        effective_day: day + rule.objection_days as i32,
+        rule,
+        closed_day: day,
+        approved,
+        scope_outcomes: if scoped { per_scope } else { BTreeMap::new() },
+        questions,
+    })
+}
+
+/// Records `decision` in the plan (the phase gate and the per-scope work wait for it).
+pub fn record_outcome(plan: &PlanControl, decision: &Decision) -> Result<()> {
     let request = EventRequest {
         kind: EventRequestKind::ConsultationClosed,
-        project: project.to_owned(),
-        day: Some(day),
+        project: decision.project.clone(),
+        day: Some(decision.effective_day),
         date: None,
-        outcome: Some(if approved { "approved" } else { "rejected" }.into()),
+        outcome: Some(decision.outcome().into()),
         approval: None,
         name: None,
+        scopes: decision.scope_outcomes.iter().map(|(k, v)| (k.clone(), if *v { "approved" } else { "rejected" }.to_owned())).collect(),
     };
     match plan.record(request) {
         Ok(_) => Ok(()),
@@ -268,26 +474,34 @@ pub fn record_outcome(plan: &PlanControl, project: &str, day: i32, approved: boo
     }
 }
 
-/// Marks the consultation closed (after the plan accepted the outcome).
-pub fn mark_closed(conn: &rusqlite::Connection, id: i64, day: i32, approved: bool) -> Result<ConsultationRecord> {
+/// Marks the consultation closed with its decision (after the plan accepted the outcome).
+pub fn mark_closed(conn: &rusqlite::Connection, decision: &Decision) -> Result<ConsultationRecord> {
+    let stored = serde_json::to_string(decision).map_err(|e| ConsultationError::Invalid(format!("the decision does not serialise: {e}")))?;
     conn.execute(
-        "UPDATE c_consultations SET closed_at = ?1, closed_day = ?2, outcome = ?3 WHERE id = ?4 AND closed_at IS NULL",
-        (now(), day, if approved { "approved" } else { "rejected" }, id),
+        "UPDATE c_consultations SET closed_at = ?1, closed_day = ?2, outcome = ?3, decision = ?4 WHERE id = ?5 AND closed_at IS NULL",
+        (now(), decision.closed_day, decision.outcome(), stored, decision.consultation),
     )?;
-    get(conn, id)
+    get(conn, decision.consultation)
 }
 
 /// Records into `plan` the outcome of every consultation closed in `store`, oldest first.
 pub fn replay_outcomes(store: &Store, plan: &PlanControl) -> Result<()> {
-    let closed: Vec<(String, i32, String)> = {
+    let closed: Vec<(String, i32, String, Option<String>)> = {
         let conn = store.lock()?;
         let mut stmt = conn.prepare(
-            "SELECT project, closed_day, outcome FROM c_consultations WHERE closed_at IS NOT NULL ORDER BY closed_at, id",
+            "SELECT project, closed_day, outcome, decision FROM c_consultations WHERE closed_at IS NOT NULL ORDER BY closed_at, id",
         )?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?
     };
     let recorded = plan.events();
-    for (project, day, outcome) in closed {
+    for (project, closed_day, outcome, stored) in closed {
+        let stored: Option<Value> = stored.and_then(|d| serde_json::from_str(&d).ok());
+        let day = stored.as_ref().and_then(|d| d["effective_day"].as_i64()).map_or(closed_day, |d| d as i32);
+        let scopes: BTreeMap<String, String> = stored
+            .as_ref()
+            .and_then(|d| d["scope_outcomes"].as_object())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), if v.as_bool() == Some(true) { "approved" } else { "rejected" }.to_owned())).collect())
+            .unwrap_or_default();
         // A router built twice over one plan (tests) must not record an outcome twice.
         let already = recorded.iter().any(|e| {
             e.day == day && e.project == project && matches!(e.kind, renewtwin_twin::manifest::EventKind::ConsultationClosed { .. })
@@ -295,7 +509,17 @@ pub fn replay_outcomes(store: &Store, plan: &PlanControl) -> Result<()> {
         if already {
             continue;
         }
-        if let Err(e) = record_outcome(plan, &project, day, outcome == "approved") {
+        let request = EventRequest {
+            kind: EventRequestKind::ConsultationClosed,
+            project: project.clone(),
+            day: Some(day),
+            date: None,
+            outcome: Some(outcome),
+            approval: None,
+            name: None,
+            scopes,
+        };
+        if let Err(e) = plan.record(request) {
             tracing::warn!(%project, day, error = %e, "a stored consultation outcome no longer fits the plan");
         }
     }

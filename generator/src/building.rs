@@ -206,6 +206,8 @@ struct Groups {
     stairs: Vec<Id>,
     roofs: Vec<Id>,
     lifts: Vec<Id>,
+    /// Per unit (单元): its stairs and its lift shaft, which carry the unit's key.
+    units: Vec<Vec<Id>>,
 }
 
 /// Shapes and placements written once per building and used on every storey.
@@ -290,7 +292,7 @@ pub(crate) fn write_building<W: Write>(
     let stair = StairDims::new(plan.storey_height);
     let (building, building_placement, survey) = building_entity(e, site_placement, plan)?;
     let kit = building_kit(e, plan, stair)?;
-    let mut groups = Groups::default();
+    let mut groups = Groups { units: vec![Vec::new(); plan.units as usize], ..Groups::default() };
     let mut storeys = Vec::with_capacity(plan.storeys as usize);
     for k in 0..plan.storeys {
         let storey = write_storey(e, fillings, plan, &kit, building_placement, k, &mut groups)?;
@@ -596,7 +598,8 @@ impl StoreyWriter<'_> {
                 count: |c| &mut c.stairs,
             };
             let at = (self.storey.placement, stair_a2p, self.kit.stair_shape);
-            placed(e, at, head, &mut self.groups.stairs, &mut self.contained)?;
+            let (id, _) = placed(e, at, head, &mut self.groups.stairs, &mut self.contained)?;
+            self.groups.units[unit].push(id);
         }
         Ok(())
     }
@@ -633,7 +636,8 @@ impl StoreyWriter<'_> {
                 count: |c| &mut c.lifts,
             };
             let at = (self.storey.placement, lift_a2p, self.kit.lift_shape);
-            placed(e, at, head, &mut self.groups.lifts, &mut self.contained)?;
+            let (id, _) = placed(e, at, head, &mut self.groups.lifts, &mut self.contained)?;
+            self.groups.units[unit].push(id);
         }
         Ok(())
     }
@@ -1104,5 +1108,26 @@ fn write_psets<W: Write>(
             ("StopsAt", Value::label("楼梯半平台 stair half-landings")),
         ],
     )?;
+    // Each unit (单元): its key (`{building}-{unit}`, as household codes begin: 1-2-301 is flat
+    // 301 of unit 2 of building 1), its households and the gross floor area of its storeys,
+    // which a unit-scoped decision weighs ballots by.
+    for (u, members) in g.units.iter().enumerate() {
+        if members.is_empty() {
+            continue;
+        }
+        let unit_area = plan.unit_width * plan.depth * f64::from(plan.storeys);
+        e.pset(
+            members,
+            "RenewTwin_Unit",
+            &[
+                ("Unit", Value::label(format!("{}-{}", plan.number, u + 1))),
+                (
+                    "Households",
+                    Value::Integer(i64::from(plan.storeys * FLATS_PER_LANDING)),
+                ),
+                ("FloorArea", Value::Area((unit_area * 100.0).round() / 100.0)),
+            ],
+        )?;
+    }
     Ok(())
 }

@@ -452,11 +452,14 @@ async fn list_consultations(c: Caller) -> Result<Json<Value>> {
     listed(&c, move |conn| votes::list(conn)).await
 }
 
-async fn open_consultation(c: Caller, body: std::result::Result<Bytes, BytesRejection>) -> Result<Response> {
+async fn open_consultation(State(state): State<AppState>, c: Caller, body: std::result::Result<Bytes, BytesRejection>) -> Result<Response> {
     let by = c.signed_in()?.id;
     let new: votes::NewConsultation = parse(body)?;
     new.check()?;
-    let record = c.hub.db(move |conn| votes::open(conn, by, &new)).await?;
+    let (day, _) = state.live.day();
+    let manifest = state.plan.manifest().ok_or(ConsultationError::Unavailable("the simulation is not running"))?;
+    new.check_against(&manifest, state.plan.model(), day)?;
+    let record = c.hub.db(move |conn| votes::open(conn, by, &new, day)).await?;
     log_consultation(&c, "consultation_opened", &record).await?;
     Ok(published(&c, "consultation", record.id, &record))
 }
@@ -486,8 +489,10 @@ async fn log_consultation(c: &Caller, action: &'static str, record: &votes::Cons
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Close {
-    /// `approved` or `rejected`.
-    outcome: String,
+    /// Optional: `approved` or `rejected`, as the caller expects it. The outcome is computed from
+    /// the ballots; an expectation that contradicts it is refused.
+    #[serde(default)]
+    outcome: Option<String>,
 }
 
 async fn close_consultation(
@@ -498,23 +503,44 @@ async fn close_consultation(
 ) -> Result<Response> {
     let id = id(path)?;
     let close: Close = parse(body)?;
-    let approved = match close.outcome.as_str() {
-        "approved" => true,
-        "rejected" => false,
-        _ => return Err(ConsultationError::Invalid("`outcome` is approved or rejected".into()).into()),
+    let asserted = match close.outcome.as_deref() {
+        None => None,
+        Some("approved") => Some(true),
+        Some("rejected") => Some(false),
+        Some(_) => return Err(ConsultationError::Invalid("`outcome` is approved or rejected (or omitted: it is computed from the ballots)".into()).into()),
     };
     let _one_at_a_time = c.hub.closing.lock().await;
-    let record = c.hub.db(move |conn| votes::open_consultation(conn, id)).await?;
     let (day, _) = state.live.day();
+    let manifest = state.plan.manifest().ok_or(ConsultationError::Unavailable("the simulation is not running"))?;
+    let model = state.plan.model().clone();
+    let decision = c.hub.db(move |conn| votes::decide(conn, id, &manifest, &model, day)).await?;
+    if let Some(expected) = asserted
+        && expected != decision.approved
+    {
+        return Err(ConsultationError::Conflict(format!(
+            "the ballots decide {:?}, not {:?}, under the rule of project {:?} ({}): {}",
+            decision.outcome(),
+            close.outcome.unwrap_or_default(),
+            decision.project,
+            decision.rule.source,
+            decision.describe()
+        ))
+        .into());
+    }
     let plan = state.plan.clone();
-    let project = record.project.clone();
-    tokio::task::spawn_blocking(move || votes::record_outcome(&plan, &project, day, approved))
+    let recorded = decision.clone();
+    tokio::task::spawn_blocking(move || votes::record_outcome(&plan, &recorded))
         .await
         .map_err(|_| ConsultationError::Unavailable("the simulation is not running"))??;
-    let record = c.hub.db(move |conn| votes::mark_closed(conn, id, day, approved)).await?;
+    let stored = decision.clone();
+    let record = c.hub.db(move |conn| votes::mark_closed(conn, &stored)).await?;
     log_consultation(&c, "consultation_closed", &record).await?;
     c.hub.feed.publish("consultation", record.id, &record);
-    Ok(Json(view(&record, c.audience())).into_response())
+    let mut answer = view(&record, c.audience());
+    if let Some(m) = answer.as_object_mut() {
+        m.insert("decision".into(), serde_json::to_value(&decision).unwrap_or(Value::Null));
+    }
+    Ok(Json(answer).into_response())
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -247,11 +247,13 @@ async fn a_resident_comments_votes_and_reports_and_the_public_sees_no_personal_d
     assert_eq!(bad_element.status, 400);
 
     // A consultation with a secret ballot: one vote per household, changeable until it closes.
+    // It opens once the lifts' consultation phase has (day 75).
+    seek(addr, 75).await;
     let open = post(
         addr,
         "/api/consultations",
         Some(&p.government),
-        json!({"project": "lifts", "title": "加装电梯方案", "questions": [{"text": "which scheme?", "alternatives": ["base", "lifts_first"]}]}),
+        json!({"project": "lifts", "title": "加装电梯方案", "questions": [{"text": "同意加装电梯吗？", "kind": "consent"}]}),
     )
     .await;
     assert_eq!(open.status, 201, "{}", String::from_utf8_lossy(&open.body));
@@ -262,24 +264,31 @@ async fn a_resident_comments_votes_and_reports_and_the_public_sees_no_personal_d
     };
     assert_eq!(vote(p.resident.clone(), 0).await.status, 200);
     let changed = vote(p.resident.clone(), 1).await;
-    assert_eq!(changed.json()["consultation"]["questions"][0]["tally"], json!([0, 1]), "a changed ballot moves, it does not add");
-    assert_eq!(vote(p.neighbour.clone(), 1).await.json()["consultation"]["questions"][0]["tally"], json!([0, 2]));
+    assert_eq!(changed.json()["consultation"]["questions"][0]["tally"], json!([0, 1, 0]), "a changed ballot moves, it does not add");
+    assert_eq!(vote(p.neighbour.clone(), 1).await.json()["consultation"]["questions"][0]["tally"], json!([0, 2, 0]));
     assert_eq!(vote(p.resident.clone(), 5).await.status, 400);
     let mine = call(addr, "GET", &format!("/api/questions/{question}/vote"), Some(&p.resident), b"").await.json();
     assert_eq!(mine["alternative"], 1, "a voter sees their own choice");
     let tally = call(addr, "GET", &format!("/api/consultations/{consultation}"), Some(&p.government), b"").await.json();
     assert!(!tally.to_string().contains("household"), "nobody else sees who voted what: {tally}");
 
-    // Closing records the outcome the phase gate waits for.
+    // Closing (after the 45-day publicity period) computes the outcome from the ballots and
+    // records it for the phase gate. Households B1-1-10x belong to no unit of the model, so no
+    // unit reaches its participation threshold: every unit rejects.
+    seek(addr, 120).await;
     let before = server.plan.events().len();
     let close = post(addr, &format!("/api/consultations/{consultation}/close"), Some(&p.government), json!({"outcome": "approved"})).await;
+    assert_eq!(close.status, 409, "{}", String::from_utf8_lossy(&close.body));
+    let close = post(addr, &format!("/api/consultations/{consultation}/close"), Some(&p.government), json!({})).await;
     assert_eq!(close.status, 200, "{}", String::from_utf8_lossy(&close.body));
     assert_eq!(close.json()["status"], "closed");
+    assert_eq!(close.json()["outcome"], "rejected");
+    assert_eq!(close.json()["decision"]["rule"]["scope"], "unit");
     let events = server.plan.events();
     assert_eq!(events.len(), before + 1);
     let last = events.last().expect("an event");
-    assert_eq!(last.project, "lifts");
-    assert!(format!("{:?}", last.kind).contains("ConsultationClosed { approved: true }"), "{:?}", last.kind);
+    assert_eq!((last.project.as_str(), last.day), ("lifts", 120));
+    assert!(format!("{:?}", last.kind).contains("ConsultationClosed { approved: false"), "{:?}", last.kind);
     assert_eq!(vote(p.resident.clone(), 0).await.status, 409, "ballots are final once closed");
     let again = post(addr, &format!("/api/consultations/{consultation}/close"), Some(&p.government), json!({"outcome": "rejected"})).await;
     assert_eq!(again.status, 409);
@@ -458,12 +467,13 @@ async fn ws_subscribers_to_comments_get_events_within_a_second_in_the_form_their
     assert_eq!(frame["Consultation"]["id"], id, "the events-only connection's next frame is the comment, no scene before it: {frame}");
 
     // A vote moves the public tally on the stream; nobody learns who voted for what.
-    let open = post(addr, "/api/consultations", Some(&p.professional), json!({"project": "lifts", "title": "t", "questions": [{"text": "q", "alternatives": ["a", "b"]}]})).await;
+    seek(addr, 75).await;
+    let open = post(addr, "/api/consultations", Some(&p.government), json!({"project": "lifts", "title": "t", "questions": [{"text": "q"}]})).await;
     let question = open.json()["questions"][0]["id"].as_i64().expect("question");
     assert_eq!(next_event(&mut public, second).await.expect("the opened consultation").0, "consultation");
     call(addr, "PUT", &format!("/api/questions/{question}/vote"), Some(&p.resident), br#"{"alternative": 1}"#).await;
     let (_, _, tally) = next_event(&mut public, second).await.expect("the tally within a second");
-    assert_eq!(tally["questions"][0]["tally"], json!([0, 1]));
+    assert_eq!(tally["questions"][0]["tally"], json!([0, 1, 0]));
     assert!(!tally.to_string().contains("household"));
 }
 
@@ -705,4 +715,135 @@ async fn contractors_record_actual_progress_and_projects_answer_with_it() {
     let entry = log["entries"].as_array().expect("entries").iter().find(|e| e["action"] == "event_recorded").expect("logged").clone();
     assert_eq!((entry["actor_role"].as_str(), entry["detail"]["day"].as_i64()), (Some("operator"), Some(300)));
     assert_eq!(log["chain"]["intact"], true);
+}
+
+/// The default scene without its scripted lifts outcome: the lifts consultation is decided here
+/// from ballots alone.
+async fn start_without_lift_outcome() -> Running {
+    let text = renewtwin_twin::scene::DEFAULT_MANIFEST.replace(
+        "[[events]]\ndate = \"2026-05-28\"\nkind = \"consultation_closed\"\nproject = \"lifts\"\noutcome = \"approved\"\n",
+        "",
+    );
+    assert_ne!(text, renewtwin_twin::scene::DEFAULT_MANIFEST, "the scripted lifts outcome was found and removed");
+    let manifest = renewtwin_twin::scene::Manifest::parse("default", &text).expect("the manifest parses");
+    let loaded = renewtwin_twin::renewal::LoadedScene::from_manifest(manifest, None, None, &ImportConfig::default()).expect("the scene loads");
+    common::start(loaded, 0.0).await
+}
+
+async fn seek(addr: std::net::SocketAddr, day: i64) {
+    assert_eq!(post(addr, "/api/clock", None, json!({"seek": day})).await.status, 202);
+    for _ in 0..500 {
+        if call(addr, "GET", "/api/projects", None, b"").await.json()["day"] == json!(day) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the clock did not reach day {day}");
+}
+
+/// Signs up residents of `unit` (household codes `UNIT-101`, `UNIT-102`, …) and returns their tokens.
+async fn residents(addr: std::net::SocketAddr, government: &str, unit: &str, n: usize) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for i in 0..n {
+        let household = format!("{unit}-{}", 101 + i);
+        let code = post(addr, "/api/invitations", Some(government), json!({"role": "resident", "household": household, "building": "1号楼"})).await;
+        assert_eq!(code.status, 201, "{}", String::from_utf8_lossy(&code.body));
+        let username = format!("r{}", household.replace('-', "x"));
+        let r = post(
+            addr,
+            "/api/auth/signup",
+            None,
+            json!({"invitation": code.json()["code"], "username": username, "password": "long enough pw", "display_name": "住户"}),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        tokens.push(r.json()["token"].as_str().expect("token").to_owned());
+    }
+    tokens
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ballots_decide_per_unit_and_a_unit_that_rejects_gets_no_lift_while_its_neighbour_does() {
+    let server = start_without_lift_outcome().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    // The model's units of building 1 and their households (RenewTwin_Unit).
+    let model = server.plan.model().clone();
+    let unit_of = |ei: usize| match model.elements[ei].property("RenewTwin_Unit", "Unit") {
+        Some(renewtwin_importers::PropertyValue::Text(t)) => Some(t.clone()),
+        _ => None,
+    };
+    let lift = |unit: &str| {
+        (0..model.elements.len())
+            .find(|&i| model.elements[i].class.starts_with("IfcTransportElement") && unit_of(i).as_deref() == Some(unit))
+            .expect("a lift shaft in the unit")
+    };
+    let households = match model.elements[lift("1-1")].property("RenewTwin_Unit", "Households") {
+        Some(renewtwin_importers::PropertyValue::Integer(n)) => *n as usize,
+        other => panic!("the unit states its households: {other:?}"),
+    };
+    let (rejecting, approving) = (lift("1-2"), lift("1-1"));
+
+    // Before the consultation phase of lifts opens (day 75: 30 survey + 45 design) nothing opens.
+    let body = json!({"project": "lifts", "title": "2单元加装电梯", "scopes": ["1-2"], "questions": [{"text": "同意在本单元加装电梯吗？"}]});
+    assert_eq!(post(addr, "/api/consultations", Some(&p.government), body.clone()).await.status, 409);
+    seek(addr, 75).await;
+    assert_eq!(post(addr, "/api/consultations", Some(&p.professional), body.clone()).await.status, 403, "only government opens");
+    let open = post(addr, "/api/consultations", Some(&p.government), body).await;
+    assert_eq!(open.status, 201, "{}", String::from_utf8_lossy(&open.body));
+    let id = open.json()["id"].as_i64().expect("id");
+    let question = open.json()["questions"][0]["id"].as_i64().expect("question");
+    assert_eq!(open.json()["questions"][0]["alternatives"], json!(["agree", "oppose", "abstain"]));
+    // Three households of unit 1-2 all oppose.
+    for token in residents(addr, &p.government, "1-2", 3).await {
+        let r = call(addr, "PUT", &format!("/api/questions/{question}/vote"), Some(&token), br#"{"alternative": 1}"#).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let early = post(addr, &format!("/api/consultations/{id}/close"), Some(&p.government), json!({})).await;
+    assert_eq!(early.status, 409, "the publicity period (45 days) has not passed");
+    assert!(String::from_utf8_lossy(&early.body).contains("day 120"), "{}", String::from_utf8_lossy(&early.body));
+    seek(addr, 120).await;
+    assert_eq!(post(addr, &format!("/api/consultations/{id}/close"), Some(&p.professional), json!({})).await.status, 403, "only government closes");
+    let asserted = post(addr, &format!("/api/consultations/{id}/close"), Some(&p.government), json!({"outcome": "approved"})).await;
+    assert_eq!(asserted.status, 409, "an asserted outcome that contradicts the ballots is refused");
+    let message = asserted.json()["message"].as_str().unwrap_or_default().to_owned();
+    for part in ["art. 278", "oppose 3", "consent.households 0/3 < 3/4"] {
+        assert!(message.contains(part), "the refusal names the rule and the tally ({part}): {message}");
+    }
+    let closed = post(addr, &format!("/api/consultations/{id}/close"), Some(&p.government), json!({})).await;
+    assert_eq!(closed.status, 200, "{}", String::from_utf8_lossy(&closed.body));
+    let decision = closed.json()["decision"].clone();
+    assert_eq!(decision["approved"], false);
+    assert_eq!(decision["scope_outcomes"], json!({"1-2": false}));
+    assert_eq!(decision["questions"][0]["scopes"][0]["tally"], json!([0, 3, 0]));
+    assert_eq!(closed.json()["outcome"], "rejected");
+
+    // Unit 1-1 consults next: two thirds take part, all of them agree.
+    let open = post(addr, "/api/consultations", Some(&p.government), json!({"project": "lifts", "title": "1单元加装电梯", "scopes": ["1-1"], "questions": [{"text": "同意吗？"}]})).await;
+    assert_eq!(open.status, 201, "{}", String::from_utf8_lossy(&open.body));
+    let id = open.json()["id"].as_i64().expect("id");
+    let question = open.json()["questions"][0]["id"].as_i64().expect("question");
+    for token in residents(addr, &p.government, "1-1", households.div_ceil(3) * 2).await {
+        assert_eq!(call(addr, "PUT", &format!("/api/questions/{question}/vote"), Some(&token), br#"{"alternative": 0}"#).await.status, 200);
+    }
+    seek(addr, 165).await;
+    let closed = post(addr, &format!("/api/consultations/{id}/close"), Some(&p.government), json!({"outcome": "approved"})).await;
+    assert_eq!(closed.status, 200, "{}", String::from_utf8_lossy(&closed.body));
+    assert_eq!(closed.json()["decision"]["scope_outcomes"], json!({"1-1": true}));
+    let checks = closed.json()["decision"]["questions"][0]["scopes"][0]["checks"].clone();
+    assert!(checks.as_array().is_some_and(|c| c.len() == 4 && c.iter().all(|c| c["met"] == true)), "{checks}");
+
+    // The twin: the lift of unit 1-1 is built, the lift of unit 1-2 never is.
+    let end = 1000;
+    let states = call(addr, "GET", &format!("/api/states?day={end}"), None, b"").await.body;
+    let start_states = call(addr, "GET", "/api/states?day=0", None, b"").await.body;
+    assert_ne!(states[approving], start_states[approving], "the consenting unit's lift is built");
+    assert_eq!(states[rejecting], start_states[rejecting], "the rejecting unit's lift stays planned");
+    let manifest = server.plan.manifest().expect("manifest");
+    let plan = renewtwin_twin::renewal::plan::Plan::resolve(&manifest, None, &model).expect("the plan resolves");
+    assert_eq!(plan.schedules[approving].state_on(end), renewtwin_protocol::LifecycleState::Built);
+    assert_eq!(plan.schedules[rejecting].state_on(end), renewtwin_protocol::LifecycleState::Planned);
+    let indicators = renewtwin_twin::renewal::indicators::Indicators::compute(&manifest, &model, &plan);
+    assert_eq!(indicators.lifts_built, 1, "only unit 1-1 consented");
+    assert!(indicators.lifts_not_built > 0);
 }

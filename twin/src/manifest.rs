@@ -4,6 +4,7 @@
 //!
 //! Every error names the file, the 1-based line and the dotted field path.
 
+pub mod decision;
 pub mod population;
 pub mod risk;
 pub mod sensors;
@@ -153,6 +154,34 @@ pub struct ProjectSpec {
     pub operation_owner: Option<String>,
     /// Funding, if named up front.
     pub funding: Option<String>,
+    /// How its consultation decides (`[projects.decision]`; Civil Code art. 278 by default).
+    pub decision: decision::DecisionRule,
+}
+
+impl ProjectSpec {
+    /// The day its consultation phase opens: the phases before it are not gated, so this is
+    /// the sum of their declared days. `None` when the project has no consultation phase.
+    pub fn consultation_opens(&self) -> Option<i32> {
+        self.phase_days.get(&PhaseKind::Consultation)?;
+        let before: u32 = PhaseKind::ALL
+            .iter()
+            .take_while(|k| **k != PhaseKind::Consultation)
+            .filter_map(|k| self.phase_days.get(k))
+            .sum();
+        i32::try_from(before).ok()
+    }
+
+    /// The earliest day its approval phase can open: after the consultation phase's declared
+    /// length (approvals cannot be decided before that). `None` without an approval phase.
+    pub fn approvals_open_earliest(&self) -> Option<i32> {
+        self.phase_days.get(&PhaseKind::Approval)?;
+        let before: u32 = PhaseKind::ALL
+            .iter()
+            .take_while(|k| **k != PhaseKind::Approval)
+            .filter_map(|k| self.phase_days.get(k))
+            .sum();
+        i32::try_from(before).ok()
+    }
 }
 
 /// What a task does to each element it selects.
@@ -311,8 +340,12 @@ pub struct EventSpec {
 pub enum EventKind {
     /// The consultation closed with this outcome.
     ConsultationClosed {
-        /// Whether residents approved the scheme.
+        /// Whether residents approved the scheme (for a unit- or building-scoped decision:
+        /// whether any scope approved it, which lets the project proceed to its approvals).
         approved: bool,
+        /// Per scope key (a unit's `RenewTwin_Unit.Unit`, a building's name), its own
+        /// outcome. Empty: the outcome holds for every scope of the project.
+        scopes: BTreeMap<String, bool>,
     },
     /// An approval was granted.
     ApprovalGranted {
@@ -426,6 +459,7 @@ struct RawProject {
     consultation_required: bool,
     operation_owner: Option<String>,
     funding: Option<String>,
+    decision: Option<Spanned<decision::RawDecision>>,
 }
 
 fn yes() -> bool {
@@ -507,6 +541,8 @@ struct RawEvent {
     outcome: Option<String>,
     approval: Option<String>,
     name: Option<String>,
+    #[serde(default)]
+    scopes: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -570,6 +606,11 @@ impl Manifest {
             .map(|(hi, h)| Ok(HeritageSpec { select: parse_selector(&cx, &format!("heritage[{hi}].select"), &h.select)?, reason: h.reason }))
             .collect::<Result<Vec<_>, ManifestError>>()?;
         let events = raw.events.iter().enumerate().map(|(ei, e)| parse_event(&cx, ei, e, start, &projects)).collect::<Result<Vec<_>, _>>()?;
+        if let Err(EventWindowError { index, field, message }) = check_event_windows(&projects, &events) {
+            let e = &raw.events[index];
+            let field = if field == "day" && e.get_ref().date.is_some() { "date" } else { field };
+            return Err(cx.invalid(&e.span(), format!("events[{index}].{field}"), message));
+        }
         let scenarios = parse_scenarios(&cx, raw.scenarios, &projects, &task_ids)?;
         let indicators = raw
             .indicators
@@ -675,7 +716,18 @@ fn parse_projects(cx: &Ctx<'_>, raw: Vec<RawProject>, task_ids: &mut BTreeSet<St
             }
             tasks.push(task);
         }
+        let consultation_days = phase_days.get(&PhaseKind::Consultation).copied().unwrap_or(1).max(1);
+        let decision = match p.decision {
+            None => decision::DecisionRule::civil_code(decision::Scope::Project, consultation_days),
+            Some(d) => {
+                let span = d.span();
+                d.into_inner()
+                    .resolve(consultation_days)
+                    .map_err(|(field, message)| cx.invalid(&span, format!("projects[{pi}].decision.{field}"), message))?
+            }
+        };
         projects.push(ProjectSpec {
+            decision,
             id,
             name: p.name,
             phase_days,
@@ -929,14 +981,29 @@ fn parse_event(cx: &Ctx<'_>, ei: usize, e: &Spanned<RawEvent>, start: CivilDate,
     let named = |what: &str| -> Result<String, ManifestError> {
         raw.name.clone().ok_or_else(|| cx.invalid(&e.span(), format!("{field}.name"), format!("a {what} event gives the `name`")))
     };
+    if !raw.scopes.is_empty() && raw.kind != "consultation_closed" {
+        return Err(cx.invalid(&e.span(), format!("{field}.scopes"), "only a consultation_closed event decides per scope"));
+    }
     let kind = match raw.kind.as_str() {
-        "consultation_closed" => match raw.outcome.as_deref() {
-            Some("approved") => EventKind::ConsultationClosed { approved: true },
-            Some("rejected") => EventKind::ConsultationClosed { approved: false },
-            other => {
-                return Err(cx.invalid(&e.span(), format!("{field}.outcome"), format!("{other:?}; a consultation closes \"approved\" or \"rejected\"")));
+        "consultation_closed" => {
+            let outcome = |text: Option<&str>, at: &str| match text {
+                Some("approved") => Ok(true),
+                Some("rejected") => Ok(false),
+                other => Err(cx.invalid(&e.span(), format!("{field}.{at}"), format!("{other:?}; a consultation closes \"approved\" or \"rejected\""))),
+            };
+            let mut scopes = BTreeMap::new();
+            for (key, value) in &raw.scopes {
+                scopes.insert(key.clone(), outcome(Some(value.as_str()), &format!("scopes.{key}"))?);
             }
-        },
+            if !scopes.is_empty() && project.decision.scope == decision::Scope::Project {
+                return Err(cx.invalid(&e.span(), format!("{field}.scopes"), format!("project {:?} decides as one project; declare [projects.decision] scope = \"unit\" or \"building\" to decide per scope", project.id)));
+            }
+            let approved = match raw.outcome.as_deref() {
+                None if !scopes.is_empty() => scopes.values().any(|a| *a),
+                other => outcome(other, "outcome")?,
+            };
+            EventKind::ConsultationClosed { approved, scopes }
+        }
         "approval_granted" => EventKind::ApprovalGranted { approval: approval("approval_granted")? },
         "approval_refused" => EventKind::ApprovalRefused { approval: approval("approval_refused")? },
         "owner_named" => EventKind::OwnerNamed(named("owner_named")?),
@@ -950,6 +1017,82 @@ fn parse_event(cx: &Ctx<'_>, ei: usize, e: &Spanned<RawEvent>, start: CivilDate,
         }
     };
     Ok(EventSpec { day, project: project.id.clone(), kind })
+}
+
+/// An event dated outside the window it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventWindowError {
+    /// Index of the event in the list checked.
+    pub index: usize,
+    /// The field at fault (`day`/`date`, `scopes`, `kind`).
+    pub field: &'static str,
+    /// What is wrong, naming the window.
+    pub message: String,
+}
+
+/// Checks that every event falls in the window it belongs to:
+/// - nothing before day 0 (the plan's start);
+/// - a consultation outcome no earlier than the day the project's consultation phase opens,
+///   and, for an outcome on the whole project, no later than the day that phase closed (once
+///   approved and closed, the scheme is under approval; a per-scope outcome may still come
+///   later for a scope that has not approved, e.g. a unit consulting again after rejecting);
+/// - an approval decision no earlier than the approval phase can open (after the declared
+///   days of the phases before it).
+pub fn check_event_windows(projects: &[ProjectSpec], events: &[EventSpec]) -> Result<(), EventWindowError> {
+    for (index, e) in events.iter().enumerate() {
+        let err = |field: &'static str, message: String| Err(EventWindowError { index, field, message });
+        if e.day < 0 {
+            return err("day", format!("day {} is before the plan starts (day 0)", e.day));
+        }
+        let Some(project) = projects.iter().find(|p| p.id == e.project) else { continue };
+        match &e.kind {
+            EventKind::ConsultationClosed { scopes, .. } => {
+                let (Some(opens), Some(&days), true) =
+                    (project.consultation_opens(), project.phase_days.get(&PhaseKind::Consultation), project.consultation_required)
+                else {
+                    return err("kind", format!("project {:?} has no consultation phase to close", project.id));
+                };
+                let days = i32::try_from(days).unwrap_or(i32::MAX / 4);
+                if e.day < opens {
+                    return err(
+                        "day",
+                        format!("day {}: the consultation window of project {:?} opens on day {opens} (after its earlier phases); an outcome cannot precede it", e.day, project.id),
+                    );
+                }
+                // The phase as closed by the other events (this one left out).
+                let others: Vec<EventSpec> = events.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, x)| x.clone()).collect();
+                let Some(closed) = decision::consultation_closes(&project.id, opens, days, &others) else { continue };
+                if e.day <= closed {
+                    continue;
+                }
+                if scopes.is_empty() {
+                    return err(
+                        "day",
+                        format!("day {}: the consultation window of project {:?} is days {opens}-{closed}; it closed approved on day {closed} and the scheme is under approval", e.day, project.id),
+                    );
+                }
+                let earlier: Vec<EventSpec> = events.iter().enumerate().filter(|(i, x)| *i != index && x.day <= e.day).map(|(_, x)| x.clone()).collect();
+                if let Some(key) = scopes.keys().find(|k| decision::scope_outcome(&project.id, k, &earlier).is_some_and(|(a, _)| a)) {
+                    return err(
+                        "scopes",
+                        format!("day {}: scope {key:?} of project {:?} approved already and the consultation window closed on day {closed}; only a scope that has not approved may decide again", e.day, project.id),
+                    );
+                }
+            }
+            EventKind::ApprovalGranted { .. } | EventKind::ApprovalRefused { .. } => {
+                if let Some(earliest) = project.approvals_open_earliest()
+                    && e.day < earliest
+                {
+                    return err(
+                        "day",
+                        format!("day {}: the approval window of project {:?} opens on day {earliest} at the earliest (after the declared days of the phases before it)", e.day, project.id),
+                    );
+                }
+            }
+            EventKind::OwnerNamed(_) | EventKind::FundingNamed(_) => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1027,6 +1170,55 @@ mod tests {
             .expect_err("unknown field")
             .to_string();
         assert!(msg.contains("colour"), "{msg}");
+    }
+
+    fn two_phase_project(extra: &str, events: &str) -> String {
+        format!("name = \"x\"\nstart = \"2026-01-01\"\n[[projects]]\nid = \"pipes\"\nname = \"p\"\nphases = {{ survey = 15, design = 30, consultation = 20, approval = 10 }}\n{extra}{events}")
+    }
+
+    #[test]
+    fn a_consultation_outcome_before_its_window_opens_is_refused_naming_line_field_and_window() {
+        // The consultation opens on day 45 (15 survey + 30 design): day 30 is before it.
+        let text = two_phase_project("", "\n[[events]]\ndate = \"2026-01-31\"\nkind = \"consultation_closed\"\nproject = \"pipes\"\noutcome = \"approved\"\n");
+        let msg = Manifest::parse("scene.toml", &text).expect_err("before the window").to_string();
+        assert!(msg.starts_with("scene.toml:8: events[0].date:"), "{msg}");
+        assert!(msg.contains("opens on day 45"), "{msg}");
+        let ok = two_phase_project("", "\n[[events]]\nday = 45\nkind = \"consultation_closed\"\nproject = \"pipes\"\noutcome = \"approved\"\n");
+        assert!(Manifest::parse("scene.toml", &ok).is_ok());
+    }
+
+    #[test]
+    fn an_outcome_after_the_phase_closed_approved_and_an_early_approval_are_refused() {
+        let events = "\n[[events]]\nday = 50\nkind = \"consultation_closed\"\nproject = \"pipes\"\noutcome = \"approved\"\n\n[[events]]\nday = 70\nkind = \"consultation_closed\"\nproject = \"pipes\"\noutcome = \"rejected\"\n";
+        let msg = Manifest::parse("scene.toml", &two_phase_project("", events)).expect_err("after the close").to_string();
+        assert!(msg.contains("events[1].day") && msg.contains("closed approved on day 65"), "{msg}");
+        let text = two_phase_project("[[projects.approvals]]\nid = \"plan\"\nname = \"n\"\nauthority = \"a\"\ntime_limit = 5\n", "\n[[events]]\nday = 60\nkind = \"approval_granted\"\nproject = \"pipes\"\napproval = \"plan\"\n");
+        let msg = Manifest::parse("scene.toml", &text).expect_err("approval too early").to_string();
+        assert!(msg.contains("approval window") && msg.contains("day 65"), "{msg}");
+    }
+
+    #[test]
+    fn the_decision_rule_defaults_to_the_civil_code_and_reads_the_scenes_own() {
+        let m = Manifest::parse("scene.toml", &two_phase_project("", "")).expect("parses");
+        let rule = &m.projects[0].decision;
+        assert_eq!((rule.participation.households, rule.consent.area), (decision::Fraction::new(2, 3), decision::Fraction::new(3, 4)));
+        assert_eq!(rule.publicity_days, 20, "the consultation phase's days");
+        assert!(rule.source.contains("art. 278"));
+        let own = two_phase_project("[projects.decision]\nscope = \"unit\"\nparticipation = { households = \"1/2\", area = \"1/2\" }\nconsent = { households = \"2/3\", area = \"2/3\" }\npublicity_days = 7\n", "");
+        let m = Manifest::parse("scene.toml", &own).expect("parses");
+        assert_eq!(m.projects[0].decision.scope, decision::Scope::Unit);
+        assert_eq!(m.projects[0].decision.consent.households, decision::Fraction::new(2, 3));
+        let bad = own.replace("\"2/3\", area", "\"5/3\", area");
+        let msg = Manifest::parse("scene.toml", &bad).expect_err("bad fraction").to_string();
+        assert!(msg.contains("projects[0].decision.consent.households"), "{msg}");
+    }
+
+    #[test]
+    fn the_default_scene_decides_lifts_per_unit_and_its_events_fit_their_windows() {
+        let m = Manifest::parse("scenes/default/scene.toml", DEFAULT).expect("default manifest");
+        let lifts = m.projects.iter().find(|p| p.id == "lifts").expect("lifts");
+        assert_eq!(lifts.decision.scope, decision::Scope::Unit);
+        assert!(check_event_windows(&m.projects, &m.events).is_ok());
     }
 
     #[test]

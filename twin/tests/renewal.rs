@@ -129,10 +129,16 @@ fn approval_waits_for_the_recorded_consultation_outcome() {
 fn a_rejected_scheme_halts_the_project_with_the_reason() {
     let text = lifts_project("") + "\n[[events]]\nday = 11\nkind = \"consultation_closed\"\nproject = \"lifts\"\noutcome = \"rejected\"\n";
     let (_, plan) = resolve(&text, None).expect("plan");
-    assert_eq!(phase(&plan, PhaseKind::Consultation).end, Some(11));
+    // A rejection keeps the consultation open for a new one; the project halts meanwhile.
+    assert_eq!(phase(&plan, PhaseKind::Consultation).end, None);
     let construction = phase(&plan, PhaseKind::Construction);
     assert_eq!(construction.start, None);
     assert!(construction.note.as_deref().is_some_and(|n| n.contains("rejected")), "{:?}", construction.note);
+    // A later consultation's approval supersedes the rejection (the earliest no longer wins).
+    let again = text + "\n[[events]]\nday = 30\nkind = \"consultation_closed\"\nproject = \"lifts\"\noutcome = \"approved\"\n";
+    let (_, plan) = resolve(&again, None).expect("plan");
+    assert_eq!(phase(&plan, PhaseKind::Consultation).end, Some(30));
+    assert_eq!(phase(&plan, PhaseKind::Approval).start, Some(30));
 }
 
 #[test]

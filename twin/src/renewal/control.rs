@@ -45,6 +45,10 @@ pub struct EventRequest {
     pub approval: Option<String>,
     /// For `owner_named` / `funding_named`: who.
     pub name: Option<String>,
+    /// For `consultation_closed` of a unit- or building-scoped decision: each scope's own
+    /// outcome (`approved` / `rejected`); absent, `outcome` holds for every scope.
+    #[serde(default)]
+    pub scopes: std::collections::BTreeMap<String, String>,
 }
 
 /// The kinds of governance event a request may record.
@@ -126,6 +130,10 @@ impl PlanControl {
         let mut manifest = self.manifest.lock().map_err(|_| EventError::Stopped)?;
         let event = to_event(&manifest, request)?;
         manifest.events.push(event.clone());
+        if let Err(e) = crate::manifest::check_event_windows(&manifest.projects, &manifest.events) {
+            manifest.events.pop();
+            return Err(EventError::Invalid(e.message));
+        }
         match Plan::resolve(&manifest, self.scenario.as_deref(), &self.model) {
             Ok(plan) => {
                 self.plans.send(plan).map_err(|_| EventError::Stopped)?;
@@ -164,12 +172,26 @@ fn to_event(manifest: &Manifest, r: EventRequest) -> Result<EventSpec, EventErro
         }
     };
     let name = || r.name.clone().filter(|n| !n.trim().is_empty()).ok_or_else(|| invalid(format!("a {} event gives the `name`", r.kind.key())));
+    if !r.scopes.is_empty() && r.kind != EventRequestKind::ConsultationClosed {
+        return Err(invalid("only a consultation_closed event decides per scope".into()));
+    }
     let kind = match r.kind {
-        EventRequestKind::ConsultationClosed => match r.outcome.as_deref() {
-            Some("approved") => EventKind::ConsultationClosed { approved: true },
-            Some("rejected") => EventKind::ConsultationClosed { approved: false },
-            other => return Err(invalid(format!("outcome {other:?}: a consultation closes \"approved\" or \"rejected\""))),
-        },
+        EventRequestKind::ConsultationClosed => {
+            let outcome = |text: Option<&str>| match text {
+                Some("approved") => Ok(true),
+                Some("rejected") => Ok(false),
+                other => Err(invalid(format!("outcome {other:?}: a consultation closes \"approved\" or \"rejected\""))),
+            };
+            let scopes = r.scopes.iter().map(|(k, v)| Ok((k.clone(), outcome(Some(v))?))).collect::<Result<std::collections::BTreeMap<_, _>, EventError>>()?;
+            if !scopes.is_empty() && project.decision.scope == crate::manifest::decision::Scope::Project {
+                return Err(invalid(format!("project {:?} decides as one project; it has no per-scope outcomes", project.id)));
+            }
+            let approved = match r.outcome.as_deref() {
+                None if !scopes.is_empty() => scopes.values().any(|a| *a),
+                other => outcome(other)?,
+            };
+            EventKind::ConsultationClosed { approved, scopes }
+        }
         EventRequestKind::ApprovalGranted => EventKind::ApprovalGranted { approval: approval()? },
         EventRequestKind::ApprovalRefused => EventKind::ApprovalRefused { approval: approval()? },
         EventRequestKind::OwnerNamed => EventKind::OwnerNamed(name()?),

@@ -10,7 +10,7 @@ use renewtwin_protocol::{CivilDate, LifecycleState, PhaseKind, SimDay};
 use serde::Serialize;
 
 use super::plan::{Plan, building_indices, buildings_of_elements};
-use crate::manifest::Manifest;
+use crate::manifest::{Action, Manifest};
 
 /// Lead times of one project's approvals.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -95,6 +95,11 @@ pub struct Indicators {
     pub heritage_elements: usize,
     /// Of those, how many still stand at the end.
     pub heritage_kept: usize,
+    /// Lifts (`IfcTransportElement`) the plan adds: those it builds by its end, and those it
+    /// plans but does not build (their unit or building did not consent).
+    pub lifts_built: usize,
+    /// Lifts planned as new that stay unbuilt at the end.
+    pub lifts_not_built: usize,
     /// Approval lead times per project.
     pub approvals: Vec<ApprovalLeadTime>,
     /// Phases a gate keeps from opening or closing.
@@ -213,7 +218,18 @@ impl Indicators {
             .collect();
         let heritage_kept = protected.iter().filter(|&&i| end_states[i].is_standing()).count();
 
+        let new_lifts: Vec<LifecycleState> = model
+            .elements
+            .iter()
+            .zip(&plan.schedules)
+            .filter(|(e, s)| e.class.starts_with("IfcTransportElement") && s.0.iter().any(|st| st.action == Action::New))
+            .map(|(_, s)| s.state_on(plan.end))
+            .collect();
+        let lifts_built = new_lifts.iter().filter(|s| **s == LifecycleState::Built).count();
+
         Indicators {
+            lifts_built,
+            lifts_not_built: new_lifts.len() - lifts_built,
             scenario: plan.scenario.clone().unwrap_or_else(|| "base".into()),
             duration_days: duration,
             completion_date: duration.map(|d| CivilDate::from_sim_day(manifest.start, SimDay(d))),

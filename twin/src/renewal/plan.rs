@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use renewtwin_importers::{Element, Model, PropertyValue, SpatialKind};
 use renewtwin_protocol::{LifecycleState, PhaseInfo, PhaseKind, PhaseStatus, SimDay};
 
+use crate::manifest::decision::{self, Scope};
 use crate::manifest::{Action, ApprovalMode, ApprovalSpec, EventKind, Manifest, OnTimeout, ProjectSpec, Selector};
 
 /// Why a plan cannot be played.
@@ -290,6 +291,7 @@ impl Plan {
             end_of.insert(task.id.as_str(), end);
             windows[ti] = Some((start, end));
         }
+        let mut scoped_end = 0;
         for (ti, (pi, task)) in tasks.iter().enumerate() {
             let (start, end) = windows[ti].unwrap_or((None, None));
             let mut window = TaskWindow {
@@ -337,6 +339,19 @@ impl Plan {
                     }
                     _ => (base, base + duration),
                 };
+                // A decision taken per unit or per building: the work proceeds only where that
+                // scope's outcome in effect approves it, and not before the day it was decided.
+                let (s, e) = match scope_gate(manifest, *pi, model, ei) {
+                    ScopeGate::Project => (s, e),
+                    ScopeGate::Approved(day) if day > s => (day, day + (e - s)),
+                    ScopeGate::Approved(_) => (s, e),
+                    ScopeGate::NotApproved => {
+                        window.elements -= 1;
+                        plan.schedules[ei].0.push(Step { start: NEVER, end: NEVER, action: task.action });
+                        continue;
+                    }
+                };
+                scoped_end = scoped_end.max(e);
                 plan.schedules[ei].0.push(Step { start: s, end: e, action: task.action });
             }
             plan.tasks.push(window);
@@ -349,6 +364,7 @@ impl Plan {
             .iter()
             .filter_map(|p| p.end)
             .chain(plan.tasks.iter().filter_map(|t| t.end))
+            .chain(std::iter::once(scoped_end))
             .max()
             .unwrap_or(0);
         Ok(plan)
@@ -367,6 +383,52 @@ impl Plan {
                 note: p.note.clone(),
             })
             .collect()
+    }
+}
+
+/// How a per-scope decision gates one element's work.
+enum ScopeGate {
+    /// The project decides as one (or the element names no scope): the phase gate suffices.
+    Project,
+    /// The element's scope approved, on this day.
+    Approved(i32),
+    /// The element's scope rejected, or has not decided.
+    NotApproved,
+}
+
+/// The scope key of element `ei` under `scope`: its unit's `RenewTwin_Unit.Unit`, or its
+/// building's name.
+pub fn scope_key(scope: Scope, model: &Model, ei: usize) -> Option<String> {
+    let element = model.elements.get(ei)?;
+    match scope {
+        Scope::Project => None,
+        Scope::Unit => match element.property(decision::UNIT_PSET, "Unit")? {
+            PropertyValue::Text(t) | PropertyValue::Other(t) => Some(t.clone()),
+            _ => None,
+        },
+        Scope::Building => {
+            let mut node = element.container;
+            for _ in 0..model.spatial.len() {
+                let i = node?;
+                if model.spatial[i].kind == SpatialKind::Building {
+                    return model.spatial[i].name.clone();
+                }
+                node = model.spatial[i].parent;
+            }
+            None
+        }
+    }
+}
+
+fn scope_gate(manifest: &Manifest, pi: usize, model: &Model, ei: usize) -> ScopeGate {
+    let project = &manifest.projects[pi];
+    if !project.consultation_required {
+        return ScopeGate::Project;
+    }
+    let Some(key) = scope_key(project.decision.scope, model, ei) else { return ScopeGate::Project };
+    match decision::scope_outcome(&project.id, &key, &manifest.events) {
+        Some((true, day)) => ScopeGate::Approved(day),
+        _ => ScopeGate::NotApproved,
     }
 }
 
@@ -395,15 +457,22 @@ fn phase_windows(manifest: &Manifest, pi: usize, project: &ProjectSpec, approval
         };
         let (end, note, next): (Option<i32>, Option<String>, Result<(), String>) = match kind {
             PhaseKind::Consultation if project.consultation_required => {
-                match first_event(manifest, &project.id, |k| matches!(k, EventKind::ConsultationClosed { .. })) {
-                    Some(e) => {
-                        let close = (start + days).max(e.day);
-                        let approved = matches!(e.kind, EventKind::ConsultationClosed { approved: true });
-                        let note = format!("outcome recorded on day {}: {}", e.day, if approved { "approved" } else { "rejected" });
-                        let next = if approved { Ok(()) } else { Err("the consultation rejected the scheme".to_owned()) };
-                        (Some(close), Some(note), next)
+                // The latest outcome supersedes earlier ones (a new consultation after a
+                // rejection); the phase closes once an outcome in effect approves the scheme.
+                match decision::consultation_closes(&project.id, start, days, &manifest.events) {
+                    Some(close) => {
+                        let note = format!("outcome in effect on day {close}: approved");
+                        (Some(close), Some(note), Ok(()))
                     }
-                    None => (None, Some("waits for the consultation's recorded outcome".into()), Err("waits for the consultation to close".into())),
+                    None => {
+                        let rejected = manifest.events.iter().any(|e| e.project == project.id && matches!(e.kind, EventKind::ConsultationClosed { .. }));
+                        if rejected {
+                            let why = "the consultation rejected the scheme".to_owned();
+                            (None, Some(why.clone()), Err(why))
+                        } else {
+                            (None, Some("waits for the consultation's recorded outcome".into()), Err("waits for the consultation to close".into()))
+                        }
+                    }
                 }
             }
             PhaseKind::Approval => match approvals {
