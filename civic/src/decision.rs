@@ -93,22 +93,44 @@ pub enum QuestionKind {
 
 /// The electorates of `rule`'s scope in `model`; `project` names the whole-project scope.
 /// `only` restricts to these scope keys (the consultation's own scopes), if not empty.
-pub fn electorates(rule: &DecisionRule, model: &Model, project: &str, only: &[String]) -> Vec<Electorate> {
+pub fn electorates(
+    rule: &DecisionRule,
+    model: &Model,
+    project: &str,
+    only: &[String],
+) -> Vec<Electorate> {
     use renewtwin_twin::site::{number, text};
     // Units: key → (households, area m², building index).
     let mut units: BTreeMap<String, (u64, Option<f64>, Option<usize>)> = BTreeMap::new();
     let building_of = renewtwin_twin::renewal::plan::buildings_of_elements(model);
     for (ei, e) in model.elements.iter().enumerate() {
-        let Some(key) = text(e.property(UNIT_PSET, "Unit")) else { continue };
-        let households = number(e.property(UNIT_PSET, "Households")).filter(|h| *h >= 0.0).map_or(0, |h| h as u64);
+        let Some(key) = text(e.property(UNIT_PSET, "Unit")) else {
+            continue;
+        };
+        let households = number(e.property(UNIT_PSET, "Households"))
+            .filter(|h| *h >= 0.0)
+            .map_or(0, |h| h as u64);
         let area = number(e.property(UNIT_PSET, "FloorArea")).filter(|a| a.is_finite() && *a > 0.0);
-        units.entry(key).or_insert((households, area, building_of[ei]));
+        units
+            .entry(key)
+            .or_insert((households, area, building_of[ei]));
     }
     let dense = renewtwin_twin::renewal::plan::building_indices(model);
-    let buildings: Vec<(usize, &renewtwin_importers::SpatialNode)> =
-        model.spatial.iter().zip(&dense).filter(|(n, _)| n.kind == SpatialKind::Building).filter_map(|(n, d)| d.map(|d| (d, n))).collect();
+    let buildings: Vec<(usize, &renewtwin_importers::SpatialNode)> = model
+        .spatial
+        .iter()
+        .zip(&dense)
+        .filter(|(n, _)| n.kind == SpatialKind::Building)
+        .filter_map(|(n, d)| d.map(|d| (d, n)))
+        .collect();
     let building_keys = |n: &renewtwin_importers::SpatialNode| -> Vec<String> {
-        [n.name.clone(), text(n.property("Pset_BuildingCommon", "Reference"))].into_iter().flatten().collect()
+        [
+            n.name.clone(),
+            text(n.property("Pset_BuildingCommon", "Reference")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     };
     let centi = |a: f64| (a * 100.0).round() as u64;
     let mut out: Vec<Electorate> = match rule.scope {
@@ -125,12 +147,17 @@ pub fn electorates(rule: &DecisionRule, model: &Model, project: &str, only: &[St
         Scope::Building => buildings
             .iter()
             .map(|(d, n)| {
-                let own: Vec<_> = units.iter().filter(|(_, (_, _, b))| *b == Some(*d)).collect();
+                let own: Vec<_> = units
+                    .iter()
+                    .filter(|(_, (_, _, b))| *b == Some(*d))
+                    .collect();
                 let area = (!own.is_empty() && own.iter().all(|(_, (_, a, _))| a.is_some()))
                     .then(|| own.iter().filter_map(|(_, (_, a, _))| a.map(centi)).sum());
                 Electorate {
                     key: n.name.clone().unwrap_or_else(|| n.global_id.clone()),
-                    households: number(n.property("RenewTwin_Building", "Households")).filter(|h| *h >= 0.0).map_or(0, |h| h as u64),
+                    households: number(n.property("RenewTwin_Building", "Households"))
+                        .filter(|h| *h >= 0.0)
+                        .map_or(0, |h| h as u64),
                     area_centi_m2: area,
                     prefixes: own.iter().map(|(k, _)| format!("{k}-")).collect(),
                     buildings: building_keys(n),
@@ -145,7 +172,13 @@ pub fn electorates(rule: &DecisionRule, model: &Model, project: &str, only: &[St
                 .sum();
             let area = (!units.is_empty() && units.values().all(|(_, a, _)| a.is_some()))
                 .then(|| units.values().filter_map(|(_, a, _)| a.map(centi)).sum());
-            vec![Electorate { key: project.to_owned(), households, area_centi_m2: area, prefixes: Vec::new(), buildings: Vec::new() }]
+            vec![Electorate {
+                key: project.to_owned(),
+                households,
+                area_centi_m2: area,
+                prefixes: Vec::new(),
+                buildings: Vec::new(),
+            }]
         }
     };
     if !only.is_empty() {
@@ -158,8 +191,11 @@ impl Electorate {
     /// Whether `cast` belongs to this scope.
     pub fn holds(&self, cast: &Cast) -> bool {
         (self.prefixes.is_empty() && self.buildings.is_empty())
-            || self.prefixes.iter().any(|p| cast.household.starts_with(p.as_str()))
-            || self.buildings.iter().any(|b| *b == cast.building)
+            || self
+                .prefixes
+                .iter()
+                .any(|p| cast.household.starts_with(p.as_str()))
+            || self.buildings.contains(&cast.building)
     }
 }
 
@@ -169,19 +205,29 @@ fn share(f: Fraction, part: u128, whole: u128) -> bool {
 
 /// Decides one question in one scope from `ballots` (those of the scope's households; others
 /// are ignored) with `alternatives` alternatives.
-pub fn decide(rule: &DecisionRule, kind: QuestionKind, alternatives: usize, electorate: &Electorate, ballots: &[Cast]) -> ScopeDecision {
-    let mine: Vec<&Cast> = ballots.iter().filter(|c| electorate.holds(c) && c.alternative < alternatives).collect();
+pub fn decide(
+    rule: &DecisionRule,
+    kind: QuestionKind,
+    alternatives: usize,
+    electorate: &Electorate,
+    ballots: &[Cast],
+) -> ScopeDecision {
+    let mine: Vec<&Cast> = ballots
+        .iter()
+        .filter(|c| electorate.holds(c) && c.alternative < alternatives)
+        .collect();
     // More ballots than the model's households (invitations beyond the model): the households
     // who voted are the floor of the electorate.
     let households = electorate.households.max(mine.len() as u64);
     // Each household's area: an equal share of the scope's area, or 1 (equal shares).
-    let (total_area, per_household, area_source): (u128, u128, &'static str) = match electorate.area_centi_m2 {
-        Some(a) if electorate.households > 0 => {
-            let each = u128::from(a) / u128::from(electorate.households);
-            (each * u128::from(households), each, "model")
-        }
-        _ => (u128::from(households), 1, "equal_shares"),
-    };
+    let (total_area, per_household, area_source): (u128, u128, &'static str) =
+        match electorate.area_centi_m2 {
+            Some(a) if electorate.households > 0 => {
+                let each = u128::from(a) / u128::from(electorate.households);
+                (each * u128::from(households), each, "model")
+            }
+            _ => (u128::from(households), 1, "equal_shares"),
+        };
     let mut tally = vec![0u64; alternatives];
     for c in &mine {
         tally[c.alternative] += 1;
@@ -192,7 +238,9 @@ pub fn decide(rule: &DecisionRule, kind: QuestionKind, alternatives: usize, elec
         QuestionKind::Consent => Some(0),
         QuestionKind::Choice => {
             let best = tally.iter().copied().max().unwrap_or(0);
-            let leaders: Vec<usize> = (0..alternatives).filter(|&i| tally[i] == best && best > 0).collect();
+            let leaders: Vec<usize> = (0..alternatives)
+                .filter(|&i| tally[i] == best && best > 0)
+                .collect();
             // A tie between alternatives adopts none of them.
             (leaders.len() == 1).then(|| leaders[0])
         }
@@ -234,7 +282,10 @@ pub fn decide(rule: &DecisionRule, kind: QuestionKind, alternatives: usize, elec
         households,
         area_m2: m2(total_area),
         area_source,
-        tally_area_m2: tally.iter().map(|&n| m2(u128::from(n) * per_household)).collect(),
+        tally_area_m2: tally
+            .iter()
+            .map(|&n| m2(u128::from(n) * per_household))
+            .collect(),
         tally,
         adopted: if approved { leading } else { None },
         approved,
@@ -244,11 +295,28 @@ pub fn decide(rule: &DecisionRule, kind: QuestionKind, alternatives: usize, elec
 
 /// A tally as one line for messages: `agree 1, oppose 2, abstain 0 of 3 households`.
 pub fn describe(d: &ScopeDecision, alternatives: &[String]) -> String {
-    let parts: Vec<String> = alternatives.iter().zip(&d.tally).map(|(a, n)| format!("{a} {n}")).collect();
-    let missed: Vec<String> =
-        d.checks.iter().filter(|c| !c.met).map(|c| format!("{} {} < {}", c.threshold, c.reached, c.required)).collect();
-    let missed = if missed.is_empty() { "every threshold met".to_owned() } else { format!("missed: {}", missed.join(", ")) };
-    format!("scope {:?}: {} of {} households ({missed})", d.scope, parts.join(", "), d.households)
+    let parts: Vec<String> = alternatives
+        .iter()
+        .zip(&d.tally)
+        .map(|(a, n)| format!("{a} {n}"))
+        .collect();
+    let missed: Vec<String> = d
+        .checks
+        .iter()
+        .filter(|c| !c.met)
+        .map(|c| format!("{} {} < {}", c.threshold, c.reached, c.required))
+        .collect();
+    let missed = if missed.is_empty() {
+        "every threshold met".to_owned()
+    } else {
+        format!("missed: {}", missed.join(", "))
+    };
+    format!(
+        "scope {:?}: {} of {} households ({missed})",
+        d.scope,
+        parts.join(", "),
+        d.households
+    )
 }
 
 #[cfg(test)]
@@ -271,39 +339,93 @@ mod tests {
     }
 
     fn ballots(choices: &[usize]) -> Vec<Cast> {
-        choices.iter().enumerate().map(|(i, &a)| Cast { household: format!("1-1-{}", 101 + i), building: "1号楼".into(), alternative: a }).collect()
+        choices
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| Cast {
+                household: format!("1-1-{}", 101 + i),
+                building: "1号楼".into(),
+                alternative: a,
+            })
+            .collect()
     }
 
     #[test]
     fn three_of_three_opposed_is_rejected() {
-        let d = decide(&rule(), QuestionKind::Consent, 3, &unit(3, Some(270)), &ballots(&[1, 1, 1]));
+        let d = decide(
+            &rule(),
+            QuestionKind::Consent,
+            3,
+            &unit(3, Some(270)),
+            &ballots(&[1, 1, 1]),
+        );
         assert!(!d.approved);
         assert_eq!(d.tally, vec![0, 3, 0]);
-        let consent = d.checks.iter().find(|c| c.threshold == "consent.households").expect("check");
+        let consent = d
+            .checks
+            .iter()
+            .find(|c| c.threshold == "consent.households")
+            .expect("check");
         assert_eq!((consent.reached.as_str(), consent.met), ("0/3", false));
-        assert!(d.checks.iter().filter(|c| c.threshold.starts_with("participation")).all(|c| c.met), "all took part");
+        assert!(
+            d.checks
+                .iter()
+                .filter(|c| c.threshold.starts_with("participation"))
+                .all(|c| c.met),
+            "all took part"
+        );
     }
 
     #[test]
     fn hand_computed_thresholds_of_art_278() {
         // 12 households of 60 m² (720 m²). 8 take part: 8/12 = 2/3 exactly, met; 480/720 m² too.
         // 6 of the 8 agree: 6/8 = 3/4 exactly, met: approved.
-        let d = decide(&rule(), QuestionKind::Consent, 3, &unit(12, Some(720)), &ballots(&[0, 0, 0, 0, 0, 0, 1, 2]));
+        let d = decide(
+            &rule(),
+            QuestionKind::Consent,
+            3,
+            &unit(12, Some(720)),
+            &ballots(&[0, 0, 0, 0, 0, 0, 1, 2]),
+        );
         assert!(d.approved, "{d:?}");
-        assert_eq!(d.checks.iter().map(|c| c.reached.as_str()).collect::<Vec<_>>(), ["8/12", "480/720", "6/8", "360/480"]);
+        assert_eq!(
+            d.checks
+                .iter()
+                .map(|c| c.reached.as_str())
+                .collect::<Vec<_>>(),
+            ["8/12", "480/720", "6/8", "360/480"]
+        );
         // 7 take part (7/12 < 2/3) even if all agree: not approved.
-        let d = decide(&rule(), QuestionKind::Consent, 3, &unit(12, Some(720)), &ballots(&[0; 7]));
+        let d = decide(
+            &rule(),
+            QuestionKind::Consent,
+            3,
+            &unit(12, Some(720)),
+            &ballots(&[0; 7]),
+        );
         assert!(!d.approved);
         assert!(!d.checks[0].met && d.checks[2].met);
         // 8 take part, 5 agree, 3 abstain: 5/8 < 3/4; abstaining is not consenting.
-        let d = decide(&rule(), QuestionKind::Consent, 3, &unit(12, Some(720)), &ballots(&[0, 0, 0, 0, 0, 2, 2, 2]));
+        let d = decide(
+            &rule(),
+            QuestionKind::Consent,
+            3,
+            &unit(12, Some(720)),
+            &ballots(&[0, 0, 0, 0, 0, 2, 2, 2]),
+        );
         assert!(!d.approved);
         assert_eq!(d.checks[2].reached, "5/8");
     }
 
     #[test]
     fn without_area_every_household_counts_equally_and_the_record_says_so() {
-        let d = decide(&rule(), QuestionKind::Consent, 3, &unit(4, None), &ballots(&[0, 0, 0]));
+        let d = decide(
+            &rule(),
+            QuestionKind::Consent,
+            3,
+            &unit(4, None),
+            &ballots(&[0, 0, 0]),
+        );
         assert_eq!(d.area_source, "equal_shares");
         assert!(d.approved, "3/4 took part (≥ 2/3), 3/3 agree");
         assert_eq!(d.checks[1].reached, "3/4");
@@ -312,10 +434,30 @@ mod tests {
     #[test]
     fn a_choice_adopts_the_leading_alternative_only_with_enough_support_and_never_on_a_tie() {
         let r = rule();
-        let d = decide(&r, QuestionKind::Choice, 2, &unit(4, Some(400)), &ballots(&[1, 1, 1, 0]));
-        assert_eq!((d.adopted, d.approved), (Some(1), true), "3 of 4 choose the second: 3/4");
-        let d = decide(&r, QuestionKind::Choice, 2, &unit(4, Some(400)), &ballots(&[1, 1, 0, 0]));
-        assert_eq!((d.adopted, d.approved), (None, false), "a tie adopts nothing");
+        let d = decide(
+            &r,
+            QuestionKind::Choice,
+            2,
+            &unit(4, Some(400)),
+            &ballots(&[1, 1, 1, 0]),
+        );
+        assert_eq!(
+            (d.adopted, d.approved),
+            (Some(1), true),
+            "3 of 4 choose the second: 3/4"
+        );
+        let d = decide(
+            &r,
+            QuestionKind::Choice,
+            2,
+            &unit(4, Some(400)),
+            &ballots(&[1, 1, 0, 0]),
+        );
+        assert_eq!(
+            (d.adopted, d.approved),
+            (None, false),
+            "a tie adopts nothing"
+        );
     }
 
     /// Over many random electorates, areas and ballots: approved exactly when every threshold
@@ -344,27 +486,56 @@ mod tests {
             r.consent.households = pick(next(6));
             r.consent.area = pick(next(6));
             let households = 1 + next(40);
-            let area = if next(4) == 0 { None } else { Some(households * (30 + next(90))) };
+            let area = if next(4) == 0 {
+                None
+            } else {
+                Some(households * (30 + next(90)))
+            };
             // Turnout and agreement skewed high, so both outcomes are common.
             let voters = (households - next(households / 2 + 1)) as usize;
-            let choices: Vec<usize> = (0..voters).map(|_| if next(5) == 0 { 1 + next(2) as usize } else { 0 }).collect();
-            let d = decide(&r, QuestionKind::Consent, 3, &unit(households, area), &ballots(&choices));
+            let choices: Vec<usize> = (0..voters)
+                .map(|_| {
+                    if next(5) == 0 {
+                        1 + next(2) as usize
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            let d = decide(
+                &r,
+                QuestionKind::Consent,
+                3,
+                &unit(households, area),
+                &ballots(&choices),
+            );
             let each = area.map_or(1, |a| a * 100 / households);
             let total = households * each;
             let part = voters as u64 * each;
             let agree = choices.iter().filter(|&&c| c == 0).count() as u64;
-            let at_least = |f: Fraction, p: u64, w: u64| w > 0 && p * u64::from(f.den) >= w * u64::from(f.num);
+            let at_least =
+                |f: Fraction, p: u64, w: u64| w > 0 && p * u64::from(f.den) >= w * u64::from(f.num);
             let expected = at_least(r.participation.households, voters as u64, households)
                 && at_least(r.participation.area, part, total)
                 && at_least(r.consent.households, agree, voters as u64)
                 && at_least(r.consent.area, agree * each, part);
-            assert_eq!(d.approved, expected, "{households} households, area {area:?}, ballots {choices:?}, rule {r:?}: {d:?}");
+            assert_eq!(
+                d.approved, expected,
+                "{households} households, area {area:?}, ballots {choices:?}, rule {r:?}: {d:?}"
+            );
             // No tally below a threshold is approved.
             if d.checks.iter().any(|c| !c.met) {
                 assert!(!d.approved);
             }
-            if expected { approved += 1 } else { refused += 1 }
+            if expected {
+                approved += 1
+            } else {
+                refused += 1
+            }
         }
-        assert!(approved > 1000 && refused > 1000, "both sides are exercised: {approved} approved, {refused} refused");
+        assert!(
+            approved > 1000 && refused > 1000,
+            "both sides are exercised: {approved} approved, {refused} refused"
+        );
     }
 }

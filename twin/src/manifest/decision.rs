@@ -116,8 +116,14 @@ impl DecisionRule {
     pub fn civil_code(scope: Scope, publicity_days: u32) -> Self {
         Self {
             scope,
-            participation: Thresholds { households: Fraction::new(2, 3), area: Fraction::new(2, 3) },
-            consent: Thresholds { households: Fraction::new(3, 4), area: Fraction::new(3, 4) },
+            participation: Thresholds {
+                households: Fraction::new(2, 3),
+                area: Fraction::new(2, 3),
+            },
+            consent: Thresholds {
+                households: Fraction::new(3, 4),
+                area: Fraction::new(3, 4),
+            },
             publicity_days,
             objection_days: 0,
             source: CIVIL_CODE_278.to_owned(),
@@ -150,14 +156,24 @@ impl RawDecision {
     /// The rule, with `consultation_days` (the project's consultation phase) as the default
     /// publicity period. Errors name the field under `[projects.decision]`.
     pub fn resolve(self, consultation_days: u32) -> Result<DecisionRule, (String, String)> {
-        let mut rule = DecisionRule::civil_code(self.scope, self.publicity_days.unwrap_or(consultation_days));
+        let mut rule =
+            DecisionRule::civil_code(self.scope, self.publicity_days.unwrap_or(consultation_days));
         rule.objection_days = self.objection_days;
         let defaults = (rule.participation, rule.consent);
-        for (name, raw, slot) in [("participation", self.participation, &mut rule.participation), ("consent", self.consent, &mut rule.consent)] {
+        for (name, raw, slot) in [
+            ("participation", self.participation, &mut rule.participation),
+            ("consent", self.consent, &mut rule.consent),
+        ] {
             let Some(raw) = raw else { continue };
-            for (what, text, out) in [("households", &raw.households, &mut slot.households), ("area", &raw.area, &mut slot.area)] {
+            for (what, text, out) in [
+                ("households", &raw.households, &mut slot.households),
+                ("area", &raw.area, &mut slot.area),
+            ] {
                 *out = Fraction::parse(text).ok_or_else(|| {
-                    (format!("{name}.{what}"), format!("{text:?} is not a fraction between 0 and 1; write e.g. \"2/3\""))
+                    (
+                        format!("{name}.{what}"),
+                        format!("{text:?} is not a fraction between 0 and 1; write e.g. \"2/3\""),
+                    )
                 })?;
             }
         }
@@ -165,20 +181,33 @@ impl RawDecision {
             rule.source = "scene.toml [projects.decision]".to_owned();
         }
         if rule.publicity_days == 0 {
-            return Err(("publicity_days".into(), "a consultation stays open at least 1 day (公示)".into()));
+            return Err((
+                "publicity_days".into(),
+                "a consultation stays open at least 1 day (公示)".into(),
+            ));
         }
         Ok(rule)
     }
 }
 
 /// The consultation events of `project`, in the order they take effect: by day, then as recorded.
-fn consultation_events<'a>(project: &str, events: &'a [super::EventSpec]) -> Vec<(usize, &'a super::EventSpec, bool, &'a BTreeMap<String, bool>)> {
+fn consultation_events<'a>(
+    project: &str,
+    events: &'a [super::EventSpec],
+) -> Vec<(
+    usize,
+    &'a super::EventSpec,
+    bool,
+    &'a BTreeMap<String, bool>,
+)> {
     let mut out: Vec<_> = events
         .iter()
         .enumerate()
         .filter(|(_, e)| e.project == project)
         .filter_map(|(i, e)| match &e.kind {
-            super::EventKind::ConsultationClosed { approved, scopes } => Some((i, e, *approved, scopes)),
+            super::EventKind::ConsultationClosed { approved, scopes } => {
+                Some((i, e, *approved, scopes))
+            }
             _ => None,
         })
         .collect();
@@ -205,7 +234,12 @@ fn approved_on(list: &[(usize, &super::EventSpec, bool, &BTreeMap<String, bool>)
 /// The day the consultation phase of `project` (opened on `opens`, declared `days` long)
 /// closes under `events`: the first day, no earlier than its declared end, on which the latest
 /// outcome stands approved. `None` while no outcome approves it (the project waits or halts).
-pub fn consultation_closes(project: &str, opens: i32, days: i32, events: &[super::EventSpec]) -> Option<i32> {
+pub fn consultation_closes(
+    project: &str,
+    opens: i32,
+    days: i32,
+    events: &[super::EventSpec],
+) -> Option<i32> {
     let list = consultation_events(project, events);
     let end = opens + days;
     std::iter::once(end)
@@ -219,7 +253,13 @@ pub fn scope_outcome(project: &str, key: &str, events: &[super::EventSpec]) -> O
     consultation_events(project, events)
         .into_iter()
         .rev()
-        .find_map(|(_, e, approved, scopes)| if scopes.is_empty() { Some((approved, e.day)) } else { scopes.get(key).map(|a| (*a, e.day)) })
+        .find_map(|(_, e, approved, scopes)| {
+            if scopes.is_empty() {
+                Some((approved, e.day))
+            } else {
+                scopes.get(key).map(|a| (*a, e.day))
+            }
+        })
 }
 
 #[cfg(test)]
@@ -239,7 +279,10 @@ mod tests {
         assert!(three_quarters.reached(3, 4));
         assert!(!three_quarters.reached(5, 7), "5/7 = 0.714 < 0.75");
         assert!(three_quarters.reached(6, 8));
-        assert!(!three_quarters.reached(0, 0), "nobody taking part reaches nothing");
+        assert!(
+            !three_quarters.reached(0, 0),
+            "nobody taking part reaches nothing"
+        );
     }
 
     #[test]
