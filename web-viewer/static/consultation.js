@@ -85,6 +85,9 @@ const consult = {
 };
 const t = (key) => STRINGS[consult.lang][key];
 
+/** The fixed alternatives of a consent question (agree, oppose, abstain), in both languages. */
+const CONSENT_LABELS = { agree: "同意 agree", oppose: "反对 oppose", abstain: "弃权 abstain" };
+
 /// An element with text children only: props `text` sets textContent, `on…` adds listeners.
 function node(tag, props = {}, ...children) {
   const n = document.createElement(tag);
@@ -417,7 +420,8 @@ function renderVotes() {
       const rows = q.alternatives.map((alt, i) => {
         const n = q.tally[i] || 0;
         const share = q.ballots > 0 ? n / q.ballots : 0;
-        const label = `${alt}: ${n} ${t("ballots")}${mine === i ? " " + t("myChoice") : ""}`;
+        const name = q.kind === "consent" ? (CONSENT_LABELS[alt] || alt) : alt;
+        const label = `${name}: ${n} ${t("ballots")}${mine === i ? " " + t("myChoice") : ""}`;
         const row = node("li", { "data-alternative": i },
           node("span", { class: "tally-label", text: label }),
           node("meter", { min: "0", max: "1", value: String(share), "aria-label": label }));

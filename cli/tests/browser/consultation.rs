@@ -140,8 +140,8 @@ fn set_up_the_consultation(session: &Session) -> Result<Setup, String> {
          (async () => { \
            const gov = await post('/api/auth/bootstrap', { username: 'gov', password: 'district office 1', display_name: '街道办' }); \
            const inv = await post('/api/invitations', { role: 'resident', household: 'B1-1-101', building: 'B1' }, gov.token); \
-           const c = await post('/api/consultations', { project: 'lifts', title: '加装电梯 Lift options', description: '北侧或南侧 North or south', \
-             questions: [{ text: '选哪个方案？ Which option?', alternatives: ['北侧 North', '南侧 South'] }] }, gov.token); \
+           const c = await post('/api/consultations', { project: 'lifts', title: '加装电梯 Lift installation', description: '是否同意加装电梯 Do you agree to the lifts?', \
+             questions: [{ text: '是否同意？ Do you agree?' }] }, gov.token); \
            const p = await post('/api/announcements', { kind: 'policy', title: '加装电梯补贴办法 Lift subsidy rules', body: '每户补贴 Subsidy per household' }, gov.token); \
            return { code: inv.code, question: c.questions[0].id, policy: p.title }; \
          })().then(done, (e) => done({ error: String(e) }));",
@@ -258,7 +258,7 @@ fn vote(resident: &Session, public: &Session, setup: &Setup) -> Result<(), Strin
     click(public, "#consult-tab-votes")?;
     wait_for(resident, &format!("document.querySelector('[data-question=\"{q}\"] [data-alternative=\"1\"] .vote-button')"), "the question's vote buttons")?;
     click(resident, &format!("[data-question=\"{q}\"] [data-alternative=\"1\"] .vote-button"))?;
-    let counted = format!("(document.querySelector('[data-question=\"{q}\"] [data-alternative=\"1\"] .tally-label') || {{}}).textContent?.startsWith('南侧 South: 1 ')");
+    let counted = format!("(document.querySelector('[data-question=\"{q}\"] [data-alternative=\"1\"] .tally-label') || {{}}).textContent?.startsWith('反对 oppose: 1 ')");
     wait_for(resident, &counted, "the resident's tally")?;
     wait_for(resident, &format!("document.querySelector('[data-question=\"{q}\"] [data-alternative=\"1\"] .vote-button').getAttribute('aria-pressed') === 'true'"), "the ballot marked as mine")?;
     wait_for(public, &counted, "the second viewer's tally, live")?;
