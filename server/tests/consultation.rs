@@ -833,6 +833,12 @@ async fn ballots_decide_per_unit_and_a_unit_that_rejects_gets_no_lift_while_its_
     let checks = closed.json()["decision"]["questions"][0]["scopes"][0]["checks"].clone();
     assert!(checks.as_array().is_some_and(|c| c.len() == 4 && c.iter().all(|c| c["met"] == true)), "{checks}");
 
+    // The fire review the default scene records on 2026-07-03 predates this later decision's
+    // approval phase, so it does not count (a grant stands only once the file has arrived):
+    // the housing bureau grants it again, well after the approval phase opened.
+    let grant = post(addr, "/api/events", None, json!({"kind": "approval_granted", "project": "lifts", "approval": "fire", "day": 250})).await;
+    assert_eq!(grant.status, 201, "{}", String::from_utf8_lossy(&grant.body));
+
     // The twin: the lift of unit 1-1 is built, the lift of unit 1-2 never is.
     let end = 1000;
     let states = call(addr, "GET", &format!("/api/states?day={end}"), None, b"").await.body;
