@@ -16,8 +16,21 @@ use super::{ConsultationError, Result, rfc3339};
 
 /// Largest BCF archive accepted for import.
 pub const MAX_ARCHIVE_BYTES: usize = 8 * 1024 * 1024;
-const MAX_ENTRY_BYTES: u64 = 1024 * 1024;
-const MAX_TOPICS: usize = 1000;
+/// Largest entry of an archive after decompression.
+pub const MAX_ENTRY_BYTES: u64 = 1024 * 1024;
+/// Most bytes one import decompresses, all entries together.
+pub const MAX_UNPACKED_BYTES: u64 = 16 * 1024 * 1024;
+/// Most entries an archive's directory may list.
+pub const MAX_ENTRIES: usize = 4000;
+/// Most topics one import reads.
+pub const MAX_TOPICS: usize = 200;
+/// Most BCF comments one import reads, all topics together.
+pub const MAX_COMMENTS: usize = 1000;
+/// Longest one import may spend reading its archive (in its worker thread).
+pub const MAX_READ_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+/// Records (topics and replies) stored per transaction, so an import holds the store for a
+/// few milliseconds at a time.
+pub const IMPORT_CHUNK: usize = 64;
 
 /// Escapes text for XML element content and attributes.
 pub fn xml(text: &str) -> String {
@@ -369,16 +382,61 @@ pub fn clean(text: &str) -> String {
     t.trim().chars().take(MAX_BODY).collect()
 }
 
-fn read_entry(archive: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>, name: &str) -> Result<Option<String>> {
-    let Ok(file) = archive.by_name(name) else { return Ok(None) };
-    let mut text = String::new();
-    file.take(MAX_ENTRY_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| ConsultationError::Invalid(format!("cannot read {name} in the BCF archive: {e}")))?;
-    if text.len() as u64 > MAX_ENTRY_BYTES {
-        return Err(ConsultationError::Invalid(format!("{name} in the BCF archive is larger than {MAX_ENTRY_BYTES} bytes")));
+/// Reads entries of one archive within the import's budgets: bytes after decompression, entries
+/// read and time spent. Each entry is decompressed at most once: what a viewpoint file yields
+/// (a camera or nothing) is remembered for every further reference to it.
+struct Reader<'a> {
+    archive: zip::ZipArchive<std::io::Cursor<&'a [u8]>>,
+    unpacked: u64,
+    entries: usize,
+    started: std::time::Instant,
+    viewpoints: std::collections::HashMap<String, Option<Viewpoint>>,
+}
+
+impl Reader<'_> {
+    fn over_time(&self) -> Result<()> {
+        if self.started.elapsed() > MAX_READ_TIME {
+            return Err(ConsultationError::TooLarge(format!(
+                "reading the BCF archive took longer than {} s (MAX_READ_TIME per import)",
+                MAX_READ_TIME.as_secs()
+            )));
+        }
+        Ok(())
     }
-    Ok(Some(text))
+
+    fn entry(&mut self, name: &str) -> Result<Option<String>> {
+        self.over_time()?;
+        let Ok(file) = self.archive.by_name(name) else { return Ok(None) };
+        self.entries += 1;
+        let room = (MAX_UNPACKED_BYTES - self.unpacked).min(MAX_ENTRY_BYTES);
+        let mut text = String::new();
+        file.take(room + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| ConsultationError::Invalid(format!("cannot read {name} in the BCF archive: {e}")))?;
+        if text.len() as u64 > MAX_ENTRY_BYTES {
+            return Err(ConsultationError::TooLarge(format!("{name} in the BCF archive is larger than {MAX_ENTRY_BYTES} bytes (per entry)")));
+        }
+        if text.len() as u64 > room {
+            return Err(ConsultationError::TooLarge(format!(
+                "the BCF archive unpacks to more than {MAX_UNPACKED_BYTES} bytes (MAX_UNPACKED_BYTES per import)"
+            )));
+        }
+        self.unpacked += text.len() as u64;
+        Ok(Some(text))
+    }
+
+    /// The camera of viewpoint file `path`, read and parsed once however often it is referenced.
+    fn viewpoint(&mut self, path: &str) -> Result<Option<Viewpoint>> {
+        if let Some(known) = self.viewpoints.get(path) {
+            return Ok(known.clone());
+        }
+        let v = match self.entry(path)? {
+            Some(text) => read_viewpoint(&parse_xml(&text)?),
+            None => None,
+        };
+        self.viewpoints.insert(path.to_owned(), v.clone());
+        Ok(v)
+    }
 }
 
 fn read_viewpoint(root: &Node) -> Option<Viewpoint> {
@@ -401,21 +459,56 @@ fn read_viewpoint(root: &Node) -> Option<Viewpoint> {
     v.check().is_ok().then_some(v)
 }
 
+/// What reading an archive cost: entries decompressed and bytes after decompression.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadCost {
+    /// Entries decompressed (each at most once).
+    pub entries: usize,
+    /// Bytes after decompression.
+    pub unpacked_bytes: u64,
+}
+
 /// Reads the topics of a BCF 2.1 or 3.0 archive.
 pub fn import(bytes: &[u8]) -> Result<Vec<ImportedTopic>> {
+    import_counted(bytes).map(|(topics, _)| topics)
+}
+
+fn too_large(what: String) -> ConsultationError {
+    ConsultationError::TooLarge(what)
+}
+
+/// Reads the topics of a BCF 2.1 or 3.0 archive within the per-import limits
+/// ([`MAX_ARCHIVE_BYTES`], [`MAX_ENTRIES`], [`MAX_TOPICS`], [`MAX_COMMENTS`],
+/// [`MAX_UNPACKED_BYTES`], [`MAX_READ_TIME`]; past one the archive is refused whole,
+/// [`ConsultationError::TooLarge`] naming the limit), and what reading it cost.
+pub fn import_counted(bytes: &[u8]) -> Result<(Vec<ImportedTopic>, ReadCost)> {
     if bytes.len() > MAX_ARCHIVE_BYTES {
-        return Err(ConsultationError::Invalid(format!("the BCF archive is larger than {MAX_ARCHIVE_BYTES} bytes")));
+        return Err(too_large(format!("the BCF archive is larger than {MAX_ARCHIVE_BYTES} bytes (MAX_ARCHIVE_BYTES)")));
     }
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| ConsultationError::Invalid(format!("not a BCF (zip) archive: {e}")))?;
-    let markups: Vec<String> = archive.file_names().filter_map(|n| n.ok()).filter(|n| n.ends_with("/markup.bcf")).map(|n| n.into_owned()).collect();
-    if markups.len() > MAX_TOPICS {
-        return Err(ConsultationError::Invalid(format!("the archive has {} topics; at most {MAX_TOPICS} are imported at once", markups.len())));
+    if archive.len() > MAX_ENTRIES {
+        return Err(too_large(format!("the BCF archive has {} entries; at most {MAX_ENTRIES} (MAX_ENTRIES per import)", archive.len())));
     }
+    let mut markups: Vec<String> =
+        archive.file_names().filter_map(|n| n.ok()).filter(|n| n.ends_with("/markup.bcf")).map(|n| n.into_owned()).collect();
+    markups.sort();
+    markups.dedup();
+    if markups.len() > MAX_TOPICS {
+        return Err(too_large(format!("the BCF archive has {} topics; at most {MAX_TOPICS} (MAX_TOPICS per import)", markups.len())));
+    }
+    let mut reader = Reader {
+        archive,
+        unpacked: 0,
+        entries: 0,
+        started: std::time::Instant::now(),
+        viewpoints: std::collections::HashMap::new(),
+    };
     let mut topics = Vec::new();
+    let mut comment_count = 0usize;
     for name in markups {
         let folder = name.trim_end_matches("markup.bcf");
-        let Some(text) = read_entry(&mut archive, &name)? else { continue };
+        let Some(text) = reader.entry(&name)? else { continue };
         let markup = parse_xml(&text)?;
         let Some(topic) = markup.child("Topic") else { continue };
         let Some(guid) = topic.attr("Guid").filter(|g| is_guid(g)).map(str::to_owned) else { continue };
@@ -424,6 +517,10 @@ pub fn import(bytes: &[u8]) -> Result<Vec<ImportedTopic>> {
             Some(c) => c.children_named("Comment").collect(),
             None => markup.children_named("Comment").collect(),
         };
+        comment_count += comment_nodes.len();
+        if comment_count > MAX_COMMENTS {
+            return Err(too_large(format!("the BCF archive has more than {MAX_COMMENTS} comments (MAX_COMMENTS per import)")));
+        }
         let vp_nodes: Vec<&Node> = match topic.child("Viewpoints") {
             Some(v) => v.children_named("ViewPoint").collect(),
             None => markup.children_named("Viewpoints").collect(),
@@ -434,9 +531,7 @@ pub fn import(bytes: &[u8]) -> Result<Vec<ImportedTopic>> {
             if file.contains("..") || file.contains('/') {
                 continue;
             }
-            if let Some(text) = read_entry(&mut archive, &format!("{folder}{file}"))?
-                && let Some(v) = read_viewpoint(&parse_xml(&text)?)
-            {
+            if let Some(v) = reader.viewpoint(&format!("{folder}{file}"))? {
                 viewpoint = Some(v);
                 break;
             }
@@ -448,7 +543,6 @@ pub fn import(bytes: &[u8]) -> Result<Vec<ImportedTopic>> {
                 let text = clean(&c.text_of("Comment").unwrap_or_default());
                 (!text.is_empty()).then(|| (guid, clean(&c.text_of("Author").unwrap_or_default()), text))
             })
-            .take(500)
             .collect();
         topics.push(ImportedTopic {
             title: clean(&topic.text_of("Title").unwrap_or_default()),
@@ -458,7 +552,8 @@ pub fn import(bytes: &[u8]) -> Result<Vec<ImportedTopic>> {
             comments,
         });
     }
-    Ok(topics)
+    reader.over_time()?;
+    Ok((topics, ReadCost { entries: reader.entries, unpacked_bytes: reader.unpacked }))
 }
 
 /// The GUID an export gives the BCF comment that carries a thread's first comment, so an
@@ -467,44 +562,108 @@ pub fn body_guid(topic: &str) -> String {
     derived_guid(&format!("body:{topic}"))
 }
 
-/// Stores imported `topics` as comment threads by account `by`: a topic becomes a comment
-/// (its title and description), its comments replies; topics and comments already imported
-/// (same BCF GUID) are skipped. Returns (topics created, replies created, topics skipped).
-pub fn store_topics(conn: &mut rusqlite::Connection, by: i64, topics: Vec<ImportedTopic>) -> Result<(usize, usize, usize)> {
+/// Stores imported topics as comment threads by account `by`, a few rows at a time: a topic
+/// becomes a comment (its title and description), its comments replies; topics and comments
+/// already imported (same BCF GUID) are skipped. Each [`Importer::step`] writes at most
+/// [`IMPORT_CHUNK`] records in one transaction, so the caller releases the store between steps
+/// and other requests do not wait for the whole archive. An import stopped by an error keeps
+/// the steps already committed; importing the archive again completes it (GUIDs skip the rest).
+#[derive(Debug)]
+pub struct Importer {
+    by: i64,
+    topics: Vec<ImportedTopic>,
+    /// Next topic, and next comment of that topic.
+    at: (usize, usize),
+    /// The stored comment of the current topic, once known.
+    root: Option<i64>,
+    /// Topics created.
+    pub created: usize,
+    /// Replies created.
+    pub replies: usize,
+    /// Topics already present.
+    pub skipped: usize,
+}
+
+fn imported(conn: &rusqlite::Connection, guid: &str) -> Result<Option<i64>> {
     use rusqlite::OptionalExtension as _;
-    fn imported(conn: &rusqlite::Connection, guid: &str) -> Result<Option<i64>> {
-        Ok(conn.query_row("SELECT id FROM c_comments WHERE bcf_guid = ?1", [guid], |r| r.get(0)).optional()?)
+    Ok(conn.query_row("SELECT id FROM c_comments WHERE bcf_guid = ?1", [guid], |r| r.get(0)).optional()?)
+}
+
+fn insert_comment(conn: &rusqlite::Connection, by: i64, parent: Option<i64>, body: &str, viewpoint: Option<&Viewpoint>, guid: &str) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO c_comments (project, parent_id, author_id, body, element, point, viewpoint, created_at, bcf_guid)
+         VALUES (NULL, ?1, ?2, ?3, NULL, NULL, ?4, ?5, ?6)",
+        (parent, by, body, viewpoint.map(|v| serde_json::json!(v).to_string()), super::now(), guid),
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+impl Importer {
+    /// An import of `topics` by account `by`.
+    pub fn new(by: i64, topics: Vec<ImportedTopic>) -> Self {
+        Self { by, topics, at: (0, 0), root: None, created: 0, replies: 0, skipped: 0 }
     }
-    let (mut created, mut replies, mut skipped) = (0, 0, 0);
-    for t in topics {
-        let root = match imported(conn, &t.guid)? {
-            Some(id) => {
-                skipped += 1;
-                id
-            }
-            None => {
-                let body = match &t.description {
-                    Some(d) if !t.title.is_empty() && !d.starts_with(&t.title) => clean(&format!("{}\n\n{d}", t.title)),
-                    Some(d) => d.clone(),
-                    None => t.title.clone(),
+
+    /// Whether every topic has been stored.
+    pub fn done(&self) -> bool {
+        self.at.0 >= self.topics.len()
+    }
+
+    /// Stores up to `max` records (topics and replies, stored or skipped) in one transaction;
+    /// returns how many it handled.
+    pub fn step(&mut self, conn: &mut rusqlite::Connection, max: usize) -> Result<usize> {
+        let tx = conn.transaction()?;
+        let mut handled = 0;
+        while handled < max.max(1) && !self.done() {
+            let t = &self.topics[self.at.0];
+            let Some(root) = self.root else {
+                let root = match imported(&tx, &t.guid)? {
+                    Some(id) => {
+                        self.skipped += 1;
+                        id
+                    }
+                    None => {
+                        let body = match &t.description {
+                            Some(d) if !t.title.is_empty() && !d.starts_with(&t.title) => clean(&format!("{}\n\n{d}", t.title)),
+                            Some(d) => d.clone(),
+                            None => t.title.clone(),
+                        };
+                        let body = if body.is_empty() { "(imported topic)".to_owned() } else { body };
+                        self.created += 1;
+                        insert_comment(&tx, self.by, None, &body, t.viewpoint.as_ref(), &t.guid)?
+                    }
                 };
-                let body = if body.is_empty() { "(imported topic)".to_owned() } else { body };
-                let new = super::comments::NewComment { project: None, parent: None, body, element: None, point: None, viewpoint: t.viewpoint.clone() };
-                created += 1;
-                super::comments::create(conn, by, &new, Some(&t.guid))?.id
-            }
-        };
-        for (guid, author, text) in t.comments {
-            if guid == body_guid(&t.guid) || imported(conn, &guid)?.is_some() {
+                self.root = Some(root);
+                handled += 1;
+                continue;
+            };
+            let Some((guid, author, text)) = t.comments.get(self.at.1) else {
+                self.at = (self.at.0 + 1, 0);
+                self.root = None;
+                continue;
+            };
+            self.at.1 += 1;
+            handled += 1;
+            if *guid == body_guid(&t.guid) || imported(&tx, guid)?.is_some() {
                 continue;
             }
-            let body = clean(&if author.is_empty() { text } else { format!("[{author}] {text}") });
-            let new = super::comments::NewComment { project: None, parent: Some(root), body, element: None, point: None, viewpoint: None };
-            super::comments::create(conn, by, &new, Some(&guid))?;
-            replies += 1;
+            let body = clean(&if author.is_empty() { text.clone() } else { format!("[{author}] {text}") });
+            insert_comment(&tx, self.by, Some(root), &body, None, guid)?;
+            self.replies += 1;
         }
+        tx.commit()?;
+        Ok(handled)
     }
-    Ok((created, replies, skipped))
+}
+
+/// Stores imported `topics` by account `by` in steps of [`IMPORT_CHUNK`] records on one
+/// connection (see [`Importer`]). Returns (topics created, replies created, topics skipped).
+pub fn store_topics(conn: &mut rusqlite::Connection, by: i64, topics: Vec<ImportedTopic>) -> Result<(usize, usize, usize)> {
+    let mut importer = Importer::new(by, topics);
+    while !importer.done() {
+        importer.step(conn, IMPORT_CHUNK)?;
+    }
+    Ok((importer.created, importer.replies, importer.skipped))
 }
 
 #[cfg(test)]
@@ -529,5 +688,91 @@ mod tests {
         assert_eq!(n.child("b").map(|b| b.text.as_str()), Some("<script> 中"));
         assert!(n.child("c").is_some());
         assert!(parse_xml("<a><b></a>").is_err());
+    }
+
+    /// A BCF 3.0 archive of `topics` topics, each with `comments` comments and `refs` references
+    /// to one shared `viewpoint` file per topic folder.
+    fn archive(topics: usize, comments: usize, refs: usize, viewpoint: &str) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let o = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for t in 0..topics {
+            let guid = derived_guid(&format!("topic {t}"));
+            let mut m = format!("<Markup><Topic Guid=\"{guid}\"><Title>topic {t}</Title><Comments>");
+            for c in 0..comments {
+                m.push_str(&format!("<Comment Guid=\"{}\"><Comment>c {c}</Comment></Comment>", derived_guid(&format!("c {t} {c}"))));
+            }
+            m.push_str("</Comments><Viewpoints>");
+            for r in 0..refs {
+                m.push_str(&format!("<ViewPoint Guid=\"{}\"><Viewpoint>v.bcfv</Viewpoint></ViewPoint>", derived_guid(&format!("v {t} {r}"))));
+            }
+            m.push_str("</Viewpoints></Topic></Markup>");
+            zip.start_file(format!("{guid}/markup.bcf"), o).expect("entry");
+            zip.write_all(m.as_bytes()).expect("write");
+            if refs > 0 {
+                zip.start_file(format!("{guid}/v.bcfv"), o).expect("entry");
+                zip.write_all(viewpoint.as_bytes()).expect("write");
+            }
+        }
+        zip.finish().expect("zip").into_inner()
+    }
+
+    #[test]
+    fn a_viewpoint_without_a_camera_is_decompressed_once_however_often_it_is_referenced() {
+        // Valid XML that yields no camera, padded to 512 KiB (it compresses to almost nothing);
+        // referenced 400 times. Before, each reference decompressed and parsed it again.
+        let pad = "<Pad/>".repeat(512 * 1024 / 6);
+        let bad = format!("<VisualizationInfo><Components>{pad}</Components></VisualizationInfo>");
+        let bytes = archive(1, 1, 400, &bad);
+        let (topics, cost) = import_counted(&bytes).expect("imports");
+        assert_eq!(topics.len(), 1);
+        assert!(topics[0].viewpoint.is_none());
+        assert_eq!(cost.entries, 2, "the markup and the viewpoint, once each");
+        assert!(cost.unpacked_bytes < 600 * 1024, "{cost:?}");
+    }
+
+    #[test]
+    fn an_archive_past_a_limit_is_refused_whole_naming_the_limit() {
+        let comments = archive(3, MAX_COMMENTS / 3 + 1, 0, "");
+        let e = import(&comments).expect_err("too many comments");
+        assert!(matches!(e, ConsultationError::TooLarge(_)) && e.to_string().contains("MAX_COMMENTS"), "{e}");
+        let topics = archive(MAX_TOPICS + 1, 0, 0, "");
+        let e = import(&topics).expect_err("too many topics");
+        assert!(matches!(e, ConsultationError::TooLarge(_)) && e.to_string().contains("MAX_TOPICS"), "{e}");
+        // Twenty viewpoints of 1 MiB each (a few KiB compressed): over the unpacked budget.
+        let pad = "<Pad/>".repeat((MAX_ENTRY_BYTES as usize - 100) / 6);
+        let big = format!("<VisualizationInfo>{pad}</VisualizationInfo>");
+        let bomb = archive(20, 0, 1, &big);
+        assert!(bomb.len() < MAX_ARCHIVE_BYTES / 10, "the archive itself is small: {}", bomb.len());
+        let e = import(&bomb).expect_err("unpacks too much");
+        assert!(matches!(e, ConsultationError::TooLarge(_)) && e.to_string().contains("MAX_UNPACKED_BYTES"), "{e}");
+    }
+
+    #[test]
+    fn an_import_stores_a_bounded_number_of_rows_per_transaction_and_completes() {
+        let store = renewtwin_store::Store::in_memory(&[crate::MIGRATIONS]).expect("store");
+        let mut conn = store.lock().expect("lock");
+        conn.execute(
+            "INSERT INTO c_accounts (username, password_hash, role, display_name, created_at) VALUES ('p', 'x', 'professional', 'P', 0)",
+            [],
+        )
+        .expect("account");
+        let by = conn.last_insert_rowid();
+        let topics = import(&archive(4, 100, 0, "")).expect("imports");
+        let count = |c: &rusqlite::Connection| -> i64 { c.query_row("SELECT COUNT(*) FROM c_comments", [], |r| r.get(0)).expect("count") };
+        let mut importer = Importer::new(by, topics);
+        let mut steps = 0;
+        while !importer.done() {
+            let before = count(&conn);
+            let handled = importer.step(&mut conn, IMPORT_CHUNK).expect("step");
+            assert!(handled <= IMPORT_CHUNK && count(&conn) - before <= IMPORT_CHUNK as i64);
+            steps += 1;
+        }
+        assert_eq!(count(&conn), 404);
+        assert_eq!((importer.created, importer.replies, importer.skipped), (4, 400, 0));
+        assert!(steps >= 404 / IMPORT_CHUNK, "{steps} steps");
+        // Again: every topic is skipped, nothing is added.
+        let again = store_topics(&mut conn, by, import(&archive(4, 100, 0, "")).expect("imports")).expect("stores");
+        assert_eq!(again, (0, 0, 4));
+        assert_eq!(count(&conn), 404);
     }
 }

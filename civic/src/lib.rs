@@ -172,6 +172,9 @@ pub struct ConsultationConfig {
     pub anonymous_writes_per_minute: u32,
     /// Distinct flags after which a comment or report is hidden pending review.
     pub auto_hide_flags: u32,
+    /// BCF imports one account may make per minute (each archive also within
+    /// [`bcf::MAX_TOPICS`], [`bcf::MAX_COMMENTS`] and the other per-import limits).
+    pub imports_per_minute: u32,
 }
 
 impl Default for ConsultationConfig {
@@ -182,6 +185,7 @@ impl Default for ConsultationConfig {
             logins_per_minute: 10,
             anonymous_writes_per_minute: 60,
             auto_hide_flags: 3,
+            imports_per_minute: 2,
         }
     }
 }

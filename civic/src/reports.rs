@@ -1,5 +1,6 @@
 //! Problem reports: a resident reports a problem with a location (an element or a point), a
-//! category and an optional photo (type and size checked); government and professionals answer
+//! category and an optional photo (type, size and pixel count checked from its header, metadata
+//! such as EXIF GPS dropped); government and professionals answer
 //! it and move it through `open → acknowledged → in_progress → resolved → closed` (or
 //! `rejected`), each step with a message, until it is closed.
 
@@ -71,7 +72,135 @@ pub fn check_photo(p: &PhotoUpload) -> Result<(Vec<u8>, &'static str)> {
     if p.content_type != sniffed {
         return Err(ConsultationError::Invalid(format!("the photo is declared {:?} but its bytes are {sniffed}", p.content_type)));
     }
-    Ok((bytes, sniffed))
+    let bad = |why: &str| ConsultationError::Invalid(format!("the photo is not a readable {sniffed}: {why}"));
+    let (clean, (w, h)) = match sniffed {
+        "image/png" => strip_png(&bytes).ok_or_else(|| bad("broken PNG chunks"))?,
+        "image/jpeg" => strip_jpeg(&bytes).ok_or_else(|| bad("broken JPEG segments"))?,
+        _ => strip_webp(&bytes).ok_or_else(|| bad("broken WebP chunks"))?,
+    };
+    if w == 0 || h == 0 || u64::from(w) * u64::from(h) > MAX_PHOTO_PIXELS {
+        return Err(ConsultationError::TooLarge(format!("the photo is {w}×{h} pixels; at most {MAX_PHOTO_PIXELS} (MAX_PHOTO_PIXELS)")));
+    }
+    Ok((clean, sniffed))
+}
+
+/// Most pixels a photo may have (its header's width × height), checked before anyone decodes it.
+pub const MAX_PHOTO_PIXELS: u64 = 40_000_000;
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// A PNG without its ancillary chunks but those that change how pixels look (palette
+/// transparency, gamma, colour space): text, EXIF (`eXIf`), time and private chunks are
+/// dropped. Returns it and its size from `IHDR`.
+fn strip_png(b: &[u8]) -> Option<(Vec<u8>, (u32, u32))> {
+    const KEEP: [&[u8; 4]; 8] = [b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"sRGB", b"cHRM"];
+    let mut out = b.get(..8)?.to_vec();
+    let mut at = 8;
+    let mut size = None;
+    loop {
+        let len = be32(b, at)? as usize;
+        let kind = b.get(at + 4..at + 8)?;
+        let end = at.checked_add(12)?.checked_add(len)?;
+        let chunk = b.get(at..end)?;
+        if kind == b"IHDR" {
+            size = Some((be32(b, at + 8)?, be32(b, at + 12)?));
+        }
+        if KEEP.iter().any(|k| k.as_slice() == kind) {
+            out.extend_from_slice(chunk);
+        }
+        at = end;
+        if kind == b"IEND" {
+            break;
+        }
+    }
+    Some((out, size?))
+}
+
+/// A JPEG without its application segments but JFIF (APP0) and Adobe's colour transform
+/// (APP14), and without comments: EXIF (with GPS) and XMP live in APP1. Returns it and its
+/// size from the frame header (SOFn).
+fn strip_jpeg(b: &[u8]) -> Option<(Vec<u8>, (u32, u32))> {
+    let mut out = vec![0xFF, 0xD8];
+    let mut at = 2;
+    let mut size = None;
+    loop {
+        if *b.get(at)? != 0xFF {
+            return None;
+        }
+        let marker = *b.get(at + 1)?;
+        if marker == 0xFF {
+            at += 1; // fill byte
+            continue;
+        }
+        if marker == 0xD9 {
+            out.extend_from_slice(&[0xFF, 0xD9]);
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([*b.get(at + 2)?, *b.get(at + 3)?]));
+        let end = at + 2 + len;
+        let segment = b.get(at..end)?;
+        if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
+            let h = u32::from(u16::from_be_bytes([*segment.get(5)?, *segment.get(6)?]));
+            let w = u32::from(u16::from_be_bytes([*segment.get(7)?, *segment.get(8)?]));
+            size = Some((w, h));
+        }
+        let metadata = matches!(marker, 0xE1..=0xED | 0xEF | 0xFE);
+        if !metadata {
+            out.extend_from_slice(segment);
+        }
+        if marker == 0xDA {
+            // Entropy-coded data up to the end of the file (restart markers included).
+            out.extend_from_slice(b.get(end..)?);
+            break;
+        }
+        at = end;
+    }
+    Some((out, size?))
+}
+
+/// A WebP without its `EXIF` and `XMP ` chunks (and their flags in `VP8X`). Returns it and its
+/// size from `VP8X`, `VP8 ` or `VP8L`.
+fn strip_webp(b: &[u8]) -> Option<(Vec<u8>, (u32, u32))> {
+    let le24 = |s: &[u8]| u32::from(s[0]) | u32::from(s[1]) << 8 | u32::from(s[2]) << 16;
+    let mut body = b"WEBP".to_vec();
+    let mut at = 12;
+    let mut size = None;
+    while at < b.len() {
+        let kind = b.get(at..at + 4)?;
+        let len = u32::from_le_bytes(b.get(at + 4..at + 8)?.try_into().ok()?) as usize;
+        let end = at.checked_add(8)?.checked_add(len + (len & 1))?.min(b.len());
+        let data = b.get(at + 8..(at + 8).checked_add(len)?)?;
+        match kind {
+            b"VP8X" => {
+                let d = data.get(..10)?;
+                size = Some((le24(&d[4..7]) + 1, le24(&d[7..10]) + 1));
+            }
+            b"VP8 " if size.is_none() => {
+                let d = data.get(6..10)?;
+                size = Some((u32::from(u16::from_le_bytes([d[0], d[1]]) & 0x3FFF), u32::from(u16::from_le_bytes([d[2], d[3]]) & 0x3FFF)));
+            }
+            b"VP8L" if size.is_none() => {
+                let bits = u32::from_le_bytes(data.get(1..5)?.try_into().ok()?);
+                size = Some(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1));
+            }
+            _ => {}
+        }
+        if kind != b"EXIF" && kind != b"XMP " {
+            let start = body.len();
+            body.extend_from_slice(b.get(at..end)?);
+            if kind == b"VP8X" {
+                // Clear the EXIF (bit 3) and XMP (bit 2) flags.
+                body[start + 8] &= !0b0000_1100;
+            }
+        }
+        at = end;
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&u32::try_from(body.len()).ok()?.to_le_bytes());
+    out.extend_from_slice(&body);
+    Some((out, size?))
 }
 
 impl NewReport {
@@ -352,9 +481,57 @@ mod tests {
         PhotoUpload { content_type: content_type.into(), data: base64::engine::general_purpose::STANDARD.encode(bytes) }
     }
 
+    /// A PNG's chunks (CRCs are not checked here, so zeros).
+    fn png(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+        let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, data) in chunks {
+            b.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            b.extend_from_slice(*kind);
+            b.extend_from_slice(data);
+            b.extend_from_slice(&[0; 4]);
+        }
+        b
+    }
+
+    fn ihdr(w: u32, h: u32) -> Vec<u8> {
+        [w.to_be_bytes().as_slice(), h.to_be_bytes().as_slice(), &[8, 2, 0, 0, 0]].concat()
+    }
+
+    #[test]
+    fn photos_are_limited_in_pixels_and_lose_their_metadata() {
+        // The probe's PNG: a small file claiming 100000×100000 pixels.
+        let huge = png(&[(b"IHDR", ihdr(100_000, 100_000)), (b"IDAT", vec![0; 64]), (b"IEND", vec![])]);
+        let e = check_photo(&upload("image/png", &huge)).expect_err("too many pixels");
+        assert!(e.to_string().contains("MAX_PHOTO_PIXELS"), "{e}");
+        // EXIF and text chunks are dropped; the pixels stay.
+        let gps = b"Exif\0\0GPSLatitude 31.2304 N".to_vec();
+        let tagged = png(&[(b"IHDR", ihdr(4, 3)), (b"eXIf", gps.clone()), (b"tEXt", b"Author\0Fang".to_vec()), (b"IDAT", vec![7; 20]), (b"IEND", vec![])]);
+        let (clean, _) = check_photo(&upload("image/png", &tagged)).expect("accepted");
+        assert!(!clean.windows(4).any(|w| w == b"eXIf" || w == b"tEXt" || w == b"GPSL"), "metadata dropped");
+        assert!(clean.windows(20).any(|w| w == [7; 20]), "image data kept");
+        // A JPEG's APP1 (EXIF with GPS) and comment are dropped; JFIF, the frame and the scan stay.
+        let mut jpeg = vec![0xFF, 0xD8];
+        jpeg.extend_from_slice(&[0xFF, 0xE0, 0, 7, b'J', b'F', b'I', b'F', 0]);
+        jpeg.extend_from_slice(&[0xFF, 0xE1, 0, 12]);
+        jpeg.extend_from_slice(b"Exif\0\0GPSL");
+        jpeg.extend_from_slice(&[0xFF, 0xFE, 0, 6, b'h', b'o', b'm', b'e']);
+        jpeg.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8, 0, 3, 0, 4, 1, 1, 0x11, 0]);
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 0x3F, 0, 0x55, 0x55, 0xFF, 0xD9]);
+        let (clean, _) = check_photo(&upload("image/jpeg", &jpeg)).expect("accepted");
+        assert!(!clean.windows(3).any(|w| w == b"GPS" || w == b"hom"), "EXIF and comment dropped");
+        assert!(clean.windows(4).any(|w| w == b"JFIF") && clean.ends_with(&[0x55, 0x55, 0xFF, 0xD9]));
+        // A JPEG frame of 65535×65535 is over the limit; a truncated one is refused.
+        let mut big = jpeg.clone();
+        let sof = big.windows(2).position(|w| w == [0xFF, 0xC0]).expect("sof");
+        big[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+        assert!(check_photo(&upload("image/jpeg", &big)).is_err());
+        assert!(check_photo(&upload("image/jpeg", &jpeg[..20])).is_err());
+    }
+
     #[test]
     fn photos_are_checked_by_their_bytes_and_size() {
-        let png = b"\x89PNG\r\n\x1a\nrest";
+        let png = png(&[(b"IHDR", ihdr(1, 1)), (b"IDAT", vec![0; 8]), (b"IEND", vec![])]);
+        let png = png.as_slice();
         assert!(check_photo(&upload("image/png", png)).is_ok());
         assert!(check_photo(&upload("image/jpeg", png)).is_err(), "declared type must match");
         assert!(check_photo(&upload("image/svg+xml", b"<svg onload=alert(1)>")).is_err(), "svg is refused");

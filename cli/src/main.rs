@@ -33,6 +33,17 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Back up the database to FILE: a consistent copy, taken online (a server may be running
+    /// on the same file). Run it on the server's machine; the copy holds accounts, password
+    /// hashes, phone numbers and households, so keep it as safe as the database itself.
+    Backup {
+        /// The server's database file.
+        #[arg(long, default_value = "renewtwin.db")]
+        db: PathBuf,
+        /// Where to write the copy (must not exist yet).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Serve a scene: the viewer at /, the API at /api, the live twin at /ws.
     ///
     /// With no SCENE, serves the built-in default: an old residential block of walk-up
@@ -206,6 +217,7 @@ fn main() -> Result<()> {
         Command::Simulate { scene, scenario, until, json } => {
             simulate(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), until.as_deref(), json)
         }
+        Command::Backup { db, out } => backup(&db, &out),
         Command::Inspect { file, json, peer_json } => inspect(&file, json, peer_json),
         Command::Import { files, no_cache } => import(&files, !no_cache),
         Command::Generate { what: Generate::District { buildings, seed, out } } => generate(buildings, seed, &out),
@@ -638,6 +650,18 @@ fn import(files: &[PathBuf], use_cache: bool) -> Result<()> {
         }
     }
     anyhow::ensure!(failures == 0, "{failures} of {} files could not be imported", files.len());
+    Ok(())
+}
+
+fn backup(db: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    if !db.is_file() {
+        anyhow::bail!("no database file {}", db.display());
+    }
+    if out.exists() {
+        anyhow::bail!("{} exists already; choose a new file for the backup", out.display());
+    }
+    Store::backup_file(db, out).with_context(|| format!("cannot back up {} to {}", db.display(), out.display()))?;
+    println!("backed up {} to {}", db.display(), out.display());
     Ok(())
 }
 

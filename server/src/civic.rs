@@ -5,7 +5,6 @@
 //! [`ConsultationError`] becomes a status).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -173,7 +172,6 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/import/bcf", post(import_bcf).layer(big(bcf::MAX_ARCHIVE_BYTES)))
         .route("/api/indicators", get(indicators_json))
         .route("/api/indicators.csv", get(indicators_csv))
-        .route("/api/admin/backup", get(backup))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(nosniff))
 }
@@ -250,7 +248,7 @@ async fn hash(password: String) -> CivicResult<String> {
 }
 
 async fn bootstrap(c: Caller, request: axum::extract::Request) -> Result<Response> {
-    let local = request.extensions().get::<ConnectInfo<SocketAddr>>().is_some_and(|ConnectInfo(a)| a.ip().is_loopback());
+    let local = request.extensions().get::<ConnectInfo<SocketAddr>>().is_some_and(|ConnectInfo(a)| crate::is_local(a.ip()));
     if !local {
         return Err(ConsultationError::Forbidden("the first government account is created from the server's own machine".into()).into());
     }
@@ -708,6 +706,8 @@ async fn export_bcf(c: Caller) -> Result<Response> {
 
 async fn import_bcf(State(state): State<AppState>, c: Caller, body: std::result::Result<Bytes, BytesRejection>) -> Result<Response> {
     let by = c.signed_in()?.id;
+    // Beside the write the extractor counted: a small budget of archives per account.
+    auth::charge(&c.hub, format!("import:{by}"), c.hub.config.imports_per_minute).await?;
     let bytes = body.map_err(|e| ConsultationError::TooLarge(e.body_text()))?;
     let topics = tokio::task::spawn_blocking(move || bcf::import(&bytes))
         .await
@@ -720,8 +720,18 @@ async fn import_bcf(State(state): State<AppState>, c: Caller, body: std::result:
         }
         prepared.push(t);
     }
-    let (created_topics, created_comments, skipped) = c.hub.db(move |conn| bcf::store_topics(conn, by, prepared)).await?;
-    Ok(created(json!({"topics": created_topics, "comments": created_comments, "skipped_topics": skipped})))
+    // A few rows per transaction, releasing the store between them for other requests.
+    let mut importer = bcf::Importer::new(by, prepared);
+    while !importer.done() {
+        importer = c
+            .hub
+            .db(move |conn| {
+                importer.step(conn, bcf::IMPORT_CHUNK)?;
+                Ok(importer)
+            })
+            .await?;
+    }
+    Ok(created(json!({"topics": importer.created, "comments": importer.replies, "skipped_topics": importer.skipped})))
 }
 
 async fn indicators_json(State(state): State<AppState>, c: Caller) -> Result<Json<Value>> {
@@ -738,28 +748,6 @@ async fn indicators_csv(State(state): State<AppState>, c: Caller) -> Result<Resp
             (header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"indicators.csv\"")),
         ],
         csv,
-    )
-        .into_response())
-}
-
-async fn backup(State(state): State<AppState>, _c: Caller) -> Result<Response> {
-    let store: Arc<renewtwin_store::Store> = state.store.clone();
-    let bytes = tokio::task::spawn_blocking(move || -> CivicResult<Vec<u8>> {
-        let name = format!("renewtwin-backup-{}.db", auth::new_token()?);
-        let path = std::env::temp_dir().join(name);
-        store.backup(&path)?;
-        let bytes = std::fs::read(&path).map_err(|_| ConsultationError::Unavailable("cannot read the backup copy"));
-        let _ = std::fs::remove_file(&path);
-        bytes
-    })
-    .await
-    .map_err(|_| ConsultationError::Unavailable("a backup worker stopped"))??;
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.sqlite3")),
-            (header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"renewtwin-backup.db\"")),
-        ],
-        bytes,
     )
         .into_response())
 }

@@ -133,7 +133,6 @@ pub static ENDPOINTS: &[Endpoint] = &[
     ep!(POST, "/api/import/bcf", STAFF, "import the topics of a BCF archive as comment threads", "BcfArchive"),
     ep!(GET, "/api/indicators", ANYONE, "satisfaction, report answer times and participation per building"),
     ep!(GET, "/api/indicators.csv", ANYONE, "the indicators as CSV"),
-    ep!(GET, "/api/admin/backup", GOVERNMENT, "a consistent copy of the database (SQLite file)"),
 ];
 
 /// The endpoint for a matched route, if classified (`HEAD` is classified as `GET`).

@@ -91,7 +91,16 @@ impl AppState {
     /// Whether a client at `peer` may send clock commands. Until accounts and roles exist,
     /// only the machine's own users may, unless the operator opened the controls.
     pub fn may_control(&self, peer: &SocketAddr) -> bool {
-        self.open_controls || peer.ip().is_loopback()
+        self.open_controls || is_local(peer.ip())
+    }
+}
+
+/// Whether `ip` is this machine: IPv4 or IPv6 loopback, or IPv4 loopback mapped into IPv6
+/// (`::ffff:127.0.0.1`, how a server listening on `[::]` sees a local IPv4 client).
+pub fn is_local(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
     }
 }
 

@@ -132,21 +132,28 @@ struct RangeQuery {
     limit: Option<i64>,
 }
 
-/// A time as Unix seconds or a `YYYY-MM-DD` date (its UTC midnight).
+/// Earliest and latest times a query may name: 0001-01-01 and 10000-01-01 (UTC), so that
+/// differences and bucket arithmetic stay far inside `i64`.
+const TIME_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_800;
+/// Longest bucket: 400 years of seconds.
+const MAX_STEP: i64 = 400 * 366 * 86_400;
+
+/// A time as Unix seconds or a `YYYY-MM-DD` date (its UTC midnight), within [`TIME_RANGE`].
 fn parse_time(text: &str) -> Option<i64> {
     text.trim()
         .parse::<i64>()
         .ok()
         .or_else(|| renewtwin_protocol::CivilDate::parse_iso(text.trim()).map(|d| d.days_since_epoch() * 86_400))
+        .filter(|t| TIME_RANGE.contains(t))
 }
 
 fn range(q: &RangeQuery, default_to: i64, default_span: i64) -> Result<(i64, i64), String> {
     let to = match &q.to {
-        Some(t) => parse_time(t).ok_or_else(|| format!("to={t:?} is not Unix seconds or YYYY-MM-DD"))?,
+        Some(t) => parse_time(t).ok_or_else(|| format!("to={t:?} is not Unix seconds or YYYY-MM-DD (years 1 to 9999)"))?,
         None => default_to,
     };
     let from = match &q.from {
-        Some(f) => parse_time(f).ok_or_else(|| format!("from={f:?} is not Unix seconds or YYYY-MM-DD"))?,
+        Some(f) => parse_time(f).ok_or_else(|| format!("from={f:?} is not Unix seconds or YYYY-MM-DD (years 1 to 9999)"))?,
         None => to.saturating_sub(default_span),
     };
     if from >= to {
@@ -160,8 +167,8 @@ async fn get_series(State(state): State<AppState>, Path(id): Path<String>, Query
         return error(StatusCode::NOT_FOUND, "unknown_sensor", &format!("no sensor {id:?}; GET /api/sensors lists them"));
     }
     let step = q.step.unwrap_or(3600);
-    if step < 1 {
-        return error(StatusCode::BAD_REQUEST, "bad_request", "step is a positive number of seconds");
+    if !(1..=MAX_STEP).contains(&step) {
+        return error(StatusCode::BAD_REQUEST, "bad_request", &format!("step is a number of seconds from 1 to {MAX_STEP}"));
     }
     let store = state.store.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<Response, String> {

@@ -204,6 +204,16 @@ async fn readings_posted_and_streamed_are_validated_stored_downsampled_alerted_a
     assert_eq!((status, bad["error"].as_str()), (400, Some("bad_request")));
     let (status, _) = http(addr, "GET", &format!("/api/sensors/{NOISE}/series?from=0&to={to}&step=1"), "").await;
     assert_eq!(status, 400, "too many buckets");
+    // Extreme ranges and steps are refused as bad requests, not failed as server errors
+    // (before: `step=i64::MAX` overflowed the bucket arithmetic and answered 500).
+    for extreme in [
+        "from=0001-01-01&to=9999-12-31&step=9223372036854775807",
+        "from=-9223372036854775808&to=9223372036854775807&step=86400",
+        "from=0&to=86400&step=9223372036854775807",
+    ] {
+        let (status, body) = http(addr, "GET", &format!("/api/sensors/{NOISE}/series?{extreme}"), "").await;
+        assert_eq!(status, 400, "{extreme}: {body}");
+    }
     let (status, _) = http(addr, "GET", "/api/sensors/nowhere/series", "").await;
     assert_eq!(status, 404);
 

@@ -128,10 +128,25 @@ impl Store {
         StoreError::Sqlite { path: self.name(), source }
     }
 
-    /// Writes a consistent copy of the database to `to` (online backup: `VACUUM INTO`).
+    /// Writes a consistent copy of the database to `to` (online backup: `VACUUM INTO`, which
+    /// copies one read transaction's snapshot; SQLite refuses a `to` that exists).
     pub fn backup(&self, to: &Path) -> Result<(), StoreError> {
         let conn = self.lock()?;
         conn.execute("VACUUM INTO ?1", [to.display().to_string()]).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Writes a consistent copy of the database file `from` to `to` on a connection of its
+    /// own, without migrating or changing `from`: usable while a server writes to the same
+    /// file (WAL lets the copy's read transaction run beside the writer). The operator's
+    /// backup (`renewtwin backup`); never served over HTTP.
+    pub fn backup_file(from: &Path, to: &Path) -> Result<(), StoreError> {
+        let name = from.display().to_string();
+        let sqlite = |source| StoreError::Sqlite { path: name.clone(), source };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(from, flags).map_err(sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sqlite)?;
+        conn.execute("VACUUM INTO ?1", [to.display().to_string()]).map_err(sqlite)?;
         Ok(())
     }
 }
@@ -173,6 +188,15 @@ mod tests {
         let copy = Store::open(&backup, &[NOTES]).expect("the backup opens");
         let n: i64 = copy.lock().expect("lock").query_row("SELECT COUNT(*) FROM notes", [], |r| r.get(0)).expect("count");
         assert_eq!(n, 1);
+        // The file-level backup on its own connection, while `store` stays open (as a running
+        // server would), sees the same rows; it never overwrites an existing file.
+        let second = dir.join("second.db");
+        let _ = std::fs::remove_file(&second);
+        Store::backup_file(&path, &second).expect("online backup of the file");
+        let copy = Store::open(&second, &[NOTES]).expect("the copy opens");
+        let n: i64 = copy.lock().expect("lock").query_row("SELECT COUNT(*) FROM notes", [], |r| r.get(0)).expect("count");
+        assert_eq!(n, 1);
+        assert!(Store::backup_file(&path, &second).is_err(), "an existing file is not overwritten");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
