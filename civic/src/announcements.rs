@@ -95,8 +95,19 @@ pub fn publish(conn: &rusqlite::Connection, by: i64, a: &NewAnnouncement) -> Res
         .ok_or_else(|| ConsultationError::NotFound(format!("no announcement {id}")))
 }
 
+/// Query of `GET /api/announcements`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnnouncementQuery {
+    /// `announcement` or `policy`.
+    pub kind: Option<String>,
+    /// Project id.
+    pub project: Option<String>,
+}
+
 /// Announcements (and policies), newest first, optionally of one kind or project.
-pub fn list(conn: &rusqlite::Connection, kind: Option<&str>, project: Option<&str>) -> Result<Vec<Announcement>> {
+pub fn list(conn: &rusqlite::Connection, q: &AnnouncementQuery) -> Result<Vec<Announcement>> {
+    let (kind, project) = (q.kind.as_deref(), q.project.as_deref());
     let mut stmt = conn.prepare(&format!(
         "{SELECT} WHERE (?1 IS NULL OR n.kind = ?1) AND (?2 IS NULL OR n.project = ?2) ORDER BY n.id DESC LIMIT 500"
     ))?;

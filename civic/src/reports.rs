@@ -385,8 +385,19 @@ pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<Report> {
         .ok_or_else(|| ConsultationError::NotFound(format!("no report {id}")))
 }
 
+/// Query of `GET /api/reports`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// Only reports in this status.
+    pub status: Option<String>,
+    /// Only reports with a larger id (paging).
+    pub after: Option<i64>,
+}
+
 /// Reports, oldest first, optionally of one status; at most 500 after id `after`.
-pub fn list(conn: &rusqlite::Connection, status: Option<&str>, after: i64) -> Result<Vec<Report>> {
+pub fn list(conn: &rusqlite::Connection, q: &ReportQuery) -> Result<Vec<Report>> {
+    let (status, after) = (q.status.as_deref(), q.after.unwrap_or(0));
     let mut stmt = conn.prepare(&format!("{SELECT} WHERE (?1 IS NULL OR r.status = ?1) AND r.id > ?2 ORDER BY r.id LIMIT 500"))?;
     let rows = stmt.query_map((status, after), row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -212,6 +212,19 @@ where
     Ok(Json(c.hub.db(move |conn| Ok(views(&read(conn)?, audience))).await?))
 }
 
+/// The query of a list route; unknown parameters are refused.
+type Filter<Q> = std::result::Result<Query<Q>, QueryRejection>;
+
+/// A list route: the records `list` selects with the query, as the caller may see them.
+async fn filtered<Q, R>(c: Caller, q: Filter<Q>, list: fn(&Connection, &Q) -> CivicResult<Vec<R>>) -> Result<Json<Value>>
+where
+    Q: Send + 'static,
+    R: Record + Send,
+{
+    let q = query(q)?;
+    listed(&c, move |conn| list(conn, &q)).await
+}
+
 /// Reads one record with `read` on the store and answers it as the caller may see it.
 async fn shown<R, F>(c: &Caller, read: F) -> Result<Json<Value>>
 where
@@ -390,19 +403,8 @@ async fn satisfaction(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AnnouncementQuery {
-    kind: Option<String>,
-    project: Option<String>,
-}
-
-async fn list_announcements(
-    c: Caller,
-    q: std::result::Result<Query<AnnouncementQuery>, QueryRejection>,
-) -> Result<Json<Value>> {
-    let q = query(q)?;
-    listed(&c, move |conn| announcements::list(conn, q.kind.as_deref(), q.project.as_deref())).await
+async fn list_announcements(c: Caller, q: Filter<announcements::AnnouncementQuery>) -> Result<Json<Value>> {
+    filtered(c, q, announcements::list).await
 }
 
 async fn publish_announcement(c: Caller, body: std::result::Result<Bytes, BytesRejection>) -> Result<Response> {
@@ -413,12 +415,8 @@ async fn publish_announcement(c: Caller, body: std::result::Result<Bytes, BytesR
     Ok(published(&c, "announcement", record.id, &record))
 }
 
-async fn list_comments(
-    c: Caller,
-    q: std::result::Result<Query<comments::CommentQuery>, QueryRejection>,
-) -> Result<Json<Value>> {
-    let q = query(q)?;
-    listed(&c, move |conn| comments::list(conn, &q)).await
+async fn list_comments(c: Caller, q: Filter<comments::CommentQuery>) -> Result<Json<Value>> {
+    filtered(c, q, comments::list).await
 }
 
 async fn create_comment(State(state): State<AppState>, c: Caller, body: std::result::Result<Bytes, BytesRejection>) -> Result<Response> {
@@ -570,19 +568,8 @@ async fn my_vote(c: Caller, path: std::result::Result<Path<i64>, PathRejection>)
     Ok(Json(view(&ballot, audience)))
 }
 
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReportQuery {
-    status: Option<String>,
-    after: Option<i64>,
-}
-
-async fn list_reports(
-    c: Caller,
-    q: std::result::Result<Query<ReportQuery>, QueryRejection>,
-) -> Result<Json<Value>> {
-    let q = query(q)?;
-    listed(&c, move |conn| reports::list(conn, q.status.as_deref(), q.after.unwrap_or(0))).await
+async fn list_reports(c: Caller, q: Filter<reports::ReportQuery>) -> Result<Json<Value>> {
+    filtered(c, q, reports::list).await
 }
 
 async fn create_report(State(state): State<AppState>, c: Caller, body: std::result::Result<Bytes, BytesRejection>) -> Result<Response> {
