@@ -37,7 +37,7 @@ async fn staff(addr: std::net::SocketAddr) -> (String, String) {
         call(addr, "POST", "/api/auth/bootstrap", None, json!({"username": "gov", "password": "district office 1", "display_name": "Li"}).to_string().as_bytes()).await;
     assert_eq!(status, 201, "{gov}");
     let gov = gov["token"].as_str().expect("token").to_owned();
-    let (_, code) = call(addr, "POST", "/api/invitations", Some(&gov), json!({"role": "professional", "organisation": "设计院"}).to_string().as_bytes()).await;
+    let (_, code) = call(addr, "POST", "/api/invitations", Some(&gov), json!({"role": "professional", "organisation": "设计院", "capacity": "designer"}).to_string().as_bytes()).await;
     let code = code["code"].as_str().expect("code").to_owned();
     let body = json!({"invitation": code, "username": "designer", "password": "long enough pw", "display_name": "Zhao"});
     let (status, pro) = call(addr, "POST", "/api/auth/signup", None, body.to_string().as_bytes()).await;
