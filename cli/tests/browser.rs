@@ -72,19 +72,7 @@ const WEBGL2_FLAGS: &[&str] = &["--use-angle=swiftshader", "--enable-unsafe-swif
 
 #[test]
 fn the_viewer_draws_the_district_in_its_lifecycle_colours_and_follows_live_updates_on_webgpu_and_webgl2() {
-    let required = std::env::var("RENEWTWIN_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
-    if !missing.is_empty() {
-        let reason = format!(
-            "browser test skipped: {} not installed (apt-get install chromium chromium-driver fonts-noto-cjk)",
-            missing.join(" and ")
-        );
-        assert!(!required, "{reason}, but RENEWTWIN_REQUIRE_BROWSER=1");
-        eprintln!("{reason}");
-        return;
-    }
-
-    let _one_browser = ONE_BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(_one_browser) = browser_for("browser test") else { return };
     let screenshots = screenshot_dir();
     std::fs::create_dir_all(&screenshots).expect("create target/browser-screenshots");
     let mut failures = Vec::new();
@@ -306,6 +294,24 @@ mod a11y;
 
 /// Browser tests take turns: each drives software-rendered Chromium on a small machine.
 static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The browser for the test named `what`, one test at a time: the lock on it, or `None` (the
+/// test skips, saying why) when Chromium or ChromeDriver is not installed. With
+/// `RENEWTWIN_REQUIRE_BROWSER=1` a missing browser fails the test instead.
+fn browser_for(what: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    let required = std::env::var("RENEWTWIN_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
+    if !missing.is_empty() {
+        let reason = format!(
+            "{what} skipped: {} not installed (apt-get install chromium chromium-driver fonts-noto-cjk)",
+            missing.join(" and ")
+        );
+        assert!(!required, "{reason}, but RENEWTWIN_REQUIRE_BROWSER=1");
+        eprintln!("{reason}");
+        return None;
+    }
+    Some(ONE_BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+}
 
 fn rgb_of(value: &Value) -> Result<[u8; 3], String> {
     let channel = |i: usize| value[i].as_f64().map(|c| c as u8).ok_or_else(|| format!("not an [r, g, b] array: {value}"));

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{CHROMEDRIVER, CHROMIUM, COMMON_FLAGS, Driver, Screenshot, Server, Session, WEBGL2_FLAGS, tempdir, wait_ready};
+use super::{COMMON_FLAGS, Driver, Screenshot, Server, Session, WEBGL2_FLAGS, tempdir, wait_ready};
 
 /// How long the page may take to react (a fetch, a live event, a frame on a software GPU).
 const REACT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,15 +28,7 @@ const MIN_COVERAGE: f64 = 0.15;
 
 #[test]
 fn a_resident_signs_up_comments_on_a_picked_element_votes_and_reports_and_a_second_viewer_sees_it_live() {
-    let required = std::env::var("RENEWTWIN_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
-    if !missing.is_empty() {
-        let reason = format!("consultation browser test skipped: {} not installed", missing.join(" and "));
-        assert!(!required, "{reason}, but RENEWTWIN_REQUIRE_BROWSER=1");
-        eprintln!("{reason}");
-        return;
-    }
-    let _one_browser = super::ONE_BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(_one_browser) = super::browser_for("consultation browser test") else { return };
     let shots = super::screenshot_dir();
     std::fs::create_dir_all(&shots).expect("create target/browser-screenshots");
     let server = Server::start();

@@ -4,27 +4,18 @@
 //! and never run); the progress tab draws the planned and actual bars with "today" and the
 //! simulated date marked apart; the audit tab shows the intact chain and the new record.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{CHROMEDRIVER, CHROMIUM, COMMON_FLAGS, Driver, Server, Session, WEBGL2_FLAGS, tempdir, wait_ready};
+use super::{COMMON_FLAGS, Driver, Server, Session, WEBGL2_FLAGS, tempdir, wait_ready};
 
 const REACT_TIMEOUT: Duration = Duration::from_secs(30);
 const HOSTILE: &str = "<img src=x onerror=\"window.__xss=1\">脚手架晚到 scaffold late";
 
 #[test]
 fn an_authority_sees_its_inbox_and_a_contractor_records_progress_in_the_governance_panel() {
-    let required = std::env::var("RENEWTWIN_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
-    if !missing.is_empty() {
-        let reason = format!("governance browser test skipped: {} not installed", missing.join(" and "));
-        assert!(!required, "{reason}, but RENEWTWIN_REQUIRE_BROWSER=1");
-        eprintln!("{reason}");
-        return;
-    }
-    let _one_browser = super::ONE_BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(_one_browser) = super::browser_for("governance browser test") else { return };
     let server = Server::start();
     if let Err(e) = run(&server.url) {
         panic!("governance in the browser: {e}");

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::{CHROMEDRIVER, CHROMIUM, COMMON_FLAGS, Driver, Server, Session, WEBGL2_FLAGS, tempdir, wait_ready};
+use super::{COMMON_FLAGS, Driver, Server, Session, WEBGL2_FLAGS, tempdir, wait_ready};
 use crate::features::{wait_for, wait_frame};
 
 /// The screens of the issue: two phones, a tablet, a laptop, a desktop (CSS pixels).
@@ -32,15 +32,7 @@ const SHEETS: [&str; 3] = ["tools", "timeline", "layers"];
 
 #[test]
 fn the_viewer_fits_every_screen_in_both_modes_and_passes_axe_keyboard_and_colour_blind_checks() {
-    let required = std::env::var("RENEWTWIN_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
-    if !missing.is_empty() {
-        let reason = format!("screens and accessibility browser test skipped: {} not installed", missing.join(" and "));
-        assert!(!required, "{reason}, but RENEWTWIN_REQUIRE_BROWSER=1");
-        eprintln!("{reason}");
-        return;
-    }
-    let _one_browser = super::ONE_BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(_one_browser) = super::browser_for("screens and accessibility browser test") else { return };
     let shots = super::screenshot_dir();
     std::fs::create_dir_all(&shots).expect("create target/browser-screenshots");
     let server = Server::start();
