@@ -11,14 +11,12 @@
 //! drawn district and a visible panel, on a desktop window and on a phone-sized one.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::{COMMON_FLAGS, Driver, Screenshot, Server, Session, WEBGL2_FLAGS, tempdir, wait_ready};
 
-/// How long the page may take to react (a fetch, a live event, a frame on a software GPU).
-const REACT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Text that would run script if it were inserted as HTML.
 const HOSTILE: &str = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script> 电梯井挡住厨房窗户";
 /// The resident's display name: internal, so the public viewer must never show it.
@@ -81,17 +79,9 @@ fn run(url: &str, shots: &Path) -> Result<(), String> {
     result
 }
 
-/// Polls `condition` (a JS expression) until it holds.
+/// Polls `condition` (a JS expression) until it holds, saying what `#consult-status` shows if not.
 fn wait_for(session: &Session, condition: &str, what: &str) -> Result<(), String> {
-    let started = Instant::now();
-    while started.elapsed() < REACT_TIMEOUT {
-        if session.script(&format!("return !!({condition});"))? == json!(true) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let status = session.script("const s = document.getElementById('consult-status'); return s ? s.textContent : null;")?;
-    Err(format!("waited {REACT_TIMEOUT:?} for {what} ({condition}); the panel says {status}"))
+    crate::features::wait_showing(session, condition, what, Some("consult-status"))
 }
 
 fn click(session: &Session, selector: &str) -> Result<(), String> {

@@ -32,6 +32,12 @@ pub(super) fn check_all(session: &Session, url: &str, backend: &str, shots: &Pat
 
 /// Polls `condition` (a JS expression) until it holds.
 pub(crate) fn wait_for(session: &Session, condition: &str, what: &str) -> Result<(), String> {
+    wait_showing(session, condition, what, None)
+}
+
+/// Polls `condition` (a JS expression) until it holds; on a time-out the error also gives what
+/// the element with id `panel` says (its first 400 characters), when one is named.
+pub(crate) fn wait_showing(session: &Session, condition: &str, what: &str, panel: Option<&str>) -> Result<(), String> {
     let started = Instant::now();
     while started.elapsed() < REACT_TIMEOUT {
         if session.script(&format!("return !!({condition});"))? == json!(true) {
@@ -39,7 +45,9 @@ pub(crate) fn wait_for(session: &Session, condition: &str, what: &str) -> Result
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    Err(format!("waited {REACT_TIMEOUT:?} for {what} ({condition})"))
+    let Some(panel) = panel else { return Err(format!("waited {REACT_TIMEOUT:?} for {what} ({condition})")) };
+    let says = session.script(&format!("const p = document.getElementById({panel:?}); return p ? p.textContent.slice(0, 400) : null;"))?;
+    Err(format!("waited {REACT_TIMEOUT:?} for {what} ({condition}); the panel says {says}"))
 }
 
 /// Waits until the viewer has drawn at least one frame after now.

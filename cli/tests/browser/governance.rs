@@ -4,13 +4,10 @@
 //! and never run); the progress tab draws the planned and actual bars with "today" and the
 //! simulated date marked apart; the audit tab shows the intact chain and the new record.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use super::{COMMON_FLAGS, Driver, Server, Session, WEBGL2_FLAGS, tempdir, wait_ready};
 
-const REACT_TIMEOUT: Duration = Duration::from_secs(30);
 const HOSTILE: &str = "<img src=x onerror=\"window.__xss=1\">脚手架晚到 scaffold late";
 
 #[test]
@@ -22,16 +19,9 @@ fn an_authority_sees_its_inbox_and_a_contractor_records_progress_in_the_governan
     }
 }
 
+/// Polls `condition` (a JS expression) until it holds, saying what `#gov-panel` shows if not.
 fn wait_for(session: &Session, condition: &str, what: &str) -> Result<(), String> {
-    let started = Instant::now();
-    while started.elapsed() < REACT_TIMEOUT {
-        if session.script(&format!("return !!({condition});"))? == json!(true) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let panel = session.script("const p = document.getElementById('gov-panel'); return p ? p.textContent.slice(0, 400) : null;")?;
-    Err(format!("waited {REACT_TIMEOUT:?} for {what} ({condition}); the panel says {panel}"))
+    crate::features::wait_showing(session, condition, what, Some("gov-panel"))
 }
 
 fn run(url: &str) -> Result<(), String> {
