@@ -418,8 +418,10 @@ async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> 
         LayerName::Phase => layers::phase_layer(&manifest, &model, &plan, day),
         LayerName::Risk => layers::risk_layer(&model, day),
         LayerName::Noise => {
-            let homes = state.analytics.population.model.get().map(|m| m.homes.clone()).unwrap_or_default();
-            layers::noise_layer(state.analytics.sensors.setup(), &homes, &plan, day, model.elements.len())
+            // The population model's buildings, shared rather than copied per request.
+            let population = state.analytics.population.model.get();
+            let homes = population.as_deref().map_or(&[][..], |m| m.homes.as_slice());
+            layers::noise_layer(state.analytics.sensors.setup(), homes, &plan, day, model.elements.len())
         }
     };
     Json(layer).into_response()
