@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::auth::{Capacity, Permission, Role, open_session, random_bytes, token_hash};
 use super::privacy::{Class, Field, Record};
-use super::{ConsultationError, Result, check_id, check_text, now};
+use super::{normalise_household, ConsultationError, Result, check_id, check_text, now};
 
 /// An account as a record (what `/api/auth/me` and staff listings show).
 #[derive(Debug, Clone)]
@@ -274,6 +274,7 @@ pub fn invite(conn: &mut rusqlite::Connection, by: i64, r: &InvitationRequest) -
         Role::Resident => {
             let code = r.household.as_deref().ok_or_else(|| ConsultationError::Invalid("a resident invitation names the `household`".into()))?;
             let building = r.building.as_deref().ok_or_else(|| ConsultationError::Invalid("a resident invitation names the `building`".into()))?;
+            let code = &normalise_household(code);
             check_id("household", code)?;
             // As the model names it (`1号楼`, its `Reference` or GlobalId) to count against the
             // model's households; any other short label counts against the invited ones.
@@ -419,6 +420,29 @@ mod tests {
         let other = sign_up(&mut conn, &signup(second["code"].as_str().map(str::to_owned), "fang3"), "x".into(), 60);
         assert!(matches!(other, Err(ConsultationError::Conflict(_))), "the household has an account");
         assert!(matches!(invite(&mut conn, gov_id, &req), Err(ConsultationError::Conflict(_))));
+    }
+
+    #[test]
+    fn household_codes_are_one_spelling() {
+        assert_eq!(normalise_household("b1-1-101"), "B1-1-101");
+        assert_eq!(normalise_household("Ｂ１－１－１０１"), "B1-1-101");
+        assert_eq!(normalise_household(" B1 – 1 — 101\u{3000}"), "B1-1-101");
+        let mut conn = db();
+        let gov = bootstrap(&mut conn, &signup(None, "gov"), "x".into(), 60).expect("bootstrap");
+        let gov_id = gov["id"].as_i64().expect("id");
+        let invite_as = |conn: &mut rusqlite::Connection, code: &str| {
+            invite(conn, gov_id, &InvitationRequest { role: Role::Resident, household: Some(code.into()), building: Some("B1".into()), organisation: None, capacity: None })
+        };
+        let first = invite_as(&mut conn, "b1-1-101").expect("first spelling");
+        assert_eq!(first["household"], "b1-1-101", "the answer echoes the request");
+        let code = first["code"].as_str().expect("code").to_owned();
+        sign_up(&mut conn, &signup(Some(code), "li"), "x".into(), 60).expect("sign up");
+        for spelling in ["B1-1-101", "Ｂ１－１－１０１", "b1 - 1 - 101"] {
+            let again = invite_as(&mut conn, spelling);
+            assert!(matches!(again, Err(ConsultationError::Conflict(_))), "{spelling}: the same household has an account");
+        }
+        let households: i64 = conn.query_row("SELECT COUNT(*) FROM c_households", [], |r| r.get(0)).expect("count");
+        assert_eq!(households, 1);
     }
 
     #[test]

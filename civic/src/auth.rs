@@ -291,56 +291,90 @@ pub fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Client addresses whose visitor writes are counted at once; past that, new addresses share
-/// one count until the minute turns (so a flood from many addresses cannot grow the map).
+/// Client addresses counted at once at each level of [`PREFIX_LEVELS`] but the last.
 pub const MAX_ADDRESSES: usize = 10_000;
 
+/// The prefixes a visitor is counted under, finest first, as (IPv4 bits, IPv6 bits): the address
+/// itself (an IPv6 host may hold a whole /64), then its /24 or /48 (a site), its /16 or /32 (a
+/// provider), its /8. A new address goes to the finest level with room, so once
+/// [`MAX_ADDRESSES`] addresses are counted, a newcomer shares a count only with its own
+/// network's newcomers, never with everyone: a flood from many IPv6 prefixes of one provider
+/// costs that provider's newcomers, not the city. The last level has at most 2 × 256 entries, so
+/// memory stays bounded (≤ 3 × [`MAX_ADDRESSES`] + 512 counts).
+pub const PREFIX_LEVELS: [(u32, u32); 4] = [(32, 64), (24, 48), (16, 32), (8, 8)];
+
+/// How many more writes a shared count at a level allows than one address: a coarser prefix holds
+/// more visitors ([`PREFIX_GROWTH`]^level times the per-address budget).
+pub const PREFIX_GROWTH: u32 = 8;
+
 /// Fixed one-minute windows of request counts: per key in the database (`write:ACCOUNT`,
-/// `login:USER`), per client address in memory.
+/// `login:USER`), per client address prefix in memory.
 #[derive(Debug, Default)]
 pub struct RateLimits {
-    /// Visitor writes per address (IPv6 per /64 prefix; `None`: unknown or overflow).
-    addresses: Mutex<HashMap<Option<IpAddr>, (i64, u32)>>,
+    /// Visitor writes per prefix, one map per level of [`PREFIX_LEVELS`] (`None`: unknown).
+    addresses: Mutex<[HashMap<Option<IpAddr>, (i64, u32)>; PREFIX_LEVELS.len()]>,
     /// The minute whose stale database rows were last swept.
     swept: AtomicI64,
 }
 
-/// The refusal for a window that ends at the next minute.
-fn limited(now: i64) -> ConsultationError {
-    ConsultationError::RateLimited((60 - now.rem_euclid(60)).max(1) as u64)
+/// The refusal for a window that ends at the next minute, naming the budget spent.
+fn limited(now: i64, budget: &'static str, per_minute: u32) -> ConsultationError {
+    ConsultationError::RateLimited { retry_after: (60 - now.rem_euclid(60)).max(1) as u64, budget, per_minute }
 }
 
-/// The address a visitor is counted under: IPv4 as is, IPv6 by its /64 prefix (one host may
-/// hold a whole /64), IPv4-mapped IPv6 as IPv4.
-fn address_key(ip: IpAddr) -> IpAddr {
+/// The configuration name of the budget a stored key (`write:…`, `login:…`, `import:…`) counts
+/// against.
+fn budget_of(key: &str) -> &'static str {
+    match key.split(':').next() {
+        Some("write") => "writes_per_minute",
+        Some("login") => "logins_per_minute",
+        Some("import") => "imports_per_minute",
+        _ => "requests_per_minute",
+    }
+}
+
+/// The prefix a visitor is counted under at `level` of [`PREFIX_LEVELS`]; IPv4-mapped IPv6 is
+/// IPv4.
+fn address_key(ip: IpAddr, level: usize) -> IpAddr {
+    let (v4_bits, v6_bits) = PREFIX_LEVELS[level];
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
     match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        },
+        IpAddr::V4(v4) => IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) & (u32::MAX.checked_shl(32 - v4_bits).unwrap_or(0)))),
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX.checked_shl(128 - v6_bits).unwrap_or(0)))),
     }
 }
 
 impl RateLimits {
     /// Counts one visitor write from `address` at `now`; refuses it past `per_minute` in that
-    /// minute. Memory stays under [`MAX_ADDRESSES`] entries.
+    /// minute (past `per_minute` × [`PREFIX_GROWTH`]^level for a shared prefix count). Memory
+    /// stays bounded (see [`PREFIX_LEVELS`]).
     pub fn charge_address(&self, address: Option<IpAddr>, per_minute: u32, now: i64) -> Result<()> {
         let minute = now.div_euclid(60);
-        let mut counts = self.addresses.lock().map_err(|_| ConsultationError::Unavailable("rate limiter poisoned"))?;
-        let mut key = address.map(address_key);
-        if !counts.contains_key(&key) && counts.len() >= MAX_ADDRESSES {
-            counts.retain(|_, (m, _)| *m == minute);
-            if counts.len() >= MAX_ADDRESSES {
-                key = None;
+        let mut levels = self.addresses.lock().map_err(|_| ConsultationError::Unavailable("rate limiter poisoned"))?;
+        let last = PREFIX_LEVELS.len() - 1;
+        let mut chosen = (last, address.map(|a| address_key(a, last)));
+        for (level, counts) in levels.iter_mut().enumerate().take(last) {
+            let key = address.map(|a| address_key(a, level));
+            if !counts.contains_key(&key) && counts.len() >= MAX_ADDRESSES {
+                counts.retain(|_, (m, _)| *m == minute);
+                if counts.len() >= MAX_ADDRESSES {
+                    continue;
+                }
             }
+            chosen = (level, key);
+            break;
         }
-        let entry = counts.entry(key).or_insert((minute, 0));
+        let (level, key) = chosen;
+        let budget = per_minute.saturating_mul(PREFIX_GROWTH.saturating_pow(level as u32));
+        let entry = levels[level].entry(key).or_insert((minute, 0));
         if entry.0 != minute {
             *entry = (minute, 0);
         }
-        if entry.1 >= per_minute {
-            return Err(limited(now));
+        if entry.1 >= budget {
+            return Err(limited(now, "anonymous_writes_per_minute", budget));
         }
         entry.1 += 1;
         Ok(())
@@ -358,7 +392,7 @@ impl RateLimits {
             .optional()?
             .unwrap_or(0);
         if used >= per_minute {
-            return Err(limited(now));
+            return Err(limited(now, budget_of(key), per_minute));
         }
         conn.execute(
             "INSERT INTO c_rate_limits (key, minute, count) VALUES (?1, ?2, 1)
@@ -405,7 +439,7 @@ mod tests {
                 limits.charge_stored(&conn, "write:1", 3, now).expect("within budget");
             }
             match limits.charge_stored(&conn, "write:1", 3, now + 1) {
-                Err(ConsultationError::RateLimited(secs)) => assert_eq!(secs, 42),
+                Err(ConsultationError::RateLimited { retry_after, budget, .. }) => assert_eq!((retry_after, budget), (42, "writes_per_minute")),
                 other => panic!("expected a rate limit, got {other:?}"),
             }
             limits.charge_stored(&conn, "write:2", 3, now).expect("another account has its own budget");
@@ -414,7 +448,7 @@ mod tests {
         let store = renewtwin_store::Store::open(&path, &[crate::MIGRATIONS]).expect("reopen");
         let conn = store.lock().expect("lock");
         let limits = RateLimits::default();
-        assert!(matches!(limits.charge_stored(&conn, "write:1", 3, now + 2), Err(ConsultationError::RateLimited(_))));
+        assert!(matches!(limits.charge_stored(&conn, "write:1", 3, now + 2), Err(ConsultationError::RateLimited { .. })));
         // The next minute starts afresh, and sweeps the rows of past minutes.
         limits.charge_stored(&conn, "write:1", 3, now + 60).expect("a new minute");
         let rows: i64 = conn.query_row("SELECT COUNT(*) FROM c_rate_limits", [], |r| r.get(0)).expect("count");
@@ -432,21 +466,36 @@ mod tests {
         for _ in 0..2 {
             limits.charge_address(Some(a), 2, now).expect("within budget");
         }
-        assert!(matches!(limits.charge_address(Some(a), 2, now), Err(ConsultationError::RateLimited(60))));
+        assert!(matches!(limits.charge_address(Some(a), 2, now), Err(ConsultationError::RateLimited { retry_after: 60, .. })));
         // The same host under IPv4-mapped IPv6, and another address in the same IPv6 /64.
         let mapped: IpAddr = "::ffff:203.0.113.7".parse().expect("ip");
         assert!(limits.charge_address(Some(mapped), 2, now).is_err(), "IPv4-mapped is the same address");
         let (p1, p2): (IpAddr, IpAddr) = ("2001:db8:1:2::1".parse().expect("ip"), "2001:db8:1:2:ffff::9".parse().expect("ip"));
         limits.charge_address(Some(p1), 1, now).expect("first of the prefix");
         assert!(limits.charge_address(Some(p2), 1, now).is_err(), "one /64 is one visitor");
-        // Many addresses: the map stops growing and the newcomers share one count.
+        // Many addresses fill the first level; newcomers are then counted by their /24, whose
+        // shared budget is PREFIX_GROWTH times one address's, and one /24's newcomers never
+        // exhaust another's.
         for i in 0..(MAX_ADDRESSES as u32 + 50) {
             let _ = limits.charge_address(Some(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i))), 5, now);
         }
-        assert!(limits.addresses.lock().expect("lock").len() <= MAX_ADDRESSES + 1);
-        // A new minute frees the map for new addresses.
+        let counted = |limits: &RateLimits| limits.addresses.lock().expect("lock").iter().map(HashMap::len).collect::<Vec<_>>();
+        assert_eq!(counted(&limits)[0], MAX_ADDRESSES, "the first level stops growing");
+        let flood = |n: u8| IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, n));
+        let admitted = (1..=60).filter(|n| limits.charge_address(Some(flood(*n)), 5, now).is_ok()).count();
+        assert_eq!(admitted, 5 * PREFIX_GROWTH as usize, "one /24's newcomers share 5 × 8 writes");
+        let neighbour: IpAddr = "192.0.2.1".parse().expect("ip");
+        limits.charge_address(Some(neighbour), 5, now).expect("another network keeps its own budget");
+        // Enough networks to fill the /24 level too: the rest are counted by their /16, and
+        // memory stays bounded.
+        for i in 0..(2 * MAX_ADDRESSES as u32 + 50) {
+            let _ = limits.charge_address(Some(IpAddr::V4(std::net::Ipv4Addr::from(0x0b00_0000 + (i << 8)))), 5, now);
+        }
+        let sizes = counted(&limits);
+        assert!(sizes[..3].iter().all(|n| *n <= MAX_ADDRESSES) && sizes[3] <= 512, "{sizes:?}");
+        // A new minute frees the maps for new addresses.
         limits.charge_address(Some("198.51.100.1".parse().expect("ip")), 5, now + 60).expect("a new minute");
-        assert!(limits.addresses.lock().expect("lock").len() <= 2);
+        assert_eq!(counted(&limits)[0], 1);
     }
 
     #[test]

@@ -140,7 +140,7 @@ pub fn electorates(
                 key: key.clone(),
                 households: *h,
                 area_centi_m2: a.map(centi),
-                prefixes: vec![format!("{key}-")],
+                prefixes: vec![crate::normalise_household(&format!("{key}-"))],
                 buildings: Vec::new(),
             })
             .collect(),
@@ -159,7 +159,7 @@ pub fn electorates(
                         .filter(|h| *h >= 0.0)
                         .map_or(0, |h| h as u64),
                     area_centi_m2: area,
-                    prefixes: own.iter().map(|(k, _)| format!("{k}-")).collect(),
+                    prefixes: own.iter().map(|(k, _)| crate::normalise_household(&format!("{k}-"))).collect(),
                     buildings: building_keys(n),
                 }
             })

@@ -51,6 +51,8 @@ pub const MIGRATIONS: Migrations = Migrations {
         ("011_audit", SCHEMA_AUDIT),
         ("012_approvals", SCHEMA_APPROVALS),
         ("013_progress", SCHEMA_PROGRESS),
+        ("020_household_codes", SCHEMA_HOUSEHOLD_CODES),
+        ("021_tally_publication", SCHEMA_TALLY_PUBLICATION),
     ],
 };
 
@@ -78,6 +80,25 @@ CREATE TABLE c_approval_decisions (
     id INTEGER PRIMARY KEY, project TEXT NOT NULL, approval TEXT NOT NULL, granted INTEGER NOT NULL,
     day INTEGER NOT NULL, reason TEXT NOT NULL, decided_by INTEGER NOT NULL REFERENCES c_accounts(id),
     decided_at INTEGER NOT NULL);
+";
+
+/// Household codes in their one spelling ([`normalise_household`]). Codes were ASCII
+/// before (`check_id`), so upper-casing is the whole normalisation of a stored one; a code whose
+/// upper-case form is already stored is left as it is (two rows an operator must merge by hand:
+/// guessing which account is the real household's would be worse).
+pub const SCHEMA_HOUSEHOLD_CODES: &str = "
+UPDATE c_households SET code = UPPER(code)
+WHERE code <> UPPER(code)
+  AND NOT EXISTS (SELECT 1 FROM c_households other WHERE other.code = UPPER(c_households.code));
+";
+
+/// When an open consultation's tallies are published ([`votes::TallyPublication`]): the batch
+/// size (`NULL`: only at the close), ballots cast or changed so far, and the last published
+/// tallies. Consultations opened before this migration published each ballot, and keep doing so.
+pub const SCHEMA_TALLY_PUBLICATION: &str = "
+ALTER TABLE c_consultations ADD COLUMN tally_every INTEGER DEFAULT 1;
+ALTER TABLE c_consultations ADD COLUMN ballot_changes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE c_consultations ADD COLUMN published_tally TEXT;
 ";
 
 /// Actual progress per task and building ([`progress`]).
@@ -243,9 +264,10 @@ pub enum ConsultationError {
     /// The request conflicts with the current state (name taken, consultation closed, …).
     #[error("{0}")]
     Conflict(String),
-    /// The account made too many requests; retry after the given seconds.
-    #[error("too many requests; retry in {0} s")]
-    RateLimited(u64),
+    /// The caller spent a budget (named as the server's configuration names it, e.g.
+    /// `imports_per_minute`); retry after `retry_after` seconds.
+    #[error("too many requests: the {budget} budget ({per_minute} a minute) is spent; retry in {retry_after} s")]
+    RateLimited { retry_after: u64, budget: &'static str, per_minute: u32 },
     /// The plan refused the recorded outcome.
     #[error("the plan refused the event")]
     Plan(#[source] EventError),
@@ -269,7 +291,7 @@ impl ConsultationError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
-            Self::RateLimited(_) => "rate_limited",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Plan(_) => "plan_rejected",
             Self::TooLarge(_) => "too_large",
             Self::Store(_) => "storage_failed",
@@ -360,6 +382,23 @@ pub fn check_text(field: &str, text: &str, max: usize, may_be_empty: bool) -> Re
         return Err(ConsultationError::Invalid(format!("`{field}` contains control characters")));
     }
     Ok(())
+}
+
+/// A household code as stored and compared: full-width forms (as a Chinese input method types
+/// them) folded to ASCII, every dash form to `-`, spaces (also the ideographic space) removed,
+/// letters upper-cased. `b1-1-101`, `Ｂ１－１－１０１` and ` B1 - 1 - 101 ` are one household,
+/// so a household cannot hold two accounts (and two ballots) by spelling its code twice.
+pub fn normalise_household(code: &str) -> String {
+    code.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            // Full-width ASCII variants (U+FF01–U+FF5E) sit 0xFEE0 above their ASCII forms.
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' => '-',
+            c => c,
+        })
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// Checks an identifier such as a project id, building or household code.

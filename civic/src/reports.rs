@@ -1,10 +1,11 @@
 //! Problem reports: a resident reports a problem with a location (an element or a point), a
-//! category and an optional photo (type, size and pixel count checked from its header, metadata
-//! such as EXIF GPS dropped); government and professionals answer
+//! category and an optional photo (type, size and pixel count checked from its header, then
+//! decoded and re-encoded so no metadata such as EXIF GPS survives); government and professionals answer
 //! it and move it through `open → acknowledged → in_progress → resolved → closed` (or
 //! `rejected`), each step with a message, until it is closed.
 
 use base64::Engine as _;
+use image::{ImageDecoder as _, ImageFormat};
 use rusqlite::OptionalExtension as _;
 use serde::Deserialize;
 use serde_json::Value;
@@ -49,7 +50,13 @@ pub struct NewReport {
     pub photo: Option<PhotoUpload>,
 }
 
-/// Decodes and checks a photo: JPEG, PNG or WebP, the bytes agreeing with the declared type.
+/// Decodes and checks a photo: JPEG, PNG or WebP, the bytes agreeing with the declared type,
+/// at most [`MAX_PHOTO_PIXELS`] pixels (read from the header before anything is decoded, and
+/// bounded again by the decoder's allocation limit), then re-encodes the decoded pixels: what is
+/// stored carries no byte of the upload but its pixels, so EXIF (GPS, camera serial), XMP, text
+/// chunks and anything hidden after the image are gone by construction. The EXIF orientation is
+/// applied to the pixels first, so a phone's portrait photo stays upright. PNG stays PNG
+/// (lossless); JPEG and WebP become JPEG at quality [`PHOTO_JPEG_QUALITY`].
 pub fn check_photo(p: &PhotoUpload) -> Result<(Vec<u8>, &'static str)> {
     if p.data.len() > MAX_PHOTO_BYTES / 3 * 4 + 8 {
         return Err(ConsultationError::Invalid(format!("the photo is larger than {} bytes", MAX_PHOTO_BYTES)));
@@ -60,148 +67,50 @@ pub fn check_photo(p: &PhotoUpload) -> Result<(Vec<u8>, &'static str)> {
     if bytes.len() > MAX_PHOTO_BYTES {
         return Err(ConsultationError::Invalid(format!("the photo is larger than {} bytes", MAX_PHOTO_BYTES)));
     }
-    let sniffed = if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        "image/jpeg"
+    let (sniffed, format) = if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        ("image/jpeg", ImageFormat::Jpeg)
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        "image/png"
+        ("image/png", ImageFormat::Png)
     } else if bytes.len() > 12 && bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
-        "image/webp"
+        ("image/webp", ImageFormat::WebP)
     } else {
         return Err(ConsultationError::Invalid("the photo must be a JPEG, PNG or WebP image".into()));
     };
     if p.content_type != sniffed {
         return Err(ConsultationError::Invalid(format!("the photo is declared {:?} but its bytes are {sniffed}", p.content_type)));
     }
-    let bad = |why: &str| ConsultationError::Invalid(format!("the photo is not a readable {sniffed}: {why}"));
-    let (clean, (w, h)) = match sniffed {
-        "image/png" => strip_png(&bytes).ok_or_else(|| bad("broken PNG chunks"))?,
-        "image/jpeg" => strip_jpeg(&bytes).ok_or_else(|| bad("broken JPEG segments"))?,
-        _ => strip_webp(&bytes).ok_or_else(|| bad("broken WebP chunks"))?,
+    let bad = |e: image::ImageError| match e {
+        image::ImageError::Limits(_) => ConsultationError::TooLarge(format!("the photo needs more memory to decode than {MAX_PHOTO_PIXELS} pixels (MAX_PHOTO_PIXELS) allow")),
+        e => ConsultationError::Invalid(format!("the photo is not a readable {sniffed}: {e}")),
     };
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(&bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_PHOTO_PIXELS * 4 + (16 << 20));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(bad)?;
+    let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 || u64::from(w) * u64::from(h) > MAX_PHOTO_PIXELS {
         return Err(ConsultationError::TooLarge(format!("the photo is {w}×{h} pixels; at most {MAX_PHOTO_PIXELS} (MAX_PHOTO_PIXELS)")));
     }
-    Ok((clean, sniffed))
+    // A broken orientation tag is no reason to refuse the pixels: they are kept as stored.
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut pixels = image::DynamicImage::from_decoder(decoder).map_err(bad)?;
+    pixels.apply_orientation(orientation);
+    let mut out = Vec::new();
+    let encoded = match format {
+        ImageFormat::Png => pixels.write_with_encoder(image::codecs::png::PngEncoder::new(&mut out)),
+        _ => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, PHOTO_JPEG_QUALITY).encode_image(&pixels.to_rgb8()),
+    };
+    encoded.map_err(|e| ConsultationError::Invalid(format!("the photo cannot be re-encoded: {e}")))?;
+    Ok((out, if format == ImageFormat::Png { "image/png" } else { "image/jpeg" }))
 }
 
-/// Most pixels a photo may have (its header's width × height), checked before anyone decodes it.
+/// Most pixels a photo may have (its header's width × height), checked before anyone decodes it
+/// (40 MP: a phone's full-resolution photo; 160 MB of RGBA at most while it is re-encoded).
 pub const MAX_PHOTO_PIXELS: u64 = 40_000_000;
 
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// A PNG without its ancillary chunks but those that change how pixels look (palette
-/// transparency, gamma, colour space): text, EXIF (`eXIf`), time and private chunks are
-/// dropped. Returns it and its size from `IHDR`.
-fn strip_png(b: &[u8]) -> Option<(Vec<u8>, (u32, u32))> {
-    const KEEP: [&[u8; 4]; 8] = [b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"sRGB", b"cHRM"];
-    let mut out = b.get(..8)?.to_vec();
-    let mut at = 8;
-    let mut size = None;
-    loop {
-        let len = be32(b, at)? as usize;
-        let kind = b.get(at + 4..at + 8)?;
-        let end = at.checked_add(12)?.checked_add(len)?;
-        let chunk = b.get(at..end)?;
-        if kind == b"IHDR" {
-            size = Some((be32(b, at + 8)?, be32(b, at + 12)?));
-        }
-        if KEEP.iter().any(|k| k.as_slice() == kind) {
-            out.extend_from_slice(chunk);
-        }
-        at = end;
-        if kind == b"IEND" {
-            break;
-        }
-    }
-    Some((out, size?))
-}
-
-/// A JPEG without its application segments but JFIF (APP0) and Adobe's colour transform
-/// (APP14), and without comments: EXIF (with GPS) and XMP live in APP1. Returns it and its
-/// size from the frame header (SOFn).
-fn strip_jpeg(b: &[u8]) -> Option<(Vec<u8>, (u32, u32))> {
-    let mut out = vec![0xFF, 0xD8];
-    let mut at = 2;
-    let mut size = None;
-    loop {
-        if *b.get(at)? != 0xFF {
-            return None;
-        }
-        let marker = *b.get(at + 1)?;
-        if marker == 0xFF {
-            at += 1; // fill byte
-            continue;
-        }
-        if marker == 0xD9 {
-            out.extend_from_slice(&[0xFF, 0xD9]);
-            break;
-        }
-        let len = usize::from(u16::from_be_bytes([*b.get(at + 2)?, *b.get(at + 3)?]));
-        let end = at + 2 + len;
-        let segment = b.get(at..end)?;
-        if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
-            let h = u32::from(u16::from_be_bytes([*segment.get(5)?, *segment.get(6)?]));
-            let w = u32::from(u16::from_be_bytes([*segment.get(7)?, *segment.get(8)?]));
-            size = Some((w, h));
-        }
-        let metadata = matches!(marker, 0xE1..=0xED | 0xEF | 0xFE);
-        if !metadata {
-            out.extend_from_slice(segment);
-        }
-        if marker == 0xDA {
-            // Entropy-coded data up to the end of the file (restart markers included).
-            out.extend_from_slice(b.get(end..)?);
-            break;
-        }
-        at = end;
-    }
-    Some((out, size?))
-}
-
-/// A WebP without its `EXIF` and `XMP ` chunks (and their flags in `VP8X`). Returns it and its
-/// size from `VP8X`, `VP8 ` or `VP8L`.
-fn strip_webp(b: &[u8]) -> Option<(Vec<u8>, (u32, u32))> {
-    let le24 = |s: &[u8]| u32::from(s[0]) | u32::from(s[1]) << 8 | u32::from(s[2]) << 16;
-    let mut body = b"WEBP".to_vec();
-    let mut at = 12;
-    let mut size = None;
-    while at < b.len() {
-        let kind = b.get(at..at + 4)?;
-        let len = u32::from_le_bytes(b.get(at + 4..at + 8)?.try_into().ok()?) as usize;
-        let end = at.checked_add(8)?.checked_add(len + (len & 1))?.min(b.len());
-        let data = b.get(at + 8..(at + 8).checked_add(len)?)?;
-        match kind {
-            b"VP8X" => {
-                let d = data.get(..10)?;
-                size = Some((le24(&d[4..7]) + 1, le24(&d[7..10]) + 1));
-            }
-            b"VP8 " if size.is_none() => {
-                let d = data.get(6..10)?;
-                size = Some((u32::from(u16::from_le_bytes([d[0], d[1]]) & 0x3FFF), u32::from(u16::from_le_bytes([d[2], d[3]]) & 0x3FFF)));
-            }
-            b"VP8L" if size.is_none() => {
-                let bits = u32::from_le_bytes(data.get(1..5)?.try_into().ok()?);
-                size = Some(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1));
-            }
-            _ => {}
-        }
-        if kind != b"EXIF" && kind != b"XMP " {
-            let start = body.len();
-            body.extend_from_slice(b.get(at..end)?);
-            if kind == b"VP8X" {
-                // Clear the EXIF (bit 3) and XMP (bit 2) flags.
-                body[start + 8] &= !0b0000_1100;
-            }
-        }
-        at = end;
-    }
-    let mut out = b"RIFF".to_vec();
-    out.extend_from_slice(&u32::try_from(body.len()).ok()?.to_le_bytes());
-    out.extend_from_slice(&body);
-    Some((out, size?))
-}
+/// The JPEG quality photos are re-encoded at (visually lossless for a report's photo).
+pub const PHOTO_JPEG_QUALITY: u8 = 90;
 
 impl NewReport {
     pub fn check(&self, element_exists: impl Fn(&str) -> bool) -> Result<()> {
@@ -492,14 +401,26 @@ mod tests {
         PhotoUpload { content_type: content_type.into(), data: base64::engine::general_purpose::STANDARD.encode(bytes) }
     }
 
-    /// A PNG's chunks (CRCs are not checked here, so zeros).
+    /// The CRC-32 of PNG chunks (ISO 3309, as the PNG specification's annex D computes it).
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for b in bytes {
+            c ^= u32::from(*b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+
+    /// A PNG of these chunks, with their CRCs.
     fn png(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
         let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
         for (kind, data) in chunks {
             b.extend_from_slice(&(data.len() as u32).to_be_bytes());
             b.extend_from_slice(*kind);
             b.extend_from_slice(data);
-            b.extend_from_slice(&[0; 4]);
+            b.extend_from_slice(&crc32(&[kind.as_slice(), data].concat()).to_be_bytes());
         }
         b
     }
@@ -508,40 +429,83 @@ mod tests {
         [w.to_be_bytes().as_slice(), h.to_be_bytes().as_slice(), &[8, 2, 0, 0, 0]].concat()
     }
 
+    /// A real 4×3 picture: a left red column, the rest grey.
+    fn picture() -> image::RgbImage {
+        image::RgbImage::from_fn(4, 3, |x, _| if x == 0 { image::Rgb([250, 0, 0]) } else { image::Rgb([90, 90, 90]) })
+    }
+
+    /// The picture as a PNG with an EXIF chunk (GPS position) and a text chunk (the author).
+    fn tagged_png() -> Vec<u8> {
+        let mut plain = Vec::new();
+        image::DynamicImage::ImageRgb8(picture())
+            .write_with_encoder(image::codecs::png::PngEncoder::new(&mut plain))
+            .expect("encodes");
+        // Insert the ancillary chunks after IHDR (8-byte signature + 25-byte IHDR chunk).
+        let extra = png(&[(b"eXIf", b"MM\0*GPSLatitude 31.2304 N".to_vec()), (b"tEXt", b"Author\0Fang".to_vec())]);
+        [&plain[..33], &extra[8..], &plain[33..]].concat()
+    }
+
+    /// The picture as a JPEG with an EXIF segment (GPS) and a comment, after JFIF.
+    fn tagged_jpeg() -> Vec<u8> {
+        let mut plain = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut plain, 95).encode_image(&picture()).expect("encodes");
+        let mut app1 = vec![0xFF, 0xE1, 0, 18];
+        app1.extend_from_slice(b"Exif\0\0GPSLat3123");
+        let comment = [0xFF, 0xFE, 0, 6, b'h', b'o', b'm', b'e'];
+        [&plain[..2], &app1, &comment, &plain[2..]].concat()
+    }
+
     #[test]
     fn photos_are_limited_in_pixels_and_lose_their_metadata() {
-        // The probe's PNG: a small file claiming 100000×100000 pixels.
+        // The probe's PNG: a small file claiming 100000×100000 pixels, refused before decoding.
         let huge = png(&[(b"IHDR", ihdr(100_000, 100_000)), (b"IDAT", vec![0; 64]), (b"IEND", vec![])]);
         let e = check_photo(&upload("image/png", &huge)).expect_err("too many pixels");
-        assert!(e.to_string().contains("MAX_PHOTO_PIXELS"), "{e}");
-        // EXIF and text chunks are dropped; the pixels stay.
-        let gps = b"Exif\0\0GPSLatitude 31.2304 N".to_vec();
-        let tagged = png(&[(b"IHDR", ihdr(4, 3)), (b"eXIf", gps.clone()), (b"tEXt", b"Author\0Fang".to_vec()), (b"IDAT", vec![7; 20]), (b"IEND", vec![])]);
-        let (clean, _) = check_photo(&upload("image/png", &tagged)).expect("accepted");
-        assert!(!clean.windows(4).any(|w| w == b"eXIf" || w == b"tEXt" || w == b"GPSL"), "metadata dropped");
-        assert!(clean.windows(20).any(|w| w == [7; 20]), "image data kept");
-        // A JPEG's APP1 (EXIF with GPS) and comment are dropped; JFIF, the frame and the scan stay.
-        let mut jpeg = vec![0xFF, 0xD8];
-        jpeg.extend_from_slice(&[0xFF, 0xE0, 0, 7, b'J', b'F', b'I', b'F', 0]);
-        jpeg.extend_from_slice(&[0xFF, 0xE1, 0, 12]);
-        jpeg.extend_from_slice(b"Exif\0\0GPSL");
-        jpeg.extend_from_slice(&[0xFF, 0xFE, 0, 6, b'h', b'o', b'm', b'e']);
-        jpeg.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8, 0, 3, 0, 4, 1, 1, 0x11, 0]);
-        jpeg.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 0x3F, 0, 0x55, 0x55, 0xFF, 0xD9]);
-        let (clean, _) = check_photo(&upload("image/jpeg", &jpeg)).expect("accepted");
-        assert!(!clean.windows(3).any(|w| w == b"GPS" || w == b"hom"), "EXIF and comment dropped");
-        assert!(clean.windows(4).any(|w| w == b"JFIF") && clean.ends_with(&[0x55, 0x55, 0xFF, 0xD9]));
-        // A JPEG frame of 65535×65535 is over the limit; a truncated one is refused.
-        let mut big = jpeg.clone();
-        let sof = big.windows(2).position(|w| w == [0xFF, 0xC0]).expect("sof");
+        assert!(matches!(e, ConsultationError::TooLarge(_)) && e.to_string().contains("MAX_PHOTO_PIXELS"), "{e}");
+        // EXIF and text chunks are gone; the pixels are the same (PNG is re-encoded losslessly).
+        let tagged = tagged_png();
+        assert!(tagged.windows(4).any(|w| w == b"GPSL"), "the upload carries a GPS tag");
+        let (clean, kind) = check_photo(&upload("image/png", &tagged)).expect("accepted");
+        assert_eq!(kind, "image/png");
+        assert!(!clean.windows(4).any(|w| w == b"eXIf" || w == b"tEXt" || w == b"GPSL" || w == b"Fang"), "metadata dropped");
+        let back = image::load_from_memory_with_format(&clean, ImageFormat::Png).expect("decodes").to_rgb8();
+        assert_eq!(back, picture(), "pixels kept exactly");
+        // A JPEG's EXIF (GPS) and comment are gone; it decodes to the same picture within JPEG's loss.
+        let (clean, kind) = check_photo(&upload("image/jpeg", &tagged_jpeg())).expect("accepted");
+        assert_eq!(kind, "image/jpeg");
+        assert!(!clean.windows(3).any(|w| w == b"GPS" || w == b"hom" || w == b"Exi"), "EXIF and comment dropped");
+        let back = image::load_from_memory_with_format(&clean, ImageFormat::Jpeg).expect("decodes").to_rgb8();
+        assert_eq!(back.dimensions(), (4, 3));
+        assert!(back.get_pixel(0, 1)[0] > 180 && back.get_pixel(3, 1)[0] < 140, "red column still on the left");
+        // A JPEG frame of 65535×65535 is over the limit; a truncated one and junk after a valid
+        // header are refused (only decodable pixels are stored).
+        let mut big = tagged_jpeg();
+        let sof = big.windows(2).position(|w| w == [0xFF, 0xC0]).expect("baseline frame");
         big[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
         assert!(check_photo(&upload("image/jpeg", &big)).is_err());
-        assert!(check_photo(&upload("image/jpeg", &jpeg[..20])).is_err());
+        assert!(check_photo(&upload("image/jpeg", &tagged_jpeg()[..40])).is_err());
+        let hollow = png(&[(b"IHDR", ihdr(4, 3)), (b"IDAT", vec![7; 20]), (b"IEND", vec![])]);
+        assert!(matches!(check_photo(&upload("image/png", &hollow)), Err(ConsultationError::Invalid(_))), "broken pixel data");
+    }
+
+    #[test]
+    fn phone_photos_stay_upright() {
+        // EXIF orientation 6 (rotate 90° clockwise to display): the 4×3 sensor picture is shown 3×4
+        // with its red column on top. The stored photo carries the rotation in its pixels.
+        let mut plain = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut plain, 95).encode_image(&picture()).expect("encodes");
+        let mut exif = b"Exif\0\0MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
+        let len = u16::try_from(exif.len() + 2).expect("short");
+        exif.splice(0..0, [0xFF, 0xE1, (len >> 8) as u8, len as u8]);
+        let rotated = [&plain[..2], &exif, &plain[2..]].concat();
+        let (clean, _) = check_photo(&upload("image/jpeg", &rotated)).expect("accepted");
+        let back = image::load_from_memory_with_format(&clean, ImageFormat::Jpeg).expect("decodes").to_rgb8();
+        assert_eq!(back.dimensions(), (3, 4), "rotated into its display orientation");
+        assert!(back.get_pixel(1, 0)[0] > 180 && back.get_pixel(1, 3)[0] < 140, "red column now the top row");
     }
 
     #[test]
     fn photos_are_checked_by_their_bytes_and_size() {
-        let png = png(&[(b"IHDR", ihdr(1, 1)), (b"IDAT", vec![0; 8]), (b"IEND", vec![])]);
+        let png = tagged_png();
         let png = png.as_slice();
         assert!(check_photo(&upload("image/png", png)).is_ok());
         assert!(check_photo(&upload("image/jpeg", png)).is_err(), "declared type must match");

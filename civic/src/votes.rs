@@ -9,7 +9,7 @@
 //! per-unit work wait for. Residents also rate each project (satisfaction, 1–5).
 
 use rusqlite::OptionalExtension as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use std::collections::BTreeMap;
@@ -35,6 +35,44 @@ pub struct NewConsultation {
     /// under a unit- or building-scoped rule; empty: every scope of the model.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// When the tallies are published while the consultation is open: every N ballots cast or
+    /// changed (default [`DEFAULT_TALLY_BATCH`]), or only at the close.
+    #[serde(default)]
+    pub tally: TallyPublication,
+}
+
+/// Ballots cast or changed between two publications of an open consultation's tallies, unless it
+/// says otherwise.
+pub const DEFAULT_TALLY_BATCH: u32 = 10;
+
+/// When an open consultation's tallies are published (on the API, the live stream and the
+/// indicators alike). A tally that moved with each ballot would tell anyone who saw a neighbour
+/// vote what they chose; a batch of N ballots mixes each choice with N − 1 others, and `close`
+/// shows nothing but turnout until the decision. `{"every": 1}` is an open tally: only for
+/// consultations whose ballots are not secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TallyPublication {
+    /// After every N ballots cast or changed.
+    Every(u32),
+    /// Only when the consultation closes.
+    Close,
+}
+
+impl Default for TallyPublication {
+    fn default() -> Self {
+        Self::Every(DEFAULT_TALLY_BATCH)
+    }
+}
+
+impl TallyPublication {
+    /// The stored form: the batch size, `None` for `close`.
+    fn every(self) -> Option<i64> {
+        match self {
+            Self::Every(n) => Some(i64::from(n)),
+            Self::Close => None,
+        }
+    }
 }
 
 /// One question and its alternatives.
@@ -82,6 +120,11 @@ impl NewConsultation {
                     }
                 }
             }
+        }
+        if let TallyPublication::Every(n) = self.tally
+            && !(1..=10_000).contains(&n)
+        {
+            return Err(ConsultationError::Invalid("`tally.every` is 1-10000 ballots".into()));
         }
         if self.scopes.len() > 500 {
             return Err(ConsultationError::Invalid("at most 500 scopes".into()));
@@ -164,6 +207,12 @@ pub struct ConsultationRecord {
     pub outcome: Option<String>,
     /// The decision computed when it closed: the rule, each scope's tally and thresholds.
     pub decision: Option<Value>,
+    /// When its tallies are published while it is open.
+    pub tally: TallyPublication,
+    /// Ballots cast or changed up to the tallies shown in `questions` (all of them once closed).
+    pub tally_as_of: i64,
+    /// The questions with their published tallies: as of `tally_as_of` ballots while open, the
+    /// final ones once closed.
     pub questions: Vec<Question>,
 }
 
@@ -183,6 +232,8 @@ impl Record for ConsultationRecord {
         Field::new("closed_at", Class::Public, |r| r.closed_at.map(super::rfc3339).into()),
         Field::new("closed_day", Class::Public, |r| r.closed_day.into()),
         Field::new("outcome", Class::Public, |r| r.outcome.clone().into()),
+        Field::new("tally_publication", Class::Public, |r| serde_json::to_value(r.tally).unwrap_or(Value::Null)),
+        Field::new("tally_as_of_ballots", Class::Public, |r| r.tally_as_of.into()),
         Field::new("questions", Class::Public, |r| serde_json::to_value(&r.questions).unwrap_or(Value::Null)),
     ];
     fn owner(&self) -> Option<i64> {
@@ -225,8 +276,8 @@ pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation, day: 
         return Err(ConsultationError::Conflict(format!("project {:?} has an open consultation already", c.project)));
     }
     tx.execute(
-        "INSERT INTO c_consultations (project, title, description, opened_by, opened_at, opened_day, scopes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        (&c.project, &c.title, &c.description, by, now(), day, serde_json::json!(c.scopes).to_string()),
+        "INSERT INTO c_consultations (project, title, description, opened_by, opened_at, opened_day, scopes, tally_every) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        (&c.project, &c.title, &c.description, by, now(), day, serde_json::json!(c.scopes).to_string(), c.tally.every()),
     )?;
     let id = tx.last_insert_rowid();
     for q in &c.questions {
@@ -244,14 +295,16 @@ pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation, day: 
     Ok(record)
 }
 
-/// One consultation with its tallies.
+/// One consultation with its published tallies ([`TallyPublication`]).
 pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
-    let mut record = conn
+    let (mut record, published) = conn
         .query_row(
-            "SELECT id, project, title, description, opened_by, opened_at, closed_at, closed_day, outcome, opened_day, scopes, decision FROM c_consultations WHERE id = ?1",
+            "SELECT id, project, title, description, opened_by, opened_at, closed_at, closed_day, outcome, opened_day, scopes, decision,
+                    tally_every, ballot_changes, published_tally FROM c_consultations WHERE id = ?1",
             [id],
             |r| {
-                Ok(ConsultationRecord {
+                let every: Option<i64> = r.get(12)?;
+                let record = ConsultationRecord {
                     id: r.get(0)?,
                     project: r.get(1)?,
                     title: r.get(2)?,
@@ -264,30 +317,83 @@ pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
                     opened_day: r.get(9)?,
                     scopes: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
                     decision: r.get::<_, Option<String>>(11)?.and_then(|d| serde_json::from_str(&d).ok()),
+                    tally: every.map_or(TallyPublication::Close, |n| TallyPublication::Every(u32::try_from(n).unwrap_or(u32::MAX))),
+                    tally_as_of: r.get(13)?,
                     questions: Vec::new(),
-                })
+                };
+                Ok((record, r.get::<_, Option<String>>(14)?))
             },
         )
         .optional()?
         .ok_or_else(|| ConsultationError::NotFound(format!("no consultation {id}")))?;
+    // While open, and unless each ballot is published, the tallies are the last batch's.
+    let live = record.closed_at.is_some() || record.tally == TallyPublication::Every(1);
+    let snapshot: Option<Published> = if live { None } else { published.and_then(|p| serde_json::from_str(&p).ok()) };
+    if !live {
+        record.tally_as_of = snapshot.as_ref().map_or(0, |p| p.ballot_changes);
+    }
     let mut stmt = conn.prepare("SELECT id, text, alternatives, kind FROM c_questions WHERE consultation_id = ?1 ORDER BY id")?;
     let questions: Vec<(i64, String, String, String)> =
         stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?;
     for (qid, text, alternatives, kind) in questions {
         let kind = if kind == "choice" { QuestionKind::Choice } else { QuestionKind::Consent };
         let alternatives: Vec<String> = serde_json::from_str(&alternatives).unwrap_or_default();
-        let mut tally = vec![0i64; alternatives.len()];
-        let mut stmt = conn.prepare("SELECT alternative, COUNT(*) FROM c_ballots WHERE question_id = ?1 GROUP BY alternative")?;
-        for row in stmt.query_map([qid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
-            let (alt, n) = row?;
-            if let Some(slot) = usize::try_from(alt).ok().and_then(|a| tally.get_mut(a)) {
-                *slot = n;
-            }
-        }
+        let tally = if live {
+            live_tally(conn, qid, alternatives.len())?
+        } else {
+            let mut t = snapshot.as_ref().and_then(|p| p.tallies.get(&qid).cloned()).unwrap_or_default();
+            t.resize(alternatives.len(), 0);
+            t
+        };
         let ballots = tally.iter().sum();
         record.questions.push(Question { id: qid, text, kind, alternatives, tally, ballots });
     }
     Ok(record)
+}
+
+/// The tallies of an open consultation as last published: after `ballot_changes` ballots cast
+/// or changed, per question id.
+#[derive(Debug, Serialize, Deserialize)]
+struct Published {
+    ballot_changes: i64,
+    tallies: BTreeMap<i64, Vec<i64>>,
+}
+
+/// The ballots on question `qid` per alternative, now.
+fn live_tally(conn: &rusqlite::Connection, qid: i64, alternatives: usize) -> Result<Vec<i64>> {
+    let mut tally = vec![0i64; alternatives];
+    let mut stmt = conn.prepare("SELECT alternative, COUNT(*) FROM c_ballots WHERE question_id = ?1 GROUP BY alternative")?;
+    for row in stmt.query_map([qid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+        let (alt, n) = row?;
+        if let Some(slot) = usize::try_from(alt).ok().and_then(|a| tally.get_mut(a)) {
+            *slot = n;
+        }
+    }
+    Ok(tally)
+}
+
+/// Counts one ballot cast or changed in consultation `id` and publishes its tallies when the
+/// batch is full; returns whether it did.
+fn count_ballot(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<bool> {
+    let (every, changes): (Option<i64>, i64) = tx.query_row(
+        "UPDATE c_consultations SET ballot_changes = ballot_changes + 1 WHERE id = ?1 RETURNING tally_every, ballot_changes",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let Some(every) = every.filter(|n| *n > 0) else { return Ok(false) };
+    if changes % every != 0 {
+        return Ok(false);
+    }
+    let mut tallies = BTreeMap::new();
+    let mut stmt = tx.prepare("SELECT id, alternatives FROM c_questions WHERE consultation_id = ?1")?;
+    let questions: Vec<(i64, String)> = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    for (qid, alternatives) in questions {
+        let n = serde_json::from_str::<Vec<String>>(&alternatives).map(|a| a.len()).unwrap_or(0);
+        tallies.insert(qid, live_tally(tx, qid, n)?);
+    }
+    let published = serde_json::to_string(&Published { ballot_changes: changes, tallies }).map_err(|e| ConsultationError::Invalid(e.to_string()))?;
+    tx.execute("UPDATE c_consultations SET published_tally = ?1 WHERE id = ?2", (published, id))?;
+    Ok(true)
 }
 
 /// Every consultation, newest first.
@@ -299,9 +405,10 @@ pub fn list(conn: &rusqlite::Connection) -> Result<Vec<ConsultationRecord>> {
     ids.into_iter().map(|id| get(conn, id)).collect()
 }
 
-/// Casts or changes the ballot of `voter`'s household on `question`; returns the ballot and the
-/// consultation with its new tally.
-pub fn vote(conn: &mut rusqlite::Connection, voter: i64, household: i64, question: i64, alternative: i64) -> Result<(Ballot, ConsultationRecord)> {
+/// Casts or changes the ballot of `voter`'s household on `question`; returns the ballot, the
+/// consultation with its published tallies, and whether this ballot completed a batch (the
+/// tallies were published anew).
+pub fn vote(conn: &mut rusqlite::Connection, voter: i64, household: i64, question: i64, alternative: i64) -> Result<(Ballot, ConsultationRecord, bool)> {
     let tx = conn.transaction()?;
     let (consultation, alternatives, closed): (i64, String, Option<i64>) = tx
         .query_row(
@@ -324,9 +431,10 @@ pub fn vote(conn: &mut rusqlite::Connection, voter: i64, household: i64, questio
          ON CONFLICT (question_id, household_id) DO UPDATE SET alternative = excluded.alternative, updated_at = excluded.updated_at",
         (question, household, alternative, at),
     )?;
+    let published = count_ballot(&tx, consultation)?;
     let record = get(&tx, consultation)?;
     tx.commit()?;
-    Ok((Ballot { question, voter, household, alternative, updated_at: at }, record))
+    Ok((Ballot { question, voter, household, alternative, updated_at: at }, record, published))
 }
 
 /// The ballot of `household` on `question`, if cast.

@@ -46,7 +46,7 @@ impl ApiError {
             ConsultationError::Forbidden(_) => StatusCode::FORBIDDEN,
             ConsultationError::NotFound(_) => StatusCode::NOT_FOUND,
             ConsultationError::Conflict(_) => StatusCode::CONFLICT,
-            ConsultationError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ConsultationError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ConsultationError::Plan(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ConsultationError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ConsultationError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -69,7 +69,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut response = (status, Json(json!({"error": e.code(), "message": message}))).into_response();
-        if let ConsultationError::RateLimited(secs) = e
+        if let ConsultationError::RateLimited { retry_after: secs, .. } = e
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -553,8 +553,12 @@ async fn vote(
     let (voter, h) = household(&c)?;
     let q = id(path)?;
     let v: VoteBody = parse(body)?;
-    let (ballot, record) = c.hub.db(move |conn| votes::vote(conn, voter, h, q, v.alternative)).await?;
-    c.hub.feed.publish("consultation", record.id, &record);
+    let (ballot, record, published) = c.hub.db(move |conn| votes::vote(conn, voter, h, q, v.alternative)).await?;
+    // The stream moves only when a batch of ballots is published: an event per ballot would
+    // itself tell an observer when a neighbour voted.
+    if published {
+        c.hub.feed.publish("consultation", record.id, &record);
+    }
     let audience = c.audience();
     Ok(Json(json!({"ballot": view(&ballot, audience), "consultation": view(&record, audience)})))
 }

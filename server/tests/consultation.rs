@@ -253,7 +253,8 @@ async fn a_resident_comments_votes_and_reports_and_the_public_sees_no_personal_d
         addr,
         "/api/consultations",
         Some(&p.government),
-        json!({"project": "lifts", "title": "加装电梯方案", "questions": [{"text": "同意加装电梯吗？", "kind": "consent"}]}),
+        // An open tally (each ballot published), so each step shows here; batches are below.
+        json!({"project": "lifts", "title": "加装电梯方案", "questions": [{"text": "同意加装电梯吗？", "kind": "consent"}], "tally": {"every": 1}}),
     )
     .await;
     assert_eq!(open.status, 201, "{}", String::from_utf8_lossy(&open.body));
@@ -294,11 +295,8 @@ async fn a_resident_comments_votes_and_reports_and_the_public_sees_no_personal_d
     assert_eq!(again.status, 409);
 
     // A problem report with a photo, answered and tracked to closure.
-    use base64::Engine as _;
-    // A 1×1 PNG's chunk structure (signature, IHDR, IEND): the server reads sizes from it.
-    let png = base64::engine::general_purpose::STANDARD.encode(
-        b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\0\0\0\0\0\0\0\0IEND\0\0\0\0",
-    );
+    // A real 2×2 PNG (a red row over a blue one): the server decodes and re-encodes it.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEUlEQVR4nGM4wcAARAxg8gQAFe4DId/wG6QAAAAASUVORK5CYII=";
     let r = post(
         addr,
         "/api/reports",
@@ -470,15 +468,53 @@ async fn ws_subscribers_to_comments_get_events_within_a_second_in_the_form_their
     let frame: Value = serde_json::from_str(&frame.into_text().map(|t| t.to_string()).unwrap_or_default()).expect("JSON");
     assert_eq!(frame["Consultation"]["id"], id, "the events-only connection's next frame is the comment, no scene before it: {frame}");
 
-    // A vote moves the public tally on the stream; nobody learns who voted for what.
+    // Tallies move on the stream in batches (here of two ballots): the first ballot sends
+    // nothing, not even the fact that someone voted; the second publishes both, mixed.
     seek(addr, 75).await;
-    let open = post(addr, "/api/consultations", Some(&p.government), json!({"project": "lifts", "title": "t", "questions": [{"text": "q"}]})).await;
+    let open = post(addr, "/api/consultations", Some(&p.government), json!({"project": "lifts", "title": "t", "questions": [{"text": "q"}], "tally": {"every": 2}})).await;
     let question = open.json()["questions"][0]["id"].as_i64().expect("question");
+    let consultation = open.json()["id"].as_i64().expect("id");
     assert_eq!(next_event(&mut public, second).await.expect("the opened consultation").0, "consultation");
-    call(addr, "PUT", &format!("/api/questions/{question}/vote"), Some(&p.resident), br#"{"alternative": 1}"#).await;
-    let (_, _, tally) = next_event(&mut public, second).await.expect("the tally within a second");
-    assert_eq!(tally["questions"][0]["tally"], json!([0, 1, 0]));
+    let first = call(addr, "PUT", &format!("/api/questions/{question}/vote"), Some(&p.resident), br#"{"alternative": 1}"#).await;
+    assert_eq!(first.json()["consultation"]["questions"][0]["tally"], json!([0, 0, 0]), "the voter's answer shows the published tally too");
+    assert!(next_event(&mut public, Duration::from_millis(500)).await.is_none(), "one ballot is not published");
+    let shown = call(addr, "GET", &format!("/api/consultations/{consultation}"), None, b"").await.json();
+    assert_eq!((shown["questions"][0]["tally"].clone(), shown["tally_as_of_ballots"].clone()), (json!([0, 0, 0]), json!(0)));
+    call(addr, "PUT", &format!("/api/questions/{question}/vote"), Some(&p.neighbour), br#"{"alternative": 0}"#).await;
+    let (_, _, tally) = next_event(&mut public, second).await.expect("the batch within a second");
+    assert_eq!(tally["questions"][0]["tally"], json!([1, 1, 0]));
+    assert_eq!(tally["tally_as_of_ballots"], 2);
+    assert_eq!(tally["tally_publication"], json!({"every": 2}));
     assert!(!tally.to_string().contains("household"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tally_published_only_at_the_close_shows_turnout_and_nothing_else_until_then() {
+    let server = start().await;
+    let addr = server.addr;
+    let p = people(addr).await;
+    seek(addr, 75).await;
+    let open = post(addr, "/api/consultations", Some(&p.government), json!({"project": "lifts", "title": "t", "questions": [{"text": "q"}], "tally": "close"})).await;
+    assert_eq!(open.status, 201, "{}", String::from_utf8_lossy(&open.body));
+    let consultation = open.json()["id"].as_i64().expect("id");
+    let question = open.json()["questions"][0]["id"].as_i64().expect("question");
+    for (token, alternative) in [(&p.resident, 1), (&p.neighbour, 1)] {
+        let r = call(addr, "PUT", &format!("/api/questions/{question}/vote"), Some(token), json!({"alternative": alternative}).to_string().as_bytes()).await;
+        assert_eq!(r.status, 200);
+    }
+    for who in [None, Some(&p.government)] {
+        let shown = call(addr, "GET", &format!("/api/consultations/{consultation}"), who, b"").await.json();
+        assert_eq!(shown["questions"][0]["tally"], json!([0, 0, 0]), "nobody reads the tally before the close: {shown}");
+        assert_eq!(shown["tally_publication"], "close");
+    }
+    let bad = post(addr, "/api/consultations", Some(&p.government), json!({"project": "lifts", "title": "t", "questions": [{"text": "q"}], "tally": {"every": 0}})).await;
+    assert_eq!(bad.status, 400, "a batch of no ballots");
+    // Closed (after the publicity period), the decision shows every ballot.
+    seek(addr, 75 + 45).await;
+    let closed = post(addr, &format!("/api/consultations/{consultation}/close"), Some(&p.government), json!({})).await;
+    assert_eq!(closed.status, 200, "{}", String::from_utf8_lossy(&closed.body));
+    let shown = call(addr, "GET", &format!("/api/consultations/{consultation}"), None, b"").await.json();
+    assert_eq!(shown["questions"][0]["tally"], json!([0, 2, 0]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,6 +91,7 @@ async fn a_bcf_flood_is_refused_whole_and_imports_have_their_own_budget() {
     let (status, body) = call(addr, "POST", "/api/import/bcf", Some(&pro), &archive("more", 1, 1)).await;
     assert_eq!(status, 429, "the third import in a minute: {body}");
     assert_eq!(body["error"], "rate_limited");
+    assert!(body["message"].as_str().unwrap_or_default().contains("imports_per_minute"), "names the import budget: {body}");
     // Ordinary writes keep their own budget.
     let (status, body) = call(addr, "POST", "/api/comments", Some(&pro), json!({"body": "still heard"}).to_string().as_bytes()).await;
     assert_eq!(status, 201, "{body}");

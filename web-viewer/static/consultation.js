@@ -22,6 +22,8 @@ const STRINGS = {
     anchorElement: "所选构件", anchorView: "当前视点", comment: "发表评论", commentText: "评论内容", reply: "回复",
     send: "发送", noComments: "暂无评论。", showView: "查看视点", latest: "最新动态", hiddenNote: "（已被管理员隐藏）",
     signInToWrite: "登录后可评论、投票和报告问题。", vote: "投票", ballots: "票", myChoice: "（我的选择）",
+    tallyAtClose: "无记名投票：计票结果在征询结束时公布。",
+    tallyBatch: (n, asOf) => `无记名投票：每 ${n} 张选票公布一次计票结果（当前显示截至第 ${asOf} 张）。`,
     noConsultations: "当前没有开放的征询。", closed: "已结束", outcome: "结果",
     category: "类别", description: "问题描述", photo: "照片（可选，JPEG/PNG/WebP，≤ 2 MiB）", report: "提交报告",
     location: "位置：", viewCentre: "视图中心", myReports: "我的报告", noReports: "暂无报告。",
@@ -50,6 +52,8 @@ const STRINGS = {
     reply: "Reply", send: "Send", noComments: "No comments yet.", showView: "Show viewpoint", latest: "Latest",
     hiddenNote: "(hidden by a moderator)", signInToWrite: "Sign in to comment, vote and report problems.", vote: "Vote",
     ballots: "ballots", myChoice: "(my choice)", noConsultations: "No open consultation.", closed: "closed", outcome: "Outcome",
+    tallyAtClose: "Secret ballot: the tally is published when the consultation closes.",
+    tallyBatch: (n, asOf) => `Secret ballot: the tally is published every ${n} ballots (shown: as of ${asOf}).`,
     category: "Category", description: "What is wrong", photo: "Photo (optional, JPEG/PNG/WebP, ≤ 2 MiB)", report: "Report",
     location: "Location: ", viewCentre: "centre of the view", myReports: "My reports", noReports: "No reports yet.",
     statuses: { open: "open", acknowledged: "acknowledged", in_progress: "in progress", resolved: "resolved", rejected: "rejected", closed: "closed" },
@@ -415,6 +419,11 @@ function renderVotes() {
       node("h3", { text: `${c.title}${open ? "" : ` (${t("closed")})`}` }),
       node("p", { class: "muted", text: c.description }));
     if (!open && c.outcome) section.append(node("p", { text: `${t("outcome")}: ${c.outcome}` }));
+    // A secret ballot's tally moves in batches (or only at the close): say so, so that a voter
+    // does not read an unchanged tally as a lost vote.
+    const every = c.tally_publication && c.tally_publication.every;
+    if (open && c.tally_publication === "close") section.append(node("p", { class: "muted tally-note", text: t("tallyAtClose") }));
+    else if (open && every > 1) section.append(node("p", { class: "muted tally-note", text: t("tallyBatch")(every, c.tally_as_of_ballots || 0) }));
     for (const q of c.questions) {
       const mine = consult.myBallots.get(q.id);
       const rows = q.alternatives.map((alt, i) => {

@@ -123,7 +123,7 @@ fn set_up_the_consultation(session: &Session) -> Result<Setup, String> {
            const gov = await post('/api/auth/bootstrap', { username: 'gov', password: 'district office 1', display_name: '街道办' }); \
            const inv = await post('/api/invitations', { role: 'resident', household: 'B1-1-101', building: 'B1' }, gov.token); \
            const c = await post('/api/consultations', { project: 'lifts', title: '加装电梯 Lift installation', description: '是否同意加装电梯 Do you agree to the lifts?', \
-             questions: [{ text: '是否同意？ Do you agree?' }] }, gov.token); \
+             questions: [{ text: '是否同意？ Do you agree?' }], tally: { every: 1 } }, gov.token); \
            const p = await post('/api/announcements', { kind: 'policy', title: '加装电梯补贴办法 Lift subsidy rules', body: '每户补贴 Subsidy per household' }, gov.token); \
            return { code: inv.code, question: c.questions[0].id, policy: p.title }; \
          })().then(done, (e) => done({ error: String(e) }));",
