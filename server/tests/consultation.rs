@@ -502,7 +502,7 @@ async fn a_tally_published_only_at_the_close_shows_turnout_and_nothing_else_unti
         let r = call(addr, "PUT", &format!("/api/questions/{question}/vote"), Some(token), json!({"alternative": alternative}).to_string().as_bytes()).await;
         assert_eq!(r.status, 200);
     }
-    for who in [None, Some(&p.government)] {
+    for who in [None, Some(p.government.as_str())] {
         let shown = call(addr, "GET", &format!("/api/consultations/{consultation}"), who, b"").await.json();
         assert_eq!(shown["questions"][0]["tally"], json!([0, 0, 0]), "nobody reads the tally before the close: {shown}");
         assert_eq!(shown["tally_publication"], "close");
