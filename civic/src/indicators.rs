@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::Result;
+use super::ballot_key::BallotKey;
 
 /// The median of `v` (sorted in place), if any.
 fn median(v: &mut [f64]) -> Option<f64> {
@@ -68,16 +69,21 @@ fn count(x: f64) -> Value {
 
 /// Participation per building: the model's buildings (with their households, participating or
 /// not) and the invited buildings the model does not know.
-fn participation(conn: &rusqlite::Connection, buildings: &[ModelBuilding]) -> Result<Vec<Value>> {
+fn participation(conn: &rusqlite::Connection, key: &BallotKey, buildings: &[ModelBuilding]) -> Result<Vec<Value>> {
+    // Who voted is recomputed from the ballots' pseudonyms with the key; the database alone
+    // does not say.
+    let voted = super::votes::voted(conn, key)?;
     let mut stmt = conn.prepare(
-        "SELECT h.building,
-            EXISTS(SELECT 1 FROM c_ballots b WHERE b.household_id = h.id)
-             OR EXISTS(SELECT 1 FROM c_surveys s WHERE s.household_id = h.id)
+        "SELECT h.building, h.id,
+            EXISTS(SELECT 1 FROM c_surveys s WHERE s.household_id = h.id)
              OR EXISTS(SELECT 1 FROM c_accounts a JOIN c_comments c ON c.author_id = a.id WHERE a.household_id = h.id)
              OR EXISTS(SELECT 1 FROM c_accounts a JOIN c_reports r ON r.reporter_id = a.id WHERE a.household_id = h.id)
          FROM c_households h ORDER BY h.building",
     )?;
-    let households: Vec<(String, bool)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let households: Vec<(String, bool)> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?)))?
+        .map(|row| row.map(|(building, id, other)| (building, other || voted.contains(&id))))
+        .collect::<rusqlite::Result<_>>()?;
     // (invited, participating) per model building, then per building the model does not know.
     let mut in_model = vec![(0u64, 0u64); buildings.len()];
     let mut elsewhere: Vec<(String, u64, u64)> = Vec::new();
@@ -123,7 +129,7 @@ fn participation(conn: &rusqlite::Connection, buildings: &[ModelBuilding]) -> Re
 }
 
 /// Every indicator; participation counts against `buildings` of the model.
-pub fn compute(conn: &rusqlite::Connection, buildings: &[ModelBuilding]) -> Result<Value> {
+pub fn compute(conn: &rusqlite::Connection, key: &BallotKey, buildings: &[ModelBuilding]) -> Result<Value> {
     let mut stmt = conn.prepare(
         "SELECT project, COUNT(*), AVG(score), SUM(score >= 4) FROM c_surveys GROUP BY project ORDER BY project",
     )?;
@@ -171,7 +177,7 @@ pub fn compute(conn: &rusqlite::Connection, buildings: &[ModelBuilding]) -> Resu
         "median_hours_to_close": round(median(&mut close)),
     });
 
-    let participation = participation(conn, buildings)?;
+    let participation = participation(conn, key, buildings)?;
     Ok(json!({
         "generated_at": super::rfc3339(super::now()),
         "satisfaction": satisfaction,
@@ -261,7 +267,7 @@ mod tests {
             households,
         };
         let buildings = [building("1号楼", "REF-1", Some(24.0)), building("2号楼", "REF-2", Some(18.0)), building("3号楼", "REF-3", None), building("4号楼", "REF-4", None)];
-        let rows = participation(&conn, &buildings).expect("participation");
+        let rows = participation(&conn, &BallotKey::from_bytes([1; 32]), &buildings).expect("participation");
         let brief: Vec<(String, Value, String, u64, u64, Value)> = rows
             .iter()
             .map(|r| {

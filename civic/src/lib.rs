@@ -19,6 +19,7 @@ pub mod announcements;
 pub mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod ballot_key;
 pub mod bcf;
 pub mod comments;
 pub mod decision;
@@ -53,6 +54,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         ("013_progress", SCHEMA_PROGRESS),
         ("020_household_codes", SCHEMA_HOUSEHOLD_CODES),
         ("021_tally_publication", SCHEMA_TALLY_PUBLICATION),
+        ("022_secret_ballots", SCHEMA_SECRET_BALLOTS),
     ],
 };
 
@@ -99,6 +101,18 @@ pub const SCHEMA_TALLY_PUBLICATION: &str = "
 ALTER TABLE c_consultations ADD COLUMN tally_every INTEGER DEFAULT 1;
 ALTER TABLE c_consultations ADD COLUMN ballot_changes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE c_consultations ADD COLUMN published_tally TEXT;
+";
+
+/// Ballots under per-question pseudonyms of their households ([`ballot_key`]): no column links
+/// a ballot to a household, the row id is random (the table's order is not the voting order)
+/// and the time is the day only. `c_ballot_keys` holds the fingerprint of the key they were cast
+/// under. Ballots of `c_ballots` (beside their households) are moved here by
+/// [`votes::adopt_key`] when the server starts with its key.
+pub const SCHEMA_SECRET_BALLOTS: &str = "
+CREATE TABLE c_secret_ballots (
+    id INTEGER PRIMARY KEY, question_id INTEGER NOT NULL REFERENCES c_questions(id), voter TEXT NOT NULL,
+    alternative INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE (question_id, voter));
+CREATE TABLE c_ballot_keys (fingerprint TEXT PRIMARY KEY, adopted_at INTEGER NOT NULL);
 ";
 
 /// Actual progress per task and building ([`progress`]).
@@ -222,17 +236,22 @@ pub struct Consultation {
     pub closing: tokio::sync::Mutex<()>,
     /// Where accounts, comments, ballots and reports are kept.
     pub store: Arc<Store>,
+    /// The key of the ballots' pseudonyms (kept outside the database).
+    pub ballot_key: ballot_key::BallotKey,
 }
 
 impl Consultation {
-    /// The domain with `config` over `store`, before any replay.
-    pub fn new(config: ConsultationConfig, store: Arc<Store>) -> Arc<Self> {
+    /// The domain with `config` over `store`, its ballots under `ballot_key`, before any replay
+    /// (call [`votes::adopt_key`] on the store first: it refuses a key the ballots were not cast
+    /// under).
+    pub fn new(config: ConsultationConfig, store: Arc<Store>, ballot_key: ballot_key::BallotKey) -> Arc<Self> {
         Arc::new(Self {
             config,
             limits: auth::RateLimits::default(),
             feed: live::Feed::default(),
             closing: tokio::sync::Mutex::new(()),
             store,
+            ballot_key,
         })
     }
 
@@ -437,6 +456,6 @@ mod tests {
             .expect("lock")
             .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'c_%' AND type = 'table'", [], |r| r.get(0))
             .expect("count");
-        assert_eq!(n, 20);
+        assert_eq!(n, 22);
     }
 }

@@ -12,8 +12,9 @@ use rusqlite::OptionalExtension as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use super::ballot_key::BallotKey;
 use super::decision::{self, CONSENT_ALTERNATIVES, Cast, QuestionKind, ScopeDecision};
 use super::privacy::{Class, Field, Record};
 use super::{ConsultationError, Result, check_id, check_text, now};
@@ -362,7 +363,7 @@ struct Published {
 /// The ballots on question `qid` per alternative, now.
 fn live_tally(conn: &rusqlite::Connection, qid: i64, alternatives: usize) -> Result<Vec<i64>> {
     let mut tally = vec![0i64; alternatives];
-    let mut stmt = conn.prepare("SELECT alternative, COUNT(*) FROM c_ballots WHERE question_id = ?1 GROUP BY alternative")?;
+    let mut stmt = conn.prepare("SELECT alternative, COUNT(*) FROM c_secret_ballots WHERE question_id = ?1 GROUP BY alternative")?;
     for row in stmt.query_map([qid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
         let (alt, n) = row?;
         if let Some(slot) = usize::try_from(alt).ok().and_then(|a| tally.get_mut(a)) {
@@ -396,6 +397,88 @@ fn count_ballot(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<bool> {
     Ok(true)
 }
 
+/// Every household: (id, code, building).
+fn households(conn: &rusqlite::Connection) -> Result<Vec<(i64, String, String)>> {
+    let mut stmt = conn.prepare("SELECT id, code, building FROM c_households")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// The ballots on `question` with their households' codes and buildings: each household's
+/// pseudonym is recomputed with the key and matched to the stored ones (the database alone
+/// cannot make that link).
+fn casts(conn: &rusqlite::Connection, key: &BallotKey, question: i64, households: &[(i64, String, String)]) -> Result<Vec<Cast>> {
+    let mut stmt = conn.prepare("SELECT voter, alternative FROM c_secret_ballots WHERE question_id = ?1")?;
+    let mut stored: HashMap<String, i64> = stmt.query_map([question], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let mut casts = Vec::with_capacity(stored.len());
+    for (id, code, building) in households {
+        if let Some(alternative) = stored.remove(&key.pseudonym(question, *id)) {
+            casts.push(Cast { alternative: usize::try_from(alternative).unwrap_or(usize::MAX), household: code.clone(), building: building.clone() });
+        }
+    }
+    if !stored.is_empty() {
+        // Only a household could have cast them, under this key (checked at start-up): a
+        // household removed since. They are not counted, and said so.
+        tracing::warn!(question, ballots = stored.len(), "ballots of households no longer known are not counted");
+    }
+    Ok(casts)
+}
+
+/// Whether each household (by id) has cast a ballot on any question: the turnout, which is
+/// public, unlike the choices.
+pub fn voted(conn: &rusqlite::Connection, key: &BallotKey) -> Result<std::collections::HashSet<i64>> {
+    let mut stmt = conn.prepare("SELECT question_id, voter FROM c_secret_ballots")?;
+    let cast: std::collections::HashSet<(i64, String)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let questions: std::collections::BTreeSet<i64> = cast.iter().map(|(q, _)| *q).collect();
+    let mut out = std::collections::HashSet::new();
+    for (id, _, _) in households(conn)? {
+        if questions.iter().any(|q| cast.contains(&(*q, key.pseudonym(*q, id)))) {
+            out.insert(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Adopts `key` for the ballots in this database: records its fingerprint the first time, and
+/// refuses a key other than the one the stored ballots were cast under (a server started with
+/// a lost or wrong key file would not recognise them and count households twice). Ballots stored
+/// by earlier versions beside their household are moved under their pseudonyms, and the old
+/// rows are overwritten on delete (`secure_delete`).
+pub fn adopt_key(conn: &mut rusqlite::Connection, key: &BallotKey) -> Result<()> {
+    let fingerprint = key.fingerprint();
+    let tx = conn.transaction()?;
+    let known: Vec<String> = tx.prepare("SELECT fingerprint FROM c_ballot_keys")?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let ballots: i64 = tx.query_row("SELECT COUNT(*) FROM c_secret_ballots", [], |r| r.get(0))?;
+    if !known.is_empty() && !known.contains(&fingerprint) && ballots > 0 {
+        return Err(ConsultationError::Conflict(format!(
+            "the {ballots} stored ballots were cast under the ballot key {}, not this one ({fingerprint}): start the server with the key file they were cast under",
+            known.join(", ")
+        )));
+    }
+    if !known.contains(&fingerprint) {
+        tx.execute("DELETE FROM c_ballot_keys", [])?;
+        tx.execute("INSERT INTO c_ballot_keys (fingerprint, adopted_at) VALUES (?1, ?2)", (&fingerprint, now()))?;
+    }
+    let legacy: Vec<(i64, i64, i64, i64)> = tx
+        .prepare("SELECT question_id, household_id, alternative, updated_at FROM c_ballots")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !legacy.is_empty() {
+        tx.execute_batch("PRAGMA secure_delete = ON")?;
+        for (question, household, alternative, at) in &legacy {
+            let row = i64::from_le_bytes(super::auth::random_bytes::<8>()?) & i64::MAX;
+            tx.execute(
+                "INSERT INTO c_secret_ballots (id, question_id, voter, alternative, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (question_id, voter) DO NOTHING",
+                (row, question, key.pseudonym(*question, *household), alternative, at.div_euclid(86_400) * 86_400),
+            )?;
+        }
+        tx.execute("DELETE FROM c_ballots", [])?;
+        tracing::info!(ballots = legacy.len(), "moved ballots stored beside their households under their pseudonyms");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Every consultation, newest first.
 pub fn list(conn: &rusqlite::Connection) -> Result<Vec<ConsultationRecord>> {
     let ids: Vec<i64> = conn
@@ -408,7 +491,14 @@ pub fn list(conn: &rusqlite::Connection) -> Result<Vec<ConsultationRecord>> {
 /// Casts or changes the ballot of `voter`'s household on `question`; returns the ballot, the
 /// consultation with its published tallies, and whether this ballot completed a batch (the
 /// tallies were published anew).
-pub fn vote(conn: &mut rusqlite::Connection, voter: i64, household: i64, question: i64, alternative: i64) -> Result<(Ballot, ConsultationRecord, bool)> {
+pub fn vote(
+    conn: &mut rusqlite::Connection,
+    key: &BallotKey,
+    voter: i64,
+    household: i64,
+    question: i64,
+    alternative: i64,
+) -> Result<(Ballot, ConsultationRecord, bool)> {
     let tx = conn.transaction()?;
     let (consultation, alternatives, closed): (i64, String, Option<i64>) = tx
         .query_row(
@@ -425,11 +515,14 @@ pub fn vote(conn: &mut rusqlite::Connection, voter: i64, household: i64, questio
     if !(0..n).contains(&alternative) {
         return Err(ConsultationError::Invalid(format!("`alternative` must be 0-{} for this question", n - 1)));
     }
-    let at = now();
+    // The day only: a time to the second could be matched against other traces of the voter.
+    let at = now().div_euclid(86_400) * 86_400;
+    // A random row id, so the table's order is not the order households voted in.
+    let row = i64::from_le_bytes(super::auth::random_bytes::<8>()?) & i64::MAX;
     tx.execute(
-        "INSERT INTO c_ballots (question_id, household_id, alternative, updated_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (question_id, household_id) DO UPDATE SET alternative = excluded.alternative, updated_at = excluded.updated_at",
-        (question, household, alternative, at),
+        "INSERT INTO c_secret_ballots (id, question_id, voter, alternative, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (question_id, voter) DO UPDATE SET alternative = excluded.alternative, updated_at = excluded.updated_at",
+        (row, question, key.pseudonym(question, household), alternative, at),
     )?;
     let published = count_ballot(&tx, consultation)?;
     let record = get(&tx, consultation)?;
@@ -438,11 +531,11 @@ pub fn vote(conn: &mut rusqlite::Connection, voter: i64, household: i64, questio
 }
 
 /// The ballot of `household` on `question`, if cast.
-pub fn ballot(conn: &rusqlite::Connection, voter: i64, household: i64, question: i64) -> Result<Option<Ballot>> {
+pub fn ballot(conn: &rusqlite::Connection, key: &BallotKey, voter: i64, household: i64, question: i64) -> Result<Option<Ballot>> {
     Ok(conn
         .query_row(
-            "SELECT alternative, updated_at FROM c_ballots WHERE question_id = ?1 AND household_id = ?2",
-            (question, household),
+            "SELECT alternative, updated_at FROM c_secret_ballots WHERE question_id = ?1 AND voter = ?2",
+            (question, key.pseudonym(question, household)),
             |r| Ok(Ballot { question, voter, household, alternative: r.get(0)?, updated_at: r.get(1)? }),
         )
         .optional()?)
@@ -506,7 +599,14 @@ impl Decision {
 /// Decides the open consultation `id` from its ballots on simulated day `day` under the rule of
 /// its project in `manifest`, over the households and areas of `model`. Refused before the
 /// publicity period (公示) has passed.
-pub fn decide(conn: &rusqlite::Connection, id: i64, manifest: &Manifest, model: &renewtwin_importers::Model, day: i32) -> Result<Decision> {
+pub fn decide(
+    conn: &rusqlite::Connection,
+    key: &BallotKey,
+    id: i64,
+    manifest: &Manifest,
+    model: &renewtwin_importers::Model,
+    day: i32,
+) -> Result<Decision> {
     let record = open_consultation(conn, id)?;
     let project = manifest
         .projects
@@ -530,16 +630,10 @@ pub fn decide(conn: &rusqlite::Connection, id: i64, manifest: &Manifest, model: 
             project.id
         )));
     }
+    let households = households(conn)?;
     let mut questions = Vec::new();
     for q in &record.questions {
-        let mut stmt = conn.prepare(
-            "SELECT b.alternative, h.code, h.building FROM c_ballots b JOIN c_households h ON h.id = b.household_id WHERE b.question_id = ?1",
-        )?;
-        let casts: Vec<Cast> = stmt
-            .query_map([q.id], |r| {
-                Ok(Cast { alternative: usize::try_from(r.get::<_, i64>(0)?).unwrap_or(usize::MAX), household: r.get(1)?, building: r.get(2)? })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let casts = casts(conn, key, q.id, &households)?;
         let scopes = electorates.iter().map(|e| decision::decide(&rule, q.kind, q.alternatives.len(), e, &casts)).collect();
         questions.push(QuestionDecision { question: q.id, kind: q.kind, alternatives: q.alternatives.clone(), scopes });
     }
@@ -653,4 +747,114 @@ pub fn rate(conn: &rusqlite::Connection, household: i64, project: &str, score: i
         (project, household, score, now()),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store with one consultation of one consent question and three households; returns the
+    /// question id and the household ids.
+    fn setup() -> (Store, i64, Vec<i64>) {
+        let store = Store::in_memory(&[crate::MIGRATIONS]).expect("store");
+        let (question, households) = {
+            let mut conn = store.lock().expect("lock");
+            conn.execute(
+                "INSERT INTO c_accounts (username, password_hash, role, display_name, created_at) VALUES ('gov', 'x', 'government', 'G', 0)",
+                [],
+            )
+            .expect("account");
+            let by = conn.last_insert_rowid();
+            let mut households = Vec::new();
+            for code in ["1-1-101", "1-1-102", "1-1-201"] {
+                conn.execute("INSERT INTO c_households (code, building) VALUES (?1, '1')", [code]).expect("household");
+                households.push(conn.last_insert_rowid());
+            }
+            let c = NewConsultation {
+                project: "lifts".into(),
+                title: "t".into(),
+                description: String::new(),
+                questions: vec![NewQuestion { text: "q".into(), kind: QuestionKind::Consent, alternatives: Vec::new() }],
+                scopes: Vec::new(),
+                tally: TallyPublication::Every(1),
+            };
+            let record = open(&mut conn, by, &c, 0).expect("opens");
+            (record.questions[0].id, households)
+        };
+        (store, question, households)
+    }
+
+    #[test]
+    fn nothing_stored_links_a_ballot_to_its_household_without_the_key() {
+        let (store, question, households) = setup();
+        let key = BallotKey::from_bytes([5; 32]);
+        let mut conn = store.lock().expect("lock");
+        adopt_key(&mut conn, &key).expect("adopts");
+        for (h, choice) in households.iter().zip([0, 1, 1]) {
+            vote(&mut conn, &key, 0, *h, question, choice).expect("votes");
+        }
+        // The household changes its mind: still one ballot.
+        let (_, record, _) = vote(&mut conn, &key, 0, households[0], question, 1).expect("changes");
+        assert_eq!(record.questions[0].tally, vec![0, 3, 0]);
+        // Every column of every ballot row: no household id, code or exact time.
+        let rows: Vec<(i64, i64, String, i64, i64)> = conn
+            .prepare("SELECT id, question_id, voter, alternative, updated_at FROM c_secret_ballots")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(rows.len(), 3);
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('c_secret_ballots')")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("columns");
+        assert_eq!(columns, ["id", "question_id", "voter", "alternative", "updated_at"], "no household column");
+        for (_, _, voter, _, at) in &rows {
+            assert!(voter.len() == 64 && voter.chars().all(|c| c.is_ascii_hexdigit()), "a keyed hash: {voter}");
+            assert!(households.iter().all(|h| *voter != key.pseudonym(question + 1, *h)), "not another question's pseudonym");
+            assert_eq!(at % 86_400, 0, "the day only");
+        }
+        let old: i64 = conn.query_row("SELECT COUNT(*) FROM c_ballots", [], |r| r.get(0)).expect("count");
+        assert_eq!(old, 0);
+        // With the key: the household finds its own ballot, and the close sees each household.
+        let mine = ballot(&conn, &key, 0, households[0], question).expect("reads").expect("cast");
+        assert_eq!(mine.alternative, 1);
+        let hh = super::households(&conn).expect("households");
+        let cast = casts(&conn, &key, question, &hh).expect("casts");
+        assert_eq!(cast.len(), 3);
+        assert!(cast.iter().all(|c| c.alternative == 1 && c.household.starts_with("1-1-")));
+        // With another key nothing links, and the store refuses to run under it.
+        let stranger = BallotKey::from_bytes([6; 32]);
+        assert!(casts(&conn, &stranger, question, &hh).expect("casts").is_empty());
+        let e = adopt_key(&mut conn, &stranger).expect_err("another key");
+        assert!(e.to_string().contains(&key.fingerprint()) && e.to_string().contains("3 stored ballots"), "{e}");
+        assert_eq!(voted(&conn, &key).expect("turnout").len(), 3);
+    }
+
+    #[test]
+    fn ballots_stored_beside_their_households_move_under_their_pseudonyms() {
+        let (store, question, households) = setup();
+        let key = BallotKey::from_bytes([5; 32]);
+        let mut conn = store.lock().expect("lock");
+        for (h, choice) in households.iter().zip([0, 0, 2]) {
+            conn.execute(
+                "INSERT INTO c_ballots (question_id, household_id, alternative, updated_at) VALUES (?1, ?2, ?3, 1714552217)",
+                (question, h, choice),
+            )
+            .expect("a ballot of the old layout");
+        }
+        adopt_key(&mut conn, &key).expect("adopts and moves");
+        let old: i64 = conn.query_row("SELECT COUNT(*) FROM c_ballots", [], |r| r.get(0)).expect("count");
+        assert_eq!(old, 0, "the old rows are gone");
+        let hh = super::households(&conn).expect("households");
+        let mut choices: Vec<usize> = casts(&conn, &key, question, &hh).expect("casts").iter().map(|c| c.alternative).collect();
+        choices.sort_unstable();
+        assert_eq!(choices, vec![0, 0, 2]);
+        assert_eq!(live_tally(&conn, question, 3).expect("tally"), vec![2, 0, 1]);
+        adopt_key(&mut conn, &key).expect("the same key again");
+    }
 }

@@ -74,6 +74,14 @@ enum Command {
         /// created if missing. `:memory:` keeps nothing after the server stops.
         #[arg(long, default_value = "renewtwin.db")]
         db: PathBuf,
+        /// The key file of the secret ballot (32 bytes; created, readable by its owner only, if
+        /// missing): ballots are stored under keyed pseudonyms of their households, so the
+        /// database and its backups alone never link a choice to a household. Keep it apart
+        /// from the backups, and keep it: the server refuses to start on ballots cast under
+        /// another key. Default: the database's path with `.ballot-key` added (a new random key
+        /// each start for `:memory:`).
+        #[arg(long, env = "RENEWTWIN_BALLOT_KEY")]
+        ballot_key: Option<PathBuf>,
     },
     /// Play a scene's renewal plan without serving it, and print its timeline and indicators.
     ///
@@ -209,9 +217,9 @@ fn main() -> Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { scene, addr, speed, start_day, no_loop, scenario, open_controls, db } => {
+        Command::Serve { scene, addr, speed, start_day, no_loop, scenario, open_controls, db, ballot_key } => {
             let config = SimConfig { speed, start_day, looping: !no_loop, ..SimConfig::default() };
-            let options = ServeOptions { addr, open_controls, db };
+            let options = ServeOptions { addr, open_controls, db, ballot_key };
             serve(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), config, options)
         }
         Command::Simulate { scene, scenario, until, json } => {
@@ -305,14 +313,34 @@ struct ServeOptions {
     addr: SocketAddr,
     open_controls: bool,
     db: PathBuf,
+    ballot_key: Option<PathBuf>,
+}
+
+/// The ballot key of a server on `db`: the file given, else the database's path with
+/// `.ballot-key` added, else (an in-memory database) a random key kept nowhere.
+fn ballot_key(db: &std::path::Path, given: Option<&std::path::Path>) -> Result<renewtwin_civic::ballot_key::BallotKey> {
+    use renewtwin_civic::ballot_key::BallotKey;
+    let path = match given {
+        Some(path) => path.to_owned(),
+        None if db.as_os_str() == ":memory:" => return Ok(BallotKey::ephemeral()?),
+        None => {
+            let mut name = db.as_os_str().to_owned();
+            name.push(".ballot-key");
+            PathBuf::from(name)
+        }
+    };
+    Ok(BallotKey::load_or_create(&path)?)
 }
 
 fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options: ServeOptions) -> Result<()> {
-    let ServeOptions { addr, open_controls, db } = options;
+    let ServeOptions { addr, open_controls, db, ballot_key: key_file } = options;
     let store = std::sync::Arc::new(
         Store::open(&db, &[renewtwin_civic::MIGRATIONS, renewtwin_store::sensors::MIGRATIONS])
             .with_context(|| format!("cannot open the database {}", db.display()))?,
     );
+    let key = ballot_key(&db, key_file.as_deref())?;
+    renewtwin_civic::votes::adopt_key(&mut *store.lock()?, &key)
+        .with_context(|| format!("cannot adopt the ballot key for {}", db.display()))?;
     let bar = spinner(format!("loading {}", describe(&source)));
     let started = Instant::now();
     let cache = renewtwin_importers::Cache::from_env();
@@ -346,7 +374,7 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
         writeln!(out, "renewtwin listening on http://{local}/")?;
         out.flush()?;
         drop(out);
-        let state = AppState::new(std::sync::Arc::new(wire), live, sim.commands(), plan, store, feeds).with_open_controls(open_controls);
+        let state = AppState::new(std::sync::Arc::new(wire), live, sim.commands(), plan, store, feeds, key).with_open_controls(open_controls);
         server::sensors::spawn_retention(&state);
         server::serve(listener, state, async {
             if let Err(e) = tokio::signal::ctrl_c().await {

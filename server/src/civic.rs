@@ -509,7 +509,8 @@ async fn close_consultation(
     let (day, _) = state.live.day();
     let manifest = state.plan.manifest().ok_or(ConsultationError::Unavailable("the simulation is not running"))?;
     let model = state.plan.model().clone();
-    let decision = c.hub.db(move |conn| votes::decide(conn, id, &manifest, &model, day)).await?;
+    let key = c.hub.ballot_key.clone();
+    let decision = c.hub.db(move |conn| votes::decide(conn, &key, id, &manifest, &model, day)).await?;
     if let Some(expected) = asserted
         && expected != decision.approved
     {
@@ -553,7 +554,8 @@ async fn vote(
     let (voter, h) = household(&c)?;
     let q = id(path)?;
     let v: VoteBody = parse(body)?;
-    let (ballot, record, published) = c.hub.db(move |conn| votes::vote(conn, voter, h, q, v.alternative)).await?;
+    let key = c.hub.ballot_key.clone();
+    let (ballot, record, published) = c.hub.db(move |conn| votes::vote(conn, &key, voter, h, q, v.alternative)).await?;
     // The stream moves only when a batch of ballots is published: an event per ballot would
     // itself tell an observer when a neighbour voted.
     if published {
@@ -567,7 +569,8 @@ async fn my_vote(c: Caller, path: std::result::Result<Path<i64>, PathRejection>)
     let (voter, h) = household(&c)?;
     let q = id(path)?;
     let audience = c.audience();
-    let ballot = c.hub.db(move |conn| votes::ballot(conn, voter, h, q)).await?;
+    let key = c.hub.ballot_key.clone();
+    let ballot = c.hub.db(move |conn| votes::ballot(conn, &key, voter, h, q)).await?;
     let ballot = ballot.ok_or_else(|| ConsultationError::NotFound(format!("your household has not voted on question {q}")))?;
     Ok(Json(view(&ballot, audience)))
 }
@@ -727,12 +730,14 @@ async fn import_bcf(State(state): State<AppState>, c: Caller, body: std::result:
 
 async fn indicators_json(State(state): State<AppState>, c: Caller) -> Result<Json<Value>> {
     let buildings = indicators::model_buildings(state.plan.model());
-    Ok(Json(c.hub.db(move |conn| indicators::compute(conn, &buildings)).await?))
+    let key = c.hub.ballot_key.clone();
+    Ok(Json(c.hub.db(move |conn| indicators::compute(conn, &key, &buildings)).await?))
 }
 
 async fn indicators_csv(State(state): State<AppState>, c: Caller) -> Result<Response> {
     let buildings = indicators::model_buildings(state.plan.model());
-    let csv = c.hub.db(move |conn| Ok(indicators::to_csv(&indicators::compute(conn, &buildings)?))).await?;
+    let key = c.hub.ballot_key.clone();
+    let csv = c.hub.db(move |conn| Ok(indicators::to_csv(&indicators::compute(conn, &key, &buildings)?))).await?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),

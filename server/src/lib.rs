@@ -69,7 +69,8 @@ pub struct AppState {
 impl AppState {
     /// The state of a server of `scene` whose simulation publishes into `live`, takes clock
     /// commands on `clock` and plays `plan`; the civic domain with its default settings over
-    /// `store`; controls for local clients only.
+    /// `store`, its ballots under `ballot_key` (adopted by the store: see
+    /// `renewtwin_civic::votes::adopt_key`); controls for local clients only.
     pub fn new(
         scene: Arc<SceneStatic>,
         live: Arc<LiveShared>,
@@ -77,8 +78,9 @@ impl AppState {
         plan: Arc<PlanControl>,
         store: Arc<Store>,
         analytics: AnalyticsFeeds,
+        ballot_key: renewtwin_civic::ballot_key::BallotKey,
     ) -> Self {
-        let civic = Consultation::new(ConsultationConfig::default(), store.clone());
+        let civic = Consultation::new(ConsultationConfig::default(), store.clone(), ballot_key);
         Self { scene, live, clock, plan, store, open_controls: false, analytics, civic, caches: Arc::default() }
     }
 

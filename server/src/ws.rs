@@ -748,6 +748,7 @@ mod tests {
             Arc::new(renewtwin_twin::renewal::control::PlanControl::new(manifest, Arc::default(), None, plans)),
             Arc::new(renewtwin_store::Store::in_memory(&[]).expect("store")),
             renewtwin_twin::analytics::AnalyticsFeeds::default(),
+            renewtwin_civic::ballot_key::BallotKey::from_bytes([3; 32]),
         )
     }
 

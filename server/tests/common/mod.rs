@@ -73,7 +73,9 @@ async fn start_with(loaded: renewtwin_twin::renewal::LoadedScene, speed: f64, wi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(Arc::new(wire), live, sim.commands(), plan.clone(), store.clone(), analytics);
+    let key = renewtwin_civic::ballot_key::BallotKey::ephemeral().expect("a random ballot key");
+    renewtwin_civic::votes::adopt_key(&mut store.lock().expect("database"), &key).expect("the fresh database adopts the key");
+    let state = AppState::new(Arc::new(wire), live, sim.commands(), plan.clone(), store.clone(), analytics, key);
     tokio::spawn(server::serve(listener, state.clone(), async {
         let _ = rx.await;
     }));
