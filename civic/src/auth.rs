@@ -307,12 +307,15 @@ pub const PREFIX_LEVELS: [(u32, u32); 4] = [(32, 64), (24, 48), (16, 32), (8, 8)
 /// more visitors ([`PREFIX_GROWTH`]^level times the per-address budget).
 pub const PREFIX_GROWTH: u32 = 8;
 
+/// One level's counts: prefix (`None`: unknown address) → (minute, writes in it).
+type PrefixCounts = HashMap<Option<IpAddr>, (i64, u32)>;
+
 /// Fixed one-minute windows of request counts: per key in the database (`write:ACCOUNT`,
 /// `login:USER`), per client address prefix in memory.
 #[derive(Debug, Default)]
 pub struct RateLimits {
     /// Visitor writes per prefix, one map per level of [`PREFIX_LEVELS`] (`None`: unknown).
-    addresses: Mutex<[HashMap<Option<IpAddr>, (i64, u32)>; PREFIX_LEVELS.len()]>,
+    addresses: Mutex<[PrefixCounts; PREFIX_LEVELS.len()]>,
     /// The minute whose stale database rows were last swept.
     swept: AtomicI64,
 }
