@@ -123,45 +123,22 @@ fn cpu_seconds(pid: &str) -> f64 {
 fn rss_kib(pid: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0.0)
 }
 
 fn start_server(config: &LoadConfig) -> Result<Server> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let mut command = Command::new(exe);
-    command
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--db",
-            ":memory:",
-            "--speed",
-        ])
-        .arg(config.rate.to_string());
+    command.args(["serve", "--addr", "127.0.0.1:0", "--db", ":memory:", "--speed"]).arg(config.rate.to_string());
     let dir = match config.buildings {
         Some(buildings) => {
-            let dir = TempDir(
-                std::env::temp_dir().join(format!("renewtwin-loadtest-{}", std::process::id())),
-            );
+            let dir = TempDir(std::env::temp_dir().join(format!("renewtwin-loadtest-{}", std::process::id())));
             std::fs::create_dir_all(&dir.0)?;
             let file = dir.0.join(format!("district-{buildings}.ifc"));
-            let cfg = renewtwin_generator::DistrictConfig {
-                buildings,
-                seed: 1,
-                ..Default::default()
-            };
+            let cfg = renewtwin_generator::DistrictConfig { buildings, seed: 1, ..Default::default() };
             let out = std::io::BufWriter::new(std::fs::File::create(&file)?);
-            renewtwin_generator::write_district(&cfg, out)
-                .map_err(|e| anyhow::anyhow!("generating the district failed: {e}"))?;
+            renewtwin_generator::write_district(&cfg, out).map_err(|e| anyhow::anyhow!("generating the district failed: {e}"))?;
             command.arg(&file);
             Some(dir)
         }
@@ -176,33 +153,18 @@ fn start_server(config: &LoadConfig) -> Result<Server> {
         .context("cannot start the server")?;
     let stdout = child.stdout.take().context("no server stdout")?;
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .context("cannot read the server's address")?;
+    BufReader::new(stdout).read_line(&mut line).context("cannot read the server's address")?;
     let addr = line
         .trim()
         .strip_prefix("renewtwin listening on http://")
         .and_then(|a| a.trim_end_matches('/').parse().ok())
         .with_context(|| format!("unexpected server output {line:?}"))?;
-    Ok(Server {
-        child,
-        addr,
-        _dir: dir,
-    })
+    Ok(Server { child, addr, _dir: dir })
 }
 
 fn hello(geometry: bool, resume: Option<Resume>) -> Message {
-    let hello = ClientMsg::Hello(ClientHello {
-        min_version: PROTOCOL_VERSION,
-        max_version: PROTOCOL_VERSION,
-        resume,
-        geometry,
-    });
-    Message::Binary(
-        renewtwin_protocol::encode(&hello)
-            .unwrap_or_default()
-            .into(),
-    )
+    let hello = ClientMsg::Hello(ClientHello { min_version: PROTOCOL_VERSION, max_version: PROTOCOL_VERSION, resume, geometry });
+    Message::Binary(renewtwin_protocol::encode(&hello).unwrap_or_default().into())
 }
 
 /// What a scene load tells about the scene.
@@ -219,30 +181,15 @@ async fn load_scene(addr: SocketAddr) -> Result<Loaded> {
     let started = Instant::now();
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
     ws.send(hello(true, None)).await?;
-    let mut resume = Resume {
-        scene_hash: renewtwin_protocol::SceneHash::default(),
-        seq: 0,
-    };
+    let mut resume = Resume { scene_hash: renewtwin_protocol::SceneHash::default(), seq: 0 };
     let mut first: Option<(f64, usize, usize)> = None;
-    let (mut name, mut elements, mut triangles, mut batches, mut bytes) =
-        (String::new(), 0, 0, 0, 0);
+    let (mut name, mut elements, mut triangles, mut batches, mut bytes) = (String::new(), 0, 0, 0, 0);
     while let Some(frame) = ws.next().await {
-        let Message::Binary(data) = frame? else {
-            continue;
-        };
+        let Message::Binary(data) = frame? else { continue };
         match renewtwin_protocol::decode::<ServerMsg>(&data)? {
             ServerMsg::Scene(h) => {
-                resume = Resume {
-                    scene_hash: h.scene_hash,
-                    seq: h.seq,
-                };
-                (name, elements, triangles, batches, bytes) = (
-                    h.name,
-                    h.elements.len(),
-                    h.triangle_count,
-                    h.batches,
-                    h.scene_bytes,
-                );
+                resume = Resume { scene_hash: h.scene_hash, seq: h.seq };
+                (name, elements, triangles, batches, bytes) = (h.name, h.elements.len(), h.triangle_count, h.batches, h.scene_bytes);
             }
             ServerMsg::Meshes { meshes, .. } if first.is_none() => {
                 let t: usize = meshes.iter().map(|m| m.triangle_count()).sum();
@@ -252,23 +199,9 @@ async fn load_scene(addr: SocketAddr) -> Result<Loaded> {
             }
             ServerMsg::SceneComplete => {
                 let complete_ms = started.elapsed().as_secs_f64() * 1e3;
-                let (first_triangle_ms, first_batch_bytes, first_batch_triangles) =
-                    first.unwrap_or((complete_ms, 0, 0));
-                let load = SceneLoad {
-                    first_triangle_ms,
-                    complete_ms,
-                    batches,
-                    bytes,
-                    first_batch_bytes,
-                    first_batch_triangles,
-                };
-                return Ok(Loaded {
-                    load,
-                    name,
-                    elements,
-                    triangles,
-                    resume,
-                });
+                let (first_triangle_ms, first_batch_bytes, first_batch_triangles) = first.unwrap_or((complete_ms, 0, 0));
+                let load = SceneLoad { first_triangle_ms, complete_ms, batches, bytes, first_batch_bytes, first_batch_triangles };
+                return Ok(Loaded { load, name, elements, triangles, resume });
             }
             _ => {}
         }
@@ -284,24 +217,14 @@ struct Tally {
 }
 
 /// A viewer that already holds the scene (it resumes from `resume`) and receives deltas.
-async fn viewer(
-    addr: SocketAddr,
-    resume: Resume,
-    measuring: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    tally: Arc<Tally>,
-) -> Result<Vec<u32>> {
+async fn viewer(addr: SocketAddr, resume: Resume, measuring: Arc<AtomicBool>, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> Result<Vec<u32>> {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
     ws.send(hello(false, Some(resume))).await?;
     let mut latencies = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let Ok(frame) = tokio::time::timeout(Duration::from_millis(500), ws.next()).await else {
-            continue;
-        };
+        let Ok(frame) = tokio::time::timeout(Duration::from_millis(500), ws.next()).await else { continue };
         let Some(frame) = frame else { break };
-        let Message::Binary(data) = frame? else {
-            continue;
-        };
+        let Message::Binary(data) = frame? else { continue };
         match renewtwin_protocol::decode::<ServerMsg>(&data)? {
             ServerMsg::State(d) if measuring.load(Ordering::Relaxed) => {
                 let now = renewtwin_twin::live::now_us();
@@ -337,17 +260,11 @@ pub(crate) fn run(config: LoadConfig) -> Result<()> {
     if let Some(limit) = open_file_limit()
         && limit < needed
     {
-        bail!(
-            "{} viewers need {needed} open files; the soft limit is {limit} (raise it with ulimit -n)",
-            config.viewers
-        );
+        bail!("{} viewers need {needed} open files; the soft limit is {limit} (raise it with ulimit -n)", config.viewers);
     }
     let server = start_server(&config)?;
     let pid = server.child.id().to_string();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let report = runtime.block_on(async {
         let mut loads = Vec::new();
         let (mut name, mut elements, mut triangles) = (String::new(), 0, 0);
@@ -368,13 +285,7 @@ pub(crate) fn run(config: LoadConfig) -> Result<()> {
         let connect_started = Instant::now();
         let mut tasks = Vec::with_capacity(config.viewers);
         for i in 0..config.viewers {
-            tasks.push(tokio::spawn(viewer(
-                server.addr,
-                resume,
-                measuring.clone(),
-                stop.clone(),
-                tally.clone(),
-            )));
+            tasks.push(tokio::spawn(viewer(server.addr, resume, measuring.clone(), stop.clone(), tally.clone())));
             // Pace the handshakes so the listen backlog never overflows.
             if i % 64 == 63 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -390,10 +301,7 @@ pub(crate) fn run(config: LoadConfig) -> Result<()> {
         tokio::time::sleep(Duration::from_secs(config.seconds)).await;
         measuring.store(false, Ordering::Relaxed);
         let seconds = started.elapsed().as_secs_f64();
-        let (server_cpu, client_cpu) = (
-            cpu_seconds(&pid) - server_cpu0,
-            cpu_seconds("self") - client_cpu0,
-        );
+        let (server_cpu, client_cpu) = (cpu_seconds(&pid) - server_cpu0, cpu_seconds("self") - client_cpu0);
         stop.store(true, Ordering::Relaxed);
         let mut latencies = Vec::new();
         let mut connected = 0;
@@ -435,10 +343,7 @@ pub(crate) fn run(config: LoadConfig) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!(
-        "scene {:?}: {} elements, {} triangles",
-        report.scene, report.elements, report.triangles
-    );
+    println!("scene {:?}: {} elements, {} triangles", report.scene, report.elements, report.triangles);
     for (i, l) in report.scene_loads.iter().enumerate() {
         println!(
             "scene load {}: first triangle {:.1} ms ({} B, {} triangles in batch 1), complete {:.1} ms ({} batches, {:.2} MiB)",
@@ -453,13 +358,7 @@ pub(crate) fn run(config: LoadConfig) -> Result<()> {
     }
     println!(
         "{} of {} viewers, {:.1} s at {} deltas/s: {} deltas received ({} expected), {} resyncs",
-        report.viewers_connected,
-        report.viewers,
-        report.seconds,
-        report.deltas_per_second,
-        report.deltas_received,
-        report.deltas_expected,
-        report.resyncs
+        report.viewers_connected, report.viewers, report.seconds, report.deltas_per_second, report.deltas_received, report.deltas_expected, report.resyncs
     );
     println!(
         "delivery latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -467,11 +366,7 @@ pub(crate) fn run(config: LoadConfig) -> Result<()> {
     );
     println!(
         "server: {:.0}% CPU (of one core), RSS {:.1} MiB before viewers, {:.1} MiB with them ({:.1} KiB per viewer); clients {:.0}% CPU",
-        report.server_cpu_percent,
-        report.server_rss_mib_before,
-        report.server_rss_mib_with_viewers,
-        report.server_kib_per_viewer,
-        report.client_cpu_percent
+        report.server_cpu_percent, report.server_rss_mib_before, report.server_rss_mib_with_viewers, report.server_kib_per_viewer, report.client_cpu_percent
     );
     Ok(())
 }

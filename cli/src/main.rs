@@ -2,6 +2,7 @@
 
 mod loadtest;
 
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use renewtwin_importers::{ImportConfig, Model};
 use renewtwin_server::{self as server, AppState};
 use renewtwin_store::Store;
 use renewtwin_twin::analytics::{self, Analytics};
@@ -18,17 +18,14 @@ use renewtwin_twin::renewal::control::PlanControl;
 use renewtwin_twin::scene::SceneSource;
 use renewtwin_twin::sim::{self, SimConfig, SimInput};
 use renewtwin_twin::wire::SceneStatic;
+use renewtwin_importers::{ImportConfig, Model};
 
 /// renewtwin: a live 3D digital twin of an urban renewal project.
 ///
 /// Serve an old residential district to browsers and watch its renewal play out, or inspect the
 /// BIM models that go into it.
 #[derive(Parser, Debug)]
-#[command(
-    version,
-    propagate_version = true,
-    after_help = "Examples:\n  renewtwin serve                        # the built-in old residential block on http://127.0.0.1:8080/\n  renewtwin serve model.ifc --addr 0.0.0.0:8080\n  renewtwin inspect model.ifc --json\n  renewtwin generate district --buildings 200 --seed 7 --out big.ifc\n  renewtwin render --viewpoint overview --date 2026-08-14 --out poster.png\n\nLogs go to stderr; set RUST_LOG=debug for more."
-)]
+#[command(version, propagate_version = true, after_help = "Examples:\n  renewtwin serve                        # the built-in old residential block on http://127.0.0.1:8080/\n  renewtwin serve model.ifc --addr 0.0.0.0:8080\n  renewtwin inspect model.ifc --json\n  renewtwin generate district --buildings 200 --seed 7 --out big.ifc\n  renewtwin render --viewpoint overview --date 2026-08-14 --out poster.png\n\nLogs go to stderr; set RUST_LOG=debug for more.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -152,9 +149,7 @@ enum Command {
     /// a GPU uses Mesa's software rasterisers (Debian/Ubuntu: mesa-vulkan-drivers libvulkan1,
     /// or libegl1 libegl-mesa0 libgl1-mesa-dri). WGPU_BACKEND=vulkan|gl picks one.
     #[cfg(feature = "render")]
-    #[command(
-        after_help = "Examples:\n  renewtwin render --out block.png                                  # the default scene, whole block, plan start\n  renewtwin render --viewpoint lifts --date 2026-10-01 --out lifts.png\n  renewtwin render --viewpoint overview --colour phase --date 2026-08-14 --size 7680x4320 --out poster.png\n  renewtwin render my-scene/ --scenario fast --viewpoint gate --out gate.png\n\nA wrong --viewpoint lists the scene's viewpoints."
-    )]
+    #[command(after_help = "Examples:\n  renewtwin render --out block.png                                  # the default scene, whole block, plan start\n  renewtwin render --viewpoint lifts --date 2026-10-01 --out lifts.png\n  renewtwin render --viewpoint overview --colour phase --date 2026-08-14 --size 7680x4320 --out poster.png\n  renewtwin render my-scene/ --scenario fast --viewpoint gate --out gate.png\n\nA wrong --viewpoint lists the scene's viewpoints.")]
     Render {
         /// Scene folder, scene.toml, or IFC file; the built-in default scene when absent.
         scene: Option<PathBuf>,
@@ -249,60 +244,18 @@ fn main() -> Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve {
-            scene,
-            addr,
-            speed,
-            start_day,
-            no_loop,
-            scenario,
-            open_controls,
-            db,
-        } => {
-            let config = SimConfig {
-                speed,
-                start_day,
-                looping: !no_loop,
-                ..SimConfig::default()
-            };
-            let options = ServeOptions {
-                addr,
-                open_controls,
-                db,
-            };
-            serve(
-                SceneSource::from_arg(scene.as_deref()),
-                scenario.as_deref(),
-                config,
-                options,
-            )
+        Command::Serve { scene, addr, speed, start_day, no_loop, scenario, open_controls, db } => {
+            let config = SimConfig { speed, start_day, looping: !no_loop, ..SimConfig::default() };
+            let options = ServeOptions { addr, open_controls, db };
+            serve(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), config, options)
         }
-        Command::Simulate {
-            scene,
-            scenario,
-            until,
-            json,
-        } => simulate(
-            SceneSource::from_arg(scene.as_deref()),
-            scenario.as_deref(),
-            until.as_deref(),
-            json,
-        ),
+        Command::Simulate { scene, scenario, until, json } => {
+            simulate(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), until.as_deref(), json)
+        }
         Command::Backup { db, out } => backup(&db, &out),
-        Command::Inspect {
-            file,
-            json,
-            peer_json,
-        } => inspect(&file, json, peer_json),
+        Command::Inspect { file, json, peer_json } => inspect(&file, json, peer_json),
         Command::Import { files, no_cache } => import(&files, !no_cache),
-        Command::Generate {
-            what:
-                Generate::District {
-                    buildings,
-                    seed,
-                    out,
-                },
-        } => generate(buildings, seed, &out),
+        Command::Generate { what: Generate::District { buildings, seed, out } } => generate(buildings, seed, &out),
         Command::Export {
             what:
                 Export::Gltf {
@@ -318,62 +271,24 @@ fn main() -> Result<()> {
             &out,
         ),
         #[cfg(feature = "render")]
-        Command::Render {
-            scene,
-            viewpoint,
-            date,
-            scenario,
-            colour,
-            size,
-            no_edges,
-            out,
-        } => {
-            let request = RenderRequest {
-                viewpoint,
-                date,
-                scenario,
-                colour,
-                size,
-                edges: !no_edges,
-                out,
-            };
+        Command::Render { scene, viewpoint, date, scenario, colour, size, no_edges, out } => {
+            let request = RenderRequest { viewpoint, date, scenario, colour, size, edges: !no_edges, out };
             render(SceneSource::from_arg(scene.as_deref()), request)
         }
-        Command::Loadtest {
-            viewers,
-            seconds,
-            rate,
-            buildings,
-            scene_loads,
-            json,
-        } => loadtest::run(loadtest::LoadConfig {
-            viewers,
-            seconds,
-            rate,
-            buildings,
-            scene_loads,
-            json,
-        }),
+        Command::Loadtest { viewers, seconds, rate, buildings, scene_loads, json } => {
+            loadtest::run(loadtest::LoadConfig { viewers, seconds, rate, buildings, scene_loads, json })
+        }
     }
 }
 
 /// `--size WIDTHxHEIGHT`.
 #[cfg(feature = "render")]
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT, e.g. 1920x1080"))?;
-    let side = |s: &str| {
-        s.trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|v| (1..=8192).contains(v))
-    };
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT, e.g. 1920x1080"))?;
+    let side = |s: &str| s.trim().parse::<u32>().ok().filter(|v| (1..=8192).contains(v));
     match (side(w), side(h)) {
         (Some(w), Some(h)) => Ok((w, h)),
-        _ => Err(format!(
-            "{text:?}: each side must be a whole number from 1 to 8192"
-        )),
+        _ => Err(format!("{text:?}: each side must be a whole number from 1 to 8192")),
     }
 }
 
@@ -399,39 +314,21 @@ fn render(source: SceneSource, request: RenderRequest) -> Result<()> {
                 .with_context(|| format!("--date {text:?} is not a date; write YYYY-MM-DD"))?,
         ),
     };
-    let colour = ColourBy::parse(&request.colour).with_context(|| {
-        format!(
-            "--colour {:?}: use one of {}",
-            request.colour,
-            ColourBy::NAMES.join(", ")
-        )
-    })?;
+    let colour = ColourBy::parse(&request.colour)
+        .with_context(|| format!("--colour {:?}: use one of {}", request.colour, ColourBy::NAMES.join(", ")))?;
     let bar = spinner(format!("loading {}", describe(&source)));
     let started = Instant::now();
     let cache = renewtwin_importers::Cache::from_env();
-    let loaded = LoadedScene::load(
-        &source,
-        request.scenario.as_deref(),
-        &ImportConfig::default(),
-        cache.as_ref(),
-    );
+    let loaded = LoadedScene::load(&source, request.scenario.as_deref(), &ImportConfig::default(), cache.as_ref());
     bar.finish_and_clear();
     let loaded = loaded.context("cannot load the scene")?;
     // A wrong viewpoint is reported before any GPU work.
     camera_of(&loaded, request.viewpoint.as_deref())?;
     let mut renderer = SceneRenderer::new(loaded)?;
-    let shot = Shot {
-        viewpoint: request.viewpoint,
-        date,
-        colour,
-        width: request.size.0,
-        height: request.size.1,
-        edges: request.edges,
-    };
+    let shot = Shot { viewpoint: request.viewpoint, date, colour, width: request.size.0, height: request.size.1, edges: request.edges };
     let rendered = renderer.render(&shot)?;
     let png = rendered.image.to_png()?;
-    std::fs::write(&request.out, &png)
-        .with_context(|| format!("cannot write {}", request.out.display()))?;
+    std::fs::write(&request.out, &png).with_context(|| format!("cannot write {}", request.out.display()))?;
     println!(
         "wrote {} ({}x{}, {} on day {}, {} bytes) in {:.1} s with {}",
         request.out.display(),
@@ -530,32 +427,16 @@ struct ServeOptions {
     db: PathBuf,
 }
 
-fn serve(
-    source: SceneSource,
-    scenario: Option<&str>,
-    config: SimConfig,
-    options: ServeOptions,
-) -> Result<()> {
-    let ServeOptions {
-        addr,
-        open_controls,
-        db,
-    } = options;
+fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options: ServeOptions) -> Result<()> {
+    let ServeOptions { addr, open_controls, db } = options;
     let store = std::sync::Arc::new(
-        Store::open(
-            &db,
-            &[
-                renewtwin_civic::MIGRATIONS,
-                renewtwin_store::sensors::MIGRATIONS,
-            ],
-        )
-        .with_context(|| format!("cannot open the database {}", db.display()))?,
+        Store::open(&db, &[renewtwin_civic::MIGRATIONS, renewtwin_store::sensors::MIGRATIONS])
+            .with_context(|| format!("cannot open the database {}", db.display()))?,
     );
     let bar = spinner(format!("loading {}", describe(&source)));
     let started = Instant::now();
     let cache = renewtwin_importers::Cache::from_env();
-    let loaded = LoadedScene::load(&source, scenario, &ImportConfig::default(), cache.as_ref())
-        .context("cannot load the scene")?;
+    let loaded = LoadedScene::load(&source, scenario, &ImportConfig::default(), cache.as_ref()).context("cannot load the scene")?;
     let wire = SceneStatic::build(&loaded).context("cannot prepare the scene for streaming")?;
     bar.finish_and_clear();
     tracing::info!(
@@ -568,41 +449,24 @@ fn serve(
         "scene loaded"
     );
     if !server::VIEWER_BUILT {
-        tracing::warn!(
-            "this build has no viewer (RENEWTWIN_SKIP_VIEWER was set): / shows a placeholder"
-        );
+        tracing::warn!("this build has no viewer (RENEWTWIN_SKIP_VIEWER was set): / shows a placeholder");
     }
     let log: std::sync::Arc<dyn renewtwin_twin::sensors::log::SensorLog> = store.clone();
     let analytics = Analytics::prepare(&loaded.manifest, &loaded.model, Some(log))
         .context("cannot prepare the sensor, risk and population analytics")?;
     let feeds = analytics.feeds.clone();
-    let (live, sim) = sim::spawn(
-        SimInput::from_scene(&loaded).with_analytics(analytics),
-        config,
-    )
-    .context("cannot start the simulation")?;
+    let (live, sim) =
+        sim::spawn(SimInput::from_scene(&loaded).with_analytics(analytics), config).context("cannot start the simulation")?;
     let plan = std::sync::Arc::new(PlanControl::from_scene(loaded, scenario, sim.plans()));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "renewtwin listening on http://{local}/")?;
         out.flush()?;
         drop(out);
-        let state = AppState::new(
-            std::sync::Arc::new(wire),
-            live,
-            sim.commands(),
-            plan,
-            store,
-            feeds,
-        )
-        .with_open_controls(open_controls);
+        let state = AppState::new(std::sync::Arc::new(wire), live, sim.commands(), plan, store, feeds).with_open_controls(open_controls);
         server::sensors::spawn_retention(&state);
         server::serve(listener, state, async {
             if let Err(e) = tokio::signal::ctrl_c().await {
@@ -674,22 +538,13 @@ fn inspect(file: &std::path::Path, json: bool, peer_json: bool) -> Result<()> {
     let cpu_started = cpu_seconds();
     let model = renewtwin_importers::import_file(file, &ImportConfig::default())
         .with_context(|| format!("cannot import {}", file.display()))?;
-    let report = inspection(
-        file.display().to_string(),
-        &model,
-        started.elapsed().as_secs_f64(),
-    );
+    let report = inspection(file.display().to_string(), &model, started.elapsed().as_secs_f64());
     if peer_json {
         let vertices: u64 = model
             .elements
             .iter()
             .flat_map(|e| &e.placements)
-            .map(|p| {
-                model
-                    .meshes
-                    .get(p.mesh.0 as usize)
-                    .map_or(0, |m| m.positions.len() as u64 / 3)
-            })
+            .map(|p| model.meshes.get(p.mesh.0 as usize).map_or(0, |m| m.positions.len() as u64 / 3))
             .sum();
         let line = serde_json::json!({
             "tool": "renewtwin",
@@ -718,19 +573,10 @@ fn inspect(file: &std::path::Path, json: bool, peer_json: bool) -> Result<()> {
         print_report(&report);
         for d in model.diagnostics.iter().take(20) {
             let at = d.step_id.map(|id| format!("#{id} ")).unwrap_or_default();
-            println!(
-                "  {:?} {}{}: {}",
-                d.severity,
-                at,
-                d.class.as_deref().unwrap_or(""),
-                d.message
-            );
+            println!("  {:?} {}{}: {}", d.severity, at, d.class.as_deref().unwrap_or(""), d.message);
         }
         if model.diagnostics.len() > 20 {
-            println!(
-                "  … and {} more diagnostics (use --json for counts by kind)",
-                model.diagnostics.len() - 20
-            );
+            println!("  … and {} more diagnostics (use --json for counts by kind)", model.diagnostics.len() - 20);
         }
     }
     Ok(())
@@ -762,20 +608,14 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn simulate(
-    source: SceneSource,
-    scenario: Option<&str>,
-    until: Option<&str>,
-    json: bool,
-) -> Result<()> {
+fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, json: bool) -> Result<()> {
     use renewtwin_twin::renewal::indicators::Indicators;
     use renewtwin_twin::renewal::plan::Plan;
     use renewtwin_twin::renewal::timeline::timeline;
 
     let bar = spinner(format!("loading {}", describe(&source)));
     let cache = renewtwin_importers::Cache::from_env();
-    let loaded = LoadedScene::load(&source, None, &ImportConfig::default(), cache.as_ref())
-        .context("cannot load the scene")?;
+    let loaded = LoadedScene::load(&source, None, &ImportConfig::default(), cache.as_ref()).context("cannot load the scene")?;
     bar.finish_and_clear();
     let manifest = &loaded.manifest;
     let until_day = match until {
@@ -787,20 +627,14 @@ fn simulate(
         }
     };
     let names: Vec<Option<String>> = match scenario {
-        Some("all") => std::iter::once(None)
-            .chain(manifest.scenarios.iter().map(|s| Some(s.name.clone())))
-            .collect(),
+        Some("all") => std::iter::once(None).chain(manifest.scenarios.iter().map(|s| Some(s.name.clone()))).collect(),
         Some(name) => vec![Some(name.to_owned())],
         None => vec![None],
     };
     let analytics = Analytics::prepare(manifest, &loaded.model, None)?;
     let mut runs = Vec::new();
     for name in names {
-        let plan = if name.is_none() {
-            loaded.plan.clone()
-        } else {
-            Plan::resolve(manifest, name.as_deref(), &loaded.model)?
-        };
+        let plan = if name.is_none() { loaded.plan.clone() } else { Plan::resolve(manifest, name.as_deref(), &loaded.model)? };
         let indicators = Indicators::compute(manifest, &loaded.model, &plan);
         let events = timeline(&plan, manifest.start, until_day);
         runs.push((plan, indicators, events));
@@ -837,29 +671,17 @@ fn simulate(
         println!("{}", serde_json::to_string(&out)?);
         return Ok(());
     }
-    println!(
-        "{} — {} elements, day 0 = {}",
-        manifest.name,
-        loaded.model.elements.len(),
-        manifest.start
-    );
+    println!("{} — {} elements, day 0 = {}", manifest.name, loaded.model.elements.len(), manifest.start);
     for (plan, ind, events) in &runs {
         println!("\nscenario {}", ind.scenario);
         for e in events {
-            let what: Vec<&str> = e
-                .phases
-                .iter()
-                .chain(&e.tasks)
-                .map(String::as_str)
-                .collect();
+            let what: Vec<&str> = e.phases.iter().chain(&e.tasks).map(String::as_str).collect();
             println!("  {} (day {:>4})  {}", e.date, e.day, what.join("; "));
             println!("  {:<22}{:?}", "", e.states);
         }
         println!("  indicators:");
         match (ind.duration_days, ind.completion_date) {
-            (Some(d), Some(date)) => {
-                println!("    duration             {d} days (complete {date})")
-            }
+            (Some(d), Some(date)) => println!("    duration             {d} days (complete {date})"),
             _ => println!("    duration             blocked: a gate does not hold"),
         }
         println!("    cost                 {:.0} yuan", ind.cost_yuan);
@@ -870,29 +692,15 @@ fn simulate(
             Some(far) => println!("    floor area ratio     {far:.2}"),
             None => println!("    floor area ratio     unknown (the model gives no site area)"),
         }
-        println!(
-            "    heritage kept        {}/{}",
-            ind.heritage_kept, ind.heritage_elements
-        );
+        println!("    heritage kept        {}/{}", ind.heritage_kept, ind.heritage_elements);
         for a in &ind.approvals {
-            let achieved = a.achieved_days.map_or_else(
-                || "not yet achieved".to_owned(),
-                |d| format!("{d} days achieved"),
-            );
-            println!(
-                "    approvals            {}: {} days serial, {} days parallel (time limits), {achieved}",
-                a.project, a.serial_days, a.parallel_days
-            );
+            let achieved = a.achieved_days.map_or_else(|| "not yet achieved".to_owned(), |d| format!("{d} days achieved"));
+            println!("    approvals            {}: {} days serial, {} days parallel (time limits), {achieved}", a.project, a.serial_days, a.parallel_days);
         }
         for b in &ind.blocked {
-            println!(
-                "    blocked              {} {}: {}",
-                b.project, b.phase, b.reason
-            );
+            println!("    blocked              {} {}: {}", b.project, b.phase, b.reason);
         }
-        analytics
-            .scenario(plan, until_day)
-            .write_text(&mut std::io::stdout().lock())?;
+        analytics.scenario(plan, until_day).write_text(&mut std::io::stdout().lock())?;
     }
     analytics::write_risk_warnings(&analytics.risk_warnings(), &mut std::io::stdout().lock())?;
     Ok(())
@@ -901,14 +709,8 @@ fn simulate(
 fn print_report(r: &Inspection<'_>) {
     println!("{}", r.file);
     println!("  schema                 {}", r.schema);
-    println!(
-        "  size                   {} bytes, {} entities",
-        r.bytes, r.entities
-    );
-    println!(
-        "  products               {} ({} with geometry)",
-        r.products, r.products_with_geometry
-    );
+    println!("  size                   {} bytes, {} entities", r.bytes, r.entities);
+    println!("  products               {} ({} with geometry)", r.products, r.products_with_geometry);
     println!("  meshes / triangles     {} / {}", r.meshes, r.triangles);
     println!("  storeys                {}", r.storeys);
     println!("  property sets          {}", r.property_sets);
@@ -916,28 +718,19 @@ fn print_report(r: &Inspection<'_>) {
         "  bbox (m)               [{:.2}, {:.2}, {:.2}] – [{:.2}, {:.2}, {:.2}]",
         r.bbox[0], r.bbox[1], r.bbox[2], r.bbox[3], r.bbox[4], r.bbox[5]
     );
-    println!(
-        "  diagnostics            {} {:?}",
-        r.diagnostics, r.diagnostics_by_kind
-    );
+    println!("  diagnostics            {} {:?}", r.diagnostics, r.diagnostics_by_kind);
     println!("  seconds                {:.3}", r.seconds);
 }
 
 fn import(files: &[PathBuf], use_cache: bool) -> Result<()> {
     use rayon::prelude::*;
     let bar = indicatif::ProgressBar::new(files.len() as u64).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar.set_message(format!("importing {} files in parallel", files.len()));
-    let cache = if use_cache {
-        renewtwin_importers::Cache::from_env()
-    } else {
-        None
-    };
+    let cache = if use_cache { renewtwin_importers::Cache::from_env() } else { None };
     let config = ImportConfig::default();
     // Several models load in parallel; each one's geometry also uses every core.
     let results: Vec<(String, Result<String, String>)> = files
@@ -976,11 +769,7 @@ fn import(files: &[PathBuf], use_cache: bool) -> Result<()> {
             }
         }
     }
-    anyhow::ensure!(
-        failures == 0,
-        "{failures} of {} files could not be imported",
-        files.len()
-    );
+    anyhow::ensure!(failures == 0, "{failures} of {} files could not be imported", files.len());
     Ok(())
 }
 
@@ -989,30 +778,18 @@ fn backup(db: &std::path::Path, out: &std::path::Path) -> Result<()> {
         anyhow::bail!("no database file {}", db.display());
     }
     if out.exists() {
-        anyhow::bail!(
-            "{} exists already; choose a new file for the backup",
-            out.display()
-        );
+        anyhow::bail!("{} exists already; choose a new file for the backup", out.display());
     }
-    Store::backup_file(db, out)
-        .with_context(|| format!("cannot back up {} to {}", db.display(), out.display()))?;
+    Store::backup_file(db, out).with_context(|| format!("cannot back up {} to {}", db.display(), out.display()))?;
     println!("backed up {} to {}", db.display(), out.display());
     Ok(())
 }
 
 fn generate(buildings: u32, seed: u64, out: &std::path::Path) -> Result<()> {
     anyhow::ensure!(buildings > 0, "--buildings must be at least 1");
-    let file =
-        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let config = renewtwin_generator::DistrictConfig {
-        buildings,
-        seed,
-        ..Default::default()
-    };
-    let bar = spinner(format!(
-        "writing {buildings} buildings to {}",
-        out.display()
-    ));
+    let file = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let config = renewtwin_generator::DistrictConfig { buildings, seed, ..Default::default() };
+    let bar = spinner(format!("writing {buildings} buildings to {}", out.display()));
     let summary = renewtwin_generator::write_district(&config, std::io::BufWriter::new(file))
         .with_context(|| format!("cannot write {}", out.display()))?;
     bar.finish_and_clear();

@@ -13,8 +13,8 @@
 //! [`Caller`]: renewtwin_civic::Caller
 
 use axum::http::Method;
-use renewtwin_civic::Role;
 use renewtwin_civic::auth::{Capacity, Permission, Who};
+use renewtwin_civic::Role;
 
 /// A route and who may call it.
 #[derive(Debug)]
@@ -56,22 +56,10 @@ const EVALUATORS: &[Who] = &[EVALUATOR];
 
 macro_rules! ep {
     ($m:ident, $p:literal, $a:expr, $s:literal) => {
-        Endpoint {
-            method: Method::$m,
-            path: $p,
-            allow: $a,
-            summary: $s,
-            body: None,
-        }
+        Endpoint { method: Method::$m, path: $p, allow: $a, summary: $s, body: None }
     };
     ($m:ident, $p:literal, $a:expr, $s:literal, $b:literal) => {
-        Endpoint {
-            method: Method::$m,
-            path: $p,
-            allow: $a,
-            summary: $s,
-            body: Some($b),
-        }
+        Endpoint { method: Method::$m, path: $p, allow: $a, summary: $s, body: Some($b) }
     };
 }
 
@@ -79,367 +67,79 @@ macro_rules! ep {
 pub static ENDPOINTS: &[Endpoint] = &[
     // The twin, the viewer and the analytics (outside the civic domain). The clock and
     // recorded events are operator controls: loopback clients, or any with serve --open-controls.
-    ep!(
-        GET,
-        "/api/health",
-        ANYONE,
-        "liveness, version, scene and simulated day"
-    ),
-    ep!(
-        GET,
-        "/api/scene",
-        ANYONE,
-        "the scene: elements, phases, simulated date"
-    ),
-    ep!(
-        GET,
-        "/ws",
-        ANYONE,
-        "the live twin (WebSocket); ?token= for the signed-in view of comments"
-    ),
-    ep!(
-        POST,
-        "/api/clock",
-        ANYONE,
-        "operator control (loopback or --open-controls): play, pause, speed, seek",
-        "ClockCommand"
-    ),
-    ep!(
-        GET,
-        "/api/events",
-        ANYONE,
-        "the governance events recorded so far"
-    ),
-    ep!(
-        POST,
-        "/api/events",
-        ANYONE,
-        "operator control (loopback or --open-controls): record a governance event",
-        "EventRequest"
-    ),
-    ep!(
-        GET,
-        "/api/states",
-        ANYONE,
-        "element states on a day, for a scenario"
-    ),
-    ep!(
-        GET,
-        "/api/viewer/element/{id}",
-        ANYONE,
-        "one element's properties for the viewer"
-    ),
+    ep!(GET, "/api/health", ANYONE, "liveness, version, scene and simulated day"),
+    ep!(GET, "/api/scene", ANYONE, "the scene: elements, phases, simulated date"),
+    ep!(GET, "/ws", ANYONE, "the live twin (WebSocket); ?token= for the signed-in view of comments"),
+    ep!(POST, "/api/clock", ANYONE, "operator control (loopback or --open-controls): play, pause, speed, seek", "ClockCommand"),
+    ep!(GET, "/api/events", ANYONE, "the governance events recorded so far"),
+    ep!(POST, "/api/events", ANYONE, "operator control (loopback or --open-controls): record a governance event", "EventRequest"),
+    ep!(GET, "/api/states", ANYONE, "element states on a day, for a scenario"),
+    ep!(GET, "/api/viewer/element/{id}", ANYONE, "one element's properties for the viewer"),
     ep!(GET, "/api/viewer/tree", ANYONE, "the spatial tree"),
     ep!(GET, "/api/viewer/viewpoints", ANYONE, "named viewpoints"),
-    ep!(
-        GET,
-        "/api/viewer/scenarios",
-        ANYONE,
-        "scenarios with their indicators"
-    ),
+    ep!(GET, "/api/viewer/scenarios", ANYONE, "scenarios with their indicators"),
     ep!(GET, "/api/viewer/layer", ANYONE, "a colour layer"),
-    ep!(
-        POST,
-        "/api/sensors/readings",
-        ANYONE,
-        "operator control (loopback or --open-controls): sensor readings",
-        "Readings"
-    ),
+    ep!(POST, "/api/sensors/readings", ANYONE, "operator control (loopback or --open-controls): sensor readings", "Readings"),
     ep!(GET, "/api/sensors", ANYONE, "the sensors"),
-    ep!(
-        GET,
-        "/api/sensors/{id}/series",
-        ANYONE,
-        "one sensor's series"
-    ),
+    ep!(GET, "/api/sensors/{id}/series", ANYONE, "one sensor's series"),
     ep!(GET, "/api/alerts", ANYONE, "alerts"),
     ep!(GET, "/api/risk", ANYONE, "the risk layer"),
     ep!(GET, "/api/population", ANYONE, "the population layer"),
-    ep!(
-        GET,
-        "/api/export/scene.glb",
-        ANYONE,
-        "the scene on a day (?date=, ?scenario=) as glTF 2.0 binary: lifecycle materials, instancing, element metadata; public like /api/scene"
-    ),
+    ep!(GET, "/api/export/scene.glb", ANYONE, "the scene on a day (?date=, ?scenario=) as glTF 2.0 binary: lifecycle materials, instancing, element metadata; public like /api/scene"),
     ep!(GET, "/", ANYONE, "the browser viewer"),
     ep!(GET, "/{*path}", ANYONE, "the viewer's files"),
     // Governance: roles, approvals, progress, audit.
-    ep!(
-        POST,
-        "/api/grants",
-        GOVERNMENT,
-        "grant or take back a power beyond a role (publish, moderate); logged",
-        "Grant"
-    ),
-    ep!(
-        GET,
-        "/api/approvals",
-        APPROVAL_READERS,
-        "approvals with status and days left; an authority sees its own inbox"
-    ),
-    ep!(
-        POST,
-        "/api/approvals/{project}/{approval}",
-        DECIDERS,
-        "grant or refuse an approval with a reason (its authority only); gates the plan; logged",
-        "ApprovalDecision"
-    ),
-    ep!(
-        GET,
-        "/api/progress",
-        ANYONE,
-        "actual progress per task and building beside the plan (?project=)"
-    ),
-    ep!(
-        POST,
-        "/api/progress",
-        PROGRESS_RECORDERS,
-        "record actual start, finish, percent complete and delay reason; logged",
-        "Progress"
-    ),
+    ep!(POST, "/api/grants", GOVERNMENT, "grant or take back a power beyond a role (publish, moderate); logged", "Grant"),
+    ep!(GET, "/api/approvals", APPROVAL_READERS, "approvals with status and days left; an authority sees its own inbox"),
+    ep!(POST, "/api/approvals/{project}/{approval}", DECIDERS, "grant or refuse an approval with a reason (its authority only); gates the plan; logged", "ApprovalDecision"),
+    ep!(GET, "/api/progress", ANYONE, "actual progress per task and building beside the plan (?project=)"),
+    ep!(POST, "/api/progress", PROGRESS_RECORDERS, "record actual start, finish, percent complete and delay reason; logged", "Progress"),
     ep!(GET, "/api/evaluations", ANYONE, "third-party evaluations"),
-    ep!(
-        POST,
-        "/api/evaluations",
-        EVALUATORS,
-        "file an evaluation of a project; logged",
-        "Evaluation"
-    ),
-    ep!(
-        GET,
-        "/api/audit",
-        ANYONE,
-        "the hash-chained audit log with its verification (the public: without personal data)"
-    ),
-    ep!(
-        GET,
-        "/api/audit.csv",
-        ANYONE,
-        "the audit log as CSV (the public: without personal data)"
-    ),
+    ep!(POST, "/api/evaluations", EVALUATORS, "file an evaluation of a project; logged", "Evaluation"),
+    ep!(GET, "/api/audit", ANYONE, "the hash-chained audit log with its verification (the public: without personal data)"),
+    ep!(GET, "/api/audit.csv", ANYONE, "the audit log as CSV (the public: without personal data)"),
     ep!(GET, "/api/openapi.json", ANYONE, "this OpenAPI document"),
-    ep!(
-        GET,
-        "/api/consultation/classification",
-        ANYONE,
-        "the privacy class (public, internal, personal, confidential) of every field"
-    ),
-    ep!(
-        POST,
-        "/api/auth/bootstrap",
-        ANYONE,
-        "create the first government account (only from the server's own machine, only once)",
-        "SignUp"
-    ),
-    ep!(
-        POST,
-        "/api/auth/signup",
-        ANYONE,
-        "sign up with an invitation code; returns a session token",
-        "SignUp"
-    ),
-    ep!(
-        POST,
-        "/api/auth/login",
-        ANYONE,
-        "sign in; returns a session token that expires",
-        "Login"
-    ),
+    ep!(GET, "/api/consultation/classification", ANYONE, "the privacy class (public, internal, personal, confidential) of every field"),
+    ep!(POST, "/api/auth/bootstrap", ANYONE, "create the first government account (only from the server's own machine, only once)", "SignUp"),
+    ep!(POST, "/api/auth/signup", ANYONE, "sign up with an invitation code; returns a session token", "SignUp"),
+    ep!(POST, "/api/auth/login", ANYONE, "sign in; returns a session token that expires", "Login"),
     ep!(POST, "/api/auth/logout", SIGNED_IN, "end this session"),
     ep!(GET, "/api/auth/me", SIGNED_IN, "the signed-in account"),
-    ep!(
-        POST,
-        "/api/invitations",
-        GOVERNMENT,
-        "issue an invitation code (a resident's is tied to one household)",
-        "Invitation"
-    ),
-    ep!(
-        GET,
-        "/api/projects",
-        ANYONE,
-        "renewal projects: phases as simulated today, and their consultations"
-    ),
-    ep!(
-        GET,
-        "/api/follows",
-        SIGNED_IN,
-        "projects the account follows"
-    ),
-    ep!(
-        PUT,
-        "/api/projects/{project}/follow",
-        SIGNED_IN,
-        "follow a project's progress"
-    ),
-    ep!(
-        DELETE,
-        "/api/projects/{project}/follow",
-        SIGNED_IN,
-        "stop following a project"
-    ),
-    ep!(
-        PUT,
-        "/api/projects/{project}/satisfaction",
-        RESIDENT,
-        "rate a project 1-5 (one answer per household, changeable)",
-        "Satisfaction"
-    ),
-    ep!(
-        GET,
-        "/api/announcements",
-        ANYONE,
-        "announcements and policies (?kind=policy, ?project=)"
-    ),
-    ep!(
-        POST,
-        "/api/announcements",
-        PUBLISHERS,
-        "publish an announcement or a policy",
-        "Announcement"
-    ),
-    ep!(
-        GET,
-        "/api/comments",
-        ANYONE,
-        "comments (?project=, ?element=, ?parent=, ?after=, ?limit=)"
-    ),
-    ep!(
-        POST,
-        "/api/comments",
-        SIGNED_IN,
-        "comment on an element, a point or a viewpoint, or reply (parent)",
-        "Comment"
-    ),
-    ep!(
-        GET,
-        "/api/comments/{id}",
-        ANYONE,
-        "one comment and its replies"
-    ),
-    ep!(
-        GET,
-        "/api/consultations",
-        ANYONE,
-        "consultations with their questions and public tallies"
-    ),
-    ep!(
-        POST,
-        "/api/consultations",
-        GOVERNMENT,
-        "open a consultation on a project (consent or choice questions, optional scopes), once its consultation phase has opened",
-        "Consultation"
-    ),
-    ep!(
-        GET,
-        "/api/consultations/{id}",
-        ANYONE,
-        "one consultation with its tallies"
-    ),
-    ep!(
-        POST,
-        "/api/consultations/{id}/close",
-        GOVERNMENT,
-        "close after the publicity period: the outcome is computed from the ballots under the project's rule (Civil Code art. 278 by default), per scope, and recorded as consultation_closed; an asserted outcome that contradicts it is refused",
-        "Close"
-    ),
-    ep!(
-        PUT,
-        "/api/questions/{id}/vote",
-        RESIDENT,
-        "cast or change the household's secret ballot",
-        "Vote"
-    ),
-    ep!(
-        GET,
-        "/api/questions/{id}/vote",
-        RESIDENT,
-        "the household's own ballot"
-    ),
-    ep!(
-        GET,
-        "/api/reports",
-        ANYONE,
-        "problem reports (?status=, ?after=)"
-    ),
-    ep!(
-        POST,
-        "/api/reports",
-        SIGNED_IN,
-        "report a problem with a location, a category and an optional photo",
-        "Report"
-    ),
-    ep!(
-        GET,
-        "/api/reports/{id}",
-        ANYONE,
-        "one report with its handling steps"
-    ),
-    ep!(
-        POST,
-        "/api/reports/{id}/updates",
-        STAFF,
-        "answer a report and move its status",
-        "ReportUpdate"
-    ),
-    ep!(
-        GET,
-        "/api/reports/{id}/photo",
-        SIGNED_IN,
-        "a report's photo (its reporter and staff)"
-    ),
-    ep!(
-        POST,
-        "/api/flags",
-        SIGNED_IN,
-        "flag a comment or report; hidden pending review after N flags",
-        "Flag"
-    ),
-    ep!(
-        GET,
-        "/api/moderation/queue",
-        MODERATORS,
-        "flagged and auto-hidden content awaiting review"
-    ),
-    ep!(
-        POST,
-        "/api/moderation/{target}/{id}",
-        MODERATORS,
-        "hide (with a reason) or restore a comment or report",
-        "Decision"
-    ),
-    ep!(
-        GET,
-        "/api/export/bcf",
-        STAFF,
-        "comments and reports as a BCF 3.0 archive"
-    ),
-    ep!(
-        POST,
-        "/api/import/bcf",
-        STAFF,
-        "import the topics of a BCF archive as comment threads",
-        "BcfArchive"
-    ),
-    ep!(
-        GET,
-        "/api/indicators",
-        ANYONE,
-        "satisfaction, report answer times and participation per building"
-    ),
+    ep!(POST, "/api/invitations", GOVERNMENT, "issue an invitation code (a resident's is tied to one household)", "Invitation"),
+    ep!(GET, "/api/projects", ANYONE, "renewal projects: phases as simulated today, and their consultations"),
+    ep!(GET, "/api/follows", SIGNED_IN, "projects the account follows"),
+    ep!(PUT, "/api/projects/{project}/follow", SIGNED_IN, "follow a project's progress"),
+    ep!(DELETE, "/api/projects/{project}/follow", SIGNED_IN, "stop following a project"),
+    ep!(PUT, "/api/projects/{project}/satisfaction", RESIDENT, "rate a project 1-5 (one answer per household, changeable)", "Satisfaction"),
+    ep!(GET, "/api/announcements", ANYONE, "announcements and policies (?kind=policy, ?project=)"),
+    ep!(POST, "/api/announcements", PUBLISHERS, "publish an announcement or a policy", "Announcement"),
+    ep!(GET, "/api/comments", ANYONE, "comments (?project=, ?element=, ?parent=, ?after=, ?limit=)"),
+    ep!(POST, "/api/comments", SIGNED_IN, "comment on an element, a point or a viewpoint, or reply (parent)", "Comment"),
+    ep!(GET, "/api/comments/{id}", ANYONE, "one comment and its replies"),
+    ep!(GET, "/api/consultations", ANYONE, "consultations with their questions and public tallies"),
+    ep!(POST, "/api/consultations", GOVERNMENT, "open a consultation on a project (consent or choice questions, optional scopes), once its consultation phase has opened", "Consultation"),
+    ep!(GET, "/api/consultations/{id}", ANYONE, "one consultation with its tallies"),
+    ep!(POST, "/api/consultations/{id}/close", GOVERNMENT, "close after the publicity period: the outcome is computed from the ballots under the project's rule (Civil Code art. 278 by default), per scope, and recorded as consultation_closed; an asserted outcome that contradicts it is refused", "Close"),
+    ep!(PUT, "/api/questions/{id}/vote", RESIDENT, "cast or change the household's secret ballot", "Vote"),
+    ep!(GET, "/api/questions/{id}/vote", RESIDENT, "the household's own ballot"),
+    ep!(GET, "/api/reports", ANYONE, "problem reports (?status=, ?after=)"),
+    ep!(POST, "/api/reports", SIGNED_IN, "report a problem with a location, a category and an optional photo", "Report"),
+    ep!(GET, "/api/reports/{id}", ANYONE, "one report with its handling steps"),
+    ep!(POST, "/api/reports/{id}/updates", STAFF, "answer a report and move its status", "ReportUpdate"),
+    ep!(GET, "/api/reports/{id}/photo", SIGNED_IN, "a report's photo (its reporter and staff)"),
+    ep!(POST, "/api/flags", SIGNED_IN, "flag a comment or report; hidden pending review after N flags", "Flag"),
+    ep!(GET, "/api/moderation/queue", MODERATORS, "flagged and auto-hidden content awaiting review"),
+    ep!(POST, "/api/moderation/{target}/{id}", MODERATORS, "hide (with a reason) or restore a comment or report", "Decision"),
+    ep!(GET, "/api/export/bcf", STAFF, "comments and reports as a BCF 3.0 archive"),
+    ep!(POST, "/api/import/bcf", STAFF, "import the topics of a BCF archive as comment threads", "BcfArchive"),
+    ep!(GET, "/api/indicators", ANYONE, "satisfaction, report answer times and participation per building"),
     ep!(GET, "/api/indicators.csv", ANYONE, "the indicators as CSV"),
 ];
 
 /// The endpoint for a matched route, if classified (`HEAD` is classified as `GET`).
 pub fn endpoint(method: &Method, path: &str) -> Option<&'static Endpoint> {
-    let method = if *method == Method::HEAD {
-        &Method::GET
-    } else {
-        method
-    };
-    ENDPOINTS
-        .iter()
-        .find(|e| e.method == *method && e.path == path)
+    let method = if *method == Method::HEAD { &Method::GET } else { method };
+    ENDPOINTS.iter().find(|e| e.method == *method && e.path == path)
 }
 
 impl Endpoint {
@@ -458,9 +158,7 @@ mod tests {
         let mut out = Vec::new();
         for chunk in source.split(".route(").skip(1) {
             // The path literal, possibly on the next line.
-            let Some(chunk) = chunk.trim_start().strip_prefix('"') else {
-                continue;
-            };
+            let Some(chunk) = chunk.trim_start().strip_prefix('"') else { continue };
             let Some(end) = chunk.find('"') else { continue };
             let path = &chunk[..end];
             // The handlers up to the parenthesis that closes this `.route(`.
@@ -518,16 +216,11 @@ mod tests {
         assert!(served.len() >= 60, "the scan finds the routes: {served:?}");
         for (method, path) in &served {
             let m = Method::from_bytes(method.as_bytes()).expect("method");
-            assert!(
-                endpoint(&m, path).is_some(),
-                "{method} {path} is served but missing from ENDPOINTS"
-            );
+            assert!(endpoint(&m, path).is_some(), "{method} {path} is served but missing from ENDPOINTS");
         }
         for e in ENDPOINTS {
             assert!(
-                served
-                    .iter()
-                    .any(|(m, p)| m == e.method.as_str() && p == e.path),
+                served.iter().any(|(m, p)| m == e.method.as_str() && p == e.path),
                 "{} {} is in ENDPOINTS but not served",
                 e.method,
                 e.path
@@ -541,10 +234,8 @@ mod tests {
         assert_eq!(who(Method::POST, "/api/announcements"), PUBLISHERS);
         assert!(!who(Method::POST, "/api/announcements").contains(&PRO));
         assert!(!who(Method::POST, "/api/moderation/{target}/{id}").contains(&PRO));
-        assert!(
-            !who(Method::POST, "/api/progress").contains(&PRO),
-            "only contractors among professionals"
-        );
+        assert!(!who(Method::POST, "/api/progress").contains(&PRO), "only contractors among professionals");
         assert!(!who(Method::GET, "/api/approvals").contains(&PUB));
     }
 }
+

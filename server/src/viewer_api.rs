@@ -68,10 +68,7 @@ struct PlanCache {
 
 impl PlanCache {
     fn plan(&mut self, key: &PlanKey) -> Option<Arc<Plan>> {
-        self.plans
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, p)| p.clone())
+        self.plans.iter().find(|(k, _)| k == key).map(|(_, p)| p.clone())
     }
 
     fn keep_plan(&mut self, key: PlanKey, plan: Arc<Plan>) {
@@ -85,10 +82,7 @@ impl PlanCache {
     }
 
     fn states(&mut self, key: &PlanKey, day: i32) -> Option<Arc<Vec<u8>>> {
-        self.states
-            .iter()
-            .find(|((k, d), _)| k == key && *d == day)
-            .map(|(_, b)| b.clone())
+        self.states.iter().find(|((k, d), _)| k == key && *d == day).map(|(_, b)| b.clone())
     }
 
     fn keep_states(&mut self, key: PlanKey, day: i32, bytes: Arc<Vec<u8>>) {
@@ -282,16 +276,11 @@ async fn resolve(state: &AppState, scenario: Option<String>) -> Result<Resolved,
             }
         };
         let model = control.model().clone();
-        let key = PlanKey {
-            scenario: name.clone(),
-            events: manifest.events.len(),
-        };
+        let key = PlanKey { scenario: name.clone(), events: manifest.events.len() };
         if let Some(plan) = caches.lock().plan(&key) {
             return Ok((manifest, model, plan, key));
         }
-        let plan = Arc::new(
-            Plan::resolve(&manifest, name.as_deref(), &model).map_err(ViewerApiError::Plan)?,
-        );
+        let plan = Arc::new(Plan::resolve(&manifest, name.as_deref(), &model).map_err(ViewerApiError::Plan)?);
         caches.lock().keep_plan(key.clone(), plan.clone());
         Ok((manifest, model, plan, key))
     })
@@ -306,10 +295,7 @@ fn day_of(state: &AppState, query: &DayQuery) -> i32 {
 
 /// The index of `state` in [`LifecycleState::ALL`].
 fn state_byte(state: LifecycleState) -> u8 {
-    LifecycleState::ALL
-        .iter()
-        .position(|s| *s == state)
-        .unwrap_or(0) as u8
+    LifecycleState::ALL.iter().position(|s| *s == state).unwrap_or(0) as u8
 }
 
 /// `GET /api/states?day=N&scenario=NAME`: one byte per element.
@@ -323,14 +309,7 @@ async fn states(State(state): State<AppState>, Query(query): Query<DayQuery>) ->
                 state.caches.lock().keep_states(key, day, bytes.clone());
                 bytes
             });
-            (
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream"),
-                    (header::CACHE_CONTROL, "no-cache"),
-                ],
-                bytes.to_vec(),
-            )
-                .into_response()
+            ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, "no-cache")], bytes.to_vec()).into_response()
         }
         Err(e) => e.into_response(),
     }
@@ -338,10 +317,7 @@ async fn states(State(state): State<AppState>, Query(query): Query<DayQuery>) ->
 
 /// One byte per element: its state on `day` under `plan`.
 fn states_on(plan: &Plan, day: i32) -> Vec<u8> {
-    plan.schedules
-        .iter()
-        .map(|s| state_byte(s.state_on(day)))
-        .collect()
+    plan.schedules.iter().map(|s| state_byte(s.state_on(day))).collect()
 }
 
 #[derive(Serialize)]
@@ -380,18 +356,11 @@ async fn element(State(state): State<AppState>, Path(id): Path<u32>) -> Response
         Err(e) => return e.into_response(),
     };
     let Some(e) = model.elements.get(id as usize) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            &format!("no element {id}; the scene has {}", model.elements.len()),
-        );
+        return error(StatusCode::NOT_FOUND, "not_found", &format!("no element {id}; the scene has {}", model.elements.len()));
     };
     let day = state.live.day().0;
     let start = manifest.start;
-    let date = |d: i32| {
-        (d != renewtwin_twin::renewal::plan::NEVER)
-            .then(|| CivilDate::from_sim_day(start, SimDay(d)))
-    };
+    let date = |d: i32| (d != renewtwin_twin::renewal::plan::NEVER).then(|| CivilDate::from_sim_day(start, SimDay(d)));
     let schedule = plan.schedules.get(id as usize).cloned().unwrap_or_default();
     let tasks = element_tasks(&manifest, &model, &plan, id as usize, &schedule)
         .into_iter()
@@ -401,23 +370,14 @@ async fn element(State(state): State<AppState>, Path(id): Path<u32>) -> Response
             project: manifest.projects[project].name.clone(),
             phase: task.phase,
             action: task.action.key(),
-            start: window
-                .map(|w| w.0)
-                .filter(|d| *d != renewtwin_twin::renewal::plan::NEVER),
-            end: window
-                .map(|w| w.1)
-                .filter(|d| *d != renewtwin_twin::renewal::plan::NEVER),
+            start: window.map(|w| w.0).filter(|d| *d != renewtwin_twin::renewal::plan::NEVER),
+            end: window.map(|w| w.1).filter(|d| *d != renewtwin_twin::renewal::plan::NEVER),
             start_date: window.and_then(|w| date(w.0)),
             end_date: window.and_then(|w| date(w.1)),
         })
         .collect();
-    let node_name = |i: Option<usize>| {
-        i.and_then(|i| model.spatial.get(i))
-            .and_then(|n| n.name.as_deref())
-    };
-    let building = e
-        .container
-        .and_then(|c| ancestor_of_kind(&model, c, SpatialKind::Building));
+    let node_name = |i: Option<usize>| i.and_then(|i| model.spatial.get(i)).and_then(|n| n.name.as_deref());
+    let building = e.container.and_then(|c| ancestor_of_kind(&model, c, SpatialKind::Building));
     Json(ElementJson {
         id,
         global_id: &e.global_id,
@@ -435,11 +395,7 @@ async fn element(State(state): State<AppState>, Path(id): Path<u32>) -> Response
 }
 
 /// A task of element `index`: its project, the task, and the element's own window.
-type ElementTask<'m> = (
-    usize,
-    &'m renewtwin_twin::manifest::TaskSpec,
-    Option<(i32, i32)>,
-);
+type ElementTask<'m> = (usize, &'m renewtwin_twin::manifest::TaskSpec, Option<(i32, i32)>);
 
 /// The tasks of `plan` that select element `index`, each with the element's own window taken
 /// from its schedule (steps are matched to tasks in start order by action).
@@ -453,29 +409,14 @@ fn element_tasks<'m>(
     let scenario = plan.scenario.as_deref().and_then(|s| manifest.scenario(s));
     let mut used = vec![false; schedule.0.len()];
     let mut out = Vec::new();
-    let mut selected: Vec<_> = manifest
-        .tasks_for(scenario)
-        .into_iter()
-        .filter(|(_, t)| selects(&t.select, model, index))
-        .collect();
-    let start_of = |id: &str| {
-        plan.tasks
-            .iter()
-            .find(|w| w.id == id)
-            .and_then(|w| w.start)
-            .unwrap_or(i32::MAX)
-    };
+    let mut selected: Vec<_> = manifest.tasks_for(scenario).into_iter().filter(|(_, t)| selects(&t.select, model, index)).collect();
+    let start_of = |id: &str| plan.tasks.iter().find(|w| w.id == id).and_then(|w| w.start).unwrap_or(i32::MAX);
     selected.sort_by_key(|(_, t)| start_of(&t.id));
     for (project, task) in selected {
-        let window = schedule
-            .0
-            .iter()
-            .enumerate()
-            .find(|(i, s)| !used[*i] && s.action == task.action)
-            .map(|(i, s)| {
-                used[i] = true;
-                (s.start, s.end)
-            });
+        let window = schedule.0.iter().enumerate().find(|(i, s)| !used[*i] && s.action == task.action).map(|(i, s)| {
+            used[i] = true;
+            (s.start, s.end)
+        });
         out.push((project, task, window));
     }
     out
@@ -556,14 +497,8 @@ async fn viewpoints(State(state): State<AppState>) -> Response {
 
 /// `GET /api/viewer/scenarios`.
 async fn scenarios(State(state): State<AppState>) -> Response {
-    let Some(m) = state.plan.manifest() else {
-        return ViewerApiError::Stopped.into_response();
-    };
-    let list: Vec<_> = m
-        .scenarios
-        .iter()
-        .map(|s| serde_json::json!({ "name": s.name, "title": s.title }))
-        .collect();
+    let Some(m) = state.plan.manifest() else { return ViewerApiError::Stopped.into_response() };
+    let list: Vec<_> = m.scenarios.iter().map(|s| serde_json::json!({ "name": s.name, "title": s.title })).collect();
     Json(serde_json::json!({
         "playing": state.plan.scenario(),
         "plan_start": m.start,
@@ -579,11 +514,7 @@ async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> 
     let day = day_of(&state, &query);
     let name = query.name.clone().unwrap_or_default();
     let Some(name) = LayerName::from_key(&name) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_layer",
-            &format!("no layer {name:?}; layers are phase, risk and noise"),
-        );
+        return error(StatusCode::NOT_FOUND, "unknown_layer", &format!("no layer {name:?}; layers are phase, risk and noise"));
     };
     let (manifest, model, plan, _) = match resolve(&state, query.scenario).await {
         Ok(resolved) => resolved,
@@ -595,16 +526,8 @@ async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> 
         LayerName::Noise => {
             // The population model's buildings, shared rather than copied per request.
             let population = state.analytics.population.model.get();
-            let homes = population
-                .as_deref()
-                .map_or(&[][..], |m| m.homes.as_slice());
-            layers::noise_layer(
-                state.analytics.sensors.setup(),
-                homes,
-                &plan,
-                day,
-                model.elements.len(),
-            )
+            let homes = population.as_deref().map_or(&[][..], |m| m.homes.as_slice());
+            layers::noise_layer(state.analytics.sensors.setup(), homes, &plan, day, model.elements.len())
         }
     };
     Json(layer).into_response()
@@ -616,19 +539,13 @@ mod tests {
 
     #[test]
     fn the_plan_cache_answers_the_same_plan_until_an_event_is_recorded_and_stays_bounded() {
-        let key = |events| PlanKey {
-            scenario: None,
-            events,
-        };
+        let key = |events| PlanKey { scenario: None, events };
         let mut cache = PlanCache::default();
         let plan = Arc::new(Plan::default());
         assert!(cache.plan(&key(0)).is_none());
         cache.keep_plan(key(0), plan.clone());
         assert!(Arc::ptr_eq(&cache.plan(&key(0)).expect("cached"), &plan));
-        assert!(
-            cache.plan(&key(1)).is_none(),
-            "a recorded event makes a new plan"
-        );
+        assert!(cache.plan(&key(1)).is_none(), "a recorded event makes a new plan");
         for events in 1..=PLANS_KEPT + 3 {
             cache.keep_plan(key(events), Arc::new(Plan::default()));
         }
@@ -638,21 +555,13 @@ mod tests {
             cache.keep_states(key(1), day, Arc::new(vec![day as u8]));
         }
         assert_eq!(cache.states.len(), STATES_KEPT);
-        assert_eq!(
-            *cache
-                .states(&key(1), STATES_KEPT as i32)
-                .expect("recent day"),
-            vec![STATES_KEPT as u8]
-        );
+        assert_eq!(*cache.states(&key(1), STATES_KEPT as i32).expect("recent day"), vec![STATES_KEPT as u8]);
     }
 
     #[test]
     fn two_servers_in_one_process_keep_separate_caches() {
         let (a, b) = (ViewerCaches::default(), ViewerCaches::default());
-        let key = PlanKey {
-            scenario: None,
-            events: 0,
-        };
+        let key = PlanKey { scenario: None, events: 0 };
         a.lock().keep_plan(key.clone(), Arc::new(Plan::default()));
         assert!(a.lock().plan(&key).is_some());
         assert!(b.lock().plan(&key).is_none());
