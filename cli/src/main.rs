@@ -383,7 +383,7 @@ fn export_gltf(
         model: &loaded.model,
         plan: &loaded.plan,
     };
-    let stats = gltf::write_glb(&scene, day, file, |p| {
+    let stats = gltf::write_glb(&scene, &mut gltf::ModelGeometry(&loaded.model), day, std::io::BufWriter::new(file), |p| {
         bar.set_length(p.total);
         bar.set_position(p.done);
     });

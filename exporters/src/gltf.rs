@@ -39,13 +39,14 @@ pub enum GltfError {
     #[error("cannot write the GLB")]
     Write(#[source] std::io::Error),
     /// More than a GLB can hold (its lengths are 32-bit).
-    #[error(
-        "the scene needs {bytes} bytes of binary data; a GLB holds at most 4 GiB (export fewer elements)"
-    )]
+    #[error("the scene needs {bytes} bytes of binary data; a GLB holds at most 4 GiB (export fewer elements)")]
     TooLarge {
         /// Bytes the binary chunk would need.
         bytes: u64,
     },
+    /// An encoded mesh frame does not decode.
+    #[error("a mesh frame of the scene does not decode: {0}")]
+    Frame(String),
     /// A mesh of the model breaks its own invariants.
     #[error("mesh {mesh} (used by element {global_id}) is malformed: {why}")]
     Mesh {
@@ -95,6 +96,166 @@ pub struct Stats {
     pub bytes: u64,
 }
 
+/// A mesh's size and bounds, for the layout pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MeshInfo {
+    /// Vertices.
+    pub vertices: usize,
+    /// Indices (three per triangle).
+    pub indices: usize,
+    /// Whether it has normals.
+    pub normals: bool,
+    /// Lower corner of the positions, as they will be written.
+    pub min: [f32; 3],
+    /// Upper corner.
+    pub max: [f32; 3],
+}
+
+/// Where the meshes come from: the model's own (the command line) or the encoded frames a
+/// server keeps instead ([`WireGeometry`]). Meshes are asked for one at a time, in the order
+/// of [`Geometry::order`], so a source may decode one batch at a time.
+pub trait Geometry {
+    /// Size and bounds of mesh `id`, checked (every index in range), or why it cannot be used.
+    fn info(&mut self, id: u32) -> Result<MeshInfo, String>;
+    /// Calls `visit` with mesh `id`'s positions, normals (empty if none) and indices.
+    fn with_mesh(
+        &mut self,
+        id: u32,
+        visit: &mut dyn FnMut(&[f32], &[f32], &[u32]) -> std::io::Result<()>,
+    ) -> Result<std::io::Result<()>, String>;
+    /// Sort key: meshes are read in this order.
+    fn order(&self, id: u32) -> u64 {
+        u64::from(id)
+    }
+}
+
+fn bounds(positions: &[f32]) -> ([f32; 3], [f32; 3]) {
+    let (mut min, mut max) = ([f32::MAX; 3], [f32::MIN; 3]);
+    for v in positions.chunks_exact(3) {
+        for k in 0..3 {
+            min[k] = min[k].min(v[k]);
+            max[k] = max[k].max(v[k]);
+        }
+    }
+    (min, max)
+}
+
+fn check_mesh(positions: &[f32], normals: &[f32], indices: &[u32]) -> Result<MeshInfo, String> {
+    let vertices = positions.len() / 3;
+    if positions.len() % 3 != 0 || !(normals.is_empty() || normals.len() == positions.len()) {
+        return Err(format!("{} position and {} normal values", positions.len(), normals.len()));
+    }
+    if indices.len() % 3 != 0 || indices.iter().any(|&i| i as usize >= vertices) {
+        return Err(format!("{} indices over {vertices} vertices", indices.len()));
+    }
+    let (min, max) = bounds(positions);
+    Ok(MeshInfo {
+        vertices,
+        indices: indices.len(),
+        normals: !normals.is_empty(),
+        min,
+        max,
+    })
+}
+
+/// The model's meshes.
+#[derive(Debug)]
+pub struct ModelGeometry<'a>(pub &'a Model);
+
+impl Geometry for ModelGeometry<'_> {
+    fn info(&mut self, id: u32) -> Result<MeshInfo, String> {
+        let m = self.0.meshes.get(id as usize).ok_or("no such mesh")?;
+        check_mesh(&m.positions, &m.normals, &m.indices)
+    }
+
+    fn with_mesh(
+        &mut self,
+        id: u32,
+        visit: &mut dyn FnMut(&[f32], &[f32], &[u32]) -> std::io::Result<()>,
+    ) -> Result<std::io::Result<()>, String> {
+        let m = self.0.meshes.get(id as usize).ok_or("no such mesh")?;
+        Ok(visit(&m.positions, &m.normals, &m.indices))
+    }
+}
+
+/// The meshes of encoded `ServerMsg::Meshes` frames (what a server keeps once the model's own
+/// meshes are dropped), dequantized one mesh at a time: positions as the viewer draws them.
+#[derive(Debug)]
+pub struct WireGeometry<'a, F> {
+    frames: &'a [F],
+    /// Mesh id → frame index.
+    frame_of: HashMap<u32, usize>,
+    /// The frame decoded last, and its meshes by id.
+    current: Option<(usize, HashMap<u32, renewtwin_protocol::MeshData>)>,
+    /// The mesh dequantized last.
+    last: Option<(u32, renewtwin_protocol::DecodedMesh)>,
+}
+
+impl<'a, F: AsRef<[u8]>> WireGeometry<'a, F> {
+    /// Indexes `frames` (each decoded once, then dropped).
+    pub fn new(frames: &'a [F]) -> Result<Self, GltfError> {
+        let mut frame_of = HashMap::new();
+        for (i, frame) in frames.iter().enumerate() {
+            if let renewtwin_protocol::ServerMsg::Meshes { meshes, .. } = decode_frame(frame.as_ref())? {
+                for m in meshes {
+                    frame_of.insert(m.id, i);
+                }
+            }
+        }
+        Ok(Self {
+            frames,
+            frame_of,
+            current: None,
+            last: None,
+        })
+    }
+
+    fn decoded(&mut self, id: u32) -> Result<&renewtwin_protocol::DecodedMesh, String> {
+        if self.last.as_ref().is_none_or(|(l, _)| *l != id) {
+            let frame = *self.frame_of.get(&id).ok_or("no such mesh in the scene's frames")?;
+            if self.current.as_ref().is_none_or(|(f, _)| *f != frame) {
+                let msg = decode_frame(self.frames[frame].as_ref()).map_err(|e| e.to_string())?;
+                let renewtwin_protocol::ServerMsg::Meshes { meshes, .. } = msg else {
+                    return Err("not a mesh frame".into());
+                };
+                self.current = Some((frame, meshes.into_iter().map(|m| (m.id, m)).collect()));
+            }
+            let data = self
+                .current
+                .as_ref()
+                .and_then(|(_, ms)| ms.get(&id))
+                .ok_or("mesh missing from its frame")?;
+            let mesh = data.dequantize().map_err(|e| e.to_string())?;
+            self.last = Some((id, mesh));
+        }
+        self.last.as_ref().map(|(_, m)| m).ok_or_else(|| "no mesh".into())
+    }
+}
+
+fn decode_frame(frame: &[u8]) -> Result<renewtwin_protocol::ServerMsg, GltfError> {
+    renewtwin_protocol::decode(frame).map_err(|e| GltfError::Frame(e.to_string()))
+}
+
+impl<F: AsRef<[u8]>> Geometry for WireGeometry<'_, F> {
+    fn info(&mut self, id: u32) -> Result<MeshInfo, String> {
+        let m = self.decoded(id)?;
+        check_mesh(&m.positions, &m.normals, &m.indices)
+    }
+
+    fn with_mesh(
+        &mut self,
+        id: u32,
+        visit: &mut dyn FnMut(&[f32], &[f32], &[u32]) -> std::io::Result<()>,
+    ) -> Result<std::io::Result<()>, String> {
+        let m = self.decoded(id)?;
+        Ok(visit(&m.positions, &m.normals, &m.indices))
+    }
+
+    fn order(&self, id: u32) -> u64 {
+        (self.frame_of.get(&id).copied().unwrap_or(usize::MAX) as u64) << 32 | u64::from(id)
+    }
+}
+
 /// Whether an element in `state` is drawn: demolished and removed elements are left out.
 pub fn drawn(state: LifecycleState) -> bool {
     !matches!(state, LifecycleState::Demolished | LifecycleState::Removed)
@@ -120,22 +281,6 @@ enum Piece {
     Bytes(Vec<u8>),
 }
 
-impl Piece {
-    fn len(&self, model: &Model, groups: &[Group]) -> usize {
-        match self {
-            Piece::Positions(m) | Piece::Normals(m) => {
-                model.meshes[*m as usize].positions.len() * 4
-            }
-            Piece::Indices(m) => model.meshes[*m as usize].indices.len() * 4,
-            Piece::Constant { count, .. } => count * 4,
-            Piece::Instances { group, component } => {
-                groups[*group].instances.len() * 4 * [3, 4, 3, 1][*component as usize]
-            }
-            Piece::Bytes(b) => b.len(),
-        }
-    }
-}
-
 /// A mesh instanced by several placements in one state.
 #[derive(Debug)]
 struct Group {
@@ -154,13 +299,7 @@ struct Layout {
 
 impl Layout {
     /// Adds a buffer view for `piece` and returns its index.
-    fn view(
-        &mut self,
-        piece: Piece,
-        len: usize,
-        target: Option<u32>,
-        stride: Option<usize>,
-    ) -> usize {
+    fn view(&mut self, piece: Piece, len: usize, target: Option<u32>, stride: Option<usize>) -> usize {
         let offset = self.cursor.div_ceil(4) * 4;
         let mut v = json!({"buffer": 0, "byteOffset": offset, "byteLength": len});
         if let Some(t) = target {
@@ -189,11 +328,7 @@ const ELEMENT_ARRAY_BUFFER: u32 = 34963;
 /// The glTF linear factor of an sRGB byte (IEC 61966-2-1 transfer function).
 fn linear(c: u8) -> f64 {
     let c = f64::from(c) / 255.0;
-    if c <= 0.04045 {
-        c / 12.92
-    } else {
-        ((c + 0.055) / 1.055).powf(2.4)
-    }
+    if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
 }
 
 /// The rotation (unit quaternion `x, y, z, w`) and scale of a column-major affine transform,
@@ -205,8 +340,7 @@ fn decompose(m: &[f64; 16]) -> Option<([f32; 3], [f32; 4], [f32; 3])> {
     let col = |i: usize| [m[4 * i], m[4 * i + 1], m[4 * i + 2]];
     let norm = |c: [f64; 3]| (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt();
     let (c0, c1, c2) = (col(0), col(1), col(2));
-    let det = c0[0] * (c1[1] * c2[2] - c1[2] * c2[1]) - c1[0] * (c0[1] * c2[2] - c0[2] * c2[1])
-        + c2[0] * (c0[1] * c1[2] - c0[2] * c1[1]);
+    let det = c0[0] * (c1[1] * c2[2] - c1[2] * c2[1]) - c1[0] * (c0[1] * c2[2] - c0[2] * c2[1]) + c2[0] * (c0[1] * c1[2] - c0[2] * c1[1]);
     let mut s = [norm(c0), norm(c1), norm(c2)];
     if s.iter().any(|v| *v < 1e-9) {
         return None;
@@ -214,15 +348,10 @@ fn decompose(m: &[f64; 16]) -> Option<([f32; 3], [f32; 4], [f32; 3])> {
     if det < 0.0 {
         s[0] = -s[0];
     }
-    let r: [[f64; 3]; 3] = [
-        c0.map(|v| v / s[0]),
-        c1.map(|v| v / s[1]),
-        c2.map(|v| v / s[2]),
-    ];
+    let r: [[f64; 3]; 3] = [c0.map(|v| v / s[0]), c1.map(|v| v / s[1]), c2.map(|v| v / s[2])];
     // The columns must be orthonormal: no shear.
     let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-    if dot(r[0], r[1]).abs() > 1e-5 || dot(r[0], r[2]).abs() > 1e-5 || dot(r[1], r[2]).abs() > 1e-5
-    {
+    if dot(r[0], r[1]).abs() > 1e-5 || dot(r[0], r[2]).abs() > 1e-5 || dot(r[1], r[2]).abs() > 1e-5 {
         return None;
     }
     // r[c][row]: element (row, col) of the rotation.
@@ -230,44 +359,20 @@ fn decompose(m: &[f64; 16]) -> Option<([f32; 3], [f32; 4], [f32; 3])> {
     let trace = e(0, 0) + e(1, 1) + e(2, 2);
     let q = if trace > 0.0 {
         let s = (trace + 1.0).sqrt() * 2.0;
-        [
-            (e(2, 1) - e(1, 2)) / s,
-            (e(0, 2) - e(2, 0)) / s,
-            (e(1, 0) - e(0, 1)) / s,
-            0.25 * s,
-        ]
+        [(e(2, 1) - e(1, 2)) / s, (e(0, 2) - e(2, 0)) / s, (e(1, 0) - e(0, 1)) / s, 0.25 * s]
     } else if e(0, 0) > e(1, 1) && e(0, 0) > e(2, 2) {
         let s = (1.0 + e(0, 0) - e(1, 1) - e(2, 2)).sqrt() * 2.0;
-        [
-            0.25 * s,
-            (e(0, 1) + e(1, 0)) / s,
-            (e(0, 2) + e(2, 0)) / s,
-            (e(2, 1) - e(1, 2)) / s,
-        ]
+        [0.25 * s, (e(0, 1) + e(1, 0)) / s, (e(0, 2) + e(2, 0)) / s, (e(2, 1) - e(1, 2)) / s]
     } else if e(1, 1) > e(2, 2) {
         let s = (1.0 + e(1, 1) - e(0, 0) - e(2, 2)).sqrt() * 2.0;
-        [
-            (e(0, 1) + e(1, 0)) / s,
-            0.25 * s,
-            (e(1, 2) + e(2, 1)) / s,
-            (e(0, 2) - e(2, 0)) / s,
-        ]
+        [(e(0, 1) + e(1, 0)) / s, 0.25 * s, (e(1, 2) + e(2, 1)) / s, (e(0, 2) - e(2, 0)) / s]
     } else {
         let s = (1.0 + e(2, 2) - e(0, 0) - e(1, 1)).sqrt() * 2.0;
-        [
-            (e(0, 2) + e(2, 0)) / s,
-            (e(1, 2) + e(2, 1)) / s,
-            0.25 * s,
-            (e(1, 0) - e(0, 1)) / s,
-        ]
+        [(e(0, 2) + e(2, 0)) / s, (e(1, 2) + e(2, 1)) / s, 0.25 * s, (e(1, 0) - e(0, 1)) / s]
     };
     let n = (q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]).sqrt();
     let q = q.map(|v| (v / n) as f32);
-    Some((
-        [m[12] as f32, m[13] as f32, m[14] as f32],
-        q,
-        s.map(|v| v as f32),
-    ))
+    Some(([m[12] as f32, m[13] as f32, m[14] as f32], q, s.map(|v| v as f32)))
 }
 
 /// The storey (name, else GlobalId) an element is in, if any.
@@ -288,17 +393,11 @@ fn storey(model: &Model, container: Option<usize>) -> String {
 /// The names of the renewal projects whose tasks (in `plan`'s scenario) select each element.
 fn projects(scene: &Scene<'_>) -> Vec<String> {
     let manifest = scene.manifest;
-    let scenario = scene
-        .plan
-        .scenario
-        .as_deref()
-        .and_then(|s| manifest.scenario(s));
+    let scenario = scene.plan.scenario.as_deref().and_then(|s| manifest.scenario(s));
     let mut out: Vec<Vec<usize>> = vec![Vec::new(); scene.model.elements.len()];
     for (pi, task) in manifest.tasks_for(scenario) {
         for (ei, projects) in out.iter_mut().enumerate() {
-            if !projects.contains(&pi)
-                && renewtwin_twin::renewal::plan::selects(&task.select, scene.model, ei)
-            {
+            if !projects.contains(&pi) && renewtwin_twin::renewal::plan::selects(&task.select, scene.model, ei) {
                 projects.push(pi);
             }
         }
@@ -330,23 +429,19 @@ fn strings(values: impl Iterator<Item = String>) -> (Vec<u8>, Vec<u8>) {
 /// the binary chunk is written.
 pub fn write_glb(
     scene: &Scene<'_>,
+    geometry: &mut dyn Geometry,
     day: i32,
     out: impl Write,
     mut progress: impl FnMut(Progress),
 ) -> Result<Stats, GltfError> {
     let model = scene.model;
     let states: Vec<LifecycleState> = (0..model.elements.len())
-        .map(|i| {
-            scene
-                .plan
-                .schedules
-                .get(i)
-                .map_or(LifecycleState::Existing, |s| s.state_on(day))
-        })
+        .map(|i| scene.plan.schedules.get(i).map_or(LifecycleState::Existing, |s| s.state_on(day)))
         .collect();
     let mut stats = Stats::default();
 
-    // Check the meshes the drawn placements use.
+    // Check the meshes the drawn placements use, in the order the source reads them.
+    let mut used: Vec<(u32, usize)> = Vec::new();
     for (ei, e) in model.elements.iter().enumerate() {
         if !drawn(states[ei]) {
             if !e.placements.is_empty() {
@@ -354,33 +449,20 @@ pub fn write_glb(
             }
             continue;
         }
-        for p in &e.placements {
-            let bad = |why: String| GltfError::Mesh {
-                mesh: p.mesh.0,
-                global_id: e.global_id.clone(),
-                why,
-            };
-            let mesh = model
-                .meshes
-                .get(p.mesh.0 as usize)
-                .ok_or_else(|| bad("no such mesh".into()))?;
-            let vertices = mesh.positions.len() / 3;
-            if mesh.positions.len() % 3 != 0
-                || !(mesh.normals.is_empty() || mesh.normals.len() == mesh.positions.len())
-            {
-                return Err(bad(format!(
-                    "{} position and {} normal values",
-                    mesh.positions.len(),
-                    mesh.normals.len()
-                )));
-            }
-            if mesh.indices.len() % 3 != 0 || mesh.indices.iter().any(|&i| i as usize >= vertices) {
-                return Err(bad(format!(
-                    "{} indices over {vertices} vertices",
-                    mesh.indices.len()
-                )));
-            }
+        used.extend(e.placements.iter().map(|p| (p.mesh.0, ei)));
+    }
+    used.sort_by_key(|&(m, _)| (geometry.order(m), m));
+    let mut infos: HashMap<u32, MeshInfo> = HashMap::new();
+    for &(m, ei) in &used {
+        if infos.contains_key(&m) {
+            continue;
         }
+        let info = geometry.info(m).map_err(|why| GltfError::Mesh {
+            mesh: m,
+            global_id: model.elements[ei].global_id.clone(),
+            why,
+        })?;
+        infos.insert(m, info);
     }
 
     // Which placements are instanced: a mesh used in one state by several decomposable placements.
@@ -390,17 +472,11 @@ pub fn write_glb(
             continue;
         }
         for (pi, p) in e.placements.iter().enumerate() {
-            let mesh = &model.meshes[p.mesh.0 as usize];
-            if mesh.indices.is_empty() {
+            if infos.get(&p.mesh.0).is_none_or(|i| i.indices == 0) {
                 continue;
             }
-            let si = LifecycleState::ALL
-                .iter()
-                .position(|s| *s == states[ei])
-                .unwrap_or(0);
-            uses.entry((p.mesh.0, si))
-                .or_default()
-                .push((ei as u32, pi));
+            let si = LifecycleState::ALL.iter().position(|s| *s == states[ei]).unwrap_or(0);
+            uses.entry((p.mesh.0, si)).or_default().push((ei as u32, pi));
         }
     }
     let mut groups: Vec<Group> = Vec::new();
@@ -409,10 +485,7 @@ pub fn write_glb(
     for (&(mesh, si), placements) in &uses {
         let decomposed: Option<Vec<_>> = placements
             .iter()
-            .map(|&(ei, pi)| {
-                decompose(&model.elements[ei as usize].placements[pi].transform)
-                    .map(|(t, r, s)| (ei, t, r, s))
-            })
+            .map(|&(ei, pi)| decompose(&model.elements[ei as usize].placements[pi].transform).map(|(t, r, s)| (ei, t, r, s)))
             .collect();
         match decomposed {
             Some(instances) if placements.len() >= 2 => {
@@ -425,29 +498,25 @@ pub fn write_glb(
 
     // First pass: buffer views, accessors, meshes, nodes.
     let mut layout = Layout::default();
-    let mut geometry: HashMap<u32, (usize, Option<usize>, usize)> = HashMap::new();
-    let mut geometry_of = |layout: &mut Layout, m: u32| -> (usize, Option<usize>, usize) {
-        *geometry.entry(m).or_insert_with(|| {
-            let mesh = &model.meshes[m as usize];
-            let vertices = mesh.positions.len() / 3;
-            let (mut min, mut max) = ([f32::MAX; 3], [f32::MIN; 3]);
-            for v in mesh.positions.chunks_exact(3) {
-                for k in 0..3 {
-                    min[k] = min[k].min(v[k]);
-                    max[k] = max[k].max(v[k]);
-                }
-            }
-            let pv = layout.view(Piece::Positions(m), vertices * 12, Some(ARRAY_BUFFER), None);
-            let pos = layout.accessor(json!({"bufferView": pv, "componentType": FLOAT, "count": vertices, "type": "VEC3", "min": min, "max": max}));
-            let nrm = (!mesh.normals.is_empty()).then(|| {
-                let nv = layout.view(Piece::Normals(m), vertices * 12, Some(ARRAY_BUFFER), None);
-                layout.accessor(json!({"bufferView": nv, "componentType": FLOAT, "count": vertices, "type": "VEC3"}))
-            });
-            let iv = layout.view(Piece::Indices(m), mesh.indices.len() * 4, Some(ELEMENT_ARRAY_BUFFER), None);
-            let idx = layout.accessor(json!({"bufferView": iv, "componentType": UNSIGNED_INT, "count": mesh.indices.len(), "type": "SCALAR"}));
-            (pos, nrm, idx)
-        })
-    };
+    // Every used mesh's geometry first, in the source's order, so the second pass reads each once.
+    let mut accessors_of: HashMap<u32, (usize, Option<usize>, usize)> = HashMap::new();
+    let mut order: Vec<u32> = infos.iter().filter(|(_, i)| i.indices > 0).map(|(m, _)| *m).collect();
+    order.sort_by_key(|&m| (geometry.order(m), m));
+    for m in order {
+        let info = infos[&m];
+        let n = info.vertices;
+        let pv = layout.view(Piece::Positions(m), n * 12, Some(ARRAY_BUFFER), None);
+        let pos = layout
+            .accessor(json!({"bufferView": pv, "componentType": FLOAT, "count": n, "type": "VEC3", "min": info.min, "max": info.max}));
+        let nrm = info.normals.then(|| {
+            let nv = layout.view(Piece::Normals(m), n * 12, Some(ARRAY_BUFFER), None);
+            layout.accessor(json!({"bufferView": nv, "componentType": FLOAT, "count": n, "type": "VEC3"}))
+        });
+        let iv = layout.view(Piece::Indices(m), info.indices * 4, Some(ELEMENT_ARRAY_BUFFER), None);
+        let idx = layout.accessor(json!({"bufferView": iv, "componentType": UNSIGNED_INT, "count": info.indices, "type": "SCALAR"}));
+        accessors_of.insert(m, (pos, nrm, idx));
+    }
+    let geometry_of = |_: &mut Layout, m: u32| accessors_of[&m];
     let mut meshes: Vec<Value> = Vec::new();
     let mut nodes: Vec<Value> = vec![Value::Null];
     let mut drawn_elements = vec![false; model.elements.len()];
@@ -455,7 +524,7 @@ pub fn write_glb(
         let e = &model.elements[ei as usize];
         let p = &e.placements[pi];
         let (pos, nrm, idx) = geometry_of(&mut layout, p.mesh.0);
-        let vertices = model.meshes[p.mesh.0 as usize].positions.len() / 3;
+        let vertices = infos[&p.mesh.0].vertices;
         let fv = layout.view(
             Piece::Constant {
                 value: ei as f32,
@@ -465,9 +534,7 @@ pub fn write_glb(
             Some(ARRAY_BUFFER),
             None,
         );
-        let fid = layout.accessor(
-            json!({"bufferView": fv, "componentType": FLOAT, "count": vertices, "type": "SCALAR"}),
-        );
+        let fid = layout.accessor(json!({"bufferView": fv, "componentType": FLOAT, "count": vertices, "type": "SCALAR"}));
         let mut attributes = json!({"POSITION": pos, "_FEATURE_ID_0": fid});
         if let Some(n) = nrm {
             attributes["NORMAL"] = n.into();
@@ -506,8 +573,7 @@ pub fn write_glb(
                 None,
                 None,
             );
-            let a = layout
-                .accessor(json!({"bufferView": v, "componentType": FLOAT, "count": n, "type": ty}));
+            let a = layout.accessor(json!({"bufferView": v, "componentType": FLOAT, "count": n, "type": ty}));
             attr.insert(name.into(), a.into());
         }
         let mut attributes = json!({"POSITION": pos});
@@ -539,30 +605,10 @@ pub fn write_glb(
     let count = model.elements.len();
     let project_names = projects(scene);
     let columns: [(&str, Vec<String>); 5] = [
-        (
-            "global_id",
-            model.elements.iter().map(|e| e.global_id.clone()).collect(),
-        ),
-        (
-            "ifc_class",
-            model.elements.iter().map(|e| e.class.clone()).collect(),
-        ),
-        (
-            "name",
-            model
-                .elements
-                .iter()
-                .map(|e| e.name.clone().unwrap_or_default())
-                .collect(),
-        ),
-        (
-            "storey",
-            model
-                .elements
-                .iter()
-                .map(|e| storey(model, e.container))
-                .collect(),
-        ),
+        ("global_id", model.elements.iter().map(|e| e.global_id.clone()).collect()),
+        ("ifc_class", model.elements.iter().map(|e| e.class.clone()).collect()),
+        ("name", model.elements.iter().map(|e| e.name.clone().unwrap_or_default()).collect()),
+        ("storey", model.elements.iter().map(|e| storey(model, e.container)).collect()),
         ("project", project_names),
     ];
     let mut table = Map::new();
@@ -602,15 +648,11 @@ pub fn write_glb(
         .collect();
     let children: Vec<usize> = (1..nodes.len()).collect();
     let half = std::f64::consts::FRAC_1_SQRT_2;
-    nodes[0] =
-        json!({"name": "scene frame (Z up) to glTF (Y up)", "rotation": [-half, 0.0, 0.0, half]});
+    nodes[0] = json!({"name": "scene frame (Z up) to glTF (Y up)", "rotation": [-half, 0.0, 0.0, half]});
     if !children.is_empty() {
         nodes[0]["children"] = json!(children);
     }
-    let date = renewtwin_protocol::CivilDate::from_sim_day(
-        scene.manifest.start,
-        renewtwin_protocol::SimDay(day),
-    );
+    let date = renewtwin_protocol::CivilDate::from_sim_day(scene.manifest.start, renewtwin_protocol::SimDay(day));
     let mut used = vec!["EXT_mesh_features", "EXT_structural_metadata"];
     if !groups.is_empty() {
         used.extend(["EXT_mesh_gpu_instancing", "EXT_instance_features"]);
@@ -670,8 +712,7 @@ pub fn write_glb(
     w.write_all(b"glTF").map_err(io)?;
     w.write_all(&2u32.to_le_bytes()).map_err(io)?;
     w.write_all(&(total as u32).to_le_bytes()).map_err(io)?;
-    w.write_all(&(json_bytes.len() as u32).to_le_bytes())
-        .map_err(io)?;
+    w.write_all(&(json_bytes.len() as u32).to_le_bytes()).map_err(io)?;
     w.write_all(b"JSON").map_err(io)?;
     w.write_all(&json_bytes).map_err(io)?;
     drop(json_bytes);
@@ -680,32 +721,37 @@ pub fn write_glb(
     let mut at = 0usize;
     let mut last_report = 0usize;
     let mut scratch: Vec<u8> = Vec::new();
-    for (piece, offset) in &layout.pieces {
+    for (view_index, (piece, offset)) in layout.pieces.iter().enumerate() {
         w.write_all(&vec![0u8; offset - at]).map_err(io)?;
         scratch.clear();
         match piece {
-            Piece::Positions(m) => {
-                for v in &model.meshes[*m as usize].positions {
-                    scratch.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-            Piece::Normals(m) => {
-                for n in model.meshes[*m as usize].normals.chunks_exact(3) {
-                    let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-                    let unit = if len > 1e-6 {
-                        [n[0] / len, n[1] / len, n[2] / len]
-                    } else {
-                        [0.0, 0.0, 1.0]
-                    };
-                    for v in unit {
-                        scratch.extend_from_slice(&v.to_le_bytes());
-                    }
-                }
-            }
-            Piece::Indices(m) => {
-                for i in &model.meshes[*m as usize].indices {
-                    scratch.extend_from_slice(&i.to_le_bytes());
-                }
+            Piece::Positions(m) | Piece::Normals(m) | Piece::Indices(m) => {
+                let bad = |why: String| GltfError::Mesh {
+                    mesh: *m,
+                    global_id: String::new(),
+                    why,
+                };
+                geometry
+                    .with_mesh(*m, &mut |positions, normals, indices| {
+                        match piece {
+                            Piece::Positions(_) => positions.iter().for_each(|v| scratch.extend_from_slice(&v.to_le_bytes())),
+                            Piece::Normals(_) => {
+                                for n in normals.chunks_exact(3) {
+                                    let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+                                    let unit = if len > 1e-6 {
+                                        [n[0] / len, n[1] / len, n[2] / len]
+                                    } else {
+                                        [0.0, 0.0, 1.0]
+                                    };
+                                    unit.iter().for_each(|v| scratch.extend_from_slice(&v.to_le_bytes()));
+                                }
+                            }
+                            _ => indices.iter().for_each(|i| scratch.extend_from_slice(&i.to_le_bytes())),
+                        }
+                        Ok(())
+                    })
+                    .map_err(bad)?
+                    .map_err(io)?;
             }
             Piece::Constant { value, count } => {
                 for _ in 0..*count {
@@ -727,7 +773,14 @@ pub fn write_glb(
             }
             Piece::Bytes(b) => scratch.extend_from_slice(b),
         }
-        debug_assert_eq!(scratch.len(), piece.len(model, &groups));
+        debug_assert_eq!(
+            Some(scratch.len()),
+            layout
+                .views
+                .get(view_index)
+                .and_then(|v| v["byteLength"].as_u64())
+                .map(|l| l as usize)
+        );
         w.write_all(&scratch).map_err(io)?;
         at = offset + scratch.len();
         if at - last_report >= 1 << 20 {
@@ -747,9 +800,7 @@ pub fn write_glb(
     Ok(stats)
 }
 
-const IDENTITY: [f64; 16] = [
-    1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
-];
+const IDENTITY: [f64; 16] = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
 
 #[cfg(test)]
 mod tests {
@@ -758,9 +809,7 @@ mod tests {
     #[test]
     fn a_rotation_and_scale_decompose_and_a_shear_does_not() {
         // 90° about Z, scale 2, translation (1, 2, 3), column-major.
-        let m = [
-            0.0, 2.0, 0.0, 0.0, -2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 1.0, 2.0, 3.0, 1.0,
-        ];
+        let m = [0.0, 2.0, 0.0, 0.0, -2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 1.0, 2.0, 3.0, 1.0];
         let (t, q, s) = decompose(&m).expect("decomposes");
         assert_eq!(t, [1.0, 2.0, 3.0]);
         assert_eq!(s, [2.0, 2.0, 2.0]);
@@ -769,14 +818,10 @@ mod tests {
         for (got, want) in q.iter().zip([0.0, 0.0, h, h]) {
             assert!((got - want).abs() < 1e-6, "{q:?}");
         }
-        let shear = [
-            1.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
-        ];
+        let shear = [1.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
         assert!(decompose(&shear).is_none());
         // A mirror keeps its handedness in a negative scale.
-        let mirror = [
-            -1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
-        ];
+        let mirror = [-1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
         let (_, _, s) = decompose(&mirror).expect("decomposes");
         assert_eq!(s, [-1.0, 1.0, 1.0]);
     }

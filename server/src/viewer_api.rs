@@ -189,6 +189,7 @@ async fn export_glb(State(state): State<AppState>, Query(query): Query<ExportQue
         },
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
+    let wire = state.scene.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let scene = renewtwin_exporters::gltf::Scene {
@@ -200,7 +201,10 @@ async fn export_glb(State(state): State<AppState>, Query(query): Query<ExportQue
             buffer: Vec::with_capacity(CHUNK),
             tx: tx.clone(),
         };
-        if let Err(e) = renewtwin_exporters::gltf::write_glb(&scene, day, &mut writer, |_| {}) {
+        // The server keeps the meshes only as the encoded frames it streams: export from those.
+        let written = renewtwin_exporters::gltf::WireGeometry::new(&wire.mesh_frames)
+            .and_then(|mut geometry| renewtwin_exporters::gltf::write_glb(&scene, &mut geometry, day, &mut writer, |_| {}));
+        if let Err(e) = written {
             tracing::warn!(error = %e, "the GLB export stopped");
             let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
