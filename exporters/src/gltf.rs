@@ -111,6 +111,12 @@ pub struct MeshInfo {
     pub max: [f32; 3],
 }
 
+/// What [`Geometry::with_mesh`] hands a mesh to: its positions, normals (empty if none) and indices.
+pub type MeshVisitor<'a> = dyn FnMut(&[f32], &[f32], &[u32]) -> std::io::Result<()> + 'a;
+
+/// One instance: element index, translation, rotation (`x, y, z, w`) and scale.
+type Instance = (u32, [f32; 3], [f32; 4], [f32; 3]);
+
 /// Where the meshes come from: the model's own (the command line) or the encoded frames a
 /// server keeps instead ([`WireGeometry`]). Meshes are asked for one at a time, in the order
 /// of [`Geometry::order`], so a source may decode one batch at a time.
@@ -121,7 +127,7 @@ pub trait Geometry {
     fn with_mesh(
         &mut self,
         id: u32,
-        visit: &mut dyn FnMut(&[f32], &[f32], &[u32]) -> std::io::Result<()>,
+        visit: &mut MeshVisitor<'_>,
     ) -> Result<std::io::Result<()>, String>;
     /// Sort key: meshes are read in this order.
     fn order(&self, id: u32) -> u64 {
@@ -142,10 +148,10 @@ fn bounds(positions: &[f32]) -> ([f32; 3], [f32; 3]) {
 
 fn check_mesh(positions: &[f32], normals: &[f32], indices: &[u32]) -> Result<MeshInfo, String> {
     let vertices = positions.len() / 3;
-    if positions.len() % 3 != 0 || !(normals.is_empty() || normals.len() == positions.len()) {
+    if !positions.len().is_multiple_of(3) || !(normals.is_empty() || normals.len() == positions.len()) {
         return Err(format!("{} position and {} normal values", positions.len(), normals.len()));
     }
-    if indices.len() % 3 != 0 || indices.iter().any(|&i| i as usize >= vertices) {
+    if !indices.len().is_multiple_of(3) || indices.iter().any(|&i| i as usize >= vertices) {
         return Err(format!("{} indices over {vertices} vertices", indices.len()));
     }
     let (min, max) = bounds(positions);
@@ -171,7 +177,7 @@ impl Geometry for ModelGeometry<'_> {
     fn with_mesh(
         &mut self,
         id: u32,
-        visit: &mut dyn FnMut(&[f32], &[f32], &[u32]) -> std::io::Result<()>,
+        visit: &mut MeshVisitor<'_>,
     ) -> Result<std::io::Result<()>, String> {
         let m = self.0.meshes.get(id as usize).ok_or("no such mesh")?;
         Ok(visit(&m.positions, &m.normals, &m.indices))
@@ -245,7 +251,7 @@ impl<F: AsRef<[u8]>> Geometry for WireGeometry<'_, F> {
     fn with_mesh(
         &mut self,
         id: u32,
-        visit: &mut dyn FnMut(&[f32], &[f32], &[u32]) -> std::io::Result<()>,
+        visit: &mut MeshVisitor<'_>,
     ) -> Result<std::io::Result<()>, String> {
         let m = self.decoded(id)?;
         Ok(visit(&m.positions, &m.normals, &m.indices))
@@ -285,7 +291,7 @@ enum Piece {
 #[derive(Debug)]
 struct Group {
     /// `(element index, translation, rotation xyzw, scale)` per instance.
-    instances: Vec<(u32, [f32; 3], [f32; 4], [f32; 3])>,
+    instances: Vec<Instance>,
 }
 
 /// Accumulates buffer views and accessors of the first pass.
