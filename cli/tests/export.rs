@@ -1,5 +1,6 @@
-//! `renewtwin export gltf` as a user runs it: the default scene on a day and in a scenario
-//! written as a GLB, and a clear refusal of a bad date or an unknown scenario.
+//! `renewtwin export gltf` and `export ifc` as a user runs them: the default scene on a day and
+//! in a scenario written as a GLB, and as IFC4; a clear refusal of a bad date or an unknown
+//! scenario.
 
 use std::process::Command;
 
@@ -57,5 +58,27 @@ fn export_gltf_writes_a_glb_of_the_day_and_refuses_bad_arguments() {
         "the error names the scenario: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn export_ifc_writes_an_ifc4_file_with_the_plan() {
+    let dir = std::env::temp_dir().join(format!("renewtwin-cli-export-ifc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("plan.ifc");
+    let out = renewtwin()
+        .args(["export", "ifc", "--scenario", "lifts-only", "--out"])
+        .arg(&file)
+        .output()
+        .expect("run export");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("tasks of scenario lifts-only") && stdout.contains("(0 as IfcBuildingElementProxy)"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&file).expect("the file is written");
+    assert!(text.starts_with("ISO-10303-21;") && text.contains("FILE_SCHEMA(('IFC4'))") && text.trim_end().ends_with("END-ISO-10303-21;"));
+    assert!(text.contains("IFCWORKSCHEDULE(") && text.contains("IFCTASK(") && text.contains("IFCPROPERTYENUMERATEDVALUE('Status'"));
     let _ = std::fs::remove_dir_all(&dir);
 }
