@@ -435,10 +435,14 @@ fn export_ifc(source: SceneSource, scenario: Option<&str>, out: &std::path::Path
     bar.finish_and_clear();
     let loaded = loaded.context("cannot load the scene")?;
     let file = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let bar = spinner(format!("writing {}", out.display()));
+    let bar = indicatif::ProgressBar::new(loaded.model.elements.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} elements {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("writing {}", out.display()));
     let scene = renewtwin_exporters::gltf::Scene { manifest: &loaded.manifest, model: &loaded.model, plan: &loaded.plan };
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let stats = renewtwin_exporters::ifc::write_ifc(&scene, &name, file);
+    let stats = renewtwin_exporters::ifc::write_ifc(&scene, &name, file, |done, _| bar.set_position(done as u64));
     bar.finish_and_clear();
     let stats = match stats {
         Ok(s) => s,

@@ -189,8 +189,9 @@ fn task_type(action: Action) -> &'static str {
 }
 
 /// Writes `scene` (its model, and its plan as a work schedule) as IFC4 into `out`; `name` is
-/// the file name recorded in the header.
-pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write) -> Result<IfcStats, IfcError> {
+/// the file name recorded in the header. `progress(done, total)` is called as elements are
+/// written.
+pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: impl FnMut(usize, usize)) -> Result<IfcStats, IfcError> {
     let model: &Model = scene.model;
     let manifest = scene.manifest;
     let mut stats = IfcStats::default();
@@ -374,6 +375,9 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write) -> Result<IfcSt
             text(&guid(&format!("status rel {}", e.global_id)))
         ))?;
         stats.elements += 1;
+        if stats.elements % 256 == 0 || stats.elements == model.elements.len() {
+            progress(stats.elements, model.elements.len());
+        }
     }
     for (c, list) in contained.iter().enumerate() {
         if let (Some(structure), false) = (spatial_ids[c], list.is_empty()) {

@@ -36,7 +36,13 @@ fn the_model_and_plan_re_import_with_the_same_elements_status_and_tasks() {
         plan: &loaded.plan,
     };
     let mut bytes = Vec::new();
-    let stats = ifc::write_ifc(&scene, "default.ifc", &mut bytes).expect("the export writes");
+    let mut last = None;
+    let stats = ifc::write_ifc(&scene, "default.ifc", &mut bytes, |done, total| last = Some((done, total))).expect("the export writes");
+    assert_eq!(
+        last,
+        Some((loaded.model.elements.len(), loaded.model.elements.len())),
+        "progress ends at the whole"
+    );
     assert_eq!(stats.proxied, 0, "every class of the default scene is written as itself");
     assert_eq!(stats.tasks, loaded.plan.tasks.len());
     let back = renewtwin_importers::import_bytes("default.ifc", &bytes, &ImportConfig::default()).expect("our importer reads the export");
