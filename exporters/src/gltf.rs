@@ -39,7 +39,9 @@ pub enum GltfError {
     #[error("cannot write the GLB")]
     Write(#[source] std::io::Error),
     /// More than a GLB can hold (its lengths are 32-bit).
-    #[error("the scene needs {bytes} bytes of binary data; a GLB holds at most 4 GiB (export fewer elements)")]
+    #[error(
+        "the scene needs {bytes} bytes of binary data; a GLB holds at most 4 GiB (export fewer elements)"
+    )]
     TooLarge {
         /// Bytes the binary chunk would need.
         bytes: u64,
@@ -148,11 +150,20 @@ fn bounds(positions: &[f32]) -> ([f32; 3], [f32; 3]) {
 
 fn check_mesh(positions: &[f32], normals: &[f32], indices: &[u32]) -> Result<MeshInfo, String> {
     let vertices = positions.len() / 3;
-    if !positions.len().is_multiple_of(3) || !(normals.is_empty() || normals.len() == positions.len()) {
-        return Err(format!("{} position and {} normal values", positions.len(), normals.len()));
+    if !positions.len().is_multiple_of(3)
+        || !(normals.is_empty() || normals.len() == positions.len())
+    {
+        return Err(format!(
+            "{} position and {} normal values",
+            positions.len(),
+            normals.len()
+        ));
     }
     if !indices.len().is_multiple_of(3) || indices.iter().any(|&i| i as usize >= vertices) {
-        return Err(format!("{} indices over {vertices} vertices", indices.len()));
+        return Err(format!(
+            "{} indices over {vertices} vertices",
+            indices.len()
+        ));
     }
     let (min, max) = bounds(positions);
     Ok(MeshInfo {
@@ -202,7 +213,9 @@ impl<'a, F: AsRef<[u8]>> WireGeometry<'a, F> {
     pub fn new(frames: &'a [F]) -> Result<Self, GltfError> {
         let mut frame_of = HashMap::new();
         for (i, frame) in frames.iter().enumerate() {
-            if let renewtwin_protocol::ServerMsg::Meshes { meshes, .. } = decode_frame(frame.as_ref())? {
+            if let renewtwin_protocol::ServerMsg::Meshes { meshes, .. } =
+                decode_frame(frame.as_ref())?
+            {
                 for m in meshes {
                     frame_of.insert(m.id, i);
                 }
@@ -218,7 +231,10 @@ impl<'a, F: AsRef<[u8]>> WireGeometry<'a, F> {
 
     fn decoded(&mut self, id: u32) -> Result<&renewtwin_protocol::DecodedMesh, String> {
         if self.last.as_ref().is_none_or(|(l, _)| *l != id) {
-            let frame = *self.frame_of.get(&id).ok_or("no such mesh in the scene's frames")?;
+            let frame = *self
+                .frame_of
+                .get(&id)
+                .ok_or("no such mesh in the scene's frames")?;
             if self.current.as_ref().is_none_or(|(f, _)| *f != frame) {
                 let msg = decode_frame(self.frames[frame].as_ref()).map_err(|e| e.to_string())?;
                 let renewtwin_protocol::ServerMsg::Meshes { meshes, .. } = msg else {
@@ -234,7 +250,10 @@ impl<'a, F: AsRef<[u8]>> WireGeometry<'a, F> {
             let mesh = data.dequantize().map_err(|e| e.to_string())?;
             self.last = Some((id, mesh));
         }
-        self.last.as_ref().map(|(_, m)| m).ok_or_else(|| "no mesh".into())
+        self.last
+            .as_ref()
+            .map(|(_, m)| m)
+            .ok_or_else(|| "no mesh".into())
     }
 }
 
@@ -305,7 +324,13 @@ struct Layout {
 
 impl Layout {
     /// Adds a buffer view for `piece` and returns its index.
-    fn view(&mut self, piece: Piece, len: usize, target: Option<u32>, stride: Option<usize>) -> usize {
+    fn view(
+        &mut self,
+        piece: Piece,
+        len: usize,
+        target: Option<u32>,
+        stride: Option<usize>,
+    ) -> usize {
         let offset = self.cursor.div_ceil(4) * 4;
         let mut v = json!({"buffer": 0, "byteOffset": offset, "byteLength": len});
         if let Some(t) = target {
@@ -334,7 +359,11 @@ const ELEMENT_ARRAY_BUFFER: u32 = 34963;
 /// The glTF linear factor of an sRGB byte (IEC 61966-2-1 transfer function).
 fn linear(c: u8) -> f64 {
     let c = f64::from(c) / 255.0;
-    if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+    if c <= 0.04045 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
 }
 
 /// The rotation (unit quaternion `x, y, z, w`) and scale of a column-major affine transform,
@@ -346,7 +375,8 @@ fn decompose(m: &[f64; 16]) -> Option<([f32; 3], [f32; 4], [f32; 3])> {
     let col = |i: usize| [m[4 * i], m[4 * i + 1], m[4 * i + 2]];
     let norm = |c: [f64; 3]| (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt();
     let (c0, c1, c2) = (col(0), col(1), col(2));
-    let det = c0[0] * (c1[1] * c2[2] - c1[2] * c2[1]) - c1[0] * (c0[1] * c2[2] - c0[2] * c2[1]) + c2[0] * (c0[1] * c1[2] - c0[2] * c1[1]);
+    let det = c0[0] * (c1[1] * c2[2] - c1[2] * c2[1]) - c1[0] * (c0[1] * c2[2] - c0[2] * c2[1])
+        + c2[0] * (c0[1] * c1[2] - c0[2] * c1[1]);
     let mut s = [norm(c0), norm(c1), norm(c2)];
     if s.iter().any(|v| *v < 1e-9) {
         return None;
@@ -354,10 +384,15 @@ fn decompose(m: &[f64; 16]) -> Option<([f32; 3], [f32; 4], [f32; 3])> {
     if det < 0.0 {
         s[0] = -s[0];
     }
-    let r: [[f64; 3]; 3] = [c0.map(|v| v / s[0]), c1.map(|v| v / s[1]), c2.map(|v| v / s[2])];
+    let r: [[f64; 3]; 3] = [
+        c0.map(|v| v / s[0]),
+        c1.map(|v| v / s[1]),
+        c2.map(|v| v / s[2]),
+    ];
     // The columns must be orthonormal: no shear.
     let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-    if dot(r[0], r[1]).abs() > 1e-5 || dot(r[0], r[2]).abs() > 1e-5 || dot(r[1], r[2]).abs() > 1e-5 {
+    if dot(r[0], r[1]).abs() > 1e-5 || dot(r[0], r[2]).abs() > 1e-5 || dot(r[1], r[2]).abs() > 1e-5
+    {
         return None;
     }
     // r[c][row]: element (row, col) of the rotation.
@@ -365,20 +400,44 @@ fn decompose(m: &[f64; 16]) -> Option<([f32; 3], [f32; 4], [f32; 3])> {
     let trace = e(0, 0) + e(1, 1) + e(2, 2);
     let q = if trace > 0.0 {
         let s = (trace + 1.0).sqrt() * 2.0;
-        [(e(2, 1) - e(1, 2)) / s, (e(0, 2) - e(2, 0)) / s, (e(1, 0) - e(0, 1)) / s, 0.25 * s]
+        [
+            (e(2, 1) - e(1, 2)) / s,
+            (e(0, 2) - e(2, 0)) / s,
+            (e(1, 0) - e(0, 1)) / s,
+            0.25 * s,
+        ]
     } else if e(0, 0) > e(1, 1) && e(0, 0) > e(2, 2) {
         let s = (1.0 + e(0, 0) - e(1, 1) - e(2, 2)).sqrt() * 2.0;
-        [0.25 * s, (e(0, 1) + e(1, 0)) / s, (e(0, 2) + e(2, 0)) / s, (e(2, 1) - e(1, 2)) / s]
+        [
+            0.25 * s,
+            (e(0, 1) + e(1, 0)) / s,
+            (e(0, 2) + e(2, 0)) / s,
+            (e(2, 1) - e(1, 2)) / s,
+        ]
     } else if e(1, 1) > e(2, 2) {
         let s = (1.0 + e(1, 1) - e(0, 0) - e(2, 2)).sqrt() * 2.0;
-        [(e(0, 1) + e(1, 0)) / s, 0.25 * s, (e(1, 2) + e(2, 1)) / s, (e(0, 2) - e(2, 0)) / s]
+        [
+            (e(0, 1) + e(1, 0)) / s,
+            0.25 * s,
+            (e(1, 2) + e(2, 1)) / s,
+            (e(0, 2) - e(2, 0)) / s,
+        ]
     } else {
         let s = (1.0 + e(2, 2) - e(0, 0) - e(1, 1)).sqrt() * 2.0;
-        [(e(0, 2) + e(2, 0)) / s, (e(1, 2) + e(2, 1)) / s, 0.25 * s, (e(1, 0) - e(0, 1)) / s]
+        [
+            (e(0, 2) + e(2, 0)) / s,
+            (e(1, 2) + e(2, 1)) / s,
+            0.25 * s,
+            (e(1, 0) - e(0, 1)) / s,
+        ]
     };
     let n = (q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]).sqrt();
     let q = q.map(|v| (v / n) as f32);
-    Some(([m[12] as f32, m[13] as f32, m[14] as f32], q, s.map(|v| v as f32)))
+    Some((
+        [m[12] as f32, m[13] as f32, m[14] as f32],
+        q,
+        s.map(|v| v as f32),
+    ))
 }
 
 /// The storey (name, else GlobalId) an element is in, if any.
@@ -399,11 +458,17 @@ fn storey(model: &Model, container: Option<usize>) -> String {
 /// The names of the renewal projects whose tasks (in `plan`'s scenario) select each element.
 fn projects(scene: &Scene<'_>) -> Vec<String> {
     let manifest = scene.manifest;
-    let scenario = scene.plan.scenario.as_deref().and_then(|s| manifest.scenario(s));
+    let scenario = scene
+        .plan
+        .scenario
+        .as_deref()
+        .and_then(|s| manifest.scenario(s));
     let mut out: Vec<Vec<usize>> = vec![Vec::new(); scene.model.elements.len()];
     for (pi, task) in manifest.tasks_for(scenario) {
         for (ei, projects) in out.iter_mut().enumerate() {
-            if !projects.contains(&pi) && renewtwin_twin::renewal::plan::selects(&task.select, scene.model, ei) {
+            if !projects.contains(&pi)
+                && renewtwin_twin::renewal::plan::selects(&task.select, scene.model, ei)
+            {
                 projects.push(pi);
             }
         }
@@ -442,7 +507,13 @@ pub fn write_glb(
 ) -> Result<Stats, GltfError> {
     let model = scene.model;
     let states: Vec<LifecycleState> = (0..model.elements.len())
-        .map(|i| scene.plan.schedules.get(i).map_or(LifecycleState::Existing, |s| s.state_on(day)))
+        .map(|i| {
+            scene
+                .plan
+                .schedules
+                .get(i)
+                .map_or(LifecycleState::Existing, |s| s.state_on(day))
+        })
         .collect();
     let mut stats = Stats::default();
 
@@ -481,8 +552,13 @@ pub fn write_glb(
             if infos.get(&p.mesh.0).is_none_or(|i| i.indices == 0) {
                 continue;
             }
-            let si = LifecycleState::ALL.iter().position(|s| *s == states[ei]).unwrap_or(0);
-            uses.entry((p.mesh.0, si)).or_default().push((ei as u32, pi));
+            let si = LifecycleState::ALL
+                .iter()
+                .position(|s| *s == states[ei])
+                .unwrap_or(0);
+            uses.entry((p.mesh.0, si))
+                .or_default()
+                .push((ei as u32, pi));
         }
     }
     let mut groups: Vec<Group> = Vec::new();
@@ -491,7 +567,10 @@ pub fn write_glb(
     for (&(mesh, si), placements) in &uses {
         let decomposed: Option<Vec<_>> = placements
             .iter()
-            .map(|&(ei, pi)| decompose(&model.elements[ei as usize].placements[pi].transform).map(|(t, r, s)| (ei, t, r, s)))
+            .map(|&(ei, pi)| {
+                decompose(&model.elements[ei as usize].placements[pi].transform)
+                    .map(|(t, r, s)| (ei, t, r, s))
+            })
             .collect();
         match decomposed {
             Some(instances) if placements.len() >= 2 => {
@@ -506,7 +585,11 @@ pub fn write_glb(
     let mut layout = Layout::default();
     // Every used mesh's geometry first, in the source's order, so the second pass reads each once.
     let mut accessors_of: HashMap<u32, (usize, Option<usize>, usize)> = HashMap::new();
-    let mut order: Vec<u32> = infos.iter().filter(|(_, i)| i.indices > 0).map(|(m, _)| *m).collect();
+    let mut order: Vec<u32> = infos
+        .iter()
+        .filter(|(_, i)| i.indices > 0)
+        .map(|(m, _)| *m)
+        .collect();
     order.sort_by_key(|&m| (geometry.order(m), m));
     for m in order {
         let info = infos[&m];
@@ -516,9 +599,16 @@ pub fn write_glb(
             .accessor(json!({"bufferView": pv, "componentType": FLOAT, "count": n, "type": "VEC3", "min": info.min, "max": info.max}));
         let nrm = info.normals.then(|| {
             let nv = layout.view(Piece::Normals(m), n * 12, Some(ARRAY_BUFFER), None);
-            layout.accessor(json!({"bufferView": nv, "componentType": FLOAT, "count": n, "type": "VEC3"}))
+            layout.accessor(
+                json!({"bufferView": nv, "componentType": FLOAT, "count": n, "type": "VEC3"}),
+            )
         });
-        let iv = layout.view(Piece::Indices(m), info.indices * 4, Some(ELEMENT_ARRAY_BUFFER), None);
+        let iv = layout.view(
+            Piece::Indices(m),
+            info.indices * 4,
+            Some(ELEMENT_ARRAY_BUFFER),
+            None,
+        );
         let idx = layout.accessor(json!({"bufferView": iv, "componentType": UNSIGNED_INT, "count": info.indices, "type": "SCALAR"}));
         accessors_of.insert(m, (pos, nrm, idx));
     }
@@ -540,7 +630,9 @@ pub fn write_glb(
             Some(ARRAY_BUFFER),
             None,
         );
-        let fid = layout.accessor(json!({"bufferView": fv, "componentType": FLOAT, "count": vertices, "type": "SCALAR"}));
+        let fid = layout.accessor(
+            json!({"bufferView": fv, "componentType": FLOAT, "count": vertices, "type": "SCALAR"}),
+        );
         let mut attributes = json!({"POSITION": pos, "_FEATURE_ID_0": fid});
         if let Some(n) = nrm {
             attributes["NORMAL"] = n.into();
@@ -579,7 +671,8 @@ pub fn write_glb(
                 None,
                 None,
             );
-            let a = layout.accessor(json!({"bufferView": v, "componentType": FLOAT, "count": n, "type": ty}));
+            let a = layout
+                .accessor(json!({"bufferView": v, "componentType": FLOAT, "count": n, "type": ty}));
             attr.insert(name.into(), a.into());
         }
         let mut attributes = json!({"POSITION": pos});
@@ -611,10 +704,30 @@ pub fn write_glb(
     let count = model.elements.len();
     let project_names = projects(scene);
     let columns: [(&str, Vec<String>); 5] = [
-        ("global_id", model.elements.iter().map(|e| e.global_id.clone()).collect()),
-        ("ifc_class", model.elements.iter().map(|e| e.class.clone()).collect()),
-        ("name", model.elements.iter().map(|e| e.name.clone().unwrap_or_default()).collect()),
-        ("storey", model.elements.iter().map(|e| storey(model, e.container)).collect()),
+        (
+            "global_id",
+            model.elements.iter().map(|e| e.global_id.clone()).collect(),
+        ),
+        (
+            "ifc_class",
+            model.elements.iter().map(|e| e.class.clone()).collect(),
+        ),
+        (
+            "name",
+            model
+                .elements
+                .iter()
+                .map(|e| e.name.clone().unwrap_or_default())
+                .collect(),
+        ),
+        (
+            "storey",
+            model
+                .elements
+                .iter()
+                .map(|e| storey(model, e.container))
+                .collect(),
+        ),
         ("project", project_names),
     ];
     let mut table = Map::new();
@@ -654,11 +767,15 @@ pub fn write_glb(
         .collect();
     let children: Vec<usize> = (1..nodes.len()).collect();
     let half = std::f64::consts::FRAC_1_SQRT_2;
-    nodes[0] = json!({"name": "scene frame (Z up) to glTF (Y up)", "rotation": [-half, 0.0, 0.0, half]});
+    nodes[0] =
+        json!({"name": "scene frame (Z up) to glTF (Y up)", "rotation": [-half, 0.0, 0.0, half]});
     if !children.is_empty() {
         nodes[0]["children"] = json!(children);
     }
-    let date = renewtwin_protocol::CivilDate::from_sim_day(scene.manifest.start, renewtwin_protocol::SimDay(day));
+    let date = renewtwin_protocol::CivilDate::from_sim_day(
+        scene.manifest.start,
+        renewtwin_protocol::SimDay(day),
+    );
     let mut used = vec!["EXT_mesh_features", "EXT_structural_metadata"];
     if !groups.is_empty() {
         used.extend(["EXT_mesh_gpu_instancing", "EXT_instance_features"]);
@@ -718,7 +835,8 @@ pub fn write_glb(
     w.write_all(b"glTF").map_err(io)?;
     w.write_all(&2u32.to_le_bytes()).map_err(io)?;
     w.write_all(&(total as u32).to_le_bytes()).map_err(io)?;
-    w.write_all(&(json_bytes.len() as u32).to_le_bytes()).map_err(io)?;
+    w.write_all(&(json_bytes.len() as u32).to_le_bytes())
+        .map_err(io)?;
     w.write_all(b"JSON").map_err(io)?;
     w.write_all(&json_bytes).map_err(io)?;
     drop(json_bytes);
@@ -740,7 +858,9 @@ pub fn write_glb(
                 geometry
                     .with_mesh(*m, &mut |positions, normals, indices| {
                         match piece {
-                            Piece::Positions(_) => positions.iter().for_each(|v| scratch.extend_from_slice(&v.to_le_bytes())),
+                            Piece::Positions(_) => positions
+                                .iter()
+                                .for_each(|v| scratch.extend_from_slice(&v.to_le_bytes())),
                             Piece::Normals(_) => {
                                 for n in normals.chunks_exact(3) {
                                     let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
@@ -749,10 +869,13 @@ pub fn write_glb(
                                     } else {
                                         [0.0, 0.0, 1.0]
                                     };
-                                    unit.iter().for_each(|v| scratch.extend_from_slice(&v.to_le_bytes()));
+                                    unit.iter()
+                                        .for_each(|v| scratch.extend_from_slice(&v.to_le_bytes()));
                                 }
                             }
-                            _ => indices.iter().for_each(|i| scratch.extend_from_slice(&i.to_le_bytes())),
+                            _ => indices
+                                .iter()
+                                .for_each(|i| scratch.extend_from_slice(&i.to_le_bytes())),
                         }
                         Ok(())
                     })
@@ -806,7 +929,9 @@ pub fn write_glb(
     Ok(stats)
 }
 
-const IDENTITY: [f64; 16] = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+const IDENTITY: [f64; 16] = [
+    1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+];
 
 #[cfg(test)]
 mod tests {
@@ -815,7 +940,9 @@ mod tests {
     #[test]
     fn a_rotation_and_scale_decompose_and_a_shear_does_not() {
         // 90° about Z, scale 2, translation (1, 2, 3), column-major.
-        let m = [0.0, 2.0, 0.0, 0.0, -2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 1.0, 2.0, 3.0, 1.0];
+        let m = [
+            0.0, 2.0, 0.0, 0.0, -2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 1.0, 2.0, 3.0, 1.0,
+        ];
         let (t, q, s) = decompose(&m).expect("decomposes");
         assert_eq!(t, [1.0, 2.0, 3.0]);
         assert_eq!(s, [2.0, 2.0, 2.0]);
@@ -824,10 +951,14 @@ mod tests {
         for (got, want) in q.iter().zip([0.0, 0.0, h, h]) {
             assert!((got - want).abs() < 1e-6, "{q:?}");
         }
-        let shear = [1.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+        let shear = [
+            1.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+        ];
         assert!(decompose(&shear).is_none());
         // A mirror keeps its handedness in a negative scale.
-        let mirror = [-1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+        let mirror = [
+            -1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+        ];
         let (_, _, s) = decompose(&mirror).expect("decomposes");
         assert_eq!(s, [-1.0, 1.0, 1.0]);
     }

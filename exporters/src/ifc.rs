@@ -51,9 +51,12 @@ pub struct IfcStats {
 /// specification, entity definitions): the eight of `IfcElement` plus the class's own.
 fn attribute_count(class: &str) -> Option<usize> {
     Some(match class.to_ascii_uppercase().as_str() {
-        "IFCCIVILELEMENT" | "IFCFURNISHINGELEMENT" | "IFCDISTRIBUTIONELEMENT" | "IFCFLOWSEGMENT" | "IFCFLOWFITTING" | "IFCFLOWTERMINAL" => {
-            8
-        }
+        "IFCCIVILELEMENT"
+        | "IFCFURNISHINGELEMENT"
+        | "IFCDISTRIBUTIONELEMENT"
+        | "IFCFLOWSEGMENT"
+        | "IFCFLOWFITTING"
+        | "IFCFLOWTERMINAL" => 8,
         "IFCWALL"
         | "IFCWALLSTANDARDCASE"
         | "IFCSLAB"
@@ -191,7 +194,12 @@ fn task_type(action: Action) -> &'static str {
 /// Writes `scene` (its model, and its plan as a work schedule) as IFC4 into `out`; `name` is
 /// the file name recorded in the header. `progress(done, total)` is called as elements are
 /// written.
-pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: impl FnMut(usize, usize)) -> Result<IfcStats, IfcError> {
+pub fn write_ifc(
+    scene: &Scene<'_>,
+    name: &str,
+    out: impl Write,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<IfcStats, IfcError> {
     let model: &Model = scene.model;
     let manifest = scene.manifest;
     let mut stats = IfcStats::default();
@@ -216,20 +224,33 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
     let area = s.add("IFCSIUNIT(*,.AREAUNIT.,$,.SQUARE_METRE.)")?;
     let volume = s.add("IFCSIUNIT(*,.VOLUMEUNIT.,$,.CUBIC_METRE.)")?;
     let radian = s.add("IFCSIUNIT(*,.PLANEANGLEUNIT.,$,.RADIAN.)")?;
-    let units = s.add(&format!("IFCUNITASSIGNMENT((#{metre},#{area},#{volume},#{radian}))"))?;
+    let units = s.add(&format!(
+        "IFCUNITASSIGNMENT((#{metre},#{area},#{volume},#{radian}))"
+    ))?;
     let origin = s.add("IFCCARTESIANPOINT((0.,0.,0.))")?;
     let axes = s.add(&format!("IFCAXIS2PLACEMENT3D(#{origin},$,$)"))?;
-    let context = s.add(&format!("IFCGEOMETRICREPRESENTATIONCONTEXT($,'Model',3,1.E-05,#{axes},$)"))?;
+    let context = s.add(&format!(
+        "IFCGEOMETRICREPRESENTATIONCONTEXT($,'Model',3,1.E-05,#{axes},$)"
+    ))?;
     let body = s.add(&format!(
         "IFCGEOMETRICREPRESENTATIONSUBCONTEXT('Body','Model',*,*,*,*,#{context},$,.MODEL_VIEW.,$)"
     ))?;
     let placement = s.add(&format!("IFCLOCALPLACEMENT($,#{axes})"))?;
 
     // The spatial tree.
-    let project_node = model.spatial.iter().position(|n| n.kind == SpatialKind::Project);
+    let project_node = model
+        .spatial
+        .iter()
+        .position(|n| n.kind == SpatialKind::Project);
     let (project_gid, project_name) = match project_node {
-        Some(i) => (model.spatial[i].global_id.clone(), model.spatial[i].name.clone()),
-        None => (guid(&format!("project {}", manifest.name)), Some(manifest.name.clone())),
+        Some(i) => (
+            model.spatial[i].global_id.clone(),
+            model.spatial[i].name.clone(),
+        ),
+        None => (
+            guid(&format!("project {}", manifest.name)),
+            Some(manifest.name.clone()),
+        ),
     };
     let project = s.add(&format!(
         "IFCPROJECT({},$,{},$,$,$,$,(#{context}),#{units})",
@@ -244,14 +265,25 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
         let (gid, nm) = (text(&n.global_id), opt_text(n.name.as_deref()));
         let entity = match n.kind {
             SpatialKind::Project => continue,
-            SpatialKind::Site => format!("IFCSITE({gid},$,{nm},$,$,#{placement},$,$,.ELEMENT.,$,$,$,$,$)"),
-            SpatialKind::Building => format!("IFCBUILDING({gid},$,{nm},$,$,#{placement},$,$,.ELEMENT.,$,$,$)"),
+            SpatialKind::Site => {
+                format!("IFCSITE({gid},$,{nm},$,$,#{placement},$,$,.ELEMENT.,$,$,$,$,$)")
+            }
+            SpatialKind::Building => {
+                format!("IFCBUILDING({gid},$,{nm},$,$,#{placement},$,$,.ELEMENT.,$,$,$)")
+            }
             SpatialKind::Storey => {
                 let elevation = n.elevation.map_or_else(|| "$".to_owned(), real);
-                format!("IFCBUILDINGSTOREY({gid},$,{nm},$,$,#{placement},$,$,.ELEMENT.,{elevation})")
+                format!(
+                    "IFCBUILDINGSTOREY({gid},$,{nm},$,$,#{placement},$,$,.ELEMENT.,{elevation})"
+                )
             }
-            SpatialKind::Space => format!("IFCSPACE({gid},$,{nm},$,$,#{placement},$,$,.ELEMENT.,$,$)"),
-            _ => format!("IFCBUILDING({gid},$,{nm},$,{},#{placement},$,$,.ELEMENT.,$,$,$)", text(&n.class)),
+            SpatialKind::Space => {
+                format!("IFCSPACE({gid},$,{nm},$,$,#{placement},$,$,.ELEMENT.,$,$)")
+            }
+            _ => format!(
+                "IFCBUILDING({gid},$,{nm},$,{},#{placement},$,$,.ELEMENT.,$,$,$)",
+                text(&n.class)
+            ),
         };
         spatial_ids[i] = Some(s.add(&entity)?);
     }
@@ -263,14 +295,21 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
         if Some(i) == project_node {
             continue;
         }
-        match n.parent.filter(|p| spatial_ids.get(*p).copied().flatten().is_some()) {
+        match n
+            .parent
+            .filter(|p| spatial_ids.get(*p).copied().flatten().is_some())
+        {
             Some(p) => children[p].push(id),
             None => orphans.push(id),
         }
     }
     for (p, kids) in children.iter().enumerate() {
         if let (Some(parent), false) = (spatial_ids[p], kids.is_empty()) {
-            let list = kids.iter().map(|k| format!("#{k}")).collect::<Vec<_>>().join(",");
+            let list = kids
+                .iter()
+                .map(|k| format!("#{k}"))
+                .collect::<Vec<_>>()
+                .join(",");
             s.add(&format!(
                 "IFCRELAGGREGATES({},$,$,$,#{parent},({list}))",
                 text(&guid(&format!("aggregates {p}")))
@@ -278,7 +317,11 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
         }
     }
     if !orphans.is_empty() {
-        let list = orphans.iter().map(|k| format!("#{k}")).collect::<Vec<_>>().join(",");
+        let list = orphans
+            .iter()
+            .map(|k| format!("#{k}"))
+            .collect::<Vec<_>>()
+            .join(",");
         s.add(&format!(
             "IFCRELAGGREGATES({},$,$,$,#{project},({list}))",
             text(&guid("aggregates project"))
@@ -287,7 +330,9 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
 
     // The status enumeration, once.
     let statuses = "IFCLABEL('NEW'),IFCLABEL('EXISTING'),IFCLABEL('DEMOLISH'),IFCLABEL('TEMPORARY'),IFCLABEL('OTHER'),IFCLABEL('NOTKNOWN'),IFCLABEL('UNSET')";
-    let enumeration = s.add(&format!("IFCPROPERTYENUMERATION('PEnum_ElementStatus',({statuses}),$)"))?;
+    let enumeration = s.add(&format!(
+        "IFCPROPERTYENUMERATION('PEnum_ElementStatus',({statuses}),$)"
+    ))?;
 
     // Elements, one at a time: geometry, the element, its status.
     let mut element_ids: Vec<u64> = Vec::with_capacity(model.elements.len());
@@ -330,9 +375,18 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
         let shape = if items.is_empty() {
             "$".to_owned()
         } else {
-            let list = items.iter().map(|k| format!("#{k}")).collect::<Vec<_>>().join(",");
-            let rep = s.add(&format!("IFCSHAPEREPRESENTATION(#{body},'Body','Tessellation',({list}))"))?;
-            format!("#{}", s.add(&format!("IFCPRODUCTDEFINITIONSHAPE($,$,(#{rep}))"))?)
+            let list = items
+                .iter()
+                .map(|k| format!("#{k}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let rep = s.add(&format!(
+                "IFCSHAPEREPRESENTATION(#{body},'Body','Tessellation',({list}))"
+            ))?;
+            format!(
+                "#{}",
+                s.add(&format!("IFCPRODUCTDEFINITIONSHAPE($,$,(#{rep}))"))?
+            )
         };
         let (class, object_type, count) = match attribute_count(&e.class) {
             Some(n) => (keyword(&e.class), "$".to_owned(), n),
@@ -348,7 +402,10 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
             opt_text(e.name.as_deref())
         ))?;
         element_ids.push(id);
-        match e.container.filter(|c| spatial_ids.get(*c).copied().flatten().is_some()) {
+        match e
+            .container
+            .filter(|c| spatial_ids.get(*c).copied().flatten().is_some())
+        {
             Some(c) => contained[c].push(id),
             None => uncontained.push(id),
         }
@@ -360,10 +417,17 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
             .map(|sch| sch.0.iter().map(|st| st.action).collect::<Vec<_>>())
             .unwrap_or_default();
         let st = status(actions.into_iter());
-        let prop = s.add(&format!("IFCPROPERTYENUMERATEDVALUE('Status',$,(IFCLABEL('{st}')),#{enumeration})"))?;
+        let prop = s.add(&format!(
+            "IFCPROPERTYENUMERATEDVALUE('Status',$,(IFCLABEL('{st}')),#{enumeration})"
+        ))?;
         let pset_name = match class.as_str() {
             "IFCBUILDINGELEMENTPROXY" => "Pset_BuildingElementProxyCommon".to_owned(),
-            _ => format!("Pset_{}Common", e.class.trim_start_matches("Ifc").trim_end_matches("StandardCase")),
+            _ => format!(
+                "Pset_{}Common",
+                e.class
+                    .trim_start_matches("Ifc")
+                    .trim_end_matches("StandardCase")
+            ),
         };
         let pset = s.add(&format!(
             "IFCPROPERTYSET({},$,{},$,(#{prop}))",
@@ -381,7 +445,11 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
     }
     for (c, list) in contained.iter().enumerate() {
         if let (Some(structure), false) = (spatial_ids[c], list.is_empty()) {
-            let l = list.iter().map(|k| format!("#{k}")).collect::<Vec<_>>().join(",");
+            let l = list
+                .iter()
+                .map(|k| format!("#{k}"))
+                .collect::<Vec<_>>()
+                .join(",");
             s.add(&format!(
                 "IFCRELCONTAINEDINSPATIALSTRUCTURE({},$,$,$,({l}),#{structure})",
                 text(&guid(&format!("contains {c}")))
@@ -396,7 +464,11 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
             .find(|(i, id)| id.is_some() && Some(*i) != project_node)
             .and_then(|(_, id)| *id)
         {
-            let l = uncontained.iter().map(|k| format!("#{k}")).collect::<Vec<_>>().join(",");
+            let l = uncontained
+                .iter()
+                .map(|k| format!("#{k}"))
+                .collect::<Vec<_>>()
+                .join(",");
             s.add(&format!(
                 "IFCRELCONTAINEDINSPATIALSTRUCTURE({},$,$,$,({l}),#{structure})",
                 text(&guid("contains rest"))
@@ -415,8 +487,15 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
     let scenario_name = scene.plan.scenario.clone();
     let schedule = s.add(&format!(
         "IFCWORKSCHEDULE({},$,{},$,$,{},{},$,$,$,$,{},{},.PLANNED.)",
-        text(&guid(&format!("schedule {}", scenario_name.as_deref().unwrap_or("base")))),
-        text(&format!("{} ({})", manifest.name, scenario_name.as_deref().unwrap_or("base plan"))),
+        text(&guid(&format!(
+            "schedule {}",
+            scenario_name.as_deref().unwrap_or("base")
+        ))),
+        text(&format!(
+            "{} ({})",
+            manifest.name,
+            scenario_name.as_deref().unwrap_or("base plan")
+        )),
         text(scenario_name.as_deref().unwrap_or("base")),
         at(0),
         at(0),
@@ -450,7 +529,10 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
         ))?;
         task_ids.push(id);
         stats.tasks += 1;
-        let Some((_, spec)) = specs.iter().find(|(pi, t)| *pi == task.project && t.id == task.id) else {
+        let Some((_, spec)) = specs
+            .iter()
+            .find(|(pi, t)| *pi == task.project && t.id == task.id)
+        else {
             continue;
         };
         let products: Vec<String> = (0..model.elements.len())
@@ -466,7 +548,11 @@ pub fn write_ifc(scene: &Scene<'_>, name: &str, out: impl Write, mut progress: i
         }
     }
     if !task_ids.is_empty() {
-        let l = task_ids.iter().map(|k| format!("#{k}")).collect::<Vec<_>>().join(",");
+        let l = task_ids
+            .iter()
+            .map(|k| format!("#{k}"))
+            .collect::<Vec<_>>()
+            .join(",");
         s.add(&format!(
             "IFCRELASSIGNSTOCONTROL({},$,$,$,({l}),$,#{schedule})",
             text(&guid("tasks of the schedule"))
@@ -490,7 +576,10 @@ mod tests {
         assert_eq!(real(-0.25), "-0.25");
         let g = guid("a");
         assert_eq!(g.len(), 22);
-        assert!(g.as_bytes()[0] <= b'3', "the first character holds two bits: {g}");
+        assert!(
+            g.as_bytes()[0] <= b'3',
+            "the first character holds two bits: {g}"
+        );
         assert_ne!(guid("a"), guid("b"));
     }
 

@@ -13,25 +13,36 @@ use serde_json::Value;
 
 fn default_scene() -> LoadedScene {
     let manifest =
-        renewtwin_twin::scene::Manifest::parse("default", renewtwin_twin::scene::DEFAULT_MANIFEST).expect("the default manifest parses");
-    LoadedScene::from_manifest(manifest, None, None, &ImportConfig::default()).expect("the default scene loads")
+        renewtwin_twin::scene::Manifest::parse("default", renewtwin_twin::scene::DEFAULT_MANIFEST)
+            .expect("the default manifest parses");
+    LoadedScene::from_manifest(manifest, None, None, &ImportConfig::default())
+        .expect("the default scene loads")
 }
 
 /// The JSON and the binary chunk of a GLB, after checking its header and chunk lengths.
 fn chunks(glb: &[u8]) -> (Value, &[u8]) {
-    let u32_at = |at: usize| u32::from_le_bytes(glb[at..at + 4].try_into().expect("4 bytes")) as usize;
+    let u32_at =
+        |at: usize| u32::from_le_bytes(glb[at..at + 4].try_into().expect("4 bytes")) as usize;
     assert_eq!(&glb[0..4], b"glTF");
     assert_eq!(u32_at(4), 2, "glTF 2");
     assert_eq!(u32_at(8), glb.len(), "the header's length is the file's");
     let json_len = u32_at(12);
     assert_eq!(&glb[16..20], b"JSON");
     assert_eq!(json_len % 4, 0);
-    let json: Value = serde_json::from_slice(&glb[20..20 + json_len]).expect("the JSON chunk parses");
+    let json: Value =
+        serde_json::from_slice(&glb[20..20 + json_len]).expect("the JSON chunk parses");
     let bin_at = 20 + json_len;
     let bin_len = u32_at(bin_at);
     assert_eq!(&glb[bin_at + 4..bin_at + 8], b"BIN\0");
-    assert_eq!(bin_at + 8 + bin_len, glb.len(), "the binary chunk ends the file");
-    assert_eq!(json["buffers"][0]["byteLength"].as_u64(), Some(bin_len as u64));
+    assert_eq!(
+        bin_at + 8 + bin_len,
+        glb.len(),
+        "the binary chunk ends the file"
+    );
+    assert_eq!(
+        json["buffers"][0]["byteLength"].as_u64(),
+        Some(bin_len as u64)
+    );
     (json, &glb[bin_at + 8..])
 }
 
@@ -54,11 +65,16 @@ fn drawn(json: &Value, bin: &[u8], elements: usize) -> Vec<Vec<usize>> {
         let mesh = &json["meshes"][node["mesh"].as_u64().expect("mesh") as usize];
         let prim = &mesh["primitives"][0];
         let material = prim["material"].as_u64().expect("material") as usize;
-        let ids = match node["extensions"]["EXT_mesh_gpu_instancing"]["attributes"]["_FEATURE_ID_0"].as_u64() {
+        let ids = match node["extensions"]["EXT_mesh_gpu_instancing"]["attributes"]["_FEATURE_ID_0"]
+            .as_u64()
+        {
             Some(a) => floats(json, bin, &a.into()),
             None => {
                 let per_vertex = floats(json, bin, &prim["attributes"]["_FEATURE_ID_0"]);
-                assert!(per_vertex.windows(2).all(|w| w[0] == w[1]), "one feature per placement");
+                assert!(
+                    per_vertex.windows(2).all(|w| w[0] == w[1]),
+                    "one feature per placement"
+                );
                 vec![per_vertex[0]]
             }
         };
@@ -78,7 +94,8 @@ fn export(loaded: &LoadedScene, day: i32) -> (Vec<u8>, gltf::Stats) {
     let mut glb = Vec::new();
     let mut last = None;
     let mut geometry = gltf::ModelGeometry(&loaded.model);
-    let stats = gltf::write_glb(&scene, &mut geometry, day, &mut glb, |p| last = Some(p)).expect("the export writes");
+    let stats = gltf::write_glb(&scene, &mut geometry, day, &mut glb, |p| last = Some(p))
+        .expect("the export writes");
     let last = last.expect("progress is reported");
     assert_eq!(last.done, last.total, "the last report is the whole");
     assert_eq!(stats.bytes, glb.len() as u64);
@@ -92,7 +109,10 @@ fn the_scene_on_a_day_with_states_as_materials_and_the_gone_left_out() {
     // A day on which some element with geometry is demolished or removed.
     let gone_on = |day: i32| -> Vec<usize> {
         (0..model.elements.len())
-            .filter(|&i| !model.elements[i].placements.is_empty() && !gltf::drawn(loaded.plan.schedules[i].state_on(day)))
+            .filter(|&i| {
+                !model.elements[i].placements.is_empty()
+                    && !gltf::drawn(loaded.plan.schedules[i].state_on(day))
+            })
             .collect()
     };
     let day = (0..=loaded.plan.end)
@@ -104,7 +124,10 @@ fn the_scene_on_a_day_with_states_as_materials_and_the_gone_left_out() {
     let placed = drawn(&json, bin, model.elements.len());
     for (i, e) in model.elements.iter().enumerate() {
         let state = loaded.plan.schedules[i].state_on(day);
-        let index = LifecycleState::ALL.iter().position(|s| *s == state).expect("a state");
+        let index = LifecycleState::ALL
+            .iter()
+            .position(|s| *s == state)
+            .expect("a state");
         let with_triangles = e
             .placements
             .iter()
@@ -118,9 +141,17 @@ fn the_scene_on_a_day_with_states_as_materials_and_the_gone_left_out() {
                 e.class,
                 e.global_id
             );
-            assert!(placed[i].iter().all(|m| *m == index), "{}: coloured as {state:?}", e.global_id);
+            assert!(
+                placed[i].iter().all(|m| *m == index),
+                "{}: coloured as {state:?}",
+                e.global_id
+            );
         } else {
-            assert!(placed[i].is_empty(), "{} is {state:?} on day {day}: left out", e.global_id);
+            assert!(
+                placed[i].is_empty(),
+                "{} is {state:?} on day {day}: left out",
+                e.global_id
+            );
         }
     }
     assert_eq!(stats.left_out, gone.len());
@@ -128,7 +159,10 @@ fn the_scene_on_a_day_with_states_as_materials_and_the_gone_left_out() {
         stats.instanced_nodes > 0 && stats.instances > stats.instanced_nodes,
         "the scene's shared meshes stay instanced: {stats:?}"
     );
-    assert_eq!(json["extensionsRequired"], serde_json::json!(["EXT_mesh_gpu_instancing"]));
+    assert_eq!(
+        json["extensionsRequired"],
+        serde_json::json!(["EXT_mesh_gpu_instancing"])
+    );
     // Materials: the viewer's colours, by state.
     let materials = json["materials"].as_array().expect("materials");
     assert_eq!(materials.len(), LifecycleState::ALL.len());
@@ -138,7 +172,10 @@ fn the_scene_on_a_day_with_states_as_materials_and_the_gone_left_out() {
     let (before, _) = export(&loaded, 0);
     let (json0, bin0) = chunks(&before);
     let placed0 = drawn(&json0, bin0, model.elements.len());
-    assert!(gone.iter().any(|&i| !placed0[i].is_empty()), "the demolished stand on day 0");
+    assert!(
+        gone.iter().any(|&i| !placed0[i].is_empty()),
+        "the demolished stand on day 0"
+    );
 
     // The metadata: a row per element, GlobalId and state readable from the table.
     let table = &json["extensions"]["EXT_structural_metadata"]["propertyTables"][0];
@@ -162,7 +199,11 @@ fn the_scene_on_a_day_with_states_as_materials_and_the_gone_left_out() {
     };
     let ids = column("global_id");
     assert_eq!(ids.len(), model.elements.len());
-    assert!(ids.iter().zip(&model.elements).all(|(a, e)| *a == e.global_id));
+    assert!(
+        ids.iter()
+            .zip(&model.elements)
+            .all(|(a, e)| *a == e.global_id)
+    );
     let storeys = column("storey");
     assert!(
         storeys.iter().filter(|s| !s.is_empty()).count() > model.elements.len() / 2,
@@ -173,11 +214,17 @@ fn the_scene_on_a_day_with_states_as_materials_and_the_gone_left_out() {
         projects.iter().any(|p| p.contains("Add lifts")),
         "the lift shafts name their project"
     );
-    let state_view = &json["bufferViews"][table["properties"]["state"]["values"].as_u64().expect("state view") as usize];
+    let state_view = &json["bufferViews"][table["properties"]["state"]["values"]
+        .as_u64()
+        .expect("state view") as usize];
     let at = state_view["byteOffset"].as_u64().expect("offset") as usize;
     for &i in &gone {
         let s = LifecycleState::ALL[bin[at + i] as usize];
-        assert!(!gltf::drawn(s), "the table says {} is {s:?}", model.elements[i].global_id);
+        assert!(
+            !gltf::drawn(s),
+            "the table says {} is {s:?}",
+            model.elements[i].global_id
+        );
     }
 
     validate(&glb, "default scene on a demolition day");
@@ -196,7 +243,8 @@ fn from_the_servers_encoded_frames_the_same_placements_in_the_same_states() {
     };
     let mut geometry = gltf::WireGeometry::new(&wire.mesh_frames).expect("the frames index");
     let mut glb = Vec::new();
-    let stats = gltf::write_glb(&scene, &mut geometry, day, &mut glb, |_| {}).expect("the export writes");
+    let stats =
+        gltf::write_glb(&scene, &mut geometry, day, &mut glb, |_| {}).expect("the export writes");
     assert_eq!(stats.bytes, glb.len() as u64);
     let (a, abin) = chunks(&direct);
     let (b, bbin) = chunks(&glb);
@@ -229,11 +277,15 @@ fn validate(glb: &[u8], what: &str) {
         .or_else(|| {
             let base = std::env::var_os("XDG_CACHE_HOME")
                 .map(std::path::PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"))
+                })?;
             Some(base.join("renewtwin/npm"))
         })
         .map(|d| d.join("node_modules"));
-    let usable = modules.as_ref().filter(|m| m.join("gltf-validator/package.json").is_file());
+    let usable = modules
+        .as_ref()
+        .filter(|m| m.join("gltf-validator/package.json").is_file());
     let node_ok = std::process::Command::new("node")
         .arg("--version")
         .output()
@@ -243,7 +295,9 @@ fn validate(glb: &[u8], what: &str) {
             !required,
             "RENEWTWIN_REQUIRE_VALIDATORS=1 but node or npm gltf-validator is missing (scripts/setup.sh --test installs them)"
         );
-        eprintln!("skipped the glTF Validator: node or npm gltf-validator is not installed (scripts/setup.sh --test installs them)");
+        eprintln!(
+            "skipped the glTF Validator: node or npm gltf-validator is not installed (scripts/setup.sh --test installs them)"
+        );
         return;
     };
     let dir = std::env::temp_dir().join(format!("renewtwin-gltf-{}", std::process::id()));
@@ -268,11 +322,16 @@ fn validate(glb: &[u8], what: &str) {
     let errors: Vec<&Value> = messages.iter().filter(|m| m["severity"] == 0).collect();
     let mut others = std::collections::BTreeMap::<String, usize>::new();
     for m in messages.iter().filter(|m| m["severity"] != 0) {
-        *others.entry(format!("{} {}", m["code"], m["message"])).or_default() += 1;
+        *others
+            .entry(format!("{} {}", m["code"], m["message"]))
+            .or_default() += 1;
     }
     eprintln!(
         "glTF Validator ({what}): {} errors; warnings and infos: {others:#?}",
         issues["numErrors"]
     );
-    assert_eq!(issues["numErrors"], 0, "{what}: the glTF Validator reports errors: {errors:#?}");
+    assert_eq!(
+        issues["numErrors"], 0,
+        "{what}: the glTF Validator reports errors: {errors:#?}"
+    );
 }

@@ -11,8 +11,10 @@ use renewtwin_twin::renewal::LoadedScene;
 
 fn default_scene() -> LoadedScene {
     let manifest =
-        renewtwin_twin::scene::Manifest::parse("default", renewtwin_twin::scene::DEFAULT_MANIFEST).expect("the default manifest parses");
-    LoadedScene::from_manifest(manifest, None, None, &ImportConfig::default()).expect("the default scene loads")
+        renewtwin_twin::scene::Manifest::parse("default", renewtwin_twin::scene::DEFAULT_MANIFEST)
+            .expect("the default manifest parses");
+    LoadedScene::from_manifest(manifest, None, None, &ImportConfig::default())
+        .expect("the default scene loads")
 }
 
 fn storey(model: &renewtwin_importers::Model, e: &renewtwin_importers::Element) -> Option<String> {
@@ -37,20 +39,39 @@ fn the_model_and_plan_re_import_with_the_same_elements_status_and_tasks() {
     };
     let mut bytes = Vec::new();
     let mut last = None;
-    let stats = ifc::write_ifc(&scene, "default.ifc", &mut bytes, |done, total| last = Some((done, total))).expect("the export writes");
+    let stats = ifc::write_ifc(&scene, "default.ifc", &mut bytes, |done, total| {
+        last = Some((done, total))
+    })
+    .expect("the export writes");
     assert_eq!(
         last,
         Some((loaded.model.elements.len(), loaded.model.elements.len())),
         "progress ends at the whole"
     );
-    assert_eq!(stats.proxied, 0, "every class of the default scene is written as itself");
+    assert_eq!(
+        stats.proxied, 0,
+        "every class of the default scene is written as itself"
+    );
     assert_eq!(stats.tasks, loaded.plan.tasks.len());
-    let back = renewtwin_importers::import_bytes("default.ifc", &bytes, &ImportConfig::default()).expect("our importer reads the export");
+    let back = renewtwin_importers::import_bytes("default.ifc", &bytes, &ImportConfig::default())
+        .expect("our importer reads the export");
     let before = &loaded.model;
-    assert_eq!(back.elements.len(), before.elements.len(), "the same elements");
+    assert_eq!(
+        back.elements.len(),
+        before.elements.len(),
+        "the same elements"
+    );
     for (a, b) in before.elements.iter().zip(&back.elements) {
-        assert_eq!((&a.global_id, &a.class, &a.name), (&b.global_id, &b.class, &b.name));
-        assert_eq!(storey(before, a), storey(&back, b), "{} stays on its storey", a.global_id);
+        assert_eq!(
+            (&a.global_id, &a.class, &a.name),
+            (&b.global_id, &b.class, &b.name)
+        );
+        assert_eq!(
+            storey(before, a),
+            storey(&back, b),
+            "{} stays on its storey",
+            a.global_id
+        );
         assert_eq!(
             a.placements.is_empty(),
             b.placements.is_empty(),
@@ -69,8 +90,16 @@ fn the_model_and_plan_re_import_with_the_same_elements_status_and_tasks() {
                 other => format!("{other:?}"),
             })
     };
-    let count = |want: &str| back.elements.iter().filter(|e| status(e).as_deref() == Some(want)).count();
-    assert!(back.elements.iter().all(|e| status(e).is_some()), "every element has a Status");
+    let count = |want: &str| {
+        back.elements
+            .iter()
+            .filter(|e| status(e).as_deref() == Some(want))
+            .count()
+    };
+    assert!(
+        back.elements.iter().all(|e| status(e).is_some()),
+        "every element has a Status"
+    );
     assert!(
         count("NEW") > 0 && count("DEMOLISH") > 0 && count("EXISTING") > 0,
         "NEW {} DEMOLISH {} EXISTING {}",
@@ -82,7 +111,10 @@ fn the_model_and_plan_re_import_with_the_same_elements_status_and_tasks() {
         .filter(|&i| before.elements[i].class == "IfcTransportElement")
         .collect();
     assert!(
-        !lifts.is_empty() && lifts.iter().all(|&i| status(&back.elements[i]).as_deref() == Some("NEW")),
+        !lifts.is_empty()
+            && lifts
+                .iter()
+                .all(|&i| status(&back.elements[i]).as_deref() == Some("NEW")),
         "the new lifts are NEW"
     );
 
@@ -116,16 +148,25 @@ fn the_model_and_plan_re_import_with_the_same_elements_status_and_tasks() {
             .collect();
         assert_eq!(again, picked, "{ident}: ifc_task selects the same elements");
         if let (Some(a), Some(b)) = (window.start, window.end) {
-            let date =
-                |d: i32| renewtwin_protocol::CivilDate::from_sim_day(loaded.manifest.start, renewtwin_protocol::SimDay(d)).to_string();
+            let date = |d: i32| {
+                renewtwin_protocol::CivilDate::from_sim_day(
+                    loaded.manifest.start,
+                    renewtwin_protocol::SimDay(d),
+                )
+                .to_string()
+            };
             assert!(
-                task.start.as_ref().is_some_and(|t| t.iso.starts_with(&date(a))),
+                task.start
+                    .as_ref()
+                    .is_some_and(|t| t.iso.starts_with(&date(a))),
                 "{ident} starts {}: {:?}",
                 date(a),
                 task.start
             );
             assert!(
-                task.finish.as_ref().is_some_and(|t| t.iso.starts_with(&date(b))),
+                task.finish
+                    .as_ref()
+                    .is_some_and(|t| t.iso.starts_with(&date(b))),
                 "{ident} finishes {}",
                 date(b)
             );
@@ -142,7 +183,9 @@ fn validate(bytes: &[u8]) {
         .or_else(|| {
             let base = std::env::var_os("XDG_CACHE_HOME")
                 .map(std::path::PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"))
+                })?;
             Some(base.join("renewtwin/python"))
         })
         .map(|d| d.join("bin/python3"));
@@ -157,7 +200,9 @@ fn validate(bytes: &[u8]) {
             !required,
             "RENEWTWIN_REQUIRE_VALIDATORS=1 but ifcopenshell is not installed (scripts/setup.sh --test)"
         );
-        eprintln!("skipped IfcOpenShell's validation: ifcopenshell is not installed (scripts/setup.sh --test installs it)");
+        eprintln!(
+            "skipped IfcOpenShell's validation: ifcopenshell is not installed (scripts/setup.sh --test installs it)"
+        );
         return;
     };
     let dir = std::env::temp_dir().join(format!("renewtwin-ifc-{}", std::process::id()));
@@ -170,7 +215,11 @@ fn validate(bytes: &[u8]) {
         .output()
         .expect("run the validator");
     let _ = std::fs::remove_dir_all(&dir);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         out.status.success() && text.contains("No validation issues found"),
         "IfcOpenShell's validation reports:\n{}",

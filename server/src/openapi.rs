@@ -705,28 +705,64 @@ fn answer(method: &Method, path: &str) -> Option<(u16, &'static str, Value)> {
 
 /// The query parameters of a route: name, JSON type, description (all optional).
 fn query(method: &Method, path: &str) -> &'static [(&'static str, &'static str, &'static str)] {
-    const SCENARIO: (&str, &str, &str) = ("scenario", "string", "a scenario's name, `base` for the base plan; absent: the plan being played");
+    const SCENARIO: (&str, &str, &str) = (
+        "scenario",
+        "string",
+        "a scenario's name, `base` for the base plan; absent: the plan being played",
+    );
     if *method != Method::GET {
         return &[];
     }
     match path {
         "/ws" => &[
-            ("format", "string", "`json` for JSON text frames instead of binary postcard"),
-            ("token", "string", "a session token: consultation events in the form the account may see"),
-            ("only", "string", "`comments`: consultation events only, no scene"),
+            (
+                "format",
+                "string",
+                "`json` for JSON text frames instead of binary postcard",
+            ),
+            (
+                "token",
+                "string",
+                "a session token: consultation events in the form the account may see",
+            ),
+            (
+                "only",
+                "string",
+                "`comments`: consultation events only, no scene",
+            ),
         ],
-        "/api/states" => &[("day", "integer", "simulated day; absent: the live day"), SCENARIO],
-        "/api/viewer/layer" => &[("name", "string", "`phase`, `risk` or `noise`"), ("day", "integer", "simulated day; absent: the live day"), SCENARIO],
-        "/api/export/scene.glb" => &[("date", "string", "YYYY-MM-DD; absent: the live day"), SCENARIO],
+        "/api/states" => &[
+            ("day", "integer", "simulated day; absent: the live day"),
+            SCENARIO,
+        ],
+        "/api/viewer/layer" => &[
+            ("name", "string", "`phase`, `risk` or `noise`"),
+            ("day", "integer", "simulated day; absent: the live day"),
+            SCENARIO,
+        ],
+        "/api/export/scene.glb" => &[
+            ("date", "string", "YYYY-MM-DD; absent: the live day"),
+            SCENARIO,
+        ],
         "/api/sensors/{id}/series" => &[
             ("from", "string", "Unix seconds or YYYY-MM-DD"),
             ("to", "string", "Unix seconds or YYYY-MM-DD"),
             ("step", "integer", "bucket width in seconds (default 3600)"),
         ],
-        "/api/alerts" => &[("from", "string", "Unix seconds or YYYY-MM-DD"), ("to", "string", "Unix seconds or YYYY-MM-DD"), ("limit", "integer", "at most this many, newest first")],
+        "/api/alerts" => &[
+            ("from", "string", "Unix seconds or YYYY-MM-DD"),
+            ("to", "string", "Unix seconds or YYYY-MM-DD"),
+            ("limit", "integer", "at most this many, newest first"),
+        ],
         "/api/progress" => &[("project", "string", "one project's id")],
-        "/api/audit" | "/api/audit.csv" => &[("after", "integer", "entries after this sequence number"), ("limit", "integer", "at most this many")],
-        "/api/announcements" => &[("kind", "string", "`announcement` or `policy`"), ("project", "string", "one project's id")],
+        "/api/audit" | "/api/audit.csv" => &[
+            ("after", "integer", "entries after this sequence number"),
+            ("limit", "integer", "at most this many"),
+        ],
+        "/api/announcements" => &[
+            ("kind", "string", "`announcement` or `policy`"),
+            ("project", "string", "one project's id"),
+        ],
         "/api/comments" => &[
             ("project", "string", "one project's id"),
             ("element", "string", "an element's GlobalId"),
@@ -734,7 +770,10 @@ fn query(method: &Method, path: &str) -> &'static [(&'static str, &'static str, 
             ("after", "integer", "comments after this id"),
             ("limit", "integer", "at most this many"),
         ],
-        "/api/reports" => &[("status", "string", "one status"), ("after", "integer", "reports after this id")],
+        "/api/reports" => &[
+            ("status", "string", "one status"),
+            ("after", "integer", "reports after this id"),
+        ],
         _ => &[],
     }
 }
