@@ -20,6 +20,7 @@ forbid() {
 forbid renewtwin-importers 'bevy_.*|tokio|wgpu|axum' "importers use no Bevy, tokio or wgpu"
 forbid renewtwin-protocol 'bevy_.*|wgpu|axum|tokio' "protocol knows no ECS, wgpu or server"
 forbid renewtwin-twin 'axum|hyper|http|rusqlite|wgpu|renewtwin-civic|renewtwin-server|renewtwin-store' "the twin knows no HTTP or SQL"
+forbid renewtwin-exporters 'axum|hyper|http|rusqlite|wgpu|renewtwin-civic|renewtwin-server|renewtwin-store|renewtwin-render' "the exporters know no HTTP, SQL or GPU"
 forbid renewtwin-civic 'axum|hyper|http|wgpu|renewtwin-server' "the civic domain knows no HTTP"
 forbid renewtwin-store 'axum|hyper|http|wgpu' "the store knows no HTTP"
 forbid renewtwin-server 'wgpu|renewtwin-render' "a server build links no renderer"

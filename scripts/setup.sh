@@ -3,7 +3,10 @@
 #   scripts/setup.sh          the build (wasm target for the viewer)
 #   scripts/setup.sh --test   also what the tests need (headless Chromium + ChromeDriver, fonts,
 #                             Mesa's software Vulkan/GL for `renewtwin render`'s golden images,
-#                             and axe-core from the npm registry for the browser test's audit)
+#                             axe-core from the npm registry for the browser test's audit, and the
+#                             standards validators: PyPI openapi-spec-validator and IfcOpenShell in
+#                             a virtual environment, npm gltf-validator, all in caches outside the
+#                             repository)
 set -euo pipefail
 
 want_test=0
@@ -40,5 +43,27 @@ if [ "$want_test" = 1 ]; then
     echo "setup: installing axe-core $axe_version into $axe_dir" >&2
     mkdir -p "$axe_dir"
     npm install --prefix "$axe_dir" --no-audit --no-fund --no-save --ignore-scripts --loglevel=error "axe-core@$axe_version"
+  fi
+
+  # The standards validators the export tests run (server/tests/openapi.rs, exporters' tests):
+  # npm gltf-validator (the Khronos glTF Validator) beside axe-core, and PyPI
+  # openapi-spec-validator and ifcopenshell in a virtual environment under the cache.
+  gltf_validator_version=2.0.0-dev.3.10
+  ifcopenshell_version=0.9.0.post1
+  if ! grep -qs "\"version\": \"$gltf_validator_version\"" "$axe_dir/node_modules/gltf-validator/package.json"; then
+    echo "setup: installing gltf-validator $gltf_validator_version into $axe_dir" >&2
+    npm install --prefix "$axe_dir" --no-audit --no-fund --no-save --ignore-scripts --loglevel=error \
+      "axe-core@$axe_version" "gltf-validator@$gltf_validator_version"
+  fi
+  command -v node >/dev/null || { as_root apt-get update -qq; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends nodejs; }
+  py_dir="${RENEWTWIN_PY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/renewtwin/python}"
+  if ! "$py_dir/bin/python3" -c "import openapi_spec_validator, ifcopenshell.validate" 2>/dev/null; then
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" 2>/dev/null; then
+      as_root apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends python3-venv
+    fi
+    echo "setup: installing openapi-spec-validator and ifcopenshell into $py_dir" >&2
+    python3 -m venv "$py_dir"
+    "$py_dir/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==0.7.2" "ifcopenshell==$ifcopenshell_version"
   fi
 fi

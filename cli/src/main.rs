@@ -184,10 +184,65 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Export the twin in a standard format for other tools.
+    Export {
+        #[command(subcommand)]
+        what: Export,
+    },
     /// Write a synthetic model.
     Generate {
         #[command(subcommand)]
         what: Generate,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Export {
+    /// The scene as it stands on a day as glTF 2.0 binary (GLB), for glTF viewers, Blender,
+    /// Cesium and game engines.
+    ///
+    /// Each element standing that day is drawn with its lifecycle state as its material (the
+    /// viewer's colours; planned elements translucent); demolished and removed elements are left
+    /// out. Meshes the scene shares stay shared (EXT_mesh_gpu_instancing). Every element of the
+    /// model has a row of metadata (GlobalId, IFC class, name, storey, state, renewal projects)
+    /// in EXT_structural_metadata, and each drawn triangle points at its row through
+    /// EXT_mesh_features / EXT_instance_features. The model's Z up is turned to glTF's Y up by the
+    /// root node; units are metres in the scene's local frame (the origin is in asset.extras).
+    #[command(
+        after_help = "Examples:\n  renewtwin export gltf --out block.glb                              # the default scene on the plan's first day\n  renewtwin export gltf --date 2026-10-01 --out block-oct.glb\n  renewtwin export gltf my-scene/ --scenario lifts-only --date 2027-01-15 --out lifts-only.glb\n\nThe same file is served at GET /api/export/scene.glb?date=YYYY-MM-DD&scenario=NAME.\nCheck a file with the Khronos glTF Validator: npx gltf-validator block.glb"
+    )]
+    Gltf {
+        /// Scene folder, scene.toml, or IFC file; the built-in default scene when absent.
+        scene: Option<PathBuf>,
+        /// The day exported (YYYY-MM-DD); the plan's first day when absent.
+        #[arg(long)]
+        date: Option<String>,
+        /// Export this scenario of the scene instead of its base plan.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// The .glb file to write (replaced if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The model and its renewal plan as IFC4, for BIM tools (Revit, ArchiCAD, BlenderBIM …).
+    ///
+    /// Every element keeps its GlobalId, class, name and storey; its geometry is written as
+    /// triangulated face sets in the scene's frame; its renewal status is the Status property of
+    /// its class's common property set (NEW, DEMOLISH, TEMPORARY or EXISTING, from the plan).
+    /// The plan is one IfcWorkSchedule with an IfcTask per task (name, PROJECT/TASK
+    /// identification, dates and duration), each assigned to the elements it works on, so the
+    /// file re-imports into a scene whose `ifc_task` selectors pick the same elements. Property
+    /// sets other than Status are not copied.
+    #[command(after_help = "Examples:\n  renewtwin export ifc --out block-plan.ifc                          # the default scene and its base plan\n  renewtwin export ifc my-scene/ --scenario lifts-only --out lifts-only.ifc\n\nCheck a file with IfcOpenShell: python3 -m ifcopenshell.validate block-plan.ifc")]
+    Ifc {
+        /// Scene folder, scene.toml, or IFC file; the built-in default scene when absent.
+        scene: Option<PathBuf>,
+        /// Export this scenario's plan instead of the base plan.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// The .ifc file to write (replaced if it exists).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -229,6 +284,12 @@ fn main() -> Result<()> {
         Command::Inspect { file, json, peer_json } => inspect(&file, json, peer_json),
         Command::Import { files, no_cache } => import(&files, !no_cache),
         Command::Generate { what: Generate::District { buildings, seed, out } } => generate(buildings, seed, &out),
+        Command::Export { what: Export::Gltf { scene, date, scenario, out } } => {
+            export_gltf(SceneSource::from_arg(scene.as_deref()), date.as_deref(), scenario.as_deref(), &out)
+        }
+        Command::Export { what: Export::Ifc { scene, scenario, out } } => {
+            export_ifc(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), &out)
+        }
         #[cfg(feature = "render")]
         Command::Render { scene, viewpoint, date, scenario, colour, size, no_edges, out } => {
             let request = RenderRequest { viewpoint, date, scenario, colour, size, edges: !no_edges, out };
@@ -298,6 +359,115 @@ fn render(source: SceneSource, request: RenderRequest) -> Result<()> {
         png.len(),
         started.elapsed().as_secs_f64(),
         renderer.adapter()
+    );
+    Ok(())
+}
+
+/// `renewtwin export gltf`: loads the scene, then streams the GLB into `out` with a progress bar.
+fn export_gltf(
+    source: SceneSource,
+    date: Option<&str>,
+    scenario: Option<&str>,
+    out: &std::path::Path,
+) -> Result<()> {
+    use renewtwin_exporters::gltf;
+    let date = match date {
+        None => None,
+        Some(text) => Some(
+            renewtwin_protocol::CivilDate::parse_iso(text)
+                .with_context(|| format!("--date {text:?} is not a date; write YYYY-MM-DD"))?,
+        ),
+    };
+    let bar = spinner(format!("loading {}", describe(&source)));
+    let started = Instant::now();
+    let cache = renewtwin_importers::Cache::from_env();
+    let loaded = LoadedScene::load(&source, scenario, &ImportConfig::default(), cache.as_ref());
+    bar.finish_and_clear();
+    let loaded = loaded.context("cannot load the scene")?;
+    let start = loaded.manifest.start;
+    let day = date.map_or(0, |d| {
+        (d.days_since_epoch() - start.days_since_epoch())
+            .clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    });
+    let file =
+        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("writing {}", out.display()));
+    let scene = gltf::Scene {
+        manifest: &loaded.manifest,
+        model: &loaded.model,
+        plan: &loaded.plan,
+    };
+    let stats = gltf::write_glb(&scene, &mut gltf::ModelGeometry(&loaded.model), day, std::io::BufWriter::new(file), |p| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+    });
+    bar.finish_and_clear();
+    let stats = match stats {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(out);
+            return Err(anyhow::Error::new(e).context(format!("cannot export {}", out.display())));
+        }
+    };
+    println!(
+        "wrote {} ({} bytes): {} on day {}{}: {} elements drawn ({} placements, {} as instances of {} shared meshes), {} demolished or removed left out, in {:.1} s",
+        out.display(),
+        stats.bytes,
+        renewtwin_protocol::CivilDate::from_sim_day(start, renewtwin_protocol::SimDay(day)),
+        day,
+        scenario
+            .map(|s| format!(", scenario {s}"))
+            .unwrap_or_default(),
+        stats.elements,
+        stats.placements,
+        stats.instances,
+        stats.instanced_nodes,
+        stats.left_out,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `renewtwin export ifc`: loads the scene, then streams the IFC4 file into `out`.
+fn export_ifc(source: SceneSource, scenario: Option<&str>, out: &std::path::Path) -> Result<()> {
+    let bar = spinner(format!("loading {}", describe(&source)));
+    let started = Instant::now();
+    let cache = renewtwin_importers::Cache::from_env();
+    let loaded = LoadedScene::load(&source, scenario, &ImportConfig::default(), cache.as_ref());
+    bar.finish_and_clear();
+    let loaded = loaded.context("cannot load the scene")?;
+    let file = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let bar = indicatif::ProgressBar::new(loaded.model.elements.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} elements {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("writing {}", out.display()));
+    let scene = renewtwin_exporters::gltf::Scene { manifest: &loaded.manifest, model: &loaded.model, plan: &loaded.plan };
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stats = renewtwin_exporters::ifc::write_ifc(&scene, &name, file, |done, _| bar.set_position(done as u64));
+    bar.finish_and_clear();
+    let stats = match stats {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(out);
+            return Err(anyhow::Error::new(e).context(format!("cannot export {}", out.display())));
+        }
+    };
+    println!(
+        "wrote {}: {} elements ({} as IfcBuildingElementProxy), {} tasks{}, {} entities, in {:.1} s",
+        out.display(),
+        stats.elements,
+        stats.proxied,
+        stats.tasks,
+        scenario.map(|s| format!(" of scenario {s}")).unwrap_or_default(),
+        stats.entities,
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

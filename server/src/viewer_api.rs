@@ -113,6 +113,116 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/viewer/viewpoints", get(viewpoints))
         .route("/api/viewer/scenarios", get(scenarios))
         .route("/api/viewer/layer", get(layer))
+        .route("/api/export/scene.glb", get(export_glb))
+}
+
+/// `?date=YYYY-MM-DD&scenario=NAME` of `/api/export/scene.glb`.
+#[derive(Debug, Deserialize)]
+struct ExportQuery {
+    date: Option<String>,
+    scenario: Option<String>,
+}
+
+/// Exports running at once; a third request is told to come back (each walks the whole model).
+static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A `Write` that hands 64 KiB chunks to the response body through a bounded channel, so an
+/// export holds at most a few chunks however large the scene.
+struct ChunkWriter {
+    buffer: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = axum::body::Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(CHUNK),
+        ));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+/// `GET /api/export/scene.glb?date=YYYY-MM-DD&scenario=NAME`: the scene on that day (the live
+/// day when absent) as glTF 2.0 binary, streamed as it is written (`renewtwin_exporters::gltf`).
+async fn export_glb(State(state): State<AppState>, Query(query): Query<ExportQuery>) -> Response {
+    let Ok(permit) = EXPORTS.try_acquire() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "two exports are running; try again shortly",
+        );
+    };
+    let (manifest, model, plan, _) = match resolve(&state, query.scenario).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let start = state.live.plan_start();
+    let day = match query.date.as_deref() {
+        None => state.live.day().0,
+        Some(text) => match renewtwin_protocol::CivilDate::parse_iso(text) {
+            Some(d) => {
+                (d.days_since_epoch() - start.days_since_epoch()).clamp(-100_000, 100_000) as i32
+            }
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &format!("date {text:?} is not YYYY-MM-DD"),
+                );
+            }
+        },
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
+    let wire = state.scene.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let scene = renewtwin_exporters::gltf::Scene {
+            manifest: &manifest,
+            model: &model,
+            plan: &plan,
+        };
+        let mut writer = ChunkWriter {
+            buffer: Vec::with_capacity(CHUNK),
+            tx: tx.clone(),
+        };
+        // The server keeps the meshes only as the encoded frames it streams: export from those.
+        let written = renewtwin_exporters::gltf::WireGeometry::new(&wire.mesh_frames)
+            .and_then(|mut geometry| renewtwin_exporters::gltf::write_glb(&scene, &mut geometry, day, &mut writer, |_| {}));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "the GLB export stopped");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let body =
+        axum::body::Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    (
+        [
+            (header::CONTENT_TYPE, "model/gltf-binary"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"scene.glb\"",
+            ),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// `?day=N&scenario=NAME`.

@@ -63,3 +63,43 @@ async fn repeated_state_requests_give_identical_answers_and_follow_a_recorded_ev
         assert_eq!(http(server.addr, "GET", &format!("/api/states?day={day}"), "").await.1, now);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scene_glb_is_the_exporters_bytes_for_the_day_and_scenario() {
+    let server = common::start(common::default_scene(), 0.0).await;
+    let (status, head, glb) = common::http_raw(server.addr, "GET", "/api/export/scene.glb?date=2026-10-01&scenario=lifts-only", "").await;
+    assert_eq!(status, 200, "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: model/gltf-binary"), "{head}");
+    let glb = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(&glb) } else { glb };
+    // The same bytes as the exporter writes for the plan the server resolves, from the encoded
+    // mesh frames the server keeps (it drops the model's own meshes once they are encoded).
+    let manifest = server.plan.manifest().expect("a manifest");
+    let model = server.plan.model().clone();
+    let plan = Plan::resolve(&manifest, Some("lifts-only"), &model).expect("the scenario resolves");
+    let day = (renewtwin_protocol::CivilDate::new(2026, 10, 1).days_since_epoch() - manifest.start.days_since_epoch()) as i32;
+    let mut want = Vec::new();
+    let scene = renewtwin_exporters::gltf::Scene { manifest: &manifest, model: &model, plan: &plan };
+    let mut geometry = renewtwin_exporters::gltf::WireGeometry::new(&server.state.scene.mesh_frames).expect("frames");
+    renewtwin_exporters::gltf::write_glb(&scene, &mut geometry, day, &mut want, |_| {}).expect("export");
+    assert_eq!(glb.len(), want.len());
+    assert!(glb == want, "the served GLB is the exporter's");
+
+    let (status, _, body) = common::http_raw(server.addr, "GET", "/api/export/scene.glb?date=October", "").await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = common::http_raw(server.addr, "GET", "/api/export/scene.glb?scenario=no-such", "").await;
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+}
+
+/// The body of a chunked HTTP/1.1 answer.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..eol]).expect("chunk size").trim(), 16).expect("hex size");
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
+        raw = &raw[eol + 2 + size + 2..];
+    }
+    out
+}
