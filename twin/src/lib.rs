@@ -23,5 +23,6 @@ pub mod risk;
 pub mod scene;
 pub mod sensors;
 pub mod sim;
+pub mod sunlight;
 pub mod site;
 pub mod wire;

@@ -1,0 +1,519 @@
+//! Sunlight (日照): the hours of direct sun each window receives on the standard day, for the
+//! district as it stands and as each plan leaves it, against the scene's rule.
+//!
+//! The rule's defaults are GB 50180-2018 *Standard for urban residential area planning and
+//! design* §4.0.9, Table 4.0.9, for climate zones I, II, III and VII in cities of at least
+//! 500,000 residents (Beijing, where the default scene lies): at least 2 hours of sun on 大寒日
+//! counted within the effective period 8:00–16:00 local true solar time, at the window sill. The
+//! other rows of the table (3 h on 大寒日; 1 h on 冬至日 within 9:00–15:00) are the scene's
+//! `[sunlight]` settings. §4.0.9 also says that nothing added to a building may lower a
+//! neighbouring dwelling's sunlight below the standard, except a lift added to an existing
+//! residential building for accessibility: the report therefore names the windows the plan takes
+//! below the standard and leaves the judgement of the exemption to the planner.
+//!
+//! Method: the sun's direction every `step_minutes` of true solar time from the solar position
+//! ([`solar`]); a minute counts when the sun is above the horizon, in front of the window
+//! (its outward normal) and no triangle of a standing element lies on the ray from the window
+//! sill's outer face to the sun ([`raycast`]). Obstructions closer than [`REVEAL`] (the window's
+//! own reveal and frame) are not counted, as the standard measures at the façade plane.
+
+pub mod raycast;
+pub mod solar;
+
+use renewtwin_importers::Model;
+use serde::{Deserialize, Serialize};
+
+use self::raycast::{Occluders, Triangle};
+use self::solar::StandardDay;
+
+/// Obstructions nearer than this to the calculation point (metres) are the window's own reveal.
+pub const REVEAL: f64 = 0.5;
+
+/// The scene's sunlight rule (`[sunlight]` in scene.toml); every field has the GB 50180-2018
+/// default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SunlightRule {
+    /// `dahan` (大寒日) or `dongzhi` (冬至日).
+    pub standard_day: StandardDay,
+    /// Hours of direct sun a window needs.
+    pub min_hours: f64,
+    /// Start of the effective period, hours of true solar time.
+    pub from_hour: f64,
+    /// End of the effective period.
+    pub to_hour: f64,
+    /// Sampling step in minutes (1: every minute, as GB 50180 calculations are usually made).
+    pub step_minutes: u32,
+    /// The year of the standard day (default: the year the scene's plan starts).
+    pub year: Option<i32>,
+    /// IFC classes whose elements are evaluated.
+    pub classes: Vec<String>,
+    /// Where the thresholds come from.
+    pub source: String,
+}
+
+impl Default for SunlightRule {
+    fn default() -> Self {
+        Self {
+            standard_day: StandardDay::Dahan,
+            min_hours: 2.0,
+            from_hour: 8.0,
+            to_hour: 16.0,
+            step_minutes: 1,
+            year: None,
+            classes: vec!["IfcWindow".into()],
+            source: "GB 50180-2018 §4.0.9, Table 4.0.9 (climate zones I, II, III, VII, cities ≥ 500,000 residents: ≥ 2 h on 大寒日, 8:00–16:00 true solar time)".into(),
+        }
+    }
+}
+
+impl SunlightRule {
+    /// Why the rule cannot be used, naming the field.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(0.0..=24.0).contains(&self.min_hours) {
+            return Err(("min_hours", format!("{} is not 0-24 hours", self.min_hours)));
+        }
+        if !(0.0..24.0).contains(&self.from_hour) || !(self.from_hour < self.to_hour && self.to_hour <= 24.0) {
+            return Err(("to_hour", format!("the effective period {}–{} is not within one day", self.from_hour, self.to_hour)));
+        }
+        if !(1..=60).contains(&self.step_minutes) {
+            return Err(("step_minutes", format!("{} is not 1-60 minutes", self.step_minutes)));
+        }
+        if self.classes.is_empty() {
+            return Err(("classes", "names no IFC class to evaluate".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Why the sunlight cannot be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum SunlightError {
+    /// The model does not say where on the earth it is.
+    #[error("the model has no latitude (IfcSite RefLatitude): sunlight needs to know where the site is")]
+    NoLocation,
+}
+
+/// Where the site is and which way is north in the model frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SiteFrame {
+    /// Degrees north.
+    pub latitude: f64,
+    /// Degrees east.
+    pub longitude: f64,
+    /// Rotation from the model's X axis to map east, counter-clockwise, degrees (0: X east,
+    /// Y north).
+    pub east_rotation: f64,
+}
+
+impl SiteFrame {
+    /// The model's location and orientation from its georeference.
+    pub fn of(model: &Model) -> Result<Self, SunlightError> {
+        let georef = model.georef.as_ref();
+        let site = georef.and_then(|g| g.site_location).ok_or(SunlightError::NoLocation)?;
+        let east_rotation = georef.and_then(|g| g.map_conversion.as_ref()).map_or(0.0, |m| m.rotation_degrees());
+        Ok(Self { latitude: site.latitude, longitude: site.longitude, east_rotation })
+    }
+
+    /// An east-north-up direction in the model frame.
+    fn to_model(self, enu: [f64; 3]) -> [f64; 3] {
+        let (s, c) = self.east_rotation.to_radians().sin_cos();
+        // Model X is map east turned by θ: map = R(θ) model, so model = R(−θ) map.
+        [c * enu[0] + s * enu[1], -s * enu[0] + c * enu[1], enu[2]]
+    }
+}
+
+/// One window's sun on the standard day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowSun {
+    /// The element's index in the model.
+    #[serde(skip)]
+    pub element: usize,
+    /// Its GlobalId.
+    pub global_id: String,
+    /// Its name.
+    pub name: Option<String>,
+    /// The building it is in.
+    pub building: Option<String>,
+    /// The calculation point: the sill's middle on the outer face (model frame, metres).
+    pub point: [f64; 3],
+    /// Which way the window faces: azimuth of its outward normal, degrees from north.
+    pub facing: f64,
+    /// Hours of direct sun within the effective period.
+    pub hours: f64,
+}
+
+/// The sun directions (model frame) sampled on the standard day, one per step.
+pub fn sun_samples(rule: &SunlightRule, frame: SiteFrame, year: i32) -> Vec<[f64; 3]> {
+    let (y, m, d) = rule.standard_day.date(year);
+    let doy = solar::day_of_year(y, m, d);
+    // Declination at the day's middle (true solar noon is within minutes of 04:00 UTC in
+    // China; the change over a day, ≤ 0.4°, is within the formula's accuracy at these dates).
+    let declination = solar::declination(y, doy, 12.0 - frame.longitude / 15.0);
+    let step = f64::from(rule.step_minutes) / 60.0;
+    let n = ((rule.to_hour - rule.from_hour) / step).round() as usize;
+    (0..n)
+        .map(|i| {
+            // The middle of each step stands for it.
+            let t = rule.from_hour + (i as f64 + 0.5) * step;
+            let p = solar::position_at_solar_time(frame.latitude, declination, t);
+            if p.elevation <= 0.0 { [0.0, 0.0, -1.0] } else { frame.to_model(p.direction_enu()) }
+        })
+        .collect()
+}
+
+/// The triangles of every element whose `stands` is true, in the model frame.
+pub fn occluders(model: &Model, stands: &[bool]) -> Occluders {
+    let mut tris: Vec<Triangle> = Vec::new();
+    for (e, _) in model.elements.iter().zip(stands).filter(|(_, s)| **s) {
+        for p in &e.placements {
+            let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
+            let at = |i: u32| -> Option<[f64; 3]> {
+                let v = mesh.positions.get(i as usize * 3..i as usize * 3 + 3)?;
+                Some(apply(&p.transform, [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])]))
+            };
+            for t in mesh.indices.chunks_exact(3) {
+                if let (Some(a), Some(b), Some(c)) = (at(t[0]), at(t[1]), at(t[2])) {
+                    tris.push([a, b, c]);
+                }
+            }
+        }
+    }
+    Occluders::build(tris)
+}
+
+/// The plan centre of each element's placed geometry.
+fn element_centres(model: &Model) -> Vec<Option<[f64; 2]>> {
+    model
+        .elements
+        .iter()
+        .map(|e| {
+            let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+            for p in &e.placements {
+                let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
+                for v in mesh.positions.chunks_exact(3) {
+                    let w = apply(&p.transform, [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])]);
+                    for k in 0..2 {
+                        lo[k] = lo[k].min(w[k]);
+                        hi[k] = hi[k].max(w[k]);
+                    }
+                }
+            }
+            lo[0].is_finite().then(|| [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0])
+        })
+        .collect()
+}
+
+/// A column-major 4×4 transform applied to a point.
+fn apply(m: &[f64; 16], p: [f64; 3]) -> [f64; 3] {
+    [
+        m[0] * p[0] + m[4] * p[1] + m[8] * p[2] + m[12],
+        m[1] * p[0] + m[5] * p[1] + m[9] * p[2] + m[13],
+        m[2] * p[0] + m[6] * p[1] + m[10] * p[2] + m[14],
+    ]
+}
+
+/// A window's calculation point and outward normal: the dominant horizontal direction of its
+/// triangles' normals (area-weighted), turned away from its building's centre; the point is the
+/// middle of the sill (the lowest point of its box), just outside its outer face.
+fn window_point(model: &Model, element: usize, away_from: [f64; 2]) -> Option<([f64; 3], [f64; 3])> {
+    let e = &model.elements[element];
+    let (mut lo, mut hi) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+    // The 2×2 scatter of horizontal normals: its main axis is the window's facing line.
+    let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
+    for p in &e.placements {
+        let mesh = model.meshes.get(p.mesh.0 as usize)?;
+        let at = |i: u32| -> Option<[f64; 3]> {
+            let v = mesh.positions.get(i as usize * 3..i as usize * 3 + 3)?;
+            Some(apply(&p.transform, [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])]))
+        };
+        for t in mesh.indices.chunks_exact(3) {
+            let (Some(a), Some(b), Some(c)) = (at(t[0]), at(t[1]), at(t[2])) else { continue };
+            for v in [a, b, c] {
+                for k in 0..3 {
+                    lo[k] = lo[k].min(v[k]);
+                    hi[k] = hi[k].max(v[k]);
+                }
+            }
+            let (u, w) = ([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [c[0] - a[0], c[1] - a[1], c[2] - a[2]]);
+            // Twice the area times the normal: area-weighted.
+            let n = [u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2]];
+            sxx += n[0] * n[0];
+            sxy += n[0] * n[1];
+            syy += n[1] * n[1];
+        }
+    }
+    if !lo[0].is_finite() || sxx + syy <= 0.0 {
+        return None;
+    }
+    // Main eigenvector of [[sxx, sxy], [sxy, syy]].
+    let angle = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+    let mut normal = [angle.cos(), angle.sin(), 0.0];
+    let centre = [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0];
+    if normal[0] * (centre[0] - away_from[0]) + normal[1] * (centre[1] - away_from[1]) < 0.0 {
+        normal = [-normal[0], -normal[1], 0.0];
+    }
+    // Half the box's depth along the normal, then 5 cm out.
+    let depth = ((hi[0] - lo[0]) * normal[0].abs() + (hi[1] - lo[1]) * normal[1].abs()) / 2.0 + 0.05;
+    let point = [centre[0] + normal[0] * depth, centre[1] + normal[1] * depth, lo[2] + 0.01];
+    Some((point, normal))
+}
+
+/// The hours of sun on each evaluated window standing in `stands`, with every standing element
+/// as a possible obstruction.
+pub fn window_hours(model: &Model, stands: &[bool], rule: &SunlightRule, frame: SiteFrame, year: i32) -> Vec<WindowSun> {
+    let samples = sun_samples(rule, frame, year);
+    let occluders = occluders(model, stands);
+    let building_of = crate::renewal::plan::buildings_of_elements(model);
+    let building_names: Vec<Option<String>> = model
+        .spatial
+        .iter()
+        .filter(|n| n.kind == renewtwin_importers::SpatialKind::Building)
+        .map(|n| n.name.clone().or_else(|| Some(n.global_id.clone())))
+        .collect();
+    // Each building's centre in plan: the mean of its elements' box centres (the whole model's
+    // for elements in no building). A window faces away from it.
+    let mut centres = vec![([0.0f64; 2], 0usize); building_names.len() + 1];
+    for (ei, c) in element_centres(model).into_iter().enumerate() {
+        let Some(c) = c else { continue };
+        for slot in [building_of[ei].unwrap_or(building_names.len()), building_names.len()] {
+            centres[slot].0[0] += c[0];
+            centres[slot].0[1] += c[1];
+            centres[slot].1 += 1;
+            if slot == building_names.len() {
+                break;
+            }
+        }
+    }
+    let step_hours = f64::from(rule.step_minutes) / 60.0;
+    let mut out = Vec::new();
+    for (ei, e) in model.elements.iter().enumerate() {
+        if !stands.get(ei).copied().unwrap_or(false) || !rule.classes.iter().any(|c| c.eq_ignore_ascii_case(&e.class)) {
+            continue;
+        }
+        let away = building_of[ei]
+            .and_then(|b| centres.get(b))
+            .filter(|(_, n)| *n > 1)
+            .or_else(|| centres.last())
+            .map(|(c, n)| [c[0] / (*n).max(1) as f64, c[1] / (*n).max(1) as f64]);
+        let Some((point, normal)) = window_point(model, ei, away.unwrap_or([f64::NAN; 2])) else { continue };
+        let lit = samples
+            .iter()
+            .filter(|d| d[2] > 0.0 && d[0] * normal[0] + d[1] * normal[1] > 0.0 && !occluders.blocked(point, **d, REVEAL))
+            .count();
+        let facing_model = [normal[0], normal[1]];
+        // Back to map azimuth (from north, clockwise).
+        let (s, c) = frame.east_rotation.to_radians().sin_cos();
+        let east = c * facing_model[0] - s * facing_model[1];
+        let north = s * facing_model[0] + c * facing_model[1];
+        out.push(WindowSun {
+            element: ei,
+            global_id: e.global_id.clone(),
+            name: e.name.clone(),
+            building: building_of[ei].and_then(|b| building_names.get(b).cloned().flatten()),
+            point,
+            facing: east.atan2(north).to_degrees().rem_euclid(360.0),
+            hours: (lit as f64 * step_hours * 100.0).round() / 100.0,
+        });
+    }
+    out
+}
+
+/// Whether each element stands in the district as surveyed (before any work): everything the
+/// plan does not add.
+pub fn stands_before(plan: &crate::renewal::plan::Plan) -> Vec<bool> {
+    plan.schedules.iter().map(|s| s.state_on(i32::MIN) == renewtwin_protocol::LifecycleState::Existing).collect()
+}
+
+/// Whether each element stands once `plan` is finished.
+pub fn stands_after(plan: &crate::renewal::plan::Plan) -> Vec<bool> {
+    use renewtwin_protocol::LifecycleState as S;
+    plan.schedules
+        .iter()
+        .map(|s| matches!(s.state_on(plan.end.saturating_add(1)), S::Existing | S::Renewed | S::Built))
+        .collect()
+}
+
+/// Sunlight before and after each plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct SunlightReport {
+    /// The rule applied.
+    pub rule: SunlightRule,
+    /// The standard day, `YYYY-MM-DD`.
+    pub date: String,
+    /// `before`, then each plan's name (`base` or the scenario).
+    pub states: Vec<String>,
+    /// Windows evaluated, with their hours in each state (`None`: not standing there).
+    pub windows: Vec<WindowReport>,
+    /// Per state: windows below the standard.
+    pub below_standard: Vec<usize>,
+    /// Per plan (after `before`): windows that met the standard before and do not after.
+    pub taken_below: Vec<usize>,
+}
+
+/// One window in every state.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowReport {
+    pub global_id: String,
+    pub name: Option<String>,
+    pub building: Option<String>,
+    pub facing: f64,
+    /// Hours per state, in the order of [`SunlightReport::states`].
+    pub hours: Vec<Option<f64>>,
+}
+
+/// The report for the district before any work and after each of `plans` (named).
+pub fn report(model: &Model, rule: &SunlightRule, year: i32, plans: &[(String, &crate::renewal::plan::Plan)]) -> Result<SunlightReport, SunlightError> {
+    let frame = SiteFrame::of(model)?;
+    let year = rule.year.unwrap_or(year);
+    let (y, m, d) = rule.standard_day.date(year);
+    let mut states = vec!["before".to_owned()];
+    let mut stands = Vec::new();
+    if let Some((_, first)) = plans.first() {
+        stands.push(stands_before(first));
+    } else {
+        stands.push(vec![true; model.elements.len()]);
+    }
+    for (name, plan) in plans {
+        states.push(name.clone());
+        stands.push(stands_after(plan));
+    }
+    let mut by_element: std::collections::BTreeMap<usize, WindowReport> = std::collections::BTreeMap::new();
+    for (si, s) in stands.iter().enumerate() {
+        for w in window_hours(model, s, rule, frame, year) {
+            let entry = by_element.entry(w.element).or_insert_with(|| WindowReport {
+                global_id: w.global_id.clone(),
+                name: w.name.clone(),
+                building: w.building.clone(),
+                facing: (w.facing * 10.0).round() / 10.0,
+                hours: vec![None; stands.len()],
+            });
+            entry.hours[si] = Some(w.hours);
+        }
+    }
+    let windows: Vec<WindowReport> = by_element.into_values().collect();
+    let meets = |h: Option<f64>| h.is_some_and(|h| h + 1e-9 >= rule.min_hours);
+    let below_standard = (0..states.len()).map(|si| windows.iter().filter(|w| w.hours[si].is_some() && !meets(w.hours[si])).count()).collect();
+    let taken_below = (1..states.len())
+        .map(|si| windows.iter().filter(|w| meets(w.hours[0]) && w.hours[si].is_some() && !meets(w.hours[si])).count())
+        .collect();
+    Ok(SunlightReport { rule: rule.clone(), date: format!("{y:04}-{m:02}-{d:02}"), states, windows, below_standard, taken_below })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use renewtwin_importers::{Element, Mesh, MeshId, Placement};
+
+    const IDENTITY: [f64; 16] = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+
+    /// A box mesh from `lo` to `hi` (12 triangles).
+    fn cuboid(lo: [f32; 3], hi: [f32; 3]) -> Mesh {
+        let mut positions = Vec::new();
+        for i in 0..8 {
+            positions.extend_from_slice(&[
+                if i & 1 == 0 { lo[0] } else { hi[0] },
+                if i & 2 == 0 { lo[1] } else { hi[1] },
+                if i & 4 == 0 { lo[2] } else { hi[2] },
+            ]);
+        }
+        let indices = vec![
+            0, 2, 1, 1, 2, 3, 4, 5, 6, 5, 7, 6, 0, 1, 4, 1, 5, 4, 2, 6, 3, 3, 6, 7, 0, 4, 2, 2, 4, 6, 1, 3, 5, 3, 7, 5,
+        ];
+        Mesh { normals: vec![0.0; positions.len()], positions, indices }
+    }
+
+    fn element(class: &str, id: &str, mesh: u32) -> Element {
+        Element {
+            step_id: 0,
+            global_id: id.into(),
+            class: class.into(),
+            name: Some(id.into()),
+            container: None,
+            type_name: None,
+            property_sets: Vec::new(),
+            placements: vec![Placement { mesh: MeshId(mesh), transform: IDENTITY }],
+            materials: Vec::new(),
+        }
+    }
+
+    /// A south-facing window (1 m wide, 0.1 m deep, sill at 3 m) at the origin in the wall
+    /// y = 0 of a house that lies to its north, and optionally a block `distance` m south of
+    /// it, `height` m high and 200 m wide.
+    fn site(obstruction: Option<(f32, f32)>) -> Model {
+        let mut model = Model::default();
+        model.georef = Some(renewtwin_importers::GeoRef {
+            map_conversion: None,
+            site_location: Some(renewtwin_importers::SiteLocation { latitude: 39.9, longitude: 116.4, elevation: None }),
+        });
+        // The window and the house are one building: the window faces away from its centre.
+        model.spatial.push(renewtwin_importers::SpatialNode {
+            step_id: 1,
+            global_id: "b".into(),
+            class: "IfcBuilding".into(),
+            kind: renewtwin_importers::SpatialKind::Building,
+            name: Some("1号楼".into()),
+            parent: None,
+            elevation: None,
+            property_sets: Vec::new(),
+        });
+        model.meshes.push(cuboid([-0.5, -0.05, 3.0], [0.5, 0.05, 4.5]));
+        model.elements.push(Element { container: Some(0), ..element("IfcWindow", "w", 0) });
+        model.meshes.push(cuboid([-5.0, 0.06, 0.0], [5.0, 10.0, 9.0]));
+        model.elements.push(Element { container: Some(0), ..element("IfcWall", "house", 1) });
+        if let Some((distance, height)) = obstruction {
+            model.meshes.push(cuboid([-100.0, -distance - 10.0, 0.0], [100.0, -distance, height]));
+            model.elements.push(element("IfcBuildingElementProxy", "block", 2));
+        }
+        model
+    }
+
+    fn hours(model: &Model, rule: &SunlightRule) -> f64 {
+        let stands = vec![true; model.elements.len()];
+        let frame = SiteFrame::of(model).expect("located");
+        // The window faces south: away from the house's centre (which is north of it).
+        let w = window_hours(model, &stands, rule, frame, 2026);
+        assert_eq!(w.len(), 1);
+        assert!((w[0].facing - 180.0).abs() < 1e-6, "{w:?}");
+        assert_eq!(w[0].building.as_deref(), Some("1号楼"));
+        w[0].hours
+    }
+
+    #[test]
+    fn an_open_south_window_has_the_whole_effective_period() {
+        // Beijing on 大寒日 2026 (20 January): the sun is up and south of east–west all of
+        // 8:00–16:00 true solar time (sunrise ≈ 7:05), so an unobstructed south window gets 8 h.
+        let rule = SunlightRule { step_minutes: 10, ..SunlightRule::default() };
+        assert_eq!(hours(&site(None), &rule), 8.0);
+        // On 冬至日 with 9:00–15:00: 6 h.
+        let rule = SunlightRule { standard_day: StandardDay::Dongzhi, from_hour: 9.0, to_hour: 15.0, step_minutes: 10, ..SunlightRule::default() };
+        assert_eq!(hours(&site(None), &rule), 6.0);
+    }
+
+    #[test]
+    fn a_block_to_the_south_takes_the_hours_its_shadow_covers() {
+        // Hand-computed (independently of the ray casting, from the shadow condition): the
+        // calculation point is 3.01 m up and 0.10 m south of the wall; a 200 m-wide block whose
+        // north face is 20 m south of the wall and H m high shades it while
+        // tan(elevation) < (H − 3.01) · cos(A) / 19.9, A the sun's azimuth from south.
+        // On 大寒日 2026 in Beijing (δ = −20.37°, noon elevation 29.73°):
+        // - H = 15 m: at noon tan 29.73° = 0.571 < 11.99 / 19.9 = 0.603, so shade all day: 0 h;
+        // - H = 13 m: sun from 9:57 to 14:03 true solar time, 4.1 h (4.0 h on 10-minute samples);
+        // - 200 m away, a 9 m block never reaches the sill in 8:00–16:00: 8 h.
+        let rule = SunlightRule { step_minutes: 10, ..SunlightRule::default() };
+        assert_eq!(hours(&site(Some((20.0, 15.0))), &rule), 0.0);
+        let h = hours(&site(Some((20.0, 13.0))), &rule);
+        assert!((h - 4.0).abs() < 0.2, "{h}");
+        assert_eq!(hours(&site(Some((200.0, 9.0))), &rule), 8.0);
+    }
+
+    #[test]
+    fn a_model_without_a_location_is_refused_and_the_rule_is_checked() {
+        let mut m = site(None);
+        m.georef = None;
+        assert!(matches!(SiteFrame::of(&m), Err(SunlightError::NoLocation)));
+        assert!(SunlightRule { to_hour: 7.0, ..SunlightRule::default() }.check().is_err());
+        assert!(SunlightRule { step_minutes: 0, ..SunlightRule::default() }.check().is_err());
+        assert!(SunlightRule::default().check().is_ok());
+    }
+}
