@@ -717,6 +717,11 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
         let events = timeline(&plan, manifest.start, until_day);
         runs.push((plan, indicators, events));
     }
+    // Sunlight on the standard day before the works and after each plan (GB 50180-2018).
+    let bar = spinner("sunlight on the standard day".into());
+    let named: Vec<(String, &Plan)> = runs.iter().map(|(plan, ind, _)| (ind.scenario.clone(), plan)).collect();
+    let sunlight = renewtwin_twin::sunlight::report(&loaded.model, &manifest.sunlight, manifest.start.year, &named);
+    bar.finish_and_clear();
     if json {
         let scenarios: Vec<_> = runs
             .iter()
@@ -745,6 +750,10 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
             }).collect::<Vec<_>>(),
             "risk_warnings": analytics.risk_warnings(),
             "scenarios": scenarios,
+            "sunlight": match &sunlight {
+                Ok(report) => serde_json::to_value(report)?,
+                Err(e) => serde_json::json!({"error": e.to_string()}),
+            },
         });
         println!("{}", serde_json::to_string(&out)?);
         return Ok(());
@@ -781,6 +790,26 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
         analytics.scenario(plan, until_day).write_text(&mut std::io::stdout().lock())?;
     }
     analytics::write_risk_warnings(&analytics.risk_warnings(), &mut std::io::stdout().lock())?;
+    match &sunlight {
+        Ok(r) => {
+            println!(
+                "\nsunlight on {} {} (≥ {} h within {}:00–{}:00 true solar time; {}): {} windows",
+                r.rule.standard_day.name_zh(),
+                r.date,
+                r.rule.min_hours,
+                r.rule.from_hour,
+                r.rule.to_hour,
+                r.rule.source,
+                r.windows.len()
+            );
+            println!("  ({} of them face north of east–west and never get winter sun)", r.north_facing);
+            for (i, state) in r.states.iter().enumerate() {
+                let taken = i.checked_sub(1).and_then(|p| r.taken_below.get(p)).map_or(String::new(), |n| format!(", {n} taken below it by the plan"));
+                println!("  {state:<20} {} below the standard{taken}", r.below_standard[i]);
+            }
+        }
+        Err(e) => println!("\nsunlight: not computed: {e}"),
+    }
     Ok(())
 }
 

@@ -87,6 +87,19 @@ fn simulate_prints_the_timeline_and_indicators_of_every_scenario() {
             assert!(ind.get(key).is_some(), "indicator {key}: {ind}");
         }
     }
+    // Sunlight on 大寒日 (20 January 2026, the plan's year) before the works and after each plan.
+    let sun = &v["sunlight"];
+    assert_eq!(sun["date"], "2026-01-20", "{}", sun["error"]);
+    assert_eq!(sun["states"].as_array().map(Vec::len), Some(scenarios.len() + 1), "before, then each plan");
+    let windows = sun["windows"].as_array().expect("windows");
+    assert!(windows.len() > 100, "the district's windows: {}", windows.len());
+    let hours = |w: &serde_json::Value| w["hours"][0].as_f64();
+    assert!(windows.iter().any(|w| hours(w).is_some_and(|h| h >= 2.0)), "some south windows meet the standard");
+    // A window facing north of east–west gets no winter sun at all.
+    for w in windows.iter().filter(|w| w["facing"].as_f64().is_some_and(|f| f.to_radians().cos() > 0.05)) {
+        assert_eq!(hours(w), Some(0.0), "{w}");
+    }
+    assert_eq!(sun["taken_below"].as_array().map(Vec::len), Some(scenarios.len()));
     let bad = renewtwin().args(["simulate", "--scenario", "no-such-scenario"]).output().expect("run");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no scenario named"), "{}", String::from_utf8_lossy(&bad.stderr));

@@ -8,6 +8,7 @@ pub mod decision;
 pub mod population;
 pub mod risk;
 pub mod sensors;
+pub mod sunlight;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -90,6 +91,8 @@ pub struct Manifest {
     pub risk: Option<risk::RiskConfig>,
     /// `[population]`: trip rates, gravity model, destinations (defaults when absent).
     pub population: Option<population::PopulationConfig>,
+    /// `[sunlight]`: the sunlight standard windows are held to (GB 50180-2018 defaults).
+    pub sunlight: sunlight::SunlightRule,
 }
 
 /// A named camera position with a bilingual caption (`[[viewpoints]]`).
@@ -421,6 +424,8 @@ struct RawManifest {
     risk: Option<risk::RiskConfig>,
     #[serde(default)]
     population: Option<population::PopulationConfig>,
+    #[serde(default)]
+    sunlight: Option<Spanned<sunlight::SunlightRule>>,
 }
 
 #[derive(Deserialize)]
@@ -617,6 +622,15 @@ impl Manifest {
             .map(|i| IndicatorSettings { households_per_building: i.households_per_building })
             .unwrap_or_default();
         let viewpoints = parse_viewpoints(&cx, raw.viewpoints)?;
+        let sunlight = match raw.sunlight {
+            Some(rule) => {
+                let span = rule.span();
+                let rule = rule.into_inner();
+                rule.check().map_err(|(field, message)| cx.invalid(&span, format!("sunlight.{field}"), message))?;
+                rule
+            }
+            None => sunlight::SunlightRule::default(),
+        };
         let manifest = Manifest {
             viewpoints,
             file: file.to_owned(),
@@ -632,6 +646,7 @@ impl Manifest {
             sensors: raw.sensors,
             risk: raw.risk,
             population: raw.population,
+            sunlight,
         };
         manifest.check_dependencies(&cx)?;
         Ok(manifest)

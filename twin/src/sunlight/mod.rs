@@ -21,70 +21,15 @@ pub mod raycast;
 pub mod solar;
 
 use renewtwin_importers::Model;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use self::raycast::{Occluders, Triangle};
+pub use crate::manifest::sunlight::SunlightRule;
+#[cfg(test)]
 use self::solar::StandardDay;
 
 /// Obstructions nearer than this to the calculation point (metres) are the window's own reveal.
 pub const REVEAL: f64 = 0.5;
-
-/// The scene's sunlight rule (`[sunlight]` in scene.toml); every field has the GB 50180-2018
-/// default.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SunlightRule {
-    /// `dahan` (大寒日) or `dongzhi` (冬至日).
-    pub standard_day: StandardDay,
-    /// Hours of direct sun a window needs.
-    pub min_hours: f64,
-    /// Start of the effective period, hours of true solar time.
-    pub from_hour: f64,
-    /// End of the effective period.
-    pub to_hour: f64,
-    /// Sampling step in minutes (1: every minute, as GB 50180 calculations are usually made).
-    pub step_minutes: u32,
-    /// The year of the standard day (default: the year the scene's plan starts).
-    pub year: Option<i32>,
-    /// IFC classes whose elements are evaluated.
-    pub classes: Vec<String>,
-    /// Where the thresholds come from.
-    pub source: String,
-}
-
-impl Default for SunlightRule {
-    fn default() -> Self {
-        Self {
-            standard_day: StandardDay::Dahan,
-            min_hours: 2.0,
-            from_hour: 8.0,
-            to_hour: 16.0,
-            step_minutes: 1,
-            year: None,
-            classes: vec!["IfcWindow".into()],
-            source: "GB 50180-2018 §4.0.9, Table 4.0.9 (climate zones I, II, III, VII, cities ≥ 500,000 residents: ≥ 2 h on 大寒日, 8:00–16:00 true solar time)".into(),
-        }
-    }
-}
-
-impl SunlightRule {
-    /// Why the rule cannot be used, naming the field.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
-        if !(0.0..=24.0).contains(&self.min_hours) {
-            return Err(("min_hours", format!("{} is not 0-24 hours", self.min_hours)));
-        }
-        if !(0.0..24.0).contains(&self.from_hour) || !(self.from_hour < self.to_hour && self.to_hour <= 24.0) {
-            return Err(("to_hour", format!("the effective period {}–{} is not within one day", self.from_hour, self.to_hour)));
-        }
-        if !(1..=60).contains(&self.step_minutes) {
-            return Err(("step_minutes", format!("{} is not 1-60 minutes", self.step_minutes)));
-        }
-        if self.classes.is_empty() {
-            return Err(("classes", "names no IFC class to evaluate".into()));
-        }
-        Ok(())
-    }
-}
 
 /// Why the sunlight cannot be computed.
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +90,7 @@ pub struct WindowSun {
 
 /// The sun directions (model frame) sampled on the standard day, one per step.
 pub fn sun_samples(rule: &SunlightRule, frame: SiteFrame, year: i32) -> Vec<[f64; 3]> {
-    let (y, m, d) = rule.standard_day.date(year);
+    let (y, m, d) = solar::term_date(rule.standard_day, year);
     let doy = solar::day_of_year(y, m, d);
     // Declination at the day's middle (true solar noon is within minutes of 04:00 UTC in
     // China; the change over a day, ≤ 0.4°, is within the formula's accuracy at these dates).
@@ -349,6 +294,10 @@ pub struct SunlightReport {
     pub below_standard: Vec<usize>,
     /// Per plan (after `before`): windows that met the standard before and do not after.
     pub taken_below: Vec<usize>,
+    /// Windows facing north of the east–west line: in winter the sun never reaches them, so
+    /// they count below the standard in every state (a dwelling meets the standard through
+    /// its main rooms, which the model does not name).
+    pub north_facing: usize,
 }
 
 /// One window in every state.
@@ -366,7 +315,7 @@ pub struct WindowReport {
 pub fn report(model: &Model, rule: &SunlightRule, year: i32, plans: &[(String, &crate::renewal::plan::Plan)]) -> Result<SunlightReport, SunlightError> {
     let frame = SiteFrame::of(model)?;
     let year = rule.year.unwrap_or(year);
-    let (y, m, d) = rule.standard_day.date(year);
+    let (y, m, d) = solar::term_date(rule.standard_day, year);
     let mut states = vec!["before".to_owned()];
     let mut stands = Vec::new();
     if let Some((_, first)) = plans.first() {
@@ -397,7 +346,8 @@ pub fn report(model: &Model, rule: &SunlightRule, year: i32, plans: &[(String, &
     let taken_below = (1..states.len())
         .map(|si| windows.iter().filter(|w| meets(w.hours[0]) && w.hours[si].is_some() && !meets(w.hours[si])).count())
         .collect();
-    Ok(SunlightReport { rule: rule.clone(), date: format!("{y:04}-{m:02}-{d:02}"), states, windows, below_standard, taken_below })
+    let north_facing = windows.iter().filter(|w| w.facing.to_radians().cos() > 0.0).count();
+    Ok(SunlightReport { rule: rule.clone(), date: format!("{y:04}-{m:02}-{d:02}"), states, windows, below_standard, taken_below, north_facing })
 }
 
 #[cfg(test)]
@@ -441,11 +391,13 @@ mod tests {
     /// y = 0 of a house that lies to its north, and optionally a block `distance` m south of
     /// it, `height` m high and 200 m wide.
     fn site(obstruction: Option<(f32, f32)>) -> Model {
-        let mut model = Model::default();
-        model.georef = Some(renewtwin_importers::GeoRef {
-            map_conversion: None,
-            site_location: Some(renewtwin_importers::SiteLocation { latitude: 39.9, longitude: 116.4, elevation: None }),
-        });
+        let mut model = Model {
+            georef: Some(renewtwin_importers::GeoRef {
+                map_conversion: None,
+                site_location: Some(renewtwin_importers::SiteLocation { latitude: 39.9, longitude: 116.4, elevation: None }),
+            }),
+            ..Model::default()
+        };
         // The window and the house are one building: the window faces away from its centre.
         model.spatial.push(renewtwin_importers::SpatialNode {
             step_id: 1,

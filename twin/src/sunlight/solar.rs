@@ -7,6 +7,8 @@
 
 use std::f64::consts::PI;
 
+pub use crate::manifest::sunlight::StandardDay;
+
 /// The sun seen from a place: azimuth clockwise from true north and elevation above the
 /// horizon, in degrees.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,55 +97,26 @@ pub fn ecliptic_longitude(jd: f64) -> f64 {
     (l + 1.915 * g.sin() + 0.020 * (2.0 * g).sin()).rem_euclid(360.0)
 }
 
-/// The standard days of China's residential sunlight rule (GB 50180-2018 §4.0.9): 大寒 (the
-/// sun at ecliptic longitude 300°, about 20 January) and 冬至 (270°, about 21 December).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StandardDay {
-    /// 大寒日, Major Cold.
-    Dahan,
-    /// 冬至日, the winter solstice.
-    Dongzhi,
-}
-
-impl StandardDay {
-    /// The sun's ecliptic longitude that starts the term.
-    pub fn longitude(self) -> f64 {
-        match self {
-            Self::Dahan => 300.0,
-            Self::Dongzhi => 270.0,
+/// The civil date (China Standard Time, UTC+8, as the calendar of the terms is kept) on which
+/// the term falls in `year`: 大寒 in January, 冬至 in December.
+pub fn term_date(term: StandardDay, year: i32) -> (i32, u32, u32) {
+    let month = match term {
+        StandardDay::Dahan => 1,
+        StandardDay::Dongzhi => 12,
+    };
+    let target = term.longitude();
+    // Longitude relative to the target, in (−180, 180]: negative before the term.
+    let rel = |jd: f64| (ecliptic_longitude(jd) - target + 180.0).rem_euclid(360.0) - 180.0;
+    for day in 10..=31 {
+        // The day in CST runs from 16:00 UTC the day before to 16:00 UTC.
+        let start = julian_day(year, month, day) - 8.0 / 24.0;
+        if rel(start) < 0.0 && rel(start + 1.0) >= 0.0 {
+            return (year, month, day);
         }
     }
-
-    /// Chinese name.
-    pub fn name_zh(self) -> &'static str {
-        match self {
-            Self::Dahan => "大寒日",
-            Self::Dongzhi => "冬至日",
-        }
-    }
-
-    /// The civil date (China Standard Time, UTC+8, as the calendar of the terms is kept) on which
-    /// the term falls in `year`: 大寒 in January, 冬至 in December.
-    pub fn date(self, year: i32) -> (i32, u32, u32) {
-        let month = match self {
-            Self::Dahan => 1,
-            Self::Dongzhi => 12,
-        };
-        let target = self.longitude();
-        // Longitude relative to the target, in (−180, 180]: negative before the term.
-        let rel = |jd: f64| (ecliptic_longitude(jd) - target + 180.0).rem_euclid(360.0) - 180.0;
-        for day in 10..=31 {
-            // The day in CST runs from 16:00 UTC the day before to 16:00 UTC.
-            let start = julian_day(year, month, day) - 8.0 / 24.0;
-            if rel(start) < 0.0 && rel(start + 1.0) >= 0.0 {
-                return (year, month, day);
-            }
-        }
-        // The terms always fall in the window above; a date far outside the formula's range
-        // would not, and the usual date stands in.
-        (year, month, if month == 1 { 20 } else { 21 })
-    }
+    // The terms always fall in the window above; a date far outside the formula's range
+    // would not, and the usual date stands in.
+    (year, month, if month == 1 { 20 } else { 21 })
 }
 
 #[cfg(test)]
@@ -183,12 +156,12 @@ mod tests {
     fn the_solar_terms_fall_on_their_published_dates() {
         // China's published calendar (Purple Mountain Observatory): 冬至 2023-12-22 (11:27 CST),
         // 2024-12-21, 2025-12-21 (23:03 CST); 大寒 2024-01-20, 2025-01-20, 2026-01-20.
-        assert_eq!(StandardDay::Dongzhi.date(2023), (2023, 12, 22));
-        assert_eq!(StandardDay::Dongzhi.date(2024), (2024, 12, 21));
-        assert_eq!(StandardDay::Dongzhi.date(2025), (2025, 12, 21));
-        assert_eq!(StandardDay::Dahan.date(2024), (2024, 1, 20));
-        assert_eq!(StandardDay::Dahan.date(2025), (2025, 1, 20));
-        assert_eq!(StandardDay::Dahan.date(2026), (2026, 1, 20));
+        assert_eq!(term_date(StandardDay::Dongzhi, 2023), (2023, 12, 22));
+        assert_eq!(term_date(StandardDay::Dongzhi, 2024), (2024, 12, 21));
+        assert_eq!(term_date(StandardDay::Dongzhi, 2025), (2025, 12, 21));
+        assert_eq!(term_date(StandardDay::Dahan, 2024), (2024, 1, 20));
+        assert_eq!(term_date(StandardDay::Dahan, 2025), (2025, 1, 20));
+        assert_eq!(term_date(StandardDay::Dahan, 2026), (2026, 1, 20));
     }
 
     #[test]
