@@ -719,8 +719,9 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
     }
     // Sunlight on the standard day before the works and after each plan (GB 50180-2018).
     let bar = spinner("sunlight on the standard day".into());
-    let named: Vec<(String, &Plan)> = runs.iter().map(|(plan, ind, _)| (ind.scenario.clone(), plan)).collect();
-    let sunlight = renewtwin_twin::sunlight::report(&loaded.model, &manifest.sunlight, manifest.start.year, &named);
+    let mut states = vec![("before".to_owned(), renewtwin_twin::renewal::standing_before(&loaded.plan))];
+    states.extend(runs.iter().map(|(plan, ind, _)| (ind.scenario.clone(), renewtwin_twin::renewal::standing_after(plan))));
+    let sunlight = renewtwin_twin::sunlight::report(&loaded.model, &manifest.sunlight, manifest.start.year, &states);
     bar.finish_and_clear();
     if json {
         let scenarios: Vec<_> = runs

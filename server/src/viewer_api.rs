@@ -13,7 +13,7 @@
 //! | `GET /api/viewer/tree` | the spatial tree and the elements each node holds |
 //! | `GET /api/viewer/viewpoints` | the scene's `[[viewpoints]]` |
 //! | `GET /api/viewer/scenarios` | the scenarios and which one the server plays |
-//! | `GET /api/viewer/layer?name=phase\|risk\|noise&day=N[&scenario=NAME]` | a category per element and its legend |
+//! | `GET /api/viewer/layer?name=phase\|risk\|noise\|sunlight&day=N[&scenario=NAME]` | a category per element and its legend |
 //!
 //! `scenario` is a scenario name, `base` for the base plan, or absent for the plan the server
 //! plays.
@@ -64,6 +64,9 @@ type StatesEntry = ((PlanKey, i32), Arc<Vec<u8>>);
 struct PlanCache {
     plans: VecDeque<(PlanKey, Arc<Plan>)>,
     states: VecDeque<StatesEntry>,
+    /// Windows' sun per set of standing elements (a hash of it): ray casting takes a while,
+    /// and the set changes only on the days works finish.
+    sunlight: VecDeque<(u64, Arc<Vec<renewtwin_twin::sunlight::WindowSun>>)>,
 }
 
 impl PlanCache {
@@ -83,6 +86,17 @@ impl PlanCache {
 
     fn states(&mut self, key: &PlanKey, day: i32) -> Option<Arc<Vec<u8>>> {
         self.states.iter().find(|((k, d), _)| k == key && *d == day).map(|(_, b)| b.clone())
+    }
+
+    fn sunlight(&mut self, stands: u64) -> Option<Arc<Vec<renewtwin_twin::sunlight::WindowSun>>> {
+        self.sunlight.iter().find(|(k, _)| *k == stands).map(|(_, w)| w.clone())
+    }
+
+    fn keep_sunlight(&mut self, stands: u64, windows: Arc<Vec<renewtwin_twin::sunlight::WindowSun>>) {
+        if self.sunlight.len() >= PLANS_KEPT * 2 {
+            self.sunlight.pop_front();
+        }
+        self.sunlight.push_back((stands, windows));
     }
 
     fn keep_states(&mut self, key: PlanKey, day: i32, bytes: Arc<Vec<u8>>) {
@@ -512,19 +526,65 @@ async fn scenarios(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// `GET /api/viewer/layer?name=phase|risk|noise&day=N&scenario=NAME`: a colour layer of
+/// The sunlight layer on `day`: each window's hours with the elements standing then, beside the
+/// district as surveyed; both cached by the set of standing elements.
+async fn sunlight_layer(
+    state: &AppState,
+    manifest: Manifest,
+    model: Arc<renewtwin_importers::Model>,
+    plan: Arc<Plan>,
+    day: i32,
+) -> Result<layers::ColourLayer, Response> {
+    use renewtwin_twin::sunlight;
+    let caches = state.caches.clone();
+    let control = state.plan.clone();
+    let work = move || -> Result<layers::ColourLayer, sunlight::SunlightError> {
+        let frame = sunlight::SiteFrame::of(&model)?;
+        let year = manifest.sunlight.year.unwrap_or(manifest.start.year);
+        let now = renewtwin_twin::renewal::standing_on(&plan, day);
+        let before = renewtwin_twin::renewal::standing_before(&plan);
+        let geometry = control.sunlight().clone();
+        let hours = |stands: &[bool]| {
+            let key = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                stands.hash(&mut h);
+                h.finish()
+            };
+            if let Some(w) = caches.lock().sunlight(key) {
+                return w;
+            }
+            let w = Arc::new(geometry.hours(&model, stands, &manifest.sunlight, frame, year));
+            caches.lock().keep_sunlight(key, w.clone());
+            w
+        };
+        let (now, before) = (hours(&now), hours(&before));
+        Ok(layers::sunlight_layer(model.elements.len(), &manifest.sunlight, &now, &before, day))
+    };
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(layer)) => Ok(layer),
+        Ok(Err(e)) => Err(error(StatusCode::UNPROCESSABLE_ENTITY, "no_location", &e.to_string())),
+        Err(_) => Err(error(StatusCode::SERVICE_UNAVAILABLE, "stopped", "the sunlight computation stopped")),
+    }
+}
+
+/// `GET /api/viewer/layer?name=phase|risk|noise|sunlight&day=N&scenario=NAME`: a colour layer of
 /// [`renewtwin_twin::layers`].
 async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> Response {
     let day = day_of(&state, &query);
     let name = query.name.clone().unwrap_or_default();
     let Some(name) = LayerName::from_key(&name) else {
-        return error(StatusCode::NOT_FOUND, "unknown_layer", &format!("no layer {name:?}; layers are phase, risk and noise"));
+        return error(StatusCode::NOT_FOUND, "unknown_layer", &format!("no layer {name:?}; layers are phase, risk, noise and sunlight"));
     };
     let (manifest, model, plan, _) = match resolve(&state, query.scenario).await {
         Ok(resolved) => resolved,
         Err(e) => return e.into_response(),
     };
     let layer = match name {
+        LayerName::Sunlight => match sunlight_layer(&state, manifest, model, plan, day).await {
+            Ok(layer) => layer,
+            Err(response) => return response,
+        },
         LayerName::Phase => layers::phase_layer(&manifest, &model, &plan, day),
         LayerName::Risk => layers::risk_layer(&model, day),
         LayerName::Noise => {

@@ -103,3 +103,28 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sunlight_layer_classes_each_window_against_the_standard_before_and_during_the_works() {
+    // Two rows of buildings; 10-minute samples keep the ray casting short in a debug build.
+    let text = "name = \"sun\"\nstart = \"2026-01-01\"\n[[models]]\ngenerate = { kind = \"district\", buildings = 4, seed = 2 }\n\
+[sunlight]\nstep_minutes = 10\n";
+    let manifest = scene::Manifest::parse("sun.toml", text).expect("manifest");
+    let loaded = renewtwin_twin::renewal::LoadedScene::from_manifest(manifest, None, None, &ImportConfig::default()).expect("loads");
+    let windows = loaded.model.elements.iter().filter(|e| e.class == "IfcWindow").count();
+    let elements = loaded.model.elements.len();
+    let server = common::start(loaded, 0.0).await;
+    let (status, body) = http(server.addr, "GET", "/api/viewer/layer?name=sunlight&day=0", "").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let layer: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let keys: Vec<&str> = layer["legend"].as_array().expect("legend").iter().filter_map(|e| e["key"].as_str()).collect();
+    assert_eq!(keys, ["meets", "below", "taken_below"]);
+    let values: Vec<u64> = layer["values"].as_array().expect("values").iter().filter_map(serde_json::Value::as_u64).collect();
+    assert_eq!(values.len(), elements, "a value per element");
+    assert_eq!(values.iter().filter(|v| **v != 255).count(), windows, "every window and nothing else");
+    assert!(values.contains(&0) && values.contains(&1), "south windows meet it, north ones do not: {values:?}");
+    assert!(!values.contains(&2), "nothing is taken below before the works");
+    // Asked again: the same answer (from the cache).
+    let (_, again) = http(server.addr, "GET", "/api/viewer/layer?name=sunlight&day=0", "").await;
+    assert_eq!(again, body);
+}

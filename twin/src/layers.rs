@@ -6,7 +6,9 @@
 //! - [`risk_layer`]: the building's JGJ 125 inspection grade, a pipe's surveyed condition, or
 //!   protected heritage;
 //! - [`noise_layer`]: predicted construction noise at each building's façade, banded at the
-//!   GB 12523-2011 limits of the scene's `[sensors.limits]`.
+//!   GB 12523-2011 limits of the scene's `[sensors.limits]`;
+//! - [`sunlight_layer`]: each window's hours of sun on the standard day against the scene's
+//!   `[sunlight]` rule (GB 50180-2018 §4.0.9), and those the plan takes below it.
 
 use std::borrow::Cow;
 
@@ -48,11 +50,13 @@ pub enum LayerName {
     Risk,
     /// Predicted construction noise per building.
     Noise,
+    /// Hours of sun on each window on the standard day (GB 50180-2018).
+    Sunlight,
 }
 
 impl LayerName {
     /// Every layer.
-    pub const ALL: [LayerName; 3] = [LayerName::Phase, LayerName::Risk, LayerName::Noise];
+    pub const ALL: [LayerName; 4] = [LayerName::Phase, LayerName::Risk, LayerName::Noise, LayerName::Sunlight];
 
     /// The layer's key (`phase`, `risk`, `noise`).
     pub fn key(self) -> &'static str {
@@ -60,6 +64,7 @@ impl LayerName {
             LayerName::Phase => "phase",
             LayerName::Risk => "risk",
             LayerName::Noise => "noise",
+            LayerName::Sunlight => "sunlight",
         }
     }
 
@@ -250,6 +255,41 @@ pub fn noise_layer(setup: &SensorSetup, homes: &[Home], plan: &Plan, day: i32, e
     ColourLayer { name: LayerName::Noise, day, legend, values }
 }
 
+/// Each window's sun on the standard day with the elements standing on `day`: meets the rule,
+/// below it, or below it now though it met it before the works (`before`, the same windows'
+/// hours in the district as surveyed). Other elements: [`NO_VALUE`].
+pub fn sunlight_layer(
+    elements: usize,
+    rule: &crate::manifest::sunlight::SunlightRule,
+    now: &[crate::sunlight::WindowSun],
+    before: &[crate::sunlight::WindowSun],
+    day: i32,
+) -> ColourLayer {
+    let h = format!("{}", rule.min_hours);
+    // ColorBrewer RdYlBu, safe for colour-blind viewers: the same three colours as the risk
+    // layer's safe palette, whose pairs the browser test checks.
+    let legend = vec![
+        LegendEntry { key: "meets", zh: format!("满足日照标准（≥{h} 小时）").into(), en: format!("Meets the sunlight standard (≥ {h} h)").into(), rgb: [44, 123, 182] },
+        LegendEntry { key: "below", zh: format!("低于日照标准（<{h} 小时）").into(), en: format!("Below the standard (< {h} h)").into(), rgb: [253, 174, 97] },
+        LegendEntry { key: "taken_below", zh: "改造后低于标准（原满足）".into(), en: "Taken below the standard by the works".into(), rgb: [215, 25, 28] },
+    ];
+    let meets = |hours: f64| hours + 1e-9 >= rule.min_hours;
+    let met_before: std::collections::HashSet<usize> = before.iter().filter(|w| meets(w.hours)).map(|w| w.element).collect();
+    let mut values = vec![NO_VALUE; elements];
+    for w in now {
+        if let Some(v) = values.get_mut(w.element) {
+            *v = if meets(w.hours) {
+                0
+            } else if met_before.contains(&w.element) {
+                2
+            } else {
+                1
+            };
+        }
+    }
+    ColourLayer { name: LayerName::Sunlight, day, legend, values }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +344,7 @@ mod tests {
         for l in LayerName::ALL {
             assert_eq!(LayerName::from_key(l.key()), Some(l));
         }
-        assert_eq!(LayerName::from_key("sunlight"), None);
+        assert_eq!(LayerName::from_key("sunlight"), Some(LayerName::Sunlight));
+        assert_eq!(LayerName::from_key("shadow"), None);
     }
 }

@@ -117,6 +117,7 @@ const SAFE_PALETTES = {
   phase: [[230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66], [0, 114, 178], [213, 94, 0], [102, 37, 6]],
   risk: { a: [44, 123, 182], b: [171, 217, 233], c: [253, 174, 97], d: [215, 25, 28], heritage: [84, 39, 136] },
   noise: { quiet: [44, 123, 182], moderate: [171, 217, 233], near_limit: [253, 174, 97], above_limit: [215, 25, 28] },
+  sunlight: { meets: [44, 123, 182], below: [253, 174, 97], taken_below: [215, 25, 28] },
 };
 
 /// The colour of legend entry `index` of `layer`: the server's, or the safe palette's.

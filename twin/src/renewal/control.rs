@@ -87,21 +87,30 @@ pub struct PlanControl {
     model: Arc<Model>,
     scenario: Option<String>,
     plans: Sender<Plan>,
+    /// The geometry sunlight is computed on, kept when the meshes are dropped.
+    sunlight: Arc<crate::sunlight::SunlightGeometry>,
 }
 
 impl PlanControl {
     /// Controls the plan of `manifest` (scenario `scenario`) over `model` (geometry is not
     /// needed and may have been dropped), sending new plans to `plans`.
     pub fn new(manifest: Manifest, model: Arc<Model>, scenario: Option<String>, plans: Sender<Plan>) -> Self {
-        Self { manifest: Mutex::new(manifest), model, scenario, plans }
+        let sunlight = Arc::new(crate::sunlight::SunlightGeometry::collect(&model, &manifest.sunlight.classes));
+        Self { manifest: Mutex::new(manifest), model, scenario, plans, sunlight }
     }
 
     /// Takes over a loaded scene's manifest and model (dropping the geometry, which plans do
     /// not need).
     pub fn from_scene(scene: super::LoadedScene, scenario: Option<&str>, plans: Sender<Plan>) -> Self {
         let mut model = scene.model;
+        let sunlight = Arc::new(crate::sunlight::SunlightGeometry::collect(&model, &scene.manifest.sunlight.classes));
         model.meshes = Vec::new();
-        Self::new(scene.manifest, Arc::new(model), scenario.map(str::to_owned), plans)
+        Self { manifest: Mutex::new(scene.manifest), model: Arc::new(model), scenario: scenario.map(str::to_owned), plans, sunlight }
+    }
+
+    /// The geometry sunlight is computed on (collected before the meshes were dropped).
+    pub fn sunlight(&self) -> &Arc<crate::sunlight::SunlightGeometry> {
+        &self.sunlight
     }
 
     /// The manifest with every event recorded so far (a copy).

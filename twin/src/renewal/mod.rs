@@ -229,6 +229,27 @@ fn apply_lifecycles(clock: Res<SimClock>, mut elements: Query<(&Schedule, &mut L
 #[derive(Component, Debug, Clone)]
 pub struct Schedule(pub ElementSchedule);
 
+/// Whether each element stands in the district as surveyed, before any work: everything the
+/// plan does not add.
+pub fn standing_before(plan: &Plan) -> Vec<bool> {
+    plan.schedules.iter().map(|s| s.state_on(i32::MIN) == LifecycleState::Existing).collect()
+}
+
+/// Whether each element stands on `day`: there as surveyed, built or renewed, or on site
+/// (being built, being taken down, temporary).
+pub fn standing_on(plan: &Plan, day: i32) -> Vec<bool> {
+    use LifecycleState as S;
+    plan.schedules
+        .iter()
+        .map(|s| matches!(s.state_on(day), S::Existing | S::UnderConstruction | S::Renewed | S::Built | S::UnderDemolition | S::Temporary))
+        .collect()
+}
+
+/// Whether each element stands once `plan` is finished.
+pub fn standing_after(plan: &Plan) -> Vec<bool> {
+    standing_on(plan, plan.end.saturating_add(1))
+}
+
 /// The lifecycle every element is in on `day` under `plan` (used for snapshots and tests).
 pub fn states_on(plan: &Plan, day: i32) -> Vec<LifecycleState> {
     plan.schedules.iter().map(|s| s.state_on(day)).collect()

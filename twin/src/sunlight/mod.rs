@@ -107,24 +107,144 @@ pub fn sun_samples(rule: &SunlightRule, frame: SiteFrame, year: i32) -> Vec<[f64
         .collect()
 }
 
-/// The triangles of every element whose `stands` is true, in the model frame.
-pub fn occluders(model: &Model, stands: &[bool]) -> Occluders {
-    let mut tris: Vec<Triangle> = Vec::new();
-    for (e, _) in model.elements.iter().zip(stands).filter(|(_, s)| **s) {
-        for p in &e.placements {
-            let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
-            let at = |i: u32| -> Option<[f64; 3]> {
-                let v = mesh.positions.get(i as usize * 3..i as usize * 3 + 3)?;
-                Some(apply(&p.transform, [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])]))
-            };
-            for t in mesh.indices.chunks_exact(3) {
-                if let (Some(a), Some(b), Some(c)) = (at(t[0]), at(t[1]), at(t[2])) {
-                    tris.push([a, b, c]);
+/// The geometry sunlight needs, collected once from a model with its meshes (a server drops
+/// them after streaming): every element's triangles in one hierarchy, tagged with their
+/// element, and each evaluated window's calculation point.
+#[derive(Debug, Default)]
+pub struct SunlightGeometry {
+    /// The triangles until the first query builds the hierarchy over them.
+    triangles: std::sync::Mutex<Vec<(Triangle, u32)>>,
+    occluders: std::sync::OnceLock<Occluders>,
+    windows: Vec<WindowSpot>,
+}
+
+/// An evaluated window: where its sun is counted and which way it faces.
+#[derive(Debug, Clone)]
+struct WindowSpot {
+    element: usize,
+    point: [f64; 3],
+    normal: [f64; 3],
+}
+
+impl SunlightGeometry {
+    /// Collects the geometry of `model`, evaluating the elements of `classes`.
+    pub fn collect(model: &Model, classes: &[String]) -> Self {
+        let mut tris: Vec<(Triangle, u32)> = Vec::new();
+        for (ei, e) in model.elements.iter().enumerate() {
+            for p in &e.placements {
+                let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
+                let at = |i: u32| -> Option<[f64; 3]> {
+                    let v = mesh.positions.get(i as usize * 3..i as usize * 3 + 3)?;
+                    Some(apply(&p.transform, [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])]))
+                };
+                for t in mesh.indices.chunks_exact(3) {
+                    if let (Some(a), Some(b), Some(c)) = (at(t[0]), at(t[1]), at(t[2])) {
+                        tris.push(([a, b, c], u32::try_from(ei).unwrap_or(u32::MAX)));
+                    }
                 }
             }
         }
+        let building_of = buildings_of(model);
+        let buildings = building_of.iter().flatten().max().map_or(0, |b| b + 1);
+        // Each building's centre in plan: the mean of its elements' box centres (the whole
+        // model's for elements in no building). A window faces away from it.
+        let mut centres = vec![([0.0f64; 2], 0usize); buildings + 1];
+        for (ei, c) in element_centres(model).into_iter().enumerate() {
+            let Some(c) = c else { continue };
+            let mut slots = vec![buildings];
+            slots.extend(building_of[ei]);
+            for slot in slots {
+                centres[slot].0[0] += c[0];
+                centres[slot].0[1] += c[1];
+                centres[slot].1 += 1;
+            }
+        }
+        let windows = model
+            .elements
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| classes.iter().any(|c| c.eq_ignore_ascii_case(&e.class)))
+            .filter_map(|(ei, _)| {
+                let away = building_of[ei]
+                    .and_then(|b| centres.get(b))
+                    .filter(|(_, n)| *n > 1)
+                    .or_else(|| centres.last())
+                    .map_or([f64::NAN; 2], |(c, n)| [c[0] / (*n).max(1) as f64, c[1] / (*n).max(1) as f64]);
+                let (point, normal) = window_point(model, ei, away)?;
+                Some(WindowSpot { element: ei, point, normal })
+            })
+            .collect();
+        Self { triangles: std::sync::Mutex::new(tris), occluders: std::sync::OnceLock::new(), windows }
     }
-    Occluders::build(tris)
+
+    /// The hierarchy, built on first use (a server that is never asked pays nothing).
+    fn occluders(&self) -> &Occluders {
+        self.occluders.get_or_init(|| {
+            let tris = std::mem::take(&mut *self.triangles.lock().unwrap_or_else(|p| p.into_inner()));
+            Occluders::build(tris)
+        })
+    }
+
+    /// The hours of sun on each evaluated window standing in `stands`, with every standing
+    /// element as a possible obstruction.
+    pub fn hours(&self, model: &Model, stands: &[bool], rule: &SunlightRule, frame: SiteFrame, year: i32) -> Vec<WindowSun> {
+        let samples = sun_samples(rule, frame, year);
+        let building_of = buildings_of(model);
+        let building_names: Vec<Option<String>> = model
+            .spatial
+            .iter()
+            .filter(|n| n.kind == renewtwin_importers::SpatialKind::Building)
+            .map(|n| n.name.clone().or_else(|| Some(n.global_id.clone())))
+            .collect();
+        let step_hours = f64::from(rule.step_minutes) / 60.0;
+        let (s, c) = frame.east_rotation.to_radians().sin_cos();
+        let occluders = self.occluders();
+        self.windows
+            .iter()
+            .filter(|w| stands.get(w.element).copied().unwrap_or(false))
+            .filter_map(|w| {
+                let e = model.elements.get(w.element)?;
+                let lit = samples
+                    .iter()
+                    .filter(|d| d[2] > 0.0 && d[0] * w.normal[0] + d[1] * w.normal[1] > 0.0 && !occluders.blocked(w.point, **d, REVEAL, stands))
+                    .count();
+                // The normal back to map axes: azimuth from north, clockwise.
+                let east = c * w.normal[0] - s * w.normal[1];
+                let north = s * w.normal[0] + c * w.normal[1];
+                Some(WindowSun {
+                    element: w.element,
+                    global_id: e.global_id.clone(),
+                    name: e.name.clone(),
+                    building: building_of[w.element].and_then(|b| building_names.get(b).cloned().flatten()),
+                    point: w.point,
+                    facing: east.atan2(north).to_degrees().rem_euclid(360.0),
+                    hours: (lit as f64 * step_hours * 100.0).round() / 100.0,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Dense building index (in spatial-tree order) of each element's container, if any.
+fn buildings_of(model: &Model) -> Vec<Option<usize>> {
+    let mut dense = vec![None; model.spatial.len()];
+    let mut next = 0;
+    for (i, node) in model.spatial.iter().enumerate() {
+        if node.kind == renewtwin_importers::SpatialKind::Building {
+            dense[i] = Some(next);
+            next += 1;
+        }
+    }
+    let of_node = |mut i: usize| {
+        for _ in 0..model.spatial.len() {
+            if let Some(b) = dense.get(i).copied().flatten() {
+                return Some(b);
+            }
+            i = model.spatial.get(i)?.parent?;
+        }
+        None
+    };
+    model.elements.iter().map(|e| e.container.and_then(of_node)).collect()
 }
 
 /// The plan centre of each element's placed geometry.
@@ -204,79 +324,10 @@ fn window_point(model: &Model, element: usize, away_from: [f64; 2]) -> Option<([
     Some((point, normal))
 }
 
-/// The hours of sun on each evaluated window standing in `stands`, with every standing element
-/// as a possible obstruction.
+/// The hours of sun on each evaluated window standing in `stands` (collects the geometry: for
+/// one-off use; [`SunlightGeometry`] serves many).
 pub fn window_hours(model: &Model, stands: &[bool], rule: &SunlightRule, frame: SiteFrame, year: i32) -> Vec<WindowSun> {
-    let samples = sun_samples(rule, frame, year);
-    let occluders = occluders(model, stands);
-    let building_of = crate::renewal::plan::buildings_of_elements(model);
-    let building_names: Vec<Option<String>> = model
-        .spatial
-        .iter()
-        .filter(|n| n.kind == renewtwin_importers::SpatialKind::Building)
-        .map(|n| n.name.clone().or_else(|| Some(n.global_id.clone())))
-        .collect();
-    // Each building's centre in plan: the mean of its elements' box centres (the whole model's
-    // for elements in no building). A window faces away from it.
-    let mut centres = vec![([0.0f64; 2], 0usize); building_names.len() + 1];
-    for (ei, c) in element_centres(model).into_iter().enumerate() {
-        let Some(c) = c else { continue };
-        for slot in [building_of[ei].unwrap_or(building_names.len()), building_names.len()] {
-            centres[slot].0[0] += c[0];
-            centres[slot].0[1] += c[1];
-            centres[slot].1 += 1;
-            if slot == building_names.len() {
-                break;
-            }
-        }
-    }
-    let step_hours = f64::from(rule.step_minutes) / 60.0;
-    let mut out = Vec::new();
-    for (ei, e) in model.elements.iter().enumerate() {
-        if !stands.get(ei).copied().unwrap_or(false) || !rule.classes.iter().any(|c| c.eq_ignore_ascii_case(&e.class)) {
-            continue;
-        }
-        let away = building_of[ei]
-            .and_then(|b| centres.get(b))
-            .filter(|(_, n)| *n > 1)
-            .or_else(|| centres.last())
-            .map(|(c, n)| [c[0] / (*n).max(1) as f64, c[1] / (*n).max(1) as f64]);
-        let Some((point, normal)) = window_point(model, ei, away.unwrap_or([f64::NAN; 2])) else { continue };
-        let lit = samples
-            .iter()
-            .filter(|d| d[2] > 0.0 && d[0] * normal[0] + d[1] * normal[1] > 0.0 && !occluders.blocked(point, **d, REVEAL))
-            .count();
-        let facing_model = [normal[0], normal[1]];
-        // Back to map azimuth (from north, clockwise).
-        let (s, c) = frame.east_rotation.to_radians().sin_cos();
-        let east = c * facing_model[0] - s * facing_model[1];
-        let north = s * facing_model[0] + c * facing_model[1];
-        out.push(WindowSun {
-            element: ei,
-            global_id: e.global_id.clone(),
-            name: e.name.clone(),
-            building: building_of[ei].and_then(|b| building_names.get(b).cloned().flatten()),
-            point,
-            facing: east.atan2(north).to_degrees().rem_euclid(360.0),
-            hours: (lit as f64 * step_hours * 100.0).round() / 100.0,
-        });
-    }
-    out
-}
-
-/// Whether each element stands in the district as surveyed (before any work): everything the
-/// plan does not add.
-pub fn stands_before(plan: &crate::renewal::plan::Plan) -> Vec<bool> {
-    plan.schedules.iter().map(|s| s.state_on(i32::MIN) == renewtwin_protocol::LifecycleState::Existing).collect()
-}
-
-/// Whether each element stands once `plan` is finished.
-pub fn stands_after(plan: &crate::renewal::plan::Plan) -> Vec<bool> {
-    use renewtwin_protocol::LifecycleState as S;
-    plan.schedules
-        .iter()
-        .map(|s| matches!(s.state_on(plan.end.saturating_add(1)), S::Existing | S::Renewed | S::Built))
-        .collect()
+    SunlightGeometry::collect(model, &rule.classes).hours(model, stands, rule, frame, year)
 }
 
 /// Sunlight before and after each plan.
@@ -311,25 +362,18 @@ pub struct WindowReport {
     pub hours: Vec<Option<f64>>,
 }
 
-/// The report for the district before any work and after each of `plans` (named).
-pub fn report(model: &Model, rule: &SunlightRule, year: i32, plans: &[(String, &crate::renewal::plan::Plan)]) -> Result<SunlightReport, SunlightError> {
+/// The report for the district in each of `states` (a name and which elements stand: the
+/// district as surveyed first, then as each plan leaves it).
+pub fn report(model: &Model, rule: &SunlightRule, year: i32, states: &[(String, Vec<bool>)]) -> Result<SunlightReport, SunlightError> {
     let frame = SiteFrame::of(model)?;
     let year = rule.year.unwrap_or(year);
     let (y, m, d) = solar::term_date(rule.standard_day, year);
-    let mut states = vec!["before".to_owned()];
-    let mut stands = Vec::new();
-    if let Some((_, first)) = plans.first() {
-        stands.push(stands_before(first));
-    } else {
-        stands.push(vec![true; model.elements.len()]);
-    }
-    for (name, plan) in plans {
-        states.push(name.clone());
-        stands.push(stands_after(plan));
-    }
+    let geometry = SunlightGeometry::collect(model, &rule.classes);
+    let stands: Vec<&Vec<bool>> = states.iter().map(|(_, s)| s).collect();
+    let states: Vec<String> = states.iter().map(|(n, _)| n.clone()).collect();
     let mut by_element: std::collections::BTreeMap<usize, WindowReport> = std::collections::BTreeMap::new();
     for (si, s) in stands.iter().enumerate() {
-        for w in window_hours(model, s, rule, frame, year) {
+        for w in geometry.hours(model, s, rule, frame, year) {
             let entry = by_element.entry(w.element).or_insert_with(|| WindowReport {
                 global_id: w.global_id.clone(),
                 name: w.name.clone(),

@@ -49,18 +49,19 @@ enum Node {
     Inner { bounds: Aabb, left: usize, right: usize },
 }
 
-/// Triangles organised for occlusion queries.
-#[derive(Debug)]
+/// Triangles organised for occlusion queries, each with the element it belongs to, so one
+/// hierarchy serves every day of a plan: a query names which elements stand.
+#[derive(Debug, Default)]
 pub struct Occluders {
-    triangles: Vec<Triangle>,
+    triangles: Vec<(Triangle, u32)>,
     nodes: Vec<Node>,
 }
 
 const LEAF: usize = 4;
 
 impl Occluders {
-    /// The hierarchy over `triangles`.
-    pub fn build(mut triangles: Vec<Triangle>) -> Self {
+    /// The hierarchy over `triangles` (each with its element's index).
+    pub fn build(mut triangles: Vec<(Triangle, u32)>) -> Self {
         let mut nodes = Vec::with_capacity(2 * triangles.len() / LEAF + 1);
         if !triangles.is_empty() {
             let n = triangles.len();
@@ -79,8 +80,9 @@ impl Occluders {
         self.triangles.is_empty()
     }
 
-    /// Whether a triangle lies on the ray from `origin` along unit `dir` beyond `t_min`.
-    pub fn blocked(&self, origin: [f64; 3], dir: [f64; 3], t_min: f64) -> bool {
+    /// Whether a triangle of a standing element (`stands[element]`; all when `stands` is
+    /// shorter) lies on the ray from `origin` along unit `dir` beyond `t_min`.
+    pub fn blocked(&self, origin: [f64; 3], dir: [f64; 3], t_min: f64, stands: &[bool]) -> bool {
         if self.nodes.is_empty() {
             return false;
         }
@@ -90,7 +92,9 @@ impl Occluders {
             match &self.nodes[i] {
                 Node::Leaf { bounds, first, count } => {
                     if bounds.hit(origin, inv, t_min, f64::INFINITY)
-                        && self.triangles[*first..first + count].iter().any(|t| intersect(t, origin, dir).is_some_and(|d| d > t_min))
+                        && self.triangles[*first..first + count].iter().any(|(t, e)| {
+                            stands.get(*e as usize).copied().unwrap_or(true) && intersect(t, origin, dir).is_some_and(|d| d > t_min)
+                        })
                     {
                         return true;
                     }
@@ -107,9 +111,9 @@ impl Occluders {
     }
 }
 
-fn bounds_of(tris: &[Triangle]) -> Aabb {
+fn bounds_of(tris: &[(Triangle, u32)]) -> Aabb {
     let mut b = Aabb::EMPTY;
-    for t in tris {
+    for (t, _) in tris {
         for p in t {
             b.grow(*p);
         }
@@ -122,7 +126,7 @@ fn centroid(t: &Triangle, k: usize) -> f64 {
 }
 
 /// Builds the node for `tris[first..first + count]` and returns its index.
-fn build(tris: &mut [Triangle], first: usize, count: usize, nodes: &mut Vec<Node>) -> usize {
+fn build(tris: &mut [(Triangle, u32)], first: usize, count: usize, nodes: &mut Vec<Node>) -> usize {
     let bounds = bounds_of(&tris[first..first + count]);
     let index = nodes.len();
     if count <= LEAF {
@@ -132,7 +136,7 @@ fn build(tris: &mut [Triangle], first: usize, count: usize, nodes: &mut Vec<Node
     let extent = [bounds.max[0] - bounds.min[0], bounds.max[1] - bounds.min[1], bounds.max[2] - bounds.min[2]];
     let axis = (0..3).max_by(|a, b| extent[*a].total_cmp(&extent[*b])).unwrap_or(0);
     let half = count / 2;
-    tris[first..first + count].select_nth_unstable_by(half, |a, b| centroid(a, axis).total_cmp(&centroid(b, axis)));
+    tris[first..first + count].select_nth_unstable_by(half, |a, b| centroid(&a.0, axis).total_cmp(&centroid(&b.0, axis)));
     // Reserve this node's slot, then build the children after it.
     nodes.push(Node::Leaf { bounds, first, count });
     let left = build(tris, first, half, nodes);
@@ -180,19 +184,23 @@ mod tests {
     fn a_ray_is_blocked_only_by_what_lies_ahead_beyond_t_min() {
         let mut tris = Vec::new();
         for i in 0..50 {
-            tris.extend(wall(5.0 + f64::from(i), 10.0 * f64::from(i)));
+            tris.extend(wall(5.0 + f64::from(i), 10.0 * f64::from(i)).into_iter().map(|t| (t, i)));
         }
         let occ = Occluders::build(tris);
         assert_eq!(occ.len(), 100);
         // Towards +x at the first square's height: blocked at x = 5.
-        assert!(occ.blocked([0.0, 0.5, 0.5], [1.0, 0.0, 0.0], 0.0));
+        assert!(occ.blocked([0.0, 0.5, 0.5], [1.0, 0.0, 0.0], 0.0, &[]));
         // The same ray, but hits nearer than t_min do not count: x = 5 is 5 m away.
-        assert!(!occ.blocked([0.0, 0.5, 0.5], [1.0, 0.0, 0.0], 5.5));
+        assert!(!occ.blocked([0.0, 0.5, 0.5], [1.0, 0.0, 0.0], 5.5, &[]));
         // Away from it, or past its edge: free.
-        assert!(!occ.blocked([0.0, 0.5, 0.5], [-1.0, 0.0, 0.0], 0.0));
-        assert!(!occ.blocked([0.0, 1.5, 0.5], [1.0, 0.0, 0.0], 0.0));
+        assert!(!occ.blocked([0.0, 0.5, 0.5], [-1.0, 0.0, 0.0], 0.0, &[]));
+        assert!(!occ.blocked([0.0, 1.5, 0.5], [1.0, 0.0, 0.0], 0.0, &[]));
         // Deep in the hierarchy: the 40th square.
-        assert!(occ.blocked([0.0, 400.5, 400.5], [1.0, 0.0, 0.0], 0.0));
+        assert!(occ.blocked([0.0, 400.5, 400.5], [1.0, 0.0, 0.0], 0.0, &[]));
+        // The first square's element gone: the ray passes.
+        let mut stands = vec![true; 50];
+        stands[0] = false;
+        assert!(!occ.blocked([0.0, 0.5, 0.5], [1.0, 0.0, 0.0], 0.0, &stands));
         assert!(Occluders::build(Vec::new()).is_empty());
     }
 }
