@@ -90,6 +90,10 @@ pub struct Manifest {
     pub risk: Option<risk::RiskConfig>,
     /// `[population]`: trip rates, gravity model, destinations (defaults when absent).
     pub population: Option<population::PopulationConfig>,
+    /// Where the plan comes from when it is not the manifest's own: a bare model file's scene
+    /// says which IFC work schedule it was derived from, or that the model carries none ("no
+    /// plan"). `None` for a `scene.toml`.
+    pub plan_note: Option<String>,
 }
 
 /// A named camera position with a bilingual caption (`[[viewpoints]]`).
@@ -578,7 +582,7 @@ fn phase_list() -> String {
     PhaseKind::ALL.iter().map(|p| p.key()).collect::<Vec<_>>().join(", ")
 }
 
-fn slug(text: &str) -> String {
+pub(crate) fn slug(text: &str) -> String {
     let s: String = text
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
@@ -632,6 +636,7 @@ impl Manifest {
             sensors: raw.sensors,
             risk: raw.risk,
             population: raw.population,
+            plan_note: None,
         };
         manifest.check_dependencies(&cx)?;
         Ok(manifest)

@@ -87,8 +87,11 @@ pub struct Indicators {
     pub households_affected: u64,
     /// Days on which at least one noisy task runs.
     pub noisy_work_days: u32,
-    /// Green area standing at the end of the plan, m².
+    /// Green area standing at the end of the plan, m² (`RenewTwin_Landscape.GreenArea`; 0
+    /// where the model declares none, see `green_area_declared`).
     pub green_area_m2: f64,
+    /// Whether any element of the model declares a green area.
+    pub green_area_declared: bool,
     /// Gross floor area of the buildings standing at the end over the site area.
     pub floor_area_ratio: Option<f64>,
     /// Protected heritage elements in the model.
@@ -173,13 +176,15 @@ impl Indicators {
             }
         }
 
+        let green_area_declared = model.elements.iter().any(|e| e.property("RenewTwin_Landscape", "GreenArea").is_some());
+        // Starts from +0 (an empty float sum is -0, printed "-0").
         let green_area_m2 = model
             .elements
             .iter()
             .zip(&end_states)
             .filter(|(_, s)| s.is_standing())
             .filter_map(|(e, _)| number(e.property("RenewTwin_Landscape", "GreenArea")))
-            .sum();
+            .fold(0.0, |a, b| a + b);
 
         // A building stands at the end unless most of its elements are demolished.
         let building_count = dense.iter().flatten().count();
@@ -237,6 +242,7 @@ impl Indicators {
             households_affected,
             noisy_work_days: noisy_days.len() as u32,
             green_area_m2,
+            green_area_declared,
             floor_area_ratio,
             heritage_elements: protected.len(),
             heritage_kept,
