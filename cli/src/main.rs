@@ -570,6 +570,9 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
             _ => println!("    duration             blocked: a gate does not hold"),
         }
         println!("    cost                 {:.0} yuan", ind.cost_yuan);
+        if !ind.empty_tasks.is_empty() {
+            println!("    empty tasks          {} (select no element: no work, no cost)", ind.empty_tasks.join(", "));
+        }
         println!("    households affected  {}", ind.households_affected);
         println!("    noisy work           {} days", ind.noisy_work_days);
         if ind.green_area_declared {

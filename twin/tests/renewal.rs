@@ -486,3 +486,16 @@ fn tasks_select_the_products_of_an_imported_ifc_work_schedule() {
     all.sort();
     assert_eq!(all, vec!["Wall north".to_owned(), "Wall south".to_owned()], "nested tasks, both assignment directions, walls only");
 }
+
+#[test]
+fn a_task_that_selects_nothing_costs_nothing_and_is_reported_empty() {
+    // The shafts (1000 yuan) plus a task of 5000 yuan whose selector matches no element of the
+    // generated district (it has no IfcChimney): the cost stays 1000, the task is listed empty.
+    let nothing = "[[projects.tasks]]\nid = \"chimneys\"\nname = \"Chimneys\"\nphase = \"construction\"\nduration = 5\naction = \"retrofit\"\ncost = 5000\nselect = { class = [\"IfcChimney\"] }\n";
+    let (manifest, plan) = resolve(&(lifts_project("") + EVENTS_OK + nothing), None).expect("plan");
+    let ind = Indicators::compute(&manifest, district(), &plan);
+    assert_eq!(ind.cost_yuan, 1000.0);
+    assert_eq!(ind.empty_tasks, vec!["chimneys".to_owned()]);
+    let actual = renewtwin_twin::renewal::indicators::TaskActual { task: "chimneys".into(), start: Some(50), finish: None, percent: 0.0, cost: Some(700.0) };
+    assert_eq!(ind.with_actuals(&plan, &[actual]).cost_yuan, 1000.0, "an empty task's recorded cost is not counted either");
+}

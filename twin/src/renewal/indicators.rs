@@ -81,8 +81,12 @@ pub struct Indicators {
     pub duration_days: Option<i32>,
     /// The date that happens.
     pub completion_date: Option<CivilDate>,
-    /// Sum of the costs of the tasks that run, in yuan.
+    /// Sum of the costs of the tasks that run and select at least one element, in yuan: a
+    /// task that selects nothing costs nothing (see `empty_tasks`).
     pub cost_yuan: f64,
+    /// Ids of the tasks whose selector matches no element of the model: they do no work and
+    /// their declared cost is not counted.
+    pub empty_tasks: Vec<String>,
     /// Households in buildings where any task runs.
     pub households_affected: u64,
     /// Days on which at least one noisy task runs.
@@ -125,7 +129,7 @@ impl Indicators {
         let mut delay = 0;
         let mut cost = 0.0;
         let mut recorded = 0;
-        for t in plan.tasks.iter().filter(|t| t.start.is_some()) {
+        for t in plan.tasks.iter().filter(|t| t.start.is_some() && t.elements > 0) {
             let actual = actuals.iter().find(|a| a.task == t.id);
             if actual.is_some() {
                 recorded += 1;
@@ -238,7 +242,8 @@ impl Indicators {
             scenario: plan.scenario.clone().unwrap_or_else(|| "base".into()),
             duration_days: duration,
             completion_date: duration.map(|d| CivilDate::from_sim_day(manifest.start, SimDay(d))),
-            cost_yuan: plan.tasks.iter().filter(|t| t.start.is_some()).map(|t| t.cost).sum(),
+            cost_yuan: plan.tasks.iter().filter(|t| t.start.is_some() && t.elements > 0).map(|t| t.cost).fold(0.0, |a, b| a + b),
+            empty_tasks: plan.tasks.iter().filter(|t| t.elements == 0).map(|t| t.id.clone()).collect(),
             households_affected,
             noisy_work_days: noisy_days.len() as u32,
             green_area_m2,
