@@ -4,6 +4,7 @@
 //!
 //! Every error names the file, the 1-based line and the dotted field path.
 
+pub mod calendar;
 pub mod decision;
 pub mod population;
 pub mod risk;
@@ -94,6 +95,9 @@ pub struct Manifest {
     /// says which IFC work schedule it was derived from, or that the model carries none ("no
     /// plan"). `None` for a `scene.toml`.
     pub plan_note: Option<String>,
+    /// `[calendar]`: holidays, quiet days and stops; tasks count working days (every day a
+    /// working day when absent).
+    pub calendar: Option<calendar::CalendarConfig>,
 }
 
 /// A named camera position with a bilingual caption (`[[viewpoints]]`).
@@ -425,6 +429,8 @@ struct RawManifest {
     risk: Option<risk::RiskConfig>,
     #[serde(default)]
     population: Option<population::PopulationConfig>,
+    #[serde(default)]
+    calendar: Option<Spanned<calendar::CalendarConfig>>,
 }
 
 #[derive(Deserialize)]
@@ -637,6 +643,15 @@ impl Manifest {
             risk: raw.risk,
             population: raw.population,
             plan_note: None,
+            calendar: match raw.calendar {
+                None => None,
+                Some(c) => {
+                    let span = c.span();
+                    let c = c.into_inner();
+                    c.validate().map_err(|e| cx.invalid(&span, e.field, e.message))?;
+                    Some(c)
+                }
+            },
         };
         manifest.check_dependencies(&cx)?;
         Ok(manifest)

@@ -499,3 +499,26 @@ fn a_task_that_selects_nothing_costs_nothing_and_is_reported_empty() {
     let actual = renewtwin_twin::renewal::indicators::TaskActual { task: "chimneys".into(), start: Some(50), finish: None, percent: 0.0, cost: Some(700.0) };
     assert_eq!(ind.with_actuals(&plan, &[actual]).cost_yuan, 1000.0, "an empty task's recorded cost is not counted either");
 }
+
+#[test]
+fn a_ten_working_day_task_stretches_over_a_holiday_and_rests_on_it() {
+    // Day 0 is Tue 2026-09-29; the National Day holiday is declared 2026-10-01..07. The task's
+    // 10 working days are 29, 30 Sep and 8..15 Oct: it ends on day 17 (exclusive), idle on
+    // days 2..=8, and counts 10 noisy days, not 17.
+    let text = "name = \"calendar\"\nstart = \"2026-09-29\"\n[[models]]\ngenerate = { kind = \"district\", buildings = 2, seed = 3 }\n\
+[calendar]\nsource = \"declared for this test\"\nholidays = [{ name = \"National Day\", from = \"2026-10-01\", to = \"2026-10-07\" }]\n\
+[[projects]]\nid = \"p\"\nname = \"P\"\nconsultation_required = false\nphases = { construction = 30 }\n\
+[[projects.tasks]]\nid = \"roofs\"\nname = \"Roofs\"\nphase = \"construction\"\nduration = 10\naction = \"retrofit\"\nselect = { class = [\"IfcRoof\"] }\n";
+    let (manifest, plan) = resolve(text, None).expect("plan");
+    let t = plan.tasks.iter().find(|t| t.id == "roofs").expect("task");
+    assert_eq!((t.start, t.end), (Some(0), Some(17)));
+    assert_eq!(t.idle_days, (2..=8).collect::<Vec<i32>>());
+    assert!(t.works_on(1) && !t.works_on(5) && t.works_on(9) && !t.works_on(17));
+    let ind = Indicators::compute(&manifest, district(), &plan);
+    assert_eq!(ind.noisy_work_days, 10);
+    // A start declared on a holiday moves to the first working day after it.
+    let later = text.replace("duration = 10", "start = 3\nduration = 10");
+    let (_, plan) = resolve(&later, None).expect("plan");
+    let t = plan.tasks.iter().find(|t| t.id == "roofs").expect("task");
+    assert_eq!((t.start, t.end), (Some(9), Some(19)));
+}

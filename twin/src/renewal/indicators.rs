@@ -176,7 +176,7 @@ impl Indicators {
         let mut noisy_days = BTreeSet::new();
         for t in plan.tasks.iter().filter(|t| t.noisy && t.elements > 0) {
             if let (Some(s), Some(e)) = (t.start, t.end) {
-                noisy_days.extend(s..e);
+                noisy_days.extend((s..e).filter(|d| t.works_on(*d)));
             }
         }
 

@@ -14,8 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use renewtwin_importers::{Element, Model, PropertyValue, SpatialKind};
-use renewtwin_protocol::{LifecycleState, PhaseInfo, PhaseKind, PhaseStatus, SimDay};
+use renewtwin_protocol::{CivilDate, LifecycleState, PhaseInfo, PhaseKind, PhaseStatus, SimDay};
 
+use crate::manifest::calendar::working_day;
 use crate::manifest::decision::{self, Scope};
 use crate::manifest::{Action, ApprovalMode, ApprovalSpec, EventKind, Manifest, OnTimeout, ProjectSpec, Selector};
 
@@ -119,6 +120,16 @@ pub struct TaskWindow {
     pub cost: f64,
     /// Noisy work.
     pub noisy: bool,
+    /// Days in `start..end` on which the scene's calendar lets it do no work (holidays, quiet
+    /// days for noisy work, declared stops of its action), ascending.
+    pub idle_days: Vec<i32>,
+}
+
+impl TaskWindow {
+    /// Whether it works on `day`: inside its window and not an idle day.
+    pub fn works_on(&self, day: i32) -> bool {
+        matches!((self.start, self.end), (Some(s), Some(e)) if s <= day && day < e) && self.idle_days.binary_search(&day).is_err()
+    }
 }
 
 /// One approval as scheduled.
@@ -275,6 +286,7 @@ impl Plan {
         let order = topological_order(&manifest.file, &tasks)?;
         let mut end_of: BTreeMap<&str, Option<i32>> = BTreeMap::new();
         let heritage = heritage_elements(manifest, model);
+        let calendar = manifest.calendar.as_ref();
         let mut windows = vec![None; tasks.len()];
         for ti in order {
             let (pi, task) = tasks[ti];
@@ -287,7 +299,10 @@ impl Plan {
                     _ => None,
                 };
             }
-            let end = start.map(|s| s + task.duration as i32);
+            // The duration counts working days of the scene's calendar: the task starts on its
+            // first working day and stretches over the days it cannot work.
+            let start = start.map(|s| working_day(calendar, manifest.start, s, 0, task.action, task.noisy));
+            let end = start.map(|s| working_day(calendar, manifest.start, s, task.duration.saturating_sub(1), task.action, task.noisy) + 1);
             end_of.insert(task.id.as_str(), end);
             windows[ti] = Some((start, end));
         }
@@ -305,6 +320,12 @@ impl Plan {
                 buildings: BTreeSet::new(),
                 cost: task.cost,
                 noisy: task.noisy,
+                idle_days: match (calendar, start, end) {
+                    (Some(c), Some(s), Some(e)) => (s..e)
+                        .filter(|d| !c.works_on(CivilDate::from_sim_day(manifest.start, SimDay(*d)), task.action, task.noisy))
+                        .collect(),
+                    _ => Vec::new(),
+                },
             };
             for (ei, element) in model.elements.iter().enumerate() {
                 if !selects(&task.select, model, ei) {
@@ -330,14 +351,16 @@ impl Plan {
                     continue;
                 };
                 let duration = task.duration as i32;
+                // Slots in working days, mapped onto plan days through the calendar.
+                let at = |k: i32| working_day(calendar, manifest.start, base, u32::try_from(k).unwrap_or(0), task.action, task.noisy);
                 let (s, e) = match (task.per_building, building_of[ei]) {
                     (true, Some(b)) if building_count > 1 => {
                         let slot = f64::from(duration) / building_count as f64;
-                        let s = base + (slot * b as f64).floor() as i32;
-                        let e = base + (slot * (b + 1) as f64).floor() as i32;
-                        (s, e.max(s + 1))
+                        let ks = (slot * b as f64).floor() as i32;
+                        let ke = ((slot * (b + 1) as f64).floor() as i32).max(ks + 1);
+                        (at(ks), at(ke - 1) + 1)
                     }
-                    _ => (base, base + duration),
+                    _ => (base, at(duration - 1) + 1),
                 };
                 // A decision taken per unit or per building: the work proceeds only where that
                 // scope's outcome in effect approves it, and not before the day it was decided.

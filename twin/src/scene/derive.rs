@@ -54,6 +54,7 @@ pub fn manifest_for_model(path: &std::path::Path, model: &Model, today: CivilDat
         risk: None,
         population: None,
         plan_note: Some(plan_note),
+        calendar: None,
     }
 }
 
