@@ -61,23 +61,38 @@ pub const MAX_LOOKAHEAD_DAYS: i32 = 3660;
 impl CalendarConfig {
     /// Checks the periods: each ends no earlier than it starts, stops name known actions.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let lists = [("holidays", &self.holidays), ("quiet_days", &self.quiet_days), ("stops", &self.stops)];
+        let lists = [
+            ("holidays", &self.holidays),
+            ("quiet_days", &self.quiet_days),
+            ("stops", &self.stops),
+        ];
         for (list, periods) in lists {
             for (i, p) in periods.iter().enumerate() {
                 if p.to < p.from {
-                    return Err(ConfigError::new(format!("calendar.{list}[{i}].to"), format!("{} is before {}", p.to, p.from)));
+                    return Err(ConfigError::new(
+                        format!("calendar.{list}[{i}].to"),
+                        format!("{} is before {}", p.to, p.from),
+                    ));
                 }
                 if list != "stops" && !p.actions.is_empty() {
-                    return Err(ConfigError::new(format!("calendar.{list}[{i}].actions"), "only stops name actions"));
+                    return Err(ConfigError::new(
+                        format!("calendar.{list}[{i}].actions"),
+                        "only stops name actions",
+                    ));
                 }
                 if list == "stops" && p.actions.is_empty() {
-                    return Err(ConfigError::new(format!("calendar.{list}[{i}].actions"), "name the actions the stop halts, e.g. [\"demolish\"]"));
+                    return Err(ConfigError::new(
+                        format!("calendar.{list}[{i}].actions"),
+                        "name the actions the stop halts, e.g. [\"demolish\"]",
+                    ));
                 }
                 for a in &p.actions {
                     if !["keep", "retrofit", "demolish", "new", "temporary"].contains(&a.as_str()) {
                         return Err(ConfigError::new(
                             format!("calendar.{list}[{i}].actions"),
-                            format!("unknown action {a:?}; expected keep, retrofit, demolish, new or temporary"),
+                            format!(
+                                "unknown action {a:?}; expected keep, retrofit, demolish, new or temporary"
+                            ),
                         ));
                     }
                 }
@@ -88,16 +103,29 @@ impl CalendarConfig {
 
     /// Whether a task of `action` (noisy or not) may work on `date`.
     pub fn works_on(&self, date: CivilDate, action: Action, noisy: bool) -> bool {
-        !self.holidays.iter().any(|p| p.holds(date))
-            && !(noisy && self.quiet_days.iter().any(|p| p.holds(date)))
-            && !self.stops.iter().any(|p| p.holds(date) && p.actions.iter().any(|a| a == action.key()))
+        let holiday = self.holidays.iter().any(|p| p.holds(date));
+        let quiet = noisy && self.quiet_days.iter().any(|p| p.holds(date));
+        let stopped = self
+            .stops
+            .iter()
+            .any(|p| p.holds(date) && p.actions.iter().any(|a| a == action.key()));
+        !(holiday || quiet || stopped)
     }
 
     /// The plan day of the `k`-th (0-based) working day at or after plan day `base`, for a
     /// task of `action`; `start` is the date of plan day 0. Bounded by [`MAX_LOOKAHEAD_DAYS`].
-    pub fn working_day(&self, start: CivilDate, base: i32, k: u32, action: Action, noisy: bool) -> i32 {
+    pub fn working_day(
+        &self,
+        start: CivilDate,
+        base: i32,
+        k: u32,
+        action: Action,
+        noisy: bool,
+    ) -> i32 {
         let mut left = k;
-        let limit = base.saturating_add(i32::try_from(k).unwrap_or(i32::MAX / 2)).saturating_add(MAX_LOOKAHEAD_DAYS);
+        let limit = base
+            .saturating_add(i32::try_from(k).unwrap_or(i32::MAX / 2))
+            .saturating_add(MAX_LOOKAHEAD_DAYS);
         let mut day = base;
         while day < limit {
             let date = CivilDate::from_days_since_epoch(start.days_since_epoch() + i64::from(day));
@@ -114,7 +142,14 @@ impl CalendarConfig {
 }
 
 /// Plan day of the `k`-th working day from `base` under `calendar` (`base + k` without one).
-pub fn working_day(calendar: Option<&CalendarConfig>, start: CivilDate, base: i32, k: u32, action: Action, noisy: bool) -> i32 {
+pub fn working_day(
+    calendar: Option<&CalendarConfig>,
+    start: CivilDate,
+    base: i32,
+    k: u32,
+    action: Action,
+    noisy: bool,
+) -> i32 {
     match calendar {
         None => base + i32::try_from(k).unwrap_or(i32::MAX / 2),
         Some(c) => c.working_day(start, base, k, action, noisy),
@@ -139,18 +174,30 @@ mod tests {
         // Starts Tue 2026-09-29 (day 0); a holiday 2026-10-01..07 (7 days). Working days:
         // 29, 30 Sep (2), then 8..15 Oct (8 more): the 10th working day is 15 Oct, day 16, so
         // the task ends on day 17 (exclusive) instead of day 10.
-        let cal = CalendarConfig { holidays: vec![period("holiday", (2026, 10, 1), (2026, 10, 7), &[])], ..Default::default() };
+        let cal = CalendarConfig {
+            holidays: vec![period("holiday", (2026, 10, 1), (2026, 10, 7), &[])],
+            ..Default::default()
+        };
         let start = CivilDate::new(2026, 9, 29);
         assert_eq!(cal.working_day(start, 0, 0, Action::New, true), 0);
         assert_eq!(cal.working_day(start, 0, 9, Action::New, true) + 1, 17);
-        assert_eq!(working_day(None, start, 0, 9, Action::New, true) + 1, 10, "no calendar: calendar days");
+        assert_eq!(
+            working_day(None, start, 0, 9, Action::New, true) + 1,
+            10,
+            "no calendar: calendar days"
+        );
     }
 
     #[test]
     fn quiet_days_stop_only_noisy_work_and_stops_only_their_actions() {
         let cal = CalendarConfig {
             quiet_days: vec![period("高考 gaokao", (2026, 6, 7), (2026, 6, 9), &[])],
-            stops: vec![period("重污染天气 heavy pollution", (2026, 12, 1), (2026, 12, 3), &["demolish"])],
+            stops: vec![period(
+                "重污染天气 heavy pollution",
+                (2026, 12, 1),
+                (2026, 12, 3),
+                &["demolish"],
+            )],
             ..Default::default()
         };
         let d = |m, day| CivilDate::new(2026, m, day);
@@ -166,9 +213,18 @@ mod tests {
 
     #[test]
     fn a_calendar_without_working_days_stops_looking_instead_of_hanging() {
-        let cal = CalendarConfig { holidays: vec![period("all", (2000, 1, 1), (2100, 1, 1), &[])], ..Default::default() };
-        assert_eq!(cal.working_day(CivilDate::new(2026, 1, 1), 0, 5, Action::New, true), 5 + MAX_LOOKAHEAD_DAYS);
-        let bad = CalendarConfig { stops: vec![period("x", (2026, 1, 2), (2026, 1, 1), &["demolish"])], ..Default::default() };
+        let cal = CalendarConfig {
+            holidays: vec![period("all", (2000, 1, 1), (2100, 1, 1), &[])],
+            ..Default::default()
+        };
+        assert_eq!(
+            cal.working_day(CivilDate::new(2026, 1, 1), 0, 5, Action::New, true),
+            5 + MAX_LOOKAHEAD_DAYS
+        );
+        let bad = CalendarConfig {
+            stops: vec![period("x", (2026, 1, 2), (2026, 1, 1), &["demolish"])],
+            ..Default::default()
+        };
         assert!(bad.validate().is_err());
     }
 }

@@ -10,7 +10,8 @@ use renewtwin_importers::{Model, SpatialKind, Task, WorkSchedule};
 use renewtwin_protocol::{CivilDate, PhaseKind};
 
 use crate::manifest::{
-    Action, ApprovalMode, Dependency, IndicatorSettings, Manifest, ModelSource, ProjectSpec, Selector, TaskSpec, ViewpointSpec, decision,
+    Action, ApprovalMode, Dependency, IndicatorSettings, Manifest, ModelSource, ProjectSpec,
+    Selector, TaskSpec, ViewpointSpec, decision,
 };
 
 /// The reason a derived scene has no plan.
@@ -20,7 +21,10 @@ pub const NO_PLAN: &str = "no plan: the model carries no IFC work schedule (IfcW
 /// carries no schedule (there is then no plan, and the date only dates the analytics, such as
 /// the pipes' ages).
 pub fn manifest_for_model(path: &std::path::Path, model: &Model, today: CivilDate) -> Manifest {
-    let file_name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let file_name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let project_name = model
         .spatial
         .iter()
@@ -48,7 +52,9 @@ pub fn manifest_for_model(path: &std::path::Path, model: &Model, today: CivilDat
         scenarios: Vec::new(),
         approval_mode: ApprovalMode::default(),
         // The model's own RenewTwin_Building.Households only: no households are assumed.
-        indicators: IndicatorSettings { households_per_building: 0 },
+        indicators: IndicatorSettings {
+            households_per_building: 0,
+        },
         viewpoints: fit_viewpoint(model).into_iter().collect(),
         sensors: None,
         risk: None,
@@ -66,14 +72,25 @@ pub fn fit_viewpoint(model: &Model) -> Option<ViewpointSpec> {
     if bb.is_empty() {
         return None;
     }
-    let centre = [(bb.min[0] + bb.max[0]) * 0.5, (bb.min[1] + bb.max[1]) * 0.5, (bb.min[2] + bb.max[2]) * 0.5];
-    let diagonal = ((bb.max[0] - bb.min[0]).powi(2) + (bb.max[1] - bb.min[1]).powi(2) + (bb.max[2] - bb.min[2]).powi(2)).sqrt();
+    let centre = [
+        (bb.min[0] + bb.max[0]) * 0.5,
+        (bb.min[1] + bb.max[1]) * 0.5,
+        (bb.min[2] + bb.max[2]) * 0.5,
+    ];
+    let diagonal = ((bb.max[0] - bb.min[0]).powi(2)
+        + (bb.max[1] - bb.min[1]).powi(2)
+        + (bb.max[2] - bb.min[2]).powi(2))
+    .sqrt();
     let radius = (diagonal * 0.5).max(1.0);
     let (yaw, pitch): (f64, f64) = (-2.2, 0.6);
     let d = radius * 1.6;
     Some(ViewpointSpec {
         name: "overview".into(),
-        eye: [centre[0] + pitch.cos() * yaw.cos() * d, centre[1] + pitch.cos() * yaw.sin() * d, centre[2] + pitch.sin() * d],
+        eye: [
+            centre[0] + pitch.cos() * yaw.cos() * d,
+            centre[1] + pitch.cos() * yaw.sin() * d,
+            centre[2] + pitch.sin() * d,
+        ],
         target: centre,
         caption_zh: String::new(),
         caption_en: String::new(),
@@ -96,7 +113,12 @@ fn action_of(schedule: &WorkSchedule, index: usize) -> Action {
     for _ in 0..schedule.tasks.len() {
         let Some(i) = at else { break };
         let task = &schedule.tasks[i];
-        match task.predefined_type.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        match task
+            .predefined_type
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
             Some("CONSTRUCTION" | "INSTALLATION") => return Action::New,
             Some("DEMOLITION" | "DISMANTLE" | "DISPOSAL" | "REMOVAL") => return Action::Demolish,
             Some("RENOVATION" | "MAINTENANCE") => return Action::Retrofit,
@@ -109,7 +131,11 @@ fn action_of(schedule: &WorkSchedule, index: usize) -> Action {
 
 fn task_days(task: &Task) -> Option<(f64, f64)> {
     let start = task.start.as_ref()?.days?;
-    let finish = task.finish.as_ref().and_then(|f| f.days).or_else(|| Some(start + task.duration.as_ref()?.days?))?;
+    let finish = task
+        .finish
+        .as_ref()
+        .and_then(|f| f.days)
+        .or_else(|| Some(start + task.duration.as_ref()?.days?))?;
     Some((start, finish.max(start)))
 }
 
@@ -118,12 +144,22 @@ fn task_days(task: &Task) -> Option<(f64, f64)> {
 /// calendar day it touches), one task per such IfcTask, finish-to-start links as `after`.
 fn plan_from_schedules(model: &Model) -> Option<DerivedPlan> {
     let usable = |s: &WorkSchedule| -> Vec<usize> {
-        (0..s.tasks.len()).filter(|&i| !s.tasks[i].is_milestone && !s.tasks[i].products.is_empty() && task_days(&s.tasks[i]).is_some()).collect()
+        (0..s.tasks.len())
+            .filter(|&i| {
+                !s.tasks[i].is_milestone
+                    && !s.tasks[i].products.is_empty()
+                    && task_days(&s.tasks[i]).is_some()
+            })
+            .collect()
     };
     let first = model
         .schedules
         .iter()
-        .flat_map(|s| usable(s).into_iter().filter_map(move |i| task_days(&s.tasks[i])))
+        .flat_map(|s| {
+            usable(s)
+                .into_iter()
+                .filter_map(move |i| task_days(&s.tasks[i]))
+        })
         .map(|(start, _)| start.floor())
         .reduce(f64::min)?;
     let day0 = first as i64;
@@ -138,7 +174,12 @@ fn plan_from_schedules(model: &Model) -> Option<DerivedPlan> {
         let mut id_of: BTreeMap<usize, String> = BTreeMap::new();
         for &i in &tasks {
             let t = &schedule.tasks[i];
-            let base = crate::manifest::slug(t.identification.as_deref().or(t.name.as_deref()).unwrap_or(&t.global_id));
+            let base = crate::manifest::slug(
+                t.identification
+                    .as_deref()
+                    .or(t.name.as_deref())
+                    .unwrap_or(&t.global_id),
+            );
             let mut id = base.clone();
             let mut n = 2;
             while !used_ids.insert(id.clone()) {
@@ -160,20 +201,36 @@ fn plan_from_schedules(model: &Model) -> Option<DerivedPlan> {
                 .iter()
                 .filter(|l| l.sequence_type.eq_ignore_ascii_case("FINISH_START"))
                 .filter_map(|l| {
-                    Some(Dependency { task: id_of.get(&l.task)?.clone(), lag: l.lag.as_ref().and_then(|g| g.days).map_or(0, |d| d.round() as i32) })
+                    Some(Dependency {
+                        task: id_of.get(&l.task)?.clone(),
+                        lag: l
+                            .lag
+                            .as_ref()
+                            .and_then(|g| g.days)
+                            .map_or(0, |d| d.round() as i32),
+                    })
                 })
                 .collect();
             let action = action_of(schedule, i);
             specs.push(TaskSpec {
                 id: id_of[&i].clone(),
-                name: t.name.clone().or_else(|| t.identification.clone()).unwrap_or_else(|| t.global_id.clone()),
+                name: t
+                    .name
+                    .clone()
+                    .or_else(|| t.identification.clone())
+                    .unwrap_or_else(|| t.global_id.clone()),
                 phase: PhaseKind::Construction,
                 start,
                 duration: end - start,
                 per_building: false,
                 action,
                 select: Selector {
-                    global_ids: t.products.iter().filter_map(|&p| model.elements.get(p)).map(|e| e.global_id.clone()).collect(),
+                    global_ids: t
+                        .products
+                        .iter()
+                        .filter_map(|&p| model.elements.get(p))
+                        .map(|e| e.global_id.clone())
+                        .collect(),
                     ..Selector::default()
                 },
                 after,
@@ -182,11 +239,23 @@ fn plan_from_schedules(model: &Model) -> Option<DerivedPlan> {
                 line: 0,
             });
         }
-        let name = schedule.name.clone().or_else(|| schedule.identification.clone()).unwrap_or_else(|| format!("IFC work schedule {}", si + 1));
-        names.push(if schedule.step_id > 0 { format!("{name:?} (#{})", schedule.step_id) } else { format!("{name:?}") });
+        let name = schedule
+            .name
+            .clone()
+            .or_else(|| schedule.identification.clone())
+            .unwrap_or_else(|| format!("IFC work schedule {}", si + 1));
+        names.push(if schedule.step_id > 0 {
+            format!("{name:?} (#{})", schedule.step_id)
+        } else {
+            format!("{name:?}")
+        });
         let id = crate::manifest::slug(schedule.identification.as_deref().unwrap_or(&name));
         projects.push(ProjectSpec {
-            id: if projects.iter().any(|p: &ProjectSpec| p.id == id) { format!("{id}-{}", si + 1) } else { id },
+            id: if projects.iter().any(|p: &ProjectSpec| p.id == id) {
+                format!("{id}-{}", si + 1)
+            } else {
+                id
+            },
             name,
             phase_days: BTreeMap::from([(PhaseKind::Construction, phase_len)]),
             tasks: specs,
@@ -200,6 +269,9 @@ fn plan_from_schedules(model: &Model) -> Option<DerivedPlan> {
     Some(DerivedPlan {
         start: CivilDate::from_days_since_epoch(day0),
         projects,
-        note: format!("plan derived from the model's IFC work schedule {}", names.join(", ")),
+        note: format!(
+            "plan derived from the model's IFC work schedule {}",
+            names.join(", ")
+        ),
     })
 }
