@@ -330,6 +330,12 @@ pub struct HeritageSpec {
     pub select: Selector,
     /// Why they are protected.
     pub reason: String,
+    /// The approval (id in `[[projects.approvals]]`) a project needs for works inside the
+    /// control zone of these elements; `None`: the zone is not checked.
+    pub approval: Option<String>,
+    /// The control zone's width in metres around the elements' plan-view bounds; `None`: each
+    /// element's own `RenewTwin_Heritage.ControlZone`.
+    pub zone_m: Option<f64>,
 }
 
 /// A recorded governance event.
@@ -539,6 +545,8 @@ struct RawApproval {
 struct RawHeritage {
     select: Spanned<RawSelector>,
     reason: String,
+    approval: Option<String>,
+    zone_m: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -613,7 +621,17 @@ impl Manifest {
             .heritage
             .into_iter()
             .enumerate()
-            .map(|(hi, h)| Ok(HeritageSpec { select: parse_selector(&cx, &format!("heritage[{hi}].select"), &h.select)?, reason: h.reason }))
+            .map(|(hi, h)| {
+                if h.zone_m.is_some_and(|z| !z.is_finite() || z < 0.0) {
+                    return Err(cx.invalid(&h.select.span(), format!("heritage[{hi}].zone_m"), "must be a non-negative number of metres"));
+                }
+                Ok(HeritageSpec {
+                    select: parse_selector(&cx, &format!("heritage[{hi}].select"), &h.select)?,
+                    reason: h.reason,
+                    approval: h.approval,
+                    zone_m: h.zone_m,
+                })
+            })
             .collect::<Result<Vec<_>, ManifestError>>()?;
         let events = raw.events.iter().enumerate().map(|(ei, e)| parse_event(&cx, ei, e, start, &projects)).collect::<Result<Vec<_>, _>>()?;
         if let Err(EventWindowError { index, field, message }) = check_event_windows(&projects, &events) {

@@ -522,3 +522,36 @@ fn a_ten_working_day_task_stretches_over_a_holiday_and_rests_on_it() {
     let t = plan.tasks.iter().find(|t| t.id == "roofs").expect("task");
     assert_eq!((t.start, t.end), (Some(9), Some(19)));
 }
+
+/// A project retrofitting `select` under a `[[heritage]]` rule on the archway (the generator's
+/// `RenewTwin_Heritage.Protected`, control zone 10 m) with `heritage_extra`, and `approvals`.
+fn heritage_scene(heritage_extra: &str, approvals: &str, select: &str) -> String {
+    format!(
+        "{HEAD}[[heritage]]\nselect = {{ property = {{ \"RenewTwin_Heritage.Protected\" = \"true\" }} }}\nreason = \"listed\"\n{heritage_extra}\n\
+[[projects]]\nid = \"p\"\nname = \"P\"\nconsultation_required = false\nphases = {{ approval = 5, construction = 30 }}\n{approvals}\n\
+[[projects.tasks]]\nid = \"works\"\nname = \"Works\"\nphase = \"construction\"\nduration = 10\naction = \"retrofit\"\nselect = {select}\n"
+    )
+}
+
+const HERITAGE_APPROVAL: &str = "[[projects.approvals]]\nid = \"heritage\"\nname = \"文物部门同意 Heritage consent\"\nauthority = \"文物局 Cultural heritage bureau\"\ntime_limit = 5\non_timeout = \"deemed_granted\"\n";
+
+#[test]
+fn works_in_a_heritage_control_zone_need_the_declared_heritage_approval() {
+    let archway = "{ property = { \"RenewTwin_Heritage.Protected\" = \"true\" } }";
+    // Restoring the archway itself (distance 0, inside its 10 m zone) without the approval.
+    let err = resolve(&heritage_scene("approval = \"heritage\"", "", archway), None).expect_err("refused");
+    let text = err.to_string();
+    assert!(matches!(err, PlanError::HeritageApprovalMissing { ref approval, distance_m, zone_m, .. } if approval == "heritage" && distance_m == 0.0 && zone_m == 10.0), "{text}");
+    assert!(text.contains("\"works\"") && text.contains("no approval \"heritage\""), "{text}");
+    // With the approval declared the plan stands; without `approval` the zone is not checked.
+    resolve(&heritage_scene("approval = \"heritage\"", HERITAGE_APPROVAL, archway), None).expect("with the approval");
+    resolve(&heritage_scene("", "", archway), None).expect("zone not checked");
+    // Roofs are not on the archway: inside a declared 100 km zone they need the approval, inside
+    // a 0 m zone (touching only) they do not.
+    let roofs = "{ class = [\"IfcRoof\"] }";
+    assert!(matches!(
+        resolve(&heritage_scene("approval = \"heritage\"\nzone_m = 100000.0", "", roofs), None),
+        Err(PlanError::HeritageApprovalMissing { .. })
+    ));
+    resolve(&heritage_scene("approval = \"heritage\"\nzone_m = 0.0", "", roofs), None).expect("roofs are outside a 0 m zone");
+}

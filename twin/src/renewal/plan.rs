@@ -37,6 +37,29 @@ pub enum PlanError {
         /// Why it is protected.
         reason: String,
     },
+    /// A task works inside a heritage control zone without the heritage approval the scene
+    /// declares for it.
+    #[error(
+        "{file}:{line}: task {task:?} works on {element}, {distance_m:.1} m from protected {protected} (control zone {zone_m:.1} m), but its project has no approval {approval:?}; add it to the project's [[projects.approvals]]"
+    )]
+    HeritageApprovalMissing {
+        /// The manifest.
+        file: String,
+        /// Line of the task.
+        line: usize,
+        /// The task id.
+        task: String,
+        /// The element worked on.
+        element: String,
+        /// The protected element whose zone it is in.
+        protected: String,
+        /// Plan-view distance between the two, metres.
+        distance_m: f64,
+        /// The zone's width, metres.
+        zone_m: f64,
+        /// The approval id the scene requires.
+        approval: String,
+    },
     /// Task dependencies form a cycle.
     #[error("{file}: the task dependencies form a cycle through {tasks:?}")]
     TaskCycle {
@@ -286,6 +309,7 @@ impl Plan {
         let order = topological_order(&manifest.file, &tasks)?;
         let mut end_of: BTreeMap<&str, Option<i32>> = BTreeMap::new();
         let heritage = heritage_elements(manifest, model);
+        check_heritage_zones(manifest, model, &tasks)?;
         let calendar = manifest.calendar.as_ref();
         let mut windows = vec![None; tasks.len()];
         for ti in order {
@@ -712,6 +736,87 @@ fn topological_order(file: &str, tasks: &[(usize, &crate::manifest::TaskSpec)]) 
 }
 
 /// Protected elements and why.
+/// Plan-view bounds `[min x, min y, max x, max y]` of element `ei`'s placed meshes.
+fn plan_bounds(model: &Model, ei: usize) -> Option<[f64; 4]> {
+    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    for p in &model.elements.get(ei)?.placements {
+        let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
+        let t = &p.transform;
+        for v in mesh.positions.chunks_exact(3) {
+            let (x, y, z) = (f64::from(v[0]), f64::from(v[1]), f64::from(v[2]));
+            let (wx, wy) = (t[0] * x + t[4] * y + t[8] * z + t[12], t[1] * x + t[5] * y + t[9] * z + t[13]);
+            b = [b[0].min(wx), b[1].min(wy), b[2].max(wx), b[3].max(wy)];
+        }
+    }
+    (b[0] <= b[2]).then_some(b)
+}
+
+/// Distance between two plan-view boxes (0 when they overlap).
+fn box_distance(a: [f64; 4], b: [f64; 4]) -> f64 {
+    let dx = (b[0] - a[2]).max(a[0] - b[2]).max(0.0);
+    let dy = (b[1] - a[3]).max(a[1] - b[3]).max(0.0);
+    dx.hypot(dy)
+}
+
+/// Every task that changes an element (any action but keep) within the control zone of a
+/// protected element whose `[[heritage]]` names an `approval` must belong to a project that
+/// declares that approval (so its approval phase waits for the heritage authority).
+fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &crate::manifest::TaskSpec)]) -> Result<(), PlanError> {
+    struct Zone<'a> {
+        element: usize,
+        bounds: [f64; 4],
+        width: f64,
+        approval: &'a str,
+    }
+    let mut zones = Vec::new();
+    for h in &manifest.heritage {
+        let Some(approval) = h.approval.as_deref() else { continue };
+        for ei in (0..model.elements.len()).filter(|&i| selects(&h.select, model, i)) {
+            let width = h.zone_m.or_else(|| model.elements[ei].property("RenewTwin_Heritage", "ControlZone").and_then(number));
+            if let (Some(width), Some(bounds)) = (width, plan_bounds(model, ei)) {
+                zones.push(Zone { element: ei, bounds, width, approval });
+            }
+        }
+    }
+    if zones.is_empty() {
+        return Ok(());
+    }
+    for (pi, task) in tasks {
+        if task.action == Action::Keep {
+            continue;
+        }
+        let project = &manifest.projects[*pi];
+        for ei in (0..model.elements.len()).filter(|&i| selects(&task.select, model, i)) {
+            let Some(bounds) = plan_bounds(model, ei) else { continue };
+            for z in &zones {
+                let distance = box_distance(bounds, z.bounds);
+                if distance <= z.width && !project.approvals.iter().any(|a| a.id == z.approval) {
+                    return Err(PlanError::HeritageApprovalMissing {
+                        file: manifest.file.clone(),
+                        line: task.line,
+                        task: task.id.clone(),
+                        element: describe(&model.elements[ei]),
+                        protected: describe(&model.elements[z.element]),
+                        distance_m: distance,
+                        zone_m: z.width,
+                        approval: z.approval.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn number(value: &PropertyValue) -> Option<f64> {
+    match value {
+        PropertyValue::Real(r) => Some(*r),
+        PropertyValue::Integer(i) => Some(*i as f64),
+        PropertyValue::Text(t) | PropertyValue::Other(t) => t.trim().parse().ok(),
+        PropertyValue::Bool(_) => None,
+    }
+}
+
 fn heritage_elements(manifest: &Manifest, model: &Model) -> BTreeMap<usize, String> {
     let mut out = BTreeMap::new();
     for h in &manifest.heritage {
