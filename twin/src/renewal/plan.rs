@@ -40,26 +40,10 @@ pub enum PlanError {
     /// A task works inside a heritage control zone without the heritage approval the scene
     /// declares for it.
     #[error(
-        "{file}:{line}: task {task:?} works on {element}, {distance_m:.1} m from protected {protected} (control zone {zone_m:.1} m), but its project has no approval {approval:?}; add it to the project's [[projects.approvals]]"
+        "{}:{}: task {:?} works on {}, {:.1} m from protected {} (control zone {:.1} m), but its project has no approval {:?}; add it to the project's [[projects.approvals]]",
+        .0.file, .0.line, .0.task, .0.element, .0.distance_m, .0.protected, .0.zone_m, .0.approval
     )]
-    HeritageApprovalMissing {
-        /// The manifest.
-        file: String,
-        /// Line of the task.
-        line: usize,
-        /// The task id.
-        task: String,
-        /// The element worked on.
-        element: String,
-        /// The protected element whose zone it is in.
-        protected: String,
-        /// Plan-view distance between the two, metres.
-        distance_m: f64,
-        /// The zone's width, metres.
-        zone_m: f64,
-        /// The approval id the scene requires.
-        approval: String,
-    },
+    HeritageApprovalMissing(Box<ZoneBreach>),
     /// Task dependencies form a cycle.
     #[error("{file}: the task dependencies form a cycle through {tasks:?}")]
     TaskCycle {
@@ -88,6 +72,27 @@ pub enum PlanError {
         /// Defined.
         known: Vec<String>,
     },
+}
+
+/// A task inside a heritage control zone without the approval it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneBreach {
+    /// The manifest.
+    pub file: String,
+    /// Line of the task.
+    pub line: usize,
+    /// The task id.
+    pub task: String,
+    /// The element worked on.
+    pub element: String,
+    /// The protected element whose zone it is in.
+    pub protected: String,
+    /// Plan-view distance between the two, metres.
+    pub distance_m: f64,
+    /// The zone's width, metres.
+    pub zone_m: f64,
+    /// The approval id the scene requires.
+    pub approval: String,
 }
 
 /// One phase of one project, as a window of simulated days.
@@ -791,7 +796,7 @@ fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &cr
             for z in &zones {
                 let distance = box_distance(bounds, z.bounds);
                 if distance <= z.width && !project.approvals.iter().any(|a| a.id == z.approval) {
-                    return Err(PlanError::HeritageApprovalMissing {
+                    return Err(PlanError::HeritageApprovalMissing(Box::new(ZoneBreach {
                         file: manifest.file.clone(),
                         line: task.line,
                         task: task.id.clone(),
@@ -800,7 +805,7 @@ fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &cr
                         distance_m: distance,
                         zone_m: z.width,
                         approval: z.approval.to_owned(),
-                    });
+                    })));
                 }
             }
         }
