@@ -48,7 +48,8 @@ enum Command {
     ///
     /// With no SCENE, serves the built-in default: an old residential block of walk-up
     /// buildings getting lifts, new facades and new pipes. SCENE may be a scene folder, a
-    /// scene.toml, or a bare IFC file (which then gets the default renewal plan).
+    /// scene.toml, or a bare model file (its scene is derived from the model: its name, a
+    /// fitted viewpoint, and the plan of its own IFC work schedule, or no plan).
     Serve {
         /// Scene folder, scene.toml, or IFC file.
         scene: Option<PathBuf>,
@@ -739,6 +740,7 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
             .collect();
         let out = serde_json::json!({
             "scene": manifest.name,
+            "plan_note": manifest.plan_note,
             "start": manifest.start,
             "until": until,
             "elements": loaded.model.elements.len(),
@@ -760,6 +762,9 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
         return Ok(());
     }
     println!("{} — {} elements, day 0 = {}", manifest.name, loaded.model.elements.len(), manifest.start);
+    if let Some(note) = &manifest.plan_note {
+        println!("{note}");
+    }
     for (plan, ind, events) in &runs {
         println!("\nscenario {}", ind.scenario);
         for e in events {
@@ -773,9 +778,16 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
             _ => println!("    duration             blocked: a gate does not hold"),
         }
         println!("    cost                 {:.0} yuan", ind.cost_yuan);
+        if !ind.empty_tasks.is_empty() {
+            println!("    empty tasks          {} (select no element: no work, no cost)", ind.empty_tasks.join(", "));
+        }
         println!("    households affected  {}", ind.households_affected);
         println!("    noisy work           {} days", ind.noisy_work_days);
-        println!("    green area           {:.0} m²", ind.green_area_m2);
+        if ind.green_area_declared {
+            println!("    green area           {:.0} m²", ind.green_area_m2);
+        } else {
+            println!("    green area           unknown (the model declares no RenewTwin_Landscape.GreenArea)");
+        }
         match ind.floor_area_ratio {
             Some(far) => println!("    floor area ratio     {far:.2}"),
             None => println!("    floor area ratio     unknown (the model gives no site area)"),

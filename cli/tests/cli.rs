@@ -105,6 +105,33 @@ fn simulate_prints_the_timeline_and_indicators_of_every_scenario() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no scenario named"), "{}", String::from_utf8_lossy(&bad.stderr));
 }
 
+/// `renewtwin simulate FILE.ifc` of a model without a work schedule: its own name, no plan and
+/// nothing borrowed from the default district (no cost, no approvals, no archway caption).
+#[test]
+fn simulate_a_bare_ifc_says_it_has_no_plan() {
+    let dir = std::env::var_os("RENEWTWIN_CORPUS")
+        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"), std::path::PathBuf::from);
+    let file = dir.join("ifc/AC20-FZK-Haus.ifc");
+    if !file.is_file() {
+        assert!(std::env::var("RENEWTWIN_REQUIRE_CORPUS").as_deref() != Ok("1"), "RENEWTWIN_REQUIRE_CORPUS=1 but {} is missing", file.display());
+        println!("skipped: no corpus file {} (set RENEWTWIN_CORPUS to run it)", file.display());
+        return;
+    }
+    let out = renewtwin().arg("simulate").arg(&file).arg("--json").output().expect("run simulate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["scene"].as_str().is_some_and(|s| s.ends_with("(AC20-FZK-Haus.ifc)")), "{}", v["scene"]);
+    assert!(v["plan_note"].as_str().is_some_and(|n| n.starts_with("no plan")), "{}", v["plan_note"]);
+    let ind = &v["scenarios"][0]["indicators"];
+    assert_eq!(ind["cost_yuan"], 0.0);
+    assert_eq!(ind["households_affected"], 0);
+    assert_eq!(ind["approvals"].as_array().map(Vec::len), Some(0));
+    assert_eq!(ind["green_area_declared"], false);
+    let text = renewtwin().arg("simulate").arg(&file).output().expect("run simulate");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("no plan") && !text.contains("-0 m²") && !text.contains("archway"), "{text}");
+}
+
 /// The restore drill: data written through the civic domain, `renewtwin backup` while the
 /// database is open elsewhere (as under a running server), then the copy opened as a server
 /// would open it, with the data found.

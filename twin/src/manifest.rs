@@ -4,6 +4,7 @@
 //!
 //! Every error names the file, the 1-based line and the dotted field path.
 
+pub mod calendar;
 pub mod decision;
 pub mod population;
 pub mod risk;
@@ -93,6 +94,13 @@ pub struct Manifest {
     pub population: Option<population::PopulationConfig>,
     /// `[sunlight]`: the sunlight standard windows are held to (GB 50180-2018 defaults).
     pub sunlight: sunlight::SunlightRule,
+    /// Where the plan comes from when it is not the manifest's own: a bare model file's scene
+    /// says which IFC work schedule it was derived from, or that the model carries none ("no
+    /// plan"). `None` for a `scene.toml`.
+    pub plan_note: Option<String>,
+    /// `[calendar]`: holidays, quiet days and stops; tasks count working days (every day a
+    /// working day when absent).
+    pub calendar: Option<calendar::CalendarConfig>,
 }
 
 /// A named camera position with a bilingual caption (`[[viewpoints]]`).
@@ -325,6 +333,12 @@ pub struct HeritageSpec {
     pub select: Selector,
     /// Why they are protected.
     pub reason: String,
+    /// The approval (id in `[[projects.approvals]]`) a project needs for works inside the
+    /// control zone of these elements; `None`: the zone is not checked.
+    pub approval: Option<String>,
+    /// The control zone's width in metres around the elements' plan-view bounds; `None`: each
+    /// element's own `RenewTwin_Heritage.ControlZone`.
+    pub zone_m: Option<f64>,
 }
 
 /// A recorded governance event.
@@ -426,6 +440,8 @@ struct RawManifest {
     population: Option<population::PopulationConfig>,
     #[serde(default)]
     sunlight: Option<Spanned<sunlight::SunlightRule>>,
+    #[serde(default)]
+    calendar: Option<Spanned<calendar::CalendarConfig>>,
 }
 
 #[derive(Deserialize)]
@@ -534,6 +550,8 @@ struct RawApproval {
 struct RawHeritage {
     select: Spanned<RawSelector>,
     reason: String,
+    approval: Option<String>,
+    zone_m: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -583,7 +601,7 @@ fn phase_list() -> String {
     PhaseKind::ALL.iter().map(|p| p.key()).collect::<Vec<_>>().join(", ")
 }
 
-fn slug(text: &str) -> String {
+pub(crate) fn slug(text: &str) -> String {
     let s: String = text
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
@@ -608,7 +626,17 @@ impl Manifest {
             .heritage
             .into_iter()
             .enumerate()
-            .map(|(hi, h)| Ok(HeritageSpec { select: parse_selector(&cx, &format!("heritage[{hi}].select"), &h.select)?, reason: h.reason }))
+            .map(|(hi, h)| {
+                if h.zone_m.is_some_and(|z| !z.is_finite() || z < 0.0) {
+                    return Err(cx.invalid(&h.select.span(), format!("heritage[{hi}].zone_m"), "must be a non-negative number of metres"));
+                }
+                Ok(HeritageSpec {
+                    select: parse_selector(&cx, &format!("heritage[{hi}].select"), &h.select)?,
+                    reason: h.reason,
+                    approval: h.approval,
+                    zone_m: h.zone_m,
+                })
+            })
             .collect::<Result<Vec<_>, ManifestError>>()?;
         let events = raw.events.iter().enumerate().map(|(ei, e)| parse_event(&cx, ei, e, start, &projects)).collect::<Result<Vec<_>, _>>()?;
         if let Err(EventWindowError { index, field, message }) = check_event_windows(&projects, &events) {
@@ -647,6 +675,16 @@ impl Manifest {
             risk: raw.risk,
             population: raw.population,
             sunlight,
+            plan_note: None,
+            calendar: match raw.calendar {
+                None => None,
+                Some(c) => {
+                    let span = c.span();
+                    let c = c.into_inner();
+                    c.validate().map_err(|e| cx.invalid(&span, e.field, e.message))?;
+                    Some(c)
+                }
+            },
         };
         manifest.check_dependencies(&cx)?;
         Ok(manifest)

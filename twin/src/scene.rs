@@ -1,5 +1,8 @@
 //! Scenes: a manifest plus the models it names, loaded through the importers and placed into
 //! one frame. Resolving the renewal plan is the caller's ([`crate::renewal::LoadedScene`]).
+//! A bare model file gets a scene derived from the model alone ([`derive`]).
+
+pub mod derive;
 
 use std::path::{Path, PathBuf};
 
@@ -18,8 +21,9 @@ pub enum SceneSource {
     Default,
     /// A `scene.toml`, or a folder holding one.
     Manifest(PathBuf),
-    /// A bare model file (IFC); it gets the default scene's renewal plan, whose selectors are
-    /// generic IFC criteria (external walls, windows, roofs, NEW elements, pipes).
+    /// A bare model file (IFC, CityJSON, GeoJSON): its scene is derived from the model
+    /// ([`derive::manifest_for_model`]): its name, a viewpoint fitted to it, and the plan of
+    /// its own IFC work schedule, or none. Never the default district's plan.
     Model(PathBuf),
 }
 
@@ -94,14 +98,19 @@ pub fn load(source: &SceneSource, config: &ImportConfig, cache: Option<&Cache>) 
             (Manifest::parse(&path.display().to_string(), &text)?, base)
         }
         SceneSource::Model(path) => {
-            let mut m = Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?;
-            m.name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-            m.models = vec![manifest::ModelSource::File(path.clone())];
-            (m, None)
+            let model = load_model(&manifest::ModelSource::File(path.clone()), None, config, cache)?;
+            let manifest = derive::manifest_for_model(path, &model, today());
+            return Ok(SceneModel { manifest, model });
         }
     };
     let model = load_models(&manifest, base.as_deref(), config, cache)?;
     Ok(SceneModel { manifest, model })
+}
+
+/// Today's date (UTC): day 0 of a bare model's scene when the model carries no schedule.
+fn today() -> renewtwin_protocol::CivilDate {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    renewtwin_protocol::CivilDate::from_days_since_epoch(i64::try_from(secs / 86_400).unwrap_or(0))
 }
 
 /// Loads the model a parsed `manifest` names (paths relative to `base`).

@@ -113,6 +113,7 @@ fn two_buildings_two_tasks() -> (PopulationModel, Plan) {
         buildings: [0, 1].into_iter().collect(),
         cost: 0.0,
         noisy: true,
+        idle_days: Vec::new(),
     };
     let step = |start: i32, end: i32| ElementSchedule(vec![Step { start, end, action: Action::Retrofit }]);
     let plan = Plan {

@@ -486,3 +486,72 @@ fn tasks_select_the_products_of_an_imported_ifc_work_schedule() {
     all.sort();
     assert_eq!(all, vec!["Wall north".to_owned(), "Wall south".to_owned()], "nested tasks, both assignment directions, walls only");
 }
+
+#[test]
+fn a_task_that_selects_nothing_costs_nothing_and_is_reported_empty() {
+    // The shafts (1000 yuan) plus a task of 5000 yuan whose selector matches no element of the
+    // generated district (it has no IfcChimney): the cost stays 1000, the task is listed empty.
+    let nothing = "[[projects.tasks]]\nid = \"chimneys\"\nname = \"Chimneys\"\nphase = \"construction\"\nduration = 5\naction = \"retrofit\"\ncost = 5000\nselect = { class = [\"IfcChimney\"] }\n";
+    let (manifest, plan) = resolve(&(lifts_project("") + EVENTS_OK + nothing), None).expect("plan");
+    let ind = Indicators::compute(&manifest, district(), &plan);
+    assert_eq!(ind.cost_yuan, 1000.0);
+    assert_eq!(ind.empty_tasks, vec!["chimneys".to_owned()]);
+    let actual = renewtwin_twin::renewal::indicators::TaskActual { task: "chimneys".into(), start: Some(50), finish: None, percent: 0.0, cost: Some(700.0) };
+    assert_eq!(ind.with_actuals(&plan, &[actual]).cost_yuan, 1000.0, "an empty task's recorded cost is not counted either");
+}
+
+#[test]
+fn a_ten_working_day_task_stretches_over_a_holiday_and_rests_on_it() {
+    // Day 0 is Tue 2026-09-29; the National Day holiday is declared 2026-10-01..07. The task's
+    // 10 working days are 29, 30 Sep and 8..15 Oct: it ends on day 17 (exclusive), idle on
+    // days 2..=8, and counts 10 noisy days, not 17.
+    let text = "name = \"calendar\"\nstart = \"2026-09-29\"\n[[models]]\ngenerate = { kind = \"district\", buildings = 2, seed = 3 }\n\
+[calendar]\nsource = \"declared for this test\"\nholidays = [{ name = \"National Day\", from = \"2026-10-01\", to = \"2026-10-07\" }]\n\
+[[projects]]\nid = \"p\"\nname = \"P\"\nconsultation_required = false\nphases = { construction = 30 }\n\
+[[projects.tasks]]\nid = \"roofs\"\nname = \"Roofs\"\nphase = \"construction\"\nduration = 10\naction = \"retrofit\"\nselect = { class = [\"IfcRoof\"] }\n";
+    let (manifest, plan) = resolve(text, None).expect("plan");
+    let t = plan.tasks.iter().find(|t| t.id == "roofs").expect("task");
+    assert_eq!((t.start, t.end), (Some(0), Some(17)));
+    assert_eq!(t.idle_days, (2..=8).collect::<Vec<i32>>());
+    assert!(t.works_on(1) && !t.works_on(5) && t.works_on(9) && !t.works_on(17));
+    let ind = Indicators::compute(&manifest, district(), &plan);
+    assert_eq!(ind.noisy_work_days, 10);
+    // A start declared on a holiday moves to the first working day after it.
+    let later = text.replace("duration = 10", "start = 3\nduration = 10");
+    let (_, plan) = resolve(&later, None).expect("plan");
+    let t = plan.tasks.iter().find(|t| t.id == "roofs").expect("task");
+    assert_eq!((t.start, t.end), (Some(9), Some(19)));
+}
+
+/// A project retrofitting `select` under a `[[heritage]]` rule on the archway (the generator's
+/// `RenewTwin_Heritage.Protected`, control zone 10 m) with `heritage_extra`, and `approvals`.
+fn heritage_scene(heritage_extra: &str, approvals: &str, select: &str) -> String {
+    format!(
+        "{HEAD}[[heritage]]\nselect = {{ property = {{ \"RenewTwin_Heritage.Protected\" = \"true\" }} }}\nreason = \"listed\"\n{heritage_extra}\n\
+[[projects]]\nid = \"p\"\nname = \"P\"\nconsultation_required = false\nphases = {{ approval = 5, construction = 30 }}\n{approvals}\n\
+[[projects.tasks]]\nid = \"works\"\nname = \"Works\"\nphase = \"construction\"\nduration = 10\naction = \"retrofit\"\nselect = {select}\n"
+    )
+}
+
+const HERITAGE_APPROVAL: &str = "[[projects.approvals]]\nid = \"heritage\"\nname = \"文物部门同意 Heritage consent\"\nauthority = \"文物局 Cultural heritage bureau\"\ntime_limit = 5\non_timeout = \"deemed_granted\"\n";
+
+#[test]
+fn works_in_a_heritage_control_zone_need_the_declared_heritage_approval() {
+    let archway = "{ property = { \"RenewTwin_Heritage.Protected\" = \"true\" } }";
+    // Restoring the archway itself (distance 0, inside its 10 m zone) without the approval.
+    let err = resolve(&heritage_scene("approval = \"heritage\"", "", archway), None).expect_err("refused");
+    let text = err.to_string();
+    assert!(matches!(err, PlanError::HeritageApprovalMissing(ref b) if b.approval == "heritage" && b.distance_m == 0.0 && b.zone_m == 10.0), "{text}");
+    assert!(text.contains("\"works\"") && text.contains("no approval \"heritage\""), "{text}");
+    // With the approval declared the plan stands; without `approval` the zone is not checked.
+    resolve(&heritage_scene("approval = \"heritage\"", HERITAGE_APPROVAL, archway), None).expect("with the approval");
+    resolve(&heritage_scene("", "", archway), None).expect("zone not checked");
+    // Roofs are not on the archway: inside a declared 100 km zone they need the approval, inside
+    // a 0 m zone (touching only) they do not.
+    let roofs = "{ class = [\"IfcRoof\"] }";
+    assert!(matches!(
+        resolve(&heritage_scene("approval = \"heritage\"\nzone_m = 100000.0", "", roofs), None),
+        Err(PlanError::HeritageApprovalMissing(_))
+    ));
+    resolve(&heritage_scene("approval = \"heritage\"\nzone_m = 0.0", "", roofs), None).expect("roofs are outside a 0 m zone");
+}

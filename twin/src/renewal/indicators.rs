@@ -81,14 +81,21 @@ pub struct Indicators {
     pub duration_days: Option<i32>,
     /// The date that happens.
     pub completion_date: Option<CivilDate>,
-    /// Sum of the costs of the tasks that run, in yuan.
+    /// Sum of the costs of the tasks that run and select at least one element, in yuan: a
+    /// task that selects nothing costs nothing (see `empty_tasks`).
     pub cost_yuan: f64,
+    /// Ids of the tasks whose selector matches no element of the model: they do no work and
+    /// their declared cost is not counted.
+    pub empty_tasks: Vec<String>,
     /// Households in buildings where any task runs.
     pub households_affected: u64,
     /// Days on which at least one noisy task runs.
     pub noisy_work_days: u32,
-    /// Green area standing at the end of the plan, m².
+    /// Green area standing at the end of the plan, m² (`RenewTwin_Landscape.GreenArea`; 0
+    /// where the model declares none, see `green_area_declared`).
     pub green_area_m2: f64,
+    /// Whether any element of the model declares a green area.
+    pub green_area_declared: bool,
     /// Gross floor area of the buildings standing at the end over the site area.
     pub floor_area_ratio: Option<f64>,
     /// Protected heritage elements in the model.
@@ -122,7 +129,7 @@ impl Indicators {
         let mut delay = 0;
         let mut cost = 0.0;
         let mut recorded = 0;
-        for t in plan.tasks.iter().filter(|t| t.start.is_some()) {
+        for t in plan.tasks.iter().filter(|t| t.start.is_some() && t.elements > 0) {
             let actual = actuals.iter().find(|a| a.task == t.id);
             if actual.is_some() {
                 recorded += 1;
@@ -169,17 +176,19 @@ impl Indicators {
         let mut noisy_days = BTreeSet::new();
         for t in plan.tasks.iter().filter(|t| t.noisy && t.elements > 0) {
             if let (Some(s), Some(e)) = (t.start, t.end) {
-                noisy_days.extend(s..e);
+                noisy_days.extend((s..e).filter(|d| t.works_on(*d)));
             }
         }
 
+        let green_area_declared = model.elements.iter().any(|e| e.property("RenewTwin_Landscape", "GreenArea").is_some());
+        // Starts from +0 (an empty float sum is -0, printed "-0").
         let green_area_m2 = model
             .elements
             .iter()
             .zip(&end_states)
             .filter(|(_, s)| s.is_standing())
             .filter_map(|(e, _)| number(e.property("RenewTwin_Landscape", "GreenArea")))
-            .sum();
+            .fold(0.0, |a, b| a + b);
 
         // A building stands at the end unless most of its elements are demolished.
         let building_count = dense.iter().flatten().count();
@@ -233,10 +242,12 @@ impl Indicators {
             scenario: plan.scenario.clone().unwrap_or_else(|| "base".into()),
             duration_days: duration,
             completion_date: duration.map(|d| CivilDate::from_sim_day(manifest.start, SimDay(d))),
-            cost_yuan: plan.tasks.iter().filter(|t| t.start.is_some()).map(|t| t.cost).sum(),
+            cost_yuan: plan.tasks.iter().filter(|t| t.start.is_some() && t.elements > 0).map(|t| t.cost).fold(0.0, |a, b| a + b),
+            empty_tasks: plan.tasks.iter().filter(|t| t.elements == 0).map(|t| t.id.clone()).collect(),
             households_affected,
             noisy_work_days: noisy_days.len() as u32,
             green_area_m2,
+            green_area_declared,
             floor_area_ratio,
             heritage_elements: protected.len(),
             heritage_kept,

@@ -14,8 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use renewtwin_importers::{Element, Model, PropertyValue, SpatialKind};
-use renewtwin_protocol::{LifecycleState, PhaseInfo, PhaseKind, PhaseStatus, SimDay};
+use renewtwin_protocol::{CivilDate, LifecycleState, PhaseInfo, PhaseKind, PhaseStatus, SimDay};
 
+use crate::manifest::calendar::working_day;
 use crate::manifest::decision::{self, Scope};
 use crate::manifest::{Action, ApprovalMode, ApprovalSpec, EventKind, Manifest, OnTimeout, ProjectSpec, Selector};
 
@@ -36,6 +37,13 @@ pub enum PlanError {
         /// Why it is protected.
         reason: String,
     },
+    /// A task works inside a heritage control zone without the heritage approval the scene
+    /// declares for it.
+    #[error(
+        "{}:{}: task {:?} works on {}, {:.1} m from protected {} (control zone {:.1} m), but its project has no approval {:?}; add it to the project's [[projects.approvals]]",
+        .0.file, .0.line, .0.task, .0.element, .0.distance_m, .0.protected, .0.zone_m, .0.approval
+    )]
+    HeritageApprovalMissing(Box<ZoneBreach>),
     /// Task dependencies form a cycle.
     #[error("{file}: the task dependencies form a cycle through {tasks:?}")]
     TaskCycle {
@@ -64,6 +72,27 @@ pub enum PlanError {
         /// Defined.
         known: Vec<String>,
     },
+}
+
+/// A task inside a heritage control zone without the approval it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneBreach {
+    /// The manifest.
+    pub file: String,
+    /// Line of the task.
+    pub line: usize,
+    /// The task id.
+    pub task: String,
+    /// The element worked on.
+    pub element: String,
+    /// The protected element whose zone it is in.
+    pub protected: String,
+    /// Plan-view distance between the two, metres.
+    pub distance_m: f64,
+    /// The zone's width, metres.
+    pub zone_m: f64,
+    /// The approval id the scene requires.
+    pub approval: String,
 }
 
 /// One phase of one project, as a window of simulated days.
@@ -119,6 +148,16 @@ pub struct TaskWindow {
     pub cost: f64,
     /// Noisy work.
     pub noisy: bool,
+    /// Days in `start..end` on which the scene's calendar lets it do no work (holidays, quiet
+    /// days for noisy work, declared stops of its action), ascending.
+    pub idle_days: Vec<i32>,
+}
+
+impl TaskWindow {
+    /// Whether it works on `day`: inside its window and not an idle day.
+    pub fn works_on(&self, day: i32) -> bool {
+        matches!((self.start, self.end), (Some(s), Some(e)) if s <= day && day < e) && self.idle_days.binary_search(&day).is_err()
+    }
 }
 
 /// One approval as scheduled.
@@ -275,6 +314,8 @@ impl Plan {
         let order = topological_order(&manifest.file, &tasks)?;
         let mut end_of: BTreeMap<&str, Option<i32>> = BTreeMap::new();
         let heritage = heritage_elements(manifest, model);
+        check_heritage_zones(manifest, model, &tasks)?;
+        let calendar = manifest.calendar.as_ref();
         let mut windows = vec![None; tasks.len()];
         for ti in order {
             let (pi, task) = tasks[ti];
@@ -287,7 +328,10 @@ impl Plan {
                     _ => None,
                 };
             }
-            let end = start.map(|s| s + task.duration as i32);
+            // The duration counts working days of the scene's calendar: the task starts on its
+            // first working day and stretches over the days it cannot work.
+            let start = start.map(|s| working_day(calendar, manifest.start, s, 0, task.action, task.noisy));
+            let end = start.map(|s| working_day(calendar, manifest.start, s, task.duration.saturating_sub(1), task.action, task.noisy) + 1);
             end_of.insert(task.id.as_str(), end);
             windows[ti] = Some((start, end));
         }
@@ -305,6 +349,12 @@ impl Plan {
                 buildings: BTreeSet::new(),
                 cost: task.cost,
                 noisy: task.noisy,
+                idle_days: match (calendar, start, end) {
+                    (Some(c), Some(s), Some(e)) => (s..e)
+                        .filter(|d| !c.works_on(CivilDate::from_sim_day(manifest.start, SimDay(*d)), task.action, task.noisy))
+                        .collect(),
+                    _ => Vec::new(),
+                },
             };
             for (ei, element) in model.elements.iter().enumerate() {
                 if !selects(&task.select, model, ei) {
@@ -330,14 +380,16 @@ impl Plan {
                     continue;
                 };
                 let duration = task.duration as i32;
+                // Slots in working days, mapped onto plan days through the calendar.
+                let at = |k: i32| working_day(calendar, manifest.start, base, u32::try_from(k).unwrap_or(0), task.action, task.noisy);
                 let (s, e) = match (task.per_building, building_of[ei]) {
                     (true, Some(b)) if building_count > 1 => {
                         let slot = f64::from(duration) / building_count as f64;
-                        let s = base + (slot * b as f64).floor() as i32;
-                        let e = base + (slot * (b + 1) as f64).floor() as i32;
-                        (s, e.max(s + 1))
+                        let ks = (slot * b as f64).floor() as i32;
+                        let ke = ((slot * (b + 1) as f64).floor() as i32).max(ks + 1);
+                        (at(ks), at(ke - 1) + 1)
                     }
-                    _ => (base, base + duration),
+                    _ => (base, at(duration - 1) + 1),
                 };
                 // A decision taken per unit or per building: the work proceeds only where that
                 // scope's outcome in effect approves it, and not before the day it was decided.
@@ -689,6 +741,87 @@ fn topological_order(file: &str, tasks: &[(usize, &crate::manifest::TaskSpec)]) 
 }
 
 /// Protected elements and why.
+/// Plan-view bounds `[min x, min y, max x, max y]` of element `ei`'s placed meshes.
+fn plan_bounds(model: &Model, ei: usize) -> Option<[f64; 4]> {
+    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    for p in &model.elements.get(ei)?.placements {
+        let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
+        let t = &p.transform;
+        for v in mesh.positions.chunks_exact(3) {
+            let (x, y, z) = (f64::from(v[0]), f64::from(v[1]), f64::from(v[2]));
+            let (wx, wy) = (t[0] * x + t[4] * y + t[8] * z + t[12], t[1] * x + t[5] * y + t[9] * z + t[13]);
+            b = [b[0].min(wx), b[1].min(wy), b[2].max(wx), b[3].max(wy)];
+        }
+    }
+    (b[0] <= b[2]).then_some(b)
+}
+
+/// Distance between two plan-view boxes (0 when they overlap).
+fn box_distance(a: [f64; 4], b: [f64; 4]) -> f64 {
+    let dx = (b[0] - a[2]).max(a[0] - b[2]).max(0.0);
+    let dy = (b[1] - a[3]).max(a[1] - b[3]).max(0.0);
+    dx.hypot(dy)
+}
+
+/// Every task that changes an element (any action but keep) within the control zone of a
+/// protected element whose `[[heritage]]` names an `approval` must belong to a project that
+/// declares that approval (so its approval phase waits for the heritage authority).
+fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &crate::manifest::TaskSpec)]) -> Result<(), PlanError> {
+    struct Zone<'a> {
+        element: usize,
+        bounds: [f64; 4],
+        width: f64,
+        approval: &'a str,
+    }
+    let mut zones = Vec::new();
+    for h in &manifest.heritage {
+        let Some(approval) = h.approval.as_deref() else { continue };
+        for ei in (0..model.elements.len()).filter(|&i| selects(&h.select, model, i)) {
+            let width = h.zone_m.or_else(|| model.elements[ei].property("RenewTwin_Heritage", "ControlZone").and_then(number));
+            if let (Some(width), Some(bounds)) = (width, plan_bounds(model, ei)) {
+                zones.push(Zone { element: ei, bounds, width, approval });
+            }
+        }
+    }
+    if zones.is_empty() {
+        return Ok(());
+    }
+    for (pi, task) in tasks {
+        if task.action == Action::Keep {
+            continue;
+        }
+        let project = &manifest.projects[*pi];
+        for ei in (0..model.elements.len()).filter(|&i| selects(&task.select, model, i)) {
+            let Some(bounds) = plan_bounds(model, ei) else { continue };
+            for z in &zones {
+                let distance = box_distance(bounds, z.bounds);
+                if distance <= z.width && !project.approvals.iter().any(|a| a.id == z.approval) {
+                    return Err(PlanError::HeritageApprovalMissing(Box::new(ZoneBreach {
+                        file: manifest.file.clone(),
+                        line: task.line,
+                        task: task.id.clone(),
+                        element: describe(&model.elements[ei]),
+                        protected: describe(&model.elements[z.element]),
+                        distance_m: distance,
+                        zone_m: z.width,
+                        approval: z.approval.to_owned(),
+                    })));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn number(value: &PropertyValue) -> Option<f64> {
+    match value {
+        PropertyValue::Real(r) => Some(*r),
+        PropertyValue::Integer(i) => Some(*i as f64),
+        PropertyValue::Text(t) | PropertyValue::Other(t) => t.trim().parse().ok(),
+        PropertyValue::Bool(_) => None,
+    }
+}
+
 fn heritage_elements(manifest: &Manifest, model: &Model) -> BTreeMap<usize, String> {
     let mut out = BTreeMap::new();
     for h in &manifest.heritage {

@@ -190,7 +190,7 @@ impl Works {
     pub fn active_on(&self, plan: &Plan, day: i32) -> Vec<ActiveWork> {
         plan.tasks
             .iter()
-            .filter(|t| matches!((t.start, t.end), (Some(s), Some(e)) if s <= day && day < e))
+            .filter(|t| t.works_on(day))
             .filter_map(|t| {
                 let site = self.task(&t.id)?;
                 let positions = positions_on(site, t, plan, day);
