@@ -8,7 +8,7 @@
 //! at the end of the objection window, which is what the simulation's phase gate and the
 //! per-unit work wait for. Residents also rate each project (satisfaction, 1–5).
 
-use rusqlite::OptionalExtension as _;
+use renewtwin_store::db::OptionalExtension as _;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -214,7 +214,7 @@ impl Record for Ballot {
 }
 
 /// Opens a consultation by `by` on simulated day `day`.
-pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation, day: i32) -> Result<ConsultationRecord> {
+pub fn open(conn: &mut renewtwin_store::db::Connection, by: i64, c: &NewConsultation, day: i32) -> Result<ConsultationRecord> {
     let tx = conn.transaction()?;
     let open: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM c_consultations WHERE project = ?1 AND closed_at IS NULL)",
@@ -228,7 +228,7 @@ pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation, day: 
         "INSERT INTO c_consultations (project, title, description, opened_by, opened_at, opened_day, scopes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         (&c.project, &c.title, &c.description, by, now(), day, serde_json::json!(c.scopes).to_string()),
     )?;
-    let id = tx.last_insert_rowid();
+    let id = tx.last_insert_rowid()?;
     for q in &c.questions {
         let (kind, alternatives) = match q.kind {
             QuestionKind::Consent => ("consent", CONSENT_ALTERNATIVES.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>()),
@@ -245,7 +245,7 @@ pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation, day: 
 }
 
 /// One consultation with its tallies.
-pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
+pub fn get(conn: &renewtwin_store::db::Connection, id: i64) -> Result<ConsultationRecord> {
     let mut record = conn
         .query_row(
             "SELECT id, project, title, description, opened_by, opened_at, closed_at, closed_day, outcome, opened_day, scopes, decision FROM c_consultations WHERE id = ?1",
@@ -272,7 +272,7 @@ pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
         .ok_or_else(|| ConsultationError::NotFound(format!("no consultation {id}")))?;
     let mut stmt = conn.prepare("SELECT id, text, alternatives, kind FROM c_questions WHERE consultation_id = ?1 ORDER BY id")?;
     let questions: Vec<(i64, String, String, String)> =
-        stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?;
+        stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<renewtwin_store::db::Result<_>>()?;
     for (qid, text, alternatives, kind) in questions {
         let kind = if kind == "choice" { QuestionKind::Choice } else { QuestionKind::Consent };
         let alternatives: Vec<String> = serde_json::from_str(&alternatives).unwrap_or_default();
@@ -291,17 +291,17 @@ pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
 }
 
 /// Every consultation, newest first.
-pub fn list(conn: &rusqlite::Connection) -> Result<Vec<ConsultationRecord>> {
+pub fn list(conn: &renewtwin_store::db::Connection) -> Result<Vec<ConsultationRecord>> {
     let ids: Vec<i64> = conn
         .prepare("SELECT id FROM c_consultations ORDER BY id DESC LIMIT 500")?
         .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<renewtwin_store::db::Result<_>>()?;
     ids.into_iter().map(|id| get(conn, id)).collect()
 }
 
 /// Casts or changes the ballot of `voter`'s household on `question`; returns the ballot and the
 /// consultation with its new tally.
-pub fn vote(conn: &mut rusqlite::Connection, voter: i64, household: i64, question: i64, alternative: i64) -> Result<(Ballot, ConsultationRecord)> {
+pub fn vote(conn: &mut renewtwin_store::db::Connection, voter: i64, household: i64, question: i64, alternative: i64) -> Result<(Ballot, ConsultationRecord)> {
     let tx = conn.transaction()?;
     let (consultation, alternatives, closed): (i64, String, Option<i64>) = tx
         .query_row(
@@ -330,7 +330,7 @@ pub fn vote(conn: &mut rusqlite::Connection, voter: i64, household: i64, questio
 }
 
 /// The ballot of `household` on `question`, if cast.
-pub fn ballot(conn: &rusqlite::Connection, voter: i64, household: i64, question: i64) -> Result<Option<Ballot>> {
+pub fn ballot(conn: &renewtwin_store::db::Connection, voter: i64, household: i64, question: i64) -> Result<Option<Ballot>> {
     Ok(conn
         .query_row(
             "SELECT alternative, updated_at FROM c_ballots WHERE question_id = ?1 AND household_id = ?2",
@@ -341,7 +341,7 @@ pub fn ballot(conn: &rusqlite::Connection, voter: i64, household: i64, question:
 }
 
 /// The consultation `id` if it is open, for closing.
-pub fn open_consultation(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
+pub fn open_consultation(conn: &renewtwin_store::db::Connection, id: i64) -> Result<ConsultationRecord> {
     let record = get(conn, id)?;
     if record.closed_at.is_some() {
         return Err(ConsultationError::Conflict(format!("consultation {id} is closed already")));
@@ -398,7 +398,7 @@ impl Decision {
 /// Decides the open consultation `id` from its ballots on simulated day `day` under the rule of
 /// its project in `manifest`, over the households and areas of `model`. Refused before the
 /// publicity period (公示) has passed.
-pub fn decide(conn: &rusqlite::Connection, id: i64, manifest: &Manifest, model: &renewtwin_importers::Model, day: i32) -> Result<Decision> {
+pub fn decide(conn: &renewtwin_store::db::Connection, id: i64, manifest: &Manifest, model: &renewtwin_importers::Model, day: i32) -> Result<Decision> {
     let record = open_consultation(conn, id)?;
     let project = manifest
         .projects
@@ -431,7 +431,7 @@ pub fn decide(conn: &rusqlite::Connection, id: i64, manifest: &Manifest, model: 
             .query_map([q.id], |r| {
                 Ok(Cast { alternative: usize::try_from(r.get::<_, i64>(0)?).unwrap_or(usize::MAX), household: r.get(1)?, building: r.get(2)? })
             })?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<renewtwin_store::db::Result<_>>()?;
         let scopes = electorates.iter().map(|e| decision::decide(&rule, q.kind, q.alternatives.len(), e, &casts)).collect();
         questions.push(QuestionDecision { question: q.id, kind: q.kind, alternatives: q.alternatives.clone(), scopes });
     }
@@ -475,7 +475,7 @@ pub fn record_outcome(plan: &PlanControl, decision: &Decision) -> Result<()> {
 }
 
 /// Marks the consultation closed with its decision (after the plan accepted the outcome).
-pub fn mark_closed(conn: &rusqlite::Connection, decision: &Decision) -> Result<ConsultationRecord> {
+pub fn mark_closed(conn: &renewtwin_store::db::Connection, decision: &Decision) -> Result<ConsultationRecord> {
     let stored = serde_json::to_string(decision).map_err(|e| ConsultationError::Invalid(format!("the decision does not serialise: {e}")))?;
     conn.execute(
         "UPDATE c_consultations SET closed_at = ?1, closed_day = ?2, outcome = ?3, decision = ?4 WHERE id = ?5 AND closed_at IS NULL",
@@ -491,7 +491,7 @@ pub fn replay_outcomes(store: &Store, plan: &PlanControl) -> Result<()> {
         let mut stmt = conn.prepare(
             "SELECT project, closed_day, outcome, decision FROM c_consultations WHERE closed_at IS NOT NULL ORDER BY closed_at, id",
         )?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<renewtwin_store::db::Result<_>>()?
     };
     let recorded = plan.events();
     for (project, closed_day, outcome, stored) in closed {
@@ -534,7 +534,7 @@ pub struct Satisfaction {
 }
 
 /// Records or changes the household's satisfaction with `project`.
-pub fn rate(conn: &rusqlite::Connection, household: i64, project: &str, score: i64) -> Result<()> {
+pub fn rate(conn: &renewtwin_store::db::Connection, household: i64, project: &str, score: i64) -> Result<()> {
     check_id("project", project)?;
     if !(1..=5).contains(&score) {
         return Err(ConsultationError::Invalid("`score` is 1 (very unsatisfied) to 5 (very satisfied)".into()));
