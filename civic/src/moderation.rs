@@ -154,7 +154,7 @@ pub fn queue_of(conn: &mut renewtwin_store::db::Connection) -> Result<Value> {
          FROM c_flags f
          LEFT JOIN c_comments c ON f.target = 'comment' AND c.id = f.target_id
          LEFT JOIN c_reports r ON f.target = 'report' AND r.id = f.target_id
-         GROUP BY f.target, f.target_id
+         GROUP BY f.target, f.target_id, c.id, r.id
          HAVING COALESCE(c.review, r.review) IS NULL OR COALESCE(c.review, r.review) = 'pending'
          ORDER BY COUNT(*) DESC, f.target_id LIMIT 500",
     )?;

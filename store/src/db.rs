@@ -16,7 +16,6 @@
 //! `prepare` + `query_map`, `transaction` + `commit`, [`OptionalExtension::optional`],
 //! [`params!`]), so converting a domain is mechanical.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -51,6 +50,9 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The PostgreSQL client thread is gone.
+    #[error("the database connection is gone: {0}")]
+    Gone(String),
     /// The SQL uses a construct this layer does not translate for PostgreSQL.
     #[error("SQL not supported on PostgreSQL: {0}")]
     Unsupported(String),
@@ -87,6 +89,7 @@ impl Error {
                     None => true,
                 }
             }
+            Self::Gone(_) => true,
             _ => false,
         }
     }
@@ -422,14 +425,63 @@ pub enum Backend {
     Postgres,
 }
 
-struct Pg {
+/// The PostgreSQL client lives on a thread of its own and runs the jobs it is sent: the
+/// `postgres` crate blocks on a runtime of its own, which must not run inside tokio's (the
+/// server calls the store from async code at start-up and from `spawn_blocking` threads).
+struct PgState {
     client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
 }
 
+type Job = Box<dyn FnOnce(&mut PgState) + Send>;
+
+struct Pg {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Pg {
+    /// Connects with `connect` on a new client thread.
+    fn spawn(connect: impl FnOnce() -> Result<postgres::Client> + Send + 'static) -> Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let (ready, connected) = std::sync::mpsc::sync_channel::<Result<()>>(1);
+        std::thread::Builder::new()
+            .name("renewtwin-postgres".into())
+            .spawn(move || {
+                let client = match connect() {
+                    Ok(c) => {
+                        let _ = ready.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                let mut state = PgState { client, statements: HashMap::new() };
+                for job in queue {
+                    job(&mut state);
+                }
+            })
+            .map_err(|e| Error::Gone(e.to_string()))?;
+        connected.recv().map_err(|_| Error::Gone("the client thread stopped".into()))??;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `f` on the client thread and waits for its result.
+    fn call<T: Send + 'static>(&self, f: impl FnOnce(&mut PgState) -> T + Send + 'static) -> Result<T> {
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        self.jobs
+            .send(Box::new(move |state| {
+                let _ = done.send(f(state));
+            }))
+            .map_err(|_| Error::Gone("the client thread stopped".into()))?;
+        result.recv().map_err(|_| Error::Gone("the client thread stopped".into()))
+    }
+}
+
 enum Inner {
     Sqlite(rusqlite::Connection),
-    Postgres(RefCell<Pg>),
+    Postgres(Pg),
 }
 
 /// A connection to either database.
@@ -454,9 +506,10 @@ impl Connection {
         Self { inner: Inner::Sqlite(conn) }
     }
 
-    /// Wraps an open PostgreSQL client.
-    pub fn from_postgres(client: postgres::Client) -> Self {
-        Self { inner: Inner::Postgres(RefCell::new(Pg { client, statements: HashMap::new() })) }
+    /// Connects to PostgreSQL with `connect`, which runs on the connection's own client
+    /// thread (see `Pg`).
+    pub fn connect_postgres(connect: impl FnOnce() -> Result<postgres::Client> + Send + 'static) -> Result<Self> {
+        Ok(Self { inner: Inner::Postgres(Pg::spawn(connect)?) })
     }
 
     /// Which database this is.
@@ -472,7 +525,7 @@ impl Connection {
     pub fn is_broken(&self) -> bool {
         match &self.inner {
             Inner::Sqlite(_) => false,
-            Inner::Postgres(pg) => pg.borrow().client.is_closed(),
+            Inner::Postgres(pg) => pg.call(|st| st.client.is_closed()).unwrap_or(true),
         }
     }
 
@@ -490,7 +543,7 @@ impl Connection {
             Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
             Inner::Postgres(pg) => {
                 let translated = translate(sql)?;
-                Ok(pg.borrow_mut().client.batch_execute(&translated)?)
+                Ok(pg.call(move |st| st.client.batch_execute(&translated))??)
             }
         }
     }
@@ -504,10 +557,12 @@ impl Connection {
                 Ok(stmt.execute(rusqlite::params_from_iter(values.iter()))?)
             }
             Inner::Postgres(pg) => {
-                let mut pg = pg.borrow_mut();
-                let stmt = pg.statement(sql)?;
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-                Ok(pg.client.execute(&stmt, &refs)? as usize)
+                let sql = sql.to_owned();
+                pg.call(move |st| {
+                    let stmt = st.statement(&sql)?;
+                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as _).collect();
+                    Ok(st.client.execute(&stmt, &refs)? as usize)
+                })?
             }
         }
     }
@@ -535,19 +590,22 @@ impl Connection {
                 Ok(out)
             }
             Inner::Postgres(pg) => {
-                let mut pg = pg.borrow_mut();
-                let stmt = pg.statement(sql)?;
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-                let rows = pg.client.query(&stmt, &refs)?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in rows {
-                    let mut row = Vec::with_capacity(r.len());
-                    for i in 0..r.len() {
-                        row.push(r.try_get::<_, Value>(i)?);
+                let sql = sql.to_owned();
+                let values = values.to_vec();
+                pg.call(move |st| {
+                    let stmt = st.statement(&sql)?;
+                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as _).collect();
+                    let rows = st.client.query(&stmt, &refs)?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        let mut row = Vec::with_capacity(r.len());
+                        for i in 0..r.len() {
+                            row.push(r.try_get::<_, Value>(i)?);
+                        }
+                        out.push(row);
                     }
-                    out.push(row);
-                }
-                Ok(out)
+                    Ok(out)
+                })?
             }
         }
     }
@@ -571,10 +629,10 @@ impl Connection {
     pub fn last_insert_rowid(&self) -> Result<i64> {
         match &self.inner {
             Inner::Sqlite(c) => Ok(c.last_insert_rowid()),
-            Inner::Postgres(pg) => {
-                let row = pg.borrow_mut().client.query_one("SELECT lastval()", &[])?;
+            Inner::Postgres(pg) => pg.call(|st| -> Result<i64> {
+                let row = st.client.query_one("SELECT lastval()", &[])?;
                 Ok(row.try_get::<_, i64>(0)?)
-            }
+            })?,
         }
     }
 
@@ -582,13 +640,13 @@ impl Connection {
     pub fn transaction(&mut self) -> Result<Transaction<'_>> {
         match &self.inner {
             Inner::Sqlite(c) => c.execute_batch("BEGIN DEFERRED")?,
-            Inner::Postgres(pg) => pg.borrow_mut().client.batch_execute("BEGIN")?,
+            Inner::Postgres(pg) => pg.call(|st| st.client.batch_execute("BEGIN"))??,
         }
         Ok(Transaction { conn: self, done: false })
     }
 }
 
-impl Pg {
+impl PgState {
     fn statement(&mut self, sql: &str) -> Result<postgres::Statement> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());

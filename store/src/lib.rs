@@ -111,11 +111,14 @@ fn connect_postgres(url: &str, schema: Option<&str>) -> Result<Connection, db::E
     let mut config: postgres::Config = url.parse()?;
     config.connect_timeout(std::time::Duration::from_secs(5));
     config.application_name("renewtwin");
-    let mut client = config.connect(postgres::NoTls)?;
-    if let Some(schema) = schema {
-        client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"))?;
-    }
-    Ok(Connection::from_postgres(client))
+    let schema = schema.map(str::to_owned);
+    Connection::connect_postgres(move || {
+        let mut client = config.connect(postgres::NoTls)?;
+        if let Some(schema) = schema {
+            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"))?;
+        }
+        Ok(client)
+    })
 }
 
 impl Store {
