@@ -3,7 +3,9 @@
 #   scripts/setup.sh          the build (wasm target for the viewer)
 #   scripts/setup.sh --test   also what the tests need (headless Chromium + ChromeDriver, fonts,
 #                             Mesa's software Vulkan/GL for `renewtwin render`'s golden images,
-#                             and axe-core from the npm registry for the browser test's audit)
+#                             axe-core from the npm registry for the browser test's audit,
+#                             PostgreSQL 15 for the tests of the PostgreSQL backend (.ci/run starts
+#                             a throw-away cluster with scripts/pg-throwaway.sh) and nats-server)
 set -euo pipefail
 
 want_test=0
@@ -16,7 +18,8 @@ rustup target add wasm32-unknown-unknown
 
 if [ "$want_test" = 1 ]; then
   pkgs=(chromium chromium-driver fonts-liberation fonts-noto-cjk
-        mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri)
+        mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri
+        postgresql-15 nats-server)
   missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
