@@ -19,8 +19,12 @@ forbid() {
 
 forbid renewtwin-importers 'bevy_.*|tokio|wgpu|axum' "importers use no Bevy, tokio or wgpu"
 forbid renewtwin-protocol 'bevy_.*|wgpu|axum|tokio' "protocol knows no ECS, wgpu or server"
-forbid renewtwin-twin 'axum|hyper|http|rusqlite|wgpu|renewtwin-civic|renewtwin-server|renewtwin-store' "the twin knows no HTTP or SQL"
-forbid renewtwin-exporters 'axum|hyper|http|rusqlite|wgpu|renewtwin-civic|renewtwin-server|renewtwin-store|renewtwin-render' "the exporters know no HTTP, SQL or GPU"
+forbid renewtwin-twin 'axum|hyper|http|rusqlite|postgres|tokio-postgres|wgpu|renewtwin-civic|renewtwin-server|renewtwin-store' "the twin knows no HTTP or SQL"
+# Only the store talks to a database driver; the civic domain and the server go through its
+# SQL layer (renewtwin_store::db), which translates one dialect for SQLite and PostgreSQL.
+forbid renewtwin-civic 'rusqlite|postgres|tokio-postgres' "civic uses the store's SQL layer, not a driver" --depth 1
+forbid renewtwin-server 'rusqlite|postgres|tokio-postgres' "the server uses the store, not a driver" --depth 1
+forbid renewtwin-exporters 'axum|hyper|http|rusqlite|postgres|tokio-postgres|wgpu|renewtwin-civic|renewtwin-server|renewtwin-store|renewtwin-render' "the exporters know no HTTP, SQL or GPU"
 forbid renewtwin-civic 'axum|hyper|http|wgpu|renewtwin-server' "the civic domain knows no HTTP"
 forbid renewtwin-store 'axum|hyper|http|wgpu' "the store knows no HTTP"
 forbid renewtwin-server 'wgpu|renewtwin-render' "a server build links no renderer"

@@ -3,10 +3,12 @@
 #   scripts/setup.sh          the build (wasm target for the viewer)
 #   scripts/setup.sh --test   also what the tests need (headless Chromium + ChromeDriver, fonts,
 #                             Mesa's software Vulkan/GL for `renewtwin render`'s golden images,
-#                             axe-core from the npm registry for the browser test's audit, and the
-#                             standards validators: PyPI openapi-spec-validator and IfcOpenShell in
+#                             axe-core from the npm registry for the browser test's audit, the
+#                             standards validators (PyPI openapi-spec-validator and IfcOpenShell in
 #                             a virtual environment, npm gltf-validator, all in caches outside the
-#                             repository)
+#                             repository), PostgreSQL 15 for the tests of the PostgreSQL backend
+#                             (.ci/run starts a throw-away cluster with scripts/pg-throwaway.sh)
+#                             and nats-server)
 set -euo pipefail
 
 want_test=0
@@ -19,7 +21,8 @@ rustup target add wasm32-unknown-unknown
 
 if [ "$want_test" = 1 ]; then
   pkgs=(chromium chromium-driver fonts-liberation fonts-noto-cjk
-        mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri)
+        mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri
+        postgresql-15 nats-server)
   missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,7 +6,7 @@
 //! stored as hashes; passwords with argon2id.
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use rusqlite::OptionalExtension as _;
+use renewtwin_store::db::OptionalExtension as _;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -122,7 +122,7 @@ fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 /// Creates the first government account. Refused once any government account exists.
-pub fn bootstrap(conn: &mut rusqlite::Connection, s: &SignUp, hash: String, ttl: i64) -> Result<Value> {
+pub fn bootstrap(conn: &mut renewtwin_store::db::Connection, s: &SignUp, hash: String, ttl: i64) -> Result<Value> {
     check_signup(s)?;
     let tx = conn.transaction()?;
     let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM c_accounts WHERE role = 'government')", [], |r| r.get(0))?;
@@ -136,7 +136,7 @@ pub fn bootstrap(conn: &mut rusqlite::Connection, s: &SignUp, hash: String, ttl:
 }
 
 fn insert_account(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &renewtwin_store::db::Transaction<'_>,
     s: &SignUp,
     role: Role,
     hash: String,
@@ -153,7 +153,7 @@ fn insert_account(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         (&s.username, hash, role.as_str(), &s.display_name, organisation, &s.phone, household, now(), capacity.map(Capacity::as_str)),
     )?;
-    Ok(tx.last_insert_rowid())
+    Ok(tx.last_insert_rowid()?)
 }
 
 /// Validates a sign-up before the (slow) password hash is computed.
@@ -169,7 +169,7 @@ pub fn precheck_signup(s: &SignUp) -> Result<()> {
 type InvitationRow = (String, Option<i64>, Option<String>, Option<i64>, Option<String>);
 
 /// Creates an account from an invitation; the invitation is used up.
-pub fn sign_up(conn: &mut rusqlite::Connection, s: &SignUp, hash: String, ttl: i64) -> Result<Value> {
+pub fn sign_up(conn: &mut renewtwin_store::db::Connection, s: &SignUp, hash: String, ttl: i64) -> Result<Value> {
     let code = s.invitation.as_deref().unwrap_or_default().trim().to_ascii_uppercase();
     let tx = conn.transaction()?;
     let invitation: Option<InvitationRow> = tx
@@ -202,7 +202,7 @@ pub fn sign_up(conn: &mut rusqlite::Connection, s: &SignUp, hash: String, ttl: i
 }
 
 /// The stored password hash and account id of `username`, for a sign-in check outside the lock.
-pub fn credentials(conn: &rusqlite::Connection, username: &str) -> Result<Option<(i64, String, String)>> {
+pub fn credentials(conn: &renewtwin_store::db::Connection, username: &str) -> Result<Option<(i64, String, String)>> {
     Ok(conn
         .query_row("SELECT id, password_hash, role FROM c_accounts WHERE username = ?1", [username], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -223,13 +223,13 @@ pub fn check_login(login: &Login, stored: Option<&(i64, String, String)>) -> boo
 }
 
 /// Ends the session of `token`.
-pub fn logout(conn: &rusqlite::Connection, token: &str) -> Result<()> {
+pub fn logout(conn: &renewtwin_store::db::Connection, token: &str) -> Result<()> {
     conn.execute("DELETE FROM c_sessions WHERE token_hash = ?1", [token_hash(token)])?;
     Ok(())
 }
 
 /// The record of account `id`.
-pub fn account(conn: &rusqlite::Connection, id: i64) -> Result<AccountRecord> {
+pub fn account(conn: &renewtwin_store::db::Connection, id: i64) -> Result<AccountRecord> {
     conn.query_row(
         "SELECT a.id, a.username, a.role, a.display_name, a.organisation, a.phone, h.code, h.building, a.capacity
          FROM c_accounts a LEFT JOIN c_households h ON h.id = a.household_id WHERE a.id = ?1",
@@ -268,7 +268,7 @@ fn new_code() -> Result<String> {
 }
 
 /// Creates an invitation; returns the code (shown once; only its hash is stored).
-pub fn invite(conn: &mut rusqlite::Connection, by: i64, r: &InvitationRequest) -> Result<Value> {
+pub fn invite(conn: &mut renewtwin_store::db::Connection, by: i64, r: &InvitationRequest) -> Result<Value> {
     let tx = conn.transaction()?;
     let (household, organisation) = match r.role {
         Role::Resident => {
@@ -355,7 +355,7 @@ fn yes() -> bool {
 }
 
 /// Grants (or revokes) `g.permission` to `g.account`, logged in the audit trail.
-pub fn grant(conn: &mut rusqlite::Connection, by: i64, g: &GrantRequest) -> Result<Value> {
+pub fn grant(conn: &mut renewtwin_store::db::Connection, by: i64, g: &GrantRequest) -> Result<Value> {
     let tx = conn.transaction()?;
     let role: Option<String> =
         tx.query_row("SELECT role FROM c_accounts WHERE id = ?1", [g.account], |r| r.get(0)).optional()?;
@@ -392,8 +392,8 @@ pub fn grant(conn: &mut rusqlite::Connection, by: i64, g: &GrantRequest) -> Resu
 mod tests {
     use super::*;
 
-    fn db() -> rusqlite::Connection {
-        let conn = rusqlite::Connection::open_in_memory().expect("conn");
+    fn db() -> renewtwin_store::db::Connection {
+        let conn = renewtwin_store::db::Connection::open_in_memory().expect("conn");
         conn.execute_batch(crate::SCHEMA_001).expect("schema");
         conn.execute_batch(crate::SCHEMA_ROLES).expect("roles");
         conn.execute_batch(crate::SCHEMA_AUDIT).expect("audit");
@@ -430,7 +430,7 @@ mod tests {
         let mut conn = db();
         let gov = bootstrap(&mut conn, &signup(None, "gov"), "x".into(), 60).expect("bootstrap");
         let gov_id = gov["id"].as_i64().expect("id");
-        let invite_as = |conn: &mut rusqlite::Connection, code: &str| {
+        let invite_as = |conn: &mut renewtwin_store::db::Connection, code: &str| {
             invite(conn, gov_id, &InvitationRequest { role: Role::Resident, household: Some(code.into()), building: Some("B1".into()), organisation: None, capacity: None })
         };
         let first = invite_as(&mut conn, "b1-1-101").expect("first spelling");

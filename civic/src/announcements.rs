@@ -1,6 +1,6 @@
 //! Announcements and published policies by the government and professional bodies.
 
-use rusqlite::OptionalExtension as _;
+use renewtwin_store::db::OptionalExtension as _;
 use serde::Deserialize;
 
 use super::privacy::{Class, Field, Record};
@@ -68,7 +68,7 @@ impl Record for Announcement {
 const SELECT: &str = "SELECT n.id, n.kind, n.project, n.title, n.body, n.author_id, a.display_name, a.role, a.organisation, n.published_at
     FROM c_announcements n JOIN c_accounts a ON a.id = n.author_id";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Announcement> {
+fn row(r: &renewtwin_store::db::Row<'_>) -> renewtwin_store::db::Result<Announcement> {
     Ok(Announcement {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -84,12 +84,12 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Announcement> {
 }
 
 /// Publishes an announcement or policy by `by`.
-pub fn publish(conn: &rusqlite::Connection, by: i64, a: &NewAnnouncement) -> Result<Announcement> {
+pub fn publish(conn: &renewtwin_store::db::Connection, by: i64, a: &NewAnnouncement) -> Result<Announcement> {
     conn.execute(
         "INSERT INTO c_announcements (kind, project, title, body, author_id, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         (&a.kind, &a.project, &a.title, &a.body, by, now()),
     )?;
-    let id = conn.last_insert_rowid();
+    let id = conn.last_insert_rowid()?;
     conn.query_row(&format!("{SELECT} WHERE n.id = ?1"), [id], row)
         .optional()?
         .ok_or_else(|| ConsultationError::NotFound(format!("no announcement {id}")))
@@ -106,17 +106,17 @@ pub struct AnnouncementQuery {
 }
 
 /// Announcements (and policies), newest first, optionally of one kind or project.
-pub fn list(conn: &rusqlite::Connection, q: &AnnouncementQuery) -> Result<Vec<Announcement>> {
+pub fn list(conn: &renewtwin_store::db::Connection, q: &AnnouncementQuery) -> Result<Vec<Announcement>> {
     let (kind, project) = (q.kind.as_deref(), q.project.as_deref());
     let mut stmt = conn.prepare(&format!(
         "{SELECT} WHERE (?1 IS NULL OR n.kind = ?1) AND (?2 IS NULL OR n.project = ?2) ORDER BY n.id DESC LIMIT 500"
     ))?;
     let rows = stmt.query_map((kind, project), row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<renewtwin_store::db::Result<_>>()?)
 }
 
 /// Follows (or unfollows) a project's progress.
-pub fn follow(conn: &rusqlite::Connection, account: i64, project: &str, on: bool) -> Result<()> {
+pub fn follow(conn: &renewtwin_store::db::Connection, account: i64, project: &str, on: bool) -> Result<()> {
     check_id("project", project)?;
     if on {
         conn.execute("INSERT OR IGNORE INTO c_follows (account_id, project) VALUES (?1, ?2)", (account, project))?;
@@ -127,8 +127,8 @@ pub fn follow(conn: &rusqlite::Connection, account: i64, project: &str, on: bool
 }
 
 /// The projects `account` follows.
-pub fn follows(conn: &rusqlite::Connection, account: i64) -> Result<Vec<String>> {
+pub fn follows(conn: &renewtwin_store::db::Connection, account: i64) -> Result<Vec<String>> {
     let mut stmt = conn.prepare("SELECT project FROM c_follows WHERE account_id = ?1 ORDER BY project")?;
     let rows = stmt.query_map([account], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<renewtwin_store::db::Result<_>>()?)
 }

@@ -140,12 +140,12 @@ pub fn inbox(
 }
 
 /// Stored decisions' reasons: (project, approval, reason).
-pub fn reasons(conn: &rusqlite::Connection) -> Result<Vec<(String, String, String)>> {
+pub fn reasons(conn: &renewtwin_store::db::Connection) -> Result<Vec<(String, String, String)>> {
     let mut stmt =
         conn.prepare("SELECT project, approval, reason FROM c_approval_decisions ORDER BY id")?;
     let out = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<renewtwin_store::db::Result<_>>()?;
     Ok(out)
 }
 
@@ -298,7 +298,7 @@ pub fn record_in_plan(plan: &PlanControl, c: &Checked) -> Result<()> {
 }
 
 /// Stores a decision recorded in the plan and appends it to the audit log, in one transaction.
-pub fn store(conn: &mut rusqlite::Connection, account: &Account, c: &Checked) -> Result<Value> {
+pub fn store(conn: &mut renewtwin_store::db::Connection, account: &Account, c: &Checked) -> Result<Value> {
     let tx = conn.transaction()?;
     let at = now();
     tx.execute(
@@ -346,7 +346,7 @@ pub fn replay(store: &renewtwin_store::Store, plan: &PlanControl) -> Result<()> 
             "SELECT project, approval, granted, day FROM c_approval_decisions ORDER BY id",
         )?;
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<rusqlite::Result<_>>()?
+            .collect::<renewtwin_store::db::Result<_>>()?
     };
     let recorded = plan.events();
     for (project, approval, granted, day) in stored {

@@ -109,8 +109,8 @@ fn entry_hash(
 
 /// Appends `entry` to the log on `conn` (inside the caller's transaction, if any, so the
 /// decision and its entry are stored together). Returns the entry's sequence number and hash.
-pub fn append(conn: &rusqlite::Connection, entry: &Entry) -> Result<(i64, String)> {
-    use rusqlite::OptionalExtension as _;
+pub fn append(conn: &renewtwin_store::db::Connection, entry: &Entry) -> Result<(i64, String)> {
+    use renewtwin_store::db::OptionalExtension as _;
     let last: Option<(i64, String)> = conn
         .query_row(
             "SELECT seq, hash FROM c_audit ORDER BY seq DESC LIMIT 1",
@@ -140,7 +140,7 @@ pub fn append(conn: &rusqlite::Connection, entry: &Entry) -> Result<(i64, String
     conn.execute(
         "INSERT INTO c_audit (seq, at, actor, actor_role, action, project, subject, detail, personal, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        rusqlite::params![seq, at, entry.actor, entry.actor_role, entry.action, entry.project, entry.subject, detail, personal, prev, hash],
+        renewtwin_store::params![seq, at, entry.actor, entry.actor_role, entry.action, entry.project, entry.subject, detail, personal, prev, hash],
     )?;
     Ok((seq, hash))
 }
@@ -159,7 +159,7 @@ type Row = (
     String,
 );
 
-fn rows(conn: &rusqlite::Connection, after: i64, limit: i64) -> Result<Vec<Row>> {
+fn rows(conn: &renewtwin_store::db::Connection, after: i64, limit: i64) -> Result<Vec<Row>> {
     let mut stmt = conn.prepare(
         "SELECT seq, at, actor, actor_role, action, project, subject, detail, personal, prev_hash, hash
          FROM c_audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -180,7 +180,7 @@ fn rows(conn: &rusqlite::Connection, after: i64, limit: i64) -> Result<Vec<Row>>
                 r.get(10)?,
             ))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<renewtwin_store::db::Result<_>>()?;
     Ok(out)
 }
 
@@ -190,7 +190,7 @@ pub const MAX_PAGE: i64 = 1000;
 /// Entries after `after`, at most `limit` (capped at [`MAX_PAGE`]); `full`: with the actor and
 /// the personal details (government and evaluators).
 pub fn list(
-    conn: &rusqlite::Connection,
+    conn: &renewtwin_store::db::Connection,
     after: i64,
     limit: i64,
     full: bool,
@@ -232,7 +232,7 @@ pub fn list(
 }
 
 /// Walks the whole chain and checks every link and hash.
-pub fn verify(conn: &rusqlite::Connection) -> Result<Verification> {
+pub fn verify(conn: &renewtwin_store::db::Connection) -> Result<Verification> {
     let mut prev = GENESIS.to_owned();
     let mut after = 0;
     let mut entries = 0;
@@ -320,8 +320,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn db() -> rusqlite::Connection {
-        let conn = rusqlite::Connection::open_in_memory().expect("conn");
+    fn db() -> renewtwin_store::db::Connection {
+        let conn = renewtwin_store::db::Connection::open_in_memory().expect("conn");
         conn.execute_batch(crate::SCHEMA_001).expect("schema");
         conn.execute_batch(crate::SCHEMA_AUDIT)
             .expect("audit schema");

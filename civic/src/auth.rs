@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use base64::Engine as _;
 use blake2::Digest as _;
-use rusqlite::OptionalExtension as _;
+use renewtwin_store::db::OptionalExtension as _;
 
 use renewtwin_store::Store;
 
@@ -267,9 +267,9 @@ pub async fn resolve(store: &std::sync::Arc<Store>, token: String) -> Result<Acc
 }
 
 /// The permissions granted to account `id`.
-pub fn grants_of(conn: &rusqlite::Connection, id: i64) -> Result<Vec<Permission>> {
+pub fn grants_of(conn: &renewtwin_store::db::Connection, id: i64) -> Result<Vec<Permission>> {
     let mut stmt = conn.prepare("SELECT permission FROM c_grants WHERE account_id = ?1 ORDER BY permission")?;
-    let names: Vec<String> = stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let names: Vec<String> = stmt.query_map([id], |r| r.get(0))?.collect::<renewtwin_store::db::Result<_>>()?;
     Ok(names.iter().filter_map(|n| Permission::parse(n)).collect())
 }
 
@@ -385,7 +385,7 @@ impl RateLimits {
 
     /// Counts one request against `key` in the database at `now`; refuses it past `per_minute`
     /// in that minute. Rows of past minutes are swept once a minute.
-    pub fn charge_stored(&self, conn: &rusqlite::Connection, key: &str, per_minute: u32, now: i64) -> Result<()> {
+    pub fn charge_stored(&self, conn: &renewtwin_store::db::Connection, key: &str, per_minute: u32, now: i64) -> Result<()> {
         let minute = now.div_euclid(60);
         if self.swept.swap(minute, Ordering::Relaxed) != minute {
             conn.execute("DELETE FROM c_rate_limits WHERE minute < ?1", [minute])?;
@@ -399,7 +399,7 @@ impl RateLimits {
         }
         conn.execute(
             "INSERT INTO c_rate_limits (key, minute, count) VALUES (?1, ?2, 1)
-             ON CONFLICT (key) DO UPDATE SET count = CASE WHEN minute = excluded.minute THEN count + 1 ELSE 1 END, minute = excluded.minute",
+             ON CONFLICT (key) DO UPDATE SET count = CASE WHEN c_rate_limits.minute = excluded.minute THEN c_rate_limits.count + 1 ELSE 1 END, minute = excluded.minute",
             (key, minute),
         )?;
         Ok(())
@@ -415,7 +415,7 @@ pub async fn charge(hub: &std::sync::Arc<super::Consultation>, key: String, per_
 }
 
 /// Session rows for `account` that expire after `ttl` seconds; returns `(token, expires_at)`.
-pub fn open_session(conn: &rusqlite::Connection, account: i64, ttl: i64) -> Result<(String, i64)> {
+pub fn open_session(conn: &renewtwin_store::db::Connection, account: i64, ttl: i64) -> Result<(String, i64)> {
     let token = new_token()?;
     let expires = now() + ttl;
     conn.execute("DELETE FROM c_sessions WHERE expires_at <= ?1", [now()])?;

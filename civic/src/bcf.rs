@@ -584,18 +584,18 @@ pub struct Importer {
     pub skipped: usize,
 }
 
-fn imported(conn: &rusqlite::Connection, guid: &str) -> Result<Option<i64>> {
-    use rusqlite::OptionalExtension as _;
+fn imported(conn: &renewtwin_store::db::Connection, guid: &str) -> Result<Option<i64>> {
+    use renewtwin_store::db::OptionalExtension as _;
     Ok(conn.query_row("SELECT id FROM c_comments WHERE bcf_guid = ?1", [guid], |r| r.get(0)).optional()?)
 }
 
-fn insert_comment(conn: &rusqlite::Connection, by: i64, parent: Option<i64>, body: &str, viewpoint: Option<&Viewpoint>, guid: &str) -> Result<i64> {
+fn insert_comment(conn: &renewtwin_store::db::Connection, by: i64, parent: Option<i64>, body: &str, viewpoint: Option<&Viewpoint>, guid: &str) -> Result<i64> {
     conn.execute(
         "INSERT INTO c_comments (project, parent_id, author_id, body, element, point, viewpoint, created_at, bcf_guid)
          VALUES (NULL, ?1, ?2, ?3, NULL, NULL, ?4, ?5, ?6)",
         (parent, by, body, viewpoint.map(|v| serde_json::json!(v).to_string()), super::now(), guid),
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 impl Importer {
@@ -611,7 +611,7 @@ impl Importer {
 
     /// Stores up to `max` records (topics and replies, stored or skipped) in one transaction;
     /// returns how many it handled.
-    pub fn step(&mut self, conn: &mut rusqlite::Connection, max: usize) -> Result<usize> {
+    pub fn step(&mut self, conn: &mut renewtwin_store::db::Connection, max: usize) -> Result<usize> {
         let tx = conn.transaction()?;
         let mut handled = 0;
         while handled < max.max(1) && !self.done() {
@@ -658,7 +658,7 @@ impl Importer {
 
 /// Stores imported `topics` by account `by` in steps of [`IMPORT_CHUNK`] records on one
 /// connection (see [`Importer`]). Returns (topics created, replies created, topics skipped).
-pub fn store_topics(conn: &mut rusqlite::Connection, by: i64, topics: Vec<ImportedTopic>) -> Result<(usize, usize, usize)> {
+pub fn store_topics(conn: &mut renewtwin_store::db::Connection, by: i64, topics: Vec<ImportedTopic>) -> Result<(usize, usize, usize)> {
     let mut importer = Importer::new(by, topics);
     while !importer.done() {
         importer.step(conn, IMPORT_CHUNK)?;
@@ -758,9 +758,9 @@ mod tests {
             [],
         )
         .expect("account");
-        let by = conn.last_insert_rowid();
+        let by = conn.last_insert_rowid().expect("rowid");
         let topics = import(&archive(4, 100, 0, "")).expect("imports");
-        let count = |c: &rusqlite::Connection| -> i64 { c.query_row("SELECT COUNT(*) FROM c_comments", [], |r| r.get(0)).expect("count") };
+        let count = |c: &renewtwin_store::db::Connection| -> i64 { c.query_row("SELECT COUNT(*) FROM c_comments", [], |r| r.get(0)).expect("count") };
         let mut importer = Importer::new(by, topics);
         let mut steps = 0;
         while !importer.done() {

@@ -155,7 +155,7 @@ const SELECT: &str = "SELECT c.id, c.project, c.parent_id, c.author_id, a.role, 
     c.element, c.point, c.viewpoint, c.created_at, c.hidden, c.hidden_reason, c.review, c.bcf_guid
     FROM c_comments c JOIN c_accounts a ON a.id = c.author_id";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Comment> {
+fn row(r: &renewtwin_store::db::Row<'_>) -> renewtwin_store::db::Result<Comment> {
     let point: Option<String> = r.get(9)?;
     let viewpoint: Option<String> = r.get(10)?;
     let role: String = r.get(4)?;
@@ -181,7 +181,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Comment> {
 }
 
 /// Stores a comment by `author`; returns it.
-pub fn create(conn: &mut rusqlite::Connection, author: i64, c: &NewComment, bcf_guid: Option<&str>) -> Result<Comment> {
+pub fn create(conn: &mut renewtwin_store::db::Connection, author: i64, c: &NewComment, bcf_guid: Option<&str>) -> Result<Comment> {
     let guid = match bcf_guid {
         Some(g) => g.to_owned(),
         None => super::guid::new_guid()?,
@@ -190,7 +190,7 @@ pub fn create(conn: &mut rusqlite::Connection, author: i64, c: &NewComment, bcf_
     let mut project = c.project.clone();
     if let Some(parent) = c.parent {
         let parent_project: Option<Option<String>> =
-            rusqlite::OptionalExtension::optional(tx.query_row("SELECT project FROM c_comments WHERE id = ?1", [parent], |r| r.get(0)))?;
+            renewtwin_store::db::OptionalExtension::optional(tx.query_row("SELECT project FROM c_comments WHERE id = ?1", [parent], |r| r.get(0)))?;
         match parent_project {
             None => return Err(ConsultationError::NotFound(format!("no comment {parent} to reply to"))),
             Some(p) => project = project.or(p),
@@ -211,15 +211,15 @@ pub fn create(conn: &mut rusqlite::Connection, author: i64, c: &NewComment, bcf_
             guid,
         ),
     )?;
-    let id = tx.last_insert_rowid();
+    let id = tx.last_insert_rowid()?;
     let comment = get(&tx, id)?;
     tx.commit()?;
     Ok(comment)
 }
 
 /// One comment.
-pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<Comment> {
-    rusqlite::OptionalExtension::optional(conn.query_row(&format!("{SELECT} WHERE c.id = ?1"), [id], row))?
+pub fn get(conn: &renewtwin_store::db::Connection, id: i64) -> Result<Comment> {
+    renewtwin_store::db::OptionalExtension::optional(conn.query_row(&format!("{SELECT} WHERE c.id = ?1"), [id], row))?
         .ok_or_else(|| ConsultationError::NotFound(format!("no comment {id}")))
 }
 
@@ -236,19 +236,19 @@ pub struct CommentQuery {
 }
 
 /// Comments matching `q`, oldest first, at most 500.
-pub fn list(conn: &rusqlite::Connection, q: &CommentQuery) -> Result<Vec<Comment>> {
+pub fn list(conn: &renewtwin_store::db::Connection, q: &CommentQuery) -> Result<Vec<Comment>> {
     let mut stmt = conn.prepare(&format!(
         "{SELECT} WHERE (?1 IS NULL OR c.project = ?1) AND (?2 IS NULL OR c.element = ?2)
          AND (?3 IS NULL OR c.parent_id = ?3) AND c.id > ?4 ORDER BY c.id LIMIT ?5"
     ))?;
     let limit = q.limit.unwrap_or(500).min(500);
     let rows = stmt.query_map((&q.project, &q.element, q.parent, q.after.unwrap_or(0), limit), row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<renewtwin_store::db::Result<_>>()?)
 }
 
 /// Every comment (exports).
-pub fn all(conn: &rusqlite::Connection) -> Result<Vec<Comment>> {
+pub fn all(conn: &renewtwin_store::db::Connection) -> Result<Vec<Comment>> {
     let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY c.id"))?;
     let rows = stmt.query_map([], row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<renewtwin_store::db::Result<_>>()?)
 }

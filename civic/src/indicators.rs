@@ -69,7 +69,7 @@ fn count(x: f64) -> Value {
 
 /// Participation per building: the model's buildings (with their households, participating or
 /// not) and the invited buildings the model does not know.
-fn participation(conn: &rusqlite::Connection, key: &BallotKey, buildings: &[ModelBuilding]) -> Result<Vec<Value>> {
+fn participation(conn: &renewtwin_store::db::Connection, key: &BallotKey, buildings: &[ModelBuilding]) -> Result<Vec<Value>> {
     // Who voted is recomputed from the ballots' pseudonyms with the key; the database alone
     // does not say.
     let voted = super::votes::voted(conn, key)?;
@@ -83,7 +83,7 @@ fn participation(conn: &rusqlite::Connection, key: &BallotKey, buildings: &[Mode
     let households: Vec<(String, bool)> = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?)))?
         .map(|row| row.map(|(building, id, other)| (building, other || voted.contains(&id))))
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<renewtwin_store::db::Result<_>>()?;
     // (invited, participating) per model building, then per building the model does not know.
     let mut in_model = vec![(0u64, 0u64); buildings.len()];
     let mut elsewhere: Vec<(String, u64, u64)> = Vec::new();
@@ -129,9 +129,9 @@ fn participation(conn: &rusqlite::Connection, key: &BallotKey, buildings: &[Mode
 }
 
 /// Every indicator; participation counts against `buildings` of the model.
-pub fn compute(conn: &rusqlite::Connection, key: &BallotKey, buildings: &[ModelBuilding]) -> Result<Value> {
+pub fn compute(conn: &renewtwin_store::db::Connection, key: &BallotKey, buildings: &[ModelBuilding]) -> Result<Value> {
     let mut stmt = conn.prepare(
-        "SELECT project, COUNT(*), AVG(score), SUM(score >= 4) FROM c_surveys GROUP BY project ORDER BY project",
+        "SELECT project, COUNT(*), AVG(score), SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END) FROM c_surveys GROUP BY project ORDER BY project",
     )?;
     let satisfaction: Vec<Value> = stmt
         .query_map([], |r| {
@@ -144,7 +144,7 @@ pub fn compute(conn: &rusqlite::Connection, key: &BallotKey, buildings: &[ModelB
                 "satisfied_share": round((n > 0).then(|| satisfied as f64 / n as f64)),
             }))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<renewtwin_store::db::Result<_>>()?;
 
     let mut votes = Vec::new();
     for c in super::votes::list(conn)? {
@@ -163,7 +163,7 @@ pub fn compute(conn: &rusqlite::Connection, key: &BallotKey, buildings: &[ModelB
 
     let mut stmt = conn.prepare("SELECT created_at, first_answer_at, closed_at FROM c_reports")?;
     let rows: Vec<(i64, Option<i64>, Option<i64>)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<renewtwin_store::db::Result<_>>()?;
     let mut answer: Vec<f64> = rows.iter().filter_map(|(c, a, _)| a.map(|a| (a - c) as f64 / 3600.0)).collect();
     let mut close: Vec<f64> = rows.iter().filter_map(|(c, _, d)| d.map(|d| (d - c) as f64 / 3600.0)).collect();
     let reports = json!({

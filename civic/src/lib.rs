@@ -37,7 +37,7 @@ use std::time::Duration;
 
 pub use auth::{Audience, Caller, Role};
 /// The store connection the domain's functions work on.
-pub use rusqlite::Connection;
+pub use renewtwin_store::db::Connection;
 use renewtwin_store::{Migrations, Store, StoreError};
 use renewtwin_twin::renewal::control::EventError;
 
@@ -259,7 +259,7 @@ impl Consultation {
     pub async fn db<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut renewtwin_store::db::Connection) -> Result<T> + Send + 'static,
     {
         with_db(&self.store, work).await
     }
@@ -319,9 +319,9 @@ impl ConsultationError {
     }
 }
 
-impl From<rusqlite::Error> for ConsultationError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Store(StoreError::Sqlite { path: "consultation".into(), source: e })
+impl From<renewtwin_store::db::Error> for ConsultationError {
+    fn from(e: renewtwin_store::db::Error) -> Self {
+        Self::Store(StoreError::Database { path: "consultation".into(), source: e })
     }
 }
 
@@ -332,7 +332,7 @@ pub type Result<T, E = ConsultationError> = std::result::Result<T, E>;
 pub async fn with_db<T, F>(store: &Arc<Store>, work: F) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
+    F: FnOnce(&mut renewtwin_store::db::Connection) -> Result<T> + Send + 'static,
 {
     let store = store.clone();
     tokio::task::spawn_blocking(move || {
@@ -450,12 +450,16 @@ mod tests {
 
     #[test]
     fn the_schema_migrates_on_an_empty_database() {
-        let store = Store::in_memory(&[MIGRATIONS]).expect("migrates");
-        let n: i64 = store
-            .lock()
-            .expect("lock")
-            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'c_%' AND type = 'table'", [], |r| r.get(0))
-            .expect("count");
+        let store = Store::for_test(&[MIGRATIONS]).expect("migrates");
+        // SQLite lists its tables in sqlite_master, PostgreSQL in information_schema (the
+        // test's own schema, first on its search path).
+        let sql = match store.backend() {
+            renewtwin_store::db::Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'c_%' AND type = 'table'",
+            renewtwin_store::db::Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_name LIKE 'c_%' AND table_schema = current_schema()"
+            }
+        };
+        let n: i64 = store.lock().expect("lock").query_row(sql, [], |r| r.get(0)).expect("count");
         assert_eq!(n, 22);
     }
 }

@@ -60,7 +60,7 @@ pub struct Decision {
     pub reason: String,
 }
 
-fn exists(conn: &rusqlite::Connection, target: Target, id: i64) -> Result<()> {
+fn exists(conn: &renewtwin_store::db::Connection, target: Target, id: i64) -> Result<()> {
     let found: bool = conn.query_row(&format!("SELECT EXISTS(SELECT 1 FROM {} WHERE id = ?1)", target.table()), [id], |r| r.get(0))?;
     if found { Ok(()) } else { Err(ConsultationError::NotFound(format!("no {} {id}", target.as_str()))) }
 }
@@ -75,7 +75,7 @@ pub fn flag_weight(role: &str) -> i64 {
 }
 
 /// Flags content; returns whether this flag hid it.
-pub fn flag(conn: &mut rusqlite::Connection, by: i64, f: &Flag, threshold: u32) -> Result<bool> {
+pub fn flag(conn: &mut renewtwin_store::db::Connection, by: i64, f: &Flag, threshold: u32) -> Result<bool> {
     check_text("reason", &f.reason, 500, false)?;
     let tx = conn.transaction()?;
     exists(&tx, f.target, f.id)?;
@@ -90,7 +90,7 @@ pub fn flag(conn: &mut rusqlite::Connection, by: i64, f: &Flag, threshold: u32) 
         let mut stmt = tx.prepare(
             "SELECT a.role FROM c_flags f JOIN c_accounts a ON a.id = f.account_id WHERE f.target = ?1 AND f.target_id = ?2",
         )?;
-        stmt.query_map((f.target.as_str(), f.id), |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        stmt.query_map((f.target.as_str(), f.id), |r| r.get(0))?.collect::<renewtwin_store::db::Result<_>>()?
     };
     let flags: i64 = roles.iter().map(|r| flag_weight(r)).sum();
     let author = match f.target {
@@ -123,7 +123,7 @@ pub fn flag(conn: &mut rusqlite::Connection, by: i64, f: &Flag, threshold: u32) 
 }
 
 /// Hides or restores content.
-pub fn decide(conn: &mut rusqlite::Connection, by: i64, target: Target, id: i64, d: &Decision) -> Result<()> {
+pub fn decide(conn: &mut renewtwin_store::db::Connection, by: i64, target: Target, id: i64, d: &Decision) -> Result<()> {
     check_text("reason", &d.reason, 500, false)?;
     let tx = conn.transaction()?;
     exists(&tx, target, id)?;
@@ -147,14 +147,14 @@ pub fn decide(conn: &mut rusqlite::Connection, by: i64, target: Target, id: i64,
 }
 
 /// Content waiting for review (auto-hidden) or flagged since, with its flag count and reasons.
-pub fn queue_of(conn: &mut rusqlite::Connection) -> Result<Value> {
+pub fn queue_of(conn: &mut renewtwin_store::db::Connection) -> Result<Value> {
     let mut stmt = conn.prepare(
         "SELECT f.target, f.target_id, COUNT(*), GROUP_CONCAT(f.reason, ' | '),
             COALESCE(c.review, r.review), COALESCE(c.hidden, r.hidden)
          FROM c_flags f
          LEFT JOIN c_comments c ON f.target = 'comment' AND c.id = f.target_id
          LEFT JOIN c_reports r ON f.target = 'report' AND r.id = f.target_id
-         GROUP BY f.target, f.target_id
+         GROUP BY f.target, f.target_id, c.id, r.id
          HAVING COALESCE(c.review, r.review) IS NULL OR COALESCE(c.review, r.review) = 'pending'
          ORDER BY COUNT(*) DESC, f.target_id LIMIT 500",
     )?;
@@ -168,28 +168,28 @@ pub fn queue_of(conn: &mut rusqlite::Connection) -> Result<Value> {
             "hidden": r.get::<_, Option<bool>>(5)?.unwrap_or(false),
         }))
     })?;
-    Ok(Value::Array(rows.collect::<rusqlite::Result<_>>()?))
+    Ok(Value::Array(rows.collect::<renewtwin_store::db::Result<_>>()?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn account(conn: &rusqlite::Connection, name: &str, role: &str) -> i64 {
+    fn account(conn: &renewtwin_store::db::Connection, name: &str, role: &str) -> i64 {
         conn.execute(
             "INSERT INTO c_accounts (username, password_hash, role, display_name, created_at) VALUES (?1, 'h', ?2, ?1, 0)",
             (name, role),
         )
         .expect("account");
-        conn.last_insert_rowid()
+        conn.last_insert_rowid().expect("rowid")
     }
 
-    fn comment(conn: &rusqlite::Connection, author: i64) -> i64 {
+    fn comment(conn: &renewtwin_store::db::Connection, author: i64) -> i64 {
         conn.execute("INSERT INTO c_comments (author_id, body, created_at) VALUES (?1, 'notice', 0)", [author]).expect("comment");
-        conn.last_insert_rowid()
+        conn.last_insert_rowid().expect("rowid")
     }
 
-    fn hidden(conn: &rusqlite::Connection, id: i64) -> bool {
+    fn hidden(conn: &renewtwin_store::db::Connection, id: i64) -> bool {
         conn.query_row("SELECT hidden FROM c_comments WHERE id = ?1", [id], |r| r.get(0)).expect("row")
     }
 

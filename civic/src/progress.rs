@@ -154,14 +154,14 @@ pub fn check(
 }
 
 /// Stores a checked record and appends it to the audit log, in one transaction.
-pub fn record(conn: &mut rusqlite::Connection, account: &Account, p: &NewProgress) -> Result<i64> {
+pub fn record(conn: &mut renewtwin_store::db::Connection, account: &Account, p: &NewProgress) -> Result<i64> {
     let tx = conn.transaction()?;
     tx.execute(
         "INSERT INTO c_progress (project, task, building, actual_start, actual_finish, percent, delay_reason, recorded_by, recorded_at, actual_cost)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        rusqlite::params![p.project, p.task, p.building, p.actual_start, p.actual_finish, p.percent, p.delay_reason, account.id, now(), p.actual_cost],
+        renewtwin_store::params![p.project, p.task, p.building, p.actual_start, p.actual_finish, p.percent, p.delay_reason, account.id, now(), p.actual_cost],
     )?;
-    let id = tx.last_insert_rowid();
+    let id = tx.last_insert_rowid()?;
     super::audit::append(
         &tx,
         &super::audit::Entry {
@@ -196,7 +196,7 @@ type Row = (
 /// The latest record of every task (and building), with the plan's dates beside it, for
 /// `project` if given; `today` is a plan day.
 pub fn list(
-    conn: &rusqlite::Connection,
+    conn: &renewtwin_store::db::Connection,
     manifest: &Manifest,
     plan: &Plan,
     project: Option<&str>,
@@ -222,7 +222,7 @@ pub fn list(
                 r.get(8)?,
             ))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<renewtwin_store::db::Result<_>>()?;
     let show = |d: i32| CivilDate::from_sim_day(manifest.start, SimDay(d)).to_string();
     let parse_day = |t: &Option<String>| {
         t.as_deref()

@@ -6,7 +6,7 @@
 
 use base64::Engine as _;
 use image::{ImageDecoder as _, ImageFormat};
-use rusqlite::OptionalExtension as _;
+use renewtwin_store::db::OptionalExtension as _;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -230,7 +230,7 @@ const SELECT: &str = "SELECT r.id, r.project, r.reporter_id, a.display_name, a.p
     r.element, r.point, r.photo IS NOT NULL, r.status, r.created_at, r.first_answer_at, r.closed_at, r.hidden,
     r.hidden_reason, r.review, r.bcf_guid FROM c_reports r JOIN c_accounts a ON a.id = r.reporter_id";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
+fn row(r: &renewtwin_store::db::Row<'_>) -> renewtwin_store::db::Result<Report> {
     let point: Option<String> = r.get(9)?;
     Ok(Report {
         id: r.get(0)?,
@@ -257,7 +257,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
 
 /// Stores a report by `reporter`.
 pub fn create(
-    conn: &rusqlite::Connection,
+    conn: &renewtwin_store::db::Connection,
     reporter: i64,
     r: &NewReport,
     photo: Option<(Vec<u8>, &'static str)>,
@@ -284,11 +284,11 @@ pub fn create(
             guid,
         ),
     )?;
-    get(conn, conn.last_insert_rowid())
+    get(conn, conn.last_insert_rowid()?)
 }
 
 /// One report.
-pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<Report> {
+pub fn get(conn: &renewtwin_store::db::Connection, id: i64) -> Result<Report> {
     conn.query_row(&format!("{SELECT} WHERE r.id = ?1"), [id], row)
         .optional()?
         .ok_or_else(|| ConsultationError::NotFound(format!("no report {id}")))
@@ -305,22 +305,22 @@ pub struct ReportQuery {
 }
 
 /// Reports, oldest first, optionally of one status; at most 500 after id `after`.
-pub fn list(conn: &rusqlite::Connection, q: &ReportQuery) -> Result<Vec<Report>> {
+pub fn list(conn: &renewtwin_store::db::Connection, q: &ReportQuery) -> Result<Vec<Report>> {
     let (status, after) = (q.status.as_deref(), q.after.unwrap_or(0));
     let mut stmt = conn.prepare(&format!("{SELECT} WHERE (?1 IS NULL OR r.status = ?1) AND r.id > ?2 ORDER BY r.id LIMIT 500"))?;
     let rows = stmt.query_map((status, after), row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<renewtwin_store::db::Result<_>>()?)
 }
 
 /// Every report (exports).
-pub fn all(conn: &rusqlite::Connection) -> Result<Vec<Report>> {
+pub fn all(conn: &renewtwin_store::db::Connection) -> Result<Vec<Report>> {
     let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY r.id"))?;
     let rows = stmt.query_map([], row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<renewtwin_store::db::Result<_>>()?)
 }
 
 /// The handling steps of `report`, oldest first.
-pub fn updates(conn: &rusqlite::Connection, report: i64) -> Result<Vec<ReportUpdate>> {
+pub fn updates(conn: &renewtwin_store::db::Connection, report: i64) -> Result<Vec<ReportUpdate>> {
     let mut stmt = conn.prepare(
         "SELECT u.id, u.report_id, u.author_id, a.role, a.organisation, a.display_name, u.status, u.message, u.created_at
          FROM c_report_updates u JOIN c_accounts a ON a.id = u.author_id WHERE u.report_id = ?1 ORDER BY u.id",
@@ -338,7 +338,7 @@ pub fn updates(conn: &rusqlite::Connection, report: i64) -> Result<Vec<ReportUpd
             created_at: r.get(8)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<renewtwin_store::db::Result<_>>()?)
 }
 
 /// A report with its handling steps, as `audience` may see them.
@@ -359,7 +359,7 @@ pub struct NewUpdate {
 }
 
 /// Answers a report and moves it to `u.status`.
-pub fn answer(conn: &mut rusqlite::Connection, by: i64, report: i64, u: &NewUpdate) -> Result<Report> {
+pub fn answer(conn: &mut renewtwin_store::db::Connection, by: i64, report: i64, u: &NewUpdate) -> Result<Report> {
     if !STATUSES.contains(&u.status.as_str()) {
         return Err(ConsultationError::Invalid(format!("`status` must be one of {STATUSES:?}")));
     }
@@ -385,7 +385,7 @@ pub fn answer(conn: &mut rusqlite::Connection, by: i64, report: i64, u: &NewUpda
 }
 
 /// The photo of `report` and its type.
-pub fn photo(conn: &rusqlite::Connection, report: i64) -> Result<(i64, Vec<u8>, String)> {
+pub fn photo(conn: &renewtwin_store::db::Connection, report: i64) -> Result<(i64, Vec<u8>, String)> {
     conn.query_row("SELECT reporter_id, photo, photo_type FROM c_reports WHERE id = ?1 AND photo IS NOT NULL", [report], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     })

@@ -8,7 +8,7 @@
 //! at the end of the objection window, which is what the simulation's phase gate and the
 //! per-unit work wait for. Residents also rate each project (satisfaction, 1–5).
 
-use rusqlite::OptionalExtension as _;
+use renewtwin_store::db::OptionalExtension as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -266,7 +266,7 @@ impl Record for Ballot {
 }
 
 /// Opens a consultation by `by` on simulated day `day`.
-pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation, day: i32) -> Result<ConsultationRecord> {
+pub fn open(conn: &mut renewtwin_store::db::Connection, by: i64, c: &NewConsultation, day: i32) -> Result<ConsultationRecord> {
     let tx = conn.transaction()?;
     let open: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM c_consultations WHERE project = ?1 AND closed_at IS NULL)",
@@ -280,7 +280,7 @@ pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation, day: 
         "INSERT INTO c_consultations (project, title, description, opened_by, opened_at, opened_day, scopes, tally_every) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         (&c.project, &c.title, &c.description, by, now(), day, serde_json::json!(c.scopes).to_string(), c.tally.every()),
     )?;
-    let id = tx.last_insert_rowid();
+    let id = tx.last_insert_rowid()?;
     for q in &c.questions {
         let (kind, alternatives) = match q.kind {
             QuestionKind::Consent => ("consent", CONSENT_ALTERNATIVES.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>()),
@@ -297,7 +297,7 @@ pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation, day: 
 }
 
 /// One consultation with its published tallies ([`TallyPublication`]).
-pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
+pub fn get(conn: &renewtwin_store::db::Connection, id: i64) -> Result<ConsultationRecord> {
     let (mut record, published) = conn
         .query_row(
             "SELECT id, project, title, description, opened_by, opened_at, closed_at, closed_day, outcome, opened_day, scopes, decision,
@@ -335,7 +335,7 @@ pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
     }
     let mut stmt = conn.prepare("SELECT id, text, alternatives, kind FROM c_questions WHERE consultation_id = ?1 ORDER BY id")?;
     let questions: Vec<(i64, String, String, String)> =
-        stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?;
+        stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<renewtwin_store::db::Result<_>>()?;
     for (qid, text, alternatives, kind) in questions {
         let kind = if kind == "choice" { QuestionKind::Choice } else { QuestionKind::Consent };
         let alternatives: Vec<String> = serde_json::from_str(&alternatives).unwrap_or_default();
@@ -361,7 +361,7 @@ struct Published {
 }
 
 /// The ballots on question `qid` per alternative, now.
-fn live_tally(conn: &rusqlite::Connection, qid: i64, alternatives: usize) -> Result<Vec<i64>> {
+fn live_tally(conn: &renewtwin_store::db::Connection, qid: i64, alternatives: usize) -> Result<Vec<i64>> {
     let mut tally = vec![0i64; alternatives];
     let mut stmt = conn.prepare("SELECT alternative, COUNT(*) FROM c_secret_ballots WHERE question_id = ?1 GROUP BY alternative")?;
     for row in stmt.query_map([qid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
@@ -375,7 +375,7 @@ fn live_tally(conn: &rusqlite::Connection, qid: i64, alternatives: usize) -> Res
 
 /// Counts one ballot cast or changed in consultation `id` and publishes its tallies when the
 /// batch is full; returns whether it did.
-fn count_ballot(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<bool> {
+fn count_ballot(tx: &renewtwin_store::db::Transaction<'_>, id: i64) -> Result<bool> {
     let (every, changes): (Option<i64>, i64) = tx.query_row(
         "UPDATE c_consultations SET ballot_changes = ballot_changes + 1 WHERE id = ?1 RETURNING tally_every, ballot_changes",
         [id],
@@ -387,7 +387,7 @@ fn count_ballot(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<bool> {
     }
     let mut tallies = BTreeMap::new();
     let mut stmt = tx.prepare("SELECT id, alternatives FROM c_questions WHERE consultation_id = ?1")?;
-    let questions: Vec<(i64, String)> = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let questions: Vec<(i64, String)> = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<renewtwin_store::db::Result<_>>()?;
     for (qid, alternatives) in questions {
         let n = serde_json::from_str::<Vec<String>>(&alternatives).map(|a| a.len()).unwrap_or(0);
         tallies.insert(qid, live_tally(tx, qid, n)?);
@@ -398,18 +398,18 @@ fn count_ballot(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<bool> {
 }
 
 /// Every household: (id, code, building).
-fn households(conn: &rusqlite::Connection) -> Result<Vec<(i64, String, String)>> {
+fn households(conn: &renewtwin_store::db::Connection) -> Result<Vec<(i64, String, String)>> {
     let mut stmt = conn.prepare("SELECT id, code, building FROM c_households")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<renewtwin_store::db::Result<_>>()?;
     Ok(rows)
 }
 
 /// The ballots on `question` with their households' codes and buildings: each household's
 /// pseudonym is recomputed with the key and matched to the stored ones (the database alone
 /// cannot make that link).
-fn casts(conn: &rusqlite::Connection, key: &BallotKey, question: i64, households: &[(i64, String, String)]) -> Result<Vec<Cast>> {
+fn casts(conn: &renewtwin_store::db::Connection, key: &BallotKey, question: i64, households: &[(i64, String, String)]) -> Result<Vec<Cast>> {
     let mut stmt = conn.prepare("SELECT voter, alternative FROM c_secret_ballots WHERE question_id = ?1")?;
-    let mut stored: HashMap<String, i64> = stmt.query_map([question], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let mut stored: HashMap<String, i64> = stmt.query_map([question], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<renewtwin_store::db::Result<_>>()?;
     let mut casts = Vec::with_capacity(stored.len());
     for (id, code, building) in households {
         if let Some(alternative) = stored.remove(&key.pseudonym(question, *id)) {
@@ -426,9 +426,9 @@ fn casts(conn: &rusqlite::Connection, key: &BallotKey, question: i64, households
 
 /// Whether each household (by id) has cast a ballot on any question: the turnout, which is
 /// public, unlike the choices.
-pub fn voted(conn: &rusqlite::Connection, key: &BallotKey) -> Result<std::collections::HashSet<i64>> {
+pub fn voted(conn: &renewtwin_store::db::Connection, key: &BallotKey) -> Result<std::collections::HashSet<i64>> {
     let mut stmt = conn.prepare("SELECT question_id, voter FROM c_secret_ballots")?;
-    let cast: std::collections::HashSet<(i64, String)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let cast: std::collections::HashSet<(i64, String)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<renewtwin_store::db::Result<_>>()?;
     let questions: std::collections::BTreeSet<i64> = cast.iter().map(|(q, _)| *q).collect();
     let mut out = std::collections::HashSet::new();
     for (id, _, _) in households(conn)? {
@@ -444,10 +444,10 @@ pub fn voted(conn: &rusqlite::Connection, key: &BallotKey) -> Result<std::collec
 /// a lost or wrong key file would not recognise them and count households twice). Ballots stored
 /// by earlier versions beside their household are moved under their pseudonyms, and the old
 /// rows are overwritten on delete (`secure_delete`).
-pub fn adopt_key(conn: &mut rusqlite::Connection, key: &BallotKey) -> Result<()> {
+pub fn adopt_key(conn: &mut renewtwin_store::db::Connection, key: &BallotKey) -> Result<()> {
     let fingerprint = key.fingerprint();
     let tx = conn.transaction()?;
-    let known: Vec<String> = tx.prepare("SELECT fingerprint FROM c_ballot_keys")?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let known: Vec<String> = tx.prepare("SELECT fingerprint FROM c_ballot_keys")?.query_map([], |r| r.get(0))?.collect::<renewtwin_store::db::Result<_>>()?;
     let ballots: i64 = tx.query_row("SELECT COUNT(*) FROM c_secret_ballots", [], |r| r.get(0))?;
     if !known.is_empty() && !known.contains(&fingerprint) && ballots > 0 {
         return Err(ConsultationError::Conflict(format!(
@@ -462,9 +462,13 @@ pub fn adopt_key(conn: &mut rusqlite::Connection, key: &BallotKey) -> Result<()>
     let legacy: Vec<(i64, i64, i64, i64)> = tx
         .prepare("SELECT question_id, household_id, alternative, updated_at FROM c_ballots")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<renewtwin_store::db::Result<_>>()?;
     if !legacy.is_empty() {
-        tx.execute_batch("PRAGMA secure_delete = ON")?;
+        // SQLite overwrites deleted rows with zeros under secure_delete; PostgreSQL's deleted
+        // tuples go at its next VACUUM (README "Security").
+        if tx.backend() == renewtwin_store::db::Backend::Sqlite {
+            tx.execute_batch("PRAGMA secure_delete = ON")?;
+        }
         for (question, household, alternative, at) in &legacy {
             let row = i64::from_le_bytes(super::auth::random_bytes::<8>()?) & i64::MAX;
             tx.execute(
@@ -480,11 +484,11 @@ pub fn adopt_key(conn: &mut rusqlite::Connection, key: &BallotKey) -> Result<()>
 }
 
 /// Every consultation, newest first.
-pub fn list(conn: &rusqlite::Connection) -> Result<Vec<ConsultationRecord>> {
+pub fn list(conn: &renewtwin_store::db::Connection) -> Result<Vec<ConsultationRecord>> {
     let ids: Vec<i64> = conn
         .prepare("SELECT id FROM c_consultations ORDER BY id DESC LIMIT 500")?
         .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<renewtwin_store::db::Result<_>>()?;
     ids.into_iter().map(|id| get(conn, id)).collect()
 }
 
@@ -492,7 +496,7 @@ pub fn list(conn: &rusqlite::Connection) -> Result<Vec<ConsultationRecord>> {
 /// consultation with its published tallies, and whether this ballot completed a batch (the
 /// tallies were published anew).
 pub fn vote(
-    conn: &mut rusqlite::Connection,
+    conn: &mut renewtwin_store::db::Connection,
     key: &BallotKey,
     voter: i64,
     household: i64,
@@ -531,7 +535,7 @@ pub fn vote(
 }
 
 /// The ballot of `household` on `question`, if cast.
-pub fn ballot(conn: &rusqlite::Connection, key: &BallotKey, voter: i64, household: i64, question: i64) -> Result<Option<Ballot>> {
+pub fn ballot(conn: &renewtwin_store::db::Connection, key: &BallotKey, voter: i64, household: i64, question: i64) -> Result<Option<Ballot>> {
     Ok(conn
         .query_row(
             "SELECT alternative, updated_at FROM c_secret_ballots WHERE question_id = ?1 AND voter = ?2",
@@ -542,7 +546,7 @@ pub fn ballot(conn: &rusqlite::Connection, key: &BallotKey, voter: i64, househol
 }
 
 /// The consultation `id` if it is open, for closing.
-pub fn open_consultation(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
+pub fn open_consultation(conn: &renewtwin_store::db::Connection, id: i64) -> Result<ConsultationRecord> {
     let record = get(conn, id)?;
     if record.closed_at.is_some() {
         return Err(ConsultationError::Conflict(format!("consultation {id} is closed already")));
@@ -600,7 +604,7 @@ impl Decision {
 /// its project in `manifest`, over the households and areas of `model`. Refused before the
 /// publicity period (公示) has passed.
 pub fn decide(
-    conn: &rusqlite::Connection,
+    conn: &renewtwin_store::db::Connection,
     key: &BallotKey,
     id: i64,
     manifest: &Manifest,
@@ -677,7 +681,7 @@ pub fn record_outcome(plan: &PlanControl, decision: &Decision) -> Result<()> {
 }
 
 /// Marks the consultation closed with its decision (after the plan accepted the outcome).
-pub fn mark_closed(conn: &rusqlite::Connection, decision: &Decision) -> Result<ConsultationRecord> {
+pub fn mark_closed(conn: &renewtwin_store::db::Connection, decision: &Decision) -> Result<ConsultationRecord> {
     let stored = serde_json::to_string(decision).map_err(|e| ConsultationError::Invalid(format!("the decision does not serialise: {e}")))?;
     conn.execute(
         "UPDATE c_consultations SET closed_at = ?1, closed_day = ?2, outcome = ?3, decision = ?4 WHERE id = ?5 AND closed_at IS NULL",
@@ -693,7 +697,7 @@ pub fn replay_outcomes(store: &Store, plan: &PlanControl) -> Result<()> {
         let mut stmt = conn.prepare(
             "SELECT project, closed_day, outcome, decision FROM c_consultations WHERE closed_at IS NOT NULL ORDER BY closed_at, id",
         )?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<renewtwin_store::db::Result<_>>()?
     };
     let recorded = plan.events();
     for (project, closed_day, outcome, stored) in closed {
@@ -736,7 +740,7 @@ pub struct Satisfaction {
 }
 
 /// Records or changes the household's satisfaction with `project`.
-pub fn rate(conn: &rusqlite::Connection, household: i64, project: &str, score: i64) -> Result<()> {
+pub fn rate(conn: &renewtwin_store::db::Connection, household: i64, project: &str, score: i64) -> Result<()> {
     check_id("project", project)?;
     if !(1..=5).contains(&score) {
         return Err(ConsultationError::Invalid("`score` is 1 (very unsatisfied) to 5 (very satisfied)".into()));
@@ -764,11 +768,11 @@ mod tests {
                 [],
             )
             .expect("account");
-            let by = conn.last_insert_rowid();
+            let by = conn.last_insert_rowid().expect("id");
             let mut households = Vec::new();
             for code in ["1-1-101", "1-1-102", "1-1-201"] {
                 conn.execute("INSERT INTO c_households (code, building) VALUES (?1, '1')", [code]).expect("household");
-                households.push(conn.last_insert_rowid());
+                households.push(conn.last_insert_rowid().expect("id"));
             }
             let c = NewConsultation {
                 project: "lifts".into(),
@@ -802,7 +806,7 @@ mod tests {
             .expect("prepare")
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
             .expect("query")
-            .collect::<rusqlite::Result<_>>()
+            .collect::<renewtwin_store::db::Result<_>>()
             .expect("rows");
         assert_eq!(rows.len(), 3);
         let columns: Vec<String> = conn
@@ -810,7 +814,7 @@ mod tests {
             .expect("prepare")
             .query_map([], |r| r.get(0))
             .expect("query")
-            .collect::<rusqlite::Result<_>>()
+            .collect::<renewtwin_store::db::Result<_>>()
             .expect("columns");
         assert_eq!(columns, ["id", "question_id", "voter", "alternative", "updated_at"], "no household column");
         for (_, _, voter, _, at) in &rows {

@@ -49,6 +49,8 @@ impl ApiError {
             ConsultationError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ConsultationError::Plan(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ConsultationError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            // Unreachable or busy: nothing was stored; the client retries (`Retry-After`).
+            ConsultationError::Store(s) if s.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ConsultationError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ConsultationError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -64,6 +66,9 @@ impl IntoResponse for ApiError {
         }
         let message = match &e {
             // Internal details stay in the log.
+            ConsultationError::Store(s) if s.is_unavailable() => {
+                "the database is unavailable; nothing was stored, retry later".to_owned()
+            }
             ConsultationError::Store(_) => "the database failed; the write was not acknowledged".to_owned(),
             ConsultationError::Plan(source) => format!("{e}: {source}"),
             other => other.to_string(),
@@ -74,9 +79,16 @@ impl IntoResponse for ApiError {
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(DATABASE_RETRY_AFTER));
+        }
         response
     }
 }
+
+/// Seconds a client waits before retrying a write the database could not take (a restart of
+/// PostgreSQL takes a few seconds; the store reconnects on the next request).
+pub const DATABASE_RETRY_AFTER: &str = "5";
 
 /// Results of the handlers here.
 type Result<T, E = ApiError> = std::result::Result<T, E>;

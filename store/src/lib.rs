@@ -1,45 +1,66 @@
-//! The database of what people say and what sensors read: one SQLite file in WAL mode, with
-//! `synchronous = FULL` so that a write is on disk before it is acknowledged, and per-domain
-//! schema migrations applied in order at open.
+//! The database of what people say and what sensors read, on one of two backends behind one
+//! interface ([`db`]): the embedded SQLite file (the default: WAL mode with
+//! `synchronous = FULL`, so that a write is on disk before it is acknowledged) or a
+//! PostgreSQL 15 server (`postgres://…`), with per-domain schema migrations applied in order
+//! at open.
 //!
 //! Each domain (consultation, sensors, …) owns its tables and declares its migrations as a
-//! [`Migrations`] list; the binary passes every domain's list (civic's `MIGRATIONS`, this
-//! crate's [`sensors::MIGRATIONS`]) to [`Store::open`], which applies the ones a file has not seen yet, each in its own
-//! transaction, and records them in `schema_migrations`.
+//! [`Migrations`] list in SQLite's dialect; the binary passes every domain's list (civic's
+//! `MIGRATIONS`, this crate's [`sensors::MIGRATIONS`]) to [`Store::connect`], which applies the
+//! ones a database has not seen yet, each in its own transaction, and records them in
+//! `schema_migrations` (PostgreSQL gets them through [`db::translate`]).
 
+pub mod db;
 pub mod sensors;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::Connection;
+pub use db::Connection;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite said no.
+    /// The database said no, or could not be reached.
     #[error("database {path}: {source}")]
-    Sqlite {
-        /// The database file.
+    Database {
+        /// The database file or server.
         path: String,
-        /// SQLite's error.
-        source: rusqlite::Error,
+        /// The backend's error.
+        source: db::Error,
     },
-    /// A migration failed; the file is left at the last good version.
+    /// A migration failed; the database is left at the last good version.
     #[error("database {path}: migration {domain}/{name} failed: {source}")]
     Migration {
-        /// The database file.
+        /// The database file or server.
         path: String,
         /// Domain of the migration.
         domain: &'static str,
         /// Its name.
         name: &'static str,
-        /// SQLite's error.
-        source: rusqlite::Error,
+        /// The backend's error.
+        source: db::Error,
     },
     /// The connection's lock was poisoned by a panic elsewhere.
     #[error("database {0}: the connection is unusable after an earlier panic")]
     Poisoned(String),
+    /// The database URL is not one this build understands.
+    #[error("database URL {0:?}: expected a file path, `:memory:` or postgres://…")]
+    Url(String),
+    /// A test asked for PostgreSQL and none is configured.
+    #[error("{0}")]
+    NoPostgres(String),
+}
+
+impl StoreError {
+    /// Whether the database is unreachable or busy: nothing was stored and the caller may
+    /// retry later (the server answers 503 with `Retry-After`).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database { source, .. } => source.is_unavailable(),
+            _ => false,
+        }
+    }
 }
 
 /// One domain's migrations, applied in order: `(name, SQL)`. Never edit or reorder a released
@@ -52,21 +73,87 @@ pub struct Migrations {
     pub steps: &'static [(&'static str, &'static str)],
 }
 
+/// Where the database lives.
+#[derive(Debug, Clone)]
+enum Target {
+    Sqlite(PathBuf),
+    /// The connection string and the schema a test store lives in (None: the default).
+    Postgres { url: String, schema: Option<String> },
+}
 
 /// The database.
 #[derive(Debug)]
 pub struct Store {
-    path: PathBuf,
+    target: Target,
     conn: Mutex<Connection>,
 }
 
+/// Whether `url` names a PostgreSQL server (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let auth = &url[s + 3..at];
+            match auth.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &auth[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn connect_postgres(url: &str, schema: Option<&str>) -> Result<Connection, db::Error> {
+    let mut config: postgres::Config = url.parse()?;
+    config.connect_timeout(std::time::Duration::from_secs(5));
+    config.application_name("renewtwin");
+    let schema = schema.map(str::to_owned);
+    Connection::connect_postgres(move || {
+        let mut client = config.connect(postgres::NoTls)?;
+        if let Some(schema) = schema {
+            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"))?;
+        }
+        Ok(client)
+    })
+}
+
 impl Store {
-    /// Opens (creating if needed) the database at `path`, switches it to WAL with full
+    /// Opens the database `url` names: a PostgreSQL server (`postgres://…`) or a SQLite file
+    /// path (`:memory:` for a throw-away one), and applies pending `migrations`.
+    pub fn connect(url: &str, migrations: &[Migrations]) -> Result<Self, StoreError> {
+        if is_postgres_url(url) {
+            Self::open_postgres(url, None, migrations)
+        } else if url.contains("://") {
+            Err(StoreError::Url(redact(url)))
+        } else {
+            Self::open(Path::new(url), migrations)
+        }
+    }
+
+    fn open_postgres(url: &str, schema: Option<String>, migrations: &[Migrations]) -> Result<Self, StoreError> {
+        let name = redact(url);
+        let conn = connect_postgres(url, schema.as_deref()).map_err(|source| StoreError::Database { path: name.clone(), source })?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                domain TEXT NOT NULL, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                PRIMARY KEY (domain, name))",
+        )
+        .map_err(|source| StoreError::Database { path: name, source })?;
+        let store = Self { target: Target::Postgres { url: url.to_owned(), schema }, conn: Mutex::new(conn) };
+        store.migrate(migrations)?;
+        Ok(store)
+    }
+
+    /// Opens (creating if needed) the SQLite database at `path`, switches it to WAL with full
     /// synchronisation and applies pending `migrations`.
     pub fn open(path: &Path, migrations: &[Migrations]) -> Result<Self, StoreError> {
         let name = path.display().to_string();
-        let sqlite = |source| StoreError::Sqlite { path: name.clone(), source };
-        let conn = Connection::open(path).map_err(sqlite)?;
+        let sqlite = |source: rusqlite::Error| StoreError::Database { path: name.clone(), source: source.into() };
+        let conn = rusqlite::Connection::open(path).map_err(sqlite)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(sqlite)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
@@ -77,14 +164,42 @@ impl Store {
                 PRIMARY KEY (domain, name))",
         )
         .map_err(sqlite)?;
-        let store = Self { path: path.to_path_buf(), conn: Mutex::new(conn) };
+        let store = Self { target: Target::Sqlite(path.to_path_buf()), conn: Mutex::new(Connection::from_sqlite(conn)) };
         store.migrate(migrations)?;
         Ok(store)
     }
 
-    /// An in-memory database (tests and `--db :memory:`), migrated.
+    /// An in-memory SQLite database (tests and `--database :memory:`), migrated.
     pub fn in_memory(migrations: &[Migrations]) -> Result<Self, StoreError> {
         Self::open(Path::new(":memory:"), migrations)
+    }
+
+    /// An empty, migrated database for one test: a fresh schema of the PostgreSQL server
+    /// `RENEWTWIN_TEST_POSTGRES` names when it is set, an in-memory SQLite database otherwise.
+    /// So the same tests run against both backends.
+    pub fn for_test(migrations: &[Migrations]) -> Result<Self, StoreError> {
+        match test_postgres_url() {
+            Some(url) => Self::fresh_postgres_schema(&url, migrations),
+            None => Self::in_memory(migrations),
+        }
+    }
+
+    /// A migrated store in a new, uniquely named schema of the PostgreSQL server at `url`
+    /// (tests: each gets its own tables).
+    pub fn fresh_postgres_schema(url: &str, migrations: &[Migrations]) -> Result<Self, StoreError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let schema = format!("t_{}_{}_{}", std::process::id(), nanos, n);
+        Self::open_postgres(url, Some(schema), migrations)
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> db::Backend {
+        match self.target {
+            Target::Sqlite(_) => db::Backend::Sqlite,
+            Target::Postgres { .. } => db::Backend::Postgres,
+        }
     }
 
     fn migrate(&self, migrations: &[Migrations]) -> Result<(), StoreError> {
@@ -97,7 +212,7 @@ impl Store {
                         (m.domain, name),
                         |r| r.get(0),
                     )
-                    .map_err(|source| StoreError::Sqlite { path: self.name(), source })?;
+                    .map_err(|source| StoreError::Database { path: self.name(), source })?;
                 if done {
                     continue;
                 }
@@ -112,27 +227,45 @@ impl Store {
         Ok(())
     }
 
-    /// The file's path as text, for messages.
+    /// The file's path or the server's URL (without password), for messages.
     pub fn name(&self) -> String {
-        self.path.display().to_string()
+        match &self.target {
+            Target::Sqlite(path) => path.display().to_string(),
+            Target::Postgres { url, .. } => redact(url),
+        }
     }
 
     /// The connection, for one unit of work. Hold it briefly: call from blocking contexts
-    /// (`tokio::task::spawn_blocking`), never across an `.await`.
+    /// (`tokio::task::spawn_blocking`), never across an `.await`. A PostgreSQL connection
+    /// found broken (the server restarted or was unreachable) is re-opened here; while the
+    /// server stays away this fails with an error for which [`StoreError::is_unavailable`]
+    /// holds.
     pub fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Poisoned(self.name()))
+        let mut conn = self.conn.lock().map_err(|_| StoreError::Poisoned(self.name()))?;
+        if conn.is_broken() {
+            if let Target::Postgres { url, schema } = &self.target {
+                let fresh = connect_postgres(url, schema.as_deref()).map_err(|e| self.err(e))?;
+                tracing::info!(database = %self.name(), "reconnected to the database");
+                *conn = fresh;
+            }
+        }
+        Ok(conn)
     }
 
-    /// Wraps a SQLite error with this database's name.
-    pub fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.name(), source }
+    /// Wraps a database error with this database's name.
+    pub fn err(&self, source: impl Into<db::Error>) -> StoreError {
+        StoreError::Database { path: self.name(), source: source.into() }
     }
 
-    /// Writes a consistent copy of the database to `to` (online backup: `VACUUM INTO`, which
-    /// copies one read transaction's snapshot; SQLite refuses a `to` that exists).
+    /// Writes a consistent copy of the SQLite database to `to` (online backup: `VACUUM
+    /// INTO`, which copies one read transaction's snapshot; SQLite refuses a `to` that
+    /// exists). A PostgreSQL store is backed up with PostgreSQL's own tools (`pg_dump`).
     pub fn backup(&self, to: &Path) -> Result<(), StoreError> {
         let conn = self.lock()?;
-        conn.execute("VACUUM INTO ?1", [to.display().to_string()]).map_err(|e| self.err(e))?;
+        let Some(sqlite) = conn.sqlite() else {
+            return Err(self.err(db::Error::Unsupported("backup of a PostgreSQL database: use pg_dump".into())));
+        };
+        sqlite.execute("VACUUM INTO ?1", [to.display().to_string()]).map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -142,12 +275,32 @@ impl Store {
     /// backup (`renewtwin backup`); never served over HTTP.
     pub fn backup_file(from: &Path, to: &Path) -> Result<(), StoreError> {
         let name = from.display().to_string();
-        let sqlite = |source| StoreError::Sqlite { path: name.clone(), source };
+        let sqlite = |source: rusqlite::Error| StoreError::Database { path: name.clone(), source: source.into() };
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(from, flags).map_err(sqlite)?;
+        let conn = rusqlite::Connection::open_with_flags(from, flags).map_err(sqlite)?;
         conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sqlite)?;
         conn.execute("VACUUM INTO ?1", [to.display().to_string()]).map_err(sqlite)?;
         Ok(())
+    }
+}
+
+/// The PostgreSQL server tests run against (`RENEWTWIN_TEST_POSTGRES`), if any.
+pub fn test_postgres_url() -> Option<String> {
+    std::env::var("RENEWTWIN_TEST_POSTGRES").ok().filter(|u| !u.trim().is_empty())
+}
+
+/// For a test that needs PostgreSQL: the server's URL, or `None` after printing why the test
+/// is skipped; with `RENEWTWIN_REQUIRE_POSTGRES=1` (CI) a missing server fails the test.
+pub fn postgres_or_skip(test: &str) -> Option<String> {
+    match test_postgres_url() {
+        Some(url) => Some(url),
+        None if std::env::var("RENEWTWIN_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+            panic!("{test}: RENEWTWIN_REQUIRE_POSTGRES=1 but RENEWTWIN_TEST_POSTGRES names no server")
+        }
+        None => {
+            eprintln!("{test}: skipped: set RENEWTWIN_TEST_POSTGRES=postgres://… to run it against PostgreSQL");
+            None
+        }
     }
 }
 

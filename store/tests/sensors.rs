@@ -73,7 +73,7 @@ fn the_plume_100_m_downwind_matches_the_hand_computed_concentration() {
 #[test]
 fn ingestion_rejects_unknown_simulated_implausible_and_mistimed_readings_naming_each() {
     let setup = setup();
-    let store = Store::in_memory(ALL).expect("database");
+    let store = Store::for_test(ALL).expect("database");
     let batch = vec![
         reading("n1", at(10), 65.0),
         reading("nobody", at(10), 65.0),
@@ -99,7 +99,7 @@ fn ingestion_rejects_unknown_simulated_implausible_and_mistimed_readings_naming_
 #[test]
 fn ingestion_is_idempotent_on_sensor_and_time_and_takes_late_readings_in_order() {
     let setup = setup();
-    let store = Store::in_memory(ALL).expect("database");
+    let store = Store::for_test(ALL).expect("database");
     let batch = vec![reading("n1", at(12), 60.0), reading("n1", at(10), 50.0), reading("n1", at(10), 99.0), reading("n1", at(11), 55.0)];
     let first = ingest(&setup, &store, &batch, NOW, None).expect("first");
     assert_eq!((first.accepted, first.duplicates), (3, 1), "the repeat inside the batch is a duplicate");
@@ -113,7 +113,7 @@ fn ingestion_is_idempotent_on_sensor_and_time_and_takes_late_readings_in_order()
 #[test]
 fn a_batch_over_the_bound_is_refused_whole() {
     let setup = setup();
-    let store = Store::in_memory(ALL).expect("database");
+    let store = Store::for_test(ALL).expect("database");
     let batch: Vec<IncomingReading> = (0..101).map(|i| reading("n1", at(0) + i, 50.0)).collect();
     let err = ingest(&setup, &store, &batch, NOW, None).expect_err("too many");
     assert!(matches!(err, IngestError::TooMany { count: 101, max: 100 }), "{err}");
@@ -148,7 +148,7 @@ fn noise_rules_follow_gb_12523_by_day_and_night_and_raise_one_alert_per_rule_and
 #[test]
 fn a_pm10_reading_above_the_provincial_limit_alerts_and_is_stored_once() {
     let setup = setup();
-    let store = Store::in_memory(ALL).expect("database");
+    let store = Store::for_test(ALL).expect("database");
     let batch = vec![reading("d1", at(10), 80.0), reading("d1", at(11), 95.5)];
     let report = ingest(&setup, &store, &batch, NOW, None).expect("ingested");
     assert_eq!(report.alerts.len(), 1);
@@ -162,7 +162,7 @@ fn a_pm10_reading_above_the_provincial_limit_alerts_and_is_stored_once() {
 
 #[test]
 fn series_downsample_to_buckets_with_mean_and_max_and_retention_deletes_old_readings() {
-    let store = Store::in_memory(ALL).expect("database");
+    let store = Store::for_test(ALL).expect("database");
     let readings: Vec<Reading> =
         (0..6).map(|h| Reading { sensor: "s".into(), t: at(h), value: f64::from(h as i32), max: (h == 1).then_some(9.0) }).collect();
     store.insert_readings(&readings, SensorSource::Real, OnDuplicate::Keep).expect("insert");
@@ -237,7 +237,7 @@ fn an_alert_on_a_real_reading_names_the_works_of_the_reading_s_own_day() {
     let plan = &loaded.plan;
     let busy = (0..plan.end).find(|&d| setup.works.active_on(plan, d).len() >= 2).expect("a day with two tasks at work");
     let quiet = (0..plan.end).find(|&d| setup.works.active_on(plan, d).is_empty()).expect("a day with nothing at work");
-    let store = Store::in_memory(ALL).expect("database");
+    let store = Store::for_test(ALL).expect("database");
     let batch = [reading("gate", setup.hour_t(busy, 10), 75.0), reading("gate", setup.hour_t(quiet, 10), 75.0)];
     let report = ingest(setup, &store, &batch, setup.hour_t(plan.end, 0), Some(plan)).expect("ingested");
     assert_eq!(report.alerts.len(), 2, "one alert per day");

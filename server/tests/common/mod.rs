@@ -71,17 +71,13 @@ async fn start_with(
     with_analytics: bool,
 ) -> Running {
     let wire = SceneStatic::build(&loaded).expect("the scene encodes");
-    let config = SimConfig {
-        speed,
-        tick: Duration::from_millis(20),
-        ..SimConfig::default()
-    };
+    let config = SimConfig { speed, tick: Duration::from_millis(20), ..SimConfig::default() };
+    // SQLite in memory, or a fresh schema of RENEWTWIN_TEST_POSTGRES's server.
     let store = Arc::new(
-        Store::in_memory(&[
-            renewtwin_civic::MIGRATIONS,
-            renewtwin_store::sensors::MIGRATIONS,
-        ])
-        .expect("database"),
+        tokio::task::spawn_blocking(|| Store::for_test(&[renewtwin_civic::MIGRATIONS, renewtwin_store::sensors::MIGRATIONS]))
+            .await
+            .expect("the database opens")
+            .expect("database"),
     );
     let mut input = SimInput::from_scene(&loaded);
     let mut analytics = renewtwin_twin::analytics::AnalyticsFeeds::default();
