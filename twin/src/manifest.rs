@@ -253,12 +253,34 @@ pub struct TaskSpec {
     pub select: Selector,
     /// Finish-to-start predecessors.
     pub after: Vec<Dependency>,
-    /// Cost in yuan for the whole task.
+    /// Lump sum in yuan for the whole task (counted only when it selects an element).
     pub cost: f64,
+    /// Unit rates priced on the quantities of the elements it selects (`rates`).
+    pub rates: UnitRates,
     /// Whether the work is noisy (counts towards days of noisy work).
     pub noisy: bool,
     /// 1-based line of the task in the manifest.
     pub line: usize,
+}
+
+/// Unit rates of a task (`rates = { per_item = …, per_m2 = …, per_m = … }`), yuan, as the
+/// scene declares them; quantities come from the model (`renewal::quantities`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitRates {
+    /// Yuan per element.
+    pub per_item: Option<f64>,
+    /// Yuan per m² of element area.
+    pub per_m2: Option<f64>,
+    /// Yuan per m of element length.
+    pub per_m: Option<f64>,
+}
+
+impl UnitRates {
+    /// Whether any rate is given.
+    pub fn any(&self) -> bool {
+        self.per_item.is_some() || self.per_m2.is_some() || self.per_m.is_some()
+    }
 }
 
 /// Which elements a task applies to. All given criteria must hold.
@@ -505,6 +527,8 @@ struct RawTask {
     after: Vec<Spanned<RawDependency>>,
     #[serde(default)]
     cost: f64,
+    #[serde(default)]
+    rates: UnitRates,
     noisy: Option<bool>,
 }
 
@@ -982,6 +1006,11 @@ fn parse_task(cx: &Ctx<'_>, field: &str, t: &Spanned<RawTask>, phase_days: &BTre
     if !raw.cost.is_finite() || raw.cost < 0.0 {
         return Err(cx.invalid(&t.span(), format!("{field}.cost"), "must be a non-negative number of yuan"));
     }
+    for (key, rate) in [("per_item", raw.rates.per_item), ("per_m2", raw.rates.per_m2), ("per_m", raw.rates.per_m)] {
+        if rate.is_some_and(|r| !r.is_finite() || r < 0.0) {
+            return Err(cx.invalid(&t.span(), format!("{field}.rates.{key}"), "must be a non-negative number of yuan"));
+        }
+    }
     let after = raw
         .after
         .iter()
@@ -1001,6 +1030,7 @@ fn parse_task(cx: &Ctx<'_>, field: &str, t: &Spanned<RawTask>, phase_days: &BTre
         select: parse_selector(cx, &format!("{field}.select"), &raw.select)?,
         after,
         cost: raw.cost,
+        rates: raw.rates,
         noisy: raw.noisy.unwrap_or(!matches!(action, Action::Keep)),
         line: cx.line(&t.span()),
     })

@@ -112,6 +112,7 @@ fn two_buildings_two_tasks() -> (PopulationModel, Plan) {
         elements: 2,
         buildings: [0, 1].into_iter().collect(),
         cost: 0.0,
+        quantities: Vec::new(),
         noisy: true,
         idle_days: Vec::new(),
     };

@@ -555,3 +555,27 @@ fn works_in_a_heritage_control_zone_need_the_declared_heritage_approval() {
     ));
     resolve(&heritage_scene("approval = \"heritage\"\nzone_m = 0.0", "", roofs), None).expect("roofs are outside a 0 m zone");
 }
+
+#[test]
+fn unit_rates_price_the_quantities_of_the_selected_elements() {
+    // The fixture's two walls are 4 m × 0.2 m × 3 m boxes without quantity sets: per wall 1
+    // item, half the surface 2·(4·0.2 + 4·3 + 0.2·3)/2 = 13.4 m², length 4 m. At 100 yuan an
+    // item, 10 a m² and 1 a m, plus a 50 yuan lump sum: 50 + 200 + 268 + 8 = 526 yuan.
+    let ifc = concat!(env!("CARGO_MANIFEST_DIR"), "/../importers/tests/data/schedule-ifc4.ifc");
+    let text = format!(
+        "name = \"rates\"\nstart = \"2024-03-01\"\n[[models]]\npath = {ifc:?}\n\
+[[projects]]\nname = \"P\"\nconsultation_required = false\nphases = {{ construction = 30 }}\n\
+[[projects.tasks]]\nid = \"walls\"\nname = \"Walls\"\nphase = \"construction\"\nduration = 10\naction = \"retrofit\"\ncost = 50\nrates = {{ per_item = 100, per_m2 = 10, per_m = 1 }}\nselect = {{ class = [\"IfcWall\"] }}\n"
+    );
+    let manifest = Manifest::parse("rates.toml", &text).expect("manifest");
+    let loaded = renewtwin_twin::renewal::LoadedScene::from_manifest(manifest, None, None, &ImportConfig::default()).expect("loads");
+    let ind = Indicators::compute(&loaded.manifest, &loaded.model, &loaded.plan);
+    // Mesh positions are f32: the measured area is exact to about 1e-6 m².
+    assert!((ind.cost_yuan - 526.0).abs() < 1e-3, "{}", ind.cost_yuan);
+    let c = &ind.task_costs[0];
+    assert_eq!((c.task.as_str(), c.lump_yuan), ("walls", 50.0));
+    let q: Vec<(&str, f64)> = c.quantities.iter().map(|q| (q.unit, (q.amount * 1000.0).round() / 1000.0)).collect();
+    assert_eq!(q, [("item", 2.0), ("m2", 26.8), ("m", 8.0)]);
+    assert_eq!(c.quantities[1].source, renewtwin_twin::renewal::quantities::QuantitySource::Mesh);
+    assert!(Manifest::parse("bad.toml", &text.replace("per_m = 1", "per_m = -1")).is_err(), "negative rates are refused");
+}

@@ -60,6 +60,19 @@ pub struct ActualIndicators {
     pub tasks_recorded: usize,
 }
 
+/// What one task costs and why (`simulate --json`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TaskCost {
+    /// Task id.
+    pub task: String,
+    /// Total, yuan: the lump sum plus the priced quantities.
+    pub yuan: f64,
+    /// The lump sum declared in the scene (`cost`).
+    pub lump_yuan: f64,
+    /// Quantities from the model times the scene's unit rates (`rates`).
+    pub quantities: Vec<super::quantities::PricedQuantity>,
+}
+
 /// A phase held by a gate.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct BlockedPhase {
@@ -87,6 +100,8 @@ pub struct Indicators {
     /// Ids of the tasks whose selector matches no element of the model: they do no work and
     /// their declared cost is not counted.
     pub empty_tasks: Vec<String>,
+    /// The cost of each task counted in `cost_yuan`, with its lump sum and priced quantities.
+    pub task_costs: Vec<TaskCost>,
     /// Households in buildings where any task runs.
     pub households_affected: u64,
     /// Days on which at least one noisy task runs.
@@ -244,6 +259,17 @@ impl Indicators {
             completion_date: duration.map(|d| CivilDate::from_sim_day(manifest.start, SimDay(d))),
             cost_yuan: plan.tasks.iter().filter(|t| t.start.is_some() && t.elements > 0).map(|t| t.cost).fold(0.0, |a, b| a + b),
             empty_tasks: plan.tasks.iter().filter(|t| t.elements == 0).map(|t| t.id.clone()).collect(),
+            task_costs: plan
+                .tasks
+                .iter()
+                .filter(|t| t.start.is_some() && t.elements > 0)
+                .map(|t| TaskCost {
+                    task: t.id.clone(),
+                    yuan: t.cost,
+                    lump_yuan: t.cost - t.quantities.iter().map(|q| q.yuan).sum::<f64>(),
+                    quantities: t.quantities.clone(),
+                })
+                .collect(),
             households_affected,
             noisy_work_days: noisy_days.len() as u32,
             green_area_m2,

@@ -6,6 +6,7 @@
 pub mod control;
 pub mod indicators;
 pub mod plan;
+pub mod quantities;
 pub mod timeline;
 
 use std::sync::Mutex;

@@ -144,8 +144,11 @@ pub struct TaskWindow {
     pub elements: usize,
     /// Buildings it touches (dense building indices).
     pub buildings: BTreeSet<usize>,
-    /// Cost in yuan.
+    /// Cost in yuan: the lump sum plus the priced quantities (0 quantities when it selects
+    /// nothing; the indicators then count nothing).
     pub cost: f64,
+    /// The task's unit-rate quantities, priced (empty without `rates`).
+    pub quantities: Vec<super::quantities::PricedQuantity>,
     /// Noisy work.
     pub noisy: bool,
     /// Days in `start..end` on which the scene's calendar lets it do no work (holidays, quiet
@@ -348,6 +351,7 @@ impl Plan {
                 elements: 0,
                 buildings: BTreeSet::new(),
                 cost: task.cost,
+                quantities: Vec::new(),
                 noisy: task.noisy,
                 idle_days: match (calendar, start, end) {
                     (Some(c), Some(s), Some(e)) => (s..e)
@@ -356,6 +360,7 @@ impl Plan {
                     _ => Vec::new(),
                 },
             };
+            let mut selected = Vec::new();
             for (ei, element) in model.elements.iter().enumerate() {
                 if !selects(&task.select, model, ei) {
                     continue;
@@ -372,6 +377,7 @@ impl Plan {
                     });
                 }
                 window.elements += 1;
+                selected.push(ei);
                 if let Some(b) = building_of[ei] {
                     window.buildings.insert(b);
                 }
@@ -399,12 +405,17 @@ impl Plan {
                     ScopeGate::Approved(_) => (s, e),
                     ScopeGate::NotApproved => {
                         window.elements -= 1;
+                        selected.pop();
                         plan.schedules[ei].0.push(Step { start: NEVER, end: NEVER, action: task.action });
                         continue;
                     }
                 };
                 scoped_end = scoped_end.max(e);
                 plan.schedules[ei].0.push(Step { start: s, end: e, action: task.action });
+            }
+            if task.rates.any() {
+                window.quantities = super::quantities::price(model, &selected, &task.rates);
+                window.cost += window.quantities.iter().map(|q| q.yuan).sum::<f64>();
             }
             plan.tasks.push(window);
         }

@@ -237,6 +237,7 @@ fn plan_from_schedules(model: &Model) -> Option<DerivedPlan> {
                 },
                 after,
                 cost: 0.0,
+                rates: crate::manifest::UnitRates::default(),
                 noisy: !matches!(action, Action::Keep),
                 line: 0,
             });
