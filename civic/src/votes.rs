@@ -83,6 +83,9 @@ impl NewConsultation {
                 }
             }
         }
+        if self.questions.iter().filter(|q| q.kind == QuestionKind::Choice).count() > 1 {
+            return Err(ConsultationError::Invalid("a consultation asks at most one choice question (its winner becomes the plan played)".into()));
+        }
         if self.scopes.len() > 500 {
             return Err(ConsultationError::Invalid("at most 500 scopes".into()));
         }
@@ -110,6 +113,13 @@ impl NewConsultation {
             )));
         }
         for q in self.questions.iter().filter(|q| q.kind == QuestionKind::Choice) {
+            if project.decision.scope != renewtwin_twin::manifest::decision::Scope::Project {
+                return Err(ConsultationError::Invalid(format!(
+                    "project {:?} decides per {}; a choice between scenarios changes the whole plan, so it is asked of a project decided as one project",
+                    project.id,
+                    project.decision.scope.key()
+                )));
+            }
             for a in &q.alternatives {
                 if a != "base" && manifest.scenario(a).is_none() {
                     let known: Vec<&str> = manifest.scenarios.iter().map(|s| s.name.as_str()).collect();
@@ -164,6 +174,10 @@ pub struct ConsultationRecord {
     pub outcome: Option<String>,
     /// The decision computed when it closed: the rule, each scope's tally and thresholds.
     pub decision: Option<Value>,
+    /// The day the decision took effect in the plan: the end of the objection window, or the
+    /// day its last objection was answered if later. `None` while objections may still come or
+    /// wait for an answer.
+    pub in_effect_day: Option<i64>,
     pub questions: Vec<Question>,
 }
 
@@ -183,6 +197,7 @@ impl Record for ConsultationRecord {
         Field::new("closed_at", Class::Public, |r| r.closed_at.map(super::rfc3339).into()),
         Field::new("closed_day", Class::Public, |r| r.closed_day.into()),
         Field::new("outcome", Class::Public, |r| r.outcome.clone().into()),
+        Field::new("in_effect_day", Class::Public, |r| r.in_effect_day.into()),
         Field::new("questions", Class::Public, |r| serde_json::to_value(&r.questions).unwrap_or(Value::Null)),
     ];
     fn owner(&self) -> Option<i64> {
@@ -248,7 +263,7 @@ pub fn open(conn: &mut rusqlite::Connection, by: i64, c: &NewConsultation, day: 
 pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
     let mut record = conn
         .query_row(
-            "SELECT id, project, title, description, opened_by, opened_at, closed_at, closed_day, outcome, opened_day, scopes, decision FROM c_consultations WHERE id = ?1",
+            "SELECT id, project, title, description, opened_by, opened_at, closed_at, closed_day, outcome, opened_day, scopes, decision, in_effect_day FROM c_consultations WHERE id = ?1",
             [id],
             |r| {
                 Ok(ConsultationRecord {
@@ -264,6 +279,7 @@ pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<ConsultationRecord> {
                     opened_day: r.get(9)?,
                     scopes: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
                     decision: r.get::<_, Option<String>>(11)?.and_then(|d| serde_json::from_str(&d).ok()),
+                    in_effect_day: r.get(12)?,
                     questions: Vec::new(),
                 })
             },
@@ -349,6 +365,23 @@ pub fn open_consultation(conn: &rusqlite::Connection, id: i64) -> Result<Consult
     Ok(record)
 }
 
+/// The open consultations whose window has ended by simulated day `day`, each with the last
+/// day of its window (the day it opened plus the publicity period of its project's rule in
+/// `manifest`): those with `day` past that last day. A consultation whose project left the
+/// scene is not listed.
+pub fn windows_ended(conn: &rusqlite::Connection, manifest: &Manifest, day: i32) -> Result<Vec<(i64, i32)>> {
+    let mut stmt = conn.prepare("SELECT id, project, opened_day FROM c_consultations WHERE closed_at IS NULL ORDER BY id")?;
+    let open: Vec<(i64, String, Option<i64>)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+    Ok(open
+        .into_iter()
+        .filter_map(|(id, project, opened)| {
+            let rule = &manifest.projects.iter().find(|p| p.id == project)?.decision;
+            let last = i32::try_from(opened.unwrap_or(0)).ok()?.checked_add(i32::try_from(rule.publicity_days).ok()?)?;
+            (day > last).then_some((id, last))
+        })
+        .collect())
+}
+
 /// One question decided in every scope.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct QuestionDecision {
@@ -377,6 +410,11 @@ pub struct Decision {
     pub scope_outcomes: BTreeMap<String, bool>,
     /// Each question's tally and thresholds per scope.
     pub questions: Vec<QuestionDecision>,
+    /// The scenario a `choice` question adopted (`base`: the base plan), played from
+    /// `effective_day`; `None` when no choice question adopted one (a tie, or the thresholds
+    /// missed: the plan played stays as it was).
+    #[serde(default)]
+    pub scenario: Option<String>,
 }
 
 impl Decision {
@@ -422,6 +460,13 @@ pub fn decide(conn: &rusqlite::Connection, id: i64, manifest: &Manifest, model: 
             project.id
         )));
     }
+    // Floor areas the households declared on their records (invitations), in hundredths of m².
+    let declared: Vec<decision::DeclaredArea> = conn
+        .prepare("SELECT code, building, floor_area FROM c_households WHERE floor_area IS NOT NULL")?
+        .query_map([], |r| {
+            Ok(decision::DeclaredArea { household: r.get(0)?, building: r.get(1)?, area_centi_m2: (r.get::<_, f64>(2)? * 100.0).round().max(0.0) as u64 })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     let mut questions = Vec::new();
     for q in &record.questions {
         let mut stmt = conn.prepare(
@@ -432,7 +477,7 @@ pub fn decide(conn: &rusqlite::Connection, id: i64, manifest: &Manifest, model: 
                 Ok(Cast { alternative: usize::try_from(r.get::<_, i64>(0)?).unwrap_or(usize::MAX), household: r.get(1)?, building: r.get(2)? })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let scopes = electorates.iter().map(|e| decision::decide(&rule, q.kind, q.alternatives.len(), e, &casts)).collect();
+        let scopes = electorates.iter().map(|e| decision::decide_with_areas(&rule, q.kind, q.alternatives.len(), e, &casts, &declared)).collect();
         questions.push(QuestionDecision { question: q.id, kind: q.kind, alternatives: q.alternatives.clone(), scopes });
     }
     // A scope approves when every question is approved there.
@@ -443,7 +488,18 @@ pub fn decide(conn: &rusqlite::Connection, id: i64, manifest: &Manifest, model: 
         .collect();
     let approved = per_scope.values().any(|a| *a);
     let scoped = rule.scope != renewtwin_twin::manifest::decision::Scope::Project;
+    // A choice changes the plan of the whole scene, so it is decided for the whole project
+    // (checked when the consultation opens); its adopted alternative becomes the played plan.
+    let scenario = if approved && !scoped {
+        questions
+            .iter()
+            .filter(|q| q.kind == QuestionKind::Choice)
+            .find_map(|q| q.scopes.first().and_then(|d| d.adopted).and_then(|a| q.alternatives.get(a).cloned()))
+    } else {
+        None
+    };
     Ok(Decision {
+        scenario,
         consultation: id,
         project: project.id.clone(),
         effective_day: day + rule.objection_days as i32,
@@ -455,33 +511,142 @@ pub fn decide(conn: &rusqlite::Connection, id: i64, manifest: &Manifest, model: 
     })
 }
 
-/// Records `decision` in the plan (the phase gate and the per-scope work wait for it).
-pub fn record_outcome(plan: &PlanControl, decision: &Decision) -> Result<()> {
-    let request = EventRequest {
-        kind: EventRequestKind::ConsultationClosed,
-        project: decision.project.clone(),
-        day: Some(decision.effective_day),
-        date: None,
-        outcome: Some(decision.outcome().into()),
-        approval: None,
-        name: None,
-        scopes: decision.scope_outcomes.iter().map(|(k, v)| (k.clone(), if *v { "approved" } else { "rejected" }.to_owned())).collect(),
-    };
-    match plan.record(request) {
+/// The plan played changed because a `choice` consultation adopted a scenario: what the live
+/// stream (`plan`) and the audit log (`scenario_chosen`) carry. Public.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanChange {
+    pub consultation: i64,
+    pub project: String,
+    /// The scenario played from `effective_day` (`base`: the base plan).
+    pub scenario: String,
+    pub closed_day: i32,
+    /// The day it plays from.
+    pub effective_day: i32,
+}
+
+impl PlanChange {
+    /// The change `decision`, in effect from `day`, makes, if a choice adopted a scenario (the
+    /// consultation's record holds the tally that decided it).
+    pub fn of(decision: &Outcome, day: i32) -> Option<Self> {
+        Some(Self {
+            consultation: decision.consultation,
+            project: decision.project.clone(),
+            scenario: decision.scenario.clone()?,
+            closed_day: decision.closed_day,
+            effective_day: day,
+        })
+    }
+}
+
+impl Record for PlanChange {
+    const KIND: &'static str = "plan_change";
+    const FIELDS: &'static [Field<Self>] = &[
+        Field::new("consultation", Class::Public, |r| r.consultation.into()),
+        Field::new("project", Class::Public, |r| r.project.clone().into()),
+        Field::new("scenario", Class::Public, |r| r.scenario.clone().into()),
+        Field::new("closed_day", Class::Public, |r| r.closed_day.into()),
+        Field::new("effective_day", Class::Public, |r| r.effective_day.into()),
+    ];
+    fn owner(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// What a decision records into the plan: read from a [`Decision`] or from its stored JSON
+/// (the same field names).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Outcome {
+    pub consultation: i64,
+    pub project: String,
+    pub closed_day: i32,
+    /// The earliest day it may take effect: the close plus the objection window.
+    pub effective_day: i32,
+    pub approved: bool,
+    #[serde(default)]
+    pub scope_outcomes: BTreeMap<String, bool>,
+    #[serde(default)]
+    pub scenario: Option<String>,
+}
+
+impl Decision {
+    /// What this decision records into the plan.
+    pub fn recorded(&self) -> Outcome {
+        Outcome {
+            consultation: self.consultation,
+            project: self.project.clone(),
+            closed_day: self.closed_day,
+            effective_day: self.effective_day,
+            approved: self.approved,
+            scope_outcomes: self.scope_outcomes.clone(),
+            scenario: self.scenario.clone(),
+        }
+    }
+}
+
+/// Records `decision` in the plan dated on `day` (its effective day, or later when an objection
+/// was answered later): the outcome (the phase gate and the per-scope work wait for it) and the
+/// scenario a choice adopted.
+pub fn record_outcome(plan: &PlanControl, decision: &Outcome, day: i32) -> Result<()> {
+    let mut requests = vec![outcome_request(decision, day)];
+    requests.extend(scenario_request(&decision.project, day, decision.scenario.as_deref()));
+    match plan.record_all(requests) {
         Ok(_) => Ok(()),
         Err(EventError::Stopped) => Err(ConsultationError::Unavailable("the simulation is not running")),
         Err(e) => Err(ConsultationError::Plan(e)),
     }
 }
 
-/// Marks the consultation closed with its decision (after the plan accepted the outcome).
-pub fn mark_closed(conn: &rusqlite::Connection, decision: &Decision) -> Result<ConsultationRecord> {
+fn scenario_request(project: &str, day: i32, scenario: Option<&str>) -> Option<EventRequest> {
+    scenario.map(|s| EventRequest {
+        kind: EventRequestKind::ScenarioChosen,
+        project: project.to_owned(),
+        day: Some(day),
+        date: None,
+        outcome: None,
+        approval: None,
+        name: None,
+        scenario: Some(s.to_owned()),
+        scopes: BTreeMap::new(),
+    })
+}
+
+fn outcome_request(decision: &Outcome, day: i32) -> EventRequest {
+    EventRequest {
+        kind: EventRequestKind::ConsultationClosed,
+        project: decision.project.clone(),
+        day: Some(day),
+        date: None,
+        outcome: Some(if decision.approved { "approved" } else { "rejected" }.into()),
+        approval: None,
+        name: None,
+        scenario: None,
+        scopes: decision.scope_outcomes.iter().map(|(k, v)| (k.clone(), if *v { "approved" } else { "rejected" }.to_owned())).collect(),
+    }
+}
+
+/// Marks the consultation closed with its decision; `in_effect` is the day it took effect in
+/// the plan (after the plan accepted the outcome), `None` while its objection window runs.
+pub fn mark_closed(conn: &rusqlite::Connection, decision: &Decision, in_effect: Option<i32>) -> Result<ConsultationRecord> {
     let stored = serde_json::to_string(decision).map_err(|e| ConsultationError::Invalid(format!("the decision does not serialise: {e}")))?;
     conn.execute(
-        "UPDATE c_consultations SET closed_at = ?1, closed_day = ?2, outcome = ?3, decision = ?4 WHERE id = ?5 AND closed_at IS NULL",
-        (now(), decision.closed_day, decision.outcome(), stored, decision.consultation),
+        "UPDATE c_consultations SET closed_at = ?1, closed_day = ?2, outcome = ?3, decision = ?4, in_effect_day = ?5 WHERE id = ?6 AND closed_at IS NULL",
+        (now(), decision.closed_day, decision.outcome(), stored, in_effect, decision.consultation),
     )?;
     get(conn, decision.consultation)
+}
+
+/// Marks the decision of consultation `id` in effect in the plan from `day`.
+pub fn mark_in_effect(conn: &rusqlite::Connection, id: i64, day: i32) -> Result<ConsultationRecord> {
+    conn.execute("UPDATE c_consultations SET in_effect_day = ?1 WHERE id = ?2 AND in_effect_day IS NULL", (day, id))?;
+    get(conn, id)
+}
+
+/// The closed consultations whose decision is not in effect yet (their objection window runs
+/// or an objection waits for its answer), each with what its decision records.
+pub fn pending_effect(conn: &rusqlite::Connection) -> Result<Vec<Outcome>> {
+    let mut stmt = conn.prepare("SELECT decision FROM c_consultations WHERE closed_at IS NOT NULL AND in_effect_day IS NULL ORDER BY id")?;
+    let rows: Vec<Option<String>> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    Ok(rows.into_iter().filter_map(|d| serde_json::from_str::<Outcome>(&d?).ok()).collect())
 }
 
 /// Records into `plan` the outcome of every consultation closed in `store`, oldest first.
@@ -489,14 +654,16 @@ pub fn replay_outcomes(store: &Store, plan: &PlanControl) -> Result<()> {
     let closed: Vec<(String, i32, String, Option<String>)> = {
         let conn = store.lock()?;
         let mut stmt = conn.prepare(
-            "SELECT project, closed_day, outcome, decision FROM c_consultations WHERE closed_at IS NOT NULL ORDER BY closed_at, id",
+            "SELECT project, in_effect_day, outcome, decision FROM c_consultations WHERE closed_at IS NOT NULL AND in_effect_day IS NOT NULL ORDER BY closed_at, id",
         )?;
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?
     };
     let recorded = plan.events();
-    for (project, closed_day, outcome, stored) in closed {
+    for (project, in_effect_day, outcome, stored) in closed {
         let stored: Option<Value> = stored.and_then(|d| serde_json::from_str(&d).ok());
-        let day = stored.as_ref().and_then(|d| d["effective_day"].as_i64()).map_or(closed_day, |d| d as i32);
+        // Rows closed before objections were stored carry their close day (migration 014);
+        // the decision's own effective day is then the later one.
+        let day = stored.as_ref().and_then(|d| d["effective_day"].as_i64()).map_or(in_effect_day, |d| (d as i32).max(in_effect_day));
         let scopes: BTreeMap<String, String> = stored
             .as_ref()
             .and_then(|d| d["scope_outcomes"].as_object())
@@ -517,9 +684,13 @@ pub fn replay_outcomes(store: &Store, plan: &PlanControl) -> Result<()> {
             outcome: Some(outcome),
             approval: None,
             name: None,
+            scenario: None,
             scopes,
         };
-        if let Err(e) = plan.record(request) {
+        let mut requests = vec![request];
+        let chosen = stored.as_ref().and_then(|d| d["scenario"].as_str());
+        requests.extend(scenario_request(&project, day, chosen));
+        if let Err(e) = plan.record_all(requests) {
             tracing::warn!(%project, day, error = %e, "a stored consultation outcome no longer fits the plan");
         }
     }
