@@ -89,6 +89,10 @@ pub struct InvitationRequest {
     /// For professionals: what they do (designer, contractor, property_manager, evaluator).
     #[serde(default)]
     pub capacity: Option<Capacity>,
+    /// For residents: the household's own floor area in m² (1-10,000), as declared (e.g. from
+    /// its property certificate); consultation tallies count it instead of the model's share.
+    #[serde(default)]
+    pub floor_area_m2: Option<f64>,
 }
 
 fn check_signup(s: &SignUp) -> Result<()> {
@@ -290,6 +294,12 @@ pub fn invite(conn: &mut renewtwin_store::db::Connection, by: i64, r: &Invitatio
             if has_account {
                 return Err(ConsultationError::Conflict(format!("household {code} has an account already")));
             }
+            if let Some(area) = r.floor_area_m2 {
+                if !(area.is_finite() && (1.0..=10_000.0).contains(&area)) {
+                    return Err(ConsultationError::Invalid(format!("`floor_area_m2` {area} is not a floor area of 1 to 10,000 m²")));
+                }
+                tx.execute("UPDATE c_households SET floor_area = ?1 WHERE id = ?2", (area, id))?;
+            }
             (Some(id), None)
         }
         Role::Professional => {
@@ -410,7 +420,7 @@ mod tests {
         let gov = bootstrap(&mut conn, &signup(None, "gov"), "x".into(), 60).expect("bootstrap");
         let gov_id = gov["id"].as_i64().expect("id");
         assert!(bootstrap(&mut conn, &signup(None, "gov2"), "x".into(), 60).is_err(), "only one bootstrap");
-        let req = InvitationRequest { role: Role::Resident, household: Some("B1-1-101".into()), building: Some("B1".into()), organisation: None, capacity: None };
+        let req = InvitationRequest { role: Role::Resident, household: Some("B1-1-101".into()), building: Some("B1".into()), organisation: None, capacity: None, floor_area_m2: None };
         let first = invite(&mut conn, gov_id, &req).expect("invite");
         let second = invite(&mut conn, gov_id, &req).expect("a second code for the same household");
         let code = first["code"].as_str().expect("code").to_owned();
@@ -431,7 +441,7 @@ mod tests {
         let gov = bootstrap(&mut conn, &signup(None, "gov"), "x".into(), 60).expect("bootstrap");
         let gov_id = gov["id"].as_i64().expect("id");
         let invite_as = |conn: &mut renewtwin_store::db::Connection, code: &str| {
-            invite(conn, gov_id, &InvitationRequest { role: Role::Resident, household: Some(code.into()), building: Some("B1".into()), organisation: None, capacity: None })
+            invite(conn, gov_id, &InvitationRequest { role: Role::Resident, household: Some(code.into()), building: Some("B1".into()), organisation: None, capacity: None, floor_area_m2: None })
         };
         let first = invite_as(&mut conn, "b1-1-101").expect("first spelling");
         assert_eq!(first["household"], "b1-1-101", "the answer echoes the request");

@@ -290,6 +290,7 @@ pub fn record_in_plan(plan: &PlanControl, c: &Checked) -> Result<()> {
         outcome: None,
         approval: Some(c.approval.clone()),
         name: None,
+        scenario: None,
         scopes: Default::default(),
     };
     plan.record(request)

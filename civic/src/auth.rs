@@ -132,6 +132,14 @@ pub enum Who {
     Capacity(Capacity),
     /// Accounts the government granted this permission.
     Granted(Permission),
+    /// The operator of the server: a client on the server's own machine without an account
+    /// (or any client where the server runs with `--open-controls`), or the bearer of the
+    /// operator token the operator declared (`RENEWTWIN_OPERATOR_TOKEN`). Never an account:
+    /// the server decides it per request, [`Who::admits`] admits no account for it.
+    Operator,
+    /// A sensor gateway: the bearer of the token the operator declared for real sensors
+    /// (`RENEWTWIN_SENSOR_TOKEN`). Never an account, as [`Who::Operator`].
+    SensorGateway,
 }
 
 impl Who {
@@ -142,12 +150,15 @@ impl Who {
             Who::Role(r) => r.as_str().to_owned(),
             Who::Capacity(c) => format!("professional:{}", c.as_str()),
             Who::Granted(p) => format!("granted:{}", p.as_str()),
+            Who::Operator => "operator".to_owned(),
+            Who::SensorGateway => "sensor-gateway".to_owned(),
         }
     }
 
     /// Whether `account` (`None`: a visitor) is admitted.
     pub fn admits(self, account: Option<&Account>) -> bool {
         match (self, account) {
+            (Who::Operator | Who::SensorGateway, _) => false,
             (Who::Role(Role::Public), _) => true,
             (_, None) => false,
             (Who::Role(r), Some(a)) => a.role == r,

@@ -67,8 +67,13 @@ pub struct ScopeDecision {
     pub households: u64,
     /// Floor area of the scope in m² (equal shares: the household count).
     pub area_m2: f64,
-    /// `model` (RenewTwin_Unit.FloorArea) or `equal_shares` (the model states no area).
+    /// `model` (RenewTwin_Unit.FloorArea shared by the unit's households), `declared_and_model`
+    /// (households that declared their own floor area count with it, the others with the
+    /// model's share) or `equal_shares` (the model states no area: every household counts the
+    /// same, declared areas too).
     pub area_source: &'static str,
+    /// Households of the scope counted with their own declared floor area.
+    pub declared_households: u64,
     /// Ballots per alternative.
     pub tally: Vec<u64>,
     /// Area (m²) behind each alternative.
@@ -203,14 +208,39 @@ fn share(f: Fraction, part: u128, whole: u128) -> bool {
     f.reached(part, whole)
 }
 
+/// A household's own floor area as declared on its household record (its invitation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredArea {
+    pub household: String,
+    pub building: String,
+    /// Hundredths of m².
+    pub area_centi_m2: u64,
+}
+
 /// Decides one question in one scope from `ballots` (those of the scope's households; others
-/// are ignored) with `alternatives` alternatives.
+/// are ignored) with `alternatives` alternatives, every household with the model's share of
+/// the scope's area.
 pub fn decide(
     rule: &DecisionRule,
     kind: QuestionKind,
     alternatives: usize,
     electorate: &Electorate,
     ballots: &[Cast],
+) -> ScopeDecision {
+    decide_with_areas(rule, kind, alternatives, electorate, ballots, &[])
+}
+
+/// As [`decide`], where the households of `declared` count with their own declared floor area
+/// and the others with the model's share. Where the model states no area, every household
+/// counts the same (an area declared by some cannot be weighed against unknown areas of the
+/// others).
+pub fn decide_with_areas(
+    rule: &DecisionRule,
+    kind: QuestionKind,
+    alternatives: usize,
+    electorate: &Electorate,
+    ballots: &[Cast],
+    declared: &[DeclaredArea],
 ) -> ScopeDecision {
     let mine: Vec<&Cast> = ballots
         .iter()
@@ -228,12 +258,32 @@ pub fn decide(
             }
             _ => (u128::from(households), 1, "equal_shares"),
         };
+    // Declared areas count where the model states areas, for the scope's own households.
+    let own: BTreeMap<&str, u128> = if area_source == "model" {
+        declared
+            .iter()
+            .filter(|d| d.area_centi_m2 > 0)
+            .filter(|d| electorate.holds(&Cast { household: d.household.clone(), building: d.building.clone(), alternative: 0 }))
+            .map(|d| (d.household.as_str(), u128::from(d.area_centi_m2)))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let area_of = |household: &str| own.get(household).copied().unwrap_or(per_household);
+    let (total_area, area_source) = if own.is_empty() {
+        (total_area, area_source)
+    } else {
+        let others = u128::from(households).saturating_sub(own.len() as u128);
+        (others * per_household + own.values().sum::<u128>(), "declared_and_model")
+    };
     let mut tally = vec![0u64; alternatives];
+    let mut tally_area = vec![0u128; alternatives];
     for c in &mine {
         tally[c.alternative] += 1;
+        tally_area[c.alternative] += area_of(&c.household);
     }
     let participants = mine.len() as u128;
-    let participating_area = participants * per_household;
+    let participating_area: u128 = tally_area.iter().sum();
     let leading = match kind {
         QuestionKind::Consent => Some(0),
         QuestionKind::Choice => {
@@ -246,8 +296,8 @@ pub fn decide(
         }
     };
     let support = leading.map_or(0, |i| u128::from(tally[i]));
-    let support_area = support * per_household;
-    let m2 = |centi: u128| centi as f64 / if area_source == "model" { 100.0 } else { 1.0 };
+    let support_area = leading.map_or(0, |i| tally_area[i]);
+    let m2 = |centi: u128| centi as f64 / if area_source == "equal_shares" { 1.0 } else { 100.0 };
     let p = &rule.participation;
     let c = &rule.consent;
     let checks = vec![
@@ -282,10 +332,8 @@ pub fn decide(
         households,
         area_m2: m2(total_area),
         area_source,
-        tally_area_m2: tally
-            .iter()
-            .map(|&n| m2(u128::from(n) * per_household))
-            .collect(),
+        declared_households: own.len() as u64,
+        tally_area_m2: tally_area.iter().map(|&a| m2(a)).collect(),
         tally,
         adopted: if approved { leading } else { None },
         approved,
@@ -348,6 +396,32 @@ mod tests {
                 alternative: a,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_declared_floor_area_counts_instead_of_the_model_share() {
+        // Unit 1-1: 4 households on 400 m² (100 m² each by the model). Flat 101 declared
+        // 250 m². 101 and 102 agree, 103 opposes, 104 does not vote.
+        let declared = [DeclaredArea { household: "1-1-101".into(), building: "1号楼".into(), area_centi_m2: 25_000 }];
+        let stranger = DeclaredArea { household: "2-1-101".into(), building: "2号楼".into(), area_centi_m2: 90_000 };
+        let cast = ballots(&[0, 0, 1]);
+        let d = decide_with_areas(&rule(), QuestionKind::Consent, 3, &unit(4, Some(400)), &cast, &[declared[0].clone(), stranger]);
+        let reached = |d: &ScopeDecision, t: &str| d.checks.iter().find(|c| c.threshold == t).map(|c| (c.reached.clone(), c.met)).expect("check");
+        assert_eq!((d.area_source, d.declared_households), ("declared_and_model", 1), "another unit's household does not count here");
+        // Total 3 × 100 + 250 = 550 m²; taking part 250 + 100 + 100 = 450 (≥ 2/3 of 550).
+        assert_eq!(d.area_m2, 550.0);
+        assert_eq!(reached(&d, "participation.area"), ("450/550".to_owned(), true));
+        // Agreeing area 350 of 450 = 0.78 ≥ 3/4; by head count 2 of 3 < 3/4: rejected.
+        assert_eq!(reached(&d, "consent.area"), ("350/450".to_owned(), true));
+        assert_eq!(reached(&d, "consent.households"), ("2/3".to_owned(), false));
+        assert_eq!(d.tally_area_m2, vec![350.0, 100.0, 0.0]);
+        assert!(!d.approved);
+        // By the model's shares alone the agreeing area is 200 of 300 < 3/4.
+        let plain = decide(&rule(), QuestionKind::Consent, 3, &unit(4, Some(400)), &cast);
+        assert_eq!((plain.area_source, reached(&plain, "consent.area")), ("model", ("200/300".to_owned(), false)));
+        // Without model areas every household counts the same, declared or not.
+        let equal = decide_with_areas(&rule(), QuestionKind::Consent, 3, &unit(4, None), &cast, &declared);
+        assert_eq!((equal.area_source, equal.declared_households), ("equal_shares", 0));
     }
 
     #[test]

@@ -23,10 +23,12 @@ pub mod ballot_key;
 pub mod bcf;
 pub mod comments;
 pub mod decision;
+pub mod evaluations;
 pub mod guid;
 pub mod indicators;
 pub mod live;
 pub mod moderation;
+pub mod objections;
 pub mod privacy;
 pub mod progress;
 pub mod reports;
@@ -52,6 +54,8 @@ pub const MIGRATIONS: Migrations = Migrations {
         ("011_audit", SCHEMA_AUDIT),
         ("012_approvals", SCHEMA_APPROVALS),
         ("013_progress", SCHEMA_PROGRESS),
+        ("014_objections", SCHEMA_OBJECTIONS),
+        ("015_evaluations", SCHEMA_EVALUATIONS),
         ("020_household_codes", SCHEMA_HOUSEHOLD_CODES),
         ("021_tally_publication", SCHEMA_TALLY_PUBLICATION),
         ("022_secret_ballots", SCHEMA_SECRET_BALLOTS),
@@ -122,6 +126,29 @@ CREATE TABLE c_progress (
     actual_start TEXT, actual_finish TEXT, percent REAL NOT NULL, delay_reason TEXT, actual_cost REAL,
     recorded_by INTEGER NOT NULL REFERENCES c_accounts(id), recorded_at INTEGER NOT NULL);
 CREATE INDEX c_progress_task ON c_progress(project, task, building);
+";
+
+/// Objections to decided consultations and their answers ([`objections`]), and the day each
+/// decision took effect in the plan (after its objection window; rows closed before this step
+/// took effect at their close, their decision's `effective_day`).
+pub const SCHEMA_OBJECTIONS: &str = "
+CREATE TABLE c_objections (
+    id INTEGER PRIMARY KEY, consultation_id INTEGER NOT NULL REFERENCES c_consultations(id),
+    filed_by INTEGER REFERENCES c_accounts(id), text TEXT NOT NULL, filed_day INTEGER NOT NULL, filed_at INTEGER NOT NULL,
+    answer TEXT, answered_by INTEGER REFERENCES c_accounts(id), answered_day INTEGER, answered_at INTEGER);
+CREATE INDEX c_objections_consultation ON c_objections(consultation_id);
+ALTER TABLE c_consultations ADD COLUMN in_effect_day INTEGER;
+UPDATE c_consultations SET in_effect_day = closed_day WHERE closed_at IS NOT NULL;
+";
+
+/// Third-party evaluations ([`evaluations`]), and a household's own declared floor area (m²),
+/// which consultation tallies count instead of the model's share ([`decision`]).
+pub const SCHEMA_EVALUATIONS: &str = "
+CREATE TABLE c_evaluations (
+    id INTEGER PRIMARY KEY, project TEXT NOT NULL, score INTEGER NOT NULL, body TEXT NOT NULL,
+    filed_by INTEGER NOT NULL REFERENCES c_accounts(id), organisation TEXT, filed_day INTEGER NOT NULL, filed_at INTEGER NOT NULL);
+CREATE INDEX c_evaluations_project ON c_evaluations(project);
+ALTER TABLE c_households ADD COLUMN floor_area REAL;
 ";
 
 /// Consultations decided from their ballots: the simulated day each opened, the scopes it
@@ -358,6 +385,9 @@ pub fn classification() -> serde_json::Value {
             entry::<crate::reports::ReportUpdate>(),
             entry::<crate::votes::ConsultationRecord>(),
             entry::<crate::votes::Ballot>(),
+            entry::<crate::votes::PlanChange>(),
+            entry::<crate::objections::Objection>(),
+            entry::<crate::evaluations::Evaluation>(),
             entry::<crate::announcements::Announcement>(),
         ]
         .into_iter()
@@ -460,6 +490,6 @@ mod tests {
             }
         };
         let n: i64 = store.lock().expect("lock").query_row(sql, [], |r| r.get(0)).expect("count");
-        assert_eq!(n, 22);
+        assert_eq!(n, 24);
     }
 }

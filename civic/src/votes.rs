@@ -127,6 +127,9 @@ impl NewConsultation {
         {
             return Err(ConsultationError::Invalid("`tally.every` is 1-10000 ballots".into()));
         }
+        if self.questions.iter().filter(|q| q.kind == QuestionKind::Choice).count() > 1 {
+            return Err(ConsultationError::Invalid("a consultation asks at most one choice question (its winner becomes the plan played)".into()));
+        }
         if self.scopes.len() > 500 {
             return Err(ConsultationError::Invalid("at most 500 scopes".into()));
         }
@@ -154,6 +157,13 @@ impl NewConsultation {
             )));
         }
         for q in self.questions.iter().filter(|q| q.kind == QuestionKind::Choice) {
+            if project.decision.scope != renewtwin_twin::manifest::decision::Scope::Project {
+                return Err(ConsultationError::Invalid(format!(
+                    "project {:?} decides per {}; a choice between scenarios changes the whole plan, so it is asked of a project decided as one project",
+                    project.id,
+                    project.decision.scope.key()
+                )));
+            }
             for a in &q.alternatives {
                 if a != "base" && manifest.scenario(a).is_none() {
                     let known: Vec<&str> = manifest.scenarios.iter().map(|s| s.name.as_str()).collect();
@@ -214,6 +224,10 @@ pub struct ConsultationRecord {
     pub tally_as_of: i64,
     /// The questions with their published tallies: as of `tally_as_of` ballots while open, the
     /// final ones once closed.
+    /// The day the decision took effect in the plan: the end of the objection window, or the
+    /// day its last objection was answered if later. `None` while objections may still come or
+    /// wait for an answer.
+    pub in_effect_day: Option<i64>,
     pub questions: Vec<Question>,
 }
 
@@ -235,6 +249,7 @@ impl Record for ConsultationRecord {
         Field::new("outcome", Class::Public, |r| r.outcome.clone().into()),
         Field::new("tally_publication", Class::Public, |r| serde_json::to_value(r.tally).unwrap_or(Value::Null)),
         Field::new("tally_as_of_ballots", Class::Public, |r| r.tally_as_of.into()),
+        Field::new("in_effect_day", Class::Public, |r| r.in_effect_day.into()),
         Field::new("questions", Class::Public, |r| serde_json::to_value(&r.questions).unwrap_or(Value::Null)),
     ];
     fn owner(&self) -> Option<i64> {
@@ -301,7 +316,7 @@ pub fn get(conn: &renewtwin_store::db::Connection, id: i64) -> Result<Consultati
     let (mut record, published) = conn
         .query_row(
             "SELECT id, project, title, description, opened_by, opened_at, closed_at, closed_day, outcome, opened_day, scopes, decision,
-                    tally_every, ballot_changes, published_tally FROM c_consultations WHERE id = ?1",
+                    tally_every, ballot_changes, published_tally, in_effect_day FROM c_consultations WHERE id = ?1",
             [id],
             |r| {
                 let every: Option<i64> = r.get(12)?;
@@ -320,6 +335,7 @@ pub fn get(conn: &renewtwin_store::db::Connection, id: i64) -> Result<Consultati
                     decision: r.get::<_, Option<String>>(11)?.and_then(|d| serde_json::from_str(&d).ok()),
                     tally: every.map_or(TallyPublication::Close, |n| TallyPublication::Every(u32::try_from(n).unwrap_or(u32::MAX))),
                     tally_as_of: r.get(13)?,
+                    in_effect_day: r.get(15)?,
                     questions: Vec::new(),
                 };
                 Ok((record, r.get::<_, Option<String>>(14)?))
@@ -554,6 +570,23 @@ pub fn open_consultation(conn: &renewtwin_store::db::Connection, id: i64) -> Res
     Ok(record)
 }
 
+/// The open consultations whose window has ended by simulated day `day`, each with the last
+/// day of its window (the day it opened plus the publicity period of its project's rule in
+/// `manifest`): those with `day` past that last day. A consultation whose project left the
+/// scene is not listed.
+pub fn windows_ended(conn: &renewtwin_store::db::Connection, manifest: &Manifest, day: i32) -> Result<Vec<(i64, i32)>> {
+    let mut stmt = conn.prepare("SELECT id, project, opened_day FROM c_consultations WHERE closed_at IS NULL ORDER BY id")?;
+    let open: Vec<(i64, String, Option<i64>)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<renewtwin_store::db::Result<_>>()?;
+    Ok(open
+        .into_iter()
+        .filter_map(|(id, project, opened)| {
+            let rule = &manifest.projects.iter().find(|p| p.id == project)?.decision;
+            let last = i32::try_from(opened.unwrap_or(0)).ok()?.checked_add(i32::try_from(rule.publicity_days).ok()?)?;
+            (day > last).then_some((id, last))
+        })
+        .collect())
+}
+
 /// One question decided in every scope.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct QuestionDecision {
@@ -582,6 +615,11 @@ pub struct Decision {
     pub scope_outcomes: BTreeMap<String, bool>,
     /// Each question's tally and thresholds per scope.
     pub questions: Vec<QuestionDecision>,
+    /// The scenario a `choice` question adopted (`base`: the base plan), played from
+    /// `effective_day`; `None` when no choice question adopted one (a tie, or the thresholds
+    /// missed: the plan played stays as it was).
+    #[serde(default)]
+    pub scenario: Option<String>,
 }
 
 impl Decision {
@@ -634,11 +672,18 @@ pub fn decide(
             project.id
         )));
     }
+    // Floor areas the households declared on their records (invitations), in hundredths of m².
+    let declared: Vec<decision::DeclaredArea> = conn
+        .prepare("SELECT code, building, floor_area FROM c_households WHERE floor_area IS NOT NULL")?
+        .query_map([], |r| {
+            Ok(decision::DeclaredArea { household: r.get(0)?, building: r.get(1)?, area_centi_m2: (r.get::<_, f64>(2)? * 100.0).round().max(0.0) as u64 })
+        })?
+        .collect::<renewtwin_store::db::Result<_>>()?;
     let households = households(conn)?;
     let mut questions = Vec::new();
     for q in &record.questions {
         let casts = casts(conn, key, q.id, &households)?;
-        let scopes = electorates.iter().map(|e| decision::decide(&rule, q.kind, q.alternatives.len(), e, &casts)).collect();
+        let scopes = electorates.iter().map(|e| decision::decide_with_areas(&rule, q.kind, q.alternatives.len(), e, &casts, &declared)).collect();
         questions.push(QuestionDecision { question: q.id, kind: q.kind, alternatives: q.alternatives.clone(), scopes });
     }
     // A scope approves when every question is approved there.
@@ -649,7 +694,18 @@ pub fn decide(
         .collect();
     let approved = per_scope.values().any(|a| *a);
     let scoped = rule.scope != renewtwin_twin::manifest::decision::Scope::Project;
+    // A choice changes the plan of the whole scene, so it is decided for the whole project
+    // (checked when the consultation opens); its adopted alternative becomes the played plan.
+    let scenario = if approved && !scoped {
+        questions
+            .iter()
+            .filter(|q| q.kind == QuestionKind::Choice)
+            .find_map(|q| q.scopes.first().and_then(|d| d.adopted).and_then(|a| q.alternatives.get(a).cloned()))
+    } else {
+        None
+    };
     Ok(Decision {
+        scenario,
         consultation: id,
         project: project.id.clone(),
         effective_day: day + rule.objection_days as i32,
@@ -661,33 +717,142 @@ pub fn decide(
     })
 }
 
-/// Records `decision` in the plan (the phase gate and the per-scope work wait for it).
-pub fn record_outcome(plan: &PlanControl, decision: &Decision) -> Result<()> {
-    let request = EventRequest {
-        kind: EventRequestKind::ConsultationClosed,
-        project: decision.project.clone(),
-        day: Some(decision.effective_day),
-        date: None,
-        outcome: Some(decision.outcome().into()),
-        approval: None,
-        name: None,
-        scopes: decision.scope_outcomes.iter().map(|(k, v)| (k.clone(), if *v { "approved" } else { "rejected" }.to_owned())).collect(),
-    };
-    match plan.record(request) {
+/// The plan played changed because a `choice` consultation adopted a scenario: what the live
+/// stream (`plan`) and the audit log (`scenario_chosen`) carry. Public.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanChange {
+    pub consultation: i64,
+    pub project: String,
+    /// The scenario played from `effective_day` (`base`: the base plan).
+    pub scenario: String,
+    pub closed_day: i32,
+    /// The day it plays from.
+    pub effective_day: i32,
+}
+
+impl PlanChange {
+    /// The change `decision`, in effect from `day`, makes, if a choice adopted a scenario (the
+    /// consultation's record holds the tally that decided it).
+    pub fn of(decision: &Outcome, day: i32) -> Option<Self> {
+        Some(Self {
+            consultation: decision.consultation,
+            project: decision.project.clone(),
+            scenario: decision.scenario.clone()?,
+            closed_day: decision.closed_day,
+            effective_day: day,
+        })
+    }
+}
+
+impl Record for PlanChange {
+    const KIND: &'static str = "plan_change";
+    const FIELDS: &'static [Field<Self>] = &[
+        Field::new("consultation", Class::Public, |r| r.consultation.into()),
+        Field::new("project", Class::Public, |r| r.project.clone().into()),
+        Field::new("scenario", Class::Public, |r| r.scenario.clone().into()),
+        Field::new("closed_day", Class::Public, |r| r.closed_day.into()),
+        Field::new("effective_day", Class::Public, |r| r.effective_day.into()),
+    ];
+    fn owner(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// What a decision records into the plan: read from a [`Decision`] or from its stored JSON
+/// (the same field names).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Outcome {
+    pub consultation: i64,
+    pub project: String,
+    pub closed_day: i32,
+    /// The earliest day it may take effect: the close plus the objection window.
+    pub effective_day: i32,
+    pub approved: bool,
+    #[serde(default)]
+    pub scope_outcomes: BTreeMap<String, bool>,
+    #[serde(default)]
+    pub scenario: Option<String>,
+}
+
+impl Decision {
+    /// What this decision records into the plan.
+    pub fn recorded(&self) -> Outcome {
+        Outcome {
+            consultation: self.consultation,
+            project: self.project.clone(),
+            closed_day: self.closed_day,
+            effective_day: self.effective_day,
+            approved: self.approved,
+            scope_outcomes: self.scope_outcomes.clone(),
+            scenario: self.scenario.clone(),
+        }
+    }
+}
+
+/// Records `decision` in the plan dated on `day` (its effective day, or later when an objection
+/// was answered later): the outcome (the phase gate and the per-scope work wait for it) and the
+/// scenario a choice adopted.
+pub fn record_outcome(plan: &PlanControl, decision: &Outcome, day: i32) -> Result<()> {
+    let mut requests = vec![outcome_request(decision, day)];
+    requests.extend(scenario_request(&decision.project, day, decision.scenario.as_deref()));
+    match plan.record_all(requests) {
         Ok(_) => Ok(()),
         Err(EventError::Stopped) => Err(ConsultationError::Unavailable("the simulation is not running")),
         Err(e) => Err(ConsultationError::Plan(e)),
     }
 }
 
-/// Marks the consultation closed with its decision (after the plan accepted the outcome).
-pub fn mark_closed(conn: &renewtwin_store::db::Connection, decision: &Decision) -> Result<ConsultationRecord> {
+fn scenario_request(project: &str, day: i32, scenario: Option<&str>) -> Option<EventRequest> {
+    scenario.map(|s| EventRequest {
+        kind: EventRequestKind::ScenarioChosen,
+        project: project.to_owned(),
+        day: Some(day),
+        date: None,
+        outcome: None,
+        approval: None,
+        name: None,
+        scenario: Some(s.to_owned()),
+        scopes: BTreeMap::new(),
+    })
+}
+
+fn outcome_request(decision: &Outcome, day: i32) -> EventRequest {
+    EventRequest {
+        kind: EventRequestKind::ConsultationClosed,
+        project: decision.project.clone(),
+        day: Some(day),
+        date: None,
+        outcome: Some(if decision.approved { "approved" } else { "rejected" }.into()),
+        approval: None,
+        name: None,
+        scenario: None,
+        scopes: decision.scope_outcomes.iter().map(|(k, v)| (k.clone(), if *v { "approved" } else { "rejected" }.to_owned())).collect(),
+    }
+}
+
+/// Marks the consultation closed with its decision; `in_effect` is the day it took effect in
+/// the plan (after the plan accepted the outcome), `None` while its objection window runs.
+pub fn mark_closed(conn: &renewtwin_store::db::Connection, decision: &Decision, in_effect: Option<i32>) -> Result<ConsultationRecord> {
     let stored = serde_json::to_string(decision).map_err(|e| ConsultationError::Invalid(format!("the decision does not serialise: {e}")))?;
     conn.execute(
-        "UPDATE c_consultations SET closed_at = ?1, closed_day = ?2, outcome = ?3, decision = ?4 WHERE id = ?5 AND closed_at IS NULL",
-        (now(), decision.closed_day, decision.outcome(), stored, decision.consultation),
+        "UPDATE c_consultations SET closed_at = ?1, closed_day = ?2, outcome = ?3, decision = ?4, in_effect_day = ?5 WHERE id = ?6 AND closed_at IS NULL",
+        (now(), decision.closed_day, decision.outcome(), stored, in_effect, decision.consultation),
     )?;
     get(conn, decision.consultation)
+}
+
+/// Marks the decision of consultation `id` in effect in the plan from `day`.
+pub fn mark_in_effect(conn: &renewtwin_store::db::Connection, id: i64, day: i32) -> Result<ConsultationRecord> {
+    conn.execute("UPDATE c_consultations SET in_effect_day = ?1 WHERE id = ?2 AND in_effect_day IS NULL", (day, id))?;
+    get(conn, id)
+}
+
+/// The closed consultations whose decision is not in effect yet (their objection window runs
+/// or an objection waits for its answer), each with what its decision records.
+pub fn pending_effect(conn: &renewtwin_store::db::Connection) -> Result<Vec<Outcome>> {
+    let mut stmt = conn.prepare("SELECT decision FROM c_consultations WHERE closed_at IS NOT NULL AND in_effect_day IS NULL ORDER BY id")?;
+    let rows: Vec<Option<String>> = stmt.query_map([], |r| r.get(0))?.collect::<renewtwin_store::db::Result<_>>()?;
+    Ok(rows.into_iter().filter_map(|d| serde_json::from_str::<Outcome>(&d?).ok()).collect())
 }
 
 /// Records into `plan` the outcome of every consultation closed in `store`, oldest first.
@@ -695,14 +860,16 @@ pub fn replay_outcomes(store: &Store, plan: &PlanControl) -> Result<()> {
     let closed: Vec<(String, i32, String, Option<String>)> = {
         let conn = store.lock()?;
         let mut stmt = conn.prepare(
-            "SELECT project, closed_day, outcome, decision FROM c_consultations WHERE closed_at IS NOT NULL ORDER BY closed_at, id",
+            "SELECT project, in_effect_day, outcome, decision FROM c_consultations WHERE closed_at IS NOT NULL AND in_effect_day IS NOT NULL ORDER BY closed_at, id",
         )?;
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<renewtwin_store::db::Result<_>>()?
     };
     let recorded = plan.events();
-    for (project, closed_day, outcome, stored) in closed {
+    for (project, in_effect_day, outcome, stored) in closed {
         let stored: Option<Value> = stored.and_then(|d| serde_json::from_str(&d).ok());
-        let day = stored.as_ref().and_then(|d| d["effective_day"].as_i64()).map_or(closed_day, |d| d as i32);
+        // Rows closed before objections were stored carry their close day (migration 014);
+        // the decision's own effective day is then the later one.
+        let day = stored.as_ref().and_then(|d| d["effective_day"].as_i64()).map_or(in_effect_day, |d| (d as i32).max(in_effect_day));
         let scopes: BTreeMap<String, String> = stored
             .as_ref()
             .and_then(|d| d["scope_outcomes"].as_object())
@@ -723,9 +890,13 @@ pub fn replay_outcomes(store: &Store, plan: &PlanControl) -> Result<()> {
             outcome: Some(outcome),
             approval: None,
             name: None,
+            scenario: None,
             scopes,
         };
-        if let Err(e) = plan.record(request) {
+        let mut requests = vec![request];
+        let chosen = stored.as_ref().and_then(|d| d["scenario"].as_str());
+        requests.extend(scenario_request(&project, day, chosen));
+        if let Err(e) = plan.record_all(requests) {
             tracing::warn!(%project, day, error = %e, "a stored consultation outcome no longer fits the plan");
         }
     }

@@ -68,7 +68,10 @@ enum Command {
         /// Play this scenario of the scene instead of its base plan.
         #[arg(long)]
         scenario: Option<String>,
-        /// Let clients on other machines control the shared clock (local clients always can).
+        /// Let clients on other machines act as the operator: control the shared clock, record
+        /// events, post sensor readings (local clients without an account always can; government
+        /// accounts can from anywhere; `RENEWTWIN_OPERATOR_TOKEN` / `RENEWTWIN_SENSOR_TOKEN` in the
+        /// environment declare tokens that admit their bearer from anywhere instead).
         #[arg(long)]
         open_controls: bool,
         /// The database file for comments, votes, reports and sensor readings (SQLite, WAL);
@@ -545,7 +548,9 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
         writeln!(out, "renewtwin listening on http://{local}/")?;
         out.flush()?;
         drop(out);
-        let state = AppState::new(std::sync::Arc::new(wire), live, sim.commands(), plan, store, feeds, key).with_open_controls(open_controls);
+        let state = AppState::new(std::sync::Arc::new(wire), live, sim.commands(), plan, store, feeds, key)
+            .with_open_controls(open_controls)
+            .with_tokens(std::env::var("RENEWTWIN_OPERATOR_TOKEN").ok(), std::env::var("RENEWTWIN_SENSOR_TOKEN").ok());
         server::sensors::spawn_retention(&state);
         server::serve(listener, state, async {
             if let Err(e) = tokio::signal::ctrl_c().await {

@@ -172,6 +172,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/consultations", get(list_consultations).post(open_consultation))
         .route("/api/consultations/{id}", get(get_consultation))
         .route("/api/consultations/{id}/close", post(close_consultation))
+        .route("/api/consultations/{id}/objections", get(list_objections).post(file_objection))
+        .route("/api/objections/{id}/answer", post(answer_objection))
         .route("/api/questions/{id}/vote", put(vote).get(my_vote))
         .route("/api/reports", get(list_reports).post(create_report).layer(big(4 * 1024 * 1024)))
         .route("/api/reports/{id}", get(get_report))
@@ -378,6 +380,14 @@ async fn projects(State(state): State<AppState>, c: Caller) -> Result<Json<Value
             })
             .collect::<Vec<_>>(),
         "consultations": consultations,
+        // The plan played today: the scenario, the one the server started with, and the
+        // choices consultations made (why it changed; the consultation's decision carries the
+        // tally).
+        "plan": {
+            "scenario": state.plan.scenario_on(snap.day).unwrap_or_else(|| "base".into()),
+            "started_with": state.plan.scenario().unwrap_or("base"),
+            "choices": crate::viewer_api::played_choices(&state),
+        },
     })))
 }
 
@@ -480,17 +490,29 @@ async fn get_consultation(c: Caller, path: std::result::Result<Path<i64>, PathRe
 /// Appends a consultation decision to the audit log: the record as the public sees it (its
 /// questions, tallies, outcome and, where the consultation carries them, its rule).
 async fn log_consultation(c: &Caller, action: &'static str, record: &votes::ConsultationRecord) -> Result<()> {
-    let Some(account) = c.account.clone() else { return Ok(()) };
+    if c.account.is_none() {
+        return Ok(());
+    }
+    log_consultation_by(&c.hub, c.account.as_ref(), action, record).await
+}
+
+/// As [`log_consultation`], by `actor` (`None`: the clock, when a window ended).
+async fn log_consultation_by(
+    hub: &std::sync::Arc<renewtwin_civic::Consultation>,
+    actor: Option<&auth::Account>,
+    action: &'static str,
+    record: &votes::ConsultationRecord,
+) -> Result<()> {
     let entry = renewtwin_civic::audit::Entry {
-        actor: Some(account.id),
-        actor_role: account.label(),
+        actor: actor.map(|a| a.id),
+        actor_role: actor.map_or_else(|| "system (the consultation window ended)".to_owned(), |a| a.label()),
         action: action.into(),
         project: Some(record.project.clone()),
         subject: format!("consultation {}", record.id),
         detail: view(record, renewtwin_civic::Audience::Public),
         personal: Value::Null,
     };
-    c.hub.db(move |conn| renewtwin_civic::audit::append(conn, &entry)).await?;
+    hub.db(move |conn| renewtwin_civic::audit::append(conn, &entry)).await?;
     Ok(())
 }
 
@@ -517,39 +539,225 @@ async fn close_consultation(
         Some("rejected") => Some(false),
         Some(_) => return Err(ConsultationError::Invalid("`outcome` is approved or rejected (or omitted: it is computed from the ballots)".into()).into()),
     };
-    let _one_at_a_time = c.hub.closing.lock().await;
     let (day, _) = state.live.day();
+    let (record, decision) = close_on(&state, &c.hub, c.account.as_ref(), id, day, asserted).await?;
+    let mut answer = view(&record, c.audience());
+    if let Some(m) = answer.as_object_mut() {
+        m.insert("decision".into(), serde_json::to_value(&decision).unwrap_or(Value::Null));
+    }
+    Ok(Json(answer).into_response())
+}
+
+/// Closes consultation `id` on simulated day `day`, by `actor` (`None`: the clock, when its
+/// window ended), the one path of a government close and of the close at the window's end:
+/// the outcome computed from the ballots under the project's rule (refused if `asserted`
+/// contradicts it), recorded into the plan (with the scenario a choice adopted), stored, logged
+/// in the audit trail and published on the live stream.
+async fn close_on(
+    state: &AppState,
+    hub: &std::sync::Arc<renewtwin_civic::Consultation>,
+    actor: Option<&auth::Account>,
+    id: i64,
+    day: i32,
+    asserted: Option<bool>,
+) -> Result<(votes::ConsultationRecord, votes::Decision)> {
+    let _one_at_a_time = hub.closing.lock().await;
     let manifest = state.plan.manifest().ok_or(ConsultationError::Unavailable("the simulation is not running"))?;
     let model = state.plan.model().clone();
-    let key = c.hub.ballot_key.clone();
-    let decision = c.hub.db(move |conn| votes::decide(conn, &key, id, &manifest, &model, day)).await?;
+    let key = hub.ballot_key.clone();
+    let decision = hub.db(move |conn| votes::decide(conn, &key, id, &manifest, &model, day)).await?;
     if let Some(expected) = asserted
         && expected != decision.approved
     {
         return Err(ConsultationError::Conflict(format!(
             "the ballots decide {:?}, not {:?}, under the rule of project {:?} ({}): {}",
             decision.outcome(),
-            close.outcome.unwrap_or_default(),
+            if expected { "approved" } else { "rejected" },
             decision.project,
             decision.rule.source,
             decision.describe()
         ))
         .into());
     }
+    // Without an objection window the decision takes effect at once (dated on its effective
+    // day); with one, once the window has ended and every objection is answered
+    // ([`settle_objection_windows`]).
+    let outcome = decision.recorded();
+    let in_effect = (decision.rule.objection_days == 0).then_some(decision.effective_day);
+    if let Some(day) = in_effect {
+        record_in_plan(state, &outcome, day).await?;
+    }
+    let stored = decision.clone();
+    let record = hub.db(move |conn| votes::mark_closed(conn, &stored, in_effect)).await?;
+    log_consultation_by(hub, actor, "consultation_closed", &record).await?;
+    hub.feed.publish("consultation", record.id, &record);
+    if let Some(day) = in_effect {
+        plan_changed(hub, actor, &outcome, day).await?;
+    }
+    Ok((record, decision))
+}
+
+async fn record_in_plan(state: &AppState, outcome: &votes::Outcome, day: i32) -> Result<()> {
     let plan = state.plan.clone();
-    let recorded = decision.clone();
-    tokio::task::spawn_blocking(move || votes::record_outcome(&plan, &recorded))
+    let recorded = outcome.clone();
+    tokio::task::spawn_blocking(move || votes::record_outcome(&plan, &recorded, day))
         .await
         .map_err(|_| ConsultationError::Unavailable("the simulation is not running"))??;
-    let stored = decision.clone();
-    let record = c.hub.db(move |conn| votes::mark_closed(conn, &stored)).await?;
-    log_consultation(&c, "consultation_closed", &record).await?;
-    c.hub.feed.publish("consultation", record.id, &record);
-    let mut answer = view(&record, c.audience());
-    if let Some(m) = answer.as_object_mut() {
-        m.insert("decision".into(), serde_json::to_value(&decision).unwrap_or(Value::Null));
+    Ok(())
+}
+
+/// Logs and publishes the scenario a choice made the played plan, if it did.
+async fn plan_changed(hub: &std::sync::Arc<renewtwin_civic::Consultation>, actor: Option<&auth::Account>, outcome: &votes::Outcome, day: i32) -> Result<()> {
+    let Some(change) = votes::PlanChange::of(outcome, day) else { return Ok(()) };
+    let entry = renewtwin_civic::audit::Entry {
+        actor: actor.map(|a| a.id),
+        actor_role: actor.map_or_else(|| "system (the consultation window ended)".to_owned(), |a| a.label()),
+        action: "scenario_chosen".into(),
+        project: Some(change.project.clone()),
+        subject: format!("consultation {}", change.consultation),
+        detail: view(&change, renewtwin_civic::Audience::Public),
+        personal: Value::Null,
+    };
+    hub.db(move |conn| renewtwin_civic::audit::append(conn, &entry)).await?;
+    hub.feed.publish("plan", change.consultation, &change);
+    Ok(())
+}
+
+/// Puts into effect every decided consultation whose objection window has ended with every
+/// objection answered (dated on the window's end, or the last answer's day if later): recorded
+/// into the plan, stored, logged (`decision_in_effect`) and published. Returns the
+/// consultations put into effect.
+pub async fn settle_objection_windows(state: &AppState) -> Result<Vec<i64>> {
+    let hub = &state.civic;
+    let _one_at_a_time = hub.closing.lock().await;
+    let (today, _) = state.live.day();
+    let pending = hub.db(|conn| votes::pending_effect(conn)).await?;
+    let mut settled = Vec::new();
+    for outcome in pending {
+        let checked = outcome.clone();
+        let Some(day) = hub.db(move |conn| renewtwin_civic::objections::in_effect_on(conn, &checked, today)).await? else { continue };
+        record_in_plan(state, &outcome, day).await?;
+        let id = outcome.consultation;
+        let record = hub.db(move |conn| votes::mark_in_effect(conn, id, day)).await?;
+        log_consultation_by(hub, None, "decision_in_effect", &record).await?;
+        hub.feed.publish("consultation", record.id, &record);
+        plan_changed(hub, None, &outcome, day).await?;
+        settled.push(id);
     }
-    Ok(Json(answer).into_response())
+    Ok(settled)
+}
+
+async fn file_objection(
+    State(state): State<AppState>,
+    c: Caller,
+    path: std::result::Result<Path<i64>, PathRejection>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let id = id(path)?;
+    let new: renewtwin_civic::objections::NewObjection = parse(body)?;
+    let by = c.account.as_ref().map(|a| a.id);
+    let (day, _) = state.live.day();
+    let objection = c.hub.db(move |conn| renewtwin_civic::objections::file(conn, id, by, &new, day)).await?;
+    let entry = renewtwin_civic::audit::Entry {
+        actor: by,
+        actor_role: c.account.as_ref().map_or_else(|| "public".to_owned(), |a| a.label()),
+        action: "objection_filed".into(),
+        project: None,
+        subject: format!("consultation {id}"),
+        detail: json!({"objection": objection.id, "consultation": id, "filed_day": objection.filed_day}),
+        personal: json!({"text": objection.text}),
+    };
+    c.hub.db(move |conn| renewtwin_civic::audit::append(conn, &entry)).await?;
+    Ok(published(&c, "objection", objection.id, &objection))
+}
+
+async fn list_objections(c: Caller, path: std::result::Result<Path<i64>, PathRejection>) -> Result<Json<Value>> {
+    let id = id(path)?;
+    listed(&c, move |conn| renewtwin_civic::objections::list(conn, id)).await
+}
+
+async fn answer_objection(
+    State(state): State<AppState>,
+    c: Caller,
+    path: std::result::Result<Path<i64>, PathRejection>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>> {
+    let id = id(path)?;
+    let by = c.signed_in()?.id;
+    let answer: renewtwin_civic::objections::Answer = parse(body)?;
+    let (day, _) = state.live.day();
+    let objection = c.hub.db(move |conn| renewtwin_civic::objections::answer(conn, id, by, &answer, day)).await?;
+    let entry = renewtwin_civic::audit::Entry {
+        actor: Some(by),
+        actor_role: c.account.as_ref().map_or_else(String::new, |a| a.label()),
+        action: "objection_answered".into(),
+        project: None,
+        subject: format!("consultation {}", objection.consultation),
+        detail: json!({"objection": objection.id, "consultation": objection.consultation, "answered_day": objection.answered_day, "answer": objection.answer}),
+        personal: Value::Null,
+    };
+    c.hub.db(move |conn| renewtwin_civic::audit::append(conn, &entry)).await?;
+    c.hub.feed.publish("objection", objection.id, &objection);
+    // An answer after the window's end may be the last one the decision waited for.
+    settle_objection_windows(&state).await?;
+    Ok(Json(view(&objection, c.audience())))
+}
+
+/// How often the clock's consultation windows are checked.
+const WINDOW_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Closes every consultation whose window has ended, for as long as the runtime runs: once the
+/// simulated day is past the last day of its publicity period (公示: the day it opened plus the
+/// rule's `publicity_days`, on which government may still close it), it is closed as government
+/// would close it, dated on that last day, with the actor "system". Idempotent (a closed
+/// consultation is not decided again) and restart-safe (what is due is read from the store).
+pub fn spawn_window_closer(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(WINDOW_CHECK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Consultations that could not close (logged once each; tried again after a restart).
+        let mut failed = std::collections::BTreeSet::new();
+        loop {
+            every.tick().await;
+            close_ended_windows(&state, &mut failed).await;
+            if let Err(ApiError(e)) = settle_objection_windows(&state).await {
+                tracing::warn!(error = %e, "a decision whose objection window ended cannot take effect");
+            }
+        }
+    })
+}
+
+/// One pass of [`spawn_window_closer`]: closes what is due today, except the consultations in
+/// `failed`, to which it adds those that cannot close. Returns the consultations closed.
+pub async fn close_ended_windows(state: &AppState, failed: &mut std::collections::BTreeSet<i64>) -> Vec<i64> {
+    let (day, _) = state.live.day();
+    let Some(manifest) = state.plan.manifest() else { return Vec::new() };
+    let due = match state.civic.db(move |conn| votes::windows_ended(conn, &manifest, day)).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the consultation windows");
+            return Vec::new();
+        }
+    };
+    let mut closed = Vec::new();
+    for (id, last_day) in due {
+        if failed.contains(&id) {
+            continue;
+        }
+        match close_on(state, &state.civic, None, id, last_day, None).await {
+            Ok(_) => {
+                tracing::info!(consultation = id, day = last_day, "consultation window ended: closed from its ballots");
+                closed.push(id);
+            }
+            // Closed meanwhile by government: nothing to do.
+            Err(ApiError(ConsultationError::Conflict(m))) if m.contains("closed already") => {}
+            Err(ApiError(e)) => {
+                tracing::warn!(consultation = id, error = %e, "a consultation whose window ended cannot close");
+                failed.insert(id);
+            }
+        }
+    }
+    closed
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -34,6 +34,7 @@ const RES: Who = Who::Role(Role::Resident);
 const PUB: Who = Who::Role(Role::Public);
 const CONTRACTOR: Who = Who::Capacity(Capacity::Contractor);
 const EVALUATOR: Who = Who::Capacity(Capacity::Evaluator);
+const OPERATOR: Who = Who::Operator;
 
 const ANYONE: &[Who] = &[GOV, AUTH, PRO, RES, PUB];
 const SIGNED_IN: &[Who] = &[GOV, AUTH, PRO, RES];
@@ -51,6 +52,16 @@ const APPROVAL_READERS: &[Who] = &[GOV, AUTH, EVALUATOR];
 const DECIDERS: &[Who] = &[GOV, AUTH];
 /// Recording actual progress.
 const PROGRESS_RECORDERS: &[Who] = &[GOV, CONTRACTOR];
+/// The operator controls (clock, events): government, or the operator (the server's own
+/// machine without an account, `--open-controls`, or the operator's token); never another role.
+const CONTROLLERS: &[Who] = &[GOV, OPERATOR];
+/// Real sensor readings: a gateway with the sensor token, or the operator.
+const SENSOR_GATEWAYS: &[Who] = &[Who::SensorGateway, OPERATOR];
+/// Objections to a decided consultation: residents, and visitors where the project's rule
+/// opens objections to the public (checked per consultation).
+const OBJECTORS: &[Who] = &[RES, PUB];
+/// Reading evaluations: government and evaluators.
+const EVALUATION_READERS: &[Who] = &[GOV, EVALUATOR];
 /// Evaluations: filed by third-party evaluators.
 const EVALUATORS: &[Who] = &[EVALUATOR];
 
@@ -66,20 +77,21 @@ macro_rules! ep {
 /// Every route, with who may call it.
 pub static ENDPOINTS: &[Endpoint] = &[
     // The twin, the viewer and the analytics (outside the civic domain). The clock and
-    // recorded events are operator controls: loopback clients, or any with serve --open-controls.
+    // recorded events are controls of government and the operator (checked by role in
+    // `AppState::controller`), readings of a sensor gateway or the operator.
     ep!(GET, "/api/health", ANYONE, "liveness, version, scene and simulated day"),
     ep!(GET, "/api/scene", ANYONE, "the scene: elements, phases, simulated date"),
     ep!(GET, "/ws", ANYONE, "the live twin (WebSocket); ?token= for the signed-in view of comments"),
-    ep!(POST, "/api/clock", ANYONE, "operator control (loopback or --open-controls): play, pause, speed, seek", "ClockCommand"),
+    ep!(POST, "/api/clock", CONTROLLERS, "government or the operator (own machine, --open-controls, or the operator token): play, pause, speed, seek", "ClockCommand"),
     ep!(GET, "/api/events", ANYONE, "the governance events recorded so far"),
-    ep!(POST, "/api/events", ANYONE, "operator control (loopback or --open-controls): record a governance event", "EventRequest"),
+    ep!(POST, "/api/events", CONTROLLERS, "government or the operator: record an owner or funding named; decisions (consultation outcomes, approvals, scenario choices) are refused with the route that decides them", "EventRequest"),
     ep!(GET, "/api/states", ANYONE, "element states on a day, for a scenario"),
     ep!(GET, "/api/viewer/element/{id}", ANYONE, "one element's properties for the viewer"),
     ep!(GET, "/api/viewer/tree", ANYONE, "the spatial tree"),
     ep!(GET, "/api/viewer/viewpoints", ANYONE, "named viewpoints"),
     ep!(GET, "/api/viewer/scenarios", ANYONE, "scenarios with their indicators"),
     ep!(GET, "/api/viewer/layer", ANYONE, "a colour layer"),
-    ep!(POST, "/api/sensors/readings", ANYONE, "operator control (loopback or --open-controls): sensor readings", "Readings"),
+    ep!(POST, "/api/sensors/readings", SENSOR_GATEWAYS, "a sensor gateway (the token the operator declared) or the operator: sensor readings", "Readings"),
     ep!(GET, "/api/sensors", ANYONE, "the sensors"),
     ep!(GET, "/api/sensors/{id}/series", ANYONE, "one sensor's series"),
     ep!(GET, "/api/alerts", ANYONE, "alerts"),
@@ -94,7 +106,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
     ep!(POST, "/api/approvals/{project}/{approval}", DECIDERS, "grant or refuse an approval with a reason (its authority only); gates the plan; logged", "ApprovalDecision"),
     ep!(GET, "/api/progress", ANYONE, "actual progress per task and building beside the plan (?project=)"),
     ep!(POST, "/api/progress", PROGRESS_RECORDERS, "record actual start, finish, percent complete and delay reason; logged", "Progress"),
-    ep!(GET, "/api/evaluations", ANYONE, "third-party evaluations"),
+    ep!(GET, "/api/evaluations", EVALUATION_READERS, "third-party evaluations as stored records (?project=)"),
     ep!(POST, "/api/evaluations", EVALUATORS, "file an evaluation of a project; logged", "Evaluation"),
     ep!(GET, "/api/audit", ANYONE, "the hash-chained audit log with its verification (the public: without personal data)"),
     ep!(GET, "/api/audit.csv", ANYONE, "the audit log as CSV (the public: without personal data)"),
@@ -120,6 +132,9 @@ pub static ENDPOINTS: &[Endpoint] = &[
     ep!(POST, "/api/consultations", GOVERNMENT, "open a consultation on a project (consent or choice questions, optional scopes), once its consultation phase has opened", "Consultation"),
     ep!(GET, "/api/consultations/{id}", ANYONE, "one consultation with its tallies"),
     ep!(POST, "/api/consultations/{id}/close", GOVERNMENT, "close after the publicity period: the outcome is computed from the ballots under the project's rule (Civil Code art. 278 by default), per scope, and recorded as consultation_closed; an asserted outcome that contradicts it is refused", "Close"),
+    ep!(POST, "/api/consultations/{id}/objections", OBJECTORS, "object to a decided consultation during its objection window (the scene's objection_days; the public only where the rule says objections = \"public\"); the decision waits for every answer", "Objection"),
+    ep!(GET, "/api/consultations/{id}/objections", GOVERNMENT, "the objections to a consultation with their answers"),
+    ep!(POST, "/api/objections/{id}/answer", GOVERNMENT, "answer an objection (once); logged", "ObjectionAnswer"),
     ep!(PUT, "/api/questions/{id}/vote", RESIDENT, "cast or change the household's secret ballot", "Vote"),
     ep!(GET, "/api/questions/{id}/vote", RESIDENT, "the household's own ballot"),
     ep!(GET, "/api/reports", ANYONE, "problem reports (?status=, ?after=)"),
@@ -236,6 +251,10 @@ mod tests {
         assert!(!who(Method::POST, "/api/moderation/{target}/{id}").contains(&PRO));
         assert!(!who(Method::POST, "/api/progress").contains(&PRO), "only contractors among professionals");
         assert!(!who(Method::GET, "/api/approvals").contains(&PUB));
+        for route in ["/api/clock", "/api/events"] {
+            assert_eq!(who(Method::POST, route), CONTROLLERS, "{route}: government or the operator, by role");
+        }
+        assert!(!who(Method::POST, "/api/sensors/readings").contains(&PUB));
     }
 }
 

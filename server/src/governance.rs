@@ -207,37 +207,33 @@ async fn record_progress(
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Evaluation {
-    project: String,
-    /// 1 (poor) to 5 (excellent).
-    score: i64,
-    body: String,
+struct EvaluationQuery {
+    project: Option<String>,
 }
 
-async fn list_evaluations(c: Caller) -> Result<Json<Value>> {
-    let entries = c
+/// `GET /api/evaluations[?project=]`: the stored evaluations (government and evaluators).
+async fn list_evaluations(
+    c: Caller,
+    q: std::result::Result<Query<EvaluationQuery>, QueryRejection>,
+) -> Result<Json<Value>> {
+    let q = q.map(|Query(q)| q).map_err(|e| ConsultationError::Invalid(e.body_text()))?;
+    let audience = c.audience();
+    let list = c
         .hub
-        .db(|conn| audit::list(conn, 0, audit::MAX_PAGE, false))
+        .db(move |conn| renewtwin_civic::evaluations::list(conn, q.project.as_deref()))
         .await?;
-    let evaluations: Vec<Value> = entries
-        .into_iter()
-        .filter(|e| e.action == "evaluation_filed")
-        .map(|e| json!({"project": e.project, "at": e.at, "evaluation": e.detail}))
-        .collect();
-    Ok(Json(json!(evaluations)))
+    Ok(Json(json!(renewtwin_civic::privacy::views(&list, audience))))
 }
 
+/// `POST /api/evaluations`: an evaluator files an evaluation, stored and logged.
 async fn file_evaluation(
     State(state): State<AppState>,
     c: Caller,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let account = c.signed_in()?.clone();
-    let e: Evaluation = parse(body)?;
-    if !(1..=5).contains(&e.score) {
-        return Err(ConsultationError::Invalid("`score` is 1 to 5".into()).into());
-    }
-    renewtwin_civic::check_text("body", &e.body, 5000, false)?;
+    let e: renewtwin_civic::evaluations::NewEvaluation = parse(body)?;
+    e.check()?;
     let known = state
         .plan
         .manifest()
@@ -245,28 +241,32 @@ async fn file_evaluation(
     if !known {
         return Err(ConsultationError::NotFound(format!("no project {:?}", e.project)).into());
     }
-    let (seq, hash) = c
+    let (day, _) = state.live.day();
+    let (evaluation, seq, hash) = c
         .hub
         .db(move |conn| {
-            audit::append(
+            let evaluation = renewtwin_civic::evaluations::file(conn, account.id, account.organisation.as_deref(), &e, day)?;
+            let (seq, hash) = audit::append(
                 conn,
                 &audit::Entry {
                     actor: Some(account.id),
                     actor_role: account.label(),
                     action: "evaluation_filed".into(),
                     project: Some(e.project.clone()),
-                    subject: format!("project {}", e.project),
-                    detail: json!({"score": e.score, "body": e.body, "evaluator": account.organisation}),
+                    subject: format!("evaluation {}", evaluation.id),
+                    detail: json!({"evaluation": evaluation.id, "score": e.score, "body": e.body, "evaluator": account.organisation}),
                     personal: Value::Null,
                 },
-            )
+            )?;
+            Ok((evaluation, seq, hash))
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"audit_seq": seq, "audit_hash": hash})),
-    )
-        .into_response())
+    let mut answer = renewtwin_civic::privacy::view(&evaluation, c.audience());
+    if let Some(m) = answer.as_object_mut() {
+        m.insert("audit_seq".into(), json!(seq));
+        m.insert("audit_hash".into(), json!(hash));
+    }
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 #[derive(Debug, serde::Deserialize)]

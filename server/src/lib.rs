@@ -64,6 +64,40 @@ pub struct AppState {
     pub civic: Arc<Consultation>,
     /// Resolved plans and state answers of `/api/states` and the layers.
     pub caches: Arc<viewer_api::ViewerCaches>,
+    /// The operator's token (`RENEWTWIN_OPERATOR_TOKEN`), if declared: its bearer controls the
+    /// clock and records events from any host.
+    pub operator_token: Option<Arc<str>>,
+    /// The sensor gateways' token (`RENEWTWIN_SENSOR_TOKEN`), if declared: its bearer may post
+    /// readings from any host.
+    pub sensor_token: Option<Arc<str>>,
+}
+
+/// Who a request to an operator control is from (see [`AppState::controller`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Controller {
+    /// A signed-in government account (its id and label).
+    Government(i64, String),
+    /// The operator: the server's own machine without an account, any client under
+    /// `--open-controls`, or the bearer of the operator token.
+    Operator,
+    /// The bearer of the sensor gateways' token.
+    SensorGateway,
+}
+
+impl Controller {
+    /// The role as the audit log and messages show it.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Government(_, label) => label.clone(),
+            Self::Operator => "operator".into(),
+            Self::SensorGateway => "sensor-gateway".into(),
+        }
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl AppState {
@@ -81,7 +115,70 @@ impl AppState {
         ballot_key: renewtwin_civic::ballot_key::BallotKey,
     ) -> Self {
         let civic = Consultation::new(ConsultationConfig::default(), store.clone(), ballot_key);
-        Self { scene, live, clock, plan, store, open_controls: false, analytics, civic, caches: Arc::default() }
+        Self {
+            scene,
+            live,
+            clock,
+            plan,
+            store,
+            open_controls: false,
+            analytics,
+            civic,
+            caches: Arc::default(),
+            operator_token: None,
+            sensor_token: None,
+        }
+    }
+
+    /// Declares the operator's and the sensor gateways' tokens (each at least 16 characters;
+    /// a shorter or empty one is ignored with a warning).
+    pub fn with_tokens(mut self, operator: Option<String>, sensor: Option<String>) -> Self {
+        let keep = |name: &str, t: Option<String>| -> Option<Arc<str>> {
+            let t = t?.trim().to_owned();
+            if t.len() < 16 {
+                tracing::warn!("{name} is shorter than 16 characters; ignored");
+                return None;
+            }
+            Some(t.into())
+        };
+        self.operator_token = keep("RENEWTWIN_OPERATOR_TOKEN", operator);
+        self.sensor_token = keep("RENEWTWIN_SENSOR_TOKEN", sensor);
+        self
+    }
+
+    /// Who sent a request to an operator control, checked by role, never by address alone:
+    /// a bearer token is the operator's or the sensor gateways' token, or a session whose
+    /// account must be government (any other role is refused, wherever it connects from);
+    /// without a token, only the server's own machine (or any client under
+    /// `--open-controls`) is the operator. `what` names the action for the refusal.
+    pub async fn controller(&self, headers: &axum::http::HeaderMap, peer: &SocketAddr, what: &str) -> Result<Controller, Response> {
+        let token = match headers.get(header::AUTHORIZATION).map(|v| v.to_str().map(|t| t.strip_prefix("Bearer ").map(str::trim))) {
+            None => None,
+            Some(Ok(Some(t))) => Some(t.to_owned()),
+            Some(_) => return Err(error(StatusCode::UNAUTHORIZED, "unauthorized", "use Authorization: Bearer TOKEN")),
+        };
+        let Some(token) = token else {
+            return if self.may_control(peer) {
+                Ok(Controller::Operator)
+            } else {
+                Err(error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    &format!("to {what}, send Authorization: Bearer with a credential this route admits (see its x-roles in /api/openapi.json); clients on the server's own machine are the operator"),
+                ))
+            };
+        };
+        if self.operator_token.as_deref().is_some_and(|t| same_secret(t, &token)) {
+            return Ok(Controller::Operator);
+        }
+        if self.sensor_token.as_deref().is_some_and(|t| same_secret(t, &token)) {
+            return Ok(Controller::SensorGateway);
+        }
+        match renewtwin_civic::auth::resolve(&self.store, token).await {
+            Ok(a) if a.role == renewtwin_civic::Role::Government => Ok(Controller::Government(a.id, a.label())),
+            Ok(a) => Err(error(StatusCode::FORBIDDEN, "forbidden", &format!("a {} account may not {what}", a.label()))),
+            Err(e) => Err(error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string())),
+        }
     }
 
     /// Lets clients on other hosts control the clock and record events.
@@ -142,9 +239,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+    // Consultations close by themselves when their window ends, while the server serves.
+    let closer = civic::spawn_window_closer(state.clone());
+    let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    closer.abort();
+    served
 }
 
 #[derive(Serialize)]
@@ -217,10 +318,13 @@ async fn scene(State(state): State<AppState>) -> Response {
 async fn clock(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !state.may_control(&peer) {
-        return error(StatusCode::FORBIDDEN, "forbidden", "only local clients may control the clock (see serve --open-controls)");
+    match state.controller(&headers, &peer, "control the clock").await {
+        Ok(Controller::Government(..) | Controller::Operator) => {}
+        Ok(other) => return error(StatusCode::FORBIDDEN, "forbidden", &format!("a {} may not control the clock", other.label())),
+        Err(refused) => return refused,
     }
     let command: ClockCommand = match serde_json::from_slice(&body) {
         Ok(c) => c,
@@ -255,29 +359,44 @@ async fn list_events(State(state): State<AppState>) -> Response {
     Json(state.plan.events().iter().map(|e| event_json(e, start)).collect::<Vec<_>>()).into_response()
 }
 
-/// `POST /api/events`: record a governance event (a consultation outcome, an approval, the
-/// O&M owner or the funding); the plan is re-resolved and the simulation follows it.
+/// `POST /api/events`: record a governance event that no decision route records (the O&M
+/// owner or the funding named); the plan is re-resolved and the simulation follows it.
+/// Decisions are refused here, naming the route that decides them: a consultation closes from
+/// its ballots, an approval is decided in its authority's inbox.
 async fn record_event(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     use renewtwin_twin::renewal::control::{EventError, EventRequest};
-    if !state.may_control(&peer) {
-        return error(StatusCode::FORBIDDEN, "forbidden", "only local clients may record events (see serve --open-controls)");
-    }
+    let by = match state.controller(&headers, &peer, "record events").await {
+        Ok(c @ (Controller::Government(..) | Controller::Operator)) => c,
+        Ok(other) => return error(StatusCode::FORBIDDEN, "forbidden", &format!("a {} may not record events", other.label())),
+        Err(refused) => return refused,
+    };
     let request: EventRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
     };
+    if let Some(route) = request.kind.decided_by() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "decided_elsewhere",
+            &format!("a {} event is a decision and is not recorded here; it is recorded by {route}", request.kind.key()),
+        );
+    }
     let plan = state.plan.clone();
     match tokio::task::spawn_blocking(move || plan.record(request)).await {
         Ok(Ok(event)) => {
             let json = event_json(&event, state.live.plan_start());
             // Operator-recorded events are decisions too: logged, without an account.
             let entry = renewtwin_civic::audit::Entry {
-                actor: None,
-                actor_role: "operator".into(),
+                actor: match &by {
+                    Controller::Government(id, _) => Some(*id),
+                    _ => None,
+                },
+                actor_role: by.label(),
                 action: "event_recorded".into(),
                 project: Some(json.project.clone()),
                 subject: json.kind.clone(),

@@ -27,7 +27,7 @@ fn schemas() -> Value {
         "Error": {"type": "object", "properties": {"error": {"type": "string", "description": "stable code: invalid_request, unauthorized, forbidden, not_found, conflict, rate_limited, too_large, plan_rejected, storage_failed, unavailable"}, "message": {"type": "string"}}, "required": ["error", "message"]},
         "SignUp": s(json!({"invitation": {"type": "string", "description": "invitation code (not for bootstrap)"}, "username": {"type": "string", "pattern": "^[a-z0-9_.-]{3,32}$"}, "password": {"type": "string", "minLength": 10, "maxLength": 128}, "display_name": {"type": "string", "maxLength": 64}, "phone": {"type": "string", "maxLength": 20}}), &["username", "password", "display_name"]),
         "Login": s(json!({"username": {"type": "string"}, "password": {"type": "string"}}), &["username", "password"]),
-        "Invitation": s(json!({"role": {"enum": ["government", "authority", "professional", "resident"]}, "household": {"type": "string"}, "building": {"type": "string"}, "organisation": {"type": "string", "description": "department; professional body; an authority's name exactly as the scene's approvals name it"}, "capacity": {"enum": ["designer", "contractor", "property_manager", "evaluator"], "description": "required for professionals"}}), &["role"]),
+        "Invitation": s(json!({"role": {"enum": ["government", "authority", "professional", "resident"]}, "household": {"type": "string"}, "building": {"type": "string"}, "organisation": {"type": "string", "description": "department; professional body; an authority's name exactly as the scene's approvals name it"}, "capacity": {"enum": ["designer", "contractor", "property_manager", "evaluator"], "description": "required for professionals"}, "floor_area_m2": {"type": "number", "minimum": 1, "maximum": 10000, "description": "residents: the household's own floor area, counted in consultation tallies instead of the model's share"}}), &["role"]),
         "Grant": s(json!({"account": {"type": "integer"}, "permission": {"enum": ["publish", "moderate"]}, "granted": {"type": "boolean", "default": true}}), &["account", "permission"]),
         "ApprovalDecision": s(json!({"decision": {"enum": ["granted", "refused"]}, "reason": {"type": "string", "maxLength": 2000}, "day": {"type": "integer", "description": "plan day; default today"}, "date": {"type": "string", "format": "date"}}), &["decision", "reason"]),
         "Progress": s(json!({"project": {"type": "string"}, "task": {"type": "string"}, "building": {"type": "string"}, "actual_start": {"type": "string", "format": "date"}, "actual_finish": {"type": "string", "format": "date"}, "percent": {"type": "number", "minimum": 0, "maximum": 100}, "delay_reason": {"type": "string", "maxLength": 500}}), &["project", "task", "percent"]),
@@ -38,6 +38,8 @@ fn schemas() -> Value {
         "Comment": s(json!({"project": {"type": "string"}, "parent": {"type": "integer"}, "body": {"type": "string", "maxLength": 2000}, "element": {"type": "string", "description": "IFC GlobalId"}, "point": point, "viewpoint": {"$ref": "#/components/schemas/Viewpoint"}}), &["body"]),
         "Consultation": s(json!({"project": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"}, "questions": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "object", "properties": {"text": {"type": "string"}, "kind": {"enum": ["consent", "choice"]}, "alternatives": {"type": "array", "items": {"type": "string"}, "maxItems": 10}}, "required": ["text"]}}, "scopes": {"type": "array", "items": {"type": "string"}}, "tally": {"description": "when the tallies are published while open: every N ballots cast or changed (default 10) or only at the close; {\"every\": 1} is an open tally", "oneOf": [{"const": "close"}, {"type": "object", "properties": {"every": {"type": "integer", "minimum": 1, "maximum": 10000}}, "required": ["every"], "additionalProperties": false}]}}), &["project", "title", "questions"]),
         "Close": s(json!({"outcome": {"enum": ["approved", "rejected"]}}), &[]),
+        "Objection": s(json!({"text": {"type": "string", "maxLength": 4000}}), &["text"]),
+        "ObjectionAnswer": s(json!({"answer": {"type": "string", "maxLength": 4000}}), &["answer"]),
         "Vote": s(json!({"alternative": {"type": "integer", "minimum": 0, "description": "index into the question's alternatives"}}), &["alternative"]),
         "Report": s(json!({"project": {"type": "string"}, "category": {"enum": reports::CATEGORIES}, "description": {"type": "string", "maxLength": 2000}, "element": {"type": "string"}, "point": point, "photo": {"type": "object", "properties": {"content_type": {"enum": ["image/jpeg", "image/png", "image/webp"]}, "data": {"type": "string", "contentEncoding": "base64", "description": "at most 2 MiB decoded"}}, "required": ["content_type", "data"]}}), &["category", "description"]),
         "ReportUpdate": s(json!({"status": {"enum": reports::STATUSES}, "message": {"type": "string", "maxLength": 2000}}), &["status", "message"]),
@@ -237,10 +239,12 @@ fn answer_schemas() -> Value {
                 ("plan_start", date()),
                 ("plan_end", t("integer")),
                 ("playing", nul("string")),
+                ("started_with", nul("string")),
                 (
                     "scenarios",
                     arr(obj(&[("name", t("string")), ("title", t("string"))])),
                 ),
+                ("choices", arr(obj(&[("day", t("integer")), ("date", date()), ("project", t("string")), ("scenario", t("string"))]))),
             ]),
         ),
         ("Layer", open(&[("legend", t("array"))])),
@@ -475,6 +479,14 @@ fn answer_schemas() -> Value {
                     ])),
                 ),
                 ("consultations", arr(r("ConsultationRecord"))),
+                (
+                    "plan",
+                    obj(&[
+                        ("scenario", t("string")),
+                        ("started_with", t("string")),
+                        ("choices", arr(obj(&[("day", t("integer")), ("date", date()), ("project", t("string")), ("scenario", t("string"))]))),
+                    ]),
+                ),
             ]),
         ),
         (
@@ -623,6 +635,12 @@ fn answer(method: &Method, path: &str) -> Option<(u16, &'static str, Value)> {
         ("GET", "/api/scene") => json(200, r("Scene")),
         ("GET", "/ws") => Some((101, "", Value::Null)),
         ("POST", "/api/clock") => json(202, r("ClockAccepted")),
+        // Objections and evaluations: described at the level a client needs (open objects).
+        ("POST", "/api/consultations/{id}/objections") => json(201, json!({"type": "object", "description": "the objection as filed: id, consultation, text, filed_day"})),
+        ("GET", "/api/consultations/{id}/objections") => json(200, arr(json!({"type": "object", "description": "an objection with its answer, if any"}))),
+        ("POST", "/api/objections/{id}/answer") => json(200, json!({"type": "object", "description": "the objection with its answer and answered_day"})),
+        ("GET", "/api/evaluations") => json(200, arr(json!({"type": "object", "description": "a stored evaluation: project, score, body, evaluator's organisation, day"}))),
+        ("POST", "/api/evaluations") => json(201, json!({"type": "object", "description": "the evaluation as stored, with its audit entry"})),
         ("GET", "/api/events") => list("Event"),
         ("POST", "/api/events") => json(201, r("Event")),
         ("GET", "/api/states") => Some((

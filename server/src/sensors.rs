@@ -75,9 +75,23 @@ pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-async fn post_readings(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: axum::body::Bytes) -> Response {
-    if !state.may_control(&peer) {
-        return error(StatusCode::FORBIDDEN, "forbidden", "only local or authorised clients may send readings (see serve --open-controls)");
+async fn post_readings(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    // A sensor gateway (the token the operator declared) or the operator; no account.
+    match state.controller(&headers, &peer, "send sensor readings").await {
+        Ok(crate::Controller::SensorGateway | crate::Controller::Operator) => {}
+        Ok(other) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                &format!("a {} account may not send sensor readings; a gateway sends the token the operator declared (RENEWTWIN_SENSOR_TOKEN)", other.label()),
+            );
+        }
+        Err(refused) => return refused,
     }
     let batch: Batch = match serde_json::from_slice(&body) {
         Ok(b) => b,

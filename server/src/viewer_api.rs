@@ -49,10 +49,13 @@ const PLANS_KEPT: usize = 4;
 /// `/api/states` answers kept (plans × days), one byte per element each.
 const STATES_KEPT: usize = 64;
 
-/// Which plan of this server: the scenario, and how many events were recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which plan of this server: the scenario, whether it is played as chosen (following the
+/// scenarios choice consultations adopted) or fixed (a comparison), and how many events were
+/// recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct PlanKey {
     scenario: Option<String>,
+    fixed: bool,
     events: usize,
 }
 
@@ -283,6 +286,9 @@ async fn resolve(state: &AppState, scenario: Option<String>) -> Result<Resolved,
     let caches = state.caches.clone();
     tokio::task::spawn_blocking(move || {
         let manifest = control.manifest().ok_or(ViewerApiError::Stopped)?;
+        // Asked for by name: that scenario as if played from the start (to compare); not
+        // named: the plan played, which follows the choices consultations made.
+        let fixed = scenario.is_some();
         let name = match scenario.as_deref() {
             None => control.scenario().map(str::to_owned),
             Some("" | "base") => None,
@@ -294,11 +300,12 @@ async fn resolve(state: &AppState, scenario: Option<String>) -> Result<Resolved,
             }
         };
         let model = control.model().clone();
-        let key = PlanKey { scenario: name.clone(), events: manifest.events.len() };
+        let key = PlanKey { scenario: name.clone(), fixed, events: manifest.events.len() };
         if let Some(plan) = caches.lock().plan(&key) {
             return Ok((manifest, model, plan, key));
         }
-        let plan = Arc::new(Plan::resolve(&manifest, name.as_deref(), &model).map_err(ViewerApiError::Plan)?);
+        let plan = if fixed { Plan::resolve_fixed(&manifest, name.as_deref(), &model) } else { Plan::resolve(&manifest, name.as_deref(), &model) };
+        let plan = Arc::new(plan.map_err(ViewerApiError::Plan)?);
         caches.lock().keep_plan(key.clone(), plan.clone());
         Ok((manifest, model, plan, key))
     })
@@ -517,8 +524,11 @@ async fn viewpoints(State(state): State<AppState>) -> Response {
 async fn scenarios(State(state): State<AppState>) -> Response {
     let Some(m) = state.plan.manifest() else { return ViewerApiError::Stopped.into_response() };
     let list: Vec<_> = m.scenarios.iter().map(|s| serde_json::json!({ "name": s.name, "title": s.title })).collect();
+    let (day, _) = state.live.day();
     Json(serde_json::json!({
-        "playing": state.plan.scenario(),
+        "playing": state.plan.scenario_on(day),
+        "started_with": state.plan.scenario(),
+        "choices": played_choices(&state),
         "plan_start": m.start,
         "plan_end": state.scene.plan_end,
         "scenarios": list,
@@ -568,6 +578,26 @@ async fn sunlight_layer(
     }
 }
 
+/// The scenarios choice consultations adopted, in the order they take effect: the day and
+/// date each plays from, the project whose consultation chose it, and the scenario (`base`: the
+/// base plan). `/api/viewer/scenarios` and `/api/projects` answer with it.
+pub fn played_choices(state: &AppState) -> Vec<serde_json::Value> {
+    let start = state.live.plan_start();
+    state
+        .plan
+        .choices()
+        .into_iter()
+        .map(|c| {
+            serde_json::json!({
+                "day": c.day,
+                "date": renewtwin_protocol::CivilDate::from_sim_day(start, renewtwin_protocol::SimDay(c.day)).to_string(),
+                "project": c.project,
+                "scenario": c.scenario.unwrap_or_else(|| "base".into()),
+            })
+        })
+        .collect()
+}
+
 /// `GET /api/viewer/layer?name=phase|risk|noise|sunlight&day=N&scenario=NAME`: a colour layer of
 /// [`renewtwin_twin::layers`].
 async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> Response {
@@ -603,7 +633,7 @@ mod tests {
 
     #[test]
     fn the_plan_cache_answers_the_same_plan_until_an_event_is_recorded_and_stays_bounded() {
-        let key = |events| PlanKey { scenario: None, events };
+        let key = |events| PlanKey { events, ..PlanKey::default() };
         let mut cache = PlanCache::default();
         let plan = Arc::new(Plan::default());
         assert!(cache.plan(&key(0)).is_none());
@@ -625,7 +655,7 @@ mod tests {
     #[test]
     fn two_servers_in_one_process_keep_separate_caches() {
         let (a, b) = (ViewerCaches::default(), ViewerCaches::default());
-        let key = PlanKey { scenario: None, events: 0 };
+        let key = PlanKey::default();
         a.lock().keep_plan(key.clone(), Arc::new(Plan::default()));
         assert!(a.lock().plan(&key).is_some());
         assert!(b.lock().plan(&key).is_none());

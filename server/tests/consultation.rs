@@ -155,7 +155,8 @@ async fn every_endpoint_allows_exactly_its_roles() {
         ("property manager", Some(&p.property_manager), &["professional", "professional:property_manager"]),
         ("evaluator", Some(&p.evaluator), &["professional", "professional:evaluator"]),
         ("resident", Some(&p.resident), &["resident"]),
-        ("public", None, &["public"]),
+        // A visitor without an account on the server's own machine is its operator.
+        ("public", None, &["public", "operator"]),
     ];
     let mut matrix = String::from("| endpoint | government | authority | designer | contractor | property manager | evaluator | resident | public |\n|---|---|---|---|---|---|---|---|---|\n");
     let mut checked = 0;
@@ -758,14 +759,15 @@ async fn contractors_record_actual_progress_and_projects_answer_with_it() {
     assert_eq!(log["chain"]["intact"], true);
 }
 
-/// The default scene without its scripted lifts outcome: the lifts consultation is decided here
-/// from ballots alone.
+/// The default scene without its scripted lifts outcome and fire review: the lifts consultation
+/// is decided here from ballots alone, and the fire review in the authority's inbox.
 async fn start_without_lift_outcome() -> Running {
-    let text = renewtwin_twin::scene::DEFAULT_MANIFEST.replace(
-        "[[events]]\ndate = \"2026-05-28\"\nkind = \"consultation_closed\"\nproject = \"lifts\"\noutcome = \"approved\"\n",
-        "",
-    );
-    assert_ne!(text, renewtwin_twin::scene::DEFAULT_MANIFEST, "the scripted lifts outcome was found and removed");
+    let outcome = "[[events]]\ndate = \"2026-05-28\"\nkind = \"consultation_closed\"\nproject = \"lifts\"\noutcome = \"approved\"\n";
+    let fire = "[[events]]\ndate = \"2026-07-03\"\nkind = \"approval_granted\"\nproject = \"lifts\"\napproval = \"fire\"\n";
+    for scripted in [outcome, fire] {
+        assert!(renewtwin_twin::scene::DEFAULT_MANIFEST.contains(scripted), "the scripted event is in the default scene: {scripted}");
+    }
+    let text = renewtwin_twin::scene::DEFAULT_MANIFEST.replace(outcome, "").replace(fire, "");
     let manifest = renewtwin_twin::scene::Manifest::parse("default", &text).expect("the manifest parses");
     let loaded = renewtwin_twin::renewal::LoadedScene::from_manifest(manifest, None, None, &ImportConfig::default()).expect("the scene loads");
     common::start(loaded, 0.0).await
@@ -874,10 +876,9 @@ async fn ballots_decide_per_unit_and_a_unit_that_rejects_gets_no_lift_while_its_
     let checks = closed.json()["decision"]["questions"][0]["scopes"][0]["checks"].clone();
     assert!(checks.as_array().is_some_and(|c| c.len() == 4 && c.iter().all(|c| c["met"] == true)), "{checks}");
 
-    // The fire review the default scene records on 2026-07-03 predates this later decision's
-    // approval phase, so it does not count (a grant stands only once the file has arrived):
-    // the housing bureau grants it again, well after the approval phase opened.
-    let grant = post(addr, "/api/events", None, json!({"kind": "approval_granted", "project": "lifts", "approval": "fire", "day": 250})).await;
+    // The housing bureau grants the fire review in its inbox, well after the approval phase
+    // opened (an operator cannot record the grant: /api/events refuses decisions).
+    let grant = post(addr, "/api/approvals/lifts/fire", Some(&p.authority), json!({"decision": "granted", "reason": "图纸合格", "day": 250})).await;
     assert_eq!(grant.status, 201, "{}", String::from_utf8_lossy(&grant.body));
 
     // The twin: the lift of unit 1-1 is built, the lift of unit 1-2 never is.

@@ -284,8 +284,9 @@ async fn clients_on_other_hosts_may_read_but_not_send_readings() {
     let serving = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let t = server.state.analytics.sensors.setup().hour_t(0, 10);
+    // No credential from another host: unauthorized (a sensor gateway sends its token).
     let (status, body) = post_readings(addr, json!([{"sensor": NOISE, "t": t, "value": 90.0}])).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")), "{body}");
     let (status, listed) = http(addr, "GET", "/api/sensors", "").await;
     assert_eq!(status, 200);
     assert_eq!(listed["sensors"][0]["latest"], Value::Null, "nothing was stored");

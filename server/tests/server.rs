@@ -142,7 +142,8 @@ async fn health_and_scene_endpoints_answer_json() {
 async fn a_consultation_outcome_recorded_over_http_opens_the_approval_phase() {
     let text = "name = \"gate\"\nstart = \"2026-01-01\"\n[[models]]\ngenerate = { kind = \"district\", buildings = 1, seed = 2 }\n\
 [[projects]]\nid = \"lifts\"\nname = \"Lifts\"\nphases = { consultation = 5, approval = 5, construction = 10 }\n\
-[[projects.tasks]]\nid = \"shafts\"\nname = \"Shafts\"\nphase = \"construction\"\nduration = 10\naction = \"new\"\nselect = { class = [\"IfcTransportElement\"] }\n";
+[[projects.tasks]]\nid = \"shafts\"\nname = \"Shafts\"\nphase = \"construction\"\nduration = 10\naction = \"new\"\nselect = { class = [\"IfcTransportElement\"] }\n\
+[projects.decision]\nparticipation = { households = \"1/100\", area = \"1/100\" }\n[[projects]]\nid = \"survey\"\nname = \"Survey (keeps the clock running while the consultation is pending)\"\nphases = { survey = 60 }\n";
     let manifest = scene::Manifest::parse("gate.toml", text).expect("manifest");
     let loaded = renewtwin_twin::renewal::LoadedScene::from_manifest(manifest, None, None, &ImportConfig::default()).expect("loads");
     let server = start(loaded, 0.0).await;
@@ -153,18 +154,29 @@ async fn a_consultation_outcome_recorded_over_http_opens_the_approval_phase() {
     let before: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(approval_start(&before), Some(serde_json::Value::Null), "blocked until the outcome is recorded");
 
+    // An outcome is a decision: the operator cannot assert one, the ballots decide it.
     let (status, body) = http(server.addr, "POST", "/api/events", r#"{"kind":"consultation_closed","project":"lifts","day":7,"outcome":"approved"}"#).await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = http(server.addr, "POST", "/api/events", r#"{"kind":"approval_granted","project":"nope","day":7}"#).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("decided_elsewhere") && body.contains("/api/consultations/{id}/close"), "{body}");
+    let (status, body) = http(server.addr, "POST", "/api/events", r#"{"kind":"approval_granted","project":"lifts","approval":"fire","day":7}"#).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("/api/approvals/{project}/{approval}"), "{body}");
+    let (status, body) = http(server.addr, "POST", "/api/events", r#"{"kind":"owner_named","project":"nope","day":7,"name":"x"}"#).await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("no project"), "{body}");
+    // One household of the building agrees; the scene's rule asks 1 in 100 to take part and
+    // 3/4 of them to agree. The consultation (days 0-5) closes approved on day 5.
+    let gov = common::government(server.addr).await;
+    let voter = common::resident(server.addr, &gov, "1-1-101").await;
+    let closed = common::decide_by_ballots(server.addr, &gov, "lifts", serde_json::json!([{"text": "同意加装电梯吗？"}]), &[voter], 0, 5).await;
+    assert_eq!(closed["outcome"], "approved", "{closed}");
 
     // The simulation picks the new plan up at its next tick.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let (_, body) = http_get(server.addr, "/api/scene").await;
         let after: serde_json::Value = serde_json::from_str(&body).expect("json");
-        if approval_start(&after) == Some(serde_json::json!(7)) {
+        if approval_start(&after) == Some(serde_json::json!(5)) {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "the approval phase did not open: {after}");

@@ -31,7 +31,8 @@ async fn repeated_state_requests_give_identical_answers_and_follow_a_recorded_ev
     // One building whose lifts wait for a consultation outcome: recording it changes the plan.
     let text = "name = \"gate\"\nstart = \"2026-01-01\"\n[[models]]\ngenerate = { kind = \"district\", buildings = 1, seed = 2 }\n\
 [[projects]]\nid = \"lifts\"\nname = \"Lifts\"\nphases = { consultation = 5, approval = 5, construction = 10 }\n\
-[[projects.tasks]]\nid = \"shafts\"\nname = \"Shafts\"\nphase = \"construction\"\nduration = 10\naction = \"new\"\nselect = { class = [\"IfcTransportElement\"] }\n";
+[[projects.tasks]]\nid = \"shafts\"\nname = \"Shafts\"\nphase = \"construction\"\nduration = 10\naction = \"new\"\nselect = { class = [\"IfcTransportElement\"] }\n\
+[projects.decision]\nparticipation = { households = \"1/100\", area = \"1/100\" }\n[[projects]]\nid = \"survey\"\nname = \"Survey (keeps the clock running while the consultation is pending)\"\nphases = { survey = 60 }\n";
     let manifest = scene::Manifest::parse("gate.toml", text).expect("manifest");
     let loaded = renewtwin_twin::renewal::LoadedScene::from_manifest(manifest, None, None, &ImportConfig::default()).expect("loads");
     let server = common::start(loaded, 0.0).await;
@@ -50,9 +51,12 @@ async fn repeated_state_requests_give_identical_answers_and_follow_a_recorded_ev
         before.push(first);
     }
 
-    let (status, body) =
-        http(server.addr, "POST", "/api/events", r#"{"kind":"consultation_closed","project":"lifts","day":7,"outcome":"approved"}"#).await;
-    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    // The consultation decides by ballot (one household agrees; the scene asks 1 in 100 to
+    // take part), closing on day 5: a recorded outcome that changes the plan.
+    let gov = common::government(server.addr).await;
+    let voter = common::resident(server.addr, &gov, "1-1-101").await;
+    let closed = common::decide_by_ballots(server.addr, &gov, "lifts", serde_json::json!([{"text": "同意吗？"}]), &[voter], 0, 5).await;
+    assert_eq!(closed["outcome"], "approved", "{closed}");
     for (day, old) in days.into_iter().zip(before) {
         let (status, now) = http(server.addr, "GET", &format!("/api/states?day={day}"), "").await;
         assert_eq!(status, 200);

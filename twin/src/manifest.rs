@@ -400,6 +400,12 @@ pub enum EventKind {
     OwnerNamed(String),
     /// Funding was named.
     FundingNamed(String),
+    /// A `choice` consultation adopted this scenario (`base`: the base plan): from the event's
+    /// day the twin plays it (see `renewal::plan::Plan::resolve` for how the plans join).
+    ScenarioChosen {
+        /// A scenario name of the scene, or `base`.
+        scenario: String,
+    },
 }
 
 /// An alternative plan sharing the base model.
@@ -588,6 +594,7 @@ struct RawEvent {
     outcome: Option<String>,
     approval: Option<String>,
     name: Option<String>,
+    scenario: Option<String>,
     #[serde(default)]
     scopes: BTreeMap<String, String>,
 }
@@ -662,13 +669,13 @@ impl Manifest {
                 })
             })
             .collect::<Result<Vec<_>, ManifestError>>()?;
-        let events = raw.events.iter().enumerate().map(|(ei, e)| parse_event(&cx, ei, e, start, &projects)).collect::<Result<Vec<_>, _>>()?;
+        let scenarios = parse_scenarios(&cx, raw.scenarios, &projects, &task_ids)?;
+        let events = raw.events.iter().enumerate().map(|(ei, e)| parse_event(&cx, ei, e, start, &projects, &scenarios)).collect::<Result<Vec<_>, _>>()?;
         if let Err(EventWindowError { index, field, message }) = check_event_windows(&projects, &events) {
             let e = &raw.events[index];
             let field = if field == "day" && e.get_ref().date.is_some() { "date" } else { field };
             return Err(cx.invalid(&e.span(), format!("events[{index}].{field}"), message));
         }
-        let scenarios = parse_scenarios(&cx, raw.scenarios, &projects, &task_ids)?;
         let indicators = raw
             .indicators
             .map(|i| IndicatorSettings { households_per_building: i.households_per_building })
@@ -1036,7 +1043,7 @@ fn parse_task(cx: &Ctx<'_>, field: &str, t: &Spanned<RawTask>, phase_days: &BTre
     })
 }
 
-fn parse_event(cx: &Ctx<'_>, ei: usize, e: &Spanned<RawEvent>, start: CivilDate, projects: &[ProjectSpec]) -> Result<EventSpec, ManifestError> {
+fn parse_event(cx: &Ctx<'_>, ei: usize, e: &Spanned<RawEvent>, start: CivilDate, projects: &[ProjectSpec], scenarios: &[ScenarioSpec]) -> Result<EventSpec, ManifestError> {
     let field = format!("events[{ei}]");
     let raw = e.get_ref();
     let day = match (&raw.date, raw.day) {
@@ -1091,11 +1098,21 @@ fn parse_event(cx: &Ctx<'_>, ei: usize, e: &Spanned<RawEvent>, start: CivilDate,
         "approval_refused" => EventKind::ApprovalRefused { approval: approval("approval_refused")? },
         "owner_named" => EventKind::OwnerNamed(named("owner_named")?),
         "funding_named" => EventKind::FundingNamed(named("funding_named")?),
+        "scenario_chosen" => {
+            let Some(name) = &raw.scenario else {
+                return Err(cx.invalid(&e.span(), format!("{field}.scenario"), "a scenario_chosen event names its `scenario` (a scenario name or \"base\")"));
+            };
+            if name != "base" && !scenarios.iter().any(|s| &s.name == name) {
+                let known: Vec<_> = scenarios.iter().map(|s| s.name.as_str()).collect();
+                return Err(cx.invalid(&e.span(), format!("{field}.scenario"), format!("no scenario {name:?}; the scenarios are {known:?} (or \"base\")")));
+            }
+            EventKind::ScenarioChosen { scenario: name.clone() }
+        }
         other => {
             return Err(cx.invalid(
                 &e.span(),
                 format!("{field}.kind"),
-                format!("unknown event {other:?}; expected consultation_closed, approval_granted, approval_refused, owner_named or funding_named"),
+                format!("unknown event {other:?}; expected consultation_closed, approval_granted, approval_refused, owner_named, funding_named or scenario_chosen"),
             ));
         }
     };
@@ -1169,6 +1186,18 @@ pub fn check_event_windows(projects: &[ProjectSpec], events: &[EventSpec]) -> Re
                     return err(
                         "day",
                         format!("day {}: the approval window of project {:?} opens on day {earliest} at the earliest (after the declared days of the phases before it)", e.day, project.id),
+                    );
+                }
+            }
+            EventKind::ScenarioChosen { .. } => {
+                // A choice is decided by a consultation: not before its window opens.
+                let Some(opens) = project.consultation_opens().filter(|_| project.consultation_required) else {
+                    return err("kind", format!("project {:?} has no consultation phase to choose a scenario in", project.id));
+                };
+                if e.day < opens {
+                    return err(
+                        "day",
+                        format!("day {}: the consultation window of project {:?} opens on day {opens}; a choice cannot precede it", e.day, project.id),
                     );
                 }
             }

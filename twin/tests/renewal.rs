@@ -579,3 +579,119 @@ fn unit_rates_price_the_quantities_of_the_selected_elements() {
     assert_eq!(c.quantities[1].source, renewtwin_twin::renewal::quantities::QuantitySource::Mesh);
     assert!(Manifest::parse("bad.toml", &text.replace("per_m = 1", "per_m = -1")).is_err(), "negative rates are refused");
 }
+
+/// A project whose consultation (days 0-10) chooses between the base plan (lift shafts) and a
+/// scenario that re-roofs during the consultation and leaves out a façade task.
+fn choice_project(events: &str) -> String {
+    format!(
+        "{HEAD}
+[[projects]]
+id = \"works\"
+name = \"Works\"
+phases = {{ consultation = 10, construction = 30 }}
+operation_owner = \"o\"
+funding = \"f\"
+
+[[projects.tasks]]
+id = \"walls\"
+name = \"Walls\"
+phase = \"consultation\"
+start = 6
+duration = 4
+action = \"retrofit\"
+select = {{ class = [\"IfcWall\"] }}
+
+[[projects.tasks]]
+id = \"early\"
+name = \"Early works\"
+phase = \"consultation\"
+start = 0
+duration = 2
+action = \"retrofit\"
+select = {{ class = [\"IfcSlab\"] }}
+
+[[projects.tasks]]
+id = \"shafts\"
+name = \"Lift shafts\"
+phase = \"construction\"
+duration = 30
+action = \"new\"
+select = {{ class = [\"IfcTransportElement\"], status = \"NEW\" }}
+
+[[scenarios]]
+name = \"roofs\"
+title = \"Re-roof instead of the walls\"
+disable = [\"walls\", \"early\"]
+
+[[scenarios.tasks]]
+project = \"works\"
+id = \"roofs\"
+name = \"Roofs\"
+phase = \"consultation\"
+start = 0
+duration = 10
+action = \"retrofit\"
+select = {{ class = [\"IfcRoof\"] }}
+
+[[events]]
+day = 10
+kind = \"consultation_closed\"
+project = \"works\"
+outcome = \"approved\"
+{events}"
+    )
+}
+
+fn states_of(plan: &Plan, class: &str, day: i32) -> Vec<LifecycleState> {
+    district().elements.iter().zip(&plan.schedules).filter(|(e, _)| e.class.starts_with(class)).map(|(_, s)| s.state_on(day)).collect()
+}
+
+#[test]
+fn a_chosen_scenario_plays_from_its_day_and_the_base_plan_before_it() {
+    let chosen = "[[events]]\nday = 4\nkind = \"scenario_chosen\"\nproject = \"works\"\nscenario = \"roofs\"\n";
+    let (_, base) = resolve(&choice_project(""), None).expect("base");
+    let (manifest, played) = resolve(&choice_project(chosen), None).expect("played");
+    let fixed = Plan::resolve_fixed(&manifest, Some("roofs"), district()).expect("roofs from the start");
+    assert_eq!(played.scenario.as_deref(), Some("roofs"));
+    assert_eq!(played.choices.len(), 1);
+    assert_eq!(base.scenario, None);
+    // Before day 4 the played plan is the base plan, element by element.
+    for day in 0..4 {
+        for class in ["IfcRoof", "IfcWall", "IfcSlab", "IfcTransportElement"] {
+            assert_eq!(states_of(&played, class, day), states_of(&base, class, day), "{class} on day {day}");
+        }
+    }
+    let all = |v: Vec<LifecycleState>, s: LifecycleState| !v.is_empty() && v.iter().all(|x| *x == s);
+    // The scenario's own task starts no earlier than the day it was chosen (it would have run
+    // from day 0 had it been played from the start).
+    assert!(all(states_of(&fixed, "IfcRoof", 2), LifecycleState::UnderConstruction));
+    assert!(all(states_of(&played, "IfcRoof", 3), LifecycleState::Existing));
+    assert!(all(states_of(&played, "IfcRoof", 4), LifecycleState::UnderConstruction));
+    assert!(all(states_of(&played, "IfcRoof", 14), LifecycleState::Renewed));
+    assert!(all(states_of(&base, "IfcRoof", 100), LifecycleState::Existing), "the base plan never re-roofs");
+    // A task the winner leaves out: dropped if it had not started (the walls, from day 6),
+    // finished if it had (the early works, days 0-2).
+    assert!(all(states_of(&base, "IfcWall", 20), LifecycleState::Renewed));
+    assert!(all(states_of(&played, "IfcWall", 20), LifecycleState::Existing));
+    assert!(all(states_of(&played, "IfcSlab", 20), LifecycleState::Renewed));
+    assert!(all(states_of(&fixed, "IfcSlab", 20), LifecycleState::Existing));
+    // Choosing the base plan back later plays the base plan's tasks from then on.
+    let back = format!("{chosen}\n[[events]]\nday = 8\nkind = \"scenario_chosen\"\nproject = \"works\"\nscenario = \"base\"\n");
+    let (_, twice) = resolve(&choice_project(&back), None).expect("chosen twice");
+    assert_eq!(twice.scenario, None);
+    assert!(all(states_of(&twice, "IfcRoof", 20), LifecycleState::Renewed), "the roofs under way on day 8 finish");
+    assert!(all(states_of(&twice, "IfcWall", 7), LifecycleState::Existing));
+    assert!(all(states_of(&twice, "IfcWall", 8), LifecycleState::UnderConstruction), "the walls come back from day 8");
+}
+
+#[test]
+fn a_scenario_choice_names_a_scenario_of_the_scene_and_follows_the_consultation_window() {
+    let unknown = "[[events]]\nday = 4\nkind = \"scenario_chosen\"\nproject = \"works\"\nscenario = \"nope\"\n";
+    let e = Manifest::parse("scene.toml", &choice_project(unknown)).expect_err("unknown scenario");
+    assert!(e.to_string().contains("events[1].scenario") && e.to_string().contains("\"roofs\""), "{e}");
+    let missing = "[[events]]\nday = 4\nkind = \"scenario_chosen\"\nproject = \"works\"\n";
+    let e = Manifest::parse("scene.toml", &choice_project(missing)).expect_err("no scenario");
+    assert!(e.to_string().contains("events[1].scenario"), "{e}");
+    let early = "[[events]]\nday = -1\nkind = \"scenario_chosen\"\nproject = \"works\"\nscenario = \"roofs\"\n";
+    assert!(Manifest::parse("scene.toml", &choice_project(early)).is_err());
+}

@@ -105,8 +105,10 @@ pub struct DecisionRule {
     /// Days a consultation stays open (公示) before it may be closed.
     pub publicity_days: u32,
     /// Days after the close during which objections may be raised; the outcome takes effect
-    /// (its event is dated) when this window ends.
+    /// (its event is dated) when this window ends and every objection filed in it is answered.
     pub objection_days: u32,
+    /// Whether the public (visitors without an account) may object too; residents always may.
+    pub objections_public: bool,
     /// Where the thresholds come from (the Civil Code, or "scene.toml" when the scene sets them).
     pub source: String,
 }
@@ -126,6 +128,7 @@ impl DecisionRule {
             },
             publicity_days,
             objection_days: 0,
+            objections_public: false,
             source: CIVIL_CODE_278.to_owned(),
         }
     }
@@ -142,6 +145,8 @@ pub(super) struct RawDecision {
     pub publicity_days: Option<u32>,
     #[serde(default)]
     pub objection_days: u32,
+    /// Who may object: `residents` (the default) or `public`.
+    pub objections: Option<String>,
 }
 
 /// `{ households = "2/3", area = "2/3" }`.
@@ -159,6 +164,11 @@ impl RawDecision {
         let mut rule =
             DecisionRule::civil_code(self.scope, self.publicity_days.unwrap_or(consultation_days));
         rule.objection_days = self.objection_days;
+        rule.objections_public = match self.objections.as_deref() {
+            None | Some("residents") => false,
+            Some("public") => true,
+            Some(other) => return Err(("objections".into(), format!("{other:?}: objections are filed by \"residents\" or \"public\""))),
+        };
         let defaults = (rule.participation, rule.consent);
         for (name, raw, slot) in [
             ("participation", self.participation, &mut rule.participation),
@@ -260,6 +270,49 @@ pub fn scope_outcome(project: &str, key: &str, events: &[super::EventSpec]) -> O
                 scopes.get(key).map(|a| (*a, e.day))
             }
         })
+}
+
+/// A scenario adopted by a `choice` consultation: from `day` the twin plays `scenario`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ScenarioChoice {
+    /// The day it takes effect (the close plus the objection window).
+    pub day: i32,
+    /// The project whose consultation chose it.
+    pub project: String,
+    /// The scenario's name, or `None` for the base plan (`base`).
+    pub scenario: Option<String>,
+}
+
+/// Every `scenario_chosen` event of `events`, in the order they take effect: by day, then as
+/// recorded. A later choice supersedes an earlier one from its own day.
+pub fn scenario_choices(events: &[super::EventSpec]) -> Vec<ScenarioChoice> {
+    let mut out: Vec<(usize, ScenarioChoice)> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.kind {
+            super::EventKind::ScenarioChosen { scenario } => Some((
+                i,
+                ScenarioChoice {
+                    day: e.day,
+                    project: e.project.clone(),
+                    scenario: (scenario != "base").then(|| scenario.clone()),
+                },
+            )),
+            _ => None,
+        })
+        .collect();
+    out.sort_by_key(|(i, c)| (c.day, *i));
+    out.into_iter().map(|(_, c)| c).collect()
+}
+
+/// The scenario played on `day`: that of the latest choice in effect by then, else `initial`
+/// (the one the server was started with).
+pub fn scenario_on<'a>(initial: Option<&'a str>, choices: &'a [ScenarioChoice], day: i32) -> Option<&'a str> {
+    choices
+        .iter()
+        .take_while(|c| c.day <= day)
+        .last()
+        .map_or(initial, |c| c.scenario.as_deref())
 }
 
 #[cfg(test)]

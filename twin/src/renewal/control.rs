@@ -45,6 +45,9 @@ pub struct EventRequest {
     pub approval: Option<String>,
     /// For `owner_named` / `funding_named`: who.
     pub name: Option<String>,
+    /// For `scenario_chosen`: the scenario adopted (a scenario name, or `base`).
+    #[serde(default)]
+    pub scenario: Option<String>,
     /// For `consultation_closed` of a unit- or building-scoped decision: each scope's own
     /// outcome (`approved` / `rejected`); absent, `outcome` holds for every scope.
     #[serde(default)]
@@ -65,6 +68,8 @@ pub enum EventRequestKind {
     OwnerNamed,
     /// The funding was named (`name`).
     FundingNamed,
+    /// A choice consultation adopted a `scenario`.
+    ScenarioChosen,
 }
 
 impl EventRequestKind {
@@ -76,6 +81,19 @@ impl EventRequestKind {
             Self::ApprovalRefused => "approval_refused",
             Self::OwnerNamed => "owner_named",
             Self::FundingNamed => "funding_named",
+            Self::ScenarioChosen => "scenario_chosen",
+        }
+    }
+
+    /// The route that decides events of this kind, for a kind only a decision may record
+    /// (`None`: an operator may record it directly).
+    pub fn decided_by(self) -> Option<&'static str> {
+        match self {
+            Self::ConsultationClosed | Self::ScenarioChosen => {
+                Some("POST /api/consultations/{id}/close (the outcome is computed from the ballots; a consultation also closes by itself when its window ends)")
+            }
+            Self::ApprovalGranted | Self::ApprovalRefused => Some("POST /api/approvals/{project}/{approval} (the authority's inbox)"),
+            Self::OwnerNamed | Self::FundingNamed => None,
         }
     }
 }
@@ -133,23 +151,55 @@ impl PlanControl {
         self.manifest.lock().map(|m| m.events.clone()).unwrap_or_default()
     }
 
+    /// The scenarios adopted by choice consultations so far, in the order they take effect.
+    pub fn choices(&self) -> Vec<crate::manifest::decision::ScenarioChoice> {
+        self.manifest.lock().map(|m| crate::manifest::decision::scenario_choices(&m.events)).unwrap_or_default()
+    }
+
+    /// The scenario played on `day` (`None`: the base plan): the latest choice in effect by
+    /// then, else the one the server started with.
+    pub fn scenario_on(&self, day: i32) -> Option<String> {
+        let choices = self.choices();
+        crate::manifest::decision::scenario_on(self.scenario(), &choices, day).map(str::to_owned)
+    }
+
     /// Validates `request`, records it, re-resolves the plan and hands it to the simulation.
     /// Returns the recorded event.
     pub fn record(&self, request: EventRequest) -> Result<EventSpec, EventError> {
+        let mut events = self.record_all(vec![request])?;
+        events.pop().ok_or(EventError::Stopped)
+    }
+
+    /// Records `requests` together: all of them or, on the first refusal, none.
+    pub fn record_all(&self, requests: Vec<EventRequest>) -> Result<Vec<EventSpec>, EventError> {
         let mut manifest = self.manifest.lock().map_err(|_| EventError::Stopped)?;
-        let event = to_event(&manifest, request)?;
-        manifest.events.push(event.clone());
+        let before = manifest.events.len();
+        let mut recorded = Vec::with_capacity(requests.len());
+        for request in requests {
+            let event = match to_event(&manifest, request) {
+                Ok(e) => e,
+                Err(e) => {
+                    manifest.events.truncate(before);
+                    return Err(e);
+                }
+            };
+            manifest.events.push(event.clone());
+            recorded.push(event);
+        }
         if let Err(e) = crate::manifest::check_event_windows(&manifest.projects, &manifest.events) {
-            manifest.events.pop();
+            manifest.events.truncate(before);
             return Err(EventError::Invalid(e.message));
         }
         match Plan::resolve(&manifest, self.scenario.as_deref(), &self.model) {
             Ok(plan) => {
-                self.plans.send(plan).map_err(|_| EventError::Stopped)?;
-                Ok(event)
+                if self.plans.send(plan).is_err() {
+                    manifest.events.truncate(before);
+                    return Err(EventError::Stopped);
+                }
+                Ok(recorded)
             }
             Err(e) => {
-                manifest.events.pop();
+                manifest.events.truncate(before);
                 Err(e.into())
             }
         }
@@ -181,6 +231,9 @@ fn to_event(manifest: &Manifest, r: EventRequest) -> Result<EventSpec, EventErro
         }
     };
     let name = || r.name.clone().filter(|n| !n.trim().is_empty()).ok_or_else(|| invalid(format!("a {} event gives the `name`", r.kind.key())));
+    if r.scenario.is_some() && r.kind != EventRequestKind::ScenarioChosen {
+        return Err(invalid("only a scenario_chosen event names a `scenario`".into()));
+    }
     if !r.scopes.is_empty() && r.kind != EventRequestKind::ConsultationClosed {
         return Err(invalid("only a consultation_closed event decides per scope".into()));
     }
@@ -205,6 +258,14 @@ fn to_event(manifest: &Manifest, r: EventRequest) -> Result<EventSpec, EventErro
         EventRequestKind::ApprovalRefused => EventKind::ApprovalRefused { approval: approval()? },
         EventRequestKind::OwnerNamed => EventKind::OwnerNamed(name()?),
         EventRequestKind::FundingNamed => EventKind::FundingNamed(name()?),
+        EventRequestKind::ScenarioChosen => {
+            let scenario = r.scenario.clone().ok_or_else(|| invalid("a scenario_chosen event names its `scenario` (a scenario name or \"base\")".into()))?;
+            if scenario != "base" && manifest.scenario(&scenario).is_none() {
+                let known: Vec<&str> = manifest.scenarios.iter().map(|s| s.name.as_str()).collect();
+                return Err(invalid(format!("no scenario {scenario:?}; the scenarios are {known:?} (or \"base\")")));
+            }
+            EventKind::ScenarioChosen { scenario }
+        }
     };
     Ok(EventSpec { day, project: project.id.clone(), kind })
 }

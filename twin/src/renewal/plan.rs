@@ -278,23 +278,96 @@ pub struct Plan {
     pub schedules: Vec<ElementSchedule>,
     /// Day after the last phase or task that ends.
     pub end: i32,
+    /// The scenarios `choice` consultations adopted, in the order they take effect
+    /// (`scenario` is the last one's).
+    pub choices: Vec<decision::ScenarioChoice>,
 }
 
 impl Plan {
-    /// Resolves `manifest`'s base plan (or `scenario`) against `model`.
+    /// Resolves `manifest`'s base plan (or `scenario`) against `model`, following the
+    /// scenarios that `choice` consultations adopted (`scenario_chosen` events).
+    ///
+    /// How a choice taking effect on day E joins the plans (so that the state before E is
+    /// exactly the previous plan's, and the winner's from E on):
+    /// - a task of the winning scenario that the plan played before did not have starts no
+    ///   earlier than E (its dependants follow it);
+    /// - a task both have keeps its schedule;
+    /// - a task the winner leaves out is dropped if it had not started by E, and finishes as
+    ///   planned if it had (work under way is not undone);
+    /// - the approval mode stays that of `scenario` (approvals under way are not re-planned).
+    ///
+    /// Several choices apply in the order they take effect.
     pub fn resolve(manifest: &Manifest, scenario: Option<&str>, model: &Model) -> Result<Self, PlanError> {
-        let scenario_spec = match scenario {
-            None => None,
-            Some(name) => Some(manifest.scenario(name).ok_or_else(|| PlanError::UnknownScenario {
-                file: manifest.file.clone(),
-                name: name.to_owned(),
-                known: manifest.scenarios.iter().map(|s| s.name.clone()).collect(),
-            })?),
+        Self::resolve_following(manifest, scenario, model, true)
+    }
+
+    /// Resolves `scenario` (or the base plan) as if it were played from the start, ignoring
+    /// the choices consultations made: what the viewer compares scenarios with.
+    pub fn resolve_fixed(manifest: &Manifest, scenario: Option<&str>, model: &Model) -> Result<Self, PlanError> {
+        Self::resolve_following(manifest, scenario, model, false)
+    }
+
+    fn resolve_following(manifest: &Manifest, scenario: Option<&str>, model: &Model, follow: bool) -> Result<Self, PlanError> {
+        let lookup = |name: Option<&str>| -> Result<Option<&crate::manifest::ScenarioSpec>, PlanError> {
+            match name {
+                None => Ok(None),
+                Some(name) => manifest.scenario(name).map(Some).ok_or_else(|| PlanError::UnknownScenario {
+                    file: manifest.file.clone(),
+                    name: name.to_owned(),
+                    known: manifest.scenarios.iter().map(|s| s.name.clone()).collect(),
+                }),
+            }
         };
+        let initial = lookup(scenario)?;
+        let choices = if follow { decision::scenario_choices(&manifest.events) } else { Vec::new() };
+        let mut tasks = manifest.tasks_for(initial);
+        let mut floors: Vec<Option<i32>> = vec![None; tasks.len()];
+        let mut plan = Self::resolve_tasks(manifest, initial, model, &tasks, &floors)?;
+        let mut played = scenario.map(str::to_owned);
+        for choice in &choices {
+            if choice.scenario == played {
+                continue;
+            }
+            let next = manifest.tasks_for(lookup(choice.scenario.as_deref())?);
+            let mut next_floors: Vec<Option<i32>> = next
+                .iter()
+                .map(|(_, t)| match tasks.iter().position(|(_, p)| std::ptr::eq(*p, *t)) {
+                    Some(i) => floors[i],
+                    None => Some(choice.day),
+                })
+                .collect();
+            let mut joined = next;
+            for (i, (pi, t)) in tasks.iter().enumerate() {
+                let started = plan.tasks.get(i).and_then(|w| w.start).is_some_and(|s| s < choice.day);
+                if started && !joined.iter().any(|(_, n)| n.id == t.id) {
+                    joined.push((*pi, *t));
+                    next_floors.push(floors[i]);
+                }
+            }
+            tasks = joined;
+            floors = next_floors;
+            plan = Self::resolve_tasks(manifest, initial, model, &tasks, &floors)?;
+            played = choice.scenario.clone();
+        }
+        plan.scenario = played;
+        plan.choices = choices;
+        Ok(plan)
+    }
+
+    /// Resolves the phases (approval mode from `mode_from`) and `tasks`, each starting no
+    /// earlier than its floor.
+    fn resolve_tasks(
+        manifest: &Manifest,
+        mode_from: Option<&crate::manifest::ScenarioSpec>,
+        model: &Model,
+        tasks: &[(usize, &crate::manifest::TaskSpec)],
+        floors: &[Option<i32>],
+    ) -> Result<Self, PlanError> {
+        let scenario_spec = mode_from;
         let building_of = buildings_of_elements(model);
         let building_count = building_of.iter().flatten().max().map_or(0, |b| b + 1);
         let mut plan = Plan {
-            scenario: scenario.map(str::to_owned),
+            scenario: None,
             schedules: vec![ElementSchedule::default(); model.elements.len()],
             ..Plan::default()
         };
@@ -313,11 +386,10 @@ impl Plan {
         }
 
         // Tasks, in dependency order.
-        let tasks = manifest.tasks_for(scenario_spec);
-        let order = topological_order(&manifest.file, &tasks)?;
+        let order = topological_order(&manifest.file, tasks)?;
         let mut end_of: BTreeMap<&str, Option<i32>> = BTreeMap::new();
         let heritage = heritage_elements(manifest, model);
-        check_heritage_zones(manifest, model, &tasks)?;
+        check_heritage_zones(manifest, model, tasks)?;
         let calendar = manifest.calendar.as_ref();
         let mut windows = vec![None; tasks.len()];
         for ti in order {
@@ -330,6 +402,9 @@ impl Plan {
                     (Some(s), Some(e)) => Some(s.max(e + dep.lag)),
                     _ => None,
                 };
+            }
+            if let Some(floor) = floors[ti] {
+                start = start.map(|s| s.max(floor));
             }
             // The duration counts working days of the scene's calendar: the task starts on its
             // first working day and stretches over the days it cannot work.
