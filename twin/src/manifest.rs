@@ -5,6 +5,7 @@
 //! Every error names the file, the 1-based line and the dotted field path.
 
 pub mod decision;
+pub mod networks;
 pub mod population;
 pub mod risk;
 pub mod sensors;
@@ -90,6 +91,8 @@ pub struct Manifest {
     pub risk: Option<risk::RiskConfig>,
     /// `[population]`: trip rates, gravity model, destinations (defaults when absent).
     pub population: Option<population::PopulationConfig>,
+    /// `[networks]`: how the utility networks are read and checked (defaults when absent).
+    pub networks: networks::NetworksConfig,
 }
 
 /// A named camera position with a bilingual caption (`[[viewpoints]]`).
@@ -246,6 +249,8 @@ pub struct TaskSpec {
     pub cost: f64,
     /// Whether the work is noisy (counts towards days of noisy work).
     pub noisy: bool,
+    /// Systems supplied temporarily to buildings while the task runs (`temporary_supply`).
+    pub temporary_supply: Option<networks::TemporarySupply>,
     /// 1-based line of the task in the manifest.
     pub line: usize,
 }
@@ -421,6 +426,8 @@ struct RawManifest {
     risk: Option<risk::RiskConfig>,
     #[serde(default)]
     population: Option<population::PopulationConfig>,
+    #[serde(default)]
+    networks: Option<Spanned<networks::NetworksConfig>>,
 }
 
 #[derive(Deserialize)]
@@ -485,6 +492,8 @@ struct RawTask {
     #[serde(default)]
     cost: f64,
     noisy: Option<bool>,
+    #[serde(default)]
+    temporary_supply: Option<Spanned<networks::RawTemporarySupply>>,
 }
 
 #[derive(Deserialize)]
@@ -617,7 +626,17 @@ impl Manifest {
             .map(|i| IndicatorSettings { households_per_building: i.households_per_building })
             .unwrap_or_default();
         let viewpoints = parse_viewpoints(&cx, raw.viewpoints)?;
+        let networks = match raw.networks {
+            None => networks::NetworksConfig::default(),
+            Some(n) => {
+                let span = n.span();
+                let n = n.into_inner();
+                n.validate().map_err(|e| cx.invalid(&span, e.field, e.message))?;
+                n
+            }
+        };
         let manifest = Manifest {
+            networks,
             viewpoints,
             file: file.to_owned(),
             name: raw.name,
@@ -949,6 +968,11 @@ fn parse_task(cx: &Ctx<'_>, field: &str, t: &Spanned<RawTask>, phase_days: &BTre
         after,
         cost: raw.cost,
         noisy: raw.noisy.unwrap_or(!matches!(action, Action::Keep)),
+        temporary_supply: raw
+            .temporary_supply
+            .as_ref()
+            .map(|s| s.get_ref().resolve().map_err(|m| cx.invalid(&s.span(), format!("{field}.temporary_supply"), m)))
+            .transpose()?,
         line: cx.line(&t.span()),
     })
 }
