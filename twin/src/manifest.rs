@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod decision;
+pub mod networks;
 pub mod population;
 pub mod risk;
 pub mod sensors;
@@ -101,6 +102,8 @@ pub struct Manifest {
     /// `[calendar]`: holidays, quiet days and stops; tasks count working days (every day a
     /// working day when absent).
     pub calendar: Option<calendar::CalendarConfig>,
+    /// `[networks]`: how the utility networks are read and checked (defaults when absent).
+    pub networks: networks::NetworksConfig,
 }
 
 /// A named camera position with a bilingual caption (`[[viewpoints]]`).
@@ -259,6 +262,8 @@ pub struct TaskSpec {
     pub rates: UnitRates,
     /// Whether the work is noisy (counts towards days of noisy work).
     pub noisy: bool,
+    /// Systems supplied temporarily to buildings while the task runs (`temporary_supply`).
+    pub temporary_supply: Option<networks::TemporarySupply>,
     /// 1-based line of the task in the manifest.
     pub line: usize,
 }
@@ -470,6 +475,8 @@ struct RawManifest {
     sunlight: Option<Spanned<sunlight::SunlightRule>>,
     #[serde(default)]
     calendar: Option<Spanned<calendar::CalendarConfig>>,
+    #[serde(default)]
+    networks: Option<Spanned<networks::NetworksConfig>>,
 }
 
 #[derive(Deserialize)]
@@ -536,6 +543,8 @@ struct RawTask {
     #[serde(default)]
     rates: UnitRates,
     noisy: Option<bool>,
+    #[serde(default)]
+    temporary_supply: Option<Spanned<networks::RawTemporarySupply>>,
 }
 
 #[derive(Deserialize)]
@@ -690,7 +699,17 @@ impl Manifest {
             }
             None => sunlight::SunlightRule::default(),
         };
+        let networks = match raw.networks {
+            None => networks::NetworksConfig::default(),
+            Some(n) => {
+                let span = n.span();
+                let n = n.into_inner();
+                n.validate().map_err(|e| cx.invalid(&span, e.field, e.message))?;
+                n
+            }
+        };
         let manifest = Manifest {
+            networks,
             viewpoints,
             file: file.to_owned(),
             name: raw.name,
@@ -1039,6 +1058,11 @@ fn parse_task(cx: &Ctx<'_>, field: &str, t: &Spanned<RawTask>, phase_days: &BTre
         cost: raw.cost,
         rates: raw.rates,
         noisy: raw.noisy.unwrap_or(!matches!(action, Action::Keep)),
+        temporary_supply: raw
+            .temporary_supply
+            .as_ref()
+            .map(|s| s.get_ref().resolve().map_err(|m| cx.invalid(&s.span(), format!("{field}.temporary_supply"), m)))
+            .transpose()?,
         line: cx.line(&t.span()),
     })
 }

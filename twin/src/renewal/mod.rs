@@ -5,6 +5,7 @@
 
 pub mod control;
 pub mod indicators;
+pub mod network;
 pub mod plan;
 pub mod quantities;
 pub mod timeline;
@@ -44,13 +45,21 @@ pub enum LoadError {
     /// The renewal plan cannot be played (heritage, dependency cycles, unknown scenario).
     #[error(transparent)]
     Plan(#[from] plan::PlanError),
+    /// The plan leaves a served building without a system it had ([`network`]).
+    #[error(transparent)]
+    Supply(#[from] network::SupplyError),
 }
 
 impl LoadedScene {
-    /// Resolves the base plan of `scene`, or `scenario`'s plan when one is named.
-    pub fn resolve(scene: SceneModel, scenario: Option<&str>) -> Result<Self, plan::PlanError> {
+    /// Resolves the base plan of `scene`, or `scenario`'s plan when one is named, and refuses
+    /// a plan that leaves a served building without a utility system it had
+    /// ([`network::Networks::check`], unless `[networks] check_supply = false`).
+    pub fn resolve(scene: SceneModel, scenario: Option<&str>) -> Result<Self, LoadError> {
         let SceneModel { manifest, model } = scene;
         let plan = Plan::resolve(&manifest, scenario, &model)?;
+        if manifest.networks.check_supply {
+            network::Networks::from_model(&model, &manifest.networks).check(&manifest, &plan)?;
+        }
         for task in &plan.tasks {
             tracing::debug!(task = %task.id, elements = task.elements, start = ?task.start, end = ?task.end, "plan task resolved");
         }
@@ -59,12 +68,12 @@ impl LoadedScene {
 
     /// Loads `source` ([`crate::scene::load`]) and resolves its plan.
     pub fn load(source: &SceneSource, scenario: Option<&str>, config: &ImportConfig, cache: Option<&Cache>) -> Result<Self, LoadError> {
-        Ok(Self::resolve(crate::scene::load(source, config, cache)?, scenario)?)
+        Self::resolve(crate::scene::load(source, config, cache)?, scenario)
     }
 
     /// Loads the model a parsed `manifest` names (paths relative to `base`) and resolves its plan.
     pub fn from_manifest(manifest: Manifest, base: Option<&std::path::Path>, scenario: Option<&str>, config: &ImportConfig) -> Result<Self, LoadError> {
-        Ok(Self::resolve(crate::scene::load_manifest(manifest, base, config)?, scenario)?)
+        Self::resolve(crate::scene::load_manifest(manifest, base, config)?, scenario)
     }
 }
 

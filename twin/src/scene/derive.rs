@@ -63,6 +63,8 @@ pub fn manifest_for_model(path: &std::path::Path, model: &Model, today: CivilDat
         calendar: None,
         // The sunlight standard's defaults (GB 50180-2018): the report names the rule it used.
         sunlight: Default::default(),
+        // No plan of the district's: the supply check has nothing to refuse but reads the model.
+        networks: Default::default(),
     }
 }
 
@@ -224,6 +226,7 @@ fn plan_from_schedules(model: &Model) -> Option<DerivedPlan> {
                 phase: PhaseKind::Construction,
                 start,
                 duration: end - start,
+                temporary_supply: None,
                 per_building: false,
                 action,
                 select: Selector {
