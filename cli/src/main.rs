@@ -74,16 +74,18 @@ enum Command {
         /// environment declare tokens that admit their bearer from anywhere instead).
         #[arg(long)]
         open_controls: bool,
-        /// The database file for comments, votes, reports and sensor readings (SQLite, WAL);
-        /// created if missing. `:memory:` keeps nothing after the server stops.
-        #[arg(long, default_value = "renewtwin.db")]
-        db: PathBuf,
+        /// The database for comments, votes, reports and sensor readings: a SQLite file (WAL;
+        /// created if missing; `:memory:` keeps nothing after the server stops) or a
+        /// PostgreSQL 15 server, `postgres://USER@HOST:PORT/DB`.
+        #[arg(long = "database", visible_alias = "db", env = "RENEWTWIN_DATABASE_URL", default_value = "renewtwin.db")]
+        db: String,
         /// The key file of the secret ballot (32 bytes; created, readable by its owner only, if
         /// missing): ballots are stored under keyed pseudonyms of their households, so the
         /// database and its backups alone never link a choice to a household. Keep it apart
         /// from the backups, and keep it: the server refuses to start on ballots cast under
         /// another key. Default: the database's path with `.ballot-key` added (a new random key
-        /// each start for `:memory:`).
+        /// each start for `:memory:`; `renewtwin.ballot-key` in the working directory for a
+        /// PostgreSQL database).
         #[arg(long, env = "RENEWTWIN_BALLOT_KEY")]
         ballot_key: Option<PathBuf>,
     },
@@ -486,35 +488,32 @@ fn spinner(message: String) -> indicatif::ProgressBar {
 struct ServeOptions {
     addr: SocketAddr,
     open_controls: bool,
-    db: PathBuf,
+    db: String,
     ballot_key: Option<PathBuf>,
 }
 
 /// The ballot key of a server on `db`: the file given, else the database's path with
 /// `.ballot-key` added, else (an in-memory database) a random key kept nowhere.
-fn ballot_key(db: &std::path::Path, given: Option<&std::path::Path>) -> Result<renewtwin_civic::ballot_key::BallotKey> {
+fn ballot_key(db: &str, given: Option<&std::path::Path>) -> Result<renewtwin_civic::ballot_key::BallotKey> {
     use renewtwin_civic::ballot_key::BallotKey;
     let path = match given {
         Some(path) => path.to_owned(),
-        None if db.as_os_str() == ":memory:" => return Ok(BallotKey::ephemeral()?),
-        None => {
-            let mut name = db.as_os_str().to_owned();
-            name.push(".ballot-key");
-            PathBuf::from(name)
-        }
+        None if db == ":memory:" => return Ok(BallotKey::ephemeral()?),
+        None if renewtwin_store::is_postgres_url(db) => PathBuf::from("renewtwin.ballot-key"),
+        None => PathBuf::from(format!("{db}.ballot-key")),
     };
     Ok(BallotKey::load_or_create(&path)?)
 }
 
 fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options: ServeOptions) -> Result<()> {
     let ServeOptions { addr, open_controls, db, ballot_key: key_file } = options;
+    let shown = renewtwin_store::redact(&db);
     let store = std::sync::Arc::new(
-        Store::open(&db, &[renewtwin_civic::MIGRATIONS, renewtwin_store::sensors::MIGRATIONS])
-            .with_context(|| format!("cannot open the database {}", db.display()))?,
+        Store::connect(&db, &[renewtwin_civic::MIGRATIONS, renewtwin_store::sensors::MIGRATIONS])
+            .with_context(|| format!("cannot open the database {shown}"))?,
     );
     let key = ballot_key(&db, key_file.as_deref())?;
-    renewtwin_civic::votes::adopt_key(&mut *store.lock()?, &key)
-        .with_context(|| format!("cannot adopt the ballot key for {}", db.display()))?;
+    renewtwin_civic::votes::adopt_key(&mut *store.lock()?, &key).with_context(|| format!("cannot adopt the ballot key for {shown}"))?;
     let bar = spinner(format!("loading {}", describe(&source)));
     let started = Instant::now();
     let cache = renewtwin_importers::Cache::from_env();

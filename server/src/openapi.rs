@@ -635,12 +635,10 @@ fn answer(method: &Method, path: &str) -> Option<(u16, &'static str, Value)> {
         ("GET", "/api/scene") => json(200, r("Scene")),
         ("GET", "/ws") => Some((101, "", Value::Null)),
         ("POST", "/api/clock") => json(202, r("ClockAccepted")),
-        // Objections and evaluations: described at the level a client needs (open objects).
+        // Objections: described at the level a client needs (open objects).
         ("POST", "/api/consultations/{id}/objections") => json(201, json!({"type": "object", "description": "the objection as filed: id, consultation, text, filed_day"})),
         ("GET", "/api/consultations/{id}/objections") => json(200, arr(json!({"type": "object", "description": "an objection with its answer, if any"}))),
         ("POST", "/api/objections/{id}/answer") => json(200, json!({"type": "object", "description": "the objection with its answer and answered_day"})),
-        ("GET", "/api/evaluations") => json(200, arr(json!({"type": "object", "description": "a stored evaluation: project, score, body, evaluator's organisation, day"}))),
-        ("POST", "/api/evaluations") => json(201, json!({"type": "object", "description": "the evaluation as stored, with its audit entry"})),
         ("GET", "/api/events") => list("Event"),
         ("POST", "/api/events") => json(201, r("Event")),
         ("GET", "/api/states") => Some((

@@ -94,7 +94,7 @@ pub fn is_postgres_url(url: &str) -> bool {
 }
 
 /// `url` without its password, for messages.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let auth = &url[s + 3..at];
@@ -242,12 +242,12 @@ impl Store {
     /// holds.
     pub fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         let mut conn = self.conn.lock().map_err(|_| StoreError::Poisoned(self.name()))?;
-        if conn.is_broken() {
-            if let Target::Postgres { url, schema } = &self.target {
-                let fresh = connect_postgres(url, schema.as_deref()).map_err(|e| self.err(e))?;
-                tracing::info!(database = %self.name(), "reconnected to the database");
-                *conn = fresh;
-            }
+        if conn.is_broken()
+            && let Target::Postgres { url, schema } = &self.target
+        {
+            let fresh = connect_postgres(url, schema.as_deref()).map_err(|e| self.err(e))?;
+            tracing::info!(database = %self.name(), "reconnected to the database");
+            *conn = fresh;
         }
         Ok(conn)
     }
