@@ -362,7 +362,7 @@ impl RateLimits {
         }
         conn.execute(
             "INSERT INTO c_rate_limits (key, minute, count) VALUES (?1, ?2, 1)
-             ON CONFLICT (key) DO UPDATE SET count = CASE WHEN minute = excluded.minute THEN count + 1 ELSE 1 END, minute = excluded.minute",
+             ON CONFLICT (key) DO UPDATE SET count = CASE WHEN c_rate_limits.minute = excluded.minute THEN c_rate_limits.count + 1 ELSE 1 END, minute = excluded.minute",
             (key, minute),
         )?;
         Ok(())

@@ -94,7 +94,7 @@ pub fn is_postgres_url(url: &str) -> bool {
 }
 
 /// `url` without its password, for messages.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let auth = &url[s + 3..at];
