@@ -70,10 +70,12 @@ enum Command {
         /// Let clients on other machines control the shared clock (local clients always can).
         #[arg(long)]
         open_controls: bool,
-        /// The database file for comments, votes, reports and sensor readings (SQLite, WAL);
-        /// created if missing. `:memory:` keeps nothing after the server stops.
-        #[arg(long, default_value = "renewtwin.db")]
-        db: PathBuf,
+        /// The database for comments, votes, reports and sensor readings: a SQLite file (WAL;
+        /// created if missing; `:memory:` keeps nothing after the server stops) or a
+        /// PostgreSQL 15 server, `postgres://USER@HOST:PORT/DB`. Default:
+        /// `RENEWTWIN_DATABASE_URL`, else `renewtwin.db`.
+        #[arg(long = "database", visible_alias = "db")]
+        db: Option<String>,
     },
     /// Play a scene's renewal plan without serving it, and print its timeline and indicators.
     ///
@@ -304,14 +306,17 @@ fn spinner(message: String) -> indicatif::ProgressBar {
 struct ServeOptions {
     addr: SocketAddr,
     open_controls: bool,
-    db: PathBuf,
+    db: Option<String>,
 }
 
 fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options: ServeOptions) -> Result<()> {
     let ServeOptions { addr, open_controls, db } = options;
+    let db = db
+        .or_else(|| std::env::var("RENEWTWIN_DATABASE_URL").ok().filter(|u| !u.trim().is_empty()))
+        .unwrap_or_else(|| "renewtwin.db".to_owned());
     let store = std::sync::Arc::new(
-        Store::open(&db, &[renewtwin_civic::MIGRATIONS, renewtwin_store::sensors::MIGRATIONS])
-            .with_context(|| format!("cannot open the database {}", db.display()))?,
+        Store::connect(&db, &[renewtwin_civic::MIGRATIONS, renewtwin_store::sensors::MIGRATIONS])
+            .with_context(|| format!("cannot open the database {}", renewtwin_store::redact(&db)))?,
     );
     let bar = spinner(format!("loading {}", describe(&source)));
     let started = Instant::now();
