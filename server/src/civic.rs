@@ -967,3 +967,23 @@ async fn indicators_csv(State(state): State<AppState>, c: Caller) -> Result<Resp
     )
         .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use renewtwin_store::{StoreError, db};
+
+    fn response(source: db::Error) -> Response {
+        ApiError(ConsultationError::Store(StoreError::Database { path: "postgres://renewtwin@127.0.0.1/x".into(), source })).into_response()
+    }
+
+    #[test]
+    fn an_unreachable_database_answers_503_with_retry_after_and_a_refused_statement_500() {
+        let down = response(db::Error::Gone("the client thread stopped".into()));
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(down.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap_or("")), Some(DATABASE_RETRY_AFTER));
+        let refused = response(db::Error::Unsupported("INSERT OR REPLACE".into()));
+        assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(refused.headers().get(header::RETRY_AFTER).is_none(), "a statement that fails will fail again");
+    }
+}

@@ -1023,7 +1023,7 @@ mod tests {
         let (a, b, cc, d): (bool, String, f64, Vec<u8>) = c.query_row("SELECT a, b, c, d FROM t", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).expect("translates");
         assert!(a);
         assert_eq!((b.as_str(), cc, d), ("x", 2.5, vec![1, 2]));
-        let err = c.query_row("SELECT b FROM t", [], |r| r.get::<_, i64>(0)).unwrap_err().to_string();
+        let err = c.query_row("SELECT b FROM t", [], |r| r.get::<_, i64>(0)).expect_err("a text is not an integer").to_string();
         assert!(err.contains("column 0"), "{err}");
         assert!(c.query_row("SELECT a FROM t WHERE a = 2", [], |r| r.get::<_, i64>(0)).optional().expect("translates").is_none());
     }
