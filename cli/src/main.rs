@@ -34,8 +34,17 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Back up the database to FILE: a consistent copy, taken online (a server may be running
-    /// on the same file). Run it on the server's machine; the copy holds accounts, password
-    /// hashes, phone numbers and households, so keep it as safe as the database itself.
+    /// on the same file), readable by its owner only. Run it on the server's machine.
+    ///
+    /// The copy holds accounts, password hashes, phone numbers and households (but no link from
+    /// a ballot to a household: that key is the separate ballot-key file). To keep copies off
+    /// the machine, encrypt them to an operator key (age format, X25519):
+    ///
+    ///   renewtwin backup-key --out operator.key        # once, on a safe machine; prints age1…
+    ///   renewtwin backup --out 2026-12-05.age --to age1…
+    ///   renewtwin restore --from 2026-12-05.age --identity operator.key --db renewtwin.db
+    ///
+    /// The standard `age` tool decrypts them too (`age -d -i operator.key FILE`).
     Backup {
         /// The server's database file.
         #[arg(long, default_value = "renewtwin.db")]
@@ -43,6 +52,34 @@ enum Command {
         /// Where to write the copy (must not exist yet).
         #[arg(long)]
         out: PathBuf,
+        /// Encrypt the copy to this operator's public key (`age1…`, from `renewtwin backup-key`);
+        /// repeat for several operators.
+        #[arg(long = "to", value_name = "RECIPIENT")]
+        to: Vec<String>,
+        /// Encrypt to every public key in FILE (one `age1…` per line; `#` comments).
+        #[arg(long = "to-file", value_name = "FILE")]
+        to_file: Option<PathBuf>,
+    },
+    /// Make an operator key for encrypted backups: writes the secret identity to FILE (owner
+    /// only; keep it apart from the backups) and prints its public key for `backup --to`.
+    BackupKey {
+        /// The new key file (must not exist yet).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup (plain, or encrypted with `backup --to`) as a new database file: it is
+    /// decrypted, checked (SQLite's integrity check, renewtwin's migrations) and only then put
+    /// in place. Then start the server on it (`renewtwin serve --db FILE`).
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The operator's key file (`renewtwin backup-key`), for an encrypted backup.
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// The database file to create (must not exist yet).
+        #[arg(long)]
+        db: PathBuf,
     },
     /// Serve a scene: the viewer at /, the API at /api, the live twin at /ws.
     ///
@@ -286,7 +323,9 @@ fn main() -> Result<()> {
         Command::Simulate { scene, scenario, until, json } => {
             simulate(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), until.as_deref(), json)
         }
-        Command::Backup { db, out } => backup(&db, &out),
+        Command::Backup { db, out, to, to_file } => backup(&db, &out, &to, to_file.as_deref()),
+        Command::BackupKey { out } => backup_key(&out),
+        Command::Restore { from, identity, db } => restore(&from, identity.as_deref(), &db),
         Command::Inspect { file, json, peer_json } => inspect(&file, json, peer_json),
         Command::Import { files, no_cache } => import(&files, !no_cache),
         Command::Generate { what: Generate::District { buildings, seed, out } } => generate(buildings, seed, &out),
@@ -897,15 +936,50 @@ fn import(files: &[PathBuf], use_cache: bool) -> Result<()> {
     Ok(())
 }
 
-fn backup(db: &std::path::Path, out: &std::path::Path) -> Result<()> {
+fn backup(db: &std::path::Path, out: &std::path::Path, to: &[String], to_file: Option<&std::path::Path>) -> Result<()> {
+    use renewtwin_store::backup;
     if !db.is_file() {
         anyhow::bail!("no database file {}", db.display());
     }
-    if out.exists() {
-        anyhow::bail!("{} exists already; choose a new file for the backup", out.display());
+    let mut recipients = to.iter().map(|r| backup::parse_recipient(r, "--to")).collect::<Result<Vec<_>, _>>()?;
+    if let Some(file) = to_file {
+        recipients.extend(backup::read_recipients_file(file)?);
     }
-    Store::backup_file(db, out).with_context(|| format!("cannot back up {} to {}", db.display(), out.display()))?;
-    println!("backed up {} to {}", db.display(), out.display());
+    let report = backup::backup(db, out, &recipients).with_context(|| format!("cannot back up {} to {}", db.display(), out.display()))?;
+    if report.encrypted {
+        println!(
+            "backed up {} to {} ({} bytes, encrypted to {} operator key{})",
+            db.display(),
+            out.display(),
+            report.written_bytes,
+            recipients.len(),
+            if recipients.len() == 1 { "" } else { "s" }
+        );
+    } else {
+        println!("backed up {} to {} ({} bytes, not encrypted: keep it on this machine)", db.display(), out.display(), report.written_bytes);
+    }
+    Ok(())
+}
+
+fn backup_key(out: &std::path::Path) -> Result<()> {
+    let key = renewtwin_store::backup::generate_key();
+    renewtwin_store::backup::write_key_file(out, &key)?;
+    eprintln!("wrote the operator key to {} (keep it apart from the backups; without it they cannot be read)", out.display());
+    println!("{}", key.recipient);
+    Ok(())
+}
+
+fn restore(from: &std::path::Path, identity: Option<&std::path::Path>, db: &std::path::Path) -> Result<()> {
+    let report = renewtwin_store::backup::restore(from, db, identity).with_context(|| format!("cannot restore {}", from.display()))?;
+    println!(
+        "restored {} to {} ({} bytes, {} migrations recorded{}); start the server with --db {}",
+        from.display(),
+        db.display(),
+        report.bytes,
+        report.migrations,
+        if report.was_encrypted { ", decrypted" } else { "" },
+        db.display()
+    );
     Ok(())
 }
 

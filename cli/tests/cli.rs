@@ -165,6 +165,30 @@ fn backup_then_restore_finds_the_data() {
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("exists already"));
     let missing = renewtwin().args(["backup", "--db"]).arg(dir.join("nope.db")).arg("--out").arg(dir.join("x.db")).output().expect("runs");
     assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("nope.db"));
+
+    // The drill with an operator key: the encrypted copy leaves no comment in clear, restores
+    // only with the key, and the restored database serves the same data.
+    let key = dir.join("operator.key");
+    let made = renewtwin().args(["backup-key", "--out"]).arg(&key).output().expect("runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let recipient = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    let sealed = dir.join("copy.age");
+    let run = renewtwin().args(["backup", "--db"]).arg(&db).arg("--out").arg(&sealed).args(["--to", &recipient]).output().expect("runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let bytes = std::fs::read(&sealed).expect("the encrypted copy");
+    assert!(!bytes.windows(13).any(|w| w == b"keep the tree"), "nothing in clear");
+    let into = dir.join("restored.db");
+    let refused = renewtwin().args(["restore", "--from"]).arg(&sealed).arg("--db").arg(&into).output().expect("runs");
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--identity"), "{}", String::from_utf8_lossy(&refused.stderr));
+    let run = renewtwin().args(["restore", "--from"]).arg(&sealed).arg("--identity").arg(&key).arg("--db").arg(&into).output().expect("runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let restored = Store::open(&into, &migrations).expect("the restored database opens");
+    let body: String =
+        restored.lock().expect("lock").query_row("SELECT body FROM c_comments", [], |r| r.get(0)).expect("the comment is there");
+    assert_eq!(body, "keep the tree");
+    let bad = renewtwin().args(["backup", "--db"]).arg(&db).arg("--out").arg(dir.join("z.age")).args(["--to", "age1notakey"]).output().expect("runs");
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("age1notakey"));
     drop(live);
     let _ = std::fs::remove_dir_all(&dir);
 }

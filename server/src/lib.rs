@@ -168,10 +168,10 @@ impl AppState {
                 ))
             };
         };
-        if self.operator_token.as_deref().is_some_and(|t| same_secret(t, &token)) {
+        if self.is_operator_token(&token) {
             return Ok(Controller::Operator);
         }
-        if self.sensor_token.as_deref().is_some_and(|t| same_secret(t, &token)) {
+        if self.is_sensor_token(&token) {
             return Ok(Controller::SensorGateway);
         }
         match renewtwin_civic::auth::resolve(&self.store, token).await {
@@ -181,14 +181,24 @@ impl AppState {
         }
     }
 
+    /// Whether `token` is the operator's declared token.
+    pub fn is_operator_token(&self, token: &str) -> bool {
+        self.operator_token.as_deref().is_some_and(|t| same_secret(t, token))
+    }
+
+    /// Whether `token` is the sensor gateways' declared token.
+    pub fn is_sensor_token(&self, token: &str) -> bool {
+        self.sensor_token.as_deref().is_some_and(|t| same_secret(t, token))
+    }
+
     /// Lets clients on other hosts control the clock and record events.
     pub fn with_open_controls(mut self, open: bool) -> Self {
         self.open_controls = open;
         self
     }
 
-    /// Whether a client at `peer` may send clock commands. Until accounts and roles exist,
-    /// only the machine's own users may, unless the operator opened the controls.
+    /// Whether a client at `peer` that sends no credential is the operator: the machine's own
+    /// users are, and any client once the operator opened the controls (`--open-controls`).
     pub fn may_control(&self, peer: &SocketAddr) -> bool {
         self.open_controls || is_local(peer.ip())
     }

@@ -93,6 +93,7 @@ pub(super) async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<WsQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let format = if query.format.as_deref() == Some("json") { Format::Json } else { Format::Binary };
     let events_only = match query.only.as_deref() {
@@ -104,12 +105,28 @@ pub(super) async fn upgrade(
             return (axum::http::StatusCode::BAD_REQUEST, body).into_response();
         }
     };
-    let audience = match query.token {
+    // The credential: `Authorization: Bearer` (non-browser clients) or `?token=` (browsers
+    // cannot set headers on a WebSocket). The operator's and the sensor gateways' tokens grant
+    // their controls; an account's session token picks its audience, and a government account
+    // controls the clock, as over HTTP (`POST /api/clock`, `POST /api/sensors/readings`).
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let local = state.may_control(&peer);
+    let (audience, rights) = match bearer.or(query.token) {
+        Some(token) if state.is_operator_token(&token) => (Audience::Public, Rights { clock: true, readings: true }),
+        Some(token) if state.is_sensor_token(&token) => (Audience::Public, Rights { clock: false, readings: true }),
         Some(token) => match renewtwin_civic::auth::resolve(&state.store, token).await {
-            Ok(account) => Audience::Account { id: account.id, staff: account.role.is_staff() },
+            Ok(account) => {
+                let government = account.role == renewtwin_civic::Role::Government;
+                // An account speaks for itself: its role decides, wherever it connects from.
+                (Audience::Account { id: account.id, staff: account.role.is_staff() }, Rights { clock: government, readings: false })
+            }
             Err(e) => return crate::civic::ApiError::from(e).into_response(),
         },
-        None => Audience::Public,
+        None => (Audience::Public, Rights { clock: local, readings: local }),
     };
     // Subscribed before the upgrade, so no event published after it is missed.
     let consultation = Some(state.civic.feed.listen(audience));
@@ -121,8 +138,7 @@ pub(super) async fn upgrade(
         .on_upgrade(move |socket: WebSocket| async move {
             let (sink, stream) = socket.split();
             tracing::debug!(%peer, "viewer connected");
-            let may_control = state.may_control(&peer);
-            let reason = session(sink, stream, state, SessionOptions { may_control, format, consultation, events_only }).await;
+            let reason = session(sink, stream, state, SessionOptions { rights, format, consultation, events_only }).await;
             tracing::debug!(%peer, reason = reason.as_str(), "viewer disconnected");
         })
 }
@@ -167,14 +183,24 @@ impl End {
 /// Per-connection settings.
 #[derive(Debug, Default)]
 pub(crate) struct SessionOptions {
-    /// Whether the client may send clock commands.
-    pub may_control: bool,
+    /// What the client may control.
+    pub rights: Rights,
     /// Output format.
     pub format: Format,
     /// Consultation events for this connection's audience (the `comments` layer).
     pub consultation: Option<Listener>,
     /// Only consultation events: no scene, deltas, clock or sensor messages.
     pub events_only: bool,
+}
+
+/// The controls a connection may use, from its credential (see `upgrade`): clock commands
+/// (the operator or a government account, as `POST /api/clock`) and sensor readings (the
+/// operator or a sensor gateway, as `POST /api/sensors/readings`). Without a credential, only
+/// the server's own machine, or any client under `--open-controls`, is the operator.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rights {
+    pub clock: bool,
+    pub readings: bool,
 }
 
 /// What the reader hands the session.
@@ -258,11 +284,12 @@ where
     let (client_tx, mut client_rx) = mpsc::channel::<FromClient>(CLIENT_QUEUE);
     let mut reader = tokio::spawn(read_client(stream, client_tx));
     let mut out = Out { sink, format: options.format };
-    let clock = options.may_control.then(|| state.clock.clone());
+    let clock = options.rights.clock.then(|| state.clock.clone());
+    let readings = options.rights.readings;
     let reason = if options.events_only {
         events_only(&mut out, &mut client_rx, options.consultation).await
     } else {
-        run(&mut out, &mut client_rx, &state, clock, options.consultation).await
+        run(&mut out, &mut client_rx, &state, clock, readings, options.consultation).await
     };
     // Let the reader's last word (why it ended the session) win over "client closed".
     let reason = if reason == End::ClientClosed {
@@ -287,6 +314,7 @@ async fn run<S: Sink<Message> + Unpin>(
     client_rx: &mut mpsc::Receiver<FromClient>,
     state: &AppState,
     clock: Option<std::sync::mpsc::Sender<ClockCommand>>,
+    readings: bool,
     mut consultation: Option<Listener>,
 ) -> End {
     let hello = ServerMsg::Hello { protocol_version: PROTOCOL_VERSION, server: format!("renewtwin {}", env!("CARGO_PKG_VERSION")) };
@@ -352,7 +380,7 @@ async fn run<S: Sink<Message> + Unpin>(
         return End::SendFailed;
     }
     if let Some(first) = early
-        && !handle_client(out, first, &mut filter, &clock, &mut last_seq).await
+        && !handle_client(out, first, &mut filter, &clock, readings, &mut last_seq).await
     {
         return End::SendFailed;
     }
@@ -396,7 +424,7 @@ async fn run<S: Sink<Message> + Unpin>(
                 if !out.msg(&ServerMsg::Clock(state.live.clock_state())).await { break End::SendFailed }
             }
             from = client_rx.recv() => match from {
-                Some(from) => if !handle_client(out, from, &mut filter, &clock, &mut last_seq).await { break End::SendFailed },
+                Some(from) => if !handle_client(out, from, &mut filter, &clock, readings, &mut last_seq).await { break End::SendFailed },
                 None => break End::ClientClosed,
             },
         }
@@ -507,6 +535,7 @@ async fn handle_client<S: Sink<Message> + Unpin>(
     from: FromClient,
     filter: &mut Filter<'_>,
     clock: &Option<std::sync::mpsc::Sender<ClockCommand>>,
+    readings: bool,
     last_seq: &mut u64,
 ) -> bool {
     let reply = match from {
@@ -517,14 +546,14 @@ async fn handle_client<S: Sink<Message> + Unpin>(
             Some(_) => ServerMsg::Error { code: "simulation_stopped".into(), message: "the simulation is not running".into() },
             None => ServerMsg::Error {
                 code: "forbidden".into(),
-                message: "only local clients may control the clock (see serve --open-controls)".into(),
+                message: "only the operator or a government account may control the clock: connect with its token (Authorization: Bearer or ?token=), or from the server's own machine (see serve --open-controls)".into(),
             },
         },
-        FromClient::Msg(ClientMsg::SensorReadings(readings)) => match clock {
-            Some(_) => crate::sensors::ingest_wire(filter.state, readings).await,
-            None => ServerMsg::Error {
+        FromClient::Msg(ClientMsg::SensorReadings(batch)) => match readings {
+            true => crate::sensors::ingest_wire(filter.state, batch).await,
+            false => ServerMsg::Error {
                 code: "forbidden".into(),
-                message: "only local or authorised clients may send readings (see serve --open-controls)".into(),
+                message: "only a sensor gateway (RENEWTWIN_SENSOR_TOKEN) or the operator may send readings: connect with its token (Authorization: Bearer or ?token=), or from the server's own machine (see serve --open-controls)".into(),
             },
         },
         FromClient::Msg(ClientMsg::Hello(_)) => {
@@ -852,7 +881,7 @@ mod tests {
         let sink = GatedSink::default();
         sink.set_open(true);
         let client = futures_util::stream::iter([hello()]).chain(futures_util::stream::pending());
-        let options = SessionOptions { may_control: false, format: Format::Json, consultation: None, events_only: false };
+        let options = SessionOptions { rights: Rights::default(), format: Format::Json, consultation: None, events_only: false };
         let task = tokio::spawn(session(sink.clone(), client, state(1), options));
         wait_for(&sink, |m| m.iter().any(|m| matches!(m, ServerMsg::Clock(_)))).await;
         let got = sink.got.lock().map(|g| g.clone()).unwrap_or_default();

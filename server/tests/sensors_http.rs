@@ -306,3 +306,111 @@ async fn clients_on_other_hosts_may_read_but_not_send_readings() {
     assert_eq!((status, report["accepted"].as_u64()), (200, Some(1)), "{report}");
     serving.abort();
 }
+
+/// A WebSocket session from `url` with an optional bearer token in the upgrade request, read up
+/// to the end of the scene.
+async fn viewer_with(url: &str, bearer: Option<&str>) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().expect("a request");
+    if let Some(token) = bearer {
+        request.headers_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+    let hello = ClientHello { min_version: PROTOCOL_VERSION, max_version: PROTOCOL_VERSION, resume: None, geometry: false };
+    send(&mut ws, &ClientMsg::Hello(hello)).await;
+    until(&mut ws, |m| match m {
+        ServerMsg::SceneComplete => Some(()),
+        ServerMsg::Error { code, message } => panic!("{code}: {message}"),
+        _ => None,
+    })
+    .await;
+    ws
+}
+
+/// The next refusal on `ws`: its code.
+async fn refusal(ws: &mut Ws) -> String {
+    until(ws, |m| match m {
+        ServerMsg::Error { code, .. } => Some(code),
+        ServerMsg::SensorAck { .. } => panic!("readings were taken"),
+        _ => None,
+    })
+    .await
+}
+
+/// The answer to a batch of readings: the number accepted, or the refusal's code.
+async fn readings_answer(ws: &mut Ws) -> Result<u32, String> {
+    until(ws, |m| match m {
+        ServerMsg::Error { code, .. } => Some(Err(code)),
+        ServerMsg::SensorAck { accepted, .. } => Some(Ok(accepted)),
+        _ => None,
+    })
+    .await
+}
+
+/// Waits until the server's clock stands on `day` (a command the session took is answered by
+/// the twin's day, not by a reply).
+async fn day_reaches(addr: SocketAddr, day: i32) {
+    for _ in 0..500 {
+        if common::http_json(addr, "GET", "/api/health", None, "").await.1["day"] == json!(day) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the clock did not reach day {day}");
+}
+
+/// Over the WebSocket, as over HTTP, the controls follow the credential, never the address
+/// alone: from another host, a government account's session token (`?token=`, browsers) moves
+/// the clock, a resident's does not; the sensor gateways' token (`Authorization: Bearer`) sends
+/// readings but may not move the clock; the operator's token does both; no credential does
+/// neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_controls_follow_the_credential_from_any_host() {
+    const OPERATOR: &str = "operator-token-0123456789";
+    const GATEWAY: &str = "gateway-token-0123456789";
+    let server = common::start_with_analytics(scene_with_real_sensors(), 0.0).await;
+    let government = common::government(server.addr).await;
+    let resident = common::resident(server.addr, &government, "1-1-101").await;
+    let remote = SocketAddr::from(([203, 0, 113, 7], 40_000));
+    let state = server.state.clone().with_tokens(Some(OPERATOR.into()), Some(GATEWAY.into()));
+    let app = renewtwin_server::router(state).layer(axum::extract::connect_info::MockConnectInfo(remote));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let serving = tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("ws://{addr}/ws");
+    let t = server.state.analytics.sensors.setup().hour_t(0, 10);
+    let reading = || ClientMsg::SensorReadings(vec![SensorReading { sensor: NOISE.into(), t, value: 61.0, max: None }]);
+    let seek = |day: i32| ClientMsg::Clock(renewtwin_protocol::ClockCommand::Seek(renewtwin_protocol::SimDay(day)));
+
+    // No credential from another host: neither control.
+    let mut anonymous = viewer_with(&url, None).await;
+    send(&mut anonymous, &seek(40)).await;
+    assert_eq!(refusal(&mut anonymous).await, "forbidden");
+    send(&mut anonymous, &reading()).await;
+    assert_eq!(readings_answer(&mut anonymous).await, Err("forbidden".into()));
+
+    // A resident's session: refused, its role decides.
+    let mut as_resident = viewer_with(&format!("{url}?token={resident}"), None).await;
+    send(&mut as_resident, &seek(40)).await;
+    assert_eq!(refusal(&mut as_resident).await, "forbidden");
+
+    // Government's session token in the query: the clock moves; readings stay a gateway's.
+    let mut as_government = viewer_with(&format!("{url}?token={government}"), None).await;
+    send(&mut as_government, &seek(40)).await;
+    day_reaches(server.addr, 40).await;
+    send(&mut as_government, &reading()).await;
+    assert_eq!(readings_answer(&mut as_government).await, Err("forbidden".into()));
+
+    // The gateway's token in the header: readings taken, the clock refused.
+    let mut gateway = viewer_with(&url, Some(GATEWAY)).await;
+    send(&mut gateway, &reading()).await;
+    assert_eq!(readings_answer(&mut gateway).await, Ok(1));
+    send(&mut gateway, &seek(80)).await;
+    assert_eq!(refusal(&mut gateway).await, "forbidden");
+
+    // The operator's token: both.
+    let mut operator = viewer_with(&url, Some(OPERATOR)).await;
+    send(&mut operator, &seek(80)).await;
+    day_reaches(server.addr, 80).await;
+    serving.abort();
+}

@@ -10,6 +10,7 @@
 //! ones a database has not seen yet, each in its own transaction, and records them in
 //! `schema_migrations` (PostgreSQL gets them through [`db::translate`]).
 
+pub mod backup;
 pub mod db;
 pub mod sensors;
 
