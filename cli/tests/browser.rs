@@ -346,7 +346,13 @@ struct Server {
 }
 
 impl Server {
+    /// The built-in default scene.
     fn start() -> Self {
+        Self::start_scene(None)
+    }
+
+    /// `scene` (a scene folder or scene.toml), or the built-in default.
+    fn start_scene(scene: Option<&Path>) -> Self {
         use std::os::unix::process::CommandExt as _;
         let log = std::fs::File::create(screenshot_dir().with_file_name("browser-test-server.log"))
             .map_or_else(|_| Stdio::null(), Stdio::from);
@@ -354,7 +360,9 @@ impl Server {
         static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let db = tempdir(&format!("server-db-{}", SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed))).join("renewtwin.db");
         let mut child = Command::new(env!("CARGO_BIN_EXE_renewtwin"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--start-day", &START_DAY.to_string(), "--speed", &SPEED.to_string()])
+            .arg("serve")
+            .args(scene)
+            .args(["--addr", "127.0.0.1:0", "--start-day", &START_DAY.to_string(), "--speed", &SPEED.to_string()])
             .arg("--db")
             .arg(&db)
             .stdout(Stdio::piped())

@@ -174,9 +174,29 @@ async fn list_progress(
         "planned": {"duration_days": planned.duration_days, "cost_yuan": planned.cost_yuan},
         "actual": actual,
     });
-    Ok(Json(
-        json!({"today": today, "records": records, "projects": projects, "indicators": indicators}),
-    ))
+    // Every task of the plan with its planned window, so a schedule draws the planned bars of
+    // tasks nobody has reported on yet; `today` (the real date) apart from the simulated date.
+    let show = |d: i32| {
+        renewtwin_protocol::CivilDate::from_sim_day(manifest.start, renewtwin_protocol::SimDay(d)).to_string()
+    };
+    let tasks: Vec<Value> = plan
+        .tasks
+        .iter()
+        .filter(|t| t.elements > 0)
+        .map(|t| {
+            json!({
+                "project": manifest.projects.get(t.project).map(|p| p.id.clone()),
+                "task": t.id, "name": t.name,
+                "planned_start": t.start.map(show), "planned_finish": t.end.map(show),
+            })
+        })
+        .collect();
+    let (sim_day, _) = state.live.day();
+    Ok(Json(json!({
+        "today": today, "today_date": show(today), "simulated_day": sim_day, "simulated_date": show(sim_day),
+        "plan_start": manifest.start.to_string(), "plan_end": show(plan.end),
+        "tasks": tasks, "records": records, "projects": projects, "indicators": indicators,
+    })))
 }
 
 async fn record_progress(

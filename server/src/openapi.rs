@@ -367,6 +367,21 @@ fn answer_schemas() -> Value {
             "ProgressReport",
             obj(&[
                 ("today", t("integer")),
+                ("today_date", t("string")),
+                ("simulated_day", t("integer")),
+                ("simulated_date", t("string")),
+                ("plan_start", t("string")),
+                ("plan_end", t("string")),
+                (
+                    "tasks",
+                    arr(obj(&[
+                        ("project", nul("string")),
+                        ("task", t("string")),
+                        ("name", t("string")),
+                        ("planned_start", nul("string")),
+                        ("planned_finish", nul("string")),
+                    ])),
+                ),
                 (
                     "indicators",
                     open(&[("planned", t("object")), ("actual", t("object"))]),

@@ -227,6 +227,8 @@ function renderAccount() {
 async function signedIn(answer) {
   consult.token = answer.token;
   sessionStorage.setItem("renewtwin.token", answer.token);
+  // The other panels (the timeline's schedule, its shared clock) follow the session.
+  window.dispatchEvent(new CustomEvent("renewtwin:session"));
   await loadMe();
   connectLive();
   await Promise.all([loadConsultations(), loadReports()]);
@@ -255,6 +257,7 @@ async function signOut() {
     consult.me = null;
     consult.myBallots.clear();
     sessionStorage.removeItem("renewtwin.token");
+    window.dispatchEvent(new CustomEvent("renewtwin:session"));
     connectLive();
     await Promise.all([loadConsultations(), loadReports()]);
     renderAll();

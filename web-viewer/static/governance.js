@@ -7,6 +7,8 @@
 // /api/openapi.json). It shares the session of the consultation panel (sessionStorage
 // "renewtwin.token"). Text from people is always set with textContent, never as HTML.
 
+import { scheduleChart, taskRows } from "./schedule.js";
+
 const $g = (id) => document.getElementById(id);
 const english = new URLSearchParams(location.search).get("lang") === "en";
 const T = english
@@ -164,40 +166,9 @@ async function showProgress(body) {
     const a = p.actual || {};
     body.append(el("p", `${p.name}: ${a.percent_complete ?? 0}%`, "gov-project"));
   }
-  const day = (d) => (d ? Date.parse(`${d}T00:00:00Z`) / 86400000 : null);
-  const spans = data.records.flatMap((r) => [day(r.planned_start), day(r.planned_finish), day(r.actual_start), day(r.actual_finish)]).filter((x) => x !== null);
-  const today = day(projects.today);
-  const sim = day(projects.simulated_date);
-  const lo = Math.min(...spans, today, sim);
-  const hi = Math.max(...spans, today, sim) + 1;
-  const pct = (d) => `${(((d - lo) / (hi - lo)) * 100).toFixed(2)}%`;
-  const chart = el("div", null, "gov-chart");
-  for (const r of data.records) {
-    const row = el("div", null, "gov-row");
-    row.append(el("div", `${r.project} · ${r.task}${r.building ? ` · ${r.building}` : ""} · ${r.percent}%${r.delay_days ? ` · +${r.delay_days} ${T.days}` : ""}`, "gov-label"));
-    const track = el("div", null, "gov-track");
-    const bar = (from, to, cls, title) => {
-      if (from === null) return;
-      const b = el("div", null, `gov-bar ${cls}`);
-      b.style.left = pct(from);
-      b.style.width = `calc(${pct(to ?? today)} - ${pct(from)})`;
-      b.title = title;
-      track.append(b);
-    };
-    bar(day(r.planned_start), day(r.planned_finish), "gov-planned", `${T.planned} ${r.planned_start} – ${r.planned_finish}`);
-    bar(day(r.actual_start), day(r.actual_finish), "gov-actual", `${T.actual} ${r.actual_start} – ${r.actual_finish || "…"}`);
-    for (const [d, cls, label] of [[today, "gov-today", T.today], [sim, "gov-sim", T.simulated]]) {
-      const m = el("div", null, `gov-mark ${cls}`);
-      m.style.left = pct(d);
-      m.title = label;
-      track.append(m);
-    }
-    if (r.delay_reason) row.append(el("div", `${T.delay}: ${r.delay_reason}`, "gov-when"));
-    row.append(track);
-    chart.append(row);
-  }
+  // The records as they were reported (per task or per building), planned beside actual.
+  body.append(scheduleChart({ rows: taskRows(data, { perBuilding: true }), today: projects.today, simulated: projects.simulated_date, lang: english ? "en" : "zh" }));
   if (!data.records.length) body.append(el("p", T.none));
-  body.append(chart);
   if (token()) body.append(progressForm());
 }
 

@@ -5,6 +5,8 @@
 // web-viewer/src/controls.rs), and everything it knows comes from the server's /api.
 // Text from the server is always set as text, never as HTML.
 
+import { approvalRows, scheduleChart, taskRows } from "./schedule.js";
+
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const api = async (path, init) => {
@@ -63,6 +65,7 @@ async function showDay(day) {
   await refreshCompare();
   await refreshLayer();
   $("timeline").dataset.shownDay = String(day);
+  scheduleShows(dateOf(day));
 }
 
 function goLive() {
@@ -93,14 +96,54 @@ function togglePlay() {
   }, 300);
 }
 
+/// The signed-in session (the consultation panel's), if any.
+const sessionToken = () => sessionStorage.getItem("renewtwin.token");
+
+/// A shared-clock command: POST /api/clock with the signed-in account's credential (government
+/// may control the clock from anywhere); without one, only the server's own machine may.
 async function clock(command) {
   const out = $("clock-result");
+  const headers = { "content-type": "application/json" };
+  if (sessionToken()) headers.authorization = `Bearer ${sessionToken()}`;
   try {
-    await api("/api/clock", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(command) });
+    await api("/api/clock", { method: "POST", headers, body: JSON.stringify(command) });
     out.textContent = "✓";
   } catch (e) {
-    out.textContent = "仅本机操作员 · local operators only";
+    out.textContent = "需政府账户或本机操作员 · government account or local operator only";
   }
+}
+
+// ------------------------------------------------------------------------------------------
+// The schedule under the timeline: the plan's tasks, planned beside actual (recorded
+// progress), the approvals with their time limits (overdue flagged) for accounts that may read
+// them, and today (the real date) apart from the simulated date shown.
+const schedule = { chart: null, generation: 0 };
+
+async function refreshSchedule() {
+  const generation = ++schedule.generation;
+  const progress = await (await api("/api/progress")).json();
+  let approvals = [];
+  if (sessionToken()) {
+    // Government, authorities and evaluators read the approvals; others are refused: no track.
+    const r = await fetch("/api/approvals", { headers: { authorization: `Bearer ${sessionToken()}` } });
+    if (r.ok) approvals = approvalRows(await r.json());
+  }
+  if (generation !== schedule.generation) return;
+  const shown = state.live ? progress.simulated_date : dateOf(state.day);
+  const chart = scheduleChart({
+    rows: taskRows(progress), approvals, today: progress.today_date, simulated: shown,
+    range: [progress.plan_start, progress.plan_end], lang: state.lang,
+  });
+  const body = $("tl-schedule-body");
+  body.replaceChildren(chart);
+  schedule.chart = chart;
+  $("tl-today").textContent = progress.today_date;
+  $("tl-schedule").dataset.ready = "true";
+}
+
+/// Moves the simulated mark to the day the timeline shows.
+function scheduleShows(date) {
+  if (schedule.chart && date) schedule.chart.moveSimulated(date);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -324,6 +367,7 @@ function setLanguage(lang) {
   $("tour-lang").textContent = lang === "en" ? "中文" : "English";
   $("tour-lang").setAttribute("aria-label", lang === "en" ? "切换到中文" : "Switch to English");
   if (document.body.classList.contains("exhibition")) showTourStep(state.tourIndex);
+  if ($("tl-schedule").open) refreshSchedule().catch((err) => console.error(err));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -437,7 +481,16 @@ async function main() {
   $("tl-live").addEventListener("click", goLive);
   $("clock-play").addEventListener("click", () => clock("play"));
   $("clock-pause").addEventListener("click", () => clock("pause"));
-  setInterval(() => { if (state.live) { slider.value = String(viewer().day || 0); $("tl-date").textContent = viewer().date || "—"; } }, 500);
+  setInterval(() => {
+    if (!state.live) return;
+    slider.value = String(viewer().day || 0);
+    $("tl-date").textContent = viewer().date || "—";
+    scheduleShows(viewer().date);
+  }, 500);
+  // Drawn when first opened, then kept fresh (progress is recorded, approvals decided).
+  $("tl-schedule").addEventListener("toggle", (e) => { if (e.currentTarget.open) refreshSchedule().catch((err) => console.error(err)); });
+  setInterval(() => { if ($("tl-schedule").open) refreshSchedule().catch((err) => console.error(err)); }, 30000);
+  window.addEventListener("renewtwin:session", () => { if ($("tl-schedule").open) refreshSchedule().catch((err) => console.error(err)); });
 
   $("colour-by").addEventListener("change", (e) => { state.colourBy = e.target.value; refreshLayer(); });
   const compare = $("compare");

@@ -3,6 +3,9 @@
 //! records progress through the panel's form (with a delay reason carrying HTML, shown as text
 //! and never run); the progress tab draws the planned and actual bars with "today" and the
 //! simulated date marked apart; the audit tab shows the intact chain and the new record.
+//! The main timeline's schedule: every planned task as a bar, the recorded progress as an
+//! actual bar, today apart from the simulated date, and an approval past its time limit
+//! flagged overdue (a scene whose fire review was never decided).
 
 use serde_json::{Value, json};
 
@@ -80,11 +83,11 @@ fn run(url: &str) -> Result<(), String> {
              set('project', 'lifts'); set('task', 'lift-shafts'); set('actual_start', '2026-11-01'); set('percent', '30'); \
              set('delay_reason', {HOSTILE:?}); f.requestSubmit(); return null;"
         ))?;
-        wait_for(&session, "document.querySelector('#gov-panel .gov-actual') !== null", "the actual bar")?;
+        wait_for(&session, "document.querySelector('#gov-panel .sched-actual') !== null", "the actual bar")?;
         let chart = session.script(
-            "return { planned: document.querySelectorAll('#gov-panel .gov-planned').length, \
-                      today: document.querySelectorAll('#gov-panel .gov-today').length, \
-                      sim: document.querySelectorAll('#gov-panel .gov-sim').length, \
+            "return { planned: document.querySelectorAll('#gov-panel .sched-planned').length, \
+                      today: document.querySelectorAll('#gov-panel .sched-today').length, \
+                      sim: document.querySelectorAll('#gov-panel .sched-sim').length, \
                       dates: document.querySelector('#gov-panel .gov-dates').textContent, \
                       text: document.getElementById('gov-panel').textContent, \
                       xss: window.__xss === undefined };",
@@ -98,6 +101,111 @@ fn run(url: &str) -> Result<(), String> {
         session.script("document.querySelectorAll('#gov-panel [role=tab]')[2].click(); return null;")?;
         wait_for(&session, "document.querySelector('#gov-panel .gov-ok') !== null", "the chain check")?;
         wait_for(&session, "document.getElementById('gov-panel').textContent.includes('progress_recorded')", "the progress record in the log")?;
+        Ok(())
+    })();
+    session.close();
+    drop(driver);
+    let _removed = std::fs::remove_dir_all(profile);
+    result
+}
+
+/// The default scene without its recorded fire-review grant: the review waits past its time
+/// limit (its jurisdiction deems nothing), so the approval is overdue today.
+fn scene_with_an_undecided_fire_review() -> std::path::PathBuf {
+    let default = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenes/default/scene.toml")).expect("the default scene");
+    let grant = "[[events]]\ndate = \"2026-07-03\"\nkind = \"approval_granted\"\nproject = \"lifts\"\napproval = \"fire\"\n";
+    assert!(default.contains(grant), "the default scene records the fire review's grant");
+    let dir = tempdir("scene-overdue-fire");
+    let path = dir.join("scene.toml");
+    std::fs::write(&path, default.replace(grant, "")).expect("write the scene");
+    path
+}
+
+#[test]
+fn the_main_timeline_shows_planned_and_actual_bars_today_apart_and_an_overdue_approval() {
+    let Some(_one_browser) = super::browser_for("timeline schedule browser test") else { return };
+    let scene = scene_with_an_undecided_fire_review();
+    let server = Server::start_scene(Some(&scene));
+    if let Err(e) = timeline(&server.url) {
+        panic!("the timeline's schedule in the browser: {e}");
+    }
+}
+
+fn timeline(url: &str) -> Result<(), String> {
+    let driver = Driver::start()?;
+    let profile = tempdir("chromium-timeline-schedule");
+    let mut args: Vec<String> = COMMON_FLAGS.iter().chain(WEBGL2_FLAGS).map(|s| (*s).to_owned()).collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    let session = driver.new_session(&args)?;
+    let result = (|| {
+        session.navigate(url)?;
+        wait_ready(&session)?;
+        // Government signs in (bootstrap from this machine) and records the facade works as
+        // started on 2026-09-10, 40 % done.
+        let answer = session.script_async(
+            "const done = arguments[arguments.length - 1]; \
+             (async () => { \
+               const post = async (path, body, token) => { \
+                 const headers = { 'content-type': 'application/json' }; if (token) headers.authorization = 'Bearer ' + token; \
+                 const r = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body) }); const j = await r.json(); \
+                 if (!r.ok) throw new Error(path + ': ' + JSON.stringify(j)); return j; }; \
+               const gov = (await post('/api/auth/bootstrap', { username: 'gov', password: 'district office 1', display_name: 'Li' })).token; \
+               await post('/api/progress', { project: 'facade', task: 'facade-walls', actual_start: '2026-09-10', percent: 40 }, gov); \
+               sessionStorage.setItem('renewtwin.token', gov); \
+               done({ ok: true }); })().catch((e) => done({ error: String(e) }));",
+        )?;
+        if let Some(e) = answer.get("error") {
+            return Err(format!("setting up: {e}"));
+        }
+        session.script("document.querySelector('#tl-schedule > summary').click(); return null;")?;
+        crate::features::wait_showing(
+            &session,
+            "document.getElementById('tl-schedule').dataset.ready === 'true' && document.querySelector('#tl-schedule .sched-approval') !== null",
+            "the timeline's schedule with the approvals",
+            Some("timeline"),
+        )?;
+        let chart = session.script(
+            "const q = (s) => [...document.querySelectorAll('#tl-schedule-body ' + s)]; \
+             const today = q('.sched-today'), sim = q('.sched-sim'); \
+             return { tasks: q('.sched-task').length, planned: q('.sched-task .sched-planned').length, \
+                      unscheduled: q('.sched-task .sched-unscheduled').length, \
+                      actual: q('.sched-task .sched-actual').map((b) => b.closest('.sched-row').dataset.key), \
+                      today: today.length, sim: sim.length, \
+                      apart: today.length === 1 && sim.length === 1 && today[0].style.left !== sim[0].style.left, \
+                      todayText: document.getElementById('tl-today').textContent, \
+                      realToday: new Date().toISOString().slice(0, 10), \
+                      overdue: q('.sched-status-overdue').map((r) => r.dataset.key + ' | ' + r.textContent), \
+                      flags: q('.sched-overdue').map((f) => f.textContent) };",
+        )?;
+        let tasks = chart["tasks"].as_u64().unwrap_or(0);
+        // The lift works wait for the undecided review: no window, said so.
+        if tasks < 4 || chart["planned"].as_u64().unwrap_or(0) + chart["unscheduled"].as_u64().unwrap_or(0) != tasks
+            || chart["unscheduled"].as_u64() == Some(0)
+        {
+            return Err(format!("every task is a planned bar or marked unscheduled: {chart}"));
+        }
+        if chart["actual"] != json!(["facade/facade-walls"]) {
+            return Err(format!("the recorded progress is the one actual bar: {chart}"));
+        }
+        if chart["apart"] != json!(true) || chart["todayText"] != chart["realToday"] {
+            return Err(format!("today (the real date) is marked apart from the simulated date: {chart}"));
+        }
+        let overdue = chart["overdue"].as_array().cloned().unwrap_or_default();
+        let flags = chart["flags"].as_array().cloned().unwrap_or_default();
+        if overdue.len() != 1 || !overdue[0].as_str().unwrap_or_default().starts_with("lifts/fire") || flags.len() != 1
+            || !flags[0].as_str().unwrap_or_default().contains("超期")
+        {
+            return Err(format!("the undecided fire review is flagged overdue: {chart}"));
+        }
+        // The simulated mark follows the day the timeline shows.
+        let before = session.script("return document.querySelector('#tl-schedule-body .sched-sim').style.left;")?;
+        session.script("const s = document.getElementById('tl-slider'); s.value = '30'; s.dispatchEvent(new Event('input')); return null;")?;
+        crate::features::wait_showing(
+            &session,
+            &format!("document.querySelector('#tl-schedule-body .sched-sim').style.left !== {before}"),
+            "the simulated mark moved with the slider",
+            Some("timeline"),
+        )?;
         Ok(())
     })();
     session.close();
