@@ -372,6 +372,11 @@ struct ElementJson<'a> {
     property_sets: &'a [renewtwin_importers::PropertySet],
     state: LifecycleState,
     tasks: Vec<TaskJson>,
+    /// For a window the scene's sunlight rule evaluates: its hours of direct sun on the
+    /// standard day as surveyed, on the day shown and once the plan is done, against the
+    /// standard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sunlight: Option<serde_json::Value>,
 }
 
 /// `GET /api/viewer/element/{id}`.
@@ -403,6 +408,7 @@ async fn element(State(state): State<AppState>, Path(id): Path<u32>) -> Response
         .collect();
     let node_name = |i: Option<usize>| i.and_then(|i| model.spatial.get(i)).and_then(|n| n.name.as_deref());
     let building = e.container.and_then(|c| ancestor_of_kind(&model, c, SpatialKind::Building));
+    let sunlight = window_sunlight(&state, &manifest, &model, &plan, id as usize, day).await;
     Json(ElementJson {
         id,
         global_id: &e.global_id,
@@ -415,8 +421,47 @@ async fn element(State(state): State<AppState>, Path(id): Path<u32>) -> Response
         property_sets: &e.property_sets,
         state: schedule.state_on(day),
         tasks,
+        sunlight,
     })
     .into_response()
+}
+
+/// Window `index`'s sun on the scene's standard day (GB 50180-2018 §4.0.9 by default, or the
+/// scene's `[sunlight]` rule): hours as surveyed (`before`), with what stands on `day` (`now`)
+/// and once every task is done (`after`), and the verdict once done: `meets`, `below` (below
+/// already as surveyed) or `taken_below` (the works take it below). `None` for an element the
+/// rule does not evaluate, or a scene without a location.
+async fn window_sunlight(state: &AppState, manifest: &Manifest, model: &Arc<Model>, plan: &Arc<Plan>, index: usize, day: i32) -> Option<serde_json::Value> {
+    use renewtwin_twin::{renewal, sunlight};
+    let geometry = state.plan.sunlight().clone();
+    if !geometry.evaluates(index) {
+        return None;
+    }
+    let (manifest, model, plan) = (manifest.clone(), model.clone(), plan.clone());
+    let work = move || -> Option<serde_json::Value> {
+        let frame = sunlight::SiteFrame::of(&model).ok()?;
+        let rule = &manifest.sunlight;
+        let year = rule.year.unwrap_or(manifest.start.year);
+        let hours = |stands: Vec<bool>| geometry.hours_of(index, &model, &stands, rule, frame, year).map(|w| w.hours);
+        let (before, now, after) =
+            (hours(renewal::standing_before(&plan)), hours(renewal::standing_on(&plan, day)), hours(renewal::standing_after(&plan)));
+        let meets = |h: f64| h + 1e-9 >= rule.min_hours;
+        let verdict = match (before, after) {
+            (_, Some(a)) if meets(a) => "meets",
+            (Some(b), Some(_)) if meets(b) => "taken_below",
+            (_, Some(_)) => "below",
+            // The window itself is removed by the plan.
+            (_, None) => "removed",
+        };
+        Some(serde_json::json!({
+            "standard_day": rule.standard_day.name_zh(),
+            "min_hours": rule.min_hours,
+            "source": rule.source,
+            "before": before, "now": now, "after": after,
+            "verdict": verdict,
+        }))
+    };
+    tokio::task::spawn_blocking(work).await.ok().flatten()
 }
 
 /// A task of element `index`: its project, the task, and the element's own window.

@@ -131,4 +131,28 @@ async fn the_sunlight_layer_classes_each_window_against_the_standard_before_and_
     // Asked again: the same answer (from the cache).
     let (_, again) = http(server.addr, "GET", "/api/viewer/layer?name=sunlight&day=0", "").await;
     assert_eq!(again, body);
+
+    // The inspect panel of a window that meets the standard and of one below it: the hours as
+    // surveyed, on the day shown and after the works (no works here: all three the same), the
+    // verdict the layer shows, the rule and its source; a wall has no sunlight figures.
+    let sun_of = |id: usize| {
+        let addr = server.addr;
+        async move {
+            let (status, body) = http(addr, "GET", &format!("/api/viewer/element/{id}"), "").await;
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")["sunlight"].clone()
+        }
+    };
+    let meets = values.iter().position(|v| *v == 0).expect("a window that meets the standard");
+    let below = values.iter().position(|v| *v == 1).expect("a window below the standard");
+    let sun = sun_of(meets).await;
+    assert_eq!((sun["verdict"].as_str(), sun["standard_day"].as_str(), sun["min_hours"].as_f64()), (Some("meets"), Some("大寒日"), Some(2.0)), "{sun}");
+    let hours = sun["before"].as_f64().expect("hours before");
+    assert!(hours >= 2.0 && sun["now"].as_f64() == Some(hours) && sun["after"].as_f64() == Some(hours), "{sun}");
+    assert!(sun["source"].as_str().is_some_and(|s| s.contains("GB 50180")), "{sun}");
+    let sun = sun_of(below).await;
+    assert_eq!(sun["verdict"].as_str(), Some("below"), "{sun}");
+    assert!(sun["after"].as_f64().is_some_and(|h| h < 2.0), "{sun}");
+    let wall = values.iter().position(|v| *v == 255).expect("an element that is not a window");
+    assert_eq!(sun_of(wall).await, serde_json::Value::Null, "a wall is not evaluated");
 }

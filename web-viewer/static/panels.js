@@ -313,14 +313,33 @@ async function showDetails(id) {
     tasks.append(el("p", { class: "task", "data-task": t.id }, el("strong", { text: t.name }),
       el("br"), el("span", { class: "muted", text: `${t.project} · ${t.phase} · ${t.action} · ${when}` })));
   }
+  const sections = [tasks];
+  if (e.sunlight) sections.push(sunlightSection(e.sunlight));
   const psets = el("section", { class: "psets" }, el("h3", { text: "属性集 Property sets" }));
   for (const set of e.property_sets) {
     const dl = el("dl");
     for (const p of set.properties) dl.append(el("dt", { text: p.name }), el("dd", { text: fmt(p.value) }));
     psets.append(el("details", { "data-pset": set.name }, el("summary", { text: set.name }), dl));
   }
-  more.replaceChildren(tasks, psets);
+  more.replaceChildren(...sections, psets);
   more.dataset.loadedId = String(id);
+}
+
+/// A window's sun on the standard day: before the works, on the day shown, once they are done,
+/// against the standard (the rule and its source from the scene).
+function sunlightSection(s) {
+  const h = (x) => (x === null || x === undefined ? "—" : `${x.toFixed(1)} h`);
+  const verdict = {
+    meets: "满足标准 · meets the standard",
+    below: "低于标准（改造前已低于） · below the standard (already before the works)",
+    taken_below: "改造后低于标准 · taken below the standard by the works",
+    removed: "窗户被拆除 · the window is removed",
+  }[s.verdict] || s.verdict;
+  return el("section", { class: `sunlight sunlight-${s.verdict}`, "data-verdict": s.verdict },
+    el("h3", { text: `日照 Sunlight · ${s.standard_day} ≥ ${s.min_hours} h` }),
+    el("p", { text: `改造前 before ${h(s.before)} · 当日 on the day shown ${h(s.now)} · 改造后 after ${h(s.after)}` }),
+    el("p", { class: "sunlight-verdict", text: verdict }),
+    el("p", { class: "muted", text: s.source }));
 }
 
 // ------------------------------------------------------------------------------------------

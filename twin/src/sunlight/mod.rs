@@ -188,6 +188,29 @@ impl SunlightGeometry {
     /// The hours of sun on each evaluated window standing in `stands`, with every standing
     /// element as a possible obstruction.
     pub fn hours(&self, model: &Model, stands: &[bool], rule: &SunlightRule, frame: SiteFrame, year: i32) -> Vec<WindowSun> {
+        self.hours_where(model, stands, rule, frame, year, |_| true)
+    }
+
+    /// The hours of sun on window `element` alone (`None` when it is not an evaluated window
+    /// or does not stand in `stands`): what the inspect panel asks for one picked window.
+    pub fn hours_of(&self, element: usize, model: &Model, stands: &[bool], rule: &SunlightRule, frame: SiteFrame, year: i32) -> Option<WindowSun> {
+        self.hours_where(model, stands, rule, frame, year, |e| e == element).into_iter().next()
+    }
+
+    /// Whether `element` is one of the evaluated windows.
+    pub fn evaluates(&self, element: usize) -> bool {
+        self.windows.iter().any(|w| w.element == element)
+    }
+
+    fn hours_where(
+        &self,
+        model: &Model,
+        stands: &[bool],
+        rule: &SunlightRule,
+        frame: SiteFrame,
+        year: i32,
+        keep: impl Fn(usize) -> bool,
+    ) -> Vec<WindowSun> {
         let samples = sun_samples(rule, frame, year);
         let building_of = buildings_of(model);
         let building_names: Vec<Option<String>> = model
@@ -201,7 +224,7 @@ impl SunlightGeometry {
         let occluders = self.occluders();
         self.windows
             .iter()
-            .filter(|w| stands.get(w.element).copied().unwrap_or(false))
+            .filter(|w| keep(w.element) && stands.get(w.element).copied().unwrap_or(false))
             .filter_map(|w| {
                 let e = model.elements.get(w.element)?;
                 let lit = samples
