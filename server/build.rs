@@ -3,7 +3,7 @@
 //! Runs a nested `cargo build --release --target wasm32-unknown-unknown -p renewtwin-web-viewer`
 //! with its own target directory (`wasm/` inside the outer target directory, so it stays warm
 //! across builds and never waits on the outer build's lock), runs wasm-bindgen on the result (the
-//! `wasm-bindgen-cli-support` library, `web` target), and writes `index.html`, `style.css`, `panels.js`, `schedule.js`, `consultation.js`, `governance.js`, the
+//! `wasm-bindgen-cli-support` library, `web` target), and writes `index.html`, `style.css`, `panels.js`, `schedule.js`, `measure.js`, `consultation.js`, `governance.js`, the
 //! JS glue and the `.wasm` into `$OUT_DIR/viewer/`, where `src/viewer_assets.rs` embeds them.
 //!
 //! `RENEWTWIN_SKIP_VIEWER=1` skips all of that and embeds a one-line page saying the viewer was
@@ -114,7 +114,7 @@ fn build_viewer(workspace: &Path, target_dir: &Path, viewer_out: &Path) -> Resul
             return Err(format!("wasm-bindgen did not write {name}"));
         }
     }
-    for name in ["index.html", "style.css", "panels.js", "schedule.js", "consultation.js", "governance.js"] {
+    for name in ["index.html", "style.css", "panels.js", "schedule.js", "measure.js", "consultation.js", "governance.js"] {
         std::fs::copy(workspace.join("web-viewer/static").join(name), viewer_out.join(name))
             .map_err(|e| format!("cannot copy web-viewer/static/{name}: {e}"))?;
     }

@@ -52,6 +52,29 @@ pub fn pick_with(
     filter: PickFilter,
     visibility: &dyn Fn(u32) -> Visibility,
 ) -> Option<u32> {
+    nearest_hit(scene, camera, viewport, x, y, filter, visibility).map(|hit| scene.placements[hit.placement].element)
+}
+
+/// The nearest surface along the ray through a pixel.
+struct Hit {
+    /// The ray.
+    origin: Vec3,
+    dir: Vec3,
+    /// Its parameter at the surface (world units along `dir`).
+    t: f32,
+    /// Index of the placement hit.
+    placement: usize,
+}
+
+fn nearest_hit(
+    scene: &Scene,
+    camera: &OrbitCamera,
+    viewport: Viewport,
+    x: f32,
+    y: f32,
+    filter: PickFilter,
+    visibility: &dyn Fn(u32) -> Visibility,
+) -> Option<Hit> {
     if !scene.complete {
         return None;
     }
@@ -70,7 +93,7 @@ pub fn pick_with(
         .collect();
     candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
 
-    let mut best: Option<(f32, u32)> = None;
+    let mut best: Option<(f32, usize)> = None;
     for (t_box, index) in candidates {
         if best.is_some_and(|(t, _)| t_box > t) {
             break;
@@ -86,11 +109,95 @@ pub fn pick_with(
             let c = mesh.positions[tri[2] as usize];
             if let Some(t) = ray_triangle(local_origin, local_dir, a, b, c)
                 && best.is_none_or(|(best_t, _)| t < best_t) {
-                    best = Some((t, placement.element));
+                    best = Some((t, index));
                 }
         }
     }
-    best.map(|(_, element)| element)
+    best.map(|(t, placement)| Hit { origin, dir, t, placement })
+}
+
+/// What a measuring pick landed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Snap {
+    /// A corner of the element (an end of one of its feature edges).
+    Vertex,
+    /// A point on one of its feature edges.
+    Edge,
+    /// The surface under the pixel.
+    Face,
+}
+
+impl Snap {
+    /// The name the viewer's controls use.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Vertex => "vertex",
+            Self::Edge => "edge",
+            Self::Face => "face",
+        }
+    }
+}
+
+/// A measuring pick: the element, the point (world frame) and what it snapped to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PointPick {
+    /// The element under the pixel.
+    pub element: u32,
+    /// The point measured, world frame.
+    pub point: Vec3,
+    /// What it snapped to.
+    pub snap: Snap,
+}
+
+/// The point under CSS pixel `(x, y)` for measuring: snapped to the nearest corner of the
+/// element there within `snap_px` pixels, else to the nearest point of one of its feature edges
+/// (creases and borders, as outlined; not the triangulation's diagonals) within `snap_px`, else
+/// the surface point itself. Only corners and edges near the surface point in space count, so a
+/// pick never snaps to a hidden back edge that happens to project nearby.
+#[allow(clippy::too_many_arguments)]
+pub fn pick_point_with(
+    scene: &Scene,
+    camera: &OrbitCamera,
+    viewport: Viewport,
+    x: f32,
+    y: f32,
+    snap_px: f32,
+    filter: PickFilter,
+    visibility: &dyn Fn(u32) -> Visibility,
+) -> Option<PointPick> {
+    let hit = nearest_hit(scene, camera, viewport, x, y, filter, visibility)?;
+    let placement = &scene.placements[hit.placement];
+    let surface = hit.origin + hit.dir * hit.t;
+    let face = PointPick { element: placement.element, point: surface, snap: Snap::Face };
+    let Some(mesh) = scene.meshes.get(&placement.mesh) else { return Some(face) };
+    // World size of a pixel at the surface's depth.
+    let (_, beside) = camera.ray(x + 1.0, y, viewport.width, viewport.height);
+    let per_px = (beside - hit.dir).length() * hit.t;
+    let reach = snap_px * per_px * 1.5;
+    let on_screen = |p: Vec3| camera.project(p, viewport.width, viewport.height).map(|(sx, sy)| (sx - x).hypot(sy - y));
+    let near = |p: Vec3| p.distance(surface) <= reach;
+    let edges = crate::edges::feature_edges(&mesh.positions, &mesh.indices);
+    let world = |i: u32| placement.transform.transform_point3(mesh.positions[i as usize]);
+    let segments: Vec<(Vec3, Vec3)> = edges.chunks_exact(2).map(|e| (world(e[0]), world(e[1]))).collect();
+    let closest = |points: &mut dyn Iterator<Item = Vec3>| -> Option<(f32, Vec3)> {
+        points
+            .filter(|p| near(*p))
+            .filter_map(|p| on_screen(p).filter(|d| *d <= snap_px).map(|d| (d, p)))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+    };
+    if let Some((_, corner)) = closest(&mut segments.iter().flat_map(|(a, b)| [*a, *b])) {
+        return Some(PointPick { element: placement.element, point: corner, snap: Snap::Vertex });
+    }
+    // The point of each edge nearest the surface point.
+    let on_edge = |(a, b): &(Vec3, Vec3)| {
+        let ab = *b - *a;
+        let s = if ab.length_squared() > 0.0 { ((surface - *a).dot(ab) / ab.length_squared()).clamp(0.0, 1.0) } else { 0.0 };
+        *a + ab * s
+    };
+    if let Some((_, point)) = closest(&mut segments.iter().map(on_edge)) {
+        return Some(PointPick { element: placement.element, point, snap: Snap::Edge });
+    }
+    Some(face)
 }
 
 /// A CSS pixel (at a pixel centre) where element `id` is the nearest drawn surface, so its
@@ -244,6 +351,39 @@ mod tests {
             assert_eq!(pick(&scene, &camera, VIEW, x, y, PickFilter::Solid), Some(id));
         }
         assert_eq!(pick(&scene, &camera, VIEW, 2.0, 2.0, PickFilter::Solid), None);
+    }
+
+    #[test]
+    fn a_measuring_pick_snaps_to_corners_then_edges_then_the_surface() {
+        // Unit cubes centred at (3i, 0, 0.5): cube 0's top face spans x, y in [-0.5, 0.5] at z 1.
+        let scene = test_scene(1);
+        let camera = camera_on([-0.5, -0.5, 0.0, 0.5, 0.5, 1.0]);
+        let shown = |_: u32| Visibility::Solid;
+        let screen = |p: Vec3| camera.project(p, VIEW.width, VIEW.height).expect("in view");
+        // The pixel 3 px from `p` toward the top face's centre.
+        let toward_centre = |p: Vec3| {
+            let ((px, py), (cx, cy)) = (screen(p), screen(Vec3::new(0.0, 0.0, 1.0)));
+            let len = (cx - px).hypot(cy - py);
+            (px + (cx - px) / len * 3.0, py + (cy - py) / len * 3.0)
+        };
+        // Three pixels from a corner, inside the face: the corner itself.
+        let corner = Vec3::new(0.5, 0.5, 1.0);
+        let (x, y) = toward_centre(corner);
+        let pick = pick_point_with(&scene, &camera, VIEW, x, y, 8.0, PickFilter::Solid, &shown).expect("a pick");
+        assert_eq!((pick.element, pick.snap), (0, Snap::Vertex));
+        assert!(pick.point.distance(corner) < 1e-5, "{pick:?}");
+        // Near the middle of the edge y = 0.5: a point on that edge.
+        let (x, y) = toward_centre(Vec3::new(0.0, 0.5, 1.0));
+        let pick = pick_point_with(&scene, &camera, VIEW, x, y, 8.0, PickFilter::Solid, &shown).expect("a pick");
+        assert_eq!(pick.snap, Snap::Edge, "{pick:?}");
+        assert!((pick.point.y - 0.5).abs() < 1e-4 && (pick.point.z - 1.0).abs() < 1e-4 && pick.point.x.abs() < 0.1, "{pick:?}");
+        // The face's centre: the surface point, on the top face.
+        let (x, y) = screen(Vec3::new(0.0, 0.0, 1.0));
+        let pick = pick_point_with(&scene, &camera, VIEW, x, y, 8.0, PickFilter::Solid, &shown).expect("a pick");
+        assert_eq!(pick.snap, Snap::Face);
+        assert!((pick.point.z - 1.0).abs() < 1e-4 && pick.point.x.abs() < 0.05 && pick.point.y.abs() < 0.05, "{pick:?}");
+        // The sky: nothing.
+        assert_eq!(pick_point_with(&scene, &camera, VIEW, 2.0, 2.0, 8.0, PickFilter::Solid, &shown), None);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub(crate) fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
             "style.css" => return Some(("text/css; charset=utf-8", viewer_file!("style.css"))),
             "panels.js" => return Some(("text/javascript; charset=utf-8", viewer_file!("panels.js"))),
             "schedule.js" => return Some(("text/javascript; charset=utf-8", viewer_file!("schedule.js"))),
+            "measure.js" => return Some(("text/javascript; charset=utf-8", viewer_file!("measure.js"))),
             "consultation.js" => return Some(("text/javascript; charset=utf-8", viewer_file!("consultation.js"))),
             "governance.js" => return Some(("text/javascript; charset=utf-8", viewer_file!("governance.js"))),
             "renewtwin_web_viewer.js" => {
@@ -70,7 +71,7 @@ mod tests {
             assert!(asset("renewtwin_web_viewer.js").is_some());
             assert!(page.contains("panels.js") && asset("panels.js").is_some(), "the page loads its panels");
             assert!(page.contains("governance.js") && asset("governance.js").is_some(), "the page loads the governance panel");
-            assert!(asset("schedule.js").is_some(), "the panels' schedule module is served");
+            assert!(asset("schedule.js").is_some() && page.contains("measure.js") && asset("measure.js").is_some(), "the panels' modules are served");
         } else {
             assert!(asset("renewtwin_web_viewer_bg.wasm").is_none(), "a skipped build serves no wasm");
         }

@@ -22,7 +22,7 @@ use std::rc::Rc;
 
 use renewtwin_protocol::{LifecycleState, PROTOCOL_VERSION, ServerMsg};
 use renewtwin_render::camera::OrbitCamera;
-use renewtwin_render::picking::{PickFilter, Viewport, pick_with, screen_point_of_with};
+use renewtwin_render::picking::{PickFilter, Viewport, pick_point_with, pick_with, screen_point_of_with};
 use renewtwin_render::render::{BACKGROUND_RGB, FrameSpec, UploadStats};
 use renewtwin_render::scene::{Scene, Visibility};
 use renewtwin_render::view::{Layout, ViewState, rebase_from};
@@ -469,6 +469,18 @@ impl Viewer for App {
         let id = *scene.by_global_id.get(global_id)?;
         let (_, viewport) = self.pane(0.0);
         screen_point_of_with(scene, &self.camera, viewport, id, &|e| self.visibility(e))
+    }
+
+    fn pick_point(&self, x: f32, y: f32, snap_px: f32) -> Option<(u32, [f64; 3], &'static str)> {
+        let scene = self.scene.as_ref()?;
+        let (px, viewport) = self.pane(x);
+        let pick = pick_point_with(scene, &self.camera, viewport, px, y, snap_px, PickFilter::Solid, &|id| self.visibility(id))?;
+        Some((pick.element, self.view.to_scene(pick.point), pick.snap.key()))
+    }
+
+    fn project(&self, p: [f64; 3]) -> Option<(f32, f32)> {
+        let (_, viewport) = self.pane(0.0);
+        self.camera.project(self.view.to_local(p), viewport.width, viewport.height)
     }
 
     fn view_mut(&mut self) -> &mut ViewState {

@@ -116,6 +116,33 @@ impl Hooks {
         };
         self.set("screenPointOf", screen_point_of.into_js_value());
 
+        // Measuring (static/measure.js): the snapped point under a pixel, and where a point is.
+        let pick_point = {
+            let app = Rc::clone(app);
+            Closure::<dyn Fn(f64, f64, JsValue) -> JsValue>::new(move |x: f64, y: f64, snap: JsValue| {
+                let snap_px = snap.as_f64().unwrap_or(10.0) as f32;
+                app.try_borrow().ok().and_then(|app| app.pick_point(x as f32, y as f32, snap_px)).map_or(JsValue::NULL, |(id, p, kind)| {
+                    let object = Object::new();
+                    let point = Array::of3(&p[0].into(), &p[1].into(), &p[2].into());
+                    let fields: [(&str, JsValue); 3] = [("element", f64::from(id).into()), ("point", point.into()), ("snap", kind.into())];
+                    for (key, value) in fields {
+                        let _set = Reflect::set(&object, &key.into(), &value);
+                    }
+                    object.into()
+                })
+            })
+        };
+        self.set("pickPoint", pick_point.into_js_value());
+        let project = {
+            let app = Rc::clone(app);
+            Closure::<dyn Fn(f64, f64, f64) -> JsValue>::new(move |x: f64, y: f64, z: f64| {
+                app.try_borrow().ok().and_then(|app| app.project([x, y, z])).map_or(JsValue::NULL, |(sx, sy)| {
+                    Array::of2(&f64::from(sx).into(), &f64::from(sy).into()).into()
+                })
+            })
+        };
+        self.set("project", project.into_js_value());
+
         let release = {
             let app = Rc::clone(app);
             Closure::<dyn Fn()>::new(move || crate::net::release(&app))

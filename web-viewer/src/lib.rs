@@ -34,6 +34,8 @@
 //! | `elementRgb(id)` | `[r, g, b]` the element is drawn with before lighting, or `null` |
 //! | `screenPointOf(globalId)` | `[x, y]` CSS pixel where `pick` returns that element, or `null` |
 //! | `elementIdOf(globalId)` | the element id of a GlobalId, or `-1` |
+//! | `pickPoint(x, y, snapPx)` | `{ element, point: [x, y, z], snap }` for measuring: the scene-frame point under the pixel, snapped to a corner (`"vertex"`) or a feature edge (`"edge"`) within `snapPx` (default 10), else the surface (`"face"`); `null` over the sky |
+//! | `project(x, y, z)` | `[x, y]` CSS pixel where a scene-frame point appears (first pane), or `null` |
 //! | `elementInfo(id)` | `{ id, globalId, class, name, storey, state }`, or `null` |
 //! | `background` | `[r, g, b]` of the canvas clear colour |
 //! | `link` | `"connecting"`, `"loadingscene"`, `"live"` or `"disconnected"` |

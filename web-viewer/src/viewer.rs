@@ -95,6 +95,11 @@ pub(crate) trait Viewer {
     fn element_id_of(&self, global_id: &str) -> Option<u32>;
     /// A CSS pixel where the element with `global_id` is the visible, pickable surface.
     fn screen_point_of(&self, global_id: &str) -> Option<(f32, f32)>;
+    /// The point under CSS pixel (x, y) for measuring, snapped to a corner or a feature edge
+    /// within `snap_px`: `(element, scene-frame metres, "vertex" | "edge" | "face")`.
+    fn pick_point(&self, x: f32, y: f32, snap_px: f32) -> Option<(u32, [f64; 3], &'static str)>;
+    /// The CSS pixel where scene-frame point `p` appears in the first pane, if in view.
+    fn project(&self, p: [f64; 3]) -> Option<(f32, f32)>;
 }
 
 /// The viewer as the modules around the app hold it.
