@@ -78,18 +78,18 @@ pub enum BackupError {
     Encrypt {
         /// The output file.
         path: PathBuf,
-        /// What age said.
+        /// What age said (boxed: age's error is large).
         #[source]
-        source: age::EncryptError,
+        source: Box<age::EncryptError>,
     },
     /// Decryption failed: not for these identities, or the file was changed.
     #[error("decrypting {path}: {source}")]
     Decrypt {
         /// The backup file.
         path: PathBuf,
-        /// What age said.
+        /// What age said (boxed: age's error is large).
         #[source]
-        source: age::DecryptError,
+        source: Box<age::DecryptError>,
     },
     /// The file is neither a SQLite database nor an age file.
     #[error("{0} is neither a renewtwin backup (SQLite) nor an encrypted one (age)")]
@@ -230,7 +230,7 @@ pub fn backup(db: &Path, out: &Path, recipients: &[Recipient]) -> Result<BackupR
     let file = create_private(out)?;
     let written = (|| -> Result<u64, BackupError> {
         let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|source| BackupError::Encrypt { path: out.to_path_buf(), source })?;
+            .map_err(|source| BackupError::Encrypt { path: out.to_path_buf(), source: Box::new(source) })?;
         let mut writer = encryptor.wrap_output(BufWriter::new(file)).map_err(io_err(out))?;
         let mut input = BufReader::new(File::open(&copy).map_err(io_err(&copy))?);
         io::copy(&mut input, &mut writer).map_err(io_err(out))?;
@@ -283,10 +283,11 @@ pub fn restore(from: &Path, to: &Path, identity_file: Option<&Path>) -> Result<R
         };
         let identities = read_identity_file(identity_file)?;
         let input = BufReader::new(File::open(from).map_err(io_err(from))?);
-        let decryptor = age::Decryptor::new_buffered(input).map_err(|source| BackupError::Decrypt { path: from.to_path_buf(), source })?;
+        let decryptor = age::Decryptor::new_buffered(input)
+            .map_err(|source| BackupError::Decrypt { path: from.to_path_buf(), source: Box::new(source) })?;
         let mut reader = decryptor
             .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
-            .map_err(|source| BackupError::Decrypt { path: from.to_path_buf(), source })?;
+            .map_err(|source| BackupError::Decrypt { path: from.to_path_buf(), source: Box::new(source) })?;
         let mut out = BufWriter::new(create_private(&staged)?);
         // A chunk that fails authentication is an error here, never a silently short file.
         io::copy(&mut reader, &mut out).map_err(|source| BackupError::Damaged { path: from.to_path_buf(), why: source.to_string() })?;
