@@ -236,7 +236,8 @@ fn match_shaded_colour(pixel: [u8; 3], expected: [u8; 3]) -> Result<(), String> 
 }
 
 /// A mouse click on the element opens the panel with its GlobalId.
-fn check_click_shows_the_element(session: &Session, x: f64, y: f64, global_id: &str) -> Result<(), String> {
+/// A real mouse click at CSS pixel (x, y) of the page (W3C WebDriver pointer actions).
+fn click_at(session: &Session, x: f64, y: f64) -> Result<(), String> {
     let click = json!({ "actions": [{
         "type": "pointer", "id": "mouse", "parameters": { "pointerType": "mouse" },
         "actions": [
@@ -246,6 +247,26 @@ fn check_click_shows_the_element(session: &Session, x: f64, y: f64, global_id: &
         ],
     }]});
     session.command("POST", "/actions", Some(&click))?;
+    session.command("DELETE", "/actions", None).map(drop)
+}
+
+/// Runs `test` in a fresh WebGL2 Chromium session on `url` once the viewer is ready (its own
+/// profile, removed afterwards; the session is closed whatever `test` returns).
+fn in_webgl2_page(profile_name: &str, url: &str, test: impl FnOnce(&Session) -> Result<(), String>) -> Result<(), String> {
+    let driver = Driver::start()?;
+    let profile = tempdir(profile_name);
+    let mut args: Vec<String> = COMMON_FLAGS.iter().chain(WEBGL2_FLAGS).map(|s| (*s).to_owned()).collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    let session = driver.new_session(&args)?;
+    let result = session.navigate(url).and_then(|()| wait_ready(&session)).and_then(|_| test(&session));
+    session.close();
+    drop(driver);
+    let _removed = std::fs::remove_dir_all(profile);
+    result
+}
+
+fn check_click_shows_the_element(session: &Session, x: f64, y: f64, global_id: &str) -> Result<(), String> {
+    click_at(session, x, y)?;
     let shown = session.script(
         "const info = document.getElementById('info'); \
          return { hidden: info.hidden, globalId: document.getElementById('info-global-id').textContent };",

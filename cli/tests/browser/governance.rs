@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use super::{COMMON_FLAGS, Driver, Server, Session, WEBGL2_FLAGS, tempdir, wait_ready};
+use super::{Server, Session, tempdir};
 
 const HOSTILE: &str = "<img src=x onerror=\"window.__xss=1\">脚手架晚到 scaffold late";
 
@@ -28,14 +28,7 @@ fn wait_for(session: &Session, condition: &str, what: &str) -> Result<(), String
 }
 
 fn run(url: &str) -> Result<(), String> {
-    let driver = Driver::start()?;
-    let profile = tempdir("chromium-governance");
-    let mut args: Vec<String> = COMMON_FLAGS.iter().chain(WEBGL2_FLAGS).map(|s| (*s).to_owned()).collect();
-    args.push(format!("--user-data-dir={}", profile.display()));
-    let session = driver.new_session(&args)?;
-    let result = (|| {
-        session.navigate(url)?;
-        wait_ready(&session)?;
+    super::in_webgl2_page("chromium-governance", url, |session| {
         // The government (bootstrapped from this machine) invites the housing bureau and a
         // contractor through the same API as any client.
         let tokens = session.script_async(
@@ -61,7 +54,7 @@ fn run(url: &str) -> Result<(), String> {
         // The bureau's inbox.
         session.script(&format!("sessionStorage.setItem('renewtwin.token', {:?}); return null;", token("bureau")?))?;
         session.script("document.getElementById('btn-gov').click(); return null;")?;
-        wait_for(&session, "document.querySelectorAll('#gov-panel .gov-approval').length === 2", "the bureau's two approvals")?;
+        wait_for(session, "document.querySelectorAll('#gov-panel .gov-approval').length === 2", "the bureau's two approvals")?;
         let inbox: Value = session.script(
             "return [...document.querySelectorAll('#gov-panel .gov-approval')].map((li) => li.className + ' | ' + li.textContent);",
         )?;
@@ -71,19 +64,19 @@ fn run(url: &str) -> Result<(), String> {
         if !(lines.len() == 2 && lines[0].contains("gov-granted") && lines[0].contains("消防设计审查") && lines[1].contains("gov-deemed_granted")) {
             return Err(format!("the inbox shows {inbox}"));
         }
-        wait_for(&session, "document.querySelector('#gov-panel .gov-lead') !== null", "the lead times")?;
+        wait_for(session, "document.querySelector('#gov-panel .gov-lead') !== null", "the lead times")?;
 
         // A contractor records progress through the form.
         session.script(&format!("sessionStorage.setItem('renewtwin.token', {:?}); return null;", token("builder")?))?;
         session.script("document.querySelectorAll('#gov-panel [role=tab]')[1].click(); return null;")?;
-        wait_for(&session, "document.querySelector('#gov-panel .gov-record') !== null", "the progress form")?;
+        wait_for(session, "document.querySelector('#gov-panel .gov-record') !== null", "the progress form")?;
         session.script(&format!(
             "const f = document.querySelector('#gov-panel .gov-record'); \
              const set = (n, v) => {{ f.querySelector('[name=' + n + ']').value = v; }}; \
              set('project', 'lifts'); set('task', 'lift-shafts'); set('actual_start', '2026-11-01'); set('percent', '30'); \
              set('delay_reason', {HOSTILE:?}); f.requestSubmit(); return null;"
         ))?;
-        wait_for(&session, "document.querySelector('#gov-panel .sched-actual') !== null", "the actual bar")?;
+        wait_for(session, "document.querySelector('#gov-panel .sched-actual') !== null", "the actual bar")?;
         let chart = session.script(
             "return { planned: document.querySelectorAll('#gov-panel .sched-planned').length, \
                       today: document.querySelectorAll('#gov-panel .sched-today').length, \
@@ -99,14 +92,10 @@ fn run(url: &str) -> Result<(), String> {
 
         // The audit log: the chain is intact and holds the record.
         session.script("document.querySelectorAll('#gov-panel [role=tab]')[2].click(); return null;")?;
-        wait_for(&session, "document.querySelector('#gov-panel .gov-ok') !== null", "the chain check")?;
-        wait_for(&session, "document.getElementById('gov-panel').textContent.includes('progress_recorded')", "the progress record in the log")?;
+        wait_for(session, "document.querySelector('#gov-panel .gov-ok') !== null", "the chain check")?;
+        wait_for(session, "document.getElementById('gov-panel').textContent.includes('progress_recorded')", "the progress record in the log")?;
         Ok(())
-    })();
-    session.close();
-    drop(driver);
-    let _removed = std::fs::remove_dir_all(profile);
-    result
+    })
 }
 
 /// The default scene without its recorded fire-review grant: the review waits past its time
@@ -132,14 +121,7 @@ fn the_main_timeline_shows_planned_and_actual_bars_today_apart_and_an_overdue_ap
 }
 
 fn timeline(url: &str) -> Result<(), String> {
-    let driver = Driver::start()?;
-    let profile = tempdir("chromium-timeline-schedule");
-    let mut args: Vec<String> = COMMON_FLAGS.iter().chain(WEBGL2_FLAGS).map(|s| (*s).to_owned()).collect();
-    args.push(format!("--user-data-dir={}", profile.display()));
-    let session = driver.new_session(&args)?;
-    let result = (|| {
-        session.navigate(url)?;
-        wait_ready(&session)?;
+    super::in_webgl2_page("chromium-timeline-schedule", url, |session| {
         // Government signs in (bootstrap from this machine) and records the facade works as
         // started on 2026-09-10, 40 % done.
         let answer = session.script_async(
@@ -159,7 +141,7 @@ fn timeline(url: &str) -> Result<(), String> {
         }
         session.script("document.querySelector('#tl-schedule > summary').click(); return null;")?;
         crate::features::wait_showing(
-            &session,
+            session,
             "document.getElementById('tl-schedule').dataset.ready === 'true' && document.querySelector('#tl-schedule .sched-approval') !== null",
             "the timeline's schedule with the approvals",
             Some("timeline"),
@@ -201,15 +183,11 @@ fn timeline(url: &str) -> Result<(), String> {
         let before = session.script("return document.querySelector('#tl-schedule-body .sched-sim').style.left;")?;
         session.script("const s = document.getElementById('tl-slider'); s.value = '30'; s.dispatchEvent(new Event('input')); return null;")?;
         crate::features::wait_showing(
-            &session,
+            session,
             &format!("document.querySelector('#tl-schedule-body .sched-sim').style.left !== {before}"),
             "the simulated mark moved with the slider",
             Some("timeline"),
         )?;
         Ok(())
-    })();
-    session.close();
-    drop(driver);
-    let _removed = std::fs::remove_dir_all(profile);
-    result
+    })
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{COMMON_FLAGS, Driver, Server, Session, WEBGL2_FLAGS, tempdir, wait_ready};
+use super::{Server, Session, wait_ready};
 
 const NOTE: &str = "<img src=x onerror=\"window.__xss=1\">加装电梯位置 lift here";
 
@@ -18,18 +18,8 @@ fn clicks_on_the_model_measure_distance_height_and_area_and_the_link_restores_th
     }
 }
 
-/// A real mouse click at CSS pixel (x, y) of the page.
 fn click(session: &Session, (x, y): (f64, f64)) -> Result<(), String> {
-    let actions = json!({ "actions": [{
-        "type": "pointer", "id": "mouse", "parameters": { "pointerType": "mouse" },
-        "actions": [
-            { "type": "pointerMove", "duration": 0, "origin": "viewport", "x": x.floor() as i64, "y": y.floor() as i64 },
-            { "type": "pointerDown", "button": 0 },
-            { "type": "pointerUp", "button": 0 },
-        ],
-    }]});
-    session.command("POST", "/actions", Some(&actions))?;
-    session.command("DELETE", "/actions", None).map(|_| ())
+    super::click_at(session, x, y)
 }
 
 fn point(v: &Value) -> Result<[f64; 3], String> {
@@ -42,15 +32,8 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 fn run(url: &str) -> Result<(), String> {
-    let driver = Driver::start()?;
-    let profile = tempdir("chromium-measure");
-    let mut args: Vec<String> = COMMON_FLAGS.iter().chain(WEBGL2_FLAGS).map(|s| (*s).to_owned()).collect();
-    args.push(format!("--user-data-dir={}", profile.display()));
-    let session = driver.new_session(&args)?;
-    let result = (|| {
-        session.navigate(url)?;
-        wait_ready(&session)?;
-        crate::features::wait_for(&session, "document.body.dataset.measure === 'ready'", "the measuring tools")?;
+    super::in_webgl2_page("chromium-measure", url, |session| {
+        crate::features::wait_for(session, "document.body.dataset.measure === 'ready'", "the measuring tools")?;
         // Three pixels on three different elements, each showing the canvas (no panel over it),
         // and what the viewer picks there (the points the clicks must measure).
         let picked = session.script(
@@ -82,19 +65,19 @@ fn run(url: &str) -> Result<(), String> {
 
         session.script("document.getElementById('btn-measure').click(); return null;")?;
         let mode = |m: &str| session.script(&format!("document.querySelector('#measure-modes [data-mode={m}]').click(); return null;"));
-        click(&session, xy(0))?;
-        click(&session, xy(1))?;
+        click(session, xy(0))?;
+        click(session, xy(1))?;
         mode("height")?;
-        click(&session, xy(0))?;
-        click(&session, xy(1))?;
+        click(session, xy(0))?;
+        click(session, xy(1))?;
         mode("area")?;
         for i in 0..3 {
-            click(&session, xy(i))?;
+            click(session, xy(i))?;
         }
         session.script("document.getElementById('measure-finish').click(); return null;")?;
         mode("note")?;
         session.script(&format!("document.getElementById('measure-note').value = {NOTE:?}; return null;"))?;
-        click(&session, xy(2))?;
+        click(session, xy(2))?;
 
         let items = session.script("return window.renewtwinMeasure.items();")?;
         let got: Vec<(String, f64)> = items
@@ -134,8 +117,8 @@ fn run(url: &str) -> Result<(), String> {
         // The link, opened afresh, restores the camera, the measurements and the note.
         session.navigate("about:blank")?;
         session.navigate(&link)?;
-        wait_ready(&session)?;
-        crate::features::wait_for(&session, "document.body.dataset.measure === 'ready'", "the measuring tools after the link")?;
+        wait_ready(session)?;
+        crate::features::wait_for(session, "document.body.dataset.measure === 'ready'", "the measuring tools after the link")?;
         let again = session.script("return { items: window.renewtwinMeasure.items(), camera: window.renewtwin.camera(), open: !document.getElementById('measure-panel').hidden };")?;
         let same_camera = ["eye", "target"].iter().all(|k| {
             let (a, b) = (point(&camera[*k]), point(&again["camera"][*k]));
@@ -145,9 +128,5 @@ fn run(url: &str) -> Result<(), String> {
             return Err(format!("the link restored {again}; saved {items} with camera {camera}"));
         }
         Ok(())
-    })();
-    session.close();
-    drop(driver);
-    let _removed = std::fs::remove_dir_all(profile);
-    result
+    })
 }
