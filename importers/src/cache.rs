@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::{ImportConfig, ImportError, Model, Property, PropertySet, PropertyValue};
 
 /// Bumped whenever the encoding of an entry changes, or the importer's output for the same
-/// file does (2: boolean cuts by `ifc::cut`; 3: openings by `ifc::openings`).
-const CACHE_FORMAT: u32 = 3;
+/// file does (2: boolean cuts by `ifc::cut`; 3: openings by `ifc::openings`; 4: `Model::connections`).
+const CACHE_FORMAT: u32 = 4;
 
 /// Magic bytes at the start of every entry.
 const MAGIC: &[u8; 8] = b"RTWCACHE";

@@ -292,6 +292,9 @@ pub struct Model {
     /// The inputs of a model placed together from several files (`place`), in order; empty
     /// for a model read from one file.
     pub sources: Vec<PlacedSource>,
+    /// Pairs of elements (indices into `elements`, lower first) connected through their ports
+    /// (IFC `IfcRelConnectsPorts`); empty where the source says nothing of connections.
+    pub connections: Vec<[u32; 2]>,
 }
 
 impl Model {

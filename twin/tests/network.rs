@@ -186,6 +186,48 @@ fn pipes_connect_by_their_ends_within_the_tolerance_and_serve_the_buildings_they
     assert_eq!(pairs, [("G0", "GA"), ("GA", "G0")]);
 }
 
+/// Port connections (as the importer reads `IfcRelConnectsPorts`) decide where the model has
+/// them: two drainage pipes 3 m apart, far beyond the snapping tolerance, joined through a
+/// manhole that is not a network element, are connected; a third pipe ported to nothing of its
+/// system is not, although its end lies on the first pipe's line (a port connection, not a
+/// position, says what is joined); an unported pipe is still snapped.
+#[test]
+fn port_connections_join_pipes_through_a_manhole_and_take_precedence_over_snapping() {
+    let mut m = Model::default();
+    building(&mut m, "A", 0.0, 10.0);
+    pipe(&mut m, "D1", "DRAINAGE", 0.3, [0.0, -5.0, -2.0], [10.0, -5.0, -2.0]);
+    pipe(&mut m, "D2", "DRAINAGE", 0.3, [13.0, -5.0, -2.0], [23.0, -5.0, -2.0]);
+    // D3's end is on D1's centre line, but the model ports it to the manhole only.
+    pipe(&mut m, "D3", "DRAINAGE", 0.1, [5.0, -5.0, -2.0], [5.0, -9.0, -2.0]);
+    // D4 has no port: snapped, its end on D2's line.
+    pipe(&mut m, "D4", "DRAINAGE", 0.1, [18.0, -5.0, -2.0], [18.0, -9.0, -2.0]);
+    let manhole = add_mesh(&mut m, &[[10.0, -6.0, -3.0], [13.0, -4.0, 0.0]]);
+    m.elements.push(element("MH", "IfcDistributionChamberElement", None, manhole, vec![]));
+    let at = |m: &Model, id: &str| m.elements.iter().position(|e| e.global_id == id).expect("element") as u32;
+    let (d1, d2, d3, mh) = (at(&m, "D1"), at(&m, "D2"), at(&m, "D3"), at(&m, "MH"));
+    m.connections = vec![[d1, mh], [d2, mh], [d3, mh]];
+    let net = Networks::from_model(&m, &manifest("").networks);
+    let linked = |a: &str| -> Vec<&str> {
+        let k = (0..net.elements.len()).find(|&k| id_of(&m, &net, k) == a).expect("a network element");
+        let mut v: Vec<&str> = net.links[k].iter().map(|&j| id_of(&m, &net, j)).collect();
+        v.sort_unstable();
+        v
+    };
+    // Through the manhole: D1, D2 and D3 are joined to each other (one hop each way).
+    assert_eq!(linked("D1"), ["D2", "D3"]);
+    assert_eq!(linked("D2"), ["D1", "D3"]);
+    assert_eq!(linked("D3"), ["D1", "D2"]);
+    // D4 is snapped to nothing: the pipes it touches are ported, and ported pipes are joined by
+    // their ports only.
+    assert_eq!(linked("D4"), Vec::<&str>::new());
+    // Without the port connections, positions decide: D3 and D1 snap, D1 and D2 do not (3 m).
+    m.connections.clear();
+    let net = Networks::from_model(&m, &manifest("").networks);
+    let k1 = (0..net.elements.len()).find(|&k| id_of(&m, &net, k) == "D1").expect("D1");
+    let names: Vec<&str> = net.links[k1].iter().map(|&j| id_of(&m, &net, j)).collect();
+    assert_eq!(names, ["D3"]);
+}
+
 #[test]
 fn new_pipes_laid_before_the_old_come_out_leave_no_gap() {
     let tasks = task("new", "new", 0, 30, &["N0", "NA", "NB"], "")

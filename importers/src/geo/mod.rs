@@ -514,6 +514,9 @@ pub fn place(models: Vec<Model>, frame: &ProjectFrame) -> Model {
                 d.message = format!("{name}: {}", d.message);
                 d
             }));
+        out.connections.extend(
+            model.connections.iter().map(|c| c.map(|e| e + element_base as u32)),
+        );
         out.schedules
             .extend(model.schedules.into_iter().map(|mut s| {
                 for t in &mut s.tasks {

@@ -11,7 +11,8 @@
 //! - `semantics` builds the spatial tree (IfcRelAggregates, parents before children) and the
 //!   elements with their container, type and property/quantity sets (`properties`).
 //! - `materials` folds IfcRelAssociatesMaterial into material names; `georef` reads the
-//!   map conversion and the site's latitude/longitude; `schedule` reads 4D work schedules.
+//!   map conversion and the site's latitude/longitude; `schedule` reads 4D work schedules;
+//!   `ports` which elements are connected through their ports (IfcRelConnectsPorts).
 //! - `geometry` meshes every element with a body representation through ifc-lite's
 //!   `GeometryRouter`, openings cut (IfcRelVoidsElement, propagated through aggregates), on every
 //!   core, one product at a time inside `catch_unwind`; `instancing` shares mapped geometry.
@@ -73,6 +74,7 @@ mod georef;
 mod instancing;
 mod materials;
 mod openings;
+mod ports;
 mod properties;
 mod schedule;
 mod schema;
@@ -201,6 +203,7 @@ fn import_unguarded(
             header.version == ifc_lite_core::SchemaVersion::Ifc2x3,
             &mut diagnostics,
         );
+        let connections = ports::read(&scanned, &mut decoder, &element_index, &mut diagnostics);
         // Its entity cache holds every record the semantic layer decoded (most of the file);
         // meshing has decoders of its own, so free it before the peak.
         drop(decoder);
@@ -219,6 +222,7 @@ fn import_unguarded(
             elements: semantic.elements,
             georef,
             schedules,
+            connections,
             ..Model::default()
         };
         // The record list (a few dozen bytes per record) is not needed by meshing, which

@@ -10,11 +10,14 @@
 //! else `Pset_PipeSegmentTypeCommon.NominalDiameter`, else twice the largest distance of a
 //! vertex from the centre line.
 //!
-//! **Connectivity** is by snapping (the model's IFC ports are not read by the importer yet):
-//! two elements of one system are connected when an end of one lies within
-//! `[networks] snap_tolerance_m` (3D) of the other's centre line (a tee or a joint). An element
-//! serves a building when one of its ends lies within the tolerance of the building's plan
-//! footprint (the extent of the elements it contains).
+//! **Connectivity** comes from the model where it says it: elements connected through their
+//! ports (`IfcRelConnectsPorts`, read by the importer into `Model::connections`) are connected,
+//! also across elements that are not network elements themselves (a manhole, a fitting without
+//! a readable system) joining two network elements of one system. An element with no port
+//! connection is connected by snapping: two elements of one system are connected when an end of
+//! one lies within `[networks] snap_tolerance_m` (3D) of the other's centre line (a tee or a
+//! joint). An element serves a building when one of its ends lies within the tolerance of the
+//! building's plan footprint (the extent of the elements it contains).
 //!
 //! **Where a system is fed from**: the elements named in `[networks] sources`, else, per
 //! system, every element at least as wide as the widest element in service before the works
@@ -272,6 +275,55 @@ fn rect_distance(r: &PlanRect, p: [f64; 3]) -> f64 {
     dx.hypot(dy)
 }
 
+/// Links the network `elements` connected through ports (`model.connections`), directly or
+/// through elements that are not network elements (walked up to [`MAX_PORT_HOPS`] of them), when
+/// they are of one system; returns which network elements have a port connection at all (those
+/// are not snapped).
+fn port_links(model: &Model, elements: &[NetworkElement], links: &mut [BTreeSet<usize>]) -> Vec<bool> {
+    let mut ported = vec![false; elements.len()];
+    if model.connections.is_empty() {
+        return ported;
+    }
+    let network: HashMap<usize, usize> = elements.iter().enumerate().map(|(k, n)| (n.element, k)).collect();
+    let mut adjacent: HashMap<usize, Vec<usize>> = HashMap::new();
+    for &[a, b] in &model.connections {
+        let (a, b) = (a as usize, b as usize);
+        adjacent.entry(a).or_default().push(b);
+        adjacent.entry(b).or_default().push(a);
+    }
+    for (k, n) in elements.iter().enumerate() {
+        let Some(first) = adjacent.get(&n.element) else { continue };
+        ported[k] = true;
+        // Breadth first through non-network elements only.
+        let mut seen: BTreeSet<usize> = BTreeSet::from([n.element]);
+        let mut frontier: Vec<usize> = first.clone();
+        for _ in 0..MAX_PORT_HOPS {
+            let mut next = Vec::new();
+            for e in frontier {
+                if !seen.insert(e) {
+                    continue;
+                }
+                match network.get(&e) {
+                    Some(&j) if elements[j].system == n.system => {
+                        links[k].insert(j);
+                        links[j].insert(k);
+                    }
+                    Some(_) => {}
+                    None => next.extend(adjacent.get(&e).into_iter().flatten().copied()),
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+    }
+    ported
+}
+
+/// Most non-network elements (fittings, chambers) walked through between two ported pipes.
+const MAX_PORT_HOPS: usize = 4;
+
 /// Grid cell size of the snapping index, metres.
 const CELL: f64 = 8.0;
 
@@ -342,11 +394,15 @@ impl Networks {
             }
         }
         let mut links: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); elements.len()];
+        let ported = port_links(model, &elements, &mut links);
         for (k, n) in elements.iter().enumerate() {
+            if ported[k] {
+                continue;
+            }
             for p in n.ends {
                 for &j in grid.get(&(cell(p[0]), cell(p[1]))).map_or(&[][..], |v| v.as_slice()) {
                     let m = &elements[j];
-                    if j != k && m.system == n.system && point_segment_distance(p, m.ends[0], m.ends[1]) <= tol {
+                    if j != k && !ported[j] && m.system == n.system && point_segment_distance(p, m.ends[0], m.ends[1]) <= tol {
                         links[k].insert(j);
                         links[j].insert(k);
                     }
