@@ -107,6 +107,8 @@ pub struct ScenarioAnalytics {
     pub predicted_nuisance: Vec<crate::sensors::nuisance::NuisanceOption>,
     /// Households, trips and detours the plan's tasks disrupt.
     pub population: crate::population::PlanDisruption,
+    /// The risk layer on day 0 and at the plan's end (or `until`), on the plan's element states.
+    pub risk: crate::risk::RiskOutcome,
 }
 
 impl Analytics {
@@ -116,6 +118,7 @@ impl Analytics {
             alerts: crate::sensors::rules::alerts_over_plan(&self.sensors, plan, until),
             predicted_nuisance: crate::sensors::nuisance::predicted_nuisance(&self.sensors, &self.site, plan),
             population: self.population.plan_disruption(plan),
+            risk: crate::risk::outcome(&self.site, &self.risk, plan, self.sensors.start, until.unwrap_or(plan.end)),
         }
     }
 
@@ -190,6 +193,17 @@ impl ScenarioAnalytics {
                 "    {:<24} {:.0} households on {} days, {:.0} trip-days, {:.1} km of detours",
                 t.task, t.households, t.days, t.trip_days, t.detour_km
             )?;
+        }
+        let r = &self.risk;
+        writeln!(
+            out,
+            "  risk on {}       {} of {} surveyed pipes in service, {} warnings (day 0: {}) [{}]",
+            r.date, r.pipes_after, r.pipes_before, r.warnings_after, r.warnings_before, r.source
+        )?;
+        for b in r.buildings.iter().filter(|b| b.score_after != Some(b.score_before)) {
+            let after = b.score_after.map_or_else(|| "gone".to_owned(), |s| format!("{s:.1}"));
+            let by = if b.improved_by.is_empty() { String::new() } else { format!(" (improved by {})", b.improved_by.join(", ")) };
+            writeln!(out, "    {:<24} safety score {:.1} → {after}{by}", b.name, b.score_before)?;
         }
         Ok(())
     }

@@ -111,10 +111,13 @@ fn two_buildings_two_tasks() -> (PopulationModel, Plan) {
         end: Some(end),
         elements: 2,
         buildings: [0, 1].into_iter().collect(),
+        selected: Vec::new(),
         cost: 0.0,
         quantities: Vec::new(),
         noisy: true,
         idle_days: Vec::new(),
+        building_ends: Default::default(),
+        improves: None,
     };
     let step = |start: i32, end: i32| ElementSchedule(vec![Step { start, end, action: Action::Retrofit }]);
     let plan = Plan {

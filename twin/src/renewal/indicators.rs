@@ -126,6 +126,12 @@ pub struct Indicators {
     pub approvals: Vec<ApprovalLeadTime>,
     /// Phases a gate keeps from opening or closing.
     pub blocked: Vec<BlockedPhase>,
+    /// Pipe laid, taken out or renewed per task and nominal diameter (from the model).
+    pub pipe_lengths: Vec<super::quantities::PipeLength>,
+    /// Each project's cost over its declared funding sources.
+    pub funding: Vec<super::cost_sharing::ProjectFunding>,
+    /// Each lift's households' part shared by floor, where a project declares how.
+    pub lift_cost_sharing: Vec<super::cost_sharing::LiftSharing>,
 }
 
 fn number(value: Option<&PropertyValue>) -> Option<f64> {
@@ -251,7 +257,19 @@ impl Indicators {
             .collect();
         let lifts_built = new_lifts.iter().filter(|s| **s == LifecycleState::Built).count();
 
+        let pipe_lengths = plan
+            .tasks
+            .iter()
+            .filter(|t| t.start.is_some())
+            .flat_map(|t| {
+                let elements: Vec<usize> = t.selected.iter().map(|&i| i as usize).collect();
+                super::quantities::pipe_lengths(model, &t.id, t.action.key(), &elements)
+            })
+            .collect();
         Indicators {
+            pipe_lengths,
+            funding: super::cost_sharing::funding(manifest, plan),
+            lift_cost_sharing: super::cost_sharing::lift_sharing(manifest, model, plan),
             lifts_built,
             lifts_not_built: new_lifts.len() - lifts_built,
             scenario: plan.scenario.clone().unwrap_or_else(|| "base".into()),
@@ -300,5 +318,31 @@ impl Indicators {
                 })
                 .collect(),
         }
+    }
+}
+
+impl Indicators {
+    /// The plain-text lines of the quantities and who pays (pipe lengths by diameter, funding
+    /// sources, lift cost shares by floor), each with its source, for `renewtwin simulate`.
+    pub fn write_quantities(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        for p in &self.pipe_lengths {
+            let dn = p.diameter_m.map_or_else(|| "DN unknown".to_owned(), |d| format!("DN{:.0}", d * 1000.0));
+            writeln!(out, "    pipe                 {} {}: {:.1} m in {} segments ({:?})", p.task, dn, p.length_m, p.segments, p.source)?;
+        }
+        for f in self.funding.iter().filter(|f| !f.sources.is_empty()) {
+            let parts: Vec<String> = f.sources.iter().map(|s| format!("{} {:.0}% = {:.0} yuan", s.name, s.share * 100.0, s.yuan)).collect();
+            writeln!(out, "    funding              {} ({:.0} yuan): {} [{}]", f.project, f.cost_yuan, parts.join("; "), f.source)?;
+        }
+        for l in &self.lift_cost_sharing {
+            writeln!(out, "    lift cost sharing    {} ({}): households carry {:.0}% [{}; {}]", l.project, l.task, l.households_share * 100.0, l.formula, l.source)?;
+            for u in &l.units {
+                let floors: Vec<String> = u.floors.iter().map(|f| format!("{}F {:.0}", f.floor, f.yuan_per_household)).collect();
+                writeln!(out, "      unit {:<10} lift {:.0} yuan, households {:.0} yuan; per household: {}", u.unit, u.lift_yuan, u.households_yuan, floors.join(", "))?;
+            }
+            for n in &l.notes {
+                writeln!(out, "      note: {n}")?;
+            }
+        }
+        Ok(())
     }
 }
