@@ -197,7 +197,7 @@ impl ScenarioAnalytics {
         let r = &self.risk;
         writeln!(
             out,
-            "  risk on {}       {} of {} surveyed pipes in service, {} warnings (day 0: {}) [{}]",
+            "  risk on {}       {} surveyed pipes in service (day 0: {}), {} warnings (day 0: {}) [{}]",
             r.date, r.pipes_after, r.pipes_before, r.warnings_after, r.warnings_before, r.source
         )?;
         for b in r.buildings.iter().filter(|b| b.score_after != Some(b.score_before)) {

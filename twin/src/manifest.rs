@@ -12,6 +12,7 @@ pub mod population;
 pub mod risk;
 pub mod sensors;
 pub mod sunlight;
+pub mod vibration;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -374,6 +375,8 @@ pub struct HeritageSpec {
     /// The control zone's width in metres around the elements' plan-view bounds; `None`: each
     /// element's own `RenewTwin_Heritage.ControlZone`.
     pub zone_m: Option<f64>,
+    /// The vibration limit at these elements and the works' declared vibration.
+    pub vibration: Option<vibration::VibrationRule>,
 }
 
 /// A recorded governance event.
@@ -604,6 +607,7 @@ struct RawHeritage {
     reason: String,
     approval: Option<String>,
     zone_m: Option<f64>,
+    vibration: Option<vibration::VibrationRule>,
 }
 
 #[derive(Deserialize)]
@@ -683,11 +687,15 @@ impl Manifest {
                 if h.zone_m.is_some_and(|z| !z.is_finite() || z < 0.0) {
                     return Err(cx.invalid(&h.select.span(), format!("heritage[{hi}].zone_m"), "must be a non-negative number of metres"));
                 }
+                if let Some(v) = &h.vibration {
+                    v.validate().map_err(|m| cx.invalid(&h.select.span(), format!("heritage[{hi}].vibration"), m))?;
+                }
                 Ok(HeritageSpec {
                     select: parse_selector(&cx, &format!("heritage[{hi}].select"), &h.select)?,
                     reason: h.reason,
                     approval: h.approval,
                     zone_m: h.zone_m,
+                    vibration: h.vibration,
                 })
             })
             .collect::<Result<Vec<_>, ManifestError>>()?;

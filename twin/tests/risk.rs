@@ -245,3 +245,36 @@ mod default_scene {
         assert_ne!(by_score, (0..layer.buildings.len()).collect::<Vec<_>>(), "the option changes the order here: {scores:?}");
     }
 }
+
+/// The default scene's calendar: 2026 holidays of the State Council's notice, gaokao quiet
+/// days for noisy work, and the declared winter stop.
+mod default_calendar {
+    use renewtwin_importers::ImportConfig;
+    use renewtwin_protocol::CivilDate;
+    use renewtwin_twin::renewal::LoadedScene;
+    use renewtwin_twin::scene::SceneSource;
+
+    #[test]
+    fn tasks_rest_on_holidays_quiet_days_and_the_winter_stop() {
+        let scene = LoadedScene::load(&SceneSource::Default, None, &ImportConfig::default(), None).expect("default scene");
+        let start = scene.manifest.start;
+        let day = |iso: &str| (CivilDate::parse_iso(iso).expect("date").days_since_epoch() - start.days_since_epoch()) as i32;
+        let task = |id: &str| scene.plan.tasks.iter().find(|t| t.id == id).expect("task").clone();
+        // new-pipes (noisy) starts 2026-05-26: the gaokao (7–9 June) is quiet.
+        let pipes = task("new-pipes");
+        for d in ["2026-06-07", "2026-06-08", "2026-06-09"] {
+            assert!(pipes.idle_days.contains(&day(d)), "{d}");
+        }
+        assert!(pipes.works_on(day("2026-06-10")));
+        // The façade works rest over National Day, 1–7 October 2026.
+        let walls = task("facade-walls");
+        assert!((day("2026-10-01")..=day("2026-10-07")).all(|d| walls.idle_days.contains(&d)));
+        // The lifts (new works, with pits) stop from 15 December to 15 February and finish after.
+        let lifts = task("lift-shafts");
+        assert!((day("2026-12-15")..=day("2027-02-15")).all(|d| !lifts.works_on(d)));
+        assert!(lifts.end.expect("scheduled") > day("2027-02-15"));
+        // 60 working days of pipe laying from 2026-05-26, less 3 gaokao days and the 3 days of
+        // the Dragon Boat Festival (19–21 June): 66 calendar days, to 2026-07-30 inclusive.
+        assert_eq!(pipes.end, Some(day("2026-07-31")));
+    }
+}

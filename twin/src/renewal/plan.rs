@@ -631,7 +631,7 @@ fn scope_gate(manifest: &Manifest, pi: usize, model: &Model, ei: usize) -> Scope
     }
 }
 
-fn describe(e: &Element) -> String {
+pub(crate) fn describe(e: &Element) -> String {
     let name = e.name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default();
     format!("{} #{} {}{name}", e.class, e.step_id, e.global_id)
 }
@@ -889,7 +889,7 @@ fn topological_order(file: &str, tasks: &[(usize, &crate::manifest::TaskSpec)]) 
 
 /// Protected elements and why.
 /// Plan-view bounds `[min x, min y, max x, max y]` of element `ei`'s placed meshes.
-fn plan_bounds(model: &Model, ei: usize) -> Option<[f64; 4]> {
+pub(crate) fn plan_bounds(model: &Model, ei: usize) -> Option<[f64; 4]> {
     let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
     for p in &model.elements.get(ei)?.placements {
         let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
@@ -904,7 +904,7 @@ fn plan_bounds(model: &Model, ei: usize) -> Option<[f64; 4]> {
 }
 
 /// Distance between two plan-view boxes (0 when they overlap).
-fn box_distance(a: [f64; 4], b: [f64; 4]) -> f64 {
+pub(crate) fn box_distance(a: [f64; 4], b: [f64; 4]) -> f64 {
     let dx = (b[0] - a[2]).max(a[0] - b[2]).max(0.0);
     let dy = (b[1] - a[3]).max(a[1] - b[3]).max(0.0);
     dx.hypot(dy)
