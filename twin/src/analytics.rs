@@ -77,7 +77,7 @@ impl Analytics {
         population_cfg.validate().map_err(err)?;
         let site = Site::from_model(model, f64::from(manifest.indicators.households_per_building), population_cfg.residents_per_household);
         let works = Works::build(manifest, model, &site);
-        let population = PopulationModel::new(&population_cfg, &site, &works);
+        let population = PopulationModel::new(&population_cfg, model, &site, &works);
         let sensors = Arc::new(SensorSetup::new(sensors_cfg, &site, works, manifest.start));
         let feeds = AnalyticsFeeds {
             sensors: Arc::new(SensorHub::new(sensors.clone(), log)),
@@ -193,6 +193,27 @@ impl ScenarioAnalytics {
                 "    {:<24} {:.0} households on {} days, {:.0} trip-days, {:.1} km of detours",
                 t.task, t.households, t.days, t.trip_days, t.detour_km
             )?;
+        }
+        writeln!(out, "    destinations         {}: {}", p.destinations, match p.destinations {
+            "map" => "points of interest of the scene's GeoJSON/CityJSON layers",
+            "population.places" => "declared in [population] places",
+            _ => "none",
+        })?;
+        for d in &p.diagnostics {
+            writeln!(out, "    note: {d}")?;
+        }
+        let v = &p.vulnerable;
+        if v.declared {
+            writeln!(
+                out,
+                "  vulnerable residents {:.0} elderly, {:.0} disabled, {:.0} children disrupted, {:.0} vulnerable-resident-days [{}]",
+                v.elderly, v.disabled, v.children, v.vulnerable_resident_days, v.source
+            )?;
+            for b in v.priority.iter().take(10) {
+                writeln!(out, "    priority {:<15} {:.0} vulnerable residents × {} days", b.building, b.vulnerable, b.days)?;
+            }
+        } else {
+            writeln!(out, "  vulnerable residents unknown: the model declares no RenewTwin_Building.Elderly, .Disabled or .Children")?;
         }
         let r = &self.risk;
         writeln!(

@@ -317,6 +317,7 @@ mod tests {
             grade: None,
             defects: None,
             elements: vec![],
+            vulnerable: None,
         }
     }
 

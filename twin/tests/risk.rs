@@ -18,6 +18,7 @@ fn home(grade: &str, year: i32, structure: &str, defects: f64) -> Home {
         grade: Some(grade.into()),
         defects: Some(defects),
         elements: vec![1, 2],
+        vulnerable: None,
     }
 }
 
