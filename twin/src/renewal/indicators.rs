@@ -405,16 +405,19 @@ impl Indicators {
         for v in &self.heritage_vibration {
             writeln!(
                 out,
-                "    heritage vibration   {}: {:.2} mm/s predicted at {} ({:.1} m), limit {:.2} mm/s{} [limit: {}; works: {}]",
+                "    heritage vibration   {}: {:.2} mm/s predicted at {} ({:.1} m), limit {:.2} mm/s{}",
                 v.task,
                 v.ppv_mm_s,
                 v.protected,
                 v.distance_m,
                 v.limit_mm_s,
                 if v.exceeds { " EXCEEDED" } else { "" },
-                v.standard,
-                v.ppv_source
             )?;
+        }
+        let mut sources: Vec<(&str, &str)> = self.heritage_vibration.iter().map(|v| (v.standard.as_str(), v.ppv_source.as_str())).collect();
+        sources.dedup();
+        for (standard, works) in sources {
+            writeln!(out, "      limit: {standard}; works' velocities: {works}")?;
         }
         for f in self.funding.iter().filter(|f| !f.sources.is_empty()) {
             let parts: Vec<String> = f.sources.iter().map(|s| format!("{} {:.0}% = {:.0} yuan", s.name, s.share * 100.0, s.yuan)).collect();
