@@ -222,6 +222,26 @@ mod default_scene {
         assert!(layer.pipes.iter().filter(|p| p.age_from == "plan").all(|p| p.age_years < 1.0), "new pipes are months old");
     }
 
+    /// The viewer's risk colour layer follows the plan too: removed pipes have no colour, the
+    /// pipes the plan laid are good (index 0), before the works they are not there yet.
+    #[test]
+    fn the_risk_colour_layer_drops_removed_pipes_and_shows_laid_ones_as_good() {
+        use renewtwin_protocol::LifecycleState as S;
+        use renewtwin_twin::layers::{NO_VALUE, risk_layer};
+        let scene = LoadedScene::load(&SceneSource::Default, None, &ImportConfig::default(), None).expect("default scene");
+        let plan = &scene.plan;
+        let end = plan.end;
+        let after = risk_layer(&scene.model, plan, end);
+        let before = risk_layer(&scene.model, plan, 0);
+        let removed: Vec<usize> = (0..scene.model.elements.len()).filter(|&i| plan.schedules[i].state_on(end) == S::Demolished).collect();
+        let laid: Vec<usize> = (0..scene.model.elements.len())
+            .filter(|&i| scene.model.elements[i].class.starts_with("IfcPipe") && plan.schedules[i].state_on(end) == S::Built)
+            .collect();
+        assert!(!removed.is_empty() && !laid.is_empty());
+        assert!(removed.iter().all(|&i| after.values[i] == NO_VALUE && before.values[i] != NO_VALUE));
+        assert!(laid.iter().all(|&i| after.values[i] == 0 && before.values[i] == NO_VALUE));
+    }
+
     /// `[risk] work_order = "least_safe_first"`: a per-building task takes the least safe
     /// building first; without it, the model's order.
     #[test]
