@@ -843,6 +843,7 @@ fn simulate(source: SceneSource, scenario: Option<&str>, until: Option<&str>, js
         for b in &ind.blocked {
             println!("    blocked              {} {}: {}", b.project, b.phase, b.reason);
         }
+        ind.write_quantities(&mut std::io::stdout().lock())?;
         analytics.scenario(plan, until_day).write_text(&mut std::io::stdout().lock())?;
     }
     analytics::write_risk_warnings(&analytics.risk_warnings(), &mut std::io::stdout().lock())?;

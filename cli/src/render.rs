@@ -191,7 +191,7 @@ impl SceneRenderer {
                 plan,
                 day,
             )),
-            ColourBy::Risk => Some(layers::risk_layer(&self.loaded.model, day)),
+            ColourBy::Risk => Some(layers::risk_layer(&self.loaded.model, plan, day)),
         };
         self.viewer.set_layer(layer.map(|l| ColourLayer {
             palette: l.legend.iter().map(|e| e.rgb).collect(),

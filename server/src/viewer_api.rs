@@ -661,7 +661,7 @@ async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> 
             Err(response) => return response,
         },
         LayerName::Phase => layers::phase_layer(&manifest, &model, &plan, day),
-        LayerName::Risk => layers::risk_layer(&model, day),
+        LayerName::Risk => layers::risk_layer(&model, &plan, day),
         LayerName::Noise => {
             // The population model's buildings, shared rather than copied per request.
             let population = state.analytics.population.model.get();

@@ -77,7 +77,7 @@ impl Analytics {
         population_cfg.validate().map_err(err)?;
         let site = Site::from_model(model, f64::from(manifest.indicators.households_per_building), population_cfg.residents_per_household);
         let works = Works::build(manifest, model, &site);
-        let population = PopulationModel::new(&population_cfg, &site, &works);
+        let population = PopulationModel::new(&population_cfg, model, &site, &works);
         let sensors = Arc::new(SensorSetup::new(sensors_cfg, &site, works, manifest.start));
         let feeds = AnalyticsFeeds {
             sensors: Arc::new(SensorHub::new(sensors.clone(), log)),
@@ -107,6 +107,8 @@ pub struct ScenarioAnalytics {
     pub predicted_nuisance: Vec<crate::sensors::nuisance::NuisanceOption>,
     /// Households, trips and detours the plan's tasks disrupt.
     pub population: crate::population::PlanDisruption,
+    /// The risk layer on day 0 and at the plan's end (or `until`), on the plan's element states.
+    pub risk: crate::risk::RiskOutcome,
 }
 
 impl Analytics {
@@ -116,6 +118,7 @@ impl Analytics {
             alerts: crate::sensors::rules::alerts_over_plan(&self.sensors, plan, until),
             predicted_nuisance: crate::sensors::nuisance::predicted_nuisance(&self.sensors, &self.site, plan),
             population: self.population.plan_disruption(plan),
+            risk: crate::risk::outcome(&self.site, &self.risk, plan, self.sensors.start, until.unwrap_or(plan.end)),
         }
     }
 
@@ -190,6 +193,38 @@ impl ScenarioAnalytics {
                 "    {:<24} {:.0} households on {} days, {:.0} trip-days, {:.1} km of detours",
                 t.task, t.households, t.days, t.trip_days, t.detour_km
             )?;
+        }
+        writeln!(out, "    destinations         {}: {}", p.destinations, match p.destinations {
+            "map" => "points of interest of the scene's GeoJSON/CityJSON layers",
+            "population.places" => "declared in [population] places",
+            _ => "none",
+        })?;
+        for d in &p.diagnostics {
+            writeln!(out, "    note: {d}")?;
+        }
+        let v = &p.vulnerable;
+        if v.declared {
+            writeln!(
+                out,
+                "  vulnerable residents {:.0} elderly, {:.0} disabled, {:.0} children disrupted, {:.0} vulnerable-resident-days [{}]",
+                v.elderly, v.disabled, v.children, v.vulnerable_resident_days, v.source
+            )?;
+            for b in v.priority.iter().take(10) {
+                writeln!(out, "    priority {:<15} {:.0} vulnerable residents × {} days", b.building, b.vulnerable, b.days)?;
+            }
+        } else {
+            writeln!(out, "  vulnerable residents unknown: the model declares no RenewTwin_Building.Elderly, .Disabled or .Children")?;
+        }
+        let r = &self.risk;
+        writeln!(
+            out,
+            "  risk on {}       {} surveyed pipes in service (day 0: {}), {} warnings (day 0: {}) [{}]",
+            r.date, r.pipes_after, r.pipes_before, r.warnings_after, r.warnings_before, r.source
+        )?;
+        for b in r.buildings.iter().filter(|b| b.score_after != Some(b.score_before)) {
+            let after = b.score_after.map_or_else(|| "gone".to_owned(), |s| format!("{s:.1}"));
+            let by = if b.improved_by.is_empty() { String::new() } else { format!(" (improved by {})", b.improved_by.join(", ")) };
+            writeln!(out, "    {:<24} safety score {:.1} → {after}{by}", b.name, b.score_before)?;
         }
         Ok(())
     }

@@ -127,11 +127,13 @@ pub fn phase_layer(manifest: &Manifest, model: &Model, plan: &Plan, day: i32) ->
     ColourLayer { name: LayerName::Phase, day, legend, values }
 }
 
-/// Structural risk: the JGJ 125 inspection grade (A–D) of the element's building
-/// (`RenewTwin_Building.InspectionGrade`), a pipe's surveyed condition
-/// (`RenewTwin_Survey.Condition`: good, fair, poor, critical on the same four steps), and
-/// protected heritage. It does not change with the day.
-pub fn risk_layer(model: &Model, day: i32) -> ColourLayer {
+/// Structural risk on `day` of `plan`: the JGJ 125 inspection grade (A–D) of the element's
+/// building (`RenewTwin_Building.InspectionGrade`, or the grade a finished retrofit task declares
+/// in `improves`), a pipe's surveyed condition (`RenewTwin_Survey.Condition`: good, fair, poor,
+/// critical on the same four steps; a pipe the plan has laid or relined by `day` counts as good),
+/// and protected heritage. Elements that do not stand on `day` (not yet built, demolished,
+/// removed) have no value.
+pub fn risk_layer(model: &Model, plan: &Plan, day: i32) -> ColourLayer {
     let legend = vec![
         LegendEntry { key: "a", zh: "A 级 安全".into(), en: "Grade A, safe".into(), rgb: [67, 160, 71] },
         LegendEntry { key: "b", zh: "B 级 基本安全".into(), en: "Grade B, mostly safe".into(), rgb: [192, 202, 51] },
@@ -153,10 +155,27 @@ pub fn risk_layer(model: &Model, day: i32) -> ColourLayer {
     let buildings = buildings_of_elements(model);
     let building_nodes: Vec<usize> =
         model.spatial.iter().enumerate().filter(|(_, n)| n.kind == SpatialKind::Building).map(|(i, _)| i).collect();
-    let building_grade: Vec<Option<u8>> = building_nodes
+    let mut building_grade: Vec<Option<u8>> = building_nodes
         .iter()
         .map(|&n| model.spatial[n].property("RenewTwin_Building", "InspectionGrade").and_then(text_of).and_then(|g| grade_index(&g)))
         .collect();
+    let mut improved: Vec<(i32, usize, &str)> = plan
+        .tasks
+        .iter()
+        .filter_map(|t| t.improves.as_ref().and_then(|i| i.inspection_grade.as_deref()).map(|g| (t, g)))
+        .flat_map(|(t, g)| t.building_ends.iter().filter(|(_, end)| **end <= day).map(move |(b, end)| (*end, *b, g)))
+        .collect();
+    improved.sort_unstable();
+    for (_, b, g) in improved {
+        if let Some(slot) = building_grade.get_mut(b) {
+            *slot = grade_index(g);
+        }
+    }
+    use renewtwin_protocol::LifecycleState as S;
+    let state = |i: usize| plan.schedules.get(i).map_or(S::Existing, |s| s.state_on(day));
+    let laid = |i: usize| {
+        plan.schedules.get(i).is_some_and(|s| s.0.iter().any(|st| matches!(st.action, crate::manifest::Action::New | crate::manifest::Action::Retrofit) && st.end <= day))
+    };
     let values = model
         .elements
         .iter()
@@ -165,8 +184,14 @@ pub fn risk_layer(model: &Model, day: i32) -> ColourLayer {
             let pset = |set: &str, name: &str| {
                 e.property_sets.iter().find(|p| p.name == set).and_then(|p| p.get(name)).and_then(text_of)
             };
+            if matches!(state(i), S::Planned | S::Demolished | S::Removed) {
+                return NO_VALUE;
+            }
             if e.property_sets.iter().any(|p| p.name == "RenewTwin_Heritage") {
                 return 4;
+            }
+            if e.class.starts_with("IfcPipe") && laid(i) {
+                return 0;
             }
             if let Some(condition) = pset("RenewTwin_Survey", "Condition") {
                 // Survey conditions: GOOD, FAIR, POOR, CRITICAL (PLANNED for new pipes).
@@ -317,6 +342,7 @@ mod tests {
             grade: None,
             defects: None,
             elements: vec![],
+            vulnerable: None,
         }
     }
 

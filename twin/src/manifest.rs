@@ -6,11 +6,13 @@
 
 pub mod calendar;
 pub mod decision;
+pub mod funding;
 pub mod networks;
 pub mod population;
 pub mod risk;
 pub mod sensors;
 pub mod sunlight;
+pub mod vibration;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -170,6 +172,10 @@ pub struct ProjectSpec {
     pub funding: Option<String>,
     /// How its consultation decides (`[projects.decision]`; Civil Code art. 278 by default).
     pub decision: decision::DecisionRule,
+    /// Who pays what share (`funding_sources`; empty when not declared).
+    pub funding_sources: Vec<funding::FundingSource>,
+    /// How each lift's cost is shared by floor (`[projects.lift_cost_sharing]`).
+    pub lift_cost_sharing: Option<funding::LiftCostSharing>,
 }
 
 impl ProjectSpec {
@@ -264,6 +270,9 @@ pub struct TaskSpec {
     pub noisy: bool,
     /// Systems supplied temporarily to buildings while the task runs (`temporary_supply`).
     pub temporary_supply: Option<networks::TemporarySupply>,
+    /// What a retrofit declares it improves in each building it finishes (`improves`): the
+    /// risk layer reads the building's survey with these values from that day on.
+    pub improves: Option<risk::Improvement>,
     /// 1-based line of the task in the manifest.
     pub line: usize,
 }
@@ -366,6 +375,8 @@ pub struct HeritageSpec {
     /// The control zone's width in metres around the elements' plan-view bounds; `None`: each
     /// element's own `RenewTwin_Heritage.ControlZone`.
     pub zone_m: Option<f64>,
+    /// The vibration limit at these elements and the works' declared vibration.
+    pub vibration: Option<vibration::VibrationRule>,
 }
 
 /// A recorded governance event.
@@ -515,6 +526,9 @@ struct RawProject {
     consultation_required: bool,
     operation_owner: Option<String>,
     funding: Option<String>,
+    #[serde(default)]
+    funding_sources: Option<Spanned<Vec<funding::FundingSource>>>,
+    lift_cost_sharing: Option<Spanned<funding::LiftCostSharing>>,
     decision: Option<Spanned<decision::RawDecision>>,
 }
 
@@ -545,6 +559,8 @@ struct RawTask {
     noisy: Option<bool>,
     #[serde(default)]
     temporary_supply: Option<Spanned<networks::RawTemporarySupply>>,
+    #[serde(default)]
+    improves: Option<Spanned<risk::Improvement>>,
 }
 
 #[derive(Deserialize)]
@@ -591,6 +607,7 @@ struct RawHeritage {
     reason: String,
     approval: Option<String>,
     zone_m: Option<f64>,
+    vibration: Option<vibration::VibrationRule>,
 }
 
 #[derive(Deserialize)]
@@ -670,11 +687,15 @@ impl Manifest {
                 if h.zone_m.is_some_and(|z| !z.is_finite() || z < 0.0) {
                     return Err(cx.invalid(&h.select.span(), format!("heritage[{hi}].zone_m"), "must be a non-negative number of metres"));
                 }
+                if let Some(v) = &h.vibration {
+                    v.validate().map_err(|m| cx.invalid(&h.select.span(), format!("heritage[{hi}].vibration"), m))?;
+                }
                 Ok(HeritageSpec {
                     select: parse_selector(&cx, &format!("heritage[{hi}].select"), &h.select)?,
                     reason: h.reason,
                     approval: h.approval,
                     zone_m: h.zone_m,
+                    vibration: h.vibration,
                 })
             })
             .collect::<Result<Vec<_>, ManifestError>>()?;
@@ -829,7 +850,30 @@ fn parse_projects(cx: &Ctx<'_>, raw: Vec<RawProject>, task_ids: &mut BTreeSet<St
                     .map_err(|(field, message)| cx.invalid(&span, format!("projects[{pi}].decision.{field}"), message))?
             }
         };
+        let funding_sources = match &p.funding_sources {
+            None => Vec::new(),
+            Some(f) => {
+                funding::validate_sources(f.get_ref()).map_err(|m| cx.invalid(&f.span(), format!("projects[{pi}].funding_sources"), m))?;
+                f.get_ref().clone()
+            }
+        };
+        let lift_cost_sharing = match &p.lift_cost_sharing {
+            None => None,
+            Some(l) => {
+                let field = format!("projects[{pi}].lift_cost_sharing");
+                l.get_ref().validate().map_err(|m| cx.invalid(&l.span(), &field, m))?;
+                if !tasks.iter().any(|t: &TaskSpec| t.id == l.get_ref().task) {
+                    return Err(cx.invalid(&l.span(), format!("{field}.task"), format!("no task {:?} in this project", l.get_ref().task)));
+                }
+                if !funding_sources.is_empty() && !funding_sources.iter().any(|s| s.households) {
+                    return Err(cx.invalid(&l.span(), &field, "no funding source is marked `households = true`: nothing is left for the households to share"));
+                }
+                Some(l.get_ref().clone())
+            }
+        };
         projects.push(ProjectSpec {
+            funding_sources,
+            lift_cost_sharing,
             decision,
             id,
             name: p.name,
@@ -1063,6 +1107,13 @@ fn parse_task(cx: &Ctx<'_>, field: &str, t: &Spanned<RawTask>, phase_days: &BTre
             .as_ref()
             .map(|s| s.get_ref().resolve().map_err(|m| cx.invalid(&s.span(), format!("{field}.temporary_supply"), m)))
             .transpose()?,
+        improves: match &raw.improves {
+            None => None,
+            Some(i) if action != Action::Retrofit => {
+                return Err(cx.invalid(&i.span(), format!("{field}.improves"), "only a retrofit task improves what it works on; use action = \"retrofit\""));
+            }
+            Some(i) => Some(i.get_ref().validate().map_err(|m| cx.invalid(&i.span(), format!("{field}.improves"), m))?),
+        },
         line: cx.line(&t.span()),
     })
 }

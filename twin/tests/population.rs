@@ -25,11 +25,12 @@ fn home(building: usize, x: f64, residents: f64) -> Home {
         grade: None,
         defects: None,
         elements: Vec::new(),
+        vulnerable: None,
     }
 }
 
 fn stop(x: f64, y: f64) -> Place {
-    Place { kind: "stop".into(), name: format!("stop {x}"), position: [x, y], weight: 1.0, assumed: false }
+    Place { kind: "stop".into(), name: format!("stop {x}"), position: [x, y], weight: 1.0 }
 }
 
 #[test]
@@ -101,7 +102,7 @@ fn two_buildings_two_tasks() -> (PopulationModel, Plan) {
     };
     let works = Works { tasks: vec![task("facade", [0, 1]), task("windows", [2, 3])] };
     let site = Site { homes: homes.clone(), ..Site::default() };
-    let model = PopulationModel::new(&config, &site, &works);
+    let model = PopulationModel::new(&config, &renewtwin_importers::Model::default(), &site, &works);
     let window = |id: &str, start: i32, end: i32| TaskWindow {
         id: id.into(),
         name: id.into(),
@@ -111,10 +112,13 @@ fn two_buildings_two_tasks() -> (PopulationModel, Plan) {
         end: Some(end),
         elements: 2,
         buildings: [0, 1].into_iter().collect(),
+        selected: Vec::new(),
         cost: 0.0,
         quantities: Vec::new(),
         noisy: true,
         idle_days: Vec::new(),
+        building_ends: Default::default(),
+        improves: None,
     };
     let step = |start: i32, end: i32| ElementSchedule(vec![Step { start, end, action: Action::Retrofit }]);
     let plan = Plan {
@@ -207,4 +211,79 @@ fn the_default_scene_s_per_building_tasks_disrupt_a_fraction_of_what_whole_windo
     );
     let sum_of_tasks: f64 = d.tasks.iter().map(|t| t.trip_days).sum();
     assert!(d.trip_days_disrupted < sum_of_tasks, "overlapping tasks count a trip once a day");
+}
+
+mod destinations {
+    use renewtwin_importers::{Element, Mesh, MeshId, Model, Placement, Property, PropertySet, PropertyValue};
+    use renewtwin_twin::population::config::PopulationConfig;
+    use renewtwin_twin::population::gravity::places;
+    use renewtwin_twin::site::Site;
+
+    const IDENTITY: [f64; 16] = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+
+    /// A GeoJSON point layer as the importer makes it: a marker around each point with the
+    /// feature's properties in the `GeoJSON` set.
+    fn poi(m: &mut Model, name: &str, at: [f64; 2], tags: &[(&str, &str)]) {
+        let p = [[at[0] - 0.5, at[1] - 0.5, 0.0], [at[0] + 0.5, at[1] + 0.5, 1.0]];
+        m.meshes.push(Mesh { positions: p.iter().flat_map(|v| v.iter().map(|x| *x as f32)).collect(), normals: vec![0.0; 6], indices: Vec::new() });
+        m.elements.push(Element {
+            step_id: 0,
+            global_id: name.into(),
+            class: "IfcBuildingElementProxy".into(),
+            name: Some(name.into()),
+            container: None,
+            type_name: None,
+            property_sets: vec![PropertySet {
+                name: "GeoJSON".into(),
+                properties: tags.iter().map(|(k, v)| Property { name: (*k).into(), value: PropertyValue::Text((*v).into()) }).collect(),
+            }],
+            placements: vec![Placement { mesh: MeshId((m.meshes.len() - 1) as u32), transform: IDENTITY }],
+            materials: Vec::new(),
+        });
+    }
+
+    #[test]
+    fn trips_go_to_the_points_of_interest_of_the_map_layer() {
+        let mut m = Model::default();
+        poi(&mut m, "公交站", [10.0, -20.0], &[("highway", "bus_stop")]);
+        poi(&mut m, "小学", [-50.0, 0.0], &[("amenity", "school")]);
+        poi(&mut m, "菜市场", [80.0, 5.0], &[("amenity", "marketplace")]);
+        poi(&mut m, "bench", [0.0, 0.0], &[("amenity", "bench")]);
+        let site = Site::from_model(&m, 24.0, 2.5);
+        let d = places(&PopulationConfig::default(), &m, &site);
+        assert_eq!(d.source, "map");
+        let got: Vec<(&str, &str, [f64; 2])> = d.places.iter().map(|p| (p.kind.as_str(), p.name.as_str(), p.position)).collect();
+        assert_eq!(got, vec![("stop", "公交站", [10.0, -20.0]), ("school", "小学", [-50.0, 0.0]), ("market", "菜市场", [80.0, 5.0])]);
+        assert_eq!(d.diagnostics, vec!["no clinic among the destinations: clinic trips are not modelled".to_owned()]);
+    }
+
+    #[test]
+    fn without_places_or_a_map_there_are_no_destinations_and_a_diagnostic_says_so() {
+        let m = Model::default();
+        let d = places(&PopulationConfig::default(), &m, &Site::from_model(&m, 24.0, 2.5));
+        assert!(d.places.is_empty(), "no placeholder destinations");
+        assert_eq!(d.source, "none");
+        assert!(d.diagnostics[0].starts_with("no destinations"), "{:?}", d.diagnostics);
+    }
+}
+
+#[test]
+fn vulnerable_residents_of_disrupted_buildings_are_counted_and_ranked() {
+    use renewtwin_twin::site::Vulnerable;
+    let (mut model, plan) = two_buildings_two_tasks();
+    let before = model.plan_disruption(&plan);
+    assert!(!before.vulnerable.declared);
+    // Building 0: 6 elderly, 1 disabled, 3 children; building 1: 2 elderly. Building 0 is
+    // disrupted on 20 days: worked on days 0–9, then on days 10–19 its residents' path to the stop
+    // at x = 80 runs through building 1's works; building 1 on its own 10 days (10–19).
+    // Vulnerable-resident-days: 10 × 20 + 2 × 10 = 220.
+    model.homes[0].vulnerable = Some(Vulnerable { elderly: 6.0, disabled: 1.0, children: 3.0 });
+    model.homes[1].vulnerable = Some(Vulnerable { elderly: 2.0, disabled: 0.0, children: 0.0 });
+    let v = model.plan_disruption(&plan).vulnerable;
+    assert!(v.declared);
+    assert_eq!((v.elderly, v.disabled, v.children), (8.0, 1.0, 3.0));
+    let days: Vec<(&str, i32)> = v.priority.iter().map(|p| (p.building.as_str(), p.days)).collect();
+    assert_eq!(days, vec![("0号楼", 20), ("1号楼", 10)]);
+    assert_eq!(v.vulnerable_resident_days, 220.0);
+    assert_eq!(v.priority[0].vulnerable, 10.0, "the building with the most vulnerable residents first: {days:?}");
 }

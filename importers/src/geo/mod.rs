@@ -19,7 +19,9 @@
 //!
 //! Conversions known: WGS84 ↔ the local frame (exact ellipsoidal math), and Dutch RD New
 //! (EPSG:28992, 7415) ↔ WGS84 ([`rd`], ≈ 1 m approximation polynomials), and UTM zones
-//! (WGS84, ETRS89, GDA94/2020 MGA, IGM95 families; [`utm`], datums taken as WGS84, < 2 m). An
+//! (WGS84, ETRS89, GDA94/2020 MGA, IGM95 families; [`utm`], datums taken as WGS84, < 2 m), and
+//! China's CGCS2000 (EPSG:4490) with its 3-degree Gauss-Krüger zones, with and without the zone
+//! prefix (EPSG:4513–4554; [`gk`], CGCS2000 taken as WGS84, < 1 m). An
 //! IFC model whose map CRS is none of these but which gives its IfcSite location is placed by
 //! that location (approximately, with a note). Any other projected
 //! CRS can only be placed relative to inputs in the same CRS (or, when the frame gives both a
@@ -28,6 +30,7 @@
 //! own vertical datum (no geoid model). Inputs without a georeference are placed as they are,
 //! their model origin at the project origin, with an informational diagnostic.
 
+pub(crate) mod gk;
 pub(crate) mod mesh;
 pub(crate) mod rd;
 pub(crate) mod utm;
@@ -85,6 +88,8 @@ enum KnownCrs {
     Rd,
     /// A UTM zone ([`utm`]).
     Utm(utm::Zone),
+    /// A CGCS2000 3-degree Gauss-Krüger zone ([`gk`]), with or without the zone prefix.
+    Gk(gk::Zone3),
 }
 
 impl KnownCrs {
@@ -94,6 +99,7 @@ impl KnownCrs {
             Self::Wgs84 => (e, n),
             Self::Rd => rd::rd_to_wgs84(e, n),
             Self::Utm(zone) => utm::from_utm(zone, e, n),
+            Self::Gk(zone) => gk::from_gk(zone, e, n),
         }
     }
 
@@ -103,6 +109,7 @@ impl KnownCrs {
             Self::Wgs84 => (lon, lat),
             Self::Rd => rd::wgs84_to_rd(lon, lat),
             Self::Utm(zone) => utm::to_utm(zone, lon, lat),
+            Self::Gk(zone) => gk::to_gk(zone, lon, lat),
         }
     }
 }
@@ -136,11 +143,12 @@ pub(crate) fn normalize_crs(text: &str) -> String {
 
 fn known_crs(normalized: &str) -> Option<KnownCrs> {
     match normalized {
-        "EPSG:4326" | "EPSG:4979" | "OGC:CRS84" => Some(KnownCrs::Wgs84),
+        // CGCS2000 geographic (EPSG:4490, 3D 4480) is taken as WGS84 (see [`gk`]).
+        "EPSG:4326" | "EPSG:4979" | "OGC:CRS84" | "EPSG:4490" | "EPSG:4480" => Some(KnownCrs::Wgs84),
         "EPSG:28992" | "EPSG:7415" => Some(KnownCrs::Rd),
         other => {
             let code = other.strip_prefix("EPSG:")?.parse().ok()?;
-            utm::zone_of_epsg(code).map(KnownCrs::Utm)
+            utm::zone_of_epsg(code).map(KnownCrs::Utm).or_else(|| gk::zone_of_epsg(code).map(KnownCrs::Gk))
         }
     }
 }

@@ -391,3 +391,34 @@ fn an_unknown_map_crs_falls_back_to_the_site_location_with_a_note() {
                 && d.message.contains("placed by its site location"))
     );
 }
+
+/// One point given in CGCS2000 / 3-degree Gauss-Krüger zone 39 with the zone prefix
+/// (EPSG:4527), the same point without it (CM 117E, EPSG:4548), and as CGCS2000 longitude and
+/// latitude (EPSG:4490): the three land on one spot in a frame of either grid.
+#[test]
+fn cgcs2000_gauss_kruger_models_with_and_without_the_zone_prefix_meet_a_cgcs2000_point() {
+    let (lon, lat) = (116.391, 39.907);
+    let prefixed = gk::zone_of_epsg(4527).expect("zone");
+    let plain = gk::zone_of_epsg(4548).expect("zone");
+    let grid_model = |code: &str, zone: gk::Zone3| {
+        let (e, n) = gk::to_gk(zone, lon, lat);
+        let origin = [e.round(), n.round(), 0.0];
+        let georef = Some(GeoRef { map_conversion: Some(identity_conversion(code, "IfcMapConversion")), site_location: None });
+        model_with_points(code, &[[e - origin[0], n - origin[1], 0.0]], georef, origin)
+    };
+    let a = grid_model("EPSG:4527", prefixed);
+    let b = grid_model("EPSG:4548", plain);
+    // A point surveyed in CGCS2000 longitude and latitude, as a GeoJSON file gives it.
+    let point = model_with_points("point", &[[0.0; 3]], wgs84_georef(lon, lat), [0.0; 3]);
+    let (e, n) = gk::to_gk(prefixed, lon, lat);
+    for frame in [ProjectFrame::at_map("EPSG:4527", e - 200.0, n + 100.0, 0.0), ProjectFrame::at_map("EPSG:4548", e - 39_000_000.0, n, 0.0)] {
+        let placed = place(vec![a.clone(), b.clone(), point.clone()], &frame);
+        let (pa, pb, pc) = (placed_vertex(&placed, 0, 0), placed_vertex(&placed, 1, 0), placed_vertex(&placed, 2, 0));
+        assert!(distance(pa, pb) < 0.01 && distance(pa, pc) < 0.05, "{frame:?}: {pa:?} {pb:?} {pc:?}");
+    }
+    let o = ProjectFrame::at_map("EPSG:4527", e, n, 0.0).wgs84.expect("a CGCS2000 grid frame knows its longitude and latitude");
+    assert!((o.lon - lon).abs() < 1e-8 && (o.lat - lat).abs() < 1e-8);
+    // CGCS2000 geographic names a longitude/latitude origin, taken as WGS84.
+    assert_eq!(known_crs(&normalize_crs("urn:ogc:def:crs:EPSG::4490")), Some(KnownCrs::Wgs84));
+    assert_eq!(ProjectFrame::at_map("EPSG:4490", lon, lat, 0.0), ProjectFrame::at_wgs84(lon, lat, 0.0));
+}

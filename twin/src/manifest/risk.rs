@@ -15,6 +15,103 @@ pub struct RiskConfig {
     pub building: BuildingRiskConfig,
     /// Pipe failure probability.
     pub pipes: PipeRiskConfig,
+    /// The order in which a `per_building` task takes the buildings (`work_order`).
+    pub work_order: WorkOrder,
+}
+
+/// `[risk] work_order`: the order in which a `per_building` task works through the buildings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkOrder {
+    /// The model's order of buildings (the default).
+    #[default]
+    Model,
+    /// The least safe building first: ascending safety score on the plan's start date (the
+    /// building score of `[risk.building]` on the survey as read from the model); ties keep
+    /// the model's order.
+    LeastSafeFirst,
+}
+
+/// What a retrofit task declares it improves in each building it finishes (`improves = {
+/// inspection_grade = "B", defects = 0 }` on the task). From the day the task's work on a
+/// building ends, the risk layer reads that building's survey with these values instead of the
+/// model's. The scene declares the outcome; nothing here predicts it.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Improvement {
+    /// The JGJ 125-2016 appraisal grade (A–D) the building has after the works.
+    #[serde(default)]
+    pub inspection_grade: Option<String>,
+    /// Recorded defects left after the works.
+    #[serde(default)]
+    pub defects: Option<f64>,
+}
+
+impl Improvement {
+    /// Checks the declared values; the message says what is wrong.
+    pub fn validate(&self) -> Result<Self, String> {
+        if self.inspection_grade.is_none() && self.defects.is_none() {
+            return Err("declare what the retrofit improves: inspection_grade and/or defects".into());
+        }
+        if let Some(g) = &self.inspection_grade
+            && !matches!(g.trim().to_ascii_uppercase().as_str(), "A" | "B" | "C" | "D")
+        {
+            return Err(format!("inspection_grade {g:?} is not a JGJ 125-2016 grade (A, B, C or D)"));
+        }
+        if self.defects.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
+            return Err("defects must be a non-negative number".into());
+        }
+        Ok(Self { inspection_grade: self.inspection_grade.as_ref().map(|g| g.trim().to_ascii_uppercase()), defects: self.defects })
+    }
+}
+
+/// The survey inputs of a building's safety score.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BuildingSurvey<'a> {
+    /// JGJ 125-2016 grade, A–D.
+    pub grade: Option<&'a str>,
+    /// Year of construction.
+    pub built: Option<i32>,
+    /// Structure type.
+    pub structure: Option<&'a str>,
+    /// Recorded defects.
+    pub defects: Option<f64>,
+}
+
+/// The four hazards of a building, each in 0..1.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Hazards {
+    /// From the appraisal grade.
+    pub grade: f64,
+    /// From age.
+    pub age: f64,
+    /// From the structure type.
+    pub structure: f64,
+    /// From recorded defects.
+    pub defects: f64,
+}
+
+impl BuildingRiskConfig {
+    /// The hazards of a building with `survey` in `year`.
+    pub fn hazards(&self, survey: &BuildingSurvey<'_>, year: i32) -> Hazards {
+        let grade = survey
+            .grade
+            .and_then(|g| self.grade_hazard.iter().find(|(k, _)| k.eq_ignore_ascii_case(g.trim())).map(|(_, v)| *v))
+            .unwrap_or(self.unknown_grade_hazard);
+        let age = survey.built.map_or(0.5, |y| (f64::from(year - y).max(0.0) / self.design_life_years).min(1.0));
+        let structure = survey
+            .structure
+            .and_then(|s| self.structure_hazard.iter().find(|(k, _)| k.eq_ignore_ascii_case(s.trim())).map(|(_, v)| *v))
+            .unwrap_or(self.unknown_structure_hazard);
+        let defects = survey.defects.map_or(0.0, |d| 1.0 - (-d.max(0.0) / self.defects_scale).exp());
+        Hazards { grade, age, structure, defects }
+    }
+
+    /// The safety score, 0–100 (unrounded), of hazards `h`: `100 · (1 − Σ wᵢ·hᵢ)`.
+    pub fn score(&self, h: &Hazards) -> f64 {
+        let weighted = self.weight_grade * h.grade + self.weight_age * h.age + self.weight_structure * h.structure + self.weight_defects * h.defects;
+        (100.0 * (1.0 - weighted)).clamp(0.0, 100.0)
+    }
 }
 
 /// `[risk.building]`: `score = 100 · (1 − Σ wᵢ·hᵢ)` over four hazards in 0..1.

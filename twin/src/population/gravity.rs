@@ -22,8 +22,6 @@ pub struct Place {
     pub position: [f64; 2],
     /// Attractiveness.
     pub weight: f64,
-    /// Placed by default around the model rather than configured.
-    pub assumed: bool,
 }
 
 /// Round trips a day from a home to a destination.
@@ -46,32 +44,89 @@ pub fn deterrence(d: f64, decay_m: f64) -> f64 {
     (-d / decay_m).exp()
 }
 
-/// The configured places, or one of each kind with a trip rate placed around the site's
-/// extent (south: stop; west: school; south-east: market; east: clinic; others north).
-pub fn places(config: &PopulationConfig, site: &Site) -> Vec<Place> {
-    if !config.places.is_empty() {
-        return config
-            .places
-            .iter()
-            .map(|p| Place { kind: p.kind.clone(), name: p.name.clone(), position: [p.x, p.y], weight: p.weight, assumed: false })
-            .collect();
+/// Where the destinations come from, and what could not be modelled.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Destinations {
+    /// The places.
+    pub places: Vec<Place>,
+    /// `population.places` (declared in the scene), `map` (points of interest of the scene's
+    /// GeoJSON/CityJSON layers) or `none`.
+    pub source: &'static str,
+    /// Trip purposes with a rate but no destination, and why nothing is modelled.
+    pub diagnostics: Vec<String>,
+}
+
+/// The kind of destination a map feature is, from its GeoJSON properties or CityJSON
+/// attributes: an explicit `kind` / `poi` / `category` naming a trip purpose, else the
+/// OpenStreetMap tags `amenity` (school, kindergarten, college → school; clinic, doctors,
+/// hospital → clinic; marketplace → market), `shop` (supermarket, convenience, greengrocer →
+/// market), `highway = bus_stop`, `public_transport` (platform, stop_position, station) and
+/// `railway` (station, halt, tram_stop, subway_entrance) → stop.
+pub fn poi_kind(props: &renewtwin_importers::PropertySet, kinds: &BTreeMap<String, f64>) -> Option<String> {
+    let text = |k: &str| match props.get(k) {
+        Some(renewtwin_importers::PropertyValue::Text(t) | renewtwin_importers::PropertyValue::Other(t)) => Some(t.trim().to_lowercase()),
+        _ => None,
+    };
+    for key in ["kind", "poi", "category"] {
+        if let Some(v) = text(key)
+            && kinds.contains_key(&v)
+        {
+            return Some(v);
+        }
     }
-    let Some(r) = site.extent else { return Vec::new() };
-    let c = r.centre();
-    config
-        .trips_per_resident
-        .keys()
-        .map(|kind| {
-            let position = match kind.as_str() {
-                "stop" => [c[0], r.min[1] - 10.0],
-                "school" => [r.min[0] - 50.0, c[1]],
-                "market" => [r.max[0] + 30.0, r.min[1] - 10.0],
-                "clinic" => [r.max[0] + 50.0, c[1]],
-                _ => [c[0], r.max[1] + 30.0],
+    let tag = |key: &str, values: &[&str], kind: &str| text(key).filter(|v| values.contains(&v.as_str())).map(|_| kind.to_owned());
+    tag("amenity", &["school", "kindergarten", "college"], "school")
+        .or_else(|| tag("amenity", &["clinic", "doctors", "hospital"], "clinic"))
+        .or_else(|| tag("amenity", &["marketplace"], "market"))
+        .or_else(|| tag("shop", &["supermarket", "convenience", "greengrocer"], "market"))
+        .or_else(|| tag("highway", &["bus_stop"], "stop"))
+        .or_else(|| tag("public_transport", &["platform", "stop_position", "station"], "stop"))
+        .or_else(|| tag("railway", &["station", "halt", "tram_stop", "subway_entrance"], "stop"))
+        .filter(|k| kinds.contains_key(k))
+}
+
+/// The destinations: those the scene declares (`[[population.places]]`), else the points of
+/// interest of its map layers (elements of a GeoJSON or CityJSON model recognised by
+/// [`poi_kind`], at the centre of their footprint), else none, with a diagnostic. Nothing is
+/// placed by assumption.
+pub fn places(config: &PopulationConfig, model: &renewtwin_importers::Model, site: &Site) -> Destinations {
+    let mut out = if !config.places.is_empty() {
+        Destinations {
+            places: config
+                .places
+                .iter()
+                .map(|p| Place { kind: p.kind.clone(), name: p.name.clone(), position: [p.x, p.y], weight: p.weight })
+                .collect(),
+            source: "population.places",
+            diagnostics: Vec::new(),
+        }
+    } else {
+        let mut places = Vec::new();
+        for (i, e) in model.elements.iter().enumerate() {
+            let Some(kind) = e
+                .property_sets
+                .iter()
+                .filter(|p| p.name == "GeoJSON" || p.name == "CityJSON attributes")
+                .find_map(|p| poi_kind(p, &config.trips_per_resident))
+            else {
+                continue;
             };
-            Place { kind: kind.clone(), name: format!("{kind} (assumed position)"), position, weight: 1.0, assumed: true }
-        })
-        .collect()
+            let Some(position) = site.centre_of(i) else { continue };
+            places.push(Place { kind, name: e.name.clone().unwrap_or_else(|| e.global_id.clone()), position, weight: 1.0 });
+        }
+        let source = if places.is_empty() { "none" } else { "map" };
+        Destinations { places, source, diagnostics: Vec::new() }
+    };
+    if out.places.is_empty() {
+        out.diagnostics.push(
+            "no destinations: the scene declares no [[population.places]] and its models carry no points of interest (GeoJSON/CityJSON features with kind, amenity, shop, highway = bus_stop, public_transport or railway); trips and their disruption are not modelled".to_owned(),
+        );
+    } else {
+        for kind in config.trips_per_resident.keys().filter(|k| !out.places.iter().any(|p| &p.kind == *k)) {
+            out.diagnostics.push(format!("no {kind} among the destinations: {kind} trips are not modelled"));
+        }
+    }
+    out
 }
 
 /// The flows from `homes` to `places` at `rates` (round trips per resident per day by kind).

@@ -46,6 +46,10 @@ pub struct PopulationModel {
     pub homes: Vec<Home>,
     /// Destinations.
     pub places: Vec<Place>,
+    /// Where they come from: `population.places`, `map` or `none`.
+    pub destinations_source: &'static str,
+    /// Trip purposes without a destination, and why.
+    pub diagnostics: Vec<String>,
     /// Daily flows.
     pub flows: Vec<Flow>,
     /// What each task disrupts, piece by piece.
@@ -76,6 +80,47 @@ pub struct PlanDisruption {
     pub detour_km: f64,
     /// The same for each task on its own.
     pub tasks: Vec<TaskPlanDisruption>,
+    /// Vulnerable residents among the disrupted, and the buildings to look after first.
+    pub vulnerable: VulnerableDisruption,
+    /// Where the trips' destinations come from: `population.places`, `map` or `none`.
+    pub destinations: &'static str,
+    /// Trip purposes without a destination, and why.
+    pub diagnostics: Vec<String>,
+}
+
+/// Vulnerable residents (elderly, disabled, children) the plan disrupts, from the model's
+/// `RenewTwin_Building.Elderly`, `.Disabled`, `.Children`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VulnerableDisruption {
+    /// Whether any building declares vulnerable residents (otherwise every figure is 0 and
+    /// unknown, not zero).
+    pub declared: bool,
+    /// Elderly residents of the disrupted buildings.
+    pub elderly: f64,
+    /// Residents with a disability of the disrupted buildings.
+    pub disabled: f64,
+    /// Children of the disrupted buildings.
+    pub children: f64,
+    /// Σ over days of the vulnerable residents of the buildings disrupted that day.
+    pub vulnerable_resident_days: f64,
+    /// Buildings with vulnerable residents, most vulnerable-resident-days first: whom to
+    /// inform, move or help first.
+    pub priority: Vec<VulnerablePriority>,
+    /// Where the figures come from.
+    pub source: &'static str,
+}
+
+/// One building's priority.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VulnerablePriority {
+    /// Building name.
+    pub building: String,
+    /// Its vulnerable residents (elderly + disabled + children).
+    pub vulnerable: f64,
+    /// Days it is disrupted.
+    pub days: i32,
+    /// vulnerable × days.
+    pub vulnerable_resident_days: f64,
 }
 
 /// What one task of a plan disrupts over its run.
@@ -114,6 +159,7 @@ type Worked<'a> = (usize, &'a PieceDisruption, i32, i32);
 #[derive(Debug, Default)]
 struct Sum {
     homes: BTreeSet<usize>,
+    home_days: std::collections::BTreeMap<usize, i32>,
     household_days: f64,
     days: i32,
     trip_days: f64,
@@ -123,8 +169,8 @@ struct Sum {
 
 impl PopulationModel {
     /// Builds the model of `site` with the works of every task.
-    pub fn new(config: &PopulationConfig, site: &Site, works: &Works) -> Self {
-        let places = gravity::places(config, site);
+    pub fn new(config: &PopulationConfig, model: &renewtwin_importers::Model, site: &Site, works: &Works) -> Self {
+        let gravity::Destinations { places, source, diagnostics } = gravity::places(config, model, site);
         let flows = gravity::flows(&site.homes, &places, &config.trips_per_resident, config.decay_m);
         let tasks = works
             .tasks
@@ -137,6 +183,8 @@ impl PopulationModel {
             work_zone_buffer_m: config.work_zone_buffer_m,
             homes: site.homes.clone(),
             places,
+            destinations_source: source,
+            diagnostics,
             flows,
             tasks,
             works: works.clone(),
@@ -165,6 +213,9 @@ impl PopulationModel {
         }
         homes.extend(flows.iter().filter_map(|d| self.flows.get(d.flow)).map(|f| f.home));
         sum.household_days += self.households_of(&homes).0 * f64::from(days);
+        for h in &homes {
+            *sum.home_days.entry(*h).or_default() += days;
+        }
         sum.homes.extend(homes);
         let trips: f64 = flows.iter().filter_map(|d| self.flows.get(d.flow)).map(|f| f.trips_per_day).sum();
         let detour: f64 = flows.iter().filter_map(|d| self.flows.get(d.flow).map(|f| f.trips_per_day * d.detour_m / 1000.0)).sum();
@@ -225,7 +276,37 @@ impl PopulationModel {
             peak_trips_per_day: all.peak,
             detour_km: all.detour_km,
             tasks,
+            vulnerable: self.vulnerable_of(&all),
+            destinations: self.destinations_source,
+            diagnostics: self.diagnostics.clone(),
         }
+    }
+
+    fn vulnerable_of(&self, all: &Sum) -> VulnerableDisruption {
+        let declared = self.homes.iter().any(|h| h.vulnerable.is_some());
+        let mut out = VulnerableDisruption {
+            declared,
+            source: "RenewTwin_Building.Elderly, .Disabled, .Children of the model (counts of residents); buildings that declare none count 0",
+            ..VulnerableDisruption::default()
+        };
+        for (&h, &days) in &all.home_days {
+            let Some(home) = self.homes.get(h) else { continue };
+            let Some(v) = home.vulnerable else { continue };
+            out.elderly += v.elderly;
+            out.disabled += v.disabled;
+            out.children += v.children;
+            out.vulnerable_resident_days += v.total() * f64::from(days);
+            if v.total() > 0.0 {
+                out.priority.push(VulnerablePriority {
+                    building: home.name.clone(),
+                    vulnerable: v.total(),
+                    days,
+                    vulnerable_resident_days: v.total() * f64::from(days),
+                });
+            }
+        }
+        out.priority.sort_by(|a, b| b.vulnerable_resident_days.total_cmp(&a.vulnerable_resident_days).then(a.building.cmp(&b.building)));
+        out
     }
 
     /// What the tasks of `plan` at work on `day` disrupt.

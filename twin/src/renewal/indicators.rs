@@ -89,8 +89,9 @@ pub struct BlockedPhase {
 pub struct Indicators {
     /// Scenario name (`base` for the base plan).
     pub scenario: String,
-    /// Days from the plan's start until every project's construction is accepted; `None`
-    /// while a gate blocks a project.
+    /// Days from the plan's start until every project's construction is accepted and every
+    /// task that works is done (a task stretched by the calendar may end after its phase);
+    /// `None` while a gate blocks a project.
     pub duration_days: Option<i32>,
     /// The date that happens.
     pub completion_date: Option<CivilDate>,
@@ -126,6 +127,77 @@ pub struct Indicators {
     pub approvals: Vec<ApprovalLeadTime>,
     /// Phases a gate keeps from opening or closing.
     pub blocked: Vec<BlockedPhase>,
+    /// Pipe laid, taken out or renewed per task and nominal diameter (from the model).
+    pub pipe_lengths: Vec<super::quantities::PipeLength>,
+    /// Each project's cost over its declared funding sources.
+    pub funding: Vec<super::cost_sharing::ProjectFunding>,
+    /// Each lift's households' part shared by floor, where a project declares how.
+    pub lift_cost_sharing: Vec<super::cost_sharing::LiftSharing>,
+    /// Predicted vibration of each working task at the protected elements of a `[[heritage]]`
+    /// rule with `vibration`, against its declared limit.
+    pub heritage_vibration: Vec<VibrationCheck>,
+}
+
+/// The worst predicted vibration of one task at protected heritage.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VibrationCheck {
+    /// Task id.
+    pub task: String,
+    /// The protected element nearest the task's works.
+    pub protected: String,
+    /// Plan distance between them, m.
+    pub distance_m: f64,
+    /// Predicted peak particle velocity there, mm/s (`manifest::vibration`).
+    pub ppv_mm_s: f64,
+    /// The declared limit, mm/s.
+    pub limit_mm_s: f64,
+    /// Whether the prediction exceeds the limit.
+    pub exceeds: bool,
+    /// Where the limit comes from.
+    pub standard: String,
+    /// Where the works' velocities come from.
+    pub ppv_source: String,
+}
+
+/// The vibration checks of `plan`'s working tasks against every heritage rule with a
+/// vibration limit (tasks whose action the rule gives no velocity are left out).
+pub fn heritage_vibration(manifest: &Manifest, model: &Model, plan: &Plan) -> Vec<VibrationCheck> {
+    let mut out = Vec::new();
+    for h in &manifest.heritage {
+        let Some(rule) = &h.vibration else { continue };
+        let protected: Vec<(usize, [f64; 4])> = (0..model.elements.len())
+            .filter(|&i| super::plan::selects(&h.select, model, i))
+            .filter_map(|i| super::plan::plan_bounds(model, i).map(|b| (i, b)))
+            .collect();
+        if protected.is_empty() {
+            continue;
+        }
+        for t in plan.tasks.iter().filter(|t| t.start.is_some() && t.elements > 0 && rule.ppv_mm_s.get(t.action.key()).is_some_and(|v| *v > 0.0)) {
+            let mut worst: Option<(f64, usize)> = None;
+            for &ei in &t.selected {
+                let Some(b) = super::plan::plan_bounds(model, ei as usize) else { continue };
+                for (pi, pb) in &protected {
+                    let d = super::plan::box_distance(b, *pb);
+                    if worst.is_none_or(|(w, _)| d < w) {
+                        worst = Some((d, *pi));
+                    }
+                }
+            }
+            let Some((d, pi)) = worst else { continue };
+            let ppv = rule.predict(t.action.key(), d);
+            out.push(VibrationCheck {
+                task: t.id.clone(),
+                protected: super::plan::describe(&model.elements[pi]),
+                distance_m: d,
+                ppv_mm_s: ppv,
+                limit_mm_s: rule.limit_mm_s,
+                exceeds: ppv > rule.limit_mm_s,
+                standard: rule.standard.clone(),
+                ppv_source: rule.ppv_source.clone(),
+            });
+        }
+    }
+    out
 }
 
 fn number(value: Option<&PropertyValue>) -> Option<f64> {
@@ -176,6 +248,12 @@ impl Indicators {
                 (d, None) => d,
                 _ => None,
             };
+        }
+        // Phases keep their declared calendar days, while a task's working days stretch over the
+        // calendar's holidays and stops: the plan is complete when its last task is done too.
+        if let Some(d) = duration.as_mut() {
+            let last_task = plan.tasks.iter().filter(|t| t.elements > 0).filter_map(|t| t.end).filter(|e| *e < super::plan::NEVER).max();
+            *d = (*d).max(last_task.unwrap_or(0));
         }
 
         let building_of = buildings_of_elements(model);
@@ -251,7 +329,20 @@ impl Indicators {
             .collect();
         let lifts_built = new_lifts.iter().filter(|s| **s == LifecycleState::Built).count();
 
+        let pipe_lengths = plan
+            .tasks
+            .iter()
+            .filter(|t| t.start.is_some())
+            .flat_map(|t| {
+                let elements: Vec<usize> = t.selected.iter().map(|&i| i as usize).collect();
+                super::quantities::pipe_lengths(model, &t.id, t.action.key(), &elements)
+            })
+            .collect();
         Indicators {
+            pipe_lengths,
+            funding: super::cost_sharing::funding(manifest, plan),
+            lift_cost_sharing: super::cost_sharing::lift_sharing(manifest, model, plan),
+            heritage_vibration: heritage_vibration(manifest, model, plan),
             lifts_built,
             lifts_not_built: new_lifts.len() - lifts_built,
             scenario: plan.scenario.clone().unwrap_or_else(|| "base".into()),
@@ -300,5 +391,48 @@ impl Indicators {
                 })
                 .collect(),
         }
+    }
+}
+
+impl Indicators {
+    /// The plain-text lines of the quantities and who pays (pipe lengths by diameter, funding
+    /// sources, lift cost shares by floor), each with its source, for `renewtwin simulate`.
+    pub fn write_quantities(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        for p in &self.pipe_lengths {
+            let dn = p.diameter_m.map_or_else(|| "DN unknown".to_owned(), |d| format!("DN{:.0}", d * 1000.0));
+            writeln!(out, "    pipe                 {} {}: {:.1} m in {} segments ({:?})", p.task, dn, p.length_m, p.segments, p.source)?;
+        }
+        for v in &self.heritage_vibration {
+            writeln!(
+                out,
+                "    heritage vibration   {}: {:.2} mm/s predicted at {} ({:.1} m), limit {:.2} mm/s{}",
+                v.task,
+                v.ppv_mm_s,
+                v.protected,
+                v.distance_m,
+                v.limit_mm_s,
+                if v.exceeds { " EXCEEDED" } else { "" },
+            )?;
+        }
+        let mut sources: Vec<(&str, &str)> = self.heritage_vibration.iter().map(|v| (v.standard.as_str(), v.ppv_source.as_str())).collect();
+        sources.dedup();
+        for (standard, works) in sources {
+            writeln!(out, "      limit: {standard}; works' velocities: {works}")?;
+        }
+        for f in self.funding.iter().filter(|f| !f.sources.is_empty()) {
+            let parts: Vec<String> = f.sources.iter().map(|s| format!("{} {:.0}% = {:.0} yuan", s.name, s.share * 100.0, s.yuan)).collect();
+            writeln!(out, "    funding              {} ({:.0} yuan): {} [{}]", f.project, f.cost_yuan, parts.join("; "), f.source)?;
+        }
+        for l in &self.lift_cost_sharing {
+            writeln!(out, "    lift cost sharing    {} ({}): households carry {:.0}% [{}; {}]", l.project, l.task, l.households_share * 100.0, l.formula, l.source)?;
+            for u in &l.units {
+                let floors: Vec<String> = u.floors.iter().map(|f| format!("{}F {:.0}", f.floor, f.yuan_per_household)).collect();
+                writeln!(out, "      unit {:<10} lift {:.0} yuan, households {:.0} yuan; per household: {}", u.unit, u.lift_yuan, u.households_yuan, floors.join(", "))?;
+            }
+            for n in &l.notes {
+                writeln!(out, "      note: {n}")?;
+            }
+        }
+        Ok(())
     }
 }

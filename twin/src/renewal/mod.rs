@@ -4,6 +4,7 @@
 //! so seeking in either direction is exact.
 
 pub mod control;
+pub mod cost_sharing;
 pub mod indicators;
 pub mod network;
 pub mod plan;

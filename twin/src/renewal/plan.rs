@@ -142,6 +142,9 @@ pub struct TaskWindow {
     pub end: Option<i32>,
     /// Elements it selected.
     pub elements: usize,
+    /// Indices of the elements it works on (those it selected, less any whose scope did not
+    /// approve), ascending.
+    pub selected: Vec<u32>,
     /// Buildings it touches (dense building indices).
     pub buildings: BTreeSet<usize>,
     /// Cost in yuan: the lump sum plus the priced quantities (0 quantities when it selects
@@ -154,6 +157,10 @@ pub struct TaskWindow {
     /// Days in `start..end` on which the scene's calendar lets it do no work (holidays, quiet
     /// days for noisy work, declared stops of its action), ascending.
     pub idle_days: Vec<i32>,
+    /// Day its work on each building it touches is finished (dense building index → day).
+    pub building_ends: BTreeMap<usize, i32>,
+    /// What it declares it improves in each building it finishes (`improves`).
+    pub improves: Option<crate::manifest::risk::Improvement>,
 }
 
 impl TaskWindow {
@@ -366,6 +373,7 @@ impl Plan {
         let scenario_spec = mode_from;
         let building_of = buildings_of_elements(model);
         let building_count = building_of.iter().flatten().max().map_or(0, |b| b + 1);
+        let slot_of = work_order(manifest, model, building_count);
         let mut plan = Plan {
             scenario: None,
             schedules: vec![ElementSchedule::default(); model.elements.len()],
@@ -424,6 +432,7 @@ impl Plan {
                 start,
                 end,
                 elements: 0,
+                selected: Vec::new(),
                 buildings: BTreeSet::new(),
                 cost: task.cost,
                 quantities: Vec::new(),
@@ -434,6 +443,8 @@ impl Plan {
                         .collect(),
                     _ => Vec::new(),
                 },
+                building_ends: BTreeMap::new(),
+                improves: task.improves.clone(),
             };
             let mut selected = Vec::new();
             for (ei, element) in model.elements.iter().enumerate() {
@@ -466,8 +477,9 @@ impl Plan {
                 let (s, e) = match (task.per_building, building_of[ei]) {
                     (true, Some(b)) if building_count > 1 => {
                         let slot = f64::from(duration) / building_count as f64;
-                        let ks = (slot * b as f64).floor() as i32;
-                        let ke = ((slot * (b + 1) as f64).floor() as i32).max(ks + 1);
+                        let k = slot_of.get(b).copied().unwrap_or(b);
+                        let ks = (slot * k as f64).floor() as i32;
+                        let ke = ((slot * (k + 1) as f64).floor() as i32).max(ks + 1);
                         (at(ks), at(ke - 1) + 1)
                     }
                     _ => (base, at(duration - 1) + 1),
@@ -486,8 +498,13 @@ impl Plan {
                     }
                 };
                 scoped_end = scoped_end.max(e);
+                if let Some(b) = building_of[ei] {
+                    let end = window.building_ends.entry(b).or_insert(e);
+                    *end = (*end).max(e);
+                }
                 plan.schedules[ei].0.push(Step { start: s, end: e, action: task.action });
             }
+            window.selected = selected.iter().map(|&i| i as u32).collect();
             if task.rates.any() {
                 window.quantities = super::quantities::price(model, &selected, &task.rates);
                 window.cost += window.quantities.iter().map(|q| q.yuan).sum::<f64>();
@@ -522,6 +539,50 @@ impl Plan {
             })
             .collect()
     }
+}
+
+/// The slot each building takes in a `per_building` task (dense building index → position):
+/// the model's order, or under `[risk] work_order = "least_safe_first"` ascending safety score
+/// on the plan's start date (the `[risk.building]` score of the survey the model carries;
+/// ties keep the model's order).
+pub fn work_order(manifest: &Manifest, model: &Model, building_count: usize) -> Vec<usize> {
+    use crate::manifest::risk::{BuildingSurvey, WorkOrder};
+    let config = manifest.risk.clone().unwrap_or_default();
+    if config.work_order == WorkOrder::Model {
+        return (0..building_count).collect();
+    }
+    let dense = building_indices(model);
+    let mut scores = vec![f64::INFINITY; building_count];
+    for (node, b) in model.spatial.iter().zip(&dense) {
+        let Some(b) = *b else { continue };
+        let text = |set: &str, name: &str| match node.property(set, name) {
+            Some(PropertyValue::Text(t) | PropertyValue::Other(t)) => Some(t.trim().to_owned()),
+            _ => None,
+        };
+        let number = |set: &str, name: &str| match node.property(set, name) {
+            Some(PropertyValue::Real(r)) if r.is_finite() => Some(*r),
+            Some(PropertyValue::Integer(i)) => Some(*i as f64),
+            Some(PropertyValue::Text(t) | PropertyValue::Other(t)) => t.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+            _ => None,
+        };
+        let (grade, structure) = (text("RenewTwin_Building", "InspectionGrade"), text("RenewTwin_Building", "StructureType"));
+        let survey = BuildingSurvey {
+            grade: grade.as_deref(),
+            built: number("Pset_BuildingCommon", "YearOfConstruction").map(|y| y as i32),
+            structure: structure.as_deref(),
+            defects: number("RenewTwin_Building", "RecordedDefects"),
+        };
+        if let Some(s) = scores.get_mut(b) {
+            *s = config.building.score(&config.building.hazards(&survey, manifest.start.year));
+        }
+    }
+    let mut order: Vec<usize> = (0..building_count).collect();
+    order.sort_by(|a, b| scores[*a].total_cmp(&scores[*b]).then(a.cmp(b)));
+    let mut slot_of = vec![0; building_count];
+    for (k, b) in order.into_iter().enumerate() {
+        slot_of[b] = k;
+    }
+    slot_of
 }
 
 /// How a per-scope decision gates one element's work.
@@ -570,7 +631,7 @@ fn scope_gate(manifest: &Manifest, pi: usize, model: &Model, ei: usize) -> Scope
     }
 }
 
-fn describe(e: &Element) -> String {
+pub(crate) fn describe(e: &Element) -> String {
     let name = e.name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default();
     format!("{} #{} {}{name}", e.class, e.step_id, e.global_id)
 }
@@ -828,7 +889,7 @@ fn topological_order(file: &str, tasks: &[(usize, &crate::manifest::TaskSpec)]) 
 
 /// Protected elements and why.
 /// Plan-view bounds `[min x, min y, max x, max y]` of element `ei`'s placed meshes.
-fn plan_bounds(model: &Model, ei: usize) -> Option<[f64; 4]> {
+pub(crate) fn plan_bounds(model: &Model, ei: usize) -> Option<[f64; 4]> {
     let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
     for p in &model.elements.get(ei)?.placements {
         let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
@@ -843,7 +904,7 @@ fn plan_bounds(model: &Model, ei: usize) -> Option<[f64; 4]> {
 }
 
 /// Distance between two plan-view boxes (0 when they overlap).
-fn box_distance(a: [f64; 4], b: [f64; 4]) -> f64 {
+pub(crate) fn box_distance(a: [f64; 4], b: [f64; 4]) -> f64 {
     let dx = (b[0] - a[2]).max(a[0] - b[2]).max(0.0);
     let dy = (b[1] - a[3]).max(a[1] - b[3]).max(0.0);
     dx.hypot(dy)

@@ -179,3 +179,57 @@ pub fn price(
     push("m", rates.per_m, &|ei| length(model, ei));
     out
 }
+
+/// The length of one diameter of pipe a task works on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PipeLength {
+    /// Task id.
+    pub task: String,
+    /// What the task does to them (`new`, `demolish`, …).
+    pub action: &'static str,
+    /// Nominal diameter, m (`RenewTwin_Survey.NominalDiameter`, else any property set's
+    /// `NominalDiameter`); `None` where the model gives none.
+    pub diameter_m: Option<f64>,
+    /// Pipe segments.
+    pub segments: usize,
+    /// Total length, m (`Qto_….Length`, else the longest side of the mesh bounds).
+    pub length_m: f64,
+    /// Where the lengths came from.
+    pub source: QuantitySource,
+}
+
+/// The nominal diameter of element `ei`, m.
+pub fn nominal_diameter(model: &Model, ei: usize) -> Option<f64> {
+    let e = model.elements.get(ei)?;
+    e.property("RenewTwin_Survey", "NominalDiameter")
+        .and_then(number)
+        .or_else(|| e.property_sets.iter().find_map(|p| p.get("NominalDiameter").and_then(number)))
+        .filter(|d| *d > 0.0)
+}
+
+/// The pipe segments (`IfcPipeSegment`) among `elements`, their length summed per nominal
+/// diameter (diameters equal to the millimetre are one group), widest first, unknown last.
+pub fn pipe_lengths(model: &Model, task: &str, action: &'static str, elements: &[usize]) -> Vec<PipeLength> {
+    let mut groups: std::collections::BTreeMap<std::cmp::Reverse<Option<i64>>, PipeLength> = std::collections::BTreeMap::new();
+    for &ei in elements {
+        if !model.elements.get(ei).is_some_and(|e| e.class.starts_with("IfcPipeSegment")) {
+            continue;
+        }
+        let d = nominal_diameter(model, ei);
+        let key = std::cmp::Reverse(d.map(|d| (d * 1000.0).round() as i64));
+        let (len, src) = length(model, ei);
+        let g = groups.entry(key).or_insert_with(|| PipeLength {
+            task: task.to_owned(),
+            action,
+            diameter_m: d.map(|d| (d * 1000.0).round() / 1000.0),
+            segments: 0,
+            length_m: 0.0,
+            source: src,
+        });
+        g.segments += 1;
+        g.length_m += len;
+        g.source = g.source.merge(src);
+    }
+    // Reverse(None) sorts after every Reverse(Some(_)): unknown diameters come last.
+    groups.into_values().collect()
+}

@@ -9,21 +9,10 @@
 
 use serde::Serialize;
 
-use super::config::BuildingRiskConfig;
+use super::config::{BuildingRiskConfig, BuildingSurvey};
 use crate::site::Home;
 
-/// The four hazards, each in 0..1.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Hazards {
-    /// From the appraisal grade.
-    pub grade: f64,
-    /// From age.
-    pub age: f64,
-    /// From the structure type.
-    pub structure: f64,
-    /// From recorded defects.
-    pub defects: f64,
-}
+pub use super::config::Hazards;
 
 /// One building's score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -50,30 +39,25 @@ pub struct BuildingRisk {
     pub colour: String,
     /// Element ids of the building, to colour by.
     pub elements: Vec<u32>,
+    /// Retrofit tasks whose declared improvement (`improves`) the score reads, in the order
+    /// they finished (empty: the survey as read from the model).
+    pub improved_by: Vec<String>,
 }
 
 /// The hazards of `home` in `year`.
 pub fn hazards(home: &Home, c: &BuildingRiskConfig, year: i32) -> Hazards {
-    let grade = home
-        .grade
-        .as_deref()
-        .and_then(|g| c.grade_hazard.iter().find(|(k, _)| k.eq_ignore_ascii_case(g.trim())).map(|(_, v)| *v))
-        .unwrap_or(c.unknown_grade_hazard);
-    let age = home.year.map_or(0.5, |y| (f64::from(year - y).max(0.0) / c.design_life_years).min(1.0));
-    let structure = home
-        .structure
-        .as_deref()
-        .and_then(|s| c.structure_hazard.iter().find(|(k, _)| k.eq_ignore_ascii_case(s.trim())).map(|(_, v)| *v))
-        .unwrap_or(c.unknown_structure_hazard);
-    let defects = home.defects.map_or(0.0, |d| 1.0 - (-d.max(0.0) / c.defects_scale).exp());
-    Hazards { grade, age, structure, defects }
+    c.hazards(&survey_of(home), year)
+}
+
+/// The survey of `home` as the score reads it.
+pub fn survey_of(home: &Home) -> BuildingSurvey<'_> {
+    BuildingSurvey { grade: home.grade.as_deref(), built: home.year, structure: home.structure.as_deref(), defects: home.defects }
 }
 
 /// The safety score of `home` in `year`.
 pub fn safety_score(home: &Home, c: &BuildingRiskConfig, year: i32) -> BuildingRisk {
     let h = hazards(home, c, year);
-    let weighted = c.weight_grade * h.grade + c.weight_age * h.age + c.weight_structure * h.structure + c.weight_defects * h.defects;
-    let score = (100.0 * (1.0 - weighted)).clamp(0.0, 100.0);
+    let score = c.score(&h);
     BuildingRisk {
         building: home.building,
         global_id: home.global_id.clone(),
@@ -86,5 +70,6 @@ pub fn safety_score(home: &Home, c: &BuildingRiskConfig, year: i32) -> BuildingR
         defects: home.defects,
         colour: super::ramp(1.0 - score / 100.0),
         elements: home.elements.clone(),
+        improved_by: Vec::new(),
     }
 }

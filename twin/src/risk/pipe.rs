@@ -36,6 +36,11 @@ pub struct PipeRisk {
     pub cumulative_probability: f64,
     /// Display colour, `#rrggbb`.
     pub colour: String,
+    /// Where the age comes from: `survey` (`RenewTwin_Survey.InstallYear`, whole years) or
+    /// `plan` (the day the plan laid or relined it).
+    pub age_from: &'static str,
+    /// Date the plan laid or relined it, `YYYY-MM-DD`.
+    pub laid_on: Option<String>,
 }
 
 /// Weibull CDF `F(t) = 1 − exp(−(t/η)^β)`.
@@ -55,10 +60,15 @@ pub fn model_for<'a>(material: &str, c: &'a PipeRiskConfig) -> &'a PipeMaterialM
     c.materials.iter().find(|x| x.matches.iter().any(|k| m.contains(&k.to_lowercase()))).unwrap_or(&c.fallback)
 }
 
-/// The assessment of `pipe` in `year`.
+/// The assessment of `pipe` in `year`, its age from the surveyed install year.
 pub fn assess_pipe(pipe: &Pipe, c: &PipeRiskConfig, year: i32) -> PipeRisk {
+    assess_at_age(pipe, c, pipe.install_year.map_or(0.0, |y| f64::from(year - y).max(0.0)))
+}
+
+/// The assessment of `pipe` at `age` years.
+pub fn assess_at_age(pipe: &Pipe, c: &PipeRiskConfig, age: f64) -> PipeRisk {
     let model = model_for(&pipe.material, c);
-    let age = pipe.install_year.map_or(0.0, |y| f64::from(year - y).max(0.0));
+    let age = age.max(0.0);
     let scale = model.scale_years * pipe.diameter_m.map_or(1.0, |d| (d / c.reference_diameter_m).powf(c.diameter_exponent));
     let p = annual_failure_probability(age, model.shape, scale);
     PipeRisk {
@@ -74,5 +84,7 @@ pub fn assess_pipe(pipe: &Pipe, c: &PipeRiskConfig, year: i32) -> PipeRisk {
         annual_probability: p,
         cumulative_probability: weibull_cdf(age, model.shape, scale),
         colour: super::ramp((p / (2.0 * c.warn_above)).min(1.0)),
+        age_from: "survey",
+        laid_on: None,
     }
 }

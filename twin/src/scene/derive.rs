@@ -227,6 +227,7 @@ fn plan_from_schedules(model: &Model) -> Option<DerivedPlan> {
                 start,
                 duration: end - start,
                 temporary_supply: None,
+                improves: None,
                 per_building: false,
                 action,
                 select: Selector {
@@ -269,6 +270,8 @@ fn plan_from_schedules(model: &Model) -> Option<DerivedPlan> {
             consultation_required: false,
             operation_owner: None,
             funding: None,
+            funding_sources: Vec::new(),
+            lift_cost_sharing: None,
             decision: decision::DecisionRule::civil_code(decision::Scope::Project, 1),
         });
     }

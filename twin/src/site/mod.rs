@@ -153,6 +153,27 @@ pub struct Home {
     pub defects: Option<f64>,
     /// Element ids it contains.
     pub elements: Vec<u32>,
+    /// Vulnerable residents the model declares (`RenewTwin_Building.Elderly`, `.Disabled`,
+    /// `.Children`); `None` where it declares none of them.
+    pub vulnerable: Option<Vulnerable>,
+}
+
+/// Vulnerable residents of a building, as counts of residents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Vulnerable {
+    /// Residents aged 60 or over (`RenewTwin_Building.Elderly`).
+    pub elderly: f64,
+    /// Residents with a disability (`RenewTwin_Building.Disabled`).
+    pub disabled: f64,
+    /// Children (`RenewTwin_Building.Children`).
+    pub children: f64,
+}
+
+impl Vulnerable {
+    /// Elderly + disabled + children (a person counted in two groups counts twice).
+    pub fn total(&self) -> f64 {
+        self.elderly + self.disabled + self.children
+    }
 }
 
 /// One surveyed pipe segment.
@@ -251,6 +272,15 @@ impl Site {
                     grade: text(n.property("RenewTwin_Building", "InspectionGrade")),
                     defects: number(n.property("RenewTwin_Building", "RecordedDefects")),
                     elements: Vec::new(),
+                    vulnerable: {
+                        let v = |k: &str| number(n.property("RenewTwin_Building", k)).map(|x| x.max(0.0));
+                        let (e, d, c) = (v("Elderly"), v("Disabled"), v("Children"));
+                        (e.is_some() || d.is_some() || c.is_some()).then(|| Vulnerable {
+                            elderly: e.unwrap_or(0.0),
+                            disabled: d.unwrap_or(0.0),
+                            children: c.unwrap_or(0.0),
+                        })
+                    },
                 }
             })
             .collect();
