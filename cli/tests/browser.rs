@@ -291,6 +291,8 @@ mod progressive;
 mod screens;
 #[path = "browser/a11y.rs"]
 mod a11y;
+#[path = "browser/cesium.rs"]
+mod cesium;
 
 /// Browser tests take turns: each drives software-rendered Chromium on a small machine.
 static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
