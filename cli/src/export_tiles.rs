@@ -22,7 +22,7 @@ use renewtwin_twin::scene::SceneSource;
 /// state, projects) in EXT_structural_metadata.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  renewtwin export tiles --out block-tiles                           # the default scene, placed by its IfcSite\n  renewtwin export tiles --date 2026-10-01 --max-tile-bytes 1000000 --out block-oct\n  renewtwin export tiles model.ifc --origin 116.397,39.909,44 --out tiles   # a model without a georeference\n\nServe the folder over HTTP and open DIR/tileset.json with Cesium3DTileset.fromUrl.\nThe same tileset is served at GET /api/export/tiles/tileset.json?date=YYYY-MM-DD&scenario=NAME."
+    after_help = "Examples:\n  renewtwin export tiles --out block-tiles              # the default scene, placed by its IfcSite\n  renewtwin export tiles --date 2026-10-01 --max-tile-bytes 1000000 --out block-oct\n  renewtwin export tiles model.ifc --origin 116.397,39.909,44 --out tiles   # no georeference\n\nServe the folder over HTTP and open DIR/tileset.json with Cesium3DTileset.fromUrl.\nThe same tileset is served at GET /api/export/tiles/tileset.json?date=YYYY-MM-DD&scenario=NAME."
 )]
 pub struct TilesArgs {
     /// Scene folder, scene.toml, or IFC file; the built-in default scene when absent.

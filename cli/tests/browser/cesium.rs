@@ -74,8 +74,11 @@ window.tilesTest = { done: false };
       await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 50)));
       if (tileset.tilesLoaded) { loaded = true; break; }
     }
-    // A few more frames so the loaded tiles are drawn.
+    // A few more frames so the loaded tiles are drawn, then stop the render loop: a software
+    // GPU drawing continuously starves the screenshot.
     for (let i = 0; i < 10; i++) await new Promise((r) => requestAnimationFrame(r));
+    viewer.useDefaultRenderLoop = false;
+    scene.render();
     const c = Cesium.Cartographic.fromCartesian(sphere.center);
     const win = Cesium.SceneTransforms.worldToWindowCoordinates(scene, sphere.center);
     window.tilesTest = {
