@@ -231,7 +231,7 @@ pub fn georeference(model: &Model) -> Option<Georeference> {
 
 /// ECEF → geodetic (Bowring's iteration on the latitude; well under a millimetre near the
 /// surface after a few steps).
-fn ecef_to_geodetic(p: [f64; 3]) -> Origin {
+pub fn ecef_to_geodetic(p: [f64; 3]) -> Origin {
     let lon = p[1].atan2(p[0]);
     let r = p[0].hypot(p[1]);
     let mut lat = p[2].atan2(r * (1.0 - E2));
