@@ -759,13 +759,12 @@ pub fn prepare(
             "global_id",
             of_rows().map(|e| e.global_id.clone()).collect(),
         ),
-        (
-            "ifc_class",
-            of_rows().map(|e| e.class.clone()).collect(),
-        ),
+        ("ifc_class", of_rows().map(|e| e.class.clone()).collect()),
         (
             "name",
-            of_rows().map(|e| e.name.clone().unwrap_or_default()).collect(),
+            of_rows()
+                .map(|e| e.name.clone().unwrap_or_default())
+                .collect(),
         ),
         (
             "storey",

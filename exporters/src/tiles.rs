@@ -94,9 +94,7 @@ impl Origin {
             return Err(format!("latitude {lat} is outside −90..90 degrees"));
         }
         if !(-12_000.0..=10_000.0).contains(&height) {
-            return Err(format!(
-                "height {height} m is not near the Earth's surface"
-            ));
+            return Err(format!("height {height} m is not near the Earth's surface"));
         }
         Ok(Self { lon, lat, height })
     }
@@ -129,8 +127,7 @@ impl Georeference {
         let mut m = enu;
         for (col, v) in local.iter().enumerate() {
             for row in 0..3 {
-                m[4 * col + row] =
-                    enu[row] * v[0] + enu[4 + row] * v[1] + enu[8 + row] * v[2];
+                m[4 * col + row] = enu[row] * v[0] + enu[4 + row] * v[1] + enu[8 + row] * v[2];
             }
         }
         m
@@ -430,11 +427,15 @@ impl Bounds {
     /// The 3D Tiles `box`: centre, then the three half-axes (at least 1 cm, so none collapses).
     fn tiles_box(&self) -> Value {
         if self.is_empty() {
-            return json!([0.0, 0.0, 0.0, 0.01, 0.0, 0.0, 0.0, 0.01, 0.0, 0.0, 0.0, 0.01]);
+            return json!([
+                0.0, 0.0, 0.0, 0.01, 0.0, 0.0, 0.0, 0.01, 0.0, 0.0, 0.0, 0.01
+            ]);
         }
         let c = self.centre();
         let h = [0, 1, 2].map(|k| ((self.max[k] - self.min[k]) / 2.0).max(0.01));
-        json!([c[0], c[1], c[2], h[0], 0.0, 0.0, 0.0, h[1], 0.0, 0.0, 0.0, h[2]])
+        json!([
+            c[0], c[1], c[2], h[0], 0.0, 0.0, 0.0, h[1], 0.0, 0.0, 0.0, h[2]
+        ])
     }
 }
 
@@ -591,8 +592,7 @@ impl Writer<'_, '_> {
             .fold(Bounds::EMPTY, |b, g| b.union(&self.bounds_of(g)));
         let axis = all.longest_axis();
         let centre = |g: &Vec<usize>| self.bounds_of(g).centre()[axis];
-        let mut keyed: Vec<(f64, Vec<usize>)> =
-            groups.drain(..).map(|g| (centre(&g), g)).collect();
+        let mut keyed: Vec<(f64, Vec<usize>)> = groups.drain(..).map(|g| (centre(&g), g)).collect();
         keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1[0].cmp(&b.1[0])));
         let back: Vec<Vec<usize>> = keyed
             .split_off(keyed.len() / 2)
@@ -661,15 +661,13 @@ pub fn write_tiles(
         let info = match last {
             Some((l, info)) if l == m => info,
             _ => {
-                let info = geometry
-                    .info(m)
-                    .map_err(|why| {
-                        TilesError::Geometry(GltfError::Mesh {
-                            mesh: m,
-                            global_id: model.elements[ei].global_id.clone(),
-                            why,
-                        })
-                    })?;
+                let info = geometry.info(m).map_err(|why| {
+                    TilesError::Geometry(GltfError::Mesh {
+                        mesh: m,
+                        global_id: model.elements[ei].global_id.clone(),
+                        why,
+                    })
+                })?;
                 last = Some((m, info));
                 info
             }
@@ -677,7 +675,11 @@ pub fn write_tiles(
         if info.indices == 0 {
             continue;
         }
-        for p in model.elements[ei].placements.iter().filter(|p| p.mesh.0 == m) {
+        for p in model.elements[ei]
+            .placements
+            .iter()
+            .filter(|p| p.mesh.0 == m)
+        {
             for corner in 0..8 {
                 let pick = |k: usize| {
                     f64::from(if corner >> k & 1 == 0 {
@@ -785,7 +787,10 @@ mod tests {
             lat: 90.0,
             height: 0.0,
         });
-        assert!(p[0].abs() < 1e-6 && (p[2] - 6_356_752.314_245).abs() < 1e-5, "{p:?}");
+        assert!(
+            p[0].abs() < 1e-6 && (p[2] - 6_356_752.314_245).abs() < 1e-5,
+            "{p:?}"
+        );
         // lon 90°, lat 0°, 100 m up: (0, a + 100, 0).
         let p = geodetic_to_ecef(Origin {
             lon: 90.0,

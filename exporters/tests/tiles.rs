@@ -104,7 +104,11 @@ fn inside(p: [f64; 3], (min, max): ([f64; 3], [f64; 3]), slack: f64) -> bool {
 }
 
 /// Walks the tile tree: every content tile's GLB with its box, and box-in-parent checks.
-fn walk(tile: &Value, parent: Option<([f64; 3], [f64; 3])>, out: &mut Vec<(String, ([f64; 3], [f64; 3]))>) {
+fn walk(
+    tile: &Value,
+    parent: Option<([f64; 3], [f64; 3])>,
+    out: &mut Vec<(String, ([f64; 3], [f64; 3]))>,
+) {
     let b = box_bounds(tile);
     if let Some(p) = parent {
         assert!(
@@ -121,7 +125,10 @@ fn walk(tile: &Value, parent: Option<([f64; 3], [f64; 3])>, out: &mut Vec<(Strin
     }
     for child in tile["children"].as_array().into_iter().flatten() {
         let child_error = child["geometricError"].as_f64().expect("geometricError");
-        assert!(child_error <= error, "a child's error is at most its parent's");
+        assert!(
+            child_error <= error,
+            "a child's error is at most its parent's"
+        );
         walk(child, Some(b), out);
     }
 }
@@ -159,9 +166,15 @@ fn the_default_scene_as_georeferenced_tiles_each_within_the_bound() {
     )
     .expect("write tileset.json");
     eprintln!("{stats:?}, whole GLB {} bytes, bound {max}", whole.len());
-    assert!(stats.tiles > 6, "the six buildings and the site, some split: {stats:?}");
+    assert!(
+        stats.tiles > 6,
+        "the six buildings and the site, some split: {stats:?}"
+    );
     assert!(stats.largest <= max);
-    assert_eq!(stats.elements, whole_stats.elements, "the same elements drawn as in one GLB");
+    assert_eq!(
+        stats.elements, whole_stats.elements,
+        "the same elements drawn as in one GLB"
+    );
     assert_eq!(stats.left_out, whole_stats.left_out);
 
     // The tileset: 3D Tiles 1.1, placed at the generator's IfcSite location.
@@ -205,7 +218,11 @@ fn the_default_scene_as_georeferenced_tiles_each_within_the_bound() {
     for (uri, b) in &contents {
         let path = dir.join(uri);
         let glb = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(glb.len() as u64 <= max, "{uri} is {} bytes, over {max}", glb.len());
+        assert!(
+            glb.len() as u64 <= max,
+            "{uri} is {} bytes, over {max}",
+            glb.len()
+        );
         total += glb.len() as u64;
         let (json, bin) = chunks(&glb);
         let ids = column(&json, bin, "global_id");
@@ -223,7 +240,10 @@ fn the_default_scene_as_georeferenced_tiles_each_within_the_bound() {
                         t[1] * x + t[5] * y + t[9] * z + t[13],
                         t[2] * x + t[6] * y + t[10] * z + t[14],
                     ];
-                    assert!(inside(q, *b, 1e-3), "{id}'s vertex {q:?} outside {uri}'s box {b:?}");
+                    assert!(
+                        inside(q, *b, 1e-3),
+                        "{id}'s vertex {q:?} outside {uri}'s box {b:?}"
+                    );
                 }
             }
         }
@@ -239,10 +259,11 @@ fn the_default_scene_as_georeferenced_tiles_each_within_the_bound() {
     let (wjson, wbin) = chunks(&whole);
     let drawn_whole: BTreeSet<String> = {
         let ids = column(&wjson, wbin, "global_id");
-        let state_view = &wjson["bufferViews"][wjson["extensions"]["EXT_structural_metadata"]
-            ["propertyTables"][0]["properties"]["state"]["values"]
-            .as_u64()
-            .expect("state") as usize];
+        let state_view =
+            &wjson["bufferViews"][wjson["extensions"]["EXT_structural_metadata"]["propertyTables"]
+                [0]["properties"]["state"]["values"]
+                .as_u64()
+                .expect("state") as usize];
         let at = state_view["byteOffset"].as_u64().expect("offset") as usize;
         ids.into_iter()
             .enumerate()
@@ -308,9 +329,12 @@ fn an_element_alone_over_the_bound_is_named_and_a_tiny_bound_refused() {
     let mut mesh = renewtwin_importers::Mesh::default();
     for i in 0..10_000u32 {
         let x = i as f32 * 0.01;
-        mesh.positions.extend_from_slice(&[x, 0.0, 0.0, x, 1.0, 0.0, x, 0.0, 1.0]);
-        mesh.normals.extend_from_slice(&[1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
-        mesh.indices.extend_from_slice(&[3 * i, 3 * i + 1, 3 * i + 2, 3 * i, 3 * i + 2, 3 * i + 1]);
+        mesh.positions
+            .extend_from_slice(&[x, 0.0, 0.0, x, 1.0, 0.0, x, 0.0, 1.0]);
+        mesh.normals
+            .extend_from_slice(&[1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
+        mesh.indices
+            .extend_from_slice(&[3 * i, 3 * i + 1, 3 * i + 2, 3 * i, 3 * i + 2, 3 * i + 1]);
     }
     loaded.model.meshes.push(mesh);
     let id = renewtwin_importers::MeshId((loaded.model.meshes.len() - 1) as u32);
@@ -321,7 +345,11 @@ fn an_element_alone_over_the_bound_is_named_and_a_tiny_bound_refused() {
         ..TilesOptions::default()
     };
     match export(&loaded, 0, &options, &dir) {
-        Err(TilesError::ElementTooLarge { global_id, bytes, max }) => {
+        Err(TilesError::ElementTooLarge {
+            global_id,
+            bytes,
+            max,
+        }) => {
             assert_eq!(global_id, loaded.model.elements[ei].global_id);
             assert!(bytes > max);
         }

@@ -51,9 +51,8 @@ use crate::geo::city_spatial_root;
 use crate::geo::mesh::mat_mul;
 use crate::geo::wgs84::{ecef_to_geodetic, geodetic_to_ecef};
 use crate::{
-    Diagnostic, DiagnosticKind, Element, GeoRef, ImportConfig, ImportError, Importer, Mesh,
-    MeshId, Model, Placement, Property, PropertySet, PropertyValue, Severity, SiteLocation,
-    SourceInfo,
+    Diagnostic, DiagnosticKind, Element, GeoRef, ImportConfig, ImportError, Importer, Mesh, MeshId,
+    Model, Placement, Property, PropertySet, PropertyValue, Severity, SiteLocation, SourceInfo,
 };
 
 /// Most tiles read from one tileset (external tilesets included).
@@ -166,8 +165,8 @@ pub fn import_tileset_file(path: &Path, config: &ImportConfig) -> Result<Model, 
     let json = reader_json(&name, &bytes)?;
     // The local frame: east-north-up at the centre of the root's bounding volume.
     let root = &json["root"];
-    let centre = bounding_centre_ecef(&root["boundingVolume"], &tile_transform(root))
-        .ok_or_else(|| {
+    let centre =
+        bounding_centre_ecef(&root["boundingVolume"], &tile_transform(root)).ok_or_else(|| {
             not_readable(
                 &name,
                 "3D Tiles",
@@ -295,7 +294,8 @@ fn matrix_of(v: &Value) -> Option<[f64; 16]> {
 /// The ECEF centre of a bounding volume under `transform` (region: radians and metres).
 fn bounding_centre_ecef(bv: &Value, transform: &[f64; 16]) -> Option<[f64; 3]> {
     let nums = |k: &str| -> Option<Vec<f64>> {
-        bv[k].as_array()?
+        bv[k]
+            .as_array()?
             .iter()
             .map(|x| x.as_f64().filter(|f| f.is_finite()))
             .collect()
@@ -376,12 +376,7 @@ impl<'c> Reader<'c> {
         }
     }
 
-    fn finish(
-        mut self,
-        bytes: u64,
-        georef: Option<GeoRef>,
-        started: std::time::Instant,
-    ) -> Model {
+    fn finish(mut self, bytes: u64, georef: Option<GeoRef>, started: std::time::Instant) -> Model {
         if self.skipped_primitives > 0 {
             let n = self.skipped_primitives;
             self.diagnostic(
@@ -471,7 +466,8 @@ impl<'c> Reader<'c> {
             ));
         }
         // Each entry: the tile, its parent's world transform, its inherited refinement, depth.
-        let mut stack: Vec<(&Value, [f64; 16], bool, usize)> = vec![(&json["root"], IDENTITY, false, 0)];
+        let mut stack: Vec<(&Value, [f64; 16], bool, usize)> =
+            vec![(&json["root"], IDENTITY, false, 0)];
         while let Some((tile, parent, parent_add, depth)) = stack.pop() {
             if !tile.is_object() {
                 return Err("a tile is not a JSON object".to_owned());
@@ -532,7 +528,8 @@ impl<'c> Reader<'c> {
         let label = format!("{}#{file}", self.name);
         let lower = file.to_ascii_lowercase();
         if lower.ends_with(".json") {
-            let json: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
+            let json: Value =
+                serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
             let sub = path.parent().unwrap_or(dir).to_path_buf();
             // An external tileset's root is placed by the referring tile's transform.
             let mut wrapped = json;
@@ -552,7 +549,9 @@ impl<'c> Reader<'c> {
             return self.content(&label, glb, path.parent(), &m, &file);
         }
         if bytes.starts_with(b"i3dm") || bytes.starts_with(b"pnts") || bytes.starts_with(b"cmpt") {
-            return Err("i3dm, pnts and cmpt content is not read (only glTF, GLB and b3dm)".to_owned());
+            return Err(
+                "i3dm, pnts and cmpt content is not read (only glTF, GLB and b3dm)".to_owned(),
+            );
         }
         let m = to_model([0.0; 3]);
         self.content(&label, &bytes, path.parent(), &m, &file)
@@ -576,7 +575,10 @@ impl<'c> Reader<'c> {
                 ));
             }
         }
-        if !json["asset"]["version"].as_str().is_some_and(|v| v.starts_with('2')) {
+        if !json["asset"]["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with('2'))
+        {
             return Err("asset.version is not 2.x (glTF 2.0)".to_owned());
         }
         let buffers = self.buffers(&json, bin, base)?;
@@ -589,7 +591,10 @@ impl<'c> Reader<'c> {
         let roots: Vec<usize> = {
             let scene = json["scene"].as_u64().unwrap_or(0) as usize;
             match json["scenes"][scene]["nodes"].as_array() {
-                Some(list) => list.iter().filter_map(|n| n.as_u64().map(|n| n as usize)).collect(),
+                Some(list) => list
+                    .iter()
+                    .filter_map(|n| n.as_u64().map(|n| n as usize))
+                    .collect(),
                 None => {
                     let mut child = vec![false; nodes];
                     for n in json["nodes"].as_array().into_iter().flatten() {
@@ -605,7 +610,8 @@ impl<'c> Reader<'c> {
         };
         let mut meshes: HashMap<(usize, usize), Option<(MeshId, Option<u32>)>> = HashMap::new();
         let mut seen = vec![false; nodes];
-        let mut stack: Vec<(usize, [f64; 16])> = roots.into_iter().rev().map(|n| (n, *to_model)).collect();
+        let mut stack: Vec<(usize, [f64; 16])> =
+            roots.into_iter().rev().map(|n| (n, *to_model)).collect();
         while let Some((n, parent)) = stack.pop() {
             let Some(node) = json["nodes"].get(n) else {
                 return Err(format!("node {n} does not exist"));
@@ -614,7 +620,9 @@ impl<'c> Reader<'c> {
                 self.diagnostic(
                     Severity::Warning,
                     DiagnosticKind::MalformedRecord,
-                    format!("{label}: node {n} is reached twice (a cycle or a shared node); skipped"),
+                    format!(
+                        "{label}: node {n} is reached twice (a cycle or a shared node); skipped"
+                    ),
                 );
                 continue;
             }
@@ -647,11 +655,15 @@ impl<'c> Reader<'c> {
                     match &instances {
                         None => {
                             let e = self.element_for(label, n, node, feature, &features, source);
-                            self.elements[e].placements.push(Placement { mesh: id, transform: world });
+                            self.elements[e].placements.push(Placement {
+                                mesh: id,
+                                transform: world,
+                            });
                         }
                         Some(list) => {
                             for (matrix, feature) in list {
-                                let e = self.element_for(label, n, node, *feature, &features, source);
+                                let e =
+                                    self.element_for(label, n, node, *feature, &features, source);
                                 self.elements[e].placements.push(Placement {
                                     mesh: id,
                                     transform: mat_mul(&world, matrix),
@@ -708,9 +720,18 @@ impl<'c> Reader<'c> {
             property_sets: vec![PropertySet {
                 name: "RenewTwin_Context".to_owned(),
                 properties: vec![
-                    Property { name: "Source".to_owned(), value: text(source) },
-                    Property { name: "Format".to_owned(), value: text(self.format) },
-                    Property { name: "Node".to_owned(), value: PropertyValue::Integer(n as i64) },
+                    Property {
+                        name: "Source".to_owned(),
+                        value: text(source),
+                    },
+                    Property {
+                        name: "Format".to_owned(),
+                        value: text(self.format),
+                    },
+                    Property {
+                        name: "Node".to_owned(),
+                        value: PropertyValue::Integer(n as i64),
+                    },
                 ],
             }],
             placements: Vec::new(),
@@ -731,16 +752,24 @@ impl<'c> Reader<'c> {
         let mut out = Vec::new();
         for (i, b) in json["buffers"].as_array().into_iter().flatten().enumerate() {
             let data: std::borrow::Cow<'b, [u8]> = match b["uri"].as_str() {
-                None if i == 0 => std::borrow::Cow::Borrowed(bin.ok_or("buffer 0 has no uri and there is no binary chunk")?),
+                None if i == 0 => std::borrow::Cow::Borrowed(
+                    bin.ok_or("buffer 0 has no uri and there is no binary chunk")?,
+                ),
                 None => return Err(format!("buffer {i} has no uri")),
                 Some(uri) if uri.starts_with("data:") => {
-                    let comma = uri.find(',').ok_or(format!("buffer {i}: a data URI without a comma"))?;
+                    let comma = uri
+                        .find(',')
+                        .ok_or(format!("buffer {i}: a data URI without a comma"))?;
                     if !uri[..comma].ends_with(";base64") {
                         return Err(format!("buffer {i}: a data URI that is not base64"));
                     }
-                    std::borrow::Cow::Owned(base64(&uri[comma + 1..]).ok_or(format!("buffer {i}: bad base64"))?)
+                    std::borrow::Cow::Owned(
+                        base64(&uri[comma + 1..]).ok_or(format!("buffer {i}: bad base64"))?,
+                    )
                 }
-                Some(uri) if uri.contains("://") => return Err(format!("buffer {i} is remote ({uri}); not fetched")),
+                Some(uri) if uri.contains("://") => {
+                    return Err(format!("buffer {i} is remote ({uri}); not fetched"));
+                }
                 Some(uri) => {
                     let dir = base.ok_or(format!(
                         "buffer {i} is the file {uri}: import the glTF from its file so it can be found"
@@ -750,7 +779,10 @@ impl<'c> Reader<'c> {
             };
             let len = b["byteLength"].as_u64().unwrap_or(0) as usize;
             if data.len() < len {
-                return Err(format!("buffer {i} holds {} bytes, fewer than its byteLength {len}", data.len()));
+                return Err(format!(
+                    "buffer {i} holds {} bytes, fewer than its byteLength {len}",
+                    data.len()
+                ));
             }
             out.push(data);
         }
@@ -769,14 +801,19 @@ fn translation(t: [f64; 3]) -> [f64; 16] {
 /// A node's local matrix: `matrix`, else translation · rotation · scale.
 fn node_matrix(node: &Value) -> Result<[f64; 16], String> {
     if !node["matrix"].is_null() {
-        return matrix_of(&node["matrix"]).ok_or_else(|| "a node matrix is not 16 numbers".to_owned());
+        return matrix_of(&node["matrix"])
+            .ok_or_else(|| "a node matrix is not 16 numbers".to_owned());
     }
     let nums = |k: &str, n: usize, default: &[f64]| -> Result<Vec<f64>, String> {
         match node[k].as_array() {
             None => Ok(default.to_vec()),
             Some(a) if a.len() == n => a
                 .iter()
-                .map(|x| x.as_f64().filter(|f| f.is_finite()).ok_or(format!("node {k} is not numbers")))
+                .map(|x| {
+                    x.as_f64()
+                        .filter(|f| f.is_finite())
+                        .ok_or(format!("node {k} is not numbers"))
+                })
                 .collect(),
             Some(_) => Err(format!("node {k} has the wrong length")),
         }
@@ -784,17 +821,37 @@ fn node_matrix(node: &Value) -> Result<[f64; 16], String> {
     let t = nums("translation", 3, &[0.0; 3])?;
     let r = nums("rotation", 4, &[0.0, 0.0, 0.0, 1.0])?;
     let s = nums("scale", 3, &[1.0; 3])?;
-    Ok(trs([t[0], t[1], t[2]], [r[0], r[1], r[2], r[3]], [s[0], s[1], s[2]]))
+    Ok(trs(
+        [t[0], t[1], t[2]],
+        [r[0], r[1], r[2], r[3]],
+        [s[0], s[1], s[2]],
+    ))
 }
 
 /// Translation · rotation (unit quaternion `x, y, z, w`) · scale, column-major.
 fn trs(t: [f64; 3], q: [f64; 4], s: [f64; 3]) -> [f64; 16] {
     let n = (q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]).sqrt();
-    let [x, y, z, w] = if n > 1e-12 { q.map(|v| v / n) } else { [0.0, 0.0, 0.0, 1.0] };
+    let [x, y, z, w] = if n > 1e-12 {
+        q.map(|v| v / n)
+    } else {
+        [0.0, 0.0, 0.0, 1.0]
+    };
     let r = [
-        [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + z * w), 2.0 * (x * z - y * w)],
-        [2.0 * (x * y - z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z + x * w)],
-        [2.0 * (x * z + y * w), 2.0 * (y * z - x * w), 1.0 - 2.0 * (x * x + y * y)],
+        [
+            1.0 - 2.0 * (y * y + z * z),
+            2.0 * (x * y + z * w),
+            2.0 * (x * z - y * w),
+        ],
+        [
+            2.0 * (x * y - z * w),
+            1.0 - 2.0 * (x * x + z * z),
+            2.0 * (y * z + x * w),
+        ],
+        [
+            2.0 * (x * z + y * w),
+            2.0 * (y * z - x * w),
+            1.0 - 2.0 * (x * x + y * y),
+        ],
     ];
     let mut m = IDENTITY;
     for col in 0..3 {
@@ -812,7 +869,13 @@ fn trs(t: [f64; 3], q: [f64; 4], s: [f64; 3]) -> [f64; 16] {
 fn parse(bytes: &[u8]) -> Result<(Value, Option<&[u8]>), String> {
     if !bytes.starts_with(b"glTF") {
         let json = serde_json::from_slice(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes))
-            .map_err(|e| format!("neither a GLB nor glTF JSON (line {}, column {}: {e})", e.line(), e.column()))?;
+            .map_err(|e| {
+                format!(
+                    "neither a GLB nor glTF JSON (line {}, column {}: {e})",
+                    e.line(),
+                    e.column()
+                )
+            })?;
         return Ok((json, None));
     }
     let u32_at = |at: usize| -> Result<usize, String> {
@@ -901,7 +964,8 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
         {
             out.push(v);
             i += 3;
@@ -923,7 +987,9 @@ impl Doc<'_, '_> {
     /// The values of accessor `index` as f32, with its number of components per element.
     fn floats(&self, index: &Value) -> Result<(Vec<f32>, usize), String> {
         let i = index.as_u64().ok_or("an accessor index is not a number")? as usize;
-        let a = self.json["accessors"].get(i).ok_or(format!("accessor {i} does not exist"))?;
+        let a = self.json["accessors"]
+            .get(i)
+            .ok_or(format!("accessor {i} does not exist"))?;
         let n = match a["type"].as_str() {
             Some("SCALAR") => 1,
             Some("VEC2") => 2,
@@ -939,7 +1005,9 @@ impl Doc<'_, '_> {
             5125 | 5126 => 4,
             other => return Err(format!("accessor {i} has componentType {other}")),
         };
-        let count = a["count"].as_u64().ok_or(format!("accessor {i} has no count"))? as usize;
+        let count = a["count"]
+            .as_u64()
+            .ok_or(format!("accessor {i} has no count"))? as usize;
         if !a["sparse"].is_null() {
             return Err(format!("accessor {i} is sparse (not read)"));
         }
@@ -953,7 +1021,9 @@ impl Doc<'_, '_> {
         };
         let v = self.json["bufferViews"]
             .get(view_index as usize)
-            .ok_or(format!("accessor {i}: buffer view {view_index} does not exist"))?;
+            .ok_or(format!(
+                "accessor {i}: buffer view {view_index} does not exist"
+            ))?;
         let buffer = self
             .buffers
             .get(v["buffer"].as_u64().unwrap_or(u64::MAX) as usize)
@@ -965,7 +1035,10 @@ impl Doc<'_, '_> {
             .and_then(|end| buffer.get(view_at..end))
             .ok_or(format!("buffer view {view_index} runs past its buffer"))?;
         let elem = n * size;
-        let stride = v["byteStride"].as_u64().map_or(elem, |s| s as usize).max(elem);
+        let stride = v["byteStride"]
+            .as_u64()
+            .map_or(elem, |s| s as usize)
+            .max(elem);
         let at = a["byteOffset"].as_u64().unwrap_or(0) as usize;
         if count > 0 {
             let last = (count - 1)
@@ -973,7 +1046,9 @@ impl Doc<'_, '_> {
                 .and_then(|x| x.checked_add(at + elem))
                 .ok_or(format!("accessor {i} overflows"))?;
             if last > view.len() {
-                return Err(format!("accessor {i} ({count} × {elem} bytes) runs past buffer view {view_index}"));
+                return Err(format!(
+                    "accessor {i} ({count} × {elem} bytes) runs past buffer view {view_index}"
+                ));
             }
         }
         let mut out = Vec::with_capacity(count * n);
@@ -987,18 +1062,34 @@ impl Doc<'_, '_> {
                     5125 => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
                     5123 => {
                         let u = u16::from_le_bytes([b[0], b[1]]);
-                        if normalized { f32::from(u) / 65535.0 } else { f32::from(u) }
+                        if normalized {
+                            f32::from(u) / 65535.0
+                        } else {
+                            f32::from(u)
+                        }
                     }
                     5122 => {
                         let s = i16::from_le_bytes([b[0], b[1]]);
-                        if normalized { (f32::from(s) / 32767.0).max(-1.0) } else { f32::from(s) }
+                        if normalized {
+                            (f32::from(s) / 32767.0).max(-1.0)
+                        } else {
+                            f32::from(s)
+                        }
                     }
                     5121 => {
-                        if normalized { f32::from(b[0]) / 255.0 } else { f32::from(b[0]) }
+                        if normalized {
+                            f32::from(b[0]) / 255.0
+                        } else {
+                            f32::from(b[0])
+                        }
                     }
                     _ => {
                         let s = b[0] as i8;
-                        if normalized { (f32::from(s) / 127.0).max(-1.0) } else { f32::from(s) }
+                        if normalized {
+                            (f32::from(s) / 127.0).max(-1.0)
+                        } else {
+                            f32::from(s)
+                        }
                     }
                 };
                 out.push(x);
@@ -1010,7 +1101,9 @@ impl Doc<'_, '_> {
     /// The indices of accessor `index` (integers, exact).
     fn indices(&self, index: &Value) -> Result<Vec<u32>, String> {
         let i = index.as_u64().unwrap_or(u64::MAX) as usize;
-        let a = self.json["accessors"].get(i).ok_or(format!("accessor {i} does not exist"))?;
+        let a = self.json["accessors"]
+            .get(i)
+            .ok_or(format!("accessor {i} does not exist"))?;
         if a["componentType"].as_u64() == Some(5125) {
             // u32 indices can exceed f32's exact integers: read them as bytes.
             let (raw, _) = self.floats_raw_u32(a, i)?;
@@ -1024,8 +1117,12 @@ impl Doc<'_, '_> {
     }
 
     fn floats_raw_u32(&self, a: &Value, i: usize) -> Result<(Vec<u32>, usize), String> {
-        let count = a["count"].as_u64().ok_or(format!("accessor {i} has no count"))? as usize;
-        let view_index = a["bufferView"].as_u64().ok_or(format!("index accessor {i} has no buffer view"))?;
+        let count = a["count"]
+            .as_u64()
+            .ok_or(format!("accessor {i} has no count"))? as usize;
+        let view_index = a["bufferView"]
+            .as_u64()
+            .ok_or(format!("index accessor {i} has no buffer view"))?;
         let v = self.json["bufferViews"]
             .get(view_index as usize)
             .ok_or(format!("buffer view {view_index} does not exist"))?;
@@ -1045,7 +1142,10 @@ impl Doc<'_, '_> {
             .and_then(|l| view.get(at..at.checked_add(l)?))
             .ok_or(format!("index accessor {i} runs past its buffer view"))?;
         Ok((
-            bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            bytes
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
             1,
         ))
     }
@@ -1086,11 +1186,20 @@ impl Doc<'_, '_> {
             .as_object()
             .and_then(|f| {
                 let attribute = f.get("attribute")?.as_u64()?;
-                let (ids, _) = self.floats(&attributes[format!("_FEATURE_ID_{attribute}")]).ok()?;
+                let (ids, _) = self
+                    .floats(&attributes[format!("_FEATURE_ID_{attribute}")])
+                    .ok()?;
                 let first = *ids.first()?;
                 ids.iter().all(|&v| v == first).then_some(first as u32)
             });
-        Ok(Some((Mesh { positions, normals, indices }, feature)))
+        Ok(Some((
+            Mesh {
+                positions,
+                normals,
+                indices,
+            },
+            feature,
+        )))
     }
 
     /// The instances of a node with `EXT_mesh_gpu_instancing`: each one's matrix and feature.
@@ -1113,11 +1222,15 @@ impl Doc<'_, '_> {
         let r = read("ROTATION", 4)?;
         let s = read("SCALE", 3)?;
         let f = read("_FEATURE_ID_0", 1)?;
-        let count = [t.as_ref().map(|v| v.len() / 3), r.as_ref().map(|v| v.len() / 4), s.as_ref().map(|v| v.len() / 3)]
-            .into_iter()
-            .flatten()
-            .max()
-            .unwrap_or(0);
+        let count = [
+            t.as_ref().map(|v| v.len() / 3),
+            r.as_ref().map(|v| v.len() / 4),
+            s.as_ref().map(|v| v.len() / 3),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
         let with_features = node["extensions"]["EXT_instance_features"].is_object();
         let mut out = Vec::with_capacity(count);
         for i in 0..count {
@@ -1134,7 +1247,14 @@ impl Doc<'_, '_> {
             } else {
                 None
             };
-            out.push((trs([tt[0], tt[1], tt[2]], [rr[0], rr[1], rr[2], rr[3]], [ss[0], ss[1], ss[2]]), feature));
+            out.push((
+                trs(
+                    [tt[0], tt[1], tt[2]],
+                    [rr[0], rr[1], rr[2], rr[3]],
+                    [ss[0], ss[1], ss[2]],
+                ),
+                feature,
+            ));
         }
         Ok(Some(out))
     }
@@ -1158,8 +1278,14 @@ impl Doc<'_, '_> {
             let (values, offsets) = (bytes("values")?, bytes("stringOffsets")?);
             let wide = p["stringOffsetType"].as_str().unwrap_or("UINT32");
             let offsets: Vec<usize> = match wide {
-                "UINT32" => offsets.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize).collect(),
-                "UINT16" => offsets.chunks_exact(2).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]]))).collect(),
+                "UINT32" => offsets
+                    .chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                    .collect(),
+                "UINT16" => offsets
+                    .chunks_exact(2)
+                    .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+                    .collect(),
                 "UINT8" => offsets.iter().map(|&b| usize::from(b)).collect(),
                 _ => return None,
             };
@@ -1170,7 +1296,12 @@ impl Doc<'_, '_> {
                 offsets
                     .windows(2)
                     .take(count)
-                    .map(|w| values.get(w[0]..w[1]).map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_default())
+                    .map(|w| {
+                        values
+                            .get(w[0]..w[1])
+                            .map(|s| String::from_utf8_lossy(s).into_owned())
+                            .unwrap_or_default()
+                    })
                     .collect(),
             )
         };
@@ -1196,7 +1327,11 @@ fn computed_normals(positions: &[f32], indices: &[u32]) -> Vec<f32> {
         let (a, b, c) = (p(t[0]), p(t[1]), p(t[2]));
         let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
         let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
-        let f = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+        let f = [
+            u[1] * v[2] - u[2] * v[1],
+            u[2] * v[0] - u[0] * v[2],
+            u[0] * v[1] - u[1] * v[0],
+        ];
         for &i in t {
             for k in 0..3 {
                 n[i as usize * 3 + k] += f[k];

@@ -75,7 +75,10 @@ fn world_vertices(model: &Model) -> Vec<[f64; 3]> {
     for e in &model.elements {
         for p in &e.placements {
             for v in model.meshes[p.mesh.0 as usize].positions.chunks_exact(3) {
-                out.push(apply(&p.transform, [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])]));
+                out.push(apply(
+                    &p.transform,
+                    [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])],
+                ));
             }
         }
     }
@@ -94,7 +97,11 @@ fn a_glb_becomes_context_elements_turned_z_up_with_instances_and_shared_meshes()
     assert_eq!(model.elements.len(), 2, "one element per node with a mesh");
     assert_eq!(model.meshes.len(), 1, "the mesh is shared");
     assert_eq!(model.elements[0].placements.len(), 1);
-    assert_eq!(model.elements[1].placements.len(), 2, "one placement per instance");
+    assert_eq!(
+        model.elements[1].placements.len(),
+        2,
+        "one placement per instance"
+    );
     assert_eq!(model.elements[0].name.as_deref(), Some("moved"));
     assert_eq!(model.elements[0].class, "IfcGeographicElement");
     assert!(model.georef.is_none());
@@ -122,15 +129,30 @@ fn broken_and_hostile_files_are_refused_or_noted_without_panicking() {
     assert!(err.to_string().contains("accessor 0"), "{err}");
     // A node that is its own child: noted once, no hang.
     let nodes = json!([{"mesh": 0, "children": [1]}, {"mesh": 0, "children": [0]}]);
-    let model = crate::import_bytes("cycle.glb", &triangle(nodes, json!({})), &cfg).expect("imports");
-    assert!(model.diagnostics.iter().any(|d| d.message.contains("reached twice")));
+    let model =
+        crate::import_bytes("cycle.glb", &triangle(nodes, json!({})), &cfg).expect("imports");
+    assert!(
+        model
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("reached twice"))
+    );
     // A required extension this reader does not decode.
-    let draco = triangle(two_nodes(), json!({"extensionsRequired": ["KHR_draco_mesh_compression"]}));
+    let draco = triangle(
+        two_nodes(),
+        json!({"extensionsRequired": ["KHR_draco_mesh_compression"]}),
+    );
     let err = crate::import_bytes("draco.glb", &draco, &cfg).expect_err("refused");
-    assert!(err.to_string().contains("KHR_draco_mesh_compression"), "{err}");
+    assert!(
+        err.to_string().contains("KHR_draco_mesh_compression"),
+        "{err}"
+    );
     // Cut short, and over the size limit.
     assert!(crate::import_bytes("cut.glb", &bytes[..30], &cfg).is_err());
-    let small = ImportConfig { max_file_bytes: 64, ..ImportConfig::default() };
+    let small = ImportConfig {
+        max_file_bytes: 64,
+        ..ImportConfig::default()
+    };
     assert!(matches!(
         crate::import_bytes("two.glb", &triangle(two_nodes(), json!({})), &small),
         Err(ImportError::TooLarge { .. })
@@ -158,7 +180,11 @@ fn a_tileset_is_placed_on_the_globe_by_its_transforms_leaves_only_under_replace(
     std::fs::write(dir.join("a.glb"), triangle(two_nodes(), json!({}))).expect("write");
     // A coarser level (REPLACE parent content) that must not be read: a bigger, far triangle.
     let coarse = json!([{"mesh": 0, "matrix": [1,0,0,0, 0,1,0,0, 0,0,1,0, 5000,0,0,1]}]);
-    std::fs::write(dir.join("coarse.glb"), triangle(coarse, json!({"scenes": [{"nodes": [0]}]}))).expect("write");
+    std::fs::write(
+        dir.join("coarse.glb"),
+        triangle(coarse, json!({"scenes": [{"nodes": [0]}]})),
+    )
+    .expect("write");
     let (lon, lat) = (121.4737, 31.2304);
     let root = enu_to_ecef(lon, lat, 10.0);
     let tileset = json!({
@@ -183,23 +209,56 @@ fn a_tileset_is_placed_on_the_globe_by_its_transforms_leaves_only_under_replace(
     std::fs::write(&path, serde_json::to_vec(&tileset).expect("json")).expect("write");
     let model = crate::import_file(&path, &ImportConfig::default()).expect("imports");
     assert_eq!(model.source.schema, "3D Tiles");
-    let site = model.georef.as_ref().and_then(|g| g.site_location).expect("georeferenced");
-    assert!((site.longitude - lon).abs() < 1e-9 && (site.latitude - lat).abs() < 1e-9, "{site:?}");
+    let site = model
+        .georef
+        .as_ref()
+        .and_then(|g| g.site_location)
+        .expect("georeferenced");
+    assert!(
+        (site.longitude - lon).abs() < 1e-9 && (site.latitude - lat).abs() < 1e-9,
+        "{site:?}"
+    );
     assert!((site.elevation.unwrap_or(0.0) - 10.0).abs() < 1e-4);
-    assert_eq!(model.elements.len(), 2, "only the leaf's nodes: {:?}", model.elements.iter().map(|e| &e.global_id).collect::<Vec<_>>());
+    assert_eq!(
+        model.elements.len(),
+        2,
+        "only the leaf's nodes: {:?}",
+        model
+            .elements
+            .iter()
+            .map(|e| &e.global_id)
+            .collect::<Vec<_>>()
+    );
     let v = world_vertices(&model);
     // The child moves 50 m north; glTF (0, 1, 0) is up; the node matrix moves 10 m east.
     assert!(near(v[2], [10.0, 50.0, 1.0], 1e-6), "{v:?}");
     assert!(near(v[4], [101.0, 50.0, 0.0], 1e-6), "{v:?}");
-    let notes: Vec<&str> = model.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    let notes: Vec<&str> = model
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
     assert!(notes.iter().any(|m| m.contains("not fetched")), "{notes:?}");
-    assert!(notes.iter().any(|m| m.contains("outside the tileset's folder")), "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|m| m.contains("outside the tileset's folder")),
+        "{notes:?}"
+    );
 
     // The same tileset with the whole input limited below its tiles' size: each tile refused.
-    let small = ImportConfig { max_file_bytes: std::fs::metadata(&path).expect("meta").len() + 10, ..ImportConfig::default() };
+    let small = ImportConfig {
+        max_file_bytes: std::fs::metadata(&path).expect("meta").len() + 10,
+        ..ImportConfig::default()
+    };
     let model = crate::import_file(&path, &small).expect("the tileset itself fits");
     assert!(model.elements.is_empty());
-    assert!(model.diagnostics.iter().any(|d| d.message.contains("import limit")));
+    assert!(
+        model
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("import limit"))
+    );
     let _ = std::fs::remove_file(dir.join("../outside.glb"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -223,7 +282,10 @@ fn base64_and_trs_by_hand() {
     // 90° about Y (glTF): x → −z.
     let h = std::f64::consts::FRAC_1_SQRT_2;
     let m = trs([1.0, 2.0, 3.0], [0.0, h, 0.0, h], [2.0, 2.0, 2.0]);
-    assert!(near(apply(&m, [1.0, 0.0, 0.0]), [1.0, 2.0, 1.0], 1e-9), "{m:?}");
+    assert!(
+        near(apply(&m, [1.0, 0.0, 0.0]), [1.0, 2.0, 1.0], 1e-9),
+        "{m:?}"
+    );
     let enu = enu_to_ecef(0.0, 0.0, 0.0);
     let back = mat_mul(&invert_rigid(&enu), &enu);
     for (k, v) in back.iter().enumerate() {
