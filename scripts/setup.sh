@@ -5,7 +5,8 @@
 #                             Mesa's software Vulkan/GL for `renewtwin render`'s golden images,
 #                             axe-core from the npm registry for the browser test's audit, the
 #                             standards validators (PyPI openapi-spec-validator and IfcOpenShell in
-#                             a virtual environment, npm gltf-validator, all in caches outside the
+#                             a virtual environment, npm gltf-validator, and npm cesium for the 3D
+#                             Tiles browser test, all in caches outside the
 #                             repository), PostgreSQL 15 for the tests of the PostgreSQL backend
 #                             (.ci/run starts a throw-away cluster with scripts/pg-throwaway.sh)
 #                             and nats-server)
@@ -51,12 +52,17 @@ if [ "$want_test" = 1 ]; then
   # The standards validators the export tests run (server/tests/openapi.rs, exporters' tests):
   # npm gltf-validator (the Khronos glTF Validator) beside axe-core, and PyPI
   # openapi-spec-validator and ifcopenshell in a virtual environment under the cache.
+  # CesiumJS (npm cesium) beside them, for the browser test that loads the 3D Tiles export
+  # (cli/tests/browser/cesium.rs serves its Build/Cesium locally: no network, no Ion token).
+  # npm prunes what a --no-save install does not name, so each install names all three.
   gltf_validator_version=2.0.0-dev.3.10
+  cesium_version=1.145.0
   ifcopenshell_version=0.9.0.post1
-  if ! grep -qs "\"version\": \"$gltf_validator_version\"" "$axe_dir/node_modules/gltf-validator/package.json"; then
-    echo "setup: installing gltf-validator $gltf_validator_version into $axe_dir" >&2
+  if ! grep -qs "\"version\": \"$gltf_validator_version\"" "$axe_dir/node_modules/gltf-validator/package.json" \
+     || ! grep -qs "\"version\": \"$cesium_version\"" "$axe_dir/node_modules/cesium/package.json"; then
+    echo "setup: installing gltf-validator $gltf_validator_version and cesium $cesium_version into $axe_dir" >&2
     npm install --prefix "$axe_dir" --no-audit --no-fund --no-save --ignore-scripts --loglevel=error \
-      "axe-core@$axe_version" "gltf-validator@$gltf_validator_version"
+      "axe-core@$axe_version" "gltf-validator@$gltf_validator_version" "cesium@$cesium_version"
   fi
   command -v node >/dev/null || { as_root apt-get update -qq; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends nodejs; }
   py_dir="${RENEWTWIN_PY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/renewtwin/python}"

@@ -1,6 +1,7 @@
 //! The `renewtwin` command line: serve a scene, inspect or import models, generate districts.
 
 mod loadtest;
+mod export_tiles;
 
 
 use std::io::Write;
@@ -287,6 +288,7 @@ enum Export {
         #[arg(long)]
         out: PathBuf,
     },
+    Tiles(export_tiles::TilesArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -335,6 +337,7 @@ fn main() -> Result<()> {
         Command::Export { what: Export::Ifc { scene, scenario, out } } => {
             export_ifc(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), &out)
         }
+        Command::Export { what: Export::Tiles(args) } => export_tiles::run(args),
         #[cfg(feature = "render")]
         Command::Render { scene, viewpoint, date, scenario, colour, size, no_edges, out } => {
             let request = RenderRequest { viewpoint, date, scenario, colour, size, edges: !no_edges, out };
@@ -517,7 +520,7 @@ fn export_ifc(source: SceneSource, scenario: Option<&str>, out: &std::path::Path
     Ok(())
 }
 
-fn spinner(message: String) -> indicatif::ProgressBar {
+pub(crate) fn spinner(message: String) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new_spinner().with_message(message);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
@@ -605,7 +608,7 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
     result
 }
 
-fn describe(source: &SceneSource) -> String {
+pub(crate) fn describe(source: &SceneSource) -> String {
     match source {
         SceneSource::Default => "the built-in default scene".into(),
         SceneSource::Manifest(p) | SceneSource::Model(p) => p.display().to_string(),

@@ -314,6 +314,8 @@ mod screens;
 mod a11y;
 #[path = "browser/measure.rs"]
 mod measure;
+#[path = "browser/cesium.rs"]
+mod cesium;
 
 /// Browser tests take turns: each drives software-rendered Chromium on a small machine.
 static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());

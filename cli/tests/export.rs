@@ -111,3 +111,39 @@ fn export_ifc_writes_an_ifc4_file_with_the_plan() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn export_tiles_writes_a_tileset_within_the_bound_and_refuses_bad_arguments() {
+    let dir = std::env::temp_dir().join(format!("renewtwin-cli-tiles-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = renewtwin()
+        .args(["export", "tiles", "--max-tile-bytes", "300000", "--out"])
+        .arg(&dir)
+        .output()
+        .expect("run export tiles");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("from IfcSite") && stdout.contains("tiles ("), "{stdout}");
+    let tileset: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tileset.json")).expect("tileset.json")).expect("JSON");
+    assert_eq!(tileset["asset"]["version"], "1.1");
+    let tiles: Vec<_> = std::fs::read_dir(dir.join("tiles")).expect("tiles/").flatten().collect();
+    assert!(tiles.len() > 6, "{} tiles", tiles.len());
+    for t in &tiles {
+        let len = t.metadata().expect("meta").len();
+        assert!(len <= 300_000, "{:?} is {len} bytes", t.path());
+    }
+    // Bad arguments: a clear message each.
+    for (args, says) in [
+        (&["--origin", "200,10"][..], "longitude 200 is outside"),
+        (&["--origin", "x"][..], "lon,lat"),
+        (&["--max-tile-bytes", "100"][..], "too small"),
+        (&["--date", "tomorrow"][..], "is not a date"),
+    ] {
+        let out = renewtwin().args(["export", "tiles"]).args(args).arg("--out").arg(&dir).output().expect("run");
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -455,17 +455,18 @@ fn storey(model: &Model, container: Option<usize>) -> String {
     String::new()
 }
 
-/// The names of the renewal projects whose tasks (in `plan`'s scenario) select each element.
-fn projects(scene: &Scene<'_>) -> Vec<String> {
+/// The names of the renewal projects whose tasks (in `plan`'s scenario) select each element of
+/// `rows` (element indices).
+fn projects(scene: &Scene<'_>, rows: &[usize]) -> Vec<String> {
     let manifest = scene.manifest;
     let scenario = scene
         .plan
         .scenario
         .as_deref()
         .and_then(|s| manifest.scenario(s));
-    let mut out: Vec<Vec<usize>> = vec![Vec::new(); scene.model.elements.len()];
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); rows.len()];
     for (pi, task) in manifest.tasks_for(scenario) {
-        for (ei, projects) in out.iter_mut().enumerate() {
+        for (&ei, projects) in rows.iter().zip(out.iter_mut()) {
             if !projects.contains(&pi)
                 && renewtwin_twin::renewal::plan::selects(&task.select, scene.model, ei)
             {
@@ -497,17 +498,64 @@ fn strings(values: impl Iterator<Item = String>) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// Writes `scene` as it stands on simulated `day` as a GLB into `out`, calling `progress` as
-/// the binary chunk is written.
+/// the binary chunk is written. Every element of the model has a row of metadata.
 pub fn write_glb(
     scene: &Scene<'_>,
     geometry: &mut dyn Geometry,
     day: i32,
     out: impl Write,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> Result<Stats, GltfError> {
+    let rows: Vec<usize> = (0..scene.model.elements.len()).collect();
+    prepare(scene, geometry, day, rows)?.write(geometry, out, progress)
+}
+
+/// A GLB laid out and ready to write: its JSON, the plan of its binary chunk and its size.
+/// It holds no geometry; [`Prepared::write`] reads the meshes again from the same source.
+#[derive(Debug)]
+pub struct Prepared {
+    json: Vec<u8>,
+    pieces: Vec<(Piece, usize)>,
+    /// Byte lengths of the buffer views, to check the second pass.
+    lengths: Vec<usize>,
+    groups: Vec<Group>,
+    bin_len: usize,
+    stats: Stats,
+}
+
+impl Prepared {
+    /// The size of the GLB in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.stats.bytes
+    }
+
+    /// What will be written.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+}
+
+/// Lays out the GLB of the elements `rows` (indices into the model's elements, one row of
+/// metadata each, in that order) of `scene` as it stands on simulated `day`: the first pass of
+/// [`write_glb`]. Elements of `rows` demolished or removed on the day keep their row but are not
+/// drawn. Reads each mesh's size and bounds from `geometry`, not its bytes.
+pub fn prepare(
+    scene: &Scene<'_>,
+    geometry: &mut dyn Geometry,
+    day: i32,
+    rows: Vec<usize>,
+) -> Result<Prepared, GltfError> {
     let model = scene.model;
-    let states: Vec<LifecycleState> = (0..model.elements.len())
-        .map(|i| {
+    if let Some(&bad) = rows.iter().find(|&&ei| ei >= model.elements.len()) {
+        return Err(GltfError::Mesh {
+            mesh: 0,
+            global_id: String::new(),
+            why: format!("element {bad} is not in the model"),
+        });
+    }
+    let states: Vec<LifecycleState> = rows
+        .iter()
+        .map(|&i| {
             scene
                 .plan
                 .schedules
@@ -519,8 +567,9 @@ pub fn write_glb(
 
     // Check the meshes the drawn placements use, in the order the source reads them.
     let mut used: Vec<(u32, usize)> = Vec::new();
-    for (ei, e) in model.elements.iter().enumerate() {
-        if !drawn(states[ei]) {
+    for (row, &ei) in rows.iter().enumerate() {
+        let e = &model.elements[ei];
+        if !drawn(states[row]) {
             if !e.placements.is_empty() {
                 stats.left_out += 1;
             }
@@ -544,8 +593,9 @@ pub fn write_glb(
 
     // Which placements are instanced: a mesh used in one state by several decomposable placements.
     let mut uses: BTreeMap<(u32, usize), Vec<(u32, usize)>> = BTreeMap::new();
-    for (ei, e) in model.elements.iter().enumerate() {
-        if !drawn(states[ei]) {
+    for (row, &ei) in rows.iter().enumerate() {
+        let e = &model.elements[ei];
+        if !drawn(states[row]) {
             continue;
         }
         for (pi, p) in e.placements.iter().enumerate() {
@@ -554,11 +604,11 @@ pub fn write_glb(
             }
             let si = LifecycleState::ALL
                 .iter()
-                .position(|s| *s == states[ei])
+                .position(|s| *s == states[row])
                 .unwrap_or(0);
             uses.entry((p.mesh.0, si))
                 .or_default()
-                .push((ei as u32, pi));
+                .push((row as u32, pi));
         }
     }
     let mut groups: Vec<Group> = Vec::new();
@@ -567,9 +617,9 @@ pub fn write_glb(
     for (&(mesh, si), placements) in &uses {
         let decomposed: Option<Vec<_>> = placements
             .iter()
-            .map(|&(ei, pi)| {
-                decompose(&model.elements[ei as usize].placements[pi].transform)
-                    .map(|(t, r, s)| (ei, t, r, s))
+            .map(|&(row, pi)| {
+                decompose(&model.elements[rows[row as usize]].placements[pi].transform)
+                    .map(|(t, r, s)| (row, t, r, s))
             })
             .collect();
         match decomposed {
@@ -577,7 +627,7 @@ pub fn write_glb(
                 groups.push(Group { instances });
                 group_keys.push((mesh, si));
             }
-            _ => singles.extend(placements.iter().map(|&(ei, pi)| (ei, pi, si))),
+            _ => singles.extend(placements.iter().map(|&(row, pi)| (row, pi, si))),
         }
     }
 
@@ -615,15 +665,15 @@ pub fn write_glb(
     let geometry_of = |_: &mut Layout, m: u32| accessors_of[&m];
     let mut meshes: Vec<Value> = Vec::new();
     let mut nodes: Vec<Value> = vec![Value::Null];
-    let mut drawn_elements = vec![false; model.elements.len()];
-    for &(ei, pi, si) in &singles {
-        let e = &model.elements[ei as usize];
+    let mut drawn_elements = vec![false; rows.len()];
+    for &(row, pi, si) in &singles {
+        let e = &model.elements[rows[row as usize]];
         let p = &e.placements[pi];
         let (pos, nrm, idx) = geometry_of(&mut layout, p.mesh.0);
         let vertices = infos[&p.mesh.0].vertices;
         let fv = layout.view(
             Piece::Constant {
-                value: ei as f32,
+                value: row as f32,
                 count: vertices,
             },
             vertices * 4,
@@ -646,7 +696,7 @@ pub fn write_glb(
             node["matrix"] = json!(p.transform);
         }
         nodes.push(node);
-        drawn_elements[ei as usize] = true;
+        drawn_elements[row as usize] = true;
         stats.placements += 1;
     }
     for (gi, (group, &(mesh, si))) in groups.iter().zip(&group_keys).enumerate() {
@@ -683,8 +733,8 @@ pub fn write_glb(
         let mut features: Vec<u32> = group.instances.iter().map(|i| i.0).collect();
         features.sort_unstable();
         features.dedup();
-        for &ei in &features {
-            drawn_elements[ei as usize] = true;
+        for &row in &features {
+            drawn_elements[row as usize] = true;
         }
         nodes.push(json!({
             "mesh": meshes.len() - 1,
@@ -700,39 +750,36 @@ pub fn write_glb(
     }
     stats.elements = drawn_elements.iter().filter(|d| **d).count();
 
-    // The property table: one row per element of the model.
-    let count = model.elements.len();
-    let project_names = projects(scene);
+    // The property table: one row per element of `rows`.
+    let count = rows.len();
+    let project_names = projects(scene, &rows);
+    let of_rows = || rows.iter().map(|&ei| &model.elements[ei]);
     let columns: [(&str, Vec<String>); 5] = [
         (
             "global_id",
-            model.elements.iter().map(|e| e.global_id.clone()).collect(),
+            of_rows().map(|e| e.global_id.clone()).collect(),
         ),
-        (
-            "ifc_class",
-            model.elements.iter().map(|e| e.class.clone()).collect(),
-        ),
+        ("ifc_class", of_rows().map(|e| e.class.clone()).collect()),
         (
             "name",
-            model
-                .elements
-                .iter()
+            of_rows()
                 .map(|e| e.name.clone().unwrap_or_default())
                 .collect(),
         ),
         (
             "storey",
-            model
-                .elements
-                .iter()
-                .map(|e| storey(model, e.container))
-                .collect(),
+            of_rows().map(|e| storey(model, e.container)).collect(),
         ),
         ("project", project_names),
     ];
     let mut table = Map::new();
     for (name, values) in columns {
-        let (bytes, offsets) = strings(values.into_iter());
+        let (mut bytes, offsets) = strings(values.into_iter());
+        if bytes.is_empty() {
+            // Every value is empty, but a buffer view holds at least one byte (glTF 2.0,
+            // bufferView.byteLength ≥ 1): one unused byte after the last offset.
+            bytes.push(0);
+        }
         let (bl, ol) = (bytes.len(), offsets.len());
         let values = layout.view(Piece::Bytes(bytes), bl, None, None);
         let offsets = layout.view(Piece::Bytes(offsets), ol, None, None);
@@ -828,8 +875,67 @@ pub fn write_glb(
         return Err(GltfError::TooLarge { bytes: total });
     }
     stats.bytes = total;
+    let lengths = layout
+        .views
+        .iter()
+        .map(|v| v["byteLength"].as_u64().unwrap_or(0) as usize)
+        .collect();
+    Ok(Prepared {
+        json: json_bytes,
+        pieces: layout.pieces,
+        lengths,
+        groups,
+        bin_len,
+        stats,
+    })
+}
 
-    // Second pass: the bytes.
+impl Prepared {
+    /// Writes the GLB into `out` (the second pass of [`write_glb`]), reading each mesh's bytes
+    /// from `geometry` (the source [`prepare`] was given), calling `progress` as the binary
+    /// chunk is written.
+    pub fn write(
+        self,
+        geometry: &mut dyn Geometry,
+        out: impl Write,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<Stats, GltfError> {
+        let Prepared {
+            json: json_bytes,
+            pieces,
+            lengths,
+            groups,
+            bin_len,
+            stats,
+        } = self;
+        let total = stats.bytes;
+        second_pass(
+            geometry,
+            out,
+            &mut progress,
+            (json_bytes, &pieces, &lengths, &groups, bin_len, total),
+        )?;
+        Ok(stats)
+    }
+}
+
+/// The JSON, the pieces with their offsets, the views' lengths, the instance groups, the binary
+/// chunk's length and the GLB's.
+type Planned<'a> = (
+    Vec<u8>,
+    &'a [(Piece, usize)],
+    &'a [usize],
+    &'a [Group],
+    usize,
+    u64,
+);
+
+fn second_pass(
+    geometry: &mut dyn Geometry,
+    out: impl Write,
+    progress: &mut dyn FnMut(Progress),
+    (json_bytes, pieces, lengths, groups, bin_len, total): Planned<'_>,
+) -> Result<(), GltfError> {
     let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
     let io = GltfError::Write;
     w.write_all(b"glTF").map_err(io)?;
@@ -845,7 +951,7 @@ pub fn write_glb(
     let mut at = 0usize;
     let mut last_report = 0usize;
     let mut scratch: Vec<u8> = Vec::new();
-    for (view_index, (piece, offset)) in layout.pieces.iter().enumerate() {
+    for (view_index, (piece, offset)) in pieces.iter().enumerate() {
         w.write_all(&vec![0u8; offset - at]).map_err(io)?;
         scratch.clear();
         match piece {
@@ -902,14 +1008,7 @@ pub fn write_glb(
             }
             Piece::Bytes(b) => scratch.extend_from_slice(b),
         }
-        debug_assert_eq!(
-            Some(scratch.len()),
-            layout
-                .views
-                .get(view_index)
-                .and_then(|v| v["byteLength"].as_u64())
-                .map(|l| l as usize)
-        );
+        debug_assert_eq!(Some(&scratch.len()), lengths.get(view_index));
         w.write_all(&scratch).map_err(io)?;
         at = offset + scratch.len();
         if at - last_report >= 1 << 20 {
@@ -926,7 +1025,7 @@ pub fn write_glb(
         done: bin_len as u64,
         total: bin_len as u64,
     });
-    Ok(stats)
+    Ok(())
 }
 
 const IDENTITY: [f64; 16] = [

@@ -235,6 +235,14 @@ pub fn import_file_cached(
         path: name.clone(),
         source,
     })?;
+    // A tileset's tiles and a .gltf's buffers are other files, which the key (this file's hash)
+    // would not cover: no cache.
+    if crate::gltf::is_tileset(&bytes)
+        || (!bytes.starts_with(b"glTF")
+            && crate::GltfImporter::sniffs(&bytes[..bytes.len().min(1024)]))
+    {
+        return Ok((crate::import_file(path, config)?, CacheStatus::NotStored));
+    }
     import_bytes_cached(&name, &bytes, config, cache)
 }
 

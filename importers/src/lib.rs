@@ -10,6 +10,7 @@ mod cache;
 mod cityjson;
 mod geo;
 mod geojson;
+mod gltf;
 pub mod ifc;
 mod model;
 mod stream;
@@ -17,6 +18,7 @@ mod stream;
 pub use cityjson::{CityJsonImporter, CityJsonOptions, LodChoice};
 pub use geo::{GeoPoint, MapPoint, ProjectFrame, place};
 pub use geojson::{GeoJsonImporter, GeoJsonOptions, LineKind};
+pub use gltf::{GltfImporter, import_tileset_file};
 pub use model::PlacedSource;
 pub use model::{
     Aabb, Diagnostic, DiagnosticKind, Element, Mesh, MeshId, Model, Placement, Property,
@@ -194,6 +196,13 @@ pub fn import_file(path: &Path, config: &ImportConfig) -> Result<Model, ImportEr
         path: name.clone(),
         source,
     })?;
+    // A 3D Tiles tileset and a .gltf with its buffers in files read files beside them.
+    if gltf::is_tileset(&bytes) {
+        return gltf::import_tileset_file(path, config);
+    }
+    if !bytes.starts_with(b"glTF") && GltfImporter::sniffs(&bytes[..bytes.len().min(1024)]) {
+        return gltf::import_gltf(&name, &bytes, path.parent(), config);
+    }
     import_bytes(&name, &bytes, config)
 }
 
@@ -204,6 +213,18 @@ pub fn import_bytes(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<M
     let head = &bytes[..bytes.len().min(1024)];
     if importer.sniff(head) {
         return importer.import_bytes(name, bytes, config);
+    }
+    // glTF (GLB or JSON) as city context; a 3D Tiles tileset needs its folder.
+    if GltfImporter::sniffs(head) {
+        return GltfImporter.import_bytes(name, bytes, config);
+    }
+    if gltf::is_tileset(bytes) {
+        return Err(ImportError::NotReadable {
+            path: name.to_owned(),
+            format: "3D Tiles",
+            reason: "a 3D Tiles tileset is imported from its file (its tiles are files beside it)"
+                .to_owned(),
+        });
     }
     // CityJSON and GeoJSON: a JSON object whose top-level "type" says which.
     if let Some(result) = import_json(name, bytes, config) {

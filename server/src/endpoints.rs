@@ -98,6 +98,8 @@ pub static ENDPOINTS: &[Endpoint] = &[
     ep!(GET, "/api/risk", ANYONE, "the risk layer"),
     ep!(GET, "/api/population", ANYONE, "the population layer"),
     ep!(GET, "/api/export/scene.glb", ANYONE, "the scene on a day (?date=, ?scenario=) as glTF 2.0 binary: lifecycle materials, instancing, element metadata; public like /api/scene"),
+    ep!(GET, "/api/export/tiles/tileset.json", ANYONE, "the scene on a day (?date=, ?scenario=) as a 3D Tiles 1.1 tileset placed on the globe by its georeference (409 without one); public like /api/scene"),
+    ep!(GET, "/api/export/tiles/tiles/{tile}", ANYONE, "one GLB tile (N.glb) of that tileset; public like /api/scene"),
     ep!(GET, "/", ANYONE, "the browser viewer"),
     ep!(GET, "/{*path}", ANYONE, "the viewer's files"),
     // Governance: roles, approvals, progress, audit.

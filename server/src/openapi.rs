@@ -677,10 +677,15 @@ fn answer(method: &Method, path: &str) -> Option<(u16, &'static str, Value)> {
             "text/html",
             json!({"type": "string", "description": "the viewer's page and files (HTML, JavaScript, wasm, CSS) by their own media type"}),
         )),
-        ("GET", "/api/export/scene.glb") => Some((
+        ("GET", "/api/export/scene.glb" | "/api/export/tiles/tiles/{tile}") => Some((
             200,
             "model/gltf-binary",
             json!({"type": "string", "format": "binary", "description": "glTF 2.0 binary (GLB)"}),
+        )),
+        ("GET", "/api/export/tiles/tileset.json") => Some((
+            200,
+            "application/json",
+            json!({"type": "object", "description": "a 3D Tiles 1.1 tileset (asset, geometricError, root with its ECEF transform, boxes and content URIs)", "required": ["asset", "geometricError", "root"]}),
         )),
         ("POST", "/api/grants") => json(201, r("Grants")),
         ("GET", "/api/approvals") => json(200, r("Approvals")),
@@ -773,7 +778,7 @@ fn query(method: &Method, path: &str) -> &'static [(&'static str, &'static str, 
             ("day", "integer", "simulated day; absent: the live day"),
             SCENARIO,
         ],
-        "/api/export/scene.glb" => &[
+        "/api/export/scene.glb" | "/api/export/tiles/tileset.json" | "/api/export/tiles/tiles/{tile}" => &[
             ("date", "string", "YYYY-MM-DD; absent: the live day"),
             SCENARIO,
         ],

@@ -131,6 +131,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/viewer/scenarios", get(scenarios))
         .route("/api/viewer/layer", get(layer))
         .route("/api/export/scene.glb", get(export_glb))
+        .route("/api/export/tiles/tileset.json", get(export_tileset))
+        .route("/api/export/tiles/tiles/{tile}", get(export_tile))
 }
 
 /// `?date=YYYY-MM-DD&scenario=NAME` of `/api/export/scene.glb`.
@@ -240,6 +242,107 @@ async fn export_glb(State(state): State<AppState>, Query(query): Query<ExportQue
         body,
     )
         .into_response()
+}
+
+/// The day of an export's `?date=` (the live day when absent), or the 400 answer.
+fn export_day(state: &AppState, date: Option<&str>) -> Result<i32, Response> {
+    let start = state.live.plan_start();
+    match date {
+        None => Ok(state.live.day().0),
+        Some(text) => match renewtwin_protocol::CivilDate::parse_iso(text) {
+            Some(d) => Ok((d.days_since_epoch() - start.days_since_epoch()).clamp(-100_000, 100_000) as i32),
+            None => Err(error(StatusCode::BAD_REQUEST, "bad_request", &format!("date {text:?} is not YYYY-MM-DD"))),
+        },
+    }
+}
+
+/// Keeps the one tile asked for (`renewtwin_exporters::tiles::TileSink`), lays the others out only.
+struct OneTile {
+    wanted: usize,
+    bytes: Option<Vec<u8>>,
+}
+
+impl renewtwin_exporters::tiles::TileSink for OneTile {
+    fn open(&mut self, index: usize) -> std::io::Result<Option<Box<dyn std::io::Write + '_>>> {
+        if index != self.wanted {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(self.bytes.insert(Vec::new()))))
+    }
+}
+
+/// Lays the tileset of the scene out on a blocking thread, keeping tile `wanted`'s bytes: the
+/// tileset (content URIs carrying `?date=` and `?scenario=` so every tile is of the same day)
+/// and the tile, or the error answer.
+async fn tiles_of(state: AppState, query: ExportQuery, wanted: Option<usize>) -> Result<(serde_json::Value, Option<Vec<u8>>), Response> {
+    let Ok(permit) = EXPORTS.try_acquire() else {
+        return Err(error(StatusCode::SERVICE_UNAVAILABLE, "busy", "two exports are running; try again shortly"));
+    };
+    let day = export_day(&state, query.date.as_deref())?;
+    let (manifest, model, plan, _) = resolve(&state, query.scenario.clone()).await.map_err(IntoResponse::into_response)?;
+    let date = CivilDate::from_sim_day(manifest.start, SimDay(day));
+    let mut suffix = format!("?date={date}");
+    if let Some(s) = &query.scenario {
+        suffix.push_str("&scenario=");
+        suffix.extend(s.bytes().flat_map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => vec![b as char],
+            _ => format!("%{b:02X}").chars().collect(),
+        }));
+    }
+    let wire = state.scene.clone();
+    let laid = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let scene = renewtwin_exporters::gltf::Scene { manifest: &manifest, model: &model, plan: &plan };
+        let options = renewtwin_exporters::tiles::TilesOptions { uri_suffix: suffix, ..Default::default() };
+        let mut sink = OneTile { wanted: wanted.unwrap_or(usize::MAX), bytes: None };
+        // The server keeps the meshes only as the encoded frames it streams: export from those.
+        let mut geometry = renewtwin_exporters::gltf::WireGeometry::new(&wire.mesh_frames)
+            .map_err(|e| renewtwin_exporters::tiles::TilesError::Geometry(e))?;
+        let (tileset, _) = renewtwin_exporters::tiles::write_tiles(&scene, &mut geometry, day, &options, &mut sink, |_| {})?;
+        Ok::<_, renewtwin_exporters::tiles::TilesError>((tileset, sink.bytes))
+    })
+    .await
+    .map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the tiles export stopped"))?;
+    laid.map_err(|e| match e {
+        renewtwin_exporters::tiles::TilesError::NoGeoreference => error(StatusCode::CONFLICT, "no_georeference", &e.to_string()),
+        other => {
+            tracing::warn!(error = %other, "the tiles export stopped");
+            let mut message = other.to_string();
+            let mut source = std::error::Error::source(&other);
+            while let Some(s) = source {
+                message.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            error(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", &message)
+        }
+    })
+}
+
+/// `GET /api/export/tiles/tileset.json?date=YYYY-MM-DD&scenario=NAME`: the scene on that day as
+/// a 3D Tiles 1.1 tileset placed by its georeference (`renewtwin_exporters::tiles`); its tiles
+/// are served beside it. 409 when the scene has no georeference.
+async fn export_tileset(State(state): State<AppState>, Query(query): Query<ExportQuery>) -> Response {
+    match tiles_of(state, query, None).await {
+        Ok((tileset, _)) => ([(header::CACHE_CONTROL, "no-cache")], Json(tileset)).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /api/export/tiles/tiles/{N}.glb?date=&scenario=`: tile N of that tileset (at most
+/// [`renewtwin_exporters::tiles::DEFAULT_MAX_TILE_BYTES`]).
+async fn export_tile(State(state): State<AppState>, Path(tile): Path<String>, Query(query): Query<ExportQuery>) -> Response {
+    let Some(n) = tile.strip_suffix(".glb").and_then(|n| n.parse::<usize>().ok()) else {
+        return error(StatusCode::NOT_FOUND, "not_found", &format!("no tile {tile:?}; tiles are N.glb"));
+    };
+    match tiles_of(state, query, Some(n)).await {
+        Ok((_, Some(glb))) => (
+            [(header::CONTENT_TYPE, "model/gltf-binary"), (header::CACHE_CONTROL, "no-cache")],
+            glb,
+        )
+            .into_response(),
+        Ok((_, None)) => error(StatusCode::NOT_FOUND, "not_found", &format!("the tileset has no tile {n}")),
+        Err(r) => r,
+    }
 }
 
 /// `?day=N&scenario=NAME`.

@@ -94,6 +94,60 @@ async fn the_scene_glb_is_the_exporters_bytes_for_the_day_and_scenario() {
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tileset_and_its_tiles_are_served_to_anyone_for_the_day_asked() {
+    let server = common::start(common::default_scene(), 0.0).await;
+    // No session: the tileset is public like /api/scene (the ENDPOINTS table says ANYONE).
+    let (status, body) = http(server.addr, "GET", "/api/export/tiles/tileset.json?date=2026-10-01", "").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let tileset: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(tileset["asset"]["version"], "1.1");
+    assert_eq!(tileset["extras"]["date"], "2026-10-01");
+    assert_eq!(tileset["root"]["transform"].as_array().map(Vec::len), Some(16));
+    // The same tileset the exporter lays out from the server's frames.
+    let manifest = server.plan.manifest().expect("a manifest");
+    let model = server.plan.model().clone();
+    let plan = Plan::resolve(&manifest, None, &model).expect("the plan resolves");
+    let day = (renewtwin_protocol::CivilDate::new(2026, 10, 1).days_since_epoch() - manifest.start.days_since_epoch()) as i32;
+    let scene = renewtwin_exporters::gltf::Scene { manifest: &manifest, model: &model, plan: &plan };
+    let mut geometry = renewtwin_exporters::gltf::WireGeometry::new(&server.state.scene.mesh_frames).expect("frames");
+    let options = renewtwin_exporters::tiles::TilesOptions { uri_suffix: "?date=2026-10-01".into(), ..Default::default() };
+    let (want, stats) = renewtwin_exporters::tiles::write_tiles(&scene, &mut geometry, day, &options, &mut renewtwin_exporters::tiles::NoTiles, |_| {})
+        .expect("the tiles lay out");
+    // Compared as text read back, as the body was (serde_json reads the last digit of some floats
+    // differently from how it writes them).
+    let want: serde_json::Value = serde_json::from_str(&want.to_string()).expect("JSON");
+    assert_eq!(tileset, want);
+    // Every tile, by the URI the tileset gives relative to itself, is a GLB within the bound.
+    let mut uris = Vec::new();
+    let mut stack = vec![&tileset["root"]];
+    while let Some(t) = stack.pop() {
+        if let Some(u) = t["content"]["uri"].as_str() {
+            uris.push(u.to_owned());
+        }
+        stack.extend(t["children"].as_array().into_iter().flatten());
+    }
+    assert_eq!(uris.len(), stats.tiles);
+    let mut total = 0;
+    for uri in &uris {
+        assert!(uri.ends_with("?date=2026-10-01"), "{uri}");
+        let (status, glb) = http(server.addr, "GET", &format!("/api/export/tiles/{uri}"), "").await;
+        assert_eq!(status, 200, "{uri}: {}", String::from_utf8_lossy(&glb));
+        assert_eq!(&glb[..4], b"glTF");
+        assert!(glb.len() as u64 <= renewtwin_exporters::tiles::DEFAULT_MAX_TILE_BYTES);
+        total += glb.len() as u64;
+    }
+    assert_eq!(total, stats.bytes);
+    let (status, _) = http(server.addr, "GET", &format!("/api/export/tiles/tiles/{}.glb", stats.tiles), "").await;
+    assert_eq!(status, 404, "past the last tile");
+    let (status, _) = http(server.addr, "GET", "/api/export/tiles/tiles/x.png", "").await;
+    assert_eq!(status, 404);
+    let (status, _) = http(server.addr, "GET", "/api/export/tiles/tileset.json?date=October", "").await;
+    assert_eq!(status, 400);
+    let (status, _) = http(server.addr, "GET", "/api/export/tiles/tileset.json?scenario=no-such", "").await;
+    assert_eq!(status, 404);
+}
+
 /// The body of a chunked HTTP/1.1 answer.
 fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
