@@ -109,7 +109,7 @@ pub struct AnnouncementQuery {
 pub fn list(conn: &renewtwin_store::db::Connection, q: &AnnouncementQuery) -> Result<Vec<Announcement>> {
     let (kind, project) = (q.kind.as_deref(), q.project.as_deref());
     let mut stmt = conn.prepare(&format!(
-        "{SELECT} WHERE (?1 IS NULL OR n.kind = ?1) AND (?2 IS NULL OR n.project = ?2) ORDER BY n.id DESC LIMIT 500"
+        "{SELECT} WHERE (n.kind = ?1 OR ?1 IS NULL) AND (n.project = ?2 OR ?2 IS NULL) ORDER BY n.id DESC LIMIT 500"
     ))?;
     let rows = stmt.query_map((kind, project), row)?;
     Ok(rows.collect::<renewtwin_store::db::Result<_>>()?)

@@ -238,8 +238,8 @@ pub struct CommentQuery {
 /// Comments matching `q`, oldest first, at most 500.
 pub fn list(conn: &renewtwin_store::db::Connection, q: &CommentQuery) -> Result<Vec<Comment>> {
     let mut stmt = conn.prepare(&format!(
-        "{SELECT} WHERE (?1 IS NULL OR c.project = ?1) AND (?2 IS NULL OR c.element = ?2)
-         AND (?3 IS NULL OR c.parent_id = ?3) AND c.id > ?4 ORDER BY c.id LIMIT ?5"
+        "{SELECT} WHERE (c.project = ?1 OR ?1 IS NULL) AND (c.element = ?2 OR ?2 IS NULL)
+         AND (c.parent_id = ?3 OR ?3 IS NULL) AND c.id > ?4 ORDER BY c.id LIMIT ?5"
     ))?;
     let limit = q.limit.unwrap_or(500).min(500);
     let rows = stmt.query_map((&q.project, &q.element, q.parent, q.after.unwrap_or(0), limit), row)?;

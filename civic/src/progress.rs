@@ -205,7 +205,7 @@ pub fn list(
     let mut stmt = conn.prepare(
         "SELECT project, task, building, actual_start, actual_finish, percent, delay_reason, recorded_at, actual_cost FROM c_progress p
          WHERE id = (SELECT MAX(id) FROM c_progress q WHERE q.project = p.project AND q.task = p.task AND q.building IS p.building)
-           AND (?1 IS NULL OR project = ?1)
+           AND (project = ?1 OR ?1 IS NULL)
          ORDER BY project, task, building",
     )?;
     let rows: Vec<Row> = stmt

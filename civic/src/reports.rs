@@ -307,7 +307,7 @@ pub struct ReportQuery {
 /// Reports, oldest first, optionally of one status; at most 500 after id `after`.
 pub fn list(conn: &renewtwin_store::db::Connection, q: &ReportQuery) -> Result<Vec<Report>> {
     let (status, after) = (q.status.as_deref(), q.after.unwrap_or(0));
-    let mut stmt = conn.prepare(&format!("{SELECT} WHERE (?1 IS NULL OR r.status = ?1) AND r.id > ?2 ORDER BY r.id LIMIT 500"))?;
+    let mut stmt = conn.prepare(&format!("{SELECT} WHERE (r.status = ?1 OR ?1 IS NULL) AND r.id > ?2 ORDER BY r.id LIMIT 500"))?;
     let rows = stmt.query_map((status, after), row)?;
     Ok(rows.collect::<renewtwin_store::db::Result<_>>()?)
 }
