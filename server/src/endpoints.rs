@@ -81,6 +81,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
     // `AppState::controller`), readings of a sensor gateway or the operator.
     ep!(GET, "/api/health", ANYONE, "liveness, version, scene and simulated day"),
     ep!(GET, "/api/scene", ANYONE, "the scene: elements, phases, simulated date"),
+    ep!(GET, "/api/scene/{hash}/frames/{n}", ANYONE, "one mesh frame of the scene with that content hash (the bytes /ws sends), with ETag and immutable Cache-Control for proxies and CDNs; If-None-Match answers 304; public like /api/scene"),
     ep!(GET, "/ws", ANYONE, "the live twin (WebSocket); ?token= for the signed-in view of comments"),
     ep!(POST, "/api/clock", CONTROLLERS, "government or the operator (own machine, --open-controls, or the operator token): play, pause, speed, seek", "ClockCommand"),
     ep!(GET, "/api/events", ANYONE, "the governance events recorded so far"),

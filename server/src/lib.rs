@@ -218,6 +218,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/scene", get(scene))
+        .route("/api/scene/{hash}/frames/{n}", get(scene_frame))
         .route("/ws", get(ws::upgrade))
         .route("/api/clock", axum::routing::post(clock).layer(axum::extract::DefaultBodyLimit::max(4096)))
         .route("/api/events", get(list_events).post(record_event).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
@@ -321,6 +322,34 @@ async fn scene(State(state): State<AppState>) -> Response {
         elements,
     })
     .into_response()
+}
+
+/// How long a cache may keep a scene frame: its URL names the scene's content hash, so the
+/// bytes behind it never change (RFC 9111 `max-age`, one year; RFC 8246 `immutable`).
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// `GET /api/scene/{hash}/frames/{n}`: the `n`th encoded [`renewtwin_protocol::ServerMsg::Meshes`]
+/// frame of the scene whose content hash (`SceneHeader::scene_hash`, over every element and
+/// frame) is `hash` — the same bytes `/ws` sends. Content-addressed, so a reverse proxy or CDN
+/// may keep it for good: `ETag` and immutable `Cache-Control`; `If-None-Match` with the tag
+/// answers 304. A hash other than the served scene's is 404 (that content is not here).
+async fn scene_frame(State(state): State<AppState>, axum::extract::Path((hash, n)): axum::extract::Path<(String, String)>, headers: axum::http::HeaderMap) -> Response {
+    let scene = &state.scene;
+    if !hash.eq_ignore_ascii_case(&scene.scene_hash.to_string()) {
+        return error(StatusCode::NOT_FOUND, "unknown_scene", "no scene with that content hash is served here (see /ws's scene header)");
+    }
+    let Some(frame) = n.parse::<usize>().ok().and_then(|n| scene.mesh_frames.get(n)) else {
+        return error(StatusCode::NOT_FOUND, "unknown_frame", &format!("the scene has {} frames, numbered from 0", scene.mesh_frames.len()));
+    };
+    let etag = format!("\"{}-{}\"", scene.scene_hash, n);
+    let matches = headers.get_all(axum::http::header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == etag);
+    let head = [(axum::http::header::ETAG, etag.clone()), (axum::http::header::CACHE_CONTROL, IMMUTABLE.to_owned())];
+    if matches {
+        return (StatusCode::NOT_MODIFIED, head).into_response();
+    }
+    (head, [(axum::http::header::CONTENT_TYPE, "application/octet-stream")], frame.clone()).into_response()
 }
 
 /// `POST /api/clock` with a [`ClockCommand`] as JSON: `"play"`, `"pause"`, `{"speed": 20}`,

@@ -677,6 +677,11 @@ fn answer(method: &Method, path: &str) -> Option<(u16, &'static str, Value)> {
             "text/html",
             json!({"type": "string", "description": "the viewer's page and files (HTML, JavaScript, wasm, CSS) by their own media type"}),
         )),
+        ("GET", "/api/scene/{hash}/frames/{n}") => Some((
+            200,
+            "application/octet-stream",
+            json!({"type": "string", "format": "binary", "description": "a postcard-encoded ServerMsg::Meshes frame (PROTOCOL.md)"}),
+        )),
         ("GET", "/api/export/scene.glb" | "/api/export/tiles/tiles/{tile}") => Some((
             200,
             "model/gltf-binary",
@@ -890,6 +895,9 @@ pub fn document() -> Value {
                     json!({"description": "success (answer not yet described)"}),
                 );
             }
+        }
+        if e.path == "/api/scene/{hash}/frames/{n}" {
+            responses.insert("304".into(), json!({"description": "not modified: If-None-Match named the frame's ETag"}));
         }
         for status in [
             "400", "401", "403", "404", "409", "413", "422", "429", "503",
