@@ -440,6 +440,7 @@ async fn every_answer_the_server_gives_matches_its_schema() {
         check(&method.to_ascii_lowercase(), route, status, &head, &bytes);
     }
 
+    let scene_hash = server.state.scene.scene_hash.to_string();
     for (path, ops) in doc["paths"].as_object().expect("paths") {
         if ops.get("get").is_none() || path == "/ws" {
             continue;
@@ -449,6 +450,8 @@ async fn every_answer_the_server_gives_matches_its_schema() {
             .replace("/api/sensors/{id}", "/api/sensors/noise-S")
             .replace("{id}", "1")
             .replace("{project}", "lifts")
+            .replace("{hash}", &scene_hash)
+            .replace("{n}", "0")
             .replace("{*path}", "index.html");
         let concrete = match path.as_str() {
             "/api/viewer/layer" => format!("{concrete}?name=phase"),
