@@ -5,7 +5,8 @@
 //! simulated date marked apart; the audit tab shows the intact chain and the new record.
 //! The main timeline's schedule: every planned task as a bar, the recorded progress as an
 //! actual bar, today apart from the simulated date, and an approval past its time limit
-//! flagged overdue (a scene whose fire review was never decided).
+//! flagged overdue (a scene whose fire review was never decided); the shared clock's buttons
+//! send the signed-in account's credential (Authorization: Bearer).
 
 use serde_json::{Value, json};
 
@@ -133,11 +134,39 @@ fn timeline(url: &str) -> Result<(), String> {
                  if (!r.ok) throw new Error(path + ': ' + JSON.stringify(j)); return j; }; \
                const gov = (await post('/api/auth/bootstrap', { username: 'gov', password: 'district office 1', display_name: 'Li' })).token; \
                await post('/api/progress', { project: 'facade', task: 'facade-walls', actual_start: '2026-09-10', percent: 40 }, gov); \
-               sessionStorage.setItem('renewtwin.token', gov); \
+               sessionStorage.setItem('renewtwin.token', gov); window.__govToken = gov; \
                done({ ok: true }); })().catch((e) => done({ error: String(e) }));",
         )?;
         if let Some(e) = answer.get("error") {
             return Err(format!("setting up: {e}"));
+        }
+        // The shared clock's pause button carries the signed-in government's credential (the
+        // page's fetch is wrapped to record what the button sends, then passes it on).
+        session.script(
+            "window.__clockSent = []; const real = window.fetch; \
+             window.fetch = (path, init = {}) => { \
+               if (String(path).endsWith('/api/clock')) { \
+                 const h = new Headers(init.headers || {}); window.__clockSent.push({ auth: h.get('authorization'), body: init.body }); } \
+               return real(path, init); }; \
+             document.getElementById('clock-result').textContent = ''; \
+             document.getElementById('clock-pause').click(); return null;",
+        )?;
+        crate::features::wait_showing(
+            &session,
+            "document.getElementById('clock-result').textContent !== ''",
+            "the shared clock's answer to the pause button",
+            Some("timeline"),
+        )?;
+        let sent = session.script(
+            "return { sent: window.__clockSent, expected: 'Bearer ' + window.__govToken, \
+                      answer: document.getElementById('clock-result').textContent };",
+        )?;
+        if sent["sent"].as_array().map(Vec::len) != Some(1)
+            || sent["sent"][0]["auth"] != sent["expected"]
+            || sent["sent"][0]["body"] != json!("\"pause\"")
+            || sent["answer"] != json!("✓")
+        {
+            return Err(format!("the pause button sends the government's credential and the server accepts it: {sent}"));
         }
         session.script("document.querySelector('#tl-schedule > summary').click(); return null;")?;
         crate::features::wait_showing(
