@@ -389,9 +389,9 @@ impl Bounds {
     };
 
     fn include(&mut self, p: [f64; 3]) {
-        for k in 0..3 {
-            self.min[k] = self.min[k].min(p[k]);
-            self.max[k] = self.max[k].max(p[k]);
+        for (k, v) in p.into_iter().enumerate() {
+            self.min[k] = self.min[k].min(v);
+            self.max[k] = self.max[k].max(v);
         }
     }
 
@@ -838,9 +838,9 @@ mod tests {
             }
         );
         assert_eq!(Origin::parse("1,2").expect("parses").height, 0.0);
-        assert!(Origin::parse("200,0").unwrap_err().contains("longitude"));
-        assert!(Origin::parse("0,91").unwrap_err().contains("latitude"));
-        assert!(Origin::parse("0").unwrap_err().contains("lon,lat"));
-        assert!(Origin::parse("a,1").unwrap_err().contains("not a number"));
+        assert!(Origin::parse("200,0").expect_err("refused").contains("longitude"));
+        assert!(Origin::parse("0,91").expect_err("refused").contains("latitude"));
+        assert!(Origin::parse("0").expect_err("refused").contains("lon,lat"));
+        assert!(Origin::parse("a,1").expect_err("refused").contains("not a number"));
     }
 }

@@ -103,11 +103,14 @@ fn inside(p: [f64; 3], (min, max): ([f64; 3], [f64; 3]), slack: f64) -> bool {
     (0..3).all(|k| p[k] >= min[k] - slack && p[k] <= max[k] + slack)
 }
 
+/// A box's min and max corners.
+type Bounds = ([f64; 3], [f64; 3]);
+
 /// Walks the tile tree: every content tile's GLB with its box, and box-in-parent checks.
 fn walk(
     tile: &Value,
     parent: Option<([f64; 3], [f64; 3])>,
-    out: &mut Vec<(String, ([f64; 3], [f64; 3]))>,
+    out: &mut Vec<(String, Bounds)>,
 ) {
     let b = box_bounds(tile);
     if let Some(p) = parent {

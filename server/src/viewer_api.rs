@@ -244,14 +244,14 @@ async fn export_glb(State(state): State<AppState>, Query(query): Query<ExportQue
         .into_response()
 }
 
-/// The day of an export's `?date=` (the live day when absent), or the 400 answer.
-fn export_day(state: &AppState, date: Option<&str>) -> Result<i32, Response> {
+/// The day of an export's `?date=` (the live day when absent), or why the date is refused (a 400).
+fn export_day(state: &AppState, date: Option<&str>) -> Result<i32, String> {
     let start = state.live.plan_start();
     match date {
         None => Ok(state.live.day().0),
         Some(text) => match renewtwin_protocol::CivilDate::parse_iso(text) {
             Some(d) => Ok((d.days_since_epoch() - start.days_since_epoch()).clamp(-100_000, 100_000) as i32),
-            None => Err(error(StatusCode::BAD_REQUEST, "bad_request", &format!("date {text:?} is not YYYY-MM-DD"))),
+            None => Err(format!("date {text:?} is not YYYY-MM-DD")),
         },
     }
 }
@@ -278,7 +278,7 @@ async fn tiles_of(state: AppState, query: ExportQuery, wanted: Option<usize>) ->
     let Ok(permit) = EXPORTS.try_acquire() else {
         return Err(error(StatusCode::SERVICE_UNAVAILABLE, "busy", "two exports are running; try again shortly"));
     };
-    let day = export_day(&state, query.date.as_deref())?;
+    let day = export_day(&state, query.date.as_deref()).map_err(|why| error(StatusCode::BAD_REQUEST, "bad_request", &why))?;
     let (manifest, model, plan, _) = resolve(&state, query.scenario.clone()).await.map_err(IntoResponse::into_response)?;
     let date = CivilDate::from_sim_day(manifest.start, SimDay(day));
     let mut suffix = format!("?date={date}");
@@ -297,7 +297,7 @@ async fn tiles_of(state: AppState, query: ExportQuery, wanted: Option<usize>) ->
         let mut sink = OneTile { wanted: wanted.unwrap_or(usize::MAX), bytes: None };
         // The server keeps the meshes only as the encoded frames it streams: export from those.
         let mut geometry = renewtwin_exporters::gltf::WireGeometry::new(&wire.mesh_frames)
-            .map_err(|e| renewtwin_exporters::tiles::TilesError::Geometry(e))?;
+            .map_err(renewtwin_exporters::tiles::TilesError::Geometry)?;
         let (tileset, _) = renewtwin_exporters::tiles::write_tiles(&scene, &mut geometry, day, &options, &mut sink, |_| {})?;
         Ok::<_, renewtwin_exporters::tiles::TilesError>((tileset, sink.bytes))
     })

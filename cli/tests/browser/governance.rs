@@ -152,7 +152,7 @@ fn timeline(url: &str) -> Result<(), String> {
              document.getElementById('clock-pause').click(); return null;",
         )?;
         crate::features::wait_showing(
-            &session,
+            session,
             "document.getElementById('clock-result').textContent !== ''",
             "the shared clock's answer to the pause button",
             Some("timeline"),

@@ -55,6 +55,11 @@ use crate::{
     Model, Placement, Property, PropertySet, PropertyValue, Severity, SiteLocation, SourceInfo,
 };
 
+/// A mesh made of a primitive and the metadata feature it carries.
+type FeatureMesh = (MeshId, Option<u32>);
+/// One `EXT_mesh_gpu_instancing` instance: its column-major matrix and metadata feature.
+type Instance = ([f64; 16], Option<u32>);
+
 /// Most tiles read from one tileset (external tilesets included).
 pub const MAX_TILES: usize = 200_000;
 /// Deepest tile tree.
@@ -608,7 +613,8 @@ impl<'c> Reader<'c> {
                 }
             }
         };
-        let mut meshes: HashMap<(usize, usize), Option<(MeshId, Option<u32>)>> = HashMap::new();
+        // (mesh, primitive) → the mesh made of it and its feature id, or None when it was skipped.
+        let mut meshes: HashMap<(usize, usize), Option<FeatureMesh>> = HashMap::new();
         let mut seen = vec![false; nodes];
         let mut stack: Vec<(usize, [f64; 16])> =
             roots.into_iter().rev().map(|n| (n, *to_model)).collect();
@@ -632,11 +638,11 @@ impl<'c> Reader<'c> {
                     .as_array()
                     .ok_or_else(|| format!("node {n}: mesh {mesh} has no primitives"))?;
                 let instances = doc.instances(node)?;
-                for p in 0..primitives.len() {
+                for (p, primitive) in primitives.iter().enumerate() {
                     let made = match meshes.get(&(mesh, p)) {
                         Some(m) => *m,
                         None => {
-                            let made = match doc.primitive(&primitives[p])? {
+                            let made = match doc.primitive(primitive)? {
                                 Some((m, feature)) => {
                                     let id = MeshId(self.meshes.len() as u32);
                                     self.meshes.push(m);
@@ -1203,7 +1209,7 @@ impl Doc<'_, '_> {
     }
 
     /// The instances of a node with `EXT_mesh_gpu_instancing`: each one's matrix and feature.
-    fn instances(&self, node: &Value) -> Result<Option<Vec<([f64; 16], Option<u32>)>>, String> {
+    fn instances(&self, node: &Value) -> Result<Option<Vec<Instance>>, String> {
         let ext = &node["extensions"]["EXT_mesh_gpu_instancing"]["attributes"];
         if !ext.is_object() {
             return Ok(None);

@@ -5,11 +5,11 @@ use serde_json::json;
 fn glb(mut json: Value, bin: &[u8]) -> Vec<u8> {
     json["buffers"] = json!([{"byteLength": bin.len()}]);
     let mut j = serde_json::to_vec(&json).expect("json");
-    while j.len() % 4 != 0 {
+    while !j.len().is_multiple_of(4) {
         j.push(b' ');
     }
     let mut b = bin.to_vec();
-    while b.len() % 4 != 0 {
+    while !b.len().is_multiple_of(4) {
         b.push(0);
     }
     let mut out = Vec::new();
