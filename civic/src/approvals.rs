@@ -293,9 +293,12 @@ pub fn record_in_plan(plan: &PlanControl, c: &Checked) -> Result<()> {
         scenario: None,
         scopes: Default::default(),
     };
-    plan.record(request)
-        .map(|_| ())
-        .map_err(ConsultationError::Plan)
+    plan.record(request).map(|_| ()).map_err(|e| match e {
+        renewtwin_twin::renewal::control::EventError::Unavailable(_) => {
+            ConsultationError::Unavailable("the replicas' shared log (NATS) cannot be reached; nothing was recorded, try again later")
+        }
+        e => ConsultationError::Plan(e),
+    })
 }
 
 /// Stores a decision recorded in the plan and appends it to the audit log, in one transaction.

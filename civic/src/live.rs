@@ -18,11 +18,12 @@ use super::privacy::{Record, view};
 /// Events a slow viewer may fall behind by; past that it is told how many it missed.
 const CAPACITY: usize = 1024;
 
-/// One change, encoded for each class of viewer.
-#[derive(Debug)]
+/// One change, encoded for each class of viewer (and, between the replicas of a cluster, on
+/// their shared log as JSON).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LiveEvent {
     /// `comment`, `consultation`, `report` or `announcement`.
-    pub kind: &'static str,
+    pub kind: Arc<str>,
     /// The record's id.
     pub id: i64,
     /// The account whose record it is (sees the internal form).
@@ -33,15 +34,25 @@ pub struct LiveEvent {
     pub internal: Arc<str>,
 }
 
+/// Where a replica of a cluster sends its events instead of broadcasting them itself: onto the
+/// replicas' shared log, from which every replica (this one too) [`Feed::deliver`]s them.
+pub type Forward = Box<dyn Fn(LiveEvent) + Send + Sync>;
+
 /// The broadcast of consultation events.
-#[derive(Debug)]
 pub struct Feed {
     tx: broadcast::Sender<Arc<LiveEvent>>,
+    forward: std::sync::OnceLock<Forward>,
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed").field("listeners", &self.tx.receiver_count()).field("forwarded", &self.forward.get().is_some()).finish()
+    }
 }
 
 impl Default for Feed {
     fn default() -> Self {
-        Self { tx: broadcast::channel(CAPACITY).0 }
+        Self { tx: broadcast::channel(CAPACITY).0, forward: std::sync::OnceLock::new() }
     }
 }
 
@@ -57,12 +68,26 @@ impl Feed {
         let encode = |audience: Audience| -> Arc<str> { view(record, audience).to_string().into() };
         // The internal form is what staff see; an owner sees the same fields of their own record.
         let event = LiveEvent {
-            kind,
+            kind: kind.into(),
             id,
             owner: record.owner(),
             public: encode(Audience::Public),
             internal: encode(Audience::Account { id: -1, staff: true }),
         };
+        match self.forward.get() {
+            Some(forward) => forward(event),
+            None => self.deliver(event),
+        }
+    }
+
+    /// Sends every event published from now on to `forward` instead of the listeners (a
+    /// replica of a cluster). Once only; false if set already.
+    pub fn set_forward(&self, forward: Forward) -> bool {
+        self.forward.set(forward).is_ok()
+    }
+
+    /// Hands `event` to this process's listeners.
+    pub fn deliver(&self, event: LiveEvent) {
         // No receiver is not an error: nobody is watching right now.
         let _ = self.tx.send(Arc::new(event));
     }
@@ -90,7 +115,7 @@ impl Listener {
             match events.recv().await {
                 Ok(event) => {
                     let record = record_for(&event, self.audience).to_string();
-                    return ServerMsg::Consultation(ConsultationEvent { kind: event.kind.to_owned(), id: event.id, record });
+                    return ServerMsg::Consultation(ConsultationEvent { kind: event.kind.to_string(), id: event.id, record });
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     let missed = i64::try_from(missed).unwrap_or(i64::MAX);

@@ -798,6 +798,7 @@ pub fn record_outcome(plan: &PlanControl, decision: &Outcome, day: i32) -> Resul
     match plan.record_all(requests) {
         Ok(_) => Ok(()),
         Err(EventError::Stopped) => Err(ConsultationError::Unavailable("the simulation is not running")),
+        Err(EventError::Unavailable(_)) => Err(ConsultationError::Unavailable("the replicas' shared log (NATS) cannot be reached; nothing was recorded, try again later")),
         Err(e) => Err(ConsultationError::Plan(e)),
     }
 }

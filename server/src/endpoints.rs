@@ -80,6 +80,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
     // recorded events are controls of government and the operator (checked by role in
     // `AppState::controller`), readings of a sensor gateway or the operator.
     ep!(GET, "/api/health", ANYONE, "liveness, version, scene and simulated day"),
+    ep!(GET, "/api/cluster", ANYONE, "whether this server is a replica of a cluster (--cluster): its JetStream stream, whether NATS is connected, the last log entry applied here, the live delta seq and day (no personal data)"),
     ep!(GET, "/api/scene", ANYONE, "the scene: elements, phases, simulated date"),
     ep!(GET, "/api/scene/{hash}/frames/{n}", ANYONE, "one mesh frame of the scene with that content hash (the bytes /ws sends), with ETag and immutable Cache-Control for proxies and CDNs; If-None-Match answers 304; public like /api/scene"),
     ep!(GET, "/ws", ANYONE, "the live twin (WebSocket); ?token= for the signed-in view of comments"),

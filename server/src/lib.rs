@@ -8,9 +8,11 @@
 //!   mapping; [`openapi`] documents the table;
 //! - [`sensors`]: ingestion, series, alerts, the risk and population layers;
 //! - [`viewer_api`]: the viewer's panels, colour layers and `/api/states`;
-//! - [`ws`]: the per-connection WebSocket session (backpressure, resync, subscriptions).
+//! - [`ws`]: the per-connection WebSocket session (backpressure, resync, subscriptions);
+//! - [`cluster`]: replicas over NATS (`--cluster`): the shared ordered log every replica applies.
 
 pub mod civic;
+pub mod cluster;
 pub mod endpoints;
 pub mod governance;
 pub mod openapi;
@@ -70,6 +72,9 @@ pub struct AppState {
     /// The sensor gateways' token (`RENEWTWIN_SENSOR_TOKEN`), if declared: its bearer may post
     /// readings from any host.
     pub sensor_token: Option<Arc<str>>,
+    /// The replicas' shared log, on a replica of a cluster (`--cluster`); `None`: this process
+    /// is the whole twin.
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 /// Who a request to an operator control is from (see [`AppState::controller`]).
@@ -127,7 +132,15 @@ impl AppState {
             caches: Arc::default(),
             operator_token: None,
             sensor_token: None,
+            cluster: None,
         }
+    }
+
+    /// Makes this server a replica of a cluster: writes go through `cluster`'s log (see
+    /// [`cluster::Cluster::run`], which must have joined already).
+    pub fn with_cluster(mut self, cluster: Arc<cluster::Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 
     /// Declares the operator's and the sensor gateways' tokens (each at least 16 characters;
@@ -220,6 +233,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scene", get(scene))
         .route("/api/scene/{hash}/frames/{n}", get(scene_frame))
         .route("/ws", get(ws::upgrade))
+        .route("/api/cluster", get(cluster_status))
         .route("/api/clock", axum::routing::post(clock).layer(axum::extract::DefaultBodyLimit::max(4096)))
         .route("/api/events", get(list_events).post(record_event).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
         .merge(viewer_api::routes())
@@ -228,6 +242,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{*path}", get(asset))
         .merge(civic::routes(&state))
         .merge(governance::routes(&state))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cluster_guard))
         .layer(axum::middleware::from_fn(classified))
         .with_state(state)
 }
@@ -242,6 +257,35 @@ async fn classified(request: axum::extract::Request, next: axum::middleware::Nex
         }
         _ => next.run(request).await,
     }
+}
+
+/// On a replica of a cluster, refuses writes while NATS is unreachable (503 with `Retry-After`:
+/// nothing was stored or acknowledged) and gives every 503 a `Retry-After`. Without a cluster
+/// it lets everything through unchanged.
+async fn cluster_guard(State(state): State<AppState>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let Some(cluster) = state.cluster.clone() else { return next.run(request).await };
+    let write = !matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    if write && !cluster.connected() {
+        return unavailable("cluster_unavailable", "the replicas' log (NATS) cannot be reached; nothing was stored, retry later");
+    }
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE && !response.headers().contains_key(header::RETRY_AFTER) {
+        response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static(cluster::RETRY_AFTER));
+    }
+    response
+}
+
+/// 503 with `Retry-After` ([`cluster::RETRY_AFTER`]).
+fn unavailable(code: &str, message: &str) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, code, message);
+    response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static(cluster::RETRY_AFTER));
+    response
+}
+
+/// `GET /api/cluster`: whether this server is a replica, its stream, whether NATS is
+/// connected, the last log entry applied here and the live delta sequence number and day.
+async fn cluster_status(State(state): State<AppState>) -> Response {
+    Json(cluster::Cluster::status(state.cluster.as_deref(), &state.live)).into_response()
 }
 
 /// Serves on `listener` until `shutdown` resolves, then drains connections.
@@ -369,6 +413,13 @@ async fn clock(
         Ok(c) => c,
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &format!("expected \"play\", \"pause\", {{\"speed\": N}} or {{\"seek\": DAY}}: {e}")),
     };
+    if let Some(cluster) = &state.cluster {
+        // Acknowledged once the log holds it; every replica applies it in the log's order.
+        return match cluster.publish(&cluster::Input::Clock(command)).await {
+            Ok(_) => (StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": command}))).into_response(),
+            Err(e) => unavailable("cluster_unavailable", &e.to_string()),
+        };
+    }
     if state.clock.send(command).is_err() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "simulation_stopped", "the simulation is not running");
     }
@@ -449,6 +500,7 @@ async fn record_event(
         }
         Ok(Err(EventError::Invalid(m))) => error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", &m),
         Ok(Err(EventError::Plan(e))) => error(StatusCode::UNPROCESSABLE_ENTITY, "plan_rejected", &e.to_string()),
+        Ok(Err(EventError::Unavailable(m))) => unavailable("cluster_unavailable", &m),
         Ok(Err(EventError::Stopped)) | Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "simulation_stopped", "the simulation is not running"),
     }
 }

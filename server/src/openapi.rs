@@ -154,6 +154,17 @@ fn answer_schemas() -> Value {
                 ("viewer_built", t("boolean")),
             ]),
         ),
+        (
+            "Cluster",
+            obj(&[
+                ("clustered", t("boolean")),
+                ("stream", nul("string")),
+                ("connected", t("boolean")),
+                ("applied", t("integer")),
+                ("seq", t("integer")),
+                ("day", t("integer")),
+            ]),
+        ),
         ("Phase", phase),
         (
             "Element",
@@ -647,6 +658,7 @@ fn answer(method: &Method, path: &str) -> Option<(u16, &'static str, Value)> {
     let m = method.as_str();
     match (m, path) {
         ("GET", "/api/health") => json(200, r("Health")),
+        ("GET", "/api/cluster") => json(200, r("Cluster")),
         ("GET", "/api/scene") => json(200, r("Scene")),
         ("GET", "/ws") => Some((101, "", Value::Null)),
         ("POST", "/api/clock") => json(202, r("ClockAccepted")),

@@ -21,9 +21,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use renewtwin_store::Store;
 use renewtwin_twin::sensors::config::kind_range;
-use renewtwin_twin::sensors::hub::SensorHub;
 use renewtwin_twin::sensors::ingest::{Batch, IncomingReading, IngestError, IngestReport, ingest};
 use renewtwin_twin::sensors::log::SensorLog;
 use renewtwin_twin::sensors::rules::Alert;
@@ -97,25 +95,60 @@ async fn post_readings(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &format!("expected {{\"readings\": [{{\"sensor\", \"t\", \"value\"}}]}}: {e}")),
     };
-    match ingest_batch(state.analytics.sensors.clone(), state.store.clone(), batch.readings).await {
-        Ok(Ok(report)) => Json(report).into_response(),
-        Ok(Err(e @ IngestError::TooMany { .. })) => error(StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", &e.to_string()),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", &e.to_string()),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "ingestion failed"),
+    match ingest_batch(&state, batch.readings).await {
+        Ok(report) => Json(report).into_response(),
+        Err(Failed::Ingest(e @ IngestError::TooMany { .. })) => error(StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", &e.to_string()),
+        Err(Failed::Ingest(IngestError::Log(e))) if unreachable_store(&e) => {
+            crate::unavailable("database_unavailable", "the database is unavailable; nothing was stored, retry later")
+        }
+        Err(Failed::Ingest(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", &e.to_string()),
+        Err(Failed::Cluster(e)) => crate::unavailable("cluster_unavailable", &e.to_string()),
+        Err(Failed::Internal) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "ingestion failed"),
     }
+}
+
+/// Why a batch of readings was not acknowledged.
+#[derive(Debug)]
+enum Failed {
+    /// Refused or not stored.
+    Ingest(IngestError),
+    /// Stored (idempotently: a retry is safe), but its alerts could not be put on the replicas'
+    /// log.
+    Cluster(crate::cluster::ClusterError),
+    /// The worker failed.
+    Internal,
+}
+
+/// Whether the sensor log failed because the database is unreachable or busy.
+fn unreachable_store(e: &renewtwin_twin::sensors::log::LogError) -> bool {
+    e.0.downcast_ref::<renewtwin_store::StoreError>().is_some_and(renewtwin_store::StoreError::is_unavailable)
 }
 
 /// Validates, stores and checks `readings` on a blocking thread; the alerts they raise are
 /// streamed. The one ingestion path of `POST /api/sensors/readings` and the WebSocket.
-async fn ingest_batch(hub: std::sync::Arc<SensorHub>, store: std::sync::Arc<Store>, readings: Vec<IncomingReading>) -> Result<Result<IngestReport, IngestError>, tokio::task::JoinError> {
-    tokio::task::spawn_blocking(move || {
+/// On a replica of a cluster the alerts are announced through the replicas' log (stored once,
+/// here; every replica's viewers see them), and the batch is acknowledged after the log's ack.
+async fn ingest_batch(state: &AppState, readings: Vec<IncomingReading>) -> Result<IngestReport, Failed> {
+    let (hub, store) = (state.analytics.sensors.clone(), state.store.clone());
+    let clustered = state.cluster.is_some();
+    let report = tokio::task::spawn_blocking(move || {
         let report = ingest(hub.setup(), &*store, &readings, now(), hub.plan().as_deref());
-        if let Ok(r) = &report {
+        if let Ok(r) = &report
+            && !clustered
+        {
             hub.announce(&r.alerts);
         }
         report
     })
     .await
+    .map_err(|_| Failed::Internal)?
+    .map_err(Failed::Ingest)?;
+    if let Some(cluster) = &state.cluster
+        && !report.alerts.is_empty()
+    {
+        cluster.publish(&crate::cluster::Input::Alerts(report.alerts.clone())).await.map_err(Failed::Cluster)?;
+    }
+    Ok(report)
 }
 
 async fn list_sensors(State(state): State<AppState>) -> Response {
@@ -246,12 +279,13 @@ pub async fn ingest_wire(state: &AppState, readings: Vec<renewtwin_protocol::Sen
     use renewtwin_protocol::ServerMsg;
     let batch: Vec<IncomingReading> =
         readings.into_iter().map(|r| IncomingReading { sensor: r.sensor, t: r.t, value: r.value, max: r.max }).collect();
-    let result = ingest_batch(state.analytics.sensors.clone(), state.store.clone(), batch).await;
+    let result = ingest_batch(state, batch).await;
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     match result {
-        Ok(Ok(r)) => ServerMsg::SensorAck { accepted: count(r.accepted), duplicates: count(r.duplicates), rejected: count(r.rejected.len()) },
-        Ok(Err(e @ IngestError::TooMany { .. })) => ServerMsg::Error { code: "batch_too_large".into(), message: e.to_string() },
-        Ok(Err(e)) => ServerMsg::Error { code: "store_failed".into(), message: e.to_string() },
-        Err(_) => ServerMsg::Error { code: "internal".into(), message: "ingestion failed".into() },
+        Ok(r) => ServerMsg::SensorAck { accepted: count(r.accepted), duplicates: count(r.duplicates), rejected: count(r.rejected.len()) },
+        Err(Failed::Ingest(e @ IngestError::TooMany { .. })) => ServerMsg::Error { code: "batch_too_large".into(), message: e.to_string() },
+        Err(Failed::Ingest(e)) => ServerMsg::Error { code: "store_failed".into(), message: e.to_string() },
+        Err(Failed::Cluster(e)) => ServerMsg::Error { code: "cluster_unavailable".into(), message: e.to_string() },
+        Err(Failed::Internal) => ServerMsg::Error { code: "internal".into(), message: "ingestion failed".into() },
     }
 }

@@ -195,6 +195,17 @@ impl Store {
         Self::open_postgres(url, Some(schema), migrations)
     }
 
+    /// A second store on the same database with its own connection (a PostgreSQL store: the
+    /// same server and schema; a SQLite file: the same file), as another server replica
+    /// would open it. An in-memory SQLite database cannot be shared and is refused.
+    pub fn reopen(&self, migrations: &[Migrations]) -> Result<Self, StoreError> {
+        match &self.target {
+            Target::Postgres { url, schema } => Self::open_postgres(url, schema.clone(), migrations),
+            Target::Sqlite(path) if path.as_os_str() != ":memory:" && !path.as_os_str().is_empty() => Self::open(path, migrations),
+            Target::Sqlite(_) => Err(StoreError::Url(":memory: (an in-memory database cannot be opened twice)".into())),
+        }
+    }
+
     /// Which backend this store uses.
     pub fn backend(&self) -> db::Backend {
         match self.target {

@@ -166,6 +166,75 @@ pub fn spawn(input: SimInput, config: SimConfig) -> std::io::Result<(Arc<LiveSha
     Ok((live, SimHandle { stop, thread: Some(thread), commands, plans }))
 }
 
+/// A simulation whose clock only moves when told: each [`DrivenSim::step`] runs one update with
+/// the given real seconds, after the clock commands and plans sent before it. Replicas of a
+/// cluster drive their twin from one ordered log this way, so every replica ticks the same
+/// updates with the same inputs and publishes the same deltas with the same sequence numbers.
+#[derive(Debug)]
+pub struct DrivenSim {
+    steps: std::sync::mpsc::SyncSender<(f64, std::sync::mpsc::SyncSender<()>)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    commands: std::sync::mpsc::Sender<ClockCommand>,
+    plans: std::sync::mpsc::Sender<Plan>,
+}
+
+impl DrivenSim {
+    /// A sender for re-resolved plans, swapped in at the next step.
+    pub fn plans(&self) -> std::sync::mpsc::Sender<Plan> {
+        self.plans.clone()
+    }
+
+    /// A sender for clock commands, applied at the next step.
+    pub fn commands(&self) -> std::sync::mpsc::Sender<ClockCommand> {
+        self.commands.clone()
+    }
+
+    /// Runs one update as if `seconds` of real time had passed (0: apply what was sent and
+    /// recompute without moving the clock), and waits for it. False once the thread stopped.
+    pub fn step(&self, seconds: f64) -> bool {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        self.steps.send((seconds, done)).is_ok() && wait.recv().is_ok()
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(mut self) {
+        let (steps, _) = std::sync::mpsc::sync_channel(1);
+        drop(std::mem::replace(&mut self.steps, steps));
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("the simulation thread panicked");
+        }
+    }
+}
+
+/// Builds the app on its own thread, paused on `config.start_day`, which then runs one update
+/// per [`DrivenSim::step`] and never on its own. Returns once the live feed exists.
+pub fn spawn_driven(input: SimInput, config: SimConfig) -> std::io::Result<(Arc<LiveShared>, DrivenSim)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (commands, command_rx) = std::sync::mpsc::channel();
+    let (plans, plan_rx) = std::sync::mpsc::channel();
+    let (steps, step_rx) = std::sync::mpsc::sync_channel::<(f64, std::sync::mpsc::SyncSender<()>)>(1);
+    let thread = std::thread::Builder::new().name("renewtwin-sim".into()).spawn(move || {
+        let config = SimConfig { speed: 0.0, ..config };
+        let (mut app, live) = build_app(input, &config);
+        app.insert_resource(ClockCommands(std::sync::Mutex::new(command_rx)));
+        app.insert_resource(PlanUpdates(std::sync::Mutex::new(plan_rx)));
+        if tx.send(live).is_err() {
+            return;
+        }
+        while let Ok((seconds, done)) = step_rx.recv() {
+            app.world_mut().insert_resource(TickSeconds(seconds));
+            app.update();
+            let _ = done.send(());
+        }
+    })?;
+    let live = rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the simulation thread stopped before it started"))?;
+    Ok((live, DrivenSim { steps, thread: Some(thread), commands, plans }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +309,34 @@ mod tests {
         let snap = live.snapshot();
         assert_eq!(snap.day, 0);
         assert_eq!(snap.states, vec![LifecycleState::Existing, LifecycleState::Planned], "seeking back is exact");
+    }
+
+    #[test]
+    fn a_driven_simulation_moves_only_when_stepped_and_two_give_the_same_deltas() {
+        let run = || {
+            let config = SimConfig { speed: 1.0, looping: false, ..SimConfig::default() };
+            let (live, sim) = spawn_driven(two_element_input(), config).expect("the thread starts");
+            let mut rx = live.subscribe();
+            assert!(sim.step(0.5));
+            assert_eq!(live.snapshot().day, 0, "built paused: a step does not move the clock");
+            sim.commands().send(ClockCommand::Speed(1.0)).expect("send");
+            sim.commands().send(ClockCommand::Play).expect("send");
+            for _ in 0..6 {
+                assert!(sim.step(1.0));
+            }
+            sim.commands().send(ClockCommand::Seek(SimDay(2))).expect("send");
+            assert!(sim.step(0.0));
+            let mut seen = Vec::new();
+            while let Ok(f) = rx.try_recv() {
+                seen.push((f.seq, f.delta.day, f.delta.changes.clone()));
+            }
+            let snap = live.snapshot();
+            sim.stop();
+            (seen, snap.seq, snap.day, snap.states)
+        };
+        let (a, b) = (run(), run());
+        assert_eq!(a.2, 2, "the seek was applied at its step");
+        assert_eq!(a.1, 7, "six days, then the seek: one delta each");
+        assert_eq!(a, b, "the same steps give the same deltas, sequence numbers and states");
     }
 }

@@ -25,10 +25,13 @@ pub enum EventError {
     /// The simulation has stopped.
     #[error("the simulation is not running")]
     Stopped,
+    /// The replicas' shared log cannot be reached: nothing was recorded; try again later.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// An event as posted to `/api/events` (JSON).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventRequest {
     /// What happened.
@@ -98,9 +101,21 @@ impl EventRequestKind {
     }
 }
 
+/// Where recorded events go first when the twin is one of several replicas: the gate puts the
+/// requests on the replicas' shared ordered log and returns what this replica recorded when the
+/// log delivered them back ([`PlanControl::record_all_here`]), so every replica records every
+/// event at the same place in the same order. A gate that cannot reach its log answers
+/// [`EventError::Unavailable`].
+pub trait EventGate: Send + Sync + std::fmt::Debug {
+    /// Puts `requests` on the log and waits for this replica to record them.
+    fn record_all(&self, requests: Vec<EventRequest>) -> Result<Vec<EventSpec>, EventError>;
+}
+
 /// The plan's inputs and the channel to the simulation.
 #[derive(Debug)]
 pub struct PlanControl {
+    /// Set on a replica of a cluster: events go through the shared log.
+    gate: std::sync::OnceLock<Arc<dyn EventGate>>,
     manifest: Mutex<Manifest>,
     model: Arc<Model>,
     scenario: Option<String>,
@@ -114,7 +129,7 @@ impl PlanControl {
     /// needed and may have been dropped), sending new plans to `plans`.
     pub fn new(manifest: Manifest, model: Arc<Model>, scenario: Option<String>, plans: Sender<Plan>) -> Self {
         let sunlight = Arc::new(crate::sunlight::SunlightGeometry::collect(&model, &manifest.sunlight.classes));
-        Self { manifest: Mutex::new(manifest), model, scenario, plans, sunlight }
+        Self { gate: std::sync::OnceLock::new(), manifest: Mutex::new(manifest), model, scenario, plans, sunlight }
     }
 
     /// Takes over a loaded scene's manifest and model (dropping the geometry, which plans do
@@ -123,7 +138,7 @@ impl PlanControl {
         let mut model = scene.model;
         let sunlight = Arc::new(crate::sunlight::SunlightGeometry::collect(&model, &scene.manifest.sunlight.classes));
         model.meshes = Vec::new();
-        Self { manifest: Mutex::new(scene.manifest), model: Arc::new(model), scenario: scenario.map(str::to_owned), plans, sunlight }
+        Self { gate: std::sync::OnceLock::new(), manifest: Mutex::new(scene.manifest), model: Arc::new(model), scenario: scenario.map(str::to_owned), plans, sunlight }
     }
 
     /// The geometry sunlight is computed on (collected before the meshes were dropped).
@@ -170,8 +185,37 @@ impl PlanControl {
         events.pop().ok_or(EventError::Stopped)
     }
 
-    /// Records `requests` together: all of them or, on the first refusal, none.
+    /// Sends every event from now on through `gate` (a replica of a cluster). Once only;
+    /// false if a gate was set already.
+    pub fn set_gate(&self, gate: Arc<dyn EventGate>) -> bool {
+        self.gate.set(gate).is_ok()
+    }
+
+    /// Records `requests` together: all of them or, on the first refusal, none. On a replica
+    /// of a cluster they are checked here, then recorded through the shared log.
     pub fn record_all(&self, requests: Vec<EventRequest>) -> Result<Vec<EventSpec>, EventError> {
+        match self.gate.get() {
+            Some(gate) => {
+                self.check_all(requests.clone())?;
+                gate.record_all(requests)
+            }
+            None => self.record_all_here(requests),
+        }
+    }
+
+    /// Whether `requests` would be recorded now (without recording them).
+    pub fn check_all(&self, requests: Vec<EventRequest>) -> Result<Vec<EventSpec>, EventError> {
+        self.record_inner(requests, false)
+    }
+
+    /// Records `requests` in this process, whatever the gate: what a replica does with the
+    /// events its shared log delivers. Requests whose events are all recorded already (a
+    /// decision replayed twice into the log) are answered with those events, recording nothing.
+    pub fn record_all_here(&self, requests: Vec<EventRequest>) -> Result<Vec<EventSpec>, EventError> {
+        self.record_inner(requests, true)
+    }
+
+    fn record_inner(&self, requests: Vec<EventRequest>, commit: bool) -> Result<Vec<EventSpec>, EventError> {
         let mut manifest = self.manifest.lock().map_err(|_| EventError::Stopped)?;
         let before = manifest.events.len();
         let mut recorded = Vec::with_capacity(requests.len());
@@ -186,11 +230,19 @@ impl PlanControl {
             manifest.events.push(event.clone());
             recorded.push(event);
         }
+        if commit && self.gate.get().is_some() && recorded.iter().all(|e| manifest.events[..before].contains(e)) {
+            manifest.events.truncate(before);
+            return Ok(recorded);
+        }
         if let Err(e) = crate::manifest::check_event_windows(&manifest.projects, &manifest.events) {
             manifest.events.truncate(before);
             return Err(EventError::Invalid(e.message));
         }
         match Plan::resolve(&manifest, self.scenario.as_deref(), &self.model) {
+            Ok(_) if !commit => {
+                manifest.events.truncate(before);
+                Ok(recorded)
+            }
             Ok(plan) => {
                 if self.plans.send(plan).is_err() {
                     manifest.events.truncate(before);

@@ -1,0 +1,489 @@
+//! Replicas over NATS (`renewtwin serve --cluster nats://HOST:PORT`): any number of server
+//! processes play the same scene from one ordered, durable JetStream log.
+//!
+//! - One stream per scene content hash, `renewtwin-<hash>`, subject `renewtwin.<hash>.events`,
+//!   file storage, limits retention ([`STREAM_MAX_AGE`], [`DUPLICATE_WINDOW`]).
+//! - Every input that changes the twin or what viewers see live goes onto that log: clock
+//!   commands, the clock's ticks, governance events, sensor readings' alerts and consultation
+//!   live events ([`Input`]). Nothing is applied where it was posted; every replica (the one it
+//!   was posted to too) applies the log in stream-sequence order through an ordered consumer
+//!   ([`Cluster::run`]), and its twin is a [`DrivenSim`] that moves one update per log entry, so
+//!   every replica has the same day, element states and delta sequence numbers.
+//! - The clock ticks through the log too: each replica offers a tick once the last applied tick
+//!   is [`ClusterConfig::tick`] old, with the message id `tick-<last applied sequence>`, so the
+//!   stream's de-duplication keeps one tick where several replicas offered the same.
+//! - A write is acknowledged only after the database committed it and JetStream acknowledged
+//!   its log entry. While NATS cannot be reached, writes answer 503 with `Retry-After`
+//!   ([`RETRY_AFTER`]); the consumer is recreated from the last applied sequence once NATS is
+//!   back, and the replica catches up.
+//! - The first replica on an empty stream writes the clock's starting point (`Genesis`: the
+//!   day and speed it was started with) with `expected_last_sequence 0`, so only one does.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig, message::PublishMessage, stream};
+use futures_util::StreamExt;
+use renewtwin_civic::live::LiveEvent;
+use renewtwin_protocol::{ClockCommand, SimDay};
+use renewtwin_twin::live::LiveShared;
+use renewtwin_twin::manifest::EventSpec;
+use renewtwin_twin::renewal::control::{EventError, EventGate, EventRequest, PlanControl};
+use renewtwin_twin::sensors::hub::SensorHub;
+use renewtwin_twin::sensors::rules::Alert;
+use renewtwin_twin::sim::DrivenSim;
+use serde::{Deserialize, Serialize};
+
+/// How long the stream keeps an entry (limits retention): a replica that starts rebuilds its
+/// twin by replaying the whole stream, so entries must outlive the scene's run. One year.
+pub const STREAM_MAX_AGE: Duration = Duration::from_secs(365 * 86_400);
+/// The stream's de-duplication window (`Nats-Msg-Id`): replicas offering the same tick within
+/// it store one.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How long connecting to NATS may take before `serve` gives up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write waits for JetStream's acknowledgement before answering 503.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a recorded event waits for this replica to apply it from the log.
+pub const APPLY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Seconds a client waits before retrying a write the log could not take.
+pub const RETRY_AFTER: &str = "2";
+
+/// Why the cluster could not start or take a write.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// NATS did not answer.
+    #[error("cannot reach NATS at {url} within {secs} s: {message}")]
+    Connect { url: String, secs: u64, message: String },
+    /// JetStream refused the stream or the consumer (is `-js` on?).
+    #[error("NATS at {url}: JetStream stream {stream}: {message} (is nats-server running with -js?)")]
+    Stream { url: String, stream: String, message: String },
+    /// The log did not take a write: nothing was acknowledged.
+    #[error("the replicas' log (NATS) did not take the write: {0}; nothing was acknowledged, retry later")]
+    Unavailable(String),
+    /// `--cluster` without a database the replicas share.
+    #[error("--cluster needs a database every replica shares (PostgreSQL: --database postgres://…); {0} is a SQLite file of this machine")]
+    NotShared(String),
+}
+
+/// One entry of the replicas' log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// Where the clock starts (the first entry; written by the first replica).
+    Genesis { day: i32, speed: f64 },
+    /// `seconds` of real time passed while the clock played.
+    Tick { seconds: f64 },
+    /// A clock command (`/api/clock`, a viewer's control).
+    Clock(ClockCommand),
+    /// Governance events recorded together; `id` lets the replica that posted them answer.
+    Events { id: String, requests: Vec<EventRequest> },
+    /// Alerts raised by real readings (already stored once, by the replica that took them).
+    Alerts(Vec<Alert>),
+    /// A consultation event for viewers (the record is in the database already).
+    Live(LiveEvent),
+}
+
+/// How a replica joins.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `nats://HOST:PORT`.
+    pub url: String,
+    /// Real time between the clock's ticks.
+    pub tick: Duration,
+    /// Where the clock starts when this replica writes the genesis.
+    pub start_day: i32,
+    /// Simulated days per second then (0: paused).
+    pub speed: f64,
+}
+
+/// What a replica applies the log to.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    /// The twin, moved one update per entry.
+    pub sim: Arc<DrivenSim>,
+    /// The plan the events are recorded into.
+    pub plan: Arc<PlanControl>,
+    /// The live state (its play state says when to offer ticks).
+    pub live: Arc<LiveShared>,
+    /// Where alerts are announced to this replica's viewers.
+    pub sensors: Arc<SensorHub>,
+    /// The civic domain, whose feed this replica's viewers listen to.
+    pub civic: Arc<renewtwin_civic::Consultation>,
+}
+
+type EventResult = Result<Vec<EventSpec>, EventError>;
+
+/// A replica's link to the log.
+#[derive(Debug)]
+pub struct Cluster {
+    url: String,
+    client: async_nats::Client,
+    js: jetstream::Context,
+    stream: String,
+    subject: String,
+    config: ClusterConfig,
+    applied: tokio::sync::watch::Sender<u64>,
+    waiting: Mutex<HashMap<String, tokio::sync::oneshot::Sender<EventResult>>>,
+    last_tick: Mutex<Instant>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// The status `GET /api/cluster` answers.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// Whether this server is a replica of a cluster.
+    pub clustered: bool,
+    /// The stream (`null` without a cluster).
+    pub stream: Option<String>,
+    /// Whether NATS is connected now.
+    pub connected: bool,
+    /// The last log entry applied here (0 without a cluster).
+    pub applied: u64,
+    /// The sequence number of the last delta (the same on every replica once they applied the
+    /// same entries).
+    pub seq: u64,
+    /// The simulated day.
+    pub day: i32,
+}
+
+impl Cluster {
+    /// Connects to NATS (within [`CONNECT_TIMEOUT`]) and creates, or finds, the stream of the
+    /// scene whose content hash is `scene_hash` (32 hex digits).
+    pub async fn connect(config: ClusterConfig, scene_hash: &str) -> Result<Arc<Self>, ClusterError> {
+        let url = config.url.clone();
+        let connect = async_nats::ConnectOptions::new()
+            .connection_timeout(CONNECT_TIMEOUT)
+            .name(format!("renewtwin {}", env!("CARGO_PKG_VERSION")))
+            .connect(url.as_str());
+        let client = match tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_secs(1), connect).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(ClusterError::Connect { url, secs: CONNECT_TIMEOUT.as_secs(), message: e.to_string() }),
+            Err(_) => return Err(ClusterError::Connect { url, secs: CONNECT_TIMEOUT.as_secs(), message: "no answer".into() }),
+        };
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(PUBLISH_TIMEOUT);
+        let stream = format!("renewtwin-{scene_hash}");
+        let subject = format!("renewtwin.{scene_hash}.events");
+        let wanted = stream::Config {
+            name: stream.clone(),
+            subjects: vec![subject.clone()],
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            max_age: STREAM_MAX_AGE,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        };
+        let made = tokio::time::timeout(PUBLISH_TIMEOUT, js.get_or_create_stream(wanted)).await;
+        match made {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(ClusterError::Stream { url, stream, message: e.to_string() }),
+            Err(_) => return Err(ClusterError::Stream { url, stream, message: "no answer".into() }),
+        }
+        let (applied, _) = tokio::sync::watch::channel(0);
+        Ok(Arc::new(Self {
+            url,
+            client,
+            js,
+            stream,
+            subject,
+            config,
+            applied,
+            waiting: Mutex::new(HashMap::new()),
+            last_tick: Mutex::new(Instant::now()),
+            runtime: tokio::runtime::Handle::current(),
+        }))
+    }
+
+    /// The stream's name.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// Whether NATS is connected now (writes are refused with 503 while it is not).
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// The last log entry this replica applied.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits until this replica applied entry `seq` (false after `within`).
+    pub async fn wait_applied(&self, seq: u64, within: Duration) -> bool {
+        let mut rx = self.applied.subscribe();
+        matches!(tokio::time::timeout(within, rx.wait_for(|&a| a >= seq)).await, Ok(Ok(_)))
+    }
+
+    /// The status of this replica.
+    pub fn status(cluster: Option<&Self>, live: &LiveShared) -> Status {
+        let snap_seq = live.snapshot().seq;
+        let (day, _) = live.day();
+        Status {
+            clustered: cluster.is_some(),
+            stream: cluster.map(|c| c.stream.clone()),
+            connected: cluster.is_some_and(Self::connected),
+            applied: cluster.map_or(0, Self::applied),
+            seq: snap_seq,
+            day,
+        }
+    }
+
+    /// Puts `input` on the log and returns its stream sequence once JetStream acknowledged it.
+    pub async fn publish(&self, input: &Input) -> Result<u64, ClusterError> {
+        self.publish_with(input, None).await
+    }
+
+    async fn publish_with(&self, input: &Input, message_id: Option<String>) -> Result<u64, ClusterError> {
+        if !self.connected() {
+            return Err(ClusterError::Unavailable(format!("not connected to NATS at {}", self.url)));
+        }
+        let payload = serde_json::to_vec(input).map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+        let mut message = PublishMessage::build().payload(payload.into());
+        if let Some(id) = message_id {
+            message = message.message_id(id);
+        }
+        let sent = async {
+            let ack = self.js.send_publish(self.subject.clone(), message).await.map_err(|e| e.to_string())?;
+            ack.await.map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(PUBLISH_TIMEOUT, sent).await {
+            Ok(Ok(ack)) => Ok(ack.sequence),
+            Ok(Err(m)) => Err(ClusterError::Unavailable(m)),
+            Err(_) => Err(ClusterError::Unavailable(format!("no acknowledgement within {} s", PUBLISH_TIMEOUT.as_secs()))),
+        }
+    }
+
+    /// A clock-command sender for the server's state: each command goes onto the log (the
+    /// WebSocket's controls; `/api/clock` publishes itself and answers after the ack).
+    pub fn clock_sender(self: &Arc<Self>) -> std::sync::mpsc::Sender<ClockCommand> {
+        let (tx, rx) = std::sync::mpsc::channel::<ClockCommand>();
+        let cluster = self.clone();
+        let spawned = std::thread::Builder::new().name("renewtwin-cluster-clock".into()).spawn(move || {
+            while let Ok(command) = rx.recv() {
+                if let Err(e) = cluster.runtime.block_on(cluster.publish(&Input::Clock(command))) {
+                    tracing::warn!(error = %e, "a viewer's clock command was not put on the log");
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the clock forwarder");
+        }
+        tx
+    }
+
+    /// Joins the replicas: writes the genesis on an empty stream, applies the log from its
+    /// first entry until caught up with the stream as it was on arrival, then keeps applying
+    /// it, offers the clock's ticks, and routes `replica`'s governance events and consultation
+    /// events through the log from now on.
+    pub async fn run(self: &Arc<Self>, replica: Replica) -> Result<(), ClusterError> {
+        let genesis = Input::Genesis { day: self.config.start_day, speed: self.config.speed };
+        let payload = serde_json::to_vec(&genesis).map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+        let first = PublishMessage::build().payload(payload.into()).expected_last_sequence(0);
+        // Refused when another replica wrote the stream's first entry: that one stands.
+        if let Ok(ack) = self.js.send_publish(self.subject.clone(), first).await {
+            drop(tokio::time::timeout(PUBLISH_TIMEOUT, ack).await);
+        }
+        let last = self.last_sequence().await?;
+        let applier = self.clone();
+        let target = replica.clone();
+        tokio::spawn(async move { applier.apply_forever(target).await });
+        let mut seen = self.applied.subscribe();
+        let started = Instant::now();
+        while *seen.borrow_and_update() < last {
+            if tokio::time::timeout(Duration::from_secs(10), seen.changed()).await.is_err() {
+                tracing::info!(applied = self.applied(), of = last, secs = started.elapsed().as_secs(), "catching up with the replicas' log");
+            }
+        }
+        replica.plan.set_gate(Arc::new(Gate(self.clone())));
+        let forward = self.clone();
+        replica.civic.feed.set_forward(Box::new(move |event| {
+            let cluster = forward.clone();
+            // Consultation events are notices of records already stored; published in order
+            // by one task each, logged when the log is away.
+            cluster.runtime.clone().spawn(async move {
+                if let Err(e) = cluster.publish(&Input::Live(event)).await {
+                    tracing::warn!(error = %e, "a consultation event was not put on the log (the record is stored)");
+                }
+            });
+        }));
+        let ticker = self.clone();
+        tokio::spawn(async move { ticker.tick_forever(replica.live).await });
+        Ok(())
+    }
+
+    async fn last_sequence(&self) -> Result<u64, ClusterError> {
+        let failed = |message: String| ClusterError::Stream { url: self.url.clone(), stream: self.stream.clone(), message };
+        let asked = async {
+            let mut stream = self.js.get_stream(&self.stream).await.map_err(|e| e.to_string())?;
+            stream.info().await.map(|i| i.state.last_sequence).map_err(|e| e.to_string())
+        };
+        tokio::time::timeout(PUBLISH_TIMEOUT, asked).await.map_err(|_| failed("no answer".into()))?.map_err(failed)
+    }
+
+    async fn tick_forever(self: Arc<Self>, live: Arc<LiveShared>) {
+        let play = live.watch_play();
+        loop {
+            tokio::time::sleep(self.config.tick / 4).await;
+            let playing = play.borrow().playing;
+            let due = self.last_tick.lock().map(|t| t.elapsed() >= self.config.tick).unwrap_or(true);
+            if !playing || !due || !self.connected() {
+                continue;
+            }
+            let after = self.applied();
+            let tick = Input::Tick { seconds: self.config.tick.as_secs_f64() };
+            if let Ok(mut t) = self.last_tick.lock() {
+                *t = Instant::now();
+            }
+            if let Err(e) = self.publish_with(&tick, Some(format!("tick-{after}"))).await {
+                tracing::debug!(error = %e, "a tick was not put on the log");
+            }
+        }
+    }
+
+    async fn apply_forever(self: Arc<Self>, replica: Replica) {
+        loop {
+            if let Err(e) = self.consume(&replica).await {
+                tracing::warn!(error = %e, applied = self.applied(), "the replicas' log is unreachable; retrying");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn consume(&self, replica: &Replica) -> Result<(), String> {
+        let from = self.applied() + 1;
+        let stream = tokio::time::timeout(PUBLISH_TIMEOUT, self.js.get_stream(&self.stream))
+            .await
+            .map_err(|_| "no answer".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let config = OrderedConfig {
+            filter_subject: self.subject.clone(),
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: from },
+            ..Default::default()
+        };
+        let consumer = tokio::time::timeout(PUBLISH_TIMEOUT, stream.create_consumer(config))
+            .await
+            .map_err(|_| "no answer".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|e| e.to_string())?;
+            let seq = message.info().map_err(|e| e.to_string())?.stream_sequence;
+            if seq <= self.applied() {
+                continue;
+            }
+            match serde_json::from_slice::<Input>(&message.payload) {
+                Ok(input) => self.apply(input, replica).await,
+                Err(e) => tracing::error!(seq, error = %e, "an entry of the replicas' log is not one this version reads; skipped"),
+            }
+            self.applied.send_replace(seq);
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, input: Input, replica: &Replica) {
+        let sim = replica.sim.clone();
+        let step = |seconds: f64| {
+            let sim = sim.clone();
+            async move {
+                if !matches!(tokio::task::spawn_blocking(move || sim.step(seconds)).await, Ok(true)) {
+                    tracing::error!("the simulation stopped");
+                }
+            }
+        };
+        match input {
+            Input::Genesis { day, speed } => {
+                let commands = replica.sim.commands();
+                let play = if speed > 0.0 { ClockCommand::Play } else { ClockCommand::Pause };
+                for c in [ClockCommand::Seek(SimDay(day)), ClockCommand::Speed(speed), play] {
+                    let _ = commands.send(c);
+                }
+                step(0.0).await;
+            }
+            Input::Tick { seconds } => {
+                step(seconds).await;
+                if let Ok(mut t) = self.last_tick.lock() {
+                    *t = Instant::now();
+                }
+            }
+            Input::Clock(command) => {
+                let _ = replica.sim.commands().send(command);
+                step(0.0).await;
+            }
+            Input::Events { id, requests } => {
+                let plan = replica.plan.clone();
+                let result = tokio::task::spawn_blocking(move || plan.record_all_here(requests))
+                    .await
+                    .unwrap_or(Err(EventError::Stopped));
+                // The new plan is swapped in at this entry on every replica.
+                step(0.0).await;
+                let waiter = self.waiting.lock().ok().and_then(|mut w| w.remove(&id));
+                if let Some(w) = waiter {
+                    drop(w.send(result));
+                } else if let Err(e) = result {
+                    tracing::debug!(error = %e, "a logged event was refused here as everywhere");
+                }
+            }
+            Input::Alerts(alerts) => replica.sensors.announce(&alerts),
+            Input::Live(event) => replica.civic.feed.deliver(event),
+        }
+    }
+
+    /// Puts events on the log and waits for this replica to record them.
+    async fn record_through_log(&self, requests: Vec<EventRequest>) -> EventResult {
+        let id = format!("{:032x}", random_id());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Ok(mut w) = self.waiting.lock() {
+            w.insert(id.clone(), tx);
+        }
+        let forget = || {
+            if let Ok(mut w) = self.waiting.lock() {
+                w.remove(&id);
+            }
+        };
+        if let Err(e) = self.publish(&Input::Events { id: id.clone(), requests }).await {
+            forget();
+            return Err(EventError::Unavailable(e.to_string()));
+        }
+        match tokio::time::timeout(APPLY_TIMEOUT, rx).await {
+            Ok(Ok(result)) => result,
+            _ => {
+                forget();
+                // On the log, so every replica records it as it catches up; this one is slow.
+                Err(EventError::Unavailable(format!(
+                    "the event is on the replicas' log but this replica did not apply it within {} s",
+                    APPLY_TIMEOUT.as_secs()
+                )))
+            }
+        }
+    }
+}
+
+fn random_id() -> u128 {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        return nanos ^ u128::from(std::process::id());
+    }
+    u128::from_le_bytes(b)
+}
+
+/// The plan's gate on a replica: events go through the log.
+#[derive(Debug)]
+struct Gate(Arc<Cluster>);
+
+impl EventGate for Gate {
+    fn record_all(&self, requests: Vec<EventRequest>) -> EventResult {
+        // Called on blocking threads (the plan is re-resolved there): the publish runs on the
+        // runtime, this thread waits for its answer.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let cluster = self.0.clone();
+        self.0.runtime.spawn(async move {
+            drop(tx.send(cluster.record_through_log(requests).await));
+        });
+        rx.recv_timeout(PUBLISH_TIMEOUT + APPLY_TIMEOUT + Duration::from_secs(1))
+            .unwrap_or_else(|_| Err(EventError::Unavailable("the replicas' log did not answer".into())))
+    }
+}
