@@ -126,6 +126,16 @@ enum Command {
         /// PostgreSQL database).
         #[arg(long, env = "RENEWTWIN_BALLOT_KEY")]
         ballot_key: Option<PathBuf>,
+        /// Run as one replica of a cluster: `nats://HOST:PORT` of a nats-server with JetStream
+        /// on (`nats-server -js -sd DIR`). Every replica of the same scene applies one ordered
+        /// log (JetStream stream `renewtwin-<scene hash>`, file storage, entries kept a year),
+        /// so viewers see the same day, states and tallies on any replica and resume on another
+        /// when theirs stops. Needs a database every replica shares (--database postgres://…).
+        /// The first replica on an empty stream sets the clock from --speed and --start-day;
+        /// start every replica with the same scene, --scenario and --no-loop. While NATS is
+        /// away, writes answer 503 with Retry-After and the clock stands still.
+        #[arg(long, env = "RENEWTWIN_CLUSTER", value_name = "NATS_URL")]
+        cluster: Option<String>,
     },
     /// Play a scene's renewal plan without serving it, and print its timeline and indicators.
     ///
@@ -317,9 +327,9 @@ fn main() -> Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { scene, addr, speed, start_day, no_loop, scenario, open_controls, db, ballot_key } => {
+        Command::Serve { scene, addr, speed, start_day, no_loop, scenario, open_controls, db, ballot_key, cluster } => {
             let config = SimConfig { speed, start_day, looping: !no_loop, ..SimConfig::default() };
-            let options = ServeOptions { addr, open_controls, db, ballot_key };
+            let options = ServeOptions { addr, open_controls, db, ballot_key, cluster };
             serve(SceneSource::from_arg(scene.as_deref()), scenario.as_deref(), config, options)
         }
         Command::Simulate { scene, scenario, until, json } => {
@@ -532,6 +542,7 @@ struct ServeOptions {
     open_controls: bool,
     db: String,
     ballot_key: Option<PathBuf>,
+    cluster: Option<String>,
 }
 
 /// The ballot key of a server on `db`: the file given, else the database's path with
@@ -548,8 +559,11 @@ fn ballot_key(db: &str, given: Option<&std::path::Path>) -> Result<renewtwin_civ
 }
 
 fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options: ServeOptions) -> Result<()> {
-    let ServeOptions { addr, open_controls, db, ballot_key: key_file } = options;
+    let ServeOptions { addr, open_controls, db, ballot_key: key_file, cluster } = options;
     let shown = renewtwin_store::redact(&db);
+    if cluster.is_some() && !renewtwin_store::is_postgres_url(&db) {
+        return Err(server::cluster::ClusterError::NotShared(shown).into());
+    }
     let store = std::sync::Arc::new(
         Store::connect(&db, &[renewtwin_civic::MIGRATIONS, renewtwin_store::sensors::MIGRATIONS])
             .with_context(|| format!("cannot open the database {shown}"))?,
@@ -578,20 +592,47 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
     let analytics = Analytics::prepare(&loaded.manifest, &loaded.model, Some(log))
         .context("cannot prepare the sensor, risk and population analytics")?;
     let feeds = analytics.feeds.clone();
-    let (live, sim) =
-        sim::spawn(SimInput::from_scene(&loaded).with_analytics(analytics), config).context("cannot start the simulation")?;
-    let plan = std::sync::Arc::new(PlanControl::from_scene(loaded, scenario, sim.plans()));
+    let input = SimInput::from_scene(&loaded).with_analytics(analytics);
+    // A replica's twin moves only with its log; a lone server's ticks in real time.
+    let (live, sim) = match &cluster {
+        None => sim::spawn(input, config.clone()).map(|(live, sim)| (live, Sim::Ticking(sim))),
+        Some(_) => sim::spawn_driven(input, config.clone()).map(|(live, sim)| (live, Sim::Driven(std::sync::Arc::new(sim)))),
+    }
+    .context("cannot start the simulation")?;
+    let plans = match &sim {
+        Sim::Ticking(s) => s.plans(),
+        Sim::Driven(s) => s.plans(),
+    };
+    let plan = std::sync::Arc::new(PlanControl::from_scene(loaded, scenario, plans));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
+        let hash = wire.scene_hash.to_string();
+        let build = |clock| {
+            AppState::new(std::sync::Arc::new(wire), live, clock, plan, store, feeds, key)
+                .with_open_controls(open_controls)
+                .with_tokens(std::env::var("RENEWTWIN_OPERATOR_TOKEN").ok(), std::env::var("RENEWTWIN_SENSOR_TOKEN").ok())
+        };
+        let state = match (&sim, cluster) {
+            (Sim::Ticking(s), _) => build(s.commands()),
+            (Sim::Driven(s), Some(url)) => {
+                let config = server::cluster::ClusterConfig {
+                    url,
+                    tick: server::cluster::DEFAULT_TICK,
+                    start_day: config.start_day.floor() as i32,
+                    speed: config.speed,
+                };
+                let state = server::cluster::join(config, &hash, s.clone(), build).await?;
+                tracing::info!(stream = state.cluster.as_ref().map(|c| c.stream().to_owned()), "joined the replicas");
+                state
+            }
+            (Sim::Driven(_), None) => anyhow::bail!("a driven simulation without a cluster"),
+        };
         let mut out = std::io::stdout().lock();
         writeln!(out, "renewtwin listening on http://{local}/")?;
         out.flush()?;
         drop(out);
-        let state = AppState::new(std::sync::Arc::new(wire), live, sim.commands(), plan, store, feeds, key)
-            .with_open_controls(open_controls)
-            .with_tokens(std::env::var("RENEWTWIN_OPERATOR_TOKEN").ok(), std::env::var("RENEWTWIN_SENSOR_TOKEN").ok());
         server::sensors::spawn_retention(&state);
         server::serve(listener, state, async {
             if let Err(e) = tokio::signal::ctrl_c().await {
@@ -603,9 +644,22 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
         .await
         .context("server failed")
     });
-    sim.stop();
     runtime.shutdown_timeout(Duration::from_secs(5));
+    match sim {
+        Sim::Ticking(s) => s.stop(),
+        Sim::Driven(s) => {
+            if let Ok(s) = std::sync::Arc::try_unwrap(s) {
+                s.stop();
+            }
+        }
+    }
     result
+}
+
+/// The simulation of `serve`: ticking in real time, or driven by the replicas' log.
+enum Sim {
+    Ticking(sim::SimHandle),
+    Driven(std::sync::Arc<sim::DrivenSim>),
 }
 
 pub(crate) fn describe(source: &SceneSource) -> String {

@@ -47,6 +47,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a recorded event waits for this replica to apply it from the log.
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Real time between the clock's ticks on the log (`serve --cluster`): at 10 simulated days
+/// per second a tick moves the clock 2.5 days.
+pub const DEFAULT_TICK: Duration = Duration::from_millis(250);
 /// Seconds a client waits before retrying a write the log could not take.
 pub const RETRY_AFTER: &str = "2";
 
@@ -486,4 +489,27 @@ impl EventGate for Gate {
         rx.recv_timeout(PUBLISH_TIMEOUT + APPLY_TIMEOUT + Duration::from_secs(1))
             .unwrap_or_else(|_| Err(EventError::Unavailable("the replicas' log did not answer".into())))
     }
+}
+
+/// Starts a replica's server state: connects to NATS and the scene's stream (`scene_hash`), has
+/// `build` make the state with a clock sender that goes through the log, joins the replicas
+/// (replays the log into `sim`, see [`Cluster::run`]) and returns the state with its cluster.
+pub async fn join(
+    config: ClusterConfig,
+    scene_hash: &str,
+    sim: Arc<DrivenSim>,
+    build: impl FnOnce(std::sync::mpsc::Sender<ClockCommand>) -> crate::AppState,
+) -> Result<crate::AppState, ClusterError> {
+    let cluster = Cluster::connect(config, scene_hash).await?;
+    let state = build(cluster.clock_sender());
+    cluster
+        .run(Replica {
+            sim,
+            plan: state.plan.clone(),
+            live: state.live.clone(),
+            sensors: state.analytics.sensors.clone(),
+            civic: state.civic.clone(),
+        })
+        .await?;
+    Ok(state.with_cluster(cluster))
 }
