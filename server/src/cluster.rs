@@ -417,7 +417,7 @@ impl Cluster {
             }
             Input::Events { id, requests } => {
                 let plan = replica.plan.clone();
-                let result = tokio::task::spawn_blocking(move || plan.record_all_here(requests))
+                let result = tokio::task::spawn_blocking(move || plan.record_logged(requests))
                     .await
                     .unwrap_or(Err(EventError::Stopped));
                 // The new plan is swapped in at this entry on every replica.

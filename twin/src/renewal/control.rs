@@ -103,7 +103,7 @@ impl EventRequestKind {
 
 /// Where recorded events go first when the twin is one of several replicas: the gate puts the
 /// requests on the replicas' shared ordered log and returns what this replica recorded when the
-/// log delivered them back ([`PlanControl::record_all_here`]), so every replica records every
+/// log delivered them back ([`PlanControl::record_logged`]), so every replica records every
 /// event at the same place in the same order. A gate that cannot reach its log answers
 /// [`EventError::Unavailable`].
 pub trait EventGate: Send + Sync + std::fmt::Debug {
@@ -205,17 +205,23 @@ impl PlanControl {
 
     /// Whether `requests` would be recorded now (without recording them).
     pub fn check_all(&self, requests: Vec<EventRequest>) -> Result<Vec<EventSpec>, EventError> {
-        self.record_inner(requests, false)
+        self.record_inner(requests, false, false)
     }
 
-    /// Records `requests` in this process, whatever the gate: what a replica does with the
-    /// events its shared log delivers. Requests whose events are all recorded already (a
-    /// decision replayed twice into the log) are answered with those events, recording nothing.
+    /// Records `requests` in this process, whatever the gate.
     pub fn record_all_here(&self, requests: Vec<EventRequest>) -> Result<Vec<EventSpec>, EventError> {
-        self.record_inner(requests, true)
+        self.record_inner(requests, true, false)
     }
 
-    fn record_inner(&self, requests: Vec<EventRequest>, commit: bool) -> Result<Vec<EventSpec>, EventError> {
+    /// What a replica does with the events its shared log delivers: records them here, except
+    /// that requests whose events are all recorded already (a write retried after its answer
+    /// was lost, a decision replayed twice into the log) are answered with those events and
+    /// record nothing, on every replica alike.
+    pub fn record_logged(&self, requests: Vec<EventRequest>) -> Result<Vec<EventSpec>, EventError> {
+        self.record_inner(requests, true, true)
+    }
+
+    fn record_inner(&self, requests: Vec<EventRequest>, commit: bool, once: bool) -> Result<Vec<EventSpec>, EventError> {
         let mut manifest = self.manifest.lock().map_err(|_| EventError::Stopped)?;
         let before = manifest.events.len();
         let mut recorded = Vec::with_capacity(requests.len());
@@ -230,7 +236,7 @@ impl PlanControl {
             manifest.events.push(event.clone());
             recorded.push(event);
         }
-        if commit && self.gate.get().is_some() && recorded.iter().all(|e| manifest.events[..before].contains(e)) {
+        if once && recorded.iter().all(|e| manifest.events[..before].contains(e)) {
             manifest.events.truncate(before);
             return Ok(recorded);
         }
