@@ -1,6 +1,6 @@
 //! The WebSocket link to the server: connects to `ws(s)://<same host>/ws`, says hello (with
 //! the cached scene's hash and last sequence number, so a reconnect resumes without reloading
-//! geometry), decodes binary frames into [`ServerMsg`]s for the app, shows the scene's
+//! geometry; with `?replicas=…`, on the next replica of a cluster), decodes binary frames into [`ServerMsg`]s for the app, shows the scene's
 //! streaming progress, and reconnects after a drop.
 //!
 //! For tests and demonstrations, `?holdAfterBatches=N` in the page URL holds every message
@@ -158,14 +158,35 @@ impl Drop for Connection {
     }
 }
 
-/// The `/ws` URL of the page's own host.
+thread_local! {
+    /// Connections opened so far: with several replicas, each reconnect tries the next.
+    static ATTEMPTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The `/ws` URL to connect to: the page's own host, or, when the page was given the replicas
+/// of a cluster (`?replicas=HOST:PORT,HOST:PORT`), the next of them on each reconnect (the
+/// page's own host first). Any replica resumes the viewer by scene hash and sequence number.
 fn socket_url() -> Result<String, ViewerError> {
     let window = web_sys::window().ok_or(ViewerError::MissingElement("window"))?;
     let location = window.location();
     let protocol = location.protocol().map_err(|e| ViewerError::js("location.protocol", e))?;
-    let host = location.host().map_err(|e| ViewerError::js("location.host", e))?;
+    let own = location.host().map_err(|e| ViewerError::js("location.host", e))?;
     let scheme = if protocol == "https:" { "wss" } else { "ws" };
+    let mut hosts = vec![own];
+    if let Some(list) = query_value("replicas") {
+        hosts.extend(list.split(',').map(str::trim).filter(|h| !h.is_empty() && !hosts_contains(&hosts, h)).map(str::to_owned).collect::<Vec<_>>());
+    }
+    let attempt = ATTEMPTS.with(|a| {
+        let n = a.get();
+        a.set(n.wrapping_add(1));
+        n
+    });
+    let host = &hosts[attempt % hosts.len()];
     Ok(format!("{scheme}://{host}/ws"))
+}
+
+fn hosts_contains(hosts: &[String], host: &str) -> bool {
+    hosts.iter().any(|h| h == host)
 }
 
 /// Opens the socket and routes its messages into `app`; the connection is kept here, in
