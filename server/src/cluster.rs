@@ -11,7 +11,10 @@
 //!   every replica has the same day, element states and delta sequence numbers.
 //! - The clock ticks through the log too: each replica offers a tick once the last applied tick
 //!   is [`ClusterConfig::tick`] old, with the message id `tick-<last applied sequence>`, so the
-//!   stream's de-duplication keeps one tick where several replicas offered the same.
+//!   stream's de-duplication keeps one tick where several replicas offered the same, and a
+//!   tick offered by a replica that had not seen the tick before it is skipped by every replica.
+//!   A tick moves the clock by the tick's seconds: when the twin's update takes longer than a
+//!   tick, the clock runs slower than its speed rather than piling ticks up.
 //! - A write is acknowledged only after the database committed it and JetStream acknowledged
 //!   its log entry. While NATS cannot be reached, writes answer 503 with `Retry-After`
 //!   ([`RETRY_AFTER`]); the consumer is recreated from the last applied sequence once NATS is
@@ -76,8 +79,11 @@ pub enum ClusterError {
 pub enum Input {
     /// Where the clock starts (the first entry; written by the first replica).
     Genesis { day: i32, speed: f64 },
-    /// `seconds` of real time passed while the clock played.
-    Tick { seconds: f64 },
+    /// `seconds` of real time passed while the clock played, offered by a replica that had
+    /// applied the log up to entry `after`. Applied only when no other tick came after that
+    /// entry (a replica that offers one while behind offers a tick already taken), the same
+    /// decision on every replica.
+    Tick { seconds: f64, after: u64 },
     /// A clock command (`/api/clock`, a viewer's control).
     Clock(ClockCommand),
     /// Governance events recorded together; `id` lets the replica that posted them answer.
@@ -130,6 +136,8 @@ pub struct Cluster {
     applied: tokio::sync::watch::Sender<u64>,
     waiting: Mutex<HashMap<String, tokio::sync::oneshot::Sender<EventResult>>>,
     last_tick: Mutex<Instant>,
+    /// The log entry of the last tick applied.
+    last_tick_entry: std::sync::atomic::AtomicU64,
     runtime: tokio::runtime::Handle,
 }
 
@@ -195,6 +203,7 @@ impl Cluster {
             applied,
             waiting: Mutex::new(HashMap::new()),
             last_tick: Mutex::new(Instant::now()),
+            last_tick_entry: std::sync::atomic::AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
         }))
     }
@@ -336,7 +345,7 @@ impl Cluster {
                 continue;
             }
             let after = self.applied();
-            let tick = Input::Tick { seconds: self.config.tick.as_secs_f64() };
+            let tick = Input::Tick { seconds: self.config.tick.as_secs_f64(), after };
             if let Ok(mut t) = self.last_tick.lock() {
                 *t = Instant::now();
             }
@@ -378,7 +387,7 @@ impl Cluster {
                 continue;
             }
             match serde_json::from_slice::<Input>(&message.payload) {
-                Ok(input) => self.apply(input, replica).await,
+                Ok(input) => self.apply(seq, input, replica).await,
                 Err(e) => tracing::error!(seq, error = %e, "an entry of the replicas' log is not one this version reads; skipped"),
             }
             self.applied.send_replace(seq);
@@ -386,7 +395,7 @@ impl Cluster {
         Ok(())
     }
 
-    async fn apply(&self, input: Input, replica: &Replica) {
+    async fn apply(&self, seq: u64, input: Input, replica: &Replica) {
         let sim = replica.sim.clone();
         let step = |seconds: f64| {
             let sim = sim.clone();
@@ -405,7 +414,12 @@ impl Cluster {
                 }
                 step(0.0).await;
             }
-            Input::Tick { seconds } => {
+            Input::Tick { seconds, after } => {
+                let last = self.last_tick_entry.load(std::sync::atomic::Ordering::Relaxed);
+                if after < last {
+                    return;
+                }
+                self.last_tick_entry.store(seq, std::sync::atomic::Ordering::Relaxed);
                 step(seconds).await;
                 if let Ok(mut t) = self.last_tick.lock() {
                     *t = Instant::now();
