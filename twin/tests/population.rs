@@ -287,3 +287,32 @@ fn vulnerable_residents_of_disrupted_buildings_are_counted_and_ranked() {
     assert_eq!(v.vulnerable_resident_days, 220.0);
     assert_eq!(v.priority[0].vulnerable, 10.0, "the building with the most vulnerable residents first: {days:?}");
 }
+
+#[test]
+fn elderly_and_disabled_trips_cut_or_pushed_beyond_the_accessible_walk_are_counted() {
+    use renewtwin_twin::site::Vulnerable;
+    let (mut model, plan) = two_buildings_two_tasks();
+    // Building 0 (50 residents, 50 trips a day to the stop 80 m away): 6 elderly + 1 disabled,
+    // so 7 of its trips a day are theirs (children do not count here). Building 1 (25 residents,
+    // 25 trips, 40 m): 2 elderly, 2 trips a day.
+    model.homes[0].vulnerable = Some(Vulnerable { elderly: 6.0, disabled: 1.0, children: 3.0 });
+    model.homes[1].vulnerable = Some(Vulnerable { elderly: 2.0, disabled: 0.0, children: 0.0 });
+    // Days 0–9 building 0 is worked (its entrance restricted): 7 × 10 = 70 trip-days cut.
+    // Days 10–19 building 1 is worked: its 2 × 10 = 20 cut; building 0's path runs through
+    // building 1's 16 m zone, 16 m extra each way: 80 m becomes 96 m, within the 300 m walk.
+    let a = model.plan_disruption(&plan).vulnerable.accessible_routes;
+    assert_eq!(a.walk_m, 300.0, "GB 50180-2018's five-minute walk");
+    assert!(a.walk_source.contains("GB 50180-2018"));
+    assert!((a.trip_days_cut - 90.0).abs() < 1e-9, "{}", a.trip_days_cut);
+    assert_eq!(a.trip_days_beyond_walk, 0.0);
+    // With a 90 m walk the detour takes building 0's trips from 80 m to 96 m, beyond it:
+    // 7 × 10 = 70 trip-days more.
+    model.accessible_walk_m = 90.0;
+    let a = model.plan_disruption(&plan).vulnerable.accessible_routes;
+    assert!((a.trip_days_cut - 90.0).abs() < 1e-9, "{}", a.trip_days_cut);
+    assert!((a.trip_days_beyond_walk - 70.0).abs() < 1e-9, "{}", a.trip_days_beyond_walk);
+    let order: Vec<(&str, f64)> = a.buildings.iter().map(|b| (b.building.as_str(), b.trip_days)).collect();
+    assert_eq!(order.len(), 2);
+    assert_eq!(order[0].0, "0号楼");
+    assert!((order[0].1 - 140.0).abs() < 1e-9 && (order[1].1 - 20.0).abs() < 1e-9, "{order:?}");
+}
