@@ -779,7 +779,7 @@ fn query(method: &Method, path: &str) -> &'static [(&'static str, &'static str, 
             SCENARIO,
         ],
         "/api/viewer/layer" => &[
-            ("name", "string", "`phase`, `risk` or `noise`"),
+            ("name", "string", "`phase`, `risk`, `noise`, `sunlight` or `disruption`"),
             ("day", "integer", "simulated day; absent: the live day"),
             SCENARIO,
         ],

@@ -752,7 +752,7 @@ async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> 
     let day = day_of(&state, &query);
     let name = query.name.clone().unwrap_or_default();
     let Some(name) = LayerName::from_key(&name) else {
-        return error(StatusCode::NOT_FOUND, "unknown_layer", &format!("no layer {name:?}; layers are phase, risk, noise and sunlight"));
+        return error(StatusCode::NOT_FOUND, "unknown_layer", &format!("no layer {name:?}; layers are phase, risk, noise, sunlight and disruption"));
     };
     let (manifest, model, plan, _) = match resolve(&state, query.scenario).await {
         Ok(resolved) => resolved,
@@ -771,6 +771,11 @@ async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> 
             let homes = population.as_deref().map_or(&[][..], |m| m.homes.as_slice());
             layers::noise_layer(state.analytics.sensors.setup(), homes, &plan, day, model.elements.len())
         }
+        LayerName::Disruption => match state.analytics.population.model.get() {
+            Some(population) => layers::disruption_layer(&population, &plan, day, model.elements.len()),
+            // No population model (a scene without homes): every element without a value.
+            None => layers::ColourLayer { name, day, legend: Vec::new(), values: vec![layers::NO_VALUE; model.elements.len()] },
+        },
     };
     Json(layer).into_response()
 }

@@ -210,3 +210,24 @@ async fn the_sunlight_layer_classes_each_window_against_the_standard_before_and_
     let wall = values.iter().position(|v| *v == 255).expect("an element that is not a window");
     assert_eq!(sun_of(wall).await, serde_json::Value::Null, "a wall is not evaluated");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disruption_layer_follows_the_works_day_by_day() {
+    let loaded = common::default_scene();
+    let elements = loaded.model.elements.len();
+    let server = common::start_with_analytics(loaded, 0.0).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for day in (0..300).step_by(10) {
+        let (status, body) = http(server.addr, "GET", &format!("/api/viewer/layer?name=disruption&day={day}"), "").await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let layer: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        let keys: Vec<&str> = layer["legend"].as_array().expect("legend").iter().filter_map(|e| e["key"].as_str()).collect();
+        assert_eq!(keys, ["undisrupted", "trips", "works_at_home", "accessible_route_lost"]);
+        let values: Vec<u64> = layer["values"].as_array().expect("values").iter().filter_map(serde_json::Value::as_u64).collect();
+        assert_eq!(values.len(), elements, "a value per element");
+        assert!(values.contains(&255), "the street and the pipes are in no building");
+        seen.extend(values.into_iter().filter(|v| *v != 255));
+    }
+    // Over the plan, buildings are left alone on some days and worked on others.
+    assert!(seen.contains(&0) && seen.contains(&2), "bands seen over the plan: {seen:?}");
+}

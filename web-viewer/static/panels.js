@@ -161,6 +161,7 @@ const SAFE_PALETTES = {
   risk: { a: [44, 123, 182], b: [171, 217, 233], c: [253, 174, 97], d: [215, 25, 28], heritage: [84, 39, 136] },
   noise: { quiet: [44, 123, 182], moderate: [171, 217, 233], near_limit: [253, 174, 97], above_limit: [215, 25, 28] },
   sunlight: { meets: [44, 123, 182], below: [253, 174, 97], taken_below: [215, 25, 28] },
+  disruption: { undisrupted: [44, 123, 182], trips: [171, 217, 233], works_at_home: [253, 174, 97], accessible_route_lost: [215, 25, 28] },
 };
 
 /// The colour of legend entry `index` of `layer`: the server's, or the safe palette's.

@@ -141,6 +141,29 @@ pub struct AccessibleLoss {
     pub trip_days: f64,
 }
 
+/// How the works take an accessible route from elderly and disabled residents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccessLoss {
+    /// The entrance of their building is restricted or the destination closed.
+    Cut,
+    /// A detour takes the trip from within the accessible walk to beyond it.
+    BeyondWalk,
+}
+
+/// A home's disruption on one day, the strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HomeDisruption {
+    /// Elderly or disabled residents lose their accessible route (cut, or beyond the walk).
+    AccessibleRouteLost,
+    /// Works on the home's building restrict its entrance.
+    WorksAtHome,
+    /// Some of its residents' trips are detoured or their destination closed.
+    Trips,
+    /// Nothing.
+    Undisrupted,
+}
+
 /// Where the accessible walk comes from.
 pub const ACCESSIBLE_WALK_SOURCE: &str = "GB 50180-2018 Table 4.0.1: five-minute life circle, walking distance 300 m (population.accessible_walk_m)";
 
@@ -257,22 +280,11 @@ impl PopulationModel {
         let trips: f64 = flows.iter().filter_map(|d| self.flows.get(d.flow)).map(|f| f.trips_per_day).sum();
         let detour: f64 = flows.iter().filter_map(|d| self.flows.get(d.flow).map(|f| f.trips_per_day * d.detour_m / 1000.0)).sum();
         for d in &flows {
-            let Some(f) = self.flows.get(d.flow) else { continue };
-            let Some(home) = self.homes.get(f.home) else { continue };
-            let Some(v) = home.vulnerable else { continue };
-            if home.residents <= 0.0 {
-                continue;
-            }
-            let trips = f.trips_per_day * ((v.elderly + v.disabled) / home.residents).min(1.0) * f64::from(days);
-            let entry = sum.accessible.entry(f.home).or_default();
-            match d.reason {
-                "works at home" | "destination closed" => entry.0 += trips,
-                _ => {
-                    let walk = self.accessible_walk_m;
-                    if f.distance_m <= walk && f.distance_m + d.detour_m / 2.0 > walk {
-                        entry.1 += trips;
-                    }
-                }
+            let Some((home, trips, loss)) = self.accessible_loss(d) else { continue };
+            let entry = sum.accessible.entry(home).or_default();
+            match loss {
+                AccessLoss::Cut => entry.0 += trips * f64::from(days),
+                AccessLoss::BeyondWalk => entry.1 += trips * f64::from(days),
             }
         }
         sum.days += days;
@@ -293,6 +305,58 @@ impl PopulationModel {
             self.add(&mut sum, worked.iter().filter(|w| w.2 <= a && a < w.3).map(|w| w.1), b - a);
         }
         sum
+    }
+
+    /// Whether disrupted flow `d` takes an accessible route from elderly and disabled
+    /// residents: their home, their round trips a day (the flow's trips times their share of
+    /// the home's residents) and how; `None` when it does not or the home declares none.
+    fn accessible_loss(&self, d: &disruption::FlowDisruption) -> Option<(usize, f64, AccessLoss)> {
+        let f = self.flows.get(d.flow)?;
+        let home = self.homes.get(f.home)?;
+        let v = home.vulnerable?;
+        if home.residents <= 0.0 || v.elderly + v.disabled <= 0.0 {
+            return None;
+        }
+        let trips = f.trips_per_day * ((v.elderly + v.disabled) / home.residents).min(1.0);
+        let loss = match d.reason {
+            "works at home" | "destination closed" => AccessLoss::Cut,
+            _ => {
+                let walk = self.accessible_walk_m;
+                if !(f.distance_m <= walk && f.distance_m + d.detour_m / 2.0 > walk) {
+                    return None;
+                }
+                AccessLoss::BeyondWalk
+            }
+        };
+        Some((f.home, trips, loss))
+    }
+
+    /// Each home's disruption on `day` of `plan`, in home order.
+    pub fn homes_on(&self, plan: &Plan, day: i32) -> Vec<HomeDisruption> {
+        let worked: Vec<Worked<'_>> = self.worked(plan).into_iter().filter(|w| w.2 <= day && day < w.3).collect();
+        let (homes_worked, flows) = combine(worked.iter().map(|w| w.1));
+        let mut out = vec![HomeDisruption::Undisrupted; self.homes.len()];
+        for d in &flows {
+            if let Some(f) = self.flows.get(d.flow)
+                && let Some(slot) = out.get_mut(f.home)
+                && *slot == HomeDisruption::Undisrupted
+            {
+                *slot = HomeDisruption::Trips;
+            }
+        }
+        for &h in &homes_worked {
+            if let Some(slot) = out.get_mut(h) {
+                *slot = HomeDisruption::WorksAtHome;
+            }
+        }
+        for d in &flows {
+            if let Some((h, _, _)) = self.accessible_loss(d)
+                && let Some(slot) = out.get_mut(h)
+            {
+                *slot = HomeDisruption::AccessibleRouteLost;
+            }
+        }
+        out
     }
 
     fn households_of(&self, homes: &BTreeSet<usize>) -> (f64, f64) {
