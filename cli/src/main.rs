@@ -309,8 +309,12 @@ enum Generate {
 }
 
 fn main() -> Result<()> {
+    // Colour codes only on a terminal, and never with NO_COLOR set (no-color.org): logs piped
+    // to a file or a journal stay plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
