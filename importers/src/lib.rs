@@ -16,6 +16,7 @@ mod model;
 mod stream;
 
 pub use cityjson::{CityJsonImporter, CityJsonOptions, LodChoice};
+pub use geo::wgs84::{ecef_to_geodetic, enu_to_ecef, geodetic_to_ecef};
 pub use geo::{GeoPoint, MapPoint, ProjectFrame, place};
 pub use geojson::{GeoJsonImporter, GeoJsonOptions, LineKind};
 pub use gltf::{GltfImporter, import_tileset_file};
