@@ -105,28 +105,9 @@ pub(super) async fn upgrade(
             return (axum::http::StatusCode::BAD_REQUEST, body).into_response();
         }
     };
-    // The credential: `Authorization: Bearer` (non-browser clients) or `?token=` (browsers
-    // cannot set headers on a WebSocket). The operator's and the sensor gateways' tokens grant
-    // their controls; an account's session token picks its audience, and a government account
-    // controls the clock, as over HTTP (`POST /api/clock`, `POST /api/sensors/readings`).
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
-    let local = state.may_control(&peer);
-    let (audience, rights) = match bearer.or(query.token) {
-        Some(token) if state.is_operator_token(&token) => (Audience::Public, Rights { clock: true, readings: true }),
-        Some(token) if state.is_sensor_token(&token) => (Audience::Public, Rights { clock: false, readings: true }),
-        Some(token) => match renewtwin_civic::auth::resolve(&state.store, token).await {
-            Ok(account) => {
-                let government = account.role == renewtwin_civic::Role::Government;
-                // An account speaks for itself: its role decides, wherever it connects from.
-                (Audience::Account { id: account.id, staff: account.role.is_staff() }, Rights { clock: government, readings: false })
-            }
-            Err(e) => return crate::civic::ApiError::from(e).into_response(),
-        },
-        None => (Audience::Public, Rights { clock: local, readings: local }),
+    let (audience, rights) = match credentials(&state, &peer, query.token, &headers).await {
+        Ok(c) => c,
+        Err(e) => return crate::civic::ApiError::from(e).into_response(),
     };
     // Subscribed before the upgrade, so no event published after it is missed.
     let consultation = Some(state.civic.feed.listen(audience));
@@ -141,6 +122,36 @@ pub(super) async fn upgrade(
             let reason = session(sink, stream, state, SessionOptions { rights, format, consultation, events_only }).await;
             tracing::debug!(%peer, reason = reason.as_str(), "viewer disconnected");
         })
+}
+
+/// The credential of a `/ws` request: `Authorization: Bearer` (non-browser clients) or
+/// `?token=` (browsers cannot set headers on a WebSocket). The operator's and the sensor
+/// gateways' tokens grant their controls; an account's session token picks its audience, and
+/// a government account controls the clock, as over HTTP (`POST /api/clock`,
+/// `POST /api/sensors/readings`).
+async fn credentials(
+    state: &AppState,
+    peer: &SocketAddr,
+    token: Option<String>,
+    headers: &axum::http::HeaderMap,
+) -> Result<(Audience, Rights), renewtwin_civic::ConsultationError> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let local = state.may_control(peer);
+    Ok(match bearer.or(token) {
+        Some(token) if state.is_operator_token(&token) => (Audience::Public, Rights { clock: true, readings: true }),
+        Some(token) if state.is_sensor_token(&token) => (Audience::Public, Rights { clock: false, readings: true }),
+        Some(token) => {
+            let account = renewtwin_civic::auth::resolve(&state.store, token).await?;
+            let government = account.role == renewtwin_civic::Role::Government;
+            // An account speaks for itself: its role decides, wherever it connects from.
+            (Audience::Account { id: account.id, staff: account.role.is_staff() }, Rights { clock: government, readings: false })
+        }
+        None => (Audience::Public, Rights { clock: local, readings: local }),
+    })
 }
 
 /// Why a session ended.
@@ -315,13 +326,24 @@ async fn run<S: Sink<Message> + Unpin>(
     state: &AppState,
     clock: Option<std::sync::mpsc::Sender<ClockCommand>>,
     readings: bool,
-    mut consultation: Option<Listener>,
+    consultation: Option<Listener>,
 ) -> End {
+    match greet(out, client_rx).await {
+        Ok((hello, early)) => run_greeted(out, client_rx, state, Session { clock, readings, consultation, hello, early }).await,
+        Err(end) => end,
+    }
+}
+
+/// Sends the server's hello and waits briefly for the client's (anything else it sends first
+/// is handed back, to be handled afterwards); refuses a client that speaks no version of ours.
+async fn greet<S: Sink<Message> + Unpin>(
+    out: &mut Out<S>,
+    client_rx: &mut mpsc::Receiver<FromClient>,
+) -> Result<(ClientHello, Option<FromClient>), End> {
     let hello = ServerMsg::Hello { protocol_version: PROTOCOL_VERSION, server: format!("renewtwin {}", env!("CARGO_PKG_VERSION")) };
     if !out.msg(&hello).await {
-        return End::SendFailed;
+        return Err(End::SendFailed);
     }
-    // Wait briefly for the client's hello; anything else it sends first is handled afterwards.
     let mut early = None;
     let client_hello = match tokio::time::timeout(HELLO_WAIT, client_rx.recv()).await {
         Ok(Some(FromClient::Msg(ClientMsg::Hello(h)))) => Some(h),
@@ -329,7 +351,7 @@ async fn run<S: Sink<Message> + Unpin>(
             early = Some(other);
             None
         }
-        Ok(None) => return End::ClientClosed,
+        Ok(None) => return Err(End::ClientClosed),
         Err(_) => None,
     };
     let hello = client_hello.unwrap_or(ClientHello { min_version: PROTOCOL_VERSION, max_version: PROTOCOL_VERSION, resume: None, geometry: true });
@@ -339,9 +361,28 @@ async fn run<S: Sink<Message> + Unpin>(
             hello.min_version, hello.max_version
         );
         out.msg(&ServerMsg::Error { code: "unsupported_version".into(), message }).await;
-        return End::UnsupportedVersion;
+        return Err(End::UnsupportedVersion);
     }
+    Ok((hello, early))
+}
 
+/// A greeted session's rights, feeds and hello.
+struct Session {
+    clock: Option<std::sync::mpsc::Sender<ClockCommand>>,
+    readings: bool,
+    consultation: Option<Listener>,
+    hello: ClientHello,
+    early: Option<FromClient>,
+}
+
+/// The session after the hellos: the scene (or a resume), then live deltas until it ends.
+async fn run_greeted<S: Sink<Message> + Unpin>(
+    out: &mut Out<S>,
+    client_rx: &mut mpsc::Receiver<FromClient>,
+    state: &AppState,
+    session: Session,
+) -> End {
+    let Session { clock, readings, mut consultation, hello, early } = session;
     // Subscribe before the snapshot so that no delta falls between them.
     let mut live_rx = state.live.subscribe();
     let mut sensor_rx = state.analytics.sensors.subscribe();
