@@ -32,6 +32,7 @@ use renewtwin_protocol::{
 use tokio::sync::{broadcast, mpsc};
 
 use super::AppState;
+use crate::loading::{Loading, Step};
 use renewtwin_civic::Audience;
 use renewtwin_civic::live::Listener;
 use renewtwin_twin::live::LiveFrame;
@@ -152,6 +153,132 @@ async fn credentials(
         }
         None => (Audience::Public, Rights { clock: local, readings: local }),
     })
+}
+
+/// `/ws` while the scene loads (see [`crate::loading`]): a provisional scene of what is made
+/// so far, then, once loaded, the session of [`upgrade`] (its credential checked then). An
+/// events-only connection waits for the load.
+pub(super) async fn upgrade_while_loading(
+    ws: WebSocketUpgrade,
+    loading: std::sync::Arc<Loading>,
+    peer: SocketAddr,
+    query: WsQuery,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if query.only.is_some() {
+        return match loading.wait_ready().await {
+            Ok(state) => upgrade(ws, State(state), ConnectInfo(peer), Query(query), headers).await,
+            Err(why) => loading_failed(&why),
+        };
+    }
+    let format = if query.format.as_deref() == Some("json") { Format::Json } else { Format::Binary };
+    ws.max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket: WebSocket| async move {
+            let (sink, stream) = socket.split();
+            tracing::debug!(%peer, "viewer connected while the scene loads");
+            let reason = session_while_loading(sink, stream, loading, peer, query.token, format, headers).await;
+            tracing::debug!(%peer, reason = reason.as_str(), "viewer disconnected");
+        })
+}
+
+/// The answer to a request that waited for a load that failed.
+pub(super) fn loading_failed(why: &str) -> Response {
+    let body = axum::Json(serde_json::json!({"error": "scene_not_loaded", "message": format!("the scene could not be loaded: {why}")}));
+    (axum::http::StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+}
+
+/// A session that starts while the scene loads: hellos, the provisional scene as it is made,
+/// then (once loaded) the credential, the final scene and the live session.
+pub(crate) async fn session_while_loading<S, R, E>(
+    sink: S,
+    stream: R,
+    loading: std::sync::Arc<Loading>,
+    peer: SocketAddr,
+    token: Option<String>,
+    format: Format,
+    headers: axum::http::HeaderMap,
+) -> End
+where
+    S: Sink<Message> + Unpin + Send,
+    R: Stream<Item = Result<Message, E>> + Unpin + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let (client_tx, mut client_rx) = mpsc::channel::<FromClient>(CLIENT_QUEUE);
+    let reader = tokio::spawn(read_client(stream, client_tx));
+    let mut out = Out { sink, format };
+    let reason = async {
+        let (hello, early) = match greet(&mut out, &mut client_rx).await {
+            Ok(greeted) => greeted,
+            Err(end) => return end,
+        };
+        if hello.geometry && hello.resume.is_none() {
+            if let Err(end) = provisional_scene(&mut out, &loading).await {
+                return end;
+            }
+        }
+        let state = match loading.wait_ready().await {
+            Ok(state) => state,
+            Err(why) => {
+                out.msg(&ServerMsg::Error { code: "scene_not_loaded".into(), message: format!("the scene could not be loaded: {why}") }).await;
+                return End::ServerShuttingDown;
+            }
+        };
+        let (audience, rights) = match credentials(&state, &peer, token, &headers).await {
+            Ok(c) => c,
+            Err(e) => {
+                out.msg(&ServerMsg::Error { code: "unauthorized".into(), message: e.to_string() }).await;
+                return End::ClientClosed;
+            }
+        };
+        let session = Session {
+            clock: rights.clock.then(|| state.clock.clone()),
+            readings: rights.readings,
+            consultation: Some(state.civic.feed.listen(audience)),
+            hello,
+            early,
+        };
+        run_greeted(&mut out, &mut client_rx, &state, session).await
+    }
+    .await;
+    finish(&mut out, reader, reason).await
+}
+
+/// Sends the scene as it is made until it is loaded (see [`Loading::next_step`]); `Err` when
+/// the session ends here.
+async fn provisional_scene<S: Sink<Message> + Unpin>(out: &mut Out<S>, loading: &Loading) -> Result<(), End> {
+    let mut changed = loading.subscribe();
+    let (mut sent, mut header_sent) = (0usize, false);
+    loop {
+        match loading.next_step(sent, header_sent) {
+            Step::Ready => return Ok(()),
+            Step::Failed(why) => {
+                out.msg(&ServerMsg::Error { code: "scene_not_loaded".into(), message: format!("the scene could not be loaded: {why}") }).await;
+                return Err(End::ServerShuttingDown);
+            }
+            Step::Send { header, frames } => {
+                if let Some(header) = header {
+                    if !out.msg(&ServerMsg::Scene(*header)).await {
+                        return Err(End::SendFailed);
+                    }
+                    header_sent = true;
+                }
+                for frame in frames {
+                    if !out.raw(Message::Binary(frame)).await {
+                        return Err(End::SendFailed);
+                    }
+                    sent += 1;
+                }
+            }
+            Step::Wait => {
+                if changed.changed().await.is_err() {
+                    return Err(End::ServerShuttingDown);
+                }
+            }
+        }
+    }
 }
 
 /// Why a session ended.
@@ -293,7 +420,7 @@ where
     E: std::fmt::Display + Send + 'static,
 {
     let (client_tx, mut client_rx) = mpsc::channel::<FromClient>(CLIENT_QUEUE);
-    let mut reader = tokio::spawn(read_client(stream, client_tx));
+    let reader = tokio::spawn(read_client(stream, client_tx));
     let mut out = Out { sink, format: options.format };
     let clock = options.rights.clock.then(|| state.clock.clone());
     let readings = options.rights.readings;
@@ -302,7 +429,12 @@ where
     } else {
         run(&mut out, &mut client_rx, &state, clock, readings, options.consultation).await
     };
-    // Let the reader's last word (why it ended the session) win over "client closed".
+    finish(&mut out, reader, reason).await
+}
+
+/// Ends a session that ended for `reason`: the reader's last word (why it ended the session)
+/// wins over "client closed", and a flooding or garbling client gets a clean close.
+async fn finish<S: Sink<Message> + Unpin>(out: &mut Out<S>, mut reader: tokio::task::JoinHandle<End>, reason: End) -> End {
     let reason = if reason == End::ClientClosed {
         match tokio::time::timeout(Duration::from_millis(100), &mut reader).await {
             Ok(Ok(why)) => why,
