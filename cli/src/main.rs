@@ -88,6 +88,11 @@ enum Command {
     /// buildings getting lifts, new facades and new pipes. SCENE may be a scene folder, a
     /// scene.toml, or a bare model file (its scene is derived from the model: its name, a
     /// fitted viewpoint, and the plan of its own IFC work schedule, or no plan).
+    ///
+    /// It listens at once and prints "renewtwin listening on URL" before the scene is loaded:
+    /// a browser that opens it meanwhile sees the buildings appear as they are meshed, then
+    /// the whole scene; /api/health says "loading" with the progress, and other requests wait
+    /// for the load. A progress bar on the terminal counts the buildings meshed.
     Serve {
         /// Scene folder, scene.toml, or IFC file.
         scene: Option<PathBuf>,
