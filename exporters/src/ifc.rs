@@ -187,7 +187,7 @@ fn task_type(action: Action) -> &'static str {
         Action::Demolish => "DEMOLITION",
         Action::Retrofit => "RENOVATION",
         Action::Temporary => "INSTALLATION",
-        Action::Keep => "NOTDEFINED",
+        Action::Keep | Action::Absent => "NOTDEFINED",
     }
 }
 

@@ -246,6 +246,7 @@ impl ElementSchedule {
     pub fn state_on(&self, day: i32) -> LifecycleState {
         let mut state = match self.0.first().map(|s| s.action) {
             Some(Action::New | Action::Temporary) => LifecycleState::Planned,
+            Some(Action::Absent) => return LifecycleState::Absent,
             _ => LifecycleState::Existing,
         };
         for step in &self.0 {
@@ -262,6 +263,7 @@ impl ElementSchedule {
                 (Action::Demolish, true) => LifecycleState::Demolished,
                 (Action::Temporary, false) => LifecycleState::Temporary,
                 (Action::Temporary, true) => LifecycleState::Removed,
+                (Action::Absent, _) => LifecycleState::Absent,
             };
         }
         state
@@ -329,7 +331,7 @@ impl Plan {
         let choices = if follow { decision::scenario_choices(&manifest.events) } else { Vec::new() };
         let mut tasks = manifest.tasks_for(initial);
         let mut floors: Vec<Option<i32>> = vec![None; tasks.len()];
-        let mut plan = Self::resolve_tasks(manifest, initial, model, &tasks, &floors)?;
+        let mut plan = Self::resolve_tasks(manifest, initial, initial, model, &tasks, &floors)?;
         let mut played = scenario.map(str::to_owned);
         for choice in &choices {
             if choice.scenario == played {
@@ -353,7 +355,7 @@ impl Plan {
             }
             tasks = joined;
             floors = next_floors;
-            plan = Self::resolve_tasks(manifest, initial, model, &tasks, &floors)?;
+            plan = Self::resolve_tasks(manifest, initial, lookup(choice.scenario.as_deref())?, model, &tasks, &floors)?;
             played = choice.scenario.clone();
         }
         plan.scenario = played;
@@ -362,10 +364,13 @@ impl Plan {
     }
 
     /// Resolves the phases (approval mode from `mode_from`) and `tasks`, each starting no
-    /// earlier than its floor.
+    /// earlier than its floor, on the design of `design` ([`absent_elements`]: elements absent
+    /// from it are selected by no task and absent on every day). A plan that follows a choice
+    /// shows the chosen scenario's design from day 0: a variant is a design, not a piece of works.
     fn resolve_tasks(
         manifest: &Manifest,
         mode_from: Option<&crate::manifest::ScenarioSpec>,
+        design: Option<&crate::manifest::ScenarioSpec>,
         model: &Model,
         tasks: &[(usize, &crate::manifest::TaskSpec)],
         floors: &[Option<i32>],
@@ -374,9 +379,13 @@ impl Plan {
         let building_of = buildings_of_elements(model);
         let building_count = building_of.iter().flatten().max().map_or(0, |b| b + 1);
         let slot_of = work_order(manifest, model, building_count);
+        let absent = absent_elements(manifest, design, model);
         let mut plan = Plan {
             scenario: None,
-            schedules: vec![ElementSchedule::default(); model.elements.len()],
+            schedules: absent
+                .iter()
+                .map(|&a| if a { ElementSchedule(vec![Step { start: i32::MIN, end: i32::MIN, action: Action::Absent }]) } else { ElementSchedule::default() })
+                .collect(),
             ..Plan::default()
         };
 
@@ -448,7 +457,7 @@ impl Plan {
             };
             let mut selected = Vec::new();
             for (ei, element) in model.elements.iter().enumerate() {
-                if !selects(&task.select, model, ei) {
+                if absent[ei] || !selects(&task.select, model, ei) {
                     continue;
                 }
                 if task.action == Action::Demolish
@@ -979,6 +988,39 @@ fn heritage_elements(manifest: &Manifest, model: &Model) -> BTreeMap<usize, Stri
         }
     }
     out
+}
+
+/// For each model element, whether it is absent from the design of `scenario` (`None`: the
+/// base plan): an element of another scenario's variant model, or an element of the base
+/// models that one of `scenario`'s variant models `replaces`. Which input each element came
+/// from is read from `model.sources` against [`Manifest::all_models`]; a model that was not
+/// loaded from this manifest's models (no sources, or another count) is all base.
+pub fn absent_elements(manifest: &Manifest, scenario: Option<&crate::manifest::ScenarioSpec>, model: &Model) -> Vec<bool> {
+    let mut absent = vec![false; model.elements.len()];
+    let variant_of = manifest.variant_of();
+    if model.sources.len() != variant_of.len() || !variant_of.iter().any(Option::is_some) {
+        return absent;
+    }
+    let shown = scenario.and_then(|s| manifest.scenarios.iter().position(|x| x.name == s.name));
+    let mut base = Vec::new();
+    for (source, owner) in model.sources.iter().zip(&variant_of) {
+        let range = source.first_element..(source.first_element + source.element_count).min(absent.len());
+        match owner {
+            None => base.extend(range),
+            Some(si) if Some(*si) != shown => absent[range].fill(true),
+            Some(_) => {}
+        }
+    }
+    if let Some(s) = scenario {
+        for replaces in s.models.iter().filter_map(|m| m.replaces.as_ref()) {
+            for &ei in &base {
+                if selects(replaces, model, ei) {
+                    absent[ei] = true;
+                }
+            }
+        }
+    }
+    absent
 }
 
 /// Dense building index (in spatial-tree order) of each element's container, if any.
