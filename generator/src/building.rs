@@ -1137,7 +1137,7 @@ fn write_psets<W: Write>(
 pub enum LiftSide {
     /// Against the north facade, where the district's own plan puts them.
     North,
-    /// Against the south facade, in front of the stair's entrance bay.
+    /// Against the south facade, beside (east of) the stair's entrance bay.
     South,
 }
 
@@ -1168,12 +1168,18 @@ pub(crate) fn write_lift_variant_building<W: Write>(
     let lift_shape = lift_body(e, lift_height)?;
     let (y, description) = match side {
         LiftSide::North => (plan.depth, "外挂电梯井道(方案：北侧) external lift shaft on the north facade (design variant)"),
-        LiftSide::South => (-LIFT_SIZE, "外挂电梯井道(方案：南侧) external lift shaft on the south facade (design variant)"),
+        LiftSide::South => (-LIFT_SIZE, "外挂电梯井道(方案：南侧，入口东侧) external lift shaft on the south facade, east of the entrance bay (design variant)"),
     };
     let mut groups = Groups { units: vec![Vec::new(); plan.units as usize], ..Groups::default() };
     let mut contained = Vec::new();
     for unit in 0..plan.units {
-        let lift_a2p = e.a2p([plan.stair_center(unit) - LIFT_SIZE / 2.0, y, -LIFT_PIT])?;
+        // North: behind the stairwell, as the district's own. South: beside the stair's
+        // entrance bay (east of it), leaving the entrance free.
+        let x = match side {
+            LiftSide::North => plan.stair_center(unit) - LIFT_SIZE / 2.0,
+            LiftSide::South => plan.stair_center(unit) + HALF_BAY,
+        };
+        let lift_a2p = e.a2p([x, y, -LIFT_PIT])?;
         let name = format!("{}单元加装电梯({}侧方案) added lift, unit {}, {} variant", unit + 1, if side == LiftSide::North { "北" } else { "南" }, unit + 1, side.key());
         let tag = format!("B{:03}-U{}-LIFT-{}", plan.number, unit + 1, side.key().to_uppercase());
         let head = Placed {

@@ -406,7 +406,7 @@ impl Plan {
         let order = topological_order(&manifest.file, tasks)?;
         let mut end_of: BTreeMap<&str, Option<i32>> = BTreeMap::new();
         let heritage = heritage_elements(manifest, model);
-        check_heritage_zones(manifest, model, tasks)?;
+        check_heritage_zones(manifest, model, tasks, &absent)?;
         let calendar = manifest.calendar.as_ref();
         let mut windows = vec![None; tasks.len()];
         for ti in order {
@@ -922,7 +922,7 @@ pub(crate) fn box_distance(a: [f64; 4], b: [f64; 4]) -> f64 {
 /// Every task that changes an element (any action but keep) within the control zone of a
 /// protected element whose `[[heritage]]` names an `approval` must belong to a project that
 /// declares that approval (so its approval phase waits for the heritage authority).
-fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &crate::manifest::TaskSpec)]) -> Result<(), PlanError> {
+fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &crate::manifest::TaskSpec)], absent: &[bool]) -> Result<(), PlanError> {
     struct Zone<'a> {
         element: usize,
         bounds: [f64; 4],
@@ -947,7 +947,7 @@ fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &cr
             continue;
         }
         let project = &manifest.projects[*pi];
-        for ei in (0..model.elements.len()).filter(|&i| selects(&task.select, model, i)) {
+        for ei in (0..model.elements.len()).filter(|&i| !absent[i] && selects(&task.select, model, i)) {
             let Some(bounds) = plan_bounds(model, ei) else { continue };
             for z in &zones {
                 let distance = box_distance(bounds, z.bounds);
