@@ -242,7 +242,12 @@ fn answer_schemas() -> Value {
                 ("started_with", nul("string")),
                 (
                     "scenarios",
-                    arr(obj(&[("name", t("string")), ("title", t("string"))])),
+                    arr(obj(&[
+                        ("name", t("string")),
+                        ("title", t("string")),
+                        ("variants", arr(obj(&[("model", t("string")), ("elements", t("integer"))]))),
+                        ("replaced", t("integer")),
+                    ])),
                 ),
                 ("choices", arr(obj(&[("day", t("integer")), ("date", date()), ("project", t("string")), ("scenario", t("string"))]))),
             ]),

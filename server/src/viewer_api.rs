@@ -12,7 +12,7 @@
 //! | `GET /api/viewer/element/{id}` | class, name, storey, building, property sets, tasks, state |
 //! | `GET /api/viewer/tree` | the spatial tree and the elements each node holds |
 //! | `GET /api/viewer/viewpoints` | the scene's `[[viewpoints]]` |
-//! | `GET /api/viewer/scenarios` | the scenarios and which one the server plays |
+//! | `GET /api/viewer/scenarios` | the scenarios (each with its design variants' models, the elements each adds, and how many base elements they replace) and which one the server plays |
 //! | `GET /api/viewer/layer?name=phase\|risk\|noise\|sunlight&day=N[&scenario=NAME]` | a category per element and its legend |
 //!
 //! `scenario` is a scenario name, `base` for the base plan, or absent for the plan the server
@@ -761,7 +761,15 @@ async fn viewpoints(State(state): State<AppState>) -> Response {
 /// `GET /api/viewer/scenarios`.
 async fn scenarios(State(state): State<AppState>) -> Response {
     let Some(m) = state.plan.manifest() else { return ViewerApiError::Stopped.into_response() };
-    let list: Vec<_> = m.scenarios.iter().map(|s| serde_json::json!({ "name": s.name, "title": s.title })).collect();
+    let model = state.plan.model().clone();
+    let list: Vec<_> = m
+        .scenarios
+        .iter()
+        .map(|s| {
+            let design = renewtwin_twin::renewal::plan::scenario_design(&m, s, &model);
+            serde_json::json!({ "name": s.name, "title": s.title, "variants": design.models, "replaced": design.replaced })
+        })
+        .collect();
     let (day, _) = state.live.day();
     Json(serde_json::json!({
         "playing": state.plan.scenario_on(day),

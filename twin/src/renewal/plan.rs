@@ -1023,6 +1023,50 @@ pub fn absent_elements(manifest: &Manifest, scenario: Option<&crate::manifest::S
     absent
 }
 
+/// What a scenario's design adds and replaces (for the viewer's list of variants).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ScenarioDesign {
+    /// Each variant model of the scenario: its source name and how many elements it adds.
+    pub models: Vec<VariantInfo>,
+    /// Elements of the base models the scenario's variants replace (absent from its plan).
+    pub replaced: usize,
+}
+
+/// One variant model as loaded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VariantInfo {
+    /// The model's source name (file name, or the generator's name for it).
+    pub model: String,
+    /// Elements it adds to the scenario.
+    pub elements: usize,
+}
+
+/// The design of scenario `scenario` of `manifest` over `model` (empty for a scenario that
+/// shares the base design, or a model not loaded from this manifest's models).
+pub fn scenario_design(manifest: &Manifest, scenario: &crate::manifest::ScenarioSpec, model: &Model) -> ScenarioDesign {
+    let variant_of = manifest.variant_of();
+    if model.sources.len() != variant_of.len() || scenario.models.is_empty() {
+        return ScenarioDesign::default();
+    }
+    let si = manifest.scenarios.iter().position(|s| s.name == scenario.name);
+    let models = model
+        .sources
+        .iter()
+        .zip(&variant_of)
+        .filter(|(_, owner)| owner.is_some() && **owner == si)
+        .map(|(s, _)| VariantInfo { model: s.source.name.clone(), elements: s.element_count })
+        .collect();
+    let absent = absent_elements(manifest, Some(scenario), model);
+    let replaced = model
+        .sources
+        .iter()
+        .zip(&variant_of)
+        .filter(|(_, owner)| owner.is_none())
+        .map(|(s, _)| absent[s.first_element..(s.first_element + s.element_count).min(absent.len())].iter().filter(|a| **a).count())
+        .sum();
+    ScenarioDesign { models, replaced }
+}
+
 /// Dense building index (in spatial-tree order) of each element's container, if any.
 pub fn buildings_of_elements(model: &Model) -> Vec<Option<usize>> {
     let dense = building_indices(model);
