@@ -4,7 +4,7 @@
 //! change with the designs chosen; and a consultation's choice question compares exactly the
 //! designs it offers.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Server, Session, Screenshot};
 use crate::features::{wait_for, wait_frame};
@@ -134,8 +134,13 @@ fn run(session: &Session, shots: &std::path::Path) -> Result<(), String> {
     session.script("document.getElementById('consult-tab-votes').click(); return null;")?;
     let button = format!("document.querySelector('[data-question=\"{q}\"] .compare-designs-button')");
     wait_for(session, &button, "the ballot's compare button")?;
-    let ballot = session.script(&format!("return [...document.querySelectorAll('[data-question=\"{q}\"] .tally-label')].map((l) => l.textContent.split(':')[0]);"))?;
-    if ballot != json!(["基准方案", "南侧加装电梯方案 Design variant: lift shafts on the south facade"]) {
+    // Each alternative by its design's name (the tally follows the name and a colon).
+    let ballot = session.script(&format!(
+        "return [...document.querySelectorAll('[data-question=\"{q}\"] .tally-label')].map((l) => l.textContent); "
+    ))?;
+    let names = ["基准方案: ", "南侧加装电梯方案 Design variant: lift shafts on the south facade: "];
+    let labels: Vec<&str> = ballot.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    if labels.len() != 2 || !labels.iter().zip(names).all(|(l, n)| l.starts_with(n)) {
         return Err(format!("the ballot names the alternatives {ballot}"));
     }
     session.script(&format!("{button}.click(); return null;"))?;
