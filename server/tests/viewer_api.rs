@@ -274,3 +274,27 @@ async fn the_scenarios_list_their_design_variants_and_the_states_show_each_desig
     let differ = (0..base.len()).filter(|&i| base[i] != south[i]).count();
     assert_eq!(differ, 2 * added, "only the shafts differ between the two designs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sun_over_the_site_at_winter_solstice_noon_is_due_south_at_ninety_less_latitude_and_tilt() {
+    let server = common::start(common::default_scene(), 0.0).await;
+    // Anyone may ask. Hand-computed: at true solar noon the sun is due south (azimuth 180°) at
+    // elevation 90° − φ + δ; on 2026-12-21 (冬至, the solstice at 20:50 UTC) δ = −23.44°.
+    let (status, sun) = common::http_json(server.addr, "GET", "/api/viewer/sun?date=2026-12-21&time=12:00", None, "").await;
+    assert_eq!(status, 200, "{sun}");
+    let lat = sun["latitude"].as_f64().expect("latitude");
+    let (az, el) = (sun["azimuth"].as_f64().expect("azimuth"), sun["elevation"].as_f64().expect("elevation"));
+    assert!((az - 180.0).abs() < 0.5, "azimuth {az}");
+    assert!((el - (90.0 - lat - 23.44)).abs() < 0.1, "elevation {el} at latitude {lat}");
+    let d: Vec<f64> = sun["direction"].as_array().expect("direction").iter().filter_map(serde_json::Value::as_f64).collect();
+    assert_eq!(d.len(), 3);
+    assert!((d.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-9, "a unit vector");
+    assert!((d[2] - el.to_radians().sin()).abs() < 1e-9 && d[1] < 0.0, "up by the elevation, towards the south: {d:?}");
+    // Morning: east of south, lower.
+    let (_, morning) = common::http_json(server.addr, "GET", "/api/viewer/sun?date=2026-12-21&time=09:00", None, "").await;
+    assert!(morning["azimuth"].as_f64().is_some_and(|a| a > 90.0 && a < 180.0) && morning["elevation"].as_f64() < Some(el), "{morning}");
+    for bad in ["/api/viewer/sun?date=2026-13-01&time=12:00", "/api/viewer/sun?date=2026-12-21&time=25:00", "/api/viewer/sun?time=12:00"] {
+        let (status, body) = common::http_json(server.addr, "GET", bad, None, "").await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
