@@ -12,7 +12,8 @@
 //! | `GET /api/viewer/element/{id}` | class, name, storey, building, property sets, tasks, state |
 //! | `GET /api/viewer/tree` | the spatial tree and the elements each node holds |
 //! | `GET /api/viewer/viewpoints` | the scene's `[[viewpoints]]` |
-//! | `GET /api/viewer/scenarios` | the scenarios and which one the server plays |
+//! | `GET /api/viewer/sun?date=YYYY-MM-DD&time=HH:MM` | the sun over the site then (true solar time): azimuth, elevation, direction in the scene frame |
+//! | `GET /api/viewer/scenarios` | the scenarios (each with its design variants' models, the elements each adds, and how many base elements they replace) and which one the server plays |
 //! | `GET /api/viewer/layer?name=phase\|risk\|noise\|sunlight&day=N[&scenario=NAME]` | a category per element and its legend |
 //!
 //! `scenario` is a scenario name, `base` for the base plan, or absent for the plan the server
@@ -158,6 +159,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/viewer/element/{id}", get(element))
         .route("/api/viewer/tree", get(tree))
         .route("/api/viewer/viewpoints", get(viewpoints))
+        .route("/api/viewer/sun", get(sun))
         .route("/api/viewer/scenarios", get(scenarios))
         .route("/api/viewer/layer", get(layer))
         .route("/api/export/scene.glb", get(export_glb))
@@ -750,6 +752,37 @@ async fn tree(State(state): State<AppState>) -> Response {
     Json(serde_json::json!({ "nodes": nodes, "unplaced": unplaced })).into_response()
 }
 
+/// `?date=YYYY-MM-DD&time=HH:MM` of `/api/viewer/sun`.
+#[derive(Debug, Deserialize)]
+struct SunQuery {
+    date: Option<String>,
+    time: Option<String>,
+}
+
+/// `GET /api/viewer/sun?date=YYYY-MM-DD&time=HH:MM`: the sun over the scene's site on that date
+/// at that true solar time (the engine's NOAA solar position, [`renewtwin_twin::sunlight::sun_at`]),
+/// for the viewer's shadows. 400 on a bad date or time, 409 when the model has no location.
+async fn sun(State(state): State<AppState>, Query(query): Query<SunQuery>) -> Response {
+    let Some(date) = query.date.as_deref().and_then(renewtwin_protocol::CivilDate::parse_iso) else {
+        return error(StatusCode::BAD_REQUEST, "bad_date", "date: write YYYY-MM-DD");
+    };
+    let time = query.time.as_deref().unwrap_or("12:00");
+    let hours = time.split_once(':').and_then(|(h, m)| {
+        let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
+        (h < 24 && m < 60).then(|| f64::from(h) + f64::from(m) / 60.0)
+    });
+    let Some(hours) = hours else { return error(StatusCode::BAD_REQUEST, "bad_time", "time: write HH:MM (true solar time, 00:00-23:59)") };
+    let Ok(frame) = renewtwin_twin::sunlight::SiteFrame::of(state.plan.model()) else {
+        return error(StatusCode::CONFLICT, "no_location", "the scene's model has no georeference (IfcSite latitude and longitude)");
+    };
+    let sun = renewtwin_twin::sunlight::sun_at(frame, date.year, u32::from(date.month), u32::from(date.day), hours);
+    Json(serde_json::json!({
+        "date": date, "time": time, "latitude": frame.latitude, "longitude": frame.longitude,
+        "azimuth": sun.azimuth, "elevation": sun.elevation, "direction": sun.direction,
+    }))
+    .into_response()
+}
+
 /// `GET /api/viewer/viewpoints`.
 async fn viewpoints(State(state): State<AppState>) -> Response {
     match state.plan.manifest() {
@@ -761,7 +794,15 @@ async fn viewpoints(State(state): State<AppState>) -> Response {
 /// `GET /api/viewer/scenarios`.
 async fn scenarios(State(state): State<AppState>) -> Response {
     let Some(m) = state.plan.manifest() else { return ViewerApiError::Stopped.into_response() };
-    let list: Vec<_> = m.scenarios.iter().map(|s| serde_json::json!({ "name": s.name, "title": s.title })).collect();
+    let model = state.plan.model().clone();
+    let list: Vec<_> = m
+        .scenarios
+        .iter()
+        .map(|s| {
+            let design = renewtwin_twin::renewal::plan::scenario_design(&m, s, &model);
+            serde_json::json!({ "name": s.name, "title": s.title, "variants": design.models, "replaced": design.replaced })
+        })
+        .collect();
     let (day, _) = state.live.day();
     Json(serde_json::json!({
         "playing": state.plan.scenario_on(day),

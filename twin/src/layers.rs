@@ -190,7 +190,7 @@ pub fn risk_layer(model: &Model, plan: &Plan, day: i32) -> ColourLayer {
             let pset = |set: &str, name: &str| {
                 e.property_sets.iter().find(|p| p.name == set).and_then(|p| p.get(name)).and_then(text_of)
             };
-            if matches!(state(i), S::Planned | S::Demolished | S::Removed) {
+            if matches!(state(i), S::Planned | S::Demolished | S::Removed | S::Absent) {
                 return NO_VALUE;
             }
             if e.property_sets.iter().any(|p| p.name == "RenewTwin_Heritage") {

@@ -199,13 +199,18 @@ pub fn load_manifest(manifest: Manifest, base: Option<&Path>, config: &ImportCon
 
 /// Imports (or generates then imports) the models `manifest` names, in parallel, and places
 /// several into one local frame in metres around the first georeferenced one ("one map").
+/// The scenarios' design variants come after the base models ([`Manifest::all_models`]), so
+/// the base models' elements keep their indices and `Model::sources` tells whose each is.
 pub fn load_models(manifest: &Manifest, base: Option<&Path>, config: &ImportConfig, cache: Option<&Cache>) -> Result<Model, SceneError> {
-    match manifest.models.as_slice() {
+    if manifest.models.is_empty() {
+        return Err(SceneError::NoModel);
+    }
+    match manifest.all_models().as_slice() {
         [] => Err(SceneError::NoModel),
         [one] => load_model(one, base, config, cache),
         many => {
             let models: Vec<Model> = std::thread::scope(|s| {
-                let handles: Vec<_> = many.iter().map(|m| s.spawn(move || load_model(m, base, config, cache))).collect();
+                let handles: Vec<_> = many.iter().map(|&m| s.spawn(move || load_model(m, base, config, cache))).collect();
                 handles
                     .into_iter()
                     .map(|h| h.join().unwrap_or(Err(SceneError::LoaderPanicked)))
@@ -239,6 +244,17 @@ fn load_model(source: &manifest::ModelSource, base: Option<&Path>, config: &Impo
             renewtwin_generator::write_district(&cfg, &mut bytes)
                 .map_err(|source| SceneError::Generate { buildings: *buildings, seed: *seed, source })?;
             let name = format!("district-{buildings}b-seed{seed}.ifc (generated)");
+            match cache {
+                Some(cache) => Ok(renewtwin_importers::import_bytes_cached(&name, &bytes, config, cache)?.0),
+                None => Ok(renewtwin_importers::import_bytes(&name, &bytes, config)?),
+            }
+        }
+        manifest::ModelSource::Lifts { buildings, seed, side } => {
+            let cfg = renewtwin_generator::DistrictConfig { buildings: *buildings, seed: *seed, ..Default::default() };
+            let mut bytes = Vec::new();
+            renewtwin_generator::write_lift_variant(&cfg, *side, &mut bytes)
+                .map_err(|source| SceneError::Generate { buildings: *buildings, seed: *seed, source })?;
+            let name = format!("lifts-{}-{buildings}b-seed{seed}.ifc (generated variant)", side.key());
             match cache {
                 Some(cache) => Ok(renewtwin_importers::import_bytes_cached(&name, &bytes, config, cache)?.0),
                 None => Ok(renewtwin_importers::import_bytes(&name, &bytes, config)?),
