@@ -179,6 +179,12 @@ fn stream_model(
                 .map_err(|source| SceneError::Generate { buildings: *buildings, seed: *seed, source })?;
             (format!("district-{buildings}b-seed{seed}.ifc (generated)"), bytes)
         }
+        // A generated lift variant is small: loaded whole, then handed out.
+        manifest::ModelSource::Lifts { .. } => {
+            let model = load_model(source, base, config, cache)?;
+            renewtwin_importers::hand_out_whole(&model, on_event);
+            return Ok(model);
+        }
     };
     let (model, status) = renewtwin_importers::import_bytes_cached_streaming(&name, &bytes, config, cache, on_event)?;
     tracing::info!(file = %name, cache = ?status, "model loaded");
