@@ -1,5 +1,5 @@
 //! Serving while the scene loads (issue 15, item 3): a viewer that connects while the
-//! generated default district is still meshing gets the batches made so far and then the rest
+//! generated district is still meshing gets the batches made so far and then the rest
 //! as they are made, then the final scene; a viewer that connects after the load gets the
 //! same final scene as always, and the content-addressed frames route serves only the final
 //! frames.
@@ -110,8 +110,16 @@ async fn a_viewer_connecting_while_the_district_meshes_gets_the_batches_as_made_
                     }
                 }
             };
-            let loaded = renewtwin_twin::renewal::LoadedScene::load_streaming(&SceneSource::Default, None, &ImportConfig::default(), None, &mut on_event)
-                .expect("the default district loads");
+            // A scene of one generated district: one model streams (the default scene, with its
+            // design variant, is two models placed together and comes whole).
+            let dir = std::env::temp_dir().join(format!("renewtwin-loading-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("a temp dir");
+            let path = dir.join("scene.toml");
+            std::fs::write(&path, "name = \"streaming district\"\nstart = \"2026-03-01\"\n[[models]]\ngenerate = { kind = \"district\", buildings = 8, seed = 1 }\n")
+                .expect("writes the scene");
+            let loaded = renewtwin_twin::renewal::LoadedScene::load_streaming(&SceneSource::Manifest(path), None, &ImportConfig::default(), None, &mut on_event)
+                .expect("the district loads");
+            let _ = std::fs::remove_dir_all(&dir);
             (loaded, batches)
         })
     };

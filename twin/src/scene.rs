@@ -132,7 +132,9 @@ pub fn load_streaming(
             return Ok(SceneModel { manifest, model });
         }
     };
-    let model = match manifest.models.as_slice() {
+    // Only a scene of one model streams; with design variants (or several models) the models
+    // are placed together first, then handed out whole.
+    let model = match manifest.all_models().as_slice() {
         [one] => stream_model(one, base.as_deref(), config, cache, on_event)?,
         _ => {
             let model = load_models(&manifest, base.as_deref(), config, cache)?;
