@@ -275,8 +275,10 @@ pub async fn serve_loading(
         .route("/api/health", get(health_while_loading))
         .route("/ws", get(ws_while_loading))
         .route("/", get(index))
-        .route("/{*path}", get(asset_or_wait))
-        .fallback(wait_then_serve)
+        // Everything else (viewer files at once; any other method or path once the scene is
+        // loaded, classified then by the full router) goes through the fallback: a catch-all
+        // GET route here would make a POST's matched path `/{*path}`, which is not classified.
+        .fallback(asset_or_wait)
         .layer(axum::middleware::from_fn(classified))
         .with_state(LoadingState { loading: loading.clone(), full: full.clone() });
     let closer: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>> = Arc::default();
@@ -354,7 +356,7 @@ async fn ws_while_loading(
 /// The viewer's files at once; `/api/...` requests wait for the load.
 async fn asset_or_wait(State(s): State<LoadingState>, request: axum::extract::Request) -> Response {
     let path = request.uri().path().trim_start_matches('/').to_owned();
-    if !path.starts_with("api/") && viewer_assets::asset(&path).is_some() {
+    if request.method() == axum::http::Method::GET && !path.starts_with("api/") && viewer_assets::asset(&path).is_some() {
         return asset_response(&path);
     }
     wait_then_serve(State(s), request).await
