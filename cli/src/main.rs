@@ -88,6 +88,11 @@ enum Command {
     /// buildings getting lifts, new facades and new pipes. SCENE may be a scene folder, a
     /// scene.toml, or a bare model file (its scene is derived from the model: its name, a
     /// fitted viewpoint, and the plan of its own IFC work schedule, or no plan).
+    ///
+    /// It listens at once and prints "renewtwin listening on URL" before the scene is loaded:
+    /// a browser that opens it meanwhile sees the buildings appear as they are meshed, then
+    /// the whole scene; /api/health says "loading" with the progress, and other requests wait
+    /// for the load. A progress bar on the terminal counts the buildings meshed.
     Serve {
         /// Scene folder, scene.toml, or IFC file.
         scene: Option<PathBuf>,
@@ -319,8 +324,12 @@ enum Generate {
 }
 
 fn main() -> Result<()> {
+    // Colour codes only on a terminal, and never with NO_COLOR set (no-color.org): logs piped
+    // to a file or a journal stay plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -570,10 +579,108 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
     );
     let key = ballot_key(&db, key_file.as_deref())?;
     renewtwin_civic::votes::adopt_key(&mut *store.lock()?, &key).with_context(|| format!("cannot adopt the ballot key for {shown}"))?;
-    let bar = spinner(format!("loading {}", describe(&source)));
     let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Listen at once: clients that connect while the scene loads get what is made so far.
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "renewtwin listening on http://{local}/")?;
+    out.flush()?;
+    drop(out);
+    if !server::VIEWER_BUILT {
+        tracing::warn!("this build has no viewer (RENEWTWIN_SKIP_VIEWER was set): / shows a placeholder");
+    }
+    // Until the plan is resolved, the provisional scene starts today (UTC).
+    let today = {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        renewtwin_protocol::CivilDate::from_days_since_epoch(i64::try_from(secs / 86_400).unwrap_or(0))
+    };
+    let loading = server::loading::Loading::new(describe(&source), today);
+    let server_task = runtime.spawn(server::serve_loading(listener, loading.clone(), async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot wait for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("shutting down");
+    }));
+    let sim = match load_for_serving(&source, scenario, config, &loading, started, store, key, cluster, &runtime) {
+        Ok((state, sim)) => {
+            let state = state
+                .with_open_controls(open_controls)
+                .with_tokens(std::env::var("RENEWTWIN_OPERATOR_TOKEN").ok(), std::env::var("RENEWTWIN_SENSOR_TOKEN").ok());
+            let _guard = runtime.enter();
+            server::sensors::spawn_retention(&state);
+            loading.ready(state);
+            sim
+        }
+        Err(e) => {
+            loading.failed(format!("{e:#}"));
+            server_task.abort();
+            runtime.shutdown_timeout(Duration::from_secs(5));
+            return Err(e);
+        }
+    };
+    let result = runtime.block_on(server_task).context("server task failed")?.context("server failed");
+    sim.stop();
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+/// Loads `source` for `serve` while the server listens: the parse and every meshed batch go
+/// to `loading` as they are made (encoded for the wire at once), with a progress bar; then
+/// the scene is prepared (plan, wire form, analytics, simulation) into the server's state.
+fn load_for_serving(
+    source: &SceneSource,
+    scenario: Option<&str>,
+    config: SimConfig,
+    loading: &std::sync::Arc<server::loading::Loading>,
+    started: Instant,
+    store: std::sync::Arc<Store>,
+    key: renewtwin_civic::ballot_key::BallotKey,
+    cluster: Option<String>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(AppState, Sim)> {
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("parsing {}", describe(source)));
+    bar.enable_steady_tick(Duration::from_millis(120));
     let cache = renewtwin_importers::Cache::from_env();
-    let loaded = LoadedScene::load(&source, scenario, &ImportConfig::default(), cache.as_ref()).context("cannot load the scene")?;
+    let mut wire_stream = renewtwin_twin::wire::WireStream::default();
+    let mut first_batch = true;
+    let mut encode_error = None;
+    let mut on_event = |event: renewtwin_importers::ImportEvent<'_>| match event {
+        renewtwin_importers::ImportEvent::Parsed { model } => {
+            let buildings = model.spatial.iter().filter(|n| n.kind == renewtwin_importers::SpatialKind::Building).count() as u32;
+            loading.parsed(renewtwin_twin::wire::element_infos(model), buildings);
+            tracing::info!(elements = model.elements.len(), buildings, seconds = started.elapsed().as_secs_f64(), "model parsed");
+            bar.set_length(u64::from(buildings) + 1);
+            bar.set_message(format!("meshing {} elements in {buildings} buildings", model.elements.len()));
+        }
+        renewtwin_importers::ImportEvent::Meshed(batch) => {
+            match wire_stream.batch(batch.model, batch.elements) {
+                Ok(range) => {
+                    let (meshes, triangles) = wire_stream.counts();
+                    loading.meshed(&wire_stream.frames()[range], wire_stream.bbox(), meshes, triangles);
+                    if first_batch {
+                        first_batch = false;
+                        tracing::info!(seconds = started.elapsed().as_secs_f64(), "first mesh batch ready to send");
+                    }
+                }
+                Err(e) => encode_error = Some(e),
+            }
+            bar.inc(1);
+        }
+    };
+    let loaded = LoadedScene::load_streaming(source, scenario, &ImportConfig::default(), cache.as_ref(), &mut on_event);
+    drop(wire_stream);
+    let loaded = loaded.context("cannot load the scene")?;
+    if let Some(e) = encode_error {
+        return Err(e).context("cannot prepare the scene for streaming");
+    }
+    bar.set_message("preparing the scene");
     let wire = SceneStatic::build(&loaded).context("cannot prepare the scene for streaming")?;
     bar.finish_and_clear();
     tracing::info!(
@@ -585,9 +692,6 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
         seconds = started.elapsed().as_secs_f64(),
         "scene loaded"
     );
-    if !server::VIEWER_BUILT {
-        tracing::warn!("this build has no viewer (RENEWTWIN_SKIP_VIEWER was set): / shows a placeholder");
-    }
     let log: std::sync::Arc<dyn renewtwin_twin::sensors::log::SensorLog> = store.clone();
     let analytics = Analytics::prepare(&loaded.manifest, &loaded.model, Some(log))
         .context("cannot prepare the sensor, risk and population analytics")?;
@@ -604,62 +708,50 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
         Sim::Driven(s) => s.plans(),
     };
     let plan = std::sync::Arc::new(PlanControl::from_scene(loaded, scenario, plans));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        let local = listener.local_addr()?;
-        let hash = wire.scene_hash.to_string();
-        let build = |clock| {
-            AppState::new(std::sync::Arc::new(wire), live, clock, plan, store, feeds, key)
-                .with_open_controls(open_controls)
-                .with_tokens(std::env::var("RENEWTWIN_OPERATOR_TOKEN").ok(), std::env::var("RENEWTWIN_SENSOR_TOKEN").ok())
-        };
-        let state = match (&sim, cluster) {
-            (Sim::Ticking(s), _) => build(s.commands()),
-            (Sim::Driven(s), Some(url)) => {
-                let config = server::cluster::ClusterConfig {
-                    url,
-                    tick: server::cluster::DEFAULT_TICK,
-                    start_day: config.start_day.floor() as i32,
-                    speed: config.speed,
-                };
-                let state = server::cluster::join(config, &hash, s.clone(), build).await?;
-                tracing::info!(stream = state.cluster.as_ref().map(|c| c.stream().to_owned()), "joined the replicas");
-                state
-            }
-            (Sim::Driven(_), None) => anyhow::bail!("a driven simulation without a cluster"),
-        };
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "renewtwin listening on http://{local}/")?;
-        out.flush()?;
-        drop(out);
-        server::sensors::spawn_retention(&state);
-        server::serve(listener, state, async {
-            if let Err(e) = tokio::signal::ctrl_c().await {
-                tracing::error!(error = %e, "cannot wait for ctrl-c");
-                std::future::pending::<()>().await;
-            }
-            tracing::info!("shutting down");
-        })
-        .await
-        .context("server failed")
-    });
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    match sim {
-        Sim::Ticking(s) => s.stop(),
-        Sim::Driven(s) => {
-            if let Ok(s) = std::sync::Arc::try_unwrap(s) {
-                s.stop();
-            }
+    let hash = wire.scene_hash.to_string();
+    let build = |clock| AppState::new(std::sync::Arc::new(wire), live, clock, plan, store, feeds, key);
+    let joined = match (&sim, cluster) {
+        (Sim::Ticking(s), _) => Ok(build(s.commands())),
+        (Sim::Driven(s), Some(url)) => {
+            let config = server::cluster::ClusterConfig {
+                url,
+                tick: server::cluster::DEFAULT_TICK,
+                start_day: config.start_day.floor() as i32,
+                speed: config.speed,
+            };
+            tracing::info!("joining the replicas");
+            runtime.block_on(server::cluster::join(config, &hash, s.clone(), build)).map_err(anyhow::Error::from).inspect(|state| {
+                tracing::info!(stream = state.cluster.as_ref().map(|c| c.stream().to_owned()), "joined the replicas")
+            })
+        }
+        (Sim::Driven(_), None) => Err(anyhow::anyhow!("a driven simulation without a cluster")),
+    };
+    match joined {
+        Ok(state) => Ok((state, sim)),
+        Err(e) => {
+            sim.stop();
+            Err(e)
         }
     }
-    result
 }
 
 /// The simulation of `serve`: ticking in real time, or driven by the replicas' log.
 enum Sim {
     Ticking(sim::SimHandle),
     Driven(std::sync::Arc<sim::DrivenSim>),
+}
+
+impl Sim {
+    fn stop(self) {
+        match self {
+            Sim::Ticking(s) => s.stop(),
+            Sim::Driven(s) => {
+                if let Ok(s) = std::sync::Arc::try_unwrap(s) {
+                    s.stop();
+                }
+            }
+        }
+    }
 }
 
 pub(crate) fn describe(source: &SceneSource) -> String {

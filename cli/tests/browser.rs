@@ -316,6 +316,8 @@ mod a11y;
 mod measure;
 #[path = "browser/cesium.rs"]
 mod cesium;
+#[path = "browser/variants.rs"]
+mod variants;
 
 /// Browser tests take turns: each drives software-rendered Chromium on a small machine.
 static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());

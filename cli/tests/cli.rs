@@ -71,6 +71,20 @@ fn inspect_refuses_unreadable_files_with_a_message_naming_them() {
 }
 
 #[test]
+fn logs_piped_to_a_file_carry_no_colour_codes() {
+    let dir = temp_dir("plain-logs");
+    let file = dir.join("model.ifc");
+    let out = renewtwin().args(["generate", "district", "--buildings", "1", "--out"]).arg(&file).output().expect("run generate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // inspect logs the load (an INFO line) on stderr, here a pipe, not a terminal.
+    let out = renewtwin().arg("inspect").arg(&file).env_remove("NO_COLOR").env("RUST_LOG", "info").output().expect("run inspect");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INFO"), "inspect logs at info: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no escape codes in piped logs: {stderr:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn simulate_prints_the_timeline_and_indicators_of_every_scenario() {
     let out = renewtwin().args(["simulate", "--scenario", "all", "--until", "2026-09-01", "--json"]).output().expect("run simulate");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -281,9 +281,10 @@ impl<F: AsRef<[u8]>> Geometry for WireGeometry<'_, F> {
     }
 }
 
-/// Whether an element in `state` is drawn: demolished and removed elements are left out.
+/// Whether an element in `state` is drawn: demolished and removed elements, and those absent
+/// from the plan's design variant, are left out.
 pub fn drawn(state: LifecycleState) -> bool {
-    !matches!(state, LifecycleState::Demolished | LifecycleState::Removed)
+    !matches!(state, LifecycleState::Demolished | LifecycleState::Removed | LifecycleState::Absent)
 }
 
 /// One buffer view's bytes, produced in the second pass.

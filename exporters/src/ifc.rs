@@ -187,7 +187,7 @@ fn task_type(action: Action) -> &'static str {
         Action::Demolish => "DEMOLITION",
         Action::Retrofit => "RENOVATION",
         Action::Temporary => "INSTALLATION",
-        Action::Keep => "NOTDEFINED",
+        Action::Keep | Action::Absent => "NOTDEFINED",
     }
 }
 
@@ -338,7 +338,15 @@ pub fn write_ifc(
     let mut element_ids: Vec<u64> = Vec::with_capacity(model.elements.len());
     let mut contained: Vec<Vec<u64>> = vec![Vec::new(); model.spatial.len()];
     let mut uncontained = Vec::new();
+    // Elements absent from the plan's design (another scenario's variant, or one the plan's
+    // variant replaces) are not part of the model written.
+    let absent = |ei: usize| scene.plan.schedules.get(ei).and_then(|s| s.0.first()).is_some_and(|st| st.action == Action::Absent);
+    let written = (0..model.elements.len()).filter(|&ei| !absent(ei)).count();
     for (ei, e) in model.elements.iter().enumerate() {
+        if absent(ei) {
+            element_ids.push(0);
+            continue;
+        }
         let mut items = Vec::new();
         for p in &e.placements {
             let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else {
@@ -439,8 +447,8 @@ pub fn write_ifc(
             text(&guid(&format!("status rel {}", e.global_id)))
         ))?;
         stats.elements += 1;
-        if stats.elements % 256 == 0 || stats.elements == model.elements.len() {
-            progress(stats.elements, model.elements.len());
+        if stats.elements % 256 == 0 || stats.elements == written {
+            progress(stats.elements, written);
         }
     }
     for (c, list) in contained.iter().enumerate() {
@@ -536,7 +544,7 @@ pub fn write_ifc(
             continue;
         };
         let products: Vec<String> = (0..model.elements.len())
-            .filter(|&ei| renewtwin_twin::renewal::plan::selects(&spec.select, model, ei))
+            .filter(|&ei| !absent(ei) && renewtwin_twin::renewal::plan::selects(&spec.select, model, ei))
             .map(|ei| format!("#{}", element_ids[ei]))
             .collect();
         if !products.is_empty() {

@@ -43,11 +43,8 @@ use serde_json::{Value, json};
 use crate::gltf::{self, Geometry, GltfError, Scene};
 
 /// WGS84 semi-major axis in metres (NIMA TR8350.2).
+#[cfg(test)]
 const A: f64 = 6_378_137.0;
-/// WGS84 flattening (NIMA TR8350.2).
-const F: f64 = 1.0 / 298.257_223_563;
-/// First eccentricity squared.
-const E2: f64 = F * (2.0 - F);
 
 /// Groups gathered under one tile before the hierarchy is split further.
 pub const FANOUT: usize = 8;
@@ -134,45 +131,16 @@ impl Georeference {
     }
 }
 
-/// Geodetic (degrees, metres above the ellipsoid) → Earth-centred Earth-fixed metres, on WGS84:
-/// `N = a / √(1 − e² sin²φ)`, `X = (N + h) cos φ cos λ`, `Y = (N + h) cos φ sin λ`,
-/// `Z = (N (1 − e²) + h) sin φ`.
+/// Geodetic (degrees, metres above the ellipsoid) → Earth-centred Earth-fixed metres, on WGS84
+/// (NIMA TR8350.2; the importers' one-map geodesy).
 pub fn geodetic_to_ecef(o: Origin) -> [f64; 3] {
-    let (sl, cl) = o.lat.to_radians().sin_cos();
-    let (so, co) = o.lon.to_radians().sin_cos();
-    let n = A / (1.0 - E2 * sl * sl).sqrt();
-    [
-        (n + o.height) * cl * co,
-        (n + o.height) * cl * so,
-        (n * (1.0 - E2) + o.height) * sl,
-    ]
+    renewtwin_importers::geodetic_to_ecef(o.lon, o.lat, o.height)
 }
 
-/// The east-north-up frame at `o` → ECEF, column-major 4×4: columns east
-/// `(−sin λ, cos λ, 0)`, north `(−sin φ cos λ, −sin φ sin λ, cos φ)`, up
-/// `(cos φ cos λ, cos φ sin λ, sin φ)` (the ellipsoid normal) and the origin's ECEF position.
+/// The east-north-up frame at `o` → ECEF, column-major 4×4 (east, north, up columns and the
+/// origin's ECEF position).
 pub fn enu_to_ecef(o: Origin) -> [f64; 16] {
-    let (sl, cl) = o.lat.to_radians().sin_cos();
-    let (so, co) = o.lon.to_radians().sin_cos();
-    let p = geodetic_to_ecef(o);
-    [
-        -so,
-        co,
-        0.0,
-        0.0,
-        -sl * co,
-        -sl * so,
-        cl,
-        0.0,
-        cl * co,
-        cl * so,
-        sl,
-        0.0,
-        p[0],
-        p[1],
-        p[2],
-        1.0,
-    ]
+    renewtwin_importers::enu_to_ecef(o.lon, o.lat, o.height)
 }
 
 /// The model's own georeference, if it has one this exporter can place: the IfcSite location
@@ -226,25 +194,11 @@ pub fn georeference(model: &Model) -> Option<Georeference> {
     })
 }
 
-/// ECEF → geodetic (Bowring's iteration on the latitude; well under a millimetre near the
-/// surface after a few steps).
+/// ECEF → geodetic (the importers' iteration on the latitude; well under a millimetre near
+/// the surface).
 pub fn ecef_to_geodetic(p: [f64; 3]) -> Origin {
-    let lon = p[1].atan2(p[0]);
-    let r = p[0].hypot(p[1]);
-    let mut lat = p[2].atan2(r * (1.0 - E2));
-    for _ in 0..8 {
-        let s = lat.sin();
-        let n = A / (1.0 - E2 * s * s).sqrt();
-        let h = r * lat.cos() + p[2] * s - A * (1.0 - E2 * s * s).sqrt();
-        lat = p[2].atan2(r * (1.0 - E2 * n / (n + h)));
-    }
-    let (s, c) = lat.sin_cos();
-    let height = r * c + p[2] * s - A * (1.0 - E2 * s * s).sqrt();
-    Origin {
-        lon: lon.to_degrees(),
-        lat: lat.to_degrees(),
-        height,
-    }
+    let (lon, lat, height) = renewtwin_importers::ecef_to_geodetic(p);
+    Origin { lon, lat, height }
 }
 
 /// Why a tileset could not be written.

@@ -1131,3 +1131,99 @@ fn write_psets<W: Write>(
     }
     Ok(())
 }
+
+/// The facade a design variant's lift shafts stand against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LiftSide {
+    /// Against the north facade, where the district's own plan puts them.
+    North,
+    /// Against the south facade, beside (east of) the stair's entrance bay.
+    South,
+}
+
+impl LiftSide {
+    /// Stable lowercase key (`north`, `south`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::North => "north",
+            Self::South => "south",
+        }
+    }
+}
+
+/// A design variant of one building's added lifts: a NEW lift shaft per stair unit against the
+/// `side` facade, placed from the site through the building's own origin (the same frame as the
+/// district's building), contained in the site (the variant holds no second building). Carries
+/// the same property sets as the district's own shafts (status NEW, the unit's key). Returns
+/// the shafts.
+pub(crate) fn write_lift_variant_building<W: Write>(
+    e: &mut Emitter<W>,
+    site_placement: Id,
+    plan: &BuildingPlan,
+    side: LiftSide,
+) -> io::Result<Vec<Id>> {
+    let a2p = e.a2p([plan.origin[0], plan.origin[1], 0.0])?;
+    let building_placement = e.placement(Some(site_placement), a2p)?;
+    let lift_height = LIFT_PIT + plan.height() + LIFT_OVERRUN;
+    let lift_shape = lift_body(e, lift_height)?;
+    let (y, description) = match side {
+        LiftSide::North => (plan.depth, "外挂电梯井道(方案：北侧) external lift shaft on the north facade (design variant)"),
+        LiftSide::South => (-LIFT_SIZE, "外挂电梯井道(方案：南侧，入口东侧) external lift shaft on the south facade, east of the entrance bay (design variant)"),
+    };
+    let mut groups = Groups { units: vec![Vec::new(); plan.units as usize], ..Groups::default() };
+    let mut contained = Vec::new();
+    for unit in 0..plan.units {
+        // North: behind the stairwell, as the district's own. South: beside the stair's
+        // entrance bay (east of it), leaving the entrance free.
+        let x = match side {
+            LiftSide::North => plan.stair_center(unit) - LIFT_SIZE / 2.0,
+            LiftSide::South => plan.stair_center(unit) + HALF_BAY,
+        };
+        let lift_a2p = e.a2p([x, y, -LIFT_PIT])?;
+        let name = format!("{}单元加装电梯({}侧方案) added lift, unit {}, {} variant", unit + 1, if side == LiftSide::North { "北" } else { "南" }, unit + 1, side.key());
+        let tag = format!("B{:03}-U{}-LIFT-{}", plan.number, unit + 1, side.key().to_uppercase());
+        let head = Placed {
+            keyword: "IFCTRANSPORTELEMENT",
+            name: &name,
+            description: Some(description),
+            object_type: Some("LIFT_SHAFT"),
+            tag: &tag,
+            predefined: "ELEVATOR",
+            count: |c| &mut c.lifts,
+        };
+        let (id, _) = placed(e, (building_placement, lift_a2p, lift_shape), head, &mut groups.lifts, &mut contained)?;
+        groups.units[unit as usize].push(id);
+    }
+    e.pset(
+        &groups.lifts,
+        "Pset_TransportElementCommon",
+        &[
+            ("Status", Value::label("NEW")),
+            ("CapacityPeople", Value::Count(8)),
+            ("CapacityWeight", Value::Mass(630.0)),
+            ("FireExit", Value::Boolean(false)),
+        ],
+    )?;
+    e.pset(
+        &groups.lifts,
+        "RenewTwin_Renewal",
+        &[
+            ("Measure", Value::label("加装电梯 lift addition")),
+            ("PlannedYear", Value::Integer(RENEWAL_YEAR)),
+            ("StopsAt", Value::label("楼层平台 floor landings")),
+        ],
+    )?;
+    for (u, members) in groups.units.iter().enumerate() {
+        let unit_area = plan.unit_width * plan.depth * f64::from(plan.storeys);
+        e.pset(
+            members,
+            "RenewTwin_Unit",
+            &[
+                ("Unit", Value::label(format!("{}-{}", plan.number, u + 1))),
+                ("Households", Value::Integer(i64::from(plan.storeys * FLATS_PER_LANDING))),
+                ("FloorArea", Value::Area((unit_area * 100.0).round() / 100.0)),
+            ],
+        )?;
+    }
+    Ok(contained)
+}

@@ -50,6 +50,8 @@ mod rng;
 mod site;
 mod step;
 
+pub use building::LiftSide;
+
 use std::io::{self, Write};
 
 /// Settings of a generated district.
@@ -149,6 +151,66 @@ pub fn write_district<W: Write>(
         &mut bytes,
     )
     .map_err(|source| GenerateError::Io { bytes, source })
+}
+
+/// Writes a design variant of the district `config` describes as an IFC4 STEP file to `out`:
+/// the same project and site (so the variant is placed in the district's frame, "one map"),
+/// holding only a NEW lift shaft per stair unit of every building against the `side` facade,
+/// in place of the district's own north-side shafts. Deterministic like [`write_district`];
+/// its GlobalIds are drawn from a stream of their own, so they never clash with the
+/// district's. `summary.lifts` counts the shafts.
+pub fn write_lift_variant<W: Write>(
+    config: &DistrictConfig,
+    side: LiftSide,
+    out: W,
+) -> Result<DistrictSummary, GenerateError> {
+    let mut bytes = 0;
+    generate_lift_variant(config, side, io::BufWriter::with_capacity(1 << 16, out), &mut bytes)
+        .map_err(|source| GenerateError::Io { bytes, source })
+}
+
+fn generate_lift_variant<W: Write>(
+    config: &DistrictConfig,
+    side: LiftSide,
+    out: W,
+    bytes: &mut u64,
+) -> io::Result<DistrictSummary> {
+    let per_row = config
+        .buildings_per_row
+        .unwrap_or_else(|| layout::auto_per_row(config.buildings));
+    let plan = layout::DistrictPlan::new(config.buildings, per_row, config.seed);
+    // Another GlobalId stream than the district's (which uses `seed` itself).
+    let guid_seed = rng::mix64(config.seed ^ 0x4c49_4654_5641_5231 ^ (side as u64));
+    let mut w = step::StepWriter::new(out, guid_seed);
+    let file_name = format!(
+        "renewtwin-lifts-{}-{}b-seed{}.ifc",
+        side.key(),
+        config.buildings,
+        config.seed
+    );
+    w.header(
+        &file_name,
+        &format!(
+            "renewtwin design variant: lift shafts on the {} side, district of {} buildings, seed {}",
+            side.key(),
+            config.buildings,
+            config.seed
+        ),
+    )?;
+    let (mut e, model_context) = kit::Emitter::new(w)?;
+    let site = site::write_project_and_site(&mut e, model_context, &plan, rng::mix64(config.seed))?;
+    let mut lifts = Vec::new();
+    for building in &plan.buildings {
+        lifts.extend(building::write_lift_variant_building(&mut e, site.placement, building, side)?);
+        *bytes = e.w.bytes();
+    }
+    e.contain(site.site, &lifts)?;
+    e.w.finish()?;
+    *bytes = e.w.bytes();
+    let mut summary = e.counts;
+    summary.entities = e.w.entities();
+    summary.bytes = e.w.bytes();
+    Ok(summary)
 }
 
 /// Writes the district as IFC4 text in memory.

@@ -804,3 +804,33 @@ fn a_failing_sink_is_an_io_error_not_a_panic() {
         other => panic!("expected an io error, got {other:?}"),
     }
 }
+
+#[test]
+fn the_lift_variant_is_deterministic_has_a_shaft_per_unit_and_its_own_global_ids() {
+    use renewtwin_generator::{LiftSide, write_lift_variant};
+    let config = DistrictConfig { buildings: 3, seed: 7, ..Default::default() };
+    let write = |side| {
+        let mut bytes = Vec::new();
+        let summary = write_lift_variant(&config, side, &mut bytes).expect("in memory");
+        (summary, String::from_utf8(bytes).expect("ascii"))
+    };
+    let (summary, south) = write(LiftSide::South);
+    assert_eq!(write(LiftSide::South).1, south, "byte-identical for the same config and side");
+    let (_, north) = write(LiftSide::North);
+    assert_ne!(north, south);
+    let mut district = Vec::new();
+    let district_summary = write_district(&config, &mut district).expect("in memory");
+    assert_eq!(summary.lifts, district_summary.lifts, "one shaft per stair unit, as the district has");
+    assert_eq!(summary.buildings, 0, "the variant holds no second building");
+    let guids = |text: &str| -> HashSet<String> {
+        text.lines()
+            .filter_map(|l| l.split_once("('").map(|(_, rest)| rest.split('\'').next().unwrap_or_default().to_owned()))
+            .filter(|g| g.len() == 22 && g.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+            .collect()
+    };
+    let (variant_ids, district_ids) = (guids(&south), guids(&String::from_utf8(district).expect("ascii")));
+    assert!(variant_ids.len() as u64 > summary.lifts, "the shafts, the project and the site carry GlobalIds");
+    assert!(variant_ids.is_disjoint(&district_ids), "a variant's GlobalIds never clash with the district's");
+    assert_eq!(south.matches("IFCTRANSPORTELEMENT(").count() as u64, summary.lifts);
+    assert!(south.contains("'NEW'") && south.contains("RenewTwin_Unit"), "status NEW and the unit's key, as the district's shafts");
+}

@@ -279,6 +279,45 @@ pub fn import_bytes_cached(
     Ok((model, status))
 }
 
+/// [`import_bytes_cached`] that hands out what is ready as it is made, like
+/// [`crate::import_streaming`]: a cache hit comes as the parsed model and one batch; a miss is
+/// imported streaming, then stored. Without a cache it is `import_streaming`.
+pub fn import_bytes_cached_streaming(
+    name: &str,
+    bytes: &[u8],
+    config: &ImportConfig,
+    cache: Option<&Cache>,
+    on_event: &mut dyn FnMut(crate::ImportEvent<'_>),
+) -> Result<(Model, CacheStatus), ImportError> {
+    let Some(cache) = cache else {
+        return Ok((crate::import_streaming(name, bytes, config, on_event)?, CacheStatus::NotStored));
+    };
+    let key = Key::new(bytes, config);
+    let mut status = CacheStatus::Miss;
+    let started = std::time::Instant::now();
+    match cache.load(&key) {
+        Ok(Some(mut model)) => {
+            model.source.name = name.to_owned();
+            model.source.parse_seconds = started.elapsed().as_secs_f64();
+            model.source.geometry_seconds = 0.0;
+            crate::stream::hand_out_whole(&model, on_event);
+            return Ok((model, CacheStatus::Hit));
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::warn!(file = name, error = %err, "cache entry unusable; importing again");
+            let _ = std::fs::remove_file(cache.entry_path(&key));
+            status = CacheStatus::Rebuilt;
+        }
+    }
+    let mut model = crate::import_streaming(name, bytes, config, on_event)?;
+    if let Err(err) = cache.store(&key, &mut model) {
+        tracing::warn!(file = name, dir = %cache.dir.display(), error = %err, "cannot store the model in the cache");
+        status = CacheStatus::NotStored;
+    }
+    Ok((model, status))
+}
+
 /// What identifies an entry: the content hash and everything else that changes the result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Key {

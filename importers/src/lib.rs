@@ -16,6 +16,7 @@ mod model;
 mod stream;
 
 pub use cityjson::{CityJsonImporter, CityJsonOptions, LodChoice};
+pub use geo::wgs84::{ecef_to_geodetic, enu_to_ecef, geodetic_to_ecef};
 pub use geo::{GeoPoint, MapPoint, ProjectFrame, place};
 pub use geojson::{GeoJsonImporter, GeoJsonOptions, LineKind};
 pub use gltf::{GltfImporter, import_tileset_file};
@@ -24,7 +25,7 @@ pub use model::{
     Aabb, Diagnostic, DiagnosticKind, Element, Mesh, MeshId, Model, Placement, Property,
     PropertySet, PropertyValue, Severity, SourceInfo, SpatialKind, SpatialNode,
 };
-pub use stream::{ImportEvent, MeshBatch};
+pub use stream::{ImportEvent, MeshBatch, hand_out_whole};
 
 use std::path::Path;
 
@@ -240,7 +241,8 @@ pub fn import_bytes(name: &str, bytes: &[u8], config: &ImportConfig) -> Result<M
 pub use model::{GeoRef, MapConversion, SiteLocation, Task, TaskLink, TimeValue, WorkSchedule};
 
 pub use cache::{
-    Cache, CacheStatus, DEFAULT_CACHE_MAX_BYTES, import_bytes_cached, import_file_cached,
+    Cache, CacheStatus, DEFAULT_CACHE_MAX_BYTES, import_bytes_cached, import_bytes_cached_streaming,
+    import_file_cached,
 };
 
 /// Imports several files at once, in parallel (each file's geometry also uses every core,

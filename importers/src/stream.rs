@@ -39,8 +39,9 @@ pub struct MeshBatch<'a> {
     pub new_meshes: Range<usize>,
 }
 
-/// A model that was imported whole, handed out as if streamed: parsed, then one batch.
-pub(crate) fn hand_out_whole(model: &Model, on_event: &mut dyn FnMut(ImportEvent<'_>)) {
+/// A model that was imported whole (or read from the cache), handed out as if streamed:
+/// parsed, then one batch.
+pub fn hand_out_whole(model: &Model, on_event: &mut dyn FnMut(ImportEvent<'_>)) {
     let bare = Model {
         meshes: Vec::new(),
         elements: model

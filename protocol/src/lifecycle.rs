@@ -32,11 +32,15 @@ pub enum LifecycleState {
     Temporary,
     /// A temporary work that has been removed.
     Removed,
+    /// Not part of the design shown: an element of a design variant this plan does not take,
+    /// or one the plan's variant replaces (see `[[scenarios]] models` in scenes/README.md).
+    /// Never drawn, never standing.
+    Absent,
 }
 
 impl LifecycleState {
     /// Every state, in declaration order.
-    pub const ALL: [LifecycleState; 9] = [
+    pub const ALL: [LifecycleState; 10] = [
         Self::Existing,
         Self::Planned,
         Self::UnderConstruction,
@@ -46,6 +50,7 @@ impl LifecycleState {
         Self::Demolished,
         Self::Temporary,
         Self::Removed,
+        Self::Absent,
     ];
 
     /// Stable lowercase key used in JSON and the UI.
@@ -60,6 +65,7 @@ impl LifecycleState {
             Self::Demolished => "demolished",
             Self::Temporary => "temporary",
             Self::Removed => "removed",
+            Self::Absent => "absent",
         }
     }
 
@@ -76,12 +82,13 @@ impl LifecycleState {
             Self::Demolished => [120, 40, 30],        // dark red (hidden by default)
             Self::Temporary => [240, 228, 66],        // yellow
             Self::Removed => [150, 150, 150],         // grey (hidden by default)
+            Self::Absent => [0, 0, 0],                // never drawn
         }
     }
 
     /// Whether the element physically stands in this state (drawn solid).
     pub fn is_standing(self) -> bool {
-        !matches!(self, Self::Planned | Self::Demolished | Self::Removed)
+        !matches!(self, Self::Planned | Self::Demolished | Self::Removed | Self::Absent)
     }
 
     /// Chinese label for the UI (zh-CN is the first language of the exhibition).
@@ -96,6 +103,7 @@ impl LifecycleState {
             Self::Demolished => "已拆除",
             Self::Temporary => "临时设施",
             Self::Removed => "已移除",
+            Self::Absent => "不在此方案",
         }
     }
 
@@ -111,6 +119,7 @@ impl LifecycleState {
             Self::Demolished => "Demolished",
             Self::Temporary => "Temporary",
             Self::Removed => "Removed",
+            Self::Absent => "Not in this design",
         }
     }
 }

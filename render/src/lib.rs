@@ -16,7 +16,7 @@
 //! Each element is coloured by its [`renewtwin_protocol::LifecycleState::rgb`] (or by a colour
 //! layer such as phase or risk, chosen in the page). Standing
 //! elements are opaque; `Planned` elements are drawn as translucent ghosts (35 % opacity, no
-//! depth write, not pickable); `Demolished` and `Removed` elements are hidden. Lighting is one
+//! depth write, not pickable); `Demolished`, `Removed` and `Absent` elements are hidden. Lighting is one
 //! directional light plus ambient, applied as a brightness factor in 0.45..=1.0 to the sRGB
 //! colour, so a lit pixel keeps its element's chromaticity (the browser test relies on it).
 //! The surface is configured as `Rgba8Unorm` on both backends and the shader writes

@@ -19,7 +19,7 @@ pub enum Visibility {
     Solid,
     /// Translucent ghost, not pickable (planned elements).
     Ghost,
-    /// Not drawn (demolished or removed elements).
+    /// Not drawn (demolished or removed elements, and those absent from the design shown).
     Hidden,
 }
 
@@ -28,7 +28,7 @@ impl Visibility {
     pub fn of(state: LifecycleState) -> Self {
         match state {
             LifecycleState::Planned => Self::Ghost,
-            LifecycleState::Demolished | LifecycleState::Removed => Self::Hidden,
+            LifecycleState::Demolished | LifecycleState::Removed | LifecycleState::Absent => Self::Hidden,
             _ => Self::Solid,
         }
     }

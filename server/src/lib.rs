@@ -15,6 +15,7 @@ pub mod civic;
 pub mod cluster;
 pub mod endpoints;
 pub mod governance;
+pub mod loading;
 pub mod openapi;
 pub mod sensors;
 pub mod viewer_api;
@@ -301,6 +302,122 @@ pub async fn serve(
         .await;
     closer.abort();
     served
+}
+
+/// Serves on `listener` while the scene loads, until `shutdown` resolves: `/ws` sends what
+/// is made so far (see [`loading`]), `/api/health` says how far the load is, the viewer's
+/// files are served, and every other request waits for [`loading::Loading::ready`] and is
+/// then answered by [`router`] over the loaded state (503 if the load fails). Once loaded,
+/// every request goes to that router, and the consultation window closer starts.
+pub async fn serve_loading(
+    listener: TcpListener,
+    loading: Arc<loading::Loading>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let full: Arc<std::sync::OnceLock<Router>> = Arc::default();
+    let while_loading = Router::new()
+        .route("/api/health", get(health_while_loading))
+        .route("/ws", get(ws_while_loading))
+        .route("/", get(index))
+        // Everything else (viewer files at once; any other method or path once the scene is
+        // loaded, classified then by the full router) goes through the fallback: a catch-all
+        // GET route here would make a POST's matched path `/{*path}`, which is not classified.
+        .fallback(asset_or_wait)
+        .layer(axum::middleware::from_fn(classified))
+        .with_state(LoadingState { loading: loading.clone(), full: full.clone() });
+    let closer: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>> = Arc::default();
+    let waiter = {
+        let (loading, full, closer) = (loading.clone(), full.clone(), closer.clone());
+        tokio::spawn(async move {
+            if let Ok(state) = loading.wait_ready().await {
+                let _set = full.set(router(state.clone()));
+                // Consultations close by themselves when their window ends, while the server serves.
+                let handle = civic::spawn_window_closer(state);
+                if let Ok(mut c) = closer.lock() {
+                    *c = Some(handle);
+                }
+            }
+        })
+    };
+    let app = Router::new().fallback(move |request: axum::extract::Request| {
+        let (while_loading, full) = (while_loading.clone(), full.clone());
+        async move {
+            use tower::ServiceExt as _;
+            let router = full.get().cloned().unwrap_or(while_loading);
+            match router.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+    });
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    waiter.abort();
+    if let Some(handle) = closer.lock().ok().and_then(|mut c| c.take()) {
+        handle.abort();
+    }
+    served
+}
+
+/// The state of the router that serves while the scene loads.
+#[derive(Clone)]
+struct LoadingState {
+    loading: Arc<loading::Loading>,
+    full: Arc<std::sync::OnceLock<Router>>,
+}
+
+#[derive(Serialize)]
+struct HealthWhileLoading {
+    status: &'static str,
+    version: &'static str,
+    scene: String,
+    loading: loading::Progress,
+    viewer_built: bool,
+}
+
+/// `/api/health` while loading: `status` is `loading` (or `failed`), with the progress.
+async fn health_while_loading(State(s): State<LoadingState>) -> Response {
+    if let Some(state) = s.loading.state() {
+        return health(State(state.clone())).await.into_response();
+    }
+    let progress = s.loading.progress();
+    let status = if progress.error.is_some() { "failed" } else { "loading" };
+    Json(HealthWhileLoading { status, version: env!("CARGO_PKG_VERSION"), scene: s.loading.name(), loading: progress, viewer_built: VIEWER_BUILT })
+        .into_response()
+}
+
+async fn ws_while_loading(
+    upgrade: axum::extract::WebSocketUpgrade,
+    State(s): State<LoadingState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::extract::Query(query): axum::extract::Query<ws::WsQuery>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    ws::upgrade_while_loading(upgrade, s.loading, peer, query, headers).await
+}
+
+/// The viewer's files at once; `/api/...` requests wait for the load.
+async fn asset_or_wait(State(s): State<LoadingState>, request: axum::extract::Request) -> Response {
+    let path = request.uri().path().trim_start_matches('/').to_owned();
+    if request.method() == axum::http::Method::GET && !path.starts_with("api/") && viewer_assets::asset(&path).is_some() {
+        return asset_response(&path);
+    }
+    wait_then_serve(State(s), request).await
+}
+
+/// Waits for the scene, then answers `request` from the loaded server.
+async fn wait_then_serve(State(s): State<LoadingState>, request: axum::extract::Request) -> Response {
+    use tower::ServiceExt as _;
+    let state = match s.loading.wait_ready().await {
+        Ok(state) => state,
+        Err(why) => return ws::loading_failed(&why),
+    };
+    let router = s.full.get().cloned().unwrap_or_else(|| router(state));
+    match router.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 #[derive(Serialize)]

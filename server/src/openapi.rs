@@ -253,12 +253,29 @@ fn answer_schemas() -> Value {
                 ("started_with", nul("string")),
                 (
                     "scenarios",
-                    arr(obj(&[("name", t("string")), ("title", t("string"))])),
+                    arr(obj(&[
+                        ("name", t("string")),
+                        ("title", t("string")),
+                        ("variants", arr(obj(&[("model", t("string")), ("elements", t("integer"))]))),
+                        ("replaced", t("integer")),
+                    ])),
                 ),
                 ("choices", arr(obj(&[("day", t("integer")), ("date", date()), ("project", t("string")), ("scenario", t("string"))]))),
             ]),
         ),
         ("Layer", open(&[("legend", t("array"))])),
+        (
+            "Sun",
+            obj(&[
+                ("date", date()),
+                ("time", t("string")),
+                ("latitude", t("number")),
+                ("longitude", t("number")),
+                ("azimuth", t("number")),
+                ("elevation", t("number")),
+                ("direction", arr(t("number"))),
+            ]),
+        ),
         (
             "IngestReport",
             obj(&[
@@ -676,6 +693,7 @@ fn answer(method: &Method, path: &str) -> Option<(u16, &'static str, Value)> {
         ("GET", "/api/viewer/element/{id}") => json(200, r("ElementDetails")),
         ("GET", "/api/viewer/tree") => json(200, r("Tree")),
         ("GET", "/api/viewer/viewpoints") => list("SceneViewpoint"),
+        ("GET", "/api/viewer/sun") => json(200, r("Sun")),
         ("GET", "/api/viewer/scenarios") => json(200, r("Scenarios")),
         ("GET", "/api/viewer/layer") => json(200, r("Layer")),
         ("POST", "/api/sensors/readings") => json(200, r("IngestReport")),
@@ -791,7 +809,7 @@ fn query(method: &Method, path: &str) -> &'static [(&'static str, &'static str, 
             SCENARIO,
         ],
         "/api/viewer/layer" => &[
-            ("name", "string", "`phase`, `risk` or `noise`"),
+            ("name", "string", "`phase`, `risk`, `noise`, `sunlight` or `disruption`"),
             ("day", "integer", "simulated day; absent: the live day"),
             SCENARIO,
         ],

@@ -12,7 +12,8 @@
 //! | `GET /api/viewer/element/{id}` | class, name, storey, building, property sets, tasks, state |
 //! | `GET /api/viewer/tree` | the spatial tree and the elements each node holds |
 //! | `GET /api/viewer/viewpoints` | the scene's `[[viewpoints]]` |
-//! | `GET /api/viewer/scenarios` | the scenarios and which one the server plays |
+//! | `GET /api/viewer/sun?date=YYYY-MM-DD&time=HH:MM` | the sun over the site then (true solar time): azimuth, elevation, direction in the scene frame |
+//! | `GET /api/viewer/scenarios` | the scenarios (each with its design variants' models, the elements each adds, and how many base elements they replace) and which one the server plays |
 //! | `GET /api/viewer/layer?name=phase\|risk\|noise\|sunlight&day=N[&scenario=NAME]` | a category per element and its legend |
 //!
 //! `scenario` is a scenario name, `base` for the base plan, or absent for the plan the server
@@ -24,6 +25,7 @@
 //! the count names the version), and `/api/states` answers per plan and day, both in small
 //! bounded caches ([`PlanCache`]).
 
+use axum::body::Bytes;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -48,6 +50,12 @@ use super::{AppState, error};
 const PLANS_KEPT: usize = 4;
 /// `/api/states` answers kept (plans × days), one byte per element each.
 const STATES_KEPT: usize = 64;
+/// Laid-out tilesets kept (plan, day, URI suffix), with their tiles' bytes.
+const TILESETS_KEPT: usize = 2;
+/// The most tile bytes one kept tileset may hold: a client such as CesiumJS asks for a
+/// tileset's tiles one by one, and laying the whole tileset out again for each tile costs a
+/// district minutes. A tileset over this is not kept: each of its tiles is laid out on request.
+const TILESET_CACHE_BYTES: usize = 256 << 20;
 
 /// Which plan of this server: the scenario, whether it is played as chosen (following the
 /// scenarios choice consultations adopted) or fixed (a comparison), and how many events were
@@ -70,6 +78,18 @@ struct PlanCache {
     /// Windows' sun per set of standing elements (a hash of it): ray casting takes a while,
     /// and the set changes only on the days works finish.
     sunlight: VecDeque<(u64, Arc<Vec<renewtwin_twin::sunlight::WindowSun>>)>,
+    /// Laid-out tilesets with every tile's bytes, by plan, day and URI suffix.
+    tilesets: VecDeque<(TilesetKey, Arc<LaidTileset>)>,
+}
+
+/// Which tileset: the plan, the day and the URI suffix its content URIs carry.
+type TilesetKey = (PlanKey, i32, String);
+
+/// A tileset and its tiles, laid out once.
+#[derive(Debug)]
+struct LaidTileset {
+    tileset: serde_json::Value,
+    tiles: Vec<Bytes>,
 }
 
 impl PlanCache {
@@ -102,6 +122,17 @@ impl PlanCache {
         self.sunlight.push_back((stands, windows));
     }
 
+    fn tileset(&mut self, key: &TilesetKey) -> Option<Arc<LaidTileset>> {
+        self.tilesets.iter().find(|(k, _)| k == key).map(|(_, t)| t.clone())
+    }
+
+    fn keep_tileset(&mut self, key: TilesetKey, laid: Arc<LaidTileset>) {
+        if self.tilesets.len() >= TILESETS_KEPT {
+            self.tilesets.pop_front();
+        }
+        self.tilesets.push_back((key, laid));
+    }
+
     fn keep_states(&mut self, key: PlanKey, day: i32, bytes: Arc<Vec<u8>>) {
         if self.states.len() >= STATES_KEPT {
             self.states.pop_front();
@@ -128,6 +159,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/viewer/element/{id}", get(element))
         .route("/api/viewer/tree", get(tree))
         .route("/api/viewer/viewpoints", get(viewpoints))
+        .route("/api/viewer/sun", get(sun))
         .route("/api/viewer/scenarios", get(scenarios))
         .route("/api/viewer/layer", get(layer))
         .route("/api/export/scene.glb", get(export_glb))
@@ -256,30 +288,76 @@ fn export_day(state: &AppState, date: Option<&str>) -> Result<i32, String> {
     }
 }
 
-/// Keeps the one tile asked for (`renewtwin_exporters::tiles::TileSink`), lays the others out only.
-struct OneTile {
+/// Keeps every tile while their bytes stay within [`TILESET_CACHE_BYTES`]
+/// (`renewtwin_exporters::tiles::TileSink`); past that, only the one asked for.
+struct KeptTiles {
     wanted: usize,
-    bytes: Option<Vec<u8>>,
+    /// The most bytes kept ([`TILESET_CACHE_BYTES`]).
+    bound: usize,
+    /// Every tile so far, by index; `None` once over the bound.
+    tiles: Option<Vec<Vec<u8>>>,
+    /// The tile asked for, once the others are no longer kept.
+    wanted_bytes: Option<Vec<u8>>,
 }
 
-impl renewtwin_exporters::tiles::TileSink for OneTile {
-    fn open(&mut self, index: usize) -> std::io::Result<Option<Box<dyn std::io::Write + '_>>> {
-        if index != self.wanted {
-            return Ok(None);
+impl KeptTiles {
+    fn new(wanted: usize, bound: usize) -> Self {
+        Self { wanted, bound, tiles: Some(Vec::new()), wanted_bytes: None }
+    }
+
+    /// Stops keeping every tile (over the bound, or out of order), keeping the one asked for.
+    fn give_up(&mut self) {
+        if let Some(mut tiles) = self.tiles.take()
+            && self.wanted < tiles.len()
+        {
+            self.wanted_bytes = Some(std::mem::take(&mut tiles[self.wanted]));
         }
-        Ok(Some(Box::new(self.bytes.insert(Vec::new()))))
+    }
+
+    /// Gives up when the tiles kept are over the bound.
+    fn settle(&mut self) {
+        if self.tiles.as_ref().is_some_and(|t| t.iter().map(Vec::len).sum::<usize>() > self.bound) {
+            self.give_up();
+        }
+    }
+
+    /// Every tile when all were kept, and the one asked for.
+    fn finish(mut self) -> (Option<Vec<Vec<u8>>>, Option<Vec<u8>>) {
+        self.settle();
+        match self.tiles {
+            Some(tiles) => {
+                let wanted = tiles.get(self.wanted).cloned();
+                (Some(tiles), wanted)
+            }
+            None => (None, self.wanted_bytes),
+        }
+    }
+}
+
+impl renewtwin_exporters::tiles::TileSink for KeptTiles {
+    fn open(&mut self, index: usize) -> std::io::Result<Option<Box<dyn std::io::Write + '_>>> {
+        // Tiles come in index order: the ones before are final now.
+        self.settle();
+        if self.tiles.as_ref().is_some_and(|t| t.len() != index) {
+            self.give_up();
+        }
+        if let Some(tiles) = self.tiles.as_mut() {
+            tiles.push(Vec::new());
+            return Ok(tiles.last_mut().map(|t| Box::new(t) as Box<dyn std::io::Write + '_>));
+        }
+        if index == self.wanted {
+            return Ok(Some(Box::new(self.wanted_bytes.insert(Vec::new()))));
+        }
+        Ok(None)
     }
 }
 
 /// Lays the tileset of the scene out on a blocking thread, keeping tile `wanted`'s bytes: the
 /// tileset (content URIs carrying `?date=` and `?scenario=` so every tile is of the same day)
 /// and the tile, or the error answer.
-async fn tiles_of(state: AppState, query: ExportQuery, wanted: Option<usize>) -> Result<(serde_json::Value, Option<Vec<u8>>), Response> {
-    let Ok(permit) = EXPORTS.try_acquire() else {
-        return Err(error(StatusCode::SERVICE_UNAVAILABLE, "busy", "two exports are running; try again shortly"));
-    };
+async fn tiles_of(state: AppState, query: ExportQuery, wanted: Option<usize>) -> Result<(serde_json::Value, Option<Bytes>), Response> {
     let day = export_day(&state, query.date.as_deref()).map_err(|why| error(StatusCode::BAD_REQUEST, "bad_request", &why))?;
-    let (manifest, model, plan, _) = resolve(&state, query.scenario.clone()).await.map_err(IntoResponse::into_response)?;
+    let (manifest, model, plan, plan_key) = resolve(&state, query.scenario.clone()).await.map_err(IntoResponse::into_response)?;
     let date = CivilDate::from_sim_day(manifest.start, SimDay(day));
     let mut suffix = format!("?date={date}");
     if let Some(s) = &query.scenario {
@@ -289,17 +367,31 @@ async fn tiles_of(state: AppState, query: ExportQuery, wanted: Option<usize>) ->
             _ => format!("%{b:02X}").chars().collect(),
         }));
     }
+    // A tileset laid out before for the same plan, day and URIs answers from memory.
+    let key: TilesetKey = (plan_key, day, suffix.clone());
+    if let Some(laid) = state.caches.lock().tileset(&key) {
+        return Ok((laid.tileset.clone(), wanted.and_then(|n| laid.tiles.get(n).cloned())));
+    }
+    let Ok(permit) = EXPORTS.try_acquire() else {
+        return Err(error(StatusCode::SERVICE_UNAVAILABLE, "busy", "two exports are running; try again shortly"));
+    };
     let wire = state.scene.clone();
+    let caches = state.caches.clone();
     let laid = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let scene = renewtwin_exporters::gltf::Scene { manifest: &manifest, model: &model, plan: &plan };
         let options = renewtwin_exporters::tiles::TilesOptions { uri_suffix: suffix, ..Default::default() };
-        let mut sink = OneTile { wanted: wanted.unwrap_or(usize::MAX), bytes: None };
+        let mut sink = KeptTiles::new(wanted.unwrap_or(usize::MAX), TILESET_CACHE_BYTES);
         // The server keeps the meshes only as the encoded frames it streams: export from those.
         let mut geometry = renewtwin_exporters::gltf::WireGeometry::new(&wire.mesh_frames)
             .map_err(renewtwin_exporters::tiles::TilesError::Geometry)?;
         let (tileset, _) = renewtwin_exporters::tiles::write_tiles(&scene, &mut geometry, day, &options, &mut sink, |_| {})?;
-        Ok::<_, renewtwin_exporters::tiles::TilesError>((tileset, sink.bytes))
+        let (all, one) = sink.finish();
+        if let Some(all) = all {
+            let tiles = all.into_iter().map(Bytes::from).collect();
+            caches.lock().keep_tileset(key, Arc::new(LaidTileset { tileset: tileset.clone(), tiles }));
+        }
+        Ok::<_, renewtwin_exporters::tiles::TilesError>((tileset, one.map(Bytes::from)))
     })
     .await
     .map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the tiles export stopped"))?;
@@ -660,6 +752,37 @@ async fn tree(State(state): State<AppState>) -> Response {
     Json(serde_json::json!({ "nodes": nodes, "unplaced": unplaced })).into_response()
 }
 
+/// `?date=YYYY-MM-DD&time=HH:MM` of `/api/viewer/sun`.
+#[derive(Debug, Deserialize)]
+struct SunQuery {
+    date: Option<String>,
+    time: Option<String>,
+}
+
+/// `GET /api/viewer/sun?date=YYYY-MM-DD&time=HH:MM`: the sun over the scene's site on that date
+/// at that true solar time (the engine's NOAA solar position, [`renewtwin_twin::sunlight::sun_at`]),
+/// for the viewer's shadows. 400 on a bad date or time, 409 when the model has no location.
+async fn sun(State(state): State<AppState>, Query(query): Query<SunQuery>) -> Response {
+    let Some(date) = query.date.as_deref().and_then(renewtwin_protocol::CivilDate::parse_iso) else {
+        return error(StatusCode::BAD_REQUEST, "bad_date", "date: write YYYY-MM-DD");
+    };
+    let time = query.time.as_deref().unwrap_or("12:00");
+    let hours = time.split_once(':').and_then(|(h, m)| {
+        let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
+        (h < 24 && m < 60).then(|| f64::from(h) + f64::from(m) / 60.0)
+    });
+    let Some(hours) = hours else { return error(StatusCode::BAD_REQUEST, "bad_time", "time: write HH:MM (true solar time, 00:00-23:59)") };
+    let Ok(frame) = renewtwin_twin::sunlight::SiteFrame::of(state.plan.model()) else {
+        return error(StatusCode::CONFLICT, "no_location", "the scene's model has no georeference (IfcSite latitude and longitude)");
+    };
+    let sun = renewtwin_twin::sunlight::sun_at(frame, date.year, u32::from(date.month), u32::from(date.day), hours);
+    Json(serde_json::json!({
+        "date": date, "time": time, "latitude": frame.latitude, "longitude": frame.longitude,
+        "azimuth": sun.azimuth, "elevation": sun.elevation, "direction": sun.direction,
+    }))
+    .into_response()
+}
+
 /// `GET /api/viewer/viewpoints`.
 async fn viewpoints(State(state): State<AppState>) -> Response {
     match state.plan.manifest() {
@@ -671,7 +794,15 @@ async fn viewpoints(State(state): State<AppState>) -> Response {
 /// `GET /api/viewer/scenarios`.
 async fn scenarios(State(state): State<AppState>) -> Response {
     let Some(m) = state.plan.manifest() else { return ViewerApiError::Stopped.into_response() };
-    let list: Vec<_> = m.scenarios.iter().map(|s| serde_json::json!({ "name": s.name, "title": s.title })).collect();
+    let model = state.plan.model().clone();
+    let list: Vec<_> = m
+        .scenarios
+        .iter()
+        .map(|s| {
+            let design = renewtwin_twin::renewal::plan::scenario_design(&m, s, &model);
+            serde_json::json!({ "name": s.name, "title": s.title, "variants": design.models, "replaced": design.replaced })
+        })
+        .collect();
     let (day, _) = state.live.day();
     Json(serde_json::json!({
         "playing": state.plan.scenario_on(day),
@@ -752,7 +883,7 @@ async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> 
     let day = day_of(&state, &query);
     let name = query.name.clone().unwrap_or_default();
     let Some(name) = LayerName::from_key(&name) else {
-        return error(StatusCode::NOT_FOUND, "unknown_layer", &format!("no layer {name:?}; layers are phase, risk, noise and sunlight"));
+        return error(StatusCode::NOT_FOUND, "unknown_layer", &format!("no layer {name:?}; layers are phase, risk, noise, sunlight and disruption"));
     };
     let (manifest, model, plan, _) = match resolve(&state, query.scenario).await {
         Ok(resolved) => resolved,
@@ -771,6 +902,11 @@ async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> 
             let homes = population.as_deref().map_or(&[][..], |m| m.homes.as_slice());
             layers::noise_layer(state.analytics.sensors.setup(), homes, &plan, day, model.elements.len())
         }
+        LayerName::Disruption => match state.analytics.population.model.get() {
+            Some(population) => layers::disruption_layer(&population, &plan, day, model.elements.len()),
+            // No population model (a scene without homes): every element without a value.
+            None => layers::ColourLayer { name, day, legend: Vec::new(), values: vec![layers::NO_VALUE; model.elements.len()] },
+        },
     };
     Json(layer).into_response()
 }
@@ -778,6 +914,59 @@ async fn layer(State(state): State<AppState>, Query(query): Query<DayQuery>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use renewtwin_exporters::tiles::TileSink;
+
+    /// Writes tiles `0..n` of `size` bytes each into `sink`, as the exporter does.
+    fn lay(sink: &mut KeptTiles, n: usize, size: usize) {
+        for i in 0..n {
+            if let Some(mut w) = sink.open(i).expect("opens") {
+                w.write_all(&vec![i as u8; size]).expect("writes");
+            }
+        }
+    }
+
+    #[test]
+    fn a_tileset_within_the_bound_is_kept_whole_and_one_over_it_keeps_only_the_tile_asked_for() {
+        // 4 tiles of 10 bytes within 40: all kept, tile 2 answered.
+        let mut sink = KeptTiles::new(2, 40);
+        lay(&mut sink, 4, 10);
+        let (all, one) = sink.finish();
+        let all = all.expect("kept");
+        assert_eq!(all.len(), 4);
+        assert!(all.iter().enumerate().all(|(i, t)| *t == vec![i as u8; 10]));
+        assert_eq!(one, Some(vec![2u8; 10]));
+        // 4 tiles of 10 bytes over 35: nothing kept, but tile 1 (written before the bound was
+        // passed) and tile 3 (after) are still answered.
+        for wanted in [1, 3] {
+            let mut sink = KeptTiles::new(wanted, 35);
+            lay(&mut sink, 4, 10);
+            let (all, one) = sink.finish();
+            assert!(all.is_none());
+            assert_eq!(one, Some(vec![wanted as u8; 10]), "tile {wanted}");
+        }
+        // The tileset alone (no tile asked for), within the bound: kept, no tile answered.
+        let mut sink = KeptTiles::new(usize::MAX, 40);
+        lay(&mut sink, 3, 10);
+        let (all, one) = sink.finish();
+        assert_eq!(all.map(|a| a.len()), Some(3));
+        assert_eq!(one, None);
+    }
+
+    #[test]
+    fn kept_tilesets_are_found_by_plan_day_and_uris_and_few_are_kept() {
+        let mut cache = PlanCache::default();
+        let laid = |n: usize| Arc::new(LaidTileset { tileset: serde_json::json!({ "n": n }), tiles: vec![Bytes::from(vec![n as u8])] });
+        let key = |day: i32, suffix: &str| (PlanKey::default(), day, suffix.to_owned());
+        cache.keep_tileset(key(0, "?date=2026-01-01"), laid(0));
+        assert!(cache.tileset(&key(0, "?date=2026-01-01")).is_some());
+        assert!(cache.tileset(&key(1, "?date=2026-01-01")).is_none(), "another day");
+        assert!(cache.tileset(&key(0, "?date=2026-01-01&scenario=b")).is_none(), "other URIs");
+        for n in 1..=TILESETS_KEPT {
+            cache.keep_tileset(key(n as i32, "?date=x"), laid(n));
+        }
+        assert_eq!(cache.tilesets.len(), TILESETS_KEPT);
+        assert!(cache.tileset(&key(0, "?date=2026-01-01")).is_none(), "the oldest was dropped");
+    }
 
     #[test]
     fn the_plan_cache_answers_the_same_plan_until_an_event_is_recorded_and_stays_bounded() {

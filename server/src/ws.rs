@@ -32,6 +32,7 @@ use renewtwin_protocol::{
 use tokio::sync::{broadcast, mpsc};
 
 use super::AppState;
+use crate::loading::{Loading, Step};
 use renewtwin_civic::Audience;
 use renewtwin_civic::live::Listener;
 use renewtwin_twin::live::LiveFrame;
@@ -105,28 +106,9 @@ pub(super) async fn upgrade(
             return (axum::http::StatusCode::BAD_REQUEST, body).into_response();
         }
     };
-    // The credential: `Authorization: Bearer` (non-browser clients) or `?token=` (browsers
-    // cannot set headers on a WebSocket). The operator's and the sensor gateways' tokens grant
-    // their controls; an account's session token picks its audience, and a government account
-    // controls the clock, as over HTTP (`POST /api/clock`, `POST /api/sensors/readings`).
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
-    let local = state.may_control(&peer);
-    let (audience, rights) = match bearer.or(query.token) {
-        Some(token) if state.is_operator_token(&token) => (Audience::Public, Rights { clock: true, readings: true }),
-        Some(token) if state.is_sensor_token(&token) => (Audience::Public, Rights { clock: false, readings: true }),
-        Some(token) => match renewtwin_civic::auth::resolve(&state.store, token).await {
-            Ok(account) => {
-                let government = account.role == renewtwin_civic::Role::Government;
-                // An account speaks for itself: its role decides, wherever it connects from.
-                (Audience::Account { id: account.id, staff: account.role.is_staff() }, Rights { clock: government, readings: false })
-            }
-            Err(e) => return crate::civic::ApiError::from(e).into_response(),
-        },
-        None => (Audience::Public, Rights { clock: local, readings: local }),
+    let (audience, rights) = match credentials(&state, &peer, query.token, &headers).await {
+        Ok(c) => c,
+        Err(e) => return crate::civic::ApiError::from(e).into_response(),
     };
     // Subscribed before the upgrade, so no event published after it is missed.
     let consultation = Some(state.civic.feed.listen(audience));
@@ -141,6 +123,162 @@ pub(super) async fn upgrade(
             let reason = session(sink, stream, state, SessionOptions { rights, format, consultation, events_only }).await;
             tracing::debug!(%peer, reason = reason.as_str(), "viewer disconnected");
         })
+}
+
+/// The credential of a `/ws` request: `Authorization: Bearer` (non-browser clients) or
+/// `?token=` (browsers cannot set headers on a WebSocket). The operator's and the sensor
+/// gateways' tokens grant their controls; an account's session token picks its audience, and
+/// a government account controls the clock, as over HTTP (`POST /api/clock`,
+/// `POST /api/sensors/readings`).
+async fn credentials(
+    state: &AppState,
+    peer: &SocketAddr,
+    token: Option<String>,
+    headers: &axum::http::HeaderMap,
+) -> Result<(Audience, Rights), renewtwin_civic::ConsultationError> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let local = state.may_control(peer);
+    Ok(match bearer.or(token) {
+        Some(token) if state.is_operator_token(&token) => (Audience::Public, Rights { clock: true, readings: true }),
+        Some(token) if state.is_sensor_token(&token) => (Audience::Public, Rights { clock: false, readings: true }),
+        Some(token) => {
+            let account = renewtwin_civic::auth::resolve(&state.store, token).await?;
+            let government = account.role == renewtwin_civic::Role::Government;
+            // An account speaks for itself: its role decides, wherever it connects from.
+            (Audience::Account { id: account.id, staff: account.role.is_staff() }, Rights { clock: government, readings: false })
+        }
+        None => (Audience::Public, Rights { clock: local, readings: local }),
+    })
+}
+
+/// `/ws` while the scene loads (see [`crate::loading`]): a provisional scene of what is made
+/// so far, then, once loaded, the session of [`upgrade`] (its credential checked then). An
+/// events-only connection waits for the load.
+pub(super) async fn upgrade_while_loading(
+    ws: WebSocketUpgrade,
+    loading: std::sync::Arc<Loading>,
+    peer: SocketAddr,
+    query: WsQuery,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if query.only.is_some() {
+        return match loading.wait_ready().await {
+            Ok(state) => upgrade(ws, State(state), ConnectInfo(peer), Query(query), headers).await,
+            Err(why) => loading_failed(&why),
+        };
+    }
+    let format = if query.format.as_deref() == Some("json") { Format::Json } else { Format::Binary };
+    ws.max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket: WebSocket| async move {
+            let (sink, stream) = socket.split();
+            tracing::debug!(%peer, "viewer connected while the scene loads");
+            let reason = session_while_loading(sink, stream, loading, peer, query.token, format, headers).await;
+            tracing::debug!(%peer, reason = reason.as_str(), "viewer disconnected");
+        })
+}
+
+/// The answer to a request that waited for a load that failed.
+pub(super) fn loading_failed(why: &str) -> Response {
+    let body = axum::Json(serde_json::json!({"error": "scene_not_loaded", "message": format!("the scene could not be loaded: {why}")}));
+    (axum::http::StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+}
+
+/// A session that starts while the scene loads: hellos, the provisional scene as it is made,
+/// then (once loaded) the credential, the final scene and the live session.
+pub(crate) async fn session_while_loading<S, R, E>(
+    sink: S,
+    stream: R,
+    loading: std::sync::Arc<Loading>,
+    peer: SocketAddr,
+    token: Option<String>,
+    format: Format,
+    headers: axum::http::HeaderMap,
+) -> End
+where
+    S: Sink<Message> + Unpin + Send,
+    R: Stream<Item = Result<Message, E>> + Unpin + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let (client_tx, mut client_rx) = mpsc::channel::<FromClient>(CLIENT_QUEUE);
+    let reader = tokio::spawn(read_client(stream, client_tx));
+    let mut out = Out { sink, format };
+    let reason = async {
+        let (hello, early) = match greet(&mut out, &mut client_rx).await {
+            Ok(greeted) => greeted,
+            Err(end) => return end,
+        };
+        if hello.geometry && hello.resume.is_none() {
+            if let Err(end) = provisional_scene(&mut out, &loading).await {
+                return end;
+            }
+        }
+        let state = match loading.wait_ready().await {
+            Ok(state) => state,
+            Err(why) => {
+                out.msg(&ServerMsg::Error { code: "scene_not_loaded".into(), message: format!("the scene could not be loaded: {why}") }).await;
+                return End::ServerShuttingDown;
+            }
+        };
+        let (audience, rights) = match credentials(&state, &peer, token, &headers).await {
+            Ok(c) => c,
+            Err(e) => {
+                out.msg(&ServerMsg::Error { code: "unauthorized".into(), message: e.to_string() }).await;
+                return End::ClientClosed;
+            }
+        };
+        let session = Session {
+            clock: rights.clock.then(|| state.clock.clone()),
+            readings: rights.readings,
+            consultation: Some(state.civic.feed.listen(audience)),
+            hello,
+            early,
+        };
+        run_greeted(&mut out, &mut client_rx, &state, session).await
+    }
+    .await;
+    finish(&mut out, reader, reason).await
+}
+
+/// Sends the scene as it is made until it is loaded (see [`Loading::next_step`]); `Err` when
+/// the session ends here.
+async fn provisional_scene<S: Sink<Message> + Unpin>(out: &mut Out<S>, loading: &Loading) -> Result<(), End> {
+    let mut changed = loading.subscribe();
+    let (mut sent, mut header_sent) = (0usize, false);
+    loop {
+        match loading.next_step(sent, header_sent) {
+            Step::Ready => return Ok(()),
+            Step::Failed(why) => {
+                out.msg(&ServerMsg::Error { code: "scene_not_loaded".into(), message: format!("the scene could not be loaded: {why}") }).await;
+                return Err(End::ServerShuttingDown);
+            }
+            Step::Send { header, frames } => {
+                if let Some(header) = header {
+                    if !out.msg(&ServerMsg::Scene(*header)).await {
+                        return Err(End::SendFailed);
+                    }
+                    header_sent = true;
+                }
+                for frame in frames {
+                    if !out.raw(Message::Binary(frame)).await {
+                        return Err(End::SendFailed);
+                    }
+                    sent += 1;
+                }
+            }
+            Step::Wait => {
+                if changed.changed().await.is_err() {
+                    return Err(End::ServerShuttingDown);
+                }
+            }
+        }
+    }
 }
 
 /// Why a session ended.
@@ -282,7 +420,7 @@ where
     E: std::fmt::Display + Send + 'static,
 {
     let (client_tx, mut client_rx) = mpsc::channel::<FromClient>(CLIENT_QUEUE);
-    let mut reader = tokio::spawn(read_client(stream, client_tx));
+    let reader = tokio::spawn(read_client(stream, client_tx));
     let mut out = Out { sink, format: options.format };
     let clock = options.rights.clock.then(|| state.clock.clone());
     let readings = options.rights.readings;
@@ -291,7 +429,12 @@ where
     } else {
         run(&mut out, &mut client_rx, &state, clock, readings, options.consultation).await
     };
-    // Let the reader's last word (why it ended the session) win over "client closed".
+    finish(&mut out, reader, reason).await
+}
+
+/// Ends a session that ended for `reason`: the reader's last word (why it ended the session)
+/// wins over "client closed", and a flooding or garbling client gets a clean close.
+async fn finish<S: Sink<Message> + Unpin>(out: &mut Out<S>, mut reader: tokio::task::JoinHandle<End>, reason: End) -> End {
     let reason = if reason == End::ClientClosed {
         match tokio::time::timeout(Duration::from_millis(100), &mut reader).await {
             Ok(Ok(why)) => why,
@@ -315,13 +458,24 @@ async fn run<S: Sink<Message> + Unpin>(
     state: &AppState,
     clock: Option<std::sync::mpsc::Sender<ClockCommand>>,
     readings: bool,
-    mut consultation: Option<Listener>,
+    consultation: Option<Listener>,
 ) -> End {
+    match greet(out, client_rx).await {
+        Ok((hello, early)) => run_greeted(out, client_rx, state, Session { clock, readings, consultation, hello, early }).await,
+        Err(end) => end,
+    }
+}
+
+/// Sends the server's hello and waits briefly for the client's (anything else it sends first
+/// is handed back, to be handled afterwards); refuses a client that speaks no version of ours.
+async fn greet<S: Sink<Message> + Unpin>(
+    out: &mut Out<S>,
+    client_rx: &mut mpsc::Receiver<FromClient>,
+) -> Result<(ClientHello, Option<FromClient>), End> {
     let hello = ServerMsg::Hello { protocol_version: PROTOCOL_VERSION, server: format!("renewtwin {}", env!("CARGO_PKG_VERSION")) };
     if !out.msg(&hello).await {
-        return End::SendFailed;
+        return Err(End::SendFailed);
     }
-    // Wait briefly for the client's hello; anything else it sends first is handled afterwards.
     let mut early = None;
     let client_hello = match tokio::time::timeout(HELLO_WAIT, client_rx.recv()).await {
         Ok(Some(FromClient::Msg(ClientMsg::Hello(h)))) => Some(h),
@@ -329,7 +483,7 @@ async fn run<S: Sink<Message> + Unpin>(
             early = Some(other);
             None
         }
-        Ok(None) => return End::ClientClosed,
+        Ok(None) => return Err(End::ClientClosed),
         Err(_) => None,
     };
     let hello = client_hello.unwrap_or(ClientHello { min_version: PROTOCOL_VERSION, max_version: PROTOCOL_VERSION, resume: None, geometry: true });
@@ -339,9 +493,28 @@ async fn run<S: Sink<Message> + Unpin>(
             hello.min_version, hello.max_version
         );
         out.msg(&ServerMsg::Error { code: "unsupported_version".into(), message }).await;
-        return End::UnsupportedVersion;
+        return Err(End::UnsupportedVersion);
     }
+    Ok((hello, early))
+}
 
+/// A greeted session's rights, feeds and hello.
+struct Session {
+    clock: Option<std::sync::mpsc::Sender<ClockCommand>>,
+    readings: bool,
+    consultation: Option<Listener>,
+    hello: ClientHello,
+    early: Option<FromClient>,
+}
+
+/// The session after the hellos: the scene (or a resume), then live deltas until it ends.
+async fn run_greeted<S: Sink<Message> + Unpin>(
+    out: &mut Out<S>,
+    client_rx: &mut mpsc::Receiver<FromClient>,
+    state: &AppState,
+    session: Session,
+) -> End {
+    let Session { clock, readings, mut consultation, hello, early } = session;
     // Subscribe before the snapshot so that no delta falls between them.
     let mut live_rx = state.live.subscribe();
     let mut sensor_rx = state.analytics.sensors.subscribe();

@@ -210,3 +210,91 @@ async fn the_sunlight_layer_classes_each_window_against_the_standard_before_and_
     let wall = values.iter().position(|v| *v == 255).expect("an element that is not a window");
     assert_eq!(sun_of(wall).await, serde_json::Value::Null, "a wall is not evaluated");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disruption_layer_follows_the_works_day_by_day() {
+    let loaded = common::default_scene();
+    let elements = loaded.model.elements.len();
+    let server = common::start_with_analytics(loaded, 0.0).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for day in (0..300).step_by(10) {
+        let (status, body) = http(server.addr, "GET", &format!("/api/viewer/layer?name=disruption&day={day}"), "").await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let layer: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        let keys: Vec<&str> = layer["legend"].as_array().expect("legend").iter().filter_map(|e| e["key"].as_str()).collect();
+        assert_eq!(keys, ["undisrupted", "trips", "works_at_home", "accessible_route_lost"]);
+        let values: Vec<u64> = layer["values"].as_array().expect("values").iter().filter_map(serde_json::Value::as_u64).collect();
+        assert_eq!(values.len(), elements, "a value per element");
+        assert!(values.contains(&255), "the street and the pipes are in no building");
+        seen.extend(values.into_iter().filter(|v| *v != 255));
+    }
+    // Over the plan, buildings are left alone on some days and worked on others.
+    assert!(seen.contains(&0) && seen.contains(&2), "bands seen over the plan: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scenarios_list_their_design_variants_and_the_states_show_each_design() {
+    let server = common::start(common::default_scene(), 0.0).await;
+    // Anyone may ask (no credential).
+    let (status, scenarios) = common::http_json(server.addr, "GET", "/api/viewer/scenarios", None, "").await;
+    assert_eq!(status, 200, "{scenarios}");
+    let list = scenarios["scenarios"].as_array().expect("a list");
+    let variant = list.iter().find(|s| s["name"] == "south-lifts").expect("the default scene's design variant");
+    let models = variant["variants"].as_array().expect("its models");
+    assert_eq!(models.len(), 1, "{variant}");
+    assert!(models[0]["model"].as_str().expect("a name").contains("lifts-south"), "{variant}");
+    let added = models[0]["elements"].as_u64().expect("a count") as usize;
+    assert!(added >= 6, "{variant}");
+    assert_eq!(variant["replaced"].as_u64(), Some(added as u64), "one south shaft for each north shaft it replaces: {variant}");
+    for other in list.iter().filter(|s| s["name"] != "south-lifts") {
+        assert_eq!(other["variants"].as_array().map(Vec::len), Some(0), "{other}");
+        assert_eq!(other["replaced"], 0, "{other}");
+    }
+
+    // The states of each design on the last day: the variant's shafts are absent from the base
+    // plan and built in the variant, the north shafts the other way round, the rest the same.
+    let model = server.plan.model();
+    let range = model.sources[1].first_element..model.sources[1].first_element + model.sources[1].element_count;
+    assert_eq!(range.len(), added);
+    let end = scenarios["plan_end"].as_i64().expect("plan end");
+    let absent = LifecycleState::ALL.iter().position(|s| *s == LifecycleState::Absent).expect("absent") as u8;
+    let built = LifecycleState::ALL.iter().position(|s| *s == LifecycleState::Built).expect("built") as u8;
+    let (s1, base) = http(server.addr, "GET", &format!("/api/states?day={end}&scenario=base"), "").await;
+    let (s2, south) = http(server.addr, "GET", &format!("/api/states?day={end}&scenario=south-lifts"), "").await;
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(base.len(), model.elements.len());
+    let north: Vec<usize> = (0..range.start).filter(|&i| model.elements[i].class == "IfcTransportElement").collect();
+    assert_eq!(north.len(), added);
+    for i in range.clone() {
+        assert_eq!((base[i], south[i]), (absent, built), "variant element {i}");
+    }
+    for &i in &north {
+        assert_eq!((base[i], south[i]), (built, absent), "replaced element {i}");
+    }
+    let differ = (0..base.len()).filter(|&i| base[i] != south[i]).count();
+    assert_eq!(differ, 2 * added, "only the shafts differ between the two designs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sun_over_the_site_at_winter_solstice_noon_is_due_south_at_ninety_less_latitude_and_tilt() {
+    let server = common::start(common::default_scene(), 0.0).await;
+    // Anyone may ask. Hand-computed: at true solar noon the sun is due south (azimuth 180°) at
+    // elevation 90° − φ + δ; on 2026-12-21 (冬至, the solstice at 20:50 UTC) δ = −23.44°.
+    let (status, sun) = common::http_json(server.addr, "GET", "/api/viewer/sun?date=2026-12-21&time=12:00", None, "").await;
+    assert_eq!(status, 200, "{sun}");
+    let lat = sun["latitude"].as_f64().expect("latitude");
+    let (az, el) = (sun["azimuth"].as_f64().expect("azimuth"), sun["elevation"].as_f64().expect("elevation"));
+    assert!((az - 180.0).abs() < 0.5, "azimuth {az}");
+    assert!((el - (90.0 - lat - 23.44)).abs() < 0.1, "elevation {el} at latitude {lat}");
+    let d: Vec<f64> = sun["direction"].as_array().expect("direction").iter().filter_map(serde_json::Value::as_f64).collect();
+    assert_eq!(d.len(), 3);
+    assert!((d.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-9, "a unit vector");
+    assert!((d[2] - el.to_radians().sin()).abs() < 1e-9 && d[1] < 0.0, "up by the elevation, towards the south: {d:?}");
+    // Morning: east of south, lower.
+    let (_, morning) = common::http_json(server.addr, "GET", "/api/viewer/sun?date=2026-12-21&time=09:00", None, "").await;
+    assert!(morning["azimuth"].as_f64().is_some_and(|a| a > 90.0 && a < 180.0) && morning["elevation"].as_f64() < Some(el), "{morning}");
+    for bad in ["/api/viewer/sun?date=2026-13-01&time=12:00", "/api/viewer/sun?date=2026-12-21&time=25:00", "/api/viewer/sun?time=12:00"] {
+        let (status, body) = common::http_json(server.addr, "GET", bad, None, "").await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}

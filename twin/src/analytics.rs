@@ -212,6 +212,15 @@ impl ScenarioAnalytics {
             for b in v.priority.iter().take(10) {
                 writeln!(out, "    priority {:<15} {:.0} vulnerable residents × {} days", b.building, b.vulnerable, b.days)?;
             }
+            let a = &v.accessible_routes;
+            writeln!(
+                out,
+                "  accessible routes    {:.0} elderly/disabled trip-days cut, {:.0} pushed beyond a {:.0} m walk [{}]",
+                a.trip_days_cut, a.trip_days_beyond_walk, a.walk_m, a.walk_source
+            )?;
+            for b in a.buildings.iter().take(5) {
+                writeln!(out, "    {:<24} {:.0} trip-days", b.building, b.trip_days)?;
+            }
         } else {
             writeln!(out, "  vulnerable residents unknown: the model declares no RenewTwin_Building.Elderly, .Disabled or .Children")?;
         }

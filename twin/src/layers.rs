@@ -8,7 +8,9 @@
 //! - [`noise_layer`]: predicted construction noise at each building's façade, banded at the
 //!   GB 12523-2011 limits of the scene's `[sensors.limits]`;
 //! - [`sunlight_layer`]: each window's hours of sun on the standard day against the scene's
-//!   `[sunlight]` rule (GB 50180-2018 §4.0.9), and those the plan takes below it.
+//!   `[sunlight]` rule (GB 50180-2018 §4.0.9), and those the plan takes below it;
+//! - [`disruption_layer`]: each residential building's disruption on the day: elderly or
+//!   disabled residents losing their accessible route, works at home, trips detoured.
 
 use std::borrow::Cow;
 
@@ -52,19 +54,23 @@ pub enum LayerName {
     Noise,
     /// Hours of sun on each window on the standard day (GB 50180-2018).
     Sunlight,
+    /// Who the works disrupt on the day, vulnerable residents first (population model).
+    Disruption,
 }
 
 impl LayerName {
     /// Every layer.
-    pub const ALL: [LayerName; 4] = [LayerName::Phase, LayerName::Risk, LayerName::Noise, LayerName::Sunlight];
+    pub const ALL: [LayerName; 5] =
+        [LayerName::Phase, LayerName::Risk, LayerName::Noise, LayerName::Sunlight, LayerName::Disruption];
 
-    /// The layer's key (`phase`, `risk`, `noise`).
+    /// The layer's key (`phase`, `risk`, `noise`, `sunlight`, `disruption`).
     pub fn key(self) -> &'static str {
         match self {
             LayerName::Phase => "phase",
             LayerName::Risk => "risk",
             LayerName::Noise => "noise",
             LayerName::Sunlight => "sunlight",
+            LayerName::Disruption => "disruption",
         }
     }
 
@@ -184,7 +190,7 @@ pub fn risk_layer(model: &Model, plan: &Plan, day: i32) -> ColourLayer {
             let pset = |set: &str, name: &str| {
                 e.property_sets.iter().find(|p| p.name == set).and_then(|p| p.get(name)).and_then(text_of)
             };
-            if matches!(state(i), S::Planned | S::Demolished | S::Removed) {
+            if matches!(state(i), S::Planned | S::Demolished | S::Removed | S::Absent) {
                 return NO_VALUE;
             }
             if e.property_sets.iter().any(|p| p.name == "RenewTwin_Heritage") {
@@ -278,6 +284,56 @@ pub fn noise_layer(setup: &SensorSetup, homes: &[Home], plan: &Plan, day: i32, e
         }
     }
     ColourLayer { name: LayerName::Noise, day, legend, values }
+}
+
+/// Each residential building's disruption on `day` of `plan` (the population model: works on
+/// the building, trips detoured or their destination closed, and elderly or disabled residents
+/// losing their accessible route, `population.accessible_walk_m`, GB 50180-2018 Table 4.0.1),
+/// for every element of the building; elements outside buildings have no value.
+pub fn disruption_layer(population: &crate::population::PopulationModel, plan: &Plan, day: i32, elements: usize) -> ColourLayer {
+    use crate::population::HomeDisruption;
+    let walk = population.accessible_walk_m;
+    let legend = vec![
+        LegendEntry {
+            key: "undisrupted",
+            zh: "未受影响".into(),
+            en: "not disrupted".into(),
+            rgb: [102, 187, 106],
+        },
+        LegendEntry {
+            key: "trips",
+            zh: "出行绕行或目的地关闭".into(),
+            en: "trips detoured or destination closed".into(),
+            rgb: [255, 213, 79],
+        },
+        LegendEntry {
+            key: "works_at_home",
+            zh: "本楼施工 出入受限".into(),
+            en: "works on the building, entrance restricted".into(),
+            rgb: [251, 140, 0],
+        },
+        LegendEntry {
+            key: "accessible_route_lost",
+            zh: format!("老年/残障居民失去无障碍路线（{walk:.0} 米步行）").into(),
+            en: format!("elderly/disabled residents lose their accessible route ({walk:.0} m walk)").into(),
+            rgb: [211, 47, 47],
+        },
+    ];
+    let mut values = vec![NO_VALUE; elements];
+    for (home, state) in population.homes.iter().zip(population.homes_on(plan, day)) {
+        let band = match state {
+            HomeDisruption::Undisrupted => 0,
+            HomeDisruption::Trips => 1,
+            HomeDisruption::WorksAtHome => 2,
+            HomeDisruption::AccessibleRouteLost => 3,
+        };
+        for &e in &home.elements {
+            if let Some(v) = values.get_mut(e as usize) {
+                *v = band;
+            }
+        }
+    }
+    ColourLayer { name: LayerName::Disruption, day, legend, values }
 }
 
 /// Each window's sun on the standard day with the elements standing on `day`: meets the rule,

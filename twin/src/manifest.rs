@@ -138,6 +138,28 @@ pub enum ModelSource {
         /// Generator seed.
         seed: u64,
     },
+    /// A design variant of the generated district's lifts, written by the generator
+    /// ([`renewtwin_generator::write_lift_variant`]): a lift shaft per stair unit on the given
+    /// side of every building of the district with these `buildings` and `seed`.
+    Lifts {
+        /// Number of buildings of the district it belongs to.
+        buildings: u32,
+        /// That district's seed.
+        seed: u64,
+        /// The facade the shafts stand against.
+        side: renewtwin_generator::LiftSide,
+    },
+}
+
+/// A design variant's model in a scenario (`[[scenarios]] models = [...]`): its elements enter
+/// that scenario's plan (tasks select them like any other element; they are absent from every
+/// other plan), and the base model's elements its `replaces` selects are absent from it.
+#[derive(Debug, Clone)]
+pub struct VariantModel {
+    /// Where it comes from (placed into the scene's one frame like the base models).
+    pub source: ModelSource,
+    /// Elements of the base models this variant replaces (`None`: it only adds).
+    pub replaces: Option<Selector>,
 }
 
 /// How a project's approvals are run.
@@ -217,6 +239,10 @@ pub enum Action {
     New,
     /// Temporary work put up for the task, removed at its end.
     Temporary,
+    /// Not part of the plan's design (never a task's action): an element of a design variant
+    /// the plan does not take, or one the plan's variant replaces. The plan gives such an
+    /// element this one step, and it is absent on every day.
+    Absent,
 }
 
 impl Action {
@@ -228,6 +254,7 @@ impl Action {
             Self::Demolish => "demolish",
             Self::New => "new",
             Self::Temporary => "temporary",
+            Self::Absent => "absent",
         }
     }
 }
@@ -437,6 +464,8 @@ pub struct ScenarioSpec {
     pub tasks: Vec<(String, TaskSpec)>,
     /// Approval mode, when the scenario changes it.
     pub approval_mode: Option<ApprovalMode>,
+    /// Design variants: models this scenario adds, each with what of the base it replaces.
+    pub models: Vec<VariantModel>,
 }
 
 /// Assumptions behind the scenario indicators.
@@ -510,6 +539,16 @@ struct RawGenerate {
     buildings: u32,
     #[serde(default)]
     seed: u64,
+    /// `kind = "lifts"` only: the facade the lift shafts stand against.
+    side: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariantModel {
+    path: Option<String>,
+    generate: Option<RawGenerate>,
+    replaces: Option<Spanned<RawSelector>>,
 }
 
 #[derive(Deserialize)]
@@ -635,6 +674,8 @@ struct RawScenario {
     disable: Vec<Spanned<String>>,
     #[serde(default)]
     tasks: Vec<Spanned<RawTask>>,
+    #[serde(default)]
+    models: Vec<Spanned<RawVariantModel>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -778,6 +819,22 @@ impl Manifest {
                     out.push((pi, t));
                 }
             }
+        }
+        out
+    }
+
+    /// Every model the scene loads, in the order they are placed into one model: the base
+    /// models, then each scenario's variant models in file order (see [`Self::variant_of`]).
+    pub fn all_models(&self) -> Vec<&ModelSource> {
+        self.models.iter().chain(self.scenarios.iter().flat_map(|s| s.models.iter().map(|m| &m.source))).collect()
+    }
+
+    /// For each model of [`Self::all_models`], the scenario (index) whose variant it is, or
+    /// `None` for a base model.
+    pub fn variant_of(&self) -> Vec<Option<usize>> {
+        let mut out = vec![None; self.models.len()];
+        for (si, s) in self.scenarios.iter().enumerate() {
+            out.extend(std::iter::repeat_n(Some(si), s.models.len()));
         }
         out
     }
@@ -964,8 +1021,17 @@ fn parse_scenarios(cx: &Ctx<'_>, raw: Vec<RawScenario>, projects: &[ProjectSpec]
             tasks.push((project.get_ref().clone(), task));
         }
         let approval_mode = parse_mode(cx, &format!("{field}.approval_mode"), s.approval_mode.as_ref())?;
+        let mut models = Vec::new();
+        for (mi, m) in s.models.iter().enumerate() {
+            let mfield = format!("{field}.models[{mi}]");
+            let raw = m.get_ref();
+            let source = model_source(cx, &mfield, &m.span(), raw.path.as_ref(), raw.generate.as_ref())?;
+            let replaces = raw.replaces.as_ref().map(|r| parse_selector(cx, &format!("{mfield}.replaces"), r)).transpose()?;
+            models.push(VariantModel { source, replaces });
+        }
         scenarios.push(ScenarioSpec {
             approval_mode,
+            models,
             name: s.name.into_inner(),
             title: s.title.unwrap_or_default(),
             disable: s.disable.into_iter().map(Spanned::into_inner).collect(),
@@ -1001,18 +1067,33 @@ fn parse_mode(cx: &Ctx<'_>, field: &str, mode: Option<&Spanned<String>>) -> Resu
 }
 
 fn parse_model(cx: &Ctx<'_>, i: usize, m: &Spanned<RawModel>) -> Result<ModelSource, ManifestError> {
-    let field = format!("models[{i}]");
     let raw = m.get_ref();
-    match (&raw.path, &raw.generate) {
+    model_source(cx, &format!("models[{i}]"), &m.span(), raw.path.as_ref(), raw.generate.as_ref())
+}
+
+/// A model's `path` or `generate` (base models and scenarios' variant models alike).
+fn model_source(cx: &Ctx<'_>, field: &str, span: &std::ops::Range<usize>, path: Option<&String>, generate: Option<&RawGenerate>) -> Result<ModelSource, ManifestError> {
+    match (path, generate) {
         (Some(path), None) => Ok(ModelSource::File(path.into())),
-        (None, Some(g)) if g.kind == "district" => {
+        (None, Some(g)) if g.kind == "district" || g.kind == "lifts" => {
             if g.buildings == 0 || g.buildings > 10_000 {
-                return Err(cx.invalid(&m.span(), format!("{field}.generate.buildings"), "must be 1..=10000"));
+                return Err(cx.invalid(span, format!("{field}.generate.buildings"), "must be 1..=10000"));
             }
-            Ok(ModelSource::District { buildings: g.buildings, seed: g.seed })
+            if g.kind == "district" {
+                if g.side.is_some() {
+                    return Err(cx.invalid(span, format!("{field}.generate.side"), "only a \"lifts\" generator takes a side"));
+                }
+                return Ok(ModelSource::District { buildings: g.buildings, seed: g.seed });
+            }
+            let side = match g.side.as_deref() {
+                Some("north") => renewtwin_generator::LiftSide::North,
+                Some("south") => renewtwin_generator::LiftSide::South,
+                other => return Err(cx.invalid(span, format!("{field}.generate.side"), format!("{other:?}; write side = \"north\" or \"south\""))),
+            };
+            Ok(ModelSource::Lifts { buildings: g.buildings, seed: g.seed, side })
         }
-        (None, Some(g)) => Err(cx.invalid(&m.span(), format!("{field}.generate.kind"), format!("unknown generator {:?}; the only one is \"district\"", g.kind))),
-        _ => Err(cx.invalid(&m.span(), field, "give exactly one of `path` or `generate`")),
+        (None, Some(g)) => Err(cx.invalid(span, format!("{field}.generate.kind"), format!("unknown generator {:?}; expected \"district\" or \"lifts\"", g.kind))),
+        _ => Err(cx.invalid(span, field, "give exactly one of `path` or `generate`")),
     }
 }
 

@@ -107,6 +107,92 @@ pub fn load(source: &SceneSource, config: &ImportConfig, cache: Option<&Cache>) 
     Ok(SceneModel { manifest, model })
 }
 
+/// [`load`] that hands out what is ready while it loads (see
+/// [`renewtwin_importers::import_streaming`]): the parsed model, then meshed batches, building
+/// by building, as they are made. One IFC model (a file or a generated district) streams from
+/// the importer; a cache hit, other formats and several models placed together come as the
+/// parsed model and one batch once loaded. The model returned is the last batch's model.
+pub fn load_streaming(
+    source: &SceneSource,
+    config: &ImportConfig,
+    cache: Option<&Cache>,
+    on_event: &mut dyn FnMut(renewtwin_importers::ImportEvent<'_>),
+) -> Result<SceneModel, SceneError> {
+    let (manifest, base) = match source {
+        SceneSource::Default => (Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?, None),
+        SceneSource::Manifest(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| SceneError::Io { path: path.display().to_string(), source })?;
+            let base = path.parent().map(Path::to_path_buf);
+            (Manifest::parse(&path.display().to_string(), &text)?, base)
+        }
+        SceneSource::Model(path) => {
+            let model = stream_model(&manifest::ModelSource::File(path.clone()), None, config, cache, on_event)?;
+            let manifest = derive::manifest_for_model(path, &model, today());
+            return Ok(SceneModel { manifest, model });
+        }
+    };
+    // Only a scene of one model streams; with design variants (or several models) the models
+    // are placed together first, then handed out whole.
+    let model = match manifest.all_models().as_slice() {
+        [one] => stream_model(one, base.as_deref(), config, cache, on_event)?,
+        _ => {
+            let model = load_models(&manifest, base.as_deref(), config, cache)?;
+            renewtwin_importers::hand_out_whole(&model, on_event);
+            model
+        }
+    };
+    Ok(SceneModel { manifest, model })
+}
+
+/// One model, streamed from the importer when it is IFC (see [`load_streaming`]).
+fn stream_model(
+    source: &manifest::ModelSource,
+    base: Option<&Path>,
+    config: &ImportConfig,
+    cache: Option<&Cache>,
+    on_event: &mut dyn FnMut(renewtwin_importers::ImportEvent<'_>),
+) -> Result<Model, SceneError> {
+    let (name, bytes) = match source {
+        manifest::ModelSource::File(path) => {
+            let path = match base {
+                Some(b) if path.is_relative() => b.join(path),
+                _ => path.clone(),
+            };
+            let is_ifc = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ifc"));
+            if !is_ifc {
+                let model = load_model(source, base, config, cache)?;
+                renewtwin_importers::hand_out_whole(&model, on_event);
+                return Ok(model);
+            }
+            let name = path.display().to_string();
+            let io = |source| renewtwin_importers::ImportError::Io { path: name.clone(), source };
+            let len = std::fs::metadata(&path).map_err(io)?.len();
+            if len > config.max_file_bytes {
+                return Err(renewtwin_importers::ImportError::TooLarge { path: name, bytes: len, limit: config.max_file_bytes }.into());
+            }
+            let bytes = std::fs::read(&path).map_err(io)?;
+            (name, bytes)
+        }
+        manifest::ModelSource::District { buildings, seed } => {
+            let cfg = renewtwin_generator::DistrictConfig { buildings: *buildings, seed: *seed, ..Default::default() };
+            let mut bytes = Vec::new();
+            renewtwin_generator::write_district(&cfg, &mut bytes)
+                .map_err(|source| SceneError::Generate { buildings: *buildings, seed: *seed, source })?;
+            (format!("district-{buildings}b-seed{seed}.ifc (generated)"), bytes)
+        }
+        // A generated lift variant is small: loaded whole, then handed out.
+        manifest::ModelSource::Lifts { .. } => {
+            let model = load_model(source, base, config, cache)?;
+            renewtwin_importers::hand_out_whole(&model, on_event);
+            return Ok(model);
+        }
+    };
+    let (model, status) = renewtwin_importers::import_bytes_cached_streaming(&name, &bytes, config, cache, on_event)?;
+    tracing::info!(file = %name, cache = ?status, "model loaded");
+    Ok(model)
+}
+
 /// Today's date (UTC): day 0 of a bare model's scene when the model carries no schedule.
 fn today() -> renewtwin_protocol::CivilDate {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -121,13 +207,18 @@ pub fn load_manifest(manifest: Manifest, base: Option<&Path>, config: &ImportCon
 
 /// Imports (or generates then imports) the models `manifest` names, in parallel, and places
 /// several into one local frame in metres around the first georeferenced one ("one map").
+/// The scenarios' design variants come after the base models ([`Manifest::all_models`]), so
+/// the base models' elements keep their indices and `Model::sources` tells whose each is.
 pub fn load_models(manifest: &Manifest, base: Option<&Path>, config: &ImportConfig, cache: Option<&Cache>) -> Result<Model, SceneError> {
-    match manifest.models.as_slice() {
+    if manifest.models.is_empty() {
+        return Err(SceneError::NoModel);
+    }
+    match manifest.all_models().as_slice() {
         [] => Err(SceneError::NoModel),
         [one] => load_model(one, base, config, cache),
         many => {
             let models: Vec<Model> = std::thread::scope(|s| {
-                let handles: Vec<_> = many.iter().map(|m| s.spawn(move || load_model(m, base, config, cache))).collect();
+                let handles: Vec<_> = many.iter().map(|&m| s.spawn(move || load_model(m, base, config, cache))).collect();
                 handles
                     .into_iter()
                     .map(|h| h.join().unwrap_or(Err(SceneError::LoaderPanicked)))
@@ -161,6 +252,17 @@ fn load_model(source: &manifest::ModelSource, base: Option<&Path>, config: &Impo
             renewtwin_generator::write_district(&cfg, &mut bytes)
                 .map_err(|source| SceneError::Generate { buildings: *buildings, seed: *seed, source })?;
             let name = format!("district-{buildings}b-seed{seed}.ifc (generated)");
+            match cache {
+                Some(cache) => Ok(renewtwin_importers::import_bytes_cached(&name, &bytes, config, cache)?.0),
+                None => Ok(renewtwin_importers::import_bytes(&name, &bytes, config)?),
+            }
+        }
+        manifest::ModelSource::Lifts { buildings, seed, side } => {
+            let cfg = renewtwin_generator::DistrictConfig { buildings: *buildings, seed: *seed, ..Default::default() };
+            let mut bytes = Vec::new();
+            renewtwin_generator::write_lift_variant(&cfg, *side, &mut bytes)
+                .map_err(|source| SceneError::Generate { buildings: *buildings, seed: *seed, source })?;
+            let name = format!("lifts-{}-{buildings}b-seed{seed}.ifc (generated variant)", side.key());
             match cache {
                 Some(cache) => Ok(renewtwin_importers::import_bytes_cached(&name, &bytes, config, cache)?.0),
                 None => Ok(renewtwin_importers::import_bytes(&name, &bytes, config)?),

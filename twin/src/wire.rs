@@ -108,21 +108,6 @@ impl SceneStatic {
     /// Prepares the wire form of `scene`.
     pub fn build(scene: &LoadedScene) -> Result<Self, renewtwin_protocol::WireError> {
         let model = &scene.model;
-        let elements: Vec<ElementInfo> = model
-            .elements
-            .iter()
-            .enumerate()
-            .map(|(i, e)| ElementInfo {
-                id: i as u32,
-                global_id: e.global_id.clone(),
-                class: e.class.clone(),
-                name: e.name.clone(),
-                storey: e.container.and_then(|c| model.spatial.get(c)).and_then(|n| n.name.clone()),
-                state: LifecycleState::Existing,
-            })
-            .collect();
-        let element_layers = elements.iter().map(|e| ElementLayer::of_class(&e.class)).collect();
-        let project_elements = project_elements(scene);
         let bbox = model.bbox().to_array();
         let meshes: Vec<MeshData> = model
             .meshes
@@ -182,6 +167,18 @@ impl SceneStatic {
             let msg = ServerMsg::Meshes { meshes: batch_meshes, placements: batch_placements };
             mesh_frames.push(renewtwin_protocol::encode(&msg)?.into());
         }
+        Self::with_frames(scene, mesh_frames)
+    }
+
+    /// The static scene of `scene` whose geometry is `mesh_frames` (encoded
+    /// [`ServerMsg::Meshes`], in the order they are sent): element list, layers, bounding box
+    /// and the content hash over all of them.
+    fn with_frames(scene: &LoadedScene, mesh_frames: Vec<bytes::Bytes>) -> Result<Self, renewtwin_protocol::WireError> {
+        let model = &scene.model;
+        let elements = element_infos(model);
+        let element_layers = elements.iter().map(|e| ElementLayer::of_class(&e.class)).collect();
+        let project_elements = project_elements(scene);
+        let bbox = model.bbox().to_array();
         let mut hasher = twox_hash::XxHash3_128::new();
         for element in &elements {
             hasher.write(&renewtwin_protocol::encode(element)?);
@@ -206,6 +203,149 @@ impl SceneStatic {
             scene_bytes,
         })
     }
+}
+
+/// The wire's element list of `model`, every element in its day-0 state.
+pub fn element_infos(model: &renewtwin_importers::Model) -> Vec<ElementInfo> {
+    model
+        .elements
+        .iter()
+        .enumerate()
+        .map(|(i, e)| ElementInfo {
+            id: i as u32,
+            global_id: e.global_id.clone(),
+            class: e.class.clone(),
+            name: e.name.clone(),
+            storey: e.container.and_then(|c| model.spatial.get(c)).and_then(|n| n.name.clone()),
+            state: LifecycleState::Existing,
+        })
+        .collect()
+}
+
+/// The scene's meshes encoded for the wire while the model is still being meshed: each
+/// meshed batch of the importer (one building, its elements in importance order: envelope,
+/// then doors and windows, then the rest; see [`renewtwin_importers::MeshBatch`]) becomes one
+/// or more [`ServerMsg::Meshes`] frames at once, each mesh sent with its first placement.
+/// A server sends these to the clients that connect while it loads; once loaded, it
+/// prepares the [`SceneStatic`] (importance-ranked over the whole scene, with its content
+/// hash) that every client gets from then on.
+#[derive(Debug)]
+pub struct WireStream {
+    sent: Vec<bool>,
+    /// Each sent mesh's box (local coordinates).
+    boxes: Vec<Option<([f64; 3], [f64; 3])>>,
+    frames: Vec<bytes::Bytes>,
+    budget: usize,
+    lo: [f64; 3],
+    hi: [f64; 3],
+    meshes: u32,
+    triangles: u64,
+}
+
+impl Default for WireStream {
+    fn default() -> Self {
+        Self {
+            sent: Vec::new(),
+            boxes: Vec::new(),
+            frames: Vec::new(),
+            budget: FIRST_BATCH_BYTES,
+            lo: [f64::INFINITY; 3],
+            hi: [f64::NEG_INFINITY; 3],
+            meshes: 0,
+            triangles: 0,
+        }
+    }
+}
+
+impl WireStream {
+    /// Encodes the placements of `elements` (final in `model`) and the meshes they use that
+    /// were not sent yet; returns the range of [`Self::frames`] this added (empty when the
+    /// elements draw nothing). Frames end at the batch, or past a growing byte budget (16 KiB
+    /// for the first frame, doubling to 256 KiB).
+    pub fn batch(&mut self, model: &renewtwin_importers::Model, elements: &[usize]) -> Result<std::ops::Range<usize>, renewtwin_protocol::WireError> {
+        let start = self.frames.len();
+        if self.sent.len() < model.meshes.len() {
+            self.sent.resize(model.meshes.len(), false);
+            self.boxes.resize(model.meshes.len(), None);
+        }
+        let mut batch_meshes = Vec::new();
+        let mut batch_placements = Vec::new();
+        let mut size = 0;
+        for &i in elements {
+            let Some(e) = model.elements.get(i) else { continue };
+            for p in &e.placements {
+                let id = p.mesh.0 as usize;
+                let Some(mesh) = model.meshes.get(id) else { continue };
+                if mesh.indices.len() < 3 {
+                    continue;
+                }
+                if !self.sent[id] {
+                    self.sent[id] = true;
+                    self.boxes[id] = mesh_box(&mesh.positions);
+                    let data = MeshData::quantize(id as u32, &mesh.positions, &mesh.normals, &mesh.indices);
+                    size += data.byte_len();
+                    batch_meshes.push(data);
+                    self.meshes += 1;
+                }
+                if let Some((lo, hi)) = self.boxes[id] {
+                    let (wlo, whi) = transformed_bounds(&p.transform, lo, hi);
+                    for a in 0..3 {
+                        self.lo[a] = self.lo[a].min(wlo[a]);
+                        self.hi[a] = self.hi[a].max(whi[a]);
+                    }
+                }
+                self.triangles += (mesh.indices.len() / 3) as u64;
+                size += PLACEMENT_BYTES;
+                batch_placements.push(PlacedMesh { element: i as u32, mesh: id as u32, transform: p.transform.map(|v| v as f32) });
+                if size >= self.budget {
+                    self.push(std::mem::take(&mut batch_meshes), std::mem::take(&mut batch_placements))?;
+                    size = 0;
+                }
+            }
+        }
+        if !batch_placements.is_empty() {
+            self.push(batch_meshes, batch_placements)?;
+        }
+        Ok(start..self.frames.len())
+    }
+
+    fn push(&mut self, meshes: Vec<MeshData>, placements: Vec<PlacedMesh>) -> Result<(), renewtwin_protocol::WireError> {
+        self.frames.push(renewtwin_protocol::encode(&ServerMsg::Meshes { meshes, placements })?.into());
+        self.budget = (self.budget * 2).min(MAX_BATCH_BYTES);
+        Ok(())
+    }
+
+    /// The frames encoded so far, in order.
+    pub fn frames(&self) -> &[bytes::Bytes] {
+        &self.frames
+    }
+
+    /// The bounding box of what was encoded so far (mesh boxes as placed), metres; all zeros
+    /// before anything was.
+    pub fn bbox(&self) -> [f64; 6] {
+        if self.lo[0] > self.hi[0] {
+            return [0.0; 6];
+        }
+        [self.lo[0], self.lo[1], self.lo[2], self.hi[0], self.hi[1], self.hi[2]]
+    }
+
+    /// Meshes and placed triangles encoded so far.
+    pub fn counts(&self) -> (u32, u64) {
+        (self.meshes, self.triangles)
+    }
+}
+
+/// The box of a mesh's positions, `None` for no vertex.
+fn mesh_box(positions: &[f32]) -> Option<([f64; 3], [f64; 3])> {
+    let mut lo = [f64::INFINITY; 3];
+    let mut hi = [f64::NEG_INFINITY; 3];
+    for v in positions.chunks_exact(3) {
+        for a in 0..3 {
+            lo[a] = lo[a].min(f64::from(v[a]));
+            hi[a] = hi[a].max(f64::from(v[a]));
+        }
+    }
+    (lo[0] <= hi[0]).then_some((lo, hi))
 }
 
 impl SceneStatic {

@@ -287,3 +287,60 @@ fn vulnerable_residents_of_disrupted_buildings_are_counted_and_ranked() {
     assert_eq!(v.vulnerable_resident_days, 220.0);
     assert_eq!(v.priority[0].vulnerable, 10.0, "the building with the most vulnerable residents first: {days:?}");
 }
+
+#[test]
+fn elderly_and_disabled_trips_cut_or_pushed_beyond_the_accessible_walk_are_counted() {
+    use renewtwin_twin::site::Vulnerable;
+    let (mut model, plan) = two_buildings_two_tasks();
+    // Building 0 (50 residents, 50 trips a day to the stop 80 m away): 6 elderly + 1 disabled,
+    // so 7 of its trips a day are theirs (children do not count here). Building 1 (25 residents,
+    // 25 trips, 40 m): 2 elderly, 2 trips a day.
+    model.homes[0].vulnerable = Some(Vulnerable { elderly: 6.0, disabled: 1.0, children: 3.0 });
+    model.homes[1].vulnerable = Some(Vulnerable { elderly: 2.0, disabled: 0.0, children: 0.0 });
+    // Days 0–9 building 0 is worked (its entrance restricted): 7 × 10 = 70 trip-days cut.
+    // Days 10–19 building 1 is worked: its 2 × 10 = 20 cut; building 0's path runs through
+    // building 1's 16 m zone, 16 m extra each way: 80 m becomes 96 m, within the 300 m walk.
+    let a = model.plan_disruption(&plan).vulnerable.accessible_routes;
+    assert_eq!(a.walk_m, 300.0, "GB 50180-2018's five-minute walk");
+    assert!(a.walk_source.contains("GB 50180-2018"));
+    assert!((a.trip_days_cut - 90.0).abs() < 1e-9, "{}", a.trip_days_cut);
+    assert_eq!(a.trip_days_beyond_walk, 0.0);
+    // With a 90 m walk the detour takes building 0's trips from 80 m to 96 m, beyond it:
+    // 7 × 10 = 70 trip-days more.
+    model.accessible_walk_m = 90.0;
+    let a = model.plan_disruption(&plan).vulnerable.accessible_routes;
+    assert!((a.trip_days_cut - 90.0).abs() < 1e-9, "{}", a.trip_days_cut);
+    assert!((a.trip_days_beyond_walk - 70.0).abs() < 1e-9, "{}", a.trip_days_beyond_walk);
+    let order: Vec<(&str, f64)> = a.buildings.iter().map(|b| (b.building.as_str(), b.trip_days)).collect();
+    assert_eq!(order.len(), 2);
+    assert_eq!(order[0].0, "0号楼");
+    assert!((order[0].1 - 140.0).abs() < 1e-9 && (order[1].1 - 20.0).abs() < 1e-9, "{order:?}");
+}
+
+#[test]
+fn the_disruption_layer_marks_each_building_by_its_strongest_disruption_of_the_day() {
+    use renewtwin_twin::layers::{NO_VALUE, disruption_layer};
+    use renewtwin_twin::population::HomeDisruption;
+    use renewtwin_twin::site::Vulnerable;
+    let (mut model, plan) = two_buildings_two_tasks();
+    model.homes[0].elements = vec![0, 1];
+    model.homes[1].elements = vec![2];
+    let key = |layer: &renewtwin_twin::layers::ColourLayer, e: usize| layer.legend[layer.values[e] as usize].key;
+    // Day 3: building 0 is worked (its entrance restricted); building 1's path to the stop
+    // (x = 40 → 80) does not cross it.
+    assert_eq!(model.homes_on(&plan, 3), vec![HomeDisruption::WorksAtHome, HomeDisruption::Undisrupted]);
+    let layer = disruption_layer(&model, &plan, 3, 4);
+    assert_eq!([key(&layer, 0), key(&layer, 1), key(&layer, 2)], ["works_at_home", "works_at_home", "undisrupted"]);
+    assert_eq!(layer.values[3], NO_VALUE, "an element in no building");
+    // Day 12: building 1 is worked; building 0's residents detour round it to the stop.
+    assert_eq!(model.homes_on(&plan, 12), vec![HomeDisruption::Trips, HomeDisruption::WorksAtHome]);
+    // Building 1 with 2 elderly residents: their route is cut on day 12, red on the layer;
+    // building 0's detour (80 m → 96 m one way) stays within the 300 m walk.
+    model.homes[1].vulnerable = Some(Vulnerable { elderly: 2.0, disabled: 0.0, children: 0.0 });
+    model.homes[0].vulnerable = Some(Vulnerable { elderly: 0.0, disabled: 0.0, children: 5.0 });
+    let layer = disruption_layer(&model, &plan, 12, 4);
+    assert_eq!([key(&layer, 0), key(&layer, 2)], ["trips", "accessible_route_lost"]);
+    assert!(layer.legend[3].en.contains("300 m"), "{:?}", layer.legend[3]);
+    // Day 25: the plan is done.
+    assert_eq!(model.homes_on(&plan, 25), vec![HomeDisruption::Undisrupted; 2]);
+}

@@ -350,9 +350,9 @@ impl Viewer for App {
     }
 
     /// The lifecycle state element `id` is shown in (the timeline's day, else live).
-    fn element_state(&self, id: u32) -> Option<LifecycleState> {
+    fn element_state(&self, id: u32, side: usize) -> Option<LifecycleState> {
         let scene = self.scene.as_ref()?;
-        self.view.states(0, &scene.states).get(id as usize).copied()
+        self.view.states(side, &scene.states).get(id as usize).copied()
     }
 
     /// The `[r, g, b]` element `id` is drawn with on side `side`, before lighting.

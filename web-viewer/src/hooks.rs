@@ -66,10 +66,12 @@ impl Hooks {
 
         let element_state = {
             let app = Rc::clone(app);
-            Closure::<dyn Fn(f64) -> JsValue>::new(move |id: f64| {
+            // `elementState(id[, side])`: side 1 is the comparison's second side.
+            Closure::<dyn Fn(f64, JsValue) -> JsValue>::new(move |id: f64, side: JsValue| {
+                let side = side.as_f64().map_or(0, |s| s as usize);
                 app.try_borrow()
                     .ok()
-                    .and_then(|app| app.element_state(id as u32))
+                    .and_then(|app| app.element_state(id as u32, side))
                     .map_or(JsValue::NULL, |s| s.key().into())
             })
         };

@@ -59,7 +59,8 @@ impl Ui {
     fn build_legend(&self) -> Result<(), ViewerError> {
         let legend = by_id(&self.document, "legend")?;
         legend.set_text_content(None);
-        for state in LifecycleState::ALL {
+        // An absent element is never drawn: nothing of it to tell apart in the legend.
+        for state in LifecycleState::ALL.into_iter().filter(|s| *s != LifecycleState::Absent) {
             let item = self.create("li")?;
             let swatch = self.create("span")?;
             let [r, g, b] = state.rgb();

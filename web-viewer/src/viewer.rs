@@ -85,8 +85,8 @@ pub(crate) trait Viewer {
 
     /// The opaque element under CSS pixel (x, y) of the canvas.
     fn pick_element(&self, x: f32, y: f32) -> Option<u32>;
-    /// The lifecycle state element `id` is shown in.
-    fn element_state(&self, id: u32) -> Option<LifecycleState>;
+    /// The lifecycle state element `id` is shown in on side `side` (1: the comparison's second).
+    fn element_state(&self, id: u32, side: usize) -> Option<LifecycleState>;
     /// The `[r, g, b]` element `id` is drawn with on side `side`, before lighting.
     fn element_rgb(&self, id: u32, side: usize) -> Option<[u8; 3]>;
     /// `{ id, globalId, class, name, storey, state }` of element `id`.

@@ -23,6 +23,7 @@ const STRINGS = {
     send: "发送", noComments: "暂无评论。", showView: "查看视点", latest: "最新动态", hiddenNote: "（已被管理员隐藏）",
     signInToWrite: "登录后可评论、投票和报告问题。", vote: "投票", ballots: "票", myChoice: "（我的选择）",
     tallyAtClose: "无记名投票：计票结果在征询结束时公布。",
+    compareDesigns: "对比这些方案", baseDesign: "基准方案",
     tallyBatch: (n, asOf) => `无记名投票：每 ${n} 张选票公布一次计票结果（当前显示截至第 ${asOf} 张）。`,
     noConsultations: "当前没有开放的征询。", closed: "已结束", outcome: "结果",
     category: "类别", description: "问题描述", photo: "照片（可选，JPEG/PNG/WebP，≤ 2 MiB）", report: "提交报告",
@@ -53,6 +54,7 @@ const STRINGS = {
     hiddenNote: "(hidden by a moderator)", signInToWrite: "Sign in to comment, vote and report problems.", vote: "Vote",
     ballots: "ballots", myChoice: "(my choice)", noConsultations: "No open consultation.", closed: "closed", outcome: "Outcome",
     tallyAtClose: "Secret ballot: the tally is published when the consultation closes.",
+    compareDesigns: "Compare these designs", baseDesign: "Base plan",
     tallyBatch: (n, asOf) => `Secret ballot: the tally is published every ${n} ballots (shown: as of ${asOf}).`,
     category: "Category", description: "What is wrong", photo: "Photo (optional, JPEG/PNG/WebP, ≤ 2 MiB)", report: "Report",
     location: "Location: ", viewCentre: "centre of the view", myReports: "My reports", noReports: "No reports yet.",
@@ -82,6 +84,7 @@ const consult = {
   latest: [],
   consultations: [],
   myBallots: new Map(), // question id -> alternative
+  scenarioTitles: new Map(), // scenario name -> title (a choice question's alternatives)
   reports: [],
   news: [],
   socket: null,
@@ -399,6 +402,12 @@ function upsertComment(c) {
 // Votes: open consultations, one ballot per household per question, live public tally.
 async function loadConsultations() {
   consult.consultations = await call("GET", "/api/consultations");
+  if (consult.scenarioTitles.size === 0) {
+    try {
+      const scenes = await call("GET", "/api/viewer/scenarios");
+      for (const s of scenes.scenarios || []) consult.scenarioTitles.set(s.name, s.title || s.name);
+    } catch (e) { /* titles are a nicety: the names stand */ }
+  }
   consult.myBallots.clear();
   if (isResident()) {
     for (const c of consult.consultations) for (const q of c.questions) {
@@ -432,7 +441,7 @@ function renderVotes() {
       const rows = q.alternatives.map((alt, i) => {
         const n = q.tally[i] || 0;
         const share = q.ballots > 0 ? n / q.ballots : 0;
-        const name = q.kind === "consent" ? (CONSENT_LABELS[alt] || alt) : alt;
+        const name = q.kind === "consent" ? (CONSENT_LABELS[alt] || alt) : (alt === "base" ? t("baseDesign") : (consult.scenarioTitles.get(alt) || alt));
         const label = `${name}: ${n} ${t("ballots")}${mine === i ? " " + t("myChoice") : ""}`;
         const row = node("li", { "data-alternative": i },
           node("span", { class: "tally-label", text: label }),
@@ -443,9 +452,16 @@ function renderVotes() {
         }
         return row;
       });
-      section.append(node("fieldset", { "data-question": q.id },
+      const fieldset = node("fieldset", { "data-question": q.id },
         node("legend", { text: `${q.text} (${q.ballots} ${t("ballots")})` }),
-        node("ul", { class: "tally" }, ...rows)));
+        node("ul", { class: "tally" }, ...rows));
+      // A choice between scenarios: compare exactly the designs offered, side by side in the
+      // 3D view (panels.js listens), before voting.
+      if (q.kind === "choice") {
+        fieldset.append(node("button", { type: "button", class: "small-button compare-designs-button", "data-alternatives": q.alternatives.join("|"),
+          text: t("compareDesigns"), onclick: () => window.dispatchEvent(new CustomEvent("renewtwin:compare-designs", { detail: { alternatives: q.alternatives.slice() } })) }));
+      }
+      section.append(fieldset);
     }
     if (isResident()) section.append(ratingForm(c.project));
     return section;

@@ -35,6 +35,10 @@ const whenReady = () => new Promise((resolve) => {
 const state = {
   planStart: null, planEnd: 0, scenarios: [], viewpoints: [],
   live: true, day: 0, playing: null, colourBy: "state", compare: "off", layout: "swipe",
+  // The designs the "design variants" comparison offers (null: every one of the scene), as
+  // keys: "existing", "base" or a scenario's name. A consultation's ballot narrows it to the
+  // alternatives its question offers.
+  offeredDesigns: null,
   lang: params.get("lang") === "en" ? "en" : "zh", tourIndex: 0, tourTimer: null,
   tree: null, hiddenNodes: new Set(), isolated: null,
   safePalette: params.get("palette") === "safe" || (params.get("palette") !== "default" && localStorage.getItem("renewtwin.palette") === "safe"),
@@ -161,6 +165,7 @@ const SAFE_PALETTES = {
   risk: { a: [44, 123, 182], b: [171, 217, 233], c: [253, 174, 97], d: [215, 25, 28], heritage: [84, 39, 136] },
   noise: { quiet: [44, 123, 182], moderate: [171, 217, 233], near_limit: [253, 174, 97], above_limit: [215, 25, 28] },
   sunlight: { meets: [44, 123, 182], below: [253, 174, 97], taken_below: [215, 25, 28] },
+  disruption: { undisrupted: [44, 123, 182], trips: [171, 217, 233], works_at_home: [253, 174, 97], accessible_route_lost: [215, 25, 28] },
 };
 
 /// The colour of legend entry `index` of `layer`: the server's, or the safe palette's.
@@ -213,7 +218,9 @@ let compareGeneration = 0;
 async function refreshCompare() {
   const mode = state.compare;
   const generation = ++compareGeneration;
-  $("compare-layout").hidden = $("swipe").hidden = mode === "off";
+  $("compare-layout").hidden = mode === "off";
+  $("swipe").hidden = mode === "off" || state.layout !== "swipe";
+  $("compare-designs").hidden = mode !== "designs";
   if (mode === "off") {
     viewer().setCompare(null);
     viewer().setLayout("single", 0.5);
@@ -222,7 +229,11 @@ async function refreshCompare() {
   }
   const day = state.live ? Number(viewer().day || 0) : state.day;
   let left, right, labels;
-  if (mode === "before-after") {
+  if (mode === "designs") {
+    const [a, b] = [$("compare-a").value, $("compare-b").value];
+    [left, right] = await Promise.all([designStates(a), designStates(b)]);
+    labels = [designLabel(a), designLabel(b)];
+  } else if (mode === "before-after") {
     left = await statesFor(0, null);
     right = await statesFor(state.planEnd, null);
     labels = ["改造前 Before", "改造后 After"];
@@ -234,12 +245,62 @@ async function refreshCompare() {
   }
   // A newer request (another mode, layout or day) superseded this one while it fetched.
   if (generation !== compareGeneration) return;
-  viewer().setStates(left, mode === "before-after" ? 0 : day);
+  viewer().setStates(left, mode === "before-after" || mode === "designs" ? 0 : day);
   viewer().setCompare(right);
   viewer().setLayout(state.layout, Number($("swipe").value));
   $("compare-labels").hidden = false;
   $("compare-left").textContent = labels[0];
   $("compare-right").textContent = labels[1];
+  $("compare-labels").dataset.designs = mode === "designs" ? `${$("compare-a").value}|${$("compare-b").value}` : "";
+}
+
+// ------------------------------------------------------------------------------------------
+// Design variants: the district as surveyed ("existing"), the base plan's design and each
+// scenario's (its variant models in, what they replace out; see /api/viewer/scenarios), each
+// finished: the states on a day long after every plan has ended.
+const FINISHED_DAY = 100000;
+function designLabel(key) {
+  if (key === "existing") return "现状 Existing";
+  if (key === "base") return "基准方案 Base plan";
+  const s = state.scenarios.find((x) => x.name === key);
+  return s ? (s.title || s.name) : key;
+}
+function designStates(key) {
+  if (key === "existing") return statesFor(0, "base");
+  return statesFor(FINISHED_DAY, key);
+}
+/// The designs on offer: every one of the scene, or those a ballot offers.
+function designKeys() {
+  const all = ["existing", "base", ...state.scenarios.filter((s) => s.variants && s.variants.length).map((s) => s.name)];
+  return state.offeredDesigns || all;
+}
+function fillDesignChoices() {
+  const keys = designKeys();
+  const variants = keys.filter((k) => k !== "existing");
+  for (const [id, pick] of [["compare-a", keys[0]], ["compare-b", variants[variants.length - 1] || keys[keys.length - 1]]]) {
+    const select = $(id);
+    const keep = keys.includes(select.value) && !state.offeredDesignsChanged ? select.value : pick;
+    select.replaceChildren(...keys.map((k) => el("option", { value: k, text: designLabel(k) })));
+    select.value = keep;
+  }
+  state.offeredDesignsChanged = false;
+  $("compare-designs").dataset.offered = keys.join("|");
+}
+/// Compares exactly `alternatives` (a consultation's: "base" or scenario names), side by side.
+function compareDesigns(alternatives) {
+  state.offeredDesigns = alternatives && alternatives.length >= 2 ? alternatives.slice() : null;
+  state.offeredDesignsChanged = true;
+  fillDesignChoices();
+  if (state.offeredDesigns) {
+    $("compare-a").value = state.offeredDesigns[0];
+    $("compare-b").value = state.offeredDesigns[1];
+  }
+  state.compare = "designs";
+  $("compare").value = "designs";
+  state.layout = "side";
+  $("compare-layout").value = "side";
+  $("swipe").hidden = true;
+  return refreshCompare();
 }
 
 // ------------------------------------------------------------------------------------------
@@ -514,8 +575,13 @@ async function main() {
   $("colour-by").addEventListener("change", (e) => { state.colourBy = e.target.value; refreshLayer(); });
   const compare = $("compare");
   for (const s of state.scenarios) compare.append(el("option", { value: `scenario:${s.name}`, text: `对比方案 vs ${s.title || s.name}` }));
+  fillDesignChoices();
+  for (const id of ["compare-a", "compare-b"]) $(id).addEventListener("change", () => refreshCompare());
+  window.addEventListener("renewtwin:compare-designs", (e) => { compareDesigns(e.detail && e.detail.alternatives).catch((err) => console.error(err)); });
   compare.addEventListener("change", (e) => {
     state.compare = e.target.value;
+    // Leaving the comparison of a ballot's designs offers every design again.
+    if (state.compare !== "designs" && state.offeredDesigns) { state.offeredDesigns = null; state.offeredDesignsChanged = true; fillDesignChoices(); }
     refreshCompare();
     if (state.compare !== "off") return;
     if (state.live) goLive();

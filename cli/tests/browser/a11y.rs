@@ -458,7 +458,7 @@ fn palette(session: &Session, url: &str, shots: &Path) -> Result<(), String> {
         }
     }
     eprintln!("palette lifecycle (Okabe–Ito, unchanged by the switch): {:?}", closest_pairs(&lifecycle));
-    for layer in ["phase", "risk", "noise"] {
+    for layer in ["phase", "risk", "noise", "disruption"] {
         let mut seen_palettes = Vec::new();
         for safe in [false, true] {
             if safe {

@@ -224,4 +224,31 @@ mod tests {
         let (lon, lat) = from_gk(Zone3 { number: 39, prefixed: true }, ep, np);
         assert!((lon - 116.391).abs() < 1e-9 && (lat - 39.907).abs() < 1e-9);
     }
+
+    /// Control points in six zones, from Xinjiang to Heilongjiang and Hainan, including a point
+    /// 1.5° from its central meridian (the zone's edge). The reference grid coordinates were
+    /// computed by PROJ 9.5.1 (through pyproj 3.7.2: `Transformer.from_crs("EPSG:4490",
+    /// "EPSG:<code>", always_xy=True).transform(lon, lat)`), an independent implementation of
+    /// the EPSG definitions (Poder/Engsager's extended transverse Mercator), for these
+    /// geographic positions.
+    #[test]
+    fn control_points_across_china_match_proj_to_the_millimetre() {
+        let points: [(&str, f64, f64, u32, f64, f64); 8] = [
+            ("Beijing Tiananmen", 116.3913, 39.9075, 4527, 39_447_950.515, 4_419_435.790),
+            ("Shanghai Bund", 121.4903, 31.2397, 4528, 40_641_980.195, 3_458_507.993),
+            ("Guangzhou", 113.2644, 23.1291, 4526, 38_424_654.893, 2_559_024.739),
+            ("Chengdu", 104.0665, 30.5723, 4523, 35_410_449.425, 3_383_928.088),
+            ("Urumqi", 87.6168, 43.8256, 4517, 29_549_615.901, 4_854_629.627),
+            ("Harbin", 126.6425, 45.7567, 4530, 42_549_987.834, 5_069_244.178),
+            ("zone 39's eastern edge", 118.5, 40.0, 4548, 628_093.359, 4_430_606.952),
+            ("Sanya", 109.5119, 18.2528, 4524, 36_659_903.055, 2_019_623.202),
+        ];
+        for (name, lon, lat, code, easting, northing) in points {
+            let zone = zone_of_epsg(code).expect("a CGCS2000 3-degree zone");
+            let (e, n) = to_gk(zone, lon, lat);
+            assert!((e - easting).abs() < 0.001 && (n - northing).abs() < 0.001, "{name} EPSG:{code}: {e:.3} {n:.3}");
+            let (back_lon, back_lat) = from_gk(zone, easting, northing);
+            assert!((back_lon - lon).abs() < 1e-8 && (back_lat - lat).abs() < 1e-8, "{name}: {back_lon} {back_lat}");
+        }
+    }
 }

@@ -17,7 +17,7 @@ pub(crate) const F: f64 = 1.0 / 298.257_223_563;
 pub(crate) const E2: f64 = F * (2.0 - F);
 
 /// Geodetic (degrees, metres above the ellipsoid) → Earth-centred Earth-fixed metres.
-pub(crate) fn geodetic_to_ecef(lon: f64, lat: f64, h: f64) -> [f64; 3] {
+pub fn geodetic_to_ecef(lon: f64, lat: f64, h: f64) -> [f64; 3] {
     let (sl, cl) = lat.to_radians().sin_cos();
     let (so, co) = lon.to_radians().sin_cos();
     let n = A / (1.0 - E2 * sl * sl).sqrt();
@@ -30,7 +30,7 @@ pub(crate) fn geodetic_to_ecef(lon: f64, lat: f64, h: f64) -> [f64; 3] {
 
 /// ECEF metres → geodetic `(lon, lat, h)` in degrees and metres (fixed-point iteration on the
 /// latitude; converges to well under a millimetre for points near the surface).
-pub(crate) fn ecef_to_geodetic(p: [f64; 3]) -> (f64, f64, f64) {
+pub fn ecef_to_geodetic(p: [f64; 3]) -> (f64, f64, f64) {
     let lon = p[1].atan2(p[0]);
     let r = p[0].hypot(p[1]);
     let mut lat = p[2].atan2(r * (1.0 - E2));
@@ -43,6 +43,33 @@ pub(crate) fn ecef_to_geodetic(p: [f64; 3]) -> (f64, f64, f64) {
     let (s, c) = lat.sin_cos();
     let h = r * c + p[2] * s - A * (1.0 - E2 * s * s).sqrt();
     (lon.to_degrees(), lat.to_degrees(), h)
+}
+
+/// The east-north-up frame at `(lon, lat, h)` → ECEF, column-major 4×4: columns east
+/// `(−sin λ, cos λ, 0)`, north `(−sin φ cos λ, −sin φ sin λ, cos φ)`, up
+/// `(cos φ cos λ, cos φ sin λ, sin φ)` (the ellipsoid normal) and the point's ECEF position.
+pub fn enu_to_ecef(lon: f64, lat: f64, h: f64) -> [f64; 16] {
+    let (sl, cl) = lat.to_radians().sin_cos();
+    let (so, co) = lon.to_radians().sin_cos();
+    let p = geodetic_to_ecef(lon, lat, h);
+    [
+        -so,
+        co,
+        0.0,
+        0.0,
+        -sl * co,
+        -sl * so,
+        cl,
+        0.0,
+        cl * co,
+        cl * so,
+        sl,
+        0.0,
+        p[0],
+        p[1],
+        p[2],
+        1.0,
+    ]
 }
 
 /// The tangent-plane map frame at a WGS84 origin (see the module documentation).

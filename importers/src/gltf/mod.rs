@@ -49,7 +49,7 @@ use serde_json::Value;
 
 use crate::geo::city_spatial_root;
 use crate::geo::mesh::mat_mul;
-use crate::geo::wgs84::{ecef_to_geodetic, geodetic_to_ecef};
+use crate::geo::wgs84::{ecef_to_geodetic, enu_to_ecef, geodetic_to_ecef};
 use crate::{
     Diagnostic, DiagnosticKind, Element, GeoRef, ImportConfig, ImportError, Importer, Mesh, MeshId,
     Model, Placement, Property, PropertySet, PropertyValue, Severity, SiteLocation, SourceInfo,
@@ -230,31 +230,6 @@ fn read_file(path: &Path, name: &str, limit: u64) -> Result<Vec<u8>, ImportError
         path: name.to_owned(),
         source,
     })
-}
-
-/// The east-north-up frame at `(lon, lat, h)` → ECEF, column-major.
-fn enu_to_ecef(lon: f64, lat: f64, h: f64) -> [f64; 16] {
-    let (sl, cl) = lat.to_radians().sin_cos();
-    let (so, co) = lon.to_radians().sin_cos();
-    let p = geodetic_to_ecef(lon, lat, h);
-    [
-        -so,
-        co,
-        0.0,
-        0.0,
-        -sl * co,
-        -sl * so,
-        cl,
-        0.0,
-        cl * co,
-        cl * so,
-        sl,
-        0.0,
-        p[0],
-        p[1],
-        p[2],
-        1.0,
-    ]
 }
 
 /// The inverse of a rotation-and-translation (column-major): `Rᵀ`, `−Rᵀ t`.

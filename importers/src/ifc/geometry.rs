@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ifc_lite_core::EntityDecoder;
 use ifc_lite_geometry::{
-    GeometryRouter, ItemDedupCache, SharedMappedItemCache, void_index_from_content,
+    GeometryRouter, ItemDedupCache, SharedMappedItemCache, resolve_void_index,
 };
 use rayon::prelude::*;
 
@@ -195,7 +195,9 @@ fn prepass(
         let rtc = probe
             .detect_rtc_offset_for_file(bytes, &mut decoder)
             .map(|v| v.offset());
-        let voids = void_index_from_content(bytes, &mut decoder);
+        // The relation spans come from the one scan of the file (`source::scan`); this is
+        // `void_index_from_content` without its second scan.
+        let voids = resolve_void_index(&scanned.void_spans, &scanned.aggregate_spans, &mut decoder);
         (rtc, voids)
     }));
     match prepass {

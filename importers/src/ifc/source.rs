@@ -35,6 +35,12 @@ pub(crate) struct Scanned<'a> {
     pub(crate) index: Arc<EntityIndex>,
     /// Problems found while scanning (malformed or duplicate records).
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// `(id, start, end)` of every `IfcRelVoidsElement` record in file order (duplicates
+    /// included, as ifc-lite's own relation scan finds them), so the opening index needs no
+    /// second scan of the file.
+    pub(crate) void_spans: Vec<(u32, usize, usize)>,
+    /// The same for `IfcRelAggregates` (openings propagate through aggregates).
+    pub(crate) aggregate_spans: Vec<(u32, usize, usize)>,
 }
 
 impl<'a> Scanned<'a> {
@@ -89,15 +95,162 @@ pub(crate) fn read_header(bytes: &[u8]) -> Result<Header, String> {
     })
 }
 
+/// Files at least this large are scanned in shards on the rayon pool (a smaller one is scanned
+/// before the shards would have started).
+const SHARDED_SCAN_MIN_BYTES: usize = 4 << 20;
+
+/// One `(id, keyword, start, end)` as ifc-lite's scanner returns it.
+type Found<'a> = (u32, &'a str, usize, usize);
+
+/// Everything one scan of the DATA section found, in file order.
+struct Raw<'a> {
+    /// Records.
+    found: Vec<Found<'a>>,
+    /// Starts of records the scanner dropped as malformed.
+    malformed: Vec<usize>,
+    /// Records skipped for an instance id wider than 32 bits.
+    oversized: usize,
+}
+
+/// The whole DATA section with one scanner.
+fn scan_sequential(bytes: &[u8]) -> Raw<'_> {
+    let mut scanner = EntityScanner::new(bytes);
+    let mut found = Vec::with_capacity(bytes.len() / 60);
+    while let Some(record) = scanner.next_entity() {
+        found.push(record);
+    }
+    Raw {
+        found,
+        malformed: scanner.malformed_record_starts().to_vec(),
+        oversized: scanner.skipped_oversized_ids(),
+    }
+}
+
+/// What one shard's scanner found.
+struct Shard<'a> {
+    /// Records starting before the shard's end (from `first` on).
+    found: Vec<Found<'a>>,
+    /// Start of the first record this scanner returned, if any.
+    first: Option<usize>,
+    /// Start of the first record at or after the shard's end, as this scanner saw it.
+    next: Option<usize>,
+    /// Malformed-record starts in `[first, next)`.
+    malformed: Vec<usize>,
+    /// Oversized-id record starts in `[first, next)`.
+    oversized: Vec<usize>,
+}
+
+/// Scans `bytes[from..to)` with a scanner of its own (the first shard starts after the
+/// header), peeking one record past `to`.
+fn scan_shard(bytes: &[u8], from: usize, to: usize, first_shard: bool) -> Shard<'_> {
+    let mut scanner = if first_shard {
+        EntityScanner::new(bytes)
+    } else {
+        EntityScanner::new_at(bytes, from)
+    };
+    let mut found = Vec::with_capacity((to - from) / 60);
+    let mut next = None;
+    while let Some(record) = scanner.next_entity() {
+        if record.2 >= to {
+            next = Some(record.2);
+            break;
+        }
+        found.push(record);
+    }
+    let first = found.first().map(|r| r.2).or(next);
+    // Marks before this scanner's first record may come from a start inside a record (the
+    // previous shard owns that span); marks from `next` on belong to the next shard.
+    let keep = |&&at: &&usize| {
+        (first_shard || first.is_some_and(|f| at >= f)) && next.is_none_or(|n| at < n)
+    };
+    Shard {
+        malformed: scanner
+            .malformed_record_starts()
+            .iter()
+            .filter(keep)
+            .copied()
+            .collect(),
+        oversized: scanner
+            .skipped_oversized_id_starts()
+            .iter()
+            .filter(keep)
+            .copied()
+            .collect(),
+        found,
+        first,
+        next,
+    }
+}
+
+/// The DATA section scanned in `shards` pieces on the rayon pool, or `None` when the pieces
+/// do not join: each shard starts at a line start, and it is kept only if the scanner of the
+/// shard before, reading on past its end, finds its next record exactly where this shard's
+/// first record starts. From there on the two scanners read the same records (a scanner's
+/// next record depends only on its position), so the joined result is the sequential one.
+fn scan_sharded(bytes: &[u8], shards: usize) -> Option<Raw<'_>> {
+    use rayon::prelude::*;
+    let mut cuts = vec![0];
+    for k in 1..shards {
+        let at = bytes.len() * k / shards;
+        let line = bytes[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |p| at + p + 1);
+        if line > *cuts.last().unwrap_or(&0) && line < bytes.len() {
+            cuts.push(line);
+        }
+    }
+    cuts.push(bytes.len());
+    let parts: Vec<Shard<'_>> = cuts
+        .par_windows(2)
+        .enumerate()
+        .map(|(k, w)| scan_shard(bytes, w[0], w[1], k == 0))
+        .collect();
+    if parts.windows(2).any(|p| p[0].next != p[1].first) {
+        return None;
+    }
+    let mut raw = Raw {
+        found: Vec::with_capacity(parts.iter().map(|p| p.found.len()).sum()),
+        malformed: Vec::new(),
+        oversized: 0,
+    };
+    for part in parts {
+        raw.found.extend(part.found);
+        raw.malformed.extend(part.malformed);
+        raw.oversized += part.oversized.len();
+    }
+    Some(raw)
+}
+
+/// Every record of the DATA section: in shards on the rayon pool for a large file, falling
+/// back to one scanner when the shards do not join.
+fn scan_records(bytes: &[u8]) -> Raw<'_> {
+    let threads = rayon::current_num_threads();
+    if bytes.len() >= SHARDED_SCAN_MIN_BYTES && threads > 1 {
+        let shards = (bytes.len() / (SHARDED_SCAN_MIN_BYTES / 2)).clamp(2, threads * 2);
+        if let Some(raw) = scan_sharded(bytes, shards) {
+            return raw;
+        }
+        tracing::debug!("ifc scan: shards did not join; scanning again with one scanner");
+    }
+    scan_sequential(bytes)
+}
+
 /// Scans every record once; refuses truncated files and files without instances.
 pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
-    let mut scanner = EntityScanner::new(bytes);
-    let mut records = Vec::with_capacity(bytes.len() / 60);
-    let mut index = EntityIndex::with_capacity_and_hasher(bytes.len() / 60, Default::default());
+    let raw = scan_records(bytes);
+    let mut records = Vec::with_capacity(raw.found.len());
+    let mut index = EntityIndex::with_capacity_and_hasher(raw.found.len(), Default::default());
     let mut diagnostics = Vec::new();
     let mut last_end = 0;
     let mut stray = StrayBytes::default();
-    while let Some((id, keyword, start, end)) = scanner.next_entity() {
+    let (mut void_spans, mut aggregate_spans) = (Vec::new(), Vec::new());
+    for (id, keyword, start, end) in raw.found {
+        if ifc_lite_core::keyword_eq(keyword, "IFCRELVOIDSELEMENT") {
+            void_spans.push((id, start, end));
+        } else if ifc_lite_core::keyword_eq(keyword, "IFCRELAGGREGATES") {
+            aggregate_spans.push((id, start, end));
+        }
         if last_end > 0 {
             stray.add(bytes, last_end, start);
         }
@@ -122,7 +275,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
         }
         last_end = end;
     }
-    for &start in scanner.malformed_record_starts() {
+    for &start in &raw.malformed {
         diagnostics.push(diagnostic(
             Severity::Warning,
             DiagnosticKind::MalformedRecord,
@@ -153,7 +306,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
             ),
         ));
     }
-    let oversized = scanner.skipped_oversized_ids();
+    let oversized = raw.oversized;
     if oversized > 0 {
         diagnostics.push(diagnostic(
             Severity::Warning,
@@ -185,6 +338,8 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
         records,
         index: Arc::new(index),
         diagnostics,
+        void_spans,
+        aggregate_spans,
     })
 }
 
@@ -241,4 +396,69 @@ pub(crate) fn line_of(bytes: &[u8], offset: usize) -> usize {
         return lf + 1;
     }
     upto.iter().filter(|&&b| b == b'\r').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields a scan hands on, for comparing two scans.
+    fn summary(raw: &Raw<'_>) -> (Vec<(u32, String, usize, usize)>, Vec<usize>, usize) {
+        (
+            raw.found
+                .iter()
+                .map(|&(id, k, s, e)| (id, k.to_owned(), s, e))
+                .collect(),
+            raw.malformed.clone(),
+            raw.oversized,
+        )
+    }
+
+    /// A generated district scanned in 2 to 16 shards gives exactly the sequential scan.
+    #[test]
+    fn sharded_scan_of_a_district_is_the_sequential_scan() {
+        let config = renewtwin_generator::DistrictConfig {
+            buildings: 2,
+            seed: 7,
+            ..Default::default()
+        };
+        let text = renewtwin_generator::district_ifc(&config);
+        let bytes = text.as_bytes();
+        let sequential = summary(&scan_sequential(bytes));
+        assert!(sequential.0.len() > 1000, "{} records", sequential.0.len());
+        for shards in [2, 3, 7, 16] {
+            let sharded = scan_sharded(bytes, shards).expect("district shards join");
+            assert_eq!(summary(&sharded), sequential, "{shards} shards");
+        }
+    }
+
+    /// A cut inside a string that looks like a record start is caught by the join check, and an
+    /// oversized id is reported once, as by one scanner.
+    #[test]
+    fn sharded_scan_refuses_a_false_join_and_keeps_diagnostics() {
+        let mut text = String::from(
+            "ISO-10303-21;\nHEADER;\nFILE_SCHEMA(('IFC4'));\nENDSEC;\nDATA;\n",
+        );
+        text.push_str("#1=IFCWALL('a;\n#2=IFCSLAB(x);\n#3=IFCDOOR(y);\nstill a string');\n");
+        text.push_str("#99999999999=IFCWALL('too wide');\n");
+        for id in 5..60 {
+            text.push_str(&format!("#{id}=IFCWALL('w{id}',$);\n"));
+        }
+        text.push_str("ENDSEC;\nEND-ISO-10303-21;\n");
+        let bytes = text.as_bytes();
+        let sequential = summary(&scan_sequential(bytes));
+        assert_eq!(sequential.0[0].0, 1, "the string is part of #1");
+        assert_eq!(sequential.0[1].0, 5, "#2 and #3 are inside #1's string");
+        assert_eq!(sequential.2, 1, "one oversized id");
+        let mut refused = 0;
+        for shards in 2..40 {
+            match scan_sharded(bytes, shards) {
+                Some(raw) => assert_eq!(summary(&raw), sequential, "{shards} shards"),
+                None => refused += 1,
+            }
+        }
+        assert!(refused > 0, "no cut fell inside #1's string");
+        let raw = scan_records(bytes);
+        assert_eq!(summary(&raw), sequential);
+    }
 }

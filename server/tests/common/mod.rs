@@ -81,6 +81,19 @@ pub async fn start_with_store(loaded: renewtwin_twin::renewal::LoadedScene, spee
     start_on(loaded, speed, false, store).await
 }
 
+/// The state a server of `loaded` runs on (no analytics), over `store`, with its simulation
+/// (stop it when done).
+pub fn prepare(loaded: renewtwin_twin::renewal::LoadedScene, speed: f64, store: Arc<Store>) -> (AppState, sim::SimHandle) {
+    let wire = SceneStatic::build(&loaded).expect("the scene encodes");
+    let config = SimConfig { speed, tick: Duration::from_millis(20), ..SimConfig::default() };
+    let (live, sim) = sim::spawn(SimInput::from_scene(&loaded), config).expect("simulation starts");
+    let plan = Arc::new(PlanControl::from_scene(loaded, None, sim.plans()));
+    let key = renewtwin_civic::ballot_key::BallotKey::from_bytes([0x5a; 32]);
+    renewtwin_civic::votes::adopt_key(&mut store.lock().expect("database"), &key).expect("the database adopts the key");
+    let analytics = renewtwin_twin::analytics::AnalyticsFeeds::default();
+    (AppState::new(Arc::new(wire), live, sim.commands(), plan, store, analytics, key), sim)
+}
+
 async fn start_on(loaded: renewtwin_twin::renewal::LoadedScene, speed: f64, with_analytics: bool, store: Arc<Store>) -> Running {
     let wire = SceneStatic::build(&loaded).expect("the scene encodes");
     let config = SimConfig { speed, tick: Duration::from_millis(20), ..SimConfig::default() };

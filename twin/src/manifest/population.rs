@@ -22,6 +22,12 @@ pub struct PopulationConfig {
     /// Works close a path within this many metres of their footprint (assumed 3 m: scaffold
     /// and hoarding).
     pub work_zone_buffer_m: f64,
+    /// The walk within which a trip keeps its accessible route, metres: 300 m, the walking
+    /// distance of the five-minute life circle in GB 50180-2018 《城市居住区规划设计标准》
+    /// Table 4.0.1 (五分钟生活圈居住区, 步行距离 300 m). A detour that takes an elderly or
+    /// disabled resident's trip from within this walk to beyond it counts against the
+    /// accessible-route indicator.
+    pub accessible_walk_m: f64,
     /// Destinations; when none are given, one of each kind is placed around the model's
     /// extent (a placeholder, stated in the layer).
     pub places: Vec<PlaceConfig>,
@@ -58,6 +64,7 @@ impl Default for PopulationConfig {
                 .collect(),
             decay_m: 400.0,
             work_zone_buffer_m: 3.0,
+            accessible_walk_m: 300.0,
             places: Vec::new(),
         }
     }
@@ -75,6 +82,9 @@ impl PopulationConfig {
         }
         if !(self.work_zone_buffer_m.is_finite() && self.work_zone_buffer_m >= 0.0) {
             return bad("work_zone_buffer_m", "must be a non-negative number of metres");
+        }
+        if !(self.accessible_walk_m.is_finite() && self.accessible_walk_m > 0.0) {
+            return bad("accessible_walk_m", "must be a positive number of metres");
         }
         if self.trips_per_resident.values().any(|v| !(v.is_finite() && *v >= 0.0)) {
             return bad("trips_per_resident", "rates must be non-negative numbers");

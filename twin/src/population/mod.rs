@@ -42,6 +42,8 @@ pub struct PopulationModel {
     pub decay_m: f64,
     /// Buffer around works, metres.
     pub work_zone_buffer_m: f64,
+    /// The walk within which a trip keeps its accessible route, metres (`accessible_walk_m`).
+    pub accessible_walk_m: f64,
     /// Homes.
     pub homes: Vec<Home>,
     /// Destinations.
@@ -108,7 +110,62 @@ pub struct VulnerableDisruption {
     pub priority: Vec<VulnerablePriority>,
     /// Where the figures come from.
     pub source: &'static str,
+    /// The trips of elderly and disabled residents that lose their accessible route.
+    pub accessible_routes: AccessibleRoutes,
 }
+
+/// The accessible-route indicator: round trips of elderly and disabled residents (a home's
+/// trips times its share of elderly + disabled residents) that the works cut, by restricting
+/// the entrance of the home's building or closing the destination, or push by a detour from
+/// within the accessible walk to beyond it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AccessibleRoutes {
+    /// The accessible walk, metres one way.
+    pub walk_m: f64,
+    /// Where the walk comes from.
+    pub walk_source: &'static str,
+    /// Σ over days of those trips cut (works at home, destination closed).
+    pub trip_days_cut: f64,
+    /// Σ over days of those trips pushed beyond the walk by a detour.
+    pub trip_days_beyond_walk: f64,
+    /// Homes' buildings with such trips, most trip-days (cut + beyond) first.
+    pub buildings: Vec<AccessibleLoss>,
+}
+
+/// One building's lost accessible trips.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccessibleLoss {
+    /// Building name.
+    pub building: String,
+    /// Σ over days of its elderly and disabled residents' trips cut or pushed beyond the walk.
+    pub trip_days: f64,
+}
+
+/// How the works take an accessible route from elderly and disabled residents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccessLoss {
+    /// The entrance of their building is restricted or the destination closed.
+    Cut,
+    /// A detour takes the trip from within the accessible walk to beyond it.
+    BeyondWalk,
+}
+
+/// A home's disruption on one day, the strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HomeDisruption {
+    /// Elderly or disabled residents lose their accessible route (cut, or beyond the walk).
+    AccessibleRouteLost,
+    /// Works on the home's building restrict its entrance.
+    WorksAtHome,
+    /// Some of its residents' trips are detoured or their destination closed.
+    Trips,
+    /// Nothing.
+    Undisrupted,
+}
+
+/// Where the accessible walk comes from.
+pub const ACCESSIBLE_WALK_SOURCE: &str = "GB 50180-2018 Table 4.0.1: five-minute life circle, walking distance 300 m (population.accessible_walk_m)";
 
 /// One building's priority.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -165,6 +222,8 @@ struct Sum {
     trip_days: f64,
     peak: f64,
     detour_km: f64,
+    /// Per home: elderly and disabled residents' round trip-days (cut, beyond the walk).
+    accessible: std::collections::BTreeMap<usize, (f64, f64)>,
 }
 
 impl PopulationModel {
@@ -181,6 +240,7 @@ impl PopulationModel {
             model: "production-constrained gravity model T_ij = O_i·D_j·exp(-d_ij/decay) / Σ_k D_k·exp(-d_ik/decay) on straight-line paths; works close paths through their footprints grown by the buffer only on the days each building or trench section is worked, detours go round the zone's boundary",
             decay_m: config.decay_m,
             work_zone_buffer_m: config.work_zone_buffer_m,
+            accessible_walk_m: config.accessible_walk_m,
             homes: site.homes.clone(),
             places,
             destinations_source: source,
@@ -219,6 +279,14 @@ impl PopulationModel {
         sum.homes.extend(homes);
         let trips: f64 = flows.iter().filter_map(|d| self.flows.get(d.flow)).map(|f| f.trips_per_day).sum();
         let detour: f64 = flows.iter().filter_map(|d| self.flows.get(d.flow).map(|f| f.trips_per_day * d.detour_m / 1000.0)).sum();
+        for d in &flows {
+            let Some((home, trips, loss)) = self.accessible_loss(d) else { continue };
+            let entry = sum.accessible.entry(home).or_default();
+            match loss {
+                AccessLoss::Cut => entry.0 += trips * f64::from(days),
+                AccessLoss::BeyondWalk => entry.1 += trips * f64::from(days),
+            }
+        }
         sum.days += days;
         sum.trip_days += trips * f64::from(days);
         sum.detour_km += detour * f64::from(days);
@@ -237,6 +305,58 @@ impl PopulationModel {
             self.add(&mut sum, worked.iter().filter(|w| w.2 <= a && a < w.3).map(|w| w.1), b - a);
         }
         sum
+    }
+
+    /// Whether disrupted flow `d` takes an accessible route from elderly and disabled
+    /// residents: their home, their round trips a day (the flow's trips times their share of
+    /// the home's residents) and how; `None` when it does not or the home declares none.
+    fn accessible_loss(&self, d: &disruption::FlowDisruption) -> Option<(usize, f64, AccessLoss)> {
+        let f = self.flows.get(d.flow)?;
+        let home = self.homes.get(f.home)?;
+        let v = home.vulnerable?;
+        if home.residents <= 0.0 || v.elderly + v.disabled <= 0.0 {
+            return None;
+        }
+        let trips = f.trips_per_day * ((v.elderly + v.disabled) / home.residents).min(1.0);
+        let loss = match d.reason {
+            "works at home" | "destination closed" => AccessLoss::Cut,
+            _ => {
+                let walk = self.accessible_walk_m;
+                if !(f.distance_m <= walk && f.distance_m + d.detour_m / 2.0 > walk) {
+                    return None;
+                }
+                AccessLoss::BeyondWalk
+            }
+        };
+        Some((f.home, trips, loss))
+    }
+
+    /// Each home's disruption on `day` of `plan`, in home order.
+    pub fn homes_on(&self, plan: &Plan, day: i32) -> Vec<HomeDisruption> {
+        let worked: Vec<Worked<'_>> = self.worked(plan).into_iter().filter(|w| w.2 <= day && day < w.3).collect();
+        let (homes_worked, flows) = combine(worked.iter().map(|w| w.1));
+        let mut out = vec![HomeDisruption::Undisrupted; self.homes.len()];
+        for d in &flows {
+            if let Some(f) = self.flows.get(d.flow)
+                && let Some(slot) = out.get_mut(f.home)
+                && *slot == HomeDisruption::Undisrupted
+            {
+                *slot = HomeDisruption::Trips;
+            }
+        }
+        for &h in &homes_worked {
+            if let Some(slot) = out.get_mut(h) {
+                *slot = HomeDisruption::WorksAtHome;
+            }
+        }
+        for d in &flows {
+            if let Some((h, _, _)) = self.accessible_loss(d)
+                && let Some(slot) = out.get_mut(h)
+            {
+                *slot = HomeDisruption::AccessibleRouteLost;
+            }
+        }
+        out
     }
 
     fn households_of(&self, homes: &BTreeSet<usize>) -> (f64, f64) {
@@ -306,6 +426,18 @@ impl PopulationModel {
             }
         }
         out.priority.sort_by(|a, b| b.vulnerable_resident_days.total_cmp(&a.vulnerable_resident_days).then(a.building.cmp(&b.building)));
+        let routes = &mut out.accessible_routes;
+        routes.walk_m = self.accessible_walk_m;
+        routes.walk_source = ACCESSIBLE_WALK_SOURCE;
+        for (&h, &(cut, beyond)) in &all.accessible {
+            routes.trip_days_cut += cut;
+            routes.trip_days_beyond_walk += beyond;
+            if cut + beyond > 0.0 {
+                let building = self.homes.get(h).map(|home| home.name.clone()).unwrap_or_default();
+                routes.buildings.push(AccessibleLoss { building, trip_days: cut + beyond });
+            }
+        }
+        routes.buildings.sort_by(|a, b| b.trip_days.total_cmp(&a.trip_days).then(a.building.cmp(&b.building)));
         out
     }
 

@@ -72,6 +72,18 @@ impl LoadedScene {
         Self::resolve(crate::scene::load(source, config, cache)?, scenario)
     }
 
+    /// [`Self::load`] that hands out the model's parse and its meshed batches while it loads
+    /// ([`crate::scene::load_streaming`]); the plan is resolved once the model is complete.
+    pub fn load_streaming(
+        source: &SceneSource,
+        scenario: Option<&str>,
+        config: &ImportConfig,
+        cache: Option<&Cache>,
+        on_event: &mut dyn FnMut(renewtwin_importers::ImportEvent<'_>),
+    ) -> Result<Self, LoadError> {
+        Self::resolve(crate::scene::load_streaming(source, config, cache, on_event)?, scenario)
+    }
+
     /// Loads the model a parsed `manifest` names (paths relative to `base`) and resolves its plan.
     pub fn from_manifest(manifest: Manifest, base: Option<&std::path::Path>, scenario: Option<&str>, config: &ImportConfig) -> Result<Self, LoadError> {
         Self::resolve(crate::scene::load_manifest(manifest, base, config)?, scenario)

@@ -246,6 +246,7 @@ impl ElementSchedule {
     pub fn state_on(&self, day: i32) -> LifecycleState {
         let mut state = match self.0.first().map(|s| s.action) {
             Some(Action::New | Action::Temporary) => LifecycleState::Planned,
+            Some(Action::Absent) => return LifecycleState::Absent,
             _ => LifecycleState::Existing,
         };
         for step in &self.0 {
@@ -262,6 +263,7 @@ impl ElementSchedule {
                 (Action::Demolish, true) => LifecycleState::Demolished,
                 (Action::Temporary, false) => LifecycleState::Temporary,
                 (Action::Temporary, true) => LifecycleState::Removed,
+                (Action::Absent, _) => LifecycleState::Absent,
             };
         }
         state
@@ -329,7 +331,7 @@ impl Plan {
         let choices = if follow { decision::scenario_choices(&manifest.events) } else { Vec::new() };
         let mut tasks = manifest.tasks_for(initial);
         let mut floors: Vec<Option<i32>> = vec![None; tasks.len()];
-        let mut plan = Self::resolve_tasks(manifest, initial, model, &tasks, &floors)?;
+        let mut plan = Self::resolve_tasks(manifest, initial, initial, model, &tasks, &floors)?;
         let mut played = scenario.map(str::to_owned);
         for choice in &choices {
             if choice.scenario == played {
@@ -353,7 +355,7 @@ impl Plan {
             }
             tasks = joined;
             floors = next_floors;
-            plan = Self::resolve_tasks(manifest, initial, model, &tasks, &floors)?;
+            plan = Self::resolve_tasks(manifest, initial, lookup(choice.scenario.as_deref())?, model, &tasks, &floors)?;
             played = choice.scenario.clone();
         }
         plan.scenario = played;
@@ -362,10 +364,13 @@ impl Plan {
     }
 
     /// Resolves the phases (approval mode from `mode_from`) and `tasks`, each starting no
-    /// earlier than its floor.
+    /// earlier than its floor, on the design of `design` ([`absent_elements`]: elements absent
+    /// from it are selected by no task and absent on every day). A plan that follows a choice
+    /// shows the chosen scenario's design from day 0: a variant is a design, not a piece of works.
     fn resolve_tasks(
         manifest: &Manifest,
         mode_from: Option<&crate::manifest::ScenarioSpec>,
+        design: Option<&crate::manifest::ScenarioSpec>,
         model: &Model,
         tasks: &[(usize, &crate::manifest::TaskSpec)],
         floors: &[Option<i32>],
@@ -374,9 +379,13 @@ impl Plan {
         let building_of = buildings_of_elements(model);
         let building_count = building_of.iter().flatten().max().map_or(0, |b| b + 1);
         let slot_of = work_order(manifest, model, building_count);
+        let absent = absent_elements(manifest, design, model);
         let mut plan = Plan {
             scenario: None,
-            schedules: vec![ElementSchedule::default(); model.elements.len()],
+            schedules: absent
+                .iter()
+                .map(|&a| if a { ElementSchedule(vec![Step { start: i32::MIN, end: i32::MIN, action: Action::Absent }]) } else { ElementSchedule::default() })
+                .collect(),
             ..Plan::default()
         };
 
@@ -397,7 +406,7 @@ impl Plan {
         let order = topological_order(&manifest.file, tasks)?;
         let mut end_of: BTreeMap<&str, Option<i32>> = BTreeMap::new();
         let heritage = heritage_elements(manifest, model);
-        check_heritage_zones(manifest, model, tasks)?;
+        check_heritage_zones(manifest, model, tasks, &absent)?;
         let calendar = manifest.calendar.as_ref();
         let mut windows = vec![None; tasks.len()];
         for ti in order {
@@ -448,7 +457,7 @@ impl Plan {
             };
             let mut selected = Vec::new();
             for (ei, element) in model.elements.iter().enumerate() {
-                if !selects(&task.select, model, ei) {
+                if absent[ei] || !selects(&task.select, model, ei) {
                     continue;
                 }
                 if task.action == Action::Demolish
@@ -913,7 +922,7 @@ pub(crate) fn box_distance(a: [f64; 4], b: [f64; 4]) -> f64 {
 /// Every task that changes an element (any action but keep) within the control zone of a
 /// protected element whose `[[heritage]]` names an `approval` must belong to a project that
 /// declares that approval (so its approval phase waits for the heritage authority).
-fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &crate::manifest::TaskSpec)]) -> Result<(), PlanError> {
+fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &crate::manifest::TaskSpec)], absent: &[bool]) -> Result<(), PlanError> {
     struct Zone<'a> {
         element: usize,
         bounds: [f64; 4],
@@ -938,7 +947,7 @@ fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &cr
             continue;
         }
         let project = &manifest.projects[*pi];
-        for ei in (0..model.elements.len()).filter(|&i| selects(&task.select, model, i)) {
+        for ei in (0..model.elements.len()).filter(|&i| !absent[i] && selects(&task.select, model, i)) {
             let Some(bounds) = plan_bounds(model, ei) else { continue };
             for z in &zones {
                 let distance = box_distance(bounds, z.bounds);
@@ -979,6 +988,83 @@ fn heritage_elements(manifest: &Manifest, model: &Model) -> BTreeMap<usize, Stri
         }
     }
     out
+}
+
+/// For each model element, whether it is absent from the design of `scenario` (`None`: the
+/// base plan): an element of another scenario's variant model, or an element of the base
+/// models that one of `scenario`'s variant models `replaces`. Which input each element came
+/// from is read from `model.sources` against [`Manifest::all_models`]; a model that was not
+/// loaded from this manifest's models (no sources, or another count) is all base.
+pub fn absent_elements(manifest: &Manifest, scenario: Option<&crate::manifest::ScenarioSpec>, model: &Model) -> Vec<bool> {
+    let mut absent = vec![false; model.elements.len()];
+    let variant_of = manifest.variant_of();
+    if model.sources.len() != variant_of.len() || !variant_of.iter().any(Option::is_some) {
+        return absent;
+    }
+    let shown = scenario.and_then(|s| manifest.scenarios.iter().position(|x| x.name == s.name));
+    let mut base = Vec::new();
+    for (source, owner) in model.sources.iter().zip(&variant_of) {
+        let range = source.first_element..(source.first_element + source.element_count).min(absent.len());
+        match owner {
+            None => base.extend(range),
+            Some(si) if Some(*si) != shown => absent[range].fill(true),
+            Some(_) => {}
+        }
+    }
+    if let Some(s) = scenario {
+        for replaces in s.models.iter().filter_map(|m| m.replaces.as_ref()) {
+            for &ei in &base {
+                if selects(replaces, model, ei) {
+                    absent[ei] = true;
+                }
+            }
+        }
+    }
+    absent
+}
+
+/// What a scenario's design adds and replaces (for the viewer's list of variants).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ScenarioDesign {
+    /// Each variant model of the scenario: its source name and how many elements it adds.
+    pub models: Vec<VariantInfo>,
+    /// Elements of the base models the scenario's variants replace (absent from its plan).
+    pub replaced: usize,
+}
+
+/// One variant model as loaded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VariantInfo {
+    /// The model's source name (file name, or the generator's name for it).
+    pub model: String,
+    /// Elements it adds to the scenario.
+    pub elements: usize,
+}
+
+/// The design of scenario `scenario` of `manifest` over `model` (empty for a scenario that
+/// shares the base design, or a model not loaded from this manifest's models).
+pub fn scenario_design(manifest: &Manifest, scenario: &crate::manifest::ScenarioSpec, model: &Model) -> ScenarioDesign {
+    let variant_of = manifest.variant_of();
+    if model.sources.len() != variant_of.len() || scenario.models.is_empty() {
+        return ScenarioDesign::default();
+    }
+    let si = manifest.scenarios.iter().position(|s| s.name == scenario.name);
+    let models = model
+        .sources
+        .iter()
+        .zip(&variant_of)
+        .filter(|(_, owner)| owner.is_some() && **owner == si)
+        .map(|(s, _)| VariantInfo { model: s.source.name.clone(), elements: s.element_count })
+        .collect();
+    let absent = absent_elements(manifest, Some(scenario), model);
+    let replaced = model
+        .sources
+        .iter()
+        .zip(&variant_of)
+        .filter(|(_, owner)| owner.is_none())
+        .map(|(s, _)| absent[s.first_element..(s.first_element + s.element_count).min(absent.len())].iter().filter(|a| **a).count())
+        .sum();
+    ScenarioDesign { models, replaced }
 }
 
 /// Dense building index (in spatial-tree order) of each element's container, if any.

@@ -88,7 +88,7 @@ pub fn assess(site: &Site, config: &RiskConfig, year: i32) -> RiskLayer {
 fn in_service(state: LifecycleState, new: bool) -> bool {
     use LifecycleState as S;
     match state {
-        S::Planned | S::Demolished | S::Removed => false,
+        S::Planned | S::Demolished | S::Removed | S::Absent => false,
         // A new element under construction is not in service yet; an existing one under
         // retrofit still is.
         S::UnderConstruction => !new,

@@ -68,6 +68,29 @@ impl SiteFrame {
     }
 }
 
+/// The sun over the site at one moment ([`sun_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SunAt {
+    /// Degrees clockwise from true north.
+    pub azimuth: f64,
+    /// Degrees above the horizon (negative: below it, night).
+    pub elevation: f64,
+    /// Unit vector towards the sun in the model frame (Z up): what a viewer's light and
+    /// shadow pass take.
+    pub direction: [f64; 3],
+}
+
+/// The sun over the site of `frame` on a date at true solar time `solar_hours` (the time
+/// GB 50180-2018's sunlight hours are counted in): the position of [`solar`] (NOAA), turned
+/// into the model frame by the georeference's rotation.
+pub fn sun_at(frame: SiteFrame, year: i32, month: u32, day: u32, solar_hours: f64) -> SunAt {
+    let doy = solar::day_of_year(year, month, day);
+    // The declination moves some 0.4° a day: the UTC hour only needs to be near.
+    let utc_hours = solar_hours - frame.longitude / 15.0;
+    let position = solar::position_at_solar_time(frame.latitude, solar::declination(year, doy, utc_hours), solar_hours);
+    SunAt { azimuth: position.azimuth, elevation: position.elevation, direction: frame.to_model(position.direction_enu()) }
+}
+
 /// One window's sun on the standard day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WindowSun {
