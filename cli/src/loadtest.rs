@@ -101,14 +101,14 @@ impl Drop for TempDir {
     }
 }
 
-fn open_file_limit() -> Option<u64> {
+pub(crate) fn open_file_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// utime + stime of `pid` in seconds (clock ticks at 100 Hz, the Linux default).
-fn cpu_seconds(pid: &str) -> f64 {
+pub(crate) fn cpu_seconds(pid: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
@@ -120,7 +120,7 @@ fn cpu_seconds(pid: &str) -> f64 {
 }
 
 /// Resident set of `pid`, KiB.
-fn rss_kib(pid: &str) -> f64 {
+pub(crate) fn rss_kib(pid: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok())
@@ -162,7 +162,7 @@ fn start_server(config: &LoadConfig) -> Result<Server> {
     Ok(Server { child, addr, _dir: dir })
 }
 
-fn hello(geometry: bool, resume: Option<Resume>) -> Message {
+pub(crate) fn hello(geometry: bool, resume: Option<Resume>) -> Message {
     let hello = ClientMsg::Hello(ClientHello { min_version: PROTOCOL_VERSION, max_version: PROTOCOL_VERSION, resume, geometry });
     Message::Binary(renewtwin_protocol::encode(&hello).unwrap_or_default().into())
 }
@@ -240,7 +240,7 @@ async fn viewer(addr: SocketAddr, resume: Resume, measuring: Arc<AtomicBool>, st
     Ok(latencies)
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -1,6 +1,7 @@
 //! The `renewtwin` command line: serve a scene, inspect or import models, generate districts.
 
 mod loadtest;
+mod loadtest_cluster;
 mod export_tiles;
 
 
@@ -188,6 +189,17 @@ enum Command {
     /// Load-test live streaming on loopback: starts `renewtwin serve` as a child, measures
     /// time-to-first-triangle and time-to-complete of the scene, then connects VIEWERS viewers
     /// that receive deltas and reports delivery latency (p50/p90/p99), server CPU and memory.
+    ///
+    /// With --cluster it tests the replicas instead (issue 18): a nats-server (JetStream) it
+    /// starts itself, REPLICAS `serve --cluster` replicas of the default scene on a database it
+    /// creates (and drops) on the PostgreSQL server of --database, VIEWERS viewers spread over
+    /// them and VOTERS residents voting and commenting with retries; one replica is killed with
+    /// SIGKILL and nats-server restarted mid-run. It fails unless no acknowledged write is lost,
+    /// every replica has the same tally and twin, every viewer of the killed replica resumed on
+    /// another and p99 delta delivery on the surviving replicas is under 200 ms. For example:
+    ///
+    ///   eval "$(scripts/pg-throwaway.sh start)"
+    ///   renewtwin loadtest --cluster --database "$RENEWTWIN_TEST_POSTGRES" --viewers 3000 --voters 1000
     Loadtest {
         /// Concurrent viewers (at most 10,000).
         #[arg(long, default_value_t = 1000)]
@@ -195,15 +207,29 @@ enum Command {
         /// Seconds of measurement (at most 300).
         #[arg(long, default_value_t = 20)]
         seconds: u64,
-        /// Deltas per second.
-        #[arg(long, default_value_t = 10.0)]
-        rate: f64,
-        /// Serve a generated district of this many buildings instead of the default scene.
+        /// Deltas per second (default 10); with --cluster, simulated days per second (default 1,
+        /// at most 2: the consultation must stay open through the run).
         #[arg(long)]
+        rate: Option<f64>,
+        /// Serve a generated district of this many buildings instead of the default scene.
+        #[arg(long, conflicts_with = "cluster")]
         buildings: Option<u32>,
         /// Fresh viewers that load the whole scene first, for time-to-first-triangle.
         #[arg(long, default_value_t = 3)]
         scene_loads: usize,
+        /// Test replicas over NATS and PostgreSQL instead of one server (needs --database and nats-server).
+        #[arg(long, requires = "database")]
+        cluster: bool,
+        /// With --cluster: how many replicas (2 to 8; the last is killed mid-run).
+        #[arg(long, default_value_t = 3)]
+        replicas: usize,
+        /// With --cluster: residents who vote, change their vote and comment (at most 10,000).
+        #[arg(long, default_value_t = 1000)]
+        voters: usize,
+        /// With --cluster: a PostgreSQL server, `postgres://USER@HOST:PORT/DB`; the run creates a
+        /// database of its own there and drops it at the end.
+        #[arg(long, env = "RENEWTWIN_DATABASE_URL")]
+        database: Option<String>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -362,8 +388,20 @@ fn main() -> Result<()> {
             let request = RenderRequest { viewpoint, date, scenario, colour, size, edges: !no_edges, out };
             render(SceneSource::from_arg(scene.as_deref()), request)
         }
-        Command::Loadtest { viewers, seconds, rate, buildings, scene_loads, json } => {
-            loadtest::run(loadtest::LoadConfig { viewers, seconds, rate, buildings, scene_loads, json })
+        Command::Loadtest { viewers, seconds, rate, buildings, scene_loads, cluster, replicas, voters, database, json } => {
+            if cluster {
+                loadtest_cluster::run(loadtest_cluster::ClusterLoadConfig {
+                    replicas,
+                    viewers,
+                    voters,
+                    seconds,
+                    speed: rate.unwrap_or(1.0),
+                    database: database.unwrap_or_default(),
+                    json,
+                })
+            } else {
+                loadtest::run(loadtest::LoadConfig { viewers, seconds, rate: rate.unwrap_or(10.0), buildings, scene_loads, json })
+            }
         }
     }
 }
