@@ -16,7 +16,8 @@
 //! delta sequence number, day, element states and events; the same tally on every replica and
 //! equal to the acknowledged ballots; every acknowledged comment stored; every viewer of the
 //! killed replica resumed elsewhere; and reports delta delivery latency (p50/p90/p99) for the
-//! viewers of the surviving replicas. A check that fails makes the command fail.
+//! viewers of the surviving replicas against a goal (`--p99-goal-ms`, 200 by default, issue 18).
+//! A check that fails makes the command fail.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -61,6 +62,8 @@ pub(crate) struct ClusterLoadConfig {
     pub speed: f64,
     /// A PostgreSQL server (`postgres://…`): the run creates its own database there and drops it.
     pub database: String,
+    /// The p99 delta delivery the surviving replicas' viewers must stay under, ms (0: report only).
+    pub p99_goal_ms: f64,
     pub json: bool,
 }
 
@@ -94,6 +97,7 @@ struct Report {
     latency_ms_p90: f64,
     latency_ms_p99: f64,
     latency_ms_max: f64,
+    p99_goal_ms: f64,
     moved_latency_ms_p99: f64,
     replica_rss_mib: Vec<f64>,
     replica_cpu_percent: Vec<f64>,
@@ -792,6 +796,7 @@ fn run_on(config: &ClusterLoadConfig, database: &str, scratch: &Path) -> Result<
             latency_ms_p90: percentile(&home_latencies, 0.90),
             latency_ms_p99: percentile(&home_latencies, 0.99),
             latency_ms_max: home_latencies.last().map_or(0.0, |&l| f64::from(l) / 1e3),
+            p99_goal_ms: config.p99_goal_ms,
             moved_latency_ms_p99: percentile(&moved_latencies, 0.99),
             replica_rss_mib: rss,
             replica_cpu_percent: cpu,
@@ -834,8 +839,8 @@ fn judge(r: &Report) -> Vec<String> {
     if r.deltas_received == 0 {
         failures.push("no deltas were received".into());
     }
-    if r.latency_ms_p99 >= 200.0 {
-        failures.push(format!("p99 delta delivery on the surviving replicas {:.1} ms (the goal: under 200 ms)", r.latency_ms_p99));
+    if r.p99_goal_ms > 0.0 && r.latency_ms_p99 >= r.p99_goal_ms {
+        failures.push(format!("p99 delta delivery on the surviving replicas {:.1} ms (the goal: under {} ms)", r.latency_ms_p99, r.p99_goal_ms));
     }
     failures
 }

@@ -230,6 +230,10 @@ enum Command {
         /// database of its own there and drops it at the end.
         #[arg(long, env = "RENEWTWIN_DATABASE_URL")]
         database: Option<String>,
+        /// With --cluster: fail when the p99 delta delivery of the surviving replicas' viewers is
+        /// not under this many milliseconds (0: report it only).
+        #[arg(long, default_value_t = 200.0)]
+        p99_goal_ms: f64,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -388,7 +392,7 @@ fn main() -> Result<()> {
             let request = RenderRequest { viewpoint, date, scenario, colour, size, edges: !no_edges, out };
             render(SceneSource::from_arg(scene.as_deref()), request)
         }
-        Command::Loadtest { viewers, seconds, rate, buildings, scene_loads, cluster, replicas, voters, database, json } => {
+        Command::Loadtest { viewers, seconds, rate, buildings, scene_loads, cluster, replicas, voters, database, p99_goal_ms, json } => {
             if cluster {
                 loadtest_cluster::run(loadtest_cluster::ClusterLoadConfig {
                     replicas,
@@ -397,6 +401,7 @@ fn main() -> Result<()> {
                     seconds,
                     speed: rate.unwrap_or(1.0),
                     database: database.unwrap_or_default(),
+                    p99_goal_ms,
                     json,
                 })
             } else {
