@@ -282,6 +282,29 @@ impl Consultation {
         })
     }
 
+    /// Waits for the right to decide (close a consultation, put a decision into effect, decide
+    /// an approval): one decision at a time in this process and, on a database the replicas of
+    /// a cluster share, across them (a session lock of the database, [`DECIDING_LOCK`]), so two
+    /// can never both pass an "undecided" check. Gives up with `Unavailable` after
+    /// [`DECIDING_WAIT`].
+    pub async fn deciding(&self) -> Result<Deciding<'_>> {
+        let local = self.closing.lock().await;
+        let deadline = std::time::Instant::now() + DECIDING_WAIT;
+        loop {
+            let store = self.store.clone();
+            let taken = tokio::task::spawn_blocking(move || store.try_lock_shared(DECIDING_LOCK))
+                .await
+                .map_err(|_| ConsultationError::Unavailable("a database worker stopped"))??;
+            if taken {
+                return Ok(Deciding { _local: local, store: self.store.clone() });
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(ConsultationError::Unavailable("another replica has been deciding for too long"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
     /// Runs `work` on the store's connection in a blocking thread ([`with_db`]).
     pub async fn db<T, F>(&self, work: F) -> Result<T>
     where
@@ -289,6 +312,28 @@ impl Consultation {
         F: FnOnce(&mut renewtwin_store::db::Connection) -> Result<T> + Send + 'static,
     {
         with_db(&self.store, work).await
+    }
+}
+
+/// The database lock of [`Consultation::deciding`] (an arbitrary constant: "RTDECIDE").
+pub const DECIDING_LOCK: i64 = 0x5254_4445_4349_4445;
+/// How long [`Consultation::deciding`] waits for another replica's decision.
+pub const DECIDING_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The right to decide, held until dropped ([`Consultation::deciding`]).
+#[derive(Debug)]
+pub struct Deciding<'a> {
+    _local: tokio::sync::MutexGuard<'a, ()>,
+    store: Arc<Store>,
+}
+
+impl Drop for Deciding<'_> {
+    fn drop(&mut self) {
+        // Released on this connection before the in-process lock (dropped after this body),
+        // so the next decider here finds it released or takes it again on the same session.
+        if let Err(e) = self.store.unlock_shared(DECIDING_LOCK) {
+            tracing::warn!(error = %e, "cannot release the deciding lock (the database releases it when the connection ends)");
+        }
     }
 }
 

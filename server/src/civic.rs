@@ -561,7 +561,7 @@ async fn close_on(
     day: i32,
     asserted: Option<bool>,
 ) -> Result<(votes::ConsultationRecord, votes::Decision)> {
-    let _one_at_a_time = hub.closing.lock().await;
+    let _one_at_a_time = hub.deciding().await?;
     let manifest = state.plan.manifest().ok_or(ConsultationError::Unavailable("the simulation is not running"))?;
     let model = state.plan.model().clone();
     let key = hub.ballot_key.clone();
@@ -629,7 +629,7 @@ async fn plan_changed(hub: &std::sync::Arc<renewtwin_civic::Consultation>, actor
 /// consultations put into effect.
 pub async fn settle_objection_windows(state: &AppState) -> Result<Vec<i64>> {
     let hub = &state.civic;
-    let _one_at_a_time = hub.closing.lock().await;
+    let _one_at_a_time = hub.deciding().await?;
     let (today, _) = state.live.day();
     let pending = hub.db(|conn| votes::pending_effect(conn)).await?;
     let mut settled = Vec::new();

@@ -53,6 +53,10 @@ pub const APPLY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Real time between the clock's ticks on the log (`serve --cluster`): at 10 simulated days
 /// per second a tick moves the clock 2.5 days.
 pub const DEFAULT_TICK: Duration = Duration::from_millis(250);
+/// Consultation events waiting for the log (while NATS is away) before new ones are dropped.
+pub const LIVE_QUEUE: usize = 10_000;
+/// How often a consultation event waiting for the log is offered again.
+pub const LIVE_RETRY: Duration = Duration::from_secs(1);
 /// Seconds a client waits before retrying a write the log could not take.
 pub const RETRY_AFTER: &str = "2";
 
@@ -310,17 +314,33 @@ impl Cluster {
             }
         }
         replica.plan.set_gate(Arc::new(Gate(self.clone())));
-        let forward = self.clone();
+        // Consultation events are notices of records already stored: they queue here and one
+        // task puts them on the log in order, retrying while NATS is away, each with a message
+        // id of its own so that a retry after a lost acknowledgement is stored once.
+        let (queue, mut queued) = tokio::sync::mpsc::channel::<LiveEvent>(LIVE_QUEUE);
         replica.civic.feed.set_forward(Box::new(move |event| {
-            let cluster = forward.clone();
-            // Consultation events are notices of records already stored; published in order
-            // by one task each, logged when the log is away.
-            cluster.runtime.clone().spawn(async move {
-                if let Err(e) = cluster.publish(&Input::Live(event)).await {
-                    tracing::warn!(error = %e, "a consultation event was not put on the log (the record is stored)");
-                }
-            });
+            if let Err(e) = queue.try_send(event) {
+                tracing::warn!(error = %e, "a consultation event was dropped from the full queue to the log (its record is stored)");
+            }
         }));
+        let forwarder = self.clone();
+        tokio::spawn(async move {
+            let origin = u64::from_le_bytes(renewtwin_civic::auth::random_bytes::<8>().unwrap_or_default());
+            let mut n = 0_u64;
+            while let Some(event) = queued.recv().await {
+                n += 1;
+                let input = Input::Live(event);
+                let id = format!("live-{origin:016x}-{n}");
+                let mut warned = false;
+                while let Err(e) = forwarder.publish_with(&input, Some(id.clone())).await {
+                    if !warned {
+                        tracing::warn!(error = %e, "a consultation event waits for the log (its record is stored); retrying");
+                        warned = true;
+                    }
+                    tokio::time::sleep(LIVE_RETRY).await;
+                }
+            }
+        });
         let ticker = self.clone();
         tokio::spawn(async move { ticker.tick_forever(replica.live).await });
         Ok(())

@@ -109,7 +109,7 @@ async fn decide(
     let account = c.signed_in()?.clone();
     let d: approvals::Decision = parse(body)?;
     // One decision at a time, so two cannot both pass the "undecided" check.
-    let _one_at_a_time = c.hub.closing.lock().await;
+    let _one_at_a_time = c.hub.deciding().await?;
     let (manifest, plan) = resolved(&state).await?;
     let checked = approvals::check(
         &manifest,

@@ -281,6 +281,32 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the database-wide lock `key` for this store's connection without waiting: `true`
+    /// when taken. On PostgreSQL a session advisory lock (`pg_try_advisory_lock`), so processes
+    /// sharing the database (the replicas of a cluster) exclude each other; it is released by
+    /// [`Store::unlock`], or by the server when this connection ends (a killed process holds
+    /// nothing). Taken again by the same connection it stacks (unlock as often). On SQLite,
+    /// whose file one server process owns, always `true`.
+    pub fn try_lock_shared(&self, key: i64) -> Result<bool, StoreError> {
+        let conn = self.lock()?;
+        match conn.backend() {
+            db::Backend::Sqlite => Ok(true),
+            db::Backend::Postgres => conn.query_row("SELECT pg_try_advisory_lock(?1)", [key], |r| r.get(0)).map_err(|e| self.err(e)),
+        }
+    }
+
+    /// Releases the lock [`Store::try_lock_shared`] took once.
+    pub fn unlock_shared(&self, key: i64) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        match conn.backend() {
+            db::Backend::Sqlite => Ok(()),
+            db::Backend::Postgres => {
+                let _released: bool = conn.query_row("SELECT pg_advisory_unlock(?1)", [key], |r| r.get(0)).map_err(|e| self.err(e))?;
+                Ok(())
+            }
+        }
+    }
+
     /// Writes a consistent copy of the database file `from` to `to` on a connection of its
     /// own, without migrating or changing `from`: usable while a server writes to the same
     /// file (WAL lets the copy's read transaction run beside the writer). The operator's
@@ -319,6 +345,24 @@ pub fn postgres_or_skip(test: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_lock_excludes_another_connection_until_released() {
+        let Some(url) = postgres_or_skip("a_shared_lock_excludes_another_connection_until_released") else { return };
+        let a = Store::connect(&url, &[]).expect("a connection");
+        let b = Store::connect(&url, &[]).expect("another connection");
+        let key = 0x5e11_0000 + i64::from(std::process::id());
+        assert!(a.try_lock_shared(key).expect("asks"), "the first connection takes it");
+        assert!(!b.try_lock_shared(key).expect("asks"), "another connection cannot while it is held");
+        assert!(a.try_lock_shared(key).expect("asks"), "the holder takes it again (stacked)");
+        a.unlock_shared(key).expect("releases once");
+        assert!(!b.try_lock_shared(key).expect("asks"), "still held once");
+        a.unlock_shared(key).expect("releases twice");
+        assert!(b.try_lock_shared(key).expect("asks"), "released: the other connection takes it");
+        drop(b);
+        assert!(a.try_lock_shared(key).expect("asks"), "a connection that ended holds nothing");
+        a.unlock_shared(key).expect("releases");
+    }
 
     const NOTES: Migrations = Migrations {
         domain: "notes",
