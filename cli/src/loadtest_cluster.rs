@@ -463,7 +463,7 @@ async fn resident(i: usize, token: String, question: i64, cluster: Arc<Cluster>,
         Err(e) => refused(e),
     }
     // Every other resident changes their mind a little later (a ballot may change until the close).
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         tokio::time::sleep(Duration::from_millis(500 + (i as u64 * 37) % 3000)).await;
         let second = ((i / 2) % 3) as i64;
         match write(&cluster, &mut home, "PUT", &path, &token, &json!({"alternative": second}), &writes).await {

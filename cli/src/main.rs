@@ -647,7 +647,7 @@ fn serve(source: SceneSource, scenario: Option<&str>, config: SimConfig, options
         }
         tracing::info!("shutting down");
     }));
-    let sim = match load_for_serving(&source, scenario, config, &loading, started, store, key, cluster, &runtime) {
+    let sim = match load_for_serving(&source, scenario, config, &loading, started, Shared { store, key, cluster }, &runtime) {
         Ok((state, sim)) => {
             let state = state
                 .with_open_controls(open_controls)
@@ -679,11 +679,10 @@ fn load_for_serving(
     config: SimConfig,
     loading: &std::sync::Arc<server::loading::Loading>,
     started: Instant,
-    store: std::sync::Arc<Store>,
-    key: renewtwin_civic::ballot_key::BallotKey,
-    cluster: Option<String>,
+    shared: Shared,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(AppState, Sim)> {
+    let Shared { store, key, cluster } = shared;
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -776,6 +775,13 @@ fn load_for_serving(
             Err(e)
         }
     }
+}
+
+/// What a served scene shares beyond itself: the database, the ballot key, the cluster's NATS URL.
+struct Shared {
+    store: std::sync::Arc<Store>,
+    key: renewtwin_civic::ballot_key::BallotKey,
+    cluster: Option<String>,
 }
 
 /// The simulation of `serve`: ticking in real time, or driven by the replicas' log.

@@ -214,10 +214,11 @@ where
             Ok(greeted) => greeted,
             Err(end) => return end,
         };
-        if hello.geometry && hello.resume.is_none() {
-            if let Err(end) = provisional_scene(&mut out, &loading).await {
-                return end;
-            }
+        if hello.geometry
+            && hello.resume.is_none()
+            && let Err(end) = provisional_scene(&mut out, &loading).await
+        {
+            return end;
         }
         let state = match loading.wait_ready().await {
             Ok(state) => state,
