@@ -151,15 +151,19 @@ fn start_server(config: &LoadConfig) -> Result<Server> {
         .stderr(Stdio::inherit())
         .spawn()
         .context("cannot start the server")?;
+    let addr = listening_addr(&mut child)?;
+    Ok(Server { child, addr, _dir: dir })
+}
+
+/// The address a `renewtwin serve` child announces on its first line of output.
+pub(crate) fn listening_addr(child: &mut Child) -> Result<SocketAddr> {
     let stdout = child.stdout.take().context("no server stdout")?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).context("cannot read the server's address")?;
-    let addr = line
-        .trim()
+    line.trim()
         .strip_prefix("renewtwin listening on http://")
         .and_then(|a| a.trim_end_matches('/').parse().ok())
-        .with_context(|| format!("unexpected server output {line:?}"))?;
-    Ok(Server { child, addr, _dir: dir })
+        .with_context(|| format!("unexpected server output {line:?}"))
 }
 
 pub(crate) fn hello(geometry: bool, resume: Option<Resume>) -> Message {

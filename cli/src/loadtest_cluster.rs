@@ -19,7 +19,6 @@
 //! viewers of the surviving replicas against a goal (`--p99-goal-ms`, 200 by default, issue 18).
 //! A check that fails makes the command fail.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -34,7 +33,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::loadtest::{cpu_seconds, hello, open_file_limit, percentile, rss_kib};
+use crate::loadtest::{cpu_seconds, hello, listening_addr, open_file_limit, percentile, rss_kib};
 
 /// Most replicas one run may start.
 pub(crate) const MAX_REPLICAS: usize = 8;
@@ -213,14 +212,8 @@ impl Replica {
             .stderr(log)
             .spawn()
             .context("cannot start a replica")?;
-        let stdout = child.stdout.take().context("no replica stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).context("cannot read the replica's address")?;
-        let addr = line
-            .trim()
-            .strip_prefix("renewtwin listening on http://")
-            .and_then(|a| a.trim_end_matches('/').parse().ok())
-            .with_context(|| format!("replica {n}: unexpected output {line:?} (its log: {})", scratch.join(format!("replica-{n}.log")).display()))?;
+        let addr = listening_addr(&mut child)
+            .with_context(|| format!("replica {n} did not start (its log: {})", scratch.join(format!("replica-{n}.log")).display()))?;
         let pid = child.id().to_string();
         Ok(Self { child: Some(child), addr, pid })
     }
