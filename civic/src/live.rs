@@ -32,6 +32,64 @@ pub struct LiveEvent {
     pub public: Arc<str>,
     /// The record with internal fields too, as JSON text.
     pub internal: Arc<str>,
+    /// Each form's binary frame, encoded once for every connection that sends it.
+    #[serde(skip)]
+    frames: Frames,
+}
+
+/// The public and the internal form's encoded frame, made on first use and shared by clones.
+#[derive(Debug, Clone, Default)]
+struct Frames(Arc<[std::sync::OnceLock<bytes::Bytes>; 2]>);
+
+/// Which form of an event a connection may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Public fields only.
+    Public,
+    /// Internal fields too (staff, and the record's own author).
+    Internal,
+}
+
+impl LiveEvent {
+    /// The event in `form` as a server message.
+    pub fn message(&self, form: Form) -> ServerMsg {
+        let record = match form {
+            Form::Public => &self.public,
+            Form::Internal => &self.internal,
+        };
+        ServerMsg::Consultation(ConsultationEvent { kind: self.kind.to_string(), id: self.id, record: record.to_string() })
+    }
+
+    /// The event in `form` as a binary `/ws` frame, encoded once and shared.
+    pub fn frame(&self, form: Form) -> Result<bytes::Bytes, renewtwin_protocol::WireError> {
+        let cell = &self.frames.0[usize::from(form == Form::Internal)];
+        if let Some(bytes) = cell.get() {
+            return Ok(bytes.clone());
+        }
+        let bytes = bytes::Bytes::from(renewtwin_protocol::encode(&self.message(form))?);
+        Ok(cell.get_or_init(|| bytes).clone())
+    }
+}
+
+/// What a connection's listener hands on next.
+#[derive(Debug)]
+pub enum Next {
+    /// An event, in the form this connection may see.
+    Event(Arc<LiveEvent>, Form),
+    /// The connection fell behind by this many events.
+    Lagged(u64),
+}
+
+impl Next {
+    /// As a server message (the JSON form of the stream, and tests).
+    pub fn message(&self) -> ServerMsg {
+        match self {
+            Next::Event(event, form) => event.message(*form),
+            Next::Lagged(missed) => {
+                ServerMsg::Consultation(ConsultationEvent { kind: "lagged".into(), id: i64::try_from(*missed).unwrap_or(i64::MAX), record: "{}".into() })
+            }
+        }
+    }
 }
 
 /// Where a replica of a cluster sends its events instead of broadcasting them itself: onto the
@@ -73,6 +131,7 @@ impl Feed {
             owner: record.owner(),
             public: encode(Audience::Public),
             internal: encode(Audience::Account { id: -1, staff: true }),
+            frames: Frames::default(),
         };
         match self.forward.get() {
             Some(forward) => forward(event),
@@ -95,8 +154,16 @@ impl Feed {
 
 /// The record of `event` that `audience` may receive.
 pub fn record_for(event: &LiveEvent, audience: Audience) -> Arc<str> {
+    match form_for(event, audience) {
+        Form::Internal => event.internal.clone(),
+        Form::Public => event.public.clone(),
+    }
+}
+
+/// The form of `event` that `audience` may see.
+pub fn form_for(event: &LiveEvent, audience: Audience) -> Form {
     let own = event.owner.is_some() && event.owner == audience.account();
-    if audience.is_staff() || own { event.internal.clone() } else { event.public.clone() }
+    if audience.is_staff() || own { Form::Internal } else { Form::Public }
 }
 
 /// One connection's view of the feed.
@@ -110,17 +177,20 @@ pub struct Listener {
 impl Listener {
     /// The next event as this connection may see it; never resolves once the feed closed.
     pub async fn next(&mut self) -> ServerMsg {
+        self.next_event().await.message()
+    }
+
+    /// The next event and the form this connection may see (its encoded frame is shared by
+    /// every connection of that form); never resolves once the feed closed.
+    pub async fn next_event(&mut self) -> Next {
         loop {
             let Some(events) = self.events.as_mut() else { return std::future::pending().await };
             match events.recv().await {
                 Ok(event) => {
-                    let record = record_for(&event, self.audience).to_string();
-                    return ServerMsg::Consultation(ConsultationEvent { kind: event.kind.to_string(), id: event.id, record });
+                    let form = form_for(&event, self.audience);
+                    return Next::Event(event, form);
                 }
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    let missed = i64::try_from(missed).unwrap_or(i64::MAX);
-                    return ServerMsg::Consultation(ConsultationEvent { kind: "lagged".into(), id: missed, record: "{}".into() });
-                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => return Next::Lagged(missed),
                 Err(broadcast::error::RecvError::Closed) => self.events = None,
             }
         }
@@ -177,5 +247,25 @@ mod tests {
             ServerMsg::Consultation(e) => assert_eq!((e.kind.as_str(), e.id), ("lagged", 5)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_form_is_encoded_once_and_its_frame_shared_by_every_connection_of_that_form() {
+        let feed = Feed::default();
+        let mut a = feed.listen(Audience::Public);
+        let mut b = feed.listen(Audience::Public);
+        let mut owner = feed.listen(Audience::Account { id: 7, staff: false });
+        feed.publish("comment", 3, &Note { owner: 7 });
+        let (Next::Event(ea, fa), Next::Event(eb, fb), Next::Event(eo, fo)) = (a.next_event().await, b.next_event().await, owner.next_event().await) else {
+            panic!("three events")
+        };
+        assert_eq!((fa, fb, fo), (Form::Public, Form::Public, Form::Internal));
+        let (ba, bb, bo) = (ea.frame(fa).expect("encodes"), eb.frame(fb).expect("encodes"), eo.frame(fo).expect("encodes"));
+        assert_eq!(ba.as_ptr(), bb.as_ptr(), "one encoding shared by both public connections");
+        assert_ne!(ba, bo, "the owner's form differs");
+        let decoded: ServerMsg = renewtwin_protocol::decode(&ba).expect("a valid frame");
+        assert_eq!(decoded, ea.message(Form::Public));
+        assert_eq!(record(decoded), r#"{"body":"hi"}"#);
+        assert_eq!(record(renewtwin_protocol::decode(&bo).expect("a valid frame")), r#"{"author_name":"Wang","body":"hi"}"#);
     }
 }

@@ -381,6 +381,20 @@ impl<S: Sink<Message> + Unpin> Out<S> {
         matches!(tokio::time::timeout(SEND_TIMEOUT, self.sink.send(msg)).await, Ok(Ok(())))
     }
 
+    /// A consultation event: in binary, the frame encoded once for every connection of its form.
+    async fn consultation(&mut self, next: &renewtwin_civic::live::Next) -> bool {
+        match (self.format, next) {
+            (Format::Binary, renewtwin_civic::live::Next::Event(event, form)) => match event.frame(*form) {
+                Ok(bytes) => self.raw(Message::Binary(bytes)).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot encode a consultation event");
+                    false
+                }
+            },
+            _ => self.msg(&next.message()).await,
+        }
+    }
+
     /// A delta as the subscription sees it: the shared bytes when nothing is filtered.
     async fn delta(&mut self, frame: &LiveFrame, filter: &Filter<'_>) -> bool {
         if self.format == Format::Binary && filter.is_everything() {
@@ -591,7 +605,7 @@ async fn run_greeted<S: Sink<Message> + Unpin>(
                 Err(broadcast::error::RecvError::Closed) => break End::ServerShuttingDown,
             },
             event = next_consultation(&mut consultation) => {
-                if filter.subscription.layers.comments && !out.msg(&event).await { break End::SendFailed }
+                if filter.subscription.layers.comments && !out.consultation(&event).await { break End::SendFailed }
             }
             changed = play_rx.changed() => {
                 if changed.is_err() { break End::ServerShuttingDown }
@@ -618,7 +632,7 @@ async fn events_only<S: Sink<Message> + Unpin>(
     }
     loop {
         tokio::select! {
-            event = next_consultation(&mut consultation) => if !out.msg(&event).await { break End::SendFailed },
+            event = next_consultation(&mut consultation) => if !out.consultation(&event).await { break End::SendFailed },
             from = client_rx.recv() => {
                 let reply = match from {
                     None => break End::ClientClosed,
@@ -638,9 +652,9 @@ async fn events_only<S: Sink<Message> + Unpin>(
 }
 
 /// The next consultation event; never resolves for a session without the feed.
-async fn next_consultation(listener: &mut Option<Listener>) -> ServerMsg {
+async fn next_consultation(listener: &mut Option<Listener>) -> renewtwin_civic::live::Next {
     match listener {
-        Some(listener) => listener.next().await,
+        Some(listener) => listener.next_event().await,
         None => std::future::pending().await,
     }
 }
