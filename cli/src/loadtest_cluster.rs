@@ -103,6 +103,7 @@ struct Report {
     latency_ms_max: f64,
     p99_goal_ms: f64,
     moved_latency_ms_p99: f64,
+    per_delta: Vec<Value>,
     replica_rss_mib: Vec<f64>,
     replica_cpu_percent: Vec<f64>,
     client_cpu_percent: f64,
@@ -423,7 +424,10 @@ async fn write(cluster: &Cluster, home: &mut usize, method: &str, path: &str, to
                 return Ok(a.body);
             }
             Ok(a) if a.status == 503 || a.status == 429 => {
-                tokio::time::sleep(Duration::from_secs(a.retry_after.unwrap_or(1).min(10))).await;
+                // Retry-After, plus up to as much again at random, as a well-behaved client does
+                // (a thousand clients retrying on the same second would come back as one burst).
+                let wait = Duration::from_secs(a.retry_after.unwrap_or(1).min(10));
+                tokio::time::sleep(wait.mul_f64(1.0 + jitter())).await;
             }
             Ok(a) => bail!("{method} {path}: {} {}", a.status, a.body),
             Err(_) => {
@@ -436,6 +440,18 @@ async fn write(cluster: &Cluster, home: &mut usize, method: &str, path: &str, to
             bail!("{method} {path}: not acknowledged within {} s", WRITE_DEADLINE.as_secs());
         }
     }
+}
+
+/// A number in [0, 1) from the clock's nanoseconds and a counter: enough to spread retries.
+fn jitter() -> f64 {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::from(d.subsec_nanos()));
+    let mut x = nanos ^ N.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    // splitmix64's finaliser
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1_u64 << 53) as f64
 }
 
 /// What one resident's session left: the alternative last acknowledged, the comments stored.
@@ -477,6 +493,8 @@ async fn resident(i: usize, token: String, question: i64, cluster: Arc<Cluster>,
 struct Watched {
     home: usize,
     latencies_home: Vec<u32>,
+    /// The sequence number of each of `latencies_home`.
+    seqs_home: Vec<u64>,
     latencies_moved: Vec<u32>,
     moved: bool,
     resumed: bool,
@@ -559,7 +577,12 @@ async fn viewer(home: usize, cluster: Arc<Cluster>, start: Resume, measuring: Ar
                 resume.seq = d.seq;
                 if measuring.load(Ordering::Relaxed) {
                     let latency = renewtwin_twin::live::now_us().saturating_sub(d.sent_at_us).min(u64::from(u32::MAX)) as u32;
-                    if watched.moved { &mut watched.latencies_moved } else { &mut watched.latencies_home }.push(latency);
+                    if watched.moved {
+                        watched.latencies_moved.push(latency);
+                    } else {
+                        watched.latencies_home.push(latency);
+                        watched.seqs_home.push(d.seq);
+                    }
                     deltas.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -788,6 +811,20 @@ fn run_on(config: &ClusterLoadConfig, database: &str, scratch: &Path) -> Result<
         let missing = acknowledged_comments.iter().filter(|id| !stored.contains(id)).count() as u64;
 
         let mut home_latencies: Vec<u32> = watched.iter().filter(|w| w.home != killed).flat_map(|w| w.latencies_home.iter().copied()).collect();
+        // Each delta's delivery to the surviving replicas' viewers: where the slow ones were.
+        let mut by_seq: std::collections::BTreeMap<u64, Vec<u32>> = std::collections::BTreeMap::new();
+        for w in watched.iter().filter(|w| w.home != killed) {
+            for (&seq, &l) in w.seqs_home.iter().zip(&w.latencies_home) {
+                by_seq.entry(seq).or_default().push(l);
+            }
+        }
+        let per_delta: Vec<Value> = by_seq
+            .into_iter()
+            .map(|(seq, mut l)| {
+                l.sort_unstable();
+                json!({"seq": seq, "viewers": l.len(), "p50_ms": percentile(&l, 0.5), "max_ms": percentile(&l, 1.0)})
+            })
+            .collect();
         home_latencies.sort_unstable();
         let mut moved_latencies: Vec<u32> = watched.iter().flat_map(|w| w.latencies_moved.iter().copied()).collect();
         moved_latencies.sort_unstable();
@@ -827,6 +864,7 @@ fn run_on(config: &ClusterLoadConfig, database: &str, scratch: &Path) -> Result<
             latency_ms_max: home_latencies.last().map_or(0.0, |&l| f64::from(l) / 1e3),
             p99_goal_ms: config.p99_goal_ms,
             moved_latency_ms_p99: percentile(&moved_latencies, 0.99),
+            per_delta,
             replica_rss_mib: rss,
             replica_cpu_percent: cpu,
             client_cpu_percent: client_cpu,
