@@ -518,7 +518,9 @@ fn state_tag() -> u8 {
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(addr: SocketAddr, resume: Resume) -> Result<Ws> {
-    let (mut ws, _) = tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))).await??;
+    // Nagle off, as a browser's WebSocket has it.
+    let connecting = tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/ws"), None, true);
+    let (mut ws, _) = tokio::time::timeout(Duration::from_secs(10), connecting).await??;
     ws.send(hello(false, Some(resume))).await?;
     Ok(ws)
 }

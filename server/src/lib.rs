@@ -289,6 +289,19 @@ async fn cluster_status(State(state): State<AppState>) -> Response {
     Json(cluster::Cluster::status(state.cluster.as_deref(), &state.live)).into_response()
 }
 
+/// `listener` with Nagle's algorithm off on every connection it accepts: a delta or an event is
+/// one small frame that must leave at once, not wait for the acknowledgement of the one before
+/// (which a client may delay by up to 40 ms on Linux).
+fn no_delay(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt as _;
+    fn set(stream: &mut tokio::net::TcpStream) {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
+}
+
 /// Serves on `listener` until `shutdown` resolves, then drains connections.
 pub async fn serve(
     listener: TcpListener,
@@ -297,7 +310,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Consultations close by themselves when their window ends, while the server serves.
     let closer = civic::spawn_window_closer(state.clone());
-    let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+    let served = axum::serve(no_delay(listener), router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     closer.abort();
@@ -350,7 +363,7 @@ pub async fn serve_loading(
             }
         }
     });
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    let served = axum::serve(no_delay(listener), app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     waiter.abort();
