@@ -630,8 +630,15 @@ pub(crate) fn run(config: ClusterLoadConfig) -> Result<()> {
     if !(10..=crate::loadtest::MAX_SECONDS).contains(&config.seconds) {
         bail!("--seconds must be 10..={} with --cluster", crate::loadtest::MAX_SECONDS);
     }
-    if !(config.speed > 0.0 && config.speed <= 2.0) {
-        bail!("--speed must be above 0 and at most 2 days a second with --cluster: the consultation's 45-day publicity period must outlast the run");
+    // The run (and up to half a minute of setting up and catching up around it) must end
+    // inside the consultation's publicity period, or its ballots would close mid-run.
+    let days = config.speed * (config.seconds as f64 + 30.0);
+    if !(config.speed > 0.0 && days < PUBLICITY_DAYS as f64) {
+        bail!(
+            "--rate {} days a second over {} s (and 30 s around them) plays {days:.0} days: with --cluster it must stay under the consultation's {PUBLICITY_DAYS}-day publicity period",
+            config.speed,
+            config.seconds
+        );
     }
     if !renewtwin_store::is_postgres_url(&config.database) {
         bail!("--cluster needs --database postgres://… (a PostgreSQL server; the run creates and drops a database of its own)");

@@ -207,8 +207,8 @@ enum Command {
         /// Seconds of measurement (at most 300).
         #[arg(long, default_value_t = 20)]
         seconds: u64,
-        /// Deltas per second (default 10); with --cluster, simulated days per second (default 1,
-        /// at most 2: the consultation must stay open through the run).
+        /// Deltas per second (default 10); with --cluster, simulated days per second (default
+        /// 0.5; the consultation's 45-day publicity period must outlast the run).
         #[arg(long)]
         rate: Option<f64>,
         /// Serve a generated district of this many buildings instead of the default scene.
@@ -399,7 +399,7 @@ fn main() -> Result<()> {
                     viewers,
                     voters,
                     seconds,
-                    speed: rate.unwrap_or(1.0),
+                    speed: rate.unwrap_or(0.5),
                     database: database.unwrap_or_default(),
                     p99_goal_ms,
                     json,

@@ -10,11 +10,12 @@
 //!   ([`Cluster::run`]), and its twin is a [`DrivenSim`] that moves one update per log entry, so
 //!   every replica has the same day, element states and delta sequence numbers.
 //! - The clock ticks through the log too: each replica offers a tick once the last applied tick
-//!   is [`ClusterConfig::tick`] old, with the message id `tick-<last applied sequence>`, so the
-//!   stream's de-duplication keeps one tick where several replicas offered the same, and a
-//!   tick offered by a replica that had not seen the tick before it is skipped by every replica.
-//!   A tick moves the clock by the tick's seconds: when the twin's update takes longer than a
-//!   tick, the clock runs slower than its speed rather than piling ticks up.
+//!   is [`ClusterConfig::tick`] old, with the message id `tick-<entry of the last applied
+//!   tick>`, so the stream's de-duplication keeps one tick where several replicas offered the
+//!   next one, and a tick offered by a replica that had not seen the tick before it is skipped
+//!   by every replica. A tick carries the real time since the last applied tick as its offerer
+//!   measured it (at most [`MAX_TICK`]), so the clock keeps its speed however long the log's
+//!   round trip takes; the seconds are in the entry, so every replica moves alike.
 //! - A write is acknowledged only after the database committed it and JetStream acknowledged
 //!   its log entry. While NATS cannot be reached, writes answer 503 with `Retry-After`
 //!   ([`RETRY_AFTER`]); the consumer is recreated from the last applied sequence once NATS is
@@ -57,6 +58,9 @@ pub const DEFAULT_TICK: Duration = Duration::from_millis(250);
 pub const LIVE_QUEUE: usize = 10_000;
 /// How often a consultation event waiting for the log is offered again.
 pub const LIVE_RETRY: Duration = Duration::from_secs(1);
+/// The most real time one tick moves the clock by: after an outage of NATS the clock resumes
+/// rather than jumping over the time it stood still.
+pub const MAX_TICK: Duration = Duration::from_secs(1);
 /// Seconds a client waits before retrying a write the log could not take.
 pub const RETRY_AFTER: &str = "2";
 
@@ -83,8 +87,8 @@ pub enum ClusterError {
 pub enum Input {
     /// Where the clock starts (the first entry; written by the first replica).
     Genesis { day: i32, speed: f64 },
-    /// `seconds` of real time passed while the clock played, offered by a replica that had
-    /// applied the log up to entry `after`. Applied only when no other tick came after that
+    /// `seconds` of real time passed while the clock played, offered by a replica whose last
+    /// applied tick was log entry `after`. Applied only when no other tick came after that
     /// entry (a replica that offers one while behind offers a tick already taken), the same
     /// decision on every replica.
     Tick { seconds: f64, after: u64 },
@@ -140,6 +144,8 @@ pub struct Cluster {
     applied: tokio::sync::watch::Sender<u64>,
     waiting: Mutex<HashMap<String, tokio::sync::oneshot::Sender<EventResult>>>,
     last_tick: Mutex<Instant>,
+    /// When the last tick was applied here (what the next tick's seconds are measured from).
+    tick_applied_at: Mutex<Instant>,
     /// The log entry of the last tick applied.
     last_tick_entry: std::sync::atomic::AtomicU64,
     runtime: tokio::runtime::Handle,
@@ -207,6 +213,7 @@ impl Cluster {
             applied,
             waiting: Mutex::new(HashMap::new()),
             last_tick: Mutex::new(Instant::now()),
+            tick_applied_at: Mutex::new(Instant::now()),
             last_tick_entry: std::sync::atomic::AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
         }))
@@ -364,8 +371,9 @@ impl Cluster {
             if !playing || !due || !self.connected() {
                 continue;
             }
-            let after = self.applied();
-            let tick = Input::Tick { seconds: self.config.tick.as_secs_f64(), after };
+            let after = self.last_tick_entry.load(std::sync::atomic::Ordering::Relaxed);
+            let passed = self.tick_applied_at.lock().map(|t| t.elapsed()).unwrap_or(self.config.tick).min(MAX_TICK);
+            let tick = Input::Tick { seconds: passed.as_secs_f64(), after };
             if let Ok(mut t) = self.last_tick.lock() {
                 *t = Instant::now();
             }
@@ -444,8 +452,15 @@ impl Cluster {
                 if let Ok(mut t) = self.last_tick.lock() {
                     *t = Instant::now();
                 }
+                if let Ok(mut t) = self.tick_applied_at.lock() {
+                    *t = Instant::now();
+                }
             }
             Input::Clock(command) => {
+                // Time before a command (a pause, a seek) is not the clock's to play.
+                if let Ok(mut t) = self.tick_applied_at.lock() {
+                    *t = Instant::now();
+                }
                 let _ = replica.sim.commands().send(command);
                 step(0.0).await;
             }
