@@ -13,9 +13,10 @@
 //!   is [`ClusterConfig::tick`] old, with the message id `tick-<entry of the last applied
 //!   tick>`, so the stream's de-duplication keeps one tick where several replicas offered the
 //!   next one, and a tick offered by a replica that had not seen the tick before it is skipped
-//!   by every replica. A tick carries the real time since the last applied tick as its offerer
-//!   measured it (at most [`MAX_TICK`]), so the clock keeps its speed however long the log's
-//!   round trip takes; the seconds are in the entry, so every replica moves alike.
+//!   by every replica. A tick carries its offerer's wall clock and the real time since the
+//!   wall clock of the last applied tick (at most [`MAX_TICK`]), so the clock keeps its speed
+//!   however long the log's round trip takes; the seconds are in the entry, so every replica
+//!   moves alike.
 //! - A write is acknowledged only after the database committed it and JetStream acknowledged
 //!   its log entry. While NATS cannot be reached, writes answer 503 with `Retry-After`
 //!   ([`RETRY_AFTER`]); the consumer is recreated from the last applied sequence once NATS is
@@ -91,7 +92,14 @@ pub enum Input {
     /// applied tick was log entry `after`. Applied only when no other tick came after that
     /// entry (a replica that offers one while behind offers a tick already taken), the same
     /// decision on every replica.
-    Tick { seconds: f64, after: u64 },
+    Tick {
+        seconds: f64,
+        after: u64,
+        /// The offerer's wall clock when it measured `seconds`, microseconds since the Unix
+        /// epoch: the next tick's seconds are measured from it.
+        #[serde(default)]
+        at_us: u64,
+    },
     /// A clock command (`/api/clock`, a viewer's control).
     Clock(ClockCommand),
     /// Governance events recorded together; `id` lets the replica that posted them answer.
@@ -144,8 +152,9 @@ pub struct Cluster {
     applied: tokio::sync::watch::Sender<u64>,
     waiting: Mutex<HashMap<String, tokio::sync::oneshot::Sender<EventResult>>>,
     last_tick: Mutex<Instant>,
-    /// When the last tick was applied here (what the next tick's seconds are measured from).
-    tick_applied_at: Mutex<Instant>,
+    /// The wall clock the last applied tick was measured at, microseconds (what the next
+    /// tick's seconds are measured from); reset by a clock command.
+    tick_measured_us: std::sync::atomic::AtomicU64,
     /// The log entry of the last tick applied.
     last_tick_entry: std::sync::atomic::AtomicU64,
     runtime: tokio::runtime::Handle,
@@ -213,7 +222,7 @@ impl Cluster {
             applied,
             waiting: Mutex::new(HashMap::new()),
             last_tick: Mutex::new(Instant::now()),
-            tick_applied_at: Mutex::new(Instant::now()),
+            tick_measured_us: std::sync::atomic::AtomicU64::new(renewtwin_twin::live::now_us()),
             last_tick_entry: std::sync::atomic::AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
         }))
@@ -372,8 +381,10 @@ impl Cluster {
                 continue;
             }
             let after = self.last_tick_entry.load(std::sync::atomic::Ordering::Relaxed);
-            let passed = self.tick_applied_at.lock().map(|t| t.elapsed()).unwrap_or(self.config.tick).min(MAX_TICK);
-            let tick = Input::Tick { seconds: passed.as_secs_f64(), after };
+            let at_us = renewtwin_twin::live::now_us();
+            let since = at_us.saturating_sub(self.tick_measured_us.load(std::sync::atomic::Ordering::Relaxed));
+            let passed = Duration::from_micros(since).min(MAX_TICK);
+            let tick = Input::Tick { seconds: passed.as_secs_f64(), after, at_us };
             if let Ok(mut t) = self.last_tick.lock() {
                 *t = Instant::now();
             }
@@ -442,7 +453,7 @@ impl Cluster {
                 }
                 step(0.0).await;
             }
-            Input::Tick { seconds, after } => {
+            Input::Tick { seconds, after, at_us } => {
                 let last = self.last_tick_entry.load(std::sync::atomic::Ordering::Relaxed);
                 if after < last {
                     return;
@@ -452,15 +463,11 @@ impl Cluster {
                 if let Ok(mut t) = self.last_tick.lock() {
                     *t = Instant::now();
                 }
-                if let Ok(mut t) = self.tick_applied_at.lock() {
-                    *t = Instant::now();
-                }
+                self.tick_measured_us.store(at_us, std::sync::atomic::Ordering::Relaxed);
             }
             Input::Clock(command) => {
                 // Time before a command (a pause, a seek) is not the clock's to play.
-                if let Ok(mut t) = self.tick_applied_at.lock() {
-                    *t = Instant::now();
-                }
+                self.tick_measured_us.store(renewtwin_twin::live::now_us(), std::sync::atomic::Ordering::Relaxed);
                 let _ = replica.sim.commands().send(command);
                 step(0.0).await;
             }
