@@ -242,7 +242,13 @@ async fn replicas_over_nats_agree_resume_across_replicas_and_survive_a_nats_rest
     assert_eq!(status, 202);
     let (status, _, _) = http(b, "POST", "/api/clock", r#""play""#).await;
     assert_eq!(status, 202);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The clock plays (the replicas' ticks on the log) until past day 100 here, however
+    // loaded the machine is, then pauses.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while twin(a).await.2 <= 100 {
+        assert!(tokio::time::Instant::now() < deadline, "the clock plays past day 100 within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (status, _, _) = http(c, "POST", "/api/clock", r#""pause""#).await;
     assert_eq!(status, 202);
     let played = agreed(&all).await;
