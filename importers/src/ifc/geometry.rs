@@ -417,6 +417,12 @@ fn merge(
     let Some(element) = model.elements.get_mut(job.element) else {
         return;
     };
+    // Exactly as many as come: a push into an empty Vec reserves 4 placements (544 bytes),
+    // and most elements have one (heaptrack on a 100-building district: 20 MB of placement
+    // buffers at the peak, three quarters of it unused capacity).
+    element
+        .placements
+        .reserve_exact(outcome.instances.len() + outcome.parts.len());
     for instance in outcome.instances {
         let mesh = match interner.instanced.get(&instance.map) {
             Some(&id) => id,
