@@ -28,8 +28,11 @@ use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity
 /// the work; there is no preemptive deadline, see the module docs of `ifc`).
 const SLOW_PRODUCT_SECONDS: f64 = 2.0;
 
-/// Products meshed in parallel before their meshes are merged into the model.
-const MESH_CHUNK_JOBS: usize = 1024;
+/// Products meshed in parallel before their meshes are merged into the model. A chunk's
+/// cleaned meshes are all held until the merge shares the equal ones: heaptrack on a
+/// 100-building district put 38 MB of the 107 MB peak heap in `clean`'s buffers at 1,024;
+/// 256 still gives every core dozens of products per chunk.
+const MESH_CHUNK_JOBS: usize = 256;
 
 
 /// One element's meshing result.
