@@ -1089,8 +1089,16 @@ fn write_psets<W: Write>(
             ("IsExternal", Value::Boolean(true)),
         ],
     )?;
+    write_lift_psets(e, &g.lifts, "楼梯半平台 stair half-landings")?;
+    write_unit_psets(e, plan, &g.units)
+}
+
+/// The property sets of a group of added lift shafts, the district's own and a design
+/// variant's alike: status NEW, capacity, and the renewal measure with where the lift stops
+/// (`stops_at`).
+fn write_lift_psets<W: Write>(e: &mut Emitter<W>, lifts: &[Id], stops_at: &str) -> io::Result<()> {
     e.pset(
-        &g.lifts,
+        lifts,
         "Pset_TransportElementCommon",
         &[
             ("Status", Value::label("NEW")),
@@ -1100,18 +1108,22 @@ fn write_psets<W: Write>(
         ],
     )?;
     e.pset(
-        &g.lifts,
+        lifts,
         "RenewTwin_Renewal",
         &[
             ("Measure", Value::label("加装电梯 lift addition")),
             ("PlannedYear", Value::Integer(RENEWAL_YEAR)),
-            ("StopsAt", Value::label("楼梯半平台 stair half-landings")),
+            ("StopsAt", Value::label(stops_at)),
         ],
-    )?;
-    // Each unit (单元): its key (`{building}-{unit}`, as household codes begin: 1-2-301 is flat
-    // 301 of unit 2 of building 1), its households and the gross floor area of its storeys,
-    // which a unit-scoped decision weighs ballots by.
-    for (u, members) in g.units.iter().enumerate() {
+    )
+}
+
+/// Each unit (单元): its key (`{building}-{unit}`, as household codes begin: 1-2-301 is flat
+/// 301 of unit 2 of building 1), its households and the gross floor area of its storeys,
+/// which a unit-scoped decision weighs ballots by. `units[u]` are unit `u`'s members; a unit
+/// without members gets no set.
+fn write_unit_psets<W: Write>(e: &mut Emitter<W>, plan: &BuildingPlan, units: &[Vec<Id>]) -> io::Result<()> {
+    for (u, members) in units.iter().enumerate() {
         if members.is_empty() {
             continue;
         }
@@ -1194,36 +1206,8 @@ pub(crate) fn write_lift_variant_building<W: Write>(
         let (id, _) = placed(e, (building_placement, lift_a2p, lift_shape), head, &mut groups.lifts, &mut contained)?;
         groups.units[unit as usize].push(id);
     }
-    e.pset(
-        &groups.lifts,
-        "Pset_TransportElementCommon",
-        &[
-            ("Status", Value::label("NEW")),
-            ("CapacityPeople", Value::Count(8)),
-            ("CapacityWeight", Value::Mass(630.0)),
-            ("FireExit", Value::Boolean(false)),
-        ],
-    )?;
-    e.pset(
-        &groups.lifts,
-        "RenewTwin_Renewal",
-        &[
-            ("Measure", Value::label("加装电梯 lift addition")),
-            ("PlannedYear", Value::Integer(RENEWAL_YEAR)),
-            ("StopsAt", Value::label("楼层平台 floor landings")),
-        ],
-    )?;
-    for (u, members) in groups.units.iter().enumerate() {
-        let unit_area = plan.unit_width * plan.depth * f64::from(plan.storeys);
-        e.pset(
-            members,
-            "RenewTwin_Unit",
-            &[
-                ("Unit", Value::label(format!("{}-{}", plan.number, u + 1))),
-                ("Households", Value::Integer(i64::from(plan.storeys * FLATS_PER_LANDING))),
-                ("FloorArea", Value::Area((unit_area * 100.0).round() / 100.0)),
-            ],
-        )?;
-    }
+    write_lift_psets(e, &groups.lifts, "楼层平台 floor landings")?;
+    // Every unit holds its shaft, so every unit gets its set.
+    write_unit_psets(e, plan, &groups.units)?;
     Ok(contained)
 }

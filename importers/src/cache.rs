@@ -253,30 +253,7 @@ pub fn import_bytes_cached(
     config: &ImportConfig,
     cache: &Cache,
 ) -> Result<(Model, CacheStatus), ImportError> {
-    let key = Key::new(bytes, config);
-    let mut status = CacheStatus::Miss;
-    let started = std::time::Instant::now();
-    match cache.load(&key) {
-        Ok(Some(mut model)) => {
-            model.source.name = name.to_owned();
-            // The timings describe this load: reading the entry, and no meshing.
-            model.source.parse_seconds = started.elapsed().as_secs_f64();
-            model.source.geometry_seconds = 0.0;
-            return Ok((model, CacheStatus::Hit));
-        }
-        Ok(None) => {}
-        Err(err) => {
-            tracing::warn!(file = name, error = %err, "cache entry unusable; importing again");
-            let _ = std::fs::remove_file(cache.entry_path(&key));
-            status = CacheStatus::Rebuilt;
-        }
-    }
-    let mut model = crate::import_bytes(name, bytes, config)?;
-    if let Err(err) = cache.store(&key, &mut model) {
-        tracing::warn!(file = name, dir = %cache.dir.display(), error = %err, "cannot store the model in the cache");
-        status = CacheStatus::NotStored;
-    }
-    Ok((model, status))
+    through_cache(name, bytes, config, cache, None)
 }
 
 /// [`import_bytes_cached`] that hands out what is ready as it is made, like
@@ -292,15 +269,32 @@ pub fn import_bytes_cached_streaming(
     let Some(cache) = cache else {
         return Ok((crate::import_streaming(name, bytes, config, on_event)?, CacheStatus::NotStored));
     };
+    through_cache(name, bytes, config, cache, Some(on_event))
+}
+
+/// The one cache lookup and store behind both entry points: a hit is decoded, renamed to
+/// `name` and timed as this load (reading the entry, no meshing); an unusable entry is logged
+/// and removed; otherwise the file is imported and its model stored. With `on_event`, a hit is
+/// handed out whole and a miss imported streaming.
+fn through_cache(
+    name: &str,
+    bytes: &[u8],
+    config: &ImportConfig,
+    cache: &Cache,
+    on_event: Option<&mut dyn FnMut(crate::ImportEvent<'_>)>,
+) -> Result<(Model, CacheStatus), ImportError> {
     let key = Key::new(bytes, config);
     let mut status = CacheStatus::Miss;
     let started = std::time::Instant::now();
     match cache.load(&key) {
         Ok(Some(mut model)) => {
             model.source.name = name.to_owned();
+            // The timings describe this load: reading the entry, and no meshing.
             model.source.parse_seconds = started.elapsed().as_secs_f64();
             model.source.geometry_seconds = 0.0;
-            crate::stream::hand_out_whole(&model, on_event);
+            if let Some(on_event) = on_event {
+                crate::stream::hand_out_whole(&model, on_event);
+            }
             return Ok((model, CacheStatus::Hit));
         }
         Ok(None) => {}
@@ -310,7 +304,10 @@ pub fn import_bytes_cached_streaming(
             status = CacheStatus::Rebuilt;
         }
     }
-    let mut model = crate::import_streaming(name, bytes, config, on_event)?;
+    let mut model = match on_event {
+        Some(on_event) => crate::import_streaming(name, bytes, config, on_event)?,
+        None => crate::import_bytes(name, bytes, config)?,
+    };
     if let Err(err) = cache.store(&key, &mut model) {
         tracing::warn!(file = name, dir = %cache.dir.display(), error = %err, "cannot store the model in the cache");
         status = CacheStatus::NotStored;

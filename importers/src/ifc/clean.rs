@@ -25,7 +25,11 @@ pub(crate) fn clean(raw: &ifc_lite_geometry::Mesh) -> (Option<Mesh>, usize) {
     };
     let has_normals = raw.normals.len() == raw.positions.len();
     let mut remap: Vec<u32> = vec![u32::MAX; vertex_count];
+    // Sized for the raw mesh (nearly every triangle survives) and trimmed at the end: a mesh
+    // grown by pushes keeps up to half its buffers unused for as long as the model lives.
     let mut mesh = Mesh::default();
+    mesh.positions.reserve_exact(raw.positions.len());
+    mesh.indices.reserve_exact(raw.indices.len());
     let mut face_normal_sum: Vec<[f64; 3]> = Vec::new();
     let mut dropped = 0;
     for tri in raw.indices.chunks(3) {
@@ -70,6 +74,8 @@ pub(crate) fn clean(raw: &ifc_lite_geometry::Mesh) -> (Option<Mesh>, usize) {
     if mesh.indices.is_empty() {
         return (None, dropped);
     }
+    mesh.positions.shrink_to_fit();
+    mesh.indices.shrink_to_fit();
     mesh.normals = vec![0.0; mesh.positions.len()];
     for (old, &new) in remap.iter().enumerate() {
         if new == u32::MAX {

@@ -28,8 +28,11 @@ use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity
 /// the work; there is no preemptive deadline, see the module docs of `ifc`).
 const SLOW_PRODUCT_SECONDS: f64 = 2.0;
 
-/// Products meshed in parallel before their meshes are merged into the model.
-const MESH_CHUNK_JOBS: usize = 1024;
+/// Products meshed in parallel before their meshes are merged into the model. A chunk's
+/// cleaned meshes are all held until the merge shares the equal ones: heaptrack on a
+/// 100-building district put 38 MB of the 107 MB peak heap in `clean`'s buffers at 1,024;
+/// 256 still gives every core dozens of products per chunk.
+const MESH_CHUNK_JOBS: usize = 256;
 
 
 /// One element's meshing result.
@@ -417,6 +420,12 @@ fn merge(
     let Some(element) = model.elements.get_mut(job.element) else {
         return;
     };
+    // Exactly as many as come: a push into an empty Vec reserves 4 placements (544 bytes),
+    // and most elements have one (heaptrack on a 100-building district: 20 MB of placement
+    // buffers at the peak, three quarters of it unused capacity).
+    element
+        .placements
+        .reserve_exact(outcome.instances.len() + outcome.parts.len());
     for instance in outcome.instances {
         let mesh = match interner.instanced.get(&instance.map) {
             Some(&id) => id,

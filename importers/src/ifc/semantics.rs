@@ -142,7 +142,8 @@ pub(crate) fn read(
     // Merged in file order; a type's and a set's diagnostics come with their first use.
     let mut types_used = HashSet::new();
     let mut elements = Vec::with_capacity(read.len());
-    let mut geometry_jobs = Vec::new();
+    // At most one job per element read (orphan types may add a few more).
+    let mut geometry_jobs = Vec::with_capacity(read.len());
     for r in read {
         let Some(e) = r.element else {
             diagnostics.extend(r.diagnostics);
@@ -196,6 +197,9 @@ pub(crate) fn read(
         &mut geometry_jobs,
         diagnostics,
     );
+    // The elements live as long as the model: no spare capacity (orphan types pushed past
+    // the reservation double it).
+    elements.shrink_to_fit();
     Semantic {
         spatial,
         elements,

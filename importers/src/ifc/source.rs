@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use ifc_lite_core::{EntityDecoder, EntityIndex, EntityScanner, SchemaVersion};
+use ifc_lite_core::{
+    ColumnarEntityIndex, DenseEntityIndex, EntityDecoder, EntityIndex, EntityScanner, SchemaVersion,
+};
 
 use super::diagnostic;
 use crate::{Diagnostic, DiagnosticKind, Severity};
@@ -32,7 +34,7 @@ pub(crate) struct Scanned<'a> {
     /// Records in file order.
     pub(crate) records: Vec<Record<'a>>,
     /// `#id` → byte span, shared with every decoder.
-    pub(crate) index: Arc<EntityIndex>,
+    pub(crate) index: SpanIndex,
     /// Problems found while scanning (malformed or duplicate records).
     pub(crate) diagnostics: Vec<Diagnostic>,
     /// `(id, start, end)` of every `IfcRelVoidsElement` record in file order (duplicates
@@ -46,12 +48,112 @@ pub(crate) struct Scanned<'a> {
 impl<'a> Scanned<'a> {
     /// A decoder over `bytes` (the very bytes that were scanned) sharing the index.
     pub(crate) fn decoder(&self, bytes: &'a [u8]) -> EntityDecoder<'a> {
-        EntityDecoder::with_arc_index(bytes, Arc::clone(&self.index))
+        match &self.index {
+            SpanIndex::Dense(index) => {
+                let mut decoder = EntityDecoder::new(bytes);
+                decoder.set_dense_index(Arc::clone(index));
+                decoder
+            }
+            SpanIndex::Sorted(index) => {
+                EntityDecoder::with_arc_columnar_index(bytes, Arc::clone(index))
+            }
+            SpanIndex::Hash(index) => EntityDecoder::with_arc_index(bytes, Arc::clone(index)),
+        }
     }
 
     /// Whether `#id` exists in the file.
     pub(crate) fn contains(&self, id: u32) -> bool {
-        self.index.contains_key(&id)
+        match &self.index {
+            SpanIndex::Dense(index) => index.lookup(id).is_some(),
+            SpanIndex::Sorted(index) => index.lookup(id).is_some(),
+            SpanIndex::Hash(index) => index.contains_key(&id),
+        }
+    }
+}
+
+/// `#id` → byte span of its record. Ids of a STEP file are nearly always dense (numbered
+/// from 1 by the writer), so the span sits in a table indexed by id (8 bytes a slot); sparse
+/// ids get a sorted id column searched by bisection (12 bytes a record). Both need offsets
+/// under 4 GiB; a larger file keeps ifc-lite's hash map (about 40 bytes a record).
+#[derive(Clone)]
+pub(crate) enum SpanIndex {
+    /// Indexed by id.
+    Dense(Arc<DenseEntityIndex>),
+    /// Sorted by id.
+    Sorted(Arc<ColumnarEntityIndex>),
+    /// Hashed by id.
+    Hash(Arc<EntityIndex>),
+}
+
+impl std::fmt::Debug for SpanIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dense(_) => f.write_str("SpanIndex::Dense"),
+            Self::Sorted(index) => write!(f, "SpanIndex::Sorted({} ids)", index.len()),
+            Self::Hash(index) => write!(f, "SpanIndex::Hash({} ids)", index.len()),
+        }
+    }
+}
+
+impl SpanIndex {
+    /// The index of `spans` (`(id, start, end)`, unique ids, any order).
+    fn build(mut spans: Vec<(u32, usize, usize)>) -> Self {
+        if !spans.iter().all(|&(_, _, end)| u32::try_from(end).is_ok()) {
+            return Self::Hash(Arc::new(
+                spans.into_iter().map(|(id, start, end)| (id, (start, end))).collect(),
+            ));
+        }
+        if !spans.windows(2).all(|w| w[0].0 < w[1].0) {
+            spans.sort_unstable_by_key(|&(id, _, _)| id);
+        }
+        let n = spans.len();
+        let (mut ids, mut starts, mut lengths) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for (id, start, end) in spans {
+            // Checked above: every end (hence every start) fits in u32.
+            ids.push(id);
+            starts.push(start as u32);
+            lengths.push((end - start) as u32);
+        }
+        if let Some(dense) = DenseEntityIndex::try_from_columns(&ids, &starts, &lengths) {
+            return Self::Dense(Arc::new(dense));
+        }
+        // Its only error is columns of unequal length; these were filled together.
+        #[allow(clippy::expect_used)]
+        let sorted = ColumnarEntityIndex::from_owned_columns(ids, starts, lengths)
+            .expect("the three columns have one entry per span");
+        Self::Sorted(Arc::new(sorted))
+    }
+}
+
+/// Ids already seen while scanning: a bit per id up to the largest id when that is no more
+/// than 64 bits a record, else a hash set.
+enum SeenIds {
+    Bits(Vec<u64>),
+    Set(rustc_hash::FxHashSet<u32>),
+}
+
+impl SeenIds {
+    fn new(max_id: u32, records: usize) -> Self {
+        let words = (max_id as usize).div_ceil(64) + 1;
+        if words <= records.max(1) {
+            Self::Bits(vec![0; words])
+        } else {
+            Self::Set(rustc_hash::FxHashSet::with_capacity_and_hasher(records, Default::default()))
+        }
+    }
+
+    /// Marks `id`; false when it was marked already.
+    fn insert(&mut self, id: u32) -> bool {
+        match self {
+            Self::Bits(bits) => {
+                let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+                let fresh = bits[word] & bit == 0;
+                bits[word] |= bit;
+                fresh
+            }
+            Self::Set(set) => set.insert(id),
+        }
     }
 }
 
@@ -240,7 +342,9 @@ fn scan_records(bytes: &[u8]) -> Raw<'_> {
 pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     let raw = scan_records(bytes);
     let mut records = Vec::with_capacity(raw.found.len());
-    let mut index = EntityIndex::with_capacity_and_hasher(raw.found.len(), Default::default());
+    let mut spans = Vec::with_capacity(raw.found.len());
+    let max_id = raw.found.iter().map(|r| r.0).max().unwrap_or(0);
+    let mut seen = SeenIds::new(max_id, raw.found.len());
     let mut diagnostics = Vec::new();
     let mut last_end = 0;
     let mut stray = StrayBytes::default();
@@ -257,8 +361,11 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
         // The first record of an id is kept: the record list (which gives each id its keyword)
         // and the index (which the decoder reads) must agree, or a decoder would read one
         // entity as another's class.
-        match index.entry(id) {
-            std::collections::hash_map::Entry::Occupied(_) => diagnostics.push(diagnostic(
+        if seen.insert(id) {
+            spans.push((id, start, end));
+            records.push(Record { id, keyword });
+        } else {
+            diagnostics.push(diagnostic(
                 Severity::Warning,
                 DiagnosticKind::MalformedRecord,
                 Some(id),
@@ -267,14 +374,12 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
                     "#{id} is defined twice (again on line {}); the first record is used",
                     line_of(bytes, start)
                 ),
-            )),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert((start, end));
-                records.push(Record { id, keyword });
-            }
+            ));
         }
         last_end = end;
     }
+    drop(seen);
+    let index = SpanIndex::build(spans);
     for &start in &raw.malformed {
         diagnostics.push(diagnostic(
             Severity::Warning,
@@ -336,7 +441,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     }
     Ok(Scanned {
         records,
-        index: Arc::new(index),
+        index,
         diagnostics,
         void_spans,
         aggregate_spans,
