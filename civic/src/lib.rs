@@ -329,10 +329,20 @@ pub struct Deciding<'a> {
 
 impl Drop for Deciding<'_> {
     fn drop(&mut self) {
-        // Released on this connection before the in-process lock (dropped after this body),
-        // so the next decider here finds it released or takes it again on the same session.
-        if let Err(e) = self.store.unlock_shared(DECIDING_LOCK) {
-            tracing::warn!(error = %e, "cannot release the deciding lock (the database releases it when the connection ends)");
+        // The release is a database call: on a runtime it runs on a blocking thread, so the
+        // async worker dropping the guard never waits for the database. The in-process lock
+        // (dropped after this body) may then pass before the release has run; the next decider
+        // of this process takes the lock again on the same database session, where a session
+        // lock counts its holds, and every hold is released once, so the count returns to zero.
+        let store = self.store.clone();
+        let release = move || {
+            if let Err(e) = store.unlock_shared(DECIDING_LOCK) {
+                tracing::warn!(error = %e, "cannot release the deciding lock (the database releases it when the connection ends)");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(release)),
+            Err(_) => release(),
         }
     }
 }

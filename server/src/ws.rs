@@ -89,6 +89,18 @@ pub(super) struct WsQuery {
     only: Option<String>,
 }
 
+/// The socket limits of every `/ws` connection: a client frame is at most
+/// [`MAX_CLIENT_FRAME`]; small buffers, so an idle viewer costs a few KiB, not the 128 KiB
+/// defaults (the write buffer is only the threshold of a write, not memory set aside).
+fn limited(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .read_buffer_size(4 * 1024)
+        // Frames fed without a flush (a batch of consultation events) gather up to this much
+        // before a write; every other message is sent, so flushed, at once.
+        .write_buffer_size(16 * 1024)
+}
+
 pub(super) async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
@@ -112,11 +124,7 @@ pub(super) async fn upgrade(
     };
     // Subscribed before the upgrade, so no event published after it is missed.
     let consultation = Some(state.civic.feed.listen(audience));
-    ws.max_message_size(MAX_CLIENT_FRAME)
-        .max_frame_size(MAX_CLIENT_FRAME)
-        // Small buffers: an idle viewer costs a few KiB, not the 128 KiB defaults.
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+    limited(ws)
         .on_upgrade(move |socket: WebSocket| async move {
             let (sink, stream) = socket.split();
             tracing::debug!(%peer, "viewer connected");
@@ -172,10 +180,7 @@ pub(super) async fn upgrade_while_loading(
         };
     }
     let format = if query.format.as_deref() == Some("json") { Format::Json } else { Format::Binary };
-    ws.max_message_size(MAX_CLIENT_FRAME)
-        .max_frame_size(MAX_CLIENT_FRAME)
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+    limited(ws)
         .on_upgrade(move |socket: WebSocket| async move {
             let (sink, stream) = socket.split();
             tracing::debug!(%peer, "viewer connected while the scene loads");
@@ -381,18 +386,34 @@ impl<S: Sink<Message> + Unpin> Out<S> {
         matches!(tokio::time::timeout(SEND_TIMEOUT, self.sink.send(msg)).await, Ok(Ok(())))
     }
 
-    /// A consultation event: in binary, the frame encoded once for every connection of its form.
-    async fn consultation(&mut self, next: &renewtwin_civic::live::Next) -> bool {
-        match (self.format, next) {
-            (Format::Binary, renewtwin_civic::live::Next::Event(event, form)) => match event.frame(*form) {
-                Ok(bytes) => self.raw(Message::Binary(bytes)).await,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot encode a consultation event");
-                    false
+    /// A consultation event and the rest of its batch (see [`renewtwin_civic::live`]): every
+    /// frame written, then one flush. In binary, each frame is encoded once for every connection
+    /// of its form.
+    async fn consultation(&mut self, first: renewtwin_civic::live::Next, listener: &mut Option<Listener>) -> bool {
+        let mut next = Some(first);
+        let written = tokio::time::timeout(SEND_TIMEOUT, async {
+            while let Some(event) = next {
+                let frame = match (self.format, &event) {
+                    (Format::Binary, renewtwin_civic::live::Next::Event(event, form)) => event.frame(*form).map(Message::Binary).map_err(|e| e.to_string()),
+                    (Format::Binary, _) => renewtwin_protocol::encode(&event.message()).map(|b| Message::Binary(b.into())).map_err(|e| e.to_string()),
+                    (Format::Json, _) => serde_json::to_string(&event.message()).map(|t| Message::Text(t.into())).map_err(|e| e.to_string()),
+                };
+                let frame = match frame {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot encode a consultation event");
+                        return false;
+                    }
+                };
+                if self.sink.feed(frame).await.is_err() {
+                    return false;
                 }
-            },
-            _ => self.msg(&next.message()).await,
-        }
+                next = listener.as_mut().and_then(Listener::ready);
+            }
+            self.sink.flush().await.is_ok()
+        })
+        .await;
+        matches!(written, Ok(true))
     }
 
     /// A delta as the subscription sees it: the shared bytes when nothing is filtered.
@@ -605,7 +626,11 @@ async fn run_greeted<S: Sink<Message> + Unpin>(
                 Err(broadcast::error::RecvError::Closed) => break End::ServerShuttingDown,
             },
             event = next_consultation(&mut consultation) => {
-                if filter.subscription.layers.comments && !out.consultation(&event).await { break End::SendFailed }
+                if filter.subscription.layers.comments {
+                    if !out.consultation(event, &mut consultation).await { break End::SendFailed }
+                } else if let Some(listener) = consultation.as_mut() {
+                    while listener.ready().is_some() {}
+                }
             }
             changed = play_rx.changed() => {
                 if changed.is_err() { break End::ServerShuttingDown }
@@ -632,7 +657,7 @@ async fn events_only<S: Sink<Message> + Unpin>(
     }
     loop {
         tokio::select! {
-            event = next_consultation(&mut consultation) => if !out.consultation(&event).await { break End::SendFailed },
+            event = next_consultation(&mut consultation) => if !out.consultation(event, &mut consultation).await { break End::SendFailed },
             from = client_rx.recv() => {
                 let reply = match from {
                     None => break End::ClientClosed,

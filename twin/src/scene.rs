@@ -84,21 +84,38 @@ pub struct SceneModel {
     pub model: Model,
 }
 
+/// What a scene source resolves to: a manifest (with the folder its relative paths start from),
+/// or a lone model file whose manifest is derived from the model once it is loaded.
+enum Resolved<'a> {
+    Manifest(Manifest, Option<PathBuf>),
+    LoneModel(&'a Path),
+}
+
+/// Reads and parses the manifest of `source` (the built-in default, a manifest file), or says
+/// that the source is a lone model file.
+fn manifest_of(source: &SceneSource) -> Result<Resolved<'_>, SceneError> {
+    Ok(match source {
+        SceneSource::Default => {
+            Resolved::Manifest(Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?, None)
+        }
+        SceneSource::Manifest(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| SceneError::Io { path: path.display().to_string(), source })?;
+            Resolved::Manifest(Manifest::parse(&path.display().to_string(), &text)?, path.parent().map(Path::to_path_buf))
+        }
+        SceneSource::Model(path) => Resolved::LoneModel(path),
+    })
+}
+
 /// Loads `source`: reads the manifest and imports (or generates then imports) its model.
 ///
 /// Model files are read through `cache` when one is given (a content-addressed cache: an
 /// unchanged file loads from it without being parsed or meshed again).
 pub fn load(source: &SceneSource, config: &ImportConfig, cache: Option<&Cache>) -> Result<SceneModel, SceneError> {
-    let (manifest, base) = match source {
-        SceneSource::Default => (Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?, None),
-        SceneSource::Manifest(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| SceneError::Io { path: path.display().to_string(), source })?;
-            let base = path.parent().map(Path::to_path_buf);
-            (Manifest::parse(&path.display().to_string(), &text)?, base)
-        }
-        SceneSource::Model(path) => {
-            let model = load_model(&manifest::ModelSource::File(path.clone()), None, config, cache)?;
+    let (manifest, base) = match manifest_of(source)? {
+        Resolved::Manifest(manifest, base) => (manifest, base),
+        Resolved::LoneModel(path) => {
+            let model = load_model(&manifest::ModelSource::File(path.to_path_buf()), None, config, cache)?;
             let manifest = derive::manifest_for_model(path, &model, today());
             return Ok(SceneModel { manifest, model });
         }
@@ -118,16 +135,10 @@ pub fn load_streaming(
     cache: Option<&Cache>,
     on_event: &mut dyn FnMut(renewtwin_importers::ImportEvent<'_>),
 ) -> Result<SceneModel, SceneError> {
-    let (manifest, base) = match source {
-        SceneSource::Default => (Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?, None),
-        SceneSource::Manifest(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| SceneError::Io { path: path.display().to_string(), source })?;
-            let base = path.parent().map(Path::to_path_buf);
-            (Manifest::parse(&path.display().to_string(), &text)?, base)
-        }
-        SceneSource::Model(path) => {
-            let model = stream_model(&manifest::ModelSource::File(path.clone()), None, config, cache, on_event)?;
+    let (manifest, base) = match manifest_of(source)? {
+        Resolved::Manifest(manifest, base) => (manifest, base),
+        Resolved::LoneModel(path) => {
+            let model = stream_model(&manifest::ModelSource::File(path.to_path_buf()), None, config, cache, on_event)?;
             let manifest = derive::manifest_for_model(path, &model, today());
             return Ok(SceneModel { manifest, model });
         }
