@@ -194,8 +194,6 @@ pub struct OffscreenViewer {
     camera: CameraSpec,
     stats: UploadStats,
     target: Option<(wgpu::Texture, u32, u32)>,
-    /// Unit vector towards the sun (`None`: studio light, no shadows).
-    sun: Option<[f32; 3]>,
     /// GPU errors reported since the last check.
     errors: Arc<Mutex<Vec<String>>>,
 }
@@ -299,7 +297,6 @@ impl OffscreenViewer {
             camera: CameraSpec::Fit,
             stats: UploadStats::default(),
             target: None,
-            sun: None,
             errors,
         })
     }
@@ -427,7 +424,7 @@ impl OffscreenViewer {
     /// Lights the scene by the sun from unit direction `sun` (scene frame, z up) with shadows,
     /// or at night when it is below the horizon; `None`: the studio light, no shadows.
     pub fn set_sun(&mut self, sun: Option<[f32; 3]>) {
-        self.sun = sun;
+        self.view.sun = sun;
     }
 
     /// Places the camera.
@@ -519,7 +516,7 @@ impl OffscreenViewer {
             xray: self.view.xray,
             edges: self.view.edges,
             selected: self.view.selected,
-            sun: self.sun,
+            sun: self.view.sun,
         };
         self.renderer.draw(&view, width, height, &spec);
         let rgba = read_back(
