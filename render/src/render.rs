@@ -1717,4 +1717,30 @@ mod tests {
             [0, 1]
         );
     }
+
+    #[test]
+    fn the_sun_box_holds_the_whole_scene_and_the_sun_decides_the_lighting() {
+        let (min, max) = (Vec3::new(-50.0, -20.0, 0.0), Vec3::new(70.0, 40.0, 35.0));
+        for sun in [Vec3::new(0.6, -0.3, 0.74), Vec3::new(-0.9, 0.1, 0.2), Vec3::Z] {
+            let m = sun_view_projection(sun.normalize(), min, max);
+            for i in 0..8 {
+                let corner = Vec3::new(
+                    if i & 1 == 0 { min.x } else { max.x },
+                    if i & 2 == 0 { min.y } else { max.y },
+                    if i & 4 == 0 { min.z } else { max.z },
+                );
+                let p = m.project_point3(corner);
+                assert!(p.x.abs() <= 1.0 && p.y.abs() <= 1.0, "{sun} {corner} -> {p}");
+                assert!((0.0..=1.0).contains(&p.z), "{sun} {corner} -> {p}");
+            }
+            // Nearer the sun is nearer in depth: the top of a tower hides its foot.
+            let foot = m.project_point3(Vec3::new(10.0, 10.0, 0.0));
+            let top = m.project_point3(Vec3::new(10.0, 10.0, 30.0));
+            assert!(top.z < foot.z, "{sun}: top {top} foot {foot}");
+        }
+        assert_eq!(Lighting::of(None), Lighting::Studio);
+        assert_eq!(Lighting::of(Some([0.0, 0.0, 0.0])), Lighting::Studio);
+        assert_eq!(Lighting::of(Some([0.0, 0.9, -0.1])), Lighting::Night);
+        assert_eq!(Lighting::of(Some([0.0, 0.0, 2.0])), Lighting::Sun(Vec3::Z));
+    }
 }

@@ -122,6 +122,9 @@ fn run(session: &Session, backend: &str, shots: &Path) -> Result<(), String> {
             "the shadows do not move: {morning_darker:.4} darker at 09:00, {afternoon_darker:.4} darker at 15:00 (each at least {MIN_SHARE})"
         ));
     }
+    if let Some(docs) = std::env::var_os("RENEWTWIN_DOCS_SCREENSHOTS").filter(|_| backend == "webgl2") {
+        docs_pictures(session, Path::new(&docs))?;
+    }
     // Off again: the studio light, the picture as before.
     session.script("document.getElementById('sun-on').click(); return null;")?;
     wait_for(session, "document.getElementById('sun-readout').dataset.state === 'off'", "sunlight off")?;
@@ -132,4 +135,27 @@ fn run(session: &Session, backend: &str, shots: &Path) -> Result<(), String> {
         return Err(format!("switching sunlight off does not restore the picture: {:.4} changed", a + b));
     }
     Ok(())
+}
+
+/// The README's pictures (with `RENEWTWIN_DOCS_SCREENSHOTS=docs`): the sunlight layer with the
+/// 09:00 shadows, and the base plan beside the south-lifts variant, each side with its shadows.
+fn docs_pictures(session: &Session, docs: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(docs).map_err(|e| format!("cannot create {}: {e}", docs.display()))?;
+    set(session, "sun-time", "540", "input")?;
+    set(session, "colour-by", "sunlight", "change")?;
+    wait_for(session, "document.getElementById('legend-panel').dataset.layer === 'sunlight'", "the sunlight layer")?;
+    wait_frame(session)?;
+    session.screenshot()?.save(&docs.join("viewer-sunlight-shadows.png"))?;
+    set(session, "colour-by", "state", "change")?;
+    set(session, "compare", "designs", "change")?;
+    set(session, "compare-layout", "side", "change")?;
+    set(session, "compare-a", "base", "change")?;
+    set(session, "compare-b", "south-lifts", "change")?;
+    wait_for(session, "document.getElementById('compare-labels').dataset.designs === 'base|south-lifts' && window.renewtwin.comparing === true", "the base plan beside the variant")?;
+    wait_frame(session)?;
+    session.screenshot()?.save(&docs.join("viewer-variants.png"))?;
+    set(session, "compare", "off", "change")?;
+    wait_for(session, "window.renewtwin.comparing === false", "no comparison")?;
+    set(session, "sun-time", "900", "input")?;
+    wait_for(session, "(document.getElementById('sun-readout').dataset.key || '').endsWith(' 15:00')", "the sun at 15:00 again")
 }
