@@ -114,7 +114,7 @@ fn build_viewer(workspace: &Path, target_dir: &Path, viewer_out: &Path) -> Resul
             return Err(format!("wasm-bindgen did not write {name}"));
         }
     }
-    for name in ["index.html", "style.css", "panels.js", "schedule.js", "measure.js", "consultation.js", "governance.js", "sunlight.js"] {
+    for name in ["index.html", "style.css", "panels.js", "schedule.js", "measure.js", "consultation.js", "governance.js"] {
         std::fs::copy(workspace.join("web-viewer/static").join(name), viewer_out.join(name))
             .map_err(|e| format!("cannot copy web-viewer/static/{name}: {e}"))?;
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::{COMMON_FLAGS, Driver, Screenshot, Server, Session, WEBGL2_FLAGS, WEBGPU_FLAGS};
-use crate::features::{wait_for, wait_frame};
+use crate::features::{wait_for, wait_frame, wait_showing};
 
 /// Per-channel change, 0..255, above which a pixel counts as changed. SwiftShader renders the
 /// same frame to the same pixels; 24 is well above the anti-aliasing and edge noise between
@@ -97,10 +97,11 @@ fn run(session: &Session, backend: &str, shots: &Path) -> Result<(), String> {
     let mut pictures = Vec::new();
     for (minutes, time) in [(540, "09:00"), (900, "15:00")] {
         set(session, "sun-time", &minutes.to_string(), "input")?;
-        wait_for(
+        wait_showing(
             session,
             &format!("(() => {{ const o = document.getElementById('sun-readout'); return o.dataset.state === 'sun' && (o.dataset.key || '').endsWith(' {time}'); }})()"),
             &format!("the sun at {time}"),
+            Some("sun-controls"),
         )?;
         wait_frame(session)?;
         let picture = session.screenshot()?;
