@@ -167,9 +167,11 @@ pub(crate) fn add(hooks: &Hooks, app: &SharedViewer) {
     hooks.set(
         "setSun",
         with_app(Box::new(|app, direction, _| {
-            let a = Array::from(&direction);
-            app.view_mut().sun = (!direction.is_null() && !direction.is_undefined() && a.length() == 3)
-                .then(|| [0, 1, 2].map(|i| a.get(i).as_f64().unwrap_or(0.0) as f32))
+            // Array.from(null) throws: only an array is read.
+            app.view_mut().sun = Array::is_array(&direction)
+                .then(|| Array::from(&direction))
+                .filter(|a| a.length() == 3)
+                .map(|a| [0, 1, 2].map(|i| a.get(i).as_f64().unwrap_or(f64::NAN) as f32))
                 .filter(|d| d.iter().all(|c| c.is_finite()));
             app.view_changed();
             JsValue::UNDEFINED

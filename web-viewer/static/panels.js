@@ -677,6 +677,7 @@ main().catch((e) => {
     $("sun-clock").textContent = time;
     const r = viewer();
     if (!on) {
+      request++;
       if (r && r.setSun) r.setSun(null);
       out.textContent = "";
       out.dataset.state = "off";

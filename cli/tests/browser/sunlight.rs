@@ -128,7 +128,10 @@ fn run(session: &Session, backend: &str, shots: &Path) -> Result<(), String> {
     }
     // Off again: the studio light, the picture as before.
     session.script("document.getElementById('sun-on').click(); return null;")?;
-    wait_for(session, "document.getElementById('sun-readout').dataset.state === 'off'", "sunlight off")?;
+    wait_for(session, "document.getElementById('sun-readout').dataset.state === 'off'", "sunlight off").map_err(|e| {
+        let seen = session.script("const o = document.getElementById('sun-readout'); return [document.getElementById('sun-on').getAttribute('aria-pressed'), o.dataset.state, o.textContent];");
+        format!("{e}; the button and the readout: {seen:?}")
+    })?;
     wait_frame(session)?;
     let again = session.screenshot()?;
     let (a, b) = darkened(&again, &off);
