@@ -91,6 +91,12 @@ fn run(session: &Session, backend: &str, shots: &Path) -> Result<(), String> {
         "const s = document.getElementById('tl-slider'); s.value = s.max; s.dispatchEvent(new Event('input', { bubbles: true })); return null;",
     )?;
     wait_for(session, "document.getElementById('timeline').dataset.shownDay === document.getElementById('tl-slider').max", "the timeline held on the plan's end")?;
+    // And pause the shared clock (this page is the operator, on the server's own machine): the
+    // panel showing the live date would otherwise change size between pictures.
+    session.script(
+        "window.__paused = false; fetch('/api/clock', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '\"pause\"' }).then(r => { window.__paused = r.status === 202; }); return null;",
+    )?;
+    wait_for(session, "window.__paused === true", "the shared clock paused")?;
     session.script("window.renewtwin.flyTo([38, -40, 22], [22, 4, 6], false); return null;")?;
     wait_frame(session)?;
     let off = session.screenshot()?;
