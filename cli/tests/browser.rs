@@ -318,6 +318,8 @@ mod measure;
 mod cesium;
 #[path = "browser/variants.rs"]
 mod variants;
+#[path = "browser/sunlight.rs"]
+mod sunlight;
 
 /// Browser tests take turns: each drives software-rendered Chromium on a small machine.
 static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -421,6 +421,12 @@ impl OffscreenViewer {
         self.view.edges = edges;
     }
 
+    /// Lights the scene by the sun from unit direction `sun` (scene frame, z up) with shadows,
+    /// or at night when it is below the horizon; `None`: the studio light, no shadows.
+    pub fn set_sun(&mut self, sun: Option<[f32; 3]>) {
+        self.view.sun = sun;
+    }
+
     /// Places the camera.
     pub fn set_camera(&mut self, camera: CameraSpec) {
         self.camera = camera;
@@ -510,6 +516,7 @@ impl OffscreenViewer {
             xray: self.view.xray,
             edges: self.view.edges,
             selected: self.view.selected,
+            sun: self.view.sun,
         };
         self.renderer.draw(&view, width, height, &spec);
         let rgba = read_back(
@@ -785,5 +792,114 @@ mod tests {
             differing < plain.rgba.len() / 4 / 4,
             "only edge pixels change: {differing}"
         );
+    }
+
+    /// The unit cube of [`cube_stream`] placed twice: a 20 m × 20 m ground slab (element 0,
+    /// top at z = 0) and a 2 m × 2 m × 6 m tower standing on it (element 1).
+    fn tower_stream() -> Vec<ServerMsg> {
+        let mut stream = cube_stream();
+        let scale = |sx: f32, sy: f32, sz: f32, tz: f32| {
+            [
+                sx, 0.0, 0.0, 0.0, 0.0, sy, 0.0, 0.0, 0.0, 0.0, sz, 0.0, 0.0, 0.0, tz, 1.0,
+            ]
+        };
+        if let ServerMsg::Scene(header) = &mut stream[1] {
+            header.bbox = [-10.0, -10.0, -0.1, 10.0, 10.0, 6.0];
+            let mut tower = header.elements[0].clone();
+            tower.id = 1;
+            tower.global_id = "tower".into();
+            header.elements.push(tower);
+            header.mesh_count = 1;
+            header.triangle_count = 24;
+        }
+        if let ServerMsg::Meshes { placements, .. } = &mut stream[2] {
+            placements[0].transform = scale(20.0, 20.0, 0.1, -0.1);
+            placements.push(PlacedMesh {
+                element: 1,
+                mesh: 3,
+                transform: scale(2.0, 2.0, 6.0, 0.0),
+            });
+        }
+        stream
+    }
+
+    fn luminance(p: [u8; 4]) -> i32 {
+        i32::from(p[0]) + i32::from(p[1]) + i32::from(p[2])
+    }
+
+    /// Pixels where `a` is darker than `b` by more than `margin` (sum of R, G, B), with the
+    /// mean column of those pixels.
+    fn darker(a: &Image, b: &Image, margin: i32) -> (usize, f64) {
+        let (mut count, mut columns) = (0usize, 0f64);
+        for y in 0..a.height {
+            for x in 0..a.width {
+                if luminance(b.pixel(x, y)) - luminance(a.pixel(x, y)) > margin {
+                    count += 1;
+                    columns += f64::from(x);
+                }
+            }
+        }
+        (count, if count == 0 { 0.0 } else { columns / count as f64 })
+    }
+
+    #[test]
+    fn the_sun_casts_shadows_that_move_with_it_and_night_is_ambient() {
+        let mut viewer = match OffscreenViewer::with_antialias(Antialias::Off) {
+            Ok(viewer) => viewer,
+            Err(e @ OffscreenError::NoAdapter { .. }) => {
+                let required = std::env::var("RENEWTWIN_REQUIRE_GPU_SOFT")
+                    .is_ok_and(|v| !v.is_empty() && v != "0");
+                assert!(!required, "RENEWTWIN_REQUIRE_GPU_SOFT is set but {e}");
+                eprintln!("SKIPPED: {e}");
+                return;
+            }
+            Err(e) => panic!("cannot set up the off-screen renderer: {e}"),
+        };
+        for message in tower_stream() {
+            viewer.receive(message).expect("a well-formed stream");
+        }
+        viewer.set_edges(false);
+        // From the south, high above: east is to the right of the picture.
+        viewer.set_camera(CameraSpec::Look {
+            eye: [0.0, -12.0, 40.0],
+            target: [0.0, 0.0, 0.0],
+        });
+        let (w, h) = (160, 120);
+        let mut render = |sun: Option<[f32; 3]>| {
+            viewer.set_sun(sun);
+            viewer.render(w, h).expect("renders")
+        };
+        let studio = render(None);
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        // Morning: the sun 45° up in the east; afternoon: 45° up in the west. The ground's
+        // diffuse term is the same for both (its normal is +z), so only shadows differ.
+        let morning = render(Some([s, 0.0, s]));
+        let afternoon = render(Some([-s, 0.0, s]));
+        let night = render(Some([0.0, 0.5, -0.5]));
+        if let Ok(dir) = std::env::var("RENEWTWIN_SHADOW_PNG_DIR") {
+            for (name, image) in [("studio", &studio), ("morning", &morning), ("afternoon", &afternoon), ("night", &night)] {
+                let _ = std::fs::write(format!("{dir}/shadow-{name}.png"), image.to_png().expect("png"));
+            }
+        // Lit ground is shaded 0.45 + 0.55·cos 45° ≈ 0.84 of its colour, ground in shadow
+        // 0.45: on a mid-grey colour that is ~40 levels a channel, ~120 summed. 45 summed
+        // levels is far above antialiasing or rounding noise (no MSAA here) and far below
+        // that shadow step.
+        let margin = 45;
+        let (west_shadow, west_column) = darker(&morning, &afternoon, margin);
+        let (east_shadow, east_column) = darker(&afternoon, &morning, margin);
+        // The tower's 6 m shadow at 45° covers ~12 m² of ground, ~1.5% of this picture.
+        let least = (w * h / 200) as usize;
+        assert!(west_shadow > least, "morning shadow west of the tower: {west_shadow} pixels");
+        assert!(east_shadow > least, "afternoon shadow east of the tower: {east_shadow} pixels");
+        let centre = f64::from(w) / 2.0;
+        assert!(west_column < centre, "the morning shadow lies west (left): column {west_column}");
+        assert!(east_column > centre, "the afternoon shadow lies east (right): column {east_column}");
+        // The studio light casts no shadow: the morning picture darkens ground it leaves lit.
+        let (shadowed, _) = darker(&morning, &studio, margin);
+        assert!(shadowed > least, "shadows on vs off: {shadowed} pixels");
+        // Night: ambient only, every lit pixel of the scene darker than under the studio light.
+        let (dark, _) = darker(&night, &studio, margin);
+        assert!(dark > (w * h / 10) as usize, "night darkens the ground: {dark} pixels");
+        }
     }
 }

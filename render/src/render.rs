@@ -122,6 +122,59 @@ pub struct FrameSpec<'a> {
     pub edges: bool,
     /// The highlighted element.
     pub selected: Option<u32>,
+    /// Unit vector towards the sun in the scene frame (x east, y north, z up), for sunlight
+    /// shadows. `None`: the fixed studio light and no shadows (the default view); a sun below
+    /// the horizon (`z <= 0`): night, ambient light only.
+    pub sun: Option<[f32; 3]>,
+}
+
+/// How the frame is lit, from [`FrameSpec::sun`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Lighting {
+    /// The fixed studio light, no shadows.
+    Studio,
+    /// Sunlight from this unit direction, with a shadow map.
+    Sun(Vec3),
+    /// The sun below the horizon: ambient light only.
+    Night,
+}
+
+impl Lighting {
+    /// The lighting of a frame with sun direction `sun` (see [`FrameSpec::sun`]).
+    pub fn of(sun: Option<[f32; 3]>) -> Self {
+        match sun.map(Vec3::from_array) {
+            None => Self::Studio,
+            Some(d) if !d.is_finite() || d.length_squared() < 1e-12 => Self::Studio,
+            Some(d) if d.z <= 0.0 => Self::Night,
+            Some(d) => Self::Sun(d.normalize()),
+        }
+    }
+}
+
+/// Side of the square shadow map, texels (two of them: one per compared side). 2048² keeps a
+/// 500 m site at about 0.25 m a texel and fits WebGL2's smallest guaranteed texture size (2048).
+pub const SHADOW_MAP_SIZE: u32 = 2048;
+/// The shadow map's depth format (sampled with a comparison sampler: WebGPU and WebGL2 allow it).
+const SHADOW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+
+/// The sun's view-projection for shadows: an orthographic box looking along `-sun`, fitted
+/// around the world-space bounds `min`..`max` (depth 0..1, wgpu's clip convention).
+pub fn sun_view_projection(sun: Vec3, min: Vec3, max: Vec3) -> Mat4 {
+    let centre = (min + max) * 0.5;
+    let radius = ((max - min).length() * 0.5).max(1.0);
+    let up = if sun.z.abs() > 0.999 { Vec3::Y } else { Vec3::Z };
+    let view = Mat4::look_at_rh(centre + sun * radius * 2.0, centre, up);
+    let (lo, hi) = crate::scene::transformed_bounds(view, min, max);
+    // A small margin so the outermost faces are not clipped by rounding.
+    let pad = radius * 0.01;
+    Mat4::orthographic_rh(
+        lo.x - pad,
+        hi.x + pad,
+        lo.y - pad,
+        hi.y + pad,
+        (-hi.z - pad).max(0.0),
+        -lo.z + pad,
+    ) * view
 }
 
 /// One vertex as the shader reads it.
@@ -151,6 +204,8 @@ struct Uniforms {
     params: [f32; 4],
     section: [f32; 4],
     selection: [u32; 4],
+    light_view_proj: [f32; 16],
+    shadow: [f32; 4],
 }
 
 /// One draw: triangle and edge index ranges of a chunk with a slice of the instance buffer.
@@ -225,6 +280,15 @@ struct SceneGeometry {
     instance_data: Vec<Instance>,
     /// The translucent pass of each side, rebuilt with its colours.
     translucent: [TranslucentPass; 2],
+    /// World-space bounds of every placement (the shadow map is fitted to them).
+    bounds: (Vec3, Vec3),
+}
+
+/// The shadow map of one compared side and the bind group the main passes read it through.
+#[derive(Debug)]
+struct ShadowSide {
+    view: wgpu::TextureView,
+    bind_group: wgpu::BindGroup,
 }
 
 /// Owns the pipelines and the uploaded scene on one device.
@@ -242,6 +306,13 @@ pub struct Renderer {
     translucent_pipeline: wgpu::RenderPipeline,
     edge_pipeline: wgpu::RenderPipeline,
     bind_group_layout: wgpu::BindGroupLayout,
+    shadow_pipeline: wgpu::RenderPipeline,
+    shadow_layout: wgpu::BindGroupLayout,
+    shadow_sampler: wgpu::Sampler,
+    /// Created on the first sunlit frame (none: shadows never asked for).
+    shadows: Option<[ShadowSide; 2]>,
+    /// Bound instead of a shadow map while shadows are off (a 1×1 depth texture).
+    no_shadow: wgpu::BindGroup,
     uniforms: wgpu::Buffer,
     geometry: Option<SceneGeometry>,
     max_buffer_size: u64,
@@ -306,11 +377,51 @@ impl Renderer {
                 },
             ],
         });
+        let shadow_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("shadow map bind group layout"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Depth,
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Comparison),
+                    count: None,
+                },
+            ],
+        });
         let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("scene pipeline layout"),
-            bind_group_layouts: &[Some(&bind_group_layout)],
+            bind_group_layouts: &[Some(&bind_group_layout), Some(&shadow_layout)],
             immediate_size: 0,
         });
+        let shadow_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("shadow pipeline layout"),
+                bind_group_layouts: &[Some(&bind_group_layout)],
+                immediate_size: 0,
+            });
+        let shadow_pipeline = create_shadow_pipeline(&device, &shadow_pipeline_layout, &shader);
+        let shadow_sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("shadow sampler"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            compare: Some(wgpu::CompareFunction::LessEqual),
+            ..Default::default()
+        });
+        let (_, no_shadow_view) = create_shadow_map(&device, 1, "no shadow map");
+        let no_shadow =
+            shadow_bind_group(&device, &shadow_layout, &no_shadow_view, &shadow_sampler);
         let solid_pipeline =
             create_pipeline(&device, &layout, &shader, format, samples, PassKind::Solid);
         let translucent_pipeline = create_pipeline(
@@ -340,6 +451,11 @@ impl Renderer {
             translucent_pipeline,
             edge_pipeline,
             bind_group_layout,
+            shadow_pipeline,
+            shadow_layout,
+            shadow_sampler,
+            shadows: None,
+            no_shadow,
             uniforms,
             geometry: None,
             max_buffer_size,
@@ -398,6 +514,7 @@ impl Renderer {
             colour_rows: rows,
             instance_data: packed.instances,
             translucent: Default::default(),
+            bounds: scene_bounds(scene),
         });
         stats
     }
@@ -590,7 +707,37 @@ impl Renderer {
             _ => width,
         };
         let aspect = pane_width as f32 / height as f32;
-        let light = Vec3::new(0.45, -0.35, 0.82).normalize();
+        let lighting = Lighting::of(spec.sun);
+        let studio = Vec3::new(0.45, -0.35, 0.82).normalize();
+        let (light, light_view_proj, shadow) = match (lighting, &self.geometry) {
+            (Lighting::Sun(sun), Some(geometry)) => {
+                let (min, max) = geometry.bounds;
+                let diagonal = (max - min).length().max(1.0);
+                (
+                    sun,
+                    sun_view_projection(sun, min, max),
+                    // Normal offset: about one and a half shadow-map texels of the site.
+                    [1.0, 0.0, 1.0 / SHADOW_MAP_SIZE as f32, 1.5 * diagonal / SHADOW_MAP_SIZE as f32],
+                )
+            }
+            (Lighting::Sun(sun), None) => (sun, Mat4::IDENTITY, [0.0; 4]),
+            (Lighting::Night, _) => (studio, Mat4::IDENTITY, [0.0, 1.0, 0.0, 0.0]),
+            (Lighting::Studio, _) => (studio, Mat4::IDENTITY, [0.0; 4]),
+        };
+        let shadowed = shadow[0] > 0.5;
+        if shadowed && self.shadows.is_none() {
+            let side = |label| {
+                let (_, view) = create_shadow_map(&self.device, SHADOW_MAP_SIZE, label);
+                let bind_group = shadow_bind_group(
+                    &self.device,
+                    &self.shadow_layout,
+                    &view,
+                    &self.shadow_sampler,
+                );
+                ShadowSide { view, bind_group }
+            };
+            self.shadows = Some([side("shadow map, first side"), side("shadow map, second side")]);
+        }
         let uniforms = Uniforms {
             view_proj: spec.camera.view_projection(aspect).to_cols_array(),
             light_dir: light.extend(0.0).to_array(),
@@ -608,6 +755,8 @@ impl Renderer {
                 0,
                 0,
             ],
+            light_view_proj: light_view_proj.to_cols_array(),
+            shadow,
         };
         self.queue
             .write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
@@ -621,6 +770,30 @@ impl Renderer {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame encoder"),
             });
+        let compared = !matches!(spec.layout, Layout::Single);
+        if let (true, Some(geometry), Some(shadows)) = (shadowed, &self.geometry, &self.shadows) {
+            // The depth-only pass from the sun, per compared side (their standing sets differ).
+            for (side, shadow) in shadows.iter().enumerate().take(if compared { 2 } else { 1 }) {
+                let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("shadow pass"),
+                    color_attachments: &[],
+                    depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                        view: &shadow.view,
+                        depth_ops: Some(wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(1.0),
+                            store: wgpu::StoreOp::Store,
+                        }),
+                        stencil_ops: None,
+                    }),
+                    timestamp_writes: None,
+                    occlusion_query_set: None,
+                    multiview_mask: None,
+                });
+                pass.set_pipeline(&self.shadow_pipeline);
+                pass.set_bind_group(0, &geometry.bind_groups[side], &[]);
+                draw_chunks(&mut pass, geometry, false);
+            }
+        }
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("scene pass"),
@@ -676,7 +849,6 @@ impl Renderer {
                         ]
                     }
                 };
-                let instance_size = std::mem::size_of::<Instance>() as u64;
                 for (side, vx, vw, sx, sw) in panes {
                     if sw == 0 {
                         continue;
@@ -684,6 +856,11 @@ impl Renderer {
                     pass.set_viewport(vx as f32, 0.0, vw as f32, height as f32, 0.0, 1.0);
                     pass.set_scissor_rect(sx, 0, sw, height);
                     pass.set_bind_group(0, &geometry.bind_groups[side], &[]);
+                    let shadow_group = match (&self.shadows, shadowed) {
+                        (Some(shadows), true) => &shadows[side].bind_group,
+                        _ => &self.no_shadow,
+                    };
+                    pass.set_bind_group(1, shadow_group, &[]);
                     let mut passes: Vec<(&wgpu::RenderPipeline, bool)> =
                         vec![(&self.solid_pipeline, false)];
                     if spec.edges {
@@ -695,35 +872,7 @@ impl Renderer {
                     }
                     for (pipeline, edges) in passes {
                         pass.set_pipeline(pipeline);
-                        for chunk in &geometry.chunks {
-                            pass.set_vertex_buffer(0, chunk.vertices.slice(..));
-                            let index_buffer = if edges {
-                                match &chunk.edges {
-                                    Some(buffer) => buffer,
-                                    None => continue,
-                                }
-                            } else {
-                                &chunk.indices
-                            };
-                            pass.set_index_buffer(
-                                index_buffer.slice(..),
-                                wgpu::IndexFormat::Uint32,
-                            );
-                            for draw in &chunk.draws {
-                                let range = if edges {
-                                    draw.edges.clone()
-                                } else {
-                                    draw.indices.clone()
-                                };
-                                if range.is_empty() {
-                                    continue;
-                                }
-                                let offset = u64::from(draw.first_instance) * instance_size;
-                                let end = offset + u64::from(draw.instance_count) * instance_size;
-                                pass.set_vertex_buffer(1, geometry.instances.slice(offset..end));
-                                pass.draw_indexed(range, 0, 0..draw.instance_count);
-                            }
-                        }
+                        draw_chunks(&mut pass, geometry, edges);
                     }
                     if !spec.xray {
                         draw_translucent(
@@ -1089,6 +1238,156 @@ fn current_chunk(
     &mut chunks[last]
 }
 
+/// Every chunk's triangles (or, with `edges`, feature edges) with the pass's pipeline and bind
+/// groups already set.
+fn draw_chunks(pass: &mut wgpu::RenderPass<'_>, geometry: &SceneGeometry, edges: bool) {
+    let instance_size = std::mem::size_of::<Instance>() as u64;
+    for chunk in &geometry.chunks {
+        pass.set_vertex_buffer(0, chunk.vertices.slice(..));
+        let index_buffer = if edges {
+            match &chunk.edges {
+                Some(buffer) => buffer,
+                None => continue,
+            }
+        } else {
+            &chunk.indices
+        };
+        pass.set_index_buffer(index_buffer.slice(..), wgpu::IndexFormat::Uint32);
+        for draw in &chunk.draws {
+            let range = if edges {
+                draw.edges.clone()
+            } else {
+                draw.indices.clone()
+            };
+            if range.is_empty() {
+                continue;
+            }
+            let offset = u64::from(draw.first_instance) * instance_size;
+            let end = offset + u64::from(draw.instance_count) * instance_size;
+            pass.set_vertex_buffer(1, geometry.instances.slice(offset..end));
+            pass.draw_indexed(range, 0, 0..draw.instance_count);
+        }
+    }
+}
+
+/// World-space bounds of every placement (a unit box at the origin for an empty scene).
+fn scene_bounds(scene: &Scene) -> (Vec3, Vec3) {
+    let mut lo = Vec3::splat(f32::INFINITY);
+    let mut hi = Vec3::splat(f32::NEG_INFINITY);
+    for p in &scene.placements {
+        lo = lo.min(p.world_min);
+        hi = hi.max(p.world_max);
+    }
+    if lo.is_finite() && hi.is_finite() {
+        (lo, hi)
+    } else {
+        (Vec3::ZERO, Vec3::ONE)
+    }
+}
+
+/// A square shadow map `size` texels wide, rendered into and sampled.
+fn create_shadow_map(
+    device: &wgpu::Device,
+    size: u32,
+    label: &str,
+) -> (wgpu::Texture, wgpu::TextureView) {
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: size,
+            height: size,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: SHADOW_FORMAT,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&wgpu::TextureViewDescriptor {
+        label: Some(label),
+        ..Default::default()
+    });
+    (texture, view)
+}
+
+fn shadow_bind_group(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    view: &wgpu::TextureView,
+    sampler: &wgpu::Sampler,
+) -> wgpu::BindGroup {
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("shadow map bind group"),
+        layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::TextureView(view),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: wgpu::BindingResource::Sampler(sampler),
+            },
+        ],
+    })
+}
+
+/// The depth-only pipeline that renders the solid elements from the sun into a shadow map.
+fn create_shadow_pipeline(
+    device: &wgpu::Device,
+    layout: &wgpu::PipelineLayout,
+    shader: &wgpu::ShaderModule,
+) -> wgpu::RenderPipeline {
+    let vertex_attributes = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32];
+    let instance_attributes = wgpu::vertex_attr_array![
+        3 => Float32x4, 4 => Float32x4, 5 => Float32x4, 6 => Float32x4, 7 => Uint32
+    ];
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some("shadow pipeline"),
+        layout: Some(layout),
+        vertex: wgpu::VertexState {
+            module: shader,
+            entry_point: Some("vs_shadow"),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            buffers: &[
+                Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<Vertex>() as u64,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &vertex_attributes,
+                }),
+                Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<Instance>() as u64,
+                    step_mode: wgpu::VertexStepMode::Instance,
+                    attributes: &instance_attributes,
+                }),
+            ],
+        },
+        primitive: wgpu::PrimitiveState {
+            topology: wgpu::PrimitiveTopology::TriangleList,
+            cull_mode: None,
+            ..Default::default()
+        },
+        depth_stencil: Some(wgpu::DepthStencilState {
+            format: SHADOW_FORMAT,
+            depth_write_enabled: Some(true),
+            depth_compare: Some(wgpu::CompareFunction::LessEqual),
+            stencil: wgpu::StencilState::default(),
+            // Slope-scaled bias against acne on faces grazed by the sun.
+            bias: wgpu::DepthBiasState {
+                constant: 2,
+                slope_scale: 2.0,
+                clamp: 0.0,
+            },
+        }),
+        multisample: wgpu::MultisampleState::default(),
+        fragment: None,
+        multiview_mask: None,
+        cache: None,
+    })
+}
+
 /// Which pass a pipeline draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PassKind {
@@ -1417,5 +1716,31 @@ mod tests {
             instances.iter().map(|i| i.element).collect::<Vec<_>>(),
             [0, 1]
         );
+    }
+
+    #[test]
+    fn the_sun_box_holds_the_whole_scene_and_the_sun_decides_the_lighting() {
+        let (min, max) = (Vec3::new(-50.0, -20.0, 0.0), Vec3::new(70.0, 40.0, 35.0));
+        for sun in [Vec3::new(0.6, -0.3, 0.74), Vec3::new(-0.9, 0.1, 0.2), Vec3::Z] {
+            let m = sun_view_projection(sun.normalize(), min, max);
+            for i in 0..8 {
+                let corner = Vec3::new(
+                    if i & 1 == 0 { min.x } else { max.x },
+                    if i & 2 == 0 { min.y } else { max.y },
+                    if i & 4 == 0 { min.z } else { max.z },
+                );
+                let p = m.project_point3(corner);
+                assert!(p.x.abs() <= 1.0 && p.y.abs() <= 1.0, "{sun} {corner} -> {p}");
+                assert!((0.0..=1.0).contains(&p.z), "{sun} {corner} -> {p}");
+            }
+            // Nearer the sun is nearer in depth: the top of a tower hides its foot.
+            let foot = m.project_point3(Vec3::new(10.0, 10.0, 0.0));
+            let top = m.project_point3(Vec3::new(10.0, 10.0, 30.0));
+            assert!(top.z < foot.z, "{sun}: top {top} foot {foot}");
+        }
+        assert_eq!(Lighting::of(None), Lighting::Studio);
+        assert_eq!(Lighting::of(Some([0.0, 0.0, 0.0])), Lighting::Studio);
+        assert_eq!(Lighting::of(Some([0.0, 0.9, -0.1])), Lighting::Night);
+        assert_eq!(Lighting::of(Some([0.0, 0.0, 2.0])), Lighting::Sun(Vec3::Z));
     }
 }

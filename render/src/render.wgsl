@@ -9,6 +9,10 @@
 // (planned ghosts, and every standing element in X-ray mode), and feature edges (line list).
 // The selected element is tinted and stays solid in X-ray mode. A section plane discards the
 // fragments on its positive side.
+//
+// With a sun direction a depth-only shadow pass (`vs_shadow`) first renders the solid elements
+// from the sun into a shadow map, which `fs_main` samples with 3×3 PCF; with the sun below the
+// horizon the scene is lit by ambient light only.
 
 struct Uniforms {
     view_proj: mat4x4<f32>,
@@ -24,10 +28,19 @@ struct Uniforms {
     section: vec4<f32>,
     // x: selected element id (NO_ELEMENT: none); y: 1 to draw edges.
     selection: vec4<u32>,
+    // World → the sun's shadow-map clip space (orthographic, fitted to the scene bounds).
+    light_view_proj: mat4x4<f32>,
+    // x: 1 when the shadow map is sampled, y: 1 at night (sun below the horizon: ambient
+    // light only), z: one shadow-map texel in uv units, w: normal offset in world units.
+    shadow: vec4<f32>,
 };
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
 @group(0) @binding(1) var colours: texture_2d<f32>;
+// The sun's shadow map (group 1: only the main passes bind it, never the depth pass that
+// writes it). A depth texture with a comparison sampler works on WebGPU and on WebGL2.
+@group(1) @binding(0) var shadow_map: texture_depth_2d;
+@group(1) @binding(1) var shadow_sampler: sampler_comparison;
 
 const NO_ELEMENT: u32 = 0xffffffffu;
 const XRAY_OPACITY: f32 = 0.14;
@@ -123,6 +136,22 @@ fn shade_vertex(v: VertexIn, pass_kind: u32) -> VertexOut {
     return out;
 }
 
+// The shadow pass: the solid elements (in X-ray mode too) seen from the sun, depth only.
+@vertex
+fn vs_shadow(v: VertexIn) -> @builtin(position) vec4<f32> {
+    var element = v.instance_element;
+    if (v.vertex_element != NO_ELEMENT) {
+        element = v.vertex_element;
+    }
+    let width = u32(u.params.x);
+    let texel = textureLoad(colours, vec2<i32>(i32(element % width), i32(element / width)), 0);
+    if (texel.a <= 0.75) {
+        return vec4<f32>(2.0, 2.0, 2.0, 1.0);
+    }
+    let model = mat4x4<f32>(v.model_0, v.model_1, v.model_2, v.model_3);
+    return u.light_view_proj * (model * vec4<f32>(v.position, 1.0));
+}
+
 @vertex
 fn vs_solid(v: VertexIn) -> VertexOut {
     return shade_vertex(v, SOLID);
@@ -155,6 +184,32 @@ fn encode(rgb: vec3<f32>) -> vec3<f32> {
     return rgb;
 }
 
+const NIGHT_AMBIENT: f32 = 0.3;
+
+// The fraction of the sun that reaches `world` (normal `n`): 3×3 percentage-closer filtering of
+// the shadow map, 1 when shadows are off or the point is outside the map.
+fn sunlit(world: vec3<f32>, n: vec3<f32>) -> f32 {
+    if (u.shadow.x < 0.5) {
+        return 1.0;
+    }
+    // Offset along the normal against self-shadowing acne.
+    let clip = u.light_view_proj * vec4<f32>(world + n * u.shadow.w, 1.0);
+    let ndc = clip.xyz / clip.w;
+    let uv = vec2<f32>(ndc.x * 0.5 + 0.5, 0.5 - ndc.y * 0.5);
+    if (uv.x < 0.0 || uv.x > 1.0 || uv.y < 0.0 || uv.y > 1.0 || ndc.z > 1.0) {
+        return 1.0;
+    }
+    var lit = 0.0;
+    for (var dy = -1; dy <= 1; dy = dy + 1) {
+        for (var dx = -1; dx <= 1; dx = dx + 1) {
+            let offset = vec2<f32>(f32(dx), f32(dy)) * u.shadow.z;
+            // The Level variant: no implicit derivatives, so no uniform control flow needed.
+            lit = lit + textureSampleCompareLevel(shadow_map, shadow_sampler, uv + offset, ndc.z);
+        }
+    }
+    return lit / 9.0;
+}
+
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     if (cut_away(in.world)) {
@@ -169,7 +224,11 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     if (dot(n, u.eye.xyz - in.world) < 0.0) {
         n = -n;
     }
-    let diffuse = max(dot(n, u.light_dir.xyz), 0.0);
+    if (u.shadow.y > 0.5) {
+        // Night: the sun is below the horizon, ambient light only.
+        return vec4<f32>(encode(in.colour.rgb * NIGHT_AMBIENT), in.colour.a);
+    }
+    let diffuse = max(dot(n, u.light_dir.xyz), 0.0) * sunlit(in.world, n);
     let rgb = in.colour.rgb * (0.45 + 0.55 * diffuse);
     return vec4<f32>(encode(rgb), in.colour.a);
 }

@@ -77,6 +77,9 @@ pub struct ViewState {
     pub selected: Option<u32>,
     /// Colours must be uploaded again.
     pub dirty: bool,
+    /// Unit vector towards the sun (scene frame, z up) for sunlight shadows; `None` (the
+    /// default): the studio light without shadows. See `render::FrameSpec::sun`.
+    pub sun: Option<[f32; 3]>,
 }
 
 impl Default for ViewState {
@@ -93,6 +96,7 @@ impl Default for ViewState {
             section: None,
             selected: None,
             dirty: true,
+            sun: None,
         }
     }
 }

@@ -610,6 +610,7 @@ impl App {
             xray: self.view.xray,
             edges: self.view.edges,
             selected: self.view.selected,
+            sun: self.view.sun,
         };
         if self.surface.render(&spec) {
             self.needs_redraw = false;

@@ -16,6 +16,7 @@
 //! | `setXray(on)`, `setEdges(on)` | X-ray mode, feature edges |
 //! | `setSection(axis, t)` | cut at fraction `t` along axis 0 x, 1 y, 2 z; `-1`: no section |
 //! | `search(text)` | ids of elements whose name or GlobalId contains `text` (at most 50) |
+//! | `setSun(direction)` | sunlight with shadows from `[x, y, z]`, the unit vector towards the sun (`/api/viewer/sun`'s `direction`); below the horizon: night; `null`: studio light, no shadows |
 //! | `forceFrames(n)` | draw `n` frames even if nothing changes (frame-rate measurement) |
 
 use std::rc::Rc;
@@ -159,6 +160,19 @@ pub(crate) fn add(hooks: &Hooks, app: &SharedViewer) {
                 .as_f64()
                 .filter(|a| (0.0..=2.0).contains(a))
                 .map(|a| (a as usize, t.as_f64().unwrap_or(0.5) as f32));
+            app.view_changed();
+            JsValue::UNDEFINED
+        })),
+    );
+    hooks.set(
+        "setSun",
+        with_app(Box::new(|app, direction, _| {
+            // Array.from(null) throws: only an array is read.
+            app.view_mut().sun = Array::is_array(&direction)
+                .then(|| Array::from(&direction))
+                .filter(|a| a.length() == 3)
+                .map(|a| [0, 1, 2].map(|i| a.get(i).as_f64().unwrap_or(f64::NAN) as f32))
+                .filter(|d| d.iter().all(|c| c.is_finite()));
             app.view_changed();
             JsValue::UNDEFINED
         })),

@@ -171,11 +171,14 @@ const MARK_CONTROLS: &str = "document.querySelectorAll('[data-kb]').forEach((e) 
     list.forEach((e, i) => { e.dataset.kb = String(i); }); \
     return list.map((e) => e.id || (e.tagName.toLowerCase() + ' ' + (e.textContent || e.getAttribute('aria-label') || '').trim().slice(0, 24)));";
 
-/// The focused control: its mark, whether its focus outline shows, and its box.
+/// The focused control: its mark, whether its focus outline shows, and its box. Chromium puts a
+/// date field's focus on its inner day/month/year parts, so past the first part the field
+/// itself matches neither `:focus-visible` nor `:focus`; for a date field `:focus-within` counts
+/// (the style sheet outlines it then), and the planner check looks at its pixels.
 const FOCUSED: &str = "const a = document.activeElement; if (!a || a === document.body) return null; \
     const s = getComputedStyle(a), r = a.getBoundingClientRect(); \
     return { kb: a.dataset.kb ?? null, id: a.id || a.tagName, \
-      outline: a.matches(':focus-visible') && s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2, \
+      outline: (a.matches(':focus-visible') || (a.type === 'date' && a.matches(':focus-within'))) && s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2, \
       style: s.outlineStyle + ' ' + s.outlineWidth + ' ' + s.outlineColor, box: [r.left, r.top, r.right, r.bottom] };";
 
 /// Pixels within 8 px around `bx` (CSS px at scale 1) close to the focus colour.
@@ -262,7 +265,7 @@ fn focus(session: &Session, id: &str) -> Result<(), String> {
 fn keyboard(session: &Session, url: &str, shots: &Path) -> Result<(), String> {
     open(session, url)?;
     set_screen(session, (1280, 800))?;
-    tab_through(session, "planner 1280x800", &["btn-xray", "tl-slider", "viewer"])?;
+    tab_through(session, "planner 1280x800", &["btn-xray", "tl-slider", "viewer", "sun-date"])?;
 
     // Buttons: Enter and Space.
     focus(session, "btn-xray")?;
