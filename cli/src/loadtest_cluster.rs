@@ -36,6 +36,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
+use renewtwin_server::nats_server::{NatsServer, kill_child};
+
 use crate::loadtest::{cpu_seconds, hello, listening_addr, open_file_limit, percentile, rss_kib};
 
 /// Most replicas one run may start.
@@ -119,84 +121,6 @@ impl Drop for Scratch {
     }
 }
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn wait_listening(port: u16, within: Duration, what: &str) -> Result<()> {
-    let deadline = Instant::now() + within;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("{what} does not listen on 127.0.0.1:{port} within {} s", within.as_secs());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
-/// nats-server with JetStream on a loopback port, its store in the scratch folder; killed on drop.
-struct Nats {
-    bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Nats {
-    fn find() -> Result<PathBuf> {
-        if let Some(path) = std::env::var_os("PATH") {
-            for dir in std::env::split_paths(&path) {
-                let candidate = dir.join("nats-server");
-                if candidate.is_file() {
-                    return Ok(candidate);
-                }
-            }
-        }
-        ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-            .context("no nats-server found (Debian: apt install nats-server; scripts/setup.sh --test installs it)")
-    }
-
-    fn start(dir: PathBuf) -> Result<Self> {
-        let mut nats = Self { bin: Self::find()?, dir, port: free_port()?, child: None };
-        std::fs::create_dir_all(&nats.dir)?;
-        nats.restart()?;
-        Ok(nats)
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn restart(&mut self) -> Result<()> {
-        let child = Command::new(&self.bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", self.bin.display()))?;
-        self.child = Some(child);
-        wait_listening(self.port, Duration::from_secs(15), "nats-server")
-    }
-
-    /// SIGKILL: what JetStream acknowledged is in its store folder.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _killed = child.kill();
-            let _reaped = child.wait();
-        }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// One replica: `renewtwin serve --cluster` as a child process; killed on drop.
 struct Replica {
     child: Option<Child>,
@@ -225,10 +149,7 @@ impl Replica {
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _killed = child.kill();
-            let _reaped = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 }
 
@@ -670,7 +591,8 @@ fn run_on(config: &ClusterLoadConfig, database: &str, scratch: &Path) -> Result<
     let started = Instant::now();
     tracing::info!("seeding {} resident accounts", config.voters);
     let (gov, tokens) = seed_accounts(database, config.voters)?;
-    let mut nats = Nats::start(scratch.join("nats"))?;
+    let nats_bin = renewtwin_server::nats_server::find().context("no nats-server found (Debian: apt install nats-server; scripts/setup.sh --test installs it)")?;
+    let mut nats = NatsServer::start(nats_bin, &scratch.join("nats"))?;
     let mut replicas = Vec::with_capacity(config.replicas);
     for n in 0..config.replicas {
         replicas.push(Replica::start(n, database, &nats.url(), scratch, config.speed)?);

@@ -2,7 +2,10 @@
 //! processes play the same scene from one ordered, durable JetStream log.
 //!
 //! - One stream per scene content hash, `renewtwin-<hash>`, subject `renewtwin.<hash>.events`,
-//!   file storage, limits retention ([`STREAM_MAX_AGE`], [`DUPLICATE_WINDOW`]).
+//!   file storage, limits retention without an age or size limit, so no entry is ever removed
+//!   ([`DUPLICATE_WINDOW`] for de-duplication). A replica rebuilds its twin from the first entry;
+//!   it never applies past a hole in the log ([`in_order`]): a stream whose entries were removed
+//!   (by an operator's purge or limits) stops the replica's twin instead of making it diverge.
 //! - Every input that changes the twin or what viewers see live goes onto that log: clock
 //!   commands, the clock's ticks, governance events, sensor readings' alerts and consultation
 //!   live events ([`Input`]). Nothing is applied where it was posted; every replica (the one it
@@ -40,9 +43,6 @@ use renewtwin_twin::sensors::rules::Alert;
 use renewtwin_twin::sim::DrivenSim;
 use serde::{Deserialize, Serialize};
 
-/// How long the stream keeps an entry (limits retention): a replica that starts rebuilds its
-/// twin by replaying the whole stream, so entries must outlive the scene's run. One year.
-pub const STREAM_MAX_AGE: Duration = Duration::from_secs(365 * 86_400);
 /// The stream's de-duplication window (`Nats-Msg-Id`): replicas offering the same tick within
 /// it store one.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -201,7 +201,8 @@ impl Cluster {
             subjects: vec![subject.clone()],
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
-            max_age: STREAM_MAX_AGE,
+            // A replica that starts rebuilds its twin from the first entry: nothing may age out.
+            max_age: Duration::ZERO,
             duplicate_window: DUPLICATE_WINDOW,
             ..Default::default()
         };
@@ -396,19 +397,28 @@ impl Cluster {
 
     async fn apply_forever(self: Arc<Self>, replica: Replica) {
         loop {
-            if let Err(e) = self.consume(&replica).await {
-                tracing::warn!(error = %e, applied = self.applied(), "the replicas' log is unreachable; retrying");
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            let pause = match self.consume(&replica).await {
+                Ok(()) => Duration::from_millis(500),
+                Err(Consume::Unreachable(e)) => {
+                    tracing::warn!(error = %e, applied = self.applied(), "the replicas' log is unreachable; retrying");
+                    Duration::from_millis(500)
+                }
+                // Looked at again now and then: an operator may restore the stream.
+                Err(Consume::Hole(hole)) => {
+                    tracing::error!(%hole, applied = self.applied(), "the twin stands still: the replicas' log lost entries this replica needs");
+                    Duration::from_secs(30)
+                }
+            };
+            tokio::time::sleep(pause).await;
         }
     }
 
-    async fn consume(&self, replica: &Replica) -> Result<(), String> {
+    async fn consume(&self, replica: &Replica) -> Result<(), Consume> {
         let from = self.applied() + 1;
         let stream = tokio::time::timeout(PUBLISH_TIMEOUT, self.js.get_stream(&self.stream))
             .await
-            .map_err(|_| "no answer".to_owned())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| Consume::Unreachable("no answer".to_owned()))?
+            .map_err(|e| Consume::Unreachable(e.to_string()))?;
         let config = OrderedConfig {
             filter_subject: self.subject.clone(),
             deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: from },
@@ -416,14 +426,16 @@ impl Cluster {
         };
         let consumer = tokio::time::timeout(PUBLISH_TIMEOUT, stream.create_consumer(config))
             .await
-            .map_err(|_| "no answer".to_owned())?
-            .map_err(|e| e.to_string())?;
-        let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+            .map_err(|_| Consume::Unreachable("no answer".to_owned()))?
+            .map_err(|e| Consume::Unreachable(e.to_string()))?;
+        let mut messages = consumer.messages().await.map_err(|e| Consume::Unreachable(e.to_string()))?;
         while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| e.to_string())?;
-            let seq = message.info().map_err(|e| e.to_string())?.stream_sequence;
-            if seq <= self.applied() {
-                continue;
+            let message = message.map_err(|e| Consume::Unreachable(e.to_string()))?;
+            let seq = message.info().map_err(|e| Consume::Unreachable(e.to_string()))?.stream_sequence;
+            match in_order(self.applied(), seq) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(hole) => return Err(Consume::Hole(hole)),
             }
             match serde_json::from_slice::<Input>(&message.payload) {
                 Ok(input) => self.apply(seq, input, replica).await,
@@ -568,4 +580,52 @@ pub async fn join(
         })
         .await?;
     Ok(state.with_cluster(cluster))
+}
+
+/// Why a replica stopped applying the log for now.
+enum Consume {
+    /// NATS or the stream did not answer.
+    Unreachable(String),
+    /// Entries are gone.
+    Hole(Hole),
+}
+
+/// Entries of the log a replica needs that the stream no longer has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("log entries {from}..={to} are gone from the stream (purged or removed by limits); the twin cannot be rebuilt past them")]
+pub struct Hole {
+    /// The first missing entry.
+    pub from: u64,
+    /// The last missing entry.
+    pub to: u64,
+}
+
+/// Whether entry `seq` is the next to apply after `applied`: `Ok(false)` for one applied
+/// already (a consumer recreated after an outage delivers from where it was asked, and the
+/// server may repeat), `Err` where entries between are missing. The stream's sequence has no
+/// gaps of its own (one subject; a de-duplicated offer takes no sequence), so a hole is entries
+/// removed, and applying past it would give this replica a twin unlike the others'.
+pub fn in_order(applied: u64, seq: u64) -> Result<bool, Hole> {
+    match seq.checked_sub(applied) {
+        None | Some(0) => Ok(false),
+        Some(1) => Ok(true),
+        Some(_) => Err(Hole { from: applied + 1, to: seq - 1 }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_applies_the_next_entry_skips_repeats_and_stops_at_a_hole() {
+        assert_eq!(in_order(0, 1), Ok(true), "the first entry of an empty replica");
+        assert_eq!(in_order(41, 42), Ok(true));
+        assert_eq!(in_order(42, 42), Ok(false), "a repeat");
+        assert_eq!(in_order(42, 7), Ok(false), "an old entry");
+        assert_eq!(in_order(0, 5), Err(Hole { from: 1, to: 4 }), "a stream whose head was removed");
+        let hole = in_order(10, 12).expect_err("entry 11 is missing");
+        assert_eq!(hole, Hole { from: 11, to: 11 });
+        assert!(hole.to_string().contains("11..=11"), "{hole}");
+    }
 }

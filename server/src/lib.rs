@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod endpoints;
 pub mod governance;
 pub mod loading;
+pub mod nats_server;
 pub mod openapi;
 pub mod sensors;
 pub mod viewer_api;

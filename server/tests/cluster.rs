@@ -24,6 +24,7 @@ use futures_util::{SinkExt, StreamExt};
 use renewtwin_importers::ImportConfig;
 use renewtwin_protocol::{ClientHello, ClientMsg, PROTOCOL_VERSION, Resume, ServerMsg};
 use renewtwin_server::cluster::{self, ClusterConfig};
+use renewtwin_server::nats_server::NatsServer;
 use renewtwin_server::sensors::now;
 use renewtwin_server::{self as server, AppState};
 use renewtwin_store::Store;
@@ -39,10 +40,7 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 const NOISE: &str = "gate-noise";
 
 fn nats_server() -> Option<std::path::PathBuf> {
-    let found = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-        .into_iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.exists());
+    let found = renewtwin_server::nats_server::find();
     if found.is_none() {
         assert!(
             std::env::var("RENEWTWIN_REQUIRE_NATS").as_deref() != Ok("1"),
@@ -53,58 +51,22 @@ fn nats_server() -> Option<std::path::PathBuf> {
     found
 }
 
-/// A nats-server with JetStream on a free loopback port, its store in a temporary folder;
-/// killed when dropped.
+/// A nats-server with JetStream, its store in a temporary folder removed when dropped.
 struct Nats {
-    bin: std::path::PathBuf,
+    server: NatsServer,
     dir: std::path::PathBuf,
-    port: u16,
-    child: Option<std::process::Child>,
 }
 
 impl Nats {
-    async fn start(bin: std::path::PathBuf) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let dir = std::env::temp_dir().join(format!("renewtwin-nats-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a store folder");
-        let mut nats = Self { bin, dir, port, child: None };
-        nats.restart().await;
-        nats
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server (again, on the same port and store) and waits until it listens.
-    async fn restart(&mut self) {
-        let child = std::process::Command::new(&self.bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
-            .arg(&self.dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "nats-server listens on {} within 15 s", self.port);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Kills the server (SIGKILL): what JetStream acknowledged is in its store folder.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+    fn start(bin: std::path::PathBuf) -> Self {
+        let dir = std::env::temp_dir().join(format!("renewtwin-nats-{}", std::process::id()));
+        Self { server: NatsServer::start(bin, &dir).expect("nats-server starts and listens"), dir }
     }
 }
 
 impl Drop for Nats {
     fn drop(&mut self) {
-        self.kill();
+        self.server.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -212,8 +174,8 @@ async fn next(ws: &mut Ws) -> ServerMsg {
 async fn replicas_over_nats_agree_resume_across_replicas_and_survive_a_nats_restart() {
     let Some(pg) = renewtwin_store::postgres_or_skip("cluster") else { return };
     let Some(bin) = nats_server() else { return };
-    let mut nats = Nats::start(bin).await;
-    let url = nats.url();
+    let mut nats = Nats::start(bin);
+    let url = nats.server.url();
     let migrations = [renewtwin_civic::MIGRATIONS, renewtwin_store::sensors::MIGRATIONS];
     let first = Arc::new(Store::fresh_postgres_schema(&pg, &migrations).expect("a PostgreSQL schema"));
     let mut replicas = vec![replica(&url, first.clone()).await];
@@ -315,7 +277,7 @@ async fn replicas_over_nats_agree_resume_across_replicas_and_survive_a_nats_rest
     let before = agreed(&all).await;
 
     // NATS goes away: writes are refused with 503 and Retry-After; nothing is acknowledged.
-    nats.kill();
+    nats.server.kill();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let (status, head, body) = loop {
         let answer = http(a, "POST", "/api/clock", r#""play""#).await;
@@ -332,7 +294,7 @@ async fn replicas_over_nats_agree_resume_across_replicas_and_survive_a_nats_rest
     assert_eq!(twin(c).await.4, before.4, "nothing was recorded while the log was away");
 
     // NATS comes back on its store: the replicas reconnect, take writes and agree again.
-    nats.restart().await;
+    nats.server.restart().expect("nats-server starts again");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let (status, body) = loop {
         let (status, _, body) = http(b, "POST", "/api/events", &json!({"kind": "funding_named", "project": "lifts", "day": 310, "name": "区财政"}).to_string()).await;
