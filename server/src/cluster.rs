@@ -23,7 +23,9 @@
 //! - A write is acknowledged only after the database committed it and JetStream acknowledged
 //!   its log entry. While NATS cannot be reached, writes answer 503 with `Retry-After`
 //!   ([`RETRY_AFTER`]); the consumer is recreated from the last applied sequence once NATS is
-//!   back, and the replica catches up.
+//!   back, and the replica catches up. A write refused so cannot happen later either: the NATS
+//!   client may still send it once reconnected, but it carries a deadline ([`VOID_AFTER`]) and
+//!   every replica skips a write the log stored after it.
 //! - The first replica on an empty stream writes the clock's starting point (`Genesis`: the
 //!   day and speed it was started with) with `expected_last_sequence 0`, so only one does.
 
@@ -46,6 +48,21 @@ use serde::{Deserialize, Serialize};
 /// The stream's de-duplication window (`Nats-Msg-Id`): replicas offering the same tick within
 /// it store one.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How long after its writer offered it a write the log may take it and still apply it. A
+/// write answered 503 for want of an acknowledgement can still reach the log later (the NATS
+/// client keeps what it could not send while it reconnects); every replica skips a write
+/// stored after its deadline (the header [`VOID_HEADER`] beside the time nats-server stored
+/// it: the same decision everywhere), so a write refused never happens, as long as the clocks
+/// of the writer's machine and nats-server differ by less than [`PUBLISH_TIMEOUT`] minus this.
+/// The writer acknowledges a write whose acknowledgement came within this less
+/// [`CLOCK_MARGIN`] at once; one that came later only once it read the time the log stored it
+/// and found it in time, the replicas' own test: an acknowledged write is always applied.
+pub const VOID_AFTER: Duration = Duration::from_secs(3);
+/// How far the writer's and nats-server's clocks may differ for an acknowledgement within
+/// `VOID_AFTER - CLOCK_MARGIN` to be taken as in time without reading the stored time.
+pub const CLOCK_MARGIN: Duration = Duration::from_secs(1);
+/// The header carrying a write's deadline ([`VOID_AFTER`]): microseconds since the Unix epoch.
+pub const VOID_HEADER: &str = "Renewtwin-Void-After";
 /// How long connecting to NATS may take before `serve` gives up.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a write waits for JetStream's acknowledgement before answering 503.
@@ -265,22 +282,43 @@ impl Cluster {
     }
 
     /// Puts `input` on the log and returns its stream sequence once JetStream acknowledged it.
+    /// A write whose answer waits for it (a clock command, governance events, alerts): applied
+    /// only if the log takes it within [`VOID_AFTER`], so one answered 503 never happens later.
     pub async fn publish(&self, input: &Input) -> Result<u64, ClusterError> {
-        self.publish_with(input, None).await
+        let deadline = renewtwin_twin::live::now_us() + VOID_AFTER.as_micros() as u64;
+        self.publish_with(input, Some(Offer::Void(deadline))).await
     }
 
-    async fn publish_with(&self, input: &Input, message_id: Option<String>) -> Result<u64, ClusterError> {
+    async fn publish_with(&self, input: &Input, offer: Option<Offer>) -> Result<u64, ClusterError> {
         if !self.connected() {
             return Err(ClusterError::Unavailable(format!("not connected to NATS at {}", self.url)));
         }
         let payload = serde_json::to_vec(input).map_err(|e| ClusterError::Unavailable(e.to_string()))?;
         let mut message = PublishMessage::build().payload(payload.into());
-        if let Some(id) = message_id {
-            message = message.message_id(id);
+        match &offer {
+            // Retried with the same id until taken, de-duplicated by the stream: never void.
+            Some(Offer::Id(id)) => message = message.message_id(id.as_str()),
+            Some(Offer::Void(deadline)) => message = message.header(VOID_HEADER, deadline.to_string()),
+            None => {}
         }
+        let started = Instant::now();
         let sent = async {
             let ack = self.js.send_publish(self.subject.clone(), message).await.map_err(|e| e.to_string())?;
-            ack.await.map_err(|e| e.to_string())
+            let ack = ack.await.map_err(|e| e.to_string())?;
+            match offer {
+                Some(Offer::Void(deadline)) if started.elapsed() > VOID_AFTER - CLOCK_MARGIN => {
+                    // Late: in time only if the log stored it by its deadline (see VOID_AFTER).
+                    let stream = self.js.get_stream(&self.stream).await.map_err(|e| e.to_string())?;
+                    let stored = stream.get_raw_message(ack.sequence).await.map_err(|e| e.to_string())?;
+                    let stored_us = u64::try_from(stored.time.unix_timestamp_nanos() / 1000).unwrap_or(0);
+                    if in_time(Some(deadline), stored_us) {
+                        Ok(ack)
+                    } else {
+                        Err(format!("the log took the write {} ms after its deadline, so no replica applies it", (stored_us.saturating_sub(deadline)) / 1000))
+                    }
+                }
+                _ => Ok(ack),
+            }
         };
         match tokio::time::timeout(PUBLISH_TIMEOUT, sent).await {
             Ok(Ok(ack)) => Ok(ack.sequence),
@@ -349,7 +387,7 @@ impl Cluster {
                 let input = Input::Live(event);
                 let id = format!("live-{origin:016x}-{n}");
                 let mut warned = false;
-                while let Err(e) = forwarder.publish_with(&input, Some(id.clone())).await {
+                while let Err(e) = forwarder.publish_with(&input, Some(Offer::Id(id.clone()))).await {
                     if !warned {
                         tracing::warn!(error = %e, "a consultation event waits for the log (its record is stored); retrying");
                         warned = true;
@@ -389,7 +427,7 @@ impl Cluster {
             if let Ok(mut t) = self.last_tick.lock() {
                 *t = Instant::now();
             }
-            if let Err(e) = self.publish_with(&tick, Some(format!("tick-{after}"))).await {
+            if let Err(e) = self.publish_with(&tick, Some(Offer::Id(format!("tick-{after}")))).await {
                 tracing::debug!(error = %e, "a tick was not put on the log");
             }
         }
@@ -431,11 +469,20 @@ impl Cluster {
         let mut messages = consumer.messages().await.map_err(|e| Consume::Unreachable(e.to_string()))?;
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| Consume::Unreachable(e.to_string()))?;
-            let seq = message.info().map_err(|e| Consume::Unreachable(e.to_string()))?.stream_sequence;
+            let info = message.info().map_err(|e| Consume::Unreachable(e.to_string()))?;
+            let (seq, stored_us) = (info.stream_sequence, u64::try_from(info.published.unix_timestamp_nanos() / 1000).unwrap_or(0));
             match in_order(self.applied(), seq) {
                 Ok(false) => continue,
                 Ok(true) => {}
                 Err(hole) => return Err(Consume::Hole(hole)),
+            }
+            let deadline = message.headers.as_ref().and_then(|h| h.get(VOID_HEADER)).map(|v| v.as_str().parse::<u64>());
+            if let Some(deadline) = deadline
+                && !in_time(deadline.ok(), stored_us)
+            {
+                tracing::warn!(seq, stored_us, "a write the log took after its deadline (its writer answered 503) is not applied");
+                self.applied.send_replace(seq);
+                continue;
             }
             match serde_json::from_slice::<Input>(&message.payload) {
                 Ok(input) => self.apply(seq, input, replica).await,
@@ -582,6 +629,21 @@ pub async fn join(
     Ok(state.with_cluster(cluster))
 }
 
+/// How a write is offered to the log.
+enum Offer {
+    /// With a message id: the stream keeps one of the offers with that id.
+    Id(String),
+    /// With a deadline ([`VOID_AFTER`]), microseconds since the Unix epoch.
+    Void(u64),
+}
+
+/// Whether a write with `deadline` (a header that does not parse counts as missed) that
+/// nats-server stored at `stored_us` is applied. The same on every replica: both numbers are in
+/// the log.
+pub fn in_time(deadline: Option<u64>, stored_us: u64) -> bool {
+    deadline.is_some_and(|d| stored_us <= d)
+}
+
 /// Why a replica stopped applying the log for now.
 enum Consume {
     /// NATS or the stream did not answer.
@@ -627,5 +689,19 @@ mod tests {
         let hole = in_order(10, 12).expect_err("entry 11 is missing");
         assert_eq!(hole, Hole { from: 11, to: 11 });
         assert!(hole.to_string().contains("11..=11"), "{hole}");
+    }
+
+    #[test]
+    fn a_write_stored_after_its_deadline_is_not_applied() {
+        // Offered at 1,000 s; its writer waits PUBLISH_TIMEOUT (5 s) for the acknowledgement.
+        let offered = 1_000_000_000;
+        let deadline = Some(offered + VOID_AFTER.as_micros() as u64);
+        assert_eq!(VOID_AFTER, Duration::from_secs(3));
+        assert!(PUBLISH_TIMEOUT - VOID_AFTER >= Duration::from_secs(2), "a write refused after PUBLISH_TIMEOUT is void with 2 s of clock difference");
+        assert!(in_time(deadline, offered + 20_000), "stored 20 ms after the offer");
+        assert!(in_time(deadline, offered + 3_000_000), "stored at the deadline");
+        assert!(!in_time(deadline, offered + 3_000_001), "stored after it");
+        assert!(!in_time(deadline, offered + 5_200_000), "kept by the client while NATS was away, sent on reconnect after the writer answered 503");
+        assert!(!in_time(None, offered), "a deadline that does not parse");
     }
 }
