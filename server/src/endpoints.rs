@@ -91,7 +91,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
     ep!(GET, "/api/viewer/element/{id}", ANYONE, "one element's properties for the viewer"),
     ep!(GET, "/api/viewer/tree", ANYONE, "the spatial tree"),
     ep!(GET, "/api/viewer/viewpoints", ANYONE, "named viewpoints"),
-    ep!(GET, "/api/viewer/sun", ANYONE, "the sun over the site at a date and true solar time (?date=, ?time=)"),
+    ep!(GET, "/api/viewer/sun", ANYONE, "the sun over the site at a date (?date=YYYY-MM-DD, or standard, dahan, dongzhi with ?year=) and true solar time (?time=), with the scene's sunlight rule"),
     ep!(GET, "/api/viewer/scenarios", ANYONE, "scenarios with their design variants (models added, base elements replaced)"),
     ep!(GET, "/api/viewer/layer", ANYONE, "a colour layer"),
     ep!(POST, "/api/sensors/readings", SENSOR_GATEWAYS, "a sensor gateway (the token the operator declared) or the operator: sensor readings", "Readings"),

@@ -274,6 +274,19 @@ fn answer_schemas() -> Value {
                 ("azimuth", t("number")),
                 ("elevation", t("number")),
                 ("direction", arr(t("number"))),
+                ("term", json!({"type": ["string", "null"], "enum": ["dahan", "dongzhi", null]})),
+                (
+                    "rule",
+                    obj(&[
+                        ("standard_day", json!({"type": "string", "enum": ["dahan", "dongzhi"]})),
+                        ("name", t("string")),
+                        ("year", t("integer")),
+                        ("min_hours", t("number")),
+                        ("from_hour", t("number")),
+                        ("to_hour", t("number")),
+                        ("source", t("string")),
+                    ]),
+                ),
             ]),
         ),
         (

@@ -12,7 +12,7 @@
 //! | `GET /api/viewer/element/{id}` | class, name, storey, building, property sets, tasks, state |
 //! | `GET /api/viewer/tree` | the spatial tree and the elements each node holds |
 //! | `GET /api/viewer/viewpoints` | the scene's `[[viewpoints]]` |
-//! | `GET /api/viewer/sun?date=YYYY-MM-DD&time=HH:MM` | the sun over the site then (true solar time): azimuth, elevation, direction in the scene frame |
+//! | `GET /api/viewer/sun?date=YYYY-MM-DD\|standard\|dahan\|dongzhi[&year=YYYY]&time=HH:MM` | the sun over the site then (true solar time): azimuth, elevation, direction in the scene frame, and the scene's sunlight rule |
 //! | `GET /api/viewer/scenarios` | the scenarios (each with its design variants' models, the elements each adds, and how many base elements they replace) and which one the server plays |
 //! | `GET /api/viewer/layer?name=phase\|risk\|noise\|sunlight&day=N[&scenario=NAME]` | a category per element and its legend |
 //!
@@ -752,19 +752,48 @@ async fn tree(State(state): State<AppState>) -> Response {
     Json(serde_json::json!({ "nodes": nodes, "unplaced": unplaced })).into_response()
 }
 
-/// `?date=YYYY-MM-DD&time=HH:MM` of `/api/viewer/sun`.
+/// `?date=YYYY-MM-DD|standard|dahan|dongzhi&year=YYYY&time=HH:MM` of `/api/viewer/sun`.
 #[derive(Debug, Deserialize)]
 struct SunQuery {
     date: Option<String>,
+    year: Option<i32>,
     time: Option<String>,
 }
 
 /// `GET /api/viewer/sun?date=YYYY-MM-DD&time=HH:MM`: the sun over the scene's site on that date
 /// at that true solar time (the engine's NOAA solar position, [`renewtwin_twin::sunlight::sun_at`]),
 /// for the viewer's shadows. 400 on a bad date or time, 409 when the model has no location.
+///
+/// `date` may also name a standard day of the sunlight rule (GB 50180-2018 §4.0.9): `dahan`
+/// (大寒), `dongzhi` (冬至) or `standard` (the scene's `[sunlight]` rule's), in `year` (default:
+/// the rule's year, else the year the plan starts); the answer then carries the term's date that
+/// year (the engine's [`renewtwin_twin::sunlight::solar::term_date`], not a fixed day: 冬至 is
+/// 21 or 22 December). Every answer carries the scene's rule, so the viewer starts on its day.
 async fn sun(State(state): State<AppState>, Query(query): Query<SunQuery>) -> Response {
-    let Some(date) = query.date.as_deref().and_then(renewtwin_protocol::CivilDate::parse_iso) else {
-        return error(StatusCode::BAD_REQUEST, "bad_date", "date: write YYYY-MM-DD");
+    use renewtwin_twin::sunlight::solar::{StandardDay, term_date};
+    let Some(manifest) = state.plan.manifest() else { return ViewerApiError::Stopped.into_response() };
+    let rule = &manifest.sunlight;
+    let rule_year = rule.year.unwrap_or(manifest.start.year);
+    let term = match query.date.as_deref() {
+        Some("standard") => Some(rule.standard_day),
+        Some("dahan") => Some(StandardDay::Dahan),
+        Some("dongzhi") => Some(StandardDay::Dongzhi),
+        _ => None,
+    };
+    let date = match (term, query.date.as_deref()) {
+        (Some(term), _) => {
+            let year = query.year.unwrap_or(rule_year);
+            if !(1901..=2199).contains(&year) {
+                return error(StatusCode::BAD_REQUEST, "bad_year", "year: 1901-2199");
+            }
+            let (y, m, d) = term_date(term, year);
+            renewtwin_protocol::CivilDate { year: y, month: m as u8, day: d as u8 }
+        }
+        (None, Some(iso)) => match renewtwin_protocol::CivilDate::parse_iso(iso) {
+            Some(date) => date,
+            None => return error(StatusCode::BAD_REQUEST, "bad_date", "date: write YYYY-MM-DD, standard, dahan or dongzhi"),
+        },
+        (None, None) => return error(StatusCode::BAD_REQUEST, "bad_date", "date: write YYYY-MM-DD, standard, dahan or dongzhi"),
     };
     let time = query.time.as_deref().unwrap_or("12:00");
     let hours = time.split_once(':').and_then(|(h, m)| {
@@ -779,6 +808,11 @@ async fn sun(State(state): State<AppState>, Query(query): Query<SunQuery>) -> Re
     Json(serde_json::json!({
         "date": date, "time": time, "latitude": frame.latitude, "longitude": frame.longitude,
         "azimuth": sun.azimuth, "elevation": sun.elevation, "direction": sun.direction,
+        "term": term,
+        "rule": {
+            "standard_day": rule.standard_day, "name": rule.standard_day.name_zh(), "year": rule_year,
+            "min_hours": rule.min_hours, "from_hour": rule.from_hour, "to_hour": rule.to_hour, "source": rule.source,
+        },
     }))
     .into_response()
 }

@@ -293,7 +293,28 @@ async fn the_sun_over_the_site_at_winter_solstice_noon_is_due_south_at_ninety_le
     // Morning: east of south, lower.
     let (_, morning) = common::http_json(server.addr, "GET", "/api/viewer/sun?date=2026-12-21&time=09:00", None, "").await;
     assert!(morning["azimuth"].as_f64().is_some_and(|a| a > 90.0 && a < 180.0) && morning["elevation"].as_f64() < Some(el), "{morning}");
-    for bad in ["/api/viewer/sun?date=2026-13-01&time=12:00", "/api/viewer/sun?date=2026-12-21&time=25:00", "/api/viewer/sun?time=12:00"] {
+    // The standard days by name: the term's date that year, not a fixed day (冬至 2024 and
+    // 2025 fall on 21 December, 2023 on the 22nd; 大寒 2026 on 20 January), and the scene's
+    // rule (the default scene keeps GB 50180-2018's: 大寒日, at least 2 h within 8:00-16:00).
+    for (query, date) in [("dongzhi&year=2024", "2024-12-21"), ("dongzhi&year=2023", "2023-12-22"), ("dahan&year=2026", "2026-01-20")] {
+        let (status, named) = common::http_json(server.addr, "GET", &format!("/api/viewer/sun?date={query}&time=12:00"), None, "").await;
+        assert_eq!((status, named["date"].as_str()), (200, Some(date)), "{query}: {named}");
+    }
+    let (_, standard) = common::http_json(server.addr, "GET", "/api/viewer/sun?date=standard&time=09:00", None, "").await;
+    assert_eq!(standard["term"], "dahan", "{standard}");
+    assert_eq!(standard["rule"]["standard_day"], "dahan");
+    assert_eq!(standard["rule"]["min_hours"], 2.0);
+    assert_eq!((standard["rule"]["from_hour"].as_f64(), standard["rule"]["to_hour"].as_f64()), (Some(8.0), Some(16.0)));
+    let year = standard["rule"]["year"].as_i64().expect("the rule's year");
+    assert_eq!(standard["date"].as_str().map(|d| d[..4].to_owned()), Some(year.to_string()), "the standard day of the rule's year");
+    assert_eq!(sun["term"], serde_json::Value::Null, "a date asked by its day names no term");
+    for bad in [
+        "/api/viewer/sun?date=2026-13-01&time=12:00",
+        "/api/viewer/sun?date=2026-12-21&time=25:00",
+        "/api/viewer/sun?time=12:00",
+        "/api/viewer/sun?date=xiazhi&time=12:00",
+        "/api/viewer/sun?date=dongzhi&year=99999&time=12:00",
+    ] {
         let (status, body) = common::http_json(server.addr, "GET", bad, None, "").await;
         assert_eq!(status, 400, "{bad}: {body}");
     }

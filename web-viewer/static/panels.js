@@ -656,11 +656,11 @@ main().catch((e) => {
 // (`window.renewtwin.setSun`), which draws shadows; the sun below the horizon lights the scene
 // as night. Off (the default): the studio light, no shadows.
 {
-  /// Month and day of the standard days. The solar terms move by a day between years (冬至 is
-  /// 21 or 22 December); the engine computes them exactly (twin::sunlight::term_date), and the
-  /// date field lets the planner correct the day. Source of the standard days: GB 50180-2018
-  /// 城市居住区规划设计标准 §4.0.9 (大寒日 or 冬至日 by climate zone).
-  const STANDARD_DAYS = { dahan: "01-20", dongzhi: "12-22" };
+  /// The standard days (GB 50180-2018 城市居住区规划设计标准 §4.0.9: 大寒日 or 冬至日 by climate
+  /// zone) come from the server by name: it computes the term's date in the year asked
+  /// (twin::sunlight::term_date; 冬至 is 21 or 22 December) and names the scene's own rule, on
+  /// whose day the control starts. The date field lets the planner pick any other day.
+  let ruleShown = false;
 
   /// `HH:MM` of minutes since midnight.
   const clock = (minutes) => {
@@ -683,14 +683,27 @@ main().catch((e) => {
       out.dataset.state = "off";
       return;
     }
-    const date = $("sun-date").value;
-    if (!date) return;
+    const day = $("sun-day").value;
+    const typed = $("sun-date").value;
+    // First the scene's own standard day; then the day picked, in the year of the date shown.
+    const year = /^\d{4}-/.test(typed) ? `&year=${typed.slice(0, 4)}` : "";
+    const which = !ruleShown ? "date=standard" : day === "custom" ? `date=${encodeURIComponent(typed)}` : `date=${encodeURIComponent(day)}${year}`;
+    if (ruleShown && day === "custom" && !typed) return;
     const mine = ++request;
     try {
-      const response = await fetch(`/api/viewer/sun?date=${encodeURIComponent(date)}&time=${encodeURIComponent(time)}`);
+      const response = await fetch(`/api/viewer/sun?${which}&time=${encodeURIComponent(time)}`);
       const body = await response.json().catch(() => ({}));
       if (mine !== request) return;
       if (!response.ok) throw new Error(body.message || body.error || String(response.status));
+      if (!ruleShown && body.term) {
+        $("sun-day").value = body.term;
+        ruleShown = true;
+      }
+      const date = body.date;
+      $("sun-date").value = date;
+      if (body.rule) {
+        $("sun-day").title = `本项目日照标准 · this scene's rule: ${body.rule.name} ≥ ${body.rule.min_hours} h, ${body.rule.from_hour}–${body.rule.to_hour} h (${body.rule.source})`;
+      }
       if (r && r.setSun) r.setSun(body.direction);
       const below = body.elevation <= 0;
       out.textContent = below
@@ -706,24 +719,14 @@ main().catch((e) => {
     }
   }
 
-  function setDay() {
-    const day = $("sun-day").value;
-    if (!STANDARD_DAYS[day]) return;
-    const scene = viewer() && viewer().date;
-    const year = (typeof scene === "string" && /^\d{4}-/.test(scene) ? scene.slice(0, 4) : String(new Date().getFullYear()));
-    $("sun-date").value = `${year}-${STANDARD_DAYS[day]}`;
-  }
-
   function sunlightMain() {
     if (!$("sun-on")) return;
-    setDay();
     $("sun-on").addEventListener("click", () => {
       const on = $("sun-on").getAttribute("aria-pressed") !== "true";
       $("sun-on").setAttribute("aria-pressed", String(on));
-      if (on) setDay();
       apply();
     });
-    $("sun-day").addEventListener("change", () => { setDay(); apply(); });
+    $("sun-day").addEventListener("change", () => { ruleShown = true; apply(); });
     $("sun-date").addEventListener("change", () => {
       $("sun-day").value = "custom";
       apply();

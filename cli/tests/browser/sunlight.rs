@@ -103,6 +103,13 @@ fn run(session: &Session, backend: &str, shots: &Path) -> Result<(), String> {
     off.save(&shots.join(format!("{backend}-sun-off.png")))?;
 
     session.script("document.getElementById('sun-on').click(); return null;")?;
+    // The control starts on the scene's own standard day, its date computed by the engine: the
+    // default scene keeps GB 50180-2018's 大寒日, which in 2026 (its plan's year) is 20 January.
+    wait_for(
+        session,
+        "document.getElementById('sun-day').value === 'dahan' && document.getElementById('sun-date').value === '2026-01-20' && document.getElementById('sun-readout').dataset.state === 'sun'",
+        "the scene's standard day, 大寒 2026-01-20",
+    )?;
     set(session, "sun-day", "dahan", "change")?;
     let mut pictures = Vec::new();
     for (minutes, time) in [(540, "09:00"), (900, "15:00")] {
