@@ -714,20 +714,26 @@ mod tests {
         ]
     }
 
-    /// The cube drawn at 96 × 72 with `antialias`, or `None` (the test skips) without an
-    /// adapter, unless `RENEWTWIN_REQUIRE_GPU_SOFT` makes that a failure.
-    fn cube_picture(antialias: Antialias) -> Option<(Image, u32)> {
-        let mut viewer = match OffscreenViewer::with_antialias(antialias) {
-            Ok(viewer) => viewer,
+    /// An off-screen viewer, or `None` (the test skips, saying why) without an adapter, unless
+    /// `RENEWTWIN_REQUIRE_GPU_SOFT` makes that a failure.
+    fn viewer_or_skip(antialias: Antialias) -> Option<OffscreenViewer> {
+        match OffscreenViewer::with_antialias(antialias) {
+            Ok(viewer) => Some(viewer),
             Err(e @ OffscreenError::NoAdapter { .. }) => {
                 let required = std::env::var("RENEWTWIN_REQUIRE_GPU_SOFT")
                     .is_ok_and(|v| !v.is_empty() && v != "0");
                 assert!(!required, "RENEWTWIN_REQUIRE_GPU_SOFT is set but {e}");
                 eprintln!("SKIPPED: {e}");
-                return None;
+                None
             }
             Err(e) => panic!("cannot set up the off-screen renderer: {e}"),
-        };
+        }
+    }
+
+    /// The cube drawn at 96 × 72 with `antialias`, or `None` (the test skips) without an
+    /// adapter, unless `RENEWTWIN_REQUIRE_GPU_SOFT` makes that a failure.
+    fn cube_picture(antialias: Antialias) -> Option<(Image, u32)> {
+        let mut viewer = viewer_or_skip(antialias)?;
         for message in cube_stream() {
             viewer.receive(message).expect("a well-formed stream");
         }
@@ -844,17 +850,7 @@ mod tests {
 
     #[test]
     fn the_sun_casts_shadows_that_move_with_it_and_night_is_ambient() {
-        let mut viewer = match OffscreenViewer::with_antialias(Antialias::Off) {
-            Ok(viewer) => viewer,
-            Err(e @ OffscreenError::NoAdapter { .. }) => {
-                let required = std::env::var("RENEWTWIN_REQUIRE_GPU_SOFT")
-                    .is_ok_and(|v| !v.is_empty() && v != "0");
-                assert!(!required, "RENEWTWIN_REQUIRE_GPU_SOFT is set but {e}");
-                eprintln!("SKIPPED: {e}");
-                return;
-            }
-            Err(e) => panic!("cannot set up the off-screen renderer: {e}"),
-        };
+        let Some(mut viewer) = viewer_or_skip(Antialias::Off) else { return };
         for message in tower_stream() {
             viewer.receive(message).expect("a well-formed stream");
         }

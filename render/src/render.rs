@@ -1340,30 +1340,10 @@ fn create_shadow_pipeline(
     layout: &wgpu::PipelineLayout,
     shader: &wgpu::ShaderModule,
 ) -> wgpu::RenderPipeline {
-    let vertex_attributes = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32];
-    let instance_attributes = wgpu::vertex_attr_array![
-        3 => Float32x4, 4 => Float32x4, 5 => Float32x4, 6 => Float32x4, 7 => Uint32
-    ];
     device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
         label: Some("shadow pipeline"),
         layout: Some(layout),
-        vertex: wgpu::VertexState {
-            module: shader,
-            entry_point: Some("vs_shadow"),
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
-            buffers: &[
-                Some(wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<Vertex>() as u64,
-                    step_mode: wgpu::VertexStepMode::Vertex,
-                    attributes: &vertex_attributes,
-                }),
-                Some(wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<Instance>() as u64,
-                    step_mode: wgpu::VertexStepMode::Instance,
-                    attributes: &instance_attributes,
-                }),
-            ],
-        },
+        vertex: mesh_vertex_state(shader, "vs_shadow"),
         primitive: wgpu::PrimitiveState {
             topology: wgpu::PrimitiveTopology::TriangleList,
             cull_mode: None,
@@ -1399,6 +1379,36 @@ enum PassKind {
     Edge,
 }
 
+/// A mesh vertex's attributes: position, normal, element index.
+const VERTEX_ATTRIBUTES: [wgpu::VertexAttribute; 3] = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32];
+/// An instance's attributes: the four columns of its placement, its element index.
+const INSTANCE_ATTRIBUTES: [wgpu::VertexAttribute; 5] = wgpu::vertex_attr_array![
+    3 => Float32x4, 4 => Float32x4, 5 => Float32x4, 6 => Float32x4, 7 => Uint32
+];
+/// The two vertex buffers every mesh pipeline reads: vertices, then instances.
+const MESH_BUFFERS: [Option<wgpu::VertexBufferLayout<'static>>; 2] = [
+    Some(wgpu::VertexBufferLayout {
+        array_stride: std::mem::size_of::<Vertex>() as u64,
+        step_mode: wgpu::VertexStepMode::Vertex,
+        attributes: &VERTEX_ATTRIBUTES,
+    }),
+    Some(wgpu::VertexBufferLayout {
+        array_stride: std::mem::size_of::<Instance>() as u64,
+        step_mode: wgpu::VertexStepMode::Instance,
+        attributes: &INSTANCE_ATTRIBUTES,
+    }),
+];
+
+/// The vertex stage of a mesh pipeline: `entry` of `shader` over [`MESH_BUFFERS`].
+fn mesh_vertex_state<'a>(shader: &'a wgpu::ShaderModule, entry: &'a str) -> wgpu::VertexState<'a> {
+    wgpu::VertexState {
+        module: shader,
+        entry_point: Some(entry),
+        compilation_options: wgpu::PipelineCompilationOptions::default(),
+        buffers: &MESH_BUFFERS,
+    }
+}
+
 fn create_pipeline(
     device: &wgpu::Device,
     layout: &wgpu::PipelineLayout,
@@ -1407,10 +1417,6 @@ fn create_pipeline(
     samples: u32,
     kind: PassKind,
 ) -> wgpu::RenderPipeline {
-    let vertex_attributes = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32];
-    let instance_attributes = wgpu::vertex_attr_array![
-        3 => Float32x4, 4 => Float32x4, 5 => Float32x4, 6 => Float32x4, 7 => Uint32
-    ];
     let (label, entry, fragment, blend, depth_write, topology) = match kind {
         PassKind::Solid => (
             "solid pipeline",
@@ -1440,23 +1446,7 @@ fn create_pipeline(
     device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
         label: Some(label),
         layout: Some(layout),
-        vertex: wgpu::VertexState {
-            module: shader,
-            entry_point: Some(entry),
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
-            buffers: &[
-                Some(wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<Vertex>() as u64,
-                    step_mode: wgpu::VertexStepMode::Vertex,
-                    attributes: &vertex_attributes,
-                }),
-                Some(wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<Instance>() as u64,
-                    step_mode: wgpu::VertexStepMode::Instance,
-                    attributes: &instance_attributes,
-                }),
-            ],
-        },
+        vertex: mesh_vertex_state(shader, entry),
         primitive: wgpu::PrimitiveState {
             topology,
             cull_mode: None,
