@@ -87,7 +87,7 @@ pub struct SceneModel {
 /// What a scene source resolves to: a manifest (with the folder its relative paths start from),
 /// or a lone model file whose manifest is derived from the model once it is loaded.
 enum Resolved<'a> {
-    Manifest(Manifest, Option<PathBuf>),
+    Manifest(Box<Manifest>, Option<PathBuf>),
     LoneModel(&'a Path),
 }
 
@@ -96,12 +96,12 @@ enum Resolved<'a> {
 fn manifest_of(source: &SceneSource) -> Result<Resolved<'_>, SceneError> {
     Ok(match source {
         SceneSource::Default => {
-            Resolved::Manifest(Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?, None)
+            Resolved::Manifest(Box::new(Manifest::parse("scenes/default/scene.toml (built in)", DEFAULT_MANIFEST)?), None)
         }
         SceneSource::Manifest(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|source| SceneError::Io { path: path.display().to_string(), source })?;
-            Resolved::Manifest(Manifest::parse(&path.display().to_string(), &text)?, path.parent().map(Path::to_path_buf))
+            Resolved::Manifest(Box::new(Manifest::parse(&path.display().to_string(), &text)?), path.parent().map(Path::to_path_buf))
         }
         SceneSource::Model(path) => Resolved::LoneModel(path),
     })
@@ -113,7 +113,7 @@ fn manifest_of(source: &SceneSource) -> Result<Resolved<'_>, SceneError> {
 /// unchanged file loads from it without being parsed or meshed again).
 pub fn load(source: &SceneSource, config: &ImportConfig, cache: Option<&Cache>) -> Result<SceneModel, SceneError> {
     let (manifest, base) = match manifest_of(source)? {
-        Resolved::Manifest(manifest, base) => (manifest, base),
+        Resolved::Manifest(manifest, base) => (*manifest, base),
         Resolved::LoneModel(path) => {
             let model = load_model(&manifest::ModelSource::File(path.to_path_buf()), None, config, cache)?;
             let manifest = derive::manifest_for_model(path, &model, today());
@@ -136,7 +136,7 @@ pub fn load_streaming(
     on_event: &mut dyn FnMut(renewtwin_importers::ImportEvent<'_>),
 ) -> Result<SceneModel, SceneError> {
     let (manifest, base) = match manifest_of(source)? {
-        Resolved::Manifest(manifest, base) => (manifest, base),
+        Resolved::Manifest(manifest, base) => (*manifest, base),
         Resolved::LoneModel(path) => {
             let model = stream_model(&manifest::ModelSource::File(path.to_path_buf()), None, config, cache, on_event)?;
             let manifest = derive::manifest_for_model(path, &model, today());

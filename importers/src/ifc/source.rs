@@ -507,8 +507,11 @@ pub(crate) fn line_of(bytes: &[u8], offset: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// A scan's entities (id, class, start, end), its malformed records and how many were oversized.
+    type Summary = (Vec<(u32, String, usize, usize)>, Vec<usize>, usize);
+
     /// The fields a scan hands on, for comparing two scans.
-    fn summary(raw: &Raw<'_>) -> (Vec<(u32, String, usize, usize)>, Vec<usize>, usize) {
+    fn summary(raw: &Raw<'_>) -> Summary {
         (
             raw.found
                 .iter()
