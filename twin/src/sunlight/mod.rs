@@ -23,7 +23,7 @@ pub mod solar;
 use renewtwin_importers::Model;
 use serde::Serialize;
 
-use self::raycast::{Occluders, Triangle};
+use self::raycast::Occluders;
 pub use crate::manifest::sunlight::SunlightRule;
 #[cfg(test)]
 use self::solar::StandardDay;
@@ -136,7 +136,7 @@ pub fn sun_samples(rule: &SunlightRule, frame: SiteFrame, year: i32) -> Vec<[f64
 #[derive(Debug, Default)]
 pub struct SunlightGeometry {
     /// The triangles until the first query builds the hierarchy over them.
-    triangles: std::sync::Mutex<Vec<(Triangle, u32)>>,
+    triangles: std::sync::Mutex<raycast::Triangles>,
     occluders: std::sync::OnceLock<Occluders>,
     windows: Vec<WindowSpot>,
 }
@@ -152,7 +152,15 @@ struct WindowSpot {
 impl SunlightGeometry {
     /// Collects the geometry of `model`, evaluating the elements of `classes`.
     pub fn collect(model: &Model, classes: &[String]) -> Self {
-        let mut tris: Vec<(Triangle, u32)> = Vec::new();
+        // Counted first, so the list is made at its size (growing it by doubling held up to
+        // twice its size, the peak of a server's load), and kept relative to a corner of the
+        // first placed mesh ([`raycast::Triangles`]).
+        let placed = || model.elements.iter().flat_map(|e| e.placements.iter()).filter_map(|p| Some((p, model.meshes.get(p.mesh.0 as usize)?)));
+        let count = placed().map(|(_, mesh)| mesh.indices.len() / 3).sum();
+        let origin = placed()
+            .find_map(|(p, mesh)| mesh.positions.get(0..3).map(|v| apply(&p.transform, [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])])))
+            .unwrap_or([0.0; 3]);
+        let mut tris = raycast::Triangles::new(origin, count);
         for (ei, e) in model.elements.iter().enumerate() {
             for p in &e.placements {
                 let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
@@ -162,7 +170,7 @@ impl SunlightGeometry {
                 };
                 for t in mesh.indices.chunks_exact(3) {
                     if let (Some(a), Some(b), Some(c)) = (at(t[0]), at(t[1]), at(t[2])) {
-                        tris.push(([a, b, c], u32::try_from(ei).unwrap_or(u32::MAX)));
+                        tris.push([a, b, c], u32::try_from(ei).unwrap_or(u32::MAX));
                     }
                 }
             }
@@ -204,7 +212,7 @@ impl SunlightGeometry {
     fn occluders(&self) -> &Occluders {
         self.occluders.get_or_init(|| {
             let tris = std::mem::take(&mut *self.triangles.lock().unwrap_or_else(|p| p.into_inner()));
-            Occluders::build(tris)
+            Occluders::from_triangles(tris)
         })
     }
 
