@@ -93,7 +93,7 @@ impl Drop for Server {
 }
 
 /// A scratch folder removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {

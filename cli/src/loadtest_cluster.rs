@@ -23,7 +23,7 @@
 //! A check that fails makes the command fail.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,7 +38,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use renewtwin_server::nats_server::{NatsServer, kill_child};
 
-use crate::loadtest::{cpu_seconds, hello, listening_addr, open_file_limit, percentile, rss_kib};
+use crate::loadtest::{TempDir, cpu_seconds, hello, listening_addr, open_file_limit, percentile, rss_kib};
 
 /// Most replicas one run may start.
 pub(crate) const MAX_REPLICAS: usize = 8;
@@ -110,15 +110,6 @@ struct Report {
     replica_cpu_percent: Vec<f64>,
     client_cpu_percent: f64,
     failures: Vec<String>,
-}
-
-/// A scratch folder removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _removed = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// One replica: `renewtwin serve --cluster` as a child process; killed on drop.
@@ -570,7 +561,7 @@ pub(crate) fn run(config: ClusterLoadConfig) -> Result<()> {
     {
         bail!("{} viewers and {} voters need {needed} open files; the soft limit is {limit} (raise it with ulimit -n)", config.viewers, config.voters);
     }
-    let scratch = Scratch(std::env::temp_dir().join(format!("renewtwin-loadtest-cluster-{}", std::process::id())));
+    let scratch = TempDir(std::env::temp_dir().join(format!("renewtwin-loadtest-cluster-{}", std::process::id())));
     std::fs::create_dir_all(&scratch.0)?;
     let (database, name) = fresh_database(&config.database)?;
     let result = run_on(&config, &database, &scratch.0);

@@ -286,31 +286,30 @@ impl Cluster {
     /// only if the log takes it within [`VOID_AFTER`], so one answered 503 never happens later.
     pub async fn publish(&self, input: &Input) -> Result<u64, ClusterError> {
         let deadline = renewtwin_twin::live::now_us() + VOID_AFTER.as_micros() as u64;
-        self.publish_with(input, Some(Offer::Void(deadline))).await
+        self.publish_with(input, Offer::Void(deadline)).await
     }
 
-    async fn publish_with(&self, input: &Input, offer: Option<Offer>) -> Result<u64, ClusterError> {
+    async fn publish_with(&self, input: &Input, offer: Offer) -> Result<u64, ClusterError> {
         if !self.connected() {
             return Err(ClusterError::Unavailable(format!("not connected to NATS at {}", self.url)));
         }
         let payload = serde_json::to_vec(input).map_err(|e| ClusterError::Unavailable(e.to_string()))?;
-        let mut message = PublishMessage::build().payload(payload.into());
-        match &offer {
+        let message = PublishMessage::build().payload(payload.into());
+        let message = match &offer {
             // Retried with the same id until taken, de-duplicated by the stream: never void.
-            Some(Offer::Id(id)) => message = message.message_id(id.as_str()),
-            Some(Offer::Void(deadline)) => message = message.header(VOID_HEADER, deadline.to_string()),
-            None => {}
-        }
+            Offer::Id(id) => message.message_id(id.as_str()),
+            Offer::Void(deadline) => message.header(VOID_HEADER, deadline.to_string()),
+        };
         let started = Instant::now();
         let sent = async {
             let ack = self.js.send_publish(self.subject.clone(), message).await.map_err(|e| e.to_string())?;
             let ack = ack.await.map_err(|e| e.to_string())?;
             match offer {
-                Some(Offer::Void(deadline)) if started.elapsed() > VOID_AFTER - CLOCK_MARGIN => {
+                Offer::Void(deadline) if started.elapsed() > VOID_AFTER - CLOCK_MARGIN => {
                     // Late: in time only if the log stored it by its deadline (see VOID_AFTER).
                     let stream = self.js.get_stream(&self.stream).await.map_err(|e| e.to_string())?;
                     let stored = stream.get_raw_message(ack.sequence).await.map_err(|e| e.to_string())?;
-                    let stored_us = u64::try_from(stored.time.unix_timestamp_nanos() / 1000).unwrap_or(0);
+                    let stored_us = micros(stored.time);
                     if in_time(Some(deadline), stored_us) {
                         Ok(ack)
                     } else {
@@ -387,7 +386,7 @@ impl Cluster {
                 let input = Input::Live(event);
                 let id = format!("live-{origin:016x}-{n}");
                 let mut warned = false;
-                while let Err(e) = forwarder.publish_with(&input, Some(Offer::Id(id.clone()))).await {
+                while let Err(e) = forwarder.publish_with(&input, Offer::Id(id.clone())).await {
                     if !warned {
                         tracing::warn!(error = %e, "a consultation event waits for the log (its record is stored); retrying");
                         warned = true;
@@ -427,7 +426,7 @@ impl Cluster {
             if let Ok(mut t) = self.last_tick.lock() {
                 *t = Instant::now();
             }
-            if let Err(e) = self.publish_with(&tick, Some(Offer::Id(format!("tick-{after}")))).await {
+            if let Err(e) = self.publish_with(&tick, Offer::Id(format!("tick-{after}"))).await {
                 tracing::debug!(error = %e, "a tick was not put on the log");
             }
         }
@@ -470,7 +469,7 @@ impl Cluster {
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| Consume::Unreachable(e.to_string()))?;
             let info = message.info().map_err(|e| Consume::Unreachable(e.to_string()))?;
-            let (seq, stored_us) = (info.stream_sequence, u64::try_from(info.published.unix_timestamp_nanos() / 1000).unwrap_or(0));
+            let (seq, stored_us) = (info.stream_sequence, micros(info.published));
             match in_order(self.applied(), seq) {
                 Ok(false) => continue,
                 Ok(true) => {}
@@ -635,6 +634,11 @@ enum Offer {
     Id(String),
     /// With a deadline ([`VOID_AFTER`]), microseconds since the Unix epoch.
     Void(u64),
+}
+
+/// A time nats-server stored an entry, in microseconds since the Unix epoch (0 before it).
+fn micros(at: async_nats::datetime::DateTime) -> u64 {
+    u64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(0)
 }
 
 /// Whether a write with `deadline` (a header that does not parse counts as missed) that

@@ -780,8 +780,8 @@ async fn sun(State(state): State<AppState>, Query(query): Query<SunQuery>) -> Re
         Some("dongzhi") => Some(StandardDay::Dongzhi),
         _ => None,
     };
-    let date = match (term, query.date.as_deref()) {
-        (Some(term), _) => {
+    let date = match term {
+        Some(term) => {
             let year = query.year.unwrap_or(rule_year);
             if !(1901..=2199).contains(&year) {
                 return error(StatusCode::BAD_REQUEST, "bad_year", "year: 1901-2199");
@@ -789,11 +789,10 @@ async fn sun(State(state): State<AppState>, Query(query): Query<SunQuery>) -> Re
             let (y, m, d) = term_date(term, year);
             renewtwin_protocol::CivilDate { year: y, month: m as u8, day: d as u8 }
         }
-        (None, Some(iso)) => match renewtwin_protocol::CivilDate::parse_iso(iso) {
+        None => match query.date.as_deref().and_then(renewtwin_protocol::CivilDate::parse_iso) {
             Some(date) => date,
             None => return error(StatusCode::BAD_REQUEST, "bad_date", "date: write YYYY-MM-DD, standard, dahan or dongzhi"),
         },
-        (None, None) => return error(StatusCode::BAD_REQUEST, "bad_date", "date: write YYYY-MM-DD, standard, dahan or dongzhi"),
     };
     let time = query.time.as_deref().unwrap_or("12:00");
     let hours = time.split_once(':').and_then(|(h, m)| {

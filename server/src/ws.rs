@@ -364,21 +364,23 @@ struct Out<S> {
 
 impl<S: Sink<Message> + Unpin> Out<S> {
     async fn msg(&mut self, msg: &ServerMsg) -> bool {
+        match self.frame(msg) {
+            Some(frame) => self.raw(frame).await,
+            None => false,
+        }
+    }
+
+    /// `msg` as a frame of this session's format; `None` (logged) when it cannot be encoded.
+    fn frame(&self, msg: &ServerMsg) -> Option<Message> {
         match self.format {
-            Format::Binary => match renewtwin_protocol::encode(msg) {
-                Ok(bytes) => self.raw(Message::Binary(bytes.into())).await,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot encode a message");
-                    false
-                }
-            },
-            Format::Json => match serde_json::to_string(msg) {
-                Ok(text) => self.raw(Message::Text(text.into())).await,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot encode a message as JSON");
-                    false
-                }
-            },
+            Format::Binary => renewtwin_protocol::encode(msg)
+                .map(|bytes| Message::Binary(bytes.into()))
+                .map_err(|e| tracing::error!(error = %e, "cannot encode a message"))
+                .ok(),
+            Format::Json => serde_json::to_string(msg)
+                .map(|text| Message::Text(text.into()))
+                .map_err(|e| tracing::error!(error = %e, "cannot encode a message as JSON"))
+                .ok(),
         }
     }
 
@@ -394,17 +396,14 @@ impl<S: Sink<Message> + Unpin> Out<S> {
         let written = tokio::time::timeout(SEND_TIMEOUT, async {
             while let Some(event) = next {
                 let frame = match (self.format, &event) {
-                    (Format::Binary, renewtwin_civic::live::Next::Event(event, form)) => event.frame(*form).map(Message::Binary).map_err(|e| e.to_string()),
-                    (Format::Binary, _) => renewtwin_protocol::encode(&event.message()).map(|b| Message::Binary(b.into())).map_err(|e| e.to_string()),
-                    (Format::Json, _) => serde_json::to_string(&event.message()).map(|t| Message::Text(t.into())).map_err(|e| e.to_string()),
+                    (Format::Binary, renewtwin_civic::live::Next::Event(event, form)) => event
+                        .frame(*form)
+                        .map(Message::Binary)
+                        .map_err(|e| tracing::error!(error = %e, "cannot encode a consultation event"))
+                        .ok(),
+                    _ => self.frame(&event.message()),
                 };
-                let frame = match frame {
-                    Ok(frame) => frame,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot encode a consultation event");
-                        return false;
-                    }
-                };
+                let Some(frame) = frame else { return false };
                 if self.sink.feed(frame).await.is_err() {
                     return false;
                 }

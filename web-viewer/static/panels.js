@@ -685,10 +685,10 @@ main().catch((e) => {
     }
     const day = $("sun-day").value;
     const typed = $("sun-date").value;
+    if (ruleShown && day === "custom" && !typed) return;
     // First the scene's own standard day; then the day picked, in the year of the date shown.
     const year = /^\d{4}-/.test(typed) ? `&year=${typed.slice(0, 4)}` : "";
     const which = !ruleShown ? "date=standard" : day === "custom" ? `date=${encodeURIComponent(typed)}` : `date=${encodeURIComponent(day)}${year}`;
-    if (ruleShown && day === "custom" && !typed) return;
     const mine = ++request;
     try {
       const response = await fetch(`/api/viewer/sun?${which}&time=${encodeURIComponent(time)}`);

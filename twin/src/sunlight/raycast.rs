@@ -30,16 +30,6 @@ impl Triangles {
         let near = |p: [f64; 3]| [(p[0] - o[0]) as f32, (p[1] - o[1]) as f32, (p[2] - o[2]) as f32];
         self.list.push(([near(t[0]), near(t[1]), near(t[2])], element));
     }
-
-    /// How many there are.
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
 }
 
 /// A stored triangle's corners, relative to the origin, in `f64` for the arithmetic.
@@ -121,16 +111,6 @@ pub struct Occluders {
 const LEAF: usize = 4;
 
 impl Occluders {
-    /// The hierarchy over `triangles` (each with its element's index).
-    pub fn build(triangles: Vec<(Triangle, u32)>) -> Self {
-        let origin = triangles.first().map_or([0.0; 3], |(t, _)| t[0]);
-        let mut kept = Triangles::new(origin, triangles.len());
-        for (t, e) in triangles {
-            kept.push(t, e);
-        }
-        Self::from_triangles(kept)
-    }
-
     /// The hierarchy over triangles gathered already.
     pub fn from_triangles(triangles: Triangles) -> Self {
         let Triangles { origin, list: mut triangles } = triangles;
@@ -251,6 +231,19 @@ pub fn intersect(t: &Triangle, o: [f64; 3], dir: [f64; 3]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Occluders {
+        /// The hierarchy over `triangles` (each with its element's index), stored relative to
+        /// the first corner.
+        fn build(triangles: Vec<(Triangle, u32)>) -> Self {
+            let origin = triangles.first().map_or([0.0; 3], |(t, _)| t[0]);
+            let mut kept = Triangles::new(origin, triangles.len());
+            for (t, e) in triangles {
+                kept.push(t, e);
+            }
+            Self::from_triangles(kept)
+        }
+    }
 
     /// A 1 m × 1 m square in the plane x = `x`, spanning y and z from `lo` to `lo + 1`.
     fn wall(x: f64, lo: f64) -> Vec<Triangle> {
