@@ -86,6 +86,9 @@ fn run(session: &Session, backend: &str, shots: &Path) -> Result<(), String> {
         }
         return Err(format!("window.renewtwin.backend is {got}, expected {backend}"));
     }
+    // The page's panels listen to the timeline once they have the plan (its end is the slider's
+    // maximum): a value set before would be lost.
+    wait_for(session, "document.body.dataset.panels === 'ready'", "the panels ready")?;
     // Hold the simulated day (the live clock recolours elements between pictures): the plan's end.
     session.script(
         "const s = document.getElementById('tl-slider'); s.value = s.max; s.dispatchEvent(new Event('input', { bubbles: true })); return null;",
