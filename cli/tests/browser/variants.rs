@@ -41,6 +41,12 @@ fn halves_changed(a: &Screenshot, b: &Screenshot) -> (f64, f64) {
 
 fn run(session: &Session, shots: &std::path::Path) -> Result<(), String> {
     wait_for(session, "document.getElementById('compare-a').options.length >= 3", "the designs to choose from")?;
+    // Pause the shared clock (this page is the operator, on the server's own machine): the live
+    // day recolours elements and resizes the date panel on both halves between the pictures.
+    session.script(
+        "window.__paused = false; fetch('/api/clock', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '\"pause\"' }).then(r => { window.__paused = r.status === 202; }); return null;",
+    )?;
+    wait_for(session, "window.__paused === true", "the shared clock paused")?;
     let offered = session.script("return document.getElementById('compare-designs').dataset.offered;")?;
     if offered != json!("existing|base|south-lifts") {
         return Err(format!("the designs offered are {offered}, expected existing, the base plan and the south-lifts variant"));
