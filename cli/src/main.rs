@@ -826,6 +826,8 @@ struct Inspection<'a> {
     bbox: [f64; 6],
     diagnostics: usize,
     diagnostics_by_kind: std::collections::BTreeMap<&'static str, usize>,
+    /// Placed triangles per IFC class (what a viewer draws of each class).
+    triangles_by_class: std::collections::BTreeMap<&'a str, u64>,
     seconds: f64,
 }
 
@@ -833,6 +835,17 @@ fn inspection(file: String, model: &Model, seconds: f64) -> Inspection<'_> {
     let mut by_kind = std::collections::BTreeMap::new();
     for d in &model.diagnostics {
         *by_kind.entry(d.kind.key()).or_insert(0) += 1;
+    }
+    let mut by_class = std::collections::BTreeMap::new();
+    for e in &model.elements {
+        let triangles: u64 = e
+            .placements
+            .iter()
+            .map(|p| model.meshes.get(p.mesh.0 as usize).map_or(0, |m| m.triangle_count() as u64))
+            .sum();
+        if triangles > 0 {
+            *by_class.entry(e.class.as_str()).or_insert(0) += triangles;
+        }
     }
     Inspection {
         file,
@@ -849,6 +862,7 @@ fn inspection(file: String, model: &Model, seconds: f64) -> Inspection<'_> {
         bbox: model.bbox().to_array(),
         diagnostics: model.diagnostics.len(),
         diagnostics_by_kind: by_kind,
+        triangles_by_class: by_class,
         seconds,
     }
 }
@@ -1074,6 +1088,14 @@ fn print_report(r: &Inspection<'_>) {
     println!("  size                   {} bytes, {} entities", r.bytes, r.entities);
     println!("  products               {} ({} with geometry)", r.products, r.products_with_geometry);
     println!("  meshes / triangles     {} / {}", r.meshes, r.triangles);
+    let mut classes: Vec<_> = r.triangles_by_class.iter().collect();
+    classes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (class, triangles) in classes.iter().take(8) {
+        println!("    {class:<28} {triangles:>10} triangles");
+    }
+    if classes.len() > 8 {
+        println!("    … {} more classes (use --json for all)", classes.len() - 8);
+    }
     println!("  storeys                {}", r.storeys);
     println!("  property sets          {}", r.property_sets);
     println!(

@@ -33,7 +33,7 @@ fn generate_then_inspect_prints_the_json_contract() {
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     assert_eq!(stdout.lines().count(), 1, "one JSON object on one line: {stdout}");
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    for key in ["schema", "entities", "products", "products_with_geometry", "triangles", "storeys", "property_sets", "bbox", "diagnostics", "seconds", "diagnostics_by_kind"] {
+    for key in ["schema", "entities", "products", "products_with_geometry", "triangles", "storeys", "property_sets", "bbox", "diagnostics", "seconds", "diagnostics_by_kind", "triangles_by_class"] {
         assert!(v.get(key).is_some(), "inspect --json has {key}: {v}");
     }
     assert_eq!(v["schema"], "IFC4");
@@ -45,6 +45,13 @@ fn generate_then_inspect_prints_the_json_contract() {
     assert!(meshed + 1 >= products && meshed < products + 1, "{meshed} of {products}");
     assert!(v["storeys"].as_u64().expect("number") >= 10, "two buildings of 5–7 storeys");
     assert_eq!(v["bbox"].as_array().expect("bbox").len(), 6);
+    // The per-class counts add up to the total, and walls and windows are among them.
+    let by_class = v["triangles_by_class"].as_object().expect("object");
+    let sum: u64 = by_class.values().map(|n| n.as_u64().expect("count")).sum();
+    assert_eq!(sum, v["triangles"].as_u64().expect("n"), "{v}");
+    for class in ["IfcWall", "IfcWindow", "IfcSlab"] {
+        assert!(by_class.get(class).and_then(|n| n.as_u64()).is_some_and(|n| n > 0), "{class} in {v}");
+    }
 
     let out = renewtwin().arg("inspect").arg(&file).arg("--peer-json").output().expect("run inspect --peer-json");
     assert!(out.status.success());

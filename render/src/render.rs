@@ -162,7 +162,11 @@ const SHADOW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 pub fn sun_view_projection(sun: Vec3, min: Vec3, max: Vec3) -> Mat4 {
     let centre = (min + max) * 0.5;
     let radius = ((max - min).length() * 0.5).max(1.0);
-    let up = if sun.z.abs() > 0.999 { Vec3::Y } else { Vec3::Z };
+    let up = if sun.z.abs() > 0.999 {
+        Vec3::Y
+    } else {
+        Vec3::Z
+    };
     let view = Mat4::look_at_rh(centre + sun * radius * 2.0, centre, up);
     let (lo, hi) = crate::scene::transformed_bounds(view, min, max);
     // A small margin so the outermost faces are not clipped by rounding.
@@ -215,7 +219,35 @@ struct Draw {
     edges: std::ops::Range<u32>,
     first_instance: u32,
     instance_count: u32,
+    /// For the baked placements of one cell of the site: its bounds (frustum culling) and the
+    /// coarse ranges drawn when it is far (see [`Cell`]).
+    cell: Option<Cell>,
 }
+
+/// The baked placements of one square of the site ([`CELL_M`]), packed as
+/// `[small elements][other elements][boxes of the small elements]`: near, the draw takes the
+/// first two parts (`Draw::indices`); far, the last two (`far_indices`), so each level of
+/// detail is one contiguous range and one draw.
+#[derive(Debug, Clone, PartialEq)]
+struct Cell {
+    min: Vec3,
+    max: Vec3,
+    far_indices: std::ops::Range<u32>,
+    far_edges: std::ops::Range<u32>,
+}
+
+/// Side of the square cells the baked placements are grouped by, metres: about a building,
+/// so a draw is culled or simplified with its neighbourhood.
+const CELL_M: f32 = 40.0;
+/// An element is "small" (a window, a door, a storey's flight of stairs: drawn as its box when
+/// far) when its mesh has more triangles than a box and its bounds' diagonal is at most this,
+/// metres...
+const SMALL_ELEMENT_M: f32 = 6.0;
+/// ...and a far cell is one where this much geometric error (a small element's frame and
+/// recess against its box, at most) covers less than [`LOD_PIXELS`] on screen.
+const LOD_ERROR_M: f32 = 0.25;
+/// See [`LOD_ERROR_M`].
+const LOD_PIXELS: f32 = 1.0;
 
 /// The triangle index range of one baked placement within its chunk.
 #[derive(Debug, Clone)]
@@ -302,9 +334,8 @@ pub struct Renderer {
     /// The depth buffer and, when multisampling, the colour buffer resolved into the target,
     /// for a `width` × `height` target.
     attachments: Option<Attachments>,
-    solid_pipeline: wgpu::RenderPipeline,
-    translucent_pipeline: wgpu::RenderPipeline,
-    edge_pipeline: wgpu::RenderPipeline,
+    /// The passes' pipelines without a section plane, and with one (`[plain, sectioned]`).
+    pipelines: [Pipelines; 2],
     bind_group_layout: wgpu::BindGroupLayout,
     shadow_pipeline: wgpu::RenderPipeline,
     shadow_layout: wgpu::BindGroupLayout,
@@ -422,18 +453,15 @@ impl Renderer {
         let (_, no_shadow_view) = create_shadow_map(&device, 1, "no shadow map");
         let no_shadow =
             shadow_bind_group(&device, &shadow_layout, &no_shadow_view, &shadow_sampler);
-        let solid_pipeline =
-            create_pipeline(&device, &layout, &shader, format, samples, PassKind::Solid);
-        let translucent_pipeline = create_pipeline(
-            &device,
-            &layout,
-            &shader,
-            format,
-            samples,
-            PassKind::Translucent,
-        );
-        let edge_pipeline =
-            create_pipeline(&device, &layout, &shader, format, samples, PassKind::Edge);
+        let pipelines = [false, true].map(|sectioned| {
+            let pipeline =
+                |kind| create_pipeline(&device, &layout, &shader, format, samples, kind, sectioned);
+            Pipelines {
+                solid: pipeline(PassKind::Solid),
+                translucent: pipeline(PassKind::Translucent),
+                edge: pipeline(PassKind::Edge),
+            }
+        });
         let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("scene uniforms"),
             size: std::mem::size_of::<Uniforms>() as u64,
@@ -447,9 +475,7 @@ impl Renderer {
             format,
             samples,
             attachments: None,
-            solid_pipeline,
-            translucent_pipeline,
-            edge_pipeline,
+            pipelines,
             bind_group_layout,
             shadow_pipeline,
             shadow_layout,
@@ -717,7 +743,12 @@ impl Renderer {
                     sun,
                     sun_view_projection(sun, min, max),
                     // Normal offset: about one and a half shadow-map texels of the site.
-                    [1.0, 0.0, 1.0 / SHADOW_MAP_SIZE as f32, 1.5 * diagonal / SHADOW_MAP_SIZE as f32],
+                    [
+                        1.0,
+                        0.0,
+                        1.0 / SHADOW_MAP_SIZE as f32,
+                        1.5 * diagonal / SHADOW_MAP_SIZE as f32,
+                    ],
                 )
             }
             (Lighting::Sun(sun), None) => (sun, Mat4::IDENTITY, [0.0; 4]),
@@ -736,10 +767,20 @@ impl Renderer {
                 );
                 ShadowSide { view, bind_group }
             };
-            self.shadows = Some([side("shadow map, first side"), side("shadow map, second side")]);
+            self.shadows = Some([
+                side("shadow map, first side"),
+                side("shadow map, second side"),
+            ]);
         }
+        let view_proj = spec.camera.view_projection(aspect);
+        let view = ViewCull::new(
+            view_proj,
+            spec.camera.eye(),
+            spec.camera.fov_y,
+            height as f32,
+        );
         let uniforms = Uniforms {
-            view_proj: spec.camera.view_projection(aspect).to_cols_array(),
+            view_proj: view_proj.to_cols_array(),
             light_dir: light.extend(0.0).to_array(),
             eye: spec.camera.eye().extend(1.0).to_array(),
             params: [
@@ -771,9 +812,14 @@ impl Renderer {
                 label: Some("frame encoder"),
             });
         let compared = !matches!(spec.layout, Layout::Single);
+        let pipelines = &self.pipelines[usize::from(spec.section.is_some())];
         if let (true, Some(geometry), Some(shadows)) = (shadowed, &self.geometry, &self.shadows) {
             // The depth-only pass from the sun, per compared side (their standing sets differ).
-            for (side, shadow) in shadows.iter().enumerate().take(if compared { 2 } else { 1 }) {
+            for (side, shadow) in shadows
+                .iter()
+                .enumerate()
+                .take(if compared { 2 } else { 1 })
+            {
                 let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                     label: Some("shadow pass"),
                     color_attachments: &[],
@@ -791,7 +837,7 @@ impl Renderer {
                 });
                 pass.set_pipeline(&self.shadow_pipeline);
                 pass.set_bind_group(0, &geometry.bind_groups[side], &[]);
-                draw_chunks(&mut pass, geometry, false);
+                draw_chunks(&mut pass, geometry, false, None);
             }
         }
         {
@@ -862,22 +908,22 @@ impl Renderer {
                     };
                     pass.set_bind_group(1, shadow_group, &[]);
                     let mut passes: Vec<(&wgpu::RenderPipeline, bool)> =
-                        vec![(&self.solid_pipeline, false)];
+                        vec![(&pipelines.solid, false)];
                     if spec.edges {
-                        passes.push((&self.edge_pipeline, true));
+                        passes.push((&pipelines.edge, true));
                     }
                     // X-ray makes every standing element translucent: then it is a full pass.
                     if spec.xray {
-                        passes.push((&self.translucent_pipeline, false));
+                        passes.push((&pipelines.translucent, false));
                     }
                     for (pipeline, edges) in passes {
                         pass.set_pipeline(pipeline);
-                        draw_chunks(&mut pass, geometry, edges);
+                        draw_chunks(&mut pass, geometry, edges, Some(&view));
                     }
                     if !spec.xray {
                         draw_translucent(
                             &mut pass,
-                            &self.translucent_pipeline,
+                            &pipelines.translucent,
                             geometry,
                             &geometry.translucent[side],
                         );
@@ -962,10 +1008,177 @@ fn pack_scene(scene: &Scene, limits: ChunkLimits) -> PackedScene {
     for (mesh_id, placement_indices) in &shared {
         packed.add_instanced(scene, *mesh_id, placement_indices, limits);
     }
-    for &index in &single {
-        packed.add_baked(scene, index, limits);
+    for cell in cells_of(scene, &single) {
+        packed.add_cell(scene, &cell, limits);
     }
     packed
+}
+
+/// The world-space bounds of placement `index` (`None`: its mesh is missing).
+fn placement_bounds(scene: &Scene, index: usize) -> Option<(Vec3, Vec3)> {
+    let placement = &scene.placements[index];
+    let mesh = scene.meshes.get(&placement.mesh)?;
+    let (mut min, mut max) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
+    for i in 0..8 {
+        let corner = Vec3::new(
+            if i & 1 == 0 { mesh.min.x } else { mesh.max.x },
+            if i & 2 == 0 { mesh.min.y } else { mesh.max.y },
+            if i & 4 == 0 { mesh.min.z } else { mesh.max.z },
+        );
+        let p = placement.transform.transform_point3(corner);
+        min = min.min(p);
+        max = max.max(p);
+    }
+    Some((min, max))
+}
+
+/// The placements `indices` grouped by the [`CELL_M`] square their bounds' centre falls in,
+/// cells in order of their first placement, placements in their order.
+fn cells_of(scene: &Scene, indices: &[usize]) -> Vec<Vec<usize>> {
+    let mut slot_of = std::collections::HashMap::<(i32, i32), usize>::new();
+    let mut cells: Vec<Vec<usize>> = Vec::new();
+    for &index in indices {
+        let key = placement_bounds(scene, index).map_or((0, 0), |(min, max)| {
+            let centre = (min + max) * 0.5;
+            (
+                (centre.x / CELL_M).floor() as i32,
+                (centre.y / CELL_M).floor() as i32,
+            )
+        });
+        let slot = *slot_of.entry(key).or_insert_with(|| {
+            cells.push(Vec::new());
+            cells.len() - 1
+        });
+        cells[slot].push(index);
+    }
+    cells
+}
+
+/// A box's 24 corners (four per face, for flat shading), outward normals and, as triangle and
+/// edge indices, its 12 triangles and 12 edges.
+fn box_geometry(min: Vec3, max: Vec3) -> ([Vec3; 24], [Vec3; 24], [u32; 36], [u32; 24]) {
+    let corner = |i: usize| {
+        Vec3::new(
+            if i & 1 == 0 { min.x } else { max.x },
+            if i & 2 == 0 { min.y } else { max.y },
+            if i & 4 == 0 { min.z } else { max.z },
+        )
+    };
+    // Faces as corner indices, counter-clockwise seen from outside, with their normals.
+    let faces: [([usize; 4], Vec3); 6] = [
+        ([0, 2, 3, 1], Vec3::NEG_Z),
+        ([4, 5, 7, 6], Vec3::Z),
+        ([0, 1, 5, 4], Vec3::NEG_Y),
+        ([2, 6, 7, 3], Vec3::Y),
+        ([0, 4, 6, 2], Vec3::NEG_X),
+        ([1, 3, 7, 5], Vec3::X),
+    ];
+    let mut positions = [Vec3::ZERO; 24];
+    let mut normals = [Vec3::ZERO; 24];
+    let mut triangles = [0u32; 36];
+    for (f, (quad, normal)) in faces.iter().enumerate() {
+        for (k, &c) in quad.iter().enumerate() {
+            positions[4 * f + k] = corner(c);
+            normals[4 * f + k] = *normal;
+        }
+        let b = 4 * f as u32;
+        triangles[6 * f..6 * f + 6].copy_from_slice(&[b, b + 1, b + 2, b, b + 2, b + 3]);
+    }
+    // The 12 edges: the bottom and top faces' outlines and the four uprights.
+    let edges = [
+        0, 1, 1, 2, 2, 3, 3, 0, // bottom (face 0: corners 0, 2, 3, 1)
+        4, 5, 5, 6, 6, 7, 7, 4, // top (face 1: corners 4, 5, 7, 6)
+        0, 4, 3, 5, 2, 7, 1, 6, // uprights
+    ];
+    (positions, normals, triangles, edges)
+}
+
+/// Appends `mesh` placed by `transform` to `chunk` with `element` on every vertex.
+fn bake_into(
+    chunk: &mut ChunkBuilder,
+    positions: &[Vec3],
+    normals: &[Vec3],
+    indices: &[u32],
+    edges: &[u32],
+    transform: Mat4,
+    element: u32,
+) {
+    let base = chunk.vertices.len() as u32;
+    let normal_matrix = glam::Mat3::from_mat4(transform).inverse().transpose();
+    chunk
+        .vertices
+        .extend(positions.iter().zip(normals).map(|(p, n)| Vertex {
+            position: transform.transform_point3(*p).to_array(),
+            normal: (normal_matrix * *n).normalize_or(Vec3::Z).to_array(),
+            element,
+        }));
+    chunk.indices.extend(indices.iter().map(|i| i + base));
+    chunk.edges.extend(edges.iter().map(|i| i + base));
+}
+
+/// What the frame's camera sees, for culling cells and choosing their detail.
+#[derive(Debug, Clone, Copy)]
+struct ViewCull {
+    /// The view frustum's planes (`xyz · p + w ≥ 0` inside).
+    planes: [glam::Vec4; 6],
+    eye: Vec3,
+    /// Pixels per radian at the centre of the view (the focal length in pixels).
+    focal_px: f32,
+}
+
+impl ViewCull {
+    fn new(view_proj: Mat4, eye: Vec3, fov_y: f32, height_px: f32) -> Self {
+        let [r0, r1, r2, r3] = [0, 1, 2, 3].map(|i| view_proj.row(i));
+        // wgpu's depth runs 0..1: the near plane is row 2 alone.
+        let planes = [r3 + r0, r3 - r0, r3 + r1, r3 - r1, r2, r3 - r2];
+        let focal_px = height_px * 0.5 / (fov_y * 0.5).tan().max(1e-6);
+        Self {
+            planes,
+            eye,
+            focal_px,
+        }
+    }
+
+    /// Whether the box is wholly outside one of the planes.
+    fn culls(&self, min: Vec3, max: Vec3) -> bool {
+        self.planes.iter().any(|p| {
+            let n = p.truncate();
+            let far_corner = Vec3::select(n.cmpge(Vec3::ZERO), max, min);
+            n.dot(far_corner) + p.w < 0.0
+        })
+    }
+
+    /// Whether a cell with these bounds is far enough for its coarse ranges.
+    fn far(&self, min: Vec3, max: Vec3) -> bool {
+        let distance = (self.eye.clamp(min, max) - self.eye).length();
+        LOD_ERROR_M * self.focal_px < LOD_PIXELS * distance
+    }
+}
+
+/// The triangle (or, with `edges`, edge) range of `draw` to draw in this view: `None` when
+/// it is culled; the near or far range of a cell by its distance; without a view (the shadow
+/// pass) always the full range.
+fn visible_range(
+    draw: &Draw,
+    edges: bool,
+    view: Option<&ViewCull>,
+) -> Option<std::ops::Range<u32>> {
+    let near = if edges { &draw.edges } else { &draw.indices };
+    let (Some(cell), Some(view)) = (&draw.cell, view) else {
+        return Some(near.clone());
+    };
+    if view.culls(cell.min, cell.max) {
+        return None;
+    }
+    if view.far(cell.min, cell.max) {
+        Some(if edges {
+            cell.far_edges.clone()
+        } else {
+            cell.far_indices.clone()
+        })
+    } else {
+        Some(near.clone())
+    }
 }
 
 /// Splits the placements by how their mesh is drawn: meshes drawn instanced
@@ -1048,6 +1261,114 @@ impl PackedScene {
             edges: edge_start..chunk.edges.len() as u32,
             first_instance,
             instance_count: count,
+            cell: None,
+        });
+    }
+
+    /// Bakes the placements of one cell into one chunk as one draw with its bounds and its far
+    /// ranges ([`Cell`]); a cell too large for one chunk is baked placement by placement.
+    fn add_cell(&mut self, scene: &Scene, cell: &[usize], limits: ChunkLimits) {
+        let mut small = Vec::new();
+        let mut other = Vec::new();
+        let (mut min, mut max) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
+        let (mut vertices, mut indices) = (0, 0);
+        for &index in cell {
+            let placement = &scene.placements[index];
+            let (Some(mesh), Some((lo, hi))) = (
+                scene.meshes.get(&placement.mesh),
+                placement_bounds(scene, index),
+            ) else {
+                continue;
+            };
+            min = min.min(lo);
+            max = max.max(hi);
+            let edges = self
+                .edges_of
+                .entry(placement.mesh)
+                .or_insert_with(|| feature_edges(&mesh.positions, &mesh.indices));
+            vertices += mesh.positions.len();
+            indices += mesh.indices.len() + edges.len();
+            if mesh.indices.len() > 36 && (hi - lo).length() <= SMALL_ELEMENT_M {
+                small.push(index);
+                vertices += 24;
+                indices += 36 + 24;
+            } else {
+                other.push(index);
+            }
+        }
+        if small.len() + other.len() == 0 {
+            return;
+        }
+        if vertices > limits.vertices || indices > limits.indices {
+            for &index in cell {
+                self.add_baked(scene, index, limits);
+            }
+            return;
+        }
+        let chunk = current_chunk(&mut self.chunks, vertices, indices, limits);
+        let (start, edge_start) = (chunk.indices.len() as u32, chunk.edges.len() as u32);
+        let mut far = (start, edge_start);
+        for (n, &index) in small.iter().chain(&other).enumerate() {
+            if n == small.len() {
+                far = (chunk.indices.len() as u32, chunk.edges.len() as u32);
+            }
+            let placement = &scene.placements[index];
+            let Some(mesh) = scene.meshes.get(&placement.mesh) else {
+                continue;
+            };
+            let edges = self
+                .edges_of
+                .get(&placement.mesh)
+                .map_or(&[][..], Vec::as_slice);
+            let from = chunk.indices.len() as u32;
+            bake_into(
+                chunk,
+                &mesh.positions,
+                &mesh.normals,
+                &mesh.indices,
+                edges,
+                placement.transform,
+                placement.element,
+            );
+            self.stats.triangles += (mesh.indices.len() / 3) as u64;
+            self.stats.edges += (edges.len() / 2) as u64;
+            chunk.baked.push(BakedRange {
+                element: placement.element,
+                indices: from..chunk.indices.len() as u32,
+            });
+        }
+        if other.is_empty() {
+            far = (chunk.indices.len() as u32, chunk.edges.len() as u32);
+        }
+        let near_end = (chunk.indices.len() as u32, chunk.edges.len() as u32);
+        for &index in &small {
+            let placement = &scene.placements[index];
+            let Some(mesh) = scene.meshes.get(&placement.mesh) else {
+                continue;
+            };
+            let (positions, normals, triangles, edges) = box_geometry(mesh.min, mesh.max);
+            bake_into(
+                chunk,
+                &positions,
+                &normals,
+                &triangles,
+                &edges,
+                placement.transform,
+                placement.element,
+            );
+        }
+        let end = (chunk.indices.len() as u32, chunk.edges.len() as u32);
+        chunk.draws.push(Draw {
+            indices: start..near_end.0,
+            edges: edge_start..near_end.1,
+            first_instance: IDENTITY_INSTANCE,
+            instance_count: 1,
+            cell: Some(Cell {
+                min,
+                max,
+                far_indices: far.0..end.0,
+                far_edges: far.1..end.1,
+            }),
         });
     }
 
@@ -1097,6 +1418,7 @@ impl PackedScene {
         match chunk.draws.last_mut() {
             Some(last)
                 if last.first_instance == IDENTITY_INSTANCE
+                    && last.cell.is_none()
                     && last.indices.end == start
                     && last.edges.end == edge_start =>
             {
@@ -1108,6 +1430,7 @@ impl PackedScene {
                 edges: edge_start..edge_end,
                 first_instance: IDENTITY_INSTANCE,
                 instance_count: 1,
+                cell: None,
             }),
         }
     }
@@ -1240,7 +1563,12 @@ fn current_chunk(
 
 /// Every chunk's triangles (or, with `edges`, feature edges) with the pass's pipeline and bind
 /// groups already set.
-fn draw_chunks(pass: &mut wgpu::RenderPass<'_>, geometry: &SceneGeometry, edges: bool) {
+fn draw_chunks(
+    pass: &mut wgpu::RenderPass<'_>,
+    geometry: &SceneGeometry,
+    edges: bool,
+    view: Option<&ViewCull>,
+) {
     let instance_size = std::mem::size_of::<Instance>() as u64;
     for chunk in &geometry.chunks {
         pass.set_vertex_buffer(0, chunk.vertices.slice(..));
@@ -1254,10 +1582,8 @@ fn draw_chunks(pass: &mut wgpu::RenderPass<'_>, geometry: &SceneGeometry, edges:
         };
         pass.set_index_buffer(index_buffer.slice(..), wgpu::IndexFormat::Uint32);
         for draw in &chunk.draws {
-            let range = if edges {
-                draw.edges.clone()
-            } else {
-                draw.indices.clone()
+            let Some(range) = visible_range(draw, edges, view) else {
+                continue;
             };
             if range.is_empty() {
                 continue;
@@ -1368,6 +1694,14 @@ fn create_shadow_pipeline(
     })
 }
 
+/// The pipelines of one frame's passes.
+#[derive(Debug)]
+struct Pipelines {
+    solid: wgpu::RenderPipeline,
+    translucent: wgpu::RenderPipeline,
+    edge: wgpu::RenderPipeline,
+}
+
 /// Which pass a pipeline draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PassKind {
@@ -1380,7 +1714,8 @@ enum PassKind {
 }
 
 /// A mesh vertex's attributes: position, normal, element index.
-const VERTEX_ATTRIBUTES: [wgpu::VertexAttribute; 3] = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32];
+const VERTEX_ATTRIBUTES: [wgpu::VertexAttribute; 3] =
+    wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32];
 /// An instance's attributes: the four columns of its placement, its element index.
 const INSTANCE_ATTRIBUTES: [wgpu::VertexAttribute; 5] = wgpu::vertex_attr_array![
     3 => Float32x4, 4 => Float32x4, 5 => Float32x4, 6 => Float32x4, 7 => Uint32
@@ -1416,12 +1751,18 @@ fn create_pipeline(
     format: wgpu::TextureFormat,
     samples: u32,
     kind: PassKind,
+    sectioned: bool,
 ) -> wgpu::RenderPipeline {
+    // A sectioned stage may discard; the plain one never does (see render.wgsl).
     let (label, entry, fragment, blend, depth_write, topology) = match kind {
         PassKind::Solid => (
             "solid pipeline",
             "vs_solid",
-            "fs_main",
+            if sectioned {
+                "fs_main_sectioned"
+            } else {
+                "fs_main"
+            },
             None,
             true,
             wgpu::PrimitiveTopology::TriangleList,
@@ -1429,7 +1770,11 @@ fn create_pipeline(
         PassKind::Translucent => (
             "translucent pipeline",
             "vs_translucent",
-            "fs_main",
+            if sectioned {
+                "fs_main_sectioned"
+            } else {
+                "fs_main"
+            },
             Some(wgpu::BlendState::ALPHA_BLENDING),
             false,
             wgpu::PrimitiveTopology::TriangleList,
@@ -1437,7 +1782,11 @@ fn create_pipeline(
         PassKind::Edge => (
             "edge pipeline",
             "vs_edge",
-            "fs_edge",
+            if sectioned {
+                "fs_edge_sectioned"
+            } else {
+                "fs_edge"
+            },
             Some(wgpu::BlendState::ALPHA_BLENDING),
             false,
             wgpu::PrimitiveTopology::LineList,
@@ -1645,6 +1994,136 @@ mod tests {
         assert_eq!((packed.stats.triangles, packed.stats.edges), (48, 48));
     }
 
+    /// A mesh of 24 triangles in the unit cube (the cube's triangles twice): more than a box.
+    fn detailed_cube(scene: &Scene) -> Mesh {
+        let cube = &scene.meshes[&7];
+        Mesh {
+            positions: cube.positions.clone(),
+            normals: cube.normals.clone(),
+            indices: cube.indices.iter().chain(&cube.indices).copied().collect(),
+            min: cube.min,
+            max: cube.max,
+        }
+    }
+
+    /// Element 0: a detailed small mesh at x = 0; element 1: a 10 m box at x = 3 (large);
+    /// element 2: the plain cube at x = 200, another cell.
+    fn cells_scene() -> Scene {
+        let mut scene = test_scene(3);
+        let detailed = detailed_cube(&scene);
+        let cube = &scene.meshes[&7];
+        let large = Mesh {
+            positions: cube.positions.iter().map(|p| *p * 10.0).collect(),
+            normals: cube.normals.clone(),
+            indices: cube.indices.clone(),
+            min: cube.min * 10.0,
+            max: cube.max * 10.0,
+        };
+        scene.meshes.insert(200, detailed);
+        scene.meshes.insert(201, large);
+        scene.placements[0].mesh = 200;
+        scene.placements[1].mesh = 201;
+        scene.placements[2].transform = Mat4::from_translation(Vec3::new(200.0, 0.0, 0.0));
+        scene
+    }
+
+    #[test]
+    fn baked_placements_are_drawn_per_cell_with_boxes_for_small_detailed_elements_when_far() {
+        let packed = pack_scene(&cells_scene(), ROOMY);
+        let chunk = &packed.chunks[0];
+        assert_eq!(chunk.draws.len(), 2, "one draw per cell: {:?}", chunk.draws);
+        let first = &chunk.draws[0];
+        let cell = first.cell.as_ref().expect("a cell");
+        // Near: the detailed mesh (24 triangles) then the large box (12); far: the large
+        // box, then the detailed mesh's box (12 triangles).
+        assert_eq!(first.indices, 0..108);
+        assert_eq!(cell.far_indices, 72..144);
+        // Edges likewise: the large box's 12 edges are in both, the small box's 12 only far.
+        assert_eq!(first.edges.end - cell.far_edges.start, 24);
+        assert_eq!(cell.far_edges.end - first.edges.end, 24);
+        // The cell's bounds hold both placements: the large box reaches x = 3 ± 5, z 0..10.
+        assert_eq!(
+            (cell.min, cell.max),
+            (Vec3::new(-2.0, -5.0, 0.0), Vec3::new(8.0, 5.0, 10.0))
+        );
+        // The box's vertices (after the two meshes' 8 each) carry the detailed element, at its
+        // place.
+        assert!(chunk.vertices[16..40]
+            .iter()
+            .all(|v| v.element == 0 && (-0.5..=0.5).contains(&v.position[0])));
+        // Only the full geometry counts as the scene's triangles; the translucent pass finds
+        // every placement's full range.
+        assert_eq!(packed.stats.triangles, 24 + 12 + 12);
+        assert_eq!(
+            chunk
+                .baked
+                .iter()
+                .map(|b| (b.element, b.indices.clone()))
+                .collect::<Vec<_>>(),
+            [(0, 0..72), (1, 72..108), (2, 144..180)]
+        );
+        let second = chunk.draws[1].cell.as_ref().expect("a cell");
+        assert_eq!(chunk.draws[1].indices, 144..180);
+        assert_eq!(second.far_indices, 144..180, "nothing small: far is near");
+    }
+
+    #[test]
+    fn cells_behind_the_camera_are_culled_and_far_ones_drawn_coarse() {
+        // The eye 10 m south of the origin, looking north, 45° vertical field, 800 px high:
+        // a focal length of 400 / tan 22.5° = 965.7 px, so 0.25 m of error covers a pixel at
+        // 241 m.
+        let eye = Vec3::new(0.0, -10.0, 1.0);
+        let view_proj = Mat4::perspective_rh(45f32.to_radians(), 1.6, 0.5, 5000.0)
+            * Mat4::look_at_rh(eye, Vec3::new(0.0, 0.0, 1.0), Vec3::Z);
+        let view = ViewCull::new(view_proj, eye, 45f32.to_radians(), 800.0);
+        assert!((view.focal_px - 965.69).abs() < 0.01, "{}", view.focal_px);
+        let draw = |min: Vec3, max: Vec3| Draw {
+            indices: 0..90,
+            edges: 0..40,
+            first_instance: IDENTITY_INSTANCE,
+            instance_count: 1,
+            cell: Some(Cell {
+                min,
+                max,
+                far_indices: 60..120,
+                far_edges: 20..50,
+            }),
+        };
+        let ahead = |y: f32| draw(Vec3::new(-5.0, y, 0.0), Vec3::new(5.0, y + 10.0, 10.0));
+        // 5 m ahead: near; 240 m: still near; 242 m: far; behind the eye: culled.
+        assert_eq!(visible_range(&ahead(-5.0), false, Some(&view)), Some(0..90));
+        assert_eq!(
+            visible_range(&ahead(230.0), false, Some(&view)),
+            Some(0..90)
+        );
+        assert_eq!(
+            visible_range(&ahead(232.0), false, Some(&view)),
+            Some(60..120)
+        );
+        assert_eq!(
+            visible_range(&ahead(232.0), true, Some(&view)),
+            Some(20..50)
+        );
+        assert_eq!(visible_range(&ahead(-40.0), false, Some(&view)), None);
+        // Far off to the side: outside the left or right plane.
+        assert_eq!(
+            visible_range(
+                &draw(Vec3::new(500.0, 0.0, 0.0), Vec3::new(510.0, 10.0, 10.0)),
+                false,
+                Some(&view)
+            ),
+            None
+        );
+        // The shadow pass (no view) draws everything in full.
+        assert_eq!(visible_range(&ahead(-40.0), false, None), Some(0..90));
+        // Instanced draws have no cell and are always drawn.
+        let instanced = Draw {
+            cell: None,
+            ..ahead(-40.0)
+        };
+        assert_eq!(visible_range(&instanced, false, Some(&view)), Some(0..90));
+    }
+
     /// Texels with element `i` at alpha `alphas[i]`.
     fn texels(alphas: &[u8]) -> Vec<u8> {
         alphas.iter().flat_map(|&a| [10, 20, 30, a]).collect()
@@ -1711,7 +2190,11 @@ mod tests {
     #[test]
     fn the_sun_box_holds_the_whole_scene_and_the_sun_decides_the_lighting() {
         let (min, max) = (Vec3::new(-50.0, -20.0, 0.0), Vec3::new(70.0, 40.0, 35.0));
-        for sun in [Vec3::new(0.6, -0.3, 0.74), Vec3::new(-0.9, 0.1, 0.2), Vec3::Z] {
+        for sun in [
+            Vec3::new(0.6, -0.3, 0.74),
+            Vec3::new(-0.9, 0.1, 0.2),
+            Vec3::Z,
+        ] {
             let m = sun_view_projection(sun.normalize(), min, max);
             for i in 0..8 {
                 let corner = Vec3::new(
@@ -1720,7 +2203,10 @@ mod tests {
                     if i & 4 == 0 { min.z } else { max.z },
                 );
                 let p = m.project_point3(corner);
-                assert!(p.x.abs() <= 1.0 && p.y.abs() <= 1.0, "{sun} {corner} -> {p}");
+                assert!(
+                    p.x.abs() <= 1.0 && p.y.abs() <= 1.0,
+                    "{sun} {corner} -> {p}"
+                );
                 assert!((0.0..=1.0).contains(&p.z), "{sun} {corner} -> {p}");
             }
             // Nearer the sun is nearer in depth: the top of a tower hides its foot.

@@ -8,7 +8,7 @@
 // Three passes share the vertex layout: solid triangles (depth-written), translucent triangles
 // (planned ghosts, and every standing element in X-ray mode), and feature edges (line list).
 // The selected element is tinted and stays solid in X-ray mode. A section plane discards the
-// fragments on its positive side.
+// fragments on its positive side (the `_sectioned` fragment stages, used only while one is set).
 //
 // With a sun direction a depth-only shadow pass (`vs_shadow`) first renders the solid elements
 // from the sun into a shadow map, which `fs_main` samples with 3×3 PCF; with the sun below the
@@ -210,11 +210,12 @@ fn sunlit(world: vec3<f32>, n: vec3<f32>) -> f32 {
     return lit / 9.0;
 }
 
-@fragment
-fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
-    if (cut_away(in.world)) {
-        discard;
-    }
+// The fragment stages come in two kinds: plain ones, and "sectioned" ones that first cut away
+// the fragments beyond the section plane. The pipeline is chosen per frame by whether a section
+// plane is set: a stage that may `discard` keeps a software rasteriser (SwiftShader, the
+// WebGL2 fallback without a GPU) from testing depth before shading, so every covered fragment
+// would pay for the shading even where a nearer surface hides it.
+fn shade(in: VertexOut) -> vec4<f32> {
     var n = in.normal;
     if (dot(n, n) < 1e-12) {
         n = vec3<f32>(0.0, 0.0, 1.0);
@@ -234,7 +235,25 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
 }
 
 @fragment
+fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
+    return shade(in);
+}
+
+@fragment
+fn fs_main_sectioned(in: VertexOut) -> @location(0) vec4<f32> {
+    if (cut_away(in.world)) {
+        discard;
+    }
+    return shade(in);
+}
+
+@fragment
 fn fs_edge(in: VertexOut) -> @location(0) vec4<f32> {
+    return vec4<f32>(encode(in.colour.rgb), in.colour.a);
+}
+
+@fragment
+fn fs_edge_sectioned(in: VertexOut) -> @location(0) vec4<f32> {
     if (cut_away(in.world)) {
         discard;
     }

@@ -684,6 +684,314 @@ pub(crate) fn subtract(host: &Solid, cutter: &ConvexCutter) -> Result<Option<Sol
     Ok(Some(result))
 }
 
+/// Largest planar region [`merge_coplanar`] re-triangulates, in triangles (the hole bridging of
+/// the triangulation is quadratic in the worst case).
+const MAX_REGION_TRIANGLES: usize = 20_000;
+
+/// `solid` with every planar region (edge-connected triangles of one plane: a wall face cut by
+/// windows one after another) triangulated afresh from its boundary loops. The cuts fragment
+/// the faces: each cut plane splits every triangle it crosses, and later cuts keep those
+/// splits, so a wall with a row of windows ends up with points all along its straight edges.
+/// A boundary point that lies on a straight stretch between exactly two regions (and nothing
+/// else uses it) is dropped from both, so the two still meet edge to edge; every other
+/// boundary point is kept (one the triangulation leaves out is put back by the T-junction
+/// mending). `None` when nothing got smaller or the result fails the checks a cut's result
+/// must pass (closed, the same volume): the caller then keeps `solid`.
+pub(crate) fn merge_coplanar(solid: &Solid) -> Option<Solid> {
+    let n = solid.triangles.len();
+    if n < 4 {
+        return None;
+    }
+    let (min, max) = bounds(&solid.positions);
+    let eps = tolerance(min, max);
+    // Each directed edge belongs to one triangle in a closed manifold mesh.
+    let mut owner: HashMap<(u32, u32), u32> =
+        HashMap::with_capacity_and_hasher(n * 3, Default::default());
+    for (t, tri) in solid.triangles.iter().enumerate() {
+        for k in 0..3 {
+            if owner.insert((tri[k], tri[(k + 1) % 3]), t as u32).is_some() {
+                return None;
+            }
+        }
+    }
+    let (region, regions) = planar_regions(solid, &owner, eps);
+    // Each region's boundary as links vertex → (previous, next); `None`: left as it is.
+    let mut links: Vec<Option<HashMap<u32, (u32, u32)>>> = regions
+        .iter()
+        .enumerate()
+        .map(|(id, members)| {
+            if members.len() > MAX_REGION_TRIANGLES {
+                return None;
+            }
+            let loops = boundary_loops(solid, members, &owner, &region, id as u32)?;
+            let mut map = HashMap::default();
+            for ring in &loops {
+                let m = ring.len();
+                for k in 0..m {
+                    map.insert(ring[k], (ring[(k + m - 1) % m], ring[(k + 1) % m]));
+                }
+            }
+            Some(map)
+        })
+        .collect();
+    // The regions using each vertex (at most two are remembered; `u32::MAX - 1`: more).
+    const MANY: u32 = u32::MAX - 1;
+    let mut users = vec![[u32::MAX; 2]; solid.positions.len()];
+    for (t, tri) in solid.triangles.iter().enumerate() {
+        let r = region[t];
+        for &v in tri {
+            let u = &mut users[v as usize];
+            if u[0] == u32::MAX || u[0] == r {
+                u[0] = r;
+            } else if u[1] == u32::MAX || u[1] == r {
+                u[1] = r;
+            } else {
+                *u = [MANY, MANY];
+            }
+        }
+    }
+    let mut dirty = vec![false; regions.len()];
+    let mut work: Vec<u32> = (0..solid.positions.len() as u32).collect();
+    while let Some(v) = work.pop() {
+        let [a, b] = users[v as usize];
+        if a >= MANY || b >= MANY {
+            continue;
+        }
+        let (Some(Some(la)), Some(Some(lb))) = (links.get(a as usize), links.get(b as usize))
+        else {
+            continue;
+        };
+        let (Some(&(pa, na)), Some(&(pb, nb))) = (la.get(&v), lb.get(&v)) else {
+            continue;
+        };
+        // The same stretch, walked one way by each region; and at least a triangle left.
+        if pa != nb || na != pb || pa == na || la.get(&pa).is_some_and(|l| l.0 == na) {
+            continue;
+        }
+        if lb.get(&pb).is_some_and(|l| l.0 == nb) {
+            continue;
+        }
+        let [p, q, x] = [pa, na, v].map(|i| solid.positions[i as usize]);
+        let pq = sub(q, p);
+        let len2 = dot(pq, pq);
+        let t = dot(sub(x, p), pq) / len2.max(f64::MIN_POSITIVE);
+        let off = cross(sub(x, p), pq);
+        if !(t > 0.0 && t < 1.0 && dot(off, off) <= eps * eps * len2) {
+            continue;
+        }
+        for (r, prev, next) in [(a, pa, na), (b, pb, nb)] {
+            if let Some(Some(l)) = links.get_mut(r as usize) {
+                l.remove(&v);
+                if let Some(e) = l.get_mut(&prev) {
+                    e.1 = next;
+                }
+                if let Some(e) = l.get_mut(&next) {
+                    e.0 = prev;
+                }
+            }
+            dirty[r as usize] = true;
+        }
+        users[v as usize] = [MANY, MANY];
+        work.extend([pa, na]);
+    }
+    let mut out = Builder::new(eps * 1e-3);
+    let keep = |out: &mut Builder, members: &[u32]| {
+        for &t in members {
+            let [a, b, c] = solid.triangles[t as usize].map(|i| solid.positions[i as usize]);
+            out.triangle(a, b, c, solid.normals[t as usize]);
+        }
+    };
+    for (id, members) in regions.iter().enumerate() {
+        let Some(Some(l)) = links.get(id) else {
+            keep(&mut out, members);
+            continue;
+        };
+        if !dirty[id] && members.len() < 3 {
+            keep(&mut out, members);
+            continue;
+        }
+        let rings = rings_of(l)?;
+        let rings: Vec<Vec<[f64; 3]>> = rings
+            .iter()
+            .map(|r| r.iter().map(|&i| solid.positions[i as usize]).collect())
+            .collect();
+        let normal = solid.normals[members[0] as usize];
+        let mut fresh = Builder::new(out.grid);
+        let made =
+            triangulate(&mut fresh, &rings, normal).is_ok() && !fresh.solid.triangles.is_empty();
+        if made && (dirty[id] || fresh.solid.triangles.len() < members.len()) {
+            for (t, tri) in fresh.solid.triangles.iter().enumerate() {
+                let [a, b, c] = tri.map(|i| fresh.solid.positions[i as usize]);
+                // The ear clipping joins holes whose corners are in line (a row of windows)
+                // with flat triangles along that line; without them the line's points are
+                // T-junctions of the triangles beside it, which the mending below splits.
+                if !sliver(a, b, c) {
+                    out.triangle(a, b, c, fresh.solid.normals[t]);
+                }
+            }
+        } else if dirty[id] {
+            // Its neighbours no longer have the points it would keep.
+            return None;
+        } else {
+            keep(&mut out, members);
+        }
+    }
+    let grid = out.grid;
+    let mut merged = out.solid;
+    for _ in 0..3 {
+        if !mend_t_junctions(&mut merged, grid) {
+            break;
+        }
+    }
+    let (before, after) = (volume(solid), volume(&merged));
+    // The same slack as a cut's own volume check (the flat triangles left out move it by
+    // rounding noise).
+    let same_volume = (after - before).abs() <= 1e-6 * before.abs() + eps * eps * eps;
+    (merged.triangles.len() < n && closed(&merged.triangles) && same_volume).then_some(merged)
+}
+
+/// Whether a triangle is flat: its area is below a ten-millionth of its longest side squared
+/// (the importer's cleaner drops such triangles as degenerate).
+fn sliver(a: [f64; 3], b: [f64; 3], c: [f64; 3]) -> bool {
+    let (e1, e2, e3) = (sub(b, a), sub(c, a), sub(c, b));
+    let longest = dot(e1, e1).max(dot(e2, e2)).max(dot(e3, e3));
+    norm(cross(e1, e2)) <= 1e-6 * longest
+}
+
+/// The planar regions of `solid`: edge-connected triangles with the same normal (within
+/// 1e-9) whose corners lie within `eps` of the first one's plane. Returns each triangle's
+/// region and each region's triangles.
+fn planar_regions(
+    solid: &Solid,
+    owner: &HashMap<(u32, u32), u32>,
+    eps: f64,
+) -> (Vec<u32>, Vec<Vec<u32>>) {
+    let n = solid.triangles.len();
+    let mut region = vec![u32::MAX; n];
+    let mut regions: Vec<Vec<u32>> = Vec::new();
+    for seed in 0..n {
+        if region[seed] != u32::MAX {
+            continue;
+        }
+        let id = regions.len() as u32;
+        let normal = solid.normals[seed];
+        let offset = dot(normal, solid.positions[solid.triangles[seed][0] as usize]);
+        let mut members = vec![seed as u32];
+        region[seed] = id;
+        let mut next = 0;
+        while next < members.len() {
+            let tri = solid.triangles[members[next] as usize];
+            next += 1;
+            for k in 0..3 {
+                let Some(&across) = owner.get(&(tri[(k + 1) % 3], tri[k])) else {
+                    continue;
+                };
+                let a = across as usize;
+                if region[a] != u32::MAX
+                    || dot(solid.normals[a], normal) < 1.0 - 1e-9
+                    || solid.triangles[a]
+                        .iter()
+                        .any(|&v| (dot(normal, solid.positions[v as usize]) - offset).abs() > eps)
+                {
+                    continue;
+                }
+                region[a] = id;
+                members.push(across);
+            }
+        }
+        regions.push(members);
+    }
+    (region, regions)
+}
+
+/// The loops of a region's boundary links (vertex → (previous, next)), in a stable order.
+fn rings_of(links: &HashMap<u32, (u32, u32)>) -> Option<Vec<Vec<u32>>> {
+    let mut starts: Vec<u32> = links.keys().copied().collect();
+    starts.sort_unstable();
+    let mut seen: HashSet<u32> = HashSet::default();
+    let mut rings = Vec::new();
+    for start in starts {
+        if !seen.insert(start) {
+            continue;
+        }
+        let mut ring = vec![start];
+        let mut at = links.get(&start)?.1;
+        while at != start {
+            if !seen.insert(at) {
+                return None;
+            }
+            ring.push(at);
+            at = links.get(&at)?.1;
+        }
+        rings.push(ring);
+    }
+    Some(rings)
+}
+
+/// The boundary loops of the region `id` (its triangles `members`): the directed edges whose
+/// reverse belongs to another region, chained. `None` where a vertex starts two boundary edges
+/// (two loops touching at a point) or a vertex inside the region is also used outside it.
+fn boundary_loops(
+    solid: &Solid,
+    members: &[u32],
+    owner: &HashMap<(u32, u32), u32>,
+    region: &[u32],
+    id: u32,
+) -> Option<Vec<Vec<u32>>> {
+    let mut next: HashMap<u32, u32> = HashMap::default();
+    let mut inner: HashSet<u32> = HashSet::default();
+    for &t in members {
+        let tri = solid.triangles[t as usize];
+        for k in 0..3 {
+            let (a, b) = (tri[k], tri[(k + 1) % 3]);
+            let across = owner.get(&(b, a))?;
+            if region[*across as usize] != id {
+                if next.insert(a, b).is_some() {
+                    return None;
+                }
+            } else {
+                inner.insert(a);
+            }
+        }
+    }
+    // A vertex of the region not on its boundary disappears: nothing else may use it.
+    let interior: HashSet<u32> = inner
+        .into_iter()
+        .filter(|v| !next.contains_key(v))
+        .collect();
+    if !interior.is_empty() {
+        let used_outside = solid
+            .triangles
+            .iter()
+            .enumerate()
+            .any(|(t, tri)| region[t] != id && tri.iter().any(|v| interior.contains(v)));
+        if used_outside {
+            return None;
+        }
+    }
+    let mut loops = Vec::new();
+    let mut seen: HashSet<u32> = HashSet::default();
+    let mut starts: Vec<u32> = next.keys().copied().collect();
+    starts.sort_unstable();
+    for start in starts {
+        if seen.contains(&start) {
+            continue;
+        }
+        let mut ring = vec![start];
+        seen.insert(start);
+        let mut at = *next.get(&start)?;
+        while at != start {
+            if !seen.insert(at) || ring.len() > next.len() {
+                return None;
+            }
+            ring.push(at);
+            at = *next.get(&at)?;
+        }
+        loops.push(ring);
+    }
+    Some(loops)
+}
+
 /// Emits one host triangle's kept pieces, with the vertices of its other pieces that lie on
 /// their edges inserted (so that neighbouring pieces meet vertex to vertex).
 fn emit_pieces(
@@ -1149,6 +1457,60 @@ mod tests {
                 norm(cross(sub(b, a), sub(c, a))) / 2.0
             })
             .sum()
+    }
+
+    /// A wall 10 × 0.3 × 3 m with two windows through it at different heights. Cut, its front
+    /// face is in many pieces; merged, each face is triangulated from its corners alone. Hand
+    /// count: the front and back faces are a rectangle with two rectangular holes, 12 corners
+    /// and 2 holes, so 12 + 2·2 − 2 = 14 triangles each; top, bottom and the two ends 2 each;
+    /// each window's four reveals 2 each: 28 + 8 + 16 = 52 triangles, and the volume is the
+    /// wall's 9 m³ less 2 × (1.2 × 0.3 × 1.0) = 8.28 m³.
+    #[test]
+    fn merged_faces_of_a_wall_with_two_windows_have_only_their_corners() {
+        let mut wall = cuboid([0.0, 0.0, 0.0], [10.0, 0.3, 3.0], 0.0);
+        for (x, z) in [(1.5, 1.0), (6.0, 1.2)] {
+            let window = cuboid([x, -1.0, z], [x + 1.2, 1.3, z + 1.0], 0.0);
+            wall = cut(&wall, &window)
+                .expect("test input")
+                .expect("test input");
+        }
+        let fragmented = wall.triangles.len();
+        let merged = merge_coplanar(&wall).expect("fewer triangles");
+        assert_eq!(merged.triangles.len(), 52, "from {fragmented}");
+        assert!(fragmented > 52, "{fragmented}");
+        assert!(closed(&merged.triangles));
+        // (The boxes went through f32, as ifc-lite's meshes do: 1.2 is 1.2000000477.)
+        assert!((volume(&merged) - 8.28).abs() < 1e-6, "{}", volume(&merged));
+        assert!((volume(&merged) - volume(&wall)).abs() < 1e-9);
+        // The front face keeps its area: 30 m² less the two 1.2 m² holes.
+        assert!((area_facing(&merged, [0.0, -1.0, 0.0]) - 27.6).abs() < 1e-6);
+        // No corner is left in the middle of a straight edge: every vertex is a box or window
+        // corner (8 + 2 × 8).
+        let used: HashSet<u32> = merged.triangles.iter().flatten().copied().collect();
+        assert_eq!(used.len(), 24);
+    }
+
+    /// A row of windows at one height: the triangulation's flat triangles along the line of
+    /// their sills are left out and the faces beside them split instead, so the result stays
+    /// closed and has no triangle without area.
+    #[test]
+    fn windows_in_a_row_merge_without_flat_triangles() {
+        let mut wall = cuboid([0.0, 0.0, 0.0], [20.0, 0.3, 3.0], 0.0);
+        for k in 0..6 {
+            let x = 1.0 + 3.0 * f64::from(k);
+            let window = cuboid([x, -1.0, 0.9], [x + 1.5, 1.3, 2.4], 0.0);
+            wall = cut(&wall, &window)
+                .expect("test input")
+                .expect("test input");
+        }
+        let merged = merge_coplanar(&wall).expect("fewer triangles");
+        assert!(merged.triangles.len() < wall.triangles.len());
+        assert!(closed(&merged.triangles));
+        assert!((volume(&merged) - (60.0 * 0.3 - 6.0 * 1.5 * 1.5 * 0.3)).abs() < 1e-6);
+        for t in &merged.triangles {
+            let [a, b, c] = t.map(|i| merged.positions[i as usize]);
+            assert!(!sliver(a, b, c), "{a:?} {b:?} {c:?}");
+        }
     }
 
     #[test]
