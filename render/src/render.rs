@@ -248,6 +248,17 @@ const SMALL_ELEMENT_M: f32 = 6.0;
 const LOD_ERROR_M: f32 = 0.25;
 /// See [`LOD_ERROR_M`].
 const LOD_PIXELS: f32 = 1.0;
+/// A bar (a pipe, a beam, a column, a railing: drawn as its box when far) is an element
+/// whose bounds are at most this in their two smaller dimensions, metres.
+const BAR_M: f32 = 1.0;
+
+/// Whether an element of `triangles` with world bounds of `size` is drawn as its box in a far
+/// cell: more triangles than a box, and small ([`SMALL_ELEMENT_M`]) or a bar ([`BAR_M`]).
+fn coarse_as_box(triangles: usize, size: Vec3) -> bool {
+    let mut sides = size.abs().to_array();
+    sides.sort_by(f32::total_cmp);
+    triangles > 12 && (size.length() <= SMALL_ELEMENT_M || sides[1] <= BAR_M)
+}
 
 /// The triangle index range of one baked placement within its chunk.
 #[derive(Debug, Clone)]
@@ -1288,7 +1299,7 @@ impl PackedScene {
                 .or_insert_with(|| feature_edges(&mesh.positions, &mesh.indices));
             vertices += mesh.positions.len();
             indices += mesh.indices.len() + edges.len();
-            if mesh.indices.len() > 36 && (hi - lo).length() <= SMALL_ELEMENT_M {
+            if coarse_as_box(mesh.indices.len() / 3, hi - lo) {
                 small.push(index);
                 vertices += 24;
                 indices += 36 + 24;
@@ -2065,6 +2076,18 @@ mod tests {
         let second = chunk.draws[1].cell.as_ref().expect("a cell");
         assert_eq!(chunk.draws[1].indices, 144..180);
         assert_eq!(second.far_indices, 144..180, "nothing small: far is near");
+    }
+
+    #[test]
+    fn small_elements_and_bars_are_boxed_when_far_and_walls_and_plain_boxes_never() {
+        // A window 1.5 × 0.2 × 1.5 m of 60 triangles; a pipe 30 m along x, 0.3 m across; the
+        // same pipe running diagonally (its bounds 21 × 21 m: not a bar); a wall 12 × 0.3 ×
+        // 3 m; a box of 12 triangles.
+        assert!(coarse_as_box(60, Vec3::new(1.5, 0.2, 1.5)));
+        assert!(coarse_as_box(256, Vec3::new(30.0, 0.3, 0.3)));
+        assert!(!coarse_as_box(256, Vec3::new(21.2, 21.2, 0.3)));
+        assert!(!coarse_as_box(40, Vec3::new(12.0, 0.3, 3.0)));
+        assert!(!coarse_as_box(12, Vec3::new(1.0, 1.0, 1.0)));
     }
 
     #[test]
