@@ -224,16 +224,21 @@ struct Draw {
     cell: Option<Cell>,
 }
 
-/// The baked placements of one square of the site ([`CELL_M`]), packed as
-/// `[small elements][other elements][boxes of the small elements]`: near, the draw takes the
-/// first two parts (`Draw::indices`); far, the last two (`far_indices`), so each level of
-/// detail is one contiguous range and one draw.
+/// The baked placements of one square of the site ([`CELL_M`]), packed as `[small][complex]
+/// [simple][boxes of the small][boxes of the complex]`, where small elements are those
+/// [`coarse_as_box`] takes, complex ones the others of more than 12 triangles, and simple
+/// ones the rest. Three levels of detail, each one contiguous range and one draw: near,
+/// everything as it is (`Draw::indices`, the first three parts); far, the small ones as
+/// boxes (`far_indices`, parts 2–4); farther, a shell of boxes: every element as its box, or
+/// as itself where it is no more than a box (`shell_indices`, parts 3–5).
 #[derive(Debug, Clone, PartialEq)]
 struct Cell {
     min: Vec3,
     max: Vec3,
     far_indices: std::ops::Range<u32>,
     far_edges: std::ops::Range<u32>,
+    shell_indices: std::ops::Range<u32>,
+    shell_edges: std::ops::Range<u32>,
 }
 
 /// Side of the square cells the baked placements are grouped by, metres: about a building,
@@ -248,6 +253,12 @@ const SMALL_ELEMENT_M: f32 = 6.0;
 const LOD_ERROR_M: f32 = 0.25;
 /// See [`LOD_ERROR_M`].
 const LOD_PIXELS: f32 = 1.0;
+/// A cell is drawn as its shell of boxes where this much error (a window opening closed, a
+/// parapet's well filled, a balcony squared) covers less than [`SHELL_PIXELS`] on screen...
+const SHELL_ERROR_M: f32 = 1.5;
+/// ...two pixels: a window is then a speck of two pixels or less. (Cesium's 3D Tiles refine a
+/// tile only when its geometric error exceeds 16 pixels by default, `maximumScreenSpaceError`.)
+const SHELL_PIXELS: f32 = 2.0;
 /// A bar (a pipe, a beam, a column, a railing: drawn as its box when far) is an element
 /// whose bounds are at most this in their two smaller dimensions, metres.
 const BAR_M: f32 = 1.0;
@@ -1159,10 +1170,16 @@ impl ViewCull {
         })
     }
 
-    /// Whether a cell with these bounds is far enough for its coarse ranges.
-    fn far(&self, min: Vec3, max: Vec3) -> bool {
+    /// The level of detail for a cell with these bounds: 0 near, 1 far, 2 shell.
+    fn level(&self, min: Vec3, max: Vec3) -> u8 {
         let distance = (self.eye.clamp(min, max) - self.eye).length();
-        LOD_ERROR_M * self.focal_px < LOD_PIXELS * distance
+        if SHELL_ERROR_M * self.focal_px < SHELL_PIXELS * distance {
+            2
+        } else if LOD_ERROR_M * self.focal_px < LOD_PIXELS * distance {
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -1181,15 +1198,13 @@ fn visible_range(
     if view.culls(cell.min, cell.max) {
         return None;
     }
-    if view.far(cell.min, cell.max) {
-        Some(if edges {
-            cell.far_edges.clone()
-        } else {
-            cell.far_indices.clone()
-        })
-    } else {
-        Some(near.clone())
-    }
+    Some(match (view.level(cell.min, cell.max), edges) {
+        (0, _) => near.clone(),
+        (1, false) => cell.far_indices.clone(),
+        (1, true) => cell.far_edges.clone(),
+        (_, false) => cell.shell_indices.clone(),
+        (_, true) => cell.shell_edges.clone(),
+    })
 }
 
 /// Splits the placements by how their mesh is drawn: meshes drawn instanced
@@ -1276,11 +1291,13 @@ impl PackedScene {
         });
     }
 
-    /// Bakes the placements of one cell into one chunk as one draw with its bounds and its far
-    /// ranges ([`Cell`]); a cell too large for one chunk is baked placement by placement.
+    /// Bakes the placements of one cell into one chunk as one draw with its bounds and its
+    /// coarser ranges ([`Cell`]); a cell too large for one chunk is baked placement by
+    /// placement.
     fn add_cell(&mut self, scene: &Scene, cell: &[usize], limits: ChunkLimits) {
-        let mut small = Vec::new();
-        let mut other = Vec::new();
+        // Small detailed elements and bars, other elements of more triangles than a box, the
+        // rest.
+        let (mut small, mut complex, mut simple) = (Vec::new(), Vec::new(), Vec::new());
         let (mut min, mut max) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
         let (mut vertices, mut indices) = (0, 0);
         for &index in cell {
@@ -1299,15 +1316,19 @@ impl PackedScene {
                 .or_insert_with(|| feature_edges(&mesh.positions, &mesh.indices));
             vertices += mesh.positions.len();
             indices += mesh.indices.len() + edges.len();
-            if coarse_as_box(mesh.indices.len() / 3, hi - lo) {
+            let triangles = mesh.indices.len() / 3;
+            if coarse_as_box(triangles, hi - lo) {
                 small.push(index);
-                vertices += 24;
-                indices += 36 + 24;
+            } else if triangles > 12 {
+                complex.push(index);
             } else {
-                other.push(index);
+                simple.push(index);
+                continue;
             }
+            vertices += 24;
+            indices += 36 + 24;
         }
-        if small.len() + other.len() == 0 {
+        if small.len() + complex.len() + simple.len() == 0 {
             return;
         }
         if vertices > limits.vertices || indices > limits.indices {
@@ -1317,68 +1338,71 @@ impl PackedScene {
             return;
         }
         let chunk = current_chunk(&mut self.chunks, vertices, indices, limits);
-        let (start, edge_start) = (chunk.indices.len() as u32, chunk.edges.len() as u32);
-        let mut far = (start, edge_start);
-        for (n, &index) in small.iter().chain(&other).enumerate() {
-            if n == small.len() {
-                far = (chunk.indices.len() as u32, chunk.edges.len() as u32);
+        let mark = |chunk: &ChunkBuilder| (chunk.indices.len() as u32, chunk.edges.len() as u32);
+        // [small][complex][simple][small boxes][complex boxes]
+        let start = mark(chunk);
+        let mut ends = [start; 5];
+        for (part, group) in [&small, &complex, &simple].into_iter().enumerate() {
+            for &index in group {
+                let placement = &scene.placements[index];
+                let Some(mesh) = scene.meshes.get(&placement.mesh) else {
+                    continue;
+                };
+                let edges = self
+                    .edges_of
+                    .get(&placement.mesh)
+                    .map_or(&[][..], Vec::as_slice);
+                let from = chunk.indices.len() as u32;
+                bake_into(
+                    chunk,
+                    &mesh.positions,
+                    &mesh.normals,
+                    &mesh.indices,
+                    edges,
+                    placement.transform,
+                    placement.element,
+                );
+                self.stats.triangles += (mesh.indices.len() / 3) as u64;
+                self.stats.edges += (edges.len() / 2) as u64;
+                chunk.baked.push(BakedRange {
+                    element: placement.element,
+                    indices: from..chunk.indices.len() as u32,
+                });
             }
-            let placement = &scene.placements[index];
-            let Some(mesh) = scene.meshes.get(&placement.mesh) else {
-                continue;
-            };
-            let edges = self
-                .edges_of
-                .get(&placement.mesh)
-                .map_or(&[][..], Vec::as_slice);
-            let from = chunk.indices.len() as u32;
-            bake_into(
-                chunk,
-                &mesh.positions,
-                &mesh.normals,
-                &mesh.indices,
-                edges,
-                placement.transform,
-                placement.element,
-            );
-            self.stats.triangles += (mesh.indices.len() / 3) as u64;
-            self.stats.edges += (edges.len() / 2) as u64;
-            chunk.baked.push(BakedRange {
-                element: placement.element,
-                indices: from..chunk.indices.len() as u32,
-            });
+            ends[part] = mark(chunk);
         }
-        if other.is_empty() {
-            far = (chunk.indices.len() as u32, chunk.edges.len() as u32);
+        for (part, group) in [(3, &small), (4, &complex)] {
+            for &index in group {
+                let placement = &scene.placements[index];
+                let Some(mesh) = scene.meshes.get(&placement.mesh) else {
+                    continue;
+                };
+                let (positions, normals, triangles, edges) = box_geometry(mesh.min, mesh.max);
+                bake_into(
+                    chunk,
+                    &positions,
+                    &normals,
+                    &triangles,
+                    &edges,
+                    placement.transform,
+                    placement.element,
+                );
+            }
+            ends[part] = mark(chunk);
         }
-        let near_end = (chunk.indices.len() as u32, chunk.edges.len() as u32);
-        for &index in &small {
-            let placement = &scene.placements[index];
-            let Some(mesh) = scene.meshes.get(&placement.mesh) else {
-                continue;
-            };
-            let (positions, normals, triangles, edges) = box_geometry(mesh.min, mesh.max);
-            bake_into(
-                chunk,
-                &positions,
-                &normals,
-                &triangles,
-                &edges,
-                placement.transform,
-                placement.element,
-            );
-        }
-        let end = (chunk.indices.len() as u32, chunk.edges.len() as u32);
+        let [small_end, complex_end, simple_end, small_boxes_end, complex_boxes_end] = ends;
         chunk.draws.push(Draw {
-            indices: start..near_end.0,
-            edges: edge_start..near_end.1,
+            indices: start.0..simple_end.0,
+            edges: start.1..simple_end.1,
             first_instance: IDENTITY_INSTANCE,
             instance_count: 1,
             cell: Some(Cell {
                 min,
                 max,
-                far_indices: far.0..end.0,
-                far_edges: far.1..end.1,
+                far_indices: small_end.0..small_boxes_end.0,
+                far_edges: small_end.1..small_boxes_end.1,
+                shell_indices: complex_end.0..complex_boxes_end.0,
+                shell_edges: complex_end.1..complex_boxes_end.1,
             }),
         });
     }
@@ -2076,6 +2100,9 @@ mod tests {
         let second = chunk.draws[1].cell.as_ref().expect("a cell");
         assert_eq!(chunk.draws[1].indices, 144..180);
         assert_eq!(second.far_indices, 144..180, "nothing small: far is near");
+        // The shell: the large box is no more than a box, so itself; the detailed mesh's box.
+        assert_eq!(cell.shell_indices, 72..144);
+        assert_eq!(second.shell_indices, 144..180);
     }
 
     #[test]
@@ -2110,6 +2137,8 @@ mod tests {
                 max,
                 far_indices: 60..120,
                 far_edges: 20..50,
+                shell_indices: 100..130,
+                shell_edges: 40..60,
             }),
         };
         let ahead = |y: f32| draw(Vec3::new(-5.0, y, 0.0), Vec3::new(5.0, y + 10.0, 10.0));
@@ -2127,6 +2156,10 @@ mod tests {
             visible_range(&ahead(232.0), true, Some(&view)),
             Some(20..50)
         );
+        // 1.5 m of error covers two pixels at 724.3 m: beyond it, the shell of boxes.
+        assert_eq!(visible_range(&ahead(710.0), false, Some(&view)), Some(60..120));
+        assert_eq!(visible_range(&ahead(720.0), false, Some(&view)), Some(100..130));
+        assert_eq!(visible_range(&ahead(720.0), true, Some(&view)), Some(40..60));
         assert_eq!(visible_range(&ahead(-40.0), false, Some(&view)), None);
         // Far off to the side: outside the left or right plane.
         assert_eq!(
