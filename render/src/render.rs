@@ -225,12 +225,14 @@ struct Draw {
 }
 
 /// The baked placements of one square of the site ([`CELL_M`]), packed as `[small][complex]
-/// [simple][boxes of the small][boxes of the complex]`, where small elements are those
-/// [`coarse_as_box`] takes, complex ones the others of more than 12 triangles, and simple
-/// ones the rest. Three levels of detail, each one contiguous range and one draw: near,
-/// everything as it is (`Draw::indices`, the first three parts); far, the small ones as
-/// boxes (`far_indices`, parts 2–4); farther, a shell of boxes: every element as its box, or
-/// as itself where it is no more than a box (`shell_indices`, parts 3–5).
+/// [simple][boxes of the small][simple again][boxes of the complex]`, where small elements
+/// are those [`coarse_as_box`] takes, complex ones the others of more than 12 triangles, and
+/// simple ones the rest. Three levels of detail, each one contiguous range and one draw:
+/// near, everything as it is (`Draw::indices`, the first three parts); far, the small ones as
+/// boxes (`far_indices`, parts 2–4); farther, a shell of boxes: every element that is not
+/// small as its box, or as itself where it is no more than a box, and the small ones left out
+/// (windows, doors and stairs are inside the shell; pipes and beams are then under a pixel
+/// wide) (`shell_indices`, parts 5–6).
 #[derive(Debug, Clone, PartialEq)]
 struct Cell {
     min: Vec3,
@@ -244,6 +246,9 @@ struct Cell {
 /// Side of the square cells the baked placements are grouped by, metres: about a building,
 /// so a draw is culled or simplified with its neighbourhood.
 const CELL_M: f32 = 40.0;
+/// Side of the squares an instanced mesh's placements are grouped by (one draw per group):
+/// larger than a cell, as every group of every repeated mesh is a draw of its own.
+const INSTANCE_GROUP_M: f32 = 4.0 * CELL_M;
 /// An element is "small" (a window, a door, a storey's flight of stairs: drawn as its box when
 /// far) when its mesh has more triangles than a box and its bounds' diagonal is at most this,
 /// metres...
@@ -1250,45 +1255,98 @@ impl PackedScene {
             return;
         };
         let mesh_edges = feature_edges(&mesh.positions, &mesh.indices);
+        // Its box, in the mesh's own frame (the instances place it), for the coarser levels of
+        // a mesh of more triangles than a box.
+        let triangles = mesh.indices.len() / 3;
+        let boxed = triangles > 12;
+        let size = placement_indices
+            .first()
+            .and_then(|&i| placement_bounds(scene, i))
+            .map_or(Vec3::ZERO, |(lo, hi)| hi - lo);
         let chunk = current_chunk(
             &mut self.chunks,
-            mesh.positions.len(),
-            mesh.indices.len() + mesh_edges.len(),
+            mesh.positions.len() + if boxed { 24 } else { 0 },
+            mesh.indices.len() + mesh_edges.len() + if boxed { 36 + 24 } else { 0 },
             limits,
         );
-        let base = chunk.vertices.len() as u32;
-        chunk.vertices.extend(
-            mesh.positions
-                .iter()
-                .zip(&mesh.normals)
-                .map(|(p, n)| Vertex {
-                    position: p.to_array(),
-                    normal: n.to_array(),
-                    element: NO_ELEMENT,
-                }),
+        let mark = |chunk: &ChunkBuilder| (chunk.indices.len() as u32, chunk.edges.len() as u32);
+        let start = mark(chunk);
+        bake_into(
+            chunk,
+            &mesh.positions,
+            &mesh.normals,
+            &mesh.indices,
+            &mesh_edges,
+            Mat4::IDENTITY,
+            NO_ELEMENT,
         );
-        let start = chunk.indices.len() as u32;
-        chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
-        let edge_start = chunk.edges.len() as u32;
-        chunk.edges.extend(mesh_edges.iter().map(|i| i + base));
-        let first_instance = self.instances.len() as u32;
-        self.instances.extend(placement_indices.iter().map(|&i| {
-            let p = &scene.placements[i];
-            Instance {
-                model: p.transform.to_cols_array(),
-                element: p.element,
-            }
-        }));
-        let count = placement_indices.len() as u32;
-        self.stats.triangles += (mesh.indices.len() / 3) as u64 * u64::from(count);
-        self.stats.edges += (mesh_edges.len() / 2) as u64 * u64::from(count);
-        chunk.draws.push(Draw {
-            indices: start..chunk.indices.len() as u32,
-            edges: edge_start..chunk.edges.len() as u32,
-            first_instance,
-            instance_count: count,
-            cell: None,
-        });
+        let full = mark(chunk);
+        if boxed {
+            let (positions, normals, triangles, edges) = box_geometry(mesh.min, mesh.max);
+            bake_into(chunk, &positions, &normals, &triangles, &edges, Mat4::IDENTITY, NO_ELEMENT);
+        }
+        let end = mark(chunk);
+        let (box_indices, box_edges) = if boxed {
+            (full.0..end.0, full.1..end.1)
+        } else {
+            (start.0..full.0, start.1..full.1)
+        };
+        // Small: its box when far, left out of the shell; otherwise itself when far, its box
+        // in the shell.
+        let ((far_indices, far_edges), (shell_indices, shell_edges)) =
+            if coarse_as_box(triangles, size) {
+                ((box_indices, box_edges), (start.0..start.0, start.1..start.1))
+            } else {
+                ((start.0..full.0, start.1..full.1), (box_indices, box_edges))
+            };
+        // One draw per group of nearby instances, so each group is culled and simplified on
+        // its own.
+        let mut slot_of = std::collections::HashMap::<(i32, i32), usize>::new();
+        let mut groups: Vec<(Vec3, Vec3, Vec<usize>)> = Vec::new();
+        for &index in placement_indices {
+            let (lo, hi) = placement_bounds(scene, index).unwrap_or((Vec3::ZERO, Vec3::ZERO));
+            let centre = (lo + hi) * 0.5;
+            let key = (
+                (centre.x / INSTANCE_GROUP_M).floor() as i32,
+                (centre.y / INSTANCE_GROUP_M).floor() as i32,
+            );
+            let slot = *slot_of.entry(key).or_insert_with(|| {
+                groups.push((Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY), Vec::new()));
+                groups.len() - 1
+            });
+            let group = &mut groups[slot];
+            group.0 = group.0.min(lo);
+            group.1 = group.1.max(hi);
+            group.2.push(index);
+        }
+        for (min, max, members) in groups {
+            let first_instance = self.instances.len() as u32;
+            self.instances.extend(members.iter().map(|&i| {
+                let p = &scene.placements[i];
+                Instance {
+                    model: p.transform.to_cols_array(),
+                    element: p.element,
+                }
+            }));
+            let count = members.len() as u32;
+            chunk.draws.push(Draw {
+                indices: start.0..full.0,
+                edges: start.1..full.1,
+                first_instance,
+                instance_count: count,
+                cell: Some(Cell {
+                    min,
+                    max,
+                    far_indices: far_indices.clone(),
+                    far_edges: far_edges.clone(),
+                    shell_indices: shell_indices.clone(),
+                    shell_edges: shell_edges.clone(),
+                }),
+            });
+        }
+        let count = placement_indices.len() as u64;
+        self.stats.triangles += triangles as u64 * count;
+        self.stats.edges += (mesh_edges.len() / 2) as u64 * count;
     }
 
     /// Bakes the placements of one cell into one chunk as one draw with its bounds and its
@@ -1322,7 +1380,10 @@ impl PackedScene {
             } else if triangles > 12 {
                 complex.push(index);
             } else {
+                // Packed twice: in the near and far ranges, and again in the shell.
                 simple.push(index);
+                vertices += mesh.positions.len();
+                indices += mesh.indices.len() + edges.len();
                 continue;
             }
             vertices += 24;
@@ -1339,15 +1400,31 @@ impl PackedScene {
         }
         let chunk = current_chunk(&mut self.chunks, vertices, indices, limits);
         let mark = |chunk: &ChunkBuilder| (chunk.indices.len() as u32, chunk.edges.len() as u32);
-        // [small][complex][simple][small boxes][complex boxes]
+        // [small][complex][simple][small boxes][simple again][complex boxes]
         let start = mark(chunk);
-        let mut ends = [start; 5];
-        for (part, group) in [&small, &complex, &simple].into_iter().enumerate() {
+        let mut ends = [start; 6];
+        for (part, group) in [&small, &complex, &simple, &small, &simple, &complex]
+            .into_iter()
+            .enumerate()
+        {
             for &index in group {
                 let placement = &scene.placements[index];
                 let Some(mesh) = scene.meshes.get(&placement.mesh) else {
                     continue;
                 };
+                if part == 3 || part == 5 {
+                    let (positions, normals, triangles, edges) = box_geometry(mesh.min, mesh.max);
+                    bake_into(
+                        chunk,
+                        &positions,
+                        &normals,
+                        &triangles,
+                        &edges,
+                        placement.transform,
+                        placement.element,
+                    );
+                    continue;
+                }
                 let edges = self
                     .edges_of
                     .get(&placement.mesh)
@@ -1362,35 +1439,19 @@ impl PackedScene {
                     placement.transform,
                     placement.element,
                 );
-                self.stats.triangles += (mesh.indices.len() / 3) as u64;
-                self.stats.edges += (edges.len() / 2) as u64;
-                chunk.baked.push(BakedRange {
-                    element: placement.element,
-                    indices: from..chunk.indices.len() as u32,
-                });
+                if part < 3 {
+                    self.stats.triangles += (mesh.indices.len() / 3) as u64;
+                    self.stats.edges += (edges.len() / 2) as u64;
+                    chunk.baked.push(BakedRange {
+                        element: placement.element,
+                        indices: from..chunk.indices.len() as u32,
+                    });
+                }
             }
             ends[part] = mark(chunk);
         }
-        for (part, group) in [(3, &small), (4, &complex)] {
-            for &index in group {
-                let placement = &scene.placements[index];
-                let Some(mesh) = scene.meshes.get(&placement.mesh) else {
-                    continue;
-                };
-                let (positions, normals, triangles, edges) = box_geometry(mesh.min, mesh.max);
-                bake_into(
-                    chunk,
-                    &positions,
-                    &normals,
-                    &triangles,
-                    &edges,
-                    placement.transform,
-                    placement.element,
-                );
-            }
-            ends[part] = mark(chunk);
-        }
-        let [small_end, complex_end, simple_end, small_boxes_end, complex_boxes_end] = ends;
+        let [small_end, _, simple_end, small_boxes_end, _, complex_boxes_end] =
+            ends;
         chunk.draws.push(Draw {
             indices: start.0..simple_end.0,
             edges: start.1..simple_end.1,
@@ -1401,8 +1462,8 @@ impl PackedScene {
                 max,
                 far_indices: small_end.0..small_boxes_end.0,
                 far_edges: small_end.1..small_boxes_end.1,
-                shell_indices: complex_end.0..complex_boxes_end.0,
-                shell_edges: complex_end.1..complex_boxes_end.1,
+                shell_indices: small_boxes_end.0..complex_boxes_end.0,
+                shell_edges: small_boxes_end.1..complex_boxes_end.1,
             }),
         });
     }
@@ -1938,8 +1999,9 @@ mod tests {
         let packed = pack_scene(&scene, ROOMY);
         assert_eq!(packed.chunks.len(), 1);
         let chunk = &packed.chunks[0];
-        // The shared cube once (8 vertices) and two baked cubes.
-        assert_eq!(chunk.vertices.len(), 24);
+        // The shared cube once (8 vertices) and two baked cubes, which are packed again for
+        // the cell's shell (no more than a box each).
+        assert_eq!(chunk.vertices.len(), 40);
         assert_eq!(chunk.draws.len(), 2, "{:?}", chunk.draws);
         let instanced = &chunk.draws[0];
         assert_eq!((instanced.first_instance, instanced.instance_count), (1, 2));
@@ -1971,7 +2033,7 @@ mod tests {
                 .all(|v| v.element == 2 && (5.5..=6.5).contains(&v.position[0]))
         );
         assert!(
-            chunk.vertices[16..]
+            chunk.vertices[16..24]
                 .iter()
                 .all(|v| v.element == 3 && (8.5..=9.5).contains(&v.position[0]))
         );
@@ -2016,7 +2078,7 @@ mod tests {
         let packed = pack_scene(&mixed_scene(), limits);
         let chunk = &packed.chunks[0];
         assert_eq!(packed.instances.len(), 1, "only the identity instance");
-        assert_eq!(chunk.vertices.len(), 32);
+        assert_eq!(chunk.vertices.len(), 64, "four cubes, and again for the shell");
         assert_eq!(chunk.draws.len(), 1, "{:?}", chunk.draws);
         assert_eq!(
             (chunk.draws[0].indices.clone(), chunk.draws[0].edges.clone()),
@@ -2095,14 +2157,38 @@ mod tests {
                 .iter()
                 .map(|b| (b.element, b.indices.clone()))
                 .collect::<Vec<_>>(),
-            [(0, 0..72), (1, 72..108), (2, 144..180)]
+            [(0, 0..72), (1, 72..108), (2, 180..216)]
         );
         let second = chunk.draws[1].cell.as_ref().expect("a cell");
-        assert_eq!(chunk.draws[1].indices, 144..180);
-        assert_eq!(second.far_indices, 144..180, "nothing small: far is near");
-        // The shell: the large box is no more than a box, so itself; the detailed mesh's box.
-        assert_eq!(cell.shell_indices, 72..144);
-        assert_eq!(second.shell_indices, 144..180);
+        assert_eq!(second.far_indices, 180..216, "nothing small: far is near");
+        // The shell: the large box is no more than a box, so itself (packed again after the
+        // small box); the small detailed mesh is left out.
+        assert_eq!(cell.shell_indices, 144..180);
+        assert_eq!(chunk.vertices[40..48].iter().map(|v| v.element).collect::<Vec<_>>(), [1; 8]);
+        assert_eq!(chunk.draws[1].indices, 180..216);
+        assert_eq!(second.shell_indices, 216..252);
+    }
+
+    #[test]
+    fn an_instanced_small_mesh_has_its_box_for_far_groups_and_one_draw_per_group() {
+        // Elements 0 and 1 share the detailed cube (24 triangles) at x = 0 and 3; element 2
+        // shares it at x = 400, in another group.
+        let mut scene = test_scene(3);
+        let detailed = detailed_cube(&scene);
+        scene.meshes.insert(7, detailed);
+        scene.placements[2].transform = Mat4::from_translation(Vec3::new(400.0, 0.0, 0.0));
+        let packed = pack_scene(&scene, ROOMY);
+        let chunk = &packed.chunks[0];
+        assert_eq!(chunk.draws.len(), 2, "{:?}", chunk.draws);
+        assert_eq!(chunk.vertices.len(), 8 + 24, "the mesh once, its box once");
+        for (draw, count) in chunk.draws.iter().zip([2, 1]) {
+            assert_eq!(draw.instance_count, count);
+            assert_eq!(draw.indices, 0..72);
+            let cell = draw.cell.as_ref().expect("bounds");
+            // Far: its box; in the shell it is left out.
+            assert_eq!((cell.far_indices.clone(), cell.shell_indices.clone()), (72..108, 0..0));
+        }
+        assert_eq!(packed.stats.triangles, 3 * 24);
     }
 
     #[test]
