@@ -1032,53 +1032,69 @@ fn pack_scene(scene: &Scene, limits: ChunkLimits) -> PackedScene {
         model: Mat4::IDENTITY.to_cols_array(),
         element: NO_ELEMENT,
     });
+    let bounds = placement_bounds(scene);
     for (mesh_id, placement_indices) in &shared {
-        packed.add_instanced(scene, *mesh_id, placement_indices, limits);
+        packed.add_instanced(scene, &bounds, *mesh_id, placement_indices, limits);
     }
-    for cell in cells_of(scene, &single) {
-        packed.add_cell(scene, &cell, limits);
+    for cell in group_by_square(&bounds, &single, CELL_M) {
+        packed.add_cell(scene, &bounds, &cell, limits);
     }
     packed
 }
 
-/// The world-space bounds of placement `index` (`None`: its mesh is missing).
-fn placement_bounds(scene: &Scene, index: usize) -> Option<(Vec3, Vec3)> {
-    let placement = &scene.placements[index];
-    let mesh = scene.meshes.get(&placement.mesh)?;
-    let (mut min, mut max) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
-    for i in 0..8 {
-        let corner = Vec3::new(
-            if i & 1 == 0 { mesh.min.x } else { mesh.max.x },
-            if i & 2 == 0 { mesh.min.y } else { mesh.max.y },
-            if i & 4 == 0 { mesh.min.z } else { mesh.max.z },
-        );
-        let p = placement.transform.transform_point3(corner);
-        min = min.min(p);
-        max = max.max(p);
-    }
-    Some((min, max))
+/// The world-space bounds of every placement (`None`: its mesh is missing), from its mesh's
+/// bounds (a partial scene's `Placement::world_min` is not set yet).
+fn placement_bounds(scene: &Scene) -> Vec<Option<(Vec3, Vec3)>> {
+    scene
+        .placements
+        .iter()
+        .map(|p| {
+            let mesh = scene.meshes.get(&p.mesh)?;
+            Some(crate::scene::transformed_bounds(
+                p.transform,
+                mesh.min,
+                mesh.max,
+            ))
+        })
+        .collect()
 }
 
-/// The placements `indices` grouped by the [`CELL_M`] square their bounds' centre falls in,
-/// cells in order of their first placement, placements in their order.
-fn cells_of(scene: &Scene, indices: &[usize]) -> Vec<Vec<usize>> {
+/// One square's placements and their bounds.
+struct Group {
+    min: Vec3,
+    max: Vec3,
+    members: Vec<usize>,
+}
+
+/// The placements `indices` grouped by the square of `side` metres their bounds' centre falls
+/// in: groups in order of their first placement, placements in their order; placements
+/// without bounds (no mesh) are left out.
+fn group_by_square(bounds: &[Option<(Vec3, Vec3)>], indices: &[usize], side: f32) -> Vec<Group> {
     let mut slot_of = std::collections::HashMap::<(i32, i32), usize>::new();
-    let mut cells: Vec<Vec<usize>> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     for &index in indices {
-        let key = placement_bounds(scene, index).map_or((0, 0), |(min, max)| {
-            let centre = (min + max) * 0.5;
-            (
-                (centre.x / CELL_M).floor() as i32,
-                (centre.y / CELL_M).floor() as i32,
-            )
-        });
+        let Some((lo, hi)) = bounds.get(index).copied().flatten() else {
+            continue;
+        };
+        let centre = (lo + hi) * 0.5;
+        let key = (
+            (centre.x / side).floor() as i32,
+            (centre.y / side).floor() as i32,
+        );
         let slot = *slot_of.entry(key).or_insert_with(|| {
-            cells.push(Vec::new());
-            cells.len() - 1
+            groups.push(Group {
+                min: Vec3::splat(f32::INFINITY),
+                max: Vec3::splat(f32::NEG_INFINITY),
+                members: Vec::new(),
+            });
+            groups.len() - 1
         });
-        cells[slot].push(index);
+        let group = &mut groups[slot];
+        group.min = group.min.min(lo);
+        group.max = group.max.max(hi);
+        group.members.push(index);
     }
-    cells
+    groups
 }
 
 /// A box's 24 corners (four per face, for flat shading), outward normals and, as triangle and
@@ -1247,6 +1263,7 @@ impl PackedScene {
     fn add_instanced(
         &mut self,
         scene: &Scene,
+        bounds: &[Option<(Vec3, Vec3)>],
         mesh_id: u32,
         placement_indices: &[usize],
         limits: ChunkLimits,
@@ -1261,7 +1278,7 @@ impl PackedScene {
         let boxed = triangles > 12;
         let size = placement_indices
             .first()
-            .and_then(|&i| placement_bounds(scene, i))
+            .and_then(|&i| bounds.get(i).copied().flatten())
             .map_or(Vec3::ZERO, |(lo, hi)| hi - lo);
         let chunk = current_chunk(
             &mut self.chunks,
@@ -1283,7 +1300,15 @@ impl PackedScene {
         let full = mark(chunk);
         if boxed {
             let (positions, normals, triangles, edges) = box_geometry(mesh.min, mesh.max);
-            bake_into(chunk, &positions, &normals, &triangles, &edges, Mat4::IDENTITY, NO_ELEMENT);
+            bake_into(
+                chunk,
+                &positions,
+                &normals,
+                &triangles,
+                &edges,
+                Mat4::IDENTITY,
+                NO_ELEMENT,
+            );
         }
         let end = mark(chunk);
         let (box_indices, box_edges) = if boxed {
@@ -1295,31 +1320,18 @@ impl PackedScene {
         // in the shell.
         let ((far_indices, far_edges), (shell_indices, shell_edges)) =
             if coarse_as_box(triangles, size) {
-                ((box_indices, box_edges), (start.0..start.0, start.1..start.1))
+                (
+                    (box_indices, box_edges),
+                    (start.0..start.0, start.1..start.1),
+                )
             } else {
                 ((start.0..full.0, start.1..full.1), (box_indices, box_edges))
             };
         // One draw per group of nearby instances, so each group is culled and simplified on
         // its own.
-        let mut slot_of = std::collections::HashMap::<(i32, i32), usize>::new();
-        let mut groups: Vec<(Vec3, Vec3, Vec<usize>)> = Vec::new();
-        for &index in placement_indices {
-            let (lo, hi) = placement_bounds(scene, index).unwrap_or((Vec3::ZERO, Vec3::ZERO));
-            let centre = (lo + hi) * 0.5;
-            let key = (
-                (centre.x / INSTANCE_GROUP_M).floor() as i32,
-                (centre.y / INSTANCE_GROUP_M).floor() as i32,
-            );
-            let slot = *slot_of.entry(key).or_insert_with(|| {
-                groups.push((Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY), Vec::new()));
-                groups.len() - 1
-            });
-            let group = &mut groups[slot];
-            group.0 = group.0.min(lo);
-            group.1 = group.1.max(hi);
-            group.2.push(index);
-        }
-        for (min, max, members) in groups {
+        for Group { min, max, members } in
+            group_by_square(bounds, placement_indices, INSTANCE_GROUP_M)
+        {
             let first_instance = self.instances.len() as u32;
             self.instances.extend(members.iter().map(|&i| {
                 let p = &scene.placements[i];
@@ -1352,22 +1364,25 @@ impl PackedScene {
     /// Bakes the placements of one cell into one chunk as one draw with its bounds and its
     /// coarser ranges ([`Cell`]); a cell too large for one chunk is baked placement by
     /// placement.
-    fn add_cell(&mut self, scene: &Scene, cell: &[usize], limits: ChunkLimits) {
+    fn add_cell(
+        &mut self,
+        scene: &Scene,
+        bounds: &[Option<(Vec3, Vec3)>],
+        cell: &Group,
+        limits: ChunkLimits,
+    ) {
         // Small detailed elements and bars, other elements of more triangles than a box, the
         // rest.
         let (mut small, mut complex, mut simple) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut min, mut max) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
         let (mut vertices, mut indices) = (0, 0);
-        for &index in cell {
+        for &index in &cell.members {
             let placement = &scene.placements[index];
             let (Some(mesh), Some((lo, hi))) = (
                 scene.meshes.get(&placement.mesh),
-                placement_bounds(scene, index),
+                bounds.get(index).copied().flatten(),
             ) else {
                 continue;
             };
-            min = min.min(lo);
-            max = max.max(hi);
             let edges = self
                 .edges_of
                 .entry(placement.mesh)
@@ -1393,7 +1408,7 @@ impl PackedScene {
             return;
         }
         if vertices > limits.vertices || indices > limits.indices {
-            for &index in cell {
+            for &index in &cell.members {
                 self.add_baked(scene, index, limits);
             }
             return;
@@ -1450,16 +1465,22 @@ impl PackedScene {
             }
             ends[part] = mark(chunk);
         }
-        let [small_end, _, simple_end, small_boxes_end, _, complex_boxes_end] =
-            ends;
+        let [
+            small_end,
+            _,
+            simple_end,
+            small_boxes_end,
+            _,
+            complex_boxes_end,
+        ] = ends;
         chunk.draws.push(Draw {
             indices: start.0..simple_end.0,
             edges: start.1..simple_end.1,
             first_instance: IDENTITY_INSTANCE,
             instance_count: 1,
             cell: Some(Cell {
-                min,
-                max,
+                min: cell.min,
+                max: cell.max,
                 far_indices: small_end.0..small_boxes_end.0,
                 far_edges: small_end.1..small_boxes_end.1,
                 shell_indices: small_boxes_end.0..complex_boxes_end.0,
@@ -1485,26 +1506,17 @@ impl PackedScene {
             mesh.indices.len() + mesh_edges.len(),
             limits,
         );
-        let base = chunk.vertices.len() as u32;
-        let normal_matrix = glam::Mat3::from_mat4(placement.transform)
-            .inverse()
-            .transpose();
-        chunk.vertices.extend(
-            mesh.positions
-                .iter()
-                .zip(&mesh.normals)
-                .map(|(p, n)| Vertex {
-                    position: placement.transform.transform_point3(*p).to_array(),
-                    normal: (normal_matrix * *n).normalize_or(Vec3::Z).to_array(),
-                    element: placement.element,
-                }),
+        let (start, edge_start) = (chunk.indices.len() as u32, chunk.edges.len() as u32);
+        bake_into(
+            chunk,
+            &mesh.positions,
+            &mesh.normals,
+            &mesh.indices,
+            mesh_edges,
+            placement.transform,
+            placement.element,
         );
-        let start = chunk.indices.len() as u32;
-        chunk.indices.extend(mesh.indices.iter().map(|i| i + base));
-        let end = chunk.indices.len() as u32;
-        let edge_start = chunk.edges.len() as u32;
-        chunk.edges.extend(mesh_edges.iter().map(|i| i + base));
-        let edge_end = chunk.edges.len() as u32;
+        let (end, edge_end) = (chunk.indices.len() as u32, chunk.edges.len() as u32);
         self.stats.triangles += (mesh.indices.len() / 3) as u64;
         self.stats.edges += (mesh_edges.len() / 2) as u64;
         chunk.baked.push(BakedRange {
@@ -2078,7 +2090,11 @@ mod tests {
         let packed = pack_scene(&mixed_scene(), limits);
         let chunk = &packed.chunks[0];
         assert_eq!(packed.instances.len(), 1, "only the identity instance");
-        assert_eq!(chunk.vertices.len(), 64, "four cubes, and again for the shell");
+        assert_eq!(
+            chunk.vertices.len(),
+            64,
+            "four cubes, and again for the shell"
+        );
         assert_eq!(chunk.draws.len(), 1, "{:?}", chunk.draws);
         assert_eq!(
             (chunk.draws[0].indices.clone(), chunk.draws[0].edges.clone()),
@@ -2145,9 +2161,11 @@ mod tests {
         );
         // The box's vertices (after the two meshes' 8 each) carry the detailed element, at its
         // place.
-        assert!(chunk.vertices[16..40]
-            .iter()
-            .all(|v| v.element == 0 && (-0.5..=0.5).contains(&v.position[0])));
+        assert!(
+            chunk.vertices[16..40]
+                .iter()
+                .all(|v| v.element == 0 && (-0.5..=0.5).contains(&v.position[0]))
+        );
         // Only the full geometry counts as the scene's triangles; the translucent pass finds
         // every placement's full range.
         assert_eq!(packed.stats.triangles, 24 + 12 + 12);
@@ -2164,7 +2182,13 @@ mod tests {
         // The shell: the large box is no more than a box, so itself (packed again after the
         // small box); the small detailed mesh is left out.
         assert_eq!(cell.shell_indices, 144..180);
-        assert_eq!(chunk.vertices[40..48].iter().map(|v| v.element).collect::<Vec<_>>(), [1; 8]);
+        assert_eq!(
+            chunk.vertices[40..48]
+                .iter()
+                .map(|v| v.element)
+                .collect::<Vec<_>>(),
+            [1; 8]
+        );
         assert_eq!(chunk.draws[1].indices, 180..216);
         assert_eq!(second.shell_indices, 216..252);
     }
@@ -2186,7 +2210,10 @@ mod tests {
             assert_eq!(draw.indices, 0..72);
             let cell = draw.cell.as_ref().expect("bounds");
             // Far: its box; in the shell it is left out.
-            assert_eq!((cell.far_indices.clone(), cell.shell_indices.clone()), (72..108, 0..0));
+            assert_eq!(
+                (cell.far_indices.clone(), cell.shell_indices.clone()),
+                (72..108, 0..0)
+            );
         }
         assert_eq!(packed.stats.triangles, 3 * 24);
     }
@@ -2243,9 +2270,18 @@ mod tests {
             Some(20..50)
         );
         // 1.5 m of error covers two pixels at 724.3 m: beyond it, the shell of boxes.
-        assert_eq!(visible_range(&ahead(710.0), false, Some(&view)), Some(60..120));
-        assert_eq!(visible_range(&ahead(720.0), false, Some(&view)), Some(100..130));
-        assert_eq!(visible_range(&ahead(720.0), true, Some(&view)), Some(40..60));
+        assert_eq!(
+            visible_range(&ahead(710.0), false, Some(&view)),
+            Some(60..120)
+        );
+        assert_eq!(
+            visible_range(&ahead(720.0), false, Some(&view)),
+            Some(100..130)
+        );
+        assert_eq!(
+            visible_range(&ahead(720.0), true, Some(&view)),
+            Some(40..60)
+        );
         assert_eq!(visible_range(&ahead(-40.0), false, Some(&view)), None);
         // Far off to the side: outside the left or right plane.
         assert_eq!(

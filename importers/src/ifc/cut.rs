@@ -723,15 +723,7 @@ pub(crate) fn merge_coplanar(solid: &Solid) -> Option<Solid> {
             if members.len() > MAX_REGION_TRIANGLES {
                 return None;
             }
-            let loops = boundary_loops(solid, members, &owner, &region, id as u32)?;
-            let mut map = HashMap::default();
-            for ring in &loops {
-                let m = ring.len();
-                for k in 0..m {
-                    map.insert(ring[k], (ring[(k + m - 1) % m], ring[(k + 1) % m]));
-                }
-            }
-            Some(map)
+            boundary_links(solid, members, &owner, &region, id as u32)
         })
         .collect();
     // The regions using each vertex (at most two are remembered; `u32::MAX - 1`: more).
@@ -928,16 +920,17 @@ fn rings_of(links: &HashMap<u32, (u32, u32)>) -> Option<Vec<Vec<u32>>> {
     Some(rings)
 }
 
-/// The boundary loops of the region `id` (its triangles `members`): the directed edges whose
-/// reverse belongs to another region, chained. `None` where a vertex starts two boundary edges
-/// (two loops touching at a point) or a vertex inside the region is also used outside it.
-fn boundary_loops(
+/// The boundary of the region `id` (its triangles `members`) as links vertex → (previous,
+/// next): the directed edges whose reverse belongs to another region. `None` where a vertex
+/// starts two boundary edges (two loops touching at a point), the edges do not close into
+/// rings, or a vertex inside the region is also used outside it.
+fn boundary_links(
     solid: &Solid,
     members: &[u32],
     owner: &HashMap<(u32, u32), u32>,
     region: &[u32],
     id: u32,
-) -> Option<Vec<Vec<u32>>> {
+) -> Option<HashMap<u32, (u32, u32)>> {
     let mut next: HashMap<u32, u32> = HashMap::default();
     let mut inner: HashSet<u32> = HashSet::default();
     for &t in members {
@@ -969,27 +962,14 @@ fn boundary_loops(
             return None;
         }
     }
-    let mut loops = Vec::new();
-    let mut seen: HashSet<u32> = HashSet::default();
-    let mut starts: Vec<u32> = next.keys().copied().collect();
-    starts.sort_unstable();
-    for start in starts {
-        if seen.contains(&start) {
-            continue;
-        }
-        let mut ring = vec![start];
-        seen.insert(start);
-        let mut at = *next.get(&start)?;
-        while at != start {
-            if !seen.insert(at) || ring.len() > next.len() {
-                return None;
-            }
-            ring.push(at);
-            at = *next.get(&at)?;
-        }
-        loops.push(ring);
+    let mut links: HashMap<u32, (u32, u32)> =
+        next.iter().map(|(&a, &b)| (a, (u32::MAX, b))).collect();
+    for (&a, &b) in &next {
+        links.get_mut(&b)?.0 = a;
     }
-    Some(loops)
+    // Every edge must belong to a closed ring.
+    rings_of(&links)?;
+    Some(links)
 }
 
 /// Emits one host triangle's kept pieces, with the vertices of its other pieces that lie on
