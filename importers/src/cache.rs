@@ -25,8 +25,9 @@ use crate::{ImportConfig, ImportError, Model, Property, PropertySet, PropertyVal
 
 /// Bumped whenever the encoding of an entry changes, or the importer's output for the same
 /// file does (2: boolean cuts by `ifc::cut`; 3: openings by `ifc::openings`; 4: `Model::connections`;
-/// 5: coplanar pieces merged after the openings, `cut::merge_coplanar`).
-const CACHE_FORMAT: u32 = 5;
+/// 5: coplanar pieces merged after the openings, `cut::merge_coplanar`; 6: products with one
+/// shape key share one meshing, `ifc::shape_key`).
+const CACHE_FORMAT: u32 = 6;
 
 /// Magic bytes at the start of every entry.
 const MAGIC: &[u8; 8] = b"RTWCACHE";

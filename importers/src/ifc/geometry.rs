@@ -6,12 +6,14 @@ use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
 
 use ifc_lite_core::EntityDecoder;
 use ifc_lite_geometry::{
     GeometryRouter, ItemDedupCache, SharedMappedItemCache, resolve_void_index,
 };
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use super::clean::clean;
 use super::diagnostic;
@@ -19,6 +21,7 @@ use super::instancing;
 use super::instancing::translation;
 use super::properties::lower;
 use super::semantics::{GeometryJob, JobSource};
+use super::shape_key::{RecordHashes, ShapeKey, shape_key};
 use super::source::Scanned;
 use super::units::Units;
 use crate::stream::{ImportEvent, MeshBatch, building_of, importance_rank};
@@ -49,12 +52,52 @@ struct Outcome {
     /// The body placed as instances of shared sources, one per mapped item (then `parts` is
     /// empty).
     instances: Vec<instancing::Instance>,
+    /// The parts of a product meshed before with the same shape key (then `parts` is empty),
+    /// and this product's world translation.
+    shared: Option<(Arc<Memo>, [f64; 3])>,
+}
+
+/// One shape's meshing result, shared by every product with its [`ShapeKey`].
+#[derive(Debug)]
+struct Memo {
+    /// As [`Outcome::parts`], of the first product with the key.
+    parts: Vec<(Mesh, [f64; 3])>,
+    dropped: usize,
+    failure: Option<(Severity, String)>,
+    opening_failures: Vec<String>,
+    /// The world translation of that first product.
+    at: [f64; 3],
+}
+
+impl Memo {
+    /// The outcome for a product with this shape at `at`: its diagnostics replayed, its
+    /// parts shared.
+    fn outcome(self: &Arc<Self>, at: [f64; 3]) -> Outcome {
+        Outcome {
+            dropped: self.dropped,
+            failure: self.failure.clone(),
+            opening_failures: self.opening_failures.clone(),
+            shared: Some((Arc::clone(self), at)),
+            ..Outcome::default()
+        }
+    }
+}
+
+/// What to do with one job of a chunk.
+enum Plan {
+    /// Mesh it (it has no shape key, or it is the first with its key).
+    Mesh,
+    /// Share the memo of an earlier chunk.
+    Hit(Arc<Memo>),
+    /// Share the outcome of an earlier job of this chunk with the same key, once meshed.
+    Follow,
 }
 
 /// Per-worker state: a decoder and a router (neither is `Sync`, so each worker has its own).
 struct Worker<'a> {
     decoder: EntityDecoder<'a>,
     router: GeometryRouter,
+    hashes: RecordHashes<'a>,
 }
 
 /// What every meshing worker shares: the file, its units and RTC offset, the opening index
@@ -68,6 +111,8 @@ struct Meshing<'a> {
     mapped_cache: SharedMappedItemCache,
     dedup_cache: ItemDedupCache,
     instancing: instancing::Context<'a>,
+    /// Meshing results by shape key, for the rest of the file.
+    memos: Mutex<FxHashMap<u128, Arc<Memo>>>,
 }
 
 /// Host `#id` → the `#id`s of the openings that void it.
@@ -79,6 +124,22 @@ struct Interner {
     shared: HashMap<u64, Vec<MeshId>>,
     /// Representation map `#id` → the mesh of its instances.
     instanced: HashMap<u32, MeshId>,
+    /// A memo (by address; every memo lives until meshing ends) → the meshes of its parts.
+    memoized: FxHashMap<usize, Vec<MeshId>>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests turn shape sharing off on their thread to compare with every product meshed.
+    pub(crate) static SHARE_SHAPES: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Whether products with equal shape keys share one meshing (always, outside tests).
+fn share_shapes() -> bool {
+    #[cfg(test)]
+    return SHARE_SHAPES.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    true
 }
 
 /// Meshes every job into `model` (meshes, placements, origin) and adds diagnostics.
@@ -118,6 +179,7 @@ pub(crate) fn mesh_elements(
             length_to_metres: units.length_to_metres,
             rtc: model.origin,
         },
+        memos: Mutex::default(),
     };
     // Meshed a chunk at a time and merged in job order (so mesh ids do not depend on the
     // chunking): only one chunk's unmerged product meshes are held at once, instead of every
@@ -233,7 +295,9 @@ fn new_decoder<'a>(bytes: &'a [u8], scanned: &Scanned<'a>, units: &Units) -> Ent
 }
 
 impl<'a> Meshing<'a> {
-    /// Meshes `chunk` on every core and merges it into `model` in order.
+    /// Meshes `chunk` on every core and merges it into `model` in order. Products with the
+    /// shape key of an earlier product share its meshing (see `shape_key`); which product is
+    /// meshed is the first with its key in job order, so the model does not depend on timing.
     fn mesh_chunk(
         &self,
         chunk: &[&GeometryJob],
@@ -241,13 +305,115 @@ impl<'a> Meshing<'a> {
         interner: &mut Interner,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
-        let outcomes: Vec<Outcome> = chunk
+        let keys: Vec<Option<ShapeKey>> = if share_shapes() {
+            chunk
+                .par_iter()
+                .map_init(|| self.worker(), |worker, job| self.key_of(worker, job))
+                .collect()
+        } else {
+            vec![None; chunk.len()]
+        };
+        let plans = self.plan(&keys);
+        let mut outcomes: Vec<Option<Outcome>> = chunk
             .par_iter()
-            .map_init(|| self.worker(), |worker, job| self.mesh_job(worker, job))
+            .zip(&plans)
+            .map_init(
+                || self.worker(),
+                |worker, (job, plan)| {
+                    matches!(plan, Plan::Mesh).then(|| self.mesh_job(worker, job))
+                },
+            )
             .collect();
-        for (job, outcome) in chunk.iter().zip(outcomes) {
+        // The first of each key becomes the memo of the rest.
+        let mut memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
+        for (outcome, key) in outcomes.iter_mut().zip(&keys) {
+            let (Some(done), Some(key)) = (outcome.as_mut(), key) else {
+                continue;
+            };
+            if !done.instances.is_empty() || memos.contains_key(&key.hash) {
+                continue;
+            }
+            let done = std::mem::take(done);
+            let memo = Arc::new(Memo {
+                parts: done.parts,
+                dropped: done.dropped,
+                failure: done.failure,
+                opening_failures: done.opening_failures,
+                at: key.at,
+            });
+            *outcome = Some(memo.outcome(key.at));
+            memos.insert(key.hash, memo);
+        }
+        drop(memos);
+        let mut worker = None;
+        for (i, job) in chunk.iter().enumerate() {
+            let outcome = match (&plans[i], keys[i]) {
+                (Plan::Hit(memo), Some(key)) => memo.outcome(key.at),
+                (Plan::Follow, Some(key)) => {
+                    let memo = self
+                        .memos
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(&key.hash)
+                        .cloned();
+                    match memo {
+                        Some(memo) => memo.outcome(key.at),
+                        // Its first was not memoized (it became instances): mesh it alone.
+                        None => self.mesh_job(worker.get_or_insert_with(|| self.worker()), job),
+                    }
+                }
+                _ => outcomes[i].take().unwrap_or_default(),
+            };
             merge(job, outcome, model, interner, diagnostics);
         }
+    }
+
+    /// Each job's plan, in job order: keys met in an earlier chunk share its memo, the first
+    /// of a key in this chunk is meshed and the others follow it.
+    fn plan(&self, keys: &[Option<ShapeKey>]) -> Vec<Plan> {
+        let memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
+        let mut first: rustc_hash::FxHashSet<u128> = Default::default();
+        keys.iter()
+            .map(|key| {
+                let Some(key) = key else {
+                    return Plan::Mesh;
+                };
+                if let Some(memo) = memos.get(&key.hash) {
+                    return Plan::Hit(Arc::clone(memo));
+                }
+                if first.insert(key.hash) {
+                    Plan::Mesh
+                } else {
+                    Plan::Follow
+                }
+            })
+            .collect()
+    }
+
+    /// The shape key of a product job that is not instanced (`None` for the others, and
+    /// when ifc-lite panics on it).
+    fn key_of(&self, worker: &mut Worker<'a>, job: &GeometryJob) -> Option<ShapeKey> {
+        if !matches!(job.source, JobSource::Product) || !job.mapped.is_empty() {
+            return None;
+        }
+        let openings = self
+            .void_index
+            .get(&job.step_id)
+            .map_or(&[][..], Vec::as_slice);
+        let key = catch_unwind(AssertUnwindSafe(|| {
+            let Worker {
+                decoder,
+                router,
+                hashes,
+            } = &mut *worker;
+            let entity = decoder.decode_by_id(job.step_id).ok()?;
+            shape_key(hashes, router, decoder, &entity, openings)
+        }));
+        super::bound_cache(&mut worker.decoder);
+        key.unwrap_or_else(|_| {
+            *worker = self.worker();
+            None
+        })
     }
 
     /// A fresh worker: its own decoder, and a router sharing the caches.
@@ -260,6 +426,7 @@ impl<'a> Meshing<'a> {
         Worker {
             decoder: new_decoder(self.bytes, self.scanned, self.units),
             router,
+            hashes: RecordHashes::new(self.bytes, self.scanned),
         }
     }
 
@@ -450,6 +617,26 @@ fn merge(
             mesh: id,
             transform: translation(origin),
         });
+    }
+    if let Some((memo, at)) = outcome.shared {
+        let ids = interner
+            .memoized
+            .entry(Arc::as_ptr(&memo) as usize)
+            .or_insert_with(|| {
+                memo.parts
+                    .iter()
+                    .map(|(mesh, _)| intern(&mut model.meshes, &mut interner.shared, mesh.clone()))
+                    .collect()
+            });
+        element.placements.reserve_exact(ids.len());
+        for (&id, (_, origin)) in ids.iter().zip(&memo.parts) {
+            // The same shape moved by the difference of the two products' translations.
+            let moved = std::array::from_fn(|k| origin[k] + (at[k] - memo.at[k]));
+            element.placements.push(Placement {
+                mesh: id,
+                transform: translation(moved),
+            });
+        }
     }
 }
 

@@ -79,6 +79,7 @@ mod properties;
 mod schedule;
 mod schema;
 mod semantics;
+mod shape_key;
 mod source;
 mod units;
 

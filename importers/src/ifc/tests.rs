@@ -824,3 +824,90 @@ fn ifc2x3_schedules_read_date_entities_and_seconds() {
     let wall = model.elements.iter().position(|e| e.step_id == 60);
     assert_eq!(build.products, wall.into_iter().collect::<Vec<_>>());
 }
+
+/// Products with one shape key share one meshing: on a generated district (every storey's
+/// walls with their windows repeat) the model has the same elements, placements and placed
+/// geometry as when every product is meshed on its own, within the mesh interner's 10 µm, and
+/// fewer meshes.
+#[test]
+fn shared_shapes_give_the_model_of_meshing_every_product() {
+    let config = renewtwin_generator::DistrictConfig {
+        buildings: 3,
+        seed: 7,
+        ..Default::default()
+    };
+    let text = renewtwin_generator::district_ifc(&config);
+    let shared = import_ok(&text);
+    super::geometry::SHARE_SHAPES.with(|share| share.set(false));
+    let alone = import_ok(&text);
+    super::geometry::SHARE_SHAPES.with(|share| share.set(true));
+    assert_eq!(shared.elements.len(), alone.elements.len());
+    assert!(
+        shared.meshes.len() < alone.meshes.len(),
+        "{} meshes shared, {} alone",
+        shared.meshes.len(),
+        alone.meshes.len()
+    );
+    let triangles = |m: &Model| -> usize {
+        m.elements
+            .iter()
+            .flat_map(|e| &e.placements)
+            .map(|p| m.meshes[p.mesh.0 as usize].triangle_count())
+            .sum()
+    };
+    let (t_shared, t_alone) = (triangles(&shared), triangles(&alone));
+    assert!(t_alone > 50_000, "{t_alone} triangles");
+    // Equal shapes cut in other places may differ by a sliver triangle or two.
+    assert!(
+        t_shared.abs_diff(t_alone) * 1000 <= t_alone,
+        "{t_shared} triangles shared, {t_alone} alone"
+    );
+    // Every element's placed bounding box and surface area agree.
+    let placed = |m: &Model, e: &crate::Element| -> ([f64; 3], [f64; 3], f64) {
+        let (mut lo, mut hi, mut area) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3], 0.0);
+        for p in &e.placements {
+            let mesh = &m.meshes[p.mesh.0 as usize];
+            let t = &p.transform;
+            let at = |i: u32| -> [f64; 3] {
+                let v = &mesh.positions[i as usize * 3..i as usize * 3 + 3];
+                std::array::from_fn(|k| {
+                    t[k] * f64::from(v[0]) + t[4 + k] * f64::from(v[1]) + t[8 + k] * f64::from(v[2]) + t[12 + k]
+                })
+            };
+            for tri in mesh.indices.chunks_exact(3) {
+                let [a, b, c] = [at(tri[0]), at(tri[1]), at(tri[2])];
+                for v in [a, b, c] {
+                    for k in 0..3 {
+                        lo[k] = lo[k].min(v[k]);
+                        hi[k] = hi[k].max(v[k]);
+                    }
+                }
+                let (u, w): ([f64; 3], [f64; 3]) =
+                    (std::array::from_fn(|k| b[k] - a[k]), std::array::from_fn(|k| c[k] - a[k]));
+                let n = [u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0]];
+                area += 0.5 * (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+            }
+        }
+        (lo, hi, area)
+    };
+    for (a, b) in shared.elements.iter().zip(&alone.elements) {
+        assert_eq!(a.step_id, b.step_id);
+        assert_eq!(a.placements.len(), b.placements.len(), "#{}", a.step_id);
+        if a.placements.is_empty() {
+            continue;
+        }
+        let ((lo_a, hi_a, area_a), (lo_b, hi_b, area_b)) = (placed(&shared, a), placed(&alone, b));
+        for k in 0..3 {
+            assert!(
+                (lo_a[k] - lo_b[k]).abs() < 1e-4 && (hi_a[k] - hi_b[k]).abs() < 1e-4,
+                "#{}: bounds {lo_a:?}..{hi_a:?} shared, {lo_b:?}..{hi_b:?} alone",
+                a.step_id
+            );
+        }
+        assert!(
+            (area_a - area_b).abs() <= 1e-4 * area_b.max(1.0),
+            "#{}: area {area_a} shared, {area_b} alone",
+            a.step_id
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! Shape keys: products whose bodies are the same shape at different places are meshed once.
+//!
+//! A product's mesh depends only on its representation (the entities reachable from
+//! `IfcProduct.Representation`), the rotation and scale of its world placement, and, for a
+//! host with openings, each opening's representation and placement relative to the host. The
+//! key hashes exactly that: every representation entity by content, its `#id` references
+//! replaced by the hashes of the entities they name (a Merkle hash, so two copies of a wall
+//! written with different ids get the same key), and the placements as matrices rounded to
+//! [`TRANSLATION_QUANTUM_M`] and [`LINEAR_QUANTUM`]. Where anything cannot be read the product
+//! has no key and is meshed on its own.
+//!
+//! Real buildings repeat themselves (a wall with its windows on every storey of a block, the
+//! same block along a street), and so do generated districts; web-ifc and IfcOpenShell mesh
+//! every occurrence again.
+
+use ifc_lite_core::{DecodedEntity, EntityDecoder};
+use ifc_lite_geometry::GeometryRouter;
+use rustc_hash::FxHashMap;
+use twox_hash::XxHash3_128;
+
+use super::source::{Scanned, SpanIndex};
+
+/// Translations in the key are rounded to a micrometre: shapes that close are one shape (the
+/// mesh interner already shares meshes within 10 µm).
+const TRANSLATION_QUANTUM_M: f64 = 1e-6;
+/// Rotation and scale entries are rounded to 1e-9 (a micrometre at a kilometre).
+const LINEAR_QUANTUM: f64 = 1e-9;
+/// Deepest reference chain followed (STEP files nest a dozen levels at most; a cycle in a
+/// malformed file ends here).
+const MAX_DEPTH: usize = 64;
+/// Most records hashed for one key, so a malformed file with shared cycles cannot make the
+/// walk exponential.
+const MAX_RECORDS_PER_KEY: usize = 1 << 20;
+
+/// A product's shape key and the translation of its world placement (metres, before the
+/// model's RTC offset), which is all that differs between products with one key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShapeKey {
+    pub(crate) hash: u128,
+    pub(crate) at: [f64; 3],
+}
+
+/// Content hashes of records by `#id`, one worker's.
+pub(crate) struct RecordHashes<'a> {
+    bytes: &'a [u8],
+    index: SpanIndex,
+    memo: FxHashMap<u32, u128>,
+    buffers: Vec<Vec<u8>>,
+    budget: usize,
+}
+
+impl<'a> RecordHashes<'a> {
+    pub(crate) fn new(bytes: &'a [u8], scanned: &Scanned<'a>) -> Self {
+        Self {
+            bytes,
+            index: scanned.index.clone(),
+            memo: FxHashMap::default(),
+            buffers: Vec::new(),
+            budget: MAX_RECORDS_PER_KEY,
+        }
+    }
+
+    /// The content hash of `#id` and everything it references; `None` when a record is
+    /// missing, the chain is deeper than [`MAX_DEPTH`] or the walk exceeds its budget.
+    pub(crate) fn record(&mut self, id: u32) -> Option<u128> {
+        self.budget = MAX_RECORDS_PER_KEY;
+        self.hash_at(id, 0)
+    }
+
+    fn span(&self, id: u32) -> Option<(usize, usize)> {
+        match &self.index {
+            SpanIndex::Dense(index) => index.lookup(id),
+            SpanIndex::Sorted(index) => index.lookup(id),
+            SpanIndex::Hash(index) => index.get(&id).copied(),
+        }
+    }
+
+    fn hash_at(&mut self, id: u32, depth: usize) -> Option<u128> {
+        if let Some(&hash) = self.memo.get(&id) {
+            return Some(hash);
+        }
+        if depth >= MAX_DEPTH || self.budget == 0 {
+            return None;
+        }
+        self.budget -= 1;
+        let (start, end) = self.span(id)?;
+        let record = self.bytes.get(start..end)?;
+        // `#id=` is not content: skip to after the first `=`.
+        let body = &record[record.iter().position(|&b| b == b'=')? + 1..];
+        let mut buffer = self.buffers.get_mut(depth).map(std::mem::take).unwrap_or_default();
+        buffer.clear();
+        let hashed = self.canonical(body, depth, &mut buffer);
+        let hash = hashed.map(|()| XxHash3_128::oneshot(&buffer));
+        if self.buffers.len() <= depth {
+            self.buffers.resize_with(depth + 1, Vec::new);
+        }
+        self.buffers[depth] = buffer;
+        let hash = hash?;
+        self.memo.insert(id, hash);
+        Some(hash)
+    }
+
+    /// `body` without whitespace outside strings, each `#id` replaced by its record's hash.
+    fn canonical(&mut self, body: &[u8], depth: usize, out: &mut Vec<u8>) -> Option<()> {
+        let mut i = 0;
+        let mut in_string = false;
+        while i < body.len() {
+            let b = body[i];
+            i += 1;
+            if in_string {
+                out.push(b);
+                if b == b'\'' {
+                    if body.get(i) == Some(&b'\'') {
+                        out.push(b'\'');
+                        i += 1;
+                    } else {
+                        in_string = false;
+                    }
+                }
+                continue;
+            }
+            match b {
+                b'\'' => {
+                    in_string = true;
+                    out.push(b);
+                }
+                b' ' | b'\t' | b'\r' | b'\n' => {}
+                b'#' => {
+                    let digits = body[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    let id: u32 = std::str::from_utf8(&body[i..i + digits]).ok()?.parse().ok()?;
+                    i += digits;
+                    let child = self.hash_at(id, depth + 1)?;
+                    out.push(b'#');
+                    out.extend_from_slice(&child.to_le_bytes());
+                }
+                _ => out.push(b),
+            }
+        }
+        Some(())
+    }
+}
+
+/// The shape key of `product` (attribute 6 is `IfcProduct.Representation`), voided by
+/// `openings` (in the order they are cut); `None` when any part cannot be read.
+pub(crate) fn shape_key(
+    hashes: &mut RecordHashes,
+    router: &GeometryRouter,
+    decoder: &mut EntityDecoder,
+    product: &DecodedEntity,
+    openings: &[u32],
+) -> Option<ShapeKey> {
+    let mut key = Vec::with_capacity(16 * 2 + 8 * 9 + openings.len() * (16 + 8 * 12));
+    key.extend_from_slice(&hashes.record(product.get_ref(6)?)?.to_le_bytes());
+    let placement = world_placement(router, decoder, product)?;
+    push_linear(&mut key, &placement);
+    if !openings.is_empty() {
+        let inverse = inverse_affine(&placement)?;
+        for &id in openings {
+            let opening = decoder.decode_by_id(id).ok()?;
+            key.extend_from_slice(&hashes.record(opening.get_ref(6)?)?.to_le_bytes());
+            let relative = mul(&inverse, &world_placement(router, decoder, &opening)?);
+            push_linear(&mut key, &relative);
+            for k in 12..15 {
+                key.extend_from_slice(&quantize(relative[k], TRANSLATION_QUANTUM_M).to_le_bytes());
+            }
+        }
+    }
+    Some(ShapeKey {
+        hash: XxHash3_128::oneshot(&key),
+        at: [placement[12], placement[13], placement[14]],
+    })
+}
+
+/// The product's world placement (column-major, metres), finite.
+fn world_placement(
+    router: &GeometryRouter,
+    decoder: &mut EntityDecoder,
+    product: &DecodedEntity,
+) -> Option<[f64; 16]> {
+    let m = router.resolve_scaled_placement(product, decoder).ok()?;
+    m.iter().all(|v| v.is_finite()).then_some(m)
+}
+
+fn quantize(value: f64, quantum: f64) -> i64 {
+    // `as` saturates; a coordinate beyond ±9e12 quanta is no real building.
+    (value / quantum).round() as i64
+}
+
+/// The 3×3 part and the projective row, rounded.
+fn push_linear(key: &mut Vec<u8>, m: &[f64; 16]) {
+    for k in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 15] {
+        key.extend_from_slice(&quantize(m[k], LINEAR_QUANTUM).to_le_bytes());
+    }
+}
+
+/// Column-major `a · b`.
+fn mul(a: &[f64; 16], b: &[f64; 16]) -> [f64; 16] {
+    let mut out = [0.0; 16];
+    for col in 0..4 {
+        for row in 0..4 {
+            out[col * 4 + row] = (0..4).map(|k| a[k * 4 + row] * b[col * 4 + k]).sum();
+        }
+    }
+    out
+}
+
+/// The inverse of an affine column-major matrix (last row 0 0 0 1); `None` when singular or
+/// not affine.
+fn inverse_affine(m: &[f64; 16]) -> Option<[f64; 16]> {
+    if m[3] != 0.0 || m[7] != 0.0 || m[11] != 0.0 || m[15] != 1.0 {
+        return None;
+    }
+    // a[row][col] of the 3×3 part.
+    let a = |r: usize, c: usize| m[c * 4 + r];
+    let det = a(0, 0) * (a(1, 1) * a(2, 2) - a(1, 2) * a(2, 1))
+        - a(0, 1) * (a(1, 0) * a(2, 2) - a(1, 2) * a(2, 0))
+        + a(0, 2) * (a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0));
+    if !det.is_finite() || det.abs() < 1e-12 {
+        return None;
+    }
+    let inv = |r: usize, c: usize| {
+        // Cofactor of (c, r) over the determinant (the adjugate is the cofactors transposed).
+        let (r1, r2) = ([1, 0, 0][c], [2, 2, 1][c]);
+        let (c1, c2) = ([1, 0, 0][r], [2, 2, 1][r]);
+        let minor = a(r1, c1) * a(r2, c2) - a(r1, c2) * a(r2, c1);
+        let sign = if (r + c) % 2 == 0 { 1.0 } else { -1.0 };
+        sign * minor / det
+    };
+    let mut out = [0.0; 16];
+    for c in 0..3 {
+        for r in 0..3 {
+            out[c * 4 + r] = inv(r, c);
+        }
+    }
+    for r in 0..3 {
+        out[12 + r] = -(0..3).map(|k| out[k * 4 + r] * m[12 + k]).sum::<f64>();
+    }
+    out[15] = 1.0;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn affine_inverse_undoes_a_rotated_scaled_shifted_placement() {
+        // 30° about Z, scale 2, shifted by (10, -4, 3).
+        let (s, c) = (30f64.to_radians().sin(), 30f64.to_radians().cos());
+        let m = [
+            2.0 * c, 2.0 * s, 0.0, 0.0, -2.0 * s, 2.0 * c, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 10.0, -4.0,
+            3.0, 1.0,
+        ];
+        let product = mul(&inverse_affine(&m).expect("invertible"), &m);
+        for (k, v) in product.iter().enumerate() {
+            let expected = if k % 5 == 0 { 1.0 } else { 0.0 };
+            assert!((v - expected).abs() < 1e-12, "entry {k}: {v}");
+        }
+        let mut singular = m;
+        singular[0] = 0.0;
+        singular[1] = 0.0;
+        singular[2] = 0.0;
+        assert!(inverse_affine(&singular).is_none());
+    }
+
+    /// Two copies of one shape written with other ids and spacing hash the same; a changed
+    /// number, a changed reference or a `#` inside a string do not.
+    #[test]
+    fn record_hashes_follow_content_not_ids() {
+        let text = "ISO-10303-21;\nHEADER;\nFILE_DESCRIPTION((''),'2;1');\nFILE_NAME('','',(''),(''),'','','');\nFILE_SCHEMA(('IFC4'));\nENDSEC;\nDATA;\n\
+#1=IFCCARTESIANPOINT((0.,0.,0.));\n\
+#2=IFCRECTANGLEPROFILEDEF(.AREA.,'a #1 b',#1,2.4,0.3);\n\
+#11=IFCCARTESIANPOINT( ( 0., 0., 0. ) );\n\
+#12=IFCRECTANGLEPROFILEDEF(.AREA.,'a #1 b',#11,2.4,0.3);\n\
+#21=IFCCARTESIANPOINT((0.,0.,1.));\n\
+#22=IFCRECTANGLEPROFILEDEF(.AREA.,'a #1 b',#21,2.4,0.3);\n\
+#32=IFCRECTANGLEPROFILEDEF(.AREA.,'a #2 b',#1,2.4,0.3);\n\
+#42=IFCRECTANGLEPROFILEDEF(.AREA.,'it''s',#1,2.4,0.3);\n\
+#43=IFCRECTANGLEPROFILEDEF(.AREA.,'it''s',#1,2.4,0.3);\n\
+#50=IFCRECTANGLEPROFILEDEF(.AREA.,$,#99,2.4,0.3);\n\
+ENDSEC;\nEND-ISO-10303-21;\n";
+        let scanned = super::super::source::scan(text.as_bytes()).expect("test input");
+        let mut hashes = RecordHashes::new(text.as_bytes(), &scanned);
+        let h = |hashes: &mut RecordHashes, id| hashes.record(id);
+        let first = h(&mut hashes, 2).expect("readable");
+        assert_eq!(h(&mut hashes, 12), Some(first), "same content, other ids and spacing");
+        assert_ne!(h(&mut hashes, 22), Some(first), "a referenced point moved");
+        assert_ne!(h(&mut hashes, 32), Some(first), "a '#' inside a string is text");
+        assert_eq!(h(&mut hashes, 42), h(&mut hashes, 43), "'' inside a string");
+        assert!(h(&mut hashes, 42).is_some());
+        assert_eq!(h(&mut hashes, 50), None, "a reference to a missing record");
+    }
+}
