@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ifc_lite_core::EntityDecoder;
@@ -62,6 +63,8 @@ struct Outcome {
 struct Memo {
     /// As [`Outcome::parts`], of the first product with the key.
     parts: Vec<(Mesh, [f64; 3])>,
+    /// As [`Outcome::instances`], of the first product with the key.
+    instances: Vec<instancing::Instance>,
     dropped: usize,
     failure: Option<(Severity, String)>,
     opening_failures: Vec<String>,
@@ -113,6 +116,16 @@ struct Meshing<'a> {
     instancing: instancing::Context<'a>,
     /// Meshing results by shape key, for the rest of the file.
     memos: Mutex<FxHashMap<u128, Arc<Memo>>>,
+    counts: SharingCounts,
+}
+
+/// How many jobs shared a meshing, for the log.
+#[derive(Default)]
+struct SharingCounts {
+    /// Jobs looked at.
+    jobs: AtomicUsize,
+    /// Jobs with a shape key.
+    keyed: AtomicUsize,
 }
 
 /// Host `#id` → the `#id`s of the openings that void it.
@@ -180,6 +193,7 @@ pub(crate) fn mesh_elements(
             rtc: model.origin,
         },
         memos: Mutex::default(),
+        counts: SharingCounts::default(),
     };
     // Meshed a chunk at a time and merged in job order (so mesh ids do not depend on the
     // chunking): only one chunk's unmerged product meshes are held at once, instead of every
@@ -190,6 +204,7 @@ pub(crate) fn mesh_elements(
         for chunk in all.chunks(MESH_CHUNK_JOBS) {
             meshing.mesh_chunk(chunk, model, &mut interner, diagnostics);
         }
+        meshing.log_sharing();
         return;
     };
     // Streaming: building by building, each in importance order, handed out as merged.
@@ -216,6 +231,7 @@ pub(crate) fn mesh_elements(
             }));
         }
     }
+    meshing.log_sharing();
 }
 
 /// The jobs by building (in spatial-tree order, then those outside any building), each
@@ -330,12 +346,13 @@ impl<'a> Meshing<'a> {
             let (Some(done), Some(key)) = (outcome.as_mut(), key) else {
                 continue;
             };
-            if !done.instances.is_empty() || memos.contains_key(&key.hash) {
+            if memos.contains_key(&key.hash) {
                 continue;
             }
             let done = std::mem::take(done);
             let memo = Arc::new(Memo {
                 parts: done.parts,
+                instances: done.instances,
                 dropped: done.dropped,
                 failure: done.failure,
                 opening_failures: done.opening_failures,
@@ -358,7 +375,7 @@ impl<'a> Meshing<'a> {
                         .cloned();
                     match memo {
                         Some(memo) => memo.outcome(key.at),
-                        // Its first was not memoized (it became instances): mesh it alone.
+                        // Not reached: the first of every key is memoized above.
                         None => self.mesh_job(worker.get_or_insert_with(|| self.worker()), job),
                     }
                 }
@@ -366,6 +383,19 @@ impl<'a> Meshing<'a> {
             };
             merge(job, outcome, model, interner, diagnostics);
         }
+    }
+
+    /// Logs how many products shared a meshing.
+    fn log_sharing(&self) {
+        let shapes = self.memos.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let keyed = self.counts.keyed.load(Ordering::Relaxed);
+        tracing::debug!(
+            jobs = self.counts.jobs.load(Ordering::Relaxed),
+            keyed,
+            shapes,
+            shared = keyed.saturating_sub(shapes),
+            "shape sharing"
+        );
     }
 
     /// Each job's plan, in job order: keys met in an earlier chunk share its memo, the first
@@ -390,10 +420,11 @@ impl<'a> Meshing<'a> {
             .collect()
     }
 
-    /// The shape key of a product job that is not instanced (`None` for the others, and
-    /// when ifc-lite panics on it).
+    /// The shape key of a product job (`None` for type objects' maps, and when ifc-lite
+    /// panics on it).
     fn key_of(&self, worker: &mut Worker<'a>, job: &GeometryJob) -> Option<ShapeKey> {
-        if !matches!(job.source, JobSource::Product) || !job.mapped.is_empty() {
+        self.counts.jobs.fetch_add(1, Ordering::Relaxed);
+        if !matches!(job.source, JobSource::Product) {
             return None;
         }
         let openings = self
@@ -410,23 +441,36 @@ impl<'a> Meshing<'a> {
             shape_key(hashes, router, decoder, &entity, openings)
         }));
         super::bound_cache(&mut worker.decoder);
-        key.unwrap_or_else(|_| {
+        worker.hashes.bound();
+        let key = key.unwrap_or_else(|_| {
             *worker = self.worker();
             None
-        })
+        });
+        if key.is_some() {
+            self.counts.keyed.fetch_add(1, Ordering::Relaxed);
+        }
+        key
     }
 
     /// A fresh worker: its own decoder, and a router sharing the caches.
     fn worker(&self) -> Worker<'a> {
+        self.worker_from(
+            new_decoder(self.bytes, self.scanned, self.units),
+            RecordHashes::new(self.bytes, self.scanned),
+        )
+    }
+
+    /// A worker with a fresh router around `decoder` and `hashes`.
+    fn worker_from(&self, decoder: EntityDecoder<'a>, hashes: RecordHashes<'a>) -> Worker<'a> {
         let mut router = GeometryRouter::with_scale_and_rtc(self.units.length_to_metres, self.rtc);
         router.enable_shared_mapped_item_cache(self.mapped_cache.clone());
         router.enable_content_dedup_shared(self.dedup_cache.clone());
         // Steel cut chains in our own code, the rest through ifc-lite (see `boolean`).
         router.register(Box::new(super::boolean::FastBooleans::new()));
         Worker {
-            decoder: new_decoder(self.bytes, self.scanned, self.units),
+            decoder,
             router,
-            hashes: RecordHashes::new(self.bytes, self.scanned),
+            hashes,
         }
     }
 
@@ -619,6 +663,19 @@ fn merge(
         });
     }
     if let Some((memo, at)) = outcome.shared {
+        // The same shape moved by the difference of the two products' translations.
+        let shift: [f64; 3] = std::array::from_fn(|k| at[k] - memo.at[k]);
+        element.placements.reserve_exact(memo.instances.len());
+        for instance in &memo.instances {
+            let mesh = *interner.instanced.entry(instance.map).or_insert_with(|| {
+                intern(&mut model.meshes, &mut interner.shared, instance.source.mesh.clone())
+            });
+            let mut transform = instance.transform;
+            for k in 0..3 {
+                transform[12 + k] += shift[k];
+            }
+            element.placements.push(Placement { mesh, transform });
+        }
         let ids = interner
             .memoized
             .entry(Arc::as_ptr(&memo) as usize)
@@ -630,8 +687,7 @@ fn merge(
             });
         element.placements.reserve_exact(ids.len());
         for (&id, (_, origin)) in ids.iter().zip(&memo.parts) {
-            // The same shape moved by the difference of the two products' translations.
-            let moved = std::array::from_fn(|k| origin[k] + (at[k] - memo.at[k]));
+            let moved = std::array::from_fn(|k| origin[k] + shift[k]);
             element.placements.push(Placement {
                 mesh: id,
                 transform: translation(moved),

@@ -32,6 +32,9 @@ const MAX_DEPTH: usize = 64;
 /// walk exponential.
 const MAX_RECORDS_PER_KEY: usize = 1 << 20;
 
+/// Record hashes a worker keeps (24 bytes each) before it starts afresh.
+const MAX_MEMO_ENTRIES: usize = 1 << 18;
+
 /// A product's shape key and the translation of its world placement (metres, before the
 /// model's RTC offset), which is all that differs between products with one key.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +68,13 @@ impl<'a> RecordHashes<'a> {
     pub(crate) fn record(&mut self, id: u32) -> Option<u128> {
         self.budget = MAX_RECORDS_PER_KEY;
         self.hash_at(id, 0)
+    }
+
+    /// Forgets every hash once more than [`MAX_MEMO_ENTRIES`] are kept (a memo only).
+    pub(crate) fn bound(&mut self) {
+        if self.memo.len() > MAX_MEMO_ENTRIES {
+            self.memo = FxHashMap::default();
+        }
     }
 
     fn span(&self, id: u32) -> Option<(usize, usize)> {
