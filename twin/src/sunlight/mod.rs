@@ -131,12 +131,12 @@ pub fn sun_samples(rule: &SunlightRule, frame: SiteFrame, year: i32) -> Vec<[f64
 }
 
 /// The geometry sunlight needs, collected once from a model with its meshes (a server drops
-/// them after streaming): every element's triangles in one hierarchy, tagged with their
-/// element, and each evaluated window's calculation point.
+/// them after streaming): every distinct mesh once and every placement, tagged with its
+/// element, in one two-level hierarchy, and each evaluated window's calculation point.
 #[derive(Debug, Default)]
 pub struct SunlightGeometry {
-    /// The triangles until the first query builds the hierarchy over them.
-    triangles: std::sync::Mutex<raycast::Triangles>,
+    /// The placements until the first query builds the hierarchy over them.
+    placements: std::sync::Mutex<raycast::Placements>,
     occluders: std::sync::OnceLock<Occluders>,
     windows: Vec<WindowSpot>,
 }
@@ -152,27 +152,26 @@ struct WindowSpot {
 impl SunlightGeometry {
     /// Collects the geometry of `model`, evaluating the elements of `classes`.
     pub fn collect(model: &Model, classes: &[String]) -> Self {
-        // Counted first, so the list is made at its size (growing it by doubling held up to
-        // twice its size, the peak of a server's load), and kept relative to a corner of the
-        // first placed mesh ([`raycast::Triangles`]).
-        let placed = || model.elements.iter().flat_map(|e| e.placements.iter()).filter_map(|p| Some((p, model.meshes.get(p.mesh.0 as usize)?)));
-        let count = placed().map(|(_, mesh)| mesh.indices.len() / 3).sum();
-        let origin = placed()
-            .find_map(|(p, mesh)| mesh.positions.get(0..3).map(|v| apply(&p.transform, [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])])))
-            .unwrap_or([0.0; 3]);
-        let mut tris = raycast::Triangles::new(origin, count);
+        // Each mesh kept once, in its own frame, as the importer made it: a district's
+        // placements repeat a few hundred shapes (see `raycast`).
+        let mut placements = raycast::Placements::default();
+        let mut kept: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
         for (ei, e) in model.elements.iter().enumerate() {
             for p in &e.placements {
                 let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
-                let at = |i: u32| -> Option<[f64; 3]> {
-                    let v = mesh.positions.get(i as usize * 3..i as usize * 3 + 3)?;
-                    Some(apply(&p.transform, [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])]))
-                };
-                for t in mesh.indices.chunks_exact(3) {
-                    if let (Some(a), Some(b), Some(c)) = (at(t[0]), at(t[1]), at(t[2])) {
-                        tris.push([a, b, c], u32::try_from(ei).unwrap_or(u32::MAX));
-                    }
-                }
+                let index = *kept.entry(p.mesh.0).or_insert_with(|| {
+                    let at = |i: u32| -> Option<[f32; 3]> {
+                        let v = mesh.positions.get(i as usize * 3..i as usize * 3 + 3)?;
+                        Some([v[0], v[1], v[2]])
+                    };
+                    let triangles = mesh
+                        .indices
+                        .chunks_exact(3)
+                        .filter_map(|t| Some([at(t[0])?, at(t[1])?, at(t[2])?]))
+                        .collect();
+                    placements.add_mesh(triangles)
+                });
+                placements.place(index, p.transform, u32::try_from(ei).unwrap_or(u32::MAX));
             }
         }
         let building_of = buildings_of(model);
@@ -205,14 +204,14 @@ impl SunlightGeometry {
                 Some(WindowSpot { element: ei, point, normal })
             })
             .collect();
-        Self { triangles: std::sync::Mutex::new(tris), occluders: std::sync::OnceLock::new(), windows }
+        Self { placements: std::sync::Mutex::new(placements), occluders: std::sync::OnceLock::new(), windows }
     }
 
     /// The hierarchy, built on first use (a server that is never asked pays nothing).
     fn occluders(&self) -> &Occluders {
         self.occluders.get_or_init(|| {
-            let tris = std::mem::take(&mut *self.triangles.lock().unwrap_or_else(|p| p.into_inner()));
-            Occluders::from_triangles(tris)
+            let placements = std::mem::take(&mut *self.placements.lock().unwrap_or_else(|p| p.into_inner()));
+            Occluders::build(placements)
         })
     }
 
