@@ -98,6 +98,7 @@ fn median(mut values: Vec<Duration>) -> Duration {
 fn median_times(loads: &[LoadTimes]) -> LoadTimes {
     let of = |f: fn(&LoadTimes) -> Duration| median(loads.iter().map(f).collect());
     LoadTimes {
+        first_batch: of(|t| t.first_batch),
         parse: of(|t| t.parse),
         geometry: of(|t| t.geometry),
         plan: of(|t| t.plan),
@@ -107,7 +108,7 @@ fn median_times(loads: &[LoadTimes]) -> LoadTimes {
 }
 
 fn print_table(rows: &[Row]) {
-    println!("| buildings | IFC MB | elements | triangles | parse s | geometry s | plan s | encode s | ECS spawn s | first triangle s | full load s | µs per element | × smallest | cache cold s | cache warm s | cold / warm | peak RSS MB |");
+    println!("| buildings | IFC MB | elements | triangles | parse s | geometry s | plan s | encode s | ECS spawn s | first mesh batch s | full load s | µs per element | × smallest | cache cold s | cache warm s | cold / warm | peak RSS MB |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let per_element = |r: &Row| r.times.full().as_secs_f64() * 1e6 / r.counts.elements.max(1) as f64;
     let base = rows.first().map(per_element).unwrap_or(1.0);

@@ -6,7 +6,8 @@
 //! - `geometry/…`: the meshing phase of a full import (timed inside the importer);
 //! - `ecs_spawn/…`: the headless app with one entity per element;
 //! - `protocol_encode/…`: every mesh quantized and packed into wire frames;
-//! - `first_triangle/…`: bytes → the first mesh frame ready to send;
+//! - `first_triangle/…`: bytes → the first mesh batch the streaming import hands out (the
+//!   first building's envelope), which `renewtwin serve` sends as it comes;
 //! - `full_load/…`: bytes → the scene ready to serve (all of the above);
 //! - `cache_cold/…`, `cache_warm/…`: the same import through an empty and a primed
 //!   content-addressed cache;

@@ -14,7 +14,7 @@ use renewtwin_twin::renewal::LoadedScene;
 use renewtwin_twin::wire::SceneStatic;
 use renewtwin_twin::sim::{SimConfig, SimInput, build_app};
 use renewtwin_twin::renewal::ElementSeed;
-use renewtwin_importers::{ImportConfig, Model, import_bytes};
+use renewtwin_importers::{ImportConfig, ImportEvent, Model, import_bytes, import_streaming};
 use renewtwin_protocol::CivilDate;
 
 /// The corpus folder: `$RENEWTWIN_CORPUS`, else `../shared/corpus` beside the workspace.
@@ -95,6 +95,9 @@ pub fn spawn(scene: &LoadedScene) -> bevy_app::App {
 /// Wall time of each phase of one load, from bytes in memory to a scene ready to serve.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoadTimes {
+    /// Bytes → the first mesh batch handed out by the streaming import (the first building's
+    /// envelope), which `renewtwin serve` encodes and sends as it comes.
+    pub first_batch: Duration,
     /// Header, record scan, entity index, units, spatial tree, elements, property sets.
     pub parse: Duration,
     /// Meshing every element (ifc-lite's router on every core), instancing, deduplication.
@@ -108,16 +111,16 @@ pub struct LoadTimes {
 }
 
 impl LoadTimes {
-    /// Bytes → the first mesh frame ready to send. The frames are ranked and encoded together
-    /// after the last element is meshed, so this is everything but the ECS spawn.
+    /// Bytes → the first mesh batch ready to send: the importer streams meshes building by
+    /// building and `renewtwin serve` sends each batch as it comes (since 2026-12-05; before,
+    /// the frames were ranked and encoded after the last element was meshed).
     pub fn first_triangle(&self) -> Duration {
-        self.parse + self.geometry + self.plan + self.encode
+        self.first_batch
     }
 
-    /// Bytes → the scene ready to serve: every phase, as `renewtwin serve` runs them before
-    /// it listens.
+    /// Bytes → the scene ready to serve: every phase, as `renewtwin serve` runs them.
     pub fn full(&self) -> Duration {
-        self.first_triangle() + self.spawn
+        self.parse + self.geometry + self.plan + self.encode + self.spawn
     }
 }
 
@@ -138,7 +141,13 @@ pub struct LoadCounts {
 /// dropped after the clock stops.
 pub fn load_once(name: &str, bytes: &[u8]) -> anyhow::Result<(LoadTimes, LoadCounts)> {
     let started = Instant::now();
-    let model = import(name, bytes)?;
+    let mut first_batch = None;
+    let model = import_streaming(name, bytes, &ImportConfig::default(), &mut |event| {
+        if matches!(event, ImportEvent::Meshed(_)) && first_batch.is_none() {
+            first_batch = Some(started.elapsed());
+        }
+    })
+    .with_context(|| format!("cannot import {name}"))?;
     let imported = started.elapsed();
     let geometry = Duration::from_secs_f64(model.source.geometry_seconds);
     let t = Instant::now();
@@ -158,6 +167,7 @@ pub fn load_once(name: &str, bytes: &[u8]) -> anyhow::Result<(LoadTimes, LoadCou
     };
     drop((app, wire, scene));
     let times = LoadTimes {
+        first_batch: first_batch.unwrap_or(imported),
         parse: imported.saturating_sub(geometry),
         geometry,
         plan,

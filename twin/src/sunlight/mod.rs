@@ -154,7 +154,7 @@ impl SunlightGeometry {
     pub fn collect(model: &Model, classes: &[String]) -> Self {
         // Each mesh kept once, in its own frame, as the importer made it: a district's
         // placements repeat a few hundred shapes (see `raycast`).
-        let mut placements = raycast::Placements::default();
+        let mut placements = raycast::Placements::with_capacity(model.elements.iter().map(|e| e.placements.len()).sum());
         let mut kept: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
         for (ei, e) in model.elements.iter().enumerate() {
             for p in &e.placements {

@@ -25,11 +25,17 @@ pub struct Placements {
 struct Placed {
     mesh: u32,
     element: u32,
-    /// Mesh frame → model frame, column-major.
-    transform: [f64; 16],
+    /// Mesh frame → model frame, column-major without the projective row (0, 0, 0, 1).
+    transform: [f64; 12],
 }
 
 impl Placements {
+    /// Room for `placements` placements (a district has hundreds of thousands: the list is
+    /// made at its size instead of grown by doubling).
+    pub fn with_capacity(placements: usize) -> Self {
+        Self { meshes: Vec::new(), placed: Vec::with_capacity(placements) }
+    }
+
     /// Adds a mesh (its triangles in its own frame) and returns its index for [`Self::place`].
     pub fn add_mesh(&mut self, triangles: Vec<Local>) -> u32 {
         self.meshes.push(triangles);
@@ -37,8 +43,13 @@ impl Placements {
     }
 
     /// Places mesh `mesh` with `transform` (mesh frame → model frame, column-major) as part of
-    /// element `element`.
+    /// element `element`. A transform that is not affine blocks nothing and is left out.
     pub fn place(&mut self, mesh: u32, transform: [f64; 16], element: u32) {
+        let m = &transform;
+        if m[3] != 0.0 || m[7] != 0.0 || m[11] != 0.0 || m[15] != 1.0 {
+            return;
+        }
+        let transform = [m[0], m[1], m[2], m[4], m[5], m[6], m[8], m[9], m[10], m[12], m[13], m[14]];
         self.placed.push(Placed { mesh, element, transform });
     }
 }
@@ -302,18 +313,18 @@ fn triangle_box(t: &Local) -> Aabb {
     b
 }
 
-/// Column-major `m · p`.
-fn apply(m: &[f64; 16], p: [f64; 3]) -> [f64; 3] {
-    std::array::from_fn(|k| m[k] * p[0] + m[4 + k] * p[1] + m[8 + k] * p[2] + m[12 + k])
+/// `m · p` for a column-major affine `m` without its projective row.
+fn apply(m: &[f64; 12], p: [f64; 3]) -> [f64; 3] {
+    std::array::from_fn(|k| m[k] * p[0] + m[3 + k] * p[1] + m[6 + k] * p[2] + m[9 + k])
 }
 
-/// The inverse of an affine column-major transform as the rows of a 3×4 matrix; `None` when it
-/// is not finite, not affine or singular.
-fn invert(m: &[f64; 16]) -> Option<[[f64; 4]; 3]> {
-    if !m.iter().all(|v| v.is_finite()) || m[3] != 0.0 || m[7] != 0.0 || m[11] != 0.0 || m[15] != 1.0 {
+/// The inverse of an affine column-major transform (without its projective row) as the rows of
+/// a 3×4 matrix; `None` when it is not finite or singular.
+fn invert(m: &[f64; 12]) -> Option<[[f64; 4]; 3]> {
+    if !m.iter().all(|v| v.is_finite()) {
         return None;
     }
-    let a = |r: usize, c: usize| m[c * 4 + r];
+    let a = |r: usize, c: usize| m[c * 3 + r];
     let cof = |r: usize, c: usize| {
         let (r1, r2) = ([1, 0, 0][r], [2, 2, 1][r]);
         let (c1, c2) = ([1, 0, 0][c], [2, 2, 1][c]);
@@ -332,7 +343,7 @@ fn invert(m: &[f64; 16]) -> Option<[[f64; 4]; 3]> {
         }
     }
     for r in 0..3 {
-        out[r][3] = -(out[r][0] * m[12] + out[r][1] * m[13] + out[r][2] * m[14]);
+        out[r][3] = -(out[r][0] * m[9] + out[r][1] * m[10] + out[r][2] * m[11]);
     }
     Some(out)
 }
