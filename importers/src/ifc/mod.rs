@@ -76,6 +76,7 @@ mod materials;
 mod openings;
 mod ports;
 mod properties;
+mod record;
 mod schedule;
 mod schema;
 mod semantics;

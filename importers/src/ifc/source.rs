@@ -61,6 +61,15 @@ impl<'a> Scanned<'a> {
         }
     }
 
+    /// The byte span `[start, end)` of record `#id`.
+    pub(crate) fn span(&self, id: u32) -> Option<(usize, usize)> {
+        match &self.index {
+            SpanIndex::Dense(index) => index.lookup(id),
+            SpanIndex::Sorted(index) => index.lookup(id),
+            SpanIndex::Hash(index) => index.get(&id).copied(),
+        }
+    }
+
     /// Whether `#id` exists in the file.
     pub(crate) fn contains(&self, id: u32) -> bool {
         match &self.index {
