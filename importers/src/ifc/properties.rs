@@ -25,6 +25,8 @@ pub(crate) struct PropertyReader<'a> {
     /// Diagnostics of sets read ahead ([`Self::prefill`]), given out with the set's first
     /// [`Self::read`] (so a set nobody uses reports nothing, as when read on demand).
     pending: HashMap<u32, Vec<Diagnostic>>,
+    /// Uses still to come of each counted set ([`Self::count_use`], [`Self::take_use`]).
+    uses: HashMap<u32, u32>,
 }
 
 impl<'a> PropertyReader<'a> {
@@ -34,6 +36,7 @@ impl<'a> PropertyReader<'a> {
             records,
             cache: HashMap::default(),
             pending: HashMap::default(),
+            uses: HashMap::default(),
         }
     }
 
@@ -69,8 +72,29 @@ impl<'a> PropertyReader<'a> {
         self.cache.get(&id)
     }
 
+    /// Counts one more use of the set `#id` still to come.
+    pub(crate) fn count_use(&mut self, id: u32) {
+        *self.uses.entry(id).or_default() += 1;
+    }
+
+    /// The set `#id` (read ahead) for one counted use: moved out of the reader on the last
+    /// one, copied before; an uncounted set is copied.
+    pub(crate) fn take_use(&mut self, id: u32) -> Option<PropertySet> {
+        if let Some(left) = self.uses.get_mut(&id) {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                self.uses.remove(&id);
+                return self.cache.remove(&id).flatten();
+            }
+        }
+        self.cache.get(&id).cloned().flatten()
+    }
+
     /// Moves the pending diagnostics of the set `#id` (read ahead) into `diagnostics`.
     pub(crate) fn take_pending(&mut self, id: u32, diagnostics: &mut Vec<Diagnostic>) {
+        if self.pending.is_empty() {
+            return;
+        }
         if let Some(pending) = self.pending.remove(&id) {
             diagnostics.extend(pending);
         }
@@ -123,8 +147,8 @@ impl<'a> PropertyReader<'a> {
         Some(PropertySet { name, properties })
     }
 
-    /// [`Self::read_uncached`] through the decoder.
-    fn read_decoded(
+    /// [`Self::read_uncached`] through the decoder only.
+    pub(super) fn read_decoded(
         &self,
         decoder: &mut EntityDecoder,
         id: u32,

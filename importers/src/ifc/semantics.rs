@@ -157,6 +157,27 @@ pub(crate) fn read(
     element_ids.sort_unstable_by_key(|(id, _)| *id);
     let types = read_types(&element_ids, &relations, &reader, new_decoder);
     phase("types");
+    // Each set is moved into the last element that uses it rather than copied: count the uses
+    // still to come (elements' own sets, and the sets of type objects that may still be read
+    // as orphan types below, which must find theirs in the reader).
+    for (&object, sets) in &relations.psets {
+        if !spatial_index.contains_key(&object) {
+            for &pset in sets {
+                reader.count_use(pset);
+            }
+        }
+    }
+    let used_types: HashSet<u32> = relations.type_of.values().copied().collect();
+    for &type_id in type_ids.iter().filter(|id| !used_types.contains(id)) {
+        for pset in records
+            .read(type_id)
+            .and_then(|t| t.get_refs(5))
+            .unwrap_or_default()
+        {
+            // Never counted down: such a set stays in the reader.
+            reader.count_use(pset);
+        }
+    }
     let read: Vec<ElementRead> = element_ids
         .par_iter()
         .map_init(new_decoder, |decoder, &(id, needs_body)| {
@@ -170,6 +191,7 @@ pub(crate) fn read(
                 &spatial_index,
                 &types,
                 &reader,
+                materials,
             );
             super::bound_cache(decoder);
             read
@@ -187,7 +209,7 @@ pub(crate) fn read(
             continue;
         };
         let id = e.step_id;
-        if let Some(&type_id) = relations.type_of.get(&id)
+        if let Some(type_id) = r.type_id
             && types_used.insert(type_id)
             && let Some(read) = types.get(&type_id)
         {
@@ -196,15 +218,21 @@ pub(crate) fn read(
                 reader.take_pending(pset, diagnostics);
             }
         }
-        for &pset in relations
-            .psets
-            .get(&id)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        // The element's own sets, as `relations` lists them.
+        for &(pset, _) in &r.own_sets {
             reader.take_pending(pset, diagnostics);
         }
         diagnostics.extend(r.diagnostics);
+        let mut e = e;
+        for (pset, set) in r.own_sets {
+            let set = match set {
+                Some(set) => set,
+                None => reader.take_use(pset),
+            };
+            if let Some(set) = set {
+                merge_set(&mut e.property_sets, set);
+            }
+        }
         if let Some((body, mapped)) = r.job {
             geometry_jobs.push(GeometryJob {
                 element: elements.len(),
@@ -215,14 +243,7 @@ pub(crate) fn read(
                 mapped,
             });
         }
-        elements.push(Element {
-            materials: materials
-                .get(&id)
-                .or_else(|| relations.type_of.get(&id).and_then(|t| materials.get(t)))
-                .cloned()
-                .unwrap_or_default(),
-            ..e
-        });
+        elements.push(e);
     }
     phase("merged");
     orphan_types(
@@ -251,6 +272,11 @@ pub(crate) fn read(
 /// skipped or cannot be decoded.
 struct ElementRead {
     element: Option<Element>,
+    /// The element's own sets, in order, to merge over its type's: `None` for a set read
+    /// ahead (taken from the reader when merged), else the set as read here.
+    own_sets: Vec<(u32, Option<Option<PropertySet>>)>,
+    /// Its type object, if any.
+    type_id: Option<u32>,
     job: Option<(bool, Vec<MappedBody>)>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -307,6 +333,7 @@ fn read_element(
     spatial_index: &HashMap<u32, usize>,
     types: &TypesRead,
     reader: &PropertyReader,
+    materials: &MaterialsByObject,
 ) -> ElementRead {
     let mut diagnostics = Vec::new();
     let entity = match records.decode(decoder, id) {
@@ -324,6 +351,8 @@ fn read_element(
             ));
             return ElementRead {
                 element: None,
+                own_sets: Vec::new(),
+                type_id: None,
                 job: None,
                 diagnostics,
             };
@@ -334,34 +363,36 @@ fn read_element(
     if needs_body && !shape.body {
         return ElementRead {
             element: None,
+            own_sets: Vec::new(),
+            type_id: None,
             job: None,
             diagnostics,
         };
     }
     let container = container_of(id, relations, spatial_index);
-    let (type_name, mut property_sets) = match relations.type_of.get(&id) {
+    let (type_name, property_sets) = match relations.type_of.get(&id) {
         Some(type_id) => types
             .get(type_id)
             .map(|t| t.read.clone())
             .unwrap_or_default(),
         None => (None, Vec::new()),
     };
-    for &pset in relations
+    let own_sets = relations
         .psets
         .get(&id)
         .map(Vec::as_slice)
         .unwrap_or_default()
-    {
-        let set = match reader.peek(pset) {
-            Some(set) => set.clone(),
+        .iter()
+        .map(|&pset| match reader.peek(pset) {
+            Some(_) => (pset, None),
             // Read ahead with every set of `relations`: only a set that failed to be read
             // ahead lands here, and then reads (and reports) the same way again.
-            None => reader.read_uncached(decoder, pset, &mut diagnostics),
-        };
-        if let Some(set) = set {
-            merge_set(&mut property_sets, set);
-        }
-    }
+            None => (
+                pset,
+                Some(reader.read_uncached(decoder, pset, &mut diagnostics)),
+            ),
+        })
+        .collect();
     let global_id = text(&entity, 0).unwrap_or_else(|| {
         diagnostics.push(diagnostic(
             Severity::Warning,
@@ -373,6 +404,8 @@ fn read_element(
         String::new()
     });
     ElementRead {
+        own_sets,
+        type_id: relations.type_of.get(&id).copied(),
         job: shape.meshable.then_some((shape.body, shape.mapped)),
         element: Some(Element {
             step_id: id,
@@ -383,7 +416,11 @@ fn read_element(
             type_name,
             property_sets,
             placements: Vec::new(),
-            materials: Vec::new(),
+            materials: materials
+                .get(&id)
+                .or_else(|| relations.type_of.get(&id).and_then(|t| materials.get(t)))
+                .cloned()
+                .unwrap_or_default(),
         }),
         diagnostics,
     }
