@@ -25,8 +25,6 @@ pub(crate) struct PropertyReader<'a> {
     /// Diagnostics of sets read ahead ([`Self::prefill`]), given out with the set's first
     /// [`Self::read`] (so a set nobody uses reports nothing, as when read on demand).
     pending: HashMap<u32, Vec<Diagnostic>>,
-    /// Uses still to come of each counted set ([`Self::count_use`], [`Self::take_use`]).
-    uses: HashMap<u32, u32>,
 }
 
 impl<'a> PropertyReader<'a> {
@@ -36,7 +34,6 @@ impl<'a> PropertyReader<'a> {
             records,
             cache: HashMap::default(),
             pending: HashMap::default(),
-            uses: HashMap::default(),
         }
     }
 
@@ -72,22 +69,9 @@ impl<'a> PropertyReader<'a> {
         self.cache.get(&id)
     }
 
-    /// Counts one more use of the set `#id` still to come.
-    pub(crate) fn count_use(&mut self, id: u32) {
-        *self.uses.entry(id).or_default() += 1;
-    }
-
-    /// The set `#id` (read ahead) for one counted use: moved out of the reader on the last
-    /// one, copied before; an uncounted set is copied.
-    pub(crate) fn take_use(&mut self, id: u32) -> Option<PropertySet> {
-        if let Some(left) = self.uses.get_mut(&id) {
-            *left = left.saturating_sub(1);
-            if *left == 0 {
-                self.uses.remove(&id);
-                return self.cache.remove(&id).flatten();
-            }
-        }
-        self.cache.get(&id).cloned().flatten()
+    /// Moves the set `#id` (read ahead) out of the reader, for its last user.
+    pub(crate) fn take(&mut self, id: u32) -> Option<PropertySet> {
+        self.cache.remove(&id).flatten()
     }
 
     /// Moves the pending diagnostics of the set `#id` (read ahead) into `diagnostics`.

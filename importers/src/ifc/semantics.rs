@@ -157,13 +157,18 @@ pub(crate) fn read(
     element_ids.sort_unstable_by_key(|(id, _)| *id);
     let types = read_types(&element_ids, &relations, &reader, new_decoder);
     phase("types");
-    // Each set is moved into the last element that uses it rather than copied: count the uses
-    // still to come (elements' own sets, and the sets of type objects that may still be read
-    // as orphan types below, which must find theirs in the reader).
+    // Each set is moved into the last element that uses it (elements are merged in id order,
+    // so the one with the largest id), copied for the others on the workers. A set that a type
+    // object read below as an orphan type lists stays in the reader (`None`).
+    let mut last_user: HashMap<u32, Option<u32>> = HashMap::default();
     for (&object, sets) in &relations.psets {
-        if !spatial_index.contains_key(&object) {
-            for &pset in sets {
-                reader.count_use(pset);
+        if spatial_index.contains_key(&object) {
+            continue;
+        }
+        for &pset in sets {
+            let last = last_user.entry(pset).or_insert(Some(object));
+            if let Some(last) = last {
+                *last = (*last).max(object);
             }
         }
     }
@@ -174,8 +179,7 @@ pub(crate) fn read(
             .and_then(|t| t.get_refs(5))
             .unwrap_or_default()
         {
-            // Never counted down: such a set stays in the reader.
-            reader.count_use(pset);
+            last_user.insert(pset, None);
         }
     }
     let read: Vec<ElementRead> = element_ids
@@ -191,6 +195,7 @@ pub(crate) fn read(
                 &spatial_index,
                 &types,
                 &reader,
+                &last_user,
                 materials,
             );
             super::bound_cache(decoder);
@@ -227,7 +232,7 @@ pub(crate) fn read(
         for (pset, set) in r.own_sets {
             let set = match set {
                 Some(set) => set,
-                None => reader.take_use(pset),
+                None => reader.take(pset),
             };
             if let Some(set) = set {
                 merge_set(&mut e.property_sets, set);
@@ -272,8 +277,8 @@ pub(crate) fn read(
 /// skipped or cannot be decoded.
 struct ElementRead {
     element: Option<Element>,
-    /// The element's own sets, in order, to merge over its type's: `None` for a set read
-    /// ahead (taken from the reader when merged), else the set as read here.
+    /// The element's own sets, in order, to merge over its type's: `None` for a set this
+    /// element is the last user of (moved out of the reader when merged), else the set.
     own_sets: Vec<(u32, Option<Option<PropertySet>>)>,
     /// Its type object, if any.
     type_id: Option<u32>,
@@ -333,6 +338,7 @@ fn read_element(
     spatial_index: &HashMap<u32, usize>,
     types: &TypesRead,
     reader: &PropertyReader,
+    last_user: &HashMap<u32, Option<u32>>,
     materials: &MaterialsByObject,
 ) -> ElementRead {
     let mut diagnostics = Vec::new();
@@ -377,14 +383,22 @@ fn read_element(
             .unwrap_or_default(),
         None => (None, Vec::new()),
     };
-    let own_sets = relations
+    let own = relations
         .psets
         .get(&id)
         .map(Vec::as_slice)
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let own_sets = own
         .iter()
-        .map(|&pset| match reader.peek(pset) {
-            Some(_) => (pset, None),
+        .enumerate()
+        .map(|(k, &pset)| match reader.peek(pset) {
+            // Moved in when merged: this element is its last user (and this its last mention).
+            Some(_)
+                if last_user.get(&pset) == Some(&Some(id)) && !own[k + 1..].contains(&pset) =>
+            {
+                (pset, None)
+            }
+            Some(set) => (pset, Some(set.clone())),
             // Read ahead with every set of `relations`: only a set that failed to be read
             // ahead lands here, and then reads (and reports) the same way again.
             None => (
