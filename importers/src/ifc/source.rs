@@ -350,6 +350,10 @@ fn scan_records(bytes: &[u8]) -> Raw<'_> {
 /// Records checked together by one worker when listing the scan's records.
 const LIST_CHUNK: usize = 1 << 14;
 
+/// What one worker found in its chunk of records: stray bytes before them, and the
+/// `IfcRelVoidsElement` and `IfcRelAggregates` spans among them.
+type ListedChunk = (StrayBytes, Vec<(u32, usize, usize)>, Vec<(u32, usize, usize)>);
+
 /// Scans every record once; refuses truncated files and files without instances.
 pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     use rayon::prelude::*;
@@ -364,7 +368,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     // The per-record checks that need no order (stray bytes before each record, the
     // relationship spans) on every core, in chunks joined in file order.
     let found = &raw.found;
-    let parts: Vec<(StrayBytes, Vec<(u32, usize, usize)>, Vec<(u32, usize, usize)>)> = found
+    let parts: Vec<ListedChunk> = found
         .par_chunks(LIST_CHUNK)
         .enumerate()
         .map(|(c, part)| {
