@@ -36,13 +36,16 @@ fn map_conversion(
         .records
         .iter()
         .filter(|r| {
-            let k = r.keyword.to_ascii_uppercase();
-            k.starts_with("IFCMAPCONVERSION")
-                || k.ends_with("CRS")
-                || k == "IFCRIGIDOPERATION"
-                || k == "IFCPROJECT"
-                || k == "IFCWELLKNOWNTEXT"
-                || k == "IFCPROPERTYSET"
+            // Case-insensitive, without an upper-cased copy of every keyword.
+            let k = r.keyword.as_bytes();
+            k.get(..16)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"IFCMAPCONVERSION"))
+                || k.len()
+                    .checked_sub(3)
+                    .is_some_and(|at| k[at..].eq_ignore_ascii_case(b"CRS"))
+                || ["IFCRIGIDOPERATION", "IFCPROJECT", "IFCWELLKNOWNTEXT", "IFCPROPERTYSET"]
+                    .iter()
+                    .any(|name| r.keyword.eq_ignore_ascii_case(name))
         })
         .map(|r| (r.id, IfcType::from_str(r.keyword)))
         .collect();

@@ -76,6 +76,7 @@ mod materials;
 mod openings;
 mod ports;
 mod properties;
+mod record;
 mod schedule;
 mod schema;
 mod semantics;
@@ -191,6 +192,7 @@ fn import_unguarded(
             "ifc phase: semantics"
         );
         let georef = georef::read(&scanned, &mut decoder, &units, &mut diagnostics);
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc phase: georef");
         let element_index: std::collections::HashMap<u32, usize> = semantic
             .elements
             .iter()
@@ -204,7 +206,9 @@ fn import_unguarded(
             header.version == ifc_lite_core::SchemaVersion::Ifc2x3,
             &mut diagnostics,
         );
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc phase: schedules");
         let connections = ports::read(&scanned, &mut decoder, &element_index, &mut diagnostics);
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc phase: ports");
         // Its entity cache holds every record the semantic layer decoded (most of the file);
         // meshing has decoders of its own, so free it before the peak.
         drop(decoder);

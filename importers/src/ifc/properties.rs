@@ -1,13 +1,14 @@
 //! Property and quantity sets: IfcPropertySet and IfcElementQuantity read into typed
 //! [`PropertySet`]s, length/area/volume measures converted to SI.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use ifc_lite_core::{
-    AttributeValue, DecodedEntity, EntityDecoder, MeasureUnit, measure_unit, optional_text,
+    AttributeValue, DecodedEntity, EntityDecoder, MeasureUnit, Token, measure_unit, optional_text,
 };
 
 use super::diagnostic;
+use super::record::{self, Records, Tokens};
 use super::units::Units;
 use crate::{Diagnostic, DiagnosticKind, Property, PropertySet, PropertyValue, Severity};
 
@@ -16,29 +17,32 @@ const MAX_COMPLEX_DEPTH: usize = 4;
 
 /// Reads property sets, each once however many elements share it.
 #[derive(Debug)]
-pub(crate) struct PropertyReader {
+pub(crate) struct PropertyReader<'a> {
     units: Units,
+    /// The records, read straight from their bytes where the shape is a common one.
+    records: Records<'a>,
     cache: HashMap<u32, Option<PropertySet>>,
     /// Diagnostics of sets read ahead ([`Self::prefill`]), given out with the set's first
     /// [`Self::read`] (so a set nobody uses reports nothing, as when read on demand).
     pending: HashMap<u32, Vec<Diagnostic>>,
 }
 
-impl PropertyReader {
-    pub(crate) fn new(units: Units) -> Self {
+impl<'a> PropertyReader<'a> {
+    pub(crate) fn new(units: Units, records: Records<'a>) -> Self {
         Self {
             units,
-            cache: HashMap::new(),
-            pending: HashMap::new(),
+            records,
+            cache: HashMap::default(),
+            pending: HashMap::default(),
         }
     }
 
     /// Reads the sets `ids` ahead, on every core, each worker with a decoder from
     /// `new_decoder`.
-    pub(crate) fn prefill<'a>(
+    pub(crate) fn prefill<'d>(
         &mut self,
         ids: &[u32],
-        new_decoder: impl Fn() -> EntityDecoder<'a> + Sync,
+        new_decoder: impl Fn() -> EntityDecoder<'d> + Sync,
     ) {
         use rayon::prelude::*;
         let read: Vec<(u32, Option<PropertySet>, Vec<Diagnostic>)> = ids
@@ -65,8 +69,16 @@ impl PropertyReader {
         self.cache.get(&id)
     }
 
+    /// Moves the set `#id` (read ahead) out of the reader, for its last user.
+    pub(crate) fn take(&mut self, id: u32) -> Option<PropertySet> {
+        self.cache.remove(&id).flatten()
+    }
+
     /// Moves the pending diagnostics of the set `#id` (read ahead) into `diagnostics`.
     pub(crate) fn take_pending(&mut self, id: u32, diagnostics: &mut Vec<Diagnostic>) {
+        if self.pending.is_empty() {
+            return;
+        }
         if let Some(pending) = self.pending.remove(&id) {
             diagnostics.extend(pending);
         }
@@ -90,6 +102,37 @@ impl PropertyReader {
     }
 
     pub(crate) fn read_uncached(
+        &self,
+        decoder: &mut EntityDecoder,
+        id: u32,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<PropertySet> {
+        let Some(set) = self.records.read(id) else {
+            return self.read_decoded(decoder, id, diagnostics);
+        };
+        let (members_at, is_quantities) = match set.class() {
+            "IFCPROPERTYSET" => (4, false),
+            "IFCELEMENTQUANTITY" => (5, true),
+            _ => return None,
+        };
+        let name = set.text(2).unwrap_or_default();
+        let members = set.get_refs(members_at).unwrap_or_default();
+        let mut properties = Vec::with_capacity(members.len());
+        for member in members {
+            // The common properties straight from their bytes; anything else (and a member
+            // that cannot be read, for its diagnostic) through the decoder.
+            if let Some(prop) = self.records.read(member)
+                && self.read_property_tokens(decoder, &prop, &mut properties)
+            {
+                continue;
+            }
+            self.read_member_decoded(decoder, id, &name, is_quantities, member, &mut properties, diagnostics);
+        }
+        Some(PropertySet { name, properties })
+    }
+
+    /// [`Self::read_uncached`] through the decoder only.
+    pub(super) fn read_decoded(
         &self,
         decoder: &mut EntityDecoder,
         id: u32,
@@ -119,23 +162,164 @@ impl PropertyReader {
         let name = text(&entity, 2).unwrap_or_default();
         let mut properties = Vec::new();
         for member in entity.get_refs(members_at).unwrap_or_default() {
-            let Ok(prop) = decoder.decode_by_id(member) else {
-                diagnostics.push(diagnostic(
-                    Severity::Warning,
-                    DiagnosticKind::DanglingReference,
-                    Some(id),
-                    Some(if is_quantities {
-                        "IfcElementQuantity"
-                    } else {
-                        "IfcPropertySet"
-                    }),
-                    format!("'{name}' refers to #{member}, which does not exist"),
-                ));
-                continue;
-            };
-            self.read_property(decoder, &prop, "", 0, &mut properties);
+            self.read_member_decoded(decoder, id, &name, is_quantities, member, &mut properties, diagnostics);
         }
         Some(PropertySet { name, properties })
+    }
+
+    /// Reads the property `#member` of the set `#id` through the decoder.
+    #[allow(clippy::too_many_arguments)] // the set's identity, for the diagnostic
+    fn read_member_decoded(
+        &self,
+        decoder: &mut EntityDecoder,
+        id: u32,
+        name: &str,
+        is_quantities: bool,
+        member: u32,
+        properties: &mut Vec<Property>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        let Ok(prop) = decoder.decode_by_id(member) else {
+            diagnostics.push(diagnostic(
+                Severity::Warning,
+                DiagnosticKind::DanglingReference,
+                Some(id),
+                Some(if is_quantities {
+                    "IfcElementQuantity"
+                } else {
+                    "IfcPropertySet"
+                }),
+                format!("'{name}' refers to #{member}, which does not exist"),
+            ));
+            return;
+        };
+        self.read_property(decoder, &prop, "", 0, properties);
+    }
+
+    /// [`Self::read_property`] (top level) on a record's tokens, for single values and simple
+    /// quantities; false when the property is of another kind or holds a value of an unusual
+    /// shape, so the caller reads it through the decoder instead (nothing is pushed then).
+    fn read_property_tokens(
+        &self,
+        decoder: &mut EntityDecoder,
+        prop: &Tokens,
+        out: &mut Vec<Property>,
+    ) -> bool {
+        let value = match prop.class() {
+            "IFCPROPERTYSINGLEVALUE" => {
+                let Some(name) = prop.text(0) else { return true };
+                let explicit = self.explicit_unit(decoder, prop.get_ref(3));
+                let value = match prop.attrs.get(2) {
+                    Some(v) => match self.value_token(v, explicit) {
+                        Ok(value) => value,
+                        Err(Unusual) => return false,
+                    },
+                    None => None,
+                };
+                value.map(|value| (name, value))
+            }
+            "IFCQUANTITYLENGTH" | "IFCQUANTITYAREA" | "IFCQUANTITYVOLUME" | "IFCQUANTITYCOUNT"
+            | "IFCQUANTITYWEIGHT" | "IFCQUANTITYTIME" | "IFCQUANTITYNUMBER" => {
+                let Some(name) = prop.text(0) else { return true };
+                let project = match prop.class() {
+                    "IFCQUANTITYLENGTH" => Some(self.units.length_to_metres),
+                    "IFCQUANTITYAREA" => Some(self.units.area_to_m2),
+                    "IFCQUANTITYVOLUME" => Some(self.units.volume_to_m3),
+                    _ => None,
+                };
+                self.quantity_tokens(decoder, prop, project)
+                    .map(|value| (name, value))
+            }
+            _ => return false,
+        };
+        if let Some((name, value)) = value {
+            out.push(Property { name, value });
+        }
+        true
+    }
+
+    /// [`Self::quantity`] on tokens.
+    fn quantity_tokens(
+        &self,
+        decoder: &mut EntityDecoder,
+        prop: &Tokens,
+        project: Option<f64>,
+    ) -> Option<PropertyValue> {
+        let raw = prop.attrs.get(3)?;
+        if let (Token::Integer(i), None) = (raw, project) {
+            return Some(PropertyValue::Integer(*i));
+        }
+        let v = record::as_float(raw)?;
+        let scale = self
+            .explicit_unit(decoder, prop.get_ref(2))
+            .or(project)
+            .unwrap_or(1.0);
+        Some(PropertyValue::Real(v * scale))
+    }
+
+    /// [`Self::value`] on a token; `Err` for a shape it leaves to the decoder (lists, binaries,
+    /// unrepresentable reals, nested typed values).
+    fn value_token(
+        &self,
+        token: &Token,
+        explicit: Option<f64>,
+    ) -> Result<Option<PropertyValue>, Unusual> {
+        Ok(match token {
+            Token::TypedValue(name, args) => {
+                let name = String::from_utf8_lossy(name);
+                let name = if name.bytes().any(|b| b.is_ascii_lowercase()) {
+                    std::borrow::Cow::Owned(name.to_ascii_uppercase())
+                } else {
+                    name
+                };
+                match args.as_slice() {
+                    [] => None,
+                    [arg] => self.typed_token(&name, arg, explicit)?,
+                    _ => return Err(Unusual),
+                }
+            }
+            Token::String(s) => Some(PropertyValue::Text(record::decode_literal(s).into_owned())),
+            Token::Integer(i) => Some(PropertyValue::Integer(*i)),
+            Token::Float(f) => Some(PropertyValue::Real(*f)),
+            Token::Enum(e) => Some(logical(&String::from_utf8_lossy(e))),
+            Token::EntityRef(id) => Some(PropertyValue::Other(format!("#{id}"))),
+            Token::Null | Token::Derived => None,
+            _ => return Err(Unusual),
+        })
+    }
+
+    /// [`Self::typed`] on a typed value's one argument.
+    fn typed_token(
+        &self,
+        type_name: &str,
+        value: &Token,
+        explicit: Option<f64>,
+    ) -> Result<Option<PropertyValue>, Unusual> {
+        Ok(match value {
+            Token::Enum(e) if matches!(type_name, "IFCBOOLEAN" | "IFCLOGICAL") => {
+                Some(logical(&String::from_utf8_lossy(e)))
+            }
+            Token::String(s) => Some(PropertyValue::Text(record::decode_literal(s).into_owned())),
+            Token::Enum(e) => Some(PropertyValue::Text(String::from_utf8_lossy(e).into_owned())),
+            Token::Integer(i) if !is_converted_measure(type_name) => {
+                Some(PropertyValue::Integer(*i))
+            }
+            Token::Integer(_) | Token::Float(_) => {
+                let Some(v) = record::as_float(value) else {
+                    return Err(Unusual);
+                };
+                let scale = match measure_unit(type_name) {
+                    Some(MeasureUnit::Typed { unit_type, .. }) => self
+                        .units
+                        .factor_for_unit_type(unit_type)
+                        .map(|project| explicit.unwrap_or(project)),
+                    _ => None,
+                };
+                Some(PropertyValue::Real(v * scale.unwrap_or(1.0)))
+            }
+            Token::Null | Token::Derived => None,
+            _ => return Err(Unusual),
+        })
     }
 
     fn read_property(
@@ -276,6 +460,9 @@ impl PropertyReader {
         }
     }
 }
+
+/// A value whose shape the token reader leaves to the decoder.
+struct Unusual;
 
 /// Whether a measure type is one whose values are converted to SI (length, area, volume).
 fn is_converted_measure(type_name: &str) -> bool {

@@ -48,6 +48,15 @@ pub(crate) fn read(
     let mut schedule_ids = Vec::new();
     let mut rels = Vec::new();
     for r in &scanned.records {
+        // Only the keywords of these classes, upper-cased: no copy of every other keyword.
+        let head = r.keyword.as_bytes().get(..7).unwrap_or_default();
+        if !(head.len() == 7
+            && (head[..6].eq_ignore_ascii_case(b"IFCREL")
+                || head.eq_ignore_ascii_case(b"IFCTASK")
+                || head.eq_ignore_ascii_case(b"IFCWORK")))
+        {
+            continue;
+        }
         match r.keyword.to_ascii_uppercase().as_str() {
             "IFCTASK" => task_ids.push(r.id),
             "IFCWORKSCHEDULE" => schedule_ids.push(r.id),

@@ -3,7 +3,9 @@
 //! (IfcRelDefinesByType) and property/quantity sets (IfcRelDefinesByProperties, type sets
 //! inherited and overridden by the occurrence's own).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use ifc_lite_core::{DecodedEntity, EntityDecoder};
 use rayon::prelude::*;
@@ -12,6 +14,7 @@ use super::diagnostic;
 use super::materials::MaterialsByObject;
 use super::properties::{PropertyReader, lower, text};
 use super::schema::{Category, Schema, class_name};
+use super::record::{Records, Tokens};
 use super::source::Scanned;
 use super::units::Units;
 use crate::{Diagnostic, DiagnosticKind, Element, PropertySet, Severity, SpatialKind, SpatialNode};
@@ -76,38 +79,69 @@ pub(crate) fn read(
     decoder: &mut EntityDecoder,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Semantic {
+    let started = std::time::Instant::now();
+    let phase = |name: &str| {
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc semantics: {name}");
+    };
     let mut spatial_ids: Vec<(u32, SpatialKind)> = Vec::new();
     let mut type_ids: Vec<u32> = Vec::new();
     let mut element_ids: Vec<(u32, bool)> = Vec::new();
     let mut rel_ids: Vec<(u32, Rel)> = Vec::new();
+    // What each record is, decided once per distinct keyword.
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Rel(Rel),
+        Spatial(SpatialKind),
+        Element(bool),
+        Type,
+        Other,
+    }
+    let mut kinds: HashMap<&str, Kind> = HashMap::default();
     for r in &scanned.records {
-        if let Some(rel) = Rel::of(r.keyword) {
-            rel_ids.push((r.id, rel));
-            continue;
-        }
-        match schema.category(r.keyword) {
-            Category::Project => spatial_ids.push((r.id, SpatialKind::Project)),
-            Category::Spatial(kind) => spatial_ids.push((r.id, kind)),
-            Category::Element => element_ids.push((r.id, false)),
-            Category::ElementIfBody => element_ids.push((r.id, true)),
-            Category::Ignored => {
-                if schema.is_a(r.keyword, "IFCTYPEPRODUCT") {
-                    type_ids.push(r.id);
-                }
+        let kind = match kinds.get(r.keyword) {
+            Some(kind) => *kind,
+            None => {
+                let kind = match Rel::of(r.keyword) {
+                    Some(rel) => Kind::Rel(rel),
+                    None => match schema.category(r.keyword) {
+                        Category::Project => Kind::Spatial(SpatialKind::Project),
+                        Category::Spatial(kind) => Kind::Spatial(kind),
+                        Category::Element => Kind::Element(false),
+                        Category::ElementIfBody => Kind::Element(true),
+                        Category::Ignored if schema.is_a(r.keyword, "IFCTYPEPRODUCT") => {
+                            Kind::Type
+                        }
+                        Category::Ignored => Kind::Other,
+                    },
+                };
+                kinds.insert(r.keyword, kind);
+                kind
             }
+        };
+        match kind {
+            Kind::Rel(rel) => rel_ids.push((r.id, rel)),
+            Kind::Spatial(kind) => spatial_ids.push((r.id, kind)),
+            Kind::Element(needs_body) => element_ids.push((r.id, needs_body)),
+            Kind::Type => type_ids.push(r.id),
+            Kind::Other => {}
         }
     }
-    let relations = fold_relations(scanned, decoder, &rel_ids, diagnostics);
+    phase("classified");
+    let records = Records::new(bytes, scanned);
+    let relations = fold_relations(records, scanned, decoder, &rel_ids, diagnostics);
+    phase("relations");
     let (mut spatial, spatial_index) =
         spatial_tree(decoder, &spatial_ids, &relations, units, diagnostics);
+    phase("spatial tree");
 
-    let mut reader = PropertyReader::new(*units);
+    let mut reader = PropertyReader::new(*units, records);
     // Every set a relationship assigns, read ahead on every core (diagnostics on first use).
     let new_decoder = || scanned.decoder(bytes);
     let mut pset_ids: Vec<u32> = relations.psets.values().flatten().copied().collect();
     pset_ids.sort_unstable();
     pset_ids.dedup();
     reader.prefill(&pset_ids, new_decoder);
+    phase("property sets");
     for node in &mut spatial {
         for &pset in relations
             .psets
@@ -122,11 +156,38 @@ pub(crate) fn read(
     }
     element_ids.sort_unstable_by_key(|(id, _)| *id);
     let types = read_types(&element_ids, &relations, &reader, new_decoder);
+    phase("types");
+    // Each set is moved into the last element that uses it (elements are merged in id order,
+    // so the one with the largest id), copied for the others on the workers. A set that a type
+    // object read below as an orphan type lists stays in the reader (`None`).
+    let mut last_user: HashMap<u32, Option<u32>> = HashMap::default();
+    for (&object, sets) in &relations.psets {
+        if spatial_index.contains_key(&object) {
+            continue;
+        }
+        for &pset in sets {
+            let last = last_user.entry(pset).or_insert(Some(object));
+            if let Some(last) = last {
+                *last = (*last).max(object);
+            }
+        }
+    }
+    let used_types: HashSet<u32> = relations.type_of.values().copied().collect();
+    for &type_id in type_ids.iter().filter(|id| !used_types.contains(id)) {
+        for pset in records
+            .read(type_id)
+            .and_then(|t| t.get_refs(5))
+            .unwrap_or_default()
+        {
+            last_user.insert(pset, None);
+        }
+    }
     let read: Vec<ElementRead> = element_ids
         .par_iter()
         .map_init(new_decoder, |decoder, &(id, needs_body)| {
             let read = read_element(
                 decoder,
+                records,
                 id,
                 needs_body,
                 scanned,
@@ -134,13 +195,16 @@ pub(crate) fn read(
                 &spatial_index,
                 &types,
                 &reader,
+                &last_user,
+                materials,
             );
             super::bound_cache(decoder);
             read
         })
         .collect();
+    phase("elements");
     // Merged in file order; a type's and a set's diagnostics come with their first use.
-    let mut types_used = HashSet::new();
+    let mut types_used = HashSet::default();
     let mut elements = Vec::with_capacity(read.len());
     // At most one job per element read (orphan types may add a few more).
     let mut geometry_jobs = Vec::with_capacity(read.len());
@@ -150,7 +214,7 @@ pub(crate) fn read(
             continue;
         };
         let id = e.step_id;
-        if let Some(&type_id) = relations.type_of.get(&id)
+        if let Some(type_id) = r.type_id
             && types_used.insert(type_id)
             && let Some(read) = types.get(&type_id)
         {
@@ -159,15 +223,21 @@ pub(crate) fn read(
                 reader.take_pending(pset, diagnostics);
             }
         }
-        for &pset in relations
-            .psets
-            .get(&id)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        // The element's own sets, as `relations` lists them.
+        for &(pset, _) in &r.own_sets {
             reader.take_pending(pset, diagnostics);
         }
         diagnostics.extend(r.diagnostics);
+        let mut e = e;
+        for (pset, set) in r.own_sets {
+            let set = match set {
+                Some(set) => set,
+                None => reader.take(pset),
+            };
+            if let Some(set) = set {
+                merge_set(&mut e.property_sets, set);
+            }
+        }
         if let Some((body, mapped)) = r.job {
             geometry_jobs.push(GeometryJob {
                 element: elements.len(),
@@ -178,15 +248,9 @@ pub(crate) fn read(
                 mapped,
             });
         }
-        elements.push(Element {
-            materials: materials
-                .get(&id)
-                .or_else(|| relations.type_of.get(&id).and_then(|t| materials.get(t)))
-                .cloned()
-                .unwrap_or_default(),
-            ..e
-        });
+        elements.push(e);
     }
+    phase("merged");
     orphan_types(
         decoder,
         &mut type_ids,
@@ -200,6 +264,7 @@ pub(crate) fn read(
     // The elements live as long as the model: no spare capacity (orphan types pushed past
     // the reservation double it).
     elements.shrink_to_fit();
+    phase("orphan types");
     Semantic {
         spatial,
         elements,
@@ -212,6 +277,11 @@ pub(crate) fn read(
 /// skipped or cannot be decoded.
 struct ElementRead {
     element: Option<Element>,
+    /// The element's own sets, in order, to merge over its type's: `None` for a set this
+    /// element is the last user of (moved out of the reader when merged), else the set.
+    own_sets: Vec<(u32, Option<Option<PropertySet>>)>,
+    /// Its type object, if any.
+    type_id: Option<u32>,
     job: Option<(bool, Vec<MappedBody>)>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -260,6 +330,7 @@ fn read_types<'a>(
 #[allow(clippy::too_many_arguments)] // the reader's shared state, read-only
 fn read_element(
     decoder: &mut EntityDecoder,
+    records: Records,
     id: u32,
     needs_body: bool,
     scanned: &Scanned,
@@ -267,9 +338,11 @@ fn read_element(
     spatial_index: &HashMap<u32, usize>,
     types: &TypesRead,
     reader: &PropertyReader,
+    last_user: &HashMap<u32, Option<u32>>,
+    materials: &MaterialsByObject,
 ) -> ElementRead {
     let mut diagnostics = Vec::new();
-    let entity = match decoder.decode_by_id(id) {
+    let entity = match records.decode(decoder, id) {
         Ok(e) => e,
         Err(err) => {
             diagnostics.push(diagnostic(
@@ -284,44 +357,56 @@ fn read_element(
             ));
             return ElementRead {
                 element: None,
+                own_sets: Vec::new(),
+                type_id: None,
                 job: None,
                 diagnostics,
             };
         }
     };
     let class = class_name(entity.ifc_type.as_str());
-    let shape = shape_of(decoder, &entity, scanned, &class, &mut diagnostics);
+    let shape = shape_of(decoder, records, &entity, scanned, &class, &mut diagnostics);
     if needs_body && !shape.body {
         return ElementRead {
             element: None,
+            own_sets: Vec::new(),
+            type_id: None,
             job: None,
             diagnostics,
         };
     }
     let container = container_of(id, relations, spatial_index);
-    let (type_name, mut property_sets) = match relations.type_of.get(&id) {
+    let (type_name, property_sets) = match relations.type_of.get(&id) {
         Some(type_id) => types
             .get(type_id)
             .map(|t| t.read.clone())
             .unwrap_or_default(),
         None => (None, Vec::new()),
     };
-    for &pset in relations
+    let own = relations
         .psets
         .get(&id)
         .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let set = match reader.peek(pset) {
-            Some(set) => set.clone(),
+        .unwrap_or_default();
+    let own_sets = own
+        .iter()
+        .enumerate()
+        .map(|(k, &pset)| match reader.peek(pset) {
+            // Moved in when merged: this element is its last user (and this its last mention).
+            Some(_)
+                if last_user.get(&pset) == Some(&Some(id)) && !own[k + 1..].contains(&pset) =>
+            {
+                (pset, None)
+            }
+            Some(set) => (pset, Some(set.clone())),
             // Read ahead with every set of `relations`: only a set that failed to be read
             // ahead lands here, and then reads (and reports) the same way again.
-            None => reader.read_uncached(decoder, pset, &mut diagnostics),
-        };
-        if let Some(set) = set {
-            merge_set(&mut property_sets, set);
-        }
-    }
+            None => (
+                pset,
+                Some(reader.read_uncached(decoder, pset, &mut diagnostics)),
+            ),
+        })
+        .collect();
     let global_id = text(&entity, 0).unwrap_or_else(|| {
         diagnostics.push(diagnostic(
             Severity::Warning,
@@ -333,6 +418,8 @@ fn read_element(
         String::new()
     });
     ElementRead {
+        own_sets,
+        type_id: relations.type_of.get(&id).copied(),
         job: shape.meshable.then_some((shape.body, shape.mapped)),
         element: Some(Element {
             step_id: id,
@@ -343,7 +430,11 @@ fn read_element(
             type_name,
             property_sets,
             placements: Vec::new(),
-            materials: Vec::new(),
+            materials: materials
+                .get(&id)
+                .or_else(|| relations.type_of.get(&id).and_then(|t| materials.get(t)))
+                .cloned()
+                .unwrap_or_default(),
         }),
         diagnostics,
     }
@@ -472,7 +563,54 @@ impl Rel {
     }
 }
 
+/// What one relationship record says: the relating object, the related objects, and (for
+/// `IfcRelDefinesByProperties`) the sets it assigns when attribute 5 is a set of sets.
+struct RelRead {
+    one: Option<u32>,
+    related: Vec<u32>,
+    sets: Option<Vec<u32>>,
+}
+
+impl RelRead {
+    /// Attribute positions: Aggregates: RelatingObject 4, RelatedObjects 5. Contained:
+    /// RelatedElements 4, RelatingStructure 5. Defines: RelatedObjects 4,
+    /// RelatingType/Definition 5.
+    fn at(rel: Rel) -> (usize, usize) {
+        match rel {
+            Rel::Aggregates => (4, 5),
+            _ => (5, 4),
+        }
+    }
+
+    fn of_tokens(tokens: &Tokens, rel: Rel) -> Self {
+        let (one_at, many_at) = Self::at(rel);
+        Self {
+            one: tokens.get_ref(one_at),
+            related: tokens.get_refs(many_at).unwrap_or_default(),
+            sets: (rel == Rel::DefinesByProperties)
+                .then(|| tokens.ref_members(5))
+                .flatten(),
+        }
+    }
+
+    fn of_entity(entity: &DecodedEntity, rel: Rel) -> Self {
+        let (one_at, many_at) = Self::at(rel);
+        Self {
+            one: entity.get_ref(one_at),
+            related: entity.get_refs(many_at).unwrap_or_default(),
+            sets: (rel == Rel::DefinesByProperties)
+                .then(|| {
+                    entity.get(5).and_then(|v| v.as_ref_members()).map(|members| {
+                        members.iter().filter_map(|m| m.as_entity_ref()).collect()
+                    })
+                })
+                .flatten(),
+        }
+    }
+}
+
 fn fold_relations(
+    records: Records,
     scanned: &Scanned,
     decoder: &mut EntityDecoder,
     rels: &[(u32, Rel)],
@@ -488,30 +626,34 @@ fn fold_relations(
             format!("#{rel_id} refers to #{missing}, which does not exist; that link is ignored"),
         ));
     };
-    for &(id, rel) in rels {
-        let entity = match decoder.decode_by_id(id) {
-            Ok(e) => e,
-            Err(err) => {
-                diagnostics.push(diagnostic(
-                    Severity::Warning,
-                    DiagnosticKind::MalformedRecord,
-                    Some(id),
-                    Some(rel.class()),
-                    format!(
-                        "relationship #{id} cannot be decoded: {}",
-                        lower(&err.to_string())
-                    ),
-                ));
-                continue;
-            }
+    // Read on every core straight from the records; folded below in file order.
+    let read: Vec<Option<RelRead>> = rels
+        .par_iter()
+        .with_min_len(256)
+        .map(|&(id, rel)| records.read(id).map(|t| RelRead::of_tokens(&t, rel)))
+        .collect();
+    for (&(id, rel), read) in rels.iter().zip(read) {
+        let read = match read {
+            Some(read) => read,
+            // Not readable from its bytes: the decoder fails the same way and says why.
+            None => match decoder.decode_by_id(id) {
+                Ok(entity) => RelRead::of_entity(&entity, rel),
+                Err(err) => {
+                    diagnostics.push(diagnostic(
+                        Severity::Warning,
+                        DiagnosticKind::MalformedRecord,
+                        Some(id),
+                        Some(rel.class()),
+                        format!(
+                            "relationship #{id} cannot be decoded: {}",
+                            lower(&err.to_string())
+                        ),
+                    ));
+                    continue;
+                }
+            },
         };
-        // Aggregates: RelatingObject 4, RelatedObjects 5. Contained: RelatedElements 4,
-        // RelatingStructure 5. Defines: RelatedObjects 4, RelatingType/Definition 5.
-        let (one_at, many_at) = match rel {
-            Rel::Aggregates => (4, 5),
-            _ => (5, 4),
-        };
-        let Some(one) = entity.get_ref(one_at) else {
+        let Some(one) = read.one else {
             diagnostics.push(diagnostic(
                 Severity::Warning,
                 DiagnosticKind::BadAttribute,
@@ -526,8 +668,7 @@ fn fold_relations(
             continue;
         }
         // IFC4 IfcRelDefinesByProperties may relate a set of property sets (typed list).
-        let related = entity.get_refs(many_at).unwrap_or_default();
-        for object in related {
+        for object in read.related {
             if !scanned.contains(object) {
                 dangling(id, rel, object, diagnostics);
                 continue;
@@ -543,11 +684,11 @@ fn fold_relations(
                     relations.type_of.entry(object).or_insert(one);
                 }
                 Rel::DefinesByProperties => {
-                    let sets: Vec<u32> = match entity.get(5).and_then(|v| v.as_ref_members()) {
-                        Some(members) => members.iter().filter_map(|m| m.as_entity_ref()).collect(),
-                        None => vec![one],
-                    };
-                    relations.psets.entry(object).or_default().extend(sets);
+                    let sets = relations.psets.entry(object).or_default();
+                    match &read.sets {
+                        Some(members) => sets.extend_from_slice(members),
+                        None => sets.push(one),
+                    }
                 }
             }
         }
@@ -585,7 +726,7 @@ fn spatial_tree(
         c.sort_unstable();
     }
     let mut order: Vec<(u32, Option<u32>)> = Vec::with_capacity(ids.len());
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     let mut stack: Vec<(u32, Option<u32>)> = roots.iter().rev().map(|&r| (r, None)).collect();
     let mut all: Vec<u32> = ids.iter().map(|(id, _)| *id).collect();
     all.sort_unstable();
@@ -616,7 +757,7 @@ fn spatial_tree(
         }
     }
 
-    let mut index = HashMap::with_capacity(order.len());
+    let mut index = HashMap::with_capacity_and_hasher(order.len(), Default::default());
     let mut nodes = Vec::with_capacity(order.len());
     for (id, parent) in order {
         let kind = kinds.get(&id).copied().unwrap_or(SpatialKind::Other);
@@ -751,6 +892,7 @@ pub(crate) struct MappedBody {
 /// Reads the product's shape representations (Representation is attribute 6).
 fn shape_of(
     decoder: &mut EntityDecoder,
+    records: Records,
     entity: &DecodedEntity,
     scanned: &Scanned,
     class: &str,
@@ -769,12 +911,13 @@ fn shape_of(
         ));
         return Shape::default();
     }
-    let Ok(shape) = decoder.decode_by_id(shape_id) else {
+    // Read once each, so straight from the bytes and never cached.
+    let Some(shape) = records.read(shape_id) else {
         return Shape::default();
     };
     let mut reps = Vec::new();
     for rep_id in shape.get_refs(2).unwrap_or_default() {
-        match decoder.decode_by_id(rep_id) {
+        match records.decode(decoder, rep_id) {
             Ok(rep) => reps.push(rep),
             Err(_) => diagnostics.push(diagnostic(
                 Severity::Warning,
@@ -801,8 +944,8 @@ fn shape_of(
     {
         let mut mapped = Vec::with_capacity(items.len());
         for item in items {
-            match decoder.decode_by_id(item) {
-                Ok(item) if item.ifc_type.as_str() == "IFCMAPPEDITEM" => match item.get_ref(0) {
+            match records.read(item) {
+                Some(item) if item.class() == "IFCMAPPEDITEM" => match item.get_ref(0) {
                     Some(map) => mapped.push(MappedBody {
                         map,
                         target: item.get_ref(1),

@@ -61,6 +61,15 @@ impl<'a> Scanned<'a> {
         }
     }
 
+    /// The byte span `[start, end)` of record `#id`.
+    pub(crate) fn span(&self, id: u32) -> Option<(usize, usize)> {
+        match &self.index {
+            SpanIndex::Dense(index) => index.lookup(id),
+            SpanIndex::Sorted(index) => index.lookup(id),
+            SpanIndex::Hash(index) => index.get(&id).copied(),
+        }
+    }
+
     /// Whether `#id` exists in the file.
     pub(crate) fn contains(&self, id: u32) -> bool {
         match &self.index {
@@ -338,26 +347,57 @@ fn scan_records(bytes: &[u8]) -> Raw<'_> {
     scan_sequential(bytes)
 }
 
+/// Records checked together by one worker when listing the scan's records.
+const LIST_CHUNK: usize = 1 << 14;
+
+/// What one worker found in its chunk of records: stray bytes before them, and the
+/// `IfcRelVoidsElement` and `IfcRelAggregates` spans among them.
+type ListedChunk = (StrayBytes, Vec<(u32, usize, usize)>, Vec<(u32, usize, usize)>);
+
 /// Scans every record once; refuses truncated files and files without instances.
 pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
+    use rayon::prelude::*;
+    let started = std::time::Instant::now();
     let raw = scan_records(bytes);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: records found");
     let mut records = Vec::with_capacity(raw.found.len());
     let mut spans = Vec::with_capacity(raw.found.len());
     let max_id = raw.found.iter().map(|r| r.0).max().unwrap_or(0);
     let mut seen = SeenIds::new(max_id, raw.found.len());
     let mut diagnostics = Vec::new();
-    let mut last_end = 0;
+    // The per-record checks that need no order (stray bytes before each record, the
+    // relationship spans) on every core, in chunks joined in file order.
+    let found = &raw.found;
+    let parts: Vec<ListedChunk> = found
+        .par_chunks(LIST_CHUNK)
+        .enumerate()
+        .map(|(c, part)| {
+            let mut stray = StrayBytes::default();
+            let (mut voids, mut aggregates) = (Vec::new(), Vec::new());
+            for (k, &(id, keyword, start, end)) in part.iter().enumerate() {
+                if ifc_lite_core::keyword_eq(keyword, "IFCRELVOIDSELEMENT") {
+                    voids.push((id, start, end));
+                } else if ifc_lite_core::keyword_eq(keyword, "IFCRELAGGREGATES") {
+                    aggregates.push((id, start, end));
+                }
+                // The bytes between the previous record's end and this one's start.
+                if let Some(previous) = (c * LIST_CHUNK + k).checked_sub(1) {
+                    stray.add(bytes, found[previous].3, start);
+                }
+            }
+            (stray, voids, aggregates)
+        })
+        .collect();
     let mut stray = StrayBytes::default();
     let (mut void_spans, mut aggregate_spans) = (Vec::new(), Vec::new());
-    for (id, keyword, start, end) in raw.found {
-        if ifc_lite_core::keyword_eq(keyword, "IFCRELVOIDSELEMENT") {
-            void_spans.push((id, start, end));
-        } else if ifc_lite_core::keyword_eq(keyword, "IFCRELAGGREGATES") {
-            aggregate_spans.push((id, start, end));
-        }
-        if last_end > 0 {
-            stray.add(bytes, last_end, start);
-        }
+    for (part, voids, aggregates) in parts {
+        stray.count += part.count;
+        stray.first = stray.first.or(part.first);
+        void_spans.extend(voids);
+        aggregate_spans.extend(aggregates);
+    }
+    let last_end = found.last().map_or(0, |r| r.3);
+    for &(id, keyword, start, end) in found {
         // The first record of an id is kept: the record list (which gives each id its keyword)
         // and the index (which the decoder reads) must agree, or a decoder would read one
         // entity as another's class.
@@ -376,10 +416,11 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
                 ),
             ));
         }
-        last_end = end;
     }
     drop(seen);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: records listed");
     let index = SpanIndex::build(spans);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: index built");
     for &start in &raw.malformed {
         diagnostics.push(diagnostic(
             Severity::Warning,

@@ -1,0 +1,321 @@
+//! Reading one record's attributes straight from its bytes, without ifc-lite's
+//! `EntityDecoder`: the record's span comes from the scan's index, ifc-lite's own STEP
+//! tokenizer (`parse_entity`) splits it into tokens that borrow the file's bytes, and the
+//! accessors below read those tokens exactly as `DecodedEntity`'s accessors read the decoded
+//! values (same string decoding, same "typed wrapper" rules). Nothing is cached and no
+//! `AttributeValue` tree is built, so the hot records of the semantic layer (relationships,
+//! property sets, properties) cost one token vector each.
+//!
+//! A record that does not parse reads as `None`: callers then go through the decoder, which
+//! fails the same way and gives the diagnostic its error message, so malformed input is
+//! reported exactly as before.
+
+use std::borrow::Cow;
+
+use ifc_lite_core::{DecodedEntity, EntityDecoder, IfcType, Token};
+
+use super::source::Scanned;
+
+/// One record's class and attribute tokens.
+#[derive(Debug)]
+pub(crate) struct Tokens<'a> {
+    /// The class as the decoder reads it.
+    pub(crate) ty: IfcType,
+    /// Top-level attributes in order.
+    pub(crate) attrs: Vec<Token<'a>>,
+}
+
+/// The file's bytes with the scan's index: records read by id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Records<'a> {
+    bytes: &'a [u8],
+    scanned: &'a Scanned<'a>,
+}
+
+impl<'a> Records<'a> {
+    /// `bytes` must be the bytes `scanned` was scanned from.
+    pub(crate) fn new(bytes: &'a [u8], scanned: &'a Scanned<'a>) -> Self {
+        Self { bytes, scanned }
+    }
+
+    /// The record `#id` tokenized, or `None` when it does not exist or does not parse.
+    pub(crate) fn read(&self, id: u32) -> Option<Tokens<'a>> {
+        let (start, end) = self.scanned.span(id)?;
+        let line = self.bytes.get(start..end)?;
+        let (_, ty, attrs) = ifc_lite_core::parse_entity(line).ok()?;
+        Some(Tokens { ty, attrs })
+    }
+
+    /// `decoder.decode_by_id(id)` without touching the decoder's entity cache: for records
+    /// read once (elements, their shapes), where caching only costs.
+    pub(crate) fn decode(
+        &self,
+        decoder: &mut EntityDecoder,
+        id: u32,
+    ) -> ifc_lite_core::Result<DecodedEntity> {
+        match self.scanned.span(id) {
+            Some((start, end)) => decoder.decode_at_uncached(start, end),
+            // Not in the index: the decoder says so in its own words.
+            None => decoder.decode_by_id(id),
+        }
+    }
+}
+
+/// A token's value as the decoder would store it, reduced to what the accessors look at.
+/// `Typed` sees its single argument; a typed value of no or several arguments is not a
+/// scalar.
+fn unwrap_typed<'t, 'a>(token: &'t Token<'a>) -> &'t Token<'a> {
+    match token {
+        Token::TypedValue(_, args) if args.len() == 1 => unwrap_typed(&args[0]),
+        other => other,
+    }
+}
+
+/// A STEP string literal's inner bytes decoded as the decoder decodes them: lossy UTF-8,
+/// `''` undoubled, then the backslash escapes (`\X2\…\X0\` and the rest).
+pub(crate) fn decode_literal(inner: &[u8]) -> Cow<'_, str> {
+    let text = String::from_utf8_lossy(inner);
+    if !inner.contains(&b'\'') {
+        return match text {
+            Cow::Borrowed(t) => ifc_lite_core::decode_ifc_string(t),
+            Cow::Owned(t) => Cow::Owned(ifc_lite_core::decode_ifc_string(&t).into_owned()),
+        };
+    }
+    Cow::Owned(ifc_lite_core::decode_ifc_string(&text.replace("''", "'")).into_owned())
+}
+
+impl Tokens<'_> {
+    /// `DecodedEntity::get_ref`: a plain reference only.
+    pub(crate) fn get_ref(&self, index: usize) -> Option<u32> {
+        match self.attrs.get(index)? {
+            Token::EntityRef(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The class name as `DecodedEntity::ifc_type.as_str()` gives it.
+    pub(crate) fn class(&self) -> &str {
+        self.ty.as_str()
+    }
+
+    /// `properties::text`: the string (seen through a typed wrapper), decoded, trimmed,
+    /// `None` when absent, empty or `$`.
+    pub(crate) fn text(&self, index: usize) -> Option<String> {
+        match unwrap_typed(self.attrs.get(index)?) {
+            Token::String(inner) => {
+                let decoded = decode_literal(inner);
+                ifc_lite_core::optional_text(Some(&decoded)).map(str::to_owned)
+            }
+            _ => None,
+        }
+    }
+
+    /// `DecodedEntity::get_refs`: a list's references, a bare reference as a list of one, an
+    /// `IfcPropertySetDefinitionSet` as its members; `None` when there are none.
+    pub(crate) fn get_refs(&self, index: usize) -> Option<Vec<u32>> {
+        let refs: Vec<u32> = ref_members(self.attrs.get(index)?)?
+            .iter()
+            .filter_map(|t| match t {
+                Token::EntityRef(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        (!refs.is_empty()).then_some(refs)
+    }
+
+    /// `AttributeValue::as_ref_members` of attribute `index`, as references (non-references
+    /// dropped), `None` where that gives `None`.
+    pub(crate) fn ref_members(&self, index: usize) -> Option<Vec<u32>> {
+        Some(
+            ref_members(self.attrs.get(index)?)?
+                .iter()
+                .filter_map(|t| match t {
+                    Token::EntityRef(id) => Some(*id),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// `AttributeValue::as_ref_members` on a token.
+fn ref_members<'t, 'a>(token: &'t Token<'a>) -> Option<&'t [Token<'a>]> {
+    match token {
+        Token::EntityRef(_) => Some(std::slice::from_ref(token)),
+        Token::List(items) => Some(items),
+        Token::TypedValue(name, args) => {
+            let is_set = name.eq_ignore_ascii_case(b"IFCPROPERTYSETDEFINITIONSET");
+            match args.as_slice() {
+                [Token::List(set)] if is_set => Some(set),
+                [Token::EntityRef(_)] => Some(&args[..1]),
+                [_] | [] => None,
+                // Several arguments decode to a list.
+                _ if is_set => Some(args),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `AttributeValue::as_float` on a token: a real, an integer, or either inside a typed
+/// wrapper; an unrepresentable real is the infinity the decoder reads it as.
+pub(crate) fn as_float(token: &Token) -> Option<f64> {
+    match unwrap_typed(token) {
+        Token::Float(f) => Some(*f),
+        Token::Integer(i) => Some(*i as f64),
+        Token::UnrepresentableReal(raw) => Some(if raw.first() == Some(&b'-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ifc::properties::{self, PropertyReader};
+    use crate::ifc::{source, units};
+
+    /// Every record of `bytes` read from its tokens agrees with the decoder on every accessor
+    /// the importer uses, and every property set reads the same (diagnostics included) through
+    /// the token path as through the decoder. Returns how many records and sets were compared.
+    fn compare(bytes: &[u8]) -> (usize, usize) {
+        let scanned = source::scan(bytes).expect("the file scans");
+        let records = Records::new(bytes, &scanned);
+        let mut decoder = scanned.decoder(bytes);
+        let mut diagnostics = Vec::new();
+        let units = units::resolve(&mut decoder, &scanned, &mut diagnostics);
+        let (mut compared, mut sets) = (0, 0);
+        for r in &scanned.records {
+            let decoded = decoder.decode_by_id(r.id);
+            let tokens = records.read(r.id);
+            let (entity, tokens) = match (decoded, tokens) {
+                (Ok(e), Some(t)) => (e, t),
+                (Err(_), None) => continue,
+                (d, t) => panic!("#{}: decoder {:?}, tokens {:?}", r.id, d.is_ok(), t.is_some()),
+            };
+            assert_eq!(tokens.class(), entity.ifc_type.as_str(), "#{}", r.id);
+            for i in 0..=entity.attributes.len() {
+                let at = format!("#{} attribute {i}", r.id);
+                assert_eq!(tokens.get_ref(i), entity.get_ref(i), "{at}");
+                assert_eq!(tokens.text(i), properties::text(&entity, i), "{at}");
+                assert_eq!(tokens.get_refs(i), entity.get_refs(i), "{at}");
+                assert_eq!(
+                    tokens.ref_members(i),
+                    entity.get(i).and_then(|v| v.as_ref_members()).map(|m| m
+                        .iter()
+                        .filter_map(|v| v.as_entity_ref())
+                        .collect::<Vec<_>>()),
+                    "{at}"
+                );
+                assert_eq!(
+                    tokens.attrs.get(i).and_then(as_float).map(f64::to_bits),
+                    entity.get_float(i).map(f64::to_bits),
+                    "{at}"
+                );
+            }
+            compared += 1;
+        }
+        let reader = PropertyReader::new(units, records);
+        for r in &scanned.records {
+            if !(r.keyword.eq_ignore_ascii_case("IFCPROPERTYSET")
+                || r.keyword.eq_ignore_ascii_case("IFCELEMENTQUANTITY"))
+            {
+                continue;
+            }
+            let (mut fast_diagnostics, mut decoded_diagnostics) = (Vec::new(), Vec::new());
+            let fast = reader.read_uncached(&mut decoder, r.id, &mut fast_diagnostics);
+            let decoded = reader.read_decoded(&mut decoder, r.id, &mut decoded_diagnostics);
+            assert_eq!(format!("{fast:?}"), format!("{decoded:?}"), "set #{}", r.id);
+            assert_eq!(
+                format!("{fast_diagnostics:?}"),
+                format!("{decoded_diagnostics:?}"),
+                "set #{}",
+                r.id
+            );
+            sets += 1;
+        }
+        (compared, sets)
+    }
+
+    /// Records written to stress the token reader: escapes, doubled quotes, typed and nested
+    /// typed values, lower-case type names, sets of sets, unrepresentable reals, lists as
+    /// values, dangling and malformed members.
+    const TRICKY: &str = r#"ISO-10303-21;
+HEADER;
+FILE_DESCRIPTION((''),'2;1');
+FILE_NAME('','',(''),(''),'','','');
+FILE_SCHEMA(('IFC4'));
+ENDSEC;
+DATA;
+#1=IFCPROJECT('0001',$,'Pro''ject \X2\00FC\X0\',$,$,$,$,$,#2);
+#2=IFCUNITASSIGNMENT((#3,#4));
+#3=IFCSIUNIT(*,.LENGTHUNIT.,.MILLI.,.METRE.);
+#4=IFCSIUNIT(*,.AREAUNIT.,$,.SQUARE_METRE.);
+#10=IFCWALL('0002',$,'  W\X2\00E4\X0\nd  ',$,$,$,$,'tag',$);
+#11=IFCPROPERTYSINGLEVALUE('Length',$,IFCLENGTHMEASURE(2500.),$);
+#12=IFCPROPERTYSINGLEVALUE('Lower',$,ifclengthmeasure(1500),$);
+#13=IFCPROPERTYSINGLEVALUE('Flag',$,IFCBOOLEAN(.T.),$);
+#14=IFCPROPERTYSINGLEVALUE('Logical',$,IFCLOGICAL(.U.),$);
+#15=IFCPROPERTYSINGLEVALUE('Label',$,IFCLABEL('it''s \X2\00FC\X0\'),$);
+#16=IFCPROPERTYSINGLEVALUE('Huge',$,IFCLENGTHMEASURE(1.E400),$);
+#17=IFCPROPERTYSINGLEVALUE('Pair',$,IFCREAL(1.,2.),$);
+#18=IFCPROPERTYSINGLEVALUE('Nested',$,IFCLABEL(IFCTEXT('x')),$);
+#19=IFCPROPERTYSINGLEVALUE('Bare',$,42,$);
+#20=IFCPROPERTYSINGLEVALUE('Ref',$,#10,$);
+#21=IFCPROPERTYSINGLEVALUE('Enum',$,.F.,$);
+#22=IFCPROPERTYSINGLEVALUE('List',$,(1,2),$);
+#23=IFCPROPERTYSINGLEVALUE('Empty',$,IFCLABEL(),$);
+#24=IFCPROPERTYSINGLEVALUE('$',$,IFCLABEL('no name'),$);
+#25=IFCPROPERTYSINGLEVALUE('Unit',$,IFCLENGTHMEASURE(3.),#3);
+#26=IFCPROPERTYSINGLEVALUE('Count',$,IFCINTEGER(7),$);
+#27=IFCPROPERTYSINGLEVALUE('AreaInt',$,IFCAREAMEASURE(7),$);
+#28=IFCPROPERTYENUMERATEDVALUE('Enumerated',$,(IFCLABEL('a'),IFCLABEL('b')),$);
+#29=IFCPROPERTYSINGLEVALUE('Binary',$,IFCBINARY("0FF"),$);
+#30=IFCPROPERTYSET('0003',$,'Pset_Tricky',$,(#11,#12,#13,#14,#15,#16,#17,#18,#19,#20,#21,#22,#23,#24,#25,#26,#27,#28,#29,#999,#31,#41));
+#31=IFCPROPERTYSINGLEVALUE('Broken',$,IFCLABEL('x'),$
+);
+#32=IFCQUANTITYLENGTH('Len',$,$,3000.,$);
+#33=IFCQUANTITYAREA('Area',$,#4,IFCAREAMEASURE(2),$);
+#34=IFCQUANTITYCOUNT('Count',$,$,5,$);
+#35=IFCQUANTITYVOLUME('Huge',$,$,-1.E400,$);
+#36=IFCELEMENTQUANTITY('0004',$,'Qto_Tricky',$,$,(#32,#33,#34,#35));
+#37=IFCRELDEFINESBYPROPERTIES('0005',$,$,$,(#10),IFCPROPERTYSETDEFINITIONSET((#30,#36)));
+#38=IFCRELDEFINESBYPROPERTIES('0006',$,$,$,(#10),IFCPROPERTYSETDEFINITIONSET(#30));
+#39=IFCRELDEFINESBYPROPERTIES('0007',$,$,$,#10,#36);
+#40=IFCPROPERTYSET('0008',$,$,$,());
+#41=IFCPROPERTYSINGLEVALUE('Bad',$,IFCLABEL('x'),,$);
+ENDSEC;
+END-ISO-10303-21;
+"#;
+
+    #[test]
+    fn token_reader_agrees_with_the_decoder_on_tricky_records() {
+        let (records, sets) = compare(TRICKY.as_bytes());
+        assert!(records >= 35, "{records} records compared");
+        assert_eq!(sets, 3);
+    }
+
+    #[test]
+    fn token_reader_agrees_with_the_decoder_on_a_generated_district() {
+        let config = renewtwin_generator::DistrictConfig {
+            buildings: 2,
+            seed: 7,
+            ..Default::default()
+        };
+        let (records, sets) = compare(renewtwin_generator::district_ifc(&config).as_bytes());
+        assert!(records > 1000 && sets > 10, "{records} records, {sets} sets");
+    }
+
+    #[test]
+    fn token_reader_agrees_with_the_decoder_on_the_corpus() {
+        for file in crate::ifc::cross_check::corpus_files() {
+            let bytes = std::fs::read(&file).expect("corpus file");
+            let (records, _) = compare(&bytes);
+            assert!(records > 0, "{}", file.display());
+        }
+    }
+}
