@@ -33,8 +33,12 @@ pub const PROTOCOL_VERSION: u32 = 2;
 /// Oldest protocol version this build still speaks (v1 sent `f32` meshes; it is not spoken).
 pub const MIN_PROTOCOL_VERSION: u32 = 2;
 
-/// Largest frame either side accepts, in bytes. Mesh batches are split to stay below it.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// Largest frame either side accepts, in bytes. Mesh batches are split far below it; the
+/// largest frame is the scene header, which lists every element (about 82 bytes each: the
+/// 382,518 elements of a generated 1,000-building district make a 31.5 MB header, over the
+/// 16 MiB this was before). 64 MiB holds some 800,000 elements; a larger scene would need its
+/// element list split over several frames.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
 /// A frame could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
