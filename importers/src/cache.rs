@@ -151,9 +151,6 @@ impl Cache {
     fn store(&self, key: &Key, model: &mut Model) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let entry = Entry::take_from(model);
-        let encoded = postcard::to_allocvec(&entry);
-        entry.give_back(model);
-        let encoded = encoded.map_err(std::io::Error::other)?;
         let path = self.entry_path(key);
         let tmp = self.dir.join(format!(
             ".{}.{}.{:?}.tmp",
@@ -161,13 +158,17 @@ impl Cache {
             std::process::id(),
             std::thread::current().id()
         ));
+        // Encoded straight into the file: a district's entry is as large as its IFC (a
+        // 300-building district's, 67 MB, was the peak of a cold `serve` as one buffer).
         let written = (|| {
             let mut file = std::fs::File::create(&tmp)?;
             file.write_all(&key.header())?;
-            file.write_all(&encoded)?;
+            let sink = postcard::to_extend(&entry, Sink::new(&mut file)).map_err(std::io::Error::other)?;
+            sink.finish()?;
             file.sync_all()?;
             std::fs::rename(&tmp, &path)
         })();
+        entry.give_back(model);
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -272,6 +273,54 @@ pub fn import_bytes_cached_streaming(
         return Ok((crate::import_streaming(name, bytes, config, on_event)?, CacheStatus::NotStored));
     };
     through_cache(name, bytes, config, cache, Some(on_event))
+}
+
+/// Bytes handed to a file through a buffer, for `postcard::to_extend`; the first write error
+/// is kept and returned by [`Sink::finish`].
+struct Sink<'f> {
+    file: &'f mut std::fs::File,
+    buffer: Vec<u8>,
+    error: Option<std::io::Error>,
+}
+
+impl<'f> Sink<'f> {
+    const BUFFER: usize = 1 << 16;
+
+    fn new(file: &'f mut std::fs::File) -> Self {
+        Self { file, buffer: Vec::with_capacity(Self::BUFFER), error: None }
+    }
+
+    fn flush(&mut self) {
+        if self.error.is_none()
+            && let Err(e) = self.file.write_all(&self.buffer)
+        {
+            self.error = Some(e);
+        }
+        self.buffer.clear();
+    }
+
+    /// Writes what is buffered; the first error met, if any.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.flush();
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
+
+impl Extend<u8> for Sink<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        for b in bytes {
+            self.buffer.push(b);
+            if self.buffer.len() >= Self::BUFFER {
+                self.flush();
+            }
+        }
+    }
+}
+
+impl<'a> Extend<&'a u8> for Sink<'_> {
+    fn extend<I: IntoIterator<Item = &'a u8>>(&mut self, bytes: I) {
+        self.extend(bytes.into_iter().copied());
+    }
 }
 
 /// The one cache lookup and store behind both entry points: a hit is decoded, renamed to
