@@ -909,6 +909,17 @@ impl ElementRecord {
         records: Records,
         id: u32,
     ) -> ifc_lite_core::Result<Self> {
+        // Most elements read without allocating; an annotation needs its attributes decoded.
+        if let Some(flat) = records.flat(id)
+            && flat.ty != IfcType::IfcAnnotation
+        {
+            return Ok(Self {
+                global_id: flat.text(0),
+                name: flat.text(2),
+                representation: flat.get_ref(6),
+                select: DecodedEntity::new(id, flat.ty, Vec::new()),
+            });
+        }
         let Some(tokens) = records.read(id) else {
             let entity = records.decode(decoder, id)?;
             return Ok(Self {
