@@ -13,6 +13,8 @@
 use std::borrow::Cow;
 
 use ifc_lite_core::{DecodedEntity, EntityDecoder, IfcType, Token};
+#[cfg(test)]
+use ifc_lite_core::AttributeValue;
 
 use super::source::Scanned;
 
@@ -131,6 +133,11 @@ impl<'a> Flat<'a> {
         (rest.get(at) == Some(&b';')).then_some(flat)
     }
 
+    /// How many top-level attributes the record has.
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
     fn attr(&self, index: usize) -> Option<&'a [u8]> {
         (index < self.count.min(FLAT_ATTRIBUTES)).then(|| self.attrs[index])
     }
@@ -139,6 +146,46 @@ impl<'a> Flat<'a> {
     pub(crate) fn get_ref(&self, index: usize) -> Option<u32> {
         let digits = self.attr(index)?.strip_prefix(b"#")?;
         ifc_lite_core::express_id::parse_express_id(digits)
+    }
+
+    /// [`Tokens::get_refs`]; `None` also past the kept attributes.
+    pub(crate) fn get_refs(&self, index: usize) -> Option<Vec<u32>> {
+        let attr = self.attr(index)?;
+        let refs = match attr.first()? {
+            b'#' => vec![self.get_ref(index)?],
+            b'(' => {
+                let mut refs = Vec::new();
+                let mut at = 1;
+                while attr.get(at) != Some(&b')') {
+                    // Read once by `parse`: every member ends at `,` or `)`.
+                    let end = value_end(attr, at, 1)?;
+                    if let Some(digits) = attr[at..end].strip_prefix(b"#") {
+                        refs.push(ifc_lite_core::express_id::parse_express_id(digits)?);
+                    }
+                    at = end + usize::from(attr[end] == b',');
+                }
+                refs
+            }
+            _ => return None,
+        };
+        (!refs.is_empty()).then_some(refs)
+    }
+
+    /// Attribute `index` as the tokenizer's token when it is a single value (`$`, `*`, a
+    /// reference, a string or an enumeration); `None` for lists and numbers and past the
+    /// kept attributes.
+    pub(crate) fn token(&self, index: usize) -> Option<Token<'a>> {
+        let attr = self.attr(index)?;
+        match attr.first()? {
+            b'$' => Some(Token::Null),
+            b'*' => Some(Token::Derived),
+            b'#' => self.get_ref(index).map(Token::EntityRef),
+            b'\'' => Some(Token::String(&attr[1..attr.len() - 1])),
+            b'.' if attr.len() > 2 && attr.ends_with(b".") => {
+                Some(Token::Enum(&attr[1..attr.len() - 1]))
+            }
+            _ => None,
+        }
     }
 
     /// [`Tokens::text`]; `None` also past the kept attributes.
@@ -347,6 +394,14 @@ mod tests {
                     let at = format!("#{} flat attribute {i}", r.id);
                     assert_eq!(flat.get_ref(i), entity.get_ref(i), "{at}");
                     assert_eq!(flat.text(i), properties::text(&entity, i), "{at}");
+                    assert_eq!(flat.get_refs(i), entity.get_refs(i), "{at}");
+                    if let Some(token) = flat.token(i) {
+                        assert_eq!(
+                            format!("{:?}", AttributeValue::from_token(&token)),
+                            format!("{:?}", entity.get(i).expect("attribute")),
+                            "{at}"
+                        );
+                    }
                 }
                 flat_read += 1;
             }

@@ -950,6 +950,14 @@ fn representation(
     records: Records,
     id: u32,
 ) -> ifc_lite_core::Result<(DecodedEntity, Option<Vec<u32>>)> {
+    if let Some(flat) = records.flat(id)
+        && let Some(head) = (0..flat.count().min(3))
+            .map(|i| flat.token(i).map(|t| AttributeValue::from_token(&t)))
+            .collect::<Option<Vec<_>>>()
+    {
+        let items = flat.get_refs(3);
+        return Ok((DecodedEntity::new(id, flat.ty, head), items));
+    }
     match records.read(id) {
         Some(tokens) => {
             let items = tokens.get_refs(3);
@@ -988,12 +996,16 @@ fn shape_of(
         return Shape::default();
     }
     // Read once each, so straight from the bytes and never cached.
-    let Some(shape) = records.read(shape_id) else {
-        return Shape::default();
+    let rep_ids = match records.flat(shape_id) {
+        Some(flat) => flat.get_refs(2),
+        None => match records.read(shape_id) {
+            Some(shape) => shape.get_refs(2),
+            None => return Shape::default(),
+        },
     };
     let mut reps = Vec::new();
     let mut items_of = Vec::new();
-    for rep_id in shape.get_refs(2).unwrap_or_default() {
+    for rep_id in rep_ids.unwrap_or_default() {
         match representation(decoder, records, rep_id) {
             Ok((rep, items)) => {
                 reps.push(rep);
