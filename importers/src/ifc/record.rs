@@ -13,6 +13,8 @@
 use std::borrow::Cow;
 
 use ifc_lite_core::{DecodedEntity, EntityDecoder, IfcType, Token};
+#[cfg(test)]
+use ifc_lite_core::AttributeValue;
 
 use super::source::Scanned;
 
@@ -46,6 +48,13 @@ impl<'a> Records<'a> {
         Some(Tokens { ty, attrs })
     }
 
+    /// The record `#id` as a [`Flat`], or `None` when it does not exist or is outside
+    /// `Flat`'s subset (then [`Records::read`] reads it).
+    pub(crate) fn flat(&self, id: u32) -> Option<Flat<'a>> {
+        let (start, end) = self.scanned.span(id)?;
+        Flat::parse(self.bytes.get(start..end)?)
+    }
+
     /// `decoder.decode_by_id(id)` without touching the decoder's entity cache: for records
     /// read once (elements, their shapes), where caching only costs.
     pub(crate) fn decode(
@@ -59,6 +68,182 @@ impl<'a> Records<'a> {
             None => decoder.decode_by_id(id),
         }
     }
+}
+
+/// How many leading attributes [`Flat`] keeps.
+const FLAT_ATTRIBUTES: usize = 8;
+
+/// The deepest list nesting [`Flat`] reads (ifc-lite's tokenizer allows 256); deeper records
+/// go to the tokenizer.
+const FLAT_DEPTH: u32 = 32;
+
+/// A record's class and the bytes of its first [`FLAT_ATTRIBUTES`] top-level attributes, read
+/// without allocating. Only records in a strict subset of the tokenizer's grammar read this
+/// way: no whitespace or comments anywhere, no typed values or binaries, each value followed
+/// at once by `,` or `)`. Each value's extent is decided by the same rules as ifc-lite's
+/// tokenizer (its string-end, number and id readers; its order of alternatives), so such a
+/// record tokenizes, and into the same values. Anything else reads as `None`, and the caller
+/// takes the tokenizer's path.
+#[derive(Debug)]
+pub(crate) struct Flat<'a> {
+    /// The class as the decoder reads it.
+    pub(crate) ty: IfcType,
+    attrs: [&'a [u8]; FLAT_ATTRIBUTES],
+    count: usize,
+}
+
+impl<'a> Flat<'a> {
+    /// Reads a record's bytes (`#id=KEYWORD(...);`), or `None` outside the strict subset.
+    pub(crate) fn parse(line: &'a [u8]) -> Option<Self> {
+        let rest = line.strip_prefix(b"#")?;
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        ifc_lite_core::express_id::parse_express_id(rest.get(..digits).filter(|d| !d.is_empty())?)?;
+        let rest = rest[digits..].strip_prefix(b"=")?;
+        let name = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        if name == 0 || rest.get(name) != Some(&b'(') {
+            return None;
+        }
+        let ty = IfcType::from_str(std::str::from_utf8(&rest[..name]).ok()?);
+        let mut flat = Self {
+            ty,
+            attrs: [&[]; FLAT_ATTRIBUTES],
+            count: 0,
+        };
+        let mut at = name + 1;
+        if rest.get(at) == Some(&b')') {
+            at += 1;
+        } else {
+            loop {
+                let end = value_end(rest, at, 0)?;
+                if flat.count < FLAT_ATTRIBUTES {
+                    flat.attrs[flat.count] = &rest[at..end];
+                }
+                flat.count += 1;
+                at = end + 1;
+                match rest.get(end)? {
+                    b',' => {}
+                    b')' => break,
+                    _ => return None,
+                }
+            }
+        }
+        (rest.get(at) == Some(&b';')).then_some(flat)
+    }
+
+    /// How many top-level attributes the record has.
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    fn attr(&self, index: usize) -> Option<&'a [u8]> {
+        (index < self.count.min(FLAT_ATTRIBUTES)).then(|| self.attrs[index])
+    }
+
+    /// [`Tokens::get_ref`]; `None` also past the kept attributes.
+    pub(crate) fn get_ref(&self, index: usize) -> Option<u32> {
+        let digits = self.attr(index)?.strip_prefix(b"#")?;
+        ifc_lite_core::express_id::parse_express_id(digits)
+    }
+
+    /// [`Tokens::get_refs`]; `None` also past the kept attributes.
+    pub(crate) fn get_refs(&self, index: usize) -> Option<Vec<u32>> {
+        let attr = self.attr(index)?;
+        let refs = match attr.first()? {
+            b'#' => vec![self.get_ref(index)?],
+            b'(' => {
+                let mut refs = Vec::new();
+                let mut at = 1;
+                while attr.get(at) != Some(&b')') {
+                    // Read once by `parse`: every member ends at `,` or `)`.
+                    let end = value_end(attr, at, 1)?;
+                    if let Some(digits) = attr[at..end].strip_prefix(b"#") {
+                        refs.push(ifc_lite_core::express_id::parse_express_id(digits)?);
+                    }
+                    at = end + usize::from(attr[end] == b',');
+                }
+                refs
+            }
+            _ => return None,
+        };
+        (!refs.is_empty()).then_some(refs)
+    }
+
+    /// Attribute `index` as the tokenizer's token when it is a single value (`$`, `*`, a
+    /// reference, a string or an enumeration); `None` for lists and numbers and past the
+    /// kept attributes.
+    pub(crate) fn token(&self, index: usize) -> Option<Token<'a>> {
+        let attr = self.attr(index)?;
+        match attr.first()? {
+            b'$' => Some(Token::Null),
+            b'*' => Some(Token::Derived),
+            b'#' => self.get_ref(index).map(Token::EntityRef),
+            b'\'' => Some(Token::String(&attr[1..attr.len() - 1])),
+            b'.' if attr.len() > 2 && attr.ends_with(b".") => {
+                Some(Token::Enum(&attr[1..attr.len() - 1]))
+            }
+            _ => None,
+        }
+    }
+
+    /// [`Tokens::text`]; `None` also past the kept attributes.
+    pub(crate) fn text(&self, index: usize) -> Option<String> {
+        let inner = self.attr(index)?.strip_prefix(b"'")?.strip_suffix(b"'")?;
+        let decoded = decode_literal(inner);
+        ifc_lite_core::optional_text(Some(&decoded)).map(str::to_owned)
+    }
+}
+
+/// Where the value starting at `line[at]` ends (the index just past it) if it is in
+/// [`Flat`]'s subset and followed at once by `,` or `)`; the alternatives are tried in the
+/// tokenizer's order.
+fn value_end(line: &[u8], at: usize, depth: u32) -> Option<usize> {
+    let end = match *line.get(at)? {
+        b'$' | b'*' => at + 1,
+        b'#' => {
+            let digits = line[at + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+            ifc_lite_core::express_id::parse_express_id(
+                line.get(at + 1..at + 1 + digits).filter(|d| !d.is_empty())?,
+            )?;
+            at + 1 + digits
+        }
+        b'\'' => ifc_lite_core::step_encoding::step_string_literal_end(line, at)?,
+        b'(' => {
+            if depth >= FLAT_DEPTH {
+                return None;
+            }
+            let mut p = at + 1;
+            if line.get(p) != Some(&b')') {
+                loop {
+                    let end = value_end(line, p, depth + 1)?;
+                    p = end + 1;
+                    match line[end] {
+                        b',' => {}
+                        _ => break,
+                    }
+                }
+                p -= 1;
+            }
+            // `p` is at the list's `)`.
+            (line.get(p) == Some(&b')')).then_some(p + 1)?
+        }
+        b'.' => {
+            let name = line[at + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                .count();
+            if name > 0 && line.get(at + 1 + name) == Some(&b'.') {
+                at + name + 2
+            } else {
+                at + ifc_lite_core::read_step_number(&line[at..])?.1
+            }
+        }
+        b'+' | b'-' | b'0'..=b'9' => at + ifc_lite_core::read_step_number(&line[at..])?.1,
+        _ => return None,
+    };
+    matches!(line.get(end), Some(b',' | b')')).then_some(end)
 }
 
 /// A token's value as the decoder would store it, reduced to what the accessors look at.
@@ -181,15 +366,20 @@ mod tests {
 
     /// Every record of `bytes` read from its tokens agrees with the decoder on every accessor
     /// the importer uses, and every property set reads the same (diagnostics included) through
-    /// the token path as through the decoder. Returns how many records and sets were compared.
-    fn compare(bytes: &[u8]) -> (usize, usize) {
+    /// the token path as through the decoder; every record that reads as a [`Flat`] decodes,
+    /// to the same class, references and texts. Returns how many records, sets and flat
+    /// records were compared.
+    fn compare(bytes: &[u8]) -> (usize, usize, usize) {
         let scanned = source::scan(bytes).expect("the file scans");
         let records = Records::new(bytes, &scanned);
         let mut decoder = scanned.decoder(bytes);
         let mut diagnostics = Vec::new();
         let units = units::resolve(&mut decoder, &scanned, &mut diagnostics);
-        let (mut compared, mut sets) = (0, 0);
+        let (mut compared, mut sets, mut flat_read) = (0, 0, 0);
         for r in &scanned.records {
+            if let (Some(flat), Err(err)) = (records.flat(r.id), decoder.decode_by_id(r.id)) {
+                panic!("#{}: read flat as {flat:?}, the decoder fails: {err}", r.id);
+            }
             let decoded = decoder.decode_by_id(r.id);
             let tokens = records.read(r.id);
             let (entity, tokens) = match (decoded, tokens) {
@@ -198,6 +388,23 @@ mod tests {
                 (d, t) => panic!("#{}: decoder {:?}, tokens {:?}", r.id, d.is_ok(), t.is_some()),
             };
             assert_eq!(tokens.class(), entity.ifc_type.as_str(), "#{}", r.id);
+            if let Some(flat) = records.flat(r.id) {
+                assert_eq!(flat.ty, entity.ifc_type, "#{}", r.id);
+                for i in 0..FLAT_ATTRIBUTES.min(entity.attributes.len() + 1) {
+                    let at = format!("#{} flat attribute {i}", r.id);
+                    assert_eq!(flat.get_ref(i), entity.get_ref(i), "{at}");
+                    assert_eq!(flat.text(i), properties::text(&entity, i), "{at}");
+                    assert_eq!(flat.get_refs(i), entity.get_refs(i), "{at}");
+                    if let Some(token) = flat.token(i) {
+                        assert_eq!(
+                            format!("{:?}", AttributeValue::from_token(&token)),
+                            format!("{:?}", entity.get(i).expect("attribute")),
+                            "{at}"
+                        );
+                    }
+                }
+                flat_read += 1;
+            }
             for i in 0..=entity.attributes.len() {
                 let at = format!("#{} attribute {i}", r.id);
                 assert_eq!(tokens.get_ref(i), entity.get_ref(i), "{at}");
@@ -238,7 +445,7 @@ mod tests {
             );
             sets += 1;
         }
-        (compared, sets)
+        (compared, sets, flat_read)
     }
 
     /// Records written to stress the token reader: escapes, doubled quotes, typed and nested
@@ -288,15 +495,43 @@ DATA;
 #39=IFCRELDEFINESBYPROPERTIES('0007',$,$,$,#10,#36);
 #40=IFCPROPERTYSET('0008',$,$,$,());
 #41=IFCPROPERTYSINGLEVALUE('Bad',$,IFCLABEL('x'),,$);
+#50=IFCWALL('a',$,'b',$,$,$,#10,'x',.NOTDEFINED.);
+#51=IFCWALL('g''x',$,'P \S\' 5',$,$,(1.,-2,.5,+1.E-3,(#1,()),.5.),#10,$,$);
+#52=IFCWALL('a', $,'b',$,$,$,#10,$,$);
+#53=IFCWALL('a',$,'b',$,$,$,#4294967296,$,$);
+#54=IFCWALL('a',$,'b',$,$,$,#10,$,$) ;
+#55=IFCWALL('a',$,'b',1.5E,$,$,#10,$,$);
+#56=IFCWALL('a',$,IFCLABEL('n'),$,$,$,#10,$,$);
+#57=IFCWALL('\X2\00FC\X0\',$,'  ',$,$,$,#00010,$);
+#58=IFCWALL('a',$,'b',$,$,$,(#10),$,$);
+#59=IFCWALL(,$,'b');
+#60=IFCWALL('a',$,'b',$,$,$,#10,$,$,);
 ENDSEC;
 END-ISO-10303-21;
 "#;
 
     #[test]
     fn token_reader_agrees_with_the_decoder_on_tricky_records() {
-        let (records, sets) = compare(TRICKY.as_bytes());
+        let (records, sets, flat) = compare(TRICKY.as_bytes());
         assert!(records >= 35, "{records} records compared");
         assert_eq!(sets, 3);
+        assert!(flat >= 15, "{flat} flat records");
+        // Inside the subset; outside it (whitespace, typed values, a missing `;`).
+        let line = |id: u32| {
+            let start = TRICKY.find(&format!("\n#{id}=")).expect("record") + 1;
+            let end = start + TRICKY[start..].find('\n').expect("line end");
+            Flat::parse(&TRICKY.as_bytes()[start..end])
+        };
+        for id in [10, 50, 51, 57, 58] {
+            assert!(line(id).is_some(), "#{id} reads flat");
+        }
+        for id in [52, 53, 54, 55, 56, 59, 60] {
+            assert!(line(id).is_none(), "#{id} does not read flat");
+        }
+        assert!(Flat::parse(b"#1=IFCWALL('a',$,'b',$,$,$,#10,$,$)").is_none());
+        let wall = line(51).expect("#51");
+        assert_eq!(wall.text(2).as_deref(), Some("P \u{a7} 5"), "\\S\\' is ISO 8859-1 0xA7");
+        assert_eq!((wall.get_ref(6), wall.get_ref(5)), (Some(10), None));
     }
 
     #[test]
@@ -306,15 +541,17 @@ END-ISO-10303-21;
             seed: 7,
             ..Default::default()
         };
-        let (records, sets) = compare(renewtwin_generator::district_ifc(&config).as_bytes());
+        let (records, sets, flat) =
+            compare(renewtwin_generator::district_ifc(&config).as_bytes());
         assert!(records > 1000 && sets > 10, "{records} records, {sets} sets");
+        assert!(flat * 2 > records, "{flat} of {records} records read flat");
     }
 
     #[test]
     fn token_reader_agrees_with_the_decoder_on_the_corpus() {
         for file in crate::ifc::cross_check::corpus_files() {
             let bytes = std::fs::read(&file).expect("corpus file");
-            let (records, _) = compare(&bytes);
+            let (records, _, _) = compare(&bytes);
             assert!(records > 0, "{}", file.display());
         }
     }

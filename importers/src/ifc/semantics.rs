@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use ifc_lite_core::{DecodedEntity, EntityDecoder};
+use ifc_lite_core::{AttributeValue, DecodedEntity, EntityDecoder, IfcType};
 use rayon::prelude::*;
 
 use super::diagnostic;
@@ -342,7 +342,7 @@ fn read_element(
     materials: &MaterialsByObject,
 ) -> ElementRead {
     let mut diagnostics = Vec::new();
-    let entity = match records.decode(decoder, id) {
+    let entity = match ElementRecord::read(decoder, records, id) {
         Ok(e) => e,
         Err(err) => {
             diagnostics.push(diagnostic(
@@ -364,7 +364,7 @@ fn read_element(
             };
         }
     };
-    let class = class_name(entity.ifc_type.as_str());
+    let class = class_name(entity.select.ifc_type.as_str());
     let shape = shape_of(decoder, records, &entity, scanned, &class, &mut diagnostics);
     if needs_body && !shape.body {
         return ElementRead {
@@ -407,7 +407,7 @@ fn read_element(
             ),
         })
         .collect();
-    let global_id = text(&entity, 0).unwrap_or_else(|| {
+    let global_id = entity.global_id.unwrap_or_else(|| {
         diagnostics.push(diagnostic(
             Severity::Warning,
             DiagnosticKind::BadAttribute,
@@ -424,7 +424,7 @@ fn read_element(
         element: Some(Element {
             step_id: id,
             global_id,
-            name: text(&entity, 2),
+            name: entity.name,
             class,
             container,
             type_name,
@@ -889,16 +889,100 @@ pub(crate) struct MappedBody {
     pub(crate) target: Option<u32>,
 }
 
+/// What the element reader needs of an element record: its GlobalId, Name and
+/// Representation, and the entity that representation selection looks at.
+struct ElementRecord {
+    global_id: Option<String>,
+    name: Option<String>,
+    representation: Option<u32>,
+    /// What `ifc_lite_geometry::meshed_representations` reads of the element: its id and
+    /// class and, for an `IfcAnnotation` (whose `ObjectType` marks a drawing camera), every
+    /// attribute. Other classes carry no attributes: selection (ifc-lite 28.2) reads none.
+    select: DecodedEntity,
+}
+
+impl ElementRecord {
+    /// Reads `#id` from its tokens; a record that does not tokenize goes through the
+    /// decoder, which fails the same way and gives the error its message.
+    fn read(
+        decoder: &mut EntityDecoder,
+        records: Records,
+        id: u32,
+    ) -> ifc_lite_core::Result<Self> {
+        // Most elements read without allocating; an annotation needs its attributes decoded.
+        if let Some(flat) = records.flat(id)
+            && flat.ty != IfcType::IfcAnnotation
+        {
+            return Ok(Self {
+                global_id: flat.text(0),
+                name: flat.text(2),
+                representation: flat.get_ref(6),
+                select: DecodedEntity::new(id, flat.ty, Vec::new()),
+            });
+        }
+        let Some(tokens) = records.read(id) else {
+            let entity = records.decode(decoder, id)?;
+            return Ok(Self {
+                global_id: text(&entity, 0),
+                name: text(&entity, 2),
+                representation: entity.get_ref(6),
+                select: entity,
+            });
+        };
+        let attributes = if tokens.ty == IfcType::IfcAnnotation {
+            tokens.attrs.iter().map(AttributeValue::from_token).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            global_id: tokens.text(0),
+            name: tokens.text(2),
+            representation: tokens.get_ref(6),
+            select: DecodedEntity::new(id, tokens.ty, attributes),
+        })
+    }
+}
+
+/// A shape representation as selection reads it (id, class, `ContextOfItems`,
+/// `RepresentationIdentifier`, `RepresentationType`), with its `Items`.
+fn representation(
+    decoder: &mut EntityDecoder,
+    records: Records,
+    id: u32,
+) -> ifc_lite_core::Result<(DecodedEntity, Option<Vec<u32>>)> {
+    if let Some(flat) = records.flat(id)
+        && let Some(head) = (0..flat.count().min(3))
+            .map(|i| flat.token(i).map(|t| AttributeValue::from_token(&t)))
+            .collect::<Option<Vec<_>>>()
+    {
+        let items = flat.get_refs(3);
+        return Ok((DecodedEntity::new(id, flat.ty, head), items));
+    }
+    match records.read(id) {
+        Some(tokens) => {
+            let items = tokens.get_refs(3);
+            let head = tokens.attrs.iter().take(3).map(AttributeValue::from_token);
+            Ok((DecodedEntity::new(id, tokens.ty, head.collect()), items))
+        }
+        None => {
+            let rep = records.decode(decoder, id)?;
+            let items = rep.get_refs(3);
+            Ok((rep, items))
+        }
+    }
+}
+
 /// Reads the product's shape representations (Representation is attribute 6).
 fn shape_of(
     decoder: &mut EntityDecoder,
     records: Records,
-    entity: &DecodedEntity,
+    element: &ElementRecord,
     scanned: &Scanned,
     class: &str,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Shape {
-    let Some(shape_id) = entity.get_ref(6) else {
+    let entity = &element.select;
+    let Some(shape_id) = element.representation else {
         return Shape::default();
     };
     if !scanned.contains(shape_id) {
@@ -912,13 +996,21 @@ fn shape_of(
         return Shape::default();
     }
     // Read once each, so straight from the bytes and never cached.
-    let Some(shape) = records.read(shape_id) else {
-        return Shape::default();
+    let rep_ids = match records.flat(shape_id) {
+        Some(flat) => flat.get_refs(2),
+        None => match records.read(shape_id) {
+            Some(shape) => shape.get_refs(2),
+            None => return Shape::default(),
+        },
     };
     let mut reps = Vec::new();
-    for rep_id in shape.get_refs(2).unwrap_or_default() {
-        match records.decode(decoder, rep_id) {
-            Ok(rep) => reps.push(rep),
+    let mut items_of = Vec::new();
+    for rep_id in rep_ids.unwrap_or_default() {
+        match representation(decoder, records, rep_id) {
+            Ok((rep, items)) => {
+                reps.push(rep);
+                items_of.push(items);
+            }
             Err(_) => diagnostics.push(diagnostic(
                 Severity::Warning,
                 DiagnosticKind::DanglingReference,
@@ -940,7 +1032,8 @@ fn shape_of(
     // Other meshed representations (a 2D 'Plan' mapped item …) usually add nothing; if they do,
     // the instance fails its check against the baked mesh and the baked mesh is kept.
     if let [rep] = bodies.as_slice()
-        && let Some(items) = rep.get_refs(3)
+        && let Some(at) = reps.iter().position(|r| std::ptr::eq(r, *rep))
+        && let Some(items) = items_of[at].clone()
     {
         let mut mapped = Vec::with_capacity(items.len());
         for item in items {
