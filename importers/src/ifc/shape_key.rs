@@ -170,8 +170,8 @@ pub(crate) fn shape_key(
             key.extend_from_slice(&hashes.record(opening.get_ref(6)?)?.to_le_bytes());
             let relative = mul(&inverse, &world_placement(router, decoder, &opening)?);
             push_linear(&mut key, &relative);
-            for k in 12..15 {
-                key.extend_from_slice(&quantize(relative[k], TRANSLATION_QUANTUM_M).to_le_bytes());
+            for v in &relative[12..15] {
+                key.extend_from_slice(&quantize(*v, TRANSLATION_QUANTUM_M).to_le_bytes());
             }
         }
     }
@@ -233,7 +233,7 @@ fn inverse_affine(m: &[f64; 16]) -> Option<[f64; 16]> {
         let (r1, r2) = ([1, 0, 0][c], [2, 2, 1][c]);
         let (c1, c2) = ([1, 0, 0][r], [2, 2, 1][r]);
         let minor = a(r1, c1) * a(r2, c2) - a(r1, c2) * a(r2, c1);
-        let sign = if (r + c) % 2 == 0 { 1.0 } else { -1.0 };
+        let sign = if (r + c).is_multiple_of(2) { 1.0 } else { -1.0 };
         sign * minor / det
     };
     let mut out = [0.0; 16];

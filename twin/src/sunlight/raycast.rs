@@ -329,7 +329,7 @@ fn invert(m: &[f64; 12]) -> Option<[[f64; 4]; 3]> {
         let (r1, r2) = ([1, 0, 0][r], [2, 2, 1][r]);
         let (c1, c2) = ([1, 0, 0][c], [2, 2, 1][c]);
         let minor = a(r1, c1) * a(r2, c2) - a(r1, c2) * a(r2, c1);
-        if (r + c) % 2 == 0 { minor } else { -minor }
+        if (r + c).is_multiple_of(2) { minor } else { -minor }
     };
     let det = a(0, 0) * cof(0, 0) + a(0, 1) * cof(0, 1) + a(0, 2) * cof(0, 2);
     if !det.is_finite() || det.abs() < 1e-12 {
