@@ -249,7 +249,7 @@ fn bounds(mesh: &Mesh, m: &[f64; 16]) -> ([f64; 3], [f64; 3]) {
 }
 
 /// Column-major `a · b`.
-fn mul(a: &[f64; 16], b: &[f64; 16]) -> [f64; 16] {
+pub(crate) fn mul(a: &[f64; 16], b: &[f64; 16]) -> [f64; 16] {
     let mut out = [0.0; 16];
     for col in 0..4 {
         for row in 0..4 {

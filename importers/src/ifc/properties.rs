@@ -308,14 +308,7 @@ impl<'a> PropertyReader<'a> {
                 let Some(v) = record::as_float(value) else {
                     return Err(Unusual);
                 };
-                let scale = match measure_unit(type_name) {
-                    Some(MeasureUnit::Typed { unit_type, .. }) => self
-                        .units
-                        .factor_for_unit_type(unit_type)
-                        .map(|project| explicit.unwrap_or(project)),
-                    _ => None,
-                };
-                Some(PropertyValue::Real(v * scale.unwrap_or(1.0)))
+                Some(PropertyValue::Real(v * self.measure_scale(type_name, explicit)))
             }
             Token::Null | Token::Derived => None,
             _ => return Err(Unusual),
@@ -407,6 +400,18 @@ impl<'a> PropertyReader<'a> {
     }
 
     /// The SI factor of an explicit `Unit` reference, when it is a length, area or volume unit.
+    /// The factor to SI of a value of measure type `type_name`: the property's own unit
+    /// (`explicit`) where the measure has a unit type the project converts, else 1.
+    fn measure_scale(&self, type_name: &str, explicit: Option<f64>) -> f64 {
+        match measure_unit(type_name) {
+            Some(MeasureUnit::Typed { unit_type, .. }) => self
+                .units
+                .factor_for_unit_type(unit_type)
+                .map_or(1.0, |project| explicit.unwrap_or(project)),
+            _ => 1.0,
+        }
+    }
+
     fn explicit_unit(&self, decoder: &mut EntityDecoder, unit: Option<u32>) -> Option<f64> {
         let (unit_type, resolved, _) = ifc_lite_core::resolve_unit_by_ref(decoder, unit?)?;
         match unit_type.as_deref() {
@@ -446,14 +451,7 @@ impl<'a> PropertyReader<'a> {
             }
             (_, AttributeValue::Integer(_) | AttributeValue::Float(_)) => {
                 let v = value.as_float()?;
-                let scale = match measure_unit(type_name) {
-                    Some(MeasureUnit::Typed { unit_type, .. }) => self
-                        .units
-                        .factor_for_unit_type(unit_type)
-                        .map(|project| explicit.unwrap_or(project)),
-                    _ => None,
-                };
-                Some(PropertyValue::Real(v * scale.unwrap_or(1.0)))
+                Some(PropertyValue::Real(v * self.measure_scale(type_name, explicit)))
             }
             (_, AttributeValue::Null | AttributeValue::Derived) => None,
             (_, other) => Some(PropertyValue::Other(format!("{other:?}"))),

@@ -18,6 +18,7 @@ use ifc_lite_geometry::GeometryRouter;
 use rustc_hash::FxHashMap;
 use twox_hash::XxHash3_128;
 
+use super::instancing::mul;
 use super::source::{Scanned, SpanIndex};
 
 /// Translations in the key are rounded to a micrometre: shapes that close are one shape (the
@@ -203,16 +204,6 @@ fn push_linear(key: &mut Vec<u8>, m: &[f64; 16]) {
     }
 }
 
-/// Column-major `a · b`.
-fn mul(a: &[f64; 16], b: &[f64; 16]) -> [f64; 16] {
-    let mut out = [0.0; 16];
-    for col in 0..4 {
-        for row in 0..4 {
-            out[col * 4 + row] = (0..4).map(|k| a[k * 4 + row] * b[col * 4 + k]).sum();
-        }
-    }
-    out
-}
 
 /// The inverse of an affine column-major matrix (last row 0 0 0 1); `None` when singular or
 /// not affine.
