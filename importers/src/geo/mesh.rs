@@ -237,6 +237,41 @@ pub(crate) fn mat_mul(a: &[f64; 16], b: &[f64; 16]) -> [f64; 16] {
     out
 }
 
+/// The inverse of an affine column-major matrix (last row 0 0 0 1); `None` when singular or
+/// not affine.
+pub(crate) fn inverse_affine(m: &[f64; 16]) -> Option<[f64; 16]> {
+    if m[3] != 0.0 || m[7] != 0.0 || m[11] != 0.0 || m[15] != 1.0 {
+        return None;
+    }
+    // a[row][col] of the 3×3 part.
+    let a = |r: usize, c: usize| m[c * 4 + r];
+    let det = a(0, 0) * (a(1, 1) * a(2, 2) - a(1, 2) * a(2, 1))
+        - a(0, 1) * (a(1, 0) * a(2, 2) - a(1, 2) * a(2, 0))
+        + a(0, 2) * (a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0));
+    if !det.is_finite() || det.abs() < 1e-12 {
+        return None;
+    }
+    let inv = |r: usize, c: usize| {
+        // Cofactor of (c, r) over the determinant (the adjugate is the cofactors transposed).
+        let (r1, r2) = ([1, 0, 0][c], [2, 2, 1][c]);
+        let (c1, c2) = ([1, 0, 0][r], [2, 2, 1][r]);
+        let minor = a(r1, c1) * a(r2, c2) - a(r1, c2) * a(r2, c1);
+        let sign = if (r + c).is_multiple_of(2) { 1.0 } else { -1.0 };
+        sign * minor / det
+    };
+    let mut out = [0.0; 16];
+    for c in 0..3 {
+        for r in 0..3 {
+            out[c * 4 + r] = inv(r, c);
+        }
+    }
+    for r in 0..3 {
+        out[12 + r] = -(0..3).map(|k| out[k * 4 + r] * m[12 + k]).sum::<f64>();
+    }
+    out[15] = 1.0;
+    Some(out)
+}
+
 /// Drops non-finite rings (error), repeated consecutive points and the closing point.
 fn clean_ring(ring: &[[f64; 3]]) -> Result<Vec<[f64; 3]>, PolygonError> {
     let mut out: Vec<[f64; 3]> = Vec::with_capacity(ring.len());
@@ -319,6 +354,27 @@ pub(crate) fn normalize(v: [f64; 3]) -> Option<[f64; 3]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn affine_inverse_undoes_a_rotated_scaled_shifted_placement() {
+        // 30° about Z, scale 2, shifted by (10, -4, 3).
+        let (s, c) = (30f64.to_radians().sin(), 30f64.to_radians().cos());
+        let m = [
+            2.0 * c, 2.0 * s, 0.0, 0.0, -2.0 * s, 2.0 * c, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 10.0, -4.0,
+            3.0, 1.0,
+        ];
+        let product = mat_mul(&inverse_affine(&m).expect("invertible"), &m);
+        for (k, v) in product.iter().enumerate() {
+            let expected = if k % 5 == 0 { 1.0 } else { 0.0 };
+            assert!((v - expected).abs() < 1e-12, "entry {k}: {v}");
+        }
+        let mut singular = m;
+        singular[0] = 0.0;
+        singular[1] = 0.0;
+        singular[2] = 0.0;
+        assert!(inverse_affine(&singular).is_none());
+    }
+
 
     #[test]
     fn a_square_with_a_square_hole_has_eight_triangles_and_the_right_area() {

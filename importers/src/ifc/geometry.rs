@@ -19,12 +19,12 @@ use rustc_hash::FxHashMap;
 use super::clean::clean;
 use super::diagnostic;
 use super::instancing;
-use super::instancing::translation;
 use super::properties::lower;
 use super::semantics::{GeometryJob, JobSource};
 use super::shape_key::{RecordHashes, ShapeKey, shape_key};
 use super::source::Scanned;
 use super::units::Units;
+use crate::geo::mesh::translation;
 use crate::stream::{ImportEvent, MeshBatch, building_of, importance_rank};
 use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity};
 
@@ -86,16 +86,6 @@ impl Memo {
     }
 }
 
-/// What to do with one job of a chunk.
-enum Plan {
-    /// Mesh it (it has no shape key, or it is the first with its key).
-    Mesh,
-    /// Share the memo of an earlier chunk.
-    Hit(Arc<Memo>),
-    /// Share the outcome of an earlier job of this chunk with the same key, once meshed.
-    Follow,
-}
-
 /// Per-worker state: a decoder and a router (neither is `Sync`, so each worker has its own).
 struct Worker<'a> {
     decoder: EntityDecoder<'a>,
@@ -139,6 +129,16 @@ struct Interner {
     instanced: HashMap<u32, MeshId>,
     /// A memo (by address; every memo lives until meshing ends) → the meshes of its parts.
     memoized: FxHashMap<usize, Vec<MeshId>>,
+}
+
+impl Interner {
+    /// The mesh of `instance`'s representation map, stored on its first use.
+    fn instance_mesh(&mut self, meshes: &mut Vec<Mesh>, instance: &instancing::Instance) -> MeshId {
+        *self
+            .instanced
+            .entry(instance.map)
+            .or_insert_with(|| intern(meshes, &mut self.shared, instance.source.mesh.clone()))
+    }
 }
 
 #[cfg(test)]
@@ -329,57 +329,35 @@ impl<'a> Meshing<'a> {
         } else {
             vec![None; chunk.len()]
         };
-        let plans = self.plan(&keys);
+        let meshed = self.to_mesh(&keys);
         let mut outcomes: Vec<Option<Outcome>> = chunk
             .par_iter()
-            .zip(&plans)
+            .zip(&meshed)
             .map_init(
                 || self.worker(),
-                |worker, (job, plan)| {
-                    matches!(plan, Plan::Mesh).then(|| self.mesh_job(worker, job))
-                },
+                |worker, (job, &mesh)| mesh.then(|| self.mesh_job(worker, job)),
             )
             .collect();
-        // The first of each key becomes the memo of the rest.
+        // In job order: the first of each key becomes the memo of the rest, which are the
+        // products after it in this chunk and in the chunks to come.
         let mut memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
-        for (outcome, key) in outcomes.iter_mut().zip(&keys) {
-            let (Some(done), Some(key)) = (outcome.as_mut(), key) else {
-                continue;
-            };
-            if memos.contains_key(&key.hash) {
-                continue;
-            }
-            let done = std::mem::take(done);
-            let memo = Arc::new(Memo {
-                parts: done.parts,
-                instances: done.instances,
-                dropped: done.dropped,
-                failure: done.failure,
-                opening_failures: done.opening_failures,
-                at: key.at,
-            });
-            *outcome = Some(memo.outcome(key.at));
-            memos.insert(key.hash, memo);
-        }
-        drop(memos);
-        let mut worker = None;
-        for (i, job) in chunk.iter().enumerate() {
-            let outcome = match (&plans[i], keys[i]) {
-                (Plan::Hit(memo), Some(key)) => memo.outcome(key.at),
-                (Plan::Follow, Some(key)) => {
-                    let memo = self
-                        .memos
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get(&key.hash)
-                        .cloned();
-                    match memo {
-                        Some(memo) => memo.outcome(key.at),
-                        // Not reached: the first of every key is memoized above.
-                        None => self.mesh_job(worker.get_or_insert_with(|| self.worker()), job),
-                    }
+        for ((job, key), outcome) in chunk.iter().zip(&keys).zip(&mut outcomes) {
+            let outcome = match key {
+                None => outcome.take().unwrap_or_default(),
+                Some(key) => {
+                    let memo = memos.entry(key.hash).or_insert_with(|| {
+                        let done = outcome.take().unwrap_or_default();
+                        Arc::new(Memo {
+                            parts: done.parts,
+                            instances: done.instances,
+                            dropped: done.dropped,
+                            failure: done.failure,
+                            opening_failures: done.opening_failures,
+                            at: key.at,
+                        })
+                    });
+                    memo.outcome(key.at)
                 }
-                _ => outcomes[i].take().unwrap_or_default(),
             };
             merge(job, outcome, model, interner, diagnostics);
         }
@@ -398,25 +376,13 @@ impl<'a> Meshing<'a> {
         );
     }
 
-    /// Each job's plan, in job order: keys met in an earlier chunk share its memo, the first
-    /// of a key in this chunk is meshed and the others follow it.
-    fn plan(&self, keys: &[Option<ShapeKey>]) -> Vec<Plan> {
+    /// Which jobs of a chunk to mesh: those without a key, and the first of each key that no
+    /// earlier chunk met.
+    fn to_mesh(&self, keys: &[Option<ShapeKey>]) -> Vec<bool> {
         let memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
         let mut first: rustc_hash::FxHashSet<u128> = Default::default();
         keys.iter()
-            .map(|key| {
-                let Some(key) = key else {
-                    return Plan::Mesh;
-                };
-                if let Some(memo) = memos.get(&key.hash) {
-                    return Plan::Hit(Arc::clone(memo));
-                }
-                if first.insert(key.hash) {
-                    Plan::Mesh
-                } else {
-                    Plan::Follow
-                }
-            })
+            .map(|key| key.is_none_or(|key| !memos.contains_key(&key.hash) && first.insert(key.hash)))
             .collect()
     }
 
@@ -638,20 +604,8 @@ fn merge(
         .placements
         .reserve_exact(outcome.instances.len() + outcome.parts.len());
     for instance in outcome.instances {
-        let mesh = match interner.instanced.get(&instance.map) {
-            Some(&id) => id,
-            None => {
-                let id = intern(
-                    &mut model.meshes,
-                    &mut interner.shared,
-                    instance.source.mesh.clone(),
-                );
-                interner.instanced.insert(instance.map, id);
-                id
-            }
-        };
         element.placements.push(Placement {
-            mesh,
+            mesh: interner.instance_mesh(&mut model.meshes, &instance),
             transform: instance.transform,
         });
     }
@@ -667,14 +621,14 @@ fn merge(
         let shift: [f64; 3] = std::array::from_fn(|k| at[k] - memo.at[k]);
         element.placements.reserve_exact(memo.instances.len());
         for instance in &memo.instances {
-            let mesh = *interner.instanced.entry(instance.map).or_insert_with(|| {
-                intern(&mut model.meshes, &mut interner.shared, instance.source.mesh.clone())
-            });
             let mut transform = instance.transform;
             for k in 0..3 {
                 transform[12 + k] += shift[k];
             }
-            element.placements.push(Placement { mesh, transform });
+            element.placements.push(Placement {
+                mesh: interner.instance_mesh(&mut model.meshes, instance),
+                transform,
+            });
         }
         let ids = interner
             .memoized

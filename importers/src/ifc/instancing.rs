@@ -13,7 +13,7 @@ use ifc_lite_geometry::GeometryRouter;
 use super::clean::clean;
 use super::semantics::MappedBody;
 use crate::Mesh;
-use crate::geo::mesh::{cross, dot, sub};
+use crate::geo::mesh::{IDENTITY, cross, dot, mat_mul, sub, translation};
 
 /// A representation map's source mesh (MappingOrigin applied), metres.
 #[derive(Debug)]
@@ -67,7 +67,7 @@ pub(crate) fn instances(
             Some(id) => target_matrix(decoder, id, ctx.length_to_metres)?,
             None => IDENTITY,
         };
-        let mut transform = mul(&mul(&placement, &target), &translation(source.origin));
+        let mut transform = mat_mul(&mat_mul(&placement, &target), &translation(source.origin));
         for k in 0..3 {
             transform[12 + k] -= ctx.rtc[k];
         }
@@ -146,10 +146,6 @@ fn source(
         .or_insert(built)
         .clone()
 }
-
-const IDENTITY: [f64; 16] = [
-    1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
-];
 
 /// IfcCartesianTransformationOperator3D(nonUniform): Axis1 0, Axis2 1, LocalOrigin 2, Scale 3,
 /// Axis3 4 (Scale2 5, Scale3 6), as a column-major matrix with the origin in metres. `None`
@@ -248,23 +244,6 @@ fn bounds(mesh: &Mesh, m: &[f64; 16]) -> ([f64; 3], [f64; 3]) {
     (min, max)
 }
 
-/// Column-major `a · b`.
-pub(crate) fn mul(a: &[f64; 16], b: &[f64; 16]) -> [f64; 16] {
-    let mut out = [0.0; 16];
-    for col in 0..4 {
-        for row in 0..4 {
-            out[col * 4 + row] = (0..4).map(|k| a[k * 4 + row] * b[col * 4 + k]).sum();
-        }
-    }
-    out
-}
-
-/// Column-major translation.
-pub(crate) fn translation(t: [f64; 3]) -> [f64; 16] {
-    [
-        1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, t[0], t[1], t[2], 1.0,
-    ]
-}
 
 fn scaled(a: [f64; 3], s: f64) -> [f64; 3] {
     [a[0] * s, a[1] * s, a[2] * s]
@@ -288,7 +267,7 @@ mod tests {
         rotate[1] = 1.0;
         rotate[4] = -1.0;
         rotate[5] = 0.0;
-        let m = mul(&shift, &rotate);
+        let m = mat_mul(&shift, &rotate);
         let mesh = Mesh {
             positions: vec![1.0, 0.0, 0.0],
             normals: vec![0.0, 0.0, 1.0],

@@ -18,8 +18,8 @@ use ifc_lite_geometry::GeometryRouter;
 use rustc_hash::FxHashMap;
 use twox_hash::XxHash3_128;
 
-use super::instancing::mul;
 use super::source::{Scanned, SpanIndex};
+use crate::geo::mesh::{inverse_affine, mat_mul};
 
 /// Translations in the key are rounded to a micrometre: shapes that close are one shape (the
 /// mesh interner already shares meshes within 10 µm).
@@ -169,7 +169,7 @@ pub(crate) fn shape_key(
         for &id in openings {
             let opening = decoder.decode_by_id(id).ok()?;
             key.extend_from_slice(&hashes.record(opening.get_ref(6)?)?.to_le_bytes());
-            let relative = mul(&inverse, &world_placement(router, decoder, &opening)?);
+            let relative = mat_mul(&inverse, &world_placement(router, decoder, &opening)?);
             push_linear(&mut key, &relative);
             for v in &relative[12..15] {
                 key.extend_from_slice(&quantize(*v, TRANSLATION_QUANTUM_M).to_le_bytes());
@@ -204,65 +204,9 @@ fn push_linear(key: &mut Vec<u8>, m: &[f64; 16]) {
     }
 }
 
-
-/// The inverse of an affine column-major matrix (last row 0 0 0 1); `None` when singular or
-/// not affine.
-fn inverse_affine(m: &[f64; 16]) -> Option<[f64; 16]> {
-    if m[3] != 0.0 || m[7] != 0.0 || m[11] != 0.0 || m[15] != 1.0 {
-        return None;
-    }
-    // a[row][col] of the 3×3 part.
-    let a = |r: usize, c: usize| m[c * 4 + r];
-    let det = a(0, 0) * (a(1, 1) * a(2, 2) - a(1, 2) * a(2, 1))
-        - a(0, 1) * (a(1, 0) * a(2, 2) - a(1, 2) * a(2, 0))
-        + a(0, 2) * (a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0));
-    if !det.is_finite() || det.abs() < 1e-12 {
-        return None;
-    }
-    let inv = |r: usize, c: usize| {
-        // Cofactor of (c, r) over the determinant (the adjugate is the cofactors transposed).
-        let (r1, r2) = ([1, 0, 0][c], [2, 2, 1][c]);
-        let (c1, c2) = ([1, 0, 0][r], [2, 2, 1][r]);
-        let minor = a(r1, c1) * a(r2, c2) - a(r1, c2) * a(r2, c1);
-        let sign = if (r + c).is_multiple_of(2) { 1.0 } else { -1.0 };
-        sign * minor / det
-    };
-    let mut out = [0.0; 16];
-    for c in 0..3 {
-        for r in 0..3 {
-            out[c * 4 + r] = inv(r, c);
-        }
-    }
-    for r in 0..3 {
-        out[12 + r] = -(0..3).map(|k| out[k * 4 + r] * m[12 + k]).sum::<f64>();
-    }
-    out[15] = 1.0;
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn affine_inverse_undoes_a_rotated_scaled_shifted_placement() {
-        // 30° about Z, scale 2, shifted by (10, -4, 3).
-        let (s, c) = (30f64.to_radians().sin(), 30f64.to_radians().cos());
-        let m = [
-            2.0 * c, 2.0 * s, 0.0, 0.0, -2.0 * s, 2.0 * c, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 10.0, -4.0,
-            3.0, 1.0,
-        ];
-        let product = mul(&inverse_affine(&m).expect("invertible"), &m);
-        for (k, v) in product.iter().enumerate() {
-            let expected = if k % 5 == 0 { 1.0 } else { 0.0 };
-            assert!((v - expected).abs() < 1e-12, "entry {k}: {v}");
-        }
-        let mut singular = m;
-        singular[0] = 0.0;
-        singular[1] = 0.0;
-        singular[2] = 0.0;
-        assert!(inverse_affine(&singular).is_none());
-    }
 
     /// Two copies of one shape written with other ids and spacing hash the same; a changed
     /// number, a changed reference or a `#` inside a string do not.
