@@ -238,35 +238,12 @@ impl Occluders {
     /// Whether a triangle of a standing element (`stands[element]`; all when `stands` is
     /// shorter) lies on the ray from `origin` along unit `dir` beyond `t_min`.
     pub fn blocked(&self, origin: [f64; 3], dir: [f64; 3], t_min: f64, stands: &[bool]) -> bool {
-        if self.nodes.is_empty() {
-            return false;
-        }
         let inv = dir.map(|d| 1.0 / d);
-        let mut stack = vec![0u32];
-        while let Some(i) = stack.pop() {
-            match &self.nodes[i as usize] {
-                Node::Leaf { bounds, first, count } => {
-                    if !bounds.hit(origin, inv, t_min, f64::INFINITY) {
-                        continue;
-                    }
-                    let (first, count) = (*first as usize, *count as usize);
-                    for instance in &self.instances[first..first + count] {
-                        if stands.get(instance.element as usize).copied().unwrap_or(true)
-                            && self.blocked_in(instance, origin, dir, t_min)
-                        {
-                            return true;
-                        }
-                    }
-                }
-                Node::Inner { bounds, left, right } => {
-                    if bounds.hit(origin, inv, t_min, f64::INFINITY) {
-                        stack.push(*left);
-                        stack.push(*right);
-                    }
-                }
-            }
-        }
-        false
+        any_leaf(&self.nodes, origin, inv, t_min, |range| {
+            self.instances[range].iter().any(|instance| {
+                stands.get(instance.element as usize).copied().unwrap_or(true) && self.blocked_in(instance, origin, dir, t_min)
+            })
+        })
     }
 
     /// [`Self::blocked`] against one placement: the ray taken into its mesh's frame, where
@@ -275,29 +252,43 @@ impl Occluders {
         let m = &instance.to_mesh;
         let o: [f64; 3] = std::array::from_fn(|r| m[r][0] * origin[0] + m[r][1] * origin[1] + m[r][2] * origin[2] + m[r][3]);
         let d: [f64; 3] = std::array::from_fn(|r| m[r][0] * dir[0] + m[r][1] * dir[1] + m[r][2] * dir[2]);
-        let inv = d.map(|v| 1.0 / v);
         let tree = &self.meshes[instance.mesh as usize];
-        let mut stack = vec![0u32];
-        while let Some(i) = stack.pop() {
-            match &tree.nodes[i as usize] {
-                Node::Leaf { bounds, first, count } => {
-                    let (first, count) = (*first as usize, *count as usize);
-                    if bounds.wide().hit(o, inv, t_min, f64::INFINITY)
-                        && tree.triangles[first..first + count].iter().any(|t| intersect(&widen(t), o, d).is_some_and(|h| h > t_min))
-                    {
-                        return true;
-                    }
+        any_leaf(&tree.nodes, o, d.map(|v| 1.0 / v), t_min, |range| {
+            tree.triangles[range].iter().any(|t| intersect(&widen(t), o, d).is_some_and(|h| h > t_min))
+        })
+    }
+}
+
+/// Whether `hit` holds for the items of some leaf of `nodes` whose box (and its parents') the
+/// ray `o + t d` (`inv` = 1/d) meets beyond `t_min`; `hit` gets the leaf's item range.
+fn any_leaf<B: NodeBounds>(
+    nodes: &[Node<B>],
+    o: [f64; 3],
+    inv: [f64; 3],
+    t_min: f64,
+    mut hit: impl FnMut(std::ops::Range<usize>) -> bool,
+) -> bool {
+    if nodes.is_empty() {
+        return false;
+    }
+    let mut stack = vec![0u32];
+    while let Some(i) = stack.pop() {
+        match &nodes[i as usize] {
+            Node::Leaf { bounds, first, count } => {
+                let (first, count) = (*first as usize, *count as usize);
+                if bounds.wide().hit(o, inv, t_min, f64::INFINITY) && hit(first..first + count) {
+                    return true;
                 }
-                Node::Inner { bounds, left, right } => {
-                    if bounds.wide().hit(o, inv, t_min, f64::INFINITY) {
-                        stack.push(*left);
-                        stack.push(*right);
-                    }
+            }
+            Node::Inner { bounds, left, right } => {
+                if bounds.wide().hit(o, inv, t_min, f64::INFINITY) {
+                    stack.push(*left);
+                    stack.push(*right);
                 }
             }
         }
-        false
     }
+    false
 }
 
 /// A kept triangle's corners in `f64` for the arithmetic.
