@@ -326,17 +326,11 @@ fn invert(m: &[f64; 12]) -> Option<[[f64; 4]; 3]> {
     if !det.is_finite() || det.abs() < 1e-12 {
         return None;
     }
-    // inverse[r][c] = cofactor(c, r) / det.
-    let mut out = [[0.0; 4]; 3];
-    for r in 0..3 {
-        for c in 0..3 {
-            out[r][c] = cof(c, r) / det;
-        }
-    }
-    for r in 0..3 {
-        out[r][3] = -(out[r][0] * m[9] + out[r][1] * m[10] + out[r][2] * m[11]);
-    }
-    Some(out)
+    // inverse[r][c] = cofactor(c, r) / det; the last column takes the translation back.
+    Some(std::array::from_fn(|r| {
+        let row: [f64; 3] = std::array::from_fn(|c| cof(c, r) / det);
+        [row[0], row[1], row[2], -(row[0] * m[9] + row[1] * m[10] + row[2] * m[11])]
+    }))
 }
 
 /// Builds the node for `items[first..first + count]` and returns its index. Indices are `u32`:
