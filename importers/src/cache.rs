@@ -6,7 +6,8 @@
 //!   another name or path hit the same entry; the name recorded in the model is the caller's.
 //! - **Value.** The [`Model`] encoded with postcard. Property values are untagged in the
 //!   model's own serde form (for JSON), which a compact binary format cannot read back, so
-//!   property sets travel beside the model in a tagged mirror ([`CachedValue`]).
+//!   property sets travel beside the model in a tagged mirror ([`CachedValue`]), each set
+//!   shared in the model written once and shared again when read ([`EntryOut`]).
 //! - **Safety.** Entries are written to a temporary file and renamed into place, so a reader
 //!   never sees half an entry. Each entry starts with a header that repeats the key; an entry
 //!   that does not decode, or whose header disagrees, is logged, removed and rebuilt.
@@ -18,6 +19,9 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,8 +30,8 @@ use crate::{ImportConfig, ImportError, Model, Property, PropertySet, PropertyVal
 /// Bumped whenever the encoding of an entry changes, or the importer's output for the same
 /// file does (2: boolean cuts by `ifc::cut`; 3: openings by `ifc::openings`; 4: `Model::connections`;
 /// 5: coplanar pieces merged after the openings, `cut::merge_coplanar`; 6: products with one
-/// shape key share one meshing, `ifc::shape_key`).
-const CACHE_FORMAT: u32 = 6;
+/// shape key share one meshing, `ifc::shape_key`; 7: each shared property set written once).
+const CACHE_FORMAT: u32 = 7;
 
 /// Magic bytes at the start of every entry.
 const MAGIC: &[u8; 8] = b"RTWCACHE";
@@ -137,7 +141,7 @@ impl Cache {
         let Some(body) = bytes.strip_prefix(header.as_slice()) else {
             return Err(EntryError::Header { path: shown() });
         };
-        let entry: Entry = postcard::from_bytes(body).map_err(|source| EntryError::Decode {
+        let entry: EntryIn = postcard::from_bytes(body).map_err(|source| EntryError::Decode {
             path: shown(),
             source,
         })?;
@@ -150,7 +154,7 @@ impl Cache {
     /// Stores `model` under `key` atomically, then bounds the directory's size.
     fn store(&self, key: &Key, model: &mut Model) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let entry = Entry::take_from(model);
+        let taken = TakenSets::take_from(model);
         let path = self.entry_path(key);
         let tmp = self.dir.join(format!(
             ".{}.{}.{:?}.tmp",
@@ -163,12 +167,13 @@ impl Cache {
         let written = (|| {
             let mut file = std::fs::File::create(&tmp)?;
             file.write_all(&key.header())?;
-            let sink = postcard::to_extend(&entry, Sink::new(&mut file)).map_err(std::io::Error::other)?;
+            let sink = postcard::to_extend(&taken.entry(model), Sink::new(&mut file))
+                .map_err(std::io::Error::other)?;
             sink.finish()?;
             file.sync_all()?;
             std::fs::rename(&tmp, &path)
         })();
-        entry.give_back(model);
+        taken.give_back(model);
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -404,23 +409,55 @@ impl Key {
     }
 }
 
-/// An entry: the model without its property sets, and the property sets in tagged form.
-#[derive(Debug, Serialize, Deserialize)]
-struct Entry {
+/// An entry as written: the model without its property sets, each distinct set once (in
+/// tagged form), and which sets each spatial node and element has. Sets shared in the model
+/// (one `Arc`) are written once and shared again when read back, so a district's entry holds
+/// its few thousand sets rather than a copy per element.
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    model: &'a Model,
+    sets: Vec<SetOut<'a>>,
+    /// How many sets each spatial node has, then each element, in model order.
+    counts: Vec<u32>,
+    /// Indices into `sets`, in the order of `counts`.
+    uses: Vec<u32>,
+}
+
+/// [`EntryOut`] as read back (the same layout, owned).
+#[derive(Deserialize)]
+struct EntryIn {
     model: Model,
-    spatial_sets: Vec<Vec<CachedSet>>,
-    element_sets: Vec<Vec<CachedSet>>,
+    sets: Vec<CachedSet>,
+    counts: Vec<u32>,
+    uses: Vec<u32>,
+}
+
+/// [`PropertySet`] with tagged values, borrowed for writing.
+#[derive(Serialize)]
+struct SetOut<'a> {
+    name: &'a str,
+    properties: Vec<(&'a str, ValueOut<'a>)>,
+}
+
+/// [`CachedValue`] borrowed for writing: the same variants in the same order.
+#[derive(Serialize)]
+enum ValueOut<'a> {
+    Text(&'a str),
+    Real(f64),
+    Integer(i64),
+    Bool(bool),
+    Other(&'a str),
 }
 
 /// [`PropertySet`] with tagged values.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct CachedSet {
     name: String,
     properties: Vec<(String, CachedValue)>,
 }
 
 /// [`PropertyValue`], tagged (its own serde form is untagged, for JSON).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 enum CachedValue {
     Text(String),
     Real(f64),
@@ -429,67 +466,90 @@ enum CachedValue {
     Other(String),
 }
 
-impl Entry {
-    /// Moves the property sets out of `model` (put them back with [`Entry::give_back`]).
+/// The property sets of a model's spatial nodes and elements, moved out while the rest of
+/// the model is encoded (its untagged values do not round-trip through postcard).
+struct TakenSets(Vec<Vec<Arc<PropertySet>>>);
+
+impl TakenSets {
+    /// Moves the sets out of `model` (put them back with [`TakenSets::give_back`]).
     fn take_from(model: &mut Model) -> Self {
-        let to_cached = |sets: Vec<PropertySet>| -> Vec<CachedSet> {
-            sets.into_iter()
-                .map(|s| CachedSet {
-                    name: s.name,
-                    properties: s
-                        .properties
-                        .into_iter()
-                        .map(|p| {
-                            let v = match p.value {
-                                PropertyValue::Text(t) => CachedValue::Text(t),
-                                PropertyValue::Real(r) => CachedValue::Real(r),
-                                PropertyValue::Integer(i) => CachedValue::Integer(i),
-                                PropertyValue::Bool(b) => CachedValue::Bool(b),
-                                PropertyValue::Other(o) => CachedValue::Other(o),
-                            };
-                            (p.name, v)
-                        })
-                        .collect(),
-                })
-                .collect()
-        };
-        let spatial_sets = model
+        let nodes = model.spatial.iter_mut().map(|n| std::mem::take(&mut n.property_sets));
+        let elements = model.elements.iter_mut().map(|e| std::mem::take(&mut e.property_sets));
+        Self(nodes.chain(elements).collect())
+    }
+
+    /// The entry to write for `model` (whose sets these are).
+    fn entry<'a>(&'a self, model: &'a Model) -> EntryOut<'a> {
+        let mut index: HashMap<*const PropertySet, u32> = HashMap::default();
+        let mut sets = Vec::new();
+        let mut counts = Vec::with_capacity(self.0.len());
+        let mut uses = Vec::new();
+        for owned in &self.0 {
+            counts.push(owned.len() as u32);
+            for set in owned {
+                let at = *index.entry(Arc::as_ptr(set)).or_insert_with(|| {
+                    sets.push(SetOut {
+                        name: &set.name,
+                        properties: set
+                            .properties
+                            .iter()
+                            .map(|p| {
+                                let v = match &p.value {
+                                    PropertyValue::Text(t) => ValueOut::Text(t),
+                                    PropertyValue::Real(r) => ValueOut::Real(*r),
+                                    PropertyValue::Integer(i) => ValueOut::Integer(*i),
+                                    PropertyValue::Bool(b) => ValueOut::Bool(*b),
+                                    PropertyValue::Other(o) => ValueOut::Other(o),
+                                };
+                                (p.name.as_str(), v)
+                            })
+                            .collect(),
+                    });
+                    (sets.len() - 1) as u32
+                });
+                uses.push(at);
+            }
+        }
+        EntryOut {
+            model,
+            sets,
+            counts,
+            uses,
+        }
+    }
+
+    /// Puts the sets back into `model`.
+    fn give_back(self, model: &mut Model) {
+        let owners = model
             .spatial
             .iter_mut()
-            .map(|n| to_cached(std::mem::take(&mut n.property_sets)))
-            .collect();
-        let element_sets = model
-            .elements
-            .iter_mut()
-            .map(|e| to_cached(std::mem::take(&mut e.property_sets)))
-            .collect();
-        Self {
-            model: std::mem::take(model),
-            spatial_sets,
-            element_sets,
+            .map(|n| &mut n.property_sets)
+            .chain(model.elements.iter_mut().map(|e| &mut e.property_sets));
+        for (owner, sets) in owners.zip(self.0) {
+            *owner = sets;
         }
     }
+}
 
-    /// Puts the property sets back into the model (after encoding, or after decoding).
-    fn give_back(self, model: &mut Model) {
-        if let Some(restored) = self.into_model() {
-            *model = restored;
-        }
-    }
-
-    /// The model with its property sets; `None` when the tables do not fit the model.
+impl EntryIn {
+    /// The model with its property sets, sets shared as they were when written; `None` when
+    /// the tables do not fit the model.
     fn into_model(self) -> Option<Model> {
-        let Entry {
+        let EntryIn {
             mut model,
-            spatial_sets,
-            element_sets,
+            sets,
+            counts,
+            uses,
         } = self;
-        if spatial_sets.len() != model.spatial.len() || element_sets.len() != model.elements.len() {
+        if counts.len() != model.spatial.len() + model.elements.len()
+            || counts.iter().map(|&c| c as usize).sum::<usize>() != uses.len()
+        {
             return None;
         }
-        let from_cached = |sets: Vec<CachedSet>| -> Vec<PropertySet> {
-            sets.into_iter()
-                .map(|s| PropertySet {
+        let sets: Vec<Arc<PropertySet>> = sets
+            .into_iter()
+            .map(|s| {
+                Arc::new(PropertySet {
                     name: s.name,
                     properties: s
                         .properties
@@ -506,13 +566,20 @@ impl Entry {
                         })
                         .collect(),
                 })
-                .collect()
-        };
-        for (node, sets) in model.spatial.iter_mut().zip(spatial_sets) {
-            node.property_sets = from_cached(sets);
-        }
-        for (element, sets) in model.elements.iter_mut().zip(element_sets) {
-            element.property_sets = from_cached(sets);
+            })
+            .collect();
+        let mut uses = uses.into_iter();
+        let owners = model
+            .spatial
+            .iter_mut()
+            .map(|n| &mut n.property_sets)
+            .chain(model.elements.iter_mut().map(|e| &mut e.property_sets));
+        for (owner, count) in owners.zip(counts) {
+            let mut own = Vec::with_capacity(count as usize);
+            for at in uses.by_ref().take(count as usize) {
+                own.push(sets.get(at as usize)?.clone());
+            }
+            *owner = own;
         }
         Some(model)
     }

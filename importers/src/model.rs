@@ -1,6 +1,8 @@
 //! The neutral model every importer produces: spatial tree, elements with their semantics,
 //! shared meshes with placements, and diagnostics. Units are metres, frame is Z up.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// What was read, from where.
@@ -56,8 +58,9 @@ pub struct SpatialNode {
     pub parent: Option<usize>,
     /// Storey elevation in metres, for storeys that declare it.
     pub elevation: Option<f64>,
-    /// Property and quantity sets of the spatial element (e.g. `Pset_BuildingCommon`).
-    pub property_sets: Vec<PropertySet>,
+    /// Property and quantity sets of the spatial element (e.g. `Pset_BuildingCommon`), shared
+    /// like an element's (see [`Element::property_sets`]).
+    pub property_sets: Vec<Arc<PropertySet>>,
 }
 
 impl SpatialNode {
@@ -154,8 +157,12 @@ pub struct Element {
     pub container: Option<usize>,
     /// Name of its type object (IfcWallType …), if any.
     pub type_name: Option<String>,
-    /// Property and quantity sets, including those inherited from its type.
-    pub property_sets: Vec<PropertySet>,
+    /// Property and quantity sets, including those inherited from its type. A set is shared
+    /// (one allocation) by every element that uses the same set in the source: one
+    /// `IfcPropertySet` related to many objects, or a type's sets inherited by its occurrences.
+    /// An element that overrides part of an inherited set holds its own copy. Serialized as
+    /// plain sets.
+    pub property_sets: Vec<Arc<PropertySet>>,
     /// Geometry: zero or more mesh placements.
     pub placements: Vec<Placement>,
     /// Material names (IfcRelAssociatesMaterial: a material, the layers of a layer set, the

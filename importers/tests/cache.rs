@@ -80,6 +80,38 @@ fn second_load_is_a_cache_hit_identical_to_the_first() {
     assert_eq!(entries(cache.dir()).len(), 1);
 }
 
+/// How many distinct property sets (by allocation) the spatial nodes and elements hold, and
+/// how many uses.
+fn shared_sets(model: &Model) -> (usize, usize) {
+    let all: Vec<&std::sync::Arc<renewtwin_importers::PropertySet>> = model
+        .spatial
+        .iter()
+        .flat_map(|n| &n.property_sets)
+        .chain(model.elements.iter().flat_map(|e| &e.property_sets))
+        .collect();
+    let distinct: std::collections::HashSet<*const renewtwin_importers::PropertySet> =
+        all.iter().map(|s| std::sync::Arc::as_ptr(s)).collect();
+    (distinct.len(), all.len())
+}
+
+#[test]
+fn a_hit_shares_the_property_sets_as_the_import_did() {
+    let dir = scratch("shared-sets");
+    let file = write_district(&dir, 3, 5);
+    let cache = Cache::new(dir.join("cache"));
+    let (first, status) = cached(&file, &cache);
+    assert_eq!(status, CacheStatus::Miss);
+    let (second, status) = cached(&file, &cache);
+    assert_eq!(status, CacheStatus::Hit);
+    let (distinct, uses) = shared_sets(&first);
+    assert!(
+        distinct * 4 < uses,
+        "a district's elements share their sets: {distinct} distinct for {uses} uses"
+    );
+    assert_eq!(shared_sets(&second), (distinct, uses));
+    assert_eq!(content(&first), content(&second));
+}
+
 #[test]
 fn the_key_is_the_content_and_the_settings_not_the_name() {
     let dir = scratch("key");

@@ -564,7 +564,7 @@ struct ElementJson<'a> {
     storey: Option<&'a str>,
     building: Option<&'a str>,
     materials: &'a [String],
-    property_sets: &'a [renewtwin_importers::PropertySet],
+    property_sets: &'a [std::sync::Arc<renewtwin_importers::PropertySet>],
     state: LifecycleState,
     tasks: Vec<TaskJson>,
     /// For a window the scene's sunlight rule evaluates: its hours of direct sun on the

@@ -28,7 +28,7 @@ fn element(global_id: &str, class: &str, container: Option<usize>, mesh: MeshId,
         name: Some(global_id.into()),
         container,
         type_name: None,
-        property_sets: psets,
+        property_sets: psets.into_iter().map(Into::into).collect(),
         placements: vec![Placement { mesh, transform: IDENTITY }],
         materials: Vec::new(),
     }

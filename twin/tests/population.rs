@@ -236,7 +236,8 @@ mod destinations {
             property_sets: vec![PropertySet {
                 name: "GeoJSON".into(),
                 properties: tags.iter().map(|(k, v)| Property { name: (*k).into(), value: PropertyValue::Text((*v).into()) }).collect(),
-            }],
+            }
+            .into()],
             placements: vec![Placement { mesh: MeshId((m.meshes.len() - 1) as u32), transform: IDENTITY }],
             materials: Vec::new(),
         });

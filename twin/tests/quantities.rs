@@ -20,7 +20,7 @@ fn element(global_id: &str, class: &str, container: Option<usize>, psets: Vec<Pr
         name: Some(global_id.into()),
         container,
         type_name: None,
-        property_sets: psets,
+        property_sets: psets.into_iter().map(Into::into).collect(),
         placements: Vec::new(),
         materials: Vec::new(),
     }
@@ -38,7 +38,7 @@ fn model() -> Model {
         name: Some("1号楼".into()),
         parent: None,
         elevation: None,
-        property_sets: vec![pset("Pset_BuildingCommon", &[("NumberOfStoreys", PropertyValue::Integer(6))])],
+        property_sets: vec![pset("Pset_BuildingCommon", &[("NumberOfStoreys", PropertyValue::Integer(6))]).into()],
     });
     for u in 1..=2 {
         let unit = pset("RenewTwin_Unit", &[("Unit", PropertyValue::Text(format!("1-{u}"))), ("Households", PropertyValue::Integer(12))]);

@@ -406,8 +406,8 @@ impl<'a> Reader<'a> {
             parent: Some(parent),
             elevation: None,
             property_sets: vec![
-                city_pset(id, city_type, None, None, parent_id(obj), &[]),
-                attribute_pset(obj),
+                city_pset(id, city_type, None, None, parent_id(obj), &[]).into(),
+                attribute_pset(obj).into(),
             ],
         });
         self.nodes.insert(id, index);
@@ -504,8 +504,9 @@ impl<'a> Reader<'a> {
                     geometry_type.as_deref(),
                     parent_id(obj),
                     &surfaces,
-                ),
-                attribute_pset(obj),
+                )
+                .into(),
+                attribute_pset(obj).into(),
             ],
             placements,
             materials: Vec::new(),

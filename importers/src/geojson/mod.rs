@@ -469,7 +469,7 @@ impl<'a> Reader<'a> {
             name: Some(props.text(&["name", "NAME", "Name", "title"]).unwrap_or(id)),
             container: Some(1),
             type_name: None,
-            property_sets,
+            property_sets: property_sets.into_iter().map(Into::into).collect(),
             placements: built.placements,
             materials: Vec::new(),
         });

@@ -698,7 +698,7 @@ impl<'c> Reader<'c> {
             name,
             container: Some(1),
             type_name: None,
-            property_sets: vec![PropertySet {
+            property_sets: vec![std::sync::Arc::new(PropertySet {
                 name: "RenewTwin_Context".to_owned(),
                 properties: vec![
                     Property {
@@ -714,7 +714,7 @@ impl<'c> Reader<'c> {
                         value: PropertyValue::Integer(n as i64),
                     },
                 ],
-            }],
+            })],
             placements: Vec::new(),
             materials: Vec::new(),
         });

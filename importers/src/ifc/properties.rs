@@ -1,6 +1,8 @@
 //! Property and quantity sets: IfcPropertySet and IfcElementQuantity read into typed
 //! [`PropertySet`]s, length/area/volume measures converted to SI.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap as HashMap;
 
 use ifc_lite_core::{
@@ -21,7 +23,9 @@ pub(crate) struct PropertyReader<'a> {
     units: Units,
     /// The records, read straight from their bytes where the shape is a common one.
     records: Records<'a>,
-    cache: HashMap<u32, Option<PropertySet>>,
+    /// Each set read, shared by every element that uses it (`None`: not a set this importer
+    /// reads).
+    cache: HashMap<u32, Option<Arc<PropertySet>>>,
     /// Diagnostics of sets read ahead ([`Self::prefill`]), given out with the set's first
     /// [`Self::read`] (so a set nobody uses reports nothing, as when read on demand).
     pending: HashMap<u32, Vec<Diagnostic>>,
@@ -45,12 +49,12 @@ impl<'a> PropertyReader<'a> {
         new_decoder: impl Fn() -> EntityDecoder<'d> + Sync,
     ) {
         use rayon::prelude::*;
-        let read: Vec<(u32, Option<PropertySet>, Vec<Diagnostic>)> = ids
+        let read: Vec<(u32, Option<Arc<PropertySet>>, Vec<Diagnostic>)> = ids
             .par_iter()
             .filter(|id| !self.cache.contains_key(id))
             .map_init(&new_decoder, |decoder, &id| {
                 let mut diagnostics = Vec::new();
-                let set = self.read_uncached(decoder, id, &mut diagnostics);
+                let set = self.read_uncached(decoder, id, &mut diagnostics).map(Arc::new);
                 super::bound_cache(decoder);
                 (id, set, diagnostics)
             })
@@ -65,13 +69,8 @@ impl<'a> PropertyReader<'a> {
 
     /// The set `#id` if it was read already (`Some(None)`: read, and not a set this importer
     /// reads); its diagnostics stay pending until [`Self::take_pending`] or [`Self::read`].
-    pub(crate) fn peek(&self, id: u32) -> Option<&Option<PropertySet>> {
+    pub(crate) fn peek(&self, id: u32) -> Option<&Option<Arc<PropertySet>>> {
         self.cache.get(&id)
-    }
-
-    /// Moves the set `#id` (read ahead) out of the reader, for its last user.
-    pub(crate) fn take(&mut self, id: u32) -> Option<PropertySet> {
-        self.cache.remove(&id).flatten()
     }
 
     /// Moves the pending diagnostics of the set `#id` (read ahead) into `diagnostics`.
@@ -90,13 +89,13 @@ impl<'a> PropertyReader<'a> {
         decoder: &mut EntityDecoder,
         id: u32,
         diagnostics: &mut Vec<Diagnostic>,
-    ) -> Option<PropertySet> {
+    ) -> Option<Arc<PropertySet>> {
         if let Some(cached) = self.cache.get(&id) {
             let set = cached.clone();
             self.take_pending(id, diagnostics);
             return set;
         }
-        let set = self.read_uncached(decoder, id, diagnostics);
+        let set = self.read_uncached(decoder, id, diagnostics).map(Arc::new);
         self.cache.insert(id, set.clone());
         set
     }

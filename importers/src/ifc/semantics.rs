@@ -4,6 +4,7 @@
 //! inherited and overridden by the occurrence's own).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
@@ -157,31 +158,7 @@ pub(crate) fn read(
     element_ids.sort_unstable_by_key(|(id, _)| *id);
     let types = read_types(&element_ids, &relations, &reader, new_decoder);
     phase("types");
-    // Each set is moved into the last element that uses it (elements are merged in id order,
-    // so the one with the largest id), copied for the others on the workers. A set that a type
-    // object read below as an orphan type lists stays in the reader (`None`).
-    let mut last_user: HashMap<u32, Option<u32>> = HashMap::default();
-    for (&object, sets) in &relations.psets {
-        if spatial_index.contains_key(&object) {
-            continue;
-        }
-        for &pset in sets {
-            let last = last_user.entry(pset).or_insert(Some(object));
-            if let Some(last) = last {
-                *last = (*last).max(object);
-            }
-        }
-    }
-    let used_types: HashSet<u32> = relations.type_of.values().copied().collect();
-    for &type_id in type_ids.iter().filter(|id| !used_types.contains(id)) {
-        for pset in records
-            .read(type_id)
-            .and_then(|t| t.get_refs(5))
-            .unwrap_or_default()
-        {
-            last_user.insert(pset, None);
-        }
-    }
+    // Every element that uses a set shares the reader's one copy of it.
     let read: Vec<ElementRead> = element_ids
         .par_iter()
         .map_init(new_decoder, |decoder, &(id, needs_body)| {
@@ -195,7 +172,6 @@ pub(crate) fn read(
                 &spatial_index,
                 &types,
                 &reader,
-                &last_user,
                 materials,
             );
             super::bound_cache(decoder);
@@ -229,14 +205,8 @@ pub(crate) fn read(
         }
         diagnostics.extend(r.diagnostics);
         let mut e = e;
-        for (pset, set) in r.own_sets {
-            let set = match set {
-                Some(set) => set,
-                None => reader.take(pset),
-            };
-            if let Some(set) = set {
-                merge_set(&mut e.property_sets, set);
-            }
+        for set in r.own_sets.into_iter().filter_map(|(_, set)| set) {
+            merge_set(&mut e.property_sets, set);
         }
         if let Some((body, mapped)) = r.job {
             geometry_jobs.push(GeometryJob {
@@ -277,9 +247,9 @@ pub(crate) fn read(
 /// skipped or cannot be decoded.
 struct ElementRead {
     element: Option<Element>,
-    /// The element's own sets, in order, to merge over its type's: `None` for a set this
-    /// element is the last user of (moved out of the reader when merged), else the set.
-    own_sets: Vec<(u32, Option<Option<PropertySet>>)>,
+    /// The element's own sets (`#id`, the set if it is one the importer reads), in order, to
+    /// merge over its type's.
+    own_sets: Vec<(u32, Option<Arc<PropertySet>>)>,
     /// Its type object, if any.
     type_id: Option<u32>,
     job: Option<(bool, Vec<MappedBody>)>,
@@ -292,7 +262,7 @@ type TypesRead = HashMap<u32, TypeRead>;
 
 /// One type as a worker read it (see [`read_type`]).
 struct TypeRead {
-    read: (Option<String>, Vec<PropertySet>),
+    read: (Option<String>, Vec<Arc<PropertySet>>),
     read_ahead: Vec<u32>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -338,7 +308,6 @@ fn read_element(
     spatial_index: &HashMap<u32, usize>,
     types: &TypesRead,
     reader: &PropertyReader,
-    last_user: &HashMap<u32, Option<u32>>,
     materials: &MaterialsByObject,
 ) -> ElementRead {
     let mut diagnostics = Vec::new();
@@ -390,20 +359,15 @@ fn read_element(
         .unwrap_or_default();
     let own_sets = own
         .iter()
-        .enumerate()
-        .map(|(k, &pset)| match reader.peek(pset) {
-            // Moved in when merged: this element is its last user (and this its last mention).
-            Some(_)
-                if last_user.get(&pset) == Some(&Some(id)) && !own[k + 1..].contains(&pset) =>
-            {
-                (pset, None)
-            }
-            Some(set) => (pset, Some(set.clone())),
+        .map(|&pset| match reader.peek(pset) {
+            Some(set) => (pset, set.clone()),
             // Read ahead with every set of `relations`: only a set that failed to be read
             // ahead lands here, and then reads (and reports) the same way again.
             None => (
                 pset,
-                Some(reader.read_uncached(decoder, pset, &mut diagnostics)),
+                reader
+                    .read_uncached(decoder, pset, &mut diagnostics)
+                    .map(Arc::new),
             ),
         })
         .collect();
@@ -834,7 +798,7 @@ fn read_type(
     reader: &PropertyReader,
     read_ahead: &mut Vec<u32>,
     diagnostics: &mut Vec<Diagnostic>,
-) -> (Option<String>, Vec<PropertySet>) {
+) -> (Option<String>, Vec<Arc<PropertySet>>) {
     let Ok(entity) = decoder.decode_by_id(type_id) else {
         return (None, Vec::new());
     };
@@ -846,7 +810,9 @@ fn read_type(
                 read_ahead.push(pset);
                 set.clone()
             }
-            None => reader.read_uncached(decoder, pset, diagnostics),
+            None => reader
+                .read_uncached(decoder, pset, diagnostics)
+                .map(Arc::new),
         };
         if let Some(set) = set {
             merge_set(&mut sets, set);
@@ -855,16 +821,18 @@ fn read_type(
     (text(&entity, 2), sets)
 }
 
-/// Adds `set`; a set of the same name (inherited from the type) has its properties overridden.
-fn merge_set(sets: &mut Vec<PropertySet>, set: PropertySet) {
+/// Adds `set`; a set of the same name (inherited from the type) has its properties overridden,
+/// in a copy of its own (the inherited one stays shared by the type's other occurrences).
+fn merge_set(sets: &mut Vec<Arc<PropertySet>>, set: Arc<PropertySet>) {
     let Some(existing) = sets.iter_mut().find(|s| s.name == set.name) else {
         sets.push(set);
         return;
     };
-    for prop in set.properties {
+    let existing = Arc::make_mut(existing);
+    for prop in &set.properties {
         match existing.properties.iter_mut().find(|p| p.name == prop.name) {
-            Some(p) => p.value = prop.value,
-            None => existing.properties.push(prop),
+            Some(p) => p.value = prop.value.clone(),
+            None => existing.properties.push(prop.clone()),
         }
     }
 }

@@ -211,6 +211,46 @@ fn property_sets_are_typed_and_type_sets_inherited() {
 }
 
 #[test]
+fn elements_share_one_copy_of_a_set_and_an_override_copies_only_its_own() {
+    // Walls #100 and #101 have #60's type and its quantity set #86; #60 overrides
+    // `IsExternal` of the type's Pset_WallCommon with its own set #80.
+    let model = import_ok(&wall_file(
+        MILLIMETRE,
+        "0.",
+        "#100=IFCWALL('GYvctVUKr0kugbFTf53O9L',$,'Wall 2',$,$,#61,#66,$,.STANDARD.);
+#101=IFCWALL('HYvctVUKr0kugbFTf53O9L',$,'Wall 3',$,$,#61,#66,$,.STANDARD.);
+#102=IFCRELDEFINESBYTYPE('IYvctVUKr0kugbFTf53O9L',$,$,$,(#100,#101),#90);
+#103=IFCRELDEFINESBYPROPERTIES('JYvctVUKr0kugbFTf53O9L',$,$,$,(#100,#101),#86);
+#104=IFCRELCONTAINEDINSPATIALSTRUCTURE('KYvctVUKr0kugbFTf53O9L',$,$,$,(#100,#101),#40);",
+    ));
+    let wall = |id: u32| match model.elements.iter().find(|e| e.step_id == id) {
+        Some(e) => e,
+        None => panic!("no element #{id}"),
+    };
+    let set = |id: u32, name: &str| match wall(id).property_sets.iter().find(|s| s.name == name) {
+        Some(s) => s.clone(),
+        None => panic!("#{id} has no {name}"),
+    };
+    let (first, second, third) = (wall(60), wall(100), wall(101));
+    assert_eq!(model.elements.len(), 3);
+    // Inherited and not overridden: one copy for both occurrences, the type's values.
+    let common = set(100, "Pset_WallCommon");
+    assert!(std::sync::Arc::ptr_eq(&common, &set(101, "Pset_WallCommon")));
+    assert_eq!(second.property("Pset_WallCommon", "IsExternal"), Some(&PropertyValue::Bool(false)));
+    assert_eq!(third.property("Pset_WallCommon", "FireRating"), Some(&PropertyValue::Text("REI60".into())));
+    assert_eq!(common.properties.len(), 2, "the shared set is the type's, untouched");
+    // Overridden: #60 has its own merged copy; the shared one is unchanged.
+    assert!(!std::sync::Arc::ptr_eq(&common, &set(60, "Pset_WallCommon")));
+    assert_eq!(first.property("Pset_WallCommon", "IsExternal"), Some(&PropertyValue::Bool(true)));
+    assert_eq!(first.property("Pset_WallCommon", "FireRating"), Some(&PropertyValue::Text("REI60".into())));
+    // One IfcElementQuantity related to all three: one copy.
+    let quantities = set(60, "Qto_WallBaseQuantities");
+    for id in [100, 101] {
+        assert!(std::sync::Arc::ptr_eq(&quantities, &set(id, "Qto_WallBaseQuantities")), "#{id}");
+    }
+}
+
+#[test]
 fn spatial_tree_lists_parents_first_and_walls_sit_in_their_storey() {
     let model = import_ok(&wall_file(MILLIMETRE, "0.", ""));
     let kinds: Vec<SpatialKind> = model.spatial.iter().map(|n| n.kind).collect();
