@@ -145,7 +145,7 @@ impl SceneRenderer {
             day: SimDay(0),
             date: start,
             plan_end: SimDay(wire.plan_end),
-            elements: wire.elements.clone(),
+            elements: wire.elements.as_ref().clone(),
             phases: Vec::new(),
             mesh_count: wire.mesh_count,
             triangle_count: wire.triangle_count,

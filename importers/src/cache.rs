@@ -239,10 +239,40 @@ pub fn import_file_cached(
             limit: config.max_file_bytes,
         });
     }
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
+    let io = |source| ImportError::Io {
         path: name.clone(),
         source,
-    })?;
+    };
+    let started = std::time::Instant::now();
+    // The key from the file read a chunk at a time: a hit never holds the file in memory. A
+    // file that may be a tileset or a .gltf is decided below from all its bytes.
+    let (content, length, head) = hash_file(path, config.max_file_bytes).map_err(io)?;
+    if length > config.max_file_bytes {
+        return Err(ImportError::TooLarge {
+            path: name,
+            bytes: length,
+            limit: config.max_file_bytes,
+        });
+    }
+    if !crate::sniff_json(&head, &["\"asset\""]) {
+        let key = Key {
+            content,
+            length,
+            geometry: config.geometry,
+        };
+        let status = match lookup(cache, &key, &name) {
+            Lookup::Hit(model) => return Ok((hit(model, &name, started, None), CacheStatus::Hit)),
+            Lookup::Absent => CacheStatus::Miss,
+            Lookup::Unusable => CacheStatus::Rebuilt,
+        };
+        let bytes = std::fs::read(path).map_err(io)?;
+        if Key::new(&bytes, config) == key {
+            return Ok(import_and_store(&name, &bytes, config, cache, &key, status, None)?);
+        }
+        // Changed since it was hashed: the bytes read are what is imported, under their key.
+        return through_cache(&name, &bytes, config, cache, None);
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
     // A tileset's tiles and a .gltf's buffers are other files, which the key (this file's hash)
     // would not cover: no cache.
     if crate::gltf::is_tileset(&bytes)
@@ -339,36 +369,132 @@ fn through_cache(
     cache: &Cache,
     on_event: Option<&mut dyn FnMut(crate::ImportEvent<'_>)>,
 ) -> Result<(Model, CacheStatus), ImportError> {
-    let key = Key::new(bytes, config);
-    let mut status = CacheStatus::Miss;
     let started = std::time::Instant::now();
-    match cache.load(&key) {
-        Ok(Some(mut model)) => {
-            model.source.name = name.to_owned();
-            // The timings describe this load: reading the entry, and no meshing.
-            model.source.parse_seconds = started.elapsed().as_secs_f64();
-            model.source.geometry_seconds = 0.0;
-            if let Some(on_event) = on_event {
-                crate::stream::hand_out_whole(&model, on_event);
-            }
-            return Ok((model, CacheStatus::Hit));
-        }
-        Ok(None) => {}
+    let key = Key::new(bytes, config);
+    let status = match lookup(cache, &key, name) {
+        Lookup::Hit(model) => return Ok((hit(model, name, started, on_event), CacheStatus::Hit)),
+        Lookup::Absent => CacheStatus::Miss,
+        Lookup::Unusable => CacheStatus::Rebuilt,
+    };
+    import_and_store(name, bytes, config, cache, &key, status, on_event)
+}
+
+/// What the cache holds under a key.
+enum Lookup {
+    Hit(Model),
+    Absent,
+    /// An entry that could not be used (logged and removed).
+    Unusable,
+}
+
+fn lookup(cache: &Cache, key: &Key, name: &str) -> Lookup {
+    match cache.load(key) {
+        Ok(Some(model)) => Lookup::Hit(model),
+        Ok(None) => Lookup::Absent,
         Err(err) => {
             tracing::warn!(file = name, error = %err, "cache entry unusable; importing again");
-            let _ = std::fs::remove_file(cache.entry_path(&key));
-            status = CacheStatus::Rebuilt;
+            let _ = std::fs::remove_file(cache.entry_path(key));
+            Lookup::Unusable
         }
     }
+}
+
+/// A model read from the cache, named `name`, its timings those of this load (reading the
+/// entry since `started`, no meshing), handed out whole to `on_event`.
+fn hit(
+    mut model: Model,
+    name: &str,
+    started: std::time::Instant,
+    on_event: Option<&mut dyn FnMut(crate::ImportEvent<'_>)>,
+) -> Model {
+    model.source.name = name.to_owned();
+    model.source.parse_seconds = started.elapsed().as_secs_f64();
+    model.source.geometry_seconds = 0.0;
+    if let Some(on_event) = on_event {
+        crate::stream::hand_out_whole(&model, on_event);
+    }
+    model
+}
+
+/// Imports `bytes` and stores the model under `key` (`status`: why it was not a hit).
+fn import_and_store(
+    name: &str,
+    bytes: &[u8],
+    config: &ImportConfig,
+    cache: &Cache,
+    key: &Key,
+    mut status: CacheStatus,
+    on_event: Option<&mut dyn FnMut(crate::ImportEvent<'_>)>,
+) -> Result<(Model, CacheStatus), ImportError> {
     let mut model = match on_event {
         Some(on_event) => crate::import_streaming(name, bytes, config, on_event)?,
         None => crate::import_bytes(name, bytes, config)?,
     };
-    if let Err(err) = cache.store(&key, &mut model) {
+    if let Err(err) = cache.store(key, &mut model) {
         tracing::warn!(file = name, dir = %cache.dir.display(), error = %err, "cannot store the model in the cache");
         status = CacheStatus::NotStored;
     }
     Ok((model, status))
+}
+
+/// Bytes read at a time when a file is hashed for its key.
+const HASH_CHUNK: usize = 1 << 20;
+
+/// Bytes of a file's head kept by [`hash_file`] (what [`crate::gltf::is_tileset`] sniffs).
+const HEAD_BYTES: usize = 4096;
+
+/// XXH3-128 of the file at `path`, the same as [`twox_hash::XxHash3_128::oneshot`] of its
+/// bytes, read [`HASH_CHUNK`] at a time; its length; and its first [`HEAD_BYTES`] bytes. Stops
+/// reading past `limit` bytes (the length returned is then over the limit).
+fn hash_file(path: &Path, limit: u64) -> std::io::Result<(u128, u64, Vec<u8>)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = twox_hash::XxHash3_128::new();
+    let mut chunk = vec![0u8; HASH_CHUNK];
+    let mut head = Vec::new();
+    let mut length = 0u64;
+    while length <= limit {
+        let n = match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if head.len() < HEAD_BYTES {
+            let more = (HEAD_BYTES - head.len()).min(n);
+            head.extend_from_slice(&chunk[..more]);
+        }
+        hasher.write(&chunk[..n]);
+        length += n as u64;
+    }
+    Ok((hasher.finish_128(), length, head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_hashed_in_chunks_has_the_key_of_its_bytes() {
+        let dir = std::env::temp_dir().join(format!("rtw-hash-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        // Sizes around the chunk and head bounds, with bytes that differ along the file.
+        for len in [0, 1, HEAD_BYTES - 1, HEAD_BYTES + 1, HASH_CHUNK, HASH_CHUNK * 2 + 517] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+            let path = dir.join(format!("{len}.bin"));
+            std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+            let (content, length, head) = hash_file(&path, u64::MAX).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(content, twox_hash::XxHash3_128::oneshot(&bytes), "{len} bytes");
+            assert_eq!(length, len as u64);
+            assert_eq!(head, bytes[..len.min(HEAD_BYTES)]);
+            let whole = Key::new(&bytes, &ImportConfig::default());
+            assert_eq!((whole.content, whole.length), (content, length));
+            // Past a limit it stops, and says so by a length over the limit.
+            let (_, length, _) = hash_file(&path, 10).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(length > 10, len > 10, "{len} bytes");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// What identifies an entry: the content hash and everything else that changes the result.

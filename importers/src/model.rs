@@ -320,18 +320,38 @@ impl Model {
     }
 
     /// Bounding box of all placed geometry in metres.
+    ///
+    /// Each vertex `v` of a placement with transform `t` lands at `L v + t` (`L` the linear
+    /// part), so its box is the box of `L v` over the mesh, moved by `t`. That box is worked
+    /// out once for each mesh and linear part (a district's hundred thousand placements use a
+    /// few hundred): the same numbers as transforming every vertex of every placement, since
+    /// `L v` is computed the same way and rounding `a + t` keeps the order of the `a`s.
     pub fn bbox(&self) -> Aabb {
+        type Linear = [u64; 9];
+        let mut boxes: std::collections::HashMap<(u32, Linear), Aabb> = std::collections::HashMap::new();
         let mut bb = Aabb::EMPTY;
         for p in self.elements.iter().flat_map(|e| &e.placements) {
             let Some(mesh) = self.meshes.get(p.mesh.0 as usize) else { continue };
+            if mesh.positions.len() < 3 {
+                continue;
+            }
             let t = &p.transform;
-            for v in mesh.positions.chunks_exact(3) {
-                let (x, y, z) = (f64::from(v[0]), f64::from(v[1]), f64::from(v[2]));
-                bb.include([
-                    t[0] * x + t[4] * y + t[8] * z + t[12],
-                    t[1] * x + t[5] * y + t[9] * z + t[13],
-                    t[2] * x + t[6] * y + t[10] * z + t[14],
-                ]);
+            let linear = [0, 1, 2, 4, 5, 6, 8, 9, 10].map(|k| t[k].to_bits());
+            let local = boxes.entry((p.mesh.0, linear)).or_insert_with(|| {
+                let mut b = Aabb::EMPTY;
+                for v in mesh.positions.chunks_exact(3) {
+                    let (x, y, z) = (f64::from(v[0]), f64::from(v[1]), f64::from(v[2]));
+                    b.include([
+                        t[0] * x + t[4] * y + t[8] * z,
+                        t[1] * x + t[5] * y + t[9] * z,
+                        t[2] * x + t[6] * y + t[10] * z,
+                    ]);
+                }
+                b
+            });
+            for k in 0..3 {
+                bb.min[k] = bb.min[k].min(local.min[k] + t[12 + k]);
+                bb.max[k] = bb.max[k].max(local.max[k] + t[12 + k]);
             }
         }
         bb
@@ -489,4 +509,81 @@ pub struct PlacedSource {
     pub first_mesh: usize,
     /// How many meshes are its.
     pub mesh_count: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every vertex of every placement transformed: what [`Model::bbox`] must equal.
+    fn brute_force(model: &Model) -> Aabb {
+        let mut bb = Aabb::EMPTY;
+        for p in model.elements.iter().flat_map(|e| &e.placements) {
+            let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
+            let t = &p.transform;
+            for v in mesh.positions.chunks_exact(3) {
+                let (x, y, z) = (f64::from(v[0]), f64::from(v[1]), f64::from(v[2]));
+                bb.include([
+                    t[0] * x + t[4] * y + t[8] * z + t[12],
+                    t[1] * x + t[5] * y + t[9] * z + t[13],
+                    t[2] * x + t[6] * y + t[10] * z + t[14],
+                ]);
+            }
+        }
+        bb
+    }
+
+    fn element(placements: Vec<Placement>) -> Element {
+        Element {
+            step_id: 0,
+            global_id: String::new(),
+            class: "IfcWall".into(),
+            name: None,
+            container: None,
+            type_name: None,
+            property_sets: Vec::new(),
+            placements,
+            materials: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_bounding_box_is_that_of_every_placed_vertex() {
+        let (c, s) = (0.3f64.cos(), 0.3f64.sin());
+        let rotated = |x: f64, y: f64, z: f64| [c * 2.0, s * 2.0, 0.0, 0.0, -s, c, 0.0, 0.0, 0.0, 0.0, 1.5, 0.0, x, y, z, 1.0];
+        let moved = |x: f64, y: f64, z: f64| [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, x, y, z, 1.0];
+        let model = Model {
+            meshes: vec![
+                Mesh {
+                    positions: vec![0.0, 0.0, 0.0, 1.25, 0.5, -0.75, -3.5, 2.0, 9.0, 0.1, -7.3, 0.2],
+                    normals: vec![0.0; 12],
+                    indices: vec![0, 1, 2, 0, 2, 3],
+                },
+                Mesh::default(),
+                Mesh { positions: vec![f32::NAN, 1.0, 2.0, 3.0, f32::NAN, 5.0], normals: vec![0.0; 6], indices: vec![] },
+            ],
+            elements: vec![
+                // One mesh at three translations and one rotation-scale, far from the origin
+                // (Gauss-Krüger-like eastings) and near it; an empty mesh; a partly NaN mesh;
+                // a mesh that does not exist.
+                element(vec![
+                    Placement { mesh: MeshId(0), transform: rotated(500_123.25, 4_000_321.5, 12.0) },
+                    Placement { mesh: MeshId(0), transform: rotated(-3.0, 7.0, 0.5) },
+                    Placement { mesh: MeshId(0), transform: moved(1.0, 2.0, 3.0) },
+                ]),
+                element(vec![
+                    Placement { mesh: MeshId(0), transform: rotated(17.0, -2.5, -40.0) },
+                    Placement { mesh: MeshId(1), transform: moved(1e9, 1e9, 1e9) },
+                    Placement { mesh: MeshId(2), transform: moved(0.5, 0.5, 0.5) },
+                    Placement { mesh: MeshId(9), transform: moved(-1e9, 0.0, 0.0) },
+                ]),
+            ],
+            ..Model::default()
+        };
+        let fast = model.bbox();
+        let slow = brute_force(&model);
+        assert_eq!(fast, slow);
+        assert!(fast.max[0] > 500_000.0 && fast.min[2] < -40.0, "{fast:?}");
+        assert_eq!(Model::default().bbox(), Aabb::EMPTY);
+    }
 }

@@ -23,7 +23,7 @@ pub use lifecycle::{LifecycleState, PhaseKind};
 pub use mesh::{Blob, DecodedMesh, IndexBits, MeshError, PositionBits, SceneHash, oct_decode, oct_encode, MeshData};
 pub use messages::{AlertInfo, ConsultationEvent, SensorReading};
 pub use messages::{
-    ClientHello, ClientMsg, ClockCommand, ClockState, ElementInfo, Layers, PhaseInfo, PhaseStatus, PlacedMesh, SceneHeader, ServerMsg,
+    ClientHello, ClientMsg, ClockCommand, ClockState, ElementInfo, Layers, PhaseInfo, PhaseStatus, PlacedMesh, SceneHeader, SceneMsg, ServerMsg,
     StateChange, StateDelta, Resume, ResyncReason, Subscription,
 };
 
@@ -71,6 +71,63 @@ pub fn decode<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, WireE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scene_msg_encodes_as_the_owned_message() {
+        let element = |id: u32, name: Option<&str>, state| ElementInfo {
+            id,
+            global_id: format!("0YvctVUKr0kugbFTf53O{id:02}"),
+            class: "IfcWall".into(),
+            name: name.map(Into::into),
+            storey: (id % 2 == 0).then(|| "二层 Level 2".into()),
+            state,
+        };
+        let elements = vec![
+            element(0, Some("外墙 W-1"), LifecycleState::Existing),
+            element(1, None, LifecycleState::Planned),
+            element(2, Some("W-3"), LifecycleState::Existing),
+        ];
+        let header = SceneHeader {
+            name: "光明里 Guangmingli".into(),
+            bbox: [0.0, -1.5, 0.0, 10.0, 20.0, 3.0],
+            plan_start: CivilDate::new(2026, 3, 1),
+            day: SimDay(12),
+            date: CivilDate::from_sim_day(CivilDate::new(2026, 3, 1), SimDay(12)),
+            plan_end: SimDay(400),
+            elements: Vec::new(),
+            phases: vec![PhaseInfo {
+                project: "Add lifts".into(),
+                kind: PhaseKind::Construction,
+                start: Some(SimDay(10)),
+                end: None,
+                status: PhaseStatus::Blocked,
+                note: Some("permit".into()),
+            }],
+            mesh_count: 7,
+            triangle_count: 12_345_678_901,
+            seq: 99,
+            scene_hash: SceneHash([7; 16]),
+            batches: 3,
+            scene_bytes: 1 << 20,
+        };
+        // States by id: element 1 is under construction now; element 2 has no entry.
+        let states = [LifecycleState::Existing, LifecycleState::UnderConstruction];
+        let borrowed = SceneMsg { header: &header, elements: &elements, states: &states };
+        let mut owned = header.clone();
+        owned.elements = elements.clone();
+        owned.elements[1].state = LifecycleState::UnderConstruction;
+        let owned = ServerMsg::Scene(owned);
+        let frame = encode(&borrowed).unwrap_or_default();
+        assert!(!frame.is_empty());
+        assert_eq!(frame, encode(&owned).unwrap_or_default(), "binary");
+        assert_eq!(decode::<ServerMsg>(&frame).ok(), Some(owned.clone()));
+        assert_eq!(serde_json::to_string(&borrowed).ok(), serde_json::to_string(&owned).ok(), "JSON");
+        // Without states, the elements' own.
+        let plain = SceneMsg { header: &header, elements: &elements, states: &[] };
+        let mut own = header.clone();
+        own.elements = elements.clone();
+        assert_eq!(encode(&plain).unwrap_or_default(), encode(&ServerMsg::Scene(own)).unwrap_or_default());
+    }
 
     #[test]
     fn a_state_delta_round_trips_through_the_binary_frame() {

@@ -101,6 +101,90 @@ pub struct SceneHeader {
     pub scene_bytes: u64,
 }
 
+/// [`ServerMsg::Scene`] for encoding without copying the element list: `header`'s fields, with
+/// `elements` in place of its own (which is not read), each element's state taken from
+/// `states` (indexed by [`ElementInfo::id`]) where it has one. It encodes to the same bytes,
+/// binary and JSON, as `ServerMsg::Scene` of the header with those elements: a server sends a
+/// district's header of a hundred thousand elements to each client without a copy per client.
+#[derive(Debug, Clone, Copy)]
+pub struct SceneMsg<'a> {
+    /// Every field but `elements`.
+    pub header: &'a SceneHeader,
+    /// The elements sent.
+    pub elements: &'a [ElementInfo],
+    /// Current states by element id (empty: the elements' own).
+    pub states: &'a [LifecycleState],
+}
+
+/// Index of [`ServerMsg::Scene`] among the variants (serde's variant index, which postcard
+/// writes); `scene_msg_encodes_as_the_owned_message` checks it.
+const SCENE_VARIANT: u32 = 1;
+
+impl Serialize for SceneMsg<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_variant("ServerMsg", SCENE_VARIANT, "Scene", &HeaderView(self))
+    }
+}
+
+/// The header of a [`SceneMsg`], serialized as [`SceneHeader`].
+struct HeaderView<'m, 'a>(&'m SceneMsg<'a>);
+
+impl Serialize for HeaderView<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let h = self.0.header;
+        let mut st = serializer.serialize_struct("SceneHeader", 14)?;
+        st.serialize_field("name", &h.name)?;
+        st.serialize_field("bbox", &h.bbox)?;
+        st.serialize_field("plan_start", &h.plan_start)?;
+        st.serialize_field("day", &h.day)?;
+        st.serialize_field("date", &h.date)?;
+        st.serialize_field("plan_end", &h.plan_end)?;
+        st.serialize_field("elements", &ElementsView(self.0))?;
+        st.serialize_field("phases", &h.phases)?;
+        st.serialize_field("mesh_count", &h.mesh_count)?;
+        st.serialize_field("triangle_count", &h.triangle_count)?;
+        st.serialize_field("seq", &h.seq)?;
+        st.serialize_field("scene_hash", &h.scene_hash)?;
+        st.serialize_field("batches", &h.batches)?;
+        st.serialize_field("scene_bytes", &h.scene_bytes)?;
+        st.end()
+    }
+}
+
+/// The elements of a [`SceneMsg`] with their current states, serialized as `Vec<ElementInfo>`.
+struct ElementsView<'m, 'a>(&'m SceneMsg<'a>);
+
+impl Serialize for ElementsView<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeSeq, SerializeStruct};
+        /// One element, serialized as [`ElementInfo`] with `state` in place of its own.
+        struct Element<'e> {
+            e: &'e ElementInfo,
+            state: LifecycleState,
+        }
+        impl Serialize for Element<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut st = serializer.serialize_struct("ElementInfo", 6)?;
+                st.serialize_field("id", &self.e.id)?;
+                st.serialize_field("global_id", &self.e.global_id)?;
+                st.serialize_field("class", &self.e.class)?;
+                st.serialize_field("name", &self.e.name)?;
+                st.serialize_field("storey", &self.e.storey)?;
+                st.serialize_field("state", &self.state)?;
+                st.end()
+            }
+        }
+        let SceneMsg { elements, states, .. } = *self.0;
+        let mut seq = serializer.serialize_seq(Some(elements.len()))?;
+        for e in elements {
+            let state = states.get(e.id as usize).copied().unwrap_or(e.state);
+            seq.serialize_element(&Element { e, state })?;
+        }
+        seq.end()
+    }
+}
+
 /// One element's new lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateChange {

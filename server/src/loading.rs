@@ -63,8 +63,8 @@ pub struct Progress {
 /// What a provisional session does next (see [`Loading::next_step`]).
 #[derive(Debug)]
 pub(crate) enum Step {
-    /// Send this header (first time only) and these frames.
-    Send { header: Option<Box<SceneHeader>>, frames: Vec<axum::body::Bytes> },
+    /// Send this header (first time only; its elements beside it, shared) and these frames.
+    Send { header: Option<(Box<SceneHeader>, Arc<Vec<ElementInfo>>)>, frames: Vec<axum::body::Bytes> },
     /// Nothing new yet: wait for a change.
     Wait,
     /// The scene is loaded: the final scene follows.
@@ -112,6 +112,12 @@ impl Loading {
         inner.elements = Some(Arc::new(elements));
         inner.buildings = buildings;
         self.bump(inner);
+    }
+
+    /// The final element list, the same as the one given to [`Self::parsed`]: it replaces that
+    /// one, so the two are not held at once while the scene is prepared.
+    pub fn share_elements(&self, elements: Arc<Vec<ElementInfo>>) {
+        self.lock().elements = Some(elements);
     }
 
     /// One batch of the importer is encoded: `frames` are its new wire frames; `bbox`,
@@ -187,14 +193,15 @@ impl Loading {
             return Step::Wait;
         }
         let header = (!header_sent).then(|| {
-            Box::new(SceneHeader {
+            let header = Box::new(SceneHeader {
                 name: inner.name.clone(),
                 bbox: inner.bbox,
                 plan_start: inner.plan_start,
                 day: SimDay(0),
                 date: inner.plan_start,
                 plan_end: SimDay(0),
-                elements: elements.as_ref().clone(),
+                // Sent from the shared list beside it (`SceneMsg`).
+                elements: Vec::new(),
                 phases: Vec::new(),
                 mesh_count: inner.meshes,
                 triangle_count: inner.triangles,
@@ -204,7 +211,8 @@ impl Loading {
                 // (and one for the elements outside any building).
                 batches: (inner.frames.len() as u32).saturating_add((inner.buildings + 1).saturating_sub(inner.batches_made)),
                 scene_bytes: 0,
-            })
+            });
+            (header, Arc::clone(elements))
         });
         Step::Send { header, frames: inner.frames[sent..].to_vec() }
     }

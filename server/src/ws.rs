@@ -26,7 +26,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::response::{IntoResponse as _, Response};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use renewtwin_protocol::{
-    ClientHello, ClientMsg, ClockCommand, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, ResyncReason, SceneHeader, ServerMsg, SimDay,
+    ClientHello, ClientMsg, ClockCommand, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, ResyncReason, SceneHeader, SceneMsg, ServerMsg, SimDay,
     StateDelta, Subscription,
 };
 use tokio::sync::{broadcast, mpsc};
@@ -265,8 +265,8 @@ async fn provisional_scene<S: Sink<Message> + Unpin>(out: &mut Out<S>, loading: 
                 return Err(End::ServerShuttingDown);
             }
             Step::Send { header, frames } => {
-                if let Some(header) = header {
-                    if !out.msg(&ServerMsg::Scene(*header)).await {
+                if let Some((header, elements)) = header {
+                    if !out.msg(&SceneMsg { header: &header, elements: &elements, states: &[] }).await {
                         return Err(End::SendFailed);
                     }
                     header_sent = true;
@@ -363,7 +363,7 @@ struct Out<S> {
 }
 
 impl<S: Sink<Message> + Unpin> Out<S> {
-    async fn msg(&mut self, msg: &ServerMsg) -> bool {
+    async fn msg<M: serde::Serialize>(&mut self, msg: &M) -> bool {
         match self.frame(msg) {
             Some(frame) => self.raw(frame).await,
             None => false,
@@ -371,7 +371,7 @@ impl<S: Sink<Message> + Unpin> Out<S> {
     }
 
     /// `msg` as a frame of this session's format; `None` (logged) when it cannot be encoded.
-    fn frame(&self, msg: &ServerMsg) -> Option<Message> {
+    fn frame<M: serde::Serialize>(&self, msg: &M) -> Option<Message> {
         match self.format {
             Format::Binary => renewtwin_protocol::encode(msg)
                 .map(|bytes| Message::Binary(bytes.into()))
@@ -695,15 +695,8 @@ async fn send_scene<S: Sink<Message> + Unpin>(out: &mut Out<S>, state: &AppState
         day: SimDay(snapshot.day),
         date: snapshot.date,
         plan_end: SimDay(scene.plan_end),
-        elements: scene
-            .elements
-            .iter()
-            .map(|e| {
-                let mut e = e.clone();
-                e.state = snapshot.states.get(e.id as usize).copied().unwrap_or(e.state);
-                e
-            })
-            .collect(),
+        // Sent from `scene.elements` with today's states, without a copy (`SceneMsg`).
+        elements: Vec::new(),
         phases: snapshot.phases.clone(),
         mesh_count: scene.mesh_count,
         triangle_count: scene.triangle_count,
@@ -712,7 +705,7 @@ async fn send_scene<S: Sink<Message> + Unpin>(out: &mut Out<S>, state: &AppState
         batches: if geometry { scene.mesh_frames.len() as u32 } else { 0 },
         scene_bytes: if geometry { scene.scene_bytes } else { 0 },
     };
-    if !out.msg(&ServerMsg::Scene(header)).await {
+    if !out.msg(&SceneMsg { header: &header, elements: &scene.elements, states: &snapshot.states }).await {
         return None;
     }
     if geometry {
@@ -968,7 +961,7 @@ mod tests {
         let scene = SceneStatic {
             name: "test".into(),
             bbox: [0.0; 6],
-            elements: vec![],
+            elements: Default::default(),
             element_layers: vec![],
             project_elements: Default::default(),
             mesh_frames: vec![],

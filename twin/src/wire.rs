@@ -77,8 +77,9 @@ pub struct SceneStatic {
     pub name: String,
     /// Bounding box, metres.
     pub bbox: [f64; 6],
-    /// Elements with their day-0 state (clients get the current state from the snapshot).
-    pub elements: Vec<ElementInfo>,
+    /// Elements with their day-0 state (clients get the current state from the snapshot);
+    /// shared with whatever else lists them (a server's loading state).
+    pub elements: std::sync::Arc<Vec<ElementInfo>>,
     /// The subscription layer of each element.
     pub element_layers: Vec<ElementLayer>,
     /// Per project name, the sorted ids of the elements its tasks select in the base plan or in
@@ -192,7 +193,7 @@ impl SceneStatic {
         Ok(Self {
             name: scene.manifest.name.clone(),
             bbox,
-            elements,
+            elements: std::sync::Arc::new(elements),
             element_layers,
             project_elements,
             mesh_frames,
