@@ -15,6 +15,11 @@ use anyhow::Context;
 use renewtwin_benches::{LoadCounts, LoadTimes, district_bytes, district_sizes, load_once};
 use renewtwin_importers::{Cache, ImportConfig, import_bytes_cached};
 
+/// The allocator the `renewtwin` binary ships with (jemalloc, configured in
+/// `.cargo/config.toml`), so that the loads measured here are the product's.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// One district size, measured.
 struct Row {
     buildings: u32,

@@ -31,6 +31,11 @@ use renewtwin_benches::{
 };
 use renewtwin_importers::{Cache, ImportConfig, import_bytes_cached};
 
+/// The allocator the `renewtwin` binary ships with (jemalloc, configured in
+/// `.cargo/config.toml`), so that the loads measured here are the product's.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// One benchmark input: a name and its bytes.
 struct Input {
     name: String,
