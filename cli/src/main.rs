@@ -353,8 +353,8 @@ enum Generate {
     },
 }
 
-/// jemalloc instead of the system allocator, with two arenas and freed pages returned within a
-/// second (`.cargo/config.toml`). A district's import makes millions of small allocations on
+/// jemalloc instead of the system allocator, with two arenas and freed pages returned at once
+/// (`.cargo/config.toml`). A district's import makes millions of small allocations on
 /// every core and frees as much as it keeps; glibc's per-thread arenas held the freed memory,
 /// so a cold `serve` of the 300-building district peaked at 346 MB RSS against 303 MB with
 /// jemalloc, which is also faster (BENCHMARKS.md "Allocator").
