@@ -191,7 +191,7 @@ fn import_unguarded(
             seconds = started.elapsed().as_secs_f64(),
             "ifc phase: semantics"
         );
-        let georef = georef::read(&scanned, &mut decoder, &units, &mut diagnostics);
+        let georef = georef::read(bytes, &scanned, &mut decoder, &units, &mut diagnostics);
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc phase: georef");
         let element_index: std::collections::HashMap<u32, usize> = semantic
             .elements
@@ -233,6 +233,7 @@ fn import_unguarded(
         // The record list (a few dozen bytes per record) is not needed by meshing, which
         // decodes through the index: free it before the peak.
         scanned.records = Vec::new();
+        scanned.by_keyword = Vec::new();
         if let Some(on_event) = on_event.as_mut() {
             on_event(crate::ImportEvent::Parsed { model: &model });
         }

@@ -428,8 +428,9 @@ mod tests {
         }
         let reader = PropertyReader::new(units, records);
         for r in &scanned.records {
-            if !(r.keyword.eq_ignore_ascii_case("IFCPROPERTYSET")
-                || r.keyword.eq_ignore_ascii_case("IFCELEMENTQUANTITY"))
+            let keyword = scanned.keyword(*r);
+            if !(keyword.eq_ignore_ascii_case("IFCPROPERTYSET")
+                || keyword.eq_ignore_ascii_case("IFCELEMENTQUANTITY"))
             {
                 continue;
             }

@@ -96,29 +96,23 @@ pub(crate) fn read(
         Type,
         Other,
     }
-    let mut kinds: HashMap<&str, Kind> = HashMap::default();
+    let kinds: Vec<Kind> = scanned
+        .keywords
+        .iter()
+        .map(|&keyword| match Rel::of(keyword) {
+            Some(rel) => Kind::Rel(rel),
+            None => match schema.category(keyword) {
+                Category::Project => Kind::Spatial(SpatialKind::Project),
+                Category::Spatial(kind) => Kind::Spatial(kind),
+                Category::Element => Kind::Element(false),
+                Category::ElementIfBody => Kind::Element(true),
+                Category::Ignored if schema.is_a(keyword, "IFCTYPEPRODUCT") => Kind::Type,
+                Category::Ignored => Kind::Other,
+            },
+        })
+        .collect();
     for r in &scanned.records {
-        let kind = match kinds.get(r.keyword) {
-            Some(kind) => *kind,
-            None => {
-                let kind = match Rel::of(r.keyword) {
-                    Some(rel) => Kind::Rel(rel),
-                    None => match schema.category(r.keyword) {
-                        Category::Project => Kind::Spatial(SpatialKind::Project),
-                        Category::Spatial(kind) => Kind::Spatial(kind),
-                        Category::Element => Kind::Element(false),
-                        Category::ElementIfBody => Kind::Element(true),
-                        Category::Ignored if schema.is_a(r.keyword, "IFCTYPEPRODUCT") => {
-                            Kind::Type
-                        }
-                        Category::Ignored => Kind::Other,
-                    },
-                };
-                kinds.insert(r.keyword, kind);
-                kind
-            }
-        };
-        match kind {
+        match kinds[r.keyword as usize] {
             Kind::Rel(rel) => rel_ids.push((r.id, rel)),
             Kind::Spatial(kind) => spatial_ids.push((r.id, kind)),
             Kind::Element(needs_body) => element_ids.push((r.id, needs_body)),

@@ -20,19 +20,25 @@ pub(crate) struct Header {
 }
 
 /// One `#id=KEYWORD(...);` record of the DATA section.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Record<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Record {
     /// Instance id.
     pub(crate) id: u32,
-    /// Entity keyword as written (normally upper case).
-    pub(crate) keyword: &'a str,
+    /// Its keyword: an index into [`Scanned::keywords`].
+    pub(crate) keyword: u32,
 }
 
 /// Every record of the file, indexed.
 #[derive(Debug)]
 pub(crate) struct Scanned<'a> {
     /// Records in file order.
-    pub(crate) records: Vec<Record<'a>>,
+    pub(crate) records: Vec<Record>,
+    /// Each distinct keyword once, as written (normally upper case; two spellings of one
+    /// class are two entries), in order of first appearance.
+    pub(crate) keywords: Vec<&'a str>,
+    /// For each entry of `keywords`, the positions in `records` of its records, ascending
+    /// (file order): a phase that wants a few classes visits only their records.
+    pub(crate) by_keyword: Vec<Vec<u32>>,
     /// `#id` → byte span, shared with every decoder.
     pub(crate) index: SpanIndex,
     /// Problems found while scanning (malformed or duplicate records).
@@ -46,6 +52,39 @@ pub(crate) struct Scanned<'a> {
 }
 
 impl<'a> Scanned<'a> {
+    /// The keyword of `record`, as written.
+    pub(crate) fn keyword(&self, record: Record) -> &'a str {
+        self.keywords[record.keyword as usize]
+    }
+
+    /// The records whose keyword `wanted` accepts (asked once per distinct keyword), in file
+    /// order.
+    pub(crate) fn records_where(&self, mut wanted: impl FnMut(&str) -> bool) -> Vec<Record> {
+        let lists: Vec<&[u32]> = self
+            .keywords
+            .iter()
+            .zip(&self.by_keyword)
+            .filter(|(keyword, _)| wanted(keyword))
+            .map(|(_, list)| list.as_slice())
+            .collect();
+        let mut positions: Vec<u32> = match lists.as_slice() {
+            [] => return Vec::new(),
+            [one] => return one.iter().map(|&at| self.records[at as usize]).collect(),
+            _ => lists.concat(),
+        };
+        // Several keywords (or spellings): back to file order.
+        positions.sort_unstable();
+        positions
+            .into_iter()
+            .map(|at| self.records[at as usize])
+            .collect()
+    }
+
+    /// The records of `class` (an upper-case keyword, matched ignoring case), in file order.
+    pub(crate) fn records_of(&self, class: &str) -> Vec<Record> {
+        self.records_where(|keyword| keyword.eq_ignore_ascii_case(class))
+    }
+
     /// A decoder over `bytes` (the very bytes that were scanned) sharing the index.
     pub(crate) fn decoder(&self, bytes: &'a [u8]) -> EntityDecoder<'a> {
         match &self.index {
@@ -350,9 +389,81 @@ fn scan_records(bytes: &[u8]) -> Raw<'_> {
 /// Records checked together by one worker when listing the scan's records.
 const LIST_CHUNK: usize = 1 << 14;
 
-/// What one worker found in its chunk of records: stray bytes before them, and the
-/// `IfcRelVoidsElement` and `IfcRelAggregates` spans among them.
-type ListedChunk = (StrayBytes, Vec<(u32, usize, usize)>, Vec<(u32, usize, usize)>);
+/// What one worker found in its chunk of records.
+struct ListedChunk<'a> {
+    /// Stray bytes before its records.
+    stray: StrayBytes,
+    /// The `IfcRelVoidsElement` spans among them.
+    voids: Vec<(u32, usize, usize)>,
+    /// The `IfcRelAggregates` spans among them.
+    aggregates: Vec<(u32, usize, usize)>,
+    /// Its distinct keywords, in order of first appearance.
+    keywords: Vec<&'a str>,
+    /// Each record's index into `keywords`.
+    keyword_of: Vec<u32>,
+}
+
+/// A relationship whose spans the opening index needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SpanKind {
+    Voids,
+    Aggregates,
+    Other,
+}
+
+impl SpanKind {
+    fn of(keyword: &str) -> Self {
+        if ifc_lite_core::keyword_eq(keyword, "IFCRELVOIDSELEMENT") {
+            Self::Voids
+        } else if ifc_lite_core::keyword_eq(keyword, "IFCRELAGGREGATES") {
+            Self::Aggregates
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// Lists chunk `c` of the scan's records (see [`ListedChunk`]).
+fn list_chunk<'a>(bytes: &[u8], found: &[Found<'a>], c: usize) -> ListedChunk<'a> {
+    let from = c * LIST_CHUNK;
+    let part = &found[from..(from + LIST_CHUNK).min(found.len())];
+    let mut listed = ListedChunk {
+        stray: StrayBytes::default(),
+        voids: Vec::new(),
+        aggregates: Vec::new(),
+        keywords: Vec::new(),
+        keyword_of: Vec::with_capacity(part.len()),
+    };
+    let mut table: rustc_hash::FxHashMap<&'a str, u32> = rustc_hash::FxHashMap::default();
+    let mut kinds: Vec<SpanKind> = Vec::new();
+    // Records of one class often come in runs: the previous keyword is tried first.
+    let mut last: Option<(&str, u32)> = None;
+    for (k, &(id, keyword, start, end)) in part.iter().enumerate() {
+        let index = match last {
+            Some((previous, index)) if previous == keyword => index,
+            _ => {
+                let index = *table.entry(keyword).or_insert_with(|| {
+                    listed.keywords.push(keyword);
+                    kinds.push(SpanKind::of(keyword));
+                    (listed.keywords.len() - 1) as u32
+                });
+                last = Some((keyword, index));
+                index
+            }
+        };
+        listed.keyword_of.push(index);
+        match kinds[index as usize] {
+            SpanKind::Voids => listed.voids.push((id, start, end)),
+            SpanKind::Aggregates => listed.aggregates.push((id, start, end)),
+            SpanKind::Other => {}
+        }
+        // The bytes between the previous record's end and this one's start.
+        if let Some(previous) = (from + k).checked_sub(1) {
+            listed.stray.add(bytes, found[previous].3, start);
+        }
+    }
+    listed
+}
 
 /// Scans every record once; refuses truncated files and files without instances.
 pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
@@ -360,66 +471,88 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     let started = std::time::Instant::now();
     let raw = scan_records(bytes);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: records found");
+    if u32::try_from(raw.found.len()).is_err() {
+        return Err(format!(
+            "the file holds {} records; at most {} can be read",
+            raw.found.len(),
+            u32::MAX
+        ));
+    }
     let mut records = Vec::with_capacity(raw.found.len());
     let mut spans = Vec::with_capacity(raw.found.len());
     let max_id = raw.found.iter().map(|r| r.0).max().unwrap_or(0);
     let mut seen = SeenIds::new(max_id, raw.found.len());
     let mut diagnostics = Vec::new();
     // The per-record checks that need no order (stray bytes before each record, the
-    // relationship spans) on every core, in chunks joined in file order.
+    // relationship spans, the keyword table) on every core, in chunks joined in file order.
     let found = &raw.found;
-    let parts: Vec<ListedChunk> = found
-        .par_chunks(LIST_CHUNK)
-        .enumerate()
-        .map(|(c, part)| {
-            let mut stray = StrayBytes::default();
-            let (mut voids, mut aggregates) = (Vec::new(), Vec::new());
-            for (k, &(id, keyword, start, end)) in part.iter().enumerate() {
-                if ifc_lite_core::keyword_eq(keyword, "IFCRELVOIDSELEMENT") {
-                    voids.push((id, start, end));
-                } else if ifc_lite_core::keyword_eq(keyword, "IFCRELAGGREGATES") {
-                    aggregates.push((id, start, end));
-                }
-                // The bytes between the previous record's end and this one's start.
-                if let Some(previous) = (c * LIST_CHUNK + k).checked_sub(1) {
-                    stray.add(bytes, found[previous].3, start);
-                }
-            }
-            (stray, voids, aggregates)
-        })
+    let parts: Vec<ListedChunk<'_>> = (0..found.len().div_ceil(LIST_CHUNK))
+        .into_par_iter()
+        .map(|c| list_chunk(bytes, found, c))
         .collect();
     let mut stray = StrayBytes::default();
     let (mut void_spans, mut aggregate_spans) = (Vec::new(), Vec::new());
-    for (part, voids, aggregates) in parts {
-        stray.count += part.count;
-        stray.first = stray.first.or(part.first);
-        void_spans.extend(voids);
-        aggregate_spans.extend(aggregates);
-    }
-    let last_end = found.last().map_or(0, |r| r.3);
-    for &(id, keyword, start, end) in found {
-        // The first record of an id is kept: the record list (which gives each id its keyword)
-        // and the index (which the decoder reads) must agree, or a decoder would read one
-        // entity as another's class.
-        if seen.insert(id) {
-            spans.push((id, start, end));
-            records.push(Record { id, keyword });
-        } else {
-            diagnostics.push(diagnostic(
-                Severity::Warning,
-                DiagnosticKind::MalformedRecord,
-                Some(id),
-                None,
-                format!(
-                    "#{id} is defined twice (again on line {}); the first record is used",
-                    line_of(bytes, start)
-                ),
-            ));
+    let mut keywords: Vec<&str> = Vec::new();
+    let mut table: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
+    for (c, part) in parts.into_iter().enumerate() {
+        stray.count += part.stray.count;
+        stray.first = stray.first.or(part.stray.first);
+        void_spans.extend(part.voids);
+        aggregate_spans.extend(part.aggregates);
+        let global: Vec<u32> = part
+            .keywords
+            .iter()
+            .map(|&keyword| {
+                *table.entry(keyword).or_insert_with(|| {
+                    keywords.push(keyword);
+                    (keywords.len() - 1) as u32
+                })
+            })
+            .collect();
+        let from = c * LIST_CHUNK;
+        for (&(id, _, start, end), &local) in found[from..].iter().zip(&part.keyword_of) {
+            // The first record of an id is kept: the record list (which gives each id its
+            // keyword) and the index (which the decoder reads) must agree, or a decoder would
+            // read one entity as another's class.
+            if seen.insert(id) {
+                spans.push((id, start, end));
+                records.push(Record {
+                    id,
+                    keyword: global[local as usize],
+                });
+            } else {
+                diagnostics.push(diagnostic(
+                    Severity::Warning,
+                    DiagnosticKind::MalformedRecord,
+                    Some(id),
+                    None,
+                    format!(
+                        "#{id} is defined twice (again on line {}); the first record is used",
+                        line_of(bytes, start)
+                    ),
+                ));
+            }
         }
     }
+    let last_end = found.last().map_or(0, |r| r.3);
     drop(seen);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: records listed");
-    let index = SpanIndex::build(spans);
+    let (index, by_keyword) = rayon::join(
+        || SpanIndex::build(spans),
+        || {
+            let mut counts = vec![0usize; keywords.len()];
+            for r in &records {
+                counts[r.keyword as usize] += 1;
+            }
+            let mut by_keyword: Vec<Vec<u32>> =
+                counts.into_iter().map(Vec::with_capacity).collect();
+            for (at, r) in records.iter().enumerate() {
+                // Checked above: fewer than 2^32 records.
+                by_keyword[r.keyword as usize].push(at as u32);
+            }
+            by_keyword
+        },
+    );
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: index built");
     for &start in &raw.malformed {
         diagnostics.push(diagnostic(
@@ -482,6 +615,8 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     }
     Ok(Scanned {
         records,
+        keywords,
+        by_keyword,
         index,
         diagnostics,
         void_spans,
