@@ -193,7 +193,7 @@ fn import_unguarded(
         );
         let georef = georef::read(bytes, &scanned, &mut decoder, &units, &mut diagnostics);
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc phase: georef");
-        let element_index: std::collections::HashMap<u32, usize> = semantic
+        let element_index: rustc_hash::FxHashMap<u32, usize> = semantic
             .elements
             .iter()
             .enumerate()

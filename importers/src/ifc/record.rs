@@ -48,6 +48,26 @@ impl<'a> Records<'a> {
         Some(Tokens { ty, attrs })
     }
 
+    /// Whether record `#id` exists with a keyword of ASCII letters, digits and `_` that is not
+    /// `class` (an upper-case class name), ignoring case: such a record cannot read (through
+    /// [`Records::read`] or the decoder) as that class. False when unsure (a missing record,
+    /// whitespace or comments around `=`, other characters).
+    pub(crate) fn keyword_is_not(&self, id: u32, class: &str) -> bool {
+        let Some(line) = self.scanned.span(id).and_then(|(start, end)| self.bytes.get(start..end))
+        else {
+            return false;
+        };
+        let Some(at) = line.iter().position(|&b| b == b'=') else {
+            return false;
+        };
+        let rest = &line[at + 1..];
+        let name = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        name > 0 && rest.get(name) == Some(&b'(') && !rest[..name].eq_ignore_ascii_case(class.as_bytes())
+    }
+
     /// The record `#id` as a [`Flat`], or `None` when it does not exist or is outside
     /// `Flat`'s subset (then [`Records::read`] reads it).
     pub(crate) fn flat(&self, id: u32) -> Option<Flat<'a>> {

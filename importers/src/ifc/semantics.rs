@@ -1031,6 +1031,11 @@ fn shape_of(
     {
         let mut mapped = Vec::with_capacity(items.len());
         for item in items {
+            // Most bodies are not mapped: their first item's keyword says so without
+            // tokenizing it.
+            if records.keyword_is_not(item, "IFCMAPPEDITEM") {
+                return result;
+            }
             match records.read(item) {
                 Some(item) if item.class() == "IFCMAPPEDITEM" => match item.get_ref(0) {
                     Some(map) => mapped.push(MappedBody {

@@ -144,24 +144,27 @@ impl std::fmt::Debug for SpanIndex {
 }
 
 impl SpanIndex {
-    /// The index of `spans` (`(id, start, end)`, unique ids, any order).
-    fn build(mut spans: Vec<(u32, usize, usize)>) -> Self {
-        if !spans.iter().all(|&(_, _, end)| u32::try_from(end).is_ok()) {
-            return Self::Hash(Arc::new(
-                spans.into_iter().map(|(id, start, end)| (id, (start, end))).collect(),
-            ));
-        }
-        if !spans.windows(2).all(|w| w[0].0 < w[1].0) {
-            spans.sort_unstable_by_key(|&(id, _, _)| id);
-        }
-        let n = spans.len();
-        let (mut ids, mut starts, mut lengths) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        for (id, start, end) in spans {
-            // Checked above: every end (hence every start) fits in u32.
-            ids.push(id);
-            starts.push(start as u32);
-            lengths.push((end - start) as u32);
+    /// The index of `spans` (unique ids, any order).
+    fn build(spans: Spans) -> Self {
+        let (mut ids, mut starts, mut lengths) = match spans {
+            Spans::Narrow(ids, starts, lengths) => (ids, starts, lengths),
+            Spans::Wide(spans) => {
+                return Self::Hash(Arc::new(
+                    spans.into_iter().map(|(id, start, end)| (id, (start, end))).collect(),
+                ));
+            }
+        };
+        if !ids.windows(2).all(|w| w[0] < w[1]) {
+            let mut rows: Vec<(u32, u32, u32)> = ids
+                .iter()
+                .zip(&starts)
+                .zip(&lengths)
+                .map(|((&id, &start), &length)| (id, start, length))
+                .collect();
+            rows.sort_unstable_by_key(|&(id, _, _)| id);
+            ids = rows.iter().map(|r| r.0).collect();
+            starts = rows.iter().map(|r| r.1).collect();
+            lengths = rows.iter().map(|r| r.2).collect();
         }
         if let Some(dense) = DenseEntityIndex::try_from_columns(&ids, &starts, &lengths) {
             return Self::Dense(Arc::new(dense));
@@ -252,10 +255,103 @@ const SHARDED_SCAN_MIN_BYTES: usize = 4 << 20;
 /// One `(id, keyword, start, end)` as ifc-lite's scanner returns it.
 type Found<'a> = (u32, &'a str, usize, usize);
 
+/// One record as a piece of the scan lists it: its keyword is an index into the piece's own
+/// keyword table.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    id: u32,
+    keyword: u32,
+    start: usize,
+    end: usize,
+}
+
+/// A relationship whose spans the opening index needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SpanKind {
+    Voids,
+    Aggregates,
+    Other,
+}
+
+impl SpanKind {
+    fn of(keyword: &str) -> Self {
+        if ifc_lite_core::keyword_eq(keyword, "IFCRELVOIDSELEMENT") {
+            Self::Voids
+        } else if ifc_lite_core::keyword_eq(keyword, "IFCRELAGGREGATES") {
+            Self::Aggregates
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// The records of one stretch of the file, listed as the scanner finds them: each distinct
+/// keyword once, the relationship spans the opening index needs, and the stray bytes between
+/// its records (not before its first).
+#[derive(Debug, Default)]
+struct Piece<'a> {
+    /// Records in file order.
+    entries: Vec<Entry>,
+    /// Distinct keywords, in order of first appearance.
+    keywords: Vec<&'a str>,
+    /// What each keyword is, for the spans below.
+    kinds: Vec<SpanKind>,
+    /// Keyword → index into `keywords`.
+    table: rustc_hash::FxHashMap<&'a str, u32>,
+    /// `IfcRelVoidsElement` spans.
+    voids: Vec<(u32, usize, usize)>,
+    /// `IfcRelAggregates` spans.
+    aggregates: Vec<(u32, usize, usize)>,
+    /// Stray bytes between its records.
+    stray: StrayBytes,
+}
+
+impl<'a> Piece<'a> {
+    fn with_capacity(records: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(records),
+            ..Self::default()
+        }
+    }
+
+    /// Lists the next record (in file order).
+    fn push(&mut self, bytes: &[u8], (id, keyword, start, end): Found<'a>) {
+        // Records of one class often come in runs: the previous keyword is tried first.
+        let index = match self.entries.last() {
+            Some(last) if self.keywords[last.keyword as usize] == keyword => last.keyword,
+            _ => match self.table.get(keyword) {
+                Some(&index) => index,
+                None => {
+                    self.keywords.push(keyword);
+                    self.kinds.push(SpanKind::of(keyword));
+                    let index = (self.keywords.len() - 1) as u32;
+                    self.table.insert(keyword, index);
+                    index
+                }
+            },
+        };
+        match self.kinds[index as usize] {
+            SpanKind::Voids => self.voids.push((id, start, end)),
+            SpanKind::Aggregates => self.aggregates.push((id, start, end)),
+            SpanKind::Other => {}
+        }
+        // The bytes between the previous record's end and this one's start.
+        if let Some(last) = self.entries.last() {
+            self.stray.add(bytes, last.end, start);
+        }
+        self.entries.push(Entry {
+            id,
+            keyword: index,
+            start,
+            end,
+        });
+    }
+}
+
 /// Everything one scan of the DATA section found, in file order.
 struct Raw<'a> {
-    /// Records.
-    found: Vec<Found<'a>>,
+    /// The records, in pieces joined in file order.
+    pieces: Vec<Piece<'a>>,
     /// Starts of records the scanner dropped as malformed.
     malformed: Vec<usize>,
     /// Records skipped for an instance id wider than 32 bits.
@@ -265,12 +361,12 @@ struct Raw<'a> {
 /// The whole DATA section with one scanner.
 fn scan_sequential(bytes: &[u8]) -> Raw<'_> {
     let mut scanner = EntityScanner::new(bytes);
-    let mut found = Vec::with_capacity(bytes.len() / 60);
+    let mut piece = Piece::with_capacity(bytes.len() / 60);
     while let Some(record) = scanner.next_entity() {
-        found.push(record);
+        piece.push(bytes, record);
     }
     Raw {
-        found,
+        pieces: vec![piece],
         malformed: scanner.malformed_record_starts().to_vec(),
         oversized: scanner.skipped_oversized_ids(),
     }
@@ -279,7 +375,7 @@ fn scan_sequential(bytes: &[u8]) -> Raw<'_> {
 /// What one shard's scanner found.
 struct Shard<'a> {
     /// Records starting before the shard's end (from `first` on).
-    found: Vec<Found<'a>>,
+    piece: Piece<'a>,
     /// Start of the first record this scanner returned, if any.
     first: Option<usize>,
     /// Start of the first record at or after the shard's end, as this scanner saw it.
@@ -298,16 +394,16 @@ fn scan_shard(bytes: &[u8], from: usize, to: usize, first_shard: bool) -> Shard<
     } else {
         EntityScanner::new_at(bytes, from)
     };
-    let mut found = Vec::with_capacity((to - from) / 60);
+    let mut piece = Piece::with_capacity((to - from) / 60);
     let mut next = None;
     while let Some(record) = scanner.next_entity() {
         if record.2 >= to {
             next = Some(record.2);
             break;
         }
-        found.push(record);
+        piece.push(bytes, record);
     }
-    let first = found.first().map(|r| r.2).or(next);
+    let first = piece.entries.first().map(|r| r.start).or(next);
     // Marks before this scanner's first record may come from a start inside a record (the
     // previous shard owns that span); marks from `next` on belong to the next shard.
     let keep = |&&at: &&usize| {
@@ -326,7 +422,7 @@ fn scan_shard(bytes: &[u8], from: usize, to: usize, first_shard: bool) -> Shard<
             .filter(keep)
             .copied()
             .collect(),
-        found,
+        piece,
         first,
         next,
     }
@@ -360,12 +456,22 @@ fn scan_sharded(bytes: &[u8], shards: usize) -> Option<Raw<'_>> {
         return None;
     }
     let mut raw = Raw {
-        found: Vec::with_capacity(parts.iter().map(|p| p.found.len()).sum()),
+        pieces: Vec::with_capacity(parts.len()),
         malformed: Vec::new(),
         oversized: 0,
     };
-    for part in parts {
-        raw.found.extend(part.found);
+    let mut last_end: Option<usize> = None;
+    for mut part in parts {
+        // The gap between the previous shard's last record and this one's first.
+        if let (Some(end), Some(first)) = (last_end, part.piece.entries.first()) {
+            let mut gap = StrayBytes::default();
+            gap.add(bytes, end, first.start);
+            gap.count += part.piece.stray.count;
+            gap.first = gap.first.or(part.piece.stray.first);
+            part.piece.stray = gap;
+        }
+        last_end = part.piece.entries.last().map(|r| r.end).or(last_end);
+        raw.pieces.push(part.piece);
         raw.malformed.extend(part.malformed);
         raw.oversized += part.oversized.len();
     }
@@ -386,83 +492,38 @@ fn scan_records(bytes: &[u8]) -> Raw<'_> {
     scan_sequential(bytes)
 }
 
-/// Records checked together by one worker when listing the scan's records.
-const LIST_CHUNK: usize = 1 << 14;
-
-/// What one worker found in its chunk of records.
-struct ListedChunk<'a> {
-    /// Stray bytes before its records.
-    stray: StrayBytes,
-    /// The `IfcRelVoidsElement` spans among them.
-    voids: Vec<(u32, usize, usize)>,
-    /// The `IfcRelAggregates` spans among them.
-    aggregates: Vec<(u32, usize, usize)>,
-    /// Its distinct keywords, in order of first appearance.
-    keywords: Vec<&'a str>,
-    /// Each record's index into `keywords`.
-    keyword_of: Vec<u32>,
+/// `#id` → span columns, as the index is built from them.
+enum Spans {
+    /// Offsets fit in 32 bits (files under 4 GiB): `(ids, starts, lengths)`.
+    Narrow(Vec<u32>, Vec<u32>, Vec<u32>),
+    /// `(id, start, end)`.
+    Wide(Vec<(u32, usize, usize)>),
 }
 
-/// A relationship whose spans the opening index needs.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum SpanKind {
-    Voids,
-    Aggregates,
-    Other,
-}
-
-impl SpanKind {
-    fn of(keyword: &str) -> Self {
-        if ifc_lite_core::keyword_eq(keyword, "IFCRELVOIDSELEMENT") {
-            Self::Voids
-        } else if ifc_lite_core::keyword_eq(keyword, "IFCRELAGGREGATES") {
-            Self::Aggregates
+impl Spans {
+    fn with_capacity(bytes: usize, records: usize) -> Self {
+        if u32::try_from(bytes).is_ok() {
+            Self::Narrow(
+                Vec::with_capacity(records),
+                Vec::with_capacity(records),
+                Vec::with_capacity(records),
+            )
         } else {
-            Self::Other
+            Self::Wide(Vec::with_capacity(records))
         }
     }
-}
 
-/// Lists chunk `c` of the scan's records (see [`ListedChunk`]).
-fn list_chunk<'a>(bytes: &[u8], found: &[Found<'a>], c: usize) -> ListedChunk<'a> {
-    let from = c * LIST_CHUNK;
-    let part = &found[from..(from + LIST_CHUNK).min(found.len())];
-    let mut listed = ListedChunk {
-        stray: StrayBytes::default(),
-        voids: Vec::new(),
-        aggregates: Vec::new(),
-        keywords: Vec::new(),
-        keyword_of: Vec::with_capacity(part.len()),
-    };
-    let mut table: rustc_hash::FxHashMap<&'a str, u32> = rustc_hash::FxHashMap::default();
-    let mut kinds: Vec<SpanKind> = Vec::new();
-    // Records of one class often come in runs: the previous keyword is tried first.
-    let mut last: Option<(&str, u32)> = None;
-    for (k, &(id, keyword, start, end)) in part.iter().enumerate() {
-        let index = match last {
-            Some((previous, index)) if previous == keyword => index,
-            _ => {
-                let index = *table.entry(keyword).or_insert_with(|| {
-                    listed.keywords.push(keyword);
-                    kinds.push(SpanKind::of(keyword));
-                    (listed.keywords.len() - 1) as u32
-                });
-                last = Some((keyword, index));
-                index
+    fn push(&mut self, id: u32, start: usize, end: usize) {
+        match self {
+            // Offsets within a file of under 4 GiB.
+            Self::Narrow(ids, starts, lengths) => {
+                ids.push(id);
+                starts.push(start as u32);
+                lengths.push((end - start) as u32);
             }
-        };
-        listed.keyword_of.push(index);
-        match kinds[index as usize] {
-            SpanKind::Voids => listed.voids.push((id, start, end)),
-            SpanKind::Aggregates => listed.aggregates.push((id, start, end)),
-            SpanKind::Other => {}
-        }
-        // The bytes between the previous record's end and this one's start.
-        if let Some(previous) = (from + k).checked_sub(1) {
-            listed.stray.add(bytes, found[previous].3, start);
+            Self::Wide(spans) => spans.push((id, start, end)),
         }
     }
-    listed
 }
 
 /// Scans every record once; refuses truncated files and files without instances.
@@ -471,35 +532,34 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     let started = std::time::Instant::now();
     let raw = scan_records(bytes);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: records found");
-    if u32::try_from(raw.found.len()).is_err() {
+    let total: usize = raw.pieces.iter().map(|p| p.entries.len()).sum();
+    if u32::try_from(total).is_err() {
         return Err(format!(
-            "the file holds {} records; at most {} can be read",
-            raw.found.len(),
+            "the file holds {total} records; at most {} can be read",
             u32::MAX
         ));
     }
-    let mut records = Vec::with_capacity(raw.found.len());
-    let mut spans = Vec::with_capacity(raw.found.len());
-    let max_id = raw.found.iter().map(|r| r.0).max().unwrap_or(0);
-    let mut seen = SeenIds::new(max_id, raw.found.len());
+    let max_id = raw
+        .pieces
+        .par_iter()
+        .map(|p| p.entries.iter().map(|r| r.id).max().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    let mut seen = SeenIds::new(max_id, total);
+    let mut records = Vec::with_capacity(total);
+    let mut spans = Spans::with_capacity(bytes.len(), total);
     let mut diagnostics = Vec::new();
-    // The per-record checks that need no order (stray bytes before each record, the
-    // relationship spans, the keyword table) on every core, in chunks joined in file order.
-    let found = &raw.found;
-    let parts: Vec<ListedChunk<'_>> = (0..found.len().div_ceil(LIST_CHUNK))
-        .into_par_iter()
-        .map(|c| list_chunk(bytes, found, c))
-        .collect();
     let mut stray = StrayBytes::default();
     let (mut void_spans, mut aggregate_spans) = (Vec::new(), Vec::new());
     let mut keywords: Vec<&str> = Vec::new();
     let mut table: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
-    for (c, part) in parts.into_iter().enumerate() {
-        stray.count += part.stray.count;
-        stray.first = stray.first.or(part.stray.first);
-        void_spans.extend(part.voids);
-        aggregate_spans.extend(part.aggregates);
-        let global: Vec<u32> = part
+    let mut last_end = 0;
+    for piece in raw.pieces {
+        stray.count += piece.stray.count;
+        stray.first = stray.first.or(piece.stray.first);
+        void_spans.extend(piece.voids);
+        aggregate_spans.extend(piece.aggregates);
+        let global: Vec<u32> = piece
             .keywords
             .iter()
             .map(|&keyword| {
@@ -509,32 +569,32 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
                 })
             })
             .collect();
-        let from = c * LIST_CHUNK;
-        for (&(id, _, start, end), &local) in found[from..].iter().zip(&part.keyword_of) {
+        last_end = piece.entries.last().map_or(last_end, |r| r.end);
+        for r in piece.entries {
             // The first record of an id is kept: the record list (which gives each id its
             // keyword) and the index (which the decoder reads) must agree, or a decoder would
             // read one entity as another's class.
-            if seen.insert(id) {
-                spans.push((id, start, end));
+            if seen.insert(r.id) {
+                spans.push(r.id, r.start, r.end);
                 records.push(Record {
-                    id,
-                    keyword: global[local as usize],
+                    id: r.id,
+                    keyword: global[r.keyword as usize],
                 });
             } else {
                 diagnostics.push(diagnostic(
                     Severity::Warning,
                     DiagnosticKind::MalformedRecord,
-                    Some(id),
+                    Some(r.id),
                     None,
                     format!(
-                        "#{id} is defined twice (again on line {}); the first record is used",
-                        line_of(bytes, start)
+                        "#{} is defined twice (again on line {}); the first record is used",
+                        r.id,
+                        line_of(bytes, r.start)
                     ),
                 ));
             }
         }
     }
-    let last_end = found.last().map_or(0, |r| r.3);
     drop(seen);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: records listed");
     let (index, by_keyword) = rayon::join(
@@ -683,18 +743,35 @@ pub(crate) fn line_of(bytes: &[u8], offset: usize) -> usize {
 mod tests {
     use super::*;
 
-    /// A scan's entities (id, class, start, end), its malformed records and how many were oversized.
-    type Summary = (Vec<(u32, String, usize, usize)>, Vec<usize>, usize);
+    /// A scan's entities (id, class, start, end), its malformed records, how many were
+    /// oversized, its stray bytes (count, first) and its void and aggregate spans.
+    type Summary = (
+        Vec<(u32, String, usize, usize)>,
+        Vec<usize>,
+        usize,
+        (usize, Option<usize>),
+        Vec<(u32, usize, usize)>,
+        Vec<(u32, usize, usize)>,
+    );
 
     /// The fields a scan hands on, for comparing two scans.
     fn summary(raw: &Raw<'_>) -> Summary {
         (
-            raw.found
+            raw.pieces
                 .iter()
-                .map(|&(id, k, s, e)| (id, k.to_owned(), s, e))
+                .flat_map(|p| {
+                    p.entries
+                        .iter()
+                        .map(|r| (r.id, p.keywords[r.keyword as usize].to_owned(), r.start, r.end))
+                })
                 .collect(),
             raw.malformed.clone(),
             raw.oversized,
+            raw.pieces.iter().fold((0, None), |(count, first), p| {
+                (count + p.stray.count, first.or(p.stray.first))
+            }),
+            raw.pieces.iter().flat_map(|p| p.voids.clone()).collect(),
+            raw.pieces.iter().flat_map(|p| p.aggregates.clone()).collect(),
         )
     }
 
@@ -726,7 +803,16 @@ mod tests {
         text.push_str("#1=IFCWALL('a;\n#2=IFCSLAB(x);\n#3=IFCDOOR(y);\nstill a string');\n");
         text.push_str("#99999999999=IFCWALL('too wide');\n");
         for id in 5..60 {
-            text.push_str(&format!("#{id}=IFCWALL('w{id}',$);\n"));
+            // Stray text, and the relationships the opening index lists, in every shard.
+            if id % 7 == 0 {
+                text.push_str("stray text\n");
+            }
+            let keyword = match id % 5 {
+                0 => "IFCRELVOIDSELEMENT",
+                1 => "IfcRelAggregates",
+                _ => "IFCWALL",
+            };
+            text.push_str(&format!("#{id}={keyword}('w{id}',$);\n"));
         }
         text.push_str("ENDSEC;\nEND-ISO-10303-21;\n");
         let bytes = text.as_bytes();
@@ -734,6 +820,10 @@ mod tests {
         assert_eq!(sequential.0[0].0, 1, "the string is part of #1");
         assert_eq!(sequential.0[1].0, 5, "#2 and #3 are inside #1's string");
         assert_eq!(sequential.2, 1, "one oversized id");
+        // Eight `stray text` lines (9 non-blank bytes each) and the skipped oversized record.
+        let oversized = "#99999999999=IFCWALL('toowide');".len();
+        assert_eq!(sequential.3.0, 8 * 9 + oversized, "stray bytes");
+        assert_eq!((sequential.4.len(), sequential.5.len()), (11, 11));
         let mut refused = 0;
         for shards in 2..40 {
             match scan_sharded(bytes, shards) {
