@@ -57,16 +57,98 @@ pub(crate) struct Semantic {
 }
 
 /// Relationships, folded into maps keyed by the related object.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Relations {
     /// child → aggregate parent.
-    parent: HashMap<u32, u32>,
+    parent: IdMap<u32>,
     /// element → spatial container.
-    container: HashMap<u32, u32>,
+    container: IdMap<u32>,
     /// object → type object.
-    type_of: HashMap<u32, u32>,
+    type_of: IdMap<u32>,
     /// object → property set definitions, in relationship order.
-    psets: HashMap<u32, Vec<u32>>,
+    psets: IdMap<Vec<u32>>,
+}
+
+/// A read-only map keyed by `#id`, entries in id order. The element reader looks every
+/// element up in several of these, in id order on every core: where a map holds many of the
+/// file's ids (ids are nearly always numbered densely from 1), a slot per id up to the
+/// largest (4 bytes each) finds the entry with one indexed load, and neighbouring elements
+/// find neighbouring entries; a map of few entries (or sparse ids) keeps a hash map of
+/// positions.
+#[derive(Debug)]
+struct IdMap<V> {
+    slots: Slots,
+    keys: Vec<u32>,
+    values: Vec<V>,
+}
+
+/// Where [`IdMap`] finds an id's entry.
+#[derive(Debug)]
+enum Slots {
+    /// Indexed by id: entry position + 1, 0 for none.
+    Dense(Vec<u32>),
+    /// Entry position by id.
+    Hashed(HashMap<u32, u32>),
+}
+
+/// An [`IdMap`] gets a slot per id when it has at least one entry per this many ids.
+const ID_MAP_DENSITY: usize = 16;
+
+impl<V> IdMap<V> {
+    /// The entries of `map`, whose ids are at most `max_id`.
+    fn new(map: HashMap<u32, V>, max_id: u32) -> Self {
+        let mut entries: Vec<(u32, V)> = map.into_iter().collect();
+        entries.sort_unstable_by_key(|(id, _)| *id);
+        let (keys, values): (Vec<u32>, Vec<V>) = entries.into_iter().unzip();
+        let slots = match keys.last() {
+            Some(&last)
+                if last <= max_id
+                    && (max_id as usize) < keys.len().saturating_mul(ID_MAP_DENSITY) =>
+            {
+                let mut slots = vec![0u32; max_id as usize + 1];
+                for (at, &id) in keys.iter().enumerate() {
+                    // At most one entry per id up to `max_id`, itself under 2^32.
+                    slots[id as usize] = at as u32 + 1;
+                }
+                Slots::Dense(slots)
+            }
+            _ => Slots::Hashed(
+                keys.iter()
+                    .enumerate()
+                    .map(|(at, &id)| (id, at as u32))
+                    .collect(),
+            ),
+        };
+        Self {
+            slots,
+            keys,
+            values,
+        }
+    }
+
+    /// The entry of `#id`.
+    fn get(&self, id: &u32) -> Option<&V> {
+        let at = match &self.slots {
+            Slots::Dense(slots) => slots.get(*id as usize)?.checked_sub(1)?,
+            Slots::Hashed(positions) => *positions.get(id)?,
+        };
+        self.values.get(at as usize)
+    }
+
+    /// The values, in id order.
+    fn values(&self) -> std::slice::Iter<'_, V> {
+        self.values.iter()
+    }
+}
+
+impl<'a, V> IntoIterator for &'a IdMap<V> {
+    type Item = (&'a u32, &'a V);
+    type IntoIter = std::iter::Zip<std::slice::Iter<'a, u32>, std::slice::Iter<'a, V>>;
+
+    /// `(id, value)` in id order.
+    fn into_iter(self) -> Self::IntoIter {
+        self.keys.iter().zip(self.values.iter())
+    }
 }
 
 /// Reads the spatial tree and the elements.
@@ -610,7 +692,10 @@ fn fold_relations(
     rels: &[(u32, Rel)],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Relations {
-    let mut relations = Relations::default();
+    // Folded into hash maps, then laid out by id.
+    let (mut parent, mut container, mut type_of) =
+        (HashMap::default(), HashMap::default(), HashMap::default());
+    let mut psets: HashMap<u32, Vec<u32>> = HashMap::default();
     let dangling = |rel_id: u32, rel: Rel, missing: u32, diagnostics: &mut Vec<Diagnostic>| {
         diagnostics.push(diagnostic(
             Severity::Warning,
@@ -669,16 +754,16 @@ fn fold_relations(
             }
             match rel {
                 Rel::Aggregates => {
-                    relations.parent.entry(object).or_insert(one);
+                    parent.entry(object).or_insert(one);
                 }
                 Rel::Contained => {
-                    relations.container.entry(object).or_insert(one);
+                    container.entry(object).or_insert(one);
                 }
                 Rel::DefinesByType => {
-                    relations.type_of.entry(object).or_insert(one);
+                    type_of.entry(object).or_insert(one);
                 }
                 Rel::DefinesByProperties => {
-                    let sets = relations.psets.entry(object).or_default();
+                    let sets = psets.entry(object).or_default();
                     match &read.sets {
                         Some(members) => sets.extend_from_slice(members),
                         None => sets.push(one),
@@ -687,7 +772,12 @@ fn fold_relations(
             }
         }
     }
-    relations
+    Relations {
+        parent: IdMap::new(parent, scanned.max_id),
+        container: IdMap::new(container, scanned.max_id),
+        type_of: IdMap::new(type_of, scanned.max_id),
+        psets: IdMap::new(psets, scanned.max_id),
+    }
 }
 
 /// Builds the tree, parents before children (depth first, siblings by `#id`).

@@ -39,6 +39,8 @@ pub(crate) struct Scanned<'a> {
     /// For each entry of `keywords`, the positions in `records` of its records, ascending
     /// (file order): a phase that wants a few classes visits only their records.
     pub(crate) by_keyword: Vec<Vec<u32>>,
+    /// The largest instance id (0 for none).
+    pub(crate) max_id: u32,
     /// `#id` → byte span, shared with every decoder.
     pub(crate) index: SpanIndex,
     /// Problems found while scanning (malformed or duplicate records).
@@ -677,6 +679,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
         records,
         keywords,
         by_keyword,
+        max_id,
         index,
         diagnostics,
         void_spans,
