@@ -193,12 +193,7 @@ fn import_unguarded(
         );
         let georef = georef::read(bytes, &scanned, &mut decoder, &units, &mut diagnostics);
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc phase: georef");
-        let element_index: rustc_hash::FxHashMap<u32, usize> = semantic
-            .elements
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.step_id, i))
-            .collect();
+        let element_index = ElementIndex::new(&semantic.elements);
         let schedules = schedule::read(
             &scanned,
             &mut decoder,
@@ -253,6 +248,35 @@ fn import_unguarded(
         diagnostics.sort_by_key(|d| (d.step_id.unwrap_or(0), d.kind));
         model.diagnostics = diagnostics;
         crate::imported(model)
+    }
+}
+
+/// Element `#id` → its index in the model's elements, built on first use (only files with
+/// schedules or port connections ask).
+pub(crate) struct ElementIndex<'a> {
+    elements: &'a [crate::Element],
+    map: std::cell::OnceCell<rustc_hash::FxHashMap<u32, usize>>,
+}
+
+impl<'a> ElementIndex<'a> {
+    fn new(elements: &'a [crate::Element]) -> Self {
+        Self {
+            elements,
+            map: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The index of element `#id`.
+    pub(crate) fn get(&self, id: &u32) -> Option<&usize> {
+        self.map
+            .get_or_init(|| {
+                self.elements
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.step_id, i))
+                    .collect()
+            })
+            .get(id)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::{Diagnostic, DiagnosticKind, Severity};
 pub(crate) fn read(
     scanned: &Scanned,
     decoder: &mut EntityDecoder,
-    elements: &rustc_hash::FxHashMap<u32, usize>,
+    elements: &super::ElementIndex<'_>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<[u32; 2]> {
     // Only the records of these classes: looked up in the scan's keyword table.

@@ -50,7 +50,7 @@ struct Links {
 pub(crate) fn read(
     scanned: &Scanned,
     decoder: &mut EntityDecoder,
-    elements: &rustc_hash::FxHashMap<u32, usize>,
+    elements: &super::ElementIndex<'_>,
     ifc2x3: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<WorkSchedule> {
@@ -161,7 +161,7 @@ fn fill_tasks(
     roots: &[u32],
     decoder: &mut EntityDecoder,
     links: &Links,
-    elements: &rustc_hash::FxHashMap<u32, usize>,
+    elements: &super::ElementIndex<'_>,
     ifc2x3: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) {

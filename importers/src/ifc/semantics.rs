@@ -772,11 +772,26 @@ fn fold_relations(
             }
         }
     }
+    let max_id = scanned.max_id;
+    let ((parent, container), (type_of, psets)) = rayon::join(
+        || {
+            rayon::join(
+                || IdMap::new(parent, max_id),
+                || IdMap::new(container, max_id),
+            )
+        },
+        || {
+            rayon::join(
+                || IdMap::new(type_of, max_id),
+                || IdMap::new(psets, max_id),
+            )
+        },
+    );
     Relations {
-        parent: IdMap::new(parent, scanned.max_id),
-        container: IdMap::new(container, scanned.max_id),
-        type_of: IdMap::new(type_of, scanned.max_id),
-        psets: IdMap::new(psets, scanned.max_id),
+        parent,
+        container,
+        type_of,
+        psets,
     }
 }
 
