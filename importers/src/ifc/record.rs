@@ -32,12 +32,44 @@ pub(crate) struct Tokens<'a> {
 pub(crate) struct Records<'a> {
     bytes: &'a [u8],
     scanned: &'a Scanned<'a>,
+    /// Shape representations read ahead, where products share them.
+    shapes: Option<&'a ShapeRepresentations>,
 }
+
+/// A shape representation as the element reader reads it: the entity that representation
+/// selection looks at (id, class, `ContextOfItems`, `RepresentationIdentifier`,
+/// `RepresentationType`), its `Items`, and whether its identifier names body geometry.
+#[derive(Debug, Clone)]
+pub(crate) struct ShapeRepresentation {
+    pub(crate) entity: DecodedEntity,
+    pub(crate) items: Option<Vec<u32>>,
+    pub(crate) body: bool,
+}
+
+/// Shape representations read ahead, by `#id`.
+pub(crate) type ShapeRepresentations = rustc_hash::FxHashMap<u32, ShapeRepresentation>;
 
 impl<'a> Records<'a> {
     /// `bytes` must be the bytes `scanned` was scanned from.
     pub(crate) fn new(bytes: &'a [u8], scanned: &'a Scanned<'a>) -> Self {
-        Self { bytes, scanned }
+        Self {
+            bytes,
+            scanned,
+            shapes: None,
+        }
+    }
+
+    /// These records, with `shapes` read ahead.
+    pub(crate) fn with_shapes(self, shapes: &'a ShapeRepresentations) -> Self {
+        Self {
+            shapes: Some(shapes),
+            ..self
+        }
+    }
+
+    /// Shape representation `#id` if it was read ahead.
+    pub(crate) fn shape(&self, id: u32) -> Option<&'a ShapeRepresentation> {
+        self.shapes?.get(&id)
     }
 
     /// The record `#id` tokenized, or `None` when it does not exist or does not parse.

@@ -3,6 +3,7 @@
 //! (IfcRelDefinesByType) and property/quantity sets (IfcRelDefinesByProperties, type sets
 //! inherited and overridden by the occurrence's own).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -14,7 +15,7 @@ use super::diagnostic;
 use super::materials::MaterialsByObject;
 use super::properties::{PropertyReader, lower, text};
 use super::schema::{Category, Schema, class_name};
-use super::record::{Records, Tokens};
+use super::record::{Records, ShapeRepresentation, ShapeRepresentations, Tokens};
 use super::source::Scanned;
 use super::units::Units;
 use crate::{Diagnostic, DiagnosticKind, Element, PropertySet, Severity, SpatialKind, SpatialNode};
@@ -209,6 +210,9 @@ pub(crate) fn read(
     let (mut spatial, spatial_index) =
         spatial_tree(decoder, &spatial_ids, &relations, units, diagnostics);
     phase("spatial tree");
+    let shapes = shared_shapes(records, scanned, element_ids.len());
+    let records = records.with_shapes(&shapes);
+    phase("shared shapes");
 
     let mut reader = PropertyReader::new(*units, records);
     // Every set a relationship assigns, read ahead on every core (diagnostics on first use).
@@ -1042,33 +1046,70 @@ impl ElementRecord {
     }
 }
 
-/// A shape representation as selection reads it (id, class, `ContextOfItems`,
-/// `RepresentationIdentifier`, `RepresentationType`), with its `Items`.
-fn representation(
-    decoder: &mut EntityDecoder,
+/// Shape representations read ahead on every core when products share them: when the file
+/// has at most one `IfcShapeRepresentation` per [`SHARED_SHAPE_RATIO`] elements (a generated
+/// district: a few thousand for a hundred thousand walls and windows), each is read once
+/// here instead of once per product. Otherwise (most authored files: one or more per
+/// product) none is, and nothing is held.
+fn shared_shapes(
     records: Records,
-    id: u32,
-) -> ifc_lite_core::Result<(DecodedEntity, Option<Vec<u32>>)> {
-    if let Some(flat) = records.flat(id)
+    scanned: &Scanned,
+    elements: usize,
+) -> ShapeRepresentations {
+    let ids = scanned.records_of("IFCSHAPEREPRESENTATION");
+    if ids.is_empty() || ids.len().saturating_mul(SHARED_SHAPE_RATIO) > elements {
+        return ShapeRepresentations::default();
+    }
+    ids.par_iter()
+        .with_min_len(256)
+        .filter_map(|r| Some((r.id, representation_from_bytes(records, r.id)?)))
+        .collect()
+}
+
+/// See [`shared_shapes`].
+const SHARED_SHAPE_RATIO: usize = 4;
+
+/// A shape representation read from its bytes, `None` when they do not parse.
+fn representation_from_bytes(records: Records, id: u32) -> Option<ShapeRepresentation> {
+    let (entity, items) = if let Some(flat) = records.flat(id)
         && let Some(head) = (0..flat.count().min(3))
             .map(|i| flat.token(i).map(|t| AttributeValue::from_token(&t)))
             .collect::<Option<Vec<_>>>()
     {
         let items = flat.get_refs(3);
-        return Ok((DecodedEntity::new(id, flat.ty, head), items));
+        (DecodedEntity::new(id, flat.ty, head), items)
+    } else {
+        let tokens = records.read(id)?;
+        let items = tokens.get_refs(3);
+        let head = tokens.attrs.iter().take(3).map(AttributeValue::from_token);
+        (DecodedEntity::new(id, tokens.ty, head.collect()), items)
+    };
+    Some(ShapeRepresentation {
+        body: is_body_identifier(text(&entity, 1).as_deref(), text(&entity, 2).as_deref()),
+        entity,
+        items,
+    })
+}
+
+/// A shape representation as selection reads it (see [`ShapeRepresentation`]): read ahead,
+/// else from its bytes, else through the decoder.
+fn representation<'r>(
+    decoder: &mut EntityDecoder,
+    records: Records<'r>,
+    id: u32,
+) -> ifc_lite_core::Result<Cow<'r, ShapeRepresentation>> {
+    if let Some(shape) = records.shape(id) {
+        return Ok(Cow::Borrowed(shape));
     }
-    match records.read(id) {
-        Some(tokens) => {
-            let items = tokens.get_refs(3);
-            let head = tokens.attrs.iter().take(3).map(AttributeValue::from_token);
-            Ok((DecodedEntity::new(id, tokens.ty, head.collect()), items))
-        }
-        None => {
-            let rep = records.decode(decoder, id)?;
-            let items = rep.get_refs(3);
-            Ok((rep, items))
-        }
+    if let Some(shape) = representation_from_bytes(records, id) {
+        return Ok(Cow::Owned(shape));
     }
+    let entity = records.decode(decoder, id)?;
+    Ok(Cow::Owned(ShapeRepresentation {
+        body: is_body_identifier(text(&entity, 1).as_deref(), text(&entity, 2).as_deref()),
+        items: entity.get_refs(3),
+        entity,
+    }))
 }
 
 /// Reads the product's shape representations (Representation is attribute 6).
@@ -1103,12 +1144,13 @@ fn shape_of(
         },
     };
     let mut reps = Vec::new();
-    let mut items_of = Vec::new();
+    let mut read = Vec::new();
     for rep_id in rep_ids.unwrap_or_default() {
         match representation(decoder, records, rep_id) {
-            Ok((rep, items)) => {
-                reps.push(rep);
-                items_of.push(items);
+            Ok(rep) => {
+                // A shared entity: the clone shares its attributes.
+                reps.push(rep.entity.clone());
+                read.push(rep);
             }
             Err(_) => diagnostics.push(diagnostic(
                 Severity::Warning,
@@ -1123,7 +1165,9 @@ fn shape_of(
     let mut bodies = Vec::new();
     for rep in ifc_lite_geometry::meshed_representations(entity, &reps) {
         result.meshable = true;
-        if is_body_identifier(text(rep, 1).as_deref(), text(rep, 2).as_deref()) {
+        if let Some(at) = reps.iter().position(|r| std::ptr::eq(r, rep))
+            && read[at].body
+        {
             bodies.push(rep);
         }
     }
@@ -1132,10 +1176,10 @@ fn shape_of(
     // the instance fails its check against the baked mesh and the baked mesh is kept.
     if let [rep] = bodies.as_slice()
         && let Some(at) = reps.iter().position(|r| std::ptr::eq(r, *rep))
-        && let Some(items) = items_of[at].clone()
+        && let Some(items) = &read[at].items
     {
         let mut mapped = Vec::with_capacity(items.len());
-        for item in items {
+        for &item in items {
             // Most bodies are not mapped: their first item's keyword says so without
             // tokenizing it.
             if records.keyword_is_not(item, "IFCMAPPEDITEM") {
