@@ -96,11 +96,8 @@ enum Slots {
 const ID_MAP_DENSITY: usize = 16;
 
 impl<V> IdMap<V> {
-    /// The entries of `map`, whose ids are at most `max_id`.
-    fn new(map: HashMap<u32, V>, max_id: u32) -> Self {
-        let mut entries: Vec<(u32, V)> = map.into_iter().collect();
-        entries.sort_unstable_by_key(|(id, _)| *id);
-        let (keys, values): (Vec<u32>, Vec<V>) = entries.into_iter().unzip();
+    /// The entries `keys` (ascending, unique, at most `max_id`) → `values`.
+    fn from_sorted(keys: Vec<u32>, values: Vec<V>, max_id: u32) -> Self {
         let slots = match keys.last() {
             Some(&last)
                 if last <= max_id
@@ -139,6 +136,32 @@ impl<V> IdMap<V> {
     /// The values, in id order.
     fn values(&self) -> std::slice::Iter<'_, V> {
         self.values.iter()
+    }
+}
+
+impl IdMap<u32> {
+    /// `(id, value)` pairs in order, the first value of each id kept.
+    fn first_of(mut pairs: Vec<(u32, u32)>, max_id: u32) -> Self {
+        // Stable: the first pair of an id stays first.
+        pairs.sort_by_key(|&(id, _)| id);
+        pairs.dedup_by_key(|&mut (id, _)| id);
+        let (keys, values) = pairs.into_iter().unzip();
+        Self::from_sorted(keys, values, max_id)
+    }
+}
+
+impl IdMap<Vec<u32>> {
+    /// `(id, value)` pairs in order, the values of each id gathered in order (`None` adds
+    /// the id without a value).
+    fn gather(mut pairs: Vec<(u32, Option<u32>)>, max_id: u32) -> Self {
+        // Stable: an id's values keep their order.
+        pairs.sort_by_key(|&(id, _)| id);
+        let (mut keys, mut values): (Vec<u32>, Vec<Vec<u32>>) = (Vec::new(), Vec::new());
+        for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+            keys.push(run[0].0);
+            values.push(run.iter().filter_map(|&(_, value)| value).collect());
+        }
+        Self::from_sorted(keys, values, max_id)
     }
 }
 
@@ -345,6 +368,9 @@ pub(crate) fn read(
     // the reservation double it).
     elements.shrink_to_fit();
     phase("orphan types");
+    // Freeing them (a vector per related object, an entity per shared representation) is
+    // left to the pool, beside the phases that follow on this thread.
+    rayon::spawn(move || drop((relations, shapes)));
     Semantic {
         spatial,
         elements,
@@ -696,33 +722,25 @@ fn fold_relations(
     rels: &[(u32, Rel)],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Relations {
-    // Folded into hash maps, then laid out by id.
-    let (mut parent, mut container, mut type_of) =
-        (HashMap::default(), HashMap::default(), HashMap::default());
-    let mut psets: HashMap<u32, Vec<u32>> = HashMap::default();
-    let dangling = |rel_id: u32, rel: Rel, missing: u32, diagnostics: &mut Vec<Diagnostic>| {
-        diagnostics.push(diagnostic(
-            Severity::Warning,
-            DiagnosticKind::DanglingReference,
-            Some(rel_id),
-            Some(rel.class()),
-            format!("#{rel_id} refers to #{missing}, which does not exist; that link is ignored"),
-        ));
-    };
-    // Read on every core straight from the records; folded below in file order.
+    // Read on every core straight from the records.
     let read: Vec<Option<RelRead>> = rels
         .par_iter()
         .with_min_len(256)
         .map(|&(id, rel)| records.read(id).map(|t| RelRead::of_tokens(&t, rel)))
         .collect();
-    for (&(id, rel), read) in rels.iter().zip(read) {
-        let read = match read {
-            Some(read) => read,
+    // What each relationship says, by its position in `rels`, and the diagnostics of each
+    // (by that position too, to be given out in file order).
+    let mut said: Vec<(usize, RelRead)> = Vec::with_capacity(read.len());
+    let mut found: Vec<(usize, Diagnostic)> = Vec::new();
+    for (at, (&(id, rel), read)) in rels.iter().zip(read).enumerate() {
+        match read {
+            Some(read) => said.push((at, read)),
             // Not readable from its bytes: the decoder fails the same way and says why.
             None => match decoder.decode_by_id(id) {
-                Ok(entity) => RelRead::of_entity(&entity, rel),
-                Err(err) => {
-                    diagnostics.push(diagnostic(
+                Ok(entity) => said.push((at, RelRead::of_entity(&entity, rel))),
+                Err(err) => found.push((
+                    at,
+                    diagnostic(
                         Severity::Warning,
                         DiagnosticKind::MalformedRecord,
                         Some(id),
@@ -731,72 +749,116 @@ fn fold_relations(
                             "relationship #{id} cannot be decoded: {}",
                             lower(&err.to_string())
                         ),
-                    ));
-                    continue;
-                }
+                    ),
+                )),
             },
-        };
-        let Some(one) = read.one else {
-            diagnostics.push(diagnostic(
-                Severity::Warning,
-                DiagnosticKind::BadAttribute,
-                Some(id),
-                Some(rel.class()),
-                format!("#{id} has no relating object"),
-            ));
-            continue;
-        };
-        if !scanned.contains(one) {
-            dangling(id, rel, one, diagnostics);
-            continue;
-        }
-        // IFC4 IfcRelDefinesByProperties may relate a set of property sets (typed list).
-        for object in read.related {
-            if !scanned.contains(object) {
-                dangling(id, rel, object, diagnostics);
-                continue;
-            }
-            match rel {
-                Rel::Aggregates => {
-                    parent.entry(object).or_insert(one);
-                }
-                Rel::Contained => {
-                    container.entry(object).or_insert(one);
-                }
-                Rel::DefinesByType => {
-                    type_of.entry(object).or_insert(one);
-                }
-                Rel::DefinesByProperties => {
-                    let sets = psets.entry(object).or_default();
-                    match &read.sets {
-                        Some(members) => sets.extend_from_slice(members),
-                        None => sets.push(one),
-                    }
-                }
-            }
         }
     }
+    // Each kind folded on its own worker, in file order (the first link of an object wins;
+    // property sets gather), and laid out by id.
     let max_id = scanned.max_id;
-    let ((parent, container), (type_of, psets)) = rayon::join(
-        || {
-            rayon::join(
-                || IdMap::new(parent, max_id),
-                || IdMap::new(container, max_id),
-            )
-        },
-        || {
-            rayon::join(
-                || IdMap::new(type_of, max_id),
-                || IdMap::new(psets, max_id),
-            )
-        },
-    );
+    let first = |kind| {
+        let (pairs, found) = fold_kind(scanned, rels, &said, kind, |pairs, object, one, _| {
+            pairs.push((object, one));
+        });
+        (IdMap::first_of(pairs, max_id), found)
+    };
+    let (((parent, mut a), (container, mut b)), ((type_of, mut c), (psets, mut d))) =
+        rayon::join(
+            || rayon::join(|| first(Rel::Aggregates), || first(Rel::Contained)),
+            || {
+                rayon::join(
+                    || first(Rel::DefinesByType),
+                    || {
+                        let (pairs, found) = fold_kind(
+                            scanned,
+                            rels,
+                            &said,
+                            Rel::DefinesByProperties,
+                            |pairs, object, one, read| match &read.sets {
+                                // IFC4 IfcRelDefinesByProperties may relate a set of
+                                // property sets (typed list).
+                                Some(members) if members.is_empty() => pairs.push((object, None)),
+                                Some(members) => {
+                                    pairs.extend(members.iter().map(|&m| (object, Some(m))));
+                                }
+                                None => pairs.push((object, Some(one))),
+                            },
+                        );
+                        (IdMap::gather(pairs, max_id), found)
+                    },
+                )
+            },
+        );
+    for part in [&mut a, &mut b, &mut c, &mut d] {
+        found.append(part);
+    }
+    // Stable: a relationship's own diagnostics keep their order.
+    found.sort_by_key(|(at, _)| *at);
+    diagnostics.extend(found.into_iter().map(|(_, d)| d));
     Relations {
         parent,
         container,
         type_of,
         psets,
     }
+}
+
+/// The relationships of `kind` among `said` (positions in `rels`, in file order) as pairs
+/// that `link(pairs, related object, relating object, what the relationship says)` adds, in
+/// file order, with the diagnostics of links to records that do not exist.
+fn fold_kind<P>(
+    scanned: &Scanned,
+    rels: &[(u32, Rel)],
+    said: &[(usize, RelRead)],
+    kind: Rel,
+    link: impl Fn(&mut Vec<P>, u32, u32, &RelRead),
+) -> (Vec<P>, Vec<(usize, Diagnostic)>) {
+    let mut pairs = Vec::new();
+    let mut found = Vec::new();
+    let dangling = |at: usize, id: u32, missing: u32| {
+        (
+            at,
+            diagnostic(
+                Severity::Warning,
+                DiagnosticKind::DanglingReference,
+                Some(id),
+                Some(kind.class()),
+                format!("#{id} refers to #{missing}, which does not exist; that link is ignored"),
+            ),
+        )
+    };
+    for (at, read) in said {
+        let (id, rel) = rels[*at];
+        if rel != kind {
+            continue;
+        }
+        let Some(one) = read.one else {
+            found.push((
+                *at,
+                diagnostic(
+                    Severity::Warning,
+                    DiagnosticKind::BadAttribute,
+                    Some(id),
+                    Some(rel.class()),
+                    format!("#{id} has no relating object"),
+                ),
+            ));
+            continue;
+        };
+        if !scanned.contains(one) {
+            found.push(dangling(*at, id, one));
+            continue;
+        }
+        for &object in &read.related {
+            if !scanned.contains(object) {
+                found.push(dangling(*at, id, object));
+                continue;
+            }
+            link(&mut pairs, object, one, read);
+        }
+    }
+    (pairs, found)
 }
 
 /// Builds the tree, parents before children (depth first, siblings by `#id`).
