@@ -4,9 +4,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ifc_lite_core::{
-    AttributeValue, EntityDecoder, GeoRefExtractor, GeoRefSource, IfcType, Token,
-};
+use ifc_lite_core::{AttributeValue, EntityDecoder, GeoRefExtractor, GeoRefSource, IfcType, Token};
 use rayon::prelude::*;
 
 use super::diagnostic;
@@ -45,9 +43,14 @@ fn map_conversion(
             || k.len()
                 .checked_sub(3)
                 .is_some_and(|at| k[at..].eq_ignore_ascii_case(b"CRS"))
-            || ["IFCRIGIDOPERATION", "IFCPROJECT", "IFCWELLKNOWNTEXT", "IFCPROPERTYSET"]
-                .iter()
-                .any(|name| keyword.eq_ignore_ascii_case(name))
+            || [
+                "IFCRIGIDOPERATION",
+                "IFCPROJECT",
+                "IFCWELLKNOWNTEXT",
+                "IFCPROPERTYSET",
+            ]
+            .iter()
+            .any(|name| keyword.eq_ignore_ascii_case(name))
     });
     // The class of each keyword, once; property sets that cannot be the IFC2X3 map
     // conversion's are left out (on every core), the others kept in file order.

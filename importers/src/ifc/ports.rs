@@ -25,7 +25,8 @@ pub(crate) fn read(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<[u32; 2]> {
     // Only the records of these classes: looked up in the scan's keyword table.
-    let ids = |class: &str| -> Vec<u32> { scanned.records_of(class).iter().map(|r| r.id).collect() };
+    let ids =
+        |class: &str| -> Vec<u32> { scanned.records_of(class).iter().map(|r| r.id).collect() };
     let connects = ids("IFCRELCONNECTSPORTS");
     if connects.is_empty() {
         return Vec::new();

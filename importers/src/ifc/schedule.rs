@@ -55,7 +55,8 @@ pub(crate) fn read(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<WorkSchedule> {
     // Only the records of these classes: looked up in the scan's keyword table.
-    let ids = |class: &str| -> Vec<u32> { scanned.records_of(class).iter().map(|r| r.id).collect() };
+    let ids =
+        |class: &str| -> Vec<u32> { scanned.records_of(class).iter().map(|r| r.id).collect() };
     let task_ids = ids("IFCTASK");
     let schedule_ids = ids("IFCWORKSCHEDULE");
     if task_ids.is_empty() && schedule_ids.is_empty() {
