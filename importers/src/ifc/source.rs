@@ -528,6 +528,45 @@ impl Spans {
     }
 }
 
+/// The records of `pieces` (`total` of them, no id twice, in a file under 4 GiB) and their
+/// span columns, each piece filled on its own worker; `globals` maps each piece's keywords.
+fn list_in_parallel(pieces: &[Piece<'_>], globals: &[Vec<u32>], total: usize) -> (Vec<Record>, Spans) {
+    use rayon::prelude::*;
+    let mut records = vec![Record { id: 0, keyword: 0 }; total];
+    let (mut ids, mut starts, mut lengths) = (vec![0u32; total], vec![0u32; total], vec![0u32; total]);
+    let mut parts = Vec::with_capacity(pieces.len());
+    let (mut r, mut i, mut s, mut l) = (
+        records.as_mut_slice(),
+        ids.as_mut_slice(),
+        starts.as_mut_slice(),
+        lengths.as_mut_slice(),
+    );
+    for (piece, global) in pieces.iter().zip(globals) {
+        let n = piece.entries.len();
+        let (r0, r1) = r.split_at_mut(n);
+        let (i0, i1) = i.split_at_mut(n);
+        let (s0, s1) = s.split_at_mut(n);
+        let (l0, l1) = l.split_at_mut(n);
+        parts.push((piece, global, r0, i0, s0, l0));
+        (r, i, s, l) = (r1, i1, s1, l1);
+    }
+    parts
+        .into_par_iter()
+        .for_each(|(piece, global, records, ids, starts, lengths)| {
+            for (k, e) in piece.entries.iter().enumerate() {
+                records[k] = Record {
+                    id: e.id,
+                    keyword: global[e.keyword as usize],
+                };
+                ids[k] = e.id;
+                // Offsets within a file of under 4 GiB.
+                starts[k] = e.start as u32;
+                lengths[k] = (e.end - e.start) as u32;
+            }
+        });
+    (records, Spans::Narrow(ids, starts, lengths))
+}
+
 /// Scans every record once; refuses truncated files and files without instances.
 pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     use rayon::prelude::*;
@@ -547,57 +586,82 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
         .map(|p| p.entries.iter().map(|r| r.id).max().unwrap_or(0))
         .max()
         .unwrap_or(0);
-    let mut seen = SeenIds::new(max_id, total);
-    let mut records = Vec::with_capacity(total);
-    let mut spans = Spans::with_capacity(bytes.len(), total);
+    let mut pieces = raw.pieces;
     let mut diagnostics = Vec::new();
     let mut stray = StrayBytes::default();
     let (mut void_spans, mut aggregate_spans) = (Vec::new(), Vec::new());
+    // The pieces' keyword tables joined; each piece's keyword indices into the joined table.
     let mut keywords: Vec<&str> = Vec::new();
     let mut table: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
+    let mut globals: Vec<Vec<u32>> = Vec::with_capacity(pieces.len());
     let mut last_end = 0;
-    for piece in raw.pieces {
+    for piece in &mut pieces {
         stray.count += piece.stray.count;
         stray.first = stray.first.or(piece.stray.first);
-        void_spans.extend(piece.voids);
-        aggregate_spans.extend(piece.aggregates);
-        let global: Vec<u32> = piece
-            .keywords
-            .iter()
-            .map(|&keyword| {
-                *table.entry(keyword).or_insert_with(|| {
-                    keywords.push(keyword);
-                    (keywords.len() - 1) as u32
+        void_spans.append(&mut piece.voids);
+        aggregate_spans.append(&mut piece.aggregates);
+        globals.push(
+            piece
+                .keywords
+                .iter()
+                .map(|&keyword| {
+                    *table.entry(keyword).or_insert_with(|| {
+                        keywords.push(keyword);
+                        (keywords.len() - 1) as u32
+                    })
                 })
-            })
-            .collect();
+                .collect(),
+        );
         last_end = piece.entries.last().map_or(last_end, |r| r.end);
-        for r in piece.entries {
-            // The first record of an id is kept: the record list (which gives each id its
-            // keyword) and the index (which the decoder reads) must agree, or a decoder would
-            // read one entity as another's class.
-            if seen.insert(r.id) {
+    }
+    // The first record of an id is kept: the record list (which gives each id its keyword)
+    // and the index (which the decoder reads) must agree, or a decoder would read one entity
+    // as another's class. `again`: (piece, entry) of every later record of an id, in order.
+    let mut again: Vec<(usize, usize)> = Vec::new();
+    let mut seen = SeenIds::new(max_id, total);
+    for (p, piece) in pieces.iter().enumerate() {
+        for (k, r) in piece.entries.iter().enumerate() {
+            if !seen.insert(r.id) {
+                again.push((p, k));
+            }
+        }
+    }
+    drop(seen);
+    for &(p, k) in &again {
+        let r = pieces[p].entries[k];
+        diagnostics.push(diagnostic(
+            Severity::Warning,
+            DiagnosticKind::MalformedRecord,
+            Some(r.id),
+            None,
+            format!(
+                "#{} is defined twice (again on line {}); the first record is used",
+                r.id,
+                line_of(bytes, r.start)
+            ),
+        ));
+    }
+    let (records, spans) = if again.is_empty() && u32::try_from(bytes.len()).is_ok() {
+        list_in_parallel(&pieces, &globals, total)
+    } else {
+        let mut records = Vec::with_capacity(total);
+        let mut spans = Spans::with_capacity(bytes.len(), total);
+        let mut again = again.into_iter().peekable();
+        for (p, (piece, global)) in pieces.iter().zip(&globals).enumerate() {
+            for (k, r) in piece.entries.iter().enumerate() {
+                if again.next_if_eq(&(p, k)).is_some() {
+                    continue;
+                }
                 spans.push(r.id, r.start, r.end);
                 records.push(Record {
                     id: r.id,
                     keyword: global[r.keyword as usize],
                 });
-            } else {
-                diagnostics.push(diagnostic(
-                    Severity::Warning,
-                    DiagnosticKind::MalformedRecord,
-                    Some(r.id),
-                    None,
-                    format!(
-                        "#{} is defined twice (again on line {}); the first record is used",
-                        r.id,
-                        line_of(bytes, r.start)
-                    ),
-                ));
             }
         }
-    }
-    drop(seen);
+        (records, spans)
+    };
+    drop(pieces);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: records listed");
     let (index, by_keyword) = rayon::join(
         || SpanIndex::build(spans),
