@@ -210,6 +210,26 @@ pub(crate) fn compound_angle_degrees(value: &AttributeValue) -> Option<f64> {
 mod tests {
     use super::*;
 
+    /// Only sets whose Name cannot be either IFC2X3 georeference set are left out: a plain
+    /// other name, or no name; escaped names and records outside the flat grammar are kept.
+    #[test]
+    fn property_sets_that_may_name_a_georeference_are_kept() {
+        let text = "ISO-10303-21;\nHEADER;\nFILE_SCHEMA(('IFC2X3'));\nENDSEC;\nDATA;\n\
+            #1=IFCPROPERTYSET('a',$,'Pset_WallCommon',$,(#9));\n\
+            #2=IFCPROPERTYSET('b',$,'ePset_MapConversion',$,(#9));\n\
+            #3=IFCPROPERTYSET('c',$,'e\\X\\50Set_MapConversion',$,(#9));\n\
+            #4=IFCPROPERTYSET('d',$,$,$,(#9));\n\
+            #5=IFCPROPERTYSET( 'e',$,'Other',$,(#9));\n\
+            #6=IFCPROPERTYSET('f',$,'EPSET_PROJECTEDCRS',$,(#9));\n\
+            #9=IFCPROPERTYSINGLEVALUE('x',$,$,$);\nENDSEC;\nEND-ISO-10303-21;\n";
+        let scanned = super::super::source::scan(text.as_bytes()).expect("the file scans");
+        let records = Records::new(text.as_bytes(), &scanned);
+        let kept: Vec<u32> = (1..=6)
+            .filter(|&id| may_name_a_georef_set(records, id))
+            .collect();
+        assert_eq!(kept, [2, 3, 5, 6]);
+    }
+
     #[test]
     fn compound_angles_become_decimal_degrees_with_their_sign() {
         let angle = |parts: &[i64]| {

@@ -600,6 +600,22 @@ END-ISO-10303-21;
         assert!(flat * 2 > records, "{flat} of {records} records read flat");
     }
 
+    /// Only a record that exists with a plain keyword (ASCII letters, digits, `_`, then `(`)
+    /// other than the class is said not to be of it.
+    #[test]
+    fn keyword_is_not_is_sure_only_of_plain_keywords() {
+        let text = "ISO-10303-21;\nHEADER;\nFILE_SCHEMA(('IFC4'));\nENDSEC;\nDATA;\n\
+            #1=IFCEXTRUDEDAREASOLID(#2,$,$,1.);\n#2=IfcMappedItem(#3,#4);\n\
+            #3= IFCEXTRUDEDAREASOLID(#2,$,$,1.);\n#4=IFCMAPPEDITEM(#3,$);\nENDSEC;\nEND-ISO-10303-21;\n";
+        let scanned = source::scan(text.as_bytes()).expect("the file scans");
+        let records = Records::new(text.as_bytes(), &scanned);
+        assert!(records.keyword_is_not(1, "IFCMAPPEDITEM"));
+        assert!(!records.keyword_is_not(2, "IFCMAPPEDITEM"), "any case");
+        assert!(!records.keyword_is_not(3, "IFCMAPPEDITEM"), "a space after '='");
+        assert!(!records.keyword_is_not(4, "IFCMAPPEDITEM"));
+        assert!(!records.keyword_is_not(99, "IFCMAPPEDITEM"), "no such record");
+    }
+
     #[test]
     fn token_reader_agrees_with_the_decoder_on_the_corpus() {
         for file in crate::ifc::cross_check::corpus_files() {

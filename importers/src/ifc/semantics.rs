@@ -1262,3 +1262,30 @@ fn shape_of(
     }
     result
 }
+
+#[cfg(test)]
+mod id_map_tests {
+    use super::*;
+
+    /// The first link of an id wins, property sets gather in order (an empty set still adds
+    /// its object), lookups agree in both layouts, and iteration is in id order.
+    #[test]
+    fn id_maps_keep_first_links_and_gather_sets_in_both_layouts() {
+        for (max_id, dense) in [(10, true), (1000, false)] {
+            let first = IdMap::first_of(vec![(7, 1), (3, 2), (7, 3), (5, 4)], max_id);
+            assert_eq!(matches!(first.slots, Slots::Dense(_)), dense, "max id {max_id}");
+            assert_eq!(first.get(&7), Some(&1));
+            assert_eq!(first.get(&3), Some(&2));
+            assert_eq!(first.get(&4), None);
+            assert_eq!(first.get(&5000), None);
+            let order: Vec<(u32, u32)> = (&first).into_iter().map(|(k, v)| (*k, *v)).collect();
+            assert_eq!(order, [(3, 2), (5, 4), (7, 1)]);
+            let sets =
+                IdMap::gather(vec![(7, Some(1)), (3, None), (7, Some(2)), (7, Some(1))], max_id);
+            assert_eq!(sets.get(&7), Some(&vec![1, 2, 1]));
+            assert_eq!(sets.get(&3), Some(&Vec::new()));
+            assert_eq!(sets.get(&4), None);
+            assert_eq!(sets.values().count(), 2);
+        }
+    }
+}

@@ -842,6 +842,27 @@ mod tests {
         )
     }
 
+    /// The keyword table holds each spelling once; a class's records are found ignoring case,
+    /// in file order, and a duplicate id keeps its first record.
+    #[test]
+    fn keyword_table_lists_each_class_in_file_order() {
+        let text = "ISO-10303-21;\nHEADER;\nFILE_SCHEMA(('IFC4'));\nENDSEC;\nDATA;\n\
+            #5=IFCWALL('a',$);\n#2=ifcwall('b',$);\n#3=IFCSLAB('c',$);\n#9=IfcWall('d',$);\n\
+            #2=IFCDOOR('twice',$);\n#4=IFCWALL('e',$);\nENDSEC;\nEND-ISO-10303-21;\n";
+        let scanned = scan(text.as_bytes()).expect("the file scans");
+        assert_eq!(scanned.keywords, ["IFCWALL", "ifcwall", "IFCSLAB", "IfcWall", "IFCDOOR"]);
+        let ids = |records: Vec<Record>| records.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(scanned.records_of("IFCWALL")), [5, 2, 9, 4]);
+        assert_eq!(ids(scanned.records_where(|k| k == "IFCSLAB")), [3]);
+        assert!(scanned.records_of("IFCDOOR").is_empty(), "#2 keeps its first record");
+        assert_eq!(scanned.keyword(scanned.records[1]), "ifcwall");
+        assert_eq!(scanned.max_id, 9);
+        assert_eq!(scanned.diagnostics.len(), 1, "{:?}", scanned.diagnostics);
+        for list in &scanned.by_keyword {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
+        }
+    }
+
     /// A generated district scanned in 2 to 16 shards gives exactly the sequential scan.
     #[test]
     fn sharded_scan_of_a_district_is_the_sequential_scan() {
