@@ -4,22 +4,25 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ifc_lite_core::{AttributeValue, EntityDecoder, GeoRefExtractor, GeoRefSource, IfcType};
+use ifc_lite_core::{AttributeValue, EntityDecoder, GeoRefExtractor, GeoRefSource, IfcType, Token};
+use rayon::prelude::*;
 
 use super::diagnostic;
+use super::record::Records;
 use super::source::Scanned;
 use super::units::Units;
 use crate::{Diagnostic, DiagnosticKind, GeoRef, MapConversion, Severity, SiteLocation};
 
 /// Reads the georeference, `None` when the file has neither a map conversion nor a site location.
 pub(crate) fn read(
+    bytes: &[u8],
     scanned: &Scanned,
     decoder: &mut EntityDecoder,
     units: &Units,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<GeoRef> {
     let georef = GeoRef {
-        map_conversion: map_conversion(scanned, decoder, units, diagnostics),
+        map_conversion: map_conversion(bytes, scanned, decoder, units, diagnostics),
         site_location: site_location(scanned, decoder, units),
     };
     (georef.map_conversion.is_some() || georef.site_location.is_some()).then_some(georef)
@@ -27,27 +30,51 @@ pub(crate) fn read(
 
 /// IfcMapConversion (first one) or the IFC2X3 property-set form, in metres.
 fn map_conversion(
+    bytes: &[u8],
     scanned: &Scanned,
     decoder: &mut EntityDecoder,
     units: &Units,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<MapConversion> {
-    let types: Vec<(u32, IfcType)> = scanned
-        .records
-        .iter()
-        .filter(|r| {
-            // Case-insensitive, without an upper-cased copy of every keyword.
-            let k = r.keyword.as_bytes();
-            k.get(..16)
-                .is_some_and(|p| p.eq_ignore_ascii_case(b"IFCMAPCONVERSION"))
-                || k.len()
-                    .checked_sub(3)
-                    .is_some_and(|at| k[at..].eq_ignore_ascii_case(b"CRS"))
-                || ["IFCRIGIDOPERATION", "IFCPROJECT", "IFCWELLKNOWNTEXT", "IFCPROPERTYSET"]
-                    .iter()
-                    .any(|name| r.keyword.eq_ignore_ascii_case(name))
+    let candidates = scanned.records_where(|keyword| {
+        let k = keyword.as_bytes();
+        k.get(..16)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"IFCMAPCONVERSION"))
+            || k.len()
+                .checked_sub(3)
+                .is_some_and(|at| k[at..].eq_ignore_ascii_case(b"CRS"))
+            || [
+                "IFCRIGIDOPERATION",
+                "IFCPROJECT",
+                "IFCWELLKNOWNTEXT",
+                "IFCPROPERTYSET",
+            ]
+            .iter()
+            .any(|name| keyword.eq_ignore_ascii_case(name))
+    });
+    // The class of each keyword, once; property sets that cannot be the IFC2X3 map
+    // conversion's are left out (on every core), the others kept in file order.
+    let classes: Vec<Option<IfcType>> = {
+        let mut wanted = vec![false; scanned.keywords.len()];
+        for r in &candidates {
+            wanted[r.keyword as usize] = true;
+        }
+        scanned
+            .keywords
+            .iter()
+            .zip(wanted)
+            .map(|(&keyword, wanted)| wanted.then(|| IfcType::from_str(keyword)))
+            .collect()
+    };
+    let records = Records::new(bytes, scanned);
+    let types: Vec<(u32, IfcType)> = candidates
+        .par_iter()
+        .with_min_len(1024)
+        .filter_map(|r| {
+            let class = classes[r.keyword as usize].clone()?;
+            (class != IfcType::IfcPropertySet || may_name_a_georef_set(records, r.id))
+                .then_some((r.id, class))
         })
-        .map(|r| (r.id, IfcType::from_str(r.keyword)))
         .collect();
     if types.is_empty() {
         return None;
@@ -106,6 +133,30 @@ fn map_conversion(
     })
 }
 
+/// Whether property set `#id` may be one ifc-lite's extractor reads as the IFC2X3 map
+/// conversion (`ePSet_MapConversion`, `ePSet_ProjectedCRS`, its Name matched ignoring case):
+/// false only for a set whose record reads as a [`super::record::Flat`] (so it decodes)
+/// with a Name that is not a string, or a plain one (no escapes, which every reader decodes
+/// to its bytes) that is neither name. The extractor reads every set it is given, and a
+/// district has one per element or more.
+fn may_name_a_georef_set(records: Records, id: u32) -> bool {
+    let Some(flat) = records.flat(id) else {
+        return true;
+    };
+    if flat.count() <= 2 {
+        return false;
+    }
+    match flat.token(2) {
+        Some(Token::String(raw)) => {
+            raw.contains(&b'\\')
+                || raw.eq_ignore_ascii_case(b"ePSet_MapConversion")
+                || raw.eq_ignore_ascii_case(b"ePSet_ProjectedCRS")
+        }
+        Some(Token::Null | Token::Derived | Token::EntityRef(_) | Token::Enum(_)) => false,
+        _ => true,
+    }
+}
+
 /// RefLatitude (9), RefLongitude (10) and RefElevation (11) of the first IfcSite that has both
 /// angles.
 fn site_location(
@@ -113,11 +164,7 @@ fn site_location(
     decoder: &mut EntityDecoder,
     units: &Units,
 ) -> Option<SiteLocation> {
-    for record in scanned
-        .records
-        .iter()
-        .filter(|r| r.keyword.eq_ignore_ascii_case("IFCSITE"))
-    {
+    for record in scanned.records_of("IFCSITE") {
         let Ok(site) = decoder.decode_by_id(record.id) else {
             continue;
         };
@@ -162,6 +209,26 @@ pub(crate) fn compound_angle_degrees(value: &AttributeValue) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only sets whose Name cannot be either IFC2X3 georeference set are left out: a plain
+    /// other name, or no name; escaped names and records outside the flat grammar are kept.
+    #[test]
+    fn property_sets_that_may_name_a_georeference_are_kept() {
+        let text = "ISO-10303-21;\nHEADER;\nFILE_SCHEMA(('IFC2X3'));\nENDSEC;\nDATA;\n\
+            #1=IFCPROPERTYSET('a',$,'Pset_WallCommon',$,(#9));\n\
+            #2=IFCPROPERTYSET('b',$,'ePset_MapConversion',$,(#9));\n\
+            #3=IFCPROPERTYSET('c',$,'e\\X\\50Set_MapConversion',$,(#9));\n\
+            #4=IFCPROPERTYSET('d',$,$,$,(#9));\n\
+            #5=IFCPROPERTYSET( 'e',$,'Other',$,(#9));\n\
+            #6=IFCPROPERTYSET('f',$,'EPSET_PROJECTEDCRS',$,(#9));\n\
+            #9=IFCPROPERTYSINGLEVALUE('x',$,$,$);\nENDSEC;\nEND-ISO-10303-21;\n";
+        let scanned = super::super::source::scan(text.as_bytes()).expect("the file scans");
+        let records = Records::new(text.as_bytes(), &scanned);
+        let kept: Vec<u32> = (1..=6)
+            .filter(|&id| may_name_a_georef_set(records, id))
+            .collect();
+        assert_eq!(kept, [2, 3, 5, 6]);
+    }
 
     #[test]
     fn compound_angles_become_decimal_degrees_with_their_sign() {

@@ -25,11 +25,7 @@ pub(crate) fn read(
 ) -> MaterialsByObject {
     let mut by_object = MaterialsByObject::new();
     let mut names_of: HashMap<u32, Vec<String>> = HashMap::new();
-    for record in scanned
-        .records
-        .iter()
-        .filter(|r| r.keyword.eq_ignore_ascii_case("IFCRELASSOCIATESMATERIAL"))
-    {
+    for record in scanned.records_of("IFCRELASSOCIATESMATERIAL") {
         let Ok(rel) = decoder.decode_by_id(record.id) else {
             continue;
         };

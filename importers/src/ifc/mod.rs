@@ -191,14 +191,9 @@ fn import_unguarded(
             seconds = started.elapsed().as_secs_f64(),
             "ifc phase: semantics"
         );
-        let georef = georef::read(&scanned, &mut decoder, &units, &mut diagnostics);
+        let georef = georef::read(bytes, &scanned, &mut decoder, &units, &mut diagnostics);
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc phase: georef");
-        let element_index: std::collections::HashMap<u32, usize> = semantic
-            .elements
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.step_id, i))
-            .collect();
+        let element_index = ElementIndex::new(&semantic.elements);
         let schedules = schedule::read(
             &scanned,
             &mut decoder,
@@ -233,6 +228,7 @@ fn import_unguarded(
         // The record list (a few dozen bytes per record) is not needed by meshing, which
         // decodes through the index: free it before the peak.
         scanned.records = Vec::new();
+        scanned.by_keyword = Vec::new();
         if let Some(on_event) = on_event.as_mut() {
             on_event(crate::ImportEvent::Parsed { model: &model });
         }
@@ -252,6 +248,35 @@ fn import_unguarded(
         diagnostics.sort_by_key(|d| (d.step_id.unwrap_or(0), d.kind));
         model.diagnostics = diagnostics;
         crate::imported(model)
+    }
+}
+
+/// Element `#id` → its index in the model's elements, built on first use (only files with
+/// schedules or port connections ask).
+pub(crate) struct ElementIndex<'a> {
+    elements: &'a [crate::Element],
+    map: std::cell::OnceCell<rustc_hash::FxHashMap<u32, usize>>,
+}
+
+impl<'a> ElementIndex<'a> {
+    fn new(elements: &'a [crate::Element]) -> Self {
+        Self {
+            elements,
+            map: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The index of element `#id`.
+    pub(crate) fn get(&self, id: &u32) -> Option<&usize> {
+        self.map
+            .get_or_init(|| {
+                self.elements
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.step_id, i))
+                    .collect()
+            })
+            .get(id)
     }
 }
 

@@ -21,26 +21,27 @@ use crate::{Diagnostic, DiagnosticKind, Severity};
 pub(crate) fn read(
     scanned: &Scanned,
     decoder: &mut EntityDecoder,
-    elements: &HashMap<u32, usize>,
+    elements: &super::ElementIndex<'_>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<[u32; 2]> {
-    let mut ports: HashSet<u32> = HashSet::new();
-    let (mut nests, mut to_element, mut connects) = (Vec::new(), Vec::new(), Vec::new());
-    for r in &scanned.records {
-        let k = r.keyword;
-        if k.eq_ignore_ascii_case("IFCDISTRIBUTIONPORT") || k.eq_ignore_ascii_case("IFCFLOWPORT") || k.eq_ignore_ascii_case("IFCPORT") {
-            ports.insert(r.id);
-        } else if k.eq_ignore_ascii_case("IFCRELNESTS") {
-            nests.push(r.id);
-        } else if k.eq_ignore_ascii_case("IFCRELCONNECTSPORTTOELEMENT") {
-            to_element.push(r.id);
-        } else if k.eq_ignore_ascii_case("IFCRELCONNECTSPORTS") {
-            connects.push(r.id);
-        }
-    }
+    // Only the records of these classes: looked up in the scan's keyword table.
+    let ids =
+        |class: &str| -> Vec<u32> { scanned.records_of(class).iter().map(|r| r.id).collect() };
+    let connects = ids("IFCRELCONNECTSPORTS");
     if connects.is_empty() {
         return Vec::new();
     }
+    let ports: HashSet<u32> = scanned
+        .records_where(|k| {
+            k.eq_ignore_ascii_case("IFCDISTRIBUTIONPORT")
+                || k.eq_ignore_ascii_case("IFCFLOWPORT")
+                || k.eq_ignore_ascii_case("IFCPORT")
+        })
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    let nests = ids("IFCRELNESTS");
+    let to_element = ids("IFCRELCONNECTSPORTTOELEMENT");
     // Port → the element it belongs to (its step id).
     let mut owner: HashMap<u32, u32> = HashMap::new();
     for id in nests {

@@ -32,12 +32,44 @@ pub(crate) struct Tokens<'a> {
 pub(crate) struct Records<'a> {
     bytes: &'a [u8],
     scanned: &'a Scanned<'a>,
+    /// Shape representations read ahead, where products share them.
+    shapes: Option<&'a ShapeRepresentations>,
 }
+
+/// A shape representation as the element reader reads it: the entity that representation
+/// selection looks at (id, class, `ContextOfItems`, `RepresentationIdentifier`,
+/// `RepresentationType`), its `Items`, and whether its identifier names body geometry.
+#[derive(Debug, Clone)]
+pub(crate) struct ShapeRepresentation {
+    pub(crate) entity: DecodedEntity,
+    pub(crate) items: Option<Vec<u32>>,
+    pub(crate) body: bool,
+}
+
+/// Shape representations read ahead, by `#id`.
+pub(crate) type ShapeRepresentations = rustc_hash::FxHashMap<u32, ShapeRepresentation>;
 
 impl<'a> Records<'a> {
     /// `bytes` must be the bytes `scanned` was scanned from.
     pub(crate) fn new(bytes: &'a [u8], scanned: &'a Scanned<'a>) -> Self {
-        Self { bytes, scanned }
+        Self {
+            bytes,
+            scanned,
+            shapes: None,
+        }
+    }
+
+    /// These records, with `shapes` read ahead.
+    pub(crate) fn with_shapes(self, shapes: &'a ShapeRepresentations) -> Self {
+        Self {
+            shapes: Some(shapes),
+            ..self
+        }
+    }
+
+    /// Shape representation `#id` if it was read ahead.
+    pub(crate) fn shape(&self, id: u32) -> Option<&'a ShapeRepresentation> {
+        self.shapes?.get(&id)
     }
 
     /// The record `#id` tokenized, or `None` when it does not exist or does not parse.
@@ -46,6 +78,26 @@ impl<'a> Records<'a> {
         let line = self.bytes.get(start..end)?;
         let (_, ty, attrs) = ifc_lite_core::parse_entity(line).ok()?;
         Some(Tokens { ty, attrs })
+    }
+
+    /// Whether record `#id` exists with a keyword of ASCII letters, digits and `_` that is not
+    /// `class` (an upper-case class name), ignoring case: such a record cannot read (through
+    /// [`Records::read`] or the decoder) as that class. False when unsure (a missing record,
+    /// whitespace or comments around `=`, other characters).
+    pub(crate) fn keyword_is_not(&self, id: u32, class: &str) -> bool {
+        let Some(line) = self.scanned.span(id).and_then(|(start, end)| self.bytes.get(start..end))
+        else {
+            return false;
+        };
+        let Some(at) = line.iter().position(|&b| b == b'=') else {
+            return false;
+        };
+        let rest = &line[at + 1..];
+        let name = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        name > 0 && rest.get(name) == Some(&b'(') && !rest[..name].eq_ignore_ascii_case(class.as_bytes())
     }
 
     /// The record `#id` as a [`Flat`], or `None` when it does not exist or is outside
@@ -428,8 +480,9 @@ mod tests {
         }
         let reader = PropertyReader::new(units, records);
         for r in &scanned.records {
-            if !(r.keyword.eq_ignore_ascii_case("IFCPROPERTYSET")
-                || r.keyword.eq_ignore_ascii_case("IFCELEMENTQUANTITY"))
+            let keyword = scanned.keyword(*r);
+            if !(keyword.eq_ignore_ascii_case("IFCPROPERTYSET")
+                || keyword.eq_ignore_ascii_case("IFCELEMENTQUANTITY"))
             {
                 continue;
             }
@@ -545,6 +598,22 @@ END-ISO-10303-21;
             compare(renewtwin_generator::district_ifc(&config).as_bytes());
         assert!(records > 1000 && sets > 10, "{records} records, {sets} sets");
         assert!(flat * 2 > records, "{flat} of {records} records read flat");
+    }
+
+    /// Only a record that exists with a plain keyword (ASCII letters, digits, `_`, then `(`)
+    /// other than the class is said not to be of it.
+    #[test]
+    fn keyword_is_not_is_sure_only_of_plain_keywords() {
+        let text = "ISO-10303-21;\nHEADER;\nFILE_SCHEMA(('IFC4'));\nENDSEC;\nDATA;\n\
+            #1=IFCEXTRUDEDAREASOLID(#2,$,$,1.);\n#2=IfcMappedItem(#3,#4);\n\
+            #3= IFCEXTRUDEDAREASOLID(#2,$,$,1.);\n#4=IFCMAPPEDITEM(#3,$);\nENDSEC;\nEND-ISO-10303-21;\n";
+        let scanned = source::scan(text.as_bytes()).expect("the file scans");
+        let records = Records::new(text.as_bytes(), &scanned);
+        assert!(records.keyword_is_not(1, "IFCMAPPEDITEM"));
+        assert!(!records.keyword_is_not(2, "IFCMAPPEDITEM"), "any case");
+        assert!(!records.keyword_is_not(3, "IFCMAPPEDITEM"), "a space after '='");
+        assert!(!records.keyword_is_not(4, "IFCMAPPEDITEM"));
+        assert!(!records.keyword_is_not(99, "IFCMAPPEDITEM"), "no such record");
     }
 
     #[test]

@@ -20,6 +20,16 @@ const MAX_NESTING: usize = 64;
 /// Seconds per day, for IFC2X3 IfcTimeMeasure values.
 const SECONDS_PER_DAY: f64 = 86_400.0;
 
+/// The relationship classes [`fold`] reads.
+const RELATIONSHIPS: [&str; 6] = [
+    "IFCRELASSIGNSTOCONTROL",
+    "IFCRELASSIGNSTASKS",
+    "IFCRELNESTS",
+    "IFCRELSEQUENCE",
+    "IFCRELASSIGNSTOPROCESS",
+    "IFCRELASSIGNSTOPRODUCT",
+];
+
 /// Relationships that matter for schedules, folded by the object they describe.
 #[derive(Debug, Default)]
 struct Links {
@@ -40,38 +50,27 @@ struct Links {
 pub(crate) fn read(
     scanned: &Scanned,
     decoder: &mut EntityDecoder,
-    elements: &HashMap<u32, usize>,
+    elements: &super::ElementIndex<'_>,
     ifc2x3: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<WorkSchedule> {
-    let mut task_ids = Vec::new();
-    let mut schedule_ids = Vec::new();
-    let mut rels = Vec::new();
-    for r in &scanned.records {
-        // Only the keywords of these classes, upper-cased: no copy of every other keyword.
-        let head = r.keyword.as_bytes().get(..7).unwrap_or_default();
-        if !(head.len() == 7
-            && (head[..6].eq_ignore_ascii_case(b"IFCREL")
-                || head.eq_ignore_ascii_case(b"IFCTASK")
-                || head.eq_ignore_ascii_case(b"IFCWORK")))
-        {
-            continue;
-        }
-        match r.keyword.to_ascii_uppercase().as_str() {
-            "IFCTASK" => task_ids.push(r.id),
-            "IFCWORKSCHEDULE" => schedule_ids.push(r.id),
-            k @ ("IFCRELASSIGNSTOCONTROL"
-            | "IFCRELASSIGNSTASKS"
-            | "IFCRELNESTS"
-            | "IFCRELSEQUENCE"
-            | "IFCRELASSIGNSTOPROCESS"
-            | "IFCRELASSIGNSTOPRODUCT") => rels.push((r.id, k.to_owned())),
-            _ => {}
-        }
-    }
+    // Only the records of these classes: looked up in the scan's keyword table.
+    let ids =
+        |class: &str| -> Vec<u32> { scanned.records_of(class).iter().map(|r| r.id).collect() };
+    let task_ids = ids("IFCTASK");
+    let schedule_ids = ids("IFCWORKSCHEDULE");
     if task_ids.is_empty() && schedule_ids.is_empty() {
         return Vec::new();
     }
+    let rels: Vec<(u32, String)> = scanned
+        .records_where(|keyword| {
+            RELATIONSHIPS
+                .iter()
+                .any(|class| keyword.eq_ignore_ascii_case(class))
+        })
+        .into_iter()
+        .map(|r| (r.id, scanned.keyword(r).to_ascii_uppercase()))
+        .collect();
     let tasks: HashSet<u32> = task_ids.iter().copied().collect();
     let schedules: HashSet<u32> = schedule_ids.iter().copied().collect();
     let links = fold(
@@ -163,7 +162,7 @@ fn fill_tasks(
     roots: &[u32],
     decoder: &mut EntityDecoder,
     links: &Links,
-    elements: &HashMap<u32, usize>,
+    elements: &super::ElementIndex<'_>,
     ifc2x3: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) {

@@ -3,6 +3,7 @@
 //! (IfcRelDefinesByType) and property/quantity sets (IfcRelDefinesByProperties, type sets
 //! inherited and overridden by the occurrence's own).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use super::diagnostic;
 use super::materials::MaterialsByObject;
 use super::properties::{PropertyReader, lower, text};
 use super::schema::{Category, Schema, class_name};
-use super::record::{Records, Tokens};
+use super::record::{Records, ShapeRepresentation, ShapeRepresentations, Tokens};
 use super::source::Scanned;
 use super::units::Units;
 use crate::{Diagnostic, DiagnosticKind, Element, PropertySet, Severity, SpatialKind, SpatialNode};
@@ -58,16 +59,121 @@ pub(crate) struct Semantic {
 }
 
 /// Relationships, folded into maps keyed by the related object.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Relations {
     /// child → aggregate parent.
-    parent: HashMap<u32, u32>,
+    parent: IdMap<u32>,
     /// element → spatial container.
-    container: HashMap<u32, u32>,
+    container: IdMap<u32>,
     /// object → type object.
-    type_of: HashMap<u32, u32>,
+    type_of: IdMap<u32>,
     /// object → property set definitions, in relationship order.
-    psets: HashMap<u32, Vec<u32>>,
+    psets: IdMap<Vec<u32>>,
+}
+
+/// A read-only map keyed by `#id`, entries in id order. The element reader looks every
+/// element up in several of these, in id order on every core: where a map holds many of the
+/// file's ids (ids are nearly always numbered densely from 1), a slot per id up to the
+/// largest (4 bytes each) finds the entry with one indexed load, and neighbouring elements
+/// find neighbouring entries; a map of few entries (or sparse ids) keeps a hash map of
+/// positions.
+#[derive(Debug)]
+struct IdMap<V> {
+    slots: Slots,
+    keys: Vec<u32>,
+    values: Vec<V>,
+}
+
+/// Where [`IdMap`] finds an id's entry.
+#[derive(Debug)]
+enum Slots {
+    /// Indexed by id: entry position + 1, 0 for none.
+    Dense(Vec<u32>),
+    /// Entry position by id.
+    Hashed(HashMap<u32, u32>),
+}
+
+/// An [`IdMap`] gets a slot per id when it has at least one entry per this many ids.
+const ID_MAP_DENSITY: usize = 16;
+
+impl<V> IdMap<V> {
+    /// The entries `keys` (ascending, unique, at most `max_id`) → `values`.
+    fn from_sorted(keys: Vec<u32>, values: Vec<V>, max_id: u32) -> Self {
+        let slots = match keys.last() {
+            Some(&last)
+                if last <= max_id
+                    && (max_id as usize) < keys.len().saturating_mul(ID_MAP_DENSITY) =>
+            {
+                let mut slots = vec![0u32; max_id as usize + 1];
+                for (at, &id) in keys.iter().enumerate() {
+                    // At most one entry per id up to `max_id`, itself under 2^32.
+                    slots[id as usize] = at as u32 + 1;
+                }
+                Slots::Dense(slots)
+            }
+            _ => Slots::Hashed(
+                keys.iter()
+                    .enumerate()
+                    .map(|(at, &id)| (id, at as u32))
+                    .collect(),
+            ),
+        };
+        Self {
+            slots,
+            keys,
+            values,
+        }
+    }
+
+    /// The entry of `#id`.
+    fn get(&self, id: &u32) -> Option<&V> {
+        let at = match &self.slots {
+            Slots::Dense(slots) => slots.get(*id as usize)?.checked_sub(1)?,
+            Slots::Hashed(positions) => *positions.get(id)?,
+        };
+        self.values.get(at as usize)
+    }
+
+    /// The values, in id order.
+    fn values(&self) -> std::slice::Iter<'_, V> {
+        self.values.iter()
+    }
+}
+
+impl IdMap<u32> {
+    /// `(id, value)` pairs in order, the first value of each id kept.
+    fn first_of(mut pairs: Vec<(u32, u32)>, max_id: u32) -> Self {
+        // Stable: the first pair of an id stays first.
+        pairs.sort_by_key(|&(id, _)| id);
+        pairs.dedup_by_key(|&mut (id, _)| id);
+        let (keys, values) = pairs.into_iter().unzip();
+        Self::from_sorted(keys, values, max_id)
+    }
+}
+
+impl IdMap<Vec<u32>> {
+    /// `(id, value)` pairs in order, the values of each id gathered in order (`None` adds
+    /// the id without a value).
+    fn gather(mut pairs: Vec<(u32, Option<u32>)>, max_id: u32) -> Self {
+        // Stable: an id's values keep their order.
+        pairs.sort_by_key(|&(id, _)| id);
+        let (mut keys, mut values): (Vec<u32>, Vec<Vec<u32>>) = (Vec::new(), Vec::new());
+        for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+            keys.push(run[0].0);
+            values.push(run.iter().filter_map(|&(_, value)| value).collect());
+        }
+        Self::from_sorted(keys, values, max_id)
+    }
+}
+
+impl<'a, V> IntoIterator for &'a IdMap<V> {
+    type Item = (&'a u32, &'a V);
+    type IntoIter = std::iter::Zip<std::slice::Iter<'a, u32>, std::slice::Iter<'a, V>>;
+
+    /// `(id, value)` in id order.
+    fn into_iter(self) -> Self::IntoIter {
+        self.keys.iter().zip(self.values.iter())
+    }
 }
 
 /// Reads the spatial tree and the elements.
@@ -97,29 +203,23 @@ pub(crate) fn read(
         Type,
         Other,
     }
-    let mut kinds: HashMap<&str, Kind> = HashMap::default();
+    let kinds: Vec<Kind> = scanned
+        .keywords
+        .iter()
+        .map(|&keyword| match Rel::of(keyword) {
+            Some(rel) => Kind::Rel(rel),
+            None => match schema.category(keyword) {
+                Category::Project => Kind::Spatial(SpatialKind::Project),
+                Category::Spatial(kind) => Kind::Spatial(kind),
+                Category::Element => Kind::Element(false),
+                Category::ElementIfBody => Kind::Element(true),
+                Category::Ignored if schema.is_a(keyword, "IFCTYPEPRODUCT") => Kind::Type,
+                Category::Ignored => Kind::Other,
+            },
+        })
+        .collect();
     for r in &scanned.records {
-        let kind = match kinds.get(r.keyword) {
-            Some(kind) => *kind,
-            None => {
-                let kind = match Rel::of(r.keyword) {
-                    Some(rel) => Kind::Rel(rel),
-                    None => match schema.category(r.keyword) {
-                        Category::Project => Kind::Spatial(SpatialKind::Project),
-                        Category::Spatial(kind) => Kind::Spatial(kind),
-                        Category::Element => Kind::Element(false),
-                        Category::ElementIfBody => Kind::Element(true),
-                        Category::Ignored if schema.is_a(r.keyword, "IFCTYPEPRODUCT") => {
-                            Kind::Type
-                        }
-                        Category::Ignored => Kind::Other,
-                    },
-                };
-                kinds.insert(r.keyword, kind);
-                kind
-            }
-        };
-        match kind {
+        match kinds[r.keyword as usize] {
             Kind::Rel(rel) => rel_ids.push((r.id, rel)),
             Kind::Spatial(kind) => spatial_ids.push((r.id, kind)),
             Kind::Element(needs_body) => element_ids.push((r.id, needs_body)),
@@ -134,6 +234,9 @@ pub(crate) fn read(
     let (mut spatial, spatial_index) =
         spatial_tree(decoder, &spatial_ids, &relations, units, diagnostics);
     phase("spatial tree");
+    let shapes = shared_shapes(records, scanned, element_ids.len());
+    let records = records.with_shapes(&shapes);
+    phase("shared shapes");
 
     let mut reader = PropertyReader::new(*units, records);
     // Every set a relationship assigns, read ahead on every core (diagnostics on first use).
@@ -235,6 +338,9 @@ pub(crate) fn read(
     // the reservation double it).
     elements.shrink_to_fit();
     phase("orphan types");
+    // Freeing them (a vector per related object, an entity per shared representation) is
+    // left to the pool, beside the phases that follow on this thread.
+    rayon::spawn(move || drop((relations, shapes)));
     Semantic {
         spatial,
         elements,
@@ -580,30 +686,25 @@ fn fold_relations(
     rels: &[(u32, Rel)],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Relations {
-    let mut relations = Relations::default();
-    let dangling = |rel_id: u32, rel: Rel, missing: u32, diagnostics: &mut Vec<Diagnostic>| {
-        diagnostics.push(diagnostic(
-            Severity::Warning,
-            DiagnosticKind::DanglingReference,
-            Some(rel_id),
-            Some(rel.class()),
-            format!("#{rel_id} refers to #{missing}, which does not exist; that link is ignored"),
-        ));
-    };
-    // Read on every core straight from the records; folded below in file order.
+    // Read on every core straight from the records.
     let read: Vec<Option<RelRead>> = rels
         .par_iter()
         .with_min_len(256)
         .map(|&(id, rel)| records.read(id).map(|t| RelRead::of_tokens(&t, rel)))
         .collect();
-    for (&(id, rel), read) in rels.iter().zip(read) {
-        let read = match read {
-            Some(read) => read,
+    // What each relationship says, by its position in `rels`, and the diagnostics of each
+    // (by that position too, to be given out in file order).
+    let mut said: Vec<(usize, RelRead)> = Vec::with_capacity(read.len());
+    let mut found: Vec<(usize, Diagnostic)> = Vec::new();
+    for (at, (&(id, rel), read)) in rels.iter().zip(read).enumerate() {
+        match read {
+            Some(read) => said.push((at, read)),
             // Not readable from its bytes: the decoder fails the same way and says why.
             None => match decoder.decode_by_id(id) {
-                Ok(entity) => RelRead::of_entity(&entity, rel),
-                Err(err) => {
-                    diagnostics.push(diagnostic(
+                Ok(entity) => said.push((at, RelRead::of_entity(&entity, rel))),
+                Err(err) => found.push((
+                    at,
+                    diagnostic(
                         Severity::Warning,
                         DiagnosticKind::MalformedRecord,
                         Some(id),
@@ -612,52 +713,116 @@ fn fold_relations(
                             "relationship #{id} cannot be decoded: {}",
                             lower(&err.to_string())
                         ),
-                    ));
-                    continue;
-                }
+                    ),
+                )),
             },
-        };
-        let Some(one) = read.one else {
-            diagnostics.push(diagnostic(
+        }
+    }
+    // Each kind folded on its own worker, in file order (the first link of an object wins;
+    // property sets gather), and laid out by id.
+    let max_id = scanned.max_id;
+    let first = |kind| {
+        let (pairs, found) = fold_kind(scanned, rels, &said, kind, |pairs, object, one, _| {
+            pairs.push((object, one));
+        });
+        (IdMap::first_of(pairs, max_id), found)
+    };
+    let (((parent, mut a), (container, mut b)), ((type_of, mut c), (psets, mut d))) =
+        rayon::join(
+            || rayon::join(|| first(Rel::Aggregates), || first(Rel::Contained)),
+            || {
+                rayon::join(
+                    || first(Rel::DefinesByType),
+                    || {
+                        let (pairs, found) = fold_kind(
+                            scanned,
+                            rels,
+                            &said,
+                            Rel::DefinesByProperties,
+                            |pairs, object, one, read| match &read.sets {
+                                // IFC4 IfcRelDefinesByProperties may relate a set of
+                                // property sets (typed list).
+                                Some(members) if members.is_empty() => pairs.push((object, None)),
+                                Some(members) => {
+                                    pairs.extend(members.iter().map(|&m| (object, Some(m))));
+                                }
+                                None => pairs.push((object, Some(one))),
+                            },
+                        );
+                        (IdMap::gather(pairs, max_id), found)
+                    },
+                )
+            },
+        );
+    for part in [&mut a, &mut b, &mut c, &mut d] {
+        found.append(part);
+    }
+    // Stable: a relationship's own diagnostics keep their order.
+    found.sort_by_key(|(at, _)| *at);
+    diagnostics.extend(found.into_iter().map(|(_, d)| d));
+    Relations {
+        parent,
+        container,
+        type_of,
+        psets,
+    }
+}
+
+/// The relationships of `kind` among `said` (positions in `rels`, in file order) as pairs
+/// that `link(pairs, related object, relating object, what the relationship says)` adds, in
+/// file order, with the diagnostics of links to records that do not exist.
+fn fold_kind<P>(
+    scanned: &Scanned,
+    rels: &[(u32, Rel)],
+    said: &[(usize, RelRead)],
+    kind: Rel,
+    link: impl Fn(&mut Vec<P>, u32, u32, &RelRead),
+) -> (Vec<P>, Vec<(usize, Diagnostic)>) {
+    let mut pairs = Vec::new();
+    let mut found = Vec::new();
+    let dangling = |at: usize, id: u32, missing: u32| {
+        (
+            at,
+            diagnostic(
                 Severity::Warning,
-                DiagnosticKind::BadAttribute,
+                DiagnosticKind::DanglingReference,
                 Some(id),
-                Some(rel.class()),
-                format!("#{id} has no relating object"),
+                Some(kind.class()),
+                format!("#{id} refers to #{missing}, which does not exist; that link is ignored"),
+            ),
+        )
+    };
+    for (at, read) in said {
+        let (id, rel) = rels[*at];
+        if rel != kind {
+            continue;
+        }
+        let Some(one) = read.one else {
+            found.push((
+                *at,
+                diagnostic(
+                    Severity::Warning,
+                    DiagnosticKind::BadAttribute,
+                    Some(id),
+                    Some(rel.class()),
+                    format!("#{id} has no relating object"),
+                ),
             ));
             continue;
         };
         if !scanned.contains(one) {
-            dangling(id, rel, one, diagnostics);
+            found.push(dangling(*at, id, one));
             continue;
         }
-        // IFC4 IfcRelDefinesByProperties may relate a set of property sets (typed list).
-        for object in read.related {
+        for &object in &read.related {
             if !scanned.contains(object) {
-                dangling(id, rel, object, diagnostics);
+                found.push(dangling(*at, id, object));
                 continue;
             }
-            match rel {
-                Rel::Aggregates => {
-                    relations.parent.entry(object).or_insert(one);
-                }
-                Rel::Contained => {
-                    relations.container.entry(object).or_insert(one);
-                }
-                Rel::DefinesByType => {
-                    relations.type_of.entry(object).or_insert(one);
-                }
-                Rel::DefinesByProperties => {
-                    let sets = relations.psets.entry(object).or_default();
-                    match &read.sets {
-                        Some(members) => sets.extend_from_slice(members),
-                        None => sets.push(one),
-                    }
-                }
-            }
+            link(&mut pairs, object, one, read);
         }
     }
-    relations
+    (pairs, found)
 }
 
 /// Builds the tree, parents before children (depth first, siblings by `#id`).
@@ -911,33 +1076,70 @@ impl ElementRecord {
     }
 }
 
-/// A shape representation as selection reads it (id, class, `ContextOfItems`,
-/// `RepresentationIdentifier`, `RepresentationType`), with its `Items`.
-fn representation(
-    decoder: &mut EntityDecoder,
+/// Shape representations read ahead on every core when products share them: when the file
+/// has at most one `IfcShapeRepresentation` per [`SHARED_SHAPE_RATIO`] elements (a generated
+/// district: a few thousand for a hundred thousand walls and windows), each is read once
+/// here instead of once per product. Otherwise (most authored files: one or more per
+/// product) none is, and nothing is held.
+fn shared_shapes(
     records: Records,
-    id: u32,
-) -> ifc_lite_core::Result<(DecodedEntity, Option<Vec<u32>>)> {
-    if let Some(flat) = records.flat(id)
+    scanned: &Scanned,
+    elements: usize,
+) -> ShapeRepresentations {
+    let ids = scanned.records_of("IFCSHAPEREPRESENTATION");
+    if ids.is_empty() || ids.len().saturating_mul(SHARED_SHAPE_RATIO) > elements {
+        return ShapeRepresentations::default();
+    }
+    ids.par_iter()
+        .with_min_len(256)
+        .filter_map(|r| Some((r.id, representation_from_bytes(records, r.id)?)))
+        .collect()
+}
+
+/// See [`shared_shapes`].
+const SHARED_SHAPE_RATIO: usize = 4;
+
+/// A shape representation read from its bytes, `None` when they do not parse.
+fn representation_from_bytes(records: Records, id: u32) -> Option<ShapeRepresentation> {
+    let (entity, items) = if let Some(flat) = records.flat(id)
         && let Some(head) = (0..flat.count().min(3))
             .map(|i| flat.token(i).map(|t| AttributeValue::from_token(&t)))
             .collect::<Option<Vec<_>>>()
     {
         let items = flat.get_refs(3);
-        return Ok((DecodedEntity::new(id, flat.ty, head), items));
+        (DecodedEntity::new(id, flat.ty, head), items)
+    } else {
+        let tokens = records.read(id)?;
+        let items = tokens.get_refs(3);
+        let head = tokens.attrs.iter().take(3).map(AttributeValue::from_token);
+        (DecodedEntity::new(id, tokens.ty, head.collect()), items)
+    };
+    Some(ShapeRepresentation {
+        body: is_body_identifier(text(&entity, 1).as_deref(), text(&entity, 2).as_deref()),
+        entity,
+        items,
+    })
+}
+
+/// A shape representation as selection reads it (see [`ShapeRepresentation`]): read ahead,
+/// else from its bytes, else through the decoder.
+fn representation<'r>(
+    decoder: &mut EntityDecoder,
+    records: Records<'r>,
+    id: u32,
+) -> ifc_lite_core::Result<Cow<'r, ShapeRepresentation>> {
+    if let Some(shape) = records.shape(id) {
+        return Ok(Cow::Borrowed(shape));
     }
-    match records.read(id) {
-        Some(tokens) => {
-            let items = tokens.get_refs(3);
-            let head = tokens.attrs.iter().take(3).map(AttributeValue::from_token);
-            Ok((DecodedEntity::new(id, tokens.ty, head.collect()), items))
-        }
-        None => {
-            let rep = records.decode(decoder, id)?;
-            let items = rep.get_refs(3);
-            Ok((rep, items))
-        }
+    if let Some(shape) = representation_from_bytes(records, id) {
+        return Ok(Cow::Owned(shape));
     }
+    let entity = records.decode(decoder, id)?;
+    Ok(Cow::Owned(ShapeRepresentation {
+        body: is_body_identifier(text(&entity, 1).as_deref(), text(&entity, 2).as_deref()),
+        items: entity.get_refs(3),
+        entity,
+    }))
 }
 
 /// Reads the product's shape representations (Representation is attribute 6).
@@ -972,12 +1174,13 @@ fn shape_of(
         },
     };
     let mut reps = Vec::new();
-    let mut items_of = Vec::new();
+    let mut read = Vec::new();
     for rep_id in rep_ids.unwrap_or_default() {
         match representation(decoder, records, rep_id) {
-            Ok((rep, items)) => {
-                reps.push(rep);
-                items_of.push(items);
+            Ok(rep) => {
+                // A shared entity: the clone shares its attributes.
+                reps.push(rep.entity.clone());
+                read.push(rep);
             }
             Err(_) => diagnostics.push(diagnostic(
                 Severity::Warning,
@@ -992,7 +1195,9 @@ fn shape_of(
     let mut bodies = Vec::new();
     for rep in ifc_lite_geometry::meshed_representations(entity, &reps) {
         result.meshable = true;
-        if is_body_identifier(text(rep, 1).as_deref(), text(rep, 2).as_deref()) {
+        if let Some(at) = reps.iter().position(|r| std::ptr::eq(r, rep))
+            && read[at].body
+        {
             bodies.push(rep);
         }
     }
@@ -1001,10 +1206,15 @@ fn shape_of(
     // the instance fails its check against the baked mesh and the baked mesh is kept.
     if let [rep] = bodies.as_slice()
         && let Some(at) = reps.iter().position(|r| std::ptr::eq(r, *rep))
-        && let Some(items) = items_of[at].clone()
+        && let Some(items) = &read[at].items
     {
         let mut mapped = Vec::with_capacity(items.len());
-        for item in items {
+        for &item in items {
+            // Most bodies are not mapped: their first item's keyword says so without
+            // tokenizing it.
+            if records.keyword_is_not(item, "IFCMAPPEDITEM") {
+                return result;
+            }
             match records.read(item) {
                 Some(item) if item.class() == "IFCMAPPEDITEM" => match item.get_ref(0) {
                     Some(map) => mapped.push(MappedBody {
@@ -1019,4 +1229,31 @@ fn shape_of(
         result.mapped = mapped;
     }
     result
+}
+
+#[cfg(test)]
+mod id_map_tests {
+    use super::*;
+
+    /// The first link of an id wins, property sets gather in order (an empty set still adds
+    /// its object), lookups agree in both layouts, and iteration is in id order.
+    #[test]
+    fn id_maps_keep_first_links_and_gather_sets_in_both_layouts() {
+        for (max_id, dense) in [(10, true), (1000, false)] {
+            let first = IdMap::first_of(vec![(7, 1), (3, 2), (7, 3), (5, 4)], max_id);
+            assert_eq!(matches!(first.slots, Slots::Dense(_)), dense, "max id {max_id}");
+            assert_eq!(first.get(&7), Some(&1));
+            assert_eq!(first.get(&3), Some(&2));
+            assert_eq!(first.get(&4), None);
+            assert_eq!(first.get(&5000), None);
+            let order: Vec<(u32, u32)> = (&first).into_iter().map(|(k, v)| (*k, *v)).collect();
+            assert_eq!(order, [(3, 2), (5, 4), (7, 1)]);
+            let sets =
+                IdMap::gather(vec![(7, Some(1)), (3, None), (7, Some(2)), (7, Some(1))], max_id);
+            assert_eq!(sets.get(&7), Some(&vec![1, 2, 1]));
+            assert_eq!(sets.get(&3), Some(&Vec::new()));
+            assert_eq!(sets.get(&4), None);
+            assert_eq!(sets.values().count(), 2);
+        }
+    }
 }

@@ -20,19 +20,27 @@ pub(crate) struct Header {
 }
 
 /// One `#id=KEYWORD(...);` record of the DATA section.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Record<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Record {
     /// Instance id.
     pub(crate) id: u32,
-    /// Entity keyword as written (normally upper case).
-    pub(crate) keyword: &'a str,
+    /// Its keyword: an index into [`Scanned::keywords`].
+    pub(crate) keyword: u32,
 }
 
 /// Every record of the file, indexed.
 #[derive(Debug)]
 pub(crate) struct Scanned<'a> {
     /// Records in file order.
-    pub(crate) records: Vec<Record<'a>>,
+    pub(crate) records: Vec<Record>,
+    /// Each distinct keyword once, as written (normally upper case; two spellings of one
+    /// class are two entries), in order of first appearance.
+    pub(crate) keywords: Vec<&'a str>,
+    /// For each entry of `keywords`, the positions in `records` of its records, ascending
+    /// (file order): a phase that wants a few classes visits only their records.
+    pub(crate) by_keyword: Vec<Vec<u32>>,
+    /// The largest instance id (0 for none).
+    pub(crate) max_id: u32,
     /// `#id` → byte span, shared with every decoder.
     pub(crate) index: SpanIndex,
     /// Problems found while scanning (malformed or duplicate records).
@@ -46,6 +54,39 @@ pub(crate) struct Scanned<'a> {
 }
 
 impl<'a> Scanned<'a> {
+    /// The keyword of `record`, as written.
+    pub(crate) fn keyword(&self, record: Record) -> &'a str {
+        self.keywords[record.keyword as usize]
+    }
+
+    /// The records whose keyword `wanted` accepts (asked once per distinct keyword), in file
+    /// order.
+    pub(crate) fn records_where(&self, mut wanted: impl FnMut(&str) -> bool) -> Vec<Record> {
+        let lists: Vec<&[u32]> = self
+            .keywords
+            .iter()
+            .zip(&self.by_keyword)
+            .filter(|(keyword, _)| wanted(keyword))
+            .map(|(_, list)| list.as_slice())
+            .collect();
+        let mut positions: Vec<u32> = match lists.as_slice() {
+            [] => return Vec::new(),
+            [one] => return one.iter().map(|&at| self.records[at as usize]).collect(),
+            _ => lists.concat(),
+        };
+        // Several keywords (or spellings): back to file order.
+        positions.sort_unstable();
+        positions
+            .into_iter()
+            .map(|at| self.records[at as usize])
+            .collect()
+    }
+
+    /// The records of `class` (an upper-case keyword, matched ignoring case), in file order.
+    pub(crate) fn records_of(&self, class: &str) -> Vec<Record> {
+        self.records_where(|keyword| keyword.eq_ignore_ascii_case(class))
+    }
+
     /// A decoder over `bytes` (the very bytes that were scanned) sharing the index.
     pub(crate) fn decoder(&self, bytes: &'a [u8]) -> EntityDecoder<'a> {
         match &self.index {
@@ -105,24 +146,27 @@ impl std::fmt::Debug for SpanIndex {
 }
 
 impl SpanIndex {
-    /// The index of `spans` (`(id, start, end)`, unique ids, any order).
-    fn build(mut spans: Vec<(u32, usize, usize)>) -> Self {
-        if !spans.iter().all(|&(_, _, end)| u32::try_from(end).is_ok()) {
-            return Self::Hash(Arc::new(
-                spans.into_iter().map(|(id, start, end)| (id, (start, end))).collect(),
-            ));
-        }
-        if !spans.windows(2).all(|w| w[0].0 < w[1].0) {
-            spans.sort_unstable_by_key(|&(id, _, _)| id);
-        }
-        let n = spans.len();
-        let (mut ids, mut starts, mut lengths) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        for (id, start, end) in spans {
-            // Checked above: every end (hence every start) fits in u32.
-            ids.push(id);
-            starts.push(start as u32);
-            lengths.push((end - start) as u32);
+    /// The index of `spans` (unique ids, any order).
+    fn build(spans: Spans) -> Self {
+        let (mut ids, mut starts, mut lengths) = match spans {
+            Spans::Narrow(ids, starts, lengths) => (ids, starts, lengths),
+            Spans::Wide(spans) => {
+                return Self::Hash(Arc::new(
+                    spans.into_iter().map(|(id, start, end)| (id, (start, end))).collect(),
+                ));
+            }
+        };
+        if !ids.windows(2).all(|w| w[0] < w[1]) {
+            let mut rows: Vec<(u32, u32, u32)> = ids
+                .iter()
+                .zip(&starts)
+                .zip(&lengths)
+                .map(|((&id, &start), &length)| (id, start, length))
+                .collect();
+            rows.sort_unstable_by_key(|&(id, _, _)| id);
+            ids = rows.iter().map(|r| r.0).collect();
+            starts = rows.iter().map(|r| r.1).collect();
+            lengths = rows.iter().map(|r| r.2).collect();
         }
         if let Some(dense) = DenseEntityIndex::try_from_columns(&ids, &starts, &lengths) {
             return Self::Dense(Arc::new(dense));
@@ -213,10 +257,103 @@ const SHARDED_SCAN_MIN_BYTES: usize = 4 << 20;
 /// One `(id, keyword, start, end)` as ifc-lite's scanner returns it.
 type Found<'a> = (u32, &'a str, usize, usize);
 
+/// One record as a piece of the scan lists it: its keyword is an index into the piece's own
+/// keyword table.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    id: u32,
+    keyword: u32,
+    start: usize,
+    end: usize,
+}
+
+/// A relationship whose spans the opening index needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SpanKind {
+    Voids,
+    Aggregates,
+    Other,
+}
+
+impl SpanKind {
+    fn of(keyword: &str) -> Self {
+        if ifc_lite_core::keyword_eq(keyword, "IFCRELVOIDSELEMENT") {
+            Self::Voids
+        } else if ifc_lite_core::keyword_eq(keyword, "IFCRELAGGREGATES") {
+            Self::Aggregates
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// The records of one stretch of the file, listed as the scanner finds them: each distinct
+/// keyword once, the relationship spans the opening index needs, and the stray bytes between
+/// its records (not before its first).
+#[derive(Debug, Default)]
+struct Piece<'a> {
+    /// Records in file order.
+    entries: Vec<Entry>,
+    /// Distinct keywords, in order of first appearance.
+    keywords: Vec<&'a str>,
+    /// What each keyword is, for the spans below.
+    kinds: Vec<SpanKind>,
+    /// Keyword → index into `keywords`.
+    table: rustc_hash::FxHashMap<&'a str, u32>,
+    /// `IfcRelVoidsElement` spans.
+    voids: Vec<(u32, usize, usize)>,
+    /// `IfcRelAggregates` spans.
+    aggregates: Vec<(u32, usize, usize)>,
+    /// Stray bytes between its records.
+    stray: StrayBytes,
+}
+
+impl<'a> Piece<'a> {
+    fn with_capacity(records: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(records),
+            ..Self::default()
+        }
+    }
+
+    /// Lists the next record (in file order).
+    fn push(&mut self, bytes: &[u8], (id, keyword, start, end): Found<'a>) {
+        // Records of one class often come in runs: the previous keyword is tried first.
+        let index = match self.entries.last() {
+            Some(last) if self.keywords[last.keyword as usize] == keyword => last.keyword,
+            _ => match self.table.get(keyword) {
+                Some(&index) => index,
+                None => {
+                    self.keywords.push(keyword);
+                    self.kinds.push(SpanKind::of(keyword));
+                    let index = (self.keywords.len() - 1) as u32;
+                    self.table.insert(keyword, index);
+                    index
+                }
+            },
+        };
+        match self.kinds[index as usize] {
+            SpanKind::Voids => self.voids.push((id, start, end)),
+            SpanKind::Aggregates => self.aggregates.push((id, start, end)),
+            SpanKind::Other => {}
+        }
+        // The bytes between the previous record's end and this one's start.
+        if let Some(last) = self.entries.last() {
+            self.stray.add(bytes, last.end, start);
+        }
+        self.entries.push(Entry {
+            id,
+            keyword: index,
+            start,
+            end,
+        });
+    }
+}
+
 /// Everything one scan of the DATA section found, in file order.
 struct Raw<'a> {
-    /// Records.
-    found: Vec<Found<'a>>,
+    /// The records, in pieces joined in file order.
+    pieces: Vec<Piece<'a>>,
     /// Starts of records the scanner dropped as malformed.
     malformed: Vec<usize>,
     /// Records skipped for an instance id wider than 32 bits.
@@ -226,12 +363,12 @@ struct Raw<'a> {
 /// The whole DATA section with one scanner.
 fn scan_sequential(bytes: &[u8]) -> Raw<'_> {
     let mut scanner = EntityScanner::new(bytes);
-    let mut found = Vec::with_capacity(bytes.len() / 60);
+    let mut piece = Piece::with_capacity(bytes.len() / 60);
     while let Some(record) = scanner.next_entity() {
-        found.push(record);
+        piece.push(bytes, record);
     }
     Raw {
-        found,
+        pieces: vec![piece],
         malformed: scanner.malformed_record_starts().to_vec(),
         oversized: scanner.skipped_oversized_ids(),
     }
@@ -240,7 +377,7 @@ fn scan_sequential(bytes: &[u8]) -> Raw<'_> {
 /// What one shard's scanner found.
 struct Shard<'a> {
     /// Records starting before the shard's end (from `first` on).
-    found: Vec<Found<'a>>,
+    piece: Piece<'a>,
     /// Start of the first record this scanner returned, if any.
     first: Option<usize>,
     /// Start of the first record at or after the shard's end, as this scanner saw it.
@@ -259,16 +396,16 @@ fn scan_shard(bytes: &[u8], from: usize, to: usize, first_shard: bool) -> Shard<
     } else {
         EntityScanner::new_at(bytes, from)
     };
-    let mut found = Vec::with_capacity((to - from) / 60);
+    let mut piece = Piece::with_capacity((to - from) / 60);
     let mut next = None;
     while let Some(record) = scanner.next_entity() {
         if record.2 >= to {
             next = Some(record.2);
             break;
         }
-        found.push(record);
+        piece.push(bytes, record);
     }
-    let first = found.first().map(|r| r.2).or(next);
+    let first = piece.entries.first().map(|r| r.start).or(next);
     // Marks before this scanner's first record may come from a start inside a record (the
     // previous shard owns that span); marks from `next` on belong to the next shard.
     let keep = |&&at: &&usize| {
@@ -287,7 +424,7 @@ fn scan_shard(bytes: &[u8], from: usize, to: usize, first_shard: bool) -> Shard<
             .filter(keep)
             .copied()
             .collect(),
-        found,
+        piece,
         first,
         next,
     }
@@ -321,12 +458,22 @@ fn scan_sharded(bytes: &[u8], shards: usize) -> Option<Raw<'_>> {
         return None;
     }
     let mut raw = Raw {
-        found: Vec::with_capacity(parts.iter().map(|p| p.found.len()).sum()),
+        pieces: Vec::with_capacity(parts.len()),
         malformed: Vec::new(),
         oversized: 0,
     };
-    for part in parts {
-        raw.found.extend(part.found);
+    let mut last_end: Option<usize> = None;
+    for mut part in parts {
+        // The gap between the previous shard's last record and this one's first.
+        if let (Some(end), Some(first)) = (last_end, part.piece.entries.first()) {
+            let mut gap = StrayBytes::default();
+            gap.add(bytes, end, first.start);
+            gap.count += part.piece.stray.count;
+            gap.first = gap.first.or(part.piece.stray.first);
+            part.piece.stray = gap;
+        }
+        last_end = part.piece.entries.last().map(|r| r.end).or(last_end);
+        raw.pieces.push(part.piece);
         raw.malformed.extend(part.malformed);
         raw.oversized += part.oversized.len();
     }
@@ -347,12 +494,78 @@ fn scan_records(bytes: &[u8]) -> Raw<'_> {
     scan_sequential(bytes)
 }
 
-/// Records checked together by one worker when listing the scan's records.
-const LIST_CHUNK: usize = 1 << 14;
+/// `#id` → span columns, as the index is built from them.
+enum Spans {
+    /// Offsets fit in 32 bits (files under 4 GiB): `(ids, starts, lengths)`.
+    Narrow(Vec<u32>, Vec<u32>, Vec<u32>),
+    /// `(id, start, end)`.
+    Wide(Vec<(u32, usize, usize)>),
+}
 
-/// What one worker found in its chunk of records: stray bytes before them, and the
-/// `IfcRelVoidsElement` and `IfcRelAggregates` spans among them.
-type ListedChunk = (StrayBytes, Vec<(u32, usize, usize)>, Vec<(u32, usize, usize)>);
+impl Spans {
+    fn with_capacity(bytes: usize, records: usize) -> Self {
+        if u32::try_from(bytes).is_ok() {
+            Self::Narrow(
+                Vec::with_capacity(records),
+                Vec::with_capacity(records),
+                Vec::with_capacity(records),
+            )
+        } else {
+            Self::Wide(Vec::with_capacity(records))
+        }
+    }
+
+    fn push(&mut self, id: u32, start: usize, end: usize) {
+        match self {
+            // Offsets within a file of under 4 GiB.
+            Self::Narrow(ids, starts, lengths) => {
+                ids.push(id);
+                starts.push(start as u32);
+                lengths.push((end - start) as u32);
+            }
+            Self::Wide(spans) => spans.push((id, start, end)),
+        }
+    }
+}
+
+/// The records of `pieces` (`total` of them, no id twice, in a file under 4 GiB) and their
+/// span columns, each piece filled on its own worker; `globals` maps each piece's keywords.
+fn list_in_parallel(pieces: &[Piece<'_>], globals: &[Vec<u32>], total: usize) -> (Vec<Record>, Spans) {
+    use rayon::prelude::*;
+    let mut records = vec![Record { id: 0, keyword: 0 }; total];
+    let (mut ids, mut starts, mut lengths) = (vec![0u32; total], vec![0u32; total], vec![0u32; total]);
+    let mut parts = Vec::with_capacity(pieces.len());
+    let (mut r, mut i, mut s, mut l) = (
+        records.as_mut_slice(),
+        ids.as_mut_slice(),
+        starts.as_mut_slice(),
+        lengths.as_mut_slice(),
+    );
+    for (piece, global) in pieces.iter().zip(globals) {
+        let n = piece.entries.len();
+        let (r0, r1) = r.split_at_mut(n);
+        let (i0, i1) = i.split_at_mut(n);
+        let (s0, s1) = s.split_at_mut(n);
+        let (l0, l1) = l.split_at_mut(n);
+        parts.push((piece, global, r0, i0, s0, l0));
+        (r, i, s, l) = (r1, i1, s1, l1);
+    }
+    parts
+        .into_par_iter()
+        .for_each(|(piece, global, records, ids, starts, lengths)| {
+            for (k, e) in piece.entries.iter().enumerate() {
+                records[k] = Record {
+                    id: e.id,
+                    keyword: global[e.keyword as usize],
+                };
+                ids[k] = e.id;
+                // Offsets within a file of under 4 GiB.
+                starts[k] = e.start as u32;
+                lengths[k] = (e.end - e.start) as u32;
+            }
+        });
+    (records, Spans::Narrow(ids, starts, lengths))
+}
 
 /// Scans every record once; refuses truncated files and files without instances.
 pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
@@ -360,66 +573,112 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     let started = std::time::Instant::now();
     let raw = scan_records(bytes);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: records found");
-    let mut records = Vec::with_capacity(raw.found.len());
-    let mut spans = Vec::with_capacity(raw.found.len());
-    let max_id = raw.found.iter().map(|r| r.0).max().unwrap_or(0);
-    let mut seen = SeenIds::new(max_id, raw.found.len());
+    let total: usize = raw.pieces.iter().map(|p| p.entries.len()).sum();
+    if u32::try_from(total).is_err() {
+        return Err(format!(
+            "the file holds {total} records; at most {} can be read",
+            u32::MAX
+        ));
+    }
+    let max_id = raw
+        .pieces
+        .par_iter()
+        .map(|p| p.entries.iter().map(|r| r.id).max().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    let mut pieces = raw.pieces;
     let mut diagnostics = Vec::new();
-    // The per-record checks that need no order (stray bytes before each record, the
-    // relationship spans) on every core, in chunks joined in file order.
-    let found = &raw.found;
-    let parts: Vec<ListedChunk> = found
-        .par_chunks(LIST_CHUNK)
-        .enumerate()
-        .map(|(c, part)| {
-            let mut stray = StrayBytes::default();
-            let (mut voids, mut aggregates) = (Vec::new(), Vec::new());
-            for (k, &(id, keyword, start, end)) in part.iter().enumerate() {
-                if ifc_lite_core::keyword_eq(keyword, "IFCRELVOIDSELEMENT") {
-                    voids.push((id, start, end));
-                } else if ifc_lite_core::keyword_eq(keyword, "IFCRELAGGREGATES") {
-                    aggregates.push((id, start, end));
-                }
-                // The bytes between the previous record's end and this one's start.
-                if let Some(previous) = (c * LIST_CHUNK + k).checked_sub(1) {
-                    stray.add(bytes, found[previous].3, start);
-                }
-            }
-            (stray, voids, aggregates)
-        })
-        .collect();
     let mut stray = StrayBytes::default();
     let (mut void_spans, mut aggregate_spans) = (Vec::new(), Vec::new());
-    for (part, voids, aggregates) in parts {
-        stray.count += part.count;
-        stray.first = stray.first.or(part.first);
-        void_spans.extend(voids);
-        aggregate_spans.extend(aggregates);
+    // The pieces' keyword tables joined; each piece's keyword indices into the joined table.
+    let mut keywords: Vec<&str> = Vec::new();
+    let mut table: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
+    let mut globals: Vec<Vec<u32>> = Vec::with_capacity(pieces.len());
+    let mut last_end = 0;
+    for piece in &mut pieces {
+        stray.count += piece.stray.count;
+        stray.first = stray.first.or(piece.stray.first);
+        void_spans.append(&mut piece.voids);
+        aggregate_spans.append(&mut piece.aggregates);
+        globals.push(
+            piece
+                .keywords
+                .iter()
+                .map(|&keyword| {
+                    *table.entry(keyword).or_insert_with(|| {
+                        keywords.push(keyword);
+                        (keywords.len() - 1) as u32
+                    })
+                })
+                .collect(),
+        );
+        last_end = piece.entries.last().map_or(last_end, |r| r.end);
     }
-    let last_end = found.last().map_or(0, |r| r.3);
-    for &(id, keyword, start, end) in found {
-        // The first record of an id is kept: the record list (which gives each id its keyword)
-        // and the index (which the decoder reads) must agree, or a decoder would read one
-        // entity as another's class.
-        if seen.insert(id) {
-            spans.push((id, start, end));
-            records.push(Record { id, keyword });
-        } else {
-            diagnostics.push(diagnostic(
-                Severity::Warning,
-                DiagnosticKind::MalformedRecord,
-                Some(id),
-                None,
-                format!(
-                    "#{id} is defined twice (again on line {}); the first record is used",
-                    line_of(bytes, start)
-                ),
-            ));
+    // The first record of an id is kept: the record list (which gives each id its keyword)
+    // and the index (which the decoder reads) must agree, or a decoder would read one entity
+    // as another's class. `again`: (piece, entry) of every later record of an id, in order.
+    let mut again: Vec<(usize, usize)> = Vec::new();
+    let mut seen = SeenIds::new(max_id, total);
+    for (p, piece) in pieces.iter().enumerate() {
+        for (k, r) in piece.entries.iter().enumerate() {
+            if !seen.insert(r.id) {
+                again.push((p, k));
+            }
         }
     }
     drop(seen);
+    for &(p, k) in &again {
+        let r = pieces[p].entries[k];
+        diagnostics.push(diagnostic(
+            Severity::Warning,
+            DiagnosticKind::MalformedRecord,
+            Some(r.id),
+            None,
+            format!(
+                "#{} is defined twice (again on line {}); the first record is used",
+                r.id,
+                line_of(bytes, r.start)
+            ),
+        ));
+    }
+    let (records, spans) = if again.is_empty() && u32::try_from(bytes.len()).is_ok() {
+        list_in_parallel(&pieces, &globals, total)
+    } else {
+        let mut records = Vec::with_capacity(total);
+        let mut spans = Spans::with_capacity(bytes.len(), total);
+        let mut again = again.into_iter().peekable();
+        for (p, (piece, global)) in pieces.iter().zip(&globals).enumerate() {
+            for (k, r) in piece.entries.iter().enumerate() {
+                if again.next_if_eq(&(p, k)).is_some() {
+                    continue;
+                }
+                spans.push(r.id, r.start, r.end);
+                records.push(Record {
+                    id: r.id,
+                    keyword: global[r.keyword as usize],
+                });
+            }
+        }
+        (records, spans)
+    };
+    drop(pieces);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: records listed");
-    let index = SpanIndex::build(spans);
+    let (index, by_keyword) = rayon::join(
+        || SpanIndex::build(spans),
+        || {
+            let mut counts = vec![0usize; keywords.len()];
+            for r in &records {
+                counts[r.keyword as usize] += 1;
+            }
+            let mut by_keyword: Vec<Vec<u32>> =
+                counts.into_iter().map(Vec::with_capacity).collect();
+            for (at, r) in records.iter().enumerate() {
+                // Checked above: fewer than 2^32 records.
+                by_keyword[r.keyword as usize].push(at as u32);
+            }
+            by_keyword
+        },
+    );
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ifc scan: index built");
     for &start in &raw.malformed {
         diagnostics.push(diagnostic(
@@ -482,6 +741,9 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned<'_>, String> {
     }
     Ok(Scanned {
         records,
+        keywords,
+        by_keyword,
+        max_id,
         index,
         diagnostics,
         void_spans,
@@ -548,19 +810,57 @@ pub(crate) fn line_of(bytes: &[u8], offset: usize) -> usize {
 mod tests {
     use super::*;
 
-    /// A scan's entities (id, class, start, end), its malformed records and how many were oversized.
-    type Summary = (Vec<(u32, String, usize, usize)>, Vec<usize>, usize);
+    /// A scan's entities (id, class, start, end), its malformed records, how many were
+    /// oversized, its stray bytes (count, first) and its void and aggregate spans.
+    type Summary = (
+        Vec<(u32, String, usize, usize)>,
+        Vec<usize>,
+        usize,
+        (usize, Option<usize>),
+        Vec<(u32, usize, usize)>,
+        Vec<(u32, usize, usize)>,
+    );
 
     /// The fields a scan hands on, for comparing two scans.
     fn summary(raw: &Raw<'_>) -> Summary {
         (
-            raw.found
+            raw.pieces
                 .iter()
-                .map(|&(id, k, s, e)| (id, k.to_owned(), s, e))
+                .flat_map(|p| {
+                    p.entries
+                        .iter()
+                        .map(|r| (r.id, p.keywords[r.keyword as usize].to_owned(), r.start, r.end))
+                })
                 .collect(),
             raw.malformed.clone(),
             raw.oversized,
+            raw.pieces.iter().fold((0, None), |(count, first), p| {
+                (count + p.stray.count, first.or(p.stray.first))
+            }),
+            raw.pieces.iter().flat_map(|p| p.voids.clone()).collect(),
+            raw.pieces.iter().flat_map(|p| p.aggregates.clone()).collect(),
         )
+    }
+
+    /// The keyword table holds each spelling once; a class's records are found ignoring case,
+    /// in file order, and a duplicate id keeps its first record.
+    #[test]
+    fn keyword_table_lists_each_class_in_file_order() {
+        let text = "ISO-10303-21;\nHEADER;\nFILE_SCHEMA(('IFC4'));\nENDSEC;\nDATA;\n\
+            #5=IFCWALL('a',$);\n#2=ifcwall('b',$);\n#3=IFCSLAB('c',$);\n#9=IfcWall('d',$);\n\
+            #2=IFCDOOR('twice',$);\n#4=IFCWALL('e',$);\nENDSEC;\nEND-ISO-10303-21;\n";
+        let scanned = scan(text.as_bytes()).expect("the file scans");
+        assert_eq!(scanned.keywords, ["IFCWALL", "ifcwall", "IFCSLAB", "IfcWall", "IFCDOOR"]);
+        let ids = |records: Vec<Record>| records.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(scanned.records_of("IFCWALL")), [5, 2, 9, 4]);
+        assert_eq!(ids(scanned.records_where(|k| k == "IFCSLAB")), [3]);
+        assert!(scanned.records_of("IFCDOOR").is_empty(), "#2 keeps its first record");
+        assert_eq!(scanned.keyword(scanned.records[1]), "ifcwall");
+        assert_eq!(scanned.max_id, 9);
+        assert_eq!(scanned.diagnostics.len(), 1, "{:?}", scanned.diagnostics);
+        for list in &scanned.by_keyword {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
+        }
     }
 
     /// A generated district scanned in 2 to 16 shards gives exactly the sequential scan.
@@ -591,7 +891,16 @@ mod tests {
         text.push_str("#1=IFCWALL('a;\n#2=IFCSLAB(x);\n#3=IFCDOOR(y);\nstill a string');\n");
         text.push_str("#99999999999=IFCWALL('too wide');\n");
         for id in 5..60 {
-            text.push_str(&format!("#{id}=IFCWALL('w{id}',$);\n"));
+            // Stray text, and the relationships the opening index lists, in every shard.
+            if id % 7 == 0 {
+                text.push_str("stray text\n");
+            }
+            let keyword = match id % 5 {
+                0 => "IFCRELVOIDSELEMENT",
+                1 => "IfcRelAggregates",
+                _ => "IFCWALL",
+            };
+            text.push_str(&format!("#{id}={keyword}('w{id}',$);\n"));
         }
         text.push_str("ENDSEC;\nEND-ISO-10303-21;\n");
         let bytes = text.as_bytes();
@@ -599,6 +908,10 @@ mod tests {
         assert_eq!(sequential.0[0].0, 1, "the string is part of #1");
         assert_eq!(sequential.0[1].0, 5, "#2 and #3 are inside #1's string");
         assert_eq!(sequential.2, 1, "one oversized id");
+        // Eight `stray text` lines (9 non-blank bytes each) and the skipped oversized record.
+        let oversized = "#99999999999=IFCWALL('toowide');".len();
+        assert_eq!(sequential.3.0, 8 * 9 + oversized, "stray bytes");
+        assert_eq!((sequential.4.len(), sequential.5.len()), (11, 11));
         let mut refused = 0;
         for shards in 2..40 {
             match scan_sharded(bytes, shards) {

@@ -51,10 +51,8 @@ pub(crate) fn resolve(
     scanned: &Scanned,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Units {
-    let mut projects = scanned
-        .records
-        .iter()
-        .filter(|r| r.keyword.eq_ignore_ascii_case("IFCPROJECT"));
+    let projects = scanned.records_of("IFCPROJECT");
+    let mut projects = projects.iter();
     let Some(project) = projects.next() else {
         diagnostics.push(diagnostic(
             Severity::Warning,
