@@ -261,13 +261,13 @@ pub fn import_file_cached(
             geometry: config.geometry,
         };
         let status = match lookup(cache, &key, &name) {
-            Lookup::Hit(model) => return Ok((hit(model, &name, started, None), CacheStatus::Hit)),
+            Lookup::Hit(model) => return Ok((hit(*model, &name, started, None), CacheStatus::Hit)),
             Lookup::Absent => CacheStatus::Miss,
             Lookup::Unusable => CacheStatus::Rebuilt,
         };
         let bytes = std::fs::read(path).map_err(io)?;
         if Key::new(&bytes, config) == key {
-            return Ok(import_and_store(&name, &bytes, config, cache, &key, status, None)?);
+            return import_and_store(&name, &bytes, config, cache, &key, status, None);
         }
         // Changed since it was hashed: the bytes read are what is imported, under their key.
         return through_cache(&name, &bytes, config, cache, None);
@@ -372,7 +372,7 @@ fn through_cache(
     let started = std::time::Instant::now();
     let key = Key::new(bytes, config);
     let status = match lookup(cache, &key, name) {
-        Lookup::Hit(model) => return Ok((hit(model, name, started, on_event), CacheStatus::Hit)),
+        Lookup::Hit(model) => return Ok((hit(*model, name, started, on_event), CacheStatus::Hit)),
         Lookup::Absent => CacheStatus::Miss,
         Lookup::Unusable => CacheStatus::Rebuilt,
     };
@@ -381,7 +381,7 @@ fn through_cache(
 
 /// What the cache holds under a key.
 enum Lookup {
-    Hit(Model),
+    Hit(Box<Model>),
     Absent,
     /// An entry that could not be used (logged and removed).
     Unusable,
@@ -389,7 +389,7 @@ enum Lookup {
 
 fn lookup(cache: &Cache, key: &Key, name: &str) -> Lookup {
     match cache.load(key) {
-        Ok(Some(model)) => Lookup::Hit(model),
+        Ok(Some(model)) => Lookup::Hit(Box::new(model)),
         Ok(None) => Lookup::Absent,
         Err(err) => {
             tracing::warn!(file = name, error = %err, "cache entry unusable; importing again");

@@ -79,7 +79,7 @@ mod tests {
             global_id: format!("0YvctVUKr0kugbFTf53O{id:02}"),
             class: "IfcWall".into(),
             name: name.map(Into::into),
-            storey: (id % 2 == 0).then(|| "二层 Level 2".into()),
+            storey: id.is_multiple_of(2).then(|| "二层 Level 2".into()),
             state,
         };
         let elements = vec![
