@@ -261,9 +261,8 @@ pub fn import_file_cached(
             geometry: config.geometry,
         };
         let status = match lookup(cache, &key, &name) {
-            Lookup::Hit(model) => return Ok((hit(*model, &name, started, None), CacheStatus::Hit)),
-            Lookup::Absent => CacheStatus::Miss,
-            Lookup::Unusable => CacheStatus::Rebuilt,
+            Ok(model) => return Ok((hit(model, &name, started, None), CacheStatus::Hit)),
+            Err(status) => status,
         };
         let bytes = std::fs::read(path).map_err(io)?;
         if Key::new(&bytes, config) == key {
@@ -372,29 +371,22 @@ fn through_cache(
     let started = std::time::Instant::now();
     let key = Key::new(bytes, config);
     let status = match lookup(cache, &key, name) {
-        Lookup::Hit(model) => return Ok((hit(*model, name, started, on_event), CacheStatus::Hit)),
-        Lookup::Absent => CacheStatus::Miss,
-        Lookup::Unusable => CacheStatus::Rebuilt,
+        Ok(model) => return Ok((hit(model, name, started, on_event), CacheStatus::Hit)),
+        Err(status) => status,
     };
     import_and_store(name, bytes, config, cache, &key, status, on_event)
 }
 
-/// What the cache holds under a key.
-enum Lookup {
-    Hit(Box<Model>),
-    Absent,
-    /// An entry that could not be used (logged and removed).
-    Unusable,
-}
-
-fn lookup(cache: &Cache, key: &Key, name: &str) -> Lookup {
+/// The model the cache holds under `key`, else why there is none: [`CacheStatus::Miss`] (no
+/// entry) or [`CacheStatus::Rebuilt`] (an entry that could not be used, logged and removed).
+fn lookup(cache: &Cache, key: &Key, name: &str) -> Result<Model, CacheStatus> {
     match cache.load(key) {
-        Ok(Some(model)) => Lookup::Hit(Box::new(model)),
-        Ok(None) => Lookup::Absent,
+        Ok(Some(model)) => Ok(model),
+        Ok(None) => Err(CacheStatus::Miss),
         Err(err) => {
             tracing::warn!(file = name, error = %err, "cache entry unusable; importing again");
             let _ = std::fs::remove_file(cache.entry_path(key));
-            Lookup::Unusable
+            Err(CacheStatus::Rebuilt)
         }
     }
 }
@@ -592,6 +584,13 @@ enum CachedValue {
     Other(String),
 }
 
+/// The property-set lists of `model`: each spatial node's, then each element's, in model order
+/// (the order of an entry's `counts`).
+fn set_owners(model: &mut Model) -> impl Iterator<Item = &mut Vec<Arc<PropertySet>>> {
+    let nodes = model.spatial.iter_mut().map(|n| &mut n.property_sets);
+    nodes.chain(model.elements.iter_mut().map(|e| &mut e.property_sets))
+}
+
 /// The property sets of a model's spatial nodes and elements, moved out while the rest of
 /// the model is encoded (its untagged values do not round-trip through postcard).
 struct TakenSets(Vec<Vec<Arc<PropertySet>>>);
@@ -599,9 +598,7 @@ struct TakenSets(Vec<Vec<Arc<PropertySet>>>);
 impl TakenSets {
     /// Moves the sets out of `model` (put them back with [`TakenSets::give_back`]).
     fn take_from(model: &mut Model) -> Self {
-        let nodes = model.spatial.iter_mut().map(|n| std::mem::take(&mut n.property_sets));
-        let elements = model.elements.iter_mut().map(|e| std::mem::take(&mut e.property_sets));
-        Self(nodes.chain(elements).collect())
+        Self(set_owners(model).map(std::mem::take).collect())
     }
 
     /// The entry to write for `model` (whose sets these are).
@@ -646,12 +643,7 @@ impl TakenSets {
 
     /// Puts the sets back into `model`.
     fn give_back(self, model: &mut Model) {
-        let owners = model
-            .spatial
-            .iter_mut()
-            .map(|n| &mut n.property_sets)
-            .chain(model.elements.iter_mut().map(|e| &mut e.property_sets));
-        for (owner, sets) in owners.zip(self.0) {
+        for (owner, sets) in set_owners(model).zip(self.0) {
             *owner = sets;
         }
     }
@@ -695,12 +687,7 @@ impl EntryIn {
             })
             .collect();
         let mut uses = uses.into_iter();
-        let owners = model
-            .spatial
-            .iter_mut()
-            .map(|n| &mut n.property_sets)
-            .chain(model.elements.iter_mut().map(|e| &mut e.property_sets));
-        for (owner, count) in owners.zip(counts) {
+        for (owner, count) in set_owners(&mut model).zip(counts) {
             let mut own = Vec::with_capacity(count as usize);
             for at in uses.by_ref().take(count as usize) {
                 own.push(sets.get(at as usize)?.clone());

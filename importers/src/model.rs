@@ -362,7 +362,8 @@ impl Model {
         self.spatial.iter().filter(|n| n.kind == SpatialKind::Storey).count()
     }
 
-    /// Number of distinct property/quantity sets over all elements.
+    /// Number of property/quantity sets over all elements (a set shared by several elements
+    /// counts once for each).
     pub fn property_set_count(&self) -> usize {
         self.elements.iter().map(|e| e.property_sets.len()).sum()
     }

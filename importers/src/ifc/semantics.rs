@@ -1114,11 +1114,17 @@ fn representation_from_bytes(records: Records, id: u32) -> Option<ShapeRepresent
         let head = tokens.attrs.iter().take(3).map(AttributeValue::from_token);
         (DecodedEntity::new(id, tokens.ty, head.collect()), items)
     };
-    Some(ShapeRepresentation {
+    Some(shape_representation(entity, items))
+}
+
+/// A representation's entity and `Items`, with whether it is a body (see
+/// [`is_body_identifier`]).
+fn shape_representation(entity: DecodedEntity, items: Option<Vec<u32>>) -> ShapeRepresentation {
+    ShapeRepresentation {
         body: is_body_identifier(text(&entity, 1).as_deref(), text(&entity, 2).as_deref()),
         entity,
         items,
-    })
+    }
 }
 
 /// A shape representation as selection reads it (see [`ShapeRepresentation`]): read ahead,
@@ -1135,11 +1141,8 @@ fn representation<'r>(
         return Ok(Cow::Owned(shape));
     }
     let entity = records.decode(decoder, id)?;
-    Ok(Cow::Owned(ShapeRepresentation {
-        body: is_body_identifier(text(&entity, 1).as_deref(), text(&entity, 2).as_deref()),
-        items: entity.get_refs(3),
-        entity,
-    }))
+    let items = entity.get_refs(3);
+    Ok(Cow::Owned(shape_representation(entity, items)))
 }
 
 /// Reads the product's shape representations (Representation is attribute 6).
