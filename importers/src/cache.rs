@@ -4,10 +4,14 @@
 //! - **Key.** XXH3-128 of the file's bytes, together with the importer's version, the cache
 //!   format and the parts of [`ImportConfig`] that change the result. The same bytes under
 //!   another name or path hit the same entry; the name recorded in the model is the caller's.
-//! - **Value.** The [`Model`] encoded with postcard. Property values are untagged in the
-//!   model's own serde form (for JSON), which a compact binary format cannot read back, so
-//!   property sets travel beside the model in a tagged mirror ([`CachedValue`]), each set
-//!   shared in the model written once and shared again when read ([`EntryOut`]).
+//! - **Value.** The [`Model`] encoded with postcard in length-prefixed segments: the core
+//!   (everything but the elements and meshes, and each distinct property set once), the
+//!   meshes, then the elements one record each, so that a hit decodes them on
+//!   every core at once. Property values are untagged in the model's own serde form (for
+//!   JSON), which a compact binary format cannot read back, so property sets travel in a
+//!   tagged mirror ([`CachedValue`]); a set shared in the model (one `Arc`) is written once,
+//!   elements refer to it by index, and it is shared again when read ([`CoreOut`]). A
+//!   placement whose transform is a translation is written as its three numbers.
 //! - **Safety.** Entries are written to a temporary file and renamed into place, so a reader
 //!   never sees half an entry. Each entry starts with a header that repeats the key; an entry
 //!   that does not decode, or whose header disagrees, is logged, removed and rebuilt.
@@ -25,13 +29,18 @@ use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ImportConfig, ImportError, Model, Property, PropertySet, PropertyValue};
+use crate::model::{GeoRef, PlacedSource, WorkSchedule};
+use crate::{
+    Diagnostic, Element, ImportConfig, ImportError, MeshId, Mesh, Model, Placement, Property, PropertySet,
+    PropertyValue, SourceInfo, SpatialKind, SpatialNode,
+};
 
 /// Bumped whenever the encoding of an entry changes, or the importer's output for the same
 /// file does (2: boolean cuts by `ifc::cut`; 3: openings by `ifc::openings`; 4: `Model::connections`;
 /// 5: coplanar pieces merged after the openings, `cut::merge_coplanar`; 6: products with one
-/// shape key share one meshing, `ifc::shape_key`; 7: each shared property set written once).
-const CACHE_FORMAT: u32 = 7;
+/// shape key share one meshing, `ifc::shape_key`; 7: each shared property set written once;
+/// 8: segments decoded in parallel, translations written alone).
+const CACHE_FORMAT: u32 = 8;
 
 /// Magic bytes at the start of every entry.
 const MAGIC: &[u8; 8] = b"RTWCACHE";
@@ -73,6 +82,8 @@ pub(crate) enum EntryError {
     },
     #[error("{path} is not a cache entry of this version (bad header)")]
     Header { path: String },
+    #[error("{path} is cut short, or its parts do not fit together")]
+    Layout { path: String },
     #[error("{path} does not decode: {source}")]
     Decode {
         path: String,
@@ -127,9 +138,9 @@ impl Cache {
     fn load(&self, key: &Key) -> Result<Option<Model>, EntryError> {
         let path = self.entry_path(key);
         let shown = || path.display().to_string();
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        let bytes = match read_whole(&path, self.max_bytes) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
             Err(source) => {
                 return Err(EntryError::Io {
                     path: shown(),
@@ -141,20 +152,15 @@ impl Cache {
         let Some(body) = bytes.strip_prefix(header.as_slice()) else {
             return Err(EntryError::Header { path: shown() });
         };
-        let entry: EntryIn = postcard::from_bytes(body).map_err(|source| EntryError::Decode {
-            path: shown(),
-            source,
-        })?;
-        entry
-            .into_model()
-            .map(Some)
-            .ok_or(EntryError::Header { path: shown() })
+        read_entry(body).map(Some).map_err(|err| match err {
+            BodyError::Layout => EntryError::Layout { path: shown() },
+            BodyError::Decode(source) => EntryError::Decode { path: shown(), source },
+        })
     }
 
     /// Stores `model` under `key` atomically, then bounds the directory's size.
-    fn store(&self, key: &Key, model: &mut Model) -> std::io::Result<()> {
+    fn store(&self, key: &Key, model: &Model) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let taken = TakenSets::take_from(model);
         let path = self.entry_path(key);
         let tmp = self.dir.join(format!(
             ".{}.{}.{:?}.tmp",
@@ -167,13 +173,13 @@ impl Cache {
         let written = (|| {
             let mut file = std::fs::File::create(&tmp)?;
             file.write_all(&key.header())?;
-            let sink = postcard::to_extend(&taken.entry(model), Sink::new(&mut file))
-                .map_err(std::io::Error::other)?;
-            sink.finish()?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut file);
+            write_entry(model, &mut out)?;
+            out.flush()?;
+            drop(out);
             file.sync_all()?;
             std::fs::rename(&tmp, &path)
         })();
-        taken.give_back(model);
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -309,54 +315,6 @@ pub fn import_bytes_cached_streaming(
     through_cache(name, bytes, config, cache, Some(on_event))
 }
 
-/// Bytes handed to a file through a buffer, for `postcard::to_extend`; the first write error
-/// is kept and returned by [`Sink::finish`].
-struct Sink<'f> {
-    file: &'f mut std::fs::File,
-    buffer: Vec<u8>,
-    error: Option<std::io::Error>,
-}
-
-impl<'f> Sink<'f> {
-    const BUFFER: usize = 1 << 16;
-
-    fn new(file: &'f mut std::fs::File) -> Self {
-        Self { file, buffer: Vec::with_capacity(Self::BUFFER), error: None }
-    }
-
-    fn flush(&mut self) {
-        if self.error.is_none()
-            && let Err(e) = self.file.write_all(&self.buffer)
-        {
-            self.error = Some(e);
-        }
-        self.buffer.clear();
-    }
-
-    /// Writes what is buffered; the first error met, if any.
-    fn finish(mut self) -> std::io::Result<()> {
-        self.flush();
-        self.error.take().map_or(Ok(()), Err)
-    }
-}
-
-impl Extend<u8> for Sink<'_> {
-    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
-        for b in bytes {
-            self.buffer.push(b);
-            if self.buffer.len() >= Self::BUFFER {
-                self.flush();
-            }
-        }
-    }
-}
-
-impl<'a> Extend<&'a u8> for Sink<'_> {
-    fn extend<I: IntoIterator<Item = &'a u8>>(&mut self, bytes: I) {
-        self.extend(bytes.into_iter().copied());
-    }
-}
-
 /// The one cache lookup and store behind both entry points: a hit is decoded, renamed to
 /// `name` and timed as this load (reading the entry, no meshing); an unusable entry is logged
 /// and removed; otherwise the file is imported and its model stored. With `on_event`, a hit is
@@ -418,15 +376,56 @@ fn import_and_store(
     mut status: CacheStatus,
     on_event: Option<&mut dyn FnMut(crate::ImportEvent<'_>)>,
 ) -> Result<(Model, CacheStatus), ImportError> {
-    let mut model = match on_event {
+    let model = match on_event {
         Some(on_event) => crate::import_streaming(name, bytes, config, on_event)?,
         None => crate::import_bytes(name, bytes, config)?,
     };
-    if let Err(err) = cache.store(key, &mut model) {
+    if let Err(err) = cache.store(key, &model) {
         tracing::warn!(file = name, dir = %cache.dir.display(), error = %err, "cannot store the model in the cache");
         status = CacheStatus::NotStored;
     }
     Ok((model, status))
+}
+
+/// Bytes of an entry read at a time by each core (see [`read_whole`]).
+const READ_PIECE: usize = 4 << 20;
+
+/// The bytes of the file at `path`, `Ok(None)` when there is none; an error when it is over
+/// `limit` bytes (an entry never is: the cache's size bound). Read in [`READ_PIECE`] pieces on
+/// every core: a district's entry is tens of MB, and touching its fresh pages is most of the
+/// cost of reading it.
+fn read_whole(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let len = file.metadata()?.len();
+    if len > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{len} bytes, over the cache's bound of {limit}"),
+        ));
+    }
+    let len = usize::try_from(len).map_err(std::io::Error::other)?;
+    #[cfg(unix)]
+    {
+        use rayon::prelude::*;
+        use std::os::unix::fs::FileExt;
+        let mut bytes = vec![0u8; len];
+        bytes
+            .par_chunks_mut(READ_PIECE)
+            .enumerate()
+            .try_for_each(|(i, piece)| file.read_exact_at(piece, (i * READ_PIECE) as u64))?;
+        Ok(Some(bytes))
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::Read;
+        let mut bytes = Vec::with_capacity(len);
+        (&file).take(len as u64).read_to_end(&mut bytes)?;
+        Ok(Some(bytes))
+    }
 }
 
 /// Bytes read at a time when a file is hashed for its key.
@@ -487,6 +486,140 @@ mod tests {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    fn set(name: &str, value: PropertyValue) -> Arc<PropertySet> {
+        Arc::new(PropertySet {
+            name: name.to_owned(),
+            properties: vec![Property { name: "P".to_owned(), value }],
+        })
+    }
+
+    /// A model of `n` elements: shared and own property sets, translations, a rotation, a
+    /// scale, a NaN, no placement, no name.
+    fn synthetic(n: usize) -> Model {
+        let shared = set("Pset_Shared", PropertyValue::Text("共享".to_owned()));
+        let mut model = Model::default();
+        model.spatial.push(SpatialNode {
+            step_id: 1,
+            global_id: "0site".to_owned(),
+            class: "IfcSite".to_owned(),
+            kind: SpatialKind::Site,
+            name: Some("Site".to_owned()),
+            parent: None,
+            elevation: Some(2.5),
+            property_sets: vec![shared.clone(), set("Pset_SiteCommon", PropertyValue::Bool(true))],
+        });
+        model.meshes.push(Mesh {
+            positions: vec![0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            normals: vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+            indices: vec![0, 1, 2],
+        });
+        for i in 0..n {
+            let mut transform = IDENTITY;
+            transform[12..15].copy_from_slice(&[i as f64 * 0.1, -(i as f64), 1e7 + i as f64]);
+            match i % 10 {
+                1 => transform[..2].copy_from_slice(&[0.0, 1.0]), // a rotation's first column
+                2 => transform[10] = 2.0,                        // a scale
+                3 => transform[15] = f64::NAN,
+                _ => {}
+            }
+            let own = set("Pset_Own", PropertyValue::Integer(i as i64));
+            model.elements.push(Element {
+                step_id: i as u32 + 2,
+                global_id: format!("{i:022}"),
+                class: "IfcWall".to_owned(),
+                name: (i % 3 != 0).then(|| format!("Wall {i}")),
+                container: Some(0),
+                type_name: (i % 2 == 0).then(|| "Type A".to_owned()),
+                property_sets: match i % 4 {
+                    0 => vec![],
+                    1 => vec![shared.clone()],
+                    _ => vec![shared.clone(), own],
+                },
+                placements: if i % 7 == 6 { vec![] } else { vec![Placement { mesh: MeshId(0), transform }] },
+                materials: vec!["Concrete".to_owned(); i % 3],
+            });
+        }
+        model
+    }
+
+    fn encoded(model: &Model) -> Vec<u8> {
+        let mut body = Vec::new();
+        write_entry(model, &mut body).unwrap_or_else(|e| panic!("{e}"));
+        body
+    }
+
+    /// The model as JSON with NaN spelled out (JSON has no NaN), for comparison.
+    fn shown(model: &Model) -> String {
+        format!("{:?}", serde_json::to_value(model).ok()).replace("NaN", "nan") + &format!("{:?}", model.elements.iter().map(|e| e.placements.iter().map(|p| p.transform.map(f64::to_bits)).collect::<Vec<_>>()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn an_entry_reads_back_the_same_model() {
+        let model = synthetic(10_007);
+        let body = encoded(&model);
+        let segments = split_prefixed::<8>(&body).unwrap_or_default();
+        assert_eq!(segments.len(), 4, "core, meshes, sets, elements");
+        assert_eq!(split_prefixed::<4>(segments[2]).map(|s| s.len()), Some(2 + 10_007 / 4 * 2 + 1), "each distinct set once");
+        assert_eq!(split_prefixed::<4>(segments[3]).map(|s| s.len()), Some(10_007));
+        let back = read_entry(&body).unwrap_or_else(|e| panic!("the entry does not read back: {e:?}"));
+        assert_eq!(shown(&back), shown(&model));
+        // Shared sets are shared again: one allocation for the set every element refers to.
+        let first = &back.spatial[0].property_sets[0];
+        let named = |name: &'static str| back.elements.iter().flat_map(|e| &e.property_sets).filter(move |s| s.name == name);
+        assert!(named("Pset_Shared").all(|s| Arc::ptr_eq(s, first)));
+        let uses = model.elements.iter().flat_map(|e| &e.property_sets).filter(|s| s.name == "Pset_Shared").count();
+        assert_eq!(named("Pset_Shared").count(), uses);
+        // A translation is written as three numbers, not sixteen: element 0 (placed by a
+        // translation) takes fewer bytes than sixteen numbers would alone, element 1 (a
+        // rotation) more.
+        assert_eq!(model.elements[0].placements[0].transform[..12], IDENTITY[..12]);
+        let records = split_prefixed::<4>(segments[3]).unwrap_or_default();
+        assert!(records[0].len() < 16 * 8, "{} bytes", records[0].len());
+        assert!(records[1].len() > 16 * 8, "{} bytes", records[1].len());
+    }
+
+    /// `parts` joined behind `W`-byte lengths.
+    fn prefixed<const W: usize>(parts: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for part in parts {
+            out.extend_from_slice(&(part.len() as u64).to_le_bytes()[..W]);
+            out.extend_from_slice(part);
+        }
+        out
+    }
+
+    #[test]
+    fn a_cut_or_inconsistent_body_is_an_error_not_a_panic() {
+        let model = synthetic(1_000);
+        let body = encoded(&model);
+        for cut in [0, 1, 7, 8, 9, body.len() / 3, body.len() / 2, body.len() - 1] {
+            assert!(read_entry(&body[..cut]).is_err(), "cut at {cut} of {}", body.len());
+        }
+        // A length past the end.
+        let mut long = body.clone();
+        long[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(read_entry(&long), Err(BodyError::Layout)));
+        let segments = split_prefixed::<8>(&body).unwrap_or_default();
+        // A segment missing.
+        assert!(matches!(read_entry(&prefixed::<8>(&segments[..3])), Err(BodyError::Layout)));
+        // An element record cut short.
+        let elements = split_prefixed::<4>(segments[3]).unwrap_or_default();
+        let mut records = elements.clone();
+        records[500] = &elements[500][..elements[500].len() - 1];
+        let cut = prefixed::<4>(&records);
+        let body_cut = prefixed::<8>(&[segments[0], segments[1], segments[2], &cut]);
+        assert!(matches!(read_entry(&body_cut), Err(BodyError::Decode(_))));
+        // A set index past the table: only the first set kept.
+        let sets = split_prefixed::<4>(segments[2]).unwrap_or_default();
+        let one = prefixed::<4>(&sets[..1]);
+        let few = prefixed::<8>(&[segments[0], segments[1], &one, segments[3]]);
+        assert!(read_entry(&few).is_err());
+        // Garbage where the elements are: an error, whatever the bytes.
+        let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let bad = prefixed::<8>(&[segments[0], segments[1], segments[2], &prefixed::<4>(&[&garbage])]);
+        assert!(read_entry(&bad).is_err());
+    }
 }
 
 /// What identifies an entry: the content hash and everything else that changes the result.
@@ -527,27 +660,141 @@ impl Key {
     }
 }
 
-/// An entry as written: the model without its property sets, each distinct set once (in
-/// tagged form), and which sets each spatial node and element has. Sets shared in the model
-/// (one `Arc`) are written once and shared again when read back, so a district's entry holds
-/// its few thousand sets rather than a copy per element.
+/// The first segment of an entry: the model without its elements and meshes, and its spatial
+/// nodes with their property sets as indices into the entry's sets. The sets and the
+/// elements follow in segments of their own, one length-prefixed record each, so that a hit
+/// decodes them on every core at once straight into the model's lists.
 #[derive(Serialize)]
-struct EntryOut<'a> {
-    model: &'a Model,
-    sets: Vec<SetOut<'a>>,
-    /// How many sets each spatial node has, then each element, in model order.
-    counts: Vec<u32>,
-    /// Indices into `sets`, in the order of `counts`.
-    uses: Vec<u32>,
+struct CoreOut<'a> {
+    source: &'a SourceInfo,
+    spatial: Vec<SpatialOut<'a>>,
+    diagnostics: &'a [Diagnostic],
+    origin: [f64; 3],
+    georef: &'a Option<GeoRef>,
+    schedules: &'a [WorkSchedule],
+    sources: &'a [PlacedSource],
+    connections: &'a [[u32; 2]],
 }
 
-/// [`EntryOut`] as read back (the same layout, owned).
+/// [`CoreOut`] as read back.
 #[derive(Deserialize)]
-struct EntryIn {
-    model: Model,
-    sets: Vec<CachedSet>,
-    counts: Vec<u32>,
-    uses: Vec<u32>,
+#[cfg_attr(test, derive(Serialize))]
+struct CoreIn {
+    source: SourceInfo,
+    spatial: Vec<SpatialIn>,
+    diagnostics: Vec<Diagnostic>,
+    origin: [f64; 3],
+    georef: Option<GeoRef>,
+    schedules: Vec<WorkSchedule>,
+    sources: Vec<PlacedSource>,
+    connections: Vec<[u32; 2]>,
+}
+
+/// [`SpatialNode`] as written: its sets as indices into the entry's sets.
+#[derive(Serialize)]
+struct SpatialOut<'a> {
+    step_id: u32,
+    global_id: &'a str,
+    class: &'a str,
+    kind: SpatialKind,
+    name: Option<&'a str>,
+    parent: Option<usize>,
+    elevation: Option<f64>,
+    property_sets: SetRefs<'a>,
+}
+
+/// [`SpatialOut`] as read back.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct SpatialIn {
+    step_id: u32,
+    global_id: String,
+    class: String,
+    kind: SpatialKind,
+    name: Option<String>,
+    parent: Option<usize>,
+    elevation: Option<f64>,
+    property_sets: Vec<u32>,
+}
+
+/// [`Element`] as written: its sets as indices into the entry's sets, its placements compact.
+/// Read back by [`ElementSeed`], field by field in this order.
+#[derive(Serialize)]
+struct ElementOut<'a> {
+    step_id: u32,
+    global_id: &'a str,
+    class: &'a str,
+    name: Option<&'a str>,
+    container: Option<usize>,
+    type_name: Option<&'a str>,
+    property_sets: SetRefs<'a>,
+    placements: PlacementsOut<'a>,
+    materials: &'a [String],
+}
+
+/// Where each distinct set (by address) is in the entry's sets.
+type SetIndex = HashMap<*const PropertySet, u32>;
+
+/// A list of sets written as their indices in the entry.
+struct SetRefs<'a> {
+    sets: &'a [Arc<PropertySet>],
+    index: &'a SetIndex,
+}
+
+impl Serialize for SetRefs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.sets.iter().map(|set| self.index[&Arc::as_ptr(set)]))
+    }
+}
+
+/// Placements written with a translation alone where the transform is one (exactly): most of
+/// a district's placements, and most of an entry's bytes when written as sixteen numbers.
+struct PlacementsOut<'a>(&'a [Placement]);
+
+impl Serialize for PlacementsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|p| {
+            let t = &p.transform;
+            let transform = if t[..12] == IDENTITY[..12] && t[15] == 1.0 {
+                TransformOut::Translation([t[12], t[13], t[14]])
+            } else {
+                TransformOut::Matrix(t)
+            };
+            (p.mesh.0, transform)
+        }))
+    }
+}
+
+/// Column-major identity.
+const IDENTITY: [f64; 16] = [
+    1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+];
+
+/// A placement's transform as written.
+#[derive(Serialize)]
+enum TransformOut<'a> {
+    Translation([f64; 3]),
+    Matrix(&'a [f64; 16]),
+}
+
+/// [`TransformOut`] as read back (the same variants in the same order).
+#[derive(Deserialize)]
+enum TransformIn {
+    Translation([f64; 3]),
+    Matrix([f64; 16]),
+}
+
+impl TransformIn {
+    fn matrix(self) -> [f64; 16] {
+        match self {
+            TransformIn::Translation([x, y, z]) => {
+                let mut m = IDENTITY;
+                m[12..15].copy_from_slice(&[x, y, z]);
+                m
+            }
+            TransformIn::Matrix(m) => m,
+        }
+    }
 }
 
 /// [`PropertySet`] with tagged values, borrowed for writing.
@@ -569,6 +816,7 @@ enum ValueOut<'a> {
 
 /// [`PropertySet`] with tagged values.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct CachedSet {
     name: String,
     properties: Vec<(String, CachedValue)>,
@@ -576,6 +824,7 @@ struct CachedSet {
 
 /// [`PropertyValue`], tagged (its own serde form is untagged, for JSON).
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 enum CachedValue {
     Text(String),
     Real(f64),
@@ -584,116 +833,393 @@ enum CachedValue {
     Other(String),
 }
 
-/// The property-set lists of `model`: each spatial node's, then each element's, in model order
-/// (the order of an entry's `counts`).
-fn set_owners(model: &mut Model) -> impl Iterator<Item = &mut Vec<Arc<PropertySet>>> {
-    let nodes = model.spatial.iter_mut().map(|n| &mut n.property_sets);
-    nodes.chain(model.elements.iter_mut().map(|e| &mut e.property_sets))
-}
-
-/// The property sets of a model's spatial nodes and elements, moved out while the rest of
-/// the model is encoded (its untagged values do not round-trip through postcard).
-struct TakenSets(Vec<Vec<Arc<PropertySet>>>);
-
-impl TakenSets {
-    /// Moves the sets out of `model` (put them back with [`TakenSets::give_back`]).
-    fn take_from(model: &mut Model) -> Self {
-        Self(set_owners(model).map(std::mem::take).collect())
-    }
-
-    /// The entry to write for `model` (whose sets these are).
-    fn entry<'a>(&'a self, model: &'a Model) -> EntryOut<'a> {
-        let mut index: HashMap<*const PropertySet, u32> = HashMap::default();
-        let mut sets = Vec::new();
-        let mut counts = Vec::with_capacity(self.0.len());
-        let mut uses = Vec::new();
-        for owned in &self.0 {
-            counts.push(owned.len() as u32);
-            for set in owned {
-                let at = *index.entry(Arc::as_ptr(set)).or_insert_with(|| {
-                    sets.push(SetOut {
-                        name: &set.name,
-                        properties: set
-                            .properties
-                            .iter()
-                            .map(|p| {
-                                let v = match &p.value {
-                                    PropertyValue::Text(t) => ValueOut::Text(t),
-                                    PropertyValue::Real(r) => ValueOut::Real(*r),
-                                    PropertyValue::Integer(i) => ValueOut::Integer(*i),
-                                    PropertyValue::Bool(b) => ValueOut::Bool(*b),
-                                    PropertyValue::Other(o) => ValueOut::Other(o),
-                                };
-                                (p.name.as_str(), v)
-                            })
-                            .collect(),
-                    });
-                    (sets.len() - 1) as u32
-                });
-                uses.push(at);
-            }
-        }
-        EntryOut {
-            model,
-            sets,
-            counts,
-            uses,
-        }
-    }
-
-    /// Puts the sets back into `model`.
-    fn give_back(self, model: &mut Model) {
-        for (owner, sets) in set_owners(model).zip(self.0) {
-            *owner = sets;
+impl SetOut<'_> {
+    fn of(set: &PropertySet) -> SetOut<'_> {
+        SetOut {
+            name: &set.name,
+            properties: set
+                .properties
+                .iter()
+                .map(|p| {
+                    let v = match &p.value {
+                        PropertyValue::Text(t) => ValueOut::Text(t),
+                        PropertyValue::Real(r) => ValueOut::Real(*r),
+                        PropertyValue::Integer(i) => ValueOut::Integer(*i),
+                        PropertyValue::Bool(b) => ValueOut::Bool(*b),
+                        PropertyValue::Other(o) => ValueOut::Other(o),
+                    };
+                    (p.name.as_str(), v)
+                })
+                .collect(),
         }
     }
 }
 
-impl EntryIn {
-    /// The model with its property sets, sets shared as they were when written; `None` when
-    /// the tables do not fit the model.
-    fn into_model(self) -> Option<Model> {
-        let EntryIn {
-            mut model,
-            sets,
-            counts,
-            uses,
-        } = self;
-        if counts.len() != model.spatial.len() + model.elements.len()
-            || counts.iter().map(|&c| c as usize).sum::<usize>() != uses.len()
-        {
+impl CachedSet {
+    fn into_set(self) -> PropertySet {
+        PropertySet {
+            name: self.name,
+            properties: self
+                .properties
+                .into_iter()
+                .map(|(name, v)| Property {
+                    name,
+                    value: match v {
+                        CachedValue::Text(t) => PropertyValue::Text(t),
+                        CachedValue::Real(r) => PropertyValue::Real(r),
+                        CachedValue::Integer(i) => PropertyValue::Integer(i),
+                        CachedValue::Bool(b) => PropertyValue::Bool(b),
+                        CachedValue::Other(o) => PropertyValue::Other(o),
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Writes the body of an entry for `model` (after the header) to `out`: four length-prefixed
+/// segments, the core ([`CoreOut`]), the meshes, the distinct property sets and the elements,
+/// the last two as one length-prefixed record per set or element. A segment is encoded into
+/// one reused buffer before its length is known, so writing holds at most one segment (a
+/// district's is a few tens of MB) besides the model.
+fn write_entry(model: &Model, out: &mut impl Write) -> std::io::Result<()> {
+    let Model {
+        source,
+        spatial,
+        elements,
+        meshes,
+        diagnostics,
+        origin,
+        georef,
+        schedules,
+        sources,
+        connections,
+    } = model;
+    let mut index = SetIndex::default();
+    let mut sets = Vec::new();
+    let owners = spatial.iter().map(|n| &n.property_sets);
+    for set in owners.chain(elements.iter().map(|e| &e.property_sets)).flatten() {
+        index.entry(Arc::as_ptr(set)).or_insert_with(|| {
+            sets.push(set.as_ref());
+            (sets.len() - 1) as u32
+        });
+    }
+    let refs = |sets| SetRefs { sets, index: &index };
+    let core = CoreOut {
+        source,
+        spatial: spatial
+            .iter()
+            .map(|n| SpatialOut {
+                step_id: n.step_id,
+                global_id: &n.global_id,
+                class: &n.class,
+                kind: n.kind,
+                name: n.name.as_deref(),
+                parent: n.parent,
+                elevation: n.elevation,
+                property_sets: refs(&n.property_sets),
+            })
+            .collect(),
+        diagnostics,
+        origin: *origin,
+        georef,
+        schedules,
+        sources,
+        connections,
+    };
+    let encode = |value: &dyn erased::Encode, buffer: &mut Vec<u8>| {
+        value.encode(buffer).map_err(std::io::Error::other)
+    };
+    let mut segment = Vec::new();
+    let write_segment = |segment: &[u8], out: &mut dyn Write| -> std::io::Result<()> {
+        out.write_all(&(segment.len() as u64).to_le_bytes())?;
+        out.write_all(segment)
+    };
+    encode(&core, &mut segment)?;
+    write_segment(&segment, out)?;
+    segment.clear();
+    encode(&meshes.as_slice(), &mut segment)?;
+    write_segment(&segment, out)?;
+    segment.clear();
+    let mut record = Vec::new();
+    for set in sets {
+        record.clear();
+        encode(&SetOut::of(set), &mut record)?;
+        push_record(&mut segment, &record)?;
+    }
+    write_segment(&segment, out)?;
+    segment.clear();
+    for e in elements {
+        record.clear();
+        let element = ElementOut {
+            step_id: e.step_id,
+            global_id: &e.global_id,
+            class: &e.class,
+            name: e.name.as_deref(),
+            container: e.container,
+            type_name: e.type_name.as_deref(),
+            property_sets: refs(&e.property_sets),
+            placements: PlacementsOut(&e.placements),
+            materials: &e.materials,
+        };
+        encode(&element, &mut record)?;
+        push_record(&mut segment, &record)?;
+    }
+    write_segment(&segment, out)
+}
+
+/// Appends `record` to `segment` behind its length (u32, little-endian).
+fn push_record(segment: &mut Vec<u8>, record: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(record.len()).map_err(std::io::Error::other)?;
+    segment.extend_from_slice(&len.to_le_bytes());
+    segment.extend_from_slice(record);
+    Ok(())
+}
+
+/// Encoding a value into a buffer without naming its type (one closure encodes them all).
+mod erased {
+    pub(super) trait Encode {
+        fn encode(&self, buffer: &mut Vec<u8>) -> Result<(), postcard::Error>;
+    }
+
+    impl<T: serde::Serialize> Encode for T {
+        fn encode(&self, buffer: &mut Vec<u8>) -> Result<(), postcard::Error> {
+            *buffer = postcard::to_extend(self, std::mem::take(buffer))?;
+            Ok(())
+        }
+    }
+}
+
+/// Splits `body` into its length-prefixed parts (`W` bytes of little-endian length each);
+/// `None` when a length runs past the end.
+fn split_prefixed<const W: usize>(mut body: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let (len, rest) = body.split_first_chunk::<W>()?;
+        let mut wide = [0u8; 8];
+        wide[..W].copy_from_slice(len);
+        let len = usize::try_from(u64::from_le_bytes(wide)).ok()?;
+        if len > rest.len() {
             return None;
         }
-        let sets: Vec<Arc<PropertySet>> = sets
-            .into_iter()
-            .map(|s| {
-                Arc::new(PropertySet {
-                    name: s.name,
-                    properties: s
-                        .properties
-                        .into_iter()
-                        .map(|(name, v)| Property {
-                            name,
-                            value: match v {
-                                CachedValue::Text(t) => PropertyValue::Text(t),
-                                CachedValue::Real(r) => PropertyValue::Real(r),
-                                CachedValue::Integer(i) => PropertyValue::Integer(i),
-                                CachedValue::Bool(b) => PropertyValue::Bool(b),
-                                CachedValue::Other(o) => PropertyValue::Other(o),
-                            },
-                        })
-                        .collect(),
-                })
+        let (part, rest) = rest.split_at(len);
+        out.push(part);
+        body = rest;
+    }
+    Some(out)
+}
+
+/// Why an entry's body could not be read back into a model.
+#[derive(Debug)]
+enum BodyError {
+    /// Its segments or records do not fit together.
+    Layout,
+    /// A segment or record does not decode (an index past the sets is such an error).
+    Decode(postcard::Error),
+}
+
+/// `parts` decoded on every core straight into one list, in order; the first error if any
+/// fails (the list is then dropped).
+fn decode_all<T: Send>(
+    parts: &[&[u8]],
+    decode: impl Fn(&[u8]) -> Result<T, postcard::Error> + Sync,
+    placeholder: impl Fn() -> T + Sync,
+) -> Result<Vec<T>, BodyError> {
+    use rayon::prelude::*;
+    let failed = std::sync::Mutex::new(None);
+    let mut out = Vec::new();
+    parts
+        .par_iter()
+        .map(|part| {
+            decode(part).unwrap_or_else(|err| {
+                failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(err);
+                placeholder()
             })
-            .collect();
-        let mut uses = uses.into_iter();
-        for (owner, count) in set_owners(&mut model).zip(counts) {
-            let mut own = Vec::with_capacity(count as usize);
-            for at in uses.by_ref().take(count as usize) {
-                own.push(sets.get(at as usize)?.clone());
-            }
-            *owner = own;
+        })
+        .collect_into_vec(&mut out);
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(err) => Err(BodyError::Decode(err)),
+        None => Ok(out),
+    }
+}
+
+/// The model an entry's body holds. The core, the meshes and the property sets decode at
+/// once, then the elements, each phase on every core.
+fn read_entry(body: &[u8]) -> Result<Model, BodyError> {
+    let segments = split_prefixed::<8>(body).ok_or(BodyError::Layout)?;
+    let [core, meshes, sets, elements] = segments.as_slice() else {
+        return Err(BodyError::Layout);
+    };
+    let sets = split_prefixed::<4>(sets).ok_or(BodyError::Layout)?;
+    let elements = split_prefixed::<4>(elements).ok_or(BodyError::Layout)?;
+    let ((core, meshes), sets) = rayon::join(
+        || {
+            rayon::join(
+                || postcard::from_bytes::<CoreIn>(core).map_err(BodyError::Decode),
+                || postcard::from_bytes::<Vec<Mesh>>(meshes).map_err(BodyError::Decode),
+            )
+        },
+        || {
+            decode_all(
+                &sets,
+                |bytes| postcard::from_bytes::<CachedSet>(bytes).map(|s| Arc::new(s.into_set())),
+                || Arc::new(PropertySet { name: String::new(), properties: Vec::new() }),
+            )
+        },
+    );
+    let (core, meshes, sets) = (core?, meshes?, sets?);
+    let elements = decode_all(
+        &elements,
+        |bytes| {
+            let mut de = postcard::Deserializer::from_bytes(bytes);
+            serde::de::DeserializeSeed::deserialize(ElementSeed { sets: &sets }, &mut de)
+        },
+        Element::default,
+    )?;
+    let shared = |indices: Vec<u32>| -> Result<Vec<Arc<PropertySet>>, BodyError> {
+        indices
+            .into_iter()
+            .map(|i| sets.get(i as usize).cloned().ok_or(BodyError::Layout))
+            .collect()
+    };
+    let spatial = core
+        .spatial
+        .into_iter()
+        .map(|n| {
+            Ok(SpatialNode {
+                step_id: n.step_id,
+                global_id: n.global_id,
+                class: n.class,
+                kind: n.kind,
+                name: n.name,
+                parent: n.parent,
+                elevation: n.elevation,
+                property_sets: shared(n.property_sets)?,
+            })
+        })
+        .collect::<Result<Vec<_>, BodyError>>()?;
+    Ok(Model {
+        source: core.source,
+        spatial,
+        elements,
+        meshes,
+        diagnostics: core.diagnostics,
+        origin: core.origin,
+        georef: core.georef,
+        schedules: core.schedules,
+        sources: core.sources,
+        connections: core.connections,
+    })
+}
+
+/// Reads an [`ElementOut`] straight into an [`Element`]: set indices become the shared sets
+/// of `sets` (an index past them is an error) and placements their matrices, with no list in
+/// between.
+#[derive(Clone, Copy)]
+struct ElementSeed<'s> {
+    sets: &'s [Arc<PropertySet>],
+}
+
+/// Most items a list read from an entry reserves room for before it has read them: a corrupt
+/// length must not allocate what the bytes cannot hold.
+const RESERVE_AT_MOST: usize = 64;
+
+impl<'de> serde::de::DeserializeSeed<'de> for ElementSeed<'_> {
+    type Value = Element;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Element, D::Error> {
+        // Postcard writes a struct as the tuple of its fields.
+        de.deserialize_tuple(9, self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ElementSeed<'_> {
+    type Value = Element;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an element of a cache entry")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Element, A::Error> {
+        use serde::de::Error;
+        let short = || A::Error::custom("element cut short");
+        macro_rules! next {
+            () => {
+                seq.next_element()?.ok_or_else(short)?
+            };
+            ($seed:expr) => {
+                seq.next_element_seed($seed)?.ok_or_else(short)?
+            };
         }
-        Some(model)
+        // Fields in the order of `ElementOut` (a struct expression evaluates in the order
+        // written).
+        Ok(Element {
+            step_id: next!(),
+            global_id: next!(),
+            class: next!(),
+            name: next!(),
+            container: next!(),
+            type_name: next!(),
+            property_sets: next!(SetsSeed(self.sets)),
+            placements: next!(PlacementsSeed),
+            materials: next!(),
+        })
+    }
+}
+
+/// A list of set indices read as the shared sets they name.
+struct SetsSeed<'s>(&'s [Arc<PropertySet>]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for SetsSeed<'_> {
+    type Value = Vec<Arc<PropertySet>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SetsSeed<'_> {
+    type Value = Vec<Arc<PropertySet>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("property set indices")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(RESERVE_AT_MOST));
+        while let Some(at) = seq.next_element::<u32>()? {
+            let set = self.0.get(at as usize).ok_or_else(|| {
+                serde::de::Error::custom(format_args!("property set {at} past the {} of the entry", self.0.len()))
+            })?;
+            out.push(Arc::clone(set));
+        }
+        Ok(out)
+    }
+}
+
+/// A list of `(mesh, transform)` read as placements.
+struct PlacementsSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for PlacementsSeed {
+    type Value = Vec<Placement>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PlacementsSeed {
+    type Value = Vec<Placement>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("placements")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(RESERVE_AT_MOST));
+        while let Some((mesh, transform)) = seq.next_element::<(u32, TransformIn)>()? {
+            out.push(Placement { mesh: MeshId(mesh), transform: transform.matrix() });
+        }
+        Ok(out)
     }
 }

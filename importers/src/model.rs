@@ -143,7 +143,7 @@ pub struct Placement {
 }
 
 /// A physical element (wall, window, pipe segment …) with its semantics and geometry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Element {
     /// STEP instance id (`#id`) in the source file, 0 where the source has none.
     pub step_id: u32,
