@@ -4,14 +4,15 @@
 //! - **Key.** XXH3-128 of the file's bytes, together with the importer's version, the cache
 //!   format and the parts of [`ImportConfig`] that change the result. The same bytes under
 //!   another name or path hit the same entry; the name recorded in the model is the caller's.
-//! - **Value.** The [`Model`] encoded with postcard in length-prefixed segments: the core
-//!   (everything but the elements and meshes, and each distinct property set once), the
-//!   meshes, then the elements one record each, so that a hit decodes them on
-//!   every core at once. Property values are untagged in the model's own serde form (for
-//!   JSON), which a compact binary format cannot read back, so property sets travel in a
-//!   tagged mirror ([`CachedValue`]); a set shared in the model (one `Arc`) is written once,
-//!   elements refer to it by index, and it is shared again when read ([`CoreOut`]). A
-//!   placement whose transform is a translation is written as its three numbers.
+//! - **Value.** The [`Model`] encoded with postcard in four length-prefixed segments: the
+//!   core (everything but the elements and meshes), the meshes, each distinct property set,
+//!   and the elements, the last two one record apiece, so that a hit decodes them on every
+//!   core at once straight into the model's lists. Property values are untagged in the
+//!   model's own serde form (for JSON), which a compact binary format cannot read back, so
+//!   property sets travel in a tagged mirror ([`CachedValue`]); a set shared in the model (one
+//!   `Arc`) is written once, elements and spatial nodes refer to it by index, and it is shared
+//!   again when read ([`write_entry`], [`read_entry`]). A placement whose transform is a
+//!   translation is written as its three numbers.
 //! - **Safety.** Entries are written to a temporary file and renamed into place, so a reader
 //!   never sees half an entry. Each entry starts with a header that repeats the key; an entry
 //!   that does not decode, or whose header disagrees, is logged, removed and rebuilt.
@@ -31,8 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{GeoRef, PlacedSource, WorkSchedule};
 use crate::{
-    Diagnostic, Element, ImportConfig, ImportError, MeshId, Mesh, Model, Placement, Property, PropertySet,
-    PropertyValue, SourceInfo, SpatialKind, SpatialNode,
+    Diagnostic, Element, ImportConfig, ImportError, Mesh, MeshId, Model, Placement, Property,
+    PropertySet, PropertyValue, SourceInfo, SpatialKind, SpatialNode,
 };
 
 /// Bumped whenever the encoding of an entry changes, or the importer's output for the same
@@ -154,7 +155,10 @@ impl Cache {
         };
         read_entry(body).map(Some).map_err(|err| match err {
             BodyError::Layout => EntryError::Layout { path: shown() },
-            BodyError::Decode(source) => EntryError::Decode { path: shown(), source },
+            BodyError::Decode(source) => EntryError::Decode {
+                path: shown(),
+                source,
+            },
         })
     }
 
@@ -310,7 +314,10 @@ pub fn import_bytes_cached_streaming(
     on_event: &mut dyn FnMut(crate::ImportEvent<'_>),
 ) -> Result<(Model, CacheStatus), ImportError> {
     let Some(cache) = cache else {
-        return Ok((crate::import_streaming(name, bytes, config, on_event)?, CacheStatus::NotStored));
+        return Ok((
+            crate::import_streaming(name, bytes, config, on_event)?,
+            CacheStatus::NotStored,
+        ));
     };
     through_cache(name, bytes, config, cache, Some(on_event))
 }
@@ -470,12 +477,24 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rtw-hash-file-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         // Sizes around the chunk and head bounds, with bytes that differ along the file.
-        for len in [0, 1, HEAD_BYTES - 1, HEAD_BYTES + 1, HASH_CHUNK, HASH_CHUNK * 2 + 517] {
+        for len in [
+            0,
+            1,
+            HEAD_BYTES - 1,
+            HEAD_BYTES + 1,
+            HASH_CHUNK,
+            HASH_CHUNK * 2 + 517,
+        ] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
             let path = dir.join(format!("{len}.bin"));
             std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
-            let (content, length, head) = hash_file(&path, u64::MAX).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(content, twox_hash::XxHash3_128::oneshot(&bytes), "{len} bytes");
+            let (content, length, head) =
+                hash_file(&path, u64::MAX).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                content,
+                twox_hash::XxHash3_128::oneshot(&bytes),
+                "{len} bytes"
+            );
             assert_eq!(length, len as u64);
             assert_eq!(head, bytes[..len.min(HEAD_BYTES)]);
             let whole = Key::new(&bytes, &ImportConfig::default());
@@ -490,7 +509,10 @@ mod tests {
     fn set(name: &str, value: PropertyValue) -> Arc<PropertySet> {
         Arc::new(PropertySet {
             name: name.to_owned(),
-            properties: vec![Property { name: "P".to_owned(), value }],
+            properties: vec![Property {
+                name: "P".to_owned(),
+                value,
+            }],
         })
     }
 
@@ -507,7 +529,10 @@ mod tests {
             name: Some("Site".to_owned()),
             parent: None,
             elevation: Some(2.5),
-            property_sets: vec![shared.clone(), set("Pset_SiteCommon", PropertyValue::Bool(true))],
+            property_sets: vec![
+                shared.clone(),
+                set("Pset_SiteCommon", PropertyValue::Bool(true)),
+            ],
         });
         model.meshes.push(Mesh {
             positions: vec![0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
@@ -519,7 +544,7 @@ mod tests {
             transform[12..15].copy_from_slice(&[i as f64 * 0.1, -(i as f64), 1e7 + i as f64]);
             match i % 10 {
                 1 => transform[..2].copy_from_slice(&[0.0, 1.0]), // a rotation's first column
-                2 => transform[10] = 2.0,                        // a scale
+                2 => transform[10] = 2.0,                         // a scale
                 3 => transform[15] = f64::NAN,
                 _ => {}
             }
@@ -536,7 +561,14 @@ mod tests {
                     1 => vec![shared.clone()],
                     _ => vec![shared.clone(), own],
                 },
-                placements: if i % 7 == 6 { vec![] } else { vec![Placement { mesh: MeshId(0), transform }] },
+                placements: if i % 7 == 6 {
+                    vec![]
+                } else {
+                    vec![Placement {
+                        mesh: MeshId(0),
+                        transform,
+                    }]
+                },
                 materials: vec!["Concrete".to_owned(); i % 3],
             });
         }
@@ -551,7 +583,19 @@ mod tests {
 
     /// The model as JSON with NaN spelled out (JSON has no NaN), for comparison.
     fn shown(model: &Model) -> String {
-        format!("{:?}", serde_json::to_value(model).ok()).replace("NaN", "nan") + &format!("{:?}", model.elements.iter().map(|e| e.placements.iter().map(|p| p.transform.map(f64::to_bits)).collect::<Vec<_>>()).collect::<Vec<_>>())
+        format!("{:?}", serde_json::to_value(model).ok()).replace("NaN", "nan")
+            + &format!(
+                "{:?}",
+                model
+                    .elements
+                    .iter()
+                    .map(|e| e
+                        .placements
+                        .iter()
+                        .map(|p| p.transform.map(f64::to_bits))
+                        .collect::<Vec<_>>())
+                    .collect::<Vec<_>>()
+            )
     }
 
     #[test]
@@ -560,20 +604,41 @@ mod tests {
         let body = encoded(&model);
         let segments = split_prefixed::<8>(&body).unwrap_or_default();
         assert_eq!(segments.len(), 4, "core, meshes, sets, elements");
-        assert_eq!(split_prefixed::<4>(segments[2]).map(|s| s.len()), Some(2 + 10_007 / 4 * 2 + 1), "each distinct set once");
-        assert_eq!(split_prefixed::<4>(segments[3]).map(|s| s.len()), Some(10_007));
-        let back = read_entry(&body).unwrap_or_else(|e| panic!("the entry does not read back: {e:?}"));
+        assert_eq!(
+            split_prefixed::<4>(segments[2]).map(|s| s.len()),
+            Some(2 + 10_007 / 4 * 2 + 1),
+            "each distinct set once"
+        );
+        assert_eq!(
+            split_prefixed::<4>(segments[3]).map(|s| s.len()),
+            Some(10_007)
+        );
+        let back =
+            read_entry(&body).unwrap_or_else(|e| panic!("the entry does not read back: {e:?}"));
         assert_eq!(shown(&back), shown(&model));
         // Shared sets are shared again: one allocation for the set every element refers to.
         let first = &back.spatial[0].property_sets[0];
-        let named = |name: &'static str| back.elements.iter().flat_map(|e| &e.property_sets).filter(move |s| s.name == name);
+        let named = |name: &'static str| {
+            back.elements
+                .iter()
+                .flat_map(|e| &e.property_sets)
+                .filter(move |s| s.name == name)
+        };
         assert!(named("Pset_Shared").all(|s| Arc::ptr_eq(s, first)));
-        let uses = model.elements.iter().flat_map(|e| &e.property_sets).filter(|s| s.name == "Pset_Shared").count();
+        let uses = model
+            .elements
+            .iter()
+            .flat_map(|e| &e.property_sets)
+            .filter(|s| s.name == "Pset_Shared")
+            .count();
         assert_eq!(named("Pset_Shared").count(), uses);
         // A translation is written as three numbers, not sixteen: element 0 (placed by a
         // translation) takes fewer bytes than sixteen numbers would alone, element 1 (a
         // rotation) more.
-        assert_eq!(model.elements[0].placements[0].transform[..12], IDENTITY[..12]);
+        assert_eq!(
+            model.elements[0].placements[0].transform[..12],
+            IDENTITY[..12]
+        );
         let records = split_prefixed::<4>(segments[3]).unwrap_or_default();
         assert!(records[0].len() < 16 * 8, "{} bytes", records[0].len());
         assert!(records[1].len() > 16 * 8, "{} bytes", records[1].len());
@@ -593,8 +658,21 @@ mod tests {
     fn a_cut_or_inconsistent_body_is_an_error_not_a_panic() {
         let model = synthetic(1_000);
         let body = encoded(&model);
-        for cut in [0, 1, 7, 8, 9, body.len() / 3, body.len() / 2, body.len() - 1] {
-            assert!(read_entry(&body[..cut]).is_err(), "cut at {cut} of {}", body.len());
+        for cut in [
+            0,
+            1,
+            7,
+            8,
+            9,
+            body.len() / 3,
+            body.len() / 2,
+            body.len() - 1,
+        ] {
+            assert!(
+                read_entry(&body[..cut]).is_err(),
+                "cut at {cut} of {}",
+                body.len()
+            );
         }
         // A length past the end.
         let mut long = body.clone();
@@ -602,7 +680,10 @@ mod tests {
         assert!(matches!(read_entry(&long), Err(BodyError::Layout)));
         let segments = split_prefixed::<8>(&body).unwrap_or_default();
         // A segment missing.
-        assert!(matches!(read_entry(&prefixed::<8>(&segments[..3])), Err(BodyError::Layout)));
+        assert!(matches!(
+            read_entry(&prefixed::<8>(&segments[..3])),
+            Err(BodyError::Layout)
+        ));
         // An element record cut short.
         let elements = split_prefixed::<4>(segments[3]).unwrap_or_default();
         let mut records = elements.clone();
@@ -616,8 +697,15 @@ mod tests {
         let few = prefixed::<8>(&[segments[0], segments[1], &one, segments[3]]);
         assert!(read_entry(&few).is_err());
         // Garbage where the elements are: an error, whatever the bytes.
-        let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
-        let bad = prefixed::<8>(&[segments[0], segments[1], segments[2], &prefixed::<4>(&[&garbage])]);
+        let garbage: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let bad = prefixed::<8>(&[
+            segments[0],
+            segments[1],
+            segments[2],
+            &prefixed::<4>(&[&garbage]),
+        ]);
         assert!(read_entry(&bad).is_err());
     }
 }
@@ -898,13 +986,19 @@ fn write_entry(model: &Model, out: &mut impl Write) -> std::io::Result<()> {
     let mut index = SetIndex::default();
     let mut sets = Vec::new();
     let owners = spatial.iter().map(|n| &n.property_sets);
-    for set in owners.chain(elements.iter().map(|e| &e.property_sets)).flatten() {
+    for set in owners
+        .chain(elements.iter().map(|e| &e.property_sets))
+        .flatten()
+    {
         index.entry(Arc::as_ptr(set)).or_insert_with(|| {
             sets.push(set.as_ref());
             (sets.len() - 1) as u32
         });
     }
-    let refs = |sets| SetRefs { sets, index: &index };
+    let refs = |sets| SetRefs {
+        sets,
+        index: &index,
+    };
     let core = CoreOut {
         source,
         spatial: spatial
@@ -1032,7 +1126,10 @@ fn decode_all<T: Send>(
         .par_iter()
         .map(|part| {
             decode(part).unwrap_or_else(|err| {
-                failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(err);
+                failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(err);
                 placeholder()
             })
         })
@@ -1063,7 +1160,12 @@ fn read_entry(body: &[u8]) -> Result<Model, BodyError> {
             decode_all(
                 &sets,
                 |bytes| postcard::from_bytes::<CachedSet>(bytes).map(|s| Arc::new(s.into_set())),
-                || Arc::new(PropertySet { name: String::new(), properties: Vec::new() }),
+                || {
+                    Arc::new(PropertySet {
+                        name: String::new(),
+                        properties: Vec::new(),
+                    })
+                },
             )
         },
     );
@@ -1189,7 +1291,10 @@ impl<'de> serde::de::Visitor<'de> for SetsSeed<'_> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(RESERVE_AT_MOST));
         while let Some(at) = seq.next_element::<u32>()? {
             let set = self.0.get(at as usize).ok_or_else(|| {
-                serde::de::Error::custom(format_args!("property set {at} past the {} of the entry", self.0.len()))
+                serde::de::Error::custom(format_args!(
+                    "property set {at} past the {} of the entry",
+                    self.0.len()
+                ))
             })?;
             out.push(Arc::clone(set));
         }
@@ -1218,7 +1323,10 @@ impl<'de> serde::de::Visitor<'de> for PlacementsSeed {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(RESERVE_AT_MOST));
         while let Some((mesh, transform)) = seq.next_element::<(u32, TransformIn)>()? {
-            out.push(Placement { mesh: MeshId(mesh), transform: transform.matrix() });
+            out.push(Placement {
+                mesh: MeshId(mesh),
+                transform: transform.matrix(),
+            });
         }
         Ok(out)
     }
