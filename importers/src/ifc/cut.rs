@@ -63,6 +63,11 @@ pub(crate) struct ConvexCutter {
     volume: f64,
 }
 
+/// Bounding box of a solid's vertices.
+pub(crate) fn bounds_of(solid: &Solid) -> ([f64; 3], [f64; 3]) {
+    bounds(&solid.positions)
+}
+
 /// Bounding box of points.
 fn bounds(points: &[[f64; 3]]) -> ([f64; 3], [f64; 3]) {
     let mut min = [f64::INFINITY; 3];
