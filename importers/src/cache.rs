@@ -40,8 +40,9 @@ use crate::{
 /// file does (2: boolean cuts by `ifc::cut`; 3: openings by `ifc::openings`; 4: `Model::connections`;
 /// 5: coplanar pieces merged after the openings, `cut::merge_coplanar`; 6: products with one
 /// shape key share one meshing, `ifc::shape_key`; 7: each shared property set written once;
-/// 8: segments decoded in parallel, translations written alone).
-const CACHE_FORMAT: u32 = 8;
+/// 8: segments decoded in parallel, translations written alone; 9: rectangle-extrusion hosts
+/// and openings cut as exact `f64` prisms, `openings::exact_prism`).
+const CACHE_FORMAT: u32 = 9;
 
 /// Magic bytes at the start of every entry.
 const MAGIC: &[u8; 8] = b"RTWCACHE";
