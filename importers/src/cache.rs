@@ -30,6 +30,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::geo::mesh::IDENTITY;
 use crate::model::{GeoRef, PlacedSource, WorkSchedule};
 use crate::{
     Diagnostic, Element, ImportConfig, ImportError, Mesh, MeshId, Model, Placement, Property,
@@ -182,6 +183,18 @@ impl Cache {
             write_entry(model, &mut out)?;
             out.flush()?;
             drop(out);
+            // An entry over the bound would be evicted by the next store, and `load` refuses
+            // one (it never reads more than the bound): keep none.
+            let len = file.metadata()?.len();
+            if len > self.max_bytes {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "an entry of {len} bytes is over the cache's bound of {}",
+                        self.max_bytes
+                    ),
+                ));
+            }
             file.sync_all()?;
             std::fs::rename(&tmp, &path)
         })();
@@ -399,7 +412,7 @@ fn import_and_store(
 const READ_PIECE: usize = 4 << 20;
 
 /// The bytes of the file at `path`, `Ok(None)` when there is none; an error when it is over
-/// `limit` bytes (an entry never is: the cache's size bound). Read in [`READ_PIECE`] pieces on
+/// `limit` bytes (the cache's size bound, which [`Cache::store`] keeps every entry under). Read in [`READ_PIECE`] pieces on
 /// every core: a district's entry is tens of MB, and touching its fresh pages is most of the
 /// cost of reading it.
 fn read_whole(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
@@ -854,11 +867,6 @@ impl Serialize for PlacementsOut<'_> {
     }
 }
 
-/// Column-major identity.
-const IDENTITY: [f64; 16] = [
-    1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
-];
-
 /// A placement's transform as written.
 #[derive(Serialize)]
 enum TransformOut<'a> {
@@ -1022,30 +1030,16 @@ fn write_entry(model: &Model, out: &mut impl Write) -> std::io::Result<()> {
         sources,
         connections,
     };
-    let encode = |value: &dyn erased::Encode, buffer: &mut Vec<u8>| {
-        value.encode(buffer).map_err(std::io::Error::other)
-    };
     let mut segment = Vec::new();
-    let write_segment = |segment: &[u8], out: &mut dyn Write| -> std::io::Result<()> {
-        out.write_all(&(segment.len() as u64).to_le_bytes())?;
-        out.write_all(segment)
-    };
-    encode(&core, &mut segment)?;
-    write_segment(&segment, out)?;
-    segment.clear();
-    encode(&meshes.as_slice(), &mut segment)?;
-    write_segment(&segment, out)?;
-    segment.clear();
-    let mut record = Vec::new();
+    encode_into(&mut segment, &core)?;
+    write_segment(&mut segment, out)?;
+    encode_into(&mut segment, &meshes.as_slice())?;
+    write_segment(&mut segment, out)?;
     for set in sets {
-        record.clear();
-        encode(&SetOut::of(set), &mut record)?;
-        push_record(&mut segment, &record)?;
+        push_record(&mut segment, &SetOut::of(set))?;
     }
-    write_segment(&segment, out)?;
-    segment.clear();
+    write_segment(&mut segment, out)?;
     for e in elements {
-        record.clear();
         let element = ElementOut {
             step_id: e.step_id,
             global_id: &e.global_id,
@@ -1057,32 +1051,33 @@ fn write_entry(model: &Model, out: &mut impl Write) -> std::io::Result<()> {
             placements: PlacementsOut(&e.placements),
             materials: &e.materials,
         };
-        encode(&element, &mut record)?;
-        push_record(&mut segment, &record)?;
+        push_record(&mut segment, &element)?;
     }
-    write_segment(&segment, out)
+    write_segment(&mut segment, out)
 }
 
-/// Appends `record` to `segment` behind its length (u32, little-endian).
-fn push_record(segment: &mut Vec<u8>, record: &[u8]) -> std::io::Result<()> {
-    let len = u32::try_from(record.len()).map_err(std::io::Error::other)?;
-    segment.extend_from_slice(&len.to_le_bytes());
-    segment.extend_from_slice(record);
+/// Appends `value`, postcard-encoded, to `buffer`.
+fn encode_into<T: Serialize>(buffer: &mut Vec<u8>, value: &T) -> std::io::Result<()> {
+    *buffer = postcard::to_extend(value, std::mem::take(buffer)).map_err(std::io::Error::other)?;
     Ok(())
 }
 
-/// Encoding a value into a buffer without naming its type (one closure encodes them all).
-mod erased {
-    pub(super) trait Encode {
-        fn encode(&self, buffer: &mut Vec<u8>) -> Result<(), postcard::Error>;
-    }
+/// Appends `value`, postcard-encoded, to `segment` behind its length (u32, little-endian).
+fn push_record<T: Serialize>(segment: &mut Vec<u8>, value: &T) -> std::io::Result<()> {
+    let at = segment.len();
+    segment.extend_from_slice(&[0; 4]);
+    encode_into(segment, value)?;
+    let len = u32::try_from(segment.len() - at - 4).map_err(std::io::Error::other)?;
+    segment[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
 
-    impl<T: serde::Serialize> Encode for T {
-        fn encode(&self, buffer: &mut Vec<u8>) -> Result<(), postcard::Error> {
-            *buffer = postcard::to_extend(self, std::mem::take(buffer))?;
-            Ok(())
-        }
-    }
+/// Writes `segment` to `out` behind its length (u64, little-endian), and empties it.
+fn write_segment(segment: &mut Vec<u8>, out: &mut impl Write) -> std::io::Result<()> {
+    out.write_all(&(segment.len() as u64).to_le_bytes())?;
+    out.write_all(segment)?;
+    segment.clear();
+    Ok(())
 }
 
 /// Splits `body` into its length-prefixed parts (`W` bytes of little-endian length each);

@@ -206,6 +206,20 @@ fn the_cache_directory_stays_under_its_bound() {
 }
 
 #[test]
+fn an_entry_over_the_bound_is_not_kept() {
+    let dir = scratch("over-bound");
+    let file = write_district(&dir, 1, 4);
+    let cache = Cache::new(dir.join("cache")).with_max_bytes(1024);
+    assert_eq!(cached(&file, &cache).1, CacheStatus::NotStored);
+    assert!(
+        entries(cache.dir()).is_empty(),
+        "no entry over the bound on disk"
+    );
+    // Nothing to refuse next time either: imported again, not rebuilt.
+    assert_eq!(cached(&file, &cache).1, CacheStatus::NotStored);
+}
+
+#[test]
 fn import_files_loads_in_parallel_and_keeps_the_order() {
     let dir = scratch("parallel");
     let a = write_district(&dir, 1, 1);

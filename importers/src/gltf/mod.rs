@@ -48,7 +48,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::geo::city_spatial_root;
-use crate::geo::mesh::mat_mul;
+use crate::geo::mesh::{IDENTITY, mat_mul};
 use crate::geo::wgs84::{ecef_to_geodetic, enu_to_ecef, geodetic_to_ecef};
 use crate::{
     Diagnostic, DiagnosticKind, Element, GeoRef, ImportConfig, ImportError, Importer, Mesh, MeshId,
@@ -83,9 +83,6 @@ const SUPPORTED_REQUIRED: &[&str] = &[
 /// Y up (glTF) → Z up: `(x, y, z) → (x, −z, y)`, column-major.
 const Y_UP_TO_Z_UP: [f64; 16] = [
     1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0,
-];
-const IDENTITY: [f64; 16] = [
-    1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
 ];
 
 /// glTF 2.0 files (GLB, or `.gltf` JSON with embedded `data:` buffers) as context.

@@ -15,6 +15,7 @@ use ifc_lite_geometry::{GeometryRouter, Mesh};
 
 use super::boolean::to_mesh;
 use super::cut;
+use crate::geo::mesh::{add, cross, dot, normalize, sub};
 
 /// Most openings of one host cut here (more go to ifc-lite, which has its own bounds).
 const MAX_OPENINGS: usize = 256;
@@ -102,13 +103,8 @@ fn coordinates(
     Some(out)
 }
 
-fn normalized(v: [f64; 3]) -> Option<[f64; 3]> {
-    let l = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-    (l.is_finite() && l > 1e-12).then(|| v.map(|c| c / l))
-}
-
-/// An `IfcAxis2Placement3D` (or 2D, its z axis up) as origin and axes, lengths scaled to metres;
-/// absent (`$`) is the identity.
+/// An `IfcAxis2Placement3D` (or 2D, its z axis up) as its origin and x, y, z axes, lengths
+/// scaled to metres; absent (`$`) is the identity.
 fn axes(
     decoder: &mut EntityDecoder,
     attr: Option<&ifc_lite_core::AttributeValue>,
@@ -120,12 +116,11 @@ fn axes(
     };
     let placement = decoder.resolve_ref(attr).ok()??;
     let origin = coordinates(decoder, placement.get(0))?.map(|c| c * scale);
-    let two_d = placement.ifc_type == IfcType::IfcAxis2Placement2D;
-    let (z, reference) = if two_d {
+    let (z, reference) = if placement.ifc_type == IfcType::IfcAxis2Placement2D {
         ([0.0, 0.0, 1.0], placement.get(1))
     } else {
         let z = match placement.get(1).filter(|a| !a.is_null()) {
-            Some(a) => normalized(coordinates(decoder, Some(a))?)?,
+            Some(a) => normalize(coordinates(decoder, Some(a))?)?,
             None => [0.0, 0.0, 1.0],
         };
         (z, placement.get(2))
@@ -134,25 +129,19 @@ fn axes(
         Some(a) => coordinates(decoder, Some(a))?,
         None => [1.0, 0.0, 0.0],
     };
-    let along = reference[0] * z[0] + reference[1] * z[1] + reference[2] * z[2];
-    let x = normalized(std::array::from_fn(|k| reference[k] - along * z[k]))?;
-    let y = [
-        z[1] * x[2] - z[2] * x[1],
-        z[2] * x[0] - z[0] * x[2],
-        z[0] * x[1] - z[1] * x[0],
-    ];
-    Some([origin, x, y, z])
+    let along = dot(reference, z);
+    let x = normalize(std::array::from_fn(|k| reference[k] - along * z[k]))?;
+    Some([origin, x, cross(z, x), z])
 }
 
-fn apply(frame: &[[f64; 3]; 4], p: [f64; 3]) -> [f64; 3] {
-    std::array::from_fn(|k| {
-        frame[0][k] + frame[1][k] * p[0] + frame[2][k] * p[1] + frame[3][k] * p[2]
-    })
+/// `p` in the frame `axes` (origin, x, y, z).
+fn apply(axes: &[[f64; 3]; 4], p: [f64; 3]) -> [f64; 3] {
+    std::array::from_fn(|k| axes[0][k] + axes[1][k] * p[0] + axes[2][k] * p[1] + axes[3][k] * p[2])
 }
 
 /// The body of `product`, when it is one `IfcExtrudedAreaSolid` of an `IfcRectangleProfileDef`,
-/// as a closed solid built in `f64` from the file's numbers, in world metres (the frame of
-/// [`GeometryRouter::resolve_scaled_placement`]).
+/// as a closed, outward-facing solid built in `f64` from the file's numbers, in world metres
+/// (the frame of [`GeometryRouter::resolve_scaled_placement`]).
 fn exact_prism(
     router: &GeometryRouter,
     decoder: &mut EntityDecoder,
@@ -169,56 +158,50 @@ fn exact_prism(
     }
     let (xd, yd) = (profile.get_float(3)? * scale, profile.get_float(4)? * scale);
     let depth = item.get_float(3)? * scale;
-    if !(xd > 0.0
-        && yd > 0.0
-        && depth > 0.0
-        && xd.is_finite()
-        && yd.is_finite()
-        && depth.is_finite())
-    {
+    if ![xd, yd, depth].iter().all(|v| v.is_finite() && *v > 0.0) {
         return None;
     }
     let in_profile = axes(decoder, profile.get(2), scale)?;
     let position = axes(decoder, item.get(1), scale)?;
-    let direction = normalized(coordinates(decoder, item.get(2))?)?;
-    let world = router.resolve_scaled_placement(product, decoder).ok()?;
+    let lift = normalize(coordinates(decoder, item.get(2))?)?.map(|c| c * depth);
+    let w = router.resolve_scaled_placement(product, decoder).ok()?;
     let world = [
-        [world[12], world[13], world[14]],
-        [world[0], world[1], world[2]],
-        [world[4], world[5], world[6]],
-        [world[8], world[9], world[10]],
+        [w[12], w[13], w[14]],
+        [w[0], w[1], w[2]],
+        [w[4], w[5], w[6]],
+        [w[8], w[9], w[10]],
     ];
-    let to_world = |p: [f64; 3]| apply(&world, apply(&position, p));
+    let to_world = |p| apply(&world, apply(&position, p));
     let corners = [(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)]
         .map(|(a, b)| apply(&in_profile, [a * xd, b * yd, 0.0]));
-    let lift = direction.map(|c| c * depth);
-    let mut points: Vec<[f64; 3]> = corners.iter().map(|&c| to_world(c)).collect();
-    points.extend(
-        corners
-            .iter()
-            .map(|&c| to_world(std::array::from_fn(|k| c[k] + lift[k]))),
-    );
+    let bottom = corners.map(to_world);
+    let top = corners.map(|c| to_world(add(c, lift)));
     let mut indices: Vec<u32> = vec![0, 2, 1, 0, 3, 2, 4, 5, 6, 4, 6, 7];
     for i in 0..4u32 {
         let j = (i + 1) % 4;
         indices.extend_from_slice(&[i, j, j + 4, i, j + 4, i + 4]);
     }
-    // Outward normals: turned over when the winding encloses a negative volume (an extrusion
-    // towards the profile's back, or a mirroring placement).
-    let signed: f64 = indices
-        .chunks_exact(3)
-        .map(|t| {
-            let [a, b, c] = [t[0], t[1], t[2]].map(|i| points[i as usize]);
-            a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
-                + a[2] * (b[0] * c[1] - b[1] * c[0])
-        })
-        .sum();
-    if signed < 0.0 {
-        for t in indices.chunks_exact_mut(3) {
-            t.swap(1, 2);
-        }
+    let mut solid = cut::solid_from_points([bottom, top].concat(), &indices)?;
+    // Turned over when the winding encloses a negative volume (an extrusion towards the
+    // profile's back, or a mirroring placement).
+    if cut::volume(&solid) < 0.0 {
+        solid.triangles.iter_mut().for_each(|t| t.swap(1, 2));
+        solid.normals.iter_mut().for_each(|n| *n = n.map(|c| -c));
     }
-    cut::solid_from_points(points, &indices)
+    Some(solid)
+}
+
+/// Whether `exact` (world metres) lies where ifc-lite's mesh `meshed` (in the frame of
+/// `origin`) does, corner for corner of their bounds, to within `f32` rounding at the
+/// magnitude of the coordinates in that frame.
+fn lies_on(exact: &cut::Solid, meshed: &cut::Solid, origin: [f64; 3]) -> bool {
+    let (a, b) = (cut::bounds_of(exact), cut::bounds_of(meshed));
+    let (min, max) = (sub(a.0, origin), sub(a.1, origin));
+    let magnitude = (0..3)
+        .map(|k| min[k].abs().max(max[k].abs()))
+        .fold(1.0, f64::max);
+    let slack = magnitude * 1e-6;
+    (0..3).all(|k| (min[k] - b.0[k]).abs() <= slack && (max[k] - b.1[k]).abs() <= slack)
 }
 
 /// `host` with every opening of `openings` cut by [`cut::subtract`], as one mesh in the
@@ -236,42 +219,53 @@ pub(crate) fn cut_openings(
     if !single_item_of(host, decoder, &[IfcType::IfcExtrudedAreaSolid]) {
         return Err(Declined::Host);
     }
-    let (mut solid, origin) = solid_of(router, decoder, host, None)?;
-    if let Some((exact, cutters)) = exact_operands(router, decoder, host, openings, origin, &solid)
-    {
-        solid = exact;
-        for cutter in &cutters {
-            let convex = cut::ConvexCutter::new(cutter).map_err(Declined::Cut)?;
-            match cut::subtract(&solid, &convex) {
-                Ok(Some(next)) => solid = next,
-                Ok(None) => {}
-                Err(refusal) => return Err(Declined::Cut(refusal)),
-            }
-        }
-        return finish(solid, origin);
+    let (meshed, origin) = solid_of(router, decoder, host, None)?;
+    let solid = match exact_operands(router, decoder, host, openings, origin, &meshed) {
+        Some((exact, cutters)) => cut_all(exact, cutters.into_iter().map(Ok))?,
+        None => cut_all(
+            meshed,
+            openings
+                .iter()
+                .map(|&id| meshed_cutter(router, decoder, id, origin)),
+        )?,
+    };
+    let mut mesh = to_mesh(&solid);
+    mesh.origin = origin;
+    Ok(mesh)
+}
+
+/// The opening `#id` as ifc-lite meshes it, in the frame of `origin`, when its body is one
+/// extruded solid or block.
+fn meshed_cutter(
+    router: &GeometryRouter,
+    decoder: &mut EntityDecoder,
+    id: u32,
+    origin: [f64; 3],
+) -> Result<cut::Solid, Declined> {
+    let opening = decoder.decode_by_id(id).map_err(|_| Declined::Opening)?;
+    if !single_item_of(
+        &opening,
+        decoder,
+        &[IfcType::IfcExtrudedAreaSolid, IfcType::IfcBlock],
+    ) {
+        return Err(Declined::Opening);
     }
-    for &id in openings {
-        let opening = decoder.decode_by_id(id).map_err(|_| Declined::Opening)?;
-        if !single_item_of(
-            &opening,
-            decoder,
-            &[IfcType::IfcExtrudedAreaSolid, IfcType::IfcBlock],
-        ) {
-            return Err(Declined::Opening);
-        }
-        let (cutter, _) = solid_of(router, decoder, &opening, Some(origin))?;
-        let convex = cut::ConvexCutter::new(&cutter).map_err(Declined::Cut)?;
+    Ok(solid_of(router, decoder, &opening, Some(origin))?.0)
+}
+
+/// `solid` less each cutter in turn, its coplanar pieces merged; the first refusal, if any.
+fn cut_all(
+    mut solid: cut::Solid,
+    cutters: impl IntoIterator<Item = Result<cut::Solid, Declined>>,
+) -> Result<cut::Solid, Declined> {
+    for cutter in cutters {
+        let convex = cut::ConvexCutter::new(&cutter?).map_err(Declined::Cut)?;
         match cut::subtract(&solid, &convex) {
             Ok(Some(next)) => solid = next,
             Ok(None) => {}
             Err(refusal) => return Err(Declined::Cut(refusal)),
         }
     }
-    finish(solid, origin)
-}
-
-/// The cut host as one mesh in the frame of `origin`, its coplanar pieces merged.
-fn finish(mut solid: cut::Solid, origin: [f64; 3]) -> Result<Mesh, Declined> {
     if solid.triangles.is_empty() {
         return Err(Declined::Empty);
     }
@@ -279,16 +273,14 @@ fn finish(mut solid: cut::Solid, origin: [f64; 3]) -> Result<Mesh, Declined> {
     if let Some(merged) = cut::merge_coplanar(&solid) {
         solid = merged;
     }
-    let mut mesh = to_mesh(&solid);
-    mesh.origin = origin;
-    Ok(mesh)
+    Ok(solid)
 }
 
 /// The host and every opening built exactly ([`exact_prism`]) in the frame of `origin`, when
-/// each is a rectangle extrusion and the exact host lies where ifc-lite's mesh of it (`meshed`)
-/// does, to within `f32` rounding (so both agree on the frame). ifc-lite's meshes come in
-/// `f32`: far from the origin their corners are rounded by tens of micrometres, cutters fitted
-/// to them disagree on shared planes, and cuts that meet (stacked windows) do not close.
+/// each is a rectangle extrusion and the exact host [`lies_on`] ifc-lite's mesh of it
+/// (`meshed`), so both agree on the frame. ifc-lite's meshes come in `f32`: far from the
+/// origin their corners are rounded by tens of micrometres, cutters fitted to them disagree on
+/// shared planes, and cuts that meet (stacked windows) do not close.
 fn exact_operands(
     router: &GeometryRouter,
     decoder: &mut EntityDecoder,
@@ -300,19 +292,12 @@ fn exact_operands(
     let scale = router.unit_scale();
     let shifted = |mut solid: cut::Solid| {
         for p in &mut solid.positions {
-            for k in 0..3 {
-                p[k] -= origin[k];
-            }
+            *p = sub(*p, origin);
         }
         solid
     };
-    let exact = shifted(exact_prism(router, decoder, host, scale)?);
-    let (a, b) = (cut::bounds_of(&exact), cut::bounds_of(meshed));
-    let magnitude = (0..3)
-        .map(|k| a.0[k].abs().max(a.1[k].abs()))
-        .fold(1.0, f64::max);
-    let slack = magnitude * 1e-6;
-    if (0..3).any(|k| (a.0[k] - b.0[k]).abs() > slack || (a.1[k] - b.1[k]).abs() > slack) {
+    let exact = exact_prism(router, decoder, host, scale)?;
+    if !lies_on(&exact, meshed, origin) {
         return None;
     }
     let mut cutters = Vec::with_capacity(openings.len());
@@ -320,7 +305,7 @@ fn exact_operands(
         let opening = decoder.decode_by_id(id).ok()?;
         cutters.push(shifted(exact_prism(router, decoder, &opening, scale)?));
     }
-    Some((exact, cutters))
+    Some((shifted(exact), cutters))
 }
 
 #[cfg(test)]
@@ -365,9 +350,6 @@ mod tests {
         (fast, hosts.len())
     }
 
-    /// Every host whose openings the fast path takes, on the corpus and on generated districts,
-    /// has the volume, surface area and bounds of ifc-lite's exact cut; and the fast path
-    /// takes the openings of a generated district's walls and slabs.
     /// Every host and opening that [`exact_prism`] builds, on the corpus and a district, lies
     /// where ifc-lite meshes it (bounds within `f32` rounding) with its volume; and the exact
     /// path is taken on the corpus.
@@ -410,18 +392,12 @@ mod tests {
                 let Ok((meshed, origin)) = solid_of(&router, &mut decoder, &entity, None) else {
                     continue;
                 };
-                let (a, b) = (cut::bounds_of(&exact), cut::bounds_of(&meshed));
-                let magnitude = (0..3)
-                    .map(|k| a.0[k].abs().max(a.1[k].abs()))
-                    .fold(1.0, f64::max);
-                for k in 0..3 {
-                    for (x, y) in [(a.0[k], b.0[k] + origin[k]), (a.1[k], b.1[k] + origin[k])] {
-                        assert!(
-                            (x - y).abs() <= magnitude * 1e-6,
-                            "{name} #{id}: {a:?} against ifc-lite's {b:?} + {origin:?}"
-                        );
-                    }
-                }
+                assert!(
+                    lies_on(&exact, &meshed, origin),
+                    "{name} #{id}: {:?} against ifc-lite's {:?} + {origin:?}",
+                    cut::bounds_of(&exact),
+                    cut::bounds_of(&meshed)
+                );
                 let (v, w) = (cut::volume(&exact), cut::volume(&meshed));
                 assert!(
                     v > 0.0 && (v - w).abs() <= 1e-4 * v,
@@ -437,6 +413,9 @@ mod tests {
         eprintln!("{built} exact prisms checked against ifc-lite");
     }
 
+    /// Every host whose openings the fast path takes, on the corpus and on generated districts,
+    /// has the volume, surface area and bounds of ifc-lite's exact cut; and the fast path
+    /// takes the openings of a generated district's walls and slabs.
     #[test]
     fn fast_openings_match_ifc_lite_on_the_corpus_and_districts() {
         let mut declined = std::collections::BTreeMap::new();
