@@ -300,7 +300,7 @@ fn same(a: [f64; 3], b: [f64; 3]) -> bool {
 }
 
 /// Newell's polygon normal (area-weighted, robust for non-convex rings).
-fn newell(ring: &[[f64; 3]]) -> [f64; 3] {
+pub(crate) fn newell(ring: &[[f64; 3]]) -> [f64; 3] {
     let mut n = [0.0; 3];
     let o = ring[0];
     for i in 0..ring.len() {

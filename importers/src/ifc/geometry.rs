@@ -38,7 +38,6 @@ const SLOW_PRODUCT_SECONDS: f64 = 2.0;
 /// 256 still gives every core dozens of products per chunk.
 const MESH_CHUNK_JOBS: usize = 256;
 
-
 /// One element's meshing result.
 #[derive(Debug, Default)]
 struct Outcome {
@@ -322,22 +321,14 @@ impl<'a> Meshing<'a> {
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         let keys: Vec<Option<ShapeKey>> = if share_shapes() {
-            chunk
-                .par_iter()
-                .map_init(|| self.worker(), |worker, job| self.key_of(worker, job))
-                .collect()
+            self.each_job(chunk.len(), |worker, i| self.key_of(worker, chunk[i]))
         } else {
             vec![None; chunk.len()]
         };
         let meshed = self.to_mesh(&keys);
-        let mut outcomes: Vec<Option<Outcome>> = chunk
-            .par_iter()
-            .zip(&meshed)
-            .map_init(
-                || self.worker(),
-                |worker, (job, &mesh)| mesh.then(|| self.mesh_job(worker, job)),
-            )
-            .collect();
+        let mut outcomes: Vec<Option<Outcome>> = self.each_job(chunk.len(), |worker, i| {
+            meshed[i].then(|| self.mesh_job(worker, chunk[i]))
+        });
         // In job order: the first of each key becomes the memo of the rest, which are the
         // products after it in this chunk and in the chunks to come.
         let mut memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
@@ -363,6 +354,41 @@ impl<'a> Meshing<'a> {
         }
     }
 
+    /// `job(worker, i)` for every `i` below `n`, on every core, in order. Each core takes
+    /// one worker and the next job as it finishes one: a few products of a file can take
+    /// most of its meshing (a Revit window of 87,000 faces, a wall cut by 85 openings), and
+    /// rayon's halving of a chunk would leave them queued behind each other on one core.
+    fn each_job<T: Send>(
+        &self,
+        n: usize,
+        job: impl Fn(&mut Worker<'a>, usize) -> T + Sync,
+    ) -> Vec<T> {
+        let next = AtomicUsize::new(0);
+        let done: Vec<Vec<(usize, T)>> = (0..rayon::current_num_threads().min(n))
+            .into_par_iter()
+            .with_max_len(1)
+            .map(|_| {
+                let mut worker = self.worker();
+                let mut done = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return done;
+                    }
+                    done.push((i, job(&mut worker, i)));
+                }
+            })
+            .collect();
+        let mut slots: Vec<Option<T>> = std::iter::repeat_with(|| None).take(n).collect();
+        for (i, value) in done.into_iter().flatten() {
+            slots[i] = Some(value);
+        }
+        slots
+            .into_iter()
+            .map(|slot| slot.expect("every job index is taken once"))
+            .collect()
+    }
+
     /// Logs how many products shared a meshing.
     fn log_sharing(&self) {
         let shapes = self.memos.lock().unwrap_or_else(|e| e.into_inner()).len();
@@ -382,7 +408,9 @@ impl<'a> Meshing<'a> {
         let memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
         let mut first: rustc_hash::FxHashSet<u128> = Default::default();
         keys.iter()
-            .map(|key| key.is_none_or(|key| !memos.contains_key(&key.hash) && first.insert(key.hash)))
+            .map(|key| {
+                key.is_none_or(|key| !memos.contains_key(&key.hash) && first.insert(key.hash))
+            })
             .collect()
     }
 
@@ -433,6 +461,8 @@ impl<'a> Meshing<'a> {
         router.enable_content_dedup_shared(self.dedup_cache.clone());
         // Steel cut chains in our own code, the rest through ifc-lite (see `boolean`).
         router.register(Box::new(super::boolean::FastBooleans::new()));
+        // Plain polygon surface models read straight from their faces (see `surfaces`).
+        router.register(Box::new(super::surfaces::FastSurfaces::new()));
         Worker {
             decoder,
             router,

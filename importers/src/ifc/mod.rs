@@ -20,6 +20,9 @@
 //!   are cut by our own `cut` (`openings`); chains of `IfcBooleanResult` differences of
 //!   extrusions by convex extrusions and half-spaces too (`boolean`); anything else, and any
 //!   cut that fails the closed-and-bounded check, by ifc-lite, whole product or item at once.
+//!   Face-based surface models of plain `IfcFace`s are read straight from their face records
+//!   (`surfaces`: the same triangles as ifc-lite's, without decoding every face). Each core
+//!   takes the next product as it finishes one, so a few heavy products do not queue on one.
 //!
 //! Choices worth knowing:
 //! - **Which products are elements.** Every IfcProduct except spatial elements
@@ -82,6 +85,7 @@ mod schema;
 mod semantics;
 mod shape_key;
 mod source;
+mod surfaces;
 mod units;
 
 #[cfg(test)]
