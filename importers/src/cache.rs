@@ -42,8 +42,9 @@ use crate::{
 /// 5: coplanar pieces merged after the openings, `cut::merge_coplanar`; 6: products with one
 /// shape key share one meshing, `ifc::shape_key`; 7: each shared property set written once;
 /// 8: segments decoded in parallel, translations written alone; 9: rectangle-extrusion hosts
-/// and openings cut as exact `f64` prisms, `openings::exact_prism`).
-const CACHE_FORMAT: u32 = 9;
+/// and openings cut as exact `f64` prisms, `openings::exact_prism`; 10: faceted brep hosts
+/// and openings cut by `ifc::openings` too).
+const CACHE_FORMAT: u32 = 10;
 
 /// Magic bytes at the start of every entry.
 const MAGIC: &[u8; 8] = b"RTWCACHE";

@@ -16,9 +16,10 @@
 //! - `geometry` meshes every element with a body representation through ifc-lite's
 //!   `GeometryRouter`, openings cut (IfcRelVoidsElement, propagated through aggregates), on every
 //!   core, one product at a time inside `catch_unwind`; `instancing` shares mapped geometry.
-//!   Openings in a host of one extruded solid, by openings of one extruded solid or block each,
-//!   are cut by our own `cut` (`openings`); chains of `IfcBooleanResult` differences of
-//!   extrusions by convex extrusions and half-spaces too (`boolean`); anything else, and any
+//!   Openings in a host of one extruded solid or faceted brep, by openings of one extruded
+//!   solid, block or faceted brep each, are cut by our own `cut` (`openings`); chains of
+//!   `IfcBooleanResult` differences of extrusions by convex extrusions and half-spaces too
+//!   (`boolean`); anything else, and any
 //!   cut that fails the closed-and-bounded check, by ifc-lite, whole product or item at once.
 //!   Face-based surface models of plain `IfcFace`s are read straight from their face records
 //!   (`surfaces`: the same triangles as ifc-lite's, without decoding every face). Each core

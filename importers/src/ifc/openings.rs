@@ -1,7 +1,8 @@
 //! Openings (`IfcRelVoidsElement`) cut by our own cutter where the shapes are simple: a host
-//! whose body is one extruded solid, voided by openings whose bodies are each one extruded
-//! solid or block (windows and doors in walls, stairwells in slabs: the common case in real
-//! buildings and every opening of a generated district).
+//! whose body is one extruded solid or faceted brep, voided by openings whose bodies are each
+//! one extruded solid, block or faceted brep (windows and doors in walls, stairwells in slabs:
+//! the common case in real buildings and every opening of a generated district; ArchiCAD
+//! writes the layers of its walls, and many of its openings, as faceted breps).
 //!
 //! The host and each opening are meshed by ifc-lite without voids (placements, profiles and
 //! units as everywhere else), welded into closed solids, and each opening is subtracted as a
@@ -23,9 +24,9 @@ const MAX_OPENINGS: usize = 256;
 /// Why a product was handed to ifc-lite's opening cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Declined {
-    /// The host's body is not one extruded solid.
+    /// The host's body is not one extruded solid or faceted brep.
     Host,
-    /// An opening's body is not one extruded solid or block.
+    /// An opening's body is not one extruded solid, block or faceted brep.
     Opening,
     /// More openings than [`MAX_OPENINGS`].
     TooMany,
@@ -216,7 +217,11 @@ pub(crate) fn cut_openings(
     if openings.len() > MAX_OPENINGS {
         return Err(Declined::TooMany);
     }
-    if !single_item_of(host, decoder, &[IfcType::IfcExtrudedAreaSolid]) {
+    if !single_item_of(
+        host,
+        decoder,
+        &[IfcType::IfcExtrudedAreaSolid, IfcType::IfcFacetedBrep],
+    ) {
         return Err(Declined::Host);
     }
     let (meshed, origin) = solid_of(router, decoder, host, None)?;
@@ -235,7 +240,8 @@ pub(crate) fn cut_openings(
 }
 
 /// The opening `#id` as ifc-lite meshes it, in the frame of `origin`, when its body is one
-/// extruded solid or block.
+/// extruded solid, block or faceted brep (a cutter that is not convex is refused by
+/// [`cut::ConvexCutter::new`]).
 fn meshed_cutter(
     router: &GeometryRouter,
     decoder: &mut EntityDecoder,
@@ -246,7 +252,11 @@ fn meshed_cutter(
     if !single_item_of(
         &opening,
         decoder,
-        &[IfcType::IfcExtrudedAreaSolid, IfcType::IfcBlock],
+        &[
+            IfcType::IfcExtrudedAreaSolid,
+            IfcType::IfcBlock,
+            IfcType::IfcFacetedBrep,
+        ],
     ) {
         return Err(Declined::Opening);
     }
@@ -348,6 +358,180 @@ mod tests {
             hosts.len()
         );
         (fast, hosts.len())
+    }
+
+    /// An opening that fills the host's notch exactly and reaches out of it, as ArchiCAD writes
+    /// the layers of a wall whose openings are already cut out of them.
+    const NOTCH: [[f64; 3]; 2] = [[0.5, -0.1, 0.8], [1.0, 1.1, 1.3]];
+    /// An opening through the solid part of the host, from its front past its back.
+    const HOLE: [[f64; 3]; 2] = [[1.4, -0.1, 0.2], [1.6, 1.1, 0.6]];
+
+    /// A file of one faceted brep host voided by faceted brep boxes (`openings`, lower and
+    /// upper corners): a U seen from the front (2 m wide, 1 m deep, 1 m high, with a 0.5 m wide,
+    /// 0.2 m deep notch in its top).
+    fn notched_brep(openings: &[[[f64; 3]; 2]]) -> String {
+        // Points of the host: the U's eight corners at y = 0 and at y = 1.
+        let corners = [
+            (0., 0.),
+            (2., 0.),
+            (2., 1.),
+            (1., 1.),
+            (1., 0.8),
+            (0.5, 0.8),
+            (0.5, 1.),
+            (0., 1.),
+        ];
+        let mut text = String::from(
+            "#1=IFCCARTESIANPOINT((0.,0.,0.));#2=IFCAXIS2PLACEMENT3D(#1,$,$);\
+             #3=IFCLOCALPLACEMENT($,#2);\
+             #4=IFCGEOMETRICREPRESENTATIONCONTEXT($,'Model',3,1.E-05,#2,$);\
+             #5=IFCSIUNIT(*,.LENGTHUNIT.,$,.METRE.);#6=IFCUNITASSIGNMENT((#5));\
+             #7=IFCPROJECT('0000000000000000000001',$,'p',$,$,$,$,(#4),#6);",
+        );
+        let mut id = 100;
+        let mut next = || {
+            id += 1;
+            id
+        };
+        // A faceted brep from its faces (each a list of point ids); returns the brep's id.
+        let brep = |text: &mut String, faces: &[Vec<u32>], next: &mut dyn FnMut() -> u32| {
+            let mut face_ids = Vec::new();
+            for face in faces {
+                let (l, b, f) = (next(), next(), next());
+                let points: Vec<String> = face.iter().map(|p| format!("#{p}")).collect();
+                text.push_str(&format!(
+                    "#{l}=IFCPOLYLOOP(({}));#{b}=IFCFACEOUTERBOUND(#{l},.T.);#{f}=IFCFACE((#{b}));",
+                    points.join(",")
+                ));
+                face_ids.push(format!("#{f}"));
+            }
+            let (shell, solid) = (next(), next());
+            text.push_str(&format!(
+                "#{shell}=IFCCLOSEDSHELL(({}));#{solid}=IFCFACETEDBREP(#{shell});",
+                face_ids.join(",")
+            ));
+            solid
+        };
+        // A point; returns its id.
+        let point = |text: &mut String, p: [f64; 3], next: &mut dyn FnMut() -> u32| {
+            let i = next();
+            text.push_str(&format!(
+                "#{i}=IFCCARTESIANPOINT(({:?},{:?},{:?}));",
+                p[0], p[1], p[2]
+            ));
+            i
+        };
+        // The U: front ring (y = 0) counter-clockwise seen from the front, back ring the same.
+        let front: Vec<u32> = corners
+            .iter()
+            .map(|&(x, z)| point(&mut text, [x, 0., z], &mut next))
+            .collect();
+        let back: Vec<u32> = corners
+            .iter()
+            .map(|&(x, z)| point(&mut text, [x, 1., z], &mut next))
+            .collect();
+        // Outward, counter-clockwise seen from outside: the front ring as it is, the back one
+        // reversed, each side from front to back against the ring.
+        let mut faces = vec![
+            front.clone(),
+            back.iter().rev().copied().collect::<Vec<_>>(),
+        ];
+        for i in 0..8 {
+            let j = (i + 1) % 8;
+            faces.push(vec![front[j], front[i], back[i], back[j]]);
+        }
+        let host = brep(&mut text, &faces, &mut next);
+        // An axis-aligned box as a brep, outward faces; returns its id.
+        let block =
+            |text: &mut String, lo: [f64; 3], hi: [f64; 3], next: &mut dyn FnMut() -> u32| {
+                let c: Vec<u32> = (0..8)
+                    .map(|k| {
+                        let p = [
+                            if k & 1 == 0 { lo[0] } else { hi[0] },
+                            if k & 2 == 0 { lo[1] } else { hi[1] },
+                            if k & 4 == 0 { lo[2] } else { hi[2] },
+                        ];
+                        point(text, p, next)
+                    })
+                    .collect();
+                let quads = [
+                    [0, 2, 3, 1],
+                    [4, 5, 7, 6],
+                    [0, 1, 5, 4],
+                    [2, 6, 7, 3],
+                    [0, 4, 6, 2],
+                    [1, 3, 7, 5],
+                ];
+                let faces: Vec<Vec<u32>> = quads
+                    .iter()
+                    .map(|q| q.iter().map(|&k| c[k]).collect())
+                    .collect();
+                brep(text, &faces, next)
+            };
+        let product = |text: &mut String, class: &str, item: u32, next: &mut dyn FnMut() -> u32| {
+            let (rep, shape, p) = (next(), next(), next());
+            text.push_str(&format!(
+                "#{rep}=IFCSHAPEREPRESENTATION(#4,'Body','Brep',(#{item}));\
+                 #{shape}=IFCPRODUCTDEFINITIONSHAPE($,$,(#{rep}));\
+                 #{p}={class}('0000000000000000000{p:03}',$,$,$,$,#3,#{shape},$);"
+            ));
+            p
+        };
+        let wall = product(&mut text, "IFCWALL", host, &mut next);
+        for &[lo, hi] in openings {
+            let item = block(&mut text, lo, hi, &mut next);
+            let opening = product(&mut text, "IFCOPENINGELEMENT", item, &mut next);
+            let rel = next();
+            text.push_str(&format!(
+                "#{rel}=IFCRELVOIDSELEMENT('0000000000000000000{rel:03}',$,$,$,#{wall},#{opening});"
+            ));
+        }
+        text
+    }
+
+    /// The volume and bounds of `openings` cut from [`notched_brep`] here (checked against
+    /// ifc-lite's exact cut), or why it was declined.
+    fn cut_notched(openings: &[[[f64; 3]; 2]]) -> Result<(f64, [f64; 3], [f64; 3]), Declined> {
+        let text = notched_brep(openings);
+        let mut decoder = EntityDecoder::new(&text);
+        let router = GeometryRouter::with_units(&text, &mut decoder);
+        let voids = void_index_from_content(&text, &mut decoder);
+        let [(&host, voiding)] = voids.iter().collect::<Vec<_>>()[..] else {
+            panic!("one host in the test input: {voids:?}");
+        };
+        let entity = decoder.decode_by_id(host).expect("test input");
+        let ours = cut_openings(&router, &mut decoder, &entity, voiding)?;
+        let theirs = router
+            .process_element_with_voids_parts(&entity, &mut decoder, &voids)
+            .expect("test input");
+        let (volume, _, min, max) = cross_check::stats(std::slice::from_ref(&ours));
+        cross_check::assert_same("notched brep", &[ours], &theirs);
+        Ok((volume, min, max))
+    }
+
+    /// Faceted breps are cut here, as ifc-lite cuts them: an opening through the solid part of
+    /// a notched host removes what it crosses, 2 - 0.5 x 1 x 0.2 - 0.2 x 1 x 0.4 = 1.82 m³ by
+    /// hand; one that only fills the notch, its faces on the host's, removes nothing (1.9 m³).
+    /// The bounds stay the host's.
+    #[test]
+    fn faceted_brep_hosts_and_openings_have_their_hand_computed_volumes() {
+        let close = |a: [f64; 3], b: [f64; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-6);
+        for (openings, expected) in [
+            (&[HOLE][..], 1.82),
+            (&[NOTCH][..], 1.9),
+            (&[NOTCH, HOLE][..], 1.82),
+        ] {
+            let (volume, min, max) =
+                cut_notched(openings).unwrap_or_else(|why| panic!("declined ({why:?})"));
+            assert!(
+                (volume - expected).abs() <= 1e-6,
+                "{volume} m³, {expected} by hand"
+            );
+            assert!(
+                close(min, [0.0; 3]) && close(max, [2.0, 1.0, 1.0]),
+                "bounds {min:?} {max:?}"
+            );
+        }
     }
 
     /// Every host and opening that [`exact_prism`] builds, on the corpus and a district, lies
