@@ -43,7 +43,7 @@ use crate::{
 /// shape key share one meshing, `ifc::shape_key`; 7: each shared property set written once;
 /// 8: segments decoded in parallel, translations written alone; 9: rectangle-extrusion hosts
 /// and openings cut as exact `f64` prisms, `openings::exact_prism`; 10: faceted brep hosts
-/// and openings cut by `ifc::openings` too).
+/// and openings, and openings of several items, cut by `ifc::openings` too).
 const CACHE_FORMAT: u32 = 10;
 
 /// Magic bytes at the start of every entry.

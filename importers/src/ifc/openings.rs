@@ -20,13 +20,16 @@ use crate::geo::mesh::{add, cross, dot, normalize, sub};
 
 /// Most openings of one host cut here (more go to ifc-lite, which has its own bounds).
 const MAX_OPENINGS: usize = 256;
+/// Most body items of one opening cut here, each a convex cutter of its own.
+const MAX_OPENING_ITEMS: usize = 16;
 
 /// Why a product was handed to ifc-lite's opening cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Declined {
     /// The host's body is not one extruded solid or faceted brep.
     Host,
-    /// An opening's body is not one extruded solid, block or faceted brep.
+    /// An item of an opening's body is not an extruded solid, block or faceted brep (or it has
+    /// more than [`MAX_OPENING_ITEMS`]).
     Opening,
     /// More openings than [`MAX_OPENINGS`].
     TooMany,
@@ -70,21 +73,51 @@ fn solid_of(
     product: &DecodedEntity,
     origin: Option<[f64; 3]>,
 ) -> Result<(cut::Solid, [f64; 3]), Declined> {
-    let parts = router
-        .process_element_parts(product, decoder)
-        .map_err(|_| Declined::Open)?;
-    let [mesh] = parts.as_slice() else {
-        return Err(Declined::Open);
+    let (mut solids, origin) = solids_of(router, decoder, product, origin, false)?;
+    match solids.pop() {
+        Some(solid) if solids.is_empty() => Ok((solid, origin)),
+        _ => Err(Declined::Open),
+    }
+}
+
+/// ifc-lite's meshes of `product` without voids, one closed solid per part, in the frame of
+/// `origin` (the first part's when `None`); `Err` when a part is not closed. With `per_item`,
+/// one part per body item (ifc-lite's sub-meshes), else ifc-lite's frame parts (one mesh
+/// unless items lie kilometres apart).
+fn solids_of(
+    router: &GeometryRouter,
+    decoder: &mut EntityDecoder,
+    product: &DecodedEntity,
+    origin: Option<[f64; 3]>,
+    per_item: bool,
+) -> Result<(Vec<cut::Solid>, [f64; 3]), Declined> {
+    let parts = if per_item {
+        router
+            .process_element_with_submeshes(product, decoder)
+            .map_err(|_| Declined::Open)?
+            .sub_meshes
+            .into_iter()
+            .map(|sub| sub.mesh)
+            .collect()
+    } else {
+        router
+            .process_element_parts(product, decoder)
+            .map_err(|_| Declined::Open)?
     };
-    let origin = origin.unwrap_or(mesh.origin);
-    let shift: [f64; 3] = std::array::from_fn(|k| mesh.origin[k] - origin[k]);
-    let points = mesh
-        .positions
-        .chunks_exact(3)
-        .map(|v| std::array::from_fn(|k| f64::from(v[k]) + shift[k]))
-        .collect();
-    let solid = cut::solid_from_points(points, &mesh.indices).ok_or(Declined::Open)?;
-    Ok((solid, origin))
+    let origin = origin
+        .or_else(|| parts.first().map(|mesh| mesh.origin))
+        .ok_or(Declined::Open)?;
+    let mut solids = Vec::with_capacity(parts.len());
+    for mesh in &parts {
+        let shift: [f64; 3] = std::array::from_fn(|k| mesh.origin[k] - origin[k]);
+        let points = mesh
+            .positions
+            .chunks_exact(3)
+            .map(|v| std::array::from_fn(|k| f64::from(v[k]) + shift[k]))
+            .collect();
+        solids.push(cut::solid_from_points(points, &mesh.indices).ok_or(Declined::Open)?);
+    }
+    Ok((solids, origin))
 }
 
 /// The coordinates of an `IfcCartesianPoint` or `IfcDirection` named by `attr`, padded to three.
@@ -231,7 +264,10 @@ pub(crate) fn cut_openings(
             meshed,
             openings
                 .iter()
-                .map(|&id| meshed_cutter(router, decoder, id, origin)),
+                .flat_map(|&id| match meshed_cutters(router, decoder, id, origin) {
+                    Ok(cutters) => cutters.into_iter().map(Ok).collect(),
+                    Err(why) => vec![Err(why)],
+                }),
         )?,
     };
     let mut mesh = to_mesh(&solid);
@@ -239,28 +275,34 @@ pub(crate) fn cut_openings(
     Ok(mesh)
 }
 
-/// The opening `#id` as ifc-lite meshes it, in the frame of `origin`, when its body is one
-/// extruded solid, block or faceted brep (a cutter that is not convex is refused by
-/// [`cut::ConvexCutter::new`]).
-fn meshed_cutter(
+/// The opening `#id` as ifc-lite meshes it, in the frame of `origin`, one solid per part,
+/// when every item of its body is an extruded solid, block or faceted brep (ArchiCAD writes
+/// an opening with a reveal as several breps). Subtracting the parts one after another
+/// subtracts their union; a part that is not convex is refused by [`cut::ConvexCutter::new`].
+fn meshed_cutters(
     router: &GeometryRouter,
     decoder: &mut EntityDecoder,
     id: u32,
     origin: [f64; 3],
-) -> Result<cut::Solid, Declined> {
+) -> Result<Vec<cut::Solid>, Declined> {
     let opening = decoder.decode_by_id(id).map_err(|_| Declined::Opening)?;
-    if !single_item_of(
-        &opening,
-        decoder,
-        &[
-            IfcType::IfcExtrudedAreaSolid,
-            IfcType::IfcBlock,
-            IfcType::IfcFacetedBrep,
-        ],
-    ) {
+    let kinds = [
+        IfcType::IfcExtrudedAreaSolid,
+        IfcType::IfcBlock,
+        IfcType::IfcFacetedBrep,
+    ];
+    let items = body_items(&opening, decoder).ok_or(Declined::Opening)?;
+    if items.is_empty()
+        || items.len() > MAX_OPENING_ITEMS
+        || !items.iter().all(|i| kinds.contains(&i.ifc_type))
+    {
         return Err(Declined::Opening);
     }
-    Ok(solid_of(router, decoder, &opening, Some(origin))?.0)
+    let (solids, _) = solids_of(router, decoder, &opening, Some(origin), items.len() > 1)?;
+    if solids.len() != items.len() {
+        return Err(Declined::Open);
+    }
+    Ok(solids)
 }
 
 /// `solid` less each cutter in turn, its coplanar pieces merged; the first refusal, if any.
@@ -366,10 +408,10 @@ mod tests {
     /// An opening through the solid part of the host, from its front past its back.
     const HOLE: [[f64; 3]; 2] = [[1.4, -0.1, 0.2], [1.6, 1.1, 0.6]];
 
-    /// A file of one faceted brep host voided by faceted brep boxes (`openings`, lower and
-    /// upper corners): a U seen from the front (2 m wide, 1 m deep, 1 m high, with a 0.5 m wide,
+    /// A file of one faceted brep host voided by `openings`, each one or more faceted brep
+    /// boxes (lower and upper corners), one body item each: a U seen from the front (2 m wide, 1 m deep, 1 m high, with a 0.5 m wide,
     /// 0.2 m deep notch in its top).
-    fn notched_brep(openings: &[[[f64; 3]; 2]]) -> String {
+    fn notched_brep(openings: &[&[[[f64; 3]; 2]]]) -> String {
         // Points of the host: the U's eight corners at y = 0 and at y = 1.
         let corners = [
             (0., 0.),
@@ -468,19 +510,25 @@ mod tests {
                     .collect();
                 brep(text, &faces, next)
             };
-        let product = |text: &mut String, class: &str, item: u32, next: &mut dyn FnMut() -> u32| {
-            let (rep, shape, p) = (next(), next(), next());
-            text.push_str(&format!(
-                "#{rep}=IFCSHAPEREPRESENTATION(#4,'Body','Brep',(#{item}));\
+        let product =
+            |text: &mut String, class: &str, items: &[u32], next: &mut dyn FnMut() -> u32| {
+                let (rep, shape, p) = (next(), next(), next());
+                let items: Vec<String> = items.iter().map(|i| format!("#{i}")).collect();
+                let items = items.join(",");
+                text.push_str(&format!(
+                    "#{rep}=IFCSHAPEREPRESENTATION(#4,'Body','Brep',({items}));\
                  #{shape}=IFCPRODUCTDEFINITIONSHAPE($,$,(#{rep}));\
                  #{p}={class}('0000000000000000000{p:03}',$,$,$,$,#3,#{shape},$);"
-            ));
-            p
-        };
-        let wall = product(&mut text, "IFCWALL", host, &mut next);
-        for &[lo, hi] in openings {
-            let item = block(&mut text, lo, hi, &mut next);
-            let opening = product(&mut text, "IFCOPENINGELEMENT", item, &mut next);
+                ));
+                p
+            };
+        let wall = product(&mut text, "IFCWALL", &[host], &mut next);
+        for &boxes in openings {
+            let items: Vec<u32> = boxes
+                .iter()
+                .map(|&[lo, hi]| block(&mut text, lo, hi, &mut next))
+                .collect();
+            let opening = product(&mut text, "IFCOPENINGELEMENT", &items, &mut next);
             let rel = next();
             text.push_str(&format!(
                 "#{rel}=IFCRELVOIDSELEMENT('0000000000000000000{rel:03}',$,$,$,#{wall},#{opening});"
@@ -491,7 +539,7 @@ mod tests {
 
     /// The volume and bounds of `openings` cut from [`notched_brep`] here (checked against
     /// ifc-lite's exact cut), or why it was declined.
-    fn cut_notched(openings: &[[[f64; 3]; 2]]) -> Result<(f64, [f64; 3], [f64; 3]), Declined> {
+    fn cut_notched(openings: &[&[[[f64; 3]; 2]]]) -> Result<(f64, [f64; 3], [f64; 3]), Declined> {
         let text = notched_brep(openings);
         let mut decoder = EntityDecoder::new(&text);
         let router = GeometryRouter::with_units(&text, &mut decoder);
@@ -511,15 +559,21 @@ mod tests {
 
     /// Faceted breps are cut here, as ifc-lite cuts them: an opening through the solid part of
     /// a notched host removes what it crosses, 2 - 0.5 x 1 x 0.2 - 0.2 x 1 x 0.4 = 1.82 m³ by
-    /// hand; one that only fills the notch, its faces on the host's, removes nothing (1.9 m³).
-    /// The bounds stay the host's.
+    /// hand; one that only fills the notch, its faces on the host's, removes nothing (1.9 m³);
+    /// an opening of several items removes their union, whether they meet or overlap. The
+    /// bounds stay the host's.
     #[test]
     fn faceted_brep_hosts_and_openings_have_their_hand_computed_volumes() {
         let close = |a: [f64; 3], b: [f64; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-6);
+        // The hole as two items side by side, and as two that overlap by 0.1 m.
+        let halves = [[HOLE[0], [1.5, 1.1, 0.6]], [[1.5, -0.1, 0.2], HOLE[1]]];
+        let overlapping = [[HOLE[0], [1.55, 1.1, 0.6]], [[1.45, -0.1, 0.2], HOLE[1]]];
         for (openings, expected) in [
-            (&[HOLE][..], 1.82),
-            (&[NOTCH][..], 1.9),
-            (&[NOTCH, HOLE][..], 1.82),
+            (&[&[HOLE][..]][..], 1.82),
+            (&[&[NOTCH][..]][..], 1.9),
+            (&[&[NOTCH][..], &[HOLE][..]][..], 1.82),
+            (&[&halves[..]][..], 1.82),
+            (&[&overlapping[..], &[NOTCH][..]][..], 1.82),
         ] {
             let (volume, min, max) =
                 cut_notched(openings).unwrap_or_else(|why| panic!("declined ({why:?})"));
