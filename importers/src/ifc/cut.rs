@@ -26,6 +26,18 @@ pub(crate) struct Solid {
     pub normals: Vec<[f64; 3]>,
 }
 
+/// The faces of a box whose corner `i` is at the low or high end of x, y and z as bits 0, 1
+/// and 2 of `i` are set: each face's corners counter-clockwise seen from outside (z min,
+/// z max, y min, y max, x min, x max).
+pub(crate) const BOX_FACES: [[usize; 4]; 6] = [
+    [0, 2, 3, 1],
+    [4, 5, 7, 6],
+    [0, 1, 5, 4],
+    [2, 6, 7, 3],
+    [0, 4, 6, 2],
+    [1, 3, 7, 5],
+];
+
 /// Why a cut was not made here (the caller then uses the general boolean).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Refusal {
@@ -297,20 +309,12 @@ impl ConvexCutter {
                 add(u.map(|c| c * a), add(v.map(|c| c * b), m.map(|c| c * h))),
             )
         };
-        let quads = [
-            [0, 2, 3, 1],
-            [4, 5, 7, 6],
-            [0, 1, 5, 4],
-            [2, 6, 7, 3],
-            [0, 4, 6, 2],
-            [1, 3, 7, 5],
-        ];
         let positions: Vec<[f64; 3]> = (0..8).map(corner).collect();
         let mut solid = Solid {
             positions,
             ..Solid::default()
         };
-        for q in quads {
+        for q in BOX_FACES {
             for t in [[q[0], q[1], q[2]], [q[0], q[2], q[3]]] {
                 let [a, b, c] = t.map(|i| solid.positions[i]);
                 solid
@@ -1405,18 +1409,9 @@ mod tests {
             let p = [c * p[0] - s * p[1], s * p[0] + c * p[1], p[2]];
             [p[0], c * p[1] - s * p[2], s * p[1] + c * p[2]]
         };
-        // Faces as corner indices, counter-clockwise seen from outside.
-        let quads = [
-            [0, 2, 3, 1], // z min
-            [4, 5, 7, 6], // z max
-            [0, 1, 5, 4], // y min
-            [2, 6, 7, 3], // y max
-            [0, 4, 6, 2], // x min
-            [1, 3, 7, 5], // x max
-        ];
         let mut positions = Vec::new();
         let mut indices = Vec::new();
-        for q in quads {
+        for q in BOX_FACES {
             let base = (positions.len() / 3) as u32;
             for i in q {
                 positions.extend(corner(i).map(|c| c as f32));

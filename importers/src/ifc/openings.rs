@@ -409,8 +409,8 @@ mod tests {
     const HOLE: [[f64; 3]; 2] = [[1.4, -0.1, 0.2], [1.6, 1.1, 0.6]];
 
     /// A file of one faceted brep host voided by `openings`, each one or more faceted brep
-    /// boxes (lower and upper corners), one body item each: a U seen from the front (2 m wide, 1 m deep, 1 m high, with a 0.5 m wide,
-    /// 0.2 m deep notch in its top).
+    /// boxes (lower and upper corners), one body item each. The host is a U seen from the
+    /// front: 2 m wide, 1 m deep, 1 m high, with a 0.5 m wide, 0.2 m deep notch in its top.
     fn notched_brep(openings: &[&[[[f64; 3]; 2]]]) -> String {
         // Points of the host: the U's eight corners at y = 0 and at y = 1.
         let corners = [
@@ -496,15 +496,7 @@ mod tests {
                         point(text, p, next)
                     })
                     .collect();
-                let quads = [
-                    [0, 2, 3, 1],
-                    [4, 5, 7, 6],
-                    [0, 1, 5, 4],
-                    [2, 6, 7, 3],
-                    [0, 4, 6, 2],
-                    [1, 3, 7, 5],
-                ];
-                let faces: Vec<Vec<u32>> = quads
+                let faces: Vec<Vec<u32>> = cut::BOX_FACES
                     .iter()
                     .map(|q| q.iter().map(|&k| c[k]).collect())
                     .collect();

@@ -131,10 +131,11 @@ impl FastSurfaces {
             top = top.max(bound).max(polyloop);
         }
         let (set, model) = (top.checked_add(1)?, top.checked_add(2)?);
-        text.extend_from_slice(
-            format!("#{set}=IFCCONNECTEDFACESET((#{face}));\n#{model}=IFCFACEBASEDSURFACEMODEL((#{set}));\n")
-                .as_bytes(),
+        let wrapper = format!(
+            "#{set}=IFCCONNECTEDFACESET((#{face}));\n\
+             #{model}=IFCFACEBASEDSURFACEMODEL((#{set}));\n"
         );
+        text.extend_from_slice(wrapper.as_bytes());
         let text = std::str::from_utf8(&text).ok()?;
         let mut alone = EntityDecoder::new(text);
         let entity = alone.decode_by_id(model).ok()?;
