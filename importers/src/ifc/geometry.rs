@@ -106,6 +106,8 @@ struct Meshing<'a> {
     /// Meshing results by shape key, for the rest of the file.
     memos: Mutex<FxHashMap<u128, Arc<Memo>>>,
     counts: SharingCounts,
+    /// Hashes of large representation subtrees, kept for the whole file (see `shape_key`).
+    heavy_hashes: super::shape_key::HeavyHashes,
 }
 
 /// How many jobs shared a meshing, for the log.
@@ -193,6 +195,7 @@ pub(crate) fn mesh_elements(
         },
         memos: Mutex::default(),
         counts: SharingCounts::default(),
+        heavy_hashes: super::shape_key::HeavyHashes::default(),
     };
     // Meshed a chunk at a time and merged in job order (so mesh ids do not depend on the
     // chunking): only one chunk's unmerged product meshes are held at once, instead of every
@@ -450,7 +453,7 @@ impl<'a> Meshing<'a> {
     fn worker(&self) -> Worker<'a> {
         self.worker_from(
             new_decoder(self.bytes, self.scanned, self.units),
-            RecordHashes::new(self.bytes, self.scanned),
+            RecordHashes::new(self.bytes, self.scanned).sharing(self.heavy_hashes.clone()),
         )
     }
 

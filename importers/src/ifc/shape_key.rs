@@ -36,6 +36,17 @@ const MAX_RECORDS_PER_KEY: usize = 1 << 20;
 /// Record hashes a worker keeps (24 bytes each) before it starts afresh.
 const MAX_MEMO_ENTRIES: usize = 1 << 18;
 
+/// Records under which at least this many were hashed are remembered by every worker for the
+/// whole file ([`HeavyHashes`]): a Revit window's representation map of 300,000 records
+/// overflows a worker's memo, which then forgets it before the next window with that map.
+const HEAVY_RECORDS: usize = 4096;
+/// The heavy records are looked up only this close to the product (a representation map sits
+/// a few references below it), so the walk through a map's points does not take the lock.
+const HEAVY_DEPTH: usize = 8;
+
+/// Hashes of heavy records, shared by every worker of one file.
+pub(crate) type HeavyHashes = std::sync::Arc<std::sync::Mutex<FxHashMap<u32, u128>>>;
+
 /// A product's shape key and the translation of its world placement (metres, before the
 /// model's RTC offset), which is all that differs between products with one key.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +60,7 @@ pub(crate) struct RecordHashes<'a> {
     bytes: &'a [u8],
     index: SpanIndex,
     memo: FxHashMap<u32, u128>,
+    heavy: HeavyHashes,
     buffers: Vec<Vec<u8>>,
     budget: usize,
 }
@@ -59,9 +71,16 @@ impl<'a> RecordHashes<'a> {
             bytes,
             index: scanned.index.clone(),
             memo: FxHashMap::default(),
+            heavy: HeavyHashes::default(),
             buffers: Vec::new(),
             budget: MAX_RECORDS_PER_KEY,
         }
+    }
+
+    /// The same, remembering heavy records in `heavy`, shared with the other workers.
+    pub(crate) fn sharing(mut self, heavy: HeavyHashes) -> Self {
+        self.heavy = heavy;
+        self
     }
 
     /// The content hash of `#id` and everything it references; `None` when a record is
@@ -90,15 +109,29 @@ impl<'a> RecordHashes<'a> {
         if let Some(&hash) = self.memo.get(&id) {
             return Some(hash);
         }
+        if depth <= HEAVY_DEPTH
+            && let Some(&hash) = self
+                .heavy
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&id)
+        {
+            return Some(hash);
+        }
         if depth >= MAX_DEPTH || self.budget == 0 {
             return None;
         }
+        let budget_before = self.budget;
         self.budget -= 1;
         let (start, end) = self.span(id)?;
         let record = self.bytes.get(start..end)?;
         // `#id=` is not content: skip to after the first `=`.
         let body = &record[record.iter().position(|&b| b == b'=')? + 1..];
-        let mut buffer = self.buffers.get_mut(depth).map(std::mem::take).unwrap_or_default();
+        let mut buffer = self
+            .buffers
+            .get_mut(depth)
+            .map(std::mem::take)
+            .unwrap_or_default();
         buffer.clear();
         let hashed = self.canonical(body, depth, &mut buffer);
         let hash = hashed.map(|()| XxHash3_128::oneshot(&buffer));
@@ -108,6 +141,12 @@ impl<'a> RecordHashes<'a> {
         self.buffers[depth] = buffer;
         let hash = hash?;
         self.memo.insert(id, hash);
+        if depth <= HEAVY_DEPTH && budget_before - self.budget >= HEAVY_RECORDS {
+            self.heavy
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, hash);
+        }
         Some(hash)
     }
 
@@ -138,7 +177,10 @@ impl<'a> RecordHashes<'a> {
                 b' ' | b'\t' | b'\r' | b'\n' => {}
                 b'#' => {
                     let digits = body[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-                    let id: u32 = std::str::from_utf8(&body[i..i + digits]).ok()?.parse().ok()?;
+                    let id: u32 = std::str::from_utf8(&body[i..i + digits])
+                        .ok()?
+                        .parse()
+                        .ok()?;
                     i += digits;
                     let child = self.hash_at(id, depth + 1)?;
                     out.push(b'#');
@@ -228,11 +270,56 @@ ENDSEC;\nEND-ISO-10303-21;\n";
         let mut hashes = RecordHashes::new(text.as_bytes(), &scanned);
         let h = |hashes: &mut RecordHashes, id| hashes.record(id);
         let first = h(&mut hashes, 2).expect("readable");
-        assert_eq!(h(&mut hashes, 12), Some(first), "same content, other ids and spacing");
+        assert_eq!(
+            h(&mut hashes, 12),
+            Some(first),
+            "same content, other ids and spacing"
+        );
         assert_ne!(h(&mut hashes, 22), Some(first), "a referenced point moved");
-        assert_ne!(h(&mut hashes, 32), Some(first), "a '#' inside a string is text");
+        assert_ne!(
+            h(&mut hashes, 32),
+            Some(first),
+            "a '#' inside a string is text"
+        );
         assert_eq!(h(&mut hashes, 42), h(&mut hashes, 43), "'' inside a string");
         assert!(h(&mut hashes, 42).is_some());
         assert_eq!(h(&mut hashes, 50), None, "a reference to a missing record");
+    }
+
+    /// A record with more than [`HEAVY_RECORDS`] records below it, hashed by one worker, is
+    /// known to another worker sharing its heavy hashes without walking it again, and to a
+    /// worker whose own memo was cleared; a small record is not shared.
+    #[test]
+    fn heavy_records_are_hashed_once_for_every_worker() {
+        let mut text = String::from(
+            "ISO-10303-21;\nHEADER;\nFILE_DESCRIPTION((''),'2;1');\nFILE_NAME('','',(''),(''),'','','');\nFILE_SCHEMA(('IFC4'));\nENDSEC;\nDATA;\n",
+        );
+        let n = HEAVY_RECORDS + 10;
+        for i in 1..=n {
+            text.push_str(&format!("#{i}=IFCCARTESIANPOINT(({i}.,0.,0.));\n"));
+        }
+        let ids: Vec<String> = (1..=n).map(|i| format!("#{i}")).collect();
+        text.push_str(&format!("#900000=IFCPOLYLOOP(({}));\n", ids.join(",")));
+        text.push_str("#900001=IFCPOLYLOOP((#1,#2,#3));\nENDSEC;\nEND-ISO-10303-21;\n");
+        let scanned = super::super::source::scan(text.as_bytes()).expect("test input");
+        let heavy = HeavyHashes::default();
+        let mut first = RecordHashes::new(text.as_bytes(), &scanned).sharing(heavy.clone());
+        let mut second = RecordHashes::new(text.as_bytes(), &scanned).sharing(heavy.clone());
+        let big = first.record(900000).expect("readable");
+        let small = first.record(900001).expect("readable");
+        assert_eq!(second.record(900000), Some(big));
+        assert!(
+            second.memo.is_empty(),
+            "walked again: {} records",
+            second.memo.len()
+        );
+        assert_eq!(second.record(900001), Some(small));
+        assert_eq!(
+            second.memo.len(),
+            4,
+            "the small loop and its three points, walked"
+        );
+        let locked = heavy.lock().expect("not poisoned");
+        assert_eq!(locked.len(), 1, "only the large loop is shared");
     }
 }
