@@ -481,14 +481,26 @@ fn palette(session: &Session, url: &str, shots: &Path) -> Result<(), String> {
                 "the layer's legend",
             )?;
             let legend = swatches(session, "#layer-legend li")?;
-            // The 3D view draws exactly the legend's colours.
-            let drawn = session.script(
-                "const r = window.renewtwin, out = new Set(); for (let id = 0; id < r.elementCount; id++) out.add(r.elementRgb(id).join()); return [...out];",
-            )?;
-            let drawn: Vec<&str> = drawn.as_array().map(|d| d.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            // The 3D view draws exactly the legend's colours, once the layer's values have come
+            // (the live state may follow the legend on a loaded machine): polled, not timed.
             let in_legend = |rgb: &str| legend.iter().any(|(_, c)| format!("{},{},{}", c[0], c[1], c[2]) == rgb);
-            if drawn.len() < 2 || !drawn.iter().all(|rgb| in_legend(rgb)) {
-                return Err(format!("{layer} ({palette_name}): the view draws {drawn:?}, the legend shows {legend:?}"));
+            let started = std::time::Instant::now();
+            loop {
+                let drawn = session.script(
+                    "const r = window.renewtwin, out = new Set(); for (let id = 0; id < r.elementCount; id++) out.add(r.elementRgb(id).join()); return [...out];",
+                )?;
+                let drawn: Vec<String> =
+                    drawn.as_array().map(|d| d.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default();
+                if drawn.len() >= 2 && drawn.iter().all(|rgb| in_legend(rgb)) {
+                    break;
+                }
+                if started.elapsed() > crate::features::REACT_TIMEOUT {
+                    return Err(format!(
+                        "{layer} ({palette_name}): after {:?} the view draws {drawn:?}, the legend shows {legend:?}",
+                        crate::features::REACT_TIMEOUT
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
             }
             let pairs = closest_pairs(&legend);
             eprintln!("palette {layer} {palette_name}: closest pairs {pairs:?}");

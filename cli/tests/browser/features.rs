@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{Screenshot, Session, rgb_of};
 
 /// How long a panel may take to react (a fetch plus a frame on a software GPU).
-const REACT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REACT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs every feature check; the first failure names itself.
 pub(super) fn check_all(session: &Session, url: &str, backend: &str, shots: &Path) -> Result<(), String> {
