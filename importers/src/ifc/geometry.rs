@@ -38,6 +38,7 @@ const SLOW_PRODUCT_SECONDS: f64 = 2.0;
 /// 256 still gives every core dozens of products per chunk.
 const MESH_CHUNK_JOBS: usize = 256;
 
+
 /// One element's meshing result.
 #[derive(Debug, Default)]
 struct Outcome {
@@ -367,7 +368,7 @@ impl<'a> Meshing<'a> {
         job: impl Fn(&mut Worker<'a>, usize) -> T + Sync,
     ) -> Vec<T> {
         let next = AtomicUsize::new(0);
-        let done: Vec<Vec<(usize, T)>> = (0..rayon::current_num_threads().min(n))
+        let mut done: Vec<(usize, T)> = (0..rayon::current_num_threads().min(n))
             .into_par_iter()
             .with_max_len(1)
             .map(|_| {
@@ -381,15 +382,11 @@ impl<'a> Meshing<'a> {
                     done.push((i, job(&mut worker, i)));
                 }
             })
+            .flatten()
             .collect();
-        let mut slots: Vec<Option<T>> = std::iter::repeat_with(|| None).take(n).collect();
-        for (i, value) in done.into_iter().flatten() {
-            slots[i] = Some(value);
-        }
-        slots
-            .into_iter()
-            .map(|slot| slot.expect("every job index is taken once"))
-            .collect()
+        // Each index was taken by exactly one core: back in job order.
+        done.sort_unstable_by_key(|&(i, _)| i);
+        done.into_iter().map(|(_, value)| value).collect()
     }
 
     /// Logs how many products shared a meshing.
@@ -411,9 +408,7 @@ impl<'a> Meshing<'a> {
         let memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
         let mut first: rustc_hash::FxHashSet<u128> = Default::default();
         keys.iter()
-            .map(|key| {
-                key.is_none_or(|key| !memos.contains_key(&key.hash) && first.insert(key.hash))
-            })
+            .map(|key| key.is_none_or(|key| !memos.contains_key(&key.hash) && first.insert(key.hash)))
             .collect()
     }
 

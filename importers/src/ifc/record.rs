@@ -92,12 +92,7 @@ impl<'a> Records<'a> {
         let Some(at) = line.iter().position(|&b| b == b'=') else {
             return false;
         };
-        let rest = &line[at + 1..];
-        let name = rest
-            .iter()
-            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
-            .count();
-        name > 0 && rest.get(name) == Some(&b'(') && !rest[..name].eq_ignore_ascii_case(class.as_bytes())
+        leading_keyword(&line[at + 1..]).is_some_and(|name| !name.eq_ignore_ascii_case(class.as_bytes()))
     }
 
     /// The record `#id` as a [`Flat`], or `None` when it does not exist or is outside
@@ -151,13 +146,7 @@ impl<'a> Flat<'a> {
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
         ifc_lite_core::express_id::parse_express_id(rest.get(..digits).filter(|d| !d.is_empty())?)?;
         let rest = rest[digits..].strip_prefix(b"=")?;
-        let name = rest
-            .iter()
-            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
-            .count();
-        if name == 0 || rest.get(name) != Some(&b'(') {
-            return None;
-        }
+        let name = leading_keyword(rest)?.len();
         let ty = IfcType::from_str(std::str::from_utf8(&rest[..name]).ok()?);
         let mut flat = Self {
             ty,
@@ -246,6 +235,16 @@ impl<'a> Flat<'a> {
         let decoded = decode_literal(inner);
         ifc_lite_core::optional_text(Some(&decoded)).map(str::to_owned)
     }
+}
+
+/// The class keyword that `rest` starts with (ASCII letters, digits and `_`, at least one)
+/// when an opening `(` follows it at once, as in `IFCWALL(`; `None` otherwise.
+pub(crate) fn leading_keyword(rest: &[u8]) -> Option<&[u8]> {
+    let name = rest
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    (name > 0 && rest.get(name) == Some(&b'(')).then(|| &rest[..name])
 }
 
 /// Where the value starting at `line[at]` ends (the index just past it) if it is in

@@ -127,11 +127,7 @@ impl<'a> RecordHashes<'a> {
         let record = self.bytes.get(start..end)?;
         // `#id=` is not content: skip to after the first `=`.
         let body = &record[record.iter().position(|&b| b == b'=')? + 1..];
-        let mut buffer = self
-            .buffers
-            .get_mut(depth)
-            .map(std::mem::take)
-            .unwrap_or_default();
+        let mut buffer = self.buffers.get_mut(depth).map(std::mem::take).unwrap_or_default();
         buffer.clear();
         let hashed = self.canonical(body, depth, &mut buffer);
         let hash = hashed.map(|()| XxHash3_128::oneshot(&buffer));
@@ -177,10 +173,7 @@ impl<'a> RecordHashes<'a> {
                 b' ' | b'\t' | b'\r' | b'\n' => {}
                 b'#' => {
                     let digits = body[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-                    let id: u32 = std::str::from_utf8(&body[i..i + digits])
-                        .ok()?
-                        .parse()
-                        .ok()?;
+                    let id: u32 = std::str::from_utf8(&body[i..i + digits]).ok()?.parse().ok()?;
                     i += digits;
                     let child = self.hash_at(id, depth + 1)?;
                     out.push(b'#');
@@ -270,17 +263,9 @@ ENDSEC;\nEND-ISO-10303-21;\n";
         let mut hashes = RecordHashes::new(text.as_bytes(), &scanned);
         let h = |hashes: &mut RecordHashes, id| hashes.record(id);
         let first = h(&mut hashes, 2).expect("readable");
-        assert_eq!(
-            h(&mut hashes, 12),
-            Some(first),
-            "same content, other ids and spacing"
-        );
+        assert_eq!(h(&mut hashes, 12), Some(first), "same content, other ids and spacing");
         assert_ne!(h(&mut hashes, 22), Some(first), "a referenced point moved");
-        assert_ne!(
-            h(&mut hashes, 32),
-            Some(first),
-            "a '#' inside a string is text"
-        );
+        assert_ne!(h(&mut hashes, 32), Some(first), "a '#' inside a string is text");
         assert_eq!(h(&mut hashes, 42), h(&mut hashes, 43), "'' inside a string");
         assert!(h(&mut hashes, 42).is_some());
         assert_eq!(h(&mut hashes, 50), None, "a reference to a missing record");

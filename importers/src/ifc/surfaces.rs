@@ -24,6 +24,7 @@ use ifc_lite_geometry::{
     FaceBasedSurfaceModelProcessor, GeometryProcessor, Mesh, Result, TessellationQuality,
 };
 
+use super::record::leading_keyword;
 use crate::geo::mesh::{cross, dot, newell, normalize, sub};
 
 /// Most corners of a face triangulated as a fan (ifc-lite fans convex faces of up to eight
@@ -182,23 +183,15 @@ fn append(mesh: &mut Mesh, part: &Mesh) {
     mesh.indices.extend(part.indices.iter().map(|i| base + i));
 }
 
-/// Whether the record `bytes` (`#id=KEYWORD(...)`) is of class `keyword` (upper case), read
-/// under STEP's case-insensitive keyword rule.
+/// Whether the record `bytes` (`#id=KEYWORD(...)`, spaces allowed after `=`) is of class
+/// `keyword` (upper case), under STEP's case-insensitive keyword rule.
 fn keyword_is(bytes: &[u8], keyword: &[u8]) -> bool {
     let Some(eq) = bytes.iter().position(|&b| b == b'=') else {
         return false;
     };
     let rest = &bytes[eq + 1..];
-    let start = rest
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(rest.len());
-    let name = &rest[start..];
-    let end = name
-        .iter()
-        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
-        .unwrap_or(name.len());
-    name[..end].eq_ignore_ascii_case(keyword)
+    let start = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    leading_keyword(&rest[start..]).is_some_and(|name| name.eq_ignore_ascii_case(keyword))
 }
 
 /// The corner a face's fan starts from, or `None` when the ring is not one that a fan
@@ -285,7 +278,6 @@ mod tests {
         text.split(';')
             .filter_map(|statement| {
                 let (id, body) = statement.trim().strip_prefix('#')?.split_once('=')?;
-                let body = body.trim_start();
                 keyword_is(format!("#0={body}").as_bytes(), b"IFCFACEBASEDSURFACEMODEL")
                     .then(|| id.trim().parse().ok())
                     .flatten()
