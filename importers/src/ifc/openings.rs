@@ -22,11 +22,13 @@ use crate::geo::mesh::{add, cross, dot, normalize, sub};
 const MAX_OPENINGS: usize = 256;
 /// Most body items of one opening cut here, each a convex cutter of its own.
 const MAX_OPENING_ITEMS: usize = 16;
+/// Most body items of one host cut here, each cut by every opening.
+const MAX_HOST_ITEMS: usize = 16;
 
 /// Why a product was handed to ifc-lite's opening cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Declined {
-    /// The host's body is not one extruded solid or faceted brep.
+    /// The host's body is not one to [`MAX_HOST_ITEMS`] extruded solids or faceted breps.
     Host,
     /// An item of an opening's body is not an extruded solid, block or faceted brep (or it has
     /// more than [`MAX_OPENING_ITEMS`]).
@@ -57,12 +59,6 @@ fn body_items(product: &DecodedEntity, decoder: &mut EntityDecoder) -> Option<Ve
         items.extend(decoder.resolve_ref_list(representation.get(3)?).ok()?);
     }
     Some(items)
-}
-
-/// Whether `product`'s body is exactly one item of one of `kinds`.
-fn single_item_of(product: &DecodedEntity, decoder: &mut EntityDecoder, kinds: &[IfcType]) -> bool {
-    body_items(product, decoder)
-        .is_some_and(|items| matches!(items.as_slice(), [item] if kinds.contains(&item.ifc_type)))
 }
 
 /// ifc-lite's mesh of `product` without voids, as one closed solid in the frame of `origin`
@@ -250,12 +246,16 @@ pub(crate) fn cut_openings(
     if openings.len() > MAX_OPENINGS {
         return Err(Declined::TooMany);
     }
-    if !single_item_of(
-        host,
-        decoder,
-        &[IfcType::IfcExtrudedAreaSolid, IfcType::IfcFacetedBrep],
-    ) {
+    let kinds = [IfcType::IfcExtrudedAreaSolid, IfcType::IfcFacetedBrep];
+    let items = body_items(host, decoder).ok_or(Declined::Host)?;
+    if items.is_empty()
+        || items.len() > MAX_HOST_ITEMS
+        || !items.iter().all(|i| kinds.contains(&i.ifc_type))
+    {
         return Err(Declined::Host);
+    }
+    if items.len() > 1 {
+        return cut_items(router, decoder, host, openings, items.len());
     }
     let (meshed, origin) = solid_of(router, decoder, host, None)?;
     let solid = match exact_operands(router, decoder, host, openings, origin, &meshed) {
@@ -271,6 +271,45 @@ pub(crate) fn cut_openings(
         )?,
     };
     let mut mesh = to_mesh(&solid);
+    mesh.origin = origin;
+    Ok(mesh)
+}
+
+/// `host` whose body is `count` items (each an extruded solid or faceted brep, as ArchiCAD
+/// writes a wall layer that runs round a corner) with every opening cut from each item in
+/// turn: the openings removed from a union of solids are removed from each of them. One mesh
+/// of every item's result in the frame of the first item; an item the openings remove
+/// entirely adds nothing.
+fn cut_items(
+    router: &GeometryRouter,
+    decoder: &mut EntityDecoder,
+    host: &DecodedEntity,
+    openings: &[u32],
+    count: usize,
+) -> Result<Mesh, Declined> {
+    let (solids, origin) = solids_of(router, decoder, host, None, true)?;
+    if solids.len() != count {
+        return Err(Declined::Open);
+    }
+    let mut cutters = Vec::new();
+    for &id in openings {
+        cutters.extend(meshed_cutters(router, decoder, id, origin)?);
+    }
+    let mut mesh = Mesh::new();
+    for solid in solids {
+        match cut_all(solid, cutters.iter().cloned().map(Ok)) {
+            Ok(solid) => {
+                let mut part = to_mesh(&solid);
+                part.origin = origin;
+                mesh.merge(&part);
+            }
+            Err(Declined::Empty) => {}
+            Err(why) => return Err(why),
+        }
+    }
+    if mesh.is_empty() {
+        return Err(Declined::Empty);
+    }
     mesh.origin = origin;
     Ok(mesh)
 }
@@ -411,7 +450,7 @@ mod tests {
     /// A file of one faceted brep host voided by `openings`, each one or more faceted brep
     /// boxes (lower and upper corners), one body item each. The host is a U seen from the
     /// front: 2 m wide, 1 m deep, 1 m high, with a 0.5 m wide, 0.2 m deep notch in its top.
-    fn notched_brep(openings: &[&[[[f64; 3]; 2]]]) -> String {
+    fn notched_brep(openings: &[&[[[f64; 3]; 2]]], second: Option<[[f64; 3]; 2]>) -> String {
         // Points of the host: the U's eight corners at y = 0 and at y = 1.
         let corners = [
             (0., 0.),
@@ -514,7 +553,9 @@ mod tests {
                 ));
                 p
             };
-        let wall = product(&mut text, "IFCWALL", &[host], &mut next);
+        let mut items = vec![host];
+        items.extend(second.map(|[lo, hi]| block(&mut text, lo, hi, &mut next)));
+        let wall = product(&mut text, "IFCWALL", &items, &mut next);
         for &boxes in openings {
             let items: Vec<u32> = boxes
                 .iter()
@@ -529,10 +570,14 @@ mod tests {
         text
     }
 
-    /// The volume and bounds of `openings` cut from [`notched_brep`] here (checked against
+    /// The volume and bounds of `openings` cut from [`notched_brep`] (with its `second` item)
+    /// here (checked against
     /// ifc-lite's exact cut), or why it was declined.
-    fn cut_notched(openings: &[&[[[f64; 3]; 2]]]) -> Result<(f64, [f64; 3], [f64; 3]), Declined> {
-        let text = notched_brep(openings);
+    fn cut_notched(
+        openings: &[&[[[f64; 3]; 2]]],
+        second: Option<[[f64; 3]; 2]>,
+    ) -> Result<(f64, [f64; 3], [f64; 3]), Declined> {
+        let text = notched_brep(openings, second);
         let mut decoder = EntityDecoder::new(&text);
         let router = GeometryRouter::with_units(&text, &mut decoder);
         let voids = void_index_from_content(&text, &mut decoder);
@@ -568,13 +613,42 @@ mod tests {
             (&[&overlapping[..], &[NOTCH][..]][..], 1.82),
         ] {
             let (volume, min, max) =
-                cut_notched(openings).unwrap_or_else(|why| panic!("declined ({why:?})"));
+                cut_notched(openings, None).unwrap_or_else(|why| panic!("declined ({why:?})"));
             assert!(
                 (volume - expected).abs() <= 1e-6,
                 "{volume} m³, {expected} by hand"
             );
             assert!(
                 close(min, [0.0; 3]) && close(max, [2.0, 1.0, 1.0]),
+                "bounds {min:?} {max:?}"
+            );
+        }
+    }
+
+    /// A host of two body items (ArchiCAD writes a wall layer that turns a corner so) has each
+    /// item cut by every opening: the U (1.9 m³) and a 1 m cube beside it (2.9 m³ in all), an
+    /// opening 1.2 m wide across their joint, 1 m through and 0.4 m high, removes 0.6 x 1 x
+    /// 0.4 = 0.24 m³ from each: 2.42 m³ by hand. An opening that misses the cube and fills the
+    /// U's notch removes nothing; one that swallows the cube and the U's last 0.1 m leaves
+    /// 1.9 - 0.1 x 1 x 1 = 1.8 m³. Each is also checked against ifc-lite's exact cut.
+    #[test]
+    fn hosts_of_several_items_have_each_item_cut() {
+        let cube = [[2.0, 0.0, 0.0], [3.0, 1.0, 1.0]];
+        let across = [[1.4, -0.1, 0.2], [2.6, 1.1, 0.6]];
+        let swallow = [[1.9, -0.1, -0.1], [3.1, 1.1, 1.1]];
+        for (openings, expected, max_x) in [
+            (&[&[across][..]][..], 2.42, 3.0),
+            (&[&[NOTCH][..]][..], 2.9, 3.0),
+            (&[&[swallow][..]][..], 1.9 - 0.1 * 1.0 * 1.0, 1.9),
+        ] {
+            let (volume, min, max) = cut_notched(openings, Some(cube))
+                .unwrap_or_else(|why| panic!("declined ({why:?})"));
+            assert!(
+                (volume - expected).abs() <= 1e-6,
+                "{volume} m³, {expected} by hand"
+            );
+            assert!(
+                (max[0] - max_x).abs() <= 1e-6 && min.iter().all(|c| c.abs() <= 1e-6),
                 "bounds {min:?} {max:?}"
             );
         }
