@@ -657,11 +657,20 @@ pub(crate) fn subtract(host: &Solid, cutter: &ConvexCutter) -> Result<Option<Sol
         // No part of the host's surface is inside the cutter: disjoint (whatever the splits
         // made, the host is unchanged), or the cutter inside the host.
         // A point of the cutter inside the host would make a hidden void, and a host inside
-        // the cutter vanishes; neither is resolved here.
-        let inside = cutter.faces[0]
-            .first()
-            .map(|&p| point_inside(host, p, eps))
-            .ok_or(Refusal::Ambiguous)??;
+        // the cutter vanishes; neither is resolved here. The point asked about is inside the
+        // cutter (the mean of its faces' corners, a convex combination): a corner may lie on
+        // the host's surface (an opening whose faces are the faces of a hole already in the
+        // host, as ArchiCAD writes wall layers), where no ray from it can decide, while no
+        // host surface passes through the cutter's inside, or the host would be touched.
+        let corners = cutter.faces.iter().flatten();
+        let count = corners.clone().count();
+        if count == 0 {
+            return Err(Refusal::Ambiguous);
+        }
+        let centre = corners
+            .fold([0.0; 3], |s, &p| add(s, p))
+            .map(|c| c / count as f64);
+        let inside = point_inside(host, centre, eps)?;
         let host_inside = host
             .positions
             .first()
@@ -1584,6 +1593,28 @@ mod tests {
         );
         let result = cut(&turned, &cuboid([0.55, 0.55, -0.2], [0.7, 0.7, 0.2], 0.0));
         assert_eq!(result, Ok(None));
+    }
+
+    /// A cutter that only meets the host along a face, a corner of it on the host's surface
+    /// (an opening whose faces are those of a hole already in the host, as ArchiCAD writes
+    /// wall layers), changes nothing and is not refused: whether the cutter is a hidden void
+    /// is asked of a point inside it, not of a corner, from which no ray can decide.
+    #[test]
+    fn a_cutter_against_a_face_changes_nothing() {
+        for turn in [0.0, 0.3] {
+            let host = cuboid([0.0; 3], [1.0; 3], turn);
+            for (min, max) in [
+                ([1.0, 0.0, 0.0], [2.0, 1.0, 1.0]),
+                ([-1.0, -1.0, 1.0], [2.0, 2.0, 1.5]),
+                ([1.0, 1.0, 0.0], [1.5, 1.5, 1.0]),
+            ] {
+                assert_eq!(
+                    cut(&host, &cuboid(min, max, turn)),
+                    Ok(None),
+                    "cutter {min:?}-{max:?} turned {turn}"
+                );
+            }
+        }
     }
 
     #[test]
