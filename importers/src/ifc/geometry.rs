@@ -38,7 +38,6 @@ const SLOW_PRODUCT_SECONDS: f64 = 2.0;
 /// 256 still gives every core dozens of products per chunk.
 const MESH_CHUNK_JOBS: usize = 256;
 
-
 /// One element's meshing result.
 #[derive(Debug, Default)]
 struct Outcome {
@@ -408,7 +407,9 @@ impl<'a> Meshing<'a> {
         let memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
         let mut first: rustc_hash::FxHashSet<u128> = Default::default();
         keys.iter()
-            .map(|key| key.is_none_or(|key| !memos.contains_key(&key.hash) && first.insert(key.hash)))
+            .map(|key| {
+                key.is_none_or(|key| !memos.contains_key(&key.hash) && first.insert(key.hash))
+            })
             .collect()
     }
 

@@ -61,6 +61,19 @@ fn body_items(product: &DecodedEntity, decoder: &mut EntityDecoder) -> Option<Ve
     Some(items)
 }
 
+/// How many items `product`'s body has, when it has one to `most` and each is of one of
+/// `kinds`; `None` otherwise (or when the body does not read).
+fn body_count(
+    product: &DecodedEntity,
+    decoder: &mut EntityDecoder,
+    kinds: &[IfcType],
+    most: usize,
+) -> Option<usize> {
+    let items = body_items(product, decoder)?;
+    ((1..=most).contains(&items.len()) && items.iter().all(|i| kinds.contains(&i.ifc_type)))
+        .then_some(items.len())
+}
+
 /// ifc-lite's mesh of `product` without voids, as one closed solid in the frame of `origin`
 /// (the host's), or `None` when it is several parts or not closed.
 fn solid_of(
@@ -247,15 +260,9 @@ pub(crate) fn cut_openings(
         return Err(Declined::TooMany);
     }
     let kinds = [IfcType::IfcExtrudedAreaSolid, IfcType::IfcFacetedBrep];
-    let items = body_items(host, decoder).ok_or(Declined::Host)?;
-    if items.is_empty()
-        || items.len() > MAX_HOST_ITEMS
-        || !items.iter().all(|i| kinds.contains(&i.ifc_type))
-    {
-        return Err(Declined::Host);
-    }
-    if items.len() > 1 {
-        return cut_items(router, decoder, host, openings, items.len());
+    let items = body_count(host, decoder, &kinds, MAX_HOST_ITEMS).ok_or(Declined::Host)?;
+    if items > 1 {
+        return cut_items(router, decoder, host, openings, items);
     }
     let (meshed, origin) = solid_of(router, decoder, host, None)?;
     let solid = match exact_operands(router, decoder, host, openings, origin, &meshed) {
@@ -310,7 +317,7 @@ fn cut_items(
     if mesh.is_empty() {
         return Err(Declined::Empty);
     }
-    mesh.origin = origin;
+    // Every part is in the frame of `origin`: the merged mesh took it from the first.
     Ok(mesh)
 }
 
@@ -330,15 +337,10 @@ fn meshed_cutters(
         IfcType::IfcBlock,
         IfcType::IfcFacetedBrep,
     ];
-    let items = body_items(&opening, decoder).ok_or(Declined::Opening)?;
-    if items.is_empty()
-        || items.len() > MAX_OPENING_ITEMS
-        || !items.iter().all(|i| kinds.contains(&i.ifc_type))
-    {
-        return Err(Declined::Opening);
-    }
-    let (solids, _) = solids_of(router, decoder, &opening, Some(origin), items.len() > 1)?;
-    if solids.len() != items.len() {
+    let items =
+        body_count(&opening, decoder, &kinds, MAX_OPENING_ITEMS).ok_or(Declined::Opening)?;
+    let (solids, _) = solids_of(router, decoder, &opening, Some(origin), items > 1)?;
+    if solids.len() != items {
         return Err(Declined::Open);
     }
     Ok(solids)
@@ -571,8 +573,7 @@ mod tests {
     }
 
     /// The volume and bounds of `openings` cut from [`notched_brep`] (with its `second` item)
-    /// here (checked against
-    /// ifc-lite's exact cut), or why it was declined.
+    /// here (checked against ifc-lite's exact cut), or why it was declined.
     fn cut_notched(
         openings: &[&[[[f64; 3]; 2]]],
         second: Option<[[f64; 3]; 2]>,
