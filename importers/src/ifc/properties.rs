@@ -498,6 +498,7 @@ pub(crate) fn text(entity: &DecodedEntity, index: usize) -> Option<String> {
 
 /// Lower-cases the first character of an upstream message (house style).
 pub(crate) fn lower(message: &str) -> String {
+    let message = super::source::absent_span_said_plainly(message);
     let mut chars = message.chars();
     match chars.next() {
         Some(c) => c.to_lowercase().collect::<String>() + chars.as_str().trim_end_matches('.'),

@@ -9,6 +9,18 @@
 //! [`TRANSLATION_QUANTUM_M`] and [`LINEAR_QUANTUM`]. Where anything cannot be read the product
 //! has no key and is meshed on its own.
 //!
+//! A large `IfcRepresentationMap` (over [`MAP_CONTENT_RECORDS`] records) is hashed by its
+//! `#id` instead. The products of one type share its map, so they still share a key; two large
+//! maps of equal content are two shapes here. Such maps are where a file's largest geometry
+//! sits (a Revit window's map of 87,000 faces), and walking each one cost as much as meshing
+//! it. Small maps are hashed by content as everything else: in the four real files over
+//! 10 MB we measure, keying every map by `#id` lost 9 of 2,369 shared products, and in the
+//! corpus's duplex 4 meshes (BENCHMARKS.md, session 15).
+//!
+//! Records without references, strings or inner whitespace (points, direction and number
+//! lists) are hashed as written and not remembered: hashing one again costs less than
+//! keeping it.
+//!
 //! Real buildings repeat themselves (a wall with its windows on every storey of a block, the
 //! same block along a street), and so do generated districts; web-ifc and IfcOpenShell mesh
 //! every occurrence again.
@@ -18,6 +30,7 @@ use ifc_lite_geometry::GeometryRouter;
 use rustc_hash::FxHashMap;
 use twox_hash::XxHash3_128;
 
+use super::record::leading_keyword;
 use super::source::{Scanned, SpanIndex};
 use crate::geo::mesh::{inverse_affine, mat_mul};
 
@@ -33,19 +46,25 @@ const MAX_DEPTH: usize = 64;
 /// walk exponential.
 const MAX_RECORDS_PER_KEY: usize = 1 << 20;
 
-/// Record hashes a worker keeps (24 bytes each) before it starts afresh.
+/// Records of a representation map's content walked before the map is keyed by its `#id`
+/// instead (module docs).
+const MAP_CONTENT_RECORDS: usize = 4096;
+
+/// Record hashes a worker keeps (40 bytes each) before it starts afresh.
 const MAX_MEMO_ENTRIES: usize = 1 << 18;
 
 /// Records under which at least this many were hashed are remembered by every worker for the
-/// whole file ([`HeavyHashes`]): a Revit window's representation map of 300,000 records
-/// overflows a worker's memo, which then forgets it before the next window with that map.
+/// whole file ([`HeavyHashes`]): a large brep or surface model that several products use
+/// without a map would otherwise be walked again by each worker whose memo has forgotten it
+/// (a memo is cleared past [`MAX_MEMO_ENTRIES`]).
 const HEAVY_RECORDS: usize = 4096;
-/// The heavy records are looked up only this close to the product (a representation map sits
-/// a few references below it), so the walk through a map's points does not take the lock.
+/// The heavy records are looked up only this close to the product (a body item sits a few
+/// references below it), so the walk through an item's faces and points does not take the
+/// lock.
 const HEAVY_DEPTH: usize = 8;
 
 /// Hashes of heavy records, shared by every worker of one file.
-pub(crate) type HeavyHashes = std::sync::Arc<std::sync::Mutex<FxHashMap<u32, u128>>>;
+pub(crate) type HeavyHashes = std::sync::Arc<std::sync::Mutex<FxHashMap<u32, Hashed>>>;
 
 /// A product's shape key and the translation of its world placement (metres, before the
 /// model's RTC offset), which is all that differs between products with one key.
@@ -59,7 +78,7 @@ pub(crate) struct ShapeKey {
 pub(crate) struct RecordHashes<'a> {
     bytes: &'a [u8],
     index: SpanIndex,
-    memo: FxHashMap<u32, u128>,
+    memo: FxHashMap<u32, Hashed>,
     heavy: HeavyHashes,
     buffers: Vec<Vec<u8>>,
     budget: usize,
@@ -87,7 +106,7 @@ impl<'a> RecordHashes<'a> {
     /// missing, the chain is deeper than [`MAX_DEPTH`] or the walk exceeds its budget.
     pub(crate) fn record(&mut self, id: u32) -> Option<u128> {
         self.budget = MAX_RECORDS_PER_KEY;
-        self.hash_at(id, 0)
+        self.hash_at(id, 0, usize::MAX).ok().map(|hashed| hashed.hash)
     }
 
     /// Forgets every hash once more than [`MAX_MEMO_ENTRIES`] are kept (a memo only).
@@ -97,57 +116,101 @@ impl<'a> RecordHashes<'a> {
         }
     }
 
-    fn span(&self, id: u32) -> Option<(usize, usize)> {
-        match &self.index {
-            SpanIndex::Dense(index) => index.lookup(id),
-            SpanIndex::Sorted(index) => index.lookup(id),
-            SpanIndex::Hash(index) => index.get(&id).copied(),
-        }
-    }
 
-    fn hash_at(&mut self, id: u32, depth: usize) -> Option<u128> {
-        if let Some(&hash) = self.memo.get(&id) {
-            return Some(hash);
+    fn hash_at(&mut self, id: u32, depth: usize, limit: usize) -> Result<Hashed, Stop> {
+        let within = |hashed: Hashed| {
+            if hashed.size > limit {
+                Err(Stop::Limit)
+            } else {
+                Ok(hashed)
+            }
+        };
+        if let Some(&hashed) = self.memo.get(&id) {
+            return within(hashed);
         }
         if depth <= HEAVY_DEPTH
-            && let Some(&hash) = self
+            && let Some(&hashed) = self
                 .heavy
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(&id)
         {
-            return Some(hash);
+            return within(hashed);
         }
         if depth >= MAX_DEPTH || self.budget == 0 {
-            return None;
+            return Err(Stop::Unreadable);
+        }
+        if limit == 0 {
+            return Err(Stop::Limit);
         }
         let budget_before = self.budget;
         self.budget -= 1;
-        let (start, end) = self.span(id)?;
-        let record = self.bytes.get(start..end)?;
+        let (start, end) = self.index.span(id).ok_or(Stop::Unreadable)?;
+        let record = self.bytes.get(start..end).ok_or(Stop::Unreadable)?;
         // `#id=` is not content: skip to after the first `=`.
-        let body = &record[record.iter().position(|&b| b == b'=')? + 1..];
+        let eq = record.iter().position(|&b| b == b'=').ok_or(Stop::Unreadable)?;
+        let body = &record[eq + 1..];
+        if let Some(leaf) = canonical_leaf(body) {
+            // Its canonical form is itself (most records of a large representation are such
+            // points and numbers lists): hashed as it stands, and not memoised, since hashing
+            // it again costs less than keeping it.
+            return Ok(Hashed {
+                hash: XxHash3_128::oneshot(leaf),
+                size: 1,
+            });
+        }
+        let map = leading_keyword(body.trim_ascii_start())
+            .is_some_and(|k| k.eq_ignore_ascii_case(b"IFCREPRESENTATIONMAP"));
+        // A map's content counts up to [`MAP_CONTENT_RECORDS`]; past that the map is its
+        // `#id` (module docs).
+        let inner = if map {
+            (limit - 1).min(MAP_CONTENT_RECORDS)
+        } else {
+            limit - 1
+        };
         let mut buffer = self.buffers.get_mut(depth).map(std::mem::take).unwrap_or_default();
         buffer.clear();
-        let hashed = self.canonical(body, depth, &mut buffer);
-        let hash = hashed.map(|()| XxHash3_128::oneshot(&buffer));
+        let content = self.canonical(body, depth, inner, &mut buffer);
+        let hashed = match content {
+            Ok(size) => Ok(Hashed {
+                hash: XxHash3_128::oneshot(&buffer),
+                size: 1 + size,
+            }),
+            Err(Stop::Limit) if map && inner < limit - 1 => {
+                let mut named = *b"IfcRepresentationMap#\0\0\0\0";
+                named[21..].copy_from_slice(&id.to_le_bytes());
+                Ok(Hashed {
+                    hash: XxHash3_128::oneshot(&named),
+                    size: 2 + MAP_CONTENT_RECORDS,
+                })
+            }
+            Err(stop) => Err(stop),
+        };
         if self.buffers.len() <= depth {
             self.buffers.resize_with(depth + 1, Vec::new);
         }
         self.buffers[depth] = buffer;
-        let hash = hash?;
-        self.memo.insert(id, hash);
+        let hashed = within(hashed?)?;
+        self.memo.insert(id, hashed);
         if depth <= HEAVY_DEPTH && budget_before - self.budget >= HEAVY_RECORDS {
             self.heavy
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(id, hash);
+                .insert(id, hashed);
         }
-        Some(hash)
+        Ok(hashed)
     }
 
-    /// `body` without whitespace outside strings, each `#id` replaced by its record's hash.
-    fn canonical(&mut self, body: &[u8], depth: usize, out: &mut Vec<u8>) -> Option<()> {
+    /// `body` without whitespace outside strings, each `#id` replaced by its record's hash,
+    /// into `out`; the sizes of the records referenced, at most `limit` in all.
+    fn canonical(
+        &mut self,
+        body: &[u8],
+        depth: usize,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, Stop> {
+        let mut size = 0usize;
         let mut i = 0;
         let mut in_string = false;
         while i < body.len() {
@@ -173,17 +236,49 @@ impl<'a> RecordHashes<'a> {
                 b' ' | b'\t' | b'\r' | b'\n' => {}
                 b'#' => {
                     let digits = body[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-                    let id: u32 = std::str::from_utf8(&body[i..i + digits]).ok()?.parse().ok()?;
+                    let id: u32 = std::str::from_utf8(&body[i..i + digits])
+                        .ok()
+                        .and_then(|d| d.parse().ok())
+                        .ok_or(Stop::Unreadable)?;
                     i += digits;
-                    let child = self.hash_at(id, depth + 1)?;
+                    let child = self.hash_at(id, depth + 1, limit - size)?;
+                    size += child.size;
                     out.push(b'#');
-                    out.extend_from_slice(&child.to_le_bytes());
+                    out.extend_from_slice(&child.hash.to_le_bytes());
                 }
                 _ => out.push(b),
             }
         }
-        Some(())
+        Ok(size)
     }
+}
+
+/// A record's content hash and its size: the records under it, itself included, each counted
+/// once for every path to it, so that it does not depend on which were remembered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hashed {
+    hash: u128,
+    size: usize,
+}
+
+/// Why a walk stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// A record is missing or does not read, the chain is deeper than [`MAX_DEPTH`], or the
+    /// walk exceeded its budget.
+    Unreadable,
+    /// The records under it exceed the limit its caller set.
+    Limit,
+}
+
+/// `body` without its leading and trailing whitespace, when that is its canonical form: no
+/// reference, no string, no whitespace inside.
+fn canonical_leaf(body: &[u8]) -> Option<&[u8]> {
+    let body = body.trim_ascii();
+    (!body
+        .iter()
+        .any(|&b| matches!(b, b'#' | b'\'' | b' ' | b'\t' | b'\r' | b'\n')))
+    .then_some(body)
 }
 
 /// The shape key of `product` (attribute 6 is `IfcProduct.Representation`), voided by
@@ -258,12 +353,20 @@ mod tests {
 #42=IFCRECTANGLEPROFILEDEF(.AREA.,'it''s',#1,2.4,0.3);\n\
 #43=IFCRECTANGLEPROFILEDEF(.AREA.,'it''s',#1,2.4,0.3);\n\
 #50=IFCRECTANGLEPROFILEDEF(.AREA.,$,#99,2.4,0.3);\n\
+#60= IFCCARTESIANPOINT((0.,0.,0.)) ;\n\
+#70=IFCREPRESENTATIONMAP(#1,#99);\n\
 ENDSEC;\nEND-ISO-10303-21;\n";
         let scanned = super::super::source::scan(text.as_bytes()).expect("test input");
         let mut hashes = RecordHashes::new(text.as_bytes(), &scanned);
         let h = |hashes: &mut RecordHashes, id| hashes.record(id);
         let first = h(&mut hashes, 2).expect("readable");
         assert_eq!(h(&mut hashes, 12), Some(first), "same content, other ids and spacing");
+        let point = h(&mut hashes, 1);
+        assert!(point.is_some());
+        assert_eq!(h(&mut hashes, 11), point, "a leaf with spaces inside");
+        assert_eq!(h(&mut hashes, 60), point, "a leaf with spaces around");
+        assert_ne!(h(&mut hashes, 21), point, "a leaf with another number");
+        assert_eq!(h(&mut hashes, 70), None, "a small map is its content, here missing");
         assert_ne!(h(&mut hashes, 22), Some(first), "a referenced point moved");
         assert_ne!(h(&mut hashes, 32), Some(first), "a '#' inside a string is text");
         assert_eq!(h(&mut hashes, 42), h(&mut hashes, 43), "'' inside a string");
@@ -285,7 +388,11 @@ ENDSEC;\nEND-ISO-10303-21;\n";
         }
         let ids: Vec<String> = (1..=n).map(|i| format!("#{i}")).collect();
         text.push_str(&format!("#900000=IFCPOLYLOOP(({}));\n", ids.join(",")));
-        text.push_str("#900001=IFCPOLYLOOP((#1,#2,#3));\nENDSEC;\nEND-ISO-10303-21;\n");
+        text.push_str("#900001=IFCPOLYLOOP((#1,#2,#3));\n");
+        // Maps of the large loop (by #id) and of the small one (by content), twice each.
+        text.push_str("#900002=IFCREPRESENTATIONMAP(#1,#900000);\n#900003=IFCREPRESENTATIONMAP(#1,#900000);\n");
+        text.push_str("#900004=IFCREPRESENTATIONMAP(#1,#900001);\n#900005=IFCREPRESENTATIONMAP(#1,#900001);\n");
+        text.push_str("ENDSEC;\nEND-ISO-10303-21;\n");
         let scanned = super::super::source::scan(text.as_bytes()).expect("test input");
         let heavy = HeavyHashes::default();
         let mut first = RecordHashes::new(text.as_bytes(), &scanned).sharing(heavy.clone());
@@ -301,10 +408,21 @@ ENDSEC;\nEND-ISO-10303-21;\n";
         assert_eq!(second.record(900001), Some(small));
         assert_eq!(
             second.memo.len(),
-            4,
-            "the small loop and its three points, walked"
+            1,
+            "the small loop walked and kept; its three points hashed as they stand, not kept"
         );
-        let locked = heavy.lock().expect("not poisoned");
-        assert_eq!(locked.len(), 1, "only the large loop is shared");
+        {
+            let locked = heavy.lock().expect("not poisoned");
+            assert_eq!(locked.len(), 1, "only the large loop is shared");
+        }
+        // A map over MAP_CONTENT_RECORDS is its #id, whether its content was remembered
+        // (`first`, which walked the loop) or not (a fresh worker); a small map is its content.
+        let mut fresh = RecordHashes::new(text.as_bytes(), &scanned);
+        let large = first.record(900002).expect("readable");
+        assert_eq!(fresh.record(900002), Some(large));
+        assert_ne!(first.record(900003), Some(large), "a large map of equal content");
+        let small = fresh.record(900004).expect("readable");
+        assert_eq!(first.record(900004), Some(small));
+        assert_eq!(first.record(900005), Some(small), "a small map of equal content");
     }
 }
