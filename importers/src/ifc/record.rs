@@ -76,6 +76,14 @@ impl<'a> Records<'a> {
     pub(crate) fn read(&self, id: u32) -> Option<Tokens<'a>> {
         let (start, end) = self.scanned.span(id)?;
         let line = self.bytes.get(start..end)?;
+        // A record of scalars only (a property, a quantity) from its flat reading: the same
+        // tokens without the tokenizer's combinators.
+        if let Some(flat) = Flat::parse_typed(line)
+            && flat.count() <= FLAT_ATTRIBUTES
+            && let Some(attrs) = (0..flat.count()).map(|i| flat.scalar(i)).collect()
+        {
+            return Some(Tokens { ty: flat.ty, attrs });
+        }
         let (_, ty, attrs) = ifc_lite_core::parse_entity(line).ok()?;
         Some(Tokens { ty, attrs })
     }
@@ -126,39 +134,56 @@ const FLAT_DEPTH: u32 = 32;
 
 /// A record's class and the bytes of its first [`FLAT_ATTRIBUTES`] top-level attributes, read
 /// without allocating. Only records in a strict subset of the tokenizer's grammar read this
-/// way: no whitespace or comments anywhere, no typed values or binaries, each value followed
-/// at once by `,` or `)`. Each value's extent is decided by the same rules as ifc-lite's
-/// tokenizer (its string-end, number and id readers; its order of alternatives), so such a
-/// record tokenizes, and into the same values. Anything else reads as `None`, and the caller
-/// takes the tokenizer's path.
+/// way: no whitespace or comments anywhere but spaces right after `=` (Revit and ArchiCAD
+/// write `#12= IFCWALL(`), no binaries, each value followed at once by `,` or `)`, and no
+/// typed values unless asked for ([`Flat::parse_typed`]; a typed value's `(` right after its
+/// name). Each value's extent is decided by the same rules as
+/// ifc-lite's tokenizer (its string-end, number and id readers; its order of alternatives),
+/// so such a record tokenizes, and into the same values. Anything else reads as `None`, and
+/// the caller takes the tokenizer's path.
 #[derive(Debug)]
 pub(crate) struct Flat<'a> {
     /// The class as the decoder reads it.
     pub(crate) ty: IfcType,
     attrs: [&'a [u8]; FLAT_ATTRIBUTES],
     count: usize,
+    /// Whether typed values were let in ([`Flat::parse_typed`]).
+    typed: bool,
 }
 
 impl<'a> Flat<'a> {
-    /// Reads a record's bytes (`#id=KEYWORD(...);`), or `None` outside the strict subset.
+    /// Reads a record's bytes (`#id=KEYWORD(...);`), or `None` outside the strict subset or
+    /// when a value is typed.
     pub(crate) fn parse(line: &'a [u8]) -> Option<Self> {
+        Self::parse_with(line, false)
+    }
+
+    /// [`Flat::parse`] letting in typed values, for [`Flat::scalar`] only: the other
+    /// accessors do not see through them as the decoder does.
+    pub(crate) fn parse_typed(line: &'a [u8]) -> Option<Self> {
+        Self::parse_with(line, true)
+    }
+
+    fn parse_with(line: &'a [u8], typed: bool) -> Option<Self> {
         let rest = line.strip_prefix(b"#")?;
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
         ifc_lite_core::express_id::parse_express_id(rest.get(..digits).filter(|d| !d.is_empty())?)?;
         let rest = rest[digits..].strip_prefix(b"=")?;
+        let rest = &rest[rest.iter().take_while(|&&b| b == b' ').count()..];
         let name = leading_keyword(rest)?.len();
         let ty = IfcType::from_str(std::str::from_utf8(&rest[..name]).ok()?);
         let mut flat = Self {
             ty,
             attrs: [&[]; FLAT_ATTRIBUTES],
             count: 0,
+            typed,
         };
         let mut at = name + 1;
         if rest.get(at) == Some(&b')') {
             at += 1;
         } else {
             loop {
-                let end = value_end(rest, at, 0)?;
+                let end = value_end(rest, at, 0, typed)?;
                 if flat.count < FLAT_ATTRIBUTES {
                     flat.attrs[flat.count] = &rest[at..end];
                 }
@@ -199,7 +224,7 @@ impl<'a> Flat<'a> {
                 let mut at = 1;
                 while attr.get(at) != Some(&b')') {
                     // Read once by `parse`: every member ends at `,` or `)`.
-                    let end = value_end(attr, at, 1)?;
+                    let end = value_end(attr, at, 1, self.typed)?;
                     if let Some(digits) = attr[at..end].strip_prefix(b"#") {
                         refs.push(ifc_lite_core::express_id::parse_express_id(digits)?);
                     }
@@ -229,11 +254,54 @@ impl<'a> Flat<'a> {
         }
     }
 
+    /// Attribute `index` as the tokenizer's token when it is a scalar: what [`Self::token`]
+    /// reads, a number, or (read by [`Flat::parse_typed`]) a typed value of one such argument
+    /// (`IFCLABEL('x')`, `IFCLENGTHMEASURE(2.5)`); `None` for lists, other typed values, a
+    /// number that has no finite value, and past the kept attributes.
+    pub(crate) fn scalar(&self, index: usize) -> Option<Token<'a>> {
+        scalar_token(self.attr(index)?, true)
+    }
+
     /// [`Tokens::text`]; `None` also past the kept attributes.
     pub(crate) fn text(&self, index: usize) -> Option<String> {
         let inner = self.attr(index)?.strip_prefix(b"'")?.strip_suffix(b"'")?;
         let decoded = decode_literal(inner);
         ifc_lite_core::optional_text(Some(&decoded)).map(str::to_owned)
+    }
+}
+
+/// The token of a scalar value's bytes `value` (one read by [`value_end`]), typed values of
+/// one scalar argument included when `typed`.
+fn scalar_token(value: &[u8], typed: bool) -> Option<Token<'_>> {
+    match value.first()? {
+        b'$' => Some(Token::Null),
+        b'*' => Some(Token::Derived),
+        b'#' => ifc_lite_core::express_id::parse_express_id(&value[1..]).map(Token::EntityRef),
+        b'\'' => Some(Token::String(&value[1..value.len() - 1])),
+        b'.' if value.len() > 2
+            && value.ends_with(b".")
+            && value[1..value.len() - 1]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'_') =>
+        {
+            Some(Token::Enum(&value[1..value.len() - 1]))
+        }
+        b'+' | b'-' | b'.' | b'0'..=b'9' => match ifc_lite_core::read_step_number(value)? {
+            (ifc_lite_core::StepNumber::Integer(i), _) => Some(Token::Integer(i)),
+            (ifc_lite_core::StepNumber::Real(f), _) => Some(Token::Float(f)),
+            _ => None,
+        },
+        b'A'..=b'Z' | b'a'..=b'z' | b'_' if typed => {
+            let name = leading_keyword(value)?;
+            let argument = value.get(name.len() + 1..value.len() - 1)?;
+            if argument.is_empty() || value_end(argument, 0, 0, true).is_some() {
+                // No argument, or more than one (the first value ends at a `,`).
+                return None;
+            }
+            let inner = scalar_token(argument, false)?;
+            Some(Token::TypedValue(name, vec![inner]))
+        }
+        _ => None,
     }
 }
 
@@ -250,7 +318,7 @@ pub(crate) fn leading_keyword(rest: &[u8]) -> Option<&[u8]> {
 /// Where the value starting at `line[at]` ends (the index just past it) if it is in
 /// [`Flat`]'s subset and followed at once by `,` or `)`; the alternatives are tried in the
 /// tokenizer's order.
-fn value_end(line: &[u8], at: usize, depth: u32) -> Option<usize> {
+fn value_end(line: &[u8], at: usize, depth: u32, typed: bool) -> Option<usize> {
     let end = match *line.get(at)? {
         b'$' | b'*' => at + 1,
         b'#' => {
@@ -268,7 +336,7 @@ fn value_end(line: &[u8], at: usize, depth: u32) -> Option<usize> {
             let mut p = at + 1;
             if line.get(p) != Some(&b')') {
                 loop {
-                    let end = value_end(line, p, depth + 1)?;
+                    let end = value_end(line, p, depth + 1, typed)?;
                     p = end + 1;
                     match line[end] {
                         b',' => {}
@@ -292,6 +360,27 @@ fn value_end(line: &[u8], at: usize, depth: u32) -> Option<usize> {
             }
         }
         b'+' | b'-' | b'0'..=b'9' => at + ifc_lite_core::read_step_number(&line[at..])?.1,
+        // A typed value, `IFCLABEL('x')`: the tokenizer's last alternative, its arguments a
+        // level deeper.
+        b'A'..=b'Z' | b'a'..=b'z' | b'_' if typed => {
+            if depth >= FLAT_DEPTH {
+                return None;
+            }
+            let name = leading_keyword(&line[at..])?.len();
+            let mut p = at + name + 1;
+            if line.get(p) != Some(&b')') {
+                loop {
+                    let end = value_end(line, p, depth + 1, typed)?;
+                    p = end + 1;
+                    match line[end] {
+                        b',' => {}
+                        _ => break,
+                    }
+                }
+                p -= 1;
+            }
+            (line.get(p) == Some(&b')')).then_some(p + 1)?
+        }
         _ => return None,
     };
     matches!(line.get(end), Some(b',' | b')')).then_some(end)
@@ -433,6 +522,14 @@ mod tests {
             }
             let decoded = decoder.decode_by_id(r.id);
             let tokens = records.read(r.id);
+            // The tokens as ifc-lite's tokenizer gives them, whichever way they were read.
+            let line = scanned.span(r.id).and_then(|(start, end)| bytes.get(start..end));
+            if let (Some(tokens), Some(Ok((_, ty, attrs)))) =
+                (&tokens, line.map(ifc_lite_core::parse_entity))
+            {
+                assert_eq!(tokens.ty, ty, "#{}", r.id);
+                assert_eq!(format!("{:?}", tokens.attrs), format!("{attrs:?}"), "#{}", r.id);
+            }
             let (entity, tokens) = match (decoded, tokens) {
                 (Ok(e), Some(t)) => (e, t),
                 (Err(_), None) => continue,
@@ -446,7 +543,7 @@ mod tests {
                     assert_eq!(flat.get_ref(i), entity.get_ref(i), "{at}");
                     assert_eq!(flat.text(i), properties::text(&entity, i), "{at}");
                     assert_eq!(flat.get_refs(i), entity.get_refs(i), "{at}");
-                    if let Some(token) = flat.token(i) {
+                    for token in [flat.token(i), flat.scalar(i)].into_iter().flatten() {
                         assert_eq!(
                             format!("{:?}", AttributeValue::from_token(&token)),
                             format!("{:?}", entity.get(i).expect("attribute")),
@@ -558,6 +655,14 @@ DATA;
 #58=IFCWALL('a',$,'b',$,$,$,(#10),$,$);
 #59=IFCWALL(,$,'b');
 #60=IFCWALL('a',$,'b',$,$,$,#10,$,$,);
+#61=  IFCPROPERTYSINGLEVALUE('Spaced',$,IFCLENGTHMEASURE(-2.5E-1),$);
+#62=IFCWALL('a',$,IFCLABEL ('n'),$,$,$,#10,$,$);
+#63=IFCWALL('a',$,IFCLABEL( 'n'),$,$,$,#10,$,$);
+#64=IFCPROPERTYSINGLEVALUE('Typed pair',$,IFCCOMPLEXNUMBER(1.,2.),$);
+#65=IFCPROPERTYSINGLEVALUE('Typed list',$,IFCLABEL(('a','b')),$);
+#66= IFCPROPERTYSINGLEVALUE('Enum',$,IFCLOGICAL(.T.),$);
+#67=IFCPROPERTYSET('0009',$,'Pset_Spaced',$,(#61,#64,#65,#66));
+#68=  IFCWALL('a',$,'b',$,$,$,#10,$,$);
 ENDSEC;
 END-ISO-10303-21;
 "#;
@@ -566,7 +671,7 @@ END-ISO-10303-21;
     fn token_reader_agrees_with_the_decoder_on_tricky_records() {
         let (records, sets, flat) = compare(TRICKY.as_bytes());
         assert!(records >= 35, "{records} records compared");
-        assert_eq!(sets, 3);
+        assert_eq!(sets, 4);
         assert!(flat >= 15, "{flat} flat records");
         // Inside the subset; outside it (whitespace, typed values, a missing `;`).
         let line = |id: u32| {
@@ -574,12 +679,31 @@ END-ISO-10303-21;
             let end = start + TRICKY[start..].find('\n').expect("line end");
             Flat::parse(&TRICKY.as_bytes()[start..end])
         };
-        for id in [10, 50, 51, 57, 58] {
+        for id in [10, 50, 51, 57, 58, 68] {
             assert!(line(id).is_some(), "#{id} reads flat");
         }
-        for id in [52, 53, 54, 55, 56, 59, 60] {
+        for id in [52, 53, 54, 55, 56, 59, 60, 61, 62, 63, 64, 65, 66] {
             assert!(line(id).is_none(), "#{id} does not read flat");
         }
+        // With typed values let in: scalars, typed values of one scalar included, and not a
+        // typed pair or a typed list; still no whitespace inside.
+        let typed = |id: u32| {
+            let start = TRICKY.find(&format!("\n#{id}=")).expect("record") + 1;
+            let end = start + TRICKY[start..].find('\n').expect("line end");
+            Flat::parse_typed(&TRICKY.as_bytes()[start..end])
+        };
+        for id in [10, 51, 56, 61, 64, 65, 66] {
+            assert!(typed(id).is_some(), "#{id} reads flat with typed values");
+        }
+        for id in [52, 62, 63] {
+            assert!(typed(id).is_none(), "#{id} does not read flat with typed values");
+        }
+        let spaced = typed(61).expect("#61");
+        assert!(matches!(spaced.scalar(2), Some(Token::TypedValue(b"IFCLENGTHMEASURE", ref v)) if matches!(v[..], [Token::Float(f)] if f == -0.25)));
+        assert!(typed(64).expect("#64").scalar(2).is_none());
+        assert!(typed(65).expect("#65").scalar(2).is_none());
+        assert!(matches!(typed(66).expect("#66").scalar(2), Some(Token::TypedValue(_, ref v)) if matches!(v[..], [Token::Enum(b"T")])));
+        assert!(typed(51).expect("#51").scalar(5).is_none(), "a list is no scalar");
         assert!(Flat::parse(b"#1=IFCWALL('a',$,'b',$,$,$,#10,$,$)").is_none());
         let wall = line(51).expect("#51");
         assert_eq!(wall.text(2).as_deref(), Some("P \u{a7} 5"), "\\S\\' is ISO 8859-1 0xA7");
