@@ -80,7 +80,7 @@ impl<'a> Records<'a> {
         // tokens without the tokenizer's combinators.
         if let Some(flat) = Flat::parse_typed(line)
             && flat.count() <= FLAT_ATTRIBUTES
-            && let Some(attrs) = (0..flat.count()).map(|i| flat.scalar(i)).collect()
+            && let Some(attrs) = flat.scalars()
         {
             return Some(Tokens { ty: flat.ty, attrs });
         }
@@ -260,6 +260,15 @@ impl<'a> Flat<'a> {
     /// number that has no finite value, and past the kept attributes.
     pub(crate) fn scalar(&self, index: usize) -> Option<Token<'a>> {
         scalar_token(self.attr(index)?, true)
+    }
+
+    /// Every attribute as [`Self::scalar`] reads it, `None` if one is not a scalar.
+    fn scalars(&self) -> Option<Vec<Token<'a>>> {
+        let mut attrs = Vec::with_capacity(self.count);
+        for i in 0..self.count {
+            attrs.push(self.scalar(i)?);
+        }
+        Some(attrs)
     }
 
     /// [`Tokens::text`]; `None` also past the kept attributes.

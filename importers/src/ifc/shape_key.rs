@@ -50,7 +50,7 @@ const MAX_RECORDS_PER_KEY: usize = 1 << 20;
 /// instead (module docs).
 const MAP_CONTENT_RECORDS: usize = 4096;
 
-/// Record hashes a worker keeps (40 bytes each) before it starts afresh.
+/// Record hashes a worker keeps (24 bytes each) before it starts afresh.
 const MAX_MEMO_ENTRIES: usize = 1 << 18;
 
 /// Records under which at least this many were hashed are remembered by every worker for the
@@ -106,7 +106,7 @@ impl<'a> RecordHashes<'a> {
     /// missing, the chain is deeper than [`MAX_DEPTH`] or the walk exceeds its budget.
     pub(crate) fn record(&mut self, id: u32) -> Option<u128> {
         self.budget = MAX_RECORDS_PER_KEY;
-        self.hash_at(id, 0, usize::MAX).ok().map(|hashed| hashed.hash)
+        self.hash_at(id, 0, usize::MAX).ok().map(Hashed::hash)
     }
 
     /// Forgets every hash once more than [`MAX_MEMO_ENTRIES`] are kept (a memo only).
@@ -119,7 +119,7 @@ impl<'a> RecordHashes<'a> {
 
     fn hash_at(&mut self, id: u32, depth: usize, limit: usize) -> Result<Hashed, Stop> {
         let within = |hashed: Hashed| {
-            if hashed.size > limit {
+            if hashed.size() > limit {
                 Err(Stop::Limit)
             } else {
                 Ok(hashed)
@@ -154,10 +154,7 @@ impl<'a> RecordHashes<'a> {
             // Its canonical form is itself (most records of a large representation are such
             // points and numbers lists): hashed as it stands, and not memoised, since hashing
             // it again costs less than keeping it.
-            return Ok(Hashed {
-                hash: XxHash3_128::oneshot(leaf),
-                size: 1,
-            });
+            return Ok(Hashed::new(XxHash3_128::oneshot(leaf), 1));
         }
         let map = leading_keyword(body.trim_ascii_start())
             .is_some_and(|k| k.eq_ignore_ascii_case(b"IFCREPRESENTATIONMAP"));
@@ -172,17 +169,14 @@ impl<'a> RecordHashes<'a> {
         buffer.clear();
         let content = self.canonical(body, depth, inner, &mut buffer);
         let hashed = match content {
-            Ok(size) => Ok(Hashed {
-                hash: XxHash3_128::oneshot(&buffer),
-                size: 1 + size,
-            }),
+            Ok(size) => Ok(Hashed::new(XxHash3_128::oneshot(&buffer), 1 + size)),
             Err(Stop::Limit) if map && inner < limit - 1 => {
                 let mut named = *b"IfcRepresentationMap#\0\0\0\0";
                 named[21..].copy_from_slice(&id.to_le_bytes());
-                Ok(Hashed {
-                    hash: XxHash3_128::oneshot(&named),
-                    size: 2 + MAP_CONTENT_RECORDS,
-                })
+                Ok(Hashed::new(
+                    XxHash3_128::oneshot(&named),
+                    2 + MAP_CONTENT_RECORDS,
+                ))
             }
             Err(stop) => Err(stop),
         };
@@ -242,9 +236,9 @@ impl<'a> RecordHashes<'a> {
                         .ok_or(Stop::Unreadable)?;
                     i += digits;
                     let child = self.hash_at(id, depth + 1, limit - size)?;
-                    size += child.size;
+                    size += child.size();
                     out.push(b'#');
-                    out.extend_from_slice(&child.hash.to_le_bytes());
+                    out.extend_from_slice(&child.hash);
                 }
                 _ => out.push(b),
             }
@@ -254,11 +248,29 @@ impl<'a> RecordHashes<'a> {
 }
 
 /// A record's content hash and its size: the records under it, itself included, each counted
-/// once for every path to it, so that it does not depend on which were remembered.
+/// once for every path to it, so that it does not depend on which were remembered (kept up to
+/// `u32::MAX`). 20 bytes, so that a memo entry stays 24.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hashed {
-    hash: u128,
-    size: usize,
+    hash: [u8; 16],
+    size: u32,
+}
+
+impl Hashed {
+    fn new(hash: u128, size: usize) -> Self {
+        Self {
+            hash: hash.to_le_bytes(),
+            size: u32::try_from(size).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn hash(self) -> u128 {
+        u128::from_le_bytes(self.hash)
+    }
+
+    fn size(self) -> usize {
+        self.size as usize
+    }
 }
 
 /// Why a walk stopped.
