@@ -14,7 +14,7 @@ use ifc_lite_geometry::{
     GeometryRouter, ItemDedupCache, SharedMappedItemCache, resolve_void_index,
 };
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::clean::clean;
 use super::diagnostic;
@@ -31,6 +31,12 @@ use crate::{Diagnostic, DiagnosticKind, Mesh, MeshId, Model, Placement, Severity
 /// Meshing time of one product above which it is logged as slow (ifc-lite's own budgets bound
 /// the work; there is no preemptive deadline, see the module docs of `ifc`).
 const SLOW_PRODUCT_SECONDS: f64 = 2.0;
+
+/// Triangles above which a product whose maps are used by no other shape is not placed as
+/// an instance (see `lone_maps`): meshing the source again costs about as much as
+/// the product (a Revit window's map of 87,000 faces: 0.09 s on top of 0.15 s), while below
+/// it the instance is cheap and may share its mesh with an equal map's.
+const LONE_MAP_TRIANGLES: usize = 10_000;
 
 /// Products meshed in parallel before their meshes are merged into the model. A chunk's
 /// cleaned meshes are all held until the merge shares the equal ones: heaptrack on a
@@ -108,6 +114,9 @@ struct Meshing<'a> {
     counts: SharingCounts,
     /// Hashes of large representation subtrees, kept for the whole file (see `shape_key`).
     heavy_hashes: super::shape_key::HeavyHashes,
+    /// Representation map `#id` → how many mapped items of product bodies in the whole file
+    /// use it (see [`lone_maps`]).
+    map_users: FxHashMap<u32, usize>,
 }
 
 /// How many jobs shared a meshing, for the log.
@@ -196,6 +205,7 @@ pub(crate) fn mesh_elements(
         memos: Mutex::default(),
         counts: SharingCounts::default(),
         heavy_hashes: super::shape_key::HeavyHashes::default(),
+        map_users: map_users(jobs),
     };
     // Meshed a chunk at a time and merged in job order (so mesh ids do not depend on the
     // chunking): only one chunk's unmerged product meshes are held at once, instead of every
@@ -329,8 +339,10 @@ impl<'a> Meshing<'a> {
             vec![None; chunk.len()]
         };
         let meshed = self.to_mesh(&keys);
+        let lone = lone_maps(&self.map_users, chunk, &keys);
         let mut outcomes: Vec<Option<Outcome>> = self.each_job(chunk.len(), |worker, i| {
-            meshed[i].then(|| self.mesh_job(worker, chunk[i]))
+            let lone = chunk[i].mapped.iter().all(|m| lone.contains(&m.map));
+            meshed[i].then(|| self.mesh_job(worker, chunk[i], lone))
         });
         // In job order: the first of each key becomes the memo of the rest, which are the
         // products after it in this chunk and in the chunks to come.
@@ -471,9 +483,9 @@ impl<'a> Meshing<'a> {
 
     /// One job, guarded: an error or a panic inside ifc-lite becomes the outcome's failure
     /// (after a panic the worker starts afresh); slow products are logged.
-    fn mesh_job(&self, worker: &mut Worker<'a>, job: &GeometryJob) -> Outcome {
+    fn mesh_job(&self, worker: &mut Worker<'a>, job: &GeometryJob, lone: bool) -> Outcome {
         let started = std::time::Instant::now();
-        let result = catch_unwind(AssertUnwindSafe(|| self.mesh_unguarded(worker, job)));
+        let result = catch_unwind(AssertUnwindSafe(|| self.mesh_unguarded(worker, job, lone)));
         let seconds = started.elapsed().as_secs_f64();
         // A worker's decoder caches every entity it decodes: bound it, so that on large
         // files each worker does not end up holding a decoded copy of the whole file. The
@@ -506,11 +518,13 @@ impl<'a> Meshing<'a> {
         }
     }
 
-    /// One job: its parts through the router, cleaned, then placed as instances when it can.
+    /// One job: its parts through the router, cleaned, then placed as instances when it can,
+    /// unless its maps are `lone` (see [`lone_maps`]) and it is large.
     fn mesh_unguarded(
         &self,
         worker: &mut Worker<'a>,
         job: &GeometryJob,
+        lone: bool,
     ) -> Result<Outcome, String> {
         let mut entity = None;
         let parts = match &job.source {
@@ -527,7 +541,12 @@ impl<'a> Meshing<'a> {
         let failures = csg_failures(&worker.router);
         let consumed = worker.router.host_consumed_by_void(job.step_id);
         let mut outcome = finish(&parts, failures, consumed);
+        let large = || {
+            outcome.parts.iter().map(|(mesh, _)| mesh.triangle_count()).sum::<usize>()
+                > LONE_MAP_TRIANGLES
+        };
         if let Some(entity) = &entity
+            && !(lone && large())
             && !job.mapped.is_empty()
             && !outcome.parts.is_empty()
             && !self.void_index.contains_key(&job.step_id)
@@ -573,6 +592,46 @@ impl Meshing<'_> {
             .process_element_with_voids_parts(entity, &mut worker.decoder, &self.void_index)
             .map_err(|e| mesh_error(&e))
     }
+}
+
+/// The representation maps that instancing cannot share any further than shape keys do:
+/// every use of the map in the file (`map_users`) is by a product job in `chunk`, once
+/// each, and all of them have one shape key, so they share one meshing anyway. Placing a large one
+/// (see [`LONE_MAP_TRIANGLES`]) as an instance would only mesh its source a second time.
+fn lone_maps(
+    map_users: &FxHashMap<u32, usize>,
+    chunk: &[&GeometryJob],
+    keys: &[Option<ShapeKey>],
+) -> FxHashSet<u32> {
+    // Map → (its uses in this chunk, the one key of the jobs that use it while they
+    // agree and use it once each).
+    let mut seen: FxHashMap<u32, (usize, Option<u128>)> = FxHashMap::default();
+    for (job, key) in chunk.iter().zip(keys) {
+        let key = key.map(|k| k.hash);
+        for (at, item) in job.mapped.iter().enumerate() {
+            let twice = job.mapped[..at].iter().any(|m| m.map == item.map);
+            let entry = seen.entry(item.map).or_insert((0, key));
+            entry.0 += 1;
+            if twice || entry.1 != key {
+                entry.1 = None;
+            }
+        }
+    }
+    seen.into_iter()
+        .filter(|(map, (uses, key))| key.is_some() && map_users.get(map) == Some(uses))
+        .map(|(map, _)| map)
+        .collect()
+}
+
+/// Representation map `#id` → how many mapped items of the jobs' bodies use it.
+fn map_users(jobs: &[GeometryJob]) -> FxHashMap<u32, usize> {
+    let mut users: FxHashMap<u32, usize> = FxHashMap::default();
+    for job in jobs {
+        for item in &job.mapped {
+            *users.entry(item.map).or_default() += 1;
+        }
+    }
+    users
 }
 
 /// The representation maps of a type object, one part each.
@@ -849,4 +908,51 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+#[cfg(test)]
+mod lone_map_tests {
+    use super::*;
+    use crate::ifc::semantics::MappedBody;
+
+    fn job(step_id: u32, maps: &[u32]) -> GeometryJob {
+        GeometryJob {
+            element: 0,
+            step_id,
+            class: "IfcWindow".into(),
+            source: JobSource::Product,
+            body: true,
+            mapped: maps.iter().map(|&map| MappedBody { map, target: None }).collect(),
+        }
+    }
+
+    fn key(hash: u128) -> Option<ShapeKey> {
+        Some(ShapeKey { hash, at: [0.0; 3] })
+    }
+
+    /// A map is lone when all its uses in the file are in the chunk, once per body, by
+    /// products of one shape key; a second key, a second use in one body, a use outside the
+    /// chunk or a product without a key make it shared.
+    #[test]
+    fn lone_maps_are_those_no_other_shape_uses() {
+        let jobs = [
+            job(1, &[10]),     // 10: one product
+            job(2, &[20]),     // 20: two products, one key
+            job(3, &[20]),
+            job(4, &[30]),     // 30: two products, two keys
+            job(5, &[30]),
+            job(6, &[40, 40]), // 40: twice in one body
+            job(7, &[50]),     // 50: also used by a job of another chunk
+            job(8, &[60]),     // 60: a product without a key
+            job(9, &[70, 71]), // 70 and 71: one product, two maps
+        ];
+        let mut all: Vec<GeometryJob> = jobs.into_iter().collect();
+        all.push(job(99, &[50]));
+        let users = map_users(&all);
+        let chunk: Vec<&GeometryJob> = all[..9].iter().collect();
+        let keys = [key(1), key(2), key(2), key(3), key(4), key(5), key(6), None, key(7)];
+        let mut lone: Vec<u32> = lone_maps(&users, &chunk, &keys).into_iter().collect();
+        lone.sort_unstable();
+        assert_eq!(lone, [10, 20, 70, 71]);
+    }
 }
