@@ -72,6 +72,10 @@ pub(crate) type HeavyHashes = std::sync::Arc<std::sync::Mutex<FxHashMap<u32, Has
 pub(crate) struct ShapeKey {
     pub(crate) hash: u128,
     pub(crate) at: [f64; 3],
+    /// The records of the product's and its openings' representations, counted as
+    /// [`Hashed`] counts them (a large map as just over [`MAP_CONTENT_RECORDS`]): a guess at
+    /// the cost of meshing it, so that the larger products of a chunk start first.
+    pub(crate) work: usize,
 }
 
 /// Content hashes of records by `#id`, one worker's.
@@ -104,9 +108,16 @@ impl<'a> RecordHashes<'a> {
 
     /// The content hash of `#id` and everything it references; `None` when a record is
     /// missing, the chain is deeper than [`MAX_DEPTH`] or the walk exceeds its budget.
+    #[cfg(test)]
     pub(crate) fn record(&mut self, id: u32) -> Option<u128> {
+        self.sized(id).map(|(hash, _)| hash)
+    }
+
+    /// [`Self::record`] with the number of records under `#id` (see [`Hashed`]).
+    fn sized(&mut self, id: u32) -> Option<(u128, usize)> {
         self.budget = MAX_RECORDS_PER_KEY;
-        self.hash_at(id, 0, usize::MAX).ok().map(Hashed::hash)
+        let hashed = self.hash_at(id, 0, usize::MAX).ok()?;
+        Some((hashed.hash(), hashed.size()))
     }
 
     /// Forgets every hash once more than [`MAX_MEMO_ENTRIES`] are kept (a memo only).
@@ -303,14 +314,17 @@ pub(crate) fn shape_key(
     openings: &[u32],
 ) -> Option<ShapeKey> {
     let mut key = Vec::with_capacity(16 * 2 + 8 * 9 + openings.len() * (16 + 8 * 12));
-    key.extend_from_slice(&hashes.record(product.get_ref(6)?)?.to_le_bytes());
+    let (body, mut work) = hashes.sized(product.get_ref(6)?)?;
+    key.extend_from_slice(&body.to_le_bytes());
     let placement = world_placement(router, decoder, product)?;
     push_linear(&mut key, &placement);
     if !openings.is_empty() {
         let inverse = inverse_affine(&placement)?;
         for &id in openings {
             let opening = decoder.decode_by_id(id).ok()?;
-            key.extend_from_slice(&hashes.record(opening.get_ref(6)?)?.to_le_bytes());
+            let (hash, size) = hashes.sized(opening.get_ref(6)?)?;
+            key.extend_from_slice(&hash.to_le_bytes());
+            work = work.saturating_add(size);
             let relative = mat_mul(&inverse, &world_placement(router, decoder, &opening)?);
             push_linear(&mut key, &relative);
             for v in &relative[12..15] {
@@ -321,6 +335,7 @@ pub(crate) fn shape_key(
     Some(ShapeKey {
         hash: XxHash3_128::oneshot(&key),
         at: [placement[12], placement[13], placement[14]],
+        work,
     })
 }
 
