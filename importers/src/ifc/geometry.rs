@@ -341,9 +341,9 @@ impl<'a> Meshing<'a> {
         let meshed = self.to_mesh(&keys);
         let lone = lone_maps(&self.map_users, chunk, &keys);
         // The larger products first (by the records of their and their openings'
-        // representations), so that a long one does not start last while the other cores run
-        // out of work: AdvancedProject's wall cut by 85 openings (1.9 s) starts first in its
-        // chunk. A guess only: every large map counts the same (see `ShapeKey::work`).
+        // representations), so that a long one is less likely to start last while the other
+        // cores run out of work. A guess only: every large map counts the same, and a wall's
+        // cost grows with its openings faster than their records (see `ShapeKey::work`).
         // Results come back in job order whatever the order of work.
         let mut order: Vec<usize> = (0..chunk.len()).collect();
         order.sort_by_key(|&i| {
