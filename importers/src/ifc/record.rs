@@ -338,25 +338,7 @@ fn value_end(line: &[u8], at: usize, depth: u32, typed: bool) -> Option<usize> {
             at + 1 + digits
         }
         b'\'' => ifc_lite_core::step_encoding::step_string_literal_end(line, at)?,
-        b'(' => {
-            if depth >= FLAT_DEPTH {
-                return None;
-            }
-            let mut p = at + 1;
-            if line.get(p) != Some(&b')') {
-                loop {
-                    let end = value_end(line, p, depth + 1, typed)?;
-                    p = end + 1;
-                    match line[end] {
-                        b',' => {}
-                        _ => break,
-                    }
-                }
-                p -= 1;
-            }
-            // `p` is at the list's `)`.
-            (line.get(p) == Some(&b')')).then_some(p + 1)?
-        }
+        b'(' => list_end(line, at, depth, typed)?,
         b'.' => {
             let name = line[at + 1..]
                 .iter()
@@ -372,27 +354,34 @@ fn value_end(line: &[u8], at: usize, depth: u32, typed: bool) -> Option<usize> {
         // A typed value, `IFCLABEL('x')`: the tokenizer's last alternative, its arguments a
         // level deeper.
         b'A'..=b'Z' | b'a'..=b'z' | b'_' if typed => {
-            if depth >= FLAT_DEPTH {
-                return None;
-            }
             let name = leading_keyword(&line[at..])?.len();
-            let mut p = at + name + 1;
-            if line.get(p) != Some(&b')') {
-                loop {
-                    let end = value_end(line, p, depth + 1, typed)?;
-                    p = end + 1;
-                    match line[end] {
-                        b',' => {}
-                        _ => break,
-                    }
-                }
-                p -= 1;
-            }
-            (line.get(p) == Some(&b')')).then_some(p + 1)?
+            list_end(line, at + name, depth, typed)?
         }
         _ => return None,
     };
     matches!(line.get(end), Some(b',' | b')')).then_some(end)
+}
+
+/// Where the parenthesised list whose `(` is `line[open]` ends (just past its `)`), its
+/// members one level deeper than `depth`, as [`value_end`] reads them.
+fn list_end(line: &[u8], open: usize, depth: u32, typed: bool) -> Option<usize> {
+    if depth >= FLAT_DEPTH {
+        return None;
+    }
+    let mut p = open + 1;
+    if line.get(p) != Some(&b')') {
+        loop {
+            let end = value_end(line, p, depth + 1, typed)?;
+            p = end + 1;
+            match line[end] {
+                b',' => {}
+                _ => break,
+            }
+        }
+        p -= 1;
+    }
+    // `p` is at the list's `)`.
+    (line.get(p) == Some(&b')')).then_some(p + 1)
 }
 
 /// A token's value as the decoder would store it, reduced to what the accessors look at.
