@@ -697,10 +697,17 @@ END-ISO-10303-21;
             assert!(typed(id).is_none(), "#{id} does not read flat with typed values");
         }
         let spaced = typed(61).expect("#61");
-        assert!(matches!(spaced.scalar(2), Some(Token::TypedValue(b"IFCLENGTHMEASURE", ref v)) if matches!(v[..], [Token::Float(f)] if f == -0.25)));
+        assert!(matches!(
+            spaced.scalar(2),
+            Some(Token::TypedValue(b"IFCLENGTHMEASURE", ref v))
+                if matches!(v[..], [Token::Float(f)] if f == -0.25)
+        ));
         assert!(typed(64).expect("#64").scalar(2).is_none());
         assert!(typed(65).expect("#65").scalar(2).is_none());
-        assert!(matches!(typed(66).expect("#66").scalar(2), Some(Token::TypedValue(_, ref v)) if matches!(v[..], [Token::Enum(b"T")])));
+        assert!(matches!(
+            typed(66).expect("#66").scalar(2),
+            Some(Token::TypedValue(_, ref v)) if matches!(v[..], [Token::Enum(b"T")])
+        ));
         assert!(typed(51).expect("#51").scalar(5).is_none(), "a list is no scalar");
         assert!(Flat::parse(b"#1=IFCWALL('a',$,'b',$,$,$,#10,$,$)").is_none());
         let wall = line(51).expect("#51");

@@ -417,8 +417,9 @@ ENDSEC;\nEND-ISO-10303-21;\n";
         text.push_str(&format!("#900000=IFCPOLYLOOP(({}));\n", ids.join(",")));
         text.push_str("#900001=IFCPOLYLOOP((#1,#2,#3));\n");
         // Maps of the large loop (by #id) and of the small one (by content), twice each.
-        text.push_str("#900002=IFCREPRESENTATIONMAP(#1,#900000);\n#900003=IFCREPRESENTATIONMAP(#1,#900000);\n");
-        text.push_str("#900004=IFCREPRESENTATIONMAP(#1,#900001);\n#900005=IFCREPRESENTATIONMAP(#1,#900001);\n");
+        for (map, shape) in [(900002, 900000), (900003, 900000), (900004, 900001), (900005, 900001)] {
+            text.push_str(&format!("#{map}=IFCREPRESENTATIONMAP(#1,#{shape});\n"));
+        }
         text.push_str("ENDSEC;\nEND-ISO-10303-21;\n");
         let scanned = super::super::source::scan(text.as_bytes()).expect("test input");
         let heavy = HeavyHashes::default();
