@@ -241,17 +241,7 @@ impl<'a> Flat<'a> {
     /// reference, a string or an enumeration); `None` for lists and numbers and past the
     /// kept attributes.
     pub(crate) fn token(&self, index: usize) -> Option<Token<'a>> {
-        let attr = self.attr(index)?;
-        match attr.first()? {
-            b'$' => Some(Token::Null),
-            b'*' => Some(Token::Derived),
-            b'#' => self.get_ref(index).map(Token::EntityRef),
-            b'\'' => Some(Token::String(&attr[1..attr.len() - 1])),
-            b'.' if attr.len() > 2 && attr.ends_with(b".") => {
-                Some(Token::Enum(&attr[1..attr.len() - 1]))
-            }
-            _ => None,
-        }
+        single_token(self.attr(index)?)
     }
 
     /// Attribute `index` as the tokenizer's token when it is a scalar: what [`Self::token`]
@@ -279,22 +269,29 @@ impl<'a> Flat<'a> {
     }
 }
 
-/// The token of a scalar value's bytes `value` (one read by [`value_end`]), typed values of
-/// one scalar argument included when `typed`.
-fn scalar_token(value: &[u8], typed: bool) -> Option<Token<'_>> {
+/// The token of a single value's bytes `value` (one read by [`value_end`]): `$`, `*`, a
+/// reference, a string or an enumeration; `None` for anything else. ([`value_end`] reads a
+/// value that starts and ends with `.` as an enumeration, so that is what one is here.)
+fn single_token(value: &[u8]) -> Option<Token<'_>> {
     match value.first()? {
         b'$' => Some(Token::Null),
         b'*' => Some(Token::Derived),
         b'#' => ifc_lite_core::express_id::parse_express_id(&value[1..]).map(Token::EntityRef),
         b'\'' => Some(Token::String(&value[1..value.len() - 1])),
-        b'.' if value.len() > 2
-            && value.ends_with(b".")
-            && value[1..value.len() - 1]
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || *b == b'_') =>
-        {
+        b'.' if value.len() > 2 && value.ends_with(b".") => {
             Some(Token::Enum(&value[1..value.len() - 1]))
         }
+        _ => None,
+    }
+}
+
+/// The token of a scalar value's bytes `value` (one read by [`value_end`]): a
+/// [`single_token`], a number, or when `typed` a typed value of one such argument.
+fn scalar_token(value: &[u8], typed: bool) -> Option<Token<'_>> {
+    if let Some(token) = single_token(value) {
+        return Some(token);
+    }
+    match value.first()? {
         b'+' | b'-' | b'.' | b'0'..=b'9' => match ifc_lite_core::read_step_number(value)? {
             (ifc_lite_core::StepNumber::Integer(i), _) => Some(Token::Integer(i)),
             (ifc_lite_core::StepNumber::Real(f), _) => Some(Token::Float(f)),
@@ -672,11 +669,12 @@ END-ISO-10303-21;
         assert_eq!(sets, 4);
         assert!(flat >= 15, "{flat} flat records");
         // Inside the subset; outside it (whitespace, typed values, a missing `;`).
-        let line = |id: u32| {
+        let bytes_of = |id: u32| {
             let start = TRICKY.find(&format!("\n#{id}=")).expect("record") + 1;
             let end = start + TRICKY[start..].find('\n').expect("line end");
-            Flat::parse(&TRICKY.as_bytes()[start..end])
+            &TRICKY.as_bytes()[start..end]
         };
+        let line = |id: u32| Flat::parse(bytes_of(id));
         for id in [10, 50, 51, 57, 58, 68] {
             assert!(line(id).is_some(), "#{id} reads flat");
         }
@@ -685,11 +683,7 @@ END-ISO-10303-21;
         }
         // With typed values let in: scalars, typed values of one scalar included, and not a
         // typed pair or a typed list; still no whitespace inside.
-        let typed = |id: u32| {
-            let start = TRICKY.find(&format!("\n#{id}=")).expect("record") + 1;
-            let end = start + TRICKY[start..].find('\n').expect("line end");
-            Flat::parse_typed(&TRICKY.as_bytes()[start..end])
-        };
+        let typed = |id: u32| Flat::parse_typed(bytes_of(id));
         for id in [10, 51, 56, 61, 64, 65, 66] {
             assert!(typed(id).is_some(), "#{id} reads flat with typed values");
         }

@@ -127,7 +127,6 @@ impl<'a> RecordHashes<'a> {
         }
     }
 
-
     fn hash_at(&mut self, id: u32, depth: usize, limit: usize) -> Result<Hashed, Stop> {
         let within = |hashed: Hashed| {
             if hashed.size() > limit {
