@@ -853,7 +853,7 @@ fn inspection(file: String, model: &Model, seconds: f64) -> Inspection<'_> {
             .map(|p| model.meshes.get(p.mesh.0 as usize).map_or(0, |m| m.triangle_count() as u64))
             .sum();
         if triangles > 0 {
-            *by_class.entry(e.class.as_str()).or_insert(0) += triangles;
+            *by_class.entry(e.class).or_insert(0) += triangles;
         }
     }
     Inspection {
@@ -886,7 +886,7 @@ fn inspect(file: &std::path::Path, json: bool, peer_json: bool) -> Result<()> {
         let vertices: u64 = model
             .elements
             .iter()
-            .flat_map(|e| &e.placements)
+            .flat_map(|e| e.placements)
             .map(|p| model.meshes.get(p.mesh.0 as usize).map_or(0, |m| m.positions.len() as u64 / 3))
             .sum();
         let line = serde_json::json!({

@@ -569,7 +569,7 @@ pub fn prepare(
     // Check the meshes the drawn placements use, in the order the source reads them.
     let mut used: Vec<(u32, usize)> = Vec::new();
     for (row, &ei) in rows.iter().enumerate() {
-        let e = &model.elements[ei];
+        let e = model.elements.at(ei);
         if !drawn(states[row]) {
             if !e.placements.is_empty() {
                 stats.left_out += 1;
@@ -586,7 +586,7 @@ pub fn prepare(
         }
         let info = geometry.info(m).map_err(|why| GltfError::Mesh {
             mesh: m,
-            global_id: model.elements[ei].global_id.clone(),
+            global_id: model.elements.at(ei).global_id.to_owned(),
             why,
         })?;
         infos.insert(m, info);
@@ -595,7 +595,7 @@ pub fn prepare(
     // Which placements are instanced: a mesh used in one state by several decomposable placements.
     let mut uses: BTreeMap<(u32, usize), Vec<(u32, usize)>> = BTreeMap::new();
     for (row, &ei) in rows.iter().enumerate() {
-        let e = &model.elements[ei];
+        let e = model.elements.at(ei);
         if !drawn(states[row]) {
             continue;
         }
@@ -619,7 +619,7 @@ pub fn prepare(
         let decomposed: Option<Vec<_>> = placements
             .iter()
             .map(|&(row, pi)| {
-                decompose(&model.elements[rows[row as usize]].placements[pi].transform)
+                decompose(&model.elements.at(rows[row as usize]).placements[pi].transform)
                     .map(|(t, r, s)| (row, t, r, s))
             })
             .collect();
@@ -668,7 +668,7 @@ pub fn prepare(
     let mut nodes: Vec<Value> = vec![Value::Null];
     let mut drawn_elements = vec![false; rows.len()];
     for &(row, pi, si) in &singles {
-        let e = &model.elements[rows[row as usize]];
+        let e = model.elements.at(rows[row as usize]);
         let p = &e.placements[pi];
         let (pos, nrm, idx) = geometry_of(&mut layout, p.mesh.0);
         let vertices = infos[&p.mesh.0].vertices;
@@ -754,17 +754,17 @@ pub fn prepare(
     // The property table: one row per element of `rows`.
     let count = rows.len();
     let project_names = projects(scene, &rows);
-    let of_rows = || rows.iter().map(|&ei| &model.elements[ei]);
+    let of_rows = || rows.iter().map(|&ei| model.elements.at(ei));
     let columns: [(&str, Vec<String>); 5] = [
         (
             "global_id",
-            of_rows().map(|e| e.global_id.clone()).collect(),
+            of_rows().map(|e| e.global_id.to_owned()).collect(),
         ),
-        ("ifc_class", of_rows().map(|e| e.class.clone()).collect()),
+        ("ifc_class", of_rows().map(|e| e.class.to_owned()).collect()),
         (
             "name",
             of_rows()
-                .map(|e| e.name.clone().unwrap_or_default())
+                .map(|e| e.name.unwrap_or_default().to_owned())
                 .collect(),
         ),
         (

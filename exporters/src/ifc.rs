@@ -348,7 +348,7 @@ pub fn write_ifc(
             continue;
         }
         let mut items = Vec::new();
-        for p in &e.placements {
+        for p in e.placements {
             let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else {
                 continue;
             };

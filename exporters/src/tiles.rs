@@ -484,7 +484,7 @@ impl Writer<'_, '_> {
         if prepared.bytes() > self.max {
             if elements.len() == 1 {
                 return Err(TilesError::ElementTooLarge {
-                    global_id: self.scene.model.elements[elements[0]].global_id.clone(),
+                    global_id: self.scene.model.elements.at(elements[0]).global_id.to_owned(),
                     bytes: prepared.bytes(),
                     max: self.max,
                 });
@@ -618,7 +618,7 @@ pub fn write_tiles(
                 let info = geometry.info(m).map_err(|why| {
                     TilesError::Geometry(GltfError::Mesh {
                         mesh: m,
-                        global_id: model.elements[ei].global_id.clone(),
+                        global_id: model.elements.at(ei).global_id.to_owned(),
                         why,
                     })
                 })?;
@@ -629,7 +629,7 @@ pub fn write_tiles(
         if info.indices == 0 {
             continue;
         }
-        for p in model.elements[ei]
+        for p in model.elements.at(ei)
             .placements
             .iter()
             .filter(|p| p.mesh.0 == m)

@@ -88,7 +88,7 @@ fn the_scene_on_a_day_with_states_as_materials_and_the_gone_left_out() {
         (0..model.elements.len())
             .filter(|&i| {
                 let state = loaded.plan.schedules[i].state_on(day);
-                !model.elements[i].placements.is_empty()
+                !model.elements.at(i).placements.is_empty()
                     && state != LifecycleState::Absent
                     && !gltf::drawn(state)
             })
@@ -135,7 +135,7 @@ fn the_scene_on_a_day_with_states_as_materials_and_the_gone_left_out() {
     }
     let absent = (0..model.elements.len())
         .filter(|&i| {
-            !model.elements[i].placements.is_empty()
+            !model.elements.at(i).placements.is_empty()
                 && loaded.plan.schedules[i].state_on(day) == LifecycleState::Absent
         })
         .count();
@@ -209,7 +209,7 @@ fn the_scene_on_a_day_with_states_as_materials_and_the_gone_left_out() {
         assert!(
             !gltf::drawn(s),
             "the table says {} is {s:?}",
-            model.elements[i].global_id
+            model.elements.at(i).global_id
         );
     }
 

@@ -33,7 +33,7 @@ fn drawn(loaded: &LoadedScene, day: i32) -> BTreeMap<String, (String, usize)> {
                 .iter()
                 .filter(|p| !model.meshes[p.mesh.0 as usize].indices.is_empty())
                 .count();
-            (n > 0).then(|| (e.global_id.clone(), (e.class.clone(), n)))
+            (n > 0).then(|| (e.global_id.to_owned(), (e.class.to_owned(), n)))
         })
         .collect()
 }
@@ -42,7 +42,7 @@ fn elements(model: &Model) -> BTreeMap<String, (String, usize)> {
     model
         .elements
         .iter()
-        .map(|e| (e.global_id.clone(), (e.class.clone(), e.placements.len())))
+        .map(|e| (e.global_id.to_owned(), (e.class.to_owned(), e.placements.len())))
         .collect()
 }
 
@@ -52,9 +52,9 @@ fn bounds(model: &Model, ids: &BTreeMap<String, (String, usize)>) -> Aabb {
     for e in model
         .elements
         .iter()
-        .filter(|e| ids.contains_key(&e.global_id))
+        .filter(|e| ids.contains_key(e.global_id))
     {
-        for p in &e.placements {
+        for p in e.placements {
             let t = &p.transform;
             for v in model.meshes[p.mesh.0 as usize].positions.chunks_exact(3) {
                 let (x, y, z) = (f64::from(v[0]), f64::from(v[1]), f64::from(v[2]));

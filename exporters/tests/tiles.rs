@@ -214,7 +214,7 @@ fn the_default_scene_as_georeferenced_tiles_each_within_the_bound() {
         .elements
         .iter()
         .enumerate()
-        .map(|(i, e)| (e.global_id.as_str(), i))
+        .map(|(i, e)| (e.global_id, i))
         .collect();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut total = 0;
@@ -232,8 +232,8 @@ fn the_default_scene_as_georeferenced_tiles_each_within_the_bound() {
         assert!(!ids.is_empty(), "{uri} holds elements");
         for id in &ids {
             *seen.entry(id.clone()).or_default() += 1;
-            let e = &model.elements[index[id.as_str()]];
-            for p in &e.placements {
+            let e = &model.elements.at(index[id.as_str()]);
+            for p in e.placements {
                 let mesh = &model.meshes[p.mesh.0 as usize];
                 let t = &p.transform;
                 for v in mesh.positions.chunks_exact(3) {
@@ -271,7 +271,7 @@ fn the_default_scene_as_georeferenced_tiles_each_within_the_bound() {
         ids.into_iter()
             .enumerate()
             .filter(|(i, _)| {
-                let e = &model.elements[*i];
+                let e = &model.elements.at(*i);
                 let s = renewtwin_protocol::LifecycleState::ALL[wbin[at + i] as usize];
                 gltf::drawn(s)
                     && e.placements
@@ -341,7 +341,7 @@ fn an_element_alone_over_the_bound_is_named_and_a_tiny_bound_refused() {
     }
     loaded.model.meshes.push(mesh);
     let id = renewtwin_importers::MeshId((loaded.model.meshes.len() - 1) as u32);
-    loaded.model.elements[ei].placements[0].mesh = id;
+    loaded.model.elements.make_mut()[ei].placements[0].mesh = id;
     let dir = tempdir("large");
     let options = TilesOptions {
         max_tile_bytes: 512 << 10,
@@ -353,7 +353,7 @@ fn an_element_alone_over_the_bound_is_named_and_a_tiny_bound_refused() {
             bytes,
             max,
         }) => {
-            assert_eq!(global_id, loaded.model.elements[ei].global_id);
+            assert_eq!(global_id, loaded.model.elements.at(ei).global_id);
             assert!(bytes > max);
         }
         other => panic!("expected ElementTooLarge, got {other:?}"),

@@ -62,11 +62,11 @@ fn main() -> anyhow::Result<()> {
             .elements
             .iter()
             .filter(|e| !e.placements.is_empty())
-            .map(|e| e.global_id.as_str())
+            .map(|e| e.global_id)
             .collect();
         let mut classes = std::collections::BTreeMap::new();
         for e in model.elements.iter().filter(|e| !e.placements.is_empty()) {
-            *classes.entry(e.class.as_str()).or_insert(0usize) += 1;
+            *classes.entry(e.class).or_insert(0usize) += 1;
         }
         let placements: usize = model.elements.iter().map(|e| e.placements.len()).sum();
         println!(

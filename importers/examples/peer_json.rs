@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
     let model = import_file(std::path::Path::new(&file), &config)
         .with_context(|| format!("cannot import {file}"))?;
     let wall = started.elapsed().as_secs_f64();
-    let placements = model.elements.iter().flat_map(|e| &e.placements);
+    let placements = model.elements.iter().flat_map(|e| e.placements);
     let mesh_of = |p: &renewtwin_importers::Placement| model.meshes.get(p.mesh.0 as usize);
     let vertices: u64 = placements
         .clone()

@@ -19,7 +19,7 @@ fn main() {
             }
             let mut classes = std::collections::BTreeMap::new();
             for e in &m.elements {
-                let c = classes.entry(e.class.clone()).or_insert((0, 0));
+                let c = classes.entry(e.class.to_owned()).or_insert((0, 0));
                 c.0 += 1;
                 if !e.placements.is_empty() {
                     c.1 += 1;
@@ -30,7 +30,7 @@ fn main() {
                 println!(
                     "{:#?}",
                     (
-                        e.class.clone(),
+                        e.class.to_owned(),
                         e.container,
                         e.type_name.clone(),
                         &e.property_sets

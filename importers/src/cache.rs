@@ -30,11 +30,11 @@ use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::geo::mesh::IDENTITY;
+use crate::elements::{Backing, Table};
 use crate::model::{GeoRef, PlacedSource, WorkSchedule};
 use crate::{
-    Diagnostic, Element, ImportConfig, ImportError, Mesh, MeshId, Model, Placement, Property,
-    PropertySet, PropertyValue, SourceInfo, SpatialKind, SpatialNode,
+    Diagnostic, Elements, ImportConfig, ImportError, Mesh, Model, Property, PropertySet,
+    PropertyValue, SourceInfo, SpatialKind, SpatialNode,
 };
 
 /// Bumped whenever the encoding of an entry changes, or the importer's output for the same
@@ -93,6 +93,11 @@ pub(crate) enum EntryError {
         path: String,
         source: postcard::Error,
     },
+    #[error("{path}: the elements cannot be read in place: {source}")]
+    Table {
+        path: String,
+        source: crate::elements::TableError,
+    },
 }
 
 impl Cache {
@@ -142,8 +147,8 @@ impl Cache {
     fn load(&self, key: &Key) -> Result<Option<Model>, EntryError> {
         let path = self.entry_path(key);
         let shown = || path.display().to_string();
-        let bytes = match read_whole(&path, self.max_bytes) {
-            Ok(Some(bytes)) => bytes,
+        let entry = match map_entry(&path, self.max_bytes) {
+            Ok(Some(entry)) => entry,
             Ok(None) => return Ok(None),
             Err(source) => {
                 return Err(EntryError::Io {
@@ -153,12 +158,16 @@ impl Cache {
             }
         };
         let header = key.header();
-        let Some(body) = bytes.strip_prefix(header.as_slice()) else {
+        if !entry.bytes().starts_with(&header) {
             return Err(EntryError::Header { path: shown() });
-        };
-        read_entry(body).map(Some).map_err(|err| match err {
+        }
+        read_entry(entry, header.len()).map(Some).map_err(|err| match err {
             BodyError::Layout => EntryError::Layout { path: shown() },
             BodyError::Decode(source) => EntryError::Decode {
+                path: shown(),
+                source,
+            },
+            BodyError::Table(source) => EntryError::Table {
                 path: shown(),
                 source,
             },
@@ -181,7 +190,7 @@ impl Cache {
             let mut file = std::fs::File::create(&tmp)?;
             file.write_all(&key.header())?;
             let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut file);
-            write_entry(model, &mut out)?;
+            write_entry(model, &mut out, key.header().len())?;
             out.flush()?;
             drop(out);
             // An entry over the bound would be evicted by the next store, and `load` refuses
@@ -409,14 +418,23 @@ fn import_and_store(
     Ok((model, status))
 }
 
-/// Bytes of an entry read at a time by each core (see [`read_whole`]).
-const READ_PIECE: usize = 4 << 20;
+/// A cache entry mapped into memory, read in place ([`read_entry`]).
+#[derive(Debug)]
+struct MappedEntry(memmap2::Mmap);
 
-/// The bytes of the file at `path`, `Ok(None)` when there is none; an error when it is over
-/// `limit` bytes (the cache's size bound, which [`Cache::store`] keeps every entry under). Read in [`READ_PIECE`] pieces on
-/// every core: a district's entry is tens of MB, and touching its fresh pages is most of the
-/// cost of reading it.
-fn read_whole(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+impl Backing for MappedEntry {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The entry at `path` mapped into memory, `Ok(None)` when there is none; an error when it is
+/// over `limit` bytes (the cache's size bound, which [`Cache::store`] keeps every entry
+/// under). Mapped rather than read: a district's entry is tens of MB, and copying it into
+/// fresh memory (whose first touches cost more than the copy) was most of a warm load.
+/// Entries are little-endian, as the elements' table is read as it lies; a big-endian
+/// machine reads them into memory of its own and finds them unusable (logged, rebuilt).
+fn map_entry(path: &Path, limit: u64) -> std::io::Result<Option<Box<dyn Backing>>> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -429,69 +447,120 @@ fn read_whole(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
             format!("{len} bytes, over the cache's bound of {limit}"),
         ));
     }
-    let len = usize::try_from(len).map_err(std::io::Error::other)?;
-    #[cfg(unix)]
-    {
-        use rayon::prelude::*;
-        use std::os::unix::fs::FileExt;
-        let mut bytes = vec![0u8; len];
-        bytes
-            .par_chunks_mut(READ_PIECE)
-            .enumerate()
-            .try_for_each(|(i, piece)| file.read_exact_at(piece, (i * READ_PIECE) as u64))?;
-        Ok(Some(bytes))
+    if cfg!(target_endian = "big") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "cache entries are read in place on little-endian machines only",
+        ));
     }
-    #[cfg(not(unix))]
-    {
-        use std::io::Read;
-        let mut bytes = Vec::with_capacity(len);
-        (&file).take(len as u64).read_to_end(&mut bytes)?;
-        Ok(Some(bytes))
-    }
+    // SAFETY: the mapping is only read, and lives as long as the model that reads it (the
+    // table owns it). Entries are never written in place: `Cache::store` writes a temporary
+    // file and renames it over the entry, and eviction removes entries; either leaves a
+    // mapping of the old file intact. What the mapping cannot guard against is another
+    // program truncating or rewriting the file in place while it is mapped (reads would then
+    // fault or see other bytes); the cache directory is this program's own. Every byte read
+    // is checked (`read_entry`, `Table::new`) before it is used as an index or a string.
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(Some(Box::new(MappedEntry(map))))
 }
 
 /// Bytes read at a time when a file is hashed for its key.
 const HASH_CHUNK: usize = 1 << 20;
 
+/// Bytes of a file hashed as one piece of its content key: the pieces are hashed on every core
+/// at once, then their hashes in order ([`content_hash`]). Hashing a district's 226 MB on
+/// one core was a third of a warm load.
+const HASH_PIECE: usize = 8 << 20;
+
 /// Bytes of a file's head kept by [`hash_file`] (what [`crate::gltf::is_tileset`] sniffs).
 const HEAD_BYTES: usize = 4096;
 
-/// XXH3-128 of the file at `path`, the same as [`twox_hash::XxHash3_128::oneshot`] of its
-/// bytes, read [`HASH_CHUNK`] at a time; its length; and its first [`HEAD_BYTES`] bytes. Stops
-/// reading past `limit` bytes (the length returned is then over the limit).
+/// The content key of `bytes`: XXH3-128 of each [`HASH_PIECE`] bytes (the last piece
+/// shorter), on every core, then XXH3-128 of those hashes (16 little-endian bytes each) in
+/// order. A change anywhere changes its piece's hash and so the key.
+fn content_hash(bytes: &[u8]) -> u128 {
+    use rayon::prelude::*;
+    let pieces: Vec<[u8; 16]> = bytes
+        .par_chunks(HASH_PIECE)
+        .map(|piece| twox_hash::XxHash3_128::oneshot(piece).to_le_bytes())
+        .collect();
+    twox_hash::XxHash3_128::oneshot(pieces.as_flattened())
+}
+
+/// [`content_hash`] of the file at `path`, read [`HASH_CHUNK`] at a time (pieces on every
+/// core); its length; and its first [`HEAD_BYTES`] bytes. A file over `limit` bytes is not
+/// read (the length returned is then over the limit). A file that changes while it is read
+/// gets a key that matches no bytes of it: the caller reads it whole and keys those.
 fn hash_file(path: &Path, limit: u64) -> std::io::Result<(u128, u64, Vec<u8>)> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = twox_hash::XxHash3_128::new();
-    let mut chunk = vec![0u8; HASH_CHUNK];
-    let mut head = Vec::new();
-    let mut length = 0u64;
-    while length <= limit {
-        let n = match file.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        if head.len() < HEAD_BYTES {
-            let more = (HEAD_BYTES - head.len()).min(n);
-            head.extend_from_slice(&chunk[..more]);
-        }
-        hasher.write(&chunk[..n]);
-        length += n as u64;
+    use rayon::prelude::*;
+    let file = std::fs::File::open(path)?;
+    let length = file.metadata()?.len();
+    if length > limit {
+        return Ok((0, length, Vec::new()));
     }
-    Ok((hasher.finish_128(), length, head))
+    let piece = HASH_PIECE as u64;
+    let pieces = length.div_ceil(piece);
+    let hash_piece = |i: u64| -> std::io::Result<[u8; 16]> {
+        let (start, end) = (i * piece, ((i + 1) * piece).min(length));
+        let mut hasher = twox_hash::XxHash3_128::new();
+        let mut chunk = vec![0u8; HASH_CHUNK.min((end - start) as usize)];
+        let mut at = start;
+        while at < end {
+            let n = ((end - at) as usize).min(chunk.len());
+            read_exact_at(&file, &mut chunk[..n], at)?;
+            hasher.write(&chunk[..n]);
+            at += n as u64;
+        }
+        Ok(hasher.finish_128().to_le_bytes())
+    };
+    let hashes: Vec<[u8; 16]> = (0..pieces)
+        .into_par_iter()
+        .map(hash_piece)
+        .collect::<std::io::Result<_>>()?;
+    let mut head = vec![0u8; (HEAD_BYTES as u64).min(length) as usize];
+    read_exact_at(&file, &mut head, 0)?;
+    Ok((twox_hash::XxHash3_128::oneshot(hashes.as_flattened()), length, head))
+}
+
+/// Fills `buf` from `file` at `offset`, without moving a shared cursor (so pieces are read
+/// on several cores at once).
+#[cfg(unix)]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+/// Fills `buf` from `file` at `offset` (one reader at a time where positioned reads move the
+/// cursor).
+#[cfg(not(unix))]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek};
+    static CURSOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = CURSOR.lock().unwrap_or_else(|p| p.into_inner());
+    let mut file = file;
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    file.read_exact(buf)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geo::mesh::IDENTITY;
+    use crate::{Element, MeshId, Placement};
 
     #[test]
     fn a_file_hashed_in_chunks_has_the_key_of_its_bytes() {
         let dir = std::env::temp_dir().join(format!("rtw-hash-file-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        // Sizes around the chunk and head bounds, with bytes that differ along the file.
+        // The key by its definition: each piece's hash, then the hash of those in order.
+        let by_hand = |bytes: &[u8]| {
+            let mut hashes = Vec::new();
+            for piece in bytes.chunks(HASH_PIECE) {
+                hashes.extend_from_slice(&twox_hash::XxHash3_128::oneshot(piece).to_le_bytes());
+            }
+            twox_hash::XxHash3_128::oneshot(&hashes)
+        };
+        // Sizes around the chunk, piece and head bounds, with bytes that differ along the file.
         for len in [
             0,
             1,
@@ -499,17 +568,15 @@ mod tests {
             HEAD_BYTES + 1,
             HASH_CHUNK,
             HASH_CHUNK * 2 + 517,
+            HASH_PIECE,
+            HASH_PIECE * 2 + 517,
         ] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
             let path = dir.join(format!("{len}.bin"));
             std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
             let (content, length, head) =
                 hash_file(&path, u64::MAX).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(
-                content,
-                twox_hash::XxHash3_128::oneshot(&bytes),
-                "{len} bytes"
-            );
+            assert_eq!(content, by_hand(&bytes), "{len} bytes");
             assert_eq!(length, len as u64);
             assert_eq!(head, bytes[..len.min(HEAD_BYTES)]);
             let whole = Key::new(&bytes, &ImportConfig::default());
@@ -517,6 +584,12 @@ mod tests {
             // Past a limit it stops, and says so by a length over the limit.
             let (_, length, _) = hash_file(&path, 10).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(length > 10, len > 10, "{len} bytes");
+            // One byte changed anywhere (here in the last piece) changes the key.
+            if len > 0 {
+                let mut changed = bytes.clone();
+                changed[len - 1] ^= 1;
+                assert_ne!(content_hash(&changed), content, "{len} bytes");
+            }
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -590,10 +663,16 @@ mod tests {
         model
     }
 
-    fn encoded(model: &Model) -> Vec<u8> {
-        let mut body = Vec::new();
-        write_entry(model, &mut body).unwrap_or_else(|e| panic!("{e}"));
+    /// An entry's body for `model` after a header of `start` bytes (the table's alignment
+    /// depends on it).
+    fn encoded(model: &Model, start: usize) -> Vec<u8> {
+        let mut body = vec![0xA5; start];
+        write_entry(model, &mut body, start).unwrap_or_else(|e| panic!("{e}"));
         body
+    }
+
+    fn read_back(body: &[u8], start: usize) -> Result<Model, BodyError> {
+        read_entry(Box::new(crate::elements::OwnedBytes::new(body)), start)
     }
 
     /// The model as JSON with NaN spelled out (JSON has no NaN), for comparison.
@@ -616,112 +695,132 @@ mod tests {
     #[test]
     fn an_entry_reads_back_the_same_model() {
         let model = synthetic(10_007);
-        let body = encoded(&model);
-        let segments = split_prefixed::<8>(&body).unwrap_or_default();
-        assert_eq!(segments.len(), 4, "core, meshes, sets, elements");
+        // Headers of every length modulo 8: the table is aligned whatever precedes it.
+        for start in [0, 1, 5, 8, 61] {
+            let body = encoded(&model, start);
+            let back = read_back(&body, start)
+                .unwrap_or_else(|e| panic!("the entry does not read back: {e:?}"));
+            assert!(back.elements.is_read_in_place());
+            assert_eq!(shown(&back), shown(&model), "after {start} bytes");
+        }
+        let body = encoded(&model, 3);
+        let back = read_back(&body, 3).unwrap_or_else(|e| panic!("{e:?}"));
+        // Each distinct set once, and shared again: one allocation for the set every element
+        // refers to, the same as the site's.
+        let mut at = 3;
+        let _core = next_segment(&body, &mut at);
+        let _meshes = next_segment(&body, &mut at);
+        let sets = next_segment(&body, &mut at).unwrap_or_default();
         assert_eq!(
-            split_prefixed::<4>(segments[2]).map(|s| s.len()),
+            split_prefixed::<4>(sets).map(|s| s.len()),
             Some(2 + 10_007 / 4 * 2 + 1),
             "each distinct set once"
         );
-        assert_eq!(
-            split_prefixed::<4>(segments[3]).map(|s| s.len()),
-            Some(10_007)
-        );
-        let back =
-            read_entry(&body).unwrap_or_else(|e| panic!("the entry does not read back: {e:?}"));
-        assert_eq!(shown(&back), shown(&model));
-        // Shared sets are shared again: one allocation for the set every element refers to.
         let first = &back.spatial[0].property_sets[0];
         let named = |name: &'static str| {
             back.elements
                 .iter()
-                .flat_map(|e| &e.property_sets)
+                .flat_map(|e| e.property_sets)
                 .filter(move |s| s.name == name)
         };
         assert!(named("Pset_Shared").all(|s| Arc::ptr_eq(s, first)));
         let uses = model
             .elements
             .iter()
-            .flat_map(|e| &e.property_sets)
+            .flat_map(|e| e.property_sets)
             .filter(|s| s.name == "Pset_Shared")
             .count();
         assert_eq!(named("Pset_Shared").count(), uses);
-        // A translation is written as three numbers, not sixteen: element 0 (placed by a
-        // translation) takes fewer bytes than sixteen numbers would alone, element 1 (a
-        // rotation) more.
-        assert_eq!(
-            model.elements[0].placements[0].transform[..12],
-            IDENTITY[..12]
-        );
-        let records = split_prefixed::<4>(segments[3]).unwrap_or_default();
-        assert!(records[0].len() < 16 * 8, "{} bytes", records[0].len());
-        assert!(records[1].len() > 16 * 8, "{} bytes", records[1].len());
-    }
-
-    /// `parts` joined behind `W`-byte lengths.
-    fn prefixed<const W: usize>(parts: &[&[u8]]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for part in parts {
-            out.extend_from_slice(&(part.len() as u64).to_le_bytes()[..W]);
-            out.extend_from_slice(part);
-        }
-        out
+        // Repeated names are written once: "Type A", "Concrete" and "IfcWall" are in the
+        // table's text once each, each global id once.
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(text.matches("Type A").count(), 1);
+        assert_eq!(text.matches("Concrete").count(), 1);
+        assert_eq!(text.matches("IfcWall").count(), 1);
+        // Edits copy the table into a list of its own, the same elements.
+        let mut edited = back.clone();
+        edited.elements.make_mut()[0].name = Some("edited".to_owned());
+        assert!(!edited.elements.is_read_in_place() && back.elements.is_read_in_place());
+        assert_eq!(edited.elements.at(0).name, Some("edited"));
+        assert_eq!(edited.elements.at(1).name, back.elements.at(1).name);
+        assert_eq!(format!("{:?}", edited.elements.at(9_999)), format!("{:?}", back.elements.at(9_999)));
     }
 
     #[test]
     fn a_cut_or_inconsistent_body_is_an_error_not_a_panic() {
         let model = synthetic(1_000);
-        let body = encoded(&model);
-        for cut in [
-            0,
-            1,
-            7,
-            8,
-            9,
-            body.len() / 3,
-            body.len() / 2,
-            body.len() - 1,
-        ] {
-            assert!(
-                read_entry(&body[..cut]).is_err(),
-                "cut at {cut} of {}",
-                body.len()
-            );
+        let body = encoded(&model, 0);
+        assert!(read_back(&body, 0).is_ok());
+        for cut in [0, 1, 7, 8, 9, body.len() / 3, body.len() / 2, body.len() - 1] {
+            assert!(read_back(&body[..cut], 0).is_err(), "cut at {cut} of {}", body.len());
         }
-        // A length past the end.
+        // Bytes after the table.
         let mut long = body.clone();
-        long[..8].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(read_entry(&long), Err(BodyError::Layout)));
-        let segments = split_prefixed::<8>(&body).unwrap_or_default();
-        // A segment missing.
-        assert!(matches!(
-            read_entry(&prefixed::<8>(&segments[..3])),
-            Err(BodyError::Layout)
-        ));
-        // An element record cut short.
-        let elements = split_prefixed::<4>(segments[3]).unwrap_or_default();
-        let mut records = elements.clone();
-        records[500] = &elements[500][..elements[500].len() - 1];
-        let cut = prefixed::<4>(&records);
-        let body_cut = prefixed::<8>(&[segments[0], segments[1], segments[2], &cut]);
-        assert!(matches!(read_entry(&body_cut), Err(BodyError::Decode(_))));
-        // A set index past the table: only the first set kept.
-        let sets = split_prefixed::<4>(segments[2]).unwrap_or_default();
-        let one = prefixed::<4>(&sets[..1]);
-        let few = prefixed::<8>(&[segments[0], segments[1], &one, segments[3]]);
-        assert!(read_entry(&few).is_err());
-        // Garbage where the elements are: an error, whatever the bytes.
-        let garbage: Vec<u8> = (0..4096u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-            .collect();
-        let bad = prefixed::<8>(&[
-            segments[0],
-            segments[1],
-            segments[2],
-            &prefixed::<4>(&[&garbage]),
-        ]);
-        assert!(read_entry(&bad).is_err());
+        long.extend_from_slice(&[0; 8]);
+        assert!(matches!(read_back(&long, 0), Err(BodyError::Layout)));
+        // A segment's length past the end.
+        let mut past = body.clone();
+        past[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(read_back(&past, 0), Err(BodyError::Layout)));
+        // Where the table starts, and its columns.
+        let mut at = 0;
+        for _ in 0..3 {
+            next_segment(&body, &mut at).unwrap_or_else(|e| panic!("{e:?}"));
+        }
+        let table = at.next_multiple_of(8);
+        let (layout, _) = crate::elements::read_layout(&body, table).unwrap_or_else(|e| panic!("{e}"));
+        let u32_at = |bytes: &mut Vec<u8>, at: usize, v: u32| bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let row = |k: usize, field: usize| layout.rows.start + k * 64 + field * 4;
+        let table_error = |bytes: &Vec<u8>| matches!(read_back(bytes, 0), Err(BodyError::Table(_)));
+        // A row count larger than the bytes.
+        let mut more = body.clone();
+        more[table..table + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(table_error(&more));
+        // A global id running past the text; a name that splits a character (共 is three
+        // bytes); a container past the spatial nodes; a run of sets past the column; a set
+        // index past the sets; a placement run past the column; a material span past the text.
+        let mut cases = Vec::new();
+        let mut b = body.clone();
+        u32_at(&mut b, row(500, 3), u32::MAX - 1);
+        cases.push(b);
+        let mut b = body.clone();
+        let text_len = (layout.text.end - layout.text.start) as u32;
+        u32_at(&mut b, row(1, 6), text_len - 1);
+        u32_at(&mut b, row(1, 7), 2);
+        cases.push(b);
+        let mut b = body.clone();
+        u32_at(&mut b, row(7, 1), 1);
+        cases.push(b);
+        let mut b = body.clone();
+        u32_at(&mut b, row(999, 10), u32::MAX);
+        cases.push(b);
+        let mut b = body.clone();
+        u32_at(&mut b, layout.set_at.start, 1 << 30);
+        cases.push(b);
+        let mut b = body.clone();
+        u32_at(&mut b, row(2, 13), 1 << 20);
+        cases.push(b);
+        let mut b = body.clone();
+        if !layout.materials.is_empty() {
+            u32_at(&mut b, layout.materials.start, text_len);
+        }
+        cases.push(b);
+        for (k, case) in cases.iter().enumerate() {
+            assert!(table_error(case), "case {k}");
+        }
+        // Garbage where the table is: an error, whatever the bytes.
+        for seed in 0..64u32 {
+            let mut garbage = body.clone();
+            for (i, byte) in garbage[table + 8..].iter_mut().enumerate() {
+                if (i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 61 == 0 {
+                    *byte = (i as u32).wrapping_mul(seed | 1) as u8;
+                }
+            }
+            if let Ok(m) = read_back(&garbage, 0) {
+                // Bytes that happen to read as a table are read without a panic.
+                let _ = serde_json::to_string(&m.elements);
+            }
+        }
     }
 }
 
@@ -736,7 +835,7 @@ struct Key {
 impl Key {
     fn new(bytes: &[u8], config: &ImportConfig) -> Self {
         Self {
-            content: twox_hash::XxHash3_128::oneshot(bytes),
+            content: content_hash(bytes),
             length: bytes.len() as u64,
             geometry: config.geometry,
         }
@@ -820,21 +919,6 @@ struct SpatialIn {
     property_sets: Vec<u32>,
 }
 
-/// [`Element`] as written: its sets as indices into the entry's sets, its placements compact.
-/// Read back by [`ElementSeed`], field by field in this order.
-#[derive(Serialize)]
-struct ElementOut<'a> {
-    step_id: u32,
-    global_id: &'a str,
-    class: &'a str,
-    name: Option<&'a str>,
-    container: Option<usize>,
-    type_name: Option<&'a str>,
-    property_sets: SetRefs<'a>,
-    placements: PlacementsOut<'a>,
-    materials: &'a [String],
-}
-
 /// Where each distinct set (by address) is in the entry's sets.
 type SetIndex = HashMap<*const PropertySet, u32>;
 
@@ -847,51 +931,6 @@ struct SetRefs<'a> {
 impl Serialize for SetRefs<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.sets.iter().map(|set| self.index[&Arc::as_ptr(set)]))
-    }
-}
-
-/// Placements written with a translation alone where the transform is one (exactly): most of
-/// a district's placements, and most of an entry's bytes when written as sixteen numbers.
-struct PlacementsOut<'a>(&'a [Placement]);
-
-impl Serialize for PlacementsOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|p| {
-            let t = &p.transform;
-            let transform = if t[..12] == IDENTITY[..12] && t[15] == 1.0 {
-                TransformOut::Translation([t[12], t[13], t[14]])
-            } else {
-                TransformOut::Matrix(t)
-            };
-            (p.mesh.0, transform)
-        }))
-    }
-}
-
-/// A placement's transform as written.
-#[derive(Serialize)]
-enum TransformOut<'a> {
-    Translation([f64; 3]),
-    Matrix(&'a [f64; 16]),
-}
-
-/// [`TransformOut`] as read back (the same variants in the same order).
-#[derive(Deserialize)]
-enum TransformIn {
-    Translation([f64; 3]),
-    Matrix([f64; 16]),
-}
-
-impl TransformIn {
-    fn matrix(self) -> [f64; 16] {
-        match self {
-            TransformIn::Translation([x, y, z]) => {
-                let mut m = IDENTITY;
-                m[12..15].copy_from_slice(&[x, y, z]);
-                m
-            }
-            TransformIn::Matrix(m) => m,
-        }
     }
 }
 
@@ -975,12 +1014,14 @@ impl CachedSet {
     }
 }
 
-/// Writes the body of an entry for `model` (after the header) to `out`: four length-prefixed
-/// segments, the core ([`CoreOut`]), the meshes, the distinct property sets and the elements,
-/// the last two as one length-prefixed record per set or element. A segment is encoded into
-/// one reused buffer before its length is known, so writing holds at most one segment (a
-/// district's is a few tens of MB) besides the model.
-fn write_entry(model: &Model, out: &mut impl Write) -> std::io::Result<()> {
+/// Writes the body of an entry for `model` to `out`, which has `start` bytes of the entry
+/// before it (the header): three length-prefixed segments, the core ([`CoreOut`]), the meshes
+/// and the distinct property sets (one length-prefixed record per set); then, from the next
+/// 8-aligned offset of the entry, the elements as a table read in place
+/// ([`crate::elements::write_table`]). A segment is encoded into one reused buffer before its
+/// length is known, so writing holds at most one segment or the table's rows and text (a
+/// district's are a few tens of MB) besides the model.
+fn write_entry(model: &Model, out: &mut impl Write, start: usize) -> std::io::Result<()> {
     let Model {
         source,
         spatial,
@@ -995,16 +1036,14 @@ fn write_entry(model: &Model, out: &mut impl Write) -> std::io::Result<()> {
     } = model;
     let mut index = SetIndex::default();
     let mut sets = Vec::new();
-    let owners = spatial.iter().map(|n| &n.property_sets);
-    for set in owners
-        .chain(elements.iter().map(|e| &e.property_sets))
-        .flatten()
-    {
+    let mut add = |set: &Arc<PropertySet>| {
         index.entry(Arc::as_ptr(set)).or_insert_with(|| {
-            sets.push(set.as_ref());
+            sets.push(Arc::clone(set));
             (sets.len() - 1) as u32
         });
-    }
+    };
+    spatial.iter().flat_map(|n| &n.property_sets).for_each(&mut add);
+    elements.iter().flat_map(|e| e.property_sets).for_each(&mut add);
     let refs = |sets| SetRefs {
         sets,
         index: &index,
@@ -1031,30 +1070,21 @@ fn write_entry(model: &Model, out: &mut impl Write) -> std::io::Result<()> {
         sources,
         connections,
     };
+    let mut written = start;
     let mut segment = Vec::new();
     encode_into(&mut segment, &core)?;
-    write_segment(&mut segment, out)?;
+    written += write_segment(&mut segment, out)?;
     encode_into(&mut segment, &meshes.as_slice())?;
-    write_segment(&mut segment, out)?;
-    for set in sets {
+    written += write_segment(&mut segment, out)?;
+    for set in &sets {
         push_record(&mut segment, &SetOut::of(set))?;
     }
-    write_segment(&mut segment, out)?;
-    for e in elements {
-        let element = ElementOut {
-            step_id: e.step_id,
-            global_id: &e.global_id,
-            class: &e.class,
-            name: e.name.as_deref(),
-            container: e.container,
-            type_name: e.type_name.as_deref(),
-            property_sets: refs(&e.property_sets),
-            placements: PlacementsOut(&e.placements),
-            materials: &e.materials,
-        };
-        push_record(&mut segment, &element)?;
-    }
-    write_segment(&mut segment, out)
+    written += write_segment(&mut segment, out)?;
+    drop(segment);
+    out.write_all(&[0; 8][..written.next_multiple_of(8) - written])?;
+    let set_index = |set: &Arc<PropertySet>| index[&Arc::as_ptr(set)];
+    crate::elements::write_table(elements, &set_index, out)?;
+    Ok(())
 }
 
 /// Appends `value`, postcard-encoded, to `buffer`.
@@ -1073,12 +1103,14 @@ fn push_record<T: Serialize>(segment: &mut Vec<u8>, value: &T) -> std::io::Resul
     Ok(())
 }
 
-/// Writes `segment` to `out` behind its length (u64, little-endian), and empties it.
-fn write_segment(segment: &mut Vec<u8>, out: &mut impl Write) -> std::io::Result<()> {
+/// Writes `segment` to `out` behind its length (u64, little-endian), and empties it; the
+/// bytes written.
+fn write_segment(segment: &mut Vec<u8>, out: &mut impl Write) -> std::io::Result<usize> {
     out.write_all(&(segment.len() as u64).to_le_bytes())?;
     out.write_all(segment)?;
+    let written = 8 + segment.len();
     segment.clear();
-    Ok(())
+    Ok(written)
 }
 
 /// Splits `body` into its length-prefixed parts (`W` bytes of little-endian length each);
@@ -1105,8 +1137,11 @@ fn split_prefixed<const W: usize>(mut body: &[u8]) -> Option<Vec<&[u8]>> {
 enum BodyError {
     /// Its segments or records do not fit together.
     Layout,
-    /// A segment or record does not decode (an index past the sets is such an error).
+    /// A segment or record does not decode.
     Decode(postcard::Error),
+    /// The elements' table is cut short or inconsistent (an index past the sets is such an
+    /// error).
+    Table(crate::elements::TableError),
 }
 
 /// `parts` decoded on every core straight into one list, in order; the first error if any
@@ -1137,21 +1172,53 @@ fn decode_all<T: Send>(
     }
 }
 
-/// The model an entry's body holds. The core, the meshes and the property sets decode at
-/// once, then the elements, each phase on every core.
-fn read_entry(body: &[u8]) -> Result<Model, BodyError> {
-    let segments = split_prefixed::<8>(body).ok_or(BodyError::Layout)?;
-    let [core, meshes, sets, elements] = segments.as_slice() else {
-        return Err(BodyError::Layout);
-    };
+
+/// The next length-prefixed (u64) segment of `bytes` from `*at`, moving `*at` past it.
+fn next_segment<'b>(bytes: &'b [u8], at: &mut usize) -> Result<&'b [u8], BodyError> {
+    let len = bytes
+        .get(*at..at.saturating_add(8))
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .and_then(|len| usize::try_from(len).ok())
+        .ok_or(BodyError::Layout)?;
+    let start = *at + 8;
+    let segment = start
+        .checked_add(len)
+        .and_then(|end| bytes.get(start..end))
+        .ok_or(BodyError::Layout)?;
+    *at = start + len;
+    Ok(segment)
+}
+
+/// The model an entry holds, its body from `start` of `entry`. The core, the meshes and the
+/// property sets decode at once (on every core); the elements are read in place, a table
+/// over `entry`'s own bytes, checked once here.
+fn read_entry(entry: Box<dyn Backing>, start: usize) -> Result<Model, BodyError> {
+    let bytes = entry.bytes();
+    let mut at = start;
+    let core = next_segment(bytes, &mut at)?;
+    let meshes = next_segment(bytes, &mut at)?;
+    let sets = next_segment(bytes, &mut at)?;
     let sets = split_prefixed::<4>(sets).ok_or(BodyError::Layout)?;
-    let elements = split_prefixed::<4>(elements).ok_or(BodyError::Layout)?;
+    let table_at = at.next_multiple_of(8);
+    let (layout, end) = crate::elements::read_layout(bytes, table_at).map_err(BodyError::Table)?;
+    if end != bytes.len() {
+        return Err(BodyError::Layout);
+    }
+    // The table is checked once the core says how many spatial nodes there are, while the
+    // sets decode.
+    let set_count = sets.len();
     let ((core, meshes), sets) = rayon::join(
         || {
-            rayon::join(
+            let (core, meshes) = rayon::join(
                 || postcard::from_bytes::<CoreIn>(core).map_err(BodyError::Decode),
                 || postcard::from_bytes::<Vec<Mesh>>(meshes).map_err(BodyError::Decode),
-            )
+            );
+            let checked = match &core {
+                Ok(core) => Table::check(bytes, &layout, set_count, core.spatial.len()).map_err(BodyError::Table),
+                Err(_) => Ok(()),
+            };
+            (checked.and(core), meshes)
         },
         || {
             decode_all(
@@ -1167,14 +1234,6 @@ fn read_entry(body: &[u8]) -> Result<Model, BodyError> {
         },
     );
     let (core, meshes, sets) = (core?, meshes?, sets?);
-    let elements = decode_all(
-        &elements,
-        |bytes| {
-            let mut de = postcard::Deserializer::from_bytes(bytes);
-            serde::de::DeserializeSeed::deserialize(ElementSeed { sets: &sets }, &mut de)
-        },
-        Element::default,
-    )?;
     let shared = |indices: Vec<u32>| -> Result<Vec<Arc<PropertySet>>, BodyError> {
         indices
             .into_iter()
@@ -1197,10 +1256,11 @@ fn read_entry(body: &[u8]) -> Result<Model, BodyError> {
             })
         })
         .collect::<Result<Vec<_>, BodyError>>()?;
+    let table = Table::checked(entry, layout, sets);
     Ok(Model {
         source: core.source,
         spatial,
-        elements,
+        elements: Elements::from_table(table),
         meshes,
         diagnostics: core.diagnostics,
         origin: core.origin,
@@ -1209,122 +1269,4 @@ fn read_entry(body: &[u8]) -> Result<Model, BodyError> {
         sources: core.sources,
         connections: core.connections,
     })
-}
-
-/// Reads an [`ElementOut`] straight into an [`Element`]: set indices become the shared sets
-/// of `sets` (an index past them is an error) and placements their matrices, with no list in
-/// between.
-#[derive(Clone, Copy)]
-struct ElementSeed<'s> {
-    sets: &'s [Arc<PropertySet>],
-}
-
-/// Most items a list read from an entry reserves room for before it has read them: a corrupt
-/// length must not allocate what the bytes cannot hold.
-const RESERVE_AT_MOST: usize = 64;
-
-impl<'de> serde::de::DeserializeSeed<'de> for ElementSeed<'_> {
-    type Value = Element;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Element, D::Error> {
-        // Postcard writes a struct as the tuple of its fields.
-        de.deserialize_tuple(9, self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for ElementSeed<'_> {
-    type Value = Element;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an element of a cache entry")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Element, A::Error> {
-        use serde::de::Error;
-        let short = || A::Error::custom("element cut short");
-        macro_rules! next {
-            () => {
-                seq.next_element()?.ok_or_else(short)?
-            };
-            ($seed:expr) => {
-                seq.next_element_seed($seed)?.ok_or_else(short)?
-            };
-        }
-        // Fields in the order of `ElementOut` (a struct expression evaluates in the order
-        // written).
-        Ok(Element {
-            step_id: next!(),
-            global_id: next!(),
-            class: next!(),
-            name: next!(),
-            container: next!(),
-            type_name: next!(),
-            property_sets: next!(SetsSeed(self.sets)),
-            placements: next!(PlacementsSeed),
-            materials: next!(),
-        })
-    }
-}
-
-/// A list of set indices read as the shared sets they name.
-struct SetsSeed<'s>(&'s [Arc<PropertySet>]);
-
-impl<'de> serde::de::DeserializeSeed<'de> for SetsSeed<'_> {
-    type Value = Vec<Arc<PropertySet>>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        de.deserialize_seq(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for SetsSeed<'_> {
-    type Value = Vec<Arc<PropertySet>>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("property set indices")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(RESERVE_AT_MOST));
-        while let Some(at) = seq.next_element::<u32>()? {
-            let set = self.0.get(at as usize).ok_or_else(|| {
-                serde::de::Error::custom(format_args!(
-                    "property set {at} past the {} of the entry",
-                    self.0.len()
-                ))
-            })?;
-            out.push(Arc::clone(set));
-        }
-        Ok(out)
-    }
-}
-
-/// A list of `(mesh, transform)` read as placements.
-struct PlacementsSeed;
-
-impl<'de> serde::de::DeserializeSeed<'de> for PlacementsSeed {
-    type Value = Vec<Placement>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        de.deserialize_seq(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for PlacementsSeed {
-    type Value = Vec<Placement>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("placements")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(RESERVE_AT_MOST));
-        while let Some((mesh, transform)) = seq.next_element::<(u32, TransformIn)>()? {
-            out.push(Placement {
-                mesh: MeshId(mesh),
-                transform: transform.matrix(),
-            });
-        }
-        Ok(out)
-    }
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Elements;
+
 /// What was read, from where.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SourceInfo {
@@ -113,6 +115,8 @@ impl PropertySet {
 
 /// Index of a mesh in [`Model::meshes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(bytemuck::AnyBitPattern)]
+#[repr(transparent)]
 pub struct MeshId(pub u32);
 
 /// A triangle mesh in its own frame, metres. Shared by every placement that uses it.
@@ -134,7 +138,12 @@ impl Mesh {
 }
 
 /// One use of a mesh by an element.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Laid out as in C (`#[repr(C)]`: the mesh, four bytes of padding, the transform), so that
+/// a cache entry's placements are read in place ([`crate::Elements`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(bytemuck::AnyBitPattern)]
+#[repr(C)]
 pub struct Placement {
     /// The mesh.
     pub mesh: MeshId,
@@ -283,8 +292,9 @@ pub struct Model {
     pub source: SourceInfo,
     /// The spatial tree, parents before children.
     pub spatial: Vec<SpatialNode>,
-    /// Physical elements.
-    pub elements: Vec<Element>,
+    /// Physical elements: a list while the model is built, columns read in place once it is
+    /// loaded from the cache.
+    pub elements: Elements,
     /// Meshes shared by placements.
     pub meshes: Vec<Mesh>,
     /// Problems met on the way.
@@ -314,7 +324,7 @@ impl Model {
     pub fn placed_triangles(&self) -> u64 {
         self.elements
             .iter()
-            .flat_map(|e| &e.placements)
+            .flat_map(|e| e.placements)
             .map(|p| self.meshes.get(p.mesh.0 as usize).map_or(0, |m| m.triangle_count() as u64))
             .sum()
     }
@@ -330,7 +340,7 @@ impl Model {
         type Linear = [u64; 9];
         let mut boxes: std::collections::HashMap<(u32, Linear), Aabb> = std::collections::HashMap::new();
         let mut bb = Aabb::EMPTY;
-        for p in self.elements.iter().flat_map(|e| &e.placements) {
+        for p in self.elements.iter().flat_map(|e| e.placements) {
             let Some(mesh) = self.meshes.get(p.mesh.0 as usize) else { continue };
             if mesh.positions.len() < 3 {
                 continue;
@@ -519,7 +529,7 @@ mod tests {
     /// Every vertex of every placement transformed: what [`Model::bbox`] must equal.
     fn brute_force(model: &Model) -> Aabb {
         let mut bb = Aabb::EMPTY;
-        for p in model.elements.iter().flat_map(|e| &e.placements) {
+        for p in model.elements.iter().flat_map(|e| e.placements) {
             let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
             let t = &p.transform;
             for v in mesh.positions.chunks_exact(3) {
@@ -563,7 +573,7 @@ mod tests {
                 Mesh::default(),
                 Mesh { positions: vec![f32::NAN, 1.0, 2.0, 3.0, f32::NAN, 5.0], normals: vec![0.0; 6], indices: vec![] },
             ],
-            elements: vec![
+            elements: Elements::from(vec![
                 // One mesh at three translations and one rotation-scale, far from the origin
                 // (Gauss-Krüger-like eastings) and near it; an empty mesh; a partly NaN mesh;
                 // a mesh that does not exist.
@@ -578,7 +588,7 @@ mod tests {
                     Placement { mesh: MeshId(2), transform: moved(0.5, 0.5, 0.5) },
                     Placement { mesh: MeshId(9), transform: moved(-1e9, 0.0, 0.0) },
                 ]),
-            ],
+            ]),
             ..Model::default()
         };
         let fast = model.bbox();

@@ -42,22 +42,23 @@ pub struct MeshBatch<'a> {
 /// A model that was imported whole (or read from the cache), handed out as if streamed:
 /// parsed, then one batch.
 pub fn hand_out_whole(model: &Model, on_event: &mut dyn FnMut(ImportEvent<'_>)) {
+    // Field by field: cloning the model whole would copy its meshes only to drop them.
     let bare = Model {
+        source: model.source.clone(),
+        spatial: model.spatial.clone(),
+        elements: model.elements.without_placements(),
         meshes: Vec::new(),
-        elements: model
-            .elements
-            .iter()
-            .map(|e| crate::Element {
-                placements: Vec::new(),
-                ..e.clone()
-            })
-            .collect(),
-        ..model.clone()
+        diagnostics: model.diagnostics.clone(),
+        origin: model.origin,
+        georef: model.georef.clone(),
+        schedules: model.schedules.clone(),
+        sources: model.sources.clone(),
+        connections: model.connections.clone(),
     };
     on_event(ImportEvent::Parsed { model: &bare });
     drop(bare);
     let elements: Vec<usize> = (0..model.elements.len())
-        .filter(|&i| !model.elements[i].placements.is_empty())
+        .filter(|&i| !model.elements.at(i).placements.is_empty())
         .collect();
     on_event(ImportEvent::Meshed(MeshBatch {
         model,
@@ -160,14 +161,14 @@ mod tests {
                     let ranks: Vec<u8> = batch
                         .elements
                         .iter()
-                        .map(|&i| importance_rank(&batch.model.elements[i].class))
+                        .map(|&i| importance_rank(&batch.model.elements.at(i).class))
                         .collect();
                     assert!(
                         ranks.windows(2).all(|w| w[0] <= w[1]),
                         "importance order: {ranks:?}"
                     );
                     for &i in batch.elements {
-                        let element = &batch.model.elements[i];
+                        let element = batch.model.elements.at(i);
                         assert!(
                             !element.placements.is_empty(),
                             "#{} handed out unmeshed",
@@ -188,7 +189,7 @@ mod tests {
             "one or more batches per building: {events:?}"
         );
         let meshed: std::collections::BTreeSet<usize> = (0..model.elements.len())
-            .filter(|&i| !model.elements[i].placements.is_empty())
+            .filter(|&i| !model.elements.at(i).placements.is_empty())
             .collect();
         assert_eq!(seen, meshed);
         let plain = crate::import_bytes("district.ifc", text.as_bytes(), &ImportConfig::default())
@@ -198,7 +199,7 @@ mod tests {
         assert_eq!(plain.diagnostics.len(), model.diagnostics.len());
         for (a, b) in plain.elements.iter().zip(&model.elements) {
             assert_eq!(a.placements.len(), b.placements.len(), "#{}", a.step_id);
-            for (p, q) in a.placements.iter().zip(&b.placements) {
+            for (p, q) in a.placements.iter().zip(b.placements) {
                 assert_eq!(p.transform, q.transform);
                 let (m, n) = (
                     &plain.meshes[p.mesh.0 as usize],

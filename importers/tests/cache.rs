@@ -87,7 +87,7 @@ fn shared_sets(model: &Model) -> (usize, usize) {
         .spatial
         .iter()
         .flat_map(|n| &n.property_sets)
-        .chain(model.elements.iter().flat_map(|e| &e.property_sets))
+        .chain(model.elements.iter().flat_map(|e| e.property_sets))
         .collect();
     let distinct: std::collections::HashSet<*const renewtwin_importers::PropertySet> =
         all.iter().map(|s| std::sync::Arc::as_ptr(s)).collect();

@@ -104,7 +104,7 @@ fn every_city_corpus_file_imports_with_sane_counts_and_extent() {
         let model = import_file(&path, &ImportConfig::default())
             .unwrap_or_else(|e| panic!("{}: {e}", expected.file));
         let name = expected.file;
-        assert_meshes_valid(name, &model, |e| e.global_id.clone());
+        assert_meshes_valid(name, &model, |e| e.global_id.to_owned());
         let bb = model.bbox();
         assert!(!bb.is_empty(), "{name}: no geometry");
         assert!(

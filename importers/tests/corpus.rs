@@ -86,7 +86,7 @@ fn assert_same_as_second_import(name: &str, path: &std::path::Path, first: &Mode
     let placements = |m: &Model| {
         m.elements
             .iter()
-            .map(|e| e.placements.clone())
+            .map(|e| e.placements.to_vec())
             .collect::<Vec<_>>()
     };
     assert_eq!(

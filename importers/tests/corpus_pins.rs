@@ -110,7 +110,7 @@ fn semantics_of(model: &Model) -> Value {
     }
     let mut classes = BTreeMap::new();
     for e in &model.elements {
-        *classes.entry(e.class.clone()).or_insert(0usize) += 1;
+        *classes.entry(e.class.to_owned()).or_insert(0usize) += 1;
     }
     let georef = model.georef.as_ref().map(|g| {
         serde_json::json!({

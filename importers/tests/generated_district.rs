@@ -44,7 +44,7 @@ fn walls_windows_and_slabs_have_meshes() {
     let (_, model) = district();
     let mut by_class: HashMap<&str, (usize, usize)> = HashMap::new();
     for e in &model.elements {
-        let c = by_class.entry(e.class.as_str()).or_default();
+        let c = by_class.entry(e.class).or_default();
         c.0 += 1;
         c.1 += usize::from(!e.placements.is_empty());
     }

@@ -18,7 +18,7 @@ use renewtwin_importers::{
 fn source_bbox(model: &Model, source: usize) -> renewtwin_importers::Aabb {
     let s = &model.sources[source];
     let mut one = model.clone();
-    one.elements = model.elements[s.first_element..s.first_element + s.element_count].to_vec();
+    one.elements = model.elements.iter().skip(s.first_element).take(s.element_count).map(|e| e.to_element()).collect();
     one.bbox()
 }
 
@@ -78,7 +78,7 @@ fn a_district_a_street_and_city_context_share_one_frame() {
     assert_eq!(placed.sources.len(), 3);
     assert_eq!(placed.sources[2].source.name, "district.ifc");
     for e in &placed.elements {
-        for p in &e.placements {
+        for p in e.placements {
             assert!(
                 (p.mesh.0 as usize) < placed.meshes.len(),
                 "{} places a missing mesh",

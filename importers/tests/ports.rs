@@ -19,7 +19,7 @@ fn the_drainage_models_ports_connect_its_manholes_and_pipes_as_the_file_says() {
         return;
     };
     let model = import_file(path, &ImportConfig { geometry: false, ..ImportConfig::default() }).expect("the file imports");
-    let step = |i: u32| model.elements[i as usize].step_id;
+    let step = |i: u32| model.elements.at(i as usize).step_id;
     let got: BTreeSet<[u32; 2]> = model
         .connections
         .iter()

@@ -133,7 +133,7 @@ impl Scene {
     pub fn new(header: SceneHeader) -> Self {
         let states = header.elements.iter().map(|e| e.state).collect();
         let by_global_id =
-            header.elements.iter().map(|e| (e.global_id.clone(), e.id)).collect();
+            header.elements.iter().map(|e| (e.global_id.to_owned(), e.id)).collect();
         Self {
             name: header.name,
             states,

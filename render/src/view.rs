@@ -194,7 +194,7 @@ mod tests {
         let done = rebase_from(&mut partial, origin, 0);
         partial.placements.extend(test_scene(4).placements[2..].iter().cloned());
         rebase_from(&mut partial, origin, done);
-        for (a, b) in whole.placements.iter().zip(&partial.placements) {
+        for (a, b) in whole.placements.iter().zip(partial.placements) {
             assert!((a.transform.w_axis - b.transform.w_axis).length() < 1e-4);
             assert!((a.world_min - b.world_min).length() < 1e-4);
         }
@@ -215,7 +215,7 @@ mod tests {
         rebase_from(&mut far_scene, view_far.origin, 0);
         let mut camera = OrbitCamera::default();
         camera.fit(view_near.local_bbox(), 1.0);
-        for (a, b) in near_scene.placements.iter().zip(&far_scene.placements) {
+        for (a, b) in near_scene.placements.iter().zip(far_scene.placements) {
             let corner = Vec3::new(0.5, 0.5, 1.0);
             let pa = camera.project(a.transform.transform_point3(corner), 1000.0, 1000.0).expect("in view");
             let pb = camera.project(b.transform.transform_point3(corner), 1000.0, 1000.0).expect("in view");

@@ -813,16 +813,16 @@ async fn ballots_decide_per_unit_and_a_unit_that_rejects_gets_no_lift_while_its_
     let p = people(addr).await;
     // The model's units of building 1 and their households (RenewTwin_Unit).
     let model = server.plan.model().clone();
-    let unit_of = |ei: usize| match model.elements[ei].property("RenewTwin_Unit", "Unit") {
+    let unit_of = |ei: usize| match model.elements.at(ei).property("RenewTwin_Unit", "Unit") {
         Some(renewtwin_importers::PropertyValue::Text(t)) => Some(t.clone()),
         _ => None,
     };
     let lift = |unit: &str| {
         (0..model.elements.len())
-            .find(|&i| model.elements[i].class.starts_with("IfcTransportElement") && unit_of(i).as_deref() == Some(unit))
+            .find(|&i| model.elements.at(i).class.starts_with("IfcTransportElement") && unit_of(i).as_deref() == Some(unit))
             .expect("a lift shaft in the unit")
     };
-    let households = match model.elements[lift("1-1")].property("RenewTwin_Unit", "Households") {
+    let households = match model.elements.at(lift("1-1")).property("RenewTwin_Unit", "Households") {
         Some(renewtwin_importers::PropertyValue::Integer(n)) => *n as usize,
         other => panic!("the unit states its households: {other:?}"),
     };

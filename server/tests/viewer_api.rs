@@ -263,7 +263,7 @@ async fn the_scenarios_list_their_design_variants_and_the_states_show_each_desig
     let (s2, south) = http(server.addr, "GET", &format!("/api/states?day={end}&scenario=south-lifts"), "").await;
     assert_eq!((s1, s2), (200, 200));
     assert_eq!(base.len(), model.elements.len());
-    let north: Vec<usize> = (0..range.start).filter(|&i| model.elements[i].class == "IfcTransportElement").collect();
+    let north: Vec<usize> = (0..range.start).filter(|&i| model.elements.at(i).class == "IfcTransportElement").collect();
     assert_eq!(north.len(), added);
     for i in range.clone() {
         assert_eq!((base[i], south[i]), (absent, built), "variant element {i}");

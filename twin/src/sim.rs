@@ -61,7 +61,7 @@ impl SimInput {
                 .model
                 .elements
                 .iter()
-                .map(|e| ElementSeed { global_id: e.global_id.clone(), class: e.class.clone() })
+                .map(|e| ElementSeed { global_id: e.global_id.to_owned(), class: e.class.to_owned() })
                 .collect(),
             analytics: None,
         }

@@ -121,7 +121,7 @@ impl SceneStatic {
         let eye = initial_eye(bbox);
         let mut ranked = Vec::new();
         for (i, e) in model.elements.iter().enumerate() {
-            for p in &e.placements {
+            for p in e.placements {
                 let Some(&(lo, hi)) = mesh_bounds.get(p.mesh.0 as usize) else { continue };
                 if meshes[p.mesh.0 as usize].triangle_count() == 0 {
                     continue;
@@ -214,9 +214,9 @@ pub fn element_infos(model: &renewtwin_importers::Model) -> Vec<ElementInfo> {
         .enumerate()
         .map(|(i, e)| ElementInfo {
             id: i as u32,
-            global_id: e.global_id.clone(),
-            class: e.class.clone(),
-            name: e.name.clone(),
+            global_id: e.global_id.to_owned(),
+            class: e.class.to_owned(),
+            name: e.name.map(str::to_owned),
             storey: e.container.and_then(|c| model.spatial.get(c)).and_then(|n| n.name.clone()),
             state: LifecycleState::Existing,
         })
@@ -274,7 +274,7 @@ impl WireStream {
         let mut size = 0;
         for &i in elements {
             let Some(e) = model.elements.get(i) else { continue };
-            for p in &e.placements {
+            for p in e.placements {
                 let id = p.mesh.0 as usize;
                 let Some(mesh) = model.meshes.get(id) else { continue };
                 if mesh.indices.len() < 3 {

@@ -121,7 +121,7 @@ fn task(id: &str, action: &str, start: u32, duration: u32, ids: &[&str], extra: 
 }
 
 fn id_of<'a>(model: &'a Model, net: &Networks, k: usize) -> &'a str {
-    &model.elements[net.elements[k].element].global_id
+    &model.elements.at(net.elements[k].element).global_id
 }
 
 fn check(tasks: &str) -> Result<(), SupplyError> {
@@ -158,7 +158,7 @@ fn the_centre_line_of_a_tube_runs_between_the_centres_of_its_end_rings() {
 fn pipes_connect_by_their_ends_within_the_tolerance_and_serve_the_buildings_they_reach() {
     let model = small_district();
     let net = Networks::from_model(&model, &manifest("").networks);
-    let id = |k: usize| model.elements[net.elements[k].element].global_id.as_str();
+    let id = |k: usize| model.elements.at(net.elements[k].element).global_id;
     let linked = |a: &str| -> Vec<&str> {
         let k = (0..net.elements.len()).find(|&k| id(k) == a).expect("a network element");
         let mut v: Vec<&str> = net.links[k].iter().map(|&j| id(j)).collect();
@@ -170,7 +170,7 @@ fn pipes_connect_by_their_ends_within_the_tolerance_and_serve_the_buildings_they
     assert_eq!(linked("W0"), ["WA", "WB"]);
     assert_eq!(linked("N0"), ["NA", "NB"]);
     assert_eq!(linked("G0"), ["GA"]);
-    let serves = |a: &str| net.elements.iter().find(|n| model.elements[n.element].global_id == a).map(|n| n.serves.clone());
+    let serves = |a: &str| net.elements.iter().find(|n| model.elements.at(n.element).global_id == a).map(|n| n.serves.clone());
     // WA's north end (5, 0) is on A's footprint (0–10 × 0–10); the mains serve nobody.
     assert_eq!(serves("WA"), Some(vec![0]));
     assert_eq!(serves("WB"), Some(vec![1]));

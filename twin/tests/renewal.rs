@@ -392,7 +392,7 @@ fn sim_input(plan: &Plan) -> SimInput {
     let seeds = district()
         .elements
         .iter()
-        .map(|e| ElementSeed { global_id: e.global_id.clone(), class: e.class.clone() })
+        .map(|e| ElementSeed { global_id: e.global_id.to_owned(), class: e.class.to_owned() })
         .collect();
     SimInput::new(plan.clone(), CivilDate::new(2026, 3, 2), seeds)
 }
@@ -476,7 +476,7 @@ fn tasks_select_the_products_of_an_imported_ifc_work_schedule() {
             .iter()
             .zip(&loaded.plan.schedules)
             .filter(|(_, s)| s.0.iter().any(|step| step.start == t.start.expect("starts")))
-            .filter_map(|(e, _)| e.name.clone())
+            .filter_map(|(e, _)| e.name.map(str::to_owned))
             .collect()
     };
     let mut strip = names("strip");

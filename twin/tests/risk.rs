@@ -235,7 +235,7 @@ mod default_scene {
         let before = risk_layer(&scene.model, plan, 0);
         let removed: Vec<usize> = (0..scene.model.elements.len()).filter(|&i| plan.schedules[i].state_on(end) == S::Demolished).collect();
         let laid: Vec<usize> = (0..scene.model.elements.len())
-            .filter(|&i| scene.model.elements[i].class.starts_with("IfcPipe") && plan.schedules[i].state_on(end) == S::Built)
+            .filter(|&i| scene.model.elements.at(i).class.starts_with("IfcPipe") && plan.schedules[i].state_on(end) == S::Built)
             .collect();
         assert!(!removed.is_empty() && !laid.is_empty());
         assert!(removed.iter().all(|&i| after.values[i] == NO_VALUE && before.values[i] != NO_VALUE));

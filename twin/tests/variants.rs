@@ -15,7 +15,7 @@ fn lifts(model: &Model) -> Vec<usize> {
 /// The bounding box (min, max) of element `i`'s placed geometry, metres.
 fn element_box(model: &Model, i: usize) -> ([f64; 3], [f64; 3]) {
     let (mut min, mut max) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
-    for p in &model.elements[i].placements {
+    for p in model.elements.at(i).placements {
         let mesh = &model.meshes[p.mesh.0 as usize];
         let t = &p.transform;
         for v in mesh.positions.chunks_exact(3) {

@@ -216,7 +216,7 @@ impl Importer for CityJsonImporter {
             )),
         }
         model.spatial = reader.spatial;
-        model.elements = reader.elements;
+        model.elements = reader.elements.into();
         model.meshes = reader.meshes;
         model.diagnostics = reader.diagnostics;
         crate::imported(model)

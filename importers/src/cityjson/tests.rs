@@ -16,7 +16,7 @@ fn triangles(model: &Model) -> usize {
 /// The area of every placed triangle, summed.
 fn placed_area(model: &Model) -> f64 {
     let mut area = 0.0;
-    for p in model.elements.iter().flat_map(|e| &e.placements) {
+    for p in model.elements.iter().flat_map(|e| e.placements) {
         let mesh = &model.meshes[p.mesh.0 as usize];
         let v = |i: u32| {
             let i = i as usize * 3;
@@ -38,7 +38,7 @@ fn placed_area(model: &Model) -> f64 {
 }
 
 fn text(model: &Model, element: usize, pset: &str, name: &str) -> Option<String> {
-    match model.elements[element].property(pset, name) {
+    match model.elements.at(element).property(pset, name) {
         Some(PropertyValue::Text(s)) => Some(s.clone()),
         _ => None,
     }
@@ -100,7 +100,7 @@ fn the_transform_puts_a_cube_at_its_real_coordinates_in_metres() {
 #[test]
 fn semantic_surfaces_become_one_mesh_each_listed_in_the_property_set() {
     let model = import(CUBE_1_1);
-    let cube = &model.elements[0];
+    let cube = model.elements.at(0);
     assert_eq!(cube.class, "IfcBuildingElementProxy");
     assert_eq!(cube.global_id, "cube");
     assert_eq!(cube.placements.len(), 3);
@@ -149,7 +149,7 @@ fn a_cityjson_2_0_surface_with_a_hole_is_triangulated_around_it() {
                "boundaries": [[[0, 1, 2, 3], [4, 5, 6, 7]]] }] } },
              "vertices": [[0,0,0],[10,0,0],[10,10,0],[0,10,0],[3,3,0],[3,7,0],[7,7,0],[7,3,0]] }"#,
     );
-    assert_eq!(model.elements[0].class, "IfcGeographicElement");
+    assert_eq!(model.elements.at(0).class, "IfcGeographicElement");
     assert_eq!(triangles(&model), 8);
     assert!(
         (placed_area(&model) - 84.0).abs() < 1e-6,
@@ -214,7 +214,7 @@ fn a_building_with_parts_is_a_spatial_node_containing_them() {
         1,
         "the building without geometry is only a container"
     );
-    let node = model.elements[0].container.expect("contained");
+    let node = model.elements.at(0).container.expect("contained");
     assert_eq!(model.spatial[node].class, "IfcBuilding");
     assert_eq!(model.spatial[node].name.as_deref(), Some("Huis"));
     assert_eq!(model.spatial[node].parent, Some(1), "under the site");
@@ -262,11 +262,11 @@ fn a_geometry_template_is_meshed_once_and_placed_per_instance() {
              "vertices": [[10, 20, 0], [30, 40, 0]] }"#,
     );
     assert_eq!(model.meshes.len(), 1);
-    let t1 = &model.elements[0].placements[0].transform;
-    let t2 = &model.elements[1].placements[0].transform;
+    let t1 = &model.elements.at(0).placements[0].transform;
+    let t2 = &model.elements.at(1).placements[0].transform;
     assert_eq!(
-        model.elements[0].placements[0].mesh,
-        model.elements[1].placements[0].mesh
+        model.elements.at(0).placements[0].mesh,
+        model.elements.at(1).placements[0].mesh
     );
     assert_eq!((t1[0], t1[12], t1[13]), (2.0, 10.0, 20.0));
     assert_eq!((t2[0], t2[12], t2[13]), (1.0, 30.0, 40.0));
@@ -332,7 +332,7 @@ fn bad_rings_unknown_types_and_wrong_nesting_are_diagnostics_naming_the_object()
             .elements
             .iter()
             .find(|e| e.global_id == "strange")
-            .map(|e| e.class.as_str()),
+            .map(|e| e.class),
         Some("IfcBuildingElementProxy")
     );
 }

@@ -508,7 +508,7 @@ pub fn place(models: Vec<Model>, frame: &ProjectFrame) -> Model {
             n.parent = n.parent.map(|p| p + spatial_base);
             n
         }));
-        out.elements.extend(model.elements.into_iter().map(|mut e| {
+        out.elements.make_mut().extend(model.elements.into_vec().into_iter().map(|mut e| {
             e.container = e.container.map(|c| c + spatial_base);
             for p in &mut e.placements {
                 p.mesh.0 += mesh_base as u32;

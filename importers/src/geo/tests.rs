@@ -36,7 +36,7 @@ fn model_with_points(
             property_sets: Vec::new(),
             placements,
             materials: Vec::new(),
-        }],
+        }].into(),
         meshes,
         origin,
         georef,
@@ -46,7 +46,7 @@ fn model_with_points(
 
 /// Where placement `i` of element `e` puts its mesh's first vertex.
 fn placed_vertex(model: &Model, e: usize, i: usize) -> [f64; 3] {
-    let p = &model.elements[e].placements[i];
+    let p = &model.elements.at(e).placements[i];
     let v = &model.meshes[p.mesh.0 as usize].positions;
     let (x, y, z) = (f64::from(v[0]), f64::from(v[1]), f64::from(v[2]));
     let t = &p.transform;
@@ -137,11 +137,11 @@ fn two_wgs84_models_with_different_origins_meet_at_the_same_point() {
     assert_eq!(placed.sources.len(), 2);
     assert_eq!(placed.sources[1].first_element, 1);
     assert_eq!(
-        placed.elements[1].placements[0].mesh.0, 1,
+        placed.elements.at(1).placements[0].mesh.0, 1,
         "mesh ids offset"
     );
     assert_eq!(
-        placed.elements[1].container,
+        placed.elements.at(1).container,
         Some(3),
         "containers offset past a's two nodes"
     );
@@ -314,7 +314,7 @@ fn a_geojson_import_and_a_cityjson_import_share_one_frame() {
         .expect("geojson");
     let frame = ProjectFrame::choose(&[a.clone(), b.clone()]);
     let placed = place(vec![a, b], &frame);
-    let building = placed.elements[0]
+    let building = placed.elements.at(0)
         .placements
         .iter()
         .map(|p| p.transform[12])
@@ -322,7 +322,7 @@ fn a_geojson_import_and_a_cityjson_import_share_one_frame() {
     assert!(building.is_finite());
     let bb_building = {
         let mut m = placed.clone();
-        m.elements.truncate(1);
+        m.elements.make_mut().truncate(1);
         m.bbox()
     };
     let marker = placed_vertex(&placed, 1, 0);

@@ -157,7 +157,7 @@ impl Importer for GeoJsonImporter {
                 ..SourceInfo::default()
             },
             spatial: city_spatial_root(name, name),
-            elements: reader.elements,
+            elements: reader.elements.into(),
             meshes: reader.meshes,
             diagnostics: reader.diagnostics,
             origin: reader.frame.origin(),

@@ -12,7 +12,7 @@ fn import(text: &str) -> Model {
 
 fn element_bbox(model: &Model, element: usize) -> crate::Aabb {
     let mut one = model.clone();
-    one.elements = vec![model.elements[element].clone()];
+    one.elements = vec![model.elements.at(element).to_element()].into();
     one.bbox()
 }
 
@@ -63,7 +63,7 @@ fn points_are_markers_placed_in_metres_around_the_file_centre() {
     );
     assert_eq!(model.elements.len(), 2);
     assert_eq!(model.meshes.len(), 1, "one shared marker mesh");
-    let a = &model.elements[0];
+    let a = model.elements.at(0);
     assert_eq!(a.class, "IfcBuildingElementProxy");
     assert_eq!(a.global_id, "7");
     assert_eq!(a.name.as_deref(), Some("PV south"));
@@ -76,10 +76,10 @@ fn points_are_markers_placed_in_metres_around_the_file_centre() {
         a.property("GeoJSON geometry", "kind"),
         Some(&PropertyValue::Text("marker".to_owned()))
     );
-    assert_eq!(model.elements[1].global_id, "feature-1");
+    assert_eq!(model.elements.at(1).global_id, "feature-1");
     let (p, q) = (
         a.placements[0].transform,
-        model.elements[1].placements[0].transform,
+        model.elements.at(1).placements[0].transform,
     );
     assert!(
         (q[13] - p[13] - 111.194).abs() < 0.005,
@@ -112,7 +112,7 @@ fn a_line_with_a_diameter_is_a_pipe_of_that_diameter() {
         r#"{ "type": "Feature", "properties": { "diameter_mm": 400, "depth": 1.5 },
              "geometry": { "type": "LineString", "coordinates": [[16.37, 48.2], [16.371, 48.2], [16.371, 48.2005]] } }"#,
     );
-    let pipe = &model.elements[0];
+    let pipe = model.elements.at(0);
     assert_eq!(pipe.class, "IfcPipeSegment");
     assert_eq!(
         pipe.property("GeoJSON geometry", "diameter"),
@@ -180,7 +180,7 @@ fn roads_take_their_width_from_width_lanes_or_highway_class() {
     assert!((widths[2] - 2.0).abs() < 1e-3, "{widths:?}");
     assert!(model.elements.iter().all(|e| e.class == "IfcCivilElement"));
     assert_eq!(
-        model.elements[0].property("GeoJSON geometry", "width_from"),
+        model.elements.at(0).property("GeoJSON geometry", "width_from"),
         Some(&PropertyValue::Text("lanes".to_owned()))
     );
     assert_winding_follows_normals(&model);
@@ -195,7 +195,7 @@ fn roads_take_their_width_from_width_lanes_or_highway_class() {
     let pipes = importer
         .import_bytes("t", text.as_bytes(), &ImportConfig::default())
         .expect("imports");
-    assert_eq!(pipes.elements[0].class, "IfcPipeSegment");
+    assert_eq!(pipes.elements.at(0).class, "IfcPipeSegment");
 }
 
 const BLOCK: &str = r#"[[[16.37, 48.2], [16.3702, 48.2], [16.3702, 48.2002], [16.37, 48.2002], [16.37, 48.2]],
@@ -210,8 +210,8 @@ fn polygons_with_a_height_are_extruded_footprints_and_without_one_flat_parcels()
              {{ "type": "Feature", "properties": {{ "landuse": "grass" }}, "geometry": {{ "type": "MultiPolygon", "coordinates": [{BLOCK}] }} }} ] }}"#
     );
     let model = import(&text);
-    assert_eq!(model.elements[0].class, "IfcBuildingElementProxy");
-    assert_eq!(model.elements[2].class, "IfcGeographicElement");
+    assert_eq!(model.elements.at(0).class, "IfcBuildingElementProxy");
+    assert_eq!(model.elements.at(2).class, "IfcGeographicElement");
     let tall = |i: usize| {
         let bb = element_bbox(&model, i);
         bb.max[2] - bb.min[2]
@@ -220,14 +220,14 @@ fn polygons_with_a_height_are_extruded_footprints_and_without_one_flat_parcels()
     assert!((tall(1) - 12.0).abs() < 1e-6, "4 levels × 3 m");
     assert_eq!(tall(2), 0.0);
     assert_eq!(
-        model.elements[1].property("GeoJSON geometry", "height_from"),
+        model.elements.at(1).property("GeoJSON geometry", "height_from"),
         Some(&PropertyValue::Text("building:levels".to_owned()))
     );
     // The parcel: 0.0002° square with a 0.0001° square hole → 3/4 of the area, 8 triangles.
-    let parcel = &model.meshes[model.elements[2].placements[0].mesh.0 as usize];
+    let parcel = &model.meshes[model.elements.at(2).placements[0].mesh.0 as usize];
     assert_eq!(parcel.triangle_count(), 8);
     // The block: roof and floor (8 each) and 4 + 4 walls (2 triangles each).
-    let block = &model.meshes[model.elements[0].placements[0].mesh.0 as usize];
+    let block = &model.meshes[model.elements.at(0).placements[0].mesh.0 as usize];
     assert_eq!(block.triangle_count(), 8 + 8 + 16);
     assert_winding_follows_normals(&model);
 }
@@ -336,7 +336,7 @@ fn json_files_are_dispatched_to_geojson_by_their_type() {
         import_bytes("photovoltaic.json", text, &ImportConfig::default()).expect("dispatched");
     assert_eq!(model.source.schema, "GeoJSON");
     assert_eq!(
-        model.elements[0].property("GeoJSON", "BEZ"),
+        model.elements.at(0).property("GeoJSON", "BEZ"),
         Some(&PropertyValue::Integer(1190))
     );
 }
@@ -356,6 +356,6 @@ fn a_legacy_crs_member_makes_coordinates_projected_metres() {
         .and_then(|g| g.map_conversion.as_ref())
         .and_then(|m| m.target_crs.clone());
     assert_eq!(crs.as_deref(), Some("EPSG:28992"));
-    let x = |i: usize| model.elements[i].placements[0].transform[12];
+    let x = |i: usize| model.elements.at(i).placements[0].transform[12];
     assert_eq!((x(0), x(1)), (-50.0, 50.0));
 }

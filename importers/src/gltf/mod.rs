@@ -384,7 +384,7 @@ impl<'c> Reader<'c> {
                 geometry_seconds: 0.0,
             },
             spatial: city_spatial_root(&self.name, &self.name),
-            elements: self.elements,
+            elements: self.elements.into(),
             meshes: self.meshes,
             diagnostics: self.diagnostics,
             origin: [0.0; 3],

@@ -73,7 +73,7 @@ fn two_nodes() -> Value {
 fn world_vertices(model: &Model) -> Vec<[f64; 3]> {
     let mut out = Vec::new();
     for e in &model.elements {
-        for p in &e.placements {
+        for p in e.placements {
             for v in model.meshes[p.mesh.0 as usize].positions.chunks_exact(3) {
                 out.push(apply(
                     &p.transform,
@@ -96,14 +96,14 @@ fn a_glb_becomes_context_elements_turned_z_up_with_instances_and_shared_meshes()
     assert_eq!(model.source.schema, "glTF");
     assert_eq!(model.elements.len(), 2, "one element per node with a mesh");
     assert_eq!(model.meshes.len(), 1, "the mesh is shared");
-    assert_eq!(model.elements[0].placements.len(), 1);
+    assert_eq!(model.elements.at(0).placements.len(), 1);
     assert_eq!(
-        model.elements[1].placements.len(),
+        model.elements.at(1).placements.len(),
         2,
         "one placement per instance"
     );
-    assert_eq!(model.elements[0].name.as_deref(), Some("moved"));
-    assert_eq!(model.elements[0].class, "IfcGeographicElement");
+    assert_eq!(model.elements.at(0).name.as_deref(), Some("moved"));
+    assert_eq!(model.elements.at(0).class, "IfcGeographicElement");
     assert!(model.georef.is_none());
     let v = world_vertices(&model);
     // glTF (0, 1, 0) is up: model (0, 0, 1); the node matrix moves x by 10; instances by 100, 200.
@@ -226,7 +226,7 @@ fn a_tileset_is_placed_on_the_globe_by_its_transforms_leaves_only_under_replace(
         model
             .elements
             .iter()
-            .map(|e| &e.global_id)
+            .map(|e| e.global_id)
             .collect::<Vec<_>>()
     );
     let v = world_vertices(&model);

@@ -703,7 +703,7 @@ fn merge(
     if !outcome_diagnostics(job, &outcome, diagnostics) {
         return;
     }
-    let Some(element) = model.elements.get_mut(job.element) else {
+    let Some(element) = model.elements.make_mut().get_mut(job.element) else {
         return;
     };
     // Exactly as many as come: a push into an empty Vec reserves 4 placements (544 bytes),

@@ -224,7 +224,7 @@ fn import_unguarded(
                 geometry_seconds: 0.0,
             },
             spatial: semantic.spatial,
-            elements: semantic.elements,
+            elements: semantic.elements.into(),
             georef,
             schedules,
             connections,

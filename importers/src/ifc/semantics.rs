@@ -315,7 +315,7 @@ pub(crate) fn read(
             geometry_jobs.push(GeometryJob {
                 element: elements.len(),
                 step_id: id,
-                class: e.class.clone(),
+                class: e.class.to_owned(),
                 source: JobSource::Product,
                 body,
                 mapped,

@@ -137,7 +137,7 @@ fn millimetre_file_is_read_in_metres() {
         .find(|n| n.kind == SpatialKind::Storey)
         .map(|n| n.elevation);
     assert_eq!(storey, Some(Some(3.0)));
-    let wall = &model.elements[0];
+    let wall = model.elements.at(0);
     assert_eq!(
         wall.property("Qto_WallBaseQuantities", "Length"),
         Some(&PropertyValue::Real(4.0))
@@ -180,7 +180,7 @@ fn a_file_without_length_unit_assumes_metres_and_says_so() {
 #[test]
 fn property_sets_are_typed_and_type_sets_inherited() {
     let model = import_ok(&wall_file(MILLIMETRE, "0.", ""));
-    let wall = &model.elements[0];
+    let wall = model.elements.at(0);
     assert_eq!(wall.type_name.as_deref(), Some("Basic 200"));
     // The occurrence's value overrides the type's; the type's other values are inherited.
     assert_eq!(
@@ -269,10 +269,10 @@ fn spatial_tree_lists_parents_first_and_walls_sit_in_their_storey() {
     assert_eq!(model.spatial[3].class, "IfcBuildingStorey");
     assert_eq!(model.spatial[3].name.as_deref(), Some("Level 1"));
     assert_eq!(model.storey_count(), 1);
-    let wall = &model.elements[0];
+    let wall = model.elements.at(0);
     assert_eq!(model.elements.len(), 1, "only the wall is an element");
     assert_eq!(
-        (wall.class.as_str(), wall.step_id, wall.global_id.as_str()),
+        (wall.class, wall.step_id, wall.global_id),
         ("IfcWall", 60, "7YvctVUKr0kugbFTf53O9L")
     );
     assert_eq!(wall.container, Some(3));
@@ -300,7 +300,7 @@ fn an_opening_is_cut_into_its_wall() {
     let inside = cut
         .meshes
         .iter()
-        .zip(cut.elements[0].placements.iter())
+        .zip(cut.elements.at(0).placements.iter())
         .any(|(mesh, p)| {
             mesh.positions.chunks_exact(3).any(|v| {
                 let x = f64::from(v[0]) + p.transform[12];
@@ -466,7 +466,7 @@ fn dangling_references_are_diagnostics_not_failures() {
         model.diagnostics
     );
     assert_eq!(
-        model.elements[0].container,
+        model.elements.at(0).container,
         Some(3),
         "the valid part of the relationship still counts"
     );
@@ -478,7 +478,7 @@ fn a_body_that_cannot_be_meshed_is_a_geometry_missing_diagnostic() {
         .replace("IFCEXTRUDEDAREASOLID(#62,", "IFCEXTRUDEDAREASOLID(#998,");
     let model = import_ok(&text);
     assert_eq!(model.elements.len(), 1);
-    assert!(model.elements[0].placements.is_empty());
+    assert!(model.elements.at(0).placements.is_empty());
     let missing = model
         .diagnostics
         .iter()
@@ -891,7 +891,7 @@ fn shared_shapes_give_the_model_of_meshing_every_product() {
     let triangles = |m: &Model| -> usize {
         m.elements
             .iter()
-            .flat_map(|e| &e.placements)
+            .flat_map(|e| e.placements)
             .map(|p| m.meshes[p.mesh.0 as usize].triangle_count())
             .sum()
     };
@@ -903,9 +903,9 @@ fn shared_shapes_give_the_model_of_meshing_every_product() {
         "{t_shared} triangles shared, {t_alone} alone"
     );
     // Every element's placed bounding box and surface area agree.
-    let placed = |m: &Model, e: &crate::Element| -> ([f64; 3], [f64; 3], f64) {
+    let placed = |m: &Model, e: crate::ElementRef<'_>| -> ([f64; 3], [f64; 3], f64) {
         let (mut lo, mut hi, mut area) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3], 0.0);
-        for p in &e.placements {
+        for p in e.placements {
             let mesh = &m.meshes[p.mesh.0 as usize];
             let t = &p.transform;
             let at = |i: u32| -> [f64; 3] {

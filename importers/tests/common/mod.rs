@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use renewtwin_importers::{Element, Model};
+use renewtwin_importers::{ElementRef, Model};
 
 /// `$RENEWTWIN_CORPUS`, else `../shared/corpus` beside the workspace.
 pub fn corpus_dir() -> PathBuf {
@@ -57,7 +57,7 @@ pub fn ifc_files() -> Option<Vec<PathBuf>> {
 
 /// Every mesh is finite, has unit normals and in-range indices; every placement points at one.
 /// `label` names an element in a failure message (`#step` for IFC, the id for city data).
-pub fn assert_meshes_valid(name: &str, model: &Model, label: impl Fn(&Element) -> String) {
+pub fn assert_meshes_valid(name: &str, model: &Model, label: impl Fn(ElementRef<'_>) -> String) {
     for (i, mesh) in model.meshes.iter().enumerate() {
         let vertices = mesh.positions.len() / 3;
         assert_eq!(
@@ -93,7 +93,7 @@ pub fn assert_meshes_valid(name: &str, model: &Model, label: impl Fn(&Element) -
         );
     }
     for e in &model.elements {
-        for p in &e.placements {
+        for p in e.placements {
             assert!(
                 (p.mesh.0 as usize) < model.meshes.len(),
                 "{name}: {} places a missing mesh",

@@ -112,7 +112,7 @@ pub fn places(config: &PopulationConfig, model: &renewtwin_importers::Model, sit
                 continue;
             };
             let Some(position) = site.centre_of(i) else { continue };
-            places.push(Place { kind, name: e.name.clone().unwrap_or_else(|| e.global_id.clone()), position, weight: 1.0 });
+            places.push(Place { kind, name: e.name.unwrap_or(e.global_id).to_owned(), position, weight: 1.0 });
         }
         let source = if places.is_empty() { "none" } else { "map" };
         Destinations { places, source, diagnostics: Vec::new() }

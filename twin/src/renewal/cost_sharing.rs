@@ -150,11 +150,11 @@ pub fn lift_sharing(manifest: &Manifest, model: &Model, plan: &Plan) -> Vec<Lift
         let mut units = Vec::new();
         for &ei in &task.selected {
             let ei = ei as usize;
-            let e = &model.elements[ei];
+            let e = model.elements.at(ei);
             let lift_yuan = task.cost / lifts as f64;
             let unit = match e.property("RenewTwin_Unit", "Unit") {
                 Some(PropertyValue::Text(t) | PropertyValue::Other(t)) => t.clone(),
-                _ => e.global_id.clone(),
+                _ => e.global_id.to_owned(),
             };
             let storeys = storeys_of(model, ei);
             let households = number(e.property("RenewTwin_Unit", "Households"));

@@ -187,7 +187,7 @@ pub fn heritage_vibration(manifest: &Manifest, model: &Model, plan: &Plan) -> Ve
             let ppv = rule.predict(t.action.key(), d);
             out.push(VibrationCheck {
                 task: t.id.clone(),
-                protected: super::plan::describe(&model.elements[pi]),
+                protected: super::plan::describe(model.elements.at(pi)),
                 distance_m: d,
                 ppv_mm_s: ppv,
                 limit_mm_s: rule.limit_mm_s,

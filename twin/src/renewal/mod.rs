@@ -109,8 +109,8 @@ pub fn spawn_elements(world: &mut World, elements: &[ElementSeed], plan: &Plan, 
             let state = schedule.state_on(day);
             (
                 ElementId(i as u32),
-                GlobalId(e.global_id.clone()),
-                IfcClass(e.class.clone()),
+                GlobalId(e.global_id.to_owned()),
+                IfcClass(e.class.to_owned()),
                 Lifecycle(state),
                 Schedule(schedule),
             )

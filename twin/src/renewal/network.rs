@@ -170,7 +170,7 @@ fn number_of(v: Option<&PropertyValue>) -> Option<f64> {
 }
 
 /// The system of element `e`, if it is a network element.
-fn system_of(e: &renewtwin_importers::Element) -> Option<System> {
+fn system_of(e: renewtwin_importers::ElementRef<'_>) -> Option<System> {
     if !["IfcPipe", "IfcCable", "IfcDuct"].iter().any(|c| e.class.starts_with(c)) {
         return None;
     }
@@ -192,7 +192,7 @@ fn system_of(e: &renewtwin_importers::Element) -> Option<System> {
 /// The world-space vertices of element `i`.
 fn vertices(model: &Model, i: usize) -> Vec<[f64; 3]> {
     let mut out = Vec::new();
-    for p in &model.elements[i].placements {
+    for p in model.elements.at(i).placements {
         let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
         let m = &p.transform;
         for v in mesh.positions.chunks_exact(3) {
@@ -354,7 +354,7 @@ impl Networks {
         let buildings: Vec<NetworkBuilding> =
             names.into_iter().enumerate().map(|(building, (global_id, name))| NetworkBuilding { building, global_id, name }).collect();
         let declared_sources: BTreeSet<usize> =
-            model.elements.iter().enumerate().filter(|(_, e)| config.sources.contains(&e.global_id)).map(|(i, _)| i).collect();
+            model.elements.iter().enumerate().filter(|(_, e)| config.sources.iter().any(|s| s == e.global_id)).map(|(i, _)| i).collect();
         if elements.is_empty() {
             return Networks { elements, links: Vec::new(), buildings, declared_sources, tolerance_m: tol };
         }

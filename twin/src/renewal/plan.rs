@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use renewtwin_importers::{Element, Model, PropertyValue, SpatialKind};
+use renewtwin_importers::{ElementRef, Model, PropertyValue, SpatialKind};
 use renewtwin_protocol::{CivilDate, LifecycleState, PhaseInfo, PhaseKind, PhaseStatus, SimDay};
 
 use crate::manifest::calendar::working_day;
@@ -640,7 +640,7 @@ fn scope_gate(manifest: &Manifest, pi: usize, model: &Model, ei: usize) -> Scope
     }
 }
 
-pub(crate) fn describe(e: &Element) -> String {
+pub(crate) fn describe(e: ElementRef<'_>) -> String {
     let name = e.name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default();
     format!("{} #{} {}{name}", e.class, e.step_id, e.global_id)
 }
@@ -900,7 +900,7 @@ fn topological_order(file: &str, tasks: &[(usize, &crate::manifest::TaskSpec)]) 
 /// Plan-view bounds `[min x, min y, max x, max y]` of element `ei`'s placed meshes.
 pub(crate) fn plan_bounds(model: &Model, ei: usize) -> Option<[f64; 4]> {
     let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
-    for p in &model.elements.get(ei)?.placements {
+    for p in model.elements.get(ei)?.placements {
         let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
         let t = &p.transform;
         for v in mesh.positions.chunks_exact(3) {
@@ -933,7 +933,7 @@ fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &cr
     for h in &manifest.heritage {
         let Some(approval) = h.approval.as_deref() else { continue };
         for ei in (0..model.elements.len()).filter(|&i| selects(&h.select, model, i)) {
-            let width = h.zone_m.or_else(|| model.elements[ei].property("RenewTwin_Heritage", "ControlZone").and_then(number));
+            let width = h.zone_m.or_else(|| model.elements.at(ei).property("RenewTwin_Heritage", "ControlZone").and_then(number));
             if let (Some(width), Some(bounds)) = (width, plan_bounds(model, ei)) {
                 zones.push(Zone { element: ei, bounds, width, approval });
             }
@@ -956,8 +956,8 @@ fn check_heritage_zones(manifest: &Manifest, model: &Model, tasks: &[(usize, &cr
                         file: manifest.file.clone(),
                         line: task.line,
                         task: task.id.clone(),
-                        element: describe(&model.elements[ei]),
-                        protected: describe(&model.elements[z.element]),
+                        element: describe(model.elements.at(ei)),
+                        protected: describe(model.elements.at(z.element)),
                         distance_m: distance,
                         zone_m: z.width,
                         approval: z.approval.to_owned(),
@@ -1137,7 +1137,7 @@ pub fn selects(select: &Selector, model: &Model, index: usize) -> bool {
     if !select.classes.is_empty() && !select.classes.iter().any(|c| element.class.starts_with(c.as_str())) {
         return false;
     }
-    if !select.global_ids.is_empty() && !select.global_ids.contains(&element.global_id) {
+    if !select.global_ids.is_empty() && !select.global_ids.iter().any(|g| g == element.global_id) {
         return false;
     }
     if !select.storeys.is_empty() {

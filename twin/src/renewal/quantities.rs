@@ -52,7 +52,7 @@ fn from_qto(model: &Model, ei: usize, names: &[&str]) -> Option<f64> {
 }
 
 fn placed_vertices(model: &Model, ei: usize) -> impl Iterator<Item = (Vec<[f64; 3]>, &[u32])> + '_ {
-    model.elements[ei].placements.iter().filter_map(move |p| {
+    model.elements.at(ei).placements.iter().filter_map(move |p| {
         let mesh = model.meshes.get(p.mesh.0 as usize)?;
         let t = &p.transform;
         let v = mesh

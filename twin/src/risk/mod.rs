@@ -175,7 +175,7 @@ fn layer(config: &RiskConfig, year: i32, day: Option<i32>, date: Option<String>,
         if b.score < config.building.warn_below || grade_d {
             warnings.push(RiskWarning {
                 kind: "building",
-                global_id: b.global_id.clone(),
+                global_id: b.global_id.to_owned(),
                 name: b.name.clone(),
                 value: b.score,
                 threshold: config.building.warn_below,
@@ -265,7 +265,7 @@ pub fn outcome(site: &Site, config: &RiskConfig, plan: &Plan, start: CivilDate, 
             let a = after.buildings.iter().find(|x| x.building == b.building);
             BuildingOutcome {
                 name: b.name.clone(),
-                global_id: b.global_id.clone(),
+                global_id: b.global_id.to_owned(),
                 score_before: b.score,
                 score_after: a.map(|a| a.score),
                 improved_by: a.map(|a| a.improved_by.clone()).unwrap_or_default(),

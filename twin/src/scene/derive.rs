@@ -235,7 +235,7 @@ fn plan_from_schedules(model: &Model) -> Option<DerivedPlan> {
                         .products
                         .iter()
                         .filter_map(|&p| model.elements.get(p))
-                        .map(|e| e.global_id.clone())
+                        .map(|e| e.global_id.to_owned())
                         .collect(),
                     ..Selector::default()
                 },

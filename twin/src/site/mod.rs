@@ -239,7 +239,7 @@ impl Site {
             .iter()
             .map(|e| {
                 let mut r = Rect::EMPTY;
-                for p in &e.placements {
+                for p in e.placements {
                     let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
                     let m = &p.transform;
                     for v in mesh.positions.chunks_exact(3) {
@@ -304,8 +304,8 @@ impl Site {
             .filter(|(_, e)| e.class.starts_with("IfcPipe") && e.property_sets.iter().any(|p| p.name == "RenewTwin_Survey"))
             .map(|(i, e)| Pipe {
                 element: i as u32,
-                global_id: e.global_id.clone(),
-                name: e.name.clone(),
+                global_id: e.global_id.to_owned(),
+                name: e.name.map(str::to_owned),
                 material: text(e.property("RenewTwin_Survey", "Material")).unwrap_or_default(),
                 install_year: number(e.property("RenewTwin_Survey", "InstallYear")).map(|y| y as i32),
                 diameter_m: number(e.property("RenewTwin_Survey", "NominalDiameter")).filter(|d| *d > 0.0),

@@ -157,7 +157,7 @@ impl SunlightGeometry {
         let mut placements = raycast::Placements::with_capacity(model.elements.iter().map(|e| e.placements.len()).sum());
         let mut kept: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
         for (ei, e) in model.elements.iter().enumerate() {
-            for p in &e.placements {
+            for p in e.placements {
                 let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
                 let index = *kept.entry(p.mesh.0).or_insert_with(|| {
                     let at = |i: u32| -> Option<[f32; 3]> {
@@ -266,8 +266,8 @@ impl SunlightGeometry {
                 let north = s * w.normal[0] + c * w.normal[1];
                 Some(WindowSun {
                     element: w.element,
-                    global_id: e.global_id.clone(),
-                    name: e.name.clone(),
+                    global_id: e.global_id.to_owned(),
+                    name: e.name.map(str::to_owned),
                     building: building_of[w.element].and_then(|b| building_names.get(b).cloned().flatten()),
                     point: w.point,
                     facing: east.atan2(north).to_degrees().rem_euclid(360.0),
@@ -307,7 +307,7 @@ fn element_centres(model: &Model) -> Vec<Option<[f64; 2]>> {
         .iter()
         .map(|e| {
             let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-            for p in &e.placements {
+            for p in e.placements {
                 let Some(mesh) = model.meshes.get(p.mesh.0 as usize) else { continue };
                 for v in mesh.positions.chunks_exact(3) {
                     let w = apply(&p.transform, [f64::from(v[0]), f64::from(v[1]), f64::from(v[2])]);
@@ -335,11 +335,11 @@ fn apply(m: &[f64; 16], p: [f64; 3]) -> [f64; 3] {
 /// triangles' normals (area-weighted), turned away from its building's centre; the point is the
 /// middle of the sill (the lowest point of its box), just outside its outer face.
 fn window_point(model: &Model, element: usize, away_from: [f64; 2]) -> Option<([f64; 3], [f64; 3])> {
-    let e = &model.elements[element];
+    let e = model.elements.at(element);
     let (mut lo, mut hi) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
     // The 2×2 scatter of horizontal normals: its main axis is the window's facing line.
     let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
-    for p in &e.placements {
+    for p in e.placements {
         let mesh = model.meshes.get(p.mesh.0 as usize)?;
         let at = |i: u32| -> Option<[f64; 3]> {
             let v = mesh.positions.get(i as usize * 3..i as usize * 3 + 3)?;
