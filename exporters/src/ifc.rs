@@ -396,18 +396,18 @@ pub fn write_ifc(
                 s.add(&format!("IFCPRODUCTDEFINITIONSHAPE($,$,(#{rep}))"))?
             )
         };
-        let (class, object_type, count) = match attribute_count(&e.class) {
-            Some(n) => (keyword(&e.class), "$".to_owned(), n),
+        let (class, object_type, count) = match attribute_count(e.class) {
+            Some(n) => (keyword(e.class), "$".to_owned(), n),
             None => {
                 stats.proxied += 1;
-                ("IFCBUILDINGELEMENTPROXY".to_owned(), text(&e.class), 9)
+                ("IFCBUILDINGELEMENTPROXY".to_owned(), text(e.class), 9)
             }
         };
         let tail = vec!["$"; count - 7].join(",");
         let id = s.add(&format!(
             "{class}({},$,{},$,{object_type},#{placement},{shape},{tail})",
-            text(&e.global_id),
-            opt_text(e.name.as_deref())
+            text(e.global_id),
+            opt_text(e.name)
         ))?;
         element_ids.push(id);
         match e

@@ -32,7 +32,7 @@ fn main() {
                     (
                         e.class.to_owned(),
                         e.container,
-                        e.type_name.clone(),
+                        e.type_name,
                         &e.property_sets
                     )
                 );

@@ -1,20 +1,24 @@
 //! A content-addressed cache of imported models on disk: the second import of an unchanged file
 //! is a read and a decode instead of a parse and a mesh.
 //!
-//! - **Key.** XXH3-128 of the file's bytes, together with the importer's version, the cache
-//!   format and the parts of [`ImportConfig`] that change the result. The same bytes under
-//!   another name or path hit the same entry; the name recorded in the model is the caller's.
-//! - **Value.** The [`Model`] encoded with postcard in four length-prefixed segments: the
-//!   core (everything but the elements and meshes), the meshes, each distinct property set,
-//!   and the elements, the last two one record apiece, so that a hit decodes them on every
-//!   core at once straight into the model's lists. Property values are untagged in the
-//!   model's own serde form (for JSON), which a compact binary format cannot read back, so
+//! - **Key.** A content hash of the file's bytes (XXH3-128 of each 8 MiB piece, hashed on
+//!   every core, then of those hashes: [`content_hash`]), together with the importer's
+//!   version, the cache format and the parts of [`ImportConfig`] that change the result. The
+//!   same bytes under another name or path hit the same entry; the name recorded in the model
+//!   is the caller's.
+//! - **Value.** Three length-prefixed segments encoded with postcard: the core (everything
+//!   but the elements and meshes), the meshes, and each distinct property set, one record
+//!   apiece so that a hit decodes them on every core at once. Property values are untagged in
+//!   the model's own serde form (for JSON), which a compact binary format cannot read back, so
 //!   property sets travel in a tagged mirror ([`CachedValue`]); a set shared in the model (one
 //!   `Arc`) is written once, elements and spatial nodes refer to it by index, and it is shared
-//!   again when read ([`write_entry`], [`read_entry`]). A placement whose transform is a
-//!   translation is written as its three numbers.
+//!   again when read ([`write_entry`], [`read_entry`]). Then, from an 8-aligned offset, the
+//!   elements as a table of columns ([`crate::elements`]): a hit maps the entry into memory
+//!   and reads the elements in place, after checking every span, run and index of the table
+//!   once. Building a district's 380,000 elements as strings and lists of their own was most
+//!   of a warm load.
 //! - **Safety.** Entries are written to a temporary file and renamed into place, so a reader
-//!   never sees half an entry. Each entry starts with a header that repeats the key; an entry
+//!   never sees half an entry, and a mapped entry is never written in place. Each entry starts with a header that repeats the key; an entry
 //!   that does not decode, or whose header disagrees, is logged, removed and rebuilt.
 //! - **Size.** After each store, the oldest entries (by modification time) are removed until
 //!   the directory is under [`Cache::max_bytes`]. A hit touches nothing, so "oldest" means
@@ -43,8 +47,9 @@ use crate::{
 /// shape key share one meshing, `ifc::shape_key`; 7: each shared property set written once;
 /// 8: segments decoded in parallel, translations written alone; 9: rectangle-extrusion hosts
 /// and openings cut as exact `f64` prisms, `openings::exact_prism`; 10: faceted brep hosts
-/// and openings, and openings of several items, cut by `ifc::openings` too).
-const CACHE_FORMAT: u32 = 10;
+/// and openings, and openings of several items, cut by `ifc::openings` too; 11: the elements
+/// as a table read in place, `elements.rs`, and the key hashed in pieces).
+const CACHE_FORMAT: u32 = 11;
 
 /// Magic bytes at the start of every entry.
 const MAGIC: &[u8; 8] = b"RTWCACHE";
@@ -737,6 +742,26 @@ mod tests {
         assert_eq!(text.matches("Type A").count(), 1);
         assert_eq!(text.matches("Concrete").count(), 1);
         assert_eq!(text.matches("IfcWall").count(), 1);
+        // Sets equal in content but not in allocation are written once and shared when read:
+        // a copy of the shared set given to the first element, and each element's own set
+        // given again as a fresh copy to the next.
+        let mut copies = model.clone();
+        let list = copies.elements.make_mut();
+        list[1].property_sets = vec![Arc::new((*list[1].property_sets[0]).clone())];
+        for i in (3..100).step_by(4) {
+            let own = Arc::new((*list[i - 1].property_sets[1]).clone());
+            list[i].property_sets.push(own);
+        }
+        let again = encoded(&copies, 0);
+        let mut at = 0;
+        let _core = next_segment(&again, &mut at);
+        let _meshes = next_segment(&again, &mut at);
+        let sets_again = next_segment(&again, &mut at).unwrap_or_default();
+        assert_eq!(split_prefixed::<4>(sets_again).map(|s| s.len()), split_prefixed::<4>(sets).map(|s| s.len()));
+        let back = read_back(&again, 0).unwrap_or_else(|e| panic!("{e:?}"));
+        let sets_of = |i: usize| back.elements.at(i).property_sets;
+        assert!(Arc::ptr_eq(&sets_of(1).iter().next().cloned().unwrap_or_else(|| set("none", PropertyValue::Bool(false))), &back.spatial[0].property_sets[0]));
+        assert!(sets_of(3).get(2).zip(sets_of(2).get(1)).is_some_and(|(a, b)| Arc::ptr_eq(a, b)));
         // Edits copy the table into a list of its own, the same elements.
         let mut edited = back.clone();
         edited.elements.make_mut()[0].name = Some("edited".to_owned());
@@ -1034,16 +1059,41 @@ fn write_entry(model: &Model, out: &mut impl Write, start: usize) -> std::io::Re
         sources,
         connections,
     } = model;
+    // Each distinct set once: by allocation, then by content (a district's elements carry
+    // 40,000 sets of which 5,000 differ; a hit decodes each once and shares it).
     let mut index = SetIndex::default();
-    let mut sets = Vec::new();
-    let mut add = |set: &Arc<PropertySet>| {
-        index.entry(Arc::as_ptr(set)).or_insert_with(|| {
-            sets.push(Arc::clone(set));
-            (sets.len() - 1) as u32
-        });
+    let mut set_records = Vec::new();
+    let mut by_content: HashMap<u128, Vec<(u32, std::ops::Range<usize>)>> = HashMap::default();
+    let mut distinct = 0u32;
+    let mut record = Vec::new();
+    let mut add = |set: &Arc<PropertySet>| -> std::io::Result<()> {
+        if index.contains_key(&Arc::as_ptr(set)) {
+            return Ok(());
+        }
+        record.clear();
+        encode_into(&mut record, &SetOut::of(set))?;
+        let same = by_content.entry(twox_hash::XxHash3_128::oneshot(&record)).or_default();
+        let at = match same.iter().find(|(_, r)| set_records[r.clone()] == record[..]) {
+            Some((at, _)) => *at,
+            None => {
+                let len = u32::try_from(record.len()).map_err(std::io::Error::other)?;
+                set_records.extend_from_slice(&len.to_le_bytes());
+                set_records.extend_from_slice(&record);
+                same.push((distinct, set_records.len() - record.len()..set_records.len()));
+                distinct += 1;
+                distinct - 1
+            }
+        };
+        index.insert(Arc::as_ptr(set), at);
+        Ok(())
     };
-    spatial.iter().flat_map(|n| &n.property_sets).for_each(&mut add);
-    elements.iter().flat_map(|e| e.property_sets).for_each(&mut add);
+    for set in spatial.iter().flat_map(|n| &n.property_sets) {
+        add(set)?;
+    }
+    for set in elements.iter().flat_map(|e| e.property_sets) {
+        add(set)?;
+    }
+    drop(by_content);
     let refs = |sets| SetRefs {
         sets,
         index: &index,
@@ -1076,10 +1126,7 @@ fn write_entry(model: &Model, out: &mut impl Write, start: usize) -> std::io::Re
     written += write_segment(&mut segment, out)?;
     encode_into(&mut segment, &meshes.as_slice())?;
     written += write_segment(&mut segment, out)?;
-    for set in &sets {
-        push_record(&mut segment, &SetOut::of(set))?;
-    }
-    written += write_segment(&mut segment, out)?;
+    written += write_segment(&mut set_records, out)?;
     drop(segment);
     out.write_all(&[0; 8][..written.next_multiple_of(8) - written])?;
     let set_index = |set: &Arc<PropertySet>| index[&Arc::as_ptr(set)];
@@ -1090,16 +1137,6 @@ fn write_entry(model: &Model, out: &mut impl Write, start: usize) -> std::io::Re
 /// Appends `value`, postcard-encoded, to `buffer`.
 fn encode_into<T: Serialize>(buffer: &mut Vec<u8>, value: &T) -> std::io::Result<()> {
     *buffer = postcard::to_extend(value, std::mem::take(buffer)).map_err(std::io::Error::other)?;
-    Ok(())
-}
-
-/// Appends `value`, postcard-encoded, to `segment` behind its length (u32, little-endian).
-fn push_record<T: Serialize>(segment: &mut Vec<u8>, value: &T) -> std::io::Result<()> {
-    let at = segment.len();
-    segment.extend_from_slice(&[0; 4]);
-    encode_into(segment, value)?;
-    let len = u32::try_from(segment.len() - at - 4).map_err(std::io::Error::other)?;
-    segment[at..at + 4].copy_from_slice(&len.to_le_bytes());
     Ok(())
 }
 

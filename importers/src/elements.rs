@@ -128,7 +128,13 @@ impl Elements {
     /// elements read in place share their table; a list is copied.
     pub fn without_placements(&self) -> Elements {
         match &self.repr {
-            Repr::Owned(v) => v.iter().map(|e| Element { placements: Vec::new(), ..e.clone() }).collect(),
+            Repr::Owned(v) => v
+                .iter()
+                .map(|e| Element {
+                    placements: Vec::new(),
+                    ..e.clone()
+                })
+                .collect(),
             Repr::Table { table, .. } => Self {
                 repr: Repr::Table {
                     table: Arc::clone(table),
@@ -255,7 +261,10 @@ impl<'a> ElementRef<'a> {
 
     /// The property `pset.name`, if present.
     pub fn property(&self, pset: &str, name: &str) -> Option<&'a PropertyValue> {
-        self.property_sets.iter().find(|p| p.name == pset).and_then(|p| p.get(name))
+        self.property_sets
+            .iter()
+            .find(|p| p.name == pset)
+            .and_then(|p| p.get(name))
     }
 
     /// An [`Element`] of its own with the same fields (its sets still shared).
@@ -397,7 +406,10 @@ pub struct Strs<'a>(StrsRepr<'a>);
 enum StrsRepr<'a> {
     Owned(&'a [String]),
     /// Spans of the table's text (checked when the table was read).
-    Spans { spans: &'a [Span], text: &'a [u8] },
+    Spans {
+        spans: &'a [Span],
+        text: &'a [u8],
+    },
 }
 
 impl<'a> Strs<'a> {
@@ -418,13 +430,18 @@ impl<'a> Strs<'a> {
     pub fn get(&self, index: usize) -> Option<&'a str> {
         match self.0 {
             StrsRepr::Owned(s) => s.get(index).map(String::as_str),
-            StrsRepr::Spans { spans, text } => spans.get(index).map(|s| s.of(text).unwrap_or_default()),
+            StrsRepr::Spans { spans, text } => {
+                spans.get(index).map(|s| s.of(text).unwrap_or_default())
+            }
         }
     }
 
     /// The names in order.
     pub fn iter(&self) -> StrsIter<'a> {
-        StrsIter { strs: *self, next: 0 }
+        StrsIter {
+            strs: *self,
+            next: 0,
+        }
     }
 
     /// Whether `name` is one of them.
@@ -590,7 +607,9 @@ pub(crate) struct Run {
 impl Run {
     fn of<T>(self, column: &[T]) -> &[T] {
         let start = self.start as usize;
-        column.get(start..start + self.len as usize).unwrap_or_default()
+        column
+            .get(start..start + self.len as usize)
+            .unwrap_or_default()
     }
 }
 
@@ -667,7 +686,9 @@ pub(crate) struct Table {
 fn columns_of<'a>(bytes: &'a [u8], l: &Layout) -> Result<Columns<'a>, TableError> {
     Ok(Columns {
         rows: column(bytes, &l.rows, "element")?,
-        text: bytes.get(l.text.clone()).ok_or(TableError::Column("text"))?,
+        text: bytes
+            .get(l.text.clone())
+            .ok_or(TableError::Column("text"))?,
         set_at: column(bytes, &l.set_at, "property set")?,
         placements: column(bytes, &l.placements, "placement")?,
         materials: column(bytes, &l.materials, "material")?,
@@ -701,8 +722,16 @@ impl Table {
     /// The table of columns that [`Table::check`] accepted with `sets.len()` sets (a table
     /// that was not checked still never panics; its elements may read as empty strings and
     /// lists).
-    pub(crate) fn checked(backing: Box<dyn Backing>, layout: Layout, sets: Vec<Arc<PropertySet>>) -> Self {
-        Self { backing, layout, sets }
+    pub(crate) fn checked(
+        backing: Box<dyn Backing>,
+        layout: Layout,
+        sets: Vec<Arc<PropertySet>>,
+    ) -> Self {
+        Self {
+            backing,
+            layout,
+            sets,
+        }
     }
 
     fn try_columns(&self) -> Result<Columns<'_>, TableError> {
@@ -712,7 +741,12 @@ impl Table {
     /// Checks the columns at `layout` of `bytes` for a table read with `sets` sets and
     /// `spatial` spatial nodes: every span in the text and on character boundaries, every run
     /// in its column, every set index below `sets`, every container below `spatial`.
-    pub(crate) fn check(bytes: &[u8], layout: &Layout, sets: usize, spatial: usize) -> Result<(), TableError> {
+    pub(crate) fn check(
+        bytes: &[u8],
+        layout: &Layout,
+        sets: usize,
+        spatial: usize,
+    ) -> Result<(), TableError> {
         use rayon::prelude::*;
         let c = columns_of(bytes, layout)?;
         // The text is UTF-8 as a whole, so a span of it is UTF-8 when it starts and ends on
@@ -724,16 +758,27 @@ impl Table {
         let spans = |s: Span| {
             let start = s.start as usize;
             s.len == Span::NONE
-                || start
-                    .checked_add(s.len as usize)
-                    .is_some_and(|end| end <= text.len() && text.is_char_boundary(start) && text.is_char_boundary(end))
+                || start.checked_add(s.len as usize).is_some_and(|end| {
+                    end <= text.len() && text.is_char_boundary(start) && text.is_char_boundary(end)
+                })
         };
-        let run = |r: Run, len: usize| (r.start as usize).checked_add(r.len as usize).is_some_and(|end| end <= len);
-        if c.materials.par_iter().any(|&s| s.len == Span::NONE || !spans(s)) {
+        let run = |r: Run, len: usize| {
+            (r.start as usize)
+                .checked_add(r.len as usize)
+                .is_some_and(|end| end <= len)
+        };
+        if c.materials
+            .par_iter()
+            .any(|&s| s.len == Span::NONE || !spans(s))
+        {
             return Err(TableError::Column("material"));
         }
         let bad = c.rows.par_iter().enumerate().find_map_any(|(row, r)| {
-            let what = if r.global_id.len == Span::NONE || r.class.len == Span::NONE || !spans(r.global_id) || !spans(r.class) {
+            let what = if r.global_id.len == Span::NONE
+                || r.class.len == Span::NONE
+                || !spans(r.global_id)
+                || !spans(r.class)
+            {
                 "identifier or class"
             } else if !spans(r.name) || !spans(r.type_name) {
                 "name or type name"
@@ -804,7 +849,13 @@ const TABLE_HEAD: usize = 5 * 8;
 /// text. `None` when it would not fit in `usize`.
 fn layout_of(start: usize, counts: [u64; 5]) -> Option<(Layout, usize)> {
     let [rows, text, set_at, placements, materials] = counts.map(usize::try_from);
-    let (rows, text, set_at, placements, materials) = (rows.ok()?, text.ok()?, set_at.ok()?, placements.ok()?, materials.ok()?);
+    let (rows, text, set_at, placements, materials) = (
+        rows.ok()?,
+        text.ok()?,
+        set_at.ok()?,
+        placements.ok()?,
+        materials.ok()?,
+    );
     let mut at = start.checked_add(TABLE_HEAD)?;
     let mut next = |bytes: usize| -> Option<std::ops::Range<usize>> {
         let range = at..at.checked_add(bytes)?;
@@ -855,7 +906,8 @@ pub(crate) fn write_table<'e>(
     set_index: &dyn Fn(&Arc<PropertySet>) -> u32,
     out: &mut impl std::io::Write,
 ) -> std::io::Result<u64> {
-    let too_large = || std::io::Error::other("a model's elements are over 4 GiB of text or 2^32 items");
+    let too_large =
+        || std::io::Error::other("a model's elements are over 4 GiB of text or 2^32 items");
     let mut text: Vec<u8> = Vec::new();
     let mut seen: rustc_hash::FxHashMap<&'e str, Span> = Default::default();
     let mut rows = Vec::with_capacity(elements.len());
@@ -868,7 +920,10 @@ pub(crate) fn write_table<'e>(
         }
         let span = Span {
             start: u32::try_from(text.len()).map_err(|_| too_large())?,
-            len: u32::try_from(s.len()).ok().filter(|&l| l != Span::NONE).ok_or_else(too_large)?,
+            len: u32::try_from(s.len())
+                .ok()
+                .filter(|&l| l != Span::NONE)
+                .ok_or_else(too_large)?,
         };
         text.extend_from_slice(s.as_bytes());
         if shared {
@@ -876,7 +931,10 @@ pub(crate) fn write_table<'e>(
         }
         Ok(span)
     };
-    let none = Span { start: 0, len: Span::NONE };
+    let none = Span {
+        start: 0,
+        len: Span::NONE,
+    };
     let count = |n: usize| u32::try_from(n).map_err(|_| too_large());
     for e in elements {
         let sets = Run {
@@ -899,7 +957,10 @@ pub(crate) fn write_table<'e>(
         rows.push(Row {
             step_id: e.step_id,
             container: match e.container {
-                Some(c) => u32::try_from(c).ok().filter(|&c| c != Row::NO_CONTAINER).ok_or_else(too_large)?,
+                Some(c) => u32::try_from(c)
+                    .ok()
+                    .filter(|&c| c != Row::NO_CONTAINER)
+                    .ok_or_else(too_large)?,
                 None => Row::NO_CONTAINER,
             },
             global_id: put(e.global_id, false, &mut text)?,
@@ -917,7 +978,14 @@ pub(crate) fn write_table<'e>(
             materials: material_run,
         });
     }
-    let counts = [rows.len(), text.len(), set_at.len(), placements, materials.len()].map(|n| n as u64);
+    let counts = [
+        rows.len(),
+        text.len(),
+        set_at.len(),
+        placements,
+        materials.len(),
+    ]
+    .map(|n| n as u64);
     let (layout, end) = layout_of(0, counts).ok_or_else(too_large)?;
     let mut w = Counting { out, written: 0 };
     for c in counts {
@@ -1031,19 +1099,35 @@ mod tests {
                         transform: std::array::from_fn(|j| (i * 16 + j as u32) as f64 * 0.5 - 3.0),
                     })
                     .collect(),
-                materials: ["混凝土", "Brick", "混凝土 C30"][..i as usize % 4].iter().map(|m| m.to_string()).collect(),
+                materials: ["混凝土", "Brick", "混凝土 C30"][..i as usize % 4]
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect(),
             })
             .collect()
     }
 
-    fn table_of(elements: &Elements, sets: &[Arc<PropertySet>], spatial: usize) -> Result<Elements, TableError> {
-        let index = |s: &Arc<PropertySet>| sets.iter().position(|t| Arc::ptr_eq(s, t)).unwrap_or(usize::MAX) as u32;
+    fn table_of(
+        elements: &Elements,
+        sets: &[Arc<PropertySet>],
+        spatial: usize,
+    ) -> Result<Elements, TableError> {
+        let index = |s: &Arc<PropertySet>| {
+            sets.iter()
+                .position(|t| Arc::ptr_eq(s, t))
+                .unwrap_or(usize::MAX) as u32
+        };
         let mut bytes = Vec::new();
         let written = write_table(elements, &index, &mut bytes).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(written as usize, bytes.len());
         let (layout, end) = read_layout(&bytes, 0)?;
         assert_eq!(end, bytes.len());
-        let table = Table::new(Box::new(OwnedBytes::new(&bytes)), layout, sets.to_vec(), spatial)?;
+        let table = Table::new(
+            Box::new(OwnedBytes::new(&bytes)),
+            layout,
+            sets.to_vec(),
+            spatial,
+        )?;
         Ok(Elements::from_table(table))
     }
 
@@ -1059,19 +1143,33 @@ mod tests {
         let json = |e: &Elements| serde_json::to_string(e).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(json(&table), json(&list));
         let owned: Vec<Element> = sample(&sets);
-        assert_eq!(json(&table), serde_json::to_string(&owned).unwrap_or_default());
+        assert_eq!(
+            json(&table),
+            serde_json::to_string(&owned).unwrap_or_default()
+        );
         // Sets come back as the same allocations.
         for (a, b) in table.iter().zip(&list) {
             assert_eq!(a.property_sets.len(), b.property_sets.len());
-            assert!(a.property_sets.iter().zip(b.property_sets).all(|(x, y)| Arc::ptr_eq(x, y)));
+            assert!(
+                a.property_sets
+                    .iter()
+                    .zip(b.property_sets)
+                    .all(|(x, y)| Arc::ptr_eq(x, y))
+            );
             assert_eq!(a.materials, b.materials.to_vec());
         }
         let e = table.at(13);
-        assert_eq!((e.name, e.type_name, e.container), (Some("墙 3"), None, Some(1)));
-        assert_eq!(e.property("Pset_A", "P"), Some(&PropertyValue::Text("Pset_A 值".into())));
+        assert_eq!(
+            (e.name, e.type_name, e.container),
+            (Some("墙 3"), None, Some(1))
+        );
+        assert_eq!(
+            e.property("Pset_A", "P"),
+            Some(&PropertyValue::Text("Pset_A 值".into()))
+        );
         assert_eq!(e.materials, ["混凝土"]);
         assert!(table.get(50).is_none());
-        assert_eq!(table.iter().rev().next().map(|e| e.step_id), Some(49 * 3));
+        assert_eq!(table.iter().next_back().map(|e| e.step_id), Some(49 * 3));
         // Read back as a list, edited, the others unchanged.
         let mut edited = table.clone();
         edited.push(Element::default());
@@ -1093,14 +1191,37 @@ mod tests {
         let sets = [set("Pset_A"), set("Pset_B"), set("Pset_C")];
         let list = Elements::from(sample(&sets));
         // Containers 0..3 need three spatial nodes; set indices 0..3 need three sets.
-        assert!(matches!(table_of(&list, &sets, 2), Err(TableError::Row { what: "container", .. })));
-        assert!(matches!(table_of(&list, &sets[..2], 3), Err(TableError::Column("property set"))));
+        assert!(matches!(
+            table_of(&list, &sets, 2),
+            Err(TableError::Row {
+                what: "container",
+                ..
+            })
+        ));
+        assert!(matches!(
+            table_of(&list, &sets[..2], 3),
+            Err(TableError::Column("property set"))
+        ));
         // A span into the middle of a three-byte character.
         let text = Span { start: 1, len: 2 };
         assert_eq!(text.of("混".as_bytes()), None);
         assert_eq!(Span { start: 0, len: 3 }.of("混".as_bytes()), Some("混"));
-        assert_eq!(Span { start: 0, len: Span::NONE }.of(b"x"), None);
-        assert_eq!(Span { start: u32::MAX, len: 2 }.of(b"x"), None);
+        assert_eq!(
+            Span {
+                start: 0,
+                len: Span::NONE
+            }
+            .of(b"x"),
+            None
+        );
+        assert_eq!(
+            Span {
+                start: u32::MAX,
+                len: 2
+            }
+            .of(b"x"),
+            None
+        );
         // Counts that overflow are refused, not allocated.
         let mut head = vec![0u8; TABLE_HEAD];
         head[..8].copy_from_slice(&u64::MAX.to_le_bytes());

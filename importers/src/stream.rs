@@ -161,7 +161,7 @@ mod tests {
                     let ranks: Vec<u8> = batch
                         .elements
                         .iter()
-                        .map(|&i| importance_rank(&batch.model.elements.at(i).class))
+                        .map(|&i| importance_rank(batch.model.elements.at(i).class))
                         .collect();
                     assert!(
                         ranks.windows(2).all(|w| w[0] <= w[1]),

@@ -83,7 +83,7 @@ fn non_utf8_bytes_in_strings_are_read_not_fatal() {
         .elements
         .iter()
         .find(|e| e.global_id == "8aYvctVUKr0kugbFTf53O9");
-    let name = wall.and_then(|w| w.name.clone()).unwrap_or_default();
+    let name = wall.and_then(|w| w.name).unwrap_or_default();
     assert!(name.starts_with("Wand Nord"), "{name:?}");
     let building = model.spatial.iter().find(|n| n.class == "IfcBuilding");
     assert!(

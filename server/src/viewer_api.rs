@@ -606,10 +606,10 @@ async fn element(State(state): State<AppState>, Path(id): Path<u32>) -> Response
     let sunlight = window_sunlight(&state, &manifest, &model, &plan, id as usize, day).await;
     Json(ElementJson {
         id,
-        global_id: &e.global_id,
-        class: &e.class,
-        name: e.name.as_deref(),
-        type_name: e.type_name.as_deref(),
+        global_id: e.global_id,
+        class: e.class,
+        name: e.name,
+        type_name: e.type_name,
         storey: node_name(e.container),
         building: node_name(building),
         materials: e.materials,

@@ -121,7 +121,7 @@ fn task(id: &str, action: &str, start: u32, duration: u32, ids: &[&str], extra: 
 }
 
 fn id_of<'a>(model: &'a Model, net: &Networks, k: usize) -> &'a str {
-    &model.elements.at(net.elements[k].element).global_id
+    model.elements.at(net.elements[k].element).global_id
 }
 
 fn check(tasks: &str) -> Result<(), SupplyError> {

@@ -66,7 +66,7 @@ fn points_are_markers_placed_in_metres_around_the_file_centre() {
     let a = model.elements.at(0);
     assert_eq!(a.class, "IfcBuildingElementProxy");
     assert_eq!(a.global_id, "7");
-    assert_eq!(a.name.as_deref(), Some("PV south"));
+    assert_eq!(a.name, Some("PV south"));
     assert_eq!(
         a.property("GeoJSON", "LEISTUNG"),
         Some(&PropertyValue::Real(5.7))

@@ -102,7 +102,7 @@ fn a_glb_becomes_context_elements_turned_z_up_with_instances_and_shared_meshes()
         2,
         "one placement per instance"
     );
-    assert_eq!(model.elements.at(0).name.as_deref(), Some("moved"));
+    assert_eq!(model.elements.at(0).name, Some("moved"));
     assert_eq!(model.elements.at(0).class, "IfcGeographicElement");
     assert!(model.georef.is_none());
     let v = world_vertices(&model);

@@ -181,7 +181,7 @@ fn a_file_without_length_unit_assumes_metres_and_says_so() {
 fn property_sets_are_typed_and_type_sets_inherited() {
     let model = import_ok(&wall_file(MILLIMETRE, "0.", ""));
     let wall = model.elements.at(0);
-    assert_eq!(wall.type_name.as_deref(), Some("Basic 200"));
+    assert_eq!(wall.type_name, Some("Basic 200"));
     // The occurrence's value overrides the type's; the type's other values are inherited.
     assert_eq!(
         wall.property("Pset_WallCommon", "IsExternal"),
@@ -338,7 +338,7 @@ fn mapped_items_share_one_mesh_with_one_placement_each() {
     let mapped: Vec<_> = model
         .elements
         .iter()
-        .filter(|e| e.name.as_deref().is_some_and(|n| n.starts_with("Mapped")))
+        .filter(|e| e.name.is_some_and(|n| n.starts_with("Mapped")))
         .collect();
     assert_eq!(mapped.len(), 2);
     let (a, b) = (&mapped[0].placements, &mapped[1].placements);
@@ -572,7 +572,7 @@ fn work_schedule_tasks_times_sequences_and_products_are_read() {
         model
             .elements
             .iter()
-            .position(|e| e.name.as_deref() == Some(name))
+            .position(|e| e.name == Some(name))
             .unwrap_or_else(|| panic!("no element named {name}"))
     };
     let (north, south, slab) = (
@@ -671,8 +671,8 @@ fn materials_come_from_layers_profiles_constituents_and_types() {
         model
             .elements
             .iter()
-            .find(|e| e.name.as_deref() == Some(name))
-            .map(|e| e.materials.clone())
+            .find(|e| e.name == Some(name))
+            .map(|e| e.materials)
             .unwrap_or_default()
     };
     assert_eq!(

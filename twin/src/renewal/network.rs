@@ -183,7 +183,7 @@ fn system_of(e: renewtwin_importers::ElementRef<'_>) -> Option<System> {
             return Some(s);
         }
     }
-    if let Some(s) = e.name.as_deref().and_then(System::from_text) {
+    if let Some(s) = e.name.and_then(System::from_text) {
         return Some(s);
     }
     e.class.starts_with("IfcCable").then_some(System::Power)

@@ -641,7 +641,7 @@ fn scope_gate(manifest: &Manifest, pi: usize, model: &Model, ei: usize) -> Scope
 }
 
 pub(crate) fn describe(e: ElementRef<'_>) -> String {
-    let name = e.name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default();
+    let name = e.name.map(|n| format!(" {n:?}")).unwrap_or_default();
     format!("{} #{} {}{name}", e.class, e.step_id, e.global_id)
 }
 

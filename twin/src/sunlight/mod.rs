@@ -193,7 +193,7 @@ impl SunlightGeometry {
             .elements
             .iter()
             .enumerate()
-            .filter(|(_, e)| classes.iter().any(|c| c.eq_ignore_ascii_case(&e.class)))
+            .filter(|(_, e)| classes.iter().any(|c| c.eq_ignore_ascii_case(e.class)))
             .filter_map(|(ei, _)| {
                 let away = building_of[ei]
                     .and_then(|b| centres.get(b))
