@@ -13,7 +13,7 @@
 //!   property sets travel in a tagged mirror ([`CachedValue`]); a set shared in the model (one
 //!   `Arc`) is written once, elements and spatial nodes refer to it by index, and it is shared
 //!   again when read ([`write_entry`], [`read_entry`]). Then, from an 8-aligned offset, the
-//!   elements as a table of columns ([`crate::elements`]): a hit maps the entry into memory
+//!   elements as a table of columns ([`crate::model::elements`]): a hit maps the entry into memory
 //!   and reads the elements in place, after checking every span, run and index of the table
 //!   once. Building a district's 380,000 elements as strings and lists of their own was most
 //!   of a warm load.
@@ -34,7 +34,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::elements::{Backing, Table};
+use crate::model::elements::{Backing, Table};
 use crate::model::{GeoRef, PlacedSource, WorkSchedule};
 use crate::{
     Diagnostic, Elements, ImportConfig, ImportError, Mesh, Model, Property, PropertySet,
@@ -48,7 +48,7 @@ use crate::{
 /// 8: segments decoded in parallel, translations written alone; 9: rectangle-extrusion hosts
 /// and openings cut as exact `f64` prisms, `openings::exact_prism`; 10: faceted brep hosts
 /// and openings, and openings of several items, cut by `ifc::openings` too; 11: the elements
-/// as a table read in place, `elements.rs`, and the key hashed in pieces).
+/// as a table read in place, `model/elements.rs`, and the key hashed in pieces).
 const CACHE_FORMAT: u32 = 11;
 
 /// Magic bytes at the start of every entry.
@@ -101,7 +101,7 @@ pub(crate) enum EntryError {
     #[error("{path}: the elements cannot be read in place: {source}")]
     Table {
         path: String,
-        source: crate::elements::TableError,
+        source: crate::model::elements::TableError,
     },
 }
 
@@ -677,7 +677,7 @@ mod tests {
     }
 
     fn read_back(body: &[u8], start: usize) -> Result<Model, BodyError> {
-        read_entry(Box::new(crate::elements::OwnedBytes::new(body)), start)
+        read_entry(Box::new(crate::model::elements::OwnedBytes::new(body)), start)
     }
 
     /// The model as JSON with NaN spelled out (JSON has no NaN), for comparison.
@@ -793,7 +793,7 @@ mod tests {
             next_segment(&body, &mut at).unwrap_or_else(|e| panic!("{e:?}"));
         }
         let table = at.next_multiple_of(8);
-        let (layout, _) = crate::elements::read_layout(&body, table).unwrap_or_else(|e| panic!("{e}"));
+        let (layout, _) = crate::model::elements::read_layout(&body, table).unwrap_or_else(|e| panic!("{e}"));
         let u32_at = |bytes: &mut Vec<u8>, at: usize, v: u32| bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
         let row = |k: usize, field: usize| layout.rows.start + k * 64 + field * 4;
         let table_error = |bytes: &Vec<u8>| matches!(read_back(bytes, 0), Err(BodyError::Table(_)));
@@ -1043,7 +1043,7 @@ impl CachedSet {
 /// before it (the header): three length-prefixed segments, the core ([`CoreOut`]), the meshes
 /// and the distinct property sets (one length-prefixed record per set); then, from the next
 /// 8-aligned offset of the entry, the elements as a table read in place
-/// ([`crate::elements::write_table`]). A segment is encoded into one reused buffer before its
+/// ([`crate::model::elements::write_table`]). A segment is encoded into one reused buffer before its
 /// length is known, so writing holds at most one segment or the table's rows and text (a
 /// district's are a few tens of MB) besides the model.
 fn write_entry(model: &Model, out: &mut impl Write, start: usize) -> std::io::Result<()> {
@@ -1130,7 +1130,7 @@ fn write_entry(model: &Model, out: &mut impl Write, start: usize) -> std::io::Re
     drop(segment);
     out.write_all(&[0; 8][..written.next_multiple_of(8) - written])?;
     let set_index = |set: &Arc<PropertySet>| index[&Arc::as_ptr(set)];
-    crate::elements::write_table(elements, &set_index, out)?;
+    crate::model::elements::write_table(elements, &set_index, out)?;
     Ok(())
 }
 
@@ -1178,7 +1178,7 @@ enum BodyError {
     Decode(postcard::Error),
     /// The elements' table is cut short or inconsistent (an index past the sets is such an
     /// error).
-    Table(crate::elements::TableError),
+    Table(crate::model::elements::TableError),
 }
 
 /// `parts` decoded on every core straight into one list, in order; the first error if any
@@ -1238,7 +1238,7 @@ fn read_entry(entry: Box<dyn Backing>, start: usize) -> Result<Model, BodyError>
     let sets = next_segment(bytes, &mut at)?;
     let sets = split_prefixed::<4>(sets).ok_or(BodyError::Layout)?;
     let table_at = at.next_multiple_of(8);
-    let (layout, end) = crate::elements::read_layout(bytes, table_at).map_err(BodyError::Table)?;
+    let (layout, end) = crate::model::elements::read_layout(bytes, table_at).map_err(BodyError::Table)?;
     if end != bytes.len() {
         return Err(BodyError::Layout);
     }

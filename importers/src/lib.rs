@@ -8,7 +8,6 @@
 
 mod cache;
 mod cityjson;
-mod elements;
 mod geo;
 mod geojson;
 mod gltf;
@@ -21,7 +20,7 @@ pub use geo::wgs84::{ecef_to_geodetic, enu_to_ecef, geodetic_to_ecef};
 pub use geo::{GeoPoint, MapPoint, ProjectFrame, place};
 pub use geojson::{GeoJsonImporter, GeoJsonOptions, LineKind};
 pub use gltf::{GltfImporter, import_tileset_file};
-pub use elements::{ElementRef, Elements, Iter as ElementIter, Sets, SetsIter, Strs, StrsIter};
+pub use model::elements::{ElementRef, Elements, Iter as ElementIter, Sets, SetsIter, Strs, StrsIter};
 pub use model::PlacedSource;
 pub use model::{
     Aabb, Diagnostic, DiagnosticKind, Element, Mesh, MeshId, Model, Placement, Property,

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Elements;
+pub(crate) mod elements;
+
+use elements::Elements;
 
 /// What was read, from where.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

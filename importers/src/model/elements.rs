@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Element, Placement, PropertySet, PropertyValue};
+use super::{Element, Placement, PropertySet, PropertyValue};
 
 /// A model's elements, in order.
 #[derive(Clone, Default)]
