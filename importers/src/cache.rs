@@ -779,10 +779,10 @@ mod tests {
         for cut in [0, 1, 7, 8, 9, body.len() / 3, body.len() / 2, body.len() - 1] {
             assert!(read_back(&body[..cut], 0).is_err(), "cut at {cut} of {}", body.len());
         }
-        // Bytes after the table.
+        // Bytes after the table (the text's length is the entry's last eight bytes).
         let mut long = body.clone();
         long.extend_from_slice(&[0; 8]);
-        assert!(matches!(read_back(&long, 0), Err(BodyError::Layout)));
+        assert!(matches!(read_back(&long, 0), Err(BodyError::Table(_))));
         // A segment's length past the end.
         let mut past = body.clone();
         past[..8].copy_from_slice(&u64::MAX.to_le_bytes());
@@ -793,7 +793,7 @@ mod tests {
             next_segment(&body, &mut at).unwrap_or_else(|e| panic!("{e:?}"));
         }
         let table = at.next_multiple_of(8);
-        let (layout, _) = crate::model::elements::read_layout(&body, table).unwrap_or_else(|e| panic!("{e}"));
+        let layout = crate::model::elements::read_layout(&body, table).unwrap_or_else(|e| panic!("{e}"));
         let u32_at = |bytes: &mut Vec<u8>, at: usize, v: u32| bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
         let row = |k: usize, field: usize| layout.rows.start + k * 64 + field * 4;
         let table_error = |bytes: &Vec<u8>| matches!(read_back(bytes, 0), Err(BodyError::Table(_)));
@@ -1238,10 +1238,7 @@ fn read_entry(entry: Box<dyn Backing>, start: usize) -> Result<Model, BodyError>
     let sets = next_segment(bytes, &mut at)?;
     let sets = split_prefixed::<4>(sets).ok_or(BodyError::Layout)?;
     let table_at = at.next_multiple_of(8);
-    let (layout, end) = crate::model::elements::read_layout(bytes, table_at).map_err(BodyError::Table)?;
-    if end != bytes.len() {
-        return Err(BodyError::Layout);
-    }
+    let layout = crate::model::elements::read_layout(bytes, table_at).map_err(BodyError::Table)?;
     // The table is checked once the core says how many spatial nodes there are, while the
     // sets decode.
     let set_count = sets.len();

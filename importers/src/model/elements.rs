@@ -840,13 +840,18 @@ impl Table {
     }
 }
 
-/// Bytes of the counts at the head of a written table (five little-endian `u64`s: rows, text
-/// bytes, set indices, placements, material spans).
-const TABLE_HEAD: usize = 5 * 8;
+/// Bytes of the counts at the head of a written table (four little-endian `u64`s: rows, set
+/// indices, placements, material spans). The text's length, known only once the rows are
+/// written, is the table's last eight bytes.
+const TABLE_HEAD: usize = 4 * 8;
 
-/// The layout of a table of these counts from `start` (8-aligned): the rows, the placements
-/// and the material spans (all 8-byte items), the set indices (padded to 8 bytes), then the
-/// text. `None` when it would not fit in `usize`.
+/// Bytes of the text's length at the end of a written table.
+const TABLE_FOOT: usize = 8;
+
+/// The layout of a table of these counts (rows, text bytes, set indices, placements, material
+/// spans) from `start` (8-aligned): the head, the rows, the placements and the material spans
+/// (all 8-byte items), the set indices and the text, each padded to 8 bytes; and where the
+/// text's length ends the table. `None` when it would not fit in `usize`.
 fn layout_of(start: usize, counts: [u64; 5]) -> Option<(Layout, usize)> {
     let [rows, text, set_at, placements, materials] = counts.map(usize::try_from);
     let (rows, text, set_at, placements, materials) = (
@@ -875,32 +880,49 @@ fn layout_of(start: usize, counts: [u64; 5]) -> Option<(Layout, usize)> {
             placements,
             materials,
         },
-        at,
+        at.checked_add(TABLE_FOOT)?,
     ))
 }
 
-/// The layout of the table written at `start` (8-aligned) of `bytes`, and where it ends.
-pub(crate) fn read_layout(bytes: &[u8], start: usize) -> Result<(Layout, usize), TableError> {
-    let head = start
-        .checked_add(TABLE_HEAD)
-        .and_then(|end| bytes.get(start..end))
-        .ok_or(TableError::Column("count"))?;
-    let mut counts = [0u64; 5];
-    for (count, b) in counts.iter_mut().zip(head.chunks_exact(8)) {
-        *count = u64::from_le_bytes(b.try_into().map_err(|_| TableError::Column("count"))?);
-    }
+/// The layout of the table written at `start` (8-aligned) of `bytes`, which it ends.
+pub(crate) fn read_layout(bytes: &[u8], start: usize) -> Result<Layout, TableError> {
+    let count = |at: usize| -> Result<u64, TableError> {
+        at.checked_add(8)
+            .and_then(|end| bytes.get(at..end))
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .ok_or(TableError::Column("count"))
+    };
+    let [rows, set_at, placements, materials] =
+        [0, 8, 16, 24].map(|k| start.checked_add(k).map(count));
+    let head = |c: Option<Result<u64, TableError>>| c.unwrap_or(Err(TableError::Column("count")));
+    let text = count(
+        bytes
+            .len()
+            .checked_sub(TABLE_FOOT)
+            .ok_or(TableError::Column("count"))?,
+    )?;
+    let counts = [
+        head(rows)?,
+        text,
+        head(set_at)?,
+        head(placements)?,
+        head(materials)?,
+    ];
     let (layout, end) = layout_of(start, counts).ok_or(TableError::Column("count"))?;
-    if end > bytes.len() {
+    if end != bytes.len() {
         return Err(TableError::Column("element"));
     }
-    Ok((layout, end))
+    Ok(layout)
 }
 
-/// Writes `elements` as a table (the counts, then the columns of [`layout_of`], each padded to
-/// 8 bytes) to `out`, which must be at an 8-aligned offset of what will be read in place;
-/// `set_index` gives a set's index in the sets the table will be read with. Names, classes,
-/// type names and materials are written once each however many elements share them. Returns
-/// the bytes written. Written little-endian, as the table is read on little-endian machines.
+/// Writes `elements` as a table (the counts, the columns of [`layout_of`], each padded to 8
+/// bytes, then the text's length) to `out`, which must be at an 8-aligned offset of what will
+/// be read in place, the table ending it; `set_index` gives a set's index in the sets the
+/// table will be read with. Names, classes, type names and materials are written once each
+/// however many elements share them. Each row is written as it is made: what is held for
+/// the write is the text, the set indices and the material spans. Returns the bytes written.
+/// Written little-endian, as the table is read on little-endian machines.
 pub(crate) fn write_table<'e>(
     elements: &'e Elements,
     set_index: &dyn Fn(&Arc<PropertySet>) -> u32,
@@ -910,10 +932,12 @@ pub(crate) fn write_table<'e>(
         || std::io::Error::other("a model's elements are over 4 GiB of text or 2^32 items");
     let mut text: Vec<u8> = Vec::new();
     let mut seen: rustc_hash::FxHashMap<&'e str, Span> = Default::default();
-    let mut rows = Vec::with_capacity(elements.len());
-    let mut set_at = Vec::new();
-    let mut materials = Vec::new();
-    let mut placements = 0usize;
+    let sum = |n: fn(ElementRef<'_>) -> usize| elements.iter().map(n).sum::<usize>();
+    let set_uses = sum(|e| e.property_sets.len());
+    let placements = sum(|e| e.placements.len());
+    let material_uses = sum(|e| e.materials.len());
+    let mut set_at = Vec::with_capacity(set_uses);
+    let mut materials = Vec::with_capacity(material_uses);
     let mut put = |s: &'e str, shared: bool, text: &mut Vec<u8>| -> std::io::Result<Span> {
         if shared && let Some(&span) = seen.get(s) {
             return Ok(span);
@@ -936,6 +960,12 @@ pub(crate) fn write_table<'e>(
         len: Span::NONE,
     };
     let count = |n: usize| u32::try_from(n).map_err(|_| too_large());
+    let head = [elements.len(), set_uses, placements, material_uses].map(|n| n as u64);
+    let mut w = Counting { out, written: 0 };
+    for c in head {
+        w.put(&c.to_le_bytes())?;
+    }
+    let mut placed = 0usize;
     for e in elements {
         let sets = Run {
             start: count(set_at.len())?,
@@ -950,11 +980,11 @@ pub(crate) fn write_table<'e>(
             materials.push(put(m, true, &mut text)?);
         }
         let placement_run = Run {
-            start: count(placements)?,
+            start: count(placed)?,
             len: count(e.placements.len())?,
         };
-        placements += e.placements.len();
-        rows.push(Row {
+        placed += e.placements.len();
+        let row = Row {
             step_id: e.step_id,
             container: match e.container {
                 Some(c) => u32::try_from(c)
@@ -976,23 +1006,18 @@ pub(crate) fn write_table<'e>(
             sets,
             placements: placement_run,
             materials: material_run,
-        });
+        };
+        w.put(bytemuck::bytes_of(&row))?;
     }
     let counts = [
-        rows.len(),
+        elements.len(),
         text.len(),
-        set_at.len(),
+        set_uses,
         placements,
-        materials.len(),
+        material_uses,
     ]
     .map(|n| n as u64);
     let (layout, end) = layout_of(0, counts).ok_or_else(too_large)?;
-    let mut w = Counting { out, written: 0 };
-    for c in counts {
-        w.put(&c.to_le_bytes())?;
-    }
-    w.put(bytemuck::cast_slice(&rows))?;
-    drop(rows);
     w.pad_to(layout.placements.start)?;
     for e in elements {
         for p in e.placements {
@@ -1011,7 +1036,8 @@ pub(crate) fn write_table<'e>(
     w.put(bytemuck::cast_slice(&set_at))?;
     w.pad_to(layout.text.start)?;
     w.put(&text)?;
-    w.pad_to(end)?;
+    w.pad_to(end - TABLE_FOOT)?;
+    w.put(&(text.len() as u64).to_le_bytes())?;
     Ok(w.written as u64)
 }
 
@@ -1120,8 +1146,7 @@ mod tests {
         let mut bytes = Vec::new();
         let written = write_table(elements, &index, &mut bytes).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(written as usize, bytes.len());
-        let (layout, end) = read_layout(&bytes, 0)?;
-        assert_eq!(end, bytes.len());
+        let layout = read_layout(&bytes, 0)?;
         let table = Table::new(
             Box::new(OwnedBytes::new(&bytes)),
             layout,
@@ -1222,10 +1247,22 @@ mod tests {
             .of(b"x"),
             None
         );
-        // Counts that overflow are refused, not allocated.
-        let mut head = vec![0u8; TABLE_HEAD];
+        // Counts that overflow, or that do not end where the table does, are refused, not
+        // allocated.
+        let mut empty = Vec::new();
+        write_table(&Elements::new(), &|_| 0, &mut empty).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(empty.len(), TABLE_HEAD + TABLE_FOOT);
+        assert!(read_layout(&empty, 0).is_ok());
+        let mut head = empty.clone();
         head[..8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(read_layout(&head, 0).is_err());
-        assert!(read_layout(&head[..7], 0).is_err());
+        let mut foot = empty.clone();
+        foot[TABLE_HEAD..].copy_from_slice(&(1u64 << 62).to_le_bytes());
+        assert!(read_layout(&foot, 0).is_err());
+        let mut rows = empty.clone();
+        rows[..8].copy_from_slice(&1u64.to_le_bytes());
+        assert!(read_layout(&rows, 0).is_err());
+        assert!(read_layout(&empty[..7], 0).is_err());
+        assert!(read_layout(&empty[..TABLE_HEAD], 0).is_err());
     }
 }
