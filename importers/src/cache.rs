@@ -48,8 +48,9 @@ use crate::{
 /// 8: segments decoded in parallel, translations written alone; 9: rectangle-extrusion hosts
 /// and openings cut as exact `f64` prisms, `openings::exact_prism`; 10: faceted brep hosts
 /// and openings, and openings of several items, cut by `ifc::openings` too; 11: the elements
-/// as a table read in place, `model/elements.rs`, and the key hashed in pieces).
-const CACHE_FORMAT: u32 = 11;
+/// as a table read in place, `model/elements.rs`, and the key hashed in pieces; 12: the table's
+/// text length at its end, its rows written as they are made).
+const CACHE_FORMAT: u32 = 12;
 
 /// Magic bytes at the start of every entry.
 const MAGIC: &[u8; 8] = b"RTWCACHE";
