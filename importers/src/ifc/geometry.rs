@@ -2,9 +2,7 @@
 //! its openings cut, on every core; results cleaned (no NaN, no degenerate triangles, unit
 //! normals), shared when bit-identical, and placed relative to [`Model::origin`].
 
-use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +14,7 @@ use ifc_lite_geometry::{
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::clean::clean;
+use super::clean::{Part, clean};
 use super::diagnostic;
 use super::instancing;
 use super::properties::lower;
@@ -47,8 +45,8 @@ const MESH_CHUNK_JOBS: usize = 256;
 /// One element's meshing result.
 #[derive(Debug, Default)]
 struct Outcome {
-    /// Cleaned meshes with their origin (RTC frame, metres).
-    parts: Vec<(Mesh, [f64; 3])>,
+    /// Cleaned meshes.
+    parts: Vec<Part>,
     /// Triangles dropped while cleaning.
     dropped: usize,
     /// Why nothing came out, when nothing did.
@@ -67,7 +65,7 @@ struct Outcome {
 #[derive(Debug)]
 struct Memo {
     /// As [`Outcome::parts`], of the first product with the key.
-    parts: Vec<(Mesh, [f64; 3])>,
+    parts: Vec<Part>,
     /// As [`Outcome::instances`], of the first product with the key.
     instances: Vec<instancing::Instance>,
     dropped: usize,
@@ -134,9 +132,10 @@ type VoidIndex = rustc_hash::FxHashMap<u32, Vec<u32>>;
 /// Meshes are merged into the model once each, equal ones shared.
 #[derive(Default)]
 struct Interner {
-    shared: HashMap<u64, Vec<MeshId>>,
+    /// [`content_key`](super::clean::content_key) → the meshes stored with it.
+    shared: FxHashMap<u64, Vec<MeshId>>,
     /// Representation map `#id` → the mesh of its instances.
-    instanced: HashMap<u32, MeshId>,
+    instanced: FxHashMap<u32, MeshId>,
     /// A memo (by address; every memo lives until meshing ends) → the meshes of its parts.
     memoized: FxHashMap<usize, Vec<MeshId>>,
 }
@@ -147,7 +146,10 @@ impl Interner {
         *self
             .instanced
             .entry(instance.map)
-            .or_insert_with(|| intern(meshes, &mut self.shared, instance.source.mesh.clone()))
+            .or_insert_with(|| {
+                let source = &instance.source;
+                intern(meshes, &mut self.shared, source.key, Cow::Borrowed(&source.mesh))
+            })
     }
 }
 
@@ -166,11 +168,13 @@ fn share_shapes() -> bool {
 }
 
 /// Meshes every job into `model` (meshes, placements, origin) and adds diagnostics.
+#[allow(clippy::too_many_arguments)] // the file, what its scan found, and where results go
 pub(crate) fn mesh_elements(
     bytes: &[u8],
     scanned: &Scanned,
     units: &Units,
     jobs: &[GeometryJob],
+    rtc_samples: Option<&super::rtc::Samples>,
     model: &mut Model,
     diagnostics: &mut Vec<Diagnostic>,
     on_event: Option<&mut dyn FnMut(ImportEvent<'_>)>,
@@ -179,7 +183,7 @@ pub(crate) fn mesh_elements(
         return;
     }
     let prepass_started = std::time::Instant::now();
-    let Some((rtc, void_index)) = prepass(bytes, scanned, units, diagnostics) else {
+    let Some((rtc, void_index)) = prepass(bytes, scanned, units, rtc_samples, diagnostics) else {
         return;
     };
     model.origin = [rtc.0, rtc.1, rtc.2];
@@ -279,15 +283,14 @@ fn prepass(
     bytes: &[u8],
     scanned: &Scanned,
     units: &Units,
+    rtc_samples: Option<&super::rtc::Samples>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<((f64, f64, f64), VoidIndex)> {
     // The prepass decoder's cache is not needed by the workers, which decode on their own.
     let mut decoder = new_decoder(bytes, scanned, units);
     let prepass = catch_unwind(AssertUnwindSafe(|| {
         let probe = GeometryRouter::with_scale(units.length_to_metres);
-        let rtc = probe
-            .detect_rtc_offset_for_file(bytes, &mut decoder)
-            .map(|v| v.offset());
+        let rtc = super::rtc::verdict(&probe, bytes, rtc_samples, &mut decoder).map(|v| v.offset());
         // The relation spans come from the one scan of the file (`source::scan`); this is
         // `void_index_from_content` without its second scan.
         let voids = resolve_void_index(&scanned.void_spans, &scanned.aggregate_spans, &mut decoder);
@@ -563,7 +566,7 @@ impl<'a> Meshing<'a> {
         let consumed = worker.router.host_consumed_by_void(job.step_id);
         let mut outcome = finish(&parts, failures, consumed);
         let large = || {
-            outcome.parts.iter().map(|(mesh, _)| mesh.triangle_count()).sum::<usize>()
+            outcome.parts.iter().map(|part| part.mesh.triangle_count()).sum::<usize>()
                 > LONE_MAP_TRIANGLES
         };
         if let Some(entity) = &entity
@@ -718,11 +721,11 @@ fn merge(
             transform: instance.transform,
         });
     }
-    for (mesh, origin) in outcome.parts {
-        let id = intern(&mut model.meshes, &mut interner.shared, mesh);
+    for part in outcome.parts {
+        let id = intern(&mut model.meshes, &mut interner.shared, part.key, Cow::Owned(part.mesh));
         element.placements.push(Placement {
             mesh: id,
-            transform: translation(origin),
+            transform: translation(part.origin),
         });
     }
     if let Some((memo, at)) = outcome.shared {
@@ -745,12 +748,15 @@ fn merge(
             .or_insert_with(|| {
                 memo.parts
                     .iter()
-                    .map(|(mesh, _)| intern(&mut model.meshes, &mut interner.shared, mesh.clone()))
+                    .map(|part| {
+                        let mesh = Cow::Borrowed(&part.mesh);
+                        intern(&mut model.meshes, &mut interner.shared, part.key, mesh)
+                    })
                     .collect()
             });
         element.placements.reserve_exact(ids.len());
-        for (&id, (_, origin)) in ids.iter().zip(&memo.parts) {
-            let moved = std::array::from_fn(|k| origin[k] + shift[k]);
+        for (&id, part) in ids.iter().zip(&memo.parts) {
+            let moved = std::array::from_fn(|k| part.origin[k] + shift[k]);
             element.placements.push(Placement {
                 mesh: id,
                 transform: translation(moved),
@@ -829,7 +835,7 @@ fn finish(
                 [0.0; 3]
             };
             let centre = recentre(&mut mesh);
-            outcome.parts.push((
+            outcome.parts.push(Part::new(
                 mesh,
                 [
                     origin[0] + centre[0],
@@ -889,16 +895,15 @@ fn recentre(mesh: &mut Mesh) -> [f64; 3] {
 /// placed twice differs in the last f32 bits.
 const SAME_MESH_TOLERANCE: f32 = 1e-5;
 
-/// Stores `mesh` once: an equal mesh (same triangles, vertices within
-/// [`SAME_MESH_TOLERANCE`]) already stored is reused.
-fn intern(meshes: &mut Vec<Mesh>, shared: &mut HashMap<u64, Vec<MeshId>>, mesh: Mesh) -> MeshId {
-    let mut h = DefaultHasher::new();
-    mesh.indices.hash(&mut h);
-    // Coarse (1 mm) grid, so nearly equal meshes land in the same bucket in almost every case.
-    for v in &mesh.positions {
-        ((v * 1e3).round() as i64).hash(&mut h);
-    }
-    let key = h.finish();
+/// Stores `mesh` (of [`content_key`](super::clean::content_key) `key`) once: an equal mesh (same triangles, vertices
+/// within [`SAME_MESH_TOLERANCE`]) already stored is reused; a borrowed mesh is copied only
+/// when it is new.
+fn intern(
+    meshes: &mut Vec<Mesh>,
+    shared: &mut FxHashMap<u64, Vec<MeshId>>,
+    key: u64,
+    mesh: Cow<'_, Mesh>,
+) -> MeshId {
     let candidates = shared.entry(key).or_default();
     for &id in candidates.iter() {
         if let Some(m) = meshes.get(id.0 as usize)
@@ -910,7 +915,7 @@ fn intern(meshes: &mut Vec<Mesh>, shared: &mut HashMap<u64, Vec<MeshId>>, mesh: 
         }
     }
     let id = MeshId(meshes.len() as u32);
-    meshes.push(mesh);
+    meshes.push(mesh.into_owned());
     candidates.push(id);
     id
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use ifc_lite_core::{DecodedEntity, EntityDecoder};
 use ifc_lite_geometry::GeometryRouter;
 
-use super::clean::clean;
+use super::clean::{Part, clean, content_key};
 use super::semantics::MappedBody;
 use crate::Mesh;
 use crate::geo::mesh::{IDENTITY, cross, dot, mat_mul, sub, translation};
@@ -22,6 +22,8 @@ pub(crate) struct Source {
     pub(crate) mesh: Mesh,
     /// Its local origin, as ifc-lite reported it.
     pub(crate) origin: [f64; 3],
+    /// [`content_key`] of `mesh`.
+    pub(crate) key: u64,
 }
 
 /// Source meshes by representation map `#id` (`None`: it could not be meshed), shared by all
@@ -55,7 +57,7 @@ pub(crate) fn instances(
     decoder: &mut EntityDecoder,
     entity: &DecodedEntity,
     mapped: &[MappedBody],
-    baked: &[(Mesh, [f64; 3])],
+    baked: &[Part],
 ) -> Option<Vec<Instance>> {
     let placement = router.resolve_scaled_placement(entity, decoder).ok()?;
     let mut out = Vec::with_capacity(mapped.len());
@@ -85,9 +87,9 @@ pub(crate) fn instances(
     }
     let (mut bmin, mut bmax) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
     let mut baked_triangles = 0;
-    for (mesh, origin) in baked {
-        baked_triangles += mesh.triangle_count();
-        let (lo, hi) = bounds(mesh, &translation(*origin));
+    for part in baked {
+        baked_triangles += part.mesh.triangle_count();
+        let (lo, hi) = bounds(&part.mesh, &translation(part.origin));
         grow(&mut bmin, &mut bmax, lo, hi);
     }
     if triangles != baked_triangles {
@@ -131,9 +133,10 @@ fn source(
         .and_then(|entity| router.process_representation_map(&entity, decoder).ok())
         .and_then(|raw| {
             let origin = raw.origin;
-            let (mesh, _) = clean(&raw);
+            let mesh = clean(&raw).0?;
             Some(Arc::new(Source {
-                mesh: mesh?,
+                key: content_key(&mesh),
+                mesh,
                 origin,
             }))
         })

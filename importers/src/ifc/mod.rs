@@ -81,6 +81,7 @@ mod openings;
 mod ports;
 mod properties;
 mod record;
+mod rtc;
 mod schedule;
 mod schema;
 mod semantics;
@@ -230,6 +231,8 @@ fn import_unguarded(
             connections,
             ..Model::default()
         };
+        // Where the RTC sampler looks, from the record list (see `rtc`).
+        let rtc_samples = config.geometry.then(|| rtc::samples(bytes, &scanned)).flatten();
         // The record list (a few dozen bytes per record) is not needed by meshing, which
         // decodes through the index: free it before the peak.
         scanned.records = Vec::new();
@@ -244,6 +247,7 @@ fn import_unguarded(
                 &scanned,
                 &units,
                 &semantic.geometry_jobs,
+                rtc_samples.as_ref(),
                 &mut model,
                 &mut diagnostics,
                 on_event,

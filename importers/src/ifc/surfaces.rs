@@ -24,8 +24,14 @@ use ifc_lite_geometry::{
     FaceBasedSurfaceModelProcessor, GeometryProcessor, Mesh, Result, TessellationQuality,
 };
 
+use std::collections::hash_map::Entry;
+
 use super::record::leading_keyword;
 use crate::geo::mesh::{cross, dot, newell, normalize, sub};
+
+/// The corners of one surface model read so far, by point `#id` (the decoder's numbers, so a
+/// point read twice is the same both times).
+type PointMemo = rustc_hash::FxHashMap<u32, [f64; 3]>;
 
 /// Most corners of a face triangulated as a fan (ifc-lite fans convex faces of up to eight
 /// corners and triangulates larger ones in the plane; those go to it).
@@ -63,15 +69,22 @@ impl FastSurfaces {
         let offset = rtc.map_or([0.0; 3], |(x, y, z)| [x, y, z]);
         let mut mesh = Mesh::new();
         let mut ring: Vec<[f64; 3]> = Vec::with_capacity(MAX_FAN_CORNERS);
+        // A point is read once however many faces share it (a Revit window's 87,000 faces
+        // name each corner about six times).
+        let mut points = PointMemo::default();
         for collection in collections {
             let faces = decoder.get_entity_ref_list_fast(collection.as_entity_ref()?)?;
+            // Most faces are triangles: room for three corners each, so that the buffers do
+            // not grow (and copy) a dozen times on a large model.
+            mesh.positions.reserve(faces.len() * 9);
+            mesh.indices.reserve(faces.len() * 3);
             for face in faces {
                 if !keyword_is(decoder.get_raw_bytes(face)?, b"IFCFACE") {
                     return None;
                 }
                 let bounds = decoder.get_entity_ref_list_fast(face)?;
                 let plain = match bounds.as_slice() {
-                    [bound] => plain_ring(decoder, *bound, &mut ring)?,
+                    [bound] => plain_ring(decoder, *bound, &mut points, &mut ring)?,
                     _ => None,
                 };
                 let Some(start) = plain else {
@@ -159,6 +172,7 @@ impl FastSurfaces {
 fn plain_ring(
     decoder: &mut EntityDecoder,
     bound: u32,
+    memo: &mut PointMemo,
     ring: &mut Vec<[f64; 3]>,
 ) -> Option<Option<u32>> {
     let (polyloop, same_sense, _outer) = decoder.get_face_bound_fast(bound)?;
@@ -168,7 +182,11 @@ fn plain_ring(
     }
     ring.clear();
     for point in points {
-        ring.push(decoder.point3(point).ok()?);
+        let xyz = match memo.entry(point) {
+            Entry::Occupied(known) => *known.get(),
+            Entry::Vacant(slot) => *slot.insert(decoder.point3(point).ok()?),
+        };
+        ring.push(xyz);
     }
     if !same_sense {
         ring.reverse();

@@ -1,0 +1,246 @@
+//! The model's RTC offset (ifc-lite's verdict on whether coordinates are far from the origin,
+//! and by how much to rebase them), read without scanning the whole file a second time.
+//!
+//! ifc-lite samples the placements of the first 50 geometry-bearing records it meets while
+//! scanning the file from its start (`detect_rtc_offset_for_file`). Revit writes its products
+//! last, after every shape record, and a model of few products never reaches 50: the sampler
+//! then scans the whole file on one core (75 ms of the 52 MB `BasicHouse`'s one second, with
+//! the other core idle). Our scan (`source::scan`) has already found every geometry-bearing
+//! record. When a rescan would be long, ifc-lite's sampler is handed a copy of the file in
+//! which only those records stand, each at its own offset, and every other byte is zero: an
+//! anonymous map that is never written there, so it costs neither memory nor time, and the
+//! sampler's scanner passes over it at `memchr` speed. Its scanner then meets the same
+//! records in the same order with the same spans, the decoder (over the real file) reads the
+//! same entities, and the verdict is the same (test `the_blank_copy_gives_ifc_lites_verdict`).
+//! The placement-bounds fallback, when no sample is usable, reads the real file as ifc-lite
+//! does.
+
+use ifc_lite_core::{EntityDecoder, RtcVerdict, geometry_flags_by_name, is_geometry_job};
+use ifc_lite_geometry::GeometryRouter;
+
+use super::source::Scanned;
+
+/// ifc-lite's sample: the first this many usable geometry-bearing records (`MAX_SAMPLES` in
+/// `sample_rtc_offset`). Only the cost estimate depends on it.
+const SAMPLES: usize = 50;
+
+/// Where ifc-lite's sampler would look: the end of the file's header and the span of every
+/// geometry-bearing record, in file order. Taken from the scan's record list, before it is
+/// freed; `None` when the sampler's scanner would not meet exactly those records (the scan
+/// found a problem: a duplicate id, a malformed record, stray bytes) or the header does not
+/// end in `DATA;`.
+pub(super) struct Samples {
+    header_end: usize,
+    spans: Vec<(usize, usize)>,
+}
+
+pub(super) fn samples(bytes: &[u8], scanned: &Scanned) -> Option<Samples> {
+    if !scanned.diagnostics.is_empty() {
+        return None;
+    }
+    let header_end = scanned.span(scanned.records.first()?.id)?.0;
+    let header = bytes[..header_end].trim_ascii_end();
+    if header.len() < 5 || !header[header.len() - 5..].eq_ignore_ascii_case(b"DATA;") {
+        return None;
+    }
+    let spans = scanned
+        .records_where(|keyword| {
+            let (geometry, spatial) = geometry_flags_by_name(keyword);
+            geometry || spatial
+        })
+        .into_iter()
+        .filter_map(|record| {
+            let (start, end) = scanned.span(record.id)?;
+            is_geometry_job(scanned.keyword(record), &bytes[start..end]).then_some((start, end))
+        })
+        .collect();
+    Some(Samples { header_end, spans })
+}
+
+/// ifc-lite's RTC verdict for the file `bytes` (`samples` from its scan); `None` when it has
+/// none (no sample and no placement bounds).
+pub(super) fn verdict(
+    probe: &GeometryRouter,
+    bytes: &[u8],
+    samples: Option<&Samples>,
+    decoder: &mut EntityDecoder,
+) -> Option<RtcVerdict> {
+    match samples.and_then(|samples| blank_copy(bytes, samples, false)) {
+        Some(blank) => {
+            tracing::debug!(bytes = blank.len(), "rtc: sampled over the blank copy");
+            verdict_over(probe, bytes, &blank, decoder)
+        }
+        None => probe.detect_rtc_offset_for_file(bytes, decoder),
+    }
+}
+
+/// `detect_rtc_offset_for_file` with the sampler's scan over `content` (the file or its blank
+/// copy) and the fallback over the file.
+fn verdict_over(
+    probe: &GeometryRouter,
+    bytes: &[u8],
+    content: &[u8],
+    decoder: &mut EntityDecoder,
+) -> Option<RtcVerdict> {
+    let scale = probe.unit_scale();
+    probe
+        .detect_rtc_anchor_for_file(content, decoder)
+        .map(RtcVerdict::of_anchor)
+        .or_else(|| ifc_lite_core::scan_placement_bounds(bytes, scale).rtc_offset(scale))
+}
+
+/// The file's header and the geometry-bearing records at their offsets, zeros elsewhere, up
+/// to the end of the last of them; `None` when the map cannot be made or (unless `always`)
+/// when scanning the file itself is cheaper.
+fn blank_copy(bytes: &[u8], samples: &Samples, always: bool) -> Option<memmap2::MmapMut> {
+    let Samples { header_end, spans } = samples;
+    let end = spans.last().map_or(*header_end, |&(_, end)| end);
+    // The rescan reads at least up to the last of the first samples; the copy writes every
+    // record and maps (reads as zero) a page per 4 KiB up to `end`.
+    let rescan = spans.get(SAMPLES - 1).map_or(end, |&(_, end)| end);
+    let copied: usize = spans.iter().map(|(start, end)| end - start).sum();
+    if !always && copied.saturating_mul(4).saturating_add(end / 64) >= rescan {
+        return None;
+    }
+    let mut blank = memmap2::MmapMut::map_anon(end).ok()?;
+    blank[..*header_end].copy_from_slice(&bytes[..*header_end]);
+    for &(start, end) in spans {
+        blank[start..end].copy_from_slice(&bytes[start..end]);
+    }
+    // The stretches left untouched then read as huge zero pages (2 MiB a fault instead of
+    // 4 KiB: 25 faults for the 52 MB `BasicHouse`, not 13,000). Advice only: if it is not
+    // taken, the copy reads the same.
+    #[cfg(target_os = "linux")]
+    let _ = blank.advise(memmap2::Advice::HugePage);
+    Some(blank)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of `shapes` shape records followed by `walls` walls, each placed at `far` on x.
+    fn products_last(shapes: usize, walls: usize, far: f64) -> String {
+        let mut text = String::from(
+            "ISO-10303-21;\nHEADER;\nFILE_DESCRIPTION((''),'2;1');\nFILE_NAME('','',(''),(''),'','','');\n\
+             FILE_SCHEMA(('IFC4'));\nENDSEC;\nDATA;\n\
+             #1=IFCCARTESIANPOINT((0.,0.,0.));\n#2=IFCDIRECTION((0.,0.,1.));\n#3=IFCDIRECTION((1.,0.,0.));\n",
+        );
+        let mut id = 10;
+        for k in 0..shapes {
+            text.push_str(&format!("#{id}=IFCCARTESIANPOINT(({k}.,1.,2.));\n"));
+            id += 1;
+        }
+        text.push_str(&format!(
+            "#{id}=IFCCARTESIANPOINT(({far},0.,0.));\n#{}=IFCAXIS2PLACEMENT3D(#{id},#2,#3);\n\
+             #{}=IFCLOCALPLACEMENT($,#{});\n",
+            id + 1,
+            id + 2,
+            id + 1
+        ));
+        let placement = id + 2;
+        id += 3;
+        text.push_str(&format!(
+            "#{id}=IFCCARTESIANPOINTLIST3D(((0.,1.,2.),(1.,1.,2.),(0.,2.,2.)));\n\
+             #{}=IFCTRIANGULATEDFACESET(#{id},$,$,((1,2,3)),$);\n\
+             #{}=IFCSHAPEREPRESENTATION($,'Body','Tessellation',(#{}));\n\
+             #{}=IFCPRODUCTDEFINITIONSHAPE($,$,(#{}));\n",
+            id + 1,
+            id + 2,
+            id + 1,
+            id + 3,
+            id + 2
+        ));
+        let shape = id + 3;
+        id += 4;
+        for k in 0..walls {
+            text.push_str(&format!(
+                "#{id}=IFCWALL('{k:022}',$,'w',$,$,#{placement},#{shape},$,$);\n"
+            ));
+            id += 1;
+        }
+        text.push_str("ENDSEC;\nEND-ISO-10303-21;\n");
+        text
+    }
+
+    fn decoder<'a>(bytes: &'a [u8], scanned: &Scanned<'a>) -> EntityDecoder<'a> {
+        scanned.decoder(bytes).with_strict_reals()
+    }
+
+    /// Both paths on one file: ifc-lite's own scan of the file, and the blank copy.
+    fn both(bytes: &[u8]) -> (Option<RtcVerdict>, Option<RtcVerdict>, bool) {
+        let scanned = super::super::source::scan(bytes).expect("the file scans");
+        let probe = GeometryRouter::with_scale(1.0);
+        let theirs = probe.detect_rtc_offset_for_file(bytes, &mut decoder(bytes, &scanned));
+        let Some(blank) = samples(bytes, &scanned).and_then(|s| blank_copy(bytes, &s, true)) else {
+            return (theirs, None, false);
+        };
+        let ours = verdict_over(&probe, bytes, &blank, &mut decoder(bytes, &scanned));
+        (theirs, ours, true)
+    }
+
+    /// Walls far from the origin after many shape records, few and many of them (fewer and
+    /// more than the sample), near and far: the blank copy gives ifc-lite's verdict, and the
+    /// cheaper path is chosen by where the samples lie.
+    #[test]
+    fn the_blank_copy_gives_ifc_lites_verdict() {
+        for (walls, far) in [(3, 2.5e6), (80, 2.5e6), (3, 12.0), (80, 12.0)] {
+            let text = products_last(5_000, walls, far);
+            let (theirs, ours, made) = both(text.as_bytes());
+            assert!(made, "a clean file gets a blank copy");
+            assert_eq!(ours, theirs, "{walls} walls at {far}");
+            let expected = if far > 1_000.0 {
+                RtcVerdict::Large { anchor: (far, 0.0, 0.0) }
+            } else {
+                RtcVerdict::Small
+            };
+            assert_eq!(theirs, Some(expected), "{walls} walls at {far}");
+            let scanned = super::super::source::scan(text.as_bytes()).expect("the file scans");
+            let samples = samples(text.as_bytes(), &scanned).expect("a clean file");
+            assert!(
+                blank_copy(text.as_bytes(), &samples, false).is_some(),
+                "the products are at the end: the copy is cheaper"
+            );
+        }
+        // Products first: the rescan stops early, so the file is scanned itself.
+        let text = products_last(0, 80, 2.5e6).replace("ENDSEC;\nEND-ISO-10303-21;\n", "")
+            + &(0..5_000)
+                .map(|k| format!("#{}=IFCCARTESIANPOINT(({k}.,1.,2.));\n", 100_000 + k))
+                .collect::<String>()
+            + "ENDSEC;\nEND-ISO-10303-21;\n";
+        let scanned = super::super::source::scan(text.as_bytes()).expect("the file scans");
+        let samples = samples(text.as_bytes(), &scanned).expect("a clean file");
+        assert!(blank_copy(text.as_bytes(), &samples, false).is_none());
+        let (theirs, ours, _) = both(text.as_bytes());
+        assert_eq!(ours, theirs);
+    }
+
+    /// A duplicate id: the scanner would meet both records, the blank copy only the first,
+    /// so there is none.
+    #[test]
+    fn a_file_with_a_scan_problem_is_scanned_itself() {
+        let text = products_last(10, 3, 2.5e6).replace(
+            "ENDSEC;\nEND",
+            "#10=IFCCARTESIANPOINT((9.,9.,9.));\nENDSEC;\nEND",
+        );
+        let scanned = super::super::source::scan(text.as_bytes()).expect("the file scans");
+        assert!(!scanned.diagnostics.is_empty());
+        assert!(samples(text.as_bytes(), &scanned).is_none());
+    }
+
+    /// Every corpus IFC file: the blank copy's verdict is ifc-lite's.
+    #[test]
+    fn corpus_verdicts_are_ifc_lites() {
+        let files = super::super::cross_check::corpus_files();
+        let mut compared = 0;
+        for path in files {
+            let bytes = std::fs::read(&path).expect("test input");
+            let (theirs, ours, made) = both(&bytes);
+            if made {
+                assert_eq!(ours, theirs, "{}", path.display());
+                compared += 1;
+            }
+        }
+        eprintln!("{compared} corpus files compared");
+    }
+}
