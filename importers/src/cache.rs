@@ -304,14 +304,14 @@ pub fn import_file_cached(
             Ok(model) => return Ok((hit(model, &name, started, None), CacheStatus::Hit)),
             Err(status) => status,
         };
-        let bytes = read_whole(path).map_err(io)?;
+        let bytes = std::fs::read(path).map_err(io)?;
         if Key::new(&bytes, config) == key {
             return import_and_store(&name, &bytes, config, cache, &key, status, None);
         }
         // Changed since it was hashed: the bytes read are what is imported, under their key.
         return through_cache(&name, &bytes, config, cache, None);
     }
-    let bytes = read_whole(path).map_err(io)?;
+    let bytes = std::fs::read(path).map_err(io)?;
     // A tileset's tiles and a .gltf's buffers are other files, which the key (this file's hash)
     // would not cover: no cache.
     if crate::gltf::is_tileset(&bytes)
@@ -529,22 +529,6 @@ fn hash_file(path: &Path, limit: u64) -> std::io::Result<(u128, u64, Vec<u8>)> {
     Ok((twox_hash::XxHash3_128::oneshot(hashes.as_flattened()), length, head))
 }
 
-/// The whole file at `path` (its length when opened), read [`HASH_PIECE`] at a time on every
-/// core: the copy out of the page cache and the first touch of the buffer's pages are shared
-/// by the cores (on the 52 MB `BasicHouse` model, 30 ms on one core).
-pub(crate) fn read_whole(path: &Path) -> std::io::Result<Vec<u8>> {
-    use rayon::prelude::*;
-    let file = std::fs::File::open(path)?;
-    let length = usize::try_from(file.metadata()?.len())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::OutOfMemory, "the file is too large"))?;
-    let mut bytes = vec![0u8; length];
-    bytes
-        .par_chunks_mut(HASH_PIECE)
-        .enumerate()
-        .try_for_each(|(i, piece)| read_exact_at(&file, piece, (i * HASH_PIECE) as u64))?;
-    Ok(bytes)
-}
-
 /// Fills `buf` from `file` at `offset`, without moving a shared cursor (so pieces are read
 /// on several cores at once).
 #[cfg(unix)]
@@ -601,8 +585,6 @@ mod tests {
             assert_eq!(content, by_hand(&bytes), "{len} bytes");
             assert_eq!(length, len as u64);
             assert_eq!(head, bytes[..len.min(HEAD_BYTES)]);
-            // Read whole in pieces, it is the same bytes.
-            assert!(read_whole(&path).is_ok_and(|read| read == bytes), "{len} bytes");
             let whole = Key::new(&bytes, &ImportConfig::default());
             assert_eq!((whole.content, whole.length), (content, length));
             // Past a limit it stops, and says so by a length over the limit.

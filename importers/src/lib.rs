@@ -194,7 +194,7 @@ pub fn import_file(path: &Path, config: &ImportConfig) -> Result<Model, ImportEr
             limit: config.max_file_bytes,
         });
     }
-    let bytes = cache::read_whole(path).map_err(|source| ImportError::Io {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
         path: name.clone(),
         source,
     })?;

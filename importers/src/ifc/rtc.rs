@@ -25,16 +25,27 @@ use super::source::Scanned;
 const SAMPLES: usize = 50;
 
 /// Where ifc-lite's sampler would look: the end of the file's header and the span of every
-/// geometry-bearing record, in file order. Taken from the scan's record list, before it is
-/// freed; `None` when the sampler's scanner would not meet exactly those records (the scan
-/// found a problem: a duplicate id, a malformed record, stray bytes) or the header does not
-/// end in `DATA;`.
+/// geometry-bearing record, in file order.
 pub(super) struct Samples {
     header_end: usize,
     spans: Vec<(usize, usize)>,
 }
 
+/// The samples of `bytes` from the scan's record list (taken before it is freed), when a blank
+/// copy is cheaper than ifc-lite's rescan; `None` otherwise, so that nothing is held while
+/// meshing.
 pub(super) fn samples(bytes: &[u8], scanned: &Scanned) -> Option<Samples> {
+    gather(bytes, scanned, false)
+}
+
+/// The samples of `bytes`; `None` when the sampler's scanner would not meet exactly those
+/// records (the scan found a problem: a duplicate id, a malformed record, stray bytes), when
+/// the header does not end in `DATA;`, or (unless `always`) when rescanning the file costs
+/// less than the copy: the rescan reads at least up to the last of the first [`SAMPLES`]; the
+/// copy writes every record and maps (reads as zero) the pages up to the last. That is decided
+/// before any list is made: this runs where the record list is still held, at a district's
+/// peak of memory.
+fn gather(bytes: &[u8], scanned: &Scanned, always: bool) -> Option<Samples> {
     if !scanned.diagnostics.is_empty() {
         return None;
     }
@@ -43,18 +54,51 @@ pub(super) fn samples(bytes: &[u8], scanned: &Scanned) -> Option<Samples> {
     if header.len() < 5 || !header[header.len() - 5..].eq_ignore_ascii_case(b"DATA;") {
         return None;
     }
-    let spans = scanned
-        .records_where(|keyword| {
-            let (geometry, spatial) = geometry_flags_by_name(keyword);
-            geometry || spatial
-        })
-        .into_iter()
-        .filter_map(|record| {
-            let (start, end) = scanned.span(record.id)?;
-            is_geometry_job(scanned.keyword(record), &bytes[start..end]).then_some((start, end))
-        })
-        .collect();
+    // The geometry-bearing records' spans, class by class (each class's in file order).
+    let spans = || {
+        scanned
+            .keywords
+            .iter()
+            .zip(&scanned.by_keyword)
+            .filter(|(keyword, _)| {
+                let (geometry, spatial) = geometry_flags_by_name(keyword);
+                geometry || spatial
+            })
+            .flat_map(|(&keyword, list)| {
+                list.iter().filter_map(move |&at| {
+                    let (start, end) = scanned.span(scanned.records.get(at as usize)?.id)?;
+                    is_geometry_job(keyword, &bytes[start..end]).then_some((start, end))
+                })
+            })
+    };
+    if !always {
+        let (mut copied, mut end) = (0usize, header_end);
+        // The smallest ends so far, largest on top: at the end, its top is the end of the
+        // last of the first samples (records do not overlap, so ends are in file order).
+        let mut first = std::collections::BinaryHeap::with_capacity(SAMPLES + 1);
+        for (start, stop) in spans() {
+            copied += stop - start;
+            end = end.max(stop);
+            first.push(stop);
+            if first.len() > SAMPLES {
+                first.pop();
+            }
+        }
+        let rescan = if first.len() == SAMPLES { first.peek().copied()? } else { end };
+        if copied.saturating_mul(4).saturating_add(end / 64) >= rescan {
+            return None;
+        }
+    }
+    let mut spans: Vec<(usize, usize)> = spans().collect();
+    spans.sort_unstable();
     Some(Samples { header_end, spans })
+}
+
+impl Samples {
+    /// The end of the last geometry-bearing record (of the header, when there is none).
+    fn end(&self) -> usize {
+        self.spans.last().map_or(self.header_end, |&(_, end)| end)
+    }
 }
 
 /// ifc-lite's RTC verdict for the file `bytes` (`samples` from its scan); `None` when it has
@@ -65,7 +109,7 @@ pub(super) fn verdict(
     samples: Option<&Samples>,
     decoder: &mut EntityDecoder,
 ) -> Option<RtcVerdict> {
-    match samples.and_then(|samples| blank_copy(bytes, samples, false)) {
+    match samples.and_then(|samples| blank_copy(bytes, samples)) {
         Some(blank) => {
             tracing::debug!(bytes = blank.len(), "rtc: sampled over the blank copy");
             verdict_over(probe, bytes, &blank, decoder)
@@ -90,18 +134,10 @@ fn verdict_over(
 }
 
 /// The file's header and the geometry-bearing records at their offsets, zeros elsewhere, up
-/// to the end of the last of them; `None` when the map cannot be made or (unless `always`)
-/// when scanning the file itself is cheaper.
-fn blank_copy(bytes: &[u8], samples: &Samples, always: bool) -> Option<memmap2::MmapMut> {
+/// to the end of the last of them; `None` when the map cannot be made.
+fn blank_copy(bytes: &[u8], samples: &Samples) -> Option<memmap2::MmapMut> {
     let Samples { header_end, spans } = samples;
-    let end = spans.last().map_or(*header_end, |&(_, end)| end);
-    // The rescan reads at least up to the last of the first samples; the copy writes every
-    // record and maps (reads as zero) a page per 4 KiB up to `end`.
-    let rescan = spans.get(SAMPLES - 1).map_or(end, |&(_, end)| end);
-    let copied: usize = spans.iter().map(|(start, end)| end - start).sum();
-    if !always && copied.saturating_mul(4).saturating_add(end / 64) >= rescan {
-        return None;
-    }
+    let end = samples.end();
     let mut blank = memmap2::MmapMut::map_anon(end).ok()?;
     blank[..*header_end].copy_from_slice(&bytes[..*header_end]);
     for &(start, end) in spans {
@@ -172,7 +208,7 @@ mod tests {
         let scanned = super::super::source::scan(bytes).expect("the file scans");
         let probe = GeometryRouter::with_scale(1.0);
         let theirs = probe.detect_rtc_offset_for_file(bytes, &mut decoder(bytes, &scanned));
-        let Some(blank) = samples(bytes, &scanned).and_then(|s| blank_copy(bytes, &s, true)) else {
+        let Some(blank) = gather(bytes, &scanned, true).and_then(|s| blank_copy(bytes, &s)) else {
             return (theirs, None, false);
         };
         let ours = verdict_over(&probe, bytes, &blank, &mut decoder(bytes, &scanned));
@@ -196,9 +232,8 @@ mod tests {
             };
             assert_eq!(theirs, Some(expected), "{walls} walls at {far}");
             let scanned = super::super::source::scan(text.as_bytes()).expect("the file scans");
-            let samples = samples(text.as_bytes(), &scanned).expect("a clean file");
             assert!(
-                blank_copy(text.as_bytes(), &samples, false).is_some(),
+                samples(text.as_bytes(), &scanned).is_some(),
                 "the products are at the end: the copy is cheaper"
             );
         }
@@ -209,8 +244,8 @@ mod tests {
                 .collect::<String>()
             + "ENDSEC;\nEND-ISO-10303-21;\n";
         let scanned = super::super::source::scan(text.as_bytes()).expect("the file scans");
-        let samples = samples(text.as_bytes(), &scanned).expect("a clean file");
-        assert!(blank_copy(text.as_bytes(), &samples, false).is_none());
+        assert!(gather(text.as_bytes(), &scanned, true).is_some());
+        assert!(samples(text.as_bytes(), &scanned).is_none());
         let (theirs, ours, _) = both(text.as_bytes());
         assert_eq!(ours, theirs);
     }
@@ -225,7 +260,7 @@ mod tests {
         );
         let scanned = super::super::source::scan(text.as_bytes()).expect("the file scans");
         assert!(!scanned.diagnostics.is_empty());
-        assert!(samples(text.as_bytes(), &scanned).is_none());
+        assert!(gather(text.as_bytes(), &scanned, true).is_none());
     }
 
     /// Every corpus IFC file: the blank copy's verdict is ifc-lite's.

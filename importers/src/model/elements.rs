@@ -61,15 +61,29 @@ impl Elements {
 
     /// The element at `index`, if there is one.
     pub fn get(&self, index: usize) -> Option<ElementRef<'_>> {
+        self.get_in(index, self.columns().as_ref())
+    }
+
+    /// A table's columns, sliced out of its bytes once for many reads (`None` for a list).
+    fn columns(&self) -> Option<Columns<'_>> {
         match &self.repr {
-            Repr::Owned(v) => v.get(index).map(ElementRef::of),
-            Repr::Table { table, placements } => {
-                let mut e = table.element(table.rows().get(index)?);
+            Repr::Owned(_) => None,
+            Repr::Table { table, .. } => Some(table.columns()),
+        }
+    }
+
+    /// [`Elements::get`] with the table's columns (from [`Elements::columns`]) at hand.
+    fn get_in<'a>(&'a self, index: usize, columns: Option<&Columns<'a>>) -> Option<ElementRef<'a>> {
+        match (&self.repr, columns) {
+            (Repr::Owned(v), _) => v.get(index).map(ElementRef::of),
+            (Repr::Table { table, placements }, Some(c)) => {
+                let mut e = table.element(c, c.rows.get(index)?);
                 if !placements {
                     e.placements = &[];
                 }
                 Some(e)
             }
+            (Repr::Table { .. }, None) => None,
         }
     }
 
@@ -90,6 +104,7 @@ impl Elements {
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             elements: self,
+            columns: self.columns(),
             next: 0,
             end: self.len(),
         }
@@ -181,6 +196,8 @@ impl<'a> IntoIterator for &'a Elements {
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {
     elements: &'a Elements,
+    /// A table's columns, sliced once for the whole iteration.
+    columns: Option<Columns<'a>>,
     next: usize,
     end: usize,
 }
@@ -193,7 +210,7 @@ impl<'a> Iterator for Iter<'a> {
             return None;
         }
         self.next += 1;
-        self.elements.get(self.next - 1)
+        self.elements.get_in(self.next - 1, self.columns.as_ref())
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -213,7 +230,7 @@ impl DoubleEndedIterator for Iter<'_> {
             return None;
         }
         self.end -= 1;
-        self.elements.get(self.end)
+        self.elements.get_in(self.end, self.columns.as_ref())
     }
 }
 
@@ -734,10 +751,6 @@ impl Table {
         }
     }
 
-    fn try_columns(&self) -> Result<Columns<'_>, TableError> {
-        columns_of(self.backing.bytes(), &self.layout)
-    }
-
     /// Checks the columns at `layout` of `bytes` for a table read with `sets` sets and
     /// `spatial` spatial nodes: every span in the text and on character boundaries, every run
     /// in its column, every set index below `sets`, every container below `spatial`.
@@ -803,7 +816,7 @@ impl Table {
 
     fn columns(&self) -> Columns<'_> {
         // Checked in `new`: the backing never changes.
-        self.try_columns().unwrap_or(Columns {
+        columns_of(self.backing.bytes(), &self.layout).unwrap_or(Columns {
             rows: &[],
             text: &[],
             set_at: &[],
@@ -817,8 +830,7 @@ impl Table {
         column(bytes, &self.layout.rows, "element").unwrap_or_default()
     }
 
-    fn element<'a>(&'a self, r: &Row) -> ElementRef<'a> {
-        let c = self.columns();
+    fn element<'a>(&'a self, c: &Columns<'a>, r: &Row) -> ElementRef<'a> {
         let text = |s: Span| s.of(c.text);
         ElementRef {
             step_id: r.step_id,
