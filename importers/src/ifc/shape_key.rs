@@ -216,33 +216,45 @@ impl<'a> RecordHashes<'a> {
     ) -> Result<usize, Stop> {
         let mut size = 0usize;
         let mut i = 0;
-        let mut in_string = false;
         while i < body.len() {
-            let b = body[i];
+            // A run of bytes kept as they are, up to whitespace, a string or a reference.
+            let run = body[i..]
+                .iter()
+                .position(|&b| matches!(b, b'\'' | b'#' | b' ' | b'\t' | b'\r' | b'\n'))
+                .unwrap_or(body.len() - i);
+            out.extend_from_slice(&body[i..i + run]);
+            i += run;
+            let Some(&b) = body.get(i) else {
+                break;
+            };
             i += 1;
-            if in_string {
-                out.push(b);
-                if b == b'\'' {
-                    if body.get(i) == Some(&b'\'') {
-                        out.push(b'\'');
-                        i += 1;
-                    } else {
-                        in_string = false;
-                    }
-                }
-                continue;
-            }
             match b {
                 b'\'' => {
-                    in_string = true;
+                    // The string as written, to its closing quote (a doubled quote is one
+                    // quote inside it).
                     out.push(b);
+                    loop {
+                        let Some(q) = body[i..].iter().position(|&c| c == b'\'') else {
+                            out.extend_from_slice(&body[i..]);
+                            i = body.len();
+                            break;
+                        };
+                        out.extend_from_slice(&body[i..=i + q]);
+                        i += q + 1;
+                        if body.get(i) == Some(&b'\'') {
+                            out.push(b'\'');
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
                 }
-                b' ' | b'\t' | b'\r' | b'\n' => {}
                 b'#' => {
                     let digits = body[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-                    let id: u32 = std::str::from_utf8(&body[i..i + digits])
-                        .ok()
-                        .and_then(|d| d.parse().ok())
+                    let id = body[i..i + digits]
+                        .iter()
+                        .try_fold(0u32, |id, d| id.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+                        .filter(|_| digits > 0)
                         .ok_or(Stop::Unreadable)?;
                     i += digits;
                     let child = self.hash_at(id, depth + 1, limit - size)?;
@@ -250,7 +262,8 @@ impl<'a> RecordHashes<'a> {
                     out.push(b'#');
                     out.extend_from_slice(&child.hash);
                 }
-                _ => out.push(b),
+                // Whitespace outside strings is not content.
+                _ => {}
             }
         }
         Ok(size)
@@ -398,6 +411,21 @@ ENDSEC;\nEND-ISO-10303-21;\n";
         assert_eq!(h(&mut hashes, 42), h(&mut hashes, 43), "'' inside a string");
         assert!(h(&mut hashes, 42).is_some());
         assert_eq!(h(&mut hashes, 50), None, "a reference to a missing record");
+        // The canonical form itself: whitespace outside strings dropped, strings as written
+        // (a doubled quote, a '#', spaces inside), each reference its record's hash.
+        let body = b" IFCX( 'a  ''#1'' b' ,\t#1 , 2.4\r\n,'' ) ;";
+        let mut out = Vec::new();
+        let size = hashes.canonical(body, 0, usize::MAX, &mut out).expect("readable");
+        let point = hashes.hash_at(1, 1, usize::MAX).expect("readable");
+        let mut expected = b"IFCX('a  ''#1'' b',#".to_vec();
+        expected.extend_from_slice(&point.hash);
+        expected.extend_from_slice(b",2.4,'');");
+        assert_eq!(out, expected);
+        assert_eq!(size, 1);
+        let mut out = Vec::new();
+        for unreadable in [&b"IFCX(#)"[..], b"IFCX(#99999999999)", b"IFCX(#a)"] {
+            assert!(hashes.canonical(unreadable, 0, usize::MAX, &mut out).is_err());
+        }
     }
 
     /// A record with more than [`HEAVY_RECORDS`] records below it, hashed by one worker, is
