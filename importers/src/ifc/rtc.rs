@@ -8,10 +8,11 @@
 //! the other core idle). Our scan (`source::scan`) has already found every geometry-bearing
 //! record. When a rescan would be long, ifc-lite's sampler is handed a copy of the file in
 //! which only those records stand, each at its own offset, and every other byte is zero: an
-//! anonymous map that is never written there, so it costs neither memory nor time, and the
-//! sampler's scanner passes over it at `memchr` speed. Its scanner then meets the same
+//! anonymous map that is never written there, so it costs no memory, and the sampler's
+//! scanner passes over it at `memchr` speed. Its scanner then meets the same
 //! records in the same order with the same spans, the decoder (over the real file) reads the
-//! same entities, and the verdict is the same (test `the_blank_copy_gives_ifc_lites_verdict`).
+//! same entities, and the verdict is the same (tests `the_blank_copy_gives_ifc_lites_verdict`
+//! and `corpus_verdicts_are_ifc_lites` compare both the records met and the verdict).
 //! The placement-bounds fallback, when no sample is usable, reads the real file as ifc-lite
 //! does.
 
@@ -211,6 +212,16 @@ mod tests {
         let Some(blank) = gather(bytes, &scanned, true).and_then(|s| blank_copy(bytes, &s)) else {
             return (theirs, None, false);
         };
+        // What the sampler's scanner meets: the same geometry-bearing records, in the same
+        // order, with the same spans, over the blank copy as over the file.
+        let met = |content: &[u8]| {
+            let mut scanner = ifc_lite_core::EntityScanner::new(content);
+            std::iter::from_fn(|| scanner.next_entity())
+                .filter(|&(_, keyword, start, end)| is_geometry_job(keyword, &content[start..end]))
+                .map(|(id, _, start, end)| (id, start, end))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(met(&blank), met(bytes), "the sampler's records");
         let ours = verdict_over(&probe, bytes, &blank, &mut decoder(bytes, &scanned));
         (theirs, ours, true)
     }
