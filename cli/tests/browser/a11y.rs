@@ -454,6 +454,15 @@ fn swatches(session: &Session, selector: &str) -> Result<Vec<(String, [u8; 3])>,
 fn palette(session: &Session, url: &str, shots: &Path) -> Result<(), String> {
     open(session, &format!("{url}?palette=default"))?;
     set_screen(session, (1280, 800))?;
+    // The layers of the server's first day, held on the timeline. The live day runs on at
+    // `SPEED` days a second: by the time this check comes, minutes into a slow run, it may lie
+    // where nothing is under way, and every layer is then "no data" (seen as a flake: "phase
+    // (default): after 30s the view draws [176,176,176]").
+    let day = super::START_DAY;
+    session.script(&format!(
+        "const s = document.getElementById('tl-slider'); s.value = '{day}'; s.dispatchEvent(new Event('input', {{ bubbles: true }})); return null;"
+    ))?;
+    wait_for(session, &format!("document.getElementById('timeline').dataset.shownDay === '{day}'"), "the timeline held on the first day")?;
     let lifecycle = swatches(session, "#legend li")?;
     for (deficiency, delta, pair) in closest_pairs(&lifecycle) {
         if delta < MIN_DELTA_E {
