@@ -10,21 +10,14 @@ use std::sync::{Arc, Mutex};
 use ifc_lite_core::{DecodedEntity, EntityDecoder};
 use ifc_lite_geometry::GeometryRouter;
 
-use super::clean::{Part, clean, content_key};
+use super::clean::{Part, clean};
 use super::semantics::MappedBody;
 use crate::Mesh;
 use crate::geo::mesh::{IDENTITY, cross, dot, mat_mul, sub, translation};
 
-/// A representation map's source mesh (MappingOrigin applied), metres.
-#[derive(Debug)]
-pub(crate) struct Source {
-    /// The cleaned mesh, relative to `origin`.
-    pub(crate) mesh: Mesh,
-    /// Its local origin, as ifc-lite reported it.
-    pub(crate) origin: [f64; 3],
-    /// [`content_key`] of `mesh`.
-    pub(crate) key: u64,
-}
+/// A representation map's source mesh (MappingOrigin applied), metres: the cleaned mesh,
+/// relative to its origin as ifc-lite reported it, with its content key.
+pub(crate) type Source = Part;
 
 /// Source meshes by representation map `#id` (`None`: it could not be meshed), shared by all
 /// workers.
@@ -133,12 +126,7 @@ fn source(
         .and_then(|entity| router.process_representation_map(&entity, decoder).ok())
         .and_then(|raw| {
             let origin = raw.origin;
-            let mesh = clean(&raw).0?;
-            Some(Arc::new(Source {
-                key: content_key(&mesh),
-                mesh,
-                origin,
-            }))
+            Some(Arc::new(Part::new(clean(&raw).0?, origin)))
         })
         .filter(|s| s.origin.iter().all(|v| v.is_finite()));
     // Another worker may have built it meanwhile; both are the same mesh, the first one stays.

@@ -231,7 +231,7 @@ impl SpanIndex {
         let (ids, starts, lengths) = if ascending {
             (ids, starts, lengths)
         } else {
-            Self::by_id(ids, starts, lengths)
+            Self::by_id(ids, starts, lengths, slots)
         };
         if let Some(dense) = DenseEntityIndex::try_from_columns(&ids, &starts, &lengths) {
             return Self::Dense(Arc::new(dense));
@@ -243,14 +243,18 @@ impl SpanIndex {
         Self::Sorted(Arc::new(sorted))
     }
 
-    /// The three columns (unique ids, any order) in ascending id order. Ids in use on at least
-    /// [`MIN_TABLE_DENSITY`] of the slots up to the largest are put in place through a table
+    /// The three columns (unique ids, any order, all below `slots`) in ascending id order. Ids
+    /// in use on at least [`MIN_TABLE_DENSITY`] of the slots are put in place through a table
     /// of slots, in linear time (exporters may number records out of file order, as Revit
     /// does; sorting a million rows takes 40 ms on one core). Sparser ids are sorted.
     /// (Ids between [`MIN_TABLE_DENSITY`] and ifc-lite's break-even never come here: their
     /// padded table is filled in any order.)
-    fn by_id(ids: Vec<u32>, starts: Vec<u32>, lengths: Vec<u32>) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
-        let slots = ids.iter().max().map_or(0, |&max| max as usize + 1);
+    fn by_id(
+        ids: Vec<u32>,
+        starts: Vec<u32>,
+        lengths: Vec<u32>,
+        slots: usize,
+    ) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
         if ids.len() as f64 >= MIN_TABLE_DENSITY * slots as f64 {
             // Slot → the row of its id; `u32::MAX` for none (fewer than 2^32 rows, checked
             // by the scan).
@@ -985,8 +989,10 @@ mod tests {
                 .map(|k| (ids[k], starts[k], lengths[k]))
                 .collect();
             rows.sort_unstable();
+            // The largest id plus one.
+            let slots = (999 * step + 2) as usize;
             let (sorted_ids, sorted_starts, sorted_lengths) =
-                SpanIndex::by_id(ids.clone(), starts.clone(), lengths.clone());
+                SpanIndex::by_id(ids.clone(), starts.clone(), lengths.clone(), slots);
             assert_eq!(sorted_ids, rows.iter().map(|r| r.0).collect::<Vec<_>>(), "step {step}");
             assert_eq!(sorted_starts, rows.iter().map(|r| r.1).collect::<Vec<_>>());
             assert_eq!(sorted_lengths, rows.iter().map(|r| r.2).collect::<Vec<_>>());
